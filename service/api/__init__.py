@@ -1,0 +1,1 @@
+"""The gRPC boundary: servicer, message conversion and error translation."""

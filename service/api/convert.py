@@ -1,0 +1,172 @@
+"""Protobuf messages in, domain values out, and back. No logic beyond mapping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf.message import Message
+from marketing.v1 import common_pb2, consent_pb2, contact_pb2, event_pb2
+
+from service.domain.consent import ConsentInput, consent_name
+from service.domain.contacts import ContactFields, ContactView, Money, contact_name
+from service.domain.events import EventInput, MoneyField
+from service.storage.models import Consent, ConsentType
+
+_NANOS = Decimal(1_000_000_000)
+_MONEY = common_pb2.Money.DESCRIPTOR.full_name
+
+
+def when(ts: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
+    return ts.ToDatetime(tzinfo=UTC) if present else None
+
+
+def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(value)
+
+
+def _optional(msg: Message, name: str) -> Any:
+    return getattr(msg, name) if msg.HasField(name) else None
+
+
+def contact_fields(c: contact_pb2.Contact) -> ContactFields:
+    money = None
+    if c.HasField("lifetime_value"):
+        lv = c.lifetime_value
+        money = Money(lv.currency_code, lv.units, lv.nanos)
+    plain = (
+        "user_id",
+        "first_name",
+        "last_name",
+        "phone",
+        "loyalty_tier",
+        "order_count",
+        "location",
+        "language",
+        "timezone",
+    )
+    return ContactFields(
+        email=c.email,
+        registration_time=when(c.registration_time, c.HasField("registration_time")),
+        last_purchase_time=when(c.last_purchase_time, c.HasField("last_purchase_time")),
+        lifetime_value=money,
+        custom_properties=struct_to_dict(c.custom_properties),
+        **{name: _optional(c, name) for name in plain},
+    )
+
+
+def money_message(amount: Decimal | None, currency: str | None) -> common_pb2.Money | None:
+    if amount is None or currency is None:
+        return None
+    units = int(amount)
+    nanos = int((amount - units) * _NANOS)
+    return common_pb2.Money(currency_code=currency, units=units, nanos=nanos)
+
+
+def contact_message(view: ContactView) -> contact_pb2.Contact:
+    row = view.contact
+    optional_text = (
+        "user_id",
+        "first_name",
+        "last_name",
+        "phone",
+        "loyalty_tier",
+        "location",
+        "language",
+        "timezone",
+    )
+    msg = contact_pb2.Contact(
+        name=contact_name(row.id),
+        email=row.email,
+        order_count=row.order_count,
+        lifetime_value=money_message(row.lifetime_value, row.lifetime_value_currency),
+        registration_time=timestamp(row.registration_time),
+        last_purchase_time=timestamp(row.last_purchase_time),
+        email_opt_in=row.email_opt_in,
+        sms_opt_in=row.sms_opt_in,
+        push_opt_in=row.push_opt_in,
+        newsletter_member=view.newsletter_member,
+        suppressed=view.suppressed,
+        external_id=row.external_id or "",
+        create_time=timestamp(row.created_at),
+        update_time=timestamp(row.updated_at),
+        last_sync_time=timestamp(row.last_sync_at),
+        **{name: getattr(row, name) for name in optional_text},
+    )
+    msg.custom_properties.update(row.custom_properties)
+    return msg
+
+
+def consent_input(c: consent_pb2.Consent) -> ConsentInput:
+    type_ = None
+    if c.type != consent_pb2.CONSENT_TYPE_UNSPECIFIED:
+        type_ = ConsentType(consent_pb2.ConsentType.Name(c.type).removeprefix("CONSENT_TYPE_"))
+    return ConsentInput(
+        type=type_,
+        granted=c.granted,
+        source=c.source,
+        ip_address=c.ip_address,
+        user_agent=c.user_agent,
+        consent_time=when(c.consent_time, c.HasField("consent_time")),
+    )
+
+
+def consent_message(row: Consent) -> consent_pb2.Consent:
+    return consent_pb2.Consent(
+        name=consent_name(row),
+        type=consent_pb2.ConsentType.Value(f"CONSENT_TYPE_{row.type.value}"),
+        granted=row.granted,
+        source=row.source,
+        ip_address=row.ip_address or "",
+        user_agent=row.user_agent or "",
+        consent_time=timestamp(row.consent_time),
+        record_time=timestamp(row.recorded_at),
+    )
+
+
+def event_input(e: event_pb2.Event) -> EventInput:
+    case = e.WhichOneof("payload") or ""
+    payload: dict[str, Any] = {}
+    money: tuple[MoneyField, ...] = ()
+    name = ""
+    if case:
+        body = getattr(e, case)
+        payload = json_format.MessageToDict(body, preserving_proto_field_name=True)
+        money = tuple(_money_fields(body, ""))
+        if case == "custom":
+            name = e.custom.name
+    return EventInput(
+        type=case,
+        email=e.email,
+        event_id=e.event_id,
+        occur_time=when(e.occur_time, e.HasField("occur_time")),
+        name=name,
+        payload=payload,
+        money=money,
+    )
+
+
+def _money_fields(msg: Message, path: str) -> list[MoneyField]:
+    """Every Money inside a payload, with its path, so the domain can check it."""
+    found: list[MoneyField] = []
+    for fd, value in msg.ListFields():
+        if fd.message_type is None or not fd.message_type.full_name.startswith("marketing."):
+            continue
+        items = list(value) if fd.is_repeated else [value]
+        for i, item in enumerate(items):
+            item_path = f"{path}{fd.name}[{i}]" if fd.is_repeated else f"{path}{fd.name}"
+            if fd.message_type.full_name == _MONEY:
+                found.append(MoneyField(item_path, item.currency_code, item.units, item.nanos))
+            else:
+                found.extend(_money_fields(item, f"{item_path}."))
+    return found

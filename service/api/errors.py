@@ -1,0 +1,116 @@
+"""Translate service errors into rich google.rpc.Status responses.
+
+Each status carries an ErrorInfo (domain `marketing.v1`, an UPPER_SNAKE reason)
+and, for bad input, a BadRequest with one FieldViolation per bad field.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from service.errors import (
+    AlreadyExistsError,
+    InvalidArgumentError,
+    MarketingError,
+    NotFoundError,
+    UnavailableError,
+)
+
+ERROR_DOMAIN = "marketing.v1"
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+log = logging.getLogger(__name__)
+
+
+def _pack(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def _error_info(reason: str, **metadata: str) -> any_pb2.Any:
+    return _pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata))
+
+
+def to_status(exc: MarketingError) -> tuple[grpc.StatusCode, status_pb2.Status]:
+    """The gRPC code and the google.rpc.Status for a service error."""
+    if isinstance(exc, InvalidArgumentError):
+        reasons = {v.reason for v in exc.violations}
+        reason = reasons.pop() if len(reasons) == 1 else "INVALID_FIELDS"
+        bad_request = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description, reason=v.reason
+                )
+                for v in exc.violations
+            ]
+        )
+        fields = ",".join(v.field for v in exc.violations)
+        details = [_error_info(reason, fields=fields), _pack(bad_request)]
+        return _status(grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, exc, details)
+    if isinstance(exc, NotFoundError):
+        info = _pack(
+            error_details_pb2.ResourceInfo(
+                resource_type=exc.resource_type,
+                resource_name=exc.resource_name,
+                description=str(exc),
+            )
+        )
+        details = [_error_info(f"{exc.resource_type.upper()}_NOT_FOUND"), info]
+        return _status(grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND, exc, details)
+    if isinstance(exc, AlreadyExistsError):
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=exc.field, description=str(exc), reason="ALREADY_EXISTS"
+        )
+        details = [
+            _error_info("ALREADY_EXISTS", field=exc.field),
+            _pack(error_details_pb2.BadRequest(field_violations=[violation])),
+        ]
+        return _status(grpc.StatusCode.ALREADY_EXISTS, code_pb2.ALREADY_EXISTS, exc, details)
+    if isinstance(exc, UnavailableError):
+        details = [
+            _error_info(f"{exc.dependency.upper()}_UNAVAILABLE"),
+            _pack(error_details_pb2.RetryInfo(retry_delay={"seconds": 1})),
+        ]
+        return _status(grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE, exc, details)
+    return _status(grpc.StatusCode.INTERNAL, code_pb2.INTERNAL, exc, [_error_info("INTERNAL")])
+
+
+def _status(
+    code: grpc.StatusCode, rpc_code: int, exc: Exception, details: list[any_pb2.Any]
+) -> tuple[grpc.StatusCode, status_pb2.Status]:
+    return code, status_pb2.Status(code=rpc_code, message=str(exc), details=details)
+
+
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: MarketingError) -> NoReturn:
+    code, status = to_status(exc)
+    await context.abort(
+        code, status.message, trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),)
+    )
+    raise AssertionError("context.abort returned")  # abort always raises
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+
+
+def translate_errors(handler: Handler) -> Handler:
+    """Servicer method decorator: service errors become rich statuses;
+    anything unexpected is logged and reported as INTERNAL without detail."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            return await handler(self, request, context)
+        except MarketingError as exc:
+            await abort_with(context, exc)
+        except Exception as exc:
+            log.exception("unexpected error in %s", handler.__name__)
+            await abort_with(context, MarketingError(f"internal error ({type(exc).__name__})"))
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,355 @@
+"""Consent: the append-only audit trail, newsletter subscription, unsubscribe.
+
+Consent is never assumed: a contact's opt-in for a type is the `granted` of its
+newest record of that type (by consent time, then by recording order), and
+False when there is none.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.domain import validation as check
+from service.domain.contacts import (
+    NEWSLETTER_SEGMENT,
+    ContactView,
+    contact_name,
+    contact_views,
+    parse_contact_name,
+)
+from service.domain.pagination import encode_token, page_request
+from service.errors import AlreadyExistsError, NotFoundError, Violations
+from service.storage import outbox
+from service.storage.database import Database
+from service.storage.models import Consent, ConsentType, Contact, SegmentMembership, Suppression
+from service.storage.outbox import OutboxKind
+
+# Withdrawn by an unsubscribe: every channel we could reach the person on.
+COMMUNICATION_TYPES = (ConsentType.EMAIL, ConsentType.SMS, ConsentType.PUSH, ConsentType.MARKETING)
+_OPT_IN_COLUMNS = {
+    ConsentType.EMAIL: "email_opt_in",
+    ConsentType.SMS: "sms_opt_in",
+    ConsentType.PUSH: "push_opt_in",
+}
+UNSUBSCRIBE_SOURCE = "unsubscribe"
+SUPPRESSION_REASON_UNSUBSCRIBED = "unsubscribed"
+
+
+@dataclass(frozen=True)
+class ConsentInput:
+    type: ConsentType | None  # None: the caller left it unspecified
+    granted: bool
+    source: str
+    ip_address: str = ""
+    user_agent: str = ""
+    consent_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConsentPage:
+    consents: list[Consent]
+    next_page_token: str
+
+
+def consent_name(row: Consent) -> str:
+    return f"{contact_name(row.contact_id)}/consents/{row.id}"
+
+
+def _validate_consent(
+    v: Violations, c: ConsentInput, prefix: str, now: datetime, skew: timedelta
+) -> None:
+    if c.type is None:
+        v.add(f"{prefix}type", "REQUIRED", "a consent type is required")
+    check.check_required(v, f"{prefix}source", c.source)
+    check.check_length(v, f"{prefix}source", c.source, check.MAX_SHORT_TEXT)
+    check.check_ip(v, f"{prefix}ip_address", c.ip_address)
+    check.check_length(v, f"{prefix}user_agent", c.user_agent, check.MAX_USER_AGENT)
+    check.check_not_future(v, f"{prefix}consent_time", c.consent_time, now, skew)
+
+
+async def record_consent(
+    db: Database,
+    *,
+    parent: str,
+    consent: ConsentInput,
+    request_id: str,
+    now: datetime,
+    skew: timedelta,
+) -> Consent:
+    v = Violations()
+    contact_id = parse_contact_name(v, "parent", parent)
+    _validate_consent(v, consent, "consent.", now, skew)
+    rid = check.check_request_id(v, "request_id", request_id)
+    v.raise_if_any()
+    async with db.transaction() as session:
+        if rid is not None and (earlier := await _by_request_id(session, rid, contact_id)):
+            return earlier
+        contact = await session.get(Contact, contact_id, with_for_update=True)
+        if contact is None:
+            raise NotFoundError(resource_type="contact", resource_name=parent)
+        row = await _append(session, contact, consent, rid, now)
+        await outbox.enqueue(
+            session,
+            contact_key=check.email_key(contact.email),
+            kind=OutboxKind.CONSENT_CHANGED,
+            payload=_consent_payload(contact, [row]),
+            now=now,
+        )
+        return row
+
+
+async def _by_request_id(
+    session: AsyncSession, rid: uuid.UUID, contact_id: uuid.UUID | None
+) -> Consent | None:
+    row = await session.scalar(select(Consent).where(Consent.request_id == rid))
+    if row is not None and contact_id is not None and row.contact_id != contact_id:
+        raise AlreadyExistsError(
+            field="request_id", description="request_id was already used for another contact"
+        )
+    return row
+
+
+async def _append(
+    session: AsyncSession,
+    contact: Contact,
+    c: ConsentInput,
+    rid: uuid.UUID | None,
+    now: datetime,
+) -> Consent:
+    assert c.type is not None
+    row = Consent(
+        contact_id=contact.id,
+        type=c.type,
+        granted=c.granted,
+        source=c.source.strip(),
+        ip_address=c.ip_address or None,
+        user_agent=c.user_agent or None,
+        consent_time=c.consent_time or now,
+        recorded_at=now,
+        request_id=rid,
+    )
+    session.add(row)
+    await session.flush()
+    await _refresh_opt_in(session, contact, c.type)
+    contact.updated_at = now
+    return row
+
+
+async def _refresh_opt_in(session: AsyncSession, contact: Contact, type_: ConsentType) -> None:
+    """Re-derive the denormalised flag from the newest record: a late-arriving
+    older record must not override a newer decision."""
+    column = _OPT_IN_COLUMNS.get(type_)
+    if column is None:
+        return
+    newest = await session.scalar(
+        select(Consent.granted)
+        .where(Consent.contact_id == contact.id, Consent.type == type_)
+        .order_by(Consent.consent_time.desc(), Consent.id.desc())
+        .limit(1)
+    )
+    setattr(contact, column, bool(newest))
+
+
+async def effective_consent(session: AsyncSession, contact_id: uuid.UUID) -> dict[str, bool]:
+    """Every consent type mapped to its current state (False without a record)."""
+    rows = await session.execute(
+        select(Consent.type, Consent.granted)
+        .where(Consent.contact_id == contact_id)
+        .order_by(Consent.type, Consent.consent_time.desc(), Consent.id.desc())
+        .distinct(Consent.type)
+    )
+    state = {t.value: False for t in ConsentType}
+    state.update({t.value: granted for t, granted in rows.all()})
+    return state
+
+
+async def list_consents(
+    db: Database, *, parent: str, page_size: int, page_token: str
+) -> ConsentPage:
+    v = Violations()
+    contact_id = parse_contact_name(v, "parent", parent)
+    page = page_request(v, page_size=page_size, page_token=page_token, scope=f"consents:{parent}")
+    after = _consent_cursor(v, page.after)
+    v.raise_if_any()
+    query = (
+        select(Consent)
+        .where(Consent.contact_id == contact_id)
+        .order_by(Consent.consent_time.desc(), Consent.id.desc())
+        .limit(page.size + 1)
+    )
+    if after is not None:
+        query = query.where(tuple_(Consent.consent_time, Consent.id) < after)
+    async with db.transaction() as session:
+        if await session.get(Contact, contact_id) is None:
+            raise NotFoundError(resource_type="contact", resource_name=parent)
+        rows = list((await session.execute(query)).scalars())
+    token = ""
+    if len(rows) > page.size:
+        rows = rows[: page.size]
+        last = rows[-1]
+        cursor = {"t": last.consent_time.isoformat(), "i": last.id}
+        token = encode_token(f"consents:{parent}", cursor)
+    return ConsentPage(rows, token)
+
+
+def _consent_cursor(v: Violations, cursor: dict[str, Any] | None) -> tuple[datetime, int] | None:
+    if cursor is None:
+        return None
+    try:
+        return datetime.fromisoformat(cursor["t"]), int(cursor["i"])
+    except (KeyError, TypeError, ValueError):
+        v.add("page_token", "INVALID_PAGE_TOKEN", "is not a page token this list returned")
+        return None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    email: str
+    source: str
+    ip_address: str = ""
+    user_agent: str = ""
+    request_id: str = ""
+
+
+async def subscribe_newsletter(
+    db: Database, s: Subscription, *, now: datetime
+) -> tuple[ContactView, Consent]:
+    """Grant email consent and join the newsletter segment, creating the contact
+    if needed. An explicit opt-in lifts a suppression that came from an
+    earlier unsubscribe (but not one for other reasons, such as a bounce)."""
+    v = Violations()
+    check.check_email(v, "email", s.email)
+    consent = ConsentInput(ConsentType.EMAIL, True, s.source, s.ip_address, s.user_agent)
+    _validate_consent(v, consent, "", now, timedelta(0))
+    rid = check.check_request_id(v, "request_id", s.request_id)
+    v.raise_if_any()
+    email = check.normalize_email(s.email)
+    key = check.email_key(email)
+    async with db.transaction() as session:
+        contact = await _get_or_create_by_email(session, email, now)
+        if rid is not None and (earlier := await _by_request_id(session, rid, contact.id)):
+            return (await contact_views(session, [contact]))[0], earlier
+        row = await _append(session, contact, consent, rid, now)
+        await session.execute(
+            pg_insert(SegmentMembership)
+            .values(contact_id=contact.id, segment=NEWSLETTER_SEGMENT, added_at=now)
+            .on_conflict_do_nothing()
+        )
+        await session.execute(
+            delete(Suppression).where(
+                Suppression.email_sha256 == key,
+                Suppression.reason == SUPPRESSION_REASON_UNSUBSCRIBED,
+            )
+        )
+        payload = _consent_payload(contact, [row]) | {"segment": NEWSLETTER_SEGMENT}
+        await outbox.enqueue(
+            session,
+            contact_key=key,
+            kind=OutboxKind.NEWSLETTER_SUBSCRIBED,
+            payload=payload,
+            now=now,
+        )
+        return (await contact_views(session, [contact]))[0], row
+
+
+async def _get_or_create_by_email(session: AsyncSession, email: str, now: datetime) -> Contact:
+    await session.execute(
+        pg_insert(Contact)
+        .values(id=uuid.uuid4(), email=email, created_at=now, updated_at=now, custom_properties={})
+        .on_conflict_do_nothing(index_elements=[Contact.email])
+    )
+    contact = await session.scalar(select(Contact).where(Contact.email == email).with_for_update())
+    assert contact is not None
+    return contact
+
+
+async def unsubscribe(db: Database, *, email: str, reason: str, now: datetime) -> bool:
+    """Withdraw every communication consent and suppress the address at once.
+    Works for addresses we hold no contact for. Returns False when the address
+    was already unsubscribed, in which case nothing is written."""
+    v = Violations()
+    check.check_email(v, "email", email)
+    check.check_length(v, "reason", reason, check.MAX_SHORT_TEXT)
+    v.raise_if_any()
+    email = check.normalize_email(email)
+    key = check.email_key(email)
+    async with db.transaction() as session:
+        contact = await session.scalar(
+            select(Contact).where(Contact.email == email).with_for_update()
+        )
+        newly_suppressed = await _suppress(session, key, reason, now)
+        revoked: list[Consent] = []
+        if contact is not None:
+            revoked = await _revoke_granted(session, contact, now)
+            left = await session.execute(
+                delete(SegmentMembership).where(SegmentMembership.contact_id == contact.id)
+            )
+            revoked_any = bool(revoked) or bool(getattr(left, "rowcount", 0))
+        else:
+            revoked_any = False
+        if not (newly_suppressed or revoked_any):
+            return False
+        payload: dict[str, Any] = {"email": email, "reason": reason or None}
+        if contact is not None:
+            payload |= _consent_payload(contact, revoked)
+        await outbox.enqueue(
+            session, contact_key=key, kind=OutboxKind.UNSUBSCRIBED, payload=payload, now=now
+        )
+        return True
+
+
+async def _suppress(session: AsyncSession, key: str, reason: str, now: datetime) -> bool:
+    inserted = await session.scalar(
+        pg_insert(Suppression)
+        .values(
+            email_sha256=key,
+            reason=SUPPRESSION_REASON_UNSUBSCRIBED,
+            detail=reason or None,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(Suppression.email_sha256)
+    )
+    return inserted is not None
+
+
+async def _revoke_granted(session: AsyncSession, contact: Contact, now: datetime) -> list[Consent]:
+    """Append a withdrawal for each communication type that is currently granted."""
+    state = await effective_consent(session, contact.id)
+    revoked = []
+    for type_ in COMMUNICATION_TYPES:
+        if state[type_.value]:
+            withdrawal = ConsentInput(type_, False, UNSUBSCRIBE_SOURCE, consent_time=now)
+            revoked.append(await _append(session, contact, withdrawal, None, now))
+    return revoked
+
+
+def _consent_payload(contact: Contact, records: list[Consent]) -> dict[str, Any]:
+    """Carries the effective opt-ins, not only the new records, so the provider
+    can be brought to the current state whatever order retries happen in."""
+    return {
+        "contact_id": str(contact.id),
+        "email": contact.email,
+        "phone": contact.phone,
+        "opt_in": {
+            "email": contact.email_opt_in,
+            "sms": contact.sms_opt_in,
+            "push": contact.push_opt_in,
+        },
+        "records": [
+            {
+                "type": r.type.value,
+                "granted": r.granted,
+                "source": r.source,
+                "consent_time": r.consent_time.isoformat(),
+            }
+            for r in records
+        ],
+    }

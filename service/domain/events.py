@@ -1,0 +1,238 @@
+"""Behavioural events: validated at the door, logged, queued for the provider."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from service.domain import validation as check
+from service.errors import Violations
+from service.storage import outbox
+from service.storage.database import Database
+from service.storage.models import Contact, EventLog
+from service.storage.outbox import OutboxKind
+
+MAX_BATCH = 1000
+PRODUCT_VIEWED = "product_viewed"
+ADDED_TO_CART = "added_to_cart"
+PLACED_ORDER = "placed_order"
+CART_ABANDONED = "cart_abandoned"
+TYPED_EVENTS = (PRODUCT_VIEWED, ADDED_TO_CART, PLACED_ORDER, CART_ABANDONED)
+_CUSTOM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,126}$")
+_EVENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class MoneyField:
+    path: str  # dotted path inside the payload, e.g. "order.total"
+    currency_code: str
+    units: int
+    nanos: int
+
+
+@dataclass(frozen=True)
+class EventInput:
+    """An event as the API hands it over. `type` is the payload case name
+    (or "" when the request had none) and `name` the custom event's name."""
+
+    type: str
+    email: str
+    event_id: str = ""
+    occur_time: datetime | None = None
+    name: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+    money: tuple[MoneyField, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    event_id: str
+    duplicate: bool
+
+
+def metric_name(e: EventInput) -> str:
+    return e.name if e.type == "custom" else e.type
+
+
+def validate_event(
+    v: Violations, e: EventInput, prefix: str, now: datetime, skew: timedelta
+) -> None:
+    check.check_email(v, f"{prefix}email", e.email)
+    if e.event_id and not _EVENT_ID.match(e.event_id):
+        v.add(f"{prefix}event_id", "INVALID_EVENT_ID", "1-128 characters of A-Z a-z 0-9 . _ : -")
+    check.check_not_future(v, f"{prefix}occur_time", e.occur_time, now, skew)
+    rules = _PAYLOAD_RULES.get(e.type)
+    if rules is None:
+        v.add(
+            prefix.rstrip(".") or "event",
+            "UNKNOWN_EVENT_TYPE",
+            "set exactly one known payload: product_viewed, added_to_cart, placed_order, "
+            "cart_abandoned or custom",
+        )
+        return
+    rules(v, f"{prefix}{e.type}.", e)
+    for m in e.money:
+        check.money_amount(
+            v, f"{prefix}{e.type}.{m.path}", m.currency_code, m.units, m.nanos, allow_negative=False
+        )
+    if check.encoded_size(e.payload) > check.MAX_EVENT_BYTES:
+        v.add(
+            f"{prefix}{e.type}",
+            "EVENT_TOO_LARGE",
+            f"larger than the provider's {check.MAX_EVENT_BYTES} bytes per event",
+        )
+
+
+def _require(v: Violations, payload: dict[str, Any], path: str, prefix: str) -> Any:
+    value: Any = payload
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value in (None, "", [], {}):
+        v.add(f"{prefix}{path}", "REQUIRED", "this field is required")
+    return value
+
+
+def _check_item(v: Violations, item: dict[str, Any], prefix: str) -> None:
+    _require(v, item, "product_id", prefix)
+    if int(item.get("quantity", 0)) < 1:
+        v.add(f"{prefix}quantity", "OUT_OF_RANGE", "must be at least 1")
+
+
+def _check_items(v: Violations, items: Any, path: str, prefix: str) -> None:
+    for i, item in enumerate(items or []):
+        _check_item(v, item, f"{prefix}{path}[{i}].")
+
+
+def _product_viewed(v: Violations, prefix: str, e: EventInput) -> None:
+    _require(v, e.payload, "product.product_id", prefix)
+
+
+def _added_to_cart(v: Violations, prefix: str, e: EventInput) -> None:
+    if _require(v, e.payload, "item", prefix):
+        _check_item(v, e.payload["item"], f"{prefix}item.")
+    if "cart" in e.payload:
+        _require(v, e.payload, "cart.cart_id", prefix)
+        _check_items(v, e.payload["cart"].get("items"), "cart.items", prefix)
+
+
+def _placed_order(v: Violations, prefix: str, e: EventInput) -> None:
+    _require(v, e.payload, "order.order_id", prefix)
+    _require(v, e.payload, "order.total", prefix)
+    lines = _require(v, e.payload, "order.lines", prefix)
+    _check_items(v, lines, "order.lines", prefix)
+
+
+def _cart_abandoned(v: Violations, prefix: str, e: EventInput) -> None:
+    _require(v, e.payload, "cart.cart_id", prefix)
+    items = _require(v, e.payload, "cart.items", prefix)
+    _check_items(v, items, "cart.items", prefix)
+
+
+def _custom(v: Violations, prefix: str, e: EventInput) -> None:
+    if not e.name:
+        v.add(f"{prefix}name", "REQUIRED", "a custom event needs a name")
+    elif not _CUSTOM_NAME.match(e.name):
+        v.add(f"{prefix}name", "INVALID_EVENT_NAME", "lower snake case, at most 127 characters")
+    elif e.name in TYPED_EVENTS:
+        v.add(f"{prefix}name", "RESERVED_EVENT_NAME", f"use the typed {e.name} payload instead")
+    check.check_properties(v, f"{prefix}properties", e.payload.get("properties", {}))
+
+
+_PAYLOAD_RULES = {
+    PRODUCT_VIEWED: _product_viewed,
+    ADDED_TO_CART: _added_to_cart,
+    PLACED_ORDER: _placed_order,
+    CART_ABANDONED: _cart_abandoned,
+    "custom": _custom,
+}
+
+
+async def track_events(
+    db: Database, events: list[EventInput], *, now: datetime, skew: timedelta
+) -> list[TrackResult]:
+    """All or nothing: every event is valid and durable, or nothing is written.
+    An id seen before (in this batch or earlier) is a duplicate and writes nothing."""
+    v = Violations()
+    if not events:
+        v.add("events", "REQUIRED", "at least one event is required")
+    if len(events) > MAX_BATCH:
+        v.add("events", "TOO_MANY_EVENTS", f"at most {MAX_BATCH} events per call")
+    for i, e in enumerate(events):
+        validate_event(v, e, f"events[{i}].", now, skew)
+    v.raise_if_any()
+    return await _store(db, events, now)
+
+
+async def track_event(
+    db: Database, event: EventInput, *, now: datetime, skew: timedelta
+) -> TrackResult:
+    v = Violations()
+    validate_event(v, event, "event.", now, skew)
+    v.raise_if_any()
+    return (await _store(db, [event], now))[0]
+
+
+async def _store(db: Database, events: list[EventInput], now: datetime) -> list[TrackResult]:
+    ids = [e.event_id or str(uuid.uuid4()) for e in events]
+    first_of = {event_id: i for i, event_id in reversed(list(enumerate(ids)))}
+    unique = [(ids[i], events[i]) for i in sorted(first_of.values())]
+    emails = {check.normalize_email(e.email) for _, e in unique}
+    async with db.transaction() as session:
+        contact_ids = dict(
+            (
+                await session.execute(
+                    select(Contact.email, Contact.id).where(Contact.email.in_(emails))
+                )
+            ).all()
+        )
+        rows = [_log_row(event_id, e, contact_ids, now) for event_id, e in unique]
+        inserted = set(
+            await session.scalars(
+                pg_insert(EventLog).values(rows).on_conflict_do_nothing().returning(EventLog.id)
+            )
+        )
+        await outbox.enqueue_many(
+            session,
+            [
+                (row["contact_key"], OutboxKind.EVENT_TRACKED, _outbox_payload(row))
+                for row in rows
+                if row["id"] in inserted
+            ],
+            now=now,
+        )
+    return [
+        TrackResult(event_id, not (event_id in inserted and first_of[event_id] == i))
+        for i, event_id in enumerate(ids)
+    ]
+
+
+def _log_row(
+    event_id: str, e: EventInput, contact_ids: dict[str, uuid.UUID], now: datetime
+) -> dict[str, Any]:
+    email = check.normalize_email(e.email)
+    return {
+        "id": event_id,
+        "contact_id": contact_ids.get(email),
+        "contact_key": check.email_key(email),
+        "type": metric_name(e),
+        "data": {"email": email, "payload": e.payload},
+        "occurred_at": e.occur_time or now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _outbox_payload(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "event_id": row["id"],
+        "metric": row["type"],
+        "email": row["data"]["email"],
+        "occur_time": row["occurred_at"].isoformat(),
+        "properties": row["data"]["payload"],
+    }

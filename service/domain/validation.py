@@ -1,0 +1,177 @@
+"""Field rules shared by every use case. Each check appends to a Violations
+collector under the request path it is given, so one call reports every bad
+field at once."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+import uuid
+import zoneinfo
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from service.errors import Violations
+
+MAX_EMAIL_LENGTH = 254
+MAX_SHORT_TEXT = 255
+MAX_USER_AGENT = 1024
+# Klaviyo's limits for one event (PROVIDERS.md): we enforce them at the door so
+# the dispatcher never holds an event the provider will refuse.
+MAX_EVENT_BYTES = 5 * 1024 * 1024
+MAX_PROPERTIES = 400
+MAX_STRING_BYTES = 100 * 1024
+MAX_ARRAY_ITEMS = 4000
+MAX_NESTING = 10
+
+_EMAIL = re.compile(
+    r"^(?P<local>[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
+    r"@(?P<domain>([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)$"
+)
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_NANOS_PER_UNIT = Decimal(1_000_000_000)
+
+
+def normalize_email(email: str) -> str:
+    """Emails are compared case-insensitively, as the providers do."""
+    return email.strip().lower()
+
+
+def email_key(email: str) -> str:
+    """SHA-256 of the normalised email: the per-person ordering and suppression key."""
+    return hashlib.sha256(normalize_email(email).encode()).hexdigest()
+
+
+def check_email(v: Violations, field: str, email: str) -> None:
+    if not email.strip():
+        v.add(field, "REQUIRED", "an email address is required")
+        return
+    email = email.strip()
+    match = _EMAIL.match(email)
+    if len(email) > MAX_EMAIL_LENGTH or match is None or len(match["local"]) > 64:
+        v.add(field, "INVALID_EMAIL", f"{email[:80]!r} is not a valid email address")
+        return
+    tld = match["domain"].rsplit(".", 1)[-1]
+    if tld.isdigit():
+        v.add(field, "INVALID_EMAIL", f"{email[:80]!r} has no valid top-level domain")
+
+
+def check_required(v: Violations, field: str, value: str | None) -> None:
+    if value is None or not value.strip():
+        v.add(field, "REQUIRED", "this field is required")
+
+
+def check_length(v: Violations, field: str, value: str | None, limit: int) -> None:
+    if value is not None and len(value) > limit:
+        v.add(field, "TOO_LONG", f"at most {limit} characters")
+
+
+def check_phone(v: Violations, field: str, phone: str | None) -> None:
+    if phone and not _E164.match(phone):
+        v.add(field, "INVALID_PHONE", "must be an E.164 number such as +4915112345678")
+
+
+def check_language(v: Violations, field: str, language: str | None) -> None:
+    if language and (len(language) > 35 or not _LANGUAGE.match(language)):
+        v.add(field, "INVALID_LANGUAGE", "must be a BCP 47 language tag such as de-DE")
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_timezone(v: Violations, field: str, tz: str | None) -> None:
+    if tz and tz not in _time_zones():
+        v.add(field, "INVALID_TIMEZONE", "must be an IANA time zone such as Europe/Berlin")
+
+
+def check_ip(v: Violations, field: str, ip: str | None) -> None:
+    if not ip:
+        return
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        v.add(field, "INVALID_IP_ADDRESS", "must be an IPv4 or IPv6 address")
+
+
+def check_not_future(
+    v: Violations, field: str, when: datetime | None, now: datetime, skew: timedelta
+) -> None:
+    if when is not None and when > now + skew:
+        v.add(
+            field,
+            "TIMESTAMP_IN_FUTURE",
+            f"lies more than {int(skew.total_seconds())} s in the future",
+        )
+
+
+def check_request_id(v: Violations, field: str, request_id: str) -> uuid.UUID | None:
+    if not request_id:
+        return None
+    try:
+        return uuid.UUID(request_id)
+    except ValueError:
+        v.add(field, "INVALID_REQUEST_ID", "must be a UUID")
+        return None
+
+
+def money_amount(
+    v: Violations, field: str, currency: str, units: int, nanos: int, *, allow_negative: bool
+) -> Decimal | None:
+    """Validate a Money triple and return its exact amount, or None if bad."""
+    ok = True
+    if not _CURRENCY.match(currency):
+        v.add(f"{field}.currency_code", "INVALID_CURRENCY", "must be an ISO 4217 code like EUR")
+        ok = False
+    if not -999_999_999 <= nanos <= 999_999_999 or (units * nanos < 0):
+        v.add(f"{field}.nanos", "OUT_OF_RANGE", "must be within ±999,999,999, same sign as units")
+        ok = False
+    amount = Decimal(units) + Decimal(nanos) / _NANOS_PER_UNIT
+    if ok and amount < 0 and not allow_negative:
+        v.add(field, "OUT_OF_RANGE", "must not be negative")
+        ok = False
+    return amount if ok else None
+
+
+def check_properties(v: Violations, field: str, properties: dict[str, Any]) -> None:
+    """Klaviyo's shape limits for free-form properties."""
+    if len(properties) > MAX_PROPERTIES:
+        v.add(field, "TOO_MANY_PROPERTIES", f"at most {MAX_PROPERTIES} properties")
+    problem = _shape_problem(properties, depth=1)
+    if problem:
+        v.add(field, "INVALID_PROPERTIES", problem)
+
+
+def _shape_problem(value: Any, depth: int) -> str | None:
+    if depth > MAX_NESTING:
+        return f"nested deeper than {MAX_NESTING} levels"
+    if isinstance(value, str):
+        if len(value.encode()) > MAX_STRING_BYTES:
+            return f"a string is longer than {MAX_STRING_BYTES} bytes"
+        return None
+    children: list[Any]
+    if isinstance(value, dict):
+        children = list(value.values())
+    elif isinstance(value, list):
+        if len(value) > MAX_ARRAY_ITEMS:
+            return f"an array has more than {MAX_ARRAY_ITEMS} items"
+        children = value
+    else:
+        return None
+    for child in children:
+        problem = _shape_problem(child, depth + 1)
+        if problem:
+            return problem
+    return None
+
+
+def encoded_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())

@@ -1,0 +1,62 @@
+"""Build the gRPC server; `main` runs it. Kept apart so tests can bind port 0."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from marketing.v1 import service_pb2, service_pb2_grpc
+
+from service.api.servicer import MarketingServicer
+from service.clock import Clock, utc_now
+from service.settings import ServiceSettings
+from service.storage.database import Database
+
+SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["MarketingService"].full_name
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+
+    async def stop(self, grace_s: float) -> None:
+        """Report NOT_SERVING, let in-flight RPCs finish, then close connections."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_s)
+
+
+async def create_server(
+    settings: ServiceSettings, db: Database, *, clock: Clock = utc_now
+) -> RunningServer:
+    """Start serving on `settings.grpc_address` (port 0 picks a free port)."""
+    limit = settings.max_message_bytes
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+        ]
+    )
+    servicer = MarketingServicer(
+        db, clock=clock, max_clock_skew=timedelta(seconds=settings.max_clock_skew_s)
+    )
+    service_pb2_grpc.add_MarketingServiceServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    port = server.add_insecure_port(settings.grpc_address)
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, port, health_servicer)

@@ -1,0 +1,37 @@
+"""Typed settings, read once from the environment (prefix `MARKETING_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_GRPC_ADDRESS = "127.0.0.1:50051"
+DEFAULT_SHUTDOWN_GRACE_S = 10.0
+DEFAULT_MAX_CLOCK_SKEW_S = 300.0
+# Large enough for a TrackEvents batch of 1,000 events plus one event at the
+# provider's 5 MB limit, so oversized events get INVALID_ARGUMENT with a field
+# name instead of the transport's bare RESOURCE_EXHAUSTED.
+DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+DEFAULT_DB_POOL_SIZE = 10
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MARKETING_", extra="ignore")
+
+    database_url: SecretStr = Field(
+        description="SQLAlchemy URL of PostgreSQL, e.g. postgresql+asyncpg://user:pw@host/db",
+    )
+    grpc_address: str = DEFAULT_GRPC_ADDRESS
+    shutdown_grace_s: float = Field(DEFAULT_SHUTDOWN_GRACE_S, gt=0)
+    max_clock_skew_s: float = Field(DEFAULT_MAX_CLOCK_SKEW_S, ge=0)
+    max_message_bytes: int = Field(DEFAULT_MAX_MESSAGE_BYTES, gt=0)
+    db_pool_size: int = Field(DEFAULT_DB_POOL_SIZE, gt=0)
+    log_level: str = "INFO"
+
+
+def async_database_url(url: str) -> str:
+    """Accept plain `postgresql://` URLs too and select the asyncpg driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url

@@ -1,0 +1,1 @@
+"""PostgreSQL state: table definitions, the connection pool and migrations."""

@@ -1,0 +1,262 @@
+"""Table definitions (SQLAlchemy 2 declarative). Migrations live in `migrations/`.
+
+Personal data lives in `marketing_contact` and the tables that cascade from it,
+so that erasing a contact is one DELETE. The suppression list and the erasure
+log keep only a SHA-256 of the email (see README, "What erasure keeps").
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Timestamp = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: Timestamp, dict[str, Any]: JSONB}
+
+
+class ConsentType(enum.StrEnum):
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    PUSH = "PUSH"
+    MARKETING = "MARKETING"
+    ANALYTICS = "ANALYTICS"
+
+
+class EventStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "PENDING"  # committed, not yet published to the bus
+    IN_FLIGHT = "IN_FLIGHT"  # published, the provider has not acknowledged it yet
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"  # dead-lettered, waiting for manual review
+
+
+class CampaignType(enum.StrEnum):
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    PUSH = "PUSH"
+    FLOW = "FLOW"
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "DRAFT"
+    SCHEDULED = "SCHEDULED"
+    SENDING = "SENDING"
+    SENT = "SENT"
+    PAUSED = "PAUSED"
+    ARCHIVED = "ARCHIVED"
+
+
+def _pg_enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
+
+
+class Contact(Base):
+    __tablename__ = "marketing_contact"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    user_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(16))
+    registration_time: Mapped[datetime | None]
+    loyalty_tier: Mapped[str | None] = mapped_column(String(64))
+    lifetime_value: Mapped[Decimal | None] = mapped_column(Numeric(20, 9))
+    lifetime_value_currency: Mapped[str | None] = mapped_column(String(3))
+    order_count: Mapped[int | None] = mapped_column(Integer)
+    last_purchase_time: Mapped[datetime | None]
+    location: Mapped[str | None] = mapped_column(String(255))
+    language: Mapped[str | None] = mapped_column(String(35))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    custom_properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Denormalised from the newest consent record of each type, updated in the
+    # same transaction as the record.
+    email_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    push_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_sync_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (Index("ix_marketing_contact_created", "created_at", "id"),)
+
+
+class Consent(Base):
+    """Append-only: a trigger in the migration rejects UPDATE."""
+
+    __tablename__ = "marketing_consent"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("marketing_contact.id", ondelete="CASCADE")
+    )
+    type: Mapped[ConsentType] = mapped_column(_pg_enum(ConsentType, "consent_type"))
+    granted: Mapped[bool]
+    source: Mapped[str] = mapped_column(String(255))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(1024))
+    consent_time: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True)
+
+    __table_args__ = (
+        Index("ix_marketing_consent_contact_type", "contact_id", "type"),
+        Index("ix_marketing_consent_history", "contact_id", "consent_time", "id"),
+        Index("ix_marketing_consent_time", "consent_time"),
+    )
+
+
+class SegmentMembership(Base):
+    __tablename__ = "marketing_segment_membership"
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("marketing_contact.id", ondelete="CASCADE"), primary_key=True
+    )
+    segment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (Index("ix_marketing_segment_membership_segment", "segment"),)
+
+
+class Suppression(Base):
+    """Addresses that must receive no marketing. Keyed by SHA-256 of the email so
+    the entry can outlive an erasure without keeping the address itself."""
+
+    __tablename__ = "marketing_suppression"
+
+    email_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ErasureLog(Base):
+    """Proof that an erasure request was carried out (accountability)."""
+
+    __tablename__ = "marketing_erasure_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    email_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    contact_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    erased_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class EventLog(Base):
+    __tablename__ = "marketing_event_log"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the event id
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("marketing_contact.id", ondelete="SET NULL")
+    )
+    contact_key: Mapped[str] = mapped_column(String(64))  # SHA-256 of the email
+    type: Mapped[str] = mapped_column(String(128))
+    data: Mapped[dict[str, Any]]
+    occurred_at: Mapped[datetime]
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[EventStatus] = mapped_column(
+        _pg_enum(EventStatus, "event_status"), default=EventStatus.PENDING
+    )
+    retry_count: Mapped[int] = mapped_column(Integer, default=0)
+    max_retries: Mapped[int] = mapped_column(Integer, default=6)
+    next_retry_at: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_marketing_event_log_status_retry", "status", "next_retry_at"),
+        Index("ix_marketing_event_log_contact", "contact_id"),
+        Index("ix_marketing_event_log_contact_key", "contact_key"),
+        Index("ix_marketing_event_log_type", "type"),
+    )
+
+
+class BackInStockSubscription(Base):
+    __tablename__ = "marketing_back_in_stock_subscription"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("marketing_contact.id", ondelete="CASCADE")
+    )
+    product_id: Mapped[str] = mapped_column(String(128))
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    notified_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        Index("uq_back_in_stock_contact_product", "contact_id", "product_id", unique=True),
+        Index("ix_back_in_stock_product_notified", "product_id", "notified"),
+    )
+
+
+class CampaignCache(Base):
+    __tablename__ = "marketing_campaign_cache"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    type: Mapped[CampaignType] = mapped_column(_pg_enum(CampaignType, "campaign_type"))
+    status: Mapped[CampaignStatus] = mapped_column(_pg_enum(CampaignStatus, "campaign_status"))
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_fetched_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (Index("ix_marketing_campaign_cache_type_status", "type", "status"),)
+
+
+class Outbox(Base):
+    """Work for the provider, committed in the same transaction as the change it
+    describes. The relay publishes rows in `seq` order with Nats-Msg-Id = id."""
+
+    __tablename__ = "marketing_outbox"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    contact_key: Mapped[str] = mapped_column(String(64))  # SHA-256 of the email
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[OutboxStatus] = mapped_column(
+        _pg_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
+    )
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    published_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_marketing_outbox_status_seq", "status", "seq"),
+        Index("ix_marketing_outbox_contact_key", "contact_key", "seq"),
+    )

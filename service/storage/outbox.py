@@ -1,0 +1,54 @@
+"""Writing outbox rows. Callers pass the session of the transaction that makes
+the change, so the change and its outbox row commit (or roll back) together."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.storage.models import Outbox, OutboxStatus
+
+
+class OutboxKind:
+    """What a row asks the dispatcher to do at the provider."""
+
+    CONTACT_UPSERTED = "contact.upserted"
+    CONSENT_CHANGED = "consent.changed"
+    NEWSLETTER_SUBSCRIBED = "newsletter.subscribed"
+    UNSUBSCRIBED = "contact.unsubscribed"
+    CONTACT_ERASED = "contact.erased"
+    EVENT_TRACKED = "event.tracked"
+
+
+async def enqueue(
+    session: AsyncSession, *, contact_key: str, kind: str, payload: dict[str, Any], now: datetime
+) -> None:
+    await enqueue_many(session, [(contact_key, kind, payload)], now=now)
+
+
+async def enqueue_many(
+    session: AsyncSession, rows: Sequence[tuple[str, str, dict[str, Any]]], *, now: datetime
+) -> None:
+    if not rows:
+        return
+    await session.execute(
+        insert(Outbox),
+        [
+            {"contact_key": key, "kind": kind, "payload": payload, "created_at": now}
+            for key, kind, payload in rows
+        ],
+    )
+
+
+async def drop_pending(session: AsyncSession, contact_key: str) -> None:
+    """Forget work for a person that has not left yet (used by erasure, so no
+    pending event re-creates the profile at the provider after it is erased)."""
+    await session.execute(
+        delete(Outbox).where(
+            Outbox.contact_key == contact_key, Outbox.status == OutboxStatus.PENDING
+        )
+    )

@@ -1,0 +1,48 @@
+"""Shared fixtures: a real PostgreSQL (pgserver), migrated once per session, and
+the real gRPC server on a free port, called through the generated stubs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from service.storage import migrate
+from tests.harness import ServiceHarness, start_embedded_postgres
+
+settings.register_profile(
+    "marketing",
+    max_examples=100,
+    deadline=None,  # real servers: timing is not what these tests are about
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile("marketing")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """MARKETING_TEST_DATABASE_URL selects an external server (a database the
+    tests may fill); otherwise an embedded one lives for the session."""
+    external = os.environ.get("MARKETING_TEST_DATABASE_URL")
+    if external:
+        migrate.upgrade(external)
+        yield external
+        return
+    root: Path = tmp_path_factory.mktemp("pg")
+    with start_embedded_postgres(root) as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def harness(database_url: str) -> Iterator[ServiceHarness]:
+    with ServiceHarness.start(database_url) as running:
+        yield running
+
+
+@pytest.fixture
+def stub(harness: ServiceHarness):  # type: ignore[no-untyped-def]
+    return harness.stub

@@ -1,0 +1,138 @@
+"""Test harness: the service in a background event loop, plus helpers to read
+rich errors and to look at the database directly."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from marketing.v1 import service_pb2_grpc
+from sqlalchemy import text
+
+from service.server import RunningServer, create_server
+from service.settings import ServiceSettings
+from service.storage.database import Database
+
+T = TypeVar("T")
+
+# Every table, for "a rejected call writes nothing".
+TABLES = (
+    "marketing_contact",
+    "marketing_consent",
+    "marketing_segment_membership",
+    "marketing_suppression",
+    "marketing_erasure_log",
+    "marketing_event_log",
+    "marketing_back_in_stock_subscription",
+    "marketing_campaign_cache",
+    "marketing_outbox",
+)
+
+
+@contextmanager
+def start_embedded_postgres(root: Path) -> Iterator[str]:
+    import pgserver
+
+    server = pgserver.get_server(root, cleanup_mode="delete")
+    try:
+        server.psql("CREATE DATABASE marketing_test;")
+        yield server.get_uri("marketing_test").replace("postgresql://", "postgresql+asyncpg://")
+    finally:
+        server.cleanup()
+
+
+class ServiceHarness:
+    """The gRPC server runs on its own event loop thread; tests call it through
+    a synchronous channel with the generated stubs, like any other client."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, db: Database, running: RunningServer):
+        self.loop = loop
+        self.db = db
+        self.running = running
+        self.address = f"127.0.0.1:{running.port}"
+        self.channel = grpc.insecure_channel(self.address)
+        self.stub = service_pb2_grpc.MarketingServiceStub(self.channel)
+
+    @classmethod
+    @contextmanager
+    def start(cls, database_url: str) -> Iterator[ServiceHarness]:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+        settings = ServiceSettings(database_url=database_url, grpc_address="127.0.0.1:0")  # type: ignore[arg-type]
+
+        async def boot() -> tuple[Database, RunningServer]:
+            db = Database(database_url)
+            return db, await create_server(settings, db)
+
+        db, running = asyncio.run_coroutine_threadsafe(boot(), loop).result()
+        harness = cls(loop, db, running)
+        try:
+            yield harness
+        finally:
+            harness.channel.close()
+            harness.run(running.stop(0))
+            harness.run(db.close())
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def sql(self, query: str, **params: Any) -> list[Any]:
+        async def go() -> list[Any]:
+            async with self.db.transaction() as session:
+                return list((await session.execute(text(query), params)).all())
+
+        return self.run(go())
+
+    def scalar(self, query: str, **params: Any) -> Any:
+        rows = self.sql(query, **params)
+        return rows[0][0] if rows else None
+
+    def table_counts(self) -> dict[str, int]:
+        return {table: self.scalar(f"SELECT count(*) FROM {table}") for table in TABLES}
+
+    def outbox_rows(self, email: str, kind: str | None = None) -> list[Any]:
+        from service.domain.validation import email_key
+
+        query = "SELECT kind, payload FROM marketing_outbox WHERE contact_key = :key"
+        if kind:
+            query += " AND kind = :kind"
+        return self.sql(query + " ORDER BY seq", key=email_key(email), kind=kind)
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def field_violations(error: grpc.RpcError) -> dict[str, str]:
+    """BadRequest field -> reason, from a rich error status."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "the error carries no google.rpc.Status"
+    found: dict[str, str] = {}
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            found.update({v.field: v.reason for v in bad_request.field_violations})
+    return found
+
+
+def error_reason(error: grpc.RpcError) -> str:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    raise AssertionError("no ErrorInfo in the status")
