@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, tuple_
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -163,7 +164,7 @@ async def effective_consent(session: AsyncSession, contact_id: uuid.UUID) -> dic
         select(Consent.type, Consent.granted)
         .where(Consent.contact_id == contact_id)
         .order_by(Consent.type, Consent.consent_time.desc(), Consent.id.desc())
-        .distinct(Consent.type)
+        .ext(distinct_on(Consent.type))
     )
     state = {t.value: False for t in ConsentType}
     state.update({t.value: granted for t, granted in rows.all()})
@@ -353,3 +354,17 @@ def _consent_payload(contact: Contact, records: list[Consent]) -> dict[str, Any]
             for r in records
         ],
     }
+
+
+async def may_send_marketing(db: Database, *, email: str, channel: ConsentType) -> bool:
+    """The gate every marketing send passes: the address is not suppressed and
+    the person's newest consent for the channel is a grant."""
+    column = _OPT_IN_COLUMNS.get(channel)
+    if column is None:
+        raise ValueError(f"{channel} is not a messaging channel")
+    email = check.normalize_email(email)
+    async with db.transaction() as session:
+        if await session.get(Suppression, check.email_key(email)) is not None:
+            return False
+        contact = await session.scalar(select(Contact).where(Contact.email == email))
+        return contact is not None and bool(getattr(contact, column))

@@ -25,7 +25,8 @@ PLACED_ORDER = "placed_order"
 CART_ABANDONED = "cart_abandoned"
 TYPED_EVENTS = (PRODUCT_VIEWED, ADDED_TO_CART, PLACED_ORDER, CART_ABANDONED)
 _CUSTOM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,126}$")
-_EVENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Printable ASCII: safe as a NATS header value and as Klaviyo's unique_id.
+_EVENT_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def validate_event(
 ) -> None:
     check.check_email(v, f"{prefix}email", e.email)
     if e.event_id and not _EVENT_ID.match(e.event_id):
-        v.add(f"{prefix}event_id", "INVALID_EVENT_ID", "1-128 characters of A-Z a-z 0-9 . _ : -")
+        v.add(f"{prefix}event_id", "INVALID_EVENT_ID", "1-128 printable ASCII characters, no spaces")
     check.check_not_future(v, f"{prefix}occur_time", e.occur_time, now, skew)
     rules = _PAYLOAD_RULES.get(e.type)
     if rules is None:
@@ -77,6 +78,9 @@ def validate_event(
         )
         return
     rules(v, f"{prefix}{e.type}.", e)
+    problem = None if e.type == "custom" else check.shape_problem(e.payload)
+    if problem:
+        v.add(f"{prefix}{e.type}", "INVALID_PAYLOAD", problem)
     for m in e.money:
         check.money_amount(
             v, f"{prefix}{e.type}.{m.path}", m.currency_code, m.units, m.nanos, allow_negative=False

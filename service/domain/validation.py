@@ -69,8 +69,13 @@ def check_required(v: Violations, field: str, value: str | None) -> None:
 
 
 def check_length(v: Violations, field: str, value: str | None, limit: int) -> None:
-    if value is not None and len(value) > limit:
+    """Length, and no NUL character (PostgreSQL text cannot hold one)."""
+    if value is None:
+        return
+    if len(value) > limit:
         v.add(field, "TOO_LONG", f"at most {limit} characters")
+    elif "\x00" in value:
+        v.add(field, "INVALID_CHARACTER", "must not contain NUL characters")
 
 
 def check_phone(v: Violations, field: str, phone: str | None) -> None:
@@ -145,9 +150,14 @@ def check_properties(v: Violations, field: str, properties: dict[str, Any]) -> N
     """Klaviyo's shape limits for free-form properties."""
     if len(properties) > MAX_PROPERTIES:
         v.add(field, "TOO_MANY_PROPERTIES", f"at most {MAX_PROPERTIES} properties")
-    problem = _shape_problem(properties, depth=1)
+    problem = shape_problem(properties)
     if problem:
         v.add(field, "INVALID_PROPERTIES", problem)
+
+
+def shape_problem(value: Any, depth: int = 1) -> str | None:
+    """Why a JSON value breaks the provider's limits (or PostgreSQL's), or None."""
+    return _shape_problem(value, depth)
 
 
 def _shape_problem(value: Any, depth: int) -> str | None:
@@ -156,9 +166,11 @@ def _shape_problem(value: Any, depth: int) -> str | None:
     if isinstance(value, str):
         if len(value.encode()) > MAX_STRING_BYTES:
             return f"a string is longer than {MAX_STRING_BYTES} bytes"
-        return None
+        return "a string contains a NUL character" if "\x00" in value else None
     children: list[Any]
     if isinstance(value, dict):
+        if any("\x00" in key for key in value):
+            return "a key contains a NUL character"
         children = list(value.values())
     elif isinstance(value, list):
         if len(value) > MAX_ARRAY_ITEMS:
