@@ -41,7 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="marketing-service", description=__doc__)
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
     args = parser.parse_args()
-    settings = ServiceSettings()  # type: ignore[call-arg]  # filled from the environment
+    settings = ServiceSettings()  # filled from the environment
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

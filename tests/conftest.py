@@ -44,5 +44,5 @@ def harness(database_url: str) -> Iterator[ServiceHarness]:
 
 
 @pytest.fixture
-def stub(harness: ServiceHarness):  # type: ignore[no-untyped-def]
+def stub(harness: ServiceHarness):
     return harness.stub

@@ -67,7 +67,7 @@ class ServiceHarness:
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, daemon=True)
         thread.start()
-        settings = ServiceSettings(database_url=database_url, grpc_address="127.0.0.1:0")  # type: ignore[arg-type]
+        settings = ServiceSettings(database_url=database_url, grpc_address="127.0.0.1:0")
 
         async def boot() -> tuple[Database, RunningServer]:
             db = Database(database_url)
@@ -116,7 +116,7 @@ def unique_email(prefix: str = "user") -> str:
 
 def field_violations(error: grpc.RpcError) -> dict[str, str]:
     """BadRequest field -> reason, from a rich error status."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None, "the error carries no google.rpc.Status"
     found: dict[str, str] = {}
     for detail in status.details:
@@ -128,7 +128,7 @@ def field_violations(error: grpc.RpcError) -> dict[str, str]:
 
 
 def error_reason(error: grpc.RpcError) -> str:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):

@@ -16,6 +16,14 @@ from service.domain.events import EventInput, MoneyField
 from service.storage.models import Consent, ConsentType
 
 _NANOS = Decimal(1_000_000_000)
+_CONSENT_TYPES = {
+    ConsentType.EMAIL: consent_pb2.CONSENT_TYPE_EMAIL,
+    ConsentType.SMS: consent_pb2.CONSENT_TYPE_SMS,
+    ConsentType.PUSH: consent_pb2.CONSENT_TYPE_PUSH,
+    ConsentType.MARKETING: consent_pb2.CONSENT_TYPE_MARKETING,
+    ConsentType.ANALYTICS: consent_pb2.CONSENT_TYPE_ANALYTICS,
+}
+_CONSENT_TYPES_BY_PROTO = {proto: domain for domain, proto in _CONSENT_TYPES.items()}
 _MONEY = common_pb2.Money.DESCRIPTOR.full_name
 
 
@@ -108,11 +116,8 @@ def contact_message(view: ContactView) -> contact_pb2.Contact:
 
 
 def consent_input(c: consent_pb2.Consent) -> ConsentInput:
-    type_ = None
-    if c.type != consent_pb2.CONSENT_TYPE_UNSPECIFIED:
-        type_ = ConsentType(consent_pb2.ConsentType.Name(c.type).removeprefix("CONSENT_TYPE_"))
     return ConsentInput(
-        type=type_,
+        type=_CONSENT_TYPES_BY_PROTO.get(c.type),  # None for UNSPECIFIED or unknown values
         granted=c.granted,
         source=c.source,
         ip_address=c.ip_address,
@@ -124,7 +129,7 @@ def consent_input(c: consent_pb2.Consent) -> ConsentInput:
 def consent_message(row: Consent) -> consent_pb2.Consent:
     return consent_pb2.Consent(
         name=consent_name(row),
-        type=consent_pb2.ConsentType.Value(f"CONSENT_TYPE_{row.type.value}"),
+        type=_CONSENT_TYPES[row.type],
         granted=row.granted,
         source=row.source,
         ip_address=row.ip_address or "",

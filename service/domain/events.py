@@ -66,7 +66,9 @@ def validate_event(
 ) -> None:
     check.check_email(v, f"{prefix}email", e.email)
     if e.event_id and not _EVENT_ID.match(e.event_id):
-        v.add(f"{prefix}event_id", "INVALID_EVENT_ID", "1-128 printable ASCII characters, no spaces")
+        v.add(
+            f"{prefix}event_id", "INVALID_EVENT_ID", "1-128 printable ASCII characters, no spaces"
+        )
     check.check_not_future(v, f"{prefix}occur_time", e.occur_time, now, skew)
     rules = _PAYLOAD_RULES.get(e.type)
     if rules is None:

@@ -31,9 +31,8 @@ def upsert(email: str, **fields: Any) -> pb.UpsertContactRequest:
 
 def consent(type_name: str = "EMAIL", granted: bool = True, **fields: Any) -> consent_pb2.Consent:
     fields.setdefault("source", "preferences")
-    return consent_pb2.Consent(
-        type=consent_pb2.ConsentType.Value(f"CONSENT_TYPE_{type_name}"), granted=granted, **fields
-    )
+    type_ = consent_pb2.ConsentType.Value(f"CONSENT_TYPE_{type_name}")
+    return consent_pb2.Consent(type=type_, granted=granted, **fields)  # type: ignore[arg-type]
 
 
 def line(product_id: str = "sku-1", quantity: int = 1, units: int = 10) -> event_pb2.LineItem:

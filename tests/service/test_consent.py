@@ -26,8 +26,13 @@ def test_record_consent_sets_opt_in_from_newest_record(stub) -> None:
     now = datetime.now(UTC)
     _record(stub, contact.name, type_name="SMS", granted=True, consent_time=ts(now))
     # A record that arrives late but happened earlier does not override the newer one.
-    _record(stub, contact.name, type_name="SMS", granted=False,
-            consent_time=ts(now - timedelta(hours=1)))
+    _record(
+        stub,
+        contact.name,
+        type_name="SMS",
+        granted=False,
+        consent_time=ts(now - timedelta(hours=1)),
+    )
     got = stub.GetContact(pb.GetContactRequest(name=contact.name)).contact
     assert got.sms_opt_in
     assert not got.email_opt_in
@@ -37,12 +42,21 @@ def test_record_consent_sets_opt_in_from_newest_record(stub) -> None:
 
 def test_record_consent_keeps_audit_fields(stub) -> None:
     contact = stub.UpsertContact(upsert(unique_email())).contact
-    record = _record(stub, contact.name, type_name="PUSH", source="app_settings",
-                     ip_address="2001:db8::1", user_agent="ShopApp/3.2")
+    record = _record(
+        stub,
+        contact.name,
+        type_name="PUSH",
+        source="app_settings",
+        ip_address="2001:db8::1",
+        user_agent="ShopApp/3.2",
+    )
     assert record.name.startswith(f"{contact.name}/consents/")
     assert record.type == consent_pb2.CONSENT_TYPE_PUSH
     assert (record.source, record.ip_address, record.user_agent) == (
-        "app_settings", "2001:db8::1", "ShopApp/3.2")
+        "app_settings",
+        "2001:db8::1",
+        "ShopApp/3.2",
+    )
     assert record.consent_time.seconds > 0 and record.record_time.seconds > 0
 
 
@@ -90,11 +104,12 @@ def test_list_consents_newest_first_in_pages(stub) -> None:
     start = datetime(2025, 1, 1, tzinfo=UTC)
     for minutes in (5, 1, 3, 2, 4):
         _record(stub, contact.name, consent_time=ts(start + timedelta(minutes=minutes)))
-    seen = []
+    seen: list[datetime] = []
     token = ""
     while True:
         page = stub.ListConsents(
-            pb.ListConsentsRequest(parent=contact.name, page_size=2, page_token=token))
+            pb.ListConsentsRequest(parent=contact.name, page_size=2, page_token=token)
+        )
         seen.extend(c.consent_time.ToDatetime(tzinfo=UTC) for c in page.consents)
         token = page.next_page_token
         if not token:
@@ -117,14 +132,17 @@ def test_consent_history_cannot_be_edited(harness: ServiceHarness, stub) -> None
     contact = stub.UpsertContact(upsert(unique_email())).contact
     _record(stub, contact.name)
     with pytest.raises(Exception, match="append-only"):
-        harness.sql("UPDATE marketing_consent SET granted = false WHERE contact_id = :id",
-                    id=contact.name.removeprefix("contacts/"))
+        harness.sql(
+            "UPDATE marketing_consent SET granted = false WHERE contact_id = :id",
+            id=contact.name.removeprefix("contacts/"),
+        )
 
 
 def test_subscribe_creates_contact_and_joins_newsletter(stub, harness: ServiceHarness) -> None:
     email = unique_email()
     resp = stub.SubscribeNewsletter(
-        pb.SubscribeNewsletterRequest(email=email, source="footer_form", ip_address="10.0.0.1"))
+        pb.SubscribeNewsletterRequest(email=email, source="footer_form", ip_address="10.0.0.1")
+    )
     assert resp.contact.email_opt_in and resp.contact.newsletter_member
     assert resp.consent.type == consent_pb2.CONSENT_TYPE_EMAIL and resp.consent.granted
     assert resp.consent.source == "footer_form"
@@ -134,7 +152,8 @@ def test_subscribe_creates_contact_and_joins_newsletter(stub, harness: ServiceHa
 def test_unsubscribe_suppresses_and_revokes_everything(stub, harness: ServiceHarness) -> None:
     email = unique_email()
     contact = stub.SubscribeNewsletter(
-        pb.SubscribeNewsletterRequest(email=email, source="checkout")).contact
+        pb.SubscribeNewsletterRequest(email=email, source="checkout")
+    ).contact
     _record(stub, contact.name, type_name="SMS")
     assert stub.Unsubscribe(pb.UnsubscribeRequest(email=email, reason="too many")).changed
     got = stub.GetContact(pb.GetContactRequest(email=email)).contact
@@ -152,7 +171,9 @@ def test_unsubscribe_unknown_address_is_still_suppressed(stub, harness: ServiceH
     resp = stub.SubscribeNewsletter(pb.SubscribeNewsletterRequest(email=email, source="form"))
     assert not resp.contact.suppressed and resp.contact.email_opt_in
     assert [row.kind for row in harness.outbox_rows(email)] == [
-        "contact.unsubscribed", "newsletter.subscribed"]
+        "contact.unsubscribed",
+        "newsletter.subscribed",
+    ]
 
 
 def test_subscribe_rejects_bad_input(stub, harness: ServiceHarness) -> None:

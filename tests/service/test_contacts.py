@@ -184,25 +184,34 @@ def test_delete_erases_personal_data(stub, harness: ServiceHarness) -> None:
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     contact_id = contact.name.removeprefix("contacts/")
     for table in ("marketing_consent", "marketing_segment_membership", "marketing_event_log"):
-        assert harness.scalar(f"SELECT count(*) FROM {table} WHERE contact_id = :id",
-                              id=contact_id) == 0
+        assert (
+            harness.scalar(f"SELECT count(*) FROM {table} WHERE contact_id = :id", id=contact_id)
+            == 0
+        )
     # Nothing anywhere still holds the address, except the erasure request itself.
     leftovers = harness.sql(
         "SELECT kind FROM marketing_outbox WHERE payload::text LIKE :pattern",
         pattern=f"%{email}%",
     )
     assert [row.kind for row in leftovers] == ["contact.erased"]
-    assert harness.scalar(
-        "SELECT count(*) FROM marketing_event_log WHERE data::text LIKE :p", p=f"%{email}%"
-    ) == 0
+    assert (
+        harness.scalar(
+            "SELECT count(*) FROM marketing_event_log WHERE data::text LIKE :p", p=f"%{email}%"
+        )
+        == 0
+    )
     # What the law requires us to keep: the suppression (hashed) and proof of erasure.
     from service.domain.validation import email_key
 
     key = email_key(email)
-    assert harness.scalar(
-        "SELECT count(*) FROM marketing_suppression WHERE email_sha256 = :k", k=key) == 1
-    assert harness.scalar(
-        "SELECT count(*) FROM marketing_erasure_log WHERE email_sha256 = :k", k=key) == 1
+    assert (
+        harness.scalar("SELECT count(*) FROM marketing_suppression WHERE email_sha256 = :k", k=key)
+        == 1
+    )
+    assert (
+        harness.scalar("SELECT count(*) FROM marketing_erasure_log WHERE email_sha256 = :k", k=key)
+        == 1
+    )
 
 
 def test_delete_missing_contact_is_not_found(stub) -> None:

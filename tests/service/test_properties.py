@@ -44,9 +44,13 @@ def contact_data(draw: st.DrawFn) -> contact_pb2.Contact:
     msg.language = draw(st.sampled_from(["en", "de-DE", "fr-FR", "pt-BR"]))
     msg.timezone = draw(st.sampled_from(["Europe/Berlin", "UTC", "America/New_York"]))
     msg.custom_properties.update(
-        draw(st.dictionaries(st.from_regex(r"[a-z]{1,12}", fullmatch=True),
-                             st.one_of(st.integers(-1000, 1000), names, st.booleans()),
-                             max_size=5))
+        draw(
+            st.dictionaries(
+                st.from_regex(r"[a-z]{1,12}", fullmatch=True),
+                st.one_of(st.integers(-1000, 1000), names, st.booleans()),
+                max_size=5,
+            )
+        )
     )
     return msg
 
@@ -73,17 +77,23 @@ def test_property_3_subscription_joins_newsletter_segment(
 ) -> None:
     email = unique_email()
     if existing:
-        stub.UpsertContact(pb.UpsertContactRequest(
-            contact=contact_pb2.Contact(email=email, first_name="Ada")))
+        stub.UpsertContact(
+            pb.UpsertContactRequest(contact=contact_pb2.Contact(email=email, first_name="Ada"))
+        )
     if unsubscribed_before:
         stub.Unsubscribe(pb.UnsubscribeRequest(email=email))
     resp = stub.SubscribeNewsletter(pb.SubscribeNewsletterRequest(email=email, source=source))
     assert resp.contact.newsletter_member
     got = stub.GetContact(pb.GetContactRequest(email=email)).contact
     assert got.newsletter_member and got.email_opt_in and not got.suppressed
-    assert harness.scalar(
-        "SELECT count(*) FROM marketing_segment_membership WHERE segment = 'newsletter' "
-        "AND contact_id = :id", id=got.name.removeprefix("contacts/")) == 1
+    assert (
+        harness.scalar(
+            "SELECT count(*) FROM marketing_segment_membership WHERE segment = 'newsletter' "
+            "AND contact_id = :id",
+            id=got.name.removeprefix("contacts/"),
+        )
+        == 1
+    )
 
 
 # **Feature: marketing-automation, Property 4: Unsubscribe stops all communications**
@@ -99,8 +109,9 @@ def test_property_4_unsubscribe_stops_all_communications(
 ) -> None:
     email = unique_email()
     if known:
-        name = stub.UpsertContact(pb.UpsertContactRequest(
-            contact=contact_pb2.Contact(email=email, first_name="Ada"))).contact.name
+        name = stub.UpsertContact(
+            pb.UpsertContactRequest(contact=contact_pb2.Contact(email=email, first_name="Ada"))
+        ).contact.name
         for type_name in granted:
             stub.RecordConsent(pb.RecordConsentRequest(parent=name, consent=consent(type_name)))
     if subscribed:
@@ -130,16 +141,20 @@ def test_property_30_consent_timestamp_and_source_recorded(
     email = unique_email()
     if via_newsletter:
         record = stub.SubscribeNewsletter(
-            pb.SubscribeNewsletterRequest(email=email, source=source, ip_address=ip)).consent
+            pb.SubscribeNewsletterRequest(email=email, source=source, ip_address=ip)
+        ).consent
         parent = record.name.rsplit("/consents/", 1)[0]
         assert record.consent_time.seconds > 0
     else:
-        parent = stub.UpsertContact(pb.UpsertContactRequest(
-            contact=contact_pb2.Contact(email=email, first_name="Ada"))).contact.name
-        record = stub.RecordConsent(pb.RecordConsentRequest(
-            parent=parent,
-            consent=consent(type_name, source=source, consent_time=ts(when), ip_address=ip),
-        )).consent
+        parent = stub.UpsertContact(
+            pb.UpsertContactRequest(contact=contact_pb2.Contact(email=email, first_name="Ada"))
+        ).contact.name
+        record = stub.RecordConsent(
+            pb.RecordConsentRequest(
+                parent=parent,
+                consent=consent(type_name, source=source, consent_time=ts(when), ip_address=ip),
+            )
+        ).consent
         assert record.consent_time.ToDatetime(tzinfo=UTC) == when
     (stored,) = stub.ListConsents(pb.ListConsentsRequest(parent=parent)).consents
     assert stored == record
@@ -161,15 +176,22 @@ def test_upsert_is_idempotent(stub, harness: ServiceHarness, data) -> None:
 
 # **Feature: marketing-automation, consent history is append-only and ordered**
 @settings(max_examples=100)
-@given(records=st.lists(st.tuples(consent_types, st.booleans(), past_times),
-                        min_size=1, max_size=8))
+@given(
+    records=st.lists(st.tuples(consent_types, st.booleans(), past_times), min_size=1, max_size=8)
+)
 def test_consent_history_append_only_and_ordered(stub, records) -> None:
-    parent = stub.UpsertContact(pb.UpsertContactRequest(
-        contact=contact_pb2.Contact(email=unique_email(), first_name="Ada"))).contact.name
+    parent = stub.UpsertContact(
+        pb.UpsertContactRequest(contact=contact_pb2.Contact(email=unique_email(), first_name="Ada"))
+    ).contact.name
     written = []
     for count, (type_name, granted, when) in enumerate(records, start=1):
-        written.append(stub.RecordConsent(pb.RecordConsentRequest(
-            parent=parent, consent=consent(type_name, granted, consent_time=ts(when)))).consent)
+        written.append(
+            stub.RecordConsent(
+                pb.RecordConsentRequest(
+                    parent=parent, consent=consent(type_name, granted, consent_time=ts(when))
+                )
+            ).consent
+        )
         history = stub.ListConsents(pb.ListConsentsRequest(parent=parent)).consents
         assert len(history) == count, "records are only ever added"
         assert all(w in history for w in written), "earlier records are never changed"
@@ -188,13 +210,21 @@ def _bad_requests(email: str, parent: str) -> list[tuple[str, object]]:
     future = ts(NOW + timedelta(days=2))
     bad_event = product_viewed(email, occur_time=future)
     return [
-        ("UpsertContact", pb.UpsertContactRequest(
-            contact=contact_pb2.Contact(email="nope", first_name="A"))),
-        ("UpsertContact", pb.UpsertContactRequest(
-            contact=contact_pb2.Contact(email=email, first_name="A", timezone="Nowhere/City"))),
+        (
+            "UpsertContact",
+            pb.UpsertContactRequest(contact=contact_pb2.Contact(email="nope", first_name="A")),
+        ),
+        (
+            "UpsertContact",
+            pb.UpsertContactRequest(
+                contact=contact_pb2.Contact(email=email, first_name="A", timezone="Nowhere/City")
+            ),
+        ),
         ("RecordConsent", pb.RecordConsentRequest(parent=parent, consent=consent(source=""))),
-        ("RecordConsent", pb.RecordConsentRequest(
-            parent=parent, consent=consent(consent_time=future))),
+        (
+            "RecordConsent",
+            pb.RecordConsentRequest(parent=parent, consent=consent(consent_time=future)),
+        ),
         ("SubscribeNewsletter", pb.SubscribeNewsletterRequest(email=email, source="")),
         ("Unsubscribe", pb.UnsubscribeRequest(email="@example.com")),
         ("TrackEvent", pb.TrackEventRequest(event=bad_event)),
@@ -210,8 +240,9 @@ def test_rejected_call_writes_nothing(stub, harness: ServiceHarness, pick, with_
     email = unique_email()
     parent = f"contacts/{uuid.uuid4()}"
     if with_contact:
-        parent = stub.UpsertContact(pb.UpsertContactRequest(
-            contact=contact_pb2.Contact(email=email, first_name="Ada"))).contact.name
+        parent = stub.UpsertContact(
+            pb.UpsertContactRequest(contact=contact_pb2.Contact(email=email, first_name="Ada"))
+        ).contact.name
     method, request = _bad_requests(email, parent)[pick]
     before = harness.table_counts()
     with pytest.raises(grpc.RpcError) as err:
@@ -221,8 +252,15 @@ def test_rejected_call_writes_nothing(stub, harness: ServiceHarness, pick, with_
 
 
 operations = st.sampled_from(
-    ["upsert_same", "upsert_new_tier", "consent", "subscribe", "unsubscribe", "event",
-     "event_again"]
+    [
+        "upsert_same",
+        "upsert_new_tier",
+        "consent",
+        "subscribe",
+        "unsubscribe",
+        "event",
+        "event_again",
+    ]
 )
 
 
@@ -233,8 +271,9 @@ def test_every_state_change_has_exactly_one_outbox_row(
     stub, harness: ServiceHarness, ops, tier
 ) -> None:
     email = unique_email()
-    parent = stub.UpsertContact(pb.UpsertContactRequest(
-        contact=contact_pb2.Contact(email=email, first_name="Ada"))).contact.name
+    parent = stub.UpsertContact(
+        pb.UpsertContactRequest(contact=contact_pb2.Contact(email=email, first_name="Ada"))
+    ).contact.name
     expected = 1
     event = placed_order(email, event_id=f"evt-{email}")
     for n, op in enumerate(ops):

@@ -1,0 +1,1 @@
+"""The delivery dispatcher: takes work from NATS JetStream to the provider (next milestone)."""

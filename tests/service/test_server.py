@@ -1,0 +1,174 @@
+"""The process around the servicer: health, reflection, shutdown, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from marketing.v1 import service_pb2_grpc
+from sqlalchemy import text
+
+from service.server import SERVICE_NAME
+from service.storage import migrate
+from tests.harness import ServiceHarness, error_reason, start_embedded_postgres, unique_email
+from tests.service.builders import upsert
+
+BUF = str(Path(sys.executable).parent / "buf")
+
+
+def test_health_reports_serving(harness: ServiceHarness) -> None:
+    health = health_pb2_grpc.HealthStub(harness.channel)
+    for service in ("", SERVICE_NAME):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=service))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def buf_curl(address: str, method: str, body: dict[str, object] | None = None) -> Any:
+    """Call the service the way the README does: a generic client using reflection."""
+    args = [BUF, "curl", "--protocol", "grpc", "--http2-prior-knowledge"]
+    if body is not None:
+        args += ["-d", json.dumps(body)]
+    out = subprocess.run(
+        [*args, f"http://{address}/marketing.v1.MarketingService/{method}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_readme_walkthrough_with_a_generic_client(harness: ServiceHarness) -> None:
+    email = unique_email("ada")
+    contact = buf_curl(
+        harness.address,
+        "UpsertContact",
+        {"contact": {"email": email, "first_name": "Ada", "last_name": "Lovelace"}},
+    )["contact"]
+    buf_curl(
+        harness.address,
+        "RecordConsent",
+        {
+            "parent": contact["name"],
+            "consent": {"type": "CONSENT_TYPE_EMAIL", "granted": True, "source": "checkout"},
+        },
+    )
+    tracked = buf_curl(
+        harness.address,
+        "TrackEvent",
+        {
+            "event": {
+                "email": email,
+                "placed_order": {
+                    "order": {
+                        "order_id": "1001",
+                        "lines": [
+                            {
+                                "product_id": "mug-42",
+                                "quantity": 2,
+                                "unit_price": {"currency_code": "EUR", "units": 12},
+                            }
+                        ],
+                        "total": {"currency_code": "EUR", "units": 24},
+                    }
+                },
+            }
+        },
+    )
+    assert tracked["eventId"]
+    got = buf_curl(harness.address, "GetContact", {"email": email})["contact"]
+    assert got["emailOptIn"] is True and got["lastName"] == "Lovelace"
+    assert int(buf_curl(harness.address, "GetQueueStats", {})["pending"]) >= 3
+
+
+def test_database_outage_is_unavailable_and_retryable() -> None:
+    with ServiceHarness.start("postgresql+asyncpg://nobody@127.0.0.1:1/none") as down:
+        with pytest.raises(grpc.RpcError) as err:
+            down.stub.UpsertContact(upsert(unique_email()))
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert error_reason(err.value) == "POSTGRESQL_UNAVAILABLE"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_serving(channel: grpc.Channel) -> None:
+    grpc.channel_ready_future(channel).result(timeout=30)
+    health = health_pb2_grpc.HealthStub(channel)
+    reply = health.Check(health_pb2.HealthCheckRequest(), wait_for_ready=True, timeout=30)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_sigterm_finishes_in_flight_rpcs(harness: ServiceHarness, database_url: str) -> None:
+    email = unique_email()
+    harness.stub.UpsertContact(upsert(email))
+    address = f"127.0.0.1:{_free_port()}"
+    env = {
+        **os.environ,
+        "MARKETING_DATABASE_URL": database_url,
+        "MARKETING_GRPC_ADDRESS": address,
+        "MARKETING_SHUTDOWN_GRACE_S": "30",
+    }
+    process = subprocess.Popen([sys.executable, "-m", "service.main", "serve"], env=env)
+    try:
+        channel = grpc.insecure_channel(address)
+        _wait_serving(channel)
+        stub = service_pb2_grpc.MarketingServiceStub(channel)
+        # Hold the contact's row lock so an upsert is provably in flight at SIGTERM.
+        locked, release = threading.Event(), asyncio.Event()
+
+        async def hold_lock() -> None:
+            async with harness.db.transaction() as session:
+                await session.execute(
+                    text("SELECT 1 FROM marketing_contact WHERE email = :e FOR UPDATE"),
+                    {"e": email},
+                )
+                locked.set()
+                await release.wait()
+
+        holder = asyncio.run_coroutine_threadsafe(hold_lock(), harness.loop)
+        assert locked.wait(timeout=30)
+        in_flight = stub.UpsertContact.future(upsert(email, loyalty_tier="gold"), timeout=60)
+        _wait_until_blocked(harness, email)
+        process.send_signal(signal.SIGTERM)
+        harness.loop.call_soon_threadsafe(release.set)
+        holder.result(timeout=30)
+        assert in_flight.result().contact.loyalty_tier == "gold"
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def _wait_until_blocked(harness: ServiceHarness, email: str) -> None:
+    """Until PostgreSQL shows a session waiting for a lock (the in-flight upsert)."""
+    for _ in range(600):
+        waiting = harness.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        )
+        if waiting:
+            return
+        threading.Event().wait(0.05)
+    raise AssertionError(f"the upsert for {email} never reached the database")
+
+
+def test_migrations_upgrade_downgrade_upgrade(tmp_path: Path) -> None:
+    with start_embedded_postgres(tmp_path) as url:
+        migrate.upgrade(url)
+        migrate.downgrade(url, "base")
+        migrate.upgrade(url)
