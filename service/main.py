@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 
+from service.metrics import serve_metrics
 from service.server import create_server
 from service.settings import ServiceSettings, async_database_url
 from service.storage import migrate
@@ -21,6 +22,7 @@ async def serve(settings: ServiceSettings) -> None:
         async_database_url(settings.database_url.get_secret_value()),
         pool_size=settings.db_pool_size,
     )
+    serve_metrics(settings.metrics_address)
     running = await create_server(settings, db)
     log.info("serving marketing.v1.MarketingService on port %d", running.port)
     stopping = asyncio.Event()

@@ -13,6 +13,7 @@ DEFAULT_MAX_CLOCK_SKEW_S = 300.0
 # name instead of the transport's bare RESOURCE_EXHAUSTED.
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 DEFAULT_DB_POOL_SIZE = 10
+DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
 
 
 class ServiceSettings(BaseSettings):
@@ -26,6 +27,9 @@ class ServiceSettings(BaseSettings):
     max_clock_skew_s: float = Field(DEFAULT_MAX_CLOCK_SKEW_S, ge=0)
     max_message_bytes: int = Field(DEFAULT_MAX_MESSAGE_BYTES, gt=0)
     db_pool_size: int = Field(DEFAULT_DB_POOL_SIZE, gt=0)
+    metrics_address: str = Field(
+        DEFAULT_METRICS_ADDRESS, description='host:port of the Prometheus /metrics endpoint; "" off'
+    )
     log_level: str = "INFO"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -22,6 +23,7 @@ from service.errors import (
     NotFoundError,
     UnavailableError,
 )
+from service.metrics import RPC_DURATION, RPC_REQUESTS
 
 ERROR_DOMAIN = "marketing.v1"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -96,21 +98,35 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: Marketing
     raise AssertionError("context.abort returned")  # abort always raises
 
 
+def _observe(method: str, code: grpc.StatusCode, started: float) -> None:
+    RPC_REQUESTS.labels(method, code.name).inc()
+    RPC_DURATION.labels(method).observe(time.perf_counter() - started)
+
+
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
 
-def translate_errors(handler: Handler) -> Handler:
-    """Servicer method decorator: service errors become rich statuses;
-    anything unexpected is logged and reported as INTERNAL without detail."""
+def rpc_method(handler: Handler) -> Handler:
+    """The boundary every servicer method passes: it is timed and counted;
+    service errors become rich statuses; anything unexpected is logged and
+    reported as INTERNAL without internals."""
+    method = handler.__name__
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        started = time.perf_counter()
         try:
-            return await handler(self, request, context)
+            response = await handler(self, request, context)
         except MarketingError as exc:
-            await abort_with(context, exc)
+            error = exc
         except Exception as exc:
-            log.exception("unexpected error in %s", handler.__name__)
-            await abort_with(context, MarketingError(f"internal error ({type(exc).__name__})"))
+            log.exception("unexpected error in %s", method)
+            error = MarketingError(f"internal error ({type(exc).__name__})")
+        else:
+            _observe(method, grpc.StatusCode.OK, started)
+            return response
+        # Observed before aborting: the caller sees the status as soon as we abort.
+        _observe(method, to_status(error)[0], started)
+        await abort_with(context, error)
 
     return wrapper  # type: ignore[return-value]

@@ -11,7 +11,7 @@ from marketing.v1 import service_pb2 as pb
 from marketing.v1 import service_pb2_grpc
 
 from service.api import convert
-from service.api.errors import translate_errors
+from service.api.errors import rpc_method
 from service.clock import Clock
 from service.domain import consent, contacts, events, queue
 from service.storage.database import Database
@@ -25,7 +25,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self._clock = clock
         self._skew = max_clock_skew
 
-    @translate_errors
+    @rpc_method
     async def UpsertContact(
         self, request: pb.UpsertContactRequest, context: Context
     ) -> pb.UpsertContactResponse:
@@ -35,7 +35,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         )
         return pb.UpsertContactResponse(contact=convert.contact_message(view), created=created)
 
-    @translate_errors
+    @rpc_method
     async def GetContact(
         self, request: pb.GetContactRequest, context: Context
     ) -> pb.GetContactResponse:
@@ -47,7 +47,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         )
         return pb.GetContactResponse(contact=convert.contact_message(view))
 
-    @translate_errors
+    @rpc_method
     async def ListContacts(
         self, request: pb.ListContactsRequest, context: Context
     ) -> pb.ListContactsResponse:
@@ -59,14 +59,14 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
             next_page_token=page.next_page_token,
         )
 
-    @translate_errors
+    @rpc_method
     async def DeleteContact(
         self, request: pb.DeleteContactRequest, context: Context
     ) -> pb.DeleteContactResponse:
         await contacts.delete_contact(self._db, name=request.name, now=self._clock())
         return pb.DeleteContactResponse()
 
-    @translate_errors
+    @rpc_method
     async def RecordConsent(
         self, request: pb.RecordConsentRequest, context: Context
     ) -> pb.RecordConsentResponse:
@@ -80,7 +80,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         )
         return pb.RecordConsentResponse(consent=convert.consent_message(row))
 
-    @translate_errors
+    @rpc_method
     async def ListConsents(
         self, request: pb.ListConsentsRequest, context: Context
     ) -> pb.ListConsentsResponse:
@@ -95,7 +95,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
             next_page_token=page.next_page_token,
         )
 
-    @translate_errors
+    @rpc_method
     async def SubscribeNewsletter(
         self, request: pb.SubscribeNewsletterRequest, context: Context
     ) -> pb.SubscribeNewsletterResponse:
@@ -111,7 +111,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
             contact=convert.contact_message(view), consent=convert.consent_message(row)
         )
 
-    @translate_errors
+    @rpc_method
     async def Unsubscribe(
         self, request: pb.UnsubscribeRequest, context: Context
     ) -> pb.UnsubscribeResponse:
@@ -120,7 +120,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         )
         return pb.UnsubscribeResponse(changed=changed)
 
-    @translate_errors
+    @rpc_method
     async def TrackEvent(
         self, request: pb.TrackEventRequest, context: Context
     ) -> pb.TrackEventResponse:
@@ -129,7 +129,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         )
         return pb.TrackEventResponse(event_id=result.event_id, duplicate=result.duplicate)
 
-    @translate_errors
+    @rpc_method
     async def TrackEvents(
         self, request: pb.TrackEventsRequest, context: Context
     ) -> pb.TrackEventsResponse:
@@ -145,7 +145,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
             ]
         )
 
-    @translate_errors
+    @rpc_method
     async def GetQueueStats(
         self, request: pb.GetQueueStatsRequest, context: Context
     ) -> pb.GetQueueStatsResponse:

@@ -27,8 +27,9 @@ from service.domain.contacts import (
 )
 from service.domain.pagination import encode_token, page_request
 from service.errors import AlreadyExistsError, NotFoundError, Violations
+from service.metrics import CONSENT_RECORDS, UNSUBSCRIBES
 from service.storage import outbox
-from service.storage.database import Database
+from service.storage.database import Database, after_commit
 from service.storage.models import Consent, ConsentType, Contact, SegmentMembership, Suppression
 from service.storage.outbox import OutboxKind
 
@@ -138,6 +139,7 @@ async def _append(
     )
     session.add(row)
     await session.flush()
+    after_commit(session, CONSENT_RECORDS.labels(c.type.value, str(c.granted).lower()).inc)
     await _refresh_opt_in(session, contact, c.type)
     contact.updated_at = now
     return row
@@ -297,6 +299,7 @@ async def unsubscribe(db: Database, *, email: str, reason: str, now: datetime) -
             revoked_any = False
         if not (newly_suppressed or revoked_any):
             return False
+        after_commit(session, UNSUBSCRIBES.inc)
         payload: dict[str, Any] = {"email": email, "reason": reason or None}
         if contact is not None:
             payload |= _consent_payload(contact, revoked)

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from service.domain import validation as check
 from service.errors import Violations
+from service.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE
 from service.storage import outbox
 from service.storage.database import Database
 from service.storage.models import Contact, EventLog
@@ -65,7 +66,7 @@ def validate_event(
     v: Violations, e: EventInput, prefix: str, now: datetime, skew: timedelta
 ) -> None:
     check.check_email(v, f"{prefix}email", e.email)
-    if e.event_id and not _EVENT_ID.match(e.event_id):
+    if e.event_id and not _EVENT_ID.fullmatch(e.event_id):
         v.add(
             f"{prefix}event_id", "INVALID_EVENT_ID", "1-128 printable ASCII characters, no spaces"
         )
@@ -143,7 +144,7 @@ def _cart_abandoned(v: Violations, prefix: str, e: EventInput) -> None:
 def _custom(v: Violations, prefix: str, e: EventInput) -> None:
     if not e.name:
         v.add(f"{prefix}name", "REQUIRED", "a custom event needs a name")
-    elif not _CUSTOM_NAME.match(e.name):
+    elif not _CUSTOM_NAME.fullmatch(e.name):
         v.add(f"{prefix}name", "INVALID_EVENT_NAME", "lower snake case, at most 127 characters")
     elif e.name in TYPED_EVENTS:
         v.add(f"{prefix}name", "RESERVED_EVENT_NAME", f"use the typed {e.name} payload instead")
@@ -212,10 +213,19 @@ async def _store(db: Database, events: list[EventInput], now: datetime) -> list[
             ],
             now=now,
         )
-    return [
+    results = [
         TrackResult(event_id, not (event_id in inserted and first_of[event_id] == i))
         for i, event_id in enumerate(ids)
     ]
+    _count(rows, inserted, duplicates=sum(r.duplicate for r in results))
+    return results
+
+
+def _count(rows: list[dict[str, Any]], inserted: set[str], *, duplicates: int) -> None:
+    for row in rows:
+        if row["id"] in inserted:
+            EVENTS_ACCEPTED.labels(row["type"]).inc()
+    EVENTS_DUPLICATE.inc(duplicates)
 
 
 def _log_row(

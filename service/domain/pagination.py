@@ -17,6 +17,8 @@ from service.errors import Violations
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+# Our tokens are well under this; longer input is refused before decoding.
+MAX_TOKEN_LENGTH = 1024
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,13 @@ def encode_token(scope: str, cursor: dict[str, Any]) -> str:
 
 
 def decode_token(v: Violations, token: str, scope: str, *, field: str) -> dict[str, Any] | None:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        data = None
+    data = None
+    if len(token) <= MAX_TOKEN_LENGTH:
+        try:
+            padded = token + "=" * (-len(token) % 4)
+            data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+            data = None
     if not isinstance(data, dict) or data.get("s") != scope or not isinstance(data.get("c"), dict):
         v.add(field, "INVALID_PAGE_TOKEN", "is not a page token this list returned")
         return None

@@ -36,6 +36,7 @@ _EMAIL = re.compile(
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _NANOS_PER_UNIT = Decimal(1_000_000_000)
 
 
@@ -54,7 +55,7 @@ def check_email(v: Violations, field: str, email: str) -> None:
         v.add(field, "REQUIRED", "an email address is required")
         return
     email = email.strip()
-    match = _EMAIL.match(email)
+    match = _EMAIL.fullmatch(email)
     if len(email) > MAX_EMAIL_LENGTH or match is None or len(match["local"]) > 64:
         v.add(field, "INVALID_EMAIL", f"{email[:80]!r} is not a valid email address")
         return
@@ -79,12 +80,12 @@ def check_length(v: Violations, field: str, value: str | None, limit: int) -> No
 
 
 def check_phone(v: Violations, field: str, phone: str | None) -> None:
-    if phone and not _E164.match(phone):
+    if phone and not _E164.fullmatch(phone):
         v.add(field, "INVALID_PHONE", "must be an E.164 number such as +4915112345678")
 
 
 def check_language(v: Violations, field: str, language: str | None) -> None:
-    if language and (len(language) > 35 or not _LANGUAGE.match(language)):
+    if language and (len(language) > 35 or not _LANGUAGE.fullmatch(language)):
         v.add(field, "INVALID_LANGUAGE", "must be a BCP 47 language tag such as de-DE")
 
 
@@ -121,11 +122,10 @@ def check_not_future(
 def check_request_id(v: Violations, field: str, request_id: str) -> uuid.UUID | None:
     if not request_id:
         return None
-    try:
-        return uuid.UUID(request_id)
-    except ValueError:
-        v.add(field, "INVALID_REQUEST_ID", "must be a UUID")
+    if not _UUID.fullmatch(request_id):
+        v.add(field, "INVALID_REQUEST_ID", "must be a UUID such as 7b0e4a52-6f0e-4b7e-9d59-2a1c0f6f3c11")
         return None
+    return uuid.UUID(request_id)
 
 
 def money_amount(
@@ -133,7 +133,7 @@ def money_amount(
 ) -> Decimal | None:
     """Validate a Money triple and return its exact amount, or None if bad."""
     ok = True
-    if not _CURRENCY.match(currency):
+    if not _CURRENCY.fullmatch(currency):
         v.add(f"{field}.currency_code", "INVALID_CURRENCY", "must be an ISO 4217 code like EUR")
         ok = False
     if not -999_999_999 <= nanos <= 999_999_999 or (units * nanos < 0):
@@ -161,7 +161,9 @@ def shape_problem(value: Any, depth: int = 1) -> str | None:
 
 
 def _shape_problem(value: Any, depth: int) -> str | None:
-    if depth > MAX_NESTING:
+    """`depth` is the nesting level of `value` if it is an object or array;
+    scalars add no level."""
+    if isinstance(value, dict | list) and depth > MAX_NESTING:
         return f"nested deeper than {MAX_NESTING} levels"
     if isinstance(value, str):
         if len(value.encode()) > MAX_STRING_BYTES:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -13,6 +13,15 @@ from service.errors import UnavailableError
 # Errors that mean "PostgreSQL cannot be reached right now", as opposed to a bug
 # or a constraint violation: the caller may retry them.
 _CONNECTION_ERRORS = (OperationalError, InterfaceError, OSError, ConnectionError)
+
+
+_AFTER_COMMIT = "marketing_after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's transaction has committed (never on
+    rollback): for metrics and wake-ups that must not count what was undone."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -37,8 +46,11 @@ class Database:
         """A session inside one transaction: committed on success, rolled back
         on any error, so a rejected call leaves nothing half-written."""
         try:
-            async with self._sessions() as session, session.begin():
-                yield session
+            async with self._sessions() as session:
+                async with session.begin():
+                    yield session
+                for callback in session.info.pop(_AFTER_COMMIT, []):
+                    callback()
         except Exception as exc:
             if _is_connection_error(exc):
                 raise UnavailableError(dependency="postgresql", detail=str(exc)) from exc

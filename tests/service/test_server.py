@@ -14,15 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from marketing.v1 import service_pb2 as pb
 from marketing.v1 import service_pb2_grpc
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from service.server import SERVICE_NAME
 from service.storage import migrate
 from tests.harness import ServiceHarness, error_reason, start_embedded_postgres, unique_email
-from tests.service.builders import upsert
+from tests.service.builders import product_viewed, upsert
 
 BUF = str(Path(sys.executable).parent / "buf")
 
@@ -118,17 +121,23 @@ def test_sigterm_finishes_in_flight_rpcs(harness: ServiceHarness, database_url: 
     email = unique_email()
     harness.stub.UpsertContact(upsert(email))
     address = f"127.0.0.1:{_free_port()}"
+    metrics = f"127.0.0.1:{_free_port()}"
     env = {
         **os.environ,
         "MARKETING_DATABASE_URL": database_url,
         "MARKETING_GRPC_ADDRESS": address,
         "MARKETING_SHUTDOWN_GRACE_S": "30",
+        "MARKETING_METRICS_ADDRESS": metrics,
     }
     process = subprocess.Popen([sys.executable, "-m", "service.main", "serve"], env=env)
     try:
         channel = grpc.insecure_channel(address)
         _wait_serving(channel)
         stub = service_pb2_grpc.MarketingServiceStub(channel)
+        stub.GetQueueStats(pb.GetQueueStatsRequest())
+        scraped = httpx_get_or_none(f"http://{metrics}/metrics")
+        assert scraped is not None
+        assert 'marketing_rpc_requests_total{code="OK",method="GetQueueStats"} 1.0' in scraped
         # Hold the contact's row lock so an upsert is provably in flight at SIGTERM.
         locked, release = threading.Event(), asyncio.Event()
 
@@ -150,9 +159,38 @@ def test_sigterm_finishes_in_flight_rpcs(harness: ServiceHarness, database_url: 
         holder.result(timeout=30)
         assert in_flight.result().contact.loyalty_tier == "gold"
         assert process.wait(timeout=30) == 0
+        scraped = httpx_get_or_none(f"http://{metrics}/metrics")
+        assert scraped is None, "the metrics endpoint goes away with the process"
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def httpx_get_or_none(url: str) -> str | None:
+    try:
+        return httpx.get(url, timeout=5).text
+    except httpx.TransportError:
+        return None
+
+
+def test_rpcs_are_counted_by_method_and_code(stub) -> None:
+    def sample(code: str) -> float:
+        labels = {"method": "TrackEvent", "code": code}
+        return REGISTRY.get_sample_value("marketing_rpc_requests_total", labels) or 0.0
+
+    ok, bad = sample("OK"), sample("INVALID_ARGUMENT")
+    accepted = (
+        REGISTRY.get_sample_value("marketing_events_accepted_total", {"metric": "product_viewed"})
+        or 0.0
+    )
+    stub.TrackEvent(pb.TrackEventRequest(event=product_viewed(unique_email())))
+    with pytest.raises(grpc.RpcError):
+        stub.TrackEvent(pb.TrackEventRequest(event=product_viewed("")))
+    assert (sample("OK"), sample("INVALID_ARGUMENT")) == (ok + 1, bad + 1)
+    assert (
+        REGISTRY.get_sample_value("marketing_events_accepted_total", {"metric": "product_viewed"})
+        == accepted + 1
+    )
 
 
 def _wait_until_blocked(harness: ServiceHarness, email: str) -> None:

@@ -1,0 +1,31 @@
+"""Prometheus metrics of the service, served on MARKETING_METRICS_ADDRESS."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+RPC_REQUESTS = Counter(
+    "marketing_rpc_requests", "RPCs handled, by method and status code", ["method", "code"]
+)
+RPC_DURATION = Histogram(
+    "marketing_rpc_duration_seconds",
+    "Time to handle an RPC, by method",
+    ["method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+EVENTS_ACCEPTED = Counter(
+    "marketing_events_accepted", "Events accepted (not duplicates), by metric", ["metric"]
+)
+EVENTS_DUPLICATE = Counter("marketing_events_duplicate", "Events ignored as already accepted")
+CONSENT_RECORDS = Counter(
+    "marketing_consent_records", "Consent records appended, by type and grant", ["type", "granted"]
+)
+UNSUBSCRIBES = Counter("marketing_unsubscribes", "Unsubscribes that changed state")
+
+
+def serve_metrics(address: str) -> None:
+    """Serve /metrics from a background thread; "" turns it off."""
+    if not address:
+        return
+    host, _, port = address.rpartition(":")
+    start_http_server(int(port), addr=host or "0.0.0.0")
