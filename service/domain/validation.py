@@ -123,7 +123,7 @@ def check_request_id(v: Violations, field: str, request_id: str) -> uuid.UUID | 
     if not request_id:
         return None
     if not _UUID.fullmatch(request_id):
-        v.add(field, "INVALID_REQUEST_ID", "must be a UUID such as 7b0e4a52-6f0e-4b7e-9d59-2a1c0f6f3c11")
+        v.add(field, "INVALID_REQUEST_ID", "must be a UUID in 8-4-4-4-12 hex form")
         return None
     return uuid.UUID(request_id)
 
