@@ -7,6 +7,8 @@ import asyncio
 import logging
 import signal
 
+from service.bus.connection import Bus
+from service.bus.workers import BusWorkers
 from service.metrics import serve_metrics
 from service.server import create_server
 from service.settings import ServiceSettings, async_database_url
@@ -23,7 +25,13 @@ async def serve(settings: ServiceSettings) -> None:
         pool_size=settings.db_pool_size,
     )
     serve_metrics(settings.metrics_address)
-    running = await create_server(settings, db)
+    bus = workers = None
+    if settings.nats_url:
+        bus = Bus(settings.nats_url, replicas=settings.stream_replicas, name="marketing-service")
+        bus.start()
+        workers = BusWorkers(db, bus)
+        workers.start()
+    running = await create_server(settings, db, bus=bus)
     log.info("serving marketing.v1.MarketingService on port %d", running.port)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -35,6 +43,9 @@ async def serve(settings: ServiceSettings) -> None:
         settings.shutdown_grace_s,
     )
     await running.stop(settings.shutdown_grace_s)
+    if workers is not None and bus is not None:
+        await workers.stop()
+        await bus.close()
     await db.close()
     log.info("stopped")
 

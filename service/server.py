@@ -11,9 +11,13 @@ from grpc_reflection.v1alpha import reflection
 from marketing.v1 import service_pb2, service_pb2_grpc
 
 from service.api.servicer import MarketingServicer
+from service.bus.connection import Bus
+from service.bus.fast_path import BusEventSink
 from service.clock import Clock, utc_now
+from service.domain.events import EventSink
 from service.settings import ServiceSettings
 from service.storage.database import Database
+from service.storage.event_log import PostgresEventSink
 
 SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["MarketingService"].full_name
 
@@ -31,9 +35,10 @@ class RunningServer:
 
 
 async def create_server(
-    settings: ServiceSettings, db: Database, *, clock: Clock = utc_now
+    settings: ServiceSettings, db: Database, *, bus: Bus | None = None, clock: Clock = utc_now
 ) -> RunningServer:
-    """Start serving on `settings.grpc_address` (port 0 picks a free port)."""
+    """Start serving on `settings.grpc_address` (port 0 picks a free port).
+    With a bus, events take the JetStream fast path; without, PostgreSQL."""
     limit = settings.max_message_bytes
     server = grpc.aio.server(
         options=[
@@ -41,8 +46,10 @@ async def create_server(
             ("grpc.max_send_message_length", limit),
         ]
     )
+    postgres_sink = PostgresEventSink(db)
+    sink: EventSink = postgres_sink if bus is None else BusEventSink(bus, postgres_sink)
     servicer = MarketingServicer(
-        db, clock=clock, max_clock_skew=timedelta(seconds=settings.max_clock_skew_s)
+        db, sink, clock=clock, max_clock_skew=timedelta(seconds=settings.max_clock_skew_s)
     )
     service_pb2_grpc.add_MarketingServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()

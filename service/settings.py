@@ -30,6 +30,10 @@ class ServiceSettings(BaseSettings):
     metrics_address: str = Field(
         DEFAULT_METRICS_ADDRESS, description='host:port of the Prometheus /metrics endpoint; "" off'
     )
+    nats_url: str = Field(
+        "", description="NATS server(s), e.g. nats://127.0.0.1:4222; empty: no bus (outbox only)"
+    )
+    stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas (3 in a cluster)")
     log_level: str = "INFO"
 
 

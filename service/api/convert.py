@@ -8,12 +8,14 @@ from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
-from marketing.v1 import common_pb2, consent_pb2, contact_pb2, event_pb2
+from marketing.v1 import common_pb2, consent_pb2, contact_pb2, event_pb2, service_pb2
 
 from service.domain.consent import ConsentInput, consent_name
 from service.domain.contacts import ContactFields, ContactView, Money, contact_name
+from service.domain.deliveries import failed_delivery_name
 from service.domain.events import EventInput, MoneyField
-from service.storage.models import Consent, ConsentType
+from service.storage.models import Consent, ConsentType, Outbox
+from service.storage.outbox import OutboxKind
 
 _NANOS = Decimal(1_000_000_000)
 _CONSENT_TYPES = {
@@ -175,3 +177,17 @@ def _money_fields(msg: Message, path: str) -> list[MoneyField]:
             else:
                 found.extend(_money_fields(item, f"{item_path}."))
     return found
+
+
+def failed_delivery_message(row: Outbox) -> service_pb2.FailedDelivery:
+    is_event = row.kind == OutboxKind.EVENT_TRACKED
+    return service_pb2.FailedDelivery(
+        name=failed_delivery_name(row),
+        kind=row.kind,
+        event_id=row.payload.get("event_id", "") if is_event else "",
+        error=row.error or "",
+        attempts=row.attempts,
+        retry_count=row.retry_count,
+        create_time=timestamp(row.created_at),
+        fail_time=timestamp(row.completed_at),
+    )

@@ -13,15 +13,19 @@ from marketing.v1 import service_pb2_grpc
 from service.api import convert
 from service.api.errors import rpc_method
 from service.clock import Clock
-from service.domain import consent, contacts, events, queue
+from service.domain import consent, contacts, deliveries, events, queue
+from service.domain.events import EventSink
 from service.storage.database import Database
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
-    def __init__(self, db: Database, *, clock: Clock, max_clock_skew: timedelta) -> None:
+    def __init__(
+        self, db: Database, events_sink: EventSink, *, clock: Clock, max_clock_skew: timedelta
+    ) -> None:
         self._db = db
+        self._events = events_sink
         self._clock = clock
         self._skew = max_clock_skew
 
@@ -125,7 +129,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.TrackEventRequest, context: Context
     ) -> pb.TrackEventResponse:
         result = await events.track_event(
-            self._db, convert.event_input(request.event), now=self._clock(), skew=self._skew
+            self._events, convert.event_input(request.event), now=self._clock(), skew=self._skew
         )
         return pb.TrackEventResponse(event_id=result.event_id, duplicate=result.duplicate)
 
@@ -134,7 +138,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.TrackEventsRequest, context: Context
     ) -> pb.TrackEventsResponse:
         results = await events.track_events(
-            self._db,
+            self._events,
             [convert.event_input(e) for e in request.events],
             now=self._clock(),
             skew=self._skew,
@@ -158,3 +162,22 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
             failed=stats.failed,
             oldest_pending_age=age,
         )
+
+    @rpc_method
+    async def ListFailedDeliveries(
+        self, request: pb.ListFailedDeliveriesRequest, context: Context
+    ) -> pb.ListFailedDeliveriesResponse:
+        page = await deliveries.list_failed(
+            self._db, page_size=request.page_size, page_token=request.page_token
+        )
+        return pb.ListFailedDeliveriesResponse(
+            failed_deliveries=[convert.failed_delivery_message(row) for row in page.rows],
+            next_page_token=page.next_page_token,
+        )
+
+    @rpc_method
+    async def RetryFailedDeliveries(
+        self, request: pb.RetryFailedDeliveriesRequest, context: Context
+    ) -> pb.RetryFailedDeliveriesResponse:
+        retried = await deliveries.retry_failed(self._db, names=list(request.names))
+        return pb.RetryFailedDeliveriesResponse(retried=retried)

@@ -101,7 +101,7 @@ async def record_consent(
             session,
             contact_key=check.email_key(contact.email),
             kind=OutboxKind.CONSENT_CHANGED,
-            payload=_consent_payload(contact, [row]),
+            payload=await _consent_payload(session, contact, [row]),
             now=now,
         )
         return row
@@ -251,7 +251,7 @@ async def subscribe_newsletter(
                 Suppression.reason == SUPPRESSION_REASON_UNSUBSCRIBED,
             )
         )
-        payload = _consent_payload(contact, [row]) | {"segment": NEWSLETTER_SEGMENT}
+        payload = await _consent_payload(session, contact, [row])
         await outbox.enqueue(
             session,
             contact_key=key,
@@ -300,9 +300,15 @@ async def unsubscribe(db: Database, *, email: str, reason: str, now: datetime) -
         if not (newly_suppressed or revoked_any):
             return False
         after_commit(session, UNSUBSCRIBES.inc)
-        payload: dict[str, Any] = {"email": email, "reason": reason or None}
+        payload: dict[str, Any] = {
+            "email": email,
+            "opt_in": {"email": False, "sms": False, "push": False},
+            "newsletter_member": False,
+            "suppressed": True,
+        }
         if contact is not None:
-            payload |= _consent_payload(contact, revoked)
+            payload = await _consent_payload(session, contact, revoked)
+        payload["reason"] = reason or None
         await outbox.enqueue(
             session, contact_key=key, kind=OutboxKind.UNSUBSCRIBED, payload=payload, now=now
         )
@@ -335,9 +341,13 @@ async def _revoke_granted(session: AsyncSession, contact: Contact, now: datetime
     return revoked
 
 
-def _consent_payload(contact: Contact, records: list[Consent]) -> dict[str, Any]:
-    """Carries the effective opt-ins, not only the new records, so the provider
-    can be brought to the current state whatever order retries happen in."""
+async def _consent_payload(
+    session: AsyncSession, contact: Contact, records: list[Consent]
+) -> dict[str, Any]:
+    """The person's whole consent state after this change, not only the new
+    records: the dispatcher brings the provider to this state, so applying
+    the newest message for a person is always right, whatever came before."""
+    view = (await contact_views(session, [contact]))[0]
     return {
         "contact_id": str(contact.id),
         "email": contact.email,
@@ -347,6 +357,8 @@ def _consent_payload(contact: Contact, records: list[Consent]) -> dict[str, Any]
             "sms": contact.sms_opt_in,
             "push": contact.push_opt_in,
         },
+        "newsletter_member": view.newsletter_member,
+        "suppressed": view.suppressed,
         "records": [
             {
                 "type": r.type.value,

@@ -6,18 +6,12 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from typing import Any, Protocol
 
 from service.domain import validation as check
 from service.errors import Violations
 from service.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE
-from service.storage import outbox
-from service.storage.database import Database
-from service.storage.models import Contact, EventLog
-from service.storage.outbox import OutboxKind
+from service.storage.event_log import EventRecord
 
 MAX_BATCH = 1000
 PRODUCT_VIEWED = "product_viewed"
@@ -160,10 +154,18 @@ _PAYLOAD_RULES = {
 }
 
 
+class EventSink(Protocol):
+    """Where accepted events become durable (PostgreSQL, or the bus first)."""
+
+    async def accept(self, records: list[EventRecord], now: datetime) -> set[str]:
+        """Store the events; return the ids that were new."""
+        ...
+
+
 async def track_events(
-    db: Database, events: list[EventInput], *, now: datetime, skew: timedelta
+    sink: EventSink, events: list[EventInput], *, now: datetime, skew: timedelta
 ) -> list[TrackResult]:
-    """All or nothing: every event is valid and durable, or nothing is written.
+    """All or nothing: every event is valid and durable, or the call fails.
     An id seen before (in this batch or earlier) is a duplicate and writes nothing."""
     v = Violations()
     if not events:
@@ -173,82 +175,41 @@ async def track_events(
     for i, e in enumerate(events):
         validate_event(v, e, f"events[{i}].", now, skew)
     v.raise_if_any()
-    return await _store(db, events, now)
+    return await _store(sink, events, now)
 
 
 async def track_event(
-    db: Database, event: EventInput, *, now: datetime, skew: timedelta
+    sink: EventSink, event: EventInput, *, now: datetime, skew: timedelta
 ) -> TrackResult:
     v = Violations()
     validate_event(v, event, "event.", now, skew)
     v.raise_if_any()
-    return (await _store(db, [event], now))[0]
+    return (await _store(sink, [event], now))[0]
 
 
-async def _store(db: Database, events: list[EventInput], now: datetime) -> list[TrackResult]:
+async def _store(sink: EventSink, events: list[EventInput], now: datetime) -> list[TrackResult]:
     ids = [e.event_id or str(uuid.uuid4()) for e in events]
     first_of = {event_id: i for i, event_id in reversed(list(enumerate(ids)))}
-    unique = [(ids[i], events[i]) for i in sorted(first_of.values())]
-    emails = {check.normalize_email(e.email) for _, e in unique}
-    async with db.transaction() as session:
-        contact_ids = dict(
-            (
-                await session.execute(
-                    select(Contact.email, Contact.id).where(Contact.email.in_(emails))
-                )
-            ).all()
-        )
-        rows = [_log_row(event_id, e, contact_ids, now) for event_id, e in unique]
-        inserted = set(
-            await session.scalars(
-                pg_insert(EventLog).values(rows).on_conflict_do_nothing().returning(EventLog.id)
-            )
-        )
-        await outbox.enqueue_many(
-            session,
-            [
-                (row["contact_key"], OutboxKind.EVENT_TRACKED, _outbox_payload(row))
-                for row in rows
-                if row["id"] in inserted
-            ],
-            now=now,
-        )
+    records = [_record(ids[i], events[i], now) for i in sorted(first_of.values())]
+    accepted = await sink.accept(records, now)
     results = [
-        TrackResult(event_id, not (event_id in inserted and first_of[event_id] == i))
+        TrackResult(event_id, not (event_id in accepted and first_of[event_id] == i))
         for i, event_id in enumerate(ids)
     ]
-    _count(rows, inserted, duplicates=sum(r.duplicate for r in results))
+    for record in records:
+        if record.event_id in accepted:
+            EVENTS_ACCEPTED.labels(record.metric).inc()
+    EVENTS_DUPLICATE.inc(sum(r.duplicate for r in results))
     return results
 
 
-def _count(rows: list[dict[str, Any]], inserted: set[str], *, duplicates: int) -> None:
-    for row in rows:
-        if row["id"] in inserted:
-            EVENTS_ACCEPTED.labels(row["type"]).inc()
-    EVENTS_DUPLICATE.inc(duplicates)
-
-
-def _log_row(
-    event_id: str, e: EventInput, contact_ids: dict[str, uuid.UUID], now: datetime
-) -> dict[str, Any]:
+def _record(event_id: str, e: EventInput, now: datetime) -> EventRecord:
     email = check.normalize_email(e.email)
-    return {
-        "id": event_id,
-        "contact_id": contact_ids.get(email),
-        "contact_key": check.email_key(email),
-        "type": metric_name(e),
-        "data": {"email": email, "payload": e.payload},
-        "occurred_at": e.occur_time or now,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _outbox_payload(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "event_id": row["id"],
-        "metric": row["type"],
-        "email": row["data"]["email"],
-        "occur_time": row["occurred_at"].isoformat(),
-        "properties": row["data"]["payload"],
-    }
+    return EventRecord(
+        event_id=event_id,
+        email=email,
+        contact_key=check.email_key(email),
+        metric=metric_name(e),
+        payload=e.payload,
+        occurred_at=e.occur_time or now,
+    )

@@ -1,14 +1,35 @@
-"""Operational view of the delivery queue (the outbox)."""
+"""Operational view of the delivery queue.
+
+pending    outbox rows not yet on the bus
+in_flight  on the bus, not yet acknowledged by the provider: outbox rows
+           IN_FLIGHT plus logged events still PENDING (events are tracked
+           in the event log once on the bus), less those events whose
+           outbox row is itself still pending (already counted there)
+failed     outbox rows FAILED, waiting for manual review
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import text
 
 from service.storage.database import Database
-from service.storage.models import Outbox, OutboxStatus
+
+_STATS = text(
+    """
+    SELECT
+      (SELECT count(*) FROM marketing_outbox WHERE status = 'PENDING') AS pending,
+      (SELECT count(*) FROM marketing_outbox WHERE status = 'IN_FLIGHT') AS outbox_in_flight,
+      (SELECT count(*) FROM marketing_event_log WHERE status IN ('PENDING', 'PROCESSING'))
+        AS events_open,
+      (SELECT count(*) FROM marketing_outbox WHERE status = 'PENDING' AND kind = 'event.tracked')
+        AS events_unpublished,
+      (SELECT count(*) FROM marketing_outbox WHERE status = 'FAILED') AS failed,
+      (SELECT min(created_at) FROM marketing_outbox WHERE status = 'PENDING') AS oldest
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -21,22 +42,9 @@ class QueueStats:
 
 async def queue_stats(db: Database, *, now: datetime) -> QueueStats:
     async with db.transaction() as session:
-        counts = dict(
-            (
-                await session.execute(
-                    select(Outbox.status, func.count())
-                    .where(Outbox.status != OutboxStatus.COMPLETED)
-                    .group_by(Outbox.status)
-                )
-            ).all()
-        )
-        oldest = await session.scalar(
-            select(func.min(Outbox.created_at)).where(Outbox.status == OutboxStatus.PENDING)
-        )
-    age = max(now - oldest, timedelta(0)) if oldest is not None else timedelta(0)
+        row = (await session.execute(_STATS)).one()
+    age = max(now - row.oldest, timedelta(0)) if row.oldest is not None else timedelta(0)
+    in_flight = row.outbox_in_flight + max(row.events_open - row.events_unpublished, 0)
     return QueueStats(
-        pending=counts.get(OutboxStatus.PENDING, 0),
-        in_flight=counts.get(OutboxStatus.IN_FLIGHT, 0),
-        failed=counts.get(OutboxStatus.FAILED, 0),
-        oldest_pending_age=age,
+        pending=row.pending, in_flight=in_flight, failed=row.failed, oldest_pending_age=age
     )

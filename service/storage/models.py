@@ -255,6 +255,9 @@ class Outbox(Base):
     published_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # Provider attempts of the last delivery, and manual re-drives so far.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retry_count: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (
         Index("ix_marketing_outbox_status_seq", "status", "seq"),

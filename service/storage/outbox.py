@@ -3,14 +3,37 @@ the change, so the change and its outbox row commit (or roll back) together."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.storage.database import after_commit
 from service.storage.models import Outbox, OutboxStatus
+
+# Called after any transaction that added outbox rows commits (the relay's wake-up).
+_listeners: list[Callable[[], None]] = []
+
+
+def on_commit(listener: Callable[[], None]) -> None:
+    _listeners.append(listener)
+
+
+def remove_on_commit(listener: Callable[[], None]) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def notify_after_commit(session: AsyncSession) -> None:
+    """Wake the relay once this transaction commits (for rows made PENDING again)."""
+    after_commit(session, _notify)
+
+
+def _notify() -> None:
+    for listener in list(_listeners):
+        listener()
 
 
 class OutboxKind:
@@ -35,6 +58,7 @@ async def enqueue_many(
 ) -> None:
     if not rows:
         return
+    after_commit(session, _notify)
     await session.execute(
         insert(Outbox),
         [

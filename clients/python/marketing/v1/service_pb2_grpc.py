@@ -95,6 +95,16 @@ class MarketingServiceStub:
                 request_serializer=marketing_dot_v1_dot_service__pb2.GetQueueStatsRequest.SerializeToString,
                 response_deserializer=marketing_dot_v1_dot_service__pb2.GetQueueStatsResponse.FromString,
                 _registered_method=True)
+        self.ListFailedDeliveries = channel.unary_unary(
+                '/marketing.v1.MarketingService/ListFailedDeliveries',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ListFailedDeliveriesRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ListFailedDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.RetryFailedDeliveries = channel.unary_unary(
+                '/marketing.v1.MarketingService/RetryFailedDeliveries',
+                request_serializer=marketing_dot_v1_dot_service__pb2.RetryFailedDeliveriesRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.RetryFailedDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class MarketingServiceServicer:
@@ -188,6 +198,21 @@ class MarketingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListFailedDeliveries(self, request, context):
+        """Lists deliveries the dispatcher gave up on (dead letters), oldest first,
+        for manual review.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryFailedDeliveries(self, request, context):
+        """Sends failed deliveries to the provider again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -245,6 +270,16 @@ def add_MarketingServiceServicer_to_server(servicer, server):
                     servicer.GetQueueStats,
                     request_deserializer=marketing_dot_v1_dot_service__pb2.GetQueueStatsRequest.FromString,
                     response_serializer=marketing_dot_v1_dot_service__pb2.GetQueueStatsResponse.SerializeToString,
+            ),
+            'ListFailedDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFailedDeliveries,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ListFailedDeliveriesRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ListFailedDeliveriesResponse.SerializeToString,
+            ),
+            'RetryFailedDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryFailedDeliveries,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.RetryFailedDeliveriesRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.RetryFailedDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -550,6 +585,60 @@ class MarketingService:
             '/marketing.v1.MarketingService/GetQueueStats',
             marketing_dot_v1_dot_service__pb2.GetQueueStatsRequest.SerializeToString,
             marketing_dot_v1_dot_service__pb2.GetQueueStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFailedDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ListFailedDeliveries',
+            marketing_dot_v1_dot_service__pb2.ListFailedDeliveriesRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ListFailedDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryFailedDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/RetryFailedDeliveries',
+            marketing_dot_v1_dot_service__pb2.RetryFailedDeliveriesRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.RetryFailedDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,99 @@
+"""The service's own consumers: it keeps PostgreSQL up to date with what passed
+over the bus (events accepted on the fast path) and what the dispatcher did."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from marketing.bus.v1 import bus_pb2
+from nats.aio.msg import Msg
+
+from service.bus.envelope import parse_delivery, parse_result, payload_of
+from service.clock import Clock
+from service.errors import UnavailableError
+from service.storage import delivery_results
+from service.storage.database import Database
+from service.storage.event_log import EventRecord, erased_after, insert_log_rows
+from service.storage.outbox import OutboxKind
+
+log = logging.getLogger(__name__)
+DB_RETRY_DELAY_S = 2.0
+# A result for an event whose log row never appears (its person was erased)
+# is dropped after this many deliveries.
+MAX_RESULT_DELIVERIES = 30
+
+
+class EventLogWriter:
+    """Writes an event-log row for every event that came over the bus."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def handle(self, messages: list[Msg]) -> None:
+        records = []
+        for msg in messages:
+            delivery = parse_delivery(msg.data)
+            records.append(
+                EventRecord.from_delivery_payload(delivery.contact_key, payload_of(delivery))
+            )
+        try:
+            async with self._db.transaction() as session:
+                erased = await erased_after(session, records)
+                await insert_log_rows(
+                    session, [r for r in records if r.event_id not in erased], self._clock()
+                )
+        except UnavailableError as exc:
+            log.warning("event log writer: %s", exc)
+            for msg in messages:
+                await msg.nak(delay=DB_RETRY_DELAY_S)
+            return
+        for msg in messages:
+            await msg.ack()
+
+
+class ResultRecorder:
+    """Records the dispatcher's outcomes: event log status, outbox status,
+    contact sync time and provider id, and failed work for manual review."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def handle(self, messages: list[Msg]) -> None:
+        by_group: dict[tuple[bool, int], list[tuple[Msg, bus_pb2.DeliveryResult]]] = defaultdict(
+            list
+        )
+        for msg in messages:
+            result = parse_result(msg.data)
+            by_group[(result.kind == OutboxKind.EVENT_TRACKED, result.outcome)].append(
+                (msg, result)
+            )
+        try:
+            async with self._db.transaction() as session:
+                missing: set[str] = set()
+                for (is_event, _), group in by_group.items():
+                    results = [r for _, r in group]
+                    if is_event:
+                        missing |= await delivery_results.record_events(
+                            session, results, self._clock()
+                        )
+                    else:
+                        await delivery_results.record_outbox(session, results, self._clock())
+        except UnavailableError as exc:
+            log.warning("result recorder: %s", exc)
+            for msg in messages:
+                await msg.nak(delay=DB_RETRY_DELAY_S)
+            return
+        for group in by_group.values():
+            for msg, result in group:
+                await _settle(msg, result.delivery_id in missing)
+
+
+async def _settle(msg: Msg, row_missing: bool) -> None:
+    """Ack, or ask again later when the event-log row has not been written yet."""
+    if row_missing and msg.metadata.num_delivered < MAX_RESULT_DELIVERIES:
+        await msg.nak(delay=1.0)
+    else:
+        await msg.ack()

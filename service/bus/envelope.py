@@ -1,0 +1,60 @@
+"""Building and reading the bus messages defined in proto/marketing/bus/v1."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import timestamp_pb2
+from marketing.bus.v1 import bus_pb2
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+
+
+def timestamp(when: datetime) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(when.astimezone(UTC))
+    return ts
+
+
+def delivery(
+    *,
+    id: str,
+    kind: str,
+    contact_key: str,
+    sequence: int,
+    payload: dict[str, Any],
+    created: datetime,
+) -> bus_pb2.Delivery:
+    return bus_pb2.Delivery(
+        id=id,
+        kind=kind,
+        contact_key=contact_key,
+        sequence=sequence,
+        payload_json=json.dumps(payload, separators=(",", ":"), default=str).encode(),
+        create_time=timestamp(created),
+    )
+
+
+def payload_of(message: bus_pb2.Delivery) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(message.payload_json)
+    return loaded
+
+
+def parse_delivery(data: bytes) -> bus_pb2.Delivery:
+    message = bus_pb2.Delivery()
+    message.ParseFromString(data)
+    return message
+
+
+def parse_result(data: bytes) -> bus_pb2.DeliveryResult:
+    message = bus_pb2.DeliveryResult()
+    message.ParseFromString(data)
+    return message
+
+
+def message_id(base_id: str, retry: int) -> str:
+    """Nats-Msg-Id of a (re)publication: a manual retry must not be dropped as
+    a duplicate of the first publication, so it gets a suffix."""
+    return base_id if retry == 0 else f"{base_id}.retry{retry}"

@@ -1,0 +1,134 @@
+"""The outbox relay: publishes committed outbox rows to JetStream in sequence
+order, with Nats-Msg-Id = the row's id, then marks them published.
+
+Only one relay publishes at a time (a PostgreSQL advisory lock elects it among
+service replicas), so one person's changes reach the stream in the order they
+were committed. A crash between publishing and marking re-publishes the same
+ids, which JetStream drops as duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.bus import topology
+from service.bus.connection import Bus
+from service.bus.envelope import MSG_ID_HEADER, delivery, message_id
+from service.clock import Clock, utc_now
+from service.storage import outbox
+from service.storage.database import Database
+from service.storage.outbox import OutboxKind
+
+log = logging.getLogger(__name__)
+RELAY_LOCK_KEY = 0x6D61726B  # "mark": the advisory lock that elects the relay
+BATCH_SIZE = 500
+IDLE_POLL_S = 0.2
+RETRY_S = 1.0
+ACK_TIMEOUT_S = 5.0
+
+_PENDING = text(
+    "SELECT id, seq, kind, contact_key, payload, created_at, retry_count FROM marketing_outbox "
+    "WHERE status = 'PENDING' ORDER BY seq LIMIT :limit"
+)
+# Events need nothing more from the outbox once on the bus: the event log
+# tracks them from there. Everything else waits IN_FLIGHT for its result.
+_MARK = text(
+    "UPDATE marketing_outbox SET published_at = :now, status = CAST(CASE WHEN kind = :event "
+    "THEN 'COMPLETED' ELSE 'IN_FLIGHT' END AS outbox_status), "
+    "completed_at = CASE WHEN kind = :event THEN CAST(:now AS timestamptz) END "
+    "WHERE id = ANY(:ids) AND status = 'PENDING'"
+)
+
+
+class OutboxRelay:
+    def __init__(self, db: Database, bus: Bus, *, clock: Clock = utc_now) -> None:
+        self._db = db
+        self._bus = bus
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        outbox.on_commit(self._wake.set)
+
+    async def run(self) -> None:
+        """Relay until `stop()`; stand by while another replica holds the lock."""
+        while not self._stopping.is_set():
+            try:
+                async with self._db.engine.connect() as conn:
+                    if await conn.scalar(text(f"SELECT pg_try_advisory_lock({RELAY_LOCK_KEY})")):
+                        log.info("outbox relay: elected")
+                        await self._relay(conn)
+                        continue
+            except Exception as exc:
+                log.warning("outbox relay interrupted: %s", exc)
+            await self._pause(RETRY_S)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        outbox.remove_on_commit(self._wake.set)
+
+    async def _relay(self, conn: AsyncConnection) -> None:
+        while not self._stopping.is_set():
+            js = self._bus.js
+            rows = (await conn.execute(_PENDING, {"limit": BATCH_SIZE})).mappings().all()
+            await conn.commit()
+            if not rows or js is None:
+                await self._pause(IDLE_POLL_S if js else RETRY_S)
+                continue
+            published = await _publish(js, rows, self._clock())
+            if published:
+                await conn.execute(
+                    _MARK,
+                    {"now": self._clock(), "ids": published, "event": OutboxKind.EVENT_TRACKED},
+                )
+                await conn.commit()
+            if len(published) < len(rows):
+                await self._pause(RETRY_S)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+
+async def _publish(js: Any, rows: Any, now: datetime) -> list[Any]:
+    """Publish in order; return the ids JetStream acknowledged."""
+    futures = []
+    try:
+        for row in rows:
+            futures.append(await js.publish_async(*_message(row, now)))
+        await asyncio.wait(futures, timeout=ACK_TIMEOUT_S)
+    except Exception as exc:
+        log.warning("outbox relay: publishing failed: %s", exc)
+    acked = []
+    for row, future in zip(rows, futures, strict=False):
+        if future.done() and not future.cancelled() and future.exception() is None:
+            acked.append(row["id"])
+        elif not future.done():
+            future.cancel()
+    return acked
+
+
+def _message(row: Any, now: datetime) -> tuple[str, bytes, None, None, dict[str, str]]:
+    is_event = row["kind"] == OutboxKind.EVENT_TRACKED
+    # Events keep their event id end to end, so the fast path and this
+    # fallback path deduplicate each other on the bus.
+    base_id = row["payload"]["event_id"] if is_event else str(row["id"])
+    message = delivery(
+        id=base_id,
+        kind=row["kind"],
+        contact_key=row["contact_key"],
+        sequence=0 if is_event else row["seq"],
+        payload=row["payload"],
+        created=row["created_at"],
+    )
+    subject = topology.EVENTS_SUBJECT if is_event else topology.CONTACTS_SUBJECT
+    headers = {MSG_ID_HEADER: message_id(base_id, row["retry_count"])}
+    return subject, message.SerializeToString(), None, None, headers

@@ -1,0 +1,126 @@
+"""Stream, subject, consumer and bucket names, declared once for both processes.
+
+    MARKETING_WORK      marketing.work.events     behavioural events (any order)
+                        marketing.work.contacts   profile and consent changes (ordered)
+    MARKETING_RESULTS   marketing.results.<outcome>
+    MARKETING_DEAD      marketing.dead.<kind>     dead letters for manual review
+    KV marketing_fences    newest applied outbox sequence per person and aspect
+    KV marketing_leases    which dispatcher replica owns the ordered work
+
+`declare()` creates or updates all of it idempotently; the service and the
+dispatcher both call it at start-up, so either may start first.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BadRequestError
+
+log = logging.getLogger(__name__)
+
+WORK_STREAM = "MARKETING_WORK"
+EVENTS_SUBJECT = "marketing.work.events"
+CONTACTS_SUBJECT = "marketing.work.contacts"
+RESULTS_STREAM = "MARKETING_RESULTS"
+RESULTS_SUBJECT_PREFIX = "marketing.results"
+DEAD_STREAM = "MARKETING_DEAD"
+DEAD_SUBJECT_PREFIX = "marketing.dead"
+
+DISPATCH_EVENTS = "dispatcher-events"
+DISPATCH_CONTACTS = "dispatcher-contacts"
+SERVICE_EVENT_LOG = "service-event-log"
+SERVICE_RESULTS = "service-results"
+
+FENCES_BUCKET = "marketing_fences"
+LEASES_BUCKET = "marketing_leases"
+
+# A retried publish with the same Nats-Msg-Id inside this window is dropped
+# by JetStream; beyond it the provider's dedupe key (unique_id) still holds.
+DUPLICATE_WINDOW_S = 3600.0
+# Dead letters wait this long for manual review (they are also in PostgreSQL).
+DEAD_LETTER_MAX_AGE_S = 30 * 24 * 3600.0
+# A message not acknowledged within this time is delivered again; workers
+# holding one longer (in-place retries) send in_progress() before it passes.
+ACK_WAIT_S = 60.0
+
+
+def _streams(replicas: int) -> list[StreamConfig]:
+    return [
+        # Interest retention: a message goes once every consumer declared on it
+        # (dispatcher and service event-log writer) has acknowledged it.
+        StreamConfig(
+            name=WORK_STREAM,
+            subjects=[f"{EVENTS_SUBJECT}", f"{CONTACTS_SUBJECT}"],
+            retention=RetentionPolicy.INTEREST,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            num_replicas=replicas,
+            storage=StorageType.FILE,
+        ),
+        StreamConfig(
+            name=RESULTS_STREAM,
+            subjects=[f"{RESULTS_SUBJECT_PREFIX}.>"],
+            retention=RetentionPolicy.INTEREST,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            num_replicas=replicas,
+            storage=StorageType.FILE,
+        ),
+        StreamConfig(
+            name=DEAD_STREAM,
+            subjects=[f"{DEAD_SUBJECT_PREFIX}.>"],
+            retention=RetentionPolicy.LIMITS,
+            max_age=DEAD_LETTER_MAX_AGE_S,
+            num_replicas=replicas,
+            storage=StorageType.FILE,
+        ),
+    ]
+
+
+def _consumers() -> list[tuple[str, ConsumerConfig]]:
+    def durable(name: str, subject: str, max_ack_pending: int) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=name,
+            filter_subject=subject,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT_S,
+            max_deliver=-1,  # attempts are counted and capped by the consumer itself
+            max_ack_pending=max_ack_pending,
+        )
+
+    return [
+        (WORK_STREAM, durable(DISPATCH_EVENTS, EVENTS_SUBJECT, 20_000)),
+        (WORK_STREAM, durable(DISPATCH_CONTACTS, CONTACTS_SUBJECT, 5_000)),
+        (WORK_STREAM, durable(SERVICE_EVENT_LOG, EVENTS_SUBJECT, 20_000)),
+        (RESULTS_STREAM, durable(SERVICE_RESULTS, f"{RESULTS_SUBJECT_PREFIX}.>", 20_000)),
+    ]
+
+
+async def declare(js: JetStreamContext, *, replicas: int = 1) -> None:
+    """Create or update every stream, consumer and bucket. Safe to repeat."""
+    for config in _streams(replicas):
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            await js.update_stream(config)  # exists with an older configuration
+    for stream, consumer in _consumers():
+        await js.add_consumer(stream, consumer)
+    await js.create_key_value(KeyValueConfig(bucket=FENCES_BUCKET, replicas=replicas))
+    await js.create_key_value(KeyValueConfig(bucket=LEASES_BUCKET, replicas=replicas))
+    log.info("bus declared: streams %s, %s, %s", WORK_STREAM, RESULTS_STREAM, DEAD_STREAM)
+
+
+def result_subject(outcome_name: str) -> str:
+    return f"{RESULTS_SUBJECT_PREFIX}.{outcome_name.lower()}"
+
+
+def dead_subject(kind: str) -> str:
+    return f"{DEAD_SUBJECT_PREFIX}.{kind}"
