@@ -1,8 +1,10 @@
 """`make up`: the whole system on one machine, for trying it out and for demos.
 
-Starts an embedded PostgreSQL (pgserver) in `.data/` unless
-MARKETING_DATABASE_URL points at one, migrates it, runs the service as a child
-process and prints a first call to try. Ctrl-C (or SIGTERM) stops everything.
+Starts, unless configured to use external ones: an embedded PostgreSQL
+(pgserver) and nats-server with JetStream, both keeping their data in `.data/`;
+the sandbox provider (unless MARKETING_PROVIDER=klaviyo and KLAVIYO_API_KEY are
+set). Then migrates, runs the service and one dispatcher, and prints a first
+call to try. Ctrl-C (or SIGTERM) stops everything, dependencies last.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -19,6 +22,9 @@ from service.storage import migrate
 
 DATA_DIR = Path(".data")
 DATABASE_NAME = "marketing"
+NATS_PORT = 4222
+SANDBOX_ADDRESS = "127.0.0.1:8090"
+BIN = Path(sys.executable).parent
 
 
 def embedded_database_url() -> str:
@@ -33,9 +39,17 @@ def embedded_database_url() -> str:
     return uri.replace("postgresql://", "postgresql+asyncpg://", 1)
 
 
-def first_call(address: str) -> str:
+def first_call(env: dict[str, str]) -> str:
+    address = env["MARKETING_GRPC_ADDRESS"]
+    provider = (
+        "Klaviyo"
+        if env.get("MARKETING_PROVIDER") == "klaviyo"
+        else f"the sandbox provider at {env['MARKETING_SANDBOX_URL']} "
+        f"(see what it received: curl {env['MARKETING_SANDBOX_URL']}/_sandbox/requests)"
+    )
     return f"""
-  The marketing service is up on {address} (gRPC, with reflection).
+  The marketing service is up on {address} (gRPC, with reflection),
+  NATS on {env["MARKETING_NATS_URL"]}, delivering to {provider}.
   Try a first call (buf curl is in .venv/bin):
 
     .venv/bin/buf curl --protocol grpc --http2-prior-knowledge \\
@@ -46,24 +60,74 @@ def first_call(address: str) -> str:
 """
 
 
+def _wait_for_port(host: str, port: int, timeout_s: float = 30.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"nothing listens on {host}:{port} after {timeout_s} s")
+
+
 def main() -> None:
     DATA_DIR.mkdir(exist_ok=True)
     env = dict(os.environ)
+    env.setdefault("MARKETING_GRPC_ADDRESS", DEFAULT_GRPC_ADDRESS)
     if "MARKETING_DATABASE_URL" not in env:
         env["MARKETING_DATABASE_URL"] = embedded_database_url()
-    env.setdefault("MARKETING_GRPC_ADDRESS", DEFAULT_GRPC_ADDRESS)
     migrate.upgrade(env["MARKETING_DATABASE_URL"])
-    service = subprocess.Popen([sys.executable, "-m", "service.main", "serve"], env=env)
+    dependencies: list[subprocess.Popen[bytes]] = []
+    if "MARKETING_NATS_URL" not in env:
+        dependencies.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "nats-server"),
+                    "-js",
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    str(NATS_PORT),
+                    "-sd",
+                    str(DATA_DIR / "nats"),
+                ]
+            )
+        )
+        _wait_for_port("127.0.0.1", NATS_PORT)
+        env["MARKETING_NATS_URL"] = f"nats://127.0.0.1:{NATS_PORT}"
+    use_klaviyo = env.get("MARKETING_PROVIDER") == "klaviyo" and env.get("KLAVIYO_API_KEY")
+    if not use_klaviyo:
+        env["MARKETING_PROVIDER"] = "sandbox"
+        address = env.setdefault("MARKETING_SANDBOX_ADDRESS", SANDBOX_ADDRESS)
+        env.setdefault("MARKETING_SANDBOX_URL", f"http://{address}")
+        dependencies.append(subprocess.Popen([sys.executable, "-m", "dispatcher.sandbox"], env=env))
+        host, _, port = address.rpartition(":")
+        _wait_for_port(host, int(port))
+    apps = [
+        subprocess.Popen([sys.executable, "-m", "service.main", "serve"], env=env),
+        subprocess.Popen([sys.executable, "-m", "dispatcher.main"], env=env),
+    ]
 
     def forward(signum: int, _frame: FrameType | None) -> None:
-        if service.poll() is None:
-            service.send_signal(signal.SIGTERM)
+        for child in apps:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
 
     # Ctrl-C reaches the whole process group; SIGTERM only us: pass it on.
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    print(first_call(env["MARKETING_GRPC_ADDRESS"]), flush=True)
-    sys.exit(service.wait())
+    print(first_call(env), flush=True)
+    while all(child.poll() is None for child in apps):
+        time.sleep(0.5)
+    forward(signal.SIGTERM, None)  # one stopped (or was stopped): stop the other too
+    codes = [child.wait() for child in apps]
+    for dependency in reversed(dependencies):  # the apps are gone: now their dependencies
+        if dependency.poll() is None:
+            dependency.send_signal(signal.SIGTERM)
+        dependency.wait()
+    sys.exit(max(codes, default=0))
 
 
 if __name__ == "__main__":

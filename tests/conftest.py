@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 
 from service.storage import migrate
 from tests.harness import ServiceHarness, start_embedded_postgres
+from tests.processes import NatsServer
 
 settings.register_profile(
     "marketing",
@@ -46,3 +47,18 @@ def harness(database_url: str) -> Iterator[ServiceHarness]:
 @pytest.fixture
 def stub(harness: ServiceHarness):
     return harness.stub
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def bus_harness(database_url: str, nats_server: NatsServer) -> Iterator[ServiceHarness]:
+    """The service with the bus: fast path, relay, event-log writer, results."""
+    with ServiceHarness.start(database_url, nats_server.url) as running:
+        yield running

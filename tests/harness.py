@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +18,8 @@ from grpc_status import rpc_status
 from marketing.v1 import service_pb2_grpc
 from sqlalchemy import text
 
+from service.bus.connection import Bus
+from service.bus.workers import BusWorkers
 from service.server import RunningServer, create_server
 from service.settings import ServiceSettings
 from service.storage.database import Database
@@ -53,33 +56,51 @@ class ServiceHarness:
     """The gRPC server runs on its own event loop thread; tests call it through
     a synchronous channel with the generated stubs, like any other client."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, db: Database, running: RunningServer):
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        db: Database,
+        running: RunningServer,
+        bus: Bus | None = None,
+    ):
         self.loop = loop
         self.db = db
         self.running = running
+        self.bus = bus
         self.address = f"127.0.0.1:{running.port}"
         self.channel = grpc.insecure_channel(self.address)
         self.stub = service_pb2_grpc.MarketingServiceStub(self.channel)
 
     @classmethod
     @contextmanager
-    def start(cls, database_url: str) -> Iterator[ServiceHarness]:
+    def start(cls, database_url: str, nats_url: str = "") -> Iterator[ServiceHarness]:
+        """With `nats_url`, events take the bus and the relay and consumers run."""
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, daemon=True)
         thread.start()
         settings = ServiceSettings(database_url=database_url, grpc_address="127.0.0.1:0")
 
-        async def boot() -> tuple[Database, RunningServer]:
+        async def boot() -> tuple[Database, RunningServer, Bus | None, BusWorkers | None]:
             db = Database(database_url)
-            return db, await create_server(settings, db)
+            bus = workers = None
+            if nats_url:
+                bus = Bus(nats_url, name="test-service")
+                bus.start()
+                assert await bus.wait_ready(30), "NATS did not come up"
+                workers = BusWorkers(db, bus)
+                workers.start()
+            return db, await create_server(settings, db, bus=bus), bus, workers
 
-        db, running = asyncio.run_coroutine_threadsafe(boot(), loop).result()
-        harness = cls(loop, db, running)
+        db, running, bus, workers = asyncio.run_coroutine_threadsafe(boot(), loop).result()
+        harness = cls(loop, db, running, bus)
         try:
             yield harness
         finally:
             harness.channel.close()
             harness.run(running.stop(0))
+            if workers is not None and bus is not None:
+                harness.run(workers.stop())
+                harness.run(bus.close())
             harness.run(db.close())
             loop.call_soon_threadsafe(loop.stop)
             thread.join()
@@ -136,3 +157,18 @@ def error_reason(error: grpc.RpcError) -> str:
             detail.Unpack(info)
             return info.reason
     raise AssertionError("no ErrorInfo in the status")
+
+
+def assert_eventually(
+    check: Callable[[], T | None], *, timeout_s: float = 30.0, interval_s: float = 0.05
+) -> T:
+    """Poll `check` until it returns something truthy (and return it), or fail
+    after `timeout_s`: a deadline for liveness, not a speed requirement."""
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        threading.Event().wait(interval_s)
+    raise AssertionError(f"condition not met within {timeout_s} s (last value: {last!r})")

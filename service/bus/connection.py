@@ -67,5 +67,9 @@ class Bus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._nc is not None:
+            # Everything we published was acknowledged already; pull
+            # subscriptions need no draining (unacked work is redelivered).
             with contextlib.suppress(Exception):
-                await self._nc.drain()
+                await asyncio.wait_for(self._nc.flush(), 2.0)
+            with contextlib.suppress(Exception):
+                await self._nc.close()

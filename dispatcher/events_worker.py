@@ -1,0 +1,125 @@
+"""Delivers behavioural events in bulk. Events need no ordering, so any number
+of replicas share the consumer; retries are nak'ed with the backoff delay."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from marketing.bus.v1 import bus_pb2
+from nats.aio.msg import Msg
+
+from dispatcher import translate
+from dispatcher.backoff import exhausted, retry_delay
+from dispatcher.gate import ProviderGate
+from dispatcher.outcomes import Outcome, Reporter
+from dispatcher.providers.base import Provider, TrackedEvent
+from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
+from service.bus.envelope import parse_delivery, payload_of
+
+log = logging.getLogger(__name__)
+# Klaviyo takes 5 MB per bulk call; leave room for the JSON:API wrapping.
+MAX_BULK_BYTES = 4_000_000
+Item = tuple[Msg, bus_pb2.Delivery]
+
+
+class EventsWorker:
+    def __init__(
+        self,
+        provider: Provider,
+        reporter: Reporter,
+        gate: ProviderGate,
+        *,
+        max_attempts: int,
+        backoff_base_s: float,
+    ) -> None:
+        self._provider = provider
+        self._reporter = reporter
+        self._gate = gate
+        self._max_attempts = max_attempts
+        self._base_s = backoff_base_s
+
+    async def handle(self, messages: list[Msg]) -> None:
+        items = [(msg, parse_delivery(msg.data)) for msg in messages]
+        for chunk in _chunks(items, self._provider.max_events_per_call):
+            await self._deliver(chunk)
+
+    async def _deliver(self, chunk: list[Item]) -> None:
+        events: list[TrackedEvent] = []
+        for msg, delivery in chunk:
+            try:
+                events.append(translate.tracked_event(payload_of(delivery)))
+            except (KeyError, ValueError, TypeError) as exc:  # a payload we cannot read
+                await self._give_up([(msg, delivery)], f"unreadable payload: {exc!r}")
+                return await self._deliver([item for item in chunk if item[0] is not msg])
+        if not events:
+            return None
+        try:
+            await self._gate.call(
+                "create_events", len(events), lambda: self._provider.create_events(events)
+            )
+        except RetryableProviderError as exc:
+            return await self._retry_later(chunk, exc)
+        except PermanentProviderError as exc:
+            return await self._isolate(chunk, exc)
+        await self._settle(chunk, bus_pb2.OUTCOME_DELIVERED, "")
+        return None
+
+    async def _retry_later(self, chunk: list[Item], exc: RetryableProviderError) -> None:
+        spent: list[Item] = []
+        for item in chunk:
+            attempt = _attempt(item)
+            if exhausted(attempt, max_attempts=self._max_attempts):
+                spent.append(item)
+            else:
+                delay = retry_delay(attempt, retry_after=exc.retry_after, base_s=self._base_s)
+                await item[0].nak(delay=delay)
+        if spent:
+            await self._give_up(spent, str(exc))
+
+    async def _isolate(self, chunk: list[Item], exc: PermanentProviderError) -> None:
+        """Find the events the provider refused; deliver the others."""
+        blamed = {i for i in exc.item_indexes if 0 <= i < len(chunk)}
+        if blamed:
+            await self._give_up([chunk[i] for i in sorted(blamed)], str(exc))
+            rest = [item for i, item in enumerate(chunk) if i not in blamed]
+            if rest:
+                await self._deliver(rest)
+        elif len(chunk) == 1:
+            await self._give_up(chunk, str(exc))
+        else:
+            middle = len(chunk) // 2
+            await self._deliver(chunk[:middle])
+            await self._deliver(chunk[middle:])
+
+    async def _give_up(self, items: list[Item], error: str) -> None:
+        log.warning("dead-lettering %d events: %s", len(items), error)
+        await self._settle(items, bus_pb2.OUTCOME_FAILED, error)
+
+    async def _settle(self, items: list[Item], outcome: int, error: str) -> None:
+        await self._reporter.report(
+            [
+                Outcome(delivery, outcome, _attempt((msg, delivery)), error=error)
+                for msg, delivery in items
+            ]
+        )
+        for msg, _ in items:
+            await msg.ack()
+
+
+def _attempt(item: Item) -> int:
+    return int(item[0].metadata.num_delivered or 1)
+
+
+def _chunks(items: list[Item], size: int) -> Iterator[list[Item]]:
+    chunk: list[Item] = []
+    chunk_bytes = 0
+    for item in items:
+        item_bytes = len(item[1].payload_json)
+        if chunk and (len(chunk) >= size or chunk_bytes + item_bytes > MAX_BULK_BYTES):
+            yield chunk
+            chunk, chunk_bytes = [], 0
+        chunk.append(item)
+        chunk_bytes += item_bytes
+    if chunk:
+        yield chunk

@@ -1,0 +1,48 @@
+"""Every provider call passes the gate: it is timed, and after a 429 no call
+is made before the provider's Retry-After has passed (limits are per account,
+so one throttled call speaks for all)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from dispatcher import metrics
+from dispatcher.providers.errors import ProviderError, RetryableProviderError
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class ProviderGate:
+    def __init__(
+        self, *, monotonic: Callable[[], float] = time.monotonic, sleep: Sleep = asyncio.sleep
+    ) -> None:
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._not_before = 0.0
+
+    async def call(self, operation: str, size: int, call: Callable[[], Awaitable[T]]) -> T:
+        wait = self._not_before - self._monotonic()
+        if wait > 0:
+            await self._sleep(wait)
+        started = self._monotonic()
+        metrics.BATCH_SIZE.labels(operation).observe(size)
+        try:
+            result = await call()
+        except RetryableProviderError as exc:
+            if exc.retry_after:
+                self._not_before = max(self._not_before, self._monotonic() + exc.retry_after)
+            metrics.RETRIES.labels(operation).inc()
+            self._observe(operation, "retryable", started)
+            raise
+        except ProviderError:
+            self._observe(operation, "permanent", started)
+            raise
+        self._observe(operation, "ok", started)
+        return result
+
+    def _observe(self, operation: str, result: str, started: float) -> None:
+        metrics.PROVIDER_CALLS.labels(operation, result).observe(self._monotonic() - started)

@@ -1,0 +1,26 @@
+"""Prometheus metrics of the dispatcher."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+DELIVERIES = Counter(
+    "marketing_dispatcher_deliveries",
+    "Deliveries finished, by kind and outcome",
+    ["kind", "outcome"],
+)
+RETRIES = Counter(
+    "marketing_dispatcher_retries", "Retryable provider failures, by operation", ["operation"]
+)
+PROVIDER_CALLS = Histogram(
+    "marketing_dispatcher_provider_call_seconds",
+    "Time of one provider call, by operation and result",
+    ["operation", "result"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_SIZE = Histogram(
+    "marketing_dispatcher_batch_size",
+    "Items per provider call",
+    ["operation"],
+    buckets=(1, 10, 50, 100, 250, 500, 1000),
+)

@@ -1,0 +1,85 @@
+"""Reporting what became of deliveries: results for the service, dead letters
+for manual review. Published before the work message is acked, so a crash in
+between repeats the report (the service records it idempotently) rather than
+losing it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from marketing.bus.v1 import bus_pb2
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+
+from dispatcher import metrics
+from service.bus import topology
+from service.bus.connection import Bus
+from service.bus.envelope import MSG_ID_HEADER, timestamp
+from service.clock import Clock
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery: bus_pb2.Delivery
+    outcome: int  # bus_pb2.Outcome value
+    attempts: int
+    provider_id: str = ""
+    error: str = ""
+
+
+class Reporter:
+    def __init__(self, bus: Bus, clock: Clock) -> None:
+        self._bus = bus
+        self._clock = clock
+
+    @property
+    def _js(self) -> JetStreamContext:
+        js = self._bus.js
+        if js is None:  # the work stays unacked and comes back after ack_wait
+            raise ConnectionError("NATS is not connected: cannot report outcomes")
+        return js
+
+    async def report(self, outcomes: Sequence[Outcome]) -> None:
+        """Publish every result (and dead letter) and wait for JetStream's acks."""
+        futures = []
+        for o in outcomes:
+            if o.outcome == bus_pb2.OUTCOME_FAILED:
+                futures.append(await self._dead_letter(o))
+            futures.append(await self._result(o))
+            metrics.DELIVERIES.labels(o.delivery.kind, bus_pb2.Outcome.Name(o.outcome)).inc()
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def _result(self, o: Outcome) -> asyncio.Future[PubAck]:
+        name = bus_pb2.Outcome.Name(o.outcome).removeprefix("OUTCOME_")
+        result = bus_pb2.DeliveryResult(
+            delivery_id=o.delivery.id,
+            kind=o.delivery.kind,
+            contact_key=o.delivery.contact_key,
+            outcome=o.outcome,  # type: ignore[arg-type]
+            provider_id=o.provider_id,
+            error=o.error,
+            attempts=o.attempts,
+            finish_time=timestamp(self._clock()),
+        )
+        msg_id = f"{o.delivery.id}.{name.lower()}.{o.attempts}"
+        return await self._js.publish_async(
+            topology.result_subject(name),
+            result.SerializeToString(),
+            headers={MSG_ID_HEADER: msg_id},
+        )
+
+    async def _dead_letter(self, o: Outcome) -> asyncio.Future[PubAck]:
+        letter = bus_pb2.DeadLetter(
+            delivery=o.delivery,
+            error=o.error,
+            attempts=o.attempts,
+            fail_time=timestamp(self._clock()),
+        )
+        return await self._js.publish_async(
+            topology.dead_subject(o.delivery.kind),
+            letter.SerializeToString(),
+            headers={MSG_ID_HEADER: f"{o.delivery.id}.dead.{o.attempts}"},
+        )

@@ -1,0 +1,36 @@
+"""Typed settings of the dispatcher, from the environment (prefix `MARKETING_`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
+KLAVIYO_URL = "https://a.klaviyo.com"
+
+
+class DispatcherSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MARKETING_", extra="ignore")
+
+    nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server(s)")
+    stream_replicas: int = Field(1, ge=1, le=5)
+    provider: Literal["sandbox", "klaviyo"] = "sandbox"
+    sandbox_url: str = DEFAULT_SANDBOX_URL
+    klaviyo_api_key: SecretStr = Field(SecretStr(""), validation_alias="KLAVIYO_API_KEY")
+    klaviyo_base_url: str = KLAVIYO_URL
+    provider_timeout_s: float = Field(10.0, gt=0)
+    # The Klaviyo list that newsletter subscribers join; empty: subscribe only.
+    newsletter_list_id: str = ""
+    event_batch_size: int = Field(1000, ge=1, le=1000)
+    # How long a partly filled batch waits for more events before it is sent.
+    linger_s: float = Field(0.2, ge=0, le=1.0)
+    contact_batch_size: int = Field(500, ge=1, le=1000)
+    # Attempts per delivery: the first plus one per backoff step (1, 2, 4, 8, 16, 32 s).
+    max_attempts: int = Field(7, ge=1, le=20)
+    backoff_base_s: float = Field(1.0, gt=0)
+    lease_ttl_s: float = Field(15.0, gt=1)
+    shutdown_grace_s: float = Field(30.0, gt=0)
+    metrics_address: str = "127.0.0.1:9465"
+    log_level: str = "INFO"
