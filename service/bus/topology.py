@@ -51,7 +51,7 @@ DUPLICATE_WINDOW_S = 3600.0
 DEAD_LETTER_MAX_AGE_S = 30 * 24 * 3600.0
 # A message not acknowledged within this time is delivered again; workers
 # holding one longer (in-place retries) send in_progress() before it passes.
-ACK_WAIT_S = 60.0
+ACK_WAIT_S = 30.0
 
 
 def _streams(replicas: int) -> list[StreamConfig]:
