@@ -1,0 +1,122 @@
+"""Processes failing: a dispatcher killed mid-batch, nats-server restarted,
+two replicas sharing the work, a graceful stop."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from marketing.v1 import service_pb2 as pb
+
+from dispatcher.sandbox import Sandbox
+from tests.harness import ServiceHarness, assert_eventually, unique_email
+from tests.processes import DispatcherProcess, NatsServer, free_port
+from tests.service.builders import product_viewed
+
+
+@pytest.fixture
+def replicas(nats_server: NatsServer, sandbox: Sandbox) -> Iterator[list[DispatcherProcess]]:
+    started: list[DispatcherProcess] = []
+    yield started
+    for replica in started:
+        replica.stop()
+
+
+def _start(replicas: list[DispatcherProcess], nats: NatsServer, sandbox: Sandbox,
+           **settings: str) -> DispatcherProcess:
+    replica = DispatcherProcess(nats.url, sandbox.base_url, **settings).start()
+    replicas.append(replica)
+    return replica
+
+
+def _track(harness: ServiceHarness, count: int, batch: int = 500) -> list[str]:
+    ids: list[str] = []
+    for start in range(0, count, batch):
+        events = [product_viewed(unique_email(), product_id=f"p{i}")
+                  for i in range(start, min(start + batch, count))]
+        response = harness.stub.TrackEvents(pb.TrackEventsRequest(events=events))
+        ids += [r.event_id for r in response.results]
+    return ids
+
+
+def _completed(harness: ServiceHarness, ids: list[str]) -> bool:
+    done = harness.scalar(
+        "SELECT count(*) FROM marketing_event_log WHERE id = ANY(:ids) AND status = 'COMPLETED'",
+        ids=ids,
+    )
+    return bool(done == len(ids))
+
+
+def _delivered_exactly_once(provider: Sandbox, ids: list[str]) -> None:
+    counts = provider.event_counts()
+    assert {i: counts.get(i, 0) for i in ids} == dict.fromkeys(ids, 1)
+
+
+def test_dispatcher_killed_mid_batch_loses_and_duplicates_nothing(
+    bus_harness: ServiceHarness, provider: Sandbox, nats_server: NatsServer,
+    replicas: list[DispatcherProcess],
+) -> None:
+    # The first bulk call hangs, then fails: the dispatcher dies while holding it.
+    provider.add_fault(path="/api/event", status=503, latency_ms=5000, times=1)
+    first = _start(replicas, nats_server, provider)
+    ids = _track(bus_harness, 300)
+    assert_eventually(lambda: not provider.state.faults())  # the faulty call is in progress
+    first.kill()
+    _start(replicas, nats_server, provider)
+    assert_eventually(lambda: _completed(bus_harness, ids), timeout_s=120)
+    _delivered_exactly_once(provider, ids)
+
+
+def test_nats_restart_while_events_arrive(
+    bus_harness: ServiceHarness, provider: Sandbox, nats_server: NatsServer,
+    replicas: list[DispatcherProcess],
+) -> None:
+    _start(replicas, nats_server, provider)
+    before = _track(bus_harness, 50, batch=10)
+    nats_server.stop()
+    during = _track(bus_harness, 50, batch=10)  # durable in PostgreSQL meanwhile
+    nats_server.start()
+    after = _track(bus_harness, 50, batch=10)
+    ids = before + during + after
+    fell_back = bus_harness.scalar(
+        "SELECT count(*) FROM marketing_outbox WHERE payload ->> 'event_id' = ANY(:ids)", ids=during
+    )
+    assert fell_back == len(during), "with NATS down, events are kept in the outbox"
+    assert_eventually(lambda: _completed(bus_harness, ids), timeout_s=120)
+    _delivered_exactly_once(provider, ids)
+
+
+def _deliveries(metrics_port: int) -> float:
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    found = re.findall(
+        r'^marketing_dispatcher_deliveries_total\{kind="event.tracked",'
+        r'outcome="OUTCOME_DELIVERED"\} (\S+)$', text, re.M)
+    return float(found[0]) if found else 0.0
+
+
+def test_two_replicas_share_the_work(
+    bus_harness: ServiceHarness, provider: Sandbox, nats_server: NatsServer,
+    replicas: list[DispatcherProcess],
+) -> None:
+    ports = [free_port(), free_port()]
+    for port in ports:
+        _start(replicas, nats_server, provider, metrics_address=f"127.0.0.1:{port}",
+               event_batch_size="50")
+    ids = _track(bus_harness, 2000)
+    assert_eventually(lambda: _completed(bus_harness, ids), timeout_s=120)
+    _delivered_exactly_once(provider, ids)
+    shares = [_deliveries(port) for port in ports]
+    assert all(share > 0 for share in shares), shares
+    assert sum(shares) >= len(ids)
+
+
+def test_sigterm_stops_a_dispatcher_cleanly(
+    bus_harness: ServiceHarness, provider: Sandbox, nats_server: NatsServer,
+    replicas: list[DispatcherProcess],
+) -> None:
+    replica = _start(replicas, nats_server, provider)
+    ids = _track(bus_harness, 100)
+    assert_eventually(lambda: _completed(bus_harness, ids))
+    assert replica.terminate() == 0
