@@ -153,6 +153,7 @@ def main() -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much
     serve_metrics(settings.metrics_address)
     asyncio.run(serve(settings))
 

@@ -48,13 +48,15 @@ async def consume(
                 subscription = await js.pull_subscribe_bind(durable=durable, stream=stream)
                 bound_to = js
             messages = await subscription.fetch(batch=batch, timeout=wait_s)
-            messages += await _linger(subscription, batch - len(messages), linger_s)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):
             continue
         except Exception as exc:
-            log.warning("%s: fetch failed: %s", durable, exc)
+            log.warning("%s: fetch failed: %r", durable, exc)
             await _pause(stopping, UNAVAILABLE_WAIT_S)
             continue
+        # Messages in hand are always handled: a failure to top up loses nothing.
+        with contextlib.suppress(Exception):
+            messages += await _linger(subscription, batch - len(messages), linger_s)
         await handle(messages)
 
 
@@ -66,7 +68,7 @@ async def _linger(subscription: Any, room: int, linger_s: float) -> list[Msg]:
     while room > len(found) and (left := deadline - time.monotonic()) > 0.001:
         try:
             found += await subscription.fetch(batch=room - len(found), timeout=left)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):  # fetch raises either
             break
     return found
 

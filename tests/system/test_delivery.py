@@ -14,7 +14,9 @@ def _event_status(system: ServiceHarness, event_id: str) -> str | None:
     return system.scalar("SELECT status FROM marketing_event_log WHERE id = :id", id=event_id)
 
 
-def test_event_reaches_provider_once_and_completes(system: ServiceHarness, provider: Sandbox) -> None:
+def test_event_reaches_provider_once_and_completes(
+    system: ServiceHarness, provider: Sandbox
+) -> None:
     email = unique_email()
     event_id = system.stub.TrackEvent(pb.TrackEventRequest(event=placed_order(email))).event_id
     assert_eventually(lambda: _event_status(system, event_id) == "COMPLETED")
@@ -25,14 +27,19 @@ def test_contact_is_synced_with_provider_id(system: ServiceHarness, provider: Sa
     email = unique_email()
     name = system.stub.UpsertContact(upsert(email, last_name="Lovelace")).contact.name
     contact = assert_eventually(
-        lambda: (c := system.stub.GetContact(pb.GetContactRequest(name=name)).contact).HasField(
-            "last_sync_time"
+        lambda: (
+            (c := system.stub.GetContact(pb.GetContactRequest(name=name)).contact).HasField(
+                "last_sync_time"
+            )
+            and c
         )
-        and c
     )
     assert contact.external_id
-    imports = [r for r in provider.requests("/api/profile-import")
-               if r["body"]["data"]["attributes"]["email"] == email]
+    imports = [
+        r
+        for r in provider.requests("/api/profile-import")
+        if r["body"]["data"]["attributes"]["email"] == email
+    ]
     assert len(imports) == 1
     outbox = system.sql(
         "SELECT status FROM marketing_outbox WHERE contact_key = :k", k=email_key(email)

@@ -31,7 +31,9 @@ def test_503_then_success_is_delivered_once_after_the_first_backoff(
     system: ServiceHarness, provider: Sandbox
 ) -> None:
     provider.add_fault(path=EVENT_PATHS, status=503, times=1)
-    event_id = system.stub.TrackEvent(pb.TrackEventRequest(event=placed_order(unique_email()))).event_id
+    event_id = system.stub.TrackEvent(
+        pb.TrackEventRequest(event=placed_order(unique_email()))
+    ).event_id
     assert_eventually(lambda: _status(system, event_id) == "COMPLETED")
     assert provider.event_counts()[event_id] == 1
     (rejected,) = [r for r in provider.rejections() if r["status"] == 503]
@@ -42,7 +44,9 @@ def test_503_then_success_is_delivered_once_after_the_first_backoff(
 
 def test_429_retry_after_is_honoured(system: ServiceHarness, provider: Sandbox) -> None:
     provider.add_fault(path=EVENT_PATHS, status=429, times=1, retry_after=3)
-    event_id = system.stub.TrackEvent(pb.TrackEventRequest(event=placed_order(unique_email()))).event_id
+    event_id = system.stub.TrackEvent(
+        pb.TrackEventRequest(event=placed_order(unique_email()))
+    ).event_id
     assert_eventually(lambda: _status(system, event_id) == "COMPLETED")
     (throttled,) = [r for r in provider.rejections() if r["status"] == 429]
     later = [r for r in provider.requests() if r["path"].startswith(EVENT_PATHS)]
@@ -77,8 +81,10 @@ def _final_subscription_state(provider: Sandbox, email: str) -> str | None:
             continue
         if r["path"] == "/api/profile-subscription-bulk-create-jobs":
             state = "SUBSCRIBED"
-        elif r["path"] in ("/api/profile-subscription-bulk-delete-jobs",
-                           "/api/profile-suppression-bulk-create-jobs"):
+        elif r["path"] in (
+            "/api/profile-subscription-bulk-delete-jobs",
+            "/api/profile-suppression-bulk-create-jobs",
+        ):
             state = "UNSUBSCRIBED"
     return state
 
@@ -91,8 +97,11 @@ def test_unsubscribe_right_after_subscribe_ends_unsubscribed(
     system.stub.SubscribeNewsletter(pb.SubscribeNewsletterRequest(email=email, source="footer"))
     system.stub.Unsubscribe(pb.UnsubscribeRequest(email=email, reason="changed my mind"))
     suppressed = assert_eventually(
-        lambda: [r for r in provider.requests("/api/profile-suppression-bulk-create-jobs")
-                 if _mentions(r, email)]
+        lambda: [
+            r
+            for r in provider.requests("/api/profile-suppression-bulk-create-jobs")
+            if _mentions(r, email)
+        ]
     )
     assert suppressed
     assert _final_subscription_state(provider, email) == "UNSUBSCRIBED"

@@ -24,8 +24,9 @@ def replicas(nats_server: NatsServer, sandbox: Sandbox) -> Iterator[list[Dispatc
         replica.stop()
 
 
-def _start(replicas: list[DispatcherProcess], nats: NatsServer, sandbox: Sandbox,
-           **settings: str) -> DispatcherProcess:
+def _start(
+    replicas: list[DispatcherProcess], nats: NatsServer, sandbox: Sandbox, **settings: str
+) -> DispatcherProcess:
     replica = DispatcherProcess(nats.url, sandbox.base_url, **settings).start()
     replicas.append(replica)
     return replica
@@ -34,8 +35,10 @@ def _start(replicas: list[DispatcherProcess], nats: NatsServer, sandbox: Sandbox
 def _track(harness: ServiceHarness, count: int, batch: int = 500) -> list[str]:
     ids: list[str] = []
     for start in range(0, count, batch):
-        events = [product_viewed(unique_email(), product_id=f"p{i}")
-                  for i in range(start, min(start + batch, count))]
+        events = [
+            product_viewed(unique_email(), product_id=f"p{i}")
+            for i in range(start, min(start + batch, count))
+        ]
         response = harness.stub.TrackEvents(pb.TrackEventsRequest(events=events))
         ids += [r.event_id for r in response.results]
     return ids
@@ -55,7 +58,9 @@ def _delivered_exactly_once(provider: Sandbox, ids: list[str]) -> None:
 
 
 def test_dispatcher_killed_mid_batch_loses_and_duplicates_nothing(
-    bus_harness: ServiceHarness, provider: Sandbox, nats_server: NatsServer,
+    bus_harness: ServiceHarness,
+    provider: Sandbox,
+    nats_server: NatsServer,
     replicas: list[DispatcherProcess],
 ) -> None:
     # The first bulk call hangs, then fails: the dispatcher dies while holding it.
@@ -70,7 +75,9 @@ def test_dispatcher_killed_mid_batch_loses_and_duplicates_nothing(
 
 
 def test_nats_restart_while_events_arrive(
-    bus_harness: ServiceHarness, provider: Sandbox, nats_server: NatsServer,
+    bus_harness: ServiceHarness,
+    provider: Sandbox,
+    nats_server: NatsServer,
     replicas: list[DispatcherProcess],
 ) -> None:
     _start(replicas, nats_server, provider)
@@ -92,18 +99,28 @@ def _deliveries(metrics_port: int) -> float:
     text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
     found = re.findall(
         r'^marketing_dispatcher_deliveries_total\{kind="event.tracked",'
-        r'outcome="OUTCOME_DELIVERED"\} (\S+)$', text, re.M)
+        r'outcome="OUTCOME_DELIVERED"\} (\S+)$',
+        text,
+        re.M,
+    )
     return float(found[0]) if found else 0.0
 
 
 def test_two_replicas_share_the_work(
-    bus_harness: ServiceHarness, provider: Sandbox, nats_server: NatsServer,
+    bus_harness: ServiceHarness,
+    provider: Sandbox,
+    nats_server: NatsServer,
     replicas: list[DispatcherProcess],
 ) -> None:
     ports = [free_port(), free_port()]
     for port in ports:
-        _start(replicas, nats_server, provider, metrics_address=f"127.0.0.1:{port}",
-               event_batch_size="50")
+        _start(
+            replicas,
+            nats_server,
+            provider,
+            metrics_address=f"127.0.0.1:{port}",
+            event_batch_size="50",
+        )
     ids = _track(bus_harness, 2000)
     assert_eventually(lambda: _completed(bus_harness, ids), timeout_s=120)
     _delivered_exactly_once(provider, ids)
@@ -113,7 +130,9 @@ def test_two_replicas_share_the_work(
 
 
 def test_sigterm_stops_a_dispatcher_cleanly(
-    bus_harness: ServiceHarness, provider: Sandbox, nats_server: NatsServer,
+    bus_harness: ServiceHarness,
+    provider: Sandbox,
+    nats_server: NatsServer,
     replicas: list[DispatcherProcess],
 ) -> None:
     replica = _start(replicas, nats_server, provider)

@@ -1,0 +1,1 @@
+"""Provider clients behind one interface: Klaviyo, ActiveCampaign (later) and the sandbox."""

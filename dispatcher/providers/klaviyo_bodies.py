@@ -1,0 +1,254 @@
+"""Klaviyo JSON:API request bodies, and the way back from an error pointer to the caller's items.
+
+Field mapping for `Profile` (POST /api/profile-import, `data.type = "profile"`):
+
+    email -> email            phone -> phone_number      external_id -> external_id
+    first_name -> first_name  last_name -> last_name     properties -> properties
+    location -> properties["location"]
+
+`Profile.location` is free-form text ("Leeds, UK"), so it goes into the custom properties rather
+than into Klaviyo's structured `location` object, whose fields (city, region, country, zip, ...)
+it cannot be split into reliably. Fields that are None are left out so Klaviyo keeps what it has.
+
+Every builder of a bulk body also returns a `Blame` that maps Klaviyo's
+`errors[].source.pointer` back to indexes into the sequence the caller passed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from dispatcher.providers.base import ConsentChange, Profile, TrackedEvent
+
+JsonObject = dict[str, Any]
+
+EVENTS_BULK_PREFIX = "/data/attributes/events-bulk-create/data"
+PROFILES_PREFIX = "/data/attributes/profiles/data"
+_INDEX = re.compile(r"/(\d+)(?=/|$)")
+
+
+@dataclass(frozen=True)
+class Blame:
+    """Which caller items an error pointer names.
+
+    `items[i]` holds the caller's indexes behind entry i of the array at `prefix`; `nested`, when
+    set, is the array inside each entry whose positions match `items[i]` one to one (bulk events
+    are grouped per profile). `whole` blames every item for any pointer under `prefix`.
+    """
+
+    prefix: str
+    items: tuple[tuple[int, ...], ...]
+    nested: str = ""
+    whole: bool = False
+
+    def indexes(self, pointer: str) -> tuple[int, ...]:
+        if not pointer.startswith(self.prefix):
+            return ()
+        rest = pointer[len(self.prefix) :]
+        if self.whole:
+            return tuple(i for group in self.items for i in group)
+        match = _INDEX.match(rest)
+        if match is None or int(match.group(1)) >= len(self.items):
+            return ()
+        group = self.items[int(match.group(1))]
+        inner = rest[match.end() :]
+        if self.nested and inner.startswith(self.nested):
+            nested = _INDEX.match(inner, len(self.nested))
+            if nested is not None and int(nested.group(1)) < len(group):
+                return (group[int(nested.group(1))],)
+        return group
+
+    def for_pointers(self, pointers: Sequence[str]) -> tuple[int, ...]:
+        return tuple(sorted({i for p in pointers for i in self.indexes(p)}))
+
+
+def encode(body: JsonObject) -> bytes:
+    """Compact UTF-8 JSON; Decimal, datetime, date and UUID are written as Klaviyo expects."""
+    return json.dumps(
+        body, default=_json_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime):
+        return iso_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def iso_time(value: datetime) -> str:
+    """ISO 8601 with an offset; a naive datetime is taken to be UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+def _without_none(values: JsonObject) -> JsonObject:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def profile_import(profile: Profile) -> JsonObject:
+    properties = dict(profile.properties)
+    if profile.location is not None:
+        properties["location"] = profile.location
+    attributes = _without_none(
+        {
+            "email": profile.email,
+            "phone_number": profile.phone,
+            "external_id": profile.external_id,
+            "first_name": profile.first_name,
+            "last_name": profile.last_name,
+            "properties": properties or None,
+        }
+    )
+    return {"data": {"type": "profile", "attributes": attributes}}
+
+
+def _event_attributes(event: TrackedEvent) -> JsonObject:
+    return _without_none(
+        {
+            "properties": dict(event.properties),
+            "metric": {"data": {"type": "metric", "attributes": {"name": event.metric}}},
+            "time": iso_time(event.time),
+            "value": event.value,
+            "value_currency": event.value_currency,
+            "unique_id": event.event_id,
+        }
+    )
+
+
+def _email_profile(email: str) -> JsonObject:
+    return {"data": {"type": "profile", "attributes": {"email": email}}}
+
+
+def event_create(event: TrackedEvent) -> tuple[JsonObject, Blame]:
+    """POST /api/events: one event; any pointer into the body blames it."""
+    attributes = _event_attributes(event) | {"profile": _email_profile(event.email)}
+    body = {"data": {"type": "event", "attributes": attributes}}
+    return body, Blame(prefix="/data", items=((0,),), whole=True)
+
+
+def events_bulk(events: Sequence[TrackedEvent]) -> tuple[JsonObject, Blame]:
+    """POST /api/event-bulk-create-jobs: one `event-bulk-create` entry per profile (by email,
+    case-insensitively, in order of first appearance), each with that profile's events."""
+    groups: dict[str, list[int]] = {}
+    for index, event in enumerate(events):
+        groups.setdefault(event.email.strip().lower(), []).append(index)
+    entries = [
+        {
+            "type": "event-bulk-create",
+            "attributes": {
+                "profile": _email_profile(events[indexes[0]].email),
+                "events": {
+                    "data": [
+                        {"type": "event", "attributes": _event_attributes(events[i])}
+                        for i in indexes
+                    ]
+                },
+            },
+        }
+        for indexes in groups.values()
+    ]
+    body = {
+        "data": {
+            "type": "event-bulk-create-job",
+            "attributes": {"events-bulk-create": {"data": entries}},
+        }
+    }
+    items = tuple(tuple(indexes) for indexes in groups.values())
+    return body, Blame(prefix=EVENTS_BULK_PREFIX, items=items, nested="/attributes/events/data")
+
+
+def _channels(change: ConsentChange, wanted: bool) -> JsonObject:
+    """The `subscriptions` object for the channels whose setting equals `wanted`."""
+    consent = "SUBSCRIBED" if wanted else "UNSUBSCRIBED"
+    channels: JsonObject = {}
+    if change.email_marketing is wanted:
+        channels["email"] = {"marketing": {"consent": consent}}
+    if change.sms_marketing is wanted and change.phone:
+        channels["sms"] = {"marketing": {"consent": consent}}
+    return channels
+
+
+def _subscription_profiles(
+    changes: Sequence[ConsentChange], wanted: bool
+) -> tuple[list[JsonObject], Blame]:
+    profiles: list[JsonObject] = []
+    items: list[tuple[int, ...]] = []
+    for index, change in enumerate(changes):
+        channels = _channels(change, wanted)
+        if not channels:
+            continue
+        attributes: JsonObject = {"email": change.email}
+        if "sms" in channels:
+            attributes["phone_number"] = change.phone
+        attributes["subscriptions"] = channels
+        profiles.append({"type": "profile", "attributes": attributes})
+        items.append((index,))
+    return profiles, Blame(prefix=PROFILES_PREFIX, items=tuple(items))
+
+
+def subscribe_job(
+    changes: Sequence[ConsentChange], list_id: str | None
+) -> tuple[JsonObject | None, Blame]:
+    """POST /api/profile-subscription-bulk-create-jobs for the channels set True.
+
+    No `consented_at` (Klaviyo allows it only with `historical_import`). None when no change grants
+    anything (an SMS grant needs a phone number)."""
+    profiles, blame = _subscription_profiles(changes, wanted=True)
+    if not profiles:
+        return None, blame
+    data: JsonObject = {
+        "type": "profile-subscription-bulk-create-job",
+        "attributes": {"profiles": {"data": profiles}},
+    }
+    if list_id is not None:
+        data["relationships"] = {"list": {"data": {"type": "list", "id": list_id}}}
+    return {"data": data}, blame
+
+
+def unsubscribe_job(changes: Sequence[ConsentChange]) -> tuple[JsonObject | None, Blame]:
+    """POST /api/profile-subscription-bulk-delete-jobs for the channels set False (no list:
+    the withdrawal is global). None when no change withdraws anything."""
+    profiles, blame = _subscription_profiles(changes, wanted=False)
+    if not profiles:
+        return None, blame
+    data = {
+        "type": "profile-subscription-bulk-delete-job",
+        "attributes": {"profiles": {"data": profiles}},
+    }
+    return {"data": data}, blame
+
+
+def suppression_job(emails: Sequence[str]) -> tuple[JsonObject, Blame]:
+    profiles = [{"type": "profile", "attributes": {"email": email}} for email in emails]
+    body = {
+        "data": {
+            "type": "profile-suppression-bulk-create-job",
+            "attributes": {"profiles": {"data": profiles}},
+        }
+    }
+    return body, Blame(prefix=PROFILES_PREFIX, items=tuple((i,) for i in range(len(emails))))
+
+
+def deletion_job(email: str) -> JsonObject:
+    return {
+        "data": {
+            "type": "data-privacy-deletion-job",
+            "attributes": {"profile": _email_profile(email)},
+        }
+    }

@@ -1,0 +1,87 @@
+"""Running the sandbox in-process: `start_sandbox()` serves it from a background thread."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import Any, Self
+
+from dispatcher.sandbox.server import SandboxServer
+from dispatcher.sandbox.state import Fault, SandboxState
+
+
+class Sandbox:
+    """A running sandbox (background thread). Close it, or use it as a context manager."""
+
+    def __init__(self, server: SandboxServer) -> None:
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.name = "klaviyo-sandbox"
+        self._closed = False
+        self._thread.start()
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def state(self) -> SandboxState:
+        return self._server.state
+
+    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
+        """Accepted requests in arrival order, as GET /_sandbox/requests returns them."""
+        return self.state.requests(path)
+
+    def event_counts(self) -> dict[str, int]:
+        """unique_id -> accepted submissions, as GET /_sandbox/events returns it."""
+        return self.state.event_counts()
+
+    def rejections(self) -> list[dict[str, Any]]:
+        return self.state.rejections()
+
+    def add_fault(self, **fields: Any) -> None:
+        """Queue a fault: path, status, times, retry_after, latency_ms, code, detail, pointer."""
+        self.state.add_fault(Fault(**fields))
+
+    def clear_faults(self) -> None:
+        self.state.clear_faults()
+
+    def reset(self) -> None:
+        self.state.reset()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._server.begin_close()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def start_sandbox(host: str = "127.0.0.1", port: int = 0, *, api_key: str | None = None) -> Sandbox:
+    """Serve the Klaviyo subset on host:port (0 = a free port). With `api_key`, only
+    `Authorization: Klaviyo-API-Key <api_key>` is accepted; otherwise any well-formed key."""
+    return Sandbox(SandboxServer(host, port, SandboxState(), api_key))

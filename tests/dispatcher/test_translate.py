@@ -1,0 +1,107 @@
+"""Bus payloads (as the service writes them) to provider value types."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from dispatcher.translate import consent_state, plain_properties, profile, tracked_event
+
+
+def test_order_value_comes_from_the_total() -> None:
+    event = tracked_event(
+        {
+            "event_id": "e1",
+            "metric": "placed_order",
+            "email": "a@b.co",
+            "occur_time": "2026-01-01T10:00:00+00:00",
+            "properties": {
+                "order": {
+                    "order_id": "o1",
+                    "total": {"currency_code": "EUR", "units": "24", "nanos": 500000000},
+                    "lines": [
+                        {
+                            "product_id": "p",
+                            "quantity": 2,
+                            "unit_price": {"currency_code": "EUR", "units": "12"},
+                        }
+                    ],
+                }
+            },
+        }
+    )
+    assert (event.value, event.value_currency) == (Decimal("24.5"), "EUR")
+    assert event.properties["order"]["lines"][0]["unit_price"] == 12.0
+    assert event.event_id == "e1" and event.metric == "placed_order"
+
+
+def test_custom_event_keeps_its_own_properties_and_value() -> None:
+    event = tracked_event(
+        {
+            "event_id": "e2",
+            "metric": "review_submitted",
+            "email": "a@b.co",
+            "occur_time": "2026-01-01T10:00:00+00:00",
+            "properties": {
+                "name": "review_submitted",
+                "properties": {"stars": 5},
+                "value": {"currency_code": "USD", "units": "3"},
+            },
+        }
+    )
+    assert event.properties == {"stars": 5}
+    assert (event.value, event.value_currency) == (Decimal(3), "USD")
+
+
+def test_product_view_has_no_value() -> None:
+    event = tracked_event(
+        {
+            "event_id": "e3",
+            "metric": "product_viewed",
+            "email": "a@b.co",
+            "occur_time": "2026-01-01T10:00:00+00:00",
+            "properties": {"product": {"product_id": "p", "price": {"currency_code": "EUR"}}},
+        }
+    )
+    assert event.value is None
+    assert event.properties == {"product": {"product_id": "p", "price": 0.0}}
+
+
+def test_plain_properties_leaves_lookalikes_alone() -> None:
+    assert plain_properties({"currency_code": "EUR", "note": "x"}) == {
+        "currency_code": "EUR",
+        "note": "x",
+    }
+
+
+def test_profile_maps_identity_and_properties() -> None:
+    p = profile(
+        {
+            "contact_id": "c",
+            "email": "a@b.co",
+            "user_id": "u1",
+            "first_name": "Ada",
+            "last_name": None,
+            "phone": "+4915112345678",
+            "location": "Berlin",
+            "lifetime_value": "12.500000000",
+            "order_count": 3,
+            "language": "de",
+            "custom_properties": {"vip": True},
+        }
+    )
+    assert (p.email, p.external_id, p.first_name, p.last_name) == ("a@b.co", "u1", "Ada", None)
+    assert p.properties == {"lifetime_value": 12.5, "order_count": 3, "language": "de", "vip": True}
+
+
+def test_consent_state_never_assumes_sms_without_a_phone() -> None:
+    state = consent_state(
+        {
+            "email": "a@b.co",
+            "phone": None,
+            "opt_in": {"email": True, "sms": True},
+            "newsletter_member": True,
+        }
+    )
+    assert state.change.email_marketing is True
+    assert state.change.sms_marketing is None
+    assert state.newsletter_member and not state.suppressed
