@@ -6,6 +6,7 @@ losing it."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,19 +43,26 @@ class Reporter:
         return js
 
     async def report(self, outcomes: Sequence[Outcome]) -> None:
-        """Publish every result (and dead letter) and wait for JetStream's acks."""
-        futures = []
+        """Publish the dead letters and one results message; wait for JetStream's acks."""
+        if not outcomes:
+            return
+        futures = [
+            await self._dead_letter(o) for o in outcomes if o.outcome == bus_pb2.OUTCOME_FAILED
+        ]
+        batch = bus_pb2.DeliveryResults(results=[self._result(o) for o in outcomes])
+        futures.append(
+            await self._js.publish_async(
+                topology.RESULTS_SUBJECT,
+                batch.SerializeToString(),
+                headers={MSG_ID_HEADER: str(uuid.uuid4())},  # recording is idempotent anyway
+            )
+        )
+        await asyncio.gather(*futures)
         for o in outcomes:
-            if o.outcome == bus_pb2.OUTCOME_FAILED:
-                futures.append(await self._dead_letter(o))
-            futures.append(await self._result(o))
             metrics.DELIVERIES.labels(o.delivery.kind, bus_pb2.Outcome.Name(o.outcome)).inc()
-        if futures:
-            await asyncio.gather(*futures)
 
-    async def _result(self, o: Outcome) -> asyncio.Future[PubAck]:
-        name = bus_pb2.Outcome.Name(o.outcome).removeprefix("OUTCOME_")
-        result = bus_pb2.DeliveryResult(
+    def _result(self, o: Outcome) -> bus_pb2.DeliveryResult:
+        return bus_pb2.DeliveryResult(
             delivery_id=o.delivery.id,
             kind=o.delivery.kind,
             contact_key=o.delivery.contact_key,
@@ -63,12 +71,6 @@ class Reporter:
             error=o.error,
             attempts=o.attempts,
             finish_time=timestamp(self._clock()),
-        )
-        msg_id = f"{o.delivery.id}.{name.lower()}.{o.attempts}"
-        return await self._js.publish_async(
-            topology.result_subject(name),
-            result.SerializeToString(),
-            headers={MSG_ID_HEADER: msg_id},
         )
 
     async def _dead_letter(self, o: Outcome) -> asyncio.Future[PubAck]:

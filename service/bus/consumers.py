@@ -4,12 +4,10 @@ over the bus (events accepted on the fast path) and what the dispatcher did."""
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 
-from marketing.bus.v1 import bus_pb2
 from nats.aio.msg import Msg
 
-from service.bus.envelope import parse_delivery, parse_result, payload_of
+from service.bus.envelope import parse_delivery, parse_results, payload_of
 from service.clock import Clock
 from service.errors import UnavailableError
 from service.storage import delivery_results
@@ -62,37 +60,26 @@ class ResultRecorder:
         self._clock = clock
 
     async def handle(self, messages: list[Msg]) -> None:
-        by_group: dict[tuple[bool, int], list[tuple[Msg, bus_pb2.DeliveryResult]]] = defaultdict(
-            list
-        )
-        for msg in messages:
-            result = parse_result(msg.data)
-            by_group[(result.kind == OutboxKind.EVENT_TRACKED, result.outcome)].append(
-                (msg, result)
-            )
+        parsed = [(msg, parse_results(msg.data)) for msg in messages]
+        results = [result for _, batch in parsed for result in batch]
+        events = [r for r in results if r.kind == OutboxKind.EVENT_TRACKED]
+        others = [r for r in results if r.kind != OutboxKind.EVENT_TRACKED]
         try:
             async with self._db.transaction() as session:
-                missing: set[str] = set()
-                for (is_event, _), group in by_group.items():
-                    results = [r for _, r in group]
-                    if is_event:
-                        missing |= await delivery_results.record_events(
-                            session, results, self._clock()
-                        )
-                    else:
-                        await delivery_results.record_outbox(session, results, self._clock())
+                missing = await delivery_results.record_events(session, events, self._clock())
+                await delivery_results.record_outbox(session, others, self._clock())
         except UnavailableError as exc:
             log.warning("result recorder: %s", exc)
             for msg in messages:
                 await msg.nak(delay=DB_RETRY_DELAY_S)
             return
-        for group in by_group.values():
-            for msg, result in group:
-                await _settle(msg, result.delivery_id in missing)
+        for msg, batch in parsed:
+            await _settle(msg, any(r.delivery_id in missing for r in batch))
 
 
 async def _settle(msg: Msg, row_missing: bool) -> None:
-    """Ack, or ask again later when the event-log row has not been written yet."""
+    """Ack, or ask again later when an event-log row has not been written yet
+    (recording is idempotent, so the results already recorded may repeat)."""
     if row_missing and msg.metadata.num_delivered < MAX_RESULT_DELIVERIES:
         await msg.nak(delay=1.0)
     else:

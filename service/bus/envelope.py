@@ -48,10 +48,10 @@ def parse_delivery(data: bytes) -> bus_pb2.Delivery:
     return message
 
 
-def parse_result(data: bytes) -> bus_pb2.DeliveryResult:
-    message = bus_pb2.DeliveryResult()
+def parse_results(data: bytes) -> list[bus_pb2.DeliveryResult]:
+    message = bus_pb2.DeliveryResults()
     message.ParseFromString(data)
-    return message
+    return list(message.results)
 
 
 def message_id(base_id: str, retry: int) -> str:

@@ -2,7 +2,7 @@
 
     MARKETING_WORK      marketing.work.events     behavioural events (any order)
                         marketing.work.contacts   profile and consent changes (ordered)
-    MARKETING_RESULTS   marketing.results.<outcome>
+    MARKETING_RESULTS   marketing.results.batch   outcomes, one message per provider batch
     MARKETING_DEAD      marketing.dead.<kind>     dead letters for manual review
     KV marketing_fences    newest applied outbox sequence per person and aspect
     KV marketing_leases    which dispatcher replica owns the ordered work
@@ -33,6 +33,7 @@ EVENTS_SUBJECT = "marketing.work.events"
 CONTACTS_SUBJECT = "marketing.work.contacts"
 RESULTS_STREAM = "MARKETING_RESULTS"
 RESULTS_SUBJECT_PREFIX = "marketing.results"
+RESULTS_SUBJECT = f"{RESULTS_SUBJECT_PREFIX}.batch"
 DEAD_STREAM = "MARKETING_DEAD"
 DEAD_SUBJECT_PREFIX = "marketing.dead"
 
@@ -116,10 +117,6 @@ async def declare(js: JetStreamContext, *, replicas: int = 1) -> None:
     await js.create_key_value(KeyValueConfig(bucket=FENCES_BUCKET, replicas=replicas))
     await js.create_key_value(KeyValueConfig(bucket=LEASES_BUCKET, replicas=replicas))
     log.info("bus declared: streams %s, %s, %s", WORK_STREAM, RESULTS_STREAM, DEAD_STREAM)
-
-
-def result_subject(outcome_name: str) -> str:
-    return f"{RESULTS_SUBJECT_PREFIX}.{outcome_name.lower()}"
 
 
 def dead_subject(kind: str) -> str:

@@ -21,7 +21,7 @@ _EVENTS_COMPLETED = text(
 )
 _EVENTS_FAILED = text(
     "UPDATE marketing_event_log SET status = 'FAILED', updated_at = :now, error = :error, "
-    "retry_count = :attempts WHERE id = :id "
+    "retry_count = :attempts WHERE id = :id AND status <> 'FAILED' "
     "RETURNING id, contact_key, type, data, occurred_at"
 )
 # A failed event joins the outbox as FAILED: the outbox is the one place
@@ -32,6 +32,7 @@ _FAILED_EVENT_TO_OUTBOX = text(
     "VALUES (gen_random_uuid(), :key, :kind, CAST(:payload AS jsonb), 'FAILED', :now, :now, "
     ":error, :attempts, 0)"
 )
+_EVENT_EXISTS = text("SELECT 1 FROM marketing_event_log WHERE id = :id")
 _OUTBOX_DONE = text(
     "UPDATE marketing_outbox SET status = CAST(:status AS outbox_status), completed_at = :now, "
     "error = :error, attempts = :attempts WHERE id = CAST(:id AS uuid) "
@@ -64,8 +65,9 @@ async def _record_failed_event(
 ) -> set[str]:
     params = {"now": now, "error": r.error, "attempts": r.attempts, "id": r.delivery_id}
     row = (await session.execute(_EVENTS_FAILED, params)).first()
-    if row is None:
-        return set()
+    if row is None:  # no such row (yet), or recorded already
+        exists = await session.scalar(_EVENT_EXISTS, {"id": r.delivery_id})
+        return {r.delivery_id} if exists else set()
     payload: dict[str, Any] = {
         "event_id": row.id,
         "metric": row.type,

@@ -25,19 +25,21 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amarketing/bus/v1/bus.proto\x12\x10marketing.bus.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x01\n\x08\x44\x65livery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x13\n\x0b\x63ontact_key\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x03\x12\x14\n\x0cpayload_json\x18\x05 \x01(\x0c\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdb\x01\n\x0e\x44\x65liveryResult\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x13\n\x0b\x63ontact_key\x18\x03 \x01(\t\x12*\n\x07outcome\x18\x04 \x01(\x0e\x32\x19.marketing.bus.v1.Outcome\x12\x13\n\x0bprovider_id\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12/\n\x0b\x66inish_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8a\x01\n\nDeadLetter\x12,\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x1a.marketing.bus.v1.Delivery\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\x12-\n\tfail_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*e\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11OUTCOME_DELIVERED\x10\x01\x12\x12\n\x0eOUTCOME_FAILED\x10\x02\x12\x16\n\x12OUTCOME_SUPERSEDED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amarketing/bus/v1/bus.proto\x12\x10marketing.bus.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x01\n\x08\x44\x65livery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x13\n\x0b\x63ontact_key\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x03\x12\x14\n\x0cpayload_json\x18\x05 \x01(\x0c\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdb\x01\n\x0e\x44\x65liveryResult\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x13\n\x0b\x63ontact_key\x18\x03 \x01(\t\x12*\n\x07outcome\x18\x04 \x01(\x0e\x32\x19.marketing.bus.v1.Outcome\x12\x13\n\x0bprovider_id\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12/\n\x0b\x66inish_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"D\n\x0f\x44\x65liveryResults\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32 .marketing.bus.v1.DeliveryResult\"\x8a\x01\n\nDeadLetter\x12,\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x1a.marketing.bus.v1.Delivery\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\x12-\n\tfail_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*e\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11OUTCOME_DELIVERED\x10\x01\x12\x12\n\x0eOUTCOME_FAILED\x10\x02\x12\x16\n\x12OUTCOME_SUPERSEDED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketing.bus.v1.bus_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=593
-  _globals['_OUTCOME']._serialized_end=694
+  _globals['_OUTCOME']._serialized_start=663
+  _globals['_OUTCOME']._serialized_end=764
   _globals['_DELIVERY']._serialized_start=82
   _globals['_DELIVERY']._serialized_end=228
   _globals['_DELIVERYRESULT']._serialized_start=231
   _globals['_DELIVERYRESULT']._serialized_end=450
-  _globals['_DEADLETTER']._serialized_start=453
-  _globals['_DEADLETTER']._serialized_end=591
+  _globals['_DELIVERYRESULTS']._serialized_start=452
+  _globals['_DELIVERYRESULTS']._serialized_end=520
+  _globals['_DEADLETTER']._serialized_start=523
+  _globals['_DEADLETTER']._serialized_end=661
 # @@protoc_insertion_point(module_scope)
