@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 GENERATED := clients/python/marketing
 
-.PHONY: up test lint generate check-generated format clean
+.PHONY: up test lint generate check-generated format clean bench
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ up: $(STAMP)
 ## test: run the test suite against real servers started by the harness
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## bench: throughput, latency and memory against real servers (figures in README)
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench
 
 ## generate: regenerate the Python code for proto/
 generate: $(STAMP)

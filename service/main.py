@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
 from service.bus.connection import Bus
 from service.bus.workers import BusWorkers
@@ -29,7 +30,9 @@ async def serve(settings: ServiceSettings) -> None:
     if settings.nats_url:
         bus = Bus(settings.nats_url, replicas=settings.stream_replicas, name="marketing-service")
         bus.start()
-        workers = BusWorkers(db, bus)
+        workers = BusWorkers(
+            db, bus, outbox_retention=timedelta(seconds=settings.outbox_retention_s)
+        )
         workers.start()
     running = await create_server(settings, db, bus=bus)
     log.info("serving marketing.v1.MarketingService on port %d", running.port)

@@ -34,6 +34,9 @@ class ServiceSettings(BaseSettings):
         "", description="NATS server(s), e.g. nats://127.0.0.1:4222; empty: no bus (outbox only)"
     )
     stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas (3 in a cluster)")
+    outbox_retention_s: float = Field(
+        86_400.0, ge=0, description="How long delivered outbox rows are kept before pruning"
+    )
     log_level: str = "INFO"
 
 

@@ -111,7 +111,8 @@ class ServiceHarness:
     def sql(self, query: str, **params: Any) -> list[Any]:
         async def go() -> list[Any]:
             async with self.db.transaction() as session:
-                return list((await session.execute(text(query), params)).all())
+                result = await session.execute(text(query), params)
+                return list(result.all()) if result.returns_rows else []
 
         return self.run(go())
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -32,6 +33,8 @@ BATCH_SIZE = 500
 IDLE_POLL_S = 0.2
 RETRY_S = 1.0
 ACK_TIMEOUT_S = 5.0
+PRUNE_EVERY_S = 60.0
+DEFAULT_RETENTION = timedelta(days=1)
 
 _PENDING = text(
     "SELECT id, seq, kind, contact_key, payload, created_at, retry_count FROM marketing_outbox "
@@ -48,10 +51,19 @@ _MARK = text(
 
 
 class OutboxRelay:
-    def __init__(self, db: Database, bus: Bus, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        *,
+        clock: Clock = utc_now,
+        retention: timedelta = DEFAULT_RETENTION,
+    ) -> None:
         self._db = db
         self._bus = bus
         self._clock = clock
+        self._retention = retention
+        self._next_prune = 0.0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         outbox.on_commit(self._wake.set)
@@ -76,6 +88,7 @@ class OutboxRelay:
 
     async def _relay(self, conn: AsyncConnection) -> None:
         while not self._stopping.is_set():
+            await self._prune_now_and_then()
             js = self._bus.js
             rows = (await conn.execute(_PENDING, {"limit": BATCH_SIZE})).mappings().all()
             await conn.commit()
@@ -91,6 +104,16 @@ class OutboxRelay:
                 await conn.commit()
             if len(published) < len(rows):
                 await self._pause(RETRY_S)
+
+    async def _prune_now_and_then(self) -> None:
+        """Finished rows are kept for `retention` (for inspection), then deleted."""
+        if time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
+        async with self._db.transaction() as session:
+            pruned = await outbox.prune_completed(session, before=self._clock() - self._retention)
+        if pruned:
+            log.info("outbox relay: pruned %d finished rows", pruned)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -5,20 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 
 from service.bus import topology
 from service.bus.connection import Bus
 from service.bus.consumer_loop import consume
 from service.bus.consumers import EventLogWriter, ResultRecorder
-from service.bus.relay import OutboxRelay
+from service.bus.relay import DEFAULT_RETENTION, OutboxRelay
 from service.clock import Clock, utc_now
 from service.storage.database import Database
 
 
 class BusWorkers:
-    def __init__(self, db: Database, bus: Bus, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        *,
+        clock: Clock = utc_now,
+        outbox_retention: timedelta = DEFAULT_RETENTION,
+    ) -> None:
         self._bus = bus
-        self._relay = OutboxRelay(db, bus, clock=clock)
+        self._relay = OutboxRelay(db, bus, clock=clock, retention=outbox_retention)
         self._writer = EventLogWriter(db, clock)
         self._recorder = ResultRecorder(db, clock)
         self._stopping = asyncio.Event()

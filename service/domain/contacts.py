@@ -274,7 +274,7 @@ async def delete_contact(db: Database, *, name: str, now: datetime) -> None:
         await session.execute(
             delete(EventLog).where(or_(EventLog.contact_id == row.id, EventLog.contact_key == key))
         )
-        await outbox.drop_pending(session, key)
+        await outbox.forget_person(session, key)
         await session.delete(row)
         await session.execute(
             insert(ErasureLog).values(email_sha256=key, contact_id=row.id, erased_at=now)

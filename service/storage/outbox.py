@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.storage.database import after_commit
@@ -68,11 +68,25 @@ async def enqueue_many(
     )
 
 
-async def drop_pending(session: AsyncSession, contact_key: str) -> None:
-    """Forget work for a person that has not left yet (used by erasure, so no
-    pending event re-creates the profile at the provider after it is erased)."""
+async def forget_person(session: AsyncSession, contact_key: str) -> None:
+    """For erasure: work for the person that has not left yet, or that failed,
+    is dropped (so nothing re-creates the profile at the provider after the
+    erasure); work already on the bus keeps its row for the result, but not
+    the person's data."""
     await session.execute(
         delete(Outbox).where(
-            Outbox.contact_key == contact_key, Outbox.status == OutboxStatus.PENDING
+            Outbox.contact_key == contact_key,
+            Outbox.status.in_([OutboxStatus.PENDING, OutboxStatus.FAILED]),
         )
     )
+    await session.execute(
+        update(Outbox).where(Outbox.contact_key == contact_key).values(payload={"erased": True})
+    )
+
+
+async def prune_completed(session: AsyncSession, *, before: datetime) -> int:
+    """Delete finished rows older than `before`; returns how many went."""
+    result = await session.execute(
+        delete(Outbox).where(Outbox.status == OutboxStatus.COMPLETED, Outbox.completed_at < before)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

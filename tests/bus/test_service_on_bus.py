@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from marketing.v1 import service_pb2 as pb
 
+from service.domain.validation import email_key
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.service.builders import placed_order, upsert
 
@@ -34,6 +35,35 @@ def test_relay_publishes_outbox_rows(bus_harness: ServiceHarness) -> None:
     assert_eventually(
         lambda: bus_harness.scalar(
             "SELECT status FROM marketing_outbox WHERE contact_key = :k AND status = 'IN_FLIGHT'",
-            k=__import__("service.domain.validation", fromlist=["x"]).email_key(email),
+            k=email_key(email),
         )
     )
+
+
+def test_finished_outbox_rows_are_pruned_after_retention(bus_harness: ServiceHarness) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from service.storage import outbox
+
+    old, recent = datetime.now(UTC) - timedelta(days=3), datetime.now(UTC)
+    key = email_key(unique_email())
+    for completed in (old, recent):
+        bus_harness.sql(
+            "INSERT INTO marketing_outbox (id, contact_key, kind, payload, status, created_at, "
+            "completed_at) VALUES (gen_random_uuid(), :k, 'contact.upserted', '{}', 'COMPLETED', "
+            ":t, :t)",
+            k=key,
+            t=completed,
+        )
+
+    async def prune() -> int:
+        async with bus_harness.db.transaction() as session:
+            return await outbox.prune_completed(
+                session, before=datetime.now(UTC) - timedelta(days=1)
+            )
+
+    assert bus_harness.run(prune()) >= 1
+    left = bus_harness.sql(
+        "SELECT completed_at FROM marketing_outbox WHERE contact_key = :k", k=key
+    )
+    assert [row.completed_at for row in left] == [recent]
