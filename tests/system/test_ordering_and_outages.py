@@ -1,0 +1,87 @@
+"""Ordering under redelivery, and both stores down at once."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import grpc
+import pytest
+from marketing.v1 import service_pb2 as pb
+
+from dispatcher.sandbox import Sandbox
+from service.bus import topology
+from service.bus.envelope import MSG_ID_HEADER, delivery
+from service.clock import utc_now
+from service.domain.validation import email_key
+from tests.harness import ServiceHarness, assert_eventually, error_reason, unique_email
+from tests.service.builders import placed_order, upsert
+
+
+def _requests_for(provider: Sandbox, email: str, path: str) -> list[dict[str, object]]:
+    return [r for r in provider.requests(path) if email in json.dumps(r["body"])]
+
+
+def test_a_stale_consent_change_is_never_applied(system: ServiceHarness, provider: Sandbox) -> None:
+    """A subscribe redelivered after a newer unsubscribe was applied (as after a
+    failover) is fenced off: the provider never sees it."""
+    email = unique_email()
+    system.stub.SubscribeNewsletter(pb.SubscribeNewsletterRequest(email=email, source="form"))
+    system.stub.Unsubscribe(pb.UnsubscribeRequest(email=email))
+    assert_eventually(
+        lambda: _requests_for(provider, email, "/api/profile-suppression-bulk-create-jobs")
+    )
+    subscribes_before = len(
+        _requests_for(provider, email, "/api/profile-subscription-bulk-create-jobs")
+    )
+
+    stale = delivery(
+        id=str(uuid.uuid4()),
+        kind="newsletter.subscribed",
+        contact_key=email_key(email),
+        sequence=1,
+        created=utc_now(),
+        payload={
+            "email": email,
+            "opt_in": {"email": True, "sms": False, "push": False},
+            "newsletter_member": True,
+            "suppressed": False,
+        },
+    )
+    js = system.bus.js if system.bus else None
+    assert js is not None
+    system.run(
+        js.publish(
+            topology.CONTACTS_SUBJECT, stale.SerializeToString(), headers={MSG_ID_HEADER: stale.id}
+        )
+    )
+    # Ordered work is handled in sequence: once a later change is through, so is the stale one.
+    system.stub.UpsertContact(upsert(email, loyalty_tier="after-the-stale-one"))
+    assert_eventually(
+        lambda: [
+            r
+            for r in _requests_for(provider, email, "/api/profile-import")
+            if "after-the-stale-one" in json.dumps(r["body"])
+        ]
+    )
+    assert len(_requests_for(provider, email, "/api/profile-subscription-bulk-create-jobs")) == (
+        subscribes_before
+    )
+
+
+def test_both_stores_down_is_unavailable_and_the_retry_is_not_a_duplicate(
+    system: ServiceHarness, provider: Sandbox
+) -> None:
+    event = placed_order(unique_email(), event_id=f"retry-{uuid.uuid4()}")
+    with ServiceHarness.start(
+        "postgresql+asyncpg://nobody@127.0.0.1:1/none", "nats://127.0.0.1:1", wait_for_bus=False
+    ) as down:
+        with pytest.raises(grpc.RpcError) as err:
+            down.stub.TrackEvent(pb.TrackEventRequest(event=event))
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert error_reason(err.value) == "POSTGRESQL_UNAVAILABLE"
+    # The caller retries with the same event id once things are back.
+    first = system.stub.TrackEvent(pb.TrackEventRequest(event=event))
+    again = system.stub.TrackEvent(pb.TrackEventRequest(event=event))
+    assert (first.duplicate, again.duplicate) == (False, True)
+    assert_eventually(lambda: provider.event_counts().get(event.event_id) == 1)
