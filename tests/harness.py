@@ -114,7 +114,7 @@ class ServiceHarness:
     def sql(self, query: str, **params: Any) -> list[Any]:
         async def go() -> list[Any]:
             async with self.db.transaction() as session:
-                result = await session.execute(text(query), params)
+                result: Any = await session.execute(text(query), params)
                 return list(result.all()) if result.returns_rows else []
 
         return self.run(go())
