@@ -29,12 +29,12 @@ from nats.aio.msg import Msg
 from dispatcher import translate
 from dispatcher.backoff import exhausted, retry_delay
 from dispatcher.gate import ProviderGate, Sleep
-from dispatcher.kv_state import Fences, Lease
+from dispatcher.keepalive import keep_in_progress
+from dispatcher.kv_state import ErasureMarks, Fences, Lease
 from dispatcher.outcomes import Outcome, Reporter
 from dispatcher.providers.base import ConsentChange, Provider
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 from service.bus.envelope import parse_delivery, payload_of
-from service.bus.topology import ACK_WAIT_S
 
 log = logging.getLogger(__name__)
 PROFILE, CONSENT, ERASE = "profile", "consent", "erase"
@@ -82,6 +82,7 @@ class ContactsWorker:
         gate: ProviderGate,
         fences: Fences,
         lease: Lease,
+        erasures: ErasureMarks,
         *,
         max_attempts: int,
         backoff_base_s: float,
@@ -93,6 +94,7 @@ class ContactsWorker:
         self._gate = gate
         self._fences = fences
         self._lease = lease
+        self._erasures = erasures
         self._max_attempts = max_attempts
         self._base_s = backoff_base_s
         self._list_id = newsletter_list_id or None
@@ -100,14 +102,14 @@ class ContactsWorker:
 
     async def handle(self, messages: list[Msg]) -> None:
         work = [_work(msg) for msg in messages]
-        keeper = asyncio.create_task(_keep_in_progress([w.msg for w in work]))
+        keeper = asyncio.create_task(keep_in_progress([w.msg for w in work]))
         try:
             superseded = await self._drop_superseded(work)
             live = [w for w in work if w not in superseded]
             for segment in _segments(live):
                 await self._apply(segment)
             await self._finish(live, superseded)
-        except LeaseLost:
+        except* LeaseLost:
             log.warning("lease lost mid-batch: handing %d messages back", len(work))
             for w in work:
                 await w.msg.nak()
@@ -129,9 +131,11 @@ class ContactsWorker:
             for w in work
             if w.aspect != ERASE and newest[(w.delivery.contact_key, w.aspect)] is not w
         ]
-        for w in newest.values():
-            applied = await self._fences.applied(w.aspect, w.delivery.contact_key)
-            if applied >= w.delivery.sequence:
+        for w in [*newest.values(), *(w for w in work if w.aspect == ERASE)]:
+            # An erasure counts as applied once the profile fence reached it: a
+            # re-driven old erasure must not wipe a person who came back since.
+            aspect = PROFILE if w.aspect == ERASE else w.aspect
+            if await self._fences.applied(aspect, w.delivery.contact_key) >= w.delivery.sequence:
                 superseded.append(w)
         return superseded
 
@@ -145,7 +149,9 @@ class ContactsWorker:
             async with limit:
                 await self._run(Call("upsert_profile", [w], self._upsert))
 
-        await asyncio.gather(*(upsert(w) for w in profiles))
+        async with asyncio.TaskGroup() as group:  # a LeaseLost cancels the others
+            for w in profiles:
+                group.create_task(upsert(w))
         for call in self._consent_calls(consents):
             await self._run(call)
         for w in erasures:
@@ -159,7 +165,11 @@ class ContactsWorker:
         return None
 
     async def _erase(self, owners: list[Work]) -> object:
-        await self._provider.request_erasure(payload_of(owners[0].delivery)["email"])
+        delivery = owners[0].delivery
+        await self._provider.request_erasure(payload_of(delivery)["email"])
+        await self._erasures.mark(
+            delivery.contact_key, delivery.create_time.ToDatetime().timestamp()
+        )
         return None
 
     def _consent_calls(self, consents: list[Work]) -> list[Call]:
@@ -219,14 +229,15 @@ class ContactsWorker:
         to the items the provider blamed."""
         attempt = 0
         while call.owners:
-            if not self._lease.held():
-                raise LeaseLost()
             attempt += 1
             for w in call.owners:
                 w.attempts = max(w.attempts, attempt)
             try:
                 await self._gate.call(
-                    call.operation, len(call.owners), lambda: call.send(call.owners)
+                    call.operation,
+                    len(call.owners),
+                    lambda: call.send(call.owners),
+                    guard=self._ensure_lease,
                 )
                 return
             except RetryableProviderError as exc:
@@ -237,6 +248,10 @@ class ContactsWorker:
                 )
             except PermanentProviderError as exc:
                 call.owners = await self._narrow(call, exc)
+
+    def _ensure_lease(self) -> None:
+        if not self._lease.held():
+            raise LeaseLost()
 
     async def _narrow(self, call: Call, exc: PermanentProviderError) -> list[Work]:
         blamed = {i for i in exc.item_indexes if 0 <= i < len(call.owners)}
@@ -312,13 +327,3 @@ def _bulk(
 def _fail(owners: list[Work], error: str) -> None:
     for w in owners:
         w.failed, w.error = True, error
-
-
-async def _keep_in_progress(messages: list[Msg]) -> None:
-    """Tell JetStream we are still working, so in-place retries do not make it
-    redeliver the batch to another replica."""
-    while True:
-        await asyncio.sleep(ACK_WAIT_S / 3)
-        for msg in messages:
-            with contextlib.suppress(Exception):
-                await msg.in_progress()

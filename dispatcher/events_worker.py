@@ -3,6 +3,8 @@ of replicas share the consumer; retries are nak'ed with the backoff delay."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator
 
@@ -12,6 +14,8 @@ from nats.aio.msg import Msg
 from dispatcher import translate
 from dispatcher.backoff import exhausted, retry_delay
 from dispatcher.gate import ProviderGate
+from dispatcher.keepalive import keep_in_progress
+from dispatcher.kv_state import ErasureMarks
 from dispatcher.outcomes import Outcome, Reporter
 from dispatcher.providers.base import Provider, TrackedEvent
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
@@ -29,6 +33,7 @@ class EventsWorker:
         provider: Provider,
         reporter: Reporter,
         gate: ProviderGate,
+        erasures: ErasureMarks,
         *,
         max_attempts: int,
         backoff_base_s: float,
@@ -36,13 +41,32 @@ class EventsWorker:
         self._provider = provider
         self._reporter = reporter
         self._gate = gate
+        self._erasures = erasures
         self._max_attempts = max_attempts
         self._base_s = backoff_base_s
 
     async def handle(self, messages: list[Msg]) -> None:
         items = [(msg, parse_delivery(msg.data)) for msg in messages]
-        for chunk in _chunks(items, self._provider.max_events_per_call):
-            await self._deliver(chunk)
+        keeper = asyncio.create_task(keep_in_progress(messages))
+        try:
+            items = await self._drop_erased(items)
+            for chunk in _chunks(items, self._provider.max_events_per_call):
+                await self._deliver(chunk)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _drop_erased(self, items: list[Item]) -> list[Item]:
+        """Events of a person erased after they were accepted are not sent."""
+        erased = [
+            (msg, d)
+            for msg, d in items
+            if self._erasures.erased_since(d.contact_key, d.create_time.ToDatetime().timestamp())
+        ]
+        if erased:
+            await self._settle(erased, bus_pb2.OUTCOME_SUPERSEDED, "person erased")
+        return [item for item in items if item not in erased]
 
     async def _deliver(self, chunk: list[Item]) -> None:
         events: list[TrackedEvent] = []

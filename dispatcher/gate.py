@@ -24,10 +24,20 @@ class ProviderGate:
         self._sleep = sleep
         self._not_before = 0.0
 
-    async def call(self, operation: str, size: int, call: Callable[[], Awaitable[T]]) -> T:
+    async def call(
+        self,
+        operation: str,
+        size: int,
+        call: Callable[[], Awaitable[T]],
+        *,
+        guard: Callable[[], None] = lambda: None,
+    ) -> T:
+        """`guard` runs right before the request (after any wait) and may raise
+        to call it off, e.g. when the caller has lost its lease meanwhile."""
         wait = self._not_before - self._monotonic()
         if wait > 0:
             await self._sleep(wait)
+        guard()
         started = self._monotonic()
         metrics.BATCH_SIZE.labels(operation).observe(size)
         try:

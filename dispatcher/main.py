@@ -16,7 +16,7 @@ import uuid
 from dispatcher.contacts_worker import ContactsWorker
 from dispatcher.events_worker import EventsWorker
 from dispatcher.gate import ProviderGate
-from dispatcher.kv_state import Fences, Lease
+from dispatcher.kv_state import ErasureMarks, Fences, Lease
 from dispatcher.outcomes import Reporter
 from dispatcher.providers.base import Provider
 from dispatcher.providers.klaviyo import KlaviyoClient
@@ -66,7 +66,8 @@ class Dispatcher:
             log.warning("waiting for NATS at %s", s.nats_url)
         js = self.bus.js
         assert js is not None
-        fences = Fences(await js.key_value(topology.FENCES_BUCKET))
+        fences_kv = await js.key_value(topology.FENCES_BUCKET)
+        fences, erasures = Fences(fences_kv), ErasureMarks(fences_kv)
         self._lease = Lease(
             await js.key_value(topology.LEASES_BUCKET), LEASE_KEY, self.replica, s.lease_ttl_s
         )
@@ -75,6 +76,7 @@ class Dispatcher:
             self.provider,
             reporter,
             gate,
+            erasures,
             max_attempts=s.max_attempts,
             backoff_base_s=s.backoff_base_s,
         )
@@ -84,33 +86,49 @@ class Dispatcher:
             gate,
             fences,
             self._lease,
+            erasures,
             max_attempts=s.max_attempts,
             backoff_base_s=s.backoff_base_s,
             newsletter_list_id=s.newsletter_list_id,
         )
         log.info("dispatcher %s delivering to %s", self.replica, s.provider)
-        await asyncio.gather(
-            consume(
-                self.bus,
-                stream=topology.WORK_STREAM,
-                durable=topology.DISPATCH_EVENTS,
-                handle=events.handle,
-                stopping=self._stopping,
-                batch=s.event_batch_size,
-                linger_s=s.linger_s,
-            ),
-            consume(
-                self.bus,
-                stream=topology.WORK_STREAM,
-                durable=topology.DISPATCH_CONTACTS,
-                handle=contacts.handle,
-                stopping=self._stopping,
-                batch=s.contact_batch_size,
-                linger_s=s.linger_s,
-                may_fetch=self._lease.held,
-            ),
-            self._keep_lease(),
-        )
+        following = asyncio.create_task(erasures.follow(), name="erasure-marks")
+        try:
+            await self._work(events, contacts)
+        finally:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
+
+    async def _work(self, events: EventsWorker, contacts: ContactsWorker) -> None:
+        """The worker loops; if one of them dies the others are cancelled and
+        the replica exits (its lease lapses and its messages are redelivered)."""
+        s = self.settings
+        assert self._lease is not None
+        async with asyncio.TaskGroup() as group:
+            for loop in (
+                consume(
+                    self.bus,
+                    stream=topology.WORK_STREAM,
+                    durable=topology.DISPATCH_EVENTS,
+                    handle=events.handle,
+                    stopping=self._stopping,
+                    batch=s.event_batch_size,
+                    linger_s=s.linger_s,
+                ),
+                consume(
+                    self.bus,
+                    stream=topology.WORK_STREAM,
+                    durable=topology.DISPATCH_CONTACTS,
+                    handle=contacts.handle,
+                    stopping=self._stopping,
+                    batch=s.contact_batch_size,
+                    linger_s=s.linger_s,
+                    may_fetch=self._lease.held,
+                ),
+                self._keep_lease(),
+            ):
+                group.create_task(loop)
 
     async def _keep_lease(self) -> None:
         assert self._lease is not None
@@ -119,6 +137,9 @@ class Dispatcher:
                 await self._lease.acquire_or_renew()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.settings.lease_ttl_s / 5)
+
+    async def stopping(self) -> None:
+        await self._stopping.wait()
 
     def shutdown(self) -> None:
         """Stop fetching; batches in hand are finished (or handed back)."""
@@ -132,20 +153,29 @@ class Dispatcher:
         await self.bus.close()
 
 
-async def serve(settings: DispatcherSettings) -> None:
+async def serve(settings: DispatcherSettings) -> int:
+    """Run until SIGTERM/SIGINT (exit 0) or until a worker loop dies (exit 1)."""
     dispatcher = Dispatcher(settings, build_provider(settings))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, dispatcher.shutdown)
     running = asyncio.create_task(dispatcher.run())
-    await dispatcher._stopping.wait()
-    log.info("stopping: finishing batches in hand (up to %.0f s)", settings.shutdown_grace_s)
-    try:
-        await asyncio.wait_for(running, settings.shutdown_grace_s)
-    except TimeoutError:
-        log.warning("grace period over: unacknowledged work will be redelivered")
+    stopping = asyncio.create_task(dispatcher.stopping())
+    await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    if running.done() and running.exception() is not None:
+        log.error("a worker loop died; exiting", exc_info=running.exception())
+        code = 1
+    else:
+        log.info("stopping: finishing batches in hand (up to %.0f s)", settings.shutdown_grace_s)
+        try:
+            await asyncio.wait_for(running, settings.shutdown_grace_s)
+        except TimeoutError:
+            log.warning("grace period over: unacknowledged work will be redelivered")
+    stopping.cancel()
     await dispatcher.close()
     log.info("stopped")
+    return code
 
 
 def main() -> None:
@@ -155,7 +185,7 @@ def main() -> None:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much
     serve_metrics(settings.metrics_address)
-    asyncio.run(serve(settings))
+    raise SystemExit(asyncio.run(serve(settings)))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from service.bus.connection import Bus
 from service.bus.envelope import MSG_ID_HEADER, timestamp
 from service.clock import Clock
 
+REPORT_TIMEOUT_S = 10.0
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -57,7 +59,9 @@ class Reporter:
                 headers={MSG_ID_HEADER: str(uuid.uuid4())},  # recording is idempotent anyway
             )
         )
-        await asyncio.gather(*futures)
+        # An ack lost across a reconnect must not hold the batch forever: time
+        # out, and the batch is handed back unacked.
+        await asyncio.wait_for(asyncio.gather(*futures), REPORT_TIMEOUT_S)
         for o in outcomes:
             metrics.DELIVERIES.labels(o.delivery.kind, bus_pb2.Outcome.Name(o.outcome)).inc()
 

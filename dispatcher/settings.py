@@ -30,7 +30,9 @@ class DispatcherSettings(BaseSettings):
     # Attempts per delivery: the first plus one per backoff step (1, 2, 4, 8, 16, 32 s).
     max_attempts: int = Field(7, ge=1, le=20)
     backoff_base_s: float = Field(1.0, gt=0)
-    lease_ttl_s: float = Field(15.0, gt=1)
+    # Keep provider_timeout_s below a third of this: a call started under the
+    # lease then ends before a standby could take over.
+    lease_ttl_s: float = Field(30.0, gt=1)
     shutdown_grace_s: float = Field(30.0, gt=0)
     metrics_address: str = "127.0.0.1:9465"
     log_level: str = "INFO"

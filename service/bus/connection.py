@@ -44,6 +44,7 @@ class Bus:
 
     async def _connect_forever(self) -> None:
         while self._js is None:
+            nc: Client | None = None
             try:
                 nc = await nats.connect(
                     self._url,
@@ -58,7 +59,10 @@ class Bus:
                 self._ready.set()
                 log.info("connected to NATS at %s", self._url)
             except Exception as exc:  # unreachable, or JetStream not ready yet
-                log.warning("NATS not available (%s); retrying", exc)
+                log.warning("NATS not available (%r); retrying", exc)
+                if nc is not None:
+                    with contextlib.suppress(Exception):
+                        await nc.close()
                 await asyncio.sleep(RECONNECT_WAIT_S)
 
     async def close(self) -> None:

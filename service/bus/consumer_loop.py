@@ -54,10 +54,14 @@ async def consume(
             log.warning("%s: fetch failed: %r", durable, exc)
             await _pause(stopping, UNAVAILABLE_WAIT_S)
             continue
-        # Messages in hand are always handled: a failure to top up loses nothing.
-        with contextlib.suppress(Exception):
-            messages += await _linger(subscription, batch - len(messages), linger_s)
-        await handle(messages)
+        messages += await _linger(subscription, batch - len(messages), linger_s)
+        try:
+            await handle(messages)
+        except Exception:
+            # The loop must outlive any one batch: hand it back for redelivery.
+            log.exception("%s: handling a batch of %d failed", durable, len(messages))
+            await _hand_back(messages)
+            await _pause(stopping, UNAVAILABLE_WAIT_S)
 
 
 async def _linger(subscription: Any, room: int, linger_s: float) -> list[Msg]:
@@ -68,9 +72,15 @@ async def _linger(subscription: Any, room: int, linger_s: float) -> list[Msg]:
     while room > len(found) and (left := deadline - time.monotonic()) > 0.001:
         try:
             found += await subscription.fetch(batch=room - len(found), timeout=left)
-        except (nats.errors.TimeoutError, TimeoutError):  # fetch raises either
+        except Exception:  # a timeout (of either kind) or a hiccup: send what we have
             break
     return found
+
+
+async def _hand_back(messages: list[Msg]) -> None:
+    for msg in messages:
+        with contextlib.suppress(Exception):
+            await msg.nak(delay=UNAVAILABLE_WAIT_S)
 
 
 async def _pause(stopping: asyncio.Event, seconds: float) -> None:

@@ -4,6 +4,7 @@ over the bus (events accepted on the fast path) and what the dispatcher did."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from nats.aio.msg import Msg
 
@@ -17,9 +18,10 @@ from service.storage.outbox import OutboxKind
 
 log = logging.getLogger(__name__)
 DB_RETRY_DELAY_S = 2.0
-# A result for an event whose log row never appears (its person was erased)
-# is dropped after this many deliveries.
-MAX_RESULT_DELIVERIES = 30
+# A result for an event whose log row never appears (its person was erased
+# meanwhile) is given up on once it is this old; until then it waits for the
+# event-log writer, however long PostgreSQL or the writer were behind.
+MAX_RESULT_WAIT = timedelta(hours=1)
 
 
 class EventLogWriter:
@@ -30,15 +32,15 @@ class EventLogWriter:
         self._clock = clock
 
     async def handle(self, messages: list[Msg]) -> None:
-        records = []
+        records, accepted_at = [], {}
         for msg in messages:
             delivery = parse_delivery(msg.data)
-            records.append(
-                EventRecord.from_delivery_payload(delivery.contact_key, payload_of(delivery))
-            )
+            record = EventRecord.from_delivery_payload(delivery.contact_key, payload_of(delivery))
+            records.append(record)
+            accepted_at[record.event_id] = delivery.create_time.ToDatetime(tzinfo=UTC)
         try:
             async with self._db.transaction() as session:
-                erased = await erased_after(session, records)
+                erased = await erased_after(session, records, accepted_at)
                 await insert_log_rows(
                     session, [r for r in records if r.event_id not in erased], self._clock()
                 )
@@ -80,7 +82,9 @@ class ResultRecorder:
 async def _settle(msg: Msg, row_missing: bool) -> None:
     """Ack, or ask again later when an event-log row has not been written yet
     (recording is idempotent, so the results already recorded may repeat)."""
-    if row_missing and msg.metadata.num_delivered < MAX_RESULT_DELIVERIES:
+    published = msg.metadata.timestamp
+    fresh = published is None or datetime.now(UTC) - published < MAX_RESULT_WAIT
+    if row_missing and fresh:
         await msg.nak(delay=1.0)
     else:
         await msg.ack()

@@ -54,7 +54,8 @@ def parse_results(data: bytes) -> list[bus_pb2.DeliveryResult]:
     return list(message.results)
 
 
-def message_id(base_id: str, retry: int) -> str:
-    """Nats-Msg-Id of a (re)publication: a manual retry must not be dropped as
-    a duplicate of the first publication, so it gets a suffix."""
-    return base_id if retry == 0 else f"{base_id}.retry{retry}"
+def message_id(base_id: str, row_id: str, retry: int) -> str:
+    """Nats-Msg-Id of a (re)publication: a manual re-drive must not be dropped
+    as a duplicate of an earlier publication, so it names its outbox row and
+    its re-drive count."""
+    return base_id if retry == 0 else f"{base_id}.{row_id}.retry{retry}"

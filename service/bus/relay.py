@@ -75,7 +75,7 @@ class OutboxRelay:
                 async with self._db.engine.connect() as conn:
                     if await conn.scalar(text(f"SELECT pg_try_advisory_lock({RELAY_LOCK_KEY})")):
                         log.info("outbox relay: elected")
-                        await self._relay(conn)
+                        await self._relay_holding_lock(conn)
                         continue
             except Exception as exc:
                 log.warning("outbox relay interrupted: %s", exc)
@@ -85,6 +85,16 @@ class OutboxRelay:
         self._stopping.set()
         self._wake.set()
         outbox.remove_on_commit(self._wake.set)
+
+    async def _relay_holding_lock(self, conn: AsyncConnection) -> None:
+        """The lock is the connection's: on any error the connection is thrown
+        away (not pooled) so the lock goes with it and a standby can take over."""
+        try:
+            await self._relay(conn)
+        except BaseException:
+            await conn.invalidate()
+            raise
+        await conn.execute(text(f"SELECT pg_advisory_unlock({RELAY_LOCK_KEY})"))
 
     async def _relay(self, conn: AsyncConnection) -> None:
         while not self._stopping.is_set():
@@ -153,5 +163,5 @@ def _message(row: Any, now: datetime) -> tuple[str, bytes, None, None, dict[str,
         created=row["created_at"],
     )
     subject = topology.EVENTS_SUBJECT if is_event else topology.CONTACTS_SUBJECT
-    headers = {MSG_ID_HEADER: message_id(base_id, row["retry_count"])}
+    headers = {MSG_ID_HEADER: message_id(base_id, str(row["id"]), row["retry_count"])}
     return subject, message.SerializeToString(), None, None, headers

@@ -114,9 +114,18 @@ async def declare(js: JetStreamContext, *, replicas: int = 1) -> None:
             await js.update_stream(config)  # exists with an older configuration
     for stream, consumer in _consumers():
         await js.add_consumer(stream, consumer)
-    await js.create_key_value(KeyValueConfig(bucket=FENCES_BUCKET, replicas=replicas))
-    await js.create_key_value(KeyValueConfig(bucket=LEASES_BUCKET, replicas=replicas))
+    for bucket in (FENCES_BUCKET, LEASES_BUCKET):
+        await _declare_bucket(js, bucket, replicas)
     log.info("bus declared: streams %s, %s, %s", WORK_STREAM, RESULTS_STREAM, DEAD_STREAM)
+
+
+async def _declare_bucket(js: JetStreamContext, bucket: str, replicas: int) -> None:
+    try:
+        await js.create_key_value(KeyValueConfig(bucket=bucket, replicas=replicas))
+    except BadRequestError:  # exists with other settings (say, a new replica count)
+        info = await js.stream_info(f"KV_{bucket}")
+        info.config.num_replicas = replicas
+        await js.update_stream(info.config)
 
 
 def dead_subject(kind: str) -> str:

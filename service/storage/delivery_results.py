@@ -21,7 +21,7 @@ _EVENTS_COMPLETED = text(
 )
 _EVENTS_FAILED = text(
     "UPDATE marketing_event_log SET status = 'FAILED', updated_at = :now, error = :error, "
-    "retry_count = :attempts WHERE id = :id AND status <> 'FAILED' "
+    "retry_count = :attempts WHERE id = :id AND status IN ('PENDING', 'PROCESSING') "
     "RETURNING id, contact_key, type, data, occurred_at"
 )
 # A failed event joins the outbox as FAILED: the outbox is the one place
@@ -65,7 +65,7 @@ async def _record_failed_event(
 ) -> set[str]:
     params = {"now": now, "error": r.error, "attempts": r.attempts, "id": r.delivery_id}
     row = (await session.execute(_EVENTS_FAILED, params)).first()
-    if row is None:  # no such row (yet), or recorded already
+    if row is None:  # no such row (yet), or settled already (a late duplicate result)
         exists = await session.scalar(_EVENT_EXISTS, {"id": r.delivery_id})
         return {r.delivery_id} if exists else set()
     payload: dict[str, Any] = {

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,23 +85,25 @@ def _row(r: EventRecord, contact_id: uuid.UUID | None, now: datetime) -> dict[st
     }
 
 
-async def erased_after(session: AsyncSession, records: list[EventRecord]) -> set[str]:
-    """Ids of events whose person was erased after the event happened: such
-    events must not be written back (they arrived late over the bus)."""
+async def erased_after(
+    session: AsyncSession, records: list[EventRecord], accepted_at: dict[str, datetime]
+) -> set[str]:
+    """Ids of events whose person was erased after the event was accepted:
+    such events must not be written back (they arrived late over the bus)."""
     keys = {r.contact_key for r in records}
-    erasures = dict(
+    latest = dict(
         (
             await session.execute(
-                select(ErasureLog.email_sha256, ErasureLog.erased_at).where(
-                    ErasureLog.email_sha256.in_(keys)
-                )
+                select(ErasureLog.email_sha256, func.max(ErasureLog.erased_at))
+                .where(ErasureLog.email_sha256.in_(keys))
+                .group_by(ErasureLog.email_sha256)
             )
         ).all()
     )
     return {
         r.event_id
         for r in records
-        if r.contact_key in erasures and erasures[r.contact_key] >= r.occurred_at
+        if r.contact_key in latest and latest[r.contact_key] >= accepted_at[r.event_id]
     }
 
 

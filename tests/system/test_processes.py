@@ -4,6 +4,7 @@ two replicas sharing the work, a graceful stop."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +14,7 @@ from marketing.v1 import service_pb2 as pb
 from dispatcher.sandbox import Sandbox
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.processes import DispatcherProcess, NatsServer, free_port
-from tests.service.builders import product_viewed
+from tests.service.builders import product_viewed, upsert
 
 
 @pytest.fixture
@@ -139,3 +140,40 @@ def test_sigterm_stops_a_dispatcher_cleanly(
     ids = _track(bus_harness, 100)
     assert_eventually(lambda: _completed(bus_harness, ids))
     assert replica.terminate() == 0
+
+
+def _superseded_events(metrics_port: int) -> float:
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    found = re.findall(
+        r'^marketing_dispatcher_deliveries_total\{kind="event.tracked",'
+        r'outcome="OUTCOME_SUPERSEDED"\} (\S+)$',
+        text,
+        re.M,
+    )
+    return float(found[0]) if found else 0.0
+
+
+def test_events_still_in_flight_do_not_recreate_an_erased_person(
+    bus_harness: ServiceHarness,
+    provider: Sandbox,
+    nats_server: NatsServer,
+    replicas: list[DispatcherProcess],
+) -> None:
+    port = free_port()
+    _start(replicas, nats_server, provider, metrics_address=f"127.0.0.1:{port}")
+    email = unique_email()
+    name = bus_harness.stub.UpsertContact(upsert(email)).contact.name
+    assert_eventually(
+        lambda: bus_harness.stub.GetContact(pb.GetContactRequest(name=name)).contact.HasField(
+            "last_sync_time"
+        )
+    )
+    # The event's first attempt hangs, then fails; the erasure overtakes it.
+    provider.add_fault(path="/api/event", status=503, latency_ms=1500, times=1)
+    event = product_viewed(email, event_id=f"late-{uuid.uuid4()}")
+    bus_harness.stub.TrackEvent(pb.TrackEventRequest(event=event))
+    assert_eventually(lambda: not provider.state.faults())
+    bus_harness.stub.DeleteContact(pb.DeleteContactRequest(name=name))
+    assert_eventually(lambda: provider.requests("/api/data-privacy-deletion-jobs"))
+    assert_eventually(lambda: _superseded_events(port) >= 1)
+    assert event.event_id not in provider.event_counts()
