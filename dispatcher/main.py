@@ -105,29 +105,30 @@ class Dispatcher:
         the replica exits (its lease lapses and its messages are redelivered)."""
         s = self.settings
         assert self._lease is not None
+        events_loops = [
+            consume(
+                self.bus,
+                stream=topology.WORK_STREAM,
+                durable=topology.DISPATCH_EVENTS,
+                handle=events.handle,
+                stopping=self._stopping,
+                batch=s.event_batch_size,
+                linger_s=s.linger_s,
+            )
+            for _ in range(s.event_concurrency)
+        ]
+        contacts_loop = consume(
+            self.bus,
+            stream=topology.WORK_STREAM,
+            durable=topology.DISPATCH_CONTACTS,
+            handle=contacts.handle,
+            stopping=self._stopping,
+            batch=s.contact_batch_size,
+            linger_s=s.linger_s,
+            may_fetch=self._lease.held,
+        )
         async with asyncio.TaskGroup() as group:
-            for loop in (
-                consume(
-                    self.bus,
-                    stream=topology.WORK_STREAM,
-                    durable=topology.DISPATCH_EVENTS,
-                    handle=events.handle,
-                    stopping=self._stopping,
-                    batch=s.event_batch_size,
-                    linger_s=s.linger_s,
-                ),
-                consume(
-                    self.bus,
-                    stream=topology.WORK_STREAM,
-                    durable=topology.DISPATCH_CONTACTS,
-                    handle=contacts.handle,
-                    stopping=self._stopping,
-                    batch=s.contact_batch_size,
-                    linger_s=s.linger_s,
-                    may_fetch=self._lease.held,
-                ),
-                self._keep_lease(),
-            ):
+            for loop in (*events_loops, contacts_loop, self._keep_lease()):
                 group.create_task(loop)
 
     async def _keep_lease(self) -> None:

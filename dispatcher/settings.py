@@ -24,6 +24,9 @@ class DispatcherSettings(BaseSettings):
     # The Klaviyo list that newsletter subscribers join; empty: subscribe only.
     newsletter_list_id: str = ""
     event_batch_size: int = Field(1000, ge=1, le=1000)
+    # Event batches handled at once: one is prepared while another waits for
+    # the provider (events need no order).
+    event_concurrency: int = Field(2, ge=1, le=16)
     # How long a partly filled batch waits for more events before it is sent.
     linger_s: float = Field(0.2, ge=0, le=1.0)
     contact_batch_size: int = Field(500, ge=1, le=1000)

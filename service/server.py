@@ -41,6 +41,7 @@ async def create_server(
     With a bus, events take the JetStream fast path; without, PostgreSQL."""
     limit = settings.max_message_bytes
     server = grpc.aio.server(
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),

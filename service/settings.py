@@ -27,6 +27,9 @@ class ServiceSettings(BaseSettings):
     max_clock_skew_s: float = Field(DEFAULT_MAX_CLOCK_SKEW_S, ge=0)
     max_message_bytes: int = Field(DEFAULT_MAX_MESSAGE_BYTES, gt=0)
     db_pool_size: int = Field(DEFAULT_DB_POOL_SIZE, gt=0)
+    # Past this many RPCs in progress, new ones get RESOURCE_EXHAUSTED at once
+    # (retry with backoff) instead of queueing until they time out.
+    max_concurrent_rpcs: int = Field(2000, gt=0)
     metrics_address: str = Field(
         DEFAULT_METRICS_ADDRESS, description='host:port of the Prometheus /metrics endpoint; "" off'
     )

@@ -59,6 +59,8 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
 
 @pytest.fixture(scope="session")
 def bus_harness(database_url: str, nats_server: NatsServer) -> Iterator[ServiceHarness]:
-    """The service with the bus: fast path, relay, event-log writer, results."""
+    """The service with the bus: fast path, relay, event-log writer, results.
+    Only tests/system uses it, and runs after tests/service, whose "nothing was
+    written" checks count whole tables and must not see its background writes."""
     with ServiceHarness.start(database_url, nats_server.url) as running:
         yield running

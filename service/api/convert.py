@@ -144,39 +144,47 @@ def consent_message(row: Consent) -> consent_pb2.Consent:
 def event_input(e: event_pb2.Event) -> EventInput:
     case = e.WhichOneof("payload") or ""
     payload: dict[str, Any] = {}
-    money: tuple[MoneyField, ...] = ()
-    name = ""
+    money: list[MoneyField] = []
     if case:
-        body = getattr(e, case)
-        payload = json_format.MessageToDict(body, preserving_proto_field_name=True)
-        money = tuple(_money_fields(body, ""))
-        if case == "custom":
-            name = e.custom.name
+        payload = _payload_dict(getattr(e, case), "", money)
     return EventInput(
         type=case,
         email=e.email,
         event_id=e.event_id,
         occur_time=when(e.occur_time, e.HasField("occur_time")),
-        name=name,
+        name=e.custom.name if case == "custom" else "",
         payload=payload,
-        money=money,
+        money=tuple(money),
     )
 
 
-def _money_fields(msg: Message, path: str) -> list[MoneyField]:
-    """Every Money inside a payload, with its path, so the domain can check it."""
-    found: list[MoneyField] = []
+def _payload_dict(msg: Message, path: str, money: list[MoneyField]) -> dict[str, Any]:
+    """The payload as JSON (proto field names, set fields only), collecting every
+    Money with its path on the way: one walk instead of MessageToDict plus a
+    second pass (this is per event on the ingest hot path)."""
+    out: dict[str, Any] = {}
     for fd, value in msg.ListFields():
-        if fd.message_type is None or not fd.message_type.full_name.startswith("marketing."):
-            continue
-        items = list(value) if fd.is_repeated else [value]
-        for i, item in enumerate(items):
-            item_path = f"{path}{fd.name}[{i}]" if fd.is_repeated else f"{path}{fd.name}"
-            if fd.message_type.full_name == _MONEY:
-                found.append(MoneyField(item_path, item.currency_code, item.units, item.nanos))
-            else:
-                found.extend(_money_fields(item, f"{item_path}."))
-    return found
+        field_path = f"{path}{fd.name}"
+        if fd.message_type is None:
+            out[fd.name] = list(value) if fd.is_repeated else value
+        elif fd.is_repeated:
+            out[fd.name] = [
+                _message_value(item, f"{field_path}[{i}]", money) for i, item in enumerate(value)
+            ]
+        else:
+            out[fd.name] = _message_value(value, field_path, money)
+    return out
+
+
+def _message_value(msg: Message, path: str, money: list[MoneyField]) -> Any:
+    name = msg.DESCRIPTOR.full_name
+    if name == _MONEY:
+        m: Any = msg
+        money.append(MoneyField(path, m.currency_code, m.units, m.nanos))
+        return _payload_dict(msg, path, [])
+    if name.startswith("google.protobuf."):  # Struct, Timestamp: their JSON forms
+        return json_format.MessageToDict(msg)
+    return _payload_dict(msg, f"{path}.", money)
 
 
 def failed_delivery_message(row: Outbox) -> service_pb2.FailedDelivery:

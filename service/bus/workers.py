@@ -15,6 +15,10 @@ from service.bus.relay import DEFAULT_RETENTION, OutboxRelay
 from service.clock import Clock, utc_now
 from service.storage.database import Database
 
+# Fuller batches, fewer transactions: the event log and results need no
+# sub-second freshness.
+BATCH_LINGER_S = 0.2
+
 
 class BusWorkers:
     def __init__(
@@ -42,6 +46,7 @@ class BusWorkers:
                     durable=topology.SERVICE_EVENT_LOG,
                     handle=self._writer.handle,
                     stopping=self._stopping,
+                    linger_s=BATCH_LINGER_S,
                 ),
                 name="event-log-writer",
             ),
@@ -52,6 +57,7 @@ class BusWorkers:
                     durable=topology.SERVICE_RESULTS,
                     handle=self._recorder.handle,
                     stopping=self._stopping,
+                    linger_s=BATCH_LINGER_S,
                 ),
                 name="result-recorder",
             ),

@@ -1,0 +1,79 @@
+"""The benchmark's own NATS connection: the raw-publish baseline on a scratch
+stream, and waiting for the service's consumers to catch up between phases."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+import nats
+from nats.aio.client import Client
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+
+from service.bus import topology
+from service.bus.envelope import MSG_ID_HEADER
+
+SCRATCH_STREAM = "BENCH_SCRATCH"
+SCRATCH_SUBJECT = "bench.scratch"
+
+
+async def connect(url: str) -> Client:
+    return await nats.connect(url, name="marketing-bench")
+
+
+async def raw_publish(nc: Client, payloads: Sequence[tuple[str, bytes]]) -> float:
+    """Pipelined js.publish_async of (message id, bytes) to a scratch stream set up
+    like the work stream (file storage, duplicate window); seconds until all acks."""
+    js = nc.jetstream()
+    await js.add_stream(
+        StreamConfig(
+            name=SCRATCH_STREAM,
+            subjects=[SCRATCH_SUBJECT],
+            retention=RetentionPolicy.LIMITS,
+            duplicate_window=topology.DUPLICATE_WINDOW_S,
+            storage=StorageType.FILE,
+        )
+    )
+    try:
+        started = time.perf_counter()
+        futures = [
+            await js.publish_async(SCRATCH_SUBJECT, data, headers={MSG_ID_HEADER: msg_id})
+            for msg_id, data in payloads
+        ]
+        acks = await asyncio.gather(*futures)
+        seconds = time.perf_counter() - started
+        stored = sum(not ack.duplicate for ack in acks)
+        assert stored == len(payloads), f"only {stored} of {len(payloads)} stored"
+        return seconds
+    finally:
+        await js.delete_stream(SCRATCH_STREAM)
+
+
+async def backlog(nc: Client, consumers: Sequence[tuple[str, str]]) -> int:
+    """Messages not yet acknowledged by these (stream, durable) consumers."""
+    js = nc.jetstream()
+    total = 0
+    for stream, durable in consumers:
+        info = await js.consumer_info(stream, durable)
+        total += int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+    return total
+
+
+SERVICE_CONSUMERS = (
+    (topology.WORK_STREAM, topology.SERVICE_EVENT_LOG),
+    (topology.RESULTS_STREAM, topology.SERVICE_RESULTS),
+)
+DISPATCH_CONSUMERS = ((topology.WORK_STREAM, topology.DISPATCH_EVENTS),)
+
+
+async def settle(
+    nc: Client, consumers: Sequence[tuple[str, str]], timeout_s: float, poll_s: float = 0.25
+) -> float:
+    """Wait until the consumers have nothing left; seconds waited (NaN on timeout)."""
+    started = time.perf_counter()
+    while await backlog(nc, consumers) > 0:
+        if time.perf_counter() - started > timeout_s:
+            return float("nan")
+        await asyncio.sleep(poll_s)
+    return time.perf_counter() - started

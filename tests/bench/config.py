@@ -1,0 +1,52 @@
+"""Phase sizes and knobs, from the environment (BENCH_SCALE scales every size)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+def _int(name: str, default: float, scale: float, minimum: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else max(minimum, int(default * scale))
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    scale: float
+    out: str
+    batch_size: int  # events per TrackEvents call
+    batch_in_flight: int  # TrackEvents calls in flight
+    baseline_events: int  # raw JetStream publish
+    ingest_events: int  # TrackEvents with the dispatcher stopped (fills the queue)
+    unary_events: int  # TrackEvent calls, service and echo server alike
+    unary_in_flight: int
+    ceiling_events: int  # bulk posts straight to the sandbox
+    e2e_rate: float  # events/s offered, open loop
+    e2e_seconds: float
+    queue_events: int  # the whole queue with the dispatcher running
+    timeout_s: float  # longest wait for any one phase to drain
+
+    @classmethod
+    def from_env(cls) -> BenchConfig:
+        scale = _float("BENCH_SCALE", 1.0)
+        return cls(
+            scale=scale,
+            out=os.environ.get("BENCH_OUT") or "bench-results.json",
+            batch_size=_int("BENCH_BATCH_SIZE", 500, 1.0, 1),
+            batch_in_flight=_int("BENCH_BATCH_IN_FLIGHT", 4, 1.0, 1),
+            baseline_events=_int("BENCH_BASELINE_EVENTS", 50_000, scale, 2_000),
+            ingest_events=_int("BENCH_INGEST_EVENTS", 50_000, scale, 2_000),
+            unary_events=_int("BENCH_UNARY_EVENTS", 20_000, scale, 1_000),
+            unary_in_flight=_int("BENCH_UNARY_IN_FLIGHT", 128, 1.0, 1),
+            ceiling_events=_int("BENCH_CEILING_EVENTS", 30_000, scale, 3_000),
+            e2e_rate=_float("BENCH_E2E_RATE", 1000.0),
+            e2e_seconds=_float("BENCH_E2E_SECONDS", max(3.0, 15.0 * scale)),
+            queue_events=_int("BENCH_QUEUE_EVENTS", 100_000, scale, 2_000),
+            timeout_s=_float("BENCH_TIMEOUT_S", 180.0),
+        )

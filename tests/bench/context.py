@@ -1,0 +1,43 @@
+"""What every phase needs: the running stack, clients, and where results go."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.aio.client import Client
+
+from tests.bench import bus
+from tests.bench.config import BenchConfig
+from tests.bench.report import Row
+from tests.bench.sandbox_api import SandboxApi
+from tests.bench.stack import Stack
+
+
+@dataclass
+class Bench:
+    cfg: BenchConfig
+    stack: Stack
+    nc: Client
+    sandbox: SandboxApi
+    service: Any  # MarketingServiceStub on the service
+    echo: Any  # the same stub on the echo server
+    tag: str  # makes this run's event ids unique
+    results: dict[str, Any] = field(default_factory=dict)
+    rows: list[Row] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)  # accepted while no dispatcher ran
+
+    def note(self, message: str) -> None:
+        print(f"  {message}", flush=True)
+
+    async def settle(self, *, dispatcher: bool, label: str) -> float:
+        """Wait until the service (and the dispatcher) have worked off the bus,
+        so the next phase is not measured against leftover work."""
+        consumers = list(bus.SERVICE_CONSUMERS)
+        if dispatcher:
+            consumers += bus.DISPATCH_CONSUMERS
+        started = time.perf_counter()
+        waited = await bus.settle(self.nc, consumers, self.cfg.timeout_s)
+        self.note(f"settled after {label} in {time.perf_counter() - started:.1f} s")
+        return waited

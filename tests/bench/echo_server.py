@@ -1,0 +1,49 @@
+"""`python -m tests.bench.echo_server HOST:PORT`: the ceiling for unary RPCs.
+
+A grpc.aio server (same options as the service) whose TrackEvent is a generic
+handler that takes the request bytes and answers an empty response, so the
+benchmark can call it with exactly the client code it uses for the service."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import Any
+
+import grpc
+
+from service.settings import DEFAULT_MAX_MESSAGE_BYTES
+
+SERVICE = "marketing.v1.MarketingService"
+
+
+async def _empty(request: bytes, context: Any) -> bytes:
+    return b""
+
+
+async def serve(address: str) -> None:
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", DEFAULT_MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", DEFAULT_MAX_MESSAGE_BYTES),
+        ]
+    )
+    handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(
+        _empty
+    )  # no (de)serializers: raw bytes
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE, {"TrackEvent": handler}),)
+    )
+    server.add_insecure_port(address)
+    await server.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    await server.stop(1.0)
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(sys.argv[1]))

@@ -1,0 +1,102 @@
+"""Runs the phases in order against one stack and reports."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import signal
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from types import FrameType
+
+from tests.bench import bench_dispatch, bench_e2e, bench_ingest, bench_queue, bench_unary, bus
+from tests.bench import clients as grpc_clients
+from tests.bench.config import BenchConfig
+from tests.bench.context import Bench
+from tests.bench.report import missed, table, write_json
+from tests.bench.sandbox_api import SandboxApi
+from tests.bench.stack import Stack, running_stack
+
+
+async def _phase(b: Bench, name: str, run: Callable[[], Awaitable[None]]) -> None:
+    print(f"\n== {name}", flush=True)
+    started = time.perf_counter()
+    try:
+        await run()
+    except Exception as exc:  # report and go on: later phases still tell something
+        traceback.print_exc()
+        b.results.setdefault("phase_errors", {})[name] = repr(exc)[:500]
+    b.results.setdefault("phase_seconds", {})[name] = round(time.perf_counter() - started, 1)
+
+
+async def _ensure_dispatcher(b: Bench) -> None:
+    if b.stack.dispatcher is None or not b.stack.dispatcher.alive():
+        b.stack.start_dispatcher()
+    await asyncio.to_thread(b.stack.wait_dispatcher_ready)
+
+
+async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
+    nc = await bus.connect(stack.nats_url)
+    sandbox = SandboxApi(stack.sandbox_url)
+    service_channel = grpc_clients.channel(stack.service_address)
+    echo_channel = grpc_clients.channel(stack.echo_address)
+    b = Bench(
+        cfg=cfg,
+        stack=stack,
+        nc=nc,
+        sandbox=sandbox,
+        service=grpc_clients.stub(service_channel),
+        echo=grpc_clients.stub(echo_channel),
+        tag=uuid.uuid4().hex[:8],
+    )
+    try:
+        await _phase(b, "1. batch ingest vs raw JetStream publish", lambda: bench_ingest.run(b))
+        await _phase(b, "2. unary ingest vs echo server", lambda: bench_unary.run(b))
+        await _phase(b, "4. dispatch of the pre-filled queue", lambda: bench_dispatch.run(b))
+
+        async def e2e() -> None:
+            await _ensure_dispatcher(b)
+            await bench_e2e.run(b)
+
+        await _phase(b, "3. end-to-end latency, open loop", e2e)
+
+        async def queue() -> None:
+            ingest = b.results.get("ingest_batch_events_per_s") or float("nan")
+            ceiling = b.results.get("sandbox_ceiling_events_per_s") or float("nan")
+            await bench_queue.run(b, ingest, ceiling)
+
+        await _phase(b, "5. the whole queue, with memory", queue)
+    finally:
+        await service_channel.close()
+        await echo_channel.close()
+        await sandbox.aclose()
+        await nc.close()
+    return b
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the stack's cleanup
+
+
+def main() -> int:
+    for sig in (signal.SIGTERM, signal.SIGINT):  # also SIGINT: asyncio would only cancel a task
+        signal.signal(sig, _terminate)
+    cfg = BenchConfig.from_env()
+    started = time.perf_counter()
+    print(f"marketing bench: {cfg}", flush=True)
+    with running_stack() as stack:
+        print(f"  stack up in {time.perf_counter() - started:.1f} s", flush=True)
+        b = asyncio.run(_phases(cfg, stack))
+    b.results["total_seconds"] = round(time.perf_counter() - started, 1)
+    b.results["config"] = dataclasses.asdict(cfg)
+    print("\n" + table(b.rows))
+    out = write_json(cfg.out, b.results, b.rows)
+    for key in missed(b.rows):
+        print(f"MISSED: {key}")
+    errors = b.results.get("phase_errors", {})
+    for name, error in errors.items():
+        print(f"ERROR in {name}: {error}")
+    print(f"\n{len(b.rows)} figures in {b.results['total_seconds']} s, written to {out}")
+    return 1 if errors else 0

@@ -1,0 +1,92 @@
+"""The sandbox provider's control API (/_sandbox/...), from the benchmark."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+# Request heads are written by json.dumps with its default ", " / ": " separators;
+# the recorded bodies (compact JSON from the dispatcher) never contain ": ".
+_RECEIVED_AT = re.compile(rb'"received_at": "([^"]+)"')
+
+
+def wall(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+class SandboxApi:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=120.0)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def reset(self) -> None:
+        """Forget recorded requests (their bodies cost the sandbox memory) and counts."""
+        (await self._http.delete("/_sandbox/requests")).raise_for_status()
+
+    async def event_counts(self) -> dict[str, int]:
+        response = await self._http.get("/_sandbox/events")
+        response.raise_for_status()
+        counts: dict[str, int] = response.json()
+        return counts
+
+    async def requests_raw(self) -> bytes:
+        response = await self._http.get("/_sandbox/requests")
+        response.raise_for_status()
+        return response.content
+
+    async def requests(self) -> list[dict[str, Any]]:
+        parsed: list[dict[str, Any]] = json.loads(await self.requests_raw())
+        return parsed
+
+    async def receipt_span(self) -> tuple[float, float, int]:
+        """Wall-clock (first, last) received_at of the recorded requests, and how many."""
+        stamps = [wall(m.decode()) for m in _RECEIVED_AT.findall(await self.requests_raw())]
+        if not stamps:
+            return float("nan"), float("nan"), 0
+        return min(stamps), max(stamps), len(stamps)
+
+    async def wait_for(
+        self, ids: Collection[str], timeout_s: float, poll_s: float = 0.5
+    ) -> dict[str, int]:
+        """Poll until every id in `ids` was received (or the timeout); the last counts."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            counts = await self.event_counts()
+            if len(counts) >= len(ids) and all(i in counts for i in ids):
+                return counts
+            if time.monotonic() > deadline:
+                return counts
+            await asyncio.sleep(poll_s)
+
+
+def receipts(requests: list[dict[str, Any]]) -> dict[str, float]:
+    """unique_id -> wall-clock time of the first request that carried it."""
+    first: dict[str, float] = {}
+    for request in requests:
+        at = wall(request["received_at"])
+        for unique_id in _unique_ids(request.get("body") or {}):
+            if unique_id not in first or at < first[unique_id]:
+                first[unique_id] = at
+    return first
+
+
+def _unique_ids(body: dict[str, Any]) -> list[str]:
+    attributes = body.get("data", {}).get("attributes", {})
+    if "events-bulk-create" in attributes:
+        return [
+            event["attributes"]["unique_id"]
+            for entry in attributes["events-bulk-create"]["data"]
+            for event in entry["attributes"]["events"]["data"]
+        ]
+    unique_id = attributes.get("unique_id")
+    return [unique_id] if unique_id else []

@@ -1,0 +1,124 @@
+"""The system under test, every part its own process: embedded PostgreSQL,
+nats-server with JetStream, the sandbox provider, the service, the dispatcher
+(started and stopped per phase) and a no-op gRPC echo server for the baseline.
+Everything started here is stopped on the way out, also on errors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from service.storage import migrate
+from tests.bench.procs import Child
+from tests.harness import start_embedded_postgres
+from tests.processes import BIN, free_port, wait_for_port
+
+
+@dataclass
+class Stack:
+    root: Path
+    database_url: str
+    nats_url: str
+    sandbox_url: str
+    service_address: str
+    echo_address: str
+    service: Child
+    base_env: dict[str, str]
+    _exits: contextlib.ExitStack
+    dispatcher: Child | None = None
+    _dispatchers_started: int = field(default=0)
+
+    def start_dispatcher(self) -> Child:
+        """One dispatcher replica, with the product's default settings."""
+        assert self.dispatcher is None or not self.dispatcher.alive(), "one at a time"
+        self._dispatchers_started += 1
+        env = {
+            **self.base_env,
+            "MARKETING_NATS_URL": self.nats_url,
+            "MARKETING_PROVIDER": "sandbox",
+            "MARKETING_SANDBOX_URL": self.sandbox_url,
+            "MARKETING_METRICS_ADDRESS": "",
+        }
+        name = f"dispatcher-{self._dispatchers_started}"
+        child = Child(name, [sys.executable, "-m", "dispatcher.main"], env, self.root)
+        self.dispatcher = child.start()
+        self._exits.callback(child.kill)  # a no-op once stopped
+        return child
+
+    def wait_dispatcher_ready(self, timeout_s: float = 60.0) -> None:
+        assert self.dispatcher is not None
+        self.dispatcher.wait_for_log("delivering to", timeout_s)
+
+    def stop_dispatcher(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+            self.dispatcher = None
+
+
+def _child(exits: contextlib.ExitStack, child: Child) -> Child:
+    exits.callback(child.kill)  # registered before start: even a failed start is cleaned up
+    return child.start()
+
+
+@contextlib.contextmanager
+def running_stack() -> Iterator[Stack]:
+    with (
+        tempfile.TemporaryDirectory(prefix="marketing-bench-") as tmp,
+        contextlib.ExitStack() as exits,
+    ):
+        root = Path(tmp)
+        print(f"  logs and data in {root}", flush=True)
+        base_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("MARKETING_") and k != "GRPC_ENABLE_FORK_SUPPORT"
+        }
+        database_url = exits.enter_context(start_embedded_postgres(root / "pg"))
+        migrate.upgrade(database_url)
+
+        nats_port = free_port()
+        nats_argv = [str(BIN / "nats-server"), "-js", "-a", "127.0.0.1", "-p", str(nats_port)]
+        nats = Child("nats-server", [*nats_argv, "-sd", str(root / "nats")], base_env, root)
+        _child(exits, nats)
+        wait_for_port(nats_port)
+        nats_url = f"nats://127.0.0.1:{nats_port}"
+
+        sandbox_port = free_port()
+        sandbox_env = {**base_env, "MARKETING_SANDBOX_ADDRESS": f"127.0.0.1:{sandbox_port}"}
+        _child(
+            exits, Child("sandbox", [sys.executable, "-m", "dispatcher.sandbox"], sandbox_env, root)
+        )
+
+        echo_port = free_port()
+        echo_argv = [sys.executable, "-m", "tests.bench.echo_server", f"127.0.0.1:{echo_port}"]
+        _child(exits, Child("echo-server", echo_argv, base_env, root))
+
+        service_port = free_port()
+        service_env = {
+            **base_env,
+            "MARKETING_DATABASE_URL": database_url,
+            "MARKETING_GRPC_ADDRESS": f"127.0.0.1:{service_port}",
+            "MARKETING_NATS_URL": nats_url,
+            "MARKETING_METRICS_ADDRESS": "",
+        }
+        service_argv = [sys.executable, "-m", "service.main", "serve"]
+        service = _child(exits, Child("service", service_argv, service_env, root))
+        for port in (sandbox_port, echo_port, service_port):
+            wait_for_port(port, timeout_s=60)
+        service.wait_for_log("connected to NATS")
+        yield Stack(
+            root=root,
+            database_url=database_url,
+            nats_url=nats_url,
+            sandbox_url=f"http://127.0.0.1:{sandbox_port}",
+            service_address=f"127.0.0.1:{service_port}",
+            echo_address=f"127.0.0.1:{echo_port}",
+            service=service,
+            base_env=base_env,
+            _exits=exits,
+        )
