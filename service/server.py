@@ -45,7 +45,7 @@ async def create_server(
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
-        ]
+        ],
     )
     postgres_sink = PostgresEventSink(db)
     sink: EventSink = postgres_sink if bus is None else BusEventSink(bus, postgres_sink)

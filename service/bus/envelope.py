@@ -24,15 +24,18 @@ def delivery(
     kind: str,
     contact_key: str,
     sequence: int,
-    payload: dict[str, Any],
+    payload: dict[str, Any] | bytes,
     created: datetime,
 ) -> bus_pb2.Delivery:
+    """`payload` is the kind's payload, or that payload already encoded as JSON."""
+    if not isinstance(payload, bytes):
+        payload = json.dumps(payload, separators=(",", ":"), default=str).encode()
     return bus_pb2.Delivery(
         id=id,
         kind=kind,
         contact_key=contact_key,
         sequence=sequence,
-        payload_json=json.dumps(payload, separators=(",", ":"), default=str).encode(),
+        payload_json=payload,
         create_time=timestamp(created),
     )
 

@@ -53,7 +53,7 @@ class BusEventSink:
                     kind=OutboxKind.EVENT_TRACKED,
                     contact_key=r.contact_key,
                     sequence=0,
-                    payload=r.delivery_payload(),
+                    payload=r.delivery_json(),
                     created=now,
                 )
                 futures.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ CART_ABANDONED = "cart_abandoned"
 TYPED_EVENTS = (PRODUCT_VIEWED, ADDED_TO_CART, PLACED_ORDER, CART_ABANDONED)
 _CUSTOM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,126}$")
 # Printable ASCII: safe as a NATS header value and as Klaviyo's unique_id.
+_MAY_BREAK_SHAPE_LIMITS = 2 * check.MAX_ARRAY_ITEMS
 _EVENT_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
@@ -58,7 +60,8 @@ def metric_name(e: EventInput) -> str:
 
 def validate_event(
     v: Violations, e: EventInput, prefix: str, now: datetime, skew: timedelta
-) -> None:
+) -> str:
+    """Check the event; returns its payload encoded as JSON ("" if unknown type)."""
     check.check_email(v, f"{prefix}email", e.email)
     if e.event_id and not _EVENT_ID.fullmatch(e.event_id):
         v.add(
@@ -73,21 +76,30 @@ def validate_event(
             "set exactly one known payload: product_viewed, added_to_cart, placed_order, "
             "cart_abandoned or custom",
         )
-        return
+        return ""
     rules(v, f"{prefix}{e.type}.", e)
-    problem = None if e.type == "custom" else check.shape_problem(e.payload)
-    if problem:
-        v.add(f"{prefix}{e.type}", "INVALID_PAYLOAD", problem)
     for m in e.money:
         check.money_amount(
             v, f"{prefix}{e.type}.{m.path}", m.currency_code, m.units, m.nanos, allow_negative=False
         )
-    if check.encoded_size(e.payload) > check.MAX_EVENT_BYTES:
-        v.add(
-            f"{prefix}{e.type}",
-            "EVENT_TOO_LARGE",
-            f"larger than the provider's {check.MAX_EVENT_BYTES} bytes per event",
-        )
+    return _check_encoded(v, e, f"{prefix}{e.type}")
+
+
+def _check_encoded(v: Violations, e: EventInput, field: str) -> str:
+    """Encode the payload once (the bus carries this very text) and check the
+    provider's limits on it. ASCII-escaped JSON never undercounts the bytes."""
+    encoded = json.dumps(e.payload, separators=(",", ":"))
+    if len(encoded) > check.MAX_EVENT_BYTES:
+        v.add(field, "EVENT_TOO_LARGE", f"larger than the provider's {check.MAX_EVENT_BYTES} bytes")
+    elif e.type != "custom" and len(encoded) > _MAY_BREAK_SHAPE_LIMITS:
+        # Only a payload this large can hold a 100 KB string or a 4,000-item
+        # array; typed payloads cannot nest past the limit at all.
+        problem = check.shape_problem(e.payload)
+        if problem:
+            v.add(field, "INVALID_PAYLOAD", problem)
+    if "\\u0000" in encoded:
+        v.add(field, "INVALID_PAYLOAD", "a string contains a NUL character")
+    return encoded
 
 
 def _require(v: Violations, payload: dict[str, Any], path: str, prefix: str) -> Any:
@@ -172,25 +184,26 @@ async def track_events(
         v.add("events", "REQUIRED", "at least one event is required")
     if len(events) > MAX_BATCH:
         v.add("events", "TOO_MANY_EVENTS", f"at most {MAX_BATCH} events per call")
-    for i, e in enumerate(events):
-        validate_event(v, e, f"events[{i}].", now, skew)
+    encoded = [validate_event(v, e, f"events[{i}].", now, skew) for i, e in enumerate(events)]
     v.raise_if_any()
-    return await _store(sink, events, now)
+    return await _store(sink, events, encoded, now)
 
 
 async def track_event(
     sink: EventSink, event: EventInput, *, now: datetime, skew: timedelta
 ) -> TrackResult:
     v = Violations()
-    validate_event(v, event, "event.", now, skew)
+    encoded = validate_event(v, event, "event.", now, skew)
     v.raise_if_any()
-    return (await _store(sink, [event], now))[0]
+    return (await _store(sink, [event], [encoded], now))[0]
 
 
-async def _store(sink: EventSink, events: list[EventInput], now: datetime) -> list[TrackResult]:
+async def _store(
+    sink: EventSink, events: list[EventInput], encoded: list[str], now: datetime
+) -> list[TrackResult]:
     ids = [e.event_id or str(uuid.uuid4()) for e in events]
     first_of = {event_id: i for i, event_id in reversed(list(enumerate(ids)))}
-    records = [_record(ids[i], events[i], now) for i in sorted(first_of.values())]
+    records = [_record(ids[i], events[i], encoded[i], now) for i in sorted(first_of.values())]
     accepted = await sink.accept(records, now)
     results = [
         TrackResult(event_id, not (event_id in accepted and first_of[event_id] == i))
@@ -203,7 +216,7 @@ async def _store(sink: EventSink, events: list[EventInput], now: datetime) -> li
     return results
 
 
-def _record(event_id: str, e: EventInput, now: datetime) -> EventRecord:
+def _record(event_id: str, e: EventInput, payload_json: str, now: datetime) -> EventRecord:
     email = check.normalize_email(e.email)
     return EventRecord(
         event_id=event_id,
@@ -212,4 +225,5 @@ def _record(event_id: str, e: EventInput, now: datetime) -> EventRecord:
         metric=metric_name(e),
         payload=e.payload,
         occurred_at=e.occur_time or now,
+        payload_json=payload_json,
     )

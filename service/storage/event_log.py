@@ -27,6 +27,7 @@ class EventRecord:
     metric: str
     payload: dict[str, Any]
     occurred_at: datetime
+    payload_json: str = ""  # `payload` as JSON, when the caller has it already
 
     def delivery_payload(self) -> dict[str, Any]:
         return {
@@ -36,6 +37,16 @@ class EventRecord:
             "occur_time": self.occurred_at.isoformat(),
             "properties": self.payload,
         }
+
+    def delivery_json(self) -> bytes:
+        """`delivery_payload()` as JSON, reusing the encoded payload (the fast
+        path encodes thousands of these a second)."""
+        if not self.payload_json:
+            return json.dumps(self.delivery_payload(), separators=(",", ":")).encode()
+        head = self.delivery_payload()
+        del head["properties"]
+        prefix = json.dumps(head, separators=(",", ":"))[:-1]
+        return f'{prefix},"properties":{self.payload_json}}}'.encode()
 
     @classmethod
     def from_delivery_payload(cls, contact_key: str, data: dict[str, Any]) -> EventRecord:
