@@ -98,9 +98,16 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: Marketing
     raise AssertionError("context.abort returned")  # abort always raises
 
 
+@functools.cache
+def _series(method: str, code: grpc.StatusCode) -> tuple[Any, Any]:
+    """The labelled children, looked up once (labels() is not free per call)."""
+    return RPC_REQUESTS.labels(method, code.name), RPC_DURATION.labels(method)
+
+
 def _observe(method: str, code: grpc.StatusCode, started: float) -> None:
-    RPC_REQUESTS.labels(method, code.name).inc()
-    RPC_DURATION.labels(method).observe(time.perf_counter() - started)
+    requests, duration = _series(method, code)
+    requests.inc()
+    duration.observe(time.perf_counter() - started)
 
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])

@@ -63,17 +63,27 @@ class BusEventSink:
                         headers={MSG_ID_HEADER: r.event_id},
                     )
                 )
-            await asyncio.wait(futures, timeout=self._ack_timeout_s)
         except Exception as exc:
             log.warning("publishing events failed: %s", exc)
-        acks: list[PubAck | None] = [_result(f) for f in futures]
+        acks = await acks_within(futures, self._ack_timeout_s)
         return acks + [None] * (len(records) - len(acks))
 
 
-def _result(future: asyncio.Future[PubAck]) -> PubAck | None:
-    if not future.done():
+async def acks_within(
+    futures: list[asyncio.Future[PubAck]], timeout_s: float
+) -> list[PubAck | None]:
+    """Each publication's ack, or None if it failed or did not come in time.
+    (One timer for all, and no task per future: this runs for every RPC.)"""
+    if not futures:
+        return []
+    timer = asyncio.get_running_loop().call_later(timeout_s, _cancel_pending, futures)
+    try:
+        results = await asyncio.gather(*futures, return_exceptions=True)
+    finally:
+        timer.cancel()
+    return [r if isinstance(r, PubAck) else None for r in results]
+
+
+def _cancel_pending(futures: list[asyncio.Future[PubAck]]) -> None:
+    for future in futures:
         future.cancel()
-        return None
-    if future.cancelled() or future.exception() is not None:
-        return None
-    return future.result()
