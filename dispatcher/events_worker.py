@@ -59,6 +59,8 @@ class EventsWorker:
 
     async def _drop_erased(self, items: list[Item]) -> list[Item]:
         """Events of a person erased after they were accepted are not sent."""
+        if not self._erasures:
+            return items
         erased = [
             (msg, d)
             for msg, d in items

@@ -116,6 +116,9 @@ class ErasureMarks:
     async def mark(self, contact_key: str, accepted_at: float) -> None:
         await self._kv.put(f"{self.PREFIX}.{contact_key}", str(accepted_at).encode())
 
+    def __bool__(self) -> bool:
+        return bool(self._erased)
+
     def erased_since(self, contact_key: str, accepted_at: float) -> bool:
         """True when the person was erased after this event was accepted."""
         return self._erased.get(contact_key, float("-inf")) >= accepted_at

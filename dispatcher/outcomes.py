@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from marketing.bus.v1 import bus_pb2
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
@@ -51,7 +52,8 @@ class Reporter:
         futures = [
             await self._dead_letter(o) for o in outcomes if o.outcome == bus_pb2.OUTCOME_FAILED
         ]
-        batch = bus_pb2.DeliveryResults(results=[self._result(o) for o in outcomes])
+        finished = timestamp(self._clock())
+        batch = bus_pb2.DeliveryResults(results=[self._result(o, finished) for o in outcomes])
         futures.append(
             await self._js.publish_async(
                 topology.RESULTS_SUBJECT,
@@ -65,7 +67,7 @@ class Reporter:
         for o in outcomes:
             metrics.DELIVERIES.labels(o.delivery.kind, bus_pb2.Outcome.Name(o.outcome)).inc()
 
-    def _result(self, o: Outcome) -> bus_pb2.DeliveryResult:
+    def _result(self, o: Outcome, finished: Timestamp) -> bus_pb2.DeliveryResult:
         return bus_pb2.DeliveryResult(
             delivery_id=o.delivery.id,
             kind=o.delivery.kind,
@@ -74,7 +76,7 @@ class Reporter:
             provider_id=o.provider_id,
             error=o.error,
             attempts=o.attempts,
-            finish_time=timestamp(self._clock()),
+            finish_time=finished,
         )
 
     async def _dead_letter(self, o: Outcome) -> asyncio.Future[PubAck]:

@@ -22,19 +22,18 @@ def money_amount(money: dict[str, Any]) -> Decimal:
     return Decimal(str(money.get("units", "0"))) + Decimal(money.get("nanos", 0)) / _NANOS
 
 
+_MONEY_KEYS = frozenset({"currency_code", "units", "nanos"})
+
+
 def _is_money(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and "currency_code" in value
-        and set(value) <= {"currency_code", "units", "nanos"}
-    )
+    return isinstance(value, dict) and "currency_code" in value and value.keys() <= _MONEY_KEYS
 
 
 def plain_properties(value: Any) -> Any:
     """Money objects become numbers, which is what providers chart and sum."""
-    if _is_money(value):
-        return float(money_amount(value))
     if isinstance(value, dict):
+        if "currency_code" in value and value.keys() <= _MONEY_KEYS:
+            return float(money_amount(value))
         return {k: plain_properties(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain_properties(v) for v in value]
