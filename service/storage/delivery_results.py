@@ -33,9 +33,12 @@ _FAILED_EVENT_TO_OUTBOX = text(
     ":error, :attempts, 0)"
 )
 _EVENT_EXISTS = text("SELECT 1 FROM marketing_event_log WHERE id = :id")
+# An accepted erasure request needs the email no longer: it is forgotten here.
 _OUTBOX_DONE = text(
     "UPDATE marketing_outbox SET status = CAST(:status AS outbox_status), completed_at = :now, "
-    "error = :error, attempts = :attempts WHERE id = CAST(:id AS uuid) "
+    "error = :error, attempts = :attempts, payload = CASE "
+    "WHEN kind = 'contact.erased' AND :status = 'COMPLETED' THEN CAST('{}' AS jsonb) "
+    "ELSE payload END WHERE id = CAST(:id AS uuid) "
     "RETURNING payload ->> 'contact_id' AS contact_id"
 )
 _CONTACT_SYNCED = text(

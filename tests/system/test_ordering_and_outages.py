@@ -85,3 +85,24 @@ def test_both_stores_down_is_unavailable_and_the_retry_is_not_a_duplicate(
     again = system.stub.TrackEvent(pb.TrackEventRequest(event=event))
     assert (first.duplicate, again.duplicate) == (False, True)
     assert_eventually(lambda: provider.event_counts().get(event.event_id) == 1)
+
+
+def test_an_accepted_erasure_forgets_the_email(system: ServiceHarness, provider: Sandbox) -> None:
+    email = unique_email()
+    name = system.stub.UpsertContact(upsert(email)).contact.name
+    system.stub.DeleteContact(pb.DeleteContactRequest(name=name))
+    assert_eventually(lambda: _requests_for(provider, email, "/api/data-privacy-deletion-jobs"))
+    assert_eventually(
+        lambda: (
+            system.scalar(
+                "SELECT status FROM marketing_outbox "
+                "WHERE contact_key = :k AND kind = 'contact.erased'",
+                k=email_key(email),
+            )
+            == "COMPLETED"
+        )
+    )
+    leftovers = system.scalar(
+        "SELECT count(*) FROM marketing_outbox WHERE payload::text LIKE :p", p=f"%{email}%"
+    )
+    assert leftovers == 0
