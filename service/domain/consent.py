@@ -25,7 +25,7 @@ from service.domain.contacts import (
     contact_views,
     parse_contact_name,
 )
-from service.domain.pagination import encode_token, page_request
+from service.domain.pagination import bad_token, encode_token, page_request
 from service.errors import AlreadyExistsError, NotFoundError, Violations
 from service.metrics import CONSENT_RECORDS, UNSUBSCRIBES
 from service.storage import outbox
@@ -208,7 +208,7 @@ def _consent_cursor(v: Violations, cursor: dict[str, Any] | None) -> tuple[datet
     try:
         return datetime.fromisoformat(cursor["t"]), int(cursor["i"])
     except (KeyError, TypeError, ValueError):
-        v.add("page_token", "INVALID_PAGE_TOKEN", "is not a page token this list returned")
+        bad_token(v)
         return None
 
 

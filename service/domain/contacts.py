@@ -13,8 +13,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain import validation as check
-from service.domain.pagination import encode_token, page_request
-from service.errors import AlreadyExistsError, NotFoundError, Violations
+from service.domain.pagination import bad_token, encode_token, page_request
+from service.errors import (
+    AlreadyExistsError,
+    FieldViolation,
+    InvalidArgumentError,
+    NotFoundError,
+    Violations,
+)
 from service.storage import outbox
 from service.storage.database import Database
 from service.storage.models import Contact, ErasureLog, EventLog, SegmentMembership, Suppression
@@ -216,9 +222,9 @@ async def get_contact(
             row = await session.get(Contact, contact_id)
             missing = name
         elif email is None:
-            v.add("name", "REQUIRED", "set the contact's name or its email")
-            v.raise_if_any()
-            raise AssertionError("unreachable")
+            raise InvalidArgumentError(
+                [FieldViolation("name", "REQUIRED", "set the contact's name or its email")]
+            )
         else:
             check.check_email(v, "email", email)
             v.raise_if_any()
@@ -255,7 +261,7 @@ def _contact_cursor(
     try:
         return datetime.fromisoformat(cursor["t"]), uuid.UUID(cursor["i"])
     except (KeyError, TypeError, ValueError):
-        v.add("page_token", "INVALID_PAGE_TOKEN", "is not a page token this list returned")
+        bad_token(v)
         return None
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, text, update
 
-from service.domain.pagination import encode_token, page_request
+from service.domain.pagination import bad_token, encode_token, page_request
 from service.errors import NotFoundError, Violations
 from service.storage import outbox
 from service.storage.database import Database
@@ -60,7 +60,7 @@ def _cursor(v: Violations, cursor: dict[str, Any] | None) -> int | None:
     if cursor is None:
         return None
     if not isinstance(cursor.get("s"), int):
-        v.add("page_token", "INVALID_PAGE_TOKEN", "is not a page token this list returned")
+        bad_token(v)
         return None
     return int(cursor["s"])
 

@@ -51,7 +51,12 @@ def decode_token(v: Violations, token: str, scope: str, *, field: str) -> dict[s
         except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
             data = None
     if not isinstance(data, dict) or data.get("s") != scope or not isinstance(data.get("c"), dict):
-        v.add(field, "INVALID_PAGE_TOKEN", "is not a page token this list returned")
+        bad_token(v, field)
         return None
     cursor: dict[str, Any] = data["c"]
     return cursor
+
+
+def bad_token(v: Violations, field: str = "page_token") -> None:
+    """A token that decodes but whose cursor this list cannot use."""
+    v.add(field, "INVALID_PAGE_TOKEN", "is not a page token this list returned")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
 
 from marketing.bus.v1 import bus_pb2
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.storage.event_log import EventRecord
 from service.storage.outbox import OutboxKind
 
 DELIVERED = bus_pb2.OUTCOME_DELIVERED
@@ -71,13 +71,14 @@ async def _record_failed_event(
     if row is None:  # no such row (yet), or settled already (a late duplicate result)
         exists = await session.scalar(_EVENT_EXISTS, {"id": r.delivery_id})
         return {r.delivery_id} if exists else set()
-    payload: dict[str, Any] = {
-        "event_id": row.id,
-        "metric": row.type,
-        "email": row.data["email"],
-        "occur_time": row.occurred_at.isoformat(),
-        "properties": row.data["payload"],
-    }
+    payload = EventRecord(
+        event_id=row.id,
+        email=row.data["email"],
+        contact_key=row.contact_key,
+        metric=row.type,
+        payload=row.data["payload"],
+        occurred_at=row.occurred_at,
+    ).delivery_payload()
     await session.execute(
         _FAILED_EVENT_TO_OUTBOX,
         {
