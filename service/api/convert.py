@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from marketing.v1 import common_pb2, consent_pb2, contact_pb2, event_pb2, service_pb2
 
@@ -26,7 +27,7 @@ _CONSENT_TYPES = {
     ConsentType.ANALYTICS: consent_pb2.CONSENT_TYPE_ANALYTICS,
 }
 _CONSENT_TYPES_BY_PROTO = {proto: domain for domain, proto in _CONSENT_TYPES.items()}
-_MONEY = common_pb2.Money.DESCRIPTOR.full_name
+_MONEY_NAME = common_pb2.Money.DESCRIPTOR.full_name
 
 
 def when(ts: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
@@ -161,30 +162,58 @@ def event_input(e: event_pb2.Event) -> EventInput:
 def _payload_dict(msg: Message, path: str, money: list[MoneyField]) -> dict[str, Any]:
     """The payload as JSON (proto field names, set fields only), collecting every
     Money with its path on the way: one walk instead of MessageToDict plus a
-    second pass (this is per event on the ingest hot path)."""
+    second pass, with each field's treatment looked up rather than worked out
+    (this runs for every event on the ingest hot path)."""
     out: dict[str, Any] = {}
     for fd, value in msg.ListFields():
-        field_path = f"{path}{fd.name}"
-        if fd.message_type is None:
-            out[fd.name] = list(value) if fd.is_repeated else value
-        elif fd.is_repeated:
-            out[fd.name] = [
-                _message_value(item, f"{field_path}[{i}]", money) for i, item in enumerate(value)
+        kind = _FIELD_KINDS.get(fd) or _classify(fd)
+        name = fd.name
+        if kind is _SCALAR:
+            out[name] = value
+        elif kind is _MESSAGE:
+            out[name] = _payload_dict(value, f"{path}{name}.", money)
+        elif kind is _MESSAGES:
+            out[name] = [
+                _payload_dict(item, f"{path}{name}[{i}].", money) for i, item in enumerate(value)
             ]
+        elif kind is _SCALARS:
+            out[name] = list(value)
+        elif kind is _MONEY:
+            out[name] = _money_value(value, f"{path}{name}", money)
+        elif kind is _MONEYS:
+            out[name] = [
+                _money_value(item, f"{path}{name}[{i}]", money) for i, item in enumerate(value)
+            ]
+        elif fd.is_repeated:  # Struct, Timestamp and the like: their JSON forms
+            out[name] = [json_format.MessageToDict(item) for item in value]
         else:
-            out[fd.name] = _message_value(value, field_path, money)
+            out[name] = json_format.MessageToDict(value)
     return out
 
 
-def _message_value(msg: Message, path: str, money: list[MoneyField]) -> Any:
-    name = msg.DESCRIPTOR.full_name
-    if name == _MONEY:
-        m: Any = msg
-        money.append(MoneyField(path, m.currency_code, m.units, m.nanos))
-        return _payload_dict(msg, path, [])
-    if name.startswith("google.protobuf."):  # Struct, Timestamp: their JSON forms
-        return json_format.MessageToDict(msg)
-    return _payload_dict(msg, f"{path}.", money)
+def _money_value(m: Any, path: str, money: list[MoneyField]) -> dict[str, Any]:
+    money.append(MoneyField(path, m.currency_code, m.units, m.nanos))
+    return {fd.name: value for fd, value in m.ListFields()}
+
+
+# How a payload field becomes JSON, worked out once per field (by identity).
+_SCALAR, _SCALARS, _MESSAGE, _MESSAGES, _MONEY, _MONEYS, _WELL_KNOWN = (
+    "scalar", "scalars", "message", "messages", "money", "moneys", "well-known"
+)  # fmt: skip
+_FIELD_KINDS: dict[FieldDescriptor, str] = {}
+
+
+def _classify(fd: FieldDescriptor) -> str:
+    if fd.message_type is None:
+        kind = _SCALARS if fd.is_repeated else _SCALAR
+    elif fd.message_type.full_name == _MONEY_NAME:
+        kind = _MONEYS if fd.is_repeated else _MONEY
+    elif fd.message_type.full_name.startswith("google.protobuf."):
+        kind = _WELL_KNOWN
+    else:
+        kind = _MESSAGES if fd.is_repeated else _MESSAGE
+    _FIELD_KINDS[fd] = kind
+    return kind
 
 
 def failed_delivery_message(row: Outbox) -> service_pb2.FailedDelivery:

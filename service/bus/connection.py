@@ -12,6 +12,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from service.bus import topology
+from service.bus.publisher import BatchPublisher
 
 log = logging.getLogger(__name__)
 RECONNECT_WAIT_S = 1.0
@@ -24,6 +25,7 @@ class Bus:
         self._name = name
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
+        self._publisher: BatchPublisher | None = None
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -33,6 +35,11 @@ class Bus:
         if self._js is not None and self._nc is not None and self._nc.is_connected:
             return self._js
         return None
+
+    @property
+    def publisher(self) -> BatchPublisher | None:
+        """The batch publisher while connected and declared, like `js`."""
+        return self._publisher if self.js is not None else None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._connect_forever(), name="nats-connect")
@@ -56,6 +63,7 @@ class Bus:
                 js = nc.jetstream()
                 await topology.declare(js, replicas=self._replicas)
                 self._nc, self._js = nc, js
+                self._publisher = BatchPublisher(nc)
                 self._ready.set()
                 log.info("connected to NATS at %s", self._url)
             except Exception as exc:  # unreachable, or JetStream not ready yet

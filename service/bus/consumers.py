@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from marketing.bus.v1 import bus_pb2
 from nats.aio.msg import Msg
 
-from service.bus.envelope import parse_delivery, parse_results, payload_of
+from service.bus.envelope import parse_delivery, parse_results
 from service.clock import Clock
 from service.errors import UnavailableError
 from service.storage import delivery_results
 from service.storage.database import Database
-from service.storage.event_log import EventRecord, erased_after, insert_log_rows
+from service.storage.event_log import BusEvent, insert_bus_events
 from service.storage.outbox import OutboxKind
 
 log = logging.getLogger(__name__)
@@ -32,18 +33,10 @@ class EventLogWriter:
         self._clock = clock
 
     async def handle(self, messages: list[Msg]) -> None:
-        records, accepted_at = [], {}
-        for msg in messages:
-            delivery = parse_delivery(msg.data)
-            record = EventRecord.from_delivery_payload(delivery.contact_key, payload_of(delivery))
-            records.append(record)
-            accepted_at[record.event_id] = delivery.create_time.ToDatetime(tzinfo=UTC)
+        events = [_bus_event(parse_delivery(msg.data)) for msg in messages]
         try:
             async with self._db.transaction() as session:
-                erased = await erased_after(session, records, accepted_at)
-                await insert_log_rows(
-                    session, [r for r in records if r.event_id not in erased], self._clock()
-                )
+                await insert_bus_events(session, events, self._clock())
         except UnavailableError as exc:
             log.warning("event log writer: %s", exc)
             for msg in messages:
@@ -51,6 +44,15 @@ class EventLogWriter:
             return
         for msg in messages:
             await msg.ack()
+
+
+def _bus_event(delivery: bus_pb2.Delivery) -> BusEvent:
+    created = delivery.create_time
+    return BusEvent(
+        contact_key=delivery.contact_key,
+        payload_json=delivery.payload_json.decode(),
+        accepted_us=created.seconds * 1_000_000 + created.nanos // 1000,
+    )
 
 
 class ResultRecorder:

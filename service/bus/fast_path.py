@@ -3,15 +3,16 @@ Whatever the bus does not acknowledge in time goes to PostgreSQL instead."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 
-from nats.js.api import PubAck
+from google.protobuf.timestamp_pb2 import Timestamp
+from marketing.bus.v1 import bus_pb2
 
 from service.bus import topology
 from service.bus.connection import Bus
-from service.bus.envelope import MSG_ID_HEADER, delivery
+from service.bus.envelope import timestamp
+from service.bus.publisher import Ack
 from service.storage.event_log import EventRecord, PostgresEventSink
 from service.storage.outbox import OutboxKind
 
@@ -40,50 +41,27 @@ class BusEventSink:
             accepted |= await self._fallback.accept(unsure, now)
         return accepted
 
-    async def _publish(self, records: list[EventRecord], now: datetime) -> list[PubAck | None]:
+    async def _publish(self, records: list[EventRecord], now: datetime) -> list[Ack | None]:
         """One ack (or None: not known to be stored) per record, in order."""
-        js = self._bus.js
-        if js is None:
+        publisher = self._bus.publisher
+        if publisher is None:
             return [None] * len(records)
-        futures: list[asyncio.Future[PubAck]] = []
+        created = timestamp(now)
+        messages = [(r.event_id, _delivery_bytes(r, created)) for r in records]
         try:
-            for r in records:
-                message = delivery(
-                    id=r.event_id,
-                    kind=OutboxKind.EVENT_TRACKED,
-                    contact_key=r.contact_key,
-                    sequence=0,
-                    payload=r.delivery_json(),
-                    created=now,
-                )
-                futures.append(
-                    await js.publish_async(
-                        topology.EVENTS_SUBJECT,
-                        message.SerializeToString(),
-                        headers={MSG_ID_HEADER: r.event_id},
-                    )
-                )
-        except Exception as exc:
+            return await publisher.publish(
+                topology.EVENTS_SUBJECT, messages, timeout_s=self._ack_timeout_s
+            )
+        except Exception as exc:  # the connection broke while writing
             log.warning("publishing events failed: %s", exc)
-        acks = await acks_within(futures, self._ack_timeout_s)
-        return acks + [None] * (len(records) - len(acks))
+            return [None] * len(records)
 
 
-async def acks_within(
-    futures: list[asyncio.Future[PubAck]], timeout_s: float
-) -> list[PubAck | None]:
-    """Each publication's ack, or None if it failed or did not come in time.
-    (One timer for all, and no task per future: this runs for every RPC.)"""
-    if not futures:
-        return []
-    timer = asyncio.get_running_loop().call_later(timeout_s, _cancel_pending, futures)
-    try:
-        results = await asyncio.gather(*futures, return_exceptions=True)
-    finally:
-        timer.cancel()
-    return [r if isinstance(r, PubAck) else None for r in results]
-
-
-def _cancel_pending(futures: list[asyncio.Future[PubAck]]) -> None:
-    for future in futures:
-        future.cancel()
+def _delivery_bytes(r: EventRecord, created: Timestamp) -> bytes:
+    return bus_pb2.Delivery(
+        id=r.event_id,
+        kind=OutboxKind.EVENT_TRACKED,
+        contact_key=r.contact_key,
+        payload_json=r.delivery_json(),
+        create_time=created,
+    ).SerializeToString()

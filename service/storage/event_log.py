@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.storage import outbox
 from service.storage.database import Database
-from service.storage.models import ErasureLog
 from service.storage.outbox import OutboxKind
 
 
@@ -47,17 +46,6 @@ class EventRecord:
         del head["properties"]
         prefix = json.dumps(head, separators=(",", ":"))[:-1]
         return f'{prefix},"properties":{self.payload_json}}}'.encode()
-
-    @classmethod
-    def from_delivery_payload(cls, contact_key: str, data: dict[str, Any]) -> EventRecord:
-        return cls(
-            event_id=data["event_id"],
-            email=data["email"],
-            contact_key=contact_key,
-            metric=data["metric"],
-            payload=data["properties"],
-            occurred_at=datetime.fromisoformat(data["occur_time"]),
-        )
 
 
 # One statement for a whole batch, whatever its size: arrays in, rows out,
@@ -100,26 +88,52 @@ async def insert_log_rows(
     return set(await session.scalars(_INSERT_LOG_ROWS, params))
 
 
-async def erased_after(
-    session: AsyncSession, records: list[EventRecord], accepted_at: dict[str, datetime]
-) -> set[str]:
-    """Ids of events whose person was erased after the event was accepted:
-    such events must not be written back (they arrived late over the bus)."""
-    keys = {r.contact_key for r in records}
-    latest = dict(
-        (
-            await session.execute(
-                select(ErasureLog.email_sha256, func.max(ErasureLog.erased_at))
-                .where(ErasureLog.email_sha256.in_(keys))
-                .group_by(ErasureLog.email_sha256)
-            )
-        ).all()
+# The event-log writer's statement: the bus payloads go in as they came (JSON
+# text) and PostgreSQL takes them apart, so the writer decodes and re-encodes
+# nothing. Events whose person was erased after they were accepted (they
+# arrived late over the bus) are left out.
+_INSERT_BUS_EVENTS = text(
+    """
+    INSERT INTO marketing_event_log (id, contact_id, contact_key, type, data, occurred_at,
+                                     status, retry_count, max_retries, created_at, updated_at)
+    SELECT d.doc->>'event_id', c.id, u.contact_key, d.doc->>'metric',
+           jsonb_build_object('email', d.doc->'email', 'payload', d.doc->'properties'),
+           CAST(d.doc->>'occur_time' AS timestamptz), 'PENDING', 0, :max_retries, :now, :now
+    FROM unnest(CAST(:keys AS text[]), CAST(:docs AS text[]), CAST(:accepted AS bigint[]))
+         AS u(contact_key, doc, accepted_us)
+    CROSS JOIN LATERAL (SELECT CAST(u.doc AS jsonb) AS doc) AS d
+    LEFT JOIN marketing_contact c ON c.email = d.doc->>'email'
+    WHERE NOT EXISTS (
+        SELECT 1 FROM marketing_erasure_log e
+        WHERE e.email_sha256 = u.contact_key
+          AND e.erased_at >= TIMESTAMPTZ 'epoch' + u.accepted_us * INTERVAL '1 microsecond'
     )
-    return {
-        r.event_id
-        for r in records
-        if r.contact_key in latest and latest[r.contact_key] >= accepted_at[r.event_id]
+    ON CONFLICT (id) DO NOTHING
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BusEvent:
+    """An event as it came over the bus: its Delivery's key, payload and time."""
+
+    contact_key: str
+    payload_json: str  # EventRecord.delivery_json()
+    accepted_us: int  # when the service accepted it, microseconds since the epoch
+
+
+async def insert_bus_events(session: AsyncSession, events: list[BusEvent], now: datetime) -> None:
+    """Event-log rows for events that came over the bus (a known id is left as it is)."""
+    if not events:
+        return
+    params = {
+        "keys": [e.contact_key for e in events],
+        "docs": [e.payload_json for e in events],
+        "accepted": [e.accepted_us for e in events],
+        "max_retries": MAX_RETRIES,
+        "now": now,
     }
+    await session.execute(_INSERT_BUS_EVENTS, params)
 
 
 class PostgresEventSink:
