@@ -37,6 +37,11 @@ class Bus:
         return None
 
     @property
+    def nc(self) -> Client | None:
+        """The connection while connected and declared, like `js`."""
+        return self._nc if self.js is not None else None
+
+    @property
     def publisher(self) -> BatchPublisher | None:
         """The batch publisher while connected and declared, like `js`."""
         return self._publisher if self.js is not None else None

@@ -48,6 +48,8 @@ class BatchPublisher:
         self._subscription: Subscription | None = None
         self._tokens = itertools.count()
         self._waiting: dict[str, asyncio.Future[Ack]] = {}
+        self._outgoing: list[bytes] = []
+        self._writing = False
 
     async def publish(
         self, subject: str, messages: Sequence[tuple[str, bytes]], timeout_s: float
@@ -72,17 +74,32 @@ class BatchPublisher:
     async def _write(
         self, subject: str, messages: Sequence[tuple[str, bytes]], tokens: list[str]
     ) -> None:
-        frames: list[bytes] = []
         for (msg_id, payload), token in zip(messages, tokens, strict=True):
             header = b"".join((_HEADER_HEAD, msg_id.encode(), _CRLF, _CRLF))
             size = len(header)
             line = f"HPUB {subject} {self._prefix}{token} {size} {size + len(payload)}\r\n"
-            frames += (line.encode(), header, payload, _CRLF)
-        nc = self._nc
-        # nats-py has no public call for pre-framed commands; these two are what
-        # its own publish uses (pinned by tests/service/bus/test_publisher.py).
-        await nc._send_command(b"".join(frames))
-        await nc._flush_pending()
+            self._outgoing += (line.encode(), header, payload, _CRLF)
+        if not self._writing:
+            await self._write_outgoing()
+
+    async def _write_outgoing(self) -> None:
+        """Group commit: the first caller of a loop tick writes the frames of
+        every caller of that tick (one write and one flush for all the unary
+        RPCs in flight, not one each). A failed write leaves the others' acks
+        missing, and they fall back like any unacknowledged publication."""
+        self._writing = True
+        try:
+            await asyncio.sleep(0)  # let the rest of this tick add their frames
+            nc = self._nc
+            while self._outgoing:
+                data, self._outgoing = b"".join(self._outgoing), []
+                # nats-py has no public call for pre-framed commands; these two are
+                # what its own publish uses (pinned by tests/service/bus/test_publisher.py).
+                await nc._send_command(data)
+                await nc._flush_pending()
+        finally:
+            self._outgoing = []
+            self._writing = False
 
     async def _subscribe_once(self) -> None:
         if self._subscription is None:

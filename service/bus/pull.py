@@ -1,0 +1,136 @@
+"""Batches from a durable pull consumer without a task per message.
+
+nats-py's `fetch` waits for each message of a batch with its own timeout,
+which costs two tasks and a uuid per message: at ten thousand events a second
+that is a good part of a core. Here one pull request asks for the batch, a
+subscription callback collects what JetStream sends, and the caller waits on
+one future. The protocol is JetStream's own: a request to
+`$JS.API.CONSUMER.MSG.NEXT.<stream>.<durable>` whose reply subject receives
+the messages, then a status message (408) when the request expires with
+fewer.
+
+Messages that arrive after a fetch returned (the request was still open) are
+kept, in order, for the next fetch; `release()` hands them back to JetStream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+_STATUS = "Status"
+EXPIRY_GRACE_S = 1.0
+_HEARTBEAT = "100"
+_NO_RESPONDERS = "503"
+
+
+class ConsumerUnavailable(Exception):
+    """Nothing answered the pull request: no such consumer, or JetStream is down."""
+
+
+class PullConsumer:
+    """Fetches batches for one consume loop; not shared between loops."""
+
+    def __init__(self, nc: Client, *, stream: str, durable: str) -> None:
+        self._nc = nc
+        self._api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._inbox = ""
+        self._subscription: Subscription | None = None
+        self._buffer: list[Msg] = []
+        # Open pull requests, oldest first: [expiry (monotonic), messages still owed].
+        self._requests: deque[list[float]] = deque()
+        self._waiter: tuple[int, asyncio.Future[None]] | None = None
+        self._unanswered = False
+
+    @property
+    def connection(self) -> Client:
+        return self._nc
+
+    async def fetch(self, batch: int, *, wait_s: float, linger_s: float) -> list[Msg]:
+        """Up to `batch` messages: waits up to `wait_s` for the first, then at
+        most `linger_s` for the batch to fill. An empty list means none came."""
+        await self._subscribe_once()
+        started = time.monotonic()
+        room = batch - len(self._buffer) - self._owed(started)
+        if room > 0:
+            request = {"batch": room, "expires": int(wait_s * 1e9)}
+            self._requests.append([started + wait_s, room])
+            await self._nc.publish(self._api, json.dumps(request).encode(), reply=self._inbox)
+        await self._wait_for(1, wait_s)
+        if self._unanswered:
+            self._unanswered = False
+            raise ConsumerUnavailable(self._api)
+        if self._buffer:
+            await self._wait_for(batch, min(linger_s, wait_s - (time.monotonic() - started)))
+        taken, self._buffer = self._buffer[:batch], self._buffer[batch:]
+        return taken
+
+    def _owed(self, now: float) -> int:
+        """Messages the open requests may still bring. A request past its expiry
+        by a second is taken as over, answered or not (across a reconnect the
+        server forgets it without a word)."""
+        while self._requests and self._requests[0][0] + EXPIRY_GRACE_S < now:
+            self._requests.popleft()
+        return int(sum(owed for _, owed in self._requests))
+
+    async def release(self) -> None:
+        """Hand the messages kept for the next fetch back for redelivery now."""
+        kept, self._buffer = self._buffer, []
+        for msg in kept:
+            with contextlib.suppress(Exception):
+                await msg.nak()
+
+    async def close(self) -> None:
+        await self.release()
+        if self._subscription is not None:
+            subscription, self._subscription = self._subscription, None
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _subscribe_once(self) -> None:
+        if self._subscription is None:
+            self._inbox = self._nc.new_inbox()
+            self._subscription = await self._nc.subscribe(self._inbox, cb=self._on_message)
+
+    async def _wait_for(self, count: int, timeout_s: float) -> None:
+        if len(self._buffer) >= count or timeout_s <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._waiter = (count, future)
+        timer = loop.call_later(timeout_s, _resolve, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    async def _on_message(self, msg: Msg) -> None:
+        status = msg.headers.get(_STATUS) if msg.headers else None
+        if status is None:
+            self._buffer.append(msg)
+            if self._requests:
+                self._requests[0][1] -= 1
+                if self._requests[0][1] <= 0:
+                    self._requests.popleft()
+            if self._waiter is not None and len(self._buffer) >= self._waiter[0]:
+                _resolve(self._waiter[1])
+        elif status != _HEARTBEAT:
+            self._unanswered = status == _NO_RESPONDERS
+            # The oldest request ended (expired, or refused): the rest of it will not come.
+            if self._requests:
+                self._requests.popleft()
+            if self._waiter is not None and not self._requests:
+                _resolve(self._waiter[1])
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
