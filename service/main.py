@@ -1,4 +1,5 @@
-"""`marketing-service`: run migrations (`migrate`) or serve gRPC (`serve`, the default)."""
+"""`marketing-service`: run migrations (`migrate`), serve gRPC (`serve`, the default),
+or run only the bus workers (`work`: outbox relay, event-log writer, result recorder)."""
 
 from __future__ import annotations
 
@@ -19,43 +20,74 @@ from service.storage.database import Database
 log = logging.getLogger("marketing.service")
 
 
-async def serve(settings: ServiceSettings) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
-    db = Database(
-        async_database_url(settings.database_url.get_secret_value()),
-        pool_size=settings.db_pool_size,
-    )
-    serve_metrics(settings.metrics_address)
-    bus = workers = None
-    if settings.nats_url:
-        bus = Bus(settings.nats_url, replicas=settings.stream_replicas, name="marketing-service")
-        bus.start()
-        workers = BusWorkers(
-            db, bus, outbox_retention=timedelta(seconds=settings.outbox_retention_s)
-        )
-        workers.start()
-    running = await create_server(settings, db, bus=bus)
-    log.info("serving marketing.v1.MarketingService on port %d", running.port)
+def _database(settings: ServiceSettings) -> Database:
+    url = async_database_url(settings.database_url.get_secret_value())
+    return Database(url, pool_size=settings.db_pool_size)
+
+
+def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus) -> BusWorkers:
+    retention = timedelta(seconds=settings.outbox_retention_s)
+    return BusWorkers(db, bus, outbox_retention=retention)
+
+
+async def _until_signalled() -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     await stopping.wait()
+
+
+async def serve(settings: ServiceSettings) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    db = _database(settings)
+    serve_metrics(settings.metrics_address)
+    bus = workers = None
+    if settings.nats_url:
+        bus = Bus(settings.nats_url, replicas=settings.stream_replicas, name="marketing-service")
+        bus.start()
+        if settings.bus_workers:
+            workers = _bus_workers(settings, db, bus)
+            workers.start()
+    running = await create_server(settings, db, bus=bus)
+    log.info("serving marketing.v1.MarketingService on port %d", running.port)
+    await _until_signalled()
     log.info(
         "shutting down: health NOT_SERVING, up to %.0f s for in-flight RPCs",
         settings.shutdown_grace_s,
     )
     await running.stop(settings.shutdown_grace_s)
-    if workers is not None and bus is not None:
+    if workers is not None:
         await workers.stop()
+    if bus is not None:
         await bus.close()
+    await db.close()
+    log.info("stopped")
+
+
+async def work(settings: ServiceSettings) -> None:
+    """Only the bus workers, until SIGTERM or SIGINT: the ingest processes then
+    spend their CPU on RPCs alone. Any number may run (the relay elects one)."""
+    if not settings.nats_url:
+        raise SystemExit("marketing-service work needs MARKETING_NATS_URL")
+    db = _database(settings)
+    serve_metrics(settings.metrics_address)
+    bus = Bus(settings.nats_url, replicas=settings.stream_replicas, name="marketing-service-work")
+    bus.start()
+    workers = _bus_workers(settings, db, bus)
+    workers.start()
+    log.info("bus workers running")
+    await _until_signalled()
+    log.info("shutting down: finishing the batches in hand")
+    await workers.stop()
+    await bus.close()
     await db.close()
     log.info("stopped")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="marketing-service", description=__doc__)
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", "work"])
     args = parser.parse_args()
     settings = ServiceSettings()  # filled from the environment
     logging.basicConfig(
@@ -65,6 +97,8 @@ def main() -> None:
     if args.command == "migrate":
         migrate.upgrade(async_database_url(settings.database_url.get_secret_value()))
         log.info("database migrated to the latest revision")
+    elif args.command == "work":
+        asyncio.run(work(settings))
     else:
         asyncio.run(serve(settings))
 

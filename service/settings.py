@@ -40,6 +40,11 @@ class ServiceSettings(BaseSettings):
     outbox_retention_s: float = Field(
         86_400.0, ge=0, description="How long delivered outbox rows are kept before pruning"
     )
+    bus_workers: bool = Field(
+        True,
+        description="serve also runs the bus workers (outbox relay, event-log writer, result "
+        "recorder); false when they run as `marketing-service work` processes of their own",
+    )
     log_level: str = "INFO"
 
 

@@ -192,8 +192,16 @@ def _payload_dict(msg: Message, path: str, money: list[MoneyField]) -> dict[str,
 
 
 def _money_value(m: Any, path: str, money: list[MoneyField]) -> dict[str, Any]:
-    money.append(MoneyField(path, m.currency_code, m.units, m.nanos))
-    return {fd.name: value for fd, value in m.ListFields()}
+    currency, units, nanos = m.currency_code, m.units, m.nanos
+    money.append(MoneyField(path, currency, units, nanos))
+    value: dict[str, Any] = {}  # set fields only, like every other message
+    if currency:
+        value["currency_code"] = currency
+    if units:
+        value["units"] = units
+    if nanos:
+        value["nanos"] = nanos
+    return value
 
 
 # How a payload field becomes JSON, worked out once per field (by identity).

@@ -25,7 +25,12 @@ async def run(b: Bench, ingest_rate: float, dispatch_ceiling: float) -> None:
     requests = list(payloads.batches(events, cfg.batch_size))
     ids = [e.event_id for e in events]
     del events
-    sampler = RssSampler({"service": b.stack.service.pid, "dispatcher": dispatcher.pid}).start()
+    pids = {
+        "service": b.stack.service.pid,
+        "service_workers": b.stack.workers.pid,
+        "dispatcher": dispatcher.pid,
+    }
+    sampler = RssSampler(pids).start()
     started = time.time()
     load = await clients.track_batches(b.service, requests, cfg.batch_in_flight)
     counts = await b.sandbox.wait_for(ids, cfg.timeout_s)
@@ -43,6 +48,7 @@ async def run(b: Bench, ingest_rate: float, dispatch_ceiling: float) -> None:
         f"({rate(len(ids), seconds):,.0f}/s),"
         f" ingest took {load.seconds:.2f} s, lost {lost}, duplicates {duplicates}, "
         f"errors {load.errors} {load.error_samples}; peak RSS service {peak['service']:.0f} MB,"
+        f" bus workers {peak['service_workers']:.0f} MB,"
         f" dispatcher {peak['dispatcher']:.0f} MB ({sampler.samples} samples)"
     )
     b.results.update(
@@ -56,6 +62,7 @@ async def run(b: Bench, ingest_rate: float, dispatch_ceiling: float) -> None:
         queue_100k_duplicates=duplicates,
         rss_service_mb=peak["service"],
         rss_dispatcher_mb=peak["dispatcher"],
+        rss_service_workers_mb=peak["service_workers"],
         rss_service_hwm_mb=hwm["service"],
         rss_dispatcher_hwm_mb=hwm["dispatcher"],
     )
@@ -79,6 +86,13 @@ async def run(b: Bench, ingest_rate: float, dispatch_ceiling: float) -> None:
             peak["service"],
             "MB",
             f"VmHWM over the run {hwm['service']:.0f} MB",
+            RSS_TARGET,
+        ),
+        Row(
+            "rss_service_workers_mb",
+            peak["service_workers"],
+            "MB",
+            f"marketing-service work; VmHWM {hwm['service_workers']:.0f} MB",
             RSS_TARGET,
         ),
         Row(

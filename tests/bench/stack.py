@@ -28,6 +28,7 @@ class Stack:
     service_address: str
     echo_address: str
     service: Child
+    workers: Child
     base_env: dict[str, str]
     _exits: contextlib.ExitStack
     dispatcher: Child | None = None
@@ -106,11 +107,17 @@ def running_stack() -> Iterator[Stack]:
             "MARKETING_NATS_URL": nats_url,
             "MARKETING_METRICS_ADDRESS": "",
         }
+        # The production layout for heavy ingest: the gRPC process ingests, the
+        # bus workers (event log, results, relay) run in a process of their own.
         service_argv = [sys.executable, "-m", "service.main", "serve"]
-        service = _child(exits, Child("service", service_argv, service_env, root))
+        serve_env = {**service_env, "MARKETING_BUS_WORKERS": "false"}
+        service = _child(exits, Child("service", service_argv, serve_env, root))
+        work_argv = ["nice", "-n", "10", sys.executable, "-m", "service.main", "work"]
+        workers = _child(exits, Child("service-work", work_argv, service_env, root))
         for port in (sandbox_port, echo_port, service_port):
             wait_for_port(port, timeout_s=60)
         service.wait_for_log("connected to NATS")
+        workers.wait_for_log("connected to NATS")
         yield Stack(
             root=root,
             database_url=database_url,
@@ -119,6 +126,7 @@ def running_stack() -> Iterator[Stack]:
             service_address=f"127.0.0.1:{service_port}",
             echo_address=f"127.0.0.1:{echo_port}",
             service=service,
+            workers=workers,
             base_env=base_env,
             _exits=exits,
         )
