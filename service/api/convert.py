@@ -166,8 +166,7 @@ def _payload_dict(msg: Message, path: str, money: list[MoneyField]) -> dict[str,
     (this runs for every event on the ingest hot path)."""
     out: dict[str, Any] = {}
     for fd, value in msg.ListFields():
-        kind = _FIELD_KINDS.get(fd) or _classify(fd)
-        name = fd.name
+        kind, name = _FIELD_KINDS.get(fd) or _classify(fd)
         if kind is _SCALAR:
             out[name] = value
         elif kind is _MESSAGE:
@@ -208,10 +207,10 @@ def _money_value(m: Any, path: str, money: list[MoneyField]) -> dict[str, Any]:
 _SCALAR, _SCALARS, _MESSAGE, _MESSAGES, _MONEY, _MONEYS, _WELL_KNOWN = (
     "scalar", "scalars", "message", "messages", "money", "moneys", "well-known"
 )  # fmt: skip
-_FIELD_KINDS: dict[FieldDescriptor, str] = {}
+_FIELD_KINDS: dict[FieldDescriptor, tuple[str, str]] = {}
 
 
-def _classify(fd: FieldDescriptor) -> str:
+def _classify(fd: FieldDescriptor) -> tuple[str, str]:
     if fd.message_type is None:
         kind = _SCALARS if fd.is_repeated else _SCALAR
     elif fd.message_type.full_name == _MONEY_NAME:
@@ -220,8 +219,8 @@ def _classify(fd: FieldDescriptor) -> str:
         kind = _WELL_KNOWN
     else:
         kind = _MESSAGES if fd.is_repeated else _MESSAGE
-    _FIELD_KINDS[fd] = kind
-    return kind
+    _FIELD_KINDS[fd] = kind, fd.name
+    return kind, fd.name
 
 
 def failed_delivery_message(row: Outbox) -> service_pb2.FailedDelivery:

@@ -79,7 +79,7 @@ def validate_event(
         return b""
     rules(v, f"{prefix}{e.type}.", e)
     for m in e.money:
-        check.money_amount(
+        check.check_money(
             v, f"{prefix}{e.type}.{m.path}", m.currency_code, m.units, m.nanos, allow_negative=False
         )
     return _check_encoded(v, e, f"{prefix}{e.type}")

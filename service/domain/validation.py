@@ -132,6 +132,16 @@ def money_amount(
     v: Violations, field: str, currency: str, units: int, nanos: int, *, allow_negative: bool
 ) -> Decimal | None:
     """Validate a Money triple and return its exact amount, or None if bad."""
+    if not check_money(v, field, currency, units, nanos, allow_negative=allow_negative):
+        return None
+    return Decimal(units) + Decimal(nanos) / _NANOS_PER_UNIT
+
+
+def check_money(
+    v: Violations, field: str, currency: str, units: int, nanos: int, *, allow_negative: bool
+) -> bool:
+    """Validate a Money triple; True if it is good. (No Decimal: events carry
+    several amounts each, and this runs for every one of them.)"""
     ok = True
     if not _CURRENCY.fullmatch(currency):
         v.add(f"{field}.currency_code", "INVALID_CURRENCY", "must be an ISO 4217 code like EUR")
@@ -139,11 +149,11 @@ def money_amount(
     if not -999_999_999 <= nanos <= 999_999_999 or (units * nanos < 0):
         v.add(f"{field}.nanos", "OUT_OF_RANGE", "must be within ±999,999,999, same sign as units")
         ok = False
-    amount = Decimal(units) + Decimal(nanos) / _NANOS_PER_UNIT
-    if ok and amount < 0 and not allow_negative:
+    # Units and nanos share a sign (checked above), so either one tells.
+    if ok and (units < 0 or nanos < 0) and not allow_negative:
         v.add(field, "OUT_OF_RANGE", "must not be negative")
         ok = False
-    return amount if ok else None
+    return ok
 
 
 def check_properties(v: Violations, field: str, properties: dict[str, Any]) -> None:
