@@ -16,7 +16,6 @@ Every builder of a bulk body also returns a `Blame` that maps Klaviyo's
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+
+import orjson
 
 from dispatcher.providers.base import ConsentChange, Profile, TrackedEvent
 
@@ -70,10 +71,13 @@ class Blame:
 
 
 def encode(body: JsonObject) -> bytes:
-    """Compact UTF-8 JSON; Decimal, datetime, date and UUID are written as Klaviyo expects."""
-    return json.dumps(
-        body, default=_json_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
+    """Compact UTF-8 JSON; Decimal, datetime, date and UUID are written as Klaviyo expects.
+    (orjson: a 1,000-event bulk body is encoded several times faster than by `json`.)"""
+    return orjson.dumps(body, default=_json_default, option=_ORJSON_OPTIONS)
+
+
+# Dates and times go through _json_default (Klaviyo's format); int keys become strings.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
 
 def _json_default(value: object) -> object:

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from google.protobuf import timestamp_pb2
 from marketing.bus.v1 import bus_pb2
 
@@ -41,7 +42,7 @@ def delivery(
 
 
 def payload_of(message: bus_pb2.Delivery) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(message.payload_json)
+    loaded: dict[str, Any] = orjson.loads(message.payload_json)
     return loaded
 
 
