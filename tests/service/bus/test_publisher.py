@@ -1,0 +1,85 @@
+"""The batch publisher against a real nats-server: acks in order, JetStream's
+dedupe by message id, refusals, and concurrent callers sharing a write.
+(It frames HPUB commands itself through two private nats-py calls; these
+tests fail loudly if a nats-py upgrade changes them.)"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+from nats.js.api import StreamConfig
+
+from service.bus.envelope import MSG_ID_HEADER
+from service.bus.publisher import Ack, BatchPublisher
+from tests.processes import NatsServer
+
+Scenario = Callable[[Any, BatchPublisher, str], Awaitable[None]]
+
+
+def _run(nats_server: NatsServer, scenario: Scenario) -> None:
+    async def main() -> None:
+        nc = await nats.connect(nats_server.url)
+        js = nc.jetstream()
+        name = f"PUB_{uuid.uuid4().hex[:8]}"
+        await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.x"]))
+        publisher = BatchPublisher(nc)
+        try:
+            await scenario(js, publisher, name)
+        finally:
+            await publisher.close()
+            await js.delete_stream(name)
+            await nc.close()
+
+    asyncio.run(main())
+
+
+def test_batch_is_stored_in_order_with_ids_and_payloads(nats_server: NatsServer) -> None:
+    async def scenario(js: Any, publisher: BatchPublisher, name: str) -> None:
+        messages = [(f"id-{i}", f"payload {i}".encode()) for i in range(300)]
+        acks = await publisher.publish(f"{name}.x", messages, timeout_s=5)
+        assert acks == [Ack(duplicate=False)] * 300
+        for seq in (1, 150, 300):
+            stored = await js.get_msg(name, seq)
+            assert stored.data == messages[seq - 1][1]
+            assert stored.headers[MSG_ID_HEADER] == messages[seq - 1][0]
+
+    _run(nats_server, scenario)
+
+
+def test_a_repeated_id_is_acknowledged_as_duplicate(nats_server: NatsServer) -> None:
+    async def scenario(js: Any, publisher: BatchPublisher, name: str) -> None:
+        first = await publisher.publish(f"{name}.x", [("a", b"1"), ("a", b"1")], timeout_s=5)
+        again = await publisher.publish(f"{name}.x", [("a", b"1"), ("b", b"2")], timeout_s=5)
+        assert first == [Ack(duplicate=False), Ack(duplicate=True)]
+        assert again == [Ack(duplicate=True), Ack(duplicate=False)]
+        assert (await js.stream_info(name)).state.messages == 2
+
+    _run(nats_server, scenario)
+
+
+def test_a_subject_no_stream_takes_gets_no_ack(nats_server: NatsServer) -> None:
+    async def scenario(js: Any, publisher: BatchPublisher, name: str) -> None:
+        acks = await publisher.publish(f"{name}-nowhere.x", [("a", b"1")], timeout_s=5)
+        assert acks == [None]
+
+    _run(nats_server, scenario)
+
+
+def test_concurrent_callers_each_get_their_own_acks(nats_server: NatsServer) -> None:
+    async def scenario(js: Any, publisher: BatchPublisher, name: str) -> None:
+        async def caller(n: int) -> list[Ack | None]:
+            # Every third caller repeats an id of the caller before it.
+            msg_id = f"c-{n - 1}" if n % 3 == 2 else f"c-{n}"
+            return await publisher.publish(f"{name}.x", [(msg_id, b"x")], timeout_s=5)
+
+        results = await asyncio.gather(*(caller(n) for n in range(60)))
+        duplicates = [n for n, acks in enumerate(results) if acks[0] and acks[0].duplicate]
+        assert all(acks[0] is not None for acks in results)
+        assert duplicates == [n for n in range(60) if n % 3 == 2]
+        assert (await js.stream_info(name)).state.messages == 40
+
+    _run(nats_server, scenario)

@@ -1,0 +1,87 @@
+"""The lean pull consumer against a real nats-server: batches in stream order,
+nothing lost or handed out twice across fetches, leftovers released for
+redelivery, and a missing consumer reported instead of spun on."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+
+from service.bus.pull import ConsumerUnavailable, PullConsumer
+from tests.processes import NatsServer
+
+Scenario = Callable[[Any, Any, str], Awaitable[None]]
+
+
+def _run(nats_server: NatsServer, scenario: Scenario, messages: int) -> None:
+    async def main() -> None:
+        nc = await nats.connect(nats_server.url)
+        js = nc.jetstream()
+        name = f"PULL_{uuid.uuid4().hex[:8]}"
+        await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.x"]))
+        config = ConsumerConfig(durable_name="d", ack_policy=AckPolicy.EXPLICIT, ack_wait=30)
+        await js.add_consumer(name, config)
+        for i in range(messages):
+            await js.publish(f"{name}.x", str(i).encode())
+        try:
+            await scenario(nc, js, name)
+        finally:
+            await js.delete_stream(name)
+            await nc.close()
+
+    asyncio.run(main())
+
+
+def test_batches_come_in_order_and_nothing_twice(nats_server: NatsServer) -> None:
+    async def scenario(nc: Any, js: Any, name: str) -> None:
+        puller = PullConsumer(nc, stream=name, durable="d")
+        seen: list[int] = []
+        while len(seen) < 250:
+            batch = await puller.fetch(40, wait_s=2.0, linger_s=0.05)
+            assert 0 < len(batch) <= 40
+            seen += [int(m.data) for m in batch]
+            for msg in batch:
+                await msg.ack()
+        assert seen == list(range(250))
+        assert await puller.fetch(40, wait_s=0.3, linger_s=0.05) == []
+        await puller.close()
+
+    _run(nats_server, scenario, messages=250)
+
+
+def test_released_leftovers_are_delivered_again(nats_server: NatsServer) -> None:
+    async def scenario(nc: Any, js: Any, name: str) -> None:
+        puller = PullConsumer(nc, stream=name, durable="d")
+        first = await puller.fetch(5, wait_s=2.0, linger_s=0.5)
+        assert [int(m.data) for m in first] == [0, 1, 2, 3, 4]
+        for msg in first:
+            await msg.ack()
+        await puller.close()  # anything it still kept is handed back
+        again = PullConsumer(nc, stream=name, durable="d")
+        rest: list[int] = []
+        while len(rest) < 5:
+            batch = await again.fetch(10, wait_s=2.0, linger_s=0.05)
+            assert batch, "the released messages did not come back"
+            rest += [int(m.data) for m in batch]
+            for msg in batch:
+                await msg.ack()
+        assert sorted(rest) == [5, 6, 7, 8, 9]
+        await again.close()
+
+    _run(nats_server, scenario, messages=10)
+
+
+def test_a_missing_consumer_is_reported(nats_server: NatsServer) -> None:
+    async def scenario(nc: Any, js: Any, name: str) -> None:
+        puller = PullConsumer(nc, stream=name, durable="no-such-consumer")
+        with pytest.raises(ConsumerUnavailable):
+            await asyncio.wait_for(puller.fetch(10, wait_s=5.0, linger_s=0.0), 10)
+        await puller.close()
+
+    _run(nats_server, scenario, messages=0)
