@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
@@ -28,7 +29,7 @@ def test_spliced_json_equals_plain_encoding(payload: dict[str, object], metric: 
         payload=payload,
         occurred_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
     )
-    spliced = EventRecord(**{**base.__dict__, "payload_json": json.dumps(payload).encode()})
+    spliced = dataclasses.replace(base, payload_json=json.dumps(payload).encode())
     assert json.loads(spliced.delivery_json()) == json.loads(base.delivery_json())
     assert json.loads(base.delivery_json()) == base.delivery_payload() | {
         "occur_time": "2026-01-02T03:04:05+00:00"
