@@ -183,10 +183,10 @@ def _payload_dict(msg: Message, path: str, money: list[MoneyField]) -> dict[str,
             out[name] = [
                 _money_value(item, f"{path}{name}[{i}]", money) for i, item in enumerate(value)
             ]
-        elif fd.is_repeated:  # Struct, Timestamp and the like: their JSON forms
-            out[name] = [json_format.MessageToDict(item) for item in value]
-        else:
+        elif kind is _WELL_KNOWN:  # Struct, Timestamp and the like: their JSON forms
             out[name] = json_format.MessageToDict(value)
+        else:
+            out[name] = [json_format.MessageToDict(item) for item in value]
     return out
 
 
@@ -204,8 +204,8 @@ def _money_value(m: Any, path: str, money: list[MoneyField]) -> dict[str, Any]:
 
 
 # How a payload field becomes JSON, worked out once per field (by identity).
-_SCALAR, _SCALARS, _MESSAGE, _MESSAGES, _MONEY, _MONEYS, _WELL_KNOWN = (
-    "scalar", "scalars", "message", "messages", "money", "moneys", "well-known"
+_SCALAR, _SCALARS, _MESSAGE, _MESSAGES, _MONEY, _MONEYS, _WELL_KNOWN, _WELL_KNOWNS = (
+    "scalar", "scalars", "message", "messages", "money", "moneys", "well-known", "well-knowns"
 )  # fmt: skip
 _FIELD_KINDS: dict[FieldDescriptor, tuple[str, str]] = {}
 
@@ -216,7 +216,7 @@ def _classify(fd: FieldDescriptor) -> tuple[str, str]:
     elif fd.message_type.full_name == _MONEY_NAME:
         kind = _MONEYS if fd.is_repeated else _MONEY
     elif fd.message_type.full_name.startswith("google.protobuf."):
-        kind = _WELL_KNOWN
+        kind = _WELL_KNOWNS if fd.is_repeated else _WELL_KNOWN
     else:
         kind = _MESSAGES if fd.is_repeated else _MESSAGE
     _FIELD_KINDS[fd] = kind, fd.name

@@ -14,7 +14,7 @@ from service.clock import Clock
 from service.errors import UnavailableError
 from service.storage import delivery_results
 from service.storage.database import Database
-from service.storage.event_log import BusEvent, insert_bus_events
+from service.storage.event_log import LogEvent, insert_log_rows
 from service.storage.outbox import OutboxKind
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,10 @@ class EventLogWriter:
         self._clock = clock
 
     async def handle(self, messages: list[Msg]) -> None:
-        events = [_bus_event(parse_delivery(msg.data)) for msg in messages]
+        events = [_log_event(parse_delivery(msg.data)) for msg in messages]
         try:
             async with self._db.transaction() as session:
-                await insert_bus_events(session, events, self._clock())
+                await insert_log_rows(session, events, self._clock())
         except UnavailableError as exc:
             log.warning("event log writer: %s", exc)
             for msg in messages:
@@ -46,9 +46,9 @@ class EventLogWriter:
             await msg.ack()
 
 
-def _bus_event(delivery: bus_pb2.Delivery) -> BusEvent:
+def _log_event(delivery: bus_pb2.Delivery) -> LogEvent:
     created = delivery.create_time
-    return BusEvent(
+    return LogEvent(
         contact_key=delivery.contact_key,
         payload_json=delivery.payload_json.decode(),
         accepted_us=created.seconds * 1_000_000 + created.nanos // 1000,

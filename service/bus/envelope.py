@@ -26,9 +26,10 @@ def delivery(
     contact_key: str,
     sequence: int,
     payload: dict[str, Any] | bytes,
-    created: datetime,
+    created: datetime | timestamp_pb2.Timestamp,
 ) -> bus_pb2.Delivery:
-    """`payload` is the kind's payload, or that payload already encoded as JSON."""
+    """`payload` is the kind's payload, or that payload already encoded as JSON;
+    `created` a time, or one already converted (shared by a batch)."""
     if not isinstance(payload, bytes):
         payload = json.dumps(payload, separators=(",", ":"), default=str).encode()
     return bus_pb2.Delivery(
@@ -37,7 +38,7 @@ def delivery(
         contact_key=contact_key,
         sequence=sequence,
         payload_json=payload,
-        create_time=timestamp(created),
+        create_time=created if isinstance(created, timestamp_pb2.Timestamp) else timestamp(created),
     )
 
 

@@ -7,11 +7,10 @@ import logging
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from marketing.bus.v1 import bus_pb2
 
 from service.bus import topology
 from service.bus.connection import Bus
-from service.bus.envelope import timestamp
+from service.bus.envelope import delivery, timestamp
 from service.bus.publisher import Ack
 from service.storage.event_log import EventRecord, PostgresEventSink
 from service.storage.outbox import OutboxKind
@@ -58,10 +57,11 @@ class BusEventSink:
 
 
 def _delivery_bytes(r: EventRecord, created: Timestamp) -> bytes:
-    return bus_pb2.Delivery(
+    return delivery(
         id=r.event_id,
         kind=OutboxKind.EVENT_TRACKED,
         contact_key=r.contact_key,
-        payload_json=r.delivery_json(),
-        create_time=created,
+        sequence=0,
+        payload=r.delivery_json(),
+        created=created,
     ).SerializeToString()

@@ -47,51 +47,14 @@ class EventRecord:
         return b"".join((orjson.dumps(head)[:-1], b',"properties":', self.payload_json, b"}"))
 
 
-# One statement for a whole batch, whatever its size: arrays in, rows out,
-# contacts linked by a join. (Building a multi-row VALUES statement per batch
-# cost more CPU than the rest of the event-log writer together.)
-_INSERT_LOG_ROWS = text(
-    """
-    INSERT INTO marketing_event_log (id, contact_id, contact_key, type, data, occurred_at,
-                                     status, retry_count, max_retries, created_at, updated_at)
-    SELECT u.id, c.id, u.contact_key, u.type, CAST(u.data AS jsonb), u.occurred_at,
-           'PENDING', 0, :max_retries, :now, :now
-    FROM unnest(CAST(:ids AS text[]), CAST(:emails AS text[]), CAST(:keys AS text[]),
-                CAST(:types AS text[]), CAST(:data AS text[]), CAST(:times AS timestamptz[]))
-         AS u(id, email, contact_key, type, data, occurred_at)
-    LEFT JOIN marketing_contact c ON c.email = u.email
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id
-    """
-)
 MAX_RETRIES = 6  # the seed's schedule: 1, 2, 4, 8, 16, 32 s
 
-
-async def insert_log_rows(
-    session: AsyncSession, records: list[EventRecord], now: datetime
-) -> set[str]:
-    """Insert event-log rows linked to known contacts; returns the ids that
-    were new (a known id is left as it is)."""
-    if not records:
-        return set()
-    params = {
-        "ids": [r.event_id for r in records],
-        "emails": [r.email for r in records],
-        "keys": [r.contact_key for r in records],
-        "types": [r.metric for r in records],
-        "data": [orjson.dumps({"email": r.email, "payload": r.payload}).decode() for r in records],
-        "times": [r.occurred_at for r in records],
-        "max_retries": MAX_RETRIES,
-        "now": now,
-    }
-    return set(await session.scalars(_INSERT_LOG_ROWS, params))
-
-
-# The event-log writer's statement: the bus payloads go in as they came (JSON
-# text) and PostgreSQL takes them apart, so the writer decodes and re-encodes
-# nothing. Events whose person was erased after they were accepted (they
-# arrived late over the bus) are left out.
-_INSERT_BUS_EVENTS = text(
+# One statement for a whole batch, whatever its size: the bus payloads go in as
+# JSON text and PostgreSQL takes them apart, contacts linked by a join, so
+# Python decodes and re-encodes nothing. (A multi-row VALUES statement per batch
+# once cost more CPU than the rest of the event-log writer together.) Events
+# whose person was erased after they were accepted (late over the bus) are left out.
+_INSERT_LOG_ROWS = text(
     """
     INSERT INTO marketing_event_log (id, contact_id, contact_key, type, data, occurred_at,
                                      status, retry_count, max_retries, created_at, updated_at)
@@ -108,23 +71,27 @@ _INSERT_BUS_EVENTS = text(
           AND e.erased_at >= TIMESTAMPTZ 'epoch' + u.accepted_us * INTERVAL '1 microsecond'
     )
     ON CONFLICT (id) DO NOTHING
+    RETURNING id
     """
 )
 
 
 @dataclass(frozen=True, slots=True)
-class BusEvent:
-    """An event as it came over the bus: its Delivery's key, payload and time."""
+class LogEvent:
+    """An event to log, in its bus form: the Delivery's key, payload and time."""
 
     contact_key: str
     payload_json: str  # EventRecord.delivery_json()
-    accepted_us: int  # when the service accepted it, microseconds since the epoch
+    # When the service accepted it, microseconds since the epoch; None when it
+    # is accepted in this very transaction (no erasure can have come after).
+    accepted_us: int | None
 
 
-async def insert_bus_events(session: AsyncSession, events: list[BusEvent], now: datetime) -> None:
-    """Event-log rows for events that came over the bus (a known id is left as it is)."""
+async def insert_log_rows(session: AsyncSession, events: list[LogEvent], now: datetime) -> set[str]:
+    """Event-log rows linked to known contacts; returns the ids that were new
+    (a known id is left as it is)."""
     if not events:
-        return
+        return set()
     params = {
         "keys": [e.contact_key for e in events],
         "docs": [e.payload_json for e in events],
@@ -132,7 +99,7 @@ async def insert_bus_events(session: AsyncSession, events: list[BusEvent], now: 
         "max_retries": MAX_RETRIES,
         "now": now,
     }
-    await session.execute(_INSERT_BUS_EVENTS, params)
+    return set(await session.scalars(_INSERT_LOG_ROWS, params))
 
 
 class PostgresEventSink:
@@ -144,7 +111,8 @@ class PostgresEventSink:
 
     async def accept(self, records: list[EventRecord], now: datetime) -> set[str]:
         async with self._db.transaction() as session:
-            inserted = await insert_log_rows(session, records, now)
+            fresh = [LogEvent(r.contact_key, r.delivery_json().decode(), None) for r in records]
+            inserted = await insert_log_rows(session, fresh, now)
             await outbox.enqueue_many(
                 session,
                 [

@@ -112,7 +112,7 @@ def running_stack() -> Iterator[Stack]:
         service_argv = [sys.executable, "-m", "service.main", "serve"]
         serve_env = {**service_env, "MARKETING_BUS_WORKERS": "false"}
         service = _child(exits, Child("service", service_argv, serve_env, root))
-        work_argv = ["nice", "-n", "10", sys.executable, "-m", "service.main", "work"]
+        work_argv = [sys.executable, "-m", "service.main", "work"]
         workers = _child(exits, Child("service-work", work_argv, service_env, root))
         for port in (sandbox_port, echo_port, service_port):
             wait_for_port(port, timeout_s=60)
