@@ -7,10 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
-from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from marketing.v1 import common_pb2, consent_pb2, contact_pb2, event_pb2, service_pb2
 
+from service.api.payload_json import payload_dict
 from service.domain.consent import ConsentInput, consent_name
 from service.domain.contacts import ContactFields, ContactView, Money, contact_name
 from service.domain.deliveries import failed_delivery_name
@@ -27,7 +27,6 @@ _CONSENT_TYPES = {
     ConsentType.ANALYTICS: consent_pb2.CONSENT_TYPE_ANALYTICS,
 }
 _CONSENT_TYPES_BY_PROTO = {proto: domain for domain, proto in _CONSENT_TYPES.items()}
-_MONEY_NAME = common_pb2.Money.DESCRIPTOR.full_name
 
 
 def when(ts: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
@@ -147,7 +146,7 @@ def event_input(e: event_pb2.Event) -> EventInput:
     payload: dict[str, Any] = {}
     money: list[MoneyField] = []
     if case:
-        payload = _payload_dict(getattr(e, case), "", money)
+        payload = payload_dict(getattr(e, case), money)
     return EventInput(
         type=case,
         email=e.email,
@@ -157,70 +156,6 @@ def event_input(e: event_pb2.Event) -> EventInput:
         payload=payload,
         money=tuple(money),
     )
-
-
-def _payload_dict(msg: Message, path: str, money: list[MoneyField]) -> dict[str, Any]:
-    """The payload as JSON (proto field names, set fields only), collecting every
-    Money with its path on the way: one walk instead of MessageToDict plus a
-    second pass, with each field's treatment looked up rather than worked out
-    (this runs for every event on the ingest hot path)."""
-    out: dict[str, Any] = {}
-    for fd, value in msg.ListFields():
-        kind, name = _FIELD_KINDS.get(fd) or _classify(fd)
-        if kind is _SCALAR:
-            out[name] = value
-        elif kind is _MESSAGE:
-            out[name] = _payload_dict(value, f"{path}{name}.", money)
-        elif kind is _MESSAGES:
-            out[name] = [
-                _payload_dict(item, f"{path}{name}[{i}].", money) for i, item in enumerate(value)
-            ]
-        elif kind is _SCALARS:
-            out[name] = list(value)
-        elif kind is _MONEY:
-            out[name] = _money_value(value, f"{path}{name}", money)
-        elif kind is _MONEYS:
-            out[name] = [
-                _money_value(item, f"{path}{name}[{i}]", money) for i, item in enumerate(value)
-            ]
-        elif kind is _WELL_KNOWN:  # Struct, Timestamp and the like: their JSON forms
-            out[name] = json_format.MessageToDict(value)
-        else:
-            out[name] = [json_format.MessageToDict(item) for item in value]
-    return out
-
-
-def _money_value(m: Any, path: str, money: list[MoneyField]) -> dict[str, Any]:
-    currency, units, nanos = m.currency_code, m.units, m.nanos
-    money.append(MoneyField(path, currency, units, nanos))
-    value: dict[str, Any] = {}  # set fields only, like every other message
-    if currency:
-        value["currency_code"] = currency
-    if units:
-        value["units"] = units
-    if nanos:
-        value["nanos"] = nanos
-    return value
-
-
-# How a payload field becomes JSON, worked out once per field (by identity).
-_SCALAR, _SCALARS, _MESSAGE, _MESSAGES, _MONEY, _MONEYS, _WELL_KNOWN, _WELL_KNOWNS = (
-    "scalar", "scalars", "message", "messages", "money", "moneys", "well-known", "well-knowns"
-)  # fmt: skip
-_FIELD_KINDS: dict[FieldDescriptor, tuple[str, str]] = {}
-
-
-def _classify(fd: FieldDescriptor) -> tuple[str, str]:
-    if fd.message_type is None:
-        kind = _SCALARS if fd.is_repeated else _SCALAR
-    elif fd.message_type.full_name == _MONEY_NAME:
-        kind = _MONEYS if fd.is_repeated else _MONEY
-    elif fd.message_type.full_name.startswith("google.protobuf."):
-        kind = _WELL_KNOWNS if fd.is_repeated else _WELL_KNOWN
-    else:
-        kind = _MESSAGES if fd.is_repeated else _MESSAGE
-    _FIELD_KINDS[fd] = kind, fd.name
-    return kind, fd.name
 
 
 def failed_delivery_message(row: Outbox) -> service_pb2.FailedDelivery:
