@@ -10,7 +10,7 @@ found by its reply token: the same JetStream protocol, a fraction of the CPU.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -49,8 +49,9 @@ class BatchPublisher:
         self._nc = nc
         self._prefix = ""
         self._subscription: Subscription | None = None
-        self._tokens = itertools.count()
-        self._waiting: dict[str, asyncio.Future[Ack]] = {}
+        self._next_token = 0
+        # reply token -> the batch waiting for that ack, and the message's place in it
+        self._waiting: dict[str, tuple[_Batch, int]] = {}
         self._outgoing: list[bytes] = []
         self._writing = False
 
@@ -63,14 +64,17 @@ class BatchPublisher:
         if not messages:
             return []
         await self._subscribe_once()
-        loop = asyncio.get_running_loop()
-        tokens = [str(next(self._tokens)) for _ in messages]
-        futures = [loop.create_future() for _ in messages]
+        batch = _Batch(len(messages))
+        first, self._next_token = self._next_token, self._next_token + len(messages)
+        tokens = [str(token) for token in range(first, self._next_token)]
         others_in_flight = bool(self._waiting)
-        self._waiting.update(zip(tokens, futures, strict=True))
+        self._waiting.update((token, (batch, index)) for index, token in enumerate(tokens))
         try:
             await self._write(subject, messages, tokens, linger=others_in_flight)
-            return await _results_within(futures, timeout_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(batch.complete, timeout_s)
+            batch.log_refusals()
+            return batch.acks
         finally:
             for token in tokens:
                 self._waiting.pop(token, None)
@@ -119,15 +123,16 @@ class BatchPublisher:
             self._subscription = await self._nc.subscribe(self._prefix + "*", cb=self._on_ack)
 
     async def _on_ack(self, msg: Msg) -> None:
-        future = self._waiting.pop(msg.subject[len(self._prefix) :], None)
-        if future is None or future.done():
+        waiting = self._waiting.pop(msg.subject[len(self._prefix) :], None)
+        if waiting is None:
             return  # answered after its batch gave up waiting
+        batch, index = waiting
         data = msg.data
         if b'"error"' in data or not data:
-            future.set_exception(PublishError(_error_text(msg)))
+            batch.refused(index, _error_text(msg))
         else:
             # Plain acks carry no "duplicate" key: parse only the rare ones that do.
-            future.set_result(Ack(duplicate=b'"duplicate"' in data and _is_duplicate(data)))
+            batch.acked(index, Ack(duplicate=b'"duplicate"' in data and _is_duplicate(data)))
 
     async def close(self) -> None:
         if self._subscription is not None:
@@ -151,20 +156,34 @@ def _error_text(msg: Msg) -> str:
         return repr(msg.data[:200])
 
 
-async def _results_within(futures: list[asyncio.Future[Ack]], timeout_s: float) -> list[Ack | None]:
-    """Each future's ack, or None if it failed or did not come in time.
-    (One timer for all, and no task per future.)"""
-    timer = asyncio.get_running_loop().call_later(timeout_s, _cancel_pending, futures)
-    try:
-        results = await asyncio.gather(*futures, return_exceptions=True)
-    finally:
-        timer.cancel()
-    for result in results:
-        if isinstance(result, PublishError):
-            log.warning("JetStream refused a publication: %s", result)
-    return [r if isinstance(r, Ack) else None for r in results]
+class _Batch:
+    """The acks of one publication, filled in as they arrive: one future for
+    the whole batch, not one per message (that halves the cost of an ack)."""
 
+    def __init__(self, size: int) -> None:
+        self.acks: list[Ack | None] = [None] * size
+        self.complete: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._unanswered = size
+        self._refusals: list[str] = []
 
-def _cancel_pending(futures: list[asyncio.Future[Ack]]) -> None:
-    for future in futures:
-        future.cancel()
+    def acked(self, index: int, ack: Ack) -> None:
+        self.acks[index] = ack
+        self._answered()
+
+    def refused(self, index: int, reason: str) -> None:
+        self._refusals.append(reason)
+        self._answered()
+
+    def _answered(self) -> None:
+        self._unanswered -= 1
+        if self._unanswered == 0 and not self.complete.done():
+            self.complete.set_result(None)
+
+    def log_refusals(self) -> None:
+        if self._refusals:
+            log.warning(
+                "JetStream refused %d of %d publications: %s",
+                len(self._refusals),
+                len(self.acks),
+                self._refusals[0],
+            )
