@@ -21,6 +21,7 @@ from dispatcher.outcomes import Reporter
 from dispatcher.providers.base import Provider
 from dispatcher.providers.klaviyo import KlaviyoClient
 from dispatcher.settings import DispatcherSettings
+from service import event_loop
 from service.bus import topology
 from service.bus.connection import Bus
 from service.bus.consumer_loop import consume
@@ -186,7 +187,7 @@ def main() -> None:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much
     serve_metrics(settings.metrics_address)
-    raise SystemExit(asyncio.run(serve(settings)))
+    raise SystemExit(event_loop.run(serve(settings), settings.event_loop))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.event_loop import EventLoop
+
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
 KLAVIYO_URL = "https://a.klaviyo.com"
 
@@ -38,4 +40,5 @@ class DispatcherSettings(BaseSettings):
     lease_ttl_s: float = Field(30.0, gt=1)
     shutdown_grace_s: float = Field(30.0, gt=0)
     metrics_address: str = "127.0.0.1:9465"
+    event_loop: EventLoop = Field("uvloop", description='"uvloop" or the standard "asyncio"')
     log_level: str = "INFO"

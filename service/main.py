@@ -9,6 +9,7 @@ import logging
 import signal
 from datetime import timedelta
 
+from service import event_loop
 from service.bus.connection import Bus
 from service.bus.workers import BusWorkers
 from service.metrics import serve_metrics
@@ -98,9 +99,9 @@ def main() -> None:
         migrate.upgrade(async_database_url(settings.database_url.get_secret_value()))
         log.info("database migrated to the latest revision")
     elif args.command == "work":
-        asyncio.run(work(settings))
+        event_loop.run(work(settings), settings.event_loop)
     else:
-        asyncio.run(serve(settings))
+        event_loop.run(serve(settings), settings.event_loop)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.event_loop import EventLoop
+
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:50051"
 DEFAULT_SHUTDOWN_GRACE_S = 10.0
 DEFAULT_MAX_CLOCK_SKEW_S = 300.0
@@ -45,6 +47,7 @@ class ServiceSettings(BaseSettings):
         description="serve also runs the bus workers (outbox relay, event-log writer, result "
         "recorder); false when they run as `marketing-service work` processes of their own",
     )
+    event_loop: EventLoop = Field("uvloop", description='"uvloop" or the standard "asyncio"')
     log_level: str = "INFO"
 
 
