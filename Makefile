@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 GENERATED := clients/python/marketing
+TS := clients/typescript
+TS_STAMP := $(TS)/node_modules/.installed-stamp
+TS_GENERATED := $(TS)/src/gen
 
 .PHONY: up test lint generate check-generated format clean bench
 
@@ -13,38 +16,49 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ./clients/python -e '.[dev]'
 	touch $(STAMP)
 
+# The TypeScript client's packages, exactly as package-lock.json pins them.
+$(TS_STAMP): $(TS)/package.json $(TS)/package-lock.json
+	cd $(TS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(TS_STAMP)
+
 ## up: run the whole system locally (embedded PostgreSQL, migrations, service)
 up: $(STAMP)
 	$(BIN)/python -m service.devstack
 
 ## test: run the test suite against real servers started by the harness
-test: $(STAMP)
+test: $(STAMP) $(TS_STAMP)
 	$(BIN)/python -m pytest
 
 ## bench: throughput, latency and memory against real servers (figures in README)
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
 
-## generate: regenerate the Python code for proto/
-generate: $(STAMP)
+## generate: regenerate the Python and TypeScript code for proto/
+generate: $(STAMP) $(TS_STAMP)
 	$(BIN)/python clients/python/generate.py clients/python
+	$(BIN)/python $(TS)/generate.py $(TS_GENERATED)
 
-## lint: buf lint, stale generated code, ruff, mypy
-lint: $(STAMP) check-generated
+## lint: buf lint and breaking changes, stale generated code, ruff, mypy, tsc
+lint: $(STAMP) $(TS_STAMP) check-generated
 	$(BIN)/buf lint
+	$(BIN)/buf breaking --against '.git#branch=main'
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cd $(TS) && npx tsc -p . --noEmit
 
-check-generated: $(STAMP)
+check-generated: $(STAMP) $(TS_STAMP)
 	@tmp=$$(mktemp -d) && $(BIN)/python clients/python/generate.py $$tmp >/dev/null && \
 	find $$tmp -name __pycache__ -prune -exec rm -rf {} + && \
 	if diff -r -x __pycache__ $$tmp/marketing $(GENERATED) >/dev/null; then rm -rf $$tmp; \
 	else rm -rf $$tmp; echo "generated code in $(GENERATED) is stale: run 'make generate'"; exit 1; fi
+	@tmp=$$(mktemp -d) && $(BIN)/python $(TS)/generate.py $$tmp/gen >/dev/null && \
+	if diff -r $$tmp/gen $(TS_GENERATED) >/dev/null; then rm -rf $$tmp; \
+	else rm -rf $$tmp; echo "generated code in $(TS_GENERATED) is stale: run 'make generate'"; exit 1; fi
 
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache $(TS)/node_modules $(TS)/dist

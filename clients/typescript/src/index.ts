@@ -1,0 +1,69 @@
+// The marketing.v1 client for Node.js: generated messages and service
+// descriptor (src/gen, from proto/ by `make generate`), a gRPC transport, and
+// a reader for the field violations the service attaches to INVALID_ARGUMENT.
+import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { ConnectError, Code } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+import { MarketingService } from "./gen/marketing/v1/service_pb.js";
+
+export * from "./gen/marketing/v1/common_pb.js";
+export * from "./gen/marketing/v1/consent_pb.js";
+export * from "./gen/marketing/v1/contact_pb.js";
+export * from "./gen/marketing/v1/event_pb.js";
+export * from "./gen/marketing/v1/service_pb.js";
+export { ConnectError, Code };
+
+export type MarketingClient = Client<typeof MarketingService>;
+
+export interface ClientOptions {
+  /** Deadline of every call unless the call sets `timeoutMs` itself (default 10 s). */
+  defaultTimeoutMs?: number;
+  /** Runs around every call, e.g. to add auth or tracing headers. */
+  interceptors?: Interceptor[];
+}
+
+/**
+ * A client of the service at `baseUrl`, e.g. "http://127.0.0.1:50051", speaking
+ * the gRPC protocol over HTTP/2 (the service is a plain grpc server).
+ */
+export function createMarketingClient(baseUrl: string, options: ClientOptions = {}): MarketingClient {
+  const transport = createGrpcTransport({
+    baseUrl,
+    defaultTimeoutMs: options.defaultTimeoutMs ?? 10_000,
+    interceptors: options.interceptors ?? [],
+  });
+  return createClient(MarketingService, transport);
+}
+
+export interface FieldViolation {
+  /** Path of the bad field in the request, e.g. "events[3].email". */
+  field: string;
+  description: string;
+  /** Machine-readable reason, e.g. "INVALID_EMAIL" (empty if the service sent none). */
+  reason: string;
+}
+
+/**
+ * The fields an INVALID_ARGUMENT error names (google.rpc.BadRequest in the
+ * status details); empty for any other error.
+ */
+export function fieldViolations(error: unknown): FieldViolation[] {
+  const connectError = ConnectError.from(error);
+  if (connectError.code !== Code.InvalidArgument) {
+    return [];
+  }
+  return connectError.findDetails(BadRequestSchema).flatMap((badRequest) =>
+    badRequest.fieldViolations.map((v) => ({
+      field: v.field,
+      description: v.description,
+      reason: v.reason,
+    })),
+  );
+}
+
+/** The machine-readable reason of an error (google.rpc.ErrorInfo), or "". */
+export function errorReason(error: unknown): string {
+  const [info] = ConnectError.from(error).findDetails(ErrorInfoSchema);
+  return info?.reason ?? "";
+}
