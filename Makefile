@@ -36,7 +36,7 @@ bench: $(STAMP)
 ## generate: regenerate the Python and TypeScript code for proto/
 generate: $(STAMP) $(TS_STAMP)
 	$(BIN)/python clients/python/generate.py clients/python
-	$(BIN)/python $(TS)/generate.py $(TS_GENERATED)
+	$(BIN)/python $(TS)/generate_typescript.py $(TS_GENERATED)
 
 ## lint: buf lint and breaking changes, stale generated code, ruff, mypy, tsc
 lint: $(STAMP) $(TS_STAMP) check-generated
@@ -52,7 +52,7 @@ check-generated: $(STAMP) $(TS_STAMP)
 	find $$tmp -name __pycache__ -prune -exec rm -rf {} + && \
 	if diff -r -x __pycache__ $$tmp/marketing $(GENERATED) >/dev/null; then rm -rf $$tmp; \
 	else rm -rf $$tmp; echo "generated code in $(GENERATED) is stale: run 'make generate'"; exit 1; fi
-	@tmp=$$(mktemp -d) && $(BIN)/python $(TS)/generate.py $$tmp/gen >/dev/null && \
+	@tmp=$$(mktemp -d) && $(BIN)/python $(TS)/generate_typescript.py $$tmp/gen >/dev/null && \
 	if diff -r $$tmp/gen $(TS_GENERATED) >/dev/null; then rm -rf $$tmp; \
 	else rm -rf $$tmp; echo "generated code in $(TS_GENERATED) is stale: run 'make generate'"; exit 1; fi
 

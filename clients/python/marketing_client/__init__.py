@@ -1,0 +1,29 @@
+"""Async Python client of the marketing automation service (marketing.v1)."""
+
+from marketing_client.client import DEFAULT_TIMEOUT_S, MarketingClient, RetryPolicy
+from marketing_client.errors import (
+    AlreadyExistsError,
+    DeadlineExceededError,
+    FailedPreconditionError,
+    FieldViolation,
+    InvalidArgumentError,
+    MarketingError,
+    NotFoundError,
+    ResourceExhaustedError,
+    UnavailableError,
+)
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "AlreadyExistsError",
+    "DeadlineExceededError",
+    "FailedPreconditionError",
+    "FieldViolation",
+    "InvalidArgumentError",
+    "MarketingClient",
+    "MarketingError",
+    "NotFoundError",
+    "ResourceExhaustedError",
+    "RetryPolicy",
+    "UnavailableError",
+]

@@ -1,0 +1,261 @@
+"""An async client of marketing.v1 with typed methods, deadlines and safe retries.
+
+Every call has a deadline (the client's `timeout_s` unless the call passes its
+own) that covers all its attempts. UNAVAILABLE (and RESOURCE_EXHAUSTED, the
+service's "too busy, back off") are retried with exponential backoff and
+jitter, always with the very same request: calls that would otherwise act
+twice carry an id the service deduplicates by, and the client fills it in
+before the first attempt when the caller left it empty (the event id of
+TrackEvent/TrackEvents, the request id of RecordConsent/SubscribeNewsletter).
+Failures are raised as `MarketingError` subclasses carrying the bad fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import grpc
+from marketing.v1 import consent_pb2, contact_pb2, event_pb2, service_pb2, service_pb2_grpc
+
+from marketing_client.errors import DeadlineExceededError, from_rpc_error
+
+DEFAULT_TIMEOUT_S = 10.0
+# Large enough for a TrackEvents batch of 1,000 events (the service's own limit is 32 MB).
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    initial_backoff_s: float = 0.1
+    max_backoff_s: float = 2.0
+    multiplier: float = 2.0
+    codes: frozenset[grpc.StatusCode] = field(
+        default=frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
+    )
+
+    def backoff_s(self, retry: int) -> float:
+        """Full jitter: a random wait up to the exponential bound of this retry."""
+        bound = min(self.max_backoff_s, self.initial_backoff_s * self.multiplier ** (retry - 1))
+        return random.uniform(0, bound)
+
+
+class MarketingClient:
+    """Use as `async with MarketingClient("host:50051") as client: ...`."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy = RetryPolicy(),
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        options = [
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ]
+        if credentials is None:
+            self._channel = grpc.aio.insecure_channel(target, options=options)
+        else:
+            self._channel = grpc.aio.secure_channel(target, credentials, options=options)
+        self._stub = service_pb2_grpc.MarketingServiceStub(self._channel)
+        self._timeout_s = timeout_s
+        self._retry = retry
+        self._metadata = tuple(metadata)
+
+    async def __aenter__(self) -> MarketingClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    # Contacts
+
+    async def upsert_contact(
+        self, contact: contact_pb2.Contact, *, timeout_s: float | None = None
+    ) -> service_pb2.UpsertContactResponse:
+        """Create or update by email. (`created` reports the last attempt's view.)"""
+        request = service_pb2.UpsertContactRequest(contact=contact)
+        return await self._call("UpsertContact", request, timeout_s)  # type: ignore[no-any-return]
+
+    async def get_contact(
+        self, *, name: str = "", email: str = "", timeout_s: float | None = None
+    ) -> contact_pb2.Contact:
+        """By resource name (`contacts/{id}`) or email; NotFoundError if there is none."""
+        if bool(name) == bool(email):
+            raise ValueError("pass exactly one of name and email")
+        request = (
+            service_pb2.GetContactRequest(name=name)
+            if name
+            else service_pb2.GetContactRequest(email=email)
+        )
+        response = await self._call("GetContact", request, timeout_s)
+        return response.contact  # type: ignore[no-any-return]
+
+    async def list_contacts(
+        self, *, page_size: int = 0, page_token: str = "", timeout_s: float | None = None
+    ) -> service_pb2.ListContactsResponse:
+        request = service_pb2.ListContactsRequest(page_size=page_size, page_token=page_token)
+        return await self._call("ListContacts", request, timeout_s)  # type: ignore[no-any-return]
+
+    async def iter_contacts(self, *, page_size: int = 100) -> AsyncIterator[contact_pb2.Contact]:
+        """Every contact, page after page (each page a call with its own deadline)."""
+        token = ""
+        while True:
+            page = await self.list_contacts(page_size=page_size, page_token=token)
+            for contact in page.contacts:
+                yield contact
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def delete_contact(self, name: str, *, timeout_s: float | None = None) -> None:
+        """Erase a contact. A retry after a lost answer may raise NotFoundError: it is gone."""
+        await self._call("DeleteContact", service_pb2.DeleteContactRequest(name=name), timeout_s)
+
+    # Consent
+
+    async def record_consent(
+        self,
+        parent: str,
+        consent: consent_pb2.Consent,
+        *,
+        request_id: str = "",
+        timeout_s: float | None = None,
+    ) -> consent_pb2.Consent:
+        request = service_pb2.RecordConsentRequest(
+            parent=parent, consent=consent, request_id=request_id or str(uuid.uuid4())
+        )
+        response = await self._call("RecordConsent", request, timeout_s)
+        return response.consent  # type: ignore[no-any-return]
+
+    async def list_consents(
+        self,
+        parent: str,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout_s: float | None = None,
+    ) -> service_pb2.ListConsentsResponse:
+        request = service_pb2.ListConsentsRequest(
+            parent=parent, page_size=page_size, page_token=page_token
+        )
+        return await self._call("ListConsents", request, timeout_s)  # type: ignore[no-any-return]
+
+    async def subscribe_newsletter(
+        self,
+        email: str,
+        source: str,
+        *,
+        ip_address: str = "",
+        user_agent: str = "",
+        request_id: str = "",
+        timeout_s: float | None = None,
+    ) -> service_pb2.SubscribeNewsletterResponse:
+        request = service_pb2.SubscribeNewsletterRequest(
+            email=email,
+            source=source,
+            ip_address=ip_address,
+            user_agent=user_agent,
+            request_id=request_id or str(uuid.uuid4()),
+        )
+        return await self._call("SubscribeNewsletter", request, timeout_s)  # type: ignore[no-any-return]
+
+    async def unsubscribe(
+        self, email: str, *, reason: str = "", timeout_s: float | None = None
+    ) -> bool:
+        """True if this changed anything (a retry after a lost answer reports False)."""
+        request = service_pb2.UnsubscribeRequest(email=email, reason=reason)
+        response = await self._call("Unsubscribe", request, timeout_s)
+        return bool(response.changed)
+
+    # Events
+
+    async def track_event(
+        self, event: event_pb2.Event, *, timeout_s: float | None = None
+    ) -> service_pb2.TrackEventResponse:
+        """Track one event; an empty event id is filled in (the response says which)."""
+        request = service_pb2.TrackEventRequest(event=_with_event_id(event))
+        return await self._call("TrackEvent", request, timeout_s)  # type: ignore[no-any-return]
+
+    async def track_events(
+        self, events: Iterable[event_pb2.Event], *, timeout_s: float | None = None
+    ) -> list[service_pb2.TrackEventResponse]:
+        """Up to 1,000 events, all or nothing; one result per event, in order."""
+        request = service_pb2.TrackEventsRequest(events=[_with_event_id(e) for e in events])
+        response = await self._call("TrackEvents", request, timeout_s)
+        return list(response.results)
+
+    # The delivery queue
+
+    async def get_queue_stats(
+        self, *, timeout_s: float | None = None
+    ) -> service_pb2.GetQueueStatsResponse:
+        return await self._call("GetQueueStats", service_pb2.GetQueueStatsRequest(), timeout_s)  # type: ignore[no-any-return]
+
+    async def list_failed_deliveries(
+        self, *, page_size: int = 0, page_token: str = "", timeout_s: float | None = None
+    ) -> service_pb2.ListFailedDeliveriesResponse:
+        request = service_pb2.ListFailedDeliveriesRequest(
+            page_size=page_size, page_token=page_token
+        )
+        return await self._call("ListFailedDeliveries", request, timeout_s)  # type: ignore[no-any-return]
+
+    async def retry_failed_deliveries(
+        self, names: Sequence[str] = (), *, timeout_s: float | None = None
+    ) -> int:
+        """Queue failed deliveries again (all of them when `names` is empty); how many."""
+        request = service_pb2.RetryFailedDeliveriesRequest(names=list(names))
+        response = await self._call("RetryFailedDeliveries", request, timeout_s)
+        return int(response.retried)
+
+    async def _call(self, method: str, request: Any, timeout_s: float | None) -> Any:
+        loop = asyncio.get_running_loop()
+        budget = self._timeout_s if timeout_s is None else timeout_s
+        deadline = loop.time() + budget
+        rpc = getattr(self._stub, method)
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise DeadlineExceededError(
+                    grpc.StatusCode.DEADLINE_EXCEEDED, f"{method}: no answer within {budget} s"
+                )
+            try:
+                return await rpc(request, timeout=remaining, metadata=self._metadata)
+            except grpc.aio.AioRpcError as exc:
+                error = from_rpc_error(exc)
+                if exc.code() not in self._retry.codes or attempt >= self._retry.max_attempts:
+                    raise error from exc
+                wait_s = self._retry.backoff_s(attempt)
+                if loop.time() + wait_s >= deadline:
+                    raise error from exc
+                await asyncio.sleep(wait_s)
+
+
+def _with_event_id(event: event_pb2.Event) -> event_pb2.Event:
+    """The event with an id, so that a retried call cannot track it twice
+    (the caller's message is left as it was)."""
+    if event.event_id:
+        return event
+    copy = event_pb2.Event()
+    copy.CopyFrom(event)
+    copy.event_id = str(uuid.uuid4())
+    return copy

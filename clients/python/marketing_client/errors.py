@@ -1,0 +1,117 @@
+"""Service errors as Python exceptions, with the fields a bad request named.
+
+The service answers every failure with a google.rpc.Status in the
+`grpc-status-details-bin` trailer: an ErrorInfo (domain "marketing.v1", an
+UPPER_SNAKE reason) and, for bad input, a BadRequest naming each bad field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str  # path in the request, e.g. "events[3].email"
+    description: str
+    reason: str  # e.g. "INVALID_EMAIL"
+
+
+class MarketingError(Exception):
+    """A call failed. `code` is the gRPC status; `reason` the service's
+    machine-readable reason ("" if it sent none); `violations` the bad fields."""
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        *,
+        reason: str = "",
+        violations: tuple[FieldViolation, ...] = (),
+    ) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+        self.reason = reason
+        self.violations = violations
+
+    def field_errors(self) -> dict[str, str]:
+        """{field path: description}, for showing next to a form's fields."""
+        return {v.field: v.description for v in self.violations}
+
+
+class InvalidArgumentError(MarketingError):
+    """The request was bad; `violations` names every bad field."""
+
+
+class NotFoundError(MarketingError):
+    pass
+
+
+class AlreadyExistsError(MarketingError):
+    pass
+
+
+class FailedPreconditionError(MarketingError):
+    pass
+
+
+class ResourceExhaustedError(MarketingError):
+    """The service is at its limit of calls in progress: retry with backoff."""
+
+
+class UnavailableError(MarketingError):
+    """The service (or what it stores to) could not be reached; still so after the retries."""
+
+
+class DeadlineExceededError(MarketingError):
+    pass
+
+
+_BY_CODE: dict[grpc.StatusCode, type[MarketingError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+}
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError) -> MarketingError:
+    """The exception for a failed call, details read from its trailers."""
+    code = error.code()
+    reason, violations = _details(error.trailing_metadata())
+    cls = _BY_CODE.get(code, MarketingError)
+    return cls(code, error.details() or "", reason=reason, violations=violations)
+
+
+def _details(trailers: object) -> tuple[str, tuple[FieldViolation, ...]]:
+    raw = next(
+        (value for key, value in (trailers or ()) if key == STATUS_DETAILS_KEY),  # type: ignore[attr-defined]
+        None,
+    )
+    if not isinstance(raw, bytes):
+        return "", ()
+    status = status_pb2.Status.FromString(raw)
+    reason = ""
+    violations: list[FieldViolation] = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            violations += (
+                FieldViolation(v.field, v.description, v.reason)
+                for v in bad_request.field_violations
+            )
+    return reason, tuple(violations)
