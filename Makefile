@@ -39,9 +39,15 @@ generate: $(STAMP) $(TS_STAMP)
 	$(BIN)/python $(TS)/generate_typescript.py $(TS_GENERATED)
 
 ## lint: buf lint and breaking changes, stale generated code, ruff, mypy, tsc
+# The contract is compared with main: the local branch, else origin/main (a
+# clone made on another branch); BUF_AGAINST=<buf input> overrides both.
 lint: $(STAMP) $(TS_STAMP) check-generated
 	$(BIN)/buf lint
-	$(BIN)/buf breaking --against '.git#branch=main'
+	@against='$(BUF_AGAINST)'; \
+	if [ -z "$$against" ] && git rev-parse -q --verify refs/heads/main >/dev/null; then against='.git#branch=main'; fi; \
+	if [ -z "$$against" ] && git rev-parse -q --verify refs/remotes/origin/main >/dev/null; then against='.git#ref=origin/main'; fi; \
+	if [ -z "$$against" ]; then echo "buf breaking: no main branch (local or origin/main): set BUF_AGAINST"; exit 1; fi; \
+	echo "buf breaking --against $$against"; $(BIN)/buf breaking --against "$$against"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

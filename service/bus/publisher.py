@@ -53,7 +53,8 @@ class BatchPublisher:
         # reply token -> the batch waiting for that ack, and the message's place in it
         self._waiting: dict[str, tuple[_Batch, int]] = {}
         self._outgoing: list[bytes] = []
-        self._writing = False
+        # The task writing `_outgoing`, shared by every caller with frames in it.
+        self._writer: asyncio.Task[None] | None = None
 
     async def publish(
         self, subject: str, messages: Sequence[tuple[str, bytes]], timeout_s: float
@@ -92,8 +93,13 @@ class BatchPublisher:
             size = len(header)
             line = f"HPUB {subject} {self._prefix}{token} {size} {size + len(payload)}\r\n"
             self._outgoing += (line.encode(), header, payload, _CRLF)
-        if not self._writing:
-            await self._write_outgoing(GROUP_COMMIT_S if linger else 0.0)
+        if self._writer is None:
+            self._writer = asyncio.create_task(
+                self._write_outgoing(GROUP_COMMIT_S if linger else 0.0)
+            )
+        # Shielded: a caller that is cancelled (its RPC ended) must not take
+        # the write of the other callers' frames down with it.
+        await asyncio.shield(self._writer)
 
     async def _write_outgoing(self, linger_s: float) -> None:
         """Group commit: under load (other publications awaiting their acks)
@@ -101,9 +107,7 @@ class BatchPublisher:
         caller up to then: one write, one flush and one burst of acks for the
         unary RPCs that arrive together, not one each. That halves the CPU a
         TrackEvent costs at 128 in flight; a lone call is written at once.
-        A failed write leaves the others' acks missing, and they fall back
-        like any unacknowledged publication."""
-        self._writing = True
+        A failed write raises in every caller whose frames it held."""
         try:
             await asyncio.sleep(linger_s)  # let the other callers add their frames
             nc = self._nc
@@ -115,7 +119,7 @@ class BatchPublisher:
                 await nc._flush_pending()
         finally:
             self._outgoing = []
-            self._writing = False
+            self._writer = None
 
     async def _subscribe_once(self) -> None:
         if self._subscription is None:

@@ -83,3 +83,21 @@ def test_concurrent_callers_each_get_their_own_acks(nats_server: NatsServer) -> 
         assert (await js.stream_info(name)).state.messages == 40
 
     _run(nats_server, scenario)
+
+
+def test_a_cancelled_caller_does_not_drop_the_frames_of_the_others(
+    nats_server: NatsServer,
+) -> None:
+    async def scenario(js: Any, publisher: BatchPublisher, name: str) -> None:
+        # Keep a publication in flight so that the next ones linger for a group commit.
+        slow = asyncio.create_task(publisher.publish(f"{name}-nowhere.x", [("s", b"")], 2))
+        await asyncio.sleep(0.05)
+        first = asyncio.create_task(publisher.publish(f"{name}.x", [("first", b"1")], 5))
+        second = asyncio.create_task(publisher.publish(f"{name}.x", [("second", b"2")], 5))
+        await asyncio.sleep(0)  # both have queued their frames; the first is the writer
+        first.cancel()
+        assert await second == [Ack(duplicate=False)]
+        assert (await js.stream_info(name)).state.messages == 2
+        await slow
+
+    _run(nats_server, scenario)
