@@ -4,20 +4,26 @@ live service, and against a flaky stand-in server for retries and deadlines."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
 import pytest
-from marketing.v1 import event_pb2, service_pb2, service_pb2_grpc
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+from marketing.v1 import consent_pb2, event_pb2, service_pb2, service_pb2_grpc
 from marketing_client import (
     DeadlineExceededError,
+    FailedPreconditionError,
     InvalidArgumentError,
     MarketingClient,
     NotFoundError,
+    ResourceExhaustedError,
     RetryPolicy,
     UnavailableError,
 )
+from marketing_client.errors import STATUS_DETAILS_KEY
 
 from tests.harness import ServiceHarness, unique_email
 from tests.service import builders
@@ -84,30 +90,66 @@ def test_errors_carry_the_field_violations(harness: ServiceHarness) -> None:
 
 
 class _FlakyService(service_pb2_grpc.MarketingServiceServicer):
-    """Fails the first `failures` TrackEvent calls with `code`; remembers every
-    event id it was sent; sleeps `delay_s` before answering."""
+    """Fails the first `failures` calls with `code` (and `trailers`); remembers
+    every request it was sent and when; sleeps `delay_s` before answering."""
 
-    def __init__(self, failures: int, code: grpc.StatusCode, delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        failures: int,
+        code: grpc.StatusCode,
+        *,
+        delay_s: float = 0.0,
+        trailers: tuple[tuple[str, bytes], ...] = (),
+    ) -> None:
         self.failures = failures
         self.code = code
         self.delay_s = delay_s
-        self.seen: list[str] = []
+        self.trailers = trailers
+        self.seen: list[Message] = []
+        self.seen_at: list[float] = []
+
+    async def _answer(
+        self, request: Message, context: grpc.aio.ServicerContext[Any, Any], response: Message
+    ) -> Any:
+        self.seen.append(request)
+        self.seen_at.append(time.monotonic())
+        await asyncio.sleep(self.delay_s)
+        if len(self.seen) <= self.failures:
+            await context.abort(self.code, "not now", trailing_metadata=self.trailers)
+        return response
 
     async def TrackEvent(
         self, request: service_pb2.TrackEventRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> service_pb2.TrackEventResponse:
-        self.seen.append(request.event.event_id)
-        await asyncio.sleep(self.delay_s)
-        if len(self.seen) <= self.failures:
-            await context.abort(self.code, "not now")
-        return service_pb2.TrackEventResponse(event_id=request.event.event_id)
+        response = service_pb2.TrackEventResponse(event_id=request.event.event_id)
+        return await self._answer(request, context, response)
+
+    async def RecordConsent(
+        self,
+        request: service_pb2.RecordConsentRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> service_pb2.RecordConsentResponse:
+        response = service_pb2.RecordConsentResponse(consent=request.consent)
+        return await self._answer(request, context, response)
+
+    async def RetryFailedDeliveries(
+        self,
+        request: service_pb2.RetryFailedDeliveriesRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> service_pb2.RetryFailedDeliveriesResponse:
+        response = service_pb2.RetryFailedDeliveriesResponse(retried=3)
+        return await self._answer(request, context, response)
 
 
 def _against(
-    service: _FlakyService, use: Callable[[MarketingClient], Awaitable[T]], **kw: Any
+    service: _FlakyService,
+    use: Callable[[MarketingClient], Awaitable[T]],
+    *,
+    server_options: tuple[tuple[str, int], ...] = (),
+    **kw: Any,
 ) -> T:
     async def main() -> T:
-        server = grpc.aio.server()
+        server = grpc.aio.server(options=server_options)
         service_pb2_grpc.add_MarketingServiceServicer_to_server(service, server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
@@ -120,13 +162,66 @@ def _against(
     return asyncio.run(main())
 
 
+def _event_ids(service: _FlakyService) -> list[str]:
+    return [request.event.event_id for request in service.seen]  # type: ignore[attr-defined]
+
+
+def _status_trailer(*details: Message) -> tuple[tuple[str, bytes], ...]:
+    status = status_pb2.Status(code=14, message="not now")
+    for detail in details:
+        status.details.add().Pack(detail)
+    return ((STATUS_DETAILS_KEY, status.SerializeToString()),)
+
+
 def test_unavailable_is_retried_with_the_same_event_id() -> None:
     service = _FlakyService(failures=2, code=grpc.StatusCode.UNAVAILABLE)
     event = builders.placed_order("a@example.com")
     response = _against(service, lambda c: c.track_event(event), retry=FAST_RETRIES)
+    ids = _event_ids(service)
+    assert len(ids) == 3
+    assert len(set(ids)) == 1
+    assert response.event_id == ids[0] != ""
+    assert event.event_id == ""  # the caller's message is left as it was
+
+
+def test_consent_is_retried_with_the_same_request_id() -> None:
+    service = _FlakyService(failures=2, code=grpc.StatusCode.UNAVAILABLE)
+    consent = consent_pb2.Consent(type=consent_pb2.CONSENT_TYPE_EMAIL, granted=True, source="web")
+    _against(service, lambda c: c.record_consent("contacts/1", consent), retry=FAST_RETRIES)
+    request_ids = {request.request_id for request in service.seen}  # type: ignore[attr-defined]
     assert len(service.seen) == 3
-    assert len(set(service.seen)) == 1
-    assert response.event_id == service.seen[0] != ""
+    assert len(request_ids) == 1
+    assert "" not in request_ids
+
+
+def test_resource_exhausted_is_retried() -> None:
+    service = _FlakyService(failures=1, code=grpc.StatusCode.RESOURCE_EXHAUSTED)
+    event = builders.placed_order("a@example.com")
+    _against(service, lambda c: c.track_event(event), retry=FAST_RETRIES)
+    assert len(set(_event_ids(service))) == 1
+    assert len(service.seen) == 2
+
+
+def test_a_message_over_the_size_limit_is_not_retried() -> None:
+    service = _FlakyService(failures=0, code=grpc.StatusCode.OK)
+    event = builders.placed_order("a@example.com")
+    event.placed_order.order.order_id = "x" * 2048
+    with pytest.raises(ResourceExhaustedError) as caught:
+        _against(
+            service,
+            lambda c: c.track_event(event),
+            server_options=(("grpc.max_receive_message_length", 1024),),
+            retry=FAST_RETRIES,
+        )
+    assert "larger than max" in caught.value.message
+    assert service.seen == []
+
+
+def test_retrying_failed_deliveries_is_never_repeated() -> None:
+    service = _FlakyService(failures=1, code=grpc.StatusCode.UNAVAILABLE)
+    with pytest.raises(UnavailableError):
+        _against(service, lambda c: c.retry_failed_deliveries(), retry=FAST_RETRIES)
+    assert len(service.seen) == 1
 
 
 def test_retries_stop_after_the_last_attempt() -> None:
@@ -137,13 +232,49 @@ def test_retries_stop_after_the_last_attempt() -> None:
     assert len(service.seen) == FAST_RETRIES.max_attempts
 
 
+def test_the_service_s_retry_delay_is_waited_for() -> None:
+    delay = error_details_pb2.RetryInfo(retry_delay={"nanos": 300_000_000})
+    service = _FlakyService(
+        failures=1, code=grpc.StatusCode.UNAVAILABLE, trailers=_status_trailer(delay)
+    )
+    event = builders.placed_order("a@example.com")
+    _against(service, lambda c: c.track_event(event), retry=FAST_RETRIES)
+    assert len(service.seen) == 2
+    assert service.seen_at[1] - service.seen_at[0] >= 0.3
+
+
+def test_when_no_time_is_left_for_a_retry_the_last_failure_is_raised() -> None:
+    delay = error_details_pb2.RetryInfo(retry_delay={"seconds": 5})
+    service = _FlakyService(
+        failures=100, code=grpc.StatusCode.UNAVAILABLE, trailers=_status_trailer(delay)
+    )
+    event = builders.placed_order("a@example.com")
+    with pytest.raises(UnavailableError) as caught:
+        _against(service, lambda c: c.track_event(event, timeout_s=1), retry=FAST_RETRIES)
+    assert caught.value.retry_delay_s == 5
+    assert len(service.seen) == 1
+
+
 def test_other_errors_are_not_retried() -> None:
     service = _FlakyService(failures=1, code=grpc.StatusCode.FAILED_PRECONDITION)
     event = builders.placed_order("a@example.com")
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(FailedPreconditionError) as caught:
         _against(service, lambda c: c.track_event(event), retry=FAST_RETRIES)
-    assert getattr(caught.value, "code", None) == grpc.StatusCode.FAILED_PRECONDITION
+    assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION
     assert len(service.seen) == 1
+
+
+def test_unreadable_error_details_still_give_the_status() -> None:
+    service = _FlakyService(
+        failures=1,
+        code=grpc.StatusCode.FAILED_PRECONDITION,
+        trailers=((STATUS_DETAILS_KEY, b"\xff\xff not a Status"),),
+    )
+    event = builders.placed_order("a@example.com")
+    with pytest.raises(FailedPreconditionError) as caught:
+        _against(service, lambda c: c.track_event(event), retry=FAST_RETRIES)
+    assert caught.value.message == "not now"
+    assert (caught.value.reason, caught.value.violations) == ("", ())
 
 
 def test_the_deadline_covers_the_call() -> None:

@@ -3,10 +3,12 @@
 Every call has a deadline (the client's `timeout_s` unless the call passes its
 own) that covers all its attempts. UNAVAILABLE (and RESOURCE_EXHAUSTED, the
 service's "too busy, back off") are retried with exponential backoff and
-jitter, always with the very same request: calls that would otherwise act
-twice carry an id the service deduplicates by, and the client fills it in
-before the first attempt when the caller left it empty (the event id of
-TrackEvent/TrackEvents, the request id of RecordConsent/SubscribeNewsletter).
+jitter, waiting at least what the service's RetryInfo asks, always with the
+very same request. Calls that would otherwise act twice carry an id the
+service deduplicates by, filled in before the first attempt when the caller
+left it empty (the event id of TrackEvent/TrackEvents, the request id of
+RecordConsent/SubscribeNewsletter); the others are retried only where a second
+application ends in the same state (see `_NEVER_RETRIED`).
 Failures are raised as `MarketingError` subclasses carrying the bad fields.
 """
 
@@ -23,9 +25,15 @@ from typing import Any
 import grpc
 from marketing.v1 import consent_pb2, contact_pb2, event_pb2, service_pb2, service_pb2_grpc
 
-from marketing_client.errors import DeadlineExceededError, from_rpc_error
+from marketing_client.errors import DeadlineExceededError, MarketingError, from_rpc_error
 
 DEFAULT_TIMEOUT_S = 10.0
+# Calls that a retry could apply twice with a different outcome: re-driving
+# "all failed deliveries" again may re-drive ones that failed since the first.
+_NEVER_RETRIED = frozenset({"RetryFailedDeliveries"})
+# RESOURCE_EXHAUSTED also reports a message over the size limit: no retry helps.
+_TOO_LARGE = "larger than max"
+
 # Large enough for a TrackEvents batch of 1,000 events (the service's own limit is 32 MB).
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
@@ -220,7 +228,8 @@ class MarketingClient:
     async def retry_failed_deliveries(
         self, names: Sequence[str] = (), *, timeout_s: float | None = None
     ) -> int:
-        """Queue failed deliveries again (all of them when `names` is empty); how many."""
+        """Queue failed deliveries again (all of them when `names` is empty); how many.
+        Never retried: after UnavailableError, list them to see whether it happened."""
         request = service_pb2.RetryFailedDeliveriesRequest(names=list(names))
         response = await self._call("RetryFailedDeliveries", request, timeout_s)
         return int(response.retried)
@@ -242,12 +251,19 @@ class MarketingClient:
                 return await rpc(request, timeout=remaining, metadata=self._metadata)
             except grpc.aio.AioRpcError as exc:
                 error = from_rpc_error(exc)
-                if exc.code() not in self._retry.codes or attempt >= self._retry.max_attempts:
+                if not self._retryable(method, error) or attempt >= self._retry.max_attempts:
                     raise error from exc
-                wait_s = self._retry.backoff_s(attempt)
+                wait_s = max(self._retry.backoff_s(attempt), error.retry_delay_s or 0.0)
                 if loop.time() + wait_s >= deadline:
-                    raise error from exc
+                    raise error from exc  # no time for another attempt: say why the last failed
                 await asyncio.sleep(wait_s)
+
+    def _retryable(self, method: str, error: MarketingError) -> bool:
+        if method in _NEVER_RETRIED or error.code not in self._retry.codes:
+            return False
+        return not (
+            error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and _TOO_LARGE in error.message
+        )
 
 
 def _with_event_id(event: event_pb2.Event) -> event_pb2.Event:
