@@ -14,10 +14,12 @@ import {
   createMarketingClient,
   errorReason,
   fieldViolations,
+  type FieldViolation,
   type MarketingClient,
 } from "../src/index.js";
 
-export async function quickstart(client: MarketingClient, email: string): Promise<void> {
+/** Runs the walk-through; returns the field violations of the rejected upsert. */
+export async function quickstart(client: MarketingClient, email: string): Promise<FieldViolation[]> {
   const { contact, created } = await client.upsertContact({
     contact: create(ContactSchema, { email, firstName: "Ada", loyaltyTier: "gold" }),
   });
@@ -69,14 +71,19 @@ export async function quickstart(client: MarketingClient, email: string): Promis
     pageToken = page.nextPageToken;
   } while (pageToken !== "");
 
-  try {
-    await client.upsertContact({ contact: { email: "not-an-email" } });
-  } catch (error) {
-    console.log(`rejected (${errorReason(error)}):`);
-    for (const v of fieldViolations(error)) {
-      console.log(`  ${v.field}: ${v.description} [${v.reason}]`);
-    }
+  const rejection = await client.upsertContact({ contact: { email: "not-an-email" } }).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  if (rejection === undefined) {
+    throw new Error("the service accepted a contact with an invalid email");
   }
+  console.log(`rejected (${errorReason(rejection)}):`);
+  const violations = fieldViolations(rejection);
+  for (const v of violations) {
+    console.log(`  ${v.field}: ${v.description} [${v.reason}]`);
+  }
+  return violations;
 }
 
 // Run directly (not when imported by the tests).

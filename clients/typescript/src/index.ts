@@ -45,15 +45,12 @@ export interface FieldViolation {
 }
 
 /**
- * The fields an INVALID_ARGUMENT error names (google.rpc.BadRequest in the
- * status details); empty for any other error.
+ * The fields an error names (google.rpc.BadRequest in the status details):
+ * every bad field of INVALID_ARGUMENT, the taken field of ALREADY_EXISTS;
+ * empty when the error names none.
  */
 export function fieldViolations(error: unknown): FieldViolation[] {
-  const connectError = ConnectError.from(error);
-  if (connectError.code !== Code.InvalidArgument) {
-    return [];
-  }
-  return connectError.findDetails(BadRequestSchema).flatMap((badRequest) =>
+  return ConnectError.from(error).findDetails(BadRequestSchema).flatMap((badRequest) =>
     badRequest.fieldViolations.map((v) => ({
       field: v.field,
       description: v.description,

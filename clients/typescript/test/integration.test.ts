@@ -125,6 +125,22 @@ describe("marketing.v1 from TypeScript", () => {
     assert.equal(errorReason(error), "INVALID_FIELDS");
   });
 
+  it("reads the field an ALREADY_EXISTS names", async () => {
+    const userId = `user-${randomUUID()}`;
+    await client.upsertContact({ contact: { email: uniqueEmail(), firstName: "Ada", userId } });
+    const error = await client
+      .upsertContact({ contact: { email: uniqueEmail(), firstName: "Bea", userId } })
+      .then(
+        () => assert.fail("two contacts share a user id"),
+        (e: unknown) => ConnectError.from(e),
+      );
+    assert.equal(error.code, Code.AlreadyExists);
+    assert.deepEqual(
+      fieldViolations(error).map((v) => [v.field, v.reason]),
+      [["contact.user_id", "ALREADY_EXISTS"]],
+    );
+  });
+
   it("gets NOT_FOUND for an unknown contact, with no field violations", async () => {
     const error = await client.getContact({ lookup: { case: "email", value: uniqueEmail() } }).then(
       () => assert.fail("found a contact that does not exist"),
@@ -135,6 +151,10 @@ describe("marketing.v1 from TypeScript", () => {
   });
 
   it("runs the quickstart example end to end", async () => {
-    await quickstart(client, uniqueEmail());
+    const violations = await quickstart(client, uniqueEmail());
+    assert.deepEqual(
+      violations.map((v) => [v.field, v.reason]),
+      [["contact.email", "INVALID_EMAIL"]],
+    );
   });
 });
