@@ -91,11 +91,13 @@ async def record_consent(
     rid = check.check_request_id(v, "request_id", request_id)
     v.raise_if_any()
     async with db.transaction() as session:
-        if rid is not None and (earlier := await _by_request_id(session, rid, contact_id)):
-            return earlier
+        # Lock first, then look for the request id: a retry racing its original
+        # waits for it and finds its row, rather than inserting the id again.
         contact = await session.get(Contact, contact_id, with_for_update=True)
         if contact is None:
             raise NotFoundError(resource_type="contact", resource_name=parent)
+        if rid is not None and (earlier := await _by_request_id(session, rid, contact_id)):
+            return earlier
         row = await _append(session, contact, consent, rid, now)
         await outbox.enqueue(
             session,

@@ -70,6 +70,19 @@ def test_record_consent_request_id_makes_retries_safe(stub, harness: ServiceHarn
     assert harness.table_counts() == before
 
 
+def test_concurrent_retries_of_one_consent_record_it_once(stub) -> None:
+    contact = stub.UpsertContact(upsert(unique_email())).contact
+    request = pb.RecordConsentRequest(
+        parent=contact.name, consent=consent(), request_id=str(uuid.uuid4())
+    )
+    # A client that times out and retries while its first call is still running.
+    calls = [stub.RecordConsent.future(request) for _ in range(8)]
+    names = {call.result().consent.name for call in calls}
+    assert len(names) == 1
+    listed = stub.ListConsents(pb.ListConsentsRequest(parent=contact.name)).consents
+    assert [c.name for c in listed] == list(names)
+
+
 def test_record_consent_rejects_bad_input(stub, harness: ServiceHarness) -> None:
     contact = stub.UpsertContact(upsert(unique_email())).contact
     before = harness.table_counts()
