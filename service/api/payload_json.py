@@ -11,6 +11,8 @@ in a third of that. The compiled source is kept on the converter
 
 from __future__ import annotations
 
+import keyword
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +55,10 @@ def money_dict(m: Any, path: str, money: list[MoneyField]) -> dict[str, Any]:
     return value
 
 
+def _negative_zero(v: float) -> bool:
+    return v == 0 and math.copysign(1.0, v) < 0
+
+
 def _well_known(m: Any, path: str, money: list[MoneyField]) -> Any:
     return json_format.MessageToDict(m)  # Struct, Timestamp and the like: their JSON forms
 
@@ -82,24 +88,47 @@ def _compile_now(descriptor: Descriptor) -> Converter:
 
 def _field_lines(fd: FieldDescriptor, namespace: dict[str, Any]) -> list[str]:
     name, message_type = fd.name, fd.message_type
+    # A field named like a Python keyword ("from") is read with getattr.
+    get = f"getattr(m, {name!r})" if keyword.iskeyword(name) else f"m.{name}"
     if message_type is None:
         if fd.is_repeated:
-            return [f"    v = m.{name}", f"    if v: out[{name!r}] = list(v)"]
+            return [f"    v = {get}", f"    if v: out[{name!r}] = list(v)"]
         if fd.has_presence:
-            return [f"    if m.HasField({name!r}): out[{name!r}] = m.{name}"]
-        return [f"    v = m.{name}", f"    if v: out[{name!r}] = v"]
+            return [f"    if m.HasField({name!r}): out[{name!r}] = {get}"]
+        if fd.cpp_type in (FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE):
+            # -0.0 is falsy but set (it is not the default's bit pattern).
+            namespace["negative_zero"] = _negative_zero
+            return [f"    v = {get}", f"    if v or negative_zero(v): out[{name!r}] = v"]
+        return [f"    v = {get}", f"    if v: out[{name!r}] = v"]
+    if message_type.GetOptions().map_entry:
+        return _map_lines(name, get, message_type, namespace)
     convert = _converter_name(name, message_type, namespace)
     dot = "" if message_type.full_name == MONEY_TYPE else "."  # a Money's path is its own
     if fd.is_repeated:
         return [
-            f"    v = m.{name}",
+            f"    v = {get}",
             "    if v:",
             f"        out[{name!r}] = [{convert}(item, f'{{path}}{name}[{{i}}]{dot}', money)"
             " for i, item in enumerate(v)]",
         ]
     return [
         f"    if m.HasField({name!r}):",
-        f"        out[{name!r}] = {convert}(m.{name}, path + '{name}{dot}', money)",
+        f"        out[{name!r}] = {convert}({get}, path + '{name}{dot}', money)",
+    ]
+
+
+def _map_lines(name: str, get: str, entry: Descriptor, namespace: dict[str, Any]) -> list[str]:
+    """A map as a dict; message values converted, each at path `name[key]`."""
+    value_type = entry.fields_by_name["value"].message_type
+    if value_type is None:
+        return [f"    v = {get}", f"    if v: out[{name!r}] = dict(v)"]
+    convert = _converter_name(name, value_type, namespace)
+    dot = "" if value_type.full_name == MONEY_TYPE else "."
+    return [
+        f"    v = {get}",
+        "    if v:",
+        f"        out[{name!r}] = {{k: {convert}(item, f'{{path}}{name}[{{k}}]{dot}', money)"
+        " for k, item in sorted(v.items())}",
     ]
 
 

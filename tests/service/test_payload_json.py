@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from marketing.v1 import event_pb2
+from marketing.v1 import common_pb2, event_pb2
 
 from service.api.payload_json import MONEY_TYPE, converter, payload_dict
 from service.domain.events import MoneyField
@@ -98,3 +99,63 @@ def test_converters_are_compiled_once_and_show_their_source() -> None:
     first = converter(order)
     assert converter(order) is first
     assert "m.HasField('total')" in first.__source__  # type: ignore[attr-defined]
+
+
+def _unusual_message_class() -> Any:
+    """A message with what the payloads do not have yet: a keyword field name,
+    a double, and maps with scalar and Money values."""
+    pool = descriptor_pool.DescriptorPool()
+    common = descriptor_pb2.FileDescriptorProto()
+    common_pb2.DESCRIPTOR.CopyToProto(common)
+    pool.Add(common)
+    f = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(
+        name="test/unusual.proto",
+        package="test",
+        syntax="proto3",
+        dependency=[common.name],
+    )
+    message = file.message_type.add(name="Unusual")
+    message.field.add(name="from", number=1, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
+    message.field.add(name="ratio", number=2, type=f.TYPE_DOUBLE, label=f.LABEL_OPTIONAL)
+    for number, (field_name, value_type, value_name) in enumerate(
+        [("tags", f.TYPE_STRING, ""), ("prices", f.TYPE_MESSAGE, f".{MONEY_TYPE}")], start=3
+    ):
+        entry_name = f"{field_name.title()}Entry"
+        entry = message.nested_type.add(name=entry_name)
+        entry.options.map_entry = True
+        entry.field.add(name="key", number=1, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
+        value = entry.field.add(name="value", number=2, type=value_type, label=f.LABEL_OPTIONAL)
+        if value_name:
+            value.type_name = value_name
+        message.field.add(
+            name=field_name,
+            number=number,
+            type=f.TYPE_MESSAGE,
+            type_name=f".test.Unusual.{entry_name}",
+            label=f.LABEL_REPEATED,
+        )
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("test.Unusual"))
+
+
+def test_keyword_names_negative_zero_and_maps_are_converted() -> None:
+    msg = _unusual_message_class()()
+    setattr(msg, "from", "newsletter")
+    msg.ratio = -0.0
+    msg.tags["b"] = "2"
+    msg.tags["a"] = "1"
+    msg.prices["eur"].currency_code = "EUR"
+    msg.prices["eur"].units = 5
+    msg.prices["chf"].currency_code = "CHF"
+    money: list[MoneyField] = []
+    out = payload_dict(msg, money)
+    assert out["from"] == "newsletter"
+    assert math.copysign(1.0, out["ratio"]) == -1.0
+    assert out["tags"] == {"a": "1", "b": "2"}
+    assert out["prices"] == {
+        "chf": {"currency_code": "CHF"},
+        "eur": {"currency_code": "EUR", "units": 5},
+    }
+    assert money == [MoneyField("prices[chf]", "CHF", 0, 0), MoneyField("prices[eur]", "EUR", 5, 0)]
+    assert "ratio" not in payload_dict(type(msg)(ratio=0.0), [])
