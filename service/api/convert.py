@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +15,7 @@ from service.domain.consent import ConsentInput, consent_name
 from service.domain.contacts import ContactFields, ContactView, Money, contact_name
 from service.domain.deliveries import failed_delivery_name
 from service.domain.events import EventInput, MoneyField
+from service.errors import FieldViolation, InvalidArgumentError
 from service.storage.models import Consent, ConsentType, Outbox
 from service.storage.outbox import OutboxKind
 
@@ -29,8 +30,37 @@ _CONSENT_TYPES = {
 _CONSENT_TYPES_BY_PROTO = {proto: domain for domain, proto in _CONSENT_TYPES.items()}
 
 
-def when(ts: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
-    return ts.ToDatetime(tzinfo=UTC) if present else None
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+
+
+class _OutOfRange(Exception):
+    pass
+
+
+def _datetime(ts: timestamp_pb2.Timestamp) -> datetime:
+    """`ts.ToDatetime(tzinfo=UTC)` in C arithmetic only (it runs for every event)."""
+    seconds, nanos = ts.seconds, ts.nanos
+    if not (_MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos <= 999_999_999):
+        raise _OutOfRange
+    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+
+
+def _bad_timestamp(field: str) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        [FieldViolation(field, "INVALID_TIMESTAMP", "outside 0001-01-01 to 9999-12-31")]
+    )
+
+
+def when(ts: timestamp_pb2.Timestamp, present: bool, field: str) -> datetime | None:
+    """The time, None if absent; INVALID_ARGUMENT naming `field` if out of range."""
+    if not present:
+        return None
+    try:
+        return _datetime(ts)
+    except _OutOfRange:
+        raise _bad_timestamp(field) from None
 
 
 def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -67,8 +97,12 @@ def contact_fields(c: contact_pb2.Contact) -> ContactFields:
     )
     return ContactFields(
         email=c.email,
-        registration_time=when(c.registration_time, c.HasField("registration_time")),
-        last_purchase_time=when(c.last_purchase_time, c.HasField("last_purchase_time")),
+        registration_time=when(
+            c.registration_time, c.HasField("registration_time"), "contact.registration_time"
+        ),
+        last_purchase_time=when(
+            c.last_purchase_time, c.HasField("last_purchase_time"), "contact.last_purchase_time"
+        ),
         lifetime_value=money,
         custom_properties=struct_to_dict(c.custom_properties),
         **{name: _optional(c, name) for name in plain},
@@ -124,7 +158,7 @@ def consent_input(c: consent_pb2.Consent) -> ConsentInput:
         source=c.source,
         ip_address=c.ip_address,
         user_agent=c.user_agent,
-        consent_time=when(c.consent_time, c.HasField("consent_time")),
+        consent_time=when(c.consent_time, c.HasField("consent_time"), "consent.consent_time"),
     )
 
 
@@ -141,17 +175,25 @@ def consent_message(row: Consent) -> consent_pb2.Consent:
     )
 
 
-def event_input(e: event_pb2.Event) -> EventInput:
+def event_input(e: event_pb2.Event, index: int | None = None) -> EventInput:
+    """The event of TrackEvent (`index` None) or `events[index]` of TrackEvents."""
     case = e.WhichOneof("payload") or ""
     payload: dict[str, Any] = {}
     money: list[MoneyField] = []
     if case:
         payload = payload_dict(getattr(e, case), money)
+    occur_time = None
+    if e.HasField("occur_time"):
+        try:
+            occur_time = _datetime(e.occur_time)
+        except _OutOfRange:
+            prefix = "event" if index is None else f"events[{index}]"
+            raise _bad_timestamp(f"{prefix}.occur_time") from None
     return EventInput(
         type=case,
         email=e.email,
         event_id=e.event_id,
-        occur_time=when(e.occur_time, e.HasField("occur_time")),
+        occur_time=occur_time,
         name=e.custom.name if case == "custom" else "",
         payload=payload,
         money=tuple(money),

@@ -11,6 +11,7 @@ in a third of that. The compiled source is kept on the converter
 
 from __future__ import annotations
 
+import functools
 import keyword
 import math
 from collections.abc import Callable
@@ -42,9 +43,13 @@ def converter(descriptor: Descriptor) -> Converter:
     return found
 
 
+# MoneyField(...) runs the named tuple's __new__, a Python function; this does not.
+_new_money_field = functools.partial(tuple.__new__, MoneyField)
+
+
 def money_dict(m: Any, path: str, money: list[MoneyField]) -> dict[str, Any]:
     currency, units, nanos = m.currency_code, m.units, m.nanos
-    money.append(MoneyField(path, currency, units, nanos))
+    money.append(_new_money_field((path, currency, units, nanos)))
     value: dict[str, Any] = {}  # set fields only, like every other message
     if currency:
         value["currency_code"] = currency

@@ -139,7 +139,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
     ) -> pb.TrackEventsResponse:
         results = await events.track_events(
             self._events,
-            [convert.event_input(e) for e in request.events],
+            [convert.event_input(e, i) for i, e in enumerate(request.events)],
             now=self._clock(),
             skew=self._skew,
         )

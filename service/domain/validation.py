@@ -47,7 +47,12 @@ def normalize_email(email: str) -> str:
 
 def email_key(email: str) -> str:
     """SHA-256 of the normalised email: the per-person ordering and suppression key."""
-    return hashlib.sha256(normalize_email(email).encode()).hexdigest()
+    return normalized_email_key(normalize_email(email))
+
+
+def normalized_email_key(normalized: str) -> str:
+    """`email_key` of an email that is normalised already."""
+    return hashlib.sha256(normalized.encode()).hexdigest()
 
 
 def check_email(v: Violations, field: str, email: str) -> None:

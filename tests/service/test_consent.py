@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
 from marketing.v1 import consent_pb2
 from marketing.v1 import service_pb2 as pb
 
@@ -197,4 +198,13 @@ def test_subscribe_rejects_bad_input(stub, harness: ServiceHarness) -> None:
     with pytest.raises(grpc.RpcError) as err:
         stub.Unsubscribe(pb.UnsubscribeRequest(email=""))
     assert field_violations(err.value) == {"email": "REQUIRED"}
+    assert harness.table_counts() == before
+
+
+def test_consent_time_out_of_range_is_an_invalid_argument(stub, harness: ServiceHarness) -> None:
+    contact = stub.UpsertContact(upsert(unique_email())).contact
+    before = harness.table_counts()
+    with pytest.raises(grpc.RpcError) as err:
+        _record(stub, contact.name, consent_time=timestamp_pb2.Timestamp(nanos=1_000_000_000))
+    assert field_violations(err.value) == {"consent.consent_time": "INVALID_TIMESTAMP"}
     assert harness.table_counts() == before

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
 from marketing.v1 import service_pb2 as pb
 
 from tests.harness import ServiceHarness, error_reason, field_violations, unique_email
@@ -220,3 +221,13 @@ def test_delete_missing_contact_is_not_found(stub) -> None:
             pb.DeleteContactRequest(name="contacts/00000000-0000-4000-8000-000000000000")
         )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_timestamps_out_of_range_are_invalid_arguments(stub, harness: ServiceHarness) -> None:
+    before = harness.table_counts()
+    too_late = timestamp_pb2.Timestamp(seconds=253_402_300_800)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.UpsertContact(upsert(unique_email(), last_purchase_time=too_late))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(err.value) == {"contact.last_purchase_time": "INVALID_TIMESTAMP"}
+    assert harness.table_counts() == before

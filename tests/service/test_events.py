@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
 from marketing.v1 import event_pb2
 from marketing.v1 import service_pb2 as pb
 
@@ -127,6 +128,29 @@ def test_rejects_missing_email_and_future_time(stub) -> None:
         "event.email": "REQUIRED",
         "event.occur_time": "TIMESTAMP_IN_FUTURE",
     }
+
+
+@pytest.mark.parametrize(
+    "occur_time",
+    [
+        timestamp_pb2.Timestamp(seconds=253_402_300_800),  # past 9999-12-31
+        timestamp_pb2.Timestamp(seconds=-62_135_596_801),  # before 0001-01-01
+        timestamp_pb2.Timestamp(seconds=0, nanos=-1),
+    ],
+)
+def test_rejects_timestamps_out_of_range(
+    stub, harness: ServiceHarness, occur_time: timestamp_pb2.Timestamp
+) -> None:
+    before = harness.table_counts()
+    assert _rejected(stub, product_viewed(unique_email(), occur_time=occur_time)) == {
+        "event.occur_time": "INVALID_TIMESTAMP"
+    }
+    good = product_viewed(unique_email())
+    bad = product_viewed(unique_email(), occur_time=occur_time)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.TrackEvents(pb.TrackEventsRequest(events=[good, bad]))
+    assert field_violations(err.value) == {"events[1].occur_time": "INVALID_TIMESTAMP"}
+    assert harness.table_counts() == before
 
 
 def test_small_clock_skew_is_tolerated(stub) -> None:
