@@ -1,11 +1,18 @@
 """Figure 2: TrackEvent, many calls in flight, against a no-op grpc.aio server in
-its own process called by the same client code with the same request bytes."""
+its own process called by the same client code with the same request bytes.
+
+Like figure 1, measured with the server under test (the echo server, then the
+service) on a core of its own, the headline, and with all processes sharing."""
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 from marketing.v1 import service_pb2 as pb
 
-from tests.bench import clients, payloads
+from tests.bench import clients, cpus, payloads
+from tests.bench.clients import Load
 from tests.bench.context import Bench
 from tests.bench.report import Row, Target
 from tests.bench.stats import percentile, rate, ratio
@@ -19,44 +26,68 @@ def _requests(tag: str, count: int) -> list[pb.TrackEventRequest]:
 
 
 async def run(b: Bench) -> None:
-    cfg = b.cfg
     assert b.stack.dispatcher is None, "ingest is measured with the dispatcher stopped"
-    warm = _requests(f"{b.tag}-uwarm", WARMUP)
-    requests = _requests(f"{b.tag}-unary", cfg.unary_events)
-    n = cfg.unary_in_flight
-
-    await clients.track_unary(b.echo, warm, n)
-    echo = await clients.track_unary(b.echo, requests, n)
-    echo_rate = rate(echo.events, echo.seconds)
-    b.note(f"echo server: {echo.events:,} in {echo.seconds:.2f} s = {echo_rate:,.0f}/s")
-
-    warm_load = await clients.track_unary(b.service, warm, n)
-    load = await clients.track_unary(b.service, requests, n)
-    service_rate = rate(load.events, load.seconds)
+    shared_echo, shared = await _pair(b, "shared", pin=False)
+    await b.settle(dispatcher=False, label="unary, shared cores")
+    echo, load = await _pair(b, "dedicated", pin=True)
+    n = b.cfg.unary_in_flight
+    echo_rate, service_rate = rate(echo.events, echo.seconds), rate(load.events, load.seconds)
+    shared_ratio = ratio(
+        rate(shared.events, shared.seconds), rate(shared_echo.events, shared_echo.seconds)
+    )
     p50 = percentile(load.latencies_s, 50) * 1000
     p99 = percentile(load.latencies_s, 99) * 1000
-    b.note(
-        f"TrackEvent, {n} in flight: {load.events:,} in {load.seconds:.2f} s = "
-        f"{service_rate:,.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-        f"errors {load.errors} {load.error_samples}"
-    )
-    b.queued += warm_load.ids + load.ids
     echo_p50 = percentile(echo.latencies_s, 50) * 1000
     echo_p99 = percentile(echo.latencies_s, 99) * 1000
     b.results.update(
         ingest_unary_ratio=ratio(service_rate, echo_rate),
+        ingest_unary_ratio_shared=shared_ratio,
         unary_events_per_s=service_rate,
         echo_events_per_s=echo_rate,
         unary_p50_ms=p50,
         unary_p99_ms=p99,
         echo_p50_ms=echo_p50,
         echo_p99_ms=echo_p99,
-        unary_errors=load.errors + warm_load.errors,
+        unary_in_flight=n,
+        unary_errors=load.errors + shared.errors,
     )
     b.rows += [
         Row("unary_events_per_s", service_rate, "ev/s", f"echo server {echo_rate:,.0f} ev/s"),
         Row("ingest_unary_ratio", ratio(service_rate, echo_rate), "", "service / echo", TARGET),
+        Row("ingest_unary_ratio_shared", shared_ratio, "", "the same, all processes sharing"),
         Row("unary_p50_ms", p50, "ms", f"echo {echo_p50:.1f} ms"),
         Row("unary_p99_ms", p99, "ms", f"echo {echo_p99:.1f} ms"),
     ]
     b.results["unary_event_log_catchup_s"] = await b.settle(dispatcher=False, label="unary")
+
+
+async def _pair(b: Bench, name: str, *, pin: bool) -> tuple[Load, Load]:
+    """The echo server, then the service, each loaded with the same requests."""
+    requests = _requests(f"{b.tag}-unary-{name}", b.cfg.unary_events)
+    warm = _requests(f"{b.tag}-uwarm-{name}", WARMUP)
+    echo = await _measure(
+        b, "echo server", b.echo, b.stack.helper("echo-server").pid, warm, requests, pin
+    )
+    load = await _measure(b, "service", b.service, b.stack.service.pid, warm, requests, pin)
+    return echo, load
+
+
+async def _measure(
+    b: Bench, label: str, stub: Any, pid: int, warm: list[Any], requests: list[Any], pin: bool
+) -> Load:
+    n = b.cfg.unary_in_flight
+    layout = "on a core of its own" if pin else "all processes sharing the cores"
+    layout_cm = cpus.dedicated_core([pid], b.stack.all_pids()) if pin else contextlib.nullcontext()
+    with layout_cm:
+        warm_load = await clients.track_unary(stub, warm, n)
+        load = await clients.track_unary(stub, requests, n)
+    if stub is b.service:
+        b.queued += warm_load.ids + load.ids
+    b.note(
+        f"{label}, {layout}, TrackEvent x{n} in flight: {load.events:,} in {load.seconds:.2f} s"
+        f" = {rate(load.events, load.seconds):,.0f}/s, p50"
+        f" {percentile(load.latencies_s, 50) * 1000:.1f} ms, p99"
+        f" {percentile(load.latencies_s, 99) * 1000:.1f} ms, errors {load.errors}"
+        f" {load.error_samples}"
+    )
+    return load

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.storage import migrate
+from tests.bench.cpus import processes_mentioning, with_descendants
 from tests.bench.procs import Child
 from tests.harness import start_embedded_postgres
 from tests.processes import BIN, free_port, wait_for_port
@@ -31,6 +32,7 @@ class Stack:
     workers: Child
     base_env: dict[str, str]
     _exits: contextlib.ExitStack
+    helpers: list[Child] = field(default_factory=list)  # nats-server, sandbox, echo server
     dispatcher: Child | None = None
     _dispatchers_started: int = field(default=0)
 
@@ -54,6 +56,19 @@ class Stack:
     def wait_dispatcher_ready(self, timeout_s: float = 60.0) -> None:
         assert self.dispatcher is not None
         self.dispatcher.wait_for_log("delivering to", timeout_s)
+
+    def helper(self, name: str) -> Child:
+        return next(child for child in self.helpers if child.name == name)
+
+    def all_pids(self) -> list[int]:
+        """Every process of the stack, and this one (the load generator);
+        PostgreSQL's by its data directory."""
+        children = [*self.helpers, self.service, self.workers]
+        if self.dispatcher is not None and self.dispatcher.alive():
+            children.append(self.dispatcher)
+        # The postmaster by its data directory, and the backends it forked.
+        postgres = with_descendants(processes_mentioning(str(self.root / "pg")))
+        return [*(c.pid for c in children), *postgres, os.getpid()]
 
     def stop_dispatcher(self) -> None:
         if self.dispatcher is not None:
@@ -85,19 +100,18 @@ def running_stack() -> Iterator[Stack]:
         nats_port = free_port()
         nats_argv = [str(BIN / "nats-server"), "-js", "-a", "127.0.0.1", "-p", str(nats_port)]
         nats = Child("nats-server", [*nats_argv, "-sd", str(root / "nats")], base_env, root)
-        _child(exits, nats)
+        helpers = [_child(exits, nats)]
         wait_for_port(nats_port)
         nats_url = f"nats://127.0.0.1:{nats_port}"
 
         sandbox_port = free_port()
         sandbox_env = {**base_env, "MARKETING_SANDBOX_ADDRESS": f"127.0.0.1:{sandbox_port}"}
-        _child(
-            exits, Child("sandbox", [sys.executable, "-m", "dispatcher.sandbox"], sandbox_env, root)
-        )
+        sandbox_argv = [sys.executable, "-m", "dispatcher.sandbox"]
+        helpers.append(_child(exits, Child("sandbox", sandbox_argv, sandbox_env, root)))
 
         echo_port = free_port()
         echo_argv = [sys.executable, "-m", "tests.bench.echo_server", f"127.0.0.1:{echo_port}"]
-        _child(exits, Child("echo-server", echo_argv, base_env, root))
+        helpers.append(_child(exits, Child("echo-server", echo_argv, base_env, root)))
 
         service_port = free_port()
         service_env = {
@@ -129,4 +143,5 @@ def running_stack() -> Iterator[Stack]:
             workers=workers,
             base_env=base_env,
             _exits=exits,
+            helpers=helpers,
         )
