@@ -19,6 +19,7 @@ from dispatcher.kv_state import ErasureMarks
 from dispatcher.outcomes import Outcome, Reporter
 from dispatcher.providers.base import Provider, TrackedEvent
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
+from service.bus.acks import ack_all
 from service.bus.envelope import parse_delivery, payload_of
 
 log = logging.getLogger(__name__)
@@ -129,8 +130,7 @@ class EventsWorker:
                 for msg, delivery in items
             ]
         )
-        for msg, _ in items:
-            await msg.ack()
+        await ack_all([msg for msg, _ in items])
 
 
 def _attempt(item: Item) -> int:

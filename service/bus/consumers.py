@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from marketing.bus.v1 import bus_pb2
 from nats.aio.msg import Msg
 
+from service.bus.acks import ack_all
 from service.bus.envelope import parse_delivery, parse_results
 from service.clock import Clock
 from service.errors import UnavailableError
@@ -36,14 +37,13 @@ class EventLogWriter:
         events = [_log_event(parse_delivery(msg.data)) for msg in messages]
         try:
             async with self._db.transaction() as session:
-                await insert_log_rows(session, events, self._clock())
+                await insert_log_rows(session, events, self._clock(), report_new=False)
         except UnavailableError as exc:
             log.warning("event log writer: %s", exc)
             for msg in messages:
                 await msg.nak(delay=DB_RETRY_DELAY_S)
             return
-        for msg in messages:
-            await msg.ack()
+        await ack_all(messages)
 
 
 def _log_event(delivery: bus_pb2.Delivery) -> LogEvent:

@@ -54,8 +54,7 @@ MAX_RETRIES = 6  # the seed's schedule: 1, 2, 4, 8, 16, 32 s
 # Python decodes and re-encodes nothing. (A multi-row VALUES statement per batch
 # once cost more CPU than the rest of the event-log writer together.) Events
 # whose person was erased after they were accepted (late over the bus) are left out.
-_INSERT_LOG_ROWS = text(
-    """
+_INSERT_LOG_ROWS_SQL = """
     INSERT INTO marketing_event_log (id, contact_id, contact_key, type, data, occurred_at,
                                      status, retry_count, max_retries, created_at, updated_at)
     SELECT d.doc->>'event_id', c.id, u.contact_key, d.doc->>'metric',
@@ -71,9 +70,9 @@ _INSERT_LOG_ROWS = text(
           AND e.erased_at >= TIMESTAMPTZ 'epoch' + u.accepted_us * INTERVAL '1 microsecond'
     )
     ON CONFLICT (id) DO NOTHING
-    RETURNING id
-    """
-)
+"""
+_INSERT_LOG_ROWS = text(_INSERT_LOG_ROWS_SQL)
+_INSERT_LOG_ROWS_RETURNING = text(_INSERT_LOG_ROWS_SQL + "RETURNING id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +86,12 @@ class LogEvent:
     accepted_us: int | None
 
 
-async def insert_log_rows(session: AsyncSession, events: list[LogEvent], now: datetime) -> set[str]:
+async def insert_log_rows(
+    session: AsyncSession, events: list[LogEvent], now: datetime, *, report_new: bool = True
+) -> set[str]:
     """Event-log rows linked to known contacts; returns the ids that were new
-    (a known id is left as it is)."""
+    (a known id is left as it is), or nothing when not `report_new` (the
+    event-log writer needs no answer: reading back a thousand ids costs it)."""
     if not events:
         return set()
     params = {
@@ -99,7 +101,10 @@ async def insert_log_rows(session: AsyncSession, events: list[LogEvent], now: da
         "max_retries": MAX_RETRIES,
         "now": now,
     }
-    return set(await session.scalars(_INSERT_LOG_ROWS, params))
+    if not report_new:
+        await session.execute(_INSERT_LOG_ROWS, params)
+        return set()
+    return set(await session.scalars(_INSERT_LOG_ROWS_RETURNING, params))
 
 
 class PostgresEventSink:
