@@ -6,11 +6,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from service.bus import topology
 from service.bus.connection import Bus
-from service.bus.envelope import delivery, timestamp
+from service.bus.envelope import serialized_deliveries, timestamp
 from service.bus.publisher import Ack
 from service.storage.event_log import EventRecord, PostgresEventSink
 from service.storage.outbox import OutboxKind
@@ -46,7 +44,9 @@ class BusEventSink:
         if publisher is None:
             return [None] * len(records)
         created = timestamp(now)
-        messages = [(r.event_id, _delivery_bytes(r, created)) for r in records]
+        items = ((r.event_id, r.contact_key, r.delivery_json()) for r in records)
+        serialized = serialized_deliveries(OutboxKind.EVENT_TRACKED, items, created)
+        messages = list(zip((r.event_id for r in records), serialized, strict=True))
         try:
             return await publisher.publish(
                 topology.EVENTS_SUBJECT, messages, timeout_s=self._ack_timeout_s
@@ -54,14 +54,3 @@ class BusEventSink:
         except Exception as exc:  # the connection broke while writing
             log.warning("publishing events failed: %s", exc)
             return [None] * len(records)
-
-
-def _delivery_bytes(r: EventRecord, created: Timestamp) -> bytes:
-    return delivery(
-        id=r.event_id,
-        kind=OutboxKind.EVENT_TRACKED,
-        contact_key=r.contact_key,
-        sequence=0,
-        payload=r.delivery_json(),
-        created=created,
-    ).SerializeToString()

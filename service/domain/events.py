@@ -82,10 +82,22 @@ def validate_event(
         return b""
     rules(v, f"{prefix}{e.type}.", e)
     for m in e.money:
-        check.check_money(
-            v, f"{prefix}{e.type}.{m.path}", m.currency_code, m.units, m.nanos, allow_negative=False
-        )
+        if _plainly_good(m):
+            continue  # the full check, and its field path, only where it may find something
+        field = f"{prefix}{e.type}.{m.path}"
+        if check.check_money(v, field, m.currency_code, m.units, m.nanos, allow_negative=False):
+            _GOOD_CURRENCIES.add(m.currency_code)
     return _check_encoded(v, e, f"{prefix}{e.type}")
+
+
+# Currency codes seen to pass check_money: at most 26³ three-letter strings.
+_GOOD_CURRENCIES: set[str] = set()
+
+
+def _plainly_good(m: MoneyField) -> bool:
+    """True only where check_money(allow_negative=False) finds nothing: a
+    currency that passed before, and units and nanos in range, not negative."""
+    return m.currency_code in _GOOD_CURRENCIES and m.units >= 0 and 0 <= m.nanos <= 999_999_999
 
 
 def _check_encoded(v: Violations, e: EventInput, field: str) -> bytes:
@@ -122,7 +134,9 @@ def _check_item(v: Violations, item: dict[str, Any], prefix: str) -> None:
 
 def _check_items(v: Violations, items: Any, path: str, prefix: str) -> None:
     for i, item in enumerate(items or []):
-        _check_item(v, item, f"{prefix}{path}[{i}].")
+        # The item's field path is built only for an item that may be bad.
+        if not item.get("product_id") or int(item.get("quantity", 0)) < 1:
+            _check_item(v, item, f"{prefix}{path}[{i}].")
 
 
 def _product_viewed(v: Violations, prefix: str, e: EventInput) -> None:
