@@ -21,7 +21,7 @@ from dispatcher.outcomes import Reporter
 from dispatcher.providers.base import Provider
 from dispatcher.providers.klaviyo import KlaviyoClient
 from dispatcher.settings import DispatcherSettings
-from service import event_loop
+from service import event_loop, gc_tuning
 from service.bus import topology
 from service.bus.connection import Bus
 from service.bus.consumer_loop import consume
@@ -93,6 +93,7 @@ class Dispatcher:
             newsletter_list_id=s.newsletter_list_id,
         )
         log.info("dispatcher %s delivering to %s", self.replica, s.provider)
+        gc_tuning.tune_after_startup(s.gc_gen0_threshold)
         following = asyncio.create_task(erasures.follow(), name="erasure-marks")
         try:
             await self._work(events, contacts)

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.event_loop import EventLoop
+from service.settings import DEFAULT_GC_GEN0_THRESHOLD
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
 KLAVIYO_URL = "https://a.klaviyo.com"
@@ -41,4 +42,7 @@ class DispatcherSettings(BaseSettings):
     shutdown_grace_s: float = Field(30.0, gt=0)
     metrics_address: str = "127.0.0.1:9465"
     event_loop: EventLoop = Field("uvloop", description='"uvloop" or the standard "asyncio"')
+    gc_gen0_threshold: int = Field(
+        DEFAULT_GC_GEN0_THRESHOLD, ge=0, description="see service/gc_tuning.py; 0: CPython's"
+    )
     log_level: str = "INFO"

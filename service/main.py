@@ -9,7 +9,7 @@ import logging
 import signal
 from datetime import timedelta
 
-from service import event_loop
+from service import event_loop, gc_tuning
 from service.bus.connection import Bus
 from service.bus.workers import BusWorkers
 from service.metrics import serve_metrics
@@ -51,6 +51,7 @@ async def serve(settings: ServiceSettings) -> None:
             workers = _bus_workers(settings, db, bus)
             workers.start()
     running = await create_server(settings, db, bus=bus)
+    gc_tuning.tune_after_startup(settings.gc_gen0_threshold)
     log.info("serving marketing.v1.MarketingService on port %d", running.port)
     await _until_signalled()
     log.info(
@@ -77,6 +78,7 @@ async def work(settings: ServiceSettings) -> None:
     bus.start()
     workers = _bus_workers(settings, db, bus)
     workers.start()
+    gc_tuning.tune_after_startup(settings.gc_gen0_threshold)
     log.info("bus workers running")
     await _until_signalled()
     log.info("shutting down: finishing the batches in hand")

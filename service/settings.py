@@ -16,6 +16,7 @@ DEFAULT_MAX_CLOCK_SKEW_S = 300.0
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 DEFAULT_DB_POOL_SIZE = 10
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
+DEFAULT_GC_GEN0_THRESHOLD = 20_000  # see service/gc_tuning.py
 
 
 class ServiceSettings(BaseSettings):
@@ -48,6 +49,12 @@ class ServiceSettings(BaseSettings):
         "recorder); false when they run as `marketing-service work` processes of their own",
     )
     event_loop: EventLoop = Field("uvloop", description='"uvloop" or the standard "asyncio"')
+    gc_gen0_threshold: int = Field(
+        DEFAULT_GC_GEN0_THRESHOLD,
+        ge=0,
+        description="young-generation threshold of the garbage collector, set after start-up "
+        "(with gc.freeze()); 0 leaves CPython's defaults",
+    )
     log_level: str = "INFO"
 
 
