@@ -63,7 +63,7 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
         await _phase(b, "3. end-to-end latency, open loop", e2e)
 
         async def queue() -> None:
-            ingest = b.results.get("ingest_batch_shared_events_per_s") or float("nan")
+            ingest = b.results.get("ingest_batch_events_per_s") or float("nan")
             ceiling = b.results.get("sandbox_ceiling_events_per_s") or float("nan")
             await bench_queue.run(b, ingest, ceiling)
 
