@@ -10,7 +10,6 @@ found by its reply token: the same JetStream protocol, a fraction of the CPU.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -72,8 +71,13 @@ class BatchPublisher:
         self._waiting.update((token, (batch, index)) for index, token in enumerate(tokens))
         try:
             await self._write(subject, messages, tokens, linger=others_in_flight)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(batch.complete, timeout_s)
+            # A timer, not asyncio.wait_for: that wraps the future in another
+            # one and two callbacks, per call (one per unary TrackEvent).
+            timer = asyncio.get_running_loop().call_later(timeout_s, batch.give_up)
+            try:
+                await batch.complete
+            finally:
+                timer.cancel()
             batch.log_refusals()
             return batch.acks
         finally:
@@ -180,7 +184,12 @@ class _Batch:
 
     def _answered(self) -> None:
         self._unanswered -= 1
-        if self._unanswered == 0 and not self.complete.done():
+        if self._unanswered == 0:
+            self.give_up()
+
+    def give_up(self) -> None:
+        """Stop waiting: every ack not in by now stays None."""
+        if not self.complete.done():
             self.complete.set_result(None)
 
     def log_refusals(self) -> None:

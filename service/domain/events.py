@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections import Counter
@@ -228,9 +229,16 @@ async def _store(
     ]
     # Counted per metric name, not per event: labels() costs as much as the rest of a record.
     for metric, count in Counter(r.metric for r in records if r.event_id in accepted).items():
-        EVENTS_ACCEPTED.labels(metric).inc(count)
-    EVENTS_DUPLICATE.inc(sum(r.duplicate for r in results))
+        _accepted_series(metric).inc(count)
+    duplicates = sum(r.duplicate for r in results)
+    if duplicates:
+        EVENTS_DUPLICATE.inc(duplicates)
     return results
+
+
+@functools.lru_cache(maxsize=1024)  # bounded: custom metric names come from callers
+def _accepted_series(metric: str) -> Any:
+    return EVENTS_ACCEPTED.labels(metric)
 
 
 def _record(event_id: str, e: EventInput, payload_json: bytes, now: datetime) -> EventRecord:

@@ -1,8 +1,9 @@
 """`python -m tests.bench.echo_server HOST:PORT`: the ceiling for unary RPCs.
 
-A grpc.aio server (same options as the service) whose TrackEvent is a generic
-handler that takes the request bytes and answers an empty response, so the
-benchmark can call it with exactly the client code it uses for the service."""
+A grpc.aio server (same options and event loop as the service: uvloop, which
+makes any grpc.aio server about a quarter faster here) whose TrackEvent is a
+generic handler that takes the request bytes and answers an empty response, so
+the benchmark can call it with exactly the client code it uses for the service."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import grpc
 
+from service import event_loop
 from service.settings import DEFAULT_MAX_MESSAGE_BYTES
 
 SERVICE = "marketing.v1.MarketingService"
@@ -46,4 +48,4 @@ async def serve(address: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1]))
+    event_loop.run(serve(sys.argv[1]), "uvloop")

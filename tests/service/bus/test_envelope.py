@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from google.protobuf import timestamp_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,3 +36,18 @@ def test_bulk_serialization_matches_one_by_one(
     ]
     bulk = serialized_deliveries(OutboxKind.EVENT_TRACKED, items, created)
     assert list(bulk) == one_by_one
+
+
+@settings(max_examples=200)
+@given(
+    when=st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.one_of(st.none(), st.timezones()),
+    )
+)
+def test_timestamp_matches_protobufs_own_conversion(when: datetime) -> None:
+    expected = timestamp_pb2.Timestamp()
+    expected.FromDatetime(when.astimezone(UTC))
+
+    assert timestamp(when) == expected

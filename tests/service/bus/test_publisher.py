@@ -69,6 +69,34 @@ def test_a_subject_no_stream_takes_gets_no_ack(nats_server: NatsServer) -> None:
     _run(nats_server, scenario)
 
 
+def test_acks_not_in_by_the_timeout_are_none_and_a_late_ack_is_ignored(
+    nats_server: NatsServer,
+) -> None:
+    async def scenario(js: Any, publisher: BatchPublisher, name: str) -> None:
+        # A plain subscriber holds on to the replies: the first message's ack
+        # comes only after the publication stopped waiting.
+        held: list[Any] = []
+        nc = publisher._nc  # the same connection
+        replier = await nc.subscribe(f"{name}-slow.x", cb=_hold(held))
+        acks = await publisher.publish(f"{name}-slow.x", [("a", b"1")], timeout_s=0.2)
+        assert acks == [None]
+        await nc.publish(held[0].reply, b'{"stream":"S","seq":1}')  # late
+        await nc.flush()
+        assert await publisher.publish(f"{name}.x", [("b", b"2")], timeout_s=5) == [
+            Ack(duplicate=False)
+        ]
+        await replier.unsubscribe()
+
+    _run(nats_server, scenario)
+
+
+def _hold(held: list[Any]) -> Callable[[Any], Awaitable[None]]:
+    async def cb(msg: Any) -> None:
+        held.append(msg)
+
+    return cb
+
+
 def test_concurrent_callers_each_get_their_own_acks(nats_server: NatsServer) -> None:
     async def scenario(js: Any, publisher: BatchPublisher, name: str) -> None:
         async def caller(n: int) -> list[Ack | None]:
