@@ -26,6 +26,7 @@ class BenchConfig:
     ingest_events: int  # TrackEvents with the dispatcher stopped (fills the queue)
     unary_events: int  # TrackEvent calls, service and echo server alike
     unary_in_flight: int
+    unary_rounds: int  # echo server and service measured in turn; medians reported
     ceiling_events: int  # bulk posts straight to the sandbox
     e2e_rate: float  # events/s offered, open loop
     e2e_seconds: float
@@ -44,6 +45,7 @@ class BenchConfig:
             ingest_events=_int("BENCH_INGEST_EVENTS", 50_000, scale, 2_000),
             unary_events=_int("BENCH_UNARY_EVENTS", 20_000, scale, 1_000),
             unary_in_flight=_int("BENCH_UNARY_IN_FLIGHT", 128, 1.0, 1),
+            unary_rounds=_int("BENCH_UNARY_ROUNDS", 3, 1.0, 1),
             ceiling_events=_int("BENCH_CEILING_EVENTS", 30_000, scale, 3_000),
             e2e_rate=_float("BENCH_E2E_RATE", 1000.0),
             e2e_seconds=_float("BENCH_E2E_SECONDS", max(3.0, 15.0 * scale)),
