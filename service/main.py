@@ -45,7 +45,12 @@ async def serve(settings: ServiceSettings) -> None:
     serve_metrics(settings.metrics_address)
     bus = workers = None
     if settings.nats_url:
-        bus = Bus(settings.nats_url, replicas=settings.stream_replicas, name="marketing-service")
+        bus = Bus(
+            settings.nats_url,
+            replicas=settings.stream_replicas,
+            name="marketing-service",
+            group_commit_s=settings.publish_group_commit_ms / 1000,
+        )
         bus.start()
         if settings.bus_workers:
             workers = _bus_workers(settings, db, bus)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.bus.publisher import DEFAULT_GROUP_COMMIT_S
 from service.event_loop import EventLoop
 
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:50051"
@@ -42,6 +43,13 @@ class ServiceSettings(BaseSettings):
     stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas (3 in a cluster)")
     outbox_retention_s: float = Field(
         86_400.0, ge=0, description="How long delivered outbox rows are kept before pruning"
+    )
+    publish_group_commit_ms: float = Field(
+        DEFAULT_GROUP_COMMIT_S * 1000,
+        ge=0,
+        le=100,
+        description="while other publications await their acks, how long a TrackEvent waits "
+        "to share one write to NATS with the calls arriving meanwhile; 0 writes each at once",
     )
     bus_workers: bool = Field(
         True,

@@ -12,15 +12,23 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from service.bus import topology
-from service.bus.publisher import BatchPublisher
+from service.bus.publisher import DEFAULT_GROUP_COMMIT_S, BatchPublisher
 
 log = logging.getLogger(__name__)
 RECONNECT_WAIT_S = 1.0
 
 
 class Bus:
-    def __init__(self, url: str, *, replicas: int = 1, name: str = "marketing") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        replicas: int = 1,
+        name: str = "marketing",
+        group_commit_s: float = DEFAULT_GROUP_COMMIT_S,
+    ) -> None:
         self._url = url
+        self._group_commit_s = group_commit_s
         self._replicas = replicas
         self._name = name
         self._nc: Client | None = None
@@ -68,7 +76,7 @@ class Bus:
                 js = nc.jetstream()
                 await topology.declare(js, replicas=self._replicas)
                 self._nc, self._js = nc, js
-                self._publisher = BatchPublisher(nc)
+                self._publisher = BatchPublisher(nc, group_commit_s=self._group_commit_s)
                 self._ready.set()
                 log.info("connected to NATS at %s", self._url)
             except Exception as exc:  # unreachable, or JetStream not ready yet

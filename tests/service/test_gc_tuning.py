@@ -8,9 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dispatcher.settings import DispatcherSettings
 from service import gc_tuning
-from service.settings import ServiceSettings
 
 
 @pytest.fixture
@@ -57,15 +55,3 @@ def test_cycles_are_still_collected_without_asking(restored_gc: None) -> None:
 
     assert gone() is None
     assert len(allocated) == 30_000
-
-
-def test_settings_default_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MARKETING_DATABASE_URL", "postgresql://x@localhost/y")
-    assert ServiceSettings().gc_gen0_threshold == 20_000
-    assert DispatcherSettings().gc_gen0_threshold == 20_000
-    monkeypatch.setenv("MARKETING_GC_GEN0_THRESHOLD", "0")
-    assert ServiceSettings().gc_gen0_threshold == 0
-    assert DispatcherSettings().gc_gen0_threshold == 0
-    monkeypatch.setenv("MARKETING_GC_GEN0_THRESHOLD", "-1")
-    with pytest.raises(ValueError, match="gc_gen0_threshold"):
-        ServiceSettings()
