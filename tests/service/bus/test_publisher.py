@@ -20,13 +20,13 @@ from tests.processes import NatsServer
 Scenario = Callable[[Any, BatchPublisher, str], Awaitable[None]]
 
 
-def _run(nats_server: NatsServer, scenario: Scenario) -> None:
+def _run(nats_server: NatsServer, scenario: Scenario, **publisher_options: Any) -> None:
     async def main() -> None:
         nc = await nats.connect(nats_server.url)
         js = nc.jetstream()
         name = f"PUB_{uuid.uuid4().hex[:8]}"
         await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.x"]))
-        publisher = BatchPublisher(nc)
+        publisher = BatchPublisher(nc, **publisher_options)
         try:
             await scenario(js, publisher, name)
         finally:
@@ -134,23 +134,10 @@ def test_a_cancelled_caller_does_not_drop_the_frames_of_the_others(
 def test_with_no_group_commit_window_every_caller_gets_its_ack(
     nats_server: NatsServer,
 ) -> None:
-    async def main() -> None:
-        nc = await nats.connect(nats_server.url)
-        js = nc.jetstream()
-        name = f"PUB_{uuid.uuid4().hex[:8]}"
-        await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.x"]))
-        publisher = BatchPublisher(nc, group_commit_s=0.0)
-        try:
-            results = await asyncio.gather(
-                *(
-                    publisher.publish(f"{name}.x", [(f"z-{n}", b"x")], timeout_s=5)
-                    for n in range(20)
-                )
-            )
-            assert results == [[Ack(duplicate=False)]] * 20
-        finally:
-            await publisher.close()
-            await js.delete_stream(name)
-            await nc.close()
+    async def scenario(js: Any, publisher: BatchPublisher, name: str) -> None:
+        results = await asyncio.gather(
+            *(publisher.publish(f"{name}.x", [(f"z-{n}", b"x")], timeout_s=5) for n in range(20))
+        )
+        assert results == [[Ack(duplicate=False)]] * 20
 
-    asyncio.run(main())
+    _run(nats_server, scenario, group_commit_s=0.0)
