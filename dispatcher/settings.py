@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.event_loop import EventLoop
-from service.settings import DEFAULT_GC_GEN0_THRESHOLD
+from service.settings import DEFAULT_GC_GEN0_THRESHOLD, MAX_GC_GEN0_THRESHOLD
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
 KLAVIYO_URL = "https://a.klaviyo.com"
@@ -43,6 +43,9 @@ class DispatcherSettings(BaseSettings):
     metrics_address: str = "127.0.0.1:9465"
     event_loop: EventLoop = Field("uvloop", description='"uvloop" or the standard "asyncio"')
     gc_gen0_threshold: int = Field(
-        DEFAULT_GC_GEN0_THRESHOLD, ge=0, description="see service/gc_tuning.py; 0: CPython's"
+        DEFAULT_GC_GEN0_THRESHOLD,
+        ge=0,
+        le=MAX_GC_GEN0_THRESHOLD,
+        description="see service/gc_tuning.py; 0: CPython's",
     )
     log_level: str = "INFO"

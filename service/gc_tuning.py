@@ -14,6 +14,10 @@ Two changes, made once start-up is over:
   which full passes no longer walk;
 - the young generation's threshold rises (default 20,000), so passes are
   rarer; real cycles are still collected, a little later.
+
+The price: a frozen object that later becomes part of a garbage cycle is never
+collected. Start-up objects (modules, classes, pools, caches) live as long as
+the process, so that is a bounded amount, if any.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import gc
 import logging
 
 log = logging.getLogger(__name__)
-CPYTHON_GEN0_THRESHOLD = 700
 
 
 def tune_after_startup(gen0_threshold: int) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.bus.publisher import DEFAULT_GROUP_COMMIT_S
 from service.event_loop import EventLoop
 
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:50051"
@@ -18,6 +17,10 @@ DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 DEFAULT_DB_POOL_SIZE = 10
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
 DEFAULT_GC_GEN0_THRESHOLD = 20_000  # see service/gc_tuning.py
+MAX_GC_GEN0_THRESHOLD = 10_000_000  # gc.set_threshold takes a C int; far past any use
+# The publisher's own default (service/bus/publisher.py), repeated here so that
+# reading settings does not import the NATS client; a test keeps them equal.
+DEFAULT_PUBLISH_GROUP_COMMIT_MS = 5.0
 
 
 class ServiceSettings(BaseSettings):
@@ -45,11 +48,12 @@ class ServiceSettings(BaseSettings):
         86_400.0, ge=0, description="How long delivered outbox rows are kept before pruning"
     )
     publish_group_commit_ms: float = Field(
-        DEFAULT_GROUP_COMMIT_S * 1000,
+        DEFAULT_PUBLISH_GROUP_COMMIT_MS,
         ge=0,
         le=100,
-        description="while other publications await their acks, how long a TrackEvent waits "
-        "to share one write to NATS with the calls arriving meanwhile; 0 writes each at once",
+        description="while other publications await their acks, how long a TrackEvent call or "
+        "TrackEvents batch waits to share one write to NATS with those arriving meanwhile; "
+        "0 writes each at once",
     )
     bus_workers: bool = Field(
         True,
@@ -60,6 +64,7 @@ class ServiceSettings(BaseSettings):
     gc_gen0_threshold: int = Field(
         DEFAULT_GC_GEN0_THRESHOLD,
         ge=0,
+        le=MAX_GC_GEN0_THRESHOLD,
         description="young-generation threshold of the garbage collector, set after start-up "
         "(with gc.freeze()); 0 leaves CPython's defaults",
     )

@@ -236,8 +236,8 @@ async def _store(
     return results
 
 
-@functools.lru_cache(maxsize=1024)  # bounded: custom metric names come from callers
-def _accepted_series(metric: str) -> Any:
+@functools.lru_cache(maxsize=1024)  # the few metric names in use; a miss only costs labels()
+def _accepted_series(metric: str) -> Any:  # prometheus_client types its children as Any too
     return EVENTS_ACCEPTED.labels(metric)
 
 

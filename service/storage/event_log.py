@@ -50,7 +50,7 @@ class EventRecord:
 MAX_RETRIES = 6  # the seed's schedule: 1, 2, 4, 8, 16, 32 s
 
 # One statement for a whole batch, whatever its size: the bus payloads go in as
-# JSON text and PostgreSQL takes them apart, contacts linked by a join, so
+# they came (JSON) and PostgreSQL takes them apart, contacts linked by a join, so
 # Python decodes and re-encodes nothing. (A multi-row VALUES statement per batch
 # once cost more CPU than the rest of the event-log writer together.) The array
 # is bound as jsonb[], so each document is parsed once, when bound: a text cast

@@ -60,11 +60,13 @@ async def framed_publish(
             )
             stored += sum(ack is not None and not ack.duplicate for ack in acks)
 
-    async with _scratch_stream(nc):
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(in_flight)))
-        seconds = time.perf_counter() - started
-    await publisher.close()
+    try:
+        async with _scratch_stream(nc):
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(in_flight)))
+            seconds = time.perf_counter() - started
+    finally:
+        await publisher.close()
     assert stored == len(payloads), f"only {stored} of {len(payloads)} stored"
     return seconds
 

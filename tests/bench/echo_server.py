@@ -48,4 +48,6 @@ async def serve(address: str) -> None:
 
 
 if __name__ == "__main__":
+    # The service's default loop; the bench starts the service with no
+    # MARKETING_* settings of the caller's (tests/bench/stack.py), so it is its loop.
     event_loop.run(serve(sys.argv[1]), "uvloop")

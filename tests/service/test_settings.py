@@ -5,11 +5,15 @@ from __future__ import annotations
 import pytest
 
 from dispatcher.settings import DispatcherSettings
+from service.bus.publisher import DEFAULT_GROUP_COMMIT_S
 from service.settings import ServiceSettings
 
 
 @pytest.fixture(autouse=True)
-def database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only what a test sets: nothing from the shell running the tests."""
+    for name in ("MARKETING_GC_GEN0_THRESHOLD", "MARKETING_PUBLISH_GROUP_COMMIT_MS"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MARKETING_DATABASE_URL", "postgresql://x@localhost/y")
 
 
@@ -19,13 +23,16 @@ def test_gc_threshold_default_and_environment(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MARKETING_GC_GEN0_THRESHOLD", "0")
     assert ServiceSettings().gc_gen0_threshold == 0
     assert DispatcherSettings().gc_gen0_threshold == 0
-    monkeypatch.setenv("MARKETING_GC_GEN0_THRESHOLD", "-1")
-    with pytest.raises(ValueError, match="gc_gen0_threshold"):
-        ServiceSettings()
+    for refused in ("-1", "2147483648"):  # gc.set_threshold takes a C int
+        monkeypatch.setenv("MARKETING_GC_GEN0_THRESHOLD", refused)
+        with pytest.raises(ValueError, match="gc_gen0_threshold"):
+            ServiceSettings()
+        with pytest.raises(ValueError, match="gc_gen0_threshold"):
+            DispatcherSettings()
 
 
 def test_group_commit_window_default_and_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert ServiceSettings().publish_group_commit_ms == 5
+    assert ServiceSettings().publish_group_commit_ms == DEFAULT_GROUP_COMMIT_S * 1000 == 5
     monkeypatch.setenv("MARKETING_PUBLISH_GROUP_COMMIT_MS", "0")
     assert ServiceSettings().publish_group_commit_ms == 0
     monkeypatch.setenv("MARKETING_PUBLISH_GROUP_COMMIT_MS", "250")
