@@ -213,7 +213,21 @@ async def track_event(
     v = Violations()
     encoded = validate_event(v, event, "event.", now, skew)
     v.raise_if_any()
-    return (await _store(sink, [event], [encoded], now))[0]
+    return await _store_one(sink, event, encoded, now)
+
+
+async def _store_one(
+    sink: EventSink, event: EventInput, encoded: bytes, now: datetime
+) -> TrackResult:
+    """`_store` for one event (every unary TrackEvent): no batch to deduplicate
+    and nothing to tally: a few µs less of the ~50 the call costs us."""
+    event_id = event.event_id or str(uuid.uuid4())
+    record = _record(event_id, event, encoded, now)
+    if event_id in await sink.accept([record], now):
+        _accepted_series(record.metric).inc()
+        return TrackResult(event_id, False)
+    EVENTS_DUPLICATE.inc()
+    return TrackResult(event_id, True)
 
 
 async def _store(

@@ -9,6 +9,7 @@ import pytest
 from google.protobuf import timestamp_pb2
 from marketing.v1 import event_pb2
 from marketing.v1 import service_pb2 as pb
+from prometheus_client import REGISTRY
 
 from service.domain.validation import MAX_STRING_BYTES
 from tests.harness import ServiceHarness, field_violations, unique_email
@@ -61,10 +62,16 @@ def test_client_event_id_is_idempotent(stub, harness: ServiceHarness) -> None:
     event = placed_order(email, event_id=f"order-{email}")
     first = stub.TrackEvent(pb.TrackEventRequest(event=event))
     before = harness.table_counts()
+    duplicates_before = _duplicates_counted()
     again = stub.TrackEvent(pb.TrackEventRequest(event=event))
     assert (first.event_id, first.duplicate) == (event.event_id, False)
     assert (again.event_id, again.duplicate) == (event.event_id, True)
     assert harness.table_counts() == before
+    assert _duplicates_counted() == duplicates_before + 1
+
+
+def _duplicates_counted() -> float:
+    return REGISTRY.get_sample_value("marketing_events_duplicate_total") or 0.0
 
 
 def test_batch_reports_duplicates_within_and_across_calls(stub, harness: ServiceHarness) -> None:
