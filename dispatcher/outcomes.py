@@ -18,8 +18,9 @@ from nats.js.api import PubAck
 from dispatcher import metrics
 from service.bus import topology
 from service.bus.connection import Bus
-from service.bus.envelope import MSG_ID_HEADER, timestamp
+from service.bus.envelope import MSG_ID_HEADER
 from service.clock import Clock
+from service.timestamps import to_timestamp
 
 REPORT_TIMEOUT_S = 10.0
 
@@ -52,7 +53,7 @@ class Reporter:
         futures = [
             await self._dead_letter(o) for o in outcomes if o.outcome == bus_pb2.OUTCOME_FAILED
         ]
-        finished = timestamp(self._clock())
+        finished = to_timestamp(self._clock())
         batch = bus_pb2.DeliveryResults(results=[self._result(o, finished) for o in outcomes])
         futures.append(
             await self._js.publish_async(
@@ -84,7 +85,7 @@ class Reporter:
             delivery=o.delivery,
             error=o.error,
             attempts=o.attempts,
-            fail_time=timestamp(self._clock()),
+            fail_time=to_timestamp(self._clock()),
         )
         return await self._js.publish_async(
             topology.dead_subject(o.delivery.kind),

@@ -7,7 +7,7 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -175,4 +175,18 @@ def assert_eventually(
         if last:
             return last
         threading.Event().wait(interval_s)
+    raise AssertionError(f"condition not met within {timeout_s} s (last value: {last!r})")
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], *, timeout_s: float = 30.0, interval_s: float = 0.05
+) -> T:
+    """`assert_eventually` for a coroutine check, inside a running event loop."""
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval_s)
     raise AssertionError(f"condition not met within {timeout_s} s (last value: {last!r})")

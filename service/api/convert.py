@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ from service.domain.events import EventInput, MoneyField
 from service.errors import FieldViolation, InvalidArgumentError
 from service.storage.models import Consent, ConsentType, Outbox
 from service.storage.outbox import OutboxKind
+from service.timestamps import OutOfRange, to_datetime
 
 _NANOS = Decimal(1_000_000_000)
 _CONSENT_TYPES = {
@@ -28,23 +29,6 @@ _CONSENT_TYPES = {
     ConsentType.ANALYTICS: consent_pb2.CONSENT_TYPE_ANALYTICS,
 }
 _CONSENT_TYPES_BY_PROTO = {proto: domain for domain, proto in _CONSENT_TYPES.items()}
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
-_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
-
-
-class _OutOfRange(Exception):
-    pass
-
-
-def _datetime(ts: timestamp_pb2.Timestamp) -> datetime:
-    """`ts.ToDatetime(tzinfo=UTC)` in C arithmetic only (it runs for every event)."""
-    seconds, nanos = ts.seconds, ts.nanos
-    if not (_MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos <= 999_999_999):
-        raise _OutOfRange
-    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
 def _bad_timestamp(field: str) -> InvalidArgumentError:
@@ -58,8 +42,8 @@ def when(ts: timestamp_pb2.Timestamp, present: bool, field: str) -> datetime | N
     if not present:
         return None
     try:
-        return _datetime(ts)
-    except _OutOfRange:
+        return to_datetime(ts)
+    except OutOfRange:
         raise _bad_timestamp(field) from None
 
 
@@ -185,8 +169,8 @@ def event_input(e: event_pb2.Event, index: int | None = None) -> EventInput:
     occur_time = None
     if e.HasField("occur_time"):
         try:
-            occur_time = _datetime(e.occur_time)
-        except _OutOfRange:
+            occur_time = to_datetime(e.occur_time)
+        except OutOfRange:
             prefix = "event" if index is None else f"events[{index}]"
             raise _bad_timestamp(f"{prefix}.occur_time") from None
     return EventInput(

@@ -8,10 +8,11 @@ from datetime import datetime
 
 from service.bus import topology
 from service.bus.connection import Bus
-from service.bus.envelope import serialized_deliveries, timestamp
+from service.bus.envelope import serialized_deliveries
 from service.bus.publisher import Ack
 from service.storage.event_log import EventRecord, PostgresEventSink
 from service.storage.outbox import OutboxKind
+from service.timestamps import to_timestamp
 
 log = logging.getLogger(__name__)
 DEFAULT_ACK_TIMEOUT_S = 2.0
@@ -43,7 +44,7 @@ class BusEventSink:
         publisher = self._bus.publisher
         if publisher is None:
             return [None] * len(records)
-        created = timestamp(now)
+        created = to_timestamp(now)
         items = ((r.event_id, r.contact_key, r.delivery_json()) for r in records)
         serialized = serialized_deliveries(OutboxKind.EVENT_TRACKED, items, created)
         messages = list(zip((r.event_id for r in records), serialized, strict=True))

@@ -35,10 +35,6 @@ def pin(pids: Iterable[int], cpus: set[int]) -> None:
                 os.sched_setaffinity(tid, cpus)
 
 
-def cpus_of(pid: int) -> set[int]:
-    return os.sched_getaffinity(pid)
-
-
 def _parents() -> dict[int, int]:
     parents = {}
     for entry in _PROC.iterdir():

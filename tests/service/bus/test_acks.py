@@ -8,9 +8,10 @@ import asyncio
 import uuid
 
 import nats
-from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, StreamConfig
 
 from service.bus.acks import ack_all
+from tests.harness import eventually
 from tests.processes import NatsServer
 
 
@@ -28,9 +29,14 @@ def test_a_fetched_batch_is_acknowledged_in_one_go(nats_server: NatsServer) -> N
             batch = await sub.fetch(100, timeout=5)
             await ack_all(batch)
             await ack_all([])
-            await asyncio.sleep(1.5)  # past ack_wait: anything unacknowledged is redelivered
-            info = await js.consumer_info(name, "acks")
-            assert (info.num_ack_pending, info.num_redelivered, info.num_pending) == (0, 0, 20)
+
+            async def settled() -> ConsumerInfo | None:
+                info = await js.consumer_info(name, "acks")
+                return info if info.num_ack_pending == 0 else None
+
+            # Nothing left pending: nothing can come back once ack_wait passes.
+            info = await eventually(settled, timeout_s=10)
+            assert (info.num_redelivered, info.num_pending) == (0, 20)
             rest = await sub.fetch(100, timeout=2)
             assert [m.data for m in rest] == [str(i).encode() for i in range(100, 120)]
         finally:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from google.protobuf import timestamp_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.bus.envelope import delivery, serialized_deliveries, timestamp
+from service.bus.envelope import delivery, serialized_deliveries
 from service.storage.outbox import OutboxKind
+from service.timestamps import to_timestamp
 
 _ITEMS = st.lists(
     st.tuples(st.text(min_size=1, max_size=20), st.text(max_size=64), st.binary(max_size=200)),
@@ -22,7 +22,7 @@ _ITEMS = st.lists(
 def test_bulk_serialization_matches_one_by_one(
     items: list[tuple[str, str, bytes]], created_s: int
 ) -> None:
-    created = timestamp(datetime.fromtimestamp(created_s, UTC))
+    created = to_timestamp(datetime.fromtimestamp(created_s, UTC))
     one_by_one = [
         delivery(
             id=id_,
@@ -36,18 +36,3 @@ def test_bulk_serialization_matches_one_by_one(
     ]
     bulk = serialized_deliveries(OutboxKind.EVENT_TRACKED, items, created)
     assert list(bulk) == one_by_one
-
-
-@settings(max_examples=200)
-@given(
-    when=st.datetimes(
-        min_value=datetime(1, 1, 2),
-        max_value=datetime(9999, 12, 30),
-        timezones=st.one_of(st.none(), st.timezones()),
-    )
-)
-def test_timestamp_matches_protobufs_own_conversion(when: datetime) -> None:
-    expected = timestamp_pb2.Timestamp()
-    expected.FromDatetime(when.astimezone(UTC))
-
-    assert timestamp(when) == expected
