@@ -11,6 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from service.bus.envelope import NATS_MAX_PAYLOAD
+from service.devstack import nats_server_command
+
 BIN = Path(sys.executable).parent
 
 
@@ -33,28 +36,20 @@ def wait_for_port(port: int, timeout_s: float = 30.0) -> None:
 
 class NatsServer:
     """nats-server -js on a fixed port and store, so it can be stopped and
-    started again with its data, as an operator would."""
+    started again with its data, as an operator would; with the max_payload
+    we ask of production unless told otherwise."""
 
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, *, max_payload: int = NATS_MAX_PAYLOAD) -> None:
         self.port = free_port()
         self.store = store
         self.url = f"nats://127.0.0.1:{self.port}"
+        self.max_payload = max_payload  # read at each start
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        command = nats_server_command(self.port, self.store, max_payload=self.max_payload)
         self._process = subprocess.Popen(
-            [
-                str(BIN / "nats-server"),
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-sd",
-                str(self.store),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         wait_for_port(self.port)
 
