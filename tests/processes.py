@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from nats.aio.client import Client
+
 from service.bus.envelope import NATS_MAX_PAYLOAD
 from service.devstack import nats_server_command
 
@@ -93,3 +95,14 @@ class DispatcherProcess:
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self.kill()
+
+
+async def kill_connection(nc: Client) -> None:
+    """Make nats-server close this connection, as it does when a client sends
+    a message larger than its max_payload: nats-py reads the server's -ERR
+    and closes for good. Only the command line is sent: with the payload
+    behind it the server's close may reach the client as a reset, before the
+    -ERR, and nats-py would reconnect by itself."""
+    # nats-py's own publish refuses this; its private writer does not.
+    await nc._send_command(b"PUB marketing.test.kill %d\r\n" % (nc.max_payload + 1))
+    await nc._flush_pending()

@@ -95,13 +95,16 @@ class Bus:
             await asyncio.wait_for(self._ready.wait(), timeout_s)
         return self._ready.is_set()
 
-    async def until_replaced(self) -> None:
-        """Return once the current connection has closed for good (a new one
-        is being opened): what was made on it (subscriptions, KV handles) is
-        gone with it. Returns at once while there is none."""
+    def connection_ended(self) -> asyncio.Event:
+        """Set once the current connection has closed for good (the Bus opens
+        a new one): what was made on it (subscriptions, KV handles) is gone
+        with it. Already set while there is no connection."""
         session = self._session
         if session is not None:
-            await session.ended.wait()
+            return session.ended
+        ended = asyncio.Event()
+        ended.set()
+        return ended
 
     async def _run(self) -> None:
         while True:

@@ -13,7 +13,11 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
+from nats import errors
+
 log = logging.getLogger("service.bus.connection")
+# Errors nats-py reports just before it reconnects: the reason of the "lost" line.
+_BREAKS_CONNECTION = (errors.UnexpectedEOF, errors.StaleConnectionError, OSError)
 
 
 class ConnectionLog:
@@ -26,6 +30,7 @@ class ConnectionLog:
         self._down_since: float | None = None  # monotonic, while not connected
         self._failures = 0  # attempts that failed in the current outage
         self._last_error = ""  # the last error logged while connected
+        self._lost_reason = ""  # why the connection broke, for the "lost" line
         self.failed_attempts = 0  # (re)connect attempts that failed, ever
 
     async def on_error(self, exc: Exception) -> None:
@@ -34,6 +39,9 @@ class ConnectionLog:
             self.attempt_failed(exc)
             return
         reason = reason_of(exc)
+        if isinstance(exc, _BREAKS_CONNECTION):
+            self._lost_reason = reason  # said once, by the "lost" line that follows
+            return
         if reason != self._last_error:  # the same error again and again is one line
             self._last_error = reason
             log.warning("NATS at %s: %s", self._url, reason)
@@ -77,7 +85,12 @@ class ConnectionLog:
         if self._connected:
             self._connected = False
             self._down_since = time.monotonic()
-            log.warning("NATS connection to %s lost; reconnecting", self._url)
+            log.warning(
+                "NATS connection to %s lost (%s); reconnecting",
+                self._url,
+                self._lost_reason or "no reason given",
+            )
+            self._lost_reason = ""
 
     def closed(self, reason: BaseException | None) -> None:
         """The client closed for good (nats-py does on a server's -ERR)."""
