@@ -13,6 +13,8 @@ import signal
 import socket
 import uuid
 
+from nats.js import JetStreamContext
+
 from dispatcher.contacts_worker import ContactsWorker
 from dispatcher.events_worker import EventsWorker
 from dispatcher.gate import ProviderGate
@@ -59,14 +61,44 @@ class Dispatcher:
         self._lease: Lease | None = None
 
     async def run(self) -> None:
-        s = self.settings
+        """Deliver until `shutdown()`. What is built on a NATS connection (KV
+        handles, the erasure watch) is built again when the Bus replaces a
+        connection that closed for good."""
         self.bus.start()
-        while not await self.bus.wait_ready(5.0):
-            if self._stopping.is_set():
+        if not await self._until_connected():
+            return
+        gc_tuning.tune_after_startup(self.settings.gc_gen0_threshold)
+        while not self._stopping.is_set():
+            if not await self._until_connected():
                 return
-            log.warning("waiting for NATS at %s", s.nats_url)
-        js = self.bus.js
-        assert js is not None
+            ended, js = self.bus.connection_ended(), self.bus.js
+            if js is None:  # lost again meanwhile; nats-py is reconnecting
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), 1.0)
+                continue
+            try:
+                events, contacts, erasures = await self._workers_on(js)
+            except Exception as exc:  # the connection broke meanwhile
+                log.warning("cannot set up on NATS (%r); trying again", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), 1.0)
+                continue
+            await self._run_on(events, contacts, erasures, ended)
+            if not self._stopping.is_set():
+                log.warning("resuming on the new NATS connection")
+
+    async def _until_connected(self) -> bool:
+        """Wait for the bus (the Bus logs why it cannot connect); False: stopping."""
+        while not await self.bus.wait_ready(1.0):
+            if self._stopping.is_set():
+                return False
+        return True
+
+    async def _workers_on(
+        self, js: JetStreamContext
+    ) -> tuple[EventsWorker, ContactsWorker, ErasureMarks]:
+        """The workers, with the KV handles of this connection."""
+        s = self.settings
         fences_kv = await js.key_value(topology.FENCES_BUCKET)
         fences, erasures = Fences(fences_kv), ErasureMarks(fences_kv)
         self._lease = Lease(
@@ -92,19 +124,36 @@ class Dispatcher:
             backoff_base_s=s.backoff_base_s,
             newsletter_list_id=s.newsletter_list_id,
         )
-        log.info("dispatcher %s delivering to %s", self.replica, s.provider)
-        gc_tuning.tune_after_startup(s.gc_gen0_threshold)
-        following = asyncio.create_task(erasures.follow(), name="erasure-marks")
-        try:
-            await self._work(events, contacts)
-        finally:
-            following.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await following
+        return events, contacts, erasures
 
-    async def _work(self, events: EventsWorker, contacts: ContactsWorker) -> None:
-        """The worker loops; if one of them dies the others are cancelled and
-        the replica exits (its lease lapses and its messages are redelivered)."""
+    async def _run_on(
+        self,
+        events: EventsWorker,
+        contacts: ContactsWorker,
+        erasures: ErasureMarks,
+        ended: asyncio.Event,
+    ) -> None:
+        """Work until shutdown or until the connection has ended."""
+        log.info("dispatcher %s delivering to %s", self.replica, self.settings.provider)
+        stop = asyncio.Event()  # shutdown, or the connection ended
+        background = [
+            asyncio.create_task(erasures.follow(), name="erasure-marks"),
+            asyncio.create_task(_set_on_first(stop, self._stopping, ended), name="session-end"),
+        ]
+        try:
+            await self._work(events, contacts, stop)
+        finally:
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _work(
+        self, events: EventsWorker, contacts: ContactsWorker, stop: asyncio.Event
+    ) -> None:
+        """The worker loops, until `stop`; if one of them dies the others are
+        cancelled and the replica exits (its lease lapses and its messages are
+        redelivered)."""
         s = self.settings
         assert self._lease is not None
         events_loops = [
@@ -113,7 +162,7 @@ class Dispatcher:
                 stream=topology.WORK_STREAM,
                 durable=topology.DISPATCH_EVENTS,
                 handle=events.handle,
-                stopping=self._stopping,
+                stopping=stop,
                 batch=s.event_batch_size,
                 linger_s=s.linger_s,
             )
@@ -124,22 +173,22 @@ class Dispatcher:
             stream=topology.WORK_STREAM,
             durable=topology.DISPATCH_CONTACTS,
             handle=contacts.handle,
-            stopping=self._stopping,
+            stopping=stop,
             batch=s.contact_batch_size,
             linger_s=s.linger_s,
             may_fetch=self._lease.held,
         )
         async with asyncio.TaskGroup() as group:
-            for loop in (*events_loops, contacts_loop, self._keep_lease()):
+            for loop in (*events_loops, contacts_loop, self._keep_lease(stop)):
                 group.create_task(loop)
 
-    async def _keep_lease(self) -> None:
+    async def _keep_lease(self, stop: asyncio.Event) -> None:
         assert self._lease is not None
-        while not self._stopping.is_set():
+        while not stop.is_set():
             with contextlib.suppress(Exception):
                 await self._lease.acquire_or_renew()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.settings.lease_ttl_s / 5)
+                await asyncio.wait_for(stop.wait(), self.settings.lease_ttl_s / 5)
 
     async def stopping(self) -> None:
         await self._stopping.wait()
@@ -154,6 +203,17 @@ class Dispatcher:
                 await self._lease.release()
         await self.provider.aclose()
         await self.bus.close()
+
+
+async def _set_on_first(target: asyncio.Event, *events: asyncio.Event) -> None:
+    """Set `target` as soon as any of `events` is set."""
+    waits = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    target.set()
 
 
 async def serve(settings: DispatcherSettings) -> int:

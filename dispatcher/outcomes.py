@@ -1,7 +1,9 @@
 """Reporting what became of deliveries: results for the service, dead letters
 for manual review. Published before the work message is acked, so a crash in
 between repeats the report (the service records it idempotently) rather than
-losing it."""
+losing it. Nothing published here is larger than the server's max_payload
+(the server would close the connection): results are split over as many
+messages as that takes."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from nats.js.api import PubAck
 from dispatcher import metrics
 from service.bus import topology
 from service.bus.connection import Bus
-from service.bus.envelope import MSG_ID_HEADER
+from service.bus.envelope import MSG_ID_HEADER, too_large, wire_size
 from service.clock import Clock
 from service.timestamps import to_timestamp
 
@@ -39,29 +41,26 @@ class Reporter:
         self._bus = bus
         self._clock = clock
 
-    @property
-    def _js(self) -> JetStreamContext:
-        js = self._bus.js
-        if js is None:  # the work stays unacked and comes back after ack_wait
-            raise ConnectionError("NATS is not connected: cannot report outcomes")
-        return js
-
     async def report(self, outcomes: Sequence[Outcome]) -> None:
-        """Publish the dead letters and one results message; wait for JetStream's acks."""
+        """Publish the dead letters and the results (one message, or several
+        when one would not fit the server's max_payload); wait for JetStream's acks."""
         if not outcomes:
             return
+        nc, js = self._bus.nc, self._bus.js
+        if nc is None or js is None:  # the work stays unacked and comes back after ack_wait
+            raise ConnectionError("NATS is not connected: cannot report outcomes")
+        limit = nc.max_payload
         futures = [
-            await self._dead_letter(o) for o in outcomes if o.outcome == bus_pb2.OUTCOME_FAILED
+            await self._dead_letter(js, o, limit)
+            for o in outcomes
+            if o.outcome == bus_pb2.OUTCOME_FAILED
         ]
         finished = to_timestamp(self._clock())
-        batch = bus_pb2.DeliveryResults(results=[self._result(o, finished) for o in outcomes])
-        futures.append(
-            await self._js.publish_async(
-                topology.RESULTS_SUBJECT,
-                batch.SerializeToString(),
-                headers={MSG_ID_HEADER: str(uuid.uuid4())},  # recording is idempotent anyway
-            )
-        )
+        results = [self._result(o, finished) for o in outcomes]
+        for batch in results_messages(results, limit):
+            # A new id each: recording is idempotent anyway.
+            headers = {MSG_ID_HEADER: str(uuid.uuid4())}
+            futures.append(await js.publish_async(topology.RESULTS_SUBJECT, batch, headers=headers))
         # An ack lost across a reconnect must not hold the batch forever: time
         # out, and the batch is handed back unacked.
         await asyncio.wait_for(asyncio.gather(*futures), REPORT_TIMEOUT_S)
@@ -80,15 +79,63 @@ class Reporter:
             finish_time=finished,
         )
 
-    async def _dead_letter(self, o: Outcome) -> asyncio.Future[PubAck]:
+    async def _dead_letter(
+        self, js: JetStreamContext, o: Outcome, limit: int
+    ) -> asyncio.Future[PubAck]:
         letter = bus_pb2.DeadLetter(
             delivery=o.delivery,
             error=o.error,
             attempts=o.attempts,
             fail_time=to_timestamp(self._clock()),
         )
-        return await self._js.publish_async(
-            topology.dead_subject(o.delivery.kind),
-            letter.SerializeToString(),
-            headers={MSG_ID_HEADER: f"{o.delivery.id}.dead.{o.attempts}"},
-        )
+        headers = {MSG_ID_HEADER: f"{o.delivery.id}.dead.{o.attempts}"}
+        data = letter.SerializeToString()
+        size = wire_size(data, headers)
+        if size > limit:
+            # The delivery came over the bus, so only the error can have pushed
+            # it over; the payload is kept in PostgreSQL with the failed delivery.
+            letter.error += f" (payload left out: {too_large(size, limit)})"
+            letter.delivery.payload_json = b""
+            data = letter.SerializeToString()
+        return await js.publish_async(topology.dead_subject(o.delivery.kind), data, headers=headers)
+
+
+# A results message's id header, as the server counts it (a uuid4 value).
+_RESULTS_HEADER_SIZE = wire_size(b"", {MSG_ID_HEADER: str(uuid.UUID(int=0))})
+_KEEP_OF_LONG_ERROR = 1000  # characters of an error too long for a message of its own
+
+
+def results_messages(results: Sequence[bus_pb2.DeliveryResult], limit: int) -> list[bytes]:
+    """`DeliveryResults` messages holding `results` in order, each (with its id
+    header) at most `limit` bytes; a result too large for a message alone
+    (a very long error text) has its error cut short."""
+    budget = limit - _RESULTS_HEADER_SIZE
+    messages: list[bytes] = []
+    batch = bus_pb2.DeliveryResults()
+    used = 0
+    for result in results:
+        size = _field_size(result)
+        if size > budget:
+            result = _shortened(result)
+            size = _field_size(result)
+        if used + size > budget and batch.results:
+            messages.append(batch.SerializeToString())
+            batch, used = bus_pb2.DeliveryResults(), 0
+        batch.results.append(result)
+        used += size
+    if batch.results:
+        messages.append(batch.SerializeToString())
+    return messages
+
+
+def _field_size(result: bus_pb2.DeliveryResult) -> int:
+    """Bytes `result` takes in a DeliveryResults: tag, length, message."""
+    size = result.ByteSize()
+    return 1 + max(1, (size.bit_length() + 6) // 7) + size
+
+
+def _shortened(result: bus_pb2.DeliveryResult) -> bus_pb2.DeliveryResult:
+    short = bus_pb2.DeliveryResult()
+    short.CopyFrom(result)
+    short.error = result.error[:_KEEP_OF_LONG_ERROR] + " [cut short: too long for the bus]"
+    return short

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from service.bus.envelope import NATS_MAX_PAYLOAD
 from service.settings import DEFAULT_GRPC_ADDRESS
 from service.storage import migrate
 
@@ -37,6 +38,21 @@ def embedded_database_url() -> str:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")
     uri: str = server.get_uri(DATABASE_NAME)
     return uri.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+def nats_server_command(
+    port: int, store: Path, *, max_payload: int = NATS_MAX_PAYLOAD
+) -> list[str]:
+    """nats-server with JetStream on 127.0.0.1:`port`, its data in `store`, and
+    the max_payload the largest event needs (README, NATS): only a
+    configuration file can set that."""
+    store.mkdir(parents=True, exist_ok=True)
+    config = store / "nats-server.conf"
+    config.write_text(f"max_payload: {max_payload}\n")
+    return [
+        str(BIN / "nats-server"),
+        *("-c", str(config), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)),
+    ]
 
 
 def first_call(env: dict[str, str]) -> str:
@@ -81,20 +97,7 @@ def main() -> None:
     migrate.upgrade(env["MARKETING_DATABASE_URL"])
     dependencies: list[subprocess.Popen[bytes]] = []
     if "MARKETING_NATS_URL" not in env:
-        dependencies.append(
-            subprocess.Popen(
-                [
-                    str(BIN / "nats-server"),
-                    "-js",
-                    "-a",
-                    "127.0.0.1",
-                    "-p",
-                    str(NATS_PORT),
-                    "-sd",
-                    str(DATA_DIR / "nats"),
-                ]
-            )
-        )
+        dependencies.append(subprocess.Popen(nats_server_command(NATS_PORT, DATA_DIR / "nats")))
         _wait_for_port("127.0.0.1", NATS_PORT)
         env["MARKETING_NATS_URL"] = f"nats://127.0.0.1:{NATS_PORT}"
     use_klaviyo = env.get("MARKETING_PROVIDER") == "klaviyo" and env.get("KLAVIYO_API_KEY")

@@ -11,6 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+from nats.aio.client import Client
+
+from service.bus.envelope import NATS_MAX_PAYLOAD
+from service.devstack import nats_server_command
+
 BIN = Path(sys.executable).parent
 
 
@@ -33,28 +38,20 @@ def wait_for_port(port: int, timeout_s: float = 30.0) -> None:
 
 class NatsServer:
     """nats-server -js on a fixed port and store, so it can be stopped and
-    started again with its data, as an operator would."""
+    started again with its data, as an operator would; with the max_payload
+    we ask of production unless told otherwise."""
 
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, *, max_payload: int = NATS_MAX_PAYLOAD) -> None:
         self.port = free_port()
         self.store = store
         self.url = f"nats://127.0.0.1:{self.port}"
+        self.max_payload = max_payload  # read at each start
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        command = nats_server_command(self.port, self.store, max_payload=self.max_payload)
         self._process = subprocess.Popen(
-            [
-                str(BIN / "nats-server"),
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-sd",
-                str(self.store),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         wait_for_port(self.port)
 
@@ -98,3 +95,14 @@ class DispatcherProcess:
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self.kill()
+
+
+async def kill_connection(nc: Client) -> None:
+    """Make nats-server close this connection, as it does when a client sends
+    a message larger than its max_payload: nats-py reads the server's -ERR
+    and closes for good. Only the command line is sent: with the payload
+    behind it the server's close may reach the client as a reset, before the
+    -ERR, and nats-py would reconnect by itself."""
+    # nats-py's own publish refuses this; its private writer does not.
+    await nc._send_command(b"PUB marketing.test.kill %d\r\n" % (nc.max_payload + 1))
+    await nc._flush_pending()

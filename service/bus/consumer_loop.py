@@ -43,6 +43,8 @@ async def consume(
                 await _pause(stopping, UNAVAILABLE_WAIT_S if nc is None else wait_s)
                 continue
             if puller is None or puller.connection is not nc:
+                if puller is not None:  # its connection closed: the Bus opened a new one
+                    await puller.close()
                 puller = PullConsumer(nc, stream=stream, durable=durable)
             try:
                 messages = await puller.fetch(batch, wait_s=wait_s, linger_s=linger_s)

@@ -19,7 +19,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from service.bus.envelope import MSG_ID_HEADER
+from service.bus.envelope import MSG_ID_HEADER, too_large
 
 log = logging.getLogger(__name__)
 _HEADER_HEAD = f"NATS/1.0\r\n{MSG_ID_HEADER}: ".encode()
@@ -63,17 +63,19 @@ class BatchPublisher:
     ) -> list[Ack | None]:
         """Publish (message id, payload) pairs in order; one ack per message,
         or None where JetStream refused it or did not answer in `timeout_s`
-        (the message may or may not be stored: publish it again, same id)."""
+        (the message may or may not be stored: publish it again, same id).
+        A message larger than the server's max_payload is not sent at all
+        (the server would close the connection): None, and never stored."""
         if not messages:
             return []
         await self._subscribe_once()
         batch = _Batch(len(messages))
-        first, self._next_token = self._next_token, self._next_token + len(messages)
-        tokens = [str(token) for token in range(first, self._next_token)]
+        frames, tokens = self._frames(subject, messages, batch)
         others_in_flight = bool(self._waiting)
-        self._waiting.update((token, (batch, index)) for index, token in enumerate(tokens))
+        self._waiting.update((token, (batch, index)) for token, index in tokens)
         try:
-            await self._write(subject, messages, tokens, linger=others_in_flight)
+            if frames:
+                await self._write(frames, linger=others_in_flight)
             # A timer, not asyncio.wait_for: that wraps the future in another
             # one and two callbacks, per call (one per unary TrackEvent).
             timer = asyncio.get_running_loop().call_later(timeout_s, batch.give_up)
@@ -84,22 +86,33 @@ class BatchPublisher:
             batch.log_refusals()
             return batch.acks
         finally:
-            for token in tokens:
+            for token, _ in tokens:
                 self._waiting.pop(token, None)
 
-    async def _write(
-        self,
-        subject: str,
-        messages: Sequence[tuple[str, bytes]],
-        tokens: list[str],
-        *,
-        linger: bool,
-    ) -> None:
-        for (msg_id, payload), token in zip(messages, tokens, strict=True):
+    def _frames(
+        self, subject: str, messages: Sequence[tuple[str, bytes]], batch: _Batch
+    ) -> tuple[list[bytes], list[tuple[str, int]]]:
+        """The HPUB frames of the messages that fit the server's max_payload
+        (headers and payload, as the server counts them), and their reply
+        tokens with their places in the batch; the others are refused."""
+        limit = self._nc.max_payload
+        frames: list[bytes] = []
+        tokens: list[tuple[str, int]] = []
+        for index, (msg_id, payload) in enumerate(messages):
             header = b"".join((_HEADER_HEAD, msg_id.encode(), _CRLF, _CRLF))
-            size = len(header)
-            line = f"HPUB {subject} {self._prefix}{token} {size} {size + len(payload)}\r\n"
-            self._outgoing += (line.encode(), header, payload, _CRLF)
+            size = len(header) + len(payload)
+            if size > limit:
+                batch.refused(index, too_large(size, limit))
+                continue
+            token = str(self._next_token)
+            self._next_token += 1
+            line = f"HPUB {subject} {self._prefix}{token} {len(header)} {size}\r\n"
+            frames += (line.encode(), header, payload, _CRLF)
+            tokens.append((token, index))
+        return frames, tokens
+
+    async def _write(self, frames: list[bytes], *, linger: bool) -> None:
+        self._outgoing += frames
         if self._writer is None:
             self._writer = asyncio.create_task(
                 self._write_outgoing(self._group_commit_s if linger else 0.0)
@@ -144,6 +157,12 @@ class BatchPublisher:
         else:
             # Plain acks carry no "duplicate" key: parse only the rare ones that do.
             batch.acked(index, Ack(duplicate=b'"duplicate"' in data and _is_duplicate(data)))
+
+    def abandon(self) -> None:
+        """The connection closed for good: stop waiting for acks that cannot
+        come (each unanswered message gets None at once, not after its timeout)."""
+        for batch, _ in list(self._waiting.values()):
+            batch.give_up()
 
     async def close(self) -> None:
         if self._subscription is not None:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.bus import topology
 from service.bus.connection import Bus
-from service.bus.envelope import MSG_ID_HEADER, delivery, message_id
+from service.bus.envelope import MSG_ID_HEADER, delivery, message_id, too_large, wire_size
 from service.clock import Clock, utc_now
 from service.storage import outbox
 from service.storage.database import Database
@@ -99,21 +99,35 @@ class OutboxRelay:
     async def _relay(self, conn: AsyncConnection) -> None:
         while not self._stopping.is_set():
             await self._prune_now_and_then()
-            js = self._bus.js
+            nc, js = self._bus.nc, self._bus.js
             rows = (await conn.execute(_PENDING, {"limit": BATCH_SIZE})).mappings().all()
             await conn.commit()
-            if not rows or js is None:
+            if not rows or nc is None or js is None:
                 await self._pause(IDLE_POLL_S if js else RETRY_S)
                 continue
-            published = await _publish(js, rows, self._clock())
+            messages, unpublishable = _sized(rows, self._clock(), nc.max_payload)
+            if unpublishable:
+                await self._fail(conn, unpublishable)
+            published = await _publish(js, messages)
             if published:
                 await conn.execute(
                     _MARK,
                     {"now": self._clock(), "ids": published, "event": OutboxKind.EVENT_TRACKED},
                 )
                 await conn.commit()
-            if len(published) < len(rows):
+            if len(published) < len(messages):
                 await self._pause(RETRY_S)
+
+    async def _fail(self, conn: AsyncConnection, rows: list[outbox.Unpublishable]) -> None:
+        """A row the server would refuse (closing the connection) is not
+        published, nor left to hold up the rows behind it: it waits FAILED."""
+        await outbox.fail_unpublishable(conn, rows, now=self._clock())
+        await conn.commit()
+        log.warning(
+            "outbox relay: %d rows too large for the bus are failed deliveries now: %s",
+            len(rows),
+            rows[0].error,
+        )
 
     async def _prune_now_and_then(self) -> None:
         """Finished rows are kept for `retention` (for inspection), then deleted."""
@@ -131,17 +145,39 @@ class OutboxRelay:
         self._wake.clear()
 
 
-async def _publish(js: Any, rows: Any, now: datetime) -> list[Any]:
+_Message = tuple[str, bytes, None, None, dict[str, str]]
+
+
+def _sized(
+    rows: Any, now: datetime, max_payload: int
+) -> tuple[list[tuple[Any, _Message]], list[outbox.Unpublishable]]:
+    """The rows' messages that fit the server's max_payload, and the rows
+    whose messages do not."""
+    fitting, unpublishable = [], []
+    for row in rows:
+        message = _message(row, now)
+        size = wire_size(message[1], message[4])
+        if size <= max_payload:
+            fitting.append((row, message))
+        else:
+            event_id = row["payload"].get("event_id") if _is_event(row) else None
+            unpublishable.append(
+                outbox.Unpublishable(row["id"], event_id, too_large(size, max_payload))
+            )
+    return fitting, unpublishable
+
+
+async def _publish(js: Any, messages: list[tuple[Any, _Message]]) -> list[Any]:
     """Publish in order; return the ids JetStream acknowledged."""
     futures = []
     try:
-        for row in rows:
-            futures.append(await js.publish_async(*_message(row, now)))
+        for _, message in messages:
+            futures.append(await js.publish_async(*message))
         await asyncio.wait(futures, timeout=ACK_TIMEOUT_S)
     except Exception as exc:
         log.warning("outbox relay: publishing failed: %s", exc)
     acked = []
-    for row, future in zip(rows, futures, strict=False):
+    for (row, _), future in zip(messages, futures, strict=False):
         if future.done() and not future.cancelled() and future.exception() is None:
             acked.append(row["id"])
         elif not future.done():
@@ -149,8 +185,12 @@ async def _publish(js: Any, rows: Any, now: datetime) -> list[Any]:
     return acked
 
 
-def _message(row: Any, now: datetime) -> tuple[str, bytes, None, None, dict[str, str]]:
-    is_event = row["kind"] == OutboxKind.EVENT_TRACKED
+def _is_event(row: Any) -> bool:
+    return bool(row["kind"] == OutboxKind.EVENT_TRACKED)
+
+
+def _message(row: Any, now: datetime) -> _Message:
+    is_event = _is_event(row)
     # Events keep their event id end to end, so the fast path and this
     # fallback path deduplicate each other on the bus.
     base_id = row["payload"]["event_id"] if is_event else str(row["id"])

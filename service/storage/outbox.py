@@ -4,11 +4,12 @@ the change, so the change and its outbox row commit (or roll back) together."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, insert, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from service.storage.database import after_commit
 from service.storage.models import Outbox, OutboxStatus
@@ -82,6 +83,40 @@ async def forget_person(session: AsyncSession, contact_key: str) -> None:
     await session.execute(
         update(Outbox).where(Outbox.contact_key == contact_key).values(payload={"erased": True})
     )
+
+
+# Work the bus cannot carry waits FAILED with the dead letters, for review and
+# RetryFailedDeliveries; an event's log row says FAILED too (a re-drive makes
+# both PENDING again, as for any failed event).
+_UNPUBLISHABLE = text(
+    "UPDATE marketing_outbox SET status = 'FAILED', completed_at = :now, error = :error "
+    "WHERE id = :id AND status = 'PENDING'"
+)
+_UNPUBLISHABLE_EVENT = text(
+    "UPDATE marketing_event_log SET status = 'FAILED', updated_at = :now, error = :error "
+    "WHERE id = :event_id AND status IN ('PENDING', 'PROCESSING')"
+)
+
+
+@dataclass(frozen=True)
+class Unpublishable:
+    """A PENDING row the bus cannot carry, and why."""
+
+    id: Any  # the row's id
+    event_id: str | None  # for an event, its event-log id
+    error: str
+
+
+async def fail_unpublishable(
+    conn: AsyncConnection | AsyncSession, rows: Sequence[Unpublishable], *, now: datetime
+) -> None:
+    """Dead-letter rows that cannot be published (the caller commits)."""
+    if not rows:
+        return
+    await conn.execute(_UNPUBLISHABLE, [{"id": r.id, "error": r.error, "now": now} for r in rows])
+    events = [{"event_id": r.event_id, "error": r.error, "now": now} for r in rows if r.event_id]
+    if events:
+        await conn.execute(_UNPUBLISHABLE_EVENT, events)
 
 
 async def prune_completed(session: AsyncSession, *, before: datetime) -> int:

@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from service.devstack import nats_server_command
 from service.storage import migrate
 from tests.bench.cpus import processes_mentioning, with_descendants
 from tests.bench.procs import Child
 from tests.harness import start_embedded_postgres
-from tests.processes import BIN, free_port, wait_for_port
+from tests.processes import free_port, wait_for_port
 
 
 @dataclass
@@ -98,8 +99,8 @@ def running_stack() -> Iterator[Stack]:
         migrate.upgrade(database_url)
 
         nats_port = free_port()
-        nats_argv = [str(BIN / "nats-server"), "-js", "-a", "127.0.0.1", "-p", str(nats_port)]
-        nats = Child("nats-server", [*nats_argv, "-sd", str(root / "nats")], base_env, root)
+        nats_argv = nats_server_command(nats_port, root / "nats")
+        nats = Child("nats-server", nats_argv, base_env, root)
         helpers = [_child(exits, nats)]
         wait_for_port(nats_port)
         nats_url = f"nats://127.0.0.1:{nats_port}"

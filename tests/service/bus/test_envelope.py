@@ -1,15 +1,34 @@
-"""Deliveries serialized in bulk are the very bytes `delivery` gives one by one."""
+"""Deliveries serialized in bulk are the very bytes `delivery` gives one by one;
+message sizes as nats-server counts them, and the largest event fits."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import uuid
 from datetime import UTC, datetime
 
+import nats
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nats.js.api import StreamConfig
 
-from service.bus.envelope import delivery, serialized_deliveries
+from service.bus import relay
+from service.bus.envelope import (
+    MSG_ID_HEADER,
+    NATS_MAX_PAYLOAD,
+    delivery,
+    serialized_deliveries,
+    wire_size,
+)
+from service.domain.validation import MAX_EVENT_BYTES, MAX_STRING_BYTES
+from service.storage.event_log import EventRecord
 from service.storage.outbox import OutboxKind
 from service.timestamps import to_timestamp
+from tests.harness import eventually
+from tests.processes import NatsServer
+from tests.service.bus.conftest import SMALL_MAX_PAYLOAD
 
 _ITEMS = st.lists(
     st.tuples(st.text(min_size=1, max_size=20), st.text(max_size=64), st.binary(max_size=200)),
@@ -36,3 +55,55 @@ def test_bulk_serialization_matches_one_by_one(
     ]
     bulk = serialized_deliveries(OutboxKind.EVENT_TRACKED, items, created)
     assert list(bulk) == one_by_one
+
+
+def test_wire_size_counts_what_the_server_counts(small_nats: NatsServer) -> None:
+    """A message of exactly max_payload by wire_size is stored; one byte more
+    and the server closes the connection (nats-py's own check counts only the
+    payload, so it sends it)."""
+    headers = {MSG_ID_HEADER: "exact"}
+    exact = b"x" * (SMALL_MAX_PAYLOAD - wire_size(b"", headers))
+    assert wire_size(exact, headers) == SMALL_MAX_PAYLOAD
+
+    async def main() -> None:
+        nc = await nats.connect(small_nats.url)
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="SIZES", subjects=["sizes"]))
+        ack = await js.publish("sizes", exact, headers=headers)
+        assert ack.seq == 1
+        await nc.publish("sizes", exact + b"x", headers={MSG_ID_HEADER: "over!"})
+        await eventually(lambda: _true(nc.is_closed))
+        assert "maximum payload" in str(nc.last_error)
+
+    asyncio.run(main())
+
+
+def test_the_largest_event_fits_the_max_payload_we_configure() -> None:
+    """As large as validation lets an event be, in two-byte characters, as the
+    relay publishes it after a manual re-drive (the longest message id)."""
+    strings = MAX_EVENT_BYTES // (MAX_STRING_BYTES + 16)
+    properties = {f"p{i:03}": "é" * (MAX_STRING_BYTES // 2) for i in range(strings)}
+    record = EventRecord(
+        event_id="e" * 255,
+        email="a" * 64 + "@" + "b" * 189,
+        contact_key="c" * 64,
+        metric="m" * 255,
+        payload=properties,
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert MAX_EVENT_BYTES - MAX_STRING_BYTES < len(orjson.dumps(properties)) <= MAX_EVENT_BYTES
+    row = {
+        "id": uuid.uuid4(),
+        "seq": 2**62,
+        "kind": OutboxKind.EVENT_TRACKED,
+        "contact_key": record.contact_key,
+        "payload": json.loads(record.delivery_json()),  # as it comes back from jsonb
+        "created_at": record.occurred_at,
+        "retry_count": 999,
+    }
+    _, payload, _, _, headers = relay._message(row, record.occurred_at)
+    assert wire_size(payload, headers) <= NATS_MAX_PAYLOAD
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -16,6 +16,7 @@ from nats.js.api import StreamConfig
 from service.bus.envelope import MSG_ID_HEADER
 from service.bus.publisher import Ack, BatchPublisher
 from tests.processes import NatsServer
+from tests.service.bus.conftest import SMALL_MAX_PAYLOAD
 
 Scenario = Callable[[Any, BatchPublisher, str], Awaitable[None]]
 
@@ -123,3 +124,20 @@ def test_a_cancelled_caller_does_not_drop_the_frames_of_the_others(
         await slow
 
     _run(nats_server, scenario)
+
+
+def test_a_message_over_max_payload_is_not_sent_and_the_connection_stays(
+    small_nats: NatsServer,
+) -> None:
+    async def scenario(js: Any, publisher: BatchPublisher, name: str) -> None:
+        header = len(f"NATS/1.0\r\n{MSG_ID_HEADER}: fits\r\n\r\n")  # "over" is as long
+        exact = b"x" * (SMALL_MAX_PAYLOAD - header)
+        messages = [("fits", exact), ("over", exact + b"x"), ("after", b"small")]
+        acks = await publisher.publish(f"{name}.x", messages, timeout_s=5)
+        assert acks == [Ack(duplicate=False), None, Ack(duplicate=False)]
+        assert publisher._nc.is_connected
+        assert (await js.stream_info(name)).state.messages == 2
+        (alone,) = await publisher.publish(f"{name}.x", [("over", exact + b"x")], timeout_s=5)
+        assert alone is None and publisher._nc.is_connected
+
+    _run(small_nats, scenario)
