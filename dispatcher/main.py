@@ -16,6 +16,7 @@ import uuid
 from dispatcher.contacts_worker import ContactsWorker
 from dispatcher.events_worker import EventsWorker
 from dispatcher.gate import ProviderGate
+from dispatcher.keepalive import keepalive_every, set_ack_wait
 from dispatcher.kv_state import ErasureMarks, Fences, Lease
 from dispatcher.outcomes import Reporter
 from dispatcher.providers.base import Provider
@@ -67,6 +68,7 @@ class Dispatcher:
             log.warning("waiting for NATS at %s", s.nats_url)
         js = self.bus.js
         assert js is not None
+        await set_ack_wait(js, topology.WORK_STREAM, topology.DISPATCH_EVENTS, s.event_ack_wait_s)
         fences_kv = await js.key_value(topology.FENCES_BUCKET)
         fences, erasures = Fences(fences_kv), ErasureMarks(fences_kv)
         self._lease = Lease(
@@ -80,6 +82,7 @@ class Dispatcher:
             erasures,
             max_attempts=s.max_attempts,
             backoff_base_s=s.backoff_base_s,
+            keepalive_s=keepalive_every(s.event_ack_wait_s),
         )
         contacts = ContactsWorker(
             self.provider,
@@ -96,15 +99,19 @@ class Dispatcher:
         gc_tuning.tune_after_startup(s.gc_gen0_threshold)
         following = asyncio.create_task(erasures.follow(), name="erasure-marks")
         try:
-            await self._work(events, contacts)
+            await self._work(events, contacts, gate)
         finally:
             following.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await following
 
-    async def _work(self, events: EventsWorker, contacts: ContactsWorker) -> None:
+    async def _work(
+        self, events: EventsWorker, contacts: ContactsWorker, gate: ProviderGate
+    ) -> None:
         """The worker loops; if one of them dies the others are cancelled and
-        the replica exits (its lease lapses and its messages are redelivered)."""
+        the replica exits (its lease lapses and its messages are redelivered).
+        While the provider is throttling us nothing is fetched: it could only
+        wait in memory."""
         s = self.settings
         assert self._lease is not None
         events_loops = [
@@ -116,6 +123,8 @@ class Dispatcher:
                 stopping=self._stopping,
                 batch=s.event_batch_size,
                 linger_s=s.linger_s,
+                hold_off=gate.pause_left,
+                keepalive_s=keepalive_every(s.event_ack_wait_s),
             )
             for _ in range(s.event_concurrency)
         ]
@@ -128,6 +137,8 @@ class Dispatcher:
             batch=s.contact_batch_size,
             linger_s=s.linger_s,
             may_fetch=self._lease.held,
+            hold_off=gate.pause_left,
+            keepalive_s=keepalive_every(topology.ACK_WAIT_S),
         )
         async with asyncio.TaskGroup() as group:
             for loop in (*events_loops, contacts_loop, self._keep_lease()):
