@@ -1,10 +1,14 @@
 """Delivers behavioural events in bulk. Events need no ordering, so any number
-of replicas share the consumer; retries are nak'ed with the backoff delay."""
+of replicas share the consumer; retries are nak'ed with the backoff delay.
+
+A batch in hand is kept alive (+WPI) while it waits for the provider, e.g.
+out a Retry-After longer than the ack wait, so JetStream does not hand it to
+another loop or replica as well; each message stops being kept alive once it
+is acked or nak'ed."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterator
 
@@ -14,7 +18,7 @@ from nats.aio.msg import Msg
 from dispatcher import translate
 from dispatcher.backoff import exhausted, retry_delay
 from dispatcher.gate import ProviderGate
-from dispatcher.keepalive import keep_in_progress
+from dispatcher.keepalive import Holding, Sleep, holding
 from dispatcher.kv_state import ErasureMarks
 from dispatcher.outcomes import Outcome, Reporter
 from dispatcher.providers.base import Provider, TrackedEvent
@@ -38,6 +42,8 @@ class EventsWorker:
         *,
         max_attempts: int,
         backoff_base_s: float,
+        keepalive_s: float,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._provider = provider
         self._reporter = reporter
@@ -45,20 +51,17 @@ class EventsWorker:
         self._erasures = erasures
         self._max_attempts = max_attempts
         self._base_s = backoff_base_s
+        self._keepalive_s = keepalive_s
+        self._sleep = sleep
 
     async def handle(self, messages: list[Msg]) -> None:
         items = [(msg, parse_delivery(msg.data)) for msg in messages]
-        keeper = asyncio.create_task(keep_in_progress(messages))
-        try:
-            items = await self._drop_erased(items)
+        async with holding(messages, every_s=self._keepalive_s, sleep=self._sleep) as held:
+            items = await self._drop_erased(held, items)
             for chunk in _chunks(items, self._provider.max_events_per_call):
-                await self._deliver(chunk)
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+                await self._deliver(held, chunk)
 
-    async def _drop_erased(self, items: list[Item]) -> list[Item]:
+    async def _drop_erased(self, held: Holding, items: list[Item]) -> list[Item]:
         """Events of a person erased after they were accepted are not sent."""
         if not self._erasures:
             return items
@@ -68,17 +71,17 @@ class EventsWorker:
             if self._erasures.erased_since(d.contact_key, d.create_time.ToDatetime().timestamp())
         ]
         if erased:
-            await self._settle(erased, bus_pb2.OUTCOME_SUPERSEDED, "person erased")
+            await self._settle(held, erased, bus_pb2.OUTCOME_SUPERSEDED, "person erased")
         return [item for item in items if item not in erased]
 
-    async def _deliver(self, chunk: list[Item]) -> None:
+    async def _deliver(self, held: Holding, chunk: list[Item]) -> None:
         events: list[TrackedEvent] = []
         for msg, delivery in chunk:
             try:
                 events.append(translate.tracked_event(payload_of(delivery)))
             except (KeyError, ValueError, TypeError) as exc:  # a payload we cannot read
-                await self._give_up([(msg, delivery)], f"unreadable payload: {exc!r}")
-                return await self._deliver([item for item in chunk if item[0] is not msg])
+                await self._give_up(held, [(msg, delivery)], f"unreadable payload: {exc!r}")
+                return await self._deliver(held, [item for item in chunk if item[0] is not msg])
         if not events:
             return None
         try:
@@ -86,13 +89,15 @@ class EventsWorker:
                 "create_events", len(events), lambda: self._provider.create_events(events)
             )
         except RetryableProviderError as exc:
-            return await self._retry_later(chunk, exc)
+            return await self._retry_later(held, chunk, exc)
         except PermanentProviderError as exc:
-            return await self._isolate(chunk, exc)
-        await self._settle(chunk, bus_pb2.OUTCOME_DELIVERED, "")
+            return await self._isolate(held, chunk, exc)
+        await self._settle(held, chunk, bus_pb2.OUTCOME_DELIVERED, "")
         return None
 
-    async def _retry_later(self, chunk: list[Item], exc: RetryableProviderError) -> None:
+    async def _retry_later(
+        self, held: Holding, chunk: list[Item], exc: RetryableProviderError
+    ) -> None:
         spent: list[Item] = []
         for item in chunk:
             attempt = _attempt(item)
@@ -100,37 +105,40 @@ class EventsWorker:
                 spent.append(item)
             else:
                 delay = retry_delay(attempt, retry_after=exc.retry_after, base_s=self._base_s)
+                held.settled([item[0]])
                 await item[0].nak(delay=delay)
         if spent:
-            await self._give_up(spent, str(exc))
+            await self._give_up(held, spent, str(exc))
 
-    async def _isolate(self, chunk: list[Item], exc: PermanentProviderError) -> None:
+    async def _isolate(self, held: Holding, chunk: list[Item], exc: PermanentProviderError) -> None:
         """Find the events the provider refused; deliver the others."""
         blamed = {i for i in exc.item_indexes if 0 <= i < len(chunk)}
         if blamed:
-            await self._give_up([chunk[i] for i in sorted(blamed)], str(exc))
+            await self._give_up(held, [chunk[i] for i in sorted(blamed)], str(exc))
             rest = [item for i, item in enumerate(chunk) if i not in blamed]
             if rest:
-                await self._deliver(rest)
+                await self._deliver(held, rest)
         elif len(chunk) == 1:
-            await self._give_up(chunk, str(exc))
+            await self._give_up(held, chunk, str(exc))
         else:
             middle = len(chunk) // 2
-            await self._deliver(chunk[:middle])
-            await self._deliver(chunk[middle:])
+            await self._deliver(held, chunk[:middle])
+            await self._deliver(held, chunk[middle:])
 
-    async def _give_up(self, items: list[Item], error: str) -> None:
+    async def _give_up(self, held: Holding, items: list[Item], error: str) -> None:
         log.warning("dead-lettering %d events: %s", len(items), error)
-        await self._settle(items, bus_pb2.OUTCOME_FAILED, error)
+        await self._settle(held, items, bus_pb2.OUTCOME_FAILED, error)
 
-    async def _settle(self, items: list[Item], outcome: int, error: str) -> None:
+    async def _settle(self, held: Holding, items: list[Item], outcome: int, error: str) -> None:
         await self._reporter.report(
             [
                 Outcome(delivery, outcome, _attempt((msg, delivery)), error=error)
                 for msg, delivery in items
             ]
         )
-        await ack_all([msg for msg, _ in items])
+        messages = [msg for msg, _ in items]
+        held.settled(messages)
+        await ack_all(messages)
 
 
 def _attempt(item: Item) -> int:

@@ -34,8 +34,8 @@ class ProviderGate:
     ) -> T:
         """`guard` runs right before the request (after any wait) and may raise
         to call it off, e.g. when the caller has lost its lease meanwhile."""
-        wait = self._not_before - self._monotonic()
-        if wait > 0:
+        # Another call may be throttled while this one waits: wait again.
+        while (wait := self.pause_left()) > 0:
             await self._sleep(wait)
         guard()
         started = self._monotonic()
@@ -53,6 +53,11 @@ class ProviderGate:
             raise
         self._observe(operation, "ok", started)
         return result
+
+    def pause_left(self) -> float:
+        """Seconds until the provider takes calls again (0: now). Consumers fetch
+        nothing meanwhile: what they fetched would only wait here."""
+        return max(0.0, self._not_before - self._monotonic())
 
     def _observe(self, operation: str, result: str, started: float) -> None:
         metrics.PROVIDER_CALLS.labels(operation, result).observe(self._monotonic() - started)

@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 from dispatcher.contacts_worker import ContactsWorker
 from dispatcher.events_worker import EventsWorker
 from dispatcher.gate import ProviderGate
+from dispatcher.keepalive import keepalive_every, set_ack_wait
 from dispatcher.kv_state import ErasureMarks, Fences, Lease
 from dispatcher.outcomes import Reporter
 from dispatcher.providers.base import Provider
@@ -59,6 +60,8 @@ class Dispatcher:
         self.replica = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._stopping = asyncio.Event()
         self._lease: Lease | None = None
+        # Per provider account, not per connection: a Retry-After outlives a reconnect.
+        self._gate = ProviderGate()
 
     async def run(self) -> None:
         """Deliver until `shutdown()`. What is built on a NATS connection (KV
@@ -99,12 +102,13 @@ class Dispatcher:
     ) -> tuple[EventsWorker, ContactsWorker, ErasureMarks]:
         """The workers, with the KV handles of this connection."""
         s = self.settings
+        await set_ack_wait(js, topology.WORK_STREAM, topology.DISPATCH_EVENTS, s.event_ack_wait_s)
         fences_kv = await js.key_value(topology.FENCES_BUCKET)
         fences, erasures = Fences(fences_kv), ErasureMarks(fences_kv)
         self._lease = Lease(
             await js.key_value(topology.LEASES_BUCKET), LEASE_KEY, self.replica, s.lease_ttl_s
         )
-        reporter, gate = Reporter(self.bus, utc_now), ProviderGate()
+        reporter, gate = Reporter(self.bus, utc_now), self._gate
         events = EventsWorker(
             self.provider,
             reporter,
@@ -112,6 +116,7 @@ class Dispatcher:
             erasures,
             max_attempts=s.max_attempts,
             backoff_base_s=s.backoff_base_s,
+            keepalive_s=keepalive_every(s.event_ack_wait_s),
         )
         contacts = ContactsWorker(
             self.provider,
@@ -153,7 +158,8 @@ class Dispatcher:
     ) -> None:
         """The worker loops, until `stop`; if one of them dies the others are
         cancelled and the replica exits (its lease lapses and its messages are
-        redelivered)."""
+        redelivered). While the provider is throttling us nothing is fetched:
+        it could only wait in memory."""
         s = self.settings
         assert self._lease is not None
         events_loops = [
@@ -165,6 +171,8 @@ class Dispatcher:
                 stopping=stop,
                 batch=s.event_batch_size,
                 linger_s=s.linger_s,
+                hold_off=self._gate.pause_left,
+                keepalive_s=keepalive_every(s.event_ack_wait_s),
             )
             for _ in range(s.event_concurrency)
         ]
@@ -177,6 +185,8 @@ class Dispatcher:
             batch=s.contact_batch_size,
             linger_s=s.linger_s,
             may_fetch=self._lease.held,
+            hold_off=self._gate.pause_left,
+            keepalive_s=keepalive_every(topology.ACK_WAIT_S),
         )
         async with asyncio.TaskGroup() as group:
             for loop in (*events_loops, contacts_loop, self._keep_lease(stop)):

@@ -25,7 +25,12 @@ Control endpoints (no authentication; never faulted or recorded):
     POST   /_sandbox/faults                        {"path": "/api/event-bulk-create-jobs",
                                                     "status": 429, "times": 2, "retry_after": 3}
                                                    (or a list); latency only: {"latency_ms": 500}
-    GET    /_sandbox/faults, DELETE /_sandbox/faults
+    GET    /_sandbox/faults, DELETE /_sandbox/faults (also lifts throttles)
+    POST   /_sandbox/throttles                     {"path": "/api/event-bulk-create-jobs",
+                                                    "limit": 2, "window_s": 5} (or a list):
+                                                   past `limit` requests in a window, 429 with
+                                                   Retry-After = seconds left in the window
+    GET    /_sandbox/throttles
     GET    /_sandbox/health
 
 Run it with `python -m dispatcher.sandbox` (MARKETING_SANDBOX_ADDRESS, default 127.0.0.1:8090;
@@ -33,6 +38,6 @@ MARKETING_SANDBOX_API_KEY to accept one key only), or in-process with `start_san
 """
 
 from dispatcher.sandbox.runner import Sandbox, start_sandbox
-from dispatcher.sandbox.state import Fault, SandboxState
+from dispatcher.sandbox.state import Fault, SandboxState, Throttle
 
-__all__ = ["Fault", "Sandbox", "SandboxState", "start_sandbox"]
+__all__ = ["Fault", "Sandbox", "SandboxState", "Throttle", "start_sandbox"]

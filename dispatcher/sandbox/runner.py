@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from dispatcher.sandbox.server import SandboxServer
-from dispatcher.sandbox.state import Fault, SandboxState
+from dispatcher.sandbox.state import Fault, SandboxState, Throttle
 
 
 class Sandbox:
@@ -54,7 +54,12 @@ class Sandbox:
         """Queue a fault: path, status, times, retry_after, latency_ms, code, detail, pointer."""
         self.state.add_fault(Fault(**fields))
 
+    def add_throttle(self, **fields: Any) -> None:
+        """Rate-limit matching requests: path, limit (requests), window_s (seconds)."""
+        self.state.add_throttle(Throttle(**fields))
+
     def clear_faults(self) -> None:
+        """Forget queued faults and throttles."""
         self.state.clear_faults()
 
     def reset(self) -> None:

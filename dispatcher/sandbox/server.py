@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from dispatcher.sandbox.jsonapi import error_document, gateway_page
-from dispatcher.sandbox.state import RECORDED_HEADERS, Fault, SandboxState, now_iso
+from dispatcher.sandbox.state import RECORDED_HEADERS, Fault, SandboxState, Throttle, now_iso
 from dispatcher.sandbox.validation import ROUTES, Invalid, Route, profile_key
 
 log = logging.getLogger("marketing.sandbox")
@@ -150,6 +150,10 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.server.state.take_fault(path)
         if fault is not None and fault.latency_ms and self._sleep_interrupted(fault.latency_ms):
             return
+        if fault is None or fault.status is None:
+            retry_after = self.server.state.throttled(path)
+            if retry_after is not None:
+                fault = Fault(status=429, retry_after=retry_after)
         try:
             if fault is not None and fault.status is not None:
                 raise _fault_reject(fault)
@@ -305,6 +309,10 @@ def _control(handler: _Handler, path: str, query: dict[str, list[str]], body: by
         case "DELETE", "/_sandbox/faults":
             state.clear_faults()
             handler.send(204)
+        case "GET", "/_sandbox/throttles":
+            _json(handler, 200, state.throttles())
+        case "POST", "/_sandbox/throttles":
+            _add_throttles(handler, body)
         case "GET", "/_sandbox/health":
             _json(handler, 200, {"status": "ok"})
         case _:
@@ -323,3 +331,17 @@ def _add_faults(handler: _Handler, body: bytes) -> None:
     for fault in faults:
         handler.server.state.add_fault(fault)
     _json(handler, 201, handler.server.state.faults())
+
+
+def _add_throttles(handler: _Handler, body: bytes) -> None:
+    """POST /_sandbox/throttles takes one throttle object or a list of them."""
+    try:
+        document = json.loads(body or b"null")
+        items = document if isinstance(document, list) else [document]
+        throttles = [Throttle.from_json(item) for item in items]
+    except (ValueError, TypeError) as exc:
+        handler.send(400, error_document(400, detail=f"Invalid throttle: {exc}"))
+        return
+    for throttle in throttles:
+        handler.server.state.add_throttle(throttle)
+    _json(handler, 201, handler.server.state.throttles())

@@ -6,8 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import threading
-from dataclasses import asdict, dataclass, replace
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,20 +45,55 @@ class Fault:
 
     @classmethod
     def from_json(cls, document: Any) -> Fault:
-        if not isinstance(document, dict):
-            raise ValueError("a fault is a JSON object")
-        unknown = set(document) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown fault fields: {sorted(unknown)}")
-        types = {"path": str, "code": str, "detail": str, "pointer": str}
-        for name, value in document.items():
-            wanted = types.get(name, int)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, wanted)):
-                raise ValueError(f"{name} must be {'a string' if wanted is str else 'an integer'}")
-        return cls(**document)
+        return cls(**_fields(cls, "fault", document, {"path", "code", "detail", "pointer"}))
 
     def matches(self, path: str) -> bool:
         return self.path is None or path.startswith(self.path)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """A rate limit like Klaviyo's: at most `limit` requests whose path starts with
+    `path` (any path when None) per `window_s`-second window, a window starting with
+    its first request. Past it: 429 with Retry-After, the seconds left in the window."""
+
+    path: str | None = None
+    limit: int = 1
+    window_s: int = 1
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.window_s < 1:
+            raise ValueError("limit and window_s must be at least 1")
+
+    @classmethod
+    def from_json(cls, document: Any) -> Throttle:
+        return cls(**_fields(cls, "throttle", document, {"path"}))
+
+    def matches(self, path: str) -> bool:
+        return self.path is None or path.startswith(self.path)
+
+
+def _fields(cls: type[Any], what: str, document: Any, strings: set[str]) -> dict[str, Any]:
+    """A JSON object's fields for `cls`: known names only, strings or integers."""
+    if not isinstance(document, dict):
+        raise ValueError(f"a {what} is a JSON object")
+    unknown = set(document) - {field.name for field in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what} fields: {sorted(unknown)}")
+    for name, value in document.items():
+        wanted = str if name in strings else int
+        if value is not None and (isinstance(value, bool) or not isinstance(value, wanted)):
+            raise ValueError(f"{name} must be {'a string' if wanted is str else 'an integer'}")
+    return document
+
+
+@dataclass
+class _Window:
+    """The current window of one throttle: when it started, requests it admitted."""
+
+    throttle: Throttle
+    started: float = -math.inf
+    admitted: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,7 +129,9 @@ def fake_profile_id(key: str) -> str:
 
 
 class SandboxState:
-    def __init__(self) -> None:
+    def __init__(self, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._throttles: list[_Window] = []
         self._lock = threading.Lock()
         self._seq = 0
         self._requests: list[_Recorded] = []
@@ -123,8 +163,37 @@ class SandboxState:
             return [asdict(fault) for fault in self._faults]
 
     def clear_faults(self) -> None:
+        """Forget queued faults and throttles."""
         with self._lock:
             self._faults.clear()
+            self._throttles.clear()
+
+    # throttles
+
+    def add_throttle(self, throttle: Throttle) -> None:
+        with self._lock:
+            self._throttles.append(_Window(throttle))
+
+    def throttled(self, path: str) -> int | None:
+        """Retry-After seconds when a throttle refuses this request; None admits it
+        (and counts it in every matching throttle's window)."""
+        now = self._monotonic()
+        with self._lock:
+            windows = [w for w in self._throttles if w.throttle.matches(path)]
+            for window in windows:
+                if now - window.started >= window.throttle.window_s:
+                    window.started, window.admitted = now, 0
+            for window in windows:
+                if window.admitted >= window.throttle.limit:
+                    left = window.started + window.throttle.window_s - now
+                    return max(1, math.ceil(left))
+            for window in windows:
+                window.admitted += 1
+        return None
+
+    def throttles(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [asdict(window.throttle) for window in self._throttles]
 
     # recordings
 

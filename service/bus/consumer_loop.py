@@ -29,10 +29,16 @@ async def consume(
     wait_s: float = 0.5,
     linger_s: float = 0.0,
     may_fetch: Callable[[], bool] = lambda: True,
+    hold_off: Callable[[], float] = lambda: 0.0,
+    keepalive_s: float | None = None,
 ) -> None:
     """Fetch up to `batch` messages (waiting at most `wait_s` for the first,
     then up to `linger_s` more to fill the batch) and pass them to `handle`,
-    which acks or naks each. While `may_fetch()` is false, fetch nothing."""
+    which acks or naks each. While `may_fetch()` is false, fetch nothing and
+    hand back what was kept for the next fetch. While `hold_off()` says to
+    wait (seconds), fetch nothing either, and keep what is kept: it is sent
+    when the wait is over. With `keepalive_s`, messages kept for the next
+    fetch are kept alive (+WPI) that often; `handle` keeps its own."""
     puller: PullConsumer | None = None
     try:
         while not stopping.is_set():
@@ -42,10 +48,13 @@ async def consume(
                     await puller.release()
                 await _pause(stopping, UNAVAILABLE_WAIT_S if nc is None else wait_s)
                 continue
+            if (wait := hold_off()) > 0:
+                await _pause(stopping, wait)
+                continue
             if puller is None or puller.connection is not nc:
-                if puller is not None:  # its connection closed: the Bus opened a new one
-                    await puller.close()
-                puller = PullConsumer(nc, stream=stream, durable=durable)
+                if puller is not None:
+                    await puller.close()  # stops its keeper; its messages are on a lost connection
+                puller = PullConsumer(nc, stream=stream, durable=durable, keepalive_s=keepalive_s)
             try:
                 messages = await puller.fetch(batch, wait_s=wait_s, linger_s=linger_s)
             except Exception as exc:

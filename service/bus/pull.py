@@ -11,6 +11,9 @@ fewer.
 
 Messages that arrive after a fetch returned (the request was still open) are
 kept, in order, for the next fetch; `release()` hands them back to JetStream.
+With `keepalive_s`, kept messages get an in-progress ack (+WPI) that often:
+the caller may be busy (say, waiting out a provider's Retry-After) for longer
+than the consumer's ack wait, and JetStream would deliver them again.
 """
 
 from __future__ import annotations
@@ -38,8 +41,12 @@ class ConsumerUnavailable(Exception):
 class PullConsumer:
     """Fetches batches for one consume loop; not shared between loops."""
 
-    def __init__(self, nc: Client, *, stream: str, durable: str) -> None:
+    def __init__(
+        self, nc: Client, *, stream: str, durable: str, keepalive_s: float | None = None
+    ) -> None:
         self._nc = nc
+        self._keepalive_s = keepalive_s
+        self._keeper: asyncio.Task[None] | None = None
         self._api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._inbox = ""
         self._subscription: Subscription | None = None
@@ -88,6 +95,11 @@ class PullConsumer:
                 await msg.nak()
 
     async def close(self) -> None:
+        if self._keeper is not None:
+            keeper, self._keeper = self._keeper, None
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
         await self.release()
         if self._subscription is not None:
             subscription, self._subscription = self._subscription, None
@@ -98,6 +110,15 @@ class PullConsumer:
         if self._subscription is None:
             self._inbox = self._nc.new_inbox()
             self._subscription = await self._nc.subscribe(self._inbox, cb=self._on_message)
+        if self._keepalive_s is not None and self._keeper is None:
+            self._keeper = asyncio.create_task(self._keep_alive(self._keepalive_s))
+
+    async def _keep_alive(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            for msg in list(self._buffer):
+                with contextlib.suppress(Exception):  # a lost connection: redelivered anyway
+                    await msg.in_progress()
 
     async def _wait_for(self, count: int, timeout_s: float) -> None:
         if len(self._buffer) >= count or timeout_s <= 0:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dispatcher.sandbox import Sandbox
+from dispatcher.sandbox import Sandbox, SandboxState, Throttle
 from tests.dispatcher.helpers import headers
 
 SUPPRESS = "/api/profile-suppression-bulk-create-jobs"
@@ -373,3 +373,51 @@ def test_python_m_dispatcher_sandbox_serves_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# --- throttles ---------------------------------------------------------------------------
+
+
+def test_a_throttle_admits_its_limit_per_window_then_answers_429_until_it_ends() -> None:
+    now = [100.0]
+    state = SandboxState(monotonic=lambda: now[0])
+    state.add_throttle(Throttle(path="/api/event", limit=2, window_s=5))
+
+    assert [state.throttled(EVENTS) for _ in range(2)] == [None, None]
+    now[0] += 0.5
+    assert state.throttled("/api/event-bulk-create-jobs") == 5  # 4.5 s left, rounded up
+    assert state.throttled(SUPPRESS) is None, "other paths are not limited"
+    now[0] += 4.4
+    assert state.throttled(EVENTS) == 1
+    now[0] += 0.1
+    assert state.throttled(EVENTS) is None, "a new window"
+
+
+def test_throttled_requests_are_429_with_retry_after_and_faults_lift_throttles(
+    sandbox: Sandbox, http: httpx.Client
+) -> None:
+    added = http.post("/_sandbox/throttles", json={"path": EVENTS, "limit": 1, "window_s": 60})
+    assert added.status_code == 201
+    assert http.get("/_sandbox/throttles").json() == [{"path": EVENTS, "limit": 1, "window_s": 60}]
+
+    accepted = post(http, EVENTS, one_event("e1"))
+    throttled = post(http, EVENTS, one_event("e2"))
+
+    assert (accepted.status_code, throttled.status_code) == (202, 429)
+    assert 59 <= int(throttled.headers["retry-after"]) <= 60
+    assert only_error(throttled)["code"] == "throttled"
+    assert sandbox.event_counts() == {"e1": 1}
+    assert [r["status"] for r in sandbox.rejections()] == [429]
+    assert http.delete("/_sandbox/faults").status_code == 204
+    assert http.get("/_sandbox/throttles").json() == []
+    assert post(http, EVENTS, one_event("e2")).status_code == 202
+
+
+@pytest.mark.parametrize(
+    "throttle", [{"limit": 0}, {"window_s": "5"}, {"limit": 1, "burst": 2}, [1], None]
+)
+def test_an_invalid_throttle_is_refused(http: httpx.Client, throttle: Any) -> None:
+    response = http.post("/_sandbox/throttles", json=throttle)
+
+    assert response.status_code == 400
+    assert http.get("/_sandbox/throttles").json() == []

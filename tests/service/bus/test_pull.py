@@ -14,18 +14,23 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from service.bus.pull import ConsumerUnavailable, PullConsumer
+from tests.harness import eventually
 from tests.processes import NatsServer
 
 Scenario = Callable[[Any, Any, str], Awaitable[None]]
 
 
-def _run(nats_server: NatsServer, scenario: Scenario, messages: int) -> None:
+def _run(
+    nats_server: NatsServer, scenario: Scenario, messages: int, ack_wait_s: float = 30
+) -> None:
     async def main() -> None:
         nc = await nats.connect(nats_server.url)
         js = nc.jetstream()
         name = f"PULL_{uuid.uuid4().hex[:8]}"
         await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.x"]))
-        config = ConsumerConfig(durable_name="d", ack_policy=AckPolicy.EXPLICIT, ack_wait=30)
+        config = ConsumerConfig(
+            durable_name="d", ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s
+        )
         await js.add_consumer(name, config)
         for i in range(messages):
             await js.publish(f"{name}.x", str(i).encode())
@@ -85,3 +90,40 @@ def test_a_missing_consumer_is_reported(nats_server: NatsServer) -> None:
         await puller.close()
 
     _run(nats_server, scenario, messages=0)
+
+
+def test_messages_kept_for_the_next_fetch_are_kept_alive(nats_server: NatsServer) -> None:
+    """The caller may be busy longer than the ack wait (say, waiting out a
+    provider's Retry-After): what arrived for it meanwhile is not redelivered."""
+
+    async def scenario(nc: Any, js: Any, name: str) -> None:
+        progress: dict[str, int] = {}
+
+        async def record(msg: Any) -> None:
+            if msg.data == b"+WPI":
+                progress[msg.subject] = progress.get(msg.subject, 0) + 1
+
+        await nc.subscribe("$JS.ACK.>", cb=record)
+        puller = PullConsumer(nc, stream=name, durable="d", keepalive_s=0.25)
+        await js.publish(f"{name}.x", b"0")
+        (first,) = await puller.fetch(10, wait_s=30.0, linger_s=0.0)  # 9 more still owed
+        await first.ack()
+        for i in (1, 2, 3):
+            await js.publish(f"{name}.x", str(i).encode())  # arrive while nobody fetches
+
+        # Kept alive for well over the 1 s ack wait: 6 progress acks each, 0.25 s apart.
+        await eventually(lambda: _at_least(progress, 3, 6), timeout_s=30)
+        kept = await puller.fetch(10, wait_s=0.5, linger_s=0.0)
+        assert [int(m.data) for m in kept] == [1, 2, 3]
+        assert [m.metadata.num_delivered for m in kept] == [1, 1, 1], "redelivered meanwhile"
+        assert set(progress) == {m.reply for m in kept}
+        assert (await js.consumer_info(name, "d")).num_redelivered == 0
+        for msg in kept:
+            await msg.ack()
+        await puller.close()
+
+    _run(nats_server, scenario, messages=0, ack_wait_s=1)
+
+
+async def _at_least(counts: dict[str, int], keys: int, each: int) -> bool:
+    return len(counts) >= keys and all(n >= each for n in counts.values())

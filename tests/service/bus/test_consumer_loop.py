@@ -1,0 +1,73 @@
+"""The consume loop against a real nats-server: while `hold_off` asks it to
+wait, it sends no pull request at all; afterwards it fetches as usual."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import nats
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+
+from service.bus.connection import Bus
+from service.bus.consumer_loop import consume
+from tests.harness import eventually
+from tests.processes import NatsServer
+
+
+def test_nothing_is_fetched_while_held_off(nats_server: NatsServer) -> None:
+    async def main() -> None:
+        bus = Bus(nats_server.url, name="test-consume")
+        bus.start()
+        assert await bus.wait_ready(30)
+        js = bus.js
+        assert js is not None
+        name = f"HOLD_{uuid.uuid4().hex[:8]}"
+        await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.x"]))
+        await js.add_consumer(name, ConsumerConfig(durable_name="d", ack_policy=AckPolicy.EXPLICIT))
+        observer = await nats.connect(nats_server.url)
+        pulls: list[bytes] = []
+
+        async def pulled(msg: Msg) -> None:
+            pulls.append(msg.data)
+
+        await observer.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{name}.d", cb=pulled)
+        await observer.flush()
+        await js.publish(f"{name}.x", b"waiting")
+        handled: list[bytes] = []
+        asked = [0]
+        holding = [True]
+
+        def hold_off() -> float:
+            asked[0] += 1
+            return 0.05 if holding[0] else 0.0
+
+        async def handle(messages: list[Msg]) -> None:
+            handled.extend(m.data for m in messages)
+            for msg in messages:
+                await msg.ack()
+
+        stopping = asyncio.Event()
+        loop = asyncio.create_task(
+            consume(
+                bus, stream=name, durable="d", handle=handle, stopping=stopping, hold_off=hold_off
+            )
+        )
+        await eventually(lambda: _true(asked[0] >= 10))
+        await observer.flush()
+        assert (pulls, handled) == ([], []), "fetched while held off"
+        holding[0] = False
+        await eventually(lambda: _true(handled == [b"waiting"]))
+        assert pulls, "fetches once the hold is over"
+        stopping.set()
+        await loop
+        await js.delete_stream(name)
+        await observer.close()
+        await bus.close()
+
+    asyncio.run(main())
+
+
+async def _true(value: bool) -> bool:
+    return value
