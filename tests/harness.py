@@ -108,21 +108,23 @@ class ServiceHarness:
     @classmethod
     @contextmanager
     def start(
-        cls, database_url: str, nats_url: str = "", *, wait_for_bus: bool = True
+        cls, database_url: str, nats_url: str = "", *, wait_for_bus: bool = True, **settings: Any
     ) -> Iterator[ServiceHarness]:
         """With `nats_url`, events take the bus and the relay and consumers run.
-        Callers authenticate with HARNESS_TOKEN (the channel sends it)."""
+        Callers authenticate with HARNESS_TOKEN (the channel sends it) unless
+        `settings` (of ServiceSettings) name an auth file of their own."""
         auth_dir = tempfile.TemporaryDirectory(prefix="marketing-auth-")
-        auth_file = write_auth_file(
-            Path(auth_dir.name) / "callers.toml", [("tests", HARNESS_TOKEN, ["*"])]
+        settings.setdefault(
+            "auth_file",
+            write_auth_file(
+                Path(auth_dir.name) / "callers.toml", [("tests", HARNESS_TOKEN, ["*"])]
+            ),
         )
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, daemon=True)
         thread.start()
-        settings = ServiceSettings(
-            database_url=database_url, grpc_address="127.0.0.1:0", auth_file=auth_file
-        )
-        callers = load_callers(settings)
+        config = ServiceSettings(database_url=database_url, grpc_address="127.0.0.1:0", **settings)
+        callers = load_callers(config)
 
         async def boot() -> tuple[Database, RunningServer, Bus | None, BusWorkers | None]:
             db = Database(database_url)
@@ -134,7 +136,7 @@ class ServiceHarness:
                     assert await bus.wait_ready(30), "NATS did not come up"
                 workers = BusWorkers(db, bus)
                 workers.start()
-            running = await create_server(settings, db, callers=callers, bus=bus)
+            running = await create_server(config, db, callers=callers, bus=bus)
             return db, running, bus, workers
 
         db, running, bus, workers = asyncio.run_coroutine_threadsafe(boot(), loop).result()

@@ -28,6 +28,10 @@ def server_credentials(settings: ServiceSettings) -> grpc.ServerCredentials | No
 
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        content = path.read_bytes()
     except OSError as exc:
         raise TlsSetupError(f"TLS file {path}: {exc.strerror or exc}") from None
+    # gRPC reports a file that is not PEM only as "failed to bind to address".
+    if b"-----BEGIN " not in content:
+        raise TlsSetupError(f"TLS file {path}: not PEM (no -----BEGIN line)")
+    return content
