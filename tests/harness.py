@@ -71,6 +71,27 @@ def bearer_channel(address: str, token: str) -> grpc.Channel:
     return grpc.secure_channel(address, credentials)
 
 
+def make_certificates(root: Path) -> dict[str, Path]:
+    """PEM files of a new CA ("ca"), a server certificate for 127.0.0.1 and
+    localhost ("server_cert", "server_key") and a client certificate
+    ("client_cert", "client_key"), all issued by that CA."""
+    import trustme  # a development dependency only
+
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    client = ca.issue_cert("checkout@example.com")
+    files = {
+        "ca": ca.cert_pem.bytes(),
+        "server_cert": b"".join(pem.bytes() for pem in server.cert_chain_pems),
+        "server_key": server.private_key_pem.bytes(),
+        "client_cert": b"".join(pem.bytes() for pem in client.cert_chain_pems),
+        "client_key": client.private_key_pem.bytes(),
+    }
+    for name, blob in files.items():
+        (root / f"{name}.pem").write_bytes(blob)
+    return {name: root / f"{name}.pem" for name in files}
+
+
 @contextmanager
 def start_embedded_postgres(root: Path) -> Iterator[str]:
     import pgserver

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-import trustme
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -20,7 +19,13 @@ from marketing.v1 import service_pb2_grpc
 from prometheus_client import REGISTRY
 
 from service.server import SERVICE_NAME
-from tests.harness import ServiceHarness, bearer_channel, unique_email, write_auth_file
+from tests.harness import (
+    ServiceHarness,
+    bearer_channel,
+    make_certificates,
+    unique_email,
+    write_auth_file,
+)
 from tests.service.builders import upsert
 
 CALLERS = [
@@ -169,21 +174,7 @@ def test_a_reload_admits_the_new_callers_and_a_bad_file_keeps_the_old(
 
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A CA, the server's certificate for 127.0.0.1 and a client certificate, as PEM files."""
-    root = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    client = ca.issue_cert("checkout@example.com")
-    files = {
-        "ca": ca.cert_pem.bytes(),
-        "server_cert": b"".join(pem.bytes() for pem in server.cert_chain_pems),
-        "server_key": server.private_key_pem.bytes(),
-        "client_cert": b"".join(pem.bytes() for pem in client.cert_chain_pems),
-        "client_key": client.private_key_pem.bytes(),
-    }
-    for name, blob in files.items():
-        (root / f"{name}.pem").write_bytes(blob)
-    return {name: root / f"{name}.pem" for name in files}
+    return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
 def _tls_stub(
