@@ -4,7 +4,6 @@ rich errors and to look at the database directly."""
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import tempfile
 import threading
@@ -24,7 +23,7 @@ from sqlalchemy import text
 from service.api.auth import CallerFile, load_callers
 from service.bus.connection import Bus
 from service.bus.workers import BusWorkers
-from service.domain.callers import token_digest_hex
+from service.domain.callers import caller_table
 from service.server import RunningServer, create_server
 from service.settings import ServiceSettings
 from service.storage.database import Database
@@ -51,12 +50,7 @@ HARNESS_TOKEN = secrets.token_urlsafe(24)
 
 def write_auth_file(path: Path, callers: Sequence[tuple[str, str, Sequence[str]]]) -> Path:
     """An auth file of (name, token, methods) callers."""
-    # JSON strings and arrays of them are valid TOML.
-    tables = [
-        f"[[callers]]\nname = {json.dumps(name)}\n"
-        f'token_sha256 = "{token_digest_hex(token)}"\nmethods = {json.dumps(list(methods))}\n'
-        for name, token, methods in callers
-    ]
+    tables = [caller_table(name, token, methods) for name, token, methods in callers]
     path.write_text("\n".join(tables), encoding="utf-8")
     return path
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +140,15 @@ def _refuse_duplicates(callers: tuple[Caller, ...]) -> None:
             raise AuthFileError(
                 f"callers {other!r} and {caller.name!r} have the same token: give each its own"
             )
+
+
+def caller_table(name: str, token: str, methods: Sequence[str]) -> str:
+    """The auth file's [[callers]] table for a caller with this token."""
+    # JSON strings, and arrays of them, are valid TOML.
+    return (
+        f"[[callers]]\nname = {json.dumps(name)}\n"
+        f'token_sha256 = "{token_digest_hex(token)}"\nmethods = {json.dumps(list(methods))}\n'
+    )
 
 
 def token_digest_hex(token: str) -> str:

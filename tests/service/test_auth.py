@@ -18,6 +18,8 @@ from marketing.v1 import service_pb2 as pb
 from marketing.v1 import service_pb2_grpc
 from prometheus_client import REGISTRY
 
+from service import devstack
+from service.api.auth import CallerFile
 from service.server import SERVICE_NAME
 from tests.harness import (
     ServiceHarness,
@@ -228,3 +230,29 @@ def test_mutual_tls_refuses_a_client_without_a_certificate(
         with pytest.raises(grpc.RpcError) as caught:
             without.GetQueueStats(pb.GetQueueStatsRequest(), timeout=10)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_make_up_writes_a_development_caller_and_prints_its_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    devstack.DATA_DIR.mkdir()
+    env = {"MARKETING_GRPC_ADDRESS": "127.0.0.1:50051"}
+    token = devstack.development_auth(env)
+    assert token is not None
+    auth_file = Path(env["MARKETING_AUTH_FILE"])
+    assert auth_file == (tmp_path / ".data" / "auth.toml").resolve()
+    assert auth_file.stat().st_mode & 0o077 == 0, "only its owner may read it"
+    assert token not in auth_file.read_text()
+    callers = CallerFile(auth_file).callers
+    assert callers.admit(f"Bearer {token}", "DeleteContact").name == "dev"
+    shown = devstack.first_call(
+        {**env, "MARKETING_NATS_URL": "nats://x", "MARKETING_SANDBOX_URL": "http://y"}, token
+    )
+    assert f"export TOKEN={token}" in shown and 'Authorization: Bearer $TOKEN"' in shown
+
+
+def test_make_up_uses_the_auth_file_it_is_given() -> None:
+    env = {"MARKETING_AUTH_FILE": "/etc/marketing/callers.toml"}
+    assert devstack.development_auth(env) is None
+    assert env == {"MARKETING_AUTH_FILE": "/etc/marketing/callers.toml"}
