@@ -116,7 +116,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         except MarketingError as refusal:
             code, _ = to_status(refusal)
             RPC_REQUESTS.labels(method, code.name, "").inc()
-            log.info("refused a call to %s: %s", method, refusal)  # never the token
+            # Debug only: anyone reaching the port could otherwise flood the log;
+            # the counter above shows refusals. The message never holds the token.
+            log.debug("refused a call to %s: %s", method, refusal)
             return _refusing(handler, refusal)
         # The handler runs in this task, so it sees the name (service/api/errors.py).
         CALLER.set(caller.name)
