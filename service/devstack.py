@@ -10,6 +10,7 @@ call to try. Ctrl-C (or SIGTERM) stops everything, dependencies last.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from service.bus.envelope import NATS_MAX_PAYLOAD
+from service.domain.callers import ALL_METHODS, caller_table
 from service.settings import DEFAULT_GRPC_ADDRESS
 from service.storage import migrate
 
@@ -25,6 +27,7 @@ DATA_DIR = Path(".data")
 DATABASE_NAME = "marketing"
 NATS_PORT = 4222
 SANDBOX_ADDRESS = "127.0.0.1:8090"
+DEV_AUTH_FILE = DATA_DIR / "auth.toml"
 BIN = Path(sys.executable).parent
 
 
@@ -55,7 +58,20 @@ def nats_server_command(
     ]
 
 
-def first_call(env: dict[str, str]) -> str:
+def development_auth(env: dict[str, str]) -> str | None:
+    """Unless MARKETING_AUTH_FILE (or MARKETING_AUTH=disabled) is set, write an
+    auth file with one caller, "dev", that may call everything, with a new
+    random token each start (only its digest is kept); the token to print."""
+    if env.get("MARKETING_AUTH_FILE") or env.get("MARKETING_AUTH") == "disabled":
+        return None
+    token = secrets.token_urlsafe(32)
+    DEV_AUTH_FILE.write_text(caller_table("dev", token, [ALL_METHODS]), encoding="utf-8")
+    DEV_AUTH_FILE.chmod(0o600)
+    env["MARKETING_AUTH_FILE"] = str(DEV_AUTH_FILE.resolve())
+    return token
+
+
+def first_call(env: dict[str, str], token: str | None) -> str:
     address = env["MARKETING_GRPC_ADDRESS"]
     provider = (
         "Klaviyo"
@@ -63,12 +79,21 @@ def first_call(env: dict[str, str]) -> str:
         else f"the sandbox provider at {env['MARKETING_SANDBOX_URL']} "
         f"(see what it received: curl {env['MARKETING_SANDBOX_URL']}/_sandbox/requests)"
     )
+    if token is not None:
+        auth = f"""The development caller "dev" (in {DEV_AUTH_FILE}) has this token:
+
+    export TOKEN={token}
+"""
+    else:
+        auth = f"Callers come from {env.get('MARKETING_AUTH_FILE') or 'nowhere (auth disabled)'}."
     return f"""
   The marketing service is up on {address} (gRPC, with reflection),
   NATS on {env["MARKETING_NATS_URL"]}, delivering to {provider}.
+  {auth}
   Try a first call (buf curl is in .venv/bin):
 
     .venv/bin/buf curl --protocol grpc --http2-prior-knowledge \\
+      -H "Authorization: Bearer $TOKEN" \\
       -d '{{"contact": {{"email": "ada@example.com", "first_name": "Ada"}}}}' \\
       http://{address}/marketing.v1.MarketingService/UpsertContact
 
@@ -92,6 +117,7 @@ def main() -> None:
     DATA_DIR.mkdir(exist_ok=True)
     env = dict(os.environ)
     env.setdefault("MARKETING_GRPC_ADDRESS", DEFAULT_GRPC_ADDRESS)
+    token = development_auth(env)
     if "MARKETING_DATABASE_URL" not in env:
         env["MARKETING_DATABASE_URL"] = embedded_database_url()
     migrate.upgrade(env["MARKETING_DATABASE_URL"])
@@ -121,7 +147,7 @@ def main() -> None:
     # Ctrl-C reaches the whole process group; SIGTERM only us: pass it on.
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    print(first_call(env), flush=True)
+    print(first_call(env, token), flush=True)
     while all(child.poll() is None for child in apps):
         time.sleep(0.5)
     forward(signal.SIGTERM, None)  # one stopped (or was stopped): stop the other too

@@ -4,7 +4,9 @@
     ├── InvalidArgumentError   bad input; carries one FieldViolation per bad field
     ├── NotFoundError          a named resource does not exist
     ├── AlreadyExistsError     a unique value is taken by another resource
-    └── UnavailableError       a dependency (PostgreSQL) cannot be reached; retryable
+    ├── UnavailableError       a dependency (PostgreSQL) cannot be reached; retryable
+    ├── UnauthenticatedError   the call carries no known caller's credentials
+    └── PermissionDeniedError  the caller may not call this method
 
 The gRPC layer (`service.api.errors`) translates each into a google.rpc.Status.
 Nothing here knows about gRPC.
@@ -58,6 +60,18 @@ class UnavailableError(MarketingError):
     def __init__(self, *, dependency: str, detail: str) -> None:
         self.dependency = dependency
         super().__init__(f"{dependency} unavailable: {detail}")
+
+
+class UnauthenticatedError(MarketingError):
+    def __init__(self, reason: str, description: str) -> None:
+        self.reason = reason  # e.g. MISSING_CREDENTIALS, UNKNOWN_TOKEN
+        super().__init__(description)
+
+
+class PermissionDeniedError(MarketingError):
+    def __init__(self, reason: str, description: str) -> None:
+        self.reason = reason  # e.g. METHOD_NOT_ALLOWED
+        super().__init__(description)
 
 
 class Violations:

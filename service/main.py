@@ -10,6 +10,8 @@ import signal
 from datetime import timedelta
 
 from service import event_loop, gc_tuning
+from service.api.auth import AuthSetupError, CallerFile, load_callers
+from service.api.tls import TlsSetupError
 from service.bus.connection import Bus
 from service.bus.workers import BusWorkers
 from service.metrics import serve_metrics
@@ -31,16 +33,23 @@ def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus) -> BusWorker
     return BusWorkers(db, bus, outbox_retention=retention)
 
 
-async def _until_signalled() -> None:
+async def _until_signalled(callers: CallerFile | None = None) -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    if callers is not None:
+        loop.add_signal_handler(signal.SIGHUP, callers.reload)
     await stopping.wait()
 
 
 async def serve(settings: ServiceSettings) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    """Serve until SIGTERM or SIGINT, then shut down gracefully; SIGHUP re-reads
+    the auth file."""
+    try:  # before anything starts: a wrong set-up is refused at once
+        callers = load_callers(settings)
+    except AuthSetupError as exc:
+        raise SystemExit(f"marketing-service: {exc}") from None
     db = _database(settings)
     serve_metrics(settings.metrics_address)
     bus = workers = None
@@ -55,10 +64,16 @@ async def serve(settings: ServiceSettings) -> None:
         if settings.bus_workers:
             workers = _bus_workers(settings, db, bus)
             workers.start()
-    running = await create_server(settings, db, bus=bus)
+    try:
+        running = await create_server(settings, db, callers=callers, bus=bus)
+    except TlsSetupError as exc:
+        raise SystemExit(f"marketing-service: {exc}") from None
     gc_tuning.tune_after_startup(settings.gc_gen0_threshold)
-    log.info("serving marketing.v1.MarketingService on port %d", running.port)
-    await _until_signalled()
+    transport = "plaintext" if settings.tls_cert is None else "TLS"
+    if settings.tls_client_ca is not None:
+        transport = "mutual TLS"
+    log.info("serving marketing.v1.MarketingService on port %d (%s)", running.port, transport)
+    await _until_signalled(callers)
     log.info(
         "shutting down: health NOT_SERVING, up to %.0f s for in-flight RPCs",
         settings.shutdown_grace_s,

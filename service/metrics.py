@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from prometheus_client import Counter, Histogram, start_http_server
 
+# The caller of the RPC in hand, by its name in the auth file, set by the auth
+# interceptor (service/api/auth.py); "" when unknown or authentication is off.
+CALLER: ContextVar[str] = ContextVar("caller", default="")
+
 RPC_REQUESTS = Counter(
-    "marketing_rpc_requests", "RPCs handled, by method and status code", ["method", "code"]
+    "marketing_rpc_requests",
+    "RPCs handled, by method, status code and caller",
+    ["method", "code", "caller"],
 )
 RPC_DURATION = Histogram(
     "marketing_rpc_duration_seconds",

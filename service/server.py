@@ -10,7 +10,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from marketing.v1 import service_pb2, service_pb2_grpc
 
+from service.api.auth import AuthInterceptor, CallerFile
 from service.api.servicer import MarketingServicer
+from service.api.tls import server_credentials
 from service.bus.connection import Bus
 from service.bus.fast_path import BusEventSink
 from service.clock import Clock, utc_now
@@ -35,12 +37,20 @@ class RunningServer:
 
 
 async def create_server(
-    settings: ServiceSettings, db: Database, *, bus: Bus | None = None, clock: Clock = utc_now
+    settings: ServiceSettings,
+    db: Database,
+    *,
+    callers: CallerFile | None,
+    bus: Bus | None = None,
+    clock: Clock = utc_now,
 ) -> RunningServer:
     """Start serving on `settings.grpc_address` (port 0 picks a free port).
-    With a bus, events take the JetStream fast path; without, PostgreSQL."""
+    With a bus, events take the JetStream fast path; without, PostgreSQL.
+    `callers` (service.api.auth.load_callers) are the only ones let in; None
+    lets everyone in, so every caller of this function has to say which."""
     limit = settings.max_message_bytes
     server = grpc.aio.server(
+        interceptors=[] if callers is None else [AuthInterceptor(callers)],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", limit),
@@ -63,7 +73,11 @@ async def create_server(
         ],
         server,
     )
-    port = server.add_insecure_port(settings.grpc_address)
+    credentials = server_credentials(settings)
+    if credentials is None:
+        port = server.add_insecure_port(settings.grpc_address)
+    else:
+        port = server.add_secure_port(settings.grpc_address, credentials)
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.event_loop import EventLoop
@@ -69,6 +72,29 @@ class ServiceSettings(BaseSettings):
         "(with gc.freeze()); 0 leaves CPython's defaults",
     )
     log_level: str = "INFO"
+    auth_file: Path | None = Field(
+        None,
+        description="TOML file of the callers and their token digests (see README, "
+        "Authentication); re-read on SIGHUP",
+    )
+    auth: Literal["required", "disabled"] = Field(
+        "required",
+        description='"disabled" lets every call in without a token: only where nothing '
+        "but trusted callers reach the port",
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate chain: serve gRPC over TLS")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
+    tls_client_ca: Path | None = Field(
+        None, description="PEM CA bundle: require client certificates it signed (mutual TLS)"
+    )
+
+    @model_validator(mode="after")
+    def _tls_files_together(self) -> ServiceSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("MARKETING_TLS_CERT and MARKETING_TLS_KEY go together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("MARKETING_TLS_CLIENT_CA needs MARKETING_TLS_CERT and _KEY")
+        return self
 
 
 def async_database_url(url: str) -> str:

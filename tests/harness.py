@@ -4,10 +4,12 @@ rich errors and to look at the database directly."""
 from __future__ import annotations
 
 import asyncio
+import secrets
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,8 +20,10 @@ from grpc_status import rpc_status
 from marketing.v1 import service_pb2_grpc
 from sqlalchemy import text
 
+from service.api.auth import CallerFile, load_callers
 from service.bus.connection import Bus
 from service.bus.workers import BusWorkers
+from service.domain.callers import caller_table
 from service.server import RunningServer, create_server
 from service.settings import ServiceSettings
 from service.storage.database import Database
@@ -38,6 +42,48 @@ TABLES = (
     "marketing_campaign_cache",
     "marketing_outbox",
 )
+
+
+# The token of the harness's own caller, "tests", which may call every method.
+HARNESS_TOKEN = secrets.token_urlsafe(24)
+
+
+def write_auth_file(path: Path, callers: Sequence[tuple[str, str, Sequence[str]]]) -> Path:
+    """An auth file of (name, token, methods) callers."""
+    tables = [caller_table(name, token, methods) for name, token, methods in callers]
+    path.write_text("\n".join(tables), encoding="utf-8")
+    return path
+
+
+def bearer_channel(address: str, token: str) -> grpc.Channel:
+    """A plaintext channel whose every call carries `authorization: Bearer <token>`.
+    (gRPC attaches call credentials only to channels it deems secure; "local"
+    credentials count as such on loopback without changing the bytes sent.)"""
+    credentials = grpc.composite_channel_credentials(
+        grpc.local_channel_credentials(), grpc.access_token_call_credentials(token)
+    )
+    return grpc.secure_channel(address, credentials)
+
+
+def make_certificates(root: Path) -> dict[str, Path]:
+    """PEM files of a new CA ("ca"), a server certificate for 127.0.0.1 and
+    localhost ("server_cert", "server_key") and a client certificate
+    ("client_cert", "client_key"), all issued by that CA."""
+    import trustme  # a development dependency only
+
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    client = ca.issue_cert("checkout@example.com")
+    files = {
+        "ca": ca.cert_pem.bytes(),
+        "server_cert": b"".join(pem.bytes() for pem in server.cert_chain_pems),
+        "server_key": server.private_key_pem.bytes(),
+        "client_cert": b"".join(pem.bytes() for pem in client.cert_chain_pems),
+        "client_key": client.private_key_pem.bytes(),
+    }
+    for name, blob in files.items():
+        (root / f"{name}.pem").write_bytes(blob)
+    return {name: root / f"{name}.pem" for name in files}
 
 
 @contextmanager
@@ -62,25 +108,38 @@ class ServiceHarness:
         db: Database,
         running: RunningServer,
         bus: Bus | None = None,
+        callers: CallerFile | None = None,
     ):
         self.loop = loop
         self.db = db
         self.running = running
         self.bus = bus
+        self.callers = callers
         self.address = f"127.0.0.1:{running.port}"
-        self.channel = grpc.insecure_channel(self.address)
+        self.token = HARNESS_TOKEN
+        self.channel = bearer_channel(self.address, self.token)
         self.stub = service_pb2_grpc.MarketingServiceStub(self.channel)
 
     @classmethod
     @contextmanager
     def start(
-        cls, database_url: str, nats_url: str = "", *, wait_for_bus: bool = True
+        cls, database_url: str, nats_url: str = "", *, wait_for_bus: bool = True, **settings: Any
     ) -> Iterator[ServiceHarness]:
-        """With `nats_url`, events take the bus and the relay and consumers run."""
+        """With `nats_url`, events take the bus and the relay and consumers run.
+        Callers authenticate with HARNESS_TOKEN (the channel sends it) unless
+        `settings` (of ServiceSettings) name an auth file of their own."""
+        auth_dir = tempfile.TemporaryDirectory(prefix="marketing-auth-")
+        settings.setdefault(
+            "auth_file",
+            write_auth_file(
+                Path(auth_dir.name) / "callers.toml", [("tests", HARNESS_TOKEN, ["*"])]
+            ),
+        )
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, daemon=True)
         thread.start()
-        settings = ServiceSettings(database_url=database_url, grpc_address="127.0.0.1:0")
+        config = ServiceSettings(database_url=database_url, grpc_address="127.0.0.1:0", **settings)
+        callers = load_callers(config)
 
         async def boot() -> tuple[Database, RunningServer, Bus | None, BusWorkers | None]:
             db = Database(database_url)
@@ -92,10 +151,11 @@ class ServiceHarness:
                     assert await bus.wait_ready(30), "NATS did not come up"
                 workers = BusWorkers(db, bus)
                 workers.start()
-            return db, await create_server(settings, db, bus=bus), bus, workers
+            running = await create_server(config, db, callers=callers, bus=bus)
+            return db, running, bus, workers
 
         db, running, bus, workers = asyncio.run_coroutine_threadsafe(boot(), loop).result()
-        harness = cls(loop, db, running, bus)
+        harness = cls(loop, db, running, bus, callers)
         try:
             yield harness
         finally:
@@ -107,6 +167,7 @@ class ServiceHarness:
             harness.run(db.close())
             loop.call_soon_threadsafe(loop.stop)
             thread.join()
+            auth_dir.cleanup()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()

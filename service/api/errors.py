@@ -21,9 +21,11 @@ from service.errors import (
     InvalidArgumentError,
     MarketingError,
     NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
     UnavailableError,
 )
-from service.metrics import RPC_DURATION, RPC_REQUESTS
+from service.metrics import CALLER, RPC_DURATION, RPC_REQUESTS
 
 ERROR_DOMAIN = "marketing.v1"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -81,6 +83,12 @@ def to_status(exc: MarketingError) -> tuple[grpc.StatusCode, status_pb2.Status]:
             _pack(error_details_pb2.RetryInfo(retry_delay={"seconds": 1})),
         ]
         return _status(grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE, exc, details)
+    if isinstance(exc, UnauthenticatedError):
+        details = [_error_info(exc.reason)]
+        return _status(grpc.StatusCode.UNAUTHENTICATED, code_pb2.UNAUTHENTICATED, exc, details)
+    if isinstance(exc, PermissionDeniedError):
+        details = [_error_info(exc.reason)]
+        return _status(grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED, exc, details)
     return _status(grpc.StatusCode.INTERNAL, code_pb2.INTERNAL, exc, [_error_info("INTERNAL")])
 
 
@@ -99,13 +107,13 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: Marketing
 
 
 @functools.cache
-def _series(method: str, code: grpc.StatusCode) -> tuple[Any, Any]:
+def _series(method: str, code: grpc.StatusCode, caller: str) -> tuple[Any, Any]:
     """The labelled children, looked up once (labels() is not free per call)."""
-    return RPC_REQUESTS.labels(method, code.name), RPC_DURATION.labels(method)
+    return RPC_REQUESTS.labels(method, code.name, caller), RPC_DURATION.labels(method)
 
 
 def _observe(method: str, code: grpc.StatusCode, started: float) -> None:
-    requests, duration = _series(method, code)
+    requests, duration = _series(method, code, CALLER.get())
     requests.inc()
     duration.observe(time.perf_counter() - started)
 

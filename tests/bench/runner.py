@@ -47,8 +47,9 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
         stack=stack,
         nc=nc,
         sandbox=sandbox,
-        service=grpc_clients.stub(service_channel),
-        echo=grpc_clients.stub(echo_channel),
+        service=grpc_clients.stub(service_channel, stack.token),
+        # The echo server ignores the token; it is sent so both do the same work.
+        echo=grpc_clients.stub(echo_channel, stack.token),
         tag=uuid.uuid4().hex[:8],
     )
     try:

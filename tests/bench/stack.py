@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.devstack import nats_server_command
+from service.domain.callers import ALL_METHODS, caller_table
 from service.storage import migrate
 from tests.bench.cpus import processes_mentioning, with_descendants
 from tests.bench.procs import Child
@@ -29,6 +31,7 @@ class Stack:
     sandbox_url: str
     service_address: str
     echo_address: str
+    token: str  # of the service's one caller, "bench"
     service: Child
     workers: Child
     base_env: dict[str, str]
@@ -114,6 +117,9 @@ def running_stack() -> Iterator[Stack]:
         echo_argv = [sys.executable, "-m", "tests.bench.echo_server", f"127.0.0.1:{echo_port}"]
         helpers.append(_child(exits, Child("echo-server", echo_argv, base_env, root)))
 
+        token = secrets.token_urlsafe(24)
+        auth_file = root / "callers.toml"
+        auth_file.write_text(caller_table("bench", token, [ALL_METHODS]), encoding="utf-8")
         service_port = free_port()
         service_env = {
             **base_env,
@@ -121,6 +127,7 @@ def running_stack() -> Iterator[Stack]:
             "MARKETING_GRPC_ADDRESS": f"127.0.0.1:{service_port}",
             "MARKETING_NATS_URL": nats_url,
             "MARKETING_METRICS_ADDRESS": "",
+            "MARKETING_AUTH_FILE": str(auth_file),
         }
         # The production layout for heavy ingest: the gRPC process ingests, the
         # bus workers (event log, results, relay) run in a process of their own.
@@ -140,6 +147,7 @@ def running_stack() -> Iterator[Stack]:
             sandbox_url=f"http://127.0.0.1:{sandbox_port}",
             service_address=f"127.0.0.1:{service_port}",
             echo_address=f"127.0.0.1:{echo_port}",
+            token=token,
             service=service,
             workers=workers,
             base_env=base_env,

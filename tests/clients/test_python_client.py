@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -19,13 +20,16 @@ from marketing_client import (
     InvalidArgumentError,
     MarketingClient,
     NotFoundError,
+    PermissionDeniedError,
     ResourceExhaustedError,
     RetryPolicy,
+    Tls,
+    UnauthenticatedError,
     UnavailableError,
 )
 from marketing_client.errors import STATUS_DETAILS_KEY
 
-from tests.harness import ServiceHarness, unique_email
+from tests.harness import ServiceHarness, make_certificates, unique_email, write_auth_file
 from tests.service import builders
 
 T = TypeVar("T")
@@ -65,7 +69,7 @@ def test_typed_calls_against_the_service(harness: ServiceHarness) -> None:
         assert contact.name in names
         assert len(names) == len(set(names))
 
-    _with_client(harness.address, use)
+    _with_client(harness.address, use, token=harness.token)
 
 
 def test_errors_carry_the_field_violations(harness: ServiceHarness) -> None:
@@ -86,7 +90,54 @@ def test_errors_carry_the_field_violations(harness: ServiceHarness) -> None:
             await client.get_contact(email=unique_email("nobody"))
         assert missing.value.violations == ()
 
-    _with_client(harness.address, use)
+    _with_client(harness.address, use, token=harness.token)
+
+
+def test_the_token_authenticates_and_its_absence_is_an_error(
+    database_url: str, tmp_path: Path
+) -> None:
+    auth_file = write_auth_file(
+        tmp_path / "callers.toml", [("checkout", "checkout-token", ["UpsertContact"])]
+    )
+    with ServiceHarness.start(database_url, auth_file=auth_file) as running:
+
+        async def use(client: MarketingClient) -> None:
+            await client.upsert_contact(builders.contact(unique_email("tok")))
+            with pytest.raises(PermissionDeniedError) as denied:
+                await client.get_queue_stats()
+            assert denied.value.reason == "METHOD_NOT_ALLOWED"
+
+        _with_client(running.address, use, token="checkout-token")
+
+        async def anonymous(client: MarketingClient) -> None:
+            with pytest.raises(UnauthenticatedError) as refused:
+                await client.upsert_contact(builders.contact(unique_email("anon")))
+            assert refused.value.reason == "MISSING_CREDENTIALS"
+
+        _with_client(running.address, anonymous)
+
+
+def test_mutual_tls_with_a_token(database_url: str, tmp_path: Path) -> None:
+    files = make_certificates(tmp_path)
+    auth_file = write_auth_file(tmp_path / "callers.toml", [("ops", "ops-token", ["*"])])
+    with ServiceHarness.start(
+        database_url,
+        auth_file=auth_file,
+        tls_cert=files["server_cert"],
+        tls_key=files["server_key"],
+        tls_client_ca=files["ca"],
+    ) as running:
+        tls = Tls.from_files(ca=files["ca"], cert=files["client_cert"], key=files["client_key"])
+
+        async def use(client: MarketingClient) -> None:
+            await client.get_queue_stats()
+
+        _with_client(running.address, use, token="ops-token", tls=tls)
+        without_cert = Tls.from_files(ca=files["ca"])
+        with pytest.raises(UnavailableError):
+            _with_client(
+                running.address, use, token="ops-token", tls=without_cert, retry=FAST_RETRIES
+            )
 
 
 class _FlakyService(service_pb2_grpc.MarketingServiceServicer):

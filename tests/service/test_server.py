@@ -24,7 +24,14 @@ from sqlalchemy import text
 
 from service.server import SERVICE_NAME
 from service.storage import migrate
-from tests.harness import ServiceHarness, error_reason, start_embedded_postgres, unique_email
+from tests.harness import (
+    ServiceHarness,
+    bearer_channel,
+    error_reason,
+    start_embedded_postgres,
+    unique_email,
+    write_auth_file,
+)
 from tests.service.builders import product_viewed, upsert
 
 BUF = str(Path(sys.executable).parent / "buf")
@@ -37,9 +44,12 @@ def test_health_reports_serving(harness: ServiceHarness) -> None:
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def buf_curl(address: str, method: str, body: dict[str, object] | None = None) -> Any:
+def buf_curl(
+    address: str, method: str, body: dict[str, object] | None = None, *, token: str
+) -> Any:
     """Call the service the way the README does: a generic client using reflection."""
     args = [BUF, "curl", "--protocol", "grpc", "--http2-prior-knowledge"]
+    args += ["-H", f"Authorization: Bearer {token}"]
     if body is not None:
         args += ["-d", json.dumps(body)]
     out = subprocess.run(
@@ -54,10 +64,12 @@ def buf_curl(address: str, method: str, body: dict[str, object] | None = None) -
 
 def test_readme_walkthrough_with_a_generic_client(harness: ServiceHarness) -> None:
     email = unique_email("ada")
+    token = harness.token
     contact = buf_curl(
         harness.address,
         "UpsertContact",
         {"contact": {"email": email, "first_name": "Ada", "last_name": "Lovelace"}},
+        token=token,
     )["contact"]
     buf_curl(
         harness.address,
@@ -66,6 +78,7 @@ def test_readme_walkthrough_with_a_generic_client(harness: ServiceHarness) -> No
             "parent": contact["name"],
             "consent": {"type": "CONSENT_TYPE_EMAIL", "granted": True, "source": "checkout"},
         },
+        token=token,
     )
     tracked = buf_curl(
         harness.address,
@@ -88,11 +101,12 @@ def test_readme_walkthrough_with_a_generic_client(harness: ServiceHarness) -> No
                 },
             }
         },
+        token=token,
     )
     assert tracked["eventId"]
-    got = buf_curl(harness.address, "GetContact", {"email": email})["contact"]
+    got = buf_curl(harness.address, "GetContact", {"email": email}, token=token)["contact"]
     assert got["emailOptIn"] is True and got["lastName"] == "Lovelace"
-    stats = buf_curl(harness.address, "GetQueueStats", {})  # zero fields are left out
+    stats = buf_curl(harness.address, "GetQueueStats", {}, token=token)  # zero fields left out
     assert set(stats) <= {"pending", "inFlight", "failed", "oldestPendingAge"}
 
 
@@ -118,27 +132,32 @@ def _wait_serving(channel: grpc.Channel) -> None:
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_sigterm_finishes_in_flight_rpcs(harness: ServiceHarness, database_url: str) -> None:
+def test_sigterm_finishes_in_flight_rpcs(
+    harness: ServiceHarness, database_url: str, tmp_path: Path
+) -> None:
     email = unique_email()
     harness.stub.UpsertContact(upsert(email))
     address = f"127.0.0.1:{_free_port()}"
     metrics = f"127.0.0.1:{_free_port()}"
+    auth_file = write_auth_file(tmp_path / "callers.toml", [("ops", "ops-token", ["*"])])
     env = {
         **os.environ,
         "MARKETING_DATABASE_URL": database_url,
         "MARKETING_GRPC_ADDRESS": address,
         "MARKETING_SHUTDOWN_GRACE_S": "30",
         "MARKETING_METRICS_ADDRESS": metrics,
+        "MARKETING_AUTH_FILE": str(auth_file),
     }
     process = subprocess.Popen([sys.executable, "-m", "service.main", "serve"], env=env)
     try:
-        channel = grpc.insecure_channel(address)
+        channel = bearer_channel(address, "ops-token")
         _wait_serving(channel)
         stub = service_pb2_grpc.MarketingServiceStub(channel)
         stub.GetQueueStats(pb.GetQueueStatsRequest())
         scraped = httpx_get_or_none(f"http://{metrics}/metrics")
         assert scraped is not None
-        assert 'marketing_rpc_requests_total{code="OK",method="GetQueueStats"} 1.0' in scraped
+        counted = 'marketing_rpc_requests_total{caller="ops",code="OK",method="GetQueueStats"} 1.0'
+        assert counted in scraped
         # Hold the contact's row lock so an upsert is provably in flight at SIGTERM.
         locked, release = threading.Event(), asyncio.Event()
 
@@ -174,9 +193,9 @@ def httpx_get_or_none(url: str) -> str | None:
         return None
 
 
-def test_rpcs_are_counted_by_method_and_code(stub) -> None:
+def test_rpcs_are_counted_by_method_code_and_caller(stub) -> None:
     def sample(code: str) -> float:
-        labels = {"method": "TrackEvent", "code": code}
+        labels = {"method": "TrackEvent", "code": code, "caller": "tests"}
         return REGISTRY.get_sample_value("marketing_rpc_requests_total", labels) or 0.0
 
     ok, bad = sample("OK"), sample("INVALID_ARGUMENT")

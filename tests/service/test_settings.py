@@ -12,7 +12,15 @@ from service.settings import ServiceSettings
 @pytest.fixture(autouse=True)
 def environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only what a test sets: nothing from the shell running the tests."""
-    for name in ("MARKETING_GC_GEN0_THRESHOLD", "MARKETING_PUBLISH_GROUP_COMMIT_MS"):
+    for name in (
+        "MARKETING_GC_GEN0_THRESHOLD",
+        "MARKETING_PUBLISH_GROUP_COMMIT_MS",
+        "MARKETING_AUTH",
+        "MARKETING_AUTH_FILE",
+        "MARKETING_TLS_CERT",
+        "MARKETING_TLS_KEY",
+        "MARKETING_TLS_CLIENT_CA",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MARKETING_DATABASE_URL", "postgresql://x@localhost/y")
 
@@ -38,3 +46,22 @@ def test_group_commit_window_default_and_limits(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("MARKETING_PUBLISH_GROUP_COMMIT_MS", "250")
     with pytest.raises(ValueError, match="publish_group_commit_ms"):
         ServiceSettings()
+
+
+def test_authentication_is_required_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = ServiceSettings()
+    assert (settings.auth, settings.auth_file) == ("required", None)
+    monkeypatch.setenv("MARKETING_AUTH", "off")  # only "required" or "disabled"
+    with pytest.raises(ValueError):
+        ServiceSettings()
+
+
+def test_tls_files_come_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MARKETING_TLS_CLIENT_CA", "/ca.pem")
+    with pytest.raises(ValueError, match="MARKETING_TLS_CLIENT_CA needs"):
+        ServiceSettings()
+    monkeypatch.setenv("MARKETING_TLS_CERT", "/cert.pem")
+    with pytest.raises(ValueError, match="go together"):
+        ServiceSettings()
+    monkeypatch.setenv("MARKETING_TLS_KEY", "/key.pem")
+    assert str(ServiceSettings().tls_client_ca) == "/ca.pem"

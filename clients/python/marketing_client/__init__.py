@@ -1,6 +1,6 @@
 """Async Python client of the marketing automation service (marketing.v1)."""
 
-from marketing_client.client import DEFAULT_TIMEOUT_S, MarketingClient, RetryPolicy
+from marketing_client.client import DEFAULT_TIMEOUT_S, MarketingClient, RetryPolicy, Tls
 from marketing_client.errors import (
     AlreadyExistsError,
     DeadlineExceededError,
@@ -9,7 +9,9 @@ from marketing_client.errors import (
     InvalidArgumentError,
     MarketingError,
     NotFoundError,
+    PermissionDeniedError,
     ResourceExhaustedError,
+    UnauthenticatedError,
     UnavailableError,
 )
 
@@ -23,7 +25,10 @@ __all__ = [
     "MarketingClient",
     "MarketingError",
     "NotFoundError",
+    "PermissionDeniedError",
     "ResourceExhaustedError",
     "RetryPolicy",
+    "Tls",
+    "UnauthenticatedError",
     "UnavailableError",
 ]

@@ -19,6 +19,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -54,18 +55,53 @@ class RetryPolicy:
         return random.uniform(0, bound)
 
 
+@dataclass(frozen=True)
+class Tls:
+    """TLS to the service: `ca` (PEM) to trust instead of the system's roots; a
+    client certificate chain and its key (PEM) where the service asks for one
+    (mutual TLS)."""
+
+    ca: bytes | None = None
+    cert: bytes | None = None
+    key: bytes | None = None
+
+    @classmethod
+    def from_files(
+        cls,
+        *,
+        ca: str | Path | None = None,
+        cert: str | Path | None = None,
+        key: str | Path | None = None,
+    ) -> Tls:
+        def read(path: str | Path | None) -> bytes | None:
+            return None if path is None else Path(path).read_bytes()
+
+        return cls(read(ca), read(cert), read(key))
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(self.ca, self.key, self.cert)
+
+
 class MarketingClient:
-    """Use as `async with MarketingClient("host:50051") as client: ...`."""
+    """Use as `async with MarketingClient("host:50051", token=...) as client: ...`.
+    `token` is sent as `authorization: Bearer <token>` with every call; `tls`
+    speaks TLS (or pass your own `credentials`)."""
 
     def __init__(
         self,
         target: str,
         *,
+        token: str | None = None,
+        tls: Tls | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy = RetryPolicy(),
         credentials: grpc.ChannelCredentials | None = None,
         metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
+        if tls is not None and credentials is not None:
+            raise ValueError("pass tls or credentials, not both")
+        if tls is not None:
+            credentials = tls.credentials()
         options = [
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -77,7 +113,9 @@ class MarketingClient:
         self._stub = service_pb2_grpc.MarketingServiceStub(self._channel)
         self._timeout_s = timeout_s
         self._retry = retry
-        self._metadata = tuple(metadata)
+        # Plain metadata rather than call credentials: these work on plaintext too.
+        bearer = () if token is None else (("authorization", f"Bearer {token}"),)
+        self._metadata = (*bearer, *metadata)
 
     async def __aenter__(self) -> MarketingClient:
         return self

@@ -79,6 +79,14 @@ class DeadlineExceededError(MarketingError):
     pass
 
 
+class UnauthenticatedError(MarketingError):
+    """No token, or one the service does not know (`reason` says which)."""
+
+
+class PermissionDeniedError(MarketingError):
+    """The token's caller may not call this method."""
+
+
 _BY_CODE: dict[grpc.StatusCode, type[MarketingError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
     grpc.StatusCode.NOT_FOUND: NotFoundError,
@@ -87,6 +95,8 @@ _BY_CODE: dict[grpc.StatusCode, type[MarketingError]] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
 }
 
 

@@ -2,7 +2,8 @@
 // consent, track an order, page through contacts, and read the field
 // violations of a rejected call. It starts nothing: point it at a running
 // service (`make up` in the repository root), e.g.
-//   MARKETING_URL=http://127.0.0.1:50051 npm run example
+//   MARKETING_URL=http://127.0.0.1:50051 MARKETING_TOKEN=<token> npm run example
+// (`make up` prints the token).
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { randomUUID } from "node:crypto";
@@ -89,5 +90,6 @@ export async function quickstart(client: MarketingClient, email: string): Promis
 // Run directly (not when imported by the tests).
 if (import.meta.url === `file://${process.argv[1]}`) {
   const url = process.env.MARKETING_URL ?? "http://127.0.0.1:50051";
-  await quickstart(createMarketingClient(url), `ada.${Date.now()}@example.com`);
+  const token = process.env.MARKETING_TOKEN;
+  await quickstart(createMarketingClient(url, { token }), `ada.${Date.now()}@example.com`);
 }

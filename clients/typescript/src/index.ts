@@ -16,22 +16,47 @@ export { ConnectError, Code };
 
 export type MarketingClient = Client<typeof MarketingService>;
 
+export interface TlsOptions {
+  /** PEM CA certificate(s) to trust instead of Node's built-in roots. */
+  ca?: string | Buffer;
+  /** PEM client certificate chain and its key, where the service requires mutual TLS. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
+
 export interface ClientOptions {
   /** Deadline of every call unless the call sets `timeoutMs` itself (default 10 s). */
   defaultTimeoutMs?: number;
-  /** Runs around every call, e.g. to add auth or tracing headers. */
+  /** Sent as `authorization: Bearer <token>` with every call. */
+  token?: string;
+  /** TLS settings for an `https://` base URL. */
+  tls?: TlsOptions;
+  /** Run around every call, e.g. to add tracing headers. */
   interceptors?: Interceptor[];
 }
 
+function bearer(token: string): Interceptor {
+  return (next) => (request) => {
+    request.header.set("authorization", `Bearer ${token}`);
+    return next(request);
+  };
+}
+
 /**
- * A client of the service at `baseUrl`, e.g. "http://127.0.0.1:50051", speaking
- * the gRPC protocol over HTTP/2 (the service is a plain grpc server).
+ * A client of the service at `baseUrl`, e.g. "http://127.0.0.1:50051" (or
+ * "https://…" when the service speaks TLS), speaking the gRPC protocol over
+ * HTTP/2 (the service is a plain grpc server).
  */
 export function createMarketingClient(baseUrl: string, options: ClientOptions = {}): MarketingClient {
+  const interceptors = [
+    ...(options.token === undefined ? [] : [bearer(options.token)]),
+    ...(options.interceptors ?? []),
+  ];
   const transport = createGrpcTransport({
     baseUrl,
     defaultTimeoutMs: options.defaultTimeoutMs ?? 10_000,
-    interceptors: options.interceptors ?? [],
+    interceptors,
+    nodeOptions: options.tls === undefined ? undefined : { ...options.tls },
   });
   return createClient(MarketingService, transport);
 }

@@ -4,6 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { before, describe, it } from "node:test";
 import {
   Code,
@@ -18,6 +19,7 @@ import {
 import { quickstart } from "../examples/quickstart.js";
 
 const url = process.env.MARKETING_URL;
+const token = process.env.MARKETING_TOKEN;
 
 function uniqueEmail(): string {
   return `ts.${randomUUID()}@example.com`;
@@ -52,7 +54,16 @@ describe("marketing.v1 from TypeScript", () => {
 
   before(() => {
     assert.ok(url, "set MARKETING_URL to a running service, e.g. http://127.0.0.1:50051");
-    client = createMarketingClient(url);
+    client = createMarketingClient(url, { token });
+  });
+
+  it("is refused without a token, naming why", async () => {
+    const anonymous = createMarketingClient(url!);
+    await assert.rejects(
+      anonymous.getQueueStats({}),
+      (error: unknown) =>
+        ConnectError.from(error).code === Code.Unauthenticated && errorReason(error) === "MISSING_CREDENTIALS",
+    );
   });
 
   it("upserts a contact, then reads it back by email", async () => {
@@ -155,6 +166,33 @@ describe("marketing.v1 from TypeScript", () => {
     assert.deepEqual(
       violations.map((v) => [v.field, v.reason]),
       [["contact.email", "INVALID_EMAIL"]],
+    );
+  });
+});
+
+// With MARKETING_TLS_URL: a service that requires mutual TLS, and the PEM files
+// MARKETING_TLS_CA, MARKETING_TLS_CLIENT_CERT and MARKETING_TLS_CLIENT_KEY.
+describe("marketing.v1 over mutual TLS", { skip: !process.env.MARKETING_TLS_URL }, () => {
+  const tlsUrl = process.env.MARKETING_TLS_URL!;
+  const read = (name: string) => readFileSync(process.env[name]!);
+
+  it("calls with the client certificate and a token", async () => {
+    const tls = {
+      ca: read("MARKETING_TLS_CA"),
+      cert: read("MARKETING_TLS_CLIENT_CERT"),
+      key: read("MARKETING_TLS_CLIENT_KEY"),
+    };
+    const client = createMarketingClient(tlsUrl, { token, tls });
+    const stats = await client.getQueueStats({});
+    assert.equal(typeof stats.pending, "bigint");
+  });
+
+  it("is refused without a client certificate", async () => {
+    const client = createMarketingClient(tlsUrl, { token, tls: { ca: read("MARKETING_TLS_CA") } });
+    // TLS 1.3 refuses the missing certificate after the handshake: Node sees the
+    // stream reset (CANCELED) or the connection fail (UNAVAILABLE).
+    await assert.rejects(client.getQueueStats({}), (error: unknown) =>
+      [Code.Unavailable, Code.Canceled].includes(ConnectError.from(error).code),
     );
   });
 });
