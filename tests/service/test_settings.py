@@ -12,7 +12,11 @@ from service.settings import ServiceSettings
 @pytest.fixture(autouse=True)
 def environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only what a test sets: nothing from the shell running the tests."""
-    for name in ("MARKETING_GC_GEN0_THRESHOLD", "MARKETING_PUBLISH_GROUP_COMMIT_MS"):
+    for name in (
+        "MARKETING_GC_GEN0_THRESHOLD",
+        "MARKETING_PUBLISH_GROUP_COMMIT_MS",
+        "MARKETING_PAGE_TOKEN_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MARKETING_DATABASE_URL", "postgresql://x@localhost/y")
 
@@ -37,4 +41,19 @@ def test_group_commit_window_default_and_limits(monkeypatch: pytest.MonkeyPatch)
     assert ServiceSettings().publish_group_commit_ms == 0
     monkeypatch.setenv("MARKETING_PUBLISH_GROUP_COMMIT_MS", "250")
     with pytest.raises(ValueError, match="publish_group_commit_ms"):
+        ServiceSettings()
+
+
+def test_page_token_key_is_random_by_default_and_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, second = ServiceSettings().page_token_key, ServiceSettings().page_token_key
+    assert first.get_secret_value() != second.get_secret_value(), "one random key per process"
+    assert len(first.get_secret_value()) >= 32
+    assert "*" in repr(first), "a secret, never printed"
+    key = "k" * 40
+    monkeypatch.setenv("MARKETING_PAGE_TOKEN_KEY", key)
+    assert ServiceSettings().page_token_key.get_secret_value() == key
+    monkeypatch.setenv("MARKETING_PAGE_TOKEN_KEY", "short")
+    with pytest.raises(ValueError, match="page_token_key"):
         ServiceSettings()
