@@ -156,14 +156,18 @@ async def upsert_contact(
         if row is None and not (f.first_name or "").strip():
             v.add("contact.first_name", "REQUIRED", "a new contact needs a first name")
             v.raise_if_any()
-        await _ensure_user_id_free(session, f.user_id, None if row is None else row.id)
         created = False
         if row is None:
+            # A user_id taken meanwhile by another new contact fails this
+            # insert as a unique violation, which storage reports as taken.
             row = await _insert_contact(session, email, _changes(None, f, amount), now)
             created = row is not None
         if row is None:  # a concurrent call created it first: update that one
             row = await _lock_by_email(session, email)
             assert row is not None
+        # Only now is it known which contact is ours (one created a moment
+        # ago by a concurrent call for the same email counts as ours).
+        await _ensure_user_id_free(session, f.user_id, row.id)
         changes = {} if created else _changes(row, f, amount)
         if created or changes:
             for column, value in changes.items():
