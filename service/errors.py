@@ -4,6 +4,8 @@
     ├── InvalidArgumentError   bad input; carries one FieldViolation per bad field
     ├── NotFoundError          a named resource does not exist
     ├── AlreadyExistsError     a unique value is taken by another resource
+    ├── FailedPreconditionError  the stored state does not allow the change
+    ├── AbortedError           lost a race with a concurrent call; retryable
     ├── UnavailableError       a dependency (PostgreSQL) cannot be reached; retryable
     ├── UnauthenticatedError   the call carries no known caller's credentials
     └── PermissionDeniedError  the caller may not call this method
@@ -51,6 +53,25 @@ class NotFoundError(MarketingError):
 class AlreadyExistsError(MarketingError):
     def __init__(self, *, field: str, description: str) -> None:
         self.field = field
+        super().__init__(description)
+
+
+class FailedPreconditionError(MarketingError):
+    """`reason` is UPPER_SNAKE (ErrorInfo); `subject` names what the state is about."""
+
+    def __init__(self, *, reason: str, subject: str, description: str) -> None:
+        self.reason = reason
+        self.subject = subject
+        super().__init__(description)
+
+
+class AbortedError(MarketingError):
+    """A concurrent call changed what this one read; the whole call may be retried."""
+
+    retryable = True
+
+    def __init__(self, *, reason: str, description: str) -> None:
+        self.reason = reason
         super().__init__(description)
 
 

@@ -17,6 +17,7 @@ from service.bus.connection import Bus
 from service.bus.fast_path import BusEventSink
 from service.clock import Clock, utc_now
 from service.domain.events import EventSink
+from service.domain.pagination import PageTokens
 from service.settings import ServiceSettings
 from service.storage.database import Database
 from service.storage.event_log import PostgresEventSink
@@ -60,7 +61,11 @@ async def create_server(
     postgres_sink = PostgresEventSink(db)
     sink: EventSink = postgres_sink if bus is None else BusEventSink(bus, postgres_sink)
     servicer = MarketingServicer(
-        db, sink, clock=clock, max_clock_skew=timedelta(seconds=settings.max_clock_skew_s)
+        db,
+        sink,
+        PageTokens(settings.page_token_key.get_secret_value().encode()),
+        clock=clock,
+        max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
     )
     service_pb2_grpc.add_MarketingServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()

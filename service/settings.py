@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +25,11 @@ MAX_GC_GEN0_THRESHOLD = 10_000_000  # gc.set_threshold takes a C int; far past a
 # The publisher's own default (service/bus/publisher.py), repeated here so that
 # reading settings does not import the NATS client; a test keeps them equal.
 DEFAULT_PUBLISH_GROUP_COMMIT_MS = 5.0
+MIN_PAGE_TOKEN_KEY_LENGTH = 32
+
+
+def _random_page_token_key() -> SecretStr:
+    return SecretStr(secrets.token_urlsafe(MIN_PAGE_TOKEN_KEY_LENGTH))
 
 
 class ServiceSettings(BaseSettings):
@@ -70,6 +76,13 @@ class ServiceSettings(BaseSettings):
         le=MAX_GC_GEN0_THRESHOLD,
         description="young-generation threshold of the garbage collector, set after start-up "
         "(with gc.freeze()); 0 leaves CPython's defaults",
+    )
+    page_token_key: SecretStr = Field(
+        default_factory=_random_page_token_key,
+        min_length=MIN_PAGE_TOKEN_KEY_LENGTH,
+        description="secret that signs page tokens; every replica needs the same one. The "
+        "default is random per process: tokens then do not survive a restart and one replica's "
+        "token is refused by another, so set it in production",
     )
     log_level: str = "INFO"
     auth_file: Path | None = Field(

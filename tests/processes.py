@@ -106,3 +106,64 @@ async def kill_connection(nc: Client) -> None:
     # nats-py's own publish refuses this; its private writer does not.
     await nc._send_command(b"PUB marketing.test.kill %d\r\n" % (nc.max_payload + 1))
     await nc._flush_pending()
+
+
+class RestartablePostgres:
+    """An embedded PostgreSQL (pgserver) of a test's own, which it stops and
+    starts like an operator restarting the database; the session's shared
+    database is not touched. pg_ctl is never forked from the test process
+    itself: run as another user from a process with gRPC's threads it crashed."""
+
+    def __init__(self, root: Path) -> None:
+        import pgserver
+
+        self._server = pgserver.get_server(root, cleanup_mode="delete")
+        self._server.psql("CREATE DATABASE marketing_test;")
+        self.pgdata = Path(root)
+        self.url = self._url()
+
+    def _url(self) -> str:
+        uri: str = self._server.get_uri("marketing_test")
+        return uri.replace("postgresql://", "postgresql+asyncpg://")
+
+    def _postmaster_pid(self) -> int | None:
+        pid_file = self.pgdata / "postmaster.pid"
+        if not pid_file.exists():
+            return None
+        pid = int(pid_file.read_text().splitlines()[0])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        """A fast shutdown (SIGINT, as `pg_ctl -m fast stop` sends): sessions
+        are ended (57P01), connections refused while it runs (57P03), then the
+        socket is gone."""
+        pid = self._postmaster_pid()
+        assert pid is not None, "PostgreSQL is not running"
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout_s
+        while self._postmaster_pid() is not None:
+            assert time.monotonic() < deadline, "PostgreSQL did not stop"
+            time.sleep(0.05)
+
+    def start(self) -> None:
+        """Start again, as pgserver first did (same socket, same options)."""
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys, pgserver; pgserver.get_server(sys.argv[1], cleanup_mode=None)",
+                str(self.pgdata),
+            ],
+            check=True,
+            timeout=120,
+        )
+        assert self._postmaster_pid() is not None
+
+    def close(self) -> None:
+        if self._postmaster_pid() is not None:
+            self.stop()
+        self._server.cleanup()  # finds it stopped: only deletes the data

@@ -1,7 +1,9 @@
 """Translate service errors into rich google.rpc.Status responses.
 
 Each status carries an ErrorInfo (domain `marketing.v1`, an UPPER_SNAKE reason)
-and, for bad input, a BadRequest with one FieldViolation per bad field.
+and, for bad input, a BadRequest with one FieldViolation per bad field. Bad
+input is built here; every other error's status comes from the one table in
+service.api.status_table.
 """
 
 from __future__ import annotations
@@ -16,30 +18,14 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from service.errors import (
-    AlreadyExistsError,
-    InvalidArgumentError,
-    MarketingError,
-    NotFoundError,
-    PermissionDeniedError,
-    UnauthenticatedError,
-    UnavailableError,
-)
+from service.api.status_table import error_info as _error_info
+from service.api.status_table import pack as _pack
+from service.api.status_table import status_of
+from service.errors import InvalidArgumentError, MarketingError
 from service.metrics import CALLER, RPC_DURATION, RPC_REQUESTS
 
-ERROR_DOMAIN = "marketing.v1"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 log = logging.getLogger(__name__)
-
-
-def _pack(message: Any) -> any_pb2.Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
-
-
-def _error_info(reason: str, **metadata: str) -> any_pb2.Any:
-    return _pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata))
 
 
 def to_status(exc: MarketingError) -> tuple[grpc.StatusCode, status_pb2.Status]:
@@ -58,38 +44,7 @@ def to_status(exc: MarketingError) -> tuple[grpc.StatusCode, status_pb2.Status]:
         fields = ",".join(v.field for v in exc.violations)
         details = [_error_info(reason, fields=fields), _pack(bad_request)]
         return _status(grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, exc, details)
-    if isinstance(exc, NotFoundError):
-        info = _pack(
-            error_details_pb2.ResourceInfo(
-                resource_type=exc.resource_type,
-                resource_name=exc.resource_name,
-                description=str(exc),
-            )
-        )
-        details = [_error_info(f"{exc.resource_type.upper()}_NOT_FOUND"), info]
-        return _status(grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND, exc, details)
-    if isinstance(exc, AlreadyExistsError):
-        violation = error_details_pb2.BadRequest.FieldViolation(
-            field=exc.field, description=str(exc), reason="ALREADY_EXISTS"
-        )
-        details = [
-            _error_info("ALREADY_EXISTS", field=exc.field),
-            _pack(error_details_pb2.BadRequest(field_violations=[violation])),
-        ]
-        return _status(grpc.StatusCode.ALREADY_EXISTS, code_pb2.ALREADY_EXISTS, exc, details)
-    if isinstance(exc, UnavailableError):
-        details = [
-            _error_info(f"{exc.dependency.upper()}_UNAVAILABLE"),
-            _pack(error_details_pb2.RetryInfo(retry_delay={"seconds": 1})),
-        ]
-        return _status(grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE, exc, details)
-    if isinstance(exc, UnauthenticatedError):
-        details = [_error_info(exc.reason)]
-        return _status(grpc.StatusCode.UNAUTHENTICATED, code_pb2.UNAUTHENTICATED, exc, details)
-    if isinstance(exc, PermissionDeniedError):
-        details = [_error_info(exc.reason)]
-        return _status(grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED, exc, details)
-    return _status(grpc.StatusCode.INTERNAL, code_pb2.INTERNAL, exc, [_error_info("INTERNAL")])
+    return status_of(exc)  # every other error: the one table in status_table
 
 
 def _status(

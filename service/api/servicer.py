@@ -15,6 +15,7 @@ from service.api.errors import rpc_method
 from service.clock import Clock
 from service.domain import consent, contacts, deliveries, events, queue
 from service.domain.events import EventSink
+from service.domain.pagination import PageTokens
 from service.storage.database import Database
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -22,10 +23,17 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
     def __init__(
-        self, db: Database, events_sink: EventSink, *, clock: Clock, max_clock_skew: timedelta
+        self,
+        db: Database,
+        events_sink: EventSink,
+        page_tokens: PageTokens,
+        *,
+        clock: Clock,
+        max_clock_skew: timedelta,
     ) -> None:
         self._db = db
         self._events = events_sink
+        self._tokens = page_tokens
         self._clock = clock
         self._skew = max_clock_skew
 
@@ -56,7 +64,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.ListContactsRequest, context: Context
     ) -> pb.ListContactsResponse:
         page = await contacts.list_contacts(
-            self._db, page_size=request.page_size, page_token=request.page_token
+            self._db, self._tokens, page_size=request.page_size, page_token=request.page_token
         )
         return pb.ListContactsResponse(
             contacts=[convert.contact_message(v) for v in page.contacts],
@@ -90,6 +98,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
     ) -> pb.ListConsentsResponse:
         page = await consent.list_consents(
             self._db,
+            self._tokens,
             parent=request.parent,
             page_size=request.page_size,
             page_token=request.page_token,
@@ -168,7 +177,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.ListFailedDeliveriesRequest, context: Context
     ) -> pb.ListFailedDeliveriesResponse:
         page = await deliveries.list_failed(
-            self._db, page_size=request.page_size, page_token=request.page_token
+            self._db, self._tokens, page_size=request.page_size, page_token=request.page_token
         )
         return pb.ListFailedDeliveriesResponse(
             failed_deliveries=[convert.failed_delivery_message(row) for row in page.rows],

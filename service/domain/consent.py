@@ -25,7 +25,7 @@ from service.domain.contacts import (
     contact_views,
     parse_contact_name,
 )
-from service.domain.pagination import bad_token, encode_token, page_request
+from service.domain.pagination import KeyKind, PageTokens, Paging
 from service.errors import AlreadyExistsError, NotFoundError, Violations
 from service.metrics import CONSENT_RECORDS, UNSUBSCRIBES
 from service.storage import outbox
@@ -175,13 +175,18 @@ async def effective_consent(session: AsyncSession, contact_id: uuid.UUID) -> dic
     return state
 
 
+def _consent_pages(parent: str) -> Paging:
+    """Newest first; a token is good only for the contact it was listed for."""
+    return Paging(scope=f"consents:{parent}", key=(KeyKind.TIME, KeyKind.ID))
+
+
 async def list_consents(
-    db: Database, *, parent: str, page_size: int, page_token: str
+    db: Database, tokens: PageTokens, *, parent: str, page_size: int, page_token: str
 ) -> ConsentPage:
     v = Violations()
     contact_id = parse_contact_name(v, "parent", parent)
-    page = page_request(v, page_size=page_size, page_token=page_token, scope=f"consents:{parent}")
-    after = _consent_cursor(v, page.after)
+    paging = _consent_pages(parent)
+    page = tokens.request(v, paging, page_size=page_size, page_token=page_token)
     v.raise_if_any()
     query = (
         select(Consent)
@@ -189,29 +194,14 @@ async def list_consents(
         .order_by(Consent.consent_time.desc(), Consent.id.desc())
         .limit(page.size + 1)
     )
-    if after is not None:
-        query = query.where(tuple_(Consent.consent_time, Consent.id) < after)
+    if page.after is not None:
+        query = query.where(tuple_(Consent.consent_time, Consent.id) < page.after)
     async with db.transaction() as session:
         if await session.get(Contact, contact_id) is None:
             raise NotFoundError(resource_type="contact", resource_name=parent)
-        rows = list((await session.execute(query)).scalars())
-    token = ""
-    if len(rows) > page.size:
-        rows = rows[: page.size]
-        last = rows[-1]
-        cursor = {"t": last.consent_time.isoformat(), "i": last.id}
-        token = encode_token(f"consents:{parent}", cursor)
+        found = list((await session.execute(query)).scalars())
+    rows, token = tokens.page(paging, page, found, lambda c: (c.consent_time, c.id))
     return ConsentPage(rows, token)
-
-
-def _consent_cursor(v: Violations, cursor: dict[str, Any] | None) -> tuple[datetime, int] | None:
-    if cursor is None:
-        return None
-    try:
-        return datetime.fromisoformat(cursor["t"]), int(cursor["i"])
-    except (KeyError, TypeError, ValueError):
-        bad_token(v)
-        return None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain import validation as check
-from service.domain.pagination import bad_token, encode_token, page_request
+from service.domain.pagination import KeyKind, PageTokens, Paging
 from service.errors import (
     AlreadyExistsError,
     FieldViolation,
@@ -156,14 +156,18 @@ async def upsert_contact(
         if row is None and not (f.first_name or "").strip():
             v.add("contact.first_name", "REQUIRED", "a new contact needs a first name")
             v.raise_if_any()
-        await _ensure_user_id_free(session, f.user_id, None if row is None else row.id)
         created = False
         if row is None:
+            # A user_id taken meanwhile by another new contact fails this
+            # insert as a unique violation, which storage reports as taken.
             row = await _insert_contact(session, email, _changes(None, f, amount), now)
             created = row is not None
         if row is None:  # a concurrent call created it first: update that one
             row = await _lock_by_email(session, email)
             assert row is not None
+        # Only now is it known which contact is ours (one created a moment
+        # ago by a concurrent call for the same email counts as ours).
+        await _ensure_user_id_free(session, f.user_id, row.id)
         changes = {} if created else _changes(row, f, amount)
         if created or changes:
             for column, value in changes.items():
@@ -235,34 +239,23 @@ async def get_contact(
         return (await contact_views(session, [row]))[0]
 
 
-async def list_contacts(db: Database, *, page_size: int, page_token: str) -> ContactPage:
+# In creation order; created_at ties (one transaction) are broken by id.
+CONTACT_PAGES = Paging(scope="contacts", key=(KeyKind.TIME, KeyKind.UUID))
+
+
+async def list_contacts(
+    db: Database, tokens: PageTokens, *, page_size: int, page_token: str
+) -> ContactPage:
     v = Violations()
-    page = page_request(v, page_size=page_size, page_token=page_token, scope="contacts")
-    after = _contact_cursor(v, page.after)
+    page = tokens.request(v, CONTACT_PAGES, page_size=page_size, page_token=page_token)
     v.raise_if_any()
     query = select(Contact).order_by(Contact.created_at, Contact.id).limit(page.size + 1)
-    if after is not None:
-        query = query.where(tuple_(Contact.created_at, Contact.id) > after)
+    if page.after is not None:
+        query = query.where(tuple_(Contact.created_at, Contact.id) > page.after)
     async with db.transaction() as session:
-        rows = list((await session.execute(query)).scalars())
-        token = ""
-        if len(rows) > page.size:
-            rows = rows[: page.size]
-            last = rows[-1]
-            token = encode_token("contacts", {"t": last.created_at.isoformat(), "i": str(last.id)})
+        found = list((await session.execute(query)).scalars())
+        rows, token = tokens.page(CONTACT_PAGES, page, found, lambda c: (c.created_at, c.id))
         return ContactPage(await contact_views(session, rows), token)
-
-
-def _contact_cursor(
-    v: Violations, cursor: dict[str, Any] | None
-) -> tuple[datetime, uuid.UUID] | None:
-    if cursor is None:
-        return None
-    try:
-        return datetime.fromisoformat(cursor["t"]), uuid.UUID(cursor["i"])
-    except (KeyError, TypeError, ValueError):
-        bad_token(v)
-        return None
 
 
 async def delete_contact(db: Database, *, name: str, now: datetime) -> None:

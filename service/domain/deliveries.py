@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select, text, update
 
-from service.domain.pagination import bad_token, encode_token, page_request
+from service.domain.pagination import KeyKind, PageTokens, Paging
 from service.errors import NotFoundError, Violations
 from service.storage import outbox
 from service.storage.database import Database
@@ -16,7 +15,7 @@ from service.storage.models import Outbox, OutboxStatus
 from service.storage.outbox import OutboxKind
 
 NAME_PREFIX = "failedDeliveries/"
-SCOPE = "failedDeliveries"
+PAGES = Paging(scope="failedDeliveries", key=(KeyKind.ID,))  # in outbox order
 
 _EVENTS_BACK_TO_PENDING = text(
     "UPDATE marketing_event_log SET status = 'PENDING', error = NULL "
@@ -34,10 +33,11 @@ def failed_delivery_name(row: Outbox) -> str:
     return f"{NAME_PREFIX}{row.id}"
 
 
-async def list_failed(db: Database, *, page_size: int, page_token: str) -> FailedPage:
+async def list_failed(
+    db: Database, tokens: PageTokens, *, page_size: int, page_token: str
+) -> FailedPage:
     v = Violations()
-    page = page_request(v, page_size=page_size, page_token=page_token, scope=SCOPE)
-    after = _cursor(v, page.after)
+    page = tokens.request(v, PAGES, page_size=page_size, page_token=page_token)
     v.raise_if_any()
     query = (
         select(Outbox)
@@ -45,24 +45,12 @@ async def list_failed(db: Database, *, page_size: int, page_token: str) -> Faile
         .order_by(Outbox.seq)
         .limit(page.size + 1)
     )
-    if after is not None:
-        query = query.where(Outbox.seq > after)
+    if page.after is not None:
+        query = query.where(Outbox.seq > page.after[0])
     async with db.transaction() as session:
-        rows = list(await session.scalars(query))
-    token = ""
-    if len(rows) > page.size:
-        rows = rows[: page.size]
-        token = encode_token(SCOPE, {"s": rows[-1].seq})
+        found = list(await session.scalars(query))
+    rows, token = tokens.page(PAGES, page, found, lambda row: (row.seq,))
     return FailedPage(rows, token)
-
-
-def _cursor(v: Violations, cursor: dict[str, Any] | None) -> int | None:
-    if cursor is None:
-        return None
-    if not isinstance(cursor.get("s"), int):
-        bad_token(v)
-        return None
-    return int(cursor["s"])
 
 
 def _parse_names(names: list[str]) -> list[uuid.UUID]:

@@ -5,15 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from service.errors import UnavailableError
-
-# Errors that mean "PostgreSQL cannot be reached right now", as opposed to a bug
-# or a constraint violation: the caller may retry them.
-_CONNECTION_ERRORS = (OperationalError, InterfaceError, OSError, ConnectionError)
-
+from service.errors import MarketingError
+from service.storage.errors import storage_error
 
 _AFTER_COMMIT = "marketing_after_commit"
 
@@ -22,12 +17,6 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     """Run `callback` once the session's transaction has committed (never on
     rollback): for metrics and wake-ups that must not count what was undone."""
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, _CONNECTION_ERRORS)
 
 
 class Database:
@@ -51,10 +40,15 @@ class Database:
                     yield session
                 for callback in session.info.pop(_AFTER_COMMIT, []):
                     callback()
-        except Exception as exc:
-            if _is_connection_error(exc):
-                raise UnavailableError(dependency="postgresql", detail=str(exc)) from exc
+        except MarketingError:
             raise
+        except Exception as exc:
+            # A storage failure with a meaning (unreachable, a value taken,
+            # a lost race) leaves as that meaning; anything else is a bug.
+            meaning = storage_error(exc)
+            if meaning is None:
+                raise
+            raise meaning from exc
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -20,6 +20,7 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "MARKETING_TLS_CERT",
         "MARKETING_TLS_KEY",
         "MARKETING_TLS_CLIENT_CA",
+        "MARKETING_PAGE_TOKEN_KEY",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MARKETING_DATABASE_URL", "postgresql://x@localhost/y")
@@ -65,3 +66,18 @@ def test_tls_files_come_together(monkeypatch: pytest.MonkeyPatch) -> None:
         ServiceSettings()
     monkeypatch.setenv("MARKETING_TLS_KEY", "/key.pem")
     assert str(ServiceSettings().tls_client_ca) == "/ca.pem"
+
+
+def test_page_token_key_is_random_by_default_and_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, second = ServiceSettings().page_token_key, ServiceSettings().page_token_key
+    assert first.get_secret_value() != second.get_secret_value(), "one random key per process"
+    assert len(first.get_secret_value()) >= 32
+    assert "*" in repr(first), "a secret, never printed"
+    key = "k" * 40
+    monkeypatch.setenv("MARKETING_PAGE_TOKEN_KEY", key)
+    assert ServiceSettings().page_token_key.get_secret_value() == key
+    monkeypatch.setenv("MARKETING_PAGE_TOKEN_KEY", "short")
+    with pytest.raises(ValueError, match="page_token_key"):
+        ServiceSettings()

@@ -1,0 +1,126 @@
+"""The one table from the service's errors to gRPC statuses: the code and the
+google.rpc details each kind of error carries. Bad input (InvalidArgumentError,
+with its BadRequest) is built in service.api.errors; everything else is here.
+A retryable error (`MarketingError.retryable`) always carries a RetryInfo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from service.errors import (
+    AbortedError,
+    AlreadyExistsError,
+    FailedPreconditionError,
+    MarketingError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+
+ERROR_DOMAIN = "marketing.v1"
+RETRY_DELAY = duration_pb2.Duration(seconds=1)
+
+Details = list[any_pb2.Any]
+
+
+def pack(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def error_info(reason: str, **metadata: str) -> any_pb2.Any:
+    return pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata))
+
+
+def _not_found(exc: NotFoundError) -> Details:
+    resource = error_details_pb2.ResourceInfo(
+        resource_type=exc.resource_type, resource_name=exc.resource_name, description=str(exc)
+    )
+    return [error_info(f"{exc.resource_type.upper()}_NOT_FOUND"), pack(resource)]
+
+
+def _already_exists(exc: AlreadyExistsError) -> Details:
+    violation = error_details_pb2.BadRequest.FieldViolation(
+        field=exc.field, description=str(exc), reason="ALREADY_EXISTS"
+    )
+    return [
+        error_info("ALREADY_EXISTS", field=exc.field),
+        pack(error_details_pb2.BadRequest(field_violations=[violation])),
+    ]
+
+
+def _failed_precondition(exc: FailedPreconditionError) -> Details:
+    violation = error_details_pb2.PreconditionFailure.Violation(
+        type=exc.reason, subject=exc.subject, description=str(exc)
+    )
+    return [
+        error_info(exc.reason),
+        pack(error_details_pb2.PreconditionFailure(violations=[violation])),
+    ]
+
+
+def _aborted(exc: AbortedError) -> Details:
+    return [error_info(exc.reason)]
+
+
+def _unavailable(exc: UnavailableError) -> Details:
+    return [error_info(f"{exc.dependency.upper()}_UNAVAILABLE")]
+
+
+def _refused(exc: UnauthenticatedError | PermissionDeniedError) -> Details:
+    return [error_info(exc.reason)]
+
+
+def _internal(exc: MarketingError) -> Details:
+    return [error_info("INTERNAL")]
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: grpc.StatusCode
+    details: Callable[[Any], Details]
+
+
+# Looked up along the error's class hierarchy; MarketingError itself (an error
+# without a meaning) is INTERNAL.
+STATUS_TABLE: dict[type[MarketingError], Rule] = {
+    NotFoundError: Rule(grpc.StatusCode.NOT_FOUND, _not_found),
+    AlreadyExistsError: Rule(grpc.StatusCode.ALREADY_EXISTS, _already_exists),
+    FailedPreconditionError: Rule(grpc.StatusCode.FAILED_PRECONDITION, _failed_precondition),
+    AbortedError: Rule(grpc.StatusCode.ABORTED, _aborted),
+    UnavailableError: Rule(grpc.StatusCode.UNAVAILABLE, _unavailable),
+    UnauthenticatedError: Rule(grpc.StatusCode.UNAUTHENTICATED, _refused),
+    PermissionDeniedError: Rule(grpc.StatusCode.PERMISSION_DENIED, _refused),
+    MarketingError: Rule(grpc.StatusCode.INTERNAL, _internal),
+}
+
+
+def rule_for(exc: MarketingError) -> Rule:
+    for cls in type(exc).__mro__:
+        rule = STATUS_TABLE.get(cls)
+        if rule is not None:
+            return rule
+    raise AssertionError("MarketingError is in the table")
+
+
+def status_of(exc: MarketingError) -> tuple[grpc.StatusCode, status_pb2.Status]:
+    """The gRPC code and google.rpc.Status of any error but bad input."""
+    rule = rule_for(exc)
+    details = rule.details(exc)
+    if exc.retryable:
+        details.append(pack(error_details_pb2.RetryInfo(retry_delay=RETRY_DELAY)))
+    return rule.code, status(rule.code, exc, details)
+
+
+def status(code: grpc.StatusCode, exc: Exception, details: Details) -> status_pb2.Status:
+    rpc_code: int = code.value[0]  # grpc.StatusCode's value is (number, name)
+    return status_pb2.Status(code=rpc_code, message=str(exc), details=details)
