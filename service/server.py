@@ -8,8 +8,9 @@ from datetime import timedelta
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from marketing.v1 import service_pb2, service_pb2_grpc
+from marketing.v1 import service_pb2
 
+from service.api import request_decoding
 from service.api.auth import AuthInterceptor, CallerFile
 from service.api.servicer import MarketingServicer
 from service.api.tls import server_credentials
@@ -22,7 +23,8 @@ from service.settings import ServiceSettings
 from service.storage.database import Database
 from service.storage.event_log import PostgresEventSink
 
-SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["MarketingService"].full_name
+SERVICE = service_pb2.DESCRIPTOR.services_by_name["MarketingService"]
+SERVICE_NAME = SERVICE.full_name
 
 
 @dataclass
@@ -67,7 +69,8 @@ async def create_server(
         clock=clock,
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
     )
-    service_pb2_grpc.add_MarketingServiceServicer_to_server(servicer, server)
+    # Not the generated add_..._to_server: undecodable requests must become INVALID_ARGUMENT.
+    request_decoding.register(server, servicer, SERVICE)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

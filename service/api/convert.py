@@ -6,11 +6,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from marketing.v1 import common_pb2, consent_pb2, contact_pb2, event_pb2, service_pb2
 
-from service.api.payload_json import payload_dict
+from service.api.payload_json import TIMESTAMP_RANGE, UnacceptableValue, payload_dict, struct_dict
 from service.domain.consent import ConsentInput, consent_name
 from service.domain.contacts import ContactFields, ContactView, Money, contact_name
 from service.domain.deliveries import failed_delivery_name
@@ -32,9 +32,7 @@ _CONSENT_TYPES_BY_PROTO = {proto: domain for domain, proto in _CONSENT_TYPES.ite
 
 
 def _bad_timestamp(field: str) -> InvalidArgumentError:
-    return InvalidArgumentError(
-        [FieldViolation(field, "INVALID_TIMESTAMP", "outside 0001-01-01 to 9999-12-31")]
-    )
+    return InvalidArgumentError([FieldViolation(field, "INVALID_TIMESTAMP", TIMESTAMP_RANGE)])
 
 
 def when(ts: timestamp_pb2.Timestamp, present: bool, field: str) -> datetime | None:
@@ -55,8 +53,16 @@ def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     return ts
 
 
-def struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
-    return json_format.MessageToDict(value)
+def struct_to_dict(value: struct_pb2.Struct, field: str) -> dict[str, Any]:
+    """The Struct as a dict; INVALID_ARGUMENT naming a NaN or infinite number in it."""
+    try:
+        return struct_dict(value, field)
+    except UnacceptableValue as bad:
+        raise _unacceptable(bad, "") from None
+
+
+def _unacceptable(bad: UnacceptableValue, prefix: str) -> InvalidArgumentError:
+    return InvalidArgumentError([FieldViolation(prefix + bad.path, bad.reason, bad.description)])
 
 
 def _optional(msg: Message, name: str) -> Any:
@@ -88,7 +94,7 @@ def contact_fields(c: contact_pb2.Contact) -> ContactFields:
             c.last_purchase_time, c.HasField("last_purchase_time"), "contact.last_purchase_time"
         ),
         lifetime_value=money,
-        custom_properties=struct_to_dict(c.custom_properties),
+        custom_properties=struct_to_dict(c.custom_properties, "contact.custom_properties"),
         **{name: _optional(c, name) for name in plain},
     )
 
@@ -165,14 +171,16 @@ def event_input(e: event_pb2.Event, index: int | None = None) -> EventInput:
     payload: dict[str, Any] = {}
     money: list[MoneyField] = []
     if case:
-        payload = payload_dict(getattr(e, case), money)
+        try:
+            payload = payload_dict(getattr(e, case), money)
+        except UnacceptableValue as bad:
+            raise _unacceptable(bad, f"{_event_path(index)}.{case}.") from None
     occur_time = None
     if e.HasField("occur_time"):
         try:
             occur_time = to_datetime(e.occur_time)
         except OutOfRange:
-            prefix = "event" if index is None else f"events[{index}]"
-            raise _bad_timestamp(f"{prefix}.occur_time") from None
+            raise _bad_timestamp(f"{_event_path(index)}.occur_time") from None
     return EventInput(
         type=case,
         email=e.email,
@@ -182,6 +190,10 @@ def event_input(e: event_pb2.Event, index: int | None = None) -> EventInput:
         payload=payload,
         money=tuple(money),
     )
+
+
+def _event_path(index: int | None) -> str:
+    return "event" if index is None else f"events[{index}]"
 
 
 def failed_delivery_message(row: Outbox) -> service_pb2.FailedDelivery:

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
 import grpc
-from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from service.api.status_table import error_info as _error_info
@@ -31,26 +30,59 @@ log = logging.getLogger(__name__)
 def to_status(exc: MarketingError) -> tuple[grpc.StatusCode, status_pb2.Status]:
     """The gRPC code and the google.rpc.Status for a service error."""
     if isinstance(exc, InvalidArgumentError):
-        reasons = {v.reason for v in exc.violations}
-        reason = reasons.pop() if len(reasons) == 1 else "INVALID_FIELDS"
-        bad_request = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description, reason=v.reason
-                )
-                for v in exc.violations
-            ]
+        return _invalid_argument(exc)
+    code, status = status_of(exc)  # every other error: the one table in status_table
+    status.message = _clip(status.message, MAX_MESSAGE)
+    return code, status
+
+
+# The status travels in the trailers (grpc-message and grpc-status-details-bin,
+# base64). A client refuses trailers over its metadata limit (8 KiB soft, 16 KiB
+# hard by default) and then sees RESOURCE_EXHAUSTED and no details at all, so
+# an INVALID_ARGUMENT reports the first violations that fit these budgets
+# (UTF-8 bytes), and how many there were in all.
+MAX_REPORTED_VIOLATIONS = 50
+VIOLATIONS_BUDGET = 2048
+MAX_VIOLATION_TEXT = 256  # a field path or a description
+MAX_MESSAGE = 512
+
+
+def _clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes, marked with an ellipsis if cut."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode(errors="ignore") + "\u2026"
+
+
+def _invalid_argument(exc: InvalidArgumentError) -> tuple[grpc.StatusCode, status_pb2.Status]:
+    reported: list[error_details_pb2.BadRequest.FieldViolation] = []
+    size = 0
+    for v in exc.violations[:MAX_REPORTED_VIOLATIONS]:
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=_clip(v.field, MAX_VIOLATION_TEXT),
+            description=_clip(v.description, MAX_VIOLATION_TEXT),
+            reason=_clip(v.reason, MAX_VIOLATION_TEXT),
         )
-        fields = ",".join(v.field for v in exc.violations)
-        details = [_error_info(reason, fields=fields), _pack(bad_request)]
-        return _status(grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, exc, details)
-    return status_of(exc)  # every other error: the one table in status_table
-
-
-def _status(
-    code: grpc.StatusCode, rpc_code: int, exc: Exception, details: list[any_pb2.Any]
-) -> tuple[grpc.StatusCode, status_pb2.Status]:
-    return code, status_pb2.Status(code=rpc_code, message=str(exc), details=details)
+        size += violation.ByteSize() + 4  # + its tag and length in the BadRequest
+        if reported and size > VIOLATIONS_BUDGET:
+            break
+        reported.append(violation)
+    reasons = {v.reason for v in exc.violations}
+    reason = _clip(reasons.pop(), MAX_VIOLATION_TEXT) if len(reasons) == 1 else "INVALID_FIELDS"
+    total, shown = len(exc.violations), len(reported)
+    metadata = {"fields": _clip(",".join(v.field for v in reported), VIOLATIONS_BUDGET // 2)}
+    message = "; ".join(f"{v.field}: {v.description}" for v in reported)
+    if shown < total:
+        metadata |= {"violations": str(total), "reported": str(shown)}
+        message = f"{total} invalid fields, the first {shown}: {message}"
+    details = [
+        _error_info(reason, **metadata),
+        _pack(error_details_pb2.BadRequest(field_violations=reported)),
+    ]
+    return grpc.StatusCode.INVALID_ARGUMENT, status_pb2.Status(
+        code=code_pb2.INVALID_ARGUMENT, message=_clip(message, MAX_MESSAGE), details=details
+    )
 
 
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: MarketingError) -> NoReturn:
@@ -59,6 +91,16 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: Marketing
         code, status.message, trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),)
     )
     raise AssertionError("context.abort returned")  # abort always raises
+
+
+async def refuse(
+    context: grpc.aio.ServicerContext[Any, Any], method: str, exc: MarketingError
+) -> NoReturn:
+    """Answer a call that never reached its servicer method (its request could
+    not be decoded), counted like the calls that did."""
+    code, _ = to_status(exc)
+    _series(method, code, CALLER.get())[0].inc()
+    await abort_with(context, exc)
 
 
 @functools.cache

@@ -7,6 +7,10 @@ most of it looking up what to do with each field; the converter compiled here
 from the message's descriptor reads each field by name, in straight-line code,
 in a third of that. The compiled source is kept on the converter
 (`__source__`) for reading and debugging.
+
+A value JSON (and so the provider and PostgreSQL's jsonb) cannot hold raises
+`UnacceptableValue` naming its path: a Timestamp outside protobuf's range, at
+any depth, and a NaN or infinite number in a Struct.
 """
 
 from __future__ import annotations
@@ -17,13 +21,26 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from marketing.v1 import common_pb2
 
 from service.domain.events import MoneyField
+from service.timestamps import OutOfRange, to_datetime
 
 MONEY_TYPE = common_pb2.Money.DESCRIPTOR.full_name
+TIMESTAMP_TYPE = timestamp_pb2.Timestamp.DESCRIPTOR.full_name
+STRUCT_TYPE = struct_pb2.Struct.DESCRIPTOR.full_name
+TIMESTAMP_RANGE = "outside 0001-01-01 to 9999-12-31"
+
+
+class UnacceptableValue(ValueError):
+    """A value that has no JSON form; `path` is relative to the converted message."""
+
+    def __init__(self, path: str, reason: str, description: str) -> None:
+        super().__init__(f"{path}: {description}")
+        self.path, self.reason, self.description = path, reason, description
+
 
 # converter(message, path prefix, money found so far) -> the message as a dict
 Converter = Callable[[Any, str, list[MoneyField]], dict[str, Any]]
@@ -65,7 +82,55 @@ def _negative_zero(v: float) -> bool:
 
 
 def _well_known(m: Any, path: str, money: list[MoneyField]) -> Any:
-    return json_format.MessageToDict(m)  # Struct, Timestamp and the like: their JSON forms
+    return json_format.MessageToDict(m)  # Duration and the like: their JSON forms
+
+
+def _timestamp(m: Any, path: str, money: list[MoneyField]) -> str:
+    try:
+        to_datetime(m)
+    except OutOfRange:
+        raise UnacceptableValue(
+            path.removesuffix("."), "INVALID_TIMESTAMP", TIMESTAMP_RANGE
+        ) from None
+    return m.ToJsonString()  # type: ignore[no-any-return]
+
+
+def _struct(m: Any, path: str, money: list[MoneyField]) -> dict[str, Any]:
+    return struct_dict(m, path.removesuffix("."))
+
+
+def struct_dict(struct: struct_pb2.Struct, path: str) -> dict[str, Any]:
+    """A Struct as a dict; UnacceptableValue at `path.key...` for a NaN or
+    infinite number, which JSON cannot hold."""
+    try:
+        return json_format.MessageToDict(struct)
+    except ValueError:  # protobuf refuses non-finite numbers; find the first one
+        bad = _non_finite(struct, path)
+        if bad is None:
+            raise
+        raise UnacceptableValue(
+            bad, "NOT_FINITE", "NaN and infinite numbers are not accepted"
+        ) from None
+
+
+def _non_finite(m: Any, path: str) -> str | None:
+    """The path of the first NaN or infinite number in a Struct, Value or ListValue."""
+    if isinstance(m, struct_pb2.Struct):
+        items: Any = ((f"{path}.{key}", m.fields[key]) for key in sorted(m.fields))
+    elif isinstance(m, struct_pb2.ListValue):
+        items = ((f"{path}[{i}]", value) for i, value in enumerate(m.values))
+    else:
+        kind = m.WhichOneof("kind")
+        if kind == "number_value":
+            return None if math.isfinite(m.number_value) else path
+        return (
+            _non_finite(getattr(m, kind), path) if kind in ("struct_value", "list_value") else None
+        )
+    for item_path, item in items:
+        found = _non_finite(item, item_path)
+        if found:
+            return found
+    return None
 
 
 def _compile(descriptor: Descriptor) -> Converter:
@@ -142,6 +207,12 @@ def _converter_name(field: str, message_type: Descriptor, namespace: dict[str, A
     if full_name == MONEY_TYPE:
         namespace["money_dict"] = money_dict
         return "money_dict"
+    if full_name == TIMESTAMP_TYPE:
+        namespace["timestamp"] = _timestamp
+        return "timestamp"
+    if full_name == STRUCT_TYPE:
+        namespace["struct"] = _struct
+        return "struct"
     if full_name.startswith("google.protobuf."):
         namespace["well_known"] = _well_known
         return "well_known"

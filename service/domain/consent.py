@@ -70,9 +70,10 @@ def _validate_consent(
     if c.type is None:
         v.add(f"{prefix}type", "REQUIRED", "a consent type is required")
     check.check_required(v, f"{prefix}source", c.source)
-    check.check_length(v, f"{prefix}source", c.source, check.MAX_SHORT_TEXT)
+    check.check_text(v, f"{prefix}source", c.source, Consent.source)
     check.check_ip(v, f"{prefix}ip_address", c.ip_address)
-    check.check_length(v, f"{prefix}user_agent", c.user_agent, check.MAX_USER_AGENT)
+    check.check_text(v, f"{prefix}ip_address", c.ip_address, Consent.ip_address)
+    check.check_text(v, f"{prefix}user_agent", c.user_agent, Consent.user_agent)
     check.check_not_future(v, f"{prefix}consent_time", c.consent_time, now, skew)
 
 
@@ -271,7 +272,7 @@ async def unsubscribe(db: Database, *, email: str, reason: str, now: datetime) -
     was already unsubscribed, in which case nothing is written."""
     v = Violations()
     check.check_email(v, "email", email)
-    check.check_length(v, "reason", reason, check.MAX_SHORT_TEXT)
+    check.check_text(v, "reason", reason, Suppression.detail)
     v.raise_if_any()
     email = check.normalize_email(email)
     key = check.email_key(email)

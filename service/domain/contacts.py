@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, tuple_
+from sqlalchemy import String, delete, insert, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,15 +90,26 @@ def parse_contact_name(v: Violations, field_path: str, name: str) -> uuid.UUID |
     return None
 
 
+# The text fields a caller sets, each stored in the column of its name (the
+# email is checked as an address, its length with it).
+_TEXT_COLUMNS = tuple(
+    f.name
+    for f in fields(ContactFields)
+    if f.name != "email" and isinstance(getattr(Contact, f.name).type, String)
+)
+# Klaviyo refuses a profile-import body over 100 KiB with 413. The body holds
+# the fields of `contact_payload` (under other names, without contact_id) in
+# an envelope of under 100 bytes; this leaves a margin for both.
+MAX_PROFILE_BYTES = 100 * 1024 - 1024
+
+
 def validate_contact(
     f: ContactFields, *, now: datetime, skew: timedelta, prefix: str = "contact."
 ) -> tuple[Violations, Decimal | None]:
     v = Violations()
     check.check_email(v, f"{prefix}email", f.email)
-    for name in ("user_id", "loyalty_tier"):
-        check.check_length(v, f"{prefix}{name}", getattr(f, name), 128 if name == "user_id" else 64)
-    for name in ("first_name", "last_name", "location"):
-        check.check_length(v, f"{prefix}{name}", getattr(f, name), check.MAX_SHORT_TEXT)
+    for name in _TEXT_COLUMNS:  # each fits its column, no NUL
+        check.check_text(v, f"{prefix}{name}", getattr(f, name), getattr(Contact, name))
     check.check_phone(v, f"{prefix}phone", f.phone)
     check.check_language(v, f"{prefix}language", f.language)
     check.check_timezone(v, f"{prefix}timezone", f.timezone)
@@ -172,6 +183,7 @@ async def upsert_contact(
         if created or changes:
             for column, value in changes.items():
                 setattr(row, column, value)
+            _check_profile_size(row)  # raising rolls the transaction back
             row.updated_at = now
             await session.flush()
             await outbox.enqueue(
@@ -182,6 +194,23 @@ async def upsert_contact(
                 now=now,
             )
         return (await contact_views(session, [row]))[0], created
+
+
+def _check_profile_size(row: Contact) -> None:
+    """The merged contact still fits the provider's profile limit: custom
+    properties accumulate over upserts, so each request alone cannot tell."""
+    size = check.encoded_size(contact_payload(row))
+    if size > MAX_PROFILE_BYTES:
+        raise InvalidArgumentError(
+            [
+                FieldViolation(
+                    "contact.custom_properties",
+                    "PROFILE_TOO_LARGE",
+                    f"the contact would be {size:,} bytes as JSON; the provider takes "
+                    f"{MAX_PROFILE_BYTES:,}",
+                )
+            ]
+        )
 
 
 async def _lock_by_email(session: AsyncSession, email: str) -> Contact | None:

@@ -98,7 +98,11 @@ _GOOD_CURRENCIES: set[str] = set()
 def _plainly_good(m: MoneyField) -> bool:
     """True only where check_money(allow_negative=False) finds nothing: a
     currency that passed before, and units and nanos in range, not negative."""
-    return m.currency_code in _GOOD_CURRENCIES and m.units >= 0 and 0 <= m.nanos <= 999_999_999
+    return (
+        m.currency_code in _GOOD_CURRENCIES
+        and 0 <= m.units <= check.MAX_MONEY_UNITS
+        and 0 <= m.nanos <= 999_999_999
+    )
 
 
 def _check_encoded(v: Violations, e: EventInput, field: str) -> bytes:

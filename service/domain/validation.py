@@ -16,10 +16,9 @@ from functools import cache
 from typing import Any
 
 from service.errors import Violations
+from service.storage.models import Contact
 
 MAX_EMAIL_LENGTH = 254
-MAX_SHORT_TEXT = 255
-MAX_USER_AGENT = 1024
 # Klaviyo's limits for one event (PROVIDERS.md): we enforce them at the door so
 # the dispatcher never holds an event the provider will refuse.
 MAX_EVENT_BYTES = 5 * 1024 * 1024
@@ -38,6 +37,10 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _NANOS_PER_UNIT = Decimal(1_000_000_000)
+# Every amount is held to what marketing_contact.lifetime_value, NUMERIC(20, 9),
+# can store: 11 integer digits. (Providers take amounts as JSON numbers.)
+_AMOUNT_COLUMN: Any = Contact.__table__.c.lifetime_value.type
+MAX_MONEY_UNITS: int = 10 ** (_AMOUNT_COLUMN.precision - _AMOUNT_COLUMN.scale) - 1
 
 
 def normalize_email(email: str) -> str:
@@ -84,8 +87,20 @@ def check_length(v: Violations, field: str, value: str | None, limit: int) -> No
         v.add(field, "INVALID_CHARACTER", "must not contain NUL characters")
 
 
+def column_length(column: Any) -> int:
+    """The declared length of a String column of `service.storage.models`."""
+    return int(column.type.length)
+
+
+def check_text(v: Violations, field: str, value: str | None, column: Any) -> None:
+    """`value` fits the column it is stored in and holds no NUL."""
+    check_length(v, field, value, column_length(column))
+
+
 def check_phone(v: Violations, field: str, phone: str | None) -> None:
-    if phone and not _E164.fullmatch(phone):
+    """E.164 or absent (None). An empty phone is refused: the provider refuses
+    it, and leaving the field out keeps the stored phone."""
+    if phone is not None and not _E164.fullmatch(phone):
         v.add(field, "INVALID_PHONE", "must be an E.164 number such as +4915112345678")
 
 
@@ -153,6 +168,9 @@ def check_money(
         ok = False
     if not -999_999_999 <= nanos <= 999_999_999 or (units * nanos < 0):
         v.add(f"{field}.nanos", "OUT_OF_RANGE", "must be within ±999,999,999, same sign as units")
+        ok = False
+    if not -MAX_MONEY_UNITS <= units <= MAX_MONEY_UNITS:
+        v.add(f"{field}.units", "OUT_OF_RANGE", f"must be within ±{MAX_MONEY_UNITS:,}")
         ok = False
     # Units and nanos share a sign (checked above), so either one tells.
     if ok and (units < 0 or nanos < 0) and not allow_negative:

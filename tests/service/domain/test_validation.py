@@ -165,9 +165,13 @@ def test_check_phone_accepts_e164(phone: str) -> None:
     assert_clean(lambda v: check.check_phone(v, "phone", phone))
 
 
-@pytest.mark.parametrize("phone", [None, ""])
-def test_check_phone_treats_absent_as_valid(phone: str | None) -> None:
-    assert_clean(lambda v: check.check_phone(v, "phone", phone))
+def test_check_phone_treats_absent_as_valid() -> None:
+    assert_clean(lambda v: check.check_phone(v, "phone", None))
+
+
+def test_check_phone_refuses_an_empty_phone() -> None:
+    found = single(lambda v: check.check_phone(v, "contact.phone", ""))
+    assert (found.field, found.reason) == ("contact.phone", "INVALID_PHONE")
 
 
 @pytest.mark.parametrize(
@@ -367,7 +371,7 @@ def money(
         (0, 0, Decimal("0")),
         (0, 1, Decimal("0.000000001")),
         (1, 999_999_999, Decimal("1.999999999")),
-        (9_223_372_036_854_775_807, 999_999_999, Decimal("9223372036854775807.999999999")),
+        (99_999_999_999, 999_999_999, Decimal("99999999999.999999999")),
     ],
 )
 def test_money_amount_returns_exact_decimal(units: int, nanos: int, expected: Decimal) -> None:
@@ -376,6 +380,13 @@ def test_money_amount_returns_exact_decimal(units: int, nanos: int, expected: De
     assert not v
     assert isinstance(amount, Decimal)
     assert amount == expected
+
+
+@pytest.mark.parametrize("units", [10**11, 2**63 - 1, -(10**11), -(2**63)])
+def test_money_beyond_eleven_digits_is_refused(units: int) -> None:
+    """NUMERIC(20, 9), the lifetime_value column, holds 11 integer digits."""
+    found = violations_of(lambda v: money(v, "EUR", units, 0, allow_negative=True))
+    assert [(f.field, f.reason) for f in found] == [("price.units", "OUT_OF_RANGE")]
 
 
 @pytest.mark.parametrize(
@@ -442,7 +453,7 @@ def test_money_amount_reports_every_bad_part_at_once() -> None:
 
 @settings(max_examples=300)
 @given(
-    units=st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    units=st.integers(min_value=-check.MAX_MONEY_UNITS, max_value=check.MAX_MONEY_UNITS),
     nanos=st.integers(min_value=0, max_value=999_999_999),
     currency=st.from_regex(r"[A-Z]{3}", fullmatch=True),
 )
