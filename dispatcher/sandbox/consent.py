@@ -10,8 +10,8 @@ The rules (shared/PROVIDERS-API.md, "Consent and suppression jobs"):
 - suppress adds USER_SUPPRESSED; unsuppress removes USER_SUPPRESSED and nothing else.
 
 A profile can receive email marketing only when its email consent is SUBSCRIBED and it has no
-suppression at all. Profiles are keyed by lower-cased email; a job naming a profile the account
-does not know creates it, as Klaviyo does.
+suppression at all. Profiles are keyed by lower-cased email, or by phone number when a job names
+no email; a job naming a profile the account does not know creates it, as Klaviyo does.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ UNSUPPRESS_PATH = "/api/profile-suppression-bulk-delete-jobs"
 
 @dataclass
 class ProfileConsent:
-    email: str
+    email: str | None
     phone_number: str | None = None
     consent: dict[str, str] = field(
         default_factory=lambda: dict.fromkeys(CHANNELS, NEVER_SUBSCRIBED)
@@ -80,10 +80,11 @@ class ConsentBook:
                 change(profile, attributes.get("subscriptions") or {}, list_id, at)
 
     def _profile(self, attributes: dict[str, Any]) -> ProfileConsent:
-        key = attributes["email"].lower()
-        profile = self._profiles.setdefault(key, ProfileConsent(attributes["email"]))
-        if attributes.get("phone_number"):
-            profile.phone_number = attributes["phone_number"]
+        email, phone = attributes.get("email"), attributes.get("phone_number")
+        key = email.lower() if email else f"phone:{phone}"
+        profile = self._profiles.setdefault(key, ProfileConsent(email))
+        if phone:
+            profile.phone_number = phone
         return profile
 
     def view(self, email: str | None = None) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ equal to that state whatever the history was.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -21,7 +22,7 @@ from dispatcher.providers.base import ConsentChange
 from dispatcher.providers.klaviyo import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from dispatcher.translate import ConsentState
-from tests.dispatcher.helpers import expected_consent, provider_consent, with_client
+from tests.dispatcher.helpers import expected_consent, headers, provider_consent, with_client
 
 PHONE = "+15005550006"
 LIST_ID = "LstNews"
@@ -121,3 +122,39 @@ def test_profiles_endpoint_follows_klaviyos_suppression_rules(
     assert profile()["consent"] == "SUBSCRIBED" and profile()["can_receive_email_marketing"]
     (listed,) = http.get("/_sandbox/profiles").json()
     assert listed["lists"] == ["L1"]
+
+
+def test_a_phone_only_sms_subscription_is_kept_under_the_phone(http: httpx.Client) -> None:
+    profile = {
+        "phone_number": PHONE,
+        "subscriptions": {"sms": {"marketing": {"consent": "SUBSCRIBED"}}},
+    }
+    body = {
+        "data": {
+            "type": "profile-subscription-bulk-create-job",
+            "attributes": {"profiles": {"data": [{"type": "profile", "attributes": profile}]}},
+        }
+    }
+    response = http.post(
+        "/api/profile-subscription-bulk-create-jobs", content=json.dumps(body), headers=headers()
+    )
+    assert response.status_code == 202
+    (kept,) = [p for p in http.get("/_sandbox/profiles").json() if p["phone_number"] == PHONE]
+    assert kept["email"] is None
+    assert kept["subscriptions"]["sms"]["marketing"]["consent"] == "SUBSCRIBED"
+
+
+def test_an_unsuppress_job_must_say_so(http: httpx.Client) -> None:
+    profiles = {"data": [{"type": "profile", "attributes": {"email": "ada@example.com"}}]}
+    body = {
+        "data": {
+            "type": "profile-suppression-bulk-create-job",
+            "attributes": {"profiles": profiles},
+        }
+    }
+    response = http.post(
+        "/api/profile-suppression-bulk-delete-jobs", content=json.dumps(body), headers=headers()
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["source"] == {"pointer": "/data/type"}
+    assert http.get("/_sandbox/profiles").json() == []
