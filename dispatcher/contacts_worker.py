@@ -26,13 +26,13 @@ from typing import TypeVar
 from marketing.bus.v1 import bus_pb2
 from nats.aio.msg import Msg
 
-from dispatcher import translate
+from dispatcher import consent_calls, translate
 from dispatcher.backoff import exhausted, retry_delay
 from dispatcher.gate import ProviderGate, Sleep
 from dispatcher.keepalive import keep_in_progress
 from dispatcher.kv_state import ErasureMarks, Fences, Lease
 from dispatcher.outcomes import Outcome, Reporter
-from dispatcher.providers.base import ConsentChange, Provider
+from dispatcher.providers.base import Provider
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 from service.bus.envelope import parse_delivery, payload_of
 
@@ -173,55 +173,24 @@ class ContactsWorker:
         return None
 
     def _consent_calls(self, consents: list[Work]) -> list[Call]:
-        """Bulk calls that bring each person to their consent state."""
-        grants: dict[str | None, list[tuple[Work, ConsentChange]]] = {None: [], self._list_id: []}
-        revokes: list[tuple[Work, ConsentChange]] = []
-        suppress: list[tuple[Work, str]] = []
-        for w in consents:
-            state = translate.consent_state(payload_of(w.delivery))
-            c = state.change
-            if state.suppressed:
-                revokes.append(
-                    (w, ConsentChange(c.email, c.phone, False, False if c.phone else None))
-                )
-                suppress.append((w, c.email))
-                continue
-            granted = ConsentChange(
-                c.email,
-                c.phone,
-                True if c.email_marketing else None,
-                True if c.sms_marketing else None,
-            )
-            withdrawn = ConsentChange(
-                c.email,
-                c.phone,
-                False if not c.email_marketing else None,
-                False if c.sms_marketing is False else None,
-            )
-            if granted.email_marketing or granted.sms_marketing:
-                grants[self._list_id if state.newsletter_member else None].append((w, granted))
-            if withdrawn.email_marketing is False or withdrawn.sms_marketing is False:
-                revokes.append((w, withdrawn))
+        """Bulk calls that bring each person from any provider state to ours, in the
+        order consent_calls.OPERATIONS gives (a person's calls run in that order)."""
+        states = [(w, translate.consent_state(payload_of(w.delivery))) for w in consents]
+        planned = consent_calls.plan(states, self._list_id)
+        p = self._provider
         calls: list[Call] = []
-        for list_id, pairs in grants.items():
+        for list_id, pairs in planned.subscribe.items():
             calls += _bulk(
                 "subscribe",
                 pairs,
-                self._provider.max_subscriptions_per_call,
-                partial(self._provider.subscribe, list_id=list_id),
+                p.max_subscriptions_per_call,
+                partial(p.subscribe, list_id=list_id),
             )
+        calls += _bulk("unsuppress", planned.unsuppress, p.max_suppressions_per_call, p.unsuppress)
         calls += _bulk(
-            "unsubscribe",
-            revokes,
-            self._provider.max_unsubscriptions_per_call,
-            self._provider.unsubscribe,
+            "unsubscribe", planned.unsubscribe, p.max_unsubscriptions_per_call, p.unsubscribe
         )
-        calls += _bulk(
-            "suppress",
-            suppress,
-            self._provider.max_unsubscriptions_per_call,
-            self._provider.suppress,
-        )
+        calls += _bulk("suppress", planned.suppress, p.max_suppressions_per_call, p.suppress)
         return calls
 
     async def _run(self, call: Call) -> None:

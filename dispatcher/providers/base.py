@@ -53,6 +53,7 @@ class Provider(Protocol):
     max_events_per_call: int  # Klaviyo: 1,000
     max_subscriptions_per_call: int  # Klaviyo: 1,000
     max_unsubscriptions_per_call: int  # Klaviyo: 100
+    max_suppressions_per_call: int  # Klaviyo: 100, for suppress and unsuppress alike
 
     async def upsert_profile(self, profile: Profile) -> str:
         """Create or update; returns the provider's profile id."""
@@ -72,6 +73,11 @@ class Provider(Protocol):
 
     async def suppress(self, emails: Sequence[str]) -> None:
         """Put addresses on the provider's suppression list (no marketing at all)."""
+        ...
+
+    async def unsuppress(self, emails: Sequence[str]) -> None:
+        """Take addresses off the suppression list that `suppress` put them on (a
+        withdrawn consent stays withdrawn)."""
         ...
 
     async def request_erasure(self, email: str) -> None:

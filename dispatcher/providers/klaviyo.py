@@ -37,6 +37,7 @@ EVENTS_BULK = "/api/event-bulk-create-jobs"
 SUBSCRIBE = "/api/profile-subscription-bulk-create-jobs"
 UNSUBSCRIBE = "/api/profile-subscription-bulk-delete-jobs"
 SUPPRESS = "/api/profile-suppression-bulk-create-jobs"
+UNSUPPRESS = "/api/profile-suppression-bulk-delete-jobs"
 ERASE = "/api/data-privacy-deletion-jobs"
 
 _USER_AGENT = "marketing-automation-dispatcher/0.1"
@@ -117,10 +118,19 @@ class KlaviyoClient:
             await self._post(UNSUBSCRIBE, body, blame)
 
     async def suppress(self, emails: Sequence[str]) -> None:
+        """Adds a USER_SUPPRESSED suppression."""
         _check_batch(emails, self.max_suppressions_per_call, "suppressions")
         if emails:
-            body, blame = bodies.suppression_job(emails)
+            body, blame = bodies.suppression_job(emails, lift=False)
             await self._post(SUPPRESS, body, blame)
+
+    async def unsuppress(self, emails: Sequence[str]) -> None:
+        """Removes a USER_SUPPRESSED suppression; Klaviyo leaves unsubscribes, bounces and
+        invalid addresses in place (only a subscribe lifts an unsubscribe)."""
+        _check_batch(emails, self.max_suppressions_per_call, "suppressions")
+        if emails:
+            body, blame = bodies.suppression_job(emails, lift=True)
+            await self._post(UNSUPPRESS, body, blame)
 
     async def request_erasure(self, email: str) -> None:
         await self._post(ERASE, bodies.deletion_job(email))

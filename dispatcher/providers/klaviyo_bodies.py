@@ -238,11 +238,12 @@ def unsubscribe_job(changes: Sequence[ConsentChange]) -> tuple[JsonObject | None
     return {"data": data}, blame
 
 
-def suppression_job(emails: Sequence[str]) -> tuple[JsonObject, Blame]:
+def suppression_job(emails: Sequence[str], *, lift: bool) -> tuple[JsonObject, Blame]:
+    """A suppress job, or with `lift` an unsuppress job (same body, its own type)."""
     profiles = [{"type": "profile", "attributes": {"email": email}} for email in emails]
     body = {
         "data": {
-            "type": "profile-suppression-bulk-create-job",
+            "type": f"profile-suppression-bulk-{'delete' if lift else 'create'}-job",
             "attributes": {"profiles": {"data": profiles}},
         }
     }

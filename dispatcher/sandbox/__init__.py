@@ -9,6 +9,7 @@ Same paths, status codes, headers checks and JSON:API error bodies as Klaviyo (r
     POST /api/profile-subscription-bulk-create-jobs   202 (<= 1,000 profiles)
     POST /api/profile-subscription-bulk-delete-jobs   202 (<= 100 profiles)
     POST /api/profile-suppression-bulk-create-jobs    202 (<= 100 profiles)
+    POST /api/profile-suppression-bulk-delete-jobs    202 (<= 100 profiles)
     POST /api/data-privacy-deletion-jobs          202 (exactly one identifier)
 
 Checks, in order: queued fault; unknown path 404; method 405; Authorization
@@ -21,6 +22,11 @@ Control endpoints (no authentication; never faulted or recorded):
                                                    received_at, headers, body
     DELETE /_sandbox/requests                      forget requests, rejections, the event index
     GET    /_sandbox/events                        {unique_id: accepted submissions}
+    GET    /_sandbox/profiles[?email=a@b.c]        consent per profile, as the jobs above left
+                                                   it: subscriptions.email.marketing{consent,
+                                                   suppression[{reason}], can_receive_email_
+                                                   marketing}, subscriptions.sms.marketing, lists
+                                                   (rules: dispatcher/sandbox/consent.py)
     GET    /_sandbox/rejections                    answered errors: seq, path, status, code
     POST   /_sandbox/faults                        {"path": "/api/event-bulk-create-jobs",
                                                     "status": 429, "times": 2, "retry_after": 3}

@@ -47,6 +47,10 @@ class Sandbox:
         """unique_id -> accepted submissions, as GET /_sandbox/events returns it."""
         return self.state.event_counts()
 
+    def profiles(self, email: str | None = None) -> list[dict[str, Any]]:
+        """Consent per profile, as GET /_sandbox/profiles[?email=] returns it."""
+        return self.state.consent.view(email)
+
     def rejections(self) -> list[dict[str, Any]]:
         return self.state.rejections()
 

@@ -214,6 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
             profile_id, created = state.import_profile(profile_key(document))
             status = 201 if created else 200
             reply = _profile_reply(profile_id, document["data"]["attributes"])
+        state.consent.apply(route.path, document, received_at)
         headers = {h: self.headers[h] for h in RECORDED_HEADERS if h in self.headers}
         state.record(self.command, route.path, headers, body, unique_ids, received_at)
         self.send(status, reply)
@@ -300,6 +301,8 @@ def _control(handler: _Handler, path: str, query: dict[str, list[str]], body: by
             handler.send(204)
         case "GET", "/_sandbox/events":
             _json(handler, 200, state.event_counts())
+        case "GET", "/_sandbox/profiles":
+            _json(handler, 200, state.consent.view(query.get("email", [None])[0]))
         case "GET", "/_sandbox/rejections":
             _json(handler, 200, state.rejections())
         case "GET", "/_sandbox/faults":

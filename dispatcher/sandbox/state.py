@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from dispatcher.sandbox.consent import ConsentBook
+
 RECORDED_HEADERS = ("revision", "content-type", "accept", "user-agent")
 
 
@@ -139,6 +141,7 @@ class SandboxState:
         self._events: dict[str, int] = {}
         self._faults: list[Fault] = []
         self._profiles: set[str] = set()
+        self.consent = ConsentBook()  # account state: kept by reset(), like profiles
 
     # faults
 

@@ -212,14 +212,17 @@ def _subscription_job(job_type: str, consent: str, limit: int) -> Callable[[Any]
     return validate
 
 
-def suppression_job(document: Any) -> list[str]:
-    data = _obj(document, "").get("data")
-    attributes = _resource(data, "/data", "profile-suppression-bulk-create-job")
-    profiles = _obj(attributes.get("profiles"), "/data/attributes/profiles")
-    for i, item in enumerate(_arr(profiles.get("data"), _PROFILES, MAX_SUPPRESSIONS)):
-        profile = _resource(item, f"{_PROFILES}/{i}", "profile")
-        _email(profile.get("email"), f"{_PROFILES}/{i}/attributes/email")
-    return []
+def _suppression_job(job_type: str) -> Callable[[Any], list[str]]:
+    def validate(document: Any) -> list[str]:
+        data = _obj(document, "").get("data")
+        attributes = _resource(data, "/data", job_type)
+        profiles = _obj(attributes.get("profiles"), "/data/attributes/profiles")
+        for i, item in enumerate(_arr(profiles.get("data"), _PROFILES, MAX_SUPPRESSIONS)):
+            profile = _resource(item, f"{_PROFILES}/{i}", "profile")
+            _email(profile.get("email"), f"{_PROFILES}/{i}/attributes/email")
+        return []
+
+    return validate
 
 
 def deletion_job(document: Any) -> list[str]:
@@ -259,7 +262,18 @@ ROUTES = {
             202,
             5 * _KB * _KB,
         ),
-        Route("/api/profile-suppression-bulk-create-jobs", suppression_job, 202, 5 * _KB * _KB),
+        Route(
+            "/api/profile-suppression-bulk-create-jobs",
+            _suppression_job("profile-suppression-bulk-create-job"),
+            202,
+            5 * _KB * _KB,
+        ),
+        Route(
+            "/api/profile-suppression-bulk-delete-jobs",
+            _suppression_job("profile-suppression-bulk-delete-job"),
+            202,
+            5 * _KB * _KB,
+        ),
         Route("/api/data-privacy-deletion-jobs", deletion_job, 202, 100 * _KB),
     )
 }

@@ -87,7 +87,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
             parent=request.parent,
             consent=convert.consent_input(request.consent),
             request_id=request.request_id,
-            now=self._clock(),
+            clock=self._clock,
             skew=self._skew,
         )
         return pb.RecordConsentResponse(consent=convert.consent_message(row))
@@ -119,7 +119,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
             user_agent=request.user_agent,
             request_id=request.request_id,
         )
-        view, row = await consent.subscribe_newsletter(self._db, subscription, now=self._clock())
+        view, row = await consent.subscribe_newsletter(self._db, subscription, clock=self._clock)
         return pb.SubscribeNewsletterResponse(
             contact=convert.contact_message(view), consent=convert.consent_message(row)
         )
@@ -129,7 +129,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.UnsubscribeRequest, context: Context
     ) -> pb.UnsubscribeResponse:
         changed = await consent.unsubscribe(
-            self._db, email=request.email, reason=request.reason, now=self._clock()
+            self._db, email=request.email, reason=request.reason, clock=self._clock
         )
         return pb.UnsubscribeResponse(changed=changed)
 

@@ -3,20 +3,26 @@
 Consent is never assumed: a contact's opt-in for a type is the `granted` of its
 newest record of that type (by consent time, then by recording order), and
 False when there is none.
+
+Every write takes the person's lock first and only then reads the clock and the
+current state: a decision made now is stamped no earlier than the newest record
+on file, so the newest decision by consent time is also the last one committed,
+and opt-ins, newsletter membership, suppression and the outbox payload all follow it.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.clock import Clock
 from service.domain import validation as check
 from service.domain.contacts import (
     NEWSLETTER_SEGMENT,
@@ -42,6 +48,9 @@ _OPT_IN_COLUMNS = {
 }
 UNSUBSCRIBE_SOURCE = "unsubscribe"
 SUPPRESSION_REASON_UNSUBSCRIBED = "unsubscribed"
+# The first key of the two-key advisory locks that serialise consent writes per
+# address (a key space of its own: PostgreSQL keeps it apart from one-key locks).
+_ADDRESS_LOCK_SPACE = 0x636F6E73  # "cons"
 
 
 @dataclass(frozen=True)
@@ -83,12 +92,12 @@ async def record_consent(
     parent: str,
     consent: ConsentInput,
     request_id: str,
-    now: datetime,
+    clock: Clock,
     skew: timedelta,
 ) -> Consent:
     v = Violations()
     contact_id = parse_contact_name(v, "parent", parent)
-    _validate_consent(v, consent, "consent.", now, skew)
+    _validate_consent(v, consent, "consent.", clock(), skew)
     rid = check.check_request_id(v, "request_id", request_id)
     v.raise_if_any()
     async with db.transaction() as session:
@@ -99,6 +108,9 @@ async def record_consent(
             raise NotFoundError(resource_type="contact", resource_name=parent)
         if rid is not None and (earlier := await _by_request_id(session, rid, contact_id)):
             return earlier
+        now = clock()
+        if consent.consent_time is None:  # a decision made now, not a report of an earlier one
+            consent = replace(consent, consent_time=await _decision_time(session, contact, now))
         row = await _append(session, contact, consent, rid, now)
         await outbox.enqueue(
             session,
@@ -119,6 +131,27 @@ async def _by_request_id(
             field="request_id", description="request_id was already used for another contact"
         )
     return row
+
+
+async def _decision_time(session: AsyncSession, contact: Contact, now: datetime) -> datetime:
+    """When a decision taken under the person's lock counts as made: now, but never
+    before the newest record on file (another replica's clock may run ahead, and a
+    caller may have given a consent time up to the allowed skew in the future)."""
+    newest = await session.scalar(
+        select(func.max(Consent.consent_time)).where(Consent.contact_id == contact.id)
+    )
+    return now if newest is None or newest <= now else newest
+
+
+async def _lock_address(session: AsyncSession, key: str) -> None:
+    """Serialise subscribe and unsubscribe per address until commit, also while no
+    contact row exists to lock (the suppression list outlives contacts). Two
+    addresses sharing the 32-bit key only wait for each other."""
+    objid = int(key[:8], 16) - (1 << 31)
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:space, :objid)"),
+        {"space": _ADDRESS_LOCK_SPACE, "objid": objid},
+    )
 
 
 async def _append(
@@ -215,7 +248,7 @@ class Subscription:
 
 
 async def subscribe_newsletter(
-    db: Database, s: Subscription, *, now: datetime
+    db: Database, s: Subscription, *, clock: Clock
 ) -> tuple[ContactView, Consent]:
     """Grant email consent and join the newsletter segment, creating the contact
     if needed. An explicit opt-in lifts a suppression that came from an
@@ -223,15 +256,18 @@ async def subscribe_newsletter(
     v = Violations()
     check.check_email(v, "email", s.email)
     consent = ConsentInput(ConsentType.EMAIL, True, s.source, s.ip_address, s.user_agent)
-    _validate_consent(v, consent, "", now, timedelta(0))
+    _validate_consent(v, consent, "", clock(), timedelta(0))
     rid = check.check_request_id(v, "request_id", s.request_id)
     v.raise_if_any()
     email = check.normalize_email(s.email)
     key = check.email_key(email)
     async with db.transaction() as session:
+        await _lock_address(session, key)
+        now = clock()
         contact = await _get_or_create_by_email(session, email, now)
         if rid is not None and (earlier := await _by_request_id(session, rid, contact.id)):
             return (await contact_views(session, [contact]))[0], earlier
+        consent = replace(consent, consent_time=await _decision_time(session, contact, now))
         row = await _append(session, contact, consent, rid, now)
         await session.execute(
             pg_insert(SegmentMembership)
@@ -266,7 +302,7 @@ async def _get_or_create_by_email(session: AsyncSession, email: str, now: dateti
     return contact
 
 
-async def unsubscribe(db: Database, *, email: str, reason: str, now: datetime) -> bool:
+async def unsubscribe(db: Database, *, email: str, reason: str, clock: Clock) -> bool:
     """Withdraw every communication consent and suppress the address at once.
     Works for addresses we hold no contact for. Returns False when the address
     was already unsubscribed, in which case nothing is written."""
@@ -277,13 +313,16 @@ async def unsubscribe(db: Database, *, email: str, reason: str, now: datetime) -
     email = check.normalize_email(email)
     key = check.email_key(email)
     async with db.transaction() as session:
+        await _lock_address(session, key)
+        now = clock()
         contact = await session.scalar(
             select(Contact).where(Contact.email == email).with_for_update()
         )
         newly_suppressed = await _suppress(session, key, reason, now)
         revoked: list[Consent] = []
         if contact is not None:
-            revoked = await _revoke_granted(session, contact, now)
+            decided = await _decision_time(session, contact, now)
+            revoked = await _revoke_granted(session, contact, decided, now)
             left = await session.execute(
                 delete(SegmentMembership).where(SegmentMembership.contact_id == contact.id)
             )
@@ -323,13 +362,15 @@ async def _suppress(session: AsyncSession, key: str, reason: str, now: datetime)
     return inserted is not None
 
 
-async def _revoke_granted(session: AsyncSession, contact: Contact, now: datetime) -> list[Consent]:
+async def _revoke_granted(
+    session: AsyncSession, contact: Contact, decided: datetime, now: datetime
+) -> list[Consent]:
     """Append a withdrawal for each communication type that is currently granted."""
     state = await effective_consent(session, contact.id)
     revoked = []
     for type_ in COMMUNICATION_TYPES:
         if state[type_.value]:
-            withdrawal = ConsentInput(type_, False, UNSUBSCRIBE_SOURCE, consent_time=now)
+            withdrawal = ConsentInput(type_, False, UNSUBSCRIBE_SOURCE, consent_time=decided)
             revoked.append(await _append(session, contact, withdrawal, None, now))
     return revoked
 

@@ -50,3 +50,31 @@ def headers(**overrides: str | None) -> dict[str, str]:
     }
     values |= overrides
     return {name: value for name, value in values.items() if value is not None}
+
+
+def provider_consent(profiles: list[dict[str, Any]]) -> dict[str, Any]:
+    """What GET /_sandbox/profiles?email= says about one person, in the terms we compare
+    with our own state (a profile no job named yet holds no consent and no suppression)."""
+    if not profiles:
+        return {"email": False, "sms": False, "suppressed": False, "can_receive_email": False}
+    (profile,) = profiles
+    email = profile["subscriptions"]["email"]["marketing"]
+    reasons = {s["reason"] for s in email["suppression"]}
+    return {
+        "email": email["consent"] == "SUBSCRIBED",
+        "sms": profile["subscriptions"]["sms"]["marketing"]["consent"] == "SUBSCRIBED",
+        "suppressed": "USER_SUPPRESSED" in reasons,
+        "can_receive_email": email["can_receive_email_marketing"],
+    }
+
+
+def expected_consent(*, email: bool, sms: bool, suppressed: bool) -> dict[str, Any]:
+    """The provider state that equals ours: a channel is subscribed there when we may send
+    on it (granted and not suppressed), and our suppression is its USER_SUPPRESSED."""
+    may_email = email and not suppressed
+    return {
+        "email": may_email,
+        "sms": sms and not suppressed,
+        "suppressed": suppressed,
+        "can_receive_email": may_email,
+    }

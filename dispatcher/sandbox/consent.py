@@ -1,0 +1,141 @@
+"""The fake account's marketing consent per profile, as Klaviyo's consent jobs change it.
+
+The rules (shared/PROVIDERS-API.md, "Consent and suppression jobs"):
+
+- subscribe sets each named channel's marketing consent to SUBSCRIBED; on the email channel it
+  also clears the UNSUBSCRIBE, SPAM_REPORT and USER_SUPPRESSED suppressions (a bounce or an
+  invalid address stays). With a list relationship the profile joins that list.
+- unsubscribe sets each named channel to UNSUBSCRIBED; on email it adds an UNSUBSCRIBE
+  suppression, one of those that unsuppress cannot lift.
+- suppress adds USER_SUPPRESSED; unsuppress removes USER_SUPPRESSED and nothing else.
+
+A profile can receive email marketing only when its email consent is SUBSCRIBED and it has no
+suppression at all. Profiles are keyed by lower-cased email, or by phone number when a job names
+no email; a job naming a profile the account does not know creates it, as Klaviyo does.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+NEVER_SUBSCRIBED, SUBSCRIBED, UNSUBSCRIBED = "NEVER_SUBSCRIBED", "SUBSCRIBED", "UNSUBSCRIBED"
+USER_SUPPRESSED, UNSUBSCRIBE = "USER_SUPPRESSED", "UNSUBSCRIBE"
+LIFTED_BY_SUBSCRIBE = frozenset({UNSUBSCRIBE, "SPAM_REPORT", USER_SUPPRESSED})
+CHANNELS = ("email", "sms")
+
+SUBSCRIBE_PATH = "/api/profile-subscription-bulk-create-jobs"
+UNSUBSCRIBE_PATH = "/api/profile-subscription-bulk-delete-jobs"
+SUPPRESS_PATH = "/api/profile-suppression-bulk-create-jobs"
+UNSUPPRESS_PATH = "/api/profile-suppression-bulk-delete-jobs"
+
+
+@dataclass
+class ProfileConsent:
+    email: str | None
+    phone_number: str | None = None
+    consent: dict[str, str] = field(
+        default_factory=lambda: dict.fromkeys(CHANNELS, NEVER_SUBSCRIBED)
+    )
+    suppressions: dict[str, str] = field(default_factory=dict)  # reason -> when
+    lists: set[str] = field(default_factory=set)
+
+    def to_json(self) -> dict[str, Any]:
+        suppression = [{"reason": r, "timestamp": t} for r, t in sorted(self.suppressions.items())]
+        email = {
+            "consent": self.consent["email"],
+            "suppression": suppression,
+            "can_receive_email_marketing": self.consent["email"] == SUBSCRIBED
+            and not self.suppressions,
+        }
+        return {
+            "email": self.email,
+            "phone_number": self.phone_number,
+            "subscriptions": {
+                "email": {"marketing": email},
+                "sms": {"marketing": {"consent": self.consent["sms"]}},
+            },
+            "lists": sorted(self.lists),
+        }
+
+
+class ConsentBook:
+    """Applies accepted consent jobs (already validated) and answers what each profile holds."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._profiles: dict[str, ProfileConsent] = {}
+
+    def apply(self, path: str, document: dict[str, Any], at: str) -> None:
+        change = _CHANGES.get(path)
+        if change is None:
+            return
+        data = document["data"]
+        list_id = _list_id(data)
+        with self._lock:
+            for item in data["attributes"]["profiles"]["data"]:
+                attributes = item["attributes"]
+                profile = self._profile(attributes)
+                change(profile, attributes.get("subscriptions") or {}, list_id, at)
+
+    def _profile(self, attributes: dict[str, Any]) -> ProfileConsent:
+        email, phone = attributes.get("email"), attributes.get("phone_number")
+        key = email.lower() if email else f"phone:{phone}"
+        profile = self._profiles.setdefault(key, ProfileConsent(email))
+        if phone:
+            profile.phone_number = phone
+        return profile
+
+    def view(self, email: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            if email is None:
+                return [p.to_json() for p in self._profiles.values()]
+            profile = self._profiles.get(email.lower())
+            return [] if profile is None else [profile.to_json()]
+
+
+def _list_id(data: dict[str, Any]) -> str | None:
+    target = (data.get("relationships") or {}).get("list", {}).get("data")
+    return None if target is None else str(target["id"])
+
+
+def _subscribe(
+    profile: ProfileConsent, channels: dict[str, Any], list_id: str | None, at: str
+) -> None:
+    for channel in channels:
+        profile.consent[channel] = SUBSCRIBED
+    if "email" in channels:
+        for reason in LIFTED_BY_SUBSCRIBE:
+            profile.suppressions.pop(reason, None)
+    if list_id is not None:
+        profile.lists.add(list_id)
+
+
+def _unsubscribe(
+    profile: ProfileConsent, channels: dict[str, Any], list_id: str | None, at: str
+) -> None:
+    for channel in channels:
+        profile.consent[channel] = UNSUBSCRIBED
+    if "email" in channels:
+        profile.suppressions.setdefault(UNSUBSCRIBE, at)
+
+
+def _suppress(
+    profile: ProfileConsent, channels: dict[str, Any], list_id: str | None, at: str
+) -> None:
+    profile.suppressions.setdefault(USER_SUPPRESSED, at)
+
+
+def _unsuppress(
+    profile: ProfileConsent, channels: dict[str, Any], list_id: str | None, at: str
+) -> None:
+    profile.suppressions.pop(USER_SUPPRESSED, None)
+
+
+_CHANGES = {
+    SUBSCRIBE_PATH: _subscribe,
+    UNSUBSCRIBE_PATH: _unsubscribe,
+    SUPPRESS_PATH: _suppress,
+    UNSUPPRESS_PATH: _unsuppress,
+}

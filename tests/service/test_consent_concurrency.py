@@ -1,0 +1,133 @@
+"""Concurrent consent calls on one address end in a state some serial order of the
+whole calls produces, and every derived field follows the newest decision.
+
+Each round fires a random mix of SubscribeNewsletter, Unsubscribe and (when the
+contact exists) RecordConsent at one address all at once. The calls that changed
+something each left one outbox row, numbered in the order they took the address's
+lock; replaying the calls in that order through a model of the rules must give, after
+every row, exactly the state the row told the provider, and at the end what
+GetContact shows. The audit trail's consent times must follow the same order.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from typing import Any
+
+import grpc
+import pytest
+from marketing.v1 import service_pb2 as pb
+
+from service.domain.validation import email_key
+from tests.harness import ServiceHarness, unique_email
+from tests.service.builders import consent, upsert
+
+CALLS_PER_ROUND = 100
+ROUNDS = 6
+FIRST_CALL_ROUNDS = 60
+CONSENT_KINDS = ("newsletter.subscribed", "contact.unsubscribed", "consent.changed")
+
+
+@dataclass(frozen=True)
+class State:
+    email: bool = False
+    sms: bool = False
+    push: bool = False
+    marketing: bool = False
+    member: bool = False
+    suppressed: bool = False
+
+    def as_told(self) -> dict[str, Any]:
+        """The part of the state an outbox payload carries."""
+        return {
+            "opt_in": {"email": self.email, "sms": self.sms, "push": self.push},
+            "newsletter_member": self.member,
+            "suppressed": self.suppressed,
+        }
+
+
+def _apply(state: State, kind: str, payload: dict[str, Any]) -> State:
+    """What one whole call does, by the rules in the README."""
+    if kind == "newsletter.subscribed":
+        return replace(state, email=True, member=True, suppressed=False)
+    if kind == "contact.unsubscribed":
+        return State(suppressed=True)
+    (record,) = payload["records"]
+    return replace(state, **{record["type"].lower(): record["granted"]})
+
+
+def _fire(stub, email: str, parent: str | None, rng: random.Random, count: int) -> None:
+    calls = []
+    for _ in range(count):
+        choice = rng.choice(("subscribe", "unsubscribe", "record") if parent else ("s", "u"))
+        if choice in ("subscribe", "s"):
+            subscription = pb.SubscribeNewsletterRequest(email=email, source="race")
+            calls.append(stub.SubscribeNewsletter.future(subscription))
+        elif choice in ("unsubscribe", "u"):
+            calls.append(stub.Unsubscribe.future(pb.UnsubscribeRequest(email=email)))
+        else:
+            record = consent(rng.choice(("EMAIL", "SMS")), granted=rng.random() < 0.5)
+            request = pb.RecordConsentRequest(parent=parent, consent=record)
+            calls.append(stub.RecordConsent.future(request))
+    for call in calls:
+        call.result()
+
+
+@pytest.mark.parametrize("known_contact", [False, True], ids=["new-address", "known-contact"])
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_concurrent_consent_calls_are_serializable(
+    stub, harness: ServiceHarness, known_contact: bool, round_: int
+) -> None:
+    email = unique_email("race")
+    parent = stub.UpsertContact(upsert(email)).contact.name if known_contact else None
+    _fire(stub, email, parent, random.Random(round_), CALLS_PER_ROUND)
+    _assert_serializable(stub, harness, email)
+
+
+def test_the_first_calls_on_a_new_address_are_serializable(stub, harness: ServiceHarness) -> None:
+    """No contact row exists yet to lock: an unsubscribe racing the subscribe that
+    creates the contact must still wait for it (or it for the unsubscribe)."""
+    for round_ in range(FIRST_CALL_ROUNDS):
+        email = unique_email("first")
+        _fire(stub, email, None, random.Random(round_), 4)
+        _assert_serializable(stub, harness, email)
+
+
+def _shown(stub, harness: ServiceHarness, email: str) -> State:
+    """What the service shows now (an address only ever unsubscribed has no contact)."""
+    try:
+        got = stub.GetContact(pb.GetContactRequest(email=email)).contact
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+        query = "SELECT count(*) FROM marketing_suppression WHERE email_sha256 = :key"
+        return State(suppressed=harness.scalar(query, key=email_key(email)) == 1)
+    return State(
+        email=got.email_opt_in,
+        sms=got.sms_opt_in,
+        push=got.push_opt_in,
+        member=got.newsletter_member,
+        suppressed=got.suppressed,
+    )
+
+
+def _assert_serializable(stub, harness: ServiceHarness, email: str) -> None:
+    state = State()
+    for row in harness.outbox_rows(email):
+        if row.kind not in CONSENT_KINDS:
+            continue
+        state = _apply(state, row.kind, row.payload)
+        told = {key: row.payload[key] for key in ("opt_in", "newsletter_member", "suppressed")}
+        assert told == state.as_told(), f"{row.kind} told the provider a state no order gives"
+
+    assert _shown(stub, harness, email).as_told() == state.as_told()
+
+    times = [
+        t
+        for (t,) in harness.sql(
+            "SELECT c.consent_time FROM marketing_consent c JOIN marketing_contact p"
+            " ON p.id = c.contact_id WHERE p.email = :email ORDER BY c.id",
+            email=email,
+        )
+    ]
+    assert times == sorted(times), "a decision recorded later carries an earlier consent time"
