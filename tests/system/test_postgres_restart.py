@@ -98,8 +98,7 @@ def test_restart_under_traffic_leaves_the_provider_at_the_last_acknowledged_stat
             wanted = {email: expected_at_provider(state) for email, state in ours.items()}
 
             def disagreements() -> dict[str, tuple[ProviderConsent, ProviderConsent]]:
-                theirs = provider_consent(provider)
-                found = {e: (w, theirs.get(e, ProviderConsent())) for e, w in wanted.items()}
+                found = {e: (w, provider_consent(provider, e)) for e, w in wanted.items()}
                 return {e: pair for e, pair in found.items() if pair[0] != pair[1]}
 
             try:
