@@ -369,6 +369,9 @@ def _set(msg: Message, field: FieldDescriptor, value: Any) -> None:
                 target[key].CopyFrom(item)
             else:
                 target[key] = item
+    elif field.is_repeated and field.type == FieldDescriptor.TYPE_MESSAGE:
+        for item in value:  # not extend(): it re-parses, and refuses a Struct too deep
+            target.add().CopyFrom(item)
     elif field.is_repeated:
         target.extend(value)
     elif field.type == FieldDescriptor.TYPE_MESSAGE:

@@ -112,7 +112,10 @@ class Caller:
         said = f"{self.method.name} answered {code.name}: {error.details()!r:.400}"
         assert code not in NEVER, said
         assert code != grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer in {CALL_TIMEOUT_S} s"
-        status = rpc_status.from_call(error)
+        try:
+            status = rpc_status.from_call(error)
+        except ValueError as mismatch:  # e.g. details of INVALID_ARGUMENT, code RESOURCE_EXHAUSTED
+            raise AssertionError(f"details disagree with the code ({mismatch}): {said}") from None
         assert status is not None, f"no google.rpc.Status: {said}"
         assert _details(status, error_details_pb2.ErrorInfo), f"no ErrorInfo: {said}"
         if code == grpc.StatusCode.INVALID_ARGUMENT:
