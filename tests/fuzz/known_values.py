@@ -13,16 +13,18 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from google.protobuf import timestamp_pb2
 from hypothesis import strategies as st
 from marketing.v1 import consent_pb2, contact_pb2
 from marketing.v1 import service_pb2 as pb
 
 from service.domain.validation import email_key
-from tests.fuzz.strategies import Hints, json_values
+from tests.fuzz.strategies import RECENT_SECONDS, Hints, json_values
 from tests.harness import ServiceHarness, unique_email
 
 # A few fixed ids, so that generated events and contacts collide with each other.
 EVENT_IDS = ("", "fuzz-event-1", "fuzz-event-2", str(uuid.UUID(int=1)))
+CONSENT_TYPES = tuple(range(1, len(consent_pb2.ConsentType.keys())))  # all but UNSPECIFIED
 USER_IDS = ("fuzz-user-1", "fuzz-user-2", "")
 LOOKALIKE_EMAILS = (
     "fuzz-1@ex\u0430mple.com",
@@ -141,8 +143,21 @@ def hints(known: KnownValues) -> Hints:
     page_sizes = st.sampled_from((1, 2, 50, 1000, 1001, -1))
     ids = st.sampled_from(("p-1", "1001", "cart-1"))
     money_nanos = st.sampled_from((0, 500_000_000, -500_000_000, 999_999_999, 1_000_000_000))
+    recent = st.builds(
+        lambda seconds: timestamp_pb2.Timestamp(seconds=seconds),
+        st.integers(RECENT_SECONDS - 10**8, RECENT_SECONDS),
+    )
+    request_ids = st.one_of(st.just(""), st.uuids().map(str))
     v1 = "marketing.v1."
     return {
+        v1 + "Consent.type": st.sampled_from(CONSENT_TYPES),
+        v1 + "Consent.consent_time": recent,
+        v1 + "RecordConsentRequest.request_id": request_ids,
+        v1 + "SubscribeNewsletterRequest.request_id": request_ids,
+        v1 + "Event.occur_time": recent,
+        v1 + "Contact.registration_time": recent,
+        v1 + "Contact.last_purchase_time": recent,
+        v1 + "Money.units": st.sampled_from((0, 1, 99, 10**10, 10**11, 10**15)),
         v1 + "Contact.email": emails,
         v1 + "Event.email": emails,
         v1 + "GetContactRequest.email": emails,
@@ -166,7 +181,7 @@ def hints(known: KnownValues) -> Hints:
         ),
         v1 + "Contact.language": st.sampled_from(("de-DE", "en", "x-klingon", "")),
         v1 + "Contact.timezone": st.sampled_from(("Europe/Berlin", "UTC", "Mars/Olympus")),
-        v1 + "Money.currency_code": st.sampled_from(("EUR", "USD", "JPY", "eur", "XXX", "EURO")),
+        v1 + "Money.currency_code": st.sampled_from(("EUR", "USD", "JPY", "eur", "EURO")),
         v1 + "Money.nanos": money_nanos,
         v1 + "Consent.ip_address": ip_addresses,
         v1 + "SubscribeNewsletterRequest.ip_address": ip_addresses,

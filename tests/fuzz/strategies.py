@@ -43,6 +43,8 @@ LONG_STRING_CHARS = 150_000
 # three per Struct level: Struct -> map entry -> Value).
 MAX_STRUCT_DEPTH = 45
 DEFAULT_MAX_DEPTH = 6
+# Each field of a message is set with probability 1/n, n drawn per message.
+PRESENCE_ODDS = (4, 2, 1)
 
 SQLISH = (
     "'; DROP TABLE marketing_contact; --",
@@ -278,28 +280,30 @@ class MessageStrategies:
         cls = message_factory.GetMessageClass(descriptor)
         if depth <= 0:
             return st.just(cls())
-        in_oneof = {f.name for oneof in descriptor.oneofs for f in oneof.fields}
-        plain = {
-            f.name: st.one_of(st.none(), self._field(f, depth))
-            for f in descriptor.fields
-            if f.name not in in_oneof
-        }
-        # At most one member of each oneof (proto3 `optional` is a oneof of one).
-        chosen = [
-            st.one_of(
-                st.none(), *(st.tuples(st.just(f), self._field(f, depth)) for f in oneof.fields)
-            )
-            for oneof in descriptor.oneofs
-        ]
-        return st.builds(_assemble, st.just(cls), st.fixed_dictionaries(plain), st.tuples(*chosen))
+        # A proto3 `optional` field is a oneof of one: it is set or not, like the others.
+        real_oneofs = [o for o in descriptor.oneofs if o.name != f"_{o.fields[0].name}"]
+        in_oneof = {f.name for oneof in real_oneofs for f in oneof.fields}
+        plain = [self._choice(f, depth) for f in descriptor.fields if f.name not in in_oneof]
+        oneofs = [[self._choice(f, depth) for f in oneof.fields] for oneof in real_oneofs]
+        return _instances(cls, plain, oneofs)
 
-    def _field(self, field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
+    def _choice(self, field: FieldDescriptor, depth: int) -> Choice:
+        hint = self._hints.get(field.full_name)
+        plausible = None if hint is None else self._field(field, depth, hint)
+        return field, self._field(field, depth), plausible
+
+    def _field(
+        self, field: FieldDescriptor, depth: int, only: st.SearchStrategy[Any] | None = None
+    ) -> st.SearchStrategy[Any]:
+        """Values of `field` (lists for a repeated one, dicts for a map): its
+        elements drawn from `only` if given, else from its hint and the
+        generic values of its type."""
         if _is_map(field):
             entry = message_type(field)
             keys = self._element(entry.fields_by_name["key"], depth)
             values = self._element(entry.fields_by_name["value"], depth - 1)
             return st.dictionaries(keys, values, max_size=4)
-        element = self._element(field, depth)
+        element = self._element(field, depth) if only is None else only
         if not field.is_repeated:
             return element
         copies = st.builds(_repeat_within_budget, element, st.integers(5, MAX_REPEATED_COPIES))
@@ -342,18 +346,36 @@ _SCALARS: dict[int, Callable[[], st.SearchStrategy[Any]]] = {
 }
 
 
-def _assemble(
-    cls: type[Message],
-    plain: dict[str, Any],
-    chosen: tuple[tuple[FieldDescriptor, Any] | None, ...],
+# A field, its values, and its plausible values (from its hint) if it has any.
+Choice = tuple[FieldDescriptor, st.SearchStrategy[Any], st.SearchStrategy[Any] | None]
+
+
+@st.composite
+def _instances(
+    draw: Any, cls: type[Message], plain: list[Choice], oneofs: list[list[Choice]]
 ) -> Message:
+    """A message with some of its fields set. With every field hostile, nearly
+    every request is refused at its first check; so half the messages are
+    "plausible": every field with a hint holds a hinted value (a real contact,
+    a valid email, a known currency) and only the others are hostile, which
+    lets one bad value at a time reach the code behind the first checks. How
+    many of the other fields are set also varies per message."""
+    plausible = draw(st.booleans())
+    odds = draw(st.sampled_from(PRESENCE_ODDS))
+
+    def present() -> bool:
+        return bool(draw(st.integers(0, odds - 1)) == odds - 1)  # shrinks towards absent
+
     msg = cls()
-    fields: Mapping[str, Any] = cls.DESCRIPTOR.fields_by_name  # stubs: two descriptor classes
-    for name, value in plain.items():
-        _set(msg, fields[name], value)
-    for choice in chosen:
-        if choice is not None:
-            _set(msg, *choice)
+    for field, values, hinted in plain:
+        if plausible and hinted is not None:
+            _set(msg, field, draw(hinted))
+        elif present():
+            _set(msg, field, draw(values))
+    for members in oneofs:  # a request's oneof is required: always set in plausible ones
+        if plausible or present():
+            field, values, hinted = draw(st.sampled_from(members))
+            _set(msg, field, draw(hinted if plausible and hinted is not None else values))
     return msg
 
 

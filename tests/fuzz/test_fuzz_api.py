@@ -13,7 +13,8 @@ meaningful:
 - an OK reply is a response message the generated client can read.
 
 `make test` runs 100 examples per method and kind, derandomized: the same
-requests every run, so a red build is reproducible and a green one is not luck.
+requests every run, so a red build reproduces and a green one does not turn red
+by chance (the service's data differs between runs only in generated ids).
 `make fuzz` sets MARKETING_FUZZ_EXAMPLES for a long randomized run whose
 failures Hypothesis keeps in .hypothesis/ and replays first next time.
 """
