@@ -8,7 +8,7 @@ TS := clients/typescript
 TS_STAMP := $(TS)/node_modules/.installed-stamp
 TS_GENERATED := $(TS)/src/gen
 
-.PHONY: up test lint generate check-generated format clean bench
+.PHONY: up test fuzz lint generate check-generated format clean bench
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ up: $(STAMP)
 ## test: run the test suite against real servers started by the harness
 test: $(STAMP) $(TS_STAMP)
 	$(BIN)/python -m pytest
+
+## fuzz: the API fuzz test of `make test`, long and randomized (MARKETING_FUZZ_EXAMPLES per method and kind)
+MARKETING_FUZZ_EXAMPLES ?= 5000
+fuzz: $(STAMP)
+	MARKETING_FUZZ_EXAMPLES=$(MARKETING_FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz --timeout=0
 
 ## bench: throughput, latency and memory against real servers (figures in README)
 bench: $(STAMP)
