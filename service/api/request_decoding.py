@@ -70,7 +70,7 @@ def _answering_undecodable(name: str, handler: Handler) -> Handler:
     async def behaviour(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         if isinstance(request, Undecodable):
             v = request.violation
-            log.warning("%s: undecodable request: %s %s", name, v.field or "(request)", v.reason)
+            log.warning("%s: undecodable request: %s %s", name, v.field, v.reason)
             await refuse(context, name, InvalidArgumentError([v]))
         return await handler(request, context)
 
@@ -83,6 +83,11 @@ def decode(message_class: Any, data: bytes) -> Any:
         return message_class.FromString(data)
     except Exception:  # whatever protobuf raises, the bytes are the caller's
         return Undecodable(locate(message_class.DESCRIPTOR, data))
+
+
+# The field path of a violation in bytes no field holds (every violation names
+# a field, so a client can always show where; no request has a field of this name).
+REQUEST_ITSELF = "request"
 
 
 class _Malformed(Exception):
@@ -99,12 +104,12 @@ def locate(descriptor: Any, data: bytes) -> FieldViolation:
     """The field of a message of type `descriptor` whose bytes protobuf cannot
     parse. Inside a well-known type (a Struct's nested values, say) the
     violation names the field holding it: that is the field the caller set.
-    An empty field means the request itself."""
+    Bytes that belong to no field are reported under `REQUEST_ITSELF`."""
     found = _walk(descriptor, data, path="", reported="", depth=1)
     if found is None:  # protobuf refused something this walk does not check
-        return FieldViolation("", "UNDECODABLE", f"is not a valid {descriptor.name}")
+        return FieldViolation(REQUEST_ITSELF, "UNDECODABLE", f"is not a valid {descriptor.name}")
     field, problem = found
-    return FieldViolation(field, problem.reason, problem.description)
+    return FieldViolation(field or REQUEST_ITSELF, problem.reason, problem.description)
 
 
 def _walk(
