@@ -1,17 +1,30 @@
 """The fake account's marketing consent per profile, as Klaviyo's consent jobs change it.
 
-The rules (shared/PROVIDERS-API.md, "Consent and suppression jobs"):
+Documented in shared/PROVIDERS-API.md, "Consent and suppression jobs" (checked row by row in
+tests/dispatcher/test_consent_calls.py):
 
-- subscribe sets each named channel's marketing consent to SUBSCRIBED; on the email channel it
-  also clears the UNSUBSCRIBE, SPAM_REPORT and USER_SUPPRESSED suppressions (a bounce or an
-  invalid address stays). With a list relationship the profile joins that list.
-- unsubscribe sets each named channel to UNSUBSCRIBED; on email it adds an UNSUBSCRIBE
-  suppression, one of those that unsuppress cannot lift.
-- suppress adds USER_SUPPRESSED; unsuppress removes USER_SUPPRESSED and nothing else.
+- subscribe sets each named channel's marketing consent to SUBSCRIBED and clears the
+  UNSUBSCRIBE, SPAM_REPORT and USER_SUPPRESSED suppressions (line 243); a bounce or an invalid
+  address, which that line does not name, stays.
+- unsuppress removes USER_SUPPRESSED and nothing else: INVALID_EMAIL, HARD_BOUNCE and
+  unsubscribes stay (line 260).
+- Profiles of an unsubscribe are matched by email or phone only (line 252).
 
-A profile can receive email marketing only when its email consent is SUBSCRIBED and it has no
-suppression at all. Profiles are keyed by lower-cased email, or by phone number when a job names
-no email; a job naming a profile the account does not know creates it, as Klaviyo does.
+Beyond what that page says, the model decides (the tests pin these choices, marked BEYOND; a
+real account could differ):
+
+- an unsubscribe of the email channel adds an UNSUBSCRIBE suppression (the page says nothing
+  of suppressions for unsubscribes, only that an unsuppress leaves "unsubscribes" in place);
+- a suppression job adds USER_SUPPRESSED (the page names no reason for it; it is the one an
+  unsuppress removes);
+- subscribe clears those suppressions only when the job subscribes the email channel (the
+  page does not say whether an SMS-only subscribe does);
+- with a list relationship the profile joins that list, and nothing ever removes it from one;
+- a profile can receive email marketing only when its email consent is SUBSCRIBED and it has
+  no suppression at all (the page does not describe can_receive_email_marketing).
+
+Profiles are keyed by lower-cased email, or by phone number when a job names no email; a job
+naming a profile the account does not know creates it, as Klaviyo does.
 """
 
 from __future__ import annotations

@@ -54,7 +54,9 @@ def headers(**overrides: str | None) -> dict[str, str]:
 
 def provider_consent(profiles: list[dict[str, Any]]) -> dict[str, Any]:
     """What GET /_sandbox/profiles?email= says about one person, in the terms we compare
-    with our own state (a profile no job named yet holds no consent and no suppression)."""
+    with our own state (a profile no job named yet holds no consent and no suppression).
+    Of the suppressions only our own (USER_SUPPRESSED) counts, and list membership is left
+    out: the planner joins the newsletter list but nothing ever leaves one."""
     if not profiles:
         return {"email": False, "sms": False, "suppressed": False, "can_receive_email": False}
     (profile,) = profiles

@@ -12,64 +12,38 @@ GetContact shows. The audit trail's consent times must follow the same order.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable
 
 import grpc
 import pytest
 from marketing.v1 import service_pb2 as pb
 
 from service.domain.validation import email_key
+from tests.consent_model import (
+    CONSENT_KINDS,
+    ConsentState,
+    Operation,
+    Record,
+    Subscribe,
+    Unsubscribe,
+    of_outbox,
+)
 from tests.harness import ServiceHarness, unique_email
-from tests.service.builders import consent, upsert
+from tests.service.builders import upsert
 
 CALLS_PER_ROUND = 100
 ROUNDS = 6
 FIRST_CALL_ROUNDS = 60
-CONSENT_KINDS = ("newsletter.subscribed", "contact.unsubscribed", "consent.changed")
-
-
-@dataclass(frozen=True)
-class State:
-    email: bool = False
-    sms: bool = False
-    push: bool = False
-    marketing: bool = False
-    member: bool = False
-    suppressed: bool = False
-
-    def as_told(self) -> dict[str, Any]:
-        """The part of the state an outbox payload carries."""
-        return {
-            "opt_in": {"email": self.email, "sms": self.sms, "push": self.push},
-            "newsletter_member": self.member,
-            "suppressed": self.suppressed,
-        }
-
-
-def _apply(state: State, kind: str, payload: dict[str, Any]) -> State:
-    """What one whole call does, by the rules in the README."""
-    if kind == "newsletter.subscribed":
-        return replace(state, email=True, member=True, suppressed=False)
-    if kind == "contact.unsubscribed":
-        return State(suppressed=True)
-    (record,) = payload["records"]
-    return replace(state, **{record["type"].lower(): record["granted"]})
 
 
 def _fire(stub, email: str, parent: str | None, rng: random.Random, count: int) -> None:
+    choices: list[Callable[[], Operation]] = [Subscribe, Unsubscribe]
+    if parent:
+        choices.append(lambda: Record(rng.choice(("EMAIL", "SMS")), granted=rng.random() < 0.5))
     calls = []
     for _ in range(count):
-        choice = rng.choice(("subscribe", "unsubscribe", "record") if parent else ("s", "u"))
-        if choice in ("subscribe", "s"):
-            subscription = pb.SubscribeNewsletterRequest(email=email, source="race")
-            calls.append(stub.SubscribeNewsletter.future(subscription))
-        elif choice in ("unsubscribe", "u"):
-            calls.append(stub.Unsubscribe.future(pb.UnsubscribeRequest(email=email)))
-        else:
-            record = consent(rng.choice(("EMAIL", "SMS")), granted=rng.random() < 0.5)
-            request = pb.RecordConsentRequest(parent=parent, consent=record)
-            calls.append(stub.RecordConsent.future(request))
+        method, request = rng.choice(choices)().call(stub, email, parent, request_id="")
+        calls.append(method.future(request))
     for call in calls:
         call.result()
 
@@ -94,29 +68,23 @@ def test_the_first_calls_on_a_new_address_are_serializable(stub, harness: Servic
         _assert_serializable(stub, harness, email)
 
 
-def _shown(stub, harness: ServiceHarness, email: str) -> State:
+def _shown(stub, harness: ServiceHarness, email: str) -> ConsentState:
     """What the service shows now (an address only ever unsubscribed has no contact)."""
     try:
         got = stub.GetContact(pb.GetContactRequest(email=email)).contact
     except grpc.RpcError as error:
         assert error.code() == grpc.StatusCode.NOT_FOUND
         query = "SELECT count(*) FROM marketing_suppression WHERE email_sha256 = :key"
-        return State(suppressed=harness.scalar(query, key=email_key(email)) == 1)
-    return State(
-        email=got.email_opt_in,
-        sms=got.sms_opt_in,
-        push=got.push_opt_in,
-        member=got.newsletter_member,
-        suppressed=got.suppressed,
-    )
+        return ConsentState(suppressed=harness.scalar(query, key=email_key(email)) == 1)
+    return ConsentState.of_contact(got)
 
 
 def _assert_serializable(stub, harness: ServiceHarness, email: str) -> None:
-    state = State()
+    state = ConsentState()
     for row in harness.outbox_rows(email):
         if row.kind not in CONSENT_KINDS:
             continue
-        state = _apply(state, row.kind, row.payload)
+        state = of_outbox(row.kind, row.payload).apply(state)
         told = {key: row.payload[key] for key in ("opt_in", "newsletter_member", "suppressed")}
         assert told == state.as_told(), f"{row.kind} told the provider a state no order gives"
 

@@ -10,67 +10,23 @@ import random
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
 
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from marketing.v1 import service_pb2 as pb
 
+from tests.consent_model import ConsentState, Operation, Record, Subscribe, Unsubscribe, send
 from tests.harness import ServiceHarness, unique_email
-from tests.service.builders import consent, upsert
+from tests.service.builders import upsert
 
-
-@dataclass(frozen=True)
-class ConsentState:
-    """What our operations decide about one person's email marketing."""
-
-    email_opt_in: bool = False
-    newsletter_member: bool = False
-    suppressed: bool = False
-
-
-# Each operation: the request it sends and the state it leaves (given the one before).
-Operation = tuple[str, Callable[[ConsentState], ConsentState]]
-
-
-def _subscribed(_: ConsentState) -> ConsentState:
-    return ConsentState(email_opt_in=True, newsletter_member=True, suppressed=False)
-
-
-def _unsubscribed(_: ConsentState) -> ConsentState:
-    return ConsentState(email_opt_in=False, newsletter_member=False, suppressed=True)
-
-
-def _email_consent(granted: bool) -> Callable[[ConsentState], ConsentState]:
-    # RecordConsent changes the opt-in only: membership and suppression stay.
-    return lambda before: replace(before, email_opt_in=granted)
-
-
-OPERATIONS: dict[str, Callable[[ConsentState], ConsentState]] = {
-    "SubscribeNewsletter": _subscribed,
-    "Unsubscribe": _unsubscribed,
-    "RecordConsent granted": _email_consent(True),
-    "RecordConsent withdrawn": _email_consent(False),
+# The operations the clients choose from, by name (a sorted choice keeps a seed's run the same).
+OPERATIONS: dict[str, Operation] = {
+    "SubscribeNewsletter": Subscribe(),
+    "Unsubscribe": Unsubscribe(),
+    "RecordConsent granted": Record("EMAIL", granted=True),
+    "RecordConsent withdrawn": Record("EMAIL", granted=False),
 }
-
-
-def _call(stub: Any, operation: str, email: str, name: str, request_id: str) -> None:
-    if operation == "SubscribeNewsletter":
-        stub.SubscribeNewsletter(
-            pb.SubscribeNewsletterRequest(email=email, source="fault-test", request_id=request_id)
-        )
-    elif operation == "Unsubscribe":
-        stub.Unsubscribe(pb.UnsubscribeRequest(email=email, reason="fault-test"))
-    else:
-        granted = operation.endswith("granted")
-        stub.RecordConsent(
-            pb.RecordConsentRequest(
-                parent=name, consent=consent("EMAIL", granted), request_id=request_id
-            )
-        )
 
 
 def retry_info_and_reason(error: grpc.RpcError) -> tuple[bool, str]:
@@ -137,14 +93,15 @@ class ConsentTraffic:
             operation = rng.choice(sorted(OPERATIONS))
             self._until_acknowledged(operation, email)
             with self._lock:
-                self.expected[email] = OPERATIONS[operation](self.expected[email])
+                self.expected[email] = OPERATIONS[operation].apply(self.expected[email])
                 self.acknowledged += 1
 
     def _until_acknowledged(self, operation: str, email: str) -> None:
         request_id = str(uuid.uuid4())
         while True:
             try:
-                _call(self.harness.stub, operation, email, self.names[email], request_id)
+                op = OPERATIONS[operation]
+                send(self.harness.stub, op, email, self.names[email], request_id)
             except grpc.RpcError as err:
                 self._note_error(operation, err)
                 self._stop.wait(0.05)  # RetryInfo says 1 s; shorter keeps the test brief

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 
 from dispatcher.sandbox import Sandbox
+from tests.consent_model import ConsentState
 from tests.dispatcher.helpers import expected_consent
 from tests.dispatcher.helpers import provider_consent as consent_of
-from tests.system.consent_traffic import ConsentState
 
 ProviderConsent = dict[str, Any]
 

@@ -5,7 +5,6 @@ state: suppressed or not, subscribed or not, per channel."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -15,15 +14,16 @@ from marketing.v1 import service_pb2 as pb
 
 from dispatcher.sandbox import Sandbox
 from service.domain.validation import email_key
+from tests.consent_model import Operation, Record, Subscribe, Unsubscribe, send
 from tests.dispatcher.helpers import expected_consent, provider_consent
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.processes import DispatcherProcess, NatsServer
-from tests.service.builders import consent, upsert
+from tests.service.builders import upsert
 
 PHONE = "+15005550006"
-operation = st.one_of(
-    st.sampled_from([("subscribe",), ("unsubscribe",)]),
-    st.tuples(st.just("record"), st.sampled_from(["EMAIL", "SMS"]), st.booleans()),
+operation: st.SearchStrategy[Operation] = st.one_of(
+    st.sampled_from([Subscribe(), Unsubscribe()]),
+    st.builds(Record, st.sampled_from(["EMAIL", "SMS"]), st.booleans()),
 )
 # Operations on person 0 (with a phone) or 1 (without); each group is sent back to back
 # (one dispatcher batch, see the linger below) and delivered before the next group starts.
@@ -43,16 +43,6 @@ def dispatcher(nats_server: NatsServer, sandbox: Sandbox) -> Iterator[Dispatcher
     replica.stop()
 
 
-def _send(system: ServiceHarness, email: str, parent: str, op: tuple[Any, ...]) -> None:
-    if op[0] == "subscribe":
-        system.stub.SubscribeNewsletter(pb.SubscribeNewsletterRequest(email=email, source="t"))
-    elif op[0] == "unsubscribe":
-        system.stub.Unsubscribe(pb.UnsubscribeRequest(email=email))
-    else:
-        record = consent(op[1], granted=op[2])
-        system.stub.RecordConsent(pb.RecordConsentRequest(parent=parent, consent=record))
-
-
 def _delivered(system: ServiceHarness, emails: list[str]) -> bool:
     statuses = system.sql(
         "SELECT status FROM marketing_outbox WHERE contact_key = ANY(:keys)",
@@ -64,10 +54,10 @@ def _delivered(system: ServiceHarness, emails: list[str]) -> bool:
 
 @given(plan=groups)
 @example(  # the fault run's case: the subscribe that lifted the suppression is superseded
-    plan=[[(0, ("unsubscribe",))], [(0, ("subscribe",)), (0, ("record", "EMAIL", False))]]
+    plan=[[(0, Unsubscribe())], [(0, Subscribe()), (0, Record("EMAIL", granted=False))]]
 )
 def test_provider_consent_equals_ours_after_any_sequence(
-    system: ServiceHarness, provider: Sandbox, plan: list[list[tuple[int, tuple[Any, ...]]]]
+    system: ServiceHarness, provider: Sandbox, plan: list[list[tuple[int, Operation]]]
 ) -> None:
     emails = [unique_email("sync"), unique_email("sync")]
     parents = [
@@ -76,7 +66,7 @@ def test_provider_consent_equals_ours_after_any_sequence(
     ]
     for group in plan:
         for person, op in group:
-            _send(system, emails[person], parents[person], op)
+            send(system.stub, op, emails[person], parents[person])
         assert_eventually(lambda: _delivered(system, emails))
 
     for email, has_phone in zip(emails, (True, False), strict=True):

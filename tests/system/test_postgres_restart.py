@@ -15,9 +15,10 @@ from marketing.v1 import service_pb2 as pb
 
 from dispatcher.sandbox import Sandbox
 from service.storage import migrate
+from tests.consent_model import ConsentState
 from tests.harness import ServiceHarness, assert_eventually
 from tests.processes import DispatcherProcess, NatsServer, RestartablePostgres
-from tests.system.consent_traffic import ConsentState, ConsentTraffic
+from tests.system.consent_traffic import ConsentTraffic
 from tests.system.provider_state import ProviderConsent, expected_at_provider, provider_consent
 
 # Acknowledged operations to wait for before the restart and after it, so the
@@ -59,7 +60,7 @@ def _restart_under(traffic: ConsentTraffic, postgres: RestartablePostgres) -> No
 
 def _ours(harness: ServiceHarness, email: str) -> ConsentState:
     contact = harness.stub.GetContact(pb.GetContactRequest(email=email)).contact
-    return ConsentState(contact.email_opt_in, contact.newsletter_member, contact.suppressed)
+    return ConsentState.of_contact(contact)
 
 
 def _assert_only_ok_or_unavailable(traffic: ConsentTraffic) -> None:
