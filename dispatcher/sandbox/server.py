@@ -10,8 +10,9 @@ import socket
 import socketserver
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from dispatcher.sandbox.jsonapi import error_document, gateway_page
@@ -19,6 +20,7 @@ from dispatcher.sandbox.state import RECORDED_HEADERS, Fault, SandboxState, Thro
 from dispatcher.sandbox.validation import ROUTES, Invalid, Route, profile_key
 
 log = logging.getLogger("marketing.sandbox")
+T = TypeVar("T")
 
 JSON_API = "application/vnd.api+json"
 ACCEPTED_CONTENT_TYPES = (JSON_API, "application/json")
@@ -324,27 +326,30 @@ def _control(handler: _Handler, path: str, query: dict[str, list[str]], body: by
 
 def _add_faults(handler: _Handler, body: bytes) -> None:
     """POST /_sandbox/faults takes one fault object or a list of them (queued in order)."""
-    try:
-        document = json.loads(body or b"null")
-        items = document if isinstance(document, list) else [document]
-        faults = [Fault.from_json(item) for item in items]
-    except (ValueError, TypeError) as exc:
-        handler.send(400, error_document(400, detail=f"Invalid fault: {exc}"))
-        return
-    for fault in faults:
-        handler.server.state.add_fault(fault)
-    _json(handler, 201, handler.server.state.faults())
+    faults = _control_items(handler, body, Fault.from_json, "fault")
+    if faults is not None:
+        for fault in faults:
+            handler.server.state.add_fault(fault)
+        _json(handler, 201, handler.server.state.faults())
 
 
 def _add_throttles(handler: _Handler, body: bytes) -> None:
     """POST /_sandbox/throttles takes one throttle object or a list of them."""
+    throttles = _control_items(handler, body, Throttle.from_json, "throttle")
+    if throttles is not None:
+        for throttle in throttles:
+            handler.server.state.add_throttle(throttle)
+        _json(handler, 201, handler.server.state.throttles())
+
+
+def _control_items(
+    handler: _Handler, body: bytes, parse: Callable[[Any], T], what: str
+) -> list[T] | None:
+    """One JSON object or a list of them, each parsed; None (answered 400) if any is bad."""
     try:
         document = json.loads(body or b"null")
         items = document if isinstance(document, list) else [document]
-        throttles = [Throttle.from_json(item) for item in items]
+        return [parse(item) for item in items]
     except (ValueError, TypeError) as exc:
-        handler.send(400, error_document(400, detail=f"Invalid throttle: {exc}"))
-        return
-    for throttle in throttles:
-        handler.server.state.add_throttle(throttle)
-    _json(handler, 201, handler.server.state.throttles())
+        handler.send(400, error_document(400, detail=f"Invalid {what}: {exc}"))
+        return None
