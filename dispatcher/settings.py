@@ -16,7 +16,9 @@ KLAVIYO_URL = "https://a.klaviyo.com"
 
 
 class DispatcherSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MARKETING_", extra="ignore")
+    model_config = SettingsConfigDict(  # refused values unrepeated: the API key is one
+        env_prefix="MARKETING_", extra="ignore", hide_input_in_errors=True
+    )
 
     nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server(s)")
     stream_replicas: int = Field(1, ge=1, le=5)

@@ -33,23 +33,38 @@ def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus) -> BusWorker
     return BusWorkers(db, bus, outbox_retention=retention)
 
 
-async def _until_signalled(callers: CallerFile | None = None) -> None:
+def _nothing_to_reload() -> None:
+    log.info("SIGHUP: nothing to reload (no MARKETING_AUTH_FILE)")
+
+
+def _starting_up(_signal: int, _frame: object) -> None:
+    log.info("SIGHUP while starting up: nothing to reload yet (the auth file is read at start)")
+
+
+def _reload_on_sighup(callers: CallerFile | None = None) -> None:
+    """SIGHUP re-reads the auth file, or only says there is nothing to reload:
+    its default action would end the process without a graceful shutdown. Set
+    before anything starts (main() covers the moments before the event loop)."""
+    reload = callers.reload if callers is not None else _nothing_to_reload
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+
+
+async def _until_signalled() -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    if callers is not None:
-        loop.add_signal_handler(signal.SIGHUP, callers.reload)
     await stopping.wait()
 
 
 async def serve(settings: ServiceSettings) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully; SIGHUP re-reads
-    the auth file."""
+    the auth file (if any)."""
     try:  # before anything starts: a wrong set-up is refused at once
         callers = load_callers(settings)
     except AuthSetupError as exc:
         raise SystemExit(f"marketing-service: {exc}") from None
+    _reload_on_sighup(callers)
     db = _database(settings)
     serve_metrics(settings.metrics_address)
     bus = workers = None
@@ -73,7 +88,7 @@ async def serve(settings: ServiceSettings) -> None:
     if settings.tls_client_ca is not None:
         transport = "mutual TLS"
     log.info("serving marketing.v1.MarketingService on port %d (%s)", running.port, transport)
-    await _until_signalled(callers)
+    await _until_signalled()
     log.info(
         "shutting down: health NOT_SERVING, up to %.0f s for in-flight RPCs",
         settings.shutdown_grace_s,
@@ -88,10 +103,12 @@ async def serve(settings: ServiceSettings) -> None:
 
 
 async def work(settings: ServiceSettings) -> None:
-    """Only the bus workers, until SIGTERM or SIGINT: the ingest processes then
-    spend their CPU on RPCs alone. Any number may run (the relay elects one)."""
+    """Only the bus workers, until SIGTERM or SIGINT (SIGHUP is ignored, with a
+    log line): the ingest processes then spend their CPU on RPCs alone. Any
+    number may run (the relay elects one)."""
     if not settings.nats_url:
         raise SystemExit("marketing-service work needs MARKETING_NATS_URL")
+    _reload_on_sighup()
     db = _database(settings)
     serve_metrics(settings.metrics_address)
     bus = Bus(settings.nats_url, replicas=settings.stream_replicas, name="marketing-service-work")
@@ -109,6 +126,8 @@ async def work(settings: ServiceSettings) -> None:
 
 
 def main() -> None:
+    # First of all: a SIGHUP while starting up must not end the process either.
+    signal.signal(signal.SIGHUP, _starting_up)
     parser = argparse.ArgumentParser(prog="marketing-service", description=__doc__)
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", "work"])
     args = parser.parse_args()

@@ -33,7 +33,11 @@ def _random_page_token_key() -> SecretStr:
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MARKETING_", extra="ignore")
+    # An error never repeats the value it refused: it may be a secret (the page
+    # token key, the database URL with its password) and errors reach the log.
+    model_config = SettingsConfigDict(
+        env_prefix="MARKETING_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: SecretStr = Field(
         description="SQLAlchemy URL of PostgreSQL, e.g. postgresql+asyncpg://user:pw@host/db",

@@ -29,6 +29,8 @@ ALL_METHODS = "*"
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 _CALLER_KEYS = frozenset({"name", "token_sha256", "methods"})
 _BEARER = "bearer "  # the scheme is case-insensitive (RFC 7235)
+# The digest of no token at all: a file listing it would admit "Bearer " alone.
+_EMPTY_TOKEN_DIGEST = hashlib.sha256(b"").hexdigest()
 
 
 class AuthFileError(ValueError):
@@ -56,7 +58,9 @@ class Callers:
     def authenticate(self, token: str) -> Caller | None:
         """The caller whose token this is, or None. Every caller's digest is
         compared, each in constant time, so the time taken tells nothing about
-        which digest (or how much of one) matched."""
+        which digest (or how much of one) matched. No token is nobody's."""
+        if not token:
+            return None
         digest = hashlib.sha256(token.encode()).digest()
         found = None
         for caller in self.callers:
@@ -76,7 +80,12 @@ class Callers:
             raise UnauthenticatedError(
                 "MISSING_CREDENTIALS", "the authorization header is not of the form Bearer <token>"
             )
-        caller = self.authenticate(authorization[len(_BEARER) :].strip())
+        token = authorization[len(_BEARER) :].strip()
+        if not token:
+            raise UnauthenticatedError(
+                "MISSING_CREDENTIALS", "the bearer token is empty: send Bearer <token>"
+            )
+        caller = self.authenticate(token)
         if caller is None:
             raise UnauthenticatedError("UNKNOWN_TOKEN", "the bearer token is not a known caller's")
         if not caller.may_call(method):
@@ -118,6 +127,10 @@ def _caller(index: int, entry: Any, known_methods: Collection[str]) -> Caller:
     digest = entry.get("token_sha256")
     if not isinstance(digest, str) or not _HEX_DIGEST.fullmatch(digest):
         raise AuthFileError(f"{where}: token_sha256 must be 64 hex digits (a SHA-256 digest)")
+    if digest.lower() == _EMPTY_TOKEN_DIGEST:
+        raise AuthFileError(
+            f"{where}: token_sha256 is the SHA-256 of the empty string: give the caller a token"
+        )
     methods = entry.get("methods")
     if not isinstance(methods, list) or not methods:
         raise AuthFileError(f'{where}: methods must list method names, or "*" for every method')

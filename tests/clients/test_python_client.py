@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from marketing_client import (
     MarketingClient,
     NotFoundError,
     PermissionDeniedError,
+    PlaintextTokenWarning,
     ResourceExhaustedError,
     RetryPolicy,
     Tls,
@@ -222,6 +224,56 @@ def _status_trailer(*details: Message) -> tuple[tuple[str, bytes], ...]:
     for detail in details:
         status.details.add().Pack(detail)
     return ((STATUS_DETAILS_KEY, status.SerializeToString()),)
+
+
+def _open_and_close(target: str, times: int = 1, **kw: Any) -> None:
+    """Creates the client(s) only: a channel connects at its first call."""
+
+    async def main() -> None:
+        for _ in range(times):
+            await MarketingClient(target, **kw).close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "marketing.internal:50051",
+        "10.0.0.7:50051",
+        "dns:///marketing.internal:50051",
+        "[2001:db8::1]:50051",
+        "ipv4:192.0.2.1:50051",
+    ],
+)
+def test_a_token_in_clear_to_another_host_is_warned_about_once(target: str) -> None:
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")  # Python's own: once per message and line
+        _open_and_close(target, times=3, token="secret-token")
+    said = [str(w.message) for w in seen if issubclass(w.category, PlaintextTokenWarning)]
+    assert len(said) == 1, said
+    assert target in said[0] and "without TLS" in said[0] and "secret-token" not in said[0]
+
+
+@pytest.mark.parametrize(
+    ("target", "kw"),
+    [
+        ("127.0.0.1:50051", {"token": "t"}),
+        ("127.3.2.1:50051", {"token": "t"}),
+        ("localhost:50051", {"token": "t"}),
+        ("[::1]:50051", {"token": "t"}),
+        ("dns:///localhost:50051", {"token": "t"}),
+        ("unix:/run/marketing.sock", {"token": "t"}),
+        ("marketing.internal:50051", {}),  # no token, nothing to read
+        ("marketing.internal:50051", {"token": "t", "tls": Tls()}),
+    ],
+)
+def test_no_warning_on_this_host_over_tls_or_without_a_token(
+    target: str, kw: dict[str, Any]
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PlaintextTokenWarning)
+        _open_and_close(target, **kw)
 
 
 def test_unavailable_is_retried_with_the_same_event_id() -> None:

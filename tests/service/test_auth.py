@@ -174,6 +174,43 @@ def test_a_reload_admits_the_new_callers_and_a_bad_file_keeps_the_old(
         new.GetQueueStats(pb.GetQueueStatsRequest())  # the callers read before still stand
 
 
+def test_no_log_record_holds_a_token(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every logger at DEBUG, through refused and admitted calls and a reload:
+    the token of the call (known or not) is in no record."""
+    tokens = ("kept-tok-5e1", "wrong-tok-9a2", "rotated-tok-3c7")
+    kept, wrong, rotated = tokens
+    auth_file = write_auth_file(tmp_path / "callers.toml", [("probe", kept, ["GetQueueStats"])])
+    with (
+        caplog.at_level(logging.DEBUG),
+        ServiceHarness.start(database_url, auth_file=auth_file) as running,
+    ):
+        assert running.callers is not None
+        stats = pb.GetQueueStatsRequest()
+        _stub(running.address, kept).GetQueueStats(stats)  # admitted
+        _refused(
+            lambda: _stub(running.address, wrong).GetQueueStats(stats),
+            grpc.StatusCode.UNAUTHENTICATED,
+            "UNKNOWN_TOKEN",
+        )
+        _refused(
+            lambda: _stub(running.address, kept).UpsertContact(upsert(unique_email())),
+            grpc.StatusCode.PERMISSION_DENIED,
+            "METHOD_NOT_ALLOWED",
+        )
+        write_auth_file(auth_file, [("probe", rotated, ["*"])])
+        assert running.callers.reload()
+        _stub(running.address, rotated).GetQueueStats(stats)  # admitted after the reload
+    logged = caplog.text
+    assert "refused a call to GetQueueStats" in logged, "the refusals were logged at DEBUG"
+    assert "refused a call to UpsertContact" in logged
+    assert "reloaded: callers probe" in logged
+    for record in caplog.records:
+        text = f"{record.getMessage()} {record.exc_text or ''} {record.stack_info or ''}"
+        assert not [t for t in tokens if t in text], (record.name, text)
+
+
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return make_certificates(tmp_path_factory.mktemp("tls"))

@@ -1,6 +1,6 @@
 """Authentication of `marketing-service serve` as a process: it refuses to start
 open by accident, says when it is open on purpose, and re-reads the auth file
-on a real SIGHUP."""
+on a real SIGHUP; without an auth file (and in `work`) SIGHUP ends nothing."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from marketing.v1 import service_pb2 as pb
 from marketing.v1 import service_pb2_grpc
 
 from tests.harness import assert_eventually, bearer_channel, write_auth_file
-from tests.processes import free_port
+from tests.processes import NatsServer, free_port
 
 
 def _env(database_url: str, **settings: str) -> dict[str, str]:
@@ -119,6 +119,51 @@ def test_sighup_reloads_the_auth_file(database_url: str, tmp_path: Path) -> None
         assert process.poll() is None
     text = log.read_text()
     assert "first-token" not in text and "second-token" not in text  # tokens are never logged
+
+
+def _survives_sighup(process: subprocess.Popen[bytes], log: Path) -> None:
+    """SIGHUP leaves the process running: its default action would end it at once."""
+    process.send_signal(signal.SIGHUP)
+    assert_eventually(lambda: "nothing to reload" in log.read_text() or process.poll() is not None)
+    assert process.poll() is None, f"SIGHUP ended the process ({process.returncode})"
+
+
+def _stops_gracefully(process: subprocess.Popen[bytes], log: Path) -> None:
+    process.terminate()
+    assert process.wait(timeout=30) == 0
+    assert log.read_text().rstrip().endswith("stopped")
+
+
+def test_sighup_does_not_end_a_service_without_an_auth_file(
+    database_url: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "service.log"
+    with _serving(_env(database_url, auth="disabled"), log) as (process, address):
+        _survives_sighup(process, log)
+        assert _stats(address, None) == grpc.StatusCode.OK
+        _stops_gracefully(process, log)
+
+
+def test_sighup_does_not_end_the_bus_workers(
+    database_url: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "work.log"
+    env = _env(database_url, nats_url=nats_server.url)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service.main", "work"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        assert_eventually(lambda: "bus workers running" in log.read_text())
+        _survives_sighup(process, log)
+        _stops_gracefully(process, log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
 
 
 @pytest.mark.parametrize("missing", ["tls_cert", "tls_key"])

@@ -81,3 +81,24 @@ def test_page_token_key_is_random_by_default_and_read_from_the_environment(
     monkeypatch.setenv("MARKETING_PAGE_TOKEN_KEY", "short")
     with pytest.raises(ValueError, match="page_token_key"):
         ServiceSettings()
+
+
+def test_a_refused_setting_is_not_repeated_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings errors reach the log, and the refused value may be a secret."""
+    monkeypatch.setenv("MARKETING_PAGE_TOKEN_KEY", "too-short-secret")
+    with pytest.raises(ValueError, match="page_token_key") as too_short:
+        ServiceSettings()
+    assert "too-short-secret" not in str(too_short.value)
+
+    # A check of the whole model would otherwise show every input, the database password too.
+    monkeypatch.delenv("MARKETING_PAGE_TOKEN_KEY")
+    monkeypatch.setenv("MARKETING_DATABASE_URL", "postgresql://u:pw-4711@h/d")
+    monkeypatch.setenv("MARKETING_TLS_CLIENT_CA", "/ca.pem")
+    with pytest.raises(ValueError, match="MARKETING_TLS_CLIENT_CA needs") as whole_model:
+        ServiceSettings()
+    assert "pw-4711" not in str(whole_model.value)
+    assert "/ca.pem" not in str(whole_model.value)
+
+    with pytest.raises(ValueError, match="KLAVIYO_API_KEY") as api_key:
+        DispatcherSettings(KLAVIYO_API_KEY=b"pk_\xffkey-4711")  # not text: refused
+    assert "key-4711" not in str(api_key.value)

@@ -14,6 +14,7 @@ from marketing_client.errors import (
     UnauthenticatedError,
     UnavailableError,
 )
+from marketing_client.plaintext import PlaintextTokenWarning
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -26,6 +27,7 @@ __all__ = [
     "MarketingError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PlaintextTokenWarning",
     "ResourceExhaustedError",
     "RetryPolicy",
     "Tls",

@@ -27,6 +27,7 @@ import grpc
 from marketing.v1 import consent_pb2, contact_pb2, event_pb2, service_pb2, service_pb2_grpc
 
 from marketing_client.errors import DeadlineExceededError, MarketingError, from_rpc_error
+from marketing_client.plaintext import warn_if_token_in_clear
 
 DEFAULT_TIMEOUT_S = 10.0
 # Calls that a retry could apply twice with a different outcome: re-driving
@@ -85,7 +86,8 @@ class Tls:
 class MarketingClient:
     """Use as `async with MarketingClient("host:50051", token=...) as client: ...`.
     `token` is sent as `authorization: Bearer <token>` with every call; `tls`
-    speaks TLS (or pass your own `credentials`)."""
+    speaks TLS (or pass your own `credentials`). A token sent without either to
+    a host other than this one raises a `PlaintextTokenWarning`."""
 
     def __init__(
         self,
@@ -107,6 +109,8 @@ class MarketingClient:
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ]
         if credentials is None:
+            if token is not None:
+                warn_if_token_in_clear(target)
             self._channel = grpc.aio.insecure_channel(target, options=options)
         else:
             self._channel = grpc.aio.secure_channel(target, credentials, options=options)

@@ -29,7 +29,7 @@ export interface ClientOptions {
   defaultTimeoutMs?: number;
   /** Sent as `authorization: Bearer <token>` with every call. */
   token?: string;
-  /** TLS settings for an `https://` base URL. */
+  /** TLS settings; only with an `https://` base URL (refused with `http://`). */
   tls?: TlsOptions;
   /** Run around every call, e.g. to add tracing headers. */
   interceptors?: Interceptor[];
@@ -42,12 +42,41 @@ function bearer(token: string): Interceptor {
   };
 }
 
+/** Hosts whose traffic never leaves this machine: a token to them in clear is fine. */
+function isLoopback(hostname: string): boolean {
+  const host = hostname.replace(/^\[(.*)\]$/, "$1"); // URL keeps IPv6 in brackets
+  return host === "localhost" || host.endsWith(".localhost") || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+// Origins already warned about: once per origin, however many clients are made.
+const warnedInClear = new Set<string>();
+
+/**
+ * Refuses TLS options that an `http://` URL would silently ignore, and warns
+ * (once per origin, as a Node.js process warning) when a token would go in
+ * clear to a host other than this one, readable by anyone on the path.
+ */
+function checkTransportSecurity(baseUrl: string, options: ClientOptions): void {
+  const url = new URL(baseUrl);
+  if (url.protocol === "https:") return;
+  if (options.tls !== undefined) {
+    throw new Error(`tls options need an https:// base URL; ${url.origin} would ignore them and speak plaintext`);
+  }
+  if (options.token === undefined || isLoopback(url.hostname) || warnedInClear.has(url.origin)) return;
+  warnedInClear.add(url.origin);
+  process.emitWarning(
+    `the bearer token goes to ${url.origin} without TLS, readable on the network: use an https:// URL`,
+    { type: "PlaintextTokenWarning", code: "MARKETING_PLAINTEXT_TOKEN" },
+  );
+}
+
 /**
  * A client of the service at `baseUrl`, e.g. "http://127.0.0.1:50051" (or
  * "https://…" when the service speaks TLS), speaking the gRPC protocol over
  * HTTP/2 (the service is a plain grpc server).
  */
 export function createMarketingClient(baseUrl: string, options: ClientOptions = {}): MarketingClient {
+  checkTransportSecurity(baseUrl, options);
   const interceptors = [
     ...(options.token === undefined ? [] : [bearer(options.token)]),
     ...(options.interceptors ?? []),

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain.callers import AuthFileError, Callers, parse_callers, token_digest_hex
+from service.domain.callers import AuthFileError, Caller, Callers, parse_callers, token_digest_hex
 from service.errors import PermissionDeniedError, UnauthenticatedError
 
 METHODS = ("TrackEvent", "TrackEvents", "UpsertContact", "DeleteContact")
@@ -76,6 +76,23 @@ def test_a_bad_file_is_refused_naming_what_is_wrong(text: str, message: str) -> 
     assert message in str(refused.value)
 
 
+@pytest.mark.parametrize("digest", [token_digest_hex(""), token_digest_hex("").upper()])
+def test_the_digest_of_the_empty_token_is_refused_naming_the_caller(digest: str) -> None:
+    text = f'[[callers]]\nname = "blank"\ntoken_sha256 = "{digest}"\nmethods = ["*"]\n'
+    with pytest.raises(AuthFileError) as refused:
+        _callers(CHECKOUT + text)
+    assert "caller 'blank': token_sha256 is the SHA-256 of the empty string" in str(refused.value)
+
+
+def test_an_empty_token_is_nobodys_even_against_the_empty_digest() -> None:
+    """Defence in depth: were the empty digest ever loaded, "Bearer " still gets nobody in."""
+    blank = Callers((Caller("blank", hashlib.sha256(b"").digest(), frozenset({"*"})),))
+    assert blank.authenticate("") is None
+    with pytest.raises(UnauthenticatedError) as refused:
+        blank.admit("Bearer ", "TrackEvent")
+    assert refused.value.reason == "MISSING_CREDENTIALS"
+
+
 def test_upper_case_hex_digests_are_accepted() -> None:
     text = CHECKOUT.replace(
         token_digest_hex("checkout-token"), token_digest_hex("checkout-token").upper()
@@ -90,7 +107,8 @@ def test_upper_case_hex_digests_are_accepted() -> None:
         ("", "MISSING_CREDENTIALS"),
         ("Basic b3BzOm9wcw==", "MISSING_CREDENTIALS"),
         ("ops-token", "MISSING_CREDENTIALS"),
-        ("Bearer ", "UNKNOWN_TOKEN"),
+        ("Bearer ", "MISSING_CREDENTIALS"),
+        ("bearer \t ", "MISSING_CREDENTIALS"),
         ("Bearer not-a-token", "UNKNOWN_TOKEN"),
         ("Bearer ops-token-and-more", "UNKNOWN_TOKEN"),
     ],
