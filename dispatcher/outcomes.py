@@ -82,27 +82,36 @@ class Reporter:
     async def _dead_letter(
         self, js: JetStreamContext, o: Outcome, limit: int
     ) -> asyncio.Future[PubAck]:
-        letter = bus_pb2.DeadLetter(
-            delivery=o.delivery,
-            error=o.error,
-            attempts=o.attempts,
-            fail_time=to_timestamp(self._clock()),
-        )
         headers = {MSG_ID_HEADER: f"{o.delivery.id}.dead.{o.attempts}"}
-        data = letter.SerializeToString()
-        size = wire_size(data, headers)
-        if size > limit:
-            # The delivery came over the bus, so only the error can have pushed
-            # it over; the payload is kept in PostgreSQL with the failed delivery.
-            letter.error += f" (payload left out: {too_large(size, limit)})"
-            letter.delivery.payload_json = b""
-            data = letter.SerializeToString()
+        data = dead_letter(o, to_timestamp(self._clock()), limit, headers)
         return await js.publish_async(topology.dead_subject(o.delivery.kind), data, headers=headers)
+
+
+def dead_letter(o: Outcome, failed: Timestamp, limit: int, headers: dict[str, str]) -> bytes:
+    """The DeadLetter of a failed outcome, fitting the server's max_payload
+    (`limit`) with its `headers`. When the whole letter is larger, its
+    delivery's payload is left out and the error says so (the payload stays in
+    PostgreSQL with the failed delivery): the delivery came over the bus, so
+    only a long error can have pushed it over, and that is cut short if need be."""
+    letter = bus_pb2.DeadLetter(
+        delivery=o.delivery, error=o.error, attempts=o.attempts, fail_time=failed
+    )
+    data = letter.SerializeToString()
+    size = wire_size(data, headers)
+    if size <= limit:
+        return data
+    note = f" (payload left out: {too_large(size, limit)})"
+    letter.delivery.payload_json = b""
+    letter.error = o.error + note
+    if wire_size(letter.SerializeToString(), headers) > limit:
+        letter.error = o.error[:_KEEP_OF_LONG_ERROR] + _CUT_SHORT + note
+    return letter.SerializeToString()
 
 
 # A results message's id header, as the server counts it (a uuid4 value).
 _RESULTS_HEADER_SIZE = wire_size(b"", {MSG_ID_HEADER: str(uuid.UUID(int=0))})
 _KEEP_OF_LONG_ERROR = 1000  # characters of an error too long for a message of its own
+_CUT_SHORT = " [cut short: too long for the bus]"
 
 
 def results_messages(results: Sequence[bus_pb2.DeliveryResult], limit: int) -> list[bytes]:
@@ -137,5 +146,5 @@ def _field_size(result: bus_pb2.DeliveryResult) -> int:
 def _shortened(result: bus_pb2.DeliveryResult) -> bus_pb2.DeliveryResult:
     short = bus_pb2.DeliveryResult()
     short.CopyFrom(result)
-    short.error = result.error[:_KEEP_OF_LONG_ERROR] + " [cut short: too long for the bus]"
+    short.error = result.error[:_KEEP_OF_LONG_ERROR] + _CUT_SHORT
     return short

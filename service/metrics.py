@@ -25,6 +25,10 @@ EVENTS_ACCEPTED = Counter(
     "marketing_events_accepted", "Events accepted (not duplicates), by metric", ["metric"]
 )
 EVENTS_DUPLICATE = Counter("marketing_events_duplicate", "Events ignored as already accepted")
+EVENTS_FALLBACK = Counter(
+    "marketing_events_fallback",
+    "Events stored in PostgreSQL because the bus did not acknowledge them",
+)
 CONSENT_RECORDS = Counter(
     "marketing_consent_records", "Consent records appended, by type and grant", ["type", "granted"]
 )

@@ -17,6 +17,8 @@ from service.bus.envelope import NATS_MAX_PAYLOAD
 from service.devstack import nats_server_command
 
 BIN = Path(sys.executable).parent
+# A max_payload for tests of messages over the limit: small, so those are small too.
+SMALL_MAX_PAYLOAD = 64 * 1024
 
 
 def free_port() -> int:

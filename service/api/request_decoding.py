@@ -15,6 +15,7 @@ so it costs nothing on good requests).
 
 from __future__ import annotations
 
+import codecs
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -105,7 +106,9 @@ def locate(descriptor: Any, data: bytes) -> FieldViolation:
     parse. Inside a well-known type (a Struct's nested values, say) the
     violation names the field holding it: that is the field the caller set.
     Bytes that belong to no field are reported under `REQUEST_ITSELF`."""
-    found = _walk(descriptor, data, path="", reported="", depth=1)
+    # A view, not bytes: each nested message is a slice of it, so a request
+    # nested 100 deep is not copied 100 times (4 MiB would mean 400 MB).
+    found = _walk(descriptor, memoryview(data), path="", reported="", depth=1)
     if found is None:  # protobuf refused something this walk does not check
         return FieldViolation(REQUEST_ITSELF, "UNDECODABLE", f"is not a valid {descriptor.name}")
     field, problem = found
@@ -113,7 +116,7 @@ def locate(descriptor: Any, data: bytes) -> FieldViolation:
 
 
 def _walk(
-    descriptor: Descriptor, data: bytes, *, path: str, reported: str, depth: int
+    descriptor: Descriptor, data: memoryview, *, path: str, reported: str, depth: int
 ) -> tuple[str, _Problem] | None:
     """The first problem in `data` and the field path to report it under.
     `path` is where the walk is; `reported` freezes at a well-known type."""
@@ -153,15 +156,15 @@ def _is_well_known(descriptor: Descriptor | None) -> bool:
     return descriptor is not None and descriptor.full_name.startswith("google.protobuf.")
 
 
-def _utf8(value: bytes) -> bool:
+def _utf8(value: memoryview) -> bool:
     try:
-        value.decode("utf-8")
+        codecs.utf_8_decode(value, "strict", True)
     except UnicodeDecodeError:
         return False
     return True
 
 
-def _wire_fields(data: bytes) -> Iterator[tuple[int, int, bytes | None]]:
+def _wire_fields(data: memoryview) -> Iterator[tuple[int, int, memoryview | None]]:
     """(field number, wire type, the bytes of a length-delimited value)."""
     pos, end = 0, len(data)
     while pos < end:
@@ -186,7 +189,7 @@ def _wire_fields(data: bytes) -> Iterator[tuple[int, int, bytes | None]]:
         yield number, wire_type, value
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
+def _varint(data: memoryview, pos: int) -> tuple[int, int]:
     result = shift = 0
     for i in range(pos, min(pos + 10, len(data))):
         result |= (data[i] & 0x7F) << shift

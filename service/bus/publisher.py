@@ -164,11 +164,6 @@ class BatchPublisher:
         for batch, _ in list(self._waiting.values()):
             batch.give_up()
 
-    async def close(self) -> None:
-        if self._subscription is not None:
-            subscription, self._subscription = self._subscription, None
-            await subscription.unsubscribe()
-
 
 def _is_duplicate(data: bytes) -> bool:
     try:

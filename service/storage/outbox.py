@@ -108,7 +108,7 @@ class Unpublishable:
 
 
 async def fail_unpublishable(
-    conn: AsyncConnection | AsyncSession, rows: Sequence[Unpublishable], *, now: datetime
+    conn: AsyncConnection, rows: Sequence[Unpublishable], *, now: datetime
 ) -> None:
     """Dead-letter rows that cannot be published (the caller commits)."""
     if not rows:

@@ -1,15 +1,23 @@
-"""Results split over messages that each fit the server's max_payload."""
+"""Results split over messages that each fit the server's max_payload, and dead
+letters that fit it too (their payload left out when it would not)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
 from marketing.bus.v1 import bus_pb2
 
-from dispatcher.outcomes import results_messages
+from dispatcher.outcomes import Outcome, Reporter, dead_letter, results_messages
+from service.bus import topology
+from service.bus.connection import Bus
 from service.bus.envelope import MSG_ID_HEADER, wire_size
+from tests.processes import SMALL_MAX_PAYLOAD, NatsServer
 
 _RESULTS = st.lists(
     st.builds(
@@ -41,3 +49,74 @@ def test_a_batch_that_fits_is_one_message() -> None:
     results = [bus_pb2.DeliveryResult(delivery_id=f"e-{i}") for i in range(1000)]
     (message,) = results_messages(results, 1024 * 1024)
     assert len(bus_pb2.DeliveryResults.FromString(message).results) == 1000
+
+
+def _failed(payload_bytes: int, error: str = "provider said 400") -> Outcome:
+    delivery = bus_pb2.Delivery(
+        id=f"dead-{uuid.uuid4()}",
+        kind="event.tracked",
+        contact_key="k" * 64,
+        payload_json=b'{"p":"' + b"x" * payload_bytes + b'"}',
+    )
+    return Outcome(delivery, bus_pb2.OUTCOME_FAILED, attempts=7, error=error)
+
+
+def test_a_dead_letter_too_large_for_the_bus_goes_without_its_payload(tmp_path: Path) -> None:
+    """The delivery fitted the bus, the letter around it (error, attempts,
+    time) does not: published without the payload, saying so, and the
+    connection stays up."""
+    server = NatsServer(tmp_path / "nats", max_payload=SMALL_MAX_PAYLOAD)
+    server.start()
+    outcome = _failed(SMALL_MAX_PAYLOAD - 200, error="provider said 400: " + "e" * 300)
+    assert wire_size(outcome.delivery.SerializeToString()) < SMALL_MAX_PAYLOAD
+
+    async def main() -> bus_pb2.DeadLetter:
+        bus = Bus(server.url, name="test-outcomes")
+        bus.start()
+        try:
+            assert await bus.wait_ready(30)
+            nc, js = bus.nc, bus.js
+            assert nc is not None and js is not None
+            await Reporter(bus, lambda: datetime.now(UTC)).report([outcome])
+            stored = await js.get_last_msg(
+                topology.DEAD_STREAM, topology.dead_subject(outcome.delivery.kind)
+            )
+            assert not nc.is_closed and bus.nc is nc  # the server did not close it
+            assert stored.data is not None
+            return bus_pb2.DeadLetter.FromString(stored.data)
+        finally:
+            await bus.close()
+
+    try:
+        letter = asyncio.run(main())
+    finally:
+        server.stop()
+    assert letter.delivery.id == outcome.delivery.id and letter.attempts == 7
+    assert letter.delivery.payload_json == b""
+    assert letter.error.startswith(outcome.error + " (payload left out: bus message of ")
+    assert f"max_payload of {SMALL_MAX_PAYLOAD} bytes" in letter.error
+
+
+@given(
+    payload_bytes=st.integers(0, 70_000),
+    error=st.text(max_size=80_000),
+    limit=st.integers(32 * 1024, 80 * 1024),
+)
+def test_every_dead_letter_fits_and_keeps_its_payload_when_it_can(
+    payload_bytes: int, error: str, limit: int
+) -> None:
+    outcome = _failed(payload_bytes, error)
+    headers = {MSG_ID_HEADER: f"{outcome.delivery.id}.dead.7"}
+    data = dead_letter(outcome, Timestamp(seconds=1_800_000_000), limit, headers)
+    assert wire_size(data, headers) <= limit
+    letter = bus_pb2.DeadLetter.FromString(data)
+    whole = bus_pb2.DeadLetter(
+        delivery=outcome.delivery,
+        error=error,
+        attempts=7,
+        fail_time=Timestamp(seconds=1_800_000_000),
+    )
+    if wire_size(whole.SerializeToString(), headers) <= limit:
+        assert letter == whole
+    else:
+        assert letter.delivery.payload_json == b"" and "(payload left out: " in letter.error

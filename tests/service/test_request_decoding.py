@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tracemalloc
 from typing import Any
 
 import grpc
@@ -113,10 +114,47 @@ def test_the_depth_found_is_protobufs(levels: int) -> None:
     """The walk blames depth exactly where protobuf's parser gives up."""
     data = ld(1, contact_bytes(b"a@example.com", nested_struct(levels)))
     decoded = decode(pb.UpsertContactRequest, data)
+    protobuf_refuses = _refused_by_protobuf(pb.UpsertContactRequest, data)
+    assert isinstance(decoded, Undecodable) == protobuf_refuses
     if isinstance(decoded, Undecodable):
-        assert decoded.violation.reason == "NESTED_TOO_DEEPLY"
-    else:  # parsed: the servicer's own check (10 levels) answers it
-        assert decoded.contact.custom_properties.fields["a"].HasField("struct_value")
+        assert decoded.violation.field == "contact.custom_properties"
+    # The walk on its own (decode walks only what protobuf refused): too deep
+    # exactly where protobuf says so, neither a level earlier nor later.
+    too_deep = locate(pb.UpsertContactRequest.DESCRIPTOR, data).reason == "NESTED_TOO_DEEPLY"
+    assert too_deep == protobuf_refuses
+
+
+def test_protobufs_depth_limit_lies_within_the_levels_compared() -> None:
+    """Else the comparison above would see one outcome only."""
+    shallow, deep = (ld(1, contact_bytes(b"a@example.com", nested_struct(n))) for n in (28, 39))
+    assert not _refused_by_protobuf(pb.UpsertContactRequest, shallow)
+    assert _refused_by_protobuf(pb.UpsertContactRequest, deep)
+
+
+def _refused_by_protobuf(message_class: Any, data: bytes) -> bool:
+    try:
+        message_class.FromString(data)
+    except DecodeError:
+        return True
+    return False
+
+
+def test_locating_a_deep_large_request_copies_none_of_it() -> None:
+    """Each nesting level is a view of the request, not a copy of it: this one
+    (4 MiB, 30 levels, bad UTF-8 at the bottom) made the walk allocate 60 MiB."""
+    padding = ld(1, ld(1, b"k") + ld(2, ld(3, b"x" * 128 * 1024)))  # entry "k": "xx..."
+    struct = ld(1, ld(1, b"bad\xff") + ld(2, ld(3, b"v")))  # an entry whose key is not UTF-8
+    for _ in range(30):
+        struct = ld(1, ld(1, b"a") + ld(2, ld(5, struct))) + padding  # "a": {...}, "k": "xx..."
+    data = ld(1, contact_bytes(b"a@example.com", struct))
+    tracemalloc.start()
+    try:
+        violation = locate(pb.UpsertContactRequest.DESCRIPTOR, data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (violation.field, violation.reason) == ("contact.custom_properties", "INVALID_UTF8")
+    assert peak < len(data) // 10, f"{peak:,} bytes allocated walking {len(data):,}"
 
 
 def test_a_good_request_decodes_as_protobuf_would() -> None:

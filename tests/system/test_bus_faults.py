@@ -25,10 +25,9 @@ from dispatcher.settings import DispatcherSettings
 from service.bus.envelope import NATS_MAX_PAYLOAD
 from service.storage import migrate
 from tests.harness import ServiceHarness, assert_eventually, unique_email
-from tests.processes import DispatcherProcess, NatsServer, kill_connection
+from tests.processes import SMALL_MAX_PAYLOAD, DispatcherProcess, NatsServer, kill_connection
 from tests.service.builders import custom, placed_order, upsert
 
-SMALL_MAX_PAYLOAD = 64 * 1024
 SUPPRESSIONS = "/api/profile-suppression-bulk-create-jobs"
 
 

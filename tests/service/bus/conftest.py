@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import NatsServer
-
-SMALL_MAX_PAYLOAD = 64 * 1024
+from tests.processes import SMALL_MAX_PAYLOAD, NatsServer
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ import pytest
 from service.bus.connection import Bus
 from service.bus.publisher import Ack
 from tests.harness import eventually
-from tests.processes import NatsServer, kill_connection
-from tests.service.bus.conftest import SMALL_MAX_PAYLOAD
+from tests.processes import SMALL_MAX_PAYLOAD, NatsServer, kill_connection
 
 
 def _with_bus(url: str, scenario: Callable[[Bus], Awaitable[None]]) -> None:

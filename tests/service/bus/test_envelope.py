@@ -27,8 +27,7 @@ from service.storage.event_log import EventRecord
 from service.storage.outbox import OutboxKind
 from service.timestamps import to_timestamp
 from tests.harness import eventually
-from tests.processes import NatsServer
-from tests.service.bus.conftest import SMALL_MAX_PAYLOAD
+from tests.processes import SMALL_MAX_PAYLOAD, NatsServer
 
 _ITEMS = st.lists(
     st.tuples(st.text(min_size=1, max_size=20), st.text(max_size=64), st.binary(max_size=200)),

@@ -15,8 +15,7 @@ from nats.js.api import StreamConfig
 
 from service.bus.envelope import MSG_ID_HEADER
 from service.bus.publisher import Ack, BatchPublisher
-from tests.processes import NatsServer
-from tests.service.bus.conftest import SMALL_MAX_PAYLOAD
+from tests.processes import SMALL_MAX_PAYLOAD, NatsServer
 
 Scenario = Callable[[Any, BatchPublisher, str], Awaitable[None]]
 
@@ -31,7 +30,6 @@ def _run(nats_server: NatsServer, scenario: Scenario, **publisher_options: Any) 
         try:
             await scenario(js, publisher, name)
         finally:
-            await publisher.close()
             await js.delete_stream(name)
             await nc.close()
 
