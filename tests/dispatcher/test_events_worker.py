@@ -10,13 +10,10 @@ import itertools
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import nats
-import pytest
 from nats.aio.msg import Msg
 
 from dispatcher.events_worker import EventsWorker
@@ -38,15 +35,6 @@ from tests.processes import NatsServer
 ACK_WAIT_S = 30.0
 RETRY_AFTER_S = 60  # twice the ack wait
 Sent = tuple[float, bytes]  # (virtual time, ack payload)
-
-
-@pytest.fixture(scope="module")
-def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    """A server of its own: the work and results left here reach no other test."""
-    server = NatsServer(Path(tmp_path_factory.mktemp("nats-worker")))
-    server.start()
-    yield server
-    server.stop()
 
 
 def _event(event_id: str, **overrides: Any) -> bytes:
@@ -121,13 +109,14 @@ def test_a_batch_waiting_out_a_long_retry_after_is_kept_alive_then_sent_once(
                 Reporter(bus, utc_now),
                 gate,
                 ErasureMarks(await bus.js.key_value(topology.FENCES_BUCKET)),
+                connection_ended=bus.connection_ended,
                 max_attempts=7,
                 backoff_base_s=1.0,
-                keepalive_s=keepalive_every(ACK_WAIT_S),
+                keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
                 sleep=clock.sleep,
             )
             await worker.handle(first)  # throttled: handed back with the Retry-After
-            assert gate.pause_left() == RETRY_AFTER_S
+            assert worker.pause_left() == RETRY_AFTER_S
             handling = asyncio.create_task(worker.handle(second))
             await clock.advance_until(handling.done, settle, limit_s=10 * RETRY_AFTER_S)
             await handling
