@@ -188,19 +188,19 @@ def test_a_batch_waiting_out_a_retry_after_is_not_sent_once_its_connection_ended
             for _ in range(5):
                 await asyncio.sleep(0)
 
-        async with KlaviyoClient(API_KEY, base_url=sandbox.base_url) as provider:
-            gate = ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep)
-            worker = EventsWorker(
-                provider,
-                Reporter(bus, utc_now),
-                gate,
-                ErasureMarks(await bus.js.key_value(topology.FENCES_BUCKET)),
-                connection_ended=bus.connection_ended,
-                max_attempts=7,
-                backoff_base_s=1.0,
-                keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
-                sleep=clock.sleep,
-            )
+        provider = KlaviyoClient(API_KEY, base_url=sandbox.base_url)
+        worker = EventsWorker(
+            provider,
+            Reporter(bus, utc_now),
+            ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep),
+            ErasureMarks(await bus.js.key_value(topology.FENCES_BUCKET)),
+            connection_ended=bus.connection_ended,
+            max_attempts=7,
+            backoff_base_s=1.0,
+            keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
+            sleep=clock.sleep,
+        )
+        try:
             await worker.handle(first)  # throttled: the gate pauses the events endpoint
             handling = asyncio.create_task(worker.handle(second))
             await settle()
@@ -208,9 +208,11 @@ def test_a_batch_waiting_out_a_retry_after_is_not_sent_once_its_connection_ended
             await asyncio.wait_for(ended.wait(), 10)
             await clock.advance_until(handling.done, settle, limit_s=10 * RETRY_AFTER_S)
             await handling
-        # Closed while it reconnects, the Bus can hang (nats-py swallows the cancel).
-        assert await bus.wait_ready(30)
-        await bus.close()
+        finally:
+            await provider.aclose()
+            # Closed while it reconnects, the Bus can hang (nats-py swallows the cancel).
+            assert await bus.wait_ready(30)
+            await bus.close()
 
     asyncio.run(scenario())
 
