@@ -16,7 +16,6 @@ Ordering, per person, across retries and replicas:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,12 +27,13 @@ from nats.aio.msg import Msg
 
 from dispatcher import consent_calls, translate
 from dispatcher.backoff import exhausted, retry_delay
-from dispatcher.gate import ProviderGate, Sleep
-from dispatcher.keepalive import keep_in_progress
+from dispatcher.gate import ProviderGate
+from dispatcher.keepalive import ConnectionEnded, Holding, Interval, holding
 from dispatcher.kv_state import ErasureMarks, Fences, Lease
 from dispatcher.outcomes import Outcome, Reporter
 from dispatcher.providers.base import Provider
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
+from dispatcher.timing import Sleep
 from service.bus.envelope import parse_delivery, payload_of
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,15 @@ ASPECT_OF_KIND = {
     "contact.erased": ERASE,
 }
 PROFILE_CONCURRENCY = 8
+# The gate's names for the endpoints this worker calls (see _apply, _consent_calls).
+OPERATIONS = (
+    "upsert_profile",
+    "subscribe",
+    "unsuppress",
+    "unsubscribe",
+    "suppress",
+    "request_erasure",
+)
 ItemT = TypeVar("ItemT")
 
 
@@ -84,12 +93,16 @@ class ContactsWorker:
         lease: Lease,
         erasures: ErasureMarks,
         *,
+        connection_ended: Callable[[], asyncio.Event],
         max_attempts: int,
         backoff_base_s: float,
+        keepalive_s: Interval,
         newsletter_list_id: str | None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._provider = provider
+        self._connection_ended = connection_ended
+        self._keepalive_s = keepalive_s
         self._reporter = reporter
         self._gate = gate
         self._fences = fences
@@ -100,23 +113,27 @@ class ContactsWorker:
         self._list_id = newsletter_list_id or None
         self._sleep = sleep
 
+    def pause_left(self) -> float:
+        """Seconds until every endpoint this worker calls takes calls again: the
+        batch in hand waits for each in turn, so fetching more would not help."""
+        return self._gate.pause_left(*OPERATIONS)
+
     async def handle(self, messages: list[Msg]) -> None:
         work = [_work(msg) for msg in messages]
-        keeper = asyncio.create_task(keep_in_progress([w.msg for w in work]))
-        try:
-            superseded = await self._drop_superseded(work)
-            live = [w for w in work if w not in superseded]
-            for segment in _segments(live):
-                await self._apply(segment)
-            await self._finish(live, superseded)
-        except* LeaseLost:
-            log.warning("lease lost mid-batch: handing %d messages back", len(work))
-            for w in work:
-                await w.msg.nak()
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+        ended = self._connection_ended()  # of the connection these came on
+        async with holding(
+            messages, every_s=self._keepalive_s, sleep=self._sleep, ended=ended
+        ) as held:
+            try:
+                superseded = await self._drop_superseded(work)
+                live = [w for w in work if w not in superseded]
+                for segment in _segments(live):
+                    await self._apply(segment, held)
+                await self._finish(live, superseded, held)
+            except* (LeaseLost, ConnectionEnded) as lost:
+                reason = "lease lost" if lost.subgroup(LeaseLost) else "NATS connection ended"
+                count = await held.hand_back()
+                log.warning("%s mid-batch: %d messages handed back", reason, count)
 
     async def _drop_superseded(self, work: list[Work]) -> list[Work]:
         """Older changes of the same person and aspect, in this batch or already applied."""
@@ -139,7 +156,7 @@ class ContactsWorker:
                 superseded.append(w)
         return superseded
 
-    async def _apply(self, segment: list[Work]) -> None:
+    async def _apply(self, segment: list[Work], held: Holding) -> None:
         profiles = [w for w in segment if w.aspect == PROFILE]
         consents = [w for w in segment if w.aspect == CONSENT]
         erasures = [w for w in segment if w.aspect == ERASE]
@@ -147,15 +164,15 @@ class ContactsWorker:
 
         async def upsert(w: Work) -> None:
             async with limit:
-                await self._run(Call("upsert_profile", [w], self._upsert))
+                await self._run(Call("upsert_profile", [w], self._upsert), held)
 
         async with asyncio.TaskGroup() as group:  # a LeaseLost cancels the others
             for w in profiles:
                 group.create_task(upsert(w))
         for call in self._consent_calls(consents):
-            await self._run(call)
+            await self._run(call, held)
         for w in erasures:
-            await self._run(Call("request_erasure", [w], self._erase))
+            await self._run(Call("request_erasure", [w], self._erase), held)
 
     async def _upsert(self, owners: list[Work]) -> object:
         (w,) = owners
@@ -193,7 +210,7 @@ class ContactsWorker:
         calls += _bulk("suppress", planned.suppress, p.max_suppressions_per_call, p.suppress)
         return calls
 
-    async def _run(self, call: Call) -> None:
+    async def _run(self, call: Call, held: Holding) -> None:
         """One call with in-place retries; permanent failures are narrowed down
         to the items the provider blamed."""
         attempt = 0
@@ -206,7 +223,7 @@ class ContactsWorker:
                     call.operation,
                     len(call.owners),
                     lambda: call.send(call.owners),
-                    guard=self._ensure_lease,
+                    guard=lambda: self._ensure_ours(held),
                 )
                 return
             except RetryableProviderError as exc:
@@ -216,13 +233,16 @@ class ContactsWorker:
                     retry_delay(attempt, retry_after=exc.retry_after, base_s=self._base_s)
                 )
             except PermanentProviderError as exc:
-                call.owners = await self._narrow(call, exc)
+                call.owners = await self._narrow(call, exc, held)
 
-    def _ensure_lease(self) -> None:
+    def _ensure_ours(self, held: Holding) -> None:
+        """Lease.held() goes by time alone: a lease on a connection that closed
+        meanwhile still looks held, so the connection is checked as well."""
+        held.ensure_connected()
         if not self._lease.held():
             raise LeaseLost()
 
-    async def _narrow(self, call: Call, exc: PermanentProviderError) -> list[Work]:
+    async def _narrow(self, call: Call, exc: PermanentProviderError, held: Holding) -> list[Work]:
         blamed = {i for i in exc.item_indexes if 0 <= i < len(call.owners)}
         if blamed:
             _fail([call.owners[i] for i in sorted(blamed)], str(exc))
@@ -231,11 +251,11 @@ class ContactsWorker:
             _fail(call.owners, str(exc))
             return []
         middle = len(call.owners) // 2
-        await self._run(Call(call.operation, call.owners[:middle], call.send))
-        await self._run(Call(call.operation, call.owners[middle:], call.send))
+        await self._run(Call(call.operation, call.owners[:middle], call.send), held)
+        await self._run(Call(call.operation, call.owners[middle:], call.send), held)
         return []
 
-    async def _finish(self, live: list[Work], superseded: list[Work]) -> None:
+    async def _finish(self, live: list[Work], superseded: list[Work], held: Holding) -> None:
         for w in live:
             if not w.failed:
                 aspects = (PROFILE, CONSENT) if w.aspect == ERASE else (w.aspect,)
@@ -252,8 +272,10 @@ class ContactsWorker:
             for w in live
         ] + [Outcome(w.delivery, bus_pb2.OUTCOME_SUPERSEDED, 0) for w in superseded]
         await self._reporter.report(outcomes)
-        for w in [*live, *superseded]:
-            await w.msg.ack()
+        messages = [w.msg for w in [*live, *superseded]]
+        held.settled(messages)
+        for msg in messages:
+            await msg.ack()
 
 
 def _work(msg: Msg) -> Work:

@@ -4,13 +4,14 @@ of replicas share the consumer; retries are nak'ed with the backoff delay.
 A batch in hand is kept alive (+WPI) while it waits for the provider, e.g.
 out a Retry-After longer than the ack wait, so JetStream does not hand it to
 another loop or replica as well; each message stops being kept alive once it
-is acked or nak'ed."""
+is acked or nak'ed. Nothing is sent once the connection the batch came on
+has closed for good: JetStream hands it to another replica then."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from marketing.bus.v1 import bus_pb2
 from nats.aio.msg import Msg
@@ -18,17 +19,19 @@ from nats.aio.msg import Msg
 from dispatcher import translate
 from dispatcher.backoff import exhausted, retry_delay
 from dispatcher.gate import ProviderGate
-from dispatcher.keepalive import Holding, Sleep, holding
+from dispatcher.keepalive import ConnectionEnded, Holding, Interval, holding
 from dispatcher.kv_state import ErasureMarks
 from dispatcher.outcomes import Outcome, Reporter
 from dispatcher.providers.base import Provider, TrackedEvent
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
+from dispatcher.timing import Sleep
 from service.bus.acks import ack_all
 from service.bus.envelope import parse_delivery, payload_of
 
 log = logging.getLogger(__name__)
 # Klaviyo takes 5 MB per bulk call; leave room for the JSON:API wrapping.
 MAX_BULK_BYTES = 4_000_000
+CREATE_EVENTS = "create_events"  # the gate's name for the one endpoint this worker calls
 Item = tuple[Msg, bus_pb2.Delivery]
 
 
@@ -40,12 +43,14 @@ class EventsWorker:
         gate: ProviderGate,
         erasures: ErasureMarks,
         *,
+        connection_ended: Callable[[], asyncio.Event],
         max_attempts: int,
         backoff_base_s: float,
-        keepalive_s: float,
+        keepalive_s: Interval,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._provider = provider
+        self._connection_ended = connection_ended
         self._reporter = reporter
         self._gate = gate
         self._erasures = erasures
@@ -54,12 +59,23 @@ class EventsWorker:
         self._keepalive_s = keepalive_s
         self._sleep = sleep
 
+    def pause_left(self) -> float:
+        """Seconds the provider still throttles our endpoint (see ProviderGate)."""
+        return self._gate.pause_left(CREATE_EVENTS)
+
     async def handle(self, messages: list[Msg]) -> None:
         items = [(msg, parse_delivery(msg.data)) for msg in messages]
-        async with holding(messages, every_s=self._keepalive_s, sleep=self._sleep) as held:
-            items = await self._drop_erased(held, items)
-            for chunk in _chunks(items, self._provider.max_events_per_call):
-                await self._deliver(held, chunk)
+        ended = self._connection_ended()  # of the connection these came on
+        async with holding(
+            messages, every_s=self._keepalive_s, sleep=self._sleep, ended=ended
+        ) as held:
+            try:
+                items = await self._drop_erased(held, items)
+                for chunk in _chunks(items, self._provider.max_events_per_call):
+                    await self._deliver(held, chunk)
+            except ConnectionEnded:
+                count = await held.hand_back()
+                log.warning("NATS connection ended mid-batch: %d events handed back unsent", count)
 
     async def _drop_erased(self, held: Holding, items: list[Item]) -> list[Item]:
         """Events of a person erased after they were accepted are not sent."""
@@ -81,12 +97,16 @@ class EventsWorker:
                 events.append(translate.tracked_event(payload_of(delivery)))
             except (KeyError, ValueError, TypeError) as exc:  # a payload we cannot read
                 await self._give_up(held, [(msg, delivery)], f"unreadable payload: {exc!r}")
-                return await self._deliver(held, [item for item in chunk if item[0] is not msg])
+                rest = [item for item in chunk if item[0] is not msg]
+                return await self._deliver(held, rest)
         if not events:
             return None
         try:
             await self._gate.call(
-                "create_events", len(events), lambda: self._provider.create_events(events)
+                CREATE_EVENTS,
+                len(events),
+                lambda: self._provider.create_events(events),
+                guard=held.ensure_connected,
             )
         except RetryableProviderError as exc:
             return await self._retry_later(held, chunk, exc)

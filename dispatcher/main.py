@@ -18,12 +18,12 @@ from nats.js import JetStreamContext
 from dispatcher.contacts_worker import ContactsWorker
 from dispatcher.events_worker import EventsWorker
 from dispatcher.gate import ProviderGate
-from dispatcher.keepalive import keepalive_every, set_ack_wait
+from dispatcher.keepalive import AckWait, set_ack_wait
 from dispatcher.kv_state import ErasureMarks, Fences, Lease
 from dispatcher.outcomes import Reporter
 from dispatcher.providers.base import Provider
 from dispatcher.providers.klaviyo import KlaviyoClient
-from dispatcher.settings import DispatcherSettings
+from dispatcher.settings import CONSUMER_ACK_WAIT_S, DispatcherSettings
 from service import event_loop, gc_tuning
 from service.bus import topology
 from service.bus.connection import Bus
@@ -62,6 +62,12 @@ class Dispatcher:
         self._lease: Lease | None = None
         # Per provider account, not per connection: a Retry-After outlives a reconnect.
         self._gate = ProviderGate()
+        # What the consumers' ack waits are on the server: held messages are
+        # kept alive at a third of these.
+        self._ack_waits = (
+            AckWait(topology.WORK_STREAM, topology.DISPATCH_EVENTS, settings.event_ack_wait_s),
+            AckWait(topology.WORK_STREAM, topology.DISPATCH_CONTACTS, CONSUMER_ACK_WAIT_S),
+        )
 
     async def run(self) -> None:
         """Deliver until `shutdown()`. What is built on a NATS connection (KV
@@ -86,7 +92,7 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), 1.0)
                 continue
-            await self._run_on(events, contacts, erasures, ended)
+            await self._run_on(js, events, contacts, erasures, ended)
             if not self._stopping.is_set():
                 log.warning("resuming on the new NATS connection")
 
@@ -103,6 +109,9 @@ class Dispatcher:
         """The workers, with the KV handles of this connection."""
         s = self.settings
         await set_ack_wait(js, topology.WORK_STREAM, topology.DISPATCH_EVENTS, s.event_ack_wait_s)
+        events_ack_wait, contacts_ack_wait = self._ack_waits
+        for ack_wait in self._ack_waits:
+            await ack_wait.read(js)
         fences_kv = await js.key_value(topology.FENCES_BUCKET)
         fences, erasures = Fences(fences_kv), ErasureMarks(fences_kv)
         self._lease = Lease(
@@ -114,9 +123,10 @@ class Dispatcher:
             reporter,
             gate,
             erasures,
+            connection_ended=self.bus.connection_ended,
             max_attempts=s.max_attempts,
             backoff_base_s=s.backoff_base_s,
-            keepalive_s=keepalive_every(s.event_ack_wait_s),
+            keepalive_s=events_ack_wait.keepalive_s,
         )
         contacts = ContactsWorker(
             self.provider,
@@ -125,14 +135,17 @@ class Dispatcher:
             fences,
             self._lease,
             erasures,
+            connection_ended=self.bus.connection_ended,
             max_attempts=s.max_attempts,
             backoff_base_s=s.backoff_base_s,
+            keepalive_s=contacts_ack_wait.keepalive_s,
             newsletter_list_id=s.newsletter_list_id,
         )
         return events, contacts, erasures
 
     async def _run_on(
         self,
+        js: JetStreamContext,
         events: EventsWorker,
         contacts: ContactsWorker,
         erasures: ErasureMarks,
@@ -143,6 +156,7 @@ class Dispatcher:
         stop = asyncio.Event()  # shutdown, or the connection ended
         background = [
             asyncio.create_task(erasures.follow(), name="erasure-marks"),
+            *(asyncio.create_task(a.follow(js), name="ack-wait") for a in self._ack_waits),
             asyncio.create_task(_set_on_first(stop, self._stopping, ended), name="session-end"),
         ]
         try:
@@ -171,8 +185,8 @@ class Dispatcher:
                 stopping=stop,
                 batch=s.event_batch_size,
                 linger_s=s.linger_s,
-                hold_off=self._gate.pause_left,
-                keepalive_s=keepalive_every(s.event_ack_wait_s),
+                hold_off=events.pause_left,
+                keepalive_s=self._ack_waits[0].keepalive_s,
             )
             for _ in range(s.event_concurrency)
         ]
@@ -185,8 +199,8 @@ class Dispatcher:
             batch=s.contact_batch_size,
             linger_s=s.linger_s,
             may_fetch=self._lease.held,
-            hold_off=self._gate.pause_left,
-            keepalive_s=keepalive_every(topology.ACK_WAIT_S),
+            hold_off=contacts.pause_left,
+            keepalive_s=self._ack_waits[1].keepalive_s,
         )
         async with asyncio.TaskGroup() as group:
             for loop in (*events_loops, contacts_loop, self._keep_lease(stop)):

@@ -7,12 +7,14 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.bus.topology import ACK_WAIT_S
 from service.event_loop import EventLoop
 from service.settings import DEFAULT_GC_GEN0_THRESHOLD, MAX_GC_GEN0_THRESHOLD
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
 KLAVIYO_URL = "https://a.klaviyo.com"
+# The ack wait the bus topology gives every consumer when it creates it
+# (service.bus.topology.ACK_WAIT_S; a test keeps the two equal).
+CONSUMER_ACK_WAIT_S = 30.0
 
 
 class DispatcherSettings(BaseSettings):
@@ -33,10 +35,11 @@ class DispatcherSettings(BaseSettings):
     # Event batches handled at once: one is prepared while another waits for
     # the provider (events need no order).
     event_concurrency: int = Field(2, ge=1, le=16)
-    # The events consumer's ack wait, set at start: how soon JetStream hands an
-    # unacknowledged event to another replica. Held events get +WPI every
-    # third of it. Never above what the service declares (keeps them alive).
-    event_ack_wait_s: float = Field(ACK_WAIT_S, ge=1.0, le=ACK_WAIT_S)
+    # The events consumer's ack wait, set on the consumer by each replica when it
+    # (re)connects: how soon JetStream hands an unacknowledged event to another
+    # replica. Held events get +WPI every third of the consumer's actual ack
+    # wait (another replica may have set a different one).
+    event_ack_wait_s: float = Field(CONSUMER_ACK_WAIT_S, ge=1.0, le=CONSUMER_ACK_WAIT_S)
     # How long a partly filled batch waits for more events before it is sent.
     linger_s: float = Field(0.2, ge=0, le=1.0)
     contact_batch_size: int = Field(500, ge=1, le=1000)

@@ -30,15 +30,16 @@ async def consume(
     linger_s: float = 0.0,
     may_fetch: Callable[[], bool] = lambda: True,
     hold_off: Callable[[], float] = lambda: 0.0,
-    keepalive_s: float | None = None,
+    keepalive_s: Callable[[], float] | None = None,
 ) -> None:
     """Fetch up to `batch` messages (waiting at most `wait_s` for the first,
     then up to `linger_s` more to fill the batch) and pass them to `handle`,
     which acks or naks each. While `may_fetch()` is false, fetch nothing and
     hand back what was kept for the next fetch. While `hold_off()` says to
     wait (seconds), fetch nothing either, and keep what is kept: it is sent
-    when the wait is over. With `keepalive_s`, messages kept for the next
-    fetch are kept alive (+WPI) that often; `handle` keeps its own."""
+    when the wait is over. With `keepalive_s` (seconds, asked each round),
+    messages kept for the next fetch are kept alive (+WPI) that often;
+    `handle` keeps its own."""
     puller: PullConsumer | None = None
     try:
         while not stopping.is_set():

@@ -11,8 +11,9 @@ fewer.
 
 Messages that arrive after a fetch returned (the request was still open) are
 kept, in order, for the next fetch; `release()` hands them back to JetStream.
-With `keepalive_s`, kept messages get an in-progress ack (+WPI) that often:
-the caller may be busy (say, waiting out a provider's Retry-After) for longer
+With `keepalive_s` (seconds, asked anew each round: the consumer's ack wait
+may change), kept messages get an in-progress ack (+WPI) that often: the
+caller may be busy (say, waiting out a provider's Retry-After) for longer
 than the consumer's ack wait, and JetStream would deliver them again.
 """
 
@@ -23,6 +24,7 @@ import contextlib
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -42,7 +44,12 @@ class PullConsumer:
     """Fetches batches for one consume loop; not shared between loops."""
 
     def __init__(
-        self, nc: Client, *, stream: str, durable: str, keepalive_s: float | None = None
+        self,
+        nc: Client,
+        *,
+        stream: str,
+        durable: str,
+        keepalive_s: Callable[[], float] | None = None,
     ) -> None:
         self._nc = nc
         self._keepalive_s = keepalive_s
@@ -113,9 +120,9 @@ class PullConsumer:
         if self._keepalive_s is not None and self._keeper is None:
             self._keeper = asyncio.create_task(self._keep_alive(self._keepalive_s))
 
-    async def _keep_alive(self, every_s: float) -> None:
+    async def _keep_alive(self, every_s: Callable[[], float]) -> None:
         while True:
-            await asyncio.sleep(every_s)
+            await asyncio.sleep(every_s())
             for msg in list(self._buffer):
                 with contextlib.suppress(Exception):  # a lost connection: redelivered anyway
                     await msg.in_progress()

@@ -8,7 +8,10 @@
     KV marketing_leases    which dispatcher replica owns the ordered work
 
 `declare()` creates or updates all of it idempotently; the service and the
-dispatcher both call it at start-up, so either may start first.
+dispatcher both call it at start-up and on every new connection, so either
+may start first. An existing consumer keeps its ack wait: the dispatcher sets
+the events consumer's (MARKETING_EVENT_ACK_WAIT_S) and keeps held messages
+alive by it, so a reconnect must not change it underneath.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +116,20 @@ async def declare(js: JetStreamContext, *, replicas: int = 1) -> None:
         except BadRequestError:
             await js.update_stream(config)  # exists with an older configuration
     for stream, consumer in _consumers():
-        await js.add_consumer(stream, consumer)
+        await _declare_consumer(js, stream, consumer)
     for bucket in (FENCES_BUCKET, LEASES_BUCKET):
         await _declare_bucket(js, bucket, replicas)
     log.info("bus declared: streams %s, %s, %s", WORK_STREAM, RESULTS_STREAM, DEAD_STREAM)
+
+
+async def _declare_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
+    try:
+        existing = await js.consumer_info(stream, config.durable_name or "")
+    except NotFoundError:
+        pass  # created with ACK_WAIT_S
+    else:
+        config.ack_wait = existing.config.ack_wait
+    await js.add_consumer(stream, config)
 
 
 async def _declare_bucket(js: JetStreamContext, bucket: str, replicas: int) -> None:

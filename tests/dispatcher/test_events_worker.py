@@ -10,13 +10,10 @@ import itertools
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import nats
-import pytest
 from nats.aio.msg import Msg
 
 from dispatcher.events_worker import EventsWorker
@@ -33,20 +30,12 @@ from service.bus.pull import PullConsumer
 from service.clock import utc_now
 from tests.dispatcher.helpers import API_KEY
 from tests.dispatcher.virtual_clock import VirtualClock
+from tests.harness import eventually
 from tests.processes import NatsServer
 
 ACK_WAIT_S = 30.0
 RETRY_AFTER_S = 60  # twice the ack wait
 Sent = tuple[float, bytes]  # (virtual time, ack payload)
-
-
-@pytest.fixture(scope="module")
-def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    """A server of its own: the work and results left here reach no other test."""
-    server = NatsServer(Path(tmp_path_factory.mktemp("nats-worker")))
-    server.start()
-    yield server
-    server.stop()
 
 
 def _event(event_id: str, **overrides: Any) -> bytes:
@@ -121,14 +110,19 @@ def test_a_batch_waiting_out_a_long_retry_after_is_kept_alive_then_sent_once(
                 Reporter(bus, utc_now),
                 gate,
                 ErasureMarks(await bus.js.key_value(topology.FENCES_BUCKET)),
+                connection_ended=bus.connection_ended,
                 max_attempts=7,
                 backoff_base_s=1.0,
-                keepalive_s=keepalive_every(ACK_WAIT_S),
+                keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
                 sleep=clock.sleep,
             )
             await worker.handle(first)  # throttled: handed back with the Retry-After
-            assert gate.pause_left() == RETRY_AFTER_S
+            assert worker.pause_left() == RETRY_AFTER_S
             handling = asyncio.create_task(worker.handle(second))
+            # Dead-lettered before any wait: let that finish (a real round trip)
+            # before virtual time moves, however slow the machine is.
+            (bad,) = [msg for msg in second if _id(msg) == unreadable]
+            await eventually(lambda: _acked(wire, bad))
             await clock.advance_until(handling.done, settle, limit_s=10 * RETRY_AFTER_S)
             await handling
         await settle()
@@ -160,5 +154,68 @@ def test_a_batch_waiting_out_a_long_retry_after_is_kept_alive_then_sent_once(
     }
 
 
+async def _acked(wire: Wire, msg: Msg) -> bool:
+    return bool(wire.of(msg))
+
+
 def _id(msg: Msg) -> str:
     return parse_delivery(msg.data).id
+
+
+def test_a_batch_waiting_out_a_retry_after_is_not_sent_once_its_connection_ended(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    """Its acks can no longer reach JetStream, which hands it to another replica:
+    sent after the wait, every event would go out twice."""
+    sandbox.add_fault(path="/api/event", status=429, retry_after=RETRY_AFTER_S)
+    clock = VirtualClock()
+    first_ids = [f"first-{uuid.uuid4().hex[:8]}-{i}" for i in range(2)]
+    second_ids = [f"second-{uuid.uuid4().hex[:8]}-{i}" for i in range(2)]
+
+    async def scenario() -> None:
+        bus = Bus(own_nats.url, name="test-events-worker")
+        bus.start()
+        assert await bus.wait_ready(30)
+        assert bus.js is not None and bus.nc is not None
+        for event_id in [*first_ids, *second_ids]:
+            await bus.js.publish(topology.EVENTS_SUBJECT, _event(event_id))
+        puller = PullConsumer(bus.nc, stream=topology.WORK_STREAM, durable=topology.DISPATCH_EVENTS)
+        first = await puller.fetch(2, wait_s=5, linger_s=1)
+        second = await puller.fetch(2, wait_s=5, linger_s=1)
+        nc, ended = bus.nc, bus.connection_ended()
+
+        async def settle() -> None:
+            for _ in range(5):
+                await asyncio.sleep(0)
+
+        provider = KlaviyoClient(API_KEY, base_url=sandbox.base_url)
+        worker = EventsWorker(
+            provider,
+            Reporter(bus, utc_now),
+            ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep),
+            ErasureMarks(await bus.js.key_value(topology.FENCES_BUCKET)),
+            connection_ended=bus.connection_ended,
+            max_attempts=7,
+            backoff_base_s=1.0,
+            keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
+            sleep=clock.sleep,
+        )
+        try:
+            await worker.handle(first)  # throttled: the gate pauses the events endpoint
+            handling = asyncio.create_task(worker.handle(second))
+            await settle()
+            await nc.close()  # for good, as after `maximum payload exceeded`
+            await asyncio.wait_for(ended.wait(), 10)
+            await clock.advance_until(handling.done, settle, limit_s=10 * RETRY_AFTER_S)
+            await handling
+        finally:
+            await provider.aclose()
+            # Closed while it reconnects, the Bus can hang (nats-py swallows the cancel).
+            assert await bus.wait_ready(30)
+            await bus.close()
+
+    asyncio.run(scenario())
+
+    assert len(sandbox.rejections()) == 1, "the first batch was throttled"
+    counts = sandbox.event_counts()
+    assert [counts.get(i, 0) for i in [*first_ids, *second_ids]] == [0, 0, 0, 0]

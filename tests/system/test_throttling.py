@@ -18,8 +18,10 @@ from tests.processes import DispatcherProcess, NatsServer
 from tests.service.builders import product_viewed
 
 EVENT_PATHS = "/api/event"  # both event endpoints
-ACK_WAIT_S = 2
-WINDOW_S = 5  # so every Retry-After the sandbox sends is up to 5 s: longer than the ack wait
+# +WPI every 4/3 s leaves a loaded machine over 2.5 s to be late before the ack
+# wait runs out (at 2 s it was 1.3 s).
+ACK_WAIT_S = 4
+WINDOW_S = 10  # so every Retry-After the sandbox sends is up to 10 s: longer than the ack wait
 CALLS_PER_WINDOW = 2
 
 
@@ -32,8 +34,8 @@ def throttled(
     nats_server: NatsServer,
     provider: Sandbox,
 ) -> Iterator[DispatcherProcess]:
-    """A dispatcher with a 2 s ack wait in front of a sandbox that takes two
-    event calls per 5 s window."""
+    """A dispatcher with a 4 s ack wait in front of a sandbox that takes two
+    event calls per 10 s window."""
     provider.add_throttle(path=EVENT_PATHS, limit=CALLS_PER_WINDOW, window_s=WINDOW_S)
     replica = DispatcherProcess(
         nats_server.url,
