@@ -246,6 +246,8 @@ async def serve(settings: DispatcherSettings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, dispatcher.shutdown)
+    # Operators send SIGHUP to reload; its default action would end the replica.
+    loop.add_signal_handler(signal.SIGHUP, log.info, "SIGHUP: the dispatcher has nothing to reload")
     running = asyncio.create_task(dispatcher.run())
     stopping = asyncio.create_task(dispatcher.stopping())
     await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)

@@ -84,6 +84,10 @@ class DispatcherProcess:
         self._process = subprocess.Popen([sys.executable, "-m", "dispatcher.main"], env=self.env)
         return self
 
+    def signal(self, number: int) -> None:
+        assert self._process is not None
+        self._process.send_signal(number)
+
     def terminate(self, timeout_s: float = 60.0) -> int:
         assert self._process is not None
         self._process.send_signal(signal.SIGTERM)

@@ -176,9 +176,12 @@ class Bus:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Cancelled again until it ends: a cancel can be swallowed on the
+            # way (nats-py's connect, or wait_for on Python 3.11 when its inner
+            # wait finishes at the same moment), which left close() hanging.
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=1.0)
         session, self._session = self._session, None
         if session is not None:
             # Everything we published was acknowledged already; pull
@@ -192,4 +195,5 @@ class Bus:
 async def _until_closed(session: _Session) -> None:
     while not session.nc.is_closed:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(session.closed.wait(), CLOSED_CHECK_S)
+            async with asyncio.timeout(CLOSED_CHECK_S):  # unlike wait_for, never eats a cancel
+                await session.closed.wait()

@@ -4,6 +4,7 @@ two replicas sharing the work, a graceful stop."""
 from __future__ import annotations
 
 import re
+import signal
 import uuid
 from collections.abc import Iterator
 
@@ -134,7 +135,7 @@ def test_two_replicas_share_the_work(
     assert sum(shares) >= len(ids)
 
 
-def test_sigterm_stops_a_dispatcher_cleanly(
+def test_sighup_leaves_a_dispatcher_running_and_sigterm_stops_it_cleanly(
     bus_harness: ServiceHarness,
     provider: Sandbox,
     nats_server: NatsServer,
@@ -143,6 +144,9 @@ def test_sigterm_stops_a_dispatcher_cleanly(
     replica = _start(replicas, nats_server, provider)
     ids = _track(bus_harness, 100)
     assert_eventually(lambda: _completed(bus_harness, ids))
+    replica.signal(signal.SIGHUP)  # nothing to reload; it must not end the replica
+    more = _track(bus_harness, 100)
+    assert_eventually(lambda: _completed(bus_harness, more))
     assert replica.terminate() == 0
 
 
