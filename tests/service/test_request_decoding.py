@@ -17,21 +17,13 @@ from marketing.v1 import service_pb2 as pb
 
 from service.api.request_decoding import REQUEST_ITSELF, Undecodable, decode, locate
 from service.server import SERVICE, SERVICE_NAME
+from tests.fuzz.mutations import tag, varint
 from tests.harness import ServiceHarness, error_reason, field_violations, unique_email
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def ld(number: int, payload: bytes) -> bytes:
     """A length-delimited field, written by hand: protobuf would refuse to."""
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
+    return tag(number, 2) + varint(len(payload)) + payload
 
 
 def nested_struct(levels: int) -> bytes:
