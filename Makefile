@@ -3,17 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-GENERATED := clients/python/marketing
+GENERATED := clients/python/marketing clients/runtime/marketing
 TS := clients/typescript
 TS_STAMP := $(TS)/node_modules/.installed-stamp
 TS_GENERATED := $(TS)/src/gen
 
 .PHONY: up test fuzz lint generate check-generated format clean bench
 
-$(STAMP): pyproject.toml clients/python/pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml clients/runtime/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ./clients/python -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e ./clients/runtime -e ./clients/python -e '.[dev]'
 	touch $(STAMP)
 
 # The TypeScript client's packages, exactly as package-lock.json pins them.
@@ -40,7 +40,7 @@ bench: $(STAMP)
 
 ## generate: regenerate the Python and TypeScript code for proto/
 generate: $(STAMP) $(TS_STAMP)
-	$(BIN)/python clients/python/generate.py clients/python
+	$(BIN)/python clients/python/generate.py clients
 	$(BIN)/python $(TS)/generate_typescript.py $(TS_GENERATED)
 
 ## lint: buf lint and breaking changes, stale generated code, ruff, mypy, tsc
@@ -60,8 +60,8 @@ lint: $(STAMP) $(TS_STAMP) check-generated
 
 check-generated: $(STAMP) $(TS_STAMP)
 	@tmp=$$(mktemp -d) && $(BIN)/python clients/python/generate.py $$tmp >/dev/null && \
-	find $$tmp -name __pycache__ -prune -exec rm -rf {} + && \
-	if diff -r -x __pycache__ $$tmp/marketing $(GENERATED) >/dev/null; then rm -rf $$tmp; \
+	if diff -r -x __pycache__ $$tmp/python/marketing clients/python/marketing >/dev/null && \
+	   diff -r -x __pycache__ $$tmp/runtime/marketing clients/runtime/marketing >/dev/null; then rm -rf $$tmp; \
 	else rm -rf $$tmp; echo "generated code in $(GENERATED) is stale: run 'make generate'"; exit 1; fi
 	@tmp=$$(mktemp -d) && $(BIN)/python $(TS)/generate_typescript.py $$tmp/gen >/dev/null && \
 	if diff -r $$tmp/gen $(TS_GENERATED) >/dev/null; then rm -rf $$tmp; \

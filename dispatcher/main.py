@@ -13,23 +13,22 @@ import signal
 import socket
 import uuid
 
+from marketing_runtime import event_loop, gc_tuning, topology
+from marketing_runtime.clock import utc_now
+from marketing_runtime.connection import Bus
+from marketing_runtime.consumer_loop import consume
+from marketing_runtime.metrics_endpoint import serve_metrics
 from nats.js import JetStreamContext
 
-from dispatcher.contacts_worker import ContactsWorker
-from dispatcher.events_worker import EventsWorker
-from dispatcher.gate import ProviderGate
-from dispatcher.keepalive import AckWait, set_ack_wait
-from dispatcher.kv_state import ErasureMarks, Fences, Lease
-from dispatcher.outcomes import Reporter
+from dispatcher.delivery.contacts import ContactsWorker
+from dispatcher.delivery.events import EventsWorker
+from dispatcher.delivery.gate import ProviderGate
+from dispatcher.delivery.keepalive import AckWait, set_ack_wait
+from dispatcher.delivery.outcomes import Reporter
+from dispatcher.ordering.state import ErasureMarks, Fences, Lease
 from dispatcher.providers.base import Provider
-from dispatcher.providers.klaviyo import KlaviyoClient
+from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.settings import CONSUMER_ACK_WAIT_S, DispatcherSettings
-from service import event_loop, gc_tuning
-from service.bus import topology
-from service.bus.connection import Bus
-from service.bus.consumer_loop import consume
-from service.clock import utc_now
-from service.metrics import serve_metrics
 
 log = logging.getLogger("marketing.dispatcher")
 LEASE_KEY = "ordered-work"

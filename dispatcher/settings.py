@@ -4,26 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
+from marketing_runtime.settings import ProcessSettings
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from service.event_loop import EventLoop
-from service.settings import DEFAULT_GC_GEN0_THRESHOLD, MAX_GC_GEN0_THRESHOLD
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
 KLAVIYO_URL = "https://a.klaviyo.com"
 # The ack wait the bus topology gives every consumer when it creates it
-# (service.bus.topology.ACK_WAIT_S; a test keeps the two equal).
+# (marketing_runtime.topology.ACK_WAIT_S; a test keeps the two equal).
 CONSUMER_ACK_WAIT_S = 30.0
 
 
-class DispatcherSettings(BaseSettings):
-    model_config = SettingsConfigDict(  # refused values unrepeated: the API key is one
-        env_prefix="MARKETING_", extra="ignore", hide_input_in_errors=True
-    )
-
+class DispatcherSettings(ProcessSettings):
     nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server(s)")
-    stream_replicas: int = Field(1, ge=1, le=5)
     provider: Literal["sandbox", "klaviyo"] = "sandbox"
     sandbox_url: str = DEFAULT_SANDBOX_URL
     klaviyo_api_key: SecretStr = Field(SecretStr(""), validation_alias="KLAVIYO_API_KEY")
@@ -51,11 +43,3 @@ class DispatcherSettings(BaseSettings):
     lease_ttl_s: float = Field(30.0, gt=1)
     shutdown_grace_s: float = Field(30.0, gt=0)
     metrics_address: str = "127.0.0.1:9465"
-    event_loop: EventLoop = Field("uvloop", description='"uvloop" or the standard "asyncio"')
-    gc_gen0_threshold: int = Field(
-        DEFAULT_GC_GEN0_THRESHOLD,
-        ge=0,
-        le=MAX_GC_GEN0_THRESHOLD,
-        description="see service/gc_tuning.py; 0: CPython's",
-    )
-    log_level: str = "INFO"

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from service.bus.envelope import NATS_MAX_PAYLOAD
-from service.domain.callers import ALL_METHODS, caller_table
+from marketing_runtime.envelope import NATS_MAX_PAYLOAD
+
+from service.access.callers import ALL_METHODS, caller_table
 from service.settings import DEFAULT_GRPC_ADDRESS
 from service.storage import migrate
 

@@ -9,16 +9,17 @@ import logging
 import signal
 from datetime import timedelta
 
-from service import event_loop, gc_tuning
+from marketing_runtime import event_loop, gc_tuning
+from marketing_runtime.connection import Bus
+from marketing_runtime.metrics_endpoint import serve_metrics
+
 from service.api.auth import AuthSetupError, CallerFile, load_callers
 from service.api.tls import TlsSetupError
-from service.bus.connection import Bus
-from service.bus.workers import BusWorkers
-from service.metrics import serve_metrics
 from service.server import create_server
 from service.settings import ServiceSettings, async_database_url
 from service.storage import migrate
 from service.storage.database import Database
+from service.workers.runner import BusWorkers
 
 log = logging.getLogger("marketing.service")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Histogram
 
 # The caller of the RPC in hand, by its name in the auth file, set by the auth
 # interceptor (service/api/auth.py); "" when unknown or authentication is off.
@@ -33,11 +33,3 @@ CONSENT_RECORDS = Counter(
     "marketing_consent_records", "Consent records appended, by type and grant", ["type", "granted"]
 )
 UNSUBSCRIBES = Counter("marketing_unsubscribes", "Unsubscribes that changed state")
-
-
-def serve_metrics(address: str) -> None:
-    """Serve /metrics from a background thread; "" turns it off."""
-    if not address:
-        return
-    host, _, port = address.rpartition(":")
-    start_http_server(int(port), addr=host or "0.0.0.0")

@@ -9,19 +9,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from marketing.v1 import service_pb2
+from marketing_runtime.clock import Clock, utc_now
+from marketing_runtime.connection import Bus
 
 from service.api import request_decoding
 from service.api.auth import AuthInterceptor, CallerFile
 from service.api.servicer import MarketingServicer
 from service.api.tls import server_credentials
-from service.bus.connection import Bus
-from service.bus.fast_path import BusEventSink
-from service.clock import Clock, utc_now
-from service.domain.events import EventSink
-from service.domain.pagination import PageTokens
+from service.common.pagination import PageTokens
+from service.events.event_log import PostgresEventSink
+from service.events.fast_path import BusEventSink
+from service.events.rules import EventSink
 from service.settings import ServiceSettings
 from service.storage.database import Database
-from service.storage.event_log import PostgresEventSink
 
 SERVICE = service_pb2.DESCRIPTOR.services_by_name["MarketingService"]
 SERVICE_NAME = SERVICE.full_name

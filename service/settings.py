@@ -6,10 +6,8 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
+from marketing_runtime.settings import ProcessSettings
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from service.event_loop import EventLoop
 
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:50051"
 DEFAULT_SHUTDOWN_GRACE_S = 10.0
@@ -20,8 +18,6 @@ DEFAULT_MAX_CLOCK_SKEW_S = 300.0
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 DEFAULT_DB_POOL_SIZE = 10
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
-DEFAULT_GC_GEN0_THRESHOLD = 20_000  # see service/gc_tuning.py
-MAX_GC_GEN0_THRESHOLD = 10_000_000  # gc.set_threshold takes a C int; far past any use
 # The publisher's own default (service/bus/publisher.py), repeated here so that
 # reading settings does not import the NATS client; a test keeps them equal.
 DEFAULT_PUBLISH_GROUP_COMMIT_MS = 5.0
@@ -32,13 +28,7 @@ def _random_page_token_key() -> SecretStr:
     return SecretStr(secrets.token_urlsafe(MIN_PAGE_TOKEN_KEY_LENGTH))
 
 
-class ServiceSettings(BaseSettings):
-    # An error never repeats the value it refused: it may be a secret (the page
-    # token key, the database URL with its password) and errors reach the log.
-    model_config = SettingsConfigDict(
-        env_prefix="MARKETING_", extra="ignore", hide_input_in_errors=True
-    )
-
+class ServiceSettings(ProcessSettings):
     database_url: SecretStr = Field(
         description="SQLAlchemy URL of PostgreSQL, e.g. postgresql+asyncpg://user:pw@host/db",
     )
@@ -56,7 +46,6 @@ class ServiceSettings(BaseSettings):
     nats_url: str = Field(
         "", description="NATS server(s), e.g. nats://127.0.0.1:4222; empty: no bus (outbox only)"
     )
-    stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas (3 in a cluster)")
     outbox_retention_s: float = Field(
         86_400.0, ge=0, description="How long delivered outbox rows are kept before pruning"
     )
@@ -73,14 +62,6 @@ class ServiceSettings(BaseSettings):
         description="serve also runs the bus workers (outbox relay, event-log writer, result "
         "recorder); false when they run as `marketing-service work` processes of their own",
     )
-    event_loop: EventLoop = Field("uvloop", description='"uvloop" or the standard "asyncio"')
-    gc_gen0_threshold: int = Field(
-        DEFAULT_GC_GEN0_THRESHOLD,
-        ge=0,
-        le=MAX_GC_GEN0_THRESHOLD,
-        description="young-generation threshold of the garbage collector, set after start-up "
-        "(with gc.freeze()); 0 leaves CPython's defaults",
-    )
     page_token_key: SecretStr = Field(
         default_factory=_random_page_token_key,
         min_length=MIN_PAGE_TOKEN_KEY_LENGTH,
@@ -88,7 +69,6 @@ class ServiceSettings(BaseSettings):
         "default is random per process: tokens then do not survive a restart and one replica's "
         "token is refused by another, so set it in production",
     )
-    log_level: str = "INFO"
     auth_file: Path | None = Field(
         None,
         description="TOML file of the callers and their token digests (see README, "

@@ -18,15 +18,15 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from marketing.v1 import service_pb2_grpc
+from marketing_runtime.connection import Bus
 from sqlalchemy import text
 
+from service.access.callers import caller_table
 from service.api.auth import CallerFile, load_callers
-from service.bus.connection import Bus
-from service.bus.workers import BusWorkers
-from service.domain.callers import caller_table
 from service.server import RunningServer, create_server
 from service.settings import ServiceSettings
 from service.storage.database import Database
+from service.workers.runner import BusWorkers
 
 T = TypeVar("T")
 
@@ -188,7 +188,7 @@ class ServiceHarness:
         return {table: self.scalar(f"SELECT count(*) FROM {table}") for table in TABLES}
 
     def outbox_rows(self, email: str, kind: str | None = None) -> list[Any]:
-        from service.domain.validation import email_key
+        from service.common.validation import email_key
 
         query = "SELECT kind, payload FROM marketing_outbox WHERE contact_key = :key"
         if kind:

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from marketing_runtime.envelope import NATS_MAX_PAYLOAD
 from nats.aio.client import Client
 
-from service.bus.envelope import NATS_MAX_PAYLOAD
 from service.devstack import nats_server_command
 
 BIN = Path(sys.executable).parent

@@ -17,8 +17,8 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection
 from marketing.v1 import service_pb2
 
+from service.access.callers import AuthFileError, Callers, parse_callers
 from service.api.errors import abort_with, to_status
-from service.domain.callers import AuthFileError, Callers, parse_callers
 from service.errors import MarketingError
 from service.metrics import CALLER, RPC_REQUESTS
 from service.settings import ServiceSettings

@@ -9,16 +9,16 @@ from typing import Any
 from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from marketing.v1 import common_pb2, consent_pb2, contact_pb2, event_pb2, service_pb2
+from marketing_runtime.timestamps import OutOfRange, to_datetime
 
 from service.api.payload_json import TIMESTAMP_RANGE, UnacceptableValue, payload_dict, struct_dict
-from service.domain.consent import ConsentInput, consent_name
-from service.domain.contacts import ContactFields, ContactView, Money, contact_name
-from service.domain.deliveries import failed_delivery_name
-from service.domain.events import EventInput, MoneyField
+from service.consent.rules import ConsentInput, consent_name
+from service.contacts.rules import ContactFields, ContactView, Money, contact_name
+from service.deliveries.outbox import OutboxKind
+from service.deliveries.rules import failed_delivery_name
 from service.errors import FieldViolation, InvalidArgumentError
+from service.events.rules import EventInput, MoneyField
 from service.storage.models import Consent, ConsentType, Outbox
-from service.storage.outbox import OutboxKind
-from service.timestamps import OutOfRange, to_datetime
 
 _NANOS = Decimal(1_000_000_000)
 _CONSENT_TYPES = {

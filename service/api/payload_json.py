@@ -24,9 +24,9 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from marketing.v1 import common_pb2
+from marketing_runtime.timestamps import OutOfRange, to_datetime
 
-from service.domain.events import MoneyField
-from service.timestamps import OutOfRange, to_datetime
+from service.events.rules import MoneyField
 
 MONEY_TYPE = common_pb2.Money.DESCRIPTOR.full_name
 TIMESTAMP_TYPE = timestamp_pb2.Timestamp.DESCRIPTOR.full_name

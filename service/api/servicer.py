@@ -9,13 +9,17 @@ import grpc
 from google.protobuf import duration_pb2
 from marketing.v1 import service_pb2 as pb
 from marketing.v1 import service_pb2_grpc
+from marketing_runtime.clock import Clock
 
 from service.api import convert
 from service.api.errors import rpc_method
-from service.clock import Clock
-from service.domain import consent, contacts, deliveries, events, queue
-from service.domain.events import EventSink
-from service.domain.pagination import PageTokens
+from service.common.pagination import PageTokens
+from service.consent import rules as consent
+from service.contacts import rules as contacts
+from service.deliveries import queue
+from service.deliveries import rules as deliveries
+from service.events import rules as events
+from service.events.rules import EventSink
 from service.storage.database import Database
 
 Context = grpc.aio.ServicerContext[Any, Any]

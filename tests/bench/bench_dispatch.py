@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 
 from dispatcher.providers.base import TrackedEvent
-from dispatcher.providers.klaviyo import KlaviyoClient
+from dispatcher.providers.klaviyo.client import KlaviyoClient
 from tests.bench import payloads
 from tests.bench.context import Bench
 from tests.bench.report import Row, Target

@@ -9,12 +9,11 @@ import time
 from collections.abc import AsyncIterator, Sequence
 
 import nats
+from marketing_runtime import topology
+from marketing_runtime.envelope import MSG_ID_HEADER
+from marketing_runtime.publisher import BatchPublisher
 from nats.aio.client import Client
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-
-from service.bus import topology
-from service.bus.envelope import MSG_ID_HEADER
-from service.bus.publisher import BatchPublisher
 
 SCRATCH_STREAM = "BENCH_SCRATCH"
 SCRATCH_SUBJECT = "bench.scratch"

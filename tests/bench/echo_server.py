@@ -13,8 +13,8 @@ import sys
 from typing import Any
 
 import grpc
+from marketing_runtime import event_loop
 
-from service import event_loop
 from service.settings import DEFAULT_MAX_MESSAGE_BYTES
 
 SERVICE = "marketing.v1.MarketingService"

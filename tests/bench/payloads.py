@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 from google.protobuf import timestamp_pb2
 from marketing.v1 import common_pb2, event_pb2
 from marketing.v1 import service_pb2 as pb
+from marketing_runtime.envelope import delivery
 
-from dispatcher import translate
+from dispatcher.delivery import translate
 from dispatcher.providers.base import TrackedEvent
 from service.api.convert import event_input
-from service.bus.envelope import delivery
-from service.domain.validation import email_key, normalize_email
-from service.storage.event_log import EventRecord
-from service.storage.outbox import OutboxKind
+from service.common.validation import email_key, normalize_email
+from service.deliveries.outbox import OutboxKind
+from service.events.event_log import EventRecord
 
 _CATEGORIES = ("kitchen", "mugs", "tea", "gifts", "home", "garden", "sale", "new-in")
 _COUPONS = ("WELCOME10", "SPRING24", "FREESHIP")
@@ -98,7 +98,7 @@ def batches(items: list[event_pb2.Event], size: int) -> Iterator[pb.TrackEventsR
 
 
 def record(e: event_pb2.Event) -> EventRecord:
-    """The record the service builds from an API event (see service.domain.events)."""
+    """The record the service builds from an API event (see service.events.rules)."""
     given = event_input(e)
     email = normalize_email(given.email)
     assert given.occur_time is not None

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from service.access.callers import ALL_METHODS, caller_table
 from service.devstack import nats_server_command
-from service.domain.callers import ALL_METHODS, caller_table
 from service.storage import migrate
 from tests.bench.cpus import processes_mentioning, with_descendants
 from tests.bench.procs import Child

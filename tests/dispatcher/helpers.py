@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from dispatcher.providers.base import TrackedEvent
-from dispatcher.providers.klaviyo import KlaviyoClient
+from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 
 T = TypeVar("T")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import nats
+from marketing_runtime import topology
 
-from dispatcher.keepalive import AckWait, set_ack_wait
-from service.bus import topology
+from dispatcher.delivery.keepalive import AckWait, set_ack_wait
 from tests.processes import NatsServer
 
 

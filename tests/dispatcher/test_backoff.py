@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.backoff import compute_backoff, exhausted, retry_delay
+from dispatcher.delivery.retry import compute_backoff, exhausted, retry_delay
 from dispatcher.settings import DispatcherSettings
 
 

@@ -18,10 +18,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher import consent_calls
-from dispatcher.consent_calls import ConsentCalls
+from dispatcher.delivery.translate import ConsentState
 from dispatcher.providers.base import ConsentChange
-from dispatcher.providers.klaviyo import KlaviyoClient
+from dispatcher.providers.klaviyo import consent_calls
+from dispatcher.providers.klaviyo.client import KlaviyoClient
+from dispatcher.providers.klaviyo.consent_calls import ConsentCalls
 from dispatcher.sandbox import Sandbox
 from dispatcher.sandbox.consent import (
     SUBSCRIBE_PATH,
@@ -32,7 +33,6 @@ from dispatcher.sandbox.consent import (
     ProfileConsent,
 )
 from dispatcher.sandbox.validation import ROUTES
-from dispatcher.translate import ConsentState
 from tests.dispatcher.helpers import expected_consent, headers, provider_consent, with_client
 
 PHONE = "+15005550006"

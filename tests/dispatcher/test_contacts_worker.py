@@ -13,20 +13,20 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 import nats
+from marketing_runtime import topology
+from marketing_runtime.clock import utc_now
+from marketing_runtime.connection import Bus
+from marketing_runtime.envelope import delivery
+from marketing_runtime.pull import PullConsumer
 from nats.aio.msg import Msg
 
-from dispatcher.contacts_worker import ContactsWorker
-from dispatcher.gate import ProviderGate
-from dispatcher.keepalive import keepalive_every
-from dispatcher.kv_state import ErasureMarks, Fences, Lease
-from dispatcher.outcomes import Reporter
-from dispatcher.providers.klaviyo import KlaviyoClient
+from dispatcher.delivery.contacts import ContactsWorker
+from dispatcher.delivery.gate import ProviderGate
+from dispatcher.delivery.keepalive import keepalive_every
+from dispatcher.delivery.outcomes import Reporter
+from dispatcher.ordering.state import ErasureMarks, Fences, Lease
+from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
-from service.bus import topology
-from service.bus.connection import Bus
-from service.bus.envelope import delivery
-from service.bus.pull import PullConsumer
-from service.clock import utc_now
 from tests.dispatcher.helpers import API_KEY
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.harness import eventually

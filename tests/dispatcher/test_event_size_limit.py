@@ -12,14 +12,14 @@ import orjson
 import pytest
 from marketing.v1 import event_pb2
 
-from dispatcher.providers import klaviyo_bodies as bodies
+from dispatcher.delivery.translate import tracked_event
+from dispatcher.providers.klaviyo import bodies
 from dispatcher.sandbox import Sandbox
-from dispatcher.translate import tracked_event
 from service.api.convert import event_input
-from service.domain.events import validate_event
-from service.domain.validation import MAX_EVENT_BYTES, MAX_STRING_BYTES, normalize_email
+from service.common.validation import MAX_EVENT_BYTES, MAX_STRING_BYTES, normalize_email
 from service.errors import InvalidArgumentError, Violations
-from service.storage.event_log import EventRecord
+from service.events.event_log import EventRecord
+from service.events.rules import validate_event
 from tests.dispatcher.helpers import headers
 
 NOW = datetime(2026, 11, 2, 9, 30, 15, 123456, tzinfo=UTC)

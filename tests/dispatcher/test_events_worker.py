@@ -14,20 +14,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import nats
+from marketing_runtime import topology
+from marketing_runtime.clock import utc_now
+from marketing_runtime.connection import Bus
+from marketing_runtime.envelope import delivery, parse_delivery
+from marketing_runtime.pull import PullConsumer
 from nats.aio.msg import Msg
 
-from dispatcher.events_worker import EventsWorker
-from dispatcher.gate import ProviderGate
-from dispatcher.keepalive import keepalive_every
-from dispatcher.kv_state import ErasureMarks
-from dispatcher.outcomes import Reporter
-from dispatcher.providers.klaviyo import KlaviyoClient
+from dispatcher.delivery.events import EventsWorker
+from dispatcher.delivery.gate import ProviderGate
+from dispatcher.delivery.keepalive import keepalive_every
+from dispatcher.delivery.outcomes import Reporter
+from dispatcher.ordering.state import ErasureMarks
+from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
-from service.bus import topology
-from service.bus.connection import Bus
-from service.bus.envelope import delivery, parse_delivery
-from service.bus.pull import PullConsumer
-from service.clock import utc_now
 from tests.dispatcher.helpers import API_KEY
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.harness import eventually

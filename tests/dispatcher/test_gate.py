@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from dispatcher.gate import MAX_RETRY_AFTER_S, ProviderGate
+from dispatcher.delivery.gate import MAX_RETRY_AFTER_S, ProviderGate
 from dispatcher.providers.errors import RetryableProviderError
 from tests.dispatcher.virtual_clock import VirtualClock
 
@@ -97,7 +97,7 @@ def test_a_retry_after_beyond_the_cap_is_capped_and_logged(
 ) -> None:
     clock = VirtualClock()
     gate = ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep)
-    caplog.set_level(logging.WARNING, logger="dispatcher.gate")
+    caplog.set_level(logging.WARNING, logger="dispatcher.delivery.gate")
 
     async def main() -> tuple[float | None, float | None]:
         within = await _throttle(gate, "subscribe", MAX_RETRY_AFTER_S)

@@ -10,7 +10,7 @@ import pytest
 
 from dispatcher.providers.base import ConsentChange, Profile
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
-from dispatcher.providers.klaviyo import KlaviyoClient
+from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from tests.dispatcher.helpers import API_KEY, event, with_client
 

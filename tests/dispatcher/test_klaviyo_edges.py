@@ -12,7 +12,7 @@ import pytest
 
 from dispatcher.providers.base import Profile
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
-from dispatcher.providers.klaviyo import KlaviyoClient
+from dispatcher.providers.klaviyo.client import KlaviyoClient
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

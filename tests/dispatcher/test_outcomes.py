@@ -12,11 +12,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
 from marketing.bus.v1 import bus_pb2
+from marketing_runtime import topology
+from marketing_runtime.connection import Bus
+from marketing_runtime.envelope import MSG_ID_HEADER, wire_size
 
-from dispatcher.outcomes import Outcome, Reporter, dead_letter, results_messages
-from service.bus import topology
-from service.bus.connection import Bus
-from service.bus.envelope import MSG_ID_HEADER, wire_size
+from dispatcher.delivery.outcomes import Outcome, Reporter, dead_letter, results_messages
 from tests.processes import SMALL_MAX_PAYLOAD, NatsServer
 
 _RESULTS = st.lists(

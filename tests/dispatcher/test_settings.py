@@ -3,8 +3,9 @@ from the service); they must stay equal to the service's."""
 
 from __future__ import annotations
 
+from marketing_runtime import topology
+
 from dispatcher.settings import CONSUMER_ACK_WAIT_S, DispatcherSettings
-from service.bus import topology
 
 
 def test_the_consumer_ack_wait_is_the_one_the_topology_declares() -> None:

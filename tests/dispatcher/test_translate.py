@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from dispatcher.translate import consent_state, plain_properties, profile, tracked_event
+from dispatcher.delivery.translate import consent_state, plain_properties, profile, tracked_event
 
 
 def test_order_value_comes_from_the_total() -> None:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from marketing.v1 import consent_pb2, contact_pb2
 from marketing.v1 import service_pb2 as pb
 
-from service.domain.validation import email_key
+from service.common.validation import email_key
 from tests.fuzz.strategies import RECENT_SECONDS, Hints, json_values
 from tests.harness import ServiceHarness, unique_email
 

@@ -18,7 +18,7 @@ import grpc
 import pytest
 from marketing.v1 import service_pb2 as pb
 
-from service.domain.validation import email_key
+from service.common.validation import email_key
 from tests.consent_model import (
     CONSENT_KINDS,
     ConsentState,

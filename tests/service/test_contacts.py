@@ -202,7 +202,7 @@ def test_delete_erases_personal_data(stub, harness: ServiceHarness) -> None:
         == 0
     )
     # What the law requires us to keep: the suppression (hashed) and proof of erasure.
-    from service.domain.validation import email_key
+    from service.common.validation import email_key
 
     key = email_key(email)
     assert (

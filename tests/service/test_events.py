@@ -11,7 +11,7 @@ from marketing.v1 import event_pb2
 from marketing.v1 import service_pb2 as pb
 from prometheus_client import REGISTRY
 
-from service.domain.validation import MAX_STRING_BYTES
+from service.common.validation import MAX_STRING_BYTES
 from tests.harness import ServiceHarness, field_violations, unique_email
 from tests.service.builders import (
     added_to_cart,

@@ -7,8 +7,7 @@ import weakref
 from collections.abc import Iterator
 
 import pytest
-
-from service import gc_tuning
+from marketing_runtime import gc_tuning
 
 
 @pytest.fixture

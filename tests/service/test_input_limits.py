@@ -13,11 +13,11 @@ import pytest
 from google.protobuf import timestamp_pb2
 from marketing.v1 import event_pb2
 from marketing.v1 import service_pb2 as pb
+from marketing_runtime.timestamps import MAX_SECONDS
 
-from service.domain.contacts import _TEXT_COLUMNS, MAX_PROFILE_BYTES
-from service.domain.validation import MAX_MONEY_UNITS, column_length
+from service.common.validation import MAX_MONEY_UNITS, column_length
+from service.contacts.rules import _TEXT_COLUMNS, MAX_PROFILE_BYTES
 from service.storage.models import Contact
-from service.timestamps import MAX_SECONDS
 from tests.harness import ServiceHarness, field_violations, unique_email
 from tests.service.builders import cart_abandoned, consent, contact, money, placed_order, upsert
 

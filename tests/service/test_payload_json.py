@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from marketing.v1 import common_pb2, event_pb2
 
 from service.api.payload_json import MONEY_TYPE, converter, payload_dict
-from service.domain.events import MoneyField
+from service.events.rules import MoneyField
 
 _PAYLOADS: list[Any] = [
     event_pb2.ProductViewed,

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from marketing.v1 import consent_pb2, contact_pb2
 from marketing.v1 import service_pb2 as pb
 
-from service.domain.consent import may_send_marketing
+from service.consent.rules import may_send_marketing
 from service.storage.models import ConsentType
 from tests.harness import ServiceHarness, unique_email
 from tests.service.builders import consent, placed_order, product_viewed, ts

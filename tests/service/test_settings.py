@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from marketing_runtime.publisher import DEFAULT_GROUP_COMMIT_S
 
 from dispatcher.settings import DispatcherSettings
-from service.bus.publisher import DEFAULT_GROUP_COMMIT_S
 from service.settings import ServiceSettings
 
 

@@ -8,8 +8,13 @@ import pytest
 from google.protobuf import timestamp_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from service.timestamps import MAX_SECONDS, MIN_SECONDS, OutOfRange, to_datetime, to_timestamp
+from marketing_runtime.timestamps import (
+    MAX_SECONDS,
+    MIN_SECONDS,
+    OutOfRange,
+    to_datetime,
+    to_timestamp,
+)
 
 
 @settings(max_examples=200)

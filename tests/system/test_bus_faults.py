@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 from marketing.v1 import service_pb2 as pb
+from marketing_runtime.envelope import NATS_MAX_PAYLOAD
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from dispatcher.main import Dispatcher, build_provider
 from dispatcher.sandbox import Sandbox
 from dispatcher.settings import DispatcherSettings
-from service.bus.envelope import NATS_MAX_PAYLOAD
 from service.storage import migrate
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.processes import SMALL_MAX_PAYLOAD, DispatcherProcess, NatsServer, kill_connection

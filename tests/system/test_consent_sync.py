@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from marketing.v1 import service_pb2 as pb
 
 from dispatcher.sandbox import Sandbox
-from service.domain.validation import email_key
+from service.common.validation import email_key
 from tests.consent_model import Operation, Record, Subscribe, Unsubscribe, send
 from tests.dispatcher.helpers import expected_consent, provider_consent
 from tests.harness import ServiceHarness, assert_eventually, unique_email

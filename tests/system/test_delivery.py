@@ -5,7 +5,7 @@ from __future__ import annotations
 from marketing.v1 import service_pb2 as pb
 
 from dispatcher.sandbox import Sandbox
-from service.domain.validation import email_key
+from service.common.validation import email_key
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.service.builders import placed_order, upsert
 

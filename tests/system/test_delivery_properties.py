@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from marketing.v1 import event_pb2
 from marketing.v1 import service_pb2 as pb
 
-from dispatcher.backoff import compute_backoff
+from dispatcher.delivery.retry import compute_backoff
 from dispatcher.sandbox import Sandbox
-from service.domain.validation import email_key
+from service.common.validation import email_key
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.processes import DispatcherProcess, NatsServer
 from tests.service.builders import money, upsert

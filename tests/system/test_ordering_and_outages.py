@@ -8,12 +8,12 @@ import uuid
 import grpc
 import pytest
 from marketing.v1 import service_pb2 as pb
+from marketing_runtime import topology
+from marketing_runtime.clock import utc_now
+from marketing_runtime.envelope import MSG_ID_HEADER, delivery
 
 from dispatcher.sandbox import Sandbox
-from service.bus import topology
-from service.bus.envelope import MSG_ID_HEADER, delivery
-from service.clock import utc_now
-from service.domain.validation import email_key
+from service.common.validation import email_key
 from tests.harness import ServiceHarness, assert_eventually, error_reason, unique_email
 from tests.service.builders import placed_order, upsert
 

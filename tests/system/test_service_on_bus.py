@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marketing.v1 import service_pb2 as pb
 
-from service.domain.validation import email_key
+from service.common.validation import email_key
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.service.builders import placed_order, upsert
 
@@ -43,7 +43,7 @@ def test_relay_publishes_outbox_rows(bus_harness: ServiceHarness) -> None:
 def test_finished_outbox_rows_are_pruned_after_retention(bus_harness: ServiceHarness) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from service.storage import outbox
+    from service.deliveries import outbox
 
     old, recent = datetime.now(UTC) - timedelta(days=3), datetime.now(UTC)
     key = email_key(unique_email())

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 from marketing.v1 import service_pb2 as pb
+from marketing_runtime import topology
 from nats.js.api import ConsumerInfo
 
 from dispatcher.sandbox import Sandbox
-from service.bus import topology
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.processes import DispatcherProcess, NatsServer
 from tests.service.builders import product_viewed

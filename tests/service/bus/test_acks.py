@@ -8,9 +8,9 @@ import asyncio
 import uuid
 
 import nats
+from marketing_runtime.acks import ack_all
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, StreamConfig
 
-from service.bus.acks import ack_all
 from tests.harness import eventually
 from tests.processes import NatsServer
 

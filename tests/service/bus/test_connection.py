@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from marketing_runtime.connection import Bus
+from marketing_runtime.publisher import Ack
 
-from service.bus.connection import Bus
-from service.bus.publisher import Ack
 from tests.harness import eventually
 from tests.processes import SMALL_MAX_PAYLOAD, NatsServer, kill_connection
 

@@ -7,11 +7,11 @@ import asyncio
 import uuid
 
 import nats
+from marketing_runtime.connection import Bus
+from marketing_runtime.consumer_loop import consume
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
-from service.bus.connection import Bus
-from service.bus.consumer_loop import consume
 from tests.harness import eventually
 from tests.processes import NatsServer
 

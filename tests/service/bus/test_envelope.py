@@ -12,20 +12,20 @@ import nats
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nats.js.api import StreamConfig
-
-from service.bus import relay
-from service.bus.envelope import (
+from marketing_runtime.envelope import (
     MSG_ID_HEADER,
     NATS_MAX_PAYLOAD,
     delivery,
     serialized_deliveries,
     wire_size,
 )
-from service.domain.validation import MAX_EVENT_BYTES, MAX_STRING_BYTES
-from service.storage.event_log import EventRecord
-from service.storage.outbox import OutboxKind
-from service.timestamps import to_timestamp
+from marketing_runtime.timestamps import to_timestamp
+from nats.js.api import StreamConfig
+
+from service.common.validation import MAX_EVENT_BYTES, MAX_STRING_BYTES
+from service.deliveries.outbox import OutboxKind
+from service.events.event_log import EventRecord
+from service.workers import relay
 from tests.harness import eventually
 from tests.processes import SMALL_MAX_PAYLOAD, NatsServer
 

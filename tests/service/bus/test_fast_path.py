@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from marketing_runtime.connection import Bus
 from sqlalchemy import text
 
-from service.bus.connection import Bus
-from service.bus.fast_path import BusEventSink
-from service.domain.validation import normalized_email_key
+from service.common.validation import normalized_email_key
+from service.events.event_log import EventRecord, PostgresEventSink
+from service.events.fast_path import BusEventSink
 from service.metrics import EVENTS_FALLBACK
 from service.storage.database import Database
-from service.storage.event_log import EventRecord, PostgresEventSink
 from tests.harness import eventually, unique_email
 from tests.processes import NatsServer
 
@@ -72,11 +72,11 @@ def test_an_outage_is_logged_when_the_fallback_starts_and_when_it_ends(
             await db.close()
 
     try:
-        with caplog.at_level(logging.INFO, logger="service.bus.fast_path"):
+        with caplog.at_level(logging.INFO, logger="service.events.fast_path"):
             counted = asyncio.run(main())
     finally:
         server.stop()
-    lines = [r.getMessage() for r in caplog.records if r.name == "service.bus.fast_path"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "service.events.fast_path"]
     assert len(lines) == 2, lines
     assert lines[0].startswith("bus fallback started: not connected to NATS")
     assert lines[1].startswith("bus fallback ended")

@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats
+from marketing_runtime.envelope import MSG_ID_HEADER
+from marketing_runtime.publisher import Ack, BatchPublisher
 from nats.js.api import StreamConfig
 
-from service.bus.envelope import MSG_ID_HEADER
-from service.bus.publisher import Ack, BatchPublisher
 from tests.processes import SMALL_MAX_PAYLOAD, NatsServer
 
 Scenario = Callable[[Any, BatchPublisher, str], Awaitable[None]]

@@ -11,9 +11,9 @@ from typing import Any
 
 import nats
 import pytest
+from marketing_runtime.pull import ConsumerUnavailable, PullConsumer
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
-from service.bus.pull import ConsumerUnavailable, PullConsumer
 from tests.harness import eventually
 from tests.processes import NatsServer
 

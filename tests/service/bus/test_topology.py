@@ -9,8 +9,8 @@ from pathlib import Path
 
 import nats
 import pytest
+from marketing_runtime import topology
 
-from service.bus import topology
 from tests.processes import NatsServer
 
 

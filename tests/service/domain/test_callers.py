@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain.callers import AuthFileError, Caller, Callers, parse_callers, token_digest_hex
+from service.access.callers import AuthFileError, Caller, Callers, parse_callers, token_digest_hex
 from service.errors import PermissionDeniedError, UnauthenticatedError
 
 METHODS = ("TrackEvent", "TrackEvents", "UpsertContact", "DeleteContact")

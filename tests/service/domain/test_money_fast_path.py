@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.domain import events
-from service.domain import validation as check
-from service.domain.events import MoneyField
+from service.common import validation as check
 from service.errors import Violations
+from service.events import rules as events
+from service.events.rules import MoneyField
 
 _CURRENCIES = st.sampled_from(["EUR", "USD", "eur", "EU", "EURO", "", "E1R", "ÉUR"])
 

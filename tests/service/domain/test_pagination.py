@@ -1,4 +1,4 @@
-"""Unit tests for page sizes and signed page tokens (service.domain.pagination)."""
+"""Unit tests for page sizes and signed page tokens (service.common.pagination)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.domain import pagination as pg
+from service.common import pagination as pg
 from service.errors import FieldViolation, InvalidArgumentError, Violations
 
 SCOPE = "contacts"

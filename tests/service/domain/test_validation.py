@@ -1,4 +1,4 @@
-"""Unit tests for the pure field rules in service.domain.validation."""
+"""Unit tests for the pure field rules in service.common.validation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.domain import validation as check
+from service.common import validation as check
 from service.errors import FieldViolation, InvalidArgumentError, Violations
 
 # --------------------------------------------------------------------------- helpers

@@ -1,0 +1,92 @@
+"""The pull-consumer loop shared by the service's consumers and the dispatcher:
+fetch a batch from a durable consumer, hand it over, repeat until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from nats.aio.msg import Msg
+
+from marketing_runtime.connection import Bus
+from marketing_runtime.pull import PullConsumer
+
+log = logging.getLogger(__name__)
+BatchHandler = Callable[[list[Msg]], Awaitable[None]]
+UNAVAILABLE_WAIT_S = 1.0
+
+
+async def consume(
+    bus: Bus,
+    *,
+    stream: str,
+    durable: str,
+    handle: BatchHandler,
+    stopping: asyncio.Event,
+    batch: int = 1000,
+    wait_s: float = 0.5,
+    linger_s: float = 0.0,
+    may_fetch: Callable[[], bool] = lambda: True,
+    hold_off: Callable[[], float] = lambda: 0.0,
+    keepalive_s: Callable[[], float] | None = None,
+) -> None:
+    """Fetch up to `batch` messages (waiting at most `wait_s` for the first,
+    then up to `linger_s` more to fill the batch) and pass them to `handle`,
+    which acks or naks each. While `may_fetch()` is false, fetch nothing and
+    hand back what was kept for the next fetch. While `hold_off()` says to
+    wait (seconds), fetch nothing either, and keep what is kept: it is sent
+    when the wait is over. With `keepalive_s` (seconds, asked each round),
+    messages kept for the next fetch are kept alive (+WPI) that often;
+    `handle` keeps its own."""
+    puller: PullConsumer | None = None
+    try:
+        while not stopping.is_set():
+            nc = bus.nc
+            if nc is None or not may_fetch():
+                if puller is not None:
+                    await puller.release()
+                await _pause(stopping, UNAVAILABLE_WAIT_S if nc is None else wait_s)
+                continue
+            if (wait := hold_off()) > 0:
+                await _pause(stopping, wait)
+                continue
+            if puller is None or puller.connection is not nc:
+                if puller is not None:
+                    await puller.close()  # stops its keeper; its messages are on a lost connection
+                puller = PullConsumer(nc, stream=stream, durable=durable, keepalive_s=keepalive_s)
+            try:
+                messages = await puller.fetch(batch, wait_s=wait_s, linger_s=linger_s)
+            except Exception as exc:
+                log.warning("%s: fetch failed: %r", durable, exc)
+                await _pause(stopping, UNAVAILABLE_WAIT_S)
+                continue
+            if messages:
+                await _handle(durable, handle, messages, stopping)
+    finally:
+        if puller is not None:
+            await puller.close()
+
+
+async def _handle(
+    durable: str, handle: BatchHandler, messages: list[Msg], stopping: asyncio.Event
+) -> None:
+    try:
+        await handle(messages)
+    except Exception:
+        # The loop must outlive any one batch: hand it back for redelivery.
+        log.exception("%s: handling a batch of %d failed", durable, len(messages))
+        await _hand_back(messages)
+        await _pause(stopping, UNAVAILABLE_WAIT_S)
+
+
+async def _hand_back(messages: list[Msg]) -> None:
+    for msg in messages:
+        with contextlib.suppress(Exception):
+            await msg.nak(delay=UNAVAILABLE_WAIT_S)
+
+
+async def _pause(stopping: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)

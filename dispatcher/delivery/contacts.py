@@ -1,0 +1,321 @@
+"""Delivers profile and consent changes in order.
+
+Ordering, per person, across retries and replicas:
+1. One replica at a time processes ordered work: it holds a lease in NATS KV
+   (others stand by and take over when it lapses).
+2. It handles a fetched batch in stream order and retries failures in place
+   (holding the messages with in_progress) rather than nak'ing them, so no
+   later change of the same person can overtake a failed one.
+3. Every consent payload carries the person's whole consent state, so within
+   a batch only the newest change per person and aspect is sent; older ones
+   are reported SUPERSEDED.
+4. A fence per person and aspect (in NATS KV) records the newest sequence
+   applied; a redelivered older change (after a failover) is never sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
+
+from marketing.bus.v1 import bus_pb2
+from marketing_runtime.clock import Sleep
+from marketing_runtime.envelope import parse_delivery, payload_of
+from nats.aio.msg import Msg
+
+from dispatcher.delivery import translate
+from dispatcher.delivery.gate import ProviderGate
+from dispatcher.delivery.keepalive import ConnectionEnded, Holding, Interval, holding
+from dispatcher.delivery.outcomes import Outcome, Reporter
+from dispatcher.delivery.retry import exhausted, retry_delay
+from dispatcher.ordering.state import ErasureMarks, Fences, Lease
+from dispatcher.providers.base import Provider
+from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
+from dispatcher.providers.klaviyo import consent_calls
+
+log = logging.getLogger(__name__)
+PROFILE, CONSENT, ERASE = "profile", "consent", "erase"
+ASPECT_OF_KIND = {
+    "contact.upserted": PROFILE,
+    "consent.changed": CONSENT,
+    "newsletter.subscribed": CONSENT,
+    "contact.unsubscribed": CONSENT,
+    "contact.erased": ERASE,
+}
+PROFILE_CONCURRENCY = 8
+# The gate's names for the endpoints this worker calls (see _apply, _consent_calls).
+OPERATIONS = (
+    "upsert_profile",
+    "subscribe",
+    "unsuppress",
+    "unsubscribe",
+    "suppress",
+    "request_erasure",
+)
+ItemT = TypeVar("ItemT")
+
+
+@dataclass
+class Work:
+    msg: Msg
+    delivery: bus_pb2.Delivery
+    aspect: str
+    attempts: int = 0
+    error: str = ""
+    provider_id: str = ""
+    failed: bool = False
+
+
+@dataclass
+class Call:
+    """One provider call over some items, each owned by a Work."""
+
+    operation: str
+    owners: list[Work]
+    send: Callable[[list[Work]], Awaitable[object]]
+    done: list[Work] = field(default_factory=list)
+
+
+class LeaseLost(Exception):
+    """Another replica owns ordered work now: stop before the next call."""
+
+
+class ContactsWorker:
+    def __init__(
+        self,
+        provider: Provider,
+        reporter: Reporter,
+        gate: ProviderGate,
+        fences: Fences,
+        lease: Lease,
+        erasures: ErasureMarks,
+        *,
+        connection_ended: Callable[[], asyncio.Event],
+        max_attempts: int,
+        backoff_base_s: float,
+        keepalive_s: Interval,
+        newsletter_list_id: str | None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._provider = provider
+        self._connection_ended = connection_ended
+        self._keepalive_s = keepalive_s
+        self._reporter = reporter
+        self._gate = gate
+        self._fences = fences
+        self._lease = lease
+        self._erasures = erasures
+        self._max_attempts = max_attempts
+        self._base_s = backoff_base_s
+        self._list_id = newsletter_list_id or None
+        self._sleep = sleep
+
+    def pause_left(self) -> float:
+        """Seconds until every endpoint this worker calls takes calls again: the
+        batch in hand waits for each in turn, so fetching more would not help."""
+        return self._gate.pause_left(*OPERATIONS)
+
+    async def handle(self, messages: list[Msg]) -> None:
+        work = [_work(msg) for msg in messages]
+        ended = self._connection_ended()  # of the connection these came on
+        async with holding(
+            messages, every_s=self._keepalive_s, sleep=self._sleep, ended=ended
+        ) as held:
+            try:
+                superseded = await self._drop_superseded(work)
+                live = [w for w in work if w not in superseded]
+                for segment in _segments(live):
+                    await self._apply(segment, held)
+                await self._finish(live, superseded, held)
+            except* (LeaseLost, ConnectionEnded) as lost:
+                reason = "lease lost" if lost.subgroup(LeaseLost) else "NATS connection ended"
+                count = await held.hand_back()
+                log.warning("%s mid-batch: %d messages handed back", reason, count)
+
+    async def _drop_superseded(self, work: list[Work]) -> list[Work]:
+        """Older changes of the same person and aspect, in this batch or already applied."""
+        newest: dict[tuple[str, str], Work] = {}
+        for w in work:
+            if w.aspect != ERASE:
+                key = (w.delivery.contact_key, w.aspect)
+                if key not in newest or newest[key].delivery.sequence < w.delivery.sequence:
+                    newest[key] = w
+        superseded = [
+            w
+            for w in work
+            if w.aspect != ERASE and newest[(w.delivery.contact_key, w.aspect)] is not w
+        ]
+        for w in [*newest.values(), *(w for w in work if w.aspect == ERASE)]:
+            # An erasure counts as applied once the profile fence reached it: a
+            # re-driven old erasure must not wipe a person who came back since.
+            aspect = PROFILE if w.aspect == ERASE else w.aspect
+            if await self._fences.applied(aspect, w.delivery.contact_key) >= w.delivery.sequence:
+                superseded.append(w)
+        return superseded
+
+    async def _apply(self, segment: list[Work], held: Holding) -> None:
+        profiles = [w for w in segment if w.aspect == PROFILE]
+        consents = [w for w in segment if w.aspect == CONSENT]
+        erasures = [w for w in segment if w.aspect == ERASE]
+        limit = asyncio.Semaphore(PROFILE_CONCURRENCY)
+
+        async def upsert(w: Work) -> None:
+            async with limit:
+                await self._run(Call("upsert_profile", [w], self._upsert), held)
+
+        async with asyncio.TaskGroup() as group:  # a LeaseLost cancels the others
+            for w in profiles:
+                group.create_task(upsert(w))
+        for call in self._consent_calls(consents):
+            await self._run(call, held)
+        for w in erasures:
+            await self._run(Call("request_erasure", [w], self._erase), held)
+
+    async def _upsert(self, owners: list[Work]) -> object:
+        (w,) = owners
+        w.provider_id = await self._provider.upsert_profile(
+            translate.profile(payload_of(w.delivery))
+        )
+        return None
+
+    async def _erase(self, owners: list[Work]) -> object:
+        delivery = owners[0].delivery
+        await self._provider.request_erasure(payload_of(delivery)["email"])
+        await self._erasures.mark(
+            delivery.contact_key, delivery.create_time.ToDatetime().timestamp()
+        )
+        return None
+
+    def _consent_calls(self, consents: list[Work]) -> list[Call]:
+        """Bulk calls that bring each person from any provider state to ours, in the
+        order consent_calls.OPERATIONS gives (a person's calls run in that order)."""
+        states = [(w, translate.consent_state(payload_of(w.delivery))) for w in consents]
+        planned = consent_calls.plan(states, self._list_id)
+        p = self._provider
+        calls: list[Call] = []
+        for list_id, pairs in planned.subscribe.items():
+            calls += _bulk(
+                "subscribe",
+                pairs,
+                p.max_subscriptions_per_call,
+                partial(p.subscribe, list_id=list_id),
+            )
+        calls += _bulk("unsuppress", planned.unsuppress, p.max_suppressions_per_call, p.unsuppress)
+        calls += _bulk(
+            "unsubscribe", planned.unsubscribe, p.max_unsubscriptions_per_call, p.unsubscribe
+        )
+        calls += _bulk("suppress", planned.suppress, p.max_suppressions_per_call, p.suppress)
+        return calls
+
+    async def _run(self, call: Call, held: Holding) -> None:
+        """One call with in-place retries; permanent failures are narrowed down
+        to the items the provider blamed."""
+        attempt = 0
+        while call.owners:
+            attempt += 1
+            for w in call.owners:
+                w.attempts = max(w.attempts, attempt)
+            try:
+                await self._gate.call(
+                    call.operation,
+                    len(call.owners),
+                    lambda: call.send(call.owners),
+                    guard=lambda: self._ensure_ours(held),
+                )
+                return
+            except RetryableProviderError as exc:
+                if exhausted(attempt, max_attempts=self._max_attempts):
+                    return _fail(call.owners, str(exc))
+                await self._sleep(
+                    retry_delay(attempt, retry_after=exc.retry_after, base_s=self._base_s)
+                )
+            except PermanentProviderError as exc:
+                call.owners = await self._narrow(call, exc, held)
+
+    def _ensure_ours(self, held: Holding) -> None:
+        """Lease.held() goes by time alone: a lease on a connection that closed
+        meanwhile still looks held, so the connection is checked as well."""
+        held.ensure_connected()
+        if not self._lease.held():
+            raise LeaseLost()
+
+    async def _narrow(self, call: Call, exc: PermanentProviderError, held: Holding) -> list[Work]:
+        blamed = {i for i in exc.item_indexes if 0 <= i < len(call.owners)}
+        if blamed:
+            _fail([call.owners[i] for i in sorted(blamed)], str(exc))
+            return [w for i, w in enumerate(call.owners) if i not in blamed]
+        if len(call.owners) == 1:
+            _fail(call.owners, str(exc))
+            return []
+        middle = len(call.owners) // 2
+        await self._run(Call(call.operation, call.owners[:middle], call.send), held)
+        await self._run(Call(call.operation, call.owners[middle:], call.send), held)
+        return []
+
+    async def _finish(self, live: list[Work], superseded: list[Work], held: Holding) -> None:
+        for w in live:
+            if not w.failed:
+                aspects = (PROFILE, CONSENT) if w.aspect == ERASE else (w.aspect,)
+                for aspect in aspects:
+                    await self._fences.advance(aspect, w.delivery.contact_key, w.delivery.sequence)
+        outcomes = [
+            Outcome(
+                w.delivery,
+                bus_pb2.OUTCOME_FAILED if w.failed else bus_pb2.OUTCOME_DELIVERED,
+                max(w.attempts, 1),
+                provider_id=w.provider_id,
+                error=w.error,
+            )
+            for w in live
+        ] + [Outcome(w.delivery, bus_pb2.OUTCOME_SUPERSEDED, 0) for w in superseded]
+        await self._reporter.report(outcomes)
+        messages = [w.msg for w in [*live, *superseded]]
+        held.settled(messages)
+        for msg in messages:
+            await msg.ack()
+
+
+def _work(msg: Msg) -> Work:
+    delivery = parse_delivery(msg.data)
+    return Work(msg, delivery, ASPECT_OF_KIND.get(delivery.kind, CONSENT))
+
+
+def _segments(work: list[Work]) -> list[list[Work]]:
+    """Split at erasures: an erasure waits for what came before it and goes
+    before what came after it (a person may be re-created later)."""
+    ordered = sorted(work, key=lambda w: w.delivery.sequence)
+    segments: list[list[Work]] = [[]]
+    for w in ordered:
+        if w.aspect == ERASE:
+            segments += [[w], []]
+        else:
+            segments[-1].append(w)
+    return [s for s in segments if s]
+
+
+def _bulk(
+    operation: str,
+    pairs: Sequence[tuple[Work, ItemT]],
+    size: int,
+    send: Callable[[list[ItemT]], Awaitable[object]],
+) -> list[Call]:
+    """Calls of at most `size` items; each call sends the items of its owners."""
+    calls = []
+    for start in range(0, len(pairs), size):
+        chunk = list(pairs[start : start + size])
+        items = {id(w): item for w, item in chunk}
+
+        async def send_chunk(owners: list[Work], items: dict[int, ItemT] = items) -> object:
+            return await send([items[id(w)] for w in owners])
+
+        calls.append(Call(operation, [w for w, _ in chunk], send_chunk))
+    return calls
+
+
+def _fail(owners: list[Work], error: str) -> None:
+    for w in owners:
+        w.failed, w.error = True, error

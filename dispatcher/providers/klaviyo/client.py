@@ -1,0 +1,256 @@
+"""Klaviyo behind the `Provider` interface, over httpx (REST API, JSON:API bodies).
+
+Errors are translated at this boundary, nowhere else:
+
+    network error, timeout, 408, 429, 5xx   -> RetryableProviderError (Retry-After -> retry_after)
+    any other non-2xx                        -> PermanentProviderError (code = errors[0].code;
+                                                item_indexes from errors[].source.pointer)
+
+Batch sizes above the `max_*_per_call` attributes are a caller bug and raise ValueError before
+anything is sent; empty batches send nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from dispatcher.providers.base import ConsentChange, Profile, TrackedEvent
+from dispatcher.providers.errors import (
+    PermanentProviderError,
+    ProviderError,
+    RetryableProviderError,
+)
+from dispatcher.providers.klaviyo import bodies
+
+JSON_API = "application/vnd.api+json"
+PROFILE_IMPORT = "/api/profile-import"
+EVENTS = "/api/events"
+EVENTS_BULK = "/api/event-bulk-create-jobs"
+SUBSCRIBE = "/api/profile-subscription-bulk-create-jobs"
+UNSUBSCRIBE = "/api/profile-subscription-bulk-delete-jobs"
+SUPPRESS = "/api/profile-suppression-bulk-create-jobs"
+UNSUPPRESS = "/api/profile-suppression-bulk-delete-jobs"
+ERASE = "/api/data-privacy-deletion-jobs"
+
+_USER_AGENT = "marketing-automation-dispatcher/0.1"
+_MAX_DETAIL = 300
+
+
+class KlaviyoClient:
+    """One Klaviyo account. Safe to share between tasks of one event loop; close with aclose()."""
+
+    max_events_per_call: int = 1000
+    max_subscriptions_per_call: int = 1000
+    max_unsubscriptions_per_call: int = 100
+    max_suppressions_per_call: int = 100
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = "https://a.klaviyo.com",
+        revision: str = "2026-07-15",
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not api_key.strip():
+            raise ValueError("a Klaviyo private API key is required")
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            headers={
+                "Authorization": f"Klaviyo-API-Key {api_key}",
+                "revision": revision,
+                "Accept": JSON_API,
+                "Content-Type": JSON_API,
+                "User-Agent": _USER_AGENT,
+            },
+            timeout=httpx.Timeout(timeout_s),
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def upsert_profile(self, profile: Profile) -> str:
+        """POST /api/profile-import (201 created, 200 updated); returns the profile id."""
+        response = await self._post(PROFILE_IMPORT, bodies.profile_import(profile))
+        return _profile_id(response)
+
+    async def create_events(self, events: Sequence[TrackedEvent]) -> None:
+        """One event: POST /api/events. More: one bulk job, events grouped per profile."""
+        _check_batch(events, self.max_events_per_call, "events")
+        if len(events) == 1:
+            body, blame = bodies.event_create(events[0])
+            await self._post(EVENTS, body, blame)
+        elif events:
+            body, blame = bodies.events_bulk(events)
+            await self._post(EVENTS_BULK, body, blame)
+
+    async def subscribe(self, changes: Sequence[ConsentChange], list_id: str | None) -> None:
+        """Email marketing for changes with email_marketing=True; SMS marketing for those with
+        sms_marketing=True and a phone. A change granting neither is skipped."""
+        _check_batch(changes, self.max_subscriptions_per_call, "subscriptions")
+        body, blame = bodies.subscribe_job(changes, list_id)
+        if body is not None:
+            await self._post(SUBSCRIBE, body, blame)
+
+    async def unsubscribe(self, changes: Sequence[ConsentChange]) -> None:
+        """Withdraws the channels set to False (SMS only with a phone); others are left alone."""
+        _check_batch(changes, self.max_unsubscriptions_per_call, "unsubscriptions")
+        body, blame = bodies.unsubscribe_job(changes)
+        if body is not None:
+            await self._post(UNSUBSCRIBE, body, blame)
+
+    async def suppress(self, emails: Sequence[str]) -> None:
+        """Adds a USER_SUPPRESSED suppression."""
+        _check_batch(emails, self.max_suppressions_per_call, "suppressions")
+        if emails:
+            body, blame = bodies.suppression_job(emails, lift=False)
+            await self._post(SUPPRESS, body, blame)
+
+    async def unsuppress(self, emails: Sequence[str]) -> None:
+        """Removes a USER_SUPPRESSED suppression; Klaviyo leaves unsubscribes, bounces and
+        invalid addresses in place (only a subscribe lifts an unsubscribe)."""
+        _check_batch(emails, self.max_suppressions_per_call, "suppressions")
+        if emails:
+            body, blame = bodies.suppression_job(emails, lift=True)
+            await self._post(UNSUPPRESS, body, blame)
+
+    async def request_erasure(self, email: str) -> None:
+        await self._post(ERASE, bodies.deletion_job(email))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _post(
+        self, path: str, body: bodies.JsonObject, blame: bodies.Blame | None = None
+    ) -> httpx.Response:
+        content = _encode(body, path)
+        try:
+            response = await self._http.post(path, content=content)
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            # our own request is malformed (base_url scheme, header value): retrying cannot help
+            raise PermanentProviderError(_transport_message(path, exc)) from exc
+        except httpx.RequestError as exc:
+            raise RetryableProviderError(_transport_message(path, exc)) from exc
+        try:
+            response.raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            raise _status_error(exc.response, path, blame) from exc
+        return response
+
+
+def _check_batch(items: Sequence[object], limit: int, what: str) -> None:
+    if len(items) > limit:
+        raise ValueError(f"{len(items)} {what} in one call; Klaviyo takes at most {limit}")
+
+
+def _encode(body: bodies.JsonObject, path: str) -> bytes:
+    try:
+        return bodies.encode(body)
+    except (TypeError, ValueError) as exc:
+        raise PermanentProviderError(
+            f"Klaviyo POST {path}: body is not JSON: {exc}", code="unserializable"
+        ) from exc
+
+
+def _transport_message(path: str, exc: httpx.RequestError) -> str:
+    detail = str(exc) or type(exc).__name__
+    return f"Klaviyo POST {path}: {type(exc).__name__}: {detail}"
+
+
+def _profile_id(response: httpx.Response) -> str:
+    """data.id of the reply. A 2xx without one (a proxy's page, say) is retryable: the import
+    is idempotent, and the attempt budget of the caller bounds the retries."""
+    try:
+        profile_id = response.json()["data"]["id"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _no_profile_id(response) from exc
+    if not isinstance(profile_id, str) or not profile_id:
+        raise _no_profile_id(response)
+    return profile_id
+
+
+def _no_profile_id(response: httpx.Response) -> RetryableProviderError:
+    return RetryableProviderError(
+        f"Klaviyo POST {PROFILE_IMPORT}: HTTP {response.status_code} without data.id",
+        status=response.status_code,
+        code="invalid_response",
+    )
+
+
+def _status_error(response: httpx.Response, path: str, blame: bodies.Blame | None) -> ProviderError:
+    status = response.status_code
+    errors = _error_objects(response)
+    first = errors[0] if errors else {}
+    code = str(first.get("code") or "")
+    message = f"Klaviyo POST {path}: HTTP {status} {_describe(first, response)}".rstrip()
+    if status in (408, 429) or status >= 500:
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        return RetryableProviderError(message, status=status, code=code, retry_after=retry_after)
+    pointers = [p for p in (_pointer(e) for e in errors) if p]
+    indexes = blame.for_pointers(pointers) if blame is not None else ()
+    return PermanentProviderError(message, status=status, code=code, item_indexes=indexes)
+
+
+def _error_objects(response: httpx.Response) -> list[dict[str, Any]]:
+    """`errors` of a JSON:API error document; [] for anything else (HTML from a proxy, ...)."""
+    try:
+        document = json.loads(response.content)
+    except ValueError:
+        return []
+    errors = document.get("errors") if isinstance(document, dict) else None
+    if not isinstance(errors, list):
+        return []
+    return [e for e in errors if isinstance(e, dict)]
+
+
+def _pointer(error: dict[str, Any]) -> str:
+    source = error.get("source")
+    pointer = source.get("pointer") if isinstance(source, dict) else None
+    return pointer if isinstance(pointer, str) else ""
+
+
+def _describe(error: dict[str, Any], response: httpx.Response) -> str:
+    if error:
+        parts = [error.get("code"), error.get("detail") or error.get("title"), _pointer(error)]
+        text = " ".join(str(p) for p in parts if p)
+    else:
+        text = response.text.strip().replace("\n", " ")
+    return text[:_MAX_DETAIL]
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Klaviyo sends integer seconds; an HTTP date is accepted too. None if absent or garbled."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

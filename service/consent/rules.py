@@ -1,0 +1,419 @@
+"""Consent: the append-only audit trail, newsletter subscription, unsubscribe.
+
+Consent is never assumed: a contact's opt-in for a type is the `granted` of its
+newest record of that type (by consent time, then by recording order), and
+False when there is none.
+
+Every write takes the person's lock first and only then reads the clock and the
+current state: a decision made now is stamped no earlier than the newest record
+on file, so the newest decision by consent time is also the last one committed,
+and opt-ins, newsletter membership, suppression and the outbox payload all follow it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from marketing_runtime.clock import Clock
+from sqlalchemy import delete, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.common import validation as check
+from service.common.pagination import KeyKind, PageTokens, Paging
+from service.contacts.rules import (
+    NEWSLETTER_SEGMENT,
+    ContactView,
+    contact_name,
+    contact_views,
+    parse_contact_name,
+)
+from service.deliveries import outbox
+from service.deliveries.outbox import OutboxKind
+from service.errors import AlreadyExistsError, NotFoundError, Violations
+from service.metrics import CONSENT_RECORDS, UNSUBSCRIBES
+from service.storage.database import Database, after_commit
+from service.storage.models import Consent, ConsentType, Contact, SegmentMembership, Suppression
+
+# Withdrawn by an unsubscribe: every channel we could reach the person on.
+COMMUNICATION_TYPES = (ConsentType.EMAIL, ConsentType.SMS, ConsentType.PUSH, ConsentType.MARKETING)
+_OPT_IN_COLUMNS = {
+    ConsentType.EMAIL: "email_opt_in",
+    ConsentType.SMS: "sms_opt_in",
+    ConsentType.PUSH: "push_opt_in",
+}
+UNSUBSCRIBE_SOURCE = "unsubscribe"
+SUPPRESSION_REASON_UNSUBSCRIBED = "unsubscribed"
+# The first key of the two-key advisory locks that serialise consent writes per
+# address (a key space of its own: PostgreSQL keeps it apart from one-key locks).
+_ADDRESS_LOCK_SPACE = 0x636F6E73  # "cons"
+
+
+@dataclass(frozen=True)
+class ConsentInput:
+    type: ConsentType | None  # None: the caller left it unspecified
+    granted: bool
+    source: str
+    ip_address: str = ""
+    user_agent: str = ""
+    consent_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConsentPage:
+    consents: list[Consent]
+    next_page_token: str
+
+
+def consent_name(row: Consent) -> str:
+    return f"{contact_name(row.contact_id)}/consents/{row.id}"
+
+
+def _validate_consent(
+    v: Violations, c: ConsentInput, prefix: str, now: datetime, skew: timedelta
+) -> None:
+    if c.type is None:
+        v.add(f"{prefix}type", "REQUIRED", "a consent type is required")
+    check.check_required(v, f"{prefix}source", c.source)
+    check.check_text(v, f"{prefix}source", c.source, Consent.source)
+    check.check_ip(v, f"{prefix}ip_address", c.ip_address)
+    check.check_text(v, f"{prefix}ip_address", c.ip_address, Consent.ip_address)
+    check.check_text(v, f"{prefix}user_agent", c.user_agent, Consent.user_agent)
+    check.check_not_future(v, f"{prefix}consent_time", c.consent_time, now, skew)
+
+
+async def record_consent(
+    db: Database,
+    *,
+    parent: str,
+    consent: ConsentInput,
+    request_id: str,
+    clock: Clock,
+    skew: timedelta,
+) -> Consent:
+    v = Violations()
+    contact_id = parse_contact_name(v, "parent", parent)
+    _validate_consent(v, consent, "consent.", clock(), skew)
+    rid = check.check_request_id(v, "request_id", request_id)
+    v.raise_if_any()
+    async with db.transaction() as session:
+        # Lock first, then look for the request id: a retry racing its original
+        # waits for it and finds its row, rather than inserting the id again.
+        contact = await session.get(Contact, contact_id, with_for_update=True)
+        if contact is None:
+            raise NotFoundError(resource_type="contact", resource_name=parent)
+        if rid is not None and (earlier := await _by_request_id(session, rid, contact_id)):
+            return earlier
+        now = clock()
+        if consent.consent_time is None:  # a decision made now, not a report of an earlier one
+            consent = replace(consent, consent_time=await _decision_time(session, contact, now))
+        row = await _append(session, contact, consent, rid, now)
+        await outbox.enqueue(
+            session,
+            contact_key=check.email_key(contact.email),
+            kind=OutboxKind.CONSENT_CHANGED,
+            payload=await _consent_payload(session, contact, [row]),
+            now=now,
+        )
+        return row
+
+
+async def _by_request_id(
+    session: AsyncSession, rid: uuid.UUID, contact_id: uuid.UUID | None
+) -> Consent | None:
+    row = await session.scalar(select(Consent).where(Consent.request_id == rid))
+    if row is not None and contact_id is not None and row.contact_id != contact_id:
+        raise AlreadyExistsError(
+            field="request_id", description="request_id was already used for another contact"
+        )
+    return row
+
+
+async def _decision_time(session: AsyncSession, contact: Contact, now: datetime) -> datetime:
+    """When a decision taken under the person's lock counts as made: now, but never
+    before the newest record on file (another replica's clock may run ahead, and a
+    caller may have given a consent time up to the allowed skew in the future)."""
+    newest = await session.scalar(
+        select(func.max(Consent.consent_time)).where(Consent.contact_id == contact.id)
+    )
+    return now if newest is None or newest <= now else newest
+
+
+async def _lock_address(session: AsyncSession, key: str) -> None:
+    """Serialise subscribe and unsubscribe per address until commit, also while no
+    contact row exists to lock (the suppression list outlives contacts). Two
+    addresses sharing the 32-bit key only wait for each other."""
+    objid = int(key[:8], 16) - (1 << 31)
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:space, :objid)"),
+        {"space": _ADDRESS_LOCK_SPACE, "objid": objid},
+    )
+
+
+async def _append(
+    session: AsyncSession,
+    contact: Contact,
+    c: ConsentInput,
+    rid: uuid.UUID | None,
+    now: datetime,
+) -> Consent:
+    assert c.type is not None
+    row = Consent(
+        contact_id=contact.id,
+        type=c.type,
+        granted=c.granted,
+        source=c.source.strip(),
+        ip_address=c.ip_address or None,
+        user_agent=c.user_agent or None,
+        consent_time=c.consent_time or now,
+        recorded_at=now,
+        request_id=rid,
+    )
+    session.add(row)
+    await session.flush()
+    after_commit(session, CONSENT_RECORDS.labels(c.type.value, str(c.granted).lower()).inc)
+    await _refresh_opt_in(session, contact, c.type)
+    contact.updated_at = now
+    return row
+
+
+async def _refresh_opt_in(session: AsyncSession, contact: Contact, type_: ConsentType) -> None:
+    """Re-derive the denormalised flag from the newest record: a late-arriving
+    older record must not override a newer decision."""
+    column = _OPT_IN_COLUMNS.get(type_)
+    if column is None:
+        return
+    newest = await session.scalar(
+        select(Consent.granted)
+        .where(Consent.contact_id == contact.id, Consent.type == type_)
+        .order_by(Consent.consent_time.desc(), Consent.id.desc())
+        .limit(1)
+    )
+    setattr(contact, column, bool(newest))
+
+
+async def effective_consent(session: AsyncSession, contact_id: uuid.UUID) -> dict[str, bool]:
+    """Every consent type mapped to its current state (False without a record)."""
+    rows = await session.execute(
+        select(Consent.type, Consent.granted)
+        .where(Consent.contact_id == contact_id)
+        .order_by(Consent.type, Consent.consent_time.desc(), Consent.id.desc())
+        .ext(distinct_on(Consent.type))
+    )
+    state = {t.value: False for t in ConsentType}
+    state.update({t.value: granted for t, granted in rows.all()})
+    return state
+
+
+def _consent_pages(parent: str) -> Paging:
+    """Newest first; a token is good only for the contact it was listed for."""
+    return Paging(scope=f"consents:{parent}", key=(KeyKind.TIME, KeyKind.ID))
+
+
+async def list_consents(
+    db: Database, tokens: PageTokens, *, parent: str, page_size: int, page_token: str
+) -> ConsentPage:
+    v = Violations()
+    contact_id = parse_contact_name(v, "parent", parent)
+    paging = _consent_pages(parent)
+    page = tokens.request(v, paging, page_size=page_size, page_token=page_token)
+    v.raise_if_any()
+    query = (
+        select(Consent)
+        .where(Consent.contact_id == contact_id)
+        .order_by(Consent.consent_time.desc(), Consent.id.desc())
+        .limit(page.size + 1)
+    )
+    if page.after is not None:
+        query = query.where(tuple_(Consent.consent_time, Consent.id) < page.after)
+    async with db.transaction() as session:
+        if await session.get(Contact, contact_id) is None:
+            raise NotFoundError(resource_type="contact", resource_name=parent)
+        found = list((await session.execute(query)).scalars())
+    rows, token = tokens.page(paging, page, found, lambda c: (c.consent_time, c.id))
+    return ConsentPage(rows, token)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    email: str
+    source: str
+    ip_address: str = ""
+    user_agent: str = ""
+    request_id: str = ""
+
+
+async def subscribe_newsletter(
+    db: Database, s: Subscription, *, clock: Clock
+) -> tuple[ContactView, Consent]:
+    """Grant email consent and join the newsletter segment, creating the contact
+    if needed. An explicit opt-in lifts a suppression that came from an
+    earlier unsubscribe (but not one for other reasons, such as a bounce)."""
+    v = Violations()
+    check.check_email(v, "email", s.email)
+    consent = ConsentInput(ConsentType.EMAIL, True, s.source, s.ip_address, s.user_agent)
+    _validate_consent(v, consent, "", clock(), timedelta(0))
+    rid = check.check_request_id(v, "request_id", s.request_id)
+    v.raise_if_any()
+    email = check.normalize_email(s.email)
+    key = check.email_key(email)
+    async with db.transaction() as session:
+        await _lock_address(session, key)
+        now = clock()
+        contact = await _get_or_create_by_email(session, email, now)
+        if rid is not None and (earlier := await _by_request_id(session, rid, contact.id)):
+            return (await contact_views(session, [contact]))[0], earlier
+        consent = replace(consent, consent_time=await _decision_time(session, contact, now))
+        row = await _append(session, contact, consent, rid, now)
+        await session.execute(
+            pg_insert(SegmentMembership)
+            .values(contact_id=contact.id, segment=NEWSLETTER_SEGMENT, added_at=now)
+            .on_conflict_do_nothing()
+        )
+        await session.execute(
+            delete(Suppression).where(
+                Suppression.email_sha256 == key,
+                Suppression.reason == SUPPRESSION_REASON_UNSUBSCRIBED,
+            )
+        )
+        payload = await _consent_payload(session, contact, [row])
+        await outbox.enqueue(
+            session,
+            contact_key=key,
+            kind=OutboxKind.NEWSLETTER_SUBSCRIBED,
+            payload=payload,
+            now=now,
+        )
+        return (await contact_views(session, [contact]))[0], row
+
+
+async def _get_or_create_by_email(session: AsyncSession, email: str, now: datetime) -> Contact:
+    await session.execute(
+        pg_insert(Contact)
+        .values(id=uuid.uuid4(), email=email, created_at=now, updated_at=now, custom_properties={})
+        .on_conflict_do_nothing(index_elements=[Contact.email])
+    )
+    contact = await session.scalar(select(Contact).where(Contact.email == email).with_for_update())
+    assert contact is not None
+    return contact
+
+
+async def unsubscribe(db: Database, *, email: str, reason: str, clock: Clock) -> bool:
+    """Withdraw every communication consent and suppress the address at once.
+    Works for addresses we hold no contact for. Returns False when the address
+    was already unsubscribed, in which case nothing is written."""
+    v = Violations()
+    check.check_email(v, "email", email)
+    check.check_text(v, "reason", reason, Suppression.detail)
+    v.raise_if_any()
+    email = check.normalize_email(email)
+    key = check.email_key(email)
+    async with db.transaction() as session:
+        await _lock_address(session, key)
+        now = clock()
+        contact = await session.scalar(
+            select(Contact).where(Contact.email == email).with_for_update()
+        )
+        newly_suppressed = await _suppress(session, key, reason, now)
+        revoked: list[Consent] = []
+        if contact is not None:
+            decided = await _decision_time(session, contact, now)
+            revoked = await _revoke_granted(session, contact, decided, now)
+            left = await session.execute(
+                delete(SegmentMembership).where(SegmentMembership.contact_id == contact.id)
+            )
+            revoked_any = bool(revoked) or bool(getattr(left, "rowcount", 0))
+        else:
+            revoked_any = False
+        if not (newly_suppressed or revoked_any):
+            return False
+        after_commit(session, UNSUBSCRIBES.inc)
+        payload: dict[str, Any] = {
+            "email": email,
+            "opt_in": {"email": False, "sms": False, "push": False},
+            "newsletter_member": False,
+            "suppressed": True,
+        }
+        if contact is not None:
+            payload = await _consent_payload(session, contact, revoked)
+        payload["reason"] = reason or None
+        await outbox.enqueue(
+            session, contact_key=key, kind=OutboxKind.UNSUBSCRIBED, payload=payload, now=now
+        )
+        return True
+
+
+async def _suppress(session: AsyncSession, key: str, reason: str, now: datetime) -> bool:
+    inserted = await session.scalar(
+        pg_insert(Suppression)
+        .values(
+            email_sha256=key,
+            reason=SUPPRESSION_REASON_UNSUBSCRIBED,
+            detail=reason or None,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(Suppression.email_sha256)
+    )
+    return inserted is not None
+
+
+async def _revoke_granted(
+    session: AsyncSession, contact: Contact, decided: datetime, now: datetime
+) -> list[Consent]:
+    """Append a withdrawal for each communication type that is currently granted."""
+    state = await effective_consent(session, contact.id)
+    revoked = []
+    for type_ in COMMUNICATION_TYPES:
+        if state[type_.value]:
+            withdrawal = ConsentInput(type_, False, UNSUBSCRIBE_SOURCE, consent_time=decided)
+            revoked.append(await _append(session, contact, withdrawal, None, now))
+    return revoked
+
+
+async def _consent_payload(
+    session: AsyncSession, contact: Contact, records: list[Consent]
+) -> dict[str, Any]:
+    """The person's whole consent state after this change, not only the new
+    records: the dispatcher brings the provider to this state, so applying
+    the newest message for a person is always right, whatever came before."""
+    view = (await contact_views(session, [contact]))[0]
+    return {
+        "contact_id": str(contact.id),
+        "email": contact.email,
+        "phone": contact.phone,
+        "opt_in": {
+            "email": contact.email_opt_in,
+            "sms": contact.sms_opt_in,
+            "push": contact.push_opt_in,
+        },
+        "newsletter_member": view.newsletter_member,
+        "suppressed": view.suppressed,
+        "records": [
+            {
+                "type": r.type.value,
+                "granted": r.granted,
+                "source": r.source,
+                "consent_time": r.consent_time.isoformat(),
+            }
+            for r in records
+        ],
+    }
+
+
+async def may_send_marketing(db: Database, *, email: str, channel: ConsentType) -> bool:
+    """The gate every marketing send passes: the address is not suppressed and
+    the person's newest consent for the channel is a grant."""
+    column = _OPT_IN_COLUMNS.get(channel)
+    if column is None:
+        raise ValueError(f"{channel} is not a messaging channel")
+    email = check.normalize_email(email)
+    async with db.transaction() as session:
+        if await session.get(Suppression, check.email_key(email)) is not None:
+            return False
+        contact = await session.scalar(select(Contact).where(Contact.email == email))
+        return contact is not None and bool(getattr(contact, column))

@@ -1,0 +1,357 @@
+"""Contacts: upsert by email, read, list, erase."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import String, delete, insert, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.common import validation as check
+from service.common.pagination import KeyKind, PageTokens, Paging
+from service.deliveries import outbox
+from service.deliveries.outbox import OutboxKind
+from service.errors import (
+    AlreadyExistsError,
+    FieldViolation,
+    InvalidArgumentError,
+    NotFoundError,
+    Violations,
+)
+from service.storage.database import Database
+from service.storage.models import Contact, ErasureLog, EventLog, SegmentMembership, Suppression
+
+CONTACT_NAME_PREFIX = "contacts/"
+NEWSLETTER_SEGMENT = "newsletter"
+
+
+@dataclass(frozen=True)
+class Money:
+    currency_code: str
+    units: int
+    nanos: int
+
+
+@dataclass(frozen=True)
+class ContactFields:
+    """What a caller may set. None means "leave as stored"."""
+
+    email: str
+    user_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    registration_time: datetime | None = None
+    loyalty_tier: str | None = None
+    lifetime_value: Money | None = None
+    order_count: int | None = None
+    last_purchase_time: datetime | None = None
+    location: str | None = None
+    language: str | None = None
+    timezone: str | None = None
+    # Merged key by key; a key whose value is null is removed.
+    custom_properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContactView:
+    """A stored contact with the facts kept beside it."""
+
+    contact: Contact
+    suppressed: bool
+    newsletter_member: bool
+
+
+@dataclass(frozen=True)
+class ContactPage:
+    contacts: list[ContactView]
+    next_page_token: str
+
+
+def contact_name(contact_id: uuid.UUID) -> str:
+    return f"{CONTACT_NAME_PREFIX}{contact_id}"
+
+
+def parse_contact_name(v: Violations, field_path: str, name: str) -> uuid.UUID | None:
+    if not name:
+        v.add(field_path, "REQUIRED", "a contact name (contacts/{id}) is required")
+        return None
+    try:
+        if name.startswith(CONTACT_NAME_PREFIX):
+            return uuid.UUID(name[len(CONTACT_NAME_PREFIX) :])
+    except ValueError:
+        pass
+    v.add(field_path, "INVALID_NAME", "must look like contacts/{uuid}")
+    return None
+
+
+# The text fields a caller sets, each stored in the column of its name (the
+# email is checked as an address, its length with it).
+_TEXT_COLUMNS = tuple(
+    f.name
+    for f in fields(ContactFields)
+    if f.name != "email" and isinstance(getattr(Contact, f.name).type, String)
+)
+# Klaviyo refuses a profile-import body over 100 KiB with 413. The body holds
+# the fields of `contact_payload` (under other names, without contact_id) in
+# an envelope of under 100 bytes; this leaves a margin for both.
+MAX_PROFILE_BYTES = 100 * 1024 - 1024
+
+
+def validate_contact(
+    f: ContactFields, *, now: datetime, skew: timedelta, prefix: str = "contact."
+) -> tuple[Violations, Decimal | None]:
+    v = Violations()
+    check.check_email(v, f"{prefix}email", f.email)
+    for name in _TEXT_COLUMNS:  # each fits its column, no NUL
+        check.check_text(v, f"{prefix}{name}", getattr(f, name), getattr(Contact, name))
+    check.check_phone(v, f"{prefix}phone", f.phone)
+    check.check_language(v, f"{prefix}language", f.language)
+    check.check_timezone(v, f"{prefix}timezone", f.timezone)
+    check.check_not_future(v, f"{prefix}registration_time", f.registration_time, now, skew)
+    check.check_not_future(v, f"{prefix}last_purchase_time", f.last_purchase_time, now, skew)
+    if f.order_count is not None and f.order_count < 0:
+        v.add(f"{prefix}order_count", "OUT_OF_RANGE", "must not be negative")
+    check.check_properties(v, f"{prefix}custom_properties", f.custom_properties)
+    amount = None
+    if f.lifetime_value is not None:
+        m = f.lifetime_value
+        amount = check.money_amount(
+            v, f"{prefix}lifetime_value", m.currency_code, m.units, m.nanos, allow_negative=False
+        )
+    return v, amount
+
+
+# Columns copied as they are from ContactFields when the caller set them.
+_PLAIN_COLUMNS = tuple(
+    f.name
+    for f in fields(ContactFields)
+    if f.name not in ("email", "lifetime_value", "custom_properties")
+)
+
+
+def _changes(row: Contact | None, f: ContactFields, amount: Decimal | None) -> dict[str, Any]:
+    """The column values this upsert sets that differ from what is stored."""
+    wanted: dict[str, Any] = {c: getattr(f, c) for c in _PLAIN_COLUMNS if getattr(f, c) is not None}
+    if f.lifetime_value is not None:
+        wanted["lifetime_value"] = amount
+        wanted["lifetime_value_currency"] = f.lifetime_value.currency_code
+    if f.custom_properties:
+        merged = dict(row.custom_properties if row else {})
+        for key, value in f.custom_properties.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        wanted["custom_properties"] = merged
+    if row is None:
+        return wanted
+    return {k: val for k, val in wanted.items() if getattr(row, k) != val}
+
+
+async def upsert_contact(
+    db: Database, f: ContactFields, *, now: datetime, skew: timedelta
+) -> tuple[ContactView, bool]:
+    """Create or update the contact keyed by email. Returns (contact, created).
+    An upsert that changes nothing writes nothing, not even an outbox row."""
+    v, amount = validate_contact(f, now=now, skew=skew)
+    v.raise_if_any()
+    email = check.normalize_email(f.email)
+    async with db.transaction() as session:
+        row = await _lock_by_email(session, email)
+        if row is None and not (f.first_name or "").strip():
+            v.add("contact.first_name", "REQUIRED", "a new contact needs a first name")
+            v.raise_if_any()
+        created = False
+        if row is None:
+            # A user_id taken meanwhile by another new contact fails this
+            # insert as a unique violation, which storage reports as taken.
+            row = await _insert_contact(session, email, _changes(None, f, amount), now)
+            created = row is not None
+        if row is None:  # a concurrent call created it first: update that one
+            row = await _lock_by_email(session, email)
+            assert row is not None
+        # Only now is it known which contact is ours (one created a moment
+        # ago by a concurrent call for the same email counts as ours).
+        await _ensure_user_id_free(session, f.user_id, row.id)
+        changes = {} if created else _changes(row, f, amount)
+        if created or changes:
+            for column, value in changes.items():
+                setattr(row, column, value)
+            _check_profile_size(row)  # raising rolls the transaction back
+            row.updated_at = now
+            await session.flush()
+            await outbox.enqueue(
+                session,
+                contact_key=check.email_key(email),
+                kind=OutboxKind.CONTACT_UPSERTED,
+                payload=contact_payload(row),
+                now=now,
+            )
+        return (await contact_views(session, [row]))[0], created
+
+
+def _check_profile_size(row: Contact) -> None:
+    """The merged contact still fits the provider's profile limit: custom
+    properties accumulate over upserts, so each request alone cannot tell."""
+    size = check.encoded_size(contact_payload(row))
+    if size > MAX_PROFILE_BYTES:
+        raise InvalidArgumentError(
+            [
+                FieldViolation(
+                    "contact.custom_properties",
+                    "PROFILE_TOO_LARGE",
+                    f"the contact would be {size:,} bytes as JSON; the provider takes "
+                    f"{MAX_PROFILE_BYTES:,}",
+                )
+            ]
+        )
+
+
+async def _lock_by_email(session: AsyncSession, email: str) -> Contact | None:
+    result = await session.execute(select(Contact).where(Contact.email == email).with_for_update())
+    return result.scalar_one_or_none()
+
+
+async def _insert_contact(
+    session: AsyncSession, email: str, changes: dict[str, Any], now: datetime
+) -> Contact | None:
+    values = {"registration_time": now, **changes}
+    stmt = (
+        pg_insert(Contact)
+        .values(id=uuid.uuid4(), email=email, created_at=now, updated_at=now, **values)
+        .on_conflict_do_nothing(index_elements=[Contact.email])
+        .returning(Contact.id)
+    )
+    new_id = (await session.execute(stmt)).scalar_one_or_none()
+    return None if new_id is None else await session.get(Contact, new_id)
+
+
+async def _ensure_user_id_free(
+    session: AsyncSession, user_id: str | None, own_id: uuid.UUID | None
+) -> None:
+    if user_id is None:
+        return
+    holder = await session.scalar(select(Contact.id).where(Contact.user_id == user_id))
+    if holder is not None and holder != own_id:
+        raise AlreadyExistsError(
+            field="contact.user_id", description=f"user_id {user_id!r} belongs to another contact"
+        )
+
+
+async def get_contact(
+    db: Database, *, name: str | None = None, email: str | None = None
+) -> ContactView:
+    v = Violations()
+    async with db.transaction() as session:
+        if name is not None:
+            contact_id = parse_contact_name(v, "name", name)
+            v.raise_if_any()
+            row = await session.get(Contact, contact_id)
+            missing = name
+        elif email is None:
+            raise InvalidArgumentError(
+                [FieldViolation("name", "REQUIRED", "set the contact's name or its email")]
+            )
+        else:
+            check.check_email(v, "email", email)
+            v.raise_if_any()
+            missing = check.normalize_email(email)
+            row = await session.scalar(select(Contact).where(Contact.email == missing))
+        if row is None:
+            raise NotFoundError(resource_type="contact", resource_name=missing)
+        return (await contact_views(session, [row]))[0]
+
+
+# In creation order; created_at ties (one transaction) are broken by id.
+CONTACT_PAGES = Paging(scope="contacts", key=(KeyKind.TIME, KeyKind.UUID))
+
+
+async def list_contacts(
+    db: Database, tokens: PageTokens, *, page_size: int, page_token: str
+) -> ContactPage:
+    v = Violations()
+    page = tokens.request(v, CONTACT_PAGES, page_size=page_size, page_token=page_token)
+    v.raise_if_any()
+    query = select(Contact).order_by(Contact.created_at, Contact.id).limit(page.size + 1)
+    if page.after is not None:
+        query = query.where(tuple_(Contact.created_at, Contact.id) > page.after)
+    async with db.transaction() as session:
+        found = list((await session.execute(query)).scalars())
+        rows, token = tokens.page(CONTACT_PAGES, page, found, lambda c: (c.created_at, c.id))
+        return ContactPage(await contact_views(session, rows), token)
+
+
+async def delete_contact(db: Database, *, name: str, now: datetime) -> None:
+    """Erase a person: their rows go, pending work for them is dropped, and an
+    erasure request for the provider is queued behind anything in flight."""
+    v = Violations()
+    contact_id = parse_contact_name(v, "name", name)
+    v.raise_if_any()
+    async with db.transaction() as session:
+        row = await session.get(Contact, contact_id, with_for_update=True)
+        if row is None:
+            raise NotFoundError(resource_type="contact", resource_name=name)
+        key = check.email_key(row.email)
+        payload = {"email": row.email, "external_id": row.external_id}
+        await session.execute(
+            delete(EventLog).where(or_(EventLog.contact_id == row.id, EventLog.contact_key == key))
+        )
+        await outbox.forget_person(session, key)
+        await session.delete(row)
+        await session.execute(
+            insert(ErasureLog).values(email_sha256=key, contact_id=row.id, erased_at=now)
+        )
+        await outbox.enqueue(
+            session, contact_key=key, kind=OutboxKind.CONTACT_ERASED, payload=payload, now=now
+        )
+
+
+async def contact_views(session: AsyncSession, rows: list[Contact]) -> list[ContactView]:
+    """Attach suppression and newsletter membership, two queries for any number of rows."""
+    keys = {row.id: check.email_key(row.email) for row in rows}
+    suppressed = set(
+        await session.scalars(
+            select(Suppression.email_sha256).where(Suppression.email_sha256.in_(keys.values()))
+        )
+    )
+    members = set(
+        await session.scalars(
+            select(SegmentMembership.contact_id).where(
+                SegmentMembership.contact_id.in_(keys.keys()),
+                SegmentMembership.segment == NEWSLETTER_SEGMENT,
+            )
+        )
+    )
+    return [ContactView(row, keys[row.id] in suppressed, row.id in members) for row in rows]
+
+
+def contact_payload(row: Contact) -> dict[str, Any]:
+    """The provider-neutral snapshot the dispatcher syncs to the provider."""
+    return {
+        "contact_id": str(row.id),
+        "email": row.email,
+        "user_id": row.user_id,
+        "first_name": row.first_name,
+        "last_name": row.last_name,
+        "phone": row.phone,
+        "registration_time": _iso(row.registration_time),
+        "loyalty_tier": row.loyalty_tier,
+        "lifetime_value": None if row.lifetime_value is None else str(row.lifetime_value),
+        "lifetime_value_currency": row.lifetime_value_currency,
+        "order_count": row.order_count,
+        "last_purchase_time": _iso(row.last_purchase_time),
+        "location": row.location,
+        "language": row.language,
+        "timezone": row.timezone,
+        "custom_properties": row.custom_properties,
+    }
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat()

@@ -1,0 +1,113 @@
+"""Applying the dispatcher's delivery results to PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from marketing.bus.v1 import bus_pb2
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.deliveries.outbox import OutboxKind
+from service.events.event_log import EventRecord
+
+DELIVERED = bus_pb2.OUTCOME_DELIVERED
+FAILED = bus_pb2.OUTCOME_FAILED
+
+_EVENTS_COMPLETED = text(
+    "UPDATE marketing_event_log SET status = 'COMPLETED', processed_at = :now, updated_at = :now, "
+    "error = NULL WHERE id = ANY(:ids) RETURNING id"
+)
+_EVENTS_FAILED = text(
+    "UPDATE marketing_event_log SET status = 'FAILED', updated_at = :now, error = :error, "
+    "retry_count = :attempts WHERE id = :id AND status IN ('PENDING', 'PROCESSING') "
+    "RETURNING id, contact_key, type, data, occurred_at"
+)
+# A failed event joins the outbox as FAILED: the outbox is the one place
+# where failed work waits for review and re-drive.
+_FAILED_EVENT_TO_OUTBOX = text(
+    "INSERT INTO marketing_outbox (id, contact_key, kind, payload, status, created_at, "
+    "completed_at, error, attempts, retry_count) "
+    "VALUES (gen_random_uuid(), :key, :kind, CAST(:payload AS jsonb), 'FAILED', :now, :now, "
+    ":error, :attempts, 0)"
+)
+_EVENT_EXISTS = text("SELECT 1 FROM marketing_event_log WHERE id = :id")
+# An accepted erasure request needs the email no longer: it is forgotten here.
+_OUTBOX_DONE = text(
+    "UPDATE marketing_outbox SET status = CAST(:status AS outbox_status), completed_at = :now, "
+    "error = :error, attempts = :attempts, payload = CASE "
+    "WHEN kind = 'contact.erased' AND :status = 'COMPLETED' THEN CAST('{}' AS jsonb) "
+    "ELSE payload END WHERE id = CAST(:id AS uuid) "
+    "RETURNING payload ->> 'contact_id' AS contact_id"
+)
+_CONTACT_SYNCED = text(
+    "UPDATE marketing_contact SET last_sync_at = :now, "
+    "external_id = COALESCE(NULLIF(:provider_id, ''), external_id) "
+    "WHERE id = CAST(:contact_id AS uuid)"
+)
+
+
+async def record_events(
+    session: AsyncSession, results: list[bus_pb2.DeliveryResult], now: datetime
+) -> set[str]:
+    """Returns the ids whose event-log row does not exist (yet)."""
+    delivered = [r.delivery_id for r in results if r.outcome != FAILED]
+    found: set[str] = set()
+    if delivered:
+        rows = await session.execute(_EVENTS_COMPLETED, {"now": now, "ids": delivered})
+        found |= {row.id for row in rows}
+    for r in results:
+        if r.outcome == FAILED:
+            found |= await _record_failed_event(session, r, now)
+    return {r.delivery_id for r in results} - found
+
+
+async def _record_failed_event(
+    session: AsyncSession, r: bus_pb2.DeliveryResult, now: datetime
+) -> set[str]:
+    params = {"now": now, "error": r.error, "attempts": r.attempts, "id": r.delivery_id}
+    row = (await session.execute(_EVENTS_FAILED, params)).first()
+    if row is None:  # no such row (yet), or settled already (a late duplicate result)
+        exists = await session.scalar(_EVENT_EXISTS, {"id": r.delivery_id})
+        return {r.delivery_id} if exists else set()
+    payload = EventRecord(
+        event_id=row.id,
+        email=row.data["email"],
+        contact_key=row.contact_key,
+        metric=row.type,
+        payload=row.data["payload"],
+        occurred_at=row.occurred_at,
+    ).delivery_payload()
+    await session.execute(
+        _FAILED_EVENT_TO_OUTBOX,
+        {
+            "key": row.contact_key,
+            "kind": OutboxKind.EVENT_TRACKED,
+            "payload": json.dumps(payload),
+            "now": now,
+            "error": r.error,
+            "attempts": r.attempts,
+        },
+    )
+    return {row.id}
+
+
+async def record_outbox(
+    session: AsyncSession, results: list[bus_pb2.DeliveryResult], now: datetime
+) -> None:
+    for r in results:
+        status = "FAILED" if r.outcome == FAILED else "COMPLETED"
+        params = {
+            "status": status,
+            "now": now,
+            "error": r.error or None,
+            "attempts": r.attempts,
+            "id": r.delivery_id,
+        }
+        contact_id = await session.scalar(_OUTBOX_DONE, params)
+        if contact_id and r.outcome != FAILED:
+            await session.execute(
+                _CONTACT_SYNCED,
+                {"now": now, "provider_id": r.provider_id, "contact_id": contact_id},
+            )

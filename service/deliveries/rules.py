@@ -1,0 +1,101 @@
+"""Failed deliveries: the manual-review queue (outbox rows in FAILED)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, text, update
+
+from service.common.pagination import KeyKind, PageTokens, Paging
+from service.deliveries import outbox
+from service.deliveries.outbox import OutboxKind
+from service.errors import NotFoundError, Violations
+from service.storage.database import Database
+from service.storage.models import Outbox, OutboxStatus
+
+NAME_PREFIX = "failedDeliveries/"
+PAGES = Paging(scope="failedDeliveries", key=(KeyKind.ID,))  # in outbox order
+
+_EVENTS_BACK_TO_PENDING = text(
+    "UPDATE marketing_event_log SET status = 'PENDING', error = NULL "
+    "WHERE id = ANY(:ids) AND status = 'FAILED'"
+)
+
+
+@dataclass(frozen=True)
+class FailedPage:
+    rows: list[Outbox]
+    next_page_token: str
+
+
+def failed_delivery_name(row: Outbox) -> str:
+    return f"{NAME_PREFIX}{row.id}"
+
+
+async def list_failed(
+    db: Database, tokens: PageTokens, *, page_size: int, page_token: str
+) -> FailedPage:
+    v = Violations()
+    page = tokens.request(v, PAGES, page_size=page_size, page_token=page_token)
+    v.raise_if_any()
+    query = (
+        select(Outbox)
+        .where(Outbox.status == OutboxStatus.FAILED)
+        .order_by(Outbox.seq)
+        .limit(page.size + 1)
+    )
+    if page.after is not None:
+        query = query.where(Outbox.seq > page.after[0])
+    async with db.transaction() as session:
+        found = list(await session.scalars(query))
+    rows, token = tokens.page(PAGES, page, found, lambda row: (row.seq,))
+    return FailedPage(rows, token)
+
+
+def _parse_names(names: list[str]) -> list[uuid.UUID]:
+    v = Violations()
+    ids = []
+    for i, name in enumerate(names):
+        try:
+            ids.append(uuid.UUID(name.removeprefix(NAME_PREFIX)))
+            if not name.startswith(NAME_PREFIX):
+                raise ValueError(name)
+        except ValueError:
+            v.add(f"names[{i}]", "INVALID_NAME", "must look like failedDeliveries/{uuid}")
+    v.raise_if_any()
+    return ids
+
+
+async def retry_failed(db: Database, *, names: list[str]) -> int:
+    """Queue failed deliveries again (all of them when `names` is empty); the
+    relay republishes them under a new message id. Returns how many."""
+    ids = _parse_names(names)
+    statement = (
+        update(Outbox)
+        .where(Outbox.status == OutboxStatus.FAILED)
+        .values(
+            status=OutboxStatus.PENDING,
+            retry_count=Outbox.retry_count + 1,
+            error=None,
+            published_at=None,
+            completed_at=None,
+        )
+        .returning(Outbox.id, Outbox.kind, Outbox.payload)
+    )
+    if ids:
+        statement = statement.where(Outbox.id.in_(ids))
+    async with db.transaction() as session:
+        rows = (await session.execute(statement)).all()
+        missing = set(ids) - {row.id for row in rows}
+        if missing:
+            first = sorted(str(m) for m in missing)[0]
+            raise NotFoundError(resource_type="failed delivery", resource_name=NAME_PREFIX + first)
+        event_ids = [
+            row.payload["event_id"] for row in rows if row.kind == OutboxKind.EVENT_TRACKED
+        ]
+        if event_ids:
+            await session.execute(_EVENTS_BACK_TO_PENDING, {"ids": event_ids})
+        if rows:
+            outbox.notify_after_commit(session)
+    return len(rows)
