@@ -25,7 +25,9 @@ from dispatcher.delivery.events import EventsWorker
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import AckWait, set_ack_wait
 from dispatcher.delivery.outcomes import Reporter
-from dispatcher.ordering.state import ErasureMarks, Fences, Lease
+from dispatcher.ordering.erasure import ErasureMarks
+from dispatcher.ordering.fences import Fences
+from dispatcher.ordering.lease import Lease
 from dispatcher.providers.base import Provider
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.settings import CONSUMER_ACK_WAIT_S, DispatcherSettings

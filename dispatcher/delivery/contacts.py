@@ -32,7 +32,9 @@ from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import ConnectionEnded, Holding, Interval, holding
 from dispatcher.delivery.outcomes import Outcome, Reporter
 from dispatcher.delivery.retry import exhausted, retry_delay
-from dispatcher.ordering.state import ErasureMarks, Fences, Lease
+from dispatcher.ordering.erasure import ErasureMarks
+from dispatcher.ordering.fences import Fences
+from dispatcher.ordering.lease import Lease
 from dispatcher.providers.base import Provider
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 from dispatcher.providers.klaviyo import consent_calls

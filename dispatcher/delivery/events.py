@@ -24,7 +24,7 @@ from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import ConnectionEnded, Holding, Interval, holding
 from dispatcher.delivery.outcomes import Outcome, Reporter
 from dispatcher.delivery.retry import exhausted, retry_delay
-from dispatcher.ordering.state import ErasureMarks
+from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.providers.base import Provider, TrackedEvent
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 

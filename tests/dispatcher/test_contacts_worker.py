@@ -24,7 +24,9 @@ from dispatcher.delivery.contacts import ContactsWorker
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import keepalive_every
 from dispatcher.delivery.outcomes import Reporter
-from dispatcher.ordering.state import ErasureMarks, Fences, Lease
+from dispatcher.ordering.erasure import ErasureMarks
+from dispatcher.ordering.fences import Fences
+from dispatcher.ordering.lease import Lease
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from tests.dispatcher.helpers import API_KEY

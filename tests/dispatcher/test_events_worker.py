@@ -25,7 +25,7 @@ from dispatcher.delivery.events import EventsWorker
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import keepalive_every
 from dispatcher.delivery.outcomes import Reporter
-from dispatcher.ordering.state import ErasureMarks
+from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from tests.dispatcher.helpers import API_KEY
