@@ -184,7 +184,7 @@ class Dispatcher:
                 durable=topology.DISPATCH_EVENTS,
                 handle=events.handle,
                 stopping=stop,
-                batch=s.event_batch_size,
+                batch=event_batch(s, self.provider),
                 linger_s=s.linger_s,
                 hold_off=events.pause_left,
                 keepalive_s=self._ack_waits[0].keepalive_s,
@@ -228,6 +228,12 @@ class Dispatcher:
                 await self._lease.release()
         await self.provider.aclose()
         await self.bus.close()
+
+
+def event_batch(settings: DispatcherSettings, provider: Provider) -> int:
+    """Events fetched at once: the setting, but never more than one provider call takes
+    (a fetched batch is then sent in one call unless its bytes ask for more)."""
+    return min(settings.event_batch_size, provider.limits.create_events.max_items)
 
 
 async def _set_on_first(target: asyncio.Event, *events: asyncio.Event) -> None:

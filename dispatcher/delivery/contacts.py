@@ -16,11 +16,10 @@ Ordering, per person, across retries and replicas:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from functools import partial
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.clock import Sleep
@@ -30,14 +29,14 @@ from nats.aio.msg import Msg
 from dispatcher.delivery import translate
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import ConnectionEnded, Holding, Interval, holding
+from dispatcher.delivery.narrowing import narrow
 from dispatcher.delivery.outcomes import Outcome, Reporter
 from dispatcher.delivery.retry import exhausted, retry_delay
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.ordering.fences import Fences
 from dispatcher.ordering.lease import Lease
-from dispatcher.providers.base import Provider
+from dispatcher.providers.base import REQUEST_ERASURE, UPSERT_PROFILE, BulkCall, Provider
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
-from dispatcher.providers.klaviyo import consent_calls
 
 log = logging.getLogger(__name__)
 PROFILE, CONSENT, ERASE = "profile", "consent", "erase"
@@ -49,16 +48,6 @@ ASPECT_OF_KIND = {
     "contact.erased": ERASE,
 }
 PROFILE_CONCURRENCY = 8
-# The gate's names for the endpoints this worker calls (see _apply, _consent_calls).
-OPERATIONS = (
-    "upsert_profile",
-    "subscribe",
-    "unsuppress",
-    "unsubscribe",
-    "suppress",
-    "request_erasure",
-)
-ItemT = TypeVar("ItemT")
 
 
 @dataclass
@@ -70,16 +59,6 @@ class Work:
     error: str = ""
     provider_id: str = ""
     failed: bool = False
-
-
-@dataclass
-class Call:
-    """One provider call over some items, each owned by a Work."""
-
-    operation: str
-    owners: list[Work]
-    send: Callable[[list[Work]], Awaitable[object]]
-    done: list[Work] = field(default_factory=list)
 
 
 class LeaseLost(Exception):
@@ -119,7 +98,8 @@ class ContactsWorker:
     def pause_left(self) -> float:
         """Seconds until every endpoint this worker calls takes calls again: the
         batch in hand waits for each in turn, so fetching more would not help."""
-        return self._gate.pause_left(*OPERATIONS)
+        consent = self._provider.limits.consent
+        return self._gate.pause_left(UPSERT_PROFILE, REQUEST_ERASURE, *consent)
 
     async def handle(self, messages: list[Msg]) -> None:
         work = [_work(msg) for msg in messages]
@@ -167,7 +147,7 @@ class ContactsWorker:
 
         async def upsert(w: Work) -> None:
             async with limit:
-                await self._run(Call("upsert_profile", [w], self._upsert), held)
+                await self._run(BulkCall(UPSERT_PROFILE, [w], self._upsert), held)
 
         async with asyncio.TaskGroup() as group:  # a LeaseLost cancels the others
             for w in profiles:
@@ -175,50 +155,34 @@ class ContactsWorker:
         for call in self._consent_calls(consents):
             await self._run(call, held)
         for w in erasures:
-            await self._run(Call("request_erasure", [w], self._erase), held)
+            await self._run(BulkCall(REQUEST_ERASURE, [w], self._erase), held)
 
-    async def _upsert(self, owners: list[Work]) -> object:
+    async def _upsert(self, owners: Sequence[Work]) -> None:
         (w,) = owners
         w.provider_id = await self._provider.upsert_profile(
             translate.profile(payload_of(w.delivery))
         )
-        return None
 
-    async def _erase(self, owners: list[Work]) -> object:
+    async def _erase(self, owners: Sequence[Work]) -> None:
         delivery = owners[0].delivery
         await self._provider.request_erasure(payload_of(delivery)["email"])
-        await self._erasures.mark(
-            delivery.contact_key, delivery.create_time.ToDatetime().timestamp()
-        )
-        return None
+        await self._erasures.mark(delivery.contact_key, delivery.create_time.ToDatetime().timestamp())
 
-    def _consent_calls(self, consents: list[Work]) -> list[Call]:
-        """Bulk calls that bring each person from any provider state to ours, in the
-        order consent_calls.OPERATIONS gives (a person's calls run in that order)."""
+    def _consent_calls(self, consents: list[Work]) -> list[BulkCall[Work]]:
+        """The provider's plan, in its order (a person's calls run in that order), each
+        call split by its operation's limits."""
         states = [(w, translate.consent_state(payload_of(w.delivery))) for w in consents]
-        planned = consent_calls.plan(states, self._list_id)
-        p = self._provider
-        calls: list[Call] = []
-        for list_id, pairs in planned.subscribe.items():
-            calls += _bulk(
-                "subscribe",
-                pairs,
-                p.max_subscriptions_per_call,
-                partial(p.subscribe, list_id=list_id),
-            )
-        calls += _bulk("unsuppress", planned.unsuppress, p.max_suppressions_per_call, p.unsuppress)
-        calls += _bulk(
-            "unsubscribe", planned.unsubscribe, p.max_unsubscriptions_per_call, p.unsubscribe
-        )
-        calls += _bulk("suppress", planned.suppress, p.max_suppressions_per_call, p.suppress)
-        return calls
+        limits = self._provider.limits.consent
+        return [
+            BulkCall(call.operation, part, call.send)
+            for call in self._provider.plan_consent(states, self._list_id)
+            for part in _parts(call.owners, limits[call.operation].max_items)
+        ]
 
-    async def _run(self, call: Call, held: Holding) -> None:
-        """One call with in-place retries; permanent failures are narrowed down
-        to the items the provider blamed."""
-        attempt = 0
-        while call.owners:
-            attempt += 1
+    async def _run(self, call: BulkCall[Work], held: Holding) -> None:
+        """One call with in-place retries; a refused call is narrowed down to the
+        items the provider refused."""
+        for attempt in itertools.count(1):
             for w in call.owners:
                 w.attempts = max(w.attempts, attempt)
             try:
@@ -236,7 +200,7 @@ class ContactsWorker:
                     retry_delay(attempt, retry_after=exc.retry_after, base_s=self._base_s)
                 )
             except PermanentProviderError as exc:
-                call.owners = await self._narrow(call, exc, held)
+                return await self._narrow(call, exc, held)
 
     def _ensure_ours(self, held: Holding) -> None:
         """Lease.held() goes by time alone: a lease on a connection that closed
@@ -245,18 +209,14 @@ class ContactsWorker:
         if not self._lease.held():
             raise LeaseLost()
 
-    async def _narrow(self, call: Call, exc: PermanentProviderError, held: Holding) -> list[Work]:
-        blamed = {i for i in exc.item_indexes if 0 <= i < len(call.owners)}
-        if blamed:
-            _fail([call.owners[i] for i in sorted(blamed)], str(exc))
-            return [w for i, w in enumerate(call.owners) if i not in blamed]
-        if len(call.owners) == 1:
-            _fail(call.owners, str(exc))
-            return []
-        middle = len(call.owners) // 2
-        await self._run(Call(call.operation, call.owners[:middle], call.send), held)
-        await self._run(Call(call.operation, call.owners[middle:], call.send), held)
-        return []
+    async def _narrow(
+        self, call: BulkCall[Work], exc: PermanentProviderError, held: Holding
+    ) -> None:
+        """Fail what the provider refused; each group to send again is a call of its own."""
+        narrowed = narrow(call.owners, exc.item_indexes)
+        _fail(narrowed.failed, str(exc))
+        for group in narrowed.retry:
+            await self._run(BulkCall(call.operation, group, call.send), held)
 
     async def _finish(self, live: list[Work], superseded: list[Work], held: Holding) -> None:
         for w in live:
@@ -299,25 +259,10 @@ def _segments(work: list[Work]) -> list[list[Work]]:
     return [s for s in segments if s]
 
 
-def _bulk(
-    operation: str,
-    pairs: Sequence[tuple[Work, ItemT]],
-    size: int,
-    send: Callable[[list[ItemT]], Awaitable[object]],
-) -> list[Call]:
-    """Calls of at most `size` items; each call sends the items of its owners."""
-    calls = []
-    for start in range(0, len(pairs), size):
-        chunk = list(pairs[start : start + size])
-        items = {id(w): item for w, item in chunk}
-
-        async def send_chunk(owners: list[Work], items: dict[int, ItemT] = items) -> object:
-            return await send([items[id(w)] for w in owners])
-
-        calls.append(Call(operation, [w for w, _ in chunk], send_chunk))
-    return calls
+def _parts(owners: list[Work], size: int) -> list[list[Work]]:
+    return [owners[start : start + size] for start in range(0, len(owners), size)]
 
 
-def _fail(owners: list[Work], error: str) -> None:
+def _fail(owners: Sequence[Work], error: str) -> None:
     for w in owners:
         w.failed, w.error = True, error

@@ -22,16 +22,14 @@ from nats.aio.msg import Msg
 from dispatcher.delivery import translate
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import ConnectionEnded, Holding, Interval, holding
+from dispatcher.delivery.narrowing import narrow
 from dispatcher.delivery.outcomes import Outcome, Reporter
 from dispatcher.delivery.retry import exhausted, retry_delay
 from dispatcher.ordering.erasure import ErasureMarks
-from dispatcher.providers.base import Provider, TrackedEvent
+from dispatcher.providers.base import CREATE_EVENTS, OperationLimits, Provider, TrackedEvent
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 
 log = logging.getLogger(__name__)
-# Klaviyo takes 5 MB per bulk call; leave room for the JSON:API wrapping.
-MAX_BULK_BYTES = 4_000_000
-CREATE_EVENTS = "create_events"  # the gate's name for the one endpoint this worker calls
 Item = tuple[Msg, bus_pb2.Delivery]
 
 
@@ -71,7 +69,7 @@ class EventsWorker:
         ) as held:
             try:
                 items = await self._drop_erased(held, items)
-                for chunk in _chunks(items, self._provider.max_events_per_call):
+                for chunk in _chunks(items, self._provider.limits.create_events):
                     await self._deliver(held, chunk)
             except ConnectionEnded:
                 count = await held.hand_back()
@@ -132,18 +130,11 @@ class EventsWorker:
 
     async def _isolate(self, held: Holding, chunk: list[Item], exc: PermanentProviderError) -> None:
         """Find the events the provider refused; deliver the others."""
-        blamed = {i for i in exc.item_indexes if 0 <= i < len(chunk)}
-        if blamed:
-            await self._give_up(held, [chunk[i] for i in sorted(blamed)], str(exc))
-            rest = [item for i, item in enumerate(chunk) if i not in blamed]
-            if rest:
-                await self._deliver(held, rest)
-        elif len(chunk) == 1:
-            await self._give_up(held, chunk, str(exc))
-        else:
-            middle = len(chunk) // 2
-            await self._deliver(held, chunk[:middle])
-            await self._deliver(held, chunk[middle:])
+        narrowed = narrow(chunk, exc.item_indexes)
+        if narrowed.failed:
+            await self._give_up(held, narrowed.failed, str(exc))
+        for group in narrowed.retry:
+            await self._deliver(held, group)
 
     async def _give_up(self, held: Holding, items: list[Item], error: str) -> None:
         log.warning("dead-lettering %d events: %s", len(items), error)
@@ -165,12 +156,16 @@ def _attempt(item: Item) -> int:
     return int(item[0].metadata.num_delivered or 1)
 
 
-def _chunks(items: list[Item], size: int) -> Iterator[list[Item]]:
+def _chunks(items: list[Item], limits: OperationLimits) -> Iterator[list[Item]]:
+    """Calls of at most `limits.max_items` events and `limits.payload_bytes` payload bytes
+    (an event larger than that goes alone: the provider says whether it takes it)."""
+    budget = limits.payload_bytes
     chunk: list[Item] = []
     chunk_bytes = 0
     for item in items:
         item_bytes = len(item[1].payload_json)
-        if chunk and (len(chunk) >= size or chunk_bytes + item_bytes > MAX_BULK_BYTES):
+        full = len(chunk) >= limits.max_items
+        if chunk and (full or (budget is not None and chunk_bytes + item_bytes > budget)):
             yield chunk
             chunk, chunk_bytes = [], 0
         chunk.append(item)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from dispatcher.providers.base import ConsentChange, Profile, TrackedEvent
+from dispatcher.providers.base import ConsentChange, ConsentState, Profile, TrackedEvent
 
 _NANOS = Decimal(1_000_000_000)
 # Where a typed event keeps the money reported as the event's value.
@@ -85,15 +84,6 @@ def profile(payload: dict[str, Any]) -> Profile:
         location=payload.get("location"),
         properties=properties,
     )
-
-
-@dataclass(frozen=True)
-class ConsentState:
-    """A person's whole consent state, as every consent-kind payload carries it."""
-
-    change: ConsentChange
-    newsletter_member: bool
-    suppressed: bool
 
 
 def consent_state(payload: dict[str, Any]) -> ConsentState:

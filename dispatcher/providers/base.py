@@ -2,15 +2,26 @@
 
 Implementations translate these into one provider's HTTP API and raise only
 `dispatcher.providers.errors` exceptions. They never touch the database or the bus.
+Each states the limits of its operations (`Limits`), and plans the consent calls
+that bring a person to our state (`plan_consent`): the workers size their batches
+from the one and run the other, and so know nothing of any one provider.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
+
+OwnerT = TypeVar("OwnerT")
+ItemT = TypeVar("ItemT")
+# The operations every provider offers, by the name the gate and the metrics give
+# their endpoint. Consent operations are named by each provider (`Limits.consent`).
+UPSERT_PROFILE = "upsert_profile"
+CREATE_EVENTS = "create_events"
+REQUEST_ERASURE = "request_erasure"
 
 
 @dataclass(frozen=True)
@@ -47,37 +58,86 @@ class ConsentChange:
     sms_marketing: bool | None = None
 
 
-class Provider(Protocol):
-    """Bulk limits are attributes so the dispatcher can size its batches."""
+@dataclass(frozen=True)
+class ConsentState:
+    """A person's whole consent state, as every consent-kind payload carries it."""
 
-    max_events_per_call: int  # Klaviyo: 1,000
-    max_subscriptions_per_call: int  # Klaviyo: 1,000
-    max_unsubscriptions_per_call: int  # Klaviyo: 100
-    max_suppressions_per_call: int  # Klaviyo: 100, for suppress and unsuppress alike
+    change: ConsentChange
+    newsletter_member: bool
+    suppressed: bool
+
+
+@dataclass(frozen=True)
+class OperationLimits:
+    """What one call of an operation may carry, as the provider documents it (None:
+    it documents no limit). `payload_bytes` is what a worker counts: the bus payload
+    bytes of one call's items, `max_bytes` less room for the provider's own wrapping."""
+
+    max_items: int
+    max_bytes: int | None = None  # the request body of one call
+    max_item_bytes: int | None = None  # one item of it
+    payload_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_items < 1:
+            raise ValueError("an operation takes at least one item per call")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Each operation's limits. `consent` names every call `plan_consent` may plan."""
+
+    upsert_profile: OperationLimits
+    create_events: OperationLimits
+    request_erasure: OperationLimits
+    consent: Mapping[str, OperationLimits]
+
+
+@dataclass(frozen=True)
+class BulkCall(Generic[OwnerT]):
+    """One provider call over items, each sent for an owner (the work it belongs to).
+
+    `send(owners)` sends the items of the owners given: all of them, or some when
+    the caller splits the call by the operation's limits or narrows a refused one."""
+
+    operation: str
+    owners: list[OwnerT]
+    send: Callable[[Sequence[OwnerT]], Awaitable[None]]
+
+    @classmethod
+    def of(
+        cls,
+        operation: str,
+        pairs: Sequence[tuple[OwnerT, ItemT]],
+        send_items: Callable[[list[ItemT]], Awaitable[None]],
+    ) -> BulkCall[OwnerT]:
+        """The call sending each owner's item of `pairs` (an owner has one item here)."""
+        item_of = {id(owner): item for owner, item in pairs}
+
+        async def send(owners: Sequence[OwnerT]) -> None:
+            await send_items([item_of[id(owner)] for owner in owners])
+
+        return cls(operation, [owner for owner, _ in pairs], send)
+
+
+class Provider(Protocol):
+    limits: Limits
 
     async def upsert_profile(self, profile: Profile) -> str:
         """Create or update; returns the provider's profile id."""
         ...
 
     async def create_events(self, events: Sequence[TrackedEvent]) -> None:
-        """Record up to `max_events_per_call` events in one call."""
+        """Record up to `limits.create_events.max_items` events in one call."""
         ...
 
-    async def subscribe(self, changes: Sequence[ConsentChange], list_id: str | None) -> None:
-        """Grant marketing consent (and add to `list_id` when given)."""
-        ...
-
-    async def unsubscribe(self, changes: Sequence[ConsentChange]) -> None:
-        """Withdraw marketing consent on the channels set to False."""
-        ...
-
-    async def suppress(self, emails: Sequence[str]) -> None:
-        """Put addresses on the provider's suppression list (no marketing at all)."""
-        ...
-
-    async def unsuppress(self, emails: Sequence[str]) -> None:
-        """Take addresses off the suppression list that `suppress` put them on (a
-        withdrawn consent stays withdrawn)."""
+    def plan_consent(
+        self, states: Sequence[tuple[OwnerT, ConsentState]], newsletter_list_id: str | None
+    ) -> list[BulkCall[OwnerT]]:
+        """The calls, to run in this order, that bring each owner's person from whatever
+        consent state the provider holds to `state` (and into the newsletter list when a
+        member and a list is given). A call may hold any number of items: the caller
+        splits it by `limits.consent[call.operation]`, keeping the order."""
         ...
 
     async def request_erasure(self, email: str) -> None:

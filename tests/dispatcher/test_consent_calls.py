@@ -18,11 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher.delivery.translate import ConsentState
-from dispatcher.providers.base import ConsentChange
-from dispatcher.providers.klaviyo import consent_calls
+from dispatcher.providers.base import ConsentChange, ConsentState
 from dispatcher.providers.klaviyo.client import KlaviyoClient
-from dispatcher.providers.klaviyo.consent_calls import ConsentCalls
 from dispatcher.sandbox import Sandbox
 from dispatcher.sandbox.consent import (
     SUBSCRIBE_PATH,
@@ -65,13 +62,10 @@ async def _history(client: KlaviyoClient, email: str, steps: list[Any]) -> None:
                 await client.unsubscribe([change])
 
 
-async def _send(client: KlaviyoClient, calls: ConsentCalls[int]) -> None:
-    """Every planned call, in consent_calls.OPERATIONS order, as the worker sends them."""
-    for list_id, pairs in calls.subscribe.items():
-        await client.subscribe([c for _, c in pairs], list_id)
-    await client.unsuppress([e for _, e in calls.unsuppress])
-    await client.unsubscribe([c for _, c in calls.unsubscribe])
-    await client.suppress([e for _, e in calls.suppress])
+async def _send(client: KlaviyoClient, ours: ConsentState) -> None:
+    """Every call the client plans, in its order, as the worker sends them."""
+    for call in client.plan_consent([(0, ours)], LIST_ID):
+        await call.send(call.owners)
 
 
 @given(
@@ -92,11 +86,10 @@ def test_planned_calls_bring_any_provider_state_to_ours(
 ) -> None:
     email = f"p-{uuid.uuid4().hex[:12]}@example.com"
     ours = ConsentState(ConsentChange(email, PHONE, email_opt_in, sms_opt_in), member, suppressed)
-    calls = consent_calls.plan([(0, ours)], LIST_ID)
 
     async def run(client: KlaviyoClient) -> None:
         await _history(client, email, history)
-        await _send(client, calls)
+        await _send(client, ours)
 
     with_client(sandbox, run)
 

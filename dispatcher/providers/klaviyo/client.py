@@ -6,8 +6,8 @@ Errors are translated at this boundary, nowhere else:
     any other non-2xx                        -> PermanentProviderError (code = errors[0].code;
                                                 item_indexes from errors[].source.pointer)
 
-Batch sizes above the `max_*_per_call` attributes are a caller bug and raise ValueError before
-anything is sent; empty batches send nothing.
+Batches larger than `limits` allow are a caller bug and raise ValueError before anything is
+sent; empty batches send nothing.
 """
 
 from __future__ import annotations
@@ -17,18 +17,27 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import partial
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 
-from dispatcher.providers.base import ConsentChange, Profile, TrackedEvent
+from dispatcher.providers.base import (
+    BulkCall,
+    ConsentChange,
+    ConsentState,
+    Limits,
+    Profile,
+    TrackedEvent,
+)
 from dispatcher.providers.errors import (
     PermanentProviderError,
     ProviderError,
     RetryableProviderError,
 )
-from dispatcher.providers.klaviyo import bodies
+from dispatcher.providers.klaviyo import bodies, consent_calls
+from dispatcher.providers.klaviyo.limits import LIMITS
 
 JSON_API = "application/vnd.api+json"
 PROFILE_IMPORT = "/api/profile-import"
@@ -42,15 +51,13 @@ ERASE = "/api/data-privacy-deletion-jobs"
 
 _USER_AGENT = "marketing-automation-dispatcher/0.1"
 _MAX_DETAIL = 300
+OwnerT = TypeVar("OwnerT")
 
 
 class KlaviyoClient:
     """One Klaviyo account. Safe to share between tasks of one event loop; close with aclose()."""
 
-    max_events_per_call: int = 1000
-    max_subscriptions_per_call: int = 1000
-    max_unsubscriptions_per_call: int = 100
-    max_suppressions_per_call: int = 100
+    limits: Limits = LIMITS
 
     def __init__(
         self,
@@ -94,7 +101,7 @@ class KlaviyoClient:
 
     async def create_events(self, events: Sequence[TrackedEvent]) -> None:
         """One event: POST /api/events. More: one bulk job, events grouped per profile."""
-        _check_batch(events, self.max_events_per_call, "events")
+        _check_batch(events, self.limits.create_events.max_items, "events")
         if len(events) == 1:
             body, blame = bodies.event_create(events[0])
             await self._post(EVENTS, body, blame)
@@ -105,21 +112,21 @@ class KlaviyoClient:
     async def subscribe(self, changes: Sequence[ConsentChange], list_id: str | None) -> None:
         """Email marketing for changes with email_marketing=True; SMS marketing for those with
         sms_marketing=True and a phone. A change granting neither is skipped."""
-        _check_batch(changes, self.max_subscriptions_per_call, "subscriptions")
+        _check_batch(changes, self._consent_limit(consent_calls.SUBSCRIBE), "subscriptions")
         body, blame = bodies.subscribe_job(changes, list_id)
         if body is not None:
             await self._post(SUBSCRIBE, body, blame)
 
     async def unsubscribe(self, changes: Sequence[ConsentChange]) -> None:
         """Withdraws the channels set to False (SMS only with a phone); others are left alone."""
-        _check_batch(changes, self.max_unsubscriptions_per_call, "unsubscriptions")
+        _check_batch(changes, self._consent_limit(consent_calls.UNSUBSCRIBE), "unsubscriptions")
         body, blame = bodies.unsubscribe_job(changes)
         if body is not None:
             await self._post(UNSUBSCRIBE, body, blame)
 
     async def suppress(self, emails: Sequence[str]) -> None:
         """Adds a USER_SUPPRESSED suppression."""
-        _check_batch(emails, self.max_suppressions_per_call, "suppressions")
+        _check_batch(emails, self._consent_limit(consent_calls.SUPPRESS), "suppressions")
         if emails:
             body, blame = bodies.suppression_job(emails, lift=False)
             await self._post(SUPPRESS, body, blame)
@@ -127,10 +134,28 @@ class KlaviyoClient:
     async def unsuppress(self, emails: Sequence[str]) -> None:
         """Removes a USER_SUPPRESSED suppression; Klaviyo leaves unsubscribes, bounces and
         invalid addresses in place (only a subscribe lifts an unsubscribe)."""
-        _check_batch(emails, self.max_suppressions_per_call, "suppressions")
+        _check_batch(emails, self._consent_limit(consent_calls.UNSUPPRESS), "suppressions")
         if emails:
             body, blame = bodies.suppression_job(emails, lift=True)
             await self._post(UNSUPPRESS, body, blame)
+
+    def plan_consent(
+        self, states: Sequence[tuple[OwnerT, ConsentState]], newsletter_list_id: str | None
+    ) -> list[BulkCall[OwnerT]]:
+        """Klaviyo's four consent calls, planned by consent_calls.plan, in its order; a
+        subscribe call per list. Calls without items are left out."""
+        planned = consent_calls.plan(states, newsletter_list_id)
+        calls = [
+            BulkCall.of(consent_calls.SUBSCRIBE, pairs, partial(self.subscribe, list_id=list_id))
+            for list_id, pairs in planned.subscribe.items()
+        ]
+        calls.append(BulkCall.of(consent_calls.UNSUPPRESS, planned.unsuppress, self.unsuppress))
+        calls.append(BulkCall.of(consent_calls.UNSUBSCRIBE, planned.unsubscribe, self.unsubscribe))
+        calls.append(BulkCall.of(consent_calls.SUPPRESS, planned.suppress, self.suppress))
+        return [call for call in calls if call.owners]
+
+    def _consent_limit(self, operation: str) -> int:
+        return self.limits.consent[operation].max_items
 
     async def request_erasure(self, email: str) -> None:
         await self._post(ERASE, bodies.deletion_job(email))

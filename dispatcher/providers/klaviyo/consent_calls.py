@@ -13,8 +13,8 @@ change superseded within a batch), every person's whole state is sent every time
                      member), unsuppress unless email was just subscribed, and
                      unsubscribe the withdrawn channels
 
-The calls run in the order of OPERATIONS; a person has at most one item in each, so that
-order is also the order of that person's calls.
+The calls run in the order of OPERATIONS (the client's `plan_consent` keeps it); a person
+has at most one item in each, so that order is also the order of that person's calls.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from dispatcher.delivery.translate import ConsentState
-from dispatcher.providers.base import ConsentChange
+from dispatcher.providers.base import ConsentChange, ConsentState
 
+# The consent operations, by the name the gate and the metrics give their endpoint.
 SUBSCRIBE, UNSUPPRESS, UNSUBSCRIBE, SUPPRESS = "subscribe", "unsuppress", "unsubscribe", "suppress"
 OPERATIONS = (SUBSCRIBE, UNSUPPRESS, UNSUBSCRIBE, SUPPRESS)
 OwnerT = TypeVar("OwnerT")
