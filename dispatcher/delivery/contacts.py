@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.clock import Sleep
 from marketing_runtime.envelope import parse_delivery, payload_of
+from marketing_runtime.timestamps import epoch_seconds
 from nats.aio.msg import Msg
 
 from dispatcher.delivery import translate
@@ -166,7 +167,7 @@ class ContactsWorker:
     async def _erase(self, owners: Sequence[Work]) -> None:
         delivery = owners[0].delivery
         await self._provider.request_erasure(payload_of(delivery)["email"])
-        await self._erasures.mark(delivery.contact_key, delivery.create_time.ToDatetime().timestamp())
+        await self._erasures.mark(delivery.contact_key, epoch_seconds(delivery.create_time))
 
     def _consent_calls(self, consents: list[Work]) -> list[BulkCall[Work]]:
         """The provider's plan, in its order (a person's calls run in that order), each

@@ -17,6 +17,7 @@ from marketing.bus.v1 import bus_pb2
 from marketing_runtime.acks import ack_all
 from marketing_runtime.clock import Sleep
 from marketing_runtime.envelope import parse_delivery, payload_of
+from marketing_runtime.timestamps import epoch_seconds
 from nats.aio.msg import Msg
 
 from dispatcher.delivery import translate
@@ -82,7 +83,7 @@ class EventsWorker:
         erased = [
             (msg, d)
             for msg, d in items
-            if self._erasures.erased_since(d.contact_key, d.create_time.ToDatetime().timestamp())
+            if self._erasures.erased_since(d.contact_key, epoch_seconds(d.create_time))
         ]
         if erased:
             await self._settle(held, erased, bus_pb2.OUTCOME_SUPERSEDED, "person erased")

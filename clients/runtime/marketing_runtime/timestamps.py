@@ -29,6 +29,12 @@ def to_datetime(ts: timestamp_pb2.Timestamp) -> datetime:
     return EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
+def epoch_seconds(ts: timestamp_pb2.Timestamp) -> float:
+    """Seconds since the epoch (UTC), as `to_datetime(ts).timestamp()` gives them. Never
+    `ts.ToDatetime().timestamp()`: that reads the naive UTC time as local time."""
+    return ts.seconds + ts.nanos / 1_000_000_000
+
+
 def to_timestamp(when: datetime) -> timestamp_pb2.Timestamp:
     """`Timestamp.FromDatetime(when.astimezone(UTC))`: the same result for every
     time protobuf accepts. It does not re-check protobuf's range (years 1 to
