@@ -1,0 +1,6 @@
+"""Delivery: the two workers and what they share. `events.EventsWorker` sends behavioural
+events in bulk (any replica, no order); `contacts.ContactsWorker` applies profile, consent
+and erasure work in order under the lease. Both pass every provider call through
+`gate.ProviderGate`, keep held messages alive (`keepalive`), retry on `retry`'s schedule,
+narrow a refused bulk call down to the refused items (`narrowing`), read payloads into
+provider value types (`translate`) and report results and dead letters (`outcomes`)."""
