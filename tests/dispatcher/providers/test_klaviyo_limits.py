@@ -26,6 +26,7 @@ def client() -> Iterator[KlaviyoClient]:
 def test_the_documented_limits() -> None:
     events = LIMITS.create_events
     assert (events.max_items, events.max_bytes) == (1000, 5 * 2**20)
+    assert events.max_bytes is not None
     assert events.payload_bytes is not None and events.payload_bytes < events.max_bytes, (
         "room left for the JSON:API wrapping"
     )
