@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 from marketing.v1 import common_pb2, consent_pb2, contact_pb2, event_pb2, service_pb2
 from marketing_runtime.timestamps import OutOfRange, to_datetime
 
-from service.api.payload_json import TIMESTAMP_RANGE, UnacceptableValue, payload_dict, struct_dict
+from service.events.payload_json import TIMESTAMP_RANGE, UnacceptableValue, payload_dict, struct_dict
 from service.consent.rules import ConsentInput, consent_name
 from service.contacts.rules import ContactFields, ContactView, Money, contact_name
 from service.deliveries.outbox import OutboxKind
