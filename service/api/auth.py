@@ -2,7 +2,7 @@
 that asks it about every call except health checks and reflection.
 
 The rules (file format, token check, allowed methods) are in
-service/domain/callers.py; this module reads the file and speaks gRPC.
+service/access/callers.py; this module reads the file and speaks gRPC.
 """
 
 from __future__ import annotations

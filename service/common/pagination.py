@@ -1,4 +1,4 @@
-"""Page sizes and signed page tokens (AIP-158), for every list the service has.
+"""Page sizes, signed page tokens (AIP-158) and the page query, for every list the service has.
 
 A token is URL-safe base64 of an HMAC-SHA256 tag (16 bytes) followed by the
 JSON list of the last returned item's sort key. The tag covers the list's
@@ -24,6 +24,9 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from marketing_runtime.timestamps import EPOCH, MAX_SECONDS, MIN_SECONDS
+from sqlalchemy import ColumnElement, Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from service.errors import Violations
 
@@ -176,3 +179,39 @@ def _read(kind: KeyKind, value: Any) -> datetime | uuid.UUID | int | None:
         in_range = _MIN_MICROS <= value <= _MAX_MICROS
         return EPOCH + timedelta(microseconds=value) if in_range else None
     return value if 0 <= value <= _INT64_MAX else None
+
+
+async def read_page(
+    session: AsyncSession,
+    tokens: PageTokens,
+    paging: Paging,
+    request: PageRequest,
+    query: Select[Row],
+    order: Sequence[InstrumentedAttribute[Any]],
+    *,
+    descending: bool = False,
+) -> tuple[list[Row], str]:
+    """The requested page of `query`'s rows and the next page's token ("" on
+    the last page). `order` is the list's sort key, one column per kind of
+    `paging.key`, unique together; the page starts after the token's key, in
+    ascending order or, with `descending`, descending on every column. One
+    row more than the page is read to tell whether another page follows."""
+    columns = [column.desc() for column in order] if descending else list(order)
+    query = query.order_by(*columns).limit(request.size + 1)
+    if request.after is not None:
+        query = query.where(_after(order, request.after, descending))
+    found = list(await session.scalars(query))
+    return tokens.page(
+        paging, request, found, lambda row: tuple(getattr(row, c.key) for c in order)
+    )
+
+
+def _after(
+    order: Sequence[InstrumentedAttribute[Any]], key: tuple[Any, ...], descending: bool
+) -> ColumnElement[bool]:
+    """Rows past `key` in the list's order: a row-value comparison (one the
+    list's index serves), or a plain one for a one-column key."""
+    columns: Any = order[0] if len(order) == 1 else tuple_(*order)
+    bound = key[0] if len(order) == 1 else key
+    past: ColumnElement[bool] = columns < bound if descending else columns > bound
+    return past

@@ -13,18 +13,18 @@ and opt-ins, newsletter membership, suppression and the outbox payload all follo
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from marketing_runtime.clock import Clock
-from sqlalchemy import delete, func, select, text, tuple_
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common import validation as check
-from service.common.pagination import KeyKind, PageTokens, Paging
+from service.common.pagination import KeyKind, PageTokens, Paging, read_page
 from service.contacts.rules import (
     NEWSLETTER_SEGMENT,
     ContactView,
@@ -37,7 +37,8 @@ from service.deliveries.outbox import OutboxKind
 from service.errors import AlreadyExistsError, NotFoundError, Violations
 from service.metrics import CONSENT_RECORDS, UNSUBSCRIBES
 from service.storage.database import Database, after_commit
-from service.storage.models import Consent, ConsentType, Contact, SegmentMembership, Suppression
+from service.storage.models import Consent, Contact, SegmentMembership, Suppression
+from service.storage.models import ConsentType as ConsentType  # handlers name types by it
 
 # Withdrawn by an unsubscribe: every channel we could reach the person on.
 COMMUNICATION_TYPES = (ConsentType.EMAIL, ConsentType.SMS, ConsentType.PUSH, ConsentType.MARKETING)
@@ -64,13 +65,36 @@ class ConsentInput:
 
 
 @dataclass(frozen=True)
+class ConsentView:
+    """One stored consent record as callers see it."""
+
+    id: int
+    contact_id: uuid.UUID
+    type: ConsentType
+    granted: bool
+    source: str
+    ip_address: str | None
+    user_agent: str | None
+    consent_time: datetime
+    recorded_at: datetime
+
+
+# The columns a ConsentView copies from its row.
+_VIEW_COLUMNS = tuple(f.name for f in fields(ConsentView))
+
+
+@dataclass(frozen=True)
 class ConsentPage:
-    consents: list[Consent]
+    consents: list[ConsentView]
     next_page_token: str
 
 
-def consent_name(row: Consent) -> str:
-    return f"{contact_name(row.contact_id)}/consents/{row.id}"
+def consent_name(view: ConsentView) -> str:
+    return f"{contact_name(view.contact_id)}/consents/{view.id}"
+
+
+def _view(row: Consent) -> ConsentView:
+    return ConsentView(**{column: getattr(row, column) for column in _VIEW_COLUMNS})
 
 
 def _validate_consent(
@@ -94,7 +118,7 @@ async def record_consent(
     request_id: str,
     clock: Clock,
     skew: timedelta,
-) -> Consent:
+) -> ConsentView:
     v = Violations()
     contact_id = parse_contact_name(v, "parent", parent)
     _validate_consent(v, consent, "consent.", clock(), skew)
@@ -107,7 +131,7 @@ async def record_consent(
         if contact is None:
             raise NotFoundError(resource_type="contact", resource_name=parent)
         if rid is not None and (earlier := await _by_request_id(session, rid, contact_id)):
-            return earlier
+            return _view(earlier)
         now = clock()
         if consent.consent_time is None:  # a decision made now, not a report of an earlier one
             consent = replace(consent, consent_time=await _decision_time(session, contact, now))
@@ -119,7 +143,7 @@ async def record_consent(
             payload=await _consent_payload(session, contact, [row]),
             now=now,
         )
-        return row
+        return _view(row)
 
 
 async def _by_request_id(
@@ -209,6 +233,9 @@ async def effective_consent(session: AsyncSession, contact_id: uuid.UUID) -> dic
     return state
 
 
+_CONSENT_ORDER = (Consent.consent_time, Consent.id)
+
+
 def _consent_pages(parent: str) -> Paging:
     """Newest first; a token is good only for the contact it was listed for."""
     return Paging(scope=f"consents:{parent}", key=(KeyKind.TIME, KeyKind.ID))
@@ -222,20 +249,14 @@ async def list_consents(
     paging = _consent_pages(parent)
     page = tokens.request(v, paging, page_size=page_size, page_token=page_token)
     v.raise_if_any()
-    query = (
-        select(Consent)
-        .where(Consent.contact_id == contact_id)
-        .order_by(Consent.consent_time.desc(), Consent.id.desc())
-        .limit(page.size + 1)
-    )
-    if page.after is not None:
-        query = query.where(tuple_(Consent.consent_time, Consent.id) < page.after)
+    query = select(Consent).where(Consent.contact_id == contact_id)
     async with db.transaction() as session:
         if await session.get(Contact, contact_id) is None:
             raise NotFoundError(resource_type="contact", resource_name=parent)
-        found = list((await session.execute(query)).scalars())
-    rows, token = tokens.page(paging, page, found, lambda c: (c.consent_time, c.id))
-    return ConsentPage(rows, token)
+        rows, token = await read_page(
+            session, tokens, paging, page, query, _CONSENT_ORDER, descending=True
+        )
+    return ConsentPage([_view(row) for row in rows], token)
 
 
 @dataclass(frozen=True)
@@ -249,7 +270,7 @@ class Subscription:
 
 async def subscribe_newsletter(
     db: Database, s: Subscription, *, clock: Clock
-) -> tuple[ContactView, Consent]:
+) -> tuple[ContactView, ConsentView]:
     """Grant email consent and join the newsletter segment, creating the contact
     if needed. An explicit opt-in lifts a suppression that came from an
     earlier unsubscribe (but not one for other reasons, such as a bounce)."""
@@ -266,7 +287,7 @@ async def subscribe_newsletter(
         now = clock()
         contact = await _get_or_create_by_email(session, email, now)
         if rid is not None and (earlier := await _by_request_id(session, rid, contact.id)):
-            return (await contact_views(session, [contact]))[0], earlier
+            return (await contact_views(session, [contact]))[0], _view(earlier)
         consent = replace(consent, consent_time=await _decision_time(session, contact, now))
         row = await _append(session, contact, consent, rid, now)
         await session.execute(
@@ -288,7 +309,7 @@ async def subscribe_newsletter(
             payload=payload,
             now=now,
         )
-        return (await contact_views(session, [contact]))[0], row
+        return (await contact_views(session, [contact]))[0], _view(row)
 
 
 async def _get_or_create_by_email(session: AsyncSession, email: str, now: datetime) -> Contact:

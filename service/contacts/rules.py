@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, delete, insert, or_, select, tuple_
+from sqlalchemy import String, delete, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common import validation as check
-from service.common.pagination import KeyKind, PageTokens, Paging
+from service.common.pagination import KeyKind, PageTokens, Paging, read_page
 from service.deliveries import outbox
 from service.deliveries.outbox import OutboxKind
 from service.errors import (
@@ -60,11 +60,39 @@ class ContactFields:
 
 @dataclass(frozen=True)
 class ContactView:
-    """A stored contact with the facts kept beside it."""
+    """A stored contact as callers see it, with the facts kept beside it."""
 
-    contact: Contact
+    id: uuid.UUID
+    email: str
+    user_id: str | None
+    external_id: str | None
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+    registration_time: datetime | None
+    loyalty_tier: str | None
+    lifetime_value: Decimal | None
+    lifetime_value_currency: str | None
+    order_count: int | None
+    last_purchase_time: datetime | None
+    location: str | None
+    language: str | None
+    timezone: str | None
+    custom_properties: dict[str, Any]
+    email_opt_in: bool
+    sms_opt_in: bool
+    push_opt_in: bool
+    last_sync_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
     suppressed: bool
     newsletter_member: bool
+
+
+# The columns a ContactView copies from its row (the rest it is told).
+_VIEW_COLUMNS = tuple(
+    f.name for f in fields(ContactView) if f.name not in ("suppressed", "newsletter_member")
+)
 
 
 @dataclass(frozen=True)
@@ -270,6 +298,7 @@ async def get_contact(
 
 # In creation order; created_at ties (one transaction) are broken by id.
 CONTACT_PAGES = Paging(scope="contacts", key=(KeyKind.TIME, KeyKind.UUID))
+CONTACT_ORDER = (Contact.created_at, Contact.id)
 
 
 async def list_contacts(
@@ -278,12 +307,10 @@ async def list_contacts(
     v = Violations()
     page = tokens.request(v, CONTACT_PAGES, page_size=page_size, page_token=page_token)
     v.raise_if_any()
-    query = select(Contact).order_by(Contact.created_at, Contact.id).limit(page.size + 1)
-    if page.after is not None:
-        query = query.where(tuple_(Contact.created_at, Contact.id) > page.after)
     async with db.transaction() as session:
-        found = list((await session.execute(query)).scalars())
-        rows, token = tokens.page(CONTACT_PAGES, page, found, lambda c: (c.created_at, c.id))
+        rows, token = await read_page(
+            session, tokens, CONTACT_PAGES, page, select(Contact), CONTACT_ORDER
+        )
         return ContactPage(await contact_views(session, rows), token)
 
 
@@ -328,7 +355,14 @@ async def contact_views(session: AsyncSession, rows: list[Contact]) -> list[Cont
             )
         )
     )
-    return [ContactView(row, keys[row.id] in suppressed, row.id in members) for row in rows]
+    return [
+        ContactView(
+            **{column: getattr(row, column) for column in _VIEW_COLUMNS},
+            suppressed=keys[row.id] in suppressed,
+            newsletter_member=row.id in members,
+        )
+        for row in rows
+    ]
 
 
 def contact_payload(row: Contact) -> dict[str, Any]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, text, update
 
-from service.common.pagination import KeyKind, PageTokens, Paging
+from service.common.pagination import KeyKind, PageTokens, Paging, read_page
 from service.deliveries import outbox
 from service.deliveries.outbox import OutboxKind
 from service.errors import NotFoundError, Violations
@@ -24,13 +25,41 @@ _EVENTS_BACK_TO_PENDING = text(
 
 
 @dataclass(frozen=True)
+class FailedDelivery:
+    """A delivery the provider did not take, waiting for manual review."""
+
+    id: uuid.UUID
+    kind: str
+    event_id: str  # the tracked event's id; "" for other kinds
+    error: str | None
+    attempts: int  # provider attempts of the last delivery
+    retry_count: int  # manual re-drives so far
+    created_at: datetime
+    failed_at: datetime | None
+
+
+@dataclass(frozen=True)
 class FailedPage:
-    rows: list[Outbox]
+    failed: list[FailedDelivery]
     next_page_token: str
 
 
-def failed_delivery_name(row: Outbox) -> str:
-    return f"{NAME_PREFIX}{row.id}"
+def failed_delivery_name(failed: FailedDelivery) -> str:
+    return f"{NAME_PREFIX}{failed.id}"
+
+
+def _view(row: Outbox) -> FailedDelivery:
+    is_event = row.kind == OutboxKind.EVENT_TRACKED
+    return FailedDelivery(
+        id=row.id,
+        kind=row.kind,
+        event_id=row.payload.get("event_id", "") if is_event else "",
+        error=row.error,
+        attempts=row.attempts,
+        retry_count=row.retry_count,
+        created_at=row.created_at,
+        failed_at=row.completed_at,
+    )
 
 
 async def list_failed(
@@ -39,18 +68,10 @@ async def list_failed(
     v = Violations()
     page = tokens.request(v, PAGES, page_size=page_size, page_token=page_token)
     v.raise_if_any()
-    query = (
-        select(Outbox)
-        .where(Outbox.status == OutboxStatus.FAILED)
-        .order_by(Outbox.seq)
-        .limit(page.size + 1)
-    )
-    if page.after is not None:
-        query = query.where(Outbox.seq > page.after[0])
+    query = select(Outbox).where(Outbox.status == OutboxStatus.FAILED)
     async with db.transaction() as session:
-        found = list(await session.scalars(query))
-    rows, token = tokens.page(PAGES, page, found, lambda row: (row.seq,))
-    return FailedPage(rows, token)
+        rows, token = await read_page(session, tokens, PAGES, page, query, (Outbox.seq,))
+    return FailedPage([_view(row) for row in rows], token)
 
 
 def _parse_names(names: list[str]) -> list[uuid.UUID]:

@@ -14,10 +14,10 @@ from marketing_runtime.envelope import delivery
 
 from dispatcher.delivery import translate
 from dispatcher.providers.base import TrackedEvent
-from service.api.convert import event_input
 from service.common.validation import email_key, normalize_email
 from service.deliveries.outbox import OutboxKind
 from service.events.event_log import EventRecord
+from service.events.handlers import event_input
 
 _CATEGORIES = ("kitchen", "mugs", "tea", "gifts", "home", "garden", "sale", "new-in")
 _COUPONS = ("WELCOME10", "SPRING24", "FREESHIP")

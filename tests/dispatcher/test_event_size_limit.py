@@ -15,10 +15,10 @@ from marketing.v1 import event_pb2
 from dispatcher.delivery.translate import tracked_event
 from dispatcher.providers.klaviyo import bodies
 from dispatcher.sandbox import Sandbox
-from service.api.convert import event_input
 from service.common.validation import MAX_EVENT_BYTES, MAX_STRING_BYTES, normalize_email
 from service.errors import InvalidArgumentError, Violations
 from service.events.event_log import EventRecord
+from service.events.handlers import event_input
 from service.events.rules import validate_event
 from tests.dispatcher.helpers import headers
 

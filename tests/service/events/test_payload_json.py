@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marketing.v1 import common_pb2, event_pb2
 
-from service.api.payload_json import MONEY_TYPE, converter, payload_dict
+from service.events.payload_json import MONEY_TYPE, converter, payload_dict
 from service.events.rules import MoneyField
 
 _PAYLOADS: list[Any] = [

@@ -26,20 +26,12 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from marketing.v1 import common_pb2
 from marketing_runtime.timestamps import OutOfRange, to_datetime
 
+from service.common.conversions import TIMESTAMP_RANGE, UnacceptableValue, struct_dict
 from service.events.rules import MoneyField
 
 MONEY_TYPE = common_pb2.Money.DESCRIPTOR.full_name
 TIMESTAMP_TYPE = timestamp_pb2.Timestamp.DESCRIPTOR.full_name
 STRUCT_TYPE = struct_pb2.Struct.DESCRIPTOR.full_name
-TIMESTAMP_RANGE = "outside 0001-01-01 to 9999-12-31"
-
-
-class UnacceptableValue(ValueError):
-    """A value that has no JSON form; `path` is relative to the converted message."""
-
-    def __init__(self, path: str, reason: str, description: str) -> None:
-        super().__init__(f"{path}: {description}")
-        self.path, self.reason, self.description = path, reason, description
 
 
 # converter(message, path prefix, money found so far) -> the message as a dict
@@ -97,40 +89,6 @@ def _timestamp(m: Any, path: str, money: list[MoneyField]) -> str:
 
 def _struct(m: Any, path: str, money: list[MoneyField]) -> dict[str, Any]:
     return struct_dict(m, path.removesuffix("."))
-
-
-def struct_dict(struct: struct_pb2.Struct, path: str) -> dict[str, Any]:
-    """A Struct as a dict; UnacceptableValue at `path.key...` for a NaN or
-    infinite number, which JSON cannot hold."""
-    try:
-        return json_format.MessageToDict(struct)
-    except ValueError:  # protobuf refuses non-finite numbers; find the first one
-        bad = _non_finite(struct, path)
-        if bad is None:
-            raise
-        raise UnacceptableValue(
-            bad, "NOT_FINITE", "NaN and infinite numbers are not accepted"
-        ) from None
-
-
-def _non_finite(m: Any, path: str) -> str | None:
-    """The path of the first NaN or infinite number in a Struct, Value or ListValue."""
-    if isinstance(m, struct_pb2.Struct):
-        items: Any = ((f"{path}.{key}", m.fields[key]) for key in sorted(m.fields))
-    elif isinstance(m, struct_pb2.ListValue):
-        items = ((f"{path}[{i}]", value) for i, value in enumerate(m.values))
-    else:
-        kind = m.WhichOneof("kind")
-        if kind == "number_value":
-            return None if math.isfinite(m.number_value) else path
-        return (
-            _non_finite(getattr(m, kind), path) if kind in ("struct_value", "list_value") else None
-        )
-    for item_path, item in items:
-        found = _non_finite(item, item_path)
-        if found:
-            return found
-    return None
 
 
 def _compile(descriptor: Descriptor) -> Converter:
