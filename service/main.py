@@ -14,8 +14,8 @@ from marketing_runtime.connection import Bus
 from marketing_runtime.metrics_endpoint import serve_metrics
 
 from service.api.auth import AuthSetupError, CallerFile, load_callers
+from service.api.server import create_server
 from service.api.tls import TlsSetupError
-from service.server import create_server
 from service.settings import ServiceSettings, async_database_url
 from service.storage import migrate
 from service.storage.database import Database

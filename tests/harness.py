@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from service.access.callers import caller_table
 from service.api.auth import CallerFile, load_callers
-from service.server import RunningServer, create_server
+from service.api.server import RunningServer, create_server
 from service.settings import ServiceSettings
 from service.storage.database import Database
 from service.workers.runner import BusWorkers

@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY
 
 from service import devstack
 from service.api.auth import CallerFile
-from service.server import SERVICE_NAME
+from service.api.server import SERVICE_NAME
 from tests.harness import (
     ServiceHarness,
     bearer_channel,

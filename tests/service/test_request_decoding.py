@@ -16,7 +16,7 @@ from marketing.v1 import event_pb2
 from marketing.v1 import service_pb2 as pb
 
 from service.api.request_decoding import REQUEST_ITSELF, Undecodable, decode, locate
-from service.server import SERVICE, SERVICE_NAME
+from service.api.server import SERVICE, SERVICE_NAME
 from tests.fuzz.mutations import tag, varint
 from tests.harness import ServiceHarness, error_reason, field_violations, unique_email
 

@@ -22,7 +22,7 @@ from marketing.v1 import service_pb2_grpc
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
-from service.server import SERVICE_NAME
+from service.api.server import SERVICE_NAME
 from service.storage import migrate
 from tests.harness import (
     ServiceHarness,
