@@ -43,7 +43,7 @@ generate: $(STAMP) $(TS_STAMP)
 	$(BIN)/python clients/python/generate.py clients
 	$(BIN)/python $(TS)/generate_typescript.py $(TS_GENERATED)
 
-## lint: buf lint and breaking changes, stale generated code, ruff, mypy, tsc
+## lint: buf lint and breaking changes, stale generated code, ruff, mypy, import contracts, tsc
 # The contract is compared with main: the local branch, else origin/main (a
 # clone made on another branch); BUF_AGAINST=<buf input> overrides both.
 lint: $(STAMP) $(TS_STAMP) check-generated
@@ -56,6 +56,7 @@ lint: $(STAMP) $(TS_STAMP) check-generated
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 	cd $(TS) && npx tsc -p . --noEmit
 
 check-generated: $(STAMP) $(TS_STAMP)
@@ -72,4 +73,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache $(TS)/node_modules $(TS)/dist
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache $(TS)/node_modules $(TS)/dist
