@@ -8,7 +8,7 @@ TS := clients/typescript
 TS_STAMP := $(TS)/node_modules/.installed-stamp
 TS_GENERATED := $(TS)/src/gen
 
-.PHONY: up test fuzz lint generate check-generated format clean bench
+.PHONY: up test fuzz lint generate check-generated check-dispatcher-install format clean bench
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml clients/runtime/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ lint: $(STAMP) $(TS_STAMP) check-generated
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
 	cd $(TS) && npx tsc -p . --noEmit
+
+## check-dispatcher-install: a dispatcher-only install (throw-away venv) has no gRPC or database drivers and runs
+check-dispatcher-install: $(STAMP)
+	$(BIN)/python -m tests.dispatcher_install
 
 check-generated: $(STAMP) $(TS_STAMP)
 	@tmp=$$(mktemp -d) && $(BIN)/python clients/python/generate.py $$tmp >/dev/null && \
