@@ -1,7 +1,8 @@
-"""`make check-dispatcher-install`: install the dispatcher alone, as a
-dispatcher-only host or image would (README, "Installing one process"), into a
-throw-away venv, and check that it carries none of the service's dependencies
-and runs.
+"""`make check-dispatcher-install`: install the dispatcher alone, as the
+README's dispatcher image does ("Installing one process": the install line of a
+dispatcher-only host, run on a copy of only pyproject.toml, clients/runtime and
+dispatcher/), into a throw-away venv, and check that it carries none of the
+service's dependencies and runs without service/ anywhere.
 
     python -m tests.dispatcher_install
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +27,8 @@ from tests.processes import NatsServer, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALL = ["./clients/runtime", ".[dispatcher]"]  # the README's install line
+# What the README's Dockerfile copies into the image.
+SOURCES = ("pyproject.toml", "clients/runtime", "dispatcher")
 # Distributions only the service needs (prefixes: grpcio-status and the like count).
 SERVICE_ONLY = ("grpc", "sqlalchemy", "asyncpg", "alembic", "marketing-api")
 
@@ -40,9 +44,20 @@ def _run(command: list[str], cwd: Path | None = None) -> subprocess.CompletedPro
     return run
 
 
-def install(venv: Path) -> None:
+def copy_sources(dest: Path) -> Path:
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    dest.mkdir()
+    for source in SOURCES:
+        if (ROOT / source).is_dir():
+            shutil.copytree(ROOT / source, dest / source, ignore=ignore)
+        else:
+            shutil.copy(ROOT / source, dest / source)
+    return dest
+
+
+def install(venv: Path, sources: Path) -> None:
     _run([sys.executable, "-m", "venv", str(venv)])
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *INSTALL], cwd=ROOT)
+    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *INSTALL], cwd=sources)
 
 
 def check_distributions(venv: Path) -> None:
@@ -63,6 +78,9 @@ def check_imports(venv: Path, scratch: Path) -> None:
     check = [str(ROOT / "tests" / "import_check.py"), "dispatcher.main"]
     check += ["--package", "marketing_runtime", "--package", "marketing.bus"]
     print(_run([*python, *check], cwd=scratch).stdout, end="")
+    found = "import importlib.util; print(importlib.util.find_spec('service') is None)"
+    if _run([*python, "-c", found], cwd=scratch).stdout.strip() != "True":
+        raise CheckFailed("the service's code was installed too")
 
 
 def check_it_runs(venv: Path, scratch: Path) -> None:
@@ -110,7 +128,7 @@ def main() -> int:
         scratch = Path(tmp)
         venv = scratch / "venv"
         try:
-            install(venv)
+            install(venv, copy_sources(scratch / "src"))
             check_distributions(venv)
             check_imports(venv, scratch)
             check_it_runs(venv, scratch)
