@@ -8,7 +8,7 @@ TS := clients/typescript
 TS_STAMP := $(TS)/node_modules/.installed-stamp
 TS_GENERATED := $(TS)/src/gen
 
-.PHONY: up test fuzz lint generate check-generated format clean bench
+.PHONY: up test fuzz lint generate check-generated check-dispatcher-install format clean bench
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml clients/runtime/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,7 @@ generate: $(STAMP) $(TS_STAMP)
 	$(BIN)/python clients/python/generate.py clients
 	$(BIN)/python $(TS)/generate_typescript.py $(TS_GENERATED)
 
-## lint: buf lint and breaking changes, stale generated code, ruff, mypy, tsc
+## lint: buf lint and breaking changes, stale generated code, ruff, mypy, import contracts, tsc
 # The contract is compared with main: the local branch, else origin/main (a
 # clone made on another branch); BUF_AGAINST=<buf input> overrides both.
 lint: $(STAMP) $(TS_STAMP) check-generated
@@ -56,7 +56,12 @@ lint: $(STAMP) $(TS_STAMP) check-generated
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 	cd $(TS) && npx tsc -p . --noEmit
+
+## check-dispatcher-install: a dispatcher-only install (throw-away venv) has no gRPC or database drivers and runs
+check-dispatcher-install: $(STAMP)
+	$(BIN)/python -m tests.dispatcher_install
 
 check-generated: $(STAMP) $(TS_STAMP)
 	@tmp=$$(mktemp -d) && $(BIN)/python clients/python/generate.py $$tmp >/dev/null && \
@@ -72,4 +77,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache $(TS)/node_modules $(TS)/dist
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache $(TS)/node_modules $(TS)/dist
