@@ -20,9 +20,9 @@ from marketing_runtime.envelope import NATS_MAX_PAYLOAD
 from dispatcher.main import Dispatcher, build_provider
 from dispatcher.sandbox import Sandbox
 from dispatcher.settings import DispatcherSettings
+from tests.builders import custom, placed_order, upsert
 from tests.harness import ServiceHarness, assert_eventually, own_database, unique_email
 from tests.processes import SMALL_MAX_PAYLOAD, DispatcherProcess, NatsServer, kill_connection
-from tests.service.builders import custom, placed_order, upsert
 
 SUPPRESSIONS = "/api/profile-suppression-bulk-create-jobs"
 
