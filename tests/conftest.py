@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from service.storage import migrate
-from tests.harness import ServiceHarness, start_embedded_postgres
+from tests.harness import ServiceHarness, own_database, start_embedded_postgres
 from tests.processes import NatsServer
 
 settings.register_profile(
@@ -60,7 +60,11 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
 @pytest.fixture(scope="session")
 def bus_harness(database_url: str, nats_server: NatsServer) -> Iterator[ServiceHarness]:
     """The service with the bus: fast path, relay, event-log writer, results.
-    Only tests/system uses it, and runs after tests/service, whose "nothing was
-    written" checks count whole tables and must not see its background writes."""
-    with ServiceHarness.start(database_url, nats_server.url) as running:
+    On a database of its own: its background writes must not reach the "nothing
+    was written" checks of other tests (they count whole tables), whichever
+    folder runs first."""
+    with (
+        own_database(database_url, "bus") as url,
+        ServiceHarness.start(url, nats_server.url) as running,
+    ):
         yield running

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from google.protobuf.message import Message
 from marketing.v1 import service_pb2 as pb
 
-from tests.service.builders import consent
+from tests.builders import consent
 
 SOURCE = "consent-model"
 

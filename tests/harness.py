@@ -19,12 +19,14 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from marketing.v1 import service_pb2_grpc
 from marketing_runtime.connection import Bus
-from sqlalchemy import text
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.access.callers import caller_table
 from service.api.auth import CallerFile, load_callers
 from service.api.server import RunningServer, create_server
 from service.settings import ServiceSettings
+from service.storage import migrate
 from service.storage.database import Database
 from service.workers.runner import BusWorkers
 
@@ -96,6 +98,29 @@ def start_embedded_postgres(root: Path) -> Iterator[str]:
         yield server.get_uri("marketing_test").replace("postgresql://", "postgresql+asyncpg://")
     finally:
         server.cleanup()
+
+
+@contextmanager
+def own_database(server_url: str, label: str) -> Iterator[str]:
+    """A fresh, migrated database on the server of `server_url`, dropped afterwards:
+    what is written there (by background workers too) reaches no other test."""
+    name = f"marketing_{label}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(server_url, f"CREATE DATABASE {name}"))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_admin(server_url, f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+async def _admin(url: str, statement: str) -> None:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
 
 
 class ServiceHarness:

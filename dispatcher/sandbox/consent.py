@@ -1,7 +1,7 @@
 """The fake account's marketing consent per profile, as Klaviyo's consent jobs change it.
 
 Documented in shared/PROVIDERS-API.md, "Consent and suppression jobs" (checked row by row in
-tests/dispatcher/test_consent_calls.py):
+tests/dispatcher/providers/klaviyo/test_consent_calls.py):
 
 - subscribe sets each named channel's marketing consent to SUBSCRIBED and clears the
   UNSUBSCRIBE, SPAM_REPORT and USER_SUPPRESSED suppressions (line 243); a bounce or an invalid

@@ -31,8 +31,8 @@ from marketing_client import (
 )
 from marketing_client.errors import STATUS_DETAILS_KEY
 
+from tests import builders
 from tests.harness import ServiceHarness, make_certificates, unique_email, write_auth_file
-from tests.service import builders
 
 T = TypeVar("T")
 FAST_RETRIES = RetryPolicy(max_attempts=4, initial_backoff_s=0.01, max_backoff_s=0.05)

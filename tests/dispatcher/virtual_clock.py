@@ -19,6 +19,11 @@ class VirtualClock:
     def monotonic(self) -> float:
         return self.now
 
+    def sleepers(self) -> int:
+        """Sleeps pending now: how a test tells that the code under test waits
+        on virtual time rather than on real I/O."""
+        return sum(not future.done() for _, _, future in self._sleepers)
+
     async def sleep(self, seconds: float) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self.now + max(0.0, seconds), next(self._order), future))

@@ -16,9 +16,9 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from tests.builders import upsert
 from tests.consent_model import ConsentState, Operation, Record, Subscribe, Unsubscribe, send
 from tests.harness import ServiceHarness, unique_email
-from tests.service.builders import upsert
 
 # The operations the clients choose from, by name (a sorted choice keeps a seed's run the same).
 OPERATIONS: dict[str, Operation] = {

@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from marketing.v1 import service_pb2 as pb
 from marketing_runtime.envelope import NATS_MAX_PAYLOAD
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from dispatcher.main import Dispatcher, build_provider
 from dispatcher.sandbox import Sandbox
 from dispatcher.settings import DispatcherSettings
-from service.storage import migrate
-from tests.harness import ServiceHarness, assert_eventually, unique_email
+from tests.builders import custom, placed_order, upsert
+from tests.harness import ServiceHarness, assert_eventually, own_database, unique_email
 from tests.processes import SMALL_MAX_PAYLOAD, DispatcherProcess, NatsServer, kill_connection
-from tests.service.builders import custom, placed_order, upsert
 
 SUPPRESSIONS = "/api/profile-suppression-bulk-create-jobs"
 
@@ -40,28 +36,14 @@ def small_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]
 
 
 @pytest.fixture(scope="module")
-def own_database(database_url: str) -> Iterator[str]:
-    """A database of this module's own on the tests' PostgreSQL server."""
-    name = f"marketing_bus_faults_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(database_url, f"CREATE DATABASE {name}"))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    yield url
-    asyncio.run(_admin(database_url, f"DROP DATABASE {name} WITH (FORCE)"))
-
-
-async def _admin(url: str, statement: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
+def database(database_url: str) -> Iterator[str]:
+    with own_database(database_url, "bus_faults") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def service(own_database: str, small_nats: NatsServer) -> Iterator[ServiceHarness]:
-    with ServiceHarness.start(own_database, small_nats.url) as running:
+def service(database: str, small_nats: NatsServer) -> Iterator[ServiceHarness]:
+    with ServiceHarness.start(database, small_nats.url) as running:
         yield running
 
 

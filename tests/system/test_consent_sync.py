@@ -14,11 +14,11 @@ from marketing.v1 import service_pb2 as pb
 
 from dispatcher.sandbox import Sandbox
 from service.common.validation import email_key
+from tests.builders import upsert
 from tests.consent_model import Operation, Record, Subscribe, Unsubscribe, send
 from tests.dispatcher.helpers import expected_consent, provider_consent
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.processes import DispatcherProcess, NatsServer
-from tests.service.builders import upsert
 
 PHONE = "+15005550006"
 operation: st.SearchStrategy[Operation] = st.one_of(

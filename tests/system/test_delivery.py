@@ -6,8 +6,8 @@ from marketing.v1 import service_pb2 as pb
 
 from dispatcher.sandbox import Sandbox
 from service.common.validation import email_key
+from tests.builders import placed_order, upsert
 from tests.harness import ServiceHarness, assert_eventually, unique_email
-from tests.service.builders import placed_order, upsert
 
 
 def _event_status(system: ServiceHarness, event_id: str) -> str | None:

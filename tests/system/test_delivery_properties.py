@@ -16,9 +16,9 @@ from marketing.v1 import service_pb2 as pb
 from dispatcher.delivery.retry import compute_backoff
 from dispatcher.sandbox import Sandbox
 from service.common.validation import email_key
+from tests.builders import money, upsert
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.processes import DispatcherProcess, NatsServer
-from tests.service.builders import money, upsert
 
 BACKOFF_BASE_S = 0.02  # the seed's schedule, scaled down: 0.02, 0.04, 0.08 ... s
 MAX_ATTEMPTS = 7

@@ -9,8 +9,8 @@ from typing import Any
 from marketing.v1 import service_pb2 as pb
 
 from dispatcher.sandbox import Sandbox
+from tests.builders import placed_order
 from tests.harness import ServiceHarness, assert_eventually, unique_email
-from tests.service.builders import placed_order
 
 EVENT_PATHS = "/api/event"  # prefix of both /api/events and /api/event-bulk-create-jobs
 

@@ -14,8 +14,8 @@ from marketing_runtime.envelope import MSG_ID_HEADER, delivery
 
 from dispatcher.sandbox import Sandbox
 from service.common.validation import email_key
+from tests.builders import placed_order, upsert
 from tests.harness import ServiceHarness, assert_eventually, error_reason, unique_email
-from tests.service.builders import placed_order, upsert
 
 
 def _requests_for(provider: Sandbox, email: str, path: str) -> list[dict[str, object]]:

@@ -13,9 +13,9 @@ import pytest
 from marketing.v1 import service_pb2 as pb
 
 from dispatcher.sandbox import Sandbox
+from tests.builders import product_viewed, upsert
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.processes import DispatcherProcess, NatsServer, free_port
-from tests.service.builders import product_viewed, upsert
 
 
 @pytest.fixture

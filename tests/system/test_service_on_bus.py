@@ -6,8 +6,8 @@ from __future__ import annotations
 from marketing.v1 import service_pb2 as pb
 
 from service.common.validation import email_key
+from tests.builders import placed_order, upsert
 from tests.harness import ServiceHarness, assert_eventually, unique_email
-from tests.service.builders import placed_order, upsert
 
 
 def test_event_fast_path_is_logged_by_the_service(bus_harness: ServiceHarness) -> None:

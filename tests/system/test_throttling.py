@@ -13,9 +13,9 @@ from marketing_runtime import topology
 from nats.js.api import ConsumerInfo
 
 from dispatcher.sandbox import Sandbox
+from tests.builders import product_viewed
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.processes import DispatcherProcess, NatsServer
-from tests.service.builders import product_viewed
 
 EVENT_PATHS = "/api/event"  # both event endpoints
 # +WPI every 4/3 s leaves a loaded machine over 2.5 s to be late before the ack

@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 from service import devstack
 from service.api.auth import CallerFile
 from service.api.server import SERVICE_NAME
+from tests.builders import upsert
 from tests.harness import (
     ServiceHarness,
     bearer_channel,
@@ -28,7 +29,6 @@ from tests.harness import (
     unique_email,
     write_auth_file,
 )
-from tests.service.builders import upsert
 
 CALLERS = [
     ("checkout", "checkout-token", ["TrackEvent", "UpsertContact"]),

@@ -24,6 +24,7 @@ from sqlalchemy import text
 
 from service.api.server import SERVICE_NAME
 from service.storage import migrate
+from tests.builders import product_viewed, upsert
 from tests.harness import (
     ServiceHarness,
     bearer_channel,
@@ -32,7 +33,6 @@ from tests.harness import (
     unique_email,
     write_auth_file,
 )
-from tests.service.builders import product_viewed, upsert
 
 BUF = str(Path(sys.executable).parent / "buf")
 

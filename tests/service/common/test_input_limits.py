@@ -18,8 +18,8 @@ from marketing_runtime.timestamps import MAX_SECONDS
 from service.common.validation import MAX_MONEY_UNITS, column_length
 from service.contacts.rules import _TEXT_COLUMNS, MAX_PROFILE_BYTES
 from service.storage.models import Contact
+from tests.builders import cart_abandoned, consent, contact, money, placed_order, upsert
 from tests.harness import ServiceHarness, field_violations, unique_email
-from tests.service.builders import cart_abandoned, consent, contact, money, placed_order, upsert
 
 
 def rejected(harness: ServiceHarness, call: Callable[[], Any]) -> dict[str, str]:

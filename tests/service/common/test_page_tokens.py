@@ -15,8 +15,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from marketing.v1 import service_pb2 as pb
 
+from tests.builders import upsert
 from tests.harness import ServiceHarness, field_violations, unique_email
-from tests.service.builders import upsert
 
 ListCall = Callable[[Any, str], Any]
 

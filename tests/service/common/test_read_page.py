@@ -16,8 +16,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 from service.common.pagination import KeyKind, PageRequest, PageTokens, Paging, read_page
 from service.errors import Violations
 from service.storage.models import Consent
+from tests.builders import consent, ts, upsert
 from tests.harness import ServiceHarness, unique_email
-from tests.service.builders import consent, ts, upsert
 
 TOKENS = PageTokens(b"read-page-test-key")
 TIES = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ from google.protobuf import timestamp_pb2
 from marketing.v1 import consent_pb2
 from marketing.v1 import service_pb2 as pb
 
+from tests.builders import consent, ts, upsert
 from tests.harness import ServiceHarness, field_violations, unique_email
-from tests.service.builders import consent, ts, upsert
 
 
 def _record(stub, parent: str, **kwargs) -> consent_pb2.Consent:

@@ -19,6 +19,7 @@ import pytest
 from marketing.v1 import service_pb2 as pb
 
 from service.common.validation import email_key
+from tests.builders import upsert
 from tests.consent_model import (
     CONSENT_KINDS,
     ConsentState,
@@ -29,7 +30,6 @@ from tests.consent_model import (
     of_outbox,
 )
 from tests.harness import ServiceHarness, unique_email
-from tests.service.builders import upsert
 
 CALLS_PER_ROUND = 100
 ROUNDS = 6

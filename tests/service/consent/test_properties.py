@@ -15,8 +15,8 @@ from marketing.v1 import service_pb2 as pb
 
 from service.consent.rules import may_send_marketing
 from service.storage.models import ConsentType
+from tests.builders import consent, placed_order, product_viewed, ts
 from tests.harness import ServiceHarness, unique_email
-from tests.service.builders import consent, placed_order, product_viewed, ts
 
 NOW = datetime.now(UTC)
 names = st.text(min_size=1, max_size=50).filter(lambda s: s.strip() and "\x00" not in s)

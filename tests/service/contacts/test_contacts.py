@@ -9,8 +9,8 @@ import pytest
 from google.protobuf import timestamp_pb2
 from marketing.v1 import service_pb2 as pb
 
+from tests.builders import money, placed_order, ts, upsert
 from tests.harness import ServiceHarness, error_reason, field_violations, unique_email
-from tests.service.builders import money, placed_order, ts, upsert
 
 
 def test_upsert_creates_then_updates(stub) -> None:

@@ -12,8 +12,7 @@ from marketing.v1 import service_pb2 as pb
 from prometheus_client import REGISTRY
 
 from service.common.validation import MAX_STRING_BYTES
-from tests.harness import ServiceHarness, field_violations, unique_email
-from tests.service.builders import (
+from tests.builders import (
     added_to_cart,
     cart_abandoned,
     custom,
@@ -23,6 +22,7 @@ from tests.service.builders import (
     ts,
     upsert,
 )
+from tests.harness import ServiceHarness, field_violations, unique_email
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,8 @@ from service.errors import (
     UnavailableError,
 )
 from service.storage.errors import MEANINGS, storage_error
+from tests.builders import upsert
 from tests.harness import ServiceHarness, error_reason, field_violations, unique_email
-from tests.service.builders import upsert
 
 RACERS = 8
 ROUNDS = 15

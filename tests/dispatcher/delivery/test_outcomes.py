@@ -120,3 +120,41 @@ def test_every_dead_letter_fits_and_keeps_its_payload_when_it_can(
         assert letter == whole
     else:
         assert letter.delivery.payload_json == b"" and "(payload left out: " in letter.error
+
+
+def test_results_and_dead_letters_are_stamped_by_the_reporters_clock(
+    own_nats: NatsServer,
+) -> None:
+    """Finish and fail times come from the injected clock, not from the wall."""
+    when = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    delivered = Outcome(
+        bus_pb2.Delivery(id=f"ok-{uuid.uuid4()}", kind="event.tracked"),
+        bus_pb2.OUTCOME_DELIVERED,
+        attempts=1,
+    )
+    failed = _failed(10, error="refused")
+
+    async def main() -> tuple[bus_pb2.DeliveryResults, bus_pb2.DeadLetter]:
+        bus = Bus(own_nats.url, name="test-outcomes-clock")
+        bus.start()
+        try:
+            assert await bus.wait_ready(30)
+            assert bus.js is not None
+            await Reporter(bus, lambda: when).report([delivered, failed])
+            results = await bus.js.get_last_msg(topology.RESULTS_STREAM, topology.RESULTS_SUBJECT)
+            letter = await bus.js.get_last_msg(
+                topology.DEAD_STREAM, topology.dead_subject(failed.delivery.kind)
+            )
+            assert results.data is not None and letter.data is not None
+            return (
+                bus_pb2.DeliveryResults.FromString(results.data),
+                bus_pb2.DeadLetter.FromString(letter.data),
+            )
+        finally:
+            await bus.close()
+
+    results, letter = asyncio.run(main())
+    assert [r.delivery_id for r in results.results] == [delivered.delivery.id, failed.delivery.id]
+    assert {r.finish_time.ToDatetime(tzinfo=UTC) for r in results.results} == {when}
+    assert letter.delivery.id == failed.delivery.id
+    assert letter.fail_time.ToDatetime(tzinfo=UTC) == when

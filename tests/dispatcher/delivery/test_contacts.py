@@ -27,6 +27,7 @@ from dispatcher.delivery.outcomes import Reporter
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.ordering.fences import Fences
 from dispatcher.ordering.lease import Lease
+from dispatcher.providers.base import Profile
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from tests.dispatcher.helpers import API_KEY
@@ -156,3 +157,96 @@ def test_a_batch_whose_connection_ended_during_a_retry_after_is_not_sent(
 
     assert len(sandbox.rejections()) == 1, "throttled once"
     assert sandbox.requests(PROFILES) == [], "sent after its connection ended"
+
+
+class TimedClient(KlaviyoClient):
+    """The real client, noting the virtual time of each profile upsert it sends."""
+
+    def __init__(self, clock: VirtualClock, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.upserts_at: list[float] = []
+        self._virtual = clock
+
+    async def upsert_profile(self, profile: Profile) -> str:
+        self.upserts_at.append(self._virtual.now)
+        return await super().upsert_profile(profile)
+
+
+def _upserts_at(own_nats: NatsServer, sandbox: Sandbox, *, backoff_base_s: float) -> list[float]:
+    """One profile change through the worker, with the lease held throughout:
+    the virtual times at which the worker sent it, and that it was acked."""
+    clock = VirtualClock()
+
+    async def scenario() -> list[float]:
+        bus = Bus(own_nats.url, name="test-contacts-retry")
+        bus.start()
+        assert await bus.wait_ready(30)
+        assert bus.js is not None and bus.nc is not None
+        email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
+        await bus.js.publish(topology.CONTACTS_SUBJECT, _upsert(email, 1))
+        puller = PullConsumer(
+            bus.nc, stream=topology.WORK_STREAM, durable=topology.DISPATCH_CONTACTS
+        )
+        (msg,) = await puller.fetch(1, wait_s=5, linger_s=0)
+        kv = await bus.js.key_value(topology.FENCES_BUCKET)
+        lease = Lease(
+            await bus.js.key_value(topology.LEASES_BUCKET),
+            f"test-{uuid.uuid4().hex[:8]}",
+            "me",
+            1e6,
+            clock=clock.monotonic,
+        )
+        assert await lease.acquire_or_renew()
+        provider = TimedClient(clock, API_KEY, base_url=sandbox.base_url)
+        worker = ContactsWorker(
+            provider,
+            Reporter(bus, utc_now),
+            ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep),
+            Fences(kv),
+            lease,
+            ErasureMarks(kv),
+            connection_ended=bus.connection_ended,
+            max_attempts=7,
+            backoff_base_s=backoff_base_s,
+            keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
+            newsletter_list_id=None,
+            sleep=clock.sleep,
+        )
+
+        async def waiting_or_done() -> bool:
+            # One sleeper is the keepalive's; a second is the worker's own wait.
+            return handling.done() or clock.sleepers() >= 2
+
+        async def settle() -> None:
+            await eventually(waiting_or_done)
+
+        try:
+            handling = asyncio.create_task(worker.handle([msg]))
+            await clock.advance_until(handling.done, settle, limit_s=1000)
+            await handling
+            await puller.close()
+        finally:
+            await provider.aclose()
+            await bus.close()
+        return provider.upserts_at
+
+    times = asyncio.run(scenario())
+    assert len(sandbox.requests(PROFILES)) == 1, "delivered once"
+    return times
+
+
+def test_a_failed_call_is_retried_when_the_backoff_says(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    """Twice a server error without Retry-After: retried after 2 s, then 4 s more."""
+    sandbox.add_fault(path=PROFILES, status=503, times=2)
+
+    assert _upserts_at(own_nats, sandbox, backoff_base_s=2.0) == [0.0, 2.0, 6.0]
+
+
+def test_a_429_pauses_the_worker_until_its_retry_after_and_no_longer(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    sandbox.add_fault(path=PROFILES, status=429, retry_after=int(RETRY_AFTER_S))
+
+    assert _upserts_at(own_nats, sandbox, backoff_base_s=1.0) == [0.0, RETRY_AFTER_S]
