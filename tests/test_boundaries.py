@@ -69,6 +69,11 @@ VIOLATIONS = [
     ),
     ("service/storage/intruder.py", "import service.main", "nothing imports the entry point"),
     (
+        "service/segments/handlers.py",
+        "from service.storage.models import Contact",
+        "never import the table definitions",
+    ),
+    (
         "dispatcher/providers/klaviyo/intruder.py",
         "import nats",
         "Provider clients import neither the bus nor the database",
