@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.clock import Sleep
-from marketing_runtime.envelope import parse_delivery, payload_of
+from marketing_runtime.envelope import parse_delivery
 from nats.aio.msg import Msg
 
 from dispatcher.delivery import translate
@@ -40,11 +40,11 @@ from dispatcher.providers.klaviyo import consent_calls
 log = logging.getLogger(__name__)
 PROFILE, CONSENT, ERASE = "profile", "consent", "erase"
 ASPECT_OF_KIND = {
-    "contact.upserted": PROFILE,
-    "consent.changed": CONSENT,
-    "newsletter.subscribed": CONSENT,
-    "contact.unsubscribed": CONSENT,
-    "contact.erased": ERASE,
+    bus_pb2.KIND_CONTACT_UPSERTED: PROFILE,
+    bus_pb2.KIND_CONSENT_CHANGED: CONSENT,
+    bus_pb2.KIND_NEWSLETTER_SUBSCRIBED: CONSENT,
+    bus_pb2.KIND_CONTACT_UNSUBSCRIBED: CONSENT,
+    bus_pb2.KIND_CONTACT_ERASED: ERASE,
 }
 PROFILE_CONCURRENCY = 8
 # The gate's names for the endpoints this worker calls (see _apply, _consent_calls).
@@ -177,14 +177,12 @@ class ContactsWorker:
 
     async def _upsert(self, owners: list[Work]) -> object:
         (w,) = owners
-        w.provider_id = await self._provider.upsert_profile(
-            translate.profile(payload_of(w.delivery))
-        )
+        w.provider_id = await self._provider.upsert_profile(translate.profile(w.delivery))
         return None
 
     async def _erase(self, owners: list[Work]) -> object:
         delivery = owners[0].delivery
-        await self._provider.request_erasure(payload_of(delivery)["email"])
+        await self._provider.request_erasure(translate.erasure_email(delivery))
         await self._erasures.mark(
             delivery.contact_key, delivery.create_time.ToDatetime().timestamp()
         )
@@ -193,7 +191,7 @@ class ContactsWorker:
     def _consent_calls(self, consents: list[Work]) -> list[Call]:
         """Bulk calls that bring each person from any provider state to ours, in the
         order consent_calls.OPERATIONS gives (a person's calls run in that order)."""
-        states = [(w, translate.consent_state(payload_of(w.delivery))) for w in consents]
+        states = [(w, translate.consent_state(w.delivery)) for w in consents]
         planned = consent_calls.plan(states, self._list_id)
         p = self._provider
         calls: list[Call] = []
@@ -281,7 +279,7 @@ class ContactsWorker:
 
 def _work(msg: Msg) -> Work:
     delivery = parse_delivery(msg.data)
-    return Work(msg, delivery, ASPECT_OF_KIND.get(delivery.kind, CONSENT))
+    return Work(msg, delivery, ASPECT_OF_KIND.get(delivery.type, CONSENT))
 
 
 def _segments(work: list[Work]) -> list[list[Work]]:

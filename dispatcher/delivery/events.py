@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.acks import ack_all
 from marketing_runtime.clock import Sleep
-from marketing_runtime.envelope import parse_delivery, payload_of
+from marketing_runtime.envelope import parse_delivery
 from nats.aio.msg import Msg
 
 from dispatcher.delivery import translate
@@ -94,7 +94,7 @@ class EventsWorker:
         events: list[TrackedEvent] = []
         for msg, delivery in chunk:
             try:
-                events.append(translate.tracked_event(payload_of(delivery)))
+                events.append(translate.tracked_event(delivery))
             except (KeyError, ValueError, TypeError) as exc:  # a payload we cannot read
                 await self._give_up(held, [(msg, delivery)], f"unreadable payload: {exc!r}")
                 rest = [item for item in chunk if item[0] is not msg]
@@ -169,7 +169,7 @@ def _chunks(items: list[Item], size: int) -> Iterator[list[Item]]:
     chunk: list[Item] = []
     chunk_bytes = 0
     for item in items:
-        item_bytes = len(item[1].payload_json)
+        item_bytes = item[1].ByteSize()
         if chunk and (len(chunk) >= size or chunk_bytes + item_bytes > MAX_BULK_BYTES):
             yield chunk
             chunk, chunk_bytes = [], 0

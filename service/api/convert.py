@@ -14,7 +14,7 @@ from marketing_runtime.timestamps import OutOfRange, to_datetime
 from service.api.payload_json import TIMESTAMP_RANGE, UnacceptableValue, payload_dict, struct_dict
 from service.consent.rules import ConsentInput, consent_name
 from service.contacts.rules import ContactFields, ContactView, Money, contact_name
-from service.deliveries.outbox import OutboxKind
+from service.deliveries.outbox import EVENT_TRACKED
 from service.deliveries.rules import failed_delivery_name
 from service.errors import FieldViolation, InvalidArgumentError
 from service.events.rules import EventInput, MoneyField
@@ -197,7 +197,7 @@ def _event_path(index: int | None) -> str:
 
 
 def failed_delivery_message(row: Outbox) -> service_pb2.FailedDelivery:
-    is_event = row.kind == OutboxKind.EVENT_TRACKED
+    is_event = row.kind == EVENT_TRACKED
     return service_pb2.FailedDelivery(
         name=failed_delivery_name(row),
         kind=row.kind,
