@@ -103,6 +103,7 @@ def dead_letter(o: Outcome, failed: Timestamp, limit: int, headers: dict[str, st
         return data
     note = f" (payload left out: {too_large(size, limit)})"
     letter.delivery.ClearField("payload")
+    letter.delivery.ClearField("payload_json")  # of an old message no release could read
     letter.error = o.error + note
     if wire_size(letter.SerializeToString(), headers) > limit:
         letter.error = o.error[:_KEEP_OF_LONG_ERROR] + _CUT_SHORT + note
