@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.clock import Sleep
-from marketing_runtime.envelope import parse_delivery, payload_of
+from marketing_runtime.envelope import parse_delivery
 from marketing_runtime.timestamps import epoch_seconds
 from nats.aio.msg import Msg
 
@@ -42,11 +42,11 @@ from dispatcher.providers.errors import PermanentProviderError, RetryableProvide
 log = logging.getLogger(__name__)
 PROFILE, CONSENT, ERASE = "profile", "consent", "erase"
 ASPECT_OF_KIND = {
-    "contact.upserted": PROFILE,
-    "consent.changed": CONSENT,
-    "newsletter.subscribed": CONSENT,
-    "contact.unsubscribed": CONSENT,
-    "contact.erased": ERASE,
+    bus_pb2.KIND_CONTACT_UPSERTED: PROFILE,
+    bus_pb2.KIND_CONSENT_CHANGED: CONSENT,
+    bus_pb2.KIND_NEWSLETTER_SUBSCRIBED: CONSENT,
+    bus_pb2.KIND_CONTACT_UNSUBSCRIBED: CONSENT,
+    bus_pb2.KIND_CONTACT_ERASED: ERASE,
 }
 PROFILE_CONCURRENCY = 8
 
@@ -160,19 +160,17 @@ class ContactsWorker:
 
     async def _upsert(self, owners: Sequence[Work]) -> None:
         (w,) = owners
-        w.provider_id = await self._provider.upsert_profile(
-            translate.profile(payload_of(w.delivery))
-        )
+        w.provider_id = await self._provider.upsert_profile(translate.profile(w.delivery))
 
     async def _erase(self, owners: Sequence[Work]) -> None:
         delivery = owners[0].delivery
-        await self._provider.request_erasure(payload_of(delivery)["email"])
+        await self._provider.request_erasure(translate.erasure_email(delivery))
         await self._erasures.mark(delivery.contact_key, epoch_seconds(delivery.create_time))
 
     def _consent_calls(self, consents: list[Work]) -> list[BulkCall[Work]]:
         """The provider's plan, in its order (a person's calls run in that order), each
         call split by its operation's limits."""
-        states = [(w, translate.consent_state(payload_of(w.delivery))) for w in consents]
+        states = [(w, translate.consent_state(w.delivery)) for w in consents]
         limits = self._provider.limits.consent
         return [
             BulkCall(call.operation, part, call.send)
@@ -244,7 +242,7 @@ class ContactsWorker:
 
 def _work(msg: Msg) -> Work:
     delivery = parse_delivery(msg.data)
-    return Work(msg, delivery, ASPECT_OF_KIND.get(delivery.kind, CONSENT))
+    return Work(msg, delivery, ASPECT_OF_KIND.get(delivery.type, CONSENT))
 
 
 def _segments(work: list[Work]) -> list[list[Work]]:

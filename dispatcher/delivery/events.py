@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.acks import ack_all
 from marketing_runtime.clock import Sleep
-from marketing_runtime.envelope import parse_delivery, payload_of
+from marketing_runtime.envelope import parse_delivery
 from marketing_runtime.timestamps import epoch_seconds
 from nats.aio.msg import Msg
 
@@ -93,7 +93,7 @@ class EventsWorker:
         events: list[TrackedEvent] = []
         for msg, delivery in chunk:
             try:
-                events.append(translate.tracked_event(payload_of(delivery)))
+                events.append(translate.tracked_event(delivery))
             except (KeyError, ValueError, TypeError) as exc:  # a payload we cannot read
                 await self._give_up(held, [(msg, delivery)], f"unreadable payload: {exc!r}")
                 rest = [item for item in chunk if item[0] is not msg]
@@ -164,7 +164,7 @@ def _chunks(items: list[Item], limits: OperationLimits) -> Iterator[list[Item]]:
     chunk: list[Item] = []
     chunk_bytes = 0
     for item in items:
-        item_bytes = len(item[1].payload_json)
+        item_bytes = item[1].ByteSize()
         full = len(chunk) >= limits.max_items
         if chunk and (full or (budget is not None and chunk_bytes + item_bytes > budget)):
             yield chunk

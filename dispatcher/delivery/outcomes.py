@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from marketing.bus.v1 import bus_pb2
-from marketing_runtime import topology
+from marketing_runtime import kinds, topology
 from marketing_runtime.clock import Clock
 from marketing_runtime.connection import Bus
 from marketing_runtime.envelope import MSG_ID_HEADER, too_large, wire_size
@@ -65,12 +65,12 @@ class Reporter:
         # out, and the batch is handed back unacked.
         await asyncio.wait_for(asyncio.gather(*futures), REPORT_TIMEOUT_S)
         for o in outcomes:
-            metrics.DELIVERIES.labels(o.delivery.kind, bus_pb2.Outcome.Name(o.outcome)).inc()
+            metrics.DELIVERIES.labels(_kind_name(o.delivery), bus_pb2.Outcome.Name(o.outcome)).inc()
 
     def _result(self, o: Outcome, finished: Timestamp) -> bus_pb2.DeliveryResult:
         return bus_pb2.DeliveryResult(
             delivery_id=o.delivery.id,
-            kind=o.delivery.kind,
+            type=o.delivery.type,
             contact_key=o.delivery.contact_key,
             outcome=o.outcome,  # type: ignore[arg-type]
             provider_id=o.provider_id,
@@ -84,7 +84,8 @@ class Reporter:
     ) -> asyncio.Future[PubAck]:
         headers = {MSG_ID_HEADER: f"{o.delivery.id}.dead.{o.attempts}"}
         data = dead_letter(o, to_timestamp(self._clock()), limit, headers)
-        return await js.publish_async(topology.dead_subject(o.delivery.kind), data, headers=headers)
+        subject = topology.dead_subject(_kind_name(o.delivery))
+        return await js.publish_async(subject, data, headers=headers)
 
 
 def dead_letter(o: Outcome, failed: Timestamp, limit: int, headers: dict[str, str]) -> bytes:
@@ -101,11 +102,21 @@ def dead_letter(o: Outcome, failed: Timestamp, limit: int, headers: dict[str, st
     if size <= limit:
         return data
     note = f" (payload left out: {too_large(size, limit)})"
-    letter.delivery.payload_json = b""
+    letter.delivery.ClearField("payload")
+    letter.delivery.ClearField("payload_json")  # of an old message no release could read
     letter.error = o.error + note
     if wire_size(letter.SerializeToString(), headers) > limit:
         letter.error = o.error[:_KEEP_OF_LONG_ERROR] + _CUT_SHORT + note
     return letter.SerializeToString()
+
+
+def _kind_name(delivery: bus_pb2.Delivery) -> str:
+    """The delivery's kind name for labels and subjects ("unknown" for a
+    delivery no release of ours wrote, which is dead-lettered as unreadable)."""
+    try:
+        return kinds.name(delivery.type)
+    except ValueError:
+        return "unknown"
 
 
 # A results message's id header, as the server counts it (a uuid4 value).

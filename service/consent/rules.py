@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from marketing.bus.v1 import bus_pb2
 from marketing_runtime.clock import Clock
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import distinct_on
@@ -33,7 +34,6 @@ from service.contacts.rules import (
     parse_contact_name,
 )
 from service.deliveries import outbox
-from service.deliveries.outbox import OutboxKind
 from service.errors import AlreadyExistsError, NotFoundError, Violations
 from service.metrics import CONSENT_RECORDS, UNSUBSCRIBES
 from service.storage.database import Database, after_commit
@@ -139,7 +139,7 @@ async def record_consent(
         await outbox.enqueue(
             session,
             contact_key=check.email_key(contact.email),
-            kind=OutboxKind.CONSENT_CHANGED,
+            kind=bus_pb2.KIND_CONSENT_CHANGED,
             payload=await _consent_payload(session, contact, [row]),
             now=now,
         )
@@ -305,7 +305,7 @@ async def subscribe_newsletter(
         await outbox.enqueue(
             session,
             contact_key=key,
-            kind=OutboxKind.NEWSLETTER_SUBSCRIBED,
+            kind=bus_pb2.KIND_NEWSLETTER_SUBSCRIBED,
             payload=payload,
             now=now,
         )
@@ -363,7 +363,11 @@ async def unsubscribe(db: Database, *, email: str, reason: str, clock: Clock) ->
             payload = await _consent_payload(session, contact, revoked)
         payload["reason"] = reason or None
         await outbox.enqueue(
-            session, contact_key=key, kind=OutboxKind.UNSUBSCRIBED, payload=payload, now=now
+            session,
+            contact_key=key,
+            kind=bus_pb2.KIND_CONTACT_UNSUBSCRIBED,
+            payload=payload,
+            now=now,
         )
         return True
 

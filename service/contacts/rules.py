@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from marketing.bus.v1 import bus_pb2
 from sqlalchemy import String, delete, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.common import validation as check
 from service.common.pagination import KeyKind, PageTokens, Paging, read_page
 from service.deliveries import outbox
-from service.deliveries.outbox import OutboxKind
 from service.errors import (
     AlreadyExistsError,
     FieldViolation,
@@ -217,7 +217,7 @@ async def upsert_contact(
             await outbox.enqueue(
                 session,
                 contact_key=check.email_key(email),
-                kind=OutboxKind.CONTACT_UPSERTED,
+                kind=bus_pb2.KIND_CONTACT_UPSERTED,
                 payload=contact_payload(row),
                 now=now,
             )
@@ -335,7 +335,7 @@ async def delete_contact(db: Database, *, name: str, now: datetime) -> None:
             insert(ErasureLog).values(email_sha256=key, contact_id=row.id, erased_at=now)
         )
         await outbox.enqueue(
-            session, contact_key=key, kind=OutboxKind.CONTACT_ERASED, payload=payload, now=now
+            session, contact_key=key, kind=bus_pb2.KIND_CONTACT_ERASED, payload=payload, now=now
         )
 
 

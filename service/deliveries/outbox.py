@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from marketing.bus.v1 import bus_pb2
+from marketing_runtime import kinds
+from marketing_runtime.kinds import Kind
 from sqlalchemy import delete, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -37,25 +40,21 @@ def _notify() -> None:
         listener()
 
 
-class OutboxKind:
-    """What a row asks the dispatcher to do at the provider."""
-
-    CONTACT_UPSERTED = "contact.upserted"
-    CONSENT_CHANGED = "consent.changed"
-    NEWSLETTER_SUBSCRIBED = "newsletter.subscribed"
-    UNSUBSCRIBED = "contact.unsubscribed"
-    CONTACT_ERASED = "contact.erased"
-    EVENT_TRACKED = "event.tracked"
+# The `kind` of an event's row (the name of KIND_EVENT_TRACKED).
+EVENT_TRACKED = kinds.name(bus_pb2.KIND_EVENT_TRACKED)
 
 
 async def enqueue(
-    session: AsyncSession, *, contact_key: str, kind: str, payload: dict[str, Any], now: datetime
+    session: AsyncSession, *, contact_key: str, kind: Kind, payload: dict[str, Any], now: datetime
 ) -> None:
+    """Queue work of `kind` (what the row asks the dispatcher to do); `payload`
+    in the kind's JSON form (see marketing_runtime.legacy), which the relay
+    turns into the kind's bus message. The row keeps the kind's name."""
     await enqueue_many(session, [(contact_key, kind, payload)], now=now)
 
 
 async def enqueue_many(
-    session: AsyncSession, rows: Sequence[tuple[str, str, dict[str, Any]]], *, now: datetime
+    session: AsyncSession, rows: Sequence[tuple[str, Kind, dict[str, Any]]], *, now: datetime
 ) -> None:
     if not rows:
         return
@@ -63,7 +62,7 @@ async def enqueue_many(
     await session.execute(
         insert(Outbox),
         [
-            {"contact_key": key, "kind": kind, "payload": payload, "created_at": now}
+            {"contact_key": key, "kind": kinds.name(kind), "payload": payload, "created_at": now}
             for key, kind, payload in rows
         ],
     )

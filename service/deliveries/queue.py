@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import text
 
+from service.deliveries.outbox import EVENT_TRACKED
 from service.storage.database import Database
 
 _STATS = text(
@@ -24,7 +25,7 @@ _STATS = text(
       (SELECT count(*) FROM marketing_outbox WHERE status = 'IN_FLIGHT') AS outbox_in_flight,
       (SELECT count(*) FROM marketing_event_log WHERE status IN ('PENDING', 'PROCESSING'))
         AS events_open,
-      (SELECT count(*) FROM marketing_outbox WHERE status = 'PENDING' AND kind = 'event.tracked')
+      (SELECT count(*) FROM marketing_outbox WHERE status = 'PENDING' AND kind = :event)
         AS events_unpublished,
       (SELECT count(*) FROM marketing_outbox WHERE status = 'FAILED') AS failed,
       (SELECT min(created_at) FROM marketing_outbox WHERE status = 'PENDING') AS oldest
@@ -42,7 +43,7 @@ class QueueStats:
 
 async def queue_stats(db: Database, *, now: datetime) -> QueueStats:
     async with db.transaction() as session:
-        row = (await session.execute(_STATS)).one()
+        row = (await session.execute(_STATS, {"event": EVENT_TRACKED})).one()
     age = max(now - row.oldest, timedelta(0)) if row.oldest is not None else timedelta(0)
     in_flight = row.outbox_in_flight + max(row.events_open - row.events_unpublished, 0)
     return QueueStats(

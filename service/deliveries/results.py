@@ -6,10 +6,11 @@ import json
 from datetime import datetime
 
 from marketing.bus.v1 import bus_pb2
+from marketing_runtime import kinds
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.deliveries.outbox import OutboxKind
+from service.deliveries import outbox
 from service.events.event_log import EventRecord
 
 DELIVERED = bus_pb2.OUTCOME_DELIVERED
@@ -37,10 +38,11 @@ _EVENT_EXISTS = text("SELECT 1 FROM marketing_event_log WHERE id = :id")
 _OUTBOX_DONE = text(
     "UPDATE marketing_outbox SET status = CAST(:status AS outbox_status), completed_at = :now, "
     "error = :error, attempts = :attempts, payload = CASE "
-    "WHEN kind = 'contact.erased' AND :status = 'COMPLETED' THEN CAST('{}' AS jsonb) "
+    "WHEN kind = :erased AND :status = 'COMPLETED' THEN CAST('{}' AS jsonb) "
     "ELSE payload END WHERE id = CAST(:id AS uuid) "
     "RETURNING payload ->> 'contact_id' AS contact_id"
 )
+_ERASED = kinds.name(bus_pb2.KIND_CONTACT_ERASED)
 _CONTACT_SYNCED = text(
     "UPDATE marketing_contact SET last_sync_at = :now, "
     "external_id = COALESCE(NULLIF(:provider_id, ''), external_id) "
@@ -83,7 +85,7 @@ async def _record_failed_event(
         _FAILED_EVENT_TO_OUTBOX,
         {
             "key": row.contact_key,
-            "kind": OutboxKind.EVENT_TRACKED,
+            "kind": outbox.EVENT_TRACKED,
             "payload": json.dumps(payload),
             "now": now,
             "error": r.error,
@@ -104,6 +106,7 @@ async def record_outbox(
             "error": r.error or None,
             "attempts": r.attempts,
             "id": r.delivery_id,
+            "erased": _ERASED,
         }
         contact_id = await session.scalar(_OUTBOX_DONE, params)
         if contact_id and r.outcome != FAILED:

@@ -10,7 +10,6 @@ from sqlalchemy import select, text, update
 
 from service.common.pagination import KeyKind, PageTokens, Paging, read_page
 from service.deliveries import outbox
-from service.deliveries.outbox import OutboxKind
 from service.errors import NotFoundError, Violations
 from service.storage.database import Database
 from service.storage.models import Outbox, OutboxStatus
@@ -49,7 +48,7 @@ def failed_delivery_name(failed: FailedDelivery) -> str:
 
 
 def _view(row: Outbox) -> FailedDelivery:
-    is_event = row.kind == OutboxKind.EVENT_TRACKED
+    is_event = row.kind == outbox.EVENT_TRACKED
     return FailedDelivery(
         id=row.id,
         kind=row.kind,
@@ -112,9 +111,7 @@ async def retry_failed(db: Database, *, names: list[str]) -> int:
         if missing:
             first = sorted(str(m) for m in missing)[0]
             raise NotFoundError(resource_type="failed delivery", resource_name=NAME_PREFIX + first)
-        event_ids = [
-            row.payload["event_id"] for row in rows if row.kind == OutboxKind.EVENT_TRACKED
-        ]
+        event_ids = [row.payload["event_id"] for row in rows if row.kind == outbox.EVENT_TRACKED]
         if event_ids:
             await session.execute(_EVENTS_BACK_TO_PENDING, {"ids": event_ids})
         if rows:

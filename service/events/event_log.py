@@ -8,11 +8,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from marketing.bus.v1 import bus_pb2
+from marketing_runtime.envelope import TrackedEvent
+from marketing_runtime.timestamps import epoch_micros
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.deliveries import outbox
-from service.deliveries.outbox import OutboxKind
 from service.storage.database import Database
 
 
@@ -29,6 +31,7 @@ class EventRecord:
     payload_json: bytes = b""  # `payload` as JSON, when the caller has it already
 
     def delivery_payload(self) -> dict[str, Any]:
+        """The event in the JSON form outbox rows keep (see marketing_runtime.legacy)."""
         return {
             "event_id": self.event_id,
             "metric": self.metric,
@@ -37,35 +40,40 @@ class EventRecord:
             "properties": self.payload,
         }
 
-    def delivery_json(self) -> bytes:
-        """`delivery_payload()` as JSON, reusing the encoded payload (the fast
-        path encodes thousands of these a second)."""
-        if not self.payload_json:
-            return orjson.dumps(self.delivery_payload())
-        head = self.delivery_payload()
-        del head["properties"]
-        return b"".join((orjson.dumps(head)[:-1], b',"properties":', self.payload_json, b"}"))
+    def bus_event(self) -> TrackedEvent:
+        """The event as the bus carries it, reusing the encoded payload (the
+        fast path encodes thousands of these a second)."""
+        return TrackedEvent(
+            self.event_id,
+            self.contact_key,
+            self.email,
+            self.metric,
+            epoch_micros(self.occurred_at),
+            self.payload_json or orjson.dumps(self.payload),
+        )
 
 
 MAX_RETRIES = 6  # the seed's schedule: 1, 2, 4, 8, 16, 32 s
 
-# One statement for a whole batch, whatever its size: the bus payloads go in as
-# they came (JSON) and PostgreSQL takes them apart, contacts linked by a join, so
+# One statement for a whole batch, whatever its size: the events go in as
+# arrays, the properties as the JSON they came in, contacts linked by a join, so
 # Python decodes and re-encodes nothing. (A multi-row VALUES statement per batch
-# once cost more CPU than the rest of the event-log writer together.) The array
-# is bound as jsonb[], so each document is parsed once, when bound: a text cast
-# in the query was inlined into every `doc->` and parsed six times a row, which
-# tripled the statement's run time. Events whose person was erased after they
-# were accepted (late over the bus) are left out.
+# once cost more CPU than the rest of the event-log writer together.) The
+# properties are bound as jsonb[], so each document is parsed once, when bound.
+# Events whose person was erased after they were accepted (late over the bus)
+# are left out.
 _INSERT_LOG_ROWS_SQL = """
     INSERT INTO marketing_event_log (id, contact_id, contact_key, type, data, occurred_at,
                                      status, retry_count, max_retries, created_at, updated_at)
-    SELECT u.doc->>'event_id', c.id, u.contact_key, u.doc->>'metric',
-           jsonb_build_object('email', u.doc->'email', 'payload', u.doc->'properties'),
-           CAST(u.doc->>'occur_time' AS timestamptz), 'PENDING', 0, :max_retries, :now, :now
-    FROM unnest(CAST(:keys AS text[]), CAST(:docs AS jsonb[]), CAST(:accepted AS bigint[]))
-         AS u(contact_key, doc, accepted_us)
-    LEFT JOIN marketing_contact c ON c.email = u.doc->>'email'
+    SELECT u.id, c.id, u.contact_key, u.metric,
+           jsonb_build_object('email', u.email, 'payload', u.properties),
+           TIMESTAMPTZ 'epoch' + u.occurred_us * INTERVAL '1 microsecond',
+           'PENDING', 0, :max_retries, :now, :now
+    FROM unnest(CAST(:ids AS text[]), CAST(:keys AS text[]), CAST(:emails AS text[]),
+                CAST(:metrics AS text[]), CAST(:occurred AS bigint[]),
+                CAST(:properties AS jsonb[]), CAST(:accepted AS bigint[]))
+         AS u(id, contact_key, email, metric, occurred_us, properties, accepted_us)
+    LEFT JOIN marketing_contact c ON c.email = u.email
     WHERE NOT EXISTS (
         SELECT 1 FROM marketing_erasure_log e
         WHERE e.email_sha256 = u.contact_key
@@ -79,10 +87,9 @@ _INSERT_LOG_ROWS_RETURNING = text(_INSERT_LOG_ROWS_SQL + "RETURNING id")
 
 @dataclass(frozen=True, slots=True)
 class LogEvent:
-    """An event to log, in its bus form: the Delivery's key, payload and time."""
+    """An event to log, in its bus form (see bus.proto, EventTracked)."""
 
-    contact_key: str
-    payload_json: str  # EventRecord.delivery_json()
+    event: TrackedEvent
     # When the service accepted it, microseconds since the epoch; None when it
     # is accepted in this very transaction (no erasure can have come after).
     accepted_us: int | None
@@ -97,8 +104,12 @@ async def insert_log_rows(
     if not events:
         return set()
     params = {
-        "keys": [e.contact_key for e in events],
-        "docs": [e.payload_json for e in events],
+        "ids": [e.event.event_id for e in events],
+        "keys": [e.event.contact_key for e in events],
+        "emails": [e.event.email for e in events],
+        "metrics": [e.event.metric for e in events],
+        "occurred": [e.event.occurred_us for e in events],
+        "properties": [e.event.properties_json.decode() for e in events],
         "accepted": [e.accepted_us for e in events],
         "max_retries": MAX_RETRIES,
         "now": now,
@@ -118,12 +129,12 @@ class PostgresEventSink:
 
     async def accept(self, records: list[EventRecord], now: datetime) -> set[str]:
         async with self._db.transaction() as session:
-            fresh = [LogEvent(r.contact_key, r.delivery_json().decode(), None) for r in records]
+            fresh = [LogEvent(r.bus_event(), None) for r in records]
             inserted = await insert_log_rows(session, fresh, now)
             await outbox.enqueue_many(
                 session,
                 [
-                    (r.contact_key, OutboxKind.EVENT_TRACKED, r.delivery_payload())
+                    (r.contact_key, bus_pb2.KIND_EVENT_TRACKED, r.delivery_payload())
                     for r in records
                     if r.event_id in inserted
                 ],

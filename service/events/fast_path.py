@@ -8,11 +8,10 @@ from datetime import datetime
 
 from marketing_runtime import topology
 from marketing_runtime.connection import Bus
-from marketing_runtime.envelope import serialized_deliveries
+from marketing_runtime.envelope import serialized_events
 from marketing_runtime.publisher import Ack
 from marketing_runtime.timestamps import to_timestamp
 
-from service.deliveries.outbox import OutboxKind
 from service.events.event_log import EventRecord, PostgresEventSink
 from service.metrics import EVENTS_FALLBACK
 
@@ -52,8 +51,7 @@ class BusEventSink:
         if publisher is None:
             return [None] * len(records), "not connected to NATS"
         created = to_timestamp(now)
-        items = ((r.event_id, r.contact_key, r.delivery_json()) for r in records)
-        serialized = serialized_deliveries(OutboxKind.EVENT_TRACKED, items, created)
+        serialized = serialized_events((r.bus_event() for r in records), created)
         messages = list(zip((r.event_id for r in records), serialized, strict=True))
         try:
             acks = await publisher.publish(

@@ -16,15 +16,15 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from marketing_runtime import topology
+from marketing_runtime import kinds, topology
 from marketing_runtime.clock import Clock, utc_now
 from marketing_runtime.connection import Bus
 from marketing_runtime.envelope import MSG_ID_HEADER, delivery, message_id, too_large, wire_size
+from marketing_runtime.legacy import payload_from_json
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.deliveries import outbox
-from service.deliveries.outbox import OutboxKind
 from service.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class OutboxRelay:
             if published:
                 await conn.execute(
                     _MARK,
-                    {"now": self._clock(), "ids": published, "event": OutboxKind.EVENT_TRACKED},
+                    {"now": self._clock(), "ids": published, "event": outbox.EVENT_TRACKED},
                 )
                 await conn.commit()
             if len(published) < len(messages):
@@ -155,12 +155,17 @@ def _sized(
     whose messages do not."""
     fitting, unpublishable = [], []
     for row in rows:
-        message = _message(row, now)
+        event_id = row["payload"].get("event_id") if _is_event(row) else None
+        try:
+            message = _message(row, now)
+        except (KeyError, ValueError, TypeError) as exc:  # a row no release could publish
+            error = f"unreadable outbox payload of kind {row['kind']!r}: {exc!r}"
+            unpublishable.append(outbox.Unpublishable(row["id"], event_id, error))
+            continue
         size = wire_size(message[1], message[4])
         if size <= max_payload:
             fitting.append((row, message))
         else:
-            event_id = row["payload"].get("event_id") if _is_event(row) else None
             unpublishable.append(
                 outbox.Unpublishable(row["id"], event_id, too_large(size, max_payload))
             )
@@ -186,7 +191,7 @@ async def _publish(js: Any, messages: list[tuple[Any, _Message]]) -> list[Any]:
 
 
 def _is_event(row: Any) -> bool:
-    return bool(row["kind"] == OutboxKind.EVENT_TRACKED)
+    return bool(row["kind"] == outbox.EVENT_TRACKED)
 
 
 def _message(row: Any, now: datetime) -> _Message:
@@ -194,12 +199,13 @@ def _message(row: Any, now: datetime) -> _Message:
     # Events keep their event id end to end, so the fast path and this
     # fallback path deduplicate each other on the bus.
     base_id = row["payload"]["event_id"] if is_event else str(row["id"])
+    kind = kinds.from_name(row["kind"])
     message = delivery(
         id=base_id,
-        kind=row["kind"],
+        kind=kind,
         contact_key=row["contact_key"],
         sequence=0 if is_event else row["seq"],
-        payload=row["payload"],
+        payload=payload_from_json(kind, row["payload"]),
         created=row["created_at"],
     )
     subject = topology.EVENTS_SUBJECT if is_event else topology.CONTACTS_SUBJECT

@@ -13,8 +13,9 @@ from marketing_runtime.connection import Bus
 from marketing_runtime.consumer_loop import consume
 
 from service.storage.database import Database
-from service.workers.consumers import EventLogWriter, ResultRecorder
+from service.workers.event_log_writer import EventLogWriter
 from service.workers.relay import DEFAULT_RETENTION, OutboxRelay
+from service.workers.result_recorder import ResultRecorder
 
 # Fuller batches, fewer transactions: the event log and results need no
 # sub-second freshness.

@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from google.protobuf import timestamp_pb2
 from marketing.v1 import common_pb2, event_pb2
 from marketing.v1 import service_pb2 as pb
-from marketing_runtime.envelope import delivery
+from marketing_runtime.envelope import parse_delivery, serialized_events
+from marketing_runtime.timestamps import to_timestamp
 
 from dispatcher.delivery import translate
 from dispatcher.providers.base import TrackedEvent
 from service.common.validation import email_key, normalize_email
-from service.deliveries.outbox import OutboxKind
 from service.events.event_log import EventRecord
 from service.events.handlers import event_input
 
@@ -114,17 +114,10 @@ def record(e: event_pb2.Event) -> EventRecord:
 
 def delivery_bytes(e: event_pb2.Event) -> bytes:
     """The serialized Delivery the service's fast path publishes for `e`."""
-    r = record(e)
-    return delivery(
-        id=r.event_id,
-        kind=OutboxKind.EVENT_TRACKED,
-        contact_key=r.contact_key,
-        sequence=0,
-        payload=r.delivery_payload(),
-        created=datetime.now(UTC),
-    ).SerializeToString()
+    (message,) = serialized_events([record(e).bus_event()], to_timestamp(datetime.now(UTC)))
+    return message
 
 
 def tracked_event(e: event_pb2.Event) -> TrackedEvent:
     """What the dispatcher hands the provider for `e`."""
-    return translate.tracked_event(record(e).delivery_payload())
+    return translate.tracked_event(parse_delivery(delivery_bytes(e)))

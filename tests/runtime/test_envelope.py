@@ -1,4 +1,4 @@
-"""Deliveries serialized in bulk are the very bytes `delivery` gives one by one;
+"""Events serialized in bulk are the very bytes `delivery` gives one by one;
 message sizes as nats-server counts them, and the largest event fits."""
 
 from __future__ import annotations
@@ -6,54 +6,67 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import nats
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from marketing.bus.v1 import bus_pb2
 from marketing_runtime.envelope import (
     MSG_ID_HEADER,
     NATS_MAX_PAYLOAD,
+    TrackedEvent,
     delivery,
-    serialized_deliveries,
+    serialized_events,
     wire_size,
 )
-from marketing_runtime.timestamps import to_timestamp
+from marketing_runtime.timestamps import EPOCH, to_timestamp
 from nats.js.api import StreamConfig
 
 from service.common.validation import MAX_EVENT_BYTES, MAX_STRING_BYTES
-from service.deliveries.outbox import OutboxKind
+from service.deliveries import outbox
 from service.events.event_log import EventRecord
 from service.workers import relay
 from tests.harness import eventually
 from tests.processes import SMALL_MAX_PAYLOAD, NatsServer
 
-_ITEMS = st.lists(
-    st.tuples(st.text(min_size=1, max_size=20), st.text(max_size=64), st.binary(max_size=200)),
+_EVENTS = st.lists(
+    st.builds(
+        TrackedEvent,
+        st.text(min_size=1, max_size=20),
+        st.text(max_size=64),
+        st.text(max_size=40),
+        st.text(max_size=20),
+        st.integers(-62_135_596_800_000_000, 253_402_300_799_999_999),
+        st.binary(max_size=200),
+    ),
     max_size=20,
 )
 
 
 @settings(max_examples=100)
-@given(items=_ITEMS, created_s=st.integers(0, 4_000_000_000))
-def test_bulk_serialization_matches_one_by_one(
-    items: list[tuple[str, str, bytes]], created_s: int
-) -> None:
+@given(events=_EVENTS, created_s=st.integers(0, 4_000_000_000))
+def test_bulk_serialization_matches_one_by_one(events: list[TrackedEvent], created_s: int) -> None:
     created = to_timestamp(datetime.fromtimestamp(created_s, UTC))
     one_by_one = [
         delivery(
-            id=id_,
-            kind=OutboxKind.EVENT_TRACKED,
-            contact_key=key,
+            id=e.event_id,
+            kind=bus_pb2.KIND_EVENT_TRACKED,
+            contact_key=e.contact_key,
             sequence=0,
-            payload=payload,
+            payload=bus_pb2.EventTracked(
+                event_id=e.event_id,
+                email=e.email,
+                metric=e.metric,
+                occur_time=to_timestamp(EPOCH + timedelta(microseconds=e.occurred_us)),
+                properties_json=e.properties_json,
+            ),
             created=created,
         ).SerializeToString()
-        for id_, key, payload in items
+        for e in events
     ]
-    bulk = serialized_deliveries(OutboxKind.EVENT_TRACKED, items, created)
-    assert list(bulk) == one_by_one
+    assert list(serialized_events(events, created)) == one_by_one
 
 
 def test_wire_size_counts_what_the_server_counts(small_nats: NatsServer) -> None:
@@ -94,9 +107,9 @@ def test_the_largest_event_fits_the_max_payload_we_configure() -> None:
     row = {
         "id": uuid.uuid4(),
         "seq": 2**62,
-        "kind": OutboxKind.EVENT_TRACKED,
+        "kind": outbox.EVENT_TRACKED,
         "contact_key": record.contact_key,
-        "payload": json.loads(record.delivery_json()),  # as it comes back from jsonb
+        "payload": json.loads(json.dumps(record.delivery_payload())),  # as from jsonb
         "created_at": record.occurred_at,
         "retry_count": 999,
     }

@@ -7,6 +7,7 @@ import uuid
 
 import grpc
 import pytest
+from marketing.bus.v1 import bus_pb2
 from marketing.v1 import service_pb2 as pb
 from marketing_runtime import topology
 from marketing_runtime.clock import utc_now
@@ -37,16 +38,15 @@ def test_a_stale_consent_change_is_never_applied(system: ServiceHarness, provide
 
     stale = delivery(
         id=str(uuid.uuid4()),
-        kind="newsletter.subscribed",
+        kind=bus_pb2.KIND_NEWSLETTER_SUBSCRIBED,
         contact_key=email_key(email),
         sequence=1,
         created=utc_now(),
-        payload={
-            "email": email,
-            "opt_in": {"email": True, "sms": False, "push": False},
-            "newsletter_member": True,
-            "suppressed": False,
-        },
+        payload=bus_pb2.NewsletterSubscribed(
+            state=bus_pb2.ConsentState(
+                email=email, opt_in=bus_pb2.OptIn(email=True), newsletter_member=True
+            )
+        ),
     )
     js = system.bus.js if system.bus else None
     assert js is not None

@@ -40,7 +40,12 @@ def to_timestamp(when: datetime) -> timestamp_pb2.Timestamp:
     time protobuf accepts. It does not re-check protobuf's range (years 1 to
     9999): callers pass clock readings and stored times. A naive time is local
     time, as for `astimezone`."""
+    seconds, micros = divmod(epoch_micros(when), 1_000_000)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=micros * 1000)
+
+
+def epoch_micros(when: datetime) -> int:
+    """Microseconds since the epoch (a naive time is local time, as for `astimezone`)."""
     if when.utcoffset() is None:
         when = when.astimezone(UTC)
-    seconds, micros = divmod((when - EPOCH) // _MICROSECOND, 1_000_000)
-    return timestamp_pb2.Timestamp(seconds=seconds, nanos=micros * 1000)
+    return (when - EPOCH) // _MICROSECOND

@@ -13,6 +13,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 import nats
+from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
 from marketing_runtime.clock import utc_now
 from marketing_runtime.connection import Bus
@@ -43,10 +44,10 @@ PROFILES = "/api/profile-import"
 def _upsert(email: str, sequence: int) -> bytes:
     return delivery(
         id=str(uuid.uuid4()),
-        kind="contact.upserted",
+        kind=bus_pb2.KIND_CONTACT_UPSERTED,
         contact_key=uuid.uuid5(uuid.NAMESPACE_URL, email).hex,  # a valid KV key, as the service's
         sequence=sequence,
-        payload={"email": email, "first_name": "Ada"},
+        payload=bus_pb2.ContactUpserted(email=email, first_name="Ada"),
         created=datetime.now(UTC),
     ).SerializeToString()
 

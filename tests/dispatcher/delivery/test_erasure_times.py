@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from marketing_runtime import topology
+from marketing_runtime import kinds, topology
 from marketing_runtime.clock import utc_now
 from marketing_runtime.connection import Bus
 from marketing_runtime.envelope import delivery
+from marketing_runtime.legacy import payload_from_json
 from marketing_runtime.pull import PullConsumer
 
 from dispatcher.delivery.contacts import ContactsWorker
@@ -66,10 +67,11 @@ async def _bus(nats: NatsServer) -> Bus:
 def _message(kind: str, contact_key: str, payload: dict[str, Any], created: datetime) -> bytes:
     message = delivery(
         id=str(uuid.uuid4()),
-        kind=kind,
+        kind=kinds.from_name(kind),
         contact_key=contact_key,
         sequence=1,
-        payload=payload,
+        # The payload as the service's rows hold it (JSON), typed as the relay does.
+        payload=payload_from_json(kinds.from_name(kind), payload),
         created=created,
     )
     return message.SerializeToString()

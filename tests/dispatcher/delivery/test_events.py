@@ -11,14 +11,15 @@ import json
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
 
 import nats
+from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
 from marketing_runtime.clock import utc_now
 from marketing_runtime.connection import Bus
 from marketing_runtime.envelope import delivery, parse_delivery
 from marketing_runtime.pull import PullConsumer
+from marketing_runtime.timestamps import to_timestamp
 from nats.aio.msg import Msg
 
 from dispatcher.delivery.events import EventsWorker
@@ -38,20 +39,19 @@ RETRY_AFTER_S = 60  # twice the ack wait
 Sent = tuple[float, bytes]  # (virtual time, ack payload)
 
 
-def _event(event_id: str, **overrides: Any) -> bytes:
-    payload = {
-        "event_id": event_id,
-        "email": f"{event_id}@example.com",
-        "metric": "viewed_product",
-        "occur_time": "2026-11-02T09:30:00+00:00",
-        "properties": {"product_id": "p1"},
-    } | overrides
+def _event(event_id: str, properties_json: bytes = b'{"product_id": "p1"}') -> bytes:
     message = delivery(
         id=event_id,
-        kind="event.tracked",
+        kind=bus_pb2.KIND_EVENT_TRACKED,
         contact_key=f"{event_id}@example.com",
         sequence=0,
-        payload={k: v for k, v in payload.items() if v is not None},
+        payload=bus_pb2.EventTracked(
+            event_id=event_id,
+            email=f"{event_id}@example.com",
+            metric="viewed_product",
+            occur_time=to_timestamp(datetime(2026, 11, 2, 9, 30, tzinfo=UTC)),
+            properties_json=properties_json,
+        ),
         created=datetime.now(UTC),
     )
     return message.SerializeToString()
@@ -91,7 +91,9 @@ def test_a_batch_waiting_out_a_long_retry_after_is_kept_alive_then_sent_once(
         await observer.subscribe("$JS.ACK.>", cb=wire.record)
         for event_id in [*first_ids, *second_ids]:
             await bus.js.publish(topology.EVENTS_SUBJECT, _event(event_id))
-        await bus.js.publish(topology.EVENTS_SUBJECT, _event(unreadable, email=None))
+        await bus.js.publish(
+            topology.EVENTS_SUBJECT, _event(unreadable, properties_json=b"[not json")
+        )
         puller = PullConsumer(bus.nc, stream=topology.WORK_STREAM, durable=topology.DISPATCH_EVENTS)
         first = await puller.fetch(3, wait_s=5, linger_s=1)
         second = await puller.fetch(4, wait_s=5, linger_s=1)

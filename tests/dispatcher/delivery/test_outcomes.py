@@ -23,7 +23,7 @@ _RESULTS = st.lists(
     st.builds(
         bus_pb2.DeliveryResult,
         delivery_id=st.text(min_size=1, max_size=80),
-        kind=st.sampled_from(["event.tracked", "contact.upserted"]),
+        type=st.sampled_from([bus_pb2.KIND_EVENT_TRACKED, bus_pb2.KIND_CONTACT_UPSERTED]),
         contact_key=st.text(max_size=64),
         error=st.text(max_size=20_000),
         attempts=st.integers(0, 20),
@@ -54,9 +54,11 @@ def test_a_batch_that_fits_is_one_message() -> None:
 def _failed(payload_bytes: int, error: str = "provider said 400") -> Outcome:
     delivery = bus_pb2.Delivery(
         id=f"dead-{uuid.uuid4()}",
-        kind="event.tracked",
+        type=bus_pb2.KIND_EVENT_TRACKED,
         contact_key="k" * 64,
-        payload_json=b'{"p":"' + b"x" * payload_bytes + b'"}',
+        event_tracked=bus_pb2.EventTracked(
+            event_id="e", properties_json=b'{"p":"' + b"x" * payload_bytes + b'"}'
+        ),
     )
     return Outcome(delivery, bus_pb2.OUTCOME_FAILED, attempts=7, error=error)
 
@@ -79,7 +81,7 @@ def test_a_dead_letter_too_large_for_the_bus_goes_without_its_payload(tmp_path: 
             assert nc is not None and js is not None
             await Reporter(bus, lambda: datetime.now(UTC)).report([outcome])
             stored = await js.get_last_msg(
-                topology.DEAD_STREAM, topology.dead_subject(outcome.delivery.kind)
+                topology.DEAD_STREAM, topology.dead_subject("event.tracked")
             )
             assert not nc.is_closed and bus.nc is nc  # the server did not close it
             assert stored.data is not None
@@ -92,7 +94,7 @@ def test_a_dead_letter_too_large_for_the_bus_goes_without_its_payload(tmp_path: 
     finally:
         server.stop()
     assert letter.delivery.id == outcome.delivery.id and letter.attempts == 7
-    assert letter.delivery.payload_json == b""
+    assert letter.delivery.WhichOneof("payload") is None
     assert letter.error.startswith(outcome.error + " (payload left out: bus message of ")
     assert f"max_payload of {SMALL_MAX_PAYLOAD} bytes" in letter.error
 
@@ -119,7 +121,8 @@ def test_every_dead_letter_fits_and_keeps_its_payload_when_it_can(
     if wire_size(whole.SerializeToString(), headers) <= limit:
         assert letter == whole
     else:
-        assert letter.delivery.payload_json == b"" and "(payload left out: " in letter.error
+        assert letter.delivery.WhichOneof("payload") is None
+        assert "(payload left out: " in letter.error
 
 
 def test_results_and_dead_letters_are_stamped_by_the_reporters_clock(
@@ -128,7 +131,7 @@ def test_results_and_dead_letters_are_stamped_by_the_reporters_clock(
     """Finish and fail times come from the injected clock, not from the wall."""
     when = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
     delivered = Outcome(
-        bus_pb2.Delivery(id=f"ok-{uuid.uuid4()}", kind="event.tracked"),
+        bus_pb2.Delivery(id=f"ok-{uuid.uuid4()}", type=bus_pb2.KIND_EVENT_TRACKED),
         bus_pb2.OUTCOME_DELIVERED,
         attempts=1,
     )
@@ -143,7 +146,7 @@ def test_results_and_dead_letters_are_stamped_by_the_reporters_clock(
             await Reporter(bus, lambda: when).report([delivered, failed])
             results = await bus.js.get_last_msg(topology.RESULTS_STREAM, topology.RESULTS_SUBJECT)
             letter = await bus.js.get_last_msg(
-                topology.DEAD_STREAM, topology.dead_subject(failed.delivery.kind)
+                topology.DEAD_STREAM, topology.dead_subject("event.tracked")
             )
             assert results.data is not None and letter.data is not None
             return (

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 from marketing.bus.v1 import bus_pb2
-from marketing_runtime import topology
+from marketing_runtime import kinds, topology
 from marketing_runtime.clock import utc_now
 from marketing_runtime.connection import Bus
 from marketing_runtime.envelope import delivery
+from marketing_runtime.legacy import payload_from_json
 from marketing_runtime.pull import PullConsumer
 from nats.aio.msg import Msg
 
@@ -51,10 +52,11 @@ def _client(sandbox: Sandbox, limits: Limits) -> KlaviyoClient:
 def _delivery(kind: str, key: str, sequence: int, payload: dict[str, Any]) -> bus_pb2.Delivery:
     return delivery(
         id=str(uuid.uuid4()),
-        kind=kind,
+        kind=kinds.from_name(kind),
         contact_key=key,
         sequence=sequence,
-        payload=payload,
+        # The payload as the service's rows hold it (JSON), typed as the relay does.
+        payload=payload_from_json(kinds.from_name(kind), payload),
         created=datetime.now(UTC),
     )
 

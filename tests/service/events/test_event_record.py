@@ -1,4 +1,6 @@
-"""The bus form of an event, built by splicing the already encoded payload."""
+"""The bus form of an event: the fast path (EventRecord.bus_event, reusing the
+encoded payload) and the relay (the outbox row's JSON form) publish the same
+EventTracked."""
 
 from __future__ import annotations
 
@@ -8,6 +10,10 @@ from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from marketing.bus.v1 import bus_pb2
+from marketing_runtime.envelope import TrackedEvent, parse_delivery, serialized_events
+from marketing_runtime.legacy import payload_from_json
+from marketing_runtime.timestamps import to_timestamp
 
 from service.events.event_log import EventRecord
 
@@ -20,17 +26,40 @@ json_values = st.recursive(
 
 @settings(max_examples=100)
 @given(payload=st.dictionaries(st.text(), json_values, max_size=5), metric=st.text(min_size=1))
-def test_spliced_json_equals_plain_encoding(payload: dict[str, object], metric: str) -> None:
+def test_fast_path_and_relay_publish_the_same_event(
+    payload: dict[str, object], metric: str
+) -> None:
     base = EventRecord(
         event_id="e-1",
         email="ada@example.com",
         contact_key="k",
         metric=metric,
         payload=payload,
-        occurred_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        occurred_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
     )
-    spliced = dataclasses.replace(base, payload_json=json.dumps(payload).encode())
-    assert json.loads(spliced.delivery_json()) == json.loads(base.delivery_json())
-    assert json.loads(base.delivery_json()) == base.delivery_payload() | {
-        "occur_time": "2026-01-02T03:04:05+00:00"
-    }
+    encoded = json.dumps(payload).encode()
+    spliced = dataclasses.replace(base, payload_json=encoded)
+    assert spliced.bus_event().properties_json == encoded  # reused, not encoded again
+    (message,) = serialized_events([spliced.bus_event()], to_timestamp(base.occurred_at))
+    fast = parse_delivery(message).event_tracked
+    stored = json.loads(json.dumps(base.delivery_payload()))  # as the outbox row comes back
+    relayed = payload_from_json(bus_pb2.KIND_EVENT_TRACKED, stored)
+    assert json.loads(fast.properties_json) == json.loads(relayed.properties_json) == payload
+    fast.ClearField("properties_json")
+    relayed.ClearField("properties_json")
+    assert fast == relayed
+    assert fast.occur_time == to_timestamp(base.occurred_at)
+
+
+def test_bus_event_encodes_the_payload_when_not_given() -> None:
+    record = EventRecord(
+        event_id="e-2",
+        email="ada@example.com",
+        contact_key="k",
+        metric="m",
+        payload={"a": 1},
+        occurred_at=datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC),
+    )
+    assert record.bus_event() == TrackedEvent(
+        "e-2", "k", "ada@example.com", "m", 1_000_000, b'{"a":1}'
+    )

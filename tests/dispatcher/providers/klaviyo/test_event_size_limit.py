@@ -4,13 +4,14 @@ and unique_id), at their longest, as a single event and as a one-event bulk job.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
 import pytest
 from marketing.v1 import event_pb2
+from marketing_runtime.envelope import parse_delivery, serialized_events
+from marketing_runtime.timestamps import to_timestamp
 
 from dispatcher.delivery.translate import tracked_event
 from dispatcher.providers.klaviyo import bodies
@@ -78,7 +79,8 @@ def test_the_largest_event_accepted_is_accepted_by_the_provider(
         payload_json=encoded,
     )
     # As the dispatcher reads it off the bus and builds Klaviyo's body.
-    tracked = tracked_event(json.loads(record.delivery_json()))
+    (message,) = serialized_events([record.bus_event()], to_timestamp(NOW))
+    tracked = tracked_event(parse_delivery(message))
     body, _ = (
         bodies.event_create(tracked) if route == "/api/events" else bodies.events_bulk([tracked])
     )

@@ -25,21 +25,51 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amarketing/bus/v1/bus.proto\x12\x10marketing.bus.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x01\n\x08\x44\x65livery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x13\n\x0b\x63ontact_key\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x03\x12\x14\n\x0cpayload_json\x18\x05 \x01(\x0c\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdb\x01\n\x0e\x44\x65liveryResult\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x13\n\x0b\x63ontact_key\x18\x03 \x01(\t\x12*\n\x07outcome\x18\x04 \x01(\x0e\x32\x19.marketing.bus.v1.Outcome\x12\x13\n\x0bprovider_id\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12/\n\x0b\x66inish_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"D\n\x0f\x44\x65liveryResults\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32 .marketing.bus.v1.DeliveryResult\"\x8a\x01\n\nDeadLetter\x12,\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x1a.marketing.bus.v1.Delivery\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\x12-\n\tfail_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*e\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11OUTCOME_DELIVERED\x10\x01\x12\x12\n\x0eOUTCOME_FAILED\x10\x02\x12\x16\n\x12OUTCOME_SUPERSEDED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amarketing/bus/v1/bus.proto\x12\x10marketing.bus.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x04\n\x08\x44\x65livery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x04kind\x18\x02 \x01(\tB\x02\x18\x01\x12\x13\n\x0b\x63ontact_key\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x03\x12\x18\n\x0cpayload_json\x18\x05 \x01(\x0c\x42\x02\x18\x01\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x04type\x18\x07 \x01(\x0e\x32\x16.marketing.bus.v1.Kind\x12\x37\n\revent_tracked\x18\n \x01(\x0b\x32\x1e.marketing.bus.v1.EventTrackedH\x00\x12=\n\x10\x63ontact_upserted\x18\x0b \x01(\x0b\x32!.marketing.bus.v1.ContactUpsertedH\x00\x12;\n\x0f\x63onsent_changed\x18\x0c \x01(\x0b\x32 .marketing.bus.v1.ConsentChangedH\x00\x12G\n\x15newsletter_subscribed\x18\r \x01(\x0b\x32&.marketing.bus.v1.NewsletterSubscribedH\x00\x12\x45\n\x14\x63ontact_unsubscribed\x18\x0e \x01(\x0b\x32%.marketing.bus.v1.ContactUnsubscribedH\x00\x12\x39\n\x0e\x63ontact_erased\x18\x0f \x01(\x0b\x32\x1f.marketing.bus.v1.ContactErasedH\x00\x42\t\n\x07payload\"<\n\x05Money\x12\x15\n\rcurrency_code\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\x03\x12\r\n\x05nanos\x18\x03 \x01(\x05\"\x88\x01\n\x0c\x45ventTracked\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0e\n\x06metric\x18\x03 \x01(\t\x12.\n\noccur_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fproperties_json\x18\x05 \x01(\x0c\"\xc4\x04\n\x0f\x43ontactUpserted\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x07user_id\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x17\n\nfirst_name\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x16\n\tlast_name\x18\x05 \x01(\tH\x02\x88\x01\x01\x12\x12\n\x05phone\x18\x06 \x01(\tH\x03\x88\x01\x01\x12\x35\n\x11registration_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x0cloyalty_tier\x18\x08 \x01(\tH\x04\x88\x01\x01\x12/\n\x0elifetime_value\x18\t \x01(\x0b\x32\x17.marketing.bus.v1.Money\x12\x18\n\x0border_count\x18\n \x01(\x05H\x05\x88\x01\x01\x12\x36\n\x12last_purchase_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\x08location\x18\x0c \x01(\tH\x06\x88\x01\x01\x12\x15\n\x08language\x18\r \x01(\tH\x07\x88\x01\x01\x12\x15\n\x08timezone\x18\x0e \x01(\tH\x08\x88\x01\x01\x12\x1e\n\x16\x63ustom_properties_json\x18\x0f \x01(\x0c\x42\n\n\x08_user_idB\r\n\x0b_first_nameB\x0c\n\n_last_nameB\x08\n\x06_phoneB\x0f\n\r_loyalty_tierB\x0e\n\x0c_order_countB\x0b\n\t_locationB\x0b\n\t_languageB\x0b\n\t_timezone\"\x8f\x01\n\rConsentRecord\x12+\n\x04type\x18\x01 \x01(\x0e\x32\x1d.marketing.bus.v1.ConsentType\x12\x0f\n\x07granted\x18\x02 \x01(\x08\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x30\n\x0c\x63onsent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"1\n\x05OptIn\x12\r\n\x05\x65mail\x18\x01 \x01(\x08\x12\x0b\n\x03sms\x18\x02 \x01(\x08\x12\x0c\n\x04push\x18\x03 \x01(\x08\"\xd9\x01\n\x0c\x43onsentState\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x12\n\x05phone\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\'\n\x06opt_in\x18\x04 \x01(\x0b\x32\x17.marketing.bus.v1.OptIn\x12\x19\n\x11newsletter_member\x18\x05 \x01(\x08\x12\x12\n\nsuppressed\x18\x06 \x01(\x08\x12\x30\n\x07records\x18\x07 \x03(\x0b\x32\x1f.marketing.bus.v1.ConsentRecordB\x08\n\x06_phone\"?\n\x0e\x43onsentChanged\x12-\n\x05state\x18\x01 \x01(\x0b\x32\x1e.marketing.bus.v1.ConsentState\"E\n\x14NewsletterSubscribed\x12-\n\x05state\x18\x01 \x01(\x0b\x32\x1e.marketing.bus.v1.ConsentState\"d\n\x13\x43ontactUnsubscribed\x12-\n\x05state\x18\x01 \x01(\x0b\x32\x1e.marketing.bus.v1.ConsentState\x12\x13\n\x06reason\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\t\n\x07_reason\"H\n\rContactErased\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x18\n\x0b\x65xternal_id\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\x0e\n\x0c_external_id\"\x85\x02\n\x0e\x44\x65liveryResult\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x10\n\x04kind\x18\x02 \x01(\tB\x02\x18\x01\x12\x13\n\x0b\x63ontact_key\x18\x03 \x01(\t\x12*\n\x07outcome\x18\x04 \x01(\x0e\x32\x19.marketing.bus.v1.Outcome\x12\x13\n\x0bprovider_id\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12/\n\x0b\x66inish_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x04type\x18\t \x01(\x0e\x32\x16.marketing.bus.v1.Kind\"D\n\x0f\x44\x65liveryResults\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32 .marketing.bus.v1.DeliveryResult\"\x8a\x01\n\nDeadLetter\x12,\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x1a.marketing.bus.v1.Delivery\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\x12-\n\tfail_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xc1\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12KIND_EVENT_TRACKED\x10\x01\x12\x19\n\x15KIND_CONTACT_UPSERTED\x10\x02\x12\x18\n\x14KIND_CONSENT_CHANGED\x10\x03\x12\x1e\n\x1aKIND_NEWSLETTER_SUBSCRIBED\x10\x04\x12\x1d\n\x19KIND_CONTACT_UNSUBSCRIBED\x10\x05\x12\x17\n\x13KIND_CONTACT_ERASED\x10\x06*\xa8\x01\n\x0b\x43onsentType\x12\x1c\n\x18\x43ONSENT_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43ONSENT_TYPE_EMAIL\x10\x01\x12\x14\n\x10\x43ONSENT_TYPE_SMS\x10\x02\x12\x15\n\x11\x43ONSENT_TYPE_PUSH\x10\x03\x12\x1a\n\x16\x43ONSENT_TYPE_MARKETING\x10\x04\x12\x1a\n\x16\x43ONSENT_TYPE_ANALYTICS\x10\x05*e\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11OUTCOME_DELIVERED\x10\x01\x12\x12\n\x0eOUTCOME_FAILED\x10\x02\x12\x16\n\x12OUTCOME_SUPERSEDED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketing.bus.v1.bus_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=663
-  _globals['_OUTCOME']._serialized_end=764
+  _globals['_DELIVERY'].fields_by_name['kind']._loaded_options = None
+  _globals['_DELIVERY'].fields_by_name['kind']._serialized_options = b'\030\001'
+  _globals['_DELIVERY'].fields_by_name['payload_json']._loaded_options = None
+  _globals['_DELIVERY'].fields_by_name['payload_json']._serialized_options = b'\030\001'
+  _globals['_DELIVERYRESULT'].fields_by_name['kind']._loaded_options = None
+  _globals['_DELIVERYRESULT'].fields_by_name['kind']._serialized_options = b'\030\001'
+  _globals['_KIND']._serialized_start=2660
+  _globals['_KIND']._serialized_end=2853
+  _globals['_CONSENTTYPE']._serialized_start=2856
+  _globals['_CONSENTTYPE']._serialized_end=3024
+  _globals['_OUTCOME']._serialized_start=3026
+  _globals['_OUTCOME']._serialized_end=3127
   _globals['_DELIVERY']._serialized_start=82
-  _globals['_DELIVERY']._serialized_end=228
-  _globals['_DELIVERYRESULT']._serialized_start=231
-  _globals['_DELIVERYRESULT']._serialized_end=450
-  _globals['_DELIVERYRESULTS']._serialized_start=452
-  _globals['_DELIVERYRESULTS']._serialized_end=520
-  _globals['_DEADLETTER']._serialized_start=523
-  _globals['_DEADLETTER']._serialized_end=661
+  _globals['_DELIVERY']._serialized_end=669
+  _globals['_MONEY']._serialized_start=671
+  _globals['_MONEY']._serialized_end=731
+  _globals['_EVENTTRACKED']._serialized_start=734
+  _globals['_EVENTTRACKED']._serialized_end=870
+  _globals['_CONTACTUPSERTED']._serialized_start=873
+  _globals['_CONTACTUPSERTED']._serialized_end=1453
+  _globals['_CONSENTRECORD']._serialized_start=1456
+  _globals['_CONSENTRECORD']._serialized_end=1599
+  _globals['_OPTIN']._serialized_start=1601
+  _globals['_OPTIN']._serialized_end=1650
+  _globals['_CONSENTSTATE']._serialized_start=1653
+  _globals['_CONSENTSTATE']._serialized_end=1870
+  _globals['_CONSENTCHANGED']._serialized_start=1872
+  _globals['_CONSENTCHANGED']._serialized_end=1935
+  _globals['_NEWSLETTERSUBSCRIBED']._serialized_start=1937
+  _globals['_NEWSLETTERSUBSCRIBED']._serialized_end=2006
+  _globals['_CONTACTUNSUBSCRIBED']._serialized_start=2008
+  _globals['_CONTACTUNSUBSCRIBED']._serialized_end=2108
+  _globals['_CONTACTERASED']._serialized_start=2110
+  _globals['_CONTACTERASED']._serialized_end=2182
+  _globals['_DELIVERYRESULT']._serialized_start=2185
+  _globals['_DELIVERYRESULT']._serialized_end=2446
+  _globals['_DELIVERYRESULTS']._serialized_start=2448
+  _globals['_DELIVERYRESULTS']._serialized_end=2516
+  _globals['_DEADLETTER']._serialized_start=2519
+  _globals['_DEADLETTER']._serialized_end=2657
 # @@protoc_insertion_point(module_scope)

@@ -10,35 +10,207 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    KIND_UNSPECIFIED: _ClassVar[Kind]
+    KIND_EVENT_TRACKED: _ClassVar[Kind]
+    KIND_CONTACT_UPSERTED: _ClassVar[Kind]
+    KIND_CONSENT_CHANGED: _ClassVar[Kind]
+    KIND_NEWSLETTER_SUBSCRIBED: _ClassVar[Kind]
+    KIND_CONTACT_UNSUBSCRIBED: _ClassVar[Kind]
+    KIND_CONTACT_ERASED: _ClassVar[Kind]
+
+class ConsentType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_TYPE_UNSPECIFIED: _ClassVar[ConsentType]
+    CONSENT_TYPE_EMAIL: _ClassVar[ConsentType]
+    CONSENT_TYPE_SMS: _ClassVar[ConsentType]
+    CONSENT_TYPE_PUSH: _ClassVar[ConsentType]
+    CONSENT_TYPE_MARKETING: _ClassVar[ConsentType]
+    CONSENT_TYPE_ANALYTICS: _ClassVar[ConsentType]
+
 class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     OUTCOME_UNSPECIFIED: _ClassVar[Outcome]
     OUTCOME_DELIVERED: _ClassVar[Outcome]
     OUTCOME_FAILED: _ClassVar[Outcome]
     OUTCOME_SUPERSEDED: _ClassVar[Outcome]
+KIND_UNSPECIFIED: Kind
+KIND_EVENT_TRACKED: Kind
+KIND_CONTACT_UPSERTED: Kind
+KIND_CONSENT_CHANGED: Kind
+KIND_NEWSLETTER_SUBSCRIBED: Kind
+KIND_CONTACT_UNSUBSCRIBED: Kind
+KIND_CONTACT_ERASED: Kind
+CONSENT_TYPE_UNSPECIFIED: ConsentType
+CONSENT_TYPE_EMAIL: ConsentType
+CONSENT_TYPE_SMS: ConsentType
+CONSENT_TYPE_PUSH: ConsentType
+CONSENT_TYPE_MARKETING: ConsentType
+CONSENT_TYPE_ANALYTICS: ConsentType
 OUTCOME_UNSPECIFIED: Outcome
 OUTCOME_DELIVERED: Outcome
 OUTCOME_FAILED: Outcome
 OUTCOME_SUPERSEDED: Outcome
 
 class Delivery(_message.Message):
-    __slots__ = ("id", "kind", "contact_key", "sequence", "payload_json", "create_time")
+    __slots__ = ("id", "kind", "contact_key", "sequence", "payload_json", "create_time", "type", "event_tracked", "contact_upserted", "consent_changed", "newsletter_subscribed", "contact_unsubscribed", "contact_erased")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     CONTACT_KEY_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TRACKED_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_UPSERTED_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    NEWSLETTER_SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_UNSUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_ERASED_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: str
     contact_key: str
     sequence: int
     payload_json: bytes
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., contact_key: _Optional[str] = ..., sequence: _Optional[int] = ..., payload_json: _Optional[bytes] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    type: Kind
+    event_tracked: EventTracked
+    contact_upserted: ContactUpserted
+    consent_changed: ConsentChanged
+    newsletter_subscribed: NewsletterSubscribed
+    contact_unsubscribed: ContactUnsubscribed
+    contact_erased: ContactErased
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., contact_key: _Optional[str] = ..., sequence: _Optional[int] = ..., payload_json: _Optional[bytes] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[Kind, str]] = ..., event_tracked: _Optional[_Union[EventTracked, _Mapping]] = ..., contact_upserted: _Optional[_Union[ContactUpserted, _Mapping]] = ..., consent_changed: _Optional[_Union[ConsentChanged, _Mapping]] = ..., newsletter_subscribed: _Optional[_Union[NewsletterSubscribed, _Mapping]] = ..., contact_unsubscribed: _Optional[_Union[ContactUnsubscribed, _Mapping]] = ..., contact_erased: _Optional[_Union[ContactErased, _Mapping]] = ...) -> None: ...
+
+class Money(_message.Message):
+    __slots__ = ("currency_code", "units", "nanos")
+    CURRENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    NANOS_FIELD_NUMBER: _ClassVar[int]
+    currency_code: str
+    units: int
+    nanos: int
+    def __init__(self, currency_code: _Optional[str] = ..., units: _Optional[int] = ..., nanos: _Optional[int] = ...) -> None: ...
+
+class EventTracked(_message.Message):
+    __slots__ = ("event_id", "email", "metric", "occur_time", "properties_json")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    OCCUR_TIME_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_JSON_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    email: str
+    metric: str
+    occur_time: _timestamp_pb2.Timestamp
+    properties_json: bytes
+    def __init__(self, event_id: _Optional[str] = ..., email: _Optional[str] = ..., metric: _Optional[str] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., properties_json: _Optional[bytes] = ...) -> None: ...
+
+class ContactUpserted(_message.Message):
+    __slots__ = ("contact_id", "email", "user_id", "first_name", "last_name", "phone", "registration_time", "loyalty_tier", "lifetime_value", "order_count", "last_purchase_time", "location", "language", "timezone", "custom_properties_json")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FIRST_NAME_FIELD_NUMBER: _ClassVar[int]
+    LAST_NAME_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    REGISTRATION_TIME_FIELD_NUMBER: _ClassVar[int]
+    LOYALTY_TIER_FIELD_NUMBER: _ClassVar[int]
+    LIFETIME_VALUE_FIELD_NUMBER: _ClassVar[int]
+    ORDER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LAST_PURCHASE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_PROPERTIES_JSON_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    email: str
+    user_id: str
+    first_name: str
+    last_name: str
+    phone: str
+    registration_time: _timestamp_pb2.Timestamp
+    loyalty_tier: str
+    lifetime_value: Money
+    order_count: int
+    last_purchase_time: _timestamp_pb2.Timestamp
+    location: str
+    language: str
+    timezone: str
+    custom_properties_json: bytes
+    def __init__(self, contact_id: _Optional[str] = ..., email: _Optional[str] = ..., user_id: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., phone: _Optional[str] = ..., registration_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loyalty_tier: _Optional[str] = ..., lifetime_value: _Optional[_Union[Money, _Mapping]] = ..., order_count: _Optional[int] = ..., last_purchase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., location: _Optional[str] = ..., language: _Optional[str] = ..., timezone: _Optional[str] = ..., custom_properties_json: _Optional[bytes] = ...) -> None: ...
+
+class ConsentRecord(_message.Message):
+    __slots__ = ("type", "granted", "source", "consent_time")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    type: ConsentType
+    granted: bool
+    source: str
+    consent_time: _timestamp_pb2.Timestamp
+    def __init__(self, type: _Optional[_Union[ConsentType, str]] = ..., granted: _Optional[bool] = ..., source: _Optional[str] = ..., consent_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class OptIn(_message.Message):
+    __slots__ = ("email", "sms", "push")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    SMS_FIELD_NUMBER: _ClassVar[int]
+    PUSH_FIELD_NUMBER: _ClassVar[int]
+    email: bool
+    sms: bool
+    push: bool
+    def __init__(self, email: _Optional[bool] = ..., sms: _Optional[bool] = ..., push: _Optional[bool] = ...) -> None: ...
+
+class ConsentState(_message.Message):
+    __slots__ = ("contact_id", "email", "phone", "opt_in", "newsletter_member", "suppressed", "records")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    OPT_IN_FIELD_NUMBER: _ClassVar[int]
+    NEWSLETTER_MEMBER_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    email: str
+    phone: str
+    opt_in: OptIn
+    newsletter_member: bool
+    suppressed: bool
+    records: _containers.RepeatedCompositeFieldContainer[ConsentRecord]
+    def __init__(self, contact_id: _Optional[str] = ..., email: _Optional[str] = ..., phone: _Optional[str] = ..., opt_in: _Optional[_Union[OptIn, _Mapping]] = ..., newsletter_member: _Optional[bool] = ..., suppressed: _Optional[bool] = ..., records: _Optional[_Iterable[_Union[ConsentRecord, _Mapping]]] = ...) -> None: ...
+
+class ConsentChanged(_message.Message):
+    __slots__ = ("state",)
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    state: ConsentState
+    def __init__(self, state: _Optional[_Union[ConsentState, _Mapping]] = ...) -> None: ...
+
+class NewsletterSubscribed(_message.Message):
+    __slots__ = ("state",)
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    state: ConsentState
+    def __init__(self, state: _Optional[_Union[ConsentState, _Mapping]] = ...) -> None: ...
+
+class ContactUnsubscribed(_message.Message):
+    __slots__ = ("state", "reason")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    state: ConsentState
+    reason: str
+    def __init__(self, state: _Optional[_Union[ConsentState, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ContactErased(_message.Message):
+    __slots__ = ("email", "external_id")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    external_id: str
+    def __init__(self, email: _Optional[str] = ..., external_id: _Optional[str] = ...) -> None: ...
 
 class DeliveryResult(_message.Message):
-    __slots__ = ("delivery_id", "kind", "contact_key", "outcome", "provider_id", "error", "attempts", "finish_time")
+    __slots__ = ("delivery_id", "kind", "contact_key", "outcome", "provider_id", "error", "attempts", "finish_time", "type")
     DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     CONTACT_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +219,7 @@ class DeliveryResult(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     FINISH_TIME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
     delivery_id: str
     kind: str
     contact_key: str
@@ -55,7 +228,8 @@ class DeliveryResult(_message.Message):
     error: str
     attempts: int
     finish_time: _timestamp_pb2.Timestamp
-    def __init__(self, delivery_id: _Optional[str] = ..., kind: _Optional[str] = ..., contact_key: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., provider_id: _Optional[str] = ..., error: _Optional[str] = ..., attempts: _Optional[int] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    type: Kind
+    def __init__(self, delivery_id: _Optional[str] = ..., kind: _Optional[str] = ..., contact_key: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., provider_id: _Optional[str] = ..., error: _Optional[str] = ..., attempts: _Optional[int] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[Kind, str]] = ...) -> None: ...
 
 class DeliveryResults(_message.Message):
     __slots__ = ("results",)

@@ -1,0 +1,60 @@
+"""The kinds of bus work. The proto's `Kind` enum is the one list of them;
+every name used elsewhere is derived here from a value's name (the rule is in
+bus.proto): `name` for outbox rows, metrics labels, dead-letter subjects and
+the API, `payload_field` for the Delivery's payload oneof."""
+
+from __future__ import annotations
+
+from typing import TypeAlias, cast
+
+from marketing.bus.v1 import bus_pb2
+
+__all__ = ["ALL", "Kind", "from_name", "name", "payload_field", "require"]
+
+Kind: TypeAlias = bus_pb2.Kind
+
+
+def _derived_name(value_name: str) -> str:
+    subject, _, event = value_name.removeprefix("KIND_").lower().rpartition("_")
+    return f"{subject}.{event}"
+
+
+# Every kind there is (the generated stubs type enum values as plain ints).
+ALL: tuple[Kind, ...] = tuple(
+    cast(Kind, value) for value in bus_pb2.Kind.values() if value != bus_pb2.KIND_UNSPECIFIED
+)
+_NAMES = {kind: _derived_name(bus_pb2.Kind.Name(kind)) for kind in ALL}
+_BY_NAME = {text: kind for kind, text in _NAMES.items()}
+_FIELDS = {kind: bus_pb2.Kind.Name(kind).removeprefix("KIND_").lower() for kind in ALL}
+
+
+def name(kind: Kind) -> str:
+    """The kind's readable name, e.g. "event.tracked"; ValueError for none."""
+    try:
+        return _NAMES[kind]
+    except KeyError:
+        raise ValueError(f"no such kind: {kind}") from None
+
+
+def from_name(text: str) -> Kind:
+    """The kind named `text` (as `name` gives it); ValueError for none."""
+    try:
+        return _BY_NAME[text]
+    except KeyError:
+        raise ValueError(f"no such kind: {text!r}") from None
+
+
+def payload_field(kind: Kind) -> str:
+    """The Delivery's payload field for the kind, e.g. "event_tracked"."""
+    try:
+        return _FIELDS[kind]
+    except KeyError:
+        raise ValueError(f"no such kind: {kind}") from None
+
+
+def require(delivery: bus_pb2.Delivery, kind: Kind) -> None:
+    """ValueError unless the delivery is of `kind` and carries its payload
+    (a reader then takes it from the field of that name)."""
+    field = delivery.WhichOneof("payload")
+    if delivery.type != kind or field != payload_field(kind):
+        raise ValueError(f"expected a {name(kind)} delivery, not type {delivery.type} with {field}")

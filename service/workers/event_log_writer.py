@@ -1,0 +1,57 @@
+"""The event-log writer: keeps PostgreSQL's event log up to date with the
+events that came over the bus (accepted on the fast path)."""
+
+from __future__ import annotations
+
+import logging
+
+from marketing.bus.v1 import bus_pb2
+from marketing_runtime.acks import ack_all
+from marketing_runtime.clock import Clock
+from marketing_runtime.envelope import TrackedEvent, parse_delivery
+from nats.aio.msg import Msg
+
+from service.errors import UnavailableError
+from service.events.event_log import LogEvent, insert_log_rows
+from service.storage.database import Database
+
+log = logging.getLogger(__name__)
+# While PostgreSQL is unreachable, a batch is asked for again this much later.
+DB_RETRY_DELAY_S = 2.0
+
+
+class EventLogWriter:
+    """Writes an event-log row for every event that came over the bus."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def handle(self, messages: list[Msg]) -> None:
+        deliveries = [parse_delivery(msg.data) for msg in messages]
+        events = [_log_event(d) for d in deliveries if d.type == bus_pb2.KIND_EVENT_TRACKED]
+        try:
+            async with self._db.transaction() as session:
+                await insert_log_rows(session, events, self._clock(), report_new=False)
+        except UnavailableError as exc:
+            log.warning("event log writer: %s", exc)
+            for msg in messages:
+                await msg.nak(delay=DB_RETRY_DELAY_S)
+            return
+        await ack_all(messages)
+
+
+def _log_event(delivery: bus_pb2.Delivery) -> LogEvent:
+    event = delivery.event_tracked
+    occurred, created = event.occur_time, delivery.create_time
+    return LogEvent(
+        TrackedEvent(
+            event.event_id,
+            delivery.contact_key,
+            event.email,
+            event.metric,
+            occurred.seconds * 1_000_000 + occurred.nanos // 1000,
+            event.properties_json,
+        ),
+        accepted_us=created.seconds * 1_000_000 + created.nanos // 1000,
+    )
