@@ -18,7 +18,7 @@ DEFAULT_MAX_CLOCK_SKEW_S = 300.0
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 DEFAULT_DB_POOL_SIZE = 10
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
-# The publisher's own default (service/bus/publisher.py), repeated here so that
+# The publisher's own default (marketing_runtime/publisher.py), repeated here so that
 # reading settings does not import the NATS client; a test keeps them equal.
 DEFAULT_PUBLISH_GROUP_COMMIT_MS = 5.0
 MIN_PAGE_TOKEN_KEY_LENGTH = 32

@@ -13,7 +13,11 @@ CHECK = Path(__file__).resolve().parent / "import_check.py"
 
 def _check(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(CHECK), *arguments], capture_output=True, text=True, timeout=120
+        # -I: isolated, so tests/ (the script's folder) cannot shadow the real packages.
+        [sys.executable, "-I", str(CHECK), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -1,0 +1,5 @@
+"""The service's background workers, run by `marketing-service serve` (unless
+MARKETING_BUS_WORKERS=false) or by `marketing-service work`: `relay` (outbox rows
+to the bus), `event_log_writer` (accepted events into the event log),
+`result_recorder` (the dispatcher's results into the outbox and the event log);
+`runner.BusWorkers` starts and stops them together."""

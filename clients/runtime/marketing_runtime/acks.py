@@ -3,7 +3,7 @@
 `Msg.ack()` is a publish each: a few microseconds of nats-py per message and
 a write per message. A consumer that settles a batch of a thousand at once
 frames every "+ACK" itself and writes them together, as the batch publisher
-does (through the same two nats-py calls, pinned by tests/service/bus)."""
+does (through the same two nats-py calls, pinned by tests/runtime)."""
 
 from __future__ import annotations
 

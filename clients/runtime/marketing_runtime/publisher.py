@@ -134,7 +134,7 @@ class BatchPublisher:
             while self._outgoing:
                 data, self._outgoing = b"".join(self._outgoing), []
                 # nats-py has no public call for pre-framed commands; these two are
-                # what its own publish uses (pinned by tests/service/bus/test_publisher.py).
+                # what its own publish uses (pinned by tests/runtime/test_publisher.py).
                 await nc._send_command(data)
                 await nc._flush_pending()
         finally:

@@ -1,8 +1,8 @@
 """Settings both processes read, from the environment (prefix `MARKETING_`).
 
 `service.settings.ServiceSettings` and `dispatcher.settings.DispatcherSettings`
-extend `ProcessSettings`; each sets its own defaults where they differ (the
-NATS URL, the metrics address, the shutdown grace).
+extend `ProcessSettings` with their own fields; the NATS URL, the metrics
+address and the shutdown grace are declared by each, as their defaults differ.
 """
 
 from __future__ import annotations
