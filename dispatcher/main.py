@@ -11,10 +11,12 @@ import contextlib
 import logging
 import signal
 import socket
+import time
 import uuid
+from collections.abc import Callable
 
 from marketing_runtime import event_loop, gc_tuning, topology
-from marketing_runtime.clock import utc_now
+from marketing_runtime.clock import Clock, Sleep, pause, utc_now
 from marketing_runtime.connection import Bus
 from marketing_runtime.consumer_loop import consume
 from marketing_runtime.metrics_endpoint import serve_metrics
@@ -50,11 +52,22 @@ def build_provider(settings: DispatcherSettings) -> Provider:
 
 
 class Dispatcher:
-    """The worker loops of one replica; `run()` until `shutdown()`."""
+    """The worker loops of one replica; `run()` (or `serve()`) until `shutdown()`.
+    Every wait of the replica and its workers goes by `sleep`, `monotonic` and
+    `clock` (wall time), so tests can drive it on a virtual clock."""
 
-    def __init__(self, settings: DispatcherSettings, provider: Provider) -> None:
+    def __init__(
+        self,
+        settings: DispatcherSettings,
+        provider: Provider,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock = utc_now,
+    ) -> None:
         self.settings = settings
         self.provider = provider
+        self._sleep, self._clock = sleep, clock
         self.bus = Bus(
             settings.nats_url, replicas=settings.stream_replicas, name="marketing-dispatcher"
         )
@@ -62,7 +75,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._lease: Lease | None = None
         # Per provider account, not per connection: a Retry-After outlives a reconnect.
-        self._gate = ProviderGate()
+        self._gate = ProviderGate(monotonic=monotonic, sleep=sleep)
         # What the consumers' ack waits are on the server: held messages are
         # kept alive at a third of these.
         self._ack_waits = (
@@ -83,15 +96,13 @@ class Dispatcher:
                 return
             ended, js = self.bus.connection_ended(), self.bus.js
             if js is None:  # lost again meanwhile; nats-py is reconnecting
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), 1.0)
+                await pause(self._stopping, 1.0, self._sleep)
                 continue
             try:
                 events, contacts, erasures = await self._workers_on(js)
             except Exception as exc:  # the connection broke meanwhile
                 log.warning("cannot set up on NATS (%r); trying again", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), 1.0)
+                await pause(self._stopping, 1.0, self._sleep)
                 continue
             await self._run_on(js, events, contacts, erasures, ended)
             if not self._stopping.is_set():
@@ -116,9 +127,13 @@ class Dispatcher:
         fences_kv = await js.key_value(topology.FENCES_BUCKET)
         fences, erasures = Fences(fences_kv), ErasureMarks(fences_kv)
         self._lease = Lease(
-            await js.key_value(topology.LEASES_BUCKET), LEASE_KEY, self.replica, s.lease_ttl_s
+            await js.key_value(topology.LEASES_BUCKET),
+            LEASE_KEY,
+            self.replica,
+            s.lease_ttl_s,
+            clock=lambda: self._clock().timestamp(),
         )
-        reporter, gate = Reporter(self.bus, utc_now), self._gate
+        reporter, gate = Reporter(self.bus, self._clock), self._gate
         events = EventsWorker(
             self.provider,
             reporter,
@@ -128,6 +143,7 @@ class Dispatcher:
             max_attempts=s.max_attempts,
             backoff_base_s=s.backoff_base_s,
             keepalive_s=events_ack_wait.keepalive_s,
+            sleep=self._sleep,
         )
         contacts = ContactsWorker(
             self.provider,
@@ -141,6 +157,7 @@ class Dispatcher:
             backoff_base_s=s.backoff_base_s,
             keepalive_s=contacts_ack_wait.keepalive_s,
             newsletter_list_id=s.newsletter_list_id,
+            sleep=self._sleep,
         )
         return events, contacts, erasures
 
@@ -157,7 +174,10 @@ class Dispatcher:
         stop = asyncio.Event()  # shutdown, or the connection ended
         background = [
             asyncio.create_task(erasures.follow(), name="erasure-marks"),
-            *(asyncio.create_task(a.follow(js), name="ack-wait") for a in self._ack_waits),
+            *(
+                asyncio.create_task(a.follow(js, self._sleep), name="ack-wait")
+                for a in self._ack_waits
+            ),
             asyncio.create_task(_set_on_first(stop, self._stopping, ended), name="session-end"),
         ]
         try:
@@ -188,6 +208,7 @@ class Dispatcher:
                 linger_s=s.linger_s,
                 hold_off=events.pause_left,
                 keepalive_s=self._ack_waits[0].keepalive_s,
+                sleep=self._sleep,
             )
             for _ in range(s.event_concurrency)
         ]
@@ -202,6 +223,7 @@ class Dispatcher:
             may_fetch=self._lease.held,
             hold_off=contacts.pause_left,
             keepalive_s=self._ack_waits[1].keepalive_s,
+            sleep=self._sleep,
         )
         async with asyncio.TaskGroup() as group:
             for loop in (*events_loops, contacts_loop, self._keep_lease(stop)):
@@ -212,11 +234,29 @@ class Dispatcher:
         while not stop.is_set():
             with contextlib.suppress(Exception):
                 await self._lease.acquire_or_renew()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.lease_ttl_s / 5)
+            await pause(stop, self.settings.lease_ttl_s / 5, self._sleep)
 
     async def stopping(self) -> None:
         await self._stopping.wait()
+
+    async def serve(self) -> int:
+        """Run until `shutdown()` (0), then give the batches in hand the grace
+        period to finish; or until a worker loop dies (1). Closes the replica."""
+        running = asyncio.create_task(self.run())
+        stopping = asyncio.create_task(self.stopping())
+        await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
+        code = 0
+        if running.done() and running.exception() is not None:
+            log.error("a worker loop died; exiting", exc_info=running.exception())
+            code = 1
+        else:
+            grace_s = self.settings.shutdown_grace_s
+            log.info("stopping: finishing batches in hand (up to %.0f s)", grace_s)
+            if not await _finished_within(running, grace_s, self._sleep):
+                log.warning("grace period over: unacknowledged work will be redelivered")
+        stopping.cancel()
+        await self.close()
+        return code
 
     def shutdown(self) -> None:
         """Stop fetching; batches in hand are finished (or handed back)."""
@@ -247,6 +287,26 @@ async def _set_on_first(target: asyncio.Event, *events: asyncio.Event) -> None:
     target.set()
 
 
+async def _finished_within(task: asyncio.Task[None], seconds: float, sleep: Sleep) -> bool:
+    """Await `task` for `seconds` (by `sleep`); past that, cancel it and return False.
+    An exception of the task is raised."""
+    timer = asyncio.ensure_future(sleep(seconds))
+    try:
+        await asyncio.wait([task, timer], return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()  # as asyncio.wait_for would
+        raise
+    finally:
+        timer.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    await task
+    return True
+
+
 async def serve(settings: DispatcherSettings) -> int:
     """Run until SIGTERM/SIGINT (exit 0) or until a worker loop dies (exit 1)."""
     dispatcher = Dispatcher(settings, build_provider(settings))
@@ -255,21 +315,7 @@ async def serve(settings: DispatcherSettings) -> int:
         loop.add_signal_handler(sig, dispatcher.shutdown)
     # Operators send SIGHUP to reload; its default action would end the replica.
     loop.add_signal_handler(signal.SIGHUP, log.info, "SIGHUP: the dispatcher has nothing to reload")
-    running = asyncio.create_task(dispatcher.run())
-    stopping = asyncio.create_task(dispatcher.stopping())
-    await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
-    code = 0
-    if running.done() and running.exception() is not None:
-        log.error("a worker loop died; exiting", exc_info=running.exception())
-        code = 1
-    else:
-        log.info("stopping: finishing batches in hand (up to %.0f s)", settings.shutdown_grace_s)
-        try:
-            await asyncio.wait_for(running, settings.shutdown_grace_s)
-        except TimeoutError:
-            log.warning("grace period over: unacknowledged work will be redelivered")
-    stopping.cancel()
-    await dispatcher.close()
+    code = await dispatcher.serve()
     log.info("stopped")
     return code
 

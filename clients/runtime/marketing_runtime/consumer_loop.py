@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from nats.aio.msg import Msg
 
+from marketing_runtime.clock import Sleep, pause
 from marketing_runtime.connection import Bus
 from marketing_runtime.pull import PullConsumer
 
@@ -31,6 +32,7 @@ async def consume(
     may_fetch: Callable[[], bool] = lambda: True,
     hold_off: Callable[[], float] = lambda: 0.0,
     keepalive_s: Callable[[], float] | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> None:
     """Fetch up to `batch` messages (waiting at most `wait_s` for the first,
     then up to `linger_s` more to fill the batch) and pass them to `handle`,
@@ -39,7 +41,7 @@ async def consume(
     wait (seconds), fetch nothing either, and keep what is kept: it is sent
     when the wait is over. With `keepalive_s` (seconds, asked each round),
     messages kept for the next fetch are kept alive (+WPI) that often;
-    `handle` keeps its own."""
+    `handle` keeps its own. Pauses wait by `sleep` and end early on `stopping`."""
     puller: PullConsumer | None = None
     try:
         while not stopping.is_set():
@@ -47,10 +49,10 @@ async def consume(
             if nc is None or not may_fetch():
                 if puller is not None:
                     await puller.release()
-                await _pause(stopping, UNAVAILABLE_WAIT_S if nc is None else wait_s)
+                await pause(stopping, UNAVAILABLE_WAIT_S if nc is None else wait_s, sleep)
                 continue
             if (wait := hold_off()) > 0:
-                await _pause(stopping, wait)
+                await pause(stopping, wait, sleep)
                 continue
             if puller is None or puller.connection is not nc:
                 if puller is not None:
@@ -60,17 +62,17 @@ async def consume(
                 messages = await puller.fetch(batch, wait_s=wait_s, linger_s=linger_s)
             except Exception as exc:
                 log.warning("%s: fetch failed: %r", durable, exc)
-                await _pause(stopping, UNAVAILABLE_WAIT_S)
+                await pause(stopping, UNAVAILABLE_WAIT_S, sleep)
                 continue
             if messages:
-                await _handle(durable, handle, messages, stopping)
+                await _handle(durable, handle, messages, stopping, sleep)
     finally:
         if puller is not None:
             await puller.close()
 
 
 async def _handle(
-    durable: str, handle: BatchHandler, messages: list[Msg], stopping: asyncio.Event
+    durable: str, handle: BatchHandler, messages: list[Msg], stopping: asyncio.Event, sleep: Sleep
 ) -> None:
     try:
         await handle(messages)
@@ -78,15 +80,10 @@ async def _handle(
         # The loop must outlive any one batch: hand it back for redelivery.
         log.exception("%s: handling a batch of %d failed", durable, len(messages))
         await _hand_back(messages)
-        await _pause(stopping, UNAVAILABLE_WAIT_S)
+        await pause(stopping, UNAVAILABLE_WAIT_S, sleep)
 
 
 async def _hand_back(messages: list[Msg]) -> None:
     for msg in messages:
         with contextlib.suppress(Exception):
             await msg.nak(delay=UNAVAILABLE_WAIT_S)
-
-
-async def _pause(stopping: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), seconds)
