@@ -19,8 +19,10 @@ from typing import Any
 import httpx
 import nats
 import pytest
+from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
 from marketing_runtime.envelope import delivery
+from marketing_runtime.timestamps import to_timestamp
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
@@ -183,10 +185,12 @@ async def _settle() -> None:
 def _upsert(email: str) -> bytes:
     return delivery(
         id=str(uuid.uuid4()),
-        kind="contact.upserted",
+        kind=bus_pb2.KIND_CONTACT_UPSERTED,
         contact_key=uuid.uuid5(uuid.NAMESPACE_URL, email).hex,
         sequence=1,
-        payload={"email": email, "first_name": "Ada"},
+        payload=bus_pb2.ContactUpserted(
+            contact_id=str(uuid.uuid5(uuid.NAMESPACE_URL, email)), email=email, first_name="Ada"
+        ),
         created=datetime.now(UTC),
     ).SerializeToString()
 
@@ -194,16 +198,16 @@ def _upsert(email: str) -> bytes:
 def _event(event_id: str) -> bytes:
     return delivery(
         id=event_id,
-        kind="event.tracked",
+        kind=bus_pb2.KIND_EVENT_TRACKED,
         contact_key=uuid.uuid5(uuid.NAMESPACE_URL, event_id).hex,
         sequence=0,
-        payload={
-            "event_id": event_id,
-            "email": f"{event_id}@example.com",
-            "metric": "viewed_product",
-            "occur_time": "2026-11-02T09:30:00+00:00",
-            "properties": {"product_id": "p1"},
-        },
+        payload=bus_pb2.EventTracked(
+            event_id=event_id,
+            email=f"{event_id}@example.com",
+            metric="viewed_product",
+            occur_time=to_timestamp(datetime(2026, 11, 2, 9, 30, tzinfo=UTC)),
+            properties_json=b'{"product_id": "p1"}',
+        ),
         created=datetime.now(UTC),
     ).SerializeToString()
 
