@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from marketing.bus.v1 import bus_pb2
+from marketing_runtime import kinds
 from marketing_runtime.clock import Sleep
 from marketing_runtime.envelope import parse_delivery
 from marketing_runtime.timestamps import epoch_seconds
@@ -41,6 +42,7 @@ from dispatcher.providers.errors import PermanentProviderError, RetryableProvide
 
 log = logging.getLogger(__name__)
 PROFILE, CONSENT, ERASE = "profile", "consent", "erase"
+UNREADABLE = "unreadable"  # failed as it arrived: no kind or no payload of its kind
 ASPECT_OF_KIND = {
     bus_pb2.KIND_CONTACT_UPSERTED: PROFILE,
     bus_pb2.KIND_CONSENT_CHANGED: CONSENT,
@@ -109,11 +111,14 @@ class ContactsWorker:
             messages, every_s=self._keepalive_s, sleep=self._sleep, ended=ended
         ) as held:
             try:
-                superseded = await self._drop_superseded(work)
-                live = [w for w in work if w not in superseded]
+                # Failed already (unreadable): reported with the rest, never sent.
+                unreadable = [w for w in work if w.failed]
+                readable = [w for w in work if not w.failed]
+                superseded = await self._drop_superseded(readable)
+                live = [w for w in readable if w not in superseded]
                 for segment in _segments(live):
                     await self._apply(segment, held)
-                await self._finish(live, superseded, held)
+                await self._finish([*live, *unreadable], superseded, held)
             except* (LeaseLost, ConnectionEnded) as lost:
                 reason = "lease lost" if lost.subgroup(LeaseLost) else "NATS connection ended"
                 count = await held.hand_back()
@@ -178,10 +183,10 @@ class ContactsWorker:
             for part in _parts(call.owners, limits[call.operation].max_items)
         ]
 
-    async def _run(self, call: BulkCall[Work], held: Holding) -> None:
+    async def _run(self, call: BulkCall[Work], held: Holding, *, first_attempt: int = 1) -> None:
         """One call with in-place retries; a refused call is narrowed down to the
         items the provider refused."""
-        for attempt in itertools.count(1):
+        for attempt in itertools.count(first_attempt):
             for w in call.owners:
                 w.attempts = max(w.attempts, attempt)
             try:
@@ -199,7 +204,7 @@ class ContactsWorker:
                     retry_delay(attempt, retry_after=exc.retry_after, base_s=self._base_s)
                 )
             except PermanentProviderError as exc:
-                return await self._narrow(call, exc, held)
+                return await self._narrow(call, exc, held, attempt)
 
     def _ensure_ours(self, held: Holding) -> None:
         """Lease.held() goes by time alone: a lease on a connection that closed
@@ -209,13 +214,18 @@ class ContactsWorker:
             raise LeaseLost()
 
     async def _narrow(
-        self, call: BulkCall[Work], exc: PermanentProviderError, held: Holding
+        self, call: BulkCall[Work], exc: PermanentProviderError, held: Holding, attempt: int
     ) -> None:
-        """Fail what the provider refused; each group to send again is a call of its own."""
+        """Fail what the provider refused and send the rest again. The rest of a
+        refusal that named items is the same call going on: its attempts count on
+        from the refused one, within the same budget. The halves of a refusal that
+        named none are calls of their own, each with a budget of its own."""
         narrowed = narrow(call.owners, exc.item_indexes)
         _fail(narrowed.failed, str(exc))
+        first_attempt = attempt + 1 if narrowed.failed else 1
         for group in narrowed.retry:
-            await self._run(BulkCall(call.operation, group, call.send), held)
+            again = BulkCall(call.operation, group, call.send)
+            await self._run(again, held, first_attempt=first_attempt)
 
     async def _finish(self, live: list[Work], superseded: list[Work], held: Holding) -> None:
         for w in live:
@@ -242,7 +252,22 @@ class ContactsWorker:
 
 def _work(msg: Msg) -> Work:
     delivery = parse_delivery(msg.data)
-    return Work(msg, delivery, ASPECT_OF_KIND.get(delivery.type, CONSENT))
+    aspect = ASPECT_OF_KIND.get(delivery.type)
+    if aspect is None or delivery.WhichOneof("payload") != kinds.payload_field(delivery.type):
+        # Sending cannot make it readable: fail it now, or it would hold up the
+        # batch (and the ordered work behind it) for good.
+        return Work(msg, delivery, UNREADABLE, failed=True, error=_unreadable(delivery))
+    return Work(msg, delivery, aspect)
+
+
+def _unreadable(delivery: bus_pb2.Delivery) -> str:
+    if delivery.type == bus_pb2.KIND_UNSPECIFIED:
+        old = f" (an old release's {delivery.kind!r})" if delivery.kind else ""
+        return f"unreadable delivery: no kind this release knows{old}"
+    if delivery.type not in ASPECT_OF_KIND:
+        what = kinds.label(delivery.type)
+        return f"unreadable delivery: {what} (type {delivery.type}) is not contact work"
+    return f"unreadable delivery: a {kinds.name(delivery.type)} without its payload"
 
 
 def _segments(work: list[Work]) -> list[list[Work]]:

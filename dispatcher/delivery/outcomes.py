@@ -68,7 +68,7 @@ class Reporter:
             metrics.DELIVERIES.labels(_kind_name(o.delivery), bus_pb2.Outcome.Name(o.outcome)).inc()
 
     def _result(self, o: Outcome, finished: Timestamp) -> bus_pb2.DeliveryResult:
-        return bus_pb2.DeliveryResult(
+        result = bus_pb2.DeliveryResult(
             delivery_id=o.delivery.id,
             type=o.delivery.type,
             contact_key=o.delivery.contact_key,
@@ -78,6 +78,11 @@ class Reporter:
             attempts=o.attempts,
             finish_time=finished,
         )
+        if o.delivery.type == bus_pb2.KIND_UNSPECIFIED:
+            # An old release's delivery the decoder could not read: its old kind
+            # string tells the service what the delivery id is an id of.
+            result.kind = o.delivery.kind
+        return result
 
     async def _dead_letter(
         self, js: JetStreamContext, o: Outcome, limit: int
@@ -111,12 +116,9 @@ def dead_letter(o: Outcome, failed: Timestamp, limit: int, headers: dict[str, st
 
 
 def _kind_name(delivery: bus_pb2.Delivery) -> str:
-    """The delivery's kind name for labels and subjects ("unknown" for a
-    delivery no release of ours wrote, which is dead-lettered as unreadable)."""
-    try:
-        return kinds.name(delivery.type)
-    except ValueError:
-        return "unknown"
+    """The delivery's kind name for labels and subjects; for one without a type
+    (dead-lettered as unreadable), the old release's kind string, or "unknown"."""
+    return kinds.label(delivery.type, delivery.kind)
 
 
 # A results message's id header, as the server counts it (a uuid4 value).

@@ -69,13 +69,11 @@ class ConsentState:
 
 @dataclass(frozen=True)
 class OperationLimits:
-    """What one call of an operation may carry, as the provider documents it (None:
-    it documents no limit). `payload_bytes` is what a worker counts: the bus payload
-    bytes of one call's items, `max_bytes` less room for the provider's own wrapping."""
+    """What one call of a bulk operation may carry. `payload_bytes` (None: no limit)
+    is counted by the worker over the bus messages of one call's items: the
+    provider's limit on a request body, less room for its own wrapping of them."""
 
     max_items: int
-    max_bytes: int | None = None  # the request body of one call
-    max_item_bytes: int | None = None  # one item of it
     payload_bytes: int | None = None
 
     def __post_init__(self) -> None:
@@ -85,11 +83,11 @@ class OperationLimits:
 
 @dataclass(frozen=True)
 class Limits:
-    """Each operation's limits. `consent` names every call `plan_consent` may plan."""
+    """Each bulk operation's limits. `consent` names every call `plan_consent` may
+    plan. A profile upsert and an erasure request carry one person per call (their
+    methods take one), so they state none."""
 
-    upsert_profile: OperationLimits
     create_events: OperationLimits
-    request_erasure: OperationLimits
     consent: Mapping[str, OperationLimits]
 
 

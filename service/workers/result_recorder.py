@@ -33,7 +33,7 @@ class ResultRecorder:
 
     async def handle(self, messages: list[Msg]) -> None:
         parsed = [(msg, parse_results(msg.data)) for msg in messages]
-        results = [result for _, batch in parsed for result in batch]
+        results = [result for _, batch in parsed for result in _attributed(batch)]
         events = [r for r in results if r.type == bus_pb2.KIND_EVENT_TRACKED]
         others = [r for r in results if r.type != bus_pb2.KIND_EVENT_TRACKED]
         try:
@@ -47,6 +47,23 @@ class ResultRecorder:
             return
         for msg, batch in parsed:
             await _settle(msg, any(r.delivery_id in missing for r in batch))
+
+
+def _attributed(batch: list[bus_pb2.DeliveryResult]) -> list[bus_pb2.DeliveryResult]:
+    """The results whose kind is known. One without (of an old release's
+    delivery of a kind nobody knows) names no event-log row or outbox row we
+    could find by kind: it is logged and left out, so it never holds up the
+    others; its dead letter is on the bus for review."""
+    known = [r for r in batch if r.type != bus_pb2.KIND_UNSPECIFIED]
+    for r in batch:
+        if r.type == bus_pb2.KIND_UNSPECIFIED:
+            log.warning(
+                "result recorder: result for delivery %r of unknown kind %r (%s) not recorded",
+                r.delivery_id,
+                r.kind,
+                bus_pb2.Outcome.Name(r.outcome),
+            )
+    return known
 
 
 async def _settle(msg: Msg, row_missing: bool) -> None:

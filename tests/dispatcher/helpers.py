@@ -1,19 +1,35 @@
-"""Helpers for the provider tests: a client on the sandbox, events, request headers."""
+"""Helpers for the dispatcher's tests: a client on the sandbox, events, request
+headers, and a contacts worker on a bus."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from dispatcher.providers.base import TrackedEvent
+from marketing_runtime import topology
+from marketing_runtime.clock import utc_now
+from marketing_runtime.connection import Bus
+
+from dispatcher.delivery.contacts import ContactsWorker
+from dispatcher.delivery.gate import ProviderGate
+from dispatcher.delivery.keepalive import keepalive_every
+from dispatcher.delivery.outcomes import Reporter
+from dispatcher.ordering.erasure import ErasureMarks
+from dispatcher.ordering.fences import Fences
+from dispatcher.ordering.lease import Lease
+from dispatcher.providers.base import Provider, TrackedEvent
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
+from tests.dispatcher.virtual_clock import VirtualClock
 
 T = TypeVar("T")
 API_KEY = "pk_test_0123456789abcdef"
+ACK_WAIT_S = 30.0  # the contacts consumer's
 WHEN = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 
@@ -80,3 +96,47 @@ def expected_consent(*, email: bool, sms: bool, suppressed: bool) -> dict[str, A
         "suppressed": suppressed,
         "can_receive_email": may_email,
     }
+
+
+async def held_lease(
+    bus: Bus, *, ttl_s: float = 30.0, clock: Callable[[], float] = time.time
+) -> Lease:
+    """A lease of ordered work under a name of its own, taken on `clock`."""
+    assert bus.js is not None
+    leases = await bus.js.key_value(topology.LEASES_BUCKET)
+    lease = Lease(leases, f"test-{uuid.uuid4().hex[:8]}", "me", ttl_s, clock=clock)
+    assert await lease.acquire_or_renew()
+    return lease
+
+
+async def contacts_worker(
+    bus: Bus,
+    provider: Provider,
+    lease: Lease,
+    *,
+    clock: VirtualClock | None = None,
+    gate: ProviderGate | None = None,
+    reporter: Reporter | None = None,
+    max_attempts: int = 1,
+    backoff_base_s: float = 1.0,
+) -> ContactsWorker:
+    """A contacts worker as main() builds one, with fences and erasure marks on
+    `bus`; on `clock` (its sleep, and its monotonic for a gate made here) when given."""
+    assert bus.js is not None
+    kv = await bus.js.key_value(topology.FENCES_BUCKET)
+    if clock is not None and gate is None:
+        gate = ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep)
+    return ContactsWorker(
+        provider,
+        reporter or Reporter(bus, utc_now),
+        gate or ProviderGate(),
+        Fences(kv),
+        lease,
+        ErasureMarks(kv),
+        connection_ended=bus.connection_ended,
+        max_attempts=max_attempts,
+        backoff_base_s=backoff_base_s,
+        keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
+        newsletter_list_id=None,
+        sleep=asyncio.sleep if clock is None else clock.sleep,
+    )

@@ -5,11 +5,12 @@ the API, `payload_field` for the Delivery's payload oneof."""
 
 from __future__ import annotations
 
+import re
 from typing import TypeAlias, cast
 
 from marketing.bus.v1 import bus_pb2
 
-__all__ = ["ALL", "Kind", "from_name", "name", "payload_field", "require"]
+__all__ = ["ALL", "UNKNOWN", "Kind", "from_name", "label", "name", "payload_field", "require"]
 
 Kind: TypeAlias = bus_pb2.Kind
 
@@ -25,6 +26,12 @@ ALL: tuple[Kind, ...] = tuple(
 )
 _NAMES = {kind: _derived_name(bus_pb2.Kind.Name(kind)) for kind in ALL}
 _BY_NAME = {text: kind for kind, text in _NAMES.items()}
+# What `label` gives a message that names no kind at all.
+UNKNOWN = "unknown"
+# A `kind` string of an old release usable as subject tokens and a metrics label
+# (lower case words joined by dots, as every kind name is).
+_LEGACY_LABEL = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")
+_MAX_LABEL = 64  # as long as an outbox row's kind may be
 _FIELDS = {kind: bus_pb2.Kind.Name(kind).removeprefix("KIND_").lower() for kind in ALL}
 
 
@@ -34,6 +41,17 @@ def name(kind: Kind) -> str:
         return _NAMES[kind]
     except KeyError:
         raise ValueError(f"no such kind: {kind}") from None
+
+
+def label(kind: int, legacy_kind: str = "") -> str:
+    """The name for metrics labels and dead-letter subjects of a message of
+    `kind`; for one without a type (an old release's message the legacy decoder
+    could not read), its old `kind` string when that is a name at all, else UNKNOWN."""
+    if kind in _NAMES:
+        return _NAMES[cast(Kind, kind)]
+    if len(legacy_kind) <= _MAX_LABEL and _LEGACY_LABEL.fullmatch(legacy_kind):
+        return legacy_kind
+    return UNKNOWN
 
 
 def from_name(text: str) -> Kind:

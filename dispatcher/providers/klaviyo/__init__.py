@@ -1,4 +1,4 @@
 """Klaviyo behind the `Provider` interface: `client.KlaviyoClient` (HTTP and error
 translation), `bodies` (JSON:API request bodies and which item an error points at),
 `consent_calls` (the four consent calls that bring a person to our state) and `limits`
-(what one call may carry: items, bytes, the suppression batch size)."""
+(what one bulk call may carry: items, bytes, the suppression batch size)."""

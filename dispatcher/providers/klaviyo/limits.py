@@ -8,30 +8,22 @@ from types import MappingProxyType
 from dispatcher.providers.base import Limits, OperationLimits
 from dispatcher.providers.klaviyo.consent_calls import SUBSCRIBE, SUPPRESS, UNSUBSCRIBE, UNSUPPRESS
 
-KB, MB = 1024, 1024 * 1024
+MB = 1024 * 1024
 MAX_EVENTS_PER_JOB = 1000
 MAX_SUBSCRIPTIONS_PER_JOB = 1000
 MAX_UNSUBSCRIPTIONS_PER_JOB = 100
 # Suppress and unsuppress jobs alike take at most 100 emails.
 SUPPRESSION_BATCH = 100
-EVENTS_JOB_BYTES = 5 * MB  # a bulk job; one event alone (POST /api/events) as well
-# The bus payloads of a bulk job's events are counted against less than the
+EVENTS_JOB_BYTES = 5 * MB  # a bulk job's request body
+# The bus messages of a bulk job's events are counted against less than the
 # job's 5 MB: the JSON:API wrapping of each event (metric, profile, time,
 # unique_id) and of the job comes on top.
 EVENTS_JOB_PAYLOAD_BYTES = 4_000_000
-PROFILE_IMPORT_BYTES = 100 * KB
 
 LIMITS = Limits(
-    upsert_profile=OperationLimits(
-        max_items=1, max_bytes=PROFILE_IMPORT_BYTES, max_item_bytes=PROFILE_IMPORT_BYTES
-    ),
     create_events=OperationLimits(
-        max_items=MAX_EVENTS_PER_JOB,
-        max_bytes=EVENTS_JOB_BYTES,
-        max_item_bytes=EVENTS_JOB_BYTES,
-        payload_bytes=EVENTS_JOB_PAYLOAD_BYTES,
+        max_items=MAX_EVENTS_PER_JOB, payload_bytes=EVENTS_JOB_PAYLOAD_BYTES
     ),
-    request_erasure=OperationLimits(max_items=1),  # one identifier per deletion job
     consent=MappingProxyType(
         {
             SUBSCRIBE: OperationLimits(max_items=MAX_SUBSCRIPTIONS_PER_JOB),

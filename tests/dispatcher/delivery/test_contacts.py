@@ -15,28 +15,21 @@ from datetime import UTC, datetime
 import nats
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
-from marketing_runtime.clock import utc_now
 from marketing_runtime.connection import Bus
 from marketing_runtime.envelope import delivery
 from marketing_runtime.pull import PullConsumer
 from nats.aio.msg import Msg
 
-from dispatcher.delivery.contacts import ContactsWorker
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import keepalive_every
-from dispatcher.delivery.outcomes import Reporter
-from dispatcher.ordering.erasure import ErasureMarks
-from dispatcher.ordering.fences import Fences
-from dispatcher.ordering.lease import Lease
 from dispatcher.providers.base import Profile
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
-from tests.dispatcher.helpers import API_KEY
+from tests.dispatcher.helpers import ACK_WAIT_S, API_KEY, contacts_worker, held_lease
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.harness import eventually
 from tests.processes import NatsServer
 
-ACK_WAIT_S = 30.0
 RETRY_AFTER_S = 60.0  # twice the ack wait
 PROFILES = "/api/profile-import"
 
@@ -81,31 +74,11 @@ def _run(
         )
         batch = await puller.fetch(1, wait_s=5, linger_s=0)
         nc, ended = bus.nc, bus.connection_ended()
-        kv = await bus.js.key_value(topology.FENCES_BUCKET)
-        lease = Lease(
-            await bus.js.key_value(topology.LEASES_BUCKET),
-            f"test-{uuid.uuid4().hex[:8]}",
-            "me",
-            lease_ttl_s,
-            clock=lambda: base + clock.now,  # the lease lapses in virtual time
-        )
-        assert await lease.acquire_or_renew()
+        # The lease lapses in virtual time.
+        lease = await held_lease(bus, ttl_s=lease_ttl_s, clock=lambda: base + clock.now)
         gate = ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep)
         provider = KlaviyoClient(API_KEY, base_url=sandbox.base_url)
-        worker = ContactsWorker(
-            provider,
-            Reporter(bus, utc_now),
-            gate,
-            Fences(kv),
-            lease,
-            ErasureMarks(kv),
-            connection_ended=bus.connection_ended,
-            max_attempts=7,
-            backoff_base_s=1.0,
-            keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
-            newsletter_list_id=None,
-            sleep=clock.sleep,
-        )
+        worker = await contacts_worker(bus, provider, lease, clock=clock, gate=gate, max_attempts=7)
 
         async def settle() -> None:
             for _ in range(5):
@@ -189,29 +162,10 @@ def _upserts_at(own_nats: NatsServer, sandbox: Sandbox, *, backoff_base_s: float
             bus.nc, stream=topology.WORK_STREAM, durable=topology.DISPATCH_CONTACTS
         )
         (msg,) = await puller.fetch(1, wait_s=5, linger_s=0)
-        kv = await bus.js.key_value(topology.FENCES_BUCKET)
-        lease = Lease(
-            await bus.js.key_value(topology.LEASES_BUCKET),
-            f"test-{uuid.uuid4().hex[:8]}",
-            "me",
-            1e6,
-            clock=clock.monotonic,
-        )
-        assert await lease.acquire_or_renew()
+        lease = await held_lease(bus, ttl_s=1e6, clock=clock.monotonic)
         provider = TimedClient(clock, API_KEY, base_url=sandbox.base_url)
-        worker = ContactsWorker(
-            provider,
-            Reporter(bus, utc_now),
-            ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep),
-            Fences(kv),
-            lease,
-            ErasureMarks(kv),
-            connection_ended=bus.connection_ended,
-            max_attempts=7,
-            backoff_base_s=backoff_base_s,
-            keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
-            newsletter_list_id=None,
-            sleep=clock.sleep,
+        worker = await contacts_worker(
+            bus, provider, lease, clock=clock, max_attempts=7, backoff_base_s=backoff_base_s
         )
 
         async def waiting_or_done() -> bool:

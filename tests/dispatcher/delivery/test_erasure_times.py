@@ -21,17 +21,14 @@ from marketing_runtime.envelope import delivery
 from marketing_runtime.legacy import payload_from_json
 from marketing_runtime.pull import PullConsumer
 
-from dispatcher.delivery.contacts import ContactsWorker
 from dispatcher.delivery.events import EventsWorker
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import keepalive_every
 from dispatcher.delivery.outcomes import Reporter
 from dispatcher.ordering.erasure import ErasureMarks
-from dispatcher.ordering.fences import Fences
-from dispatcher.ordering.lease import Lease
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
-from tests.dispatcher.helpers import API_KEY
+from tests.dispatcher.helpers import API_KEY, contacts_worker, held_lease
 from tests.harness import eventually
 from tests.processes import NatsServer
 
@@ -92,23 +89,8 @@ def test_an_erasure_is_marked_at_the_time_it_was_accepted(
         )
         batch = await puller.fetch(1, wait_s=5, linger_s=0)
         kv = await bus.js.key_value(topology.FENCES_BUCKET)
-        leases = await bus.js.key_value(topology.LEASES_BUCKET)
-        lease = Lease(leases, f"test-{key[:8]}", "me", 30.0)
-        assert await lease.acquire_or_renew()
         async with KlaviyoClient(API_KEY, base_url=sandbox.base_url) as provider:
-            worker = ContactsWorker(
-                provider,
-                Reporter(bus, utc_now),
-                ProviderGate(),
-                Fences(kv),
-                lease,
-                ErasureMarks(kv),
-                connection_ended=bus.connection_ended,
-                max_attempts=1,
-                backoff_base_s=1.0,
-                keepalive_s=lambda: keepalive_every(30.0),
-                newsletter_list_id=None,
-            )
+            worker = await contacts_worker(bus, provider, await held_lease(bus))
             await worker.handle(batch)
         mark = await kv.get(f"{ErasureMarks.PREFIX}.{key}")
         await puller.close()

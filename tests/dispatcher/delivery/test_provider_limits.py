@@ -21,21 +21,18 @@ from marketing_runtime.legacy import payload_from_json
 from marketing_runtime.pull import PullConsumer
 from nats.aio.msg import Msg
 
-from dispatcher.delivery.contacts import ContactsWorker
 from dispatcher.delivery.events import EventsWorker
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import keepalive_every
 from dispatcher.delivery.outcomes import Reporter
 from dispatcher.main import event_batch
 from dispatcher.ordering.erasure import ErasureMarks
-from dispatcher.ordering.fences import Fences
-from dispatcher.ordering.lease import Lease
 from dispatcher.providers.base import Limits, OperationLimits
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.providers.klaviyo.limits import LIMITS
 from dispatcher.sandbox import Sandbox
 from dispatcher.settings import DispatcherSettings
-from tests.dispatcher.helpers import API_KEY
+from tests.dispatcher.helpers import API_KEY, contacts_worker, held_lease
 from tests.processes import NatsServer
 
 EVENTS_BULK, ONE_EVENT = "/api/event-bulk-create-jobs", "/api/events"
@@ -169,28 +166,8 @@ def test_planned_consent_calls_are_split_by_each_operations_limit(
         bus, batch = await _fetched(
             own_nats, topology.CONTACTS_SUBJECT, topology.DISPATCH_CONTACTS, messages
         )
-        kv = await bus.js.key_value(topology.FENCES_BUCKET)
-        lease = Lease(
-            await bus.js.key_value(topology.LEASES_BUCKET),
-            f"test-{uuid.uuid4().hex[:8]}",
-            "me",
-            30.0,
-        )
-        assert await lease.acquire_or_renew()
         async with _client(sandbox, limits) as provider:
-            worker = ContactsWorker(
-                provider,
-                Reporter(bus, utc_now),
-                ProviderGate(),
-                Fences(kv),
-                lease,
-                ErasureMarks(kv),
-                connection_ended=bus.connection_ended,
-                max_attempts=1,
-                backoff_base_s=1.0,
-                keepalive_s=lambda: keepalive_every(30.0),
-                newsletter_list_id=None,
-            )
+            worker = await contacts_worker(bus, provider, await held_lease(bus))
             await worker.handle(batch)
         await bus.close()
 
