@@ -5,11 +5,11 @@ the API, `payload_field` for the Delivery's payload oneof."""
 
 from __future__ import annotations
 
-from typing import TypeAlias, cast
+from typing import Any, TypeAlias, cast
 
 from marketing.bus.v1 import bus_pb2
 
-__all__ = ["ALL", "Kind", "from_name", "name", "payload_field", "require"]
+__all__ = ["ALL", "Kind", "from_name", "name", "parse_payload", "payload_field", "require"]
 
 Kind: TypeAlias = bus_pb2.Kind
 
@@ -26,6 +26,12 @@ ALL: tuple[Kind, ...] = tuple(
 _NAMES = {kind: _derived_name(bus_pb2.Kind.Name(kind)) for kind in ALL}
 _BY_NAME = {text: kind for kind, text in _NAMES.items()}
 _FIELDS = {kind: bus_pb2.Kind.Name(kind).removeprefix("KIND_").lower() for kind in ALL}
+_PAYLOAD_FIELDS = bus_pb2.Delivery.DESCRIPTOR.fields_by_name
+_CLASSES: dict[Kind, Any] = {
+    # A message field's message_type is never None.
+    kind: getattr(bus_pb2, _PAYLOAD_FIELDS[field].message_type.name)  # type: ignore[union-attr]
+    for kind, field in _FIELDS.items()
+}
 
 
 def name(kind: Kind) -> str:
@@ -50,6 +56,17 @@ def payload_field(kind: Kind) -> str:
         return _FIELDS[kind]
     except KeyError:
         raise ValueError(f"no such kind: {kind}") from None
+
+
+def parse_payload(kind: Kind, data: bytes) -> Any:
+    """The kind's payload message serialized in `data` (as outbox rows keep
+    it); ValueError for no such kind, DecodeError for bytes that are not one."""
+    try:
+        message = _CLASSES[kind]()
+    except KeyError:
+        raise ValueError(f"no such kind: {kind}") from None
+    message.ParseFromString(data)
+    return message
 
 
 def require(delivery: bus_pb2.Delivery, kind: Kind) -> None:
