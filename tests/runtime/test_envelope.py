@@ -37,12 +37,18 @@ from tests.processes import SMALL_MAX_PAYLOAD, NatsServer
 _BODIES = st.sampled_from(
     [
         ("product_viewed", b""),
-        ("product_viewed", bus_pb2.ProductViewed(product=bus_pb2.Product(product_id="p"))),
-        ("placed_order", bus_pb2.PlacedOrder(order=bus_pb2.Order(order_id="o"))),
-        ("custom", bus_pb2.CustomEvent(name="n", properties_json=b'{"a":1}')),
-        ("custom", bus_pb2.CustomEvent(name="m")),
+        (
+            "product_viewed",
+            bus_pb2.ProductViewed(product=bus_pb2.Product(product_id="p")).SerializeToString(),
+        ),
+        (
+            "placed_order",
+            bus_pb2.PlacedOrder(order=bus_pb2.Order(order_id="o")).SerializeToString(),
+        ),
+        ("custom", bus_pb2.CustomEvent(name="n", properties_json=b'{"a":1}').SerializeToString()),
+        ("custom", bus_pb2.CustomEvent(name="m").SerializeToString()),
     ]
-).map(lambda fb: (fb[0], fb[1] if isinstance(fb[1], bytes) else fb[1].SerializeToString()))
+)
 _EVENTS = st.lists(
     st.tuples(
         st.text(min_size=1, max_size=20),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from google.protobuf import struct_pb2
@@ -62,7 +63,7 @@ def _fast_and_relayed(record: EventRecord) -> tuple[bus_pb2.EventTracked, bus_pb
 @settings(max_examples=100)
 @given(properties=st.dictionaries(st.text(), json_values, max_size=5), value=st.booleans())
 def test_a_custom_event_is_published_alike_by_both_paths(
-    properties: dict[str, object], value: bool
+    properties: dict[str, Any], value: bool
 ) -> None:
     struct = struct_pb2.Struct()
     struct.update(properties)

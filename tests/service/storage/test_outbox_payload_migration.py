@@ -147,7 +147,8 @@ async def _insert_json_rows(url: str) -> None:
         async with engine.begin() as conn:
             await conn.execute(
                 text(
-                    "INSERT INTO marketing_outbox (id, contact_key, kind, payload, status, created_at) "
+                    "INSERT INTO marketing_outbox "
+                    "(id, contact_key, kind, payload, status, created_at) "
                     "SELECT gen_random_uuid(), :key, :kind, CAST(:doc AS jsonb), 'PENDING', now() "
                     "FROM generate_series(1, :copies)"
                 ),
