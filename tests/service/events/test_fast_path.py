@@ -48,8 +48,6 @@ def test_an_outage_is_logged_when_the_fallback_starts_and_when_it_ends(
             occurred_at=datetime.now(UTC),
             body_field="custom",
             body=_FALLBACK_BODY,
-                name="fallback_test", properties_json=b'{"n":1}'
-            ).SerializeToString(),
         )
 
     async def through_the_outage(bus: Bus, sink: BusEventSink) -> float:
