@@ -55,7 +55,7 @@ def _delivery(kind: str, key: str, sequence: int, payload: dict[str, Any]) -> bu
         kind=kinds.from_name(kind),
         contact_key=key,
         sequence=sequence,
-        # The payload as the service's rows hold it (JSON), typed as the relay does.
+        # The payload in the JSON form of earlier releases, typed as the legacy decoder does.
         payload=payload_from_json(kinds.from_name(kind), payload),
         created=datetime.now(UTC),
     )
@@ -108,7 +108,7 @@ def test_events_go_in_calls_of_the_items_and_bytes_the_provider_states(
         )
         for i, event_id in enumerate(ids)
     ]
-    one = max(len(m.payload_json) for m in messages)  # as the worker counts them
+    one = max(m.ByteSize() for m in messages)  # as the worker counts them
     budget = 2 * one if two_events_of_bytes else None
     limits = dataclasses.replace(
         LIMITS, create_events=OperationLimits(max_items=max_items, payload_bytes=budget)
