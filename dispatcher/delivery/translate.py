@@ -3,6 +3,7 @@ types. Each reader raises ValueError for a delivery of another kind."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -29,24 +30,44 @@ def body_properties(body: Message) -> dict[str, Any]:
     """A typed event body as the provider's properties: its set fields under
     their names, amounts as numbers (what providers chart and sum), times
     in RFC 3339."""
-    return {fd.name: _property(fd, value) for fd, value in body.ListFields()}
+    out = {}
+    for fd, value in body.ListFields():
+        plan = _PLANS.get(fd) or _plan(fd)
+        name, convert, repeated = plan
+        if convert is None:
+            out[name] = list(value) if repeated else value
+        else:
+            out[name] = [convert(item) for item in value] if repeated else convert(value)
+    return out
 
 
-def _property(fd: FieldDescriptor, value: Any) -> Any:
-    if fd.message_type is None:
-        return list(value) if fd.is_repeated else value
-    if fd.is_repeated:
-        return [_message_property(item) for item in value]
-    return _message_property(value)
+# Per field: its name, how its values convert (None: as they are), and
+# whether it is repeated. Looked up once per field, not per event: reading a
+# descriptor's attributes costs more than the conversion.
+_Plan = tuple[str, Callable[[Any], Any] | None, bool]
+_PLANS: dict[FieldDescriptor, _Plan] = {}
 
 
-def _message_property(message: Any) -> Any:
-    descriptor = message.DESCRIPTOR
-    if descriptor is _MONEY:
-        return float(amount(message))
-    if descriptor is _TIMESTAMP:
-        return message.ToJsonString()
-    return body_properties(message)
+def _plan(fd: FieldDescriptor) -> _Plan:
+    message_type = fd.message_type
+    convert: Callable[[Any], Any] | None = None
+    if message_type is _MONEY:
+        convert = _money_number
+    elif message_type is _TIMESTAMP:
+        convert = _rfc3339
+    elif message_type is not None:
+        convert = body_properties
+    plan = (fd.name, convert, fd.is_repeated)
+    _PLANS[fd] = plan
+    return plan
+
+
+def _money_number(money: bus_pb2.Money) -> float:
+    return float(amount(money))
+
+
+def _rfc3339(time: timestamp_pb2.Timestamp) -> str:
+    return time.ToJsonString()
 
 
 def tracked_event(delivery: bus_pb2.Delivery) -> TrackedEvent:
