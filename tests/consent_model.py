@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from google.protobuf.message import Message
+from marketing.bus.v1 import bus_pb2
 from marketing.v1 import service_pb2 as pb
 
 from tests.builders import consent
@@ -114,11 +115,13 @@ def send(stub: Any, op: Operation, email: str, parent: str | None, request_id: s
 CONSENT_KINDS = ("newsletter.subscribed", "contact.unsubscribed", "consent.changed")
 
 
-def of_outbox(kind: str, payload: dict[str, Any]) -> Operation:
-    """The call that left an outbox row of one of CONSENT_KINDS."""
+def of_outbox(kind: str, payload: Any) -> Operation:
+    """The call that left an outbox row of one of CONSENT_KINDS (`payload` its
+    bus message)."""
     if kind == "newsletter.subscribed":
         return Subscribe()
     if kind == "contact.unsubscribed":
         return Unsubscribe()
-    (record,) = payload["records"]
-    return Record(str(record["type"]).upper(), bool(record["granted"]))
+    (record,) = payload.state.records
+    type_name = bus_pb2.ConsentType.Name(record.type).removeprefix("CONSENT_TYPE_")
+    return Record(type_name, record.granted)

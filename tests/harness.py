@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2
@@ -212,13 +212,21 @@ class ServiceHarness:
     def table_counts(self) -> dict[str, int]:
         return {table: self.scalar(f"SELECT count(*) FROM {table}") for table in TABLES}
 
-    def outbox_rows(self, email: str, kind: str | None = None) -> list[Any]:
+    def outbox_rows(self, email: str, kind: str | None = None) -> list[OutboxRow]:
+        """The person's outbox rows in order, each payload as its kind's message."""
         from service.common.validation import email_key
+        from service.deliveries import outbox
 
         query = "SELECT kind, payload FROM marketing_outbox WHERE contact_key = :key"
         if kind:
             query += " AND kind = :kind"
-        return self.sql(query + " ORDER BY seq", key=email_key(email), kind=kind)
+        rows = self.sql(query + " ORDER BY seq", key=email_key(email), kind=kind)
+        return [OutboxRow(row.kind, outbox.payload(row.kind, row.payload)) for row in rows]
+
+
+class OutboxRow(NamedTuple):
+    kind: str
+    payload: Any  # the kind's bus payload message
 
 
 def unique_email(prefix: str = "user") -> str:

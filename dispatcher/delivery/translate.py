@@ -3,76 +3,108 @@ types. Each reader raises ValueError for a delivery of another kind."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Callable
 from typing import Any
 
 import orjson
+from google.protobuf import timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from marketing.bus.v1 import bus_pb2
-from marketing_runtime import kinds
+from marketing_runtime import event_bodies, kinds
+from marketing_runtime.money import amount
 from marketing_runtime.timestamps import to_datetime
 
 from dispatcher.providers.base import ConsentChange, ConsentState, Profile, TrackedEvent
 
-_NANOS = Decimal(1_000_000_000)
 # Where a typed event keeps the money reported as the event's value.
 _VALUE_PATHS = {
     "placed_order": ("order", "total"),
     "cart_abandoned": ("cart", "total"),
 }
+_MONEY = bus_pb2.Money.DESCRIPTOR
+_TIMESTAMP = timestamp_pb2.Timestamp.DESCRIPTOR
 
 
-def money_amount(money: dict[str, Any]) -> Decimal:
-    return Decimal(str(money.get("units", "0"))) + Decimal(money.get("nanos", 0)) / _NANOS
+def body_properties(body: Message) -> dict[str, Any]:
+    """A typed event body as the provider's properties: its set fields under
+    their names, amounts as numbers (what providers chart and sum), times
+    in RFC 3339."""
+    out = {}
+    for fd, value in body.ListFields():
+        plan = _PLANS.get(fd) or _plan(fd)
+        name, convert, repeated = plan
+        if convert is None:
+            out[name] = list(value) if repeated else value
+        else:
+            out[name] = [convert(item) for item in value] if repeated else convert(value)
+    return out
 
 
-_MONEY_KEYS = frozenset({"currency_code", "units", "nanos"})
+# Per field: its name, how its values convert (None: as they are), and
+# whether it is repeated. Looked up once per field, not per event: reading a
+# descriptor's attributes costs more than the conversion.
+_Plan = tuple[str, Callable[[Any], Any] | None, bool]
+_PLANS: dict[FieldDescriptor, _Plan] = {}
 
 
-def _is_money(value: Any) -> bool:
-    return isinstance(value, dict) and "currency_code" in value and value.keys() <= _MONEY_KEYS
+def _plan(fd: FieldDescriptor) -> _Plan:
+    message_type = fd.message_type
+    convert: Callable[[Any], Any] | None = None
+    if message_type is _MONEY:
+        convert = _money_number
+    elif message_type is _TIMESTAMP:
+        convert = _rfc3339
+    elif message_type is not None:
+        convert = body_properties
+    plan = (fd.name, convert, fd.is_repeated)
+    _PLANS[fd] = plan
+    return plan
 
 
-def plain_properties(value: Any) -> Any:
-    """Money objects become numbers, which is what providers chart and sum."""
-    if isinstance(value, dict):
-        if "currency_code" in value and value.keys() <= _MONEY_KEYS:
-            return float(money_amount(value))
-        return {k: plain_properties(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain_properties(v) for v in value]
-    return value
+def _money_number(money: bus_pb2.Money) -> float:
+    return float(amount(money))
+
+
+def _rfc3339(time: timestamp_pb2.Timestamp) -> str:
+    return time.ToJsonString()
 
 
 def tracked_event(delivery: bus_pb2.Delivery) -> TrackedEvent:
     kinds.require(delivery, bus_pb2.KIND_EVENT_TRACKED)
     e = delivery.event_tracked
-    metric = e.metric
-    body = orjson.loads(e.properties_json)
-    if not isinstance(body, dict):
-        raise TypeError(f"event properties are a JSON {type(body).__name__}, not an object")
-    custom = body.get("name") == metric  # a CustomEvent payload names itself
-    money = _value_money(metric, body, custom)
-    properties = body.get("properties", {}) if custom else plain_properties(body)
+    field = e.WhichOneof("body")
+    if field is None:
+        raise ValueError(f"event {e.event_id!r} has no body")
+    if field == event_bodies.CUSTOM:
+        custom = e.custom
+        properties = orjson.loads(custom.properties_json) if custom.properties_json else {}
+        money = custom.value if custom.HasField("value") else None
+    else:
+        body = getattr(e, field)
+        properties = body_properties(body)
+        money = _value_money(field, body)
     return TrackedEvent(
         event_id=e.event_id,
         email=e.email,
-        metric=metric,
+        metric=e.metric,
         time=to_datetime(e.occur_time),
         properties=properties,
-        value=None if money is None else money_amount(money),
-        value_currency=None if money is None else money["currency_code"],
+        value=None if money is None else amount(money),
+        value_currency=None if money is None else money.currency_code,
     )
 
 
-def _value_money(metric: str, body: dict[str, Any], custom: bool) -> dict[str, Any] | None:
-    if custom:
-        value = body.get("value")
-        return value if _is_money(value) else None
+def _value_money(field: str, body: Message) -> bus_pb2.Money | None:
+    path = _VALUE_PATHS.get(field)
+    if path is None:
+        return None
     node: Any = body
-    for key in _VALUE_PATHS.get(metric, ()):
-        node = node.get(key) if isinstance(node, dict) else None
-    return node if metric in _VALUE_PATHS and _is_money(node) else None
+    for name in path:
+        if not node.HasField(name):
+            return None
+        node = getattr(node, name)
+    return node  # type: ignore[no-any-return]
 
 
 def profile(delivery: bus_pb2.Delivery) -> Profile:
@@ -82,7 +114,7 @@ def profile(delivery: bus_pb2.Delivery) -> Profile:
     properties = {
         "registration_time": _iso(c, "registration_time"),
         "loyalty_tier": _optional(c, "loyalty_tier"),
-        "lifetime_value": None if value is None else float(_amount(value)),
+        "lifetime_value": None if value is None else float(amount(value)),
         "lifetime_value_currency": None if value is None else value.currency_code or None,
         "order_count": _optional(c, "order_count"),
         "last_purchase_time": _iso(c, "last_purchase_time"),
@@ -109,10 +141,6 @@ def _optional(message: Message, field: str) -> Any:
 
 def _iso(message: Message, field: str) -> str | None:
     return to_datetime(getattr(message, field)).isoformat() if message.HasField(field) else None
-
-
-def _amount(money: bus_pb2.Money) -> Decimal:
-    return Decimal(money.units) + Decimal(money.nanos) / _NANOS
 
 
 def erasure_email(delivery: bus_pb2.Delivery) -> str:

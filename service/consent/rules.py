@@ -19,6 +19,7 @@ from typing import Any
 
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.clock import Clock
+from marketing_runtime.timestamps import to_timestamp
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -140,7 +141,7 @@ async def record_consent(
             session,
             contact_key=check.email_key(contact.email),
             kind=bus_pb2.KIND_CONSENT_CHANGED,
-            payload=await _consent_payload(session, contact, [row]),
+            payload=bus_pb2.ConsentChanged(state=await _consent_state(session, contact, [row])),
             now=now,
         )
         return _view(row)
@@ -301,12 +302,12 @@ async def subscribe_newsletter(
                 Suppression.reason == SUPPRESSION_REASON_UNSUBSCRIBED,
             )
         )
-        payload = await _consent_payload(session, contact, [row])
+        state = await _consent_state(session, contact, [row])
         await outbox.enqueue(
             session,
             contact_key=key,
             kind=bus_pb2.KIND_NEWSLETTER_SUBSCRIBED,
-            payload=payload,
+            payload=bus_pb2.NewsletterSubscribed(state=state),
             now=now,
         )
         return (await contact_views(session, [contact]))[0], _view(row)
@@ -353,15 +354,10 @@ async def unsubscribe(db: Database, *, email: str, reason: str, clock: Clock) ->
         if not (newly_suppressed or revoked_any):
             return False
         after_commit(session, UNSUBSCRIBES.inc)
-        payload: dict[str, Any] = {
-            "email": email,
-            "opt_in": {"email": False, "sms": False, "push": False},
-            "newsletter_member": False,
-            "suppressed": True,
-        }
+        state = bus_pb2.ConsentState(email=email, opt_in=bus_pb2.OptIn(), suppressed=True)
         if contact is not None:
-            payload = await _consent_payload(session, contact, revoked)
-        payload["reason"] = reason or None
+            state = await _consent_state(session, contact, revoked)
+        payload = bus_pb2.ContactUnsubscribed(state=state, reason=reason or None)
         await outbox.enqueue(
             session,
             contact_key=key,
@@ -400,34 +396,38 @@ async def _revoke_granted(
     return revoked
 
 
-async def _consent_payload(
+async def _consent_state(
     session: AsyncSession, contact: Contact, records: list[Consent]
-) -> dict[str, Any]:
+) -> bus_pb2.ConsentState:
     """The person's whole consent state after this change, not only the new
     records: the dispatcher brings the provider to this state, so applying
     the newest message for a person is always right, whatever came before."""
     view = (await contact_views(session, [contact]))[0]
-    return {
-        "contact_id": str(contact.id),
-        "email": contact.email,
-        "phone": contact.phone,
-        "opt_in": {
-            "email": contact.email_opt_in,
-            "sms": contact.sms_opt_in,
-            "push": contact.push_opt_in,
-        },
-        "newsletter_member": view.newsletter_member,
-        "suppressed": view.suppressed,
-        "records": [
-            {
-                "type": r.type.value,
-                "granted": r.granted,
-                "source": r.source,
-                "consent_time": r.consent_time.isoformat(),
-            }
+    return bus_pb2.ConsentState(
+        contact_id=str(contact.id),
+        email=contact.email,
+        phone=contact.phone,
+        opt_in=bus_pb2.OptIn(
+            email=contact.email_opt_in, sms=contact.sms_opt_in, push=contact.push_opt_in
+        ),
+        newsletter_member=view.newsletter_member,
+        suppressed=view.suppressed,
+        records=[
+            bus_pb2.ConsentRecord(
+                type=_BUS_CONSENT_TYPES[r.type],
+                granted=r.granted,
+                source=r.source,
+                consent_time=to_timestamp(r.consent_time),
+            )
             for r in records
         ],
-    }
+    )
+
+
+# Each consent type as the bus names it: the value of the same name.
+_BUS_CONSENT_TYPES: dict[ConsentType, Any] = {
+    type_: bus_pb2.ConsentType.Value(f"CONSENT_TYPE_{type_.value}") for type_ in ConsentType
+}
 
 
 async def may_send_marketing(db: Database, *, email: str, channel: ConsentType) -> bool:

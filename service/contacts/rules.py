@@ -8,7 +8,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from marketing.bus.v1 import bus_pb2
+from marketing_runtime.money import to_money
+from marketing_runtime.timestamps import to_timestamp
 from sqlalchemy import String, delete, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -126,7 +129,7 @@ _TEXT_COLUMNS = tuple(
     if f.name != "email" and isinstance(getattr(Contact, f.name).type, String)
 )
 # Klaviyo refuses a profile-import body over 100 KiB with 413. The body holds
-# the fields of `contact_payload` (under other names, without contact_id) in
+# the fields `_profile_json_size` measures (under other names, without contact_id) in
 # an envelope of under 100 bytes; this leaves a margin for both.
 MAX_PROFILE_BYTES = 100 * 1024 - 1024
 
@@ -227,7 +230,7 @@ async def upsert_contact(
 def _check_profile_size(row: Contact) -> None:
     """The merged contact still fits the provider's profile limit: custom
     properties accumulate over upserts, so each request alone cannot tell."""
-    size = check.encoded_size(contact_payload(row))
+    size = _profile_json_size(row)
     if size > MAX_PROFILE_BYTES:
         raise InvalidArgumentError(
             [
@@ -325,7 +328,7 @@ async def delete_contact(db: Database, *, name: str, now: datetime) -> None:
         if row is None:
             raise NotFoundError(resource_type="contact", resource_name=name)
         key = check.email_key(row.email)
-        payload = {"email": row.email, "external_id": row.external_id}
+        payload = bus_pb2.ContactErased(email=row.email, external_id=row.external_id)
         await session.execute(
             delete(EventLog).where(or_(EventLog.contact_id == row.id, EventLog.contact_key == key))
         )
@@ -365,26 +368,57 @@ async def contact_views(session: AsyncSession, rows: list[Contact]) -> list[Cont
     ]
 
 
-def contact_payload(row: Contact) -> dict[str, Any]:
+def contact_payload(row: Contact) -> bus_pb2.ContactUpserted:
     """The provider-neutral snapshot the dispatcher syncs to the provider."""
-    return {
-        "contact_id": str(row.id),
-        "email": row.email,
-        "user_id": row.user_id,
-        "first_name": row.first_name,
-        "last_name": row.last_name,
-        "phone": row.phone,
-        "registration_time": _iso(row.registration_time),
-        "loyalty_tier": row.loyalty_tier,
-        "lifetime_value": None if row.lifetime_value is None else str(row.lifetime_value),
-        "lifetime_value_currency": row.lifetime_value_currency,
-        "order_count": row.order_count,
-        "last_purchase_time": _iso(row.last_purchase_time),
-        "location": row.location,
-        "language": row.language,
-        "timezone": row.timezone,
-        "custom_properties": row.custom_properties,
-    }
+    message = bus_pb2.ContactUpserted(
+        contact_id=str(row.id),
+        email=row.email,
+        custom_properties_json=orjson.dumps(row.custom_properties or {}),
+        **{name: getattr(row, name) for name in _OPTIONAL_TEXT if getattr(row, name) is not None},
+    )
+    if row.order_count is not None:
+        message.order_count = row.order_count
+    for name in ("registration_time", "last_purchase_time"):
+        when = getattr(row, name)
+        if when is not None:
+            getattr(message, name).CopyFrom(to_timestamp(when))
+    if row.lifetime_value is not None:
+        message.lifetime_value.CopyFrom(
+            to_money(row.lifetime_value, row.lifetime_value_currency or "")
+        )
+    return message
+
+
+# The profile's text columns, each set in the ContactUpserted field of its name.
+_OPTIONAL_TEXT = (
+    "user_id",
+    "first_name",
+    "last_name",
+    "phone",
+    "loyalty_tier",
+    "location",
+    "language",
+    "timezone",
+)
+
+
+def _profile_json_size(row: Contact) -> int:
+    """The size of the profile as JSON, which is what the provider's limit is
+    about: its fields, under their names, and the custom properties."""
+    values = {name: getattr(row, name) for name in _OPTIONAL_TEXT}
+    return check.encoded_size(
+        {
+            "contact_id": str(row.id),
+            "email": row.email,
+            **values,
+            "registration_time": _iso(row.registration_time),
+            "lifetime_value": None if row.lifetime_value is None else str(row.lifetime_value),
+            "lifetime_value_currency": row.lifetime_value_currency,
+            "order_count": row.order_count,
+            "last_purchase_time": _iso(row.last_purchase_time),
+            "custom_properties": row.custom_properties,
+        }
+    )
 
 
 def _iso(when: datetime | None) -> str | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from google.protobuf.message import Message
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import kinds
 from marketing_runtime.kinds import Kind
@@ -40,22 +41,27 @@ def _notify() -> None:
         listener()
 
 
+# What an erased person's rows keep instead of their payload: nothing (it
+# parses as an empty message of any kind).
+ERASED_PAYLOAD = b""
+
 # The `kind` of an event's row (the name of KIND_EVENT_TRACKED).
 EVENT_TRACKED = kinds.name(bus_pb2.KIND_EVENT_TRACKED)
 
 
 async def enqueue(
-    session: AsyncSession, *, contact_key: str, kind: Kind, payload: dict[str, Any], now: datetime
+    session: AsyncSession, *, contact_key: str, kind: Kind, payload: Message, now: datetime
 ) -> None:
     """Queue work of `kind` (what the row asks the dispatcher to do); `payload`
-    in the kind's JSON form (see marketing_runtime.legacy), which the relay
-    turns into the kind's bus message. The row keeps the kind's name."""
-    await enqueue_many(session, [(contact_key, kind, payload)], now=now)
+    is the kind's bus message (see bus.proto), kept serialized for the relay
+    to publish as it is. The row keeps the kind's name."""
+    await enqueue_many(session, [(contact_key, kind, payload.SerializeToString())], now=now)
 
 
 async def enqueue_many(
-    session: AsyncSession, rows: Sequence[tuple[str, Kind, dict[str, Any]]], *, now: datetime
+    session: AsyncSession, rows: Sequence[tuple[str, Kind, bytes]], *, now: datetime
 ) -> None:
+    """Queue rows of (contact key, kind, the kind's payload message serialized)."""
     if not rows:
         return
     after_commit(session, _notify)
@@ -66,6 +72,26 @@ async def enqueue_many(
             for key, kind, payload in rows
         ],
     )
+
+
+def payload(row_kind: str, data: bytes) -> Any:
+    """The typed payload an outbox row of kind `row_kind` (its name) keeps;
+    an empty message of that kind for a row whose payload was erased."""
+    return kinds.parse_payload(kinds.from_name(row_kind), data)
+
+
+def event_id(row_kind: str, data: bytes) -> str:
+    """The event id of an event's row; "" for a row of another kind."""
+    return str(payload(row_kind, data).event_id) if row_kind == EVENT_TRACKED else ""
+
+
+def contact_id(row_kind: str, data: bytes) -> str:
+    """The contact id a row's payload names (a profile or a consent state);
+    "" for a row of a kind without one, or whose payload was erased."""
+    message = payload(row_kind, data)
+    if "state" in message.DESCRIPTOR.fields_by_name:
+        message = message.state
+    return str(message.contact_id) if "contact_id" in message.DESCRIPTOR.fields_by_name else ""
 
 
 async def forget_person(session: AsyncSession, contact_key: str) -> None:
@@ -80,7 +106,7 @@ async def forget_person(session: AsyncSession, contact_key: str) -> None:
         )
     )
     await session.execute(
-        update(Outbox).where(Outbox.contact_key == contact_key).values(payload={"erased": True})
+        update(Outbox).where(Outbox.contact_key == contact_key).values(payload=ERASED_PAYLOAD)
     )
 
 

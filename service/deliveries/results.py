@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from marketing.bus.v1 import bus_pb2
-from marketing_runtime import kinds
+from marketing_runtime import event_bodies, kinds
+from marketing_runtime.timestamps import to_timestamp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.deliveries import outbox
-from service.events.event_log import EventRecord
 
 DELIVERED = bus_pb2.OUTCOME_DELIVERED
 FAILED = bus_pb2.OUTCOME_FAILED
@@ -30,7 +29,7 @@ _EVENTS_FAILED = text(
 _FAILED_EVENT_TO_OUTBOX = text(
     "INSERT INTO marketing_outbox (id, contact_key, kind, payload, status, created_at, "
     "completed_at, error, attempts, retry_count) "
-    "VALUES (gen_random_uuid(), :key, :kind, CAST(:payload AS jsonb), 'FAILED', :now, :now, "
+    "VALUES (gen_random_uuid(), :key, :kind, :payload, 'FAILED', :now, :now, "
     ":error, :attempts, 0)"
 )
 _EVENT_EXISTS = text("SELECT 1 FROM marketing_event_log WHERE id = :id")
@@ -38,9 +37,9 @@ _EVENT_EXISTS = text("SELECT 1 FROM marketing_event_log WHERE id = :id")
 _OUTBOX_DONE = text(
     "UPDATE marketing_outbox SET status = CAST(:status AS outbox_status), completed_at = :now, "
     "error = :error, attempts = :attempts, payload = CASE "
-    "WHEN kind = :erased AND :status = 'COMPLETED' THEN CAST('{}' AS jsonb) "
+    "WHEN kind = :erased AND :status = 'COMPLETED' THEN :scrubbed "
     "ELSE payload END WHERE id = CAST(:id AS uuid) "
-    "RETURNING payload ->> 'contact_id' AS contact_id"
+    "RETURNING kind, payload"
 )
 _ERASED = kinds.name(bus_pb2.KIND_CONTACT_ERASED)
 _CONTACT_SYNCED = text(
@@ -73,20 +72,20 @@ async def _record_failed_event(
     if row is None:  # no such row (yet), or settled already (a late duplicate result)
         exists = await session.scalar(_EVENT_EXISTS, {"id": r.delivery_id})
         return {r.delivery_id} if exists else set()
-    payload = EventRecord(
+    event = bus_pb2.EventTracked(
         event_id=row.id,
         email=row.data["email"],
-        contact_key=row.contact_key,
         metric=row.type,
-        payload=row.data["payload"],
-        occurred_at=row.occurred_at,
-    ).delivery_payload()
+        occur_time=to_timestamp(row.occurred_at),
+    )
+    field, body = event_bodies.from_json(row.type, row.data["payload"])
+    getattr(event, field).CopyFrom(body)
     await session.execute(
         _FAILED_EVENT_TO_OUTBOX,
         {
             "key": row.contact_key,
             "kind": outbox.EVENT_TRACKED,
-            "payload": json.dumps(payload),
+            "payload": event.SerializeToString(),
             "now": now,
             "error": r.error,
             "attempts": r.attempts,
@@ -107,8 +106,10 @@ async def record_outbox(
             "attempts": r.attempts,
             "id": r.delivery_id,
             "erased": _ERASED,
+            "scrubbed": outbox.ERASED_PAYLOAD,
         }
-        contact_id = await session.scalar(_OUTBOX_DONE, params)
+        row = (await session.execute(_OUTBOX_DONE, params)).first()
+        contact_id = outbox.contact_id(row.kind, row.payload) if row is not None else ""
         if contact_id and r.outcome != FAILED:
             await session.execute(
                 _CONTACT_SYNCED,

@@ -48,11 +48,10 @@ def failed_delivery_name(failed: FailedDelivery) -> str:
 
 
 def _view(row: Outbox) -> FailedDelivery:
-    is_event = row.kind == outbox.EVENT_TRACKED
     return FailedDelivery(
         id=row.id,
         kind=row.kind,
-        event_id=row.payload.get("event_id", "") if is_event else "",
+        event_id=outbox.event_id(row.kind, row.payload),
         error=row.error,
         attempts=row.attempts,
         retry_count=row.retry_count,
@@ -111,7 +110,11 @@ async def retry_failed(db: Database, *, names: list[str]) -> int:
         if missing:
             first = sorted(str(m) for m in missing)[0]
             raise NotFoundError(resource_type="failed delivery", resource_name=NAME_PREFIX + first)
-        event_ids = [row.payload["event_id"] for row in rows if row.kind == outbox.EVENT_TRACKED]
+        event_ids = [
+            outbox.event_id(row.kind, row.payload)
+            for row in rows
+            if row.kind == outbox.EVENT_TRACKED
+        ]
         if event_ids:
             await session.execute(_EVENTS_BACK_TO_PENDING, {"ids": event_ids})
         if rows:

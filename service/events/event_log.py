@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.envelope import TrackedEvent
-from marketing_runtime.timestamps import epoch_micros
+from marketing_runtime.event_bodies import set_body
+from marketing_runtime.timestamps import epoch_micros, to_timestamp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,30 +27,46 @@ class EventRecord:
     email: str  # normalised
     contact_key: str
     metric: str
-    payload: dict[str, Any]
+    payload: dict[str, Any]  # the body as the event log keeps it (JSON)
     occurred_at: datetime
     payload_json: bytes = b""  # `payload` as JSON, when the caller has it already
-
-    def delivery_payload(self) -> dict[str, Any]:
-        """The event in the JSON form outbox rows keep (see marketing_runtime.legacy)."""
-        return {
-            "event_id": self.event_id,
-            "metric": self.metric,
-            "email": self.email,
-            "occur_time": self.occurred_at.isoformat(),
-            "properties": self.payload,
-        }
+    body_field: str = ""  # the bus body's field (see bus_body)
+    body: bytes = b""  # the bus body, serialized
 
     def bus_event(self) -> TrackedEvent:
-        """The event as the bus carries it, reusing the encoded payload (the
-        fast path encodes thousands of these a second)."""
+        """The event as the bus carries it, reusing the encoded body (the fast
+        path encodes thousands of these a second)."""
         return TrackedEvent(
             self.event_id,
             self.contact_key,
             self.email,
             self.metric,
             epoch_micros(self.occurred_at),
+            self.body_field,
+            self.body,
+        )
+
+    def bus_message(self) -> bus_pb2.EventTracked:
+        """The event as an outbox row keeps it."""
+        event = bus_pb2.EventTracked(
+            event_id=self.event_id,
+            email=self.email,
+            metric=self.metric,
+            occur_time=to_timestamp(self.occurred_at),
+        )
+        set_body(event, self.body_field, self.body)
+        return event
+
+    def log_event(self) -> LogEvent:
+        """The event's log row, accepted in this very transaction."""
+        return LogEvent(
+            self.event_id,
+            self.contact_key,
+            self.email,
+            self.metric,
+            epoch_micros(self.occurred_at),
             self.payload_json or orjson.dumps(self.payload),
+            None,
         )
 
 
@@ -85,11 +102,15 @@ _INSERT_LOG_ROWS = text(_INSERT_LOG_ROWS_SQL)
 _INSERT_LOG_ROWS_RETURNING = text(_INSERT_LOG_ROWS_SQL + "RETURNING id")
 
 
-@dataclass(frozen=True, slots=True)
-class LogEvent:
-    """An event to log, in its bus form (see bus.proto, EventTracked)."""
+class LogEvent(NamedTuple):
+    """An event to log (a tuple: the event-log writer makes one per event)."""
 
-    event: TrackedEvent
+    event_id: str
+    contact_key: str
+    email: str
+    metric: str
+    occurred_us: int  # microseconds since the epoch
+    payload_json: bytes  # the body's JSON document (see bus_body.log_json)
     # When the service accepted it, microseconds since the epoch; None when it
     # is accepted in this very transaction (no erasure can have come after).
     accepted_us: int | None
@@ -104,12 +125,12 @@ async def insert_log_rows(
     if not events:
         return set()
     params = {
-        "ids": [e.event.event_id for e in events],
-        "keys": [e.event.contact_key for e in events],
-        "emails": [e.event.email for e in events],
-        "metrics": [e.event.metric for e in events],
-        "occurred": [e.event.occurred_us for e in events],
-        "properties": [e.event.properties_json.decode() for e in events],
+        "ids": [e.event_id for e in events],
+        "keys": [e.contact_key for e in events],
+        "emails": [e.email for e in events],
+        "metrics": [e.metric for e in events],
+        "occurred": [e.occurred_us for e in events],
+        "properties": [e.payload_json.decode() for e in events],
         "accepted": [e.accepted_us for e in events],
         "max_retries": MAX_RETRIES,
         "now": now,
@@ -129,12 +150,16 @@ class PostgresEventSink:
 
     async def accept(self, records: list[EventRecord], now: datetime) -> set[str]:
         async with self._db.transaction() as session:
-            fresh = [LogEvent(r.bus_event(), None) for r in records]
+            fresh = [r.log_event() for r in records]
             inserted = await insert_log_rows(session, fresh, now)
             await outbox.enqueue_many(
                 session,
                 [
-                    (r.contact_key, bus_pb2.KIND_EVENT_TRACKED, r.delivery_payload())
+                    (
+                        r.contact_key,
+                        bus_pb2.KIND_EVENT_TRACKED,
+                        r.bus_message().SerializeToString(),
+                    )
                     for r in records
                     if r.event_id in inserted
                 ],

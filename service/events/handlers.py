@@ -11,6 +11,7 @@ from marketing_runtime.clock import Clock
 
 from service.common.conversions import UnacceptableValue, optional_time, unacceptable
 from service.events import rules
+from service.events.bus_body import body_bytes
 from service.events.payload_json import payload_dict
 from service.events.rules import EventInput, EventSink, MoneyField
 
@@ -47,11 +48,14 @@ def event_input(e: event_pb2.Event, index: int | None = None) -> EventInput:
     case = e.WhichOneof("payload") or ""
     payload: dict[str, Any] = {}
     money: list[MoneyField] = []
+    body = b""
     if case:
+        api_body = getattr(e, case)
         try:
-            payload = payload_dict(getattr(e, case), money)
+            payload = payload_dict(api_body, money)
         except UnacceptableValue as bad:
             raise unacceptable(bad, f"{path}.{case}.") from None
+        body = body_bytes(case, api_body, payload)
     return EventInput(
         type=case,
         email=e.email,
@@ -60,4 +64,5 @@ def event_input(e: event_pb2.Event, index: int | None = None) -> EventInput:
         name=e.custom.name if case == "custom" else "",
         payload=payload,
         money=tuple(money),
+        body=body,
     )

@@ -50,6 +50,7 @@ class EventInput:
     name: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
     money: tuple[MoneyField, ...] = ()
+    body: bytes = b""  # the bus body of field `type`, serialized (see bus_body)
 
 
 @dataclass(slots=True)
@@ -269,4 +270,6 @@ def _record(event_id: str, e: EventInput, payload_json: bytes, now: datetime) ->
         payload=e.payload,
         occurred_at=e.occur_time or now,
         payload_json=payload_json,
+        body_field=e.type,
+        body=e.body,
     )

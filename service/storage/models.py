@@ -22,6 +22,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -247,7 +248,9 @@ class Outbox(Base):
     seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
     contact_key: Mapped[str] = mapped_column(String(64))  # SHA-256 of the email
     kind: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]]
+    # The kind's bus payload message, serialized (see bus.proto); empty once
+    # the person was erased.
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[OutboxStatus] = mapped_column(
         _pg_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
     )

@@ -8,10 +8,11 @@ import logging
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.acks import ack_all
 from marketing_runtime.clock import Clock
-from marketing_runtime.envelope import TrackedEvent, parse_delivery
+from marketing_runtime.envelope import parse_delivery
 from nats.aio.msg import Msg
 
 from service.errors import UnavailableError
+from service.events.bus_body import log_json
 from service.events.event_log import LogEvent, insert_log_rows
 from service.storage.database import Database
 
@@ -45,13 +46,11 @@ def _log_event(delivery: bus_pb2.Delivery) -> LogEvent:
     event = delivery.event_tracked
     occurred, created = event.occur_time, delivery.create_time
     return LogEvent(
-        TrackedEvent(
-            event.event_id,
-            delivery.contact_key,
-            event.email,
-            event.metric,
-            occurred.seconds * 1_000_000 + occurred.nanos // 1000,
-            event.properties_json,
-        ),
-        accepted_us=created.seconds * 1_000_000 + created.nanos // 1000,
+        event.event_id,
+        delivery.contact_key,
+        event.email,
+        event.metric,
+        occurred.seconds * 1_000_000 + occurred.nanos // 1000,
+        log_json(event),
+        created.seconds * 1_000_000 + created.nanos // 1000,
     )

@@ -16,11 +16,13 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from google.protobuf.message import DecodeError
+from marketing.bus.v1 import bus_pb2
 from marketing_runtime import kinds, topology
 from marketing_runtime.clock import Clock, utc_now
 from marketing_runtime.connection import Bus
-from marketing_runtime.envelope import MSG_ID_HEADER, delivery, message_id, too_large, wire_size
-from marketing_runtime.legacy import payload_from_json
+from marketing_runtime.envelope import MSG_ID_HEADER, message_id, too_large, wire_size
+from marketing_runtime.timestamps import to_timestamp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -155,12 +157,11 @@ def _sized(
     whose messages do not."""
     fitting, unpublishable = [], []
     for row in rows:
-        event_id = row["payload"].get("event_id") if _is_event(row) else None
         try:
-            message = _message(row, now)
-        except (KeyError, ValueError, TypeError) as exc:  # a row no release could publish
+            event_id, message = _message(row, now)
+        except (ValueError, DecodeError) as exc:  # a row no release could publish
             error = f"unreadable outbox payload of kind {row['kind']!r}: {exc!r}"
-            unpublishable.append(outbox.Unpublishable(row["id"], event_id, error))
+            unpublishable.append(outbox.Unpublishable(row["id"], None, error))
             continue
         size = wire_size(message[1], message[4])
         if size <= max_payload:
@@ -194,20 +195,25 @@ def _is_event(row: Any) -> bool:
     return bool(row["kind"] == outbox.EVENT_TRACKED)
 
 
-def _message(row: Any, now: datetime) -> _Message:
+def _message(row: Any, now: datetime) -> tuple[str | None, _Message]:
+    """The row's event id (None for other kinds) and its message: the row's
+    payload is the kind's bus message already, parsed into the Delivery's
+    field of that kind as it is."""
+    if row["payload"] == outbox.ERASED_PAYLOAD:
+        raise ValueError("the person was erased")
     is_event = _is_event(row)
-    # Events keep their event id end to end, so the fast path and this
-    # fallback path deduplicate each other on the bus.
-    base_id = row["payload"]["event_id"] if is_event else str(row["id"])
     kind = kinds.from_name(row["kind"])
-    message = delivery(
-        id=base_id,
-        kind=kind,
+    message = bus_pb2.Delivery(
+        type=kind,
         contact_key=row["contact_key"],
         sequence=0 if is_event else row["seq"],
-        payload=payload_from_json(kind, row["payload"]),
-        created=row["created_at"],
+        create_time=to_timestamp(row["created_at"]),
     )
+    getattr(message, kinds.payload_field(kind)).ParseFromString(row["payload"])
+    # Events keep their event id end to end, so the fast path and this
+    # fallback path deduplicate each other on the bus.
+    event_id = message.event_tracked.event_id if is_event else None
+    message.id = base_id = event_id if event_id is not None else str(row["id"])
     subject = topology.EVENTS_SUBJECT if is_event else topology.CONTACTS_SUBJECT
     headers = {MSG_ID_HEADER: message_id(base_id, str(row["id"]), row["retry_count"])}
-    return subject, message.SerializeToString(), None, None, headers
+    return event_id, (subject, message.SerializeToString(), None, None, headers)

@@ -109,6 +109,8 @@ def record(e: event_pb2.Event) -> EventRecord:
         metric=given.type,
         payload=given.payload,
         occurred_at=given.occur_time,
+        body_field=given.type,
+        body=given.body,
     )
 
 

@@ -4,12 +4,12 @@ message sizes as nats-server counts them, and the largest event fits."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import nats
 import orjson
+from google.protobuf import timestamp_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from marketing.bus.v1 import bus_pb2
@@ -21,6 +21,7 @@ from marketing_runtime.envelope import (
     serialized_events,
     wire_size,
 )
+from marketing_runtime.event_bodies import set_body
 from marketing_runtime.timestamps import EPOCH, to_timestamp
 from nats.js.api import StreamConfig
 
@@ -31,16 +32,32 @@ from service.workers import relay
 from tests.harness import eventually
 from tests.processes import SMALL_MAX_PAYLOAD, NatsServer
 
+# Bodies of each field, serialized: those of one event follow those of
+# another in the one refilled message, of the same field or not.
+_BODIES = st.sampled_from(
+    [
+        ("product_viewed", b""),
+        (
+            "product_viewed",
+            bus_pb2.ProductViewed(product=bus_pb2.Product(product_id="p")).SerializeToString(),
+        ),
+        (
+            "placed_order",
+            bus_pb2.PlacedOrder(order=bus_pb2.Order(order_id="o")).SerializeToString(),
+        ),
+        ("custom", bus_pb2.CustomEvent(name="n", properties_json=b'{"a":1}').SerializeToString()),
+        ("custom", bus_pb2.CustomEvent(name="m").SerializeToString()),
+    ]
+)
 _EVENTS = st.lists(
-    st.builds(
-        TrackedEvent,
+    st.tuples(
         st.text(min_size=1, max_size=20),
         st.text(max_size=64),
         st.text(max_size=40),
         st.text(max_size=20),
         st.integers(-62_135_596_800_000_000, 253_402_300_799_999_999),
-        st.binary(max_size=200),
-    ),
+        _BODIES,
+    ).map(lambda t: TrackedEvent(*t[:5], *t[5])),
     max_size=20,
 )
 
@@ -49,24 +66,25 @@ _EVENTS = st.lists(
 @given(events=_EVENTS, created_s=st.integers(0, 4_000_000_000))
 def test_bulk_serialization_matches_one_by_one(events: list[TrackedEvent], created_s: int) -> None:
     created = to_timestamp(datetime.fromtimestamp(created_s, UTC))
-    one_by_one = [
-        delivery(
-            id=e.event_id,
-            kind=bus_pb2.KIND_EVENT_TRACKED,
-            contact_key=e.contact_key,
-            sequence=0,
-            payload=bus_pb2.EventTracked(
-                event_id=e.event_id,
-                email=e.email,
-                metric=e.metric,
-                occur_time=to_timestamp(EPOCH + timedelta(microseconds=e.occurred_us)),
-                properties_json=e.properties_json,
-            ),
-            created=created,
-        ).SerializeToString()
-        for e in events
-    ]
-    assert list(serialized_events(events, created)) == one_by_one
+    assert list(serialized_events(events, created)) == [_one(e, created) for e in events]
+
+
+def _one(e: TrackedEvent, created: timestamp_pb2.Timestamp) -> bytes:
+    event = bus_pb2.EventTracked(
+        event_id=e.event_id,
+        email=e.email,
+        metric=e.metric,
+        occur_time=to_timestamp(EPOCH + timedelta(microseconds=e.occurred_us)),
+    )
+    set_body(event, e.body_field, e.body)
+    return delivery(
+        id=e.event_id,
+        kind=bus_pb2.KIND_EVENT_TRACKED,
+        contact_key=e.contact_key,
+        sequence=0,
+        payload=event,
+        created=created,
+    ).SerializeToString()
 
 
 def test_wire_size_counts_what_the_server_counts(small_nats: NatsServer) -> None:
@@ -100,8 +118,12 @@ def test_the_largest_event_fits_the_max_payload_we_configure() -> None:
         email="a" * 64 + "@" + "b" * 189,
         contact_key="c" * 64,
         metric="m" * 255,
-        payload=properties,
+        payload={"name": "m" * 255, "properties": properties},
         occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        body_field="custom",
+        body=bus_pb2.CustomEvent(
+            name="m" * 255, properties_json=orjson.dumps(properties)
+        ).SerializeToString(),
     )
     assert MAX_EVENT_BYTES - MAX_STRING_BYTES < len(orjson.dumps(properties)) <= MAX_EVENT_BYTES
     row = {
@@ -109,11 +131,11 @@ def test_the_largest_event_fits_the_max_payload_we_configure() -> None:
         "seq": 2**62,
         "kind": outbox.EVENT_TRACKED,
         "contact_key": record.contact_key,
-        "payload": json.loads(json.dumps(record.delivery_payload())),  # as from jsonb
+        "payload": record.bus_message().SerializeToString(),  # as the outbox row keeps it
         "created_at": record.occurred_at,
         "retry_count": 999,
     }
-    _, payload, _, _, headers = relay._message(row, record.occurred_at)
+    _, (_, payload, _, _, headers) = relay._message(row, record.occurred_at)
     assert wire_size(payload, headers) <= NATS_MAX_PAYLOAD
 
 

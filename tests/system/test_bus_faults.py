@@ -160,7 +160,9 @@ def _status(service: ServiceHarness, event_id: str) -> str | None:
 def _outbox_rows_of(service: ServiceHarness, event_id: str) -> int:
     return int(
         service.scalar(
-            "SELECT count(*) FROM marketing_outbox WHERE payload ->> 'event_id' = :id", id=event_id
+            "SELECT count(*) FROM marketing_outbox "
+            "WHERE position(convert_to(:id, 'UTF8') in payload) > 0",
+            id=event_id,
         )
     )
 

@@ -78,7 +78,8 @@ class TrackedEvent(NamedTuple):
     email: str
     metric: str
     occurred_us: int  # microseconds since the epoch
-    properties_json: bytes
+    body_field: str  # the field of EventTracked's `body` oneof that is set
+    body: bytes  # that field's message, serialized
 
 
 def serialized_events(
@@ -86,18 +87,19 @@ def serialized_events(
 ) -> Iterator[bytes]:
     """A serialized KIND_EVENT_TRACKED Delivery for each event, all created at
     `created`: one message is refilled for each, which costs a third less than
-    building one per event (this is the ingest hot path)."""
+    building one per event (this is the ingest hot path). Each body is parsed
+    into its field as it is (one C-level parse)."""
     message = bus_pb2.Delivery(type=bus_pb2.KIND_EVENT_TRACKED, sequence=0, create_time=created)
     event = message.event_tracked
     occur_time = event.occur_time
-    for event_id, contact_key, email, metric, occurred_us, properties_json in events:
+    for event_id, contact_key, email, metric, occurred_us, body_field, body in events:
         message.id = event.event_id = event_id
         message.contact_key = contact_key
         event.email = email
         event.metric = metric
         occur_time.seconds, micros = divmod(occurred_us, 1_000_000)
         occur_time.nanos = micros * 1000
-        event.properties_json = properties_json
+        getattr(event, body_field).ParseFromString(body)
         yield message.SerializeToString()
 
 

@@ -6,11 +6,21 @@ the API, `payload_field` for the Delivery's payload oneof."""
 from __future__ import annotations
 
 import re
-from typing import TypeAlias, cast
+from typing import Any, TypeAlias, cast
 
 from marketing.bus.v1 import bus_pb2
 
-__all__ = ["ALL", "UNKNOWN", "Kind", "from_name", "label", "name", "payload_field", "require"]
+__all__ = [
+    "ALL",
+    "UNKNOWN",
+    "Kind",
+    "from_name",
+    "label",
+    "name",
+    "parse_payload",
+    "payload_field",
+    "require",
+]
 
 Kind: TypeAlias = bus_pb2.Kind
 
@@ -33,6 +43,12 @@ UNKNOWN = "unknown"
 _LEGACY_LABEL = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")
 _MAX_LABEL = 64  # as long as an outbox row's kind may be
 _FIELDS = {kind: bus_pb2.Kind.Name(kind).removeprefix("KIND_").lower() for kind in ALL}
+_PAYLOAD_FIELDS = bus_pb2.Delivery.DESCRIPTOR.fields_by_name
+_CLASSES: dict[Kind, Any] = {
+    # A message field's message_type is never None.
+    kind: getattr(bus_pb2, _PAYLOAD_FIELDS[field].message_type.name)  # type: ignore[union-attr]
+    for kind, field in _FIELDS.items()
+}
 
 
 def name(kind: Kind) -> str:
@@ -68,6 +84,17 @@ def payload_field(kind: Kind) -> str:
         return _FIELDS[kind]
     except KeyError:
         raise ValueError(f"no such kind: {kind}") from None
+
+
+def parse_payload(kind: Kind, data: bytes) -> Any:
+    """The kind's payload message serialized in `data` (as outbox rows keep
+    it); ValueError for no such kind, DecodeError for bytes that are not one."""
+    try:
+        message = _CLASSES[kind]()
+    except KeyError:
+        raise ValueError(f"no such kind: {kind}") from None
+    message.ParseFromString(data)
+    return message
 
 
 def require(delivery: bus_pb2.Delivery, kind: Kind) -> None:

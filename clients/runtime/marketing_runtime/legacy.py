@@ -1,11 +1,13 @@
-"""The one legacy decoder: bus messages written by releases before the typed
-bus contract (a `kind` string and `payload_json`) in their typed form.
+"""The one legacy decoder: bus messages written by earlier releases in their
+typed form: those before the typed bus contract (a `kind` string and
+`payload_json`), and events of those before the typed event body (the whole
+body as JSON in EventTracked's `properties_json`).
 
 Messages already on the streams when a new release starts were written by the
 old one; `marketing_runtime.envelope` passes every Delivery and DeliveryResult
-it parses through here, so no reader sees the old fields. The outbox keeps
-its rows' payloads in this same JSON form, so the relay builds the typed
-payloads of the rows it publishes here too (`payload_from_json`)."""
+it parses through here, so no reader sees the old fields. Outbox rows of
+those releases kept their payloads in the same JSON form: the migration that
+made them typed converts them here too (`payload_from_json`)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from typing import Any
 import orjson
 from marketing.bus.v1 import bus_pb2
 
+from marketing_runtime import event_bodies
 from marketing_runtime.kinds import Kind, payload_field
+from marketing_runtime.money import to_money
 from marketing_runtime.timestamps import to_timestamp
 
 __all__ = ["KINDS", "payload_from_json", "upgrade_delivery", "upgrade_result"]
@@ -32,13 +36,14 @@ KINDS: Mapping[str, Kind] = {
     "contact.unsubscribed": bus_pb2.KIND_CONTACT_UNSUBSCRIBED,
     "contact.erased": bus_pb2.KIND_CONTACT_ERASED,
 }
-_NANOS = 1_000_000_000
 
 
 def upgrade_delivery(delivery: bus_pb2.Delivery) -> bus_pb2.Delivery:
     """A Delivery with a `type` as it is; an old one turned typed in place. An
     old one of an unknown kind, or whose payload cannot be read, is left
     without a type (readers refuse it as unreadable)."""
+    if delivery.type == bus_pb2.KIND_EVENT_TRACKED:
+        return _upgrade_event_body(delivery)
     if delivery.type != bus_pb2.KIND_UNSPECIFIED or not delivery.kind:
         return delivery
     kind = KINDS.get(delivery.kind)
@@ -53,6 +58,28 @@ def upgrade_delivery(delivery: bus_pb2.Delivery) -> bus_pb2.Delivery:
     delivery.ClearField("kind")
     delivery.ClearField("payload_json")
     return delivery
+
+
+def _upgrade_event_body(delivery: bus_pb2.Delivery) -> bus_pb2.Delivery:
+    """An event of the release before the typed body (its body as JSON in
+    `properties_json`) given its typed body; one whose JSON cannot be read
+    is left without a type (readers refuse it as unreadable)."""
+    event = delivery.event_tracked
+    if event.WhichOneof("body") is not None or not event.properties_json:
+        return delivery
+    try:
+        _set_body(event, orjson.loads(event.properties_json))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        delivery.type = bus_pb2.KIND_UNSPECIFIED
+    return delivery
+
+
+def _set_body(event: bus_pb2.EventTracked, doc: Any) -> None:
+    if not isinstance(doc, dict):
+        raise TypeError(f"an event body is a JSON object, not {type(doc).__name__}")
+    field, body = event_bodies.from_json(event.metric, doc)
+    getattr(event, field).CopyFrom(body)
+    event.ClearField("properties_json")
 
 
 def upgrade_result(result: bus_pb2.DeliveryResult) -> bus_pb2.DeliveryResult:
@@ -70,13 +97,14 @@ def payload_from_json(kind: Kind, doc: Mapping[str, Any]) -> Any:
 
 
 def _event_tracked(doc: Mapping[str, Any]) -> bus_pb2.EventTracked:
-    return bus_pb2.EventTracked(
+    event = bus_pb2.EventTracked(
         event_id=doc["event_id"],
         email=doc["email"],
         metric=doc["metric"],
         occur_time=_time(doc["occur_time"]),
-        properties_json=orjson.dumps(doc.get("properties") or {}),
     )
+    _set_body(event, doc.get("properties") or {})
+    return event
 
 
 _CONTACT_TEXT = (
@@ -105,17 +133,9 @@ def _contact_upserted(doc: Mapping[str, Any]) -> bus_pb2.ContactUpserted:
             getattr(message, key).CopyFrom(_time(doc[key]))
     if doc.get("lifetime_value") is not None:
         message.lifetime_value.CopyFrom(
-            money(Decimal(doc["lifetime_value"]), doc.get("lifetime_value_currency") or "")
+            to_money(Decimal(doc["lifetime_value"]), doc.get("lifetime_value_currency") or "")
         )
     return message
-
-
-def money(amount: Decimal, currency_code: str) -> bus_pb2.Money:
-    """`amount` exactly (to the nano), as units and nanos of the same sign."""
-    units = int(amount)
-    return bus_pb2.Money(
-        currency_code=currency_code, units=units, nanos=int((amount - units) * _NANOS)
-    )
 
 
 def _consent_state(doc: Mapping[str, Any]) -> bus_pb2.ConsentState:

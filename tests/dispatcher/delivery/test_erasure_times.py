@@ -67,7 +67,7 @@ def _message(kind: str, contact_key: str, payload: dict[str, Any], created: date
         kind=kinds.from_name(kind),
         contact_key=contact_key,
         sequence=1,
-        # The payload as the service's rows hold it (JSON), typed as the relay does.
+        # The payload in the JSON form of earlier releases, typed as the legacy decoder does.
         payload=payload_from_json(kinds.from_name(kind), payload),
         created=created,
     )

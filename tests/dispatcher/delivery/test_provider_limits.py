@@ -52,7 +52,7 @@ def _delivery(kind: str, key: str, sequence: int, payload: dict[str, Any]) -> bu
         kind=kinds.from_name(kind),
         contact_key=key,
         sequence=sequence,
-        # The payload as the service's rows hold it (JSON), typed as the relay does.
+        # The payload in the JSON form of earlier releases, typed as the legacy decoder does.
         payload=payload_from_json(kinds.from_name(kind), payload),
         created=datetime.now(UTC),
     )

@@ -1,4 +1,4 @@
-"""Bus payloads (as the service's relay writes them from outbox rows) to
+"""Bus payloads (built here from the JSON form of earlier releases) to
 provider value types."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from marketing_runtime.envelope import delivery
 from marketing_runtime.kinds import Kind
 from marketing_runtime.legacy import payload_from_json
 
-from dispatcher.delivery.translate import consent_state, plain_properties, profile, tracked_event
+from dispatcher.delivery.translate import consent_state, profile, tracked_event
 
 
 def _delivery(kind: Kind, doc: dict[str, Any]) -> bus_pb2.Delivery:
@@ -96,11 +96,24 @@ def test_product_view_has_no_value() -> None:
     assert event.properties == {"product": {"product_id": "p", "price": 0.0}}
 
 
-def test_plain_properties_leaves_lookalikes_alone() -> None:
-    assert plain_properties({"currency_code": "EUR", "note": "x"}) == {
-        "currency_code": "EUR",
-        "note": "x",
-    }
+def test_custom_properties_are_free_form_even_when_they_look_like_money() -> None:
+    event = tracked_event(
+        _delivery(
+            bus_pb2.KIND_EVENT_TRACKED,
+            {
+                "event_id": "e4",
+                "metric": "note_taken",
+                "email": "a@b.co",
+                "occur_time": "2026-01-01T10:00:00+00:00",
+                "properties": {
+                    "name": "note_taken",
+                    "properties": {"tip": {"currency_code": "EUR", "units": 1}},
+                },
+            },
+        )
+    )
+    assert event.properties == {"tip": {"currency_code": "EUR", "units": 1}}
+    assert event.value is None
 
 
 def test_profile_maps_identity_and_properties() -> None:

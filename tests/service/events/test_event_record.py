@@ -1,65 +1,111 @@
 """The bus form of an event: the fast path (EventRecord.bus_event, reusing the
-encoded payload) and the relay (the outbox row's JSON form) publish the same
-EventTracked."""
+API body's bytes) and the relay (the outbox row, EventRecord.bus_message)
+publish the same EventTracked, for typed and custom events alike."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import uuid
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
+from google.protobuf import struct_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from marketing.bus.v1 import bus_pb2
+from marketing.v1 import common_pb2, event_pb2
 from marketing_runtime.envelope import TrackedEvent, parse_delivery, serialized_events
-from marketing_runtime.legacy import payload_from_json
 from marketing_runtime.timestamps import to_timestamp
 
+from service.deliveries import outbox
 from service.events.event_log import EventRecord
+from service.events.handlers import event_input
+from service.workers import relay
 
+OCCURRED = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(),
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
     max_leaves=10,
 )
 
 
-@settings(max_examples=100)
-@given(payload=st.dictionaries(st.text(), json_values, max_size=5), metric=st.text(min_size=1))
-def test_fast_path_and_relay_publish_the_same_event(
-    payload: dict[str, object], metric: str
-) -> None:
-    base = EventRecord(
-        event_id="e-1",
-        email="ada@example.com",
+def _record(e: event_pb2.Event) -> EventRecord:
+    given = event_input(e)
+    return EventRecord(
+        event_id=e.event_id,
+        email=e.email,
         contact_key="k",
-        metric=metric,
-        payload=payload,
-        occurred_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        metric=given.name or given.type,
+        payload=given.payload,
+        occurred_at=OCCURRED,
+        body_field=given.type,
+        body=given.body,
     )
-    encoded = json.dumps(payload).encode()
-    spliced = dataclasses.replace(base, payload_json=encoded)
-    assert spliced.bus_event().properties_json == encoded  # reused, not encoded again
-    (message,) = serialized_events([spliced.bus_event()], to_timestamp(base.occurred_at))
-    fast = parse_delivery(message).event_tracked
-    stored = json.loads(json.dumps(base.delivery_payload()))  # as the outbox row comes back
-    relayed = payload_from_json(bus_pb2.KIND_EVENT_TRACKED, stored)
-    assert json.loads(fast.properties_json) == json.loads(relayed.properties_json) == payload
-    fast.ClearField("properties_json")
-    relayed.ClearField("properties_json")
+
+
+def _fast_and_relayed(record: EventRecord) -> tuple[bus_pb2.EventTracked, bus_pb2.EventTracked]:
+    (message,) = serialized_events([record.bus_event()], to_timestamp(OCCURRED))
+    row = {
+        "id": uuid.uuid4(),
+        "seq": 1,
+        "kind": outbox.EVENT_TRACKED,
+        "contact_key": "k",
+        "payload": record.bus_message().SerializeToString(),
+        "created_at": OCCURRED,
+        "retry_count": 0,
+    }
+    event_id, (_, relayed, _, _, _) = relay._message(row, OCCURRED)
+    assert event_id == record.event_id
+    return parse_delivery(message).event_tracked, parse_delivery(relayed).event_tracked
+
+
+@settings(max_examples=100)
+@given(properties=st.dictionaries(st.text(), json_values, max_size=5), value=st.booleans())
+def test_a_custom_event_is_published_alike_by_both_paths(
+    properties: dict[str, Any], value: bool
+) -> None:
+    struct = struct_pb2.Struct()
+    struct.update(properties)
+    custom = event_pb2.CustomEvent(name="review_submitted", properties=struct)
+    if value:
+        custom.value.CopyFrom(common_pb2.Money(currency_code="EUR", units=3))
+    e = event_pb2.Event(event_id="e-1", email="ada@example.com", custom=custom)
+    fast, relayed = _fast_and_relayed(_record(e))
     assert fast == relayed
-    assert fast.occur_time == to_timestamp(base.occurred_at)
+    assert fast.WhichOneof("body") == "custom" and not fast.properties_json
+    assert orjson.loads(fast.custom.properties_json) == event_input(e).payload["properties"]
+    assert fast.custom.HasField("value") == value
+    assert fast.occur_time == to_timestamp(OCCURRED)
 
 
-def test_bus_event_encodes_the_payload_when_not_given() -> None:
+def test_a_typed_event_is_published_alike_by_both_paths() -> None:
+    order = event_pb2.Order(
+        order_id="o-1",
+        lines=[event_pb2.LineItem(product_id="p", quantity=2)],
+        total=common_pb2.Money(currency_code="EUR", units=24, nanos=500_000_000),
+    )
+    e = event_pb2.Event(
+        event_id="e-2", email="ada@example.com", placed_order=event_pb2.PlacedOrder(order=order)
+    )
+    fast, relayed = _fast_and_relayed(_record(e))
+    assert fast == relayed
+    assert fast.placed_order.SerializeToString() == e.placed_order.SerializeToString()
+
+
+def test_bus_event_carries_the_api_body_bytes_as_they_are() -> None:
+    body = event_pb2.ProductViewed(product=event_pb2.Product(product_id="p")).SerializeToString()
     record = EventRecord(
-        event_id="e-2",
+        event_id="e-3",
         email="ada@example.com",
         contact_key="k",
-        metric="m",
-        payload={"a": 1},
+        metric="product_viewed",
+        payload={"product": {"product_id": "p"}},
         occurred_at=datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC),
+        body_field="product_viewed",
+        body=body,
     )
     assert record.bus_event() == TrackedEvent(
-        "e-2", "k", "ada@example.com", "m", 1_000_000, b'{"a":1}'
+        "e-3", "k", "ada@example.com", "product_viewed", 1_000_000, "product_viewed", body
     )
+    assert record.log_event().payload_json == b'{"product":{"product_id":"p"}}'

@@ -45,7 +45,7 @@ def test_each_event_type_is_logged_and_queued(stub, harness: ServiceHarness, bui
     assert row.data["email"] == email
     ((kind, payload),) = harness.outbox_rows(email)
     assert kind == "event.tracked"
-    assert (payload["event_id"], payload["metric"]) == (event_id, metric)
+    assert (payload.event_id, payload.metric) == (event_id, metric)
 
 
 def test_event_links_to_a_known_contact(stub, harness: ServiceHarness) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from marketing.bus.v1 import bus_pb2
 from marketing_runtime.connection import Bus
 from sqlalchemy import text
 
@@ -22,6 +23,11 @@ from tests.harness import eventually, unique_email
 from tests.processes import NatsServer
 
 CALLS_WHILE_DOWN = 50
+
+
+_FALLBACK_BODY = bus_pb2.CustomEvent(
+    name="fallback_test", properties_json=b'{"n":1}'
+).SerializeToString()
 
 
 def test_an_outage_is_logged_when_the_fallback_starts_and_when_it_ends(
@@ -38,8 +44,10 @@ def test_an_outage_is_logged_when_the_fallback_starts_and_when_it_ends(
             email=email,
             contact_key=key,
             metric="fallback_test",
-            payload={"n": 1},
+            payload={"name": "fallback_test", "properties": {"n": 1}},
             occurred_at=datetime.now(UTC),
+            body_field="custom",
+            body=_FALLBACK_BODY,
         )
 
     async def through_the_outage(bus: Bus, sink: BusEventSink) -> float:

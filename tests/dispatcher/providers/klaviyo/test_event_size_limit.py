@@ -77,6 +77,8 @@ def test_the_largest_event_accepted_is_accepted_by_the_provider(
         payload=event_input(event).payload,
         occurred_at=NOW,
         payload_json=encoded,
+        body_field="custom",
+        body=event_input(event).body,
     )
     # As the dispatcher reads it off the bus and builds Klaviyo's body.
     (message,) = serialized_events([record.bus_event()], to_timestamp(NOW))

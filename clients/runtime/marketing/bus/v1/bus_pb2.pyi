@@ -94,18 +94,130 @@ class Money(_message.Message):
     def __init__(self, currency_code: _Optional[str] = ..., units: _Optional[int] = ..., nanos: _Optional[int] = ...) -> None: ...
 
 class EventTracked(_message.Message):
-    __slots__ = ("event_id", "email", "metric", "occur_time", "properties_json")
+    __slots__ = ("event_id", "email", "metric", "occur_time", "properties_json", "product_viewed", "added_to_cart", "placed_order", "cart_abandoned", "custom")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     OCCUR_TIME_FIELD_NUMBER: _ClassVar[int]
     PROPERTIES_JSON_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_VIEWED_FIELD_NUMBER: _ClassVar[int]
+    ADDED_TO_CART_FIELD_NUMBER: _ClassVar[int]
+    PLACED_ORDER_FIELD_NUMBER: _ClassVar[int]
+    CART_ABANDONED_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     email: str
     metric: str
     occur_time: _timestamp_pb2.Timestamp
     properties_json: bytes
-    def __init__(self, event_id: _Optional[str] = ..., email: _Optional[str] = ..., metric: _Optional[str] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., properties_json: _Optional[bytes] = ...) -> None: ...
+    product_viewed: ProductViewed
+    added_to_cart: AddedToCart
+    placed_order: PlacedOrder
+    cart_abandoned: CartAbandoned
+    custom: CustomEvent
+    def __init__(self, event_id: _Optional[str] = ..., email: _Optional[str] = ..., metric: _Optional[str] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., properties_json: _Optional[bytes] = ..., product_viewed: _Optional[_Union[ProductViewed, _Mapping]] = ..., added_to_cart: _Optional[_Union[AddedToCart, _Mapping]] = ..., placed_order: _Optional[_Union[PlacedOrder, _Mapping]] = ..., cart_abandoned: _Optional[_Union[CartAbandoned, _Mapping]] = ..., custom: _Optional[_Union[CustomEvent, _Mapping]] = ...) -> None: ...
+
+class Product(_message.Message):
+    __slots__ = ("product_id", "sku", "title", "categories", "price", "url", "image_url")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    sku: str
+    title: str
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    price: Money
+    url: str
+    image_url: str
+    def __init__(self, product_id: _Optional[str] = ..., sku: _Optional[str] = ..., title: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., price: _Optional[_Union[Money, _Mapping]] = ..., url: _Optional[str] = ..., image_url: _Optional[str] = ...) -> None: ...
+
+class LineItem(_message.Message):
+    __slots__ = ("product_id", "sku", "title", "quantity", "unit_price", "url", "image_url")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    sku: str
+    title: str
+    quantity: int
+    unit_price: Money
+    url: str
+    image_url: str
+    def __init__(self, product_id: _Optional[str] = ..., sku: _Optional[str] = ..., title: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[Money, _Mapping]] = ..., url: _Optional[str] = ..., image_url: _Optional[str] = ...) -> None: ...
+
+class Cart(_message.Message):
+    __slots__ = ("cart_id", "items", "total", "checkout_url", "last_activity_time")
+    CART_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    CHECKOUT_URL_FIELD_NUMBER: _ClassVar[int]
+    LAST_ACTIVITY_TIME_FIELD_NUMBER: _ClassVar[int]
+    cart_id: str
+    items: _containers.RepeatedCompositeFieldContainer[LineItem]
+    total: Money
+    checkout_url: str
+    last_activity_time: _timestamp_pb2.Timestamp
+    def __init__(self, cart_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[LineItem, _Mapping]]] = ..., total: _Optional[_Union[Money, _Mapping]] = ..., checkout_url: _Optional[str] = ..., last_activity_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Order(_message.Message):
+    __slots__ = ("order_id", "lines", "total", "discount", "shipping", "coupon_codes")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_FIELD_NUMBER: _ClassVar[int]
+    SHIPPING_FIELD_NUMBER: _ClassVar[int]
+    COUPON_CODES_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    lines: _containers.RepeatedCompositeFieldContainer[LineItem]
+    total: Money
+    discount: Money
+    shipping: Money
+    coupon_codes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, order_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[LineItem, _Mapping]]] = ..., total: _Optional[_Union[Money, _Mapping]] = ..., discount: _Optional[_Union[Money, _Mapping]] = ..., shipping: _Optional[_Union[Money, _Mapping]] = ..., coupon_codes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ProductViewed(_message.Message):
+    __slots__ = ("product",)
+    PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    product: Product
+    def __init__(self, product: _Optional[_Union[Product, _Mapping]] = ...) -> None: ...
+
+class AddedToCart(_message.Message):
+    __slots__ = ("item", "cart")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    CART_FIELD_NUMBER: _ClassVar[int]
+    item: LineItem
+    cart: Cart
+    def __init__(self, item: _Optional[_Union[LineItem, _Mapping]] = ..., cart: _Optional[_Union[Cart, _Mapping]] = ...) -> None: ...
+
+class PlacedOrder(_message.Message):
+    __slots__ = ("order",)
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    order: Order
+    def __init__(self, order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
+
+class CartAbandoned(_message.Message):
+    __slots__ = ("cart",)
+    CART_FIELD_NUMBER: _ClassVar[int]
+    cart: Cart
+    def __init__(self, cart: _Optional[_Union[Cart, _Mapping]] = ...) -> None: ...
+
+class CustomEvent(_message.Message):
+    __slots__ = ("name", "value", "properties_json")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_JSON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: Money
+    properties_json: bytes
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[_Union[Money, _Mapping]] = ..., properties_json: _Optional[bytes] = ...) -> None: ...
 
 class ContactUpserted(_message.Message):
     __slots__ = ("contact_id", "email", "user_id", "first_name", "last_name", "phone", "registration_time", "loyalty_tier", "lifetime_value", "order_count", "last_purchase_time", "location", "language", "timezone", "custom_properties_json")
