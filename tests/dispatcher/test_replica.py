@@ -206,7 +206,7 @@ def _event(event_id: str) -> bytes:
             email=f"{event_id}@example.com",
             metric="viewed_product",
             occur_time=to_timestamp(datetime(2026, 11, 2, 9, 30, tzinfo=UTC)),
-            properties_json=b'{"product_id": "p1"}',
+            product_viewed=bus_pb2.ProductViewed(product=bus_pb2.Product(product_id="p1")),
         ),
         created=datetime.now(UTC),
     ).SerializeToString()

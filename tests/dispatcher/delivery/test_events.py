@@ -39,7 +39,10 @@ RETRY_AFTER_S = 60  # twice the ack wait
 Sent = tuple[float, bytes]  # (virtual time, ack payload)
 
 
-def _event(event_id: str, properties_json: bytes = b'{"product_id": "p1"}') -> bytes:
+def _event(event_id: str, legacy_body_json: bytes | None = None) -> bytes:
+    """A product view; with `legacy_body_json`, its body as the previous release
+    sent it (JSON in the deprecated properties_json)."""
+    body = bus_pb2.ProductViewed(product=bus_pb2.Product(product_id="p1"))
     message = delivery(
         id=event_id,
         kind=bus_pb2.KIND_EVENT_TRACKED,
@@ -50,7 +53,11 @@ def _event(event_id: str, properties_json: bytes = b'{"product_id": "p1"}') -> b
             email=f"{event_id}@example.com",
             metric="viewed_product",
             occur_time=to_timestamp(datetime(2026, 11, 2, 9, 30, tzinfo=UTC)),
-            properties_json=properties_json,
+            **(
+                {"properties_json": legacy_body_json}
+                if legacy_body_json is not None
+                else {"product_viewed": body}
+            ),
         ),
         created=datetime.now(UTC),
     )
@@ -92,7 +99,7 @@ def test_a_batch_waiting_out_a_long_retry_after_is_kept_alive_then_sent_once(
         for event_id in [*first_ids, *second_ids]:
             await bus.js.publish(topology.EVENTS_SUBJECT, _event(event_id))
         await bus.js.publish(
-            topology.EVENTS_SUBJECT, _event(unreadable, properties_json=b"[not json")
+            topology.EVENTS_SUBJECT, _event(unreadable, legacy_body_json=b"[not json")
         )
         puller = PullConsumer(bus.nc, stream=topology.WORK_STREAM, durable=topology.DISPATCH_EVENTS)
         first = await puller.fetch(3, wait_s=5, linger_s=1)
