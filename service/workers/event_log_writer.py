@@ -9,6 +9,7 @@ from marketing.bus.v1 import bus_pb2
 from marketing_runtime.acks import ack_all
 from marketing_runtime.clock import Clock
 from marketing_runtime.envelope import parse_delivery
+from marketing_runtime.timestamps import timestamp_micros
 from nats.aio.msg import Msg
 
 from service.errors import UnavailableError
@@ -50,7 +51,7 @@ def _log_event(delivery: bus_pb2.Delivery) -> LogEvent:
         delivery.contact_key,
         event.email,
         event.metric,
-        occurred.seconds * 1_000_000 + occurred.nanos // 1000,
+        timestamp_micros(occurred),
         log_json(event),
-        created.seconds * 1_000_000 + created.nanos // 1000,
+        timestamp_micros(created),
     )

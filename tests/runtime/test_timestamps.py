@@ -12,6 +12,9 @@ from marketing_runtime.timestamps import (
     MAX_SECONDS,
     MIN_SECONDS,
     OutOfRange,
+    epoch_micros,
+    set_micros,
+    timestamp_micros,
     to_datetime,
     to_timestamp,
 )
@@ -50,3 +53,13 @@ def test_to_datetime_refuses_what_protobuf_refuses(seconds: int, nanos: int) -> 
         ts.ToDatetime(tzinfo=UTC)
     with pytest.raises(OutOfRange):
         to_datetime(ts)
+
+
+@given(st.integers(min_value=MIN_SECONDS, max_value=MAX_SECONDS), st.integers(0, 999_999_999))
+def test_micros_agree_with_the_datetime_conversion(seconds: int, nanos: int) -> None:
+    ts = timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+    micros = timestamp_micros(ts)
+    assert micros == epoch_micros(to_datetime(ts))
+    refilled = timestamp_pb2.Timestamp(seconds=1, nanos=5)
+    set_micros(refilled, micros)
+    assert refilled == to_timestamp(to_datetime(ts))

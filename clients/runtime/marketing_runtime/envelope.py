@@ -12,7 +12,7 @@ from marketing.bus.v1 import bus_pb2
 
 from marketing_runtime.kinds import Kind, payload_field
 from marketing_runtime.legacy import upgrade_delivery, upgrade_result
-from marketing_runtime.timestamps import to_timestamp
+from marketing_runtime.timestamps import set_micros, to_timestamp
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 # The max_payload we run nats-server with, and ask of a production NATS
@@ -97,8 +97,7 @@ def serialized_events(
         message.contact_key = contact_key
         event.email = email
         event.metric = metric
-        occur_time.seconds, micros = divmod(occurred_us, 1_000_000)
-        occur_time.nanos = micros * 1000
+        set_micros(occur_time, occurred_us)
         getattr(event, body_field).ParseFromString(body)
         yield message.SerializeToString()
 

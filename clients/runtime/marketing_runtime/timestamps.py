@@ -35,6 +35,18 @@ def epoch_seconds(ts: timestamp_pb2.Timestamp) -> float:
     return ts.seconds + ts.nanos / 1_000_000_000
 
 
+def timestamp_micros(ts: timestamp_pb2.Timestamp) -> int:
+    """Microseconds since the epoch of `ts` (UTC; below a microsecond dropped)."""
+    return ts.seconds * 1_000_000 + ts.nanos // 1000
+
+
+def set_micros(ts: timestamp_pb2.Timestamp, micros: int) -> None:
+    """Set `ts` in place to `micros` microseconds since the epoch (refilling a
+    message costs less than building a new Timestamp on a hot path)."""
+    ts.seconds, rest = divmod(micros, 1_000_000)
+    ts.nanos = rest * 1000
+
+
 def to_timestamp(when: datetime) -> timestamp_pb2.Timestamp:
     """`Timestamp.FromDatetime(when.astimezone(UTC))`: the same result for every
     time protobuf accepts. It does not re-check protobuf's range (years 1 to
