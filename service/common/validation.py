@@ -15,6 +15,8 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from marketing_runtime.money import decimal_amount
+
 from service.errors import Violations
 from service.storage.models import Contact
 
@@ -44,7 +46,6 @@ _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_NANOS_PER_UNIT = Decimal(1_000_000_000)
 # Every amount is held to what marketing_contact.lifetime_value, NUMERIC(20, 9),
 # can store: 11 integer digits. (Providers take amounts as JSON numbers.)
 _AMOUNT_COLUMN: Any = Contact.__table__.c.lifetime_value.type
@@ -162,7 +163,7 @@ def money_amount(
     """Validate a Money triple and return its exact amount, or None if bad."""
     if not check_money(v, field, currency, units, nanos, allow_negative=allow_negative):
         return None
-    return Decimal(units) + Decimal(nanos) / _NANOS_PER_UNIT
+    return decimal_amount(units, nanos)
 
 
 def check_money(

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 from marketing.bus.v1 import bus_pb2
 
-__all__ = ["amount", "to_money"]
+__all__ = ["amount", "decimal_amount", "to_money"]
 
-_NANOS = 1_000_000_000
+_NANOS = Decimal(1_000_000_000)
 
 
 def to_money(value: Decimal, currency_code: str) -> bus_pb2.Money:
@@ -21,4 +21,10 @@ def to_money(value: Decimal, currency_code: str) -> bus_pb2.Money:
 
 def amount(money: bus_pb2.Money) -> Decimal:
     """The exact amount of `money` (its currency aside)."""
-    return Decimal(money.units) + Decimal(money.nanos) / _NANOS
+    return decimal_amount(money.units, money.nanos)
+
+
+def decimal_amount(units: int, nanos: int) -> Decimal:
+    """The exact amount of `units` and `nanos` (of any Money message: the API's
+    and the bus's have the same fields)."""
+    return Decimal(units) + Decimal(nanos) / _NANOS
