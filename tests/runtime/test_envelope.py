@@ -1,21 +1,19 @@
 """Events serialized in bulk are the very bytes `delivery` gives one by one;
-message sizes as nats-server counts them, and the largest event fits."""
+message sizes as nats-server counts them (the largest event's fit is checked in
+tests/bus_contract)."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import nats
-import orjson
 from google.protobuf import timestamp_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.envelope import (
     MSG_ID_HEADER,
-    NATS_MAX_PAYLOAD,
     TrackedEvent,
     delivery,
     serialized_events,
@@ -25,10 +23,6 @@ from marketing_runtime.event_bodies import set_body
 from marketing_runtime.timestamps import EPOCH, to_timestamp
 from nats.js.api import StreamConfig
 
-from service.common.validation import MAX_EVENT_BYTES, MAX_STRING_BYTES
-from service.deliveries import outbox
-from service.events.event_log import EventRecord
-from service.workers import relay
 from tests.harness import eventually
 from tests.processes import SMALL_MAX_PAYLOAD, NatsServer
 
@@ -106,37 +100,6 @@ def test_wire_size_counts_what_the_server_counts(small_nats: NatsServer) -> None
         assert "maximum payload" in str(nc.last_error)
 
     asyncio.run(main())
-
-
-def test_the_largest_event_fits_the_max_payload_we_configure() -> None:
-    """As large as validation lets an event be, in two-byte characters, as the
-    relay publishes it after a manual re-drive (the longest message id)."""
-    strings = MAX_EVENT_BYTES // (MAX_STRING_BYTES + 16)
-    properties = {f"p{i:03}": "é" * (MAX_STRING_BYTES // 2) for i in range(strings)}
-    record = EventRecord(
-        event_id="e" * 255,
-        email="a" * 64 + "@" + "b" * 189,
-        contact_key="c" * 64,
-        metric="m" * 255,
-        payload={"name": "m" * 255, "properties": properties},
-        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
-        body_field="custom",
-        body=bus_pb2.CustomEvent(
-            name="m" * 255, properties_json=orjson.dumps(properties)
-        ).SerializeToString(),
-    )
-    assert MAX_EVENT_BYTES - MAX_STRING_BYTES < len(orjson.dumps(properties)) <= MAX_EVENT_BYTES
-    row = {
-        "id": uuid.uuid4(),
-        "seq": 2**62,
-        "kind": outbox.EVENT_TRACKED,
-        "contact_key": record.contact_key,
-        "payload": record.bus_message().SerializeToString(),  # as the outbox row keeps it
-        "created_at": record.occurred_at,
-        "retry_count": 999,
-    }
-    _, (_, payload, _, _, headers) = relay._message(row, record.occurred_at)
-    assert wire_size(payload, headers) <= NATS_MAX_PAYLOAD
 
 
 async def _true(value: bool) -> bool:
