@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.deliveries import outbox
 
-DELIVERED = bus_pb2.OUTCOME_DELIVERED
 FAILED = bus_pb2.OUTCOME_FAILED
 
 _EVENTS_COMPLETED = text(

@@ -38,10 +38,6 @@ class Ack:
     duplicate: bool
 
 
-class PublishError(Exception):
-    """JetStream answered the publication with an error (the message is not stored)."""
-
-
 class BatchPublisher:
     """Publishes batches on one connection and collects their acks.
     Message ids must be printable ASCII without spaces (they are header values)."""
