@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from marketing.bus.v1 import bus_pb2
+from marketing_runtime.kinds import CONTACT_TEXT_FIELDS
 from marketing_runtime.money import to_money
 from marketing_runtime.timestamps import to_timestamp
 from sqlalchemy import String, delete, insert, or_, select
@@ -374,7 +375,11 @@ def contact_payload(row: Contact) -> bus_pb2.ContactUpserted:
         contact_id=str(row.id),
         email=row.email,
         custom_properties_json=orjson.dumps(row.custom_properties or {}),
-        **{name: getattr(row, name) for name in _OPTIONAL_TEXT if getattr(row, name) is not None},
+        **{
+            name: getattr(row, name)
+            for name in CONTACT_TEXT_FIELDS
+            if getattr(row, name) is not None
+        },
     )
     if row.order_count is not None:
         message.order_count = row.order_count
@@ -389,23 +394,10 @@ def contact_payload(row: Contact) -> bus_pb2.ContactUpserted:
     return message
 
 
-# The profile's text columns, each set in the ContactUpserted field of its name.
-_OPTIONAL_TEXT = (
-    "user_id",
-    "first_name",
-    "last_name",
-    "phone",
-    "loyalty_tier",
-    "location",
-    "language",
-    "timezone",
-)
-
-
 def _profile_json_size(row: Contact) -> int:
     """The size of the profile as JSON, which is what the provider's limit is
     about: its fields, under their names, and the custom properties."""
-    values = {name: getattr(row, name) for name in _OPTIONAL_TEXT}
+    values = {name: getattr(row, name) for name in CONTACT_TEXT_FIELDS}
     return check.encoded_size(
         {
             "contact_id": str(row.id),

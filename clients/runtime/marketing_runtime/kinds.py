@@ -12,6 +12,7 @@ from marketing.bus.v1 import bus_pb2
 
 __all__ = [
     "ALL",
+    "CONTACT_TEXT_FIELDS",
     "UNKNOWN",
     "Kind",
     "from_name",
@@ -103,3 +104,13 @@ def require(delivery: bus_pb2.Delivery, kind: Kind) -> None:
     field = delivery.WhichOneof("payload")
     if delivery.type != kind or field != payload_field(kind):
         raise ValueError(f"expected a {name(kind)} delivery, not type {delivery.type} with {field}")
+
+
+# The profile's optional text fields (ContactUpserted), each set only when the
+# service holds a value: read from the proto, so a field added there is carried
+# by the service's writer and the legacy reader alike.
+CONTACT_TEXT_FIELDS: tuple[str, ...] = tuple(
+    fd.name
+    for fd in bus_pb2.ContactUpserted.DESCRIPTOR.fields
+    if fd.type == fd.TYPE_STRING and fd.has_presence
+)

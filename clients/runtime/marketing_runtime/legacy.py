@@ -20,7 +20,7 @@ import orjson
 from marketing.bus.v1 import bus_pb2
 
 from marketing_runtime import event_bodies
-from marketing_runtime.kinds import Kind, payload_field
+from marketing_runtime.kinds import CONTACT_TEXT_FIELDS, Kind, payload_field
 from marketing_runtime.money import to_money
 from marketing_runtime.timestamps import to_timestamp
 
@@ -107,24 +107,12 @@ def _event_tracked(doc: Mapping[str, Any]) -> bus_pb2.EventTracked:
     return event
 
 
-_CONTACT_TEXT = (
-    "user_id",
-    "first_name",
-    "last_name",
-    "phone",
-    "loyalty_tier",
-    "location",
-    "language",
-    "timezone",
-)
-
-
 def _contact_upserted(doc: Mapping[str, Any]) -> bus_pb2.ContactUpserted:
     message = bus_pb2.ContactUpserted(
         contact_id=doc.get("contact_id") or "",
         email=doc["email"],
         custom_properties_json=orjson.dumps(doc.get("custom_properties") or {}),
-        **{key: doc[key] for key in _CONTACT_TEXT if doc.get(key) is not None},
+        **{key: doc[key] for key in CONTACT_TEXT_FIELDS if doc.get(key) is not None},
     )
     if doc.get("order_count") is not None:
         message.order_count = doc["order_count"]
