@@ -25,8 +25,10 @@ from tests.processes import NatsServer
 
 _OUTBOX_ROW = text(
     "INSERT INTO marketing_outbox (id, contact_key, kind, payload, status) "
-    "VALUES (CAST(:id AS uuid), :key, 'contact.upserted', CAST('{}' AS jsonb), 'IN_FLIGHT')"
+    "VALUES (CAST(:id AS uuid), :key, 'contact.upserted', :payload, 'IN_FLIGHT')"
 )
+# As the rules write a profile row: its kind's bus message, serialized.
+_PAYLOAD = bus_pb2.ContactUpserted(contact_id=str(uuid.uuid4()), email="a@b.co").SerializeToString()
 _STATUS = text("SELECT id::text, status::text, error FROM marketing_outbox")
 
 
@@ -61,7 +63,7 @@ def test_a_result_of_no_known_kind_is_logged_and_acked_and_the_rest_recorded(
         db = Database(url)
         async with db.transaction() as session:
             for row in (old_kind_row, typed_row):
-                await session.execute(_OUTBOX_ROW, {"id": row, "key": "k"})
+                await session.execute(_OUTBOX_ROW, {"id": row, "key": "k", "payload": _PAYLOAD})
         bus = Bus(server.url, name="test-result-recorder")
         bus.start()
         assert await bus.wait_ready(30)
