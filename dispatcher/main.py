@@ -53,8 +53,10 @@ def build_provider(settings: DispatcherSettings) -> Provider:
 
 class Dispatcher:
     """The worker loops of one replica; `run()` (or `serve()`) until `shutdown()`.
-    Every wait of the replica and its workers goes by `sleep`, `monotonic` and
-    `clock` (wall time), so tests can drive it on a virtual clock."""
+    The replica's timed waits (lease keeping, pauses, backoff, Retry-After, the
+    shutdown grace) and its workers' go by `sleep`, `monotonic` and `clock` (wall
+    time), so tests can drive it on a virtual clock; only waits on network I/O
+    (a fetch's expiry, the puller's keep-alive) are on real time."""
 
     def __init__(
         self,

@@ -78,10 +78,12 @@ class Reporter:
             attempts=o.attempts,
             finish_time=finished,
         )
-        if o.delivery.type == bus_pb2.KIND_UNSPECIFIED:
-            # An old release's delivery the decoder could not read: its old kind
-            # string tells the service what the delivery id is an id of.
-            result.kind = o.delivery.kind
+        # The kind as text too: a service of the previous release, still running
+        # while the dispatchers are upgraded first, records results by it. For an
+        # old release's delivery the decoder could not read, its own old kind
+        # string tells the service what the delivery id is an id of.
+        unread = o.delivery.type == bus_pb2.KIND_UNSPECIFIED
+        result.kind = o.delivery.kind if unread else kinds.name(o.delivery.type)
         return result
 
     async def _dead_letter(

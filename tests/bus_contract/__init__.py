@@ -1,4 +1,3 @@
 """The bus between the processes, checked from both ends at once: what the
 service writes, the dispatcher reads alike, and the service's limits fit the
-bus's and the provider's. The only tests that import both `service` and
-`dispatcher` (each process's own tests import one)."""
+bus's and the provider's. Each process's own tests import only that process."""

@@ -204,7 +204,7 @@ def _event(event_id: str) -> bytes:
         payload=bus_pb2.EventTracked(
             event_id=event_id,
             email=f"{event_id}@example.com",
-            metric="viewed_product",
+            metric="product_viewed",
             occur_time=to_timestamp(datetime(2026, 11, 2, 9, 30, tzinfo=UTC)),
             product_viewed=bus_pb2.ProductViewed(product=bus_pb2.Product(product_id="p1")),
         ),
@@ -315,7 +315,6 @@ def test_shutdown_lets_the_call_in_flight_finish_and_leaves_the_rest_to_the_othe
             await js.publish(topology.EVENTS_SUBJECT, _event(event_id))
         hold.released.set()
         assert await stopping.served() == 0
-        assert site.clock.now == 0, "the grace period had to run out"
         await eventually(lambda: _all_acked(js, topology.DISPATCH_EVENTS))
         assert sandbox.event_counts() == dict.fromkeys(ids, 1)
         assert len(stopping.transport.to(EVENTS)) == 1

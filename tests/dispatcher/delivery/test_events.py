@@ -51,7 +51,7 @@ def _event(event_id: str, legacy_body_json: bytes | None = None) -> bytes:
         payload=bus_pb2.EventTracked(
             event_id=event_id,
             email=f"{event_id}@example.com",
-            metric="viewed_product",
+            metric="product_viewed",
             occur_time=to_timestamp(datetime(2026, 11, 2, 9, 30, tzinfo=UTC)),
             **(
                 {"properties_json": legacy_body_json}

@@ -161,3 +161,6 @@ def test_results_and_dead_letters_are_stamped_by_the_reporters_clock(
     assert {r.finish_time.ToDatetime(tzinfo=UTC) for r in results.results} == {when}
     assert letter.delivery.id == failed.delivery.id
     assert letter.fail_time.ToDatetime(tzinfo=UTC) == when
+    # A service of the previous release records results by the kind as text.
+    assert [r.kind for r in results.results] == ["event.tracked", "event.tracked"]
+    assert {r.type for r in results.results} == {bus_pb2.KIND_EVENT_TRACKED}

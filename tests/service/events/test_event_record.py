@@ -109,3 +109,16 @@ def test_bus_event_carries_the_api_body_bytes_as_they_are() -> None:
         "e-3", "k", "ada@example.com", "product_viewed", 1_000_000, "product_viewed", body
     )
     assert record.log_event().payload_json == b'{"product":{"product_id":"p"}}'
+
+
+def test_fields_this_release_does_not_know_never_reach_the_bus() -> None:
+    """A newer client's extra field (here number 99, 1 KB) is not validated or
+    counted by the size limits, so it must not ride along in the body's bytes."""
+    known = event_pb2.ProductViewed(product=event_pb2.Product(product_id="p1"))
+    unknown_field = b"\x9a\x06" + b"\x80\x08" + b"x" * 1024  # field 99, length 1024
+    body = event_pb2.ProductViewed()
+    body.ParseFromString(known.SerializeToString() + unknown_field)
+    event = event_pb2.Event(event_id="e1", email="ada@example.com", product_viewed=body)
+    assert len(event.product_viewed.SerializeToString()) > 1024  # carried until discarded
+
+    assert event_input(event).body == known.SerializeToString()
