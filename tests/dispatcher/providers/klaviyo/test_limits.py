@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher.providers.base import ConsentChange, ConsentState
+from dispatcher.providers.base import ConsentChange, ConsentState, Limits, OperationLimits
 from dispatcher.providers.klaviyo import bodies
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.providers.klaviyo.limits import EVENTS_JOB_BYTES, LIMITS
@@ -36,6 +36,12 @@ def test_the_documented_limits() -> None:
         "unsubscribe": 100,
         "suppress": 100,
     }
+
+
+def test_consent_limits_state_no_bytes() -> None:
+    """The contacts worker splits consent calls by their number of items only."""
+    with pytest.raises(ValueError, match="number of items"):
+        Limits(LIMITS.create_events, {"subscribe": OperationLimits(1000, max_bytes=5 * 2**20)})
 
 
 state = st.builds(
