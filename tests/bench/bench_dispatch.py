@@ -25,7 +25,7 @@ async def _post_all(url: str, chunks: Sequence[list[TrackedEvent]], in_flight: i
 
         async def worker() -> None:
             for chunk in queue:
-                await client.create_events(chunk)
+                await client.create_events([client.prepare_event(e) for e in chunk])
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(in_flight)))

@@ -1,6 +1,7 @@
 """The largest event the service accepts is one Klaviyo takes: the payload
 limit leaves room for the request body around it (metric, profile, time, value
-and unique_id), at their longest, as a single event and as a one-event bulk job."""
+and unique_id), at their longest, as a single event and as a one-event bulk job;
+and the events worker, counting it as the client prepares it, sends it in a job."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from marketing_runtime.timestamps import to_timestamp
 
 from dispatcher.delivery.translate import tracked_event
 from dispatcher.providers.klaviyo import bodies
+from dispatcher.providers.klaviyo.client import KlaviyoClient
+from dispatcher.providers.klaviyo.limits import LIMITS
 from dispatcher.sandbox import Sandbox
 from service.common.validation import MAX_EVENT_BYTES, MAX_STRING_BYTES, normalize_email
 from service.errors import InvalidArgumentError, Violations
 from service.events.event_log import EventRecord
 from service.events.handlers import event_input
 from service.events.rules import validate_event
-from tests.dispatcher.helpers import headers
+from tests.dispatcher.helpers import API_KEY, headers
 
 NOW = datetime(2026, 11, 2, 9, 30, 15, 123456, tzinfo=UTC)
 # Each field of the wrapper at the longest validation lets it be.
@@ -80,13 +83,17 @@ def test_the_largest_event_accepted_is_accepted_by_the_provider(
         body_field="custom",
         body=event_input(event).body,
     )
-    # As the dispatcher reads it off the bus and builds Klaviyo's body.
+    # As the dispatcher reads it off the bus, prepares it and builds Klaviyo's body.
     (message,) = serialized_events([record.bus_event()], to_timestamp(NOW))
     tracked = tracked_event(parse_delivery(message))
-    body, _ = (
-        bodies.event_create(tracked) if route == "/api/events" else bodies.events_bulk([tracked])
-    )
-    content = bodies.encode(body)
+    prepared = KlaviyoClient(API_KEY).prepare_event(tracked)
+    if route == "/api/events":
+        content = bodies.encode(bodies.event_create(tracked)[0])
+    else:
+        content = bodies.events_bulk([prepared])[0]
     assert len(content) > MAX_EVENT_BYTES  # the wrapper is there, on top of the payload
+    # The worker's count of it is no less than what is sent, and fits one call.
+    limits = LIMITS.create_events
+    assert len(content) <= limits.wrapping_bytes + prepared.size <= (limits.max_bytes or 0)
     response = http.post(route, content=content, headers=headers())
     assert response.status_code == 202, response.text[:500]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -43,6 +43,11 @@ def with_client(
             return await operation(client)
 
     return asyncio.run(run())
+
+
+async def create_events(client: KlaviyoClient, events: Sequence[TrackedEvent]) -> None:
+    """One call with `events`, each prepared as the events worker prepares it."""
+    await client.create_events([client.prepare_event(e) for e in events])
 
 
 def event(event_id: str, email: str = "ada@example.com", **fields: Any) -> TrackedEvent:

@@ -12,7 +12,7 @@ from dispatcher.providers.base import ConsentChange, Profile
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
-from tests.dispatcher.helpers import API_KEY, event, with_client
+from tests.dispatcher.helpers import API_KEY, create_events, event, with_client
 
 BULK = "/api/event-bulk-create-jobs"
 SUBSCRIBE = "/api/profile-subscription-bulk-create-jobs"
@@ -67,7 +67,7 @@ def test_upsert_profile_sends_real_headers_and_returns_a_stable_id(sandbox: Sand
 
 
 def test_one_event_goes_to_the_events_endpoint_with_its_unique_id(sandbox: Sandbox) -> None:
-    with_client(sandbox, lambda c: c.create_events([event("order-1001")]))
+    with_client(sandbox, lambda c: create_events(c, [event("order-1001")]))
 
     body = only_request(sandbox, "/api/events")["body"]
     assert body == {
@@ -95,7 +95,7 @@ def test_events_in_bulk_are_grouped_per_profile(sandbox: Sandbox) -> None:
         event("e1", "bob@example.com", value=None, value_currency=None),
         event("e2", "ADA@example.com"),
     ]
-    with_client(sandbox, lambda c: c.create_events(events))
+    with_client(sandbox, lambda c: create_events(c, events))
 
     job = only_request(sandbox, BULK)["body"]["data"]
     assert job["type"] == "event-bulk-create-job"
@@ -122,8 +122,8 @@ def test_full_batches_are_accepted_and_the_index_counts_each_submission(sandbox:
     ]
 
     async def send(client: KlaviyoClient) -> None:
-        await asyncio.gather(*(client.create_events(batch) for batch in batches))
-        await client.create_events(batches[0])  # a redelivery of the first batch
+        await asyncio.gather(*(create_events(client, batch) for batch in batches))
+        await create_events(client, batches[0])  # a redelivery of the first batch
 
     with_client(sandbox, send)
 
@@ -229,7 +229,7 @@ def test_suppress_and_erasure(sandbox: Sandbox) -> None:
 
 def test_nothing_to_send_sends_nothing(sandbox: Sandbox) -> None:
     async def send(client: KlaviyoClient) -> None:
-        await client.create_events([])
+        await create_events(client, [])
         await client.subscribe([ConsentChange(email="ada@example.com")], "LstA1")
         await client.unsubscribe([ConsentChange(email="ada@example.com", email_marketing=True)])
         await client.suppress([])
@@ -246,7 +246,7 @@ def test_oversized_batches_are_refused_before_sending(sandbox: Sandbox) -> None:
     with pytest.raises(ValueError, match="at most 100"):
         with_client(sandbox, lambda c: c.unsubscribe(too_many))
     with pytest.raises(ValueError, match="at most 1000"):
-        with_client(sandbox, lambda c: c.create_events([event(f"e{i}") for i in range(1001)]))
+        with_client(sandbox, lambda c: create_events(c, [event(f"e{i}") for i in range(1001)]))
     assert sandbox.requests() == []
 
 
@@ -257,7 +257,7 @@ def test_throttling_is_retryable_with_the_retry_after(sandbox: Sandbox) -> None:
     sandbox.add_fault(path=BULK, status=429, retry_after=3)
 
     with pytest.raises(RetryableProviderError) as caught:
-        with_client(sandbox, lambda c: c.create_events([event("e0"), event("e1")]))
+        with_client(sandbox, lambda c: create_events(c, [event("e0"), event("e1")]))
 
     assert caught.value.status == 429
     assert caught.value.code == "throttled"
@@ -299,7 +299,7 @@ def test_retrying_after_a_fault_delivers_once(sandbox: Sandbox) -> None:
     async def deliver(client: KlaviyoClient) -> int:
         for attempt in range(1, 4):
             try:
-                await client.create_events(batch)
+                await create_events(client, batch)
             except RetryableProviderError:
                 continue
             return attempt
@@ -317,7 +317,7 @@ def test_connection_refused_is_retryable() -> None:
 
     async def run() -> None:
         async with KlaviyoClient(API_KEY, base_url=f"http://127.0.0.1:{port}") as client:
-            await client.create_events([event("e0")])
+            await create_events(client, [event("e0")])
 
     with pytest.raises(RetryableProviderError, match="ConnectError") as caught:
         asyncio.run(run())
@@ -328,7 +328,7 @@ def test_a_timeout_is_retryable(sandbox: Sandbox) -> None:
     sandbox.add_fault(path="/api/events", latency_ms=30_000)
 
     with pytest.raises(RetryableProviderError, match="ReadTimeout") as caught:
-        with_client(sandbox, lambda c: c.create_events([event("e0")]), timeout_s=0.2)
+        with_client(sandbox, lambda c: create_events(c, [event("e0")]), timeout_s=0.2)
 
     assert caught.value.status is None
     assert caught.value.retry_after is None
@@ -372,7 +372,7 @@ def test_an_invalid_event_in_a_bulk_names_its_index(sandbox: Sandbox) -> None:
     events = [event("e0"), event("e1", "bob@example.com"), event("e2", metric="m" * 128)]
 
     with pytest.raises(PermanentProviderError) as caught:
-        with_client(sandbox, lambda c: c.create_events(events))
+        with_client(sandbox, lambda c: create_events(c, events))
 
     assert (caught.value.status, caught.value.code) == (400, "invalid")
     assert caught.value.item_indexes == (2,)
@@ -406,14 +406,14 @@ def test_a_pointer_maps_back_to_the_callers_events(
     ]
 
     with pytest.raises(PermanentProviderError) as caught:
-        with_client(sandbox, lambda c: c.create_events(events))
+        with_client(sandbox, lambda c: create_events(c, events))
 
     assert caught.value.item_indexes == blamed
 
 
 def test_a_single_event_error_blames_that_event(sandbox: Sandbox) -> None:
     with pytest.raises(PermanentProviderError) as caught:
-        with_client(sandbox, lambda c: c.create_events([event("e0", value_currency="EURO")]))
+        with_client(sandbox, lambda c: create_events(c, [event("e0", value_currency="EURO")]))
 
     assert caught.value.item_indexes == (0,)
 
@@ -443,7 +443,7 @@ def test_an_unserializable_property_is_permanent(sandbox: Sandbox) -> None:
     broken = event("e0", properties={"when": object()})
 
     with pytest.raises(PermanentProviderError) as caught:
-        with_client(sandbox, lambda c: c.create_events([broken]))
+        with_client(sandbox, lambda c: create_events(c, [broken]))
 
     assert caught.value.code == "unserializable"
     assert sandbox.requests() == []

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher.providers.base import ConsentChange, ConsentState
+from dispatcher.providers.base import ConsentChange, ConsentState, Limits, OperationLimits
+from dispatcher.providers.klaviyo import bodies
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.providers.klaviyo.limits import EVENTS_JOB_BYTES, LIMITS
 from tests.dispatcher.helpers import API_KEY
@@ -25,16 +26,22 @@ def client() -> Iterator[KlaviyoClient]:
 
 def test_the_documented_limits() -> None:
     events = LIMITS.create_events
-    assert (events.max_items, EVENTS_JOB_BYTES) == (1000, 5 * 2**20)
-    assert events.payload_bytes is not None and events.payload_bytes < EVENTS_JOB_BYTES, (
-        "room left for the JSON:API wrapping"
-    )
+    assert (events.max_items, events.max_bytes) == (1000, EVENTS_JOB_BYTES) == (1000, 5 * 2**20)
+    attributes: dict[str, object] = {"events-bulk-create": {"data": []}}
+    job = bodies.encode({"data": {"type": "event-bulk-create-job", "attributes": attributes}})
+    assert events.wrapping_bytes == len(job), "the job's body without its events"
     assert {name: limit.max_items for name, limit in LIMITS.consent.items()} == {
         "subscribe": 1000,
         "unsuppress": 100,
         "unsubscribe": 100,
         "suppress": 100,
     }
+
+
+def test_consent_limits_state_no_bytes() -> None:
+    """The contacts worker splits consent calls by their number of items only."""
+    with pytest.raises(ValueError, match="number of items"):
+        Limits(LIMITS.create_events, {"subscribe": OperationLimits(1000, max_bytes=5 * 2**20)})
 
 
 state = st.builds(
