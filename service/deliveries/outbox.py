@@ -98,9 +98,25 @@ def contact_id(row_kind: str, data: bytes) -> str:
     message = _readable_payload(row_kind, data)
     if message is None:
         return ""
+    holder = _contact_id_holder(message)
+    return "" if holder is None else str(holder.contact_id)
+
+
+def _contact_id_holder(message: Any) -> Any | None:
+    """The part of a payload that names a contact id (a consent state, or the
+    payload itself); None for a kind whose payload names none."""
     if "state" in message.DESCRIPTOR.fields_by_name:
         message = message.state
-    return str(message.contact_id) if "contact_id" in message.DESCRIPTOR.fields_by_name else ""
+    return message if "contact_id" in message.DESCRIPTOR.fields_by_name else None
+
+
+# The names of the kinds whose payloads name a contact id: only their payloads
+# are worth reading back for it (a whole profile may be ~100 KiB).
+WITH_CONTACT_ID: tuple[str, ...] = tuple(
+    kinds.name(kind)
+    for kind in kinds.ALL
+    if _contact_id_holder(kinds.parse_payload(kind, b"")) is not None
+)
 
 
 def _readable_payload(row_kind: str, data: bytes) -> Any | None:
