@@ -39,9 +39,8 @@ RETRY_AFTER_S = 60  # twice the ack wait
 Sent = tuple[float, bytes]  # (virtual time, ack payload)
 
 
-def _event(event_id: str, legacy_body_json: bytes | None = None) -> bytes:
-    """A product view; with `legacy_body_json`, its body as the previous release
-    sent it (JSON in the deprecated properties_json)."""
+def _event(event_id: str, *, with_body: bool = True) -> bytes:
+    """A product view; without its body, one no release could send (unreadable)."""
     body = bus_pb2.ProductViewed(product=bus_pb2.Product(product_id="p1"))
     message = delivery(
         id=event_id,
@@ -53,11 +52,7 @@ def _event(event_id: str, legacy_body_json: bytes | None = None) -> bytes:
             email=f"{event_id}@example.com",
             metric="viewed_product",
             occur_time=to_timestamp(datetime(2026, 11, 2, 9, 30, tzinfo=UTC)),
-            **(
-                {"properties_json": legacy_body_json}
-                if legacy_body_json is not None
-                else {"product_viewed": body}
-            ),
+            **({"product_viewed": body} if with_body else {}),
         ),
         created=datetime.now(UTC),
     )
@@ -98,9 +93,7 @@ def test_a_batch_waiting_out_a_long_retry_after_is_kept_alive_then_sent_once(
         await observer.subscribe("$JS.ACK.>", cb=wire.record)
         for event_id in [*first_ids, *second_ids]:
             await bus.js.publish(topology.EVENTS_SUBJECT, _event(event_id))
-        await bus.js.publish(
-            topology.EVENTS_SUBJECT, _event(unreadable, legacy_body_json=b"[not json")
-        )
+        await bus.js.publish(topology.EVENTS_SUBJECT, _event(unreadable, with_body=False))
         puller = PullConsumer(bus.nc, stream=topology.WORK_STREAM, durable=topology.DISPATCH_EVENTS)
         first = await puller.fetch(3, wait_s=5, linger_s=1)
         second = await puller.fetch(4, wait_s=5, linger_s=1)
