@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.acks import ack_all
@@ -27,13 +27,11 @@ from dispatcher.delivery.narrowing import narrow
 from dispatcher.delivery.outcomes import Outcome, Reporter
 from dispatcher.delivery.retry import exhausted, retry_delay
 from dispatcher.ordering.erasure import ErasureMarks
-from dispatcher.providers.base import CREATE_EVENTS, OperationLimits, PreparedEvent, Provider
+from dispatcher.providers.base import CREATE_EVENTS, OperationLimits, Provider, TrackedEvent
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 
 log = logging.getLogger(__name__)
 Item = tuple[Msg, bus_pb2.Delivery]
-# An item whose event the provider has encoded, once, for the calls that carry it.
-Ready = tuple[Msg, bus_pb2.Delivery, PreparedEvent]
 
 
 class EventsWorker:
@@ -72,8 +70,7 @@ class EventsWorker:
         ) as held:
             try:
                 items = await self._drop_erased(held, items)
-                ready = await self._prepare(held, items)
-                for chunk in _chunks(ready, self._provider.limits.create_events):
+                for chunk in _chunks(items, self._provider.limits.create_events):
                     await self._deliver(held, chunk)
             except ConnectionEnded:
                 count = await held.hand_back()
@@ -92,25 +89,17 @@ class EventsWorker:
             await self._settle(held, erased, bus_pb2.OUTCOME_SUPERSEDED, "person erased")
         return [item for item in items if item not in erased]
 
-    async def _prepare(self, held: Holding, items: list[Item]) -> list[Ready]:
-        """Each event as the provider will send it; one it cannot read or encode fails."""
-        ready: list[Ready] = []
-        failed: list[tuple[Item, str]] = []
-        for msg, delivery in items:
+    async def _deliver(self, held: Holding, chunk: list[Item]) -> None:
+        events: list[TrackedEvent] = []
+        for msg, delivery in chunk:
             try:
-                prepared = self._provider.prepare_event(translate.tracked_event(delivery))
+                events.append(translate.tracked_event(delivery))
             except (KeyError, ValueError, TypeError) as exc:  # a payload we cannot read
-                failed.append(((msg, delivery), f"unreadable payload: {exc!r}"))
-            except PermanentProviderError as exc:
-                failed.append(((msg, delivery), str(exc)))
-            else:
-                ready.append((msg, delivery, prepared))
-        for item, error in failed:
-            await self._give_up(held, [item], error)
-        return ready
-
-    async def _deliver(self, held: Holding, chunk: list[Ready]) -> None:
-        events = [prepared for _, _, prepared in chunk]
+                await self._give_up(held, [(msg, delivery)], f"unreadable payload: {exc!r}")
+                rest = [item for item in chunk if item[0] is not msg]
+                return await self._deliver(held, rest)
+        if not events:
+            return None
         try:
             await self._gate.call(
                 CREATE_EVENTS,
@@ -122,31 +111,29 @@ class EventsWorker:
             return await self._retry_later(held, chunk, exc)
         except PermanentProviderError as exc:
             return await self._isolate(held, chunk, exc)
-        await self._settle(held, _items(chunk), bus_pb2.OUTCOME_DELIVERED, "")
+        await self._settle(held, chunk, bus_pb2.OUTCOME_DELIVERED, "")
         return None
 
     async def _retry_later(
-        self, held: Holding, chunk: list[Ready], exc: RetryableProviderError
+        self, held: Holding, chunk: list[Item], exc: RetryableProviderError
     ) -> None:
         spent: list[Item] = []
-        for msg, delivery, _ in chunk:
-            attempt = _attempt(msg)
+        for item in chunk:
+            attempt = _attempt(item)
             if exhausted(attempt, max_attempts=self._max_attempts):
-                spent.append((msg, delivery))
+                spent.append(item)
             else:
                 delay = retry_delay(attempt, retry_after=exc.retry_after, base_s=self._base_s)
-                held.settled([msg])
-                await msg.nak(delay=delay)
+                held.settled([item[0]])
+                await item[0].nak(delay=delay)
         if spent:
             await self._give_up(held, spent, str(exc))
 
-    async def _isolate(
-        self, held: Holding, chunk: list[Ready], exc: PermanentProviderError
-    ) -> None:
+    async def _isolate(self, held: Holding, chunk: list[Item], exc: PermanentProviderError) -> None:
         """Find the events the provider refused; deliver the others."""
         narrowed = narrow(chunk, exc.item_indexes)
         if narrowed.failed:
-            await self._give_up(held, _items(narrowed.failed), str(exc))
+            await self._give_up(held, narrowed.failed, str(exc))
         for group in narrowed.retry:
             await self._deliver(held, group)
 
@@ -156,35 +143,33 @@ class EventsWorker:
 
     async def _settle(self, held: Holding, items: list[Item], outcome: int, error: str) -> None:
         await self._reporter.report(
-            [Outcome(delivery, outcome, _attempt(msg), error=error) for msg, delivery in items]
+            [
+                Outcome(delivery, outcome, _attempt((msg, delivery)), error=error)
+                for msg, delivery in items
+            ]
         )
         messages = [msg for msg, _ in items]
         held.settled(messages)
         await ack_all(messages)
 
 
-def _attempt(msg: Msg) -> int:
-    return int(msg.metadata.num_delivered or 1)
+def _attempt(item: Item) -> int:
+    return int(item[0].metadata.num_delivered or 1)
 
 
-def _items(ready: Iterable[Ready]) -> list[Item]:
-    return [(msg, delivery) for msg, delivery, _ in ready]
-
-
-def _chunks(ready: list[Ready], limits: OperationLimits) -> Iterator[list[Ready]]:
-    """Calls of at most `limits.max_items` events whose prepared sizes, with the call's
-    wrapping, add up to at most `limits.max_bytes`: the body the provider receives (an
-    event larger than that goes alone: the provider says whether it takes it)."""
-    budget = None if limits.max_bytes is None else limits.max_bytes - limits.wrapping_bytes
-    chunk: list[Ready] = []
+def _chunks(items: list[Item], limits: OperationLimits) -> Iterator[list[Item]]:
+    """Calls of at most `limits.max_items` events and `limits.payload_bytes` payload bytes
+    (an event larger than that goes alone: the provider says whether it takes it)."""
+    budget = limits.payload_bytes
+    chunk: list[Item] = []
     chunk_bytes = 0
-    for item in ready:
-        size = item[2].size
+    for item in items:
+        item_bytes = item[1].ByteSize()
         full = len(chunk) >= limits.max_items
-        if chunk and (full or (budget is not None and chunk_bytes + size > budget)):
+        if chunk and (full or (budget is not None and chunk_bytes + item_bytes > budget)):
             yield chunk
             chunk, chunk_bytes = [], 0
         chunk.append(item)
-        chunk_bytes += size
+        chunk_bytes += item_bytes
     if chunk:
         yield chunk

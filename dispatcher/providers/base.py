@@ -2,11 +2,9 @@
 
 Implementations translate these into one provider's HTTP API and raise only
 `dispatcher.providers.errors` exceptions. They never touch the database or the bus.
-Each states the limits of its operations (`Limits`), encodes an event once as it
-will send it (`prepare_event`, whose size the events worker counts against the
-limit on a call's body), and plans the consent calls that bring a person to our
-state (`plan_consent`): the workers size their batches from these and run the
-plans, and so know nothing of any one provider.
+Each states the limits of its operations (`Limits`), and plans the consent calls
+that bring a person to our state (`plan_consent`): the workers size their batches
+from the one and run the other, and so know nothing of any one provider.
 """
 
 from __future__ import annotations
@@ -50,17 +48,6 @@ class TrackedEvent:
     value_currency: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedEvent:
-    """An event encoded once, as its provider will send it. `size` is the most
-    bytes it adds to the body of a call with other events (its separators and
-    any wrapping of its own included); `content` is read by the provider only."""
-
-    event: TrackedEvent
-    size: int
-    content: bytes
-
-
 @dataclass(frozen=True)
 class ConsentChange:
     """The effective marketing consent of one person. None leaves a channel as is."""
@@ -82,21 +69,16 @@ class ConsentState:
 
 @dataclass(frozen=True)
 class OperationLimits:
-    """What one call of a bulk operation may carry. `max_bytes` (None: no limit) is
-    the provider's limit on a call's request body: `wrapping_bytes` of the call's
-    own plus the `PreparedEvent.size` of each event. Only the events worker counts
-    bytes (an event larger than that alone still goes, alone); consent calls are
-    split by `max_items` only, so their limits state no bytes."""
+    """What one call of a bulk operation may carry. `payload_bytes` (None: no limit)
+    is counted by the worker over the bus messages of one call's items: the
+    provider's limit on a request body, less room for its own wrapping of them."""
 
     max_items: int
-    max_bytes: int | None = None
-    wrapping_bytes: int = 0
+    payload_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_items < 1:
             raise ValueError("an operation takes at least one item per call")
-        if self.max_bytes is not None and self.max_bytes <= self.wrapping_bytes:
-            raise ValueError("a call's body must leave room for items")
 
 
 @dataclass(frozen=True)
@@ -107,10 +89,6 @@ class Limits:
 
     create_events: OperationLimits
     consent: Mapping[str, OperationLimits]
-
-    def __post_init__(self) -> None:
-        if any(limit.max_bytes is not None for limit in self.consent.values()):
-            raise ValueError("consent calls are split by their number of items only")
 
 
 @dataclass(frozen=True)
@@ -147,14 +125,8 @@ class Provider(Protocol):
         """Create or update; returns the provider's profile id."""
         ...
 
-    def prepare_event(self, event: TrackedEvent) -> PreparedEvent:
-        """`event` encoded for `create_events`. Raises PermanentProviderError when
-        it cannot be encoded (no call could ever carry it)."""
-        ...
-
-    async def create_events(self, events: Sequence[PreparedEvent]) -> None:
-        """Record up to `limits.create_events.max_items` events in one call, of at
-        most `max_bytes` when their sizes and the wrapping add up to no more."""
+    async def create_events(self, events: Sequence[TrackedEvent]) -> None:
+        """Record up to `limits.create_events.max_items` events in one call."""
         ...
 
     def plan_consent(

@@ -10,9 +10,6 @@ Field mapping for `Profile` (POST /api/profile-import, `data.type = "profile"`):
 than into Klaviyo's structured `location` object, whose fields (city, region, country, zip, ...)
 it cannot be split into reliably. Fields that are None are left out so Klaviyo keeps what it has.
 
-An event bulk job is assembled from each event's encoded resource (`bulk_event`, run once per
-event as the worker prepares it), so the events are not encoded again when the call is made.
-
 Every builder of a bulk body also returns a `Blame` that maps Klaviyo's
 `errors[].source.pointer` back to indexes into the sequence the caller passed.
 """
@@ -29,7 +26,7 @@ from uuid import UUID
 
 import orjson
 
-from dispatcher.providers.base import ConsentChange, PreparedEvent, Profile, TrackedEvent
+from dispatcher.providers.base import ConsentChange, Profile, TrackedEvent
 
 JsonObject = dict[str, Any]
 
@@ -73,7 +70,7 @@ class Blame:
         return tuple(sorted({i for p in pointers for i in self.indexes(p)}))
 
 
-def encode(body: object) -> bytes:
+def encode(body: JsonObject) -> bytes:
     """Compact UTF-8 JSON; Decimal, datetime, date and UUID are written as Klaviyo expects.
     (orjson: a 1,000-event bulk body is encoded several times faster than by `json`.)"""
     return orjson.dumps(body, default=_json_default, option=_ORJSON_OPTIONS)
@@ -149,64 +146,35 @@ def event_create(event: TrackedEvent) -> tuple[JsonObject, Blame]:
     return body, Blame(prefix="/data", items=((0,),), whole=True)
 
 
-def _bulk_job(entries: list[JsonObject]) -> JsonObject:
-    return {
+def events_bulk(events: Sequence[TrackedEvent]) -> tuple[JsonObject, Blame]:
+    """POST /api/event-bulk-create-jobs: one `event-bulk-create` entry per profile (by email,
+    case-insensitively, in order of first appearance), each with that profile's events."""
+    groups: dict[str, list[int]] = {}
+    for index, event in enumerate(events):
+        groups.setdefault(event.email.strip().lower(), []).append(index)
+    entries = [
+        {
+            "type": "event-bulk-create",
+            "attributes": {
+                "profile": _email_profile(events[indexes[0]].email),
+                "events": {
+                    "data": [
+                        {"type": "event", "attributes": _event_attributes(events[i])}
+                        for i in indexes
+                    ]
+                },
+            },
+        }
+        for indexes in groups.values()
+    ]
+    body = {
         "data": {
             "type": "event-bulk-create-job",
             "attributes": {"events-bulk-create": {"data": entries}},
         }
     }
-
-
-def _profile_entry(email: str, events: list[JsonObject]) -> JsonObject:
-    return {
-        "type": "event-bulk-create",
-        "attributes": {"profile": _email_profile(email), "events": {"data": events}},
-    }
-
-
-# A bulk job is built from its events' resources, each encoded once (`bulk_event`),
-# and the encodings of its JSON:API wrapping, cut where the varying parts go.
-_JOB_OPEN, _, _JOB_CLOSE = encode(_bulk_job([])).rpartition(b"[]")
-_ENTRY = encode(_profile_entry("", []))
-_ENTRY_OPEN, _, _ENTRY_REST = _ENTRY.partition(b'""')  # the first "" is the email
-_ENTRY_EVENTS, _, _ENTRY_CLOSE = _ENTRY_REST.rpartition(b"[]")  # the last [] the events
-# A job's body besides its profile entries and the commas between them.
-EVENTS_BULK_WRAPPING_BYTES = len(_JOB_OPEN) + len(b"[]") + len(_JOB_CLOSE)
-
-
-def bulk_event(event: TrackedEvent) -> tuple[bytes, int]:
-    """The event's resource in a bulk job, and the most bytes it adds to one: the resource
-    and a comma, in a profile entry of its own and a comma. (Events of one profile share an
-    entry, which takes less.)"""
-    resource = encode({"type": "event", "attributes": _event_attributes(event)})
-    return resource, len(resource) + len(_ENTRY) + len(encode(event.email))
-
-
-def events_bulk(events: Sequence[PreparedEvent]) -> tuple[bytes, Blame]:
-    """POST /api/event-bulk-create-jobs, encoded: one `event-bulk-create` entry per profile (by
-    email, case-insensitively, in order of first appearance), each with that profile's events
-    (`PreparedEvent.content`, from `bulk_event`)."""
-    groups: dict[str, list[int]] = {}
-    for index, prepared in enumerate(events):
-        groups.setdefault(prepared.event.email.strip().lower(), []).append(index)
-    entries = [
-        b"".join(
-            (
-                _ENTRY_OPEN,
-                encode(events[indexes[0]].event.email),
-                _ENTRY_EVENTS,
-                b"[",
-                b",".join([events[i].content for i in indexes]),
-                b"]",
-                _ENTRY_CLOSE,
-            )
-        )
-        for indexes in groups.values()
-    ]
-    content = b"".join((_JOB_OPEN, b"[", b",".join(entries), b"]", _JOB_CLOSE))
     items = tuple(tuple(indexes) for indexes in groups.values())
-    return content, Blame(prefix=EVENTS_BULK_PREFIX, items=items, nested="/attributes/events/data")
+    return body, Blame(prefix=EVENTS_BULK_PREFIX, items=items, nested="/attributes/events/data")
 
 
 def _channels(change: ConsentChange, wanted: bool) -> JsonObject:

@@ -6,8 +6,8 @@ Errors are translated at this boundary, nowhere else:
     any other non-2xx                        -> PermanentProviderError (code = errors[0].code;
                                                 item_indexes from errors[].source.pointer)
 
-Batches larger than `limits` allow (in items, or in the bytes of prepared events) are a caller
-bug and raise ValueError before anything is sent; empty batches send nothing.
+Batches larger than `limits` allow are a caller bug and raise ValueError before anything is
+sent; empty batches send nothing.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from dispatcher.providers.base import (
     ConsentChange,
     ConsentState,
     Limits,
-    OperationLimits,
-    PreparedEvent,
     Profile,
     TrackedEvent,
 )
@@ -101,26 +99,15 @@ class KlaviyoClient:
         response = await self._post(PROFILE_IMPORT, bodies.profile_import(profile))
         return _profile_id(response)
 
-    def prepare_event(self, event: TrackedEvent) -> PreparedEvent:
-        """The event as a bulk job carries it, and the most it adds to the job's body."""
-        try:
-            content, size = bodies.bulk_event(event)
-        except (TypeError, ValueError) as exc:
-            raise _unserializable(f"event {event.event_id!r}", exc) from exc
-        return PreparedEvent(event, size, content)
-
-    async def create_events(self, events: Sequence[PreparedEvent]) -> None:
-        """One event: POST /api/events (a smaller body than a one-event job). More: one bulk
-        job of the events' prepared resources, grouped per profile."""
-        limits = self.limits.create_events
-        _check_batch(events, limits.max_items, "events")
+    async def create_events(self, events: Sequence[TrackedEvent]) -> None:
+        """One event: POST /api/events. More: one bulk job, events grouped per profile."""
+        _check_batch(events, self.limits.create_events.max_items, "events")
         if len(events) == 1:
-            body, blame = bodies.event_create(events[0].event)
+            body, blame = bodies.event_create(events[0])
             await self._post(EVENTS, body, blame)
         elif events:
-            _check_bytes(events, limits)
-            content, blame = bodies.events_bulk(events)
-            await self._send(EVENTS_BULK, content, blame)
+            body, blame = bodies.events_bulk(events)
+            await self._post(EVENTS_BULK, body, blame)
 
     async def subscribe(self, changes: Sequence[ConsentChange], list_id: str | None) -> None:
         """Email marketing for changes with email_marketing=True; SMS marketing for those with
@@ -179,11 +166,7 @@ class KlaviyoClient:
     async def _post(
         self, path: str, body: bodies.JsonObject, blame: bodies.Blame | None = None
     ) -> httpx.Response:
-        return await self._send(path, _encode(body, path), blame)
-
-    async def _send(
-        self, path: str, content: bytes, blame: bodies.Blame | None = None
-    ) -> httpx.Response:
+        content = _encode(body, path)
         try:
             response = await self._http.post(path, content=content)
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
@@ -203,23 +186,13 @@ def _check_batch(items: Sequence[object], limit: int, what: str) -> None:
         raise ValueError(f"{len(items)} {what} in one call; Klaviyo takes at most {limit}")
 
 
-def _check_bytes(events: Sequence[PreparedEvent], limits: OperationLimits) -> None:
-    if limits.max_bytes is None:
-        return
-    size = limits.wrapping_bytes + sum(event.size for event in events)
-    if size > limits.max_bytes:
-        raise ValueError(f"{size} bytes of events in one call; Klaviyo takes {limits.max_bytes}")
-
-
 def _encode(body: bodies.JsonObject, path: str) -> bytes:
     try:
         return bodies.encode(body)
     except (TypeError, ValueError) as exc:
-        raise _unserializable(f"POST {path}", exc) from exc
-
-
-def _unserializable(what: str, exc: Exception) -> PermanentProviderError:
-    return PermanentProviderError(f"Klaviyo {what}: body is not JSON: {exc}", code="unserializable")
+        raise PermanentProviderError(
+            f"Klaviyo POST {path}: body is not JSON: {exc}", code="unserializable"
+        ) from exc
 
 
 def _transport_message(path: str, exc: httpx.RequestError) -> str:

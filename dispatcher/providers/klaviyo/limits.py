@@ -6,7 +6,6 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from dispatcher.providers.base import Limits, OperationLimits
-from dispatcher.providers.klaviyo.bodies import EVENTS_BULK_WRAPPING_BYTES
 from dispatcher.providers.klaviyo.consent_calls import SUBSCRIBE, SUPPRESS, UNSUBSCRIBE, UNSUPPRESS
 
 MB = 1024 * 1024
@@ -15,18 +14,15 @@ MAX_SUBSCRIPTIONS_PER_JOB = 1000
 MAX_UNSUBSCRIPTIONS_PER_JOB = 100
 # Suppress and unsuppress jobs alike take at most 100 emails.
 SUPPRESSION_BATCH = 100
-# A bulk job's whole request body, as Klaviyo receives it. Counted in the JSON it
-# is sent as, not in bus bytes (typed bodies are about half the size of their
-# JSON): the job's own wrapping (bodies.EVENTS_BULK_WRAPPING_BYTES) plus each
-# event's size as the client prepares it, its JSON:API resource in a profile
-# entry of its own (KlaviyoClient.prepare_event).
-EVENTS_JOB_BYTES = 5 * MB
+EVENTS_JOB_BYTES = 5 * MB  # a bulk job's request body
+# The bus messages of a bulk job's events are counted against less than the
+# job's 5 MB: the JSON:API wrapping of each event (metric, profile, time,
+# unique_id) and of the job comes on top.
+EVENTS_JOB_PAYLOAD_BYTES = 4_000_000
 
 LIMITS = Limits(
     create_events=OperationLimits(
-        max_items=MAX_EVENTS_PER_JOB,
-        max_bytes=EVENTS_JOB_BYTES,
-        wrapping_bytes=EVENTS_BULK_WRAPPING_BYTES,
+        max_items=MAX_EVENTS_PER_JOB, payload_bytes=EVENTS_JOB_PAYLOAD_BYTES
     ),
     consent=MappingProxyType(
         {
