@@ -17,7 +17,7 @@ from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
 from marketing_runtime.clock import utc_now
 from marketing_runtime.connection import Bus
-from marketing_runtime.envelope import delivery, parse_delivery
+from marketing_runtime.envelope import parse_delivery
 from marketing_runtime.pull import PullConsumer
 from marketing_runtime.timestamps import to_timestamp
 from nats.aio.msg import Msg
@@ -29,6 +29,7 @@ from dispatcher.delivery.outcomes import Reporter
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
+from tests.bus_helpers import delivery
 from tests.dispatcher.helpers import API_KEY
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.harness import eventually
@@ -41,19 +42,20 @@ Sent = tuple[float, bytes]  # (virtual time, ack payload)
 
 def _event(event_id: str, *, with_body: bool = True) -> bytes:
     """A product view; without its body, one no release could send (unreadable)."""
-    body = bus_pb2.ProductViewed(product=bus_pb2.Product(product_id="p1"))
+    event = bus_pb2.EventTracked(
+        event_id=event_id,
+        email=f"{event_id}@example.com",
+        metric="viewed_product",
+        occur_time=to_timestamp(datetime(2026, 11, 2, 9, 30, tzinfo=UTC)),
+    )
+    if with_body:
+        event.product_viewed.product.product_id = "p1"
     message = delivery(
         id=event_id,
         kind=bus_pb2.KIND_EVENT_TRACKED,
         contact_key=f"{event_id}@example.com",
         sequence=0,
-        payload=bus_pb2.EventTracked(
-            event_id=event_id,
-            email=f"{event_id}@example.com",
-            metric="viewed_product",
-            occur_time=to_timestamp(datetime(2026, 11, 2, 9, 30, tzinfo=UTC)),
-            **({"product_viewed": body} if with_body else {}),
-        ),
+        payload=event,
         created=datetime.now(UTC),
     )
     return message.SerializeToString()
