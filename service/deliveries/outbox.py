@@ -3,12 +3,13 @@ the change, so the change and its outbox row commit (or roll back) together."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import kinds
 from marketing_runtime.kinds import Kind
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from service.storage.database import after_commit
 from service.storage.models import Outbox, OutboxStatus
 
+log = logging.getLogger(__name__)
 # Called after any transaction that added outbox rows commits (the relay's wake-up).
 _listeners: list[Callable[[], None]] = []
 
@@ -81,17 +83,51 @@ def payload(row_kind: str, data: bytes) -> Any:
 
 
 def event_id(row_kind: str, data: bytes) -> str:
-    """The event id of an event's row; "" for a row of another kind."""
-    return str(payload(row_kind, data).event_id) if row_kind == EVENT_TRACKED else ""
+    """The event id of an event's row; "" for a row of another kind, or whose
+    payload does not parse."""
+    if row_kind != EVENT_TRACKED:
+        return ""
+    message = _readable_payload(row_kind, data)
+    return "" if message is None else str(message.event_id)
 
 
 def contact_id(row_kind: str, data: bytes) -> str:
     """The contact id a row's payload names (a profile or a consent state);
-    "" for a row of a kind without one, or whose payload was erased."""
-    message = payload(row_kind, data)
+    "" for a row of a kind without one, whose payload was erased, or whose
+    payload does not parse."""
+    message = _readable_payload(row_kind, data)
+    if message is None:
+        return ""
+    holder = _contact_id_holder(message)
+    return "" if holder is None else str(holder.contact_id)
+
+
+def _contact_id_holder(message: Any) -> Any | None:
+    """The part of a payload that names a contact id (a consent state, or the
+    payload itself); None for a kind whose payload names none."""
     if "state" in message.DESCRIPTOR.fields_by_name:
         message = message.state
-    return str(message.contact_id) if "contact_id" in message.DESCRIPTOR.fields_by_name else ""
+    return message if "contact_id" in message.DESCRIPTOR.fields_by_name else None
+
+
+# The names of the kinds whose payloads name a contact id: only their payloads
+# are worth reading back for it (a whole profile may be ~100 KiB).
+WITH_CONTACT_ID: tuple[str, ...] = tuple(
+    kinds.name(kind)
+    for kind in kinds.ALL
+    if _contact_id_holder(kinds.parse_payload(kind, b"")) is not None
+)
+
+
+def _readable_payload(row_kind: str, data: bytes) -> Any | None:
+    """The row's payload, or None for bytes that are not its kind's message:
+    the relay fails such a row as unreadable, and the failed-deliveries queue
+    must still list and re-drive it (a re-drive fails it again)."""
+    try:
+        return payload(row_kind, data)
+    except DecodeError as exc:
+        log.debug("outbox: a %s row's payload does not parse: %s", row_kind, exc)
+        return None
 
 
 async def forget_person(session: AsyncSession, contact_key: str) -> None:

@@ -33,12 +33,15 @@ _FAILED_EVENT_TO_OUTBOX = text(
 )
 _EVENT_EXISTS = text("SELECT 1 FROM marketing_event_log WHERE id = :id")
 # An accepted erasure request needs the email no longer: it is forgotten here.
+# The payload comes back only where a delivered row's contact is marked synced
+# (a kind naming a contact id), not every payload to find the few that do.
 _OUTBOX_DONE = text(
     "UPDATE marketing_outbox SET status = CAST(:status AS outbox_status), completed_at = :now, "
     "error = :error, attempts = :attempts, payload = CASE "
     "WHEN kind = :erased AND :status = 'COMPLETED' THEN :scrubbed "
     "ELSE payload END WHERE id = CAST(:id AS uuid) "
-    "RETURNING kind, payload"
+    "RETURNING kind, CASE WHEN kind = ANY(:with_contact_id) AND :status = 'COMPLETED' "
+    "THEN payload END AS payload"
 )
 _ERASED = kinds.name(bus_pb2.KIND_CONTACT_ERASED)
 _CONTACT_SYNCED = text(
@@ -106,10 +109,13 @@ async def record_outbox(
             "id": r.delivery_id,
             "erased": _ERASED,
             "scrubbed": outbox.ERASED_PAYLOAD,
+            "with_contact_id": list(outbox.WITH_CONTACT_ID),
         }
         row = (await session.execute(_OUTBOX_DONE, params)).first()
-        contact_id = outbox.contact_id(row.kind, row.payload) if row is not None else ""
-        if contact_id and r.outcome != FAILED:
+        if row is None or row.payload is None:
+            continue
+        contact_id = outbox.contact_id(row.kind, row.payload)
+        if contact_id:
             await session.execute(
                 _CONTACT_SYNCED,
                 {"now": now, "provider_id": r.provider_id, "contact_id": contact_id},

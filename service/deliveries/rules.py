@@ -110,10 +110,10 @@ async def retry_failed(db: Database, *, names: list[str]) -> int:
         if missing:
             first = sorted(str(m) for m in missing)[0]
             raise NotFoundError(resource_type="failed delivery", resource_name=NAME_PREFIX + first)
+        # An event row whose payload does not parse names no event (the relay
+        # fails it again; its log row, if any, cannot be found from it).
         event_ids = [
-            outbox.event_id(row.kind, row.payload)
-            for row in rows
-            if row.kind == outbox.EVENT_TRACKED
+            event_id for row in rows if (event_id := outbox.event_id(row.kind, row.payload))
         ]
         if event_ids:
             await session.execute(_EVENTS_BACK_TO_PENDING, {"ids": event_ids})

@@ -36,7 +36,8 @@ def body_bytes(field: str, api_body: Any, payload: dict[str, Any]) -> bytes:
 def log_json(event: bus_pb2.EventTracked) -> bytes:
     """The event log's JSON document of the event's body: the same as the
     API's body gives (service.events.payload_json; checked for every event
-    type in tests/dispatcher/test_bus_round_trip.py)."""
+    type in tests/bus_contract/test_round_trip.py); ValueError for an event
+    without a body."""
     field = event.WhichOneof("body")
     if field is None:
         raise ValueError(f"event {event.event_id!r} has no body")

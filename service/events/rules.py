@@ -107,8 +107,9 @@ def _plainly_good(m: MoneyField) -> bool:
 
 
 def _check_encoded(v: Violations, e: EventInput, field: str) -> bytes:
-    """Encode the payload once (the bus carries these very bytes) and check the
-    provider's limits on them: the length is the exact UTF-8 size."""
+    """Encode the payload once (the event log keeps these very bytes as its
+    JSON document) and check the provider's limits on them: the length is the
+    exact UTF-8 size."""
     encoded = orjson.dumps(e.payload)
     if len(encoded) > check.MAX_EVENT_BYTES:
         v.add(field, "EVENT_TOO_LARGE", f"larger than the provider's {check.MAX_EVENT_BYTES} bytes")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from google.protobuf.message import DecodeError
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.acks import ack_all
 from marketing_runtime.clock import Clock
@@ -30,8 +31,7 @@ class EventLogWriter:
         self._clock = clock
 
     async def handle(self, messages: list[Msg]) -> None:
-        deliveries = [parse_delivery(msg.data) for msg in messages]
-        events = [_log_event(d) for d in deliveries if d.type == bus_pb2.KIND_EVENT_TRACKED]
+        events = _log_events(messages)
         try:
             async with self._db.transaction() as session:
                 await insert_log_rows(session, events, self._clock(), report_new=False)
@@ -41,6 +41,23 @@ class EventLogWriter:
                 await msg.nak(delay=DB_RETRY_DELAY_S)
             return
         await ack_all(messages)
+
+
+def _log_events(messages: list[Msg]) -> list[LogEvent]:
+    """The events' log rows. A message that is no event this writer can log
+    (one that does not parse, or an event without a body) is left out with a
+    warning and acked with the rest: asking for it again would not make it
+    readable, and would hold back every event of its batch. The dispatcher
+    fails it on its own consumer, so it reaches the failed deliveries."""
+    events = []
+    for msg in messages:
+        try:
+            delivery = parse_delivery(msg.data)
+            if delivery.type == bus_pb2.KIND_EVENT_TRACKED:
+                events.append(_log_event(delivery))
+        except (DecodeError, ValueError) as exc:
+            log.warning("event log writer: a message not logged (%s)", exc)
+    return events
 
 
 def _log_event(delivery: bus_pb2.Delivery) -> LogEvent:

@@ -121,12 +121,13 @@ class OutboxRelay:
                 await self._pause(RETRY_S)
 
     async def _fail(self, conn: AsyncConnection, rows: list[outbox.Unpublishable]) -> None:
-        """A row the server would refuse (closing the connection) is not
-        published, nor left to hold up the rows behind it: it waits FAILED."""
+        """A row the server would refuse (closing the connection), or whose
+        payload cannot be read, is not published, nor left to hold up the rows
+        behind it: it waits FAILED."""
         await outbox.fail_unpublishable(conn, rows, now=self._clock())
         await conn.commit()
         log.warning(
-            "outbox relay: %d rows too large for the bus are failed deliveries now: %s",
+            "outbox relay: %d rows the bus cannot carry are failed deliveries now: %s",
             len(rows),
             rows[0].error,
         )
@@ -154,7 +155,7 @@ def _sized(
     rows: Any, now: datetime, max_payload: int
 ) -> tuple[list[tuple[Any, _Message]], list[outbox.Unpublishable]]:
     """The rows' messages that fit the server's max_payload, and the rows
-    whose messages do not."""
+    whose messages do not or cannot be read."""
     fitting, unpublishable = [], []
     for row in rows:
         try:

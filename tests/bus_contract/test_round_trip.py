@@ -180,20 +180,23 @@ def test_the_event_log_keeps_the_json_document_it_kept_before(case: str) -> None
 
 @pytest.mark.parametrize("case", list(API_EVENTS))
 def test_an_event_of_the_previous_release_reaches_the_provider_alike(case: str) -> None:
-    """A message already on the stream when the new release starts: its body
-    as JSON in properties_json."""
+    """A message already on the stream when the new release starts: a `kind`
+    string and the event as JSON in payload_json, its body under "properties"."""
     record = _record(API_EVENTS[case])
     old = bus_pb2.Delivery(
-        id="e-1", type=bus_pb2.KIND_EVENT_TRACKED, contact_key="k", create_time=to_timestamp(NOW)
-    )
-    old.event_tracked.MergeFrom(
-        bus_pb2.EventTracked(
-            event_id="e-1",
-            email="ada@example.com",
-            metric=record.metric,
-            occur_time=to_timestamp(NOW),
-            properties_json=record.payload_json,
-        )
+        id="e-1",
+        kind="event.tracked",
+        contact_key="k",
+        create_time=to_timestamp(NOW),
+        payload_json=orjson.dumps(
+            {
+                "event_id": "e-1",
+                "email": "ada@example.com",
+                "metric": record.metric,
+                "occur_time": NOW.isoformat(),
+                "properties": orjson.loads(record.payload_json),
+            }
+        ),
     )
     upgraded = parse_delivery(old.SerializeToString())
     new = parse_delivery(next(serialized_events([record.bus_event()], to_timestamp(NOW))))

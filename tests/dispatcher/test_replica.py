@@ -21,7 +21,6 @@ import nats
 import pytest
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
-from marketing_runtime.envelope import delivery
 from marketing_runtime.timestamps import to_timestamp
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -31,6 +30,7 @@ from dispatcher.main import LEASE_KEY, Dispatcher
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from dispatcher.settings import DispatcherSettings
+from tests.bus_helpers import delivery
 from tests.dispatcher.helpers import API_KEY
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.harness import eventually

@@ -15,7 +15,6 @@ from marketing.bus.v1 import bus_pb2
 from marketing_runtime.envelope import (
     MSG_ID_HEADER,
     TrackedEvent,
-    delivery,
     serialized_events,
     wire_size,
 )
@@ -23,6 +22,7 @@ from marketing_runtime.event_bodies import set_body
 from marketing_runtime.timestamps import EPOCH, to_timestamp
 from nats.js.api import StreamConfig
 
+from tests.bus_helpers import delivery
 from tests.harness import eventually
 from tests.processes import SMALL_MAX_PAYLOAD, NatsServer
 

@@ -61,27 +61,6 @@ def test_an_old_event_reads_as_a_typed_one() -> None:
     assert (e.placed_order.order.order_id, e.placed_order.order.total.units) == ("o1", 5)
 
 
-def test_an_event_of_the_release_before_typed_bodies_gets_its_typed_body() -> None:
-    body = {"name": "review_submitted", "properties": {"stars": 5}, "value": {"units": 3}}
-    old = bus_pb2.Delivery(id="e-1", type=bus_pb2.KIND_EVENT_TRACKED)
-    old.event_tracked.metric = "review_submitted"
-    old.event_tracked.properties_json = orjson.dumps(body)
-    e = parse_delivery(old.SerializeToString()).event_tracked
-    assert e.WhichOneof("body") == "custom" and not e.properties_json
-    assert (e.custom.name, orjson.loads(e.custom.properties_json)) == (
-        "review_submitted",
-        {"stars": 5},
-    )
-    assert e.custom.value.units == 3
-
-
-def test_an_event_whose_old_body_cannot_be_read_is_left_unreadable() -> None:
-    old = bus_pb2.Delivery(id="e-1", type=bus_pb2.KIND_EVENT_TRACKED)
-    old.event_tracked.metric = "placed_order"
-    old.event_tracked.properties_json = b'{"order": {"no_such_field": 1}}'
-    assert parse_delivery(old.SerializeToString()).type == bus_pb2.KIND_UNSPECIFIED
-
-
 def test_an_old_profile_keeps_its_exact_value_and_unset_fields() -> None:
     d = parse_delivery(
         _old_delivery(

@@ -11,11 +11,12 @@ from marketing.bus.v1 import bus_pb2
 from marketing.v1 import service_pb2 as pb
 from marketing_runtime import topology
 from marketing_runtime.clock import utc_now
-from marketing_runtime.envelope import MSG_ID_HEADER, delivery
+from marketing_runtime.envelope import MSG_ID_HEADER
 
 from dispatcher.sandbox import Sandbox
 from service.common.validation import email_key
 from tests.builders import placed_order, upsert
+from tests.bus_helpers import delivery
 from tests.harness import ServiceHarness, assert_eventually, error_reason, unique_email
 
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
 from typing import NamedTuple
 
 from google.protobuf import timestamp_pb2
-from google.protobuf.message import Message
 from marketing.bus.v1 import bus_pb2
 
-from marketing_runtime.kinds import Kind, payload_field
 from marketing_runtime.legacy import upgrade_delivery, upgrade_result
-from marketing_runtime.timestamps import set_micros, to_timestamp
+from marketing_runtime.timestamps import set_micros
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 # The max_payload we run nats-server with, and ask of a production NATS
@@ -44,30 +41,6 @@ def too_large(size: int, limit: int) -> str:
         f"bus message of {size} bytes exceeds the NATS server's max_payload of {limit} bytes; "
         "raise max_payload (README, NATS), then retry the failed delivery"
     )
-
-
-def delivery(
-    *,
-    id: str,
-    kind: Kind,
-    contact_key: str,
-    sequence: int,
-    payload: Message,
-    created: datetime | timestamp_pb2.Timestamp,
-) -> bus_pb2.Delivery:
-    """A Delivery of `kind` carrying `payload` (that kind's message); `created`
-    a time, or one already converted (shared by a batch)."""
-    message = bus_pb2.Delivery(
-        id=id,
-        type=kind,
-        contact_key=contact_key,
-        sequence=sequence,
-        create_time=created
-        if isinstance(created, timestamp_pb2.Timestamp)
-        else to_timestamp(created),
-    )
-    getattr(message, payload_field(kind)).CopyFrom(payload)
-    return message
 
 
 class TrackedEvent(NamedTuple):

@@ -1,13 +1,11 @@
-"""The one legacy decoder: bus messages written by earlier releases in their
-typed form: those before the typed bus contract (a `kind` string and
-`payload_json`), and events of those before the typed event body (the whole
-body as JSON in EventTracked's `properties_json`).
+"""The one legacy decoder: bus messages written by the releases before the
+typed bus contract (a `kind` string and `payload_json`), in their typed form.
 
 Messages already on the streams when a new release starts were written by the
 old one; `marketing_runtime.envelope` passes every Delivery and DeliveryResult
 it parses through here, so no reader sees the old fields. Outbox rows of
-those releases kept their payloads in the same JSON form: the migration that
-made them typed converts them here too (`payload_from_json`)."""
+those releases kept their payloads in the same JSON form; the migration that
+made them typed (0003) decodes them with a frozen copy of `payload_from_json`."""
 
 from __future__ import annotations
 
@@ -42,8 +40,6 @@ def upgrade_delivery(delivery: bus_pb2.Delivery) -> bus_pb2.Delivery:
     """A Delivery with a `type` as it is; an old one turned typed in place. An
     old one of an unknown kind, or whose payload cannot be read, is left
     without a type (readers refuse it as unreadable)."""
-    if delivery.type == bus_pb2.KIND_EVENT_TRACKED:
-        return _upgrade_event_body(delivery)
     if delivery.type != bus_pb2.KIND_UNSPECIFIED or not delivery.kind:
         return delivery
     kind = KINDS.get(delivery.kind)
@@ -60,26 +56,11 @@ def upgrade_delivery(delivery: bus_pb2.Delivery) -> bus_pb2.Delivery:
     return delivery
 
 
-def _upgrade_event_body(delivery: bus_pb2.Delivery) -> bus_pb2.Delivery:
-    """An event of the release before the typed body (its body as JSON in
-    `properties_json`) given its typed body; one whose JSON cannot be read
-    is left without a type (readers refuse it as unreadable)."""
-    event = delivery.event_tracked
-    if event.WhichOneof("body") is not None or not event.properties_json:
-        return delivery
-    try:
-        _set_body(event, orjson.loads(event.properties_json))
-    except (KeyError, ValueError, TypeError, AttributeError):
-        delivery.type = bus_pb2.KIND_UNSPECIFIED
-    return delivery
-
-
 def _set_body(event: bus_pb2.EventTracked, doc: Any) -> None:
     if not isinstance(doc, dict):
         raise TypeError(f"an event body is a JSON object, not {type(doc).__name__}")
     field, body = event_bodies.from_json(event.metric, doc)
     getattr(event, field).CopyFrom(body)
-    event.ClearField("properties_json")
 
 
 def upgrade_result(result: bus_pb2.DeliveryResult) -> bus_pb2.DeliveryResult:

@@ -16,7 +16,6 @@ import nats
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
 from marketing_runtime.connection import Bus
-from marketing_runtime.envelope import delivery
 from marketing_runtime.pull import PullConsumer
 from nats.aio.msg import Msg
 
@@ -25,6 +24,7 @@ from dispatcher.delivery.keepalive import keepalive_every
 from dispatcher.providers.base import Profile
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
+from tests.bus_helpers import delivery
 from tests.dispatcher.helpers import ACK_WAIT_S, API_KEY, contacts_worker, held_lease
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.harness import eventually

@@ -17,7 +17,6 @@ import pytest
 from marketing_runtime import kinds, topology
 from marketing_runtime.clock import utc_now
 from marketing_runtime.connection import Bus
-from marketing_runtime.envelope import delivery
 from marketing_runtime.legacy import payload_from_json
 from marketing_runtime.pull import PullConsumer
 
@@ -28,6 +27,7 @@ from dispatcher.delivery.outcomes import Reporter
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
+from tests.bus_helpers import delivery
 from tests.dispatcher.helpers import API_KEY, contacts_worker, held_lease
 from tests.harness import eventually
 from tests.processes import NatsServer

@@ -17,7 +17,7 @@ from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
 from marketing_runtime.clock import utc_now
 from marketing_runtime.connection import Bus
-from marketing_runtime.envelope import delivery, parse_delivery
+from marketing_runtime.envelope import parse_delivery
 from marketing_runtime.pull import PullConsumer
 from marketing_runtime.timestamps import to_timestamp
 from nats.aio.msg import Msg
@@ -29,6 +29,7 @@ from dispatcher.delivery.outcomes import Reporter
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
+from tests.bus_helpers import delivery
 from tests.dispatcher.helpers import API_KEY
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.harness import eventually
@@ -39,26 +40,22 @@ RETRY_AFTER_S = 60  # twice the ack wait
 Sent = tuple[float, bytes]  # (virtual time, ack payload)
 
 
-def _event(event_id: str, legacy_body_json: bytes | None = None) -> bytes:
-    """A product view; with `legacy_body_json`, its body as the previous release
-    sent it (JSON in the deprecated properties_json)."""
-    body = bus_pb2.ProductViewed(product=bus_pb2.Product(product_id="p1"))
+def _event(event_id: str, *, with_body: bool = True) -> bytes:
+    """A product view; without its body, one no release could send (unreadable)."""
+    event = bus_pb2.EventTracked(
+        event_id=event_id,
+        email=f"{event_id}@example.com",
+        metric="product_viewed",
+        occur_time=to_timestamp(datetime(2026, 11, 2, 9, 30, tzinfo=UTC)),
+    )
+    if with_body:
+        event.product_viewed.product.product_id = "p1"
     message = delivery(
         id=event_id,
         kind=bus_pb2.KIND_EVENT_TRACKED,
         contact_key=f"{event_id}@example.com",
         sequence=0,
-        payload=bus_pb2.EventTracked(
-            event_id=event_id,
-            email=f"{event_id}@example.com",
-            metric="product_viewed",
-            occur_time=to_timestamp(datetime(2026, 11, 2, 9, 30, tzinfo=UTC)),
-            **(
-                {"properties_json": legacy_body_json}
-                if legacy_body_json is not None
-                else {"product_viewed": body}
-            ),
-        ),
+        payload=event,
         created=datetime.now(UTC),
     )
     return message.SerializeToString()
@@ -98,9 +95,7 @@ def test_a_batch_waiting_out_a_long_retry_after_is_kept_alive_then_sent_once(
         await observer.subscribe("$JS.ACK.>", cb=wire.record)
         for event_id in [*first_ids, *second_ids]:
             await bus.js.publish(topology.EVENTS_SUBJECT, _event(event_id))
-        await bus.js.publish(
-            topology.EVENTS_SUBJECT, _event(unreadable, legacy_body_json=b"[not json")
-        )
+        await bus.js.publish(topology.EVENTS_SUBJECT, _event(unreadable, with_body=False))
         puller = PullConsumer(bus.nc, stream=topology.WORK_STREAM, durable=topology.DISPATCH_EVENTS)
         first = await puller.fetch(3, wait_s=5, linger_s=1)
         second = await puller.fetch(4, wait_s=5, linger_s=1)

@@ -18,7 +18,6 @@ from marketing.bus.v1 import bus_pb2
 from marketing_runtime import kinds, topology
 from marketing_runtime.clock import utc_now
 from marketing_runtime.connection import Bus
-from marketing_runtime.envelope import delivery
 from marketing_runtime.legacy import payload_from_json
 from marketing_runtime.pull import PullConsumer
 from marketing_runtime.timestamps import to_timestamp
@@ -36,6 +35,7 @@ from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.providers.klaviyo.limits import EVENTS_JOB_BYTES, LIMITS
 from dispatcher.sandbox import Sandbox
 from dispatcher.settings import DispatcherSettings
+from tests.bus_helpers import delivery
 from tests.dispatcher.helpers import API_KEY, contacts_worker, held_lease
 from tests.processes import NatsServer
 

@@ -15,13 +15,13 @@ import pytest
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
 from marketing_runtime.connection import Bus
-from marketing_runtime.envelope import delivery
 from marketing_runtime.legacy import payload_from_json
 from marketing_runtime.pull import PullConsumer
 
 from dispatcher.providers.klaviyo.bodies import PROFILES_PREFIX
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
+from tests.bus_helpers import delivery
 from tests.dispatcher.helpers import API_KEY, contacts_worker, held_lease
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.harness import eventually

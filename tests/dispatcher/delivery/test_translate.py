@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from marketing.bus.v1 import bus_pb2
-from marketing_runtime.envelope import delivery
 from marketing_runtime.kinds import Kind
 from marketing_runtime.legacy import payload_from_json
 
 from dispatcher.delivery.translate import consent_state, profile, tracked_event
+from tests.bus_helpers import delivery
 
 
 def _delivery(kind: Kind, doc: dict[str, Any]) -> bus_pb2.Delivery:

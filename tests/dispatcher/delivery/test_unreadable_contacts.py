@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
 from marketing_runtime.connection import Bus
-from marketing_runtime.envelope import delivery, parse_results
+from marketing_runtime.envelope import parse_results
 from marketing_runtime.pull import PullConsumer
 
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
+from tests.bus_helpers import delivery
 from tests.dispatcher.helpers import API_KEY, contacts_worker, held_lease
 from tests.processes import NatsServer
 

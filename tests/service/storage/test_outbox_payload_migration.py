@@ -1,7 +1,8 @@
 """Migration 0003 on a real PostgreSQL: outbox payloads of every kind, written
 as JSON by the releases before it, become their kinds' bus messages (in
 batches: more rows than one batch), and a downgrade brings back JSON that the
-previous release reads as the same messages."""
+previous release reads as the same messages. The migration decodes with a
+frozen copy of the legacy decoder: these tests check it against the live one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import uuid
 from typing import Any
 
 import orjson
+from alembic import command
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import kinds
 from marketing_runtime.legacy import KINDS, payload_from_json
@@ -115,33 +117,61 @@ def test_every_kind_survives_upgrade_and_downgrade(database_url: str) -> None:
     assert {kind for kind, _ in DOCS} == {kinds.name(k) for k in kinds.ALL}
     with own_database(database_url, "outbox_migration") as url:
         migrate.downgrade(url, "0002")
-        asyncio.run(_insert_json_rows(url))
+        asyncio.run(_insert_json_rows(url, COPIES))
 
         migrate.upgrade(url)
         typed = asyncio.run(_rows(url))
         assert len(typed) == len(DOCS) * COPIES
-        for (kind, doc), payload in typed:
-            if doc in ({}, {"erased": True}):
-                assert payload == b""
-            else:
-                expected = payload_from_json(KINDS[kind], doc)
-                assert kinds.parse_payload(kinds.from_name(kind), payload) == expected
+        _assert_typed(typed)
 
         migrate.downgrade(url, "0002")
-        back = asyncio.run(_rows(url))
-        for (kind, doc), payload in back:
-            if doc in ({}, {"erased": True}):
-                assert payload == {"erased": True}
-            else:
-                # What the previous release makes of the row is what it made before.
-                assert payload_from_json(KINDS[kind], payload) == payload_from_json(
-                    KINDS[kind], doc
-                )
+        _assert_json(asyncio.run(_rows(url)))
         migrate.upgrade(url)  # and up again, from what the downgrade wrote
         assert [p for _, p in asyncio.run(_rows(url))] == [p for _, p in typed]
 
 
-async def _insert_json_rows(url: str) -> None:
+def test_rows_over_many_small_batches_are_each_converted(database_url: str) -> None:
+    """Paged by id: batch after batch (the last one partly full), each row once."""
+    copies, batch = 3, 5  # 36 rows: 7 full batches and one of 1
+    with own_database(database_url, "outbox_migration_batches") as url:
+        config = migrate.alembic_config(url)
+        config.attributes[_BATCH_ATTRIBUTE] = batch
+        command.downgrade(config, "0002")
+        asyncio.run(_insert_json_rows(url, copies))
+
+        command.upgrade(config, "head")
+        typed = asyncio.run(_rows(url))
+        assert len(typed) == len(DOCS) * copies
+        _assert_typed(typed)
+
+        command.downgrade(config, "0002")
+        _assert_json(asyncio.run(_rows(url)))
+
+
+# The key under which the migration reads its batch size from the Alembic
+# config (the migration module is loaded by Alembic, not importable by name).
+_BATCH_ATTRIBUTE = "0003_batch"
+
+
+def _assert_typed(rows: list[tuple[tuple[str, dict[str, Any]], Any]]) -> None:
+    for (kind, doc), payload in rows:
+        if doc in ({}, {"erased": True}):
+            assert payload == b""
+        else:
+            expected = payload_from_json(KINDS[kind], doc)
+            assert kinds.parse_payload(kinds.from_name(kind), payload) == expected
+
+
+def _assert_json(rows: list[tuple[tuple[str, dict[str, Any]], Any]]) -> None:
+    for (kind, doc), payload in rows:
+        if doc in ({}, {"erased": True}):
+            assert payload == {"erased": True}
+        else:
+            # What the previous release makes of the row is what it made before.
+            assert payload_from_json(KINDS[kind], payload) == payload_from_json(KINDS[kind], doc)
+
+
+async def _insert_json_rows(url: str, copies: int) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
@@ -157,7 +187,7 @@ async def _insert_json_rows(url: str) -> None:
                         "key": f"k{i}",
                         "kind": kind,
                         "doc": orjson.dumps(doc).decode(),
-                        "copies": COPIES,
+                        "copies": copies,
                     }
                     for i, (kind, doc) in enumerate(DOCS)
                 ],
