@@ -24,6 +24,9 @@ ItemT = TypeVar("ItemT")
 UPSERT_PROFILE = "upsert_profile"
 CREATE_EVENTS = "create_events"
 REQUEST_ERASURE = "request_erasure"
+START_IMPORT = "start_import"
+IMPORT_STATUS = "import_status"
+READ_PERSON = "read_person"
 
 
 @dataclass(frozen=True)
@@ -100,13 +103,48 @@ class OperationLimits:
 
 
 @dataclass(frozen=True)
+class RateWindow:
+    """At most `calls` calls in one fixed window of `seconds` (1, 60, 86,400)."""
+
+    calls: int
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if self.calls < 1 or self.seconds <= 0:
+            raise ValueError("a rate window allows at least one call in a positive time")
+
+
+@dataclass(frozen=True)
+class RateBucket:
+    """One budget the provider keeps for an account: `name` is unique within the
+    provider (an endpoint such as `event-bulk-create-jobs`, or `account` where every
+    call counts against one budget) and `windows` are all enforced at once."""
+
+    name: str
+    windows: tuple[RateWindow, ...]
+
+    def __post_init__(self) -> None:
+        if not self.windows:
+            raise ValueError("a rate bucket has at least one window")
+
+
+@dataclass(frozen=True)
 class Limits:
     """Each bulk operation's limits. `consent` names every call `plan_consent` may
     plan. A profile upsert and an erasure request carry one person per call (their
-    methods take one), so they state none."""
+    methods take one), so they state none.
+
+    `rates` maps every operation the provider offers (by the name the gate gives
+    it) to the buckets one of its calls draws from; `compliance` names the
+    operations that carry consent, suppression and erasure, which have a reserved
+    share of any bucket they share with other work. `import_profiles` is what one
+    bulk profile import (full contact sync) may carry."""
 
     create_events: OperationLimits
     consent: Mapping[str, OperationLimits]
+    rates: Mapping[str, tuple[RateBucket, ...]] = field(default_factory=dict)
+    compliance: frozenset[str] = frozenset()
+    import_profiles: OperationLimits | None = None
 
     def __post_init__(self) -> None:
         if any(limit.max_bytes is not None for limit in self.consent.values()):
@@ -138,6 +176,50 @@ class BulkCall(Generic[OwnerT]):
             await send_items([item_of[id(owner)] for owner in owners])
 
         return cls(operation, [owner for owner, _ in pairs], send)
+
+
+@dataclass(frozen=True)
+class ImportContact:
+    """One person of a full contact sync: the profile and, when known, the whole
+    consent state (the provider sets consent by its own calls after the import)."""
+
+    profile: Profile
+    consent: ConsentState | None = None
+
+
+@dataclass(frozen=True)
+class ImportFailure:
+    """A person a bulk import refused, and the provider's reason."""
+
+    email: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ImportStatus:
+    """Where a bulk import job stands. `done` once the provider has finished it
+    (complete or cancelled); `failures` lists the people it refused so far."""
+
+    job_id: str
+    done: bool
+    total: int
+    completed: int
+    failed: int
+    failures: tuple[ImportFailure, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProviderPerson:
+    """A person as the provider holds them, read back for reconciliation.
+    `properties` are our contact properties as the provider stores them."""
+
+    email: str
+    provider_id: str
+    profile: Profile
+    email_marketing: bool | None
+    sms_marketing: bool | None
+    suppressed: bool
+    newsletter_member: bool | None
 
 
 class Provider(Protocol):

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from dispatcher.providers.base import Limits, OperationLimits
+from dispatcher.providers.base import (
+    CREATE_EVENTS,
+    IMPORT_STATUS,
+    READ_PERSON,
+    REQUEST_ERASURE,
+    START_IMPORT,
+    UPSERT_PROFILE,
+    Limits,
+    OperationLimits,
+    RateBucket,
+    RateWindow,
+)
 from dispatcher.providers.klaviyo.bodies import EVENTS_BULK_WRAPPING_BYTES
 from dispatcher.providers.klaviyo.consent_calls import SUBSCRIBE, SUPPRESS, UNSUBSCRIBE, UNSUPPRESS
 
@@ -21,6 +32,30 @@ SUPPRESSION_BATCH = 100
 # event's size as the client prepares it, its JSON:API resource in a profile
 # entry of its own (KlaviyoClient.prepare_event).
 EVENTS_JOB_BYTES = 5 * MB
+MAX_PROFILES_PER_IMPORT_JOB = 10_000
+IMPORT_JOB_BYTES = 5 * MB
+
+
+def _per_endpoint(name: str, per_second: int, per_minute: int) -> tuple[RateBucket, ...]:
+    """Klaviyo keeps a budget per endpoint: fixed 1-second and 1-minute windows."""
+    return (RateBucket(name, (RateWindow(per_second, 1.0), RateWindow(per_minute, 60.0))),)
+
+
+# Each operation's endpoint and its burst / steady limits (shared/PROVIDERS.md).
+RATES = MappingProxyType(
+    {
+        UPSERT_PROFILE: _per_endpoint("profile-import", 75, 750),
+        CREATE_EVENTS: _per_endpoint("event-bulk-create-jobs", 10, 150),
+        SUBSCRIBE: _per_endpoint("profile-subscription-bulk-create-jobs", 75, 750),
+        UNSUBSCRIBE: _per_endpoint("profile-subscription-bulk-delete-jobs", 75, 750),
+        SUPPRESS: _per_endpoint("profile-suppression-bulk-create-jobs", 75, 750),
+        UNSUPPRESS: _per_endpoint("profile-suppression-bulk-delete-jobs", 75, 750),
+        REQUEST_ERASURE: _per_endpoint("data-privacy-deletion-jobs", 3, 60),
+        START_IMPORT: _per_endpoint("profile-bulk-import-jobs", 10, 150),
+        IMPORT_STATUS: _per_endpoint("profile-bulk-import-jobs/{id}", 10, 150),
+        READ_PERSON: _per_endpoint("profiles", 75, 750),
+    }
+)
 
 LIMITS = Limits(
     create_events=OperationLimits(
@@ -35,5 +70,10 @@ LIMITS = Limits(
             UNSUBSCRIBE: OperationLimits(max_items=MAX_UNSUBSCRIPTIONS_PER_JOB),
             SUPPRESS: OperationLimits(max_items=SUPPRESSION_BATCH),
         }
+    ),
+    rates=RATES,
+    compliance=frozenset({SUBSCRIBE, UNSUBSCRIBE, SUPPRESS, UNSUPPRESS, REQUEST_ERASURE}),
+    import_profiles=OperationLimits(
+        max_items=MAX_PROFILES_PER_IMPORT_JOB, max_bytes=IMPORT_JOB_BYTES
     ),
 )
