@@ -360,3 +360,47 @@ class DeadLetter(_message.Message):
     attempts: int
     fail_time: _timestamp_pb2.Timestamp
     def __init__(self, delivery: _Optional[_Union[Delivery, _Mapping]] = ..., error: _Optional[str] = ..., attempts: _Optional[int] = ..., fail_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SyncedContact(_message.Message):
+    __slots__ = ("profile", "consent")
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    profile: ContactUpserted
+    consent: ConsentState
+    def __init__(self, profile: _Optional[_Union[ContactUpserted, _Mapping]] = ..., consent: _Optional[_Union[ConsentState, _Mapping]] = ...) -> None: ...
+
+class ContactSyncChunk(_message.Message):
+    __slots__ = ("sync_id", "sequence", "contacts")
+    SYNC_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    sync_id: str
+    sequence: int
+    contacts: _containers.RepeatedCompositeFieldContainer[SyncedContact]
+    def __init__(self, sync_id: _Optional[str] = ..., sequence: _Optional[int] = ..., contacts: _Optional[_Iterable[_Union[SyncedContact, _Mapping]]] = ...) -> None: ...
+
+class ContactSyncFailure(_message.Message):
+    __slots__ = ("email", "reason")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    reason: str
+    def __init__(self, email: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ContactSyncChunkResult(_message.Message):
+    __slots__ = ("sync_id", "sequence", "imported", "failures", "error", "job_ids", "finish_time")
+    SYNC_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    FINISH_TIME_FIELD_NUMBER: _ClassVar[int]
+    sync_id: str
+    sequence: int
+    imported: int
+    failures: _containers.RepeatedCompositeFieldContainer[ContactSyncFailure]
+    error: str
+    job_ids: _containers.RepeatedScalarFieldContainer[str]
+    finish_time: _timestamp_pb2.Timestamp
+    def __init__(self, sync_id: _Optional[str] = ..., sequence: _Optional[int] = ..., imported: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[ContactSyncFailure, _Mapping]]] = ..., error: _Optional[str] = ..., job_ids: _Optional[_Iterable[str]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
