@@ -24,3 +24,9 @@ BATCH_SIZE = Histogram(
     ["operation"],
     buckets=(1, 10, 50, 100, 250, 500, 1000),
 )
+PROVIDER_UNKNOWN_OUTCOMES = Counter(
+    "marketing_dispatcher_provider_unknown_outcomes",
+    "Writes sent to a provider without idempotency keys whose outcome is unknown (a timeout or"
+    " a dropped connection after sending): a retry may apply them twice",
+    ["provider", "operation"],
+)

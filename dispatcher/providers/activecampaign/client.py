@@ -1,0 +1,275 @@
+"""ActiveCampaign behind the `Provider` interface: contacts and custom fields, consent on lists
+and a tag, events through event tracking, placed orders and abandoned carts as e-commerce
+orders, erasure, bulk import, read-back, and automation enrolment.
+
+Errors are translated in http.py. ActiveCampaign has no idempotency keys: what this client does
+against repeats, and what can still repeat, is in the README ("What can repeat with
+ActiveCampaign"). In short: lookups before writes where a duplicate would be a second object
+(orders, carts, customers, the connection, fields, tags, tag links, enrolments), and a bounded
+memory of accepted events; a write whose answer was lost is counted in
+`marketing_dispatcher_provider_unknown_outcomes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+import orjson
+
+from dispatcher.providers.activecampaign import bodies, consent_calls
+from dispatcher.providers.activecampaign.automations import Automations
+from dispatcher.providers.activecampaign.consent_calls import ListChange, Lists
+from dispatcher.providers.activecampaign.contacts import Contacts
+from dispatcher.providers.activecampaign.ecommerce import KINDS, OrderKey, Orders, Store, order_body
+from dispatcher.providers.activecampaign.fields import FieldIds
+from dispatcher.providers.activecampaign.http import (
+    USER_AGENT,
+    ApiHttp,
+    json_object,
+    send,
+    status_error,
+)
+from dispatcher.providers.activecampaign.imports import Imports
+from dispatcher.providers.activecampaign.limits import (
+    CONSENT_RECORD,
+    LIMITS,
+    LIST_STATUS,
+    SUPPRESS,
+    UNSUPPRESS,
+)
+from dispatcher.providers.activecampaign.memory import Recent
+from dispatcher.providers.activecampaign.people import read_person
+from dispatcher.providers.base import (
+    CREATE_EVENTS,
+    REQUEST_ERASURE,
+    UPSERT_PROFILE,
+    BulkCall,
+    ConsentState,
+    ImportContact,
+    ImportStatus,
+    Limits,
+    PreparedEvent,
+    Profile,
+    ProviderPerson,
+    TrackedEvent,
+)
+from dispatcher.providers.errors import PermanentProviderError
+
+TRACKING_URL = "https://trackcmp.net/event"
+SUPPRESSION_TAG = "marketing-suppressed"
+ACCEPTED_EVENTS = 100_000
+OUR_STORE = Store()
+OwnerT = TypeVar("OwnerT")
+
+
+@dataclass(frozen=True)
+class TrackingAccount:
+    """Event tracking's own credentials (Settings > Tracking): the account id and event key."""
+
+    account_id: str
+    key: str
+    url: str = TRACKING_URL
+
+
+class ActiveCampaignClient:
+    """One ActiveCampaign account. Safe to share between tasks of one event loop; close with
+    aclose(). `lists` are where consent is expressed (consent_calls.py)."""
+
+    limits: Limits = LIMITS
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        tracking: TrackingAccount,
+        *,
+        sms_list_id: str | None = None,
+        suppression_tag: str = SUPPRESSION_TAG,
+        store: Store = OUR_STORE,
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not api_key.strip():
+            raise ValueError("an ActiveCampaign API key is required")
+        if not tracking.account_id.strip() or not tracking.key.strip():
+            raise ValueError("ActiveCampaign event tracking needs the account id and event key")
+        self._api = ApiHttp(base_url, api_key, timeout_s=timeout_s, transport=transport)
+        self._tracking = tracking
+        self._tracker = httpx.AsyncClient(
+            headers={"User-Agent": USER_AGENT},
+            timeout=httpx.Timeout(timeout_s),
+            transport=transport,
+        )
+        self._sms_list = sms_list_id or None
+        self._suppression_tag = suppression_tag
+        self._fields = FieldIds(self._api)
+        self._contacts = Contacts(self._api)
+        self._orders = Orders(self._api, store)
+        self._imports = Imports(self._api, self._fields)
+        self._automations = Automations(self._api, self._contacts)
+        self._accepted: Recent[str, bool] = Recent(ACCEPTED_EVENTS)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- contacts --------------------------------------------------------------------------
+
+    async def upsert_profile(self, profile: Profile) -> str:
+        """POST /contact/sync (custom fields created on first use); the contact id."""
+        ids = await self._fields.ids(bodies.field_values(profile), UPSERT_PROFILE)
+        return await self._contacts.sync(bodies.profile_sync(profile, ids), UPSERT_PROFILE)
+
+    async def request_erasure(self, email: str) -> None:
+        """DELETE /contacts/{id} of every contact with this email; none is done already."""
+        while (found := await self._contacts.find(email, REQUEST_ERASURE)) is not None:
+            await self._api.call(
+                "DELETE",
+                f"/contacts/{found['id']}",
+                operation=REQUEST_ERASURE,
+                allow_missing=True,
+            )
+            self._contacts.forget(email)
+        self._orders.forget(email)
+
+    async def read_person(
+        self, email: str, newsletter_list_id: str | None
+    ) -> ProviderPerson | None:
+        return await read_person(
+            self._api,
+            self._contacts,
+            self._fields,
+            email,
+            Lists(newsletter_list_id or None, self._sms_list),
+            self._suppression_tag,
+        )
+
+    # --- events ----------------------------------------------------------------------------
+
+    def prepare_event(self, event: TrackedEvent) -> PreparedEvent:
+        """An order or cart as its ecomOrder (ids added when sent); any other event as the
+        form fields of event tracking."""
+        try:
+            if event.metric in KINDS:
+                key, body = order_body(event)
+                content = orjson.dumps({"key": [key.field, key.value], "order": body})
+            else:
+                content = orjson.dumps({"form": bodies.tracking_fields(event)})
+        except (TypeError, ValueError) as exc:
+            raise PermanentProviderError(
+                f"ActiveCampaign event {event.event_id!r}: cannot be encoded: {exc}",
+                code="unserializable",
+            ) from exc
+        return PreparedEvent(event, len(content), content)
+
+    async def create_events(self, events: Sequence[PreparedEvent]) -> None:
+        """One event per call (event tracking has no bulk form). An event this client had
+        accepted before is not sent again."""
+        if len(events) > self.limits.create_events.max_items:
+            raise ValueError(f"{len(events)} events in one call; ActiveCampaign takes one")
+        for prepared in events:
+            if self._accepted.get(prepared.event.event_id):
+                continue
+            content: dict[str, Any] = orjson.loads(prepared.content)
+            if "order" in content:
+                key = OrderKey(*content["key"])
+                await self._orders.record(key, content["order"], CREATE_EVENTS)
+            else:
+                await self._track(content["form"])
+            self._accepted.put(prepared.event.event_id, True)
+
+    async def _track(self, form: dict[str, str]) -> None:
+        account = self._tracking
+        data = {"actid": account.account_id, "key": account.key, **form}
+        response = await send(self._tracker, "POST", account.url, CREATE_EVENTS, data=data)
+        if not response.is_success:
+            raise status_error(response, "POST /event", CREATE_EVENTS)
+        reply = json_object(response)
+        if str(reply.get("success", "")) != "1":
+            raise PermanentProviderError(
+                f"ActiveCampaign event tracking refused {form['event']!r}: "
+                f"{reply.get('message', reply)}",
+                status=response.status_code,
+                code="tracking_refused",
+            )
+
+    # --- consent ---------------------------------------------------------------------------
+
+    def plan_consent(
+        self, states: Sequence[tuple[OwnerT, ConsentState]], newsletter_list_id: str | None
+    ) -> list[BulkCall[OwnerT]]:
+        """The record, list-status, unsuppress and suppress calls (consent_calls.py), in that
+        order; calls without items are left out."""
+        lists = Lists(newsletter_list_id or None, self._sms_list)
+        planned = consent_calls.plan(states, lists)
+        calls = [
+            BulkCall.of(CONSENT_RECORD, planned.record, self.record_consent),
+            BulkCall.of(LIST_STATUS, planned.lists, self.set_list_statuses),
+            BulkCall.of(UNSUPPRESS, planned.unsuppress, self.unsuppress),
+            BulkCall.of(SUPPRESS, planned.suppress, self.suppress),
+        ]
+        return [call for call in calls if call.owners]
+
+    async def record_consent(self, states: Sequence[ConsentState]) -> None:
+        """A contact sync with the consent fields (and the phone); creates a missing contact."""
+        for state in states:
+            values = consent_calls.record_fields(state)
+            ids = await self._fields.ids(values, CONSENT_RECORD)
+            phone = {"phone": state.change.phone} if state.change.phone else {}
+            fields = {ids[title]: text for title, text in values.items()}
+            body = bodies.contact_sync(state.change.email, fields, phone)
+            await self._contacts.sync(body, CONSENT_RECORD)
+
+    async def set_list_statuses(self, changes: Sequence[ListChange]) -> None:
+        for change in changes:
+            contact = await self._contacts.id_of(change.email, LIST_STATUS, create=True)
+            assert contact is not None
+            for list_id, status in change.statuses:
+                await self._contacts.set_list_status(contact, list_id, status, LIST_STATUS)
+
+    async def suppress(self, emails: Sequence[str]) -> None:
+        """Tags the contact `suppression_tag` (unless tagged already)."""
+        for email in emails:
+            contact = await self._contacts.id_of(email, SUPPRESS, create=True)
+            assert contact is not None
+            tag = await self._contacts.tag_id(self._suppression_tag, SUPPRESS)
+            await self._contacts.add_tag(contact, tag, SUPPRESS)
+
+    async def unsuppress(self, emails: Sequence[str]) -> None:
+        """Removes the suppression tag, if the contact has it."""
+        for email in emails:
+            contact = await self._contacts.id_of(email, UNSUPPRESS, create=False)
+            if contact is not None:
+                tag = await self._contacts.tag_id(self._suppression_tag, UNSUPPRESS)
+                await self._contacts.remove_tag(contact, tag, UNSUPPRESS)
+
+    # --- full sync and automations -----------------------------------------------------------
+
+    async def start_import(self, contacts: Sequence[ImportContact]) -> str:
+        return await self._imports.start(contacts)
+
+    async def import_status(self, job_id: str) -> ImportStatus:
+        return await self._imports.status(job_id)
+
+    async def enrol_in_automation(self, email: str, automation_id: str) -> str:
+        """The contact's enrolment in the automation (an existing running one, else new)."""
+        return await self._automations.enrol(email, automation_id)
+
+    async def remove_from_automation(self, email: str, automation_id: str) -> int:
+        """Ends the contact's enrolments in the automation; how many there were."""
+        return await self._automations.remove(email, automation_id)
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+        await self._tracker.aclose()

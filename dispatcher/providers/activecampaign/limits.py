@@ -1,0 +1,87 @@
+"""What one ActiveCampaign call may carry and the budgets it draws from (shared/PROVIDERS.md,
+PROVIDERS-API.md), as the `Limits` of the `Provider` interface.
+
+ActiveCampaign keeps one budget per account, 5 requests/s shared by every key and every /api/3
+path; bulk import adds 100 calls a minute of its own; event tracking (trackcmp) is another host
+whose limits are not published, given 5/s here like the sandbox. Each operation below is one
+provider method; where a method may make more than one HTTP request (a look-up before a write,
+ids created on first use) the steady state is one or two, as each method's docstring says.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from dispatcher.providers.base import (
+    CREATE_EVENTS,
+    IMPORT_STATUS,
+    READ_PERSON,
+    REQUEST_ERASURE,
+    START_IMPORT,
+    UPSERT_PROFILE,
+    Limits,
+    OperationLimits,
+    RateBucket,
+    RateWindow,
+)
+
+# The consent operations (see consent_calls.py), and the AC-only automation operations.
+CONSENT_RECORD = "consent_record"
+LIST_STATUS = "list_status"
+UNSUPPRESS = "unsuppress"
+SUPPRESS = "suppress"
+ENROL_AUTOMATION = "enrol_automation"
+REMOVE_AUTOMATION = "remove_automation"
+
+MAX_CONTACTS_PER_IMPORT = 250
+# "at most 399,999 bytes" for the whole request body of a bulk import.
+IMPORT_BODY_BYTES = 399_999
+IMPORT_WRAPPING_BYTES = len(b'{"contacts":[]}')
+
+ACCOUNT = RateBucket("account", (RateWindow(5, 1.0),))
+BULK_IMPORT = RateBucket("bulk_import", (RateWindow(100, 60.0),))
+EVENT_TRACKING = RateBucket("event_tracking", (RateWindow(5, 1.0),))
+
+_API = (ACCOUNT,)
+RATES = MappingProxyType(
+    {
+        UPSERT_PROFILE: _API,
+        # Tracked events go to trackcmp; placed orders and abandoned carts, which arrive as
+        # events too, are e-commerce objects under /api/3. One event per call either way,
+        # so a call is counted against both budgets (never over either).
+        CREATE_EVENTS: (EVENT_TRACKING, ACCOUNT),
+        CONSENT_RECORD: _API,
+        LIST_STATUS: _API,
+        UNSUPPRESS: _API,
+        SUPPRESS: _API,
+        REQUEST_ERASURE: _API,
+        START_IMPORT: (ACCOUNT, BULK_IMPORT),
+        IMPORT_STATUS: _API,
+        READ_PERSON: _API,
+        ENROL_AUTOMATION: _API,
+        REMOVE_AUTOMATION: _API,
+    }
+)
+
+# Every consent operation changes one contact per HTTP request, so a call carries one person.
+_ONE_PERSON = OperationLimits(max_items=1)
+
+LIMITS = Limits(
+    # Event tracking takes one event per request (no bulk endpoint); the body is a small form.
+    create_events=OperationLimits(max_items=1),
+    consent=MappingProxyType(
+        {
+            CONSENT_RECORD: _ONE_PERSON,
+            LIST_STATUS: _ONE_PERSON,
+            UNSUPPRESS: _ONE_PERSON,
+            SUPPRESS: _ONE_PERSON,
+        }
+    ),
+    rates=RATES,
+    compliance=frozenset({CONSENT_RECORD, LIST_STATUS, UNSUPPRESS, SUPPRESS, REQUEST_ERASURE}),
+    import_profiles=OperationLimits(
+        max_items=MAX_CONTACTS_PER_IMPORT,
+        max_bytes=IMPORT_BODY_BYTES,
+        wrapping_bytes=IMPORT_WRAPPING_BYTES,
+    ),
+)
