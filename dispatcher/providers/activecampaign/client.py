@@ -12,6 +12,7 @@ memory of accepted events; a write whose answer was lost is counted in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -112,6 +113,8 @@ class ActiveCampaignClient:
         self._imports = Imports(self._api, self._fields)
         self._automations = Automations(self._api, self._contacts)
         self._accepted: Recent[str, bool] = Recent(ACCEPTED_EVENTS)
+        self._tracking_on = False
+        self._tracking_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Self:
         return self
@@ -190,6 +193,8 @@ class ActiveCampaignClient:
             self._accepted.put(prepared.event.event_id, True)
 
     async def _track(self, form: dict[str, str]) -> None:
+        if not self._tracking_on:
+            await self._switch_tracking_on()
         account = self._tracking
         data = {"actid": account.account_id, "key": account.key, **form}
         response = await send(self._tracker, "POST", account.url, CREATE_EVENTS, data=data)
@@ -203,6 +208,18 @@ class ActiveCampaignClient:
                 status=response.status_code,
                 code="tracking_refused",
             )
+
+    async def _switch_tracking_on(self) -> None:
+        """Event tracking is an account setting, off in a new account: switched on once
+        (GET, and PUT only when off) before the first event this client tracks."""
+        async with self._tracking_lock:
+            if self._tracking_on:
+                return
+            reply = await self._api.call("GET", "/eventTracking", operation=CREATE_EVENTS)
+            if not _enabled((reply or {}).get("eventTracking")):
+                body = {"eventTracking": {"enabled": True}}
+                await self._api.call("PUT", "/eventTracking", operation=CREATE_EVENTS, body=body)
+            self._tracking_on = True
 
     # --- consent ---------------------------------------------------------------------------
 
@@ -273,3 +290,8 @@ class ActiveCampaignClient:
     async def aclose(self) -> None:
         await self._api.aclose()
         await self._tracker.aclose()
+
+
+def _enabled(setting: object) -> bool:
+    value = setting.get("enabled") if isinstance(setting, dict) else None
+    return value in (True, 1, "1", "true")

@@ -74,15 +74,6 @@ class Contacts:
         body = {"contactList": {"list": list_id, "contact": contact_id, "status": status}}
         await self._api.call("POST", "/contactLists", operation=operation, body=body)
 
-    async def list_statuses(self, contact_id: str, operation: str) -> dict[str, int]:
-        reply = await self._api.call(
-            "GET", f"/contacts/{contact_id}/contactLists", operation=operation
-        )
-        return {
-            as_id(item.get("list")): _status(item.get("status"))
-            for item in records(reply, "contactLists")
-        }
-
     async def tag_id(self, name: str, operation: str) -> str:
         """The id of the contact tag `name` (names compare ignoring case), created if missing."""
         async with self._tag_lock:
@@ -118,11 +109,7 @@ class Contacts:
         reply = await self._api.call(
             "GET", f"/contacts/{contact_id}/contactTags", operation=operation, allow_missing=True
         )
-        return [
-            as_id(link.get("id"))
-            for link in records(reply, "contactTags")
-            if as_id(link.get("tag")) == tag_id
-        ]
+        return [link for link, tag in tag_ids(reply).items() if tag == tag_id]
 
     async def add_tag(self, contact_id: str, tag_id: str, operation: str) -> None:
         """POST /contactTags unless the contact has the tag already."""
@@ -136,6 +123,21 @@ class Contacts:
             await self._api.call(
                 "DELETE", f"/contactTags/{link}", operation=operation, allow_missing=True
             )
+
+
+def list_statuses(document: JsonObject | None) -> dict[str, int]:
+    """List id -> status of the `contactLists` in a reply."""
+    return {
+        as_id(item.get("list")): _status(item.get("status"))
+        for item in records(document, "contactLists")
+    }
+
+
+def tag_ids(document: JsonObject | None) -> dict[str, str]:
+    """contactTag link id -> tag id of the `contactTags` in a reply."""
+    return {
+        as_id(link.get("id")): as_id(link.get("tag")) for link in records(document, "contactTags")
+    }
 
 
 def _status(value: object) -> int:

@@ -1,5 +1,6 @@
 """A person read back from ActiveCampaign for reconciliation: the contact, its custom field
-values (by title), its list statuses and whether it carries the suppression tag.
+values (by title), its list statuses and whether it carries the suppression tag: two requests
+(find by email, read by id) once the field titles and the tag id are known.
 
 Field values are text (ActiveCampaign stores them so): properties come back as strings, and a
 comparison with ours compares their text (bodies.as_text). The consent fields, the newsletter
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from dispatcher.providers.activecampaign import bodies, consent_calls
 from dispatcher.providers.activecampaign.consent_calls import Lists
-from dispatcher.providers.activecampaign.contacts import Contacts
+from dispatcher.providers.activecampaign.contacts import Contacts, list_statuses, tag_ids
 from dispatcher.providers.activecampaign.fields import FieldIds
 from dispatcher.providers.activecampaign.http import ApiHttp, JsonObject, as_id, records
 from dispatcher.providers.base import READ_PERSON, Profile, ProviderPerson
@@ -40,10 +41,16 @@ async def read_person(
     if found is None:
         return None
     contact_id = as_id(found.get("id"))
-    values = await _field_values(api, fields, contact_id)
-    statuses = await contacts.list_statuses(contact_id, READ_PERSON)
+    # One read gives the contact with its field values, list memberships and tag links.
+    whole = await api.call(
+        "GET", f"/contacts/{contact_id}", operation=READ_PERSON, allow_missing=True
+    )
+    if whole is None:
+        return None  # erased meanwhile
+    values = _field_values(whole, await fields.titles(READ_PERSON))
+    statuses = list_statuses(whole)
     tag = await contacts.tag_id(suppression_tag, READ_PERSON)
-    suppressed = bool(await contacts.tagging(contact_id, tag, READ_PERSON))
+    suppressed = tag in tag_ids(whole).values()
     email_marketing = consent_calls.opt_in(values.get(consent_calls.EMAIL_CONSENT_FIELD))
     return ProviderPerson(
         email=str(found.get("email") or email),
@@ -56,11 +63,9 @@ async def read_person(
     )
 
 
-async def _field_values(api: ApiHttp, fields: FieldIds, contact_id: str) -> dict[str, str]:
-    reply = await api.call("GET", f"/contacts/{contact_id}/fieldValues", operation=READ_PERSON)
-    titles = await fields.titles(READ_PERSON)
+def _field_values(whole: JsonObject, titles: dict[str, str]) -> dict[str, str]:
     values = {}
-    for item in records(reply, "fieldValues"):
+    for item in records(whole, "fieldValues"):
         title = titles.get(as_id(item.get("field")))
         text = item.get("value")
         if title is not None and isinstance(text, str) and text:
