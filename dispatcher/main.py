@@ -30,6 +30,7 @@ from dispatcher.delivery.outcomes import Reporter
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.ordering.fences import Fences
 from dispatcher.ordering.lease import Lease
+from dispatcher.providers.activecampaign import ActiveCampaignClient, TrackingAccount
 from dispatcher.providers.base import Provider
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.settings import CONSUMER_ACK_WAIT_S, DispatcherSettings
@@ -38,16 +39,50 @@ log = logging.getLogger("marketing.dispatcher")
 LEASE_KEY = "ordered-work"
 
 
+SANDBOX_API_KEY = "sandbox-key"
+# The credentials event tracking takes at the ActiveCampaign sandbox.
+SANDBOX_EVENT_ACCOUNT_ID = "sandbox-account"
+SANDBOX_EVENT_KEY = "sandbox-event-key"
+
+
 def build_provider(settings: DispatcherSettings) -> Provider:
-    if settings.provider == "klaviyo":
-        key = settings.klaviyo_api_key.get_secret_value()
-        if not key:
-            raise SystemExit("MARKETING_PROVIDER=klaviyo needs KLAVIYO_API_KEY")
-        return KlaviyoClient(
-            key, base_url=settings.klaviyo_base_url, timeout_s=settings.provider_timeout_s
+    """The client of the configured provider, or of its sandbox when no credentials are given."""
+    if settings.uses_sandbox:
+        log.warning(
+            "no %s credentials: delivering to its sandbox at %s",
+            settings.provider_name,
+            settings.sandbox_url,
         )
+    if settings.provider_name == "activecampaign":
+        return _activecampaign(settings)
+    key = settings.klaviyo_api_key.get_secret_value()
     return KlaviyoClient(
-        "sandbox-key", base_url=settings.sandbox_url, timeout_s=settings.provider_timeout_s
+        key or SANDBOX_API_KEY,
+        base_url=settings.sandbox_url if settings.uses_sandbox else settings.klaviyo_base_url,
+        timeout_s=settings.provider_timeout_s,
+    )
+
+
+def _activecampaign(settings: DispatcherSettings) -> ActiveCampaignClient:
+    if settings.uses_sandbox:
+        url, key = settings.sandbox_url, SANDBOX_API_KEY
+        tracking = TrackingAccount(
+            SANDBOX_EVENT_ACCOUNT_ID, SANDBOX_EVENT_KEY, settings.sandbox_url.rstrip("/") + "/event"
+        )
+    else:
+        url, key = settings.activecampaign_url, settings.activecampaign_api_key.get_secret_value()
+        tracking = TrackingAccount(
+            settings.activecampaign_event_account_id,
+            settings.activecampaign_event_key.get_secret_value(),
+            settings.activecampaign_tracking_url,
+        )
+    return ActiveCampaignClient(
+        url,
+        key,
+        tracking,
+        sms_list_id=settings.activecampaign_sms_list_id or None,
+        suppression_tag=settings.activecampaign_suppression_tag,
+        timeout_s=settings.provider_timeout_s,
     )
 
 
@@ -172,7 +207,7 @@ class Dispatcher:
         ended: asyncio.Event,
     ) -> None:
         """Work until shutdown or until the connection has ended."""
-        log.info("dispatcher %s delivering to %s", self.replica, self.settings.provider)
+        log.info("dispatcher %s delivering to %s", self.replica, self.settings.provider_name)
         stop = asyncio.Event()  # shutdown, or the connection ended
         background = [
             asyncio.create_task(erasures.follow(), name="erasure-marks"),

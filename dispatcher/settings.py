@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
 from marketing_runtime.settings import ProcessSettings
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
 KLAVIYO_URL = "https://a.klaviyo.com"
+TRACKCMP_URL = "https://trackcmp.net/event"
 # The ack wait the bus topology gives every consumer when it creates it
 # (marketing_runtime.topology.ACK_WAIT_S; a test keeps the two equal).
 CONSUMER_ACK_WAIT_S = 30.0
@@ -16,12 +17,31 @@ CONSUMER_ACK_WAIT_S = 30.0
 
 class DispatcherSettings(ProcessSettings):
     nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server(s)")
-    provider: Literal["sandbox", "klaviyo"] = "sandbox"
+    # A provider given without its credentials is its sandbox at `sandbox_url` (its
+    # stand-in, with sandbox credentials); `sandbox` is Klaviyo's, the name older setups use.
+    provider: Literal["sandbox", "klaviyo", "activecampaign"] = "sandbox"
     sandbox_url: str = DEFAULT_SANDBOX_URL
     klaviyo_api_key: SecretStr = Field(SecretStr(""), validation_alias="KLAVIYO_API_KEY")
     klaviyo_base_url: str = KLAVIYO_URL
+    # ActiveCampaign: the account's API URL (https://<account>.api-us1.com) and key, and
+    # event tracking's own account id and event key (Settings > Tracking).
+    activecampaign_url: str = Field("", validation_alias="ACTIVECAMPAIGN_URL")
+    activecampaign_api_key: SecretStr = Field(
+        SecretStr(""), validation_alias="ACTIVECAMPAIGN_API_KEY"
+    )
+    activecampaign_event_account_id: str = Field(
+        "", validation_alias="ACTIVECAMPAIGN_EVENT_ACCOUNT_ID"
+    )
+    activecampaign_event_key: SecretStr = Field(
+        SecretStr(""), validation_alias="ACTIVECAMPAIGN_EVENT_KEY"
+    )
+    activecampaign_tracking_url: str = TRACKCMP_URL
+    # The list SMS consent is expressed on; empty: a custom field records it.
+    activecampaign_sms_list_id: str = ""
+    activecampaign_suppression_tag: str = Field("marketing-suppressed", min_length=1)
     provider_timeout_s: float = Field(10.0, gt=0)
-    # The Klaviyo list that newsletter subscribers join; empty: subscribe only.
+    # The list that newsletter subscribers join (Klaviyo list id, ActiveCampaign numeric
+    # list id); empty: Klaviyo subscribes only, ActiveCampaign records consent in fields.
     newsletter_list_id: str = ""
     event_batch_size: int = Field(1000, ge=1, le=1000)
     # Event batches handled at once: one is prepared while another waits for
@@ -43,3 +63,36 @@ class DispatcherSettings(ProcessSettings):
     lease_ttl_s: float = Field(30.0, gt=1)
     shutdown_grace_s: float = Field(30.0, gt=0)
     metrics_address: str = "127.0.0.1:9465"
+
+    @property
+    def provider_name(self) -> Literal["klaviyo", "activecampaign"]:
+        return "klaviyo" if self.provider == "sandbox" else self.provider
+
+    @property
+    def uses_sandbox(self) -> bool:
+        """True when the provider is its sandbox at `sandbox_url` (no credentials given)."""
+        if self.provider_name == "klaviyo":
+            return not self.klaviyo_api_key.get_secret_value()
+        return not self.activecampaign_url and not self.activecampaign_api_key.get_secret_value()
+
+    @model_validator(mode="after")
+    def _credentials_complete(self) -> Self:
+        if self.provider_name == "activecampaign" and not self.uses_sandbox:
+            missing = [
+                name
+                for name, value in (
+                    ("ACTIVECAMPAIGN_URL", self.activecampaign_url),
+                    ("ACTIVECAMPAIGN_API_KEY", self.activecampaign_api_key.get_secret_value()),
+                    ("ACTIVECAMPAIGN_EVENT_ACCOUNT_ID", self.activecampaign_event_account_id),
+                    ("ACTIVECAMPAIGN_EVENT_KEY", self.activecampaign_event_key.get_secret_value()),
+                )
+                if not value.strip()
+            ]
+            if missing:
+                raise ValueError(
+                    "MARKETING_PROVIDER=activecampaign needs "
+                    + ", ".join(missing)
+                    + " (or none of the ActiveCampaign settings, for its sandbox at"
+                    " MARKETING_SANDBOX_URL)"
+                )
+        return self
