@@ -1,13 +1,93 @@
 """The dispatcher keeps copies of a few bus constants (it imports nothing new
-from the service); they must stay equal to the service's."""
+from the service); they must stay equal to the service's. Which provider the
+settings choose, and when it is its sandbox."""
 
 from __future__ import annotations
 
-from marketing_runtime import topology
+import asyncio
 
+import pytest
+from marketing_runtime import topology
+from pydantic import ValidationError
+
+from dispatcher.main import build_provider
+from dispatcher.providers.activecampaign import ActiveCampaignClient
+from dispatcher.providers.base import Provider
+from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.settings import CONSUMER_ACK_WAIT_S, DispatcherSettings
 
 
 def test_the_consumer_ack_wait_is_the_one_the_topology_declares() -> None:
     assert CONSUMER_ACK_WAIT_S == topology.ACK_WAIT_S
     assert DispatcherSettings.model_fields["event_ack_wait_s"].default == topology.ACK_WAIT_S
+
+
+# --- which provider, and its sandbox ------------------------------------------------------
+
+AC_SETTINGS = {
+    "ACTIVECAMPAIGN_URL": "https://acme.api-us1.com",
+    "ACTIVECAMPAIGN_API_KEY": "ac-key",
+    "ACTIVECAMPAIGN_EVENT_ACCOUNT_ID": "1234",
+    "ACTIVECAMPAIGN_EVENT_KEY": "event-key",
+}
+
+
+def settings_from(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> DispatcherSettings:
+    for name in (*AC_SETTINGS, "KLAVIYO_API_KEY", "MARKETING_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return DispatcherSettings()
+
+
+def built(settings: DispatcherSettings) -> Provider:
+    """The provider the settings choose (closed again: only its type matters here)."""
+    provider = build_provider(settings)
+    asyncio.run(provider.aclose())
+    return provider
+
+
+def test_activecampaign_without_credentials_is_its_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_from(monkeypatch, {"MARKETING_PROVIDER": "activecampaign"})
+
+    assert settings.provider_name == "activecampaign"
+    assert settings.uses_sandbox
+    assert isinstance(built(settings), ActiveCampaignClient)
+
+
+def test_activecampaign_with_credentials_is_the_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_from(monkeypatch, {"MARKETING_PROVIDER": "activecampaign", **AC_SETTINGS})
+
+    assert not settings.uses_sandbox
+    assert isinstance(built(settings), ActiveCampaignClient)
+
+
+@pytest.mark.parametrize("left_out", sorted(AC_SETTINGS))
+def test_activecampaign_with_some_credentials_names_the_missing_ones(
+    monkeypatch: pytest.MonkeyPatch, left_out: str
+) -> None:
+    env = {name: value for name, value in AC_SETTINGS.items() if name != left_out}
+
+    with pytest.raises(ValidationError) as caught:
+        settings_from(monkeypatch, {"MARKETING_PROVIDER": "activecampaign", **env})
+
+    assert left_out in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "sandbox"),
+    [
+        ({}, True),
+        ({"MARKETING_PROVIDER": "sandbox"}, True),
+        ({"MARKETING_PROVIDER": "klaviyo"}, True),
+        ({"MARKETING_PROVIDER": "klaviyo", "KLAVIYO_API_KEY": "pk_1"}, False),
+    ],
+)
+def test_klaviyo_and_its_sandbox(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], sandbox: bool
+) -> None:
+    settings = settings_from(monkeypatch, env)
+
+    assert settings.provider_name == "klaviyo"
+    assert settings.uses_sandbox is sandbox
+    assert isinstance(built(settings), KlaviyoClient)
