@@ -1,16 +1,23 @@
-"""`python -m dispatcher.sandbox`: serve until SIGTERM or SIGINT."""
+"""`python -m dispatcher.sandbox [--provider klaviyo|activecampaign]`: serve until SIGTERM or
+SIGINT. Without --provider, MARKETING_PROVIDER=activecampaign chooses the ActiveCampaign
+sandbox; anything else the Klaviyo one."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
 import threading
+from collections.abc import Mapping, Sequence
 from types import FrameType
 
+from dispatcher.sandbox.activecampaign import start_activecampaign_sandbox
+from dispatcher.sandbox.common.running import RunningServer
 from dispatcher.sandbox.runner import start_sandbox
 
 DEFAULT_ADDRESS = "127.0.0.1:8090"
+PROVIDERS = ("klaviyo", "activecampaign")
 log = logging.getLogger("marketing.sandbox")
 
 
@@ -22,9 +29,40 @@ def parse_address(address: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def main() -> None:
+def chosen_provider(argv: Sequence[str] | None, env: Mapping[str, str]) -> str:
+    parser = argparse.ArgumentParser(prog="python -m dispatcher.sandbox")
+    parser.add_argument("--provider", choices=PROVIDERS, help="default: from MARKETING_PROVIDER")
+    provider: str | None = parser.parse_args(argv).provider
+    if provider is None:
+        provider = (
+            "activecampaign" if env.get("MARKETING_PROVIDER") == "activecampaign" else "klaviyo"
+        )
+    return provider
+
+
+def rate_limits_on(env: Mapping[str, str]) -> bool:
+    """Limits are on unless MARKETING_SANDBOX_RATE_LIMITS=off (for measuring ceilings)."""
+    return env.get("MARKETING_SANDBOX_RATE_LIMITS", "on").strip().lower() != "off"
+
+
+def start(provider: str, env: Mapping[str, str]) -> RunningServer:
+    host, port = parse_address(env.get("MARKETING_SANDBOX_ADDRESS", DEFAULT_ADDRESS))
+    api_key = env.get("MARKETING_SANDBOX_API_KEY") or None
+    if provider == "activecampaign":
+        return start_activecampaign_sandbox(
+            host,
+            port,
+            api_key=api_key,
+            tracking_actid=env.get("MARKETING_SANDBOX_TRACKING_ACTID") or None,
+            tracking_key=env.get("MARKETING_SANDBOX_TRACKING_KEY") or None,
+            rate_limits=rate_limits_on(env),
+        )
+    return start_sandbox(host, port, api_key=api_key)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    host, port = parse_address(os.environ.get("MARKETING_SANDBOX_ADDRESS", DEFAULT_ADDRESS))
+    provider = chosen_provider(argv, os.environ)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -32,9 +70,8 @@ def main() -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    api_key = os.environ.get("MARKETING_SANDBOX_API_KEY") or None
-    with start_sandbox(host, port, api_key=api_key) as sandbox:
-        log.info("Klaviyo sandbox listening on %s", sandbox.base_url)
+    with start(provider, os.environ) as sandbox:
+        log.info("%s sandbox listening on %s", provider, sandbox.base_url)
         stop.wait()
 
 

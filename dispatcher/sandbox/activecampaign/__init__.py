@@ -1,0 +1,58 @@
+"""A local stand-in for the ActiveCampaign API v3 subset this project uses, for tests and
+`MARKETING_PROVIDER=activecampaign make up` (facts: shared/PROVIDERS.md and PROVIDERS-API.md,
+ActiveCampaign sections; what a module decides beyond them is said in its docstring).
+
+    POST   /api/3/contact/sync                      201 upsert on email (empty strings overwrite)
+    GET    /api/3/contacts[?email=&email_like=&listid=&tagid=&id_greater=&limit=&offset=]
+    GET    /api/3/contacts/{id}                     404 {"message"} when unknown (also DELETE)
+    DELETE /api/3/contacts/{id}                     200 {}
+    GET    /api/3/contacts/{id}/contactLists | contactTags | contactAutomations
+    GET    /api/3/fields[?limit=&offset=&filters[perstag]=];  POST /api/3/fields  201 (422 dup)
+    POST   /api/3/fieldRels 201;  POST /api/3/fieldValues 200
+    GET    /api/3/lists;  POST /api/3/lists 200;  POST /api/3/contactLists 200 (status 1 / 2)
+    GET    /api/3/tags[?search=];  POST /api/3/tags 201;  POST /api/3/contactTags 201
+    DELETE /api/3/contactTags/{id}                  200 {}, 404 when unknown
+    GET    /api/3/automations;  POST /api/3/contactAutomations 201 (403 on failure)
+    DELETE /api/3/contactAutomations/{id}           200 {}, 403 {"message"} when unknown
+    POST   /api/3/import/bulk_import                200 queued; 400 validation or rate limit
+    GET    /api/3/import/info?batchId=              queued -> processing -> completed
+    GET    /api/3/import/bulk_import                outstanding / recentlyCompleted
+    POST   /api/3/connections 200;  POST /api/3/ecomCustomers 201;  POST /api/3/ecomOrders 201
+    PUT    /api/3/ecomOrders/{id} 200;  GET /api/3/connections | ecomCustomers | ecomOrders
+           (filters[externalid], filters[email], ...)
+    GET|PUT /api/3/eventTracking;  GET|POST /api/3/eventTrackingEvents;  DELETE .../{name}
+    POST   /event                                   trackcmp: form-encoded actid, key, event,
+                                                    eventdata, visit
+
+Checks, in order: a queued fault; the rate limit (5 requests/s per account over every /api/3
+call whatever its key, 429 + Retry-After; /event has its own 5/s); `Api-Token` (missing or
+wrong: 403 {"message":"Forbidden"}); the route (404, 405); the call's own checks. Windows are
+fixed and aligned to epoch seconds (bulk import's 100 and 20 a minute to epoch minutes).
+
+Control endpoints (no authentication; never faulted, limited or recorded):
+
+    GET    /_sandbox/requests[?path=/api/3/contact/sync]   accepted requests: seq, method, path,
+                                                   query, received_at, headers, body (/event's
+                                                   form as a JSON object)
+    DELETE /_sandbox/requests                      forget requests, rejections, refusals
+    GET    /_sandbox/rejections                    error answers: status and body
+    GET    /_sandbox/throttled                     {"answers": [429s and bulk import's rate-limit
+                                                   400s], "peaks": {window: most calls in one}}
+    GET|POST|DELETE /_sandbox/faults               as the Klaviyo sandbox's: {"path", "status",
+                                                   "times", "retry_after", "latency_ms",
+                                                   "detail" (answered as {"message"})}
+    POST   /_sandbox/reset                         a new account (seeded), no log, no faults
+    POST   /_sandbox/automations                   {"name": ...}: add an automation
+    GET    /_sandbox/contacts[?email=] | events[?event=] | orders | automations | imports | lists
+    GET    /_sandbox/health
+
+Run it with `python -m dispatcher.sandbox --provider activecampaign` (or MARKETING_PROVIDER=
+activecampaign), or in-process with `start_activecampaign_sandbox()`.
+"""
+
+from dispatcher.sandbox.activecampaign.runner import (
+    ActiveCampaignSandbox,
+    start_activecampaign_sandbox,
+)
+
+__all__ = ["ActiveCampaignSandbox", "start_activecampaign_sandbox"]

@@ -1,0 +1,84 @@
+"""Running the ActiveCampaign sandbox in-process from a background thread."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dispatcher.sandbox.activecampaign import imports, views
+from dispatcher.sandbox.activecampaign.server import ActiveCampaignServer
+from dispatcher.sandbox.activecampaign.state import (
+    DEFAULT_IMPORT_DELAY_S,
+    ActiveCampaignState,
+    Settings,
+)
+from dispatcher.sandbox.common.faults import Fault
+from dispatcher.sandbox.common.running import RunningServer
+
+
+class ActiveCampaignSandbox(RunningServer):
+    """A running ActiveCampaign sandbox. `base_url` is the account URL (calls go to
+    `base_url + "/api/3/..."`) and the event tracking URL (`base_url + "/event"`)."""
+
+    def __init__(self, server: ActiveCampaignServer) -> None:
+        super().__init__(server, "activecampaign-sandbox")
+        self.state: ActiveCampaignState = server.state
+
+    @property
+    def tracking_url(self) -> str:
+        return f"{self.base_url}/event"
+
+    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
+        """Accepted requests in arrival order, as GET /_sandbox/requests returns them."""
+        return self.state.requests(path)
+
+    def rejections(self) -> list[dict[str, Any]]:
+        return self.state.rejections()
+
+    def throttled(self) -> dict[str, Any]:
+        """Rate-limit refusals and the busiest window of each bucket."""
+        return self.state.throttled()
+
+    def view(self, name: str, **query: str) -> Any:
+        """A /_sandbox/<name> view: contacts, events, orders, automations, imports, lists."""
+        with self.state.account() as account:
+            imports.settle(account, self.state.clock())
+            return views.VIEWS[name](account, query)
+
+    def contacts(self, email: str | None = None) -> list[dict[str, Any]]:
+        return list(self.view("contacts", **({"email": email} if email else {})))
+
+    def add_fault(self, **fields: Any) -> None:
+        """Queue a fault: path, status, times, retry_after, latency_ms, detail (the message)."""
+        self.state.faults.add(Fault(**fields))
+
+    def add_automation(self, name: str) -> str:
+        """A new automation; its id."""
+        with self.state.account() as account:
+            return str(account.add_automation(name, self.state.clock())["id"])
+
+    def reset(self) -> None:
+        """A new account, an empty log, no faults."""
+        self.state.reset()
+
+
+def start_activecampaign_sandbox(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    api_key: str | None = None,
+    tracking_actid: str | None = None,
+    tracking_key: str | None = None,
+    rate_limits: bool = True,
+    import_delay_s: float = DEFAULT_IMPORT_DELAY_S,
+    clock: Callable[[], float] = time.time,
+) -> ActiveCampaignSandbox:
+    """Serve the ActiveCampaign subset on host:port (0 = a free port). With `api_key`, only
+    that `Api-Token` is the account's (others get 403); likewise `tracking_actid` and
+    `tracking_key` for POST /event. `rate_limits=False` lifts every limit (for measuring
+    ceilings). `clock` gives epoch seconds: rate windows, import progress and timestamps."""
+    settings = Settings(api_key, tracking_actid, tracking_key, rate_limits, import_delay_s)
+    return ActiveCampaignSandbox(
+        ActiveCampaignServer(host, port, ActiveCampaignState(settings, clock))
+    )
