@@ -35,7 +35,7 @@ def ac() -> Iterator[ActiveCampaignSandbox]:
 
 
 def client_on(sandbox: ActiveCampaignSandbox, **options: Any) -> ActiveCampaignClient:
-    tracking = TrackingAccount(ACTID, EVENT_KEY, sandbox.tracking_url)
+    tracking = TrackingAccount(ACTID, options.pop("event_key", EVENT_KEY), sandbox.tracking_url)
     key = options.pop("api_key", API_KEY)
     return ActiveCampaignClient(sandbox.base_url, key, tracking, **options)
 
