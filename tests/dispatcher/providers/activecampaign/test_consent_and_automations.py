@@ -8,7 +8,7 @@ from typing import Any
 
 from dispatcher.providers.activecampaign.client import ActiveCampaignClient
 from dispatcher.providers.activecampaign.http import ApiHttp
-from dispatcher.providers.base import ConsentChange, ConsentState
+from dispatcher.providers.base import ConsentChange, ConsentState, ProviderPerson
 from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox
 from tests.dispatcher.providers.activecampaign.conftest import API_KEY, api, paths, with_client
 from tests.dispatcher.providers.activecampaign.test_contacts import field_ids, new_list
@@ -103,7 +103,7 @@ def test_a_withdrawn_member_is_unsubscribed_and_reads_back_as_a_member(
 ) -> None:
     newsletter = api(ac, "POST", "/lists", new_list("Newsletter"))["list"]["id"]
 
-    async def withdraw(client: ActiveCampaignClient) -> object:
+    async def withdraw(client: ActiveCampaignClient) -> ProviderPerson | None:
         await apply(client, [consent(True), consent(False)], newsletter)
         return await client.read_person(EMAIL, newsletter)
 

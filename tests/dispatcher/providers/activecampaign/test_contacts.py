@@ -4,7 +4,7 @@ read-back."""
 from __future__ import annotations
 
 from dispatcher.providers.activecampaign.client import ActiveCampaignClient
-from dispatcher.providers.base import ConsentChange, ConsentState, Profile
+from dispatcher.providers.base import ConsentChange, ConsentState, Profile, ProviderPerson
 from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox
 from tests.dispatcher.providers.activecampaign.conftest import api, paths, with_client
 
@@ -111,7 +111,7 @@ def test_a_person_is_read_back_as_synced_with_consent_and_suppression(
         suppressed=False,
     )
 
-    async def sync_then_read(client: ActiveCampaignClient) -> object:
+    async def sync_then_read(client: ActiveCampaignClient) -> ProviderPerson | None:
         await client.upsert_profile(ADA)
         for call in client.plan_consent([("ada", state)], newsletter):
             await call.send(call.owners)
