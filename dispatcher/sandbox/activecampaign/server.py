@@ -80,11 +80,14 @@ class _Handler(SandboxHandler):
         return True
 
     def _admit(self, window: RateWindow) -> None:
+        refusal = self._draw(window)
+        if refusal is not None:
+            raise Throttled(refusal)
+
+    def _draw(self, window: RateWindow) -> Refusal | None:
+        """Count a call in `window`; the refusal when it is full and limits are on."""
         state = self.server.state
-        if state.settings.rate_limits:
-            refusal = state.windows.admit([window])
-            if refusal is not None:
-                raise Throttled(refusal)
+        return state.windows.admit([window], enforce=state.settings.rate_limits)
 
     def _api_call(self, path: str, query: dict[str, str], body: bytes) -> tuple[int, Any]:
         state = self.server.state
@@ -93,14 +96,10 @@ class _Handler(SandboxHandler):
             raise forbidden()
         route, params = resolve(ROUTES, self.command, path)
         call = Call(params, query, _json(body), state.clock())
-        call.admit, call.import_delay_s = self._admit_import, state.settings.import_delay_s
+        call.admit, call.import_delay_s = self._draw, state.settings.import_delay_s
         with state.account() as account:
             imports.settle(account, call.now)
             return route.handle(account, call)
-
-    def _admit_import(self, window: RateWindow) -> Refusal | None:
-        state = self.server.state
-        return state.windows.admit([window]) if state.settings.rate_limits else None
 
     def _answer_error(self, path: str, error: ApiError, received: float) -> None:
         state = self.server.state
