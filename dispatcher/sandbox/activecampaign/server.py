@@ -97,6 +97,7 @@ class _Handler(SandboxHandler):
         route, params = resolve(ROUTES, self.command, path)
         call = Call(params, query, _json(body), state.clock())
         call.admit, call.import_delay_s = self._draw, state.settings.import_delay_s
+        call.size = len(body)
         with state.account() as account:
             imports.settle(account, call.now)
             return route.handle(account, call)

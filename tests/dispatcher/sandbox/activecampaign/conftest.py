@@ -91,3 +91,7 @@ def create_field(api: httpx.Client, title: str, field_type: str = "text") -> str
     created = answer(api.post("/fields", json={"field": {"title": title, "type": field_type}}), 201)
     field_id: str = created["field"]["id"]
     return field_id
+
+
+def list_status_body(contact: str, list_id: str, status: int) -> dict[str, Any]:
+    return {"contactList": {"contact": contact, "list": list_id, "status": status}}
