@@ -63,9 +63,12 @@ class _Handler(SandboxHandler):
             status, answer = self._api_call(path, query, body)
             recorded = body
         state = self.server.state
-        headers = {h: self.headers[h] for h in RECORDED_HEADERS if h in self.headers}
-        query_text = urlsplit(self.path).query
-        state.record(self.command, path, query_text, headers, recorded, received)
+        if path == EVENT_PATH and answer.get("success") == 0:
+            state.reject(self.command, path, status, answer, received)  # trackcmp's refusal
+        else:
+            headers = {h: self.headers[h] for h in RECORDED_HEADERS if h in self.headers}
+            query_text = urlsplit(self.path).query
+            state.record(self.command, path, query_text, headers, recorded, received)
         self.send_json(status, answer)
 
     def _pass_fault(self, path: str) -> bool:
