@@ -2,9 +2,11 @@
 
 Starts, unless configured to use external ones: an embedded PostgreSQL
 (pgserver) and nats-server with JetStream, both keeping their data in `.data/`;
-the sandbox provider (unless MARKETING_PROVIDER=klaviyo and KLAVIYO_API_KEY are
-set). Then migrates, runs the service and one dispatcher, and prints a first
-call to try. Ctrl-C (or SIGTERM) stops everything, dependencies last.
+the sandbox provider: Klaviyo's, or ActiveCampaign's with
+MARKETING_PROVIDER=activecampaign (neither when the provider's credentials are
+set: KLAVIYO_API_KEY, or ACTIVECAMPAIGN_URL / ACTIVECAMPAIGN_API_KEY). Then
+migrates, runs the service and one dispatcher, and prints a first call to try.
+Ctrl-C (or SIGTERM) stops everything, dependencies last.
 """
 
 from __future__ import annotations
@@ -72,12 +74,24 @@ def development_auth(env: dict[str, str]) -> str | None:
     return token
 
 
+def sandbox_provider(env: dict[str, str]) -> str | None:
+    """Which sandbox `make up` starts: "activecampaign", "klaviyo", or None when the chosen
+    provider has credentials (the real provider is used)."""
+    provider = env.get("MARKETING_PROVIDER", "sandbox")
+    if provider == "activecampaign":
+        real = env.get("ACTIVECAMPAIGN_URL") or env.get("ACTIVECAMPAIGN_API_KEY")
+        return None if real else "activecampaign"
+    return None if provider == "klaviyo" and env.get("KLAVIYO_API_KEY") else "klaviyo"
+
+
 def first_call(env: dict[str, str], token: str | None) -> str:
     address = env["MARKETING_GRPC_ADDRESS"]
+    names = {"klaviyo": "Klaviyo", "activecampaign": "ActiveCampaign"}
+    sandbox = sandbox_provider(env)
     provider = (
-        "Klaviyo"
-        if env.get("MARKETING_PROVIDER") == "klaviyo"
-        else f"the sandbox provider at {env['MARKETING_SANDBOX_URL']} "
+        names.get(env.get("MARKETING_PROVIDER", ""), "the provider")
+        if sandbox is None
+        else f"the {names[sandbox]} sandbox at {env['MARKETING_SANDBOX_URL']} "
         f"(see what it received: curl {env['MARKETING_SANDBOX_URL']}/_sandbox/requests)"
     )
     if token is not None:
@@ -127,12 +141,14 @@ def main() -> None:
         dependencies.append(subprocess.Popen(nats_server_command(NATS_PORT, DATA_DIR / "nats")))
         _wait_for_port("127.0.0.1", NATS_PORT)
         env["MARKETING_NATS_URL"] = f"nats://127.0.0.1:{NATS_PORT}"
-    use_klaviyo = env.get("MARKETING_PROVIDER") == "klaviyo" and env.get("KLAVIYO_API_KEY")
-    if not use_klaviyo:
-        env["MARKETING_PROVIDER"] = "sandbox"
+    sandbox = sandbox_provider(env)
+    if sandbox is not None:
+        if sandbox == "klaviyo":
+            env["MARKETING_PROVIDER"] = "sandbox"
         address = env.setdefault("MARKETING_SANDBOX_ADDRESS", SANDBOX_ADDRESS)
         env.setdefault("MARKETING_SANDBOX_URL", f"http://{address}")
-        dependencies.append(subprocess.Popen([sys.executable, "-m", "dispatcher.sandbox"], env=env))
+        command = [sys.executable, "-m", "dispatcher.sandbox", "--provider", sandbox]
+        dependencies.append(subprocess.Popen(command, env=env))
         host, _, port = address.rpartition(":")
         _wait_for_port(host, int(port))
     apps = [

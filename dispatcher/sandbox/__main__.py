@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from types import FrameType
 
 from dispatcher.sandbox.activecampaign import start_activecampaign_sandbox
+from dispatcher.sandbox.activecampaign.state import DEFAULT_IMPORT_DELAY_S
 from dispatcher.sandbox.common.running import RunningServer
 from dispatcher.sandbox.runner import start_sandbox
 
@@ -56,6 +57,9 @@ def start(provider: str, env: Mapping[str, str]) -> RunningServer:
             tracking_actid=env.get("MARKETING_SANDBOX_TRACKING_ACTID") or None,
             tracking_key=env.get("MARKETING_SANDBOX_TRACKING_KEY") or None,
             rate_limits=rate_limits_on(env),
+            import_delay_s=float(
+                env.get("MARKETING_SANDBOX_IMPORT_DELAY_S") or DEFAULT_IMPORT_DELAY_S
+            ),
         )
     return start_sandbox(host, port, api_key=api_key)
 

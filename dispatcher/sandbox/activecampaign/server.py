@@ -63,9 +63,12 @@ class _Handler(SandboxHandler):
             status, answer = self._api_call(path, query, body)
             recorded = body
         state = self.server.state
-        headers = {h: self.headers[h] for h in RECORDED_HEADERS if h in self.headers}
-        query_text = urlsplit(self.path).query
-        state.record(self.command, path, query_text, headers, recorded, received)
+        if path == EVENT_PATH and answer.get("success") == 0:
+            state.reject(self.command, path, status, answer, received)  # trackcmp's refusal
+        else:
+            headers = {h: self.headers[h] for h in RECORDED_HEADERS if h in self.headers}
+            query_text = urlsplit(self.path).query
+            state.record(self.command, path, query_text, headers, recorded, received)
         self.send_json(status, answer)
 
     def _pass_fault(self, path: str) -> bool:
@@ -80,11 +83,14 @@ class _Handler(SandboxHandler):
         return True
 
     def _admit(self, window: RateWindow) -> None:
+        refusal = self._draw(window)
+        if refusal is not None:
+            raise Throttled(refusal)
+
+    def _draw(self, window: RateWindow) -> Refusal | None:
+        """Count a call in `window`; the refusal when it is full and limits are on."""
         state = self.server.state
-        if state.settings.rate_limits:
-            refusal = state.windows.admit([window])
-            if refusal is not None:
-                raise Throttled(refusal)
+        return state.windows.admit([window], enforce=state.settings.rate_limits)
 
     def _api_call(self, path: str, query: dict[str, str], body: bytes) -> tuple[int, Any]:
         state = self.server.state
@@ -93,14 +99,11 @@ class _Handler(SandboxHandler):
             raise forbidden()
         route, params = resolve(ROUTES, self.command, path)
         call = Call(params, query, _json(body), state.clock())
-        call.admit, call.import_delay_s = self._admit_import, state.settings.import_delay_s
+        call.admit, call.import_delay_s = self._draw, state.settings.import_delay_s
+        call.size = len(body)
         with state.account() as account:
             imports.settle(account, call.now)
             return route.handle(account, call)
-
-    def _admit_import(self, window: RateWindow) -> Refusal | None:
-        state = self.server.state
-        return state.windows.admit([window]) if state.settings.rate_limits else None
 
     def _answer_error(self, path: str, error: ApiError, received: float) -> None:
         state = self.server.state

@@ -31,13 +31,14 @@ class WindowCounter:
         self._current: dict[str, tuple[int, int]] = {}  # name -> (window index, admitted)
         self._peaks: dict[str, int] = {}
 
-    def admit(self, windows: Sequence[RateWindow]) -> Refusal | None:
-        """None admits the call (counted in every window); else the first full window."""
+    def admit(self, windows: Sequence[RateWindow], *, enforce: bool = True) -> Refusal | None:
+        """None admits the call (counted in every window); else the first full window.
+        Without `enforce` every call is admitted and counted (peaks show the rate reached)."""
         now = self._clock()
         with self._lock:
             counts = [self._count(window, now) for window in windows]
             for window, (_, admitted) in zip(windows, counts, strict=True):
-                if admitted >= window.limit:
+                if enforce and admitted >= window.limit:
                     ends = (math.floor(now / window.seconds) + 1) * window.seconds
                     return Refusal(window, max(1, math.ceil(ends - now)))
             for window, (index, admitted) in zip(windows, counts, strict=True):

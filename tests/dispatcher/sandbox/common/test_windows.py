@@ -1,0 +1,91 @@
+"""Epoch-aligned fixed windows: never more than a window's limit, refusals only when full,
+Retry-After to the window's end."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dispatcher.sandbox.common.windows import RateWindow, WindowCounter
+
+PER_SECOND = RateWindow("api", 5, 1)
+PER_MINUTE = RateWindow("bulk", 12, 60)
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_sixth_call_in_a_second_is_refused_until_the_next_epoch_second() -> None:
+    clock = Clock(1000.25)
+    counter = WindowCounter(clock)
+
+    admitted = [counter.admit([PER_SECOND]) for _ in range(5)]
+    refused = counter.admit([PER_SECOND])
+    clock.now = 1000.99
+    still = counter.admit([PER_SECOND])
+    clock.now = 1001.0
+    next_second = counter.admit([PER_SECOND])
+
+    assert admitted == [None] * 5
+    assert refused is not None and refused.window == PER_SECOND and refused.retry_after == 1
+    assert still is not None
+    assert next_second is None
+    assert counter.peaks() == {"api": 5}
+
+
+def test_retry_after_is_the_whole_seconds_left_in_a_minute_window() -> None:
+    clock = Clock(6000.0 + 17.5)
+    counter = WindowCounter(clock)
+    for _ in range(12):
+        assert counter.admit([PER_MINUTE]) is None
+
+    refused = counter.admit([PER_MINUTE])
+
+    assert refused is not None and refused.retry_after == 43  # 42.5 s left, rounded up
+
+
+def test_a_refused_call_counts_in_no_window() -> None:
+    clock = Clock(0.0)
+    counter = WindowCounter(clock)
+    tight = RateWindow("tight", 1, 60)
+    assert counter.admit([PER_SECOND, tight]) is None
+
+    assert counter.admit([PER_SECOND, tight]) is not None
+
+    assert counter.peaks() == {"api": 1, "tight": 1}
+
+
+def test_without_enforcing_every_call_is_admitted_and_counted() -> None:
+    counter = WindowCounter(Clock(0.0))
+
+    assert all(counter.admit([PER_SECOND], enforce=False) is None for _ in range(9))
+    assert counter.peaks() == {"api": 9}
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(st.floats(min_value=0.0, max_value=1.5), min_size=1, max_size=120))
+def test_no_window_ever_admits_more_than_its_limit(steps: list[float]) -> None:
+    clock = Clock(1_000_000.0)
+    counter = WindowCounter(clock)
+    admitted: dict[tuple[str, int], int] = {}
+    for step in steps:
+        clock.now += step
+        refusal = counter.admit([PER_SECOND, PER_MINUTE])
+        keys = [(w.name, math.floor(clock.now / w.seconds)) for w in (PER_SECOND, PER_MINUTE)]
+        if refusal is None:
+            for key in keys:
+                admitted[key] = admitted.get(key, 0) + 1
+        else:
+            full = (refusal.window.name, math.floor(clock.now / refusal.window.seconds))
+            assert admitted.get(full, 0) == refusal.window.limit, "refused only when full"
+            ends = (full[1] + 1) * refusal.window.seconds
+            assert refusal.retry_after == max(1, math.ceil(ends - clock.now))
+    assert all(count <= 5 for (name, _), count in admitted.items() if name == "api")
+    assert all(count <= 12 for (name, _), count in admitted.items() if name == "bulk")
