@@ -1,0 +1,146 @@
+"""What holds for every provider, run against each one's sandbox: its limits name every
+operation, a person has one id, events arrive once in calls the limits allow, consent plans
+bring the provider to our state whatever it held, and throttling is retryable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import pytest
+
+from dispatcher.providers.base import (
+    CREATE_EVENTS,
+    IMPORT_STATUS,
+    READ_PERSON,
+    REQUEST_ERASURE,
+    START_IMPORT,
+    UPSERT_PROFILE,
+    ConsentChange,
+    ConsentState,
+    Limits,
+    Profile,
+    Provider,
+    TrackedEvent,
+)
+from dispatcher.providers.errors import RetryableProviderError
+from tests.dispatcher.helpers import expected_consent
+from tests.dispatcher.providers.under_test import (
+    PROVIDERS,
+    ProviderUnderTest,
+    provider_under_test,
+)
+
+T = TypeVar("T")
+WHEN = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+EMAIL = "ada@example.com"
+
+
+@pytest.fixture(params=PROVIDERS)
+def provider(request: pytest.FixtureRequest) -> Iterator[ProviderUnderTest]:
+    with provider_under_test(request.param) as running:
+        yield running
+
+
+def run(under_test: ProviderUnderTest, operation: Callable[[Provider], Awaitable[T]]) -> T:
+    async def scenario() -> T:
+        client = under_test.client()
+        try:
+            return await operation(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(scenario())
+
+
+def test_the_limits_give_every_operation_its_budget(provider: ProviderUnderTest) -> None:
+    limits = run(provider, _limits)
+    operations = {UPSERT_PROFILE, CREATE_EVENTS, REQUEST_ERASURE, START_IMPORT, IMPORT_STATUS}
+    operations |= {READ_PERSON, *limits.consent}
+
+    assert operations <= set(limits.rates)
+    assert set(limits.consent) | {REQUEST_ERASURE} <= limits.compliance <= set(limits.rates)
+    assert limits.import_profiles is not None
+
+
+async def _limits(client: Provider) -> Limits:
+    return client.limits
+
+
+def test_a_person_has_one_id_whatever_the_case_of_the_email(provider: ProviderUnderTest) -> None:
+    async def upserts(client: Provider) -> list[str]:
+        return [
+            await client.upsert_profile(Profile(EMAIL, first_name="Ada")),
+            await client.upsert_profile(Profile(EMAIL.upper())),
+            await client.upsert_profile(Profile("bob@example.com")),
+        ]
+
+    first, again, other = run(provider, upserts)
+
+    assert first == again != other
+
+
+def test_events_arrive_once_in_calls_the_limits_allow(provider: ProviderUnderTest) -> None:
+    events = [
+        TrackedEvent(f"ev-{i}", EMAIL, "product_viewed", WHEN, {"product": {"sku": f"S{i}"}})
+        for i in range(5)
+    ]
+
+    async def deliver(client: Provider) -> None:
+        per_call = client.limits.create_events.max_items
+        prepared = [client.prepare_event(event) for event in events]
+        for start in range(0, len(prepared), per_call):
+            await client.create_events(prepared[start : start + per_call])
+
+    run(provider, deliver)
+
+    assert provider.delivered() == {event.event_id: 1 for event in events}
+
+
+def state(email: bool, sms: bool, suppressed: bool) -> ConsentState:
+    change = ConsentChange(EMAIL, "+15550100", email, sms)
+    return ConsentState(change, newsletter_member=True, suppressed=suppressed)
+
+
+# From each state to each other, and back.
+STATES = [(e, s, x) for e in (True, False) for s in (True, False) for x in (False, True)]
+
+
+@pytest.mark.parametrize("start", STATES, ids=str)
+def test_a_consent_plan_brings_the_provider_to_our_state(
+    provider: ProviderUnderTest, start: tuple[bool, bool, bool]
+) -> None:
+    async def walk(client: Provider) -> list[tuple[tuple[bool, bool, bool], dict[str, bool]]]:
+        seen = []
+        for target in [start, *STATES, start]:
+            await _apply(client, state(*target), provider.newsletter_list_id)
+            seen.append((target, provider.consent(EMAIL)))
+        return seen
+
+    for (email, sms, suppressed), held in run(provider, walk):
+        assert held == expected_consent(email=email, sms=sms, suppressed=suppressed)
+
+
+async def _apply(client: Provider, target: ConsentState, newsletter: str | None) -> None:
+    """The planned calls in order, each split by its operation's limit as the workers do."""
+    for call in client.plan_consent([("owner", target)], newsletter):
+        per_call = client.limits.consent[call.operation].max_items
+        for start in range(0, len(call.owners), per_call):
+            await call.send(call.owners[start : start + per_call])
+
+
+def test_erasing_a_person_the_provider_never_had_is_done(provider: ProviderUnderTest) -> None:
+    run(provider, lambda client: client.request_erasure("nobody@example.com"))
+
+
+def test_throttling_is_retryable_with_the_providers_retry_after(
+    provider: ProviderUnderTest,
+) -> None:
+    provider.add_fault(path=provider.profile_path, status=429, retry_after=3)
+
+    with pytest.raises(RetryableProviderError) as caught:
+        run(provider, lambda client: client.upsert_profile(Profile(EMAIL)))
+
+    assert (caught.value.status, caught.value.retry_after) == (429, 3.0)

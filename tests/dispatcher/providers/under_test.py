@@ -1,0 +1,122 @@
+"""Either provider on its sandbox, behind one face, for the tests that hold for both: a client
+factory, where a profile upsert goes (to fault it), and what the provider recorded (events by
+our id, a person's consent in the terms of tests.dispatcher.helpers.expected_consent)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from dispatcher.providers.activecampaign import ActiveCampaignClient, TrackingAccount
+from dispatcher.providers.activecampaign.consent_calls import (
+    EMAIL_CONSENT_FIELD,
+    GRANTED,
+    SMS_CONSENT_FIELD,
+)
+from dispatcher.providers.base import Provider
+from dispatcher.providers.klaviyo.client import KlaviyoClient
+from dispatcher.sandbox import start_sandbox
+from dispatcher.sandbox.activecampaign import (
+    ActiveCampaignSandbox,
+    start_activecampaign_sandbox,
+)
+from tests.dispatcher.helpers import API_KEY, provider_consent
+
+PROVIDERS = ("klaviyo", "activecampaign")
+AC_KEY, AC_ACTID, AC_EVENT_KEY = "ac-key", "1234", "event-key"
+SUPPRESSION_TAG = "marketing-suppressed"
+
+
+@dataclass
+class ProviderUnderTest:
+    name: str
+    client: Callable[[], Provider]
+    profile_path: str
+    add_fault: Callable[..., None]
+    delivered: Callable[[], dict[str, int]]
+    consent: Callable[[str], dict[str, bool]]
+    newsletter_list_id: str | None = None
+
+
+@contextmanager
+def provider_under_test(name: str) -> Iterator[ProviderUnderTest]:
+    if name == "klaviyo":
+        with start_sandbox(api_key=API_KEY) as sandbox:
+            yield ProviderUnderTest(
+                name,
+                lambda: KlaviyoClient(API_KEY, base_url=sandbox.base_url),
+                "/api/profile-import",
+                sandbox.add_fault,
+                sandbox.event_counts,
+                lambda email: provider_consent(sandbox.profiles(email=email)),
+            )
+        return
+    with start_activecampaign_sandbox(
+        api_key=AC_KEY,
+        tracking_actid=AC_ACTID,
+        tracking_key=AC_EVENT_KEY,
+        rate_limits=False,
+        import_delay_s=0.0,
+    ) as ac:
+        newsletter = _new_list(ac, "Newsletter")
+        yield ProviderUnderTest(
+            name,
+            lambda: ActiveCampaignClient(
+                ac.base_url, AC_KEY, TrackingAccount(AC_ACTID, AC_EVENT_KEY, ac.tracking_url)
+            ),
+            "/api/3/contact/sync",
+            ac.add_fault,
+            lambda: _tracked_ids(ac),
+            lambda email: _ac_consent(ac, email, newsletter),
+            newsletter,
+        )
+
+
+def _api(sandbox: ActiveCampaignSandbox, method: str, path: str, body: Any = None) -> Any:
+    with httpx.Client(base_url=sandbox.base_url + "/api/3", timeout=10) as http:
+        response = http.request(method, path, json=body, headers={"Api-Token": AC_KEY})
+        response.raise_for_status()
+        return response.json()
+
+
+def _new_list(sandbox: ActiveCampaignSandbox, name: str) -> str:
+    body = {
+        "list": {
+            "name": name,
+            "stringid": name.lower(),
+            "sender_url": "https://shop.example",
+            "sender_reminder": "You signed up at checkout",
+        }
+    }
+    return str(_api(sandbox, "POST", "/lists", body)["list"]["id"])
+
+
+def _tracked_ids(sandbox: ActiveCampaignSandbox) -> dict[str, int]:
+    """Tracked events by the event id their eventdata carries."""
+    ids = (json.loads(e["eventdata"])["event_id"] for e in sandbox.view("events"))
+    return dict(Counter(ids))
+
+
+def _ac_consent(sandbox: ActiveCampaignSandbox, email: str, newsletter: str) -> dict[str, bool]:
+    """A person's consent on ActiveCampaign in Klaviyo's terms: a channel is subscribed when
+    its record says granted and the contact is not tagged suppressed; mail reaches them when
+    they are subscribed to the newsletter list."""
+    contacts = sandbox.contacts(email)
+    if not contacts:
+        return {"email": False, "sms": False, "suppressed": False, "can_receive_email": False}
+    (contact,) = contacts
+    titles = {f["id"]: f["title"] for f in _api(sandbox, "GET", "/fields?limit=100")["fields"]}
+    fields = {titles[field_id]: text for field_id, text in contact["fields"].items()}
+    suppressed = SUPPRESSION_TAG in contact["tags"]
+    return {
+        "email": fields.get(EMAIL_CONSENT_FIELD) == GRANTED and not suppressed,
+        "sms": fields.get(SMS_CONSENT_FIELD) == GRANTED and not suppressed,
+        "suppressed": suppressed,
+        "can_receive_email": contact["lists"].get(newsletter) == "1",
+    }
