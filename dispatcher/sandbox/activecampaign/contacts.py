@@ -95,7 +95,12 @@ def _field_values(account: Account, given: Any) -> list[tuple[str, str]]:
 
 def find(account: Account, call: Call) -> Answer:
     """GET /contacts: email (exact), email_like, listid, tagid and id_greater filters."""
-    rows = [row for row in account.contacts if _matches(account, row, call.query)]
+    if "email" in call.query:  # the common lookup: the email index, not a scan
+        found = account.contact_by_email(call.query["email"])
+        candidates = [found] if found is not None else []
+    else:
+        candidates = list(account.contacts)
+    rows = [row for row in candidates if _matches(account, row, call.query)]
     selected, meta = page(rows, call.query)
     meta["page_input"] |= {k: v for k, v in call.query.items() if k not in ("limit", "offset")}
     contacts = [contact_json(account, row) for row in selected]

@@ -3,6 +3,8 @@ delete, and a contact's memberships."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -17,7 +19,7 @@ from tests.dispatcher.sandbox.activecampaign.conftest import (
 
 def test_sync_creates_then_updates_the_contact_with_that_email(api: httpx.Client) -> None:
     city = create_field(api, "City")
-    body = {"email": "ada@example.com", "firstName": "Ada", "lastName": "Lovelace"}
+    body: dict[str, Any] = {"email": "ada@example.com", "firstName": "Ada", "lastName": "Lovelace"}
     body["fieldValues"] = [{"field": city, "value": "London"}]
     first = answer(api.post("/contact/sync", json={"contact": body}), 201)
 

@@ -34,9 +34,12 @@ def test_an_import_is_queued_then_completes_after_the_delay(
     api: httpx.Client, ac: ActiveCampaignSandbox, clock: EpochClock
 ) -> None:
     city, list_id = create_field(api, "City"), create_list(api)
-    ada = {"email": "ada@example.com", "first_name": "Ada", "tags": ["vip"]}
+    ada: dict[str, Any] = {"email": "ada@example.com", "first_name": "Ada", "tags": ["vip"]}
     ada |= {"fields": [{"id": int(city), "value": "London"}], "subscribe": [{"listid": list_id}]}
-    bad = [{"email": "not-an-address"}, {"email": "bob@example.com", "subscribe": [{"listid": 9}]}]
+    bad: list[dict[str, Any]] = [
+        {"email": "not-an-address"},
+        {"email": "bob@example.com", "subscribe": [{"listid": 9}]},
+    ]
 
     queued = answer(start(api, ada, *bad), 200)
     batch = queued["batchId"]

@@ -17,7 +17,7 @@ from tests.dispatcher.sandbox.activecampaign.conftest import (
 )
 
 
-def list_status(api: httpx.Client, contact: str, list_id: str, status: Any) -> httpx.Response:
+def list_status(api: httpx.Client, contact: Any, list_id: Any, status: Any) -> httpx.Response:
     membership = {"list": list_id, "contact": contact, "status": status}
     return api.post("/contactLists", json={"contactList": membership})
 
