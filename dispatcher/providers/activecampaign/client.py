@@ -13,6 +13,7 @@ memory of accepted events; a write whose answer was lost is counted in
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -60,6 +61,7 @@ from dispatcher.providers.base import (
 )
 from dispatcher.providers.errors import PermanentProviderError
 
+log = logging.getLogger(__name__)
 TRACKING_URL = "https://trackcmp.net/event"
 SUPPRESSION_TAG = "marketing-suppressed"
 ACCEPTED_EVENTS = 100_000
@@ -135,15 +137,17 @@ class ActiveCampaignClient:
         return await self._contacts.sync(bodies.profile_sync(profile, ids), UPSERT_PROFILE)
 
     async def request_erasure(self, email: str) -> None:
-        """DELETE /contacts/{id} of every contact with this email; none is done already."""
-        while (found := await self._contacts.find(email, REQUEST_ERASURE)) is not None:
+        """DELETE /contacts/{id} of the contact with this email (emails are unique in an
+        account); none, or one deleted meanwhile, is done already."""
+        found = await self._contacts.find(email, REQUEST_ERASURE)
+        if found is not None:
             await self._api.call(
                 "DELETE",
                 f"/contacts/{found['id']}",
                 operation=REQUEST_ERASURE,
                 allow_missing=True,
             )
-            self._contacts.forget(email)
+        self._contacts.forget(email)
         self._orders.forget(email)
 
     async def read_person(
@@ -211,14 +215,20 @@ class ActiveCampaignClient:
 
     async def _switch_tracking_on(self) -> None:
         """Event tracking is an account setting, off in a new account: switched on once
-        (GET, and PUT only when off) before the first event this client tracks."""
+        (GET, and PUT only when off) before the first event this client tracks. A key that
+        may not change it is logged, not fatal: the tracking call itself says if it is off."""
         async with self._tracking_lock:
             if self._tracking_on:
                 return
-            reply = await self._api.call("GET", "/eventTracking", operation=CREATE_EVENTS)
-            if not _enabled((reply or {}).get("eventTracking")):
-                body = {"eventTracking": {"enabled": True}}
-                await self._api.call("PUT", "/eventTracking", operation=CREATE_EVENTS, body=body)
+            try:
+                reply = await self._api.call("GET", "/eventTracking", operation=CREATE_EVENTS)
+                if not _enabled((reply or {}).get("eventTracking")):
+                    body = {"eventTracking": {"enabled": True}}
+                    await self._api.call(
+                        "PUT", "/eventTracking", operation=CREATE_EVENTS, body=body
+                    )
+            except PermanentProviderError as exc:
+                log.warning("cannot switch ActiveCampaign event tracking on: %s", exc)
             self._tracking_on = True
 
     # --- consent ---------------------------------------------------------------------------

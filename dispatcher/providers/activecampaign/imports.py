@@ -35,8 +35,9 @@ class Imports:
         self._sizes: Recent[str, int] = Recent(REMEMBERED)
 
     async def start(self, contacts: Sequence[ImportContact]) -> str:
-        """The batch id. More contacts or bytes than `limits.import_profiles` allow is a
-        caller bug (ValueError, nothing sent)."""
+        """The batch id. More contacts than `limits.import_profiles` allow is a caller bug
+        (ValueError); a body over its bytes is refused before it is sent, naming no contact
+        (PermanentProviderError `too_large`: the caller splits the batch)."""
         limits = LIMITS.import_profiles
         assert limits is not None
         if not contacts or len(contacts) > limits.max_items:
@@ -49,7 +50,11 @@ class Imports:
         }
         size = len(encode(body, "POST /import/bulk_import"))
         if limits.max_bytes is not None and size > limits.max_bytes:
-            raise ValueError(f"an import of {size} bytes; ActiveCampaign takes {limits.max_bytes}")
+            raise PermanentProviderError(
+                f"ActiveCampaign POST /import/bulk_import: {size} bytes of contacts; "
+                f"a call takes {limits.max_bytes}",
+                code="too_large",
+            )
         reply = await self._api.call(
             "POST", "/import/bulk_import", operation=START_IMPORT, body=body
         )

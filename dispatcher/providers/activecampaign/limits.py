@@ -36,7 +36,8 @@ REMOVE_AUTOMATION = "remove_automation"
 MAX_CONTACTS_PER_IMPORT = 250
 # "at most 399,999 bytes" for the whole request body of a bulk import.
 IMPORT_BODY_BYTES = 399_999
-IMPORT_WRAPPING_BYTES = len(b'{"contacts":[]}')
+# The body of a bulk import besides its contacts (imports.py sends no automations).
+IMPORT_WRAPPING_BYTES = len(b'{"contacts":[],"exclude_automations":true}')
 
 ACCOUNT = RateBucket("account", (RateWindow(5, 1.0),))
 BULK_IMPORT = RateBucket("bulk_import", (RateWindow(100, 60.0),))

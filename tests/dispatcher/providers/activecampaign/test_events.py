@@ -70,6 +70,15 @@ def test_an_event_is_tracked_once_tracking_is_switched_on(ac: ActiveCampaignSand
     ]
 
 
+def test_a_key_that_may_not_switch_tracking_on_still_tracks(ac: ActiveCampaignSandbox) -> None:
+    api(ac, "PUT", "/eventTracking", {"eventTracking": {"enabled": True}})
+    ac.add_fault(path="/api/3/eventTracking", status=403, detail="Forbidden")
+
+    with_client(ac, lambda c: send(c, viewed("ev-1")))
+
+    assert len(ac.view("events")) == 1
+
+
 def test_an_event_accepted_before_is_not_sent_again(ac: ActiveCampaignSandbox) -> None:
     with_client(ac, lambda c: send(c, viewed("ev-1"), viewed("ev-1")))
 

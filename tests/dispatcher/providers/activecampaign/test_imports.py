@@ -115,6 +115,21 @@ def test_more_than_250_contacts_is_a_caller_bug(ac: ActiveCampaignSandbox) -> No
     assert ac.requests() == []
 
 
+def test_a_body_over_the_byte_limit_is_refused_before_it_is_sent(
+    ac: ActiveCampaignSandbox,
+) -> None:
+    big = [
+        ImportContact(Profile(f"p{i}@example.com", properties={"bio": "x" * 2_000}))
+        for i in range(200)
+    ]
+
+    with pytest.raises(PermanentProviderError) as caught:
+        with_client(ac, lambda c: c.start_import(big))
+
+    assert (caught.value.code, caught.value.item_indexes) == ("too_large", ())
+    assert ac.requests("/api/3/import/bulk_import") == []
+
+
 def test_an_unknown_batch_is_permanent(ac: ActiveCampaignSandbox) -> None:
     async def status(client: ActiveCampaignClient) -> ImportStatus:
         return await client.import_status("no-such-batch")
