@@ -115,6 +115,7 @@ class Orders:
         self._connection = ""
         self._lock = asyncio.Lock()
         self._customers: Recent[str, str] = Recent(REMEMBERED)
+        self._customer_lock = asyncio.Lock()
         self._written: Recent[OrderKey, bool] = Recent(REMEMBERED)
 
     async def record(self, key: OrderKey, body: JsonObject, operation: str) -> None:
@@ -165,9 +166,14 @@ class Orders:
         known = self._customers.get(key)
         if known:
             return known
-        customer = await self._find_or_create_customer(email, operation)
-        self._customers.put(key, customer)
-        return customer
+        # Concurrent events of one new person must not make two customers: one looks, the
+        # other then finds the id remembered. (Made once per person, so one lock will do.)
+        async with self._customer_lock:
+            known = self._customers.get(key)
+            if not known:
+                known = await self._find_or_create_customer(email, operation)
+                self._customers.put(key, known)
+        return known
 
     async def _find_or_create_customer(self, email: str, operation: str) -> str:
         connection = await self.connection(operation)

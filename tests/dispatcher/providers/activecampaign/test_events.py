@@ -3,6 +3,7 @@ against the sandbox: one event per call, ids created once, nothing written twice
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -155,3 +156,13 @@ def test_an_abandoned_cart_is_an_order_with_a_checkout_id(ac: ActiveCampaignSand
     assert not abandoned.get("externalid")
     assert abandoned["abandoned_date"]
     assert abandoned["orderUrl"] == "https://shop.example/checkout/7"
+
+
+def test_concurrent_orders_of_a_new_person_make_one_customer(ac: ActiveCampaignSandbox) -> None:
+    async def at_once(client: ActiveCampaignClient) -> None:
+        await asyncio.gather(*(send(client, order(f"ev-{i}", f"10{i}")) for i in range(3)))
+
+    with_client(ac, at_once)
+
+    assert len(api(ac, "GET", "/ecomCustomers")["ecomCustomers"]) == 1
+    assert len(ac.view("orders")) == 3
