@@ -102,9 +102,15 @@ class _Handler(SandboxHandler):
         if not token or (state.settings.api_key is not None and token != state.settings.api_key):
             raise forbidden()
         route, params = resolve(ROUTES, self.command, path)
-        call = Call(params, query, _json(body), received)
-        call.admit, call.import_delay_s = self._draw, state.settings.import_delay_s
-        call.size = len(body)
+        call = Call(
+            params,
+            query,
+            _json(body),
+            received,
+            admit=self._draw,
+            import_delay_s=state.settings.import_delay_s,
+            size=len(body),
+        )
         with state.account() as account:
             imports.settle(account, call.now)
             return f"{route.method} {route.template}", route.handle(account, call)
