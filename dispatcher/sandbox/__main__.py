@@ -12,10 +12,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
-from dispatcher.sandbox.activecampaign import start_activecampaign_sandbox
+from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox, start_activecampaign_sandbox
 from dispatcher.sandbox.activecampaign.state import DEFAULT_IMPORT_DELAY_S
-from dispatcher.sandbox.common.running import RunningServer
-from dispatcher.sandbox.runner import start_sandbox
+from dispatcher.sandbox.runner import Sandbox, start_sandbox
 
 DEFAULT_ADDRESS = "127.0.0.1:8090"
 PROVIDERS = ("klaviyo", "activecampaign")
@@ -46,7 +45,7 @@ def rate_limits_on(env: Mapping[str, str]) -> bool:
     return env.get("MARKETING_SANDBOX_RATE_LIMITS", "on").strip().lower() != "off"
 
 
-def start(provider: str, env: Mapping[str, str]) -> RunningServer:
+def start(provider: str, env: Mapping[str, str]) -> Sandbox | ActiveCampaignSandbox:
     host, port = parse_address(env.get("MARKETING_SANDBOX_ADDRESS", DEFAULT_ADDRESS))
     api_key = env.get("MARKETING_SANDBOX_API_KEY") or None
     if provider == "activecampaign":
@@ -58,7 +57,7 @@ def start(provider: str, env: Mapping[str, str]) -> RunningServer:
             tracking_key=env.get("MARKETING_SANDBOX_TRACKING_KEY") or None,
             rate_limits=rate_limits_on(env),
             import_delay_s=float(
-                env.get("MARKETING_SANDBOX_IMPORT_DELAY_S") or DEFAULT_IMPORT_DELAY_S
+                env.get("MARKETING_SANDBOX_IMPORT_PROCESSING_S") or DEFAULT_IMPORT_DELAY_S
             ),
         )
     return start_sandbox(host, port, api_key=api_key)

@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from types import TracebackType
+from typing import Any, Self
 
-from dispatcher.sandbox.common.running import RunningServer
 from dispatcher.sandbox.server import SandboxServer
 from dispatcher.sandbox.state import Fault, SandboxState, Throttle
 
 
-class Sandbox(RunningServer):
+class Sandbox:
     """A running sandbox (background thread). Close it, or use it as a context manager."""
 
     def __init__(self, server: SandboxServer) -> None:
-        super().__init__(server, "klaviyo-sandbox")
-        self._server: SandboxServer = server
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.name = "klaviyo-sandbox"
+        self._closed = False
+        self._thread.start()
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def state(self) -> SandboxState:
@@ -49,6 +68,26 @@ class Sandbox(RunningServer):
 
     def reset(self) -> None:
         self.state.reset()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._server.begin_close()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def start_sandbox(host: str = "127.0.0.1", port: int = 0, *, api_key: str | None = None) -> Sandbox:

@@ -1,19 +1,25 @@
-"""The Klaviyo sandbox's HTTP side: its request handler on the shared server plumbing."""
+"""The sandbox's HTTP side: a threading HTTP/1.1 server (keep-alive) and its request handler."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
+import socket
+import socketserver
+import sys
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from dispatcher.sandbox.common.faults import parse_items
-from dispatcher.sandbox.common.http import SandboxHandler, SandboxHTTPServer
 from dispatcher.sandbox.jsonapi import error_document, gateway_page
 from dispatcher.sandbox.state import RECORDED_HEADERS, Fault, SandboxState, Throttle, now_iso
 from dispatcher.sandbox.validation import ROUTES, Invalid, Route, profile_key
 
+log = logging.getLogger("marketing.sandbox")
 T = TypeVar("T")
 
 JSON_API = "application/vnd.api+json"
@@ -33,26 +39,85 @@ class _Reject(Exception):
         self.fields = fields
 
 
-class SandboxServer(SandboxHTTPServer):
+class SandboxServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = True  # server_close() joins handler threads (after close() woke them)
+    request_queue_size = 128  # listen backlog: the default 5 drops bursts of connections
+
     def __init__(self, host: str, port: int, state: SandboxState, api_key: str | None) -> None:
         self.state = state
         self.api_key = api_key
-        super().__init__(host, port, _Handler)
+        self.closing = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        super().__init__((host, port), _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's FQDN, which can stall on DNS.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
+    def track(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            if self.closing.is_set():
+                _shut(connection)
+            self._connections.add(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
+
+    def begin_close(self) -> None:
+        """Wake handlers sleeping on a latency fault or idling on a keep-alive connection."""
+        with self._connections_lock:
+            self.closing.set()
+            for connection in self._connections:
+                _shut(connection)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # the client went away (timed out, closed): nothing to report
+        log.exception("sandbox: unexpected error serving %s", client_address)
 
 
-class _Handler(SandboxHandler):
+def _shut(connection: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
     server_version = "KlaviyoSandbox/1.0"
-    content_type = JSON_API
+    sys_version = ""
+    timeout = 60.0  # idle keep-alive connections
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server: SandboxServer
 
-    def error_body(self, status: int, detail: str) -> bytes:
-        return error_document(status, detail=detail)
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection)
 
-    def handle_request(self) -> None:
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.untrack(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # one line per request would cost more than the request
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def _handle(self) -> None:
         received_at = now_iso()
         url = urlsplit(self.path)
         route = ROUTES.get(url.path)
-        body = self.read_body(route.max_bytes if route else CONTROL_MAX_BYTES)
+        body = self._read_body(route.max_bytes if route else CONTROL_MAX_BYTES)
         if body is None:
             return
         if url.path.startswith(CONTROL_PREFIX):
@@ -60,9 +125,32 @@ class _Handler(SandboxHandler):
         else:
             self._api(url.path, route, body, received_at)
 
+    def _read_body(self, limit: int) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self._refuse(411, "Send a Content-Length.")
+            return None
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self._refuse(400, "Invalid Content-Length.")
+            return None
+        if length > limit:
+            self._refuse(413, f"At most {limit} bytes are accepted here.")
+            return None
+        body = self.rfile.read(length) if length > 0 else b""
+        if len(body) != length:
+            self.close_connection = True
+            return None
+        return body
+
+    def _refuse(self, status: int, detail: str) -> None:
+        """An error before the body was read: answer and drop the connection."""
+        self.close_connection = True
+        self.send(status, error_document(status, detail=detail))
+
     def _api(self, path: str, route: Route | None, body: bytes, received_at: str) -> None:
         fault = self.server.state.take_fault(path)
-        if fault is not None and fault.latency_ms and self.sleep_interrupted(fault.latency_ms):
+        if fault is not None and fault.latency_ms and self._sleep_interrupted(fault.latency_ms):
             return
         if fault is None or fault.status is None:
             retry_after = self.server.state.throttled(path)
@@ -80,6 +168,13 @@ class _Handler(SandboxHandler):
             self._reject(path, exc, received_at)
         else:
             self._accept(route, document, body, unique_ids, received_at)
+
+    def _sleep_interrupted(self, latency_ms: int) -> bool:
+        """Wait out a latency fault; True (and drop the connection) if the sandbox closed."""
+        if self.server.closing.wait(latency_ms / 1000):
+            self.close_connection = True
+            return True
+        return False
 
     def _check(self, path: str, route: Route | None) -> Route:
         if route is None:
@@ -125,6 +220,28 @@ class _Handler(SandboxHandler):
         headers = {h: self.headers[h] for h in RECORDED_HEADERS if h in self.headers}
         state.record(self.command, route.path, headers, body, unique_ids, received_at)
         self.send(status, reply)
+
+    def send(
+        self,
+        status: int,
+        body: bytes = b"",
+        *,
+        content_type: str = JSON_API,
+        headers: dict[str, str | None] | None = None,
+    ) -> None:
+        self.send_response(status)
+        if body:
+            self.send_header("Content-Type", content_type)
+        if status != 204:
+            self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            if value is not None:
+                self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
 
 
 def _fault_reject(fault: Fault) -> _Reject:
@@ -230,7 +347,9 @@ def _control_items(
 ) -> list[T] | None:
     """One JSON object or a list of them, each parsed; None (answered 400) if any is bad."""
     try:
-        return parse_items(body, parse)
+        document = json.loads(body or b"null")
+        items = document if isinstance(document, list) else [document]
+        return [parse(item) for item in items]
     except (ValueError, TypeError) as exc:
         handler.send(400, error_document(400, detail=f"Invalid {what}: {exc}"))
         return None

@@ -10,17 +10,47 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from dispatcher.sandbox.common.faults import Fault, FaultQueue, object_fields
-from dispatcher.sandbox.common.recording import RecordedRequest
 from dispatcher.sandbox.consent import ConsentBook
 
-__all__ = ["RECORDED_HEADERS", "Fault", "SandboxState", "Throttle", "fake_profile_id", "now_iso"]
-
 RECORDED_HEADERS = ("revision", "content-type", "accept", "user-agent")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Answer the next `times` requests whose path starts with `path` (any path when None)
+    with `status`, after `latency_ms`. Without a status the request is only delayed."""
+
+    path: str | None = None
+    status: int | None = None
+    times: int = 1
+    retry_after: int | None = None
+    latency_ms: int | None = None
+    code: str | None = None
+    detail: str | None = None
+    pointer: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is None and self.latency_ms is None:
+            raise ValueError("a fault needs a status, a latency_ms or both")
+        if self.status is not None and not 400 <= self.status <= 599:
+            raise ValueError("status must be a 4xx or 5xx code")
+        if self.times < 1:
+            raise ValueError("times must be at least 1")
+        for name in ("retry_after", "latency_ms"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative")
+
+    @classmethod
+    def from_json(cls, document: Any) -> Fault:
+        return cls(**_fields(cls, "fault", document, {"path", "code", "detail", "pointer"}))
+
+    def matches(self, path: str) -> bool:
+        return self.path is None or path.startswith(self.path)
 
 
 @dataclass(frozen=True)
@@ -39,10 +69,24 @@ class Throttle:
 
     @classmethod
     def from_json(cls, document: Any) -> Throttle:
-        return cls(**object_fields(cls, "throttle", document, {"path"}))
+        return cls(**_fields(cls, "throttle", document, {"path"}))
 
     def matches(self, path: str) -> bool:
         return self.path is None or path.startswith(self.path)
+
+
+def _fields(cls: type[Any], what: str, document: Any, strings: set[str]) -> dict[str, Any]:
+    """A JSON object's fields for `cls`: known names only, strings or integers."""
+    if not isinstance(document, dict):
+        raise ValueError(f"a {what} is a JSON object")
+    unknown = set(document) - {field.name for field in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what} fields: {sorted(unknown)}")
+    for name, value in document.items():
+        wanted = str if name in strings else int
+        if value is not None and (isinstance(value, bool) or not isinstance(value, wanted)):
+            raise ValueError(f"{name} must be {'a string' if wanted is str else 'an integer'}")
+    return document
 
 
 @dataclass
@@ -52,6 +96,28 @@ class _Window:
     throttle: Throttle
     started: float = -math.inf
     admitted: int = 0
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    seq: int
+    method: str
+    path: str
+    received_at: str
+    headers: dict[str, str]
+    body: bytes  # the raw JSON text, spliced into answers without re-encoding
+
+    def to_json(self) -> bytes:
+        head = json.dumps(
+            {
+                "seq": self.seq,
+                "method": self.method,
+                "path": self.path,
+                "received_at": self.received_at,
+                "headers": self.headers,
+            }
+        ).encode()
+        return b"".join((head[:-1], b',"body":', self.body or b"null", b"}"))
 
 
 def now_iso() -> str:
@@ -70,24 +136,34 @@ class SandboxState:
         self._throttles: list[_Window] = []
         self._lock = threading.Lock()
         self._seq = 0
-        self._requests: list[RecordedRequest] = []
+        self._requests: list[_Recorded] = []
         self._rejections: list[dict[str, Any]] = []
         self._events: dict[str, int] = {}
-        self._faults = FaultQueue()
+        self._faults: list[Fault] = []
         self._profiles: set[str] = set()
         self.consent = ConsentBook()  # account state: kept by reset(), like profiles
 
     # faults
 
     def add_fault(self, fault: Fault) -> None:
-        self._faults.add(fault)
+        with self._lock:
+            self._faults.append(fault)
 
     def take_fault(self, path: str) -> Fault | None:
         """Consume one use of the first queued fault that matches `path`."""
-        return self._faults.take(path)
+        with self._lock:
+            for index, fault in enumerate(self._faults):
+                if fault.matches(path):
+                    if fault.times == 1:
+                        del self._faults[index]
+                    else:
+                        self._faults[index] = replace(fault, times=fault.times - 1)
+                    return fault
+        return None
 
     def faults(self) -> list[dict[str, Any]]:
-        return self._faults.list()
+        with self._lock:
+            return [asdict(fault) for fault in self._faults]
 
     def clear_faults(self) -> None:
         """Forget queued faults and throttles."""
@@ -135,9 +211,7 @@ class SandboxState:
     ) -> None:
         with self._lock:
             self._seq += 1
-            self._requests.append(
-                RecordedRequest(self._seq, method, path, received_at, headers, body)
-            )
+            self._requests.append(_Recorded(self._seq, method, path, received_at, headers, body))
             events = self._events
             for unique_id in unique_ids:
                 events[unique_id] = events.get(unique_id, 0) + 1

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dispatcher.sandbox.activecampaign.errors import ApiError, bare, invalid, missing
+from dispatcher.sandbox.activecampaign.errors import ApiError, invalid, missing
 from dispatcher.sandbox.common.windows import RateWindow, Refusal
 
 DEFAULT_PAGE = 20
@@ -41,7 +41,7 @@ def ref(value: Any) -> str | None:
         return None
     if isinstance(value, int) and value >= 0:
         return str(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _digits(value.strip()):
         return str(int(value.strip()))
     return None
 
@@ -64,12 +64,12 @@ def required_text(resource: dict[str, Any], name: str, pointer: str) -> str:
     return str(value)
 
 
-def optional_text(resource: dict[str, Any], name: str, default: str = "") -> str:
+def optional_text(resource: dict[str, Any], name: str, pointer: str, default: str = "") -> str:
     value = resource.get(name)
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise bare(400)
+        raise invalid(f"{pointer}/{name}", f"{name} must be a string")
     return str(value)
 
 
@@ -85,7 +85,12 @@ def page(
 
 
 def _bounded(raw: str | None, default: int, most: int | None) -> int:
-    if raw is None or not raw.strip().isdigit():
+    if raw is None or not _digits(raw.strip()):
         return default
     value = int(raw)
     return min(value, most) if most is not None else value
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only (str.isdigit also takes "²", which int() refuses)."""
+    return text.isascii() and text.isdigit()

@@ -49,11 +49,14 @@ def create_field(account: Account, call: Call) -> Answer:
     if account.fields.first(title_key=title.lower()):
         raise duplicate("/field/title", "There is already a field with this title")
     stamp = timestamp(call.now)
-    perstag = optional_text(given, "perstag") or _perstag(title)
+    perstag = optional_text(given, "perstag", "/field") or _perstag(title)
     row = {"title": title, "title_key": title.lower(), "type": field_type, "perstag": perstag}
-    row |= {"descript": optional_text(given, "descript"), "defval": optional_text(given, "defval")}
     row |= {
-        "visible": optional_text(given, "visible", "1"),
+        "descript": optional_text(given, "descript", "/field"),
+        "defval": optional_text(given, "defval", "/field"),
+    }
+    row |= {
+        "visible": optional_text(given, "visible", "/field", "1"),
         "ordernum": str(len(account.fields) + 1),
     }
     field = public(account.fields.insert(row | {"cdate": stamp, "udate": stamp}))
@@ -93,7 +96,7 @@ def create_list(account: Account, call: Call) -> Answer:
     }
     if account.lists.first(stringid=row["stringid"]):
         raise duplicate("/list/stringid", "There is already a list with this stringid")
-    row["channel"] = optional_text(given, "channel", "email")
+    row["channel"] = optional_text(given, "channel", "/list", "email")
     row["cdate"] = row["udate"] = timestamp(call.now)
     return 200, {"list": public(account.lists.insert(row))}
 
@@ -116,9 +119,12 @@ def create_tag(account: Account, call: Call) -> Answer:
     row = {
         "tag": name,
         "tag_key": name.lower(),
-        "tagType": optional_text(given, "tagType", "contact"),
+        "tagType": optional_text(given, "tagType", "/tag", "contact"),
     }
-    row |= {"description": optional_text(given, "description"), "cdate": timestamp(call.now)}
+    row |= {
+        "description": optional_text(given, "description", "/tag"),
+        "cdate": timestamp(call.now),
+    }
     return 201, {"tag": public(account.tags.insert(row))}
 
 

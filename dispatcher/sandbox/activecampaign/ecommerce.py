@@ -50,7 +50,7 @@ def create_customer(account: Account, call: Call) -> Answer:
         raise invalid("/ecomCustomer/email", "email must be an email address")
     if account.ecom_customers.first(connectionid=connection_id, externalid=externalid):
         raise duplicate("/ecomCustomer/externalid", "There is already a customer with this id")
-    accepts = optional_text(given, "acceptsMarketing", "0")
+    accepts = optional_text(given, "acceptsMarketing", "/ecomCustomer", "0")
     row = {"connectionid": connection_id, "externalid": externalid, "email": email}
     row |= {"acceptsMarketing": accepts, "cdate": timestamp(call.now)}
     return 201, {"ecomCustomer": public(account.ecom_customers.insert(row))}

@@ -58,9 +58,10 @@ class _Handler(SandboxHandler):
         if path == EVENT_PATH:
             self._admit(EVENTS_PER_SECOND)
             status, answer, recorded = tracking.track(self.server.state, self.command, body)
+            endpoint = f"POST {EVENT_PATH}"
         else:
             self._admit(API_PER_SECOND)
-            status, answer = self._api_call(path, query, body)
+            endpoint, (status, answer) = self._api_call(path, query, body, received)
             recorded = body
         state = self.server.state
         if path == EVENT_PATH and answer.get("success") == 0:
@@ -68,7 +69,7 @@ class _Handler(SandboxHandler):
         else:
             headers = {h: self.headers[h] for h in RECORDED_HEADERS if h in self.headers}
             query_text = urlsplit(self.path).query
-            state.record(self.command, path, query_text, headers, recorded, received)
+            state.record(self.command, path, query_text, endpoint, headers, recorded, received)
         self.send_json(status, answer)
 
     def _pass_fault(self, path: str) -> bool:
@@ -92,18 +93,27 @@ class _Handler(SandboxHandler):
         state = self.server.state
         return state.windows.admit([window], enforce=state.settings.rate_limits)
 
-    def _api_call(self, path: str, query: dict[str, str], body: bytes) -> tuple[int, Any]:
+    def _api_call(
+        self, path: str, query: dict[str, str], body: bytes, received: float
+    ) -> tuple[str, tuple[int, Any]]:
+        """The route's name ("GET /api/3/contacts/{id}") and its answer."""
         state = self.server.state
         token = self.headers.get("Api-Token", "").strip()
         if not token or (state.settings.api_key is not None and token != state.settings.api_key):
             raise forbidden()
         route, params = resolve(ROUTES, self.command, path)
-        call = Call(params, query, _json(body), state.clock())
-        call.admit, call.import_delay_s = self._draw, state.settings.import_delay_s
-        call.size = len(body)
+        call = Call(
+            params,
+            query,
+            _json(body),
+            received,
+            admit=self._draw,
+            import_delay_s=state.settings.import_delay_s,
+            size=len(body),
+        )
         with state.account() as account:
             imports.settle(account, call.now)
-            return route.handle(account, call)
+            return f"{route.method} {route.template}", route.handle(account, call)
 
     def _answer_error(self, path: str, error: ApiError, received: float) -> None:
         state = self.server.state

@@ -50,11 +50,19 @@ class ActiveCampaignState:
     # the log
 
     def record(
-        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, at: float
+        self,
+        method: str,
+        path: str,
+        query: str,
+        endpoint: str,
+        headers: dict[str, str],
+        body: bytes,
+        at: float,
     ) -> None:
+        """`endpoint` names the route ("GET /api/3/contacts/{id}"); `at` is epoch seconds."""
         with self._log_lock:
             self._seq += 1
-            extra = (("query", query),)
+            extra = (("query", query), ("endpoint", endpoint), ("received_s", at))
             self._requests.append(
                 RecordedRequest(self._seq, method, path, iso(at), headers, body, extra)
             )

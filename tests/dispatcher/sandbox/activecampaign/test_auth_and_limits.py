@@ -120,3 +120,13 @@ def test_an_invalid_fault_is_refused(raw: httpx.Client) -> None:
     assert raw.post("/_sandbox/faults", json={"status": 200}).status_code == 400
     assert raw.post("/_sandbox/faults", json={"colour": "red"}).status_code == 400
     assert raw.get("/_sandbox/faults").json() == []
+
+
+def test_a_latency_only_fault_delays_but_answers(
+    raw: httpx.Client, ac: ActiveCampaignSandbox
+) -> None:
+    raw.post("/_sandbox/faults", json={"path": "/api/3/automations", "latency_ms": 20})
+
+    assert raw.get("/api/3/automations", headers=TOKEN).status_code == 200
+    assert raw.get("/_sandbox/faults").json() == []
+    assert len(ac.requests("/api/3/automations")) == 1

@@ -34,6 +34,8 @@ def test_each_accepted_request_is_logged_with_method_path_query_time_and_body(
         (1, "POST", "/api/3/contact/sync", ""),
         (2, "GET", "/api/3/contacts", "email=ada%40example.com"),
     ]
+    assert [r["endpoint"] for r in logged] == ["POST /api/3/contact/sync", "GET /api/3/contacts"]
+    assert logged[0]["received_s"] == 1_800_000_000.25
     assert logged[0]["body"] == {"contact": {"email": "ada@example.com"}}
     assert logged[1]["body"] is None
     assert logged[0]["received_at"] == "2027-01-15T08:00:00.250000+00:00", "the sandbox's clock"
@@ -134,3 +136,14 @@ def test_python_m_dispatcher_sandbox_serves_activecampaign() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_the_endpoint_names_the_route_template(
+    api: httpx.Client, ac: ActiveCampaignSandbox
+) -> None:
+    contact = sync_contact(api, "ada@example.com")
+    answer(api.get(f"/contacts/{contact['id']}/contactLists"), 200)
+
+    (logged,) = ac.requests(f"/api/3/contacts/{contact['id']}/contactLists")
+
+    assert logged["endpoint"] == "GET /api/3/contacts/{id}/contactLists"

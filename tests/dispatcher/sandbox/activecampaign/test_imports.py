@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 
-from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox
+from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox, start_activecampaign_sandbox
 from tests.dispatcher.sandbox.activecampaign.conftest import (
+    API_KEY,
     IMPORT_DELAY_S,
     EpochClock,
     answer,
@@ -177,3 +178,26 @@ def test_the_import_overview_lists_outstanding_and_completed_batches(
         "outstanding": [{"forDate": day, "batches": 1, "contacts": 2}],
         "recentlyCompleted": [{"forDate": day, "batches": 1, "contacts": 3}],
     }
+
+
+def test_imports_draw_from_the_accounts_5_per_second_too(
+    raw: httpx.Client, clock: EpochClock
+) -> None:
+    token = {"Api-Token": API_KEY}
+    body = {"contacts": people(2)}
+    statuses = [raw.post("/api/3/import/bulk_import", json=body, headers=token) for _ in range(5)]
+    refused = raw.get("/api/3/automations", headers=token)
+
+    assert [s.status_code for s in statuses] == [200] * 5
+    assert (refused.status_code, refused.headers["retry-after"]) == (429, "1")
+
+
+def test_without_rate_limits_imports_have_no_minute_limit(clock: EpochClock) -> None:
+    with start_activecampaign_sandbox(api_key=API_KEY, rate_limits=False, clock=clock) as sandbox:
+        with httpx.Client(
+            base_url=f"{sandbox.base_url}/api/3", headers={"Api-Token": API_KEY}
+        ) as c:
+            statuses = {start(c, {"email": f"s{n}@example.com"}).status_code for n in range(25)}
+
+        assert statuses == {200}
+        assert sandbox.throttled()["peaks"]["bulk_import_single_contact"] == 25
