@@ -144,3 +144,20 @@ def test_throttling_is_retryable_with_the_providers_retry_after(
         run(provider, lambda client: client.upsert_profile(Profile(EMAIL)))
 
     assert (caught.value.status, caught.value.retry_after) == (429, 3.0)
+
+
+def test_a_server_error_on_events_is_retryable_and_the_retry_delivers_once(
+    provider: ProviderUnderTest,
+) -> None:
+    event = TrackedEvent("ev-503", EMAIL, "product_viewed", WHEN, {})
+    provider.add_fault(path=provider.event_path, status=503)
+
+    async def twice(client: Provider) -> None:
+        prepared = [client.prepare_event(event)]
+        with pytest.raises(RetryableProviderError):
+            await client.create_events(prepared)
+        await client.create_events(prepared)
+
+    run(provider, twice)
+
+    assert provider.delivered() == {"ev-503": 1}

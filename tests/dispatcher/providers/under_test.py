@@ -37,7 +37,8 @@ SUPPRESSION_TAG = "marketing-suppressed"
 class ProviderUnderTest:
     name: str
     client: Callable[[], Provider]
-    profile_path: str
+    profile_path: str  # where a profile upsert goes, to fault it
+    event_path: str  # a prefix of where events go
     add_fault: Callable[..., None]
     delivered: Callable[[], dict[str, int]]
     consent: Callable[[str], dict[str, bool]]
@@ -52,6 +53,7 @@ def provider_under_test(name: str) -> Iterator[ProviderUnderTest]:
                 name,
                 lambda: KlaviyoClient(API_KEY, base_url=sandbox.base_url),
                 "/api/profile-import",
+                "/api/event",
                 sandbox.add_fault,
                 sandbox.event_counts,
                 lambda email: provider_consent(sandbox.profiles(email=email)),
@@ -71,6 +73,7 @@ def provider_under_test(name: str) -> Iterator[ProviderUnderTest]:
                 ac.base_url, AC_KEY, TrackingAccount(AC_ACTID, AC_EVENT_KEY, ac.tracking_url)
             ),
             "/api/3/contact/sync",
+            "/event",
             ac.add_fault,
             lambda: _tracked_ids(ac),
             lambda email: _ac_consent(ac, email, newsletter),
