@@ -21,9 +21,10 @@ class Automations:
     async def enrol(self, email: str, automation_id: str) -> str:
         """The enrolment id: an enrolment still running, else a new one (the contact is
         created when missing)."""
-        contact = await self._contacts.id_of(email, ENROL_AUTOMATION, create=True)
-        assert contact is not None
-        for enrolment in await self._enrolments(contact, automation_id, ENROL_AUTOMATION):
+        contact, enrolments = await self._contact_and_enrolments(
+            email, automation_id, ENROL_AUTOMATION, create=True
+        )
+        for enrolment in enrolments:
             if as_id(enrolment.get("completed")) != COMPLETED:
                 return as_id(enrolment.get("id"))
         body = {"contactAutomation": {"contact": contact, "automation": automation_id}}
@@ -39,11 +40,11 @@ class Automations:
 
     async def remove(self, email: str, automation_id: str) -> int:
         """How many enrolments of the contact in the automation were removed."""
-        contact = await self._contacts.id_of(email, REMOVE_AUTOMATION, create=False)
-        if contact is None:
-            return 0
+        _, enrolments = await self._contact_and_enrolments(
+            email, automation_id, REMOVE_AUTOMATION, create=False
+        )
         removed = 0
-        for enrolment in await self._enrolments(contact, automation_id, REMOVE_AUTOMATION):
+        for enrolment in enrolments:
             path = f"/contactAutomations/{as_id(enrolment.get('id'))}"
             reply = await self._api.call(
                 "DELETE", path, operation=REMOVE_AUTOMATION, allow_missing=True
@@ -51,18 +52,29 @@ class Automations:
             removed += reply is not None
         return removed
 
-    async def _enrolments(
-        self, contact: str, automation_id: str, operation: str
-    ) -> list[JsonObject]:
-        reply = await self._api.call(
-            "GET",
-            f"/contacts/{contact}/contactAutomations",
-            operation=operation,
-            allow_missing=True,
+    async def _contact_and_enrolments(
+        self, email: str, automation_id: str, operation: str, *, create: bool
+    ) -> tuple[str, list[JsonObject]]:
+        """The contact's id and its enrolments in the automation. A remembered id whose
+        contact is gone (erased meanwhile) is looked up again once."""
+        for _ in range(2):
+            contact = await self._contacts.id_of(email, operation, create=create)
+            if contact is None:
+                return "", []
+            reply = await self._api.call(
+                "GET",
+                f"/contacts/{contact}/contactAutomations",
+                operation=operation,
+                allow_missing=True,
+            )
+            if reply is not None:
+                return contact, [
+                    enrolment
+                    for enrolment in records(reply, "contactAutomations")
+                    if automation_id
+                    in (as_id(enrolment.get("automation")), as_id(enrolment.get("seriesid")))
+                ]
+            self._contacts.forget(email)
+        raise RetryableProviderError(
+            f"ActiveCampaign contact {email!r} vanished while being looked up", code="contact_gone"
         )
-        return [
-            enrolment
-            for enrolment in records(reply, "contactAutomations")
-            if automation_id
-            in (as_id(enrolment.get("automation")), as_id(enrolment.get("seriesid")))
-        ]

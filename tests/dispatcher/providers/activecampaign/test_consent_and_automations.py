@@ -157,3 +157,20 @@ def test_an_unknown_enrolment_answers_403_which_is_a_miss(ac: ActiveCampaignSand
 
     assert asyncio.run(delete_unknown()) is None
     assert ac.rejections()[-1]["status"] == 403
+
+
+def test_a_contact_erased_elsewhere_is_made_again_for_an_enrolment(
+    ac: ActiveCampaignSandbox,
+) -> None:
+    welcome = automation(ac)
+
+    async def enrol_erase_enrol(client: ActiveCampaignClient) -> None:
+        await client.enrol_in_automation(EMAIL, welcome)
+        [contact] = ac.contacts(EMAIL)
+        api(ac, "DELETE", f"/contacts/{contact['id']}")  # another program erased it
+        await client.enrol_in_automation(EMAIL, welcome)
+
+    with_client(ac, enrol_erase_enrol)
+
+    [again] = ac.contacts(EMAIL)
+    assert [e["automation"] for e in again["automations"]] == [welcome]
