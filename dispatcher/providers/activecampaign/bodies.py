@@ -44,6 +44,15 @@ def field_values(profile: Profile) -> dict[str, str]:
     return {title: text for title, text in texts.items() if text}
 
 
+def json_titles(profile: Profile) -> set[str]:
+    """The titles of the profile's values that are not strings (sent as JSON text)."""
+    return {title for title, value in profile.properties.items() if not isinstance(value, str)}
+
+
+def import_json_titles(profiles: Iterable[Profile]) -> set[str]:
+    return {title for profile in profiles for title in json_titles(profile)}
+
+
 def as_text(value: object) -> str:
     if value is None:
         return ""

@@ -133,7 +133,9 @@ class ActiveCampaignClient:
 
     async def upsert_profile(self, profile: Profile) -> str:
         """POST /contact/sync (custom fields created on first use); the contact id."""
-        ids = await self._fields.ids(bodies.field_values(profile), UPSERT_PROFILE)
+        ids = await self._fields.ids(
+            bodies.field_values(profile), UPSERT_PROFILE, bodies.json_titles(profile)
+        )
         return await self._contacts.sync(bodies.profile_sync(profile, ids), UPSERT_PROFILE)
 
     async def request_erasure(self, email: str) -> None:

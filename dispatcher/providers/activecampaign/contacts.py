@@ -74,11 +74,19 @@ class Contacts:
         body = {"contactList": {"list": list_id, "contact": contact_id, "status": status}}
         await self._api.call("POST", "/contactLists", operation=operation, body=body)
 
-    async def tag_id(self, name: str, operation: str) -> str:
-        """The id of the contact tag `name` (names compare ignoring case), created if missing."""
+    async def tag_id(self, name: str, operation: str, *, create: bool = True) -> str:
+        """The id of the contact tag `name` (names compare ignoring case), created if missing
+        (without `create`: "" when missing)."""
         async with self._tag_lock:
             if name not in self._tags:
-                self._tags[name] = await self._find_or_create_tag(name, operation)
+                found = await (
+                    self._find_or_create_tag(name, operation)
+                    if create
+                    else self._search_tag(name, operation)
+                )
+                if not found:
+                    return ""
+                self._tags[name] = found
         return self._tags[name]
 
     async def _find_or_create_tag(self, name: str, operation: str) -> str:

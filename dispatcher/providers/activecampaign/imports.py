@@ -43,7 +43,9 @@ class Imports:
         if not contacts or len(contacts) > limits.max_items:
             raise ValueError(f"{len(contacts)} contacts in one import; 1 to {limits.max_items}")
         profiles = [contact.profile for contact in contacts]
-        ids = await self._fields.ids(bodies.import_titles(profiles), START_IMPORT)
+        ids = await self._fields.ids(
+            bodies.import_titles(profiles), START_IMPORT, bodies.import_json_titles(profiles)
+        )
         body = {
             "contacts": [bodies.import_contact(profile, ids) for profile in profiles],
             "exclude_automations": True,

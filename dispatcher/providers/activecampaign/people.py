@@ -2,14 +2,20 @@
 values (by title), its list statuses and whether it carries the suppression tag: two requests
 (find by email, read by id) once the field titles and the tag id are known.
 
-Field values are text (ActiveCampaign stores them so): properties come back as strings, and a
-comparison with ours compares their text (bodies.as_text). The consent fields, the newsletter
-flag, `external_id` and `location` are not properties. Newsletter membership is list status 1,
+Field values are text (ActiveCampaign stores them so): a property comes back as a string, or
+as the JSON value it was sent as when its field was made for JSON values (fields.py). The
+consent fields, the newsletter flag, `external_id` and `location` are not properties. A
+channel's consent is reported as the provider acts on it: granted, and not suppressed (as
+Klaviyo's suppression withdraws every channel). Newsletter membership is list status 1,
 or status 2 when the record says a member whom we unsubscribed for want of consent (or a
 suppression): both are what consent_calls sends for that state.
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+import orjson
 
 from dispatcher.providers.activecampaign import bodies, consent_calls
 from dispatcher.providers.activecampaign.consent_calls import Lists
@@ -47,33 +53,45 @@ async def read_person(
     )
     if whole is None:
         return None  # erased meanwhile
-    values = _field_values(whole, await fields.titles(READ_PERSON))
+    used = [as_id(item.get("field")) for item in records(whole, "fieldValues")]
+    values = _field_values(whole, await fields.titles(READ_PERSON, used))
     statuses = list_statuses(whole)
-    tag = await contacts.tag_id(suppression_tag, READ_PERSON)
-    suppressed = tag in tag_ids(whole).values()
-    email_marketing = consent_calls.opt_in(values.get(consent_calls.EMAIL_CONSENT_FIELD))
+    tag = await contacts.tag_id(suppression_tag, READ_PERSON, create=False)
+    suppressed = bool(tag) and tag in tag_ids(whole).values()
+    email_marketing = _open(
+        consent_calls.opt_in(values.get(consent_calls.EMAIL_CONSENT_FIELD)), suppressed
+    )
     return ProviderPerson(
         email=str(found.get("email") or email),
         provider_id=contact_id,
         profile=_profile(found, values),
         email_marketing=email_marketing,
-        sms_marketing=_sms(values, statuses, lists),
+        sms_marketing=_open(_sms(values, statuses, lists), suppressed),
         suppressed=suppressed,
         newsletter_member=_newsletter(values, statuses, lists, email_marketing, suppressed),
     )
 
 
-def _field_values(whole: JsonObject, titles: dict[str, str]) -> dict[str, str]:
-    values = {}
+def _field_values(whole: JsonObject, titles: dict[str, tuple[str, bool]]) -> dict[str, Any]:
+    """Title -> value of the contact's fields: text, or for a field of JSON values the value
+    it encodes (text still when it does not parse)."""
+    values: dict[str, Any] = {}
     for item in records(whole, "fieldValues"):
-        title = titles.get(as_id(item.get("field")))
+        title, json_values = titles.get(as_id(item.get("field")), ("", False))
         text = item.get("value")
-        if title is not None and isinstance(text, str) and text:
-            values[title] = text
+        if title and isinstance(text, str) and text:
+            values[title] = _decoded(text) if json_values else text
     return values
 
 
-def _profile(contact: JsonObject, values: dict[str, str]) -> Profile:
+def _decoded(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def _profile(contact: JsonObject, values: dict[str, Any]) -> Profile:
     def text(key: str) -> str | None:
         value = contact.get(key)
         return value if isinstance(value, str) and value else None
@@ -89,14 +107,19 @@ def _profile(contact: JsonObject, values: dict[str, str]) -> Profile:
     )
 
 
-def _sms(values: dict[str, str], statuses: dict[str, int], lists: Lists) -> bool | None:
+def _open(consent: bool | None, suppressed: bool) -> bool | None:
+    """A channel's consent as the provider acts on it: a suppression withdraws it."""
+    return consent and not suppressed if consent is not None else None
+
+
+def _sms(values: dict[str, Any], statuses: dict[str, int], lists: Lists) -> bool | None:
     if lists.sms and lists.sms in statuses:
         return statuses[lists.sms] == consent_calls.SUBSCRIBED
     return consent_calls.opt_in(values.get(consent_calls.SMS_CONSENT_FIELD))
 
 
 def _newsletter(
-    values: dict[str, str],
+    values: dict[str, Any],
     statuses: dict[str, int],
     lists: Lists,
     email_marketing: bool | None,

@@ -114,6 +114,20 @@ def test_a_withdrawn_member_is_unsubscribed_and_reads_back_as_a_member(
     assert (read.email_marketing, read.newsletter_member, read.suppressed) == (False, True, False)
 
 
+def test_a_suppressed_person_reads_back_with_every_channel_withdrawn(
+    ac: ActiveCampaignSandbox,
+) -> None:
+    async def suppress_then_read(client: ActiveCampaignClient) -> ProviderPerson | None:
+        await apply(client, [consent(True, True, suppressed=True)], None)
+        return await client.read_person(EMAIL, None)
+
+    read = with_client(ac, suppress_then_read)
+
+    assert read is not None
+    assert (read.email_marketing, read.sms_marketing, read.suppressed) == (False, False, True)
+    assert person(ac)["fields"]["email_marketing_consent"] == "granted"  # the record stays
+
+
 def automation(sandbox: ActiveCampaignSandbox) -> str:
     return sandbox.add_automation("Welcome series")
 

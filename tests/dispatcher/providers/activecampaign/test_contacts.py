@@ -6,7 +6,7 @@ from __future__ import annotations
 from dispatcher.providers.activecampaign.client import ActiveCampaignClient
 from dispatcher.providers.base import ConsentChange, ConsentState, Profile, ProviderPerson
 from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox
-from tests.dispatcher.providers.activecampaign.conftest import api, paths, with_client
+from tests.dispatcher.providers.activecampaign.conftest import api, client_on, paths, with_client
 
 ADA = Profile(
     email="ada@example.com",
@@ -128,10 +128,57 @@ def test_a_person_is_read_back_as_synced_with_consent_and_suppression(
         first_name="Ada",
         last_name="Lovelace",
         location="London, UK",
-        properties={"tier": "gold", "order_count": "3"},
+        properties={"tier": "gold", "order_count": 3},
     )
     assert (person.email_marketing, person.sms_marketing) == (True, False)
     assert (person.suppressed, person.newsletter_member) == (False, True)
+
+
+def test_properties_read_back_with_the_type_they_were_sent_with(
+    ac: ActiveCampaignSandbox,
+) -> None:
+    properties = {
+        "zip": "01234",
+        "code": "123",
+        "vip": True,
+        "ltv": 12.5,
+        "tags": ["a", "b"],
+        "prefs": {"k": 1},
+    }
+
+    async def write_then_read(client: ActiveCampaignClient) -> ProviderPerson | None:
+        await client.upsert_profile(Profile("ada@example.com", properties=properties))
+        return await client.read_person("ada@example.com", None)
+
+    person = with_client(ac, write_then_read)
+
+    assert person is not None
+    assert person.profile.properties == properties
+    assert (person.email_marketing, person.suppressed, person.newsletter_member) == (
+        None,
+        False,
+        None,
+    )
+    assert "POST /api/3/tags" not in paths(ac), "a read makes nothing"
+
+
+def test_a_field_made_by_another_replica_is_read_back(ac: ActiveCampaignSandbox) -> None:
+    async def read_after_another_wrote(client: ActiveCampaignClient) -> ProviderPerson | None:
+        await client.upsert_profile(Profile("ada@example.com", properties={"tier": "gold"}))
+        await client.read_person("ada@example.com", None)  # fields now known to this client
+        other = with_other_client(ac, Profile("ada@example.com", properties={"pet": "cat"}))
+        await other
+        return await client.read_person("ada@example.com", None)
+
+    person = with_client(ac, read_after_another_wrote)
+
+    assert person is not None
+    assert person.profile.properties == {"tier": "gold", "pet": "cat"}
+
+
+async def with_other_client(sandbox: ActiveCampaignSandbox, profile: Profile) -> None:
+    async with client_on(sandbox) as other:
+        await other.upsert_profile(profile)
 
 
 def test_an_unknown_person_reads_back_as_none(ac: ActiveCampaignSandbox) -> None:
