@@ -39,12 +39,6 @@ log = logging.getLogger("marketing.dispatcher")
 LEASE_KEY = "ordered-work"
 
 
-SANDBOX_API_KEY = "sandbox-key"
-# The credentials event tracking takes at the ActiveCampaign sandbox.
-SANDBOX_EVENT_ACCOUNT_ID = "sandbox-account"
-SANDBOX_EVENT_KEY = "sandbox-event-key"
-
-
 def build_provider(settings: DispatcherSettings) -> Provider:
     """The client of the configured provider, or of its sandbox when no credentials are given."""
     if settings.uses_sandbox:
@@ -53,33 +47,14 @@ def build_provider(settings: DispatcherSettings) -> Provider:
             settings.provider_name,
             settings.sandbox_url,
         )
-    if settings.provider_name == "activecampaign":
-        return _activecampaign(settings)
-    key = settings.klaviyo_api_key.get_secret_value()
-    return KlaviyoClient(
-        key or SANDBOX_API_KEY,
-        base_url=settings.sandbox_url if settings.uses_sandbox else settings.klaviyo_base_url,
-        timeout_s=settings.provider_timeout_s,
-    )
-
-
-def _activecampaign(settings: DispatcherSettings) -> ActiveCampaignClient:
-    if settings.uses_sandbox:
-        url, key = settings.sandbox_url, SANDBOX_API_KEY
-        tracking = TrackingAccount(
-            SANDBOX_EVENT_ACCOUNT_ID, SANDBOX_EVENT_KEY, settings.sandbox_url.rstrip("/") + "/event"
-        )
-    else:
-        url, key = settings.activecampaign_url, settings.activecampaign_api_key.get_secret_value()
-        tracking = TrackingAccount(
-            settings.activecampaign_event_account_id,
-            settings.activecampaign_event_key.get_secret_value(),
-            settings.activecampaign_tracking_url,
-        )
+    base_url, key = settings.api_endpoint()
+    if settings.provider_name == "klaviyo":
+        return KlaviyoClient(key, base_url=base_url, timeout_s=settings.provider_timeout_s)
+    url, account_id, event_key = settings.event_tracking()
     return ActiveCampaignClient(
-        url,
+        base_url,
         key,
-        tracking,
+        TrackingAccount(account_id, event_key, url),
         sms_list_id=settings.activecampaign_sms_list_id or None,
         suppression_tag=settings.activecampaign_suppression_tag,
         timeout_s=settings.provider_timeout_s,

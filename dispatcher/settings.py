@@ -10,6 +10,10 @@ from pydantic import Field, SecretStr, model_validator
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
 KLAVIYO_URL = "https://a.klaviyo.com"
 TRACKCMP_URL = "https://trackcmp.net/event"
+# What a client presents to a sandbox (which takes any key unless told one).
+SANDBOX_API_KEY = "sandbox-key"
+SANDBOX_EVENT_ACCOUNT_ID = "sandbox-account"
+SANDBOX_EVENT_KEY = "sandbox-event-key"
 # The ack wait the bus topology gives every consumer when it creates it
 # (marketing_runtime.topology.ACK_WAIT_S; a test keeps the two equal).
 CONSUMER_ACK_WAIT_S = 30.0
@@ -74,6 +78,24 @@ class DispatcherSettings(ProcessSettings):
         if self.provider_name == "klaviyo":
             return not self.klaviyo_api_key.get_secret_value()
         return not self.activecampaign_url and not self.activecampaign_api_key.get_secret_value()
+
+    def api_endpoint(self) -> tuple[str, str]:
+        """The provider's API base URL and key: the configured ones, or its sandbox's (the
+        provider account a budget is kept for is named after these)."""
+        if self.uses_sandbox:
+            return self.sandbox_url, SANDBOX_API_KEY
+        if self.provider_name == "klaviyo":
+            return self.klaviyo_base_url, self.klaviyo_api_key.get_secret_value()
+        return self.activecampaign_url, self.activecampaign_api_key.get_secret_value()
+
+    def event_tracking(self) -> tuple[str, str, str]:
+        """ActiveCampaign event tracking's URL, account id and key (its sandbox's when the
+        provider is the sandbox)."""
+        if self.uses_sandbox:
+            url = self.sandbox_url.rstrip("/") + "/event"
+            return url, SANDBOX_EVENT_ACCOUNT_ID, SANDBOX_EVENT_KEY
+        key = self.activecampaign_event_key.get_secret_value()
+        return self.activecampaign_tracking_url, self.activecampaign_event_account_id, key
 
     @model_validator(mode="after")
     def _credentials_complete(self) -> Self:

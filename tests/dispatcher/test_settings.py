@@ -91,3 +91,16 @@ def test_klaviyo_and_its_sandbox(
     assert settings.provider_name == "klaviyo"
     assert settings.uses_sandbox is sandbox
     assert isinstance(built(settings), KlaviyoClient)
+
+
+def test_the_endpoint_is_the_accounts_or_the_sandboxes(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = settings_from(monkeypatch, {"MARKETING_PROVIDER": "activecampaign", **AC_SETTINGS})
+    sandbox = settings_from(
+        monkeypatch,
+        {"MARKETING_PROVIDER": "activecampaign", "MARKETING_SANDBOX_URL": "http://127.0.0.1:9"},
+    )
+
+    assert real.api_endpoint() == ("https://acme.api-us1.com", "ac-key")
+    assert real.event_tracking() == ("https://trackcmp.net/event", "1234", "event-key")
+    assert sandbox.api_endpoint() == ("http://127.0.0.1:9", "sandbox-key")
+    assert sandbox.event_tracking()[0] == "http://127.0.0.1:9/event"
