@@ -4,8 +4,17 @@ PROVIDERS-API.md), as the `Limits` of the `Provider` interface.
 ActiveCampaign keeps one budget per account, 5 requests/s shared by every key and every /api/3
 path; bulk import adds 100 calls a minute of its own; event tracking (trackcmp) is another host
 whose limits are not published, given 5/s here like the sandbox. Each operation below is one
-provider method; where a method may make more than one HTTP request (a look-up before a write,
-ids created on first use) the steady state is one or two, as each method's docstring says.
+provider method, which the gate counts as one call. Most make one HTTP request once the ids
+they need are remembered; some look before they write (requests per call, steady state):
+
+    upsert_profile 1        consent_record 1        list_status 1 per list
+    create_events 1 (a tracked event) or 2 (an order or cart: look, write)
+    unsuppress 1-2, suppress 1-2 (look at the contact's tags, then change them if needed)
+    request_erasure 1-2     read_person 2           start_import 1, import_status 1
+    enrol_automation 2      remove_automation 1 + one per enrolment removed
+
+The first use of a custom field, the suppression tag, the store's connection or a person's
+e-commerce customer adds a look-up and a create, once per process.
 """
 
 from __future__ import annotations
