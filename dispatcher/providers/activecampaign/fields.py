@@ -79,6 +79,10 @@ class FieldIds:
             offset += PAGE
         self._loaded = True
 
+    def _same_but_case(self, title: str) -> str:
+        folded = title.casefold()
+        return next((i for t, i in self._by_title.items() if t.casefold() == folded), "")
+
     async def _create(self, title: str, operation: str, json_values: bool) -> None:
         if len(title) > MAX_TITLE or not title.strip():
             raise PermanentProviderError(
@@ -93,9 +97,10 @@ class FieldIds:
         except PermanentProviderError as exc:
             if exc.code != "duplicate":
                 raise
-            # made by another replica, or by an attempt of ours whose fieldRel failed
+            # made by another replica, or by an attempt of ours whose fieldRel failed, or
+            # a title differing from ours in case only (the duplicate check ignores it)
             await self._load(operation)
-            field_id = self._by_title.pop(title, "")
+            field_id = self._by_title.pop(title, "") or self._same_but_case(title)
             if not field_id:
                 raise
         if not field_id:

@@ -75,6 +75,21 @@ def test_a_field_made_elsewhere_is_found_not_made_again(ac: ActiveCampaignSandbo
     assert paths(ac)[1:] == ["GET /api/3/fields", "POST /api/3/contact/sync"]
 
 
+def test_a_field_whose_title_differs_only_in_case_is_taken(ac: ActiveCampaignSandbox) -> None:
+    made = api(ac, "POST", "/fields", {"field": {"title": "Tier", "type": "text"}})
+    field_id = made["field"]["id"] if "field" in made else made["fields"][0]["id"]
+
+    async def write_then_read(client: ActiveCampaignClient) -> ProviderPerson | None:
+        await client.upsert_profile(Profile("bob@example.com", properties={"tier": "x"}))
+        return await client.read_person("bob@example.com", None)
+
+    person = with_client(ac, write_then_read)
+
+    assert ac.contacts("bob@example.com")[0]["fields"] == {field_id: "x"}
+    assert person is not None
+    assert person.profile.properties == {"tier": "x"}
+
+
 def test_unset_and_empty_values_are_never_sent(ac: ActiveCampaignSandbox) -> None:
     with_client(ac, lambda c: c.upsert_profile(ADA))
     sparse = Profile(email="ada@example.com", first_name="", properties={"tier": "", "x": None})
