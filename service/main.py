@@ -20,6 +20,7 @@ from service.settings import ServiceSettings, async_database_url
 from service.storage import migrate
 from service.storage.database import Database
 from service.workers.runner import BusWorkers
+from service.workers.sync_driver import DriverSettings
 
 log = logging.getLogger("marketing.service")
 
@@ -31,7 +32,10 @@ def _database(settings: ServiceSettings) -> Database:
 
 def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus) -> BusWorkers:
     retention = timedelta(seconds=settings.outbox_retention_s)
-    return BusWorkers(db, bus, outbox_retention=retention)
+    sync = DriverSettings(
+        chunk_contacts=settings.sync_chunk_contacts, max_in_flight=settings.sync_max_in_flight
+    )
+    return BusWorkers(db, bus, outbox_retention=retention, sync=sync)
 
 
 def _nothing_to_reload() -> None:
