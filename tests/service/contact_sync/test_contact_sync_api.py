@@ -144,7 +144,9 @@ def test_syncs_are_listed_newest_first_page_by_page(syncs: ServiceHarness) -> No
         _end_running(syncs)
     listed, token = [], ""
     while True:
-        page = syncs.stub.ListContactSyncs(pb.ListContactSyncsRequest(page_size=2, page_token=token))
+        page = syncs.stub.ListContactSyncs(
+            pb.ListContactSyncsRequest(page_size=2, page_token=token)
+        )
         listed += [sync.name for sync in page.contact_syncs]
         token = page.next_page_token
         if not token:
