@@ -13,7 +13,7 @@ from marketing_runtime.clock import utc_now
 from service.common.pagination import PageTokens
 from service.common.validation import email_key
 from service.contact_sync import rules
-from service.storage.models import ContactSyncState, Suppression
+from service.storage.models import Contact, ContactSyncState, Suppression
 from service.workers.sync_driver import DriverSettings, Step, SyncDriver
 from tests.processes import NatsServer
 from tests.service.contact_sync.sync_bus import SyncBus, contact_ids, imported, sync_bus
@@ -80,7 +80,7 @@ def test_a_chunk_carries_profiles_and_consent_and_never_an_erased_person(
             plain = await bus.add_contacts(2)
             erased = plain.pop()
             async with bus.db.transaction() as session:
-                row = await session.get(rules.Contact, plain[0])
+                row = await session.get(Contact, plain[0])
                 assert row is not None
                 session.add(Suppression(email_sha256=email_key(row.email), reason="unsubscribed"))
             await bus.sql("DELETE FROM marketing_contact WHERE id = :id", id=erased)
