@@ -132,7 +132,7 @@ def test_an_unknown_sync_is_not_found(syncs: ServiceHarness) -> None:
     ]
     for method, request in calls:
         with pytest.raises(grpc.RpcError) as raised:
-            method(request)  # type: ignore[operator]
+            method(request)
         assert raised.value.code() == grpc.StatusCode.NOT_FOUND
         assert error_reason(raised.value) == "CONTACT_SYNC_NOT_FOUND"
 
