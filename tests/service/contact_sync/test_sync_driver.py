@@ -13,6 +13,7 @@ from marketing_runtime.clock import utc_now
 from service.common.pagination import PageTokens
 from service.common.validation import email_key
 from service.contact_sync import rules
+from service.contacts.rules import delete_contact
 from service.storage.models import Contact, ContactSyncState, Suppression
 from service.workers.sync_driver import DriverSettings, Step, SyncDriver
 from tests.processes import NatsServer
@@ -136,14 +137,23 @@ def test_results_count_once_and_refused_people_are_listed(
             assert row.state is ContactSyncState.SUCCEEDED
             assert (row.imported_contacts, row.failed_contacts, row.reported_chunks) == (2, 1, 1)
             assert (row.provider_jobs, row.last_provider_job) == (2, "j-2")
+            tokens = PageTokens(b"k" * 32)
             page = await rules.list_sync_errors(
                 bus.db,
-                PageTokens(b"k" * 32),
+                tokens,
                 parent=rules.sync_name(sync_id),
                 page_size=0,
                 page_token="",
             )
             assert [(e.email, e.reason) for e in page.errors] == [(refused, "Invalid email")]
+            # Erasing the person takes their error row (personal data) with them.
+            refused_id = chunk.contacts[1].profile.contact_id
+            await delete_contact(bus.db, name=f"contacts/{refused_id}", now=utc_now())
+            after = await rules.list_sync_errors(
+                bus.db, tokens, parent=rules.sync_name(sync_id), page_size=0, page_token=""
+            )
+            assert after.errors == []
+            assert (await bus.sync(sync_id)).failed_contacts == 1
 
     asyncio.run(scenario())
 
