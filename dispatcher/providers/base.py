@@ -262,7 +262,9 @@ class Provider(Protocol):
         """Where the job stands, with every person it refused so far."""
         ...
 
-    async def read_person(self, email: str, newsletter_list_id: str | None) -> ProviderPerson | None:
+    async def read_person(
+        self, email: str, newsletter_list_id: str | None
+    ) -> ProviderPerson | None:
         """The person as the provider holds them (None: unknown to it)."""
         ...
 
