@@ -142,7 +142,9 @@ def test_an_unknown_job_is_a_permanent_error_of_a_get(sandbox: Sandbox) -> None:
 
 
 def _job(status: str, **counts: int) -> dict[str, Any]:
-    return {"data": {"type": imports.JOB_TYPE, "id": "j1", "attributes": {"status": status, **counts}}}
+    return {
+        "data": {"type": imports.JOB_TYPE, "id": "j1", "attributes": {"status": status, **counts}}
+    }
 
 
 def test_a_cancelled_job_is_done_and_a_processing_one_is_not() -> None:
@@ -168,4 +170,3 @@ def test_an_import_error_without_an_email_is_left_out() -> None:
     found, following = imports.failures(page)
     assert [(f.email, f.reason) for f in found] == [("a@b.c", "invalid"), ("d@e.f", "refused")]
     assert following is None
-
