@@ -172,7 +172,9 @@ def test_chunks_are_imported_their_consent_sent_and_reported_then_acked(
         emails = {seq: _emails(current.sync_id, seq, 4) for seq in (1, 2, 3)}
         consent = [True, False, None, True]
         for seq, chunk_emails in emails.items():
-            await current.publish(seq, [_contact(e, c) for e, c in zip(chunk_emails, consent)])
+            await current.publish(
+                seq, [_contact(e, c) for e, c in zip(chunk_emails, consent, strict=True)]
+            )
         async with delivering(current.bus, _worker(current.bus, provider)):
             results = await current.results_for(3)
 

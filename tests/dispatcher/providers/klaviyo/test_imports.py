@@ -136,7 +136,7 @@ def test_a_refusal_of_the_job_names_the_profile_it_points_at(sandbox: Sandbox) -
 
 
 def test_an_unknown_job_is_a_permanent_error_of_a_get(sandbox: Sandbox) -> None:
-    with pytest.raises(PermanentProviderError, match="GET .*/nope") as refused:
+    with pytest.raises(PermanentProviderError, match=r"GET .*/nope") as refused:
         with_client(sandbox, lambda c: c.import_status("nope"))
     assert refused.value.status == 404
 
@@ -152,10 +152,12 @@ def test_a_cancelled_job_is_done_and_a_processing_one_is_not() -> None:
     assert not imports.status(_job("processing")).done
 
 
-def test_a_document_that_is_no_job_is_refused() -> None:
-    for document in ({}, {"data": []}, {"data": {"id": "j1"}}, {"data": {"attributes": {}}}):
-        with pytest.raises(ValueError):
-            imports.status(document)
+@pytest.mark.parametrize(
+    "document", [{}, {"data": []}, {"data": {"id": "j1"}}, {"data": {"attributes": {}}}]
+)
+def test_a_document_that_is_no_job_is_refused(document: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        imports.status(document)
 
 
 def test_an_import_error_without_an_email_is_left_out() -> None:
