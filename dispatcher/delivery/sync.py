@@ -163,8 +163,11 @@ class SyncWorker:
         starter = self._runner(held, lost=True)
         for group in pack(people, sizes, self._limits):
             await starter.run(BulkCall(START_IMPORT, group, self._starting(jobs)))
-        for job_id, members in jobs:
-            await self._await_job(job_id, members, held)
+        # Polled side by side: a batch may hold several jobs (ActiveCampaign's
+        # 250 people a job), and each poll draws from the endpoint's budget.
+        async with asyncio.TaskGroup() as group:
+            for job_id, members in jobs:
+                group.create_task(self._await_job(job_id, members, held))
         await self._send_consent([p for p in people if p.pending], held)
 
     def _starting(

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import nats
@@ -26,6 +26,7 @@ from nats.js import JetStreamContext
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import keepalive_every, set_ack_wait
 from dispatcher.delivery.sync import Polling, SyncWorker
+from dispatcher.providers.base import OperationLimits
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from tests.dispatcher.helpers import API_KEY
@@ -221,6 +222,30 @@ def test_chunks_of_a_thousand_are_packed_into_jobs_of_ten_thousand(
         assert _job_sizes(sandbox) == [10_000, 2_000]
         assert [r.imported for r in results] == [1000] * 12
         assert len({tuple(r.job_ids) for r in results}) == 2
+
+    _run(own_nats, sandbox, body)
+
+
+class SmallJobsClient(KlaviyoClient):
+    """The Klaviyo client with ActiveCampaign's job size: 250 people a call."""
+
+    limits = replace(KlaviyoClient.limits, import_profiles=OperationLimits(max_items=250))
+
+
+def test_a_chunk_goes_in_several_jobs_when_a_job_takes_fewer_people(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    async def body(current: Scene, _: KlaviyoClient) -> None:
+        emails = _emails(current.sync_id, 1, 1000)
+        await current.publish(1, [_contact(e, None) for e in emails])
+        async with SmallJobsClient(API_KEY, base_url=sandbox.base_url) as provider:
+            worker = _worker(current.bus, provider)
+            assert worker.chunks_per_batch(10) == 1
+            async with delivering(current.bus, worker):
+                (result,) = await current.results_for(1)
+
+        assert _job_sizes(sandbox) == [250] * 4
+        assert result.imported == 1000 and len(set(result.job_ids)) == 4
 
     _run(own_nats, sandbox, body)
 
