@@ -161,13 +161,13 @@ class SyncWorker:
         sizes = [estimated_size(_contact(p).profile) for p in people]
         jobs: list[tuple[str, list[Person]]] = []
         starter = self._runner(held, lost=True)
-        for group in pack(people, sizes, self._limits):
-            await starter.run(BulkCall(START_IMPORT, group, self._starting(jobs)))
+        for job in pack(people, sizes, self._limits):
+            await starter.run(BulkCall(START_IMPORT, job, self._starting(jobs)))
         # Polled side by side: a batch may hold several jobs (ActiveCampaign's
         # 250 people a job), and each poll draws from the endpoint's budget.
-        async with asyncio.TaskGroup() as group:
+        async with asyncio.TaskGroup() as polls:
             for job_id, members in jobs:
-                group.create_task(self._await_job(job_id, members, held))
+                polls.create_task(self._await_job(job_id, members, held))
         await self._send_consent([p for p in people if p.pending], held)
 
     def _starting(
