@@ -12,9 +12,10 @@ bug and raise ValueError before anything is sent; empty batches send nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -73,9 +74,12 @@ class KlaviyoClient:
         revision: str = "2026-07-15",
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """`sleep` waits out a throttled page of a job's import errors."""
         if not api_key.strip():
             raise ValueError("a Klaviyo private API key is required")
+        self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={
@@ -184,6 +188,8 @@ class KlaviyoClient:
         limits = self.limits.import_profiles
         assert limits is not None
         _check_batch(contacts, limits.max_items, "profiles")
+        if not contacts:
+            raise ValueError("an import job takes at least one profile")
         content, blame = imports.job_body([contact.profile for contact in contacts])
         if limits.max_bytes is not None and len(content) > limits.max_bytes:
             raise PermanentProviderError(
@@ -210,11 +216,14 @@ class KlaviyoClient:
         return replace(current, failures=tuple(await self._import_errors(job_id)))
 
     async def _import_errors(self, job_id: str) -> list[ImportFailure]:
+        """Every page, in order. A throttled page is waited out and asked for again
+        (a few times): starting over from the first page after a 429 would meet the
+        same limit at the same page for a job with many errors."""
         found: list[ImportFailure] = []
         url: str | None = imports.errors_path(job_id)
         params: dict[str, int] | None = {"page[size]": imports.ERRORS_PAGE_SIZE}
         while url is not None:
-            response = await self._get(url, params)
+            response = await self._get_waiting_out_429(url, params)
             try:
                 page, url = imports.failures(response.json())
             except ValueError as exc:
@@ -222,6 +231,17 @@ class KlaviyoClient:
             found.extend(page)
             params = None  # the next page's URL carries them
         return found
+
+    async def _get_waiting_out_429(self, url: str, params: dict[str, int] | None) -> httpx.Response:
+        attempt = 1
+        while True:
+            try:
+                return await self._get(url, params)
+            except RetryableProviderError as exc:
+                if exc.status != 429 or attempt >= imports.THROTTLED_PAGE_ATTEMPTS:
+                    raise
+                await self._sleep(min(exc.retry_after or 1.0, imports.MAX_PAGE_WAIT_S))
+            attempt += 1
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -24,6 +24,11 @@ JOB_TYPE = "profile-bulk-import-job"
 # Klaviyo's statuses of a job that will not change any more.
 FINISHED = frozenset({"complete", "cancelled"})
 ERRORS_PAGE_SIZE = 100  # the most Klaviyo gives per page
+# A throttled page of import errors is asked for again this many times in all,
+# after its Retry-After (at most MAX_PAGE_WAIT_S: the endpoint's windows are a
+# second and a minute).
+THROTTLED_PAGE_ATTEMPTS = 5
+MAX_PAGE_WAIT_S = 60.0
 _MAX_REASON = 300
 
 

@@ -33,7 +33,8 @@ async def _finished(client: KlaviyoClient, job_id: str) -> ImportStatus:
         status = await client.import_status(job_id)
         return status if status.done else None
 
-    return await eventually(done)
+    # Within the endpoint's 10 calls a second (the sandbox enforces it).
+    return await eventually(done, interval_s=0.2)
 
 
 def _import(sandbox: Sandbox, contacts: list[ImportContact]) -> tuple[str, ImportStatus]:
@@ -172,3 +173,32 @@ def test_an_import_error_without_an_email_is_left_out() -> None:
     found, following = imports.failures(page)
     assert [(f.email, f.reason) for f in found] == [("a@b.c", "invalid"), ("d@e.f", "refused")]
     assert following is None
+
+
+def test_a_throttled_page_of_import_errors_is_waited_out_and_the_paging_goes_on(
+    sandbox: Sandbox,
+) -> None:
+    bad = [f"not-an-email-{i}" for i in range(150)]
+    waits: list[float] = []
+
+    async def note(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def run(client: KlaviyoClient) -> ImportStatus:
+        job_id = await client.start_import(_contacts(*bad))
+        status = await _finished(client, job_id)  # reads both pages once
+        sandbox.add_fault(path=imports.errors_path(job_id), status=429, retry_after=2)
+        again = await client.import_status(job_id)
+        assert again == status
+        return again
+
+    status = with_client(sandbox, run, sleep=note)
+    assert len(status.failures) == 150
+    assert waits == [2.0], "the throttled page waited out once, by the injected sleep"
+    pages = [r for r in sandbox.requests() if "/import-errors" in r["path"]]
+    assert len(pages) == 4, "each of the two pages read twice; the throttled one not counted"
+
+
+def test_an_empty_import_job_is_a_caller_bug(sandbox: Sandbox) -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        with_client(sandbox, lambda c: c.start_import([]))
