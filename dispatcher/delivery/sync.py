@@ -42,6 +42,7 @@ from dispatcher.delivery import translate
 from dispatcher.delivery.calls import CallRunner
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import ConnectionEnded, Holding, Interval, holding
+from dispatcher.delivery.outcomes import REPORT_TIMEOUT_S
 from dispatcher.delivery.packing import estimated_size, pack
 from dispatcher.delivery.retry import exhausted, retry_delay
 from dispatcher.providers.base import (
@@ -56,7 +57,6 @@ from dispatcher.providers.base import (
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 
 log = logging.getLogger(__name__)
-REPORT_TIMEOUT_S = 10.0
 # Contacts the service puts in one chunk; sizes the batch of chunks fetched.
 EXPECTED_CHUNK_CONTACTS = 1000
 _MAX_REASON = 300
