@@ -254,6 +254,8 @@ class SandboxState:
 
     def apply_consent(self, path: str, document: dict[str, Any], at: str) -> None:
         """A consent job: the consent book changes, and the profiles it names exist."""
+        if not self.consent.applies_to(path):
+            return
         self.consent.apply(path, document, at)
         attributes = document.get("data", {}).get("attributes", {})
         for item in (attributes.get("profiles") or {}).get("data", ()):
