@@ -12,7 +12,7 @@ account cannot make would spend about two calls per item for nothing."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -21,7 +21,7 @@ from marketing_runtime.clock import Sleep
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.narrowing import narrow
 from dispatcher.delivery.retry import exhausted, retry_delay
-from dispatcher.providers.base import BulkCall
+from dispatcher.providers.base import BulkCall, OperationLimits
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 
 T = TypeVar("T")
@@ -81,3 +81,16 @@ class CallRunner(Generic[T]):
 
 def _about_the_items(exc: PermanentProviderError) -> bool:
     return bool(exc.item_indexes) or exc.status in (None, 400, 413, 422)
+
+
+def split_by_limits(
+    calls: Sequence[BulkCall[T]], limits: Mapping[str, OperationLimits]
+) -> list[BulkCall[T]]:
+    """Each call in parts of at most its operation's `max_items`, keeping the order
+    (a planned call may hold any number of items: `Provider.plan_consent`)."""
+    parts: list[BulkCall[T]] = []
+    for call in calls:
+        size = limits[call.operation].max_items
+        for start in range(0, len(call.owners), size):
+            parts.append(BulkCall(call.operation, call.owners[start : start + size], call.send))
+    return parts

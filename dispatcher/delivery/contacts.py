@@ -28,7 +28,7 @@ from marketing_runtime.timestamps import epoch_seconds
 from nats.aio.msg import Msg
 
 from dispatcher.delivery import translate
-from dispatcher.delivery.calls import CallRunner
+from dispatcher.delivery.calls import CallRunner, split_by_limits
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import ConnectionEnded, Holding, Interval, holding
 from dispatcher.delivery.outcomes import Outcome, Reporter
@@ -173,12 +173,8 @@ class ContactsWorker:
         """The provider's plan, in its order (a person's calls run in that order), each
         call split by its operation's limits."""
         states = [(w, translate.consent_state(w.delivery)) for w in consents]
-        limits = self._provider.limits.consent
-        return [
-            BulkCall(call.operation, part, call.send)
-            for call in self._provider.plan_consent(states, self._list_id)
-            for part in _parts(call.owners, limits[call.operation].max_items)
-        ]
+        planned = self._provider.plan_consent(states, self._list_id)
+        return split_by_limits(planned, self._provider.limits.consent)
 
     async def _run(self, call: BulkCall[Work], held: Holding) -> None:
         """One call with in-place retries; a refused call is narrowed down to the
@@ -256,10 +252,6 @@ def _segments(work: list[Work]) -> list[list[Work]]:
         else:
             segments[-1].append(w)
     return [s for s in segments if s]
-
-
-def _parts(owners: list[Work], size: int) -> list[list[Work]]:
-    return [owners[start : start + size] for start in range(0, len(owners), size)]
 
 
 def _attempted(owners: Sequence[Work], attempt: int) -> None:

@@ -39,7 +39,7 @@ from marketing_runtime.timestamps import to_timestamp
 from nats.aio.msg import Msg
 
 from dispatcher.delivery import translate
-from dispatcher.delivery.calls import CallRunner
+from dispatcher.delivery.calls import CallRunner, split_by_limits
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import ConnectionEnded, Holding, Interval, holding
 from dispatcher.delivery.outcomes import REPORT_TIMEOUT_S
@@ -220,13 +220,10 @@ class SyncWorker:
         """The provider's consent calls for the people imported with a consent
         state, in the provider's order, each split by its operation's limits."""
         states = [(p, c) for p in people if (c := _contact(p).consent) is not None]
-        limits = self._provider.limits.consent
         runner = self._runner(held, lost=False, prefix="consent: ")
-        for call in self._provider.plan_consent(states, self._list_id):
-            size = limits[call.operation].max_items
-            for start in range(0, len(call.owners), size):
-                part = call.owners[start : start + size]
-                await runner.run(BulkCall(call.operation, part, call.send))
+        planned = self._provider.plan_consent(states, self._list_id)
+        for call in split_by_limits(planned, self._provider.limits.consent):
+            await runner.run(call)
 
     def _runner(self, held: Holding, *, lost: bool, prefix: str = "") -> CallRunner[Person]:
         """Calls over people. Refused people fail; with `lost`, the people of a
