@@ -70,7 +70,7 @@ class ServiceSettings(ProcessSettings):
         "the NATS server's max_payload); the dispatcher splits a chunk into provider-sized jobs",
     )
     sync_max_in_flight: int = Field(
-        4,
+        20,
         gt=0,
         description="chunks of a full contact sync published and not yet reported, at most: "
         "bounds what the sync holds on the bus and in the dispatcher",

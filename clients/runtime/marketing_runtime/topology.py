@@ -63,10 +63,11 @@ DEAD_LETTER_MAX_AGE_S = 30 * 24 * 3600.0
 # A message not acknowledged within this time is delivered again; workers
 # holding one longer (in-place retries) send in_progress() before it passes.
 ACK_WAIT_S = 30.0
-# Chunks of a full sync a dispatcher may hold at once (all replicas together):
-# each is a provider import job of up to a thousand people; the service's
-# sync driver bounds the chunks in flight too (MARKETING_SYNC_MAX_IN_FLIGHT).
-SYNC_MAX_ACK_PENDING = 8
+# Chunks of a full sync the dispatchers may hold at once, all replicas together:
+# two batches of MARKETING_SYNC_CHUNKS_PER_BATCH (10), so one batch is fetched
+# while another is imported. The service's sync driver bounds the chunks in
+# flight too (MARKETING_SYNC_MAX_IN_FLIGHT, the same 20 by default).
+SYNC_MAX_ACK_PENDING = 20
 
 
 def _streams(replicas: int) -> list[StreamConfig]:
