@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from marketing.bus.v1 import bus_pb2
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.consent.rules import consent_state
@@ -24,25 +25,25 @@ CHUNK_OVERHEAD = 256
 
 async def read_contacts(
     session: AsyncSession, *, after: uuid.UUID | None, upto: uuid.UUID | None, limit: int
-) -> list[Contact]:
-    """Up to `limit` contacts with ids in (after, upto], in id order (erased
-    people are gone from the table, so they are never sent)."""
-    query = select(Contact).order_by(Contact.id).limit(limit)
+) -> list[Row[Any]]:
+    """Up to `limit` contacts with ids in (after, upto], in id order, as plain
+    rows of their columns (erased people are gone from the table, so they are
+    never sent)."""
+    query = select(*Contact.__table__.columns).order_by(Contact.id).limit(limit)
     if after is not None:
         query = query.where(Contact.id > after)
     if upto is not None:
         query = query.where(Contact.id <= upto)
-    return list(await session.scalars(query))
+    return list((await session.execute(query)).all())
 
 
 async def synced_contacts(
-    session: AsyncSession, rows: Sequence[Contact]
+    session: AsyncSession, rows: Sequence[Row[Any]]
 ) -> list[bus_pb2.SyncedContact]:
     """Each contact's profile and whole consent state (two queries in all)."""
-    views = await contact_views(session, list(rows))
     return [
-        bus_pb2.SyncedContact(profile=contact_payload(row), consent=consent_state(view))
-        for row, view in zip(rows, views, strict=True)
+        bus_pb2.SyncedContact(profile=contact_payload(view), consent=consent_state(view))
+        for view in await contact_views(session, rows)
     ]
 
 
