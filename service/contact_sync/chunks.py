@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from marketing.bus.v1 import bus_pb2
-from sqlalchemy import Row, select
+from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.consent.rules import consent_state
@@ -30,11 +30,29 @@ async def read_contacts(
     rows of their columns (erased people are gone from the table, so they are
     never sent)."""
     query = select(*Contact.__table__.columns).order_by(Contact.id).limit(limit)
+    # Writers of a person's changes lock the contact row first: holding a
+    # share lock, the chunk has every change committed before, and one not
+    # yet committed takes its outbox sequence only after (see
+    # outbox_watermark).
+    query = query.with_for_update(read=True)
     if after is not None:
         query = query.where(Contact.id > after)
     if upto is not None:
         query = query.where(Contact.id <= upto)
     return list((await session.execute(query)).all())
+
+
+_LAST_OUTBOX_SEQUENCE = text(
+    "SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('marketing_outbox', 'seq')), 0)"
+)
+
+
+async def outbox_watermark(session: AsyncSession) -> int:
+    """The newest outbox sequence handed out so far. Read after the chunk's
+    contacts (in the same transaction, their share locks held), every change
+    to them up to it is in the chunk and every later one takes a larger
+    sequence: the chunk's `outbox_sequence`."""
+    return int(await session.scalar(_LAST_OUTBOX_SEQUENCE) or 0)
 
 
 async def synced_contacts(
@@ -60,10 +78,16 @@ def fitting(contacts: Sequence[bus_pb2.SyncedContact], budget: int) -> int:
 
 
 def chunk_message(
-    sync_id: uuid.UUID, sequence: int, contacts: Sequence[bus_pb2.SyncedContact]
+    sync_id: uuid.UUID,
+    sequence: int,
+    contacts: Sequence[bus_pb2.SyncedContact],
+    outbox_sequence: int,
 ) -> bytes:
     return bus_pb2.ContactSyncChunk(
-        sync_id=str(sync_id), sequence=sequence, contacts=contacts
+        sync_id=str(sync_id),
+        sequence=sequence,
+        contacts=contacts,
+        outbox_sequence=outbox_sequence,
     ).SerializeToString()
 
 

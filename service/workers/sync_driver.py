@@ -143,12 +143,13 @@ class SyncDriver:
                 await progress.mark_reached_end(session, sync.id, self._clock())
                 return Step.WORKED
             contacts = await chunks.synced_contacts(session, rows)
+            watermark = await chunks.outbox_watermark(session)
             count = chunks.fitting(contacts, budget)
             sequence = sync.published_chunks + 1
             upper = rows[count - 1].id
             if not await progress.mark_pending(session, sync.id, sequence, upper, self._clock()):
                 return Step.WORKED  # the sync changed under us: look again
-        return await self._publish(sync.id, sequence, contacts[:count])
+        return await self._publish(sync.id, sequence, contacts[:count], watermark)
 
     async def _publish_pending(self, sync: ContactSync) -> Step:
         """Rebuild the chunk a driver wrote down and may have published."""
@@ -159,15 +160,20 @@ class SyncDriver:
                 session, after=sync.checkpoint, upto=sync.pending_upper, limit=2**31 - 1
             )
             contacts = await chunks.synced_contacts(session, rows)
-        return await self._publish(sync.id, sequence, contacts)
+            watermark = await chunks.outbox_watermark(session)
+        return await self._publish(sync.id, sequence, contacts, watermark)
 
     async def _publish(
-        self, sync_id: uuid.UUID, sequence: int, contacts: Sequence[bus_pb2.SyncedContact]
+        self,
+        sync_id: uuid.UUID,
+        sequence: int,
+        contacts: Sequence[bus_pb2.SyncedContact],
+        watermark: int,
     ) -> Step:
         js = self._bus.js
         if js is None:
             return Step.WAITING
-        payload = chunks.chunk_message(sync_id, sequence, contacts)
+        payload = chunks.chunk_message(sync_id, sequence, contacts, watermark)
         headers = {MSG_ID_HEADER: chunks.message_id(sync_id, sequence)}
         await js.publish(
             topology.SYNC_CHUNKS_SUBJECT, payload, timeout=ACK_TIMEOUT_S, headers=headers

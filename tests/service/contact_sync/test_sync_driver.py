@@ -9,6 +9,7 @@ import asyncio
 
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.clock import utc_now
+from sqlalchemy import text
 
 from service.common.pagination import PageTokens
 from service.common.validation import email_key
@@ -16,6 +17,7 @@ from service.contact_sync import rules
 from service.contacts.rules import delete_contact
 from service.storage.models import Contact, ContactSyncState, Suppression
 from service.workers.sync_driver import DriverSettings, Step, SyncDriver
+from tests.harness import eventually
 from tests.processes import NatsServer
 from tests.service.contact_sync.sync_bus import SyncBus, contact_ids, imported, sync_bus
 
@@ -210,3 +212,59 @@ def test_a_chunk_result_of_an_unknown_sync_is_acked_and_ignored(
                 assert await rules.running_sync(session) is None
 
     asyncio.run(scenario())
+
+
+def test_a_chunk_waits_for_a_change_in_progress_and_says_how_new_it_is(
+    sync_db: str, sync_nats: NatsServer
+) -> None:
+    """A change committing while the chunk is read is in the chunk, and the
+    chunk's outbox_sequence covers it; a change made after has a larger one
+    (the dispatcher's fences tell a newer applied change by it)."""
+
+    async def scenario() -> None:
+        async with sync_bus(sync_db, sync_nats.url) as bus:
+            (person,) = await bus.add_contacts(1, loyalty_tier="gold")
+            await bus.start()
+            writer = await bus.db.engine.connect()
+            await writer.execute(
+                text("SELECT id FROM marketing_contact WHERE id = :id FOR UPDATE"), {"id": person}
+            )
+            await writer.execute(
+                text("UPDATE marketing_contact SET loyalty_tier = 'platinum' WHERE id = :id"),
+                {"id": person},
+            )
+            change = await writer.scalar(_OUTBOX_ROW)
+            step = asyncio.create_task(_driver(bus).step())
+
+            async def driver_waits_for_the_lock() -> bool:
+                return bool(await _waiting_for_a_lock(bus))
+
+            await eventually(driver_waits_for_the_lock)
+            await writer.commit()
+            await writer.close()
+            assert await step is Step.WORKED
+            (chunk,) = await bus.take_chunks(1)
+            assert chunk.contacts[0].profile.loyalty_tier == "platinum"
+            assert chunk.outbox_sequence >= change
+            async with bus.db.transaction() as session:
+                later = await session.scalar(_OUTBOX_ROW)
+            assert later > chunk.outbox_sequence
+
+    asyncio.run(scenario())
+
+
+_OUTBOX_ROW = text(
+    "INSERT INTO marketing_outbox (id, contact_key, kind, payload, status, created_at) "
+    "VALUES (gen_random_uuid(), 'k', 'contact.upserted', '', 'COMPLETED', now()) RETURNING seq"
+)
+
+
+async def _waiting_for_a_lock(bus: SyncBus) -> int:
+    async with bus.db.transaction() as session:
+        waiting = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    return int(waiting or 0)
