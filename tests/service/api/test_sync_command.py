@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from marketing.v1 import service_pb2 as pb
-from marketing_client import MarketingClient
+from marketing_client import FailedPreconditionError, MarketingClient
 from marketing_runtime import topology
 from rich.console import Console
 
@@ -132,3 +132,28 @@ def test_ctrl_c_leaves_the_sync_running_and_says_how_to_cancel(
     assert f"contactSyncs/{name} keeps running" in said
     assert f'CancelContactSync {{"name": "contactSyncs/{name}"}}' in said
     assert harness.scalar("SELECT state::text FROM marketing_contact_sync") == "RUNNING"
+
+
+def test_the_python_client_cancels_a_sync_and_lists_its_errors(
+    service: tuple[ServiceHarness, str],
+) -> None:
+    harness, _ = service
+
+    async def scenario() -> None:
+        async with MarketingClient(harness.address, token=harness.token) as client:
+            request_id = "3f2c5a0e-8f0b-4d8e-9a53-1f1c7c2b9e11"
+            sync = await client.start_contact_sync(request_id=request_id)
+            again = await client.start_contact_sync(request_id=request_id)
+            assert again.name == sync.name
+            with pytest.raises(FailedPreconditionError) as running:
+                await client.start_contact_sync()
+            assert running.value.reason == "CONTACT_SYNC_RUNNING"
+            cancelled = await client.cancel_contact_sync(sync.name)
+            assert cancelled.HasField("cancel_time")
+            errors = await client.list_contact_sync_errors(sync.name, page_size=10)
+            assert list(errors.errors) == [] and errors.next_page_token == ""
+            listed = await client.list_contact_syncs(page_size=1)
+            assert [s.name for s in listed.contact_syncs] == [sync.name]
+            assert (await client.get_contact_sync(sync.name)).cancel_time == cancelled.cancel_time
+
+    asyncio.run(scenario())
