@@ -121,15 +121,20 @@ class SyncDriver:
             return Step.WAITING
         if sync.pending_sequence is not None:
             return await self._publish_pending(sync)
+        if sync.reached_end or sync.cancel_requested_at is not None:
+            return await self._settle(sync)
+        if sync.published_chunks - sync.reported_chunks >= self._settings.max_in_flight:
+            return Step.WAITING
+        return await self._publish_next(sync)
+
+    async def _settle(self, sync: ContactSync) -> Step:
+        """Nothing more to send: end the sync once the chunks in flight are
+        reported (the results recorder ends it too, on the last result)."""
         async with self._db.transaction() as session:
             if await progress.settle(session, sync.id, self._clock()):
                 log.info("contact sync %s ended", sync.id)
                 return Step.WORKED
-        if sync.reached_end or sync.cancel_requested_at is not None:
-            return Step.WAITING  # for the results of the chunks in flight
-        if sync.published_chunks - sync.reported_chunks >= self._settings.max_in_flight:
-            return Step.WAITING
-        return await self._publish_next(sync)
+        return Step.WAITING  # for the results of the chunks in flight
 
     async def _publish_next(self, sync: ContactSync) -> Step:
         if self._bus.nc is None:
