@@ -27,6 +27,7 @@ from dispatcher.delivery.events import EventsWorker
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import AckWait, set_ack_wait
 from dispatcher.delivery.outcomes import Reporter
+from dispatcher.delivery.sync import SyncWorker
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.ordering.fences import Fences
 from dispatcher.ordering.lease import Lease
@@ -93,6 +94,7 @@ class Dispatcher:
         self._ack_waits = (
             AckWait(topology.WORK_STREAM, topology.DISPATCH_EVENTS, settings.event_ack_wait_s),
             AckWait(topology.WORK_STREAM, topology.DISPATCH_CONTACTS, CONSUMER_ACK_WAIT_S),
+            AckWait(topology.SYNC_STREAM, topology.DISPATCH_SYNC, CONSUMER_ACK_WAIT_S),
         )
 
     async def run(self) -> None:
@@ -111,12 +113,12 @@ class Dispatcher:
                 await pause(self._stopping, 1.0, self._sleep)
                 continue
             try:
-                events, contacts, erasures = await self._workers_on(js)
+                (events, contacts, sync), erasures = await self._workers_on(js)
             except Exception as exc:  # the connection broke meanwhile
                 log.warning("cannot set up on NATS (%r); trying again", exc)
                 await pause(self._stopping, 1.0, self._sleep)
                 continue
-            await self._run_on(js, events, contacts, erasures, ended)
+            await self._run_on(js, events, contacts, sync, erasures, ended)
             if not self._stopping.is_set():
                 log.warning("resuming on the new NATS connection")
 
@@ -129,11 +131,11 @@ class Dispatcher:
 
     async def _workers_on(
         self, js: JetStreamContext
-    ) -> tuple[EventsWorker, ContactsWorker, ErasureMarks]:
+    ) -> tuple[tuple[EventsWorker, ContactsWorker, SyncWorker], ErasureMarks]:
         """The workers, with the KV handles of this connection."""
         s = self.settings
         await set_ack_wait(js, topology.WORK_STREAM, topology.DISPATCH_EVENTS, s.event_ack_wait_s)
-        events_ack_wait, contacts_ack_wait = self._ack_waits
+        events_ack_wait, contacts_ack_wait, sync_ack_wait = self._ack_waits
         for ack_wait in self._ack_waits:
             await ack_wait.read(js)
         fences_kv = await js.key_value(topology.FENCES_BUCKET)
@@ -171,13 +173,26 @@ class Dispatcher:
             newsletter_list_id=s.newsletter_list_id,
             sleep=self._sleep,
         )
-        return events, contacts, erasures
+        sync = SyncWorker(
+            self.provider,
+            self.bus,
+            gate,
+            connection_ended=self.bus.connection_ended,
+            max_attempts=s.max_attempts,
+            backoff_base_s=s.backoff_base_s,
+            keepalive_s=sync_ack_wait.keepalive_s,
+            newsletter_list_id=s.newsletter_list_id,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+        return (events, contacts, sync), erasures
 
     async def _run_on(
         self,
         js: JetStreamContext,
         events: EventsWorker,
         contacts: ContactsWorker,
+        sync: SyncWorker,
         erasures: ErasureMarks,
         ended: asyncio.Event,
     ) -> None:
@@ -193,7 +208,7 @@ class Dispatcher:
             asyncio.create_task(_set_on_first(stop, self._stopping, ended), name="session-end"),
         ]
         try:
-            await self._work(events, contacts, stop)
+            await self._work(events, contacts, sync, stop)
         finally:
             for task in background:
                 task.cancel()
@@ -201,7 +216,11 @@ class Dispatcher:
                     await task
 
     async def _work(
-        self, events: EventsWorker, contacts: ContactsWorker, stop: asyncio.Event
+        self,
+        events: EventsWorker,
+        contacts: ContactsWorker,
+        sync: SyncWorker,
+        stop: asyncio.Event,
     ) -> None:
         """The worker loops, until `stop`; if one of them dies the others are
         cancelled and the replica exits (its lease lapses and its messages are
@@ -237,8 +256,25 @@ class Dispatcher:
             keepalive_s=self._ack_waits[1].keepalive_s,
             sleep=self._sleep,
         )
+        # A full sync's chunks: each loop holds one batch (about a job's worth)
+        # at a time, so a job is polled while the next one is being started.
+        sync_loops = [
+            consume(
+                self.bus,
+                stream=topology.SYNC_STREAM,
+                durable=topology.DISPATCH_SYNC,
+                handle=sync.handle,
+                stopping=stop,
+                batch=sync.chunks_per_batch(s.sync_chunks_per_batch),
+                linger_s=s.linger_s,
+                hold_off=sync.pause_left,
+                keepalive_s=self._ack_waits[2].keepalive_s,
+                sleep=self._sleep,
+            )
+            for _ in range(s.sync_concurrency)
+        ]
         async with asyncio.TaskGroup() as group:
-            for loop in (*events_loops, contacts_loop, self._keep_lease(stop)):
+            for loop in (*events_loops, contacts_loop, *sync_loops, self._keep_lease(stop)):
                 group.create_task(loop)
 
     async def _keep_lease(self, stop: asyncio.Event) -> None:

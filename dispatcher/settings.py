@@ -59,6 +59,12 @@ class DispatcherSettings(ProcessSettings):
     # How long a partly filled batch waits for more events before it is sent.
     linger_s: float = Field(0.2, ge=0, le=1.0)
     contact_batch_size: int = Field(500, ge=1, le=1000)
+    # A full contact sync: chunks (of about 1,000 people) fetched at once, at
+    # most; fewer when the provider's import job takes fewer (Klaviyo 10,000
+    # people a job: 10 chunks; ActiveCampaign 250: 1). Each of the
+    # `sync_concurrency` loops holds one such batch: memory stays flat.
+    sync_chunks_per_batch: int = Field(10, ge=1, le=50)
+    sync_concurrency: int = Field(2, ge=1, le=8)
     # Attempts per delivery: the first plus one per backoff step (1, 2, 4, 8, 16, 32 s).
     max_attempts: int = Field(7, ge=1, le=20)
     backoff_base_s: float = Field(1.0, gt=0)

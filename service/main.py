@@ -1,5 +1,7 @@
 """`marketing-service`: run migrations (`migrate`), serve gRPC (`serve`, the default),
-or run only the bus workers (`work`: outbox relay, event-log writer, result recorder)."""
+run only the bus workers (`work`: outbox relay, event-log writer, result recorders,
+contact sync driver), or run a full contact sync with a progress bar
+(`sync-contacts`, a client of a running service)."""
 
 from __future__ import annotations
 
@@ -13,13 +15,16 @@ from marketing_runtime import event_loop, gc_tuning
 from marketing_runtime.connection import Bus
 from marketing_runtime.metrics_endpoint import serve_metrics
 
+from service.api import sync_command
 from service.api.auth import AuthSetupError, CallerFile, load_callers
 from service.api.server import create_server
+from service.api.sync_command import SyncCommandSettings
 from service.api.tls import TlsSetupError
 from service.settings import ServiceSettings, async_database_url
 from service.storage import migrate
 from service.storage.database import Database
 from service.workers.runner import BusWorkers
+from service.workers.sync_driver import DriverSettings
 
 log = logging.getLogger("marketing.service")
 
@@ -31,7 +36,10 @@ def _database(settings: ServiceSettings) -> Database:
 
 def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus) -> BusWorkers:
     retention = timedelta(seconds=settings.outbox_retention_s)
-    return BusWorkers(db, bus, outbox_retention=retention)
+    sync = DriverSettings(
+        chunk_contacts=settings.sync_chunk_contacts, max_in_flight=settings.sync_max_in_flight
+    )
+    return BusWorkers(db, bus, outbox_retention=retention, sync=sync)
 
 
 def _nothing_to_reload() -> None:
@@ -130,8 +138,13 @@ def main() -> None:
     # First of all: a SIGHUP while starting up must not end the process either.
     signal.signal(signal.SIGHUP, _starting_up)
     parser = argparse.ArgumentParser(prog="marketing-service", description=__doc__)
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", "work"])
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "migrate", "work", "sync-contacts"]
+    )
     args = parser.parse_args()
+    if args.command == "sync-contacts":  # a client: no database, no service settings
+        logging.basicConfig(level=logging.WARNING)
+        raise SystemExit(sync_command.main(SyncCommandSettings()))
     settings = ServiceSettings()  # filled from the environment
     logging.basicConfig(
         level=settings.log_level.upper(),

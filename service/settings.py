@@ -62,6 +62,19 @@ class ServiceSettings(ProcessSettings):
         description="serve also runs the bus workers (outbox relay, event-log writer, result "
         "recorder); false when they run as `marketing-service work` processes of their own",
     )
+    sync_chunk_contacts: int = Field(
+        1000,
+        gt=0,
+        le=10_000,
+        description="contacts per chunk of a full contact sync (fewer when they would not fit "
+        "the NATS server's max_payload); the dispatcher splits a chunk into provider-sized jobs",
+    )
+    sync_max_in_flight: int = Field(
+        20,
+        gt=0,
+        description="chunks of a full contact sync published and not yet reported, at most: "
+        "bounds what the sync holds on the bus and in the dispatcher",
+    )
     page_token_key: SecretStr = Field(
         default_factory=_random_page_token_key,
         min_length=MIN_PAGE_TOKEN_KEY_LENGTH,

@@ -43,6 +43,9 @@ TABLES = (
     "marketing_back_in_stock_subscription",
     "marketing_campaign_cache",
     "marketing_outbox",
+    "marketing_contact_sync",
+    "marketing_contact_sync_chunk",
+    "marketing_contact_sync_error",
 )
 
 

@@ -16,7 +16,6 @@ Ordering, per person, across retries and replicas:
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,16 +28,14 @@ from marketing_runtime.timestamps import epoch_seconds
 from nats.aio.msg import Msg
 
 from dispatcher.delivery import translate
+from dispatcher.delivery.calls import CallRunner, split_by_limits
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import ConnectionEnded, Holding, Interval, holding
-from dispatcher.delivery.narrowing import narrow
 from dispatcher.delivery.outcomes import Outcome, Reporter
-from dispatcher.delivery.retry import exhausted, retry_delay
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.ordering.fences import Fences
 from dispatcher.ordering.lease import Lease
 from dispatcher.providers.base import REQUEST_ERASURE, UPSERT_PROFILE, BulkCall, Provider
-from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 
 log = logging.getLogger(__name__)
 PROFILE, CONSENT, ERASE = "profile", "consent", "erase"
@@ -176,35 +173,23 @@ class ContactsWorker:
         """The provider's plan, in its order (a person's calls run in that order), each
         call split by its operation's limits."""
         states = [(w, translate.consent_state(w.delivery)) for w in consents]
-        limits = self._provider.limits.consent
-        return [
-            BulkCall(call.operation, part, call.send)
-            for call in self._provider.plan_consent(states, self._list_id)
-            for part in _parts(call.owners, limits[call.operation].max_items)
-        ]
+        planned = self._provider.plan_consent(states, self._list_id)
+        return split_by_limits(planned, self._provider.limits.consent)
 
-    async def _run(self, call: BulkCall[Work], held: Holding, *, first_attempt: int = 1) -> None:
+    async def _run(self, call: BulkCall[Work], held: Holding) -> None:
         """One call with in-place retries; a refused call is narrowed down to the
-        items the provider refused."""
-        for attempt in itertools.count(first_attempt):
-            for w in call.owners:
-                w.attempts = max(w.attempts, attempt)
-            try:
-                await self._gate.call(
-                    call.operation,
-                    len(call.owners),
-                    lambda: call.send(call.owners),
-                    guard=lambda: self._ensure_ours(held),
-                )
-                return
-            except RetryableProviderError as exc:
-                if exhausted(attempt, max_attempts=self._max_attempts):
-                    return _fail(call.owners, str(exc))
-                await self._sleep(
-                    retry_delay(attempt, retry_after=exc.retry_after, base_s=self._base_s)
-                )
-            except PermanentProviderError as exc:
-                return await self._narrow(call, exc, held, attempt)
+        items the provider refused (`CallRunner`)."""
+        runner = CallRunner(
+            gate=self._gate,
+            guard=lambda: self._ensure_ours(held),
+            refused=_fail,
+            gave_up=_fail,
+            max_attempts=self._max_attempts,
+            backoff_base_s=self._base_s,
+            sleep=self._sleep,
+            attempted=_attempted,
+        )
+        await runner.run(call)
 
     def _ensure_ours(self, held: Holding) -> None:
         """Lease.held() goes by time alone: a lease on a connection that closed
@@ -212,20 +197,6 @@ class ContactsWorker:
         held.ensure_connected()
         if not self._lease.held():
             raise LeaseLost()
-
-    async def _narrow(
-        self, call: BulkCall[Work], exc: PermanentProviderError, held: Holding, attempt: int
-    ) -> None:
-        """Fail what the provider refused and send the rest again. The rest of a
-        refusal that named items is the same call going on: its attempts count on
-        from the refused one, within the same budget. The halves of a refusal that
-        named none are calls of their own, each with a budget of its own."""
-        narrowed = narrow(call.owners, exc.item_indexes)
-        _fail(narrowed.failed, str(exc))
-        first_attempt = attempt + 1 if narrowed.failed else 1
-        for group in narrowed.retry:
-            again = BulkCall(call.operation, group, call.send)
-            await self._run(again, held, first_attempt=first_attempt)
 
     async def _finish(self, live: list[Work], superseded: list[Work], held: Holding) -> None:
         for w in live:
@@ -283,8 +254,9 @@ def _segments(work: list[Work]) -> list[list[Work]]:
     return [s for s in segments if s]
 
 
-def _parts(owners: list[Work], size: int) -> list[list[Work]]:
-    return [owners[start : start + size] for start in range(0, len(owners), size)]
+def _attempted(owners: Sequence[Work], attempt: int) -> None:
+    for w in owners:
+        w.attempts = max(w.attempts, attempt)
 
 
 def _fail(owners: Sequence[Work], error: str) -> None:

@@ -109,7 +109,11 @@ def _value_money(field: str, body: Message) -> bus_pb2.Money | None:
 
 def profile(delivery: bus_pb2.Delivery) -> Profile:
     kinds.require(delivery, bus_pb2.KIND_CONTACT_UPSERTED)
-    c = delivery.contact_upserted
+    return contact_profile(delivery.contact_upserted)
+
+
+def contact_profile(c: bus_pb2.ContactUpserted) -> Profile:
+    """A contact's profile, as ordered work and the full sync carry it."""
     value = c.lifetime_value if c.HasField("lifetime_value") else None
     properties = {
         "registration_time": _iso(c, "registration_time"),
@@ -160,7 +164,11 @@ def consent_state(delivery: bus_pb2.Delivery) -> ConsentState:
     if delivery.type not in _CONSENT_KINDS:
         raise ValueError(f"a delivery of type {delivery.type} carries no consent state")
     kinds.require(delivery, delivery.type)
-    state: bus_pb2.ConsentState = getattr(delivery, kinds.payload_field(delivery.type)).state
+    return consent_of(getattr(delivery, kinds.payload_field(delivery.type)).state)
+
+
+def consent_of(state: bus_pb2.ConsentState) -> ConsentState:
+    """A person's whole consent state, as ordered work and the full sync carry it."""
     phone = state.phone if state.HasField("phone") else None
     change = ConsentChange(
         email=state.email,

@@ -252,4 +252,20 @@ class Provider(Protocol):
         """Ask the provider to delete everything about this person."""
         ...
 
+    async def start_import(self, contacts: Sequence[ImportContact]) -> str:
+        """Start one bulk import (an upsert) of up to `limits.import_profiles.max_items`
+        people, of at most its `max_bytes`; returns the job id. Consent is not set by
+        the import: the caller runs `plan_consent` for the people who have a state."""
+        ...
+
+    async def import_status(self, job_id: str) -> ImportStatus:
+        """Where the job stands, with every person it refused so far."""
+        ...
+
+    async def read_person(
+        self, email: str, newsletter_list_id: str | None
+    ) -> ProviderPerson | None:
+        """The person as the provider holds them (None: unknown to it)."""
+        ...
+
     async def aclose(self) -> None: ...

@@ -13,10 +13,9 @@ from collections.abc import Mapping, Sequence
 from types import FrameType
 
 from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox, start_activecampaign_sandbox
-from dispatcher.sandbox.activecampaign.state import DEFAULT_IMPORT_DELAY_S
 from dispatcher.sandbox.runner import Sandbox, start_sandbox
+from dispatcher.sandbox.settings import SandboxSettings
 
-DEFAULT_ADDRESS = "127.0.0.1:8090"
 PROVIDERS = ("klaviyo", "activecampaign")
 log = logging.getLogger("marketing.sandbox")
 
@@ -42,30 +41,36 @@ def chosen_provider(argv: Sequence[str] | None, env: Mapping[str, str]) -> str:
 
 def rate_limits_on(env: Mapping[str, str]) -> bool:
     """Limits are on unless MARKETING_SANDBOX_RATE_LIMITS=off (for measuring ceilings)."""
-    return env.get("MARKETING_SANDBOX_RATE_LIMITS", "on").strip().lower() != "off"
+    return SandboxSettings.model_validate(
+        {"rate_limits": env.get("MARKETING_SANDBOX_RATE_LIMITS", "on")}
+    ).rate_limits
 
 
-def start(provider: str, env: Mapping[str, str]) -> Sandbox | ActiveCampaignSandbox:
-    host, port = parse_address(env.get("MARKETING_SANDBOX_ADDRESS", DEFAULT_ADDRESS))
-    api_key = env.get("MARKETING_SANDBOX_API_KEY") or None
+def start(provider: str, settings: SandboxSettings) -> Sandbox | ActiveCampaignSandbox:
+    host, port = parse_address(settings.address)
     if provider == "activecampaign":
         return start_activecampaign_sandbox(
             host,
             port,
-            api_key=api_key,
-            tracking_actid=env.get("MARKETING_SANDBOX_TRACKING_ACTID") or None,
-            tracking_key=env.get("MARKETING_SANDBOX_TRACKING_KEY") or None,
-            rate_limits=rate_limits_on(env),
-            import_delay_s=float(
-                env.get("MARKETING_SANDBOX_IMPORT_PROCESSING_S") or DEFAULT_IMPORT_DELAY_S
-            ),
+            api_key=settings.api_key or None,
+            tracking_actid=settings.tracking_actid or None,
+            tracking_key=settings.tracking_key or None,
+            rate_limits=settings.rate_limits,
+            import_delay_s=settings.import_processing_s,
         )
-    return start_sandbox(host, port, api_key=api_key)
+    return start_sandbox(
+        host,
+        port,
+        api_key=settings.api_key or None,
+        rate_limits=settings.rate_limits,
+        import_processing_s=settings.import_processing_s,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     provider = chosen_provider(argv, os.environ)
+    settings = SandboxSettings()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -73,8 +78,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    with start(provider, os.environ) as sandbox:
-        log.info("%s sandbox listening on %s", provider, sandbox.base_url)
+    with start(provider, settings) as sandbox:
+        limits = "on" if settings.rate_limits else "OFF (measuring ceilings only)"
+        log.info("%s sandbox listening on %s, rate limits %s", provider, sandbox.base_url, limits)
         stop.wait()
 
 

@@ -19,6 +19,7 @@ from marketing_runtime.clock import Clock
 from service.api.errors import rpc_method
 from service.common.pagination import PageTokens
 from service.consent.handlers import ConsentHandlers
+from service.contact_sync.handlers import ContactSyncHandlers
 from service.contacts.handlers import ContactHandlers
 from service.deliveries.handlers import DeliveryHandlers
 from service.events.handlers import EventHandlers
@@ -44,6 +45,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self._consent = ConsentHandlers(db, page_tokens, clock=clock, max_clock_skew=max_clock_skew)
         self._events = EventHandlers(events_sink, clock=clock, max_clock_skew=max_clock_skew)
         self._deliveries = DeliveryHandlers(db, page_tokens, clock=clock)
+        self._syncs = ContactSyncHandlers(db, page_tokens, clock=clock)
 
     @rpc_method
     async def UpsertContact(
@@ -122,3 +124,33 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.RetryFailedDeliveriesRequest, context: Context
     ) -> pb.RetryFailedDeliveriesResponse:
         return await self._deliveries.retry_failed_deliveries(request)
+
+    @rpc_method
+    async def StartContactSync(
+        self, request: pb.StartContactSyncRequest, context: Context
+    ) -> pb.StartContactSyncResponse:
+        return await self._syncs.start(request)
+
+    @rpc_method
+    async def GetContactSync(
+        self, request: pb.GetContactSyncRequest, context: Context
+    ) -> pb.GetContactSyncResponse:
+        return await self._syncs.get(request)
+
+    @rpc_method
+    async def ListContactSyncs(
+        self, request: pb.ListContactSyncsRequest, context: Context
+    ) -> pb.ListContactSyncsResponse:
+        return await self._syncs.list(request)
+
+    @rpc_method
+    async def CancelContactSync(
+        self, request: pb.CancelContactSyncRequest, context: Context
+    ) -> pb.CancelContactSyncResponse:
+        return await self._syncs.cancel(request)
+
+    @rpc_method
+    async def ListContactSyncErrors(
+        self, request: pb.ListContactSyncErrorsRequest, context: Context
+    ) -> pb.ListContactSyncErrorsResponse:
+        return await self._syncs.list_errors(request)

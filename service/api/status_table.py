@@ -45,7 +45,8 @@ def _not_found(exc: NotFoundError) -> Details:
     resource = error_details_pb2.ResourceInfo(
         resource_type=exc.resource_type, resource_name=exc.resource_name, description=str(exc)
     )
-    return [error_info(f"{exc.resource_type.upper()}_NOT_FOUND"), pack(resource)]
+    reason = f"{exc.resource_type.upper().replace(' ', '_')}_NOT_FOUND"  # FAILED_DELIVERY_...
+    return [error_info(reason), pack(resource)]
 
 
 def _already_exists(exc: AlreadyExistsError) -> Details:

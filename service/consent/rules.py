@@ -13,6 +13,7 @@ and opt-ins, newsletter membership, suppression and the outbox payload all follo
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -403,13 +404,17 @@ async def _consent_state(
     records: the dispatcher brings the provider to this state, so applying
     the newest message for a person is always right, whatever came before."""
     view = (await contact_views(session, [contact]))[0]
+    return consent_state(view, records)
+
+
+def consent_state(view: ContactView, records: Sequence[Consent] = ()) -> bus_pb2.ConsentState:
+    """A contact's whole consent state as the bus carries it, with the
+    records a change wrote (none for a snapshot, as a full sync sends)."""
     return bus_pb2.ConsentState(
-        contact_id=str(contact.id),
-        email=contact.email,
-        phone=contact.phone,
-        opt_in=bus_pb2.OptIn(
-            email=contact.email_opt_in, sms=contact.sms_opt_in, push=contact.push_opt_in
-        ),
+        contact_id=str(view.id),
+        email=view.email,
+        phone=view.phone,
+        opt_in=bus_pb2.OptIn(email=view.email_opt_in, sms=view.sms_opt_in, push=view.push_opt_in),
         newsletter_member=view.newsletter_member,
         suppressed=view.suppressed,
         records=[

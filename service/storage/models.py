@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -59,6 +60,13 @@ class OutboxStatus(enum.StrEnum):
     IN_FLIGHT = "IN_FLIGHT"  # published, the provider has not acknowledged it yet
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"  # dead-lettered, waiting for manual review
+
+
+class ContactSyncState(enum.StrEnum):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
 
 
 class CampaignType(enum.StrEnum):
@@ -265,4 +273,87 @@ class Outbox(Base):
     __table_args__ = (
         Index("ix_marketing_outbox_status_seq", "status", "seq"),
         Index("ix_marketing_outbox_contact_key", "contact_key", "seq"),
+    )
+
+
+class ContactSync(Base):
+    """A full sync of every contact (migration 0004). The driver publishes the
+    contacts in id order, a chunk at a time, and keeps its place here."""
+
+    __tablename__ = "marketing_contact_sync"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True)
+    state: Mapped[ContactSyncState] = mapped_column(
+        _pg_enum(ContactSyncState, "contact_sync_state")
+    )
+    checkpoint: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # the last contact id published
+    pending_sequence: Mapped[int | None] = mapped_column(BigInteger)
+    pending_upper: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    reached_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    total_contacts: Mapped[int] = mapped_column(BigInteger, default=0)
+    published_contacts: Mapped[int] = mapped_column(BigInteger, default=0)
+    published_chunks: Mapped[int] = mapped_column(BigInteger, default=0)
+    reported_chunks: Mapped[int] = mapped_column(BigInteger, default=0)
+    given_up_chunks: Mapped[int] = mapped_column(BigInteger, default=0)
+    imported_contacts: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed_contacts: Mapped[int] = mapped_column(BigInteger, default=0)
+    provider_jobs: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_provider_job: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    cancel_requested_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(
+            "uq_marketing_contact_sync_running",
+            "state",
+            unique=True,
+            postgresql_where=text("state = 'RUNNING'"),
+        ),
+        Index("ix_marketing_contact_sync_created", "created_at", "id"),
+    )
+
+
+class ContactSyncChunk(Base):
+    """A chunk published, and its result once recorded: a result delivered
+    again finds `reported_at` set and counts nothing twice."""
+
+    __tablename__ = "marketing_contact_sync_chunk"
+
+    sync_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("marketing_contact_sync.id", ondelete="CASCADE"), primary_key=True
+    )
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    contacts: Mapped[int | None] = mapped_column(Integer)
+    published_at: Mapped[datetime | None]
+    imported: Mapped[int | None] = mapped_column(Integer)
+    failed: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[datetime | None]
+
+
+class ContactSyncError(Base):
+    """A person of a sync the provider did not import. Personal data: cascades
+    from the contact, so an erasure takes it too."""
+
+    __tablename__ = "marketing_contact_sync_error"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    sync_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("marketing_contact_sync.id", ondelete="CASCADE")
+    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("marketing_contact.id", ondelete="CASCADE")
+    )
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    email: Mapped[str] = mapped_column(String(254))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_marketing_contact_sync_error_sync", "sync_id", "id"),
+        Index("ix_marketing_contact_sync_error_contact", "contact_id"),
     )

@@ -1,5 +1,6 @@
 """The service's background work on the bus: the outbox relay, the event-log
-writer and the result recorder, started and stopped together."""
+writer, the result recorder, the contact sync driver and its results
+recorder, started and stopped together."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from service.storage.database import Database
 from service.workers.event_log_writer import EventLogWriter
 from service.workers.relay import DEFAULT_RETENTION, OutboxRelay
 from service.workers.result_recorder import ResultRecorder
+from service.workers.sync_driver import DEFAULT_DRIVER_SETTINGS, DriverSettings, SyncDriver
+from service.workers.sync_result_recorder import SyncResultRecorder
 
 # Fuller batches, fewer transactions: the event log and results need no
 # sub-second freshness.
@@ -30,11 +33,14 @@ class BusWorkers:
         *,
         clock: Clock = utc_now,
         outbox_retention: timedelta = DEFAULT_RETENTION,
+        sync: DriverSettings = DEFAULT_DRIVER_SETTINGS,
     ) -> None:
         self._bus = bus
         self._relay = OutboxRelay(db, bus, clock=clock, retention=outbox_retention)
         self._writer = EventLogWriter(db, clock)
         self._recorder = ResultRecorder(db, clock)
+        self._sync_driver = SyncDriver(db, bus, clock=clock, settings=sync)
+        self._sync_recorder = SyncResultRecorder(db, clock)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -63,12 +69,25 @@ class BusWorkers:
                 ),
                 name="result-recorder",
             ),
+            asyncio.create_task(self._sync_driver.run(), name="contact-sync-driver"),
+            asyncio.create_task(
+                consume(
+                    self._bus,
+                    stream=topology.RESULTS_STREAM,
+                    durable=topology.SERVICE_SYNC_RESULTS,
+                    handle=self._sync_recorder.handle,
+                    stopping=self._stopping,
+                    linger_s=0,  # each result may free the driver to publish
+                ),
+                name="contact-sync-result-recorder",
+            ),
         ]
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Finish the batch in hand, then stop; unacked messages are redelivered."""
         self._stopping.set()
         self._relay.stop()
+        self._sync_driver.stop()
         _, late = await asyncio.wait(self._tasks, timeout=grace_s)
         for task in late:
             task.cancel()

@@ -37,3 +37,35 @@ def test_declaring_again_keeps_the_events_consumers_ack_wait(fresh_nats: NatsSer
 
     set_to, after_declare = asyncio.run(scenario())
     assert (set_to, after_declare) == (7.0, 7.0)
+
+
+def test_sync_chunks_and_sync_results_have_their_own_consumers(fresh_nats: NatsServer) -> None:
+    """A full sync's chunks reach only the dispatcher's sync consumer, its
+    chunk results only the service's sync-results consumer; the batch results
+    consumer of a release before the sync (filtered on every result subject)
+    is narrowed to the batch results when declared again."""
+
+    async def scenario() -> dict[str, str | None]:
+        nc = await nats.connect(fresh_nats.url)
+        js = nc.jetstream()
+        await topology.declare(js)
+        older = await js.consumer_info(topology.RESULTS_STREAM, topology.SERVICE_RESULTS)
+        older.config.filter_subject = f"{topology.RESULTS_SUBJECT_PREFIX}.>"
+        await js.add_consumer(topology.RESULTS_STREAM, older.config)
+        await topology.declare(js)
+        filters = {
+            name: (await js.consumer_info(stream, name)).config.filter_subject
+            for stream, name in (
+                (topology.RESULTS_STREAM, topology.SERVICE_RESULTS),
+                (topology.RESULTS_STREAM, topology.SERVICE_SYNC_RESULTS),
+                (topology.SYNC_STREAM, topology.DISPATCH_SYNC),
+            )
+        }
+        await nc.close()
+        return filters
+
+    assert asyncio.run(scenario()) == {
+        topology.SERVICE_RESULTS: "marketing.results.batch",
+        topology.SERVICE_SYNC_RESULTS: "marketing.results.sync",
+        topology.DISPATCH_SYNC: "marketing.sync.chunks",
+    }

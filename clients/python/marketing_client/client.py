@@ -24,7 +24,14 @@ from types import TracebackType
 from typing import Any
 
 import grpc
-from marketing.v1 import consent_pb2, contact_pb2, event_pb2, service_pb2, service_pb2_grpc
+from marketing.v1 import (
+    consent_pb2,
+    contact_pb2,
+    contact_sync_pb2,
+    event_pb2,
+    service_pb2,
+    service_pb2_grpc,
+)
 
 from marketing_client.errors import DeadlineExceededError, MarketingError, from_rpc_error
 from marketing_client.plaintext import warn_if_token_in_clear
@@ -275,6 +282,51 @@ class MarketingClient:
         request = service_pb2.RetryFailedDeliveriesRequest(names=list(names))
         response = await self._call("RetryFailedDeliveries", request, timeout_s)
         return int(response.retried)
+
+    # The full contact sync
+
+    async def start_contact_sync(
+        self, *, request_id: str = "", timeout_s: float | None = None
+    ) -> contact_sync_pb2.ContactSync:
+        """Start a full sync; FailedPreconditionError (reason CONTACT_SYNC_RUNNING)
+        while one runs. A retry after a lost answer returns the sync it started."""
+        request = service_pb2.StartContactSyncRequest(request_id=request_id or str(uuid.uuid4()))
+        response = await self._call("StartContactSync", request, timeout_s)
+        return response.contact_sync  # type: ignore[no-any-return]
+
+    async def get_contact_sync(
+        self, name: str, *, timeout_s: float | None = None
+    ) -> contact_sync_pb2.ContactSync:
+        request = service_pb2.GetContactSyncRequest(name=name)
+        response = await self._call("GetContactSync", request, timeout_s)
+        return response.contact_sync  # type: ignore[no-any-return]
+
+    async def list_contact_syncs(
+        self, *, page_size: int = 0, page_token: str = "", timeout_s: float | None = None
+    ) -> service_pb2.ListContactSyncsResponse:
+        """Newest first."""
+        request = service_pb2.ListContactSyncsRequest(page_size=page_size, page_token=page_token)
+        return await self._call("ListContactSyncs", request, timeout_s)  # type: ignore[no-any-return]
+
+    async def cancel_contact_sync(
+        self, name: str, *, timeout_s: float | None = None
+    ) -> contact_sync_pb2.ContactSync:
+        request = service_pb2.CancelContactSyncRequest(name=name)
+        response = await self._call("CancelContactSync", request, timeout_s)
+        return response.contact_sync  # type: ignore[no-any-return]
+
+    async def list_contact_sync_errors(
+        self,
+        parent: str,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout_s: float | None = None,
+    ) -> service_pb2.ListContactSyncErrorsResponse:
+        request = service_pb2.ListContactSyncErrorsRequest(
+            parent=parent, page_size=page_size, page_token=page_token
+        )
+        return await self._call("ListContactSyncErrors", request, timeout_s)  # type: ignore[no-any-return]
 
     async def _call(self, method: str, request: Any, timeout_s: float | None) -> Any:
         loop = asyncio.get_running_loop()

@@ -3,6 +3,8 @@
     MARKETING_WORK      marketing.work.events     behavioural events (any order)
                         marketing.work.contacts   profile and consent changes (ordered)
     MARKETING_RESULTS   marketing.results.batch   outcomes, one message per provider batch
+                        marketing.results.sync    a full contact sync's chunk results
+    MARKETING_SYNC      marketing.sync.chunks     a full contact sync's pages of contacts
     MARKETING_DEAD      marketing.dead.<kind>     dead letters for manual review
     KV marketing_fences    newest applied outbox sequence per person and aspect
     KV marketing_leases    which dispatcher replica owns the ordered work
@@ -37,6 +39,9 @@ CONTACTS_SUBJECT = "marketing.work.contacts"
 RESULTS_STREAM = "MARKETING_RESULTS"
 RESULTS_SUBJECT_PREFIX = "marketing.results"
 RESULTS_SUBJECT = f"{RESULTS_SUBJECT_PREFIX}.batch"
+SYNC_RESULTS_SUBJECT = f"{RESULTS_SUBJECT_PREFIX}.sync"
+SYNC_STREAM = "MARKETING_SYNC"
+SYNC_CHUNKS_SUBJECT = "marketing.sync.chunks"
 DEAD_STREAM = "MARKETING_DEAD"
 DEAD_SUBJECT_PREFIX = "marketing.dead"
 
@@ -44,6 +49,8 @@ DISPATCH_EVENTS = "dispatcher-events"
 DISPATCH_CONTACTS = "dispatcher-contacts"
 SERVICE_EVENT_LOG = "service-event-log"
 SERVICE_RESULTS = "service-results"
+DISPATCH_SYNC = "dispatcher-sync"
+SERVICE_SYNC_RESULTS = "service-sync-results"
 
 FENCES_BUCKET = "marketing_fences"
 LEASES_BUCKET = "marketing_leases"
@@ -56,6 +63,11 @@ DEAD_LETTER_MAX_AGE_S = 30 * 24 * 3600.0
 # A message not acknowledged within this time is delivered again; workers
 # holding one longer (in-place retries) send in_progress() before it passes.
 ACK_WAIT_S = 30.0
+# Chunks of a full sync the dispatchers may hold at once, all replicas together:
+# two batches of MARKETING_SYNC_CHUNKS_PER_BATCH (10), so one batch is fetched
+# while another is imported. The service's sync driver bounds the chunks in
+# flight too (MARKETING_SYNC_MAX_IN_FLIGHT, the same 20 by default).
+SYNC_MAX_ACK_PENDING = 20
 
 
 def _streams(replicas: int) -> list[StreamConfig]:
@@ -73,6 +85,15 @@ def _streams(replicas: int) -> list[StreamConfig]:
         StreamConfig(
             name=RESULTS_STREAM,
             subjects=[f"{RESULTS_SUBJECT_PREFIX}.>"],
+            retention=RetentionPolicy.INTEREST,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            num_replicas=replicas,
+            storage=StorageType.FILE,
+        ),
+        # A chunk goes once the dispatcher acknowledged it (its import finished).
+        StreamConfig(
+            name=SYNC_STREAM,
+            subjects=[SYNC_CHUNKS_SUBJECT],
             retention=RetentionPolicy.INTEREST,
             duplicate_window=DUPLICATE_WINDOW_S,
             num_replicas=replicas,
@@ -104,7 +125,9 @@ def _consumers() -> list[tuple[str, ConsumerConfig]]:
         (WORK_STREAM, durable(DISPATCH_EVENTS, EVENTS_SUBJECT, 20_000)),
         (WORK_STREAM, durable(DISPATCH_CONTACTS, CONTACTS_SUBJECT, 5_000)),
         (WORK_STREAM, durable(SERVICE_EVENT_LOG, EVENTS_SUBJECT, 20_000)),
-        (RESULTS_STREAM, durable(SERVICE_RESULTS, f"{RESULTS_SUBJECT_PREFIX}.>", 20_000)),
+        (RESULTS_STREAM, durable(SERVICE_RESULTS, RESULTS_SUBJECT, 20_000)),
+        (RESULTS_STREAM, durable(SERVICE_SYNC_RESULTS, SYNC_RESULTS_SUBJECT, 1_000)),
+        (SYNC_STREAM, durable(DISPATCH_SYNC, SYNC_CHUNKS_SUBJECT, SYNC_MAX_ACK_PENDING)),
     ]
 
 
@@ -119,7 +142,13 @@ async def declare(js: JetStreamContext, *, replicas: int = 1) -> None:
         await _declare_consumer(js, stream, consumer)
     for bucket in (FENCES_BUCKET, LEASES_BUCKET):
         await _declare_bucket(js, bucket, replicas)
-    log.info("bus declared: streams %s, %s, %s", WORK_STREAM, RESULTS_STREAM, DEAD_STREAM)
+    log.info(
+        "bus declared: streams %s, %s, %s, %s",
+        WORK_STREAM,
+        RESULTS_STREAM,
+        SYNC_STREAM,
+        DEAD_STREAM,
+    )
 
 
 async def _declare_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:

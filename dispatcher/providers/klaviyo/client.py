@@ -12,9 +12,11 @@ bug and raise ValueError before anything is sent; empty batches send nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
@@ -27,6 +29,9 @@ from dispatcher.providers.base import (
     BulkCall,
     ConsentChange,
     ConsentState,
+    ImportContact,
+    ImportFailure,
+    ImportStatus,
     Limits,
     OperationLimits,
     PreparedEvent,
@@ -38,7 +43,7 @@ from dispatcher.providers.errors import (
     ProviderError,
     RetryableProviderError,
 )
-from dispatcher.providers.klaviyo import bodies, consent_calls
+from dispatcher.providers.klaviyo import bodies, consent_calls, imports
 from dispatcher.providers.klaviyo.limits import LIMITS
 
 JSON_API = "application/vnd.api+json"
@@ -69,9 +74,12 @@ class KlaviyoClient:
         revision: str = "2026-07-15",
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """`sleep` waits out a throttled page of a job's import errors."""
         if not api_key.strip():
             raise ValueError("a Klaviyo private API key is required")
+        self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={
@@ -173,6 +181,68 @@ class KlaviyoClient:
     async def request_erasure(self, email: str) -> None:
         await self._post(ERASE, bodies.deletion_job(email))
 
+    async def start_import(self, contacts: Sequence[ImportContact]) -> str:
+        """POST /api/profile-bulk-import-jobs with the contacts' profiles; the job id.
+        A body over the job's byte limit is refused before it is sent, naming no
+        profile (the caller splits the job); consent is left to `plan_consent`."""
+        limits = self.limits.import_profiles
+        assert limits is not None
+        _check_batch(contacts, limits.max_items, "profiles")
+        if not contacts:
+            raise ValueError("an import job takes at least one profile")
+        content, blame = imports.job_body([contact.profile for contact in contacts])
+        if limits.max_bytes is not None and len(content) > limits.max_bytes:
+            raise PermanentProviderError(
+                f"Klaviyo POST {imports.JOBS}: {len(content)} bytes of profiles; "
+                f"a job takes {limits.max_bytes}",
+                code="too_large",
+            )
+        response = await self._send(imports.JOBS, content, blame)
+        try:
+            return imports.job_id(response.json())
+        except ValueError as exc:
+            raise _invalid_response("POST", imports.JOBS, response, exc) from exc
+
+    async def import_status(self, job_id: str) -> ImportStatus:
+        """GET the job; once it is done with failures, every page of its import errors."""
+        path = imports.job_path(job_id)
+        response = await self._get(path)
+        try:
+            current = imports.status(response.json())
+        except ValueError as exc:
+            raise _invalid_response("GET", path, response, exc) from exc
+        if not current.done or current.failed == 0:
+            return current
+        return replace(current, failures=tuple(await self._import_errors(job_id)))
+
+    async def _import_errors(self, job_id: str) -> list[ImportFailure]:
+        """Every page, in order. A throttled page is waited out and asked for again
+        (a few times): starting over from the first page after a 429 would meet the
+        same limit at the same page for a job with many errors."""
+        found: list[ImportFailure] = []
+        url: str | None = imports.errors_path(job_id)
+        params: dict[str, int] | None = {"page[size]": imports.ERRORS_PAGE_SIZE}
+        while url is not None:
+            response = await self._get_waiting_out_429(url, params)
+            try:
+                page, url = imports.failures(response.json())
+            except ValueError as exc:
+                raise _invalid_response("GET", imports.errors_path(job_id), response, exc) from exc
+            found.extend(page)
+            params = None  # the next page's URL carries them
+        return found
+
+    async def _get_waiting_out_429(self, url: str, params: dict[str, int] | None) -> httpx.Response:
+        attempt = 1
+        while True:
+            try:
+                return await self._get(url, params)
+            except RetryableProviderError as exc:
+                if exc.status != 429 or attempt >= imports.THROTTLED_PAGE_ATTEMPTS:
+                    raise
+                await self._sleep(min(exc.retry_after or 1.0, imports.MAX_PAGE_WAIT_S))
+            attempt += 1
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
@@ -195,6 +265,19 @@ class KlaviyoClient:
             response.raise_for_status()
         except httpx.HTTPStatusError as exc:
             raise _status_error(exc.response, path, blame) from exc
+        return response
+
+    async def _get(self, url: str, params: dict[str, int] | None = None) -> httpx.Response:
+        try:
+            response = await self._http.get(url, params=params)
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            raise PermanentProviderError(_transport_message(url, exc, "GET")) from exc
+        except httpx.RequestError as exc:
+            raise RetryableProviderError(_transport_message(url, exc, "GET")) from exc
+        try:
+            response.raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            raise _status_error(exc.response, url, None, "GET") from exc
         return response
 
 
@@ -222,9 +305,21 @@ def _unserializable(what: str, exc: Exception) -> PermanentProviderError:
     return PermanentProviderError(f"Klaviyo {what}: body is not JSON: {exc}", code="unserializable")
 
 
-def _transport_message(path: str, exc: httpx.RequestError) -> str:
+def _transport_message(path: str, exc: httpx.RequestError, method: str = "POST") -> str:
     detail = str(exc) or type(exc).__name__
-    return f"Klaviyo POST {path}: {type(exc).__name__}: {detail}"
+    return f"Klaviyo {method} {path}: {type(exc).__name__}: {detail}"
+
+
+def _invalid_response(
+    method: str, path: str, response: httpx.Response, exc: ValueError
+) -> RetryableProviderError:
+    """A 2xx that is not the document asked for (a proxy's page, say): retryable,
+    within the caller's attempt budget (a job started twice is imported twice: an upsert)."""
+    return RetryableProviderError(
+        f"Klaviyo {method} {path}: HTTP {response.status_code}: {exc}",
+        status=response.status_code,
+        code="invalid_response",
+    )
 
 
 def _profile_id(response: httpx.Response) -> str:
@@ -247,12 +342,14 @@ def _no_profile_id(response: httpx.Response) -> RetryableProviderError:
     )
 
 
-def _status_error(response: httpx.Response, path: str, blame: bodies.Blame | None) -> ProviderError:
+def _status_error(
+    response: httpx.Response, path: str, blame: bodies.Blame | None, method: str = "POST"
+) -> ProviderError:
     status = response.status_code
     errors = _error_objects(response)
     first = errors[0] if errors else {}
     code = str(first.get("code") or "")
-    message = f"Klaviyo POST {path}: HTTP {status} {_describe(first, response)}".rstrip()
+    message = f"Klaviyo {method} {path}: HTTP {status} {_describe(first, response)}".rstrip()
     if status in (408, 429) or status >= 500:
         retry_after = _retry_after(response.headers.get("Retry-After"))
         return RetryableProviderError(message, status=status, code=code, retry_after=retry_after)

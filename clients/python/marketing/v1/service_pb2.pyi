@@ -4,6 +4,7 @@ from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from marketing.v1 import consent_pb2 as _consent_pb2
 from marketing.v1 import contact_pb2 as _contact_pb2
+from marketing.v1 import contact_sync_pb2 as _contact_sync_pb2
 from marketing.v1 import event_pb2 as _event_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -226,3 +227,73 @@ class RetryFailedDeliveriesResponse(_message.Message):
     RETRIED_FIELD_NUMBER: _ClassVar[int]
     retried: int
     def __init__(self, retried: _Optional[int] = ...) -> None: ...
+
+class StartContactSyncRequest(_message.Message):
+    __slots__ = ("request_id",)
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    def __init__(self, request_id: _Optional[str] = ...) -> None: ...
+
+class StartContactSyncResponse(_message.Message):
+    __slots__ = ("contact_sync",)
+    CONTACT_SYNC_FIELD_NUMBER: _ClassVar[int]
+    contact_sync: _contact_sync_pb2.ContactSync
+    def __init__(self, contact_sync: _Optional[_Union[_contact_sync_pb2.ContactSync, _Mapping]] = ...) -> None: ...
+
+class GetContactSyncRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetContactSyncResponse(_message.Message):
+    __slots__ = ("contact_sync",)
+    CONTACT_SYNC_FIELD_NUMBER: _ClassVar[int]
+    contact_sync: _contact_sync_pb2.ContactSync
+    def __init__(self, contact_sync: _Optional[_Union[_contact_sync_pb2.ContactSync, _Mapping]] = ...) -> None: ...
+
+class ListContactSyncsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListContactSyncsResponse(_message.Message):
+    __slots__ = ("contact_syncs", "next_page_token")
+    CONTACT_SYNCS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    contact_syncs: _containers.RepeatedCompositeFieldContainer[_contact_sync_pb2.ContactSync]
+    next_page_token: str
+    def __init__(self, contact_syncs: _Optional[_Iterable[_Union[_contact_sync_pb2.ContactSync, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CancelContactSyncRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class CancelContactSyncResponse(_message.Message):
+    __slots__ = ("contact_sync",)
+    CONTACT_SYNC_FIELD_NUMBER: _ClassVar[int]
+    contact_sync: _contact_sync_pb2.ContactSync
+    def __init__(self, contact_sync: _Optional[_Union[_contact_sync_pb2.ContactSync, _Mapping]] = ...) -> None: ...
+
+class ListContactSyncErrorsRequest(_message.Message):
+    __slots__ = ("parent", "page_size", "page_token")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    page_size: int
+    page_token: str
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListContactSyncErrorsResponse(_message.Message):
+    __slots__ = ("errors", "next_page_token")
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    errors: _containers.RepeatedCompositeFieldContainer[_contact_sync_pb2.ContactSyncError]
+    next_page_token: str
+    def __init__(self, errors: _Optional[_Iterable[_Union[_contact_sync_pb2.ContactSyncError, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -105,6 +105,31 @@ class MarketingServiceStub:
                 request_serializer=marketing_dot_v1_dot_service__pb2.RetryFailedDeliveriesRequest.SerializeToString,
                 response_deserializer=marketing_dot_v1_dot_service__pb2.RetryFailedDeliveriesResponse.FromString,
                 _registered_method=True)
+        self.StartContactSync = channel.unary_unary(
+                '/marketing.v1.MarketingService/StartContactSync',
+                request_serializer=marketing_dot_v1_dot_service__pb2.StartContactSyncRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.StartContactSyncResponse.FromString,
+                _registered_method=True)
+        self.GetContactSync = channel.unary_unary(
+                '/marketing.v1.MarketingService/GetContactSync',
+                request_serializer=marketing_dot_v1_dot_service__pb2.GetContactSyncRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.GetContactSyncResponse.FromString,
+                _registered_method=True)
+        self.ListContactSyncs = channel.unary_unary(
+                '/marketing.v1.MarketingService/ListContactSyncs',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ListContactSyncsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ListContactSyncsResponse.FromString,
+                _registered_method=True)
+        self.CancelContactSync = channel.unary_unary(
+                '/marketing.v1.MarketingService/CancelContactSync',
+                request_serializer=marketing_dot_v1_dot_service__pb2.CancelContactSyncRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.CancelContactSyncResponse.FromString,
+                _registered_method=True)
+        self.ListContactSyncErrors = channel.unary_unary(
+                '/marketing.v1.MarketingService/ListContactSyncErrors',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ListContactSyncErrorsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ListContactSyncErrorsResponse.FromString,
+                _registered_method=True)
 
 
 class MarketingServiceServicer:
@@ -213,6 +238,44 @@ class MarketingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartContactSync(self, request, context):
+        """Starts a full sync of every contact to the provider. One runs at a time:
+        while one runs, FAILED_PRECONDITION (reason CONTACT_SYNC_RUNNING) names it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetContactSync(self, request, context):
+        """Reads one sync and its progress.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListContactSyncs(self, request, context):
+        """Lists syncs, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelContactSync(self, request, context):
+        """Stops a running sync from sending more; it ends CANCELLED once the chunks
+        already sent are reported.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListContactSyncErrors(self, request, context):
+        """Lists the people of a sync the provider did not import, in the order
+        they were reported.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -280,6 +343,31 @@ def add_MarketingServiceServicer_to_server(servicer, server):
                     servicer.RetryFailedDeliveries,
                     request_deserializer=marketing_dot_v1_dot_service__pb2.RetryFailedDeliveriesRequest.FromString,
                     response_serializer=marketing_dot_v1_dot_service__pb2.RetryFailedDeliveriesResponse.SerializeToString,
+            ),
+            'StartContactSync': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartContactSync,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.StartContactSyncRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.StartContactSyncResponse.SerializeToString,
+            ),
+            'GetContactSync': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContactSync,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.GetContactSyncRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.GetContactSyncResponse.SerializeToString,
+            ),
+            'ListContactSyncs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListContactSyncs,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ListContactSyncsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ListContactSyncsResponse.SerializeToString,
+            ),
+            'CancelContactSync': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelContactSync,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.CancelContactSyncRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.CancelContactSyncResponse.SerializeToString,
+            ),
+            'ListContactSyncErrors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListContactSyncErrors,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ListContactSyncErrorsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ListContactSyncErrorsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -639,6 +727,141 @@ class MarketingService:
             '/marketing.v1.MarketingService/RetryFailedDeliveries',
             marketing_dot_v1_dot_service__pb2.RetryFailedDeliveriesRequest.SerializeToString,
             marketing_dot_v1_dot_service__pb2.RetryFailedDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartContactSync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/StartContactSync',
+            marketing_dot_v1_dot_service__pb2.StartContactSyncRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.StartContactSyncResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContactSync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/GetContactSync',
+            marketing_dot_v1_dot_service__pb2.GetContactSyncRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.GetContactSyncResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListContactSyncs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ListContactSyncs',
+            marketing_dot_v1_dot_service__pb2.ListContactSyncsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ListContactSyncsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelContactSync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/CancelContactSync',
+            marketing_dot_v1_dot_service__pb2.CancelContactSyncRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.CancelContactSyncResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListContactSyncErrors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ListContactSyncErrors',
+            marketing_dot_v1_dot_service__pb2.ListContactSyncErrorsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ListContactSyncErrorsResponse.FromString,
             options,
             channel_credentials,
             insecure,

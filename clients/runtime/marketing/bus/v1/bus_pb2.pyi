@@ -370,14 +370,16 @@ class SyncedContact(_message.Message):
     def __init__(self, profile: _Optional[_Union[ContactUpserted, _Mapping]] = ..., consent: _Optional[_Union[ConsentState, _Mapping]] = ...) -> None: ...
 
 class ContactSyncChunk(_message.Message):
-    __slots__ = ("sync_id", "sequence", "contacts")
+    __slots__ = ("sync_id", "sequence", "contacts", "outbox_sequence")
     SYNC_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    OUTBOX_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     sync_id: str
     sequence: int
     contacts: _containers.RepeatedCompositeFieldContainer[SyncedContact]
-    def __init__(self, sync_id: _Optional[str] = ..., sequence: _Optional[int] = ..., contacts: _Optional[_Iterable[_Union[SyncedContact, _Mapping]]] = ...) -> None: ...
+    outbox_sequence: int
+    def __init__(self, sync_id: _Optional[str] = ..., sequence: _Optional[int] = ..., contacts: _Optional[_Iterable[_Union[SyncedContact, _Mapping]]] = ..., outbox_sequence: _Optional[int] = ...) -> None: ...
 
 class ContactSyncFailure(_message.Message):
     __slots__ = ("email", "reason")

@@ -10,6 +10,8 @@ import type { Consent } from "./consent_pb.js";
 import { file_marketing_v1_consent } from "./consent_pb.js";
 import type { Contact } from "./contact_pb.js";
 import { file_marketing_v1_contact } from "./contact_pb.js";
+import type { ContactSync, ContactSyncError } from "./contact_sync_pb.js";
+import { file_marketing_v1_contact_sync } from "./contact_sync_pb.js";
 import type { Event } from "./event_pb.js";
 import { file_marketing_v1_event } from "./event_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -18,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file marketing/v1/service.proto.
  */
 export const file_marketing_v1_service: GenFile = /*@__PURE__*/
-  fileDesc("ChptYXJrZXRpbmcvdjEvc2VydmljZS5wcm90bxIMbWFya2V0aW5nLnYxIj4KFFVwc2VydENvbnRhY3RSZXF1ZXN0EiYKB2NvbnRhY3QYASABKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdCJQChVVcHNlcnRDb250YWN0UmVzcG9uc2USJgoHY29udGFjdBgBIAEoCzIVLm1hcmtldGluZy52MS5Db250YWN0Eg8KB2NyZWF0ZWQYAiABKAgiPgoRR2V0Q29udGFjdFJlcXVlc3QSDgoEbmFtZRgBIAEoCUgAEg8KBWVtYWlsGAIgASgJSABCCAoGbG9va3VwIjwKEkdldENvbnRhY3RSZXNwb25zZRImCgdjb250YWN0GAEgASgLMhUubWFya2V0aW5nLnYxLkNvbnRhY3QiPAoTTGlzdENvbnRhY3RzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJYChRMaXN0Q29udGFjdHNSZXNwb25zZRInCghjb250YWN0cxgBIAMoCzIVLm1hcmtldGluZy52MS5Db250YWN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIkChREZWxldGVDb250YWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJIhcKFURlbGV0ZUNvbnRhY3RSZXNwb25zZSJiChRSZWNvcmRDb25zZW50UmVxdWVzdBIOCgZwYXJlbnQYASABKAkSJgoHY29uc2VudBgCIAEoCzIVLm1hcmtldGluZy52MS5Db25zZW50EhIKCnJlcXVlc3RfaWQYAyABKAkiPwoVUmVjb3JkQ29uc2VudFJlc3BvbnNlEiYKB2NvbnNlbnQYASABKAsyFS5tYXJrZXRpbmcudjEuQ29uc2VudCJMChNMaXN0Q29uc2VudHNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJYChRMaXN0Q29uc2VudHNSZXNwb25zZRInCghjb25zZW50cxgBIAMoCzIVLm1hcmtldGluZy52MS5Db25zZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ3ChpTdWJzY3JpYmVOZXdzbGV0dGVyUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIOCgZzb3VyY2UYAiABKAkSEgoKaXBfYWRkcmVzcxgDIAEoCRISCgp1c2VyX2FnZW50GAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkibQobU3Vic2NyaWJlTmV3c2xldHRlclJlc3BvbnNlEiYKB2NvbnRhY3QYASABKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdBImCgdjb25zZW50GAIgASgLMhUubWFya2V0aW5nLnYxLkNvbnNlbnQiMwoSVW5zdWJzY3JpYmVSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEg4KBnJlYXNvbhgCIAEoCSImChNVbnN1YnNjcmliZVJlc3BvbnNlEg8KB2NoYW5nZWQYASABKAgiNwoRVHJhY2tFdmVudFJlcXVlc3QSIgoFZXZlbnQYASABKAsyEy5tYXJrZXRpbmcudjEuRXZlbnQiOQoSVHJhY2tFdmVudFJlc3BvbnNlEhAKCGV2ZW50X2lkGAEgASgJEhEKCWR1cGxpY2F0ZRgCIAEoCCI5ChJUcmFja0V2ZW50c1JlcXVlc3QSIwoGZXZlbnRzGAEgAygLMhMubWFya2V0aW5nLnYxLkV2ZW50IkgKE1RyYWNrRXZlbnRzUmVzcG9uc2USMQoHcmVzdWx0cxgBIAMoCzIgLm1hcmtldGluZy52MS5UcmFja0V2ZW50UmVzcG9uc2UiFgoUR2V0UXVldWVTdGF0c1JlcXVlc3QiggEKFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIPCgdwZW5kaW5nGAEgASgDEhEKCWluX2ZsaWdodBgCIAEoAxIOCgZmYWlsZWQYAyABKAMSNQoSb2xkZXN0X3BlbmRpbmdfYWdlGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItQBCg5GYWlsZWREZWxpdmVyeRIMCgRuYW1lGAEgASgJEgwKBGtpbmQYAiABKAkSEAoIZXZlbnRfaWQYAyABKAkSDQoFZXJyb3IYBCABKAkSEAoIYXR0ZW1wdHMYBSABKAUSEwoLcmV0cnlfY291bnQYBiABKAUSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWZhaWxfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRAobTGlzdEZhaWxlZERlbGl2ZXJpZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJInAKHExpc3RGYWlsZWREZWxpdmVyaWVzUmVzcG9uc2USNwoRZmFpbGVkX2RlbGl2ZXJpZXMYASADKAsyHC5tYXJrZXRpbmcudjEuRmFpbGVkRGVsaXZlcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi0KHFJldHJ5RmFpbGVkRGVsaXZlcmllc1JlcXVlc3QSDQoFbmFtZXMYASADKAkiMAodUmV0cnlGYWlsZWREZWxpdmVyaWVzUmVzcG9uc2USDwoHcmV0cmllZBgBIAEoAzK/CQoQTWFya2V0aW5nU2VydmljZRJYCg1VcHNlcnRDb250YWN0EiIubWFya2V0aW5nLnYxLlVwc2VydENvbnRhY3RSZXF1ZXN0GiMubWFya2V0aW5nLnYxLlVwc2VydENvbnRhY3RSZXNwb25zZRJPCgpHZXRDb250YWN0Eh8ubWFya2V0aW5nLnYxLkdldENvbnRhY3RSZXF1ZXN0GiAubWFya2V0aW5nLnYxLkdldENvbnRhY3RSZXNwb25zZRJVCgxMaXN0Q29udGFjdHMSIS5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RzUmVxdWVzdBoiLm1hcmtldGluZy52MS5MaXN0Q29udGFjdHNSZXNwb25zZRJYCg1EZWxldGVDb250YWN0EiIubWFya2V0aW5nLnYxLkRlbGV0ZUNvbnRhY3RSZXF1ZXN0GiMubWFya2V0aW5nLnYxLkRlbGV0ZUNvbnRhY3RSZXNwb25zZRJYCg1SZWNvcmRDb25zZW50EiIubWFya2V0aW5nLnYxLlJlY29yZENvbnNlbnRSZXF1ZXN0GiMubWFya2V0aW5nLnYxLlJlY29yZENvbnNlbnRSZXNwb25zZRJVCgxMaXN0Q29uc2VudHMSIS5tYXJrZXRpbmcudjEuTGlzdENvbnNlbnRzUmVxdWVzdBoiLm1hcmtldGluZy52MS5MaXN0Q29uc2VudHNSZXNwb25zZRJqChNTdWJzY3JpYmVOZXdzbGV0dGVyEigubWFya2V0aW5nLnYxLlN1YnNjcmliZU5ld3NsZXR0ZXJSZXF1ZXN0GikubWFya2V0aW5nLnYxLlN1YnNjcmliZU5ld3NsZXR0ZXJSZXNwb25zZRJSCgtVbnN1YnNjcmliZRIgLm1hcmtldGluZy52MS5VbnN1YnNjcmliZVJlcXVlc3QaIS5tYXJrZXRpbmcudjEuVW5zdWJzY3JpYmVSZXNwb25zZRJPCgpUcmFja0V2ZW50Eh8ubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRSZXF1ZXN0GiAubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRSZXNwb25zZRJSCgtUcmFja0V2ZW50cxIgLm1hcmtldGluZy52MS5UcmFja0V2ZW50c1JlcXVlc3QaIS5tYXJrZXRpbmcudjEuVHJhY2tFdmVudHNSZXNwb25zZRJYCg1HZXRRdWV1ZVN0YXRzEiIubWFya2V0aW5nLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0GiMubWFya2V0aW5nLnYxLkdldFF1ZXVlU3RhdHNSZXNwb25zZRJtChRMaXN0RmFpbGVkRGVsaXZlcmllcxIpLm1hcmtldGluZy52MS5MaXN0RmFpbGVkRGVsaXZlcmllc1JlcXVlc3QaKi5tYXJrZXRpbmcudjEuTGlzdEZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRJwChVSZXRyeUZhaWxlZERlbGl2ZXJpZXMSKi5tYXJrZXRpbmcudjEuUmV0cnlGYWlsZWREZWxpdmVyaWVzUmVxdWVzdBorLm1hcmtldGluZy52MS5SZXRyeUZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_marketing_v1_consent, file_marketing_v1_contact, file_marketing_v1_event]);
+  fileDesc("ChptYXJrZXRpbmcvdjEvc2VydmljZS5wcm90bxIMbWFya2V0aW5nLnYxIj4KFFVwc2VydENvbnRhY3RSZXF1ZXN0EiYKB2NvbnRhY3QYASABKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdCJQChVVcHNlcnRDb250YWN0UmVzcG9uc2USJgoHY29udGFjdBgBIAEoCzIVLm1hcmtldGluZy52MS5Db250YWN0Eg8KB2NyZWF0ZWQYAiABKAgiPgoRR2V0Q29udGFjdFJlcXVlc3QSDgoEbmFtZRgBIAEoCUgAEg8KBWVtYWlsGAIgASgJSABCCAoGbG9va3VwIjwKEkdldENvbnRhY3RSZXNwb25zZRImCgdjb250YWN0GAEgASgLMhUubWFya2V0aW5nLnYxLkNvbnRhY3QiPAoTTGlzdENvbnRhY3RzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJYChRMaXN0Q29udGFjdHNSZXNwb25zZRInCghjb250YWN0cxgBIAMoCzIVLm1hcmtldGluZy52MS5Db250YWN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIkChREZWxldGVDb250YWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJIhcKFURlbGV0ZUNvbnRhY3RSZXNwb25zZSJiChRSZWNvcmRDb25zZW50UmVxdWVzdBIOCgZwYXJlbnQYASABKAkSJgoHY29uc2VudBgCIAEoCzIVLm1hcmtldGluZy52MS5Db25zZW50EhIKCnJlcXVlc3RfaWQYAyABKAkiPwoVUmVjb3JkQ29uc2VudFJlc3BvbnNlEiYKB2NvbnNlbnQYASABKAsyFS5tYXJrZXRpbmcudjEuQ29uc2VudCJMChNMaXN0Q29uc2VudHNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJYChRMaXN0Q29uc2VudHNSZXNwb25zZRInCghjb25zZW50cxgBIAMoCzIVLm1hcmtldGluZy52MS5Db25zZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ3ChpTdWJzY3JpYmVOZXdzbGV0dGVyUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIOCgZzb3VyY2UYAiABKAkSEgoKaXBfYWRkcmVzcxgDIAEoCRISCgp1c2VyX2FnZW50GAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkibQobU3Vic2NyaWJlTmV3c2xldHRlclJlc3BvbnNlEiYKB2NvbnRhY3QYASABKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdBImCgdjb25zZW50GAIgASgLMhUubWFya2V0aW5nLnYxLkNvbnNlbnQiMwoSVW5zdWJzY3JpYmVSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEg4KBnJlYXNvbhgCIAEoCSImChNVbnN1YnNjcmliZVJlc3BvbnNlEg8KB2NoYW5nZWQYASABKAgiNwoRVHJhY2tFdmVudFJlcXVlc3QSIgoFZXZlbnQYASABKAsyEy5tYXJrZXRpbmcudjEuRXZlbnQiOQoSVHJhY2tFdmVudFJlc3BvbnNlEhAKCGV2ZW50X2lkGAEgASgJEhEKCWR1cGxpY2F0ZRgCIAEoCCI5ChJUcmFja0V2ZW50c1JlcXVlc3QSIwoGZXZlbnRzGAEgAygLMhMubWFya2V0aW5nLnYxLkV2ZW50IkgKE1RyYWNrRXZlbnRzUmVzcG9uc2USMQoHcmVzdWx0cxgBIAMoCzIgLm1hcmtldGluZy52MS5UcmFja0V2ZW50UmVzcG9uc2UiFgoUR2V0UXVldWVTdGF0c1JlcXVlc3QiggEKFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIPCgdwZW5kaW5nGAEgASgDEhEKCWluX2ZsaWdodBgCIAEoAxIOCgZmYWlsZWQYAyABKAMSNQoSb2xkZXN0X3BlbmRpbmdfYWdlGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItQBCg5GYWlsZWREZWxpdmVyeRIMCgRuYW1lGAEgASgJEgwKBGtpbmQYAiABKAkSEAoIZXZlbnRfaWQYAyABKAkSDQoFZXJyb3IYBCABKAkSEAoIYXR0ZW1wdHMYBSABKAUSEwoLcmV0cnlfY291bnQYBiABKAUSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWZhaWxfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRAobTGlzdEZhaWxlZERlbGl2ZXJpZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJInAKHExpc3RGYWlsZWREZWxpdmVyaWVzUmVzcG9uc2USNwoRZmFpbGVkX2RlbGl2ZXJpZXMYASADKAsyHC5tYXJrZXRpbmcudjEuRmFpbGVkRGVsaXZlcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi0KHFJldHJ5RmFpbGVkRGVsaXZlcmllc1JlcXVlc3QSDQoFbmFtZXMYASADKAkiMAodUmV0cnlGYWlsZWREZWxpdmVyaWVzUmVzcG9uc2USDwoHcmV0cmllZBgBIAEoAyItChdTdGFydENvbnRhY3RTeW5jUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJIksKGFN0YXJ0Q29udGFjdFN5bmNSZXNwb25zZRIvCgxjb250YWN0X3N5bmMYASABKAsyGS5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMiJQoVR2V0Q29udGFjdFN5bmNSZXF1ZXN0EgwKBG5hbWUYASABKAkiSQoWR2V0Q29udGFjdFN5bmNSZXNwb25zZRIvCgxjb250YWN0X3N5bmMYASABKAsyGS5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMiQAoXTGlzdENvbnRhY3RTeW5jc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiZQoYTGlzdENvbnRhY3RTeW5jc1Jlc3BvbnNlEjAKDWNvbnRhY3Rfc3luY3MYASADKAsyGS5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIigKGENhbmNlbENvbnRhY3RTeW5jUmVxdWVzdBIMCgRuYW1lGAEgASgJIkwKGUNhbmNlbENvbnRhY3RTeW5jUmVzcG9uc2USLwoMY29udGFjdF9zeW5jGAEgASgLMhkubWFya2V0aW5nLnYxLkNvbnRhY3RTeW5jIlUKHExpc3RDb250YWN0U3luY0Vycm9yc1JlcXVlc3QSDgoGcGFyZW50GAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImgKHUxpc3RDb250YWN0U3luY0Vycm9yc1Jlc3BvbnNlEi4KBmVycm9ycxgBIAMoCzIeLm1hcmtldGluZy52MS5Db250YWN0U3luY0Vycm9yEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTK6DQoQTWFya2V0aW5nU2VydmljZRJYCg1VcHNlcnRDb250YWN0EiIubWFya2V0aW5nLnYxLlVwc2VydENvbnRhY3RSZXF1ZXN0GiMubWFya2V0aW5nLnYxLlVwc2VydENvbnRhY3RSZXNwb25zZRJPCgpHZXRDb250YWN0Eh8ubWFya2V0aW5nLnYxLkdldENvbnRhY3RSZXF1ZXN0GiAubWFya2V0aW5nLnYxLkdldENvbnRhY3RSZXNwb25zZRJVCgxMaXN0Q29udGFjdHMSIS5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RzUmVxdWVzdBoiLm1hcmtldGluZy52MS5MaXN0Q29udGFjdHNSZXNwb25zZRJYCg1EZWxldGVDb250YWN0EiIubWFya2V0aW5nLnYxLkRlbGV0ZUNvbnRhY3RSZXF1ZXN0GiMubWFya2V0aW5nLnYxLkRlbGV0ZUNvbnRhY3RSZXNwb25zZRJYCg1SZWNvcmRDb25zZW50EiIubWFya2V0aW5nLnYxLlJlY29yZENvbnNlbnRSZXF1ZXN0GiMubWFya2V0aW5nLnYxLlJlY29yZENvbnNlbnRSZXNwb25zZRJVCgxMaXN0Q29uc2VudHMSIS5tYXJrZXRpbmcudjEuTGlzdENvbnNlbnRzUmVxdWVzdBoiLm1hcmtldGluZy52MS5MaXN0Q29uc2VudHNSZXNwb25zZRJqChNTdWJzY3JpYmVOZXdzbGV0dGVyEigubWFya2V0aW5nLnYxLlN1YnNjcmliZU5ld3NsZXR0ZXJSZXF1ZXN0GikubWFya2V0aW5nLnYxLlN1YnNjcmliZU5ld3NsZXR0ZXJSZXNwb25zZRJSCgtVbnN1YnNjcmliZRIgLm1hcmtldGluZy52MS5VbnN1YnNjcmliZVJlcXVlc3QaIS5tYXJrZXRpbmcudjEuVW5zdWJzY3JpYmVSZXNwb25zZRJPCgpUcmFja0V2ZW50Eh8ubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRSZXF1ZXN0GiAubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRSZXNwb25zZRJSCgtUcmFja0V2ZW50cxIgLm1hcmtldGluZy52MS5UcmFja0V2ZW50c1JlcXVlc3QaIS5tYXJrZXRpbmcudjEuVHJhY2tFdmVudHNSZXNwb25zZRJYCg1HZXRRdWV1ZVN0YXRzEiIubWFya2V0aW5nLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0GiMubWFya2V0aW5nLnYxLkdldFF1ZXVlU3RhdHNSZXNwb25zZRJtChRMaXN0RmFpbGVkRGVsaXZlcmllcxIpLm1hcmtldGluZy52MS5MaXN0RmFpbGVkRGVsaXZlcmllc1JlcXVlc3QaKi5tYXJrZXRpbmcudjEuTGlzdEZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRJwChVSZXRyeUZhaWxlZERlbGl2ZXJpZXMSKi5tYXJrZXRpbmcudjEuUmV0cnlGYWlsZWREZWxpdmVyaWVzUmVxdWVzdBorLm1hcmtldGluZy52MS5SZXRyeUZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRJhChBTdGFydENvbnRhY3RTeW5jEiUubWFya2V0aW5nLnYxLlN0YXJ0Q29udGFjdFN5bmNSZXF1ZXN0GiYubWFya2V0aW5nLnYxLlN0YXJ0Q29udGFjdFN5bmNSZXNwb25zZRJbCg5HZXRDb250YWN0U3luYxIjLm1hcmtldGluZy52MS5HZXRDb250YWN0U3luY1JlcXVlc3QaJC5tYXJrZXRpbmcudjEuR2V0Q29udGFjdFN5bmNSZXNwb25zZRJhChBMaXN0Q29udGFjdFN5bmNzEiUubWFya2V0aW5nLnYxLkxpc3RDb250YWN0U3luY3NSZXF1ZXN0GiYubWFya2V0aW5nLnYxLkxpc3RDb250YWN0U3luY3NSZXNwb25zZRJkChFDYW5jZWxDb250YWN0U3luYxImLm1hcmtldGluZy52MS5DYW5jZWxDb250YWN0U3luY1JlcXVlc3QaJy5tYXJrZXRpbmcudjEuQ2FuY2VsQ29udGFjdFN5bmNSZXNwb25zZRJwChVMaXN0Q29udGFjdFN5bmNFcnJvcnMSKi5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RTeW5jRXJyb3JzUmVxdWVzdBorLm1hcmtldGluZy52MS5MaXN0Q29udGFjdFN5bmNFcnJvcnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_marketing_v1_consent, file_marketing_v1_contact, file_marketing_v1_contact_sync, file_marketing_v1_event]);
 
 /**
  * @generated from message marketing.v1.UpsertContactRequest
@@ -697,6 +699,214 @@ export const RetryFailedDeliveriesResponseSchema: GenMessage<RetryFailedDeliveri
   messageDesc(file_marketing_v1_service, 26);
 
 /**
+ * @generated from message marketing.v1.StartContactSyncRequest
+ */
+export type StartContactSyncRequest = Message<"marketing.v1.StartContactSyncRequest"> & {
+  /**
+   * A UUID that makes retries safe: a second call with the same id returns
+   * the sync the first one started.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message marketing.v1.StartContactSyncRequest.
+ * Use `create(StartContactSyncRequestSchema)` to create a new message.
+ */
+export const StartContactSyncRequestSchema: GenMessage<StartContactSyncRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 27);
+
+/**
+ * @generated from message marketing.v1.StartContactSyncResponse
+ */
+export type StartContactSyncResponse = Message<"marketing.v1.StartContactSyncResponse"> & {
+  /**
+   * @generated from field: marketing.v1.ContactSync contact_sync = 1;
+   */
+  contactSync?: ContactSync | undefined;
+};
+
+/**
+ * Describes the message marketing.v1.StartContactSyncResponse.
+ * Use `create(StartContactSyncResponseSchema)` to create a new message.
+ */
+export const StartContactSyncResponseSchema: GenMessage<StartContactSyncResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 28);
+
+/**
+ * @generated from message marketing.v1.GetContactSyncRequest
+ */
+export type GetContactSyncRequest = Message<"marketing.v1.GetContactSyncRequest"> & {
+  /**
+   * Required. `contactSyncs/{contact_sync_id}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message marketing.v1.GetContactSyncRequest.
+ * Use `create(GetContactSyncRequestSchema)` to create a new message.
+ */
+export const GetContactSyncRequestSchema: GenMessage<GetContactSyncRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 29);
+
+/**
+ * @generated from message marketing.v1.GetContactSyncResponse
+ */
+export type GetContactSyncResponse = Message<"marketing.v1.GetContactSyncResponse"> & {
+  /**
+   * @generated from field: marketing.v1.ContactSync contact_sync = 1;
+   */
+  contactSync?: ContactSync | undefined;
+};
+
+/**
+ * Describes the message marketing.v1.GetContactSyncResponse.
+ * Use `create(GetContactSyncResponseSchema)` to create a new message.
+ */
+export const GetContactSyncResponseSchema: GenMessage<GetContactSyncResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 30);
+
+/**
+ * @generated from message marketing.v1.ListContactSyncsRequest
+ */
+export type ListContactSyncsRequest = Message<"marketing.v1.ListContactSyncsRequest"> & {
+  /**
+   * At most this many (default 50, at most 1,000).
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message marketing.v1.ListContactSyncsRequest.
+ * Use `create(ListContactSyncsRequestSchema)` to create a new message.
+ */
+export const ListContactSyncsRequestSchema: GenMessage<ListContactSyncsRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 31);
+
+/**
+ * @generated from message marketing.v1.ListContactSyncsResponse
+ */
+export type ListContactSyncsResponse = Message<"marketing.v1.ListContactSyncsResponse"> & {
+  /**
+   * @generated from field: repeated marketing.v1.ContactSync contact_syncs = 1;
+   */
+  contactSyncs: ContactSync[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message marketing.v1.ListContactSyncsResponse.
+ * Use `create(ListContactSyncsResponseSchema)` to create a new message.
+ */
+export const ListContactSyncsResponseSchema: GenMessage<ListContactSyncsResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 32);
+
+/**
+ * @generated from message marketing.v1.CancelContactSyncRequest
+ */
+export type CancelContactSyncRequest = Message<"marketing.v1.CancelContactSyncRequest"> & {
+  /**
+   * Required. `contactSyncs/{contact_sync_id}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message marketing.v1.CancelContactSyncRequest.
+ * Use `create(CancelContactSyncRequestSchema)` to create a new message.
+ */
+export const CancelContactSyncRequestSchema: GenMessage<CancelContactSyncRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 33);
+
+/**
+ * @generated from message marketing.v1.CancelContactSyncResponse
+ */
+export type CancelContactSyncResponse = Message<"marketing.v1.CancelContactSyncResponse"> & {
+  /**
+   * @generated from field: marketing.v1.ContactSync contact_sync = 1;
+   */
+  contactSync?: ContactSync | undefined;
+};
+
+/**
+ * Describes the message marketing.v1.CancelContactSyncResponse.
+ * Use `create(CancelContactSyncResponseSchema)` to create a new message.
+ */
+export const CancelContactSyncResponseSchema: GenMessage<CancelContactSyncResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 34);
+
+/**
+ * @generated from message marketing.v1.ListContactSyncErrorsRequest
+ */
+export type ListContactSyncErrorsRequest = Message<"marketing.v1.ListContactSyncErrorsRequest"> & {
+  /**
+   * Required. The sync, `contactSyncs/{contact_sync_id}`.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * At most this many (default 50, at most 1,000).
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message marketing.v1.ListContactSyncErrorsRequest.
+ * Use `create(ListContactSyncErrorsRequestSchema)` to create a new message.
+ */
+export const ListContactSyncErrorsRequestSchema: GenMessage<ListContactSyncErrorsRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 35);
+
+/**
+ * @generated from message marketing.v1.ListContactSyncErrorsResponse
+ */
+export type ListContactSyncErrorsResponse = Message<"marketing.v1.ListContactSyncErrorsResponse"> & {
+  /**
+   * @generated from field: repeated marketing.v1.ContactSyncError errors = 1;
+   */
+  errors: ContactSyncError[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message marketing.v1.ListContactSyncErrorsResponse.
+ * Use `create(ListContactSyncErrorsResponseSchema)` to create a new message.
+ */
+export const ListContactSyncErrorsResponseSchema: GenMessage<ListContactSyncErrorsResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 36);
+
+/**
  * Keeps contacts and consent in sync with the marketing provider, tracks
  * shopping events and reports on the delivery queue.
  *
@@ -842,6 +1052,59 @@ export const MarketingService: GenService<{
     methodKind: "unary";
     input: typeof RetryFailedDeliveriesRequestSchema;
     output: typeof RetryFailedDeliveriesResponseSchema;
+  },
+  /**
+   * Starts a full sync of every contact to the provider. One runs at a time:
+   * while one runs, FAILED_PRECONDITION (reason CONTACT_SYNC_RUNNING) names it.
+   *
+   * @generated from rpc marketing.v1.MarketingService.StartContactSync
+   */
+  startContactSync: {
+    methodKind: "unary";
+    input: typeof StartContactSyncRequestSchema;
+    output: typeof StartContactSyncResponseSchema;
+  },
+  /**
+   * Reads one sync and its progress.
+   *
+   * @generated from rpc marketing.v1.MarketingService.GetContactSync
+   */
+  getContactSync: {
+    methodKind: "unary";
+    input: typeof GetContactSyncRequestSchema;
+    output: typeof GetContactSyncResponseSchema;
+  },
+  /**
+   * Lists syncs, newest first.
+   *
+   * @generated from rpc marketing.v1.MarketingService.ListContactSyncs
+   */
+  listContactSyncs: {
+    methodKind: "unary";
+    input: typeof ListContactSyncsRequestSchema;
+    output: typeof ListContactSyncsResponseSchema;
+  },
+  /**
+   * Stops a running sync from sending more; it ends CANCELLED once the chunks
+   * already sent are reported.
+   *
+   * @generated from rpc marketing.v1.MarketingService.CancelContactSync
+   */
+  cancelContactSync: {
+    methodKind: "unary";
+    input: typeof CancelContactSyncRequestSchema;
+    output: typeof CancelContactSyncResponseSchema;
+  },
+  /**
+   * Lists the people of a sync the provider did not import, in the order
+   * they were reported.
+   *
+   * @generated from rpc marketing.v1.MarketingService.ListContactSyncErrors
+   */
+  listContactSyncErrors: {
+    methodKind: "unary";
+    input: typeof ListContactSyncErrorsRequestSchema;
+    output: typeof ListContactSyncErrorsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_marketing_v1_service, 0);

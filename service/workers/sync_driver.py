@@ -1,0 +1,193 @@
+"""The contact sync driver: while a sync runs, publishes its contacts to
+`marketing.sync.chunks` a chunk at a time, in contact id order, and keeps its
+place in the sync's row.
+
+Each chunk is first written down as pending (its sequence and the last
+contact id it covers), then published with Nats-Msg-Id `<sync_id>:<sequence>`,
+then the checkpoint moves past it. A driver killed in between rebuilds the
+same chunk from the same range and publishes it again under the same id,
+which JetStream drops as a duplicate: nothing is skipped, nothing counted
+twice. At most `max_in_flight` chunks are published and not yet reported, so
+memory stays flat and the bus holds a few chunks, not every contact.
+One driver runs among the service replicas (a PostgreSQL advisory lock
+elects it, as for the outbox relay); the guarded writes keep even two safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from marketing.bus.v1 import bus_pb2
+from marketing_runtime import topology
+from marketing_runtime.clock import Clock, utc_now
+from marketing_runtime.connection import Bus
+from marketing_runtime.envelope import MSG_ID_HEADER
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.contact_sync import chunks, progress, rules
+from service.storage.database import Database
+from service.storage.models import ContactSync
+
+log = logging.getLogger(__name__)
+DRIVER_LOCK_KEY = 0x73796E64  # "synd": the advisory lock that elects the driver
+DEFAULT_CHUNK_CONTACTS = 1000
+# Two of the dispatcher's batches (MARKETING_SYNC_CHUNKS_PER_BATCH, 10 chunks:
+# one Klaviyo import job of 10,000): one is fetched while another is imported.
+DEFAULT_MAX_IN_FLIGHT = 20
+IDLE_POLL_S = 1.0
+RETRY_S = 1.0
+ACK_TIMEOUT_S = 10.0
+# A chunk's bytes stay this far under the server's max_payload (headers, framing).
+PAYLOAD_HEADROOM = 4096
+
+
+class Step(enum.Enum):
+    """What one step of the driver did: WORKED means step again at once."""
+
+    WORKED = "worked"
+    WAITING = "waiting"  # nothing to do until a result, a start or a cancel
+
+
+@dataclass(frozen=True)
+class DriverSettings:
+    chunk_contacts: int = DEFAULT_CHUNK_CONTACTS
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    idle_poll_s: float = IDLE_POLL_S
+
+
+DEFAULT_DRIVER_SETTINGS = DriverSettings()
+
+
+class SyncDriver:
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        *,
+        clock: Clock = utc_now,
+        settings: DriverSettings = DEFAULT_DRIVER_SETTINGS,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._clock = clock
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        rules.on_change(self._wake.set)
+        progress.on_result(self._wake.set)
+
+    async def run(self) -> None:
+        """Drive until `stop()`; stand by while another replica holds the lock."""
+        while not self._stopping.is_set():
+            try:
+                async with self._db.engine.connect() as conn:
+                    if await conn.scalar(text(f"SELECT pg_try_advisory_lock({DRIVER_LOCK_KEY})")):
+                        log.info("contact sync driver: elected")
+                        await self._drive_holding_lock(conn)
+                        continue
+            except Exception as exc:
+                log.warning("contact sync driver interrupted: %s", exc)
+            await self._pause(RETRY_S)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        rules.remove_on_change(self._wake.set)
+        progress.remove_on_result(self._wake.set)
+
+    async def _drive_holding_lock(self, conn: AsyncConnection) -> None:
+        try:
+            await conn.commit()  # the lock is the session's; no transaction stays open
+            while not self._stopping.is_set():
+                if await self.step() is Step.WAITING:
+                    await self._pause(self._settings.idle_poll_s)
+        except BaseException:
+            await conn.invalidate()  # the lock goes with the connection
+            raise
+        await conn.execute(text(f"SELECT pg_advisory_unlock({DRIVER_LOCK_KEY})"))
+
+    async def step(self) -> Step:
+        """Do the next thing the running sync needs, if any."""
+        async with self._db.transaction() as session:
+            sync = await rules.running_sync(session)
+        if sync is None:
+            return Step.WAITING
+        if sync.pending_sequence is not None:
+            return await self._publish_pending(sync)
+        if sync.reached_end or sync.cancel_requested_at is not None:
+            return await self._settle(sync)
+        if sync.published_chunks - sync.reported_chunks >= self._settings.max_in_flight:
+            return Step.WAITING
+        return await self._publish_next(sync)
+
+    async def _settle(self, sync: ContactSync) -> Step:
+        """Nothing more to send: end the sync once the chunks in flight are
+        reported (the results recorder ends it too, on the last result)."""
+        async with self._db.transaction() as session:
+            if await progress.settle(session, sync.id, self._clock()):
+                log.info("contact sync %s ended", sync.id)
+                return Step.WORKED
+        return Step.WAITING  # for the results of the chunks in flight
+
+    async def _publish_next(self, sync: ContactSync) -> Step:
+        if self._bus.nc is None:
+            return Step.WAITING
+        budget = self._bus.nc.max_payload - PAYLOAD_HEADROOM
+        async with self._db.transaction() as session:
+            rows = await chunks.read_contacts(
+                session, after=sync.checkpoint, upto=None, limit=self._settings.chunk_contacts
+            )
+            if not rows:
+                await progress.mark_reached_end(session, sync.id, self._clock())
+                return Step.WORKED
+            contacts = await chunks.synced_contacts(session, rows)
+            watermark = await chunks.outbox_watermark(session)
+            count = chunks.fitting(contacts, budget)
+            sequence = sync.published_chunks + 1
+            upper = rows[count - 1].id
+            if not await progress.mark_pending(session, sync.id, sequence, upper, self._clock()):
+                return Step.WORKED  # the sync changed under us: look again
+        return await self._publish(sync.id, sequence, contacts[:count], watermark)
+
+    async def _publish_pending(self, sync: ContactSync) -> Step:
+        """Rebuild the chunk a driver wrote down and may have published."""
+        sequence = sync.pending_sequence
+        assert sequence is not None
+        async with self._db.transaction() as session:
+            rows = await chunks.read_contacts(
+                session, after=sync.checkpoint, upto=sync.pending_upper, limit=2**31 - 1
+            )
+            contacts = await chunks.synced_contacts(session, rows)
+            watermark = await chunks.outbox_watermark(session)
+        return await self._publish(sync.id, sequence, contacts, watermark)
+
+    async def _publish(
+        self,
+        sync_id: uuid.UUID,
+        sequence: int,
+        contacts: Sequence[bus_pb2.SyncedContact],
+        watermark: int,
+    ) -> Step:
+        js = self._bus.js
+        if js is None:
+            return Step.WAITING
+        payload = chunks.chunk_message(sync_id, sequence, contacts, watermark)
+        headers = {MSG_ID_HEADER: chunks.message_id(sync_id, sequence)}
+        await js.publish(
+            topology.SYNC_CHUNKS_SUBJECT, payload, timeout=ACK_TIMEOUT_S, headers=headers
+        )
+        async with self._db.transaction() as session:
+            await progress.mark_published(session, sync_id, sequence, len(contacts), self._clock())
+        return Step.WORKED
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
