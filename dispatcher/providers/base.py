@@ -252,4 +252,11 @@ class Provider(Protocol):
         """Ask the provider to delete everything about this person."""
         ...
 
+    async def read_person(
+        self, email: str, newsletter_list_id: str | None
+    ) -> ProviderPerson | None:
+        """The person with this email as the provider holds them (and whether they are in
+        the newsletter list, when one is given); None when it holds no such person."""
+        ...
+
     async def aclose(self) -> None: ...

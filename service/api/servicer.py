@@ -23,6 +23,8 @@ from service.contacts.handlers import ContactHandlers
 from service.deliveries.handlers import DeliveryHandlers
 from service.events.handlers import EventHandlers
 from service.events.rules import EventSink
+from service.reconcile.handlers import ReconcileHandlers
+from service.reconcile.provider import PersonReader
 from service.storage.database import Database
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -37,6 +39,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         *,
         clock: Clock,
         max_clock_skew: timedelta,
+        person_reader: PersonReader,
     ) -> None:
         self._contacts = ContactHandlers(
             db, page_tokens, clock=clock, max_clock_skew=max_clock_skew
@@ -44,6 +47,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self._consent = ConsentHandlers(db, page_tokens, clock=clock, max_clock_skew=max_clock_skew)
         self._events = EventHandlers(events_sink, clock=clock, max_clock_skew=max_clock_skew)
         self._deliveries = DeliveryHandlers(db, page_tokens, clock=clock)
+        self._reconcile = ReconcileHandlers(db, person_reader, clock=clock)
 
     @rpc_method
     async def UpsertContact(
@@ -68,6 +72,12 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.DeleteContactRequest, context: Context
     ) -> pb.DeleteContactResponse:
         return await self._contacts.delete_contact(request)
+
+    @rpc_method
+    async def ReconcileContact(
+        self, request: pb.ReconcileContactRequest, context: Context
+    ) -> pb.ReconcileContactResponse:
+        return await self._reconcile.reconcile_contact(request)
 
     @rpc_method
     async def RecordConsent(

@@ -31,6 +31,7 @@ from dispatcher.providers.base import (
     OperationLimits,
     PreparedEvent,
     Profile,
+    ProviderPerson,
     TrackedEvent,
 )
 from dispatcher.providers.errors import (
@@ -38,7 +39,7 @@ from dispatcher.providers.errors import (
     ProviderError,
     RetryableProviderError,
 )
-from dispatcher.providers.klaviyo import bodies, consent_calls
+from dispatcher.providers.klaviyo import bodies, consent_calls, reading
 from dispatcher.providers.klaviyo.limits import LIMITS
 
 JSON_API = "application/vnd.api+json"
@@ -173,6 +174,54 @@ class KlaviyoClient:
     async def request_erasure(self, email: str) -> None:
         await self._post(ERASE, bodies.deletion_job(email))
 
+    async def read_person(
+        self, email: str, newsletter_list_id: str | None
+    ) -> ProviderPerson | None:
+        """The profile with this email, its consent and suppression (reading.py says how they
+        map), and whether it is in the newsletter list when one is given; None when Klaviyo
+        holds no profile with this email."""
+        found = await self._get_json(reading.PROFILES, reading.profile_query(email))
+        resource = reading.first_profile(found)
+        if resource is None:
+            return None
+        member = None
+        if newsletter_list_id:
+            lists = await self._profile_lists(str(resource["id"]))
+            member = newsletter_list_id in lists
+        return reading.person(resource, member)
+
+    async def _profile_lists(self, profile_id: str) -> set[str]:
+        """Every list the profile is in, all pages."""
+        ids: set[str] = set()
+        url: str | None = reading.profile_lists_path(profile_id)
+        while url is not None:
+            page = await self._get_json(url)
+            ids.update(reading.list_ids(page))
+            url = reading.next_page(page)
+        return ids
+
+    async def _get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """GET a JSON:API document. A 2xx whose body is not one is retryable (a proxy's
+        page, say): reading changes nothing, so trying again is safe."""
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.RequestError as exc:
+            raise RetryableProviderError(_transport_message(path, exc, "GET")) from exc
+        try:
+            response.raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            raise _status_error(exc.response, path, None, "GET") from exc
+        try:
+            document = response.json()
+            reading.list_ids(document)  # a collection: `data` is an array
+        except ValueError as exc:
+            raise RetryableProviderError(
+                f"Klaviyo GET {path}: HTTP {response.status_code} without a JSON:API collection",
+                status=response.status_code,
+                code="invalid_response",
+            ) from exc
+        return document
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
@@ -222,9 +271,9 @@ def _unserializable(what: str, exc: Exception) -> PermanentProviderError:
     return PermanentProviderError(f"Klaviyo {what}: body is not JSON: {exc}", code="unserializable")
 
 
-def _transport_message(path: str, exc: httpx.RequestError) -> str:
+def _transport_message(path: str, exc: httpx.RequestError, method: str = "POST") -> str:
     detail = str(exc) or type(exc).__name__
-    return f"Klaviyo POST {path}: {type(exc).__name__}: {detail}"
+    return f"Klaviyo {method} {path}: {type(exc).__name__}: {detail}"
 
 
 def _profile_id(response: httpx.Response) -> str:
@@ -247,12 +296,14 @@ def _no_profile_id(response: httpx.Response) -> RetryableProviderError:
     )
 
 
-def _status_error(response: httpx.Response, path: str, blame: bodies.Blame | None) -> ProviderError:
+def _status_error(
+    response: httpx.Response, path: str, blame: bodies.Blame | None, method: str = "POST"
+) -> ProviderError:
     status = response.status_code
     errors = _error_objects(response)
     first = errors[0] if errors else {}
     code = str(first.get("code") or "")
-    message = f"Klaviyo POST {path}: HTTP {status} {_describe(first, response)}".rstrip()
+    message = f"Klaviyo {method} {path}: HTTP {status} {_describe(first, response)}".rstrip()
     if status in (408, 429) or status >= 500:
         retry_after = _retry_after(response.headers.get("Retry-After"))
         return RetryableProviderError(message, status=status, code=code, retry_after=retry_after)

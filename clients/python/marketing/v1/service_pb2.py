@@ -23,73 +23,80 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from marketing.v1 import consent_pb2 as marketing_dot_v1_dot_consent__pb2
 from marketing.v1 import contact_pb2 as marketing_dot_v1_dot_contact__pb2
 from marketing.v1 import event_pb2 as marketing_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amarketing/v1/service.proto\x12\x0cmarketing.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1amarketing/v1/consent.proto\x1a\x1amarketing/v1/contact.proto\x1a\x18marketing/v1/event.proto\">\n\x14UpsertContactRequest\x12&\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x15.marketing.v1.Contact\"P\n\x15UpsertContactResponse\x12&\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x15.marketing.v1.Contact\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\">\n\x11GetContactRequest\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x0f\n\x05\x65mail\x18\x02 \x01(\tH\x00\x42\x08\n\x06lookup\"<\n\x12GetContactResponse\x12&\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x15.marketing.v1.Contact\"<\n\x13ListContactsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"X\n\x14ListContactsResponse\x12\'\n\x08\x63ontacts\x18\x01 \x03(\x0b\x32\x15.marketing.v1.Contact\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"$\n\x14\x44\x65leteContactRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteContactResponse\"b\n\x14RecordConsentRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12&\n\x07\x63onsent\x18\x02 \x01(\x0b\x32\x15.marketing.v1.Consent\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"?\n\x15RecordConsentResponse\x12&\n\x07\x63onsent\x18\x01 \x01(\x0b\x32\x15.marketing.v1.Consent\"L\n\x13ListConsentsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x14ListConsentsResponse\x12\'\n\x08\x63onsents\x18\x01 \x03(\x0b\x32\x15.marketing.v1.Consent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"w\n\x1aSubscribeNewsletterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x12\n\nip_address\x18\x03 \x01(\t\x12\x12\n\nuser_agent\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"m\n\x1bSubscribeNewsletterResponse\x12&\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x15.marketing.v1.Contact\x12&\n\x07\x63onsent\x18\x02 \x01(\x0b\x32\x15.marketing.v1.Consent\"3\n\x12UnsubscribeRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"&\n\x13UnsubscribeResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\x08\"7\n\x11TrackEventRequest\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.marketing.v1.Event\"9\n\x12TrackEventResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"9\n\x12TrackEventsRequest\x12#\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x13.marketing.v1.Event\"H\n\x13TrackEventsResponse\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32 .marketing.v1.TrackEventResponse\"\x16\n\x14GetQueueStatsRequest\"\x82\x01\n\x15GetQueueStatsResponse\x12\x0f\n\x07pending\x18\x01 \x01(\x03\x12\x11\n\tin_flight\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\x12\x35\n\x12oldest_pending_age\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xd4\x01\n\x0e\x46\x61iledDelivery\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x05\x12\x13\n\x0bretry_count\x18\x06 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tfail_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"D\n\x1bListFailedDeliveriesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"p\n\x1cListFailedDeliveriesResponse\x12\x37\n\x11\x66\x61iled_deliveries\x18\x01 \x03(\x0b\x32\x1c.marketing.v1.FailedDelivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x1cRetryFailedDeliveriesRequest\x12\r\n\x05names\x18\x01 \x03(\t\"0\n\x1dRetryFailedDeliveriesResponse\x12\x0f\n\x07retried\x18\x01 \x01(\x03\x32\xbf\t\n\x10MarketingService\x12X\n\rUpsertContact\x12\".marketing.v1.UpsertContactRequest\x1a#.marketing.v1.UpsertContactResponse\x12O\n\nGetContact\x12\x1f.marketing.v1.GetContactRequest\x1a .marketing.v1.GetContactResponse\x12U\n\x0cListContacts\x12!.marketing.v1.ListContactsRequest\x1a\".marketing.v1.ListContactsResponse\x12X\n\rDeleteContact\x12\".marketing.v1.DeleteContactRequest\x1a#.marketing.v1.DeleteContactResponse\x12X\n\rRecordConsent\x12\".marketing.v1.RecordConsentRequest\x1a#.marketing.v1.RecordConsentResponse\x12U\n\x0cListConsents\x12!.marketing.v1.ListConsentsRequest\x1a\".marketing.v1.ListConsentsResponse\x12j\n\x13SubscribeNewsletter\x12(.marketing.v1.SubscribeNewsletterRequest\x1a).marketing.v1.SubscribeNewsletterResponse\x12R\n\x0bUnsubscribe\x12 .marketing.v1.UnsubscribeRequest\x1a!.marketing.v1.UnsubscribeResponse\x12O\n\nTrackEvent\x12\x1f.marketing.v1.TrackEventRequest\x1a .marketing.v1.TrackEventResponse\x12R\n\x0bTrackEvents\x12 .marketing.v1.TrackEventsRequest\x1a!.marketing.v1.TrackEventsResponse\x12X\n\rGetQueueStats\x12\".marketing.v1.GetQueueStatsRequest\x1a#.marketing.v1.GetQueueStatsResponse\x12m\n\x14ListFailedDeliveries\x12).marketing.v1.ListFailedDeliveriesRequest\x1a*.marketing.v1.ListFailedDeliveriesResponse\x12p\n\x15RetryFailedDeliveries\x12*.marketing.v1.RetryFailedDeliveriesRequest\x1a+.marketing.v1.RetryFailedDeliveriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amarketing/v1/service.proto\x12\x0cmarketing.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1amarketing/v1/consent.proto\x1a\x1amarketing/v1/contact.proto\x1a\x18marketing/v1/event.proto\">\n\x14UpsertContactRequest\x12&\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x15.marketing.v1.Contact\"P\n\x15UpsertContactResponse\x12&\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x15.marketing.v1.Contact\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\">\n\x11GetContactRequest\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x0f\n\x05\x65mail\x18\x02 \x01(\tH\x00\x42\x08\n\x06lookup\"<\n\x12GetContactResponse\x12&\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x15.marketing.v1.Contact\"<\n\x13ListContactsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"X\n\x14ListContactsResponse\x12\'\n\x08\x63ontacts\x18\x01 \x03(\x0b\x32\x15.marketing.v1.Contact\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"$\n\x14\x44\x65leteContactRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteContactResponse\"D\n\x17ReconcileContactRequest\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x0f\n\x05\x65mail\x18\x02 \x01(\tH\x00\x42\x08\n\x06lookup\"r\n\x11\x43ontactDifference\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12$\n\x04ours\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12(\n\x08provider\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"\x8a\x01\n\x18ReconcileContactResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bprovider_id\x18\x02 \x01(\t\x12\x34\n\x0b\x64ifferences\x18\x03 \x03(\x0b\x32\x1f.marketing.v1.ContactDifference\x12\x15\n\rrepair_queued\x18\x04 \x01(\x08\"b\n\x14RecordConsentRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12&\n\x07\x63onsent\x18\x02 \x01(\x0b\x32\x15.marketing.v1.Consent\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"?\n\x15RecordConsentResponse\x12&\n\x07\x63onsent\x18\x01 \x01(\x0b\x32\x15.marketing.v1.Consent\"L\n\x13ListConsentsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x14ListConsentsResponse\x12\'\n\x08\x63onsents\x18\x01 \x03(\x0b\x32\x15.marketing.v1.Consent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"w\n\x1aSubscribeNewsletterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x12\n\nip_address\x18\x03 \x01(\t\x12\x12\n\nuser_agent\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"m\n\x1bSubscribeNewsletterResponse\x12&\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x15.marketing.v1.Contact\x12&\n\x07\x63onsent\x18\x02 \x01(\x0b\x32\x15.marketing.v1.Consent\"3\n\x12UnsubscribeRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"&\n\x13UnsubscribeResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\x08\"7\n\x11TrackEventRequest\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.marketing.v1.Event\"9\n\x12TrackEventResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"9\n\x12TrackEventsRequest\x12#\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x13.marketing.v1.Event\"H\n\x13TrackEventsResponse\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32 .marketing.v1.TrackEventResponse\"\x16\n\x14GetQueueStatsRequest\"\x82\x01\n\x15GetQueueStatsResponse\x12\x0f\n\x07pending\x18\x01 \x01(\x03\x12\x11\n\tin_flight\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\x12\x35\n\x12oldest_pending_age\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xd4\x01\n\x0e\x46\x61iledDelivery\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x05\x12\x13\n\x0bretry_count\x18\x06 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tfail_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"D\n\x1bListFailedDeliveriesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"p\n\x1cListFailedDeliveriesResponse\x12\x37\n\x11\x66\x61iled_deliveries\x18\x01 \x03(\x0b\x32\x1c.marketing.v1.FailedDelivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x1cRetryFailedDeliveriesRequest\x12\r\n\x05names\x18\x01 \x03(\t\"0\n\x1dRetryFailedDeliveriesResponse\x12\x0f\n\x07retried\x18\x01 \x01(\x03\x32\xa2\n\n\x10MarketingService\x12X\n\rUpsertContact\x12\".marketing.v1.UpsertContactRequest\x1a#.marketing.v1.UpsertContactResponse\x12O\n\nGetContact\x12\x1f.marketing.v1.GetContactRequest\x1a .marketing.v1.GetContactResponse\x12U\n\x0cListContacts\x12!.marketing.v1.ListContactsRequest\x1a\".marketing.v1.ListContactsResponse\x12X\n\rDeleteContact\x12\".marketing.v1.DeleteContactRequest\x1a#.marketing.v1.DeleteContactResponse\x12\x61\n\x10ReconcileContact\x12%.marketing.v1.ReconcileContactRequest\x1a&.marketing.v1.ReconcileContactResponse\x12X\n\rRecordConsent\x12\".marketing.v1.RecordConsentRequest\x1a#.marketing.v1.RecordConsentResponse\x12U\n\x0cListConsents\x12!.marketing.v1.ListConsentsRequest\x1a\".marketing.v1.ListConsentsResponse\x12j\n\x13SubscribeNewsletter\x12(.marketing.v1.SubscribeNewsletterRequest\x1a).marketing.v1.SubscribeNewsletterResponse\x12R\n\x0bUnsubscribe\x12 .marketing.v1.UnsubscribeRequest\x1a!.marketing.v1.UnsubscribeResponse\x12O\n\nTrackEvent\x12\x1f.marketing.v1.TrackEventRequest\x1a .marketing.v1.TrackEventResponse\x12R\n\x0bTrackEvents\x12 .marketing.v1.TrackEventsRequest\x1a!.marketing.v1.TrackEventsResponse\x12X\n\rGetQueueStats\x12\".marketing.v1.GetQueueStatsRequest\x1a#.marketing.v1.GetQueueStatsResponse\x12m\n\x14ListFailedDeliveries\x12).marketing.v1.ListFailedDeliveriesRequest\x1a*.marketing.v1.ListFailedDeliveriesResponse\x12p\n\x15RetryFailedDeliveries\x12*.marketing.v1.RetryFailedDeliveriesRequest\x1a+.marketing.v1.RetryFailedDeliveriesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketing.v1.service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_UPSERTCONTACTREQUEST']._serialized_start=191
-  _globals['_UPSERTCONTACTREQUEST']._serialized_end=253
-  _globals['_UPSERTCONTACTRESPONSE']._serialized_start=255
-  _globals['_UPSERTCONTACTRESPONSE']._serialized_end=335
-  _globals['_GETCONTACTREQUEST']._serialized_start=337
-  _globals['_GETCONTACTREQUEST']._serialized_end=399
-  _globals['_GETCONTACTRESPONSE']._serialized_start=401
-  _globals['_GETCONTACTRESPONSE']._serialized_end=461
-  _globals['_LISTCONTACTSREQUEST']._serialized_start=463
-  _globals['_LISTCONTACTSREQUEST']._serialized_end=523
-  _globals['_LISTCONTACTSRESPONSE']._serialized_start=525
-  _globals['_LISTCONTACTSRESPONSE']._serialized_end=613
-  _globals['_DELETECONTACTREQUEST']._serialized_start=615
-  _globals['_DELETECONTACTREQUEST']._serialized_end=651
-  _globals['_DELETECONTACTRESPONSE']._serialized_start=653
-  _globals['_DELETECONTACTRESPONSE']._serialized_end=676
-  _globals['_RECORDCONSENTREQUEST']._serialized_start=678
-  _globals['_RECORDCONSENTREQUEST']._serialized_end=776
-  _globals['_RECORDCONSENTRESPONSE']._serialized_start=778
-  _globals['_RECORDCONSENTRESPONSE']._serialized_end=841
-  _globals['_LISTCONSENTSREQUEST']._serialized_start=843
-  _globals['_LISTCONSENTSREQUEST']._serialized_end=919
-  _globals['_LISTCONSENTSRESPONSE']._serialized_start=921
-  _globals['_LISTCONSENTSRESPONSE']._serialized_end=1009
-  _globals['_SUBSCRIBENEWSLETTERREQUEST']._serialized_start=1011
-  _globals['_SUBSCRIBENEWSLETTERREQUEST']._serialized_end=1130
-  _globals['_SUBSCRIBENEWSLETTERRESPONSE']._serialized_start=1132
-  _globals['_SUBSCRIBENEWSLETTERRESPONSE']._serialized_end=1241
-  _globals['_UNSUBSCRIBEREQUEST']._serialized_start=1243
-  _globals['_UNSUBSCRIBEREQUEST']._serialized_end=1294
-  _globals['_UNSUBSCRIBERESPONSE']._serialized_start=1296
-  _globals['_UNSUBSCRIBERESPONSE']._serialized_end=1334
-  _globals['_TRACKEVENTREQUEST']._serialized_start=1336
-  _globals['_TRACKEVENTREQUEST']._serialized_end=1391
-  _globals['_TRACKEVENTRESPONSE']._serialized_start=1393
-  _globals['_TRACKEVENTRESPONSE']._serialized_end=1450
-  _globals['_TRACKEVENTSREQUEST']._serialized_start=1452
-  _globals['_TRACKEVENTSREQUEST']._serialized_end=1509
-  _globals['_TRACKEVENTSRESPONSE']._serialized_start=1511
-  _globals['_TRACKEVENTSRESPONSE']._serialized_end=1583
-  _globals['_GETQUEUESTATSREQUEST']._serialized_start=1585
-  _globals['_GETQUEUESTATSREQUEST']._serialized_end=1607
-  _globals['_GETQUEUESTATSRESPONSE']._serialized_start=1610
-  _globals['_GETQUEUESTATSRESPONSE']._serialized_end=1740
-  _globals['_FAILEDDELIVERY']._serialized_start=1743
-  _globals['_FAILEDDELIVERY']._serialized_end=1955
-  _globals['_LISTFAILEDDELIVERIESREQUEST']._serialized_start=1957
-  _globals['_LISTFAILEDDELIVERIESREQUEST']._serialized_end=2025
-  _globals['_LISTFAILEDDELIVERIESRESPONSE']._serialized_start=2027
-  _globals['_LISTFAILEDDELIVERIESRESPONSE']._serialized_end=2139
-  _globals['_RETRYFAILEDDELIVERIESREQUEST']._serialized_start=2141
-  _globals['_RETRYFAILEDDELIVERIESREQUEST']._serialized_end=2186
-  _globals['_RETRYFAILEDDELIVERIESRESPONSE']._serialized_start=2188
-  _globals['_RETRYFAILEDDELIVERIESRESPONSE']._serialized_end=2236
-  _globals['_MARKETINGSERVICE']._serialized_start=2239
-  _globals['_MARKETINGSERVICE']._serialized_end=3454
+  _globals['_UPSERTCONTACTREQUEST']._serialized_start=221
+  _globals['_UPSERTCONTACTREQUEST']._serialized_end=283
+  _globals['_UPSERTCONTACTRESPONSE']._serialized_start=285
+  _globals['_UPSERTCONTACTRESPONSE']._serialized_end=365
+  _globals['_GETCONTACTREQUEST']._serialized_start=367
+  _globals['_GETCONTACTREQUEST']._serialized_end=429
+  _globals['_GETCONTACTRESPONSE']._serialized_start=431
+  _globals['_GETCONTACTRESPONSE']._serialized_end=491
+  _globals['_LISTCONTACTSREQUEST']._serialized_start=493
+  _globals['_LISTCONTACTSREQUEST']._serialized_end=553
+  _globals['_LISTCONTACTSRESPONSE']._serialized_start=555
+  _globals['_LISTCONTACTSRESPONSE']._serialized_end=643
+  _globals['_DELETECONTACTREQUEST']._serialized_start=645
+  _globals['_DELETECONTACTREQUEST']._serialized_end=681
+  _globals['_DELETECONTACTRESPONSE']._serialized_start=683
+  _globals['_DELETECONTACTRESPONSE']._serialized_end=706
+  _globals['_RECONCILECONTACTREQUEST']._serialized_start=708
+  _globals['_RECONCILECONTACTREQUEST']._serialized_end=776
+  _globals['_CONTACTDIFFERENCE']._serialized_start=778
+  _globals['_CONTACTDIFFERENCE']._serialized_end=892
+  _globals['_RECONCILECONTACTRESPONSE']._serialized_start=895
+  _globals['_RECONCILECONTACTRESPONSE']._serialized_end=1033
+  _globals['_RECORDCONSENTREQUEST']._serialized_start=1035
+  _globals['_RECORDCONSENTREQUEST']._serialized_end=1133
+  _globals['_RECORDCONSENTRESPONSE']._serialized_start=1135
+  _globals['_RECORDCONSENTRESPONSE']._serialized_end=1198
+  _globals['_LISTCONSENTSREQUEST']._serialized_start=1200
+  _globals['_LISTCONSENTSREQUEST']._serialized_end=1276
+  _globals['_LISTCONSENTSRESPONSE']._serialized_start=1278
+  _globals['_LISTCONSENTSRESPONSE']._serialized_end=1366
+  _globals['_SUBSCRIBENEWSLETTERREQUEST']._serialized_start=1368
+  _globals['_SUBSCRIBENEWSLETTERREQUEST']._serialized_end=1487
+  _globals['_SUBSCRIBENEWSLETTERRESPONSE']._serialized_start=1489
+  _globals['_SUBSCRIBENEWSLETTERRESPONSE']._serialized_end=1598
+  _globals['_UNSUBSCRIBEREQUEST']._serialized_start=1600
+  _globals['_UNSUBSCRIBEREQUEST']._serialized_end=1651
+  _globals['_UNSUBSCRIBERESPONSE']._serialized_start=1653
+  _globals['_UNSUBSCRIBERESPONSE']._serialized_end=1691
+  _globals['_TRACKEVENTREQUEST']._serialized_start=1693
+  _globals['_TRACKEVENTREQUEST']._serialized_end=1748
+  _globals['_TRACKEVENTRESPONSE']._serialized_start=1750
+  _globals['_TRACKEVENTRESPONSE']._serialized_end=1807
+  _globals['_TRACKEVENTSREQUEST']._serialized_start=1809
+  _globals['_TRACKEVENTSREQUEST']._serialized_end=1866
+  _globals['_TRACKEVENTSRESPONSE']._serialized_start=1868
+  _globals['_TRACKEVENTSRESPONSE']._serialized_end=1940
+  _globals['_GETQUEUESTATSREQUEST']._serialized_start=1942
+  _globals['_GETQUEUESTATSREQUEST']._serialized_end=1964
+  _globals['_GETQUEUESTATSRESPONSE']._serialized_start=1967
+  _globals['_GETQUEUESTATSRESPONSE']._serialized_end=2097
+  _globals['_FAILEDDELIVERY']._serialized_start=2100
+  _globals['_FAILEDDELIVERY']._serialized_end=2312
+  _globals['_LISTFAILEDDELIVERIESREQUEST']._serialized_start=2314
+  _globals['_LISTFAILEDDELIVERIESREQUEST']._serialized_end=2382
+  _globals['_LISTFAILEDDELIVERIESRESPONSE']._serialized_start=2384
+  _globals['_LISTFAILEDDELIVERIESRESPONSE']._serialized_end=2496
+  _globals['_RETRYFAILEDDELIVERIESREQUEST']._serialized_start=2498
+  _globals['_RETRYFAILEDDELIVERIESREQUEST']._serialized_end=2543
+  _globals['_RETRYFAILEDDELIVERIESRESPONSE']._serialized_start=2545
+  _globals['_RETRYFAILEDDELIVERIESRESPONSE']._serialized_end=2593
+  _globals['_MARKETINGSERVICE']._serialized_start=2596
+  _globals['_MARKETINGSERVICE']._serialized_end=3910
 # @@protoc_insertion_point(module_scope)
