@@ -183,11 +183,13 @@ def _custom(message: bus_pb2.ContactUpserted) -> dict[str, Any]:
 
 
 def _same_money(ours: bus_pb2.ContactUpserted, theirs: bus_pb2.ContactUpserted) -> bool:
-    """As the provider receives it: the amount as a JSON number, the currency when given."""
+    """As the provider receives it: the amount as a JSON number, and the currency when
+    we hold one (without one, the upsert leaves the provider's as it is)."""
     if not theirs.HasField("lifetime_value"):
         return False
     a, b = ours.lifetime_value, theirs.lifetime_value
-    return a.currency_code == b.currency_code and float(amount(a)) == float(amount(b))
+    same_currency = not a.currency_code or a.currency_code == b.currency_code
+    return same_currency and float(amount(a)) == float(amount(b))
 
 
 def _money(message: bus_pb2.ContactUpserted) -> dict[str, Any] | None:
