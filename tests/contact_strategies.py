@@ -81,9 +81,9 @@ def contacts(draw: st.DrawFn, email: str) -> bus_pb2.ContactUpserted:
         when = draw(st.none() | times)
         if when is not None:
             getattr(message, name).CopyFrom(to_timestamp(when))
-    value = draw(st.none() | amounts)
-    if value is not None:
-        message.lifetime_value.CopyFrom(to_money(value, draw(st.sampled_from(["", "EUR", "USD"]))))
+    worth = draw(st.none() | amounts)
+    if worth is not None:
+        message.lifetime_value.CopyFrom(to_money(worth, draw(st.sampled_from(["", "EUR", "USD"]))))
     message.custom_properties_json = orjson.dumps(draw(custom_properties))
     return message
 

@@ -8,7 +8,7 @@ import asyncio
 import httpx
 import pytest
 
-from dispatcher.providers.base import ConsentChange, ConsentState, Profile
+from dispatcher.providers.base import ConsentChange, ConsentState, Profile, ProviderPerson
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
@@ -39,7 +39,7 @@ def test_profile_fields_and_properties_come_back_as_the_upsert_sent_them(sandbox
         properties={"loyalty_tier": "gold", "vip": True},
     )
 
-    async def upsert_then_read(client: KlaviyoClient) -> object:
+    async def upsert_then_read(client: KlaviyoClient) -> tuple[str, ProviderPerson | None]:
         provider_id = await client.upsert_profile(sent)
         return provider_id, await client.read_person("ada@example.com", None)
 
@@ -58,7 +58,7 @@ def test_consent_suppression_and_list_as_the_consent_calls_left_them(sandbox: Sa
         suppressed=False,
     )
 
-    async def apply_then_read(client: KlaviyoClient) -> object:
+    async def apply_then_read(client: KlaviyoClient) -> ProviderPerson | None:
         for call in client.plan_consent([(0, state)], LIST):
             await call.send(call.owners)
         return await client.read_person("ada@example.com", LIST)
@@ -118,7 +118,7 @@ def test_errors_are_translated_like_every_other_call(
 def test_a_network_failure_is_retryable() -> None:
     client_of_nothing = KlaviyoClient("pk_x", base_url="http://127.0.0.1:9", timeout_s=2)
 
-    async def read() -> object:
+    async def read() -> ProviderPerson | None:
         async with client_of_nothing as client:
             return await client.read_person("ada@example.com", None)
 
