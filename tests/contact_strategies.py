@@ -65,15 +65,16 @@ _TEXT_FIELDS = (
 
 
 @st.composite
-def contacts(draw: st.DrawFn, email: str) -> bus_pb2.ContactUpserted:
-    """A profile as `service.contacts.rules.contact_payload` writes one."""
+def contacts(draw: st.DrawFn, email: str, phone: str = PHONE) -> bus_pb2.ContactUpserted:
+    """A profile as `service.contacts.rules.contact_payload` writes one (with `phone`
+    or none)."""
     message = bus_pb2.ContactUpserted(contact_id="c", email=email)
     for name in _TEXT_FIELDS:
         value = draw(st.none() | text)
         if value is not None:
             setattr(message, name, value)
     if draw(st.booleans()):
-        message.phone = PHONE
+        message.phone = phone
     count = draw(st.none() | st.integers(0, 2**31 - 1))
     if count is not None:
         message.order_count = count
