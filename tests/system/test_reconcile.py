@@ -47,7 +47,7 @@ def reconcile(system: ServiceHarness, email: str) -> pb.ReconcileContactResponse
     # The first call may come before the dispatcher has subscribed: it then answers UNAVAILABLE.
     def attempt() -> pb.ReconcileContactResponse | None:
         try:
-            return system.stub.ReconcileContact(pb.ReconcileContactRequest(email=email))  # type: ignore[no-any-return]
+            return system.stub.ReconcileContact(pb.ReconcileContactRequest(email=email))
         except grpc.RpcError as error:
             if error.code() != grpc.StatusCode.UNAVAILABLE:
                 raise
@@ -65,12 +65,12 @@ def differences(response: pb.ReconcileContactResponse) -> dict[str, tuple[Any, A
 def plant(provider: Sandbox, email: str, **drift: Any) -> dict[str, Any]:
     answer = httpx.post(f"{provider.base_url}/_sandbox/profiles", json={"email": email, **drift})
     assert answer.status_code == 200, answer.text
-    return answer.json()["data"]  # type: ignore[no-any-return]
+    return answer.json()["data"]
 
 
 def provider_view(provider: Sandbox, email: str) -> dict[str, Any]:
     (profile,) = httpx.get(f"{provider.base_url}/_sandbox/profiles", params={"email": email}).json()
-    return profile  # type: ignore[no-any-return]
+    return profile
 
 
 def test_drift_is_reported_repaired_and_then_gone(
