@@ -39,6 +39,9 @@ class PersonReader:
             return _error(False, "the request is not a ReadPersonRequest")
         if not email:
             return _error(False, "the request names no email")
+        paused_s = self._gate.pause_left(READ_PERSON)
+        if paused_s > 0:  # the caller waits seconds, not the minute a Retry-After may ask
+            return _error(True, f"the provider is throttling reads: try again in {paused_s:.0f} s")
         try:
             found = await self._gate.call(
                 READ_PERSON, 1, lambda: self._provider.read_person(email, self._list_id)

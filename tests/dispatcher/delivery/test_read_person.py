@@ -90,6 +90,20 @@ def test_a_throttled_read_pauses_its_endpoint_and_says_retryable(
     assert paused == 7
 
 
+def test_while_reads_are_paused_the_answer_comes_at_once(
+    sandbox: Sandbox, http: httpx.Client
+) -> None:
+    http.post("/_sandbox/faults", json={"path": "/api/profiles", "status": 429, "retry_after": 30})
+
+    async def read_twice(reader: PersonReader, _: ProviderGate) -> bus_pb2.ReadPersonReply:
+        await reader.answer(request("ada@example.com"))
+        return await reader.answer(request("ada@example.com"))
+
+    reply = with_reader(sandbox, read_twice)
+    assert reply.error.retryable and "try again in 30 s" in reply.error.message
+    assert len(sandbox.requests("/api/profiles")) + len(sandbox.rejections()) == 1
+
+
 @pytest.mark.parametrize("data", [b"\xff\xff", request("")])
 def test_a_request_without_an_email_is_refused(sandbox: Sandbox, data: bytes) -> None:
     reply = with_reader(sandbox, lambda reader, _: reader.answer(data))
