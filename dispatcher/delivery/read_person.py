@@ -50,7 +50,10 @@ class PersonReader:
             return _error(exc.retryable, str(exc))
         if found is None:
             return bus_pb2.ReadPersonReply(not_found=True)
-        return bus_pb2.ReadPersonReply(person=person_read(found))
+        try:
+            return bus_pb2.ReadPersonReply(person=person_read(found))
+        except ValueError as exc:  # e.g. text that is not valid UTF-8 for protobuf
+            return _error(False, f"the provider's person cannot be read back: {exc}")
 
     async def serve(self, nc: Client) -> None:
         """Answer requests until cancelled. Each is answered in a task of its own:

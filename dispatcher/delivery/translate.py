@@ -157,6 +157,7 @@ def contact_of(found: Profile) -> bus_pb2.ContactUpserted:
     return contact
 
 
+_MAX_UNITS = 2**63
 # Profile's names for the ContactUpserted fields named otherwise.
 _PROFILE_FIELDS = {"user_id": "external_id"}
 
@@ -197,7 +198,9 @@ def _set_lifetime_value(
 ) -> bool:
     """The amount went as a JSON number (`float(amount)`); its shortest text is the
     decimal it was sent from. The currency goes with it when it is text."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if not math.isfinite(value) or abs(value) >= _MAX_UNITS:  # Money holds int64 units
         return False
     currency = properties.get("lifetime_value_currency")
     if isinstance(currency, str):

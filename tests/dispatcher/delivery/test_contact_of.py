@@ -68,10 +68,19 @@ def test_typed_properties_go_back_to_their_fields() -> None:
 
 def test_a_typed_property_of_the_wrong_type_stays_a_custom_property() -> None:
     read = contact_of(
-        Profile(email=EMAIL, properties={"order_count": "many", "registration_time": "soon"})
+        Profile(
+            email=EMAIL,
+            properties={
+                "order_count": "many",
+                "registration_time": "soon",
+                "lifetime_value": 1e300,
+            },
+        )
     )
     assert not read.HasField("order_count") and not read.HasField("registration_time")
+    assert not read.HasField("lifetime_value")
     assert orjson.loads(read.custom_properties_json) == {
         "order_count": "many",
         "registration_time": "soon",
+        "lifetime_value": 1e300,
     }
