@@ -27,6 +27,7 @@ from dispatcher.delivery.events import EventsWorker
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import AckWait, set_ack_wait
 from dispatcher.delivery.outcomes import Reporter
+from dispatcher.delivery.read_person import PersonReader
 from dispatcher.delivery.sync import SyncWorker
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.ordering.fences import Fences
@@ -89,6 +90,7 @@ class Dispatcher:
         self._lease: Lease | None = None
         # Per provider account, not per connection: a Retry-After outlives a reconnect.
         self._gate = ProviderGate(monotonic=monotonic, sleep=sleep)
+        self._reader = PersonReader(provider, self._gate, settings.newsletter_list_id)
         # What the consumers' ack waits are on the server: held messages are
         # kept alive at a third of these.
         self._ack_waits = (
@@ -207,6 +209,9 @@ class Dispatcher:
             ),
             asyncio.create_task(_set_on_first(stop, self._stopping, ended), name="session-end"),
         ]
+        nc = self.bus.nc
+        if nc is not None:  # else lost meanwhile: the next connection answers reads
+            background.append(asyncio.create_task(self._reader.serve(nc), name="read-person"))
         try:
             await self._work(events, contacts, sync, stop)
         finally:

@@ -33,3 +33,13 @@ CONSENT_RECORDS = Counter(
     "marketing_consent_records", "Consent records appended, by type and grant", ["type", "granted"]
 )
 UNSUBSCRIBES = Counter("marketing_unsubscribes", "Unsubscribes that changed state")
+RECONCILES = Counter(
+    "marketing_reconciles",
+    "ReconcileContact calls that reached the provider, by result (in_sync, repaired)",
+    ["result"],
+)
+RECONCILE_DIFFERENCES = Counter(
+    "marketing_reconcile_differences",
+    "Differences (drift) ReconcileContact found, by field (custom properties as one)",
+    ["field"],
+)

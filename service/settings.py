@@ -46,6 +46,12 @@ class ServiceSettings(ProcessSettings):
     nats_url: str = Field(
         "", description="NATS server(s), e.g. nats://127.0.0.1:4222; empty: no bus (outbox only)"
     )
+    provider_read_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="how long ReconcileContact waits for a dispatcher to read the person "
+        "from the provider before answering UNAVAILABLE",
+    )
     outbox_retention_s: float = Field(
         86_400.0, ge=0, description="How long delivered outbox rows are kept before pruning"
     )

@@ -29,6 +29,7 @@ SERVICE_PREFIXES = (
     "marketing_events_",
     "marketing_consent_",
     "marketing_unsubscribes",
+    "marketing_reconcile",
 )
 DISPATCHER_PREFIXES = ("marketing_dispatcher_",)
 

@@ -3,7 +3,10 @@ types. Each reader raises ValueError for a delivery of another kind."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -12,8 +15,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import event_bodies, kinds
-from marketing_runtime.money import amount
-from marketing_runtime.timestamps import to_datetime
+from marketing_runtime.money import amount, to_money
+from marketing_runtime.timestamps import to_datetime, to_timestamp
 
 from dispatcher.providers.base import ConsentChange, ConsentState, Profile, TrackedEvent
 
@@ -137,6 +140,91 @@ def contact_profile(c: bus_pb2.ContactUpserted) -> Profile:
         location=_optional(c, "location"),
         properties=properties,
     )
+
+
+def contact_of(found: Profile) -> bus_pb2.ContactUpserted:
+    """The inverse of `profile`: a profile the provider holds, as the ContactUpserted
+    fields it was sent from (no contact_id). The properties `profile` derives from
+    typed fields go back to them; a value of the wrong type (the provider's, or
+    someone else's) stays among the custom properties, where the service sees it."""
+    properties = dict(found.properties)
+    contact = bus_pb2.ContactUpserted(email=found.email)
+    for name in ("user_id", "first_name", "last_name", "phone", "location"):
+        value = getattr(found, _PROFILE_FIELDS.get(name, name))
+        if value is not None:
+            setattr(contact, name, value)
+    for name, take in _TYPED_PROPERTIES.items():
+        if name in properties and take(contact, properties[name], properties):
+            del properties[name]
+    if properties:
+        contact.custom_properties_json = orjson.dumps(properties)
+    return contact
+
+
+_MAX_UNITS = 2**63
+# Profile's names for the ContactUpserted fields named otherwise.
+_PROFILE_FIELDS = {"user_id": "external_id"}
+
+
+def _set_text(name: str) -> Callable[[bus_pb2.ContactUpserted, Any, dict[str, Any]], bool]:
+    def take(contact: bus_pb2.ContactUpserted, value: Any, _: dict[str, Any]) -> bool:
+        if not isinstance(value, str):
+            return False
+        setattr(contact, name, value)
+        return True
+
+    return take
+
+
+def _set_time(name: str) -> Callable[[bus_pb2.ContactUpserted, Any, dict[str, Any]], bool]:
+    def take(contact: bus_pb2.ContactUpserted, value: Any, _: dict[str, Any]) -> bool:
+        try:
+            when = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            return False
+        if when.tzinfo is None:  # the provider's own, without an offset: UTC, as it keeps time
+            when = when.replace(tzinfo=UTC)
+        getattr(contact, name).CopyFrom(to_timestamp(when))
+        return True
+
+    return take
+
+
+def _set_order_count(contact: bus_pb2.ContactUpserted, value: Any, _: dict[str, Any]) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        return False
+    contact.order_count = value
+    return True
+
+
+def _set_lifetime_value(
+    contact: bus_pb2.ContactUpserted, value: Any, properties: dict[str, Any]
+) -> bool:
+    """The amount went as a JSON number (`float(amount)`); its shortest text is the
+    decimal it was sent from. The currency goes with it when it is text."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if not math.isfinite(value) or abs(value) >= _MAX_UNITS:  # Money holds int64 units
+        return False
+    currency = properties.get("lifetime_value_currency")
+    if isinstance(currency, str):
+        del properties["lifetime_value_currency"]
+    else:
+        currency = ""
+    contact.lifetime_value.CopyFrom(to_money(Decimal(repr(value)), currency))
+    return True
+
+
+# The properties `profile` makes of typed ContactUpserted fields, and how each goes back.
+_TYPED_PROPERTIES: dict[str, Callable[[bus_pb2.ContactUpserted, Any, dict[str, Any]], bool]] = {
+    "registration_time": _set_time("registration_time"),
+    "loyalty_tier": _set_text("loyalty_tier"),
+    "lifetime_value": _set_lifetime_value,
+    "order_count": _set_order_count,
+    "last_purchase_time": _set_time("last_purchase_time"),
+    "language": _set_text("language"),
+    "timezone": _set_text("timezone"),
+}
 
 
 def _optional(message: Message, field: str) -> Any:

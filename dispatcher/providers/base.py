@@ -265,7 +265,8 @@ class Provider(Protocol):
     async def read_person(
         self, email: str, newsletter_list_id: str | None
     ) -> ProviderPerson | None:
-        """The person as the provider holds them (None: unknown to it)."""
+        """The person with this email as the provider holds them (and whether they are in
+        the newsletter list, when one is given); None when it holds no such person."""
         ...
 
     async def aclose(self) -> None: ...

@@ -20,6 +20,7 @@ from service.common.pagination import PageTokens
 from service.events.event_log import PostgresEventSink
 from service.events.fast_path import BusEventSink
 from service.events.rules import EventSink
+from service.reconcile.provider import BusPersonReader
 from service.settings import ServiceSettings
 from service.storage.database import Database
 
@@ -68,6 +69,7 @@ async def create_server(
         PageTokens(settings.page_token_key.get_secret_value().encode()),
         clock=clock,
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
+        person_reader=BusPersonReader(bus, timeout_s=settings.provider_read_timeout_s),
     )
     # Not the generated add_..._to_server: undecodable requests must become INVALID_ARGUMENT.
     request_decoding.register(server, servicer, SERVICE)

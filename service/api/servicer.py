@@ -24,6 +24,8 @@ from service.contacts.handlers import ContactHandlers
 from service.deliveries.handlers import DeliveryHandlers
 from service.events.handlers import EventHandlers
 from service.events.rules import EventSink
+from service.reconcile.handlers import ReconcileHandlers
+from service.reconcile.provider import PersonReader
 from service.storage.database import Database
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -38,6 +40,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         *,
         clock: Clock,
         max_clock_skew: timedelta,
+        person_reader: PersonReader,
     ) -> None:
         self._contacts = ContactHandlers(
             db, page_tokens, clock=clock, max_clock_skew=max_clock_skew
@@ -46,6 +49,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self._events = EventHandlers(events_sink, clock=clock, max_clock_skew=max_clock_skew)
         self._deliveries = DeliveryHandlers(db, page_tokens, clock=clock)
         self._syncs = ContactSyncHandlers(db, page_tokens, clock=clock)
+        self._reconcile = ReconcileHandlers(db, person_reader, clock=clock)
 
     @rpc_method
     async def UpsertContact(
@@ -70,6 +74,12 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.DeleteContactRequest, context: Context
     ) -> pb.DeleteContactResponse:
         return await self._contacts.delete_contact(request)
+
+    @rpc_method
+    async def ReconcileContact(
+        self, request: pb.ReconcileContactRequest, context: Context
+    ) -> pb.ReconcileContactResponse:
+        return await self._reconcile.reconcile_contact(request)
 
     @rpc_method
     async def RecordConsent(

@@ -429,6 +429,12 @@ def consent_state(view: ContactView, records: Sequence[Consent] = ()) -> bus_pb2
     )
 
 
+async def current_consent_state(session: AsyncSession, contact: Contact) -> bus_pb2.ConsentState:
+    """The person's whole consent state as a ConsentChanged carries it, without records:
+    what the dispatcher brings the provider to (ReconcileContact compares and repairs by it)."""
+    return await _consent_state(session, contact, [])
+
+
 # Each consent type as the bus names it: the value of the same name.
 _BUS_CONSENT_TYPES: dict[ConsentType, Any] = {
     type_: bus_pb2.ConsentType.Value(f"CONSENT_TYPE_{type_.value}") for type_ in ConsentType

@@ -285,25 +285,34 @@ async def _ensure_user_id_free(
 async def get_contact(
     db: Database, *, name: str | None = None, email: str | None = None
 ) -> ContactView:
-    v = Violations()
     async with db.transaction() as session:
-        if name is not None:
-            contact_id = parse_contact_name(v, "name", name)
-            v.raise_if_any()
-            row = await session.get(Contact, contact_id)
-            missing = name
-        elif email is None:
-            raise InvalidArgumentError(
-                [FieldViolation("name", "REQUIRED", "set the contact's name or its email")]
-            )
-        else:
-            check.check_email(v, "email", email)
-            v.raise_if_any()
-            missing = check.normalize_email(email)
-            row = await session.scalar(select(Contact).where(Contact.email == missing))
-        if row is None:
-            raise NotFoundError(resource_type="contact", resource_name=missing)
+        row = await find_contact(session, name=name, email=email)
         return (await contact_views(session, [row]))[0]
+
+
+async def find_contact(
+    session: AsyncSession, *, name: str | None = None, email: str | None = None
+) -> Contact:
+    """The contact a request names by `name` (`contacts/{id}`) or by `email`, the
+    request fields of those names; NotFoundError when there is none."""
+    v = Violations()
+    if name is not None:
+        contact_id = parse_contact_name(v, "name", name)
+        v.raise_if_any()
+        row = await session.get(Contact, contact_id)
+        missing = name
+    elif email is None:
+        raise InvalidArgumentError(
+            [FieldViolation("name", "REQUIRED", "set the contact's name or its email")]
+        )
+    else:
+        check.check_email(v, "email", email)
+        v.raise_if_any()
+        missing = check.normalize_email(email)
+        row = await session.scalar(select(Contact).where(Contact.email == missing))
+    if row is None:
+        raise NotFoundError(resource_type="contact", resource_name=missing)
+    return row
 
 
 # In creation order; created_at ties (one transaction) are broken by id.

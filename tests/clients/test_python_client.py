@@ -91,6 +91,10 @@ def test_errors_carry_the_field_violations(harness: ServiceHarness) -> None:
         with pytest.raises(NotFoundError) as missing:
             await client.get_contact(email=unique_email("nobody"))
         assert missing.value.violations == ()
+        with pytest.raises(NotFoundError):
+            await client.reconcile_contact(email=unique_email("nobody"))
+        with pytest.raises(ValueError, match="exactly one"):
+            await client.reconcile_contact()
 
     _with_client(harness.address, use, token=harness.token)
 

@@ -164,6 +164,8 @@ def hints(known: KnownValues) -> Hints:
         v1 + "SubscribeNewsletterRequest.email": emails,
         v1 + "UnsubscribeRequest.email": emails,
         v1 + "GetContactRequest.name": contact_names,
+        v1 + "ReconcileContactRequest.name": contact_names,
+        v1 + "ReconcileContactRequest.email": emails,
         v1 + "DeleteContactRequest.name": contact_names,
         v1 + "RecordConsentRequest.parent": contact_names,
         v1 + "ListConsentsRequest.parent": contact_names,

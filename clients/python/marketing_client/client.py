@@ -186,6 +186,20 @@ class MarketingClient:
         """Erase a contact. A retry after a lost answer may raise NotFoundError: it is gone."""
         await self._call("DeleteContact", service_pb2.DeleteContactRequest(name=name), timeout_s)
 
+    async def reconcile_contact(
+        self, *, name: str = "", email: str = "", timeout_s: float | None = None
+    ) -> service_pb2.ReconcileContactResponse:
+        """Compare the contact with the person the provider holds and queue the repair of any
+        difference (ours wins). Safe to retry: the repair brings the provider to our state."""
+        if bool(name) == bool(email):
+            raise ValueError("pass exactly one of name and email")
+        request = (
+            service_pb2.ReconcileContactRequest(name=name)
+            if name
+            else service_pb2.ReconcileContactRequest(email=email)
+        )
+        return await self._call("ReconcileContact", request, timeout_s)  # type: ignore[no-any-return]
+
     # Consent
 
     async def record_consent(

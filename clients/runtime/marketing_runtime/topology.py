@@ -9,6 +9,9 @@
     KV marketing_fences    newest applied outbox sequence per person and aspect
     KV marketing_leases    which dispatcher replica owns the ordered work
 
+    core NATS           marketing.provider.read_person   request/reply: a dispatcher
+                        replica of the queue group reads one person from the provider
+
 `declare()` creates or updates all of it idempotently; the service and the
 dispatcher both call it at start-up and on every new connection, so either
 may start first. An existing consumer keeps its ack wait: the dispatcher sets
@@ -51,6 +54,11 @@ SERVICE_EVENT_LOG = "service-event-log"
 SERVICE_RESULTS = "service-results"
 DISPATCH_SYNC = "dispatcher-sync"
 SERVICE_SYNC_RESULTS = "service-sync-results"
+
+# Core NATS request/reply (no stream): the service asks, one dispatcher
+# replica of the queue group answers (ReadPersonRequest / ReadPersonReply).
+READ_PERSON_SUBJECT = "marketing.provider.read_person"
+READ_PERSON_QUEUE = "dispatchers"
 
 FENCES_BUCKET = "marketing_fences"
 LEASES_BUCKET = "marketing_leases"

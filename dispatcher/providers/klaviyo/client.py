@@ -36,6 +36,7 @@ from dispatcher.providers.base import (
     OperationLimits,
     PreparedEvent,
     Profile,
+    ProviderPerson,
     TrackedEvent,
 )
 from dispatcher.providers.errors import (
@@ -43,7 +44,7 @@ from dispatcher.providers.errors import (
     ProviderError,
     RetryableProviderError,
 )
-from dispatcher.providers.klaviyo import bodies, consent_calls, imports
+from dispatcher.providers.klaviyo import bodies, consent_calls, imports, reading
 from dispatcher.providers.klaviyo.limits import LIMITS
 
 JSON_API = "application/vnd.api+json"
@@ -242,6 +243,54 @@ class KlaviyoClient:
                     raise
                 await self._sleep(min(exc.retry_after or 1.0, imports.MAX_PAGE_WAIT_S))
             attempt += 1
+
+    async def read_person(
+        self, email: str, newsletter_list_id: str | None
+    ) -> ProviderPerson | None:
+        """The profile with this email, its consent and suppression (reading.py says how they
+        map), and whether it is in the newsletter list when one is given; None when Klaviyo
+        holds no profile with this email."""
+        found = await self._get_json(reading.PROFILES, reading.profile_query(email))
+        resource = reading.first_profile(found)
+        if resource is None:
+            return None
+        member = None
+        if newsletter_list_id:
+            lists = await self._profile_lists(str(resource["id"]))
+            member = newsletter_list_id in lists
+        return reading.person(resource, member)
+
+    async def _profile_lists(self, profile_id: str) -> set[str]:
+        """Every list the profile is in, all pages."""
+        ids: set[str] = set()
+        url: str | None = reading.profile_lists_path(profile_id)
+        while url is not None:
+            page = await self._get_json(url)
+            ids.update(reading.list_ids(page))
+            url = reading.next_page(page)
+        return ids
+
+    async def _get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """GET a JSON:API document. A 2xx whose body is not one is retryable (a proxy's
+        page, say): reading changes nothing, so trying again is safe."""
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.RequestError as exc:
+            raise RetryableProviderError(_transport_message(path, exc, "GET")) from exc
+        try:
+            response.raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            raise _status_error(exc.response, path, None, "GET") from exc
+        try:
+            document = response.json()
+            reading.list_ids(document)  # a collection: `data` is an array
+        except ValueError as exc:
+            raise RetryableProviderError(
+                f"Klaviyo GET {path}: HTTP {response.status_code} without a JSON:API collection",
+                status=response.status_code,
+                code="invalid_response",
+            ) from exc
+        return document
 
     async def aclose(self) -> None:
         await self._http.aclose()

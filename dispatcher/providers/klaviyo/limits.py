@@ -53,7 +53,11 @@ RATES = MappingProxyType(
         REQUEST_ERASURE: _per_endpoint("data-privacy-deletion-jobs", 3, 60),
         START_IMPORT: _per_endpoint("profile-bulk-import-jobs", 10, 150),
         IMPORT_STATUS: _per_endpoint("profile-bulk-import-jobs/{id}", 10, 150),
-        READ_PERSON: _per_endpoint("profiles", 75, 750),
+        # get_profiles, then get_profile_lists when a newsletter list is configured.
+        READ_PERSON: (
+            *_per_endpoint("profiles", 75, 750),
+            *_per_endpoint("profiles/{id}/lists", 3, 60),
+        ),
     }
 )
 

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from marketing.v1 import consent_pb2 as _consent_pb2
 from marketing.v1 import contact_pb2 as _contact_pb2
@@ -67,6 +68,36 @@ class DeleteContactRequest(_message.Message):
 class DeleteContactResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ReconcileContactRequest(_message.Message):
+    __slots__ = ("name", "email")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    email: str
+    def __init__(self, name: _Optional[str] = ..., email: _Optional[str] = ...) -> None: ...
+
+class ContactDifference(_message.Message):
+    __slots__ = ("field", "ours", "provider")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    OURS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    ours: _struct_pb2.Value
+    provider: _struct_pb2.Value
+    def __init__(self, field: _Optional[str] = ..., ours: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., provider: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
+
+class ReconcileContactResponse(_message.Message):
+    __slots__ = ("name", "provider_id", "differences", "repair_queued")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCES_FIELD_NUMBER: _ClassVar[int]
+    REPAIR_QUEUED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    provider_id: str
+    differences: _containers.RepeatedCompositeFieldContainer[ContactDifference]
+    repair_queued: bool
+    def __init__(self, name: _Optional[str] = ..., provider_id: _Optional[str] = ..., differences: _Optional[_Iterable[_Union[ContactDifference, _Mapping]]] = ..., repair_queued: _Optional[bool] = ...) -> None: ...
 
 class RecordConsentRequest(_message.Message):
     __slots__ = ("parent", "consent", "request_id")

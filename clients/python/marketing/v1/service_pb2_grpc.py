@@ -60,6 +60,11 @@ class MarketingServiceStub:
                 request_serializer=marketing_dot_v1_dot_service__pb2.DeleteContactRequest.SerializeToString,
                 response_deserializer=marketing_dot_v1_dot_service__pb2.DeleteContactResponse.FromString,
                 _registered_method=True)
+        self.ReconcileContact = channel.unary_unary(
+                '/marketing.v1.MarketingService/ReconcileContact',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ReconcileContactRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ReconcileContactResponse.FromString,
+                _registered_method=True)
         self.RecordConsent = channel.unary_unary(
                 '/marketing.v1.MarketingService/RecordConsent',
                 request_serializer=marketing_dot_v1_dot_service__pb2.RecordConsentRequest.SerializeToString,
@@ -167,6 +172,16 @@ class MarketingServiceServicer:
         """Erases a contact: their data is removed from our tables (see the README
         for what the law requires us to keep) and erasure is requested from the
         provider.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReconcileContact(self, request, context):
+        """Reads the contact back from the provider and compares its profile,
+        custom properties, consent and suppression with ours. Our consent record
+        wins: when anything differs, the changes that bring the provider to our
+        state are queued. Returns the differences found.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -298,6 +313,11 @@ def add_MarketingServiceServicer_to_server(servicer, server):
                     servicer.DeleteContact,
                     request_deserializer=marketing_dot_v1_dot_service__pb2.DeleteContactRequest.FromString,
                     response_serializer=marketing_dot_v1_dot_service__pb2.DeleteContactResponse.SerializeToString,
+            ),
+            'ReconcileContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReconcileContact,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ReconcileContactRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ReconcileContactResponse.SerializeToString,
             ),
             'RecordConsent': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordConsent,
@@ -484,6 +504,33 @@ class MarketingService:
             '/marketing.v1.MarketingService/DeleteContact',
             marketing_dot_v1_dot_service__pb2.DeleteContactRequest.SerializeToString,
             marketing_dot_v1_dot_service__pb2.DeleteContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReconcileContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ReconcileContact',
+            marketing_dot_v1_dot_service__pb2.ReconcileContactRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ReconcileContactResponse.FromString,
             options,
             channel_credentials,
             insecure,

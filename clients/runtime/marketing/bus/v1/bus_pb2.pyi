@@ -406,3 +406,45 @@ class ContactSyncChunkResult(_message.Message):
     job_ids: _containers.RepeatedScalarFieldContainer[str]
     finish_time: _timestamp_pb2.Timestamp
     def __init__(self, sync_id: _Optional[str] = ..., sequence: _Optional[int] = ..., imported: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[ContactSyncFailure, _Mapping]]] = ..., error: _Optional[str] = ..., job_ids: _Optional[_Iterable[str]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReadPersonRequest(_message.Message):
+    __slots__ = ("email",)
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    def __init__(self, email: _Optional[str] = ...) -> None: ...
+
+class ProviderPersonRead(_message.Message):
+    __slots__ = ("email", "provider_id", "profile", "email_marketing", "sms_marketing", "suppressed", "newsletter_member")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_MARKETING_FIELD_NUMBER: _ClassVar[int]
+    SMS_MARKETING_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    NEWSLETTER_MEMBER_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    provider_id: str
+    profile: ContactUpserted
+    email_marketing: bool
+    sms_marketing: bool
+    suppressed: bool
+    newsletter_member: bool
+    def __init__(self, email: _Optional[str] = ..., provider_id: _Optional[str] = ..., profile: _Optional[_Union[ContactUpserted, _Mapping]] = ..., email_marketing: _Optional[bool] = ..., sms_marketing: _Optional[bool] = ..., suppressed: _Optional[bool] = ..., newsletter_member: _Optional[bool] = ...) -> None: ...
+
+class ReadPersonError(_message.Message):
+    __slots__ = ("retryable", "message")
+    RETRYABLE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    retryable: bool
+    message: str
+    def __init__(self, retryable: _Optional[bool] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ReadPersonReply(_message.Message):
+    __slots__ = ("person", "not_found", "error")
+    PERSON_FIELD_NUMBER: _ClassVar[int]
+    NOT_FOUND_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    person: ProviderPersonRead
+    not_found: bool
+    error: ReadPersonError
+    def __init__(self, person: _Optional[_Union[ProviderPersonRead, _Mapping]] = ..., not_found: _Optional[bool] = ..., error: _Optional[_Union[ReadPersonError, _Mapping]] = ...) -> None: ...

@@ -4,8 +4,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp, Value } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Consent } from "./consent_pb.js";
 import { file_marketing_v1_consent } from "./consent_pb.js";
 import type { Contact } from "./contact_pb.js";
@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file marketing/v1/service.proto.
  */
 export const file_marketing_v1_service: GenFile = /*@__PURE__*/
-  fileDesc("ChptYXJrZXRpbmcvdjEvc2VydmljZS5wcm90bxIMbWFya2V0aW5nLnYxIj4KFFVwc2VydENvbnRhY3RSZXF1ZXN0EiYKB2NvbnRhY3QYASABKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdCJQChVVcHNlcnRDb250YWN0UmVzcG9uc2USJgoHY29udGFjdBgBIAEoCzIVLm1hcmtldGluZy52MS5Db250YWN0Eg8KB2NyZWF0ZWQYAiABKAgiPgoRR2V0Q29udGFjdFJlcXVlc3QSDgoEbmFtZRgBIAEoCUgAEg8KBWVtYWlsGAIgASgJSABCCAoGbG9va3VwIjwKEkdldENvbnRhY3RSZXNwb25zZRImCgdjb250YWN0GAEgASgLMhUubWFya2V0aW5nLnYxLkNvbnRhY3QiPAoTTGlzdENvbnRhY3RzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJYChRMaXN0Q29udGFjdHNSZXNwb25zZRInCghjb250YWN0cxgBIAMoCzIVLm1hcmtldGluZy52MS5Db250YWN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIkChREZWxldGVDb250YWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJIhcKFURlbGV0ZUNvbnRhY3RSZXNwb25zZSJiChRSZWNvcmRDb25zZW50UmVxdWVzdBIOCgZwYXJlbnQYASABKAkSJgoHY29uc2VudBgCIAEoCzIVLm1hcmtldGluZy52MS5Db25zZW50EhIKCnJlcXVlc3RfaWQYAyABKAkiPwoVUmVjb3JkQ29uc2VudFJlc3BvbnNlEiYKB2NvbnNlbnQYASABKAsyFS5tYXJrZXRpbmcudjEuQ29uc2VudCJMChNMaXN0Q29uc2VudHNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJYChRMaXN0Q29uc2VudHNSZXNwb25zZRInCghjb25zZW50cxgBIAMoCzIVLm1hcmtldGluZy52MS5Db25zZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ3ChpTdWJzY3JpYmVOZXdzbGV0dGVyUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIOCgZzb3VyY2UYAiABKAkSEgoKaXBfYWRkcmVzcxgDIAEoCRISCgp1c2VyX2FnZW50GAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkibQobU3Vic2NyaWJlTmV3c2xldHRlclJlc3BvbnNlEiYKB2NvbnRhY3QYASABKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdBImCgdjb25zZW50GAIgASgLMhUubWFya2V0aW5nLnYxLkNvbnNlbnQiMwoSVW5zdWJzY3JpYmVSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEg4KBnJlYXNvbhgCIAEoCSImChNVbnN1YnNjcmliZVJlc3BvbnNlEg8KB2NoYW5nZWQYASABKAgiNwoRVHJhY2tFdmVudFJlcXVlc3QSIgoFZXZlbnQYASABKAsyEy5tYXJrZXRpbmcudjEuRXZlbnQiOQoSVHJhY2tFdmVudFJlc3BvbnNlEhAKCGV2ZW50X2lkGAEgASgJEhEKCWR1cGxpY2F0ZRgCIAEoCCI5ChJUcmFja0V2ZW50c1JlcXVlc3QSIwoGZXZlbnRzGAEgAygLMhMubWFya2V0aW5nLnYxLkV2ZW50IkgKE1RyYWNrRXZlbnRzUmVzcG9uc2USMQoHcmVzdWx0cxgBIAMoCzIgLm1hcmtldGluZy52MS5UcmFja0V2ZW50UmVzcG9uc2UiFgoUR2V0UXVldWVTdGF0c1JlcXVlc3QiggEKFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIPCgdwZW5kaW5nGAEgASgDEhEKCWluX2ZsaWdodBgCIAEoAxIOCgZmYWlsZWQYAyABKAMSNQoSb2xkZXN0X3BlbmRpbmdfYWdlGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItQBCg5GYWlsZWREZWxpdmVyeRIMCgRuYW1lGAEgASgJEgwKBGtpbmQYAiABKAkSEAoIZXZlbnRfaWQYAyABKAkSDQoFZXJyb3IYBCABKAkSEAoIYXR0ZW1wdHMYBSABKAUSEwoLcmV0cnlfY291bnQYBiABKAUSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWZhaWxfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRAobTGlzdEZhaWxlZERlbGl2ZXJpZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJInAKHExpc3RGYWlsZWREZWxpdmVyaWVzUmVzcG9uc2USNwoRZmFpbGVkX2RlbGl2ZXJpZXMYASADKAsyHC5tYXJrZXRpbmcudjEuRmFpbGVkRGVsaXZlcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi0KHFJldHJ5RmFpbGVkRGVsaXZlcmllc1JlcXVlc3QSDQoFbmFtZXMYASADKAkiMAodUmV0cnlGYWlsZWREZWxpdmVyaWVzUmVzcG9uc2USDwoHcmV0cmllZBgBIAEoAyItChdTdGFydENvbnRhY3RTeW5jUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJIksKGFN0YXJ0Q29udGFjdFN5bmNSZXNwb25zZRIvCgxjb250YWN0X3N5bmMYASABKAsyGS5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMiJQoVR2V0Q29udGFjdFN5bmNSZXF1ZXN0EgwKBG5hbWUYASABKAkiSQoWR2V0Q29udGFjdFN5bmNSZXNwb25zZRIvCgxjb250YWN0X3N5bmMYASABKAsyGS5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMiQAoXTGlzdENvbnRhY3RTeW5jc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiZQoYTGlzdENvbnRhY3RTeW5jc1Jlc3BvbnNlEjAKDWNvbnRhY3Rfc3luY3MYASADKAsyGS5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIigKGENhbmNlbENvbnRhY3RTeW5jUmVxdWVzdBIMCgRuYW1lGAEgASgJIkwKGUNhbmNlbENvbnRhY3RTeW5jUmVzcG9uc2USLwoMY29udGFjdF9zeW5jGAEgASgLMhkubWFya2V0aW5nLnYxLkNvbnRhY3RTeW5jIlUKHExpc3RDb250YWN0U3luY0Vycm9yc1JlcXVlc3QSDgoGcGFyZW50GAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImgKHUxpc3RDb250YWN0U3luY0Vycm9yc1Jlc3BvbnNlEi4KBmVycm9ycxgBIAMoCzIeLm1hcmtldGluZy52MS5Db250YWN0U3luY0Vycm9yEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTK6DQoQTWFya2V0aW5nU2VydmljZRJYCg1VcHNlcnRDb250YWN0EiIubWFya2V0aW5nLnYxLlVwc2VydENvbnRhY3RSZXF1ZXN0GiMubWFya2V0aW5nLnYxLlVwc2VydENvbnRhY3RSZXNwb25zZRJPCgpHZXRDb250YWN0Eh8ubWFya2V0aW5nLnYxLkdldENvbnRhY3RSZXF1ZXN0GiAubWFya2V0aW5nLnYxLkdldENvbnRhY3RSZXNwb25zZRJVCgxMaXN0Q29udGFjdHMSIS5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RzUmVxdWVzdBoiLm1hcmtldGluZy52MS5MaXN0Q29udGFjdHNSZXNwb25zZRJYCg1EZWxldGVDb250YWN0EiIubWFya2V0aW5nLnYxLkRlbGV0ZUNvbnRhY3RSZXF1ZXN0GiMubWFya2V0aW5nLnYxLkRlbGV0ZUNvbnRhY3RSZXNwb25zZRJYCg1SZWNvcmRDb25zZW50EiIubWFya2V0aW5nLnYxLlJlY29yZENvbnNlbnRSZXF1ZXN0GiMubWFya2V0aW5nLnYxLlJlY29yZENvbnNlbnRSZXNwb25zZRJVCgxMaXN0Q29uc2VudHMSIS5tYXJrZXRpbmcudjEuTGlzdENvbnNlbnRzUmVxdWVzdBoiLm1hcmtldGluZy52MS5MaXN0Q29uc2VudHNSZXNwb25zZRJqChNTdWJzY3JpYmVOZXdzbGV0dGVyEigubWFya2V0aW5nLnYxLlN1YnNjcmliZU5ld3NsZXR0ZXJSZXF1ZXN0GikubWFya2V0aW5nLnYxLlN1YnNjcmliZU5ld3NsZXR0ZXJSZXNwb25zZRJSCgtVbnN1YnNjcmliZRIgLm1hcmtldGluZy52MS5VbnN1YnNjcmliZVJlcXVlc3QaIS5tYXJrZXRpbmcudjEuVW5zdWJzY3JpYmVSZXNwb25zZRJPCgpUcmFja0V2ZW50Eh8ubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRSZXF1ZXN0GiAubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRSZXNwb25zZRJSCgtUcmFja0V2ZW50cxIgLm1hcmtldGluZy52MS5UcmFja0V2ZW50c1JlcXVlc3QaIS5tYXJrZXRpbmcudjEuVHJhY2tFdmVudHNSZXNwb25zZRJYCg1HZXRRdWV1ZVN0YXRzEiIubWFya2V0aW5nLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0GiMubWFya2V0aW5nLnYxLkdldFF1ZXVlU3RhdHNSZXNwb25zZRJtChRMaXN0RmFpbGVkRGVsaXZlcmllcxIpLm1hcmtldGluZy52MS5MaXN0RmFpbGVkRGVsaXZlcmllc1JlcXVlc3QaKi5tYXJrZXRpbmcudjEuTGlzdEZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRJwChVSZXRyeUZhaWxlZERlbGl2ZXJpZXMSKi5tYXJrZXRpbmcudjEuUmV0cnlGYWlsZWREZWxpdmVyaWVzUmVxdWVzdBorLm1hcmtldGluZy52MS5SZXRyeUZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRJhChBTdGFydENvbnRhY3RTeW5jEiUubWFya2V0aW5nLnYxLlN0YXJ0Q29udGFjdFN5bmNSZXF1ZXN0GiYubWFya2V0aW5nLnYxLlN0YXJ0Q29udGFjdFN5bmNSZXNwb25zZRJbCg5HZXRDb250YWN0U3luYxIjLm1hcmtldGluZy52MS5HZXRDb250YWN0U3luY1JlcXVlc3QaJC5tYXJrZXRpbmcudjEuR2V0Q29udGFjdFN5bmNSZXNwb25zZRJhChBMaXN0Q29udGFjdFN5bmNzEiUubWFya2V0aW5nLnYxLkxpc3RDb250YWN0U3luY3NSZXF1ZXN0GiYubWFya2V0aW5nLnYxLkxpc3RDb250YWN0U3luY3NSZXNwb25zZRJkChFDYW5jZWxDb250YWN0U3luYxImLm1hcmtldGluZy52MS5DYW5jZWxDb250YWN0U3luY1JlcXVlc3QaJy5tYXJrZXRpbmcudjEuQ2FuY2VsQ29udGFjdFN5bmNSZXNwb25zZRJwChVMaXN0Q29udGFjdFN5bmNFcnJvcnMSKi5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RTeW5jRXJyb3JzUmVxdWVzdBorLm1hcmtldGluZy52MS5MaXN0Q29udGFjdFN5bmNFcnJvcnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_marketing_v1_consent, file_marketing_v1_contact, file_marketing_v1_contact_sync, file_marketing_v1_event]);
+  fileDesc("ChptYXJrZXRpbmcvdjEvc2VydmljZS5wcm90bxIMbWFya2V0aW5nLnYxIj4KFFVwc2VydENvbnRhY3RSZXF1ZXN0EiYKB2NvbnRhY3QYASABKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdCJQChVVcHNlcnRDb250YWN0UmVzcG9uc2USJgoHY29udGFjdBgBIAEoCzIVLm1hcmtldGluZy52MS5Db250YWN0Eg8KB2NyZWF0ZWQYAiABKAgiPgoRR2V0Q29udGFjdFJlcXVlc3QSDgoEbmFtZRgBIAEoCUgAEg8KBWVtYWlsGAIgASgJSABCCAoGbG9va3VwIjwKEkdldENvbnRhY3RSZXNwb25zZRImCgdjb250YWN0GAEgASgLMhUubWFya2V0aW5nLnYxLkNvbnRhY3QiPAoTTGlzdENvbnRhY3RzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJYChRMaXN0Q29udGFjdHNSZXNwb25zZRInCghjb250YWN0cxgBIAMoCzIVLm1hcmtldGluZy52MS5Db250YWN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIkChREZWxldGVDb250YWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJIhcKFURlbGV0ZUNvbnRhY3RSZXNwb25zZSJEChdSZWNvbmNpbGVDb250YWN0UmVxdWVzdBIOCgRuYW1lGAEgASgJSAASDwoFZW1haWwYAiABKAlIAEIICgZsb29rdXAicgoRQ29udGFjdERpZmZlcmVuY2USDQoFZmllbGQYASABKAkSJAoEb3VycxgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIoCghwcm92aWRlchgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSKKAQoYUmVjb25jaWxlQ29udGFjdFJlc3BvbnNlEgwKBG5hbWUYASABKAkSEwoLcHJvdmlkZXJfaWQYAiABKAkSNAoLZGlmZmVyZW5jZXMYAyADKAsyHy5tYXJrZXRpbmcudjEuQ29udGFjdERpZmZlcmVuY2USFQoNcmVwYWlyX3F1ZXVlZBgEIAEoCCJiChRSZWNvcmRDb25zZW50UmVxdWVzdBIOCgZwYXJlbnQYASABKAkSJgoHY29uc2VudBgCIAEoCzIVLm1hcmtldGluZy52MS5Db25zZW50EhIKCnJlcXVlc3RfaWQYAyABKAkiPwoVUmVjb3JkQ29uc2VudFJlc3BvbnNlEiYKB2NvbnNlbnQYASABKAsyFS5tYXJrZXRpbmcudjEuQ29uc2VudCJMChNMaXN0Q29uc2VudHNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJYChRMaXN0Q29uc2VudHNSZXNwb25zZRInCghjb25zZW50cxgBIAMoCzIVLm1hcmtldGluZy52MS5Db25zZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ3ChpTdWJzY3JpYmVOZXdzbGV0dGVyUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIOCgZzb3VyY2UYAiABKAkSEgoKaXBfYWRkcmVzcxgDIAEoCRISCgp1c2VyX2FnZW50GAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkibQobU3Vic2NyaWJlTmV3c2xldHRlclJlc3BvbnNlEiYKB2NvbnRhY3QYASABKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdBImCgdjb25zZW50GAIgASgLMhUubWFya2V0aW5nLnYxLkNvbnNlbnQiMwoSVW5zdWJzY3JpYmVSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEg4KBnJlYXNvbhgCIAEoCSImChNVbnN1YnNjcmliZVJlc3BvbnNlEg8KB2NoYW5nZWQYASABKAgiNwoRVHJhY2tFdmVudFJlcXVlc3QSIgoFZXZlbnQYASABKAsyEy5tYXJrZXRpbmcudjEuRXZlbnQiOQoSVHJhY2tFdmVudFJlc3BvbnNlEhAKCGV2ZW50X2lkGAEgASgJEhEKCWR1cGxpY2F0ZRgCIAEoCCI5ChJUcmFja0V2ZW50c1JlcXVlc3QSIwoGZXZlbnRzGAEgAygLMhMubWFya2V0aW5nLnYxLkV2ZW50IkgKE1RyYWNrRXZlbnRzUmVzcG9uc2USMQoHcmVzdWx0cxgBIAMoCzIgLm1hcmtldGluZy52MS5UcmFja0V2ZW50UmVzcG9uc2UiFgoUR2V0UXVldWVTdGF0c1JlcXVlc3QiggEKFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIPCgdwZW5kaW5nGAEgASgDEhEKCWluX2ZsaWdodBgCIAEoAxIOCgZmYWlsZWQYAyABKAMSNQoSb2xkZXN0X3BlbmRpbmdfYWdlGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItQBCg5GYWlsZWREZWxpdmVyeRIMCgRuYW1lGAEgASgJEgwKBGtpbmQYAiABKAkSEAoIZXZlbnRfaWQYAyABKAkSDQoFZXJyb3IYBCABKAkSEAoIYXR0ZW1wdHMYBSABKAUSEwoLcmV0cnlfY291bnQYBiABKAUSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWZhaWxfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRAobTGlzdEZhaWxlZERlbGl2ZXJpZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJInAKHExpc3RGYWlsZWREZWxpdmVyaWVzUmVzcG9uc2USNwoRZmFpbGVkX2RlbGl2ZXJpZXMYASADKAsyHC5tYXJrZXRpbmcudjEuRmFpbGVkRGVsaXZlcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi0KHFJldHJ5RmFpbGVkRGVsaXZlcmllc1JlcXVlc3QSDQoFbmFtZXMYASADKAkiMAodUmV0cnlGYWlsZWREZWxpdmVyaWVzUmVzcG9uc2USDwoHcmV0cmllZBgBIAEoAyItChdTdGFydENvbnRhY3RTeW5jUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJIksKGFN0YXJ0Q29udGFjdFN5bmNSZXNwb25zZRIvCgxjb250YWN0X3N5bmMYASABKAsyGS5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMiJQoVR2V0Q29udGFjdFN5bmNSZXF1ZXN0EgwKBG5hbWUYASABKAkiSQoWR2V0Q29udGFjdFN5bmNSZXNwb25zZRIvCgxjb250YWN0X3N5bmMYASABKAsyGS5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMiQAoXTGlzdENvbnRhY3RTeW5jc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiZQoYTGlzdENvbnRhY3RTeW5jc1Jlc3BvbnNlEjAKDWNvbnRhY3Rfc3luY3MYASADKAsyGS5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIigKGENhbmNlbENvbnRhY3RTeW5jUmVxdWVzdBIMCgRuYW1lGAEgASgJIkwKGUNhbmNlbENvbnRhY3RTeW5jUmVzcG9uc2USLwoMY29udGFjdF9zeW5jGAEgASgLMhkubWFya2V0aW5nLnYxLkNvbnRhY3RTeW5jIlUKHExpc3RDb250YWN0U3luY0Vycm9yc1JlcXVlc3QSDgoGcGFyZW50GAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImgKHUxpc3RDb250YWN0U3luY0Vycm9yc1Jlc3BvbnNlEi4KBmVycm9ycxgBIAMoCzIeLm1hcmtldGluZy52MS5Db250YWN0U3luY0Vycm9yEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTKdDgoQTWFya2V0aW5nU2VydmljZRJYCg1VcHNlcnRDb250YWN0EiIubWFya2V0aW5nLnYxLlVwc2VydENvbnRhY3RSZXF1ZXN0GiMubWFya2V0aW5nLnYxLlVwc2VydENvbnRhY3RSZXNwb25zZRJPCgpHZXRDb250YWN0Eh8ubWFya2V0aW5nLnYxLkdldENvbnRhY3RSZXF1ZXN0GiAubWFya2V0aW5nLnYxLkdldENvbnRhY3RSZXNwb25zZRJVCgxMaXN0Q29udGFjdHMSIS5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RzUmVxdWVzdBoiLm1hcmtldGluZy52MS5MaXN0Q29udGFjdHNSZXNwb25zZRJYCg1EZWxldGVDb250YWN0EiIubWFya2V0aW5nLnYxLkRlbGV0ZUNvbnRhY3RSZXF1ZXN0GiMubWFya2V0aW5nLnYxLkRlbGV0ZUNvbnRhY3RSZXNwb25zZRJhChBSZWNvbmNpbGVDb250YWN0EiUubWFya2V0aW5nLnYxLlJlY29uY2lsZUNvbnRhY3RSZXF1ZXN0GiYubWFya2V0aW5nLnYxLlJlY29uY2lsZUNvbnRhY3RSZXNwb25zZRJYCg1SZWNvcmRDb25zZW50EiIubWFya2V0aW5nLnYxLlJlY29yZENvbnNlbnRSZXF1ZXN0GiMubWFya2V0aW5nLnYxLlJlY29yZENvbnNlbnRSZXNwb25zZRJVCgxMaXN0Q29uc2VudHMSIS5tYXJrZXRpbmcudjEuTGlzdENvbnNlbnRzUmVxdWVzdBoiLm1hcmtldGluZy52MS5MaXN0Q29uc2VudHNSZXNwb25zZRJqChNTdWJzY3JpYmVOZXdzbGV0dGVyEigubWFya2V0aW5nLnYxLlN1YnNjcmliZU5ld3NsZXR0ZXJSZXF1ZXN0GikubWFya2V0aW5nLnYxLlN1YnNjcmliZU5ld3NsZXR0ZXJSZXNwb25zZRJSCgtVbnN1YnNjcmliZRIgLm1hcmtldGluZy52MS5VbnN1YnNjcmliZVJlcXVlc3QaIS5tYXJrZXRpbmcudjEuVW5zdWJzY3JpYmVSZXNwb25zZRJPCgpUcmFja0V2ZW50Eh8ubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRSZXF1ZXN0GiAubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRSZXNwb25zZRJSCgtUcmFja0V2ZW50cxIgLm1hcmtldGluZy52MS5UcmFja0V2ZW50c1JlcXVlc3QaIS5tYXJrZXRpbmcudjEuVHJhY2tFdmVudHNSZXNwb25zZRJYCg1HZXRRdWV1ZVN0YXRzEiIubWFya2V0aW5nLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0GiMubWFya2V0aW5nLnYxLkdldFF1ZXVlU3RhdHNSZXNwb25zZRJtChRMaXN0RmFpbGVkRGVsaXZlcmllcxIpLm1hcmtldGluZy52MS5MaXN0RmFpbGVkRGVsaXZlcmllc1JlcXVlc3QaKi5tYXJrZXRpbmcudjEuTGlzdEZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRJwChVSZXRyeUZhaWxlZERlbGl2ZXJpZXMSKi5tYXJrZXRpbmcudjEuUmV0cnlGYWlsZWREZWxpdmVyaWVzUmVxdWVzdBorLm1hcmtldGluZy52MS5SZXRyeUZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRJhChBTdGFydENvbnRhY3RTeW5jEiUubWFya2V0aW5nLnYxLlN0YXJ0Q29udGFjdFN5bmNSZXF1ZXN0GiYubWFya2V0aW5nLnYxLlN0YXJ0Q29udGFjdFN5bmNSZXNwb25zZRJbCg5HZXRDb250YWN0U3luYxIjLm1hcmtldGluZy52MS5HZXRDb250YWN0U3luY1JlcXVlc3QaJC5tYXJrZXRpbmcudjEuR2V0Q29udGFjdFN5bmNSZXNwb25zZRJhChBMaXN0Q29udGFjdFN5bmNzEiUubWFya2V0aW5nLnYxLkxpc3RDb250YWN0U3luY3NSZXF1ZXN0GiYubWFya2V0aW5nLnYxLkxpc3RDb250YWN0U3luY3NSZXNwb25zZRJkChFDYW5jZWxDb250YWN0U3luYxImLm1hcmtldGluZy52MS5DYW5jZWxDb250YWN0U3luY1JlcXVlc3QaJy5tYXJrZXRpbmcudjEuQ2FuY2VsQ29udGFjdFN5bmNSZXNwb25zZRJwChVMaXN0Q29udGFjdFN5bmNFcnJvcnMSKi5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RTeW5jRXJyb3JzUmVxdWVzdBorLm1hcmtldGluZy52MS5MaXN0Q29udGFjdFN5bmNFcnJvcnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_marketing_v1_consent, file_marketing_v1_contact, file_marketing_v1_contact_sync, file_marketing_v1_event]);
 
 /**
  * @generated from message marketing.v1.UpsertContactRequest
@@ -198,6 +198,116 @@ export const DeleteContactResponseSchema: GenMessage<DeleteContactResponse> = /*
   messageDesc(file_marketing_v1_service, 7);
 
 /**
+ * @generated from message marketing.v1.ReconcileContactRequest
+ */
+export type ReconcileContactRequest = Message<"marketing.v1.ReconcileContactRequest"> & {
+  /**
+   * Required: one of them.
+   *
+   * @generated from oneof marketing.v1.ReconcileContactRequest.lookup
+   */
+  lookup: {
+    /**
+     * `contacts/{contact_id}`.
+     *
+     * @generated from field: string name = 1;
+     */
+    value: string;
+    case: "name";
+  } | {
+    /**
+     * @generated from field: string email = 2;
+     */
+    value: string;
+    case: "email";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message marketing.v1.ReconcileContactRequest.
+ * Use `create(ReconcileContactRequestSchema)` to create a new message.
+ */
+export const ReconcileContactRequestSchema: GenMessage<ReconcileContactRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 8);
+
+/**
+ * One field the provider holds otherwise than we do.
+ *
+ * @generated from message marketing.v1.ContactDifference
+ */
+export type ContactDifference = Message<"marketing.v1.ContactDifference"> & {
+  /**
+   * The Contact field, e.g. `first_name`, `email_opt_in`, `suppressed`, or
+   * `custom_properties.<key>` for a custom property.
+   *
+   * @generated from field: string field = 1;
+   */
+  field: string;
+
+  /**
+   * Our value (null when we hold none).
+   *
+   * @generated from field: google.protobuf.Value ours = 2;
+   */
+  ours?: Value | undefined;
+
+  /**
+   * The provider's value (null when it holds none).
+   *
+   * @generated from field: google.protobuf.Value provider = 3;
+   */
+  provider?: Value | undefined;
+};
+
+/**
+ * Describes the message marketing.v1.ContactDifference.
+ * Use `create(ContactDifferenceSchema)` to create a new message.
+ */
+export const ContactDifferenceSchema: GenMessage<ContactDifference> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 9);
+
+/**
+ * @generated from message marketing.v1.ReconcileContactResponse
+ */
+export type ReconcileContactResponse = Message<"marketing.v1.ReconcileContactResponse"> & {
+  /**
+   * The contact, `contacts/{contact_id}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The provider's id for the person; empty when the provider holds none.
+   *
+   * @generated from field: string provider_id = 2;
+   */
+  providerId: string;
+
+  /**
+   * Every field that differs; empty when the provider matches us.
+   *
+   * @generated from field: repeated marketing.v1.ContactDifference differences = 3;
+   */
+  differences: ContactDifference[];
+
+  /**
+   * True when the changes that bring the provider to our state were queued
+   * (they reach the provider in order with the contact's other changes).
+   *
+   * @generated from field: bool repair_queued = 4;
+   */
+  repairQueued: boolean;
+};
+
+/**
+ * Describes the message marketing.v1.ReconcileContactResponse.
+ * Use `create(ReconcileContactResponseSchema)` to create a new message.
+ */
+export const ReconcileContactResponseSchema: GenMessage<ReconcileContactResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 10);
+
+/**
  * @generated from message marketing.v1.RecordConsentRequest
  */
 export type RecordConsentRequest = Message<"marketing.v1.RecordConsentRequest"> & {
@@ -229,7 +339,7 @@ export type RecordConsentRequest = Message<"marketing.v1.RecordConsentRequest"> 
  * Use `create(RecordConsentRequestSchema)` to create a new message.
  */
 export const RecordConsentRequestSchema: GenMessage<RecordConsentRequest> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 8);
+  messageDesc(file_marketing_v1_service, 11);
 
 /**
  * @generated from message marketing.v1.RecordConsentResponse
@@ -246,7 +356,7 @@ export type RecordConsentResponse = Message<"marketing.v1.RecordConsentResponse"
  * Use `create(RecordConsentResponseSchema)` to create a new message.
  */
 export const RecordConsentResponseSchema: GenMessage<RecordConsentResponse> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 9);
+  messageDesc(file_marketing_v1_service, 12);
 
 /**
  * @generated from message marketing.v1.ListConsentsRequest
@@ -277,7 +387,7 @@ export type ListConsentsRequest = Message<"marketing.v1.ListConsentsRequest"> & 
  * Use `create(ListConsentsRequestSchema)` to create a new message.
  */
 export const ListConsentsRequestSchema: GenMessage<ListConsentsRequest> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 10);
+  messageDesc(file_marketing_v1_service, 13);
 
 /**
  * @generated from message marketing.v1.ListConsentsResponse
@@ -299,7 +409,7 @@ export type ListConsentsResponse = Message<"marketing.v1.ListConsentsResponse"> 
  * Use `create(ListConsentsResponseSchema)` to create a new message.
  */
 export const ListConsentsResponseSchema: GenMessage<ListConsentsResponse> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 11);
+  messageDesc(file_marketing_v1_service, 14);
 
 /**
  * @generated from message marketing.v1.SubscribeNewsletterRequest
@@ -342,7 +452,7 @@ export type SubscribeNewsletterRequest = Message<"marketing.v1.SubscribeNewslett
  * Use `create(SubscribeNewsletterRequestSchema)` to create a new message.
  */
 export const SubscribeNewsletterRequestSchema: GenMessage<SubscribeNewsletterRequest> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 12);
+  messageDesc(file_marketing_v1_service, 15);
 
 /**
  * @generated from message marketing.v1.SubscribeNewsletterResponse
@@ -366,7 +476,7 @@ export type SubscribeNewsletterResponse = Message<"marketing.v1.SubscribeNewslet
  * Use `create(SubscribeNewsletterResponseSchema)` to create a new message.
  */
 export const SubscribeNewsletterResponseSchema: GenMessage<SubscribeNewsletterResponse> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 13);
+  messageDesc(file_marketing_v1_service, 16);
 
 /**
  * @generated from message marketing.v1.UnsubscribeRequest
@@ -392,7 +502,7 @@ export type UnsubscribeRequest = Message<"marketing.v1.UnsubscribeRequest"> & {
  * Use `create(UnsubscribeRequestSchema)` to create a new message.
  */
 export const UnsubscribeRequestSchema: GenMessage<UnsubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 14);
+  messageDesc(file_marketing_v1_service, 17);
 
 /**
  * @generated from message marketing.v1.UnsubscribeResponse
@@ -411,7 +521,7 @@ export type UnsubscribeResponse = Message<"marketing.v1.UnsubscribeResponse"> & 
  * Use `create(UnsubscribeResponseSchema)` to create a new message.
  */
 export const UnsubscribeResponseSchema: GenMessage<UnsubscribeResponse> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 15);
+  messageDesc(file_marketing_v1_service, 18);
 
 /**
  * @generated from message marketing.v1.TrackEventRequest
@@ -430,7 +540,7 @@ export type TrackEventRequest = Message<"marketing.v1.TrackEventRequest"> & {
  * Use `create(TrackEventRequestSchema)` to create a new message.
  */
 export const TrackEventRequestSchema: GenMessage<TrackEventRequest> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 16);
+  messageDesc(file_marketing_v1_service, 19);
 
 /**
  * @generated from message marketing.v1.TrackEventResponse
@@ -456,7 +566,7 @@ export type TrackEventResponse = Message<"marketing.v1.TrackEventResponse"> & {
  * Use `create(TrackEventResponseSchema)` to create a new message.
  */
 export const TrackEventResponseSchema: GenMessage<TrackEventResponse> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 17);
+  messageDesc(file_marketing_v1_service, 20);
 
 /**
  * @generated from message marketing.v1.TrackEventsRequest
@@ -475,7 +585,7 @@ export type TrackEventsRequest = Message<"marketing.v1.TrackEventsRequest"> & {
  * Use `create(TrackEventsRequestSchema)` to create a new message.
  */
 export const TrackEventsRequestSchema: GenMessage<TrackEventsRequest> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 18);
+  messageDesc(file_marketing_v1_service, 21);
 
 /**
  * @generated from message marketing.v1.TrackEventsResponse
@@ -494,7 +604,7 @@ export type TrackEventsResponse = Message<"marketing.v1.TrackEventsResponse"> & 
  * Use `create(TrackEventsResponseSchema)` to create a new message.
  */
 export const TrackEventsResponseSchema: GenMessage<TrackEventsResponse> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 19);
+  messageDesc(file_marketing_v1_service, 22);
 
 /**
  * @generated from message marketing.v1.GetQueueStatsRequest
@@ -507,7 +617,7 @@ export type GetQueueStatsRequest = Message<"marketing.v1.GetQueueStatsRequest"> 
  * Use `create(GetQueueStatsRequestSchema)` to create a new message.
  */
 export const GetQueueStatsRequestSchema: GenMessage<GetQueueStatsRequest> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 20);
+  messageDesc(file_marketing_v1_service, 23);
 
 /**
  * @generated from message marketing.v1.GetQueueStatsResponse
@@ -547,7 +657,7 @@ export type GetQueueStatsResponse = Message<"marketing.v1.GetQueueStatsResponse"
  * Use `create(GetQueueStatsResponseSchema)` to create a new message.
  */
 export const GetQueueStatsResponseSchema: GenMessage<GetQueueStatsResponse> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 21);
+  messageDesc(file_marketing_v1_service, 24);
 
 /**
  * A delivery the dispatcher gave up on. Resource name:
@@ -612,7 +722,7 @@ export type FailedDelivery = Message<"marketing.v1.FailedDelivery"> & {
  * Use `create(FailedDeliverySchema)` to create a new message.
  */
 export const FailedDeliverySchema: GenMessage<FailedDelivery> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 22);
+  messageDesc(file_marketing_v1_service, 25);
 
 /**
  * @generated from message marketing.v1.ListFailedDeliveriesRequest
@@ -636,7 +746,7 @@ export type ListFailedDeliveriesRequest = Message<"marketing.v1.ListFailedDelive
  * Use `create(ListFailedDeliveriesRequestSchema)` to create a new message.
  */
 export const ListFailedDeliveriesRequestSchema: GenMessage<ListFailedDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 23);
+  messageDesc(file_marketing_v1_service, 26);
 
 /**
  * @generated from message marketing.v1.ListFailedDeliveriesResponse
@@ -658,7 +768,7 @@ export type ListFailedDeliveriesResponse = Message<"marketing.v1.ListFailedDeliv
  * Use `create(ListFailedDeliveriesResponseSchema)` to create a new message.
  */
 export const ListFailedDeliveriesResponseSchema: GenMessage<ListFailedDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 24);
+  messageDesc(file_marketing_v1_service, 27);
 
 /**
  * @generated from message marketing.v1.RetryFailedDeliveriesRequest
@@ -677,7 +787,7 @@ export type RetryFailedDeliveriesRequest = Message<"marketing.v1.RetryFailedDeli
  * Use `create(RetryFailedDeliveriesRequestSchema)` to create a new message.
  */
 export const RetryFailedDeliveriesRequestSchema: GenMessage<RetryFailedDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 25);
+  messageDesc(file_marketing_v1_service, 28);
 
 /**
  * @generated from message marketing.v1.RetryFailedDeliveriesResponse
@@ -696,7 +806,7 @@ export type RetryFailedDeliveriesResponse = Message<"marketing.v1.RetryFailedDel
  * Use `create(RetryFailedDeliveriesResponseSchema)` to create a new message.
  */
 export const RetryFailedDeliveriesResponseSchema: GenMessage<RetryFailedDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 26);
+  messageDesc(file_marketing_v1_service, 29);
 
 /**
  * @generated from message marketing.v1.StartContactSyncRequest
@@ -716,7 +826,7 @@ export type StartContactSyncRequest = Message<"marketing.v1.StartContactSyncRequ
  * Use `create(StartContactSyncRequestSchema)` to create a new message.
  */
 export const StartContactSyncRequestSchema: GenMessage<StartContactSyncRequest> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 27);
+  messageDesc(file_marketing_v1_service, 30);
 
 /**
  * @generated from message marketing.v1.StartContactSyncResponse
@@ -733,7 +843,7 @@ export type StartContactSyncResponse = Message<"marketing.v1.StartContactSyncRes
  * Use `create(StartContactSyncResponseSchema)` to create a new message.
  */
 export const StartContactSyncResponseSchema: GenMessage<StartContactSyncResponse> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 28);
+  messageDesc(file_marketing_v1_service, 31);
 
 /**
  * @generated from message marketing.v1.GetContactSyncRequest
@@ -752,7 +862,7 @@ export type GetContactSyncRequest = Message<"marketing.v1.GetContactSyncRequest"
  * Use `create(GetContactSyncRequestSchema)` to create a new message.
  */
 export const GetContactSyncRequestSchema: GenMessage<GetContactSyncRequest> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 29);
+  messageDesc(file_marketing_v1_service, 32);
 
 /**
  * @generated from message marketing.v1.GetContactSyncResponse
@@ -769,7 +879,7 @@ export type GetContactSyncResponse = Message<"marketing.v1.GetContactSyncRespons
  * Use `create(GetContactSyncResponseSchema)` to create a new message.
  */
 export const GetContactSyncResponseSchema: GenMessage<GetContactSyncResponse> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 30);
+  messageDesc(file_marketing_v1_service, 33);
 
 /**
  * @generated from message marketing.v1.ListContactSyncsRequest
@@ -793,7 +903,7 @@ export type ListContactSyncsRequest = Message<"marketing.v1.ListContactSyncsRequ
  * Use `create(ListContactSyncsRequestSchema)` to create a new message.
  */
 export const ListContactSyncsRequestSchema: GenMessage<ListContactSyncsRequest> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 31);
+  messageDesc(file_marketing_v1_service, 34);
 
 /**
  * @generated from message marketing.v1.ListContactSyncsResponse
@@ -815,7 +925,7 @@ export type ListContactSyncsResponse = Message<"marketing.v1.ListContactSyncsRes
  * Use `create(ListContactSyncsResponseSchema)` to create a new message.
  */
 export const ListContactSyncsResponseSchema: GenMessage<ListContactSyncsResponse> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 32);
+  messageDesc(file_marketing_v1_service, 35);
 
 /**
  * @generated from message marketing.v1.CancelContactSyncRequest
@@ -834,7 +944,7 @@ export type CancelContactSyncRequest = Message<"marketing.v1.CancelContactSyncRe
  * Use `create(CancelContactSyncRequestSchema)` to create a new message.
  */
 export const CancelContactSyncRequestSchema: GenMessage<CancelContactSyncRequest> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 33);
+  messageDesc(file_marketing_v1_service, 36);
 
 /**
  * @generated from message marketing.v1.CancelContactSyncResponse
@@ -851,7 +961,7 @@ export type CancelContactSyncResponse = Message<"marketing.v1.CancelContactSyncR
  * Use `create(CancelContactSyncResponseSchema)` to create a new message.
  */
 export const CancelContactSyncResponseSchema: GenMessage<CancelContactSyncResponse> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 34);
+  messageDesc(file_marketing_v1_service, 37);
 
 /**
  * @generated from message marketing.v1.ListContactSyncErrorsRequest
@@ -882,7 +992,7 @@ export type ListContactSyncErrorsRequest = Message<"marketing.v1.ListContactSync
  * Use `create(ListContactSyncErrorsRequestSchema)` to create a new message.
  */
 export const ListContactSyncErrorsRequestSchema: GenMessage<ListContactSyncErrorsRequest> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 35);
+  messageDesc(file_marketing_v1_service, 38);
 
 /**
  * @generated from message marketing.v1.ListContactSyncErrorsResponse
@@ -904,7 +1014,7 @@ export type ListContactSyncErrorsResponse = Message<"marketing.v1.ListContactSyn
  * Use `create(ListContactSyncErrorsResponseSchema)` to create a new message.
  */
 export const ListContactSyncErrorsResponseSchema: GenMessage<ListContactSyncErrorsResponse> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_service, 36);
+  messageDesc(file_marketing_v1_service, 39);
 
 /**
  * Keeps contacts and consent in sync with the marketing provider, tracks
@@ -959,6 +1069,19 @@ export const MarketingService: GenService<{
     methodKind: "unary";
     input: typeof DeleteContactRequestSchema;
     output: typeof DeleteContactResponseSchema;
+  },
+  /**
+   * Reads the contact back from the provider and compares its profile,
+   * custom properties, consent and suppression with ours. Our consent record
+   * wins: when anything differs, the changes that bring the provider to our
+   * state are queued. Returns the differences found.
+   *
+   * @generated from rpc marketing.v1.MarketingService.ReconcileContact
+   */
+  reconcileContact: {
+    methodKind: "unary";
+    input: typeof ReconcileContactRequestSchema;
+    output: typeof ReconcileContactResponseSchema;
   },
   /**
    * Appends a consent record to a contact's audit trail.

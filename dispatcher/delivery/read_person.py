@@ -1,0 +1,107 @@
+"""Answers the service's requests to read one person back from the provider
+(ReconcileContact): core NATS request/reply on `marketing.provider.read_person`,
+in a queue group so one replica answers each request. The read passes the
+provider gate like every other call, so it counts against the provider's budget
+and waits out a Retry-After of its endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from google.protobuf.message import DecodeError
+from marketing.bus.v1 import bus_pb2
+from marketing_runtime import topology
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from dispatcher.delivery.gate import ProviderGate
+from dispatcher.delivery.translate import contact_of
+from dispatcher.providers.base import READ_PERSON, Provider, ProviderPerson
+from dispatcher.providers.errors import ProviderError
+
+log = logging.getLogger(__name__)
+
+
+class PersonReader:
+    def __init__(self, provider: Provider, gate: ProviderGate, newsletter_list_id: str) -> None:
+        self._provider = provider
+        self._gate = gate
+        self._list_id = newsletter_list_id or None
+        self._answering: set[asyncio.Task[None]] = set()
+
+    async def answer(self, data: bytes) -> bus_pb2.ReadPersonReply:
+        """The reply to one serialized ReadPersonRequest."""
+        try:
+            email = bus_pb2.ReadPersonRequest.FromString(data).email
+        except DecodeError:
+            return _error(False, "the request is not a ReadPersonRequest")
+        if not email:
+            return _error(False, "the request names no email")
+        paused_s = self._gate.pause_left(READ_PERSON)
+        if paused_s > 0:  # the caller waits seconds, not the minute a Retry-After may ask
+            return _error(True, f"the provider is throttling reads: try again in {paused_s:.0f} s")
+        try:
+            found = await self._gate.call(
+                READ_PERSON, 1, lambda: self._provider.read_person(email, self._list_id)
+            )
+        except ProviderError as exc:
+            return _error(exc.retryable, str(exc))
+        if found is None:
+            return bus_pb2.ReadPersonReply(not_found=True)
+        try:
+            return bus_pb2.ReadPersonReply(person=person_read(found))
+        except ValueError as exc:  # e.g. text that is not valid UTF-8 for protobuf
+            return _error(False, f"the provider's person cannot be read back: {exc}")
+
+    async def serve(self, nc: Client) -> None:
+        """Answer requests until cancelled. Each is answered in a task of its own:
+        nats-py runs one subscription's callbacks one after the other, and a read
+        waiting for the provider must not hold up the next."""
+        try:
+            subscription = await nc.subscribe(
+                topology.READ_PERSON_SUBJECT, queue=topology.READ_PERSON_QUEUE, cb=self._on_request
+            )
+        except Exception as exc:  # the connection broke: the next one subscribes again
+            log.warning("cannot answer read_person requests on this connection: %r", exc)
+            return
+        try:
+            await asyncio.Event().wait()
+        finally:
+            with contextlib.suppress(Exception):  # the connection may be gone already
+                await subscription.unsubscribe()
+            for task in list(self._answering):
+                task.cancel()
+
+    async def _on_request(self, msg: Msg) -> None:
+        task = asyncio.create_task(self._respond(msg))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _respond(self, msg: Msg) -> None:
+        reply = await self.answer(msg.data)
+        try:
+            await msg.respond(reply.SerializeToString())
+        except Exception as exc:  # the connection broke: the service times out and says so
+            log.warning("could not answer a read_person request: %r", exc)
+
+
+def person_read(found: ProviderPerson) -> bus_pb2.ProviderPersonRead:
+    read = bus_pb2.ProviderPersonRead(
+        email=found.email,
+        provider_id=found.provider_id,
+        profile=contact_of(found.profile),
+        suppressed=found.suppressed,
+    )
+    for name in ("email_marketing", "sms_marketing", "newsletter_member"):
+        value = getattr(found, name)
+        if value is not None:
+            setattr(read, name, value)
+    return read
+
+
+def _error(retryable: bool, message: str) -> bus_pb2.ReadPersonReply:
+    return bus_pb2.ReadPersonReply(
+        error=bus_pb2.ReadPersonError(retryable=retryable, message=message)
+    )
