@@ -290,6 +290,20 @@ def test_a_profile_is_found_by_its_other_identifiers(http: httpx.Client, clock: 
     assert by_phone.json()["data"][0]["id"] == by_id.json()["data"][0]["id"]
 
 
+def test_two_people_sharing_a_phone_number_are_two_profiles(http: httpx.Client) -> None:
+    def import_profile(email: str) -> httpx.Response:
+        attributes = {"email": email, "phone_number": "+15005550006"}
+        body = {"data": {"type": "profile", "attributes": attributes}}
+        return http.post("/api/profile-import", content=json.dumps(body))
+
+    first, second = import_profile("ann@example.com"), import_profile("ben@example.com")
+
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json()["data"]["id"] != second.json()["data"]["id"]
+    (ann,) = find(http, "ann@example.com").json()["data"]
+    assert ann["attributes"]["phone_number"] == "+15005550006"
+
+
 @pytest.mark.parametrize(
     ("params", "parameter"),
     [
