@@ -6,6 +6,7 @@
     MARKETING_DEAD      marketing.dead.<kind>     dead letters for manual review
     KV marketing_fences    newest applied outbox sequence per person and aspect
     KV marketing_leases    which dispatcher replica owns the ordered work
+    KV marketing_budget    the provider budget: recent calls per account and rate bucket
 
 `declare()` creates or updates all of it idempotently; the service and the
 dispatcher both call it at start-up and on every new connection, so either
@@ -47,6 +48,7 @@ SERVICE_RESULTS = "service-results"
 
 FENCES_BUCKET = "marketing_fences"
 LEASES_BUCKET = "marketing_leases"
+BUDGET_BUCKET = "marketing_budget"
 
 # A retried publish with the same Nats-Msg-Id inside this window is dropped
 # by JetStream; beyond it the provider's dedupe key (unique_id) still holds.
@@ -117,7 +119,7 @@ async def declare(js: JetStreamContext, *, replicas: int = 1) -> None:
             await js.update_stream(config)  # exists with an older configuration
     for stream, consumer in _consumers():
         await _declare_consumer(js, stream, consumer)
-    for bucket in (FENCES_BUCKET, LEASES_BUCKET):
+    for bucket in (FENCES_BUCKET, LEASES_BUCKET, BUDGET_BUCKET):
         await _declare_bucket(js, bucket, replicas)
     log.info("bus declared: streams %s, %s, %s", WORK_STREAM, RESULTS_STREAM, DEAD_STREAM)
 
