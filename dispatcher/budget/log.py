@@ -19,7 +19,6 @@ from dispatcher.providers.base import RateBucket, RateWindow
 # The part of a window's calls that only compliance work may take, in a bucket
 # that compliance and other work share: bulk work stops short of it.
 COMPLIANCE_SHARE = 0.15
-_DIGITS = 3  # stamps are kept to the millisecond
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class BucketLog:
     def next_stamp(self, now: float) -> float:
         """The stamp a call reserved now gets: stamps never go back, so a replica
         whose clock is behind another's stamps at the newest one (see the package)."""
-        return round(max(now, self.last), _DIGITS)
+        return max(now, self.last)
 
     def wait(self, now: float, limits: Sequence[Capacity], margin_s: float) -> float:
         """Seconds until one more call fits every window (0: now) and no pause holds."""
