@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from types import FrameType
 
 from dispatcher.sandbox.runner import start_sandbox
+from dispatcher.sandbox.settings import SandboxSettings
 
-DEFAULT_ADDRESS = "127.0.0.1:8090"
 log = logging.getLogger("marketing.sandbox")
 
 
@@ -24,7 +23,8 @@ def parse_address(address: str) -> tuple[str, int]:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    host, port = parse_address(os.environ.get("MARKETING_SANDBOX_ADDRESS", DEFAULT_ADDRESS))
+    settings = SandboxSettings()
+    host, port = parse_address(settings.address)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -32,9 +32,15 @@ def main() -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    api_key = os.environ.get("MARKETING_SANDBOX_API_KEY") or None
-    with start_sandbox(host, port, api_key=api_key) as sandbox:
-        log.info("Klaviyo sandbox listening on %s", sandbox.base_url)
+    with start_sandbox(
+        host,
+        port,
+        api_key=settings.api_key or None,
+        rate_limits=settings.rate_limits,
+        import_processing_s=settings.import_processing_s,
+    ) as sandbox:
+        limits = "on" if settings.rate_limits else "OFF (measuring ceilings only)"
+        log.info("Klaviyo sandbox listening on %s, rate limits %s", sandbox.base_url, limits)
         stop.wait()
 
 

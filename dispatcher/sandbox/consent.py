@@ -30,6 +30,7 @@ naming a profile the account does not know creates it, as Klaviyo does.
 from __future__ import annotations
 
 import threading
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,10 @@ NEVER_SUBSCRIBED, SUBSCRIBED, UNSUBSCRIBED = "NEVER_SUBSCRIBED", "SUBSCRIBED", "
 USER_SUPPRESSED, UNSUBSCRIBE = "USER_SUPPRESSED", "UNSUBSCRIBE"
 LIFTED_BY_SUBSCRIBE = frozenset({UNSUBSCRIBE, "SPAM_REPORT", USER_SUPPRESSED})
 CHANNELS = ("email", "sms")
+CONSENTS = (NEVER_SUBSCRIBED, SUBSCRIBED, UNSUBSCRIBED)
+SUPPRESSION_REASONS = frozenset(
+    {"HARD_BOUNCE", "INVALID_EMAIL", "SPAM_COMPLAINT", UNSUBSCRIBE, USER_SUPPRESSED}
+)
 
 SUBSCRIBE_PATH = "/api/profile-subscription-bulk-create-jobs"
 UNSUBSCRIBE_PATH = "/api/profile-subscription-bulk-delete-jobs"
@@ -53,14 +58,48 @@ class ProfileConsent:
     )
     suppressions: dict[str, str] = field(default_factory=dict)  # reason -> when
     lists: set[str] = field(default_factory=set)
+    consented_at: dict[str, str] = field(default_factory=dict)  # channel -> last change
+
+    def can_receive_email_marketing(self) -> bool:
+        return self.consent["email"] == SUBSCRIBED and not self.suppressions
+
+    def subscriptions(self) -> dict[str, Any]:
+        """As Klaviyo's profile shows them (`additional-fields[profile]=subscriptions`)."""
+        suppression = [{"reason": r, "timestamp": t} for r, t in sorted(self.suppressions.items())]
+        email_at, sms_at = self.consented_at.get("email"), self.consented_at.get("sms")
+        return {
+            "email": {
+                "marketing": {
+                    "can_receive_email_marketing": self.can_receive_email_marketing(),
+                    "consent": self.consent["email"],
+                    "consent_timestamp": email_at,
+                    "last_updated": email_at,
+                    "method": None,
+                    "method_detail": None,
+                    "custom_method_detail": None,
+                    "double_optin": None,
+                    "suppression": suppression,
+                    "list_suppressions": [],
+                }
+            },
+            "sms": {
+                "marketing": {
+                    "can_receive_sms_marketing": self.consent["sms"] == SUBSCRIBED,
+                    "consent": self.consent["sms"],
+                    "consent_timestamp": sms_at,
+                    "method": None,
+                    "method_detail": None,
+                    "last_updated": sms_at,
+                }
+            },
+        }
 
     def to_json(self) -> dict[str, Any]:
         suppression = [{"reason": r, "timestamp": t} for r, t in sorted(self.suppressions.items())]
         email = {
             "consent": self.consent["email"],
             "suppression": suppression,
-            "can_receive_email_marketing": self.consent["email"] == SUBSCRIBED
-            and not self.suppressions,
+            "can_receive_email_marketing": self.can_receive_email_marketing(),
         }
         return {
             "email": self.email,
@@ -71,6 +110,23 @@ class ProfileConsent:
             },
             "lists": sorted(self.lists),
         }
+
+
+@dataclass(frozen=True)
+class Planted:
+    """What POST /_sandbox/profiles sets; None leaves a part as it is."""
+
+    consent: dict[str, str]  # channel -> NEVER_SUBSCRIBED | SUBSCRIBED | UNSUBSCRIBED
+    suppressions: dict[str, str] | None  # reason -> timestamp
+    lists: list[str] | None
+
+    def __post_init__(self) -> None:
+        for channel, value in self.consent.items():
+            if channel not in CHANNELS or value not in CONSENTS:
+                raise ValueError(f"consent {channel}={value!r}: channels {CHANNELS}, {CONSENTS}")
+        unknown = set(self.suppressions or ()) - SUPPRESSION_REASONS
+        if unknown:
+            raise ValueError(f"unknown suppression reasons {sorted(unknown)}")
 
 
 class ConsentBook:
@@ -100,6 +156,30 @@ class ConsentBook:
             profile.phone_number = phone
         return profile
 
+    def find(self, email: str | None, phone: str | None) -> ProfileConsent | None:
+        """A copy of the consent of the profile with this email (or, without one, phone)."""
+        key = email.lower() if email else f"phone:{phone}"
+        with self._lock:
+            profile = self._profiles.get(key)
+            return None if profile is None else deepcopy(profile)
+
+    def join_lists(self, attributes: dict[str, Any], list_ids: list[str]) -> None:
+        """An imported profile joins lists (consent unchanged)."""
+        if list_ids and (attributes.get("email") or attributes.get("phone_number")):
+            with self._lock:
+                self._profile(attributes).lists.update(list_ids)
+
+    def plant(self, attributes: dict[str, Any], planted: Planted) -> ProfileConsent:
+        """Set consent, suppressions and lists as given: drift for reconcile tests."""
+        with self._lock:
+            profile = self._profile(attributes)
+            profile.consent.update(planted.consent)
+            if planted.suppressions is not None:
+                profile.suppressions = dict(planted.suppressions)
+            if planted.lists is not None:
+                profile.lists = set(planted.lists)
+            return deepcopy(profile)
+
     def view(self, email: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             if email is None:
@@ -118,6 +198,7 @@ def _subscribe(
 ) -> None:
     for channel in channels:
         profile.consent[channel] = SUBSCRIBED
+        profile.consented_at[channel] = at
     if "email" in channels:
         for reason in LIFTED_BY_SUBSCRIBE:
             profile.suppressions.pop(reason, None)
@@ -130,6 +211,7 @@ def _unsubscribe(
 ) -> None:
     for channel in channels:
         profile.consent[channel] = UNSUBSCRIBED
+        profile.consented_at[channel] = at
     if "email" in channels:
         profile.suppressions.setdefault(UNSUBSCRIBE, at)
 

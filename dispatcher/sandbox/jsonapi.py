@@ -6,6 +6,7 @@ import json
 import uuid
 from typing import Any
 
+JSON_API = "application/vnd.api+json"
 TITLES = {
     400: ("invalid", "Invalid input."),
     401: ("not_authenticated", "Authentication credentials were not provided."),
@@ -46,6 +47,19 @@ def error_document(
         error["source"] = {"pointer": pointer}
     elif parameter is not None:
         error["source"] = {"parameter": parameter}
+    return json.dumps({"errors": [error]}).encode()
+
+
+def throttled_document(retry_after: int) -> bytes:
+    """Klaviyo's 429 body, exactly: no links or meta, an empty source."""
+    error = {
+        "id": str(uuid.uuid4()),
+        "status": 429,
+        "code": "throttled",
+        "title": "Request was throttled.",
+        "detail": f"Request was throttled. Expected available in {retry_after} seconds.",
+        "source": {},
+    }
     return json.dumps({"errors": [error]}).encode()
 
 

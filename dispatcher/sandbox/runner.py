@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
+from dispatcher.sandbox.control import plant_profile
+from dispatcher.sandbox.imports import DEFAULT_PROCESSING_S
 from dispatcher.sandbox.server import SandboxServer
 from dispatcher.sandbox.state import Fault, SandboxState, Throttle
 
@@ -51,6 +55,17 @@ class Sandbox:
         """Consent per profile, as GET /_sandbox/profiles[?email=] returns it."""
         return self.state.consent.view(email)
 
+    def throttled(self) -> dict[str, Any]:
+        """Per endpoint ("POST /api/events"): 429s answered (`throttled`) and, per window
+        length in seconds, its limit and the most calls one account had accepted in one
+        window (`peak`), as GET /_sandbox/throttled returns it."""
+        return self.state.limiter.report()
+
+    def plant_profile(self, **fields: Any) -> dict[str, Any]:
+        """Set a stored profile's fields, properties, consent, suppression and lists, as
+        POST /_sandbox/profiles does; the profile as Klaviyo would show it."""
+        return plant_profile(self.state, fields, self.base_url)
+
     def rejections(self) -> list[dict[str, Any]]:
         return self.state.rejections()
 
@@ -90,7 +105,23 @@ class Sandbox:
         self.close()
 
 
-def start_sandbox(host: str = "127.0.0.1", port: int = 0, *, api_key: str | None = None) -> Sandbox:
+def start_sandbox(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    api_key: str | None = None,
+    rate_limits: bool = True,
+    clock: Callable[[], float] = time.time,
+    import_processing_s: float = DEFAULT_PROCESSING_S,
+) -> Sandbox:
     """Serve the Klaviyo subset on host:port (0 = a free port). With `api_key`, only
-    `Authorization: Klaviyo-API-Key <api_key>` is accepted; otherwise any well-formed key."""
-    return Sandbox(SandboxServer(host, port, SandboxState(), api_key))
+    `Authorization: Klaviyo-API-Key <api_key>` is accepted; otherwise any well-formed key.
+
+    Klaviyo's rate limits apply per key unless `rate_limits=False`, which is only for
+    measuring ceilings (the limits are still counted, see `Sandbox.throttled`). `clock`
+    (epoch seconds) drives the rate windows, arrival times and import jobs, which complete
+    `import_processing_s` after they were accepted."""
+    state = SandboxState(
+        clock=clock, rate_limits=rate_limits, import_processing_s=import_processing_s
+    )
+    return Sandbox(SandboxServer(host, port, state, api_key))

@@ -10,19 +10,20 @@ import socket
 import socketserver
 import sys
 import threading
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from dispatcher.sandbox.jsonapi import error_document, gateway_page
-from dispatcher.sandbox.state import RECORDED_HEADERS, Fault, SandboxState, Throttle, now_iso
-from dispatcher.sandbox.validation import ROUTES, Invalid, Route, profile_key
+from dispatcher.sandbox.control import control
+from dispatcher.sandbox.endpoints import IMPORT_JOBS, Endpoint, NoEndpoint, resolve
+from dispatcher.sandbox.jsonapi import JSON_API, error_document, gateway_page, throttled_document
+from dispatcher.sandbox.rates import Refused
+from dispatcher.sandbox.reads import READERS, ReadError
+from dispatcher.sandbox.state import RECORDED_HEADERS, Arrival, Fault, SandboxState
+from dispatcher.sandbox.validation import ROUTES, Invalid, Route
 
 log = logging.getLogger("marketing.sandbox")
-T = TypeVar("T")
 
-JSON_API = "application/vnd.api+json"
 ACCEPTED_CONTENT_TYPES = (JSON_API, "application/json")
 CONTROL_PREFIX = "/_sandbox/"
 CONTROL_MAX_BYTES = 1024 * 1024
@@ -33,10 +34,17 @@ _GATEWAY_STATUSES = (502, 504, 524)
 class _Reject(Exception):
     """An error answer; raised by checks, sent and counted by the handler."""
 
-    def __init__(self, status: int, **fields: str | None) -> None:
+    def __init__(self, status: int, *, document: bytes | None = None, **fields: str | None) -> None:
         super().__init__(status)
         self.status = status
+        self.document = document  # the whole body, when it is not built from `fields`
         self.fields = fields
+
+
+def _throttled(retry_after: int) -> _Reject:
+    """Klaviyo's 429: its exact body, Retry-After in whole seconds, no RateLimit-* headers."""
+    document = throttled_document(retry_after)
+    return _Reject(429, document=document, code="throttled", retry_after=str(retry_after))
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -114,16 +122,24 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
     def _handle(self) -> None:
-        received_at = now_iso()
+        self.rate_headers: dict[str, str] = {}
         url = urlsplit(self.path)
-        route = ROUTES.get(url.path)
+        route = ROUTES.get(url.path.rstrip("/")) if self.command == "POST" else None
         body = self._read_body(route.max_bytes if route else CONTROL_MAX_BYTES)
         if body is None:
             return
         if url.path.startswith(CONTROL_PREFIX):
-            _control(self, url.path, parse_qs(url.query), body)
-        else:
-            self._api(url.path, route, body, received_at)
+            control(self, url.path, parse_qs(url.query), body)
+            return
+        state = self.server.state
+        state.settle()
+        try:
+            resolved: tuple[Endpoint, dict[str, str]] | NoEndpoint = resolve(self.command, url.path)
+        except NoEndpoint as exc:
+            resolved = exc
+        name = None if isinstance(resolved, NoEndpoint) else resolved[0].name
+        arrival = Arrival(self.command, url.path, url.query, name, state.clock())
+        self._api(arrival, resolved, body)
 
     def _read_body(self, limit: int) -> bytes | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -148,26 +164,39 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.send(status, error_document(status, detail=detail))
 
-    def _api(self, path: str, route: Route | None, body: bytes, received_at: str) -> None:
-        fault = self.server.state.take_fault(path)
+    def _api(
+        self,
+        arrival: Arrival,
+        resolved: tuple[Endpoint, dict[str, str]] | NoEndpoint,
+        body: bytes,
+    ) -> None:
+        fault = self.server.state.take_fault(arrival.path)
         if fault is not None and fault.latency_ms and self._sleep_interrupted(fault.latency_ms):
             return
         if fault is None or fault.status is None:
-            retry_after = self.server.state.throttled(path)
+            retry_after = self.server.state.throttled(arrival.path)
             if retry_after is not None:
                 fault = Fault(status=429, retry_after=retry_after)
         try:
             if fault is not None and fault.status is not None:
                 raise _fault_reject(fault)
-            route = self._check(path, route)
+            endpoint, params = self._check(arrival.path, resolved)
+            if endpoint.method == "GET":
+                self._read(arrival, endpoint, params)
+                return
+            route = ROUTES[endpoint.template]
+            self._check_content_type()
             document = _parse(body)
             unique_ids = route.validate(document)
         except Invalid as exc:
-            self._reject(path, _Reject(400, detail=exc.detail, pointer=exc.pointer), received_at)
+            self._reject(arrival, _Reject(400, detail=exc.detail, pointer=exc.pointer))
+        except ReadError as exc:
+            reject = _Reject(exc.status, detail=exc.detail, parameter=exc.parameter)
+            self._reject(arrival, reject)
         except _Reject as exc:
-            self._reject(path, exc, received_at)
+            self._reject(arrival, exc)
         else:
-            self._accept(route, document, body, unique_ids, received_at)
+            self._accept(arrival, route, document, body, unique_ids)
 
     def _sleep_interrupted(self, latency_ms: int) -> bool:
         """Wait out a latency fault; True (and drop the connection) if the sandbox closed."""
@@ -176,50 +205,84 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         return False
 
-    def _check(self, path: str, route: Route | None) -> Route:
-        if route is None:
-            raise _Reject(404, detail=f"No such endpoint: {path}")
-        if self.command != "POST":
-            raise _Reject(405, detail=f'Method "{self.command}" not allowed.', allow="POST")
+    def _check(
+        self, path: str, resolved: tuple[Endpoint, dict[str, str]] | NoEndpoint
+    ) -> tuple[Endpoint, dict[str, str]]:
+        """Klaviyo's checks before the body: endpoint, method, key, rate limit, revision."""
+        if isinstance(resolved, NoEndpoint):
+            if not resolved.allow:
+                raise _Reject(404, detail=f"No such endpoint: {path}")
+            allow = ", ".join(resolved.allow)
+            raise _Reject(405, detail=f'Method "{self.command}" not allowed.', allow=allow)
         scheme, _, key = self.headers.get("Authorization", "").partition(" ")
-        if scheme != "Klaviyo-API-Key" or not key.strip():
+        key = key.strip()
+        if scheme != "Klaviyo-API-Key" or not key:
             raise _Reject(401)
-        if self.server.api_key is not None and key.strip() != self.server.api_key:
+        if self.server.api_key is not None and key != self.server.api_key:
             raise _Reject(401, title="Incorrect authentication credentials.")
+        decision = self.server.state.limiter.admit(key, resolved[0].name)
+        if isinstance(decision, Refused):
+            raise _throttled(decision.retry_after)
+        if decision is not None:
+            self.rate_headers = decision.headers()
         revision = self.headers.get("revision", "")
         if not _REVISION.match(revision):
             detail = "A valid revision header (YYYY-MM-DD) is required."
             raise _Reject(400, detail=detail, parameter="revision")
+        return resolved
+
+    def _check_content_type(self) -> None:
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type not in ACCEPTED_CONTENT_TYPES:
             raise _Reject(415, detail=f'Unsupported media type "{content_type}" in request.')
-        return route
 
-    def _reject(self, path: str, reject: _Reject, received_at: str) -> None:
+    @property
+    def base_url(self) -> str:
+        """Where links in answers point: this sandbox, as the client addressed it."""
+        host = self.headers.get("Host") or f"{self.server.server_name}:{self.server.server_port}"
+        return f"http://{host}"
+
+    def _reject(self, arrival: Arrival, reject: _Reject) -> None:
         fields = dict(reject.fields)
         retry_after, allow = fields.pop("retry_after", None), fields.pop("allow", None)
         headers = {"Retry-After": retry_after, "Allow": allow}
-        if reject.status in _GATEWAY_STATUSES:
+        if reject.document is not None:
+            reply, content_type = reject.document, JSON_API
+        elif reject.status in _GATEWAY_STATUSES:
             reply, content_type = gateway_page(reject.status), "text/html"
         else:
             reply, content_type = error_document(reject.status, **fields), JSON_API
         code = fields.get("code") or ("" if content_type == "text/html" else _code_of(reply))
-        self.server.state.reject(self.command, path, reject.status, code, received_at)
+        self.server.state.reject(arrival, reject.status, code)
         self.send(reject.status, reply, content_type=content_type, headers=headers)
 
+    def _read(self, arrival: Arrival, endpoint: Endpoint, params: dict[str, str]) -> None:
+        query = parse_qs(arrival.query, keep_blank_values=True)
+        document = READERS[endpoint.name](self.server.state, params, query, self.base_url)
+        self._record(arrival, b"", [])
+        self.send(200, json.dumps(document).encode())
+
     def _accept(
-        self, route: Route, document: Any, body: bytes, unique_ids: list[str], received_at: str
+        self, arrival: Arrival, route: Route, document: Any, body: bytes, unique_ids: list[str]
     ) -> None:
         state = self.server.state
         status, reply = route.success, b""
         if route.path == "/api/profile-import":
-            profile_id, created = state.import_profile(profile_key(document))
+            attributes = document["data"]["attributes"]
+            profile_id, created = state.profiles.upsert(attributes, arrival.received_at)
             status = 201 if created else 200
-            reply = _profile_reply(profile_id, document["data"]["attributes"])
-        state.consent.apply(route.path, document, received_at)
-        headers = {h: self.headers[h] for h in RECORDED_HEADERS if h in self.headers}
-        state.record(self.command, route.path, headers, body, unique_ids, received_at)
+            reply = _profile_reply(profile_id, attributes)
+        elif route.path == IMPORT_JOBS:
+            job = state.start_import(document, arrival.received_s)
+            resource = job.resource(arrival.received_s, self.base_url)
+            reply = json.dumps({"data": resource, "links": resource["links"]}).encode()
+        state.apply_consent(route.path, document, arrival.received_at)
+        self._record(arrival, body, unique_ids)
         self.send(status, reply)
+
+    def _record(self, arrival: Arrival, body: bytes, unique_ids: list[str]) -> None:
+        headers = {h: self.headers[h] for h in RECORDED_HEADERS if h in self.headers}
+        self.server.state.record(arrival, headers, body, unique_ids)
 
     def send(
         self,
@@ -234,7 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", content_type)
         if status != 204:
             self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+        rate_headers = {} if status == 429 else getattr(self, "rate_headers", {})
+        for name, value in {**rate_headers, **(headers or {})}.items():
             if value is not None:
                 self.send_header(name, value)
         if self.close_connection:
@@ -249,6 +313,8 @@ def _fault_reject(fault: Fault) -> _Reject:
     retry_after = fault.retry_after
     if retry_after is None and status == 429:
         retry_after = 1
+    if status == 429 and fault.code is None and fault.detail is None and fault.pointer is None:
+        return _throttled(max(1, retry_after or 1))
     detail = fault.detail
     if detail is None and status == 429:
         detail = f"Request was throttled. Expected available in {retry_after} second(s)."
@@ -285,71 +351,3 @@ def _profile_reply(profile_id: str, attributes: dict[str, Any]) -> bytes:
         "links": {"self": f"https://a.klaviyo.com/api/profiles/{profile_id}/"},
     }
     return json.dumps({"data": data}).encode()
-
-
-def _json(handler: _Handler, status: int, value: Any) -> None:
-    handler.send(status, json.dumps(value).encode(), content_type="application/json")
-
-
-def _control(handler: _Handler, path: str, query: dict[str, list[str]], body: bytes) -> None:
-    """The /_sandbox/ endpoints (no authentication, never faulted, never recorded)."""
-    state = handler.server.state
-    match handler.command, path.rstrip("/"):
-        case "GET", "/_sandbox/requests":
-            filtered = query.get("path", [None])[0]
-            handler.send(200, state.requests_json(filtered), content_type="application/json")
-        case "DELETE", "/_sandbox/requests":
-            state.reset()
-            handler.send(204)
-        case "GET", "/_sandbox/events":
-            _json(handler, 200, state.event_counts())
-        case "GET", "/_sandbox/profiles":
-            _json(handler, 200, state.consent.view(query.get("email", [None])[0]))
-        case "GET", "/_sandbox/rejections":
-            _json(handler, 200, state.rejections())
-        case "GET", "/_sandbox/faults":
-            _json(handler, 200, state.faults())
-        case "POST", "/_sandbox/faults":
-            _add_faults(handler, body)
-        case "DELETE", "/_sandbox/faults":
-            state.clear_faults()
-            handler.send(204)
-        case "GET", "/_sandbox/throttles":
-            _json(handler, 200, state.throttles())
-        case "POST", "/_sandbox/throttles":
-            _add_throttles(handler, body)
-        case "GET", "/_sandbox/health":
-            _json(handler, 200, {"status": "ok"})
-        case _:
-            handler.send(404, error_document(404, detail=f"No such control endpoint: {path}"))
-
-
-def _add_faults(handler: _Handler, body: bytes) -> None:
-    """POST /_sandbox/faults takes one fault object or a list of them (queued in order)."""
-    faults = _control_items(handler, body, Fault.from_json, "fault")
-    if faults is not None:
-        for fault in faults:
-            handler.server.state.add_fault(fault)
-        _json(handler, 201, handler.server.state.faults())
-
-
-def _add_throttles(handler: _Handler, body: bytes) -> None:
-    """POST /_sandbox/throttles takes one throttle object or a list of them."""
-    throttles = _control_items(handler, body, Throttle.from_json, "throttle")
-    if throttles is not None:
-        for throttle in throttles:
-            handler.server.state.add_throttle(throttle)
-        _json(handler, 201, handler.server.state.throttles())
-
-
-def _control_items(
-    handler: _Handler, body: bytes, parse: Callable[[Any], T], what: str
-) -> list[T] | None:
-    """One JSON object or a list of them, each parsed; None (answered 400) if any is bad."""
-    try:
-        document = json.loads(body or b"null")
-        items = document if isinstance(document, list) else [document]
-        return [parse(item) for item in items]
-    except (ValueError, TypeError) as exc:
-        handler.send(400, error_document(400, detail=f"Invalid {what}: {exc}"))
-        return None

@@ -1,20 +1,22 @@
 """What the sandbox remembers: accepted requests, the unique_id index, rejections, queued
-faults and the fake account's profiles. One lock; every operation under it is O(1) or a copy."""
+faults, rate-limit windows and the fake account's profiles, consent and import jobs. One lock
+per part; every operation under one is O(1) or a copy."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from dispatcher.sandbox.consent import ConsentBook
+from dispatcher.sandbox.imports import DEFAULT_PROCESSING_S, ImportErrorItem, ImportJobs, iso
+from dispatcher.sandbox.profiles import ProfileStore
+from dispatcher.sandbox.rates import RateLimiter
+from dispatcher.sandbox.validation import import_list_ids, import_profile_errors
 
 RECORDED_HEADERS = ("revision", "content-type", "accept", "user-agent")
 
@@ -99,40 +101,61 @@ class _Window:
 
 
 @dataclass(frozen=True)
-class _Recorded:
-    seq: int
+class Arrival:
+    """Where and when a request came in, on the sandbox's clock."""
+
     method: str
     path: str
-    received_at: str
+    query: str
+    endpoint: str | None  # "POST /api/events"; None when no endpoint has the path
+    received_s: float  # epoch seconds
+
+    @property
+    def received_at(self) -> str:
+        return iso(self.received_s)
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    seq: int
+    arrival: Arrival
     headers: dict[str, str]
     body: bytes  # the raw JSON text, spliced into answers without re-encoding
 
     def to_json(self) -> bytes:
+        arrival = self.arrival
         head = json.dumps(
             {
                 "seq": self.seq,
-                "method": self.method,
-                "path": self.path,
-                "received_at": self.received_at,
+                "method": arrival.method,
+                "path": arrival.path,
+                "query": arrival.query,
+                "endpoint": arrival.endpoint,
+                "received_at": arrival.received_at,
+                "received_s": arrival.received_s,
                 "headers": self.headers,
             }
         ).encode()
         return b"".join((head[:-1], b',"body":', self.body or b"null", b"}"))
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def fake_profile_id(key: str) -> str:
-    """A stable 26-character id shaped like Klaviyo's, derived from the profile's identity."""
-    digest = hashlib.sha256(key.encode()).digest()
-    return "01" + base64.b32encode(digest).decode()[:24]
-
-
 class SandboxState:
-    def __init__(self, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    """`clock` (epoch seconds) times arrivals, Klaviyo's rate windows and import jobs;
+    `monotonic` times the opt-in throttles. Both are injectable for virtual-clock tests."""
+
+    def __init__(
+        self,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        rate_limits: bool = True,
+        import_processing_s: float = DEFAULT_PROCESSING_S,
+    ) -> None:
         self._monotonic = monotonic
+        self.clock = clock
+        self.limiter = RateLimiter(clock, enforce=rate_limits)
+        self.profiles = ProfileStore()
+        self.imports = ImportJobs(import_processing_s)
         self._throttles: list[_Window] = []
         self._lock = threading.Lock()
         self._seq = 0
@@ -140,8 +163,10 @@ class SandboxState:
         self._rejections: list[dict[str, Any]] = []
         self._events: dict[str, int] = {}
         self._faults: list[Fault] = []
-        self._profiles: set[str] = set()
         self.consent = ConsentBook()  # account state: kept by reset(), like profiles
+
+    def now_iso(self) -> str:
+        return iso(self.clock())
 
     # faults
 
@@ -201,41 +226,61 @@ class SandboxState:
     # recordings
 
     def record(
-        self,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        body: bytes,
-        unique_ids: list[str],
-        received_at: str,
+        self, arrival: Arrival, headers: dict[str, str], body: bytes, unique_ids: list[str]
     ) -> None:
         with self._lock:
             self._seq += 1
-            self._requests.append(_Recorded(self._seq, method, path, received_at, headers, body))
+            self._requests.append(_Recorded(self._seq, arrival, headers, body))
             events = self._events
             for unique_id in unique_ids:
                 events[unique_id] = events.get(unique_id, 0) + 1
 
-    def reject(self, method: str, path: str, status: int, code: str, received_at: str) -> None:
+    def reject(self, arrival: Arrival, status: int, code: str) -> None:
         with self._lock:
             self._seq += 1
             self._rejections.append(
                 {
                     "seq": self._seq,
-                    "method": method,
-                    "path": path,
+                    "method": arrival.method,
+                    "path": arrival.path,
+                    "endpoint": arrival.endpoint,
                     "status": status,
                     "code": code,
-                    "received_at": received_at,
+                    "received_at": arrival.received_at,
                 }
             )
 
-    def import_profile(self, key: str) -> tuple[str, bool]:
-        """(profile id, created) for a profile import keyed on `key`."""
-        with self._lock:
-            created = key not in self._profiles
-            self._profiles.add(key)
-        return fake_profile_id(key), created
+    # the account
+
+    def apply_consent(self, path: str, document: dict[str, Any], at: str) -> None:
+        """A consent job: the consent book changes, and the profiles it names exist."""
+        self.consent.apply(path, document, at)
+        attributes = document.get("data", {}).get("attributes", {})
+        for item in (attributes.get("profiles") or {}).get("data", ()):
+            self.profiles.upsert(_identity(item["attributes"]), at)
+
+    def start_import(self, document: dict[str, Any], now: float) -> Any:
+        """A validated bulk import job: profiles that cannot be imported become its errors."""
+        data = document["data"]
+        valid, errors = [], []
+        for index, item in enumerate(data["attributes"]["profiles"]["data"]):
+            attributes = item["attributes"]
+            problem = import_profile_errors(attributes, index)
+            if problem is None:
+                valid.append(attributes)
+            else:
+                error = ImportErrorItem(f"{index:05d}", problem.pointer, problem.detail, attributes)
+                errors.append(error)
+        return self.imports.add(valid, errors, import_list_ids(data), now)
+
+    def settle(self) -> None:
+        """Apply the import jobs that completed by now (called before serving a request)."""
+        now = self.clock()
+        for job in self.imports.take_completed(now):
+            at = iso(job.created_s + job.processing_s)
+            for attributes in job.profiles:
+                self.profiles.upsert(attributes, at)
+                self.consent.join_lists(attributes, job.list_ids)
 
     def reset(self) -> None:
         """Forget recorded requests, rejections and the unique_id index (not faults or
@@ -244,12 +289,13 @@ class SandboxState:
             self._requests.clear()
             self._rejections.clear()
             self._events.clear()
+        self.limiter.forget_observations()
 
     # views
 
     def requests_json(self, path: str | None = None) -> bytes:
         with self._lock:
-            selected = [r for r in self._requests if path is None or r.path == path]
+            selected = [r for r in self._requests if path is None or r.arrival.path == path]
         return b"[" + b",".join(r.to_json() for r in selected) + b"]"
 
     def requests(self, path: str | None = None) -> list[dict[str, Any]]:
@@ -263,3 +309,7 @@ class SandboxState:
     def event_counts(self) -> dict[str, int]:
         with self._lock:
             return dict(self._events)
+
+
+def _identity(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {k: attributes[k] for k in ("email", "phone_number") if attributes.get(k)}

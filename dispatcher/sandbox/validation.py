@@ -19,11 +19,13 @@ MAX_SUBSCRIPTIONS = 1000
 MAX_UNSUBSCRIPTIONS = 100
 MAX_SUPPRESSIONS = 100
 MAX_METRIC_NAME = 127
+MAX_IMPORT_PROFILES = 10_000
 PROFILE_IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id", "id")
 
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _EVENTS_BULK = "/data/attributes/events-bulk-create/data"
 _PROFILES = "/data/attributes/profiles/data"
+IMPORT_JOB_TYPE = "profile-bulk-import-job"
 
 
 class Invalid(Exception):
@@ -239,6 +241,49 @@ def deletion_job(document: Any) -> list[str]:
     return []
 
 
+def bulk_import(document: Any) -> list[str]:
+    """The job's envelope only: a profile Klaviyo cannot import becomes an import error of
+    the job (see `import_profile_errors`), not a 400 for the whole request."""
+    data = _obj(_obj(document, "").get("data"), "/data")
+    attributes = _resource(data, "/data", IMPORT_JOB_TYPE)
+    profiles = _obj(attributes.get("profiles"), "/data/attributes/profiles")
+    for i, item in enumerate(_arr(profiles.get("data"), _PROFILES, MAX_IMPORT_PROFILES)):
+        _resource(item, f"{_PROFILES}/{i}", "profile")
+    import_list_ids(data)
+    return []
+
+
+def import_list_ids(data: dict[str, Any]) -> list[str]:
+    """The lists an import job's profiles join (`relationships.lists.data[].id`)."""
+    relationships = data.get("relationships")
+    if relationships is None:
+        return []
+    pointer = "/data/relationships/lists"
+    lists = _obj(_obj(relationships, "/data/relationships").get("lists"), pointer)
+    targets = lists.get("data")
+    if not isinstance(targets, list):
+        raise Invalid(f"{pointer}/data", "must be an array")
+    ids = []
+    for i, target in enumerate(targets):
+        if _obj(target, f"{pointer}/data/{i}").get("type") != "list":
+            raise Invalid(f"{pointer}/data/{i}/type", "must be 'list'")
+        ids.append(_str(target.get("id"), f"{pointer}/data/{i}/id"))
+    return ids
+
+
+def import_profile_errors(attributes: dict[str, Any], index: int) -> Invalid | None:
+    """Why Klaviyo would not import the profile at `index` of a job, if it would not."""
+    pointer = f"{_PROFILES}/{index}/attributes"
+    try:
+        _profile_attributes(attributes, pointer)
+        for key in ("location", "properties"):
+            if attributes.get(key) is not None:
+                _obj(attributes[key], f"{pointer}/{key}")
+    except Invalid as exc:
+        return exc
+    return None
+
+
 _KB = 1024
 ROUTES = {
     route.path: route
@@ -275,13 +320,13 @@ ROUTES = {
             5 * _KB * _KB,
         ),
         Route("/api/data-privacy-deletion-jobs", deletion_job, 202, 100 * _KB),
+        Route("/api/profile-bulk-import-jobs", bulk_import, 202, 5 * _KB * _KB),
     )
 }
 
 
-def profile_key(document: dict[str, Any]) -> str:
-    """The identity a profile import is keyed on (call after `profile_import` accepted it)."""
-    attributes: dict[str, Any] = document["data"]["attributes"]
+def profile_key(attributes: dict[str, Any]) -> str:
+    """The identity a profile is keyed on (call after its attributes were validated)."""
     for key in PROFILE_IDENTIFIERS:
         if attributes.get(key):
             value = str(attributes[key])

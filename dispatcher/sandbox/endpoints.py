@@ -1,0 +1,64 @@
+"""Which endpoint a request names: method plus path template, as Klaviyo counts them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from dispatcher.sandbox.validation import ROUTES
+
+_SEGMENT = re.compile(r"\{[a-z_]+\}")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    template: str  # "/api/profile-bulk-import-jobs/{id}"
+    _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parts = _SEGMENT.split(self.template)
+        names = _SEGMENT.findall(self.template)
+        regex = re.escape(parts[0])
+        for name, rest in zip(names, parts[1:], strict=True):
+            regex += f"(?P<{name[1:-1]}>[^/]+)" + re.escape(rest)
+        object.__setattr__(self, "_pattern", re.compile(regex + "/?"))
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} {self.template}"
+
+    def match(self, path: str) -> dict[str, str] | None:
+        found = self._pattern.fullmatch(path)
+        return None if found is None else found.groupdict()
+
+
+PROFILES = "/api/profiles"
+IMPORT_JOBS = "/api/profile-bulk-import-jobs"
+ENDPOINTS = (
+    *(Endpoint("POST", path) for path in ROUTES),
+    Endpoint("GET", IMPORT_JOBS + "/{id}"),
+    Endpoint("GET", IMPORT_JOBS + "/{id}/import-errors"),
+    Endpoint("GET", PROFILES),
+    Endpoint("GET", PROFILES + "/{id}/lists"),
+)
+
+
+class NoEndpoint(Exception):
+    """No endpoint has this path (`allow` empty: 404) or none takes this method (405)."""
+
+    def __init__(self, allow: list[str]) -> None:
+        super().__init__(allow)
+        self.allow = allow
+
+
+def resolve(method: str, path: str) -> tuple[Endpoint, dict[str, str]]:
+    allow: list[str] = []
+    for endpoint in ENDPOINTS:
+        params = endpoint.match(path)
+        if params is None:
+            continue
+        if endpoint.method == method:
+            return endpoint, params
+        allow.append(endpoint.method)
+    raise NoEndpoint(allow)

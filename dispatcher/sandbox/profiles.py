@@ -1,0 +1,112 @@
+"""The fake account's profiles: identity, the usual fields, location and custom properties.
+
+Written by profile-import and profile-bulk-import jobs (Klaviyo merges: a field or property a
+call leaves out keeps its value), made known by consent jobs (which create the profiles they
+name), and planted directly by the control endpoint for reconcile tests. A profile is found by
+any identifier it has been given (email compared without case)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+# In the order a profile's id is derived from (the first one it has).
+IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id", "id")
+FIELDS = (*IDENTIFIERS[:-1], "first_name", "last_name", "organization", "locale", "title", "image")
+
+
+def fake_profile_id(key: str) -> str:
+    """A stable 26-character id shaped like Klaviyo's, derived from the profile's identity."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return "01" + base64.b32encode(digest).decode()[:24]
+
+
+def identity_keys(attributes: dict[str, Any]) -> list[str]:
+    """ "email:a@b.c", "phone_number:+1...", ...: every identifier the attributes carry."""
+    keys = []
+    for name in IDENTIFIERS:
+        value = attributes.get(name)
+        if value:
+            text = str(value)
+            keys.append(f"{name}:{text.lower() if name == 'email' else text}")
+    return keys
+
+
+@dataclass
+class StoredProfile:
+    id: str
+    created: str
+    updated: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    location: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created": self.created,
+            "updated": self.updated,
+            **{name: self.fields.get(name) for name in FIELDS},
+            "location": dict(self.location),
+            "properties": dict(self.properties),
+        }
+
+
+class ProfileStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_key: dict[str, StoredProfile] = {}
+        self._by_id: dict[str, StoredProfile] = {}
+
+    def upsert(self, attributes: dict[str, Any], at: str) -> tuple[str, bool]:
+        """Merge validated profile attributes in; (profile id, created)."""
+        with self._lock:
+            profile, created = self._find_or_create(attributes, at)
+            for name in FIELDS:
+                if attributes.get(name) is not None:
+                    profile.fields[name] = attributes[name]
+            profile.location.update(attributes.get("location") or {})
+            profile.properties.update(attributes.get("properties") or {})
+            profile.updated = at
+            self._index(profile, attributes)
+            return profile.id, created
+
+    def plant(self, attributes: dict[str, Any], at: str) -> dict[str, Any]:
+        """Set fields, location and properties as given (replacing, not merging): drift a
+        reconcile must find. Creates the profile when unknown."""
+        with self._lock:
+            profile, _ = self._find_or_create(attributes, at)
+            profile.fields.update({n: attributes[n] for n in FIELDS if n in attributes})
+            for name in ("location", "properties"):
+                if name in attributes:
+                    setattr(profile, name, dict(attributes[name] or {}))
+            profile.updated = at
+            self._index(profile, attributes)
+            return profile.to_json()
+
+    def find(self, identifier: str, value: str) -> dict[str, Any] | None:
+        """The profile with this identifier ("id", "email", "phone_number", "external_id")."""
+        with self._lock:
+            if identifier == "id":
+                profile = self._by_id.get(value)
+            else:
+                profile = self._by_key.get(identity_keys({identifier: value})[0])
+            return None if profile is None else profile.to_json()
+
+    def _find_or_create(self, attributes: dict[str, Any], at: str) -> tuple[StoredProfile, bool]:
+        keys = identity_keys(attributes)
+        if not keys:
+            raise ValueError("a profile needs an email, phone_number or external_id")
+        for key in keys:
+            if key in self._by_key:
+                return self._by_key[key], False
+        profile = StoredProfile(fake_profile_id(keys[0]), at, at)
+        self._by_id[profile.id] = profile
+        return profile, True
+
+    def _index(self, profile: StoredProfile, attributes: dict[str, Any]) -> None:
+        for key in identity_keys(profile.fields) + identity_keys(attributes):
+            self._by_key[key] = profile

@@ -1,0 +1,325 @@
+"""The sandbox's rate limits: Klaviyo's per-endpoint windows, per API key, on a virtual clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dispatcher.providers.klaviyo.limits import RATES
+from dispatcher.sandbox import Sandbox, start_sandbox
+from dispatcher.sandbox.rates import DAY, RATE_LIMITS, Admitted, RateLimiter, Refused, Window
+from tests.dispatcher.helpers import API_KEY, headers
+
+ERASE = "/api/data-privacy-deletion-jobs"  # 3/s, 60/min: the smallest windows served
+ERASE_ENDPOINT = f"POST {ERASE}"
+EVENTS = "/api/events"
+ROOT = Path(__file__).resolve().parents[4]
+START = 1_800_000_000.0  # a whole minute (and second) of epoch time
+
+
+class Clock:
+    def __init__(self, now: float = START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def limited(clock: Clock) -> Iterator[Sandbox]:
+    with start_sandbox(clock=clock) as running:
+        yield running
+
+
+@pytest.fixture
+def client(limited: Sandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=limited.base_url, timeout=10) as http:
+        yield http
+
+
+def erasure(email: str) -> dict[str, Any]:
+    profile = {"type": "profile", "attributes": {"email": email}}
+    return {
+        "data": {
+            "type": "data-privacy-deletion-job",
+            "attributes": {"profile": {"data": profile}},
+        }
+    }
+
+
+def erase(http: httpx.Client, email: str = "ada@example.com", key: str = API_KEY) -> httpx.Response:
+    auth = f"Klaviyo-API-Key {key}"
+    return http.post(ERASE, content=json.dumps(erasure(email)), headers=headers(Authorization=auth))
+
+
+def statuses(responses: list[httpx.Response]) -> list[int]:
+    return [response.status_code for response in responses]
+
+
+def test_the_burst_window_admits_its_limit_then_answers_klaviyos_429(
+    limited: Sandbox, client: httpx.Client, clock: Clock
+) -> None:
+    clock.now = START + 0.25
+    answers = [erase(client, f"p{i}@example.com") for i in range(4)]
+
+    assert statuses(answers) == [202, 202, 202, 429]
+    refused = answers[3]
+    assert refused.headers["retry-after"] == "1"  # 0.75 s left in the second, rounded up
+    assert not [name for name in refused.headers if name.lower().startswith("ratelimit")]
+    body = refused.json()
+    error_id = body["errors"][0].pop("id")
+    assert len(error_id) == 36
+    assert body == {
+        "errors": [
+            {
+                "status": 429,
+                "code": "throttled",
+                "title": "Request was throttled.",
+                "detail": "Request was throttled. Expected available in 1 seconds.",
+                "source": {},
+            }
+        ]
+    }
+    assert [r["body"] for r in limited.requests()] == [
+        erasure(f"p{i}@example.com") for i in range(3)
+    ]
+    assert [(r["status"], r["code"]) for r in limited.rejections()] == [(429, "throttled")]
+
+
+def test_successes_carry_the_steady_window_in_ratelimit_headers(
+    client: httpx.Client, clock: Clock
+) -> None:
+    clock.now = START + 42.5
+    first, second = erase(client), erase(client)
+
+    assert (first.headers["ratelimit-limit"], first.headers["ratelimit-remaining"]) == ("60", "59")
+    assert second.headers["ratelimit-remaining"] == "58"
+    assert second.headers["ratelimit-reset"] == "18"  # 17.5 s to the minute's end, rounded up
+
+
+def test_windows_are_aligned_to_epoch_time_not_to_the_first_call(
+    client: httpx.Client, clock: Clock
+) -> None:
+    clock.now = START + 0.9
+    assert statuses([erase(client) for _ in range(4)]) == [202, 202, 202, 429]
+    clock.now = START + 1.0  # 0.1 s after the first call, but a new second
+    assert statuses([erase(client) for _ in range(4)]) == [202, 202, 202, 429]
+
+
+def test_the_steady_window_refuses_until_the_minute_ends_and_refusals_are_not_counted(
+    limited: Sandbox, client: httpx.Client, clock: Clock
+) -> None:
+    for second in range(20):  # 3 a second: 60 in the first 20 seconds of the minute
+        clock.now = START + second
+        assert statuses([erase(client) for _ in range(3)]) == [202] * 3
+    clock.now = START + 20.5
+    refused = [erase(client) for _ in range(5)]
+
+    assert statuses(refused) == [429] * 5
+    assert {r.headers["retry-after"] for r in refused} == {"40"}  # 39.5 s to the minute's end
+    assert len(limited.requests(ERASE)) == 60
+    clock.now = START + 60
+    assert statuses([erase(client) for _ in range(4)]) == [202, 202, 202, 429]
+    report = limited.throttled()[ERASE_ENDPOINT]
+    assert report == {
+        "throttled": 6,
+        "windows": {"1": {"limit": 3, "peak": 3}, "60": {"limit": 60, "peak": 60}},
+    }
+
+
+def test_windows_are_per_endpoint_and_per_api_key(client: httpx.Client, clock: Clock) -> None:
+    assert statuses([erase(client) for _ in range(4)]) == [202, 202, 202, 429]
+
+    other_key = [erase(client, key="pk_other_account") for _ in range(4)]
+    event = client.post(EVENTS, content=json.dumps(_event()), headers=headers())
+
+    assert statuses(other_key) == [202, 202, 202, 429]
+    assert event.status_code == 202, "another endpoint has windows of its own"
+
+
+def test_a_path_template_is_one_endpoint_whatever_the_id(
+    limited: Sandbox, client: httpx.Client
+) -> None:
+    answers = [
+        client.get(f"/api/profile-bulk-import-jobs/job{i}", headers=headers()) for i in range(11)
+    ]
+
+    assert statuses(answers) == [404] * 10 + [429], "a 404 still counts; the 11th is refused"
+    assert limited.throttled()["GET /api/profile-bulk-import-jobs/{id}"]["throttled"] == 1
+
+
+def test_without_rate_limits_nothing_is_refused_but_peaks_are_reported(clock: Clock) -> None:
+    with (
+        start_sandbox(clock=clock, rate_limits=False) as unlimited,
+        httpx.Client(base_url=unlimited.base_url) as http,
+    ):
+        answers = [erase(http, f"p{i}@example.com") for i in range(10)]
+        report = http.get("/_sandbox/throttled").json()
+
+    assert statuses(answers) == [202] * 10
+    assert report[ERASE_ENDPOINT] == {
+        "throttled": 0,
+        "windows": {"1": {"limit": 3, "peak": 10}, "60": {"limit": 60, "peak": 10}},
+    }
+
+
+def test_the_throttled_report_over_http_lists_every_served_endpoint(
+    client: httpx.Client, clock: Clock
+) -> None:
+    [erase(client) for _ in range(5)]
+
+    report = client.get("/_sandbox/throttled").json()
+
+    assert set(report) == set(RATE_LIMITS)
+    assert report[ERASE_ENDPOINT]["throttled"] == 2
+    assert report[ERASE_ENDPOINT]["windows"]["1"]["peak"] == 3
+    assert report["POST /api/events"]["windows"]["1"] == {"limit": 350, "peak": 0}
+    assert client.delete("/_sandbox/requests").status_code == 204
+    assert client.get("/_sandbox/throttled").json()[ERASE_ENDPOINT]["throttled"] == 0
+
+
+def test_recorded_requests_carry_method_path_and_arrival_time(
+    limited: Sandbox, client: httpx.Client, clock: Clock
+) -> None:
+    clock.now = START + 7.25
+    erase(client)
+
+    (recorded,) = limited.requests()
+    assert (recorded["method"], recorded["path"], recorded["endpoint"]) == (
+        "POST",
+        ERASE,
+        ERASE_ENDPOINT,
+    )
+    assert recorded["received_s"] == START + 7.25
+    assert recorded["received_at"] == "2027-01-15T08:00:07.250000+00:00"
+
+
+def test_a_daily_window_refuses_until_the_utc_day_ends() -> None:
+    clock = Clock(DAY * 20_000 + DAY - 100.5)  # 100.5 s before midnight UTC
+    table = {"POST /x": (Window(2, 1), Window(100, 60), Window(4, DAY))}
+    limiter = RateLimiter(clock, table=table)
+    answers = []
+    for _ in range(3):
+        answers += [limiter.admit("k", "POST /x") for _ in range(2)]
+        clock.now += 1
+
+    assert [type(a) for a in answers] == [Admitted] * 4 + [Refused] * 2
+    assert answers[4] == Refused(retry_after=99)  # 98.5 s to midnight, rounded up
+    clock.now += 60  # 37.5 s to midnight
+    assert limiter.admit("k", "POST /x") == Refused(retry_after=38)
+    clock.now += 37.5
+    assert isinstance(limiter.admit("k", "POST /x"), Admitted)
+    assert limiter.report()["POST /x"]["windows"][str(DAY)] == {"limit": 4, "peak": 4}
+
+
+def test_retry_after_is_the_longest_of_the_exceeded_windows() -> None:
+    clock = Clock(START + 59.5)
+    limiter = RateLimiter(clock, table={"POST /x": (Window(1, 1), Window(1, 60))})
+
+    assert isinstance(limiter.admit("k", "POST /x"), Admitted)
+    assert limiter.admit("k", "POST /x") == Refused(retry_after=1)  # both end in 0.5 s
+    clock.now = START + 60.2
+    assert isinstance(limiter.admit("k", "POST /x"), Admitted)
+    clock.now = START + 61.2
+    assert limiter.admit("k", "POST /x") == Refused(retry_after=59)
+
+
+def test_an_endpoint_without_limits_is_not_counted() -> None:
+    assert RateLimiter(Clock()).admit("k", "GET /api/unknown") is None
+
+
+# The client's table (dispatcher/providers/klaviyo/limits.py) names each bucket after the
+# endpoint it draws from; the sandbox states Klaviyo's limits on its own.
+CLIENT_BUCKET_ENDPOINTS = {
+    "profile-import": "POST /api/profile-import",
+    "event-bulk-create-jobs": "POST /api/event-bulk-create-jobs",
+    "profile-subscription-bulk-create-jobs": "POST /api/profile-subscription-bulk-create-jobs",
+    "profile-subscription-bulk-delete-jobs": "POST /api/profile-subscription-bulk-delete-jobs",
+    "profile-suppression-bulk-create-jobs": "POST /api/profile-suppression-bulk-create-jobs",
+    "profile-suppression-bulk-delete-jobs": "POST /api/profile-suppression-bulk-delete-jobs",
+    "data-privacy-deletion-jobs": "POST /api/data-privacy-deletion-jobs",
+    "profile-bulk-import-jobs": "POST /api/profile-bulk-import-jobs",
+    "profile-bulk-import-jobs/{id}": "GET /api/profile-bulk-import-jobs/{id}",
+    "profiles": "GET /api/profiles",
+}
+
+
+def test_the_clients_rate_table_is_klaviyos() -> None:
+    for operation, buckets in RATES.items():
+        for bucket in buckets:
+            endpoint = CLIENT_BUCKET_ENDPOINTS[bucket.name]
+            stated = {(w.calls, w.seconds) for w in RATE_LIMITS[endpoint]}
+            client = {(w.calls, int(w.seconds)) for w in bucket.windows}
+            assert client == stated, f"{operation}: {bucket.name}"
+
+
+@pytest.mark.parametrize(("value", "limited"), [("off", False), ("on", True), (None, True)])
+def test_python_m_dispatcher_sandbox_takes_the_rate_limit_switch(
+    value: str | None, limited: bool
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ | {"MARKETING_SANDBOX_ADDRESS": f"127.0.0.1:{port}"}
+    env.pop("MARKETING_SANDBOX_RATE_LIMITS", None)
+    if value is not None:
+        env["MARKETING_SANDBOX_RATE_LIMITS"] = value
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dispatcher.sandbox"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        assert "listening on" in process.stderr.readline()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            answers = [erase(http, f"p{i}@example.com") for i in range(8)]
+        # 8 calls straddle at most two 1-second windows of 3: some are refused when limited.
+        assert (429 in statuses(answers)) is limited
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_python_m_dispatcher_sandbox_refuses_an_unknown_switch_value() -> None:
+    env = os.environ | {"MARKETING_SANDBOX_RATE_LIMITS": "sometimes"}
+    done = subprocess.run(
+        [sys.executable, "-m", "dispatcher.sandbox"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode != 0
+    assert "rate_limits" in done.stderr
+
+
+def _event() -> dict[str, Any]:
+    attributes = {
+        "properties": {},
+        "metric": {"data": {"type": "metric", "attributes": {"name": "viewed_product"}}},
+        "profile": {"data": {"type": "profile", "attributes": {"email": "ada@example.com"}}},
+    }
+    return {"data": {"type": "event", "attributes": attributes}}
