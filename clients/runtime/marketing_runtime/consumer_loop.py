@@ -23,6 +23,8 @@ UNAVAILABLE_WAIT_S = 1.0
 # The longest a batch keeps filling while its call is unavailable: its messages
 # are not kept alive meanwhile (the handler keeps them alive once it has them).
 FILL_MAX_S = 5.0
+# What came while a batch waited to fill is in the stream already: a short fetch takes it.
+FILL_FETCH_S = 0.01
 
 
 async def consume(
@@ -75,7 +77,7 @@ async def consume(
                 await pause(stopping, UNAVAILABLE_WAIT_S, sleep)
                 continue
             if messages and fill_wait is not None:
-                messages = await _filled(puller, messages, batch, fill_wait, wait_s)
+                messages = await _filled(puller, messages, batch, fill_wait, sleep)
             if messages:
                 await _handle(durable, handle, messages, stopping, sleep)
     finally:
@@ -84,18 +86,21 @@ async def consume(
 
 
 async def _filled(
-    puller: PullConsumer, messages: list[Msg], batch: int, fill_wait: FillWait, wait_s: float
+    puller: PullConsumer, messages: list[Msg], batch: int, fill_wait: FillWait, sleep: Sleep
 ) -> list[Msg]:
-    """`messages` and more, fetched while the batch is not full and its call would
-    wait. A failed fetch ends the filling: what is in hand goes as it is."""
-    started = time.monotonic()
+    """`messages` and more: while the batch is not full and its call would wait,
+    wait (by `sleep`) and take what came meanwhile. A failed fetch ends the
+    filling: what is in hand goes as it is."""
+    started = time.monotonic()  # real time: the server's ack wait runs on it
     while len(messages) < batch and (wait := await fill_wait(messages)) > 0:
         left = FILL_MAX_S - (time.monotonic() - started)
         if left <= 0:
             break
-        span = min(wait, wait_s, left)
+        await sleep(min(wait, left))
         try:
-            messages += await puller.fetch(batch - len(messages), wait_s=span, linger_s=span)
+            messages += await puller.fetch(
+                batch - len(messages), wait_s=FILL_FETCH_S, linger_s=FILL_FETCH_S
+            )
         except Exception as exc:
             log.warning("fetch failed while filling a batch: %r", exc)
             break

@@ -32,9 +32,7 @@ async def budget_kv(nats_url: str) -> AsyncIterator[KeyValue]:
         await nc.close()
 
 
-def limits(
-    rates: dict[str, tuple[RateBucket, ...]], compliance: Iterable[str] = ()
-) -> Limits:
+def limits(rates: dict[str, tuple[RateBucket, ...]], compliance: Iterable[str] = ()) -> Limits:
     return Limits(
         create_events=OperationLimits(max_items=1000),
         consent={},

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -22,8 +22,8 @@ from dispatcher.sandbox import start_sandbox
 from dispatcher.settings import DispatcherSettings
 from tests.bus_helpers import delivery
 from tests.dispatcher.budget.helpers import EPOCH0, most_in_any_window, most_in_fixed_windows
-from tests.dispatcher.helpers import API_KEY
 from tests.dispatcher.budget.scaled_clock import ScaledClock
+from tests.dispatcher.helpers import API_KEY
 from tests.harness import eventually
 
 # Klaviyo's limits per endpoint (burst per second, steady per minute), as
@@ -110,8 +110,7 @@ class Site:
         return {
             endpoint: seen
             for endpoint, seen in self.sandbox.throttled().items()
-            if seen["throttled"]
-            or any(w["peak"] > w["limit"] for w in seen["windows"].values())
+            if seen["throttled"] or any(w["peak"] > w["limit"] for w in seen["windows"].values())
         }
 
     def windows_exceeded(self) -> dict[str, tuple[int, int]]:

@@ -38,7 +38,8 @@ class ScaledClock:
 
     async def sleep(self, seconds: float) -> None:
         deadline = self.monotonic() + max(0.0, seconds)
-        while (left := deadline - self.monotonic()) > 0:
+        # Time stands still during calls: a real sleep may end early on this clock.
+        while (left := deadline - self.monotonic()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(left / self.speed)
         await asyncio.sleep(0)
 

@@ -54,9 +54,7 @@ def _deliver(nats_url: str, site: Site, events: list[str], contacts: list[bytes]
         await publish(js, topology.CONTACTS_SUBJECT, contacts)
         try:
             for _ in range(replicas):
-                site.start_replica(
-                    event_batch_size=EVENT_BATCH, linger_s=0.01, lease_ttl_s=15.0
-                )
+                site.start_replica(event_batch_size=EVENT_BATCH, linger_s=0.01, lease_ttl_s=15.0)
             await site.run_until_acked(js, timeout_s=90)
         finally:
             await site.stop()
