@@ -19,6 +19,9 @@ from dispatcher.providers.base import RateBucket, RateWindow
 # The part of a window's calls that only compliance work may take, in a bucket
 # that compliance and other work share: bulk work stops short of it.
 COMPLIANCE_SHARE = 0.15
+# Added to a wait so that floating-point rounding does not wake a call a hair
+# before the stamp it waits for has left the window (it would wait again).
+_ROUNDING_S = 1e-6
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class BucketLog:
         if excess <= 0:
             return 0.0
         leaving = self.stamps[first + excess - 1]  # leaves the span at leaving + span
-        return max(0.0, leaving + span - stamp)
+        return max(0.0, leaving + span - stamp + _ROUNDING_S)
 
     def paced_wait(self, now: float, limits: Sequence[Capacity]) -> float:
         """Seconds until the next call keeps the steady pace of the tightest

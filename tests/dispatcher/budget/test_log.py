@@ -38,7 +38,7 @@ def test_admitted_calls_never_exceed_a_window_of_any_alignment(
         now += gap
         limits = capacities(bucket, compliance=compliance and shared, shared=shared)
         stamp = log.next_stamp(now + log.wait(now, limits, MARGIN_S))
-        assert log.wait(stamp, limits, MARGIN_S) == 0
+        assert log.wait(stamp, limits, MARGIN_S) == 0, "woken before the call fits"
         log = log.with_call(stamp, horizon_s(bucket, MARGIN_S))
         arrivals.append(stamp + late)
         if not (compliance and shared):
