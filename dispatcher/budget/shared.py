@@ -15,6 +15,7 @@ import hashlib
 import logging
 import re
 import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -52,6 +53,11 @@ class _Plan:
 
 
 @dataclass(frozen=True)
+class Stamp:
+    at: float
+
+
+@dataclass(frozen=True)
 class Reservation:
     """Calls reserved for one request: (KV key, stamp) per bucket."""
 
@@ -74,6 +80,7 @@ class SharedBudget:
         self._epoch, self._sleep = epoch, sleep
         self._plans = _plans(_key_safe(account), limits)
         self._seen: dict[str, tuple[BucketLog, int | None]] = {}
+        self._deciding: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def covers(self, operation: str) -> bool:
         return operation in self._plans
@@ -126,24 +133,33 @@ class SharedBudget:
     async def _reserve(self, plan: _Plan, operation: str, paced: bool) -> float:
         waited = 0.0
         while True:
+            # One task of this replica at a time decides on a bucket, on the entry
+            # as the last of them left it: tasks woken for one free call do not
+            # all try to take it. Held for a round trip, never during a wait.
+            async with self._deciding[plan.key]:
+                wait = await self._try_reserve(plan, paced)
+            if isinstance(wait, Stamp):
+                metrics.BUDGET_CALLS.labels(plan.bucket.name).inc()
+                if waited:
+                    metrics.BUDGET_WAIT.labels(operation, plan.bucket.name).observe(waited)
+                return wait.at
+            waited += wait
+            await self._sleep(wait)
+
+    async def _try_reserve(self, plan: _Plan, paced: bool) -> Stamp | float:
+        """The call reserved (its stamp), or the seconds to wait before trying again."""
+        while True:
             state, revision = self._cached_entry(plan.key)
             now = self._epoch()
             wait = state.wait(now, plan.limits, self._margin_s)
             if paced:
                 wait = max(wait, state.paced_wait(now, plan.limits))
             if wait > 0:
-                waited += wait
-                await self._sleep(wait)
-                continue
+                return wait
             stamp = state.next_stamp(now)
-            written = await self._write(
-                plan.key, state.with_call(stamp, _horizon(plan, self._margin_s)), revision
-            )
-            if written:
-                metrics.BUDGET_CALLS.labels(plan.bucket.name).inc()
-                if waited:
-                    metrics.BUDGET_WAIT.labels(operation, plan.bucket.name).observe(waited)
-                return stamp
+            after = state.with_call(stamp, horizon_s(plan.bucket, self._margin_s))
+            if await self._write(plan.key, after, revision):
+                return Stamp(stamp)
             await self._read(plan.key)
 
     async def _change(self, key: str, change: Callable[[BucketLog], BucketLog]) -> None:
@@ -183,10 +199,6 @@ class SharedBudget:
             return False
         self._seen[key] = (state, written)
         return True
-
-
-def _horizon(plan: _Plan, margin_s: float) -> float:
-    return horizon_s(plan.bucket, margin_s)
 
 
 def _plans(account: str, limits: Limits) -> dict[str, tuple[_Plan, ...]]:

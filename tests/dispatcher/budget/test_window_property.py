@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from marketing_runtime import topology
+from prometheus_client import REGISTRY
 
 from tests.dispatcher.budget.provider_site import (
     EVENT_CALLS,
@@ -105,6 +106,7 @@ def test_a_backlog_of_events_gets_the_whole_bound(nats_url: str) -> None:
     (with the budget's margin)."""
     site = Site(nats_url, speed=SPEED, margin_s=MARGIN_S)
     tag = uuid.uuid4().hex[:8]
+    kv_before = {op: _kv_ops(op) for op in ("get", "update", "conflict")}
 
     _deliver(nats_url, site, [f"bl-{tag}-{i}" for i in range(1600)], [], 2)
 
@@ -113,5 +115,12 @@ def test_a_backlog_of_events_gets_the_whole_bound(nats_url: str) -> None:
     assert len(calls) == 160
     # The bound is 150 calls a minute: the 151st may go 60 s after the first.
     share = 60 / (calls[150] - calls[0])
+    kv = {op: (_kv_ops(op) - kv_before[op]) / len(calls) for op in kv_before}
     print(f"backlog: {share:.4f} of the bound (call 151 at {calls[150] - calls[0]:.3f} s)")
+    print("KV operations per call: " + ", ".join(f"{op} {n:.2f}" for op, n in kv.items()))
     assert share >= 0.95
+
+
+def _kv_ops(operation: str) -> float:
+    name = "marketing_dispatcher_budget_kv_operations_total"
+    return REGISTRY.get_sample_value(name, {"operation": operation}) or 0.0
