@@ -9,6 +9,7 @@ import math
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import nats
 from marketing_runtime import topology
@@ -63,7 +64,7 @@ def replicas(
     ]
 
 
-async def run_on_clock(clock: VirtualClock, tasks: Sequence[asyncio.Task[object]]) -> None:
+async def run_on_clock(clock: VirtualClock, tasks: Sequence[asyncio.Task[Any]]) -> None:
     """Move virtual time only while every unfinished task sleeps on it (their KV
     round trips are real I/O, settled first), until all are done."""
 

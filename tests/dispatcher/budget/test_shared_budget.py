@@ -29,7 +29,7 @@ BULK = limits({"events": bucket("event-bulk-create-jobs", (10, 1.0), (150, 60.0)
 
 
 async def _stamps(budget: SharedBudget, operation: str, count: int, **options: bool) -> list[float]:
-    stamps = []
+    stamps: list[float] = []
     for _ in range(count):
         reservation = await budget.acquire(operation, **options)
         stamps.extend(stamp for _, stamp in reservation.stamps)
@@ -46,7 +46,7 @@ def test_replicas_together_never_exceed_a_window_and_spend_it_all(
         async with budget_kv(own_nats.url) as kv:
             budgets = replicas(kv, BULK, clock, count, margin_s=MARGIN_S)
             tasks = [asyncio.create_task(_stamps(b, "events", 170 // count)) for b in budgets]
-            await run_on_clock(clock, tasks)  # type: ignore[arg-type]
+            await run_on_clock(clock, tasks)
             return sorted(s for task in tasks for s in task.result())
 
     stamps = asyncio.run(main())
@@ -68,7 +68,7 @@ def test_one_replica_reserves_with_one_round_trip(own_nats: NatsServer) -> None:
             await budget.acquire("events")  # the first creates the entry
             before = {op: _kv_ops(op) for op in ("get", "update", "conflict")}
             task = asyncio.create_task(_stamps(budget, "events", 20))
-            await run_on_clock(clock, [task])  # type: ignore[list-item]
+            await run_on_clock(clock, [task])
             used = {op: _kv_ops(op) - before[op] for op in before}
             assert used == {"get": 0, "update": 20, "conflict": 0}
 
@@ -97,7 +97,7 @@ def test_compliance_work_keeps_its_share_of_a_shared_bucket(own_nats: NatsServer
             syncing = asyncio.create_task(_stamps(bulk, "sync", 12))
             await asyncio.sleep(0.2)  # the sync has taken what it may and waits
             unsubscribing = asyncio.create_task(_stamps(compliance, "unsubscribe", 1))
-            await run_on_clock(clock, [syncing, unsubscribing])  # type: ignore[list-item]
+            await run_on_clock(clock, [syncing, unsubscribing])
             return syncing.result(), unsubscribing.result()
 
     sync, unsubscribe = asyncio.run(main())
@@ -127,7 +127,7 @@ def test_a_429_pauses_its_bucket_for_every_replica_and_no_other(own_nats: NatsSe
             assert other.pause_left("events") == 30  # ...and kept for the consume loop
             events = asyncio.create_task(_stamps(other, "events", 1))
             unsubscribe = asyncio.create_task(_stamps(other, "unsubscribe", 1))
-            await run_on_clock(clock, [events, unsubscribe])  # type: ignore[list-item]
+            await run_on_clock(clock, [events, unsubscribe])
             return events.result()[0], unsubscribe.result()[0], other.pause_left("unsubscribe")
 
     events, unsubscribe, unsubscribe_pause = asyncio.run(main())
@@ -143,10 +143,10 @@ def test_a_batch_not_full_keeps_the_steady_pace(own_nats: NatsServer) -> None:
         async with budget_kv(own_nats.url) as kv:
             budget, other = replicas(kv, BULK, clock, 2)
             full = asyncio.create_task(_stamps(budget, "events", 3))
-            await run_on_clock(clock, [full])  # type: ignore[list-item]
+            await run_on_clock(clock, [full])
             fill_wait = await other.fill_wait("events")
             paced = asyncio.create_task(_stamps(other, "events", 3, paced=True))
-            await run_on_clock(clock, [paced])  # type: ignore[list-item]
+            await run_on_clock(clock, [paced])
             return full.result(), paced.result(), fill_wait
 
     full, paced, fill_wait = asyncio.run(main())
@@ -164,7 +164,7 @@ def test_a_reservation_given_back_frees_its_call(own_nats: NatsServer) -> None:
             first, second = replicas(kv, one, clock, 2)
             await first.release(await first.acquire("erase"))
             task = asyncio.create_task(_stamps(second, "erase", 2))
-            await run_on_clock(clock, [task])  # type: ignore[list-item]
+            await run_on_clock(clock, [task])
             return task.result()
 
     assert [s - EPOCH0 for s in asyncio.run(main())] == pytest.approx([0.0, 60 + MARGIN_S])

@@ -75,7 +75,7 @@ def test_calls_wait_for_the_budget_and_a_429_pauses_every_replica(own_nats: Nats
                 asyncio.create_task(second.call("create_events")),
                 asyncio.create_task(second.call("unsubscribe")),
             ]
-            await run_on_clock(clock, calls)  # type: ignore[arg-type]
+            await run_on_clock(clock, calls)
             return first, second
 
     first, second = asyncio.run(main())
@@ -93,7 +93,7 @@ def test_a_reservation_that_aged_is_given_back_and_taken_again(own_nats: NatsSer
         async with budget_kv(own_nats.url) as kv:
             replica = Replica(kv, account, clock)
             task = asyncio.create_task(replica.call("import", 2))
-            await run_on_clock(clock, [task])  # type: ignore[list-item]
+            await run_on_clock(clock, [task])
             entry = await kv.get(f"{account}.account")
             return replica, BucketLog.decode(entry.value)
 
