@@ -20,8 +20,10 @@ BatchHandler = Callable[[list[Msg]], Awaitable[None]]
 # Seconds the handler's next call is still unavailable, given the batch so far.
 FillWait = Callable[[list[Msg]], Awaitable[float]]
 UNAVAILABLE_WAIT_S = 1.0
-# The longest a batch keeps filling while its call is unavailable: its messages
-# are not kept alive meanwhile (the handler keeps them alive once it has them).
+# The longest a batch keeps filling while its call is unavailable, and never
+# longer than half the keep-alive interval: its messages are not kept alive
+# meanwhile (the handler keeps them alive once it has them, its first +WPI a
+# keep-alive interval later).
 FILL_MAX_S = 5.0
 # What came while a batch waited to fill is in the stream already: a short fetch takes it.
 FILL_FETCH_S = 0.01
@@ -51,8 +53,8 @@ async def consume(
     when the wait is over. With `keepalive_s` (seconds, asked each round),
     messages kept for the next fetch are kept alive (+WPI) that often;
     `handle` keeps its own. With `fill_wait`, a batch that is not full keeps
-    taking messages (up to FILL_MAX_S) while it says the handler's next call
-    could not go yet: calls are spent on full batches when they are scarce.
+    taking messages (up to FILL_MAX_S, and half of `keepalive_s`) while it says the
+    handler's next call could not go yet: calls are spent on full batches when they are scarce.
     Pauses wait by `sleep` and end early on `stopping`."""
     puller: PullConsumer | None = None
     try:
@@ -77,7 +79,8 @@ async def consume(
                 await pause(stopping, UNAVAILABLE_WAIT_S, sleep)
                 continue
             if messages and fill_wait is not None:
-                messages = await _filled(puller, messages, batch, fill_wait, sleep)
+                most_s = min(FILL_MAX_S, keepalive_s() / 2) if keepalive_s else FILL_MAX_S
+                messages = await _filled(puller, messages, batch, fill_wait, most_s, sleep)
             if messages:
                 await _handle(durable, handle, messages, stopping, sleep)
     finally:
@@ -86,14 +89,21 @@ async def consume(
 
 
 async def _filled(
-    puller: PullConsumer, messages: list[Msg], batch: int, fill_wait: FillWait, sleep: Sleep
+    puller: PullConsumer,
+    messages: list[Msg],
+    batch: int,
+    fill_wait: FillWait,
+    most_s: float,
+    sleep: Sleep,
 ) -> list[Msg]:
     """`messages` and more: while the batch is not full and its call would wait,
-    wait (by `sleep`) and take what came meanwhile. A failed fetch ends the
-    filling: what is in hand goes as it is."""
-    started = time.monotonic()  # real time: the server's ack wait runs on it
+    wait (by `sleep`) and take what came meanwhile, for `most_s` at most (real
+    seconds: nothing keeps these messages alive meanwhile, and the server's ack
+    wait runs on real time). A failed fetch ends the filling: what is in hand
+    goes as it is."""
+    started = time.monotonic()
     while len(messages) < batch and (wait := await fill_wait(messages)) > 0:
-        left = FILL_MAX_S - (time.monotonic() - started)
+        left = most_s - (time.monotonic() - started)
         if left <= 0:
             break
         await sleep(min(wait, left))
