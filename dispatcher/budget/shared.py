@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from marketing_runtime.clock import Sleep
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
@@ -102,7 +103,7 @@ class SharedBudget:
     async def release(self, reservation: Reservation) -> None:
         """Give back the calls of a reservation that was not used."""
         for key, stamp in reservation.stamps:
-            await self._change(key, lambda state, s=stamp: state.without(s))  # type: ignore[misc]
+            await self._change(key, partial(BucketLog.without, stamp=stamp))
 
     async def throttled(self, operation: str, retry_after_s: float) -> None:
         """The provider refused a call with 429: pause the buckets it stands for,
