@@ -44,10 +44,14 @@ entry, and a reservation waits it out.
 
 KV round trips per call: one `update` when this replica wrote the bucket last
 (its copy of the entry is current), three (`update` refused, `get`, `update`)
-otherwise. A batch of events that is not full first asks `fill_wait` (one `get`
-per bucket) and keeps filling while no call is available at the bucket's steady
-pace; then it reserves `paced`, so replicas at low load spread their calls over
-the window instead of spending it on small batches at its start.
+when another replica did. Within a replica one task at a time decides on a
+bucket, on the entry as the previous one left it, so tasks woken for the same
+freed call do not all try to take it (two replicas draining a backlog measured
+2.6 operations a call). A batch of events that is not full first asks
+`fill_wait` (one `get` per bucket) and keeps filling while no call is available
+at the bucket's steady pace; then it reserves `paced`, so replicas at low load
+spread their calls over the window instead of spending it on small batches at
+its start.
 """
 
 from dispatcher.budget.shared import DEFAULT_MARGIN_S, Reservation, SharedBudget, account_id
