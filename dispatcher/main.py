@@ -22,6 +22,7 @@ from marketing_runtime.consumer_loop import consume
 from marketing_runtime.metrics_endpoint import serve_metrics
 from nats.js import JetStreamContext
 
+from dispatcher.budget import SharedBudget, account_id
 from dispatcher.delivery.contacts import ContactsWorker
 from dispatcher.delivery.events import EventsWorker
 from dispatcher.delivery.gate import ProviderGate
@@ -61,6 +62,13 @@ def build_provider(settings: DispatcherSettings) -> Provider:
         suppression_tag=settings.activecampaign_suppression_tag,
         timeout_s=settings.provider_timeout_s,
     )
+
+
+def provider_account(settings: DispatcherSettings) -> str:
+    """The account whose budget this replica draws from (see DispatcherSettings)."""
+    if settings.provider_account:
+        return settings.provider_account
+    return account_id(settings.provider_name, *settings.api_endpoint())
 
 
 class Dispatcher:
@@ -149,6 +157,16 @@ class Dispatcher:
             s.lease_ttl_s,
             clock=lambda: self._clock().timestamp(),
         )
+        self._gate.share(
+            SharedBudget(
+                await js.key_value(topology.BUDGET_BUCKET),
+                provider_account(s),
+                self.provider.limits,
+                margin_s=s.budget_margin_s,
+                epoch=lambda: self._clock().timestamp(),
+                sleep=self._sleep,
+            )
+        )
         reporter, gate = Reporter(self.bus, self._clock), self._gate
         events = EventsWorker(
             self.provider,
@@ -159,6 +177,7 @@ class Dispatcher:
             max_attempts=s.max_attempts,
             backoff_base_s=s.backoff_base_s,
             keepalive_s=events_ack_wait.keepalive_s,
+            full_batch=event_batch(s, self.provider),
             sleep=self._sleep,
         )
         contacts = ContactsWorker(
@@ -244,6 +263,7 @@ class Dispatcher:
                 linger_s=s.linger_s,
                 hold_off=events.pause_left,
                 keepalive_s=self._ack_waits[0].keepalive_s,
+                fill_wait=events.fill_wait,
                 sleep=self._sleep,
             )
             for _ in range(s.event_concurrency)

@@ -30,3 +30,24 @@ PROVIDER_UNKNOWN_OUTCOMES = Counter(
     " a dropped connection after sending): a retry may apply them twice",
     ["provider", "operation"],
 )
+BUDGET_CALLS = Counter(
+    "marketing_dispatcher_budget_calls",
+    "Calls reserved in the shared provider budget (tokens used), by rate bucket",
+    ["bucket"],
+)
+BUDGET_WAIT = Histogram(
+    "marketing_dispatcher_budget_wait_seconds",
+    "Time a call waited for room in the shared provider budget, by operation and bucket",
+    ["operation", "bucket"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+BUDGET_KV_OPS = Counter(
+    "marketing_dispatcher_budget_kv_operations",
+    "NATS KV operations of the shared provider budget: get, update, conflict (a refused update)",
+    ["operation"],
+)
+BUDGET_STALE = Counter(
+    "marketing_dispatcher_budget_stale_reservations",
+    "Reservations given back unused because they aged before the call could go, by operation",
+    ["operation"],
+)

@@ -7,6 +7,8 @@ from typing import Literal, Self
 from marketing_runtime.settings import ProcessSettings
 from pydantic import Field, SecretStr, model_validator
 
+from dispatcher.budget.shared import DEFAULT_MARGIN_S
+
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
 KLAVIYO_URL = "https://a.klaviyo.com"
 TRACKCMP_URL = "https://trackcmp.net/event"
@@ -73,6 +75,14 @@ class DispatcherSettings(ProcessSettings):
     lease_ttl_s: float = Field(30.0, gt=1)
     shutdown_grace_s: float = Field(30.0, gt=0)
     metrics_address: str = "127.0.0.1:9465"
+    # The provider account whose budget the replicas share. Empty: named after the
+    # provider, its URL and a digest of the key; set one name where several keys
+    # of one account are used (the provider counts them together).
+    provider_account: str = ""
+    # How late a call may reach the provider after the budget counted it (half
+    # locally, half on the way and in clock differences between replicas): each
+    # window of the budget is kept over its length plus this (dispatcher.budget).
+    budget_margin_s: float = Field(DEFAULT_MARGIN_S, ge=0, le=5.0)
 
     @property
     def provider_name(self) -> Literal["klaviyo", "activecampaign"]:

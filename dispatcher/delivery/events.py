@@ -5,7 +5,13 @@ A batch in hand is kept alive (+WPI) while it waits for the provider, e.g.
 out a Retry-After longer than the ack wait, so JetStream does not hand it to
 another loop or replica as well; each message stops being kept alive once it
 is acked or nak'ed. Nothing is sent once the connection the batch came on
-has closed for good: JetStream hands it to another replica then."""
+has closed for good: JetStream hands it to another replica then.
+
+When calls are the scarce resource, batches fill up: the consume loop asks
+`fill_wait` before handing over a batch that is not full, and keeps fetching
+while no call is available at the budget's steady pace; a call that still goes
+out less than full reserves `paced`, so replicas at low load spread the
+window's calls over it instead of spending them on small batches at its start."""
 
 from __future__ import annotations
 
@@ -34,6 +40,10 @@ log = logging.getLogger(__name__)
 Item = tuple[Msg, bus_pb2.Delivery]
 # An item whose event the provider has encoded, once, for the calls that carry it.
 Ready = tuple[Msg, bus_pb2.Delivery, PreparedEvent]
+# A batch this close to a call's byte limit counts as full: the next event may not fit.
+FULL_SHARE = 0.9
+# Events in the call's JSON take about twice their bytes on the bus (typed bodies).
+JSON_PER_BUS_BYTE = 2
 
 
 class EventsWorker:
@@ -48,9 +58,15 @@ class EventsWorker:
         max_attempts: int,
         backoff_base_s: float,
         keepalive_s: Interval,
+        full_batch: int | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """`full_batch`: the events a call carries when work is waiting (the
+        fetched batch; by default all a call may take)."""
         self._provider = provider
+        limits = provider.limits.create_events
+        self._full_items = min(full_batch or limits.max_items, limits.max_items)
+        self._full_bytes = None if limits.max_bytes is None else limits.max_bytes * FULL_SHARE
         self._connection_ended = connection_ended
         self._reporter = reporter
         self._gate = gate
@@ -63,6 +79,23 @@ class EventsWorker:
     def pause_left(self) -> float:
         """Seconds the provider still throttles our endpoint (see ProviderGate)."""
         return self._gate.pause_left(CREATE_EVENTS)
+
+    async def fill_wait(self, messages: list[Msg]) -> float:
+        """Seconds a call for this batch would wait for the budget's pace (0: the
+        batch is full, or the call is available now)."""
+        if len(messages) >= self._full_items or self._looks_full(messages):
+            return 0.0
+        try:
+            return await self._gate.fill_wait(CREATE_EVENTS)
+        except Exception as exc:  # the budget is away: send what is in hand
+            log.warning("cannot read the budget (%r): sending the batch as it is", exc)
+            return 0.0
+
+    def _looks_full(self, messages: list[Msg]) -> bool:
+        """By bus bytes, which are about half the bytes of the call's JSON."""
+        if self._full_bytes is None:
+            return False
+        return sum(len(msg.data) for msg in messages) * JSON_PER_BUS_BYTE >= self._full_bytes
 
     async def handle(self, messages: list[Msg]) -> None:
         items = [(msg, parse_delivery(msg.data)) for msg in messages]
@@ -111,12 +144,16 @@ class EventsWorker:
 
     async def _deliver(self, held: Holding, chunk: list[Ready]) -> None:
         events = [prepared for _, _, prepared in chunk]
+        full = len(events) >= self._full_items or (
+            self._full_bytes is not None and sum(e.size for e in events) >= self._full_bytes
+        )
         try:
             await self._gate.call(
                 CREATE_EVENTS,
                 len(events),
                 lambda: self._provider.create_events(events),
                 guard=held.ensure_connected,
+                paced=not full,
             )
         except RetryableProviderError as exc:
             return await self._retry_later(held, chunk, exc)

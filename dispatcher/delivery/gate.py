@@ -1,8 +1,13 @@
-"""Every provider call passes the gate: it is timed, and after a 429 no call
-to the same endpoint is made before the provider's Retry-After has passed.
-Limits are per endpoint (Klaviyo: each has its own windows), so a throttled
-events endpoint does not hold up unsubscribes or erasures. An operation name
-(`create_events`, `subscribe`, ...) stands for one provider endpoint."""
+"""Every provider call passes the gate: it is timed, it reserves its call in the
+shared provider budget (`dispatcher.budget`: every replica together stays within
+each rate bucket's windows), and after a 429 no call to the same endpoint is
+made before the provider's Retry-After has passed, by any replica. Limits are
+per endpoint (Klaviyo: each has its own windows), so a throttled events
+endpoint does not hold up unsubscribes or erasures. An operation name
+(`create_events`, `subscribe`, ...) stands for one provider endpoint.
+
+The gate also keeps a pause of its own after any Retry-After: it needs no round
+trip to honour, and holds while NATS (and so the shared budget) is away."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from typing import TypeVar
 from marketing_runtime.clock import Sleep
 
 from dispatcher import metrics
+from dispatcher.budget import SharedBudget
 from dispatcher.providers.errors import ProviderError, RetryableProviderError
 
 T = TypeVar("T")
@@ -32,6 +38,11 @@ class ProviderGate:
         self._monotonic = monotonic
         self._sleep = sleep
         self._not_before: dict[str, float] = {}
+        self._budget: SharedBudget | None = None
+
+    def share(self, budget: SharedBudget) -> None:
+        """Draw from `budget` from now on (made again on each NATS connection)."""
+        self._budget = budget
 
     async def call(
         self,
@@ -40,13 +51,14 @@ class ProviderGate:
         call: Callable[[], Awaitable[T]],
         *,
         guard: Callable[[], None] = lambda: None,
+        paced: bool = False,
     ) -> T:
         """`guard` runs right before the request (after any wait) and may raise
         to call it off, e.g. when the caller has lost its lease meanwhile. A
-        retryable error leaves the gate with its `retry_after` capped."""
-        # Another call may be throttled while this one waits: wait again.
-        while (wait := self.pause_left(operation)) > 0:
-            await self._sleep(wait)
+        retryable error leaves the gate with its `retry_after` capped. `paced`:
+        the call carries less than it could, so it also keeps the budget's
+        steady pace (see `SharedBudget.acquire`)."""
+        await self._wait_for_room(operation, paced)
         guard()
         started = self._monotonic()
         metrics.BATCH_SIZE.labels(operation).observe(size)
@@ -55,8 +67,7 @@ class ProviderGate:
         except RetryableProviderError as exc:
             if exc.retry_after:
                 exc.retry_after = _capped(operation, exc.retry_after)
-                not_before = self._monotonic() + exc.retry_after
-                self._not_before[operation] = max(self._not_before.get(operation, 0.0), not_before)
+                await self._pause(operation, exc.retry_after, shared=exc.status == 429)
             metrics.RETRIES.labels(operation).inc()
             self._observe(operation, "retryable", started)
             raise
@@ -66,11 +77,50 @@ class ProviderGate:
         self._observe(operation, "ok", started)
         return result
 
+    async def _wait_for_room(self, operation: str, paced: bool) -> None:
+        """Wait out any pause, then reserve the call in the shared budget. Another
+        call may be throttled while this one waits: wait again. A reservation
+        that took too long to get (another bucket of the call was full) is
+        given back and taken again: the provider would see the call later than
+        the budget counted it."""
+        while True:
+            while (wait := self.pause_left(operation)) > 0:
+                await self._sleep(wait)
+            budget = self._budget
+            if budget is None or not budget.covers(operation):
+                return
+            reservation = await budget.acquire(operation, paced=paced)
+            if budget.fresh(reservation) and self.pause_left(operation) <= 0:
+                return
+            metrics.BUDGET_STALE.labels(operation).inc()
+            await budget.release(reservation)
+
+    async def _pause(self, operation: str, retry_after: float, *, shared: bool) -> None:
+        not_before = self._monotonic() + retry_after
+        self._not_before[operation] = max(self._not_before.get(operation, 0.0), not_before)
+        if shared and self._budget is not None and self._budget.covers(operation):
+            try:
+                await self._budget.throttled(operation, retry_after)
+            except Exception as exc:  # the local pause holds; the 429 is what the caller needs
+                log.warning("%s: cannot share the pause (%r)", operation, exc)
+
     def pause_left(self, operation: str, *more: str) -> float:
-        """Seconds until each of these operations takes calls again (0: now).
-        Consumers fetch nothing meanwhile: what they fetched would only wait here."""
-        now = self._monotonic()
-        return max(0.0, *(self._not_before.get(op, 0.0) - now for op in (operation, *more)))
+        """Seconds until each of these operations takes calls again (0: now), by
+        this replica's pauses and the shared ones it has seen. Consumers fetch
+        nothing meanwhile: what they fetched would only wait here."""
+        now, budget = self._monotonic(), self._budget
+        operations = (operation, *more)
+        local = (self._not_before.get(op, 0.0) - now for op in operations)
+        shared = (budget.pause_left(op) for op in operations) if budget is not None else ()
+        return max(0.0, *local, *shared)
+
+    async def fill_wait(self, operation: str) -> float:
+        """Seconds until a call of `operation` is available at the budget's steady
+        pace (0: now): a batch not yet full may keep filling meanwhile."""
+        budget = self._budget
+        if budget is None or not budget.covers(operation):
+            return self.pause_left(operation)
+        return max(self.pause_left(operation), await budget.fill_wait(operation))
 
     def _observe(self, operation: str, result: str, started: float) -> None:
         metrics.PROVIDER_CALLS.labels(operation, result).observe(self._monotonic() - started)

@@ -71,3 +71,55 @@ def test_nothing_is_fetched_while_held_off(nats_server: NatsServer) -> None:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def test_a_batch_keeps_filling_while_its_call_would_wait(nats_server: NatsServer) -> None:
+    """Events trickle in; while `fill_wait` says the handler's call is not available
+    the batch keeps taking them, so one call carries them all."""
+
+    async def main() -> list[list[bytes]]:
+        bus = Bus(nats_server.url, name="test-consume-fill")
+        bus.start()
+        assert await bus.wait_ready(30)
+        js = bus.js
+        assert js is not None
+        name = f"FILL_{uuid.uuid4().hex[:8]}"
+        await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.x"]))
+        await js.add_consumer(name, ConsumerConfig(durable_name="d", ack_policy=AckPolicy.EXPLICIT))
+        batches: list[list[bytes]] = []
+        available = asyncio.Event()
+
+        async def fill_wait(messages: list[Msg]) -> float:
+            return 0.0 if available.is_set() else 0.05
+
+        async def handle(messages: list[Msg]) -> None:
+            batches.append([m.data for m in messages])
+            for msg in messages:
+                await msg.ack()
+
+        stopping = asyncio.Event()
+        loop = asyncio.create_task(
+            consume(
+                bus,
+                stream=name,
+                durable="d",
+                handle=handle,
+                stopping=stopping,
+                batch=100,
+                linger_s=0.01,
+                fill_wait=fill_wait,
+            )
+        )
+        for i in range(20):
+            await js.publish(f"{name}.x", b"%d" % i)
+            await asyncio.sleep(0.02)  # far apart: each would be a batch of its own
+        available.set()
+        await eventually(lambda: _true(sum(map(len, batches)) == 20))
+        stopping.set()
+        await loop
+        await js.delete_stream(name)
+        await bus.close()
+        return batches
+
+    batches = asyncio.run(main())
+    assert batches == [[b"%d" % i for i in range(20)]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from nats.aio.msg import Msg
@@ -16,7 +17,16 @@ from marketing_runtime.pull import PullConsumer
 
 log = logging.getLogger(__name__)
 BatchHandler = Callable[[list[Msg]], Awaitable[None]]
+# Seconds the handler's next call is still unavailable, given the batch so far.
+FillWait = Callable[[list[Msg]], Awaitable[float]]
 UNAVAILABLE_WAIT_S = 1.0
+# The longest a batch keeps filling while its call is unavailable, and never
+# longer than half the keep-alive interval: its messages are not kept alive
+# meanwhile (the handler keeps them alive once it has them, its first +WPI a
+# keep-alive interval later).
+FILL_MAX_S = 5.0
+# What came while a batch waited to fill is in the stream already: a short fetch takes it.
+FILL_FETCH_S = 0.01
 
 
 async def consume(
@@ -32,6 +42,7 @@ async def consume(
     may_fetch: Callable[[], bool] = lambda: True,
     hold_off: Callable[[], float] = lambda: 0.0,
     keepalive_s: Callable[[], float] | None = None,
+    fill_wait: FillWait | None = None,
     sleep: Sleep = asyncio.sleep,
 ) -> None:
     """Fetch up to `batch` messages (waiting at most `wait_s` for the first,
@@ -41,7 +52,10 @@ async def consume(
     wait (seconds), fetch nothing either, and keep what is kept: it is sent
     when the wait is over. With `keepalive_s` (seconds, asked each round),
     messages kept for the next fetch are kept alive (+WPI) that often;
-    `handle` keeps its own. Pauses wait by `sleep` and end early on `stopping`."""
+    `handle` keeps its own. With `fill_wait`, a batch that is not full keeps
+    taking messages (up to FILL_MAX_S, and half of `keepalive_s`) while it says the
+    handler's next call could not go yet: calls are spent on full batches when they are scarce.
+    Pauses wait by `sleep` and end early on `stopping`."""
     puller: PullConsumer | None = None
     try:
         while not stopping.is_set():
@@ -64,11 +78,43 @@ async def consume(
                 log.warning("%s: fetch failed: %r", durable, exc)
                 await pause(stopping, UNAVAILABLE_WAIT_S, sleep)
                 continue
+            if messages and fill_wait is not None:
+                most_s = min(FILL_MAX_S, keepalive_s() / 2) if keepalive_s else FILL_MAX_S
+                messages = await _filled(puller, messages, batch, fill_wait, most_s, sleep)
             if messages:
                 await _handle(durable, handle, messages, stopping, sleep)
     finally:
         if puller is not None:
             await puller.close()
+
+
+async def _filled(
+    puller: PullConsumer,
+    messages: list[Msg],
+    batch: int,
+    fill_wait: FillWait,
+    most_s: float,
+    sleep: Sleep,
+) -> list[Msg]:
+    """`messages` and more: while the batch is not full and its call would wait,
+    wait (by `sleep`) and take what came meanwhile, for `most_s` at most (real
+    seconds: nothing keeps these messages alive meanwhile, and the server's ack
+    wait runs on real time). A failed fetch ends the filling: what is in hand
+    goes as it is."""
+    started = time.monotonic()
+    while len(messages) < batch and (wait := await fill_wait(messages)) > 0:
+        left = most_s - (time.monotonic() - started)
+        if left <= 0:
+            break
+        await sleep(min(wait, left))
+        try:
+            messages += await puller.fetch(
+                batch - len(messages), wait_s=FILL_FETCH_S, linger_s=FILL_FETCH_S
+            )
+        except Exception as exc:
+            log.warning("fetch failed while filling a batch: %r", exc)
+            break
+    return messages
 
 
 async def _handle(

@@ -8,6 +8,7 @@
     MARKETING_DEAD      marketing.dead.<kind>     dead letters for manual review
     KV marketing_fences    newest applied outbox sequence per person and aspect
     KV marketing_leases    which dispatcher replica owns the ordered work
+    KV marketing_budget    the provider budget: recent calls per account and rate bucket
 
     core NATS           marketing.provider.read_person   request/reply: a dispatcher
                         replica of the queue group reads one person from the provider
@@ -62,6 +63,7 @@ READ_PERSON_QUEUE = "dispatchers"
 
 FENCES_BUCKET = "marketing_fences"
 LEASES_BUCKET = "marketing_leases"
+BUDGET_BUCKET = "marketing_budget"
 
 # A retried publish with the same Nats-Msg-Id inside this window is dropped
 # by JetStream; beyond it the provider's dedupe key (unique_id) still holds.
@@ -148,7 +150,7 @@ async def declare(js: JetStreamContext, *, replicas: int = 1) -> None:
             await js.update_stream(config)  # exists with an older configuration
     for stream, consumer in _consumers():
         await _declare_consumer(js, stream, consumer)
-    for bucket in (FENCES_BUCKET, LEASES_BUCKET):
+    for bucket in (FENCES_BUCKET, LEASES_BUCKET, BUDGET_BUCKET):
         await _declare_bucket(js, bucket, replicas)
     log.info(
         "bus declared: streams %s, %s, %s, %s",

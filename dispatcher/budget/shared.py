@@ -1,0 +1,241 @@
+"""The provider budget of one account, shared by every replica through NATS KV.
+
+One KV entry per rate bucket (key `<account>.<bucket>`) holds its `BucketLog`.
+A call is reserved in each of its operation's buckets by compare-and-set on the
+entry's revision; the last entry seen of each bucket is cached, so a replica
+that was the last to write a bucket reserves with one KV round trip (`update`
+on the cached revision), and with three (`update` refused, `get`, `update`)
+when another replica wrote it meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+
+from marketing_runtime.clock import Sleep
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from dispatcher import metrics
+from dispatcher.budget.log import BucketLog, Capacity, capacities, horizon_s
+from dispatcher.providers.base import Limits, RateBucket
+
+log = logging.getLogger(__name__)
+# How far a call's arrival at the provider may lag behind its stamp, at most,
+# half of it between the stamp and the request leaving (checked: `fresh`) and
+# half on the way (assumed), clock differences between replicas included.
+DEFAULT_MARGIN_S = 0.1
+_KEY_UNSAFE = re.compile(r"[^-_=a-zA-Z0-9]")
+
+
+def account_id(provider: str, base_url: str, credential: str) -> str:
+    """A name for the provider account that says nothing of its key: the budget is
+    per account, and keys of one account (or one key used twice) must share it."""
+    key_digest = hashlib.sha256(credential.encode()).hexdigest()
+    text = f"{provider}\n{base_url.rstrip('/')}\n{key_digest}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One bucket as one operation draws from it."""
+
+    key: str
+    bucket: RateBucket
+    limits: tuple[Capacity, ...]
+
+
+@dataclass(frozen=True)
+class Stamp:
+    at: float
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Calls reserved for one request: (KV key, stamp) per bucket."""
+
+    operation: str
+    stamps: tuple[tuple[str, float], ...]
+
+
+class SharedBudget:
+    def __init__(
+        self,
+        kv: KeyValue,
+        account: str,
+        limits: Limits,
+        *,
+        margin_s: float = DEFAULT_MARGIN_S,
+        epoch: Callable[[], float] = time.time,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._kv, self._margin_s = kv, margin_s
+        self._epoch, self._sleep = epoch, sleep
+        self._plans = _plans(_key_safe(account), limits)
+        self._seen: dict[str, tuple[BucketLog, int | None]] = {}
+        self._deciding: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def covers(self, operation: str) -> bool:
+        return operation in self._plans
+
+    async def acquire(self, operation: str, *, paced: bool = False) -> Reservation:
+        """A call of `operation` in each of its buckets, once they all have room;
+        `paced` ones (a batch that is not full) also keep each bucket's steady pace."""
+        stamps = []
+        for plan in self._plans.get(operation, ()):
+            stamps.append((plan.key, await self._reserve(plan, operation, paced)))
+        return Reservation(operation, tuple(stamps))
+
+    def fresh(self, reservation: Reservation) -> bool:
+        """Whether the request may still go on this reservation: a stamp much older
+        than the request would let the provider see it later than we counted it."""
+        now = self._epoch()
+        return all(now - stamp <= self._margin_s / 2 for _, stamp in reservation.stamps)
+
+    async def release(self, reservation: Reservation) -> None:
+        """Give back the calls of a reservation that was not used."""
+        for key, stamp in reservation.stamps:
+            await self._change(key, partial(BucketLog.without, stamp=stamp))
+
+    async def throttled(self, operation: str, retry_after_s: float) -> None:
+        """The provider refused a call with 429: pause the buckets it stands for,
+        for every replica (see `_throttled_buckets`)."""
+        until = self._epoch() + retry_after_s
+        for plan in _throttled_buckets(operation, self._plans):
+            await self._change(plan.key, lambda state: state.paused(until))
+
+    def pause_left(self, operation: str) -> float:
+        """Seconds a 429 still pauses one of this operation's buckets, as last seen (0: none)."""
+        now = self._epoch()
+        pauses = [self._cached(p.key).paused_until - now for p in self._plans.get(operation, ())]
+        return max(0.0, *pauses)
+
+    async def fill_wait(self, operation: str) -> float:
+        """Seconds, as the buckets stand now (read afresh), until a call of
+        `operation` could go at the steady pace: meanwhile a partly filled batch
+        may as well take more work."""
+        now, wait = self._epoch(), 0.0
+        for plan in self._plans.get(operation, ()):
+            state = await self._read(plan.key)
+            paced = max(
+                state.wait(now, plan.limits, self._margin_s), state.paced_wait(now, plan.limits)
+            )
+            wait = max(wait, paced)
+        return wait
+
+    async def _reserve(self, plan: _Plan, operation: str, paced: bool) -> float:
+        waited = 0.0
+        while True:
+            # One task of this replica at a time decides on a bucket, on the entry
+            # as the last of them left it: tasks woken for one free call do not
+            # all try to take it. Held for a round trip, never during a wait.
+            async with self._deciding[plan.key]:
+                wait = await self._try_reserve(plan, paced)
+            if isinstance(wait, Stamp):
+                metrics.BUDGET_CALLS.labels(plan.bucket.name).inc()
+                if waited:
+                    metrics.BUDGET_WAIT.labels(operation, plan.bucket.name).observe(waited)
+                return wait.at
+            waited += wait
+            await self._sleep(wait)
+
+    async def _try_reserve(self, plan: _Plan, paced: bool) -> Stamp | float:
+        """The call reserved (its stamp), or the seconds to wait before trying again."""
+        while True:
+            state, revision = self._cached_entry(plan.key)
+            now = self._epoch()
+            wait = state.wait(now, plan.limits, self._margin_s)
+            if paced:
+                wait = max(wait, state.paced_wait(now, plan.limits))
+            if wait > 0:
+                return wait
+            stamp = state.next_stamp(now)
+            after = state.with_call(stamp, horizon_s(plan.bucket, self._margin_s))
+            if await self._write(plan.key, after, revision):
+                return Stamp(stamp)
+            await self._read(plan.key)
+
+    async def _change(self, key: str, change: Callable[[BucketLog], BucketLog]) -> None:
+        while True:
+            state, revision = self._cached_entry(key)
+            if await self._write(key, change(state), revision):
+                return
+            await self._read(key)
+
+    def _cached(self, key: str) -> BucketLog:
+        return self._seen.get(key, (BucketLog(), None))[0]
+
+    def _cached_entry(self, key: str) -> tuple[BucketLog, int | None]:
+        return self._seen.get(key, (BucketLog(), None))
+
+    async def _read(self, key: str) -> BucketLog:
+        metrics.BUDGET_KV_OPS.labels("get").inc()
+        try:
+            entry = await self._kv.get(key)
+        except KeyNotFoundError:
+            self._seen[key] = (BucketLog(), None)
+        else:
+            self._seen[key] = (BucketLog.decode(entry.value), entry.revision)
+        return self._seen[key][0]
+
+    async def _write(self, key: str, state: BucketLog, revision: int | None) -> bool:
+        """Compare-and-set: False when another replica wrote the entry since `revision`
+        (None: the entry is taken to be new)."""
+        metrics.BUDGET_KV_OPS.labels("update").inc()
+        try:
+            if revision is None:
+                written = await self._kv.create(key, state.encode())
+            else:
+                written = await self._kv.update(key, state.encode(), last=revision)
+        except KeyWrongLastSequenceError:
+            metrics.BUDGET_KV_OPS.labels("conflict").inc()
+            return False
+        self._seen[key] = (state, written)
+        return True
+
+
+def _plans(account: str, limits: Limits) -> dict[str, tuple[_Plan, ...]]:
+    """Per operation, each bucket it draws from with the capacities open to it."""
+    users: dict[str, set[bool]] = {}
+    for operation, buckets in limits.rates.items():
+        for bucket in buckets:
+            users.setdefault(bucket.name, set()).add(operation in limits.compliance)
+    return {
+        operation: tuple(
+            _Plan(
+                f"{account}.{_key_safe(bucket.name)}",
+                bucket,
+                capacities(
+                    bucket,
+                    compliance=operation in limits.compliance,
+                    shared=len(users[bucket.name]) > 1,
+                ),
+            )
+            for bucket in buckets
+        )
+        for operation, buckets in limits.rates.items()
+    }
+
+
+def _throttled_buckets(operation: str, plans: Mapping[str, tuple[_Plan, ...]]) -> tuple[_Plan, ...]:
+    """The buckets a 429 of `operation` pauses. A 429 does not say which bucket was
+    exceeded: those only this operation draws from are taken to be the one (say,
+    ActiveCampaign's bulk import limit rather than the account's); with none of its
+    own, every bucket it draws from."""
+    own = plans.get(operation, ())
+    others = {p.key for op, ps in plans.items() if op != operation for p in ps}
+    alone = tuple(p for p in own if p.key not in others)
+    return alone or own
+
+
+def _key_safe(name: str) -> str:
+    """A KV key part from a bucket name such as `profile-bulk-import-jobs/{id}`."""
+    return _KEY_UNSAFE.sub("_", name)

@@ -1,0 +1,98 @@
+"""Helpers for the budget's tests: budgets of several replicas on one real NATS KV
+bucket and one virtual clock, and what a provider with fixed windows would count."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import math
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import nats
+from marketing_runtime import topology
+from nats.js.kv import KeyValue
+
+from dispatcher.budget import SharedBudget
+from dispatcher.providers.base import Limits, OperationLimits, RateBucket, RateWindow
+from tests.dispatcher.virtual_clock import VirtualClock
+
+EPOCH0 = 1_800_000_000.0  # where the virtual wall clock starts (aligned to every window)
+
+
+@asynccontextmanager
+async def budget_kv(nats_url: str) -> AsyncIterator[KeyValue]:
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        await topology.declare(js)
+        yield await js.key_value(topology.BUDGET_BUCKET)
+    finally:
+        await nc.close()
+
+
+def limits(rates: dict[str, tuple[RateBucket, ...]], compliance: Iterable[str] = ()) -> Limits:
+    return Limits(
+        create_events=OperationLimits(max_items=1000),
+        consent={},
+        rates=rates,
+        compliance=frozenset(compliance),
+    )
+
+
+def bucket(name: str, *windows: tuple[int, float]) -> tuple[RateBucket, ...]:
+    return (RateBucket(name, tuple(RateWindow(calls, seconds) for calls, seconds in windows)),)
+
+
+def replicas(
+    kv: KeyValue, rates: Limits, clock: VirtualClock, count: int, *, margin_s: float = 0.1
+) -> list[SharedBudget]:
+    """`count` replicas' budgets of one new account, on `clock`."""
+    account = f"test-{uuid.uuid4().hex[:12]}"
+    return [
+        SharedBudget(
+            kv,
+            account,
+            rates,
+            margin_s=margin_s,
+            epoch=lambda: EPOCH0 + clock.now,
+            sleep=clock.sleep,
+        )
+        for _ in range(count)
+    ]
+
+
+async def run_on_clock(clock: VirtualClock, tasks: Sequence[asyncio.Task[Any]]) -> None:
+    """Move virtual time only while every unfinished task sleeps on it (their KV
+    round trips are real I/O, settled first), until all are done."""
+
+    async def settle() -> None:
+        for _ in range(2000):
+            if clock.sleepers() >= sum(not t.done() for t in tasks):
+                return
+            await asyncio.sleep(0.001)
+        raise AssertionError("tasks neither finish nor sleep")
+
+    await clock.advance_until(lambda: all(t.done() for t in tasks), settle, limit_s=100_000)
+    for task in tasks:
+        task.result()
+
+
+def most_in_any_window(times: Sequence[float], seconds: float) -> int:
+    """The most of `times` in one window of `seconds`, however the windows are aligned
+    (the provider's alignment is unknown): a window starting at each time covers it."""
+    ordered = sorted(times)
+    return max(
+        (bisect.bisect_left(ordered, t + seconds) - i for i, t in enumerate(ordered)), default=0
+    )
+
+
+def most_in_fixed_windows(times: Sequence[float], seconds: float) -> int:
+    """The most of `times` in one window aligned to epoch time (floor(t / seconds))."""
+    counts: dict[int, int] = {}
+    for t in times:
+        window = math.floor(round(t, 6) / seconds)
+        counts[window] = counts.get(window, 0) + 1
+    return max(counts.values(), default=0)

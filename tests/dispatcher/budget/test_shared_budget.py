@@ -1,0 +1,170 @@
+"""The shared budget against a real nats-server, its replicas on one virtual clock:
+together they never exceed a window however it is aligned, compliance work keeps
+its share, a 429 pauses the bucket for every replica, and a call costs few KV
+round trips."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from prometheus_client import REGISTRY
+
+from dispatcher.budget import SharedBudget
+from tests.dispatcher.budget.helpers import (
+    EPOCH0,
+    bucket,
+    budget_kv,
+    limits,
+    most_in_any_window,
+    most_in_fixed_windows,
+    replicas,
+    run_on_clock,
+)
+from tests.dispatcher.virtual_clock import VirtualClock
+from tests.processes import NatsServer
+
+MARGIN_S = 0.1
+BULK = limits({"events": bucket("event-bulk-create-jobs", (10, 1.0), (150, 60.0))})
+
+
+async def _stamps(budget: SharedBudget, operation: str, count: int, **options: bool) -> list[float]:
+    stamps: list[float] = []
+    for _ in range(count):
+        reservation = await budget.acquire(operation, **options)
+        stamps.extend(stamp for _, stamp in reservation.stamps)
+    return stamps
+
+
+@pytest.mark.parametrize("count", [1, 2, 4])
+def test_replicas_together_never_exceed_a_window_and_spend_it_all(
+    own_nats: NatsServer, count: int
+) -> None:
+    clock = VirtualClock()
+
+    async def main() -> list[float]:
+        async with budget_kv(own_nats.url) as kv:
+            budgets = replicas(kv, BULK, clock, count, margin_s=MARGIN_S)
+            tasks = [asyncio.create_task(_stamps(b, "events", 170 // count)) for b in budgets]
+            await run_on_clock(clock, tasks)
+            return sorted(s for task in tasks for s in task.result())
+
+    stamps = asyncio.run(main())
+    for calls, seconds in ((10, 1.0), (150, 60.0)):
+        assert most_in_any_window(stamps, seconds + MARGIN_S) <= calls
+        assert most_in_fixed_windows(stamps, seconds) <= calls
+    # The whole budget is spent: the first minute's calls by bursts of 10 a second...
+    assert stamps[149] - EPOCH0 < 150 / 10 * (1 + MARGIN_S) + 1
+    # ...and the next one as soon as the first leaves the minute (and its margin).
+    assert stamps[150] == pytest.approx(stamps[0] + 60 + MARGIN_S, abs=0.01)
+
+
+def test_one_replica_reserves_with_one_round_trip(own_nats: NatsServer) -> None:
+    clock = VirtualClock()
+
+    async def main() -> None:
+        async with budget_kv(own_nats.url) as kv:
+            (budget,) = replicas(kv, BULK, clock, 1)
+            await budget.acquire("events")  # the first creates the entry
+            before = {op: _kv_ops(op) for op in ("get", "update", "conflict")}
+            task = asyncio.create_task(_stamps(budget, "events", 20))
+            await run_on_clock(clock, [task])
+            used = {op: _kv_ops(op) - before[op] for op in before}
+            assert used == {"get": 0, "update": 20, "conflict": 0}
+
+    asyncio.run(main())
+
+
+def _kv_ops(operation: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "marketing_dispatcher_budget_kv_operations_total", {"operation": operation}
+    )
+    return value or 0.0
+
+
+SHARED = limits(
+    {"sync": bucket("account", (5, 1.0)), "unsubscribe": bucket("account", (5, 1.0))},
+    compliance=["unsubscribe"],
+)
+
+
+def test_compliance_work_keeps_its_share_of_a_shared_bucket(own_nats: NatsServer) -> None:
+    clock = VirtualClock()
+
+    async def main() -> tuple[list[float], list[float]]:
+        async with budget_kv(own_nats.url) as kv:
+            bulk, compliance = replicas(kv, SHARED, clock, 2)
+            syncing = asyncio.create_task(_stamps(bulk, "sync", 12))
+            await asyncio.sleep(0.2)  # the sync has taken what it may and waits
+            unsubscribing = asyncio.create_task(_stamps(compliance, "unsubscribe", 1))
+            await run_on_clock(clock, [syncing, unsubscribing])
+            return syncing.result(), unsubscribing.result()
+
+    sync, unsubscribe = asyncio.run(main())
+    assert [s - EPOCH0 for s in sync[:5]] == [0.0, 0.0, 0.0, 0.0, pytest.approx(1 + MARGIN_S)]
+    assert unsubscribe == [EPOCH0], "never waits behind the sync"
+    assert most_in_any_window(sync, 1 + MARGIN_S) == 4, "bulk work leaves a call per second"
+    assert most_in_any_window(sync + unsubscribe, 1 + MARGIN_S) <= 5
+
+
+TWO = limits(
+    {
+        "events": bucket("event-bulk-create-jobs", (10, 1.0), (150, 60.0)),
+        "unsubscribe": bucket("profile-subscription-bulk-delete-jobs", (75, 1.0)),
+    }
+)
+
+
+def test_a_429_pauses_its_bucket_for_every_replica_and_no_other(own_nats: NatsServer) -> None:
+    clock = VirtualClock()
+
+    async def main() -> tuple[float, float, float]:
+        async with budget_kv(own_nats.url) as kv:
+            throttled, other = replicas(kv, TWO, clock, 2)
+            await throttled.throttled("events", 30)
+            assert throttled.pause_left("events") == 30
+            assert await other.fill_wait("events") == 30  # read afresh...
+            assert other.pause_left("events") == 30  # ...and kept for the consume loop
+            events = asyncio.create_task(_stamps(other, "events", 1))
+            unsubscribe = asyncio.create_task(_stamps(other, "unsubscribe", 1))
+            await run_on_clock(clock, [events, unsubscribe])
+            return events.result()[0], unsubscribe.result()[0], other.pause_left("unsubscribe")
+
+    events, unsubscribe, unsubscribe_pause = asyncio.run(main())
+    assert (events - EPOCH0, unsubscribe - EPOCH0, unsubscribe_pause) == (30.0, 0.0, 0.0)
+
+
+def test_a_batch_not_full_keeps_the_steady_pace(own_nats: NatsServer) -> None:
+    """150 a minute: one call each 0.4 s for batches that are not full, while a
+    full batch may use the burst window at once."""
+    clock = VirtualClock()
+
+    async def main() -> tuple[list[float], list[float], float]:
+        async with budget_kv(own_nats.url) as kv:
+            budget, other = replicas(kv, BULK, clock, 2)
+            full = asyncio.create_task(_stamps(budget, "events", 3))
+            await run_on_clock(clock, [full])
+            fill_wait = await other.fill_wait("events")
+            paced = asyncio.create_task(_stamps(other, "events", 3, paced=True))
+            await run_on_clock(clock, [paced])
+            return full.result(), paced.result(), fill_wait
+
+    full, paced, fill_wait = asyncio.run(main())
+    assert [s - EPOCH0 for s in full] == [0.0, 0.0, 0.0]
+    assert fill_wait == pytest.approx(0.4)
+    assert [s - EPOCH0 for s in paced] == pytest.approx([0.4, 0.8, 1.2])
+
+
+def test_a_reservation_given_back_frees_its_call(own_nats: NatsServer) -> None:
+    clock = VirtualClock()
+    one = limits({"erase": bucket("data-privacy-deletion-jobs", (1, 60.0))})
+
+    async def main() -> list[float]:
+        async with budget_kv(own_nats.url) as kv:
+            first, second = replicas(kv, one, clock, 2)
+            await first.release(await first.acquire("erase"))
+            task = asyncio.create_task(_stamps(second, "erase", 2))
+            await run_on_clock(clock, [task])
+            return task.result()
+
+    assert [s - EPOCH0 for s in asyncio.run(main())] == pytest.approx([0.0, 60 + MARGIN_S])

@@ -1,0 +1,112 @@
+"""The provider gate drawing from the shared budget (real nats-server, virtual
+clock): calls wait for room, a 429 answered to one replica pauses that bucket for
+every replica and no other, and a reservation that aged while another bucket of
+the same call was full is given back and taken again."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from nats.js.kv import KeyValue
+from prometheus_client import REGISTRY
+
+from dispatcher.budget import SharedBudget
+from dispatcher.budget.log import BucketLog
+from dispatcher.delivery.gate import ProviderGate
+from dispatcher.providers.errors import RetryableProviderError
+from tests.dispatcher.budget.helpers import EPOCH0, bucket, budget_kv, limits, run_on_clock
+from tests.dispatcher.virtual_clock import VirtualClock
+from tests.processes import NatsServer
+
+MARGIN_S = 0.1
+RATES = limits(
+    {
+        "create_events": bucket("event-bulk-create-jobs", (10, 1.0), (150, 60.0)),
+        "unsubscribe": bucket("profile-subscription-bulk-delete-jobs", (75, 1.0)),
+        "sync": bucket("account", (5, 1.0)),
+        # As ActiveCampaign's bulk import: the account's calls and its own.
+        "import": (*bucket("account", (5, 1.0)), *bucket("bulk_import", (1, 60.0))),
+    }
+)
+
+
+class Replica:
+    def __init__(self, kv: KeyValue, account: str, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.gate = ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep)
+        self.budget = SharedBudget(
+            kv,
+            account,
+            RATES,
+            margin_s=MARGIN_S,
+            epoch=lambda: EPOCH0 + clock.now,
+            sleep=clock.sleep,
+        )
+        self.gate.share(self.budget)
+        self.made: list[tuple[str, float]] = []
+
+    async def call(self, operation: str, count: int = 1) -> None:
+        for _ in range(count):
+            await self.gate.call(operation, 1, lambda op=operation: self._made(op))  # type: ignore[misc]
+
+    async def _made(self, operation: str) -> None:
+        self.made.append((operation, self.clock.now))
+
+    async def throttled(self, operation: str, retry_after: float) -> None:
+        async def refused() -> None:
+            raise RetryableProviderError("429", status=429, retry_after=retry_after)
+
+        with pytest.raises(RetryableProviderError):
+            await self.gate.call(operation, 1, refused)
+
+
+def test_calls_wait_for_the_budget_and_a_429_pauses_every_replica(own_nats: NatsServer) -> None:
+    clock = VirtualClock()
+    account = f"test-{uuid.uuid4().hex[:8]}"
+
+    async def main() -> tuple[Replica, Replica]:
+        async with budget_kv(own_nats.url) as kv:
+            first, second = Replica(kv, account, clock), Replica(kv, account, clock)
+            await first.call("create_events", 9)
+            await first.throttled("create_events", 30)  # the 10th of the second
+            calls = [
+                asyncio.create_task(second.call("create_events")),
+                asyncio.create_task(second.call("unsubscribe")),
+            ]
+            await run_on_clock(clock, calls)
+            return first, second
+
+    first, second = asyncio.run(main())
+    assert first.made == [("create_events", 0.0)] * 9
+    assert second.made == [("unsubscribe", 0.0), ("create_events", 30.0)]
+
+
+def test_a_reservation_that_aged_is_given_back_and_taken_again(own_nats: NatsServer) -> None:
+    clock = VirtualClock()
+    account = f"test-{uuid.uuid4().hex[:8]}"
+
+    stale_before = _stale("import")
+
+    async def main() -> tuple[Replica, BucketLog]:
+        async with budget_kv(own_nats.url) as kv:
+            replica = Replica(kv, account, clock)
+            task = asyncio.create_task(replica.call("import", 2))
+            await run_on_clock(clock, [task])
+            entry = await kv.get(f"{account}.account")
+            return replica, BucketLog.decode(entry.value)
+
+    replica, account_log = asyncio.run(main())
+    # The second import found the account's call at once, then waited a minute for
+    # its own bucket: sent on the account's first stamp, the provider would see it
+    # a minute after the budget counted it.
+    assert replica.made == [("import", 0.0), ("import", pytest.approx(60 + MARGIN_S))]
+    assert _stale("import") == stale_before + 1
+    # (the first stamp has left the account's window: the log keeps no older one)
+    assert [s - EPOCH0 for s in account_log.stamps] == [pytest.approx(60 + MARGIN_S)]
+
+
+def _stale(operation: str) -> float:
+    name = "marketing_dispatcher_budget_stale_reservations_total"
+    return REGISTRY.get_sample_value(name, {"operation": operation}) or 0.0
