@@ -38,6 +38,7 @@ class _Stub:
         metadata = (("authorization", f"Bearer {token}"),)
         self.TrackEvent = functools.partial(stub.TrackEvent, metadata=metadata)
         self.TrackEvents = functools.partial(stub.TrackEvents, metadata=metadata)
+        self.Unsubscribe = functools.partial(stub.Unsubscribe, metadata=metadata)
 
 
 def stub(ch: grpc.aio.Channel, token: str) -> Any:

@@ -32,6 +32,11 @@ class BenchConfig:
     e2e_seconds: float
     queue_events: int  # the whole queue with the dispatcher running
     timeout_s: float  # longest wait for any one phase to drain
+    provider_seconds: float  # each drain at the provider's limits (whole minutes)
+    provider_backlog_events: int  # Klaviyo: the backlog the replicas drain
+    ac_backlog_events: int  # ActiveCampaign: one event per call, 5 calls/s
+    unsubscribe_every_s: float  # unsubscribes while the backlog drains
+    phases: frozenset[str]  # BENCH_PHASES: the phases to run (default all)
 
     @classmethod
     def from_env(cls) -> BenchConfig:
@@ -51,4 +56,24 @@ class BenchConfig:
             e2e_seconds=_float("BENCH_E2E_SECONDS", max(3.0, 15.0 * scale)),
             queue_events=_int("BENCH_QUEUE_EVENTS", 100_000, scale, 2_000),
             timeout_s=_float("BENCH_TIMEOUT_S", 180.0),
+            provider_seconds=_float("BENCH_PROVIDER_SECONDS", 120.0),
+            provider_backlog_events=_int("BENCH_PROVIDER_BACKLOG", 1_000_000, scale, 10_000),
+            ac_backlog_events=_int("BENCH_AC_BACKLOG", 5_000, scale, 1_000),
+            unsubscribe_every_s=_float("BENCH_UNSUBSCRIBE_EVERY_S", 0.5),
+            phases=_phases(os.environ.get("BENCH_PHASES", "")),
         )
+
+    def runs(self, phase: str) -> bool:
+        return not self.phases or phase in self.phases
+
+
+# Phase names for BENCH_PHASES (comma-separated; empty: all of them).
+PHASES = ("ingest", "unary", "dispatch", "e2e", "queue", "provider", "sync", "activecampaign")
+
+
+def _phases(raw: str) -> frozenset[str]:
+    chosen = frozenset(p.strip() for p in raw.split(",") if p.strip())
+    unknown = chosen - set(PHASES)
+    if unknown:
+        raise SystemExit(f"BENCH_PHASES: unknown {sorted(unknown)}; phases are {', '.join(PHASES)}")
+    return chosen

@@ -24,6 +24,8 @@ class Bench:
     service: Any  # MarketingServiceStub on the service
     echo: Any  # the same stub on the echo server
     tag: str  # makes this run's event ids unique
+    # Each provider's sandbox with rate limits on (see Stack.limited_sandboxes).
+    provider_sandboxes: dict[str, SandboxApi] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
     queued: list[str] = field(default_factory=list)  # accepted while no dispatcher ran

@@ -11,7 +11,17 @@ import uuid
 from collections.abc import Awaitable, Callable
 from types import FrameType
 
-from tests.bench import bench_dispatch, bench_e2e, bench_ingest, bench_queue, bench_unary, bus
+from dispatcher.providers.activecampaign.limits import LIMITS as ACTIVECAMPAIGN_LIMITS
+from dispatcher.providers.klaviyo.limits import LIMITS as KLAVIYO_LIMITS
+from tests.bench import (
+    bench_dispatch,
+    bench_e2e,
+    bench_ingest,
+    bench_provider,
+    bench_queue,
+    bench_unary,
+    bus,
+)
 from tests.bench import clients as grpc_clients
 from tests.bench.config import BenchConfig
 from tests.bench.context import Bench
@@ -20,7 +30,21 @@ from tests.bench.sandbox_api import SandboxApi
 from tests.bench.stack import Stack, running_stack
 
 
-async def _phase(b: Bench, name: str, run: Callable[[], Awaitable[None]]) -> None:
+# The provider paths whose calls carry an unsubscribe, per provider.
+COMPLIANCE_PATHS = {
+    "klaviyo": (
+        "/api/profile-subscription-bulk-delete-jobs",
+        "/api/profile-suppression-bulk-create-jobs",
+    ),
+    "activecampaign": ("/api/3/contactLists", "/api/3/contactTags"),
+}
+
+
+async def _phase(
+    b: Bench, key: str, name: str, run: Callable[[], Awaitable[None]]
+) -> None:
+    if not b.cfg.runs(key):
+        return
     print(f"\n== {name}", flush=True)
     started = time.perf_counter()
     try:
@@ -51,25 +75,47 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
         # The echo server ignores the token; it is sent so both do the same work.
         echo=grpc_clients.stub(echo_channel, stack.token),
         tag=uuid.uuid4().hex[:8],
+        provider_sandboxes={
+            provider: SandboxApi(url, COMPLIANCE_PATHS[provider])
+            for provider, url in stack.limited_sandboxes.items()
+        },
     )
     try:
-        await _phase(b, "1. batch ingest vs raw JetStream publish", lambda: bench_ingest.run(b))
-        await _phase(b, "2. unary ingest vs echo server", lambda: bench_unary.run(b))
-        await _phase(b, "4. dispatch of the pre-filled queue", lambda: bench_dispatch.run(b))
+        await _phase(b, "ingest", "1. batch ingest vs raw JetStream publish", lambda: bench_ingest.run(b))
+        await _phase(b, "unary", "2. unary ingest vs echo server", lambda: bench_unary.run(b))
+        await _phase(b, "dispatch", "4. dispatch of the pre-filled queue", lambda: bench_dispatch.run(b))
 
         async def e2e() -> None:
             await _ensure_dispatcher(b)
             await bench_e2e.run(b)
 
-        await _phase(b, "3. end-to-end latency, open loop", e2e)
+        await _phase(b, "e2e", "3. end-to-end latency, open loop", e2e)
 
         async def queue() -> None:
             ingest = b.results.get("ingest_batch_events_per_s") or float("nan")
             ceiling = b.results.get("sandbox_ceiling_events_per_s") or float("nan")
             await bench_queue.run(b, ingest, ceiling)
 
-        await _phase(b, "5. the whole queue, with memory", queue)
+        await _phase(b, "queue", "5. the whole queue, with memory", queue)
+
+        async def klaviyo() -> None:
+            b.stack.stop_dispatcher()  # only the replicas of the phase deliver
+            await bench_provider.run(
+                b, "klaviyo", KLAVIYO_LIMITS, "", b.cfg.provider_backlog_events
+            )
+
+        await _phase(b, "provider", "6. Klaviyo at its real limits", klaviyo)
+
+        async def activecampaign() -> None:
+            b.stack.stop_dispatcher()
+            await bench_provider.run(
+                b, "activecampaign", ACTIVECAMPAIGN_LIMITS, "ac_", b.cfg.ac_backlog_events
+            )
+
+        await _phase(b, "activecampaign", "8. ActiveCampaign at its real limits", activecampaign)
     finally:
+        for api in b.provider_sandboxes.values():
+            await api.aclose()
         await service_channel.close()
         await echo_channel.close()
         await sandbox.aclose()

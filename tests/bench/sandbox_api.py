@@ -22,8 +22,11 @@ def wall(iso: str) -> float:
 
 
 class SandboxApi:
-    def __init__(self, base_url: str) -> None:
+    """`compliance_paths`: the provider paths whose calls carry unsubscribes."""
+
+    def __init__(self, base_url: str, compliance_paths: tuple[str, ...] = ()) -> None:
         self.base_url = base_url
+        self.compliance_paths = compliance_paths
         self._http = httpx.AsyncClient(base_url=base_url, timeout=120.0)
 
     async def aclose(self) -> None:
@@ -44,9 +47,21 @@ class SandboxApi:
         response.raise_for_status()
         return response.content
 
-    async def requests(self) -> list[dict[str, Any]]:
-        parsed: list[dict[str, Any]] = json.loads(await self.requests_raw())
-        return parsed
+    async def requests(self, path: str | None = None) -> list[dict[str, Any]]:
+        """Recorded requests, all or those to one path."""
+        if path is None:
+            parsed: list[dict[str, Any]] = json.loads(await self.requests_raw())
+            return parsed
+        response = await self._http.get("/_sandbox/requests", params={"path": path})
+        response.raise_for_status()
+        filtered: list[dict[str, Any]] = response.json()
+        return filtered
+
+    async def throttled_total(self) -> int:
+        """429s (and other rate-limit refusals) the sandbox has answered."""
+        response = await self._http.get("/_sandbox/throttled")
+        response.raise_for_status()
+        return int(response.json()["total"])
 
     async def receipt_span(self) -> tuple[float, float, int]:
         """Wall-clock (first, last) received_at of the recorded requests, and how many."""

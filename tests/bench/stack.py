@@ -23,6 +23,10 @@ from tests.harness import start_embedded_postgres
 from tests.processes import free_port, wait_for_port
 
 
+# The providers whose sandboxes (limits on) the provider phases drive.
+PROVIDERS = ("klaviyo", "activecampaign")
+
+
 @dataclass
 class Stack:
     root: Path
@@ -36,26 +40,44 @@ class Stack:
     workers: Child
     base_env: dict[str, str]
     _exits: contextlib.ExitStack
-    helpers: list[Child] = field(default_factory=list)  # nats-server, sandbox, echo server
+    # Each provider's sandbox with its rate limits on, by provider name.
+    limited_sandboxes: dict[str, str] = field(default_factory=dict)
+    helpers: list[Child] = field(default_factory=list)  # nats-server, sandboxes, echo server
     dispatcher: Child | None = None
+    replicas: list[Child] = field(default_factory=list)
     _dispatchers_started: int = field(default=0)
 
     def start_dispatcher(self) -> Child:
-        """One dispatcher replica, with the product's default settings."""
+        """One dispatcher replica, with the product's default settings, on the
+        sandbox without rate limits (the phases that measure our ceilings)."""
         assert self.dispatcher is None or not self.dispatcher.alive(), "one at a time"
+        self.dispatcher = self._dispatcher("sandbox", self.sandbox_url)
+        return self.dispatcher
+
+    def start_replicas(self, count: int, provider: str) -> list[Child]:
+        """`count` replicas delivering to `provider`'s sandbox with limits on."""
+        url = self.limited_sandboxes[provider]
+        self.replicas = [self._dispatcher(provider, url) for _ in range(count)]
+        return self.replicas
+
+    def stop_replicas(self) -> None:
+        for child in self.replicas:
+            child.stop()
+        self.replicas = []
+
+    def _dispatcher(self, provider: str, sandbox_url: str) -> Child:
         self._dispatchers_started += 1
         env = {
             **self.base_env,
             "MARKETING_NATS_URL": self.nats_url,
-            "MARKETING_PROVIDER": "sandbox",
-            "MARKETING_SANDBOX_URL": self.sandbox_url,
+            "MARKETING_PROVIDER": provider,
+            "MARKETING_SANDBOX_URL": sandbox_url,
             "MARKETING_METRICS_ADDRESS": "",
         }
         name = f"dispatcher-{self._dispatchers_started}"
         child = Child(name, [sys.executable, "-m", "dispatcher.main"], env, self.root)
-        self.dispatcher = child.start()
         self._exits.callback(child.kill)  # a no-op once stopped
-        return child
+        return child.start()
 
     def wait_dispatcher_ready(self, timeout_s: float = 60.0) -> None:
         assert self.dispatcher is not None
@@ -67,7 +89,7 @@ class Stack:
     def all_pids(self) -> list[int]:
         """Every process of the stack, and this one (the load generator);
         PostgreSQL's by its data directory."""
-        children = [*self.helpers, self.service, self.workers]
+        children = [*self.helpers, self.service, self.workers, *self.replicas]
         if self.dispatcher is not None and self.dispatcher.alive():
             children.append(self.dispatcher)
         # The postmaster by its data directory, and the backends it forked.
@@ -108,10 +130,27 @@ def running_stack() -> Iterator[Stack]:
         wait_for_port(nats_port)
         nats_url = f"nats://127.0.0.1:{nats_port}"
 
+        # The ceiling phases measure us, not the provider: their sandbox has its
+        # rate limits switched off. The provider phases use one with limits on.
         sandbox_port = free_port()
-        sandbox_env = {**base_env, "MARKETING_SANDBOX_ADDRESS": f"127.0.0.1:{sandbox_port}"}
+        sandbox_env = {
+            **base_env,
+            "MARKETING_SANDBOX_ADDRESS": f"127.0.0.1:{sandbox_port}",
+            "MARKETING_SANDBOX_RATE_LIMITS": "off",
+        }
         sandbox_argv = [sys.executable, "-m", "dispatcher.sandbox"]
         helpers.append(_child(exits, Child("sandbox", sandbox_argv, sandbox_env, root)))
+        limited: dict[str, str] = {}
+        for provider in PROVIDERS:
+            port = free_port()
+            env = {
+                **base_env,
+                "MARKETING_SANDBOX_ADDRESS": f"127.0.0.1:{port}",
+                "MARKETING_PROVIDER": provider,
+            }
+            helpers.append(_child(exits, Child(f"{provider}-sandbox", sandbox_argv, env, root)))
+            wait_for_port(port, timeout_s=60)
+            limited[provider] = f"http://127.0.0.1:{port}"
 
         echo_port = free_port()
         echo_argv = [sys.executable, "-m", "tests.bench.echo_server", f"127.0.0.1:{echo_port}"]
@@ -152,5 +191,6 @@ def running_stack() -> Iterator[Stack]:
             workers=workers,
             base_env=base_env,
             _exits=exits,
+            limited_sandboxes=limited,
             helpers=helpers,
         )
