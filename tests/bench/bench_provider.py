@@ -52,14 +52,14 @@ async def drain(
 ) -> Drain:
     """Start `replicas` dispatchers on the backlog and count what the sandbox
     took in `seconds` from their spawn, and its 429s before and after 60 s."""
-    before = len(await sandbox.event_counts())
+    before = await sandbox.delivered_events()
     throttled_start = await sandbox.throttled_total()
     spawned = time.monotonic()
     b.stack.start_replicas(replicas, provider)
     await asyncio.sleep(min(60.0, seconds) - (time.monotonic() - spawned))
     throttled_minute = await sandbox.throttled_total()
     await asyncio.sleep(max(0.0, seconds - (time.monotonic() - spawned)))
-    delivered = len(await sandbox.event_counts()) - before
+    delivered = await sandbox.delivered_events() - before
     elapsed = time.monotonic() - spawned
     throttled_end = await sandbox.throttled_total()
     b.stack.stop_replicas()
@@ -96,9 +96,7 @@ async def _first_receipts(sandbox: SandboxApi, emails: set[str]) -> dict[str, fl
     return seen
 
 
-async def run(
-    b: Bench, provider: str, limits: Limits, prefix: str, backlog_events: int
-) -> None:
+async def run(b: Bench, provider: str, limits: Limits, prefix: str, backlog_events: int) -> None:
     """`prefix` names the provider in the keys ("" for Klaviyo, "ac_")."""
     cfg = b.cfg
     sandbox = b.provider_sandboxes[provider]
@@ -154,7 +152,9 @@ async def run(
         }
     )
     await backlog.purge(b.nc)
-    b.note(f"{prefix}provider: {len(lags)} unsubscribes under load, p99 {p99:.2f} s, {missing} missing")
+    b.note(
+        f"{prefix}provider: {len(lags)} unsubscribes under load, p99 {p99:.2f} s, {missing} missing"
+    )
     b.rows += [
         *rows,
         Row(f"{prefix}provider_429_steady", steady_429, "", "429s after the first minute", NO_429),

@@ -16,7 +16,10 @@ import math
 import time
 from collections.abc import Mapping
 
-import asyncpg
+from marketing.v1 import contact_sync_pb2
+from marketing.v1 import service_pb2 as pb
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from dispatcher.providers.base import START_IMPORT, Limits, RateWindow
 from dispatcher.providers.klaviyo.consent_calls import SUBSCRIBE, SUPPRESS, UNSUBSCRIBE, UNSUPPRESS
@@ -24,6 +27,7 @@ from tests.bench.context import Bench
 from tests.bench.report import Row, Target
 from tests.bench.rss import RssSampler
 
+RUNNING = contact_sync_pb2.ContactSync.State.STATE_RUNNING
 RATIO = Target(">=", 0.9)
 RSS = Target("<", 300)
 POLL_S = 0.5
@@ -42,7 +46,7 @@ SELECT
     (n % 900) + 0.5, 'EUR', n % 40, 'Berlin, DE', 'de-DE', 'Europe/Berlin',
     jsonb_build_object('favourite_category', (ARRAY['mugs','tea','gifts'])[1 + n % 3]),
     n % 100 < 89, n % 4 = 0 AND n % 100 < 89, false, now(), now()
-FROM generate_series(1, $1) AS n
+FROM generate_series(1, :contacts) AS n
 """
 _NEWSLETTER = """
 INSERT INTO marketing_segment_membership (contact_id, segment, added_at)
@@ -70,27 +74,27 @@ WHERE c.email LIKE 'shopper.%@sync.example.com'
 """
 
 
-def _asyncpg_url(database_url: str) -> str:
-    return database_url.replace("postgresql+asyncpg://", "postgresql://")
-
-
 async def generate(database_url: str, contacts: int) -> Mapping[str, int]:
     """The contacts (once per stack) and, per kind of consent call, how many need it."""
-    connection = await asyncpg.connect(_asyncpg_url(database_url))
+    engine = create_async_engine(database_url)
     try:
-        existing = await connection.fetchval(
-            "SELECT count(*) FROM marketing_contact WHERE email LIKE 'shopper.%@sync.example.com'"
-        )
-        if existing < contacts:
-            async with connection.transaction():
-                await connection.execute(_GENERATE, contacts)
-                await connection.execute(_NEWSLETTER)
-                await connection.execute(_SUPPRESS)
-            await connection.execute("ANALYZE")
-        row = await connection.fetchrow(_COUNTS)
-        return dict(row)
+        async with engine.begin() as connection:
+            existing = await connection.scalar(
+                text(
+                    "SELECT count(*) FROM marketing_contact"
+                    " WHERE email LIKE 'shopper.%@sync.example.com'"
+                )
+            )
+            if existing < contacts:
+                await connection.execute(text(_GENERATE), {"contacts": contacts})
+                await connection.execute(text(_NEWSLETTER))
+                await connection.execute(text(_SUPPRESS))
+        async with engine.connect() as connection:
+            await connection.execute(text("ANALYZE"))
+            row = (await connection.execute(text(_COUNTS))).mappings().one()
+            return dict(row)
     finally:
-        await connection.close()
+        await engine.dispose()
 
 
 def least_seconds(calls: int, windows: tuple[RateWindow, ...]) -> float:
@@ -123,8 +127,6 @@ def provider_bound(limits: Limits, counts: Mapping[str, int]) -> tuple[float, di
 
 
 async def run(b: Bench, limits: Limits, contacts: int) -> None:
-    from marketing.v1 import contact_sync_pb2 as sync_pb  # the sync's own contract
-
     started = time.perf_counter()
     counts = await generate(b.stack.database_url, contacts)
     b.note(f"{counts['total']:,} contacts ready in {time.perf_counter() - started:.0f} s: {counts}")
@@ -137,29 +139,30 @@ async def run(b: Bench, limits: Limits, contacts: int) -> None:
         {"service_workers": b.stack.workers.pid, "dispatcher": replicas[0].pid}
     ).start()
     began = time.perf_counter()
-    sync = await b.admin.StartContactSync(sync_pb.StartContactSyncRequest(), timeout=60)
-    while sync.state == sync_pb.ContactSync.State.RUNNING:
+    started_sync = await b.service.StartContactSync(pb.StartContactSyncRequest(), timeout=60)
+    sync = started_sync.contact_sync
+    while sync.state == RUNNING:
         await asyncio.sleep(POLL_S)
-        sync = await b.admin.GetContactSync(
-            sync_pb.GetContactSyncRequest(name=sync.name), timeout=30
-        )
+        reply = await b.service.GetContactSync(pb.GetContactSyncRequest(name=sync.name), timeout=30)
+        sync = reply.contact_sync
     seconds = time.perf_counter() - began
     peak = await sampler.stop()
     b.stack.stop_replicas()
     ratio = bound / seconds
     b.note(
         f"sync of {counts['total']:,} contacts: {seconds:.1f} s, state "
-        f"{sync_pb.ContactSync.State.Name(sync.state)}, imported {sync.imported_count:,}, "
-        f"failed {sync.failed_count:,}; provider bound {bound:.0f} s for calls {calls} "
-        f"-> ratio {ratio:.2f}; peak RSS {peak}"
+        f"{contact_sync_pb2.ContactSync.State.Name(sync.state)}, imported "
+        f"{sync.imported_contacts:,}, failed {sync.failed_contacts:,}; provider bound "
+        f"{bound:.0f} s for calls {calls} -> ratio {ratio:.2f}; peak RSS {peak}"
     )
     b.results.update(
         sync_1m_s=seconds,
         sync_1m_ratio=ratio,
         sync_1m_bound_s=bound,
         sync_1m_calls=calls,
-        sync_1m_imported=sync.imported_count,
-        sync_1m_failed=sync.failed_count,
+        sync_1m_imported=sync.imported_contacts,
+        sync_1m_failed=sync.failed_contacts,
+        sync_1m_state=contact_sync_pb2.ContactSync.State.Name(sync.state),
         sync_1m_peak_rss_mb=max(peak.values()),
         sync_1m_peak_rss_by_process_mb=peak,
     )

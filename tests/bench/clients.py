@@ -39,6 +39,8 @@ class _Stub:
         self.TrackEvent = functools.partial(stub.TrackEvent, metadata=metadata)
         self.TrackEvents = functools.partial(stub.TrackEvents, metadata=metadata)
         self.Unsubscribe = functools.partial(stub.Unsubscribe, metadata=metadata)
+        self.StartContactSync = functools.partial(stub.StartContactSync, metadata=metadata)
+        self.GetContactSync = functools.partial(stub.GetContactSync, metadata=metadata)
 
 
 def stub(ch: grpc.aio.Channel, token: str) -> Any:

@@ -36,6 +36,7 @@ class BenchConfig:
     provider_backlog_events: int  # Klaviyo: the backlog the replicas drain
     ac_backlog_events: int  # ActiveCampaign: one event per call, 5 calls/s
     unsubscribe_every_s: float  # unsubscribes while the backlog drains
+    sync_contacts: int  # the full sync's contacts
     phases: frozenset[str]  # BENCH_PHASES: the phases to run (default all)
 
     @classmethod
@@ -60,6 +61,7 @@ class BenchConfig:
             provider_backlog_events=_int("BENCH_PROVIDER_BACKLOG", 1_000_000, scale, 10_000),
             ac_backlog_events=_int("BENCH_AC_BACKLOG", 5_000, scale, 1_000),
             unsubscribe_every_s=_float("BENCH_UNSUBSCRIBE_EVERY_S", 0.5),
+            sync_contacts=_int("BENCH_SYNC_CONTACTS", 1_000_000, scale, 10_000),
             phases=_phases(os.environ.get("BENCH_PHASES", "")),
         )
 

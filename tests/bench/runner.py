@@ -19,6 +19,7 @@ from tests.bench import (
     bench_ingest,
     bench_provider,
     bench_queue,
+    bench_sync,
     bench_unary,
     bus,
 )
@@ -29,7 +30,6 @@ from tests.bench.report import missed, table, write_json
 from tests.bench.sandbox_api import SandboxApi
 from tests.bench.stack import Stack, running_stack
 
-
 # The provider paths whose calls carry an unsubscribe, per provider.
 COMPLIANCE_PATHS = {
     "klaviyo": (
@@ -38,11 +38,10 @@ COMPLIANCE_PATHS = {
     ),
     "activecampaign": ("/api/3/contactLists", "/api/3/contactTags"),
 }
+EVENTS_PATHS = {"klaviyo": (), "activecampaign": ("/event", "/api/3/ecomOrders")}
 
 
-async def _phase(
-    b: Bench, key: str, name: str, run: Callable[[], Awaitable[None]]
-) -> None:
+async def _phase(b: Bench, key: str, name: str, run: Callable[[], Awaitable[None]]) -> None:
     if not b.cfg.runs(key):
         return
     print(f"\n== {name}", flush=True)
@@ -76,14 +75,18 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
         echo=grpc_clients.stub(echo_channel, stack.token),
         tag=uuid.uuid4().hex[:8],
         provider_sandboxes={
-            provider: SandboxApi(url, COMPLIANCE_PATHS[provider])
+            provider: SandboxApi(url, COMPLIANCE_PATHS[provider], EVENTS_PATHS[provider])
             for provider, url in stack.limited_sandboxes.items()
         },
     )
     try:
-        await _phase(b, "ingest", "1. batch ingest vs raw JetStream publish", lambda: bench_ingest.run(b))
+        await _phase(
+            b, "ingest", "1. batch ingest vs raw JetStream publish", lambda: bench_ingest.run(b)
+        )
         await _phase(b, "unary", "2. unary ingest vs echo server", lambda: bench_unary.run(b))
-        await _phase(b, "dispatch", "4. dispatch of the pre-filled queue", lambda: bench_dispatch.run(b))
+        await _phase(
+            b, "dispatch", "4. dispatch of the pre-filled queue", lambda: bench_dispatch.run(b)
+        )
 
         async def e2e() -> None:
             await _ensure_dispatcher(b)
@@ -105,6 +108,12 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
             )
 
         await _phase(b, "provider", "6. Klaviyo at its real limits", klaviyo)
+
+        async def sync() -> None:
+            b.stack.stop_dispatcher()
+            await bench_sync.run(b, KLAVIYO_LIMITS, b.cfg.sync_contacts)
+
+        await _phase(b, "sync", "7. full contact sync of a million contacts", sync)
 
         async def activecampaign() -> None:
             b.stack.stop_dispatcher()

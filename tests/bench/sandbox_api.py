@@ -22,11 +22,18 @@ def wall(iso: str) -> float:
 
 
 class SandboxApi:
-    """`compliance_paths`: the provider paths whose calls carry unsubscribes."""
+    """`compliance_paths`: the provider paths whose calls carry unsubscribes;
+    `events_paths`: where a provider without event ids receives events (one per call)."""
 
-    def __init__(self, base_url: str, compliance_paths: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        compliance_paths: tuple[str, ...] = (),
+        events_paths: tuple[str, ...] = (),
+    ) -> None:
         self.base_url = base_url
         self.compliance_paths = compliance_paths
+        self.events_paths = events_paths
         self._http = httpx.AsyncClient(base_url=base_url, timeout=120.0)
 
     async def aclose(self) -> None:
@@ -62,6 +69,13 @@ class SandboxApi:
         response = await self._http.get("/_sandbox/throttled")
         response.raise_for_status()
         return int(response.json()["total"])
+
+    async def delivered_events(self) -> int:
+        """Events the provider holds: Klaviyo counts them by unique id; ActiveCampaign
+        has no event id, so its accepted tracking calls and orders are counted."""
+        if self.events_paths:
+            return sum([len(await self.requests(path=path)) for path in self.events_paths])
+        return len(await self.event_counts())
 
     async def receipt_span(self) -> tuple[float, float, int]:
         """Wall-clock (first, last) received_at of the recorded requests, and how many."""

@@ -22,7 +22,6 @@ from tests.bench.procs import Child
 from tests.harness import start_embedded_postgres
 from tests.processes import free_port, wait_for_port
 
-
 # The providers whose sandboxes (limits on) the provider phases drive.
 PROVIDERS = ("klaviyo", "activecampaign")
 
@@ -59,6 +58,10 @@ class Stack:
         url = self.limited_sandboxes[provider]
         self.replicas = [self._dispatcher(provider, url) for _ in range(count)]
         return self.replicas
+
+    def wait_replicas_ready(self, timeout_s: float = 60.0) -> None:
+        for child in self.replicas:
+            child.wait_for_log("delivering to", timeout_s)
 
     def stop_replicas(self) -> None:
         for child in self.replicas:
