@@ -136,6 +136,10 @@ class ConsentBook:
         self._lock = threading.Lock()
         self._profiles: dict[str, ProfileConsent] = {}
 
+    @staticmethod
+    def applies_to(path: str) -> bool:
+        return path in _CHANGES
+
     def apply(self, path: str, document: dict[str, Any], at: str) -> None:
         change = _CHANGES.get(path)
         if change is None:

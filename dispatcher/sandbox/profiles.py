@@ -2,8 +2,9 @@
 
 Written by profile-import and profile-bulk-import jobs (Klaviyo merges: a field or property a
 call leaves out keeps its value), made known by consent jobs (which create the profiles they
-name), and planted directly by the control endpoint for reconcile tests. A profile is found by
-any identifier it has been given (email compared without case)."""
+name), and planted directly by the control endpoint for reconcile tests. A profile is keyed on
+its first identifier (email, else phone number, else external id; email without case), as its id
+is, and found by any identifier it has been given."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ class StoredProfile:
 class ProfileStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_key: dict[str, StoredProfile] = {}
+        self._primary: dict[str, StoredProfile] = {}  # first identifier -> profile
+        self._by_key: dict[str, StoredProfile] = {}  # any identifier -> profile
         self._by_id: dict[str, StoredProfile] = {}
 
     def upsert(self, attributes: dict[str, Any], at: str) -> tuple[str, bool]:
@@ -100,13 +102,17 @@ class ProfileStore:
         keys = identity_keys(attributes)
         if not keys:
             raise ValueError("a profile needs an email, phone_number or external_id")
-        for key in keys:
-            if key in self._by_key:
-                return self._by_key[key], False
+        # Keyed on the first identifier only (email before phone): two people sharing a phone
+        # number stay two profiles, as they were before the sandbox kept more than ids.
+        found = self._primary.get(keys[0])
+        if found is not None:
+            return found, False
         profile = StoredProfile(fake_profile_id(keys[0]), at, at)
+        self._primary[keys[0]] = profile
         self._by_id[profile.id] = profile
         return profile, True
 
     def _index(self, profile: StoredProfile, attributes: dict[str, Any]) -> None:
+        """Any identifier finds the profile; one shared by several finds the first."""
         for key in identity_keys(profile.fields) + identity_keys(attributes):
-            self._by_key[key] = profile
+            self._by_key.setdefault(key, profile)

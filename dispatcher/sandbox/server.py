@@ -105,6 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.rate_headers: dict[str, str] = {}  # this request's RateLimit-* headers
         self.server.track(self.connection)
 
     def finish(self) -> None:
@@ -122,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
     def _handle(self) -> None:
-        self.rate_headers: dict[str, str] = {}
+        self.rate_headers = {}
         url = urlsplit(self.path)
         route = ROUTES.get(url.path.rstrip("/")) if self.command == "POST" else None
         body = self._read_body(route.max_bytes if route else CONTROL_MAX_BYTES)
@@ -297,7 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", content_type)
         if status != 204:
             self.send_header("Content-Length", str(len(body)))
-        rate_headers = {} if status == 429 else getattr(self, "rate_headers", {})
+        rate_headers = {} if status == 429 else self.rate_headers
         for name, value in {**rate_headers, **(headers or {})}.items():
             if value is not None:
                 self.send_header(name, value)

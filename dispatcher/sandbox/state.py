@@ -13,7 +13,13 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from dispatcher.sandbox.consent import ConsentBook
-from dispatcher.sandbox.imports import DEFAULT_PROCESSING_S, ImportErrorItem, ImportJobs, iso
+from dispatcher.sandbox.imports import (
+    DEFAULT_PROCESSING_S,
+    ImportErrorItem,
+    ImportJob,
+    ImportJobs,
+    iso,
+)
 from dispatcher.sandbox.profiles import ProfileStore
 from dispatcher.sandbox.rates import RateLimiter
 from dispatcher.sandbox.validation import import_list_ids, import_profile_errors
@@ -254,12 +260,14 @@ class SandboxState:
 
     def apply_consent(self, path: str, document: dict[str, Any], at: str) -> None:
         """A consent job: the consent book changes, and the profiles it names exist."""
+        if not self.consent.applies_to(path):
+            return
         self.consent.apply(path, document, at)
         attributes = document.get("data", {}).get("attributes", {})
         for item in (attributes.get("profiles") or {}).get("data", ()):
             self.profiles.upsert(_identity(item["attributes"]), at)
 
-    def start_import(self, document: dict[str, Any], now: float) -> Any:
+    def start_import(self, document: dict[str, Any], now: float) -> ImportJob:
         """A validated bulk import job: profiles that cannot be imported become its errors."""
         data = document["data"]
         valid, errors = [], []
