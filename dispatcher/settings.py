@@ -82,7 +82,7 @@ class DispatcherSettings(ProcessSettings):
     # How late a call may reach the provider after the budget counted it (half
     # locally, half on the way and in clock differences between replicas): each
     # window of the budget is kept over its length plus this (dispatcher.budget).
-    budget_margin_s: float = Field(DEFAULT_MARGIN_S, ge=0, le=5.0)
+    budget_margin_s: float = Field(DEFAULT_MARGIN_S, ge=0, le=10.0)
 
     @property
     def provider_name(self) -> Literal["klaviyo", "activecampaign"]:

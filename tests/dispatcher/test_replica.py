@@ -38,6 +38,11 @@ from tests.processes import NatsServer
 
 TTL_S = 15.0
 GRACE_S = 30.0
+# Virtual time jumps from one sleeper's deadline to the next (the lease keeper's,
+# each TTL_S / 5) while real I/O is in flight: a budget reservation may age that
+# much before its call goes. A margin wider than twice that keeps the budget
+# from taking them again and again (tests/dispatcher/budget/ check the budget).
+BUDGET_MARGIN_S = 8.0
 PROFILES = "/api/profile-import"
 EVENTS = "/api/event"  # one event or a bulk job
 
@@ -105,6 +110,7 @@ class Replica:
             lease_ttl_s=TTL_S,
             shutdown_grace_s=GRACE_S,
             event_concurrency=1,
+            budget_margin_s=BUDGET_MARGIN_S,
             **settings,
         )
         self.transport = Noted("", site.clock, site.hold)
