@@ -95,17 +95,13 @@ class SharedBudget:
         `paced` ones (a batch that is not full) also keep each bucket's steady pace."""
         return await self._acquire(operation, self._plans.get(operation, ()), paced)
 
-    async def acquire_request(
-        self, operation: str, buckets: Sequence[RateBucket]
-    ) -> Reservation:
+    async def acquire_request(self, operation: str, buckets: Sequence[RateBucket]) -> Reservation:
         """One HTTP request of `operation` in each of `buckets` (those that request draws
         from, as the provider says), once they all have room."""
         plans = tuple(self._request_plan(operation, bucket) for bucket in buckets)
         return await self._acquire(operation, plans, False)
 
-    async def _acquire(
-        self, operation: str, plans: Sequence[_Plan], paced: bool
-    ) -> Reservation:
+    async def _acquire(self, operation: str, plans: Sequence[_Plan], paced: bool) -> Reservation:
         stamps = []
         for plan in plans:
             stamps.append((plan.key, await self._reserve(plan, operation, paced)))
