@@ -16,6 +16,7 @@ from pathlib import Path
 import nats
 import pytest
 from marketing_runtime import topology
+from prometheus_client import REGISTRY
 
 from tests.dispatcher.budget.activecampaign_site import (
     PER_SECOND,
@@ -67,8 +68,12 @@ def test_replicas_never_exceed_activecampaigns_rate(nats_url: str, replicas: int
             await site.stop()
             await nc.close()
 
+    kv_before = {op: _kv_ops(op) for op in ("get", "update", "conflict")}
     asyncio.run(scenario())
 
+    requests = len(site.calls)
+    kv = {op: (_kv_ops(op) - kv_before[op]) / requests for op in kv_before}
+    print("KV operations per request: " + ", ".join(f"{op} {n:.2f}" for op, n in kv.items()))
     assert site.throttled() == []
     assert site.too_many() == {}
     assert all(seen <= PER_SECOND[bucket] for bucket, seen in site.requests_per_second().items())
@@ -81,3 +86,8 @@ def test_replicas_never_exceed_activecampaigns_rate(nats_url: str, replicas: int
     # Orders took more than one request each: counting calls would have let them through.
     api_requests = [path for _, path, _ in site.calls if path.startswith("/api/3/")]
     assert len(api_requests) > 2 * ORDERS + CONSENT + UNSUBSCRIBE + 2 * ERASE
+
+
+def _kv_ops(operation: str) -> float:
+    name = "marketing_dispatcher_budget_kv_operations_total"
+    return REGISTRY.get_sample_value(name, {"operation": operation}) or 0.0
