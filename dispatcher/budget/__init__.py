@@ -2,10 +2,25 @@
 
 The provider keeps its limits per account and per rate bucket (`Limits.rates`: an
 endpoint for Klaviyo, the whole account and bulk import for ActiveCampaign), as
-fixed windows (1 s, 1 min, a day) whose alignment we do not know. Every provider
-call reserves one call in each bucket its operation draws from before it goes
-(`SharedBudget.acquire`, by way of `ProviderGate`), in NATS KV, so the replicas
-together stay within every window of every bucket.
+fixed windows (1 s, 1 min, a day) whose alignment we do not know, and counts
+HTTP requests. Every request reserves one call in each bucket it draws from
+before it goes, in NATS KV, so the replicas together stay within every window of
+every bucket:
+- a provider whose every call is one request (Klaviyo) has each call reserved by
+  the gate in the buckets `Limits.rates` names for its operation (`acquire`);
+- a provider whose calls may make several requests (ActiveCampaign: an order is
+  a look and a write, a first use of a field adds a look-up and a create) states
+  `Limits.paces_requests` and is given the gate's `RequestPacer`, which it awaits
+  before each request with the buckets of that request (`acquire_request`). So
+  every request is counted however many a call turns out to make, and in the
+  bucket it really draws from: a tracked event spends event tracking's budget,
+  an order the account's.
+Why per request rather than a declared worst case per call reserved up front:
+the worst case is not bounded (a first use of several fields, a page of
+look-ups), reserving it would keep most of a 5/s budget idle, and stamps taken
+before a call's later requests would grow stale (the proof below needs each
+request to leave within m/2 of its stamp). The price: one KV round trip per
+request instead of per call (see "KV round trips").
 
 Choice: a sliding log per bucket, one KV entry holding the stamps (epoch seconds)
 of the calls reserved within the longest window, written by compare-and-set on the
@@ -42,7 +57,8 @@ in a queue behind another: each computes its own wait from the log. A 429 pauses
 the bucket it stands for (`throttled`), for every replica: the pause is in the
 entry, and a reservation waits it out.
 
-KV round trips per call: one `update` when this replica wrote the bucket last
+KV round trips per reservation (a call, or a request of a provider that paces
+its requests; one per bucket): one `update` when this replica wrote the bucket last
 (its copy of the entry is current), three (`update` refused, `get`, `update`)
 when another replica did. Within a replica one task at a time decides on a
 bucket, on the entry as the previous one left it, so tasks woken for the same

@@ -16,7 +16,7 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -79,20 +79,43 @@ class SharedBudget:
     ) -> None:
         self._kv, self._margin_s = kv, margin_s
         self._epoch, self._sleep = epoch, sleep
-        self._plans = _plans(_key_safe(account), limits)
+        self._account, self._limits = _key_safe(account), limits
+        self._plans = _plans(self._account, limits)
+        self._request_plans: dict[tuple[str, str], _Plan] = {}
         self._seen: dict[str, tuple[BucketLog, int | None]] = {}
         self._deciding: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def covers(self, operation: str) -> bool:
-        return operation in self._plans
+        """Whether a call of `operation` is reserved before it goes (`acquire`); not so
+        when the provider paces its own requests (`acquire_request`)."""
+        return not self._limits.paces_requests and operation in self._plans
 
     async def acquire(self, operation: str, *, paced: bool = False) -> Reservation:
         """A call of `operation` in each of its buckets, once they all have room;
         `paced` ones (a batch that is not full) also keep each bucket's steady pace."""
+        return await self._acquire(operation, self._plans.get(operation, ()), paced)
+
+    async def acquire_request(self, operation: str, buckets: Sequence[RateBucket]) -> Reservation:
+        """One HTTP request of `operation` in each of `buckets` (those that request draws
+        from, as the provider says), once they all have room."""
+        plans = tuple(self._request_plan(operation, bucket) for bucket in buckets)
+        return await self._acquire(operation, plans, False)
+
+    async def _acquire(self, operation: str, plans: Sequence[_Plan], paced: bool) -> Reservation:
         stamps = []
-        for plan in self._plans.get(operation, ()):
+        for plan in plans:
             stamps.append((plan.key, await self._reserve(plan, operation, paced)))
         return Reservation(operation, tuple(stamps))
+
+    def _request_plan(self, operation: str, bucket: RateBucket) -> _Plan:
+        """The bucket as a request of `operation` draws from it: the capacities are those
+        `rates` give it (a bucket the provider did not declare is taken as shared with
+        compliance work, so other work leaves compliance its share)."""
+        cached = self._request_plans.get((operation, bucket.name))
+        if cached is None:
+            cached = _plan(self._account, bucket, operation, self._limits, _users(self._limits))
+            self._request_plans[operation, bucket.name] = cached
+        return cached
 
     def fresh(self, reservation: Reservation) -> bool:
         """Whether the request may still go on this reservation: a stamp much older
@@ -105,18 +128,24 @@ class SharedBudget:
         for key, stamp in reservation.stamps:
             await self._change(key, partial(BucketLog.without, stamp=stamp))
 
-    async def throttled(self, operation: str, retry_after_s: float) -> None:
-        """The provider refused a call with 429: pause the buckets it stands for,
-        for every replica (see `_throttled_buckets`)."""
+    async def throttled(
+        self, operation: str, retry_after_s: float, buckets: Sequence[RateBucket] = ()
+    ) -> None:
+        """The provider refused a request with 429: pause the buckets it stands for, for
+        every replica: `buckets` when the request named them, else `_throttled_buckets`."""
         until = self._epoch() + retry_after_s
-        for plan in _throttled_buckets(operation, self._plans):
-            await self._change(plan.key, lambda state: state.paused(until))
+        keys = [self._request_plan(operation, bucket).key for bucket in buckets]
+        keys = keys or [plan.key for plan in _throttled_buckets(operation, self._plans)]
+        for key in keys:
+            await self._change(key, lambda state: state.paused(until))
 
-    def pause_left(self, operation: str) -> float:
-        """Seconds a 429 still pauses one of this operation's buckets, as last seen (0: none)."""
+    def pause_left(self, operation: str, buckets: Sequence[RateBucket] = ()) -> float:
+        """Seconds a 429 still pauses one of these buckets (default: every one this
+        operation may draw from), as last seen (0: none)."""
         now = self._epoch()
-        pauses = [self._cached(p.key).paused_until - now for p in self._plans.get(operation, ())]
-        return max(0.0, *pauses)
+        keys = [self._request_plan(operation, bucket).key for bucket in buckets]
+        keys = keys or [plan.key for plan in self._plans.get(operation, ())]
+        return max(0.0, *(self._cached(key).paused_until - now for key in keys))
 
     async def fill_wait(self, operation: str) -> float:
         """Seconds, as the buckets stand now (read afresh), until a call of
@@ -204,25 +233,34 @@ class SharedBudget:
 
 def _plans(account: str, limits: Limits) -> dict[str, tuple[_Plan, ...]]:
     """Per operation, each bucket it draws from with the capacities open to it."""
+    users = _users(limits)
+    return {
+        operation: tuple(_plan(account, bucket, operation, limits, users) for bucket in buckets)
+        for operation, buckets in limits.rates.items()
+    }
+
+
+def _users(limits: Limits) -> dict[str, set[bool]]:
+    """Per bucket, whether compliance work, other work or both draw from it."""
     users: dict[str, set[bool]] = {}
     for operation, buckets in limits.rates.items():
         for bucket in buckets:
             users.setdefault(bucket.name, set()).add(operation in limits.compliance)
-    return {
-        operation: tuple(
-            _Plan(
-                f"{account}.{_key_safe(bucket.name)}",
-                bucket,
-                capacities(
-                    bucket,
-                    compliance=operation in limits.compliance,
-                    shared=len(users[bucket.name]) > 1,
-                ),
-            )
-            for bucket in buckets
-        )
-        for operation, buckets in limits.rates.items()
-    }
+    return users
+
+
+def _plan(
+    account: str, bucket: RateBucket, operation: str, limits: Limits, users: dict[str, set[bool]]
+) -> _Plan:
+    return _Plan(
+        f"{account}.{_key_safe(bucket.name)}",
+        bucket,
+        capacities(
+            bucket,
+            compliance=operation in limits.compliance,
+            shared=len(users.get(bucket.name, {True, False})) > 1,
+        ),
+    )
 
 
 def _throttled_buckets(operation: str, plans: Mapping[str, tuple[_Plan, ...]]) -> tuple[_Plan, ...]:

@@ -7,20 +7,28 @@ endpoint does not hold up unsubscribes or erasures. An operation name
 (`create_events`, `subscribe`, ...) stands for one provider endpoint.
 
 The gate also keeps a pause of its own after any Retry-After: it needs no round
-trip to honour, and holds while NATS (and so the shared budget) is away."""
+trip to honour, and holds while NATS (and so the shared budget) is away.
+
+A provider whose calls may make several HTTP requests (`Limits.paces_requests`:
+ActiveCampaign) is given `pace` as its `RequestPacer`: then each request, not
+each call, is reserved, in the buckets that request draws from, right before it
+goes, and the call's `guard` runs before each request; a 429 pauses the buckets
+of the request it answered."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from marketing_runtime.clock import Sleep
 
 from dispatcher import metrics
-from dispatcher.budget import SharedBudget
+from dispatcher.budget import Reservation, SharedBudget
+from dispatcher.providers.base import RateBucket
 from dispatcher.providers.errors import ProviderError, RetryableProviderError
 
 T = TypeVar("T")
@@ -29,6 +37,13 @@ log = logging.getLogger(__name__)
 # second and a minute; a larger value (garbled, or an HTTP date far ahead)
 # would otherwise stop an endpoint, say unsubscribes, for as long as it says.
 MAX_RETRY_AFTER_S = 300.0
+# Within one gated call (its task): the caller's guard, and the buckets of the last
+# request the provider paced, which a 429 stands for.
+_GUARD: contextvars.ContextVar[Callable[[], None]] = contextvars.ContextVar("guard")
+_REQUEST_BUCKETS: contextvars.ContextVar[tuple[RateBucket, ...]] = contextvars.ContextVar(
+    "request_buckets", default=()
+)
+Reserve = Callable[[SharedBudget], Awaitable[Reservation]]
 
 
 class ProviderGate:
@@ -58,12 +73,12 @@ class ProviderGate:
         retryable error leaves the gate with its `retry_after` capped. `paced`:
         the call carries less than it could, so it also keeps the budget's
         steady pace (see `SharedBudget.acquire`)."""
-        await self._wait_for_room(operation, paced)
+        await self._wait_for_room(operation, (), self._call_reservation(operation, paced))
         guard()
         started = self._monotonic()
         metrics.BATCH_SIZE.labels(operation).observe(size)
         try:
-            result = await call()
+            result = await _guarded(call, guard)
         except RetryableProviderError as exc:
             if exc.retry_after:
                 exc.retry_after = _capped(operation, exc.retry_after)
@@ -77,20 +92,42 @@ class ProviderGate:
         self._observe(operation, "ok", started)
         return result
 
-    async def _wait_for_room(self, operation: str, paced: bool) -> None:
-        """Wait out any pause, then reserve the call in the shared budget. Another
-        call may be throttled while this one waits: wait again. A reservation
-        that took too long to get (another bucket of the call was full) is
-        given back and taken again: the provider would see the call later than
-        the budget counted it."""
+    async def pace(self, operation: str, buckets: Sequence[RateBucket]) -> None:
+        """The `RequestPacer` of a provider that paces its own requests: wait out any
+        pause of the operation or of these buckets, reserve this one request in each
+        of them, then run the call's guard."""
+        drawn = tuple(buckets)
+        _REQUEST_BUCKETS.set(drawn)
+
+        def reserve(budget: SharedBudget) -> Awaitable[Reservation]:
+            return budget.acquire_request(operation, drawn)
+
+        await self._wait_for_room(operation, drawn, reserve)
+        _GUARD.get(lambda: None)()
+
+    def _call_reservation(self, operation: str, paced: bool) -> Reserve | None:
+        """How a call of `operation` is reserved as a whole: None when the budget does
+        not (no budget, or the provider paces each request)."""
+        budget = self._budget
+        if budget is None or not budget.covers(operation):
+            return None
+        return lambda b: b.acquire(operation, paced=paced)
+
+    async def _wait_for_room(
+        self, operation: str, buckets: tuple[RateBucket, ...], reserve: Reserve | None
+    ) -> None:
+        """Wait out any pause, then reserve in the shared budget. Another call may
+        be throttled while this one waits: wait again. A reservation that took too
+        long to get (another bucket of it was full) is given back and taken again:
+        the provider would see the request later than the budget counted it."""
         while True:
-            while (wait := self.pause_left(operation)) > 0:
+            while (wait := self._pause_left(operation, buckets)) > 0:
                 await self._sleep(wait)
             budget = self._budget
-            if budget is None or not budget.covers(operation):
+            if budget is None or reserve is None:
                 return
-            reservation = await budget.acquire(operation, paced=paced)
-            if budget.fresh(reservation) and self.pause_left(operation) <= 0:
+            reservation = await reserve(budget)
+            if budget.fresh(reservation) and self._pause_left(operation, buckets) <= 0:
                 return
             metrics.BUDGET_STALE.labels(operation).inc()
             await budget.release(reservation)
@@ -98,9 +135,9 @@ class ProviderGate:
     async def _pause(self, operation: str, retry_after: float, *, shared: bool) -> None:
         not_before = self._monotonic() + retry_after
         self._not_before[operation] = max(self._not_before.get(operation, 0.0), not_before)
-        if shared and self._budget is not None and self._budget.covers(operation):
+        if shared and self._budget is not None:
             try:
-                await self._budget.throttled(operation, retry_after)
+                await self._budget.throttled(operation, retry_after, _REQUEST_BUCKETS.get())
             except Exception as exc:  # the local pause holds; the 429 is what the caller needs
                 log.warning("%s: cannot share the pause (%r)", operation, exc)
 
@@ -114,6 +151,15 @@ class ProviderGate:
         shared = (budget.pause_left(op) for op in operations) if budget is not None else ()
         return max(0.0, *local, *shared)
 
+    def _pause_left(self, operation: str, buckets: tuple[RateBucket, ...]) -> float:
+        """As `pause_left`, with the shared pauses of these buckets when given."""
+        if not buckets:
+            return self.pause_left(operation)
+        local = self._not_before.get(operation, 0.0) - self._monotonic()
+        budget = self._budget
+        shared = budget.pause_left(operation, buckets) if budget is not None else 0.0
+        return max(0.0, local, shared)
+
     async def fill_wait(self, operation: str) -> float:
         """Seconds until a call of `operation` is available at the budget's steady
         pace (0: now): a batch not yet full may keep filling meanwhile."""
@@ -124,6 +170,17 @@ class ProviderGate:
 
     def _observe(self, operation: str, result: str, started: float) -> None:
         metrics.PROVIDER_CALLS.labels(operation, result).observe(self._monotonic() - started)
+
+
+async def _guarded(call: Callable[[], Awaitable[T]], guard: Callable[[], None]) -> T:
+    """`call()` with `guard` for the requests it paces; the buckets of its last request
+    stay readable by the caller (a 429 stands for them) until its next call."""
+    _REQUEST_BUCKETS.set(())
+    token = _GUARD.set(guard)
+    try:
+        return await call()
+    finally:
+        _GUARD.reset(token)
 
 
 def _capped(operation: str, retry_after: float) -> float:

@@ -145,10 +145,30 @@ class Limits:
     rates: Mapping[str, tuple[RateBucket, ...]] = field(default_factory=dict)
     compliance: frozenset[str] = frozenset()
     import_profiles: OperationLimits | None = None
+    # True: the provider passes each HTTP request through the `RequestPacer` given to
+    # `pace_requests`, naming the buckets that request draws from, so the budget counts
+    # requests (an operation may make several); `rates` then names every bucket a
+    # request of the operation may draw from. False: one call is one request, reserved
+    # in each of its operation's `rates` before it goes.
+    paces_requests: bool = False
 
     def __post_init__(self) -> None:
         if any(limit.max_bytes is not None for limit in self.consent.values()):
             raise ValueError("consent calls are split by their number of items only")
+
+
+class RequestPacer(Protocol):
+    """Awaited by a provider right before each HTTP request it sends for `operation`, with
+    the buckets that one request draws from (say, the whole account, or the account and
+    bulk import): it returns once the request may go, its share of every bucket counted.
+    The dispatcher supplies it (its budget, shared by every replica); providers know
+    nothing of how."""
+
+    async def __call__(self, operation: str, buckets: Sequence[RateBucket]) -> None: ...
+
+
+async def unpaced(operation: str, buckets: Sequence[RateBucket]) -> None:
+    """The pacer of a provider nobody paces (tests, tools): every request goes at once."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +287,11 @@ class Provider(Protocol):
     ) -> ProviderPerson | None:
         """The person with this email as the provider holds them (and whether they are in
         the newsletter list, when one is given); None when it holds no such person."""
+        ...
+
+    def pace_requests(self, pacer: RequestPacer) -> None:
+        """Await `pacer` before each HTTP request from now on (see `Limits.paces_requests`;
+        a provider that makes one request per call may ignore it)."""
         ...
 
     async def aclose(self) -> None: ...

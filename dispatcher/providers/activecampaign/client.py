@@ -41,6 +41,7 @@ from dispatcher.providers.activecampaign.limits import (
     LIMITS,
     LIST_STATUS,
     SUPPRESS,
+    TRACKING_BUCKETS,
     UNSUPPRESS,
 )
 from dispatcher.providers.activecampaign.memory import Recent
@@ -57,6 +58,7 @@ from dispatcher.providers.base import (
     PreparedEvent,
     Profile,
     ProviderPerson,
+    RequestPacer,
     TrackedEvent,
 )
 from dispatcher.providers.errors import PermanentProviderError
@@ -203,6 +205,7 @@ class ActiveCampaignClient:
             await self._switch_tracking_on()
         account = self._tracking
         data = {"actid": account.account_id, "key": account.key, **form}
+        await self._api.pacer(CREATE_EVENTS, TRACKING_BUCKETS)
         response = await send(self._tracker, "POST", account.url, CREATE_EVENTS, data=data)
         if not response.is_success:
             raise status_error(response, "POST /event", CREATE_EVENTS)
@@ -298,6 +301,11 @@ class ActiveCampaignClient:
     async def remove_from_automation(self, email: str, automation_id: str) -> int:
         """Ends the contact's enrolments in the automation; how many there were."""
         return await self._automations.remove(email, automation_id)
+
+    def pace_requests(self, pacer: RequestPacer) -> None:
+        """Every request, to /api/3 and to event tracking, awaits `pacer` first: an
+        operation may make several (limits.py), and each is counted."""
+        self._api.pacer = pacer
 
     async def aclose(self) -> None:
         await self._api.aclose()

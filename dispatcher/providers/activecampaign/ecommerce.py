@@ -14,6 +14,7 @@ remembered, so a repeat is not even looked up. Amounts are in cents.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,11 +145,9 @@ class Orders:
 
     async def _find_or_create_connection(self, operation: str) -> str:
         store = self._store
-        params = {"filters[service]": store.service, "filters[externalid]": store.externalid}
-        found = await self._api.call("GET", "/connections", operation=operation, params=params)
-        for connection in records(found, "connections"):
-            if connection.get("externalid") == store.externalid:
-                return str(connection.get("id"))
+        found = await self._find_connection(operation)
+        if found:
+            return found
         body = {
             "connection": {
                 "service": store.service,
@@ -158,8 +157,20 @@ class Orders:
                 "linkUrl": store.link_url,
             }
         }
-        created = await self._api.call("POST", "/connections", operation=operation, body=body)
-        return _required_id(created, "connection")
+        return await _create_or_find(
+            self._api.call("POST", "/connections", operation=operation, body=body),
+            "connection",
+            lambda: self._find_connection(operation),
+        )
+
+    async def _find_connection(self, operation: str) -> str:
+        store = self._store
+        params = {"filters[service]": store.service, "filters[externalid]": store.externalid}
+        found = await self._api.call("GET", "/connections", operation=operation, params=params)
+        for connection in records(found, "connections"):
+            if connection.get("externalid") == store.externalid:
+                return str(connection.get("id"))
+        return ""
 
     async def customer(self, email: str, operation: str) -> str:
         key = email.strip().lower()
@@ -177,11 +188,9 @@ class Orders:
 
     async def _find_or_create_customer(self, email: str, operation: str) -> str:
         connection = await self.connection(operation)
-        params = {"filters[email]": email, "filters[connectionid]": connection}
-        found = await self._api.call("GET", "/ecomCustomers", operation=operation, params=params)
-        for customer in records(found, "ecomCustomers"):
-            if str(customer.get("email", "")).lower() == email.strip().lower():
-                return str(customer.get("id"))
+        found = await self._find_customer(email, connection, operation)
+        if found:
+            return found
         body = {
             "ecomCustomer": {
                 "connectionid": connection,
@@ -190,12 +199,37 @@ class Orders:
                 "acceptsMarketing": "0",
             }
         }
-        created = await self._api.call("POST", "/ecomCustomers", operation=operation, body=body)
-        return _required_id(created, "ecomCustomer")
+        return await _create_or_find(
+            self._api.call("POST", "/ecomCustomers", operation=operation, body=body),
+            "ecomCustomer",
+            lambda: self._find_customer(email, connection, operation),
+        )
+
+    async def _find_customer(self, email: str, connection: str, operation: str) -> str:
+        params = {"filters[email]": email, "filters[connectionid]": connection}
+        found = await self._api.call("GET", "/ecomCustomers", operation=operation, params=params)
+        for customer in records(found, "ecomCustomers"):
+            if str(customer.get("email", "")).lower() == email.strip().lower():
+                return str(customer.get("id"))
+        return ""
 
     def forget(self, email: str) -> None:
         """After an erasure: the person's customer id may be gone with the contact."""
         self._customers.forget(email.strip().lower())
+
+
+async def _create_or_find(
+    create: Awaitable[JsonObject | None], key: str, find: Callable[[], Awaitable[str]]
+) -> str:
+    """The id `create` answers; when it is a duplicate (another replica created the object
+    since we looked), the one `find` now finds."""
+    try:
+        created = await create
+    except PermanentProviderError as exc:
+        if exc.code == "duplicate" and (found := await find()):
+            return found
+        raise
+    return _required_id(created, key)
 
 
 def _required_id(created: JsonObject | None, key: str) -> str:

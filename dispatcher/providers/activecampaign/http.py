@@ -17,13 +17,15 @@ reads them all. Ids and counters come as strings ("10") or numbers: `as_id` and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 import orjson
 
 from dispatcher import metrics
+from dispatcher.providers.activecampaign.limits import API_BUCKETS
+from dispatcher.providers.base import RateBucket, RequestPacer, unpaced
 from dispatcher.providers.errors import (
     PermanentProviderError,
     ProviderError,
@@ -45,7 +47,9 @@ _MAYBE_APPLIED = frozenset({500, 502, 504})
 
 
 class ApiHttp:
-    """Requests to one ActiveCampaign account's API; safe to share within one event loop."""
+    """Requests to one ActiveCampaign account's API; safe to share within one event loop.
+    Each request awaits `pacer` first, with the buckets it draws from (`call`'s `buckets`:
+    the account's, and bulk import's for a bulk import)."""
 
     def __init__(
         self,
@@ -65,6 +69,7 @@ class ApiHttp:
             timeout=httpx.Timeout(timeout_s),
             transport=transport,
         )
+        self.pacer: RequestPacer = unpaced
 
     async def call(
         self,
@@ -75,11 +80,13 @@ class ApiHttp:
         body: JsonObject | None = None,
         params: Mapping[str, str | int] | None = None,
         allow_missing: bool = False,
+        buckets: Sequence[RateBucket] = API_BUCKETS,
     ) -> JsonObject | None:
         """The JSON object of a 2xx reply ({} when it has none). With `allow_missing`, a
         not-found answer (404, or a 403 saying "No Result found") is None."""
         content = None if body is None else encode(body, f"{method} {path}")
         headers = None if content is None else {"Content-Type": "application/json"}
+        await self.pacer(operation, buckets)
         response = await send(
             self.http, method, path, operation, content=content, headers=headers, params=params
         )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dispatcher.providers.activecampaign import bodies
 from dispatcher.providers.activecampaign.fields import FieldIds
 from dispatcher.providers.activecampaign.http import ApiHttp, as_id, encode
-from dispatcher.providers.activecampaign.limits import LIMITS
+from dispatcher.providers.activecampaign.limits import IMPORT_BUCKETS, LIMITS
 from dispatcher.providers.activecampaign.memory import Recent
 from dispatcher.providers.base import (
     IMPORT_STATUS,
@@ -58,7 +58,7 @@ class Imports:
                 code="too_large",
             )
         reply = await self._api.call(
-            "POST", "/import/bulk_import", operation=START_IMPORT, body=body
+            "POST", "/import/bulk_import", operation=START_IMPORT, body=body, buckets=IMPORT_BUCKETS
         )
         batch = as_id((reply or {}).get("batchId"))
         if not batch:

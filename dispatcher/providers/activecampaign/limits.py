@@ -4,8 +4,11 @@ PROVIDERS-API.md), as the `Limits` of the `Provider` interface.
 ActiveCampaign keeps one budget per account, 5 requests/s shared by every key and every /api/3
 path; bulk import adds 100 calls a minute of its own; event tracking (trackcmp) is another host
 whose limits are not published, given 5/s here like the sandbox. Each operation below is one
-provider method, which the gate counts as one call. Most make one HTTP request once the ids
-they need are remembered; some look before they write (requests per call, steady state):
+provider method; the budget counts its HTTP requests, not its calls: the client awaits its
+pacer before each request with the buckets that request draws from (`API_BUCKETS`,
+`IMPORT_BUCKETS`, `TRACKING_BUCKETS`; `paces_requests`), as many as a call turns out to make.
+Most make one HTTP request once the ids they need are remembered; some look before they
+write (requests per call, steady state):
 
     upsert_profile 1        consent_record 1        list_status 1 per list
     create_events 1 (a tracked event) or 2 (an order or cart: look, write)
@@ -52,24 +55,28 @@ ACCOUNT = RateBucket("account", (RateWindow(5, 1.0),))
 BULK_IMPORT = RateBucket("bulk_import", (RateWindow(100, 60.0),))
 EVENT_TRACKING = RateBucket("event_tracking", (RateWindow(5, 1.0),))
 
-_API = (ACCOUNT,)
+# What one request draws from: any /api/3 request, a bulk import, a tracked event (trackcmp).
+API_BUCKETS = (ACCOUNT,)
+IMPORT_BUCKETS = (ACCOUNT, BULK_IMPORT)
+TRACKING_BUCKETS = (EVENT_TRACKING,)
+
 RATES = MappingProxyType(
     {
-        UPSERT_PROFILE: _API,
+        UPSERT_PROFILE: API_BUCKETS,
         # Tracked events go to trackcmp; placed orders and abandoned carts, which arrive as
-        # events too, are e-commerce objects under /api/3. One event per call either way,
-        # so a call is counted against both budgets (never over either).
+        # events too, are e-commerce objects under /api/3. Each request names its own
+        # bucket (paces_requests), so a tracked event spends only event tracking's.
         CREATE_EVENTS: (EVENT_TRACKING, ACCOUNT),
-        CONSENT_RECORD: _API,
-        LIST_STATUS: _API,
-        UNSUPPRESS: _API,
-        SUPPRESS: _API,
-        REQUEST_ERASURE: _API,
-        START_IMPORT: (ACCOUNT, BULK_IMPORT),
-        IMPORT_STATUS: _API,
-        READ_PERSON: _API,
-        ENROL_AUTOMATION: _API,
-        REMOVE_AUTOMATION: _API,
+        CONSENT_RECORD: API_BUCKETS,
+        LIST_STATUS: API_BUCKETS,
+        UNSUPPRESS: API_BUCKETS,
+        SUPPRESS: API_BUCKETS,
+        REQUEST_ERASURE: API_BUCKETS,
+        START_IMPORT: IMPORT_BUCKETS,
+        IMPORT_STATUS: API_BUCKETS,
+        READ_PERSON: API_BUCKETS,
+        ENROL_AUTOMATION: API_BUCKETS,
+        REMOVE_AUTOMATION: API_BUCKETS,
     }
 )
 
@@ -94,4 +101,5 @@ LIMITS = Limits(
         max_bytes=IMPORT_BODY_BYTES,
         wrapping_bytes=IMPORT_WRAPPING_BYTES,
     ),
+    paces_requests=True,
 )

@@ -37,6 +37,7 @@ from dispatcher.providers.base import (
     PreparedEvent,
     Profile,
     ProviderPerson,
+    RequestPacer,
     TrackedEvent,
 )
 from dispatcher.providers.errors import (
@@ -291,6 +292,10 @@ class KlaviyoClient:
                 code="invalid_response",
             ) from exc
         return document
+
+    def pace_requests(self, pacer: RequestPacer) -> None:
+        """Not needed: each call here is one request, which the gate reserves before it
+        goes (`Limits.paces_requests` is False)."""
 
     async def aclose(self) -> None:
         await self._http.aclose()

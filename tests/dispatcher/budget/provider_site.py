@@ -17,6 +17,7 @@ from marketing_runtime.timestamps import to_timestamp
 from nats.js import JetStreamContext
 
 from dispatcher.main import Dispatcher
+from dispatcher.providers.base import Provider
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import start_sandbox
 from dispatcher.settings import DispatcherSettings
@@ -43,18 +44,24 @@ EVENT_CALLS = ("/api/event-bulk-create-jobs", "/api/events")
 
 
 class Site:
-    """What the replicas share: NATS, the sandbox, the clock, the calls made.
+    """What the replicas share: NATS, the (Klaviyo) sandbox, the clock, the calls made.
     `margin_s`: the budget's, wide enough for this machine's event-loop lag at
     the clock's speed (a reservation older than half of it is taken again)."""
 
     def __init__(self, nats_url: str, *, speed: float, margin_s: float) -> None:
         self.nats_url, self.margin_s = nats_url, margin_s
         self.clock = ScaledClock(speed)
-        self.sandbox = start_sandbox(api_key=API_KEY, clock=self.clock.epoch)
+        self.sandbox: Any = self._start_sandbox()
         self.account = f"test-{uuid.uuid4().hex[:12]}"  # a budget of its own
         self.calls: list[tuple[float, str, int]] = []  # (virtual time, path, status)
         self.replicas: list[Dispatcher] = []
         self.serving: list[asyncio.Task[int]] = []
+
+    def _start_sandbox(self) -> Any:
+        return start_sandbox(api_key=API_KEY, clock=self.clock.epoch)
+
+    def _client(self, transport: httpx.AsyncBaseTransport) -> Provider:
+        return KlaviyoClient(API_KEY, base_url=self.sandbox.base_url, transport=transport)
 
     def wall(self) -> datetime:
         return datetime.fromtimestamp(self.clock.epoch(), UTC)
@@ -68,11 +75,9 @@ class Site:
             budget_margin_s=self.margin_s,
             **settings,
         )
-        transport = _Noted(self)
-        client = KlaviyoClient(API_KEY, base_url=self.sandbox.base_url, transport=transport)
         dispatcher = Dispatcher(
             config,
-            client,
+            self._client(_Noted(self)),
             sleep=self.clock.sleep,
             monotonic=self.clock.monotonic,
             clock=self.wall,
