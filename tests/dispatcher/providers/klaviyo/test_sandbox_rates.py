@@ -256,6 +256,7 @@ CLIENT_BUCKET_ENDPOINTS = {
     "profile-bulk-import-jobs": "POST /api/profile-bulk-import-jobs",
     "profile-bulk-import-jobs/{id}": "GET /api/profile-bulk-import-jobs/{id}",
     "profiles": "GET /api/profiles",
+    "profiles/{id}/lists": "GET /api/profiles/{id}/lists",
 }
 
 
