@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from dispatcher.providers.base import ConsentChange, ConsentState
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
-from dispatcher.sandbox.consent import (
+from dispatcher.sandbox.klaviyo.consent import (
     SUBSCRIBE_PATH,
     SUPPRESS_PATH,
     UNSUBSCRIBE_PATH,
@@ -29,7 +29,7 @@ from dispatcher.sandbox.consent import (
     ConsentBook,
     ProfileConsent,
 )
-from dispatcher.sandbox.validation import ROUTES
+from dispatcher.sandbox.klaviyo.validation import ROUTES
 from tests.dispatcher.helpers import expected_consent, headers, provider_consent, with_client
 
 PHONE = "+15005550006"
