@@ -24,12 +24,10 @@ unless turned off); `revision` header 400; for POST, Content-Type (application/v
 application/json) 415, JSON 400 `parse_error`, body shape 400 `invalid` with source.pointer;
 for GET, query parameters 400 with source.parameter, unknown ids 404.
 
-Control endpoints (no authentication; never faulted or recorded):
+Control endpoints: the shared ones (dispatcher/sandbox/common/control.py: requests, rejections
+with the error's `code`, faults, throttled with a bucket per endpoint and per opt-in throttle,
+health; DELETE /_sandbox/requests also forgets the event index), and its own:
 
-    GET    /_sandbox/requests[?path=/api/events]   accepted requests: seq, method, path, query,
-                                                   endpoint, received_at, received_s (epoch
-                                                   seconds on the sandbox's clock), headers, body
-    DELETE /_sandbox/requests                      forget requests, rejections, the event index
     GET    /_sandbox/events                        {unique_id: accepted submissions}
     GET    /_sandbox/profiles[?email=a@b.c]        consent per profile, as the jobs above left
                                                    it: subscriptions.email.marketing{consent,
@@ -40,23 +38,15 @@ Control endpoints (no authentication; never faulted or recorded):
                                                     "consent": {"email": "UNSUBSCRIBED"},
                                                     "suppression": [...], "lists": [...]}: set a
                                                    profile directly (drift for reconcile tests)
-    GET    /_sandbox/throttled                     per endpoint: 429s answered ("throttled") and
-                                                   per window its limit and the most calls one
-                                                   key had accepted in one window ("peak")
-    GET    /_sandbox/rejections                    answered errors: seq, path, status, code
-    POST   /_sandbox/faults                        {"path": "/api/event-bulk-create-jobs",
-                                                    "status": 429, "times": 2, "retry_after": 3}
-                                                   (or a list); latency only: {"latency_ms": 500}
-    GET    /_sandbox/faults, DELETE /_sandbox/faults (also lifts throttles)
+    DELETE /_sandbox/faults                        also lifts throttles
     POST   /_sandbox/throttles                     {"path": "/api/event-bulk-create-jobs",
                                                     "limit": 2, "window_s": 5} (or a list):
                                                    past `limit` requests in a window, 429 with
                                                    Retry-After = seconds left in the window
     GET    /_sandbox/throttles
-    GET    /_sandbox/health
 
-Run it with `python -m dispatcher.sandbox` (settings.py: MARKETING_SANDBOX_ADDRESS, default
-127.0.0.1:8090; MARKETING_SANDBOX_API_KEY to accept one key only;
+Run it with `python -m dispatcher.sandbox` (dispatcher/sandbox/settings.py:
+MARKETING_SANDBOX_ADDRESS, default 127.0.0.1:8090; MARKETING_SANDBOX_API_KEY to accept one key only;
 MARKETING_SANDBOX_RATE_LIMITS=off only to measure ceilings; MARKETING_SANDBOX_IMPORT_PROCESSING_S),
 or in-process with `start_sandbox()`.
 """

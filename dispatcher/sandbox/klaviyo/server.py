@@ -210,18 +210,9 @@ class _Handler(SandboxHandler):
         headers = {h: self.headers[h] for h in RECORDED_HEADERS if h in self.headers}
         self.server.state.record(arrival, headers, body, unique_ids)
 
-    def send(
-        self,
-        status: int,
-        body: bytes = b"",
-        *,
-        content_type: str | None = None,
-        headers: dict[str, str | None] | None = None,
-    ) -> None:
+    def answer_headers(self, status: int) -> dict[str, str]:
         """Every answer but a 429 carries the call's RateLimit-* headers."""
-        rate_headers = {} if status == 429 else getattr(self, "rate_headers", {})
-        headers = {**rate_headers, **(headers or {})}
-        super().send(status, body, content_type=content_type, headers=headers)
+        return {} if status == 429 else getattr(self, "rate_headers", {})
 
 
 def _fault_reject(fault: Fault) -> _Reject:

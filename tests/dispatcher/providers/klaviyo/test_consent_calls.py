@@ -167,7 +167,7 @@ def test_an_unsuppress_job_must_say_so(http: httpx.Client) -> None:
 # --- The sandbox's Klaviyo model against the documented facts -------------------------------
 # Each row cites the line of shared/PROVIDERS-API.md ("Consent and suppression jobs") it checks.
 # Rows marked BEYOND check what the model decides where that page says nothing; they pin the
-# model's choice (explained in dispatcher/sandbox/consent.py), not a fact about Klaviyo.
+# model's choice (explained in dispatcher/sandbox/klaviyo/consent.py), not a fact about Klaviyo.
 
 JOB_TYPES = {
     SUBSCRIBE_PATH: "profile-subscription-bulk-create-job",
