@@ -118,17 +118,7 @@ class _Handler(SandboxHandler):
     def _answer_error(self, arrival: Arrival, error: ApiError) -> None:
         state = self.server.state
         if isinstance(error, Throttled):
-            window = error.refusal.window
-            state.refusals.add(
-                method=arrival.method,
-                path=arrival.path,
-                endpoint=arrival.endpoint,
-                bucket=window.name,
-                window_s=window.seconds,
-                status=error.status,
-                retry_after=error.refusal.retry_after,
-                at=arrival.received_s,
-            )
+            state.refusals.add(arrival, error.refusal, error.status)
         state.log.reject(arrival, error.status, body=error.body)
         headers: dict[str, str | None] = dict(error.headers)
         self.send(error.status, json.dumps(error.body).encode(), headers=headers)

@@ -15,8 +15,8 @@ import threading
 from collections import Counter
 from typing import Any
 
-from dispatcher.sandbox.common.recording import iso
-from dispatcher.sandbox.common.windows import WindowCounter
+from dispatcher.sandbox.common.recording import Arrival
+from dispatcher.sandbox.common.windows import Refusal, WindowCounter
 
 
 class RefusalLog:
@@ -24,27 +24,18 @@ class RefusalLog:
         self._lock = threading.Lock()
         self._answers: list[dict[str, Any]] = []
 
-    def add(
-        self,
-        *,
-        method: str,
-        path: str,
-        endpoint: str | None,
-        bucket: str,
-        window_s: int,
-        status: int,
-        retry_after: int,
-        at: float,
-    ) -> None:
+    def add(self, arrival: Arrival, refusal: Refusal, status: int) -> None:
+        """A refusal answered with `status` (429, or a provider's own, as bulk import's 400)."""
+        window = refusal.window
         answer: dict[str, Any] = {
-            "method": method,
-            "path": path,
-            "endpoint": endpoint,
-            "bucket": bucket,
-            "window_s": window_s,
+            "method": arrival.method,
+            "path": arrival.path,
+            "endpoint": arrival.endpoint,
+            "bucket": window.name,
+            "window_s": window.seconds,
             "status": status,
-            "retry_after": retry_after,
-            "received_at": iso(at),
+            "retry_after": refusal.retry_after,
+            "received_at": arrival.received_at,
         }
         with self._lock:
             self._answers.append(answer)

@@ -145,16 +145,7 @@ class _Handler(SandboxHandler):
 
     def _throttled(self, arrival: Arrival, refusal: Refusal) -> _Reject:
         """A rate-limit refusal, counted in GET /_sandbox/throttled."""
-        self.server.state.refusals.add(
-            method=arrival.method,
-            path=arrival.path,
-            endpoint=arrival.endpoint,
-            bucket=refusal.window.name,
-            window_s=refusal.window.seconds,
-            status=429,
-            retry_after=refusal.retry_after,
-            at=arrival.received_s,
-        )
+        self.server.state.refusals.add(arrival, refusal, 429)
         return _throttled(refusal.retry_after)
 
     def _check_content_type(self) -> None:
