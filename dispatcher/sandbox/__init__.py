@@ -1,67 +1,12 @@
-"""A local stand-in for the Klaviyo API subset the dispatcher uses, for tests and `make up`.
+"""Local stand-ins for the providers' APIs, for tests and `make up`: the Klaviyo sandbox
+(klaviyo/) and the ActiveCampaign sandbox (activecampaign/), both on the plumbing in common/
+(HTTP server, background runner, faults, request log, rate windows), with the same control
+endpoints where they mean the same (/_sandbox/requests, /_sandbox/faults, /_sandbox/throttled).
 
-Same paths, status codes, headers checks and JSON:API error bodies as Klaviyo (revision
-2026-07-15); every accepted request is recorded, and faults can be queued to exercise retries.
-
-    POST /api/profile-import                      201 first time per email, 200 after; data.id
-    POST /api/events                              202
-    POST /api/event-bulk-create-jobs              202 (<= 1,000 events)
-    POST /api/profile-subscription-bulk-create-jobs   202 (<= 1,000 profiles)
-    POST /api/profile-subscription-bulk-delete-jobs   202 (<= 100 profiles)
-    POST /api/profile-suppression-bulk-create-jobs    202 (<= 100 profiles)
-    POST /api/profile-suppression-bulk-delete-jobs    202 (<= 100 profiles)
-    POST /api/data-privacy-deletion-jobs          202 (exactly one identifier)
-    POST /api/profile-bulk-import-jobs            202 + job (<= 10,000 profiles, 5 MB); a
-                                                  profile it cannot import is an import error
-    GET  /api/profile-bulk-import-jobs/{id}       the job: queued, processing, complete
-    GET  /api/profile-bulk-import-jobs/{id}/import-errors   paged by page[cursor]
-    GET  /api/profiles?filter=equals(email,"...")[&additional-fields[profile]=subscriptions]
-    GET  /api/profiles/{id}/lists                 the lists the profile joined
-
-Checks, in order: queued fault or opt-in throttle; unknown path 404; method 405; Authorization
-`Klaviyo-API-Key <key>` 401; Klaviyo's rate limit for the key and endpoint 429 (rates.py; on
-unless turned off); `revision` header 400; for POST, Content-Type (application/vnd.api+json or
-application/json) 415, JSON 400 `parse_error`, body shape 400 `invalid` with source.pointer;
-for GET, query parameters 400 with source.parameter, unknown ids 404.
-
-Control endpoints (no authentication; never faulted or recorded):
-
-    GET    /_sandbox/requests[?path=/api/events]   accepted requests: seq, method, path, query,
-                                                   endpoint, received_at, received_s (epoch
-                                                   seconds on the sandbox's clock), headers, body
-    DELETE /_sandbox/requests                      forget requests, rejections, the event index
-    GET    /_sandbox/events                        {unique_id: accepted submissions}
-    GET    /_sandbox/profiles[?email=a@b.c]        consent per profile, as the jobs above left
-                                                   it: subscriptions.email.marketing{consent,
-                                                   suppression[{reason}], can_receive_email_
-                                                   marketing}, subscriptions.sms.marketing, lists
-                                                   (rules: dispatcher/sandbox/consent.py)
-    POST   /_sandbox/profiles                      {"email", fields, "properties", "location",
-                                                    "consent": {"email": "UNSUBSCRIBED"},
-                                                    "suppression": [...], "lists": [...]}: set a
-                                                   profile directly (drift for reconcile tests)
-    GET    /_sandbox/throttled                     per endpoint: 429s answered ("throttled") and
-                                                   per window its limit and the most calls one
-                                                   key had accepted in one window ("peak")
-    GET    /_sandbox/rejections                    answered errors: seq, path, status, code
-    POST   /_sandbox/faults                        {"path": "/api/event-bulk-create-jobs",
-                                                    "status": 429, "times": 2, "retry_after": 3}
-                                                   (or a list); latency only: {"latency_ms": 500}
-    GET    /_sandbox/faults, DELETE /_sandbox/faults (also lifts throttles)
-    POST   /_sandbox/throttles                     {"path": "/api/event-bulk-create-jobs",
-                                                    "limit": 2, "window_s": 5} (or a list):
-                                                   past `limit` requests in a window, 429 with
-                                                   Retry-After = seconds left in the window
-    GET    /_sandbox/throttles
-    GET    /_sandbox/health
-
-Run it with `python -m dispatcher.sandbox` (settings.py: MARKETING_SANDBOX_ADDRESS, default
-127.0.0.1:8090; MARKETING_SANDBOX_API_KEY to accept one key only;
-MARKETING_SANDBOX_RATE_LIMITS=off only to measure ceilings; MARKETING_SANDBOX_IMPORT_PROCESSING_S),
-or in-process with `start_sandbox()`.
+`python -m dispatcher.sandbox [--provider klaviyo|activecampaign]` serves one (__main__.py).
 """
 
-from dispatcher.sandbox.runner import Sandbox, start_sandbox
-from dispatcher.sandbox.state import Fault, SandboxState, Throttle
+from dispatcher.sandbox.common.faults import Fault
+from dispatcher.sandbox.klaviyo import Sandbox, SandboxState, Throttle, start_sandbox
 
 __all__ = ["Fault", "Sandbox", "SandboxState", "Throttle", "start_sandbox"]

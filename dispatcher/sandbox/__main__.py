@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from types import FrameType
 
 from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox, start_activecampaign_sandbox
-from dispatcher.sandbox.runner import Sandbox, start_sandbox
+from dispatcher.sandbox.klaviyo.runner import Sandbox, start_sandbox
 from dispatcher.sandbox.settings import SandboxSettings
 
 PROVIDERS = ("klaviyo", "activecampaign")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dispatcher.sandbox.imports import DEFAULT_PROCESSING_S
+from dispatcher.sandbox.klaviyo.imports import DEFAULT_PROCESSING_S
 
 DEFAULT_ADDRESS = "127.0.0.1:8090"
 

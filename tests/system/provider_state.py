@@ -1,6 +1,6 @@
 """Each person's email consent at the provider, as the sandbox's Klaviyo model
 holds it (GET /_sandbox/profiles), and the state our own consent state must
-leave there. The Klaviyo rules live once, in dispatcher/sandbox/consent.py."""
+leave there. The Klaviyo rules live once, in dispatcher/sandbox/klaviyo/consent.py."""
 
 from __future__ import annotations
 

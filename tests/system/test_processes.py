@@ -73,7 +73,7 @@ def test_dispatcher_killed_mid_batch_loses_and_duplicates_nothing(
     provider.add_fault(path="/api/event", status=503, latency_ms=5000, times=1)
     first = _start(replicas, nats_server, provider, event_concurrency="1")
     ids = _track(bus_harness, 300)
-    assert_eventually(lambda: not provider.state.faults())  # the faulty call is in progress
+    assert_eventually(lambda: not provider.state.faults.list())  # the faulty call is in progress
     first.kill()
     _start(replicas, nats_server, provider)
     assert_eventually(lambda: _completed(bus_harness, ids), timeout_s=120)
@@ -184,7 +184,7 @@ def test_events_still_in_flight_do_not_recreate_an_erased_person(
     provider.add_fault(path="/api/event", status=503, latency_ms=1500, times=1)
     event = product_viewed(email, event_id=f"late-{uuid.uuid4()}")
     bus_harness.stub.TrackEvent(pb.TrackEventRequest(event=event))
-    assert_eventually(lambda: not provider.state.faults())
+    assert_eventually(lambda: not provider.state.faults.list())
     bus_harness.stub.DeleteContact(pb.DeleteContactRequest(name=name))
     assert_eventually(lambda: provider.requests("/api/data-privacy-deletion-jobs"))
     assert_eventually(lambda: _superseded_events(port) >= 1)

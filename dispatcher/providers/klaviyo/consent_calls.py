@@ -2,7 +2,7 @@
 to ours.
 
 The provider's consent is changed only by four calls, and each one changes only part of
-it (see dispatcher/sandbox/consent.py for Klaviyo's rules): a subscribe grants channels
+it (see dispatcher/sandbox/klaviyo/consent.py for Klaviyo's rules): a subscribe grants channels
 and is the only call that lifts an unsubscribe-suppression; an unsuppress lifts only our
 own suppression; an unsubscribe withdraws channels; a suppress blocks all marketing.
 Since we cannot know what earlier batches left behind (a failover, a redelivery, a

@@ -29,22 +29,14 @@ call whatever its key, 429 + Retry-After; /event has its own 5/s); `Api-Token` (
 wrong: 403 {"message":"Forbidden"}); the route (404, 405); the call's own checks. Windows are
 fixed and aligned to epoch seconds (bulk import's 100 and 20 a minute to epoch minutes).
 
-Control endpoints (no authentication; never faulted, limited or recorded):
+Control endpoints: the shared ones (dispatcher/sandbox/common/control.py: requests, rejections
+with the error's body, faults whose `detail` is answered as {"message"}, throttled with the
+buckets api, event, bulk_import and bulk_import_single_contact, counting bulk import's rate-limit
+400s, health; /event's form recorded as a JSON object), and its own:
 
-    GET    /_sandbox/requests[?path=/api/3/contact/sync]   accepted requests: seq, method, path,
-                                                   query, received_at, headers, body (/event's
-                                                   form as a JSON object)
-    DELETE /_sandbox/requests                      forget requests, rejections, refusals
-    GET    /_sandbox/rejections                    error answers: status and body
-    GET    /_sandbox/throttled                     {"answers": [429s and bulk import's rate-limit
-                                                   400s], "peaks": {window: most calls in one}}
-    GET|POST|DELETE /_sandbox/faults               as the Klaviyo sandbox's: {"path", "status",
-                                                   "times", "retry_after", "latency_ms",
-                                                   "detail" (answered as {"message"})}
     POST   /_sandbox/reset                         a new account (seeded), no log, no faults
     POST   /_sandbox/automations                   {"name": ...}: add an automation
     GET    /_sandbox/contacts[?email=] | events[?event=] | orders | automations | imports | lists
-    GET    /_sandbox/health
 
 Run it with `python -m dispatcher.sandbox --provider activecampaign` (or MARKETING_PROVIDER=
 activecampaign), or in-process with `start_activecampaign_sandbox()`.

@@ -1,5 +1,5 @@
-"""The /_sandbox/ endpoints of the ActiveCampaign sandbox (no authentication, never faulted,
-rate-limited or recorded)."""
+"""The /_sandbox/ endpoints of the ActiveCampaign sandbox: the shared ones (common/control.py)
+and its own views, reset and automations."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from dispatcher.sandbox.activecampaign import imports, views
 from dispatcher.sandbox.activecampaign.state import ActiveCampaignState
-from dispatcher.sandbox.common.faults import Fault, parse_items
+from dispatcher.sandbox.common.control import PREFIX, answer_shared
 
 if TYPE_CHECKING:
     from dispatcher.sandbox.common.http import SandboxHandler
 
-PREFIX = "/_sandbox/"
+__all__ = ["PREFIX", "answer"]
 
 
 def answer(
@@ -23,30 +23,14 @@ def answer(
     query: dict[str, str],
     body: bytes,
 ) -> None:
+    if answer_shared(handler, state, path, query.get("path"), body):
+        return
     match handler.command, path.rstrip("/"):
-        case "GET", "/_sandbox/requests":
-            handler.send(200, state.requests_json(query.get("path")))
-        case "DELETE", "/_sandbox/requests":
-            state.clear_log()
-            handler.send(204)
-        case "GET", "/_sandbox/rejections":
-            handler.send_json(200, state.rejections())
-        case "GET", "/_sandbox/throttled":
-            handler.send_json(200, state.throttled())
-        case "GET", "/_sandbox/faults":
-            handler.send_json(200, state.faults.list())
-        case "POST", "/_sandbox/faults":
-            _add_faults(handler, state, body)
-        case "DELETE", "/_sandbox/faults":
-            state.faults.clear()
-            handler.send(204)
         case "POST", "/_sandbox/reset":
             state.reset()
             handler.send(204)
         case "POST", "/_sandbox/automations":
             _add_automation(handler, state, body)
-        case "GET", "/_sandbox/health":
-            handler.send_json(200, {"status": "ok"})
         case "GET", view_path if view_path.removeprefix(PREFIX) in views.VIEWS:
             with state.account() as account:
                 imports.settle(account, state.clock())
@@ -54,18 +38,6 @@ def answer(
             handler.send_json(200, view)
         case _:
             handler.send_json(404, {"message": f"No such control endpoint: {path}"})
-
-
-def _add_faults(handler: SandboxHandler, state: ActiveCampaignState, body: bytes) -> None:
-    """One fault object or a list of them, queued in order."""
-    try:
-        faults = parse_items(body, Fault.from_json)
-    except (ValueError, TypeError) as exc:
-        handler.send_json(400, {"message": f"Invalid fault: {exc}"})
-        return
-    for fault in faults:
-        state.faults.add(fault)
-    handler.send_json(201, state.faults.list())
 
 
 def _add_automation(handler: SandboxHandler, state: ActiveCampaignState, body: bytes) -> None:

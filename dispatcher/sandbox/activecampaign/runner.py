@@ -13,7 +13,6 @@ from dispatcher.sandbox.activecampaign.state import (
     ActiveCampaignState,
     Settings,
 )
-from dispatcher.sandbox.common.faults import Fault
 from dispatcher.sandbox.common.running import RunningServer
 
 
@@ -22,23 +21,12 @@ class ActiveCampaignSandbox(RunningServer):
     `base_url + "/api/3/..."`) and the event tracking URL (`base_url + "/event"`)."""
 
     def __init__(self, server: ActiveCampaignServer) -> None:
-        super().__init__(server, "activecampaign-sandbox")
+        super().__init__(server, "activecampaign-sandbox", server.state)
         self.state: ActiveCampaignState = server.state
 
     @property
     def tracking_url(self) -> str:
         return f"{self.base_url}/event"
-
-    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
-        """Accepted requests in arrival order, as GET /_sandbox/requests returns them."""
-        return self.state.requests(path)
-
-    def rejections(self) -> list[dict[str, Any]]:
-        return self.state.rejections()
-
-    def throttled(self) -> dict[str, Any]:
-        """Rate-limit refusals and the busiest window of each bucket."""
-        return self.state.throttled()
 
     def view(self, name: str, **query: str) -> Any:
         """A /_sandbox/<name> view: contacts, events, orders, automations, imports, lists."""
@@ -48,10 +36,6 @@ class ActiveCampaignSandbox(RunningServer):
 
     def contacts(self, email: str | None = None) -> list[dict[str, Any]]:
         return list(self.view("contacts", **({"email": email} if email else {})))
-
-    def add_fault(self, **fields: Any) -> None:
-        """Queue a fault: path, status, times, retry_after, latency_ms, detail (the message)."""
-        self.state.faults.add(Fault(**fields))
 
     def add_automation(self, name: str) -> str:
         """A new automation; its id."""

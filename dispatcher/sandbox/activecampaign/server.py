@@ -16,6 +16,7 @@ from dispatcher.sandbox.activecampaign.routing import resolve
 from dispatcher.sandbox.activecampaign.state import ActiveCampaignState
 from dispatcher.sandbox.common.faults import Fault
 from dispatcher.sandbox.common.http import SandboxHandler, SandboxHTTPServer
+from dispatcher.sandbox.common.recording import Arrival
 from dispatcher.sandbox.common.windows import RateWindow, Refusal
 
 API_PREFIX = "/api/3/"
@@ -44,32 +45,34 @@ class _Handler(SandboxHandler):
         body = self.read_body(MAX_BODY_BYTES)
         if body is None:
             return
+        query = _query(url.query)
         if url.path.startswith(control.PREFIX):
-            control.answer(self, state, url.path, _query(url.query), body)
+            control.answer(self, state, url.path, query, body)
             return
+        arrival = Arrival(
+            self.command, url.path, url.query, _endpoint(self.command, url.path), received
+        )
         try:
-            self._checked_call(url.path, _query(url.query), body, received)
+            self._checked_call(arrival, query, body)
         except ApiError as error:
-            self._answer_error(url.path, error, received)
+            self._answer_error(arrival, error)
 
-    def _checked_call(self, path: str, query: dict[str, str], body: bytes, received: float) -> None:
-        if not self._pass_fault(path):
+    def _checked_call(self, arrival: Arrival, query: dict[str, str], body: bytes) -> None:
+        if not self._pass_fault(arrival.path):
             return
-        if path == EVENT_PATH:
+        state = self.server.state
+        if arrival.path == EVENT_PATH:
             self._admit(EVENTS_PER_SECOND)
-            status, answer, recorded = tracking.track(self.server.state, self.command, body)
-            endpoint = f"POST {EVENT_PATH}"
+            status, answer, recorded = tracking.track(state, self.command, body)
         else:
             self._admit(API_PER_SECOND)
-            endpoint, (status, answer) = self._api_call(path, query, body, received)
+            status, answer = self._api_call(arrival, query, body)
             recorded = body
-        state = self.server.state
-        if path == EVENT_PATH and answer.get("success") == 0:
-            state.reject(self.command, path, status, answer, received)  # trackcmp's refusal
+        if arrival.path == EVENT_PATH and answer.get("success") == 0:
+            state.log.reject(arrival, status, body=answer)  # trackcmp's refusal
         else:
             headers = {h: self.headers[h] for h in RECORDED_HEADERS if h in self.headers}
-            query_text = urlsplit(self.path).query
-            state.record(self.command, path, query_text, endpoint, headers, recorded, received)
+            state.log.record(arrival, headers, recorded)
         self.send_json(status, answer)
 
     def _pass_fault(self, path: str) -> bool:
@@ -93,36 +96,43 @@ class _Handler(SandboxHandler):
         state = self.server.state
         return state.windows.admit([window], enforce=state.settings.rate_limits)
 
-    def _api_call(
-        self, path: str, query: dict[str, str], body: bytes, received: float
-    ) -> tuple[str, tuple[int, Any]]:
-        """The route's name ("GET /api/3/contacts/{id}") and its answer."""
+    def _api_call(self, arrival: Arrival, query: dict[str, str], body: bytes) -> tuple[int, Any]:
         state = self.server.state
         token = self.headers.get("Api-Token", "").strip()
         if not token or (state.settings.api_key is not None and token != state.settings.api_key):
             raise forbidden()
-        route, params = resolve(ROUTES, self.command, path)
+        route, params = resolve(ROUTES, self.command, arrival.path)
         call = Call(
             params,
             query,
             _json(body),
-            received,
+            arrival.received_s,
             admit=self._draw,
             import_delay_s=state.settings.import_delay_s,
             size=len(body),
         )
         with state.account() as account:
             imports.settle(account, call.now)
-            return f"{route.method} {route.template}", route.handle(account, call)
+            return route.handle(account, call)
 
-    def _answer_error(self, path: str, error: ApiError, received: float) -> None:
+    def _answer_error(self, arrival: Arrival, error: ApiError) -> None:
         state = self.server.state
         if isinstance(error, Throttled):
-            window, retry_after = error.refusal.window.name, error.refusal.retry_after
-            state.throttle(self.command, path, error.status, window, retry_after, received)
-        state.reject(self.command, path, error.status, error.body, received)
+            state.refusals.add(arrival, error.refusal, error.status)
+        state.log.reject(arrival, error.status, body=error.body)
         headers: dict[str, str | None] = dict(error.headers)
         self.send(error.status, json.dumps(error.body).encode(), headers=headers)
+
+
+def _endpoint(method: str, path: str) -> str | None:
+    """The route a call names ("GET /api/3/contacts/{id}"); None when none serves it."""
+    if path == EVENT_PATH:
+        return f"POST {EVENT_PATH}"
+    try:
+        route, _ = resolve(ROUTES, method, path)
+    except ApiError:
+        return None
+    return f"{route.method} {route.template}"
 
 
 def _fault_error(fault: Fault) -> ApiError:

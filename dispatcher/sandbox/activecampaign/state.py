@@ -3,16 +3,17 @@ its settings, the request log, answered errors, rate-limit refusals, faults and 
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from dispatcher.sandbox.activecampaign.store import Account, iso, seeded_account
+from dispatcher.sandbox.activecampaign.limits import WINDOWS
+from dispatcher.sandbox.activecampaign.store import Account, seeded_account
 from dispatcher.sandbox.common.faults import FaultQueue
-from dispatcher.sandbox.common.recording import RecordedRequest
+from dispatcher.sandbox.common.recording import RequestLog
+from dispatcher.sandbox.common.throttled import RefusalLog
 from dispatcher.sandbox.common.windows import WindowCounter
 
 DEFAULT_IMPORT_DELAY_S = 2.0
@@ -32,14 +33,11 @@ class ActiveCampaignState:
         self.settings = settings
         self.clock = clock
         self.faults = FaultQueue()
-        self.windows = WindowCounter(clock)
+        self.windows = WindowCounter(clock, WINDOWS)
         self._account_lock = threading.Lock()
         self._account = seeded_account(clock())
-        self._log_lock = threading.Lock()
-        self._seq = 0
-        self._requests: list[RecordedRequest] = []
-        self._rejections: list[dict[str, Any]] = []
-        self._throttled: list[dict[str, Any]] = []
+        self.log = RequestLog()
+        self.refusals = RefusalLog()
 
     @contextmanager
     def account(self) -> Iterator[Account]:
@@ -49,71 +47,23 @@ class ActiveCampaignState:
 
     # the log
 
-    def record(
-        self,
-        method: str,
-        path: str,
-        query: str,
-        endpoint: str,
-        headers: dict[str, str],
-        body: bytes,
-        at: float,
-    ) -> None:
-        """`endpoint` names the route ("GET /api/3/contacts/{id}"); `at` is epoch seconds."""
-        with self._log_lock:
-            self._seq += 1
-            extra = (("query", query), ("endpoint", endpoint), ("received_s", at))
-            self._requests.append(
-                RecordedRequest(self._seq, method, path, iso(at), headers, body, extra)
-            )
-
-    def reject(self, method: str, path: str, status: int, body: Any, at: float) -> None:
-        with self._log_lock:
-            self._seq += 1
-            self._rejections.append(
-                {"seq": self._seq, "method": method, "path": path, "status": status}
-                | {"body": body, "received_at": iso(at)}
-            )
-
-    def throttle(
-        self, method: str, path: str, status: int, window: str, retry_after: int, at: float
-    ) -> None:
-        with self._log_lock:
-            self._throttled.append(
-                {"method": method, "path": path, "status": status, "window": window}
-                | {"retry_after": retry_after, "received_at": iso(at)}
-            )
-
-    def requests_json(self, path: str | None = None) -> bytes:
-        with self._log_lock:
-            selected = [r for r in self._requests if path is None or r.path == path]
-        return b"[" + b",".join(r.to_json() for r in selected) + b"]"
-
-    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
-        parsed: list[dict[str, Any]] = json.loads(self.requests_json(path))
-        return parsed
-
-    def rejections(self) -> list[dict[str, Any]]:
-        with self._log_lock:
-            return [dict(r) for r in self._rejections]
-
     def throttled(self) -> dict[str, Any]:
-        """Rate-limit refusals in order, and the most calls one window of each bucket took."""
-        with self._log_lock:
-            answers = [dict(t) for t in self._throttled]
-        return {"answers": answers, "peaks": self.windows.peaks()}
+        """GET /_sandbox/throttled (common/throttled.py)."""
+        return self.refusals.report(self.windows)
 
     def clear_log(self) -> None:
-        """Forget recorded requests, rejections and refusals (not the account)."""
-        with self._log_lock:
-            self._requests.clear()
-            self._rejections.clear()
-            self._throttled.clear()
+        """Forget recorded requests, rejections, refusals and peaks (not the account)."""
+        self.log.clear()
+        self.refusals.clear()
+        self.windows.forget_peaks()
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
 
     def reset(self) -> None:
         """A new account (seeded), an empty log, no faults, fresh windows."""
         self.clear_log()
-        self.faults.clear()
+        self.clear_faults()
         self.windows.clear()
         with self._account_lock:
             self._account = seeded_account(self.clock())

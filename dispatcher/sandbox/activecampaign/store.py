@@ -20,11 +20,6 @@ def timestamp(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
 
 
-def iso(now: float) -> str:
-    """When the sandbox received a request, to the microsecond."""
-    return datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds")
-
-
 class Table:
     """Rows of one entity by string id, in creation order. Lookups on an `indexed` column
     (one no call changes after the row is made: a contact's email, a membership's contact)

@@ -21,7 +21,8 @@ from dispatcher.sandbox.activecampaign.body import Call, required_text
 from dispatcher.sandbox.activecampaign.errors import ApiError, duplicate, invalid, message
 from dispatcher.sandbox.activecampaign.routing import Answer, route
 from dispatcher.sandbox.activecampaign.state import ActiveCampaignState
-from dispatcher.sandbox.activecampaign.store import Account, TrackedEvent, iso
+from dispatcher.sandbox.activecampaign.store import Account, TrackedEvent
+from dispatcher.sandbox.common.recording import iso
 
 MAX_EVENT_NAME = 32
 

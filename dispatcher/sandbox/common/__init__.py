@@ -1,2 +1,3 @@
-"""Pieces every provider sandbox shares: the HTTP server plumbing, the background runner,
-queued faults, the request log's encoding and epoch-aligned rate windows."""
+"""Pieces every provider sandbox shares, written once: the HTTP server plumbing, the background
+runner, queued faults, the request log, epoch-aligned rate windows, the rate-limit refusals and
+the control endpoints that mean the same in every sandbox."""

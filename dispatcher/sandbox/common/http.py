@@ -141,7 +141,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", content_type or self.content_type)
         if status != 204:
             self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+        for name, value in {**self.answer_headers(status), **(headers or {})}.items():
             if value is not None:
                 self.send_header(name, value)
         if self.close_connection:
@@ -149,6 +149,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(body)
+
+    def answer_headers(self, status: int) -> dict[str, str]:
+        """Headers a sandbox adds to its answers (before a call's own)."""
+        return {}
 
     def send_json(self, status: int, value: Any) -> None:
         self.send(status, json.dumps(value).encode(), content_type="application/json")

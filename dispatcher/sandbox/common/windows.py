@@ -1,12 +1,14 @@
 """Fixed rate windows aligned to the epoch (a 1-s window is one epoch second, a 60-s one an
-epoch minute), counted per named window, with the highest count any window reached."""
+epoch minute), counted per account and named bucket, with the most calls any one window of a
+bucket admitted (its peak)."""
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,41 +22,75 @@ class RateWindow:
 
 @dataclass(frozen=True)
 class Refusal:
-    window: RateWindow
-    retry_after: int  # whole seconds until the refusing window ends (at least 1)
+    window: RateWindow  # of the full windows, the one that ends last
+    retry_after: int  # whole seconds until that window ends (at least 1)
+
+
+def seconds_left(now: float, seconds: int) -> int:
+    """Whole seconds until the `seconds`-long epoch window holding `now` ends (at least 1)."""
+    ends = (math.floor(now / seconds) + 1) * seconds
+    return max(1, math.ceil(ends - now))
 
 
 class WindowCounter:
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._current: dict[str, tuple[int, int]] = {}  # name -> (window index, admitted)
-        self._peaks: dict[str, int] = {}
+    """`windows` are those the report lists even before any call drew from them."""
 
-    def admit(self, windows: Sequence[RateWindow], *, enforce: bool = True) -> Refusal | None:
-        """None admits the call (counted in every window); else the first full window.
+    def __init__(self, clock: Callable[[], float], windows: Iterable[RateWindow] = ()) -> None:
+        self._clock = clock
+        self._known = tuple(windows)
+        self._lock = threading.Lock()
+        # (account, bucket, seconds) -> (window index, admitted in it)
+        self._current: dict[tuple[str, str, int], tuple[int, int]] = {}
+        self._peaks: dict[RateWindow, int] = {}
+
+    def admit(
+        self, windows: Sequence[RateWindow], *, account: str = "", enforce: bool = True
+    ) -> Refusal | None:
+        """None admits the call (counted in every window); else the refusal."""
+        drawn = self.draw(windows, account=account, enforce=enforce)
+        return drawn if isinstance(drawn, Refusal) else None
+
+    def draw(
+        self, windows: Sequence[RateWindow], *, account: str = "", enforce: bool = True
+    ) -> Refusal | tuple[int, ...]:
+        """Count one call of `account` in every window, or refuse it (counted nowhere) when
+        one is full. Admitted: each window's count with this call, in the order given.
         Without `enforce` every call is admitted and counted (peaks show the rate reached)."""
         now = self._clock()
         with self._lock:
-            counts = [self._count(window, now) for window in windows]
-            for window, (_, admitted) in zip(windows, counts, strict=True):
-                if enforce and admitted >= window.limit:
-                    ends = (math.floor(now / window.seconds) + 1) * window.seconds
-                    return Refusal(window, max(1, math.ceil(ends - now)))
+            counts = [self._count(account, window, now) for window in windows]
+            full = [w for w, (_, n) in zip(windows, counts, strict=True) if n >= w.limit]
+            if enforce and full:
+                longest = max(full, key=lambda w: seconds_left(now, w.seconds))
+                return Refusal(longest, seconds_left(now, longest.seconds))
             for window, (index, admitted) in zip(windows, counts, strict=True):
-                self._current[window.name] = (index, admitted + 1)
-                self._peaks[window.name] = max(self._peaks.get(window.name, 0), admitted + 1)
-        return None
+                self._current[(account, window.name, window.seconds)] = (index, admitted + 1)
+                self._peaks[window] = max(self._peaks.get(window, 0), admitted + 1)
+        return tuple(admitted + 1 for _, admitted in counts)
 
-    def _count(self, window: RateWindow, now: float) -> tuple[int, int]:
+    def _count(self, account: str, window: RateWindow, now: float) -> tuple[int, int]:
         index = math.floor(now / window.seconds)
-        current, admitted = self._current.get(window.name, (index, 0))
+        key = (account, window.name, window.seconds)
+        current, admitted = self._current.get(key, (index, 0))
         return index, admitted if current == index else 0
 
-    def peaks(self) -> dict[str, int]:
-        """The most calls any one window of each bucket admitted."""
+    def peaks(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per bucket, per window length in seconds ("1", "60"): its limit and the most calls
+        one account had admitted in one window of it (`peak`)."""
         with self._lock:
-            return dict(self._peaks)
+            peaks = dict(self._peaks)
+        report: dict[str, dict[str, dict[str, Any]]] = {}
+        for window in (*self._known, *(w for w in peaks if w not in self._known)):
+            report.setdefault(window.name, {})[str(window.seconds)] = {
+                "limit": window.limit,
+                "peak": peaks.get(window, 0),
+            }
+        return report
+
+    def forget_peaks(self) -> None:
+        """A fresh report; the live windows stay (they are the account's state)."""
+        with self._lock:
+            self._peaks.clear()
 
     def clear(self) -> None:
         with self._lock:

@@ -59,7 +59,12 @@ class ActiveCampaignSite(Site):
     def too_many(self) -> dict[str, Any]:
         """What the sandbox refused for the rate (429s) and its windows above the limit."""
         seen = self.sandbox.throttled()
-        over = {w: n for w, n in seen["peaks"].items() if n > PER_SECOND.get(w, n)}
+        over = {
+            f"{name} {window_s} s": window["peak"]
+            for name, bucket in seen["buckets"].items()
+            for window_s, window in bucket["windows"].items()
+            if window["peak"] > window["limit"]
+        }
         return {"answers": seen["answers"], "over": over} if seen["answers"] or over else {}
 
 

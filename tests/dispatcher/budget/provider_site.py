@@ -114,8 +114,8 @@ class Site:
         peak passed its limit."""
         return {
             endpoint: seen
-            for endpoint, seen in self.sandbox.throttled().items()
-            if seen["throttled"] or any(w["peak"] > w["limit"] for w in seen["windows"].values())
+            for endpoint, seen in self.sandbox.throttled()["buckets"].items()
+            if seen["refused"] or any(w["peak"] > w["limit"] for w in seen["windows"].values())
         }
 
     def windows_exceeded(self) -> dict[str, tuple[int, int]]:

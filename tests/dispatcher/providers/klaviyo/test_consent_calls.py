@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from dispatcher.providers.base import ConsentChange, ConsentState
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
-from dispatcher.sandbox.consent import (
+from dispatcher.sandbox.klaviyo.consent import (
     SUBSCRIBE_PATH,
     SUPPRESS_PATH,
     UNSUBSCRIBE_PATH,
@@ -29,7 +29,7 @@ from dispatcher.sandbox.consent import (
     ConsentBook,
     ProfileConsent,
 )
-from dispatcher.sandbox.validation import ROUTES
+from dispatcher.sandbox.klaviyo.validation import ROUTES
 from tests.dispatcher.helpers import expected_consent, headers, provider_consent, with_client
 
 PHONE = "+15005550006"
@@ -167,7 +167,7 @@ def test_an_unsuppress_job_must_say_so(http: httpx.Client) -> None:
 # --- The sandbox's Klaviyo model against the documented facts -------------------------------
 # Each row cites the line of shared/PROVIDERS-API.md ("Consent and suppression jobs") it checks.
 # Rows marked BEYOND check what the model decides where that page says nothing; they pin the
-# model's choice (explained in dispatcher/sandbox/consent.py), not a fact about Klaviyo.
+# model's choice (explained in dispatcher/sandbox/klaviyo/consent.py), not a fact about Klaviyo.
 
 JOB_TYPES = {
     SUBSCRIBE_PATH: "profile-subscription-bulk-create-job",

@@ -383,14 +383,24 @@ def test_a_throttle_admits_its_limit_per_window_then_answers_429_until_it_ends()
     state = SandboxState(monotonic=lambda: now[0])
     state.add_throttle(Throttle(path="/api/event", limit=2, window_s=5))
 
-    assert [state.throttled(EVENTS) for _ in range(2)] == [None, None]
+    def retry_after(path: str) -> int | None:
+        refusal = state.throttle_refusal(path)
+        return None if refusal is None else refusal.retry_after
+
+    assert [retry_after(EVENTS) for _ in range(2)] == [None, None]
     now[0] += 0.5
-    assert state.throttled("/api/event-bulk-create-jobs") == 5  # 4.5 s left, rounded up
-    assert state.throttled(SUPPRESS) is None, "other paths are not limited"
+    assert retry_after("/api/event-bulk-create-jobs") == 5  # 4.5 s left, rounded up
+    assert retry_after(SUPPRESS) is None, "other paths are not limited"
     now[0] += 4.4
-    assert state.throttled(EVENTS) == 1
+    refusal = state.throttle_refusal(EVENTS)
+    assert refusal is not None and refusal.retry_after == 1
+    assert (refusal.window.name, refusal.window.limit, refusal.window.seconds) == (
+        "throttle /api/event",
+        2,
+        5,
+    )
     now[0] += 0.1
-    assert state.throttled(EVENTS) is None, "a new window"
+    assert retry_after(EVENTS) is None, "a new window"
 
 
 def test_throttled_requests_are_429_with_retry_after_and_faults_lift_throttles(

@@ -17,7 +17,8 @@ import pytest
 
 from dispatcher.providers.klaviyo.limits import RATES
 from dispatcher.sandbox import Sandbox, start_sandbox
-from dispatcher.sandbox.rates import DAY, RATE_LIMITS, Admitted, RateLimiter, Refused, Window
+from dispatcher.sandbox.common.windows import RateWindow, Refusal
+from dispatcher.sandbox.klaviyo.rates import DAY, RATE_LIMITS, Admitted, RateLimiter
 from tests.dispatcher.helpers import API_KEY, headers
 
 ERASE = "/api/data-privacy-deletion-jobs"  # 3/s, 60/min: the smallest windows served
@@ -135,9 +136,10 @@ def test_the_steady_window_refuses_until_the_minute_ends_and_refusals_are_not_co
     assert len(limited.requests(ERASE)) == 60
     clock.now = START + 60
     assert statuses([erase(client) for _ in range(4)]) == [202, 202, 202, 429]
-    report = limited.throttled()[ERASE_ENDPOINT]
-    assert report == {
-        "throttled": 6,
+    report = limited.throttled()
+    assert report["total"] == 6
+    assert report["buckets"][ERASE_ENDPOINT] == {
+        "refused": 6,
         "windows": {"1": {"limit": 3, "peak": 3}, "60": {"limit": 60, "peak": 60}},
     }
 
@@ -160,7 +162,15 @@ def test_a_path_template_is_one_endpoint_whatever_the_id(
     ]
 
     assert statuses(answers) == [404] * 10 + [429], "a 404 still counts; the 11th is refused"
-    assert limited.throttled()["GET /api/profile-bulk-import-jobs/{id}"]["throttled"] == 1
+    report = limited.throttled()
+    assert report["buckets"]["GET /api/profile-bulk-import-jobs/{id}"]["refused"] == 1
+    (answer,) = report["answers"]
+    assert (answer["path"], answer["bucket"], answer["window_s"], answer["status"]) == (
+        "/api/profile-bulk-import-jobs/job10",
+        "GET /api/profile-bulk-import-jobs/{id}",
+        1,
+        429,
+    )
 
 
 def test_without_rate_limits_nothing_is_refused_but_peaks_are_reported(clock: Clock) -> None:
@@ -172,8 +182,9 @@ def test_without_rate_limits_nothing_is_refused_but_peaks_are_reported(clock: Cl
         report = http.get("/_sandbox/throttled").json()
 
     assert statuses(answers) == [202] * 10
-    assert report[ERASE_ENDPOINT] == {
-        "throttled": 0,
+    assert report["total"] == 0
+    assert report["buckets"][ERASE_ENDPOINT] == {
+        "refused": 0,
         "windows": {"1": {"limit": 3, "peak": 10}, "60": {"limit": 60, "peak": 10}},
     }
 
@@ -185,12 +196,16 @@ def test_the_throttled_report_over_http_lists_every_served_endpoint(
 
     report = client.get("/_sandbox/throttled").json()
 
-    assert set(report) == set(RATE_LIMITS)
-    assert report[ERASE_ENDPOINT]["throttled"] == 2
-    assert report[ERASE_ENDPOINT]["windows"]["1"]["peak"] == 3
-    assert report["POST /api/events"]["windows"]["1"] == {"limit": 350, "peak": 0}
+    buckets = report["buckets"]
+    assert set(buckets) == set(RATE_LIMITS)
+    assert report["total"] == 2
+    assert buckets[ERASE_ENDPOINT]["refused"] == 2
+    assert buckets[ERASE_ENDPOINT]["windows"]["1"]["peak"] == 3
+    assert buckets["POST /api/events"]["windows"]["1"] == {"limit": 350, "peak": 0}
     assert client.delete("/_sandbox/requests").status_code == 204
-    assert client.get("/_sandbox/throttled").json()[ERASE_ENDPOINT]["throttled"] == 0
+    cleared = client.get("/_sandbox/throttled").json()
+    assert (cleared["total"], cleared["buckets"][ERASE_ENDPOINT]["refused"]) == (0, 0)
+    assert cleared["buckets"][ERASE_ENDPOINT]["windows"]["1"]["peak"] == 0
 
 
 def test_recorded_requests_carry_method_path_and_arrival_time(
@@ -211,32 +226,35 @@ def test_recorded_requests_carry_method_path_and_arrival_time(
 
 def test_a_daily_window_refuses_until_the_utc_day_ends() -> None:
     clock = Clock(DAY * 20_000 + DAY - 100.5)  # 100.5 s before midnight UTC
-    table = {"POST /x": (Window(2, 1), Window(100, 60), Window(4, DAY))}
+    daily = RateWindow("POST /x", 4, DAY)
+    table = {"POST /x": (RateWindow("POST /x", 2, 1), RateWindow("POST /x", 100, 60), daily)}
     limiter = RateLimiter(clock, table=table)
     answers = []
     for _ in range(3):
         answers += [limiter.admit("k", "POST /x") for _ in range(2)]
         clock.now += 1
 
-    assert [type(a) for a in answers] == [Admitted] * 4 + [Refused] * 2
-    assert answers[4] == Refused(retry_after=99)  # 98.5 s to midnight, rounded up
+    assert [type(a) for a in answers] == [Admitted] * 4 + [Refusal] * 2
+    assert answers[4] == Refusal(daily, retry_after=99)  # 98.5 s to midnight, rounded up
     clock.now += 60  # 37.5 s to midnight
-    assert limiter.admit("k", "POST /x") == Refused(retry_after=38)
+    assert limiter.admit("k", "POST /x") == Refusal(daily, retry_after=38)
     clock.now += 37.5
     assert isinstance(limiter.admit("k", "POST /x"), Admitted)
-    assert limiter.report()["POST /x"]["windows"][str(DAY)] == {"limit": 4, "peak": 4}
+    assert limiter.windows.peaks()["POST /x"][str(DAY)] == {"limit": 4, "peak": 4}
 
 
 def test_retry_after_is_the_longest_of_the_exceeded_windows() -> None:
     clock = Clock(START + 59.5)
-    limiter = RateLimiter(clock, table={"POST /x": (Window(1, 1), Window(1, 60))})
+    second, minute = RateWindow("POST /x", 1, 1), RateWindow("POST /x", 1, 60)
+    limiter = RateLimiter(clock, table={"POST /x": (second, minute)})
 
     assert isinstance(limiter.admit("k", "POST /x"), Admitted)
-    assert limiter.admit("k", "POST /x") == Refused(retry_after=1)  # both end in 0.5 s
+    refused = limiter.admit("k", "POST /x")
+    assert isinstance(refused, Refusal) and refused.retry_after == 1  # both end in 0.5 s
     clock.now = START + 60.2
     assert isinstance(limiter.admit("k", "POST /x"), Admitted)
     clock.now = START + 61.2
-    assert limiter.admit("k", "POST /x") == Refused(retry_after=59)
+    assert limiter.admit("k", "POST /x") == Refusal(minute, retry_after=59)
 
 
 def test_an_endpoint_without_limits_is_not_counted() -> None:
@@ -264,7 +282,7 @@ def test_the_clients_rate_table_is_klaviyos() -> None:
     for operation, buckets in RATES.items():
         for bucket in buckets:
             endpoint = CLIENT_BUCKET_ENDPOINTS[bucket.name]
-            stated = {(w.calls, w.seconds) for w in RATE_LIMITS[endpoint]}
+            stated = {(w.limit, w.seconds) for w in RATE_LIMITS[endpoint]}
             client = {(w.calls, int(w.seconds)) for w in bucket.windows}
             assert client == stated, f"{operation}: {bucket.name}"
 

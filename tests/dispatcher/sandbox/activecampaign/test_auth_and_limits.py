@@ -54,10 +54,15 @@ def test_the_sixth_call_in_an_epoch_second_is_429_with_retry_after(
     clock.advance(0.7)  # the next epoch second
     assert raw.get("/api/3/automations", headers=TOKEN).status_code == 200
     throttled = ac.throttled()
-    assert [(t["status"], t["window"], t["retry_after"]) for t in throttled["answers"]] == [
+    assert throttled["total"] == 1
+    assert [(t["status"], t["bucket"], t["retry_after"]) for t in throttled["answers"]] == [
         (429, "api", 1)
     ]
-    assert throttled["peaks"]["api"] == 5
+    assert throttled["answers"][0]["endpoint"] == "GET /api/3/automations"
+    assert throttled["buckets"]["api"] == {
+        "refused": 1,
+        "windows": {"1": {"limit": 5, "peak": 5}},
+    }
 
 
 def test_every_key_and_every_answer_draws_from_the_one_account_budget(raw: httpx.Client) -> None:
@@ -82,7 +87,12 @@ def test_event_tracking_has_its_own_bucket(raw: httpx.Client, ac: ActiveCampaign
     statuses = [raw.post("/event", data=form).status_code for _ in range(6)]
 
     assert statuses == [200] * 5 + [429]
-    assert ac.throttled()["peaks"] == {"api": 5, "event": 5}
+    buckets = ac.throttled()["buckets"]
+    assert (buckets["api"]["windows"]["1"]["peak"], buckets["event"]["windows"]["1"]) == (
+        5,
+        {"limit": 5, "peak": 5},
+    )
+    assert (buckets["api"]["refused"], buckets["event"]["refused"]) == (0, 1)
 
 
 def test_rate_limits_off_admits_any_rate(clock: EpochClock) -> None:
@@ -90,7 +100,9 @@ def test_rate_limits_off_admits_any_rate(clock: EpochClock) -> None:
         with httpx.Client(base_url=sandbox.base_url, headers=TOKEN) as client:
             statuses = {client.get("/api/3/automations").status_code for _ in range(20)}
         assert statuses == {200}
-        assert sandbox.throttled() == {"answers": [], "peaks": {"api": 20}}
+        throttled = sandbox.throttled()
+        assert (throttled["total"], throttled["answers"]) == (0, [])
+        assert throttled["buckets"]["api"]["windows"] == {"1": {"limit": 5, "peak": 20}}
 
 
 def test_a_fault_answers_its_status_then_calls_go_through(raw: httpx.Client) -> None:

@@ -81,7 +81,13 @@ def test_views_show_contacts_lists_and_throttled(api: httpx.Client, raw: httpx.C
     )
     assert raw.get("/_sandbox/contacts", params={"email": "nobody@example.com"}).json() == []
     assert raw.get("/_sandbox/lists").json() == []
-    assert raw.get("/_sandbox/throttled").json() == {"answers": [], "peaks": {"api": 1}}
+    throttled = raw.get("/_sandbox/throttled").json()
+    assert (throttled["total"], throttled["answers"]) == (0, [])
+    assert throttled["buckets"]["api"] == {"refused": 0, "windows": {"1": {"limit": 5, "peak": 1}}}
+    assert throttled["buckets"]["bulk_import"] == {
+        "refused": 0,
+        "windows": {"60": {"limit": 100, "peak": 0}},
+    }
     assert raw.get("/_sandbox/health").json() == {"status": "ok"}
     assert raw.get("/_sandbox/nothing").status_code == 404
 

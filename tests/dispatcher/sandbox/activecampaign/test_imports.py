@@ -141,10 +141,12 @@ def test_the_101st_multi_contact_import_in_a_minute_is_a_400_rate_limit(
     assert accepted == [200] * 100
     assert refused["success"] == 0 and refused["message"] == RATE_LIMITED
     assert refused["failureReasons"] == ["Up to 100 imports may be requested per minute."]
+    throttled = ac.throttled()
     assert (
-        ac.throttled()["answers"][-1] | {"status": 400, "window": "bulk_import"}
-        == (ac.throttled()["answers"][-1])
+        throttled["answers"][-1] | {"status": 400, "bucket": "bulk_import", "window_s": 60}
+        == (throttled["answers"][-1])
     )
+    assert (throttled["total"], throttled["buckets"]["bulk_import"]["refused"]) == (1, 1)
     clock.advance(60 - (clock.now % 60))  # the next epoch minute
     assert start(api, *people(2)).status_code == 200
 
@@ -200,4 +202,5 @@ def test_without_rate_limits_imports_have_no_minute_limit(clock: EpochClock) -> 
             statuses = {start(c, {"email": f"s{n}@example.com"}).status_code for n in range(25)}
 
         assert statuses == {200}
-        assert sandbox.throttled()["peaks"]["bulk_import_single_contact"] == 25
+        buckets = sandbox.throttled()["buckets"]
+        assert buckets["bulk_import_single_contact"]["windows"]["60"] == {"limit": 20, "peak": 25}

@@ -37,7 +37,7 @@ def test_the_sixth_call_in_a_second_is_refused_until_the_next_epoch_second() -> 
     assert refused is not None and refused.window == PER_SECOND and refused.retry_after == 1
     assert still is not None
     assert next_second is None
-    assert counter.peaks() == {"api": 5}
+    assert counter.peaks() == {"api": {"1": {"limit": 5, "peak": 5}}}
 
 
 def test_retry_after_is_the_whole_seconds_left_in_a_minute_window() -> None:
@@ -59,14 +59,17 @@ def test_a_refused_call_counts_in_no_window() -> None:
 
     assert counter.admit([PER_SECOND, tight]) is not None
 
-    assert counter.peaks() == {"api": 1, "tight": 1}
+    assert counter.peaks() == {
+        "api": {"1": {"limit": 5, "peak": 1}},
+        "tight": {"60": {"limit": 1, "peak": 1}},
+    }
 
 
 def test_without_enforcing_every_call_is_admitted_and_counted() -> None:
     counter = WindowCounter(Clock(0.0))
 
     assert all(counter.admit([PER_SECOND], enforce=False) is None for _ in range(9))
-    assert counter.peaks() == {"api": 9}
+    assert counter.peaks() == {"api": {"1": {"limit": 5, "peak": 9}}}
 
 
 @settings(max_examples=200, deadline=None)

@@ -11,16 +11,13 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from dispatcher.sandbox.common.recording import iso
 
 QUEUED, PROCESSING, COMPLETE = "queued", "processing", "complete"
 DEFAULT_PROCESSING_S = 0.5
 EXPIRES_AFTER_S = 7 * 86_400
-
-
-def iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)

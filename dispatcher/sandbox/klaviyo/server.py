@@ -1,28 +1,27 @@
-"""The sandbox's HTTP side: a threading HTTP/1.1 server (keep-alive) and its request handler."""
+"""The Klaviyo sandbox's HTTP side: its request handler on the shared server (common/http.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import re
-import socket
-import socketserver
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from dispatcher.sandbox.control import control
-from dispatcher.sandbox.endpoints import IMPORT_JOBS, Endpoint, NoEndpoint, resolve
-from dispatcher.sandbox.jsonapi import JSON_API, error_document, gateway_page, throttled_document
-from dispatcher.sandbox.rates import Refused
-from dispatcher.sandbox.reads import READERS, ReadError
-from dispatcher.sandbox.state import RECORDED_HEADERS, Arrival, Fault, SandboxState
-from dispatcher.sandbox.validation import ROUTES, Invalid, Route
-
-log = logging.getLogger("marketing.sandbox")
+from dispatcher.sandbox.common.faults import Fault
+from dispatcher.sandbox.common.http import SandboxHandler, SandboxHTTPServer
+from dispatcher.sandbox.common.recording import Arrival
+from dispatcher.sandbox.common.windows import Refusal
+from dispatcher.sandbox.klaviyo.control import control
+from dispatcher.sandbox.klaviyo.endpoints import IMPORT_JOBS, Endpoint, NoEndpoint, resolve
+from dispatcher.sandbox.klaviyo.jsonapi import (
+    JSON_API,
+    error_document,
+    gateway_page,
+    throttled_document,
+)
+from dispatcher.sandbox.klaviyo.reads import READERS, ReadError
+from dispatcher.sandbox.klaviyo.state import RECORDED_HEADERS, SandboxState
+from dispatcher.sandbox.klaviyo.validation import ROUTES, Invalid, Route
 
 ACCEPTED_CONTENT_TYPES = (JSON_API, "application/json")
 CONTROL_PREFIX = "/_sandbox/"
@@ -47,86 +46,27 @@ def _throttled(retry_after: int) -> _Reject:
     return _Reject(429, document=document, code="throttled", retry_after=str(retry_after))
 
 
-class SandboxServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = True  # server_close() joins handler threads (after close() woke them)
-    request_queue_size = 128  # listen backlog: the default 5 drops bursts of connections
-
+class SandboxServer(SandboxHTTPServer):
     def __init__(self, host: str, port: int, state: SandboxState, api_key: str | None) -> None:
         self.state = state
         self.api_key = api_key
-        self.closing = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        if ":" in host:
-            self.address_family = socket.AF_INET6
-        super().__init__((host, port), _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks up the host's FQDN, which can stall on DNS.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
-
-    def track(self, connection: socket.socket) -> None:
-        with self._connections_lock:
-            if self.closing.is_set():
-                _shut(connection)
-            self._connections.add(connection)
-
-    def untrack(self, connection: socket.socket) -> None:
-        with self._connections_lock:
-            self._connections.discard(connection)
-
-    def begin_close(self) -> None:
-        """Wake handlers sleeping on a latency fault or idling on a keep-alive connection."""
-        with self._connections_lock:
-            self.closing.set()
-            for connection in self._connections:
-                _shut(connection)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return  # the client went away (timed out, closed): nothing to report
-        log.exception("sandbox: unexpected error serving %s", client_address)
+        super().__init__(host, port, _Handler)
 
 
-def _shut(connection: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        connection.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(SandboxHandler):
     server_version = "KlaviyoSandbox/1.0"
-    sys_version = ""
-    timeout = 60.0  # idle keep-alive connections
-    disable_nagle_algorithm = True  # headers and body go out in separate writes
+    content_type = JSON_API
     server: SandboxServer
+    rate_headers: dict[str, str]  # RateLimit-* of the call being answered
 
-    def setup(self) -> None:
-        super().setup()
-        self.rate_headers: dict[str, str] = {}  # this request's RateLimit-* headers
-        self.server.track(self.connection)
+    def error_body(self, status: int, detail: str) -> bytes:
+        return error_document(status, detail=detail)
 
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.untrack(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # one line per request would cost more than the request
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def _handle(self) -> None:
+    def handle_request(self) -> None:
         self.rate_headers = {}
         url = urlsplit(self.path)
         route = ROUTES.get(url.path.rstrip("/")) if self.command == "POST" else None
-        body = self._read_body(route.max_bytes if route else CONTROL_MAX_BYTES)
+        body = self.read_body(route.max_bytes if route else CONTROL_MAX_BYTES)
         if body is None:
             return
         if url.path.startswith(CONTROL_PREFIX):
@@ -142,46 +82,23 @@ class _Handler(BaseHTTPRequestHandler):
         arrival = Arrival(self.command, url.path, url.query, name, state.clock())
         self._api(arrival, resolved, body)
 
-    def _read_body(self, limit: int) -> bytes | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self._refuse(411, "Send a Content-Length.")
-            return None
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self._refuse(400, "Invalid Content-Length.")
-            return None
-        if length > limit:
-            self._refuse(413, f"At most {limit} bytes are accepted here.")
-            return None
-        body = self.rfile.read(length) if length > 0 else b""
-        if len(body) != length:
-            self.close_connection = True
-            return None
-        return body
-
-    def _refuse(self, status: int, detail: str) -> None:
-        """An error before the body was read: answer and drop the connection."""
-        self.close_connection = True
-        self.send(status, error_document(status, detail=detail))
-
     def _api(
         self,
         arrival: Arrival,
         resolved: tuple[Endpoint, dict[str, str]] | NoEndpoint,
         body: bytes,
     ) -> None:
-        fault = self.server.state.take_fault(arrival.path)
-        if fault is not None and fault.latency_ms and self._sleep_interrupted(fault.latency_ms):
+        state = self.server.state
+        fault = state.faults.take(arrival.path)
+        if fault is not None and fault.latency_ms and self.sleep_interrupted(fault.latency_ms):
             return
-        if fault is None or fault.status is None:
-            retry_after = self.server.state.throttled(arrival.path)
-            if retry_after is not None:
-                fault = Fault(status=429, retry_after=retry_after)
         try:
             if fault is not None and fault.status is not None:
                 raise _fault_reject(fault)
-            endpoint, params = self._check(arrival.path, resolved)
+            refusal = state.throttle_refusal(arrival.path)
+            if refusal is not None:
+                raise self._throttled(arrival, refusal)
+            endpoint, params = self._check(arrival, resolved)
             if endpoint.method == "GET":
                 self._read(arrival, endpoint, params)
                 return
@@ -199,17 +116,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._accept(arrival, route, document, body, unique_ids)
 
-    def _sleep_interrupted(self, latency_ms: int) -> bool:
-        """Wait out a latency fault; True (and drop the connection) if the sandbox closed."""
-        if self.server.closing.wait(latency_ms / 1000):
-            self.close_connection = True
-            return True
-        return False
-
     def _check(
-        self, path: str, resolved: tuple[Endpoint, dict[str, str]] | NoEndpoint
+        self, arrival: Arrival, resolved: tuple[Endpoint, dict[str, str]] | NoEndpoint
     ) -> tuple[Endpoint, dict[str, str]]:
         """Klaviyo's checks before the body: endpoint, method, key, rate limit, revision."""
+        path = arrival.path
         if isinstance(resolved, NoEndpoint):
             if not resolved.allow:
                 raise _Reject(404, detail=f"No such endpoint: {path}")
@@ -222,8 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.api_key is not None and key != self.server.api_key:
             raise _Reject(401, title="Incorrect authentication credentials.")
         decision = self.server.state.limiter.admit(key, resolved[0].name)
-        if isinstance(decision, Refused):
-            raise _throttled(decision.retry_after)
+        if isinstance(decision, Refusal):
+            raise self._throttled(arrival, decision)
         if decision is not None:
             self.rate_headers = decision.headers()
         revision = self.headers.get("revision", "")
@@ -231,6 +142,11 @@ class _Handler(BaseHTTPRequestHandler):
             detail = "A valid revision header (YYYY-MM-DD) is required."
             raise _Reject(400, detail=detail, parameter="revision")
         return resolved
+
+    def _throttled(self, arrival: Arrival, refusal: Refusal) -> _Reject:
+        """A rate-limit refusal, counted in GET /_sandbox/throttled."""
+        self.server.state.refusals.add(arrival, refusal, 429)
+        return _throttled(refusal.retry_after)
 
     def _check_content_type(self) -> None:
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -254,7 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             reply, content_type = error_document(reject.status, **fields), JSON_API
         code = fields.get("code") or ("" if content_type == "text/html" else _code_of(reply))
-        self.server.state.reject(arrival, reject.status, code)
+        self.server.state.log.reject(arrival, reject.status, code=code)
         self.send(reject.status, reply, content_type=content_type, headers=headers)
 
     def _read(self, arrival: Arrival, endpoint: Endpoint, params: dict[str, str]) -> None:
@@ -285,28 +201,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {h: self.headers[h] for h in RECORDED_HEADERS if h in self.headers}
         self.server.state.record(arrival, headers, body, unique_ids)
 
-    def send(
-        self,
-        status: int,
-        body: bytes = b"",
-        *,
-        content_type: str = JSON_API,
-        headers: dict[str, str | None] | None = None,
-    ) -> None:
-        self.send_response(status)
-        if body:
-            self.send_header("Content-Type", content_type)
-        if status != 204:
-            self.send_header("Content-Length", str(len(body)))
-        rate_headers = {} if status == 429 else self.rate_headers
-        for name, value in {**rate_headers, **(headers or {})}.items():
-            if value is not None:
-                self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
+    def answer_headers(self, status: int) -> dict[str, str]:
+        """Every answer but a 429 carries the call's RateLimit-* headers."""
+        return {} if status == 429 else getattr(self, "rate_headers", {})
 
 
 def _fault_reject(fault: Fault) -> _Reject:

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from dispatcher.sandbox.consent import ProfileConsent
-from dispatcher.sandbox.endpoints import IMPORT_JOBS, PROFILES
-from dispatcher.sandbox.state import SandboxState
+from dispatcher.sandbox.klaviyo.consent import ProfileConsent
+from dispatcher.sandbox.klaviyo.endpoints import IMPORT_JOBS, PROFILES
+from dispatcher.sandbox.klaviyo.state import SandboxState
 
 Query = dict[str, list[str]]
 # equals(email,"a@b.c"): the one filter form the sandbox reads (Klaviyo quotes strings).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from dispatcher.sandbox.validation import ROUTES
+from dispatcher.sandbox.klaviyo.validation import ROUTES
 
 _SEGMENT = re.compile(r"\{[a-z_]+\}")
 

@@ -1,0 +1,57 @@
+"""A local stand-in for the Klaviyo API subset the dispatcher uses, for tests and `make up`.
+
+Same paths, status codes, headers checks and JSON:API error bodies as Klaviyo (revision
+2026-07-15); every accepted request is recorded, and faults can be queued to exercise retries.
+
+    POST /api/profile-import                      201 first time per email, 200 after; data.id
+    POST /api/events                              202
+    POST /api/event-bulk-create-jobs              202 (<= 1,000 events)
+    POST /api/profile-subscription-bulk-create-jobs   202 (<= 1,000 profiles)
+    POST /api/profile-subscription-bulk-delete-jobs   202 (<= 100 profiles)
+    POST /api/profile-suppression-bulk-create-jobs    202 (<= 100 profiles)
+    POST /api/profile-suppression-bulk-delete-jobs    202 (<= 100 profiles)
+    POST /api/data-privacy-deletion-jobs          202 (exactly one identifier)
+    POST /api/profile-bulk-import-jobs            202 + job (<= 10,000 profiles, 5 MB); a
+                                                  profile it cannot import is an import error
+    GET  /api/profile-bulk-import-jobs/{id}       the job: queued, processing, complete
+    GET  /api/profile-bulk-import-jobs/{id}/import-errors   paged by page[cursor]
+    GET  /api/profiles?filter=equals(email,"...")[&additional-fields[profile]=subscriptions]
+    GET  /api/profiles/{id}/lists                 the lists the profile joined
+
+Checks, in order: queued fault or opt-in throttle; unknown path 404; method 405; Authorization
+`Klaviyo-API-Key <key>` 401; Klaviyo's rate limit for the key and endpoint 429 (rates.py; on
+unless turned off); `revision` header 400; for POST, Content-Type (application/vnd.api+json or
+application/json) 415, JSON 400 `parse_error`, body shape 400 `invalid` with source.pointer;
+for GET, query parameters 400 with source.parameter, unknown ids 404.
+
+Control endpoints: the shared ones (dispatcher/sandbox/common/control.py: requests, rejections
+with the error's `code`, faults, throttled with a bucket per endpoint and per opt-in throttle,
+health; DELETE /_sandbox/requests also forgets the event index), and its own:
+
+    GET    /_sandbox/events                        {unique_id: accepted submissions}
+    GET    /_sandbox/profiles[?email=a@b.c]        consent per profile, as the jobs above left
+                                                   it: subscriptions.email.marketing{consent,
+                                                   suppression[{reason}], can_receive_email_
+                                                   marketing}, subscriptions.sms.marketing, lists
+                                                   (rules: dispatcher/sandbox/klaviyo/consent.py)
+    POST   /_sandbox/profiles                      {"email", fields, "properties", "location",
+                                                    "consent": {"email": "UNSUBSCRIBED"},
+                                                    "suppression": [...], "lists": [...]}: set a
+                                                   profile directly (drift for reconcile tests)
+    DELETE /_sandbox/faults                        also lifts throttles
+    POST   /_sandbox/throttles                     {"path": "/api/event-bulk-create-jobs",
+                                                    "limit": 2, "window_s": 5} (or a list):
+                                                   past `limit` requests in a window, 429 with
+                                                   Retry-After = seconds left in the window
+    GET    /_sandbox/throttles
+
+Run it with `python -m dispatcher.sandbox` (dispatcher/sandbox/settings.py:
+MARKETING_SANDBOX_ADDRESS, default 127.0.0.1:8090; MARKETING_SANDBOX_API_KEY to accept one key only;
+MARKETING_SANDBOX_RATE_LIMITS=off only to measure ceilings; MARKETING_SANDBOX_IMPORT_PROCESSING_S),
+or in-process with `start_sandbox()`.
+"""
+
+from dispatcher.sandbox.klaviyo.runner import Sandbox, start_sandbox
+from dispatcher.sandbox.klaviyo.state import SandboxState, Throttle
+
+__all__ = ["Sandbox", "SandboxState", "Throttle", "start_sandbox"]

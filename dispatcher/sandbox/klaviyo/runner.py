@@ -1,0 +1,65 @@
+"""Running the sandbox in-process: `start_sandbox()` serves it from a background thread."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dispatcher.sandbox.common.running import RunningServer
+from dispatcher.sandbox.klaviyo.control import plant_profile
+from dispatcher.sandbox.klaviyo.imports import DEFAULT_PROCESSING_S
+from dispatcher.sandbox.klaviyo.server import SandboxServer
+from dispatcher.sandbox.klaviyo.state import SandboxState, Throttle
+
+
+class Sandbox(RunningServer):
+    """A running Klaviyo sandbox (background thread). Close it, or use it as a context manager."""
+
+    def __init__(self, server: SandboxServer) -> None:
+        super().__init__(server, "klaviyo-sandbox", server.state)
+        self.state: SandboxState = server.state
+
+    def event_counts(self) -> dict[str, int]:
+        """unique_id -> accepted submissions, as GET /_sandbox/events returns it."""
+        return self.state.event_counts()
+
+    def profiles(self, email: str | None = None) -> list[dict[str, Any]]:
+        """Consent per profile, as GET /_sandbox/profiles[?email=] returns it."""
+        return self.state.consent.view(email)
+
+    def plant_profile(self, **fields: Any) -> dict[str, Any]:
+        """Set a stored profile's fields, properties, consent, suppression and lists, as
+        POST /_sandbox/profiles does; the profile as Klaviyo would show it."""
+        return plant_profile(self.state, fields, self.base_url)
+
+    def add_throttle(self, **fields: Any) -> None:
+        """Rate-limit matching requests: path, limit (requests), window_s (seconds)."""
+        self.state.add_throttle(Throttle(**fields))
+
+    def reset(self) -> None:
+        """Forget requests, rejections, refusals, peaks and events (as DELETE
+        /_sandbox/requests)."""
+        self.state.clear_log()
+
+
+def start_sandbox(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    api_key: str | None = None,
+    rate_limits: bool = True,
+    clock: Callable[[], float] = time.time,
+    import_processing_s: float = DEFAULT_PROCESSING_S,
+) -> Sandbox:
+    """Serve the Klaviyo subset on host:port (0 = a free port). With `api_key`, only
+    `Authorization: Klaviyo-API-Key <api_key>` is accepted; otherwise any well-formed key.
+
+    Klaviyo's rate limits apply per key unless `rate_limits=False`, which is only for
+    measuring ceilings (the limits are still counted: the peaks in `Sandbox.throttled()`). `clock`
+    (epoch seconds) drives the rate windows, arrival times and import jobs, which complete
+    `import_processing_s` after they were accepted."""
+    state = SandboxState(
+        clock=clock, rate_limits=rate_limits, import_processing_s=import_processing_s
+    )
+    return Sandbox(SandboxServer(host, port, state, api_key))
