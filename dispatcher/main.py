@@ -198,6 +198,7 @@ class Dispatcher:
             self.provider,
             self.bus,
             gate,
+            fences,
             connection_ended=self.bus.connection_ended,
             max_attempts=s.max_attempts,
             backoff_base_s=s.backoff_base_s,

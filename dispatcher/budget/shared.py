@@ -79,18 +79,24 @@ class SharedBudget:
     ) -> None:
         self._kv, self._margin_s = kv, margin_s
         self._epoch, self._sleep = epoch, sleep
-        self._plans = _plans(_key_safe(account), limits)
+        self._plans = _plans(_key_safe(account), limits, bulk=False)
+        self._bulk_plans = _plans(_key_safe(account), limits, bulk=True)
         self._seen: dict[str, tuple[BucketLog, int | None]] = {}
         self._deciding: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def covers(self, operation: str) -> bool:
         return operation in self._plans
 
-    async def acquire(self, operation: str, *, paced: bool = False) -> Reservation:
+    async def acquire(
+        self, operation: str, *, paced: bool = False, bulk: bool = False
+    ) -> Reservation:
         """A call of `operation` in each of its buckets, once they all have room;
-        `paced` ones (a batch that is not full) also keep each bucket's steady pace."""
+        `paced` ones (a batch that is not full) also keep each bucket's steady pace.
+        `bulk`: the call is bulk work even if its operation is a compliance one
+        (a full sync's consent calls), so it stops short of the compliance share."""
         stamps = []
-        for plan in self._plans.get(operation, ()):
+        plans = self._bulk_plans if bulk else self._plans
+        for plan in plans.get(operation, ()):
             stamps.append((plan.key, await self._reserve(plan, operation, paced)))
         return Reservation(operation, tuple(stamps))
 
@@ -202,12 +208,17 @@ class SharedBudget:
         return True
 
 
-def _plans(account: str, limits: Limits) -> dict[str, tuple[_Plan, ...]]:
-    """Per operation, each bucket it draws from with the capacities open to it."""
-    users: dict[str, set[bool]] = {}
-    for operation, buckets in limits.rates.items():
-        for bucket in buckets:
-            users.setdefault(bucket.name, set()).add(operation in limits.compliance)
+def _plans(account: str, limits: Limits, *, bulk: bool) -> dict[str, tuple[_Plan, ...]]:
+    """Per operation, each bucket it draws from with the capacities open to it: to
+    its calls as the operation's kind of work says, or, with `bulk`, as bulk work.
+    A bucket compliance work draws from is shared with bulk work: any call of
+    another operation there is bulk work, and so may be any of its own."""
+    compliance_buckets = {
+        bucket.name
+        for operation, buckets in limits.rates.items()
+        if operation in limits.compliance
+        for bucket in buckets
+    }
     return {
         operation: tuple(
             _Plan(
@@ -215,8 +226,8 @@ def _plans(account: str, limits: Limits) -> dict[str, tuple[_Plan, ...]]:
                 bucket,
                 capacities(
                     bucket,
-                    compliance=operation in limits.compliance,
-                    shared=len(users[bucket.name]) > 1,
+                    compliance=operation in limits.compliance and not bulk,
+                    shared=bucket.name in compliance_buckets,
                 ),
             )
             for bucket in buckets

@@ -52,13 +52,16 @@ class ProviderGate:
         *,
         guard: Callable[[], None] = lambda: None,
         paced: bool = False,
+        bulk: bool = False,
     ) -> T:
         """`guard` runs right before the request (after any wait) and may raise
         to call it off, e.g. when the caller has lost its lease meanwhile. A
         retryable error leaves the gate with its `retry_after` capped. `paced`:
         the call carries less than it could, so it also keeps the budget's
-        steady pace (see `SharedBudget.acquire`)."""
-        await self._wait_for_room(operation, paced)
+        steady pace (see `SharedBudget.acquire`). `bulk`: bulk work whatever
+        the operation, e.g. a full sync's consent calls: it leaves the
+        compliance share of the operation's buckets to live compliance work."""
+        await self._wait_for_room(operation, paced=paced, bulk=bulk)
         guard()
         started = self._monotonic()
         metrics.BATCH_SIZE.labels(operation).observe(size)
@@ -77,7 +80,7 @@ class ProviderGate:
         self._observe(operation, "ok", started)
         return result
 
-    async def _wait_for_room(self, operation: str, paced: bool) -> None:
+    async def _wait_for_room(self, operation: str, *, paced: bool, bulk: bool) -> None:
         """Wait out any pause, then reserve the call in the shared budget. Another
         call may be throttled while this one waits: wait again. A reservation
         that took too long to get (another bucket of the call was full) is
@@ -89,7 +92,7 @@ class ProviderGate:
             budget = self._budget
             if budget is None or not budget.covers(operation):
                 return
-            reservation = await budget.acquire(operation, paced=paced)
+            reservation = await budget.acquire(operation, paced=paced, bulk=bulk)
             if budget.fresh(reservation) and self.pause_left(operation) <= 0:
                 return
             metrics.BUDGET_STALE.labels(operation).inc()

@@ -4,8 +4,25 @@ a redelivery)."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+from collections.abc import Iterable
+
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
+
+
+# The aspects of a person fenced apart: a newer consent change does not make
+# an older profile change stale, nor the other way round.
+PROFILE, CONSENT = "profile", "consent"
+# Fence reads one sync batch keeps in flight at once (one KV get each).
+READS_IN_FLIGHT = 64
+
+
+def person_key(normalized_email: str) -> str:
+    """A person's fencing key from their normalised email: SHA-256, as the
+    service computes `Delivery.contact_key` (bus.proto)."""
+    return hashlib.sha256(normalized_email.encode()).hexdigest()
 
 
 class Fences:
@@ -20,6 +37,17 @@ class Fences:
         except KeyNotFoundError:
             return 0
         return int(entry.value or b"0")
+
+    async def applied_to(self, aspect: str, contact_keys: Iterable[str]) -> dict[str, int]:
+        """`applied` of each person, read side by side (a sync batch asks about
+        thousands: one at a time would take a round trip each)."""
+        limit = asyncio.Semaphore(READS_IN_FLIGHT)
+
+        async def read(contact_key: str) -> tuple[str, int]:
+            async with limit:
+                return contact_key, await self.applied(aspect, contact_key)
+
+        return dict(await asyncio.gather(*(read(key) for key in set(contact_keys))))
 
     async def advance(self, aspect: str, contact_key: str, sequence: int) -> None:
         key = f"{aspect}.{contact_key}"
