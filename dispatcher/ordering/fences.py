@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-
 # The aspects of a person fenced apart: a newer consent change does not make
 # an older profile change stale, nor the other way round.
 PROFILE, CONSENT = "profile", "consent"

@@ -225,11 +225,12 @@ def test_a_consent_withdrawal_applied_after_the_chunk_was_built_is_not_undone(
 # Each person's timeline: the outbox changes, in sequence order (global across
 # people), each of one aspect; a sync chunk read at watermark W holds each
 # person created by then in their state after their last change up to W.
+Step = tuple[str, int]
 STATES = st.builds(State, st.sampled_from(["Ada", "Grace", "Alan"]), st.booleans(), st.booleans())
 
 
 @st.composite
-def interleavings(draw: st.DrawFn) -> tuple[list[tuple[int, State]], list[object]]:
+def interleavings(draw: st.DrawFn) -> tuple[list[tuple[int, State]], list[Step]]:
     """Changes (person index, state) in outbox order, the first of each person
     their creation; and a script of steps: ("ordered", how many of the next
     changes in one batch) or ("sync", W) in any order, with the ordered path
@@ -241,7 +242,7 @@ def interleavings(draw: st.DrawFn) -> tuple[list[tuple[int, State]], list[object
     batches = draw(st.lists(st.integers(1, 3), max_size=4))
     # A watermark anywhere in the timeline (a creation writes two rows).
     chunks = draw(st.lists(st.integers(1, 2 * len(changes)), min_size=1, max_size=2))
-    steps: list[object] = [("ordered", n) for n in batches] + [("sync", w) for w in chunks]
+    steps: list[Step] = [("ordered", n) for n in batches] + [("sync", w) for w in chunks]
     return changes, draw(st.permutations(steps))
 
 
@@ -287,7 +288,7 @@ def _as_of(changes: list[Change], watermark: int) -> dict[str, State]:
 @settings(max_examples=25)
 @given(interleavings())
 def test_the_provider_ends_in_each_persons_newest_state_whatever_the_interleaving(
-    own_nats: NatsServer, sandbox: Sandbox, drawn: tuple[list[tuple[int, State]], list[object]]
+    own_nats: NatsServer, sandbox: Sandbox, drawn: tuple[list[tuple[int, State]], list[Step]]
 ) -> None:
     """Ordered batches and sync chunks in any order, chunks read at any point of the
     outbox (so older or newer than what the ordered path has applied): once the
@@ -299,7 +300,7 @@ def test_the_provider_ends_in_each_persons_newest_state_whatever_the_interleavin
     async def body() -> None:
         async with stage(own_nats, sandbox) as current:
             applied = 0
-            for kind, amount in steps:  # type: ignore[misc]
+            for kind, amount in steps:
                 if kind == "ordered" and applied < len(changes):
                     await current.apply_ordered(changes[applied : applied + amount])
                     applied += len(changes[applied : applied + amount])
