@@ -149,7 +149,8 @@ class Dispatcher:
         for ack_wait in self._ack_waits:
             await ack_wait.read(js)
         fences_kv = await js.key_value(topology.FENCES_BUCKET)
-        fences, erasures = Fences(fences_kv), ErasureMarks(fences_kv)
+        fences = Fences(fences_kv, nc=self.bus.nc, bucket=topology.FENCES_BUCKET)
+        erasures = ErasureMarks(fences_kv)
         self._lease = Lease(
             await js.key_value(topology.LEASES_BUCKET),
             LEASE_KEY,

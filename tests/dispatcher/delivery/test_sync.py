@@ -101,7 +101,9 @@ async def scene(own_nats: NatsServer) -> AsyncIterator[Scene]:
     assert bus.js is not None
     await bus.js.purge_stream(topology.SYNC_STREAM)  # what an earlier test left
     observer = await nats.connect(own_nats.url)
-    current = Scene(bus, bus.js, Fences(await bus.js.key_value(topology.FENCES_BUCKET)))
+    fences_kv = await bus.js.key_value(topology.FENCES_BUCKET)
+    fences = Fences(fences_kv, nc=bus.nc, bucket=topology.FENCES_BUCKET)
+    current = Scene(bus, bus.js, fences)
 
     async def record(msg: Msg) -> None:
         result = bus_pb2.ContactSyncChunkResult.FromString(msg.data)
