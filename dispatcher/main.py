@@ -151,7 +151,8 @@ class Dispatcher:
         for ack_wait in self._ack_waits:
             await ack_wait.read(js)
         fences_kv = await js.key_value(topology.FENCES_BUCKET)
-        fences, erasures = Fences(fences_kv), ErasureMarks(fences_kv)
+        fences = Fences(fences_kv, nc=self.bus.nc, bucket=topology.FENCES_BUCKET)
+        erasures = ErasureMarks(fences_kv)
         self._lease = Lease(
             await js.key_value(topology.LEASES_BUCKET),
             LEASE_KEY,
@@ -200,6 +201,7 @@ class Dispatcher:
             self.provider,
             self.bus,
             gate,
+            fences,
             connection_ended=self.bus.connection_ended,
             max_attempts=s.max_attempts,
             backoff_base_s=s.backoff_base_s,

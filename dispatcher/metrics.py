@@ -51,3 +51,9 @@ BUDGET_STALE = Counter(
     "Reservations given back unused because they aged before the call could go, by operation",
     ["operation"],
 )
+SYNC_NEWER_AT_PROVIDER = Counter(
+    "marketing_dispatcher_sync_newer_at_provider",
+    "People of a full sync whose profile or consent was not sent: a change newer than their"
+    " chunk had reached the provider through the ordered path, by aspect",
+    ["aspect"],
+)

@@ -52,8 +52,11 @@ of 150 calls runs at 150 per 60 + m seconds (99.8 % at m = 0.1 s).
 
 Work that is not compliance work stops short of the compliance share of each
 window of a bucket it shares with compliance work (`log.COMPLIANCE_SHARE`), so
-consent, suppression and erasure calls always find room there, and no call waits
-in a queue behind another: each computes its own wait from the log. A 429 pauses
+consent, suppression and erasure calls always find room there. So does a call
+of a compliance operation made as bulk work (`acquire(..., bulk=True)`, a full
+sync's consent calls): a million of them must not take the share live
+unsubscribes need. No call waits in a queue behind another: each computes its
+own wait from the log. A 429 pauses
 the bucket it stands for (`throttled`), for every replica: the pause is in the
 entry, and a reservation waits it out.
 

@@ -80,8 +80,9 @@ class SharedBudget:
         self._kv, self._margin_s = kv, margin_s
         self._epoch, self._sleep = epoch, sleep
         self._account, self._limits = _key_safe(account), limits
-        self._plans = _plans(self._account, limits)
-        self._request_plans: dict[tuple[str, str], _Plan] = {}
+        self._plans = _plans(self._account, limits, bulk=False)
+        self._bulk_plans = _plans(self._account, limits, bulk=True)
+        self._request_plans: dict[tuple[str, str, bool], _Plan] = {}
         self._seen: dict[str, tuple[BucketLog, int | None]] = {}
         self._deciding: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -90,15 +91,22 @@ class SharedBudget:
         when the provider paces its own requests (`acquire_request`)."""
         return not self._limits.paces_requests and operation in self._plans
 
-    async def acquire(self, operation: str, *, paced: bool = False) -> Reservation:
+    async def acquire(
+        self, operation: str, *, paced: bool = False, bulk: bool = False
+    ) -> Reservation:
         """A call of `operation` in each of its buckets, once they all have room;
-        `paced` ones (a batch that is not full) also keep each bucket's steady pace."""
-        return await self._acquire(operation, self._plans.get(operation, ()), paced)
+        `paced` ones (a batch that is not full) also keep each bucket's steady pace.
+        `bulk`: the call is bulk work even if its operation is a compliance one
+        (a full sync's consent calls), so it stops short of the compliance share."""
+        plans = self._bulk_plans if bulk else self._plans
+        return await self._acquire(operation, plans.get(operation, ()), paced)
 
-    async def acquire_request(self, operation: str, buckets: Sequence[RateBucket]) -> Reservation:
+    async def acquire_request(
+        self, operation: str, buckets: Sequence[RateBucket], *, bulk: bool = False
+    ) -> Reservation:
         """One HTTP request of `operation` in each of `buckets` (those that request draws
-        from, as the provider says), once they all have room."""
-        plans = tuple(self._request_plan(operation, bucket) for bucket in buckets)
+        from, as the provider says), once they all have room; `bulk` as in `acquire`."""
+        plans = tuple(self._request_plan(operation, bucket, bulk) for bucket in buckets)
         return await self._acquire(operation, plans, False)
 
     async def _acquire(self, operation: str, plans: Sequence[_Plan], paced: bool) -> Reservation:
@@ -107,14 +115,15 @@ class SharedBudget:
             stamps.append((plan.key, await self._reserve(plan, operation, paced)))
         return Reservation(operation, tuple(stamps))
 
-    def _request_plan(self, operation: str, bucket: RateBucket) -> _Plan:
+    def _request_plan(self, operation: str, bucket: RateBucket, bulk: bool) -> _Plan:
         """The bucket as a request of `operation` draws from it: the capacities are those
         `rates` give it (a bucket the provider did not declare is taken as shared with
         compliance work, so other work leaves compliance its share)."""
-        cached = self._request_plans.get((operation, bucket.name))
+        cached = self._request_plans.get((operation, bucket.name, bulk))
         if cached is None:
-            cached = _plan(self._account, bucket, operation, self._limits, _users(self._limits))
-            self._request_plans[operation, bucket.name] = cached
+            shared = _shared_buckets(self._limits)
+            cached = _plan(self._account, bucket, operation, self._limits, shared, bulk=bulk)
+            self._request_plans[operation, bucket.name, bulk] = cached
         return cached
 
     def fresh(self, reservation: Reservation) -> bool:
@@ -134,7 +143,7 @@ class SharedBudget:
         """The provider refused a request with 429: pause the buckets it stands for, for
         every replica: `buckets` when the request named them, else `_throttled_buckets`."""
         until = self._epoch() + retry_after_s
-        keys = [self._request_plan(operation, bucket).key for bucket in buckets]
+        keys = [self._request_plan(operation, bucket, False).key for bucket in buckets]
         keys = keys or [plan.key for plan in _throttled_buckets(operation, self._plans)]
         for key in keys:
             await self._change(key, lambda state: state.paused(until))
@@ -143,7 +152,7 @@ class SharedBudget:
         """Seconds a 429 still pauses one of these buckets (default: every one this
         operation may draw from), as last seen (0: none)."""
         now = self._epoch()
-        keys = [self._request_plan(operation, bucket).key for bucket in buckets]
+        keys = [self._request_plan(operation, bucket, False).key for bucket in buckets]
         keys = keys or [plan.key for plan in self._plans.get(operation, ())]
         return max(0.0, *(self._cached(key).paused_until - now for key in keys))
 
@@ -231,34 +240,47 @@ class SharedBudget:
         return True
 
 
-def _plans(account: str, limits: Limits) -> dict[str, tuple[_Plan, ...]]:
-    """Per operation, each bucket it draws from with the capacities open to it."""
-    users = _users(limits)
+def _plans(account: str, limits: Limits, *, bulk: bool) -> dict[str, tuple[_Plan, ...]]:
+    """Per operation, each bucket it draws from with the capacities open to it: to
+    its calls as the operation's kind of work says, or, with `bulk`, as bulk work."""
+    shared = _shared_buckets(limits)
     return {
-        operation: tuple(_plan(account, bucket, operation, limits, users) for bucket in buckets)
+        operation: tuple(
+            _plan(account, bucket, operation, limits, shared, bulk=bulk) for bucket in buckets
+        )
         for operation, buckets in limits.rates.items()
     }
 
 
-def _users(limits: Limits) -> dict[str, set[bool]]:
-    """Per bucket, whether compliance work, other work or both draw from it."""
-    users: dict[str, set[bool]] = {}
-    for operation, buckets in limits.rates.items():
-        for bucket in buckets:
-            users.setdefault(bucket.name, set()).add(operation in limits.compliance)
-    return users
+def _shared_buckets(limits: Limits) -> frozenset[str]:
+    """The buckets compliance work draws from. They are shared with bulk work: any call
+    of another operation there is bulk work, and so may be any of its own (`bulk`)."""
+    return frozenset(
+        bucket.name
+        for operation, buckets in limits.rates.items()
+        if operation in limits.compliance
+        for bucket in buckets
+    )
 
 
 def _plan(
-    account: str, bucket: RateBucket, operation: str, limits: Limits, users: dict[str, set[bool]]
+    account: str,
+    bucket: RateBucket,
+    operation: str,
+    limits: Limits,
+    shared: frozenset[str],
+    *,
+    bulk: bool = False,
 ) -> _Plan:
+    declared = any(bucket.name == b.name for bs in limits.rates.values() for b in bs)
     return _Plan(
         f"{account}.{_key_safe(bucket.name)}",
         bucket,
         capacities(
             bucket,
-            compliance=operation in limits.compliance,
-            shared=len(users.get(bucket.name, {True, False})) > 1,
+            compliance=operation in limits.compliance and not bulk,
+            # A bucket the provider did not declare is taken as shared with compliance work.
+            shared=bucket.name in shared or not declared,
         ),
     )
 

@@ -32,7 +32,8 @@ class CallRunner(Generic[T]):
     """`guard` runs before each request and may raise to call the work off (a
     lost connection or lease): that propagates. `fail(owners, reason)` gets the
     owners whose items were refused; `gave_up(owners, reason)` those of a call
-    given up on as a whole; `attempted(owners, attempt)` is told of every attempt."""
+    given up on as a whole; `attempted(owners, attempt)` is told of every attempt.
+    `bulk`: the calls are bulk work whatever their operation (`ProviderGate.call`)."""
 
     gate: ProviderGate
     guard: Callable[[], None]
@@ -42,6 +43,7 @@ class CallRunner(Generic[T]):
     backoff_base_s: float
     sleep: Sleep
     attempted: Callable[[Sequence[T], int], None] = lambda owners, attempt: None
+    bulk: bool = False
 
     async def run(self, call: BulkCall[T], *, first_attempt: int = 1) -> None:
         for attempt in itertools.count(first_attempt):
@@ -52,6 +54,7 @@ class CallRunner(Generic[T]):
                     len(call.owners),
                     lambda: call.send(call.owners),
                     guard=self.guard,
+                    bulk=self.bulk,
                 )
                 return
             except RetryableProviderError as exc:

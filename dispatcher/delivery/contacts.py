@@ -33,12 +33,12 @@ from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import ConnectionEnded, Holding, Interval, holding
 from dispatcher.delivery.outcomes import Outcome, Reporter
 from dispatcher.ordering.erasure import ErasureMarks
-from dispatcher.ordering.fences import Fences
+from dispatcher.ordering.fences import CONSENT, PROFILE, Fences
 from dispatcher.ordering.lease import Lease
 from dispatcher.providers.base import REQUEST_ERASURE, UPSERT_PROFILE, BulkCall, Provider
 
 log = logging.getLogger(__name__)
-PROFILE, CONSENT, ERASE = "profile", "consent", "erase"
+ERASE = "erase"
 UNREADABLE = "unreadable"  # failed as it arrived: no kind or no payload of its kind
 ASPECT_OF_KIND = {
     bus_pb2.KIND_CONTACT_UPSERTED: PROFILE,

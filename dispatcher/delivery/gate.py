@@ -37,9 +37,10 @@ log = logging.getLogger(__name__)
 # second and a minute; a larger value (garbled, or an HTTP date far ahead)
 # would otherwise stop an endpoint, say unsubscribes, for as long as it says.
 MAX_RETRY_AFTER_S = 300.0
-# Within one gated call (its task): the caller's guard, and the buckets of the last
-# request the provider paced, which a 429 stands for.
+# Within one gated call (its task): the caller's guard, whether the call is bulk work,
+# and the buckets of the last request the provider paced, which a 429 stands for.
 _GUARD: contextvars.ContextVar[Callable[[], None]] = contextvars.ContextVar("guard")
+_BULK: contextvars.ContextVar[bool] = contextvars.ContextVar("bulk", default=False)
 _REQUEST_BUCKETS: contextvars.ContextVar[tuple[RateBucket, ...]] = contextvars.ContextVar(
     "request_buckets", default=()
 )
@@ -67,18 +68,21 @@ class ProviderGate:
         *,
         guard: Callable[[], None] = lambda: None,
         paced: bool = False,
+        bulk: bool = False,
     ) -> T:
         """`guard` runs right before the request (after any wait) and may raise
         to call it off, e.g. when the caller has lost its lease meanwhile. A
         retryable error leaves the gate with its `retry_after` capped. `paced`:
         the call carries less than it could, so it also keeps the budget's
-        steady pace (see `SharedBudget.acquire`)."""
-        await self._wait_for_room(operation, (), self._call_reservation(operation, paced))
+        steady pace (see `SharedBudget.acquire`). `bulk`: bulk work whatever
+        the operation, e.g. a full sync's consent calls: it leaves the
+        compliance share of the operation's buckets to live compliance work."""
+        await self._wait_for_room(operation, (), self._call_reservation(operation, paced, bulk))
         guard()
         started = self._monotonic()
         metrics.BATCH_SIZE.labels(operation).observe(size)
         try:
-            result = await _guarded(call, guard)
+            result = await _guarded(call, guard, bulk)
         except RetryableProviderError as exc:
             if exc.retry_after:
                 exc.retry_after = _capped(operation, exc.retry_after)
@@ -100,18 +104,18 @@ class ProviderGate:
         _REQUEST_BUCKETS.set(drawn)
 
         def reserve(budget: SharedBudget) -> Awaitable[Reservation]:
-            return budget.acquire_request(operation, drawn)
+            return budget.acquire_request(operation, drawn, bulk=_BULK.get(False))
 
         await self._wait_for_room(operation, drawn, reserve)
         _GUARD.get(lambda: None)()
 
-    def _call_reservation(self, operation: str, paced: bool) -> Reserve | None:
+    def _call_reservation(self, operation: str, paced: bool, bulk: bool) -> Reserve | None:
         """How a call of `operation` is reserved as a whole: None when the budget does
         not (no budget, or the provider paces each request)."""
         budget = self._budget
         if budget is None or not budget.covers(operation):
             return None
-        return lambda b: b.acquire(operation, paced=paced)
+        return lambda b: b.acquire(operation, paced=paced, bulk=bulk)
 
     async def _wait_for_room(
         self, operation: str, buckets: tuple[RateBucket, ...], reserve: Reserve | None
@@ -172,15 +176,16 @@ class ProviderGate:
         metrics.PROVIDER_CALLS.labels(operation, result).observe(self._monotonic() - started)
 
 
-async def _guarded(call: Callable[[], Awaitable[T]], guard: Callable[[], None]) -> T:
-    """`call()` with `guard` for the requests it paces; the buckets of its last request
-    stay readable by the caller (a 429 stands for them) until its next call."""
+async def _guarded(call: Callable[[], Awaitable[T]], guard: Callable[[], None], bulk: bool) -> T:
+    """`call()` with `guard` and `bulk` for the requests it paces; the buckets of its last
+    request stay readable by the caller (a 429 stands for them) until its next call."""
     _REQUEST_BUCKETS.set(())
-    token = _GUARD.set(guard)
+    token, bulk_token = _GUARD.set(guard), _BULK.set(bulk)
     try:
         return await call()
     finally:
         _GUARD.reset(token)
+        _BULK.reset(bulk_token)
 
 
 def _capped(operation: str, retry_after: float) -> float:

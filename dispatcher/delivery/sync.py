@@ -20,7 +20,38 @@ holds one batch of chunks at a time.
 
 In a result, every person of the chunk is counted once: imported, or listed
 in `failures` (refused by the import or by a consent call), or, when a job or
-call failed as a whole, neither, with the reason in `error`.
+call failed as a whole, neither, with the reason in `error`. A person whose
+provider state is newer than the chunk's (below) counts as imported: the
+provider holds them, as current as they are.
+
+Never older than the provider. A chunk carries `outbox_sequence`, W: every
+change to its people with an outbox sequence up to W is in it, every later
+one has a larger sequence (the service reads them under a share lock). The
+ordered contacts worker records per person and aspect the newest sequence it
+applied, F (`Fences`). Per aspect, right before sending it (the profile before
+the import starts, the consent after the jobs are done, before its calls):
+- F > W: a change newer than the chunk reached the provider; the chunk's
+  state of that aspect is older and is not sent. An erasure after the chunk
+  moves both fences past W, so an erased person is not re-created either.
+- F <= W: the newest change applied is in the chunk, so the chunk's state is
+  as new or newer, and is sent.
+The reverse race, a sync applied, then an ordered change: a change with a
+sequence above W is newer than the chunk, and the provider ends in its state,
+as it should. One at or below W is in the chunk already, so it can only be
+older: it takes the provider back for a while, but the changes that followed
+it up to W travel the ordered path behind it (in stream order, each with the
+whole state of its aspect), and the newest of them is exactly the chunk's
+state. Either way the provider ends in the person's newest state.
+What this does not cover: an ordered change above W whose call reaches the
+provider while the sync's call for the same person is in flight, its fence
+written only after the sync read it (the ordered worker writes fences once
+its batch is done). The sync's older state may then land last. The window is
+the sync's consent calls of one batch (or, for the profile, its import job);
+a ReconcileContact, or the person's next change, repairs it. (The fences are
+read by direct gets, a thousand keys a request, which a replica of the bucket
+may answer a moment behind its leader: that widens the window by the lag.)
+
+Without an `outbox_sequence` (a service that did not say) nothing is skipped.
 """
 
 from __future__ import annotations
@@ -38,6 +69,7 @@ from marketing_runtime.envelope import MSG_ID_HEADER
 from marketing_runtime.timestamps import to_timestamp
 from nats.aio.msg import Msg
 
+from dispatcher import metrics
 from dispatcher.delivery import translate
 from dispatcher.delivery.calls import CallRunner, split_by_limits
 from dispatcher.delivery.gate import ProviderGate
@@ -45,6 +77,7 @@ from dispatcher.delivery.keepalive import ConnectionEnded, Holding, Interval, ho
 from dispatcher.delivery.outcomes import REPORT_TIMEOUT_S
 from dispatcher.delivery.packing import estimated_size, pack
 from dispatcher.delivery.retry import exhausted, retry_delay
+from dispatcher.ordering.fences import CONSENT, PROFILE, Fences, person_key
 from dispatcher.providers.base import (
     IMPORT_STATUS,
     START_IMPORT,
@@ -77,6 +110,7 @@ class Chunk:
     msg: Msg
     sync_id: str
     sequence: int
+    outbox_sequence: int  # 0: unknown, nothing is skipped
     people: list[Person] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
     error: str = ""
@@ -86,13 +120,17 @@ class Chunk:
 class Person:
     chunk: Chunk
     contact: ImportContact | None  # None: unreadable, failed as it arrived
-    email: str
+    email: str  # as the service normalised it
     failure: str = ""  # refused, by the import or a consent call
     lost: bool = False  # in a job or call that failed as a whole (`chunk.error`)
 
     @property
     def pending(self) -> bool:
         return not self.failure and not self.lost
+
+    @property
+    def contact_key(self) -> str:
+        return person_key(self.email)
 
 
 class SyncWorker:
@@ -101,6 +139,7 @@ class SyncWorker:
         provider: Provider,
         bus: Bus,
         gate: ProviderGate,
+        fences: Fences,
         *,
         connection_ended: Callable[[], asyncio.Event],
         max_attempts: int,
@@ -117,6 +156,7 @@ class SyncWorker:
         self._provider = provider
         self._bus = bus
         self._gate = gate
+        self._fences = fences
         self._connection_ended = connection_ended
         self._max_attempts = max_attempts
         self._base_s = backoff_base_s
@@ -158,10 +198,11 @@ class SyncWorker:
 
     async def _deliver(self, chunks: list[Chunk], held: Holding) -> None:
         people = [p for chunk in chunks for p in chunk.people if p.pending]
-        sizes = [estimated_size(_contact(p).profile) for p in people]
+        importing = await self._not_newer_at_provider(PROFILE, people)
+        sizes = [estimated_size(_contact(p).profile) for p in importing]
         jobs: list[tuple[str, list[Person]]] = []
         starter = self._runner(held, lost=True)
-        for job in pack(people, sizes, self._limits):
+        for job in pack(importing, sizes, self._limits):
             await starter.run(BulkCall(START_IMPORT, job, self._starting(jobs)))
         # Polled side by side: a batch may hold several jobs (ActiveCampaign's
         # 250 people a job), and each poll draws from the endpoint's budget.
@@ -169,6 +210,19 @@ class SyncWorker:
             for job_id, members in jobs:
                 polls.create_task(self._await_job(job_id, members, held))
         await self._send_consent([p for p in people if p.pending], held)
+
+    async def _not_newer_at_provider(self, aspect: str, people: list[Person]) -> list[Person]:
+        """The people whose state of `aspect` in their chunk is at least as new
+        as what the ordered path applied (see the module). The others are left
+        pending: counted as imported, not sent."""
+        keyed = [p for p in people if p.chunk.outbox_sequence > 0]
+        fences = await self._fences.applied_to(aspect, (p.contact_key for p in keyed))
+        current = [p for p in keyed if fences[p.contact_key] > p.chunk.outbox_sequence]
+        if current:
+            metrics.SYNC_NEWER_AT_PROVIDER.labels(aspect).inc(len(current))
+            log.info("%d people's %s is newer at the provider: not sent", len(current), aspect)
+        skipped = {id(p) for p in current}
+        return [p for p in people if id(p) not in skipped]
 
     def _starting(
         self, jobs: list[tuple[str, list[Person]]]
@@ -198,6 +252,7 @@ class SyncWorker:
                     1,
                     lambda: self._provider.import_status(job_id),
                     guard=held.ensure_connected,
+                    bulk=True,
                 )
             except RetryableProviderError as exc:
                 failures_in_row += 1
@@ -219,7 +274,9 @@ class SyncWorker:
     async def _send_consent(self, people: list[Person], held: Holding) -> None:
         """The provider's consent calls for the people imported with a consent
         state, in the provider's order, each split by its operation's limits."""
-        states = [(p, c) for p in people if (c := _contact(p).consent) is not None]
+        with_consent = [p for p in people if _contact(p).consent is not None]
+        sending = await self._not_newer_at_provider(CONSENT, with_consent)
+        states = [(p, c) for p in sending if (c := _contact(p).consent) is not None]
         runner = self._runner(held, lost=False, prefix="consent: ")
         planned = self._provider.plan_consent(states, self._list_id)
         for call in split_by_limits(planned, self._provider.limits.consent):
@@ -242,6 +299,7 @@ class SyncWorker:
             max_attempts=self._max_attempts,
             backoff_base_s=self._base_s,
             sleep=self._sleep,
+            bulk=True,  # a sync's consent calls too: live ones keep the compliance share
         )
 
     async def _publish(self, chunks: list[Chunk]) -> None:
@@ -273,7 +331,7 @@ def _chunk(msg: Msg) -> Chunk | None:
     except Exception:
         log.error("an unreadable sync chunk (%d bytes) dropped", len(msg.data))
         return None
-    chunk = Chunk(msg, message.sync_id, message.sequence)
+    chunk = Chunk(msg, message.sync_id, message.sequence, message.outbox_sequence)
     for synced in message.contacts:
         chunk.people.append(_person(chunk, synced))
     return chunk

@@ -4,15 +4,38 @@ a redelivery)."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
+from collections.abc import Iterable
+
+from nats.aio.client import Client
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from dispatcher.ordering.direct_reads import SUBJECTS_PER_REQUEST, DirectReadError, newest_values
+
+log = logging.getLogger(__name__)
+# The aspects of a person fenced apart: a newer consent change does not make
+# an older profile change stale, nor the other way round.
+PROFILE, CONSENT = "profile", "consent"
+# Key-by-key reads kept in flight at once, when direct reads are not answered.
+READS_IN_FLIGHT = 64
+
+
+def person_key(normalized_email: str) -> str:
+    """A person's fencing key from their normalised email: SHA-256, as the
+    service computes `Delivery.contact_key` (bus.proto)."""
+    return hashlib.sha256(normalized_email.encode()).hexdigest()
+
 
 class Fences:
-    """The newest outbox sequence applied per (aspect, person)."""
+    """The newest outbox sequence applied per (aspect, person). With `nc` and the
+    bucket's name, many fences are read in a few direct gets (`applied_to`)."""
 
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, *, nc: Client | None = None, bucket: str = "") -> None:
         self._kv = kv
+        self._nc, self._bucket = nc, bucket
 
     async def applied(self, aspect: str, contact_key: str) -> int:
         try:
@@ -20,6 +43,43 @@ class Fences:
         except KeyNotFoundError:
             return 0
         return int(entry.value or b"0")
+
+    async def applied_to(self, aspect: str, contact_keys: Iterable[str]) -> dict[str, int]:
+        """`applied` of each person (a sync batch asks about thousands): in
+        requests of many keys each, sent side by side, or key by key when the
+        server does not answer those."""
+        keys = list(dict.fromkeys(contact_keys))
+        if self._nc is not None and self._bucket:
+            try:
+                return await self._read_directly(aspect, keys)
+            except DirectReadError as exc:
+                log.warning("fences read key by key: %s", exc)
+        return await self._read_one_by_one(aspect, keys)
+
+    async def _read_directly(self, aspect: str, keys: list[str]) -> dict[str, int]:
+        assert self._nc is not None
+        prefix = f"$KV.{self._bucket}.{aspect}."
+        subjects = [prefix + key for key in keys]
+        parts = [
+            subjects[start : start + SUBJECTS_PER_REQUEST]
+            for start in range(0, len(subjects), SUBJECTS_PER_REQUEST)
+        ]
+        stream = f"KV_{self._bucket}"
+        found: dict[str, bytes] = {}
+        for values in await asyncio.gather(
+            *(newest_values(self._nc, stream, part) for part in parts)
+        ):
+            found.update(values)
+        return {key: int(found.get(prefix + key) or b"0") for key in keys}
+
+    async def _read_one_by_one(self, aspect: str, keys: list[str]) -> dict[str, int]:
+        limit = asyncio.Semaphore(READS_IN_FLIGHT)
+
+        async def read(contact_key: str) -> tuple[str, int]:
+            async with limit:
+                return contact_key, await self.applied(aspect, contact_key)
+
+        return dict(await asyncio.gather(*(read(key) for key in keys)))
 
     async def advance(self, aspect: str, contact_key: str, sequence: int) -> None:
         key = f"{aspect}.{contact_key}"

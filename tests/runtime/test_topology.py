@@ -10,6 +10,7 @@ from pathlib import Path
 import nats
 import pytest
 from marketing_runtime import topology
+from nats.js.api import KeyValueConfig
 
 from tests.processes import NatsServer
 
@@ -69,3 +70,24 @@ def test_sync_chunks_and_sync_results_have_their_own_consumers(fresh_nats: NatsS
         topology.SERVICE_SYNC_RESULTS: "marketing.results.sync",
         topology.DISPATCH_SYNC: "marketing.sync.chunks",
     }
+
+
+def test_the_fences_bucket_allows_direct_reads_also_when_it_existed_without(
+    fresh_nats: NatsServer,
+) -> None:
+    """A bucket a release before the full sync created is given direct reads (the
+    sync reads many fences at once) when declared again; the others keep theirs."""
+
+    async def scenario() -> dict[str, bool]:
+        nc = await nats.connect(fresh_nats.url)
+        js = nc.jetstream()
+        await js.create_key_value(KeyValueConfig(bucket=topology.FENCES_BUCKET))
+        await topology.declare(js)
+        allowed = {
+            bucket: bool((await js.stream_info(f"KV_{bucket}")).config.allow_direct)
+            for bucket in (topology.FENCES_BUCKET, topology.LEASES_BUCKET)
+        }
+        await nc.close()
+        return allowed
+
+    assert asyncio.run(scenario()) == {topology.FENCES_BUCKET: True, topology.LEASES_BUCKET: False}

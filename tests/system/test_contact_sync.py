@@ -9,6 +9,8 @@ from marketing.v1 import service_pb2 as pb
 
 from dispatcher.sandbox import Sandbox
 from tests.builders import upsert
+from tests.consent_model import Subscribe, Unsubscribe, send
+from tests.dispatcher.helpers import expected_consent, provider_consent
 from tests.dispatcher.providers.klaviyo.test_imports import stored_profile
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 
@@ -39,3 +41,57 @@ def test_every_contact_reaches_the_provider_and_the_sync_succeeds(
         assert profile["properties"]["loyalty_tier"] == "gold", profile
     errors = system.stub.ListContactSyncErrors(pb.ListContactSyncErrorsRequest(parent=sync.name))
     assert list(errors.errors) == []
+
+
+JOBS = "/api/profile-bulk-import-jobs"
+IMPORT_HELD_MS = 8000  # long enough for the withdrawal to pass through the ordered path
+
+
+def test_a_consent_withdrawal_made_while_the_sync_runs_is_not_undone_by_it(
+    system: ServiceHarness, provider: Sandbox
+) -> None:
+    """The person is subscribed when their chunk is read; they unsubscribe while
+    the chunk's import job is held at the provider. The withdrawal reaches the
+    provider through the ordered path; the sync, finishing after it, must not
+    subscribe them again with its older state."""
+    email = unique_email("withdraws")
+    parent = system.stub.UpsertContact(upsert(email, first_name="Ada")).contact.name
+    send(system.stub, Subscribe(), email, parent)
+    assert_eventually(lambda: _consent_at(provider, email) == SUBSCRIBED)
+    provider.add_fault(path=JOBS, latency_ms=IMPORT_HELD_MS, times=1)
+
+    started = system.stub.StartContactSync(pb.StartContactSyncRequest()).contact_sync
+    assert_eventually(lambda: _every_chunk_published(system, started.name))
+    send(system.stub, Unsubscribe(), email, parent)
+    assert_eventually(lambda: _consent_at(provider, email) == WITHDRAWN)
+    during = _get(system, started.name)
+    assert during.state == State.STATE_RUNNING and during.reported_chunks == 0, (
+        "the sync finished before the withdrawal: the race was not set up"
+    )
+
+    sync = assert_eventually(lambda: _ended(system, started.name), timeout_s=120)
+    assert sync.state == State.STATE_SUCCEEDED, sync.error
+    assert sync.imported_contacts == sync.published_contacts, "counted imported, as current"
+    assert _consent_at(provider, email) == WITHDRAWN, "the sync undid the withdrawal"
+
+
+SUBSCRIBED = expected_consent(email=True, sms=False, suppressed=False)
+WITHDRAWN = expected_consent(email=False, sms=False, suppressed=True)
+
+
+def _consent_at(provider: Sandbox, email: str) -> dict[str, bool]:
+    return provider_consent(provider.profiles(email))
+
+
+def _get(system: ServiceHarness, name: str) -> contact_sync_pb2.ContactSync:
+    return system.stub.GetContactSync(pb.GetContactSyncRequest(name=name)).contact_sync
+
+
+def _every_chunk_published(system: ServiceHarness, name: str) -> bool:
+    sync = _get(system, name)
+    return sync.published_contacts >= sync.total_contacts
+
+
+def _ended(system: ServiceHarness, name: str) -> contact_sync_pb2.ContactSync | None:
+    sync = _get(system, name)
+    return None if sync.state == State.STATE_RUNNING else sync

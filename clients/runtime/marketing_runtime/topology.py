@@ -151,7 +151,8 @@ async def declare(js: JetStreamContext, *, replicas: int = 1) -> None:
     for stream, consumer in _consumers():
         await _declare_consumer(js, stream, consumer)
     for bucket in (FENCES_BUCKET, LEASES_BUCKET, BUDGET_BUCKET):
-        await _declare_bucket(js, bucket, replicas)
+        # Fences are read in bulk by the full sync (direct gets of many keys).
+        await _declare_bucket(js, bucket, replicas, direct=bucket == FENCES_BUCKET)
     log.info(
         "bus declared: streams %s, %s, %s, %s",
         WORK_STREAM,
@@ -171,12 +172,15 @@ async def _declare_consumer(js: JetStreamContext, stream: str, config: ConsumerC
     await js.add_consumer(stream, config)
 
 
-async def _declare_bucket(js: JetStreamContext, bucket: str, replicas: int) -> None:
+async def _declare_bucket(
+    js: JetStreamContext, bucket: str, replicas: int, *, direct: bool = False
+) -> None:
     try:
-        await js.create_key_value(KeyValueConfig(bucket=bucket, replicas=replicas))
+        await js.create_key_value(KeyValueConfig(bucket=bucket, replicas=replicas, direct=direct))
     except BadRequestError:  # exists with other settings (say, a new replica count)
         info = await js.stream_info(f"KV_{bucket}")
         info.config.num_replicas = replicas
+        info.config.allow_direct = bool(info.config.allow_direct) or direct
         await js.update_stream(info.config)
 
 

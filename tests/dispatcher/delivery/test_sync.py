@@ -26,6 +26,7 @@ from nats.js import JetStreamContext
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import keepalive_every, set_ack_wait
 from dispatcher.delivery.sync import Polling, SyncWorker
+from dispatcher.ordering.fences import Fences
 from dispatcher.providers.base import OperationLimits
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
@@ -63,11 +64,19 @@ class Scene:
 
     bus: Bus
     js: JetStreamContext
+    fences: Fences
     sync_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     results: list[bus_pb2.ContactSyncChunkResult] = field(default_factory=list)
 
-    async def publish(self, sequence: int, contacts: list[bus_pb2.SyncedContact]) -> None:
-        chunk = bus_pb2.ContactSyncChunk(sync_id=self.sync_id, sequence=sequence, contacts=contacts)
+    async def publish(
+        self, sequence: int, contacts: list[bus_pb2.SyncedContact], outbox_sequence: int = 0
+    ) -> None:
+        chunk = bus_pb2.ContactSyncChunk(
+            sync_id=self.sync_id,
+            sequence=sequence,
+            contacts=contacts,
+            outbox_sequence=outbox_sequence,
+        )
         headers = {MSG_ID_HEADER: f"{self.sync_id}:{sequence}"}
         await self.js.publish(
             topology.SYNC_CHUNKS_SUBJECT, chunk.SerializeToString(), headers=headers
@@ -92,7 +101,9 @@ async def scene(own_nats: NatsServer) -> AsyncIterator[Scene]:
     assert bus.js is not None
     await bus.js.purge_stream(topology.SYNC_STREAM)  # what an earlier test left
     observer = await nats.connect(own_nats.url)
-    current = Scene(bus, bus.js)
+    fences_kv = await bus.js.key_value(topology.FENCES_BUCKET)
+    fences = Fences(fences_kv, nc=bus.nc, bucket=topology.FENCES_BUCKET)
+    current = Scene(bus, bus.js, fences)
 
     async def record(msg: Msg) -> None:
         result = bus_pb2.ContactSyncChunkResult.FromString(msg.data)
@@ -107,11 +118,16 @@ async def scene(own_nats: NatsServer) -> AsyncIterator[Scene]:
         await bus.close()
 
 
-def _worker(bus: Bus, provider: KlaviyoClient, **options: Any) -> SyncWorker:
+def _worker(
+    current: Scene, provider: KlaviyoClient, *, bus: Bus | None = None, **options: Any
+) -> SyncWorker:
+    """A sync worker on the scene's bus (or `bus`) and fences."""
+    bus = bus or current.bus
     return SyncWorker(
         provider,
         bus,
         options.pop("gate", ProviderGate()),
+        current.fences,
         connection_ended=bus.connection_ended,
         max_attempts=options.pop("max_attempts", 3),
         backoff_base_s=0.05,
@@ -176,7 +192,7 @@ def test_chunks_are_imported_their_consent_sent_and_reported_then_acked(
             await current.publish(
                 seq, [_contact(e, c) for e, c in zip(chunk_emails, consent, strict=True)]
             )
-        async with delivering(current.bus, _worker(current.bus, provider)):
+        async with delivering(current.bus, _worker(current, provider)):
             results = await current.results_for(3)
 
         assert [(r.sequence, r.imported, list(r.failures), r.error) for r in results] == [
@@ -211,7 +227,7 @@ def test_chunks_of_a_thousand_are_packed_into_jobs_of_ten_thousand(
         for seq in range(1, 13):
             chunk_emails = _emails(current.sync_id, seq, 1000)
             await current.publish(seq, [_contact(e, None) for e in chunk_emails])
-        worker = _worker(current.bus, provider)
+        worker = _worker(current, provider)
         assert worker.chunks_per_batch(10) == 10
         async with delivering(current.bus, worker):
             await eventually(lambda: _async(sandbox.requests(JOBS)))
@@ -239,7 +255,7 @@ def test_a_chunk_goes_in_several_jobs_when_a_job_takes_fewer_people(
         emails = _emails(current.sync_id, 1, 1000)
         await current.publish(1, [_contact(e, None) for e in emails])
         async with SmallJobsClient(API_KEY, base_url=sandbox.base_url) as provider:
-            worker = _worker(current.bus, provider)
+            worker = _worker(current, provider)
             assert worker.chunks_per_batch(10) == 1
             async with delivering(current.bus, worker):
                 (result,) = await current.results_for(1)
@@ -257,7 +273,7 @@ def test_people_the_import_refuses_are_failures_of_their_chunk(
         good = _emails(current.sync_id, 1, 3)
         bad = [f"not-an-email-{i}-{current.sync_id[:8]}" for i in range(2)]
         await current.publish(1, [_contact(e, True) for e in [*good, *bad]])
-        async with delivering(current.bus, _worker(current.bus, provider)):
+        async with delivering(current.bus, _worker(current, provider)):
             (result,) = await current.results_for(1)
 
         assert result.imported == 3 and result.error == ""
@@ -281,7 +297,7 @@ def test_a_job_the_account_may_not_start_gives_the_chunk_up_without_splitting_it
 
     async def body(current: Scene, provider: KlaviyoClient) -> None:
         await current.publish(1, [_contact(e, True) for e in _emails(current.sync_id, 1, 8)])
-        async with delivering(current.bus, _worker(current.bus, provider)):
+        async with delivering(current.bus, _worker(current, provider)):
             (result,) = await current.results_for(1)
 
         assert result.imported == 0 and not result.failures and not result.job_ids
@@ -303,7 +319,7 @@ def test_a_refusal_naming_a_profile_fails_that_person_and_imports_the_rest(
     async def body(current: Scene, provider: KlaviyoClient) -> None:
         emails = _emails(current.sync_id, 1, 4)
         await current.publish(1, [_contact(e, None) for e in emails])
-        async with delivering(current.bus, _worker(current.bus, provider)):
+        async with delivering(current.bus, _worker(current, provider)):
             (result,) = await current.results_for(1)
 
         assert result.imported == 3 and result.error == ""
@@ -322,7 +338,7 @@ def test_a_throttled_start_and_a_failing_poll_are_retried(
     async def body(current: Scene, provider: KlaviyoClient) -> None:
         emails = _emails(current.sync_id, 1, 2)
         await current.publish(1, [_contact(e, None) for e in emails])
-        worker = _worker(current.bus, provider)
+        worker = _worker(current, provider)
         async with delivering(current.bus, worker):
             await eventually(lambda: _async(sandbox.requests(JOBS)))
             sandbox.add_fault(path=f"{JOBS}/", status=503)
@@ -347,7 +363,7 @@ def test_a_chunk_whose_replica_died_mid_job_is_imported_again_by_another(
         assert await dying.wait_ready(30) and dying.nc is not None
         puller = PullConsumer(dying.nc, stream=topology.SYNC_STREAM, durable=topology.DISPATCH_SYNC)
         chunks = await puller.fetch(1, wait_s=5, linger_s=0)
-        handling = asyncio.create_task(_worker(dying, provider).handle(chunks))
+        handling = asyncio.create_task(_worker(current, provider, bus=dying).handle(chunks))
         await eventually(lambda: _async(sandbox.requests(JOBS)))
         handling.cancel()  # killed while its job runs: nothing acked, nothing reported
         with contextlib.suppress(asyncio.CancelledError):
@@ -356,7 +372,7 @@ def test_a_chunk_whose_replica_died_mid_job_is_imported_again_by_another(
         await dying.close()
 
         try:
-            async with delivering(current.bus, _worker(current.bus, provider)):
+            async with delivering(current.bus, _worker(current, provider)):
                 (result,) = await current.results_for(1)
         finally:
             await set_ack_wait(current.js, topology.SYNC_STREAM, topology.DISPATCH_SYNC, ACK_WAIT_S)
