@@ -212,7 +212,8 @@ def _fault_reject(fault: Fault) -> _Reject:
     if retry_after is None and status == 429:
         retry_after = 1
     if status == 429 and fault.code is None and fault.detail is None and fault.pointer is None:
-        return _throttled(max(1, retry_after or 1))
+        # Klaviyo's body, with the fault's Retry-After as given (a test may ask for 0).
+        return _throttled(1 if retry_after is None else retry_after)
     detail = fault.detail
     if detail is None and status == 429:
         detail = f"Request was throttled. Expected available in {retry_after} second(s)."

@@ -189,6 +189,18 @@ def test_without_rate_limits_nothing_is_refused_but_peaks_are_reported(clock: Cl
     }
 
 
+def test_a_queued_429_fault_keeps_its_retry_after_even_zero(
+    limited: Sandbox, client: httpx.Client
+) -> None:
+    limited.add_fault(path=ERASE, status=429, retry_after=0)
+
+    refused = erase(client)
+
+    assert (refused.status_code, refused.headers["retry-after"]) == (429, "0")
+    assert refused.json()["errors"][0]["code"] == "throttled"
+    assert erase(client).status_code == 202
+
+
 def test_the_throttled_report_over_http_lists_every_served_endpoint(
     client: httpx.Client, clock: Clock
 ) -> None:
