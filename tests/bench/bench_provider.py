@@ -142,11 +142,13 @@ async def run(b: Bench, provider: str, limits: Limits, prefix: str, backlog_even
         )
     steady_429 = one.throttled_after + three.throttled_after
     p99 = percentile(lags, 99) if lags else float("nan")
+    p50 = percentile(lags, 50) if lags else float("nan")
     b.results.update(
         {
             f"{prefix}provider_efficiency": min(r.value for r in rows),
             f"{prefix}provider_429_steady": steady_429,
             f"{prefix}unsubscribe_under_load_p99_s": p99,
+            f"{prefix}unsubscribe_under_load_p50_s": p50,
             f"{prefix}unsubscribes": len(lags),
             f"{prefix}unsubscribes_not_received": missing,
         }
