@@ -155,7 +155,8 @@ async def run(b: Bench, provider: str, limits: Limits, prefix: str, backlog_even
     )
     await backlog.purge(b.nc)
     b.note(
-        f"{prefix}provider: {len(lags)} unsubscribes under load, p50 {p50:.2f} s, p99 {p99:.2f} s, {missing} missing"
+        f"{prefix}provider: {len(lags)} unsubscribes under load, p50 {p50:.2f} s, "
+        f"p99 {p99:.2f} s, {missing} missing"
     )
     b.rows += [
         *rows,
