@@ -10,7 +10,8 @@ A fetched batch of chunks is handled as a whole:
    with backoff until the provider has finished it; the people it refused are
    matched back to their chunks by email;
 3. the consent of the people imported who have a consent state is sent by the
-   provider's consent calls (`plan_consent`), which have their own budgets;
+   provider's consent calls (`plan_consent`), which have their own budgets: one
+   operation after another, the calls of one operation side by side;
 4. a `ContactSyncChunkResult` per chunk is published, then the chunks are acked.
 
 The chunks are kept alive (+WPI) meanwhile. A replica that dies mid-job leaves
@@ -26,6 +27,7 @@ call failed as a whole, neither, with the reason in `error`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -218,12 +220,19 @@ class SyncWorker:
 
     async def _send_consent(self, people: list[Person], held: Holding) -> None:
         """The provider's consent calls for the people imported with a consent
-        state, in the provider's order, each split by its operation's limits."""
+        state, each split by its operation's limits. The operations go one
+        after another in the provider's order, which is each person's order
+        (a person has at most one item in each); the calls of one operation,
+        about different people, go side by side, each endpoint having a
+        budget of its own (a batch of 10,000 makes about ten of each)."""
         states = [(p, c) for p in people if (c := _contact(p).consent) is not None]
         runner = self._runner(held, lost=False, prefix="consent: ")
         planned = self._provider.plan_consent(states, self._list_id)
-        for call in split_by_limits(planned, self._provider.limits.consent):
-            await runner.run(call)
+        parts = split_by_limits(planned, self._provider.limits.consent)
+        for _, stage in itertools.groupby(parts, key=lambda call: call.operation):
+            async with asyncio.TaskGroup() as calls:
+                for call in stage:
+                    calls.create_task(runner.run(call))
 
     def _runner(self, held: Holding, *, lost: bool, prefix: str = "") -> CallRunner[Person]:
         """Calls over people. Refused people fail; with `lost`, the people of a

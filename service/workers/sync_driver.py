@@ -36,9 +36,11 @@ from service.storage.models import ContactSync
 log = logging.getLogger(__name__)
 DRIVER_LOCK_KEY = 0x73796E64  # "synd": the advisory lock that elects the driver
 DEFAULT_CHUNK_CONTACTS = 1000
-# Two of the dispatcher's batches (MARKETING_SYNC_CHUNKS_PER_BATCH, 10 chunks:
-# one Klaviyo import job of 10,000): one is fetched while another is imported.
-DEFAULT_MAX_IN_FLIGHT = 20
+# Four of the dispatcher's batches (MARKETING_SYNC_CHUNKS_PER_BATCH, 10 chunks:
+# one Klaviyo import job of 10,000): two in the dispatchers' hands (the
+# consumer's max ack pending, 20), two waiting in the stream, so a batch fills
+# up with a whole job's worth as soon as one is handed back.
+DEFAULT_MAX_IN_FLIGHT = 40
 IDLE_POLL_S = 1.0
 RETRY_S = 1.0
 ACK_TIMEOUT_S = 10.0
