@@ -139,6 +139,16 @@ class SyncWorker:
 
     async def handle(self, messages: list[Msg]) -> None:
         chunks = [chunk for chunk in map(_chunk, messages) if chunk is not None]
+        try:
+            await self._handle(messages, chunks)
+        finally:
+            # A chunk and its people refer to each other: without this, ten
+            # thousand people a batch would wait for the cyclic collector,
+            # which the dispatcher runs seldom (gc_tuning), and memory grew.
+            for chunk in chunks:
+                chunk.people.clear()
+
+    async def _handle(self, messages: list[Msg], chunks: list[Chunk]) -> None:
         readable = {id(chunk.msg) for chunk in chunks}
         for msg in messages:
             if id(msg) not in readable:
