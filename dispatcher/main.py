@@ -40,6 +40,9 @@ from dispatcher.settings import CONSUMER_ACK_WAIT_S, DispatcherSettings
 
 log = logging.getLogger("marketing.dispatcher")
 LEASE_KEY = "ordered-work"
+# A sync loop waits this long for a first chunk, then up to `sync_fill_s` for the
+# rest of its batch (a fetch waits for the first and the rest within one wait).
+SYNC_FIRST_CHUNK_WAIT_S = 0.5
 
 
 def build_provider(settings: DispatcherSettings) -> Provider:
@@ -295,7 +298,8 @@ class Dispatcher:
                 handle=sync.handle,
                 stopping=stop,
                 batch=sync.chunks_per_batch(s.sync_chunks_per_batch),
-                linger_s=s.linger_s,
+                wait_s=SYNC_FIRST_CHUNK_WAIT_S + s.sync_fill_s,
+                linger_s=s.sync_fill_s,
                 hold_off=sync.pause_left,
                 keepalive_s=self._ack_waits[2].keepalive_s,
                 sleep=self._sleep,

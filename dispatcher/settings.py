@@ -67,6 +67,11 @@ class DispatcherSettings(ProcessSettings):
     # `sync_concurrency` loops holds one such batch: memory stays flat.
     sync_chunks_per_batch: int = Field(10, ge=1, le=50)
     sync_concurrency: int = Field(2, ge=1, le=8)
+    # How long a sync batch waits to fill up to a whole job's worth of chunks:
+    # the driver publishes them one at a time, and a job of one chunk would
+    # spend a call of the import endpoint's (and its status endpoint's) 150 a
+    # minute on a tenth of what it can carry.
+    sync_fill_s: float = Field(2.0, ge=0, le=10.0)
     # Attempts per delivery: the first plus one per backoff step (1, 2, 4, 8, 16, 32 s).
     max_attempts: int = Field(7, ge=1, le=20)
     backoff_base_s: float = Field(1.0, gt=0)

@@ -76,10 +76,12 @@ class ServiceSettings(ProcessSettings):
         "the NATS server's max_payload); the dispatcher splits a chunk into provider-sized jobs",
     )
     sync_max_in_flight: int = Field(
-        20,
+        40,
         gt=0,
         description="chunks of a full contact sync published and not yet reported, at most: "
-        "bounds what the sync holds on the bus and in the dispatcher",
+        "bounds what the sync holds on the bus; the dispatchers hold 20 of them at most (the "
+        "consumer's max ack pending), the rest wait in the stream so that a dispatcher's next "
+        "batch fills up at once",
     )
     page_token_key: SecretStr = Field(
         default_factory=_random_page_token_key,

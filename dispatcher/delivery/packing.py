@@ -6,7 +6,6 @@ limit, and the worker then splits that job."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -21,8 +20,10 @@ PROFILE_WRAPPING_BYTES = 96
 
 
 def estimated_size(profile: Profile) -> int:
-    """At most about the bytes `profile` adds to a job's body."""
-    fields = orjson.dumps(dataclasses.asdict(profile), default=str)
+    """At most about the bytes `profile` adds to a job's body. (orjson writes
+    the dataclass itself: `dataclasses.asdict` copies it deeply first, and cost
+    some thirty times more.)"""
+    fields = orjson.dumps(profile, default=str)
     return len(fields) + PROFILE_WRAPPING_BYTES
 
 

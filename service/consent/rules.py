@@ -21,7 +21,7 @@ from typing import Any
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.clock import Clock
 from marketing_runtime.timestamps import to_timestamp
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import Row, delete, func, select, text
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -410,13 +410,7 @@ async def _consent_state(
 def consent_state(view: ContactView, records: Sequence[Consent] = ()) -> bus_pb2.ConsentState:
     """A contact's whole consent state as the bus carries it, with the
     records a change wrote (none for a snapshot, as a full sync sends)."""
-    return bus_pb2.ConsentState(
-        contact_id=str(view.id),
-        email=view.email,
-        phone=view.phone,
-        opt_in=bus_pb2.OptIn(email=view.email_opt_in, sms=view.sms_opt_in, push=view.push_opt_in),
-        newsletter_member=view.newsletter_member,
-        suppressed=view.suppressed,
+    message = bus_pb2.ConsentState(
         records=[
             bus_pb2.ConsentRecord(
                 type=_BUS_CONSENT_TYPES[r.type],
@@ -427,6 +421,32 @@ def consent_state(view: ContactView, records: Sequence[Consent] = ()) -> bus_pb2
             for r in records
         ],
     )
+    return fill_consent_snapshot(
+        message, view, suppressed=view.suppressed, newsletter_member=view.newsletter_member
+    )
+
+
+def fill_consent_snapshot(
+    message: bus_pb2.ConsentState,
+    person: ContactView | Row[Any],
+    *,
+    suppressed: bool,
+    newsletter_member: bool,
+) -> bus_pb2.ConsentState:
+    """The state `consent_state` carries, without records, written into
+    `message`: a full sync fills the one inside its chunk (no copy). `person`
+    may be a plain row of the contact's columns, told what is kept beside it."""
+    message.contact_id = str(person.id)
+    message.email = person.email
+    if person.phone is not None:
+        message.phone = person.phone
+    opt_in = message.opt_in
+    opt_in.email = person.email_opt_in
+    opt_in.sms = person.sms_opt_in
+    opt_in.push = person.push_opt_in
+    message.newsletter_member = newsletter_member
+    message.suppressed = suppressed
+    return message
 
 
 async def current_consent_state(session: AsyncSession, contact: Contact) -> bus_pb2.ConsentState:

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from marketing.bus.v1 import bus_pb2
 from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.consent.rules import consent_state
-from service.contacts.rules import contact_payload, contact_views
+from service.consent.rules import fill_consent_snapshot
+from service.contacts.rules import contact_facts, fill_contact_payload
 from service.storage.models import Contact
 
 # Per contact in a chunk, beside its own bytes: the field tag and its length.
@@ -39,7 +40,10 @@ async def read_contacts(
         query = query.where(Contact.id > after)
     if upto is not None:
         query = query.where(Contact.id <= upto)
-    return list((await session.execute(query)).all())
+    # On the session's connection: plain rows, without the ORM's per-row
+    # loading (a sync reads a million).
+    connection = await session.connection()
+    return list((await connection.execute(query)).all())
 
 
 _LAST_OUTBOX_SEQUENCE = text(
@@ -55,40 +59,53 @@ async def outbox_watermark(session: AsyncSession) -> int:
     return int(await session.scalar(_LAST_OUTBOX_SEQUENCE) or 0)
 
 
-async def synced_contacts(
-    session: AsyncSession, rows: Sequence[Row[Any]]
-) -> list[bus_pb2.SyncedContact]:
-    """Each contact's profile and whole consent state (two queries in all)."""
-    return [
-        bus_pb2.SyncedContact(profile=contact_payload(view), consent=consent_state(view))
-        for view in await contact_views(session, rows)
-    ]
+@dataclass(frozen=True)
+class BuiltChunk:
+    payload: bytes  # the ContactSyncChunk, serialized
+    count: int  # the rows it carries, from the first
+    # The id of the last of them (the chunk covers (after, upper]); None for no
+    # rows (a pending chunk whose people were all erased since).
+    upper: uuid.UUID | None
 
 
-def fitting(contacts: Sequence[bus_pb2.SyncedContact], budget: int) -> int:
-    """How many of `contacts`, from the first, fit in a chunk of `budget`
-    bytes; at least one (any one contact fits the bus: profiles are limited
-    far below its max_payload)."""
-    size = CHUNK_OVERHEAD
-    for count, contact in enumerate(contacts):
-        size += contact.ByteSize() + _FIELD_OVERHEAD
-        if size > budget:
-            return max(count, 1)
-    return len(contacts)
-
-
-def chunk_message(
+async def build_chunk(
+    session: AsyncSession,
     sync_id: uuid.UUID,
     sequence: int,
-    contacts: Sequence[bus_pb2.SyncedContact],
-    outbox_sequence: int,
-) -> bytes:
-    return bus_pb2.ContactSyncChunk(
+    rows: Sequence[Row[Any]],
+    *,
+    budget: int | None,
+) -> BuiltChunk:
+    """The chunk of `rows`, in the session that read them (their
+    share locks held; see `outbox_watermark`): each person's profile and whole
+    consent state, written straight into the chunk's message (no copies of a
+    thousand messages). With `budget`, only the rows that fit in that many
+    bytes, from the first (at least one: profiles are limited far below the
+    bus's max_payload)."""
+    facts = await contact_facts(session, rows)
+    message = bus_pb2.ContactSyncChunk(
         sync_id=str(sync_id),
         sequence=sequence,
-        contacts=contacts,
-        outbox_sequence=outbox_sequence,
-    ).SerializeToString()
+        outbox_sequence=await outbox_watermark(session),
+    )
+    contacts = message.contacts
+    size = CHUNK_OVERHEAD
+    for row in rows:
+        synced = contacts.add()
+        fill_contact_payload(synced.profile, row)
+        fill_consent_snapshot(
+            synced.consent,
+            row,
+            suppressed=facts.suppressed(row.id),
+            newsletter_member=facts.newsletter_member(row.id),
+        )
+        size += synced.ByteSize() + _FIELD_OVERHEAD
+        if budget is not None and size > budget and len(contacts) > 1:
+            del contacts[-1]
+            break
+    count = len(contacts)
+    upper = rows[count - 1].id if count else None
+    return BuiltChunk(message.SerializeToString(), count, upper)
 
 
 def message_id(sync_id: uuid.UUID, sequence: int) -> str:

@@ -362,12 +362,27 @@ _KEYS = ARRAY(String)
 _IDS = ARRAY(Uuid)
 
 
-async def contact_views(
+@dataclass(frozen=True)
+class ContactFacts:
+    """What is kept beside some contacts' rows: which are suppressed (by email
+    key) and which are newsletter members."""
+
+    keys: dict[uuid.UUID, str]  # contact id -> email key
+    suppressed_keys: set[str]
+    members: set[uuid.UUID]
+
+    def suppressed(self, contact_id: uuid.UUID) -> bool:
+        return self.keys[contact_id] in self.suppressed_keys
+
+    def newsletter_member(self, contact_id: uuid.UUID) -> bool:
+        return contact_id in self.members
+
+
+async def contact_facts(
     session: AsyncSession, rows: Sequence[Contact] | Sequence[Row[Any]]
-) -> list[ContactView]:
-    """Attach suppression and newsletter membership, two queries for any number
-    of rows: ORM rows, or plain rows of the contact's columns (cheaper to read
-    by the thousand, as a full sync does)."""
+) -> ContactFacts:
+    """Suppression and newsletter membership of `rows`: two queries for any
+    number of rows."""
     keys = {row.id: check.email_key(row.email) for row in rows}
     # Each list bound as one array parameter: an IN list of a thousand values
     # costs more to compile than the query takes to run.
@@ -386,11 +401,20 @@ async def contact_views(
             )
         )
     )
+    return ContactFacts(keys, suppressed, members)
+
+
+async def contact_views(
+    session: AsyncSession, rows: Sequence[Contact] | Sequence[Row[Any]]
+) -> list[ContactView]:
+    """Attach suppression and newsletter membership (`contact_facts`) to ORM
+    rows, or plain rows of the contact's columns."""
+    facts = await contact_facts(session, rows)
     return [
         ContactView(
             **dict(zip(_VIEW_COLUMNS, _view_values(row), strict=True)),
-            suppressed=keys[row.id] in suppressed,
-            newsletter_member=row.id in members,
+            suppressed=facts.suppressed(row.id),
+            newsletter_member=facts.newsletter_member(row.id),
         )
         for row in rows
     ]
@@ -398,22 +422,28 @@ async def contact_views(
 
 def contact_payload(row: Contact | ContactView) -> bus_pb2.ContactUpserted:
     """The provider-neutral snapshot the dispatcher syncs to the provider."""
-    message = bus_pb2.ContactUpserted(
-        contact_id=str(row.id),
-        email=row.email,
-        custom_properties_json=orjson.dumps(row.custom_properties or {}),
-        **{
-            name: getattr(row, name)
-            for name in CONTACT_TEXT_FIELDS
-            if getattr(row, name) is not None
-        },
-    )
+    return fill_contact_payload(bus_pb2.ContactUpserted(), row)
+
+
+def fill_contact_payload(
+    message: bus_pb2.ContactUpserted, row: Contact | ContactView | Row[Any]
+) -> bus_pb2.ContactUpserted:
+    """`contact_payload` written into `message` (an empty one), which a full
+    sync takes inside its chunk: no copy of a thousand profiles a chunk.
+    `row` may also be a plain row of the contact's columns."""
+    message.contact_id = str(row.id)
+    message.email = row.email
+    message.custom_properties_json = orjson.dumps(row.custom_properties or {})
+    for name in CONTACT_TEXT_FIELDS:
+        value = getattr(row, name)
+        if value is not None:
+            setattr(message, name, value)
     if row.order_count is not None:
         message.order_count = row.order_count
-    for name in ("registration_time", "last_purchase_time"):
-        when = getattr(row, name)
-        if when is not None:
-            getattr(message, name).CopyFrom(to_timestamp(when))
+    if row.registration_time is not None:
+        message.registration_time.CopyFrom(to_timestamp(row.registration_time))
+    if row.last_purchase_time is not None:
+        message.last_purchase_time.CopyFrom(to_timestamp(row.last_purchase_time))
     if row.lifetime_value is not None:
         message.lifetime_value.CopyFrom(
             to_money(row.lifetime_value, row.lifetime_value_currency or "")

@@ -20,10 +20,8 @@ import contextlib
 import enum
 import logging
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
 from marketing_runtime.clock import Clock, utc_now
 from marketing_runtime.connection import Bus
@@ -38,9 +36,11 @@ from service.storage.models import ContactSync
 log = logging.getLogger(__name__)
 DRIVER_LOCK_KEY = 0x73796E64  # "synd": the advisory lock that elects the driver
 DEFAULT_CHUNK_CONTACTS = 1000
-# Two of the dispatcher's batches (MARKETING_SYNC_CHUNKS_PER_BATCH, 10 chunks:
-# one Klaviyo import job of 10,000): one is fetched while another is imported.
-DEFAULT_MAX_IN_FLIGHT = 20
+# Four of the dispatcher's batches (MARKETING_SYNC_CHUNKS_PER_BATCH, 10 chunks:
+# one Klaviyo import job of 10,000): two in the dispatchers' hands (the
+# consumer's max ack pending, 20), two waiting in the stream, so a batch fills
+# up with a whole job's worth as soon as one is handed back.
+DEFAULT_MAX_IN_FLIGHT = 40
 IDLE_POLL_S = 1.0
 RETRY_S = 1.0
 ACK_TIMEOUT_S = 10.0
@@ -147,14 +147,14 @@ class SyncDriver:
             if not rows:
                 await progress.mark_reached_end(session, sync.id, self._clock())
                 return Step.WORKED
-            contacts = await chunks.synced_contacts(session, rows)
-            watermark = await chunks.outbox_watermark(session)
-            count = chunks.fitting(contacts, budget)
             sequence = sync.published_chunks + 1
-            upper = rows[count - 1].id
-            if not await progress.mark_pending(session, sync.id, sequence, upper, self._clock()):
+            chunk = await chunks.build_chunk(session, sync.id, sequence, rows, budget=budget)
+            assert chunk.upper is not None  # built of one row at least
+            if not await progress.mark_pending(
+                session, sync.id, sequence, chunk.upper, self._clock()
+            ):
                 return Step.WORKED  # the sync changed under us: look again
-        return await self._publish(sync.id, sequence, contacts[:count], watermark)
+        return await self._publish(sync.id, sequence, chunk)
 
     async def _publish_pending(self, sync: ContactSync) -> Step:
         """Rebuild the chunk a driver wrote down and may have published."""
@@ -164,27 +164,19 @@ class SyncDriver:
             rows = await chunks.read_contacts(
                 session, after=sync.checkpoint, upto=sync.pending_upper, limit=2**31 - 1
             )
-            contacts = await chunks.synced_contacts(session, rows)
-            watermark = await chunks.outbox_watermark(session)
-        return await self._publish(sync.id, sequence, contacts, watermark)
+            chunk = await chunks.build_chunk(session, sync.id, sequence, rows, budget=None)
+        return await self._publish(sync.id, sequence, chunk)
 
-    async def _publish(
-        self,
-        sync_id: uuid.UUID,
-        sequence: int,
-        contacts: Sequence[bus_pb2.SyncedContact],
-        watermark: int,
-    ) -> Step:
+    async def _publish(self, sync_id: uuid.UUID, sequence: int, chunk: chunks.BuiltChunk) -> Step:
         js = self._bus.js
         if js is None:
             return Step.WAITING
-        payload = chunks.chunk_message(sync_id, sequence, contacts, watermark)
         headers = {MSG_ID_HEADER: chunks.message_id(sync_id, sequence)}
         await js.publish(
-            topology.SYNC_CHUNKS_SUBJECT, payload, timeout=ACK_TIMEOUT_S, headers=headers
+            topology.SYNC_CHUNKS_SUBJECT, chunk.payload, timeout=ACK_TIMEOUT_S, headers=headers
         )
         async with self._db.transaction() as session:
-            await progress.mark_published(session, sync_id, sequence, len(contacts), self._clock())
+            await progress.mark_published(session, sync_id, sequence, chunk.count, self._clock())
         return Step.WORKED
 
     async def _pause(self, seconds: float) -> None:

@@ -88,8 +88,10 @@ def _clean(value: Any) -> Any:
         return None  # JSON has no NaN
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
+    if isinstance(value, set | frozenset):  # the config's BENCH_PHASES
+        return sorted(_clean(v) for v in value)
     return value
 
 

@@ -76,7 +76,8 @@ ACK_WAIT_S = 30.0
 # Chunks of a full sync the dispatchers may hold at once, all replicas together:
 # two batches of MARKETING_SYNC_CHUNKS_PER_BATCH (10), so one batch is fetched
 # while another is imported. The service's sync driver bounds the chunks in
-# flight too (MARKETING_SYNC_MAX_IN_FLIGHT, the same 20 by default).
+# flight too (MARKETING_SYNC_MAX_IN_FLIGHT, 40 by default: the rest wait in the
+# stream, so a dispatcher's next batch fills up at once).
 SYNC_MAX_ACK_PENDING = 20
 
 
