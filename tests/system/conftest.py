@@ -19,6 +19,7 @@ from tests.harness import ServiceHarness
 from tests.processes import DispatcherProcess, NatsServer
 from tests.system.provider_state import ActiveCampaignProvider, KlaviyoProvider, SystemProvider
 
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
     with start_sandbox() as running:

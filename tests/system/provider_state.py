@@ -110,9 +110,22 @@ class SystemProvider:
         """Whether a profile write for `email` carried `name` (our field or property) = value."""
         raise NotImplementedError
 
-    def consent(self, email: str) -> ProviderConsent:
-        """A person's email consent, in the terms of `expected_at_provider`."""
+    def consent(self, email: str, *, sms: bool = False) -> ProviderConsent:
+        """A person's email consent (and SMS consent with `sms`), in the terms of
+        `expected_at_provider` (tests.dispatcher.helpers.expected_consent)."""
         raise NotImplementedError
+
+    def expected(
+        self, ours: ConsentState, *, sms: bool = False, has_phone: bool = False
+    ) -> ProviderConsent:
+        """What `consent` must show for our state: a suppressed address gets nothing,
+        whatever its opt-in says; Klaviyo subscribes to SMS only a profile with a phone."""
+        state = expected_consent(
+            email=ours.email_opt_in,
+            sms=ours.sms_opt_in and has_phone,
+            suppressed=ours.suppressed,
+        )
+        return state if sms else {k: v for k, v in state.items() if k != "sms"}
 
     def holds(self, email: str) -> bool:
         """Whether the provider has the person."""
@@ -187,10 +200,9 @@ class KlaviyoProvider(SystemProvider):
                 return True
         return False
 
-    def consent(self, email: str) -> ProviderConsent:
+    def consent(self, email: str, *, sms: bool = False) -> ProviderConsent:
         state = klaviyo_consent(self.sandbox.profiles(email=email))
-        del state["sms"]  # the consent traffic here is email only
-        return state
+        return state if sms else {k: v for k, v in state.items() if k != "sms"}
 
     def holds(self, email: str) -> bool:
         return bool(self.profile_writes(email))
@@ -302,9 +314,17 @@ class ActiveCampaignProvider(SystemProvider):
                     return True
         return False
 
-    def consent(self, email: str) -> ProviderConsent:
+    def consent(self, email: str, *, sms: bool = False) -> ProviderConsent:
         state = activecampaign_consent(self.sandbox, email, self.newsletter_list_id)
-        del state["sms"]
+        return state if sms else {k: v for k, v in state.items() if k != "sms"}
+
+    def expected(
+        self, ours: ConsentState, *, sms: bool = False, has_phone: bool = False
+    ) -> ProviderConsent:
+        """ActiveCampaign mails a list's subscribers: only a newsletter member who may be
+        mailed is on the list. SMS consent is a field, kept with or without a phone."""
+        state = super().expected(ours, sms=sms, has_phone=True)
+        state["can_receive_email"] = state["email"] and ours.newsletter_member
         return state
 
     def holds(self, email: str) -> bool:
@@ -320,13 +340,6 @@ class ActiveCampaignProvider(SystemProvider):
         }
         known = self._ids.get(email, set())
         return bool(known) and known <= deleted and not self.sandbox.contacts(email)
-
-
-def expected_at_provider(ours: ConsentState) -> ProviderConsent:
-    """A suppressed address gets nothing, whatever its opt-in says."""
-    state = expected_consent(email=ours.email_opt_in, sms=False, suppressed=ours.suppressed)
-    del state["sms"]
-    return state
 
 
 def metric_total(metrics_port: int, name: str, **labels: str) -> float:
