@@ -14,6 +14,7 @@ import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -271,6 +272,14 @@ class ActiveCampaignProvider(SystemProvider):
     def event_counts(self) -> dict[str, int]:
         orders = Counter(str(o["externalid"]) for o in self._orders())
         return dict(Counter(tracked_event_counts(self.sandbox)) + orders)
+
+    def tracked_arrivals(self) -> dict[str, list[datetime]]:
+        """Our event id -> when each submission of it was tracked, in order."""
+        arrivals: dict[str, list[datetime]] = {}
+        for tracked in self.sandbox.view("events"):
+            event_id = json.loads(tracked["eventdata"])["event_id"]
+            arrivals.setdefault(event_id, []).append(datetime.fromisoformat(tracked["received_at"]))
+        return arrivals
 
     def recorded(self, event_id: str) -> Recorded | None:
         for tracked in self.sandbox.view("events"):
