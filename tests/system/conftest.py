@@ -4,7 +4,7 @@ over HTTP and dispatcher replicas as separate processes.
 A test that asks for `provider` (or `dispatcher`, or `system`) runs against each provider's
 sandbox, with rate limits on: `provider` is what that provider holds, in terms common to both
 (tests/system/provider_state.py). A test about Klaviyo alone asks for `klaviyo` (the Klaviyo
-sandbox itself) and, if it also needs the default replica, is marked `KLAVIYO_ONLY` (provider_state.py)."""
+sandbox itself) and, if it also needs the default replica, is marked `KLAVIYO_ONLY`."""
 
 from __future__ import annotations
 
