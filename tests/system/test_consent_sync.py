@@ -32,7 +32,7 @@ groups = st.lists(
     max_size=3,
 )
 # ActiveCampaign takes a person's whole state in several calls at 5 a second: fewer examples.
-EXAMPLES = {"klaviyo": 100, "activecampaign": 10}
+EXAMPLES = {"klaviyo": 100, "activecampaign": 6}
 
 
 @pytest.fixture(scope="module")

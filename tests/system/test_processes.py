@@ -23,6 +23,8 @@ from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.processes import DispatcherProcess, NatsServer, free_port
 from tests.system.provider_state import ActiveCampaignProvider, SystemProvider, order_event
 
+ACK_WAIT_S = "6"  # above the hanging call's 5 s, which the replica keeps alive meanwhile
+
 
 def _sized(provider: SystemProvider, klaviyo: int, activecampaign: int) -> int:
     """How many events a test sends: ActiveCampaign's take one call each."""
@@ -96,13 +98,16 @@ def test_dispatcher_killed_mid_batch_loses_and_duplicates_nothing(
     # its acks went out, a redelivery the provider dedupes by unique_id but the
     # sandbox, counting submissions, would show as a duplicate.
     provider.add_fault(path=provider.event_path, status=503, latency_ms=5000, times=1)
-    first = _start(replicas, nats_server, provider, event_concurrency="1")
+    # A short ack wait: what the killed replica held comes back in seconds, not 30.
+    first = _start(
+        replicas, nats_server, provider, event_concurrency="1", event_ack_wait_s=ACK_WAIT_S
+    )
     orders = _order_ids(bus_harness, _sized(provider, 20, 5))
     ids = _track(bus_harness, _sized(provider, 300, 20))
     assert_eventually(lambda: not provider.faults_pending())  # the faulty call is in progress
     first.kill()
     killed_at = datetime.now(UTC)
-    _start(replicas, nats_server, provider)
+    _start(replicas, nats_server, provider, event_ack_wait_s=ACK_WAIT_S)
     assert_eventually(lambda: _completed(bus_harness, orders + ids), timeout_s=120)
     _delivered_exactly_once(provider, orders)
     if isinstance(provider, ActiveCampaignProvider):
