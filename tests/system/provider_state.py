@@ -120,7 +120,7 @@ class SystemProvider:
         self, ours: ConsentState, *, sms: bool = False, has_phone: bool = False
     ) -> ProviderConsent:
         """What `consent` must show for our state: a suppressed address gets nothing,
-        whatever its opt-in says; Klaviyo subscribes to SMS only a profile with a phone."""
+        whatever its opt-in says; SMS consent reaches the provider only with a phone."""
         state = expected_consent(
             email=ours.email_opt_in,
             sms=ours.sms_opt_in and has_phone,
@@ -331,8 +331,8 @@ class ActiveCampaignProvider(SystemProvider):
         self, ours: ConsentState, *, sms: bool = False, has_phone: bool = False
     ) -> ProviderConsent:
         """ActiveCampaign mails a list's subscribers: only a newsletter member who may be
-        mailed is on the list. SMS consent is a field, kept with or without a phone."""
-        state = super().expected(ours, sms=sms, has_phone=True)
+        mailed is on the list."""
+        state = super().expected(ours, sms=sms, has_phone=has_phone)
         state["can_receive_email"] = state["email"] and ours.newsletter_member
         return state
 
