@@ -9,22 +9,18 @@ are started per test."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from marketing.v1 import service_pb2 as pb
 from marketing_runtime.envelope import NATS_MAX_PAYLOAD
 
 from dispatcher.main import Dispatcher, build_provider
-from dispatcher.sandbox import Sandbox
 from dispatcher.settings import DispatcherSettings
-from tests.builders import custom, placed_order, upsert
+from tests.builders import custom, upsert
 from tests.harness import ServiceHarness, assert_eventually, own_database, unique_email
 from tests.processes import SMALL_MAX_PAYLOAD, DispatcherProcess, NatsServer, kill_connection
-
-SUPPRESSIONS = "/api/profile-suppression-bulk-create-jobs"
+from tests.system.provider_state import SystemProvider, order_event
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +44,8 @@ def service(database: str, small_nats: NatsServer) -> Iterator[ServiceHarness]:
 
 
 @pytest.fixture
-def dispatcher(small_nats: NatsServer, provider: Sandbox) -> Iterator[DispatcherProcess]:
-    replica = DispatcherProcess(small_nats.url, provider.base_url).start()
+def dispatcher(small_nats: NatsServer, provider: SystemProvider) -> Iterator[DispatcherProcess]:
+    replica = provider.dispatcher(small_nats.url).start()
     yield replica
     replica.stop()
 
@@ -57,7 +53,7 @@ def dispatcher(small_nats: NatsServer, provider: Sandbox) -> Iterator[Dispatcher
 def test_an_event_too_large_for_the_bus_waits_failed_and_delivery_goes_on(
     service: ServiceHarness,
     dispatcher: DispatcherProcess,
-    provider: Sandbox,
+    provider: SystemProvider,
     small_nats: NatsServer,
 ) -> None:
     bus = service.bus
@@ -67,11 +63,11 @@ def test_an_event_too_large_for_the_bus_waits_failed_and_delivery_goes_on(
     # Eight 10,000-character strings: far inside the provider's limits, past 64 KiB.
     big = custom(email, **{f"review_{i}": "x" * 10_000 for i in range(8)})
     big_id = service.stub.TrackEvent(pb.TrackEventRequest(event=big)).event_id
-    later_id = service.stub.TrackEvent(pb.TrackEventRequest(event=placed_order(email))).event_id
+    later_id = service.stub.TrackEvent(pb.TrackEventRequest(event=order_event(email))).event_id
     service.stub.Unsubscribe(pb.UnsubscribeRequest(email=email, reason="too much mail"))
 
     assert_eventually(lambda: provider.event_counts().get(later_id) == 1)
-    assert_eventually(lambda: _mentioning(provider.requests(SUPPRESSIONS), email))
+    assert_eventually(lambda: provider.consent(email)["suppressed"])
     assert _outbox_rows_of(service, later_id) == 0, "the later event took the fast path"
     assert bus.nc is connection, "the service kept its connection"
     assert_eventually(lambda: _status(service, big_id) == "FAILED")
@@ -95,7 +91,7 @@ def test_an_event_too_large_for_the_bus_waits_failed_and_delivery_goes_on(
 
 
 def test_the_service_resumes_on_a_new_connection_when_the_server_closes_its_own(
-    service: ServiceHarness, dispatcher: DispatcherProcess, provider: Sandbox
+    service: ServiceHarness, dispatcher: DispatcherProcess, provider: SystemProvider
 ) -> None:
     bus = service.bus
     assert bus is not None
@@ -105,17 +101,17 @@ def test_the_service_resumes_on_a_new_connection_when_the_server_closes_its_own(
     assert_eventually(lambda: bus.nc not in (None, old))
 
     email = unique_email()
-    event_id = service.stub.TrackEvent(pb.TrackEventRequest(event=placed_order(email))).event_id
+    event_id = service.stub.TrackEvent(pb.TrackEventRequest(event=order_event(email))).event_id
     assert _outbox_rows_of(service, event_id) == 0, "the fast path acknowledged it"
     # Delivered, and its result recorded: the service's consumers resumed too.
     assert_eventually(lambda: _status(service, event_id) == "COMPLETED")
     service.stub.UpsertContact(upsert(email, first_name="Ada"))
-    assert_eventually(lambda: _mentioning(provider.requests(), email, "Ada"))
+    assert_eventually(lambda: provider.mentioning(email, "Ada"))
     assert_eventually(lambda: _pending(service) == 0)
 
 
 def test_the_dispatcher_resumes_on_a_new_connection_when_the_server_closes_its_own(
-    service: ServiceHarness, provider: Sandbox, small_nats: NatsServer
+    service: ServiceHarness, provider: SystemProvider, small_nats: NatsServer
 ) -> None:
     """A dispatcher in this process (to reach its connection), the only one."""
     settings = DispatcherSettings(
@@ -124,6 +120,7 @@ def test_the_dispatcher_resumes_on_a_new_connection_when_the_server_closes_its_o
         metrics_address="",
         linger_s=0.05,
         lease_ttl_s=3,
+        **provider.settings,  # type: ignore[arg-type]
     )
     replica = Dispatcher(settings, build_provider(settings))
     running = asyncio.run_coroutine_threadsafe(replica.run(), service.loop)
@@ -134,11 +131,11 @@ def test_the_dispatcher_resumes_on_a_new_connection_when_the_server_closes_its_o
         assert_eventually(lambda: replica.bus.nc not in (None, old))
 
         email = unique_email()
-        event = placed_order(email)
+        event = order_event(email)
         event_id = service.stub.TrackEvent(pb.TrackEventRequest(event=event)).event_id
         assert_eventually(lambda: _status(service, event_id) == "COMPLETED")
         service.stub.UpsertContact(upsert(email, first_name="Grace"))
-        assert_eventually(lambda: _mentioning(provider.requests(), email, "Grace"))
+        assert_eventually(lambda: provider.mentioning(email, "Grace"))
         assert not running.done(), "the replica kept running"
     finally:
         service.loop.call_soon_threadsafe(replica.shutdown)
@@ -169,7 +166,3 @@ def _outbox_rows_of(service: ServiceHarness, event_id: str) -> int:
 
 def _pending(service: ServiceHarness) -> int:
     return int(service.scalar("SELECT count(*) FROM marketing_outbox WHERE status = 'PENDING'"))
-
-
-def _mentioning(requests: list[dict[str, Any]], *texts: str) -> bool:
-    return any(all(t in json.dumps(r["body"]) for t in texts) for r in requests)

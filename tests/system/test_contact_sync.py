@@ -13,12 +13,15 @@ from tests.consent_model import Subscribe, Unsubscribe, send
 from tests.dispatcher.helpers import expected_consent, provider_consent
 from tests.dispatcher.providers.klaviyo.test_imports import stored_profile
 from tests.harness import ServiceHarness, assert_eventually, unique_email
+from tests.system.provider_state import KLAVIYO_ONLY
 
 State = contact_sync_pb2.ContactSync.State
+# Klaviyo's import jobs; ActiveCampaign's bulk import has system tests of its own to come.
+pytestmark = KLAVIYO_ONLY
 
 
 def test_every_contact_reaches_the_provider_and_the_sync_succeeds(
-    system: ServiceHarness, provider: Sandbox
+    system: ServiceHarness, klaviyo: Sandbox
 ) -> None:
     emails = [unique_email("fullsync") for _ in range(25)]
     for email in emails:
@@ -36,7 +39,7 @@ def test_every_contact_reaches_the_provider_and_the_sync_succeeds(
     assert sync.failed_contacts == 0 and sync.provider_jobs >= 1
     assert sync.reported_chunks == sync.published_chunks
     for email in emails:
-        profile = stored_profile(provider, email)
+        profile = stored_profile(klaviyo, email)
         assert profile is not None, email
         assert profile["properties"]["loyalty_tier"] == "gold", profile
     errors = system.stub.ListContactSyncErrors(pb.ListContactSyncErrorsRequest(parent=sync.name))

@@ -1,13 +1,13 @@
-"""End to end: RPC → PostgreSQL/JetStream → dispatcher → sandbox provider → results."""
+"""End to end: RPC → PostgreSQL/JetStream → dispatcher → the provider's sandbox → results."""
 
 from __future__ import annotations
 
 from marketing.v1 import service_pb2 as pb
 
-from dispatcher.sandbox import Sandbox
 from service.common.validation import email_key
-from tests.builders import placed_order, upsert
+from tests.builders import upsert
 from tests.harness import ServiceHarness, assert_eventually, unique_email
+from tests.system.provider_state import SystemProvider, order_event
 
 
 def _event_status(system: ServiceHarness, event_id: str) -> str | None:
@@ -15,15 +15,17 @@ def _event_status(system: ServiceHarness, event_id: str) -> str | None:
 
 
 def test_event_reaches_provider_once_and_completes(
-    system: ServiceHarness, provider: Sandbox
+    system: ServiceHarness, provider: SystemProvider
 ) -> None:
     email = unique_email()
-    event_id = system.stub.TrackEvent(pb.TrackEventRequest(event=placed_order(email))).event_id
+    event_id = system.stub.TrackEvent(pb.TrackEventRequest(event=order_event(email))).event_id
     assert_eventually(lambda: _event_status(system, event_id) == "COMPLETED")
     assert provider.event_counts().get(event_id) == 1
 
 
-def test_contact_is_synced_with_provider_id(system: ServiceHarness, provider: Sandbox) -> None:
+def test_contact_is_synced_with_provider_id(
+    system: ServiceHarness, provider: SystemProvider
+) -> None:
     email = unique_email()
     name = system.stub.UpsertContact(upsert(email, last_name="Lovelace")).contact.name
     contact = assert_eventually(
@@ -35,12 +37,8 @@ def test_contact_is_synced_with_provider_id(system: ServiceHarness, provider: Sa
         )
     )
     assert contact.external_id
-    imports = [
-        r
-        for r in provider.requests("/api/profile-import")
-        if r["body"]["data"]["attributes"]["email"] == email
-    ]
-    assert len(imports) == 1
+    assert len(provider.profile_writes(email)) == 1
+    assert provider.synced_value(email, "last_name", "Lovelace")
     outbox = system.sql(
         "SELECT status FROM marketing_outbox WHERE contact_key = :k", k=email_key(email)
     )

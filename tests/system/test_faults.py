@@ -1,4 +1,5 @@
-"""Provider faults, seen from outside: retries, Retry-After, dead letters, order."""
+"""Provider faults, seen from outside: retries, Retry-After, dead letters (on either
+provider's event tracking), order (Klaviyo's consent jobs)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from typing import Any
 from marketing.v1 import service_pb2 as pb
 
 from dispatcher.sandbox import Sandbox
-from tests.builders import placed_order
+from tests.builders import product_viewed
 from tests.harness import ServiceHarness, assert_eventually, unique_email
-
-EVENT_PATHS = "/api/event"  # prefix of both /api/events and /api/event-bulk-create-jobs
+from tests.system.provider_state import KLAVIYO_ONLY, SystemProvider, mentions
 
 
 def _status(system: ServiceHarness, event_id: str) -> str | None:
@@ -27,39 +27,48 @@ def _mentions(record: dict[str, Any], text: str) -> bool:
     return text in json.dumps(record["body"])
 
 
+def _track(system: ServiceHarness) -> str:
+    """A tracked event (not an order: ActiveCampaign takes those elsewhere); its id."""
+    event = product_viewed(unique_email())
+    return system.stub.TrackEvent(pb.TrackEventRequest(event=event)).event_id
+
+
+def _event_rejections(provider: SystemProvider, status: int) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in provider.rejections()
+        if r["status"] == status and r["path"].startswith(provider.event_path)
+    ]
+
+
 def test_503_then_success_is_delivered_once_after_the_first_backoff(
-    system: ServiceHarness, provider: Sandbox
+    system: ServiceHarness, provider: SystemProvider
 ) -> None:
-    provider.add_fault(path=EVENT_PATHS, status=503, times=1)
-    event_id = system.stub.TrackEvent(
-        pb.TrackEventRequest(event=placed_order(unique_email()))
-    ).event_id
+    provider.add_fault(path=provider.event_path, status=503, times=1)
+    event_id = _track(system)
     assert_eventually(lambda: _status(system, event_id) == "COMPLETED")
     assert provider.event_counts()[event_id] == 1
-    (rejected,) = [r for r in provider.rejections() if r["status"] == 503]
-    accepted = [r for r in provider.requests() if _mentions(r, event_id)]
+    (rejected,) = _event_rejections(provider, 503)
+    accepted = [r for r in provider.requests() if mentions(r, event_id)]
     assert len(accepted) == 1
     assert (_at(accepted[0]) - _at(rejected)).total_seconds() >= 1.0, "seed's first backoff step"
 
 
-def test_429_retry_after_is_honoured(system: ServiceHarness, provider: Sandbox) -> None:
-    provider.add_fault(path=EVENT_PATHS, status=429, times=1, retry_after=3)
-    event_id = system.stub.TrackEvent(
-        pb.TrackEventRequest(event=placed_order(unique_email()))
-    ).event_id
+def test_429_retry_after_is_honoured(system: ServiceHarness, provider: SystemProvider) -> None:
+    provider.add_fault(path=provider.event_path, status=429, times=1, retry_after=3)
+    event_id = _track(system)
     assert_eventually(lambda: _status(system, event_id) == "COMPLETED")
-    (throttled,) = [r for r in provider.rejections() if r["status"] == 429]
-    later = [r for r in provider.requests() if r["path"].startswith(EVENT_PATHS)]
+    (throttled,) = _event_rejections(provider, 429)
+    later = [r for r in provider.requests() if r["path"].startswith(provider.event_path)]
     assert later, "delivered after the throttle"
     assert min((_at(r) - _at(throttled)).total_seconds() for r in later) >= 3.0
 
 
 def test_permanent_failure_is_dead_lettered_and_can_be_retried(
-    system: ServiceHarness, provider: Sandbox
+    system: ServiceHarness, provider: SystemProvider
 ) -> None:
-    provider.add_fault(path=EVENT_PATHS, status=400, times=1, code="invalid")
-    email = unique_email()
-    event_id = system.stub.TrackEvent(pb.TrackEventRequest(event=placed_order(email))).event_id
+    provider.add_fault(path=provider.event_path, status=400, times=1, code="invalid")
+    event_id = _track(system)
     assert_eventually(lambda: _status(system, event_id) == "FAILED")
     failed = system.stub.ListFailedDeliveries(pb.ListFailedDeliveriesRequest(page_size=1000))
     (mine,) = [f for f in failed.failed_deliveries if f.event_id == event_id]
@@ -89,9 +98,11 @@ def _final_subscription_state(provider: Sandbox, email: str) -> str | None:
     return state
 
 
+@KLAVIYO_ONLY  # Klaviyo's subscription and suppression jobs
 def test_unsubscribe_right_after_subscribe_ends_unsubscribed(
-    system: ServiceHarness, provider: Sandbox
+    system: ServiceHarness, klaviyo: Sandbox
 ) -> None:
+    provider = klaviyo
     provider.add_fault(path="/api/profile-subscription", status=503, times=2)
     email = unique_email()
     system.stub.SubscribeNewsletter(pb.SubscribeNewsletterRequest(email=email, source="footer"))

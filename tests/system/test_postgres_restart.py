@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 from marketing.v1 import service_pb2 as pb
 
-from dispatcher.sandbox import Sandbox
 from service.storage import migrate
 from tests.consent_model import ConsentState
 from tests.harness import ServiceHarness, assert_eventually
-from tests.processes import DispatcherProcess, NatsServer, RestartablePostgres
+from tests.processes import NatsServer, RestartablePostgres
 from tests.system.consent_traffic import ConsentTraffic
-from tests.system.provider_state import ProviderConsent, expected_at_provider, provider_consent
+from tests.system.provider_state import ProviderConsent, SystemProvider
 
 # Acknowledged operations to wait for before the restart and after it, so the
 # traffic demonstrably runs into the restart and through it.
@@ -83,9 +82,9 @@ def test_restart_answers_unavailable_and_loses_no_acknowledged_change(
 
 
 def test_restart_under_traffic_leaves_the_provider_at_the_last_acknowledged_state(
-    postgres: RestartablePostgres, own_nats: NatsServer, provider: Sandbox
+    postgres: RestartablePostgres, own_nats: NatsServer, provider: SystemProvider
 ) -> None:
-    dispatcher = DispatcherProcess(own_nats.url, provider.base_url).start()
+    dispatcher = provider.dispatcher(own_nats.url).start()
     try:
         with ServiceHarness.start(postgres.url, own_nats.url) as service:
             traffic = ConsentTraffic(service, seed=2).start()
@@ -96,10 +95,10 @@ def test_restart_under_traffic_leaves_the_provider_at_the_last_acknowledged_stat
             _assert_only_ok_or_unavailable(traffic)
             ours = {email: _ours(service, email) for email in traffic.expected}
             assert ours == traffic.expected
-            wanted = {email: expected_at_provider(state) for email, state in ours.items()}
+            wanted = {email: provider.expected(state) for email, state in ours.items()}
 
             def disagreements() -> dict[str, tuple[ProviderConsent, ProviderConsent]]:
-                found = {e: (w, provider_consent(provider, e)) for e, w in wanted.items()}
+                found = {e: (w, provider.consent(e)) for e, w in wanted.items()}
                 return {e: pair for e, pair in found.items() if pair[0] != pair[1]}
 
             try:

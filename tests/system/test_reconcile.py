@@ -73,9 +73,7 @@ def provider_view(provider: Sandbox, email: str) -> dict[str, Any]:
     return profile
 
 
-def test_drift_is_reported_repaired_and_then_gone(
-    system: ServiceHarness, provider: Sandbox
-) -> None:
+def test_drift_is_reported_repaired_and_then_gone(system: ServiceHarness, klaviyo: Sandbox) -> None:
     email = unique_email("reconcile")
     stub = system.stub
     name = stub.UpsertContact(
@@ -89,8 +87,8 @@ def test_drift_is_reported_repaired_and_then_gone(
     assert in_sync.provider_id
 
     # Someone edits the person at the provider: a name, a property, unsubscribed, off the list.
-    held = plant(provider, email, first_name="Augusta", consent={"email": "UNSUBSCRIBED"}, lists=[])
-    plant(provider, email, properties={**held["attributes"]["properties"], "vip": False})
+    held = plant(klaviyo, email, first_name="Augusta", consent={"email": "UNSUBSCRIBED"}, lists=[])
+    plant(klaviyo, email, properties={**held["attributes"]["properties"], "vip": False})
 
     drift = reconcile(system, email)
     assert differences(drift) == {
@@ -102,7 +100,7 @@ def test_drift_is_reported_repaired_and_then_gone(
     assert drift.repair_queued and drift.provider_id == in_sync.provider_id
 
     assert_eventually(lambda: delivered(system, email))
-    repaired = provider_view(provider, email)
+    repaired = provider_view(klaviyo, email)
     assert repaired["subscriptions"]["email"]["marketing"]["consent"] == "SUBSCRIBED"
     assert LIST in repaired["lists"]
     again = reconcile(system, email)
@@ -110,11 +108,11 @@ def test_drift_is_reported_repaired_and_then_gone(
 
 
 def test_a_person_the_provider_never_received_is_created(
-    system: ServiceHarness, provider: Sandbox
+    system: ServiceHarness, klaviyo: Sandbox
 ) -> None:
     # The provider refuses the profile for good: the delivery is given up on (dead-lettered).
     httpx.post(
-        f"{provider.base_url}/_sandbox/faults",
+        f"{klaviyo.base_url}/_sandbox/faults",
         json={"path": "/api/profile-import", "status": 400, "times": 1},
     )
     email = unique_email("reconcile")
@@ -138,13 +136,13 @@ def test_a_person_the_provider_never_received_is_created(
     ],
 )
 def test_provider_errors_have_clear_statuses(
-    system: ServiceHarness, provider: Sandbox, status: int, code: grpc.StatusCode, reason: str
+    system: ServiceHarness, klaviyo: Sandbox, status: int, code: grpc.StatusCode, reason: str
 ) -> None:
     email = unique_email("reconcile")
     system.stub.UpsertContact(upsert(email, first_name="Ada"))
     reconcile(system, email)  # a dispatcher is answering
     httpx.post(
-        f"{provider.base_url}/_sandbox/faults", json={"path": "/api/profiles", "status": status}
+        f"{klaviyo.base_url}/_sandbox/faults", json={"path": "/api/profiles", "status": status}
     )
     with pytest.raises(grpc.RpcError) as raised:
         system.stub.ReconcileContact(pb.ReconcileContactRequest(email=email))

@@ -32,14 +32,14 @@ def throttled(
     request: pytest.FixtureRequest,
     bus_harness: ServiceHarness,
     nats_server: NatsServer,
-    provider: Sandbox,
+    klaviyo: Sandbox,
 ) -> Iterator[DispatcherProcess]:
     """A dispatcher with a 4 s ack wait in front of a sandbox that takes two
     event calls per 10 s window."""
-    provider.add_throttle(path=EVENT_PATHS, limit=CALLS_PER_WINDOW, window_s=WINDOW_S)
+    klaviyo.add_throttle(path=EVENT_PATHS, limit=CALLS_PER_WINDOW, window_s=WINDOW_S)
     replica = DispatcherProcess(
         nats_server.url,
-        provider.base_url,
+        klaviyo.base_url,
         event_ack_wait_s=str(ACK_WAIT_S),
         # Every 429 is an attempt: let the test be about duplicates, not dead letters.
         max_attempts="20",
@@ -84,7 +84,7 @@ def _idle(harness: ServiceHarness) -> bool:
 
 
 def test_events_held_through_a_retry_after_longer_than_the_ack_wait_are_sent_once(
-    bus_harness: ServiceHarness, provider: Sandbox, throttled: DispatcherProcess
+    bus_harness: ServiceHarness, klaviyo: Sandbox, throttled: DispatcherProcess
 ) -> None:
     ids = _offer(bus_harness, batches=40, per_batch=25, every_s=0.1)
 
@@ -93,9 +93,9 @@ def test_events_held_through_a_retry_after_longer_than_the_ack_wait_are_sent_onc
     # Stopped, it sends nothing more: a stale copy it kept would have gone out by now.
     assert throttled.terminate() == 0
 
-    waits = [r for r in provider.rejections() if r["status"] == 429]
+    waits = [r for r in klaviyo.rejections() if r["status"] == 429]
     assert waits, "the sandbox never throttled: the test exercised nothing"
-    counts = provider.event_counts()
+    counts = klaviyo.event_counts()
     submitted = {event_id: counts.get(event_id, 0) for event_id in ids}
     twice = {event_id: n for event_id, n in submitted.items() if n != 1}
     assert not twice, f"{len(twice)} of {len(ids)} events were not sent exactly once"
