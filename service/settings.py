@@ -81,6 +81,14 @@ class ServiceSettings(ProcessSettings):
         description="chunks of a full contact sync published and not yet reported, at most: "
         "bounds what the sync holds on the bus and in the dispatcher",
     )
+    sync_chunk_deadline_s: float = Field(
+        7200.0,
+        gt=0,
+        description="seconds after publishing a chunk of a full contact sync with no result "
+        "from the dispatcher, after which the chunk is given up (its people failed, the sync "
+        "ends FAILED): a sync never stays RUNNING for good. Longer than the dispatcher's "
+        "import polling (an hour by default)",
+    )
     page_token_key: SecretStr = Field(
         default_factory=_random_page_token_key,
         min_length=MIN_PAGE_TOKEN_KEY_LENGTH,
