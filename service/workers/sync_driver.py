@@ -206,10 +206,10 @@ class SyncDriver:
         what fits the server's max_payload), and write the shorter range down."""
         count = chunks.fitting(contacts, budget)
         if rows and rows[count - 1].id != sync.pending_upper:
-            assert sync.pending_sequence is not None
+            sequence = sync.pending_sequence
+            assert sequence is not None
             upper = rows[count - 1].id
-            now = self._clock()
-            await progress.narrow_pending(session, sync.id, sync.pending_sequence, upper, count, now)
+            await progress.narrow_pending(session, sync.id, sequence, upper, count, self._clock())
         return count
 
     async def _publish(

@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.clock import utc_now
 
@@ -31,7 +30,8 @@ def test_a_chunk_given_up_before_its_checkpoint_moved_counts_all_its_people_fail
             # The driver wrote chunk 1 down; its result comes before mark_published.
             async with bus.db.transaction() as session:
                 assert await progress.mark_pending(session, sync_id, 1, ids[-1], 8, utc_now())
-            given_up = imported(bus_pb2.ContactSyncChunk(sync_id=str(sync_id), sequence=1), error="attempts exhausted: 500")
+            chunk = bus_pb2.ContactSyncChunk(sync_id=str(sync_id), sequence=1)
+            given_up = imported(chunk, error="attempts exhausted: 500")
             await bus.report(given_up)
             row = await bus.sync(sync_id)
             assert (row.reported_chunks, row.given_up_chunks) == (1, 1)
