@@ -37,7 +37,9 @@ def _database(settings: ServiceSettings) -> Database:
 def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus) -> BusWorkers:
     retention = timedelta(seconds=settings.outbox_retention_s)
     sync = DriverSettings(
-        chunk_contacts=settings.sync_chunk_contacts, max_in_flight=settings.sync_max_in_flight
+        chunk_contacts=settings.sync_chunk_contacts,
+        max_in_flight=settings.sync_max_in_flight,
+        chunk_deadline_s=settings.sync_chunk_deadline_s,
     )
     return BusWorkers(db, bus, outbox_retention=retention, sync=sync)
 

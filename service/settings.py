@@ -83,6 +83,14 @@ class ServiceSettings(ProcessSettings):
         "consumer's max ack pending), the rest wait in the stream so that a dispatcher's next "
         "batch fills up at once",
     )
+    sync_chunk_deadline_s: float = Field(
+        7200.0,
+        gt=0,
+        description="seconds after publishing a chunk of a full contact sync with no result "
+        "from the dispatcher, after which the chunk is given up (its people failed, the sync "
+        "ends FAILED): a sync never stays RUNNING for good. Longer than the dispatcher's "
+        "import polling (an hour by default)",
+    )
     page_token_key: SecretStr = Field(
         default_factory=_random_page_token_key,
         min_length=MIN_PAGE_TOKEN_KEY_LENGTH,

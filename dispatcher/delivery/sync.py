@@ -14,6 +14,11 @@ A fetched batch of chunks is handled as a whole:
    operation after another, the calls of one operation side by side;
 4. a `ContactSyncChunkResult` per chunk is published, then the chunks are acked.
 
+A chunk is reported given up (its `error` saying why, no one imported), then
+acked, when it fails in each of `max_attempts` deliveries (the consumer
+counts no attempts itself: max_deliver is -1), or cannot be read but names
+its sync and sequence in its Msg-Id: its sync then ends instead of waiting.
+
 The chunks are kept alive (+WPI) meanwhile. A replica that dies mid-job leaves
 its chunks unacked: they are delivered again and imported again (an import is
 an upsert, so nothing is applied twice in effect). Memory stays flat: a loop
@@ -190,9 +195,46 @@ class SyncWorker:
 
     async def _handle(self, messages: list[Msg], chunks: list[Chunk]) -> None:
         readable = {id(chunk.msg) for chunk in chunks}
+        await self._drop_unreadable([msg for msg in messages if id(msg) not in readable])
+        try:
+            await self._handle_readable(chunks)
+        except Exception as exc:
+            # Delivered for the last time: report the chunks given up, or their
+            # sync would wait for them for good. The others go back.
+            last = [c for c in chunks if _deliveries(c.msg) >= self._max_attempts]
+            if not last:
+                raise
+            log.exception("sync chunks given up after %d deliveries", self._max_attempts)
+            reason = f"failed in each of {self._max_attempts} deliveries, last: {exc!r}"
+            await self._give_up(last, reason)
+            if len(last) < len(chunks):
+                raise
+
+    async def _drop_unreadable(self, messages: list[Msg]) -> None:
+        """A message that is not a chunk is dropped; one whose Msg-Id names its
+        sync and sequence (`<sync_id>:<sequence>`) is reported given up first,
+        so that its sync can end."""
+        named = [c for c in map(_named_by_msg_id, messages) if c is not None]
+        if named:
+            await self._give_up(named, "the chunk could not be read")
+        dropped = {id(c.msg) for c in named}
         for msg in messages:
-            if id(msg) not in readable:
+            if id(msg) not in dropped:
                 await msg.term()  # no sync to report it to; logged by _chunk
+
+    async def _give_up(self, chunks: list[Chunk], reason: str) -> None:
+        """Report `chunks` given up on as a whole (no one in them imported),
+        then ack them."""
+        for chunk in chunks:
+            chunk.job_ids.clear()
+            for p in chunk.people:
+                p.failure, p.lost = "", True
+            chunk.error = reason[:_MAX_REASON]
+        await self._publish(chunks)
+        for chunk in chunks:
+            await chunk.msg.ack()
+
+    async def _handle_readable(self, chunks: list[Chunk]) -> None:
         ended = self._connection_ended()
         held_messages = [chunk.msg for chunk in chunks]
         async with holding(
@@ -354,6 +396,20 @@ def _chunk(msg: Msg) -> Chunk | None:
     for synced in message.contacts:
         chunk.people.append(_person(chunk, synced))
     return chunk
+
+
+def _named_by_msg_id(msg: Msg) -> Chunk | None:
+    """A chunk with no people, its sync and sequence read from the Msg-Id the
+    service gives a chunk; None when the message has none of that shape."""
+    sync_id, _, sequence = (msg.headers or {}).get(MSG_ID_HEADER, "").rpartition(":")
+    if not sync_id or not sequence.isdigit():
+        return None
+    return Chunk(msg, sync_id, int(sequence), 0)
+
+
+def _deliveries(msg: Msg) -> int:
+    """How many times the server delivered `msg`, this time included."""
+    return int(msg.metadata.num_delivered or 1)
 
 
 def _person(chunk: Chunk, synced: bus_pb2.SyncedContact) -> Person:

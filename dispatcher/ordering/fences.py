@@ -5,10 +5,10 @@ a redelivery)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Iterable
 
+from marketing_runtime.person_keys import person_key as person_key  # the fencing key
 from nats.aio.client import Client
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
@@ -21,12 +21,6 @@ log = logging.getLogger(__name__)
 PROFILE, CONSENT = "profile", "consent"
 # Key-by-key reads kept in flight at once, when direct reads are not answered.
 READS_IN_FLIGHT = 64
-
-
-def person_key(normalized_email: str) -> str:
-    """A person's fencing key from their normalised email: SHA-256, as the
-    service computes `Delivery.contact_key` (bus.proto)."""
-    return hashlib.sha256(normalized_email.encode()).hexdigest()
 
 
 class Fences:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from marketing.bus.v1 import bus_pb2
 from sqlalchemy import text
@@ -42,6 +42,19 @@ _PUBLISHED = text(
     "published_contacts = published_contacts + :contacts, pending_sequence = NULL, "
     "pending_upper = NULL, updated_at = :now WHERE id = :id AND pending_sequence = :sequence"
 )
+# Written with the pending mark, before the chunk goes out: a result reported
+# before the checkpoint moves (a chunk given up at once) finds its count.
+_CHUNK_PENDING = text(
+    "INSERT INTO marketing_contact_sync_chunk (sync_id, sequence, contacts) "
+    "VALUES (:id, :sequence, :contacts) ON CONFLICT (sync_id, sequence) DO UPDATE "
+    "SET contacts = EXCLUDED.contacts"
+)
+# A driver rebuilding a pending chunk after a crash cut it shorter (new
+# contacts in its range would not fit the server's max_payload).
+_NARROW_PENDING = text(
+    "UPDATE marketing_contact_sync SET pending_upper = :upper, updated_at = :now "
+    "WHERE id = :id AND state = 'RUNNING' AND pending_sequence = :sequence"
+)
 _CHUNK_PUBLISHED = text(
     "INSERT INTO marketing_contact_sync_chunk (sync_id, sequence, contacts, published_at) "
     "VALUES (:id, :sequence, :contacts, :now) ON CONFLICT (sync_id, sequence) DO UPDATE "
@@ -60,6 +73,22 @@ _SETTLE = text(
     "WHERE id = :id AND state = 'RUNNING' AND pending_sequence IS NULL "
     "AND reported_chunks >= published_chunks "
     "AND (reached_end OR cancel_requested_at IS NOT NULL)"
+)
+# Chunks published before :cutoff and still unreported are given up: claimed
+# as a result would claim them (a late result then finds them claimed), all
+# their people failed, and counted in the sync.
+_GIVE_UP_OVERDUE = text(
+    "WITH overdue AS (UPDATE marketing_contact_sync_chunk SET imported = 0, "
+    "failed = COALESCE(contacts, 0), error = :reason, reported_at = :now "
+    "WHERE sync_id = :id AND reported_at IS NULL AND published_at < :cutoff "
+    "RETURNING sequence, failed) "
+    "UPDATE marketing_contact_sync SET reported_chunks = reported_chunks + o.chunks, "
+    "given_up_chunks = given_up_chunks + o.chunks, "
+    "failed_contacts = failed_contacts + o.failed, "
+    "error = COALESCE(error, 'chunk ' || o.first || ' given up: ' || CAST(:reason AS text)), "
+    "updated_at = :now FROM (SELECT count(*) AS chunks, COALESCE(sum(failed), 0) AS failed, "
+    "min(sequence) AS first FROM overdue) o WHERE id = :id AND o.chunks > 0 "
+    "RETURNING o.chunks"
 )
 # The first delivery of a chunk's result claims it; a repeat finds it claimed.
 _CLAIM_RESULT = text(
@@ -90,12 +119,38 @@ _ERRORS = text(
 
 
 async def mark_pending(
-    session: AsyncSession, sync_id: uuid.UUID, sequence: int, upper: uuid.UUID, now: datetime
+    session: AsyncSession,
+    sync_id: uuid.UUID,
+    sequence: int,
+    upper: uuid.UUID,
+    contacts: int,
+    now: datetime,
 ) -> bool:
-    """Say which contacts chunk `sequence` carries, before it goes out; False
-    when another driver got there first (or the sync ended)."""
+    """Say which contacts chunk `sequence` carries (up to `upper`, `contacts`
+    of them), before it goes out; False when another driver got there first
+    (or the sync ended)."""
     params = {"id": sync_id, "sequence": sequence, "upper": upper, "now": now}
-    return _changed(await session.execute(_PENDING, params))
+    if not _changed(await session.execute(_PENDING, params)):
+        return False
+    await session.execute(_CHUNK_PENDING, {**params, "contacts": contacts})
+    return True
+
+
+async def narrow_pending(
+    session: AsyncSession,
+    sync_id: uuid.UUID,
+    sequence: int,
+    upper: uuid.UUID,
+    contacts: int,
+    now: datetime,
+) -> bool:
+    """The pending chunk `sequence`, rebuilt, carries fewer contacts: up to
+    `upper`. Its Msg-Id stays, so publishing it again is still harmless."""
+    params = {"id": sync_id, "sequence": sequence, "upper": upper, "now": now}
+    if not _changed(await session.execute(_NARROW_PENDING, params)):
+        return False
+    await session.execute(_CHUNK_PENDING, {**params, "contacts": contacts})
+    return True
 
 
 async def mark_published(
@@ -153,6 +208,21 @@ async def record_result(
         await session.execute(_ERRORS, rows)
     await settle(session, sync_id, now)
     return True
+
+
+async def give_up_overdue(
+    session: AsyncSession, sync_id: uuid.UUID, deadline: timedelta, now: datetime
+) -> int:
+    """Give up the chunks with no result `deadline` after they were published
+    (a result lost, or a dispatcher that never reports): the sync then ends,
+    FAILED, instead of staying RUNNING for good. Returns how many."""
+    reason = f"no result within {deadline.total_seconds():.0f} s of publishing"
+    params = {"id": sync_id, "cutoff": now - deadline, "reason": reason, "now": now}
+    given_up = (await session.execute(_GIVE_UP_OVERDUE, params)).scalar()
+    if not given_up:
+        return 0
+    await settle(session, sync_id, now)
+    return int(given_up)
 
 
 def _changed(result: object) -> bool:

@@ -21,13 +21,14 @@ import enum
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from marketing_runtime import topology
 from marketing_runtime.clock import Clock, utc_now
 from marketing_runtime.connection import Bus
 from marketing_runtime.envelope import MSG_ID_HEADER
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from service.contact_sync import chunks, progress, rules
 from service.storage.database import Database
@@ -42,6 +43,8 @@ DEFAULT_CHUNK_CONTACTS = 1000
 # up with a whole job's worth as soon as one is handed back.
 DEFAULT_MAX_IN_FLIGHT = 40
 IDLE_POLL_S = 1.0
+# Far beyond a chunk's import (a job is polled for up to an hour by default).
+DEFAULT_CHUNK_DEADLINE_S = 2 * 3600.0
 RETRY_S = 1.0
 ACK_TIMEOUT_S = 10.0
 # A chunk's bytes stay this far under the server's max_payload (headers, framing).
@@ -60,6 +63,8 @@ class DriverSettings:
     chunk_contacts: int = DEFAULT_CHUNK_CONTACTS
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     idle_poll_s: float = IDLE_POLL_S
+    # A chunk with no result this long after it was published is given up.
+    chunk_deadline_s: float = DEFAULT_CHUNK_DEADLINE_S
 
 
 DEFAULT_DRIVER_SETTINGS = DriverSettings()
@@ -119,6 +124,8 @@ class SyncDriver:
             sync = await rules.running_sync(session)
         if sync is None:
             return Step.WAITING
+        if sync.published_chunks > sync.reported_chunks and await self._give_up_overdue(sync):
+            return Step.WORKED
         if sync.pending_sequence is not None:
             return await self._publish_pending(sync)
         if sync.reached_end or sync.cancel_requested_at is not None:
@@ -126,6 +133,14 @@ class SyncDriver:
         if sync.published_chunks - sync.reported_chunks >= self._settings.max_in_flight:
             return Step.WAITING
         return await self._publish_next(sync)
+
+    async def _give_up_overdue(self, sync: ContactSync) -> bool:
+        deadline = timedelta(seconds=self._settings.chunk_deadline_s)
+        async with self._db.transaction() as session:
+            given_up = await progress.give_up_overdue(session, sync.id, deadline, self._clock())
+        if given_up:
+            log.warning("contact sync %s: %d chunks had no result in time", sync.id, given_up)
+        return given_up > 0
 
     async def _settle(self, sync: ContactSync) -> Step:
         """Nothing more to send: end the sync once the chunks in flight are
@@ -151,7 +166,7 @@ class SyncDriver:
             chunk = await chunks.build_chunk(session, sync.id, sequence, rows, budget=budget)
             assert chunk.upper is not None  # built of one row at least
             if not await progress.mark_pending(
-                session, sync.id, sequence, chunk.upper, self._clock()
+                session, sync.id, sequence, chunk.upper, chunk.count, self._clock()
             ):
                 return Step.WORKED  # the sync changed under us: look again
         return await self._publish(sync.id, sequence, chunk)
@@ -160,12 +175,33 @@ class SyncDriver:
         """Rebuild the chunk a driver wrote down and may have published."""
         sequence = sync.pending_sequence
         assert sequence is not None
+        if self._bus.nc is None:
+            return Step.WAITING
+        budget = self._bus.nc.max_payload - PAYLOAD_HEADROOM
         async with self._db.transaction() as session:
             rows = await chunks.read_contacts(
-                session, after=sync.checkpoint, upto=sync.pending_upper, limit=2**31 - 1
+                session,
+                after=sync.checkpoint,
+                upto=sync.pending_upper,
+                limit=self._settings.chunk_contacts,
             )
-            chunk = await chunks.build_chunk(session, sync.id, sequence, rows, budget=None)
+            chunk = await chunks.build_chunk(session, sync.id, sequence, rows, budget=budget)
+            await self._narrow_pending(session, sync, chunk)
         return await self._publish(sync.id, sequence, chunk)
+
+    async def _narrow_pending(
+        self, session: AsyncSession, sync: ContactSync, chunk: chunks.BuiltChunk
+    ) -> None:
+        """Contacts created since the crash (ids are random) may have landed in
+        the pending range: the chunk was cut as a new chunk is cut
+        (`chunk_contacts`, and what fits the server's max_payload); write the
+        shorter range down."""
+        if chunk.upper is not None and chunk.upper != sync.pending_upper:
+            sequence = sync.pending_sequence
+            assert sequence is not None
+            await progress.narrow_pending(
+                session, sync.id, sequence, chunk.upper, chunk.count, self._clock()
+            )
 
     async def _publish(self, sync_id: uuid.UUID, sequence: int, chunk: chunks.BuiltChunk) -> Step:
         js = self._bus.js
