@@ -49,7 +49,7 @@ def build_provider(settings: DispatcherSettings) -> Provider:
     """The client of the configured provider, or of its sandbox when no credentials are given."""
     if settings.uses_sandbox:
         log.warning(
-            "no %s credentials: delivering to its sandbox at %s",
+            "no %s credentials: using its sandbox at %s",
             settings.provider_name,
             settings.sandbox_url,
         )
