@@ -78,8 +78,10 @@ class AbortedError(MarketingError):
 class UnavailableError(MarketingError):
     retryable = True
 
-    def __init__(self, *, dependency: str, detail: str) -> None:
+    def __init__(self, *, dependency: str, detail: str, retry_after_s: float | None = None) -> None:
         self.dependency = dependency
+        # When the dependency said how long to wait (the caller's RetryInfo).
+        self.retry_after_s = retry_after_s
         super().__init__(f"{dependency} unavailable: {detail}")
 
 
