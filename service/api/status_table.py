@@ -126,7 +126,7 @@ def status_of(exc: MarketingError) -> tuple[grpc.StatusCode, status_pb2.Status]:
 def retry_delay(exc: MarketingError) -> duration_pb2.Duration:
     """How long the caller should wait: as the dependency said, when it said (whole
     seconds, rounded up), else RETRY_DELAY."""
-    seconds = getattr(exc, "retry_after_s", None)
+    seconds = exc.retry_after_s
     if not seconds:
         return RETRY_DELAY
     return duration_pb2.Duration(seconds=max(1, math.ceil(seconds)))
