@@ -103,7 +103,9 @@ class Dispatcher:
         self._gate = ProviderGate(monotonic=monotonic, sleep=sleep)
         if provider.limits.paces_requests:  # the budget counts its requests, not its calls
             provider.pace_requests(self._gate.pace)
-        self._reader = PersonReader(provider, self._gate, settings.newsletter_list_id)
+        self._reader = PersonReader(
+            provider, self._gate, settings.newsletter_list_id, monotonic=monotonic
+        )
         # What the consumers' ack waits are on the server: held messages are
         # kept alive at a third of these.
         self._ack_waits = (

@@ -24,6 +24,8 @@ class MarketingError(Exception):
     """Base class of every error the service reports to a caller."""
 
     retryable = False
+    # For a retryable error: how long the caller should wait, when known.
+    retry_after_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,9 @@ class AbortedError(MarketingError):
 class UnavailableError(MarketingError):
     retryable = True
 
-    def __init__(self, *, dependency: str, detail: str) -> None:
+    def __init__(self, *, dependency: str, detail: str, retry_after_s: float | None = None) -> None:
         self.dependency = dependency
+        self.retry_after_s = retry_after_s  # as the dependency said, when it did
         super().__init__(f"{dependency} unavailable: {detail}")
 
 

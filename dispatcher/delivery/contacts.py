@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -96,10 +97,12 @@ class ContactsWorker:
         self._sleep = sleep
 
     def pause_left(self) -> float:
-        """Seconds until every endpoint this worker calls takes calls again: the
-        batch in hand waits for each in turn, so fetching more would not help."""
-        consent = self._provider.limits.consent
-        return self._gate.pause_left(UPSERT_PROFILE, REQUEST_ERASURE, *consent)
+        """Seconds until any endpoint this worker calls takes calls again (0: one
+        does now). Fetching is held off only while every one is paused: one 429,
+        say on erasures, must not stop unsubscribes; a fetched change for a paused
+        endpoint waits at the gate for its own call alone."""
+        operations = (UPSERT_PROFILE, REQUEST_ERASURE, *self._provider.limits.consent)
+        return min(self._gate.pause_left(operation) for operation in operations)
 
     async def handle(self, messages: list[Msg]) -> None:
         work = [_work(msg) for msg in messages]
@@ -242,16 +245,19 @@ def _unreadable(delivery: bus_pb2.Delivery) -> str:
 
 
 def _segments(work: list[Work]) -> list[list[Work]]:
-    """Split at erasures: an erasure waits for what came before it and goes
-    before what came after it (a person may be re-created later)."""
-    ordered = sorted(work, key=lambda w: w.delivery.sequence)
-    segments: list[list[Work]] = [[]]
-    for w in ordered:
+    """Split at each person's erasures: an erasure waits for what came before it
+    of the same person and goes before what came after it (a person may be
+    re-created later). Segment n holds each person's work after their n-th
+    erasure, up to and including the next one (`_apply` runs erasures last), so
+    other people's changes never wait behind an erasure, say one that is paused."""
+    erased: dict[str, int] = {}
+    segments: defaultdict[int, list[Work]] = defaultdict(list)
+    for w in sorted(work, key=lambda w: w.delivery.sequence):
+        key = w.delivery.contact_key
+        segments[erased.get(key, 0)].append(w)
         if w.aspect == ERASE:
-            segments += [[w], []]
-        else:
-            segments[-1].append(w)
-    return [s for s in segments if s]
+            erased[key] = erased.get(key, 0) + 1
+    return [segments[n] for n in sorted(segments)]
 
 
 def _attempted(owners: Sequence[Work], attempt: int) -> None:

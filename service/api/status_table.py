@@ -6,6 +6,7 @@ A retryable error (`MarketingError.retryable`) always carries a RetryInfo.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -118,8 +119,17 @@ def status_of(exc: MarketingError) -> tuple[grpc.StatusCode, status_pb2.Status]:
     rule = rule_for(exc)
     details = rule.details(exc)
     if exc.retryable:
-        details.append(pack(error_details_pb2.RetryInfo(retry_delay=RETRY_DELAY)))
+        details.append(pack(error_details_pb2.RetryInfo(retry_delay=retry_delay(exc))))
     return rule.code, status(rule.code, exc, details)
+
+
+def retry_delay(exc: MarketingError) -> duration_pb2.Duration:
+    """How long the caller should wait: as the dependency said, when it said (whole
+    seconds, rounded up), else RETRY_DELAY."""
+    seconds = exc.retry_after_s
+    if not seconds:
+        return RETRY_DELAY
+    return duration_pb2.Duration(seconds=max(1, math.ceil(seconds)))
 
 
 def status(code: grpc.StatusCode, exc: Exception, details: Details) -> status_pb2.Status:

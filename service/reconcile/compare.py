@@ -21,6 +21,15 @@ repair makes the next comparison come out clean:
   says they are not. The other way round is not reported: our consent calls
   never take anyone out of a list, and withdrawn consent already keeps the
   provider from sending.
+
+A withdrawal only the provider holds (email or SMS consent withdrawn, or the
+address suppressed, where our records grant it) is reported but not repaired
+(`held_back`): the person may have used the provider's unsubscribe link before
+its webhook reached us, and a read does not say when the provider's change was
+made, so our older grant must not re-subscribe them. A consent repair sends the
+whole consent state, so no consent difference is repaired then. (A read does not
+tell a withdrawal from a grant that never arrived either: recording the consent
+again sends it.) A person the provider does not hold is created with our consent.
 """
 
 from __future__ import annotations
@@ -129,6 +138,33 @@ def consent_differences(
     if expected["newsletter_member"] and _value(provider, "newsletter_member") is False:
         found.append(_consent("newsletter_member", True, False))
     return found
+
+
+WITHDRAWN_AT_PROVIDER = (
+    "withdrawn at the provider, not by our records: not re-granted (the person may have"
+    " unsubscribed there before its webhook reached us); record the consent to settle it"
+)
+
+
+def held_back(differences: list[Difference], *, provider_holds: bool) -> frozenset[str]:
+    """The fields whose repair is held back: every consent difference when the
+    provider holds the person with a withdrawal our records do not (see the
+    module's docstring). A person it does not hold withdrew nothing there."""
+    if not provider_holds or not any(_withdrawn_at_provider(d) for d in differences):
+        return frozenset()
+    return frozenset(d.field for d in differences if d.aspect is Aspect.CONSENT)
+
+
+def repaired_aspects(differences: list[Difference], held: frozenset[str]) -> set[Aspect]:
+    """What the repair of these differences delivers: each aspect of a difference
+    whose repair is not `held` back."""
+    return {d.aspect for d in differences if d.field not in held}
+
+
+def _withdrawn_at_provider(difference: Difference) -> bool:
+    if difference.field in ("email_opt_in", "sms_opt_in"):
+        return difference.ours is True and difference.provider is False
+    return difference.field == "suppressed" and difference.provider is True
 
 
 def expected_consent(consent: bus_pb2.ConsentState) -> dict[str, bool | None]:

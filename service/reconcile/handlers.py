@@ -10,7 +10,7 @@ from marketing_runtime.clock import Clock
 
 from service.contacts.rules import contact_name
 from service.reconcile import rules
-from service.reconcile.compare import Difference
+from service.reconcile.compare import WITHDRAWN_AT_PROVIDER, Difference
 from service.reconcile.provider import PersonReader
 from service.storage.database import Database
 
@@ -35,16 +35,21 @@ class ReconcileHandlers:
         return pb.ReconcileContactResponse(
             name=contact_name(result.contact_id),
             provider_id=result.provider_id,
-            differences=[difference_message(d) for d in result.differences],
+            differences=[difference_message(d, result) for d in result.differences],
             repair_queued=result.repair_queued,
         )
 
 
-def difference_message(difference: Difference) -> pb.ContactDifference:
+def difference_message(
+    difference: Difference, result: rules.Reconciliation
+) -> pb.ContactDifference:
+    held = difference.field in result.held_back
     return pb.ContactDifference(
         field=difference.field,
         ours=json_value(difference.ours),
         provider=json_value(difference.provider),
+        repair_queued=result.repair_queued and not held,
+        note=WITHDRAWN_AT_PROVIDER if held else "",
     )
 
 

@@ -5,6 +5,7 @@ READ_PERSON_SUBJECT) that one dispatcher replica answers."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Protocol
 
 from google.protobuf.message import DecodeError
@@ -16,6 +17,9 @@ from nats.errors import NoRespondersError, TimeoutError
 from service.errors import FailedPreconditionError, UnavailableError
 
 DEFAULT_READ_TIMEOUT_S = 10.0
+# Of the timeout, what the read itself and the way there and back may take: the
+# dispatcher is asked to wait for the provider's room at most the rest.
+READ_ALLOWANCE_S = 3.0
 
 
 class PersonReader(Protocol):
@@ -36,11 +40,21 @@ class BusPersonReader:
         nc = None if self._bus is None else self._bus.nc
         if nc is None:
             raise UnavailableError(dependency="bus", detail="not connected to NATS")
-        request = bus_pb2.ReadPersonRequest(email=email).SerializeToString()
+        request = bus_pb2.ReadPersonRequest(email=email)
+        request.wait_at_most.FromTimedelta(timedelta(seconds=wait_at_most(self._timeout_s)))
         try:
-            msg = await nc.request(topology.READ_PERSON_SUBJECT, request, timeout=self._timeout_s)
-        except (TimeoutError, NoRespondersError) as exc:
-            raise _no_dispatcher(self._timeout_s) from exc
+            msg = await nc.request(
+                topology.READ_PERSON_SUBJECT, request.SerializeToString(), timeout=self._timeout_s
+            )
+        except NoRespondersError as exc:
+            raise _no_dispatcher("no dispatcher answered (is one running?)") from exc
+        except TimeoutError as exc:
+            # A dispatcher that cannot read in time says so at once (wait_at_most):
+            # silence means none is running, or the provider itself did not answer.
+            raise _no_dispatcher(
+                f"no dispatcher answered within {self._timeout_s:g} s (is one running,"
+                " and is the provider answering?)"
+            ) from exc
         try:
             reply = bus_pb2.ReadPersonReply.FromString(msg.data)
         except DecodeError as exc:
@@ -58,7 +72,7 @@ def person_of(reply: bus_pb2.ReadPersonReply) -> bus_pb2.ProviderPersonRead | No
     if result == "not_found":
         return None
     if result == "error" and reply.error.retryable:
-        raise UnavailableError(dependency="provider", detail=reply.error.message)
+        raise _provider_unavailable(reply.error)
     message = reply.error.message if result == "error" else "the dispatcher's answer is empty"
     raise FailedPreconditionError(
         reason="PROVIDER_REFUSED",
@@ -67,8 +81,20 @@ def person_of(reply: bus_pb2.ReadPersonReply) -> bus_pb2.ProviderPersonRead | No
     )
 
 
-def _no_dispatcher(timeout_s: float) -> UnavailableError:
+def wait_at_most(timeout_s: float) -> float:
+    """How long the dispatcher may wait for the provider's room for a read: the
+    timeout less what the read itself takes (half the timeout when that is short)."""
+    return max(timeout_s - READ_ALLOWANCE_S, timeout_s / 2)
+
+
+def _provider_unavailable(error: bus_pb2.ReadPersonError) -> UnavailableError:
+    retry_after_s = None
+    if error.HasField("retry_after"):
+        retry_after_s = error.retry_after.ToTimedelta().total_seconds()
     return UnavailableError(
-        dependency="dispatcher",
-        detail=f"no dispatcher answered within {timeout_s:g} s (is one running?)",
+        dependency="provider", detail=error.message, retry_after_s=retry_after_s
     )
+
+
+def _no_dispatcher(detail: str) -> UnavailableError:
+    return UnavailableError(dependency="dispatcher", detail=detail)

@@ -24,7 +24,7 @@ from service.contacts.rules import contact_name, contact_payload, find_contact
 from service.deliveries import outbox
 from service.errors import NotFoundError
 from service.metrics import RECONCILE_DIFFERENCES, RECONCILES
-from service.reconcile.compare import Aspect, Difference, compare
+from service.reconcile.compare import Aspect, Difference, compare, held_back, repaired_aspects
 from service.reconcile.provider import PersonReader
 from service.storage.database import Database, after_commit
 from service.storage.models import Contact
@@ -38,6 +38,8 @@ class Reconciliation:
     provider_id: str  # "" when the provider holds no such person
     differences: list[Difference]
     repair_queued: bool
+    # Fields that differ but whose repair was not queued (compare.held_back).
+    held_back: frozenset[str] = frozenset()
 
 
 # The provider's side when it holds no such person: nothing at all, so every
@@ -60,9 +62,10 @@ async def reconcile_contact(
         consent = await current_consent_state(session, contact)
     found = await reader.read_person(address)
     differences = compare(ours, consent, found or NOBODY)
-    repaired = await _repair(db, contact_id, {d.aspect for d in differences}, now)
+    held = held_back(differences, provider_holds=found is not None)
+    repaired = await _repair(db, contact_id, repaired_aspects(differences, held), now)
     result = Reconciliation(
-        contact_id, "" if found is None else found.provider_id, differences, repaired
+        contact_id, "" if found is None else found.provider_id, differences, repaired, held
     )
     _record(result)
     return result
@@ -104,10 +107,12 @@ def _record(result: Reconciliation) -> None:
     for aspect, count in Counter(_metric_label(d) for d in result.differences).items():
         RECONCILE_DIFFERENCES.labels(aspect).inc(count)
     log.info(
-        "reconciled %s: %d difference(s) (%s); repair queued",
+        "reconciled %s: %d difference(s) (%s); repair %s; held back (withdrawn there): %s",
         name,
         len(result.differences),
         ", ".join(d.field for d in result.differences),
+        "queued" if result.repair_queued else "not queued",
+        ", ".join(sorted(result.held_back)) or "none",
     )
 
 

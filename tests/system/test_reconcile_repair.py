@@ -2,8 +2,9 @@
 provider holds (any drift, planted in the sandbox) and any state of ours, the
 differences ReconcileContact reports, repaired by the very deliveries it queues (the
 dispatcher's profile upsert and consent plan, run on the Klaviyo client), leave
-nothing to report. In-process against the sandbox over HTTP, its rate limits on (a
-fresh API key per example, so each has the account's whole budget)."""
+nothing to repair (a withdrawal only the provider holds stays reported, never
+re-granted). In-process against the sandbox over HTTP, its rate limits on (a fresh
+API key per example, so each has the account's whole budget)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from dispatcher.delivery.read_person import person_read
 from dispatcher.delivery.translate import consent_state, profile
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox, start_sandbox
-from service.reconcile.compare import Aspect, compare
+from service.reconcile.compare import Aspect, compare, held_back, repaired_aspects
 from service.reconcile.rules import NOBODY
 from tests.bus_helpers import delivery
 from tests.contact_strategies import (
@@ -85,7 +86,8 @@ async def _reconcile(
     found = await client.read_person(ours.email, LIST)
     differences = compare(ours, consent, NOBODY if found is None else person_read(found))
     note(f"differences: {differences}")
-    aspects = {d.aspect for d in differences}
+    held = held_back(differences, provider_holds=found is not None)
+    aspects = repaired_aspects(differences, held)
     if Aspect.PROFILE in aspects:
         await client.upsert_profile(profile(_delivery(bus_pb2.KIND_CONTACT_UPSERTED, ours)))
     if Aspect.CONSENT in aspects:

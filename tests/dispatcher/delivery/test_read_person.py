@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TypeVar
 
 import httpx
@@ -14,11 +16,14 @@ import pytest
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
 
+from dispatcher.budget import SharedBudget
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.read_person import PersonReader
 from dispatcher.providers.base import READ_PERSON
+from dispatcher.providers.errors import RetryableProviderError
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
+from tests.dispatcher.budget.helpers import EPOCH0, bucket, budget_kv, limits
 from tests.dispatcher.helpers import API_KEY
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.processes import NatsServer
@@ -143,3 +148,86 @@ def test_one_replica_of_the_queue_group_answers_over_nats(
 
     replies = asyncio.run(run())
     assert [r.WhichOneof("result") for r in replies] == ["not_found"] * 3
+
+
+def read_within(email: str, seconds: float) -> bytes:
+    request = bus_pb2.ReadPersonRequest(email=email)
+    request.wait_at_most.FromTimedelta(timedelta(seconds=seconds))
+    return request.SerializeToString()
+
+
+def test_a_read_the_budget_would_hold_past_its_caller_is_answered_at_once_unsent(
+    sandbox: Sandbox, own_nats: NatsServer
+) -> None:
+    """Reads share a bucket of one call a minute here (Klaviyo's lists: 3/s, 60/min): the
+    second read would wait a minute, its caller five seconds. It is answered at once,
+    retryable, with the wait, and the provider is not called; one whose caller waits
+    longer than the budget does is read once there is room."""
+    clock = VirtualClock()
+    one_a_minute = limits({READ_PERSON: bucket("profiles", (1, 60.0))})
+
+    async def run() -> tuple[list[bus_pb2.ReadPersonReply], float]:
+        async with (
+            budget_kv(own_nats.url) as kv,
+            KlaviyoClient(API_KEY, base_url=sandbox.base_url) as client,
+        ):
+            gate = ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep)
+            budget = SharedBudget(
+                kv,
+                f"test-{uuid.uuid4().hex[:12]}",
+                one_a_minute,
+                epoch=lambda: EPOCH0 + clock.now,
+                sleep=clock.sleep,
+            )
+            gate.share(budget)
+            reader = PersonReader(client, gate, LIST, monotonic=clock.monotonic)
+            first = await reader.answer(read_within("ada@example.com", 5))
+            refused = await reader.answer(read_within("ada@example.com", 5))
+            refused_at = clock.now
+            patient = asyncio.create_task(reader.answer(read_within("ada@example.com", 90)))
+            await clock.advance_until(patient.done, settle, limit_s=120)
+            return [first, refused, await patient], refused_at
+
+    async def settle() -> None:
+        for _ in range(50):
+            await asyncio.sleep(0.001)
+
+    (first, refused, patient), refused_at = asyncio.run(run())
+    assert first.WhichOneof("result") == "not_found"
+    assert refused.error.retryable and refused_at == 0, "answered at once"
+    assert 60 <= refused.error.retry_after.ToTimedelta().total_seconds() <= 60.5
+    assert "try again in 60 s" in refused.error.message
+    assert patient.WhichOneof("result") == "not_found"
+    assert clock.now >= 60, "the patient read waited for room"
+    assert len(sandbox.requests("/api/profiles")) == 2, "the refused read spent no call"
+
+
+def test_a_read_whose_caller_stopped_waiting_meanwhile_is_not_sent(sandbox: Sandbox) -> None:
+    """The room seen free was taken by the time the read's turn came, and the
+    caller's wait ran out meanwhile: answered retryable, the provider not called."""
+    clock = VirtualClock()
+
+    async def run() -> bus_pb2.ReadPersonReply:
+        async with KlaviyoClient(API_KEY, base_url=sandbox.base_url) as client:
+            gate = ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep)
+            reader = PersonReader(client, gate, LIST, monotonic=clock.monotonic)
+
+            async def throttled_meanwhile() -> None:  # a 429 to another read, say
+                async def refused() -> None:
+                    raise RetryableProviderError("429", status=429, retry_after=30)
+
+                with contextlib.suppress(RetryableProviderError):
+                    await gate.call(READ_PERSON, 1, refused)
+
+            answering = asyncio.create_task(reader.answer(read_within("ada@example.com", 5)))
+            await throttled_meanwhile()
+            await clock.advance_until(answering.done, settle, limit_s=60)
+            return await answering
+
+    async def settle() -> None:
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+    reply = asyncio.run(run())
+    assert reply.error.retryable and reply.error.HasField("retry_after")
+    assert sandbox.requests("/api/profiles") == []

@@ -8,7 +8,15 @@ import orjson
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.timestamps import to_timestamp
 
-from service.reconcile.compare import Aspect, Difference, compare, expected_consent, same_json
+from service.reconcile.compare import (
+    Aspect,
+    Difference,
+    compare,
+    expected_consent,
+    held_back,
+    repaired_aspects,
+    same_json,
+)
 from service.reconcile.rules import NOBODY
 
 EMAIL = "ada@example.com"
@@ -174,3 +182,41 @@ def test_a_person_the_provider_does_not_hold_differs_in_every_field_we_hold() ->
     found = compare(ours, state(email=True), NOBODY)
     assert fields_of(found) == ["first_name", "custom_properties.vip", "email_opt_in"]
     assert {d.aspect for d in found} == {Aspect.PROFILE, Aspect.CONSENT}
+
+
+def test_a_withdrawal_only_the_provider_holds_is_reported_but_not_re_granted() -> None:
+    # Unsubscribed by the provider's link before its webhook reached us: our grant is older
+    # for all we know, so no consent repair goes; the profile is repaired as before.
+    ours = contact(first_name="Ada")
+    for provider in (
+        held(contact(first_name="Augusta"), email_marketing=False, newsletter_member=False),
+        held(contact(first_name="Augusta"), email_marketing=True, suppressed=True),
+    ):
+        differences = compare(ours, state(email=True, member=True), provider)
+        held_fields = held_back(differences, provider_holds=True)
+        consent_fields = {d.field for d in differences if d.aspect is Aspect.CONSENT}
+        assert consent_fields and held_fields == consent_fields
+        assert repaired_aspects(differences, held_fields) == {Aspect.PROFILE}
+
+
+def test_a_sms_withdrawal_at_the_provider_holds_back_the_email_repair_too() -> None:
+    # One consent repair sends the whole state: re-sending email would re-grant SMS.
+    provider = held(email_marketing=False, sms_marketing=False)
+    differences = compare(contact(), state(email=True, sms=True, phone="+15005550006"), provider)
+    assert held_back(differences, provider_holds=True) == {"email_opt_in", "sms_opt_in"}
+
+
+def test_consent_the_provider_grants_beyond_ours_is_still_withdrawn_there() -> None:
+    # Withdrawn by us, granted there: our withdrawal is the one to keep.
+    differences = compare(contact(), state(member=False), held(email_marketing=True))
+    assert fields_of(differences) == ["email_opt_in"]
+    held_fields = held_back(differences, provider_holds=True)
+    assert held_fields == frozenset()
+    assert repaired_aspects(differences, held_fields) == {Aspect.CONSENT}
+
+
+def test_a_person_the_provider_does_not_hold_is_created_with_our_consent() -> None:
+    differences = compare(contact(first_name="Ada"), state(email=True), NOBODY)
+    held_fields = held_back(differences, provider_holds=False)
+    assert held_fields == frozenset()
+    assert repaired_aspects(differences, held_fields) == {Aspect.PROFILE, Aspect.CONSENT}

@@ -78,14 +78,18 @@ class ReconcileContactRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., email: _Optional[str] = ...) -> None: ...
 
 class ContactDifference(_message.Message):
-    __slots__ = ("field", "ours", "provider")
+    __slots__ = ("field", "ours", "provider", "repair_queued", "note")
     FIELD_FIELD_NUMBER: _ClassVar[int]
     OURS_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    REPAIR_QUEUED_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
     field: str
     ours: _struct_pb2.Value
     provider: _struct_pb2.Value
-    def __init__(self, field: _Optional[str] = ..., ours: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., provider: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
+    repair_queued: bool
+    note: str
+    def __init__(self, field: _Optional[str] = ..., ours: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., provider: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., repair_queued: _Optional[bool] = ..., note: _Optional[str] = ...) -> None: ...
 
 class ReconcileContactResponse(_message.Message):
     __slots__ = ("name", "provider_id", "differences", "repair_queued")

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -408,10 +409,12 @@ class ContactSyncChunkResult(_message.Message):
     def __init__(self, sync_id: _Optional[str] = ..., sequence: _Optional[int] = ..., imported: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[ContactSyncFailure, _Mapping]]] = ..., error: _Optional[str] = ..., job_ids: _Optional[_Iterable[str]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReadPersonRequest(_message.Message):
-    __slots__ = ("email",)
+    __slots__ = ("email", "wait_at_most")
     EMAIL_FIELD_NUMBER: _ClassVar[int]
+    WAIT_AT_MOST_FIELD_NUMBER: _ClassVar[int]
     email: str
-    def __init__(self, email: _Optional[str] = ...) -> None: ...
+    wait_at_most: _duration_pb2.Duration
+    def __init__(self, email: _Optional[str] = ..., wait_at_most: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ProviderPersonRead(_message.Message):
     __slots__ = ("email", "provider_id", "profile", "email_marketing", "sms_marketing", "suppressed", "newsletter_member")
@@ -432,12 +435,14 @@ class ProviderPersonRead(_message.Message):
     def __init__(self, email: _Optional[str] = ..., provider_id: _Optional[str] = ..., profile: _Optional[_Union[ContactUpserted, _Mapping]] = ..., email_marketing: _Optional[bool] = ..., sms_marketing: _Optional[bool] = ..., suppressed: _Optional[bool] = ..., newsletter_member: _Optional[bool] = ...) -> None: ...
 
 class ReadPersonError(_message.Message):
-    __slots__ = ("retryable", "message")
+    __slots__ = ("retryable", "message", "retry_after")
     RETRYABLE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_FIELD_NUMBER: _ClassVar[int]
     retryable: bool
     message: str
-    def __init__(self, retryable: _Optional[bool] = ..., message: _Optional[str] = ...) -> None: ...
+    retry_after: _duration_pb2.Duration
+    def __init__(self, retryable: _Optional[bool] = ..., message: _Optional[str] = ..., retry_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ReadPersonReply(_message.Message):
     __slots__ = ("person", "not_found", "error")
