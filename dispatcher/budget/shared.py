@@ -88,8 +88,8 @@ class SharedBudget:
 
     def covers(self, operation: str) -> bool:
         """Whether a call of `operation` is reserved before it goes (`acquire`); not so
-        when the provider paces its own requests (`acquire_request`)."""
-        return not self._limits.paces_requests and operation in self._plans
+        when the provider paces the operation's requests (`acquire_request`)."""
+        return operation in self._plans and operation not in self._limits.paces_requests
 
     async def acquire(
         self, operation: str, *, paced: bool = False, bulk: bool = False
