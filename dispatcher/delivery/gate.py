@@ -123,7 +123,7 @@ class ProviderGate:
     ) -> None:
         """Wait out any pause, then reserve in the shared budget. Another call may
         be throttled while this one waits: wait again. A reservation that took too
-        long to get (another bucket of it was full) is given back and taken again:
+        long to get (slow KV round trips, say) is given back and taken again:
         the provider would see the request later than the budget counted it."""
         while True:
             while (wait := self._pause_left(operation, buckets)) > 0:
