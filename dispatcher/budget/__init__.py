@@ -6,15 +6,21 @@ fixed windows (1 s, 1 min, a day) whose alignment we do not know, and counts
 HTTP requests. Every request reserves one call in each bucket it draws from
 before it goes, in NATS KV, so the replicas together stay within every window of
 every bucket:
-- a provider whose every call is one request (Klaviyo) has each call reserved by
-  the gate in the buckets `Limits.rates` names for its operation (`acquire`);
-- a provider whose calls may make several requests (ActiveCampaign: an order is
-  a look and a write, a first use of a field adds a look-up and a create) states
-  `Limits.paces_requests` and is given the gate's `RequestPacer`, which it awaits
-  before each request with the buckets of that request (`acquire_request`). So
-  every request is counted however many a call turns out to make, and in the
-  bucket it really draws from: a tracked event spends event tracking's budget,
-  an order the account's.
+- an operation whose every call is one request has each call reserved by the
+  gate in the buckets `Limits.rates` names for it (`acquire`): Klaviyo's
+  upsert_profile, create_events, the four consent calls, request_erasure and
+  start_import;
+- an operation whose calls may make several requests is named in
+  `Limits.paces_requests`, and the provider, given the gate's `RequestPacer`,
+  awaits it before each of that operation's requests with the buckets of that
+  request (`acquire_request`): every ActiveCampaign operation (an order is a look
+  and a write, a first use of a field adds a look-up and a create), and Klaviyo's
+  import_status (the job, then each page of its import errors, in the
+  import-errors endpoint's own bucket) and read_person (the profile, then each
+  page of its lists). So every request is counted however many a call turns out
+  to make, in the bucket it really draws from (a tracked event spends event
+  tracking's budget, an order the account's), and each is stamped right before
+  it leaves.
 Why per request rather than a declared worst case per call reserved up front:
 the worst case is not bounded (a first use of several fields, a page of
 look-ups), reserving it would keep most of a 5/s budget idle, and stamps taken

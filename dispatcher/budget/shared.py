@@ -2,7 +2,8 @@
 
 One KV entry per rate bucket (key `<account>.<bucket>`) holds its `BucketLog`.
 A call is reserved in each of its operation's buckets by compare-and-set on the
-entry's revision; the last entry seen of each bucket is cached, so a replica
+entry's revision, once all of them have room (no stamp is held while another bucket
+is waited for); the last entry seen of each bucket is cached, so a replica
 that was the last to write a bucket reserves with one KV round trip (`update`
 on the cached revision), and with three (`update` refused, `get`, `update`)
 when another replica wrote it meanwhile.
@@ -88,8 +89,8 @@ class SharedBudget:
 
     def covers(self, operation: str) -> bool:
         """Whether a call of `operation` is reserved before it goes (`acquire`); not so
-        when the provider paces its own requests (`acquire_request`)."""
-        return not self._limits.paces_requests and operation in self._plans
+        when the provider paces the operation's requests (`acquire_request`)."""
+        return operation in self._plans and operation not in self._limits.paces_requests
 
     async def acquire(
         self, operation: str, *, paced: bool = False, bulk: bool = False
@@ -110,10 +111,47 @@ class SharedBudget:
         return await self._acquire(operation, plans, False)
 
     async def _acquire(self, operation: str, plans: Sequence[_Plan], paced: bool) -> Reservation:
-        stamps = []
+        """One call in each bucket, taken only once every bucket has room as last seen:
+        a stamp held while another bucket is waited for would keep its call from others
+        and go stale. Tightest bucket first: the one most likely to be found full by a
+        round trip, so that few stamps are given back."""
+        ordered = sorted(plans, key=_tightness)
+        waited = 0.0
+        while True:
+            wait = max((self._wait(plan, paced) for plan in ordered), default=0.0)
+            if wait <= 0:
+                taken = await self._reserve_all(ordered, paced)
+                if isinstance(taken, tuple):
+                    _count(operation, ordered, waited)
+                    return Reservation(operation, taken)
+                wait = taken
+            waited += wait
+            await self._sleep(wait)
+
+    def _wait(self, plan: _Plan, paced: bool) -> float:
+        """Seconds until `plan`'s bucket has room, by the entry as last seen."""
+        state, now = self._cached(plan.key), self._epoch()
+        wait = state.wait(now, plan.limits, self._margin_s)
+        return max(wait, state.paced_wait(now, plan.limits)) if paced else wait
+
+    async def _reserve_all(
+        self, plans: Sequence[_Plan], paced: bool
+    ) -> tuple[tuple[str, float], ...] | float:
+        """A stamp in each bucket; or, when a round trip shows one full after all
+        (another replica took its room), the stamps taken are given back and the
+        seconds to wait are returned."""
+        stamps: list[tuple[str, float]] = []
         for plan in plans:
-            stamps.append((plan.key, await self._reserve(plan, operation, paced)))
-        return Reservation(operation, tuple(stamps))
+            # One task of this replica at a time decides on a bucket, on the entry
+            # as the last of them left it: tasks woken for one free call do not
+            # all try to take it. Held for a round trip, never during a wait.
+            async with self._deciding[plan.key]:
+                got = await self._try_reserve(plan, paced)
+            if not isinstance(got, Stamp):
+                await self.release(Reservation("", tuple(stamps)))
+                return got
+            stamps.append((plan.key, got.at))
+        return tuple(stamps)
 
     def _request_plan(self, operation: str, bucket: RateBucket, bulk: bool) -> _Plan:
         """The bucket as a request of `operation` draws from it: the capacities are those
@@ -176,22 +214,6 @@ class SharedBudget:
             if paced:
                 wait = max(wait, state.paced_wait(now, plan.limits))
         return wait
-
-    async def _reserve(self, plan: _Plan, operation: str, paced: bool) -> float:
-        waited = 0.0
-        while True:
-            # One task of this replica at a time decides on a bucket, on the entry
-            # as the last of them left it: tasks woken for one free call do not
-            # all try to take it. Held for a round trip, never during a wait.
-            async with self._deciding[plan.key]:
-                wait = await self._try_reserve(plan, paced)
-            if isinstance(wait, Stamp):
-                metrics.BUDGET_CALLS.labels(plan.bucket.name).inc()
-                if waited:
-                    metrics.BUDGET_WAIT.labels(operation, plan.bucket.name).observe(waited)
-                return wait.at
-            waited += wait
-            await self._sleep(wait)
 
     async def _try_reserve(self, plan: _Plan, paced: bool) -> Stamp | float:
         """The call reserved (its stamp), or the seconds to wait before trying again."""
@@ -302,6 +324,18 @@ def _throttled_buckets(operation: str, plans: Mapping[str, tuple[_Plan, ...]]) -
     others = {p.key for op, ps in plans.items() if op != operation for p in ps}
     alone = tuple(p for p in own if p.key not in others)
     return alone or own
+
+
+def _tightness(plan: _Plan) -> float:
+    """Calls a second the bucket allows this work at its steadiest window: fewer is tighter."""
+    return min(capacity.calls / capacity.window.seconds for capacity in plan.limits)
+
+
+def _count(operation: str, plans: Sequence[_Plan], waited: float) -> None:
+    for plan in plans:
+        metrics.BUDGET_CALLS.labels(plan.bucket.name).inc()
+        if waited:
+            metrics.BUDGET_WAIT.labels(operation, plan.bucket.name).observe(waited)
 
 
 def _key_safe(name: str) -> str:

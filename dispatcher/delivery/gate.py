@@ -10,8 +10,9 @@ The gate also keeps a pause of its own after any Retry-After: it needs no round
 trip to honour, and holds while NATS (and so the shared budget) is away.
 
 A provider whose calls may make several HTTP requests (`Limits.paces_requests`:
-ActiveCampaign) is given `pace` as its `RequestPacer`: then each request, not
-each call, is reserved, in the buckets that request draws from, right before it
+every ActiveCampaign operation; Klaviyo's import_status and read_person) is given
+`pace` as its `RequestPacer`: then for those operations each request, not each
+call, is reserved, in the buckets that request draws from, right before it
 goes, and the call's `guard` runs before each request; a 429 pauses the buckets
 of the request it answered."""
 
@@ -122,7 +123,7 @@ class ProviderGate:
     ) -> None:
         """Wait out any pause, then reserve in the shared budget. Another call may
         be throttled while this one waits: wait again. A reservation that took too
-        long to get (another bucket of it was full) is given back and taken again:
+        long to get (slow KV round trips, say) is given back and taken again:
         the provider would see the request later than the budget counted it."""
         while True:
             while (wait := self._pause_left(operation, buckets)) > 0:

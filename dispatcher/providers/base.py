@@ -145,12 +145,12 @@ class Limits:
     rates: Mapping[str, tuple[RateBucket, ...]] = field(default_factory=dict)
     compliance: frozenset[str] = frozenset()
     import_profiles: OperationLimits | None = None
-    # True: the provider passes each HTTP request through the `RequestPacer` given to
-    # `pace_requests`, naming the buckets that request draws from, so the budget counts
-    # requests (an operation may make several); `rates` then names every bucket a
-    # request of the operation may draw from. False: one call is one request, reserved
-    # in each of its operation's `rates` before it goes.
-    paces_requests: bool = False
+    # The operations whose calls may make several HTTP requests: the provider passes each
+    # of their requests through the `RequestPacer` given to `pace_requests`, naming the
+    # buckets that request draws from, so the budget counts requests; `rates` then names
+    # every bucket a request of the operation may draw from. Any other operation's call
+    # is one request, reserved in each of its operation's `rates` before it goes.
+    paces_requests: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if any(limit.max_bytes is not None for limit in self.consent.values()):

@@ -101,5 +101,5 @@ LIMITS = Limits(
         max_bytes=IMPORT_BODY_BYTES,
         wrapping_bytes=IMPORT_WRAPPING_BYTES,
     ),
-    paces_requests=True,
+    paces_requests=frozenset(RATES),  # every operation: a call may make several requests
 )

@@ -26,6 +26,8 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from dispatcher.providers.base import (
+    IMPORT_STATUS,
+    READ_PERSON,
     BulkCall,
     ConsentChange,
     ConsentState,
@@ -37,8 +39,10 @@ from dispatcher.providers.base import (
     PreparedEvent,
     Profile,
     ProviderPerson,
+    RateBucket,
     RequestPacer,
     TrackedEvent,
+    unpaced,
 )
 from dispatcher.providers.errors import (
     PermanentProviderError,
@@ -46,7 +50,13 @@ from dispatcher.providers.errors import (
     RetryableProviderError,
 )
 from dispatcher.providers.klaviyo import bodies, consent_calls, imports, reading
-from dispatcher.providers.klaviyo.limits import LIMITS
+from dispatcher.providers.klaviyo.limits import (
+    IMPORT_ERRORS,
+    IMPORT_JOB,
+    LIMITS,
+    PROFILE_LISTS,
+    PROFILES,
+)
 
 JSON_API = "application/vnd.api+json"
 PROFILE_IMPORT = "/api/profile-import"
@@ -82,6 +92,7 @@ class KlaviyoClient:
         if not api_key.strip():
             raise ValueError("a Klaviyo private API key is required")
         self._sleep = sleep
+        self._pacer: RequestPacer = unpaced
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={
@@ -208,6 +219,7 @@ class KlaviyoClient:
     async def import_status(self, job_id: str) -> ImportStatus:
         """GET the job; once it is done with failures, every page of its import errors."""
         path = imports.job_path(job_id)
+        await self._pacer(IMPORT_STATUS, IMPORT_JOB)
         response = await self._get(path)
         try:
             current = imports.status(response.json())
@@ -237,6 +249,7 @@ class KlaviyoClient:
     async def _get_waiting_out_429(self, url: str, params: dict[str, int] | None) -> httpx.Response:
         attempt = 1
         while True:
+            await self._pacer(IMPORT_STATUS, IMPORT_ERRORS)  # each try is a request
             try:
                 return await self._get(url, params)
             except RetryableProviderError as exc:
@@ -251,7 +264,7 @@ class KlaviyoClient:
         """The profile with this email, its consent and suppression (reading.py says how they
         map), and whether it is in the newsletter list when one is given; None when Klaviyo
         holds no profile with this email."""
-        found = await self._get_json(reading.PROFILES, reading.profile_query(email))
+        found = await self._get_json(reading.PROFILES, PROFILES, reading.profile_query(email))
         resource = reading.first_profile(found)
         if resource is None:
             return None
@@ -266,14 +279,18 @@ class KlaviyoClient:
         ids: set[str] = set()
         url: str | None = reading.profile_lists_path(profile_id)
         while url is not None:
-            page = await self._get_json(url)
+            page = await self._get_json(url, PROFILE_LISTS)
             ids.update(reading.list_ids(page))
             url = reading.next_page(page)
         return ids
 
-    async def _get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
-        """GET a JSON:API document. A 2xx whose body is not one is retryable (a proxy's
-        page, say): reading changes nothing, so trying again is safe."""
+    async def _get_json(
+        self, path: str, buckets: Sequence[RateBucket], params: dict[str, str] | None = None
+    ) -> Any:
+        """GET a JSON:API document of read_person, paced in `buckets`. A 2xx whose body
+        is not one is retryable (a proxy's page, say): reading changes nothing, so
+        trying again is safe."""
+        await self._pacer(READ_PERSON, buckets)
         try:
             response = await self._http.get(path, params=params)
         except httpx.RequestError as exc:
@@ -294,8 +311,11 @@ class KlaviyoClient:
         return document
 
     def pace_requests(self, pacer: RequestPacer) -> None:
-        """Not needed: each call here is one request, which the gate reserves before it
-        goes (`Limits.paces_requests` is False)."""
+        """Await `pacer` before each request of the calls that may make several
+        (`Limits.paces_requests`: import_status, read_person), with that request's
+        endpoint bucket. Every other call is one request, which the gate reserves as a
+        whole before it goes."""
+        self._pacer = pacer
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -41,6 +41,12 @@ def _per_endpoint(name: str, per_second: int, per_minute: int) -> tuple[RateBuck
     return (RateBucket(name, (RateWindow(per_second, 1.0), RateWindow(per_minute, 60.0))),)
 
 
+# The buckets of the GET requests the multi-request calls make (each request names its own).
+IMPORT_JOB = _per_endpoint("profile-bulk-import-jobs/{id}", 10, 150)
+IMPORT_ERRORS = _per_endpoint("profile-bulk-import-jobs/{id}/import-errors", 10, 150)
+PROFILES = _per_endpoint("profiles", 75, 750)
+PROFILE_LISTS = _per_endpoint("profiles/{id}/lists", 3, 60)
+
 # Each operation's endpoint and its burst / steady limits (shared/PROVIDERS.md).
 RATES = MappingProxyType(
     {
@@ -52,14 +58,16 @@ RATES = MappingProxyType(
         UNSUPPRESS: _per_endpoint("profile-suppression-bulk-delete-jobs", 75, 750),
         REQUEST_ERASURE: _per_endpoint("data-privacy-deletion-jobs", 3, 60),
         START_IMPORT: _per_endpoint("profile-bulk-import-jobs", 10, 150),
-        IMPORT_STATUS: _per_endpoint("profile-bulk-import-jobs/{id}", 10, 150),
-        # get_profiles, then get_profile_lists when a newsletter list is configured.
-        READ_PERSON: (
-            *_per_endpoint("profiles", 75, 750),
-            *_per_endpoint("profiles/{id}/lists", 3, 60),
-        ),
+        # Paced per request (PACED): the job, then each page of its import errors.
+        IMPORT_STATUS: (*IMPORT_JOB, *IMPORT_ERRORS),
+        # Paced per request: get_profiles, then each page of get_profile_lists when a
+        # newsletter list is configured.
+        READ_PERSON: (*PROFILES, *PROFILE_LISTS),
     }
 )
+# The calls that may make several requests: each of their requests awaits the pacer
+# with its own bucket. Every other call is one request, reserved by the gate as a whole.
+PACED = frozenset({IMPORT_STATUS, READ_PERSON})
 
 LIMITS = Limits(
     create_events=OperationLimits(
@@ -80,4 +88,5 @@ LIMITS = Limits(
     import_profiles=OperationLimits(
         max_items=MAX_PROFILES_PER_IMPORT_JOB, max_bytes=IMPORT_JOB_BYTES
     ),
+    paces_requests=PACED,
 )

@@ -168,3 +168,30 @@ def test_a_reservation_given_back_frees_its_call(own_nats: NatsServer) -> None:
             return task.result()
 
     assert [s - EPOCH0 for s in asyncio.run(main())] == pytest.approx([0.0, 60 + MARGIN_S])
+
+
+def test_a_call_of_two_buckets_holds_no_stamp_while_it_waits_for_the_other(
+    own_nats: NatsServer,
+) -> None:
+    """`import` draws from the account (1 a second) and bulk import (1 a minute, full):
+    it waits a minute without holding the account's call, which `upsert` takes at
+    once; then it is stamped in both at once."""
+    clock = VirtualClock()
+    account = bucket("account", (1, 1.0))
+    bulk_import = bucket("bulk_import", (1, 60.0))
+    rates = limits({"import": (*account, *bulk_import), "upsert": account})
+
+    async def main() -> tuple[list[float], list[float]]:
+        async with budget_kv(own_nats.url) as kv:
+            first, second = replicas(kv, rates, clock, 2)
+            await first.acquire("import")  # at 0: bulk import's minute is spent
+            clock.now = 1.5  # the account's second (and its margin) is over
+            importing = asyncio.create_task(_stamps(second, "import", 1))
+            await asyncio.sleep(0.05)  # it looked at both buckets and waits
+            upserting = asyncio.create_task(_stamps(first, "upsert", 1))
+            await run_on_clock(clock, [importing, upserting])
+            return importing.result(), upserting.result()
+
+    imported, upserted = asyncio.run(main())
+    assert [s - EPOCH0 for s in upserted] == pytest.approx([1.5])
+    assert [s - EPOCH0 for s in imported] == pytest.approx([60 + MARGIN_S] * 2, abs=1e-3)

@@ -285,6 +285,9 @@ CLIENT_BUCKET_ENDPOINTS = {
     "data-privacy-deletion-jobs": "POST /api/data-privacy-deletion-jobs",
     "profile-bulk-import-jobs": "POST /api/profile-bulk-import-jobs",
     "profile-bulk-import-jobs/{id}": "GET /api/profile-bulk-import-jobs/{id}",
+    "profile-bulk-import-jobs/{id}/import-errors": (
+        "GET /api/profile-bulk-import-jobs/{id}/import-errors"
+    ),
     "profiles": "GET /api/profiles",
     "profiles/{id}/lists": "GET /api/profiles/{id}/lists",
 }
