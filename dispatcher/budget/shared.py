@@ -198,15 +198,15 @@ class SharedBudget:
         """Seconds, as the buckets stand now (read afresh), until a call of
         `operation` could go at the steady pace: meanwhile a partly filled batch
         may as well take more work."""
-        return await self._wait(operation, paced=True)
+        return await self._fresh_wait(operation, paced=True)
 
     async def room_wait(self, operation: str) -> float:
         """Seconds, as the buckets stand now (read afresh), until a call of
         `operation` would find room in each of them (0: now). Reserves nothing:
         a caller that cannot wait that long answers at once instead."""
-        return await self._wait(operation, paced=False)
+        return await self._fresh_wait(operation, paced=False)
 
-    async def _wait(self, operation: str, *, paced: bool) -> float:
+    async def _fresh_wait(self, operation: str, *, paced: bool) -> float:
         now, wait = self._epoch(), 0.0
         for plan in self._plans.get(operation, ()):
             state = await self._read(plan.key)
