@@ -8,6 +8,10 @@ ProviderError
 
 from __future__ import annotations
 
+# The `code` of a refusal a provider client recognised as its rate limit whatever its status
+# (ActiveCampaign's bulk import answers 400): the gate treats it as a 429.
+RATE_LIMITED = "rate_limited"
+
 
 class ProviderError(Exception):
     retryable = False

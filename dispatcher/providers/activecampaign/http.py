@@ -27,6 +27,7 @@ from dispatcher import metrics
 from dispatcher.providers.activecampaign.limits import API_BUCKETS
 from dispatcher.providers.base import RateBucket, RequestPacer, unpaced
 from dispatcher.providers.errors import (
+    RATE_LIMITED,
     PermanentProviderError,
     ProviderError,
     RetryableProviderError,
@@ -36,7 +37,7 @@ from dispatcher.providers.retry_after import parse_retry_after
 JsonObject = dict[str, Any]
 USER_AGENT = "marketing-automation-dispatcher/0.1"
 PROVIDER = "activecampaign"
-RATE_LIMITED = "rate limit exceeded."
+RATE_LIMIT_MESSAGE = "rate limit exceeded."
 _MAX_DETAIL = 300
 _WRITES = frozenset({"POST", "PUT", "DELETE"})
 # A request that failed with one of these never reached the server.
@@ -185,10 +186,10 @@ def status_error(response: httpx.Response, what: str, operation: str) -> Provide
             count_unknown_outcome(operation)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return RetryableProviderError(message, status=status, code=code, retry_after=retry_after)
-    if status == 400 and str(document.get("message", "")).strip().lower() == RATE_LIMITED:
+    if status == 400 and str(document.get("message", "")).strip().lower() == RATE_LIMIT_MESSAGE:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return RetryableProviderError(
-            message, status=status, code="rate_limited", retry_after=retry_after
+            message, status=status, code=RATE_LIMITED, retry_after=retry_after
         )
     if status == 403 and not code:
         code = "forbidden"
