@@ -92,11 +92,11 @@ class ProviderGate:
             result = await _guarded(call, guard, bulk)
         except RetryableProviderError as exc:
             throttled = is_throttled(exc)
-            if throttled and not exc.retry_after:
+            if exc.code == RATE_LIMITED and exc.retry_after is None:
                 exc.retry_after = until_next_minute(self._wall())
             if exc.retry_after:
                 exc.retry_after = _capped(operation, exc.retry_after)
-                await self._pause(operation, exc.retry_after, shared=throttled)
+                await self._pause(operation, exc.retry_after, shared=throttled, buckets=exc.buckets)
             metrics.RETRIES.labels(operation).inc()
             self._observe(operation, "retryable", started)
             raise
@@ -146,12 +146,23 @@ class ProviderGate:
             metrics.BUDGET_STALE.labels(operation).inc()
             await budget.release(reservation)
 
-    async def _pause(self, operation: str, retry_after: float, *, shared: bool) -> None:
+    async def _pause(
+        self,
+        operation: str,
+        retry_after: float,
+        *,
+        shared: bool,
+        buckets: tuple[RateBucket, ...] = (),
+    ) -> None:
+        """`buckets`: those the refusal stands for, if the provider said; else those of the
+        request it answered."""
         not_before = self._monotonic() + retry_after
         self._not_before[operation] = max(self._not_before.get(operation, 0.0), not_before)
         if shared and self._budget is not None:
             try:
-                await self._budget.throttled(operation, retry_after, _REQUEST_BUCKETS.get())
+                await self._budget.throttled(
+                    operation, retry_after, buckets or _REQUEST_BUCKETS.get()
+                )
             except Exception as exc:  # the local pause holds; the 429 is what the caller needs
                 log.warning("%s: cannot share the pause (%r)", operation, exc)
 
@@ -205,8 +216,9 @@ def is_throttled(exc: RetryableProviderError) -> bool:
 
 
 def until_next_minute(epoch_s: float) -> float:
-    """Seconds to the next epoch minute: how long a rate limit without a Retry-After is
-    waited out. Per-minute windows (ActiveCampaign's bulk import) reset then."""
+    """Seconds to the next epoch minute: how long a `rate_limited` refusal without a
+    Retry-After is waited out (a 429 without one pauses nothing, as before). Per-minute
+    windows (ActiveCampaign's bulk import) reset then."""
     return 60.0 - epoch_s % 60.0
 
 

@@ -115,6 +115,30 @@ def test_a_rate_limited_400_without_retry_after_pauses_every_replica_to_the_minu
     assert at == pytest.approx(60.0)
 
 
+def test_a_refusal_naming_its_buckets_pauses_only_those(own_nats: NatsServer) -> None:
+    """Bulk import's rate limit stands for its own bucket, not the account's 5/s."""
+    clock = VirtualClock()
+    account = f"test-{uuid.uuid4().hex[:8]}"
+    account_bucket, import_bucket = RATES.rates["import"]
+    limited = RetryableProviderError(
+        "Rate limit exceeded.", status=400, code=RATE_LIMITED, buckets=(import_bucket,)
+    )
+
+    async def main() -> tuple[float, float]:
+        async with budget_kv(own_nats.url) as kv:
+            first, second = Replica(kv, account, clock), Replica(kv, account, clock)
+            await first.refused("import", limited)
+            await second.budget.fill_wait("import")  # reads the buckets afresh
+            return (
+                second.budget.pause_left("import", (account_bucket,)),
+                second.budget.pause_left("import", (import_bucket,)),
+            )
+
+    account_pause, import_pause = asyncio.run(main())
+    assert account_pause == 0.0
+    assert import_pause == pytest.approx(60.0)
+
+
 def test_a_reservation_that_aged_is_given_back_and_taken_again(own_nats: NatsServer) -> None:
     clock = VirtualClock()
     account = f"test-{uuid.uuid4().hex[:8]}"
