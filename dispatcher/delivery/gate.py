@@ -1,7 +1,9 @@
 """Every provider call passes the gate: it is timed, it reserves its call in the
 shared provider budget (`dispatcher.budget`: every replica together stays within
 each rate bucket's windows), and after a 429 no call to the same endpoint is
-made before the provider's Retry-After has passed, by any replica. Limits are
+made before the provider's Retry-After has passed, by any replica (a refusal
+the provider client marks `rate_limited` counts as a 429; without a Retry-After
+it waits for the next minute). Limits are
 per endpoint (Klaviyo: each has its own windows), so a throttled events
 endpoint does not hold up unsubscribes or erasures. An operation name
 (`create_events`, `subscribe`, ...) stands for one provider endpoint.
@@ -30,7 +32,7 @@ from marketing_runtime.clock import Sleep
 from dispatcher import metrics
 from dispatcher.budget import Reservation, SharedBudget
 from dispatcher.providers.base import RateBucket
-from dispatcher.providers.errors import ProviderError, RetryableProviderError
+from dispatcher.providers.errors import RATE_LIMITED, ProviderError, RetryableProviderError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -50,9 +52,14 @@ Reserve = Callable[[SharedBudget], Awaitable[Reservation]]
 
 class ProviderGate:
     def __init__(
-        self, *, monotonic: Callable[[], float] = time.monotonic, sleep: Sleep = asyncio.sleep
+        self,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._monotonic = monotonic
+        self._wall = wall
         self._sleep = sleep
         self._not_before: dict[str, float] = {}
         self._budget: SharedBudget | None = None
@@ -85,9 +92,12 @@ class ProviderGate:
         try:
             result = await _guarded(call, guard, bulk)
         except RetryableProviderError as exc:
+            throttled = is_throttled(exc)
+            if exc.code == RATE_LIMITED and exc.retry_after is None:
+                exc.retry_after = until_next_minute(self._wall())
             if exc.retry_after:
                 exc.retry_after = _capped(operation, exc.retry_after)
-                await self._pause(operation, exc.retry_after, shared=exc.status == 429)
+                await self._pause(operation, exc.retry_after, shared=throttled, buckets=exc.buckets)
             metrics.RETRIES.labels(operation).inc()
             self._observe(operation, "retryable", started)
             raise
@@ -137,12 +147,23 @@ class ProviderGate:
             metrics.BUDGET_STALE.labels(operation).inc()
             await budget.release(reservation)
 
-    async def _pause(self, operation: str, retry_after: float, *, shared: bool) -> None:
+    async def _pause(
+        self,
+        operation: str,
+        retry_after: float,
+        *,
+        shared: bool,
+        buckets: tuple[RateBucket, ...] = (),
+    ) -> None:
+        """`buckets`: those the refusal stands for, if the provider said; else those of the
+        request it answered."""
         not_before = self._monotonic() + retry_after
         self._not_before[operation] = max(self._not_before.get(operation, 0.0), not_before)
         if shared and self._budget is not None:
             try:
-                await self._budget.throttled(operation, retry_after, _REQUEST_BUCKETS.get())
+                await self._budget.throttled(
+                    operation, retry_after, buckets or _REQUEST_BUCKETS.get()
+                )
             except Exception as exc:  # the local pause holds; the 429 is what the caller needs
                 log.warning("%s: cannot share the pause (%r)", operation, exc)
 
@@ -201,6 +222,19 @@ async def _guarded(call: Callable[[], Awaitable[T]], guard: Callable[[], None], 
     finally:
         _GUARD.reset(token)
         _BULK.reset(bulk_token)
+
+
+def is_throttled(exc: RetryableProviderError) -> bool:
+    """A 429, or a refusal the provider client recognised as its rate limit in another
+    shape (ActiveCampaign's bulk import answers 400 "Rate limit exceeded.")."""
+    return exc.status == 429 or exc.code == RATE_LIMITED
+
+
+def until_next_minute(epoch_s: float) -> float:
+    """Seconds to the next epoch minute: how long a `rate_limited` refusal without a
+    Retry-After is waited out (a 429 without one pauses nothing, as before). Per-minute
+    windows (ActiveCampaign's bulk import) reset then."""
+    return 60.0 - epoch_s % 60.0
 
 
 def _capped(operation: str, retry_after: float) -> float:

@@ -8,6 +8,16 @@ ProviderError
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dispatcher.providers.base import RateBucket
+
+# The `code` of a refusal a provider client recognised as its rate limit whatever its status
+# (ActiveCampaign's bulk import answers 400): the gate treats it as a 429.
+RATE_LIMITED = "rate_limited"
+
 
 class ProviderError(Exception):
     retryable = False
@@ -28,9 +38,13 @@ class RetryableProviderError(ProviderError):
         status: int | None = None,
         code: str = "",
         retry_after: float | None = None,
+        buckets: Sequence[RateBucket] = (),
     ) -> None:
         super().__init__(message, status=status, code=code)
         self.retry_after = retry_after
+        # The rate buckets a throttled answer stands for, when the provider knows them
+        # better than "every bucket the request drew from".
+        self.buckets = tuple(buckets)
 
 
 class PermanentProviderError(ProviderError):

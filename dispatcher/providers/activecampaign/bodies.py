@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -27,6 +26,7 @@ import orjson
 
 from dispatcher.providers.base import Profile, TrackedEvent
 from dispatcher.providers.errors import PermanentProviderError
+from dispatcher.providers.timefmt import iso_time
 
 JsonObject = dict[str, Any]
 EXTERNAL_ID_FIELD = "external_id"
@@ -136,12 +136,6 @@ def tracking_fields(event: TrackedEvent) -> dict[str, str]:
         "eventdata": orjson.dumps(data, default=str).decode(),
         "visit": orjson.dumps({"email": event.email}).decode(),
     }
-
-
-def iso_time(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
 
 
 def cents(amount: object) -> int:

@@ -141,10 +141,9 @@ class ActiveCampaignClient:
         return await self._contacts.sync(bodies.profile_sync(profile, ids), UPSERT_PROFILE)
 
     async def request_erasure(self, email: str) -> None:
-        """DELETE /contacts/{id} of the contact with this email (emails are unique in an
-        account); none, or one deleted meanwhile, is done already."""
-        found = await self._contacts.find(email, REQUEST_ERASURE)
-        if found is not None:
+        """DELETE /contacts/{id} of every contact with this email (one, as emails are unique
+        in an account); none, or one deleted meanwhile, is done already."""
+        for found in await self._contacts.find_all(email, REQUEST_ERASURE):
             await self._api.call(
                 "DELETE",
                 f"/contacts/{found['id']}",
@@ -265,18 +264,21 @@ class ActiveCampaignClient:
 
     async def set_list_statuses(self, changes: Sequence[ListChange]) -> None:
         for change in changes:
-            contact = await self._contacts.id_of(change.email, LIST_STATUS, create=True)
-            assert contact is not None
-            for list_id, status in change.statuses:
-                await self._contacts.set_list_status(contact, list_id, status, LIST_STATUS)
+
+            async def set_statuses(contact: str, change: ListChange = change) -> None:
+                for list_id, status in change.statuses:
+                    await self._contacts.set_list_status(contact, list_id, status, LIST_STATUS)
+
+            await self._contacts.on_contact(change.email, LIST_STATUS, set_statuses, create=True)
 
     async def suppress(self, emails: Sequence[str]) -> None:
         """Tags the contact `suppression_tag` (unless tagged already)."""
         for email in emails:
-            contact = await self._contacts.id_of(email, SUPPRESS, create=True)
-            assert contact is not None
-            tag = await self._contacts.tag_id(self._suppression_tag, SUPPRESS)
-            await self._contacts.add_tag(contact, tag, SUPPRESS)
+            await self._contacts.on_contact(email, SUPPRESS, self._tag_suppressed, create=True)
+
+    async def _tag_suppressed(self, contact: str) -> None:
+        tag = await self._contacts.tag_id(self._suppression_tag, SUPPRESS)
+        await self._contacts.add_tag(contact, tag, SUPPRESS)
 
     async def unsuppress(self, emails: Sequence[str]) -> None:
         """Removes the suppression tag, if the contact has it."""

@@ -7,12 +7,15 @@ remembered until the contact is erased."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from dispatcher.providers.activecampaign import bodies
 from dispatcher.providers.activecampaign.http import ApiHttp, JsonObject, as_id, record_id, records
 from dispatcher.providers.activecampaign.memory import Recent
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 
+T = TypeVar("T")
 REMEMBERED = 50_000
 SUBSCRIBED, UNSUBSCRIBED = 1, 2
 
@@ -42,14 +45,23 @@ class Contacts:
 
     async def find(self, email: str, operation: str) -> JsonObject | None:
         """The contact with this email (GET /contacts?email=), or None."""
+        found = await self.find_all(email, operation)
+        if not found:
+            return None
+        self._ids.put(_key(email), as_id(found[0].get("id")))
+        return found[0]
+
+    async def find_all(self, email: str, operation: str) -> list[JsonObject]:
+        """Every contact GET /contacts?email= answers with exactly this email (ignoring case)
+        and an id: one, as emails are unique in an account, unless that ever fails."""
         reply = await self._api.call(
             "GET", "/contacts", operation=operation, params={"email": email}
         )
-        for contact in records(reply, "contacts"):
-            if _key(str(contact.get("email", ""))) == _key(email) and as_id(contact.get("id")):
-                self._ids.put(_key(email), as_id(contact.get("id")))
-                return contact
-        return None
+        return [
+            contact
+            for contact in records(reply, "contacts")
+            if _key(str(contact.get("email", ""))) == _key(email) and as_id(contact.get("id"))
+        ]
 
     async def id_of(self, email: str, operation: str, *, create: bool) -> str | None:
         """The contact's id; with `create`, a missing contact is made (email only, which
@@ -66,6 +78,30 @@ class Contacts:
 
     def forget(self, email: str) -> None:
         self._ids.forget(_key(email))
+
+    async def on_contact(
+        self,
+        email: str,
+        operation: str,
+        act: Callable[[str], Awaitable[T]],
+        *,
+        create: bool,
+    ) -> T | None:
+        """`act` on the contact's id (None, without `create`, when there is no contact). A
+        remembered id may be of a contact another replica erased since: when `act` finds it
+        gone, the id is forgotten and looked up (or made) once more."""
+        remembered = self._ids.get(_key(email)) is not None
+        for last in (not remembered, True):
+            contact = await self.id_of(email, operation, create=create)
+            if contact is None:
+                return None
+            try:
+                return await act(contact)
+            except PermanentProviderError as exc:
+                if last or not _contact_gone(exc):
+                    raise
+                self.forget(email)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def set_list_status(
         self, contact_id: str, list_id: str, status: int, operation: str
@@ -131,6 +167,12 @@ class Contacts:
             await self._api.call(
                 "DELETE", f"/contactTags/{link}", operation=operation, allow_missing=True
             )
+
+
+def _contact_gone(exc: PermanentProviderError) -> bool:
+    """How a write on a deleted contact's id is refused: 404 (POST /contactTags) or 422
+    related_missing (POST /contactLists)."""
+    return exc.status == 404 or exc.code == "related_missing"
 
 
 def list_statuses(document: JsonObject | None) -> dict[str, int]:

@@ -18,11 +18,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dispatcher.providers.activecampaign.bodies import cents, iso_time
+from dispatcher.providers.activecampaign.bodies import cents
 from dispatcher.providers.activecampaign.http import ApiHttp, JsonObject, record_id, records
 from dispatcher.providers.activecampaign.memory import Recent
 from dispatcher.providers.base import TrackedEvent
 from dispatcher.providers.errors import PermanentProviderError
+from dispatcher.providers.timefmt import iso_time
 
 PLACED_ORDER = "placed_order"
 CART_ABANDONED = "cart_abandoned"
@@ -127,10 +128,19 @@ class Orders:
         if not await self._exists(key, connection, operation):
             customer = await self.customer(body["email"], operation)
             order = body | {"connectionid": connection, "customerid": customer}
+            await self._post_order(order, operation)
+        self._written.put(key, True)
+
+    async def _post_order(self, order: JsonObject, operation: str) -> None:
+        """A 422 `duplicate` means the order is there: another replica (or an earlier
+        attempt whose answer was lost) wrote it after our look."""
+        try:
             await self._api.call(
                 "POST", "/ecomOrders", operation=operation, body={"ecomOrder": order}
             )
-        self._written.put(key, True)
+        except PermanentProviderError as exc:
+            if exc.code != "duplicate":
+                raise
 
     async def _exists(self, key: OrderKey, connection: str, operation: str) -> bool:
         params = {f"filters[{key.field}]": key.value, "filters[connectionid]": connection}

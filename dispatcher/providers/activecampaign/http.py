@@ -27,6 +27,7 @@ from dispatcher import metrics
 from dispatcher.providers.activecampaign.limits import API_BUCKETS
 from dispatcher.providers.base import RateBucket, RequestPacer, unpaced
 from dispatcher.providers.errors import (
+    RATE_LIMITED,
     PermanentProviderError,
     ProviderError,
     RetryableProviderError,
@@ -36,7 +37,7 @@ from dispatcher.providers.retry_after import parse_retry_after
 JsonObject = dict[str, Any]
 USER_AGENT = "marketing-automation-dispatcher/0.1"
 PROVIDER = "activecampaign"
-RATE_LIMITED = "rate limit exceeded."
+RATE_LIMIT_MESSAGE = "rate limit exceeded."
 _MAX_DETAIL = 300
 _WRITES = frozenset({"POST", "PUT", "DELETE"})
 # A request that failed with one of these never reached the server.
@@ -94,7 +95,7 @@ class ApiHttp:
             return None
         if response.is_success:
             return json_object(response)
-        raise status_error(response, f"{method} {path}", operation)
+        raise status_error(response, f"{method} {path}", operation, buckets)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -174,7 +175,11 @@ def is_not_found(response: httpx.Response) -> bool:
     return isinstance(message, str) and message.lower().startswith("no result found")
 
 
-def status_error(response: httpx.Response, what: str, operation: str) -> ProviderError:
+def status_error(
+    response: httpx.Response, what: str, operation: str, buckets: Sequence[RateBucket] = ()
+) -> ProviderError:
+    """`buckets`: those the request drew from; bulk import's rate-limit answer stands for its
+    own (not the account's 5/s, which answers 429)."""
     status = response.status_code
     document = _document(response)
     first = _first_error(document)
@@ -185,10 +190,11 @@ def status_error(response: httpx.Response, what: str, operation: str) -> Provide
             count_unknown_outcome(operation)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return RetryableProviderError(message, status=status, code=code, retry_after=retry_after)
-    if status == 400 and str(document.get("message", "")).strip().lower() == RATE_LIMITED:
+    if status == 400 and str(document.get("message", "")).strip().lower() == RATE_LIMIT_MESSAGE:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        own = tuple(bucket for bucket in buckets if bucket not in API_BUCKETS)
         return RetryableProviderError(
-            message, status=status, code="rate_limited", retry_after=retry_after
+            message, status=status, code=RATE_LIMITED, retry_after=retry_after, buckets=own
         )
     if status == 403 and not code:
         code = "forbidden"

@@ -12,7 +12,11 @@ from collections.abc import Sequence
 from dispatcher.providers.activecampaign import bodies
 from dispatcher.providers.activecampaign.fields import FieldIds
 from dispatcher.providers.activecampaign.http import ApiHttp, as_id, encode
-from dispatcher.providers.activecampaign.limits import IMPORT_BUCKETS, LIMITS
+from dispatcher.providers.activecampaign.limits import (
+    IMPORT_BUCKETS,
+    LIMITS,
+    SINGLE_IMPORT_BUCKETS,
+)
 from dispatcher.providers.activecampaign.memory import Recent
 from dispatcher.providers.base import (
     IMPORT_STATUS,
@@ -57,8 +61,10 @@ class Imports:
                 f"a call takes {limits.max_bytes}",
                 code="too_large",
             )
+        # ActiveCampaign counts single-contact imports against a smaller bucket of their own.
+        buckets = SINGLE_IMPORT_BUCKETS if len(contacts) == 1 else IMPORT_BUCKETS
         reply = await self._api.call(
-            "POST", "/import/bulk_import", operation=START_IMPORT, body=body, buckets=IMPORT_BUCKETS
+            "POST", "/import/bulk_import", operation=START_IMPORT, body=body, buckets=buckets
         )
         batch = as_id((reply or {}).get("batchId"))
         if not batch:

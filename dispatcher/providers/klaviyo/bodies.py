@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -30,6 +30,7 @@ from uuid import UUID
 import orjson
 
 from dispatcher.providers.base import ConsentChange, PreparedEvent, Profile, TrackedEvent
+from dispatcher.providers.timefmt import iso_time
 
 JsonObject = dict[str, Any]
 
@@ -95,13 +96,6 @@ def _json_default(value: object) -> object:
     if isinstance(value, set | frozenset):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def iso_time(value: datetime) -> str:
-    """ISO 8601 with an offset; a naive datetime is taken to be UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
 
 
 def _without_none(values: JsonObject) -> JsonObject:

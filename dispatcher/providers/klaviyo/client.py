@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import partial
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -57,6 +54,7 @@ from dispatcher.providers.klaviyo.limits import (
     PROFILE_LISTS,
     PROFILES,
 )
+from dispatcher.providers.retry_after import parse_retry_after
 
 JSON_API = "application/vnd.api+json"
 PROFILE_IMPORT = "/api/profile-import"
@@ -425,7 +423,7 @@ def _status_error(
     code = str(first.get("code") or "")
     message = f"Klaviyo {method} {path}: HTTP {status} {_describe(first, response)}".rstrip()
     if status in (408, 429) or status >= 500:
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return RetryableProviderError(message, status=status, code=code, retry_after=retry_after)
     pointers = [p for p in (_pointer(e) for e in errors) if p]
     indexes = blame.for_pointers(pointers) if blame is not None else ()
@@ -457,23 +455,3 @@ def _describe(error: dict[str, Any], response: httpx.Response) -> str:
     else:
         text = response.text.strip().replace("\n", " ")
     return text[:_MAX_DETAIL]
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Klaviyo sends integer seconds; an HTTP date is accepted too. None if absent or garbled."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

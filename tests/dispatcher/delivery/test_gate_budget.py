@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from dispatcher.budget import SharedBudget
 from dispatcher.budget.log import BucketLog
 from dispatcher.delivery.gate import ProviderGate
-from dispatcher.providers.errors import RetryableProviderError
+from dispatcher.providers.errors import RATE_LIMITED, RetryableProviderError
 from tests.dispatcher.budget.helpers import EPOCH0, bucket, budget_kv, limits, run_on_clock
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.processes import NatsServer
@@ -35,7 +35,9 @@ RATES = limits(
 class Replica:
     def __init__(self, kv: KeyValue, account: str, clock: VirtualClock) -> None:
         self.clock = clock
-        self.gate = ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep)
+        self.gate = ProviderGate(
+            monotonic=clock.monotonic, sleep=clock.sleep, wall=lambda: EPOCH0 + clock.now
+        )
         self.budget = SharedBudget(
             kv,
             account,
@@ -55,8 +57,12 @@ class Replica:
         self.made.append((operation, self.clock.now))
 
     async def throttled(self, operation: str, retry_after: float) -> None:
+        error = RetryableProviderError("429", status=429, retry_after=retry_after)
+        await self.refused(operation, error)
+
+    async def refused(self, operation: str, error: RetryableProviderError) -> None:
         async def refused() -> None:
-            raise RetryableProviderError("429", status=429, retry_after=retry_after)
+            raise error
 
         with pytest.raises(RetryableProviderError):
             await self.gate.call(operation, 1, refused)
@@ -81,6 +87,56 @@ def test_calls_wait_for_the_budget_and_a_429_pauses_every_replica(own_nats: Nats
     first, second = asyncio.run(main())
     assert first.made == [("create_events", 0.0)] * 9
     assert second.made == [("unsubscribe", 0.0), ("create_events", 30.0)]
+
+
+def test_a_rate_limited_400_without_retry_after_pauses_every_replica_to_the_minute(
+    own_nats: NatsServer,
+) -> None:
+    """As ActiveCampaign's bulk import answers its rate limit: 400, no Retry-After."""
+    clock = VirtualClock()
+    account = f"test-{uuid.uuid4().hex[:8]}"
+    limited = RetryableProviderError("Rate limit exceeded.", status=400, code=RATE_LIMITED)
+    other = RetryableProviderError("HTTP 400", status=400, code="rate_limit")
+
+    async def main() -> tuple[Replica, float | None]:
+        async with budget_kv(own_nats.url) as kv:
+            first, second = Replica(kv, account, clock), Replica(kv, account, clock)
+            await first.refused("unsubscribe", other)  # another 400 pauses nothing
+            clock.now = 15.0
+            await first.refused("create_events", limited)
+            task = asyncio.create_task(second.call("create_events"))
+            await run_on_clock(clock, [task])
+            return second, limited.retry_after
+
+    second, retry_after = asyncio.run(main())
+    assert retry_after == pytest.approx(45)
+    [(operation, at)] = second.made
+    assert operation == "create_events"
+    assert at == pytest.approx(60.0)
+
+
+def test_a_refusal_naming_its_buckets_pauses_only_those(own_nats: NatsServer) -> None:
+    """Bulk import's rate limit stands for its own bucket, not the account's 5/s."""
+    clock = VirtualClock()
+    account = f"test-{uuid.uuid4().hex[:8]}"
+    account_bucket, import_bucket = RATES.rates["import"]
+    limited = RetryableProviderError(
+        "Rate limit exceeded.", status=400, code=RATE_LIMITED, buckets=(import_bucket,)
+    )
+
+    async def main() -> tuple[float, float]:
+        async with budget_kv(own_nats.url) as kv:
+            first, second = Replica(kv, account, clock), Replica(kv, account, clock)
+            await first.refused("import", limited)
+            await second.budget.fill_wait("import")  # reads the buckets afresh
+            return (
+                second.budget.pause_left("import", (account_bucket,)),
+                second.budget.pause_left("import", (import_bucket,)),
+            )
+
+    account_pause, import_pause = asyncio.run(main())
+    assert account_pause == 0.0
+    assert import_pause == pytest.approx(60.0)
 
 
 def test_a_call_waiting_for_one_bucket_holds_no_stamp_in_another(own_nats: NatsServer) -> None:

@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from dispatcher.providers.activecampaign.client import ActiveCampaignClient
+from dispatcher.providers.activecampaign.consent_calls import ListChange
 from dispatcher.providers.activecampaign.http import ApiHttp
 from dispatcher.providers.base import ConsentChange, ConsentState, ProviderPerson
 from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox
@@ -188,3 +189,26 @@ def test_a_contact_erased_elsewhere_is_made_again_for_an_enrolment(
 
     [again] = ac.contacts(EMAIL)
     assert [e["automation"] for e in again["automations"]] == [welcome]
+
+
+def test_a_contact_erased_by_another_replica_is_looked_up_again_for_consent(
+    ac: ActiveCampaignSandbox,
+) -> None:
+    """The client remembers ada's id; another replica erases her: suppressing her and
+    setting her list status find the id gone, forget it, and make the contact again."""
+    newsletter = api(ac, "POST", "/lists", new_list("Newsletter"))["list"]["id"]
+
+    async def erased_between(client: ActiveCampaignClient) -> None:
+        await apply(client, [consent(True)], newsletter)
+        [contact] = ac.contacts(EMAIL)
+        api(ac, "DELETE", f"/contacts/{contact['id']}")  # erased by another replica
+        await client.suppress([EMAIL])
+        api(ac, "DELETE", f"/contacts/{ac.contacts(EMAIL)[0]['id']}")
+        await client.set_list_statuses([ListChange(EMAIL, ((newsletter, 2),))])
+
+    with_client(ac, erased_between)
+
+    [again] = ac.contacts(EMAIL)
+    assert again["lists"] == {newsletter: "2"}
+    # The gone id: its tags looked at (a miss) and tagged (404); its list status set (422).
+    assert [r["status"] for r in ac.rejections()] == [404, 404, 422]

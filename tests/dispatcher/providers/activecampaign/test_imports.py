@@ -105,6 +105,8 @@ def test_the_import_rate_limit_answer_is_retryable(ac: ActiveCampaignSandbox) ->
         with_client(ac, lambda c: c.start_import(people("a@example.com", "b@example.com")))
 
     assert (caught.value.status, caught.value.code) == (400, "rate_limited")
+    # It stands for bulk import's own bucket: the gate pauses that one, not the account's 5/s.
+    assert [bucket.name for bucket in caught.value.buckets] == ["bulk_import"]
 
 
 def test_more_than_250_contacts_is_a_caller_bug(ac: ActiveCampaignSandbox) -> None:

@@ -1,6 +1,7 @@
 """The client's pacer (what the shared budget plugs into): awaited before every request it
-sends, with the bucket that request draws from; and, through it, another replica
-creating the store's connection or a customer between our look and our create."""
+sends, with the bucket that request draws from (an import of one contact, its own); and,
+through it, another replica creating the store's connection, a customer or an order between
+our look and our create."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ async def everything(client: ActiveCampaignClient) -> None:
     viewed = TrackedEvent("ev-1", "ada@example.com", "product_viewed", WHEN, {})
     for event in (viewed, order("ev-2", "1001")):
         await client.create_events([client.prepare_event(event)])
-    batch = await client.start_import([ImportContact(Profile("bob@example.com"))])
+    await client.start_import([ImportContact(Profile("bob@example.com"))])
+    batch = await client.start_import([ImportContact(Profile(a)) for a in ("cy@x.io", "di@x.io")])
     await client.import_status(batch)
     await client.read_person("ada@example.com", None)
     await client.request_erasure("ada@example.com")
@@ -91,7 +93,9 @@ def test_every_request_awaits_the_pacer_with_its_bucket(ac: ActiveCampaignSandbo
         if request["path"] == "/event":
             assert buckets == ("event_tracking",), request
         elif request["method"] == "POST" and request["path"] == "/api/3/import/bulk_import":
-            assert buckets == ("account", "bulk_import"), request
+            # One contact: ActiveCampaign's single-contact bucket (20/min), not bulk's.
+            single = len(request["body"]["contacts"]) == 1
+            assert buckets == ("account", "bulk_import_single_contact" if single else "bulk_import")
         else:
             assert buckets == ("account",), (operation, request["path"])
 
@@ -116,3 +120,37 @@ def test_a_connection_and_customer_made_between_our_look_and_create_are_used(
     [placed] = ac.view("orders")
     assert (placed["connectionid"], placed["customerid"]) == (connection["id"], customer["id"])
     assert [r["status"] for r in ac.rejections()] == [422, 422]
+
+
+def test_an_order_written_between_our_look_and_our_post_is_done(ac: ActiveCampaignSandbox) -> None:
+    """Requests: 1 look for the connection, 2 create it, 3 look for the order, 4 look for the
+    customer, 5 create it, 6 the order. Another replica writes the same order before our 6:
+    ours is refused as a duplicate, and the order counts as recorded, not as failed."""
+
+    def make_order() -> None:
+        [connection] = api(ac, "GET", "/connections")["connections"]
+        [customer] = api(ac, "GET", "/ecomCustomers")["ecomCustomers"]
+        theirs = {
+            "externalid": "1001",
+            "connectionid": connection["id"],
+            "customerid": customer["id"],
+            "source": "1",
+            "email": "ada@example.com",
+            "currency": "EUR",
+            "totalPrice": 2400,
+            "externalCreatedDate": WHEN.isoformat(),
+        }
+        api(ac, "POST", "/ecomOrders", {"ecomOrder": theirs})
+
+    pacer = Pacer({6: make_order})
+
+    async def twice(client: ActiveCampaignClient) -> None:
+        client.pace_requests(pacer)
+        await client.create_events([client.prepare_event(order("ev-1", "1001"))])
+        await client.create_events([client.prepare_event(order("ev-2", "1001"))])
+
+    with_client(ac, twice)
+
+    assert [o["externalid"] for o in ac.view("orders")] == ["1001"]
+    assert [r["status"] for r in ac.rejections()] == [422]
+    assert len(pacer.asked) == 6  # the second event knew the order was written
