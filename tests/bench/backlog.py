@@ -28,12 +28,12 @@ def _path(tag: str, count: int) -> Path:
     return CACHE_DIR / f"{tag}-{count}.bin"
 
 
-def _generate(path: Path, tag: str, count: int) -> None:
+def _generate(path: Path, tag: str, count: int, orders: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     with partial.open("wb") as out:
         for n in range(count):
-            event = payloads.event(tag, n)
+            event = payloads.event(tag, n, orders=orders)
             data = payloads.delivery_bytes(event)
             msg_id = event.event_id.encode()
             out.write(_LENGTHS.pack(len(msg_id), len(data)) + msg_id + data)
@@ -52,13 +52,14 @@ def _read(path: Path) -> Iterator[tuple[str, bytes]]:
         at += msg_len
 
 
-async def publish(nc: Client, tag: str, count: int) -> float:
-    """Publish `count` events (ids `<tag>-<n>`) to the work stream; seconds it
-    took (the generation, when the cache is cold, is not counted)."""
-    path = _path(tag, count)
+async def publish(nc: Client, tag: str, count: int, *, orders: bool = True) -> float:
+    """Publish `count` events (ids `<tag>-<n>`; a third of them orders, unless not
+    `orders`) to the work stream; seconds it took (the generation, when the cache
+    is cold, is not counted)."""
+    path = _path(tag if orders else f"{tag}-views", count)
     if not path.exists():
         started = time.perf_counter()
-        await asyncio.to_thread(_generate, path, tag, count)
+        await asyncio.to_thread(_generate, path, tag, count, orders)
         print(f"  generated {path} in {time.perf_counter() - started:.0f} s", flush=True)
     messages = list(_read(path))
     publisher = BatchPublisher(nc)

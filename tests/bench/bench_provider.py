@@ -96,12 +96,22 @@ async def _first_receipts(sandbox: SandboxApi, emails: set[str]) -> dict[str, fl
     return seen
 
 
-async def run(b: Bench, provider: str, limits: Limits, prefix: str, backlog_events: int) -> None:
-    """`prefix` names the provider in the keys ("" for Klaviyo, "ac_")."""
+async def run(
+    b: Bench,
+    provider: str,
+    limits: Limits,
+    prefix: str,
+    backlog_events: int,
+    *,
+    orders: bool = True,
+) -> None:
+    """`prefix` names the provider in the keys ("" for Klaviyo, "ac_"). Without
+    `orders` the backlog is product views only: ActiveCampaign takes orders as
+    e-commerce objects, another endpoint and budget than event tracking's."""
     cfg = b.cfg
     sandbox = b.provider_sandboxes[provider]
     bound = steady_bound(limits)
-    published = await backlog.publish(b.nc, f"{prefix}backlog", backlog_events)
+    published = await backlog.publish(b.nc, f"{prefix}backlog", backlog_events, orders=orders)
     b.note(f"{prefix}backlog: {backlog_events:,} events on the work stream in {published:.1f} s")
     await sandbox.reset()
 

@@ -72,15 +72,16 @@ def product_viewed(rng: random.Random) -> event_pb2.ProductViewed:
     )
 
 
-def event(tag: str, n: int, now: datetime | None = None) -> event_pb2.Event:
-    """Event `n` of the batch `tag`: a third are orders, the rest product views."""
+def event(tag: str, n: int, now: datetime | None = None, *, orders: bool = True) -> event_pb2.Event:
+    """Event `n` of the batch `tag`: a third are orders (unless not `orders`), the
+    rest product views."""
     rng = random.Random(n)
     occur = timestamp_pb2.Timestamp()
     occur.FromDatetime(now or datetime.now(UTC))
     e = event_pb2.Event(
         event_id=f"{tag}-{n:07d}", email=f"shopper.{tag}.{n}@example.com", occur_time=occur
     )
-    if n % 3 == 0:
+    if orders and n % 3 == 0:
         e.placed_order.CopyFrom(placed_order(rng, n))
     else:
         e.product_viewed.CopyFrom(product_viewed(rng))

@@ -36,9 +36,11 @@ COMPLIANCE_PATHS = {
         "/api/profile-subscription-bulk-delete-jobs",
         "/api/profile-suppression-bulk-create-jobs",
     ),
-    "activecampaign": ("/api/3/contactLists", "/api/3/contactTags"),
+    # Without a newsletter list, ActiveCampaign's consent is in custom fields (contact/sync).
+    "activecampaign": ("/api/3/contact/sync", "/api/3/contactLists", "/api/3/contactTags"),
 }
-EVENTS_PATHS = {"klaviyo": (), "activecampaign": ("/event", "/api/3/ecomOrders")}
+# ActiveCampaign has no event id: its accepted tracking calls are counted.
+EVENTS_PATHS = {"klaviyo": (), "activecampaign": ("/event",)}
 
 
 async def _phase(b: Bench, key: str, name: str, run: Callable[[], Awaitable[None]]) -> None:
@@ -118,7 +120,12 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
         async def activecampaign() -> None:
             b.stack.stop_dispatcher()
             await bench_provider.run(
-                b, "activecampaign", ACTIVECAMPAIGN_LIMITS, "ac_", b.cfg.ac_backlog_events
+                b,
+                "activecampaign",
+                ACTIVECAMPAIGN_LIMITS,
+                "ac_",
+                b.cfg.ac_backlog_events,
+                orders=False,
             )
 
         await _phase(b, "activecampaign", "8. ActiveCampaign at its real limits", activecampaign)
