@@ -51,7 +51,7 @@ IMPORT_HELD_MS = 8000  # long enough for the withdrawal to pass through the orde
 
 
 def test_a_consent_withdrawal_made_while_the_sync_runs_is_not_undone_by_it(
-    system: ServiceHarness, provider: Sandbox
+    system: ServiceHarness, klaviyo: Sandbox
 ) -> None:
     """The person is subscribed when their chunk is read; they unsubscribe while
     the chunk's import job is held at the provider. The withdrawal reaches the
@@ -60,13 +60,13 @@ def test_a_consent_withdrawal_made_while_the_sync_runs_is_not_undone_by_it(
     email = unique_email("withdraws")
     parent = system.stub.UpsertContact(upsert(email, first_name="Ada")).contact.name
     send(system.stub, Subscribe(), email, parent)
-    assert_eventually(lambda: _consent_at(provider, email) == SUBSCRIBED)
-    provider.add_fault(path=JOBS, latency_ms=IMPORT_HELD_MS, times=1)
+    assert_eventually(lambda: _consent_at(klaviyo, email) == SUBSCRIBED)
+    klaviyo.add_fault(path=JOBS, latency_ms=IMPORT_HELD_MS, times=1)
 
     started = system.stub.StartContactSync(pb.StartContactSyncRequest()).contact_sync
     assert_eventually(lambda: _every_chunk_published(system, started.name))
     send(system.stub, Unsubscribe(), email, parent)
-    assert_eventually(lambda: _consent_at(provider, email) == WITHDRAWN)
+    assert_eventually(lambda: _consent_at(klaviyo, email) == WITHDRAWN)
     during = _get(system, started.name)
     assert during.state == State.STATE_RUNNING and during.reported_chunks == 0, (
         "the sync finished before the withdrawal: the race was not set up"
@@ -75,7 +75,7 @@ def test_a_consent_withdrawal_made_while_the_sync_runs_is_not_undone_by_it(
     sync = assert_eventually(lambda: _ended(system, started.name), timeout_s=120)
     assert sync.state == State.STATE_SUCCEEDED, sync.error
     assert sync.imported_contacts == sync.published_contacts, "counted imported, as current"
-    assert _consent_at(provider, email) == WITHDRAWN, "the sync undid the withdrawal"
+    assert _consent_at(klaviyo, email) == WITHDRAWN, "the sync undid the withdrawal"
 
 
 SUBSCRIBED = expected_consent(email=True, sms=False, suppressed=False)
