@@ -14,6 +14,7 @@ import pytest
 
 from dispatcher.sandbox import Sandbox, start_sandbox
 from dispatcher.sandbox.activecampaign import start_activecampaign_sandbox
+from tests.bus_helpers import drop_leftover_events
 from tests.dispatcher.providers.under_test import PROVIDERS, new_list
 from tests.harness import ServiceHarness
 from tests.processes import DispatcherProcess, NatsServer
@@ -65,6 +66,8 @@ def klaviyo(sandbox: Sandbox) -> Iterator[Sandbox]:
 def dispatcher(
     nats_server: NatsServer, provider_under_test: SystemProvider
 ) -> Iterator[DispatcherProcess]:
+    if provider_under_test.name == "activecampaign":
+        drop_leftover_events(nats_server.url)
     replica = provider_under_test.dispatcher(nats_server.url).start()
     yield replica
     replica.stop()

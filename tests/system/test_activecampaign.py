@@ -14,13 +14,16 @@ from dispatcher.sandbox.activecampaign import (
     start_activecampaign_sandbox,
 )
 from tests.builders import placed_order, upsert
+from tests.bus_helpers import drop_leftover_events
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.processes import DispatcherProcess, NatsServer
 
 
 @pytest.fixture(scope="module")
 def activecampaign() -> Iterator[ActiveCampaignSandbox]:
-    with start_activecampaign_sandbox(import_delay_s=0.0) as running:
+    # Contact ids of their own: the system tests' other ActiveCampaign sandboxes count
+    # from 1 against the same service, which keeps each provider id once.
+    with start_activecampaign_sandbox(import_delay_s=0.0, first_contact_id=900_001) as running:
         yield running
 
 
@@ -28,6 +31,7 @@ def activecampaign() -> Iterator[ActiveCampaignSandbox]:
 def ac_dispatcher(
     nats_server: NatsServer, activecampaign: ActiveCampaignSandbox
 ) -> Iterator[DispatcherProcess]:
+    drop_leftover_events(nats_server.url)
     replica = DispatcherProcess(
         nats_server.url, activecampaign.base_url, provider="activecampaign"
     ).start()

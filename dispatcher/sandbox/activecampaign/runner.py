@@ -57,12 +57,16 @@ def start_activecampaign_sandbox(
     rate_limits: bool = True,
     import_delay_s: float = DEFAULT_IMPORT_DELAY_S,
     clock: Callable[[], float] = time.time,
+    first_contact_id: int = 1,
 ) -> ActiveCampaignSandbox:
     """Serve the ActiveCampaign subset on host:port (0 = a free port). With `api_key`, only
     that `Api-Token` is the account's (others get 403); likewise `tracking_actid` and
     `tracking_key` for POST /event. `rate_limits=False` lifts every limit (for measuring
-    ceilings). `clock` gives epoch seconds: rate windows, import progress and timestamps."""
-    settings = Settings(api_key, tracking_actid, tracking_key, rate_limits, import_delay_s)
+    ceilings). `clock` gives epoch seconds: rate windows, import progress and timestamps.
+    Contact ids count from `first_contact_id`."""
+    settings = Settings(
+        api_key, tracking_actid, tracking_key, rate_limits, import_delay_s, first_contact_id
+    )
     return ActiveCampaignSandbox(
         ActiveCampaignServer(host, port, ActiveCampaignState(settings, clock))
     )

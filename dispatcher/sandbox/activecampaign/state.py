@@ -26,6 +26,7 @@ class Settings:
     tracking_key: str | None = None
     rate_limits: bool = True
     import_delay_s: float = DEFAULT_IMPORT_DELAY_S  # from queued to completed
+    first_contact_id: int = 1
 
 
 class ActiveCampaignState:
@@ -35,7 +36,7 @@ class ActiveCampaignState:
         self.faults = FaultQueue()
         self.windows = WindowCounter(clock, WINDOWS)
         self._account_lock = threading.Lock()
-        self._account = seeded_account(clock())
+        self._account = seeded_account(clock(), settings.first_contact_id)
         self.log = RequestLog()
         self.refusals = RefusalLog()
 
@@ -66,4 +67,4 @@ class ActiveCampaignState:
         self.clear_faults()
         self.windows.clear()
         with self._account_lock:
-            self._account = seeded_account(self.clock())
+            self._account = seeded_account(self.clock(), self.settings.first_contact_id)

@@ -25,10 +25,10 @@ class Table:
     (one no call changes after the row is made: a contact's email, a membership's contact)
     cost the rows sharing its value, not a scan: a million contacts stay fast to upsert."""
 
-    def __init__(self, entity: str, indexed: tuple[str, ...] = ()) -> None:
+    def __init__(self, entity: str, indexed: tuple[str, ...] = (), first_id: int = 1) -> None:
         self.entity = entity  # as the "No Result found for <Entity>" messages name it
         self._rows: dict[str, Row] = {}
-        self._next = 1
+        self._next = first_id
         self._indexes: dict[str, dict[Any, dict[str, None]]] = {name: {} for name in indexed}
 
     def insert(self, row: Row) -> Row:
@@ -135,9 +135,11 @@ class Account:
         return self.automations.insert(row | {"cdate": stamp, "mdate": stamp})
 
 
-def seeded_account(now: float) -> Account:
-    """A new account with a couple of automations to enrol contacts in."""
-    account = Account()
+def seeded_account(now: float, first_contact_id: int = 1) -> Account:
+    """A new account with a couple of automations to enrol contacts in. Its contact ids
+    count from `first_contact_id` (tests running two sandboxes against one service give
+    them ranges of their own: the service keeps a provider id once)."""
+    account = Account(contacts=Table("contact", ("email_key",), first_contact_id))
     for name in SEEDED_AUTOMATIONS:
         account.add_automation(name, now)
     return account
