@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,7 +65,7 @@ def mentions(record: Record, *texts: str) -> bool:
     return all(text in body for text in texts)
 
 
-class SystemProvider:
+class SystemProvider(ABC):
     """A provider's sandbox as the system tests see it (see the subclasses)."""
 
     name: str
@@ -77,44 +78,44 @@ class SystemProvider:
         """A replica (not started) delivering to this sandbox."""
         return DispatcherProcess(nats_url, self.base_url, **(self.settings | settings))
 
-    def requests(self, path: str | None = None) -> list[Record]:
-        raise NotImplementedError
+    @abstractmethod
+    def requests(self, path: str | None = None) -> list[Record]: ...
 
-    def rejections(self) -> list[Record]:
-        raise NotImplementedError
+    @abstractmethod
+    def rejections(self) -> list[Record]: ...
 
-    def add_fault(self, **fields: Any) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def add_fault(self, **fields: Any) -> None: ...
 
-    def faults_pending(self) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def faults_pending(self) -> bool: ...
 
+    @abstractmethod
     def clear(self) -> None:
         """Forget recorded requests and queued faults (what the provider holds stays)."""
-        raise NotImplementedError
 
-    def clear_faults(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def clear_faults(self) -> None: ...
 
+    @abstractmethod
     def event_counts(self) -> dict[str, int]:
         """Our event id -> submissions the provider accepted."""
-        raise NotImplementedError
 
-    def recorded(self, event_id: str) -> Recorded | None:
-        raise NotImplementedError
+    @abstractmethod
+    def recorded(self, event_id: str) -> Recorded | None: ...
 
+    @abstractmethod
     def profile_writes(self, email: str) -> list[Record]:
         """Accepted profile writes for `email` (requests on `profile_path`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def synced_value(self, email: str, name: str, value: object) -> bool:
         """Whether a profile write for `email` carried `name` (our field or property) = value."""
-        raise NotImplementedError
 
+    @abstractmethod
     def consent(self, email: str, *, sms: bool = False) -> ProviderConsent:
         """A person's email consent (and SMS consent with `sms`), in the terms of
         `expected_at_provider` (tests.dispatcher.helpers.expected_consent)."""
-        raise NotImplementedError
 
     def expected(
         self, ours: ConsentState, *, sms: bool = False, has_phone: bool = False
@@ -128,13 +129,13 @@ class SystemProvider:
         )
         return state if sms else {k: v for k, v in state.items() if k != "sms"}
 
+    @abstractmethod
     def holds(self, email: str) -> bool:
         """Whether the provider has the person."""
-        raise NotImplementedError
 
+    @abstractmethod
     def erased(self, email: str) -> bool:
         """Whether the person's erasure reached the provider (call `holds` first)."""
-        raise NotImplementedError
 
     def mentioning(self, email: str, *texts: str) -> bool:
         """Whether an accepted request names `email` with all `texts`."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from types import TracebackType
@@ -289,14 +289,7 @@ class KlaviyoClient:
         is not one is retryable (a proxy's page, say): reading changes nothing, so
         trying again is safe."""
         await self._pacer(READ_PERSON, buckets)
-        try:
-            response = await self._http.get(path, params=params)
-        except httpx.RequestError as exc:
-            raise RetryableProviderError(_transport_message(path, exc, "GET")) from exc
-        try:
-            response.raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            raise _status_error(exc.response, path, None, "GET") from exc
+        response = await self._get(path, params)
         try:
             document = response.json()
             reading.list_ids(document)  # a collection: `data` is an array
@@ -339,7 +332,7 @@ class KlaviyoClient:
             raise _status_error(exc.response, path, blame) from exc
         return response
 
-    async def _get(self, url: str, params: dict[str, int] | None = None) -> httpx.Response:
+    async def _get(self, url: str, params: Mapping[str, str | int] | None = None) -> httpx.Response:
         try:
             response = await self._http.get(url, params=params)
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:

@@ -10,6 +10,7 @@ import socket
 import socketserver
 import sys
 import threading
+from abc import ABCMeta, abstractmethod
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -62,7 +63,7 @@ def _shut(connection: socket.socket) -> None:
         connection.shutdown(socket.SHUT_RDWR)
 
 
-class SandboxHandler(BaseHTTPRequestHandler):
+class SandboxHandler(BaseHTTPRequestHandler, metaclass=ABCMeta):
     """Subclasses implement `handle_request` and `error_body`."""
 
     protocol_version = "HTTP/1.1"
@@ -90,12 +91,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
+    @abstractmethod
     def handle_request(self) -> None:
-        raise NotImplementedError
+        """Answer the request (each provider's sandbox routes it)."""
 
+    @abstractmethod
     def error_body(self, status: int, detail: str) -> bytes:
         """The provider's error body for a refusal before the request was read."""
-        raise NotImplementedError
 
     def read_body(self, limit: int) -> bytes | None:
         """The request body, or None when it was refused (answered) or cut short."""

@@ -22,6 +22,7 @@ from tests.dispatcher.budget.helpers import (
     run_on_clock,
 )
 from tests.dispatcher.virtual_clock import VirtualClock
+from tests.harness import eventually
 from tests.processes import NatsServer
 
 MARGIN_S = 0.1
@@ -95,7 +96,7 @@ def test_compliance_work_keeps_its_share_of_a_shared_bucket(own_nats: NatsServer
         async with budget_kv(own_nats.url) as kv:
             bulk, compliance = replicas(kv, SHARED, clock, 2)
             syncing = asyncio.create_task(_stamps(bulk, "sync", 12))
-            await asyncio.sleep(0.2)  # the sync has taken what it may and waits
+            await _until_waiting(clock)  # the sync has taken what it may and waits
             unsubscribing = asyncio.create_task(_stamps(compliance, "unsubscribe", 1))
             await run_on_clock(clock, [syncing, unsubscribing])
             return syncing.result(), unsubscribing.result()
@@ -187,7 +188,7 @@ def test_a_call_of_two_buckets_holds_no_stamp_while_it_waits_for_the_other(
             await first.acquire("import")  # at 0: bulk import's minute is spent
             clock.now = 1.5  # the account's second (and its margin) is over
             importing = asyncio.create_task(_stamps(second, "import", 1))
-            await asyncio.sleep(0.05)  # it looked at both buckets and waits
+            await _until_waiting(clock)  # it looked at both buckets and waits
             upserting = asyncio.create_task(_stamps(first, "upsert", 1))
             await run_on_clock(clock, [importing, upserting])
             return importing.result(), upserting.result()
@@ -195,3 +196,12 @@ def test_a_call_of_two_buckets_holds_no_stamp_while_it_waits_for_the_other(
     imported, upserted = asyncio.run(main())
     assert [s - EPOCH0 for s in upserted] == pytest.approx([1.5])
     assert [s - EPOCH0 for s in imported] == pytest.approx([60 + MARGIN_S] * 2, abs=1e-3)
+
+
+async def _until_waiting(clock: VirtualClock) -> None:
+    """Until a task sleeps on the virtual clock (it waits for the budget, not on I/O)."""
+
+    async def waiting() -> bool:
+        return clock.sleepers() > 0
+
+    await eventually(waiting)
