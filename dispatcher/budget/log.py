@@ -69,6 +69,14 @@ class BucketLog:
         leaving = self.stamps[first + excess - 1]  # leaves the span at leaving + span
         return max(0.0, leaving + span - stamp + _ROUNDING_S)
 
+    def call_wait(
+        self, now: float, limits: Sequence[Capacity], margin_s: float, *, paced: bool
+    ) -> float:
+        """`wait`, and with `paced` (a call carrying less than it could) the steady
+        pace too."""
+        wait = self.wait(now, limits, margin_s)
+        return max(wait, self.paced_wait(now, limits)) if paced else wait
+
     def paced_wait(self, now: float, limits: Sequence[Capacity]) -> float:
         """Seconds until the next call keeps the steady pace of the tightest
         window (one call per seconds / calls after the newest stamp)."""

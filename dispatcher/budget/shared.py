@@ -130,9 +130,9 @@ class SharedBudget:
 
     def _wait(self, plan: _Plan, paced: bool) -> float:
         """Seconds until `plan`'s bucket has room, by the entry as last seen."""
-        state, now = self._cached(plan.key), self._epoch()
-        wait = state.wait(now, plan.limits, self._margin_s)
-        return max(wait, state.paced_wait(now, plan.limits)) if paced else wait
+        return self._cached(plan.key).call_wait(
+            self._epoch(), plan.limits, self._margin_s, paced=paced
+        )
 
     async def _reserve_all(
         self, plans: Sequence[_Plan], paced: bool
@@ -210,9 +210,7 @@ class SharedBudget:
         now, wait = self._epoch(), 0.0
         for plan in self._plans.get(operation, ()):
             state = await self._read(plan.key)
-            wait = max(wait, state.wait(now, plan.limits, self._margin_s))
-            if paced:
-                wait = max(wait, state.paced_wait(now, plan.limits))
+            wait = max(wait, state.call_wait(now, plan.limits, self._margin_s, paced=paced))
         return wait
 
     async def _try_reserve(self, plan: _Plan, paced: bool) -> Stamp | float:
@@ -220,9 +218,7 @@ class SharedBudget:
         while True:
             state, revision = self._cached_entry(plan.key)
             now = self._epoch()
-            wait = state.wait(now, plan.limits, self._margin_s)
-            if paced:
-                wait = max(wait, state.paced_wait(now, plan.limits))
+            wait = state.call_wait(now, plan.limits, self._margin_s, paced=paced)
             if wait > 0:
                 return wait
             stamp = state.next_stamp(now)
