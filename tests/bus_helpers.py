@@ -4,14 +4,11 @@ marketing_runtime.envelope.serialized_events)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
-import nats
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 from marketing.bus.v1 import bus_pb2
-from marketing_runtime import topology
 from marketing_runtime.kinds import Kind, payload_field
 from marketing_runtime.timestamps import to_timestamp
 
@@ -40,18 +37,3 @@ def delivery(
     )
     getattr(message, payload_field(kind)).CopyFrom(payload)
     return message
-
-
-def drop_leftover_events(nats_url: str) -> None:
-    """Purge the events earlier tests published on the session's work stream without
-    a dispatcher to take them: ActiveCampaign takes one event per request at 5/s, so a
-    replica of it would spend a test's whole deadline on other tests' leftovers."""
-
-    async def purge() -> None:
-        nc = await nats.connect(nats_url)
-        try:
-            await nc.jetstream().purge_stream(topology.WORK_STREAM, subject=topology.EVENTS_SUBJECT)
-        finally:
-            await nc.close()
-
-    asyncio.run(purge())

@@ -14,10 +14,10 @@ import pytest
 
 from dispatcher.sandbox import Sandbox, start_sandbox
 from dispatcher.sandbox.activecampaign import start_activecampaign_sandbox
-from tests.bus_helpers import drop_leftover_events
 from tests.dispatcher.providers.under_test import PROVIDERS, new_list
 from tests.harness import ServiceHarness
 from tests.processes import DispatcherProcess, NatsServer
+from tests.system.leftovers import deliver_leftovers
 from tests.system.provider_state import ActiveCampaignProvider, KlaviyoProvider, SystemProvider
 
 
@@ -64,10 +64,10 @@ def klaviyo(sandbox: Sandbox) -> Iterator[Sandbox]:
 
 @pytest.fixture(scope="module")
 def dispatcher(
-    nats_server: NatsServer, provider_under_test: SystemProvider
+    nats_server: NatsServer, bus_harness: ServiceHarness, provider_under_test: SystemProvider
 ) -> Iterator[DispatcherProcess]:
     if provider_under_test.name == "activecampaign":
-        drop_leftover_events(nats_server.url)
+        deliver_leftovers(bus_harness, nats_server.url)
     replica = provider_under_test.dispatcher(nats_server.url).start()
     yield replica
     replica.stop()

@@ -14,9 +14,9 @@ from dispatcher.sandbox.activecampaign import (
     start_activecampaign_sandbox,
 )
 from tests.builders import placed_order, upsert
-from tests.bus_helpers import drop_leftover_events
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.processes import DispatcherProcess, NatsServer
+from tests.system.leftovers import deliver_leftovers
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +29,9 @@ def activecampaign() -> Iterator[ActiveCampaignSandbox]:
 
 @pytest.fixture(scope="module")
 def ac_dispatcher(
-    nats_server: NatsServer, activecampaign: ActiveCampaignSandbox
+    nats_server: NatsServer, bus_harness: ServiceHarness, activecampaign: ActiveCampaignSandbox
 ) -> Iterator[DispatcherProcess]:
-    drop_leftover_events(nats_server.url)
+    deliver_leftovers(bus_harness, nats_server.url)
     replica = DispatcherProcess(
         nats_server.url, activecampaign.base_url, provider="activecampaign"
     ).start()

@@ -23,6 +23,7 @@ from service.common.validation import email_key
 from tests.builders import money, upsert
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.processes import DispatcherProcess, NatsServer, free_port
+from tests.system.leftovers import queue_is_quiet
 from tests.system.provider_state import Recorded, SystemProvider, metric_total
 
 BACKOFF_BASE_S = 0.02  # the seed's schedule, scaled down: 0.02, 0.04, 0.08 ... s
@@ -52,11 +53,7 @@ def dispatcher(
 def quiet(system: ServiceHarness) -> ServiceHarness:
     """Wait until earlier tests' work has drained, so faults hit only ours."""
 
-    def drained() -> bool:
-        stats = system.stub.GetQueueStats(pb.GetQueueStatsRequest())
-        return stats.pending == 0 and stats.in_flight == 0
-
-    assert_eventually(drained, timeout_s=180)
+    assert_eventually(lambda: queue_is_quiet(system), timeout_s=180)
     return system
 
 

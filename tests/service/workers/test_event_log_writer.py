@@ -14,11 +14,12 @@ from marketing_runtime import topology
 from marketing_runtime.clock import utc_now
 from marketing_runtime.connection import Bus
 from marketing_runtime.pull import PullConsumer
+from nats.js.api import ConsumerInfo
 from sqlalchemy import text
 
 from service.storage.database import Database
 from service.workers.event_log_writer import EventLogWriter
-from tests.harness import own_database
+from tests.harness import eventually, own_database
 from tests.processes import NatsServer
 
 _LOGGED = text("SELECT id FROM marketing_event_log")
@@ -55,8 +56,13 @@ def test_an_event_without_a_body_is_skipped_and_acked_and_the_rest_logged(
         batch = await puller.fetch(len(messages), wait_s=5, linger_s=0.5)
         assert len(batch) == len(messages)
         await EventLogWriter(db, utc_now).handle(batch)
-        await bus.nc.flush()
-        info = await bus.js.consumer_info(topology.WORK_STREAM, topology.SERVICE_EVENT_LOG)
+
+        async def settled() -> ConsumerInfo | None:
+            # The server applies acks on its own time (a flush does not wait for that).
+            info = await bus.js.consumer_info(topology.WORK_STREAM, topology.SERVICE_EVENT_LOG)
+            return info if not info.num_ack_pending else None
+
+        info = await eventually(settled, timeout_s=10)
         async with db.transaction() as session:
             logged = set(await session.scalars(_LOGGED))
         await puller.close()
