@@ -35,26 +35,34 @@ budget leased to replicas would save round trips but strand calls in idle
 replicas, and a sliced 10/s window cannot be shared by four replicas without
 waste; the log spends the whole budget wherever the work is.
 
-Rule. A call may be stamped `t` (never below the newest stamp: stamps only grow)
-when, for each window of `calls` in `W` seconds, fewer than `calls` stamps lie in
-(t - (W + m), t], m being the margin (`margin_s`).
+Rule. A call counts in a window of W seconds from its stamp s until s + r, r being
+how late it can have reached the provider: the margin m while it is in flight, and
+once its answer came back (any HTTP status) the time to the answer plus a skew
+allowance (`DEFAULT_SKEW_S`, for replicas' clocks), at most m (`SharedBudget.answered`).
+A call may be stamped `t` (stamps only grow, each above the last) when, for each
+window of `calls` in `W` seconds, fewer than `calls` calls still count after t - W.
 
 Proof that the provider never sees more than `calls` in one of its windows.
-1. Every stamp was admitted by the rule against all stamps before it, and stamps
-   are written in order (compare-and-set on one entry serialises writers, and a
-   new stamp is at least the newest). So any half-open interval of length W + m
-   holds at most `calls` stamps: take its newest stamp t; all others in it lie in
-   (t - (W + m), t] and were there when t was admitted.
-2. Assume a request reaches the provider within m after its stamp: at most m/2
-   locally (`SharedBudget.fresh`: the gate sends only on a reservation at most m/2
-   old, else it gives it back and reserves again) and m/2 on the network and in
-   clock differences between replicas. Calls the provider counts in one window
-   [k W, (k + 1) W) then carry stamps in [k W - m, (k + 1) W), an interval of
-   length W + m: at most `calls` of them, by 1. This holds whatever the window's
-   alignment, and for every window of the bucket.
+1. A request leaves after its stamp, or at most 10 µs before it (calls of one instant
+   get stamps a hair apart, `log._TIE_S`, which the rule adds to every window) and
+   within m/2 of it (`SharedBudget.fresh`:
+   the gate sends only on a reservation at most m/2 old, else it gives it back and
+   reserves again); it reaches the provider within m/2 more (the network, and clock
+   differences between replicas), or, when answered, before its answer: so by
+   s + r, whichever r the log held for it.
+2. Suppose a window [a, a + W) of the provider held calls + 1 arrivals, and take the
+   one of them stamped last, t. Every other was stamped before it, so was in the
+   log when t was admitted (compare-and-set on one entry serialises writers), with
+   s + r at least its arrival, which is at least a > (arrival of t) - W >= t - W: all
+   `calls` of them counted after t - W, and t was not admissible. This holds
+   whatever the window's alignment, and for every window of the bucket.
 Stamps of reservations not used, and calls the provider refused, only make the
-log count more than the provider does: safe. The price is m per window: a minute
-of 150 calls runs at 150 per 60 + m seconds (99.8 % at m = 0.1 s).
+log count more than the provider does: safe. The price is r per window: a second
+of 5 calls runs at 5 per 1 + r seconds, r about the skew (10 ms) and the answer's
+time once answered; a minute of 150 at 150 per 60 + r.
+An answer costs no round trip: it is written with the replica's next write of the
+bucket, and meanwhile only its own view has it, so replicas see each other's
+answers a call late (counting longer than needed: safe).
 
 Work that is not compliance work stops short of the compliance share of each
 window of a bucket it shares with compliance work (`log.COMPLIANCE_SHARE`), so

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dispatcher.providers.base import RateBucket, RateWindow
@@ -22,52 +22,79 @@ COMPLIANCE_SHARE = 0.15
 # Added to a wait so that floating-point rounding does not wake a call a hair
 # before the stamp it waits for has left the window (it would wait again).
 _ROUNDING_S = 1e-6
+# Calls reserved at one instant get stamps of their own a hair apart (see `next_stamp`),
+# which may put a stamp up to this far ahead of the clock without a wait for it.
+_TIE_S = 1e-5
 
 
 @dataclass(frozen=True)
 class BucketLog:
     stamps: tuple[float, ...] = ()
+    # Per stamp, how long after it the call reached the provider at the latest: None while
+    # it is in flight (the margin, then), less once its answer came (`answered`).
+    reached: tuple[float | None, ...] | None = None
     paused_until: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.reached is None:
+            object.__setattr__(self, "reached", (None,) * len(self.stamps))
+        elif len(self.reached) != len(self.stamps):
+            raise ValueError("a log needs one `reached` per stamp")
+
+    @property
+    def _reached(self) -> tuple[float | None, ...]:
+        assert self.reached is not None  # filled in by __post_init__
+        return self.reached
 
     @classmethod
     def decode(cls, raw: bytes | None) -> BucketLog:
         if not raw:
             return cls()
         data = json.loads(raw)
-        return cls(tuple(data.get("t", ())), float(data.get("p", 0.0)))
+        stamps = tuple(data.get("t", ()))
+        reached = data.get("r")
+        return cls(stamps, tuple(reached) if reached else None, float(data.get("p", 0.0)))
 
     def encode(self) -> bytes:
-        return json.dumps(
-            {"t": self.stamps, "p": self.paused_until}, separators=(",", ":")
-        ).encode()
+        entry: dict[str, object] = {"t": self.stamps, "p": self.paused_until}
+        if any(r is not None for r in self._reached):
+            entry["r"] = self._reached
+        return json.dumps(entry, separators=(",", ":")).encode()
 
     @property
     def last(self) -> float:
         return self.stamps[-1] if self.stamps else float("-inf")
 
     def next_stamp(self, now: float) -> float:
-        """The stamp a call reserved now gets: stamps never go back, so a replica
-        whose clock is behind another's stamps at the newest one (see the package)."""
-        return max(now, self.last)
+        """The stamp a call reserved now gets: stamps only grow (see the package), and
+        each is another's by a hair at least, so that an answer names its own call."""
+        return max(now, math.nextafter(self.last, math.inf)) if self.stamps else now
 
     def wait(self, now: float, limits: Sequence[Capacity], margin_s: float) -> float:
         """Seconds until one more call fits every window (0: now) and no pause holds."""
         stamp = self.next_stamp(now)
-        wait = max(0.0, self.paused_until - now, stamp - now)
+        fits = max(self.paused_until, self.last - _TIE_S)
         for capacity in limits:
-            wait = max(wait, self._window_wait(stamp, capacity, margin_s) + stamp - now)
-        return wait
+            fits = max(fits, self._fits_from(stamp, capacity, margin_s))
+        return max(0.0, fits - now)
 
-    def _window_wait(self, stamp: float, capacity: Capacity, margin_s: float) -> float:
-        """A call stamped `stamp` fits when fewer than `capacity.calls` stamps lie in
-        (stamp - span, stamp]; else it waits until enough of the oldest have left."""
-        span = capacity.window.seconds + margin_s
-        first = bisect.bisect_right(self.stamps, stamp - span)
-        excess = len(self.stamps) - first - capacity.calls + 1
+    def _fits_from(self, stamp: float, capacity: Capacity, margin_s: float) -> float:
+        """From when a call stamped `stamp` (or later) fits this window: once fewer than
+        `capacity.calls` calls may have reached the provider after its stamp - W. A call
+        stamped s counts until s + its `reached` (the margin while it is unanswered)."""
+        # A request may leave up to _TIE_S before its stamp: so much longer a window.
+        window = capacity.window.seconds + _TIE_S
+        first = bisect.bisect_right(self.stamps, stamp - window - margin_s)
+        cutoff = stamp - window
+        latest = [
+            s + (margin_s if r is None else min(r, margin_s))
+            for s, r in zip(self.stamps[first:], self._reached[first:], strict=True)
+        ]
+        counted = sorted(t for t in latest if t > cutoff)
+        excess = len(counted) - capacity.calls + 1
         if excess <= 0:
-            return 0.0
-        leaving = self.stamps[first + excess - 1]  # leaves the span at leaving + span
-        return max(0.0, leaving + span - stamp + _ROUNDING_S)
+            return -math.inf  # room now
+        return counted[excess - 1] + window + _ROUNDING_S
 
     def call_wait(
         self, now: float, limits: Sequence[Capacity], margin_s: float, *, paced: bool
@@ -84,19 +111,50 @@ class BucketLog:
         return max(0.0, self.last + spacing - now)
 
     def with_call(self, stamp: float, horizon_s: float) -> BucketLog:
-        """This log with a call at `stamp`, forgetting stamps no window can see."""
+        """This log with a call in flight at `stamp`, forgetting stamps no window can see."""
         keep = bisect.bisect_right(self.stamps, stamp - horizon_s)
-        return BucketLog((*self.stamps[keep:], stamp), self.paused_until)
+        return BucketLog(
+            (*self.stamps[keep:], stamp), (*self._reached[keep:], None), self.paused_until
+        )
 
     def without(self, stamp: float) -> BucketLog:
-        """This log without one call stamped `stamp` (a reservation not used)."""
-        at = bisect.bisect_left(self.stamps, stamp)
-        if at < len(self.stamps) and self.stamps[at] == stamp:
-            return BucketLog((*self.stamps[:at], *self.stamps[at + 1 :]), self.paused_until)
-        return self
+        """This log without the call stamped `stamp` (a reservation not used)."""
+        at = self._index(stamp)
+        if at is None:
+            return self
+        return BucketLog(
+            (*self.stamps[:at], *self.stamps[at + 1 :]),
+            (*self._reached[:at], *self._reached[at + 1 :]),
+            self.paused_until,
+        )
+
+    def answered(self, answers: Mapping[float, float]) -> BucketLog:
+        """This log with each call stamped `stamp` in `answers` known to have reached the
+        provider within `answers[stamp]` seconds of its stamp (its answer came back by
+        then). Stamps it does not hold are passed over."""
+        changed = list(self._reached)
+        for stamp, reached in answers.items():
+            at = self._index(stamp)
+            if at is not None:
+                changed[at] = reached
+        if changed == list(self._reached):
+            return self
+        return BucketLog(self.stamps, tuple(changed), self.paused_until)
+
+    def holds(self, stamp: float) -> bool:
+        return self._index(stamp) is not None
+
+    def reached_of(self, stamp: float) -> float | None:
+        """What the log holds of the call stamped `stamp` (None: in flight, or not held)."""
+        at = self._index(stamp)
+        return None if at is None else self._reached[at]
 
     def paused(self, until: float) -> BucketLog:
-        return BucketLog(self.stamps, max(self.paused_until, until))
+        return BucketLog(self.stamps, self.reached, max(self.paused_until, until))
+
+    def _index(self, stamp: float) -> int | None:
+        at = bisect.bisect_left(self.stamps, stamp)
+        return at if at < len(self.stamps) and self.stamps[at] == stamp else None
 
 
 @dataclass(frozen=True)

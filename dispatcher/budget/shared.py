@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 # half of it between the stamp and the request leaving (checked: `fresh`) and
 # half on the way (assumed), clock differences between replicas included.
 DEFAULT_MARGIN_S = 0.1
+# Once a call is answered it reached the provider by then, on this replica's clock: it
+# counts until its answer and this much more, for the clocks of replicas may differ.
+DEFAULT_SKEW_S = 0.01
+# Answers kept per bucket until a write of this replica holds them: more than any
+# window of the providers' takes.
+_ANSWERS_KEPT = 2000
 _KEY_UNSAFE = re.compile(r"[^-_=a-zA-Z0-9]")
 
 
@@ -75,16 +81,20 @@ class SharedBudget:
         limits: Limits,
         *,
         margin_s: float = DEFAULT_MARGIN_S,
+        skew_s: float = DEFAULT_SKEW_S,
         epoch: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self._kv, self._margin_s = kv, margin_s
+        self._kv, self._margin_s, self._skew_s = kv, margin_s, skew_s
         self._epoch, self._sleep = epoch, sleep
         self._account, self._limits = _key_safe(account), limits
         self._plans = _plans(self._account, limits, bulk=False)
         self._bulk_plans = _plans(self._account, limits, bulk=True)
         self._request_plans: dict[tuple[str, str, bool], _Plan] = {}
         self._seen: dict[str, tuple[BucketLog, int | None]] = {}
+        # Per bucket, the answers of this replica's calls (stamp -> reached) that the
+        # entry may not hold yet: they go into every write (see `answered`).
+        self._answers: defaultdict[str, dict[float, float]] = defaultdict(dict)
         self._deciding: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def covers(self, operation: str) -> bool:
@@ -175,6 +185,22 @@ class SharedBudget:
         for key, stamp in reservation.stamps:
             await self._change(key, partial(BucketLog.without, stamp=stamp))
 
+    def answered(self, reservation: Reservation) -> None:
+        """The request of `reservation` has its answer: it reached the provider by now,
+        so it counts in each window until now (and the skew), not until its stamp and
+        the margin. No round trip: the answer goes into this replica's next write of
+        the bucket (a reservation), and meanwhile into its own view of it."""
+        now = self._epoch()
+        for key, stamp in reservation.stamps:
+            reached = min(max(0.0, now - stamp) + self._skew_s, self._margin_s)
+            answers = self._answers[key]
+            answers[stamp] = reached
+            if len(answers) > _ANSWERS_KEPT:  # a bucket this replica has not written for long
+                for old in sorted(answers)[: len(answers) - _ANSWERS_KEPT]:
+                    del answers[old]
+            state, revision = self._cached_entry(key)
+            self._seen[key] = (state.answered({stamp: reached}), revision)
+
     async def throttled(
         self, operation: str, retry_after_s: float, buckets: Sequence[RateBucket] = ()
     ) -> None:
@@ -247,8 +273,16 @@ class SharedBudget:
         except KeyNotFoundError:
             self._seen[key] = (BucketLog(), None)
         else:
-            self._seen[key] = (BucketLog.decode(entry.value), entry.revision)
+            self._seen[key] = (
+                self._with_answers(key, BucketLog.decode(entry.value)),
+                entry.revision,
+            )
         return self._seen[key][0]
+
+    def _with_answers(self, key: str, state: BucketLog) -> BucketLog:
+        """`state` with this replica's answers that it does not hold yet."""
+        answers = self._answers.get(key)
+        return state.answered(answers) if answers else state
 
     async def _write(self, key: str, state: BucketLog, revision: int | None) -> bool:
         """Compare-and-set: False when another replica wrote the entry since `revision`
@@ -262,8 +296,22 @@ class SharedBudget:
         except KeyWrongLastSequenceError:
             metrics.BUDGET_KV_OPS.labels("conflict").inc()
             return False
-        self._seen[key] = (state, written)
+        self._seen[key] = (self._after_write(key, state), written)
         return True
+
+    def _after_write(self, key: str, written: BucketLog) -> BucketLog:
+        """The answers `written` holds are shared now (any later write builds on it);
+        those that came while it was on its way go into the next one."""
+        answers = self._answers.get(key)
+        if not answers:
+            return written
+        # Held as answered, or gone from the log (out of every window, or given back).
+        settled = [
+            s for s, r in answers.items() if written.reached_of(s) == r or not written.holds(s)
+        ]
+        for stamp in settled:
+            del answers[stamp]
+        return written.answered(answers) if answers else written
 
 
 def _plans(account: str, limits: Limits, *, bulk: bool) -> dict[str, tuple[_Plan, ...]]:

@@ -21,10 +21,11 @@ of the request it answered."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
 
 from marketing_runtime.clock import Sleep
@@ -48,6 +49,7 @@ _REQUEST_BUCKETS: contextvars.ContextVar[tuple[RateBucket, ...]] = contextvars.C
     "request_buckets", default=()
 )
 Reserve = Callable[[SharedBudget], Awaitable[Reservation]]
+Reserved = tuple[SharedBudget, Reservation]
 
 
 class ProviderGate:
@@ -85,12 +87,15 @@ class ProviderGate:
         steady pace (see `SharedBudget.acquire`). `bulk`: bulk work whatever
         the operation, e.g. a full sync's consent calls: it leaves the
         compliance share of the operation's buckets to live compliance work."""
-        await self._wait_for_room(operation, (), self._call_reservation(operation, paced, bulk))
+        reserved = await self._wait_for_room(
+            operation, (), self._call_reservation(operation, paced, bulk)
+        )
         guard()
         started = self._monotonic()
         metrics.BATCH_SIZE.labels(operation).observe(size)
         try:
-            result = await _guarded(call, guard, bulk)
+            with _answered(reserved):
+                result = await _guarded(call, guard, bulk)
         except RetryableProviderError as exc:
             throttled = is_throttled(exc)
             if exc.code == RATE_LIMITED and exc.retry_after is None:
@@ -107,18 +112,21 @@ class ProviderGate:
         self._observe(operation, "ok", started)
         return result
 
-    async def pace(self, operation: str, buckets: Sequence[RateBucket]) -> None:
+    @contextlib.asynccontextmanager
+    async def pace(self, operation: str, buckets: Sequence[RateBucket]) -> AsyncIterator[None]:
         """The `RequestPacer` of a provider that paces its own requests: wait out any
         pause of the operation or of these buckets, reserve this one request in each
-        of them, then run the call's guard."""
+        of them, run the call's guard, then let the request go; its answer is noted."""
         drawn = tuple(buckets)
         _REQUEST_BUCKETS.set(drawn)
 
         def reserve(budget: SharedBudget) -> Awaitable[Reservation]:
             return budget.acquire_request(operation, drawn, bulk=_BULK.get(False))
 
-        await self._wait_for_room(operation, drawn, reserve)
+        reserved = await self._wait_for_room(operation, drawn, reserve)
         _GUARD.get(lambda: None)()
+        with _answered(reserved):
+            yield
 
     def _call_reservation(self, operation: str, paced: bool, bulk: bool) -> Reserve | None:
         """How a call of `operation` is reserved as a whole: None when the budget does
@@ -130,20 +138,21 @@ class ProviderGate:
 
     async def _wait_for_room(
         self, operation: str, buckets: tuple[RateBucket, ...], reserve: Reserve | None
-    ) -> None:
-        """Wait out any pause, then reserve in the shared budget. Another call may
-        be throttled while this one waits: wait again. A reservation that took too
-        long to get (slow KV round trips, say) is given back and taken again:
-        the provider would see the request later than the budget counted it."""
+    ) -> Reserved | None:
+        """Wait out any pause, then reserve in the shared budget (the reservation, and
+        the budget it is of; None without one). Another call may be throttled while
+        this one waits: wait again. A reservation that took too long to get (slow KV
+        round trips, say) is given back and taken again: the provider would see the
+        request later than the budget counted it."""
         while True:
             while (wait := self._pause_left(operation, buckets)) > 0:
                 await self._sleep(wait)
             budget = self._budget
             if budget is None or reserve is None:
-                return
+                return None
             reservation = await reserve(budget)
             if budget.fresh(reservation) and self._pause_left(operation, buckets) <= 0:
-                return
+                return budget, reservation
             metrics.BUDGET_STALE.labels(operation).inc()
             await budget.release(reservation)
 
@@ -210,6 +219,22 @@ class ProviderGate:
 
     def _observe(self, operation: str, result: str, started: float) -> None:
         metrics.PROVIDER_CALLS.labels(operation, result).observe(self._monotonic() - started)
+
+
+@contextlib.contextmanager
+def _answered(reserved: Reserved | None) -> Iterator[None]:
+    """Once the provider has answered the request (any HTTP status), it reached the
+    provider by then: the budget counts it in its windows until then, not for the
+    whole margin. A request with no answer (a timeout, a lost connection) may still
+    be read by the provider later, and keeps counting for the margin."""
+    try:
+        yield
+    except ProviderError as exc:
+        if reserved is not None and exc.status is not None:
+            reserved[0].answered(reserved[1])
+        raise
+    if reserved is not None:
+        reserved[0].answered(reserved[1])
 
 
 async def _guarded(call: Callable[[], Awaitable[T]], guard: Callable[[], None], bulk: bool) -> T:

@@ -11,7 +11,9 @@ plans, and so know nothing of any one provider.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -158,17 +160,22 @@ class Limits:
 
 
 class RequestPacer(Protocol):
-    """Awaited by a provider right before each HTTP request it sends for `operation`, with
-    the buckets that one request draws from (say, the whole account, or the account and
-    bulk import): it returns once the request may go, its share of every bucket counted.
-    The dispatcher supplies it (its budget, shared by every replica); providers know
-    nothing of how."""
+    """Entered by a provider around each HTTP request it sends for `operation`, with the
+    buckets that one request draws from (say, the whole account, or the account and bulk
+    import): entering returns once the request may go, its share of every bucket
+    counted; leaving says the request has its answer (or failed), which lets the budget
+    count it for less. Only the sending goes inside. The dispatcher supplies it (its
+    budget, shared by every replica); providers know nothing of how."""
 
-    async def __call__(self, operation: str, buckets: Sequence[RateBucket]) -> None: ...
+    def __call__(
+        self, operation: str, buckets: Sequence[RateBucket]
+    ) -> AbstractAsyncContextManager[None]: ...
 
 
-async def unpaced(operation: str, buckets: Sequence[RateBucket]) -> None:
+@contextlib.asynccontextmanager
+async def unpaced(operation: str, buckets: Sequence[RateBucket]) -> AsyncIterator[None]:
     """The pacer of a provider nobody paces (tests, tools): every request goes at once."""
+    yield
 
 
 @dataclass(frozen=True)
@@ -290,7 +297,7 @@ class Provider(Protocol):
         ...
 
     def pace_requests(self, pacer: RequestPacer) -> None:
-        """Await `pacer` before each HTTP request from now on (see `Limits.paces_requests`;
+        """Send each HTTP request inside `pacer` from now on (see `Limits.paces_requests`;
         a provider that makes one request per call may ignore it)."""
         ...
 

@@ -204,8 +204,8 @@ class ActiveCampaignClient:
             await self._switch_tracking_on()
         account = self._tracking
         data = {"actid": account.account_id, "key": account.key, **form}
-        await self._api.pacer(CREATE_EVENTS, TRACKING_BUCKETS)
-        response = await send(self._tracker, "POST", account.url, CREATE_EVENTS, data=data)
+        async with self._api.pacer(CREATE_EVENTS, TRACKING_BUCKETS):
+            response = await send(self._tracker, "POST", account.url, CREATE_EVENTS, data=data)
         if not response.is_success:
             raise status_error(response, "POST /event", CREATE_EVENTS)
         reply = json_object(response)
@@ -305,7 +305,7 @@ class ActiveCampaignClient:
         return await self._automations.remove(email, automation_id)
 
     def pace_requests(self, pacer: RequestPacer) -> None:
-        """Every request, to /api/3 and to event tracking, awaits `pacer` first: an
+        """Every request, to /api/3 and to event tracking, is sent inside `pacer`: an
         operation may make several (limits.py), and each is counted."""
         self._api.pacer = pacer
 

@@ -49,7 +49,7 @@ _MAYBE_APPLIED = frozenset({500, 502, 504})
 
 class ApiHttp:
     """Requests to one ActiveCampaign account's API; safe to share within one event loop.
-    Each request awaits `pacer` first, with the buckets it draws from (`call`'s `buckets`:
+    Each request is sent inside `pacer`, with the buckets it draws from (`call`'s `buckets`:
     the account's, and bulk import's for a bulk import)."""
 
     def __init__(
@@ -87,10 +87,10 @@ class ApiHttp:
         not-found answer (404, or a 403 saying "No Result found") is None."""
         content = None if body is None else encode(body, f"{method} {path}")
         headers = None if content is None else {"Content-Type": "application/json"}
-        await self.pacer(operation, buckets)
-        response = await send(
-            self.http, method, path, operation, content=content, headers=headers, params=params
-        )
+        async with self.pacer(operation, buckets):
+            response = await send(
+                self.http, method, path, operation, content=content, headers=headers, params=params
+            )
         if allow_missing and is_not_found(response):
             return None
         if response.is_success:

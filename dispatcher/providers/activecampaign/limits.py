@@ -5,8 +5,8 @@ ActiveCampaign keeps one budget per account, 5 requests/s shared by every key an
 path; bulk import adds 100 calls a minute of its own; event tracking (trackcmp) is another host
 whose limits are not published, given 5/s here like the sandbox. An import of one contact
 draws from a bucket of 20 a minute instead of bulk import's. Each operation below is one
-provider method; the budget counts its HTTP requests, not its calls: the client awaits its
-pacer before each request with the buckets that request draws from (`API_BUCKETS`,
+provider method; the budget counts its HTTP requests, not its calls: the client sends each
+request inside its pacer, with the buckets that request draws from (`API_BUCKETS`,
 `IMPORT_BUCKETS`, `SINGLE_IMPORT_BUCKETS`, `TRACKING_BUCKETS`; `paces_requests`), as many as
 a call turns out to make.
 Most make one HTTP request once the ids they need are remembered; some look before they

@@ -217,8 +217,8 @@ class KlaviyoClient:
     async def import_status(self, job_id: str) -> ImportStatus:
         """GET the job; once it is done with failures, every page of its import errors."""
         path = imports.job_path(job_id)
-        await self._pacer(IMPORT_STATUS, IMPORT_JOB)
-        response = await self._get(path)
+        async with self._pacer(IMPORT_STATUS, IMPORT_JOB):
+            response = await self._get(path)
         try:
             current = imports.status(response.json())
         except ValueError as exc:
@@ -247,9 +247,9 @@ class KlaviyoClient:
     async def _get_waiting_out_429(self, url: str, params: dict[str, int] | None) -> httpx.Response:
         attempt = 1
         while True:
-            await self._pacer(IMPORT_STATUS, IMPORT_ERRORS)  # each try is a request
             try:
-                return await self._get(url, params)
+                async with self._pacer(IMPORT_STATUS, IMPORT_ERRORS):  # each try is a request
+                    return await self._get(url, params)
             except RetryableProviderError as exc:
                 if exc.status != 429 or attempt >= imports.THROTTLED_PAGE_ATTEMPTS:
                     raise
@@ -288,8 +288,8 @@ class KlaviyoClient:
         """GET a JSON:API document of read_person, paced in `buckets`. A 2xx whose body
         is not one is retryable (a proxy's page, say): reading changes nothing, so
         trying again is safe."""
-        await self._pacer(READ_PERSON, buckets)
-        response = await self._get(path, params)
+        async with self._pacer(READ_PERSON, buckets):
+            response = await self._get(path, params)
         try:
             document = response.json()
             reading.list_ids(document)  # a collection: `data` is an array
@@ -302,7 +302,7 @@ class KlaviyoClient:
         return document
 
     def pace_requests(self, pacer: RequestPacer) -> None:
-        """Await `pacer` before each request of the calls that may make several
+        """Send each request of the calls that may make several inside `pacer`
         (`Limits.paces_requests`: import_status, read_person), with that request's
         endpoint bucket. Every other call is one request, which the gate reserves as a
         whole before it goes."""

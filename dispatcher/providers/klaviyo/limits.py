@@ -65,8 +65,8 @@ RATES = MappingProxyType(
         READ_PERSON: (*PROFILES, *PROFILE_LISTS),
     }
 )
-# The calls that may make several requests: each of their requests awaits the pacer
-# with its own bucket. Every other call is one request, reserved by the gate as a whole.
+# The calls that may make several requests: each of their requests is sent inside the
+# pacer, with its own bucket. Every other call is one request, reserved by the gate as a whole.
 PACED = frozenset({IMPORT_STATUS, READ_PERSON})
 
 LIMITS = Limits(

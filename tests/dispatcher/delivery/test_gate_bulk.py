@@ -75,7 +75,7 @@ def test_a_live_unsubscribe_gets_a_call_while_a_sync_saturates_the_endpoint(
         assert live_at == pytest.approx(LIVE_AT_S), "the reserved share: no wait"
         # 750 a minute, of which 113 (15 %) are reserved; 75 a second, 12 reserved.
         assert len(in_first_minute) == 637
-        assert most_in_any_window(sync_calls, 1 + MARGIN_S) <= 63
+        assert most_in_any_window(sync_calls, 1.0) <= 63  # whatever the alignment
     else:
         assert len(in_first_minute) == 750
         assert live_at > 60, "behind the sync until the minute frees a call"

@@ -59,6 +59,7 @@ def test_an_event_without_a_body_is_skipped_and_acked_and_the_rest_logged(
 
         async def settled() -> ConsumerInfo | None:
             # The server applies acks on its own time (a flush does not wait for that).
+            assert bus.js is not None
             info = await bus.js.consumer_info(topology.WORK_STREAM, topology.SERVICE_EVENT_LOG)
             return info if not info.num_ack_pending else None
 

@@ -1,11 +1,12 @@
-"""The client's pacer (what the shared budget plugs into): awaited before every request it
+"""The client's pacer (what the shared budget plugs into): entered around every request it
 sends, with the bucket that request draws from (an import of one contact, its own); and,
 through it, another replica creating the store's connection, a customer or an order between
 our look and our create."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -32,9 +33,11 @@ class Pacer:
         self.asked: list[tuple[str, tuple[str, ...]]] = []
         self._before = before or {}
 
-    async def __call__(self, operation: str, buckets: Sequence[RateBucket]) -> None:
+    @contextlib.asynccontextmanager
+    async def __call__(self, operation: str, buckets: Sequence[RateBucket]) -> AsyncIterator[None]:
         self.asked.append((operation, tuple(bucket.name for bucket in buckets)))
         self._before.get(len(self.asked), lambda: None)()
+        yield
 
 
 def make_connection(sandbox: ActiveCampaignSandbox) -> None:
