@@ -104,11 +104,14 @@ async def run(
     backlog_events: int,
     *,
     orders: bool = True,
+    unsubscribe_every_s: float | None = None,
 ) -> None:
     """`prefix` names the provider in the keys ("" for Klaviyo, "ac_"). Without
     `orders` the backlog is product views only: ActiveCampaign takes orders as
-    e-commerce objects, another endpoint and budget than event tracking's."""
+    e-commerce objects, another endpoint and budget than event tracking's.
+    `unsubscribe_every_s`: the shoppers' pace, if not the configured one."""
     cfg = b.cfg
+    every_s = unsubscribe_every_s or cfg.unsubscribe_every_s
     sandbox = b.provider_sandboxes[provider]
     bound = steady_bound(limits)
     published = await backlog.publish(b.nc, f"{prefix}backlog", backlog_events, orders=orders)
@@ -117,9 +120,7 @@ async def run(
 
     # Three replicas first, on the whole backlog, with shoppers unsubscribing.
     spawned = time.monotonic()
-    leavers = asyncio.create_task(
-        _unsubscribes(b, cfg.unsubscribe_every_s, spawned + cfg.provider_seconds - 10)
-    )
+    leavers = asyncio.create_task(_unsubscribes(b, every_s, spawned + cfg.provider_seconds - 10))
     three = await drain(b, sandbox, provider, 3, cfg.provider_seconds)
     answered = await leavers
     receipts = await _first_receipts(sandbox, set(answered))
@@ -175,7 +176,7 @@ async def run(
             f"{prefix}unsubscribe_under_load_p99_s",
             p99,
             "s",
-            f"{backlog_events:,}-event backlog, 3 replicas",
+            f"{backlog_events:,}-event backlog, 3 replicas, one every {every_s:g} s",
             UNSUBSCRIBE_P99,
         ),
     ]

@@ -36,6 +36,10 @@ class BenchConfig:
     provider_backlog_events: int  # Klaviyo: the backlog the replicas drain
     ac_backlog_events: int  # ActiveCampaign: one event per call, 5 calls/s
     unsubscribe_every_s: float  # unsubscribes while the backlog drains
+    # ActiveCampaign: its whole account takes 5 requests/s and an unsubscribe makes three
+    # (the consent record, the newsletter list's status, a look at the suppression tag),
+    # so one a second keeps the account at 60 %, where two would ask more than it allows.
+    ac_unsubscribe_every_s: float
     sync_contacts: int  # the full sync's contacts
     phases: frozenset[str]  # BENCH_PHASES: the phases to run (default all)
 
@@ -61,6 +65,7 @@ class BenchConfig:
             provider_backlog_events=_int("BENCH_PROVIDER_BACKLOG", 1_000_000, scale, 10_000),
             ac_backlog_events=_int("BENCH_AC_BACKLOG", 5_000, scale, 1_000),
             unsubscribe_every_s=_float("BENCH_UNSUBSCRIBE_EVERY_S", 0.5),
+            ac_unsubscribe_every_s=_float("BENCH_AC_UNSUBSCRIBE_EVERY_S", 1.0),
             sync_contacts=_int("BENCH_SYNC_CONTACTS", 1_000_000, scale, 10_000),
             phases=_phases(os.environ.get("BENCH_PHASES", "")),
         )

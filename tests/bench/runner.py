@@ -126,6 +126,7 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
                 "ac_",
                 b.cfg.ac_backlog_events,
                 orders=False,
+                unsubscribe_every_s=b.cfg.ac_unsubscribe_every_s,
             )
 
         await _phase(b, "activecampaign", "8. ActiveCampaign at its real limits", activecampaign)
