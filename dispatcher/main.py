@@ -171,6 +171,7 @@ class Dispatcher:
                 provider_account(s),
                 self.provider.limits,
                 margin_s=s.budget_margin_s,
+                skew_s=min(s.budget_skew_s, s.budget_margin_s),
                 epoch=lambda: self._clock().timestamp(),
                 sleep=self._sleep,
             )

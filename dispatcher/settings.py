@@ -7,7 +7,7 @@ from typing import Literal, Self
 from marketing_runtime.settings import ProcessSettings
 from pydantic import Field, SecretStr, model_validator
 
-from dispatcher.budget.shared import DEFAULT_MARGIN_S
+from dispatcher.budget.shared import DEFAULT_MARGIN_S, DEFAULT_SKEW_S
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
 KLAVIYO_URL = "https://a.klaviyo.com"
@@ -88,6 +88,9 @@ class DispatcherSettings(ProcessSettings):
     # locally, half on the way and in clock differences between replicas): each
     # window of the budget is kept over its length plus this (dispatcher.budget).
     budget_margin_s: float = Field(DEFAULT_MARGIN_S, ge=0, le=10.0)
+    # Once a call is answered it counts until then plus this: how far the replicas'
+    # clocks may differ (dispatcher.budget). At most the margin.
+    budget_skew_s: float = Field(DEFAULT_SKEW_S, ge=0, le=10.0)
 
     @property
     def provider_name(self) -> Literal["klaviyo", "activecampaign"]:

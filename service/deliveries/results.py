@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from marketing.bus.v1 import bus_pb2
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.deliveries import outbox
 
+log = logging.getLogger(__name__)
 FAILED = bus_pb2.OUTCOME_FAILED
 
 _EVENTS_COMPLETED = text(
@@ -48,6 +50,14 @@ _CONTACT_SYNCED = text(
     "UPDATE marketing_contact SET last_sync_at = :now, "
     "external_id = COALESCE(NULLIF(:provider_id, ''), external_id) "
     "WHERE id = CAST(:contact_id AS uuid)"
+)
+# The provider's id is unique among our contacts. When the provider gives one that another
+# contact holds (a new account or provider reusing ids: ActiveCampaign counts from 1), the
+# provider's answer is the current truth: the other contact lets it go (it gets its id
+# again with its next delivery) rather than the result failing on the unique index for ever.
+_PROVIDER_ID_RELEASED = text(
+    "UPDATE marketing_contact SET external_id = NULL "
+    "WHERE external_id = :provider_id AND id <> CAST(:contact_id AS uuid) RETURNING id"
 )
 
 
@@ -116,7 +126,20 @@ async def record_outbox(
             continue
         contact_id = outbox.contact_id(row.kind, row.payload)
         if contact_id:
-            await session.execute(
-                _CONTACT_SYNCED,
-                {"now": now, "provider_id": r.provider_id, "contact_id": contact_id},
+            await _contact_synced(session, contact_id, r.provider_id, now)
+
+
+async def _contact_synced(
+    session: AsyncSession, contact_id: str, provider_id: str, now: datetime
+) -> None:
+    params = {"provider_id": provider_id, "contact_id": contact_id}
+    if provider_id:
+        released = (await session.execute(_PROVIDER_ID_RELEASED, params)).scalars().all()
+        if released:
+            log.warning(
+                "provider id %s moved to contact %s from %s (another provider account?)",
+                provider_id,
+                contact_id,
+                ", ".join(map(str, released)),
             )
+    await session.execute(_CONTACT_SYNCED, {**params, "now": now})

@@ -22,7 +22,8 @@ from tests.system.leftovers import deliver_leftovers
 @pytest.fixture(scope="module")
 def activecampaign() -> Iterator[ActiveCampaignSandbox]:
     # Contact ids of their own: the system tests' other ActiveCampaign sandboxes count
-    # from 1 against the same service, which keeps each provider id once.
+    # from 1 against the same service, which would move ids between contacts (it keeps
+    # each provider id on one contact, the latest the provider named).
     with start_activecampaign_sandbox(import_delay_s=0.0, first_contact_id=900_001) as running:
         yield running
 

@@ -92,6 +92,48 @@ def test_delivered_profiles_and_consent_mark_their_contacts_synced(database_url:
     }
 
 
+def test_a_provider_id_another_contact_holds_moves_to_the_one_just_delivered(
+    database_url: str,
+) -> None:
+    """A provider that reuses ids (another account; ActiveCampaign counts from 1) gives
+    a contact the id an older contact holds: the answer wins, the result is recorded."""
+    older, newer = uuid.uuid4(), uuid.uuid4()
+    row_id = uuid.uuid4()
+    kind = bus_pb2.KIND_CONTACT_UPSERTED
+
+    async def scenario(url: str) -> dict[uuid.UUID, tuple[Any, Any]]:
+        db = Database(url)
+        try:
+            async with db.transaction() as session:
+                await session.execute(
+                    insert(Contact).values(id=older, email="old@b.co", external_id="7")
+                )
+                await session.execute(insert(Contact).values(id=newer, email="new@b.co"))
+                await session.execute(
+                    _ROW,
+                    {"id": row_id, "kind": kinds.name(kind), "payload": _payload(kind, str(newer))},
+                )
+            result = bus_pb2.DeliveryResult(
+                delivery_id=str(row_id),
+                type=kind,
+                outcome=bus_pb2.OUTCOME_DELIVERED,
+                provider_id="7",
+            )
+            async with db.transaction() as session:
+                await results.record_outbox(session, [result], NOW)
+            async with db.transaction() as session:
+                return {
+                    r.id: (r.last_sync_at, r.external_id) for r in await session.execute(_SYNCED)
+                }
+        finally:
+            await db.engine.dispose()
+
+    with own_database(database_url, "results_moved_id") as url:
+        synced = asyncio.run(scenario(url))
+
+    assert synced == {older: (None, None), newer: (NOW, "7")}
+
+
 def _payload(kind: bus_pb2.Kind, contact_id: str) -> bytes:
     """A payload of `kind` naming `contact_id` wherever the kind has a place for one."""
     message = kinds.parse_payload(kind, b"")
