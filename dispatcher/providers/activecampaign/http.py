@@ -79,7 +79,7 @@ class ApiHttp:
         *,
         operation: str,
         body: JsonObject | None = None,
-        params: Mapping[str, str | int] | None = None,
+        params: Mapping[str, str | int | Sequence[str]] | None = None,
         allow_missing: bool = False,
         buckets: Sequence[RateBucket] = API_BUCKETS,
     ) -> JsonObject | None:

@@ -1,5 +1,11 @@
 """Bulk contact import (POST /import/bulk_import, GET /import/info) for a full contact sync.
 
+A completed batch names its successes by contact id and its failures by email; an address on
+the account's exclusion list is skipped, named neither way. When a batch accounts for fewer
+people than it was sent, the successes' emails are read (GET /contacts?ids[]=, a hundred a
+request) and the people left over are reported refused as skipped, one by one, so that the
+sync counts them failed instead of losing the whole batch as unknown.
+
 Profiles only: consent goes by `plan_consent` afterwards (an import cannot subscribe a contact
 to a list it unsubscribed from). An import is an upsert on email, so importing a chunk again
 after a lost answer changes nothing but the contacts' update times. Automations are not run.
@@ -11,7 +17,7 @@ from collections.abc import Sequence
 
 from dispatcher.providers.activecampaign import bodies
 from dispatcher.providers.activecampaign.fields import FieldIds
-from dispatcher.providers.activecampaign.http import ApiHttp, as_id, encode
+from dispatcher.providers.activecampaign.http import ApiHttp, as_id, encode, records
 from dispatcher.providers.activecampaign.limits import (
     IMPORT_BUCKETS,
     LIMITS,
@@ -29,14 +35,16 @@ from dispatcher.providers.errors import PermanentProviderError, RetryableProvide
 
 COMPLETED = "completed"
 REFUSED = "refused by ActiveCampaign's import"
+SKIPPED = "skipped by ActiveCampaign's import (on the account's exclusion list, for one)"
 REMEMBERED = 1_000
+IDS_PER_LOOKUP = 100  # contacts a page of GET /contacts holds at most
 
 
 class Imports:
     def __init__(self, api: ApiHttp, fields: FieldIds) -> None:
         self._api = api
         self._fields = fields
-        self._sizes: Recent[str, int] = Recent(REMEMBERED)
+        self._sent: Recent[str, tuple[str, ...]] = Recent(REMEMBERED)  # batch -> emails
 
     async def start(self, contacts: Sequence[ImportContact]) -> str:
         """The batch id. More contacts than `limits.import_profiles` allow is a caller bug
@@ -72,7 +80,7 @@ class Imports:
                 f"ActiveCampaign bulk import answered without a batchId: {reply}",
                 code="invalid_response",
             )
-        self._sizes.put(batch, len(contacts))
+        self._sent.put(batch, tuple(profile.email for profile in profiles))
         return batch
 
     async def status(self, batch: str) -> ImportStatus:
@@ -85,17 +93,40 @@ class Imports:
         )
         if reply is None:
             raise PermanentProviderError(f"no ActiveCampaign import {batch!r}", code="not_found")
-        succeeded = _listed(reply.get("success"))
-        failures = tuple(ImportFailure(email, REFUSED) for email in _emails(reply.get("failure")))
-        processed = len(succeeded) + len(failures)
+        succeeded = [i for i in map(as_id, _listed(reply.get("success"))) if i]
+        failures = [ImportFailure(email, REFUSED) for email in _emails(reply.get("failure"))]
+        done = str(reply.get("status", "")).lower() == COMPLETED
+        sent = self._sent.get(batch) or ()
+        if done and len(succeeded) + len(failures) < len(sent):
+            failures += await self._skipped(sent, succeeded, failures)
         return ImportStatus(
             job_id=batch,
-            done=str(reply.get("status", "")).lower() == COMPLETED,
-            total=max(self._sizes.get(batch) or 0, processed),
+            done=done,
+            total=max(len(sent), len(succeeded) + len(failures)),
             completed=len(succeeded),
             failed=len(failures),
-            failures=failures,
+            failures=tuple(failures),
         )
+
+    async def _skipped(
+        self, sent: Sequence[str], succeeded: Sequence[str], failures: Sequence[ImportFailure]
+    ) -> list[ImportFailure]:
+        """The people of a completed batch it names neither way."""
+        accounted = {_key(f.email) for f in failures}
+        for start in range(0, len(succeeded), IDS_PER_LOOKUP):
+            ids = list(succeeded[start : start + IDS_PER_LOOKUP])
+            reply = await self._api.call(
+                "GET",
+                "/contacts",
+                operation=IMPORT_STATUS,
+                params={"ids[]": ids, "limit": IDS_PER_LOOKUP},
+            )
+            accounted |= {_key(str(c.get("email", ""))) for c in records(reply, "contacts")}
+        return [ImportFailure(email, SKIPPED) for email in sent if _key(email) not in accounted]
+
+
+def _key(email: str) -> str:
+    return email.strip().lower()
 
 
 def _listed(value: object) -> list[object]:

@@ -3,7 +3,7 @@
 ActiveCampaign sections; what a module decides beyond them is said in its docstring).
 
     POST   /api/3/contact/sync                      201 upsert on email (empty strings overwrite)
-    GET    /api/3/contacts[?email=&email_like=&listid=&tagid=&id_greater=&limit=&offset=]
+    GET    /api/3/contacts[?email=&email_like=&ids[]=&listid=&tagid=&id_greater=&limit=&offset=]
     GET    /api/3/contacts/{id}                     404 {"message"} when unknown (also DELETE)
     DELETE /api/3/contacts/{id}                     200 {}
     GET    /api/3/contacts/{id}/contactLists | contactTags | contactAutomations
@@ -36,6 +36,7 @@ buckets api, event, bulk_import and bulk_import_single_contact, counting bulk im
 
     POST   /_sandbox/reset                         a new account (seeded), no log, no faults
     POST   /_sandbox/automations                   {"name": ...}: add an automation
+    POST   /_sandbox/exclusions                    {"emails": [...]}: on the exclusion list
     GET    /_sandbox/contacts[?email=] | events[?event=] | orders | automations | imports | lists
 
 Run it with `python -m dispatcher.sandbox --provider activecampaign` (or MARKETING_PROVIDER=

@@ -19,7 +19,7 @@ class Call:
     """One API call as the route functions see it."""
 
     params: tuple[str, ...]  # the path's captured ids
-    query: dict[str, str]  # the last value of each query parameter
+    query: dict[str, str]  # the last value of each query parameter (a `name[]` one: all, a,b)
     document: Any  # parsed JSON body, or None
     now: float  # epoch seconds, from the sandbox's clock
     # draws a call from a rate window (bulk import's per-minute ones); None admits it

@@ -94,7 +94,7 @@ def _field_values(account: Account, given: Any) -> list[tuple[str, str]]:
 
 
 def find(account: Account, call: Call) -> Answer:
-    """GET /contacts: email (exact), email_like, listid, tagid and id_greater filters."""
+    """GET /contacts: email (exact), email_like, ids[], listid, tagid and id_greater filters."""
     if "email" in call.query:  # the common lookup: the email index, not a scan
         found = account.contact_by_email(call.query["email"])
         candidates = [found] if found is not None else []
@@ -113,6 +113,8 @@ def _matches(account: Account, row: Row, query: dict[str, str]) -> bool:
     if "email_like" in query and query["email_like"].lower() not in row["email_key"]:
         return False
     if "id_greater" in query and int(row["id"]) <= int(ref(query["id_greater"]) or 0):
+        return False
+    if "ids[]" in query and row["id"] not in {ref(i) for i in query["ids[]"].split(",")}:
         return False
     if "listid" in query and not account.contact_lists.first(
         contact=row["id"], list=ref(query["listid"])

@@ -1,5 +1,5 @@
 """The /_sandbox/ endpoints of the ActiveCampaign sandbox: the shared ones (common/control.py)
-and its own views, reset and automations."""
+and its own views, reset, automations and the exclusion list."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def answer(
             handler.send(204)
         case "POST", "/_sandbox/automations":
             _add_automation(handler, state, body)
+        case "POST", "/_sandbox/exclusions":
+            _exclude(handler, state, body)
         case "GET", view_path if view_path.removeprefix(PREFIX) in views.VIEWS:
             with state.account() as account:
                 imports.settle(account, state.clock())
@@ -38,6 +40,21 @@ def answer(
             handler.send_json(200, view)
         case _:
             handler.send_json(404, {"message": f"No such control endpoint: {path}"})
+
+
+def _exclude(handler: SandboxHandler, state: ActiveCampaignState, body: bytes) -> None:
+    """{"emails": [...]}: put addresses on the account's exclusion list."""
+    try:
+        document: Any = json.loads(body or b"null")
+    except ValueError:
+        document = None
+    emails = document.get("emails") if isinstance(document, dict) else None
+    if not isinstance(emails, list) or not all(isinstance(e, str) and e for e in emails):
+        handler.send_json(400, {"message": 'Send {"emails": ["<address>", ...]}.'})
+        return
+    with state.account() as account:
+        account.excluded.update(e.strip().lower() for e in emails)
+    handler.send(204)
 
 
 def _add_automation(handler: SandboxHandler, state: ActiveCampaignState, body: bytes) -> None:

@@ -7,7 +7,8 @@ that is not a number, ...) is refused whole with the 400 validation body; a cont
 email is not an address, or that names a list or field the account lacks, is a `failure` of
 the completed batch. Statuses go queued -> processing (half the delay) -> completed. Tags a
 contact names are created when missing; a list the contact unsubscribed from stays
-unsubscribed."""
+unsubscribed. An address on the account's exclusion list is skipped: neither a success nor a
+failure of its batch (PROVIDERS-API.md)."""
 
 from __future__ import annotations
 
@@ -117,6 +118,8 @@ def settle(account: Account, now: float) -> None:
 
 def _apply(account: Account, batch: Import, item: dict[str, Any], now: float) -> None:
     email = item["email"].strip()
+    if email.lower() in account.excluded:
+        return
     fields = [(str(_whole(f["id"])), f["value"]) for f in _items(item, "fields")]
     lists = [
         (ref(e["listid"]), key) for key in ("subscribe", "unsubscribe") for e in item.get(key, [])

@@ -42,6 +42,12 @@ class ActiveCampaignSandbox(RunningServer):
         with self.state.account() as account:
             return str(account.add_automation(name, self.state.clock())["id"])
 
+    def exclude(self, *emails: str) -> None:
+        """Put addresses on the account's exclusion list (a bulk import skips them), as
+        POST /_sandbox/exclusions does."""
+        with self.state.account() as account:
+            account.excluded.update(e.strip().lower() for e in emails)
+
     def reset(self) -> None:
         """A new account, an empty log, no faults."""
         self.state.reset()

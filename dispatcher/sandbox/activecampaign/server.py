@@ -146,7 +146,12 @@ def _fault_error(fault: Fault) -> ApiError:
 
 
 def _query(text: str) -> dict[str, str]:
-    return {name: values[-1] for name, values in parse_qs(text, keep_blank_values=True).items()}
+    """The last value of each parameter; a list parameter (`ids[]=1&ids[]=2`) keeps every
+    value, joined by commas."""
+    return {
+        name: ",".join(values) if name.endswith("[]") else values[-1]
+        for name, values in parse_qs(text, keep_blank_values=True).items()
+    }
 
 
 def _json(body: bytes) -> Any:

@@ -125,6 +125,9 @@ class Account:
     tracking_enabled: bool = False
     tracking_event_names: list[str] = field(default_factory=list)
     tracked_events: list[TrackedEvent] = field(default_factory=list)
+    # The account's exclusion list (email keys): a bulk import skips these addresses,
+    # naming them neither a success nor a failure.
+    excluded: set[str] = field(default_factory=set)
 
     def contact_by_email(self, email: str) -> Row | None:
         return self.contacts.first(email_key=email.strip().lower())

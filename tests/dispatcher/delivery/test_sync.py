@@ -27,7 +27,7 @@ from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import keepalive_every, set_ack_wait
 from dispatcher.delivery.sync import Polling, SyncWorker
 from dispatcher.ordering.fences import Fences
-from dispatcher.providers.base import OperationLimits
+from dispatcher.providers.base import OperationLimits, Provider
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from tests.dispatcher.helpers import API_KEY
@@ -119,7 +119,7 @@ async def scene(own_nats: NatsServer) -> AsyncIterator[Scene]:
 
 
 def _worker(
-    current: Scene, provider: KlaviyoClient, *, bus: Bus | None = None, **options: Any
+    current: Scene, provider: Provider, *, bus: Bus | None = None, **options: Any
 ) -> SyncWorker:
     """A sync worker on the scene's bus (or `bus`) and fences."""
     bus = bus or current.bus

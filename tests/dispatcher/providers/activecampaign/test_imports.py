@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from urllib.parse import parse_qs
 
 import pytest
 
 from dispatcher.providers.activecampaign.client import ActiveCampaignClient
+from dispatcher.providers.activecampaign.imports import SKIPPED
 from dispatcher.providers.base import ImportContact, ImportFailure, ImportStatus, Profile
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 from dispatcher.sandbox.activecampaign import (
@@ -87,6 +89,48 @@ def test_an_import_is_queued_then_completed_with_its_failures(
         "first_name": "P0",
         "fields": [{"id": int(tier), "value": "gold"}],
     }
+
+
+def test_people_the_import_skips_are_named_refused_one_by_one(
+    slow_imports: ActiveCampaignSandbox, clock: Clock
+) -> None:
+    """An address on the exclusion list is named neither a success nor a failure: the
+    client reads the successes' emails and reports the rest skipped, so that a sync
+    counts them failed instead of losing the whole batch."""
+    slow_imports.exclude("Skipped@Example.com")
+
+    async def run() -> ImportStatus:
+        async with client_on(slow_imports) as client:
+            batch = await client.start_import(
+                people("a@example.com", "Skipped@Example.com", "not-an-address", "b@x.io")
+            )
+            clock.now += 10
+            return await client.import_status(batch)
+
+    status = asyncio.run(run())
+
+    assert status.done
+    assert (status.total, status.completed, status.failed) == (4, 2, 2)
+    assert set(status.failures) == {
+        ImportFailure("not-an-address", "refused by ActiveCampaign's import"),
+        ImportFailure("Skipped@Example.com", SKIPPED),
+    }
+    assert slow_imports.contacts("skipped@example.com") == []
+    [lookup] = slow_imports.requests("/api/3/contacts")
+    assert len(parse_qs(lookup["query"])["ids[]"]) == 2, "the two successes, in one request"
+
+
+def test_a_complete_import_reads_nothing_more(
+    slow_imports: ActiveCampaignSandbox, clock: Clock
+) -> None:
+    async def run() -> ImportStatus:
+        async with client_on(slow_imports) as client:
+            batch = await client.start_import(people("a@example.com", "b@x.io"))
+            clock.now += 10
+            return await client.import_status(batch)
+
+    assert asyncio.run(run()).failed == 0
+    assert slow_imports.requests("/api/3/contacts") == []
 
 
 def test_a_refused_import_names_the_contacts(ac: ActiveCampaignSandbox) -> None:

@@ -83,6 +83,15 @@ def test_contacts_page_by_limit_and_offset_and_id_greater(api: httpx.Client) -> 
     assert [c["id"] for c in after["contacts"]] == ["4", "5"]
 
 
+def test_contacts_filter_by_a_list_of_ids(api: httpx.Client) -> None:
+    for n in range(4):
+        sync_contact(api, f"p{n}@example.com")
+
+    found = answer(api.get("/contacts", params={"ids[]": ["1", "3"]}), 200)
+
+    assert [c["email"] for c in found["contacts"]] == ["p0@example.com", "p2@example.com"]
+
+
 def test_read_and_delete_a_contact_and_404_messages_when_unknown(
     api: httpx.Client, ac: ActiveCampaignSandbox
 ) -> None:

@@ -1,5 +1,6 @@
 """Bulk import: queued, then completed after the configured delay (virtual clock), success
-contact ids and failure emails, payload validation, and its per-minute limits answered 400."""
+contact ids and failure emails, the exclusion list skipped, payload validation, and its
+per-minute limits answered 400."""
 
 from __future__ import annotations
 
@@ -66,6 +67,22 @@ def test_an_import_is_queued_then_completes_after_the_delay(
         ["vip"],
     )
     assert contact["lists"] == {list_id: "1"}
+
+
+def test_an_address_on_the_exclusion_list_is_skipped_named_neither_way(
+    api: httpx.Client, ac: ActiveCampaignSandbox, clock: EpochClock
+) -> None:
+    excluded = httpx.post(
+        f"{ac.base_url}/_sandbox/exclusions", json={"emails": ["P1@Example.com"]}, timeout=10
+    )
+    assert excluded.status_code == 204
+    batch = answer(start(api, *people(3)), 200)["batchId"]
+    clock.advance(IMPORT_DELAY_S)
+
+    info = answer(api.get("/import/info", params={"batchId": batch}), 200)
+
+    assert (len(info["success"]), info["failure"]) == (2, [])
+    assert [c["email"] for c in ac.contacts()] == ["p0@example.com", "p2@example.com"]
 
 
 def test_contacts_appear_only_when_the_import_completes(
