@@ -16,7 +16,7 @@ from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.system.provider_state import KLAVIYO_ONLY
 
 State = contact_sync_pb2.ContactSync.State
-# Klaviyo's import jobs; ActiveCampaign's bulk import has system tests of its own to come.
+# Klaviyo's import jobs (held by a fault); ActiveCampaign's: test_activecampaign_sync.py.
 pytestmark = KLAVIYO_ONLY
 
 
