@@ -85,8 +85,8 @@ class DispatcherSettings(ProcessSettings):
     # of one account are used (the provider counts them together).
     provider_account: str = ""
     # How late a call may reach the provider after the budget counted it (half
-    # locally, half on the way and in clock differences between replicas): each
-    # window of the budget is kept over its length plus this (dispatcher.budget).
+    # locally, half on the way and in clock differences between replicas): a call
+    # not yet answered counts in each window for its length plus this (dispatcher.budget).
     budget_margin_s: float = Field(DEFAULT_MARGIN_S, ge=0, le=10.0)
     # Once a call is answered it counts until then plus this: how far the replicas'
     # clocks may differ (dispatcher.budget). At most the margin.

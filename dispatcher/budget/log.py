@@ -181,5 +181,5 @@ def _open_calls(window: RateWindow) -> int:
 
 
 def horizon_s(bucket: RateBucket, margin_s: float) -> float:
-    """How far back a stamp can still count: the longest window and the margin."""
-    return max(window.seconds for window in bucket.windows) + margin_s
+    """How far back a stamp can still count: the longest window, the margin and the tie."""
+    return max(window.seconds for window in bucket.windows) + margin_s + _TIE_S

@@ -30,6 +30,9 @@ MAX_ATTEMPTS = 7
 RETRYABLE = st.sampled_from([429, 500, 502, 503, 504])
 words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=12)
 EXAMPLES = 100  # the seed's, per property and provider
+# A hundred examples of a fault run take minutes (ActiveCampaign: 5 requests a second; a
+# loaded CI machine): each test gets longer than the suite's default 300 s.
+pytestmark = pytest.mark.timeout(900)
 UNKNOWN_OUTCOMES = "marketing_dispatcher_provider_unknown_outcomes_total"
 
 

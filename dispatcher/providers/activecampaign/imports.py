@@ -93,17 +93,23 @@ class Imports:
         )
         if reply is None:
             raise PermanentProviderError(f"no ActiveCampaign import {batch!r}", code="not_found")
-        succeeded = [i for i in map(as_id, _listed(reply.get("success"))) if i]
+        listed = _listed(reply.get("success"))
+        succeeded = [i for i in map(as_id, listed) if i]
         failures = [ImportFailure(email, REFUSED) for email in _emails(reply.get("failure"))]
         done = str(reply.get("status", "")).lower() == COMPLETED
         sent = self._sent.get(batch) or ()
-        if done and len(succeeded) + len(failures) < len(sent):
+        # Successes that are not ids (a changed answer) cannot be read back: then the
+        # shortfall stays unknown, and the sync loses the batch rather than guess.
+        readable = len(succeeded) == len(listed)
+        if done and readable and len(succeeded) + len(failures) < len(sent):
             failures += await self._skipped(sent, succeeded, failures)
+        if done:
+            self._sent.forget(batch)
         return ImportStatus(
             job_id=batch,
             done=done,
-            total=max(len(sent), len(succeeded) + len(failures)),
-            completed=len(succeeded),
+            total=max(len(sent), len(listed) + len(failures)),
+            completed=len(listed),
             failed=len(failures),
             failures=tuple(failures),
         )

@@ -25,7 +25,7 @@ from tests.dispatcher.virtual_clock import VirtualClock
 from tests.harness import eventually
 from tests.processes import NatsServer
 
-TIE = 1e-4  # log._TIE_S and the stamps of one instant
+TIE = 1e-4  # above log._TIE_S (1e-5), how far apart stamps of one instant may be
 MARGIN_S = 0.1
 BULK = limits({"events": bucket("event-bulk-create-jobs", (10, 1.0), (150, 60.0))})
 
