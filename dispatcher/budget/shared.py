@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import re
 import time
 from collections import defaultdict
@@ -192,7 +193,10 @@ class SharedBudget:
         the bucket (a reservation), and meanwhile into its own view of it."""
         now = self._epoch()
         for key, stamp in reservation.stamps:
-            reached = min(max(0.0, now - stamp) + self._skew_s, self._margin_s)
+            # Rounded up to 0.1 ms (safe: it counts longer), which keeps the entry short.
+            reached = min(
+                math.ceil((max(0.0, now - stamp) + self._skew_s) * 1e4) / 1e4, self._margin_s
+            )
             answers = self._answers[key]
             answers[stamp] = reached
             if len(answers) > _ANSWERS_KEPT:  # a bucket this replica has not written for long
