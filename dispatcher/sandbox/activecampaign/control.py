@@ -44,11 +44,7 @@ def answer(
 
 def _exclude(handler: SandboxHandler, state: ActiveCampaignState, body: bytes) -> None:
     """{"emails": [...]}: put addresses on the account's exclusion list."""
-    try:
-        document: Any = json.loads(body or b"null")
-    except ValueError:
-        document = None
-    emails = document.get("emails") if isinstance(document, dict) else None
+    emails = _member(body, "emails")
     if not isinstance(emails, list) or not all(isinstance(e, str) and e for e in emails):
         handler.send_json(400, {"message": 'Send {"emails": ["<address>", ...]}.'})
         return
@@ -59,14 +55,19 @@ def _exclude(handler: SandboxHandler, state: ActiveCampaignState, body: bytes) -
 
 def _add_automation(handler: SandboxHandler, state: ActiveCampaignState, body: bytes) -> None:
     """{"name": "..."}: a new automation contacts can be enrolled in."""
-    try:
-        document: Any = json.loads(body or b"null")
-    except ValueError:
-        document = None
-    name = document.get("name") if isinstance(document, dict) else None
+    name = _member(body, "name")
     if not isinstance(name, str) or not name.strip():
         handler.send_json(400, {"message": 'Send {"name": "<automation name>"}.'})
         return
     with state.account() as account:
         row = account.add_automation(name.strip(), state.clock())
     handler.send_json(201, {"automation": dict(row)})
+
+
+def _member(body: bytes, name: str) -> Any:
+    """`name` of the JSON object in `body`; None when the body is no such object."""
+    try:
+        document: Any = json.loads(body or b"null")
+    except ValueError:
+        return None
+    return document.get(name) if isinstance(document, dict) else None

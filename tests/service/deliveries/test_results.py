@@ -72,12 +72,7 @@ def test_delivered_profiles_and_consent_mark_their_contacts_synced(database_url:
                 )
                 for contact, kind, _, outcome in rows
             ]
-            async with db.transaction() as session:
-                await results.record_outbox(session, delivered, NOW)
-            async with db.transaction() as session:
-                return {
-                    r.id: (r.last_sync_at, r.external_id) for r in await session.execute(_SYNCED)
-                }
+            return await _recorded(db, delivered)
         finally:
             await db.engine.dispose()
 
@@ -119,12 +114,7 @@ def test_a_provider_id_another_contact_holds_moves_to_the_one_just_delivered(
                 outcome=bus_pb2.OUTCOME_DELIVERED,
                 provider_id="7",
             )
-            async with db.transaction() as session:
-                await results.record_outbox(session, [result], NOW)
-            async with db.transaction() as session:
-                return {
-                    r.id: (r.last_sync_at, r.external_id) for r in await session.execute(_SYNCED)
-                }
+            return await _recorded(db, [result])
         finally:
             await db.engine.dispose()
 
@@ -132,6 +122,16 @@ def test_a_provider_id_another_contact_holds_moves_to_the_one_just_delivered(
         synced = asyncio.run(scenario(url))
 
     assert synced == {older: (None, None), newer: (NOW, "7")}
+
+
+async def _recorded(
+    db: Database, delivered: list[bus_pb2.DeliveryResult]
+) -> dict[uuid.UUID, tuple[Any, Any]]:
+    """Record the results, then each contact's (last sync time, provider id)."""
+    async with db.transaction() as session:
+        await results.record_outbox(session, delivered, NOW)
+    async with db.transaction() as session:
+        return {r.id: (r.last_sync_at, r.external_id) for r in await session.execute(_SYNCED)}
 
 
 def _payload(kind: bus_pb2.Kind, contact_id: str) -> bytes:
