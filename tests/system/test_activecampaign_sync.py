@@ -21,6 +21,7 @@ from tests.dispatcher.providers.under_test import new_list
 from tests.harness import ServiceHarness, assert_eventually, own_database, unique_email
 from tests.processes import NatsServer
 from tests.system.provider_state import ActiveCampaignProvider
+from tests.system.test_contact_sync import _ended
 from tests.system.test_reconcile import delivered, differences, reconcile
 
 State = contact_sync_pb2.ContactSync.State
@@ -51,11 +52,6 @@ def ac_service(
     finally:
         replica.stop()
         nats.stop()
-
-
-def _ended(service: ServiceHarness, name: str) -> contact_sync_pb2.ContactSync | None:
-    sync = service.stub.GetContactSync(pb.GetContactSyncRequest(name=name)).contact_sync
-    return None if sync.state == State.STATE_RUNNING else sync
 
 
 def test_every_contact_reaches_activecampaign_and_one_it_skips_is_listed(
