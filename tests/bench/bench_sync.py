@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from dispatcher.providers.base import START_IMPORT, Limits, RateWindow
 from dispatcher.providers.klaviyo.consent_calls import SUBSCRIBE, SUPPRESS, UNSUBSCRIBE, UNSUPPRESS
 from tests.bench.context import Bench
+from tests.bench.cpus import cpu_seconds, processes_mentioning, with_descendants
 from tests.bench.report import Row, Target
 from tests.bench.rss import RssSampler
 
@@ -155,6 +156,8 @@ async def run(b: Bench, limits: Limits, contacts: int) -> None:
     sampler = RssSampler(
         {"service_workers": b.stack.workers.pid, "dispatcher": replicas[0].pid}
     ).start()
+    cpu_groups = _cpu_groups(b, replicas[0].pid)
+    cpu_before = {name: cpu_seconds(pids) for name, pids in cpu_groups.items()}
     began = time.perf_counter()
     started_sync = await b.service.StartContactSync(pb.StartContactSyncRequest(), timeout=60)
     sync = started_sync.contact_sync
@@ -164,13 +167,17 @@ async def run(b: Bench, limits: Limits, contacts: int) -> None:
         sync = reply.contact_sync
     seconds = time.perf_counter() - began
     peak = await sampler.stop()
+    cpu = {
+        name: round(cpu_seconds(pids) - cpu_before[name], 1) for name, pids in cpu_groups.items()
+    }
     b.stack.stop_replicas()
     ratio = bound / seconds
     b.note(
         f"sync of {counts['total']:,} contacts: {seconds:.1f} s, state "
         f"{contact_sync_pb2.ContactSync.State.Name(sync.state)}, imported "
         f"{sync.imported_contacts:,}, failed {sync.failed_contacts:,}; provider bound "
-        f"{bound:.0f} s for calls {calls} -> ratio {ratio:.2f}; peak RSS {peak}"
+        f"{bound:.0f} s for calls {calls} -> ratio {ratio:.2f}; peak RSS {peak}; "
+        f"CPU seconds {cpu}"
     )
     b.results.update(
         sync_1m_s=seconds,
@@ -182,9 +189,22 @@ async def run(b: Bench, limits: Limits, contacts: int) -> None:
         sync_1m_state=contact_sync_pb2.ContactSync.State.Name(sync.state),
         sync_1m_peak_rss_mb=max(peak.values()),
         sync_1m_peak_rss_by_process_mb=peak,
+        sync_1m_cpu_s_by_process=cpu,
     )
     b.rows += [
         Row("sync_1m_s", seconds, "s", f"provider bound {bound:.0f} s"),
         Row("sync_1m_ratio", ratio, "", "bound / measured", RATIO),
         Row("sync_1m_peak_rss_mb", max(peak.values()), "MB", "bus workers, dispatcher", RSS),
     ]
+
+
+def _cpu_groups(b: Bench, dispatcher_pid: int) -> dict[str, list[int]]:
+    """The processes a sync keeps busy, by part: where its CPU goes."""
+    postgres = with_descendants(processes_mentioning(str(b.stack.root / "pg")))
+    return {
+        "service_workers": [b.stack.workers.pid],
+        "dispatcher": [dispatcher_pid],
+        "sandbox": [b.stack.helper("klaviyo-sandbox").pid],
+        "nats": [b.stack.helper("nats-server").pid],
+        "postgres": postgres,
+    }
