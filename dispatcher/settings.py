@@ -66,7 +66,7 @@ class DispatcherSettings(ProcessSettings):
     # people a job: 10 chunks; ActiveCampaign 250: 1). Each of the
     # `sync_concurrency` loops holds one such batch: memory stays flat.
     sync_chunks_per_batch: int = Field(10, ge=1, le=50)
-    sync_concurrency: int = Field(2, ge=1, le=8)
+    sync_concurrency: int = Field(4, ge=1, le=8)
     # How long a sync batch waits to fill up to a whole job's worth of chunks:
     # the driver publishes them one at a time, and a job of one chunk would
     # spend a call of the import endpoint's (and its status endpoint's) 150 a

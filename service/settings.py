@@ -9,6 +9,12 @@ from typing import Literal
 from marketing_runtime.settings import ProcessSettings
 from pydantic import Field, SecretStr, model_validator
 
+# Six of the dispatcher's batches (MARKETING_SYNC_CHUNKS_PER_BATCH, 10 chunks:
+# one Klaviyo import job of 10,000): four in the dispatchers' hands (the
+# consumer's max ack pending, 40), two waiting in the stream, so a batch fills
+# up with a whole job's worth as soon as one is handed back.
+DEFAULT_SYNC_MAX_IN_FLIGHT = 60
+
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:50051"
 DEFAULT_SHUTDOWN_GRACE_S = 10.0
 DEFAULT_MAX_CLOCK_SKEW_S = 300.0
@@ -76,10 +82,10 @@ class ServiceSettings(ProcessSettings):
         "the NATS server's max_payload); the dispatcher splits a chunk into provider-sized jobs",
     )
     sync_max_in_flight: int = Field(
-        40,
+        DEFAULT_SYNC_MAX_IN_FLIGHT,
         gt=0,
         description="chunks of a full contact sync published and not yet reported, at most: "
-        "bounds what the sync holds on the bus; the dispatchers hold 20 of them at most (the "
+        "bounds what the sync holds on the bus; the dispatchers hold 40 of them at most (the "
         "consumer's max ack pending), the rest wait in the stream so that a dispatcher's next "
         "batch fills up at once",
     )

@@ -12,6 +12,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
+from marketing_runtime import gc_tuning
+from marketing_runtime.settings import DEFAULT_GC_GEN0_THRESHOLD
+
 from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox, start_activecampaign_sandbox
 from dispatcher.sandbox.klaviyo.runner import Sandbox, start_sandbox
 from dispatcher.sandbox.settings import SandboxSettings
@@ -81,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     with start(provider, settings) as sandbox:
         limits = "on" if settings.rate_limits else "OFF (measuring ceilings only)"
         log.info("%s sandbox listening on %s, rate limits %s", provider, sandbox.base_url, limits)
+        # A full sync leaves a million profiles in the account: with CPython's
+        # default thresholds the collector walked them again and again (a
+        # sync's subscription jobs cost twice the CPU).
+        gc_tuning.tune_after_startup(DEFAULT_GC_GEN0_THRESHOLD)
         stop.wait()
 
 

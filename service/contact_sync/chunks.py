@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from marketing.bus.v1 import bus_pb2
-from sqlalchemy import Row, select, text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.consent.rules import fill_consent_snapshot
-from service.contacts.rules import contact_facts, fill_contact_payload
+from service.contacts.rules import fill_contact_payload, select_contacts_with_facts
 from service.storage.models import Contact
 
 # Per contact in a chunk, beside its own bytes: the field tag and its length.
@@ -28,14 +28,14 @@ async def read_contacts(
     session: AsyncSession, *, after: uuid.UUID | None, upto: uuid.UUID | None, limit: int
 ) -> list[Row[Any]]:
     """Up to `limit` contacts with ids in (after, upto], in id order, as plain
-    rows of their columns (erased people are gone from the table, so they are
-    never sent)."""
-    query = select(*Contact.__table__.columns).order_by(Contact.id).limit(limit)
+    rows of their columns and their facts (`select_contacts_with_facts`;
+    erased people are gone from the table, so they are never sent)."""
+    query = select_contacts_with_facts().order_by(Contact.id).limit(limit)
     # Writers of a person's changes lock the contact row first: holding a
     # share lock, the chunk has every change committed before, and one not
     # yet committed takes its outbox sequence only after (see
     # outbox_watermark).
-    query = query.with_for_update(read=True)
+    query = query.with_for_update(read=True, of=Contact)
     if after is not None:
         query = query.where(Contact.id > after)
     if upto is not None:
@@ -76,13 +76,12 @@ async def build_chunk(
     *,
     budget: int | None,
 ) -> BuiltChunk:
-    """The chunk of `rows`, in the session that read them (their
-    share locks held; see `outbox_watermark`): each person's profile and whole
-    consent state, written straight into the chunk's message (no copies of a
-    thousand messages). With `budget`, only the rows that fit in that many
+    """The chunk of `rows`, as `read_contacts` read them in this session
+    (their share locks held; see `outbox_watermark`): each person's profile
+    and whole consent state, written straight into the chunk's message (no
+    copies of a thousand messages). With `budget`, only the rows that fit in that many
     bytes, from the first (at least one: profiles are limited far below the
     bus's max_payload)."""
-    facts = await contact_facts(session, rows)
     message = bus_pb2.ContactSyncChunk(
         sync_id=str(sync_id),
         sequence=sequence,
@@ -96,8 +95,8 @@ async def build_chunk(
         fill_consent_snapshot(
             synced.consent,
             row,
-            suppressed=facts.suppressed(row.id),
-            newsletter_member=facts.newsletter_member(row.id),
+            suppressed=row.suppressed,
+            newsletter_member=row.newsletter_member,
         )
         size += synced.ByteSize() + _FIELD_OVERHEAD
         if budget is not None and size > budget and len(contacts) > 1:

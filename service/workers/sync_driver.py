@@ -31,17 +31,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from service.contact_sync import chunks, progress, rules
+from service.settings import DEFAULT_SYNC_MAX_IN_FLIGHT
 from service.storage.database import Database
 from service.storage.models import ContactSync
 
 log = logging.getLogger(__name__)
 DRIVER_LOCK_KEY = 0x73796E64  # "synd": the advisory lock that elects the driver
 DEFAULT_CHUNK_CONTACTS = 1000
-# Four of the dispatcher's batches (MARKETING_SYNC_CHUNKS_PER_BATCH, 10 chunks:
-# one Klaviyo import job of 10,000): two in the dispatchers' hands (the
-# consumer's max ack pending, 20), two waiting in the stream, so a batch fills
-# up with a whole job's worth as soon as one is handed back.
-DEFAULT_MAX_IN_FLIGHT = 40
 IDLE_POLL_S = 1.0
 # Far beyond a chunk's import (a job is polled for up to an hour by default).
 DEFAULT_CHUNK_DEADLINE_S = 2 * 3600.0
@@ -61,7 +57,7 @@ class Step(enum.Enum):
 @dataclass(frozen=True)
 class DriverSettings:
     chunk_contacts: int = DEFAULT_CHUNK_CONTACTS
-    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    max_in_flight: int = DEFAULT_SYNC_MAX_IN_FLIGHT
     idle_poll_s: float = IDLE_POLL_S
     # A chunk with no result this long after it was published is given up.
     chunk_deadline_s: float = DEFAULT_CHUNK_DEADLINE_S

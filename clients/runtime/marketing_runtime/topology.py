@@ -74,11 +74,13 @@ DEAD_LETTER_MAX_AGE_S = 30 * 24 * 3600.0
 # holding one longer (in-place retries) send in_progress() before it passes.
 ACK_WAIT_S = 30.0
 # Chunks of a full sync the dispatchers may hold at once, all replicas together:
-# two batches of MARKETING_SYNC_CHUNKS_PER_BATCH (10), so one batch is fetched
-# while another is imported. The service's sync driver bounds the chunks in
-# flight too (MARKETING_SYNC_MAX_IN_FLIGHT, 40 by default: the rest wait in the
-# stream, so a dispatcher's next batch fills up at once).
-SYNC_MAX_ACK_PENDING = 20
+# four batches of MARKETING_SYNC_CHUNKS_PER_BATCH (10), one per sync loop
+# (MARKETING_SYNC_CONCURRENCY): a batch waits on its job and its consent calls
+# for seconds, and with two in hand the provider's budget went unused. The
+# service's sync driver bounds the chunks in flight too
+# (MARKETING_SYNC_MAX_IN_FLIGHT, 60 by default: the rest wait in the stream,
+# so a dispatcher's next batch fills up at once).
+SYNC_MAX_ACK_PENDING = 40
 
 
 def _streams(replicas: int) -> list[StreamConfig]:

@@ -8,7 +8,6 @@ is, and found by any identifier it has been given."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import threading
 from dataclasses import dataclass, field
@@ -20,9 +19,10 @@ FIELDS = (*IDENTIFIERS[:-1], "first_name", "last_name", "organization", "locale"
 
 
 def fake_profile_id(key: str) -> str:
-    """A stable 26-character id shaped like Klaviyo's, derived from the profile's identity."""
-    digest = hashlib.sha256(key.encode()).digest()
-    return "01" + base64.b32encode(digest).decode()[:24]
+    """A stable 26-character id shaped like Klaviyo's (upper-case letters and digits),
+    derived from the profile's identity. (Hex, not base32: `base64.b32encode` is written in
+    Python, and a full sync creates a million profiles.)"""
+    return "01" + hashlib.sha256(key.encode()).hexdigest()[:24].upper()
 
 
 def identity_keys(attributes: dict[str, Any]) -> list[str]:
@@ -65,28 +65,34 @@ class ProfileStore:
 
     def upsert(self, attributes: dict[str, Any], at: str) -> tuple[str, bool]:
         """Merge validated profile attributes in; (profile id, created)."""
+        keys = identity_keys(attributes)
         with self._lock:
-            profile, created = self._find_or_create(attributes, at)
+            profile, created = self._find_or_create(keys, at)
+            fields = profile.fields
             for name in FIELDS:
-                if attributes.get(name) is not None:
-                    profile.fields[name] = attributes[name]
-            profile.location.update(attributes.get("location") or {})
-            profile.properties.update(attributes.get("properties") or {})
+                value = attributes.get(name)
+                if value is not None:
+                    fields[name] = value
+            if location := attributes.get("location"):
+                profile.location.update(location)
+            if properties := attributes.get("properties"):
+                profile.properties.update(properties)
             profile.updated = at
-            self._index(profile, attributes)
+            self._index(profile, keys)
             return profile.id, created
 
     def plant(self, attributes: dict[str, Any], at: str) -> dict[str, Any]:
         """Set fields, location and properties as given (replacing, not merging): drift a
         reconcile must find. Creates the profile when unknown."""
+        keys = identity_keys(attributes)
         with self._lock:
-            profile, _ = self._find_or_create(attributes, at)
+            profile, _ = self._find_or_create(keys, at)
             profile.fields.update({n: attributes[n] for n in FIELDS if n in attributes})
             for name in ("location", "properties"):
                 if name in attributes:
                     setattr(profile, name, dict(attributes[name] or {}))
             profile.updated = at
-            self._index(profile, attributes)
+            self._index(profile, keys)
             return profile.to_json()
 
     def find(self, identifier: str, value: str) -> dict[str, Any] | None:
@@ -98,8 +104,8 @@ class ProfileStore:
                 profile = self._by_key.get(identity_keys({identifier: value})[0])
             return None if profile is None else profile.to_json()
 
-    def _find_or_create(self, attributes: dict[str, Any], at: str) -> tuple[StoredProfile, bool]:
-        keys = identity_keys(attributes)
+    def _find_or_create(self, keys: list[str], at: str) -> tuple[StoredProfile, bool]:
+        """The profile of these identity keys (`identity_keys` of the attributes)."""
         if not keys:
             raise ValueError("a profile needs an email, phone_number or external_id")
         # Keyed on the first identifier only (email before phone): two people sharing a phone
@@ -112,7 +118,9 @@ class ProfileStore:
         self._by_id[profile.id] = profile
         return profile, True
 
-    def _index(self, profile: StoredProfile, attributes: dict[str, Any]) -> None:
-        """Any identifier finds the profile; one shared by several finds the first."""
-        for key in identity_keys(profile.fields) + identity_keys(attributes):
+    def _index(self, profile: StoredProfile, keys: list[str]) -> None:
+        """Any identifier finds the profile; one shared by several finds the first. (The
+        profile's earlier identifiers were indexed when they were given: every field comes
+        from attributes indexed here.)"""
+        for key in keys:
             self._by_key.setdefault(key, profile)

@@ -7,6 +7,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 from dispatcher.sandbox.common.faults import Fault
 from dispatcher.sandbox.common.http import SandboxHandler, SandboxHTTPServer
 from dispatcher.sandbox.common.recording import Arrival
@@ -227,14 +229,12 @@ def _fault_reject(fault: Fault) -> _Reject:
 
 
 def _parse(body: bytes) -> Any:
+    """Strict JSON: UTF-8 only, no NaN or Infinity (orjson: a full sync's jobs of 10,000
+    profiles are parsed several times faster than by `json`)."""
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_no_constant)
-    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:  # bad UTF-8 included
         raise _Reject(400, code="parse_error", title="Parse error.", detail=str(exc)) from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _code_of(reply: bytes) -> str:

@@ -14,8 +14,8 @@ from sqlalchemy import text
 from service.common.pagination import PageTokens
 from service.common.validation import email_key
 from service.contact_sync import rules
-from service.contacts.rules import delete_contact
-from service.storage.models import Contact, ContactSyncState, Suppression
+from service.contacts.rules import NEWSLETTER_SEGMENT, delete_contact
+from service.storage.models import Contact, ContactSyncState, SegmentMembership, Suppression
 from service.workers.sync_driver import DriverSettings, Step, SyncDriver
 from tests.harness import eventually
 from tests.processes import NatsServer
@@ -86,6 +86,7 @@ def test_a_chunk_carries_profiles_and_consent_and_never_an_erased_person(
                 row = await session.get(Contact, plain[0])
                 assert row is not None
                 session.add(Suppression(email_sha256=email_key(row.email), reason="unsubscribed"))
+                session.add(SegmentMembership(contact_id=opted_in[0], segment=NEWSLETTER_SEGMENT))
             await bus.sql("DELETE FROM marketing_contact WHERE id = :id", id=erased)
             await bus.start()
             await _steps(_driver(bus), 2)
@@ -95,7 +96,9 @@ def test_a_chunk_carries_profiles_and_consent_and_never_an_erased_person(
             gold = people[str(opted_in[0])]
             assert gold.profile.loyalty_tier == "gold" and gold.consent.opt_in.email
             assert gold.consent.email == gold.profile.email and not gold.consent.suppressed
+            assert gold.consent.newsletter_member
             assert people[str(plain[0])].consent.suppressed
+            assert not people[str(plain[0])].consent.newsletter_member
 
     asyncio.run(scenario())
 
