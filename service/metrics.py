@@ -43,3 +43,14 @@ RECONCILE_DIFFERENCES = Counter(
     "Differences (drift) ReconcileContact found, by field (custom properties as one)",
     ["field"],
 )
+SEGMENT_CHANGES = Counter(
+    "marketing_segment_changes",
+    "Contacts that joined or left a dynamic segment, by direction",
+    ["direction"],
+)
+SEGMENT_EVALUATION_DURATION = Histogram(
+    "marketing_segment_evaluation_seconds",
+    "Time to evaluate a dynamic segment's membership, by scope (whole segment, or contacts)",
+    ["scope"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60),
+)

@@ -26,6 +26,7 @@ from service.events.handlers import EventHandlers
 from service.events.rules import EventSink
 from service.reconcile.handlers import ReconcileHandlers
 from service.reconcile.provider import PersonReader
+from service.segments.handlers import SegmentHandlers
 from service.storage.database import Database
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -50,6 +51,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self._deliveries = DeliveryHandlers(db, page_tokens, clock=clock)
         self._syncs = ContactSyncHandlers(db, page_tokens, clock=clock)
         self._reconcile = ReconcileHandlers(db, person_reader, clock=clock)
+        self._segments = SegmentHandlers(db, page_tokens, clock=clock)
 
     @rpc_method
     async def UpsertContact(
@@ -164,3 +166,57 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.ListContactSyncErrorsRequest, context: Context
     ) -> pb.ListContactSyncErrorsResponse:
         return await self._syncs.list_errors(request)
+
+    @rpc_method
+    async def CreateSegment(
+        self, request: pb.CreateSegmentRequest, context: Context
+    ) -> pb.CreateSegmentResponse:
+        return await self._segments.create(request)
+
+    @rpc_method
+    async def GetSegment(
+        self, request: pb.GetSegmentRequest, context: Context
+    ) -> pb.GetSegmentResponse:
+        return await self._segments.get(request)
+
+    @rpc_method
+    async def ListSegments(
+        self, request: pb.ListSegmentsRequest, context: Context
+    ) -> pb.ListSegmentsResponse:
+        return await self._segments.list(request)
+
+    @rpc_method
+    async def UpdateSegment(
+        self, request: pb.UpdateSegmentRequest, context: Context
+    ) -> pb.UpdateSegmentResponse:
+        return await self._segments.update(request)
+
+    @rpc_method
+    async def DeleteSegment(
+        self, request: pb.DeleteSegmentRequest, context: Context
+    ) -> pb.DeleteSegmentResponse:
+        return await self._segments.delete(request)
+
+    @rpc_method
+    async def ListSegmentContacts(
+        self, request: pb.ListSegmentContactsRequest, context: Context
+    ) -> pb.ListSegmentContactsResponse:
+        return await self._segments.list_contacts(request)
+
+    @rpc_method
+    async def AddToSegment(
+        self, request: pb.AddToSegmentRequest, context: Context
+    ) -> pb.AddToSegmentResponse:
+        return await self._segments.add(request)
+
+    @rpc_method
+    async def RemoveFromSegment(
+        self, request: pb.RemoveFromSegmentRequest, context: Context
+    ) -> pb.RemoveFromSegmentResponse:
+        return await self._segments.remove(request)
+
+    @rpc_method
+    async def PreviewSegment(
+        self, request: pb.PreviewSegmentRequest, context: Context
+    ) -> pb.PreviewSegmentResponse:
+        return await self._segments.preview(request)

@@ -53,6 +53,7 @@ class KeyKind(enum.Enum):
     TIME = "time"  # a timestamptz, as integer microseconds since the epoch
     UUID = "uuid"
     ID = "id"  # a bigint identity: 0 .. 2**63 - 1
+    NAME = "name"  # a short text id (a segment's): at most 63 characters
 
 
 @dataclass(frozen=True)
@@ -155,17 +156,22 @@ def _unbase64(token: str) -> bytes | None:
         return None
 
 
+_NAME_MAX = 63
+
+
 def _write(kind: KeyKind, value: Any) -> int | str:
     if kind is KeyKind.TIME:
         micros: int = (value - EPOCH) // timedelta(microseconds=1)
         return micros
-    if kind is KeyKind.UUID:
+    if kind in (KeyKind.UUID, KeyKind.NAME):
         return str(value)
     return int(value)
 
 
-def _read(kind: KeyKind, value: Any) -> datetime | uuid.UUID | int | None:
+def _read(kind: KeyKind, value: Any) -> datetime | uuid.UUID | int | str | None:
     """The value as its column holds it, or None when it is not one."""
+    if kind is KeyKind.NAME:
+        return value if isinstance(value, str) and len(value) <= _NAME_MAX else None
     if kind is KeyKind.UUID:
         if not isinstance(value, str) or len(value) > _UUID_TEXT_MAX:
             return None

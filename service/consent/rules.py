@@ -38,6 +38,7 @@ from service.contacts.rules import (
 from service.deliveries import outbox
 from service.errors import AlreadyExistsError, NotFoundError, Violations
 from service.metrics import CONSENT_RECORDS, UNSUBSCRIBES
+from service.segments import membership
 from service.storage.database import Database, after_commit
 from service.storage.models import Consent, Contact, SegmentMembership, Suppression
 from service.storage.models import ConsentType as ConsentType  # handlers name types by it
@@ -138,6 +139,7 @@ async def record_consent(
         if consent.consent_time is None:  # a decision made now, not a report of an earlier one
             consent = replace(consent, consent_time=await _decision_time(session, contact, now))
         row = await _append(session, contact, consent, rid, now)
+        await membership.refresh_contacts(session, [contact.id], now)
         await outbox.enqueue(
             session,
             contact_key=check.email_key(contact.email),
@@ -303,6 +305,7 @@ async def subscribe_newsletter(
                 Suppression.reason == SUPPRESSION_REASON_UNSUBSCRIBED,
             )
         )
+        await membership.refresh_contacts(session, [contact.id], now)
         state = await _consent_state(session, contact, [row])
         await outbox.enqueue(
             session,
@@ -347,9 +350,13 @@ async def unsubscribe(db: Database, *, email: str, reason: str, clock: Clock) ->
             decided = await _decision_time(session, contact, now)
             revoked = await _revoke_granted(session, contact, decided, now)
             left = await session.execute(
-                delete(SegmentMembership).where(SegmentMembership.contact_id == contact.id)
+                delete(SegmentMembership).where(
+                    SegmentMembership.contact_id == contact.id,
+                    SegmentMembership.segment == NEWSLETTER_SEGMENT,
+                )
             )
             revoked_any = bool(revoked) or bool(getattr(left, "rowcount", 0))
+            await membership.refresh_contacts(session, [contact.id], now)
         else:
             revoked_any = False
         if not (newly_suppressed or revoked_any):

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common import validation as check
 from service.common.pagination import KeyKind, PageTokens, Paging, read_page
+from service.common.sql import email_key_sql
 from service.deliveries import outbox
 from service.errors import (
     AlreadyExistsError,
@@ -45,6 +46,7 @@ from service.errors import (
     NotFoundError,
     Violations,
 )
+from service.segments import membership
 from service.storage.database import Database
 from service.storage.models import Contact, ErasureLog, EventLog, SegmentMembership, Suppression
 
@@ -247,6 +249,7 @@ async def upsert_contact(
                 payload=contact_payload(row),
                 now=now,
             )
+            await membership.refresh_contacts(session, [row.id], now)
         return (await contact_views(session, [row]))[0], created
 
 
@@ -418,12 +421,6 @@ async def contact_facts(
         )
     )
     return ContactFacts(keys, suppressed, members)
-
-
-def email_key_sql(email: ColumnElement[str]) -> ColumnElement[str]:
-    """`email_key` computed by PostgreSQL, of an email stored normalised (as
-    every contact's is): the hex SHA-256 of its UTF-8 bytes."""
-    return func.encode(func.sha256(func.convert_to(email, "UTF8")), "hex")
 
 
 def select_contacts_with_facts() -> Select[Any]:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Boolean,
     DateTime,
@@ -146,16 +147,58 @@ class Consent(Base):
     )
 
 
+class SegmentKind(enum.StrEnum):
+    DYNAMIC = "DYNAMIC"
+    MANUAL = "MANUAL"
+
+
+class Segment(Base):
+    """A segment (migration 0005): dynamic from its filter, or manual."""
+
+    __tablename__ = "marketing_segment"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[SegmentKind] = mapped_column(_pg_enum(SegmentKind, "segment_kind"))
+    filter: Mapped[dict[str, Any] | None]
+    relative: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_events: Mapped[bool] = mapped_column(Boolean, default=False)
+    depends_on: Mapped[list[str]] = mapped_column(ARRAY(String(63)), default=list)
+    built_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    evaluated_at: Mapped[datetime | None]
+
+
 class SegmentMembership(Base):
     __tablename__ = "marketing_segment_membership"
 
     contact_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("marketing_contact.id", ondelete="CASCADE"), primary_key=True
     )
-    segment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    segment: Mapped[str] = mapped_column(
+        String(64), ForeignKey("marketing_segment.id", ondelete="CASCADE"), primary_key=True
+    )
     added_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (Index("ix_marketing_segment_membership_segment", "segment"),)
+
+
+class SegmentChange(Base):
+    """Who joined or left a segment, and when (migration 0005)."""
+
+    __tablename__ = "marketing_segment_change"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    segment_id: Mapped[str] = mapped_column(
+        String(63), ForeignKey("marketing_segment.id", ondelete="CASCADE")
+    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("marketing_contact.id", ondelete="CASCADE")
+    )
+    joined: Mapped[bool]
+    changed_at: Mapped[datetime]
 
 
 class Suppression(Base):

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from service.common import validation as check
-from service.contacts.rules import email_key_sql
+from service.common.sql import email_key_sql
 
 # The characters an address's local part may have (validation._EMAIL).
 _LOCAL = st.text(

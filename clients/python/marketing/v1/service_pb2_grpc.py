@@ -135,6 +135,51 @@ class MarketingServiceStub:
                 request_serializer=marketing_dot_v1_dot_service__pb2.ListContactSyncErrorsRequest.SerializeToString,
                 response_deserializer=marketing_dot_v1_dot_service__pb2.ListContactSyncErrorsResponse.FromString,
                 _registered_method=True)
+        self.CreateSegment = channel.unary_unary(
+                '/marketing.v1.MarketingService/CreateSegment',
+                request_serializer=marketing_dot_v1_dot_service__pb2.CreateSegmentRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.CreateSegmentResponse.FromString,
+                _registered_method=True)
+        self.GetSegment = channel.unary_unary(
+                '/marketing.v1.MarketingService/GetSegment',
+                request_serializer=marketing_dot_v1_dot_service__pb2.GetSegmentRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.GetSegmentResponse.FromString,
+                _registered_method=True)
+        self.ListSegments = channel.unary_unary(
+                '/marketing.v1.MarketingService/ListSegments',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ListSegmentsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ListSegmentsResponse.FromString,
+                _registered_method=True)
+        self.UpdateSegment = channel.unary_unary(
+                '/marketing.v1.MarketingService/UpdateSegment',
+                request_serializer=marketing_dot_v1_dot_service__pb2.UpdateSegmentRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.UpdateSegmentResponse.FromString,
+                _registered_method=True)
+        self.DeleteSegment = channel.unary_unary(
+                '/marketing.v1.MarketingService/DeleteSegment',
+                request_serializer=marketing_dot_v1_dot_service__pb2.DeleteSegmentRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.DeleteSegmentResponse.FromString,
+                _registered_method=True)
+        self.ListSegmentContacts = channel.unary_unary(
+                '/marketing.v1.MarketingService/ListSegmentContacts',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ListSegmentContactsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ListSegmentContactsResponse.FromString,
+                _registered_method=True)
+        self.AddToSegment = channel.unary_unary(
+                '/marketing.v1.MarketingService/AddToSegment',
+                request_serializer=marketing_dot_v1_dot_service__pb2.AddToSegmentRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.AddToSegmentResponse.FromString,
+                _registered_method=True)
+        self.RemoveFromSegment = channel.unary_unary(
+                '/marketing.v1.MarketingService/RemoveFromSegment',
+                request_serializer=marketing_dot_v1_dot_service__pb2.RemoveFromSegmentRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.RemoveFromSegmentResponse.FromString,
+                _registered_method=True)
+        self.PreviewSegment = channel.unary_unary(
+                '/marketing.v1.MarketingService/PreviewSegment',
+                request_serializer=marketing_dot_v1_dot_service__pb2.PreviewSegmentRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.PreviewSegmentResponse.FromString,
+                _registered_method=True)
 
 
 class MarketingServiceServicer:
@@ -291,6 +336,72 @@ class MarketingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSegment(self, request, context):
+        """Creates a segment. A dynamic one's members are evaluated at once and
+        kept up to date from then on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSegment(self, request, context):
+        """Reads one segment, with its member count.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSegments(self, request, context):
+        """Lists segments by display name; the built-in newsletter segment too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSegment(self, request, context):
+        """Changes a segment's display name, description or filter (field mask);
+        a new filter is evaluated at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSegment(self, request, context):
+        """Deletes a segment and its memberships. FAILED_PRECONDITION for the
+        built-in one and for one another segment's filter refers to.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSegmentContacts(self, request, context):
+        """Lists a segment's members in contact id order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddToSegment(self, request, context):
+        """Adds contacts to a manual segment (FAILED_PRECONDITION for a dynamic one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveFromSegment(self, request, context):
+        """Removes contacts from a manual segment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewSegment(self, request, context):
+        """Counts the contacts a filter matches now, with a sample, creating nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -388,6 +499,51 @@ def add_MarketingServiceServicer_to_server(servicer, server):
                     servicer.ListContactSyncErrors,
                     request_deserializer=marketing_dot_v1_dot_service__pb2.ListContactSyncErrorsRequest.FromString,
                     response_serializer=marketing_dot_v1_dot_service__pb2.ListContactSyncErrorsResponse.SerializeToString,
+            ),
+            'CreateSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSegment,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.CreateSegmentRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.CreateSegmentResponse.SerializeToString,
+            ),
+            'GetSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSegment,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.GetSegmentRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.GetSegmentResponse.SerializeToString,
+            ),
+            'ListSegments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSegments,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ListSegmentsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ListSegmentsResponse.SerializeToString,
+            ),
+            'UpdateSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSegment,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.UpdateSegmentRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.UpdateSegmentResponse.SerializeToString,
+            ),
+            'DeleteSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSegment,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.DeleteSegmentRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.DeleteSegmentResponse.SerializeToString,
+            ),
+            'ListSegmentContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSegmentContacts,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ListSegmentContactsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ListSegmentContactsResponse.SerializeToString,
+            ),
+            'AddToSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddToSegment,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.AddToSegmentRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.AddToSegmentResponse.SerializeToString,
+            ),
+            'RemoveFromSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveFromSegment,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.RemoveFromSegmentRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.RemoveFromSegmentResponse.SerializeToString,
+            ),
+            'PreviewSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewSegment,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.PreviewSegmentRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.PreviewSegmentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -909,6 +1065,249 @@ class MarketingService:
             '/marketing.v1.MarketingService/ListContactSyncErrors',
             marketing_dot_v1_dot_service__pb2.ListContactSyncErrorsRequest.SerializeToString,
             marketing_dot_v1_dot_service__pb2.ListContactSyncErrorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/CreateSegment',
+            marketing_dot_v1_dot_service__pb2.CreateSegmentRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.CreateSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/GetSegment',
+            marketing_dot_v1_dot_service__pb2.GetSegmentRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.GetSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSegments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ListSegments',
+            marketing_dot_v1_dot_service__pb2.ListSegmentsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ListSegmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/UpdateSegment',
+            marketing_dot_v1_dot_service__pb2.UpdateSegmentRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.UpdateSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/DeleteSegment',
+            marketing_dot_v1_dot_service__pb2.DeleteSegmentRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.DeleteSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSegmentContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ListSegmentContacts',
+            marketing_dot_v1_dot_service__pb2.ListSegmentContactsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ListSegmentContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddToSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/AddToSegment',
+            marketing_dot_v1_dot_service__pb2.AddToSegmentRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.AddToSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveFromSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/RemoveFromSegment',
+            marketing_dot_v1_dot_service__pb2.RemoveFromSegmentRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.RemoveFromSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/PreviewSegment',
+            marketing_dot_v1_dot_service__pb2.PreviewSegmentRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.PreviewSegmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,8 +4,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Duration, Timestamp, Value } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, FieldMask, Timestamp, Value } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Consent } from "./consent_pb.js";
 import { file_marketing_v1_consent } from "./consent_pb.js";
 import type { Contact } from "./contact_pb.js";
@@ -14,13 +14,15 @@ import type { ContactSync, ContactSyncError } from "./contact_sync_pb.js";
 import { file_marketing_v1_contact_sync } from "./contact_sync_pb.js";
 import type { Event } from "./event_pb.js";
 import { file_marketing_v1_event } from "./event_pb.js";
+import type { Segment, SegmentFilter } from "./segment_pb.js";
+import { file_marketing_v1_segment } from "./segment_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file marketing/v1/service.proto.
  */
 export const file_marketing_v1_service: GenFile = /*@__PURE__*/
-  fileDesc("ChptYXJrZXRpbmcvdjEvc2VydmljZS5wcm90bxIMbWFya2V0aW5nLnYxIj4KFFVwc2VydENvbnRhY3RSZXF1ZXN0EiYKB2NvbnRhY3QYASABKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdCJQChVVcHNlcnRDb250YWN0UmVzcG9uc2USJgoHY29udGFjdBgBIAEoCzIVLm1hcmtldGluZy52MS5Db250YWN0Eg8KB2NyZWF0ZWQYAiABKAgiPgoRR2V0Q29udGFjdFJlcXVlc3QSDgoEbmFtZRgBIAEoCUgAEg8KBWVtYWlsGAIgASgJSABCCAoGbG9va3VwIjwKEkdldENvbnRhY3RSZXNwb25zZRImCgdjb250YWN0GAEgASgLMhUubWFya2V0aW5nLnYxLkNvbnRhY3QiPAoTTGlzdENvbnRhY3RzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJYChRMaXN0Q29udGFjdHNSZXNwb25zZRInCghjb250YWN0cxgBIAMoCzIVLm1hcmtldGluZy52MS5Db250YWN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIkChREZWxldGVDb250YWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJIhcKFURlbGV0ZUNvbnRhY3RSZXNwb25zZSJEChdSZWNvbmNpbGVDb250YWN0UmVxdWVzdBIOCgRuYW1lGAEgASgJSAASDwoFZW1haWwYAiABKAlIAEIICgZsb29rdXAilwEKEUNvbnRhY3REaWZmZXJlbmNlEg0KBWZpZWxkGAEgASgJEiQKBG91cnMYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSKAoIcHJvdmlkZXIYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSFQoNcmVwYWlyX3F1ZXVlZBgEIAEoCBIMCgRub3RlGAUgASgJIooBChhSZWNvbmNpbGVDb250YWN0UmVzcG9uc2USDAoEbmFtZRgBIAEoCRITCgtwcm92aWRlcl9pZBgCIAEoCRI0CgtkaWZmZXJlbmNlcxgDIAMoCzIfLm1hcmtldGluZy52MS5Db250YWN0RGlmZmVyZW5jZRIVCg1yZXBhaXJfcXVldWVkGAQgASgIImIKFFJlY29yZENvbnNlbnRSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRImCgdjb25zZW50GAIgASgLMhUubWFya2V0aW5nLnYxLkNvbnNlbnQSEgoKcmVxdWVzdF9pZBgDIAEoCSI/ChVSZWNvcmRDb25zZW50UmVzcG9uc2USJgoHY29uc2VudBgBIAEoCzIVLm1hcmtldGluZy52MS5Db25zZW50IkwKE0xpc3RDb25zZW50c1JlcXVlc3QSDgoGcGFyZW50GAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlgKFExpc3RDb25zZW50c1Jlc3BvbnNlEicKCGNvbnNlbnRzGAEgAygLMhUubWFya2V0aW5nLnYxLkNvbnNlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIncKGlN1YnNjcmliZU5ld3NsZXR0ZXJSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEg4KBnNvdXJjZRgCIAEoCRISCgppcF9hZGRyZXNzGAMgASgJEhIKCnVzZXJfYWdlbnQYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJtChtTdWJzY3JpYmVOZXdzbGV0dGVyUmVzcG9uc2USJgoHY29udGFjdBgBIAEoCzIVLm1hcmtldGluZy52MS5Db250YWN0EiYKB2NvbnNlbnQYAiABKAsyFS5tYXJrZXRpbmcudjEuQ29uc2VudCIzChJVbnN1YnNjcmliZVJlcXVlc3QSDQoFZW1haWwYASABKAkSDgoGcmVhc29uGAIgASgJIiYKE1Vuc3Vic2NyaWJlUmVzcG9uc2USDwoHY2hhbmdlZBgBIAEoCCI3ChFUcmFja0V2ZW50UmVxdWVzdBIiCgVldmVudBgBIAEoCzITLm1hcmtldGluZy52MS5FdmVudCI5ChJUcmFja0V2ZW50UmVzcG9uc2USEAoIZXZlbnRfaWQYASABKAkSEQoJZHVwbGljYXRlGAIgASgIIjkKElRyYWNrRXZlbnRzUmVxdWVzdBIjCgZldmVudHMYASADKAsyEy5tYXJrZXRpbmcudjEuRXZlbnQiSAoTVHJhY2tFdmVudHNSZXNwb25zZRIxCgdyZXN1bHRzGAEgAygLMiAubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRSZXNwb25zZSIWChRHZXRRdWV1ZVN0YXRzUmVxdWVzdCKCAQoVR2V0UXVldWVTdGF0c1Jlc3BvbnNlEg8KB3BlbmRpbmcYASABKAMSEQoJaW5fZmxpZ2h0GAIgASgDEg4KBmZhaWxlZBgDIAEoAxI1ChJvbGRlc3RfcGVuZGluZ19hZ2UYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i1AEKDkZhaWxlZERlbGl2ZXJ5EgwKBG5hbWUYASABKAkSDAoEa2luZBgCIAEoCRIQCghldmVudF9pZBgDIAEoCRINCgVlcnJvchgEIAEoCRIQCghhdHRlbXB0cxgFIAEoBRITCgtyZXRyeV9jb3VudBgGIAEoBRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJZmFpbF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJEChtMaXN0RmFpbGVkRGVsaXZlcmllc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkicAocTGlzdEZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRI3ChFmYWlsZWRfZGVsaXZlcmllcxgBIAMoCzIcLm1hcmtldGluZy52MS5GYWlsZWREZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLQocUmV0cnlGYWlsZWREZWxpdmVyaWVzUmVxdWVzdBINCgVuYW1lcxgBIAMoCSIwCh1SZXRyeUZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRIPCgdyZXRyaWVkGAEgASgDIi0KF1N0YXJ0Q29udGFjdFN5bmNSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkiSwoYU3RhcnRDb250YWN0U3luY1Jlc3BvbnNlEi8KDGNvbnRhY3Rfc3luYxgBIAEoCzIZLm1hcmtldGluZy52MS5Db250YWN0U3luYyIlChVHZXRDb250YWN0U3luY1JlcXVlc3QSDAoEbmFtZRgBIAEoCSJJChZHZXRDb250YWN0U3luY1Jlc3BvbnNlEi8KDGNvbnRhY3Rfc3luYxgBIAEoCzIZLm1hcmtldGluZy52MS5Db250YWN0U3luYyJAChdMaXN0Q29udGFjdFN5bmNzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJlChhMaXN0Q29udGFjdFN5bmNzUmVzcG9uc2USMAoNY29udGFjdF9zeW5jcxgBIAMoCzIZLm1hcmtldGluZy52MS5Db250YWN0U3luYxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKAoYQ2FuY2VsQ29udGFjdFN5bmNSZXF1ZXN0EgwKBG5hbWUYASABKAkiTAoZQ2FuY2VsQ29udGFjdFN5bmNSZXNwb25zZRIvCgxjb250YWN0X3N5bmMYASABKAsyGS5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMiVQocTGlzdENvbnRhY3RTeW5jRXJyb3JzUmVxdWVzdBIOCgZwYXJlbnQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiaAodTGlzdENvbnRhY3RTeW5jRXJyb3JzUmVzcG9uc2USLgoGZXJyb3JzGAEgAygLMh4ubWFya2V0aW5nLnYxLkNvbnRhY3RTeW5jRXJyb3ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMp0OChBNYXJrZXRpbmdTZXJ2aWNlElgKDVVwc2VydENvbnRhY3QSIi5tYXJrZXRpbmcudjEuVXBzZXJ0Q29udGFjdFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuVXBzZXJ0Q29udGFjdFJlc3BvbnNlEk8KCkdldENvbnRhY3QSHy5tYXJrZXRpbmcudjEuR2V0Q29udGFjdFJlcXVlc3QaIC5tYXJrZXRpbmcudjEuR2V0Q29udGFjdFJlc3BvbnNlElUKDExpc3RDb250YWN0cxIhLm1hcmtldGluZy52MS5MaXN0Q29udGFjdHNSZXF1ZXN0GiIubWFya2V0aW5nLnYxLkxpc3RDb250YWN0c1Jlc3BvbnNlElgKDURlbGV0ZUNvbnRhY3QSIi5tYXJrZXRpbmcudjEuRGVsZXRlQ29udGFjdFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuRGVsZXRlQ29udGFjdFJlc3BvbnNlEmEKEFJlY29uY2lsZUNvbnRhY3QSJS5tYXJrZXRpbmcudjEuUmVjb25jaWxlQ29udGFjdFJlcXVlc3QaJi5tYXJrZXRpbmcudjEuUmVjb25jaWxlQ29udGFjdFJlc3BvbnNlElgKDVJlY29yZENvbnNlbnQSIi5tYXJrZXRpbmcudjEuUmVjb3JkQ29uc2VudFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuUmVjb3JkQ29uc2VudFJlc3BvbnNlElUKDExpc3RDb25zZW50cxIhLm1hcmtldGluZy52MS5MaXN0Q29uc2VudHNSZXF1ZXN0GiIubWFya2V0aW5nLnYxLkxpc3RDb25zZW50c1Jlc3BvbnNlEmoKE1N1YnNjcmliZU5ld3NsZXR0ZXISKC5tYXJrZXRpbmcudjEuU3Vic2NyaWJlTmV3c2xldHRlclJlcXVlc3QaKS5tYXJrZXRpbmcudjEuU3Vic2NyaWJlTmV3c2xldHRlclJlc3BvbnNlElIKC1Vuc3Vic2NyaWJlEiAubWFya2V0aW5nLnYxLlVuc3Vic2NyaWJlUmVxdWVzdBohLm1hcmtldGluZy52MS5VbnN1YnNjcmliZVJlc3BvbnNlEk8KClRyYWNrRXZlbnQSHy5tYXJrZXRpbmcudjEuVHJhY2tFdmVudFJlcXVlc3QaIC5tYXJrZXRpbmcudjEuVHJhY2tFdmVudFJlc3BvbnNlElIKC1RyYWNrRXZlbnRzEiAubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRzUmVxdWVzdBohLm1hcmtldGluZy52MS5UcmFja0V2ZW50c1Jlc3BvbnNlElgKDUdldFF1ZXVlU3RhdHMSIi5tYXJrZXRpbmcudjEuR2V0UXVldWVTdGF0c1JlcXVlc3QaIy5tYXJrZXRpbmcudjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlEm0KFExpc3RGYWlsZWREZWxpdmVyaWVzEikubWFya2V0aW5nLnYxLkxpc3RGYWlsZWREZWxpdmVyaWVzUmVxdWVzdBoqLm1hcmtldGluZy52MS5MaXN0RmFpbGVkRGVsaXZlcmllc1Jlc3BvbnNlEnAKFVJldHJ5RmFpbGVkRGVsaXZlcmllcxIqLm1hcmtldGluZy52MS5SZXRyeUZhaWxlZERlbGl2ZXJpZXNSZXF1ZXN0GisubWFya2V0aW5nLnYxLlJldHJ5RmFpbGVkRGVsaXZlcmllc1Jlc3BvbnNlEmEKEFN0YXJ0Q29udGFjdFN5bmMSJS5tYXJrZXRpbmcudjEuU3RhcnRDb250YWN0U3luY1JlcXVlc3QaJi5tYXJrZXRpbmcudjEuU3RhcnRDb250YWN0U3luY1Jlc3BvbnNlElsKDkdldENvbnRhY3RTeW5jEiMubWFya2V0aW5nLnYxLkdldENvbnRhY3RTeW5jUmVxdWVzdBokLm1hcmtldGluZy52MS5HZXRDb250YWN0U3luY1Jlc3BvbnNlEmEKEExpc3RDb250YWN0U3luY3MSJS5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RTeW5jc1JlcXVlc3QaJi5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RTeW5jc1Jlc3BvbnNlEmQKEUNhbmNlbENvbnRhY3RTeW5jEiYubWFya2V0aW5nLnYxLkNhbmNlbENvbnRhY3RTeW5jUmVxdWVzdBonLm1hcmtldGluZy52MS5DYW5jZWxDb250YWN0U3luY1Jlc3BvbnNlEnAKFUxpc3RDb250YWN0U3luY0Vycm9ycxIqLm1hcmtldGluZy52MS5MaXN0Q29udGFjdFN5bmNFcnJvcnNSZXF1ZXN0GisubWFya2V0aW5nLnYxLkxpc3RDb250YWN0U3luY0Vycm9yc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_marketing_v1_consent, file_marketing_v1_contact, file_marketing_v1_contact_sync, file_marketing_v1_event]);
+  fileDesc("ChptYXJrZXRpbmcvdjEvc2VydmljZS5wcm90bxIMbWFya2V0aW5nLnYxIj4KFFVwc2VydENvbnRhY3RSZXF1ZXN0EiYKB2NvbnRhY3QYASABKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdCJQChVVcHNlcnRDb250YWN0UmVzcG9uc2USJgoHY29udGFjdBgBIAEoCzIVLm1hcmtldGluZy52MS5Db250YWN0Eg8KB2NyZWF0ZWQYAiABKAgiPgoRR2V0Q29udGFjdFJlcXVlc3QSDgoEbmFtZRgBIAEoCUgAEg8KBWVtYWlsGAIgASgJSABCCAoGbG9va3VwIjwKEkdldENvbnRhY3RSZXNwb25zZRImCgdjb250YWN0GAEgASgLMhUubWFya2V0aW5nLnYxLkNvbnRhY3QiPAoTTGlzdENvbnRhY3RzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJYChRMaXN0Q29udGFjdHNSZXNwb25zZRInCghjb250YWN0cxgBIAMoCzIVLm1hcmtldGluZy52MS5Db250YWN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIkChREZWxldGVDb250YWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJIhcKFURlbGV0ZUNvbnRhY3RSZXNwb25zZSJEChdSZWNvbmNpbGVDb250YWN0UmVxdWVzdBIOCgRuYW1lGAEgASgJSAASDwoFZW1haWwYAiABKAlIAEIICgZsb29rdXAilwEKEUNvbnRhY3REaWZmZXJlbmNlEg0KBWZpZWxkGAEgASgJEiQKBG91cnMYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSKAoIcHJvdmlkZXIYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSFQoNcmVwYWlyX3F1ZXVlZBgEIAEoCBIMCgRub3RlGAUgASgJIooBChhSZWNvbmNpbGVDb250YWN0UmVzcG9uc2USDAoEbmFtZRgBIAEoCRITCgtwcm92aWRlcl9pZBgCIAEoCRI0CgtkaWZmZXJlbmNlcxgDIAMoCzIfLm1hcmtldGluZy52MS5Db250YWN0RGlmZmVyZW5jZRIVCg1yZXBhaXJfcXVldWVkGAQgASgIImIKFFJlY29yZENvbnNlbnRSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRImCgdjb25zZW50GAIgASgLMhUubWFya2V0aW5nLnYxLkNvbnNlbnQSEgoKcmVxdWVzdF9pZBgDIAEoCSI/ChVSZWNvcmRDb25zZW50UmVzcG9uc2USJgoHY29uc2VudBgBIAEoCzIVLm1hcmtldGluZy52MS5Db25zZW50IkwKE0xpc3RDb25zZW50c1JlcXVlc3QSDgoGcGFyZW50GAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlgKFExpc3RDb25zZW50c1Jlc3BvbnNlEicKCGNvbnNlbnRzGAEgAygLMhUubWFya2V0aW5nLnYxLkNvbnNlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIncKGlN1YnNjcmliZU5ld3NsZXR0ZXJSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEg4KBnNvdXJjZRgCIAEoCRISCgppcF9hZGRyZXNzGAMgASgJEhIKCnVzZXJfYWdlbnQYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJtChtTdWJzY3JpYmVOZXdzbGV0dGVyUmVzcG9uc2USJgoHY29udGFjdBgBIAEoCzIVLm1hcmtldGluZy52MS5Db250YWN0EiYKB2NvbnNlbnQYAiABKAsyFS5tYXJrZXRpbmcudjEuQ29uc2VudCIzChJVbnN1YnNjcmliZVJlcXVlc3QSDQoFZW1haWwYASABKAkSDgoGcmVhc29uGAIgASgJIiYKE1Vuc3Vic2NyaWJlUmVzcG9uc2USDwoHY2hhbmdlZBgBIAEoCCI3ChFUcmFja0V2ZW50UmVxdWVzdBIiCgVldmVudBgBIAEoCzITLm1hcmtldGluZy52MS5FdmVudCI5ChJUcmFja0V2ZW50UmVzcG9uc2USEAoIZXZlbnRfaWQYASABKAkSEQoJZHVwbGljYXRlGAIgASgIIjkKElRyYWNrRXZlbnRzUmVxdWVzdBIjCgZldmVudHMYASADKAsyEy5tYXJrZXRpbmcudjEuRXZlbnQiSAoTVHJhY2tFdmVudHNSZXNwb25zZRIxCgdyZXN1bHRzGAEgAygLMiAubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRSZXNwb25zZSIWChRHZXRRdWV1ZVN0YXRzUmVxdWVzdCKCAQoVR2V0UXVldWVTdGF0c1Jlc3BvbnNlEg8KB3BlbmRpbmcYASABKAMSEQoJaW5fZmxpZ2h0GAIgASgDEg4KBmZhaWxlZBgDIAEoAxI1ChJvbGRlc3RfcGVuZGluZ19hZ2UYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i1AEKDkZhaWxlZERlbGl2ZXJ5EgwKBG5hbWUYASABKAkSDAoEa2luZBgCIAEoCRIQCghldmVudF9pZBgDIAEoCRINCgVlcnJvchgEIAEoCRIQCghhdHRlbXB0cxgFIAEoBRITCgtyZXRyeV9jb3VudBgGIAEoBRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJZmFpbF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJEChtMaXN0RmFpbGVkRGVsaXZlcmllc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkicAocTGlzdEZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRI3ChFmYWlsZWRfZGVsaXZlcmllcxgBIAMoCzIcLm1hcmtldGluZy52MS5GYWlsZWREZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLQocUmV0cnlGYWlsZWREZWxpdmVyaWVzUmVxdWVzdBINCgVuYW1lcxgBIAMoCSIwCh1SZXRyeUZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRIPCgdyZXRyaWVkGAEgASgDIi0KF1N0YXJ0Q29udGFjdFN5bmNSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkiSwoYU3RhcnRDb250YWN0U3luY1Jlc3BvbnNlEi8KDGNvbnRhY3Rfc3luYxgBIAEoCzIZLm1hcmtldGluZy52MS5Db250YWN0U3luYyIlChVHZXRDb250YWN0U3luY1JlcXVlc3QSDAoEbmFtZRgBIAEoCSJJChZHZXRDb250YWN0U3luY1Jlc3BvbnNlEi8KDGNvbnRhY3Rfc3luYxgBIAEoCzIZLm1hcmtldGluZy52MS5Db250YWN0U3luYyJAChdMaXN0Q29udGFjdFN5bmNzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJlChhMaXN0Q29udGFjdFN5bmNzUmVzcG9uc2USMAoNY29udGFjdF9zeW5jcxgBIAMoCzIZLm1hcmtldGluZy52MS5Db250YWN0U3luYxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKAoYQ2FuY2VsQ29udGFjdFN5bmNSZXF1ZXN0EgwKBG5hbWUYASABKAkiTAoZQ2FuY2VsQ29udGFjdFN5bmNSZXNwb25zZRIvCgxjb250YWN0X3N5bmMYASABKAsyGS5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMiVQocTGlzdENvbnRhY3RTeW5jRXJyb3JzUmVxdWVzdBIOCgZwYXJlbnQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiaAodTGlzdENvbnRhY3RTeW5jRXJyb3JzUmVzcG9uc2USLgoGZXJyb3JzGAEgAygLMh4ubWFya2V0aW5nLnYxLkNvbnRhY3RTeW5jRXJyb3ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlIKFENyZWF0ZVNlZ21lbnRSZXF1ZXN0EiYKB3NlZ21lbnQYASABKAsyFS5tYXJrZXRpbmcudjEuU2VnbWVudBISCgpzZWdtZW50X2lkGAIgASgJIj8KFUNyZWF0ZVNlZ21lbnRSZXNwb25zZRImCgdzZWdtZW50GAEgASgLMhUubWFya2V0aW5nLnYxLlNlZ21lbnQiIQoRR2V0U2VnbWVudFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI8ChJHZXRTZWdtZW50UmVzcG9uc2USJgoHc2VnbWVudBgBIAEoCzIVLm1hcmtldGluZy52MS5TZWdtZW50IjwKE0xpc3RTZWdtZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiWAoUTGlzdFNlZ21lbnRzUmVzcG9uc2USJwoIc2VnbWVudHMYASADKAsyFS5tYXJrZXRpbmcudjEuU2VnbWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkibwoUVXBkYXRlU2VnbWVudFJlcXVlc3QSJgoHc2VnbWVudBgBIAEoCzIVLm1hcmtldGluZy52MS5TZWdtZW50Ei8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI/ChVVcGRhdGVTZWdtZW50UmVzcG9uc2USJgoHc2VnbWVudBgBIAEoCzIVLm1hcmtldGluZy52MS5TZWdtZW50IiQKFERlbGV0ZVNlZ21lbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkiFwoVRGVsZXRlU2VnbWVudFJlc3BvbnNlIlMKGkxpc3RTZWdtZW50Q29udGFjdHNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJfChtMaXN0U2VnbWVudENvbnRhY3RzUmVzcG9uc2USJwoIY29udGFjdHMYASADKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOAoTQWRkVG9TZWdtZW50UmVxdWVzdBIPCgdzZWdtZW50GAEgASgJEhAKCGNvbnRhY3RzGAIgAygJIiUKFEFkZFRvU2VnbWVudFJlc3BvbnNlEg0KBWFkZGVkGAEgASgFIj0KGFJlbW92ZUZyb21TZWdtZW50UmVxdWVzdBIPCgdzZWdtZW50GAEgASgJEhAKCGNvbnRhY3RzGAIgAygJIiwKGVJlbW92ZUZyb21TZWdtZW50UmVzcG9uc2USDwoHcmVtb3ZlZBgBIAEoBSJZChVQcmV2aWV3U2VnbWVudFJlcXVlc3QSKwoGZmlsdGVyGAEgASgLMhsubWFya2V0aW5nLnYxLlNlZ21lbnRGaWx0ZXISEwoLc2FtcGxlX3NpemUYAiABKAUiVgoWUHJldmlld1NlZ21lbnRSZXNwb25zZRIVCg1jb250YWN0X2NvdW50GAEgASgDEiUKBnNhbXBsZRgCIAMoCzIVLm1hcmtldGluZy52MS5Db250YWN0MtkUChBNYXJrZXRpbmdTZXJ2aWNlElgKDVVwc2VydENvbnRhY3QSIi5tYXJrZXRpbmcudjEuVXBzZXJ0Q29udGFjdFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuVXBzZXJ0Q29udGFjdFJlc3BvbnNlEk8KCkdldENvbnRhY3QSHy5tYXJrZXRpbmcudjEuR2V0Q29udGFjdFJlcXVlc3QaIC5tYXJrZXRpbmcudjEuR2V0Q29udGFjdFJlc3BvbnNlElUKDExpc3RDb250YWN0cxIhLm1hcmtldGluZy52MS5MaXN0Q29udGFjdHNSZXF1ZXN0GiIubWFya2V0aW5nLnYxLkxpc3RDb250YWN0c1Jlc3BvbnNlElgKDURlbGV0ZUNvbnRhY3QSIi5tYXJrZXRpbmcudjEuRGVsZXRlQ29udGFjdFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuRGVsZXRlQ29udGFjdFJlc3BvbnNlEmEKEFJlY29uY2lsZUNvbnRhY3QSJS5tYXJrZXRpbmcudjEuUmVjb25jaWxlQ29udGFjdFJlcXVlc3QaJi5tYXJrZXRpbmcudjEuUmVjb25jaWxlQ29udGFjdFJlc3BvbnNlElgKDVJlY29yZENvbnNlbnQSIi5tYXJrZXRpbmcudjEuUmVjb3JkQ29uc2VudFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuUmVjb3JkQ29uc2VudFJlc3BvbnNlElUKDExpc3RDb25zZW50cxIhLm1hcmtldGluZy52MS5MaXN0Q29uc2VudHNSZXF1ZXN0GiIubWFya2V0aW5nLnYxLkxpc3RDb25zZW50c1Jlc3BvbnNlEmoKE1N1YnNjcmliZU5ld3NsZXR0ZXISKC5tYXJrZXRpbmcudjEuU3Vic2NyaWJlTmV3c2xldHRlclJlcXVlc3QaKS5tYXJrZXRpbmcudjEuU3Vic2NyaWJlTmV3c2xldHRlclJlc3BvbnNlElIKC1Vuc3Vic2NyaWJlEiAubWFya2V0aW5nLnYxLlVuc3Vic2NyaWJlUmVxdWVzdBohLm1hcmtldGluZy52MS5VbnN1YnNjcmliZVJlc3BvbnNlEk8KClRyYWNrRXZlbnQSHy5tYXJrZXRpbmcudjEuVHJhY2tFdmVudFJlcXVlc3QaIC5tYXJrZXRpbmcudjEuVHJhY2tFdmVudFJlc3BvbnNlElIKC1RyYWNrRXZlbnRzEiAubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRzUmVxdWVzdBohLm1hcmtldGluZy52MS5UcmFja0V2ZW50c1Jlc3BvbnNlElgKDUdldFF1ZXVlU3RhdHMSIi5tYXJrZXRpbmcudjEuR2V0UXVldWVTdGF0c1JlcXVlc3QaIy5tYXJrZXRpbmcudjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlEm0KFExpc3RGYWlsZWREZWxpdmVyaWVzEikubWFya2V0aW5nLnYxLkxpc3RGYWlsZWREZWxpdmVyaWVzUmVxdWVzdBoqLm1hcmtldGluZy52MS5MaXN0RmFpbGVkRGVsaXZlcmllc1Jlc3BvbnNlEnAKFVJldHJ5RmFpbGVkRGVsaXZlcmllcxIqLm1hcmtldGluZy52MS5SZXRyeUZhaWxlZERlbGl2ZXJpZXNSZXF1ZXN0GisubWFya2V0aW5nLnYxLlJldHJ5RmFpbGVkRGVsaXZlcmllc1Jlc3BvbnNlEmEKEFN0YXJ0Q29udGFjdFN5bmMSJS5tYXJrZXRpbmcudjEuU3RhcnRDb250YWN0U3luY1JlcXVlc3QaJi5tYXJrZXRpbmcudjEuU3RhcnRDb250YWN0U3luY1Jlc3BvbnNlElsKDkdldENvbnRhY3RTeW5jEiMubWFya2V0aW5nLnYxLkdldENvbnRhY3RTeW5jUmVxdWVzdBokLm1hcmtldGluZy52MS5HZXRDb250YWN0U3luY1Jlc3BvbnNlEmEKEExpc3RDb250YWN0U3luY3MSJS5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RTeW5jc1JlcXVlc3QaJi5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RTeW5jc1Jlc3BvbnNlEmQKEUNhbmNlbENvbnRhY3RTeW5jEiYubWFya2V0aW5nLnYxLkNhbmNlbENvbnRhY3RTeW5jUmVxdWVzdBonLm1hcmtldGluZy52MS5DYW5jZWxDb250YWN0U3luY1Jlc3BvbnNlEnAKFUxpc3RDb250YWN0U3luY0Vycm9ycxIqLm1hcmtldGluZy52MS5MaXN0Q29udGFjdFN5bmNFcnJvcnNSZXF1ZXN0GisubWFya2V0aW5nLnYxLkxpc3RDb250YWN0U3luY0Vycm9yc1Jlc3BvbnNlElgKDUNyZWF0ZVNlZ21lbnQSIi5tYXJrZXRpbmcudjEuQ3JlYXRlU2VnbWVudFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuQ3JlYXRlU2VnbWVudFJlc3BvbnNlEk8KCkdldFNlZ21lbnQSHy5tYXJrZXRpbmcudjEuR2V0U2VnbWVudFJlcXVlc3QaIC5tYXJrZXRpbmcudjEuR2V0U2VnbWVudFJlc3BvbnNlElUKDExpc3RTZWdtZW50cxIhLm1hcmtldGluZy52MS5MaXN0U2VnbWVudHNSZXF1ZXN0GiIubWFya2V0aW5nLnYxLkxpc3RTZWdtZW50c1Jlc3BvbnNlElgKDVVwZGF0ZVNlZ21lbnQSIi5tYXJrZXRpbmcudjEuVXBkYXRlU2VnbWVudFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuVXBkYXRlU2VnbWVudFJlc3BvbnNlElgKDURlbGV0ZVNlZ21lbnQSIi5tYXJrZXRpbmcudjEuRGVsZXRlU2VnbWVudFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuRGVsZXRlU2VnbWVudFJlc3BvbnNlEmoKE0xpc3RTZWdtZW50Q29udGFjdHMSKC5tYXJrZXRpbmcudjEuTGlzdFNlZ21lbnRDb250YWN0c1JlcXVlc3QaKS5tYXJrZXRpbmcudjEuTGlzdFNlZ21lbnRDb250YWN0c1Jlc3BvbnNlElUKDEFkZFRvU2VnbWVudBIhLm1hcmtldGluZy52MS5BZGRUb1NlZ21lbnRSZXF1ZXN0GiIubWFya2V0aW5nLnYxLkFkZFRvU2VnbWVudFJlc3BvbnNlEmQKEVJlbW92ZUZyb21TZWdtZW50EiYubWFya2V0aW5nLnYxLlJlbW92ZUZyb21TZWdtZW50UmVxdWVzdBonLm1hcmtldGluZy52MS5SZW1vdmVGcm9tU2VnbWVudFJlc3BvbnNlElsKDlByZXZpZXdTZWdtZW50EiMubWFya2V0aW5nLnYxLlByZXZpZXdTZWdtZW50UmVxdWVzdBokLm1hcmtldGluZy52MS5QcmV2aWV3U2VnbWVudFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_marketing_v1_consent, file_marketing_v1_contact, file_marketing_v1_contact_sync, file_marketing_v1_event, file_marketing_v1_segment]);
 
 /**
  * @generated from message marketing.v1.UpsertContactRequest
@@ -1037,6 +1039,410 @@ export const ListContactSyncErrorsResponseSchema: GenMessage<ListContactSyncErro
   messageDesc(file_marketing_v1_service, 39);
 
 /**
+ * @generated from message marketing.v1.CreateSegmentRequest
+ */
+export type CreateSegmentRequest = Message<"marketing.v1.CreateSegmentRequest"> & {
+  /**
+   * Required. `name`, `contact_count` and the times are ignored.
+   *
+   * @generated from field: marketing.v1.Segment segment = 1;
+   */
+  segment?: Segment | undefined;
+
+  /**
+   * The segment's id, `[a-z0-9-]{1,63}` starting with a letter; generated
+   * when empty.
+   *
+   * @generated from field: string segment_id = 2;
+   */
+  segmentId: string;
+};
+
+/**
+ * Describes the message marketing.v1.CreateSegmentRequest.
+ * Use `create(CreateSegmentRequestSchema)` to create a new message.
+ */
+export const CreateSegmentRequestSchema: GenMessage<CreateSegmentRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 40);
+
+/**
+ * @generated from message marketing.v1.CreateSegmentResponse
+ */
+export type CreateSegmentResponse = Message<"marketing.v1.CreateSegmentResponse"> & {
+  /**
+   * @generated from field: marketing.v1.Segment segment = 1;
+   */
+  segment?: Segment | undefined;
+};
+
+/**
+ * Describes the message marketing.v1.CreateSegmentResponse.
+ * Use `create(CreateSegmentResponseSchema)` to create a new message.
+ */
+export const CreateSegmentResponseSchema: GenMessage<CreateSegmentResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 41);
+
+/**
+ * @generated from message marketing.v1.GetSegmentRequest
+ */
+export type GetSegmentRequest = Message<"marketing.v1.GetSegmentRequest"> & {
+  /**
+   * Required. `segments/{segment_id}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message marketing.v1.GetSegmentRequest.
+ * Use `create(GetSegmentRequestSchema)` to create a new message.
+ */
+export const GetSegmentRequestSchema: GenMessage<GetSegmentRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 42);
+
+/**
+ * @generated from message marketing.v1.GetSegmentResponse
+ */
+export type GetSegmentResponse = Message<"marketing.v1.GetSegmentResponse"> & {
+  /**
+   * @generated from field: marketing.v1.Segment segment = 1;
+   */
+  segment?: Segment | undefined;
+};
+
+/**
+ * Describes the message marketing.v1.GetSegmentResponse.
+ * Use `create(GetSegmentResponseSchema)` to create a new message.
+ */
+export const GetSegmentResponseSchema: GenMessage<GetSegmentResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 43);
+
+/**
+ * @generated from message marketing.v1.ListSegmentsRequest
+ */
+export type ListSegmentsRequest = Message<"marketing.v1.ListSegmentsRequest"> & {
+  /**
+   * At most this many segments (default 50, at most 1,000).
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * `next_page_token` of the previous page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message marketing.v1.ListSegmentsRequest.
+ * Use `create(ListSegmentsRequestSchema)` to create a new message.
+ */
+export const ListSegmentsRequestSchema: GenMessage<ListSegmentsRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 44);
+
+/**
+ * @generated from message marketing.v1.ListSegmentsResponse
+ */
+export type ListSegmentsResponse = Message<"marketing.v1.ListSegmentsResponse"> & {
+  /**
+   * @generated from field: repeated marketing.v1.Segment segments = 1;
+   */
+  segments: Segment[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message marketing.v1.ListSegmentsResponse.
+ * Use `create(ListSegmentsResponseSchema)` to create a new message.
+ */
+export const ListSegmentsResponseSchema: GenMessage<ListSegmentsResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 45);
+
+/**
+ * @generated from message marketing.v1.UpdateSegmentRequest
+ */
+export type UpdateSegmentRequest = Message<"marketing.v1.UpdateSegmentRequest"> & {
+  /**
+   * Required. `segment.name` names the segment.
+   *
+   * @generated from field: marketing.v1.Segment segment = 1;
+   */
+  segment?: Segment | undefined;
+
+  /**
+   * Required: which of `display_name`, `description` and `filter` to change.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message marketing.v1.UpdateSegmentRequest.
+ * Use `create(UpdateSegmentRequestSchema)` to create a new message.
+ */
+export const UpdateSegmentRequestSchema: GenMessage<UpdateSegmentRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 46);
+
+/**
+ * @generated from message marketing.v1.UpdateSegmentResponse
+ */
+export type UpdateSegmentResponse = Message<"marketing.v1.UpdateSegmentResponse"> & {
+  /**
+   * @generated from field: marketing.v1.Segment segment = 1;
+   */
+  segment?: Segment | undefined;
+};
+
+/**
+ * Describes the message marketing.v1.UpdateSegmentResponse.
+ * Use `create(UpdateSegmentResponseSchema)` to create a new message.
+ */
+export const UpdateSegmentResponseSchema: GenMessage<UpdateSegmentResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 47);
+
+/**
+ * @generated from message marketing.v1.DeleteSegmentRequest
+ */
+export type DeleteSegmentRequest = Message<"marketing.v1.DeleteSegmentRequest"> & {
+  /**
+   * Required. `segments/{segment_id}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message marketing.v1.DeleteSegmentRequest.
+ * Use `create(DeleteSegmentRequestSchema)` to create a new message.
+ */
+export const DeleteSegmentRequestSchema: GenMessage<DeleteSegmentRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 48);
+
+/**
+ * @generated from message marketing.v1.DeleteSegmentResponse
+ */
+export type DeleteSegmentResponse = Message<"marketing.v1.DeleteSegmentResponse"> & {
+};
+
+/**
+ * Describes the message marketing.v1.DeleteSegmentResponse.
+ * Use `create(DeleteSegmentResponseSchema)` to create a new message.
+ */
+export const DeleteSegmentResponseSchema: GenMessage<DeleteSegmentResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 49);
+
+/**
+ * @generated from message marketing.v1.ListSegmentContactsRequest
+ */
+export type ListSegmentContactsRequest = Message<"marketing.v1.ListSegmentContactsRequest"> & {
+  /**
+   * Required. `segments/{segment_id}`.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * At most this many contacts (default 50, at most 1,000).
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * `next_page_token` of the previous page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message marketing.v1.ListSegmentContactsRequest.
+ * Use `create(ListSegmentContactsRequestSchema)` to create a new message.
+ */
+export const ListSegmentContactsRequestSchema: GenMessage<ListSegmentContactsRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 50);
+
+/**
+ * @generated from message marketing.v1.ListSegmentContactsResponse
+ */
+export type ListSegmentContactsResponse = Message<"marketing.v1.ListSegmentContactsResponse"> & {
+  /**
+   * @generated from field: repeated marketing.v1.Contact contacts = 1;
+   */
+  contacts: Contact[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message marketing.v1.ListSegmentContactsResponse.
+ * Use `create(ListSegmentContactsResponseSchema)` to create a new message.
+ */
+export const ListSegmentContactsResponseSchema: GenMessage<ListSegmentContactsResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 51);
+
+/**
+ * @generated from message marketing.v1.AddToSegmentRequest
+ */
+export type AddToSegmentRequest = Message<"marketing.v1.AddToSegmentRequest"> & {
+  /**
+   * Required. `segments/{segment_id}` of a manual segment.
+   *
+   * @generated from field: string segment = 1;
+   */
+  segment: string;
+
+  /**
+   * Required: 1 to 1,000 `contacts/{contact_id}`.
+   *
+   * @generated from field: repeated string contacts = 2;
+   */
+  contacts: string[];
+};
+
+/**
+ * Describes the message marketing.v1.AddToSegmentRequest.
+ * Use `create(AddToSegmentRequestSchema)` to create a new message.
+ */
+export const AddToSegmentRequestSchema: GenMessage<AddToSegmentRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 52);
+
+/**
+ * @generated from message marketing.v1.AddToSegmentResponse
+ */
+export type AddToSegmentResponse = Message<"marketing.v1.AddToSegmentResponse"> & {
+  /**
+   * Those that were not members before.
+   *
+   * @generated from field: int32 added = 1;
+   */
+  added: number;
+};
+
+/**
+ * Describes the message marketing.v1.AddToSegmentResponse.
+ * Use `create(AddToSegmentResponseSchema)` to create a new message.
+ */
+export const AddToSegmentResponseSchema: GenMessage<AddToSegmentResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 53);
+
+/**
+ * @generated from message marketing.v1.RemoveFromSegmentRequest
+ */
+export type RemoveFromSegmentRequest = Message<"marketing.v1.RemoveFromSegmentRequest"> & {
+  /**
+   * Required. `segments/{segment_id}` of a manual segment.
+   *
+   * @generated from field: string segment = 1;
+   */
+  segment: string;
+
+  /**
+   * Required: 1 to 1,000 `contacts/{contact_id}`.
+   *
+   * @generated from field: repeated string contacts = 2;
+   */
+  contacts: string[];
+};
+
+/**
+ * Describes the message marketing.v1.RemoveFromSegmentRequest.
+ * Use `create(RemoveFromSegmentRequestSchema)` to create a new message.
+ */
+export const RemoveFromSegmentRequestSchema: GenMessage<RemoveFromSegmentRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 54);
+
+/**
+ * @generated from message marketing.v1.RemoveFromSegmentResponse
+ */
+export type RemoveFromSegmentResponse = Message<"marketing.v1.RemoveFromSegmentResponse"> & {
+  /**
+   * Those that were members.
+   *
+   * @generated from field: int32 removed = 1;
+   */
+  removed: number;
+};
+
+/**
+ * Describes the message marketing.v1.RemoveFromSegmentResponse.
+ * Use `create(RemoveFromSegmentResponseSchema)` to create a new message.
+ */
+export const RemoveFromSegmentResponseSchema: GenMessage<RemoveFromSegmentResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 55);
+
+/**
+ * @generated from message marketing.v1.PreviewSegmentRequest
+ */
+export type PreviewSegmentRequest = Message<"marketing.v1.PreviewSegmentRequest"> & {
+  /**
+   * Required. The filter, as a segment would have it.
+   *
+   * @generated from field: marketing.v1.SegmentFilter filter = 1;
+   */
+  filter?: SegmentFilter | undefined;
+
+  /**
+   * How many matching contacts to return (default 10, at most 100).
+   *
+   * @generated from field: int32 sample_size = 2;
+   */
+  sampleSize: number;
+};
+
+/**
+ * Describes the message marketing.v1.PreviewSegmentRequest.
+ * Use `create(PreviewSegmentRequestSchema)` to create a new message.
+ */
+export const PreviewSegmentRequestSchema: GenMessage<PreviewSegmentRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 56);
+
+/**
+ * @generated from message marketing.v1.PreviewSegmentResponse
+ */
+export type PreviewSegmentResponse = Message<"marketing.v1.PreviewSegmentResponse"> & {
+  /**
+   * How many contacts match now.
+   *
+   * @generated from field: int64 contact_count = 1;
+   */
+  contactCount: bigint;
+
+  /**
+   * Up to `sample_size` of them, in contact id order.
+   *
+   * @generated from field: repeated marketing.v1.Contact sample = 2;
+   */
+  sample: Contact[];
+};
+
+/**
+ * Describes the message marketing.v1.PreviewSegmentResponse.
+ * Use `create(PreviewSegmentResponseSchema)` to create a new message.
+ */
+export const PreviewSegmentResponseSchema: GenMessage<PreviewSegmentResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 57);
+
+/**
  * Keeps contacts and consent in sync with the marketing provider, tracks
  * shopping events and reports on the delivery queue.
  *
@@ -1248,6 +1654,99 @@ export const MarketingService: GenService<{
     methodKind: "unary";
     input: typeof ListContactSyncErrorsRequestSchema;
     output: typeof ListContactSyncErrorsResponseSchema;
+  },
+  /**
+   * Creates a segment. A dynamic one's members are evaluated at once and
+   * kept up to date from then on.
+   *
+   * @generated from rpc marketing.v1.MarketingService.CreateSegment
+   */
+  createSegment: {
+    methodKind: "unary";
+    input: typeof CreateSegmentRequestSchema;
+    output: typeof CreateSegmentResponseSchema;
+  },
+  /**
+   * Reads one segment, with its member count.
+   *
+   * @generated from rpc marketing.v1.MarketingService.GetSegment
+   */
+  getSegment: {
+    methodKind: "unary";
+    input: typeof GetSegmentRequestSchema;
+    output: typeof GetSegmentResponseSchema;
+  },
+  /**
+   * Lists segments by display name; the built-in newsletter segment too.
+   *
+   * @generated from rpc marketing.v1.MarketingService.ListSegments
+   */
+  listSegments: {
+    methodKind: "unary";
+    input: typeof ListSegmentsRequestSchema;
+    output: typeof ListSegmentsResponseSchema;
+  },
+  /**
+   * Changes a segment's display name, description or filter (field mask);
+   * a new filter is evaluated at once.
+   *
+   * @generated from rpc marketing.v1.MarketingService.UpdateSegment
+   */
+  updateSegment: {
+    methodKind: "unary";
+    input: typeof UpdateSegmentRequestSchema;
+    output: typeof UpdateSegmentResponseSchema;
+  },
+  /**
+   * Deletes a segment and its memberships. FAILED_PRECONDITION for the
+   * built-in one and for one another segment's filter refers to.
+   *
+   * @generated from rpc marketing.v1.MarketingService.DeleteSegment
+   */
+  deleteSegment: {
+    methodKind: "unary";
+    input: typeof DeleteSegmentRequestSchema;
+    output: typeof DeleteSegmentResponseSchema;
+  },
+  /**
+   * Lists a segment's members in contact id order.
+   *
+   * @generated from rpc marketing.v1.MarketingService.ListSegmentContacts
+   */
+  listSegmentContacts: {
+    methodKind: "unary";
+    input: typeof ListSegmentContactsRequestSchema;
+    output: typeof ListSegmentContactsResponseSchema;
+  },
+  /**
+   * Adds contacts to a manual segment (FAILED_PRECONDITION for a dynamic one).
+   *
+   * @generated from rpc marketing.v1.MarketingService.AddToSegment
+   */
+  addToSegment: {
+    methodKind: "unary";
+    input: typeof AddToSegmentRequestSchema;
+    output: typeof AddToSegmentResponseSchema;
+  },
+  /**
+   * Removes contacts from a manual segment.
+   *
+   * @generated from rpc marketing.v1.MarketingService.RemoveFromSegment
+   */
+  removeFromSegment: {
+    methodKind: "unary";
+    input: typeof RemoveFromSegmentRequestSchema;
+    output: typeof RemoveFromSegmentResponseSchema;
+  },
+  /**
+   * Counts the contacts a filter matches now, with a sample, creating nothing.
+   *
+   * @generated from rpc marketing.v1.MarketingService.PreviewSegment
+   */
+  previewSegment: {
+    methodKind: "unary";
+    input: typeof PreviewSegmentRequestSchema;
+    output: typeof PreviewSegmentResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_marketing_v1_service, 0);

@@ -1,0 +1,151 @@
+"""Keeping dynamic segments' members: a whole segment evaluated at once (on
+creation, a filter change, or as relative windows move), or the segments of
+a few contacts re-evaluated in the transaction that changed them.
+
+Each evaluation is two statements, whatever the number of people: the
+matching contacts not yet members join, the members no longer matching
+leave, and each join or leave is recorded with its time in
+marketing_segment_change (data-modifying CTEs: nothing goes through Python).
+Segments that refer to others are evaluated after them (`in_dependency_order`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ARRAY, Uuid, bindparam, delete, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.metrics import SEGMENT_CHANGES, SEGMENT_EVALUATION_DURATION
+from service.segments import filters
+from service.segments.sql import compile_filter
+from service.storage.models import Contact, Segment, SegmentChange, SegmentKind, SegmentMembership
+
+_IDS = ARRAY(Uuid)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    joined: int
+    left: int
+
+
+async def evaluate(
+    session: AsyncSession,
+    segment_id: str,
+    node: filters.Node,
+    now: datetime,
+    contact_ids: Sequence[uuid.UUID] | None = None,
+) -> Evaluated:
+    """Bring the segment's members in line with `node` at `now`: for every
+    contact, or only for `contact_ids`."""
+    scope = "segment" if contact_ids is None else "contacts"
+    with SEGMENT_EVALUATION_DURATION.labels(scope).time():
+        return await _evaluate(session, segment_id, node, now, contact_ids)
+
+
+async def _evaluate(
+    session: AsyncSession,
+    segment_id: str,
+    node: filters.Node,
+    now: datetime,
+    contact_ids: Sequence[uuid.UUID] | None,
+) -> Evaluated:
+    matching = select(Contact.id).where(compile_filter(node, now))
+    if contact_ids is not None:
+        matching = matching.where(Contact.id == func.any(bindparam(None, list(contact_ids), _IDS)))
+    matching_cte = matching.cte("matching")
+    joined = (
+        pg_insert(SegmentMembership)
+        .from_select(
+            ["contact_id", "segment", "added_at"],
+            select(matching_cte.c.id, literal(segment_id), literal(now)),
+        )
+        .on_conflict_do_nothing()
+        .returning(SegmentMembership.contact_id)
+        .cte("joined")
+    )
+    gone = delete(SegmentMembership).where(
+        SegmentMembership.segment == segment_id,
+        SegmentMembership.contact_id.not_in(select(matching_cte.c.id)),
+    )
+    if contact_ids is not None:
+        gone = gone.where(
+            SegmentMembership.contact_id == func.any(bindparam(None, list(contact_ids), _IDS))
+        )
+    left = gone.returning(SegmentMembership.contact_id).cte("left")
+    joins = await _record(session, segment_id, joined.c.contact_id, True, now)
+    leaves = await _record(session, segment_id, left.c.contact_id, False, now)
+    SEGMENT_CHANGES.labels("joined").inc(joins)
+    SEGMENT_CHANGES.labels("left").inc(leaves)
+    return Evaluated(joins, leaves)
+
+
+async def _record(
+    session: AsyncSession, segment_id: str, contact_ids: object, joined: bool, now: datetime
+) -> int:
+    """Run the join or leave CTE and record each change it made; how many."""
+    statement = insert(SegmentChange).from_select(
+        ["segment_id", "contact_id", "joined", "changed_at"],
+        select(literal(segment_id), contact_ids, literal(joined), literal(now)),
+    )
+    result = await session.execute(statement)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def in_dependency_order(segments: Sequence[Segment]) -> list[Segment]:
+    """`segments` with each one after the segments its filter refers to (the
+    references have no cycles: creation and updates refuse them)."""
+    by_id = {s.id: s for s in segments}
+    ordered: list[Segment] = []
+    seen: set[str] = set()
+
+    def visit(segment: Segment) -> None:
+        if segment.id in seen:
+            return
+        seen.add(segment.id)
+        for dependency in segment.depends_on:
+            if dependency in by_id:
+                visit(by_id[dependency])
+        ordered.append(segment)
+
+    for segment in segments:
+        visit(segment)
+    return ordered
+
+
+async def refresh_contacts(
+    session: AsyncSession,
+    contact_ids: Sequence[uuid.UUID],
+    now: datetime,
+    *,
+    events_only: bool = False,
+) -> None:
+    """Re-evaluate every dynamic segment for these contacts, in the
+    transaction that changed them (with `events_only`, only the segments an
+    event can change: the event-log writer's case)."""
+    if not contact_ids:
+        return
+    dynamic = list(
+        await session.scalars(select(Segment).where(Segment.kind == SegmentKind.DYNAMIC))
+    )
+    if events_only:
+        dynamic = _changed_by_events(dynamic)
+    for segment in in_dependency_order(dynamic):
+        assert segment.filter is not None
+        await evaluate(session, segment.id, filters.from_json(segment.filter), now, contact_ids)
+
+
+def _changed_by_events(segments: Sequence[Segment]) -> list[Segment]:
+    """The segments with an event condition, and those referring to them."""
+    changed = {s.id for s in segments if s.has_events}
+    grew = True
+    while grew:
+        more = {s.id for s in segments if s.id not in changed and changed & set(s.depends_on)}
+        changed |= more
+        grew = bool(more)
+    return [s for s in segments if s.id in changed]

@@ -1,0 +1,144 @@
+"""Segments over gRPC against a real PostgreSQL: the resource, its filter's
+validation (paths named), membership as contacts change, manual members, and
+previews."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from marketing.v1 import segment_pb2 as sp
+from marketing.v1 import service_pb2 as pb
+
+from tests.builders import upsert
+from tests.harness import error_reason, field_violations, unique_email
+
+F = sp.SegmentFilter
+OP = sp.FilterOperator
+
+
+def text(value: str) -> sp.FilterValue:
+    return sp.FilterValue(string_value=value)
+
+
+def tier_is(tier: str) -> F:
+    return F(
+        field=sp.CONTACT_FIELD_LOYALTY_TIER, operator=OP.FILTER_OPERATOR_EQUALS, value=text(tier)
+    )
+
+
+def dynamic(filter_: F, display_name: str = "") -> pb.CreateSegmentRequest:
+    segment = sp.Segment(
+        display_name=display_name or f"segment {uuid.uuid4().hex[:8]}",
+        kind=sp.Segment.KIND_DYNAMIC,
+        filter=filter_,
+    )
+    return pb.CreateSegmentRequest(segment=segment)
+
+
+def members(stub, name: str) -> set[str]:
+    reply = stub.ListSegmentContacts(pb.ListSegmentContactsRequest(parent=name, page_size=1000))
+    return {c.email for c in reply.contacts}
+
+
+def test_a_dynamic_segment_holds_whoever_matches_and_follows_changes(seg) -> None:
+    tier = f"tier-{uuid.uuid4().hex[:6]}"
+    gold, other = unique_email(), unique_email()
+    seg.UpsertContact(upsert(gold, loyalty_tier=tier))
+    seg.UpsertContact(upsert(other, loyalty_tier="bronze"))
+    created = seg.CreateSegment(dynamic(tier_is(tier))).segment
+    assert created.name.startswith("segments/") and created.contact_count == 1
+    assert members(seg, created.name) == {gold}
+    seg.UpsertContact(upsert(other, loyalty_tier=tier))
+    seg.UpsertContact(upsert(gold, loyalty_tier="bronze"))
+    assert members(seg, created.name) == {other}
+    got = seg.GetSegment(pb.GetSegmentRequest(name=created.name)).segment
+    assert got.filter == created.filter and got.contact_count == 1
+
+
+def test_the_newsletter_segment_is_listed_and_cannot_be_deleted(seg) -> None:
+    listed = seg.ListSegments(pb.ListSegmentsRequest(page_size=1000)).segments
+    newsletter = next(s for s in listed if s.name == "segments/newsletter")
+    assert newsletter.built_in and newsletter.kind == sp.Segment.KIND_MANUAL
+    with pytest.raises(grpc.RpcError) as caught:
+        seg.DeleteSegment(pb.DeleteSegmentRequest(name="segments/newsletter"))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_reason(caught.value) == "SEGMENT_BUILT_IN"
+
+
+def test_a_bad_filter_names_the_path_of_each_mistake(seg) -> None:
+    bad = F(
+        **{
+            "and": [
+                tier_is("gold"),
+                F(
+                    field=sp.CONTACT_FIELD_ORDER_COUNT,
+                    operator=OP.FILTER_OPERATOR_CONTAINS,
+                    value=text("3"),
+                ),
+                F(
+                    **{
+                        "or": [
+                            F(
+                                field=sp.CONTACT_FIELD_LIFETIME_VALUE,
+                                operator=OP.FILTER_OPERATOR_GREATER_THAN,
+                                value=text("x"),
+                            )
+                        ]
+                    }
+                ),
+            ]
+        }
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        seg.CreateSegment(dynamic(bad))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(caught.value)) == {
+        "segment.filter.and[1].operator",
+        "segment.filter.and[2].or[0].value",
+    }
+
+
+def test_manual_members_are_added_and_removed(seg) -> None:
+    first = seg.UpsertContact(upsert(unique_email())).contact
+    second = seg.UpsertContact(upsert(unique_email())).contact
+    segment = sp.Segment(display_name=f"vip {uuid.uuid4().hex[:6]}", kind=sp.Segment.KIND_MANUAL)
+    name = seg.CreateSegment(pb.CreateSegmentRequest(segment=segment)).segment.name
+    added = seg.AddToSegment(
+        pb.AddToSegmentRequest(segment=name, contacts=[first.name, second.name])
+    )
+    assert added.added == 2
+    again = seg.AddToSegment(pb.AddToSegmentRequest(segment=name, contacts=[first.name]))
+    assert again.added == 0
+    removed = seg.RemoveFromSegment(
+        pb.RemoveFromSegmentRequest(segment=name, contacts=[first.name])
+    )
+    assert removed.removed == 1
+    assert members(seg, name) == {second.email}
+
+
+def test_preview_counts_without_creating(seg) -> None:
+    tier = f"tier-{uuid.uuid4().hex[:6]}"
+    for _ in range(3):
+        seg.UpsertContact(upsert(unique_email(), loyalty_tier=tier))
+    before = len(seg.ListSegments(pb.ListSegmentsRequest(page_size=1000)).segments)
+    reply = seg.PreviewSegment(pb.PreviewSegmentRequest(filter=tier_is(tier), sample_size=2))
+    assert reply.contact_count == 3 and len(reply.sample) == 2
+    assert len(seg.ListSegments(pb.ListSegmentsRequest(page_size=1000)).segments) == before
+
+
+def test_update_changes_the_filter_and_re_evaluates(seg) -> None:
+    tier = f"tier-{uuid.uuid4().hex[:6]}"
+    email = unique_email()
+    seg.UpsertContact(upsert(email, loyalty_tier=tier))
+    created = seg.CreateSegment(dynamic(tier_is("nobody-has-this"))).segment
+    assert created.contact_count == 0
+    changed = created.__class__(name=created.name, filter=tier_is(tier))
+    reply = seg.UpdateSegment(
+        pb.UpdateSegmentRequest(
+            segment=changed, update_mask=field_mask_pb2.FieldMask(paths=["filter"])
+        )
+    )
+    assert reply.segment.contact_count == 1 and members(seg, created.name) == {email}
