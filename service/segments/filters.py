@@ -253,12 +253,13 @@ def _check_condition(v: Violations, path: str, c: Condition) -> None:
         _check_event(v, path, c.subject)
         _check_operation(v, path, Kind.NUMBER, c.op, c.value, allowed=_MEASURE_OPS)
         return
-    kind = subject_kind(c.subject, c.op, c.value)
+    if isinstance(c.subject, PropertySubject) and c.op is Op.EXISTS:
+        kind: Kind | None = Kind.TEXT  # whatever the property's type
+    else:
+        kind = subject_kind(c.subject, c.op, c.value)
     if kind is None:
-        if c.op is not Op.EXISTS:
-            v.add(f"{path}.value", "VALUE_REQUIRED", "a property is compared as its value's type")
-            return
-        kind = Kind.TEXT  # EXISTS of a property: whatever its type
+        v.add(f"{path}.value", "VALUE_REQUIRED", "a property is compared as its value's type")
+        return
     _check_operation(v, path, kind, c.op, c.value, allowed=OPERATORS[kind])
 
 
@@ -267,7 +268,7 @@ def _check_event(v: Violations, path: str, event: EventSubject) -> None:
         _check_window(v, f"{path}.event.within_last", event.within)
     for index, test in enumerate(event.where):
         where = f"{path}.event.where[{index}]"
-        kind = value_kind_of_property(test.op, test.value)
+        kind = Kind.TEXT if test.op is Op.EXISTS else value_kind_of_property(test.op, test.value)
         if kind is Kind.BOOL:
             v.add(f"{where}.value", "INVALID_VALUE", "event properties compare as text or number")
             continue

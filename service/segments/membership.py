@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ARRAY, Uuid, bindparam, delete, func, insert, literal, select
+from sqlalchemy import ARRAY, Uuid, any_, bindparam, delete, insert, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,7 +57,7 @@ async def _evaluate(
 ) -> Evaluated:
     matching = select(Contact.id).where(compile_filter(node, now))
     if contact_ids is not None:
-        matching = matching.where(Contact.id == func.any(bindparam(None, list(contact_ids), _IDS)))
+        matching = matching.where(Contact.id == any_(bindparam(None, list(contact_ids), _IDS)))
     matching_cte = matching.cte("matching")
     joined = (
         pg_insert(SegmentMembership)
@@ -75,7 +75,7 @@ async def _evaluate(
     )
     if contact_ids is not None:
         gone = gone.where(
-            SegmentMembership.contact_id == func.any(bindparam(None, list(contact_ids), _IDS))
+            SegmentMembership.contact_id == any_(bindparam(None, list(contact_ids), _IDS))
         )
     left = gone.returning(SegmentMembership.contact_id).cte("left")
     joins = await _record(session, segment_id, joined.c.contact_id, True, now)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Float,
     String,
     and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -177,7 +178,7 @@ def compare(
     if op in (f.Op.IN, f.Op.NOT_IN):
         assert isinstance(value, tuple)
         values = bindparam(None, list(value), ARRAY(Float if kind is f.Kind.NUMBER else String))
-        inside = subject == func.any(values)
+        inside = subject == any_(values)
         return (
             func.coalesce(inside, false())
             if op is f.Op.IN
