@@ -41,7 +41,13 @@ def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus) -> BusWorker
         max_in_flight=settings.sync_max_in_flight,
         chunk_deadline_s=settings.sync_chunk_deadline_s,
     )
-    return BusWorkers(db, bus, outbox_retention=retention, sync=sync)
+    return BusWorkers(
+        db,
+        bus,
+        outbox_retention=retention,
+        sync=sync,
+        segment_refresh_s=settings.segment_refresh_s,
+    )
 
 
 def _nothing_to_reload() -> None:

@@ -81,6 +81,14 @@ class ServiceSettings(ProcessSettings):
         description="contacts per chunk of a full contact sync (fewer when they would not fit "
         "the NATS server's max_payload); the dispatcher splits a chunk into provider-sized jobs",
     )
+    segment_refresh_s: float = Field(
+        60.0,
+        ge=1.0,
+        le=600.0,
+        description="how often segments with relative time windows (in the last 90 days, more "
+        "than 90 days ago) are re-evaluated as a whole: a contact crosses such a window without "
+        "a change of their own, and joins or leaves within this long",
+    )
     sync_max_in_flight: int = Field(
         DEFAULT_SYNC_MAX_IN_FLIGHT,
         gt=0,

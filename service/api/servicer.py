@@ -183,7 +183,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
     async def ListSegments(
         self, request: pb.ListSegmentsRequest, context: Context
     ) -> pb.ListSegmentsResponse:
-        return await self._segments.list(request)
+        return await self._segments.list_segments(request)
 
     @rpc_method
     async def UpdateSegment(

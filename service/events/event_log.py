@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.deliveries import outbox
+from service.segments import membership
 from service.storage.database import Database
 
 
@@ -137,8 +138,13 @@ async def insert_log_rows(
     }
     if not report_new:
         await session.execute(_INSERT_LOG_ROWS, params)
-        return set()
-    return set(await session.scalars(_INSERT_LOG_ROWS_RETURNING, params))
+        inserted: set[str] = set()
+    else:
+        inserted = set(await session.scalars(_INSERT_LOG_ROWS_RETURNING, params))
+    # Segments with event conditions follow at once (a repeated event
+    # changes nothing: evaluating it again finds the same).
+    await membership.refresh_after_events(session, [e.email for e in events], now)
+    return inserted
 
 
 class PostgresEventSink:

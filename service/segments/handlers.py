@@ -54,7 +54,7 @@ class SegmentHandlers:
         view = await rules.get_segment(self._db, segment_id=segment_id, name=request.name)
         return pb.GetSegmentResponse(segment=segment_message(view))
 
-    async def list(self, request: pb.ListSegmentsRequest) -> pb.ListSegmentsResponse:
+    async def list_segments(self, request: pb.ListSegmentsRequest) -> pb.ListSegmentsResponse:
         page = await rules.list_segments(
             self._db, self._tokens, page_size=request.page_size, page_token=request.page_token
         )

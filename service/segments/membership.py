@@ -12,11 +12,12 @@ Segments that refer to others are evaluated after them (`in_dependency_order`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ARRAY, Uuid, any_, bindparam, delete, insert, literal, select
+from sqlalchemy import ARRAY, String, Uuid, any_, bindparam, delete, insert, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -86,12 +87,12 @@ async def _evaluate(
 
 
 async def _record(
-    session: AsyncSession, segment_id: str, contact_ids: object, joined: bool, now: datetime
+    session: AsyncSession, segment_id: str, contact_ids: Any, joined: bool, now: datetime
 ) -> int:
     """Run the join or leave CTE and record each change it made; how many."""
+    changes = select(literal(segment_id), contact_ids, literal(joined), literal(now))
     statement = insert(SegmentChange).from_select(
-        ["segment_id", "contact_id", "joined", "changed_at"],
-        select(literal(segment_id), contact_ids, literal(joined), literal(now)),
+        ["segment_id", "contact_id", "joined", "changed_at"], changes
     )
     result = await session.execute(statement)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -119,30 +120,57 @@ def in_dependency_order(segments: Sequence[Segment]) -> list[Segment]:
 
 
 async def refresh_contacts(
-    session: AsyncSession,
-    contact_ids: Sequence[uuid.UUID],
-    now: datetime,
-    *,
-    events_only: bool = False,
+    session: AsyncSession, contact_ids: Sequence[uuid.UUID], now: datetime
 ) -> None:
     """Re-evaluate every dynamic segment for these contacts, in the
-    transaction that changed them (with `events_only`, only the segments an
-    event can change: the event-log writer's case)."""
+    transaction that changed them."""
     if not contact_ids:
         return
-    dynamic = list(
-        await session.scalars(select(Segment).where(Segment.kind == SegmentKind.DYNAMIC))
-    )
-    if events_only:
-        dynamic = _changed_by_events(dynamic)
-    for segment in in_dependency_order(dynamic):
-        assert segment.filter is not None
-        await evaluate(session, segment.id, filters.from_json(segment.filter), now, contact_ids)
+    for segment in in_dependency_order(await _dynamic(session)):
+        await _evaluate_row(session, segment, now, contact_ids)
 
 
-def _changed_by_events(segments: Sequence[Segment]) -> list[Segment]:
-    """The segments with an event condition, and those referring to them."""
-    changed = {s.id for s in segments if s.has_events}
+async def refresh_after_events(session: AsyncSession, emails: Sequence[str], now: datetime) -> None:
+    """Re-evaluate, for the people of these events, the segments an event can
+    change (in the event-log writer's transaction). Without such segments
+    this costs one small query."""
+    segments = _changed_by(await _dynamic(session), lambda s: s.has_events)
+    if not segments or not emails:
+        return
+    listed = bindparam(None, list(emails), ARRAY(String))
+    found = await session.scalars(select(Contact.id).where(Contact.email == any_(listed)))
+    contact_ids = list(found)
+    for segment in in_dependency_order(segments):
+        await _evaluate_row(session, segment, now, contact_ids)
+
+
+async def refresh_relative(session: AsyncSession, now: datetime) -> int:
+    """Re-evaluate as a whole every segment whose membership moves with time
+    (a window measured from now), and those referring to them; how many."""
+    segments = _changed_by(await _dynamic(session), lambda s: s.relative)
+    for segment in in_dependency_order(segments):
+        await _evaluate_row(session, segment, now, None)
+        segment.evaluated_at = now
+    return len(segments)
+
+
+async def _dynamic(session: AsyncSession) -> list[Segment]:
+    return list(await session.scalars(select(Segment).where(Segment.kind == SegmentKind.DYNAMIC)))
+
+
+async def _evaluate_row(
+    session: AsyncSession,
+    segment: Segment,
+    now: datetime,
+    contact_ids: Sequence[uuid.UUID] | None,
+) -> None:
+    assert segment.filter is not None
+    await evaluate(session, segment.id, filters.from_json(segment.filter), now, contact_ids)
+
+
+def _changed_by(segments: Sequence[Segment], direct: Callable[[Segment], bool]) -> list[Segment]:
+    """The segments `direct` says can change, and those referring to them."""
+    changed = {s.id for s in segments if direct(s)}
     grew = True
     while grew:
         more = {s.id for s in segments if s.id not in changed and changed & set(s.depends_on)}

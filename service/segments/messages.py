@@ -5,11 +5,10 @@ of types and operators under the same paths."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from marketing.v1 import consent_pb2, segment_pb2
 
-from service.common.conversions import timestamp
 from service.errors import Violations
 from service.segments import filters as f
 from service.segments.names import parse_segment_name, segment_name
@@ -193,9 +192,13 @@ def _value(v: Violations, path: str, value: segment_pb2.FilterValue) -> f.Value:
 
 def filter_message(node: f.Node) -> Filter:
     if isinstance(node, f.Group):
-        children = [filter_message(child) for child in node.children]
-        return Filter(**{"and" if node.all_of else "or": children})
-    message = Filter(operator=_OP_ENUMS[node.op])
+        group = Filter()
+        getattr(group, "and" if node.all_of else "or").extend(
+            filter_message(child) for child in node.children
+        )
+        return group
+    message = Filter()
+    message.operator = _OP_ENUMS[node.op]  # type: ignore[assignment]
     _write_subject(message, node.subject)
     if node.value is not None:
         message.value.CopyFrom(value_message(node.value))
@@ -241,6 +244,6 @@ def value_message(value: f.Value) -> segment_pb2.FilterValue:
             message.string_list.values.extend(value)  # type: ignore[arg-type]
         case tuple():
             message.number_list.values.extend(value)  # type: ignore[arg-type]
-        case _:
-            message.time_value.CopyFrom(timestamp(value))
+        case datetime():
+            message.time_value.FromDatetime(value)
     return message

@@ -89,7 +89,7 @@ def _field(field: f.Field) -> Expr:
 def _consent(kind: f.ConsentKind) -> Expr:
     column = _OPT_IN.get(kind)
     if column is not None:
-        return column
+        return column.expression
     newest = (
         select(Consent.granted)
         .where(Consent.contact_id == Contact.id, Consent.type == kind.value)
@@ -188,7 +188,7 @@ def compare(
         return func.strpos(subject, _bound(kind, value)) > 0
     if op in (f.Op.WITHIN_LAST, f.Op.BEFORE_LAST):
         assert isinstance(value, timedelta)
-        since = bindparam(None, now - value)
+        since: Expr = bindparam(None, now - value)
         return subject >= since if op is f.Op.WITHIN_LAST else subject < since
     return _ORDERED[op](subject, _bound(kind, value))
 

@@ -1,6 +1,6 @@
 """The service's background work on the bus: the outbox relay, the event-log
 writer, the result recorder, the contact sync driver and its results
-recorder, started and stopped together."""
+recorder, and the segment refresher, started and stopped together."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from service.storage.database import Database
 from service.workers.event_log_writer import EventLogWriter
 from service.workers.relay import DEFAULT_RETENTION, OutboxRelay
 from service.workers.result_recorder import ResultRecorder
+from service.workers.segment_refresher import DEFAULT_INTERVAL_S, SegmentRefresher
 from service.workers.sync_driver import DEFAULT_DRIVER_SETTINGS, DriverSettings, SyncDriver
 from service.workers.sync_result_recorder import SyncResultRecorder
 
@@ -34,6 +35,7 @@ class BusWorkers:
         clock: Clock = utc_now,
         outbox_retention: timedelta = DEFAULT_RETENTION,
         sync: DriverSettings = DEFAULT_DRIVER_SETTINGS,
+        segment_refresh_s: float = DEFAULT_INTERVAL_S,
     ) -> None:
         self._bus = bus
         self._relay = OutboxRelay(db, bus, clock=clock, retention=outbox_retention)
@@ -41,6 +43,7 @@ class BusWorkers:
         self._recorder = ResultRecorder(db, clock)
         self._sync_driver = SyncDriver(db, bus, clock=clock, settings=sync)
         self._sync_recorder = SyncResultRecorder(db, clock)
+        self._segments = SegmentRefresher(db, clock, segment_refresh_s)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -81,6 +84,7 @@ class BusWorkers:
                 ),
                 name="contact-sync-result-recorder",
             ),
+            asyncio.create_task(self._segments.run(), name="segment-refresher"),
         ]
 
     async def stop(self, grace_s: float = 5.0) -> None:
@@ -88,6 +92,7 @@ class BusWorkers:
         self._stopping.set()
         self._relay.stop()
         self._sync_driver.stop()
+        self._segments.stop()
         _, late = await asyncio.wait(self._tasks, timeout=grace_s)
         for task in late:
             task.cancel()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -121,17 +121,14 @@ def conditions(draw: st.DrawFn) -> f.Condition:
             st.one_of(_text_condition(subject), _number_condition(), _bool_condition())
         )
     elif kind == "bool":
-        subject = draw(
-            st.sampled_from(
-                [
-                    f.ConsentSubject(f.ConsentKind.EMAIL),
-                    f.ConsentSubject(f.ConsentKind.SMS),
-                    f.ConsentSubject(f.ConsentKind.MARKETING),
-                    f.FlagSubject(f.Flag.SUPPRESSED),
-                    f.SegmentSubject("hostile-manual"),
-                ]
-            )
-        )
+        bools: list[f.Subject] = [
+            f.ConsentSubject(f.ConsentKind.EMAIL),
+            f.ConsentSubject(f.ConsentKind.SMS),
+            f.ConsentSubject(f.ConsentKind.MARKETING),
+            f.FlagSubject(f.Flag.SUPPRESSED),
+            f.SegmentSubject("hostile-manual"),
+        ]
+        subject = draw(st.sampled_from(bools))
         op, value = draw(_bool_condition())
     else:
         subject = draw(events())
@@ -170,6 +167,17 @@ def filters_trees() -> st.SearchStrategy[f.Node]:
     )
 
 
+def _properties(n: int, word: str) -> dict[str, Any]:
+    choices: list[dict[str, Any]] = [
+        {},
+        {"color": word},
+        {"color": 2.5, "vip": True},
+        {"size": None, "co'lor": "'", "%": word},
+        {"vip": False, "size": 3},
+    ]
+    return choices[n % len(choices)]
+
+
 def _people() -> list[Person]:
     """A fixed population whose values are the hostile ones too."""
     people = []
@@ -191,13 +199,7 @@ def _people() -> list[Person]:
                     "timezone": None,
                     "registration_time": NOW - timedelta(days=n * 20),
                 },
-                custom_properties=[
-                    {},
-                    {"color": word},
-                    {"color": 2.5, "vip": True},
-                    {"size": None, "co'lor": "'", "%": "%"},
-                    {"vip": False, "size": 3},
-                ][n % 5],
+                custom_properties=_properties(n, word),
                 consent={
                     f.ConsentKind.EMAIL: n % 2 == 0,
                     f.ConsentKind.SMS: n % 3 == 0,
@@ -249,7 +251,7 @@ async def _load(url: str, people: list[Person]) -> None:
             contact_id = uuid.uuid4()
             fields = person.fields
             await conn.execute(
-                Contact.__table__.insert().values(
+                insert(Contact).values(
                     id=contact_id,
                     email=person.email,
                     custom_properties=person.custom_properties,

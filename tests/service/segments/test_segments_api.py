@@ -23,6 +23,13 @@ def text(value: str) -> sp.FilterValue:
     return sp.FilterValue(string_value=value)
 
 
+def group(kind: str, children: list[F]) -> F:
+    """An `and` or `or` node (Python cannot name those fields as keywords)."""
+    node = F()
+    getattr(node, kind).extend(children)
+    return node
+
+
 def tier_is(tier: str) -> F:
     return F(
         field=sp.CONTACT_FIELD_LOYALTY_TIER, operator=OP.FILTER_OPERATOR_EQUALS, value=text(tier)
@@ -69,28 +76,26 @@ def test_the_newsletter_segment_is_listed_and_cannot_be_deleted(seg) -> None:
 
 
 def test_a_bad_filter_names_the_path_of_each_mistake(seg) -> None:
-    bad = F(
-        **{
-            "and": [
-                tier_is("gold"),
-                F(
-                    field=sp.CONTACT_FIELD_ORDER_COUNT,
-                    operator=OP.FILTER_OPERATOR_CONTAINS,
-                    value=text("3"),
-                ),
-                F(
-                    **{
-                        "or": [
-                            F(
-                                field=sp.CONTACT_FIELD_LIFETIME_VALUE,
-                                operator=OP.FILTER_OPERATOR_GREATER_THAN,
-                                value=text("x"),
-                            )
-                        ]
-                    }
-                ),
-            ]
-        }
+    bad = group(
+        "and",
+        [
+            tier_is("gold"),
+            F(
+                field=sp.CONTACT_FIELD_ORDER_COUNT,
+                operator=OP.FILTER_OPERATOR_CONTAINS,
+                value=text("3"),
+            ),
+            group(
+                "or",
+                [
+                    F(
+                        field=sp.CONTACT_FIELD_LIFETIME_VALUE,
+                        operator=OP.FILTER_OPERATOR_GREATER_THAN,
+                        value=text("x"),
+                    )
+                ],
+            ),
+        ],
     )
     with pytest.raises(grpc.RpcError) as caught:
         seg.CreateSegment(dynamic(bad))
