@@ -13,9 +13,8 @@ from service.errors import Violations
 from service.segments import rules
 from service.segments.messages import filter_message, read_filter
 from service.segments.names import parse_segment_name, segment_name
-from service.segments.rules import SegmentView
+from service.segments.rules import SegmentKind, SegmentView
 from service.storage.database import Database
-from service.storage.models import SegmentKind
 
 _KINDS = {
     segment_pb2.Segment.KIND_DYNAMIC: SegmentKind.DYNAMIC,

@@ -25,7 +25,8 @@ from service.segments import filters, membership
 from service.segments.names import segment_name, valid_segment_id
 from service.segments.sql import compile_filter
 from service.storage.database import Database
-from service.storage.models import Contact, Segment, SegmentChange, SegmentKind, SegmentMembership
+from service.storage.models import Contact, Segment, SegmentChange, SegmentMembership
+from service.storage.models import SegmentKind as SegmentKind  # handlers name kinds by it
 
 RESOURCE_TYPE = "segment"
 MAX_DISPLAY_NAME = 200
