@@ -36,7 +36,9 @@ T = TypeVar("T")
 TABLES = (
     "marketing_contact",
     "marketing_consent",
+    "marketing_segment",
     "marketing_segment_membership",
+    "marketing_segment_change",
     "marketing_suppression",
     "marketing_erasure_log",
     "marketing_event_log",

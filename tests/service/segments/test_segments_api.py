@@ -75,7 +75,8 @@ def test_the_newsletter_segment_is_listed_and_cannot_be_deleted(seg) -> None:
     assert error_reason(caught.value) == "SEGMENT_BUILT_IN"
 
 
-def test_a_bad_filter_names_the_path_of_each_mistake(seg) -> None:
+def test_a_bad_filter_names_the_path_of_each_mistake(seg, segments_harness) -> None:
+    before = segments_harness.table_counts()
     bad = group(
         "and",
         [
@@ -104,6 +105,7 @@ def test_a_bad_filter_names_the_path_of_each_mistake(seg) -> None:
         "segment.filter.and[1].operator",
         "segment.filter.and[2].or[0].value",
     }
+    assert segments_harness.table_counts() == before
 
 
 def test_manual_members_are_added_and_removed(seg) -> None:
