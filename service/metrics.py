@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 # The caller of the RPC in hand, by its name in the auth file, set by the auth
 # interceptor (service/api/auth.py); "" when unknown or authentication is off.
@@ -53,4 +53,15 @@ SEGMENT_EVALUATION_DURATION = Histogram(
     "Time to evaluate a dynamic segment's membership, by scope (whole segment, or contacts)",
     ["scope"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60),
+)
+SEGMENT_MEMBERSHIP_LAG = Histogram(
+    "marketing_segment_membership_lag_seconds",
+    "From an event's acceptance to the membership it changes being recorded (contact and "
+    "consent changes re-evaluate in their own transaction: no lag)",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+SEGMENT_MEMBERS = Gauge(
+    "marketing_segment_members",
+    "Members of each segment, counted every segment refresher round",
+    ["segment"],
 )

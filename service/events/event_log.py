@@ -4,14 +4,14 @@ row), and by the service's event-log writer when events came over the bus."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.envelope import TrackedEvent
 from marketing_runtime.event_bodies import set_body
-from marketing_runtime.timestamps import epoch_micros, to_timestamp
+from marketing_runtime.timestamps import EPOCH, epoch_micros, to_timestamp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -143,7 +143,9 @@ async def insert_log_rows(
         inserted = set(await session.scalars(_INSERT_LOG_ROWS_RETURNING, params))
     # Segments with event conditions follow at once (a repeated event
     # changes nothing: evaluating it again finds the same).
-    await membership.refresh_after_events(session, [e.email for e in events], now)
+    accepted = [e.accepted_us for e in events if e.accepted_us is not None]
+    oldest = EPOCH + timedelta(microseconds=min(accepted)) if accepted else now
+    await membership.refresh_after_events(session, [e.email for e in events], now, oldest)
     return inserted
 
 

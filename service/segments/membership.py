@@ -17,11 +17,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, String, Uuid, any_, bindparam, delete, insert, literal, select
+from sqlalchemy import (
+    ARRAY,
+    String,
+    Uuid,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.metrics import SEGMENT_CHANGES, SEGMENT_EVALUATION_DURATION
+from service.metrics import (
+    SEGMENT_CHANGES,
+    SEGMENT_EVALUATION_DURATION,
+    SEGMENT_MEMBERS,
+    SEGMENT_MEMBERSHIP_LAG,
+)
 from service.segments import filters
 from service.segments.sql import compile_filter
 from service.storage.models import Contact, Segment, SegmentChange, SegmentKind, SegmentMembership
@@ -130,13 +146,21 @@ async def refresh_contacts(
         await _evaluate_row(session, segment, now, contact_ids)
 
 
-async def refresh_after_events(session: AsyncSession, emails: Sequence[str], now: datetime) -> None:
+async def refresh_after_events(
+    session: AsyncSession,
+    emails: Sequence[str],
+    now: datetime,
+    oldest_accepted: datetime | None = None,
+) -> None:
     """Re-evaluate, for the people of these events, the segments an event can
     change (in the event-log writer's transaction). Without such segments
-    this costs one small query."""
+    this costs one small query. `oldest_accepted`: when the oldest of the
+    events was accepted (the membership lag it observes)."""
     segments = _changed_by(await _dynamic(session), lambda s: s.has_events)
     if not segments or not emails:
         return
+    if oldest_accepted is not None:
+        SEGMENT_MEMBERSHIP_LAG.observe(max(0.0, (now - oldest_accepted).total_seconds()))
     listed = bindparam(None, list(emails), ARRAY(String))
     found = await session.scalars(select(Contact.id).where(Contact.email == any_(listed)))
     contact_ids = list(found)
@@ -177,3 +201,23 @@ def _changed_by(segments: Sequence[Segment], direct: Callable[[Segment], bool]) 
         changed |= more
         grew = bool(more)
     return [s for s in segments if s.id in changed]
+
+
+async def count_members(session: AsyncSession) -> dict[str, int]:
+    """Every segment's size (the `marketing_segment_members` gauge)."""
+    rows = await session.execute(
+        select(Segment.id, func.count(SegmentMembership.contact_id))
+        .outerjoin(SegmentMembership, SegmentMembership.segment == Segment.id)
+        .group_by(Segment.id)
+    )
+    sizes = {segment_id: int(count) for segment_id, count in rows}
+    for segment_id, count in sizes.items():
+        SEGMENT_MEMBERS.labels(segment_id).set(count)
+    for gone in _gauged - set(sizes):
+        SEGMENT_MEMBERS.remove(gone)
+    _gauged.clear()
+    _gauged.update(sizes)
+    return sizes
+
+
+_gauged: set[str] = set()

@@ -45,9 +45,11 @@ class SegmentRefresher:
         """One round; how many segments it re-evaluated (0 when another replica
         holds the round)."""
         async with self._db.transaction() as session:
-            if not await session.scalar(_ROUND_LOCK):
-                return 0
-            return await membership.refresh_relative(session, self._clock())
+            refreshed = 0
+            if await session.scalar(_ROUND_LOCK):
+                refreshed = await membership.refresh_relative(session, self._clock())
+            await membership.count_members(session)  # every replica's gauge
+            return refreshed
 
     def stop(self) -> None:
         self._stopping.set()

@@ -12,7 +12,7 @@ from google.protobuf import field_mask_pb2
 from marketing.v1 import segment_pb2 as sp
 from marketing.v1 import service_pb2 as pb
 
-from tests.builders import upsert
+from tests.builders import placed_order, upsert
 from tests.harness import error_reason, field_violations, unique_email
 
 F = sp.SegmentFilter
@@ -149,3 +149,17 @@ def test_update_changes_the_filter_and_re_evaluates(seg) -> None:
         )
     )
     assert reply.segment.contact_count == 1 and members(seg, created.name) == {email}
+
+
+def test_an_event_changes_the_segments_with_event_conditions(seg) -> None:
+    email = unique_email()
+    seg.UpsertContact(upsert(email))
+    ordered = F(
+        event=sp.EventCondition(event_type="placed_order"),
+        operator=OP.FILTER_OPERATOR_GREATER_THAN_OR_EQUAL,
+        value=sp.FilterValue(number_value=1),
+    )
+    name = seg.CreateSegment(dynamic(ordered)).segment.name
+    assert email not in members(seg, name)
+    seg.TrackEvent(pb.TrackEventRequest(event=placed_order(email, order_id=uuid.uuid4().hex)))
+    assert email in members(seg, name)
