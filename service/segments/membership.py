@@ -72,7 +72,8 @@ async def _evaluate(
     now: datetime,
     contact_ids: Sequence[uuid.UUID] | None,
 ) -> Evaluated:
-    matching = select(Contact.id).where(compile_filter(node, now))
+    few = contact_ids is not None
+    matching = select(Contact.id).where(compile_filter(node, now, few=few))
     if contact_ids is not None:
         matching = matching.where(Contact.id == any_(bindparam(None, list(contact_ids), _IDS)))
     matching_cte = matching.cte("matching")

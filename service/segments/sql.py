@@ -53,11 +53,19 @@ _VALUE_PATHS = {"placed_order": ("payload", "order", "total")}
 _CUSTOM_VALUE_PATH = ("payload", "value")
 
 
-def compile_filter(node: f.Node, now: datetime) -> ColumnElement[bool]:
-    """The condition a contact row meets when it matches `node` at `now`."""
+def compile_filter(node: f.Node, now: datetime, *, few: bool = False) -> ColumnElement[bool]:
+    """The condition a contact row meets when it matches `node` at `now`.
+
+    Event conditions take one of two equivalent forms. With `few` (a few
+    contacts' segments re-evaluated after their change), each person's
+    events are counted by an index probe. Otherwise (a whole segment, a
+    preview) the people whose events qualify are found once, grouped by
+    person, and joined: a million probes cost far more than one pass."""
     if isinstance(node, f.Group):
-        parts = [compile_filter(child, now) for child in node.children]
+        parts = [compile_filter(child, now, few=few) for child in node.children]
         return and_(true(), *parts) if node.all_of else or_(false(), *parts)
+    if isinstance(node.subject, f.EventSubject) and not few:
+        return _event_join(node.subject, node.op, node.value, now)
     return _condition(node, now)
 
 
@@ -112,8 +120,43 @@ def _member_of(segment_id: str) -> Expr:
 
 
 def _event_measure(event: f.EventSubject, now: datetime) -> Expr:
+    """A person's measure, by a subquery correlated with the contact row."""
+    conditions = [EventLog.contact_key == email_key_sql(Contact.email), *_events(event, now)]
+    return select(cast(_measure(event), Float)).where(*conditions).scalar_subquery()
+
+
+def _event_join(event: f.EventSubject, op: f.Op, value: f.Value, now: datetime) -> Expr:
+    """The same condition as people whose measure qualifies: those with one
+    found by a semi-join, or, when no event at all (a measure of 0) already
+    qualifies, those without a disqualifying one found by an anti-join."""
+    measure = cast(_measure(event), Float)
+    zero_qualifies = _zero_qualifies(op, value)
+    grouped = (
+        select(EventLog.contact_key)
+        .where(*_events(event, now))
+        .group_by(EventLog.contact_key)
+        .having(compare(measure, f.Kind.NUMBER, op, value, now) != zero_qualifies)
+        .subquery()
+    )
+    found = exists().where(grouped.c.contact_key == email_key_sql(Contact.email))
+    return not_(found) if zero_qualifies else found
+
+
+def _zero_qualifies(op: f.Op, value: f.Value) -> bool:
+    assert isinstance(value, float)
+    return {
+        f.Op.EQUALS: value == 0.0,
+        f.Op.NOT_EQUALS: value != 0.0,
+        f.Op.GREATER_THAN: value < 0.0,
+        f.Op.GREATER_THAN_OR_EQUAL: value <= 0.0,
+        f.Op.LESS_THAN: value > 0.0,
+        f.Op.LESS_THAN_OR_EQUAL: value >= 0.0,
+    }[op]
+
+
+def _events(event: f.EventSubject, now: datetime) -> list[ColumnElement[bool]]:
+    """The conditions an event of `event`'s kind meets (of any person)."""
     conditions: list[ColumnElement[bool]] = [
-        EventLog.contact_key == email_key_sql(Contact.email),
         EventLog.type == bindparam(None, event.event_type, String),
     ]
     if event.within is not None:
@@ -121,14 +164,17 @@ def _event_measure(event: f.EventSubject, now: datetime) -> Expr:
     for test in event.where:
         place = _Json(EventLog.data, ("payload", *test.path))
         conditions.append(_json_compare(place, test.op, test.value, now))
+    return conditions
+
+
+def _measure(event: f.EventSubject) -> Expr:
+    """The aggregate over a person's qualifying events."""
     if event.measure is f.Measure.COUNT:
-        measure: Expr = func.count()
-    else:
-        money = _VALUE_PATHS.get(event.event_type, _CUSTOM_VALUE_PATH)
-        units = func.coalesce(_Json(EventLog.data, (*money, "units")).number(), 0.0)
-        nanos = func.coalesce(_Json(EventLog.data, (*money, "nanos")).number(), 0.0)
-        measure = func.coalesce(func.sum(units + nanos / 1e9), 0.0)
-    return select(cast(measure, Float)).where(*conditions).scalar_subquery()
+        return func.count()
+    money = _VALUE_PATHS.get(event.event_type, _CUSTOM_VALUE_PATH)
+    units = func.coalesce(_Json(EventLog.data, (*money, "units")).number(), 0.0)
+    nanos = func.coalesce(_Json(EventLog.data, (*money, "nanos")).number(), 0.0)
+    return func.coalesce(func.sum(units + nanos / 1e9), 0.0)
 
 
 class _Json:

@@ -41,6 +41,7 @@ class BenchConfig:
     # so one a second keeps the account at 60 %, where two would ask more than it allows.
     ac_unsubscribe_every_s: float
     sync_contacts: int  # the full sync's contacts
+    segment_events: int  # the segments phase's events (its contacts are the sync's)
     phases: frozenset[str]  # BENCH_PHASES: the phases to run (default all)
 
     @classmethod
@@ -67,6 +68,7 @@ class BenchConfig:
             unsubscribe_every_s=_float("BENCH_UNSUBSCRIBE_EVERY_S", 0.5),
             ac_unsubscribe_every_s=_float("BENCH_AC_UNSUBSCRIBE_EVERY_S", 1.0),
             sync_contacts=_int("BENCH_SYNC_CONTACTS", 1_000_000, scale, 10_000),
+            segment_events=_int("BENCH_SEGMENT_EVENTS", 10_000_000, scale, 100_000),
             phases=_phases(os.environ.get("BENCH_PHASES", "")),
         )
 
@@ -75,7 +77,17 @@ class BenchConfig:
 
 
 # Phase names for BENCH_PHASES (comma-separated; empty: all of them).
-PHASES = ("ingest", "unary", "dispatch", "e2e", "queue", "provider", "sync", "activecampaign")
+PHASES = (
+    "ingest",
+    "unary",
+    "dispatch",
+    "e2e",
+    "queue",
+    "provider",
+    "sync",
+    "activecampaign",
+    "segments",
+)
 
 
 def _phases(raw: str) -> frozenset[str]:

@@ -19,6 +19,7 @@ from tests.bench import (
     bench_ingest,
     bench_provider,
     bench_queue,
+    bench_segments,
     bench_sync,
     bench_unary,
     bus,
@@ -130,6 +131,12 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
             )
 
         await _phase(b, "activecampaign", "8. ActiveCampaign at its real limits", activecampaign)
+
+        async def segments() -> None:
+            b.stack.stop_dispatcher()
+            await bench_segments.run(b, b.cfg.sync_contacts, b.cfg.segment_events)
+
+        await _phase(b, "segments", "9. segments over 1M contacts and 10M events", segments)
     finally:
         for api in b.provider_sandboxes.values():
             await api.aclose()
