@@ -5,9 +5,10 @@ of types and operators under the same paths."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from marketing.v1 import consent_pb2, segment_pb2
+from marketing_runtime.timestamps import OutOfRange, to_datetime
 
 from service.errors import Violations
 from service.segments import filters as f
@@ -73,8 +74,8 @@ def _condition(v: Violations, path: str, message: Filter, subject_name: str) -> 
     subject = _subject(v, path, message, subject_name)
     op = _operator(v, f"{path}.operator", message.operator)
     value = _value(v, f"{path}.value", message.value) if message.HasField("value") else None
-    if subject is None or op is None:
-        return None
+    if subject is None or op is None or (value is None and message.HasField("value")):
+        return None  # the violations are added
     if value is None and op is not f.Op.EXISTS:
         v.add(f"{path}.value", "REQUIRED", f"{op.name} takes a value")
         return None
@@ -179,7 +180,11 @@ def _value(v: Violations, path: str, value: segment_pb2.FilterValue) -> f.Value:
     if kind == "bool_value":
         return value.bool_value
     if kind == "time_value":
-        return value.time_value.ToDatetime(tzinfo=UTC)
+        try:
+            return to_datetime(value.time_value)
+        except OutOfRange:
+            v.add(f"{path}.time_value", "OUT_OF_RANGE", "a time between years 1 and 9999")
+            return None
     if kind == "duration_value":
         return value.duration_value.ToTimedelta()
     if kind == "string_list":

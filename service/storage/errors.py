@@ -34,6 +34,12 @@ UNIQUE_FIELDS = {
         "request_id",
         "request_id was already used for another contact",
     ),
+    # Two CreateSegment calls at once with one id or display name: the loser's.
+    "marketing_segment_pkey": ("segment_id", "the segment id is taken"),
+    "marketing_segment_display_name_key": (
+        "segment.display_name",
+        "another segment has this display name",
+    ),
 }
 
 
