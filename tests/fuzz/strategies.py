@@ -43,6 +43,7 @@ LONG_STRING_CHARS = 150_000
 # three per Struct level: Struct -> map entry -> Value).
 MAX_STRUCT_DEPTH = 45
 DEFAULT_MAX_DEPTH = 6
+RECURSIVE_DEPTH = 2
 # Each field of a message is set with probability 1/n, n drawn per message.
 PRESENCE_ODDS = (4, 2, 1)
 
@@ -316,7 +317,13 @@ class MessageStrategies:
 
     def _generic(self, field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
         if field.type == FieldDescriptor.TYPE_MESSAGE:
-            return self._message(message_type(field), depth - 1)
+            nested = message_type(field)
+            if nested is field.containing_type:
+                # A message that holds itself (a segment filter's and / or):
+                # at full depth its trees grew to gigabytes. A few levels say
+                # as much to the server, whose own limit is 8.
+                return self._message(nested, min(depth - 1, RECURSIVE_DEPTH))
+            return self._message(nested, depth - 1)
         if field.type == FieldDescriptor.TYPE_ENUM:
             assert field.enum_type is not None
             defined = [v.number for v in field.enum_type.values]
