@@ -20,6 +20,7 @@ import random
 import time
 import tracemalloc
 
+import grpc
 from marketing.v1 import consent_pb2
 from marketing.v1 import segment_pb2 as sp
 from marketing.v1 import service_pb2 as pb
@@ -52,11 +53,11 @@ SELECT 'bench-event-' || n, md5('bench-contact-' || k)::uuid,
                   ELSE jsonb_build_object('product', jsonb_build_object('product_id',
                     'p-' || n % 5000)) END),
        now() - (n % 365) * interval '1 day' - (n % 86400) * interval '1 second',
-       'PROCESSED', 0, 6, now(), now()
-FROM (SELECT n, 1 + (n * 7919) % :contacts AS k,
+       'COMPLETED', 0, 6, now(), now()
+FROM (SELECT n, 1 + (n * 7919) % CAST(:contacts AS bigint) AS k,
              (ARRAY['product_viewed','product_viewed','product_viewed','added_to_cart',
                     'placed_order'])[1 + n % 5] AS t
-      FROM generate_series(:first, :last) AS n) AS g
+      FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n) AS g
 """
 
 
@@ -142,6 +143,7 @@ async def updates(b: Bench, contacts: int, rate: float = 1000.0, seconds: float 
     total = int(rate * seconds)
     latencies: list[float] = []
     errors = 0
+    codes: dict[str, int] = {}
     began = time.perf_counter()
 
     async def change(n: int) -> None:
@@ -155,15 +157,18 @@ async def updates(b: Bench, contacts: int, rate: float = 1000.0, seconds: float 
         try:
             await b.service.UpsertContact(contact, timeout=60)
             latencies.append(time.perf_counter() - due)
-        except Exception:
+        except Exception as exc:
             errors += 1
+            code = exc.code().name if isinstance(exc, grpc.RpcError) else type(exc).__name__
+            codes[code] = codes.get(code, 0) + 1
 
     await asyncio.gather(*(change(n) for n in range(total)))
     elapsed = time.perf_counter() - began
     p99 = percentile(latencies, 0.99) if latencies else float("nan")
     b.note(
         f"updates: {len(latencies):,} of {total:,} offered at {rate:.0f}/s in {elapsed:.1f} s, "
-        f"{errors} errors; latency median {percentile(latencies, 0.5):.3f} s, p99 {p99:.3f} s"
+        f"{errors} errors {codes}; latency median {percentile(latencies, 0.5):.3f} s, "
+        f"p99 {p99:.3f} s"
     )
     b.results.update(segment_update_p99_s=p99, segment_update_errors=errors)
     b.rows.append(Row("segment_update_p99_s", p99, "s", f"{rate:.0f} changes/s offered", UPDATE))

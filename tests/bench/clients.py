@@ -30,17 +30,26 @@ def channel(address: str) -> grpc.aio.Channel:
     )
 
 
+_CALLED = (
+    "TrackEvent",
+    "TrackEvents",
+    "Unsubscribe",
+    "StartContactSync",
+    "GetContactSync",
+    "UpsertContact",
+    "CreateSegment",
+    "PreviewSegment",
+)
+
+
 class _Stub:
     """The calls the load generators make, each sending the bearer token as
     call metadata (a client interceptor would cost this process time per call)."""
 
     def __init__(self, stub: Any, token: str) -> None:
         metadata = (("authorization", f"Bearer {token}"),)
-        self.TrackEvent = functools.partial(stub.TrackEvent, metadata=metadata)
-        self.TrackEvents = functools.partial(stub.TrackEvents, metadata=metadata)
-        self.Unsubscribe = functools.partial(stub.Unsubscribe, metadata=metadata)
-        self.StartContactSync = functools.partial(stub.StartContactSync, metadata=metadata)
-        self.GetContactSync = functools.partial(stub.GetContactSync, metadata=metadata)
+        for method in _CALLED:
+            setattr(self, method, functools.partial(getattr(stub, method), metadata=metadata))
 
 
 def stub(ch: grpc.aio.Channel, token: str) -> Any:
