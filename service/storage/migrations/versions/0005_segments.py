@@ -81,15 +81,24 @@ def upgrade() -> None:
     op.create_index(
         "ix_marketing_segment_change_contact", "marketing_segment_change", ["contact_id"]
     )
-    # Event conditions count a person's events of a type in a window.
+    # Event conditions count a person's events of a type in a window: one
+    # person's (a probe after their change), or everyone's (a whole segment:
+    # the people with events of the type in the window, from the index alone).
     op.create_index(
         "ix_marketing_event_log_key_type_time",
         "marketing_event_log",
         ["contact_key", "type", "occurred_at"],
     )
+    op.create_index(
+        "ix_marketing_event_log_type_time",
+        "marketing_event_log",
+        ["type", "occurred_at"],
+        postgresql_include=["contact_key"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_marketing_event_log_type_time", "marketing_event_log")
     op.drop_index("ix_marketing_event_log_key_type_time", "marketing_event_log")
     op.drop_table("marketing_segment_change")
     op.drop_constraint("fk_marketing_segment_membership_segment", "marketing_segment_membership")
