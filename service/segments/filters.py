@@ -231,8 +231,10 @@ def check(v: Violations, path: str, node: Node) -> None:
 
 
 def _count_conditions(node: Node) -> int:
+    """Conditions, an event condition's property tests each counted too."""
     if isinstance(node, Condition):
-        return 1
+        subject = node.subject
+        return 1 + (len(subject.where) if isinstance(subject, EventSubject) else 0)
     return sum(_count_conditions(child) for child in node.children)
 
 

@@ -187,8 +187,20 @@ async def refresh_relative(session: AsyncSession, now: datetime) -> int:
     return len(segments)
 
 
+async def refresh_dependents(session: AsyncSession, segment_id: str, now: datetime) -> None:
+    """Re-evaluate as a whole the segments referring to `segment_id`, directly
+    or through others, after its members changed as a whole."""
+    segments = await _dynamic(session)
+    changed = _changed_by(segments, lambda s: segment_id in s.depends_on)
+    for segment in in_dependency_order(changed):
+        await _evaluate_row(session, segment, now, None)
+
+
 async def _dynamic(session: AsyncSession) -> list[Segment]:
-    return list(await session.scalars(select(Segment).where(Segment.kind == SegmentKind.DYNAMIC)))
+    """The dynamic segments, in id order (so concurrent transactions visit
+    them in one order)."""
+    query = select(Segment).where(Segment.kind == SegmentKind.DYNAMIC).order_by(Segment.id)
+    return list(await session.scalars(query))
 
 
 async def _evaluate_row(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from google.protobuf import duration_pb2
 from marketing.v1 import consent_pb2, segment_pb2
 from marketing_runtime.timestamps import OutOfRange, to_datetime
 
@@ -39,6 +40,8 @@ _MEASURE_ENUMS = {
     f.Measure.TOTAL_VALUE: segment_pb2.EventCondition.MEASURE_TOTAL_VALUE,
 }
 MAX_EVENT_TYPE = 128
+# Anything longer is refused before it is converted (Python's timedelta has limits).
+_MAX_DURATION_S = int(f.MAX_WINDOW.total_seconds())
 
 
 def read_filter(v: Violations, path: str, message: Filter) -> f.Node | None:
@@ -115,12 +118,15 @@ def _property_key(v: Violations, path: str, key: str) -> f.PropertySubject | Non
 
 def _event(v: Violations, path: str, event: segment_pb2.EventCondition) -> f.EventSubject | None:
     ok = True
-    if not event.event_type or len(event.event_type) > MAX_EVENT_TYPE:
+    if not event.event_type or len(event.event_type) > MAX_EVENT_TYPE or "\x00" in event.event_type:
         v.add(
             f"{path}.event_type", "REQUIRED", f"an event type of 1 to {MAX_EVENT_TYPE} characters"
         )
         ok = False
-    within = event.within_last.ToTimedelta() if event.HasField("within_last") else None
+    within = None
+    if event.HasField("within_last"):
+        within = _duration(v, f"{path}.within_last", event.within_last)
+        ok = ok and within is not None
     where = []
     for index, test in enumerate(event.where):
         read = _property_test(v, f"{path}.where[{index}]", test)
@@ -157,6 +163,15 @@ def _property_test(
     return f.PropertyTest(tuple(keys), op, value)
 
 
+def _duration(v: Violations, path: str, duration: duration_pb2.Duration) -> timedelta | None:
+    """The duration, or a violation when it is past any window (the windows'
+    own bounds are checked with the rest of the filter)."""
+    if not 0 <= duration.seconds <= _MAX_DURATION_S:
+        v.add(path, "OUT_OF_RANGE", "a duration of 1 second to 10 years")
+        return None
+    return duration.ToTimedelta()
+
+
 def _good_key(key: str) -> bool:
     return 0 < len(key) <= f.MAX_KEY and "\x00" not in key
 
@@ -186,7 +201,7 @@ def _value(v: Violations, path: str, value: segment_pb2.FilterValue) -> f.Value:
             v.add(f"{path}.time_value", "OUT_OF_RANGE", "a time between years 1 and 9999")
             return None
     if kind == "duration_value":
-        return value.duration_value.ToTimedelta()
+        return _duration(v, f"{path}.duration_value", value.duration_value)
     if kind == "string_list":
         return tuple(value.string_list.values)
     return tuple(value.number_list.values)

@@ -80,10 +80,10 @@ class Preview:
 
 
 def _check_texts(v: Violations, prefix: str, display_name: str, description: str) -> None:
-    if not display_name.strip() or len(display_name) > MAX_DISPLAY_NAME:
-        v.add(f"{prefix}display_name", "REQUIRED", f"1 to {MAX_DISPLAY_NAME} characters")
-    if len(description) > MAX_DESCRIPTION:
-        v.add(f"{prefix}description", "TOO_LONG", f"at most {MAX_DESCRIPTION} characters")
+    if not display_name.strip() or len(display_name) > MAX_DISPLAY_NAME or "\x00" in display_name:
+        v.add(f"{prefix}display_name", "REQUIRED", f"1 to {MAX_DISPLAY_NAME} characters, no NUL")
+    if len(description) > MAX_DESCRIPTION or "\x00" in description:
+        v.add(f"{prefix}description", "TOO_LONG", f"at most {MAX_DESCRIPTION} characters, no NUL")
 
 
 async def create_segment(db: Database, new: NewSegment, *, now: datetime) -> SegmentView:
@@ -147,6 +147,8 @@ async def _set_filter(
     row.evaluated_at = now
     await session.flush()
     await membership.evaluate(session, row.id, node, now)
+    # Segments whose filters test membership of this one follow it.
+    await membership.refresh_dependents(session, row.id, now)
 
 
 async def _check_references(

@@ -38,6 +38,8 @@ class SegmentRefresher:
                 await self.refresh_once()
             except MarketingError as exc:  # PostgreSQL unreachable: the next round
                 log.warning("segment refresher: %s", exc)
+            except Exception:  # a bug must not end the rounds for good
+                log.exception("segment refresher: a round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._interval_s)
 

@@ -163,3 +163,35 @@ def test_an_event_changes_the_segments_with_event_conditions(seg) -> None:
     assert email not in members(seg, name)
     seg.TrackEvent(pb.TrackEventRequest(event=placed_order(email, order_id=uuid.uuid4().hex)))
     assert email in members(seg, name)
+
+
+def test_a_duration_past_any_window_and_a_nul_are_invalid_arguments(seg) -> None:
+    huge = F(
+        event=sp.EventCondition(event_type="placed\x00order"),
+        operator=OP.FILTER_OPERATOR_EQUALS,
+        value=sp.FilterValue(number_value=0),
+    )
+    huge.event.within_last.seconds = 2**62
+    with pytest.raises(grpc.RpcError) as caught:
+        seg.PreviewSegment(pb.PreviewSegmentRequest(filter=huge))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(caught.value)) == {
+        "filter.event.event_type",
+        "filter.event.within_last",
+    }
+
+
+def test_a_segment_testing_membership_follows_its_dependency_s_filter_change(seg) -> None:
+    tier = f"tier-{uuid.uuid4().hex[:6]}"
+    email = unique_email()
+    seg.UpsertContact(upsert(email, loyalty_tier=tier))
+    base = seg.CreateSegment(dynamic(tier_is("nobody-has-this"))).segment
+    member_of_base = F(
+        segment=base.name, operator=OP.FILTER_OPERATOR_EQUALS, value=sp.FilterValue(bool_value=True)
+    )
+    follower = seg.CreateSegment(dynamic(member_of_base)).segment
+    assert members(seg, follower.name) == set()
+    changed = sp.Segment(name=base.name, filter=tier_is(tier))
+    mask = field_mask_pb2.FieldMask(paths=["filter"])
+    seg.UpdateSegment(pb.UpdateSegmentRequest(segment=changed, update_mask=mask))
+    assert members(seg, follower.name) == {email}

@@ -352,7 +352,7 @@ class MarketingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListSegments(self, request, context):
-        """Lists segments by display name; the built-in newsletter segment too.
+        """Lists segments in creation order; the built-in newsletter segment too.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -101,6 +101,8 @@ def downgrade() -> None:
     op.drop_index("ix_marketing_event_log_type_time", "marketing_event_log")
     op.drop_index("ix_marketing_event_log_key_type_time", "marketing_event_log")
     op.drop_table("marketing_segment_change")
+    # Before 0005 only the newsletter segment existed.
+    op.execute("DELETE FROM marketing_segment_membership WHERE segment <> 'newsletter'")
     op.drop_constraint("fk_marketing_segment_membership_segment", "marketing_segment_membership")
     op.drop_table("marketing_segment")
     op.execute("DROP TYPE segment_kind")

@@ -420,9 +420,9 @@ export const EventCondition_MeasureSchema: GenEnum<EventCondition_Measure> = /*@
  * A condition on an event's property, by its path in the event's body, for
  * example `product.product_id` (product_viewed), `item.product_id`
  * (added_to_cart), `order.coupon_codes` or `properties.color` (a custom
- * event). The property's JSON value is compared as text with a string or a
- * string list, as a number with a number or a number list; a list or an
- * object is compared as its JSON text.
+ * event). A JSON string compares with a string or a string list, a JSON
+ * number with a number or a number list; a value of any other JSON type is
+ * no value (it matches NOT_EQUALS and NOT_IN only).
  *
  * @generated from message marketing.v1.EventPropertyFilter
  */
@@ -579,8 +579,8 @@ export const ContactFlagSchema: GenEnum<ContactFlag> = /*@__PURE__*/
 /**
  * How a subject is compared with the value. Which operators a subject takes
  * depends on its type:
- * - text: EQUALS, NOT_EQUALS, CONTAINS (a substring, case-insensitive), IN,
- *   NOT_IN (a string list), EXISTS;
+ * - text: EQUALS, NOT_EQUALS, CONTAINS (a substring), IN,
+ *   NOT_IN (a string list), EXISTS; CONTAINS is exact (case-sensitive);
  * - number: EQUALS, NOT_EQUALS, GREATER_THAN, GREATER_THAN_OR_EQUAL,
  *   LESS_THAN, LESS_THAN_OR_EQUAL, IN, NOT_IN (a number list), EXISTS;
  * - time: GREATER_THAN (after), LESS_THAN (before) a time; WITHIN_LAST and

@@ -1677,7 +1677,7 @@ export const MarketingService: GenService<{
     output: typeof GetSegmentResponseSchema;
   },
   /**
-   * Lists segments by display name; the built-in newsletter segment too.
+   * Lists segments in creation order; the built-in newsletter segment too.
    *
    * @generated from rpc marketing.v1.MarketingService.ListSegments
    */
