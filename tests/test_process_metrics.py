@@ -30,6 +30,7 @@ SERVICE_PREFIXES = (
     "marketing_consent_",
     "marketing_unsubscribes",
     "marketing_reconcile",
+    "marketing_segment_",
 )
 DISPATCHER_PREFIXES = ("marketing_dispatcher_",)
 
