@@ -194,7 +194,7 @@ OPERATORS: dict[Kind, set[Op]] = {
 }
 
 
-def value_kind_of_property(op: Op, value: Value) -> Kind | None:
+def value_kind_of_property(value: Value) -> Kind | None:
     """The type a custom or event property is compared as: the value's."""
     if isinstance(value, bool):
         return Kind.BOOL
@@ -218,7 +218,7 @@ def subject_kind(subject: Subject, op: Op, value: Value) -> Kind | None:
         return Kind.BOOL
     if isinstance(subject, EventSubject):
         return Kind.NUMBER
-    return value_kind_of_property(op, value)
+    return value_kind_of_property(value)
 
 
 def check(v: Violations, path: str, node: Node) -> None:
@@ -270,7 +270,7 @@ def _check_event(v: Violations, path: str, event: EventSubject) -> None:
         _check_window(v, f"{path}.event.within_last", event.within)
     for index, test in enumerate(event.where):
         where = f"{path}.event.where[{index}]"
-        kind = Kind.TEXT if test.op is Op.EXISTS else value_kind_of_property(test.op, test.value)
+        kind = Kind.TEXT if test.op is Op.EXISTS else value_kind_of_property(test.value)
         if kind is Kind.BOOL:
             v.add(f"{where}.value", "INVALID_VALUE", "event properties compare as text or number")
             continue

@@ -5,7 +5,9 @@ of types and operators under the same paths."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from google.protobuf import duration_pb2
 from marketing.v1 import consent_pb2, segment_pb2
@@ -38,6 +40,12 @@ _MEASURES = {
 _MEASURE_ENUMS = {
     f.Measure.COUNT: segment_pb2.EventCondition.MEASURE_COUNT,
     f.Measure.TOTAL_VALUE: segment_pb2.EventCondition.MEASURE_TOTAL_VALUE,
+}
+# Subjects named by an enum: its table, the subject, and the violation when unknown.
+_NAMED_SUBJECTS: dict[str, tuple[dict[Any, Any], Callable[[Any], f.Subject], str, str]] = {
+    "field": (_FIELDS, f.FieldSubject, "INVALID_FIELD", "name a contact field"),
+    "consent": (_CONSENTS, f.ConsentSubject, "INVALID_CONSENT_TYPE", "name a consent type"),
+    "flag": (_FLAGS, f.FlagSubject, "INVALID_FLAG", "name a flag: CONTACT_FLAG_SUPPRESSED"),
 }
 MAX_EVENT_TYPE = 128
 # Anything longer is refused before it is converted (Python's timedelta has limits).
@@ -86,23 +94,16 @@ def _condition(v: Violations, path: str, message: Filter, subject_name: str) -> 
 
 
 def _subject(v: Violations, path: str, message: Filter, name: str) -> f.Subject | None:
-    if name == "field":
-        field = _FIELDS.get(message.field)
-        if field is None:
-            v.add(f"{path}.field", "INVALID_FIELD", "name a contact field")
-        return None if field is None else f.FieldSubject(field)
+    named = _NAMED_SUBJECTS.get(name)
+    if named is not None:
+        table, make, reason, hint = named
+        found = table.get(getattr(message, name))
+        if found is None:
+            v.add(f"{path}.{name}", reason, hint)
+            return None
+        return make(found)
     if name == "custom_property":
         return _property_key(v, f"{path}.custom_property", message.custom_property)
-    if name == "consent":
-        consent = _CONSENTS.get(message.consent)
-        if consent is None:
-            v.add(f"{path}.consent", "INVALID_CONSENT_TYPE", "name a consent type")
-        return None if consent is None else f.ConsentSubject(consent)
-    if name == "flag":
-        flag = _FLAGS.get(message.flag)
-        if flag is None:
-            v.add(f"{path}.flag", "INVALID_FLAG", "name a flag: CONTACT_FLAG_SUPPRESSED")
-        return None if flag is None else f.FlagSubject(flag)
     if name == "segment":
         segment_id = parse_segment_name(v, f"{path}.segment", message.segment)
         return None if segment_id is None else f.SegmentSubject(segment_id)

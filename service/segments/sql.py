@@ -12,6 +12,7 @@ with an injected clock is what that clock's time says.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -143,15 +144,11 @@ def _event_join(event: f.EventSubject, op: f.Op, value: f.Value, now: datetime) 
 
 
 def _zero_qualifies(op: f.Op, value: f.Value) -> bool:
+    """Whether a measure of 0 (no qualifying event) meets the condition."""
     assert isinstance(value, float)
-    return {
-        f.Op.EQUALS: value == 0.0,
-        f.Op.NOT_EQUALS: value != 0.0,
-        f.Op.GREATER_THAN: value < 0.0,
-        f.Op.GREATER_THAN_OR_EQUAL: value <= 0.0,
-        f.Op.LESS_THAN: value > 0.0,
-        f.Op.LESS_THAN_OR_EQUAL: value >= 0.0,
-    }[op]
+    if op is f.Op.NOT_EQUALS:
+        return value != 0.0
+    return bool(_ORDERED[op](0.0, value))
 
 
 def _events(event: f.EventSubject, now: datetime) -> list[ColumnElement[bool]]:
@@ -205,7 +202,7 @@ def _json_compare(place: _Json, op: f.Op, value: f.Value, now: datetime) -> Colu
     if op is f.Op.EXISTS:
         present = func.coalesce(func.jsonb_typeof(place.value()) != "null", false())
         return present if value is not False else not_(present)
-    kind = f.value_kind_of_property(op, value)
+    kind = f.value_kind_of_property(value)
     assert kind is not None
     json_type = {f.Kind.NUMBER: "number", f.Kind.BOOL: "boolean"}.get(kind, "string")
     as_type = {f.Kind.NUMBER: Float, f.Kind.BOOL: Boolean}.get(kind, String)
@@ -236,15 +233,17 @@ def compare(
         assert isinstance(value, timedelta)
         since: Expr = bindparam(None, now - value)
         return subject >= since if op is f.Op.WITHIN_LAST else subject < since
-    return _ORDERED[op](subject, _bound(kind, value))
+    ordered: ColumnElement[bool] = _ORDERED[op](subject, _bound(kind, value))
+    return ordered
 
 
-_ORDERED: dict[f.Op, Callable[[Expr, Expr], ColumnElement[bool]]] = {
-    f.Op.EQUALS: lambda a, b: a == b,
-    f.Op.GREATER_THAN: lambda a, b: a > b,
-    f.Op.GREATER_THAN_OR_EQUAL: lambda a, b: a >= b,
-    f.Op.LESS_THAN: lambda a, b: a < b,
-    f.Op.LESS_THAN_OR_EQUAL: lambda a, b: a <= b,
+# For SQL expressions and plain numbers alike.
+_ORDERED: dict[f.Op, Callable[[Any, Any], Any]] = {
+    f.Op.EQUALS: operator.eq,
+    f.Op.GREATER_THAN: operator.gt,
+    f.Op.GREATER_THAN_OR_EQUAL: operator.ge,
+    f.Op.LESS_THAN: operator.lt,
+    f.Op.LESS_THAN_OR_EQUAL: operator.le,
 }
 
 

@@ -112,7 +112,7 @@ def _json_compare(
     if op is f.Op.EXISTS:
         present = found is not _MISSING and found is not None
         return present if value is not False else not present
-    kind = f.value_kind_of_property(op, value)
+    kind = f.value_kind_of_property(value)
     assert kind is not None
     json_type = {f.Kind.NUMBER: "number", f.Kind.BOOL: "boolean"}.get(kind, "string")
     return compare(_typed(found, json_type), kind, op, value, now)

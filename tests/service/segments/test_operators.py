@@ -13,6 +13,7 @@ from marketing.v1 import service_pb2 as pb
 
 from tests.builders import upsert
 from tests.harness import ServiceHarness
+from tests.service.segments.test_segments_api import group
 
 F = sp.SegmentFilter
 OP = sp.FilterOperator
@@ -48,8 +49,7 @@ def one_contact(segments_harness: ServiceHarness):
 
 def _matches(stub, condition: F) -> bool:
     tag = F(custom_property="tag", operator=OP.FILTER_OPERATOR_EQUALS, value=V(string_value=TAG))
-    both = F()
-    getattr(both, "and").extend([tag, condition])
+    both = group("and", [tag, condition])
     return stub.PreviewSegment(pb.PreviewSegmentRequest(filter=both)).contact_count == 1
 
 
