@@ -56,7 +56,9 @@ def test_a_paused_erasure_holds_up_neither_an_unsubscribe_nor_fetching(
         puller = PullConsumer(
             bus.nc, stream=topology.WORK_STREAM, durable=topology.DISPATCH_CONTACTS
         )
-        batch = await puller.fetch(2, wait_s=5, linger_s=0)
+        # A linger, so the second message is not left behind when the first one
+        # arrives alone; the fetch returns as soon as both are in.
+        batch = await puller.fetch(2, wait_s=5, linger_s=5)
         assert len(batch) == 2
         lease = await held_lease(bus, ttl_s=1e6, clock=clock.monotonic)
         gate = ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep)
@@ -147,7 +149,7 @@ def test_a_person_s_work_keeps_its_order_around_their_erasure(
         puller = PullConsumer(
             bus.nc, stream=topology.WORK_STREAM, durable=topology.DISPATCH_CONTACTS
         )
-        batch = await puller.fetch(len(work), wait_s=5, linger_s=0)
+        batch = await puller.fetch(len(work), wait_s=5, linger_s=5)  # returns once all are in
         assert len(batch) == len(work)
         lease = await held_lease(bus, ttl_s=1e6, clock=clock.monotonic)
         provider = KlaviyoClient(API_KEY, base_url=sandbox.base_url)
