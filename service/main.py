@@ -24,6 +24,7 @@ from service.settings import ServiceSettings, async_database_url
 from service.storage import migrate
 from service.storage.database import Database
 from service.workers.runner import BusWorkers
+from service.workers.segment_refresher import RefresherSettings
 from service.workers.sync_driver import DriverSettings
 
 log = logging.getLogger("marketing.service")
@@ -34,7 +35,7 @@ def _database(settings: ServiceSettings) -> Database:
     return Database(url, pool_size=settings.db_pool_size)
 
 
-def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus) -> BusWorkers:
+def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus | None) -> BusWorkers:
     retention = timedelta(seconds=settings.outbox_retention_s)
     sync = DriverSettings(
         chunk_contacts=settings.sync_chunk_contacts,
@@ -46,7 +47,11 @@ def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus) -> BusWorker
         bus,
         outbox_retention=retention,
         sync=sync,
-        segment_refresh_s=settings.segment_refresh_s,
+        segments=RefresherSettings(
+            interval_s=settings.segment_refresh_s,
+            drain_batch=settings.segment_drain_batch,
+            drain_poll_s=settings.segment_drain_poll_s,
+        ),
     )
 
 
@@ -84,7 +89,8 @@ async def serve(settings: ServiceSettings) -> None:
     _reload_on_sighup(callers)
     db = _database(settings)
     serve_metrics(settings.metrics_address)
-    bus = workers = None
+    bus: Bus | None = None
+    workers: BusWorkers | None = None
     if settings.nats_url:
         bus = Bus(
             settings.nats_url,
@@ -93,9 +99,9 @@ async def serve(settings: ServiceSettings) -> None:
             group_commit_s=settings.publish_group_commit_ms / 1000,
         )
         bus.start()
-        if settings.bus_workers:
-            workers = _bus_workers(settings, db, bus)
-            workers.start()
+    if settings.bus_workers:
+        workers = _bus_workers(settings, db, bus)
+        workers.start()
     try:
         running = await create_server(settings, db, callers=callers, bus=bus)
     except TlsSetupError as exc:

@@ -56,8 +56,8 @@ SEGMENT_EVALUATION_DURATION = Histogram(
 )
 SEGMENT_MEMBERSHIP_LAG = Histogram(
     "marketing_segment_membership_lag_seconds",
-    "From an event's acceptance to the membership it changes being recorded (contact and "
-    "consent changes re-evaluate in their own transaction: no lag)",
+    "From a contact's change (its row, consent, suppression, an event's acceptance) to its "
+    "dynamic segments' membership being recorded, per contact drained",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 SEGMENT_MEMBERS = Gauge(

@@ -71,8 +71,9 @@ class ServiceSettings(ProcessSettings):
     )
     bus_workers: bool = Field(
         True,
-        description="serve also runs the bus workers (outbox relay, event-log writer, result "
-        "recorder); false when they run as `marketing-service work` processes of their own",
+        description="serve also runs the background workers (outbox relay, event-log writer, "
+        "result recorder, segment refresher; without NATS the segment refresher alone); false "
+        "when they run as `marketing-service work` processes of their own",
     )
     sync_chunk_contacts: int = Field(
         1000,
@@ -88,6 +89,20 @@ class ServiceSettings(ProcessSettings):
         description="how often segments with relative time windows (in the last 90 days, more "
         "than 90 days ago) are re-evaluated as a whole: a contact crosses such a window without "
         "a change of their own, and joins or leaves within this long",
+    )
+    segment_drain_batch: int = Field(
+        2000,
+        ge=1,
+        le=50_000,
+        description="contacts whose dynamic segments are re-evaluated together after their "
+        "changes: one evaluation per segment for the whole batch",
+    )
+    segment_drain_poll_s: float = Field(
+        0.2,
+        gt=0,
+        le=10.0,
+        description="how long the segment refresher waits for changed contacts when it has "
+        "none left (the least membership lag, on top of the evaluation itself)",
     )
     sync_max_in_flight: int = Field(
         DEFAULT_SYNC_MAX_IN_FLIGHT,

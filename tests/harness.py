@@ -39,6 +39,7 @@ TABLES = (
     "marketing_segment",
     "marketing_segment_membership",
     "marketing_segment_change",
+    "marketing_segment_pending",
     "marketing_suppression",
     "marketing_erasure_log",
     "marketing_event_log",
@@ -173,14 +174,14 @@ class ServiceHarness:
 
         async def boot() -> tuple[Database, RunningServer, Bus | None, BusWorkers | None]:
             db = Database(database_url)
-            bus = workers = None
+            bus = None
             if nats_url:
                 bus = Bus(nats_url, name="test-service")
                 bus.start()
                 if wait_for_bus:
                     assert await bus.wait_ready(30), "NATS did not come up"
-                workers = BusWorkers(db, bus)
-                workers.start()
+            workers = BusWorkers(db, bus)  # without a bus: the segment refresher
+            workers.start()
             running = await create_server(config, db, callers=callers, bus=bus)
             return db, running, bus, workers
 
@@ -191,8 +192,9 @@ class ServiceHarness:
         finally:
             harness.channel.close()
             harness.run(running.stop(0))
-            if workers is not None and bus is not None:
+            if workers is not None:
                 harness.run(workers.stop())
+            if bus is not None:
                 harness.run(bus.close())
             harness.run(db.close())
             loop.call_soon_threadsafe(loop.stop)
@@ -215,7 +217,18 @@ class ServiceHarness:
         return rows[0][0] if rows else None
 
     def table_counts(self) -> dict[str, int]:
+        self.segments_settled()
         return {table: self.scalar(f"SELECT count(*) FROM {table}") for table in TABLES}
+
+    def segments_settled(self) -> None:
+        """Wait until the segment refresher has drained every changed contact
+        (a drain holds the rows it took until it commits): memberships change
+        behind the calls that caused them, and a count taken meanwhile would
+        see a rejected call's neighbours move."""
+        assert_eventually(
+            lambda: self.scalar("SELECT count(*) = 0 FROM marketing_segment_pending"),
+            timeout_s=60,
+        )
 
     def outbox_rows(self, email: str, kind: str | None = None) -> list[OutboxRow]:
         """The person's outbox rows in order, each payload as its kind's message."""

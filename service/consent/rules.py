@@ -139,7 +139,7 @@ async def record_consent(
         if consent.consent_time is None:  # a decision made now, not a report of an earlier one
             consent = replace(consent, consent_time=await _decision_time(session, contact, now))
         row = await _append(session, contact, consent, rid, now)
-        await membership.refresh_contacts(session, [contact.id], now)
+        await membership.mark_changed(session, [contact.id], now)
         await outbox.enqueue(
             session,
             contact_key=check.email_key(contact.email),
@@ -305,7 +305,7 @@ async def subscribe_newsletter(
                 Suppression.reason == SUPPRESSION_REASON_UNSUBSCRIBED,
             )
         )
-        await membership.refresh_contacts(session, [contact.id], now)
+        await membership.mark_changed(session, [contact.id], now)
         state = await _consent_state(session, contact, [row])
         await outbox.enqueue(
             session,
@@ -356,7 +356,7 @@ async def unsubscribe(db: Database, *, email: str, reason: str, clock: Clock) ->
                 )
             )
             revoked_any = bool(revoked) or bool(getattr(left, "rowcount", 0))
-            await membership.refresh_contacts(session, [contact.id], now)
+            await membership.mark_changed(session, [contact.id], now)
         else:
             revoked_any = False
         if not (newly_suppressed or revoked_any):

@@ -249,7 +249,7 @@ async def upsert_contact(
                 payload=contact_payload(row),
                 now=now,
             )
-            await membership.refresh_contacts(session, [row.id], now)
+            await membership.mark_changed(session, [row.id], now)
         return (await contact_views(session, [row]))[0], created
 
 

@@ -141,11 +141,12 @@ async def insert_log_rows(
         inserted: set[str] = set()
     else:
         inserted = set(await session.scalars(_INSERT_LOG_ROWS_RETURNING, params))
-    # Segments with event conditions follow at once (a repeated event
-    # changes nothing: evaluating it again finds the same).
+    # Segments with event conditions follow within a moment (a repeated event
+    # changes nothing: evaluating it again finds the same). Their lag counts
+    # from when the oldest event was accepted.
     accepted = [e.accepted_us for e in events if e.accepted_us is not None]
     oldest = EPOCH + timedelta(microseconds=min(accepted)) if accepted else now
-    await membership.refresh_after_events(session, [e.email for e in events], now, oldest)
+    await membership.mark_people(session, [e.email for e in events], oldest)
     return inserted
 
 

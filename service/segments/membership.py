@@ -1,6 +1,8 @@
 """Keeping dynamic segments' members: a whole segment evaluated at once (on
-creation, a filter change, or as relative windows move), or the segments of
-a few contacts re-evaluated in the transaction that changed them.
+creation, a filter change, or as relative windows move), or every segment of
+the contacts that changed, in batches: a change records its contact as
+pending in its own transaction (`mark_changed`, `mark_people`) and the
+segment refresher drains them (`drain`), a few thousand per evaluation.
 
 Each evaluation is two statements, whatever the number of people: the
 matching contacts not yet members join, the members no longer matching
@@ -29,6 +31,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +45,14 @@ from service.metrics import (
 from service.segments import filters
 from service.segments.sql import compile_filter
 from service.storage.database import after_commit
-from service.storage.models import Contact, Segment, SegmentChange, SegmentKind, SegmentMembership
+from service.storage.models import (
+    Contact,
+    Segment,
+    SegmentChange,
+    SegmentKind,
+    SegmentMembership,
+    SegmentPending,
+)
 
 _IDS = ARRAY(Uuid)
 
@@ -144,44 +154,103 @@ def in_dependency_order(segments: Sequence[Segment]) -> list[Segment]:
     return ordered
 
 
-async def refresh_contacts(
-    session: AsyncSession, contact_ids: Sequence[uuid.UUID], now: datetime
+# Transaction-scoped advisory locks ("segp", "sege"). A whole evaluation holds
+# the first exclusively and every drain shares it: a change drained while a
+# segment was evaluated as a whole would otherwise meet neither (the
+# evaluation's snapshot predates it, the drain cannot see the new segment).
+# Event writers share the second, which creating or changing a segment with
+# event conditions holds exclusively: they decide whether events need a
+# re-evaluation by whether such a segment exists, and must not decide it just
+# before one commits.
+_DRAIN_LOCK = 0x73656770
+_EVENT_SEGMENTS_LOCK = 0x73656765
+
+
+async def mark_changed(
+    session: AsyncSession, contact_ids: Sequence[uuid.UUID], since: datetime
 ) -> None:
-    """Re-evaluate every dynamic segment for these contacts, in the
-    transaction that changed them."""
+    """Have these contacts' dynamic segments re-evaluated, in the refresher's
+    next batch: recorded in the change's own transaction, so no committed
+    change goes unevaluated. A contact already waiting keeps its `since`."""
     if not contact_ids:
         return
+    rows = [{"contact_id": c, "since": since} for c in sorted(set(contact_ids))]
+    await session.execute(pg_insert(SegmentPending).values(rows).on_conflict_do_nothing())
+
+
+async def mark_people(session: AsyncSession, emails: Sequence[str], since: datetime) -> None:
+    """`mark_changed` for the contacts with these emails (the people of new
+    events), when any segment has event conditions: without one, an event
+    changes no membership and this costs one statement."""
+    if not emails:
+        return
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": _EVENT_SEGMENTS_LOCK}
+    )
+    listed = bindparam(None, sorted(set(emails)), ARRAY(String))
+    anyone_counts_events = exists().where(
+        Segment.kind == SegmentKind.DYNAMIC, Segment.has_events.is_(True)
+    )
+    people = (
+        select(Contact.id, literal(since))
+        .where(Contact.email == any_(listed), anyone_counts_events)
+        .order_by(Contact.id)
+    )
+    statement = pg_insert(SegmentPending).from_select(["contact_id", "since"], people)
+    await session.execute(statement.on_conflict_do_nothing())
+
+
+async def hold_for_whole_evaluation(session: AsyncSession, counts_events: bool) -> None:
+    """Taken by a transaction about to evaluate segments as a whole (see the
+    locks above), until it ends."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DRAIN_LOCK})
+    if counts_events:
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_SEGMENTS_LOCK}
+        )
+
+
+async def drain(session: AsyncSession, now: datetime, limit: int) -> int:
+    """Take up to `limit` waiting contacts (none another replica holds) and
+    evaluate every dynamic segment for them at once; how many were taken.
+    The membership lag (first change to membership recorded) is observed
+    per contact once the transaction commits."""
+    await session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": _DRAIN_LOCK})
+    waiting = (
+        select(SegmentPending.contact_id)
+        .order_by(SegmentPending.contact_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    taken = await session.execute(
+        delete(SegmentPending)
+        .where(SegmentPending.contact_id.in_(waiting))
+        .returning(SegmentPending.contact_id, SegmentPending.since)
+    )
+    rows = sorted(taken.all())
+    if not rows:
+        return 0
+    contact_ids = [contact_id for contact_id, _ in rows]
     for segment in in_dependency_order(await _dynamic(session)):
         await _evaluate_row(session, segment, now, contact_ids)
+    lags = [max(0.0, (now - since).total_seconds()) for _, since in rows]
+    after_commit(session, lambda: _observe_lags(lags))
+    return len(rows)
 
 
-async def refresh_after_events(
-    session: AsyncSession,
-    emails: Sequence[str],
-    now: datetime,
-    oldest_accepted: datetime | None = None,
-) -> None:
-    """Re-evaluate, for the people of these events, the segments an event can
-    change (in the event-log writer's transaction). Without such segments
-    this costs one small query. `oldest_accepted`: when the oldest of the
-    events was accepted (the membership lag it observes)."""
-    segments = _changed_by(await _dynamic(session), lambda s: s.has_events)
-    if not segments or not emails:
-        return
-    if oldest_accepted is not None:
-        SEGMENT_MEMBERSHIP_LAG.observe(max(0.0, (now - oldest_accepted).total_seconds()))
-    listed = bindparam(None, list(emails), ARRAY(String))
-    found = await session.scalars(select(Contact.id).where(Contact.email == any_(listed)))
-    contact_ids = list(found)
-    for segment in in_dependency_order(segments):
-        await _evaluate_row(session, segment, now, contact_ids)
+def _observe_lags(lags: Sequence[float]) -> None:
+    for lag in lags:
+        SEGMENT_MEMBERSHIP_LAG.observe(lag)
 
 
 async def refresh_relative(session: AsyncSession, now: datetime) -> int:
     """Re-evaluate as a whole every segment whose membership moves with time
     (a window measured from now), and those referring to them; how many."""
     segments = _changed_by(await _dynamic(session), lambda s: s.relative)
-    for segment in in_dependency_order(segments):
+    if segments:
+        await hold_for_whole_evaluation(session, counts_events=False)
+    for segment in segments:
         await _evaluate_row(session, segment, now, None)
         segment.evaluated_at = now
     return len(segments)
@@ -192,7 +261,7 @@ async def refresh_dependents(session: AsyncSession, segment_id: str, now: dateti
     or through others, after its members changed as a whole."""
     segments = await _dynamic(session)
     changed = _changed_by(segments, lambda s: segment_id in s.depends_on)
-    for segment in in_dependency_order(changed):
+    for segment in changed:
         await _evaluate_row(session, segment, now, None)
 
 
@@ -214,14 +283,16 @@ async def _evaluate_row(
 
 
 def _changed_by(segments: Sequence[Segment], direct: Callable[[Segment], bool]) -> list[Segment]:
-    """The segments `direct` says can change, and those referring to them."""
+    """The segments `direct` says can change, and those referring to them, in
+    the dependency order of all of them: every transaction visits any two
+    segments in one order, whichever subset it visits (no lock cycles)."""
     changed = {s.id for s in segments if direct(s)}
     grew = True
     while grew:
         more = {s.id for s in segments if s.id not in changed and changed & set(s.depends_on)}
         changed |= more
         grew = bool(more)
-    return [s for s in segments if s.id in changed]
+    return [s for s in in_dependency_order(segments) if s.id in changed]
 
 
 async def count_members(session: AsyncSession) -> dict[str, int]:

@@ -146,6 +146,7 @@ async def _set_filter(
     row.depends_on = sorted(references)
     row.evaluated_at = now
     await session.flush()
+    await membership.hold_for_whole_evaluation(session, counts_events=row.has_events)
     await membership.evaluate(session, row.id, node, now)
     # Segments whose filters test membership of this one follow it.
     await membership.refresh_dependents(session, row.id, now)
@@ -330,7 +331,7 @@ async def change_members(
             for c in changed
         )
         # Dynamic segments may test membership of this one.
-        await membership.refresh_contacts(session, changed, now)
+        await membership.mark_changed(session, changed, now)
         return len(changed)
 
 

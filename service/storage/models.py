@@ -185,6 +185,19 @@ class SegmentMembership(Base):
     __table_args__ = (Index("ix_marketing_segment_membership_segment", "segment"),)
 
 
+class SegmentPending(Base):
+    """A contact whose dynamic segments must be re-evaluated (migration 0006):
+    written in the transaction of the change, taken by the segment refresher.
+    `since` is the first change not yet evaluated (the membership lag's start)."""
+
+    __tablename__ = "marketing_segment_pending"
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("marketing_contact.id", ondelete="CASCADE"), primary_key=True
+    )
+    since: Mapped[datetime]
+
+
 class SegmentChange(Base):
     """Who joined or left a segment, and when (migration 0005)."""
 
@@ -252,6 +265,15 @@ class EventLog(Base):
         Index("ix_marketing_event_log_contact", "contact_id"),
         Index("ix_marketing_event_log_contact_key", "contact_key"),
         Index("ix_marketing_event_log_type", "type"),
+        # Segments' event conditions (migration 0005): one person's events of a
+        # type in a window, or everyone's from the index alone.
+        Index("ix_marketing_event_log_key_type_time", "contact_key", "type", "occurred_at"),
+        Index(
+            "ix_marketing_event_log_type_time",
+            "type",
+            "occurred_at",
+            postgresql_include=["contact_key"],
+        ),
     )
 
 

@@ -1,6 +1,7 @@
-"""The service's background work on the bus: the outbox relay, the event-log
+"""The service's background work: on the bus, the outbox relay, the event-log
 writer, the result recorder, the contact sync driver and its results
-recorder, and the segment refresher, started and stopped together."""
+recorder; on PostgreSQL alone, the segment refresher. Started and stopped
+together."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ from datetime import timedelta
 from marketing_runtime import topology
 from marketing_runtime.clock import Clock, utc_now
 from marketing_runtime.connection import Bus
-from marketing_runtime.consumer_loop import consume
+from marketing_runtime.consumer_loop import BatchHandler, consume
 
 from service.storage.database import Database
 from service.workers.event_log_writer import EventLogWriter
 from service.workers.relay import DEFAULT_RETENTION, OutboxRelay
 from service.workers.result_recorder import ResultRecorder
-from service.workers.segment_refresher import DEFAULT_INTERVAL_S, SegmentRefresher
+from service.workers.segment_refresher import (
+    DEFAULT_REFRESHER_SETTINGS,
+    RefresherSettings,
+    SegmentRefresher,
+)
 from service.workers.sync_driver import DEFAULT_DRIVER_SETTINGS, DriverSettings, SyncDriver
 from service.workers.sync_result_recorder import SyncResultRecorder
 
@@ -27,71 +32,87 @@ BATCH_LINGER_S = 0.2
 
 
 class BusWorkers:
+    """The background work. Without a bus (no MARKETING_NATS_URL) only the
+    segment refresher runs: it needs PostgreSQL alone."""
+
     def __init__(
         self,
         db: Database,
-        bus: Bus,
+        bus: Bus | None,
         *,
         clock: Clock = utc_now,
         outbox_retention: timedelta = DEFAULT_RETENTION,
         sync: DriverSettings = DEFAULT_DRIVER_SETTINGS,
-        segment_refresh_s: float = DEFAULT_INTERVAL_S,
+        segments: RefresherSettings = DEFAULT_REFRESHER_SETTINGS,
     ) -> None:
+        self._db = db
         self._bus = bus
-        self._relay = OutboxRelay(db, bus, clock=clock, retention=outbox_retention)
-        self._writer = EventLogWriter(db, clock)
-        self._recorder = ResultRecorder(db, clock)
-        self._sync_driver = SyncDriver(db, bus, clock=clock, settings=sync)
-        self._sync_recorder = SyncResultRecorder(db, clock)
-        self._segments = SegmentRefresher(db, clock, segment_refresh_s)
+        self._clock = clock
+        self._relay = OutboxRelay(db, bus, clock=clock, retention=outbox_retention) if bus else None
+        self._sync_driver = SyncDriver(db, bus, clock=clock, settings=sync) if bus else None
+        self._segments = SegmentRefresher(db, clock, segments)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._tasks = [
+        self._tasks = [asyncio.create_task(self._segments.run(), name="segment-refresher")]
+        if self._bus is not None:
+            self._tasks += self._bus_tasks(self._bus)
+
+    def _bus_tasks(self, bus: Bus) -> list[asyncio.Task[None]]:
+        assert self._relay is not None and self._sync_driver is not None
+        return [
             asyncio.create_task(self._relay.run(), name="outbox-relay"),
-            asyncio.create_task(
-                consume(
-                    self._bus,
-                    stream=topology.WORK_STREAM,
-                    durable=topology.SERVICE_EVENT_LOG,
-                    handle=self._writer.handle,
-                    stopping=self._stopping,
-                    linger_s=BATCH_LINGER_S,
-                ),
-                name="event-log-writer",
+            self._consumer(
+                topology.WORK_STREAM,
+                topology.SERVICE_EVENT_LOG,
+                EventLogWriter(self._db, self._clock).handle,
+                BATCH_LINGER_S,
+                "event-log-writer",
             ),
-            asyncio.create_task(
-                consume(
-                    self._bus,
-                    stream=topology.RESULTS_STREAM,
-                    durable=topology.SERVICE_RESULTS,
-                    handle=self._recorder.handle,
-                    stopping=self._stopping,
-                    linger_s=BATCH_LINGER_S,
-                ),
-                name="result-recorder",
+            self._consumer(
+                topology.RESULTS_STREAM,
+                topology.SERVICE_RESULTS,
+                ResultRecorder(self._db, self._clock).handle,
+                BATCH_LINGER_S,
+                "result-recorder",
             ),
             asyncio.create_task(self._sync_driver.run(), name="contact-sync-driver"),
-            asyncio.create_task(
-                consume(
-                    self._bus,
-                    stream=topology.RESULTS_STREAM,
-                    durable=topology.SERVICE_SYNC_RESULTS,
-                    handle=self._sync_recorder.handle,
-                    stopping=self._stopping,
-                    linger_s=0,  # each result may free the driver to publish
-                ),
-                name="contact-sync-result-recorder",
+            self._consumer(
+                topology.RESULTS_STREAM,
+                topology.SERVICE_SYNC_RESULTS,
+                SyncResultRecorder(self._db, self._clock).handle,
+                0,  # each result may free the driver to publish
+                "contact-sync-result-recorder",
             ),
-            asyncio.create_task(self._segments.run(), name="segment-refresher"),
         ]
+
+    def _consumer(
+        self,
+        stream: str,
+        durable: str,
+        handle: BatchHandler,
+        linger_s: float,
+        name: str,
+    ) -> asyncio.Task[None]:
+        assert self._bus is not None
+        work = consume(
+            self._bus,
+            stream=stream,
+            durable=durable,
+            handle=handle,
+            stopping=self._stopping,
+            linger_s=linger_s,
+        )
+        return asyncio.create_task(work, name=name)
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Finish the batch in hand, then stop; unacked messages are redelivered."""
         self._stopping.set()
-        self._relay.stop()
-        self._sync_driver.stop()
+        if self._relay is not None:
+            self._relay.stop()
+        if self._sync_driver is not None:
+            self._sync_driver.stop()
         self._segments.stop()
         _, late = await asyncio.wait(self._tasks, timeout=grace_s)
         for task in late:

@@ -1,0 +1,137 @@
+"""Changed contacts wait in marketing_segment_pending until the refresher's
+drain evaluates their dynamic segments: a change records its contact in its
+own transaction, a drain takes a batch at once and records the lag, events
+record their people only when a segment counts events, and no drain runs
+while a segment is evaluated as a whole (the change would meet neither)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select
+
+from service.contacts.rules import ContactFields, upsert_contact
+from service.segments import filters as f
+from service.segments import membership
+from service.segments.rules import NewSegment, create_segment
+from service.storage.database import Database
+from service.storage.models import Contact, SegmentKind, SegmentMembership, SegmentPending
+from service.workers.segment_refresher import RefresherSettings, SegmentRefresher
+from tests.harness import own_database
+
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+SKEW = timedelta(minutes=5)
+
+
+@pytest.fixture(scope="module")
+def drain_db(database_url: str) -> Iterator[str]:
+    with own_database(database_url, "drain") as url:
+        yield url
+
+
+def _tier(tier: str) -> f.Node:
+    return f.Condition(f.FieldSubject(f.Field.LOYALTY_TIER), f.Op.EQUALS, tier)
+
+
+async def _pending(db: Database) -> int:
+    async with db.transaction() as session:
+        return int(await session.scalar(select(func.count()).select_from(SegmentPending)) or 0)
+
+
+async def _members(db: Database, segment_id: str) -> set[str]:
+    async with db.transaction() as session:
+        rows = await session.scalars(
+            select(Contact.email)
+            .join(SegmentMembership, SegmentMembership.contact_id == Contact.id)
+            .where(SegmentMembership.segment == segment_id)
+        )
+        return set(rows)
+
+
+def _lag_count() -> float:
+    return REGISTRY.get_sample_value("marketing_segment_membership_lag_seconds_count") or 0.0
+
+
+def test_changes_wait_until_a_drain_evaluates_them_in_one_batch(drain_db: str) -> None:
+    async def scenario() -> None:
+        db = Database(drain_db)
+        tier = f"tier-{uuid.uuid4().hex[:6]}"
+        segment_id = f"drain-{uuid.uuid4().hex[:6]}"
+        try:
+            await create_segment(
+                db, NewSegment(segment_id, segment_id, "", SegmentKind.DYNAMIC, _tier(tier)), now=T0
+            )
+            emails = [f"p{n}-{uuid.uuid4().hex[:6]}@example.com" for n in range(5)]
+            for email in emails:
+                fields = ContactFields(email=email, first_name="Ada", loyalty_tier=tier)
+                await upsert_contact(db, fields, now=T0, skew=SKEW)
+            assert await _members(db, segment_id) == set(), "no member before a drain"
+            assert await _pending(db) == 5
+            lags_before = _lag_count()
+            later = T0 + timedelta(seconds=3)
+            refresher = SegmentRefresher(db, lambda: later, RefresherSettings(drain_batch=3))
+            assert await refresher.drain_once() == 3
+            assert await refresher.drain_all() == 2
+            assert await _members(db, segment_id) == set(emails)
+            assert await _pending(db) == 0
+            assert _lag_count() - lags_before == 5, "one lag per contact drained"
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_events_mark_their_people_only_when_a_segment_counts_events(drain_db: str) -> None:
+    async def scenario() -> None:
+        db = Database(drain_db)
+        email = f"buyer-{uuid.uuid4().hex[:6]}@example.com"
+        try:
+            await upsert_contact(
+                db, ContactFields(email=email, first_name="Ada"), now=T0, skew=SKEW
+            )
+            await SegmentRefresher(db, lambda: T0).drain_all()
+            async with db.transaction() as session:
+                await membership.mark_people(session, [email], T0)
+            assert await _pending(db) == 0, "no segment counts events yet"
+            orders = f.Condition(
+                f.EventSubject("placed_order", None, (), f.Measure.COUNT),
+                f.Op.GREATER_THAN_OR_EQUAL,
+                1.0,
+            )
+            segment_id = f"buyers-{uuid.uuid4().hex[:6]}"
+            new = NewSegment(segment_id, segment_id, "", SegmentKind.DYNAMIC, orders)
+            await create_segment(db, new, now=T0)
+            async with db.transaction() as session:
+                await membership.mark_people(session, [email, "nobody@example.com"], T0)
+            assert await _pending(db) == 1, "the person with a contact, once"
+            await SegmentRefresher(db, lambda: T0).drain_all()
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_no_drain_runs_while_a_segment_is_evaluated_as_a_whole(drain_db: str) -> None:
+    async def scenario() -> None:
+        db = Database(drain_db)
+        email = f"held-{uuid.uuid4().hex[:6]}@example.com"
+        try:
+            await upsert_contact(
+                db, ContactFields(email=email, first_name="Ada"), now=T0, skew=SKEW
+            )
+            refresher = SegmentRefresher(db, lambda: T0)
+            async with db.transaction() as session:
+                await membership.hold_for_whole_evaluation(session, counts_events=False)
+                draining = asyncio.create_task(refresher.drain_once())
+                await asyncio.sleep(0.5)
+                assert not draining.done(), "a drain ran during a whole evaluation"
+            assert await draining >= 1
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
