@@ -146,7 +146,7 @@ async def insert_log_rows(
     # from when the oldest event was accepted.
     accepted = [e.accepted_us for e in events if e.accepted_us is not None]
     oldest = EPOCH + timedelta(microseconds=min(accepted)) if accepted else now
-    await membership.mark_people(session, [e.email for e in events], oldest)
+    await membership.mark_people(session, [(e.email, e.metric) for e in events], oldest)
     return inserted
 
 

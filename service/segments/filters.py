@@ -393,9 +393,15 @@ def relative(node: Node) -> bool:
 
 def has_events(node: Node) -> bool:
     """Whether an event can change membership."""
+    return bool(event_types(node))
+
+
+def event_types(node: Node) -> set[str]:
+    """The event types whose events can change membership."""
     if isinstance(node, Group):
-        return any(has_events(child) for child in node.children)
-    return isinstance(node.subject, EventSubject)
+        return set().union(*(event_types(child) for child in node.children))
+    subject = node.subject
+    return {subject.event_type} if isinstance(subject, EventSubject) else set()
 
 
 # Stored as JSON (marketing_segment.filter): a small tagged form of the tree.

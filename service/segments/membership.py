@@ -178,23 +178,29 @@ async def mark_changed(
     await session.execute(pg_insert(SegmentPending).values(rows).on_conflict_do_nothing())
 
 
-async def mark_people(session: AsyncSession, emails: Sequence[str], since: datetime) -> None:
-    """`mark_changed` for the contacts with these emails (the people of new
-    events), when any segment has event conditions: without one, an event
-    changes no membership and this costs one statement."""
-    if not emails:
+async def mark_people(
+    session: AsyncSession, events: Sequence[tuple[str, str]], since: datetime
+) -> None:
+    """`mark_changed` for the contacts with the emails of these (email, event
+    type) pairs whose type some dynamic segment counts: an event of a type no
+    segment counts changes no membership, and costs one statement."""
+    if not events:
         return
     await session.execute(
         text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": _EVENT_SEGMENTS_LOCK}
     )
-    listed = bindparam(None, sorted(set(emails)), ARRAY(String))
-    anyone_counts_events = exists().where(
-        Segment.kind == SegmentKind.DYNAMIC, Segment.has_events.is_(True)
+    counted = (
+        select(func.unnest(Segment.event_types))
+        .where(Segment.kind == SegmentKind.DYNAMIC, Segment.has_events.is_(True))
+        .scalar_subquery()
     )
+    pairs = sorted(set(events))
+    emails = bindparam(None, [email for email, _ in pairs], ARRAY(String))
+    types = bindparam(None, [kind for _, kind in pairs], ARRAY(String))
+    logged = func.unnest(emails, types).table_valued("email", "type").render_derived("logged")
+    relevant = select(logged.c.email).where(logged.c.type.in_(counted))
     people = (
-        select(Contact.id, literal(since))
-        .where(Contact.email == any_(listed), anyone_counts_events)
-        .order_by(Contact.id)
+        select(Contact.id, literal(since)).where(Contact.email.in_(relevant)).order_by(Contact.id)
     )
     statement = pg_insert(SegmentPending).from_select(["contact_id", "since"], people)
     await session.execute(statement.on_conflict_do_nothing())

@@ -143,6 +143,7 @@ async def _set_filter(
     row.filter = filters.to_json(node)
     row.relative = filters.relative(node)
     row.has_events = filters.has_events(node)
+    row.event_types = sorted(filters.event_types(node))
     row.depends_on = sorted(references)
     row.evaluated_at = now
     await session.flush()

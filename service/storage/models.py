@@ -164,6 +164,8 @@ class Segment(Base):
     filter: Mapped[dict[str, Any] | None]
     relative: Mapped[bool] = mapped_column(Boolean, default=False)
     has_events: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The event types its event conditions count (migration 0006).
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(128)), default=list)
     depends_on: Mapped[list[str]] = mapped_column(ARRAY(String(63)), default=list)
     built_in: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]

@@ -96,7 +96,7 @@ def test_events_mark_their_people_only_when_a_segment_counts_events(drain_db: st
             )
             await SegmentRefresher(db, lambda: T0).drain_all()
             async with db.transaction() as session:
-                await membership.mark_people(session, [email], T0)
+                await membership.mark_people(session, [(email, "placed_order")], T0)
             assert await _pending(db) == 0, "no segment counts events yet"
             orders = f.Condition(
                 f.EventSubject("placed_order", None, (), f.Measure.COUNT),
@@ -107,7 +107,12 @@ def test_events_mark_their_people_only_when_a_segment_counts_events(drain_db: st
             new = NewSegment(segment_id, segment_id, "", SegmentKind.DYNAMIC, orders)
             await create_segment(db, new, now=T0)
             async with db.transaction() as session:
-                await membership.mark_people(session, [email, "nobody@example.com"], T0)
+                viewed = [(email, "product_viewed")]
+                await membership.mark_people(session, viewed, T0)
+            assert await _pending(db) == 0, "no segment counts product views"
+            async with db.transaction() as session:
+                ordered = [(email, "placed_order"), ("nobody@example.com", "placed_order")]
+                await membership.mark_people(session, ordered, T0)
             assert await _pending(db) == 1, "the person with a contact, once"
             await SegmentRefresher(db, lambda: T0).drain_all()
         finally:
