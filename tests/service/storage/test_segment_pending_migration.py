@@ -22,7 +22,7 @@ ORDERS = f.Condition(
 )
 VIEWS = f.Condition(f.EventSubject("product_viewed", None, (), f.Measure.COUNT), f.Op.EQUALS, 0.0)
 GOLD = f.Condition(f.FieldSubject(f.Field.LOYALTY_TIER), f.Op.EQUALS, "gold")
-SEGMENTS = {
+SEGMENTS: dict[str, f.Node] = {
     "nested": f.Group(True, (GOLD, f.Group(False, (ORDERS, VIEWS, ORDERS)))),
     "plain": GOLD,
 }
