@@ -36,7 +36,7 @@ from service.contacts.rules import (
     parse_contact_name,
 )
 from service.deliveries import outbox
-from service.errors import AlreadyExistsError, NotFoundError, Violations
+from service.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError, Violations
 from service.metrics import CONSENT_RECORDS, UNSUBSCRIBES
 from service.segments import membership
 from service.storage.database import Database, after_commit
@@ -294,11 +294,14 @@ async def subscribe_newsletter(
             return (await contact_views(session, [contact]))[0], _view(earlier)
         consent = replace(consent, consent_time=await _decision_time(session, contact, now))
         row = await _append(session, contact, consent, rid, now)
-        await session.execute(
+        joined = await session.execute(
             pg_insert(SegmentMembership)
             .values(contact_id=contact.id, segment=NEWSLETTER_SEGMENT, added_at=now)
             .on_conflict_do_nothing()
+            .returning(SegmentMembership.contact_id)
         )
+        if joined.first() is not None:
+            membership.record_changes(session, NEWSLETTER_SEGMENT, [contact.id], True, now)
         await session.execute(
             delete(Suppression).where(
                 Suppression.email_sha256 == key,
@@ -315,6 +318,54 @@ async def subscribe_newsletter(
             now=now,
         )
         return (await contact_views(session, [contact]))[0], _view(row)
+
+
+async def join_newsletter(
+    session: AsyncSession, contacts: Sequence[tuple[str, Contact]], now: datetime
+) -> list[uuid.UUID]:
+    """Add contacts (each with the name the caller gave it) to the newsletter
+    segment, as AddToSegment does: only people who granted email marketing and
+    are not suppressed may join (membership is a subscription, and the consent
+    behind it must be on record), and each one who joins has their consent
+    state sent, so the provider's newsletter list follows. Returns who joined
+    (the caller records the changes)."""
+    for name, contact in contacts:
+        if not contact.email_opt_in:
+            raise FailedPreconditionError(
+                reason="NEWSLETTER_NEEDS_EMAIL_CONSENT",
+                subject=name,
+                description=f"{name} has not granted email marketing: SubscribeNewsletter "
+                "records the consent and joins",
+            )
+    people = sorted(((check.email_key(c.email), c) for _, c in contacts), key=lambda p: p[0])
+    for key, _ in people:
+        await _lock_address(session, key)
+    joined: list[uuid.UUID] = []
+    for key, contact in people:
+        if await session.get(Suppression, key) is not None:
+            raise FailedPreconditionError(
+                reason="NEWSLETTER_SUPPRESSED",
+                subject=contact_name(contact.id),
+                description="the address is on the suppression list: only a new explicit "
+                "opt-in (SubscribeNewsletter) lifts an unsubscribe",
+            )
+        added = await session.execute(
+            pg_insert(SegmentMembership)
+            .values(contact_id=contact.id, segment=NEWSLETTER_SEGMENT, added_at=now)
+            .on_conflict_do_nothing()
+            .returning(SegmentMembership.contact_id)
+        )
+        if added.first() is None:
+            continue
+        joined.append(contact.id)
+        await outbox.enqueue(
+            session,
+            contact_key=key,
+            kind=bus_pb2.KIND_CONSENT_CHANGED,
+            payload=bus_pb2.ConsentChanged(state=await _consent_state(session, contact, [])),
+            now=now,
+        )
+    return joined
 
 
 async def _get_or_create_by_email(session: AsyncSession, email: str, now: datetime) -> Contact:
@@ -355,6 +406,8 @@ async def unsubscribe(db: Database, *, email: str, reason: str, clock: Clock) ->
                     SegmentMembership.segment == NEWSLETTER_SEGMENT,
                 )
             )
+            if getattr(left, "rowcount", 0):
+                membership.record_changes(session, NEWSLETTER_SEGMENT, [contact.id], False, now)
             revoked_any = bool(revoked) or bool(getattr(left, "rowcount", 0))
             await membership.mark_changed(session, [contact.id], now)
         else:

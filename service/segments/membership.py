@@ -116,6 +116,24 @@ async def _evaluate(
     return Evaluated(joins, leaves)
 
 
+def record_changes(
+    session: AsyncSession,
+    segment_id: str,
+    contact_ids: Sequence[uuid.UUID],
+    joined: bool,
+    now: datetime,
+) -> None:
+    """Record joins or leaves made outside an evaluation (a manual segment's
+    members, the newsletter's subscribe and unsubscribe), counted once the
+    transaction commits."""
+    session.add_all(
+        SegmentChange(segment_id=segment_id, contact_id=c, joined=joined, changed_at=now)
+        for c in contact_ids
+    )
+    count = len(contact_ids)
+    after_commit(session, lambda: _count(count if joined else 0, 0 if joined else count))
+
+
 def _count(joins: int, leaves: int) -> None:
     SEGMENT_CHANGES.labels("joined").inc(joins)
     SEGMENT_CHANGES.labels("left").inc(leaves)

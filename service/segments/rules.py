@@ -19,13 +19,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.pagination import KeyKind, PageTokens, Paging, read_page
-from service.contacts.rules import ContactView, contact_views, parse_contact_name
+from service.consent import rules as consent_rules
+from service.contacts.rules import (
+    NEWSLETTER_SEGMENT,
+    ContactView,
+    contact_views,
+    parse_contact_name,
+)
 from service.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError, Violations
 from service.segments import filters, membership
 from service.segments.names import segment_name, valid_segment_id
 from service.segments.sql import compile_filter
 from service.storage.database import Database
-from service.storage.models import Contact, Segment, SegmentChange, SegmentMembership
+from service.storage.models import Contact, Segment, SegmentMembership
 from service.storage.models import SegmentKind as SegmentKind  # handlers name kinds by it
 
 RESOURCE_TYPE = "segment"
@@ -322,18 +328,42 @@ async def change_members(
                 description=f"{name} is dynamic: its filter decides its members",
             )
         wanted = list(dict.fromkeys(i for i in ids if i is not None))
-        found = set(await session.scalars(select(Contact.id).where(Contact.id.in_(wanted))))
+        rows = await session.scalars(select(Contact).where(Contact.id.in_(wanted)))
+        found = {contact.id: contact for contact in rows}
         for index, contact_id in enumerate(ids):
             if contact_id not in found:
                 raise NotFoundError(resource_type="contact", resource_name=contact_names[index])
-        changed = await (_join if join else _leave)(session, row.id, wanted, now)
-        session.add_all(
-            SegmentChange(segment_id=row.id, contact_id=c, joined=join, changed_at=now)
-            for c in changed
-        )
+        if row.id == NEWSLETTER_SEGMENT:
+            named = {i: contact_names[n] for n, i in reversed(list(enumerate(ids))) if i}
+            people = [(named[i], found[i]) for i in wanted]
+            changed = await _change_newsletter(session, name, people, join, now)
+        else:
+            changed = await (_join if join else _leave)(session, row.id, wanted, now)
+        membership.record_changes(session, row.id, changed, join, now)
         # Dynamic segments may test membership of this one.
         await membership.mark_changed(session, changed, now)
         return len(changed)
+
+
+async def _change_newsletter(
+    session: AsyncSession,
+    name: str,
+    contacts: list[tuple[str, Contact]],
+    join: bool,
+    now: datetime,
+) -> list[uuid.UUID]:
+    """The newsletter's members are its subscribers: joining needs email consent
+    on record and reaches the provider's list (consent.rules.join_newsletter);
+    leaving is Unsubscribe, which withdraws the consent and the provider's list
+    membership together (a provider list cannot be left alone yet)."""
+    if join:
+        return await consent_rules.join_newsletter(session, contacts, now)
+    raise FailedPreconditionError(
+        reason="NEWSLETTER_LEAVE_IS_UNSUBSCRIBE",
+        subject=name,
+        description="leaving the newsletter is Unsubscribe: it withdraws email consent and the "
+        "provider's list membership together",
+    )
 
 
 async def _join(

@@ -12,7 +12,7 @@ from google.protobuf import field_mask_pb2
 from marketing.v1 import segment_pb2 as sp
 from marketing.v1 import service_pb2 as pb
 
-from tests.builders import placed_order, upsert
+from tests.builders import consent, placed_order, upsert
 from tests.harness import assert_eventually, error_reason, field_violations, unique_email
 
 F = sp.SegmentFilter
@@ -201,3 +201,56 @@ def test_a_segment_testing_membership_follows_its_dependency_s_filter_change(seg
     mask = field_mask_pb2.FieldMask(paths=["filter"])
     seg.UpdateSegment(pb.UpdateSegmentRequest(segment=changed, update_mask=mask))
     assert members(seg, follower.name) == {email}
+
+
+def test_the_newsletter_takes_members_with_email_consent_and_tells_the_provider(
+    seg, segments_harness
+) -> None:
+    without, with_consent = unique_email(), unique_email()
+    refused = seg.UpsertContact(upsert(without)).contact
+    before = segments_harness.table_counts()
+    with pytest.raises(grpc.RpcError) as caught:
+        seg.AddToSegment(
+            pb.AddToSegmentRequest(segment="segments/newsletter", contacts=[refused.name])
+        )
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_reason(caught.value) == "NEWSLETTER_NEEDS_EMAIL_CONSENT"
+    assert segments_harness.table_counts() == before
+
+    joining = seg.UpsertContact(upsert(with_consent)).contact
+    seg.RecordConsent(pb.RecordConsentRequest(parent=joining.name, consent=consent("EMAIL")))
+    added = seg.AddToSegment(
+        pb.AddToSegmentRequest(segment="segments/newsletter", contacts=[joining.name])
+    )
+    assert added.added == 1
+    sent = segments_harness.outbox_rows(with_consent, "consent.changed")[-1].payload
+    assert sent.state.newsletter_member and sent.state.opt_in.email
+    recorded = segments_harness.scalar(
+        "SELECT count(*) FROM marketing_segment_change c JOIN marketing_contact p "
+        "ON p.id = c.contact_id WHERE p.email = :email AND c.segment_id = 'newsletter' "
+        "AND c.joined",
+        email=with_consent,
+    )
+    assert recorded == 1
+
+    with pytest.raises(grpc.RpcError) as caught:
+        seg.RemoveFromSegment(
+            pb.RemoveFromSegmentRequest(segment="segments/newsletter", contacts=[joining.name])
+        )
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_reason(caught.value) == "NEWSLETTER_LEAVE_IS_UNSUBSCRIBE"
+
+
+def test_subscribe_and_unsubscribe_record_the_newsletter_s_joins_and_leaves(
+    seg, segments_harness
+) -> None:
+    email = unique_email()
+    seg.SubscribeNewsletter(pb.SubscribeNewsletterRequest(email=email, source="footer"))
+    seg.Unsubscribe(pb.UnsubscribeRequest(email=email, reason="test"))
+    changes = segments_harness.sql(
+        "SELECT c.joined FROM marketing_segment_change c JOIN marketing_contact p "
+        "ON p.id = c.contact_id WHERE p.email = :email AND c.segment_id = 'newsletter' "
+        "ORDER BY c.id",
+        email=email,
+    )
+    assert [row.joined for row in changes] == [True, False]
