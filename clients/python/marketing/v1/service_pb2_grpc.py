@@ -383,13 +383,18 @@ class MarketingServiceServicer:
 
     def AddToSegment(self, request, context):
         """Adds contacts to a manual segment (FAILED_PRECONDITION for a dynamic one).
+        The newsletter's members are its subscribers: a contact joins it only with
+        email marketing granted and not suppressed (FAILED_PRECONDITION
+        NEWSLETTER_NEEDS_EMAIL_CONSENT or NEWSLETTER_SUPPRESSED otherwise), and the
+        provider's newsletter list follows.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RemoveFromSegment(self, request, context):
-        """Removes contacts from a manual segment.
+        """Removes contacts from a manual segment. Leaving the newsletter is
+        Unsubscribe (FAILED_PRECONDITION NEWSLETTER_LEAVE_IS_UNSUBSCRIBE here).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1720,6 +1720,10 @@ export const MarketingService: GenService<{
   },
   /**
    * Adds contacts to a manual segment (FAILED_PRECONDITION for a dynamic one).
+   * The newsletter's members are its subscribers: a contact joins it only with
+   * email marketing granted and not suppressed (FAILED_PRECONDITION
+   * NEWSLETTER_NEEDS_EMAIL_CONSENT or NEWSLETTER_SUPPRESSED otherwise), and the
+   * provider's newsletter list follows.
    *
    * @generated from rpc marketing.v1.MarketingService.AddToSegment
    */
@@ -1729,7 +1733,8 @@ export const MarketingService: GenService<{
     output: typeof AddToSegmentResponseSchema;
   },
   /**
-   * Removes contacts from a manual segment.
+   * Removes contacts from a manual segment. Leaving the newsletter is
+   * Unsubscribe (FAILED_PRECONDITION NEWSLETTER_LEAVE_IS_UNSUBSCRIBE here).
    *
    * @generated from rpc marketing.v1.MarketingService.RemoveFromSegment
    */
