@@ -219,7 +219,8 @@ async def upsert_contact(
     v.raise_if_any()
     email = check.normalize_email(f.email)
     async with db.transaction() as session:
-        row = await _lock_by_email(session, email)
+        locked = await _lock_by_email(session, email)
+        row = None if locked is None else locked.row
         if row is None and not (f.first_name or "").strip():
             v.add("contact.first_name", "REQUIRED", "a new contact needs a first name")
             v.raise_if_any()
@@ -230,8 +231,9 @@ async def upsert_contact(
             row = await _insert_contact(session, email, _changes(None, f, amount), now)
             created = row is not None
         if row is None:  # a concurrent call created it first: update that one
-            row = await _lock_by_email(session, email)
-            assert row is not None
+            locked = await _lock_by_email(session, email)
+            assert locked is not None
+            row = locked.row
         # Only now is it known which contact is ours (one created a moment
         # ago by a concurrent call for the same email counts as ours).
         await _ensure_user_id_free(session, f.user_id, row.id)
@@ -250,7 +252,11 @@ async def upsert_contact(
                 now=now,
             )
             await membership.mark_changed(session, [row.id], now)
-        return (await contact_views(session, [row]))[0], created
+        if locked is None:  # created: what is kept beside it is read now
+            return (await contact_views(session, [row]))[0], created
+        # An upsert changes neither suppression nor newsletter membership: as
+        # read with the lock.
+        return _view(row, locked.suppressed, locked.newsletter_member), created
 
 
 def _check_profile_size(row: Contact) -> None:
@@ -270,9 +276,20 @@ def _check_profile_size(row: Contact) -> None:
         )
 
 
-async def _lock_by_email(session: AsyncSession, email: str) -> Contact | None:
-    result = await session.execute(select(Contact).where(Contact.email == email).with_for_update())
-    return result.scalar_one_or_none()
+@dataclass(frozen=True)
+class _Locked:
+    row: Contact
+    suppressed: bool
+    newsletter_member: bool
+
+
+async def _lock_by_email(session: AsyncSession, email: str) -> _Locked | None:
+    """The contact's row, locked, with what is kept beside it: one statement
+    where the row and `contact_views` took three."""
+    suppressed, member = _fact_columns()
+    query = select(Contact, suppressed, member).where(Contact.email == email)
+    found = (await session.execute(query.with_for_update(of=Contact))).one_or_none()
+    return None if found is None else _Locked(found[0], bool(found[1]), bool(found[2]))
 
 
 async def _insert_contact(
@@ -430,16 +447,17 @@ def select_contacts_with_facts() -> Select[Any]:
     rows did). Each fact is a subquery of one row per contact: written as
     EXISTS or as an outer join, the planner hashed or merged every newsletter
     member for each chunk of a thousand."""
+    return select(*Contact.__table__.columns, *_fact_columns())
+
+
+def _fact_columns() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """`suppressed` and `newsletter_member` of the contact row in the query."""
     suppressed = _fact(Suppression.email_sha256 == email_key_sql(Contact.email))
     member = _fact(
         SegmentMembership.contact_id == Contact.id,
         SegmentMembership.segment == NEWSLETTER_SEGMENT,
     )
-    return select(
-        *Contact.__table__.columns,
-        suppressed.label("suppressed"),
-        member.label("newsletter_member"),
-    )
+    return suppressed.label("suppressed"), member.label("newsletter_member")
 
 
 def _fact(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -453,14 +471,15 @@ async def contact_views(
     """Attach suppression and newsletter membership (`contact_facts`) to ORM
     rows, or plain rows of the contact's columns."""
     facts = await contact_facts(session, rows)
-    return [
-        ContactView(
-            **dict(zip(_VIEW_COLUMNS, _view_values(row), strict=True)),
-            suppressed=facts.suppressed(row.id),
-            newsletter_member=facts.newsletter_member(row.id),
-        )
-        for row in rows
-    ]
+    return [_view(row, facts.suppressed(row.id), facts.newsletter_member(row.id)) for row in rows]
+
+
+def _view(row: Contact | Row[Any], suppressed: bool, newsletter_member: bool) -> ContactView:
+    return ContactView(
+        **dict(zip(_VIEW_COLUMNS, _view_values(row), strict=True)),
+        suppressed=suppressed,
+        newsletter_member=newsletter_member,
+    )
 
 
 def contact_payload(row: Contact | ContactView) -> bus_pb2.ContactUpserted:
