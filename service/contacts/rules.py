@@ -288,7 +288,7 @@ async def _lock_by_email(session: AsyncSession, email: str) -> _Locked | None:
     where the row and `contact_views` took three."""
     suppressed, member = _fact_columns()
     query = select(Contact, suppressed, member).where(Contact.email == email)
-    found = (await session.execute(query.with_for_update(of=Contact))).one_or_none()
+    found = (await session.execute(query.with_for_update(of=Contact, key_share=True))).one_or_none()
     return None if found is None else _Locked(found[0], bool(found[1]), bool(found[2]))
 
 

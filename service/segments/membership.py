@@ -189,11 +189,11 @@ async def mark_changed(
 ) -> None:
     """Have these contacts' dynamic segments re-evaluated, in the refresher's
     next batch: recorded in the change's own transaction, so no committed
-    change goes unevaluated. A contact already waiting keeps its `since`."""
+    change goes unevaluated (a row per change: drains see it once it commits)."""
     if not contact_ids:
         return
     rows = [{"contact_id": c, "since": since} for c in sorted(set(contact_ids))]
-    await session.execute(pg_insert(SegmentPending).values(rows).on_conflict_do_nothing())
+    await session.execute(insert(SegmentPending).values(rows))
 
 
 async def mark_people(
@@ -220,8 +220,8 @@ async def mark_people(
     people = (
         select(Contact.id, literal(since)).where(Contact.email.in_(relevant)).order_by(Contact.id)
     )
-    statement = pg_insert(SegmentPending).from_select(["contact_id", "since"], people)
-    await session.execute(statement.on_conflict_do_nothing())
+    statement = insert(SegmentPending).from_select(["contact_id", "since"], people)
+    await session.execute(statement)
 
 
 async def hold_for_whole_evaluation(session: AsyncSession, counts_events: bool) -> None:
@@ -241,26 +241,28 @@ async def drain(session: AsyncSession, now: datetime, limit: int) -> int:
     per contact once the transaction commits."""
     await session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": _DRAIN_LOCK})
     waiting = (
-        select(SegmentPending.contact_id)
-        .order_by(SegmentPending.contact_id)
+        select(SegmentPending.id)
+        .order_by(SegmentPending.id)  # oldest first: no contact starves
         .limit(limit)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
     taken = await session.execute(
         delete(SegmentPending)
-        .where(SegmentPending.contact_id.in_(waiting))
+        .where(SegmentPending.id.in_(waiting))
         .returning(SegmentPending.contact_id, SegmentPending.since)
     )
-    rows = sorted(taken.all())
-    if not rows:
+    first_change: dict[uuid.UUID, datetime] = {}
+    for contact_id, since in taken.all():
+        first_change[contact_id] = min(since, first_change.get(contact_id, since))
+    if not first_change:
         return 0
-    contact_ids = [contact_id for contact_id, _ in rows]
+    contact_ids = sorted(first_change)
     for segment in in_dependency_order(await _dynamic(session)):
         await _evaluate_row(session, segment, now, contact_ids)
-    lags = [max(0.0, (now - since).total_seconds()) for _, since in rows]
+    lags = [max(0.0, (now - since).total_seconds()) for since in first_change.values()]
     after_commit(session, lambda: _observe_lags(lags))
-    return len(rows)
+    return len(first_change)
 
 
 def _observe_lags(lags: Sequence[float]) -> None:

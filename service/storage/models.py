@@ -189,15 +189,19 @@ class SegmentMembership(Base):
 
 class SegmentPending(Base):
     """A contact whose dynamic segments must be re-evaluated (migration 0006):
-    written in the transaction of the change, taken by the segment refresher.
-    `since` is the first change not yet evaluated (the membership lag's start)."""
+    written in the transaction of the change (one row per change: append-only,
+    so a drain never takes a row whose change is uncommitted), taken by the
+    segment refresher. `since`: when the change was made (the lag's start)."""
 
     __tablename__ = "marketing_segment_pending"
 
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     contact_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("marketing_contact.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("marketing_contact.id", ondelete="CASCADE")
     )
     since: Mapped[datetime]
+
+    __table_args__ = (Index("ix_marketing_segment_pending_contact", "contact_id"),)
 
 
 class SegmentChange(Base):

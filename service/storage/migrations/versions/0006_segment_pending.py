@@ -23,15 +23,22 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # Append-only: a writer's row is invisible to drains until it commits (a
+    # row shared per contact would let a drain take it while a second writer's
+    # change is still uncommitted, and that change would never be evaluated).
     op.create_table(
         "marketing_segment_pending",
+        sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
         sa.Column(
             "contact_id",
             sa.Uuid(),
             sa.ForeignKey("marketing_contact.id", ondelete="CASCADE"),
-            primary_key=True,
+            nullable=False,
         ),
         sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index(
+        "ix_marketing_segment_pending_contact", "marketing_segment_pending", ["contact_id"]
     )
     op.add_column(
         "marketing_segment",
