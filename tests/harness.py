@@ -29,6 +29,7 @@ from service.settings import ServiceSettings
 from service.storage import migrate
 from service.storage.database import Database
 from service.workers.runner import BusWorkers
+from service.workers.segment_refresher import RefresherSettings
 
 T = TypeVar("T")
 
@@ -180,7 +181,11 @@ class ServiceHarness:
                 bus.start()
                 if wait_for_bus:
                     assert await bus.wait_ready(30), "NATS did not come up"
-            workers = BusWorkers(db, bus)  # without a bus: the segment refresher
+            # Without a bus: the segment refresher alone. No relative rounds
+            # (tests run them by hand): a round rewrites segments' evaluated_at
+            # behind the calls whose effects the tests compare.
+            rounds_off = RefresherSettings(interval_s=24 * 3600)
+            workers = BusWorkers(db, bus, segments=rounds_off)
             workers.start()
             running = await create_server(config, db, callers=callers, bus=bus)
             return db, running, bus, workers

@@ -294,13 +294,7 @@ async def subscribe_newsletter(
             return (await contact_views(session, [contact]))[0], _view(earlier)
         consent = replace(consent, consent_time=await _decision_time(session, contact, now))
         row = await _append(session, contact, consent, rid, now)
-        joined = await session.execute(
-            pg_insert(SegmentMembership)
-            .values(contact_id=contact.id, segment=NEWSLETTER_SEGMENT, added_at=now)
-            .on_conflict_do_nothing()
-            .returning(SegmentMembership.contact_id)
-        )
-        if joined.first() is not None:
+        if await _add_to_newsletter(session, contact.id, now):
             membership.record_changes(session, NEWSLETTER_SEGMENT, [contact.id], True, now)
         await session.execute(
             delete(Suppression).where(
@@ -349,13 +343,7 @@ async def join_newsletter(
                 description="the address is on the suppression list: only a new explicit "
                 "opt-in (SubscribeNewsletter) lifts an unsubscribe",
             )
-        added = await session.execute(
-            pg_insert(SegmentMembership)
-            .values(contact_id=contact.id, segment=NEWSLETTER_SEGMENT, added_at=now)
-            .on_conflict_do_nothing()
-            .returning(SegmentMembership.contact_id)
-        )
-        if added.first() is None:
+        if not await _add_to_newsletter(session, contact.id, now):
             continue
         joined.append(contact.id)
         await outbox.enqueue(
@@ -366,6 +354,17 @@ async def join_newsletter(
             now=now,
         )
     return joined
+
+
+async def _add_to_newsletter(session: AsyncSession, contact_id: uuid.UUID, now: datetime) -> bool:
+    """Whether the contact joined (False: a member already)."""
+    added = await session.execute(
+        pg_insert(SegmentMembership)
+        .values(contact_id=contact_id, segment=NEWSLETTER_SEGMENT, added_at=now)
+        .on_conflict_do_nothing()
+        .returning(SegmentMembership.contact_id)
+    )
+    return added.first() is not None
 
 
 async def _get_or_create_by_email(session: AsyncSession, email: str, now: datetime) -> Contact:
@@ -406,14 +405,16 @@ async def unsubscribe(db: Database, *, email: str, reason: str, clock: Clock) ->
                     SegmentMembership.segment == NEWSLETTER_SEGMENT,
                 )
             )
-            if getattr(left, "rowcount", 0):
+            was_member = bool(getattr(left, "rowcount", 0))
+            if was_member:
                 membership.record_changes(session, NEWSLETTER_SEGMENT, [contact.id], False, now)
-            revoked_any = bool(revoked) or bool(getattr(left, "rowcount", 0))
-            await membership.mark_changed(session, [contact.id], now)
+            revoked_any = bool(revoked) or was_member
         else:
             revoked_any = False
         if not (newly_suppressed or revoked_any):
             return False
+        if contact is not None:
+            await membership.mark_changed(session, [contact.id], now)
         after_commit(session, UNSUBSCRIBES.inc)
         state = bus_pb2.ConsentState(email=email, opt_in=bus_pb2.OptIn(), suppressed=True)
         if contact is not None:

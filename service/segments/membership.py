@@ -209,7 +209,7 @@ async def mark_people(
     )
     counted = (
         select(func.unnest(Segment.event_types))
-        .where(Segment.kind == SegmentKind.DYNAMIC, Segment.has_events.is_(True))
+        .where(Segment.kind == SegmentKind.DYNAMIC)
         .scalar_subquery()
     )
     pairs = sorted(set(events))

@@ -231,7 +231,12 @@ async def update_segment(
     _check_texts(v, "segment.", display, description)
     async with db.transaction() as session:
         row = await _find(session, v, segment_id, name)
-        await session.refresh(row, with_for_update=True)
+        if "filter" in changes.paths and changes.filter is not None:
+            # Before the row lock: a drain or round holding the evaluation lock
+            # needs the row's key share, and would otherwise wait on us.
+            counts_events = filters.has_events(changes.filter)
+            await membership.hold_for_whole_evaluation(session, counts_events=counts_events)
+        await session.refresh(row, with_for_update={"key_share": True})
         if "filter" in changes.paths:
             _check_filter_change(row, changes.filter)
         if "display_name" in changes.paths:

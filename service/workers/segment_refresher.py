@@ -53,7 +53,7 @@ class SegmentRefresher:
 
     async def run(self) -> None:
         await asyncio.gather(
-            self._loop("a round", self._round, lambda _: self._settings.interval_s),
+            self._loop("a round", self.refresh_once, lambda _: self._settings.interval_s),
             self._loop("a drain", self.drain_once, self._drain_pause),
         )
 
@@ -76,9 +76,6 @@ class SegmentRefresher:
             if wait_s > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), wait_s)
-
-    async def _round(self) -> int:
-        return await self.refresh_once()
 
     async def refresh_once(self) -> int:
         """One round; how many segments it re-evaluated (0 when another replica

@@ -98,19 +98,20 @@ async def prepare_events(b: Bench, contacts: int, events: int) -> None:
     cheaper than maintaining it over ten million inserts."""
     conn = await asyncpg.connect(b.stack.database_url.replace("+asyncpg", ""))
     try:
-        if await conn.fetchval(_HAVE_EVENTS) >= events:
+        have = await conn.fetchval(_HAVE_EVENTS)
+        if have >= events:
             return
         revision = await conn.fetchval("SELECT version_num FROM alembic_version")
         cache = CACHE_DIR / f"segment-events-{contacts}-{events}-r{revision}.copy"
         started = time.perf_counter()
         rebuild_indexes = await _drop_secondary_indexes(conn)
         try:
-            if cache.exists():
+            if cache.exists() and have == 0:
                 await conn.copy_to_table("marketing_event_log", source=cache, format="binary")
                 b.note(f"events loaded from {cache} in {time.perf_counter() - started:.0f} s")
                 await _bring_to_now(b, conn)
             else:
-                await _generate_events(b, conn, contacts, events, started)
+                await _generate_events(b, conn, contacts, have + 1, events, started)
                 partial = cache.with_suffix(".partial")
                 CACHE_DIR.mkdir(parents=True, exist_ok=True)
                 await conn.copy_from_query(_BENCH_EVENTS, output=partial, format="binary")
@@ -166,9 +167,10 @@ async def _drop_secondary_indexes(conn: asyncpg.Connection) -> list[str]:
 
 
 async def _generate_events(
-    b: Bench, conn: asyncpg.Connection, contacts: int, events: int, started: float
+    b: Bench, conn: asyncpg.Connection, contacts: int, start: int, events: int, started: float
 ) -> None:
-    for first in range(1, events + 1, _EVENTS_PER_STATEMENT):
+    """Events `start`..`events` (a stack that has some already goes on)."""
+    for first in range(start, events + 1, _EVENTS_PER_STATEMENT):
         last = min(events, first + _EVENTS_PER_STATEMENT - 1)
         await conn.execute(_GENERATE_EVENTS, contacts, first, last)
         b.note(f"events up to {last:,} in {time.perf_counter() - started:.0f} s")
@@ -245,6 +247,7 @@ async def updates(b: Bench, contacts: int, rate: float = 1000.0, seconds: float 
             await b.service.UpsertContact(contact, timeout=60)
         except Exception as exc:
             failed(exc, 1)
+            due_of.pop(_contact_id(chosen[n]), None)  # counted once, as refused
 
     async def events(first: int, last: int) -> None:
         await _until(began + first / rate)
@@ -258,6 +261,8 @@ async def updates(b: Bench, contacts: int, rate: float = 1000.0, seconds: float 
             await b.service.TrackEvents(request, timeout=60)
         except Exception as exc:
             failed(exc, last - first)
+            for n in range(first, last):
+                due_of.pop(_contact_id(chosen[n]), None)
 
     calls = []
     for first in range(0, total, 10):
@@ -377,6 +382,19 @@ async def _watch_joins(
                     if due is not None:
                         latencies[due[1]].append(seen - due[0])
                 await asyncio.sleep(0.05)
+        if due_of:
+            async with engine.connect() as conn:
+                left = await conn.scalar(text("SELECT count(*) FROM marketing_segment_pending"))
+                b.note(f"  {len(due_of):,} changes never joined; {left:,} contacts still pending")
+                activity = await conn.execute(
+                    text(
+                        "SELECT pid, state, wait_event_type, wait_event, left(query, 160) "
+                        "FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid()"
+                    )
+                )
+                for row in activity:
+                    b.note(f"  session {tuple(row)}")
     finally:
         await engine.dispose()
 
