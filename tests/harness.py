@@ -30,6 +30,7 @@ from service.storage import migrate
 from service.storage.database import Database
 from service.workers.runner import BusWorkers
 from service.workers.segment_refresher import RefresherSettings
+from tests.processes import start_pgserver
 
 T = TypeVar("T")
 
@@ -97,9 +98,7 @@ def make_certificates(root: Path) -> dict[str, Path]:
 
 @contextmanager
 def start_embedded_postgres(root: Path) -> Iterator[str]:
-    import pgserver
-
-    server = pgserver.get_server(root, cleanup_mode="delete")
+    server = start_pgserver(root)
     try:
         server.psql("CREATE DATABASE marketing_test;")
         yield server.get_uri("marketing_test").replace("postgresql://", "postgresql+asyncpg://")

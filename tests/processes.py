@@ -3,6 +3,7 @@ replicas, started, stopped and killed like in production."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from marketing_runtime.envelope import NATS_MAX_PAYLOAD
 from nats.aio.client import Client
@@ -26,6 +28,35 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+# pgserver gives pg_ctl 10 s to start the server; on a loaded machine that is
+# sometimes too short (CI once saw it fail with the log not yet written).
+PGSERVER_START_ATTEMPTS = 3
+
+
+def start_pgserver(root: Path) -> Any:
+    """pgserver's get_server, tried again when the start fails or times out.
+    A failed attempt leaves its half-made handle in pgserver's cache, which would
+    be returned again, and an exit hook that would trip over the deleted data:
+    both are removed before the next attempt, which finds the data initialised
+    and either a server that came up late (it reuses it) or none (it starts one)."""
+    import pgserver
+    from pgserver.postgres_server import PostgresServer
+
+    pgdata = Path(root).expanduser().resolve()
+    for attempt in range(1, PGSERVER_START_ATTEMPTS + 1):
+        try:
+            return pgserver.get_server(pgdata, cleanup_mode="delete")
+        except (subprocess.SubprocessError, OSError) as error:
+            failed = PostgresServer._instances.pop(pgdata, None)
+            if failed is not None:
+                atexit.unregister(failed._cleanup)
+            if attempt == PGSERVER_START_ATTEMPTS:
+                raise
+            print(f"pgserver start {attempt} failed ({error!r}); trying again", file=sys.stderr)
+            time.sleep(2)
+    raise AssertionError("unreachable")
 
 
 def wait_for_port(port: int, timeout_s: float = 30.0) -> None:
@@ -121,9 +152,7 @@ class RestartablePostgres:
     itself: run as another user from a process with gRPC's threads it crashed."""
 
     def __init__(self, root: Path) -> None:
-        import pgserver
-
-        self._server = pgserver.get_server(root, cleanup_mode="delete")
+        self._server = start_pgserver(root)
         self._server.psql("CREATE DATABASE marketing_test;")
         self.pgdata = Path(root)
         self.url = self._url()
