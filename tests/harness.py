@@ -42,6 +42,7 @@ TABLES = (
     "marketing_segment_membership",
     "marketing_segment_change",
     "marketing_segment_pending",
+    "marketing_segment_list_member",
     "marketing_suppression",
     "marketing_erasure_log",
     "marketing_event_log",

@@ -4,6 +4,7 @@ the change, so the change and its outbox row commit (or roll back) together."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,17 +62,25 @@ async def enqueue(
 
 
 async def enqueue_many(
-    session: AsyncSession, rows: Sequence[tuple[str, Kind, bytes]], *, now: datetime
+    session: AsyncSession,
+    rows: Sequence[tuple[str, Kind, bytes]],
+    *,
+    now: datetime,
+    ids: Sequence[uuid.UUID] | None = None,
 ) -> None:
-    """Queue rows of (contact key, kind, the kind's payload message serialized)."""
+    """Queue rows of (contact key, kind, the kind's payload message serialized);
+    `ids`, when the caller keeps them, are the rows' ids in the same order."""
     if not rows:
         return
+    if ids is not None and len(ids) != len(rows):
+        raise ValueError("one id per row")
     after_commit(session, _notify)
     await session.execute(
         insert(Outbox),
         [
             {"contact_key": key, "kind": kinds.name(kind), "payload": payload, "created_at": now}
-            for key, kind, payload in rows
+            | ({} if ids is None else {"id": ids[n]})
+            for n, (key, kind, payload) in enumerate(rows)
         ],
     )
 

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.deliveries import outbox
+from service.segments import lists
 
 log = logging.getLogger(__name__)
 FAILED = bus_pb2.OUTCOME_FAILED
@@ -36,16 +37,19 @@ _FAILED_EVENT_TO_OUTBOX = text(
 _EVENT_EXISTS = text("SELECT 1 FROM marketing_event_log WHERE id = :id")
 # An accepted erasure request needs the email no longer: it is forgotten here.
 # The payload comes back only where a delivered row's contact is marked synced
-# (a kind naming a contact id), not every payload to find the few that do.
+# (a kind naming a contact id) or a list change is recorded, not every payload.
 _OUTBOX_DONE = text(
     "UPDATE marketing_outbox SET status = CAST(:status AS outbox_status), completed_at = :now, "
     "error = :error, attempts = :attempts, payload = CASE "
     "WHEN kind = :erased AND :status = 'COMPLETED' THEN :scrubbed "
     "ELSE payload END WHERE id = CAST(:id AS uuid) "
-    "RETURNING kind, CASE WHEN kind = ANY(:with_contact_id) AND :status = 'COMPLETED' "
+    "RETURNING kind, CASE WHEN kind = ANY(:with_payload) AND :status = 'COMPLETED' "
     "THEN payload END AS payload"
 )
 _ERASED = kinds.name(bus_pb2.KIND_CONTACT_ERASED)
+# The kinds whose delivered rows' payloads are read back: those naming a contact
+# (marked synced) and list changes (their segment's list synced).
+_WITH_PAYLOAD = [*outbox.WITH_CONTACT_ID, lists.KIND_NAME]
 _CONTACT_SYNCED = text(
     "UPDATE marketing_contact SET last_sync_at = :now, "
     "external_id = COALESCE(NULLIF(:provider_id, ''), external_id) "
@@ -119,9 +123,12 @@ async def record_outbox(
             "id": r.delivery_id,
             "erased": _ERASED,
             "scrubbed": outbox.ERASED_PAYLOAD,
-            "with_contact_id": list(outbox.WITH_CONTACT_ID),
+            "with_payload": _WITH_PAYLOAD,
         }
         row = (await session.execute(_OUTBOX_DONE, params)).first()
+        if row is not None and row.kind == lists.KIND_NAME:
+            await lists.recorded(session, r.delivery_id, row.payload, r.provider_id, now)
+            continue
         if row is None or row.payload is None:
             continue
         contact_id = outbox.contact_id(row.kind, row.payload)

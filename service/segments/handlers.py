@@ -11,6 +11,7 @@ from service.common.pagination import PageTokens
 from service.contacts.handlers import contact_message
 from service.errors import Violations
 from service.segments import rules
+from service.segments.lists import ListLink
 from service.segments.messages import filter_message, read_filter
 from service.segments.names import parse_segment_name, segment_name
 from service.segments.rules import SegmentKind, SegmentView
@@ -42,6 +43,7 @@ class SegmentHandlers:
             description=segment.description,
             kind=_KINDS.get(segment.kind),
             filter=node,
+            provider_list=_list_id(segment),
         )
         view = await rules.create_segment(self._db, new, now=self._clock())
         return pb.CreateSegmentResponse(segment=segment_message(view))
@@ -76,6 +78,7 @@ class SegmentHandlers:
             display_name=segment.display_name,
             description=segment.description,
             filter=node,
+            provider_list=_list_id(segment),
         )
         view = await rules.update_segment(
             self._db, segment_id=segment_id, name=segment.name, changes=changes, now=self._clock()
@@ -146,6 +149,21 @@ class SegmentHandlers:
         )
 
 
+def _list_id(segment: segment_pb2.Segment) -> str | None:
+    """The list the caller links the segment to (None: no list)."""
+    return segment.provider_list.list_id if segment.HasField("provider_list") else None
+
+
+def _list_message(link: ListLink | None) -> segment_pb2.ProviderList | None:
+    if link is None:
+        return None
+    return segment_pb2.ProviderList(
+        list_id=link.list_id,
+        last_sync_time=timestamp(link.last_sync_at),
+        pending_changes=link.pending_changes,
+    )
+
+
 def segment_message(view: SegmentView) -> segment_pb2.Segment:
     return segment_pb2.Segment(
         name=segment_name(view.id),
@@ -158,4 +176,5 @@ def segment_message(view: SegmentView) -> segment_pb2.Segment:
         create_time=timestamp(view.created_at),
         update_time=timestamp(view.updated_at),
         evaluate_time=timestamp(view.evaluated_at),
+        provider_list=_list_message(view.provider_list),
     )

@@ -42,7 +42,7 @@ from service.metrics import (
     SEGMENT_MEMBERS,
     SEGMENT_MEMBERSHIP_LAG,
 )
-from service.segments import filters
+from service.segments import filters, lists
 from service.segments.sql import compile_filter
 from service.storage.database import after_commit
 from service.storage.models import (
@@ -260,6 +260,8 @@ async def drain(session: AsyncSession, now: datetime, limit: int) -> int:
     contact_ids = sorted(first_change)
     for segment in in_dependency_order(await _dynamic(session)):
         await _evaluate_row(session, segment, now, contact_ids)
+    # Their membership or consent changed: so may their place in provider lists.
+    await lists.sync(session, now, contact_ids=contact_ids)
     lags = [max(0.0, (now - since).total_seconds()) for since in first_change.values()]
     after_commit(session, lambda: _observe_lags(lags))
     return len(first_change)
@@ -279,16 +281,18 @@ async def refresh_relative(session: AsyncSession, now: datetime) -> int:
     for segment in segments:
         await _evaluate_row(session, segment, now, None)
         segment.evaluated_at = now
+    await lists.sync(session, now, segment_ids=[s.id for s in segments])
     return len(segments)
 
 
-async def refresh_dependents(session: AsyncSession, segment_id: str, now: datetime) -> None:
+async def refresh_dependents(session: AsyncSession, segment_id: str, now: datetime) -> list[str]:
     """Re-evaluate as a whole the segments referring to `segment_id`, directly
-    or through others, after its members changed as a whole."""
+    or through others, after its members changed as a whole; their ids."""
     segments = await _dynamic(session)
     changed = _changed_by(segments, lambda s: segment_id in s.depends_on)
     for segment in changed:
         await _evaluate_row(session, segment, now, None)
+    return [segment.id for segment in changed]
 
 
 async def _dynamic(session: AsyncSession) -> list[Segment]:

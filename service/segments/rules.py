@@ -27,7 +27,7 @@ from service.contacts.rules import (
     parse_contact_name,
 )
 from service.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError, Violations
-from service.segments import filters, membership
+from service.segments import filters, lists, membership
 from service.segments.names import segment_name, valid_segment_id
 from service.segments.sql import compile_filter
 from service.storage.database import Database
@@ -41,7 +41,7 @@ MAX_MEMBERS_PER_CALL = 1000
 MAX_SAMPLE = 100
 DEFAULT_SAMPLE = 10
 SEGMENT_PAGES = Paging(scope="segments", key=(KeyKind.TIME, KeyKind.NAME))
-_UPDATABLE = ("display_name", "description", "filter")
+_UPDATABLE = ("display_name", "description", "filter", "provider_list")
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class SegmentView:
     created_at: datetime
     updated_at: datetime
     evaluated_at: datetime | None
+    provider_list: lists.ListLink | None
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class NewSegment:
     description: str
     kind: SegmentKind | None
     filter: filters.Node | None
+    # The provider list to keep its email audience in: None for none, "" to
+    # find or create one named after it.
+    provider_list: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,15 @@ class Preview:
     sample: list[ContactView]
 
 
+def _check_list_id(v: Violations, list_id: str | None) -> None:
+    if list_id is not None and not lists.valid_list_id(list_id):
+        v.add(
+            "segment.provider_list.list_id",
+            "INVALID_LIST_ID",
+            "1 to 64 letters, digits, - or _; empty to find or create a list",
+        )
+
+
 def _check_texts(v: Violations, prefix: str, display_name: str, description: str) -> None:
     if not display_name.strip() or len(display_name) > MAX_DISPLAY_NAME or "\x00" in display_name:
         v.add(f"{prefix}display_name", "REQUIRED", f"1 to {MAX_DISPLAY_NAME} characters, no NUL")
@@ -103,6 +116,7 @@ async def create_segment(db: Database, new: NewSegment, *, now: datetime) -> Seg
         v.add("segment.filter", "REQUIRED", "a dynamic segment needs a filter")
     elif new.kind is SegmentKind.MANUAL and new.filter is not None:
         v.add("segment.filter", "NOT_ALLOWED", "a manual segment has no filter")
+    _check_list_id(v, new.provider_list)
     v.raise_if_any()
     segment_id = new.segment_id or f"segment-{uuid.uuid4().hex[:16]}"
     async with db.transaction() as session:
@@ -119,6 +133,8 @@ async def create_segment(db: Database, new: NewSegment, *, now: datetime) -> Seg
         session.add(row)
         if new.filter is not None:
             await _set_filter(session, row, new.filter, now)
+        if new.provider_list is not None:
+            await lists.link(session, row, new.provider_list, now)
         await session.flush()
         return await _view(session, row)
 
@@ -156,7 +172,8 @@ async def _set_filter(
     await membership.hold_for_whole_evaluation(session, counts_events=row.has_events)
     await membership.evaluate(session, row.id, node, now)
     # Segments whose filters test membership of this one follow it.
-    await membership.refresh_dependents(session, row.id, now)
+    dependents = await membership.refresh_dependents(session, row.id, now)
+    await lists.sync(session, now, segment_ids=[row.id, *dependents])
 
 
 async def _check_references(
@@ -215,6 +232,7 @@ class SegmentChanges:
     display_name: str
     description: str
     filter: filters.Node | None
+    provider_list: str | None = None  # None: unlink
 
 
 async def update_segment(
@@ -229,6 +247,8 @@ async def update_segment(
     display = changes.display_name if "display_name" in changes.paths else "unchanged"
     description = changes.description if "description" in changes.paths else ""
     _check_texts(v, "segment.", display, description)
+    if "provider_list" in changes.paths:
+        _check_list_id(v, changes.provider_list)
     async with db.transaction() as session:
         row = await _find(session, v, segment_id, name)
         if "filter" in changes.paths and changes.filter is not None:
@@ -246,9 +266,27 @@ async def update_segment(
             row.description = changes.description
         if "filter" in changes.paths and changes.filter is not None:
             await _set_filter(session, row, changes.filter, now)
+        if "provider_list" in changes.paths:
+            await _change_list(session, row, name, changes.provider_list, now)
         row.updated_at = now
         await session.flush()
         return await _view(session, row)
+
+
+async def _change_list(
+    session: AsyncSession, row: Segment, name: str, list_id: str | None, now: datetime
+) -> None:
+    if list_id is None:
+        await lists.unlink(session, row)
+        return
+    if row.id == NEWSLETTER_SEGMENT:
+        raise FailedPreconditionError(
+            reason="NEWSLETTER_LIST_IS_CONFIGURED",
+            subject=name,
+            description="the newsletter's provider list is the dispatcher's newsletter list "
+            "(MARKETING_NEWSLETTER_LIST_ID), kept with subscribe and unsubscribe",
+        )
+    await lists.link(session, row, list_id, now)
 
 
 def _check_filter_change(row: Segment, node: filters.Node | None) -> None:
@@ -345,6 +383,7 @@ async def change_members(
         else:
             changed = await (_join if join else _leave)(session, row.id, wanted, now)
         membership.record_changes(session, row.id, changed, join, now)
+        await lists.sync(session, now, segment_ids=[row.id], contact_ids=changed)
         # Dynamic segments may test membership of this one.
         await membership.mark_changed(session, changed, now)
         return len(changed)
@@ -428,4 +467,5 @@ async def _view(session: AsyncSession, row: Segment) -> SegmentView:
         created_at=row.created_at,
         updated_at=row.updated_at,
         evaluated_at=row.evaluated_at,
+        provider_list=await lists.view(session, row),
     )

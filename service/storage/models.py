@@ -171,6 +171,11 @@ class Segment(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     evaluated_at: Mapped[datetime | None]
+    # Its email audience kept in a provider list (migration 0007): `list_id`
+    # is given, or the provider's once it found or created the list.
+    list_linked: Mapped[bool] = mapped_column(Boolean, default=False)
+    list_id: Mapped[str | None] = mapped_column(String(64))
+    list_synced_at: Mapped[datetime | None]
 
 
 class SegmentMembership(Base):
@@ -202,6 +207,32 @@ class SegmentPending(Base):
     since: Mapped[datetime]
 
     __table_args__ = (Index("ix_marketing_segment_pending_contact", "contact_id"),)
+
+
+class SegmentListMember(Base):
+    """Whether a contact was last sent into a linked segment's provider list or
+    out of it (migration 0007); `outbox_id` is the row carrying that decision
+    until the provider's result comes back (a pending change)."""
+
+    __tablename__ = "marketing_segment_list_member"
+
+    segment_id: Mapped[str] = mapped_column(
+        String(63), ForeignKey("marketing_segment.id", ondelete="CASCADE"), primary_key=True
+    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("marketing_contact.id", ondelete="CASCADE"), primary_key=True
+    )
+    in_list: Mapped[bool] = mapped_column(Boolean)
+    outbox_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+    __table_args__ = (
+        Index("ix_marketing_segment_list_member_contact", "contact_id"),
+        Index(
+            "ix_marketing_segment_list_member_outbox",
+            "outbox_id",
+            postgresql_where=text("outbox_id IS NOT NULL"),
+        ),
+    )
 
 
 class SegmentChange(Base):

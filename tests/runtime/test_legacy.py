@@ -24,8 +24,10 @@ def test_every_kind_has_a_name_a_payload_message_and_a_legacy_string() -> None:
         assert fields[field] == field.title().replace("_", "")  # event_tracked: EventTracked
         assert kinds.from_name(kinds.name(kind)) == kind
     assert len(fields) == len(kinds.ALL)
-    # Outbox rows and metrics keep the names earlier releases used: no row to convert.
-    assert {kinds.name(kind): kind for kind in kinds.ALL} == dict(legacy.KINDS)
+    # Outbox rows and metrics keep the names earlier releases used: no row to
+    # convert (kinds added since have no legacy string).
+    for text, kind in legacy.KINDS.items():
+        assert kinds.name(kind) == text
 
 
 def _old_delivery(kind: str, payload: Mapping[str, object]) -> bytes:

@@ -114,7 +114,9 @@ COPIES = 230  # > 2,500 rows: three batches of the migration's 1,000
 
 
 def test_every_kind_survives_upgrade_and_downgrade(database_url: str) -> None:
-    assert {kind for kind, _ in DOCS} == {kinds.name(k) for k in kinds.ALL}
+    # Every kind the releases before 0003 wrote, by the name it has now (kinds
+    # added since, such as list_membership.changed, never had a JSON form).
+    assert {kind for kind, _ in DOCS} == {kinds.name(k) for k in KINDS.values()}
     with own_database(database_url, "outbox_migration") as url:
         migrate.downgrade(url, "0002")
         asyncio.run(_insert_json_rows(url, COPIES))

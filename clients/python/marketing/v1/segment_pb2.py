@@ -27,35 +27,37 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from marketing.v1 import consent_pb2 as marketing_dot_v1_dot_consent__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amarketing/v1/segment.proto\x12\x0cmarketing.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1amarketing/v1/consent.proto\"\x98\x03\n\x07Segment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12(\n\x04kind\x18\x04 \x01(\x0e\x32\x1a.marketing.v1.Segment.Kind\x12+\n\x06\x66ilter\x18\x05 \x01(\x0b\x32\x1b.marketing.v1.SegmentFilter\x12\x15\n\rcontact_count\x18\x06 \x01(\x03\x12\x10\n\x08\x62uilt_in\x18\x07 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\revaluate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"?\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n\x0cKIND_DYNAMIC\x10\x01\x12\x0f\n\x0bKIND_MANUAL\x10\x02\"\xaa\x03\n\rSegmentFilter\x12(\n\x03\x61nd\x18\x01 \x03(\x0b\x32\x1b.marketing.v1.SegmentFilter\x12\'\n\x02or\x18\x02 \x03(\x0b\x32\x1b.marketing.v1.SegmentFilter\x12+\n\x05\x66ield\x18\x03 \x01(\x0e\x32\x1a.marketing.v1.ContactFieldH\x00\x12\x19\n\x0f\x63ustom_property\x18\x04 \x01(\tH\x00\x12,\n\x07\x63onsent\x18\x05 \x01(\x0e\x32\x19.marketing.v1.ConsentTypeH\x00\x12)\n\x04\x66lag\x18\x06 \x01(\x0e\x32\x19.marketing.v1.ContactFlagH\x00\x12\x11\n\x07segment\x18\x07 \x01(\tH\x00\x12-\n\x05\x65vent\x18\x08 \x01(\x0b\x32\x1c.marketing.v1.EventConditionH\x00\x12.\n\x08operator\x18\t \x01(\x0e\x32\x1c.marketing.v1.FilterOperator\x12(\n\x05value\x18\n \x01(\x0b\x32\x19.marketing.v1.FilterValueB\t\n\x07subject\"\xf8\x02\n\x0b\x46ilterValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x16\n\x0cnumber_value\x18\x02 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x03 \x01(\x08H\x00\x12\x30\n\ntime_value\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x33\n\x0e\x64uration_value\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12;\n\x0bstring_list\x18\x06 \x01(\x0b\x32$.marketing.v1.FilterValue.StringListH\x00\x12;\n\x0bnumber_list\x18\x07 \x01(\x0b\x32$.marketing.v1.FilterValue.NumberListH\x00\x1a\x1c\n\nStringList\x12\x0e\n\x06values\x18\x01 \x03(\t\x1a\x1c\n\nNumberList\x12\x0e\n\x06values\x18\x01 \x03(\x01\x42\x06\n\x04kind\"\x8d\x02\n\x0e\x45ventCondition\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12.\n\x0bwithin_last\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\x05where\x18\x03 \x03(\x0b\x32!.marketing.v1.EventPropertyFilter\x12\x35\n\x07measure\x18\x04 \x01(\x0e\x32$.marketing.v1.EventCondition.Measure\"N\n\x07Measure\x12\x17\n\x13MEASURE_UNSPECIFIED\x10\x00\x12\x11\n\rMEASURE_COUNT\x10\x01\x12\x17\n\x13MEASURE_TOTAL_VALUE\x10\x02\"\x81\x01\n\x13\x45ventPropertyFilter\x12\x10\n\x08property\x18\x01 \x01(\t\x12.\n\x08operator\x18\x02 \x01(\x0e\x32\x1c.marketing.v1.FilterOperator\x12(\n\x05value\x18\x03 \x01(\x0b\x32\x19.marketing.v1.FilterValue*\x88\x03\n\x0c\x43ontactField\x12\x1d\n\x19\x43ONTACT_FIELD_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x43ONTACT_FIELD_EMAIL_DOMAIN\x10\x01\x12\x1c\n\x18\x43ONTACT_FIELD_FIRST_NAME\x10\x02\x12\x1b\n\x17\x43ONTACT_FIELD_LAST_NAME\x10\x03\x12\x1e\n\x1a\x43ONTACT_FIELD_LOYALTY_TIER\x10\x04\x12 \n\x1c\x43ONTACT_FIELD_LIFETIME_VALUE\x10\x05\x12\x1d\n\x19\x43ONTACT_FIELD_ORDER_COUNT\x10\x06\x12$\n CONTACT_FIELD_LAST_PURCHASE_TIME\x10\x07\x12\x1a\n\x16\x43ONTACT_FIELD_LOCATION\x10\x08\x12\x1a\n\x16\x43ONTACT_FIELD_LANGUAGE\x10\t\x12\x1a\n\x16\x43ONTACT_FIELD_TIMEZONE\x10\n\x12#\n\x1f\x43ONTACT_FIELD_REGISTRATION_TIME\x10\x0b*H\n\x0b\x43ontactFlag\x12\x1c\n\x18\x43ONTACT_FLAG_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONTACT_FLAG_SUPPRESSED\x10\x01*\xb1\x03\n\x0e\x46ilterOperator\x12\x1f\n\x1b\x46ILTER_OPERATOR_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x46ILTER_OPERATOR_EQUALS\x10\x01\x12\x1e\n\x1a\x46ILTER_OPERATOR_NOT_EQUALS\x10\x02\x12\x1c\n\x18\x46ILTER_OPERATOR_CONTAINS\x10\x03\x12 \n\x1c\x46ILTER_OPERATOR_GREATER_THAN\x10\x04\x12\x1d\n\x19\x46ILTER_OPERATOR_LESS_THAN\x10\x05\x12\x16\n\x12\x46ILTER_OPERATOR_IN\x10\x06\x12\x1a\n\x16\x46ILTER_OPERATOR_NOT_IN\x10\x07\x12\x1a\n\x16\x46ILTER_OPERATOR_EXISTS\x10\x08\x12)\n%FILTER_OPERATOR_GREATER_THAN_OR_EQUAL\x10\t\x12&\n\"FILTER_OPERATOR_LESS_THAN_OR_EQUAL\x10\n\x12\x1f\n\x1b\x46ILTER_OPERATOR_WITHIN_LAST\x10\x0b\x12\x1f\n\x1b\x46ILTER_OPERATOR_BEFORE_LAST\x10\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amarketing/v1/segment.proto\x12\x0cmarketing.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1amarketing/v1/consent.proto\"\xcb\x03\n\x07Segment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12(\n\x04kind\x18\x04 \x01(\x0e\x32\x1a.marketing.v1.Segment.Kind\x12+\n\x06\x66ilter\x18\x05 \x01(\x0b\x32\x1b.marketing.v1.SegmentFilter\x12\x15\n\rcontact_count\x18\x06 \x01(\x03\x12\x10\n\x08\x62uilt_in\x18\x07 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\revaluate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rprovider_list\x18\x0b \x01(\x0b\x32\x1a.marketing.v1.ProviderList\"?\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n\x0cKIND_DYNAMIC\x10\x01\x12\x0f\n\x0bKIND_MANUAL\x10\x02\"l\n\x0cProviderList\x12\x0f\n\x07list_id\x18\x01 \x01(\t\x12\x32\n\x0elast_sync_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fpending_changes\x18\x03 \x01(\x03\"\xaa\x03\n\rSegmentFilter\x12(\n\x03\x61nd\x18\x01 \x03(\x0b\x32\x1b.marketing.v1.SegmentFilter\x12\'\n\x02or\x18\x02 \x03(\x0b\x32\x1b.marketing.v1.SegmentFilter\x12+\n\x05\x66ield\x18\x03 \x01(\x0e\x32\x1a.marketing.v1.ContactFieldH\x00\x12\x19\n\x0f\x63ustom_property\x18\x04 \x01(\tH\x00\x12,\n\x07\x63onsent\x18\x05 \x01(\x0e\x32\x19.marketing.v1.ConsentTypeH\x00\x12)\n\x04\x66lag\x18\x06 \x01(\x0e\x32\x19.marketing.v1.ContactFlagH\x00\x12\x11\n\x07segment\x18\x07 \x01(\tH\x00\x12-\n\x05\x65vent\x18\x08 \x01(\x0b\x32\x1c.marketing.v1.EventConditionH\x00\x12.\n\x08operator\x18\t \x01(\x0e\x32\x1c.marketing.v1.FilterOperator\x12(\n\x05value\x18\n \x01(\x0b\x32\x19.marketing.v1.FilterValueB\t\n\x07subject\"\xf8\x02\n\x0b\x46ilterValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x16\n\x0cnumber_value\x18\x02 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x03 \x01(\x08H\x00\x12\x30\n\ntime_value\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x33\n\x0e\x64uration_value\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12;\n\x0bstring_list\x18\x06 \x01(\x0b\x32$.marketing.v1.FilterValue.StringListH\x00\x12;\n\x0bnumber_list\x18\x07 \x01(\x0b\x32$.marketing.v1.FilterValue.NumberListH\x00\x1a\x1c\n\nStringList\x12\x0e\n\x06values\x18\x01 \x03(\t\x1a\x1c\n\nNumberList\x12\x0e\n\x06values\x18\x01 \x03(\x01\x42\x06\n\x04kind\"\x8d\x02\n\x0e\x45ventCondition\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12.\n\x0bwithin_last\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\x05where\x18\x03 \x03(\x0b\x32!.marketing.v1.EventPropertyFilter\x12\x35\n\x07measure\x18\x04 \x01(\x0e\x32$.marketing.v1.EventCondition.Measure\"N\n\x07Measure\x12\x17\n\x13MEASURE_UNSPECIFIED\x10\x00\x12\x11\n\rMEASURE_COUNT\x10\x01\x12\x17\n\x13MEASURE_TOTAL_VALUE\x10\x02\"\x81\x01\n\x13\x45ventPropertyFilter\x12\x10\n\x08property\x18\x01 \x01(\t\x12.\n\x08operator\x18\x02 \x01(\x0e\x32\x1c.marketing.v1.FilterOperator\x12(\n\x05value\x18\x03 \x01(\x0b\x32\x19.marketing.v1.FilterValue*\x88\x03\n\x0c\x43ontactField\x12\x1d\n\x19\x43ONTACT_FIELD_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x43ONTACT_FIELD_EMAIL_DOMAIN\x10\x01\x12\x1c\n\x18\x43ONTACT_FIELD_FIRST_NAME\x10\x02\x12\x1b\n\x17\x43ONTACT_FIELD_LAST_NAME\x10\x03\x12\x1e\n\x1a\x43ONTACT_FIELD_LOYALTY_TIER\x10\x04\x12 \n\x1c\x43ONTACT_FIELD_LIFETIME_VALUE\x10\x05\x12\x1d\n\x19\x43ONTACT_FIELD_ORDER_COUNT\x10\x06\x12$\n CONTACT_FIELD_LAST_PURCHASE_TIME\x10\x07\x12\x1a\n\x16\x43ONTACT_FIELD_LOCATION\x10\x08\x12\x1a\n\x16\x43ONTACT_FIELD_LANGUAGE\x10\t\x12\x1a\n\x16\x43ONTACT_FIELD_TIMEZONE\x10\n\x12#\n\x1f\x43ONTACT_FIELD_REGISTRATION_TIME\x10\x0b*H\n\x0b\x43ontactFlag\x12\x1c\n\x18\x43ONTACT_FLAG_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONTACT_FLAG_SUPPRESSED\x10\x01*\xb1\x03\n\x0e\x46ilterOperator\x12\x1f\n\x1b\x46ILTER_OPERATOR_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x46ILTER_OPERATOR_EQUALS\x10\x01\x12\x1e\n\x1a\x46ILTER_OPERATOR_NOT_EQUALS\x10\x02\x12\x1c\n\x18\x46ILTER_OPERATOR_CONTAINS\x10\x03\x12 \n\x1c\x46ILTER_OPERATOR_GREATER_THAN\x10\x04\x12\x1d\n\x19\x46ILTER_OPERATOR_LESS_THAN\x10\x05\x12\x16\n\x12\x46ILTER_OPERATOR_IN\x10\x06\x12\x1a\n\x16\x46ILTER_OPERATOR_NOT_IN\x10\x07\x12\x1a\n\x16\x46ILTER_OPERATOR_EXISTS\x10\x08\x12)\n%FILTER_OPERATOR_GREATER_THAN_OR_EQUAL\x10\t\x12&\n\"FILTER_OPERATOR_LESS_THAN_OR_EQUAL\x10\n\x12\x1f\n\x1b\x46ILTER_OPERATOR_WITHIN_LAST\x10\x0b\x12\x1f\n\x1b\x46ILTER_OPERATOR_BEFORE_LAST\x10\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketing.v1.segment_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONTACTFIELD']._serialized_start=1761
-  _globals['_CONTACTFIELD']._serialized_end=2153
-  _globals['_CONTACTFLAG']._serialized_start=2155
-  _globals['_CONTACTFLAG']._serialized_end=2227
-  _globals['_FILTEROPERATOR']._serialized_start=2230
-  _globals['_FILTEROPERATOR']._serialized_end=2663
+  _globals['_CONTACTFIELD']._serialized_start=1922
+  _globals['_CONTACTFIELD']._serialized_end=2314
+  _globals['_CONTACTFLAG']._serialized_start=2316
+  _globals['_CONTACTFLAG']._serialized_end=2388
+  _globals['_FILTEROPERATOR']._serialized_start=2391
+  _globals['_FILTEROPERATOR']._serialized_end=2824
   _globals['_SEGMENT']._serialized_start=138
-  _globals['_SEGMENT']._serialized_end=546
-  _globals['_SEGMENT_KIND']._serialized_start=483
-  _globals['_SEGMENT_KIND']._serialized_end=546
-  _globals['_SEGMENTFILTER']._serialized_start=549
-  _globals['_SEGMENTFILTER']._serialized_end=975
-  _globals['_FILTERVALUE']._serialized_start=978
-  _globals['_FILTERVALUE']._serialized_end=1354
-  _globals['_FILTERVALUE_STRINGLIST']._serialized_start=1288
-  _globals['_FILTERVALUE_STRINGLIST']._serialized_end=1316
-  _globals['_FILTERVALUE_NUMBERLIST']._serialized_start=1318
-  _globals['_FILTERVALUE_NUMBERLIST']._serialized_end=1346
-  _globals['_EVENTCONDITION']._serialized_start=1357
-  _globals['_EVENTCONDITION']._serialized_end=1626
-  _globals['_EVENTCONDITION_MEASURE']._serialized_start=1548
-  _globals['_EVENTCONDITION_MEASURE']._serialized_end=1626
-  _globals['_EVENTPROPERTYFILTER']._serialized_start=1629
-  _globals['_EVENTPROPERTYFILTER']._serialized_end=1758
+  _globals['_SEGMENT']._serialized_end=597
+  _globals['_SEGMENT_KIND']._serialized_start=534
+  _globals['_SEGMENT_KIND']._serialized_end=597
+  _globals['_PROVIDERLIST']._serialized_start=599
+  _globals['_PROVIDERLIST']._serialized_end=707
+  _globals['_SEGMENTFILTER']._serialized_start=710
+  _globals['_SEGMENTFILTER']._serialized_end=1136
+  _globals['_FILTERVALUE']._serialized_start=1139
+  _globals['_FILTERVALUE']._serialized_end=1515
+  _globals['_FILTERVALUE_STRINGLIST']._serialized_start=1449
+  _globals['_FILTERVALUE_STRINGLIST']._serialized_end=1477
+  _globals['_FILTERVALUE_NUMBERLIST']._serialized_start=1479
+  _globals['_FILTERVALUE_NUMBERLIST']._serialized_end=1507
+  _globals['_EVENTCONDITION']._serialized_start=1518
+  _globals['_EVENTCONDITION']._serialized_end=1787
+  _globals['_EVENTCONDITION_MEASURE']._serialized_start=1709
+  _globals['_EVENTCONDITION_MEASURE']._serialized_end=1787
+  _globals['_EVENTPROPERTYFILTER']._serialized_start=1790
+  _globals['_EVENTPROPERTYFILTER']._serialized_end=1919
 # @@protoc_insertion_point(module_scope)

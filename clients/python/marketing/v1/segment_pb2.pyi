@@ -76,7 +76,7 @@ FILTER_OPERATOR_WITHIN_LAST: FilterOperator
 FILTER_OPERATOR_BEFORE_LAST: FilterOperator
 
 class Segment(_message.Message):
-    __slots__ = ("name", "display_name", "description", "kind", "filter", "contact_count", "built_in", "create_time", "update_time", "evaluate_time")
+    __slots__ = ("name", "display_name", "description", "kind", "filter", "contact_count", "built_in", "create_time", "update_time", "evaluate_time", "provider_list")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         KIND_UNSPECIFIED: _ClassVar[Segment.Kind]
@@ -95,6 +95,7 @@ class Segment(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     EVALUATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_LIST_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     description: str
@@ -105,7 +106,18 @@ class Segment(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     evaluate_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., kind: _Optional[_Union[Segment.Kind, str]] = ..., filter: _Optional[_Union[SegmentFilter, _Mapping]] = ..., contact_count: _Optional[int] = ..., built_in: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    provider_list: ProviderList
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., kind: _Optional[_Union[Segment.Kind, str]] = ..., filter: _Optional[_Union[SegmentFilter, _Mapping]] = ..., contact_count: _Optional[int] = ..., built_in: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider_list: _Optional[_Union[ProviderList, _Mapping]] = ...) -> None: ...
+
+class ProviderList(_message.Message):
+    __slots__ = ("list_id", "last_sync_time", "pending_changes")
+    LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_SYNC_TIME_FIELD_NUMBER: _ClassVar[int]
+    PENDING_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    list_id: str
+    last_sync_time: _timestamp_pb2.Timestamp
+    pending_changes: int
+    def __init__(self, list_id: _Optional[str] = ..., last_sync_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pending_changes: _Optional[int] = ...) -> None: ...
 
 class SegmentFilter(_message.Message):
     __slots__ = ("field", "custom_property", "consent", "flag", "segment", "event", "operator", "value")

@@ -20,6 +20,7 @@ class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     KIND_NEWSLETTER_SUBSCRIBED: _ClassVar[Kind]
     KIND_CONTACT_UNSUBSCRIBED: _ClassVar[Kind]
     KIND_CONTACT_ERASED: _ClassVar[Kind]
+    KIND_LIST_MEMBERSHIP_CHANGED: _ClassVar[Kind]
 
 class ConsentType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -43,6 +44,7 @@ KIND_CONSENT_CHANGED: Kind
 KIND_NEWSLETTER_SUBSCRIBED: Kind
 KIND_CONTACT_UNSUBSCRIBED: Kind
 KIND_CONTACT_ERASED: Kind
+KIND_LIST_MEMBERSHIP_CHANGED: Kind
 CONSENT_TYPE_UNSPECIFIED: ConsentType
 CONSENT_TYPE_EMAIL: ConsentType
 CONSENT_TYPE_SMS: ConsentType
@@ -55,7 +57,7 @@ OUTCOME_FAILED: Outcome
 OUTCOME_SUPERSEDED: Outcome
 
 class Delivery(_message.Message):
-    __slots__ = ("id", "kind", "contact_key", "sequence", "payload_json", "create_time", "type", "event_tracked", "contact_upserted", "consent_changed", "newsletter_subscribed", "contact_unsubscribed", "contact_erased")
+    __slots__ = ("id", "kind", "contact_key", "sequence", "payload_json", "create_time", "type", "event_tracked", "contact_upserted", "consent_changed", "newsletter_subscribed", "contact_unsubscribed", "contact_erased", "list_membership_changed")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     CONTACT_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +71,7 @@ class Delivery(_message.Message):
     NEWSLETTER_SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
     CONTACT_UNSUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
     CONTACT_ERASED_FIELD_NUMBER: _ClassVar[int]
+    LIST_MEMBERSHIP_CHANGED_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: str
     contact_key: str
@@ -82,7 +85,8 @@ class Delivery(_message.Message):
     newsletter_subscribed: NewsletterSubscribed
     contact_unsubscribed: ContactUnsubscribed
     contact_erased: ContactErased
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., contact_key: _Optional[str] = ..., sequence: _Optional[int] = ..., payload_json: _Optional[bytes] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[Kind, str]] = ..., event_tracked: _Optional[_Union[EventTracked, _Mapping]] = ..., contact_upserted: _Optional[_Union[ContactUpserted, _Mapping]] = ..., consent_changed: _Optional[_Union[ConsentChanged, _Mapping]] = ..., newsletter_subscribed: _Optional[_Union[NewsletterSubscribed, _Mapping]] = ..., contact_unsubscribed: _Optional[_Union[ContactUnsubscribed, _Mapping]] = ..., contact_erased: _Optional[_Union[ContactErased, _Mapping]] = ...) -> None: ...
+    list_membership_changed: ListMembershipChanged
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., contact_key: _Optional[str] = ..., sequence: _Optional[int] = ..., payload_json: _Optional[bytes] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[Kind, str]] = ..., event_tracked: _Optional[_Union[EventTracked, _Mapping]] = ..., contact_upserted: _Optional[_Union[ContactUpserted, _Mapping]] = ..., consent_changed: _Optional[_Union[ConsentChanged, _Mapping]] = ..., newsletter_subscribed: _Optional[_Union[NewsletterSubscribed, _Mapping]] = ..., contact_unsubscribed: _Optional[_Union[ContactUnsubscribed, _Mapping]] = ..., contact_erased: _Optional[_Union[ContactErased, _Mapping]] = ..., list_membership_changed: _Optional[_Union[ListMembershipChanged, _Mapping]] = ...) -> None: ...
 
 class Money(_message.Message):
     __slots__ = ("currency_code", "units", "nanos")
@@ -321,6 +325,20 @@ class ContactErased(_message.Message):
     email: str
     external_id: str
     def __init__(self, email: _Optional[str] = ..., external_id: _Optional[str] = ...) -> None: ...
+
+class ListMembershipChanged(_message.Message):
+    __slots__ = ("segment_id", "list_id", "list_name", "email", "member")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    LIST_NAME_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    list_id: str
+    list_name: str
+    email: str
+    member: bool
+    def __init__(self, segment_id: _Optional[str] = ..., list_id: _Optional[str] = ..., list_name: _Optional[str] = ..., email: _Optional[str] = ..., member: _Optional[bool] = ...) -> None: ...
 
 class DeliveryResult(_message.Message):
     __slots__ = ("delivery_id", "kind", "contact_key", "outcome", "provider_id", "error", "attempts", "finish_time", "type")

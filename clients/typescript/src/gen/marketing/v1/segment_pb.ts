@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file marketing/v1/segment.proto.
  */
 export const file_marketing_v1_segment: GenFile = /*@__PURE__*/
-  fileDesc("ChptYXJrZXRpbmcvdjEvc2VnbWVudC5wcm90bxIMbWFya2V0aW5nLnYxIpgDCgdTZWdtZW50EgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEigKBGtpbmQYBCABKA4yGi5tYXJrZXRpbmcudjEuU2VnbWVudC5LaW5kEisKBmZpbHRlchgFIAEoCzIbLm1hcmtldGluZy52MS5TZWdtZW50RmlsdGVyEhUKDWNvbnRhY3RfY291bnQYBiABKAMSEAoIYnVpbHRfaW4YByABKAgSLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1ldmFsdWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI/CgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABIQCgxLSU5EX0RZTkFNSUMQARIPCgtLSU5EX01BTlVBTBACIqoDCg1TZWdtZW50RmlsdGVyEigKA2FuZBgBIAMoCzIbLm1hcmtldGluZy52MS5TZWdtZW50RmlsdGVyEicKAm9yGAIgAygLMhsubWFya2V0aW5nLnYxLlNlZ21lbnRGaWx0ZXISKwoFZmllbGQYAyABKA4yGi5tYXJrZXRpbmcudjEuQ29udGFjdEZpZWxkSAASGQoPY3VzdG9tX3Byb3BlcnR5GAQgASgJSAASLAoHY29uc2VudBgFIAEoDjIZLm1hcmtldGluZy52MS5Db25zZW50VHlwZUgAEikKBGZsYWcYBiABKA4yGS5tYXJrZXRpbmcudjEuQ29udGFjdEZsYWdIABIRCgdzZWdtZW50GAcgASgJSAASLQoFZXZlbnQYCCABKAsyHC5tYXJrZXRpbmcudjEuRXZlbnRDb25kaXRpb25IABIuCghvcGVyYXRvchgJIAEoDjIcLm1hcmtldGluZy52MS5GaWx0ZXJPcGVyYXRvchIoCgV2YWx1ZRgKIAEoCzIZLm1hcmtldGluZy52MS5GaWx0ZXJWYWx1ZUIJCgdzdWJqZWN0IvgCCgtGaWx0ZXJWYWx1ZRIWCgxzdHJpbmdfdmFsdWUYASABKAlIABIWCgxudW1iZXJfdmFsdWUYAiABKAFIABIUCgpib29sX3ZhbHVlGAMgASgISAASMAoKdGltZV92YWx1ZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIzCg5kdXJhdGlvbl92YWx1ZRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEjsKC3N0cmluZ19saXN0GAYgASgLMiQubWFya2V0aW5nLnYxLkZpbHRlclZhbHVlLlN0cmluZ0xpc3RIABI7CgtudW1iZXJfbGlzdBgHIAEoCzIkLm1hcmtldGluZy52MS5GaWx0ZXJWYWx1ZS5OdW1iZXJMaXN0SAAaHAoKU3RyaW5nTGlzdBIOCgZ2YWx1ZXMYASADKAkaHAoKTnVtYmVyTGlzdBIOCgZ2YWx1ZXMYASADKAFCBgoEa2luZCKNAgoORXZlbnRDb25kaXRpb24SEgoKZXZlbnRfdHlwZRgBIAEoCRIuCgt3aXRoaW5fbGFzdBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCgV3aGVyZRgDIAMoCzIhLm1hcmtldGluZy52MS5FdmVudFByb3BlcnR5RmlsdGVyEjUKB21lYXN1cmUYBCABKA4yJC5tYXJrZXRpbmcudjEuRXZlbnRDb25kaXRpb24uTWVhc3VyZSJOCgdNZWFzdXJlEhcKE01FQVNVUkVfVU5TUEVDSUZJRUQQABIRCg1NRUFTVVJFX0NPVU5UEAESFwoTTUVBU1VSRV9UT1RBTF9WQUxVRRACIoEBChNFdmVudFByb3BlcnR5RmlsdGVyEhAKCHByb3BlcnR5GAEgASgJEi4KCG9wZXJhdG9yGAIgASgOMhwubWFya2V0aW5nLnYxLkZpbHRlck9wZXJhdG9yEigKBXZhbHVlGAMgASgLMhkubWFya2V0aW5nLnYxLkZpbHRlclZhbHVlKogDCgxDb250YWN0RmllbGQSHQoZQ09OVEFDVF9GSUVMRF9VTlNQRUNJRklFRBAAEh4KGkNPTlRBQ1RfRklFTERfRU1BSUxfRE9NQUlOEAESHAoYQ09OVEFDVF9GSUVMRF9GSVJTVF9OQU1FEAISGwoXQ09OVEFDVF9GSUVMRF9MQVNUX05BTUUQAxIeChpDT05UQUNUX0ZJRUxEX0xPWUFMVFlfVElFUhAEEiAKHENPTlRBQ1RfRklFTERfTElGRVRJTUVfVkFMVUUQBRIdChlDT05UQUNUX0ZJRUxEX09SREVSX0NPVU5UEAYSJAogQ09OVEFDVF9GSUVMRF9MQVNUX1BVUkNIQVNFX1RJTUUQBxIaChZDT05UQUNUX0ZJRUxEX0xPQ0FUSU9OEAgSGgoWQ09OVEFDVF9GSUVMRF9MQU5HVUFHRRAJEhoKFkNPTlRBQ1RfRklFTERfVElNRVpPTkUQChIjCh9DT05UQUNUX0ZJRUxEX1JFR0lTVFJBVElPTl9USU1FEAsqSAoLQ29udGFjdEZsYWcSHAoYQ09OVEFDVF9GTEFHX1VOU1BFQ0lGSUVEEAASGwoXQ09OVEFDVF9GTEFHX1NVUFBSRVNTRUQQASqxAwoORmlsdGVyT3BlcmF0b3ISHwobRklMVEVSX09QRVJBVE9SX1VOU1BFQ0lGSUVEEAASGgoWRklMVEVSX09QRVJBVE9SX0VRVUFMUxABEh4KGkZJTFRFUl9PUEVSQVRPUl9OT1RfRVFVQUxTEAISHAoYRklMVEVSX09QRVJBVE9SX0NPTlRBSU5TEAMSIAocRklMVEVSX09QRVJBVE9SX0dSRUFURVJfVEhBThAEEh0KGUZJTFRFUl9PUEVSQVRPUl9MRVNTX1RIQU4QBRIWChJGSUxURVJfT1BFUkFUT1JfSU4QBhIaChZGSUxURVJfT1BFUkFUT1JfTk9UX0lOEAcSGgoWRklMVEVSX09QRVJBVE9SX0VYSVNUUxAIEikKJUZJTFRFUl9PUEVSQVRPUl9HUkVBVEVSX1RIQU5fT1JfRVFVQUwQCRImCiJGSUxURVJfT1BFUkFUT1JfTEVTU19USEFOX09SX0VRVUFMEAoSHwobRklMVEVSX09QRVJBVE9SX1dJVEhJTl9MQVNUEAsSHwobRklMVEVSX09QRVJBVE9SX0JFRk9SRV9MQVNUEAxiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_marketing_v1_consent]);
+  fileDesc("ChptYXJrZXRpbmcvdjEvc2VnbWVudC5wcm90bxIMbWFya2V0aW5nLnYxIssDCgdTZWdtZW50EgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEigKBGtpbmQYBCABKA4yGi5tYXJrZXRpbmcudjEuU2VnbWVudC5LaW5kEisKBmZpbHRlchgFIAEoCzIbLm1hcmtldGluZy52MS5TZWdtZW50RmlsdGVyEhUKDWNvbnRhY3RfY291bnQYBiABKAMSEAoIYnVpbHRfaW4YByABKAgSLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1ldmFsdWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1wcm92aWRlcl9saXN0GAsgASgLMhoubWFya2V0aW5nLnYxLlByb3ZpZGVyTGlzdCI/CgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABIQCgxLSU5EX0RZTkFNSUMQARIPCgtLSU5EX01BTlVBTBACImwKDFByb3ZpZGVyTGlzdBIPCgdsaXN0X2lkGAEgASgJEjIKDmxhc3Rfc3luY190aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9wZW5kaW5nX2NoYW5nZXMYAyABKAMiqgMKDVNlZ21lbnRGaWx0ZXISKAoDYW5kGAEgAygLMhsubWFya2V0aW5nLnYxLlNlZ21lbnRGaWx0ZXISJwoCb3IYAiADKAsyGy5tYXJrZXRpbmcudjEuU2VnbWVudEZpbHRlchIrCgVmaWVsZBgDIAEoDjIaLm1hcmtldGluZy52MS5Db250YWN0RmllbGRIABIZCg9jdXN0b21fcHJvcGVydHkYBCABKAlIABIsCgdjb25zZW50GAUgASgOMhkubWFya2V0aW5nLnYxLkNvbnNlbnRUeXBlSAASKQoEZmxhZxgGIAEoDjIZLm1hcmtldGluZy52MS5Db250YWN0RmxhZ0gAEhEKB3NlZ21lbnQYByABKAlIABItCgVldmVudBgIIAEoCzIcLm1hcmtldGluZy52MS5FdmVudENvbmRpdGlvbkgAEi4KCG9wZXJhdG9yGAkgASgOMhwubWFya2V0aW5nLnYxLkZpbHRlck9wZXJhdG9yEigKBXZhbHVlGAogASgLMhkubWFya2V0aW5nLnYxLkZpbHRlclZhbHVlQgkKB3N1YmplY3Qi+AIKC0ZpbHRlclZhbHVlEhYKDHN0cmluZ192YWx1ZRgBIAEoCUgAEhYKDG51bWJlcl92YWx1ZRgCIAEoAUgAEhQKCmJvb2xfdmFsdWUYAyABKAhIABIwCgp0aW1lX3ZhbHVlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEjMKDmR1cmF0aW9uX3ZhbHVlGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uSAASOwoLc3RyaW5nX2xpc3QYBiABKAsyJC5tYXJrZXRpbmcudjEuRmlsdGVyVmFsdWUuU3RyaW5nTGlzdEgAEjsKC251bWJlcl9saXN0GAcgASgLMiQubWFya2V0aW5nLnYxLkZpbHRlclZhbHVlLk51bWJlckxpc3RIABocCgpTdHJpbmdMaXN0Eg4KBnZhbHVlcxgBIAMoCRocCgpOdW1iZXJMaXN0Eg4KBnZhbHVlcxgBIAMoAUIGCgRraW5kIo0CCg5FdmVudENvbmRpdGlvbhISCgpldmVudF90eXBlGAEgASgJEi4KC3dpdGhpbl9sYXN0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKBXdoZXJlGAMgAygLMiEubWFya2V0aW5nLnYxLkV2ZW50UHJvcGVydHlGaWx0ZXISNQoHbWVhc3VyZRgEIAEoDjIkLm1hcmtldGluZy52MS5FdmVudENvbmRpdGlvbi5NZWFzdXJlIk4KB01lYXN1cmUSFwoTTUVBU1VSRV9VTlNQRUNJRklFRBAAEhEKDU1FQVNVUkVfQ09VTlQQARIXChNNRUFTVVJFX1RPVEFMX1ZBTFVFEAIigQEKE0V2ZW50UHJvcGVydHlGaWx0ZXISEAoIcHJvcGVydHkYASABKAkSLgoIb3BlcmF0b3IYAiABKA4yHC5tYXJrZXRpbmcudjEuRmlsdGVyT3BlcmF0b3ISKAoFdmFsdWUYAyABKAsyGS5tYXJrZXRpbmcudjEuRmlsdGVyVmFsdWUqiAMKDENvbnRhY3RGaWVsZBIdChlDT05UQUNUX0ZJRUxEX1VOU1BFQ0lGSUVEEAASHgoaQ09OVEFDVF9GSUVMRF9FTUFJTF9ET01BSU4QARIcChhDT05UQUNUX0ZJRUxEX0ZJUlNUX05BTUUQAhIbChdDT05UQUNUX0ZJRUxEX0xBU1RfTkFNRRADEh4KGkNPTlRBQ1RfRklFTERfTE9ZQUxUWV9USUVSEAQSIAocQ09OVEFDVF9GSUVMRF9MSUZFVElNRV9WQUxVRRAFEh0KGUNPTlRBQ1RfRklFTERfT1JERVJfQ09VTlQQBhIkCiBDT05UQUNUX0ZJRUxEX0xBU1RfUFVSQ0hBU0VfVElNRRAHEhoKFkNPTlRBQ1RfRklFTERfTE9DQVRJT04QCBIaChZDT05UQUNUX0ZJRUxEX0xBTkdVQUdFEAkSGgoWQ09OVEFDVF9GSUVMRF9USU1FWk9ORRAKEiMKH0NPTlRBQ1RfRklFTERfUkVHSVNUUkFUSU9OX1RJTUUQCypICgtDb250YWN0RmxhZxIcChhDT05UQUNUX0ZMQUdfVU5TUEVDSUZJRUQQABIbChdDT05UQUNUX0ZMQUdfU1VQUFJFU1NFRBABKrEDCg5GaWx0ZXJPcGVyYXRvchIfChtGSUxURVJfT1BFUkFUT1JfVU5TUEVDSUZJRUQQABIaChZGSUxURVJfT1BFUkFUT1JfRVFVQUxTEAESHgoaRklMVEVSX09QRVJBVE9SX05PVF9FUVVBTFMQAhIcChhGSUxURVJfT1BFUkFUT1JfQ09OVEFJTlMQAxIgChxGSUxURVJfT1BFUkFUT1JfR1JFQVRFUl9USEFOEAQSHQoZRklMVEVSX09QRVJBVE9SX0xFU1NfVEhBThAFEhYKEkZJTFRFUl9PUEVSQVRPUl9JThAGEhoKFkZJTFRFUl9PUEVSQVRPUl9OT1RfSU4QBxIaChZGSUxURVJfT1BFUkFUT1JfRVhJU1RTEAgSKQolRklMVEVSX09QRVJBVE9SX0dSRUFURVJfVEhBTl9PUl9FUVVBTBAJEiYKIkZJTFRFUl9PUEVSQVRPUl9MRVNTX1RIQU5fT1JfRVFVQUwQChIfChtGSUxURVJfT1BFUkFUT1JfV0lUSElOX0xBU1QQCxIfChtGSUxURVJfT1BFUkFUT1JfQkVGT1JFX0xBU1QQDGIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_marketing_v1_consent]);
 
 /**
  * A group of contacts: dynamic (whoever matches its filter, kept up to date as
@@ -96,6 +96,17 @@ export type Segment = Message<"marketing.v1.Segment"> & {
    * @generated from field: google.protobuf.Timestamp evaluate_time = 10;
    */
   evaluateTime?: Timestamp | undefined;
+
+  /**
+   * The provider list kept with this segment's email audience (its members
+   * with email consent who are not suppressed), when linked. Set on creation
+   * or by UpdateSegment (mask path `provider_list`; absent there unlinks, and
+   * the provider's list is then left as it is). The built-in newsletter
+   * segment's list is the dispatcher's newsletter list and cannot be linked.
+   *
+   * @generated from field: marketing.v1.ProviderList provider_list = 11;
+   */
+  providerList?: ProviderList | undefined;
 };
 
 /**
@@ -134,6 +145,45 @@ export enum Segment_Kind {
  */
 export const Segment_KindSchema: GenEnum<Segment_Kind> = /*@__PURE__*/
   enumDesc(file_marketing_v1_segment, 0, 0);
+
+/**
+ * A segment's list at the provider (a Klaviyo list, an ActiveCampaign list).
+ * Joins and leaves reach it through the outbox, in order with each person's
+ * consent changes; an erased person leaves every list with the erasure.
+ *
+ * @generated from message marketing.v1.ProviderList
+ */
+export type ProviderList = Message<"marketing.v1.ProviderList"> & {
+  /**
+   * The provider's list id: 1 to 64 letters, digits, `-` or `_`. Empty on
+   * creation for a list found by, or created with, the segment's display name
+   * on first use; the id is shown here once the provider has answered.
+   *
+   * @generated from field: string list_id = 1;
+   */
+  listId: string;
+
+  /**
+   * Output only. When the provider last accepted a join or leave of this list.
+   *
+   * @generated from field: google.protobuf.Timestamp last_sync_time = 2;
+   */
+  lastSyncTime?: Timestamp | undefined;
+
+  /**
+   * Output only. Joins and leaves not yet accepted by the provider.
+   *
+   * @generated from field: int64 pending_changes = 3;
+   */
+  pendingChanges: bigint;
+};
+
+/**
+ * Describes the message marketing.v1.ProviderList.
+ * Use `create(ProviderListSchema)` to create a new message.
+ */
+export const ProviderListSchema: GenMessage<ProviderList> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_segment, 1);
 
 /**
  * A node of a segment's filter: exactly one of `and`, `or`, or a condition
@@ -238,7 +288,7 @@ export type SegmentFilter = Message<"marketing.v1.SegmentFilter"> & {
  * Use `create(SegmentFilterSchema)` to create a new message.
  */
 export const SegmentFilterSchema: GenMessage<SegmentFilter> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_segment, 1);
+  messageDesc(file_marketing_v1_segment, 2);
 
 /**
  * The value a condition compares with: exactly one.
@@ -299,7 +349,7 @@ export type FilterValue = Message<"marketing.v1.FilterValue"> & {
  * Use `create(FilterValueSchema)` to create a new message.
  */
 export const FilterValueSchema: GenMessage<FilterValue> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_segment, 2);
+  messageDesc(file_marketing_v1_segment, 3);
 
 /**
  * At most 1,000 strings of at most 500 characters.
@@ -318,7 +368,7 @@ export type FilterValue_StringList = Message<"marketing.v1.FilterValue.StringLis
  * Use `create(FilterValue_StringListSchema)` to create a new message.
  */
 export const FilterValue_StringListSchema: GenMessage<FilterValue_StringList> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_segment, 2, 0);
+  messageDesc(file_marketing_v1_segment, 3, 0);
 
 /**
  * At most 1,000 numbers.
@@ -337,7 +387,7 @@ export type FilterValue_NumberList = Message<"marketing.v1.FilterValue.NumberLis
  * Use `create(FilterValue_NumberListSchema)` to create a new message.
  */
 export const FilterValue_NumberListSchema: GenMessage<FilterValue_NumberList> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_segment, 2, 1);
+  messageDesc(file_marketing_v1_segment, 3, 1);
 
 /**
  * "Performed `placed_order` at least 2 times in the last 30 days", "has not
@@ -381,7 +431,7 @@ export type EventCondition = Message<"marketing.v1.EventCondition"> & {
  * Use `create(EventConditionSchema)` to create a new message.
  */
 export const EventConditionSchema: GenMessage<EventCondition> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_segment, 3);
+  messageDesc(file_marketing_v1_segment, 4);
 
 /**
  * @generated from enum marketing.v1.EventCondition.Measure
@@ -414,7 +464,7 @@ export enum EventCondition_Measure {
  * Describes the enum marketing.v1.EventCondition.Measure.
  */
 export const EventCondition_MeasureSchema: GenEnum<EventCondition_Measure> = /*@__PURE__*/
-  enumDesc(file_marketing_v1_segment, 3, 0);
+  enumDesc(file_marketing_v1_segment, 4, 0);
 
 /**
  * A condition on an event's property, by its path in the event's body, for
@@ -454,7 +504,7 @@ export type EventPropertyFilter = Message<"marketing.v1.EventPropertyFilter"> & 
  * Use `create(EventPropertyFilterSchema)` to create a new message.
  */
 export const EventPropertyFilterSchema: GenMessage<EventPropertyFilter> = /*@__PURE__*/
-  messageDesc(file_marketing_v1_segment, 4);
+  messageDesc(file_marketing_v1_segment, 5);
 
 /**
  * Fields of a contact a filter can test, with their types.

@@ -1,0 +1,248 @@
+"""A linked segment's email audience kept in its provider list.
+
+The list holds the segment's members who may be emailed: email consent on
+record, not suppressed (what `audiences` resolves for the email channel). A
+provider list is where the provider's own campaigns and flows find people,
+and an ActiveCampaign list subscription makes a person emailable, so nobody
+without consent is ever put in one.
+
+`sync` compares who belongs in each linked list with who was last sent into
+it (`marketing_segment_list_member`) and queues a `ListMembershipChanged` for
+each difference, in the transaction that changed membership or consent. It
+runs where those change: the segment refresher's drain (a contact's upsert,
+consent, unsubscribe, events), a whole evaluation, a manual segment's adds
+and removes, and linking itself. A consent change's own outbox row is written
+before its contact is drained, so a withdrawal reaches the provider before the
+list leave it causes, and a grant before the join. An erased person's rows go
+with the contact; the provider's erasure takes them out of every list.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from marketing.bus.v1 import bus_pb2
+from marketing_runtime import kinds
+from marketing_runtime.kinds import Kind
+from sqlalchemy import (
+    ARRAY,
+    Select,
+    Uuid,
+    any_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.common import validation
+from service.common.sql import email_key_sql
+from service.deliveries import outbox
+from service.storage.models import (
+    Contact,
+    Segment,
+    SegmentListMember,
+    SegmentMembership,
+    Suppression,
+)
+
+_IDS = ARRAY(Uuid)
+_LIST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Rows written per statement when a whole segment's list is filled.
+_CHUNK = 5000
+KIND_NAME = kinds.name(bus_pb2.KIND_LIST_MEMBERSHIP_CHANGED)
+
+
+@dataclass(frozen=True)
+class ListLink:
+    """A segment's provider list as callers see it."""
+
+    list_id: str  # "" until the provider found or created it
+    last_sync_at: datetime | None
+    pending_changes: int
+
+
+def valid_list_id(list_id: str) -> bool:
+    return list_id == "" or _LIST_ID.fullmatch(list_id) is not None
+
+
+async def link(session: AsyncSession, segment: Segment, list_id: str, now: datetime) -> None:
+    """Keep `segment`'s email audience in the provider list `list_id` ("" to
+    find or create one named after the segment) from now on. Linking to
+    another list starts it afresh: everyone in the audience joins it."""
+    changed = not segment.list_linked or (segment.list_id or "") != list_id
+    if not changed:
+        return
+    await _forget(session, segment)
+    segment.list_linked = True
+    segment.list_id = list_id or None
+    segment.list_synced_at = None
+    await session.flush()
+    await sync(session, now, segment_ids=[segment.id])
+
+
+async def unlink(session: AsyncSession, segment: Segment) -> None:
+    """Stop keeping the list: the provider's list is left as it is."""
+    if not segment.list_linked:
+        return
+    await _forget(session, segment)
+    segment.list_linked = False
+    segment.list_id = None
+    segment.list_synced_at = None
+
+
+async def _forget(session: AsyncSession, segment: Segment) -> None:
+    await session.execute(
+        delete(SegmentListMember).where(SegmentListMember.segment_id == segment.id)
+    )
+
+
+async def sync(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    segment_ids: Sequence[str] | None = None,
+    contact_ids: Sequence[uuid.UUID] | None = None,
+) -> int:
+    """Queue the joins and leaves that bring the linked segments' lists (all,
+    or `segment_ids`) to their email audiences, for every contact or only
+    `contact_ids`; how many were queued."""
+    if (segment_ids is not None and not segment_ids) or (
+        contact_ids is not None and not contact_ids
+    ):
+        return 0
+    query = select(Segment).where(Segment.list_linked).order_by(Segment.id)
+    if segment_ids is not None:
+        query = query.where(Segment.id.in_(list(segment_ids)))
+    queued = 0
+    for segment in await session.scalars(query):
+        queued += await _sync_segment(session, segment, now, contact_ids)
+    return queued
+
+
+async def _sync_segment(
+    session: AsyncSession,
+    segment: Segment,
+    now: datetime,
+    contact_ids: Sequence[uuid.UUID] | None,
+) -> int:
+    changes = (await session.execute(_differences(segment.id, contact_ids))).all()
+    for start in range(0, len(changes), _CHUNK):
+        await _queue(session, segment, changes[start : start + _CHUNK], now)
+    return len(changes)
+
+
+def _differences(segment_id: str, contact_ids: Sequence[uuid.UUID] | None) -> Select[Any]:
+    """(contact id, email, belongs) of each contact whose place in the list
+    differs from what was last sent, in contact id order."""
+    suppressed = exists().where(Suppression.email_sha256 == email_key_sql(Contact.email))
+    belonging = (
+        select(Contact.id.label("id"))
+        .join(SegmentMembership, SegmentMembership.contact_id == Contact.id)
+        .where(SegmentMembership.segment == segment_id, Contact.email_opt_in, ~suppressed)
+    )
+    sent = select(SegmentListMember.contact_id.label("id")).where(
+        SegmentListMember.segment_id == segment_id, SegmentListMember.in_list
+    )
+    if contact_ids is not None:
+        scope = bindparam(None, list(contact_ids), _IDS)
+        belonging = belonging.where(Contact.id == any_(scope))
+        sent = sent.where(SegmentListMember.contact_id == any_(scope))
+    wanted, held = belonging.cte("belonging"), sent.cte("sent")
+    differing = union_all(
+        select(wanted.c.id, literal(True).label("belongs")).where(
+            ~exists().where(held.c.id == wanted.c.id)
+        ),
+        select(held.c.id, literal(False).label("belongs")).where(
+            ~exists().where(wanted.c.id == held.c.id)
+        ),
+    ).subquery("differing")
+    return (
+        select(Contact.id, Contact.email, differing.c.belongs)
+        .join(differing, differing.c.id == Contact.id)
+        .order_by(Contact.id)
+    )
+
+
+async def _queue(
+    session: AsyncSession,
+    segment: Segment,
+    changes: Sequence[tuple[uuid.UUID, str, bool]],
+    now: datetime,
+) -> None:
+    """One outbox row per change, and the decision recorded with its row's id."""
+    rows: list[tuple[str, Kind, bytes]] = []
+    ids: list[uuid.UUID] = []
+    members: list[dict[str, object]] = []
+    for contact_id, email, belongs in changes:
+        payload = bus_pb2.ListMembershipChanged(
+            segment_id=segment.id,
+            list_id=segment.list_id or "",
+            list_name=segment.display_name,
+            email=email,
+            member=belongs,
+        )
+        key = validation.normalized_email_key(email)
+        rows.append((key, bus_pb2.KIND_LIST_MEMBERSHIP_CHANGED, payload.SerializeToString()))
+        ids.append(uuid.uuid4())
+        members.append(
+            {"segment_id": segment.id, "contact_id": contact_id, "in_list": belongs}
+            | {"outbox_id": ids[-1]}
+        )
+    await outbox.enqueue_many(session, rows, now=now, ids=ids)
+    statement = pg_insert(SegmentListMember).values(members)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[SegmentListMember.segment_id, SegmentListMember.contact_id],
+            set_={"in_list": statement.excluded.in_list, "outbox_id": statement.excluded.outbox_id},
+        )
+    )
+
+
+async def recorded(
+    session: AsyncSession, outbox_id: str, data: bytes | None, provider_id: str, now: datetime
+) -> None:
+    """A list change's result came back: it is pending no longer. `data` (its
+    payload) is given when the provider accepted it: the list was synced now,
+    and a list found or created by name has the id the provider gave."""
+    await session.execute(
+        update(SegmentListMember)
+        .where(SegmentListMember.outbox_id == uuid.UUID(outbox_id))
+        .values(outbox_id=None)
+    )
+    if not data:
+        return
+    change = outbox.payload(KIND_NAME, data)
+    await session.execute(
+        update(Segment)
+        .where(Segment.id == change.segment_id, Segment.list_linked)
+        .values(
+            list_synced_at=now,
+            list_id=func.coalesce(Segment.list_id, func.nullif(provider_id, "")),
+        )
+    )
+
+
+async def view(session: AsyncSession, segment: Segment) -> ListLink | None:
+    if not segment.list_linked:
+        return None
+    pending = await session.scalar(
+        select(func.count())
+        .select_from(SegmentListMember)
+        .where(
+            SegmentListMember.segment_id == segment.id,
+            SegmentListMember.outbox_id.is_not(None),
+        )
+    )
+    return ListLink(segment.list_id or "", segment.list_synced_at, int(pending or 0))

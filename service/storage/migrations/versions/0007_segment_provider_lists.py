@@ -1,0 +1,69 @@
+"""segment provider lists: a segment's email audience kept in a provider list
+
+A segment may be linked to a provider list (`list_linked`, the provider's
+`list_id` once known, `list_synced_at` when the provider last accepted a
+change). `marketing_segment_list_member` holds, per linked segment and
+contact, whether the person was last sent into the list or out of it, and the
+outbox row carrying that decision until the provider's result comes back (the
+segment's pending changes).
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "marketing_segment",
+        sa.Column("list_linked", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column("marketing_segment", sa.Column("list_id", sa.String(64), nullable=True))
+    op.add_column(
+        "marketing_segment",
+        sa.Column("list_synced_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_table(
+        "marketing_segment_list_member",
+        sa.Column(
+            "segment_id",
+            sa.String(63),
+            sa.ForeignKey("marketing_segment.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column(
+            "contact_id",
+            sa.Uuid(),
+            sa.ForeignKey("marketing_contact.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("in_list", sa.Boolean(), nullable=False),
+        sa.Column("outbox_id", sa.Uuid(), nullable=True),
+    )
+    op.create_index(
+        "ix_marketing_segment_list_member_contact",
+        "marketing_segment_list_member",
+        ["contact_id"],
+    )
+    op.create_index(
+        "ix_marketing_segment_list_member_outbox",
+        "marketing_segment_list_member",
+        ["outbox_id"],
+        postgresql_where=sa.text("outbox_id IS NOT NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("marketing_segment_list_member")
+    op.drop_column("marketing_segment", "list_synced_at")
+    op.drop_column("marketing_segment", "list_id")
+    op.drop_column("marketing_segment", "list_linked")
