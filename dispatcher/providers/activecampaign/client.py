@@ -1,6 +1,7 @@
 """ActiveCampaign behind the `Provider` interface: contacts and custom fields, consent on lists
-and a tag, events through event tracking, placed orders and abandoned carts as e-commerce
-orders, erasure, bulk import, read-back, and automation enrolment.
+and a tag, segments' lists (found by name or made, people put in and taken out: lists.py),
+events through event tracking, placed orders and abandoned carts as e-commerce orders, erasure,
+bulk import, read-back, and automation enrolment.
 
 Errors are translated in http.py. ActiveCampaign has no idempotency keys: what this client does
 against repeats, and what can still repeat, is in the README ("What can repeat with
@@ -13,6 +14,7 @@ memory of accepted events; a write whose answer was lost is counted in
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +26,12 @@ import orjson
 
 from dispatcher.providers.activecampaign import bodies, consent_calls
 from dispatcher.providers.activecampaign.automations import Automations
-from dispatcher.providers.activecampaign.consent_calls import ListChange, Lists
+from dispatcher.providers.activecampaign.consent_calls import (
+    SUBSCRIBED,
+    UNSUBSCRIBED,
+    Lists,
+    ListStatuses,
+)
 from dispatcher.providers.activecampaign.contacts import Contacts
 from dispatcher.providers.activecampaign.ecommerce import KINDS, OrderKey, Orders, Store, order_body
 from dispatcher.providers.activecampaign.fields import FieldIds
@@ -44,6 +51,7 @@ from dispatcher.providers.activecampaign.limits import (
     TRACKING_BUCKETS,
     UNSUPPRESS,
 )
+from dispatcher.providers.activecampaign.lists import ListIds, ListSender, membership_runs
 from dispatcher.providers.activecampaign.memory import Recent
 from dispatcher.providers.activecampaign.people import read_person
 from dispatcher.providers.base import (
@@ -55,6 +63,7 @@ from dispatcher.providers.base import (
     ImportContact,
     ImportStatus,
     Limits,
+    ListChange,
     PreparedEvent,
     Profile,
     ProviderPerson,
@@ -68,6 +77,7 @@ TRACKING_URL = "https://trackcmp.net/event"
 SUPPRESSION_TAG = "marketing-suppressed"
 ACCEPTED_EVENTS = 100_000
 OUR_STORE = Store()
+DEFAULT_LIST_SENDER = ListSender()
 OwnerT = TypeVar("OwnerT")
 
 
@@ -82,7 +92,8 @@ class TrackingAccount:
 
 class ActiveCampaignClient:
     """One ActiveCampaign account. Safe to share between tasks of one event loop; close with
-    aclose(). `lists` are where consent is expressed (consent_calls.py)."""
+    aclose(). `lists` are where consent is expressed (consent_calls.py); `list_sender` is what
+    a list made for a segment says of its sender (lists.py)."""
 
     limits: Limits = LIMITS
 
@@ -95,6 +106,7 @@ class ActiveCampaignClient:
         sms_list_id: str | None = None,
         suppression_tag: str = SUPPRESSION_TAG,
         store: Store = OUR_STORE,
+        list_sender: ListSender = DEFAULT_LIST_SENDER,
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -116,6 +128,7 @@ class ActiveCampaignClient:
         self._orders = Orders(self._api, store)
         self._imports = Imports(self._api, self._fields)
         self._automations = Automations(self._api, self._contacts)
+        self._lists = ListIds(self._api, list_sender)
         self._accepted: Recent[str, bool] = Recent(ACCEPTED_EVENTS)
         self._tracking_on = False
         self._tracking_lock = asyncio.Lock()
@@ -262,14 +275,22 @@ class ActiveCampaignClient:
             body = bodies.contact_sync(state.change.email, fields, phone)
             await self._contacts.sync(body, CONSENT_RECORD)
 
-    async def set_list_statuses(self, changes: Sequence[ListChange]) -> None:
+    async def set_list_statuses(self, changes: Sequence[ListStatuses]) -> None:
+        """Each person's list statuses; a missing contact is created."""
         for change in changes:
+            await self._set_statuses(change, LIST_STATUS, create=True)
 
-            async def set_statuses(contact: str, change: ListChange = change) -> None:
-                for list_id, status in change.statuses:
-                    await self._contacts.set_list_status(contact, list_id, status, LIST_STATUS)
+    async def _set_statuses(self, change: ListStatuses, operation: str, *, create: bool) -> bool:
+        """POST /contactLists for each of the person's lists; False when they have no contact
+        (never with `create`, which makes one)."""
 
-            await self._contacts.on_contact(change.email, LIST_STATUS, set_statuses, create=True)
+        async def set_statuses(contact: str) -> bool:
+            for list_id, status in change.statuses:
+                await self._contacts.set_list_status(contact, list_id, status, operation)
+            return True
+
+        done = await self._contacts.on_contact(change.email, operation, set_statuses, create=create)
+        return done is not None
 
     async def suppress(self, emails: Sequence[str]) -> None:
         """Tags the contact `suppression_tag` (unless tagged already)."""
@@ -287,6 +308,51 @@ class ActiveCampaignClient:
             if contact is not None:
                 tag = await self._contacts.tag_id(self._suppression_tag, UNSUPPRESS)
                 await self._contacts.remove_tag(contact, tag, UNSUPPRESS)
+
+    # --- segments' lists ---------------------------------------------------------------------
+
+    async def find_list(self, name: str) -> str:
+        """The id of the list named `name`, made when the account has none (lists.py)."""
+        return await self._lists.find(name)
+
+    def plan_lists(self, changes: Sequence[tuple[OwnerT, ListChange]]) -> list[BulkCall[OwnerT]]:
+        """Runs of joins and leaves (`list_join`, `list_leave`), in the order given."""
+        return [
+            BulkCall.of(operation, pairs, functools.partial(self.set_memberships, operation))
+            for operation, pairs in membership_runs(changes)
+        ]
+
+    async def set_memberships(self, operation: str, changes: Sequence[ListChange]) -> None:
+        """Status 1 (a join) or 2 (a leave) on each change's list, for every person who has a
+        contact; then those who have none are refused by their index (no contact is made)."""
+        missing = [
+            index
+            for index, change in enumerate(changes)
+            if not await self._set_membership(change, operation)
+        ]
+        if missing:
+            raise PermanentProviderError(
+                f"ActiveCampaign {operation}: no contact for item(s) {missing}; list changes"
+                " make none",
+                code="no_contact",
+                item_indexes=tuple(missing),
+            )
+
+    async def _set_membership(self, change: ListChange, operation: str) -> bool:
+        status = SUBSCRIBED if change.member else UNSUBSCRIBED
+        statuses = ListStatuses(change.email, ((change.list_id, status),))
+        try:
+            return await self._set_statuses(statuses, operation, create=False)
+        except PermanentProviderError as exc:
+            if exc.code != "related_missing":
+                raise
+            if await self._lists.exists(change.list_id, operation):
+                return False  # the contact, just found, was erased before its status was set
+            raise PermanentProviderError(
+                f"ActiveCampaign list {change.list_id} does not exist",
+                status=404,
+                code="list_missing",
+            ) from exc
 
     # --- full sync and automations -----------------------------------------------------------
 

@@ -48,7 +48,9 @@ class Lists:
 
 
 @dataclass(frozen=True)
-class ListChange:
+class ListStatuses:
+    """The statuses to set on one person's lists (consent here; a segment's list, lists.py)."""
+
     email: str
     statuses: tuple[tuple[str, int], ...]  # (list id, status)
 
@@ -56,7 +58,7 @@ class ListChange:
 @dataclass
 class ConsentCalls(Generic[OwnerT]):
     record: list[tuple[OwnerT, ConsentState]] = field(default_factory=list)
-    lists: list[tuple[OwnerT, ListChange]] = field(default_factory=list)
+    lists: list[tuple[OwnerT, ListStatuses]] = field(default_factory=list)
     unsuppress: list[tuple[OwnerT, str]] = field(default_factory=list)
     suppress: list[tuple[OwnerT, str]] = field(default_factory=list)
 
@@ -68,7 +70,7 @@ def plan(states: Sequence[tuple[OwnerT, ConsentState]], lists: Lists) -> Consent
         calls.record.append((owner, state))
         statuses = list_statuses(state, lists)
         if statuses:
-            calls.lists.append((owner, ListChange(email, statuses)))
+            calls.lists.append((owner, ListStatuses(email, statuses)))
         (calls.suppress if state.suppressed else calls.unsuppress).append((owner, email))
     return calls
 

@@ -17,9 +17,13 @@ write (requests per call, steady state):
     unsuppress 1-2, suppress 1-2 (look at the contact's tags, then change them if needed)
     request_erasure 1-2     read_person 2           start_import 1, import_status 1
     enrol_automation 2      remove_automation 1 + one per enrolment removed
+    list_join 1-2, list_leave 1-2 (the contact's look-up unless remembered, its status)
+    find_list 0 once remembered; else 1 look (a page of 100 lists so named), + 1 create
 
 The first use of a custom field, the suppression tag, the store's connection or a person's
-e-commerce customer adds a look-up and a create, once per process.
+e-commerce customer adds a look-up and a create, once per process. A list whose stringid is
+taken adds a look and a create per try, and a list status refused as "related_missing" one
+look at the list (lists.py).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from types import MappingProxyType
 
 from dispatcher.providers.base import (
     CREATE_EVENTS,
+    FIND_LIST,
     IMPORT_STATUS,
     READ_PERSON,
     REQUEST_ERASURE,
@@ -46,6 +51,11 @@ UNSUPPRESS = "unsuppress"
 SUPPRESS = "suppress"
 ENROL_AUTOMATION = "enrol_automation"
 REMOVE_AUTOMATION = "remove_automation"
+# The list operations (`plan_lists`, lists.py): into a segment's list, and out of it. A leave
+# is compliance work: it is what stops the list's campaigns reaching someone who left the
+# email audience (withdrew consent, was suppressed); a join is not.
+LIST_JOIN = "list_join"
+LIST_LEAVE = "list_leave"
 
 MAX_CONTACTS_PER_IMPORT = 250
 # "at most 399,999 bytes" for the whole request body of a bulk import.
@@ -84,10 +94,14 @@ RATES = MappingProxyType(
         READ_PERSON: API_BUCKETS,
         ENROL_AUTOMATION: API_BUCKETS,
         REMOVE_AUTOMATION: API_BUCKETS,
+        FIND_LIST: API_BUCKETS,
+        LIST_JOIN: API_BUCKETS,
+        LIST_LEAVE: API_BUCKETS,
     }
 )
 
-# Every consent operation changes one contact per HTTP request, so a call carries one person.
+# Every consent and list operation changes one contact per HTTP request, so a call carries
+# one person.
 _ONE_PERSON = OperationLimits(max_items=1)
 
 LIMITS = Limits(
@@ -102,11 +116,14 @@ LIMITS = Limits(
         }
     ),
     rates=RATES,
-    compliance=frozenset({CONSENT_RECORD, LIST_STATUS, UNSUPPRESS, SUPPRESS, REQUEST_ERASURE}),
+    compliance=frozenset(
+        {CONSENT_RECORD, LIST_STATUS, UNSUPPRESS, SUPPRESS, REQUEST_ERASURE, LIST_LEAVE}
+    ),
     import_profiles=OperationLimits(
         max_items=MAX_CONTACTS_PER_IMPORT,
         max_bytes=IMPORT_BODY_BYTES,
         wrapping_bytes=IMPORT_WRAPPING_BYTES,
     ),
     paces_requests=frozenset(RATES),  # every operation: a call may make several requests
+    lists=MappingProxyType({LIST_JOIN: _ONE_PERSON, LIST_LEAVE: _ONE_PERSON}),
 )

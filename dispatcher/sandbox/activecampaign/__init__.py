@@ -9,7 +9,13 @@ ActiveCampaign sections; what a module decides beyond them is said in its docstr
     GET    /api/3/contacts/{id}/contactLists | contactTags | contactAutomations
     GET    /api/3/fields[?limit=&offset=&filters[perstag]=];  POST /api/3/fields  201 (422 dup)
     POST   /api/3/fieldRels 201;  POST /api/3/fieldValues 200
-    GET    /api/3/lists;  POST /api/3/lists 200;  POST /api/3/contactLists 200 (status 1 / 2)
+    GET    /api/3/lists[?filters[name]=&filters[channel]=&limit=&offset=]  email lists unless
+           filters[channel] is sms or all; filters[name] matches the whole name, ignoring case
+    GET    /api/3/lists/{id}                        404 {"message"} when unknown
+    POST   /api/3/lists                             200; 422 field_missing without name,
+           stringid, sender_url or sender_reminder; 422 duplicate for a stringid in use
+    POST   /api/3/contactLists                      200 (status 1 / 2); 422 related_missing for
+                                                    an unknown contact or list
     GET    /api/3/tags[?search=];  POST /api/3/tags 201;  POST /api/3/contactTags 201
     DELETE /api/3/contactTags/{id}                  200 {}, 404 when unknown
     GET    /api/3/automations;  POST /api/3/contactAutomations 201 (403 on failure)
@@ -38,6 +44,8 @@ buckets api, event, bulk_import and bulk_import_single_contact, counting bulk im
     POST   /_sandbox/automations                   {"name": ...}: add an automation
     POST   /_sandbox/exclusions                    {"emails": [...]}: on the exclusion list
     GET    /_sandbox/contacts[?email=] | events[?event=] | orders | automations | imports | lists
+    GET    /_sandbox/members?list=<id>             the list's contacts: contact, email, status,
+                                                   sdate, udate
 
 Run it with `python -m dispatcher.sandbox --provider activecampaign` (or MARKETING_PROVIDER=
 activecampaign), or in-process with `start_activecampaign_sandbox()`.

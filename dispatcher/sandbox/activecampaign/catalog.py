@@ -2,13 +2,17 @@
 
 From shared/PROVIDERS-API.md: POST /fields 201, a duplicate title 422 duplicate ("There is
 already a field with this title"); POST /fieldRels 201 (relid 0: all lists); GET /fields
-pages 100 by default; POST /lists 200 (name, stringid, sender_url, sender_reminder required);
-POST /tags 201, names compared ignoring case, duplicates refused; GET /tags?search= matches
-contained text; GET /automations.
+pages 100 by default; POST /lists 200 (name, stringid, sender_url, sender_reminder required;
+channel email or sms); POST /tags 201, names compared ignoring case, duplicates refused; GET
+/tags?search= matches contained text; GET /automations. From ActiveCampaign's reference page
+"Retrieve all lists": GET /lists pages 20 by default (at most 100), filters by `filters[name]`
+and answers email lists only unless `filters[channel]` is sms or all.
 
 Beyond the page (the model decides): the created field is answered as `field` beside the
 documented `fieldOptions`, `fieldRels` and `meta`; field titles are compared ignoring case; a
-list's stringid must be unique (422 duplicate); missing attributes are 422 field_missing."""
+list's stringid must be unique (422 duplicate); `filters[name]` matches the whole name ignoring
+case (ActiveCampaign documents the filter, not how it matches); GET /lists/{id} of an unknown
+list is 404 "No Result found for List with id N"; missing attributes are 422 field_missing."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ FIELD_TYPES = frozenset(
     | {"hidden", "number"}
 )
 FIELDS_PAGE = 100
+CHANNELS = frozenset({"email", "sms"})
 
 
 def list_fields(account: Account, call: Call) -> Answer:
@@ -80,12 +85,18 @@ def relate_field(account: Account, call: Call) -> Answer:
 
 
 def list_lists(account: Account, call: Call) -> Answer:
-    rows = list(account.lists)
+    channel = call.query.get("filters[channel]")
+    shown = {"sms": {"sms"}, "all": CHANNELS}.get(channel or "", {"email"})
+    rows = [row for row in account.lists if row["channel"] in shown]
     name = call.query.get("filters[name]")
     if name is not None:
         rows = [row for row in rows if row["name"].lower() == name.lower()]
     selected, meta = page(rows, call.query)
     return 200, {"lists": [public(r) for r in selected], "meta": meta}
+
+
+def get_list(account: Account, call: Call) -> Answer:
+    return 200, {"list": public(account.lists.need(call.params[0]))}
 
 
 def create_list(account: Account, call: Call) -> Answer:
@@ -97,6 +108,8 @@ def create_list(account: Account, call: Call) -> Answer:
     if account.lists.first(stringid=row["stringid"]):
         raise duplicate("/list/stringid", "There is already a list with this stringid")
     row["channel"] = optional_text(given, "channel", "/list", "email")
+    if row["channel"] not in CHANNELS:
+        raise invalid("/list/channel", f"channel must be one of {sorted(CHANNELS)}")
     row["cdate"] = row["udate"] = timestamp(call.now)
     return 200, {"list": public(account.lists.insert(row))}
 
@@ -138,6 +151,7 @@ ROUTES = [
     route("POST", "/api/3/fields", create_field),
     route("POST", "/api/3/fieldRels", relate_field),
     route("GET", "/api/3/lists", list_lists),
+    route("GET", "/api/3/lists/{id}", get_list),
     route("POST", "/api/3/lists", create_list),
     route("GET", "/api/3/tags", list_tags),
     route("POST", "/api/3/tags", create_tag),

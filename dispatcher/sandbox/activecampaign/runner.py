@@ -29,10 +29,15 @@ class ActiveCampaignSandbox(RunningServer):
         return f"{self.base_url}/event"
 
     def view(self, name: str, **query: str) -> Any:
-        """A /_sandbox/<name> view: contacts, events, orders, automations, imports, lists."""
+        """A /_sandbox/<name> view: contacts, events, orders, automations, imports, lists,
+        members (of `list=`)."""
         with self.state.account() as account:
             imports.settle(account, self.state.clock())
             return views.VIEWS[name](account, query)
+
+    def members(self, list_id: str) -> dict[str, str]:
+        """Email -> status ("1" subscribed, "2" unsubscribed) of the list's contacts."""
+        return {row["email"]: row["status"] for row in self.view("members", list=list_id)}
 
     def contacts(self, email: str | None = None) -> list[dict[str, Any]]:
         return list(self.view("contacts", **({"email": email} if email else {})))

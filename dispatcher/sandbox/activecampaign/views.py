@@ -1,5 +1,6 @@
 """What tests look at: the account's contacts (with their field values, list status, tags and
-enrolments), tracked events, orders and imports; served under /_sandbox/<name>."""
+enrolments), tracked events, orders, imports, lists and one list's members; served under
+/_sandbox/<name>."""
 
 from __future__ import annotations
 
@@ -63,6 +64,18 @@ def lists(account: Account, query: dict[str, str]) -> list[dict[str, Any]]:
     return [public(row) for row in account.lists]
 
 
+def members(account: Account, query: dict[str, str]) -> list[dict[str, Any]]:
+    """The contacts with a status on the list ?list=<id> (any status: 1 subscribed, 2
+    unsubscribed), in the order they were first put on it; [] for an unknown list."""
+    found = []
+    for membership in account.contact_lists.where(list=query.get("list", "")):
+        contact = account.contacts.get(membership["contact"])
+        if contact is not None:  # it is: erasing a contact erases its memberships
+            dates = {name: membership[name] for name in ("status", "sdate", "udate")}
+            found.append({"contact": contact["id"], "email": contact["email"]} | dates)
+    return found
+
+
 VIEWS: dict[str, Callable[[Account, dict[str, str]], Any]] = {
     "contacts": contacts,
     "events": events,
@@ -70,4 +83,5 @@ VIEWS: dict[str, Callable[[Account, dict[str, str]], Any]] = {
     "automations": automations,
     "imports": imports,
     "lists": lists,
+    "members": members,
 }

@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from dispatcher.providers.activecampaign.client import ActiveCampaignClient
-from dispatcher.providers.activecampaign.consent_calls import ListChange
+from dispatcher.providers.activecampaign.consent_calls import ListStatuses
 from dispatcher.providers.activecampaign.http import ApiHttp
 from dispatcher.providers.base import ConsentChange, ConsentState, ProviderPerson
 from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox
@@ -204,7 +204,7 @@ def test_a_contact_erased_by_another_replica_is_looked_up_again_for_consent(
         api(ac, "DELETE", f"/contacts/{contact['id']}")  # erased by another replica
         await client.suppress([EMAIL])
         api(ac, "DELETE", f"/contacts/{ac.contacts(EMAIL)[0]['id']}")
-        await client.set_list_statuses([ListChange(EMAIL, ((newsletter, 2),))])
+        await client.set_list_statuses([ListStatuses(EMAIL, ((newsletter, 2),))])
 
     with_client(ac, erased_between)
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dispatcher.providers.activecampaign import consent_calls
-from dispatcher.providers.activecampaign.consent_calls import ListChange, Lists
+from dispatcher.providers.activecampaign.consent_calls import Lists, ListStatuses
 from dispatcher.providers.base import ConsentChange, ConsentState
 
 LISTS = Lists(newsletter="3", sms="9")
@@ -29,7 +29,7 @@ def test_a_consenting_member_is_subscribed_to_the_newsletter() -> None:
     planned = consent_calls.plan([("a", state(member=True))], LISTS)
 
     assert planned.record == [("a", state(member=True))]
-    assert planned.lists == [("a", ListChange("ada@example.com", (("3", 1),)))]
+    assert planned.lists == [("a", ListStatuses("ada@example.com", (("3", 1),)))]
     assert planned.unsuppress == [("a", "ada@example.com")]
     assert planned.suppress == []
 
@@ -37,7 +37,7 @@ def test_a_consenting_member_is_subscribed_to_the_newsletter() -> None:
 def test_a_member_without_email_consent_is_unsubscribed() -> None:
     planned = consent_calls.plan([("a", state(False, member=True))], LISTS)
 
-    assert planned.lists == [("a", ListChange("ada@example.com", (("3", 2),)))]
+    assert planned.lists == [("a", ListStatuses("ada@example.com", (("3", 2),)))]
 
 
 def test_a_suppressed_person_is_tagged_and_unsubscribed_from_both_lists() -> None:
@@ -45,7 +45,7 @@ def test_a_suppressed_person_is_tagged_and_unsubscribed_from_both_lists() -> Non
 
     planned = consent_calls.plan([("a", suppressed)], LISTS)
 
-    assert planned.lists == [("a", ListChange("ada@example.com", (("3", 2), ("9", 2))))]
+    assert planned.lists == [("a", ListStatuses("ada@example.com", (("3", 2), ("9", 2))))]
     assert planned.suppress == [("a", "ada@example.com")]
     assert planned.unsuppress == []
 
@@ -54,8 +54,8 @@ def test_sms_consent_goes_on_the_sms_list_only_with_a_phone() -> None:
     with_phone = consent_calls.plan([("a", state(None, True, phone="+1555"))], LISTS)
     without = consent_calls.plan([("a", state(None, True))], LISTS)
 
-    assert with_phone.lists == [("a", ListChange("ada@example.com", (("3", 2), ("9", 1))))]
-    assert without.lists == [("a", ListChange("ada@example.com", (("3", 2),)))]
+    assert with_phone.lists == [("a", ListStatuses("ada@example.com", (("3", 2), ("9", 1))))]
+    assert without.lists == [("a", ListStatuses("ada@example.com", (("3", 2),)))]
 
 
 def test_without_lists_consent_is_only_recorded() -> None:
