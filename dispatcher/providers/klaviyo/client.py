@@ -5,6 +5,8 @@ Errors are translated at this boundary, nowhere else:
     network error, timeout, 408, 429, 5xx   -> RetryableProviderError (Retry-After -> retry_after)
     any other non-2xx                        -> PermanentProviderError (code = errors[0].code;
                                                 item_indexes from errors[].source.pointer)
+    a list change of an email Klaviyo       -> PermanentProviderError (code profile_not_found,
+    holds no profile for (not sent)            item_indexes: those changes)
 
 Batches larger than `limits` allow (in items, or in the bytes of prepared events) are a caller
 bug and raise ValueError before anything is sent; empty batches send nothing.
@@ -23,6 +25,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from dispatcher.providers.base import (
+    FIND_LIST,
     IMPORT_STATUS,
     READ_PERSON,
     BulkCall,
@@ -32,6 +35,7 @@ from dispatcher.providers.base import (
     ImportFailure,
     ImportStatus,
     Limits,
+    ListChange,
     OperationLimits,
     PreparedEvent,
     Profile,
@@ -46,11 +50,15 @@ from dispatcher.providers.errors import (
     ProviderError,
     RetryableProviderError,
 )
-from dispatcher.providers.klaviyo import bodies, consent_calls, imports, reading
+from dispatcher.providers.klaviyo import bodies, consent_calls, imports, lists_calls, reading
 from dispatcher.providers.klaviyo.limits import (
+    CREATE_LIST,
+    GET_LISTS,
     IMPORT_ERRORS,
     IMPORT_JOB,
     LIMITS,
+    LIST_ADD,
+    LIST_REMOVE,
     PROFILE_LISTS,
     PROFILES,
 )
@@ -192,6 +200,66 @@ class KlaviyoClient:
     async def request_erasure(self, email: str) -> None:
         await self._post(ERASE, bodies.deletion_job(email))
 
+    async def find_list(self, name: str) -> str:
+        """The oldest list named `name`, else a list created with that name (lists_calls.py);
+        each request paced as FIND_LIST. A create whose answer was lost is found by the
+        next try."""
+        if not name.strip():
+            raise PermanentProviderError("Klaviyo lists: a list needs a name", code="invalid")
+        query = lists_calls.find_query(name)
+        page = await self._get_json(FIND_LIST, lists_calls.LISTS, GET_LISTS, query)
+        found = lists_calls.found(page, name)
+        if found is not None:
+            return found
+        async with self._pacer(FIND_LIST, CREATE_LIST):
+            response = await self._post(lists_calls.LISTS, lists_calls.create_body(name))
+        try:
+            return lists_calls.created_id(response.json())
+        except ValueError as exc:
+            raise _invalid_response("POST", lists_calls.LISTS, response, exc) from exc
+
+    def plan_lists(self, changes: Sequence[tuple[OwnerT, ListChange]]) -> list[BulkCall[OwnerT]]:
+        """A call per list and direction, in the order each was first seen: add_to_list
+        for joins, remove_from_list for leaves."""
+        return [
+            BulkCall.of(
+                lists_calls.operation(member),
+                pairs,
+                partial(self._change_list, list_id, member),
+            )
+            for (list_id, member), pairs in lists_calls.plan(changes).items()
+        ]
+
+    async def _change_list(self, list_id: str, member: bool, changes: list[ListChange]) -> None:
+        """Look up the people's profile ids, then add them to the list or remove them. An
+        email Klaviyo holds no profile for is refused (its item named) before the list is
+        changed: the caller fails it and sends the others again."""
+        operation = lists_calls.operation(member)
+        _check_batch(changes, self.limits.lists[operation].max_items, "list changes")
+        if not changes:
+            return
+        if not list_id:
+            raise PermanentProviderError("Klaviyo lists: no list id", code="invalid")
+        emails = [change.email for change in changes]
+        ids = await self._profile_ids(operation, emails)
+        missing = tuple(i for i, email in enumerate(emails) if email.lower() not in ids)
+        if missing:
+            raise lists_calls.no_profiles(f"Klaviyo {operation} {list_id}", emails, missing)
+        body, blame = lists_calls.relationships_body([ids[email.lower()] for email in emails])
+        path = lists_calls.relationships_path(list_id)
+        method, bucket = ("POST", LIST_ADD) if member else ("DELETE", LIST_REMOVE)
+        async with self._pacer(operation, bucket):
+            await self._send(path, _encode(body, path), blame, method)
+
+    async def _profile_ids(self, operation: str, emails: Sequence[str]) -> dict[str, str]:
+        """Lower-cased email -> profile id of the people Klaviyo holds, 100 emails a request."""
+        ids: dict[str, str] = {}
+        for batch in lists_calls.lookups(emails):
+            query = lists_calls.profiles_query(batch)
+            page = await self._get_json(operation, reading.PROFILES, PROFILES, query)
+            ids.update(lists_calls.profile_ids(page))
+        return ids
+
     async def start_import(self, contacts: Sequence[ImportContact]) -> str:
         """POST /api/profile-bulk-import-jobs with the contacts' profiles; the job id.
         A body over the job's byte limit is refused before it is sent, naming no
@@ -262,7 +330,8 @@ class KlaviyoClient:
         """The profile with this email, its consent and suppression (reading.py says how they
         map), and whether it is in the newsletter list when one is given; None when Klaviyo
         holds no profile with this email."""
-        found = await self._get_json(reading.PROFILES, PROFILES, reading.profile_query(email))
+        query = reading.profile_query(email)
+        found = await self._get_json(READ_PERSON, reading.PROFILES, PROFILES, query)
         resource = reading.first_profile(found)
         if resource is None:
             return None
@@ -277,35 +346,35 @@ class KlaviyoClient:
         ids: set[str] = set()
         url: str | None = reading.profile_lists_path(profile_id)
         while url is not None:
-            page = await self._get_json(url, PROFILE_LISTS)
+            page = await self._get_json(READ_PERSON, url, PROFILE_LISTS)
             ids.update(reading.list_ids(page))
             url = reading.next_page(page)
         return ids
 
     async def _get_json(
-        self, path: str, buckets: Sequence[RateBucket], params: dict[str, str] | None = None
+        self,
+        operation: str,
+        path: str,
+        buckets: Sequence[RateBucket],
+        params: dict[str, str] | None = None,
     ) -> Any:
-        """GET a JSON:API document of read_person, paced in `buckets`. A 2xx whose body
+        """GET a JSON:API collection for `operation`, paced in `buckets`. A 2xx whose body
         is not one is retryable (a proxy's page, say): reading changes nothing, so
         trying again is safe."""
-        async with self._pacer(READ_PERSON, buckets):
+        async with self._pacer(operation, buckets):
             response = await self._get(path, params)
         try:
             document = response.json()
             reading.list_ids(document)  # a collection: `data` is an array
         except ValueError as exc:
-            raise RetryableProviderError(
-                f"Klaviyo GET {path}: HTTP {response.status_code} without a JSON:API collection",
-                status=response.status_code,
-                code="invalid_response",
-            ) from exc
+            raise _unreadable(path, response) from exc
         return document
 
     def pace_requests(self, pacer: RequestPacer) -> None:
         """Send each request of the calls that may make several inside `pacer`
-        (`Limits.paces_requests`: import_status, read_person), with that request's
-        endpoint bucket. Every other call is one request, which the gate reserves as a
-        whole before it goes."""
+        (`Limits.paces_requests`: import_status, read_person, find_list, add_to_list and
+        remove_from_list), with that request's endpoint bucket. Every other call is one
+        request, which the gate reserves as a whole before it goes."""
         self._pacer = pacer
 
     async def aclose(self) -> None:
@@ -317,19 +386,23 @@ class KlaviyoClient:
         return await self._send(path, _encode(body, path), blame)
 
     async def _send(
-        self, path: str, content: bytes, blame: bodies.Blame | None = None
+        self,
+        path: str,
+        content: bytes,
+        blame: bodies.Blame | None = None,
+        method: str = "POST",
     ) -> httpx.Response:
         try:
-            response = await self._http.post(path, content=content)
+            response = await self._http.request(method, path, content=content)
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             # our own request is malformed (base_url scheme, header value): retrying cannot help
-            raise PermanentProviderError(_transport_message(path, exc)) from exc
+            raise PermanentProviderError(_transport_message(path, exc, method)) from exc
         except httpx.RequestError as exc:
-            raise RetryableProviderError(_transport_message(path, exc)) from exc
+            raise RetryableProviderError(_transport_message(path, exc, method)) from exc
         try:
             response.raise_for_status()
         except httpx.HTTPStatusError as exc:
-            raise _status_error(exc.response, path, blame) from exc
+            raise _status_error(exc.response, path, blame, method) from exc
         return response
 
     async def _get(self, url: str, params: Mapping[str, str | int] | None = None) -> httpx.Response:
@@ -382,6 +455,14 @@ def _invalid_response(
     within the caller's attempt budget (a job started twice is imported twice: an upsert)."""
     return RetryableProviderError(
         f"Klaviyo {method} {path}: HTTP {response.status_code}: {exc}",
+        status=response.status_code,
+        code="invalid_response",
+    )
+
+
+def _unreadable(path: str, response: httpx.Response) -> RetryableProviderError:
+    return RetryableProviderError(
+        f"Klaviyo GET {path}: HTTP {response.status_code} without a JSON:API collection",
         status=response.status_code,
         code="invalid_response",
     )

@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 from dispatcher.providers.base import (
     CREATE_EVENTS,
+    FIND_LIST,
     IMPORT_STATUS,
     READ_PERSON,
     REQUEST_ERASURE,
@@ -19,6 +20,11 @@ from dispatcher.providers.base import (
 )
 from dispatcher.providers.klaviyo.bodies import EVENTS_BULK_WRAPPING_BYTES
 from dispatcher.providers.klaviyo.consent_calls import SUBSCRIBE, SUPPRESS, UNSUBSCRIBE, UNSUPPRESS
+from dispatcher.providers.klaviyo.lists_calls import (
+    ADD_TO_LIST,
+    MAX_PROFILES_PER_CALL,
+    REMOVE_FROM_LIST,
+)
 
 MB = 1024 * 1024
 MAX_EVENTS_PER_JOB = 1000
@@ -46,6 +52,17 @@ IMPORT_JOB = _per_endpoint("profile-bulk-import-jobs/{id}", 10, 150)
 IMPORT_ERRORS = _per_endpoint("profile-bulk-import-jobs/{id}/import-errors", 10, 150)
 PROFILES = _per_endpoint("profiles", 75, 750)
 PROFILE_LISTS = _per_endpoint("profiles/{id}/lists", 3, 60)
+# get_lists and create_list share a path, as add and remove profiles do: each is an endpoint
+# of its own, with its own budget.
+GET_LISTS = _per_endpoint("lists", 75, 750)
+CREATE_LIST = (
+    RateBucket(
+        "lists (create)",
+        (RateWindow(10, 1.0), RateWindow(150, 60.0), RateWindow(150, 86_400.0)),
+    ),
+)
+LIST_ADD = _per_endpoint("lists/{id}/relationships/profiles (add)", 10, 150)
+LIST_REMOVE = _per_endpoint("lists/{id}/relationships/profiles (remove)", 10, 150)
 
 # Each operation's endpoint and its burst / steady limits (shared/PROVIDERS.md).
 RATES = MappingProxyType(
@@ -63,11 +80,16 @@ RATES = MappingProxyType(
         # Paced per request: get_profiles, then each page of get_profile_lists when a
         # newsletter list is configured.
         READ_PERSON: (*PROFILES, *PROFILE_LISTS),
+        # Paced per request: get_lists, then create_list when no list has the name.
+        FIND_LIST: (*GET_LISTS, *CREATE_LIST),
+        # Paced per request: get_profiles per 100 emails, then the list's change.
+        ADD_TO_LIST: (*PROFILES, *LIST_ADD),
+        REMOVE_FROM_LIST: (*PROFILES, *LIST_REMOVE),
     }
 )
 # The calls that may make several requests: each of their requests is sent inside the
 # pacer, with its own bucket. Every other call is one request, reserved by the gate as a whole.
-PACED = frozenset({IMPORT_STATUS, READ_PERSON})
+PACED = frozenset({IMPORT_STATUS, READ_PERSON, FIND_LIST, ADD_TO_LIST, REMOVE_FROM_LIST})
 
 LIMITS = Limits(
     create_events=OperationLimits(
@@ -89,4 +111,10 @@ LIMITS = Limits(
         max_items=MAX_PROFILES_PER_IMPORT_JOB, max_bytes=IMPORT_JOB_BYTES
     ),
     paces_requests=PACED,
+    lists=MappingProxyType(
+        {
+            ADD_TO_LIST: OperationLimits(max_items=MAX_PROFILES_PER_CALL),
+            REMOVE_FROM_LIST: OperationLimits(max_items=MAX_PROFILES_PER_CALL),
+        }
+    ),
 )

@@ -16,13 +16,21 @@ Same paths, status codes, headers checks and JSON:API error bodies as Klaviyo (r
     GET  /api/profile-bulk-import-jobs/{id}       the job: queued, processing, complete
     GET  /api/profile-bulk-import-jobs/{id}/import-errors   paged by page[cursor]
     GET  /api/profiles?filter=equals(email,"...")[&additional-fields[profile]=subscriptions]
+                                                  (or any(email,["...",...]); id, phone_number,
+                                                  external_id alike), paged by page[cursor]
     GET  /api/profiles/{id}/lists                 the lists the profile joined
+    GET  /api/lists?filter=equals(name,"...")     (or any(id,[...]), ...; sort; <= 10 a page)
+    POST /api/lists                               201 + the new list (6-character id)
+    POST   /api/lists/{id}/relationships/profiles 204: profiles (by id, <= 1,000) join the list
+    DELETE /api/lists/{id}/relationships/profiles 204: they leave it; consent is unchanged
+    GET  /api/lists/{id}/profiles                 the list's members (list_routes.py)
 
 Checks, in order: queued fault or opt-in throttle; unknown path 404; method 405; Authorization
 `Klaviyo-API-Key <key>` 401; Klaviyo's rate limit for the key and endpoint 429 (rates.py; on
-unless turned off); `revision` header 400; for POST, Content-Type (application/vnd.api+json or
-application/json) 415, JSON 400 `parse_error`, body shape 400 `invalid` with source.pointer;
-for GET, query parameters 400 with source.parameter, unknown ids 404.
+unless turned off); `revision` header 400; for POST and DELETE, Content-Type
+(application/vnd.api+json or application/json) 415, JSON 400 `parse_error`, body shape 400
+`invalid` with source.pointer; for GET, query parameters 400 with source.parameter, unknown ids
+404; the list endpoints' own checks are in list_routes.py.
 
 Control endpoints: the shared ones (dispatcher/sandbox/common/control.py: requests, rejections
 with the error's `code`, faults, throttled with a bucket per endpoint and per opt-in throttle,
@@ -38,6 +46,8 @@ health; DELETE /_sandbox/requests also forgets the event index), and its own:
                                                     "consent": {"email": "UNSUBSCRIBED"},
                                                     "suppression": [...], "lists": [...]}: set a
                                                    profile directly (drift for reconcile tests)
+    GET    /_sandbox/lists                         each list: id, name, opt_in_process,
+                                                   created, members (emails, else phones)
     DELETE /_sandbox/faults                        also lifts throttles
     POST   /_sandbox/throttles                     {"path": "/api/event-bulk-create-jobs",
                                                     "limit": 2, "window_s": 5} (or a list):

@@ -9,6 +9,9 @@ tests/dispatcher/providers/klaviyo/test_consent_calls.py):
 - unsuppress removes USER_SUPPRESSED and nothing else: INVALID_EMAIL, HARD_BOUNCE and
   unsubscribes stay (line 260).
 - Profiles of an unsubscribe are matched by email or phone only (line 252).
+- add_profiles_to_list and remove_profiles_from_list ("Lists and segments", lines 39-40;
+  served by list_routes.py) put profiles into a list and take them out; removing leaves
+  consent unchanged (line 40).
 
 Beyond what that page says, the model decides (the tests pin these choices, marked BEYOND; a
 real account could differ):
@@ -19,7 +22,9 @@ real account could differ):
   unsuppress removes);
 - subscribe clears those suppressions only when the job subscribes the email channel (the
   page does not say whether an SMS-only subscribe does);
-- with a list relationship the profile joins that list, and nothing ever removes it from one;
+- with a list relationship the profile joins that list, and only remove_profiles_from_list
+  takes it out of one; adding to a list changes no consent either (the page says so of
+  removing only);
 - a profile can receive email marketing only when its email consent is SUBSCRIBED and it has
   no suppression at all (the page does not describe can_receive_email_marketing).
 
@@ -172,6 +177,23 @@ class ConsentBook:
         if list_ids and (attributes.get("email") or attributes.get("phone_number")):
             with self._lock:
                 self._profile(attributes).lists.update(list_ids)
+
+    def change_lists(self, identities: list[dict[str, Any]], list_id: str, member: bool) -> None:
+        """Profiles (by email or phone) join the list, or leave it; consent is unchanged."""
+        with self._lock:
+            for attributes in identities:
+                lists = self._profile(attributes).lists
+                if member:
+                    lists.add(list_id)
+                else:
+                    lists.discard(list_id)
+
+    def members(self, list_id: str) -> list[tuple[str | None, str | None]]:
+        """(email, phone number) of each profile in the list, in the order the book first
+        knew them."""
+        with self._lock:
+            profiles = self._profiles.values()
+            return [(p.email, p.phone_number) for p in profiles if list_id in p.lists]
 
     def plant(self, attributes: dict[str, Any], planted: Planted) -> ProfileConsent:
         """Set consent, suppressions and lists as given: drift for reconcile tests."""

@@ -1,5 +1,5 @@
 """The Klaviyo sandbox's /_sandbox/ control endpoints: the shared ones (common/control.py) and
-its own (events, profiles, throttles). See the package docstring for the list."""
+its own (events, profiles, lists, throttles). See the package docstring for the list."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from dispatcher.sandbox.common.control import answer_shared, parsed_or_refused
+from dispatcher.sandbox.klaviyo import list_routes
 from dispatcher.sandbox.klaviyo.consent import Planted
 from dispatcher.sandbox.klaviyo.jsonapi import error_document
 from dispatcher.sandbox.klaviyo.profiles import FIELDS
@@ -31,6 +32,9 @@ def control(handler: _Handler, path: str, query: dict[str, list[str]], body: byt
             handler.send_json(200, state.consent.view(_first(query, "email")))
         case "POST", "/_sandbox/profiles":
             _plant_profile(handler, body)
+        case "GET", "/_sandbox/lists":
+            state.settle()
+            handler.send_json(200, list_routes.view(state))
         case "GET", "/_sandbox/throttles":
             handler.send_json(200, state.throttles())
         case "POST", "/_sandbox/throttles":

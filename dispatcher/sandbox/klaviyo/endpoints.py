@@ -35,12 +35,19 @@ class Endpoint:
 
 PROFILES = "/api/profiles"
 IMPORT_JOBS = "/api/profile-bulk-import-jobs"
+LISTS = "/api/lists"
+LIST_PROFILES = LISTS + "/{id}/relationships/profiles"
 ENDPOINTS = (
     *(Endpoint("POST", path) for path in ROUTES),
     Endpoint("GET", IMPORT_JOBS + "/{id}"),
     Endpoint("GET", IMPORT_JOBS + "/{id}/import-errors"),
     Endpoint("GET", PROFILES),
     Endpoint("GET", PROFILES + "/{id}/lists"),
+    Endpoint("GET", LISTS),
+    Endpoint("POST", LISTS),
+    Endpoint("POST", LIST_PROFILES),
+    Endpoint("DELETE", LIST_PROFILES),
+    Endpoint("GET", LISTS + "/{id}/profiles"),
 )
 
 

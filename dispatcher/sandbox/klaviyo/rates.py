@@ -30,8 +30,8 @@ def _windows(
     return windows if per_day is None else (*windows, RateWindow(endpoint, per_day, DAY))
 
 
-# Per second and per minute, for every endpoint ("METHOD /path/template") the sandbox serves.
-# None of these has a daily limit in the spec (the reporting endpoints that do are not served).
+# Per second, per minute and (create_list only) per day, for every endpoint ("METHOD
+# /path/template") the sandbox serves.
 _PER_ENDPOINT = {
     "POST /api/profile-import": (75, 750),
     "POST /api/events": (350, 3500),
@@ -46,6 +46,11 @@ _PER_ENDPOINT = {
     "GET /api/profile-bulk-import-jobs/{id}/import-errors": (10, 150),
     "GET /api/profiles": (75, 750),
     "GET /api/profiles/{id}/lists": (3, 60),
+    "GET /api/lists": (75, 750),
+    "POST /api/lists": (10, 150, 150),
+    "POST /api/lists/{id}/relationships/profiles": (10, 150),
+    "DELETE /api/lists/{id}/relationships/profiles": (10, 150),
+    "GET /api/lists/{id}/profiles": (75, 750),
 }
 RATE_LIMITS: Mapping[str, tuple[RateWindow, ...]] = MappingProxyType(
     {endpoint: _windows(endpoint, *limits) for endpoint, limits in _PER_ENDPOINT.items()}

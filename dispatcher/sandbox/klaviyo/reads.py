@@ -1,23 +1,25 @@
 """The GET endpoints: bulk import jobs and their errors, profiles by identifier, a profile's
-lists. Each answers a JSON:API document or raises `ReadError` (a Klaviyo error answer)."""
+lists (the list endpoints' own reads are in list_routes.py). Each answers a JSON:API document
+or raises `ReadError` (a Klaviyo error answer)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from dispatcher.sandbox.klaviyo import filters
 from dispatcher.sandbox.klaviyo.consent import ProfileConsent
 from dispatcher.sandbox.klaviyo.endpoints import IMPORT_JOBS, PROFILES
+from dispatcher.sandbox.klaviyo.filters import ANY, EQUALS, Clause
 from dispatcher.sandbox.klaviyo.state import SandboxState
 
 Query = dict[str, list[str]]
-# equals(email,"a@b.c"): the one filter form the sandbox reads (Klaviyo quotes strings).
-_EQUALS = re.compile(r'^equals\((?P<field>[a-z_]+),"(?P<value>(?:[^"\\]|\\.)*)"\)$')
+# What get_profiles filters on (K-spec); the sandbox reads equals and any of these.
 FILTER_FIELDS = ("id", "email", "phone_number", "external_id")
+_PROFILE_FILTERS = dict.fromkeys(FILTER_FIELDS, frozenset({EQUALS, ANY}))
 ADDITIONAL_FIELDS = ("subscriptions", "predictive_analytics")
 LOCATION_FIELDS = (
     "address1",
@@ -44,24 +46,24 @@ class ReadError(Exception):
 Reader = Callable[[SandboxState, dict[str, str], Query, str], dict[str, Any]]
 
 
-def _one(query: Query, name: str) -> str | None:
+def one(query: Query, name: str) -> str | None:
     values = query.get(name)
     if values and len(values) > 1:
         raise ReadError(400, f"'{name}' may be given once.", name)
     return values[0] if values else None
 
 
-def _page_size(query: Query) -> int:
-    text = _one(query, "page[size]")
+def page_size(query: Query, default: int = 20, most: int = 100) -> int:
+    text = one(query, "page[size]")
     if text is None:
-        return 20
-    if not text.isdigit() or not 1 <= int(text) <= 100:
-        raise ReadError(400, "page[size] must be an integer from 1 to 100.", "page[size]")
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        raise ReadError(400, f"page[size] must be an integer from 1 to {most}.", "page[size]")
     return int(text)
 
 
-def _page_offset(query: Query) -> int:
-    cursor = _one(query, "page[cursor]")
+def page_offset(query: Query) -> int:
+    cursor = one(query, "page[cursor]")
     if cursor is None:
         return 0
     try:
@@ -81,6 +83,22 @@ def _page_url(url: str, size: int, offset: int) -> str:
     return f"{url}?{urlencode({'page[size]': size, 'page[cursor]': _cursor(offset)})}"
 
 
+def page_links(url: str, query: Query, size: int, offset: int, total: int) -> dict[str, Any]:
+    """self, prev and next of a page of `total` items at `offset`; every other parameter
+    of the query (filter, sort, ...) is kept in each."""
+    kept = {k: v[0] for k, v in query.items() if k not in ("page[size]", "page[cursor]")}
+
+    def at(start: int) -> str:
+        return f"{url}?{urlencode(kept | {'page[size]': size, 'page[cursor]': _cursor(start)})}"
+
+    self_url = f"{url}?{urlencode({k: v[0] for k, v in query.items()})}" if query else url
+    return {
+        "self": self_url,
+        "prev": at(max(0, offset - size)) if offset > 0 else None,
+        "next": at(offset + size) if offset + size < total else None,
+    }
+
+
 def _import_job(state: SandboxState, params: dict[str, str], query: Query, base: str) -> Any:
     job = state.imports.get(params["id"])
     if job is None:
@@ -93,7 +111,7 @@ def _import_errors(state: SandboxState, params: dict[str, str], query: Query, ba
     job = state.imports.get(params["id"])
     if job is None:
         raise ReadError(404, f"A profile bulk import job with id {params['id']} does not exist.")
-    size, offset = _page_size(query), _page_offset(query)
+    size, offset = page_size(query), page_offset(query)
     done = job.status(state.clock()) == "complete"
     errors = job.errors if done else []  # errors are known once the job has run
     page = errors[offset : offset + size]
@@ -106,22 +124,19 @@ def _import_errors(state: SandboxState, params: dict[str, str], query: Query, ba
     return {"data": [error.to_json() for error in page], "links": links}
 
 
-def parse_filter(text: str | None) -> tuple[str, str]:
-    """(field, value) of `equals(field,"value")`; 400 for anything else."""
+def parse_filter(query: Query, allowed: dict[str, frozenset[str]], resource: str) -> Clause | None:
+    """The query's filter clause (filters.py), None without one; 400 for a bad one."""
+    text = one(query, "filter")
     if text is None:
-        raise ReadError(400, 'This sandbox needs a filter: equals(<field>,"<value>").', "filter")
-    found = _EQUALS.match(text)
-    if found is None:
-        raise ReadError(400, f"Invalid filter provided: {text!r}.", "filter")
-    field, value = found["field"], re.sub(r"\\(.)", r"\1", found["value"])
-    if field not in FILTER_FIELDS:
-        detail = f"'{field}' is not a valid field for the resource 'profile'."
-        raise ReadError(400, detail, "filter")
-    return field, value
+        return None
+    try:
+        return filters.parse(text, allowed, resource)
+    except ValueError as exc:
+        raise ReadError(400, str(exc), "filter") from None
 
 
-def _additional_fields(query: Query) -> set[str]:
-    text = _one(query, "additional-fields[profile]")
+def additional_fields(query: Query) -> set[str]:
+    text = one(query, "additional-fields[profile]")
     wanted = {part.strip() for part in (text or "").split(",") if part.strip()}
     unknown = wanted - set(ADDITIONAL_FIELDS)
     if unknown:
@@ -131,13 +146,22 @@ def _additional_fields(query: Query) -> set[str]:
 
 
 def _profiles(state: SandboxState, params: dict[str, str], query: Query, base: str) -> Any:
-    field, value = parse_filter(_one(query, "filter"))
-    extra = _additional_fields(query)
-    _page_size(query)
-    found = state.profiles.find(field, value)
-    data = [] if found is None else [profile_resource(state, found, extra, base)]
-    self_url = f"{base}{PROFILES}/?{urlencode({k: v[0] for k, v in query.items()})}"
-    return {"data": data, "links": {"self": self_url, "prev": None, "next": None}}
+    """The profiles the filter names (any: in the order of its values, each once)."""
+    clause = parse_filter(query, _PROFILE_FILTERS, "profile")
+    if clause is None:
+        detail = 'This sandbox needs a filter: equals(<field>,"<value>") or any(<field>,[...]).'
+        raise ReadError(400, detail, "filter")
+    extra = additional_fields(query)
+    size, offset = page_size(query), page_offset(query)
+    found: dict[str, dict[str, Any]] = {}
+    for value in clause.values:
+        profile = state.profiles.find(clause.field, value)
+        if profile is not None:
+            found.setdefault(profile["id"], profile)
+    page = list(found.values())[offset : offset + size]
+    data = [profile_resource(state, profile, extra, base) for profile in page]
+    links = page_links(f"{base}{PROFILES}/", query, size, offset, len(found))
+    return {"data": data, "links": links}
 
 
 def profile_resource(
@@ -175,16 +199,7 @@ def _profile_lists(state: SandboxState, params: dict[str, str], query: Query, ba
         raise ReadError(404, f"A profile with id {params['id']} does not exist.")
     consent = state.consent.find(profile["email"], profile["phone_number"])
     list_ids = sorted(consent.lists) if consent is not None else []
-    data = [
-        {
-            "type": "list",
-            "id": list_id,
-            # The sandbox keeps no list records: only the ids a profile joined.
-            "attributes": {"name": None, "created": None, "updated": None, "opt_in_process": None},
-            "links": {"self": f"{base}/api/lists/{list_id}/"},
-        }
-        for list_id in list_ids
-    ]
+    data = [state.lists.resource(list_id, base) for list_id in list_ids]
     self_url = f"{base}{PROFILES}/{profile['id']}/lists/"
     return {"data": data, "links": {"self": self_url, "prev": None, "next": None}}
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dispatcher.sandbox.common.running import RunningServer
+from dispatcher.sandbox.klaviyo import list_routes
 from dispatcher.sandbox.klaviyo.control import plant_profile
 from dispatcher.sandbox.klaviyo.imports import DEFAULT_PROCESSING_S
 from dispatcher.sandbox.klaviyo.server import SandboxServer
@@ -27,6 +28,15 @@ class Sandbox(RunningServer):
     def profiles(self, email: str | None = None) -> list[dict[str, Any]]:
         """Consent per profile, as GET /_sandbox/profiles[?email=] returns it."""
         return self.state.consent.view(email)
+
+    def lists(self) -> list[dict[str, Any]]:
+        """Each list with its members, as GET /_sandbox/lists returns them."""
+        self.state.settle()
+        return list_routes.view(self.state)
+
+    def create_list(self, name: str, opt_in_process: str | None = None) -> str:
+        """A list made as an operator would make it (not recorded, not rate limited); its id."""
+        return self.state.lists.create(name, opt_in_process, self.state.now_iso()).id
 
     def plant_profile(self, **fields: Any) -> dict[str, Any]:
         """Set a stored profile's fields, properties, consent, suppression and lists, as

@@ -21,6 +21,8 @@ from dispatcher.sandbox.klaviyo.jsonapi import (
     gateway_page,
     throttled_document,
 )
+from dispatcher.sandbox.klaviyo.list_routes import READERS as LIST_READERS
+from dispatcher.sandbox.klaviyo.list_routes import WRITERS
 from dispatcher.sandbox.klaviyo.reads import READERS, ReadError
 from dispatcher.sandbox.klaviyo.state import RECORDED_HEADERS, SandboxState
 from dispatcher.sandbox.klaviyo.validation import ROUTES, Invalid, Route
@@ -30,6 +32,7 @@ CONTROL_PREFIX = "/_sandbox/"
 CONTROL_MAX_BYTES = 1024 * 1024
 _REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z0-9]+)?$")
 _GATEWAY_STATUSES = (502, 504, 524)
+_READERS = {**READERS, **LIST_READERS}
 
 
 class _Reject(Exception):
@@ -104,9 +107,15 @@ class _Handler(SandboxHandler):
             if endpoint.method == "GET":
                 self._read(arrival, endpoint, params)
                 return
-            route = ROUTES[endpoint.template]
             self._check_content_type()
             document = _parse(body)
+            writer = WRITERS.get(endpoint.name)
+            if writer is not None:  # the list endpoints: checked, applied and answered there
+                status, reply = writer(state, params, document, arrival.received_at, self.base_url)
+                self._record(arrival, body, [])
+                self.send(status, reply)
+                return
+            route = ROUTES[endpoint.template]
             unique_ids = route.validate(document)
         except Invalid as exc:
             self._reject(arrival, _Reject(400, detail=exc.detail, pointer=exc.pointer))
@@ -177,7 +186,7 @@ class _Handler(SandboxHandler):
 
     def _read(self, arrival: Arrival, endpoint: Endpoint, params: dict[str, str]) -> None:
         query = parse_qs(arrival.query, keep_blank_values=True)
-        document = READERS[endpoint.name](self.server.state, params, query, self.base_url)
+        document = _READERS[endpoint.name](self.server.state, params, query, self.base_url)
         self._record(arrival, b"", [])
         self.send(200, json.dumps(document).encode())
 

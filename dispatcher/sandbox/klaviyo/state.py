@@ -1,6 +1,6 @@
 """What the sandbox remembers: accepted requests, the unique_id index, rejections, queued
-faults, rate-limit windows and the fake account's profiles, consent and import jobs. One lock
-per part; every operation under one is O(1) or a copy."""
+faults, rate-limit windows and the fake account's profiles, consent, lists and import jobs.
+One lock per part; every operation under one is O(1) or a copy."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from dispatcher.sandbox.klaviyo.imports import (
     ImportJob,
     ImportJobs,
 )
+from dispatcher.sandbox.klaviyo.lists import ListStore
 from dispatcher.sandbox.klaviyo.profiles import ProfileStore
 from dispatcher.sandbox.klaviyo.rates import RateLimiter
 from dispatcher.sandbox.klaviyo.validation import import_list_ids, import_profile_errors
@@ -89,6 +90,7 @@ class SandboxState:
         self._lock = threading.Lock()  # the throttles and the unique_id index
         self._events: dict[str, int] = {}
         self.consent = ConsentBook()  # account state: kept by clear_log(), like profiles
+        self.lists = ListStore()  # the lists' records; who is in each is in `consent`
 
     def now_iso(self) -> str:
         return iso(self.clock())

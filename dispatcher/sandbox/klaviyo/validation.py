@@ -20,6 +20,8 @@ MAX_UNSUBSCRIPTIONS = 100
 MAX_SUPPRESSIONS = 100
 MAX_METRIC_NAME = 127
 MAX_IMPORT_PROFILES = 10_000
+MAX_LIST_PROFILES = 1000  # add_profiles_to_list, remove_profiles_from_list
+OPT_IN_PROCESSES = ("double_opt_in", "single_opt_in")
 PROFILE_IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id", "id")
 
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -268,6 +270,29 @@ def import_list_ids(data: dict[str, Any]) -> list[str]:
         if _obj(target, f"{pointer}/data/{i}").get("type") != "list":
             raise Invalid(f"{pointer}/data/{i}/type", "must be 'list'")
         ids.append(_str(target.get("id"), f"{pointer}/data/{i}/id"))
+    return ids
+
+
+def list_create(document: Any) -> tuple[str, str | None]:
+    """The name and opt-in process (None: the account's default) of a create_list body."""
+    attributes = _resource(_obj(document, "").get("data"), "/data", "list")
+    name = _str(attributes.get("name"), "/data/attributes/name")
+    if not name.strip():
+        raise Invalid("/data/attributes/name", "must not be blank")
+    opt_in_process = attributes.get("opt_in_process")
+    if opt_in_process is not None and opt_in_process not in OPT_IN_PROCESSES:
+        raise Invalid("/data/attributes/opt_in_process", f"must be one of {OPT_IN_PROCESSES}")
+    return name, opt_in_process
+
+
+def profile_relationships(document: Any) -> list[str]:
+    """The profile ids of an add_profiles_to_list or remove_profiles_from_list body."""
+    entries = _arr(_obj(document, "").get("data"), "/data", MAX_LIST_PROFILES)
+    ids = []
+    for i, entry in enumerate(entries):
+        if _obj(entry, f"/data/{i}").get("type") != "profile":
+            raise Invalid(f"/data/{i}/type", "must be 'profile'")
+        ids.append(_str(entry.get("id"), f"/data/{i}/id"))
     return ids
 
 

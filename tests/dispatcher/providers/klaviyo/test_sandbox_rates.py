@@ -290,6 +290,10 @@ CLIENT_BUCKET_ENDPOINTS = {
     ),
     "profiles": "GET /api/profiles",
     "profiles/{id}/lists": "GET /api/profiles/{id}/lists",
+    "lists": "GET /api/lists",
+    "lists (create)": "POST /api/lists",
+    "lists/{id}/relationships/profiles (add)": "POST /api/lists/{id}/relationships/profiles",
+    "lists/{id}/relationships/profiles (remove)": "DELETE /api/lists/{id}/relationships/profiles",
 }
 
 
