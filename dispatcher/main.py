@@ -33,7 +33,7 @@ from dispatcher.delivery.sync import SyncWorker
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.ordering.fences import Fences
 from dispatcher.ordering.lease import Lease
-from dispatcher.providers.activecampaign import ActiveCampaignClient, TrackingAccount
+from dispatcher.providers.activecampaign import ActiveCampaignClient, ListSender, TrackingAccount
 from dispatcher.providers.base import Provider
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.settings import CONSUMER_ACK_WAIT_S, DispatcherSettings
@@ -63,6 +63,9 @@ def build_provider(settings: DispatcherSettings) -> Provider:
         TrackingAccount(account_id, event_key, url),
         sms_list_id=settings.activecampaign_sms_list_id or None,
         suppression_tag=settings.activecampaign_suppression_tag,
+        list_sender=ListSender(
+            settings.activecampaign_list_sender_url, settings.activecampaign_list_sender_reminder
+        ),
         timeout_s=settings.provider_timeout_s,
     )
 

@@ -8,6 +8,7 @@ from marketing_runtime.settings import ProcessSettings
 from pydantic import Field, SecretStr, model_validator
 
 from dispatcher.budget.shared import DEFAULT_MARGIN_S, DEFAULT_SKEW_S
+from dispatcher.providers.activecampaign.lists import DEFAULT_SENDER_REMINDER, DEFAULT_SENDER_URL
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
 KLAVIYO_URL = "https://a.klaviyo.com"
@@ -45,6 +46,10 @@ class DispatcherSettings(ProcessSettings):
     # The list SMS consent is expressed on; empty: a custom field records it.
     activecampaign_sms_list_id: str = ""
     activecampaign_suppression_tag: str = Field("marketing-suppressed", min_length=1)
+    # What ActiveCampaign shows on a list it creates for a segment (found or created by
+    # name): the sender's website and why people are on it. Set both for a real account.
+    activecampaign_list_sender_url: str = Field(DEFAULT_SENDER_URL, min_length=1)
+    activecampaign_list_sender_reminder: str = Field(DEFAULT_SENDER_REMINDER, min_length=1)
     provider_timeout_s: float = Field(10.0, gt=0)
     # The list that newsletter subscribers join (Klaviyo list id, ActiveCampaign numeric
     # list id); empty: Klaviyo subscribes only, ActiveCampaign records consent in fields.

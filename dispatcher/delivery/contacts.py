@@ -1,4 +1,4 @@
-"""Delivers profile and consent changes in order.
+"""Delivers profile, consent and provider-list changes in order.
 
 Ordering, per person, across retries and replicas:
 1. One replica at a time processes ordered work: it holds a lease in NATS KV
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,10 +37,19 @@ from dispatcher.delivery.outcomes import Outcome, Reporter
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.ordering.fences import CONSENT, PROFILE, Fences
 from dispatcher.ordering.lease import Lease
-from dispatcher.providers.base import REQUEST_ERASURE, UPSERT_PROFILE, BulkCall, Provider
+from dispatcher.providers.base import (
+    FIND_LIST,
+    REQUEST_ERASURE,
+    UPSERT_PROFILE,
+    BulkCall,
+    Provider,
+)
 
 log = logging.getLogger(__name__)
 ERASE = "erase"
+# A person's place in one segment's provider list: fenced per list, as
+# `LIST.<segment id>` (a newer join or leave of one list says nothing of another).
+LIST = "list"
 UNREADABLE = "unreadable"  # failed as it arrived: no kind or no payload of its kind
 ASPECT_OF_KIND = {
     bus_pb2.KIND_CONTACT_UPSERTED: PROFILE,
@@ -47,6 +57,7 @@ ASPECT_OF_KIND = {
     bus_pb2.KIND_NEWSLETTER_SUBSCRIBED: CONSENT,
     bus_pb2.KIND_CONTACT_UNSUBSCRIBED: CONSENT,
     bus_pb2.KIND_CONTACT_ERASED: ERASE,
+    bus_pb2.KIND_LIST_MEMBERSHIP_CHANGED: LIST,
 }
 PROFILE_CONCURRENCY = 8
 
@@ -60,6 +71,7 @@ class Work:
     error: str = ""
     provider_id: str = ""
     failed: bool = False
+    list_id: str = ""  # a list change's list, once known
 
 
 class LeaseLost(Exception):
@@ -95,13 +107,16 @@ class ContactsWorker:
         self._base_s = backoff_base_s
         self._list_id = newsletter_list_id or None
         self._sleep = sleep
+        # Segment lists found (or created) by name, by segment id: asked once per process.
+        self._found_lists: dict[str, str] = {}
 
     def pause_left(self) -> float:
         """Seconds until any endpoint this worker calls takes calls again (0: one
         does now). Fetching is held off only while every one is paused: one 429,
         say on erasures, must not stop unsubscribes; a fetched change for a paused
         endpoint waits at the gate for its own call alone."""
-        operations = (UPSERT_PROFILE, REQUEST_ERASURE, *self._provider.limits.consent)
+        limits = self._provider.limits
+        operations = (UPSERT_PROFILE, REQUEST_ERASURE, FIND_LIST, *limits.consent, *limits.lists)
         return min(self._gate.pause_left(operation) for operation in operations)
 
     async def handle(self, messages: list[Msg]) -> None:
@@ -148,6 +163,7 @@ class ContactsWorker:
     async def _apply(self, segment: list[Work], held: Holding) -> None:
         profiles = [w for w in segment if w.aspect == PROFILE]
         consents = [w for w in segment if w.aspect == CONSENT]
+        list_changes = [w for w in segment if _is_list(w.aspect)]
         erasures = [w for w in segment if w.aspect == ERASE]
         limit = asyncio.Semaphore(PROFILE_CONCURRENCY)
 
@@ -159,6 +175,11 @@ class ContactsWorker:
             for w in profiles:
                 group.create_task(upsert(w))
         for call in self._consent_calls(consents):
+            await self._run(call, held)
+        # After consent: a withdrawal reaches the provider before the leave it
+        # caused, a grant before the join.
+        await self._find_lists(list_changes, held)
+        for call in self._list_calls([w for w in list_changes if not w.failed]):
             await self._run(call, held)
         for w in erasures:
             await self._run(BulkCall(REQUEST_ERASURE, [w], self._erase), held)
@@ -178,6 +199,34 @@ class ContactsWorker:
         states = [(w, translate.consent_state(w.delivery)) for w in consents]
         planned = self._provider.plan_consent(states, self._list_id)
         return split_by_limits(planned, self._provider.limits.consent)
+
+    async def _find_lists(self, changes: list[Work], held: Holding) -> None:
+        """Each change's list id: its payload's, else the list found (or made) by
+        its name once per segment, and reported as the delivery's provider id
+        so the service learns it."""
+        unknown: dict[str, list[Work]] = {}
+        for w in changes:
+            payload = w.delivery.list_membership_changed
+            w.list_id = payload.list_id or self._found_lists.get(payload.segment_id, "")
+            if not w.list_id:
+                unknown.setdefault(payload.segment_id, []).append(w)
+        for owners in unknown.values():
+            await self._run(BulkCall(FIND_LIST, owners, self._find_list), held)
+        for w in changes:
+            w.provider_id = w.list_id
+
+    async def _find_list(self, owners: Sequence[Work]) -> None:
+        payload = owners[0].delivery.list_membership_changed
+        found = await self._provider.find_list(payload.list_name)
+        self._found_lists[payload.segment_id] = found
+        for w in owners:
+            w.list_id = found
+
+    def _list_calls(self, changes: list[Work]) -> list[BulkCall[Work]]:
+        planned = self._provider.plan_lists(
+            [(w, translate.list_change(w.delivery, w.list_id)) for w in changes]
+        )
+        return split_by_limits(planned, self._provider.limits.lists)
 
     async def _run(self, call: BulkCall[Work], held: Holding) -> None:
         """One call with in-place retries; a refused call is narrowed down to the
@@ -231,7 +280,21 @@ def _work(msg: Msg) -> Work:
         # Sending cannot make it readable: fail it now, or it would hold up the
         # batch (and the ordered work behind it) for good.
         return Work(msg, delivery, UNREADABLE, failed=True, error=_unreadable(delivery))
+    if aspect == LIST:
+        segment_id = delivery.list_membership_changed.segment_id
+        if not _SEGMENT_ID.fullmatch(segment_id):
+            error = f"unreadable delivery: a list change of segment {segment_id!r}"
+            return Work(msg, delivery, UNREADABLE, failed=True, error=error)
+        aspect = f"{LIST}.{segment_id}"
     return Work(msg, delivery, aspect)
+
+
+# What the service's segment ids are: also safe as a fence key's token.
+_SEGMENT_ID = re.compile(r"[a-z][a-z0-9-]{0,62}")
+
+
+def _is_list(aspect: str) -> bool:
+    return aspect.startswith(LIST + ".")
 
 
 def _unreadable(delivery: bus_pb2.Delivery) -> str:

@@ -12,7 +12,7 @@ The gate also keeps a pause of its own after any Retry-After: it needs no round
 trip to honour, and holds while NATS (and so the shared budget) is away.
 
 A provider whose calls may make several HTTP requests (`Limits.paces_requests`:
-every ActiveCampaign operation; Klaviyo's import_status and read_person) is given
+every ActiveCampaign operation; Klaviyo's import_status, read_person and list calls) is given
 `pace` as its `RequestPacer`: then for those operations each request, not each
 call, is reserved, in the buckets that request draws from, right before it
 goes, and the call's `guard` runs before each request; a 429 pauses the buckets

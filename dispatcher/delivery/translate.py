@@ -18,7 +18,13 @@ from marketing_runtime import event_bodies, kinds
 from marketing_runtime.money import amount, to_money
 from marketing_runtime.timestamps import to_datetime, to_timestamp
 
-from dispatcher.providers.base import ConsentChange, ConsentState, Profile, TrackedEvent
+from dispatcher.providers.base import (
+    ConsentChange,
+    ConsentState,
+    ListChange,
+    Profile,
+    TrackedEvent,
+)
 
 # Where a typed event keeps the money reported as the event's value.
 _VALUE_PATHS = {
@@ -269,3 +275,11 @@ def consent_of(state: bus_pb2.ConsentState) -> ConsentState:
         newsletter_member=state.newsletter_member,
         suppressed=state.suppressed,
     )
+
+
+def list_change(delivery: bus_pb2.Delivery, list_id: str) -> ListChange:
+    """A list membership change, into or out of `list_id` (the payload's own id,
+    or the one found by the list's name when the payload had none)."""
+    kinds.require(delivery, bus_pb2.KIND_LIST_MEMBERSHIP_CHANGED)
+    change = delivery.list_membership_changed
+    return ListChange(email=change.email, list_id=list_id, member=change.member)

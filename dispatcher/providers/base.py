@@ -29,6 +29,8 @@ REQUEST_ERASURE = "request_erasure"
 START_IMPORT = "start_import"
 IMPORT_STATUS = "import_status"
 READ_PERSON = "read_person"
+# Finding a segment's provider list by name, or creating it (`find_list`).
+FIND_LIST = "find_list"
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,16 @@ class ConsentState:
     change: ConsentChange
     newsletter_member: bool
     suppressed: bool
+
+
+@dataclass(frozen=True)
+class ListChange:
+    """One person into a provider list (`member`) or out of it. The list's id is
+    known (found or created first with `find_list`). Neither changes consent."""
+
+    email: str
+    list_id: str
+    member: bool
 
 
 @dataclass(frozen=True)
@@ -153,10 +165,13 @@ class Limits:
     # every bucket a request of the operation may draw from. Any other operation's call
     # is one request, reserved in each of its operation's `rates` before it goes.
     paces_requests: frozenset[str] = frozenset()
+    # Every call `plan_lists` may plan, like `consent` for `plan_consent`.
+    lists: Mapping[str, OperationLimits] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if any(limit.max_bytes is not None for limit in self.consent.values()):
-            raise ValueError("consent calls are split by their number of items only")
+        calls = [*self.consent.values(), *self.lists.values()]
+        if any(limit.max_bytes is not None for limit in calls):
+            raise ValueError("consent and list calls are split by their number of items only")
 
 
 class RequestPacer(Protocol):
@@ -277,6 +292,20 @@ class Provider(Protocol):
 
     async def request_erasure(self, email: str) -> None:
         """Ask the provider to delete everything about this person."""
+        ...
+
+    async def find_list(self, name: str) -> str:
+        """The id of the provider's list named `name`, created when it has none
+        (the `FIND_LIST` operation)."""
+        ...
+
+    def plan_lists(self, changes: Sequence[tuple[OwnerT, ListChange]]) -> list[BulkCall[OwnerT]]:
+        """The calls, to run in this order, that put each owner's person into its
+        list or take them out of it (consent is left as it is). A person the
+        provider holds no profile or contact for is refused (a
+        PermanentProviderError naming their item): list calls never create
+        people, so a late change cannot bring back someone erased. A call may
+        hold any number of items: the caller splits it by `limits.lists[call.operation]`."""
         ...
 
     async def start_import(self, contacts: Sequence[ImportContact]) -> str:

@@ -32,6 +32,7 @@ from tests.dispatcher.helpers import provider_consent as klaviyo_consent
 from tests.dispatcher.providers.under_test import (
     activecampaign_consent,
     field_titles,
+    new_list,
     tracked_event_counts,
 )
 from tests.processes import DispatcherProcess
@@ -137,6 +138,18 @@ class SystemProvider(ABC):
     def erased(self, email: str) -> bool:
         """Whether the person's erasure reached the provider (call `holds` first)."""
 
+    @abstractmethod
+    def list_id(self, name: str) -> str:
+        """The id of the provider's list called `name`; "" when it has none."""
+
+    @abstractmethod
+    def list_members(self, name: str) -> set[str]:
+        """The emails in the list called `name` (subscribed, on ActiveCampaign)."""
+
+    @abstractmethod
+    def make_list(self, name: str) -> str:
+        """A new list of the account, made as an operator would; its id."""
+
     def mentioning(self, email: str, *texts: str) -> bool:
         """Whether an accepted request names `email` with all `texts`."""
         return any(mentions(r, email, *texts) for r in self.requests())
@@ -208,6 +221,16 @@ class KlaviyoProvider(SystemProvider):
 
     def holds(self, email: str) -> bool:
         return bool(self.profile_writes(email))
+
+    def list_id(self, name: str) -> str:
+        return next((r["id"] for r in self.sandbox.lists() if r["name"] == name), "")
+
+    def list_members(self, name: str) -> set[str]:
+        found = [r for r in self.sandbox.lists() if r["name"] == name]
+        return set(found[0]["members"]) if found else set()
+
+    def make_list(self, name: str) -> str:
+        return self.sandbox.create_list(name)
 
     def erased(self, email: str) -> bool:
         return any(mentions(r, email) for r in self.requests(self.erasure_path))
@@ -323,6 +346,17 @@ class ActiveCampaignProvider(SystemProvider):
                 if titles.get(str(written["field"])) == name and written["value"] == value:
                     return True
         return False
+
+    def list_id(self, name: str) -> str:
+        return next((str(r["id"]) for r in self.sandbox.view("lists") if r["name"] == name), "")
+
+    def list_members(self, name: str) -> set[str]:
+        list_id = self.list_id(name)
+        members = self.sandbox.members(list_id) if list_id else {}
+        return {email for email, status in members.items() if status == "1"}
+
+    def make_list(self, name: str) -> str:
+        return new_list(self.sandbox, name)
 
     def consent(self, email: str, *, sms: bool = False) -> ProviderConsent:
         state = activecampaign_consent(self.sandbox, email, self.newsletter_list_id)

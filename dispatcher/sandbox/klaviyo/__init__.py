@@ -10,7 +10,8 @@ Same paths, status codes, headers checks and JSON:API error bodies as Klaviyo (r
     POST /api/profile-subscription-bulk-delete-jobs   202 (<= 100 profiles)
     POST /api/profile-suppression-bulk-create-jobs    202 (<= 100 profiles)
     POST /api/profile-suppression-bulk-delete-jobs    202 (<= 100 profiles)
-    POST /api/data-privacy-deletion-jobs          202 (exactly one identifier)
+    POST /api/data-privacy-deletion-jobs          202 (exactly one identifier); the profile,
+                                                  its consent and lists are deleted at once
     POST /api/profile-bulk-import-jobs            202 + job (<= 10,000 profiles, 5 MB); a
                                                   profile it cannot import is an import error
     GET  /api/profile-bulk-import-jobs/{id}       the job: queued, processing, complete

@@ -165,6 +165,12 @@ class ConsentBook:
             profile.phone_number = phone
         return profile
 
+    def forget(self, email: str | None, phone: str | None) -> None:
+        """A deleted profile's consent, suppression and list memberships go with it."""
+        with self._lock:
+            for key in ([email.lower()] if email else []) + ([f"phone:{phone}"] if phone else []):
+                self._profiles.pop(key, None)
+
     def find(self, email: str | None, phone: str | None) -> ProfileConsent | None:
         """A copy of the consent of the profile with this email (or, without one, phone)."""
         key = email.lower() if email else f"phone:{phone}"

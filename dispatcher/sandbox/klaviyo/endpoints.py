@@ -35,6 +35,7 @@ class Endpoint:
 
 PROFILES = "/api/profiles"
 IMPORT_JOBS = "/api/profile-bulk-import-jobs"
+ERASURE_JOBS = "/api/data-privacy-deletion-jobs"
 LISTS = "/api/lists"
 LIST_PROFILES = LISTS + "/{id}/relationships/profiles"
 ENDPOINTS = (

@@ -104,6 +104,23 @@ class ProfileStore:
                 profile = self._by_key.get(identity_keys({identifier: value})[0])
             return None if profile is None else profile.to_json()
 
+    def delete(self, identifier: str, value: str) -> str | None:
+        """Forget the profile with this identifier (a data privacy deletion); its email,
+        or None when there was none."""
+        with self._lock:
+            if identifier == "id":
+                profile = self._by_id.get(value)
+            else:
+                profile = self._by_key.get(identity_keys({identifier: value})[0])
+            if profile is None:
+                return None
+            for index in (self._primary, self._by_key):
+                for key in [k for k, p in index.items() if p is profile]:
+                    del index[key]
+            del self._by_id[profile.id]
+            email = profile.fields.get("email")
+            return str(email) if email else None
+
     def _find_or_create(self, keys: list[str], at: str) -> tuple[StoredProfile, bool]:
         """The profile of these identity keys (`identity_keys` of the attributes)."""
         if not keys:

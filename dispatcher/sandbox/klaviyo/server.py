@@ -14,7 +14,13 @@ from dispatcher.sandbox.common.http import SandboxHandler, SandboxHTTPServer
 from dispatcher.sandbox.common.recording import Arrival
 from dispatcher.sandbox.common.windows import Refusal
 from dispatcher.sandbox.klaviyo.control import control
-from dispatcher.sandbox.klaviyo.endpoints import IMPORT_JOBS, Endpoint, NoEndpoint, resolve
+from dispatcher.sandbox.klaviyo.endpoints import (
+    ERASURE_JOBS,
+    IMPORT_JOBS,
+    Endpoint,
+    NoEndpoint,
+    resolve,
+)
 from dispatcher.sandbox.klaviyo.jsonapi import (
     JSON_API,
     error_document,
@@ -204,6 +210,8 @@ class _Handler(SandboxHandler):
             job = state.start_import(document, arrival.received_s)
             resource = job.resource(arrival.received_s, self.base_url)
             reply = json.dumps({"data": resource, "links": resource["links"]}).encode()
+        elif route.path == ERASURE_JOBS:
+            state.erase(document)
         state.apply_consent(route.path, document, arrival.received_at)
         self._record(arrival, body, unique_ids)
         self.send(status, reply)

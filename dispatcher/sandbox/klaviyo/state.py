@@ -159,6 +159,22 @@ class SandboxState:
         for item in (attributes.get("profiles") or {}).get("data", ()):
             self.profiles.upsert(_identity(item["attributes"]), at)
 
+    def erase(self, document: dict[str, Any]) -> None:
+        """A data privacy deletion job: Klaviyo deletes the profile (it runs later there;
+        here at once), and with it its consent and list memberships."""
+        data = document["data"]["attributes"]["profile"]["data"]
+        attributes = data.get("attributes") or {}
+        if data.get("id"):
+            identifier, value = "id", str(data["id"])
+        else:
+            identifier = "email" if attributes.get("email") else "phone_number"
+            value = str(attributes[identifier])
+        email = self.profiles.delete(identifier, value)
+        if identifier == "email":
+            email = value
+        phone = value if identifier == "phone_number" else None
+        self.consent.forget(email, phone)
+
     def start_import(self, document: dict[str, Any], now: float) -> ImportJob:
         """A validated bulk import job: profiles that cannot be imported become its errors."""
         data = document["data"]

@@ -15,7 +15,7 @@ from marketing_runtime.connection import Bus
 from marketing_runtime.pull import PullConsumer
 
 from dispatcher.delivery.gate import ProviderGate
-from dispatcher.providers.base import REQUEST_ERASURE, UPSERT_PROFILE
+from dispatcher.providers.base import FIND_LIST, REQUEST_ERASURE, UPSERT_PROFILE
 from dispatcher.providers.errors import RetryableProviderError
 from dispatcher.providers.klaviyo.client import ERASE, SUPPRESS, UNSUBSCRIBE, KlaviyoClient
 from dispatcher.sandbox import Sandbox
@@ -103,7 +103,9 @@ def test_fetching_is_held_off_only_while_every_endpoint_is_paused(
         gate = ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep)
         provider = KlaviyoClient(API_KEY, base_url=sandbox.base_url)
         worker = await contacts_worker(bus, provider, lease, clock=clock, gate=gate)
-        operations = [UPSERT_PROFILE, *provider.limits.consent]  # the others the worker calls
+        # The others the worker calls.
+        limits = provider.limits
+        operations = [UPSERT_PROFILE, FIND_LIST, *limits.consent, *limits.lists]
         try:
             await throttle(gate, REQUEST_ERASURE, RETRY_AFTER_S)
             one_paused = worker.pause_left()

@@ -23,9 +23,7 @@ LIST_KIND = "list_membership.changed"
 
 
 def manual(list_id: str | None) -> pb.CreateSegmentRequest:
-    segment = sp.Segment(
-        display_name=f"listed {uuid.uuid4().hex[:8]}", kind=sp.Segment.KIND_MANUAL
-    )
+    segment = sp.Segment(display_name=f"listed {uuid.uuid4().hex[:8]}", kind=sp.Segment.KIND_MANUAL)
     if list_id is not None:
         segment.provider_list.list_id = list_id
     return pb.CreateSegmentRequest(segment=segment)
