@@ -107,7 +107,7 @@ class ContactsWorker:
         self._base_s = backoff_base_s
         self._list_id = newsletter_list_id or None
         self._sleep = sleep
-        # Segment lists found (or created) by name, by segment id: asked once per process.
+        # Segment lists found (or created) by name, by link: asked once per process.
         self._found_lists: dict[str, str] = {}
 
     def pause_left(self) -> float:
@@ -207,18 +207,21 @@ class ContactsWorker:
         unknown: dict[str, list[Work]] = {}
         for w in changes:
             payload = w.delivery.list_membership_changed
-            w.list_id = payload.list_id or self._found_lists.get(payload.segment_id, "")
+            w.list_id = payload.list_id or self._found_lists.get(_link(payload), "")
             if not w.list_id:
-                unknown.setdefault(payload.segment_id, []).append(w)
+                unknown.setdefault(_link(payload), []).append(w)
         for owners in unknown.values():
             await self._run(BulkCall(FIND_LIST, owners, self._find_list), held)
         for w in changes:
-            w.provider_id = w.list_id
+            if not w.delivery.list_membership_changed.list_id:
+                w.provider_id = w.list_id
+            if self._list_id is not None and w.list_id == self._list_id:
+                _fail([w], "the newsletter list is kept by consent changes, not a segment")
 
     async def _find_list(self, owners: Sequence[Work]) -> None:
         payload = owners[0].delivery.list_membership_changed
         found = await self._provider.find_list(payload.list_name)
-        self._found_lists[payload.segment_id] = found
+        self._found_lists[_link(payload)] = found
         for w in owners:
             w.list_id = found
 
@@ -291,6 +294,11 @@ def _work(msg: Msg) -> Work:
 
 # What the service's segment ids are: also safe as a fence key's token.
 _SEGMENT_ID = re.compile(r"[a-z][a-z0-9-]{0,62}")
+
+
+def _link(change: bus_pb2.ListMembershipChanged) -> str:
+    """The link a list change belongs to (a relinked segment's is a new one)."""
+    return change.link_id or change.segment_id
 
 
 def _is_list(aspect: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime
 
 from marketing.bus.v1 import bus_pb2
@@ -37,19 +38,18 @@ _FAILED_EVENT_TO_OUTBOX = text(
 _EVENT_EXISTS = text("SELECT 1 FROM marketing_event_log WHERE id = :id")
 # An accepted erasure request needs the email no longer: it is forgotten here.
 # The payload comes back only where a delivered row's contact is marked synced
-# (a kind naming a contact id) or a list change is recorded, not every payload.
+# (a kind naming a contact id) or for a list change (its segment and link), not
+# every payload.
 _OUTBOX_DONE = text(
     "UPDATE marketing_outbox SET status = CAST(:status AS outbox_status), completed_at = :now, "
     "error = :error, attempts = :attempts, payload = CASE "
     "WHEN kind = :erased AND :status = 'COMPLETED' THEN :scrubbed "
     "ELSE payload END WHERE id = CAST(:id AS uuid) "
-    "RETURNING kind, CASE WHEN kind = ANY(:with_payload) AND :status = 'COMPLETED' "
-    "THEN payload END AS payload"
+    "RETURNING kind, CASE WHEN kind = ANY(:with_contact_id) AND :status = 'COMPLETED' "
+    "THEN payload WHEN kind = :list_change THEN payload END AS payload"
 )
 _ERASED = kinds.name(bus_pb2.KIND_CONTACT_ERASED)
-# The kinds whose delivered rows' payloads are read back: those naming a contact
-# (marked synced) and list changes (their segment's list synced).
-_WITH_PAYLOAD = [*outbox.WITH_CONTACT_ID, lists.KIND_NAME]
+
 _CONTACT_SYNCED = text(
     "UPDATE marketing_contact SET last_sync_at = :now, "
     "external_id = COALESCE(NULLIF(:provider_id, ''), external_id) "
@@ -113,6 +113,7 @@ async def _record_failed_event(
 async def record_outbox(
     session: AsyncSession, results: list[bus_pb2.DeliveryResult], now: datetime
 ) -> None:
+    list_results: list[lists.ListResult] = []
     for r in results:
         status = "FAILED" if r.outcome == FAILED else "COMPLETED"
         params = {
@@ -123,17 +124,29 @@ async def record_outbox(
             "id": r.delivery_id,
             "erased": _ERASED,
             "scrubbed": outbox.ERASED_PAYLOAD,
-            "with_payload": _WITH_PAYLOAD,
+            "with_contact_id": list(outbox.WITH_CONTACT_ID),
+            "list_change": lists.KIND_NAME,
         }
         row = (await session.execute(_OUTBOX_DONE, params)).first()
         if row is not None and row.kind == lists.KIND_NAME:
-            await lists.recorded(session, r.delivery_id, row.payload, r.provider_id, now)
+            list_results.append(_list_result(r, row.payload))
             continue
         if row is None or row.payload is None:
             continue
         contact_id = outbox.contact_id(row.kind, row.payload)
         if contact_id:
             await _contact_synced(session, contact_id, r.provider_id, now)
+    await lists.record_results(session, list_results, now)
+
+
+def _list_result(r: bus_pb2.DeliveryResult, payload: bytes) -> lists.ListResult:
+    return lists.ListResult(
+        outbox_id=uuid.UUID(r.delivery_id),
+        data=payload,
+        accepted=r.outcome == bus_pb2.OUTCOME_DELIVERED,
+        failed=r.outcome == FAILED,
+        found_list_id=r.provider_id,
+    )
 
 
 async def _contact_synced(

@@ -35,11 +35,13 @@ from sqlalchemy import (
     Uuid,
     any_,
     bindparam,
+    case,
     delete,
     exists,
     func,
     literal,
     select,
+    text,
     union_all,
     update,
 )
@@ -62,6 +64,8 @@ _LIST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Rows written per statement when a whole segment's list is filled.
 _CHUNK = 5000
 KIND_NAME = kinds.name(bus_pb2.KIND_LIST_MEMBERSHIP_CHANGED)
+# The class of the per-segment advisory locks of list syncs ("segl").
+_LIST_SYNC_LOCK = 0x7365676C
 
 
 @dataclass(frozen=True)
@@ -80,13 +84,21 @@ def valid_list_id(list_id: str) -> bool:
 async def link(session: AsyncSession, segment: Segment, list_id: str, now: datetime) -> None:
     """Keep `segment`'s email audience in the provider list `list_id` ("" to
     find or create one named after the segment) from now on. Linking to
-    another list starts it afresh: everyone in the audience joins it."""
-    changed = not segment.list_linked or (segment.list_id or "") != list_id
-    if not changed:
+    another list starts afresh (a new link): everyone in the audience joins
+    it. Asking again for the list it has (by id, or by name once found) changes
+    nothing. The caller holds the whole-evaluation lock: no drain meanwhile."""
+    by_name = not list_id
+    if segment.list_linked and (
+        (by_name and segment.list_name is not None) or (not by_name and segment.list_id == list_id)
+    ):
         return
+    if list_id:
+        await _refuse_list_in_use(session, segment, list_id)
     await _forget(session, segment)
     segment.list_linked = True
     segment.list_id = list_id or None
+    segment.list_name = segment.display_name if by_name else None
+    segment.list_link_id = uuid.uuid4()
     segment.list_synced_at = None
     await session.flush()
     await sync(session, now, segment_ids=[segment.id])
@@ -99,7 +111,28 @@ async def unlink(session: AsyncSession, segment: Segment) -> None:
     await _forget(session, segment)
     segment.list_linked = False
     segment.list_id = None
+    segment.list_name = None
+    segment.list_link_id = None
     segment.list_synced_at = None
+
+
+async def _refuse_list_in_use(session: AsyncSession, segment: Segment, list_id: str) -> None:
+    other = await session.scalar(
+        select(Segment.id).where(
+            Segment.list_linked, Segment.list_id == list_id, Segment.id != segment.id
+        )
+    )
+    if other is not None:
+        raise ListInUse(list_id, other)
+
+
+class ListInUse(Exception):
+    """The list keeps another segment's audience (each would take people out of it)."""
+
+    def __init__(self, list_id: str, segment_id: str) -> None:
+        super().__init__(f"list {list_id} keeps segment {segment_id}")
+        self.list_id = list_id
+        self.segment_id = segment_id
 
 
 async def _forget(session: AsyncSession, segment: Segment) -> None:
@@ -137,6 +170,14 @@ async def _sync_segment(
     now: datetime,
     contact_ids: Sequence[uuid.UUID] | None,
 ) -> int:
+    # One sync of a segment's list at a time, until commit: two drains holding
+    # changes of one person would each compare with what the other has not yet
+    # committed, and a join decided before a withdrawal could stay unanswered.
+    # Taken in segment id order (see `sync`), so syncs never wait on each other
+    # in a cycle; the comparison after it sees what the one before committed.
+    await session.execute(
+        select(func.pg_advisory_xact_lock(_LIST_SYNC_LOCK, func.hashtext(segment.id)))
+    )
     changes = (await session.execute(_differences(segment.id, contact_ids))).all()
     for start in range(0, len(changes), _CHUNK):
         await _queue(session, segment, changes[start : start + _CHUNK], now)
@@ -189,9 +230,10 @@ async def _queue(
         payload = bus_pb2.ListMembershipChanged(
             segment_id=segment.id,
             list_id=segment.list_id or "",
-            list_name=segment.display_name,
+            list_name=segment.list_name or "",
             email=email,
             member=belongs,
+            link_id=str(segment.list_link_id),
         )
         key = validation.normalized_email_key(email)
         rows.append((key, bus_pb2.KIND_LIST_MEMBERSHIP_CHANGED, payload.SerializeToString()))
@@ -210,28 +252,65 @@ async def _queue(
     )
 
 
-async def recorded(
-    session: AsyncSession, outbox_id: str, data: bytes | None, provider_id: str, now: datetime
+@dataclass(frozen=True)
+class ListResult:
+    """What became of one list change: `accepted` by the provider (not
+    superseded), or `failed` for good; `found_list_id` is the list the
+    dispatcher found or created by name for it ("" when the change named one)."""
+
+    outbox_id: uuid.UUID
+    data: bytes
+    accepted: bool
+    failed: bool
+    found_list_id: str
+
+
+async def record_results(
+    session: AsyncSession, results: Sequence[ListResult], now: datetime
 ) -> None:
-    """A list change's result came back: it is pending no longer. `data` (its
-    payload) is given when the provider accepted it: the list was synced now,
-    and a list found or created by name has the id the provider gave."""
+    """List changes' results: none is pending any more; a failed one's decision
+    is undone (the next sync of that person decides again); an accepted one
+    marks its link's list synced now, and a list found by name becomes the
+    link's list id. Results of an earlier link change nothing of the segment.
+    Segment rows first, in id order, then member rows: UpdateSegment locks in
+    that order too."""
+    synced: dict[tuple[str, str], str] = {}
+    for r in results:
+        if r.accepted:
+            change = outbox.payload(KIND_NAME, r.data)
+            key = (change.segment_id, change.link_id)
+            synced[key] = synced.get(key) or r.found_list_id
+    for (segment_id, link_id), found in sorted(synced.items()):
+        await session.execute(_SYNCED, {"id": segment_id, "link": link_id, "found": found})
+    if not results:
+        return
+    failed = [r.outbox_id for r in results if r.failed]
     await session.execute(
         update(SegmentListMember)
-        .where(SegmentListMember.outbox_id == uuid.UUID(outbox_id))
-        .values(outbox_id=None)
-    )
-    if not data:
-        return
-    change = outbox.payload(KIND_NAME, data)
-    await session.execute(
-        update(Segment)
-        .where(Segment.id == change.segment_id, Segment.list_linked)
+        .where(
+            SegmentListMember.outbox_id
+            == any_(bindparam(None, [r.outbox_id for r in results], _IDS))
+        )
         .values(
-            list_synced_at=now,
-            list_id=func.coalesce(Segment.list_id, func.nullif(provider_id, "")),
+            outbox_id=None,
+            in_list=case(
+                (
+                    SegmentListMember.outbox_id == any_(bindparam(None, failed, _IDS)),
+                    ~SegmentListMember.in_list,
+                ),
+                else_=SegmentListMember.in_list,
+            ),
         )
     )
+
+
+# A list found by name is taken only while no other segment keeps that list.
+_SYNCED = text(
+    "UPDATE marketing_segment SET list_synced_at = now(), list_id = CASE "
+    "WHEN list_id IS NULL AND :found <> '' AND NOT EXISTS (SELECT 1 FROM marketing_segment o "
+    "WHERE o.list_linked AND o.list_id = :found) THEN :found ELSE list_id END "
+    "WHERE id = :id AND list_linked AND CAST(list_link_id AS text) = :link"
+)
 
 
 async def view(session: AsyncSession, segment: Segment) -> ListLink | None:

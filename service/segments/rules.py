@@ -134,7 +134,8 @@ async def create_segment(db: Database, new: NewSegment, *, now: datetime) -> Seg
         if new.filter is not None:
             await _set_filter(session, row, new.filter, now)
         if new.provider_list is not None:
-            await lists.link(session, row, new.provider_list, now)
+            await membership.hold_for_whole_evaluation(session, counts_events=False)
+            await _link(session, row, segment_name(row.id), new.provider_list, now)
         await session.flush()
         return await _view(session, row)
 
@@ -251,10 +252,14 @@ async def update_segment(
         _check_list_id(v, changes.provider_list)
     async with db.transaction() as session:
         row = await _find(session, v, segment_id, name)
-        if "filter" in changes.paths and changes.filter is not None:
+        evaluates = "filter" in changes.paths and changes.filter is not None
+        if evaluates or "provider_list" in changes.paths:
             # Before the row lock: a drain or round holding the evaluation lock
-            # needs the row's key share, and would otherwise wait on us.
-            counts_events = filters.has_events(changes.filter)
+            # needs the row's key share, and would otherwise wait on us. A link
+            # holds it too: a drain meanwhile would meet neither its snapshot
+            # nor the link.
+            node = changes.filter if evaluates else None
+            counts_events = node is not None and filters.has_events(node)
             await membership.hold_for_whole_evaluation(session, counts_events=counts_events)
         await session.refresh(row, with_for_update={"key_share": True})
         if "filter" in changes.paths:
@@ -286,7 +291,21 @@ async def _change_list(
             description="the newsletter's provider list is the dispatcher's newsletter list "
             "(MARKETING_NEWSLETTER_LIST_ID), kept with subscribe and unsubscribe",
         )
-    await lists.link(session, row, list_id, now)
+    await _link(session, row, name, list_id, now)
+
+
+async def _link(
+    session: AsyncSession, row: Segment, name: str, list_id: str, now: datetime
+) -> None:
+    try:
+        await lists.link(session, row, list_id, now)
+    except lists.ListInUse as taken:
+        raise FailedPreconditionError(
+            reason="LIST_LINKED_ELSEWHERE",
+            subject=name,
+            description=f"list {taken.list_id} keeps {segment_name(taken.segment_id)}: "
+            "each segment needs a list of its own",
+        ) from None
 
 
 def _check_filter_change(row: Segment, node: filters.Node | None) -> None:

@@ -175,7 +175,19 @@ class Segment(Base):
     # is given, or the provider's once it found or created the list.
     list_linked: Mapped[bool] = mapped_column(Boolean, default=False)
     list_id: Mapped[str | None] = mapped_column(String(64))
+    list_name: Mapped[str | None] = mapped_column(String(200))  # found or created by name
+    list_link_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # the link's own id
     list_synced_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # One segment per list: two would take people out of each other's list.
+        Index(
+            "uq_marketing_segment_list_id",
+            "list_id",
+            unique=True,
+            postgresql_where=text("list_linked AND list_id IS NOT NULL"),
+        ),
+    )
 
 
 class SegmentMembership(Base):
@@ -230,6 +242,11 @@ class SegmentListMember(Base):
         Index(
             "ix_marketing_segment_list_member_outbox",
             "outbox_id",
+            postgresql_where=text("outbox_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_marketing_segment_list_member_pending",
+            "segment_id",
             postgresql_where=text("outbox_id IS NOT NULL"),
         ),
     )

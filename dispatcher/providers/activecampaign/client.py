@@ -324,11 +324,13 @@ class ActiveCampaignClient:
 
     async def set_memberships(self, operation: str, changes: Sequence[ListChange]) -> None:
         """Status 1 (a join) or 2 (a leave) on each change's list, for every person who has a
-        contact; then those who have none are refused by their index (no contact is made)."""
+        contact; then the joins of those who have none are refused by their index (no contact
+        is made; their leaves are done)."""
+        # Someone with no contact is in no list: only their joins are refused.
         missing = [
             index
             for index, change in enumerate(changes)
-            if not await self._set_membership(change, operation)
+            if not await self._set_membership(change, operation) and change.member
         ]
         if missing:
             raise PermanentProviderError(

@@ -5,7 +5,7 @@ Errors are translated at this boundary, nowhere else:
     network error, timeout, 408, 429, 5xx   -> RetryableProviderError (Retry-After -> retry_after)
     any other non-2xx                        -> PermanentProviderError (code = errors[0].code;
                                                 item_indexes from errors[].source.pointer)
-    a list change of an email Klaviyo       -> PermanentProviderError (code profile_not_found,
+    a list join of an email Klaviyo         -> PermanentProviderError (code profile_not_found,
     holds no profile for (not sent)            item_indexes: those changes)
 
 Batches larger than `limits` allow (in items, or in the bytes of prepared events) are a caller
@@ -231,9 +231,9 @@ class KlaviyoClient:
         ]
 
     async def _change_list(self, list_id: str, member: bool, changes: list[ListChange]) -> None:
-        """Look up the people's profile ids, then add them to the list or remove them. An
-        email Klaviyo holds no profile for is refused (its item named) before the list is
-        changed: the caller fails it and sends the others again."""
+        """Look up the people's profile ids, then add them to the list or remove them. A join
+        of an email Klaviyo holds no profile for is refused (its item named) before the list
+        is changed: the caller fails it and sends the others again. Its leave is done."""
         operation = lists_calls.operation(member)
         _check_batch(changes, self.limits.lists[operation].max_items, "list changes")
         if not changes:
@@ -243,9 +243,13 @@ class KlaviyoClient:
         emails = [change.email for change in changes]
         ids = await self._profile_ids(operation, emails)
         missing = tuple(i for i, email in enumerate(emails) if email.lower() not in ids)
-        if missing:
+        if missing and member:
             raise lists_calls.no_profiles(f"Klaviyo {operation} {list_id}", emails, missing)
-        body, blame = lists_calls.relationships_body([ids[email.lower()] for email in emails])
+        # Someone Klaviyo holds no profile for is in no list: their leave is done.
+        held = [ids[email.lower()] for email in emails if email.lower() in ids]
+        if not held:
+            return
+        body, blame = lists_calls.relationships_body(held)
         path = lists_calls.relationships_path(list_id)
         method, bucket = ("POST", LIST_ADD) if member else ("DELETE", LIST_REMOVE)
         async with self._pacer(operation, bucket):

@@ -15,6 +15,7 @@ from marketing.bus.v1 import bus_pb2
 from marketing.v1 import segment_pb2 as sp
 from marketing.v1 import service_pb2 as pb
 
+from service.common.validation import email_key
 from service.deliveries.results import record_outbox
 from tests.builders import consent, upsert
 from tests.harness import assert_eventually, error_reason, field_violations, unique_email
@@ -165,3 +166,84 @@ def test_the_newsletter_cannot_be_linked(seg, segments_harness) -> None:
         seg.UpdateSegment(update)
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error_reason(caught.value) == "NEWSLETTER_LIST_IS_CONFIGURED"
+
+
+def _deliver(harness, email: str, outcome: bus_pb2.Outcome, provider_id: str = "") -> None:
+    """The newest list change of `email` comes back from the dispatcher with `outcome`."""
+    row_id = harness.sql(
+        "SELECT id FROM marketing_outbox WHERE kind = :kind AND contact_key = :key "
+        "ORDER BY seq DESC LIMIT 1",
+        kind=LIST_KIND,
+        key=email_key(email),
+    )[0][0]
+    result = bus_pb2.DeliveryResult(
+        delivery_id=str(row_id), outcome=outcome, provider_id=provider_id
+    )
+
+    async def record() -> None:
+        async with harness.db.transaction() as session:
+            await record_outbox(session, [result], datetime.now(UTC))
+
+    harness.run(record())
+
+
+def _relink(seg, segment: str, list_id: str | None) -> sp.Segment:
+    update = pb.UpdateSegmentRequest(
+        segment=sp.Segment(name=segment),
+        update_mask=field_mask_pb2.FieldMask(paths=["provider_list"]),
+    )
+    if list_id is not None:
+        update.segment.provider_list.list_id = list_id
+    return seg.UpdateSegment(update).segment
+
+
+def test_a_result_of_an_earlier_link_names_no_list_of_the_new_one(seg, segments_harness) -> None:
+    segment = seg.CreateSegment(manual(None)).segment
+    email, name = person(seg, email_consent=True)
+    seg.AddToSegment(pb.AddToSegmentRequest(segment=segment.name, contacts=[name]))
+    _relink(seg, segment.name, "")  # found by name: a first link
+    _relink(seg, segment.name, None)
+    relinked = _relink(seg, segment.name, "")  # a second one, no list known yet
+    # The first link's change comes back late, naming the list it found.
+    first = segments_harness.outbox_rows(email, LIST_KIND)[0]
+    row_id = segments_harness.scalar(
+        "SELECT id FROM marketing_outbox WHERE kind = :kind AND payload = :payload",
+        kind=LIST_KIND,
+        payload=first.payload.SerializeToString(),
+    )
+    result = bus_pb2.DeliveryResult(
+        delivery_id=str(row_id), outcome=bus_pb2.OUTCOME_DELIVERED, provider_id="OLDLIST"
+    )
+
+    async def record() -> None:
+        async with segments_harness.db.transaction() as session:
+            await record_outbox(session, [result], datetime.now(UTC))
+
+    segments_harness.run(record())
+    shown = seg.GetSegment(pb.GetSegmentRequest(name=relinked.name)).segment.provider_list
+    assert shown.list_id == "" and not shown.HasField("last_sync_time")
+    assert shown.pending_changes == 1  # the second link's join still waits
+    # Asking again for a list by name keeps this link: nothing is sent again.
+    _relink(seg, segment.name, "")
+    assert len(segments_harness.outbox_rows(email, LIST_KIND)) == 2
+
+
+def test_a_failed_join_is_decided_again_by_the_next_change(seg, segments_harness) -> None:
+    segment = seg.CreateSegment(manual("L-six")).segment
+    email, name = person(seg, email_consent=True)
+    seg.AddToSegment(pb.AddToSegmentRequest(segment=segment.name, contacts=[name]))
+    _deliver(segments_harness, email, bus_pb2.OUTCOME_FAILED)
+    shown = seg.GetSegment(pb.GetSegmentRequest(name=segment.name)).segment.provider_list
+    assert shown.pending_changes == 0
+    seg.UpsertContact(upsert(email, first_name="Again"))
+    assert_eventually(lambda: list_changes(segments_harness, email) == [("L-six", True)] * 2)
+
+
+def test_a_list_keeps_one_segment(seg, segments_harness) -> None:
+    seg.CreateSegment(manual("L-shared"))
+    before = segments_harness.table_counts()
+    with pytest.raises(grpc.RpcError) as caught:
+        seg.CreateSegment(manual("L-shared"))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_reason(caught.value) == "LIST_LINKED_ELSEWHERE"
+    assert segments_harness.table_counts() == before

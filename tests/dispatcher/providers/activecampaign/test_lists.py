@@ -301,28 +301,42 @@ def test_split_by_its_limits_only_the_missing_persons_call_is_refused(
 ) -> None:
     vip = make_list(ac, "VIP")
     make_contacts(ac, ADA, CY)
-    leaves = [ListChange(ADA, vip, False), ListChange(BOB, vip, False), ListChange(CY, vip, False)]
+    joins = [ListChange(ADA, vip, True), ListChange(BOB, vip, True), ListChange(CY, vip, True)]
+
+    refused = with_client(ac, lambda c: run(c, joins))
+
+    assert refused == [BOB]
+    assert ac.members(vip) == {ADA: "1", CY: "1"}
+    assert ac.contacts(BOB) == []
+
+
+def test_the_leave_of_someone_without_a_contact_is_done(ac: ActiveCampaignSandbox) -> None:
+    vip = make_list(ac, "VIP")
+    make_contacts(ac, ADA)
+    leaves = [ListChange(ADA, vip, False), ListChange(BOB, vip, False)]
 
     refused = with_client(ac, lambda c: run(c, leaves))
 
-    assert refused == [BOB]
-    assert ac.members(vip) == {ADA: "2", CY: "2"}
+    assert refused == []
+    assert ac.members(vip) == {ADA: "2"}
     assert ac.contacts(BOB) == []
 
 
 def test_a_contact_erased_elsewhere_is_refused_not_made_again(ac: ActiveCampaignSandbox) -> None:
-    """The client remembers ada's id from her join; another program erases her: her leave
-    finds the id gone, looks her up again, finds nobody and refuses her."""
+    """The client remembers ada's id from her join; another program erases her: her next
+    join finds the id gone, looks her up again, finds nobody and refuses her (her leave
+    is done: she is in no list)."""
     vip = make_list(ac, "VIP")
     make_contacts(ac, ADA)
 
-    async def join_erase_leave(client: ActiveCampaignClient) -> list[str]:
+    async def join_erase_leave_join(client: ActiveCampaignClient) -> list[str]:
         await run(client, [ListChange(ADA, vip, True)])
         [contact] = ac.contacts(ADA)
         api(ac, "DELETE", f"/contacts/{contact['id']}")
-        return await run(client, [ListChange(ADA, vip, False)])
+        assert await run(client, [ListChange(ADA, vip, False)]) == []
+        return await run(client, [ListChange(ADA, vip, True)])
 
-    refused = with_client(ac, join_erase_leave)
+    refused = with_client(ac, join_erase_leave_join)
 
     assert refused == [ADA]
     assert ac.contacts(ADA) == []

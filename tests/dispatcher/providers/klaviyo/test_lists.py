@@ -363,3 +363,23 @@ def test_each_request_is_paced_in_the_bucket_of_its_endpoint(sandbox: Sandbox) -
     assert len(sandbox.requests()) == len(paced), "every request went through the pacer"
     for operation, names in paced:
         assert set(names) <= {bucket.name for bucket in LIMITS.rates[operation]}
+
+
+def test_the_leave_of_someone_klaviyo_does_not_hold_is_done(sandbox: Sandbox) -> None:
+    """Nobody without a profile is in a list: such a leave is done, and the others leave."""
+    people = ["stays-out@example.com", "never-held@example.com"]
+    plant(sandbox, [people[0]])
+
+    async def join_then_leave(client: KlaviyoClient) -> str:
+        list_id = await client.find_list("Leavers")
+        (join,) = client.plan_lists(list(enumerate(joins(list_id, people[:1]))))
+        await join.send(join.owners)
+        leaves = [ListChange(email, list_id, False) for email in people]
+        (leave,) = client.plan_lists(list(enumerate(leaves)))
+        await leave.send(leave.owners)
+        return list_id
+
+    list_id = with_client(sandbox, join_then_leave)
+
+    assert members(sandbox, list_id) == []
+    assert sandbox.profiles(email="never-held@example.com") == []

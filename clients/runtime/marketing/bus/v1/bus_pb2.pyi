@@ -327,18 +327,20 @@ class ContactErased(_message.Message):
     def __init__(self, email: _Optional[str] = ..., external_id: _Optional[str] = ...) -> None: ...
 
 class ListMembershipChanged(_message.Message):
-    __slots__ = ("segment_id", "list_id", "list_name", "email", "member")
+    __slots__ = ("segment_id", "list_id", "list_name", "email", "member", "link_id")
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     LIST_ID_FIELD_NUMBER: _ClassVar[int]
     LIST_NAME_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     MEMBER_FIELD_NUMBER: _ClassVar[int]
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
     segment_id: str
     list_id: str
     list_name: str
     email: str
     member: bool
-    def __init__(self, segment_id: _Optional[str] = ..., list_id: _Optional[str] = ..., list_name: _Optional[str] = ..., email: _Optional[str] = ..., member: _Optional[bool] = ...) -> None: ...
+    link_id: str
+    def __init__(self, segment_id: _Optional[str] = ..., list_id: _Optional[str] = ..., list_name: _Optional[str] = ..., email: _Optional[str] = ..., member: _Optional[bool] = ..., link_id: _Optional[str] = ...) -> None: ...
 
 class DeliveryResult(_message.Message):
     __slots__ = ("delivery_id", "kind", "contact_key", "outcome", "provider_id", "error", "attempts", "finish_time", "type")
