@@ -15,7 +15,6 @@ from marketing.bus.v1 import bus_pb2
 from marketing.v1 import segment_pb2 as sp
 from marketing.v1 import service_pb2 as pb
 
-from service.common.validation import email_key
 from service.deliveries.results import record_outbox
 from tests.builders import consent, upsert
 from tests.harness import assert_eventually, error_reason, field_violations, unique_email
@@ -106,20 +105,7 @@ def test_a_dynamic_segment_links_to_a_list_found_by_name_once_the_provider_answe
     assert created.HasField("provider_list") and created.provider_list.list_id == ""
     (row,) = segments_harness.outbox_rows(email, LIST_KIND)
     assert row.payload.list_name == f"tier {tier}" and row.payload.member
-    row_id = segments_harness.scalar(
-        "SELECT id FROM marketing_outbox WHERE kind = :kind AND payload = :payload",
-        kind=LIST_KIND,
-        payload=row.payload.SerializeToString(),
-    )
-    result = bus_pb2.DeliveryResult(
-        delivery_id=str(row_id), outcome=bus_pb2.OUTCOME_DELIVERED, provider_id="FOUND1"
-    )
-
-    async def deliver() -> None:
-        async with segments_harness.db.transaction() as session:
-            await record_outbox(session, [result], datetime.now(UTC))
-
-    segments_harness.run(deliver())
+    _answer(segments_harness, row.payload, bus_pb2.OUTCOME_DELIVERED, "FOUND1")
     shown = seg.GetSegment(pb.GetSegmentRequest(name=created.name)).segment.provider_list
     assert shown.list_id == "FOUND1" and shown.pending_changes == 0
     assert shown.HasField("last_sync_time")
@@ -168,14 +154,13 @@ def test_the_newsletter_cannot_be_linked(seg, segments_harness) -> None:
     assert error_reason(caught.value) == "NEWSLETTER_LIST_IS_CONFIGURED"
 
 
-def _deliver(harness, email: str, outcome: bus_pb2.Outcome, provider_id: str = "") -> None:
-    """The newest list change of `email` comes back from the dispatcher with `outcome`."""
-    row_id = harness.sql(
-        "SELECT id FROM marketing_outbox WHERE kind = :kind AND contact_key = :key "
-        "ORDER BY seq DESC LIMIT 1",
+def _answer(harness, payload, outcome: bus_pb2.Outcome, provider_id: str = "") -> None:
+    """The list change with this payload comes back from the dispatcher with `outcome`."""
+    row_id = harness.scalar(
+        "SELECT id FROM marketing_outbox WHERE kind = :kind AND payload = :payload",
         kind=LIST_KIND,
-        key=email_key(email),
-    )[0][0]
+        payload=payload.SerializeToString(),
+    )
     result = bus_pb2.DeliveryResult(
         delivery_id=str(row_id), outcome=outcome, provider_id=provider_id
     )
@@ -206,20 +191,7 @@ def test_a_result_of_an_earlier_link_names_no_list_of_the_new_one(seg, segments_
     relinked = _relink(seg, segment.name, "")  # a second one, no list known yet
     # The first link's change comes back late, naming the list it found.
     first = segments_harness.outbox_rows(email, LIST_KIND)[0]
-    row_id = segments_harness.scalar(
-        "SELECT id FROM marketing_outbox WHERE kind = :kind AND payload = :payload",
-        kind=LIST_KIND,
-        payload=first.payload.SerializeToString(),
-    )
-    result = bus_pb2.DeliveryResult(
-        delivery_id=str(row_id), outcome=bus_pb2.OUTCOME_DELIVERED, provider_id="OLDLIST"
-    )
-
-    async def record() -> None:
-        async with segments_harness.db.transaction() as session:
-            await record_outbox(session, [result], datetime.now(UTC))
-
-    segments_harness.run(record())
+    _answer(segments_harness, first.payload, bus_pb2.OUTCOME_DELIVERED, "OLDLIST")
     shown = seg.GetSegment(pb.GetSegmentRequest(name=relinked.name)).segment.provider_list
     assert shown.list_id == "" and not shown.HasField("last_sync_time")
     assert shown.pending_changes == 1  # the second link's join still waits
@@ -232,7 +204,8 @@ def test_a_failed_join_is_decided_again_by_the_next_change(seg, segments_harness
     segment = seg.CreateSegment(manual("L-six")).segment
     email, name = person(seg, email_consent=True)
     seg.AddToSegment(pb.AddToSegmentRequest(segment=segment.name, contacts=[name]))
-    _deliver(segments_harness, email, bus_pb2.OUTCOME_FAILED)
+    (join,) = segments_harness.outbox_rows(email, LIST_KIND)
+    _answer(segments_harness, join.payload, bus_pb2.OUTCOME_FAILED)
     shown = seg.GetSegment(pb.GetSegmentRequest(name=segment.name)).segment.provider_list
     assert shown.pending_changes == 0
     seg.UpsertContact(upsert(email, first_name="Again"))
