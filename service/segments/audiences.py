@@ -9,11 +9,15 @@ and nowhere else (Property 11)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import exists, not_, select
+from sqlalchemy import Select, and_, exists, func, not_, select, text, true
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.sql import email_key_sql
 from service.storage.database import Database
@@ -27,7 +31,7 @@ _CHANNELS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Recipient:
     contact_id: uuid.UUID
     email: str
@@ -48,35 +52,123 @@ async def audience_page(
     limit: int = DEFAULT_PAGE,
 ) -> list[Recipient]:
     """Up to `limit` recipients with contact ids above `after`, in id order."""
-    opted_in = _CHANNELS.get(channel)
-    if opted_in is None:
-        raise ValueError(f"{channel} is not a messaging channel")
-    suppressed = exists().where(Suppression.email_sha256 == email_key_sql(Contact.email))
-    query = (
-        select(Contact.id, Contact.email, Contact.phone)
-        .join(SegmentMembership, SegmentMembership.contact_id == Contact.id)
-        .where(SegmentMembership.segment == segment_id, opted_in, not_(suppressed))
-        .order_by(Contact.id)
-        .limit(limit)
-    )
-    if channel is ConsentType.SMS:
-        query = query.where(Contact.phone.is_not(None))
-    if after is not None:
-        query = query.where(Contact.id > after)
+    query = _page_query(segment_id, channel, after, limit)
     async with db.transaction() as session:
-        rows = await session.execute(query)
-        return [Recipient(contact_id, email, phone) for contact_id, email, phone in rows]
+        found = await _fetch(session, query)
+    return _recipients(found)
 
 
 async def audience(
     db: Database, segment_id: str, channel: ConsentType, *, page: int = DEFAULT_PAGE
 ) -> AsyncIterator[list[Recipient]]:
-    """Every recipient, a page at a time (each page its own short transaction)."""
-    after: uuid.UUID | None = None
-    while True:
-        found = await audience_page(db, segment_id, channel, after=after, limit=page)
-        if found:
-            yield found
-        if len(found) < page:
-            return
-        after = found[-1].contact_id
+    """Every recipient, a page at a time (each page its own short transaction).
+
+    One page ahead: the next page's transaction is open before this page's
+    query returns, and its query goes out as soon as this page's last id is
+    known, so PostgreSQL computes it while this process makes this page's
+    recipients and the caller uses them (PostgreSQL's part of the time is
+    about half)."""
+    _opted_in(channel)  # an unknown channel fails before any page
+    loop = asyncio.get_running_loop()
+
+    def fetch(
+        after: asyncio.Future[uuid.UUID | None],
+    ) -> tuple[asyncio.Task[_Arrays], asyncio.Future[uuid.UUID | None]]:
+        following: asyncio.Future[uuid.UUID | None] = loop.create_future()
+        return loop.create_task(_page(db, segment_id, channel, page, after, following)), following
+
+    start: asyncio.Future[uuid.UUID | None] = loop.create_future()
+    start.set_result(None)
+    current, after = fetch(start)
+    ahead, following = fetch(after)
+    try:
+        while True:
+            found = await current
+            if found[0]:
+                yield _recipients(found)
+            if len(found[0]) < page:
+                return
+            current, after = ahead, following
+            ahead, following = fetch(after)
+    finally:
+        after.cancel()  # the page ahead, if never asked for, stops waiting for it
+        await asyncio.gather(current, ahead, return_exceptions=True)
+
+
+_Arrays = tuple[Sequence[uuid.UUID], Sequence[str], Sequence[str | None]]
+
+
+async def _page(
+    db: Database,
+    segment_id: str,
+    channel: ConsentType,
+    limit: int,
+    after: asyncio.Future[uuid.UUID | None],
+    following: asyncio.Future[uuid.UUID | None],
+) -> _Arrays:
+    """The page after the id `after` will give, in a transaction opened
+    before it does (read-only: its first statement begins it now). The id
+    the next page starts after goes to `following` as soon as it is known,
+    before this transaction ends; a short page cancels it: no page follows."""
+    async with db.transaction() as session:
+        await session.execute(text("SET TRANSACTION READ ONLY"))
+        query = _page_query(segment_id, channel, await after, limit)
+        found = await _fetch(session, query)
+        if len(found[0]) < limit:
+            following.cancel()
+        elif not following.done():  # else the caller has stopped
+            following.set_result(found[0][-1])
+        return found
+
+
+def _page_query(
+    segment_id: str, channel: ConsentType, after: uuid.UUID | None, limit: int
+) -> Select[Any, Any, Any]:
+    """The page as one row of three arrays (ids, emails, phones) in id order:
+    a row object per recipient cost more than the query itself."""
+    opted_in = _opted_in(channel)
+    suppressed = exists().where(Suppression.email_sha256 == email_key_sql(Contact.email))
+    # The member's contact, when it is a recipient. Walked member by member in
+    # id order from `after`: OFFSET 0 keeps this a lookup per member, which
+    # PostgreSQL would otherwise flatten into a join it may plan as a hash
+    # join over every contact (it did for the pages near the end of the id
+    # range: half a second each instead of 40 ms).
+    wanted = [Contact.id == SegmentMembership.contact_id, opted_in, not_(suppressed)]
+    if channel is ConsentType.SMS:
+        wanted.append(Contact.phone.is_not(None))
+    contact = select(Contact.id, Contact.email, Contact.phone).where(*wanted).offset(0).lateral()
+    members = SegmentMembership.segment == segment_id
+    if after is not None:
+        members = and_(members, SegmentMembership.contact_id > after)
+    found = (
+        select(contact.c.id, contact.c.email, contact.c.phone)
+        .select_from(SegmentMembership)
+        .join(contact, true())
+        .where(members)
+        .order_by(SegmentMembership.contact_id)
+        .limit(limit)
+        .subquery()
+    )
+    return select(
+        func.array_agg(aggregate_order_by(found.c.id, found.c.id)),
+        func.array_agg(aggregate_order_by(found.c.email, found.c.id)),
+        func.array_agg(aggregate_order_by(found.c.phone, found.c.id)),
+    )
+
+
+async def _fetch(session: AsyncSession, query: Select[Any, Any, Any]) -> _Arrays:
+    ids, emails, phones = (await session.execute(query)).one()
+    if ids is None:  # no row: the aggregates of nothing
+        return [], [], []
+    return ids, emails, phones
+
+
+def _opted_in(channel: ConsentType) -> Any:
+    opted_in = _CHANNELS.get(channel)
+    if opted_in is None:
+        raise ValueError(f"{channel} is not a messaging channel")
+    return opted_in
+
+
+def _recipients(found: _Arrays) -> list[Recipient]:
+    return [Recipient(*recipient) for recipient in zip(*found, strict=True)]
