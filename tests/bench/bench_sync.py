@@ -91,7 +91,9 @@ async def generate(database_url: str, contacts: int) -> Mapping[str, int]:
                 await connection.execute(text(_GENERATE), {"contacts": contacts})
                 await connection.execute(text(_NEWSLETTER))
                 await connection.execute(text(_SUPPRESS))
-        async with engine.connect() as connection:
+        # Committed (begin, not connect): statistics an ANALYZE gathers in a
+        # transaction rolled back are lost, and the planner would guess.
+        async with engine.begin() as connection:
             await connection.execute(text("ANALYZE"))
             row = (await connection.execute(text(_COUNTS))).mappings().one()
             return dict(row)
