@@ -88,7 +88,10 @@ async def _evaluate(
     matching = select(Contact.id).where(compile_filter(node, now, few=few))
     if contact_ids is not None:
         matching = matching.where(Contact.id == any_(bindparam(None, list(contact_ids), _IDS)))
-    matching_cte = matching.cte("matching")
+    # Materialized: referenced once by each statement, PostgreSQL would inline
+    # it into the leave's NOT EXISTS and, once contacts have statistics, re-run
+    # the grouped event subquery per member (minutes at a million contacts).
+    matching_cte = matching.cte("matching").prefix_with("MATERIALIZED")
     joined = (
         pg_insert(SegmentMembership)
         .from_select(
