@@ -265,12 +265,7 @@ def import_list_ids(data: dict[str, Any]) -> list[str]:
     targets = lists.get("data")
     if not isinstance(targets, list):
         raise Invalid(f"{pointer}/data", "must be an array")
-    ids = []
-    for i, target in enumerate(targets):
-        if _obj(target, f"{pointer}/data/{i}").get("type") != "list":
-            raise Invalid(f"{pointer}/data/{i}/type", "must be 'list'")
-        ids.append(_str(target.get("id"), f"{pointer}/data/{i}/id"))
-    return ids
+    return _identifiers(targets, f"{pointer}/data", "list")
 
 
 def list_create(document: Any) -> tuple[str, str | None]:
@@ -288,11 +283,16 @@ def list_create(document: Any) -> tuple[str, str | None]:
 def profile_relationships(document: Any) -> list[str]:
     """The profile ids of an add_profiles_to_list or remove_profiles_from_list body."""
     entries = _arr(_obj(document, "").get("data"), "/data", MAX_LIST_PROFILES)
+    return _identifiers(entries, "/data", "profile")
+
+
+def _identifiers(entries: list[Any], pointer: str, type_: str) -> list[str]:
+    """The ids of JSON:API resource identifiers ({type, id}), each of `type_`."""
     ids = []
     for i, entry in enumerate(entries):
-        if _obj(entry, f"/data/{i}").get("type") != "profile":
-            raise Invalid(f"/data/{i}/type", "must be 'profile'")
-        ids.append(_str(entry.get("id"), f"/data/{i}/id"))
+        if _obj(entry, f"{pointer}/{i}").get("type") != type_:
+            raise Invalid(f"{pointer}/{i}/type", f"must be '{type_}'")
+        ids.append(_str(entry.get("id"), f"{pointer}/{i}/id"))
     return ids
 
 
