@@ -281,7 +281,8 @@ async def record_results(
             key = (change.segment_id, change.link_id)
             synced[key] = synced.get(key) or r.found_list_id
     for (segment_id, link_id), found in sorted(synced.items()):
-        await session.execute(_SYNCED, {"id": segment_id, "link": link_id, "found": found})
+        params = {"id": segment_id, "link": link_id, "found": found, "now": now}
+        await session.execute(_SYNCED, params)
     if not results:
         return
     failed = [r.outbox_id for r in results if r.failed]
@@ -306,7 +307,7 @@ async def record_results(
 
 # A list found by name is taken only while no other segment keeps that list.
 _SYNCED = text(
-    "UPDATE marketing_segment SET list_synced_at = now(), list_id = CASE "
+    "UPDATE marketing_segment SET list_synced_at = :now, list_id = CASE "
     "WHEN list_id IS NULL AND :found <> '' AND NOT EXISTS (SELECT 1 FROM marketing_segment o "
     "WHERE o.list_linked AND o.list_id = :found) THEN :found ELSE list_id END "
     "WHERE id = :id AND list_linked AND CAST(list_link_id AS text) = :link"
