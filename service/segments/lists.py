@@ -49,14 +49,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common import validation
-from service.common.sql import email_key_sql
 from service.deliveries import outbox
+from service.segments.audiences import may_receive
 from service.storage.models import (
+    ConsentType,
     Contact,
     Segment,
     SegmentListMember,
     SegmentMembership,
-    Suppression,
 )
 
 _IDS = ARRAY(Uuid)
@@ -187,11 +187,10 @@ async def _sync_segment(
 def _differences(segment_id: str, contact_ids: Sequence[uuid.UUID] | None) -> Select[Any]:
     """(contact id, email, belongs) of each contact whose place in the list
     differs from what was last sent, in contact id order."""
-    suppressed = exists().where(Suppression.email_sha256 == email_key_sql(Contact.email))
     belonging = (
         select(Contact.id.label("id"))
         .join(SegmentMembership, SegmentMembership.contact_id == Contact.id)
-        .where(SegmentMembership.segment == segment_id, Contact.email_opt_in, ~suppressed)
+        .where(SegmentMembership.segment == segment_id, *may_receive(ConsentType.EMAIL))
     )
     sent = select(SegmentListMember.contact_id.label("id")).where(
         SegmentListMember.segment_id == segment_id, SegmentListMember.in_list

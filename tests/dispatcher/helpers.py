@@ -145,3 +145,13 @@ async def contacts_worker(
         newsletter_list_id=None,
         sleep=asyncio.sleep if clock is None else clock.sleep,
     )
+
+
+class EpochClock:
+    """A sandbox's clock that tests set by hand: epoch seconds, `start` until moved."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now

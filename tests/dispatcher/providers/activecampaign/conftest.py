@@ -34,6 +34,20 @@ def ac() -> Iterator[ActiveCampaignSandbox]:
         yield running
 
 
+@pytest.fixture
+def limited() -> Iterator[ActiveCampaignSandbox]:
+    """The sandbox at ActiveCampaign's real limit, 5 requests/s per account, on a clock that
+    stands still 0.25 s into a second: every request falls in one window."""
+    with start_activecampaign_sandbox(
+        api_key=API_KEY,
+        tracking_actid=ACTID,
+        tracking_key=EVENT_KEY,
+        import_delay_s=0.0,
+        clock=lambda: 1_800_000_000.25,
+    ) as running:
+        yield running
+
+
 def client_on(sandbox: ActiveCampaignSandbox, **options: Any) -> ActiveCampaignClient:
     tracking = TrackingAccount(ACTID, options.pop("event_key", EVENT_KEY), sandbox.tracking_url)
     key = options.pop("api_key", API_KEY)

@@ -5,7 +5,6 @@ unknown (counted)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client import REGISTRY
@@ -35,20 +34,6 @@ def unknown_outcomes(operation: str) -> float:
         {"provider": "activecampaign", "operation": operation},
     )
     return value or 0.0
-
-
-@pytest.fixture
-def limited() -> Iterator[ActiveCampaignSandbox]:
-    """The sandbox at ActiveCampaign's real limit, 5 requests/s per account, on a clock that
-    stands still 0.25 s into a second: every request falls in one window."""
-    with start_activecampaign_sandbox(
-        api_key=API_KEY,
-        tracking_actid=ACTID,
-        tracking_key=EVENT_KEY,
-        import_delay_s=0.0,
-        clock=lambda: 1_800_000_000.25,
-    ) as running:
-        yield running
 
 
 def test_a_wrong_key_is_permanent_and_not_a_miss(ac: ActiveCampaignSandbox) -> None:

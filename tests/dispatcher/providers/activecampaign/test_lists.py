@@ -4,7 +4,7 @@ never made as contacts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,12 +25,9 @@ from dispatcher.providers.base import FIND_LIST, ListChange
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 from dispatcher.sandbox.activecampaign import (
     ActiveCampaignSandbox,
-    start_activecampaign_sandbox,
 )
 from tests.dispatcher.providers.activecampaign.conftest import (
-    ACTID,
     API_KEY,
-    EVENT_KEY,
     api,
     paths,
     with_client,
@@ -407,20 +404,6 @@ def test_the_list_operations_are_stated_in_the_limits() -> None:
         assert operation in LIMITS.paces_requests
     assert LIST_LEAVE in LIMITS.compliance
     assert LIST_JOIN not in LIMITS.compliance and FIND_LIST not in LIMITS.compliance
-
-
-@pytest.fixture
-def limited() -> Iterator[ActiveCampaignSandbox]:
-    """The sandbox at ActiveCampaign's real limit, 5 requests/s per account, on a clock that
-    stands still: every request falls in one window."""
-    with start_activecampaign_sandbox(
-        api_key=API_KEY,
-        tracking_actid=ACTID,
-        tracking_key=EVENT_KEY,
-        import_delay_s=0.0,
-        clock=lambda: 1_800_000_000.25,
-    ) as running:
-        yield running
 
 
 def test_the_accounts_rate_limit_on_list_changes_is_retryable(

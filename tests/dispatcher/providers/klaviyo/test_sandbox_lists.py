@@ -14,23 +14,16 @@ import pytest
 
 from dispatcher.sandbox import Sandbox, start_sandbox
 from tests.dispatcher.helpers import API_KEY, headers
+from tests.dispatcher.helpers import EpochClock as Clock
 
 LISTS = "/api/lists"
 START = 1_800_000_000.0  # a whole minute (and second) of epoch time
 CREATED_AT = "2027-01-15T08:00:00.000000+00:00"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture
