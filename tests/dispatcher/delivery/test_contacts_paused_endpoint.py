@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import uuid
 
+import httpx
 from marketing_runtime import topology
 from marketing_runtime.connection import Bus
 from marketing_runtime.pull import PullConsumer
@@ -62,7 +63,8 @@ def test_a_paused_erasure_holds_up_neither_an_unsubscribe_nor_fetching(
         assert len(batch) == 2
         lease = await held_lease(bus, ttl_s=1e6, clock=clock.monotonic)
         gate = ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep)
-        provider = KlaviyoClient(API_KEY, base_url=sandbox.base_url)
+        transport = InFlight()
+        provider = KlaviyoClient(API_KEY, base_url=sandbox.base_url, transport=transport)
         worker = await contacts_worker(bus, provider, lease, clock=clock, gate=gate, max_attempts=3)
 
         async def erasure_paused() -> bool:
@@ -72,6 +74,9 @@ def test_a_paused_erasure_holds_up_neither_an_unsubscribe_nor_fetching(
             for _ in range(5):
                 await asyncio.sleep(0)
             await bus.nc.flush()  # type: ignore[union-attr]
+            # Virtual time stands still while a request is out: on a loaded machine
+            # the keepalive's wakes would otherwise run it past the limit meanwhile.
+            await transport.idle()
 
         try:
             handling = asyncio.create_task(worker.handle(batch))
@@ -119,6 +124,29 @@ def test_fetching_is_held_off_only_while_every_endpoint_is_paused(
     one_paused, all_paused = asyncio.run(scenario())
     assert one_paused == 0
     assert all_paused == RETRY_AFTER_S
+
+
+class InFlight(httpx.AsyncHTTPTransport):
+    """A transport that knows whether a request is out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._out = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._out += 1
+        self._idle.clear()
+        try:
+            return await super().handle_async_request(request)
+        finally:
+            self._out -= 1
+            if not self._out:
+                self._idle.set()
+
+    async def idle(self) -> None:
+        await self._idle.wait()
 
 
 async def throttle(gate: ProviderGate, operation: str, retry_after_s: float) -> None:
