@@ -71,12 +71,16 @@ async def evaluate(
     node: filters.Node,
     now: datetime,
     contact_ids: Sequence[uuid.UUID] | None = None,
+    *,
+    recheck: bool = False,
 ) -> Evaluated:
     """Bring the segment's members in line with `node` at `now`: for every
-    contact, or only for `contact_ids`."""
+    contact, or only for `contact_ids`. With `recheck`, every contact that
+    joined or left is also marked pending, for a drain to evaluate again
+    (see `refresh_relative`)."""
     scope = "segment" if contact_ids is None else "contacts"
     with SEGMENT_EVALUATION_DURATION.labels(scope).time():
-        return await _evaluate(session, segment_id, node, now, contact_ids)
+        return await _evaluate(session, segment_id, node, now, contact_ids, recheck)
 
 
 async def _evaluate(
@@ -85,6 +89,7 @@ async def _evaluate(
     node: filters.Node,
     now: datetime,
     contact_ids: Sequence[uuid.UUID] | None,
+    recheck: bool,
 ) -> Evaluated:
     matching = (
         select(Contact.id).where(compile_filter(node, now))
@@ -116,8 +121,8 @@ async def _evaluate(
             SegmentMembership.contact_id == any_(bindparam(None, list(contact_ids), _IDS))
         )
     left = gone.returning(SegmentMembership.contact_id).cte("left")
-    joins = await _record(session, segment_id, joined.c.contact_id, True, now)
-    leaves = await _record(session, segment_id, left.c.contact_id, False, now)
+    joins = await _record(session, segment_id, joined.c.contact_id, True, now, recheck)
+    leaves = await _record(session, segment_id, left.c.contact_id, False, now, recheck)
     after_commit(session, lambda: _count(joins, leaves))
     return Evaluated(joins, leaves)
 
@@ -168,13 +173,24 @@ def _count(joins: int, leaves: int) -> None:
 
 
 async def _record(
-    session: AsyncSession, segment_id: str, contact_ids: Any, joined: bool, now: datetime
+    session: AsyncSession,
+    segment_id: str,
+    contact_ids: Any,
+    joined: bool,
+    now: datetime,
+    recheck: bool,
 ) -> int:
-    """Run the join or leave CTE and record each change it made; how many."""
+    """Run the join or leave CTE and record each change it made (and, with
+    `recheck`, mark its contact pending); how many."""
     changes = select(literal(segment_id), contact_ids, literal(joined), literal(now))
-    statement = insert(SegmentChange).from_select(
+    statement: Any = insert(SegmentChange).from_select(
         ["segment_id", "contact_id", "joined", "changed_at"], changes
     )
+    if recheck:
+        recorded = statement.returning(SegmentChange.contact_id).cte("recorded")
+        statement = insert(SegmentPending).from_select(
+            ["contact_id", "since"], select(recorded.c.contact_id, literal(now))
+        )
     result = await session.execute(statement)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -200,10 +216,11 @@ def in_dependency_order(segments: Sequence[Segment]) -> list[Segment]:
     return ordered
 
 
-# Transaction-scoped advisory locks ("segp", "sege"). A whole evaluation holds
-# the first exclusively and every drain shares it: a change drained while a
-# segment was evaluated as a whole would otherwise meet neither (the
-# evaluation's snapshot predates it, the drain cannot see the new segment).
+# Transaction-scoped advisory locks ("segp", "sege"). A whole evaluation of a
+# new or changed filter holds the first exclusively and every drain shares it:
+# a change drained meanwhile would otherwise meet neither (the evaluation's
+# snapshot predates it, the drain cannot see the new filter). Relative rounds
+# do without it (see `refresh_relative`).
 # Event writers share the second, which creating or changing a segment with
 # event conditions holds exclusively: they decide whether events need a
 # re-evaluation by whether such a segment exists, and must not decide it just
@@ -302,12 +319,19 @@ def _observe_lags(lags: Sequence[float]) -> None:
 
 async def refresh_relative(session: AsyncSession, now: datetime) -> int:
     """Re-evaluate as a whole every segment whose membership moves with time
-    (a window measured from now), and those referring to them; how many."""
+    (a window measured from now), and those referring to them; how many.
+
+    Drains go on meanwhile: a round of a million contacts takes seconds, and
+    holding the drain lock that long would hold up every change's membership
+    (the lock is for new filters, which drains cannot see yet; these segments
+    they can). A contact changed during the round may be judged by the round
+    on what it read before the change; so each contact the round moves is
+    also marked pending, and a drain after the round's commit judges it again
+    on what is current then (contacts the round leaves alone are the drains'
+    to judge, as always)."""
     segments = _changed_by(await _dynamic(session), lambda s: s.relative)
-    if segments:
-        await hold_for_whole_evaluation(session, counts_events=False)
     for segment in segments:
-        await _evaluate_row(session, segment, now, None)
+        await _evaluate_row(session, segment, now, None, recheck=True)
         segment.evaluated_at = now
     await lists.sync(session, now, segment_ids=[s.id for s in segments])
     return len(segments)
@@ -335,9 +359,12 @@ async def _evaluate_row(
     segment: Segment,
     now: datetime,
     contact_ids: Sequence[uuid.UUID] | None,
+    *,
+    recheck: bool = False,
 ) -> None:
     assert segment.filter is not None
-    await evaluate(session, segment.id, filters.from_json(segment.filter), now, contact_ids)
+    node = filters.from_json(segment.filter)
+    await evaluate(session, segment.id, node, now, contact_ids, recheck=recheck)
 
 
 def _changed_by(segments: Sequence[Segment], direct: Callable[[Segment], bool]) -> list[Segment]:

@@ -2,7 +2,9 @@
 drain evaluates their dynamic segments: a change records its contact in its
 own transaction, a drain takes a batch at once and records the lag, events
 record their people only when a segment counts events, and no drain runs
-while a segment is evaluated as a whole (the change would meet neither)."""
+while a new filter is evaluated as a whole (the change would meet neither),
+while drains go on during a relative round, which marks what it moves for a
+drain to judge again."""
 
 from __future__ import annotations
 
@@ -150,6 +152,46 @@ def test_no_drain_runs_while_a_segment_is_evaluated_as_a_whole(drain_db: str) ->
                 await eventually(lambda: _waits_for_advisory_lock(db))
                 assert not draining.done(), "a drain ran during a whole evaluation"
             assert await draining >= 1
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def _recent_buyer(days: int) -> f.Node:
+    return f.Condition(
+        f.FieldSubject(f.Field.LAST_PURCHASE_TIME), f.Op.WITHIN_LAST, timedelta(days=days)
+    )
+
+
+def test_drains_go_on_during_a_relative_round_which_marks_what_it_moved(drain_db: str) -> None:
+    async def scenario() -> None:
+        db = Database(drain_db)
+        tag = uuid.uuid4().hex[:6]
+        recent, other = f"recent-{tag}@example.com", f"other-{tag}@example.com"
+        segment_id = f"recent-{tag}"
+        try:
+            bought = ContactFields(email=recent, first_name="Ada", last_purchase_time=T0)
+            await upsert_contact(db, bought, now=T0, skew=SKEW)
+            new = NewSegment(segment_id, segment_id, "", SegmentKind.DYNAMIC, _recent_buyer(30))
+            await create_segment(db, new, now=T0)
+            refresher = SegmentRefresher(db, lambda: T0)
+            await refresher.drain_all()
+            assert await _members(db, segment_id) == {recent}
+            month_later = T0 + timedelta(days=31)
+            async with db.transaction() as session:
+                # The round is open (its purchase turned 31 days old: it left) ...
+                assert await membership.refresh_relative(session, month_later) >= 1
+                # ... and another person's change is drained meanwhile, unblocked.
+                fields = ContactFields(email=other, first_name="Bo", last_purchase_time=month_later)
+                await upsert_contact(db, fields, now=month_later, skew=SKEW)
+                later = SegmentRefresher(db, lambda: month_later)
+                assert await asyncio.wait_for(later.drain_once(), 30) == 1
+            assert await _members(db, segment_id) == {other}
+            # The person the round moved is judged again by the next drain.
+            assert await _pending(db) == 1
+            assert await later.drain_all() == 1
+            assert await _members(db, segment_id) == {other}
         finally:
             await db.close()
 
