@@ -313,15 +313,22 @@ _SYNCED = text(
 )
 
 
-async def view(session: AsyncSession, segment: Segment) -> ListLink | None:
-    if not segment.list_linked:
-        return None
-    pending = await session.scalar(
-        select(func.count())
-        .select_from(SegmentListMember)
-        .where(
-            SegmentListMember.segment_id == segment.id,
-            SegmentListMember.outbox_id.is_not(None),
+async def views(session: AsyncSession, segments: Sequence[Segment]) -> list[ListLink | None]:
+    """Each segment's list link as `GetSegment` shows it (None when it has
+    none): the pending changes of every linked one counted in one query."""
+    linked = [s.id for s in segments if s.list_linked]
+    pending: dict[str, int] = {}
+    if linked:
+        rows = await session.execute(
+            select(SegmentListMember.segment_id, func.count())
+            .where(
+                SegmentListMember.segment_id.in_(linked),
+                SegmentListMember.outbox_id.is_not(None),
+            )
+            .group_by(SegmentListMember.segment_id)
         )
-    )
-    return ListLink(segment.list_id or "", segment.list_synced_at, int(pending or 0))
+        pending = {segment_id: int(count) for segment_id, count in rows}
+    return [
+        ListLink(s.list_id or "", s.list_synced_at, pending.get(s.id, 0)) if s.list_linked else None
+        for s in segments
+    ]

@@ -11,6 +11,7 @@ Unsubscribe, and cannot be deleted.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -222,7 +223,7 @@ async def list_segments(
         rows, token = await read_page(
             session, tokens, SEGMENT_PAGES, page, select(Segment), (Segment.created_at, Segment.id)
         )
-        return SegmentPage([await _view(session, row) for row in rows], token)
+        return SegmentPage(await _views(session, rows), token)
 
 
 @dataclass(frozen=True)
@@ -486,21 +487,32 @@ def _preview_query(node: filters.Node, size: int, now: datetime) -> Select[int, 
 
 
 async def _view(session: AsyncSession, row: Segment) -> SegmentView:
-    count = await session.scalar(
-        select(func.count())
-        .select_from(SegmentMembership)
-        .where(SegmentMembership.segment == row.id)
+    return (await _views(session, [row]))[0]
+
+
+async def _views(session: AsyncSession, rows: Sequence[Segment]) -> list[SegmentView]:
+    """The segments as the API shows them: every count in one query for all
+    of them (a page of segments costs no query per segment)."""
+    counted = await session.execute(
+        select(SegmentMembership.segment, func.count())
+        .where(SegmentMembership.segment.in_([row.id for row in rows]))
+        .group_by(SegmentMembership.segment)
     )
-    return SegmentView(
-        id=row.id,
-        display_name=row.display_name,
-        description=row.description,
-        kind=row.kind,
-        filter=None if row.filter is None else filters.from_json(row.filter),
-        contact_count=int(count or 0),
-        built_in=row.built_in,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        evaluated_at=row.evaluated_at,
-        provider_list=await lists.view(session, row),
-    )
+    counts = {segment_id: int(count) for segment_id, count in counted}
+    links = await lists.views(session, rows)
+    return [
+        SegmentView(
+            id=row.id,
+            display_name=row.display_name,
+            description=row.description,
+            kind=row.kind,
+            filter=None if row.filter is None else filters.from_json(row.filter),
+            contact_count=counts.get(row.id, 0),
+            built_in=row.built_in,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            evaluated_at=row.evaluated_at,
+            provider_list=link,
+        )
+        for row, link in zip(rows, links, strict=True)
+    ]
