@@ -42,6 +42,19 @@ class RefresherSettings:
 DEFAULT_REFRESHER_SETTINGS = RefresherSettings()
 
 
+_FIRST_BACKOFF_S = 0.5
+_MAX_BACKOFF_S = 30.0
+
+
+def backoff_s(failures: int) -> float:
+    """The wait after `failures` failed steps in a row: doubling from half a
+    second up to 30 s, so an unreachable database is not hammered (nor the
+    log filled) five times a second."""
+    if failures == 0:
+        return 0.0
+    return float(min(_MAX_BACKOFF_S, _FIRST_BACKOFF_S * 2 ** (failures - 1)))
+
+
 class SegmentRefresher:
     def __init__(
         self, db: Database, clock: Clock, settings: RefresherSettings = DEFAULT_REFRESHER_SETTINGS
@@ -64,15 +77,19 @@ class SegmentRefresher:
     async def _loop(
         self, what: str, step: Callable[[], Awaitable[int]], pause: Callable[[int], float]
     ) -> None:
+        failures = 0
         while not self._stopping.is_set():
             done = 0
             try:
                 done = await step()
+                failures = 0
             except MarketingError as exc:  # PostgreSQL unreachable: the next time
+                failures += 1
                 log.warning("segment refresher: %s: %s", what, exc)
             except Exception:  # a bug must not end the loop for good
+                failures += 1
                 log.exception("segment refresher: %s failed", what)
-            wait_s = pause(done)
+            wait_s = max(pause(done), backoff_s(failures))
             if wait_s > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), wait_s)

@@ -23,7 +23,7 @@ from service.segments import membership
 from service.segments.rules import NewSegment, create_segment
 from service.storage.database import Database
 from service.storage.models import Contact, SegmentKind, SegmentMembership, SegmentPending
-from service.workers.segment_refresher import RefresherSettings, SegmentRefresher
+from service.workers.segment_refresher import RefresherSettings, SegmentRefresher, backoff_s
 from tests.harness import eventually, own_database
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -196,3 +196,9 @@ def test_drains_go_on_during_a_relative_round_which_marks_what_it_moved(drain_db
             await db.close()
 
     asyncio.run(scenario())
+
+
+def test_a_failing_refresher_step_waits_longer_each_time_up_to_half_a_minute() -> None:
+    waits = [backoff_s(n) for n in range(10)]
+    assert waits[:4] == [0.0, 0.5, 1.0, 2.0]
+    assert waits == sorted(waits) and waits[-1] == 30.0
