@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -121,20 +122,39 @@ def _member_of(segment_id: str) -> Expr:
 
 
 def _event_measure(event: f.EventSubject, now: datetime) -> Expr:
-    """A person's measure, by a subquery correlated with the contact row."""
-    conditions = [EventLog.contact_key == email_key_sql(Contact.email), *_events(event, now)]
-    return select(cast(_measure(event), Float)).where(*conditions).scalar_subquery()
+    """A person's measure, by a subquery correlated with the contact row.
+
+    The person's events are read by their key alone (OFFSET 0: the other
+    conditions are not pushed down into that read), then tested. Given the
+    type too, PostgreSQL may pick the type index for an event type its
+    statistics have not seen yet (a new metric: "about one row") and then
+    read every event of that type for each person: a drain of 2,000 people
+    took 35 s after 15,000 events of a new type, 0.3 s read by key."""
+    theirs = (
+        select(EventLog.type, EventLog.occurred_at, EventLog.data)
+        .where(EventLog.contact_key == email_key_sql(Contact.email))
+        .correlate(Contact)
+        .offset(0)
+        .subquery("theirs")
+    )
+    columns = _EventColumns(theirs.c.type, theirs.c.occurred_at, theirs.c.data)
+    return (
+        select(cast(_measure(event, columns), Float))
+        .select_from(theirs)
+        .where(*_events(event, now, columns))
+        .scalar_subquery()
+    )
 
 
 def _event_join(event: f.EventSubject, op: f.Op, value: f.Value, now: datetime) -> Expr:
     """The same condition as people whose measure qualifies: those with one
     found by a semi-join, or, when no event at all (a measure of 0) already
     qualifies, those without a disqualifying one found by an anti-join."""
-    measure = cast(_measure(event), Float)
+    measure = cast(_measure(event, _LOGGED), Float)
     zero_qualifies = _zero_qualifies(op, value)
     grouped = (
         select(EventLog.contact_key)
-        .where(*_events(event, now))
+        .where(*_events(event, now, _LOGGED))
         .group_by(EventLog.contact_key)
         .having(compare(measure, f.Kind.NUMBER, op, value, now) != zero_qualifies)
         .subquery()
@@ -151,26 +171,41 @@ def _zero_qualifies(op: f.Op, value: f.Value) -> bool:
     return bool(_ORDERED[op](0.0, value))
 
 
-def _events(event: f.EventSubject, now: datetime) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True)
+class _EventColumns:
+    """Where an event condition reads an event's type, time and document: the
+    event log itself, or a person's events read from it."""
+
+    type: Expr
+    occurred_at: Expr
+    data: Expr
+
+
+_LOGGED = _EventColumns(
+    EventLog.type.expression, EventLog.occurred_at.expression, EventLog.data.expression
+)
+
+
+def _events(event: f.EventSubject, now: datetime, at: _EventColumns) -> list[ColumnElement[bool]]:
     """The conditions an event of `event`'s kind meets (of any person)."""
     conditions: list[ColumnElement[bool]] = [
-        EventLog.type == bindparam(None, event.event_type, String),
+        at.type == bindparam(None, event.event_type, String),
     ]
     if event.within is not None:
-        conditions.append(EventLog.occurred_at >= bindparam(None, now - event.within))
+        conditions.append(at.occurred_at >= bindparam(None, now - event.within))
     for test in event.where:
-        place = _Json(EventLog.data, ("payload", *test.path))
+        place = _Json(at.data, ("payload", *test.path))
         conditions.append(_json_compare(place, test.op, test.value, now))
     return conditions
 
 
-def _measure(event: f.EventSubject) -> Expr:
+def _measure(event: f.EventSubject, at: _EventColumns) -> Expr:
     """The aggregate over a person's qualifying events."""
     if event.measure is f.Measure.COUNT:
         return func.count()
     money = _VALUE_PATHS.get(event.event_type, _CUSTOM_VALUE_PATH)
-    units = func.coalesce(_Json(EventLog.data, (*money, "units")).number(), 0.0)
-    nanos = func.coalesce(_Json(EventLog.data, (*money, "nanos")).number(), 0.0)
+    units = func.coalesce(_Json(at.data, (*money, "units")).number(), 0.0)
+    nanos = func.coalesce(_Json(at.data, (*money, "nanos")).number(), 0.0)
     return func.coalesce(func.sum(units + nanos / 1e9), 0.0)
 
 
