@@ -201,7 +201,12 @@ class SegmentMembership(Base):
     )
     added_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
-    __table_args__ = (Index("ix_marketing_segment_membership_segment", "segment"),)
+    # Audiences page through a segment's members in contact id order (0008).
+    __table_args__ = (
+        Index(
+            "ix_marketing_segment_membership_segment_contact", "segment", "contact_id", unique=True
+        ),
+    )
 
 
 class SegmentPending(Base):
