@@ -53,15 +53,17 @@ def audience_db(database_url: str) -> Iterator[str]:
 def test_no_suppressed_or_unconsented_contact_is_ever_in_an_audience(audience_db: str) -> None:
     # **Feature: marketing-automation, Property 11: Suppression list respected**
     @settings(max_examples=100, deadline=None)
-    @given(people, CHANNELS, st.integers(1, 5))
-    def respected(drawn: list[dict[str, bool]], channel: ConsentType, page: int) -> None:
-        asyncio.run(_scenario(audience_db, drawn, channel, page))
+    @given(people, CHANNELS, st.integers(1, 5), st.integers(1, 3))
+    def respected(
+        drawn: list[dict[str, bool]], channel: ConsentType, page: int, streams: int
+    ) -> None:
+        asyncio.run(_scenario(audience_db, drawn, channel, page, streams))
 
     respected()
 
 
 async def _scenario(
-    url: str, drawn: list[dict[str, bool]], channel: ConsentType, page: int
+    url: str, drawn: list[dict[str, bool]], channel: ConsentType, page: int, streams: int
 ) -> None:
     db = Database(url)
     tag = uuid.uuid4().hex[:10]
@@ -82,15 +84,14 @@ async def _scenario(
                 email = f"p{n}-{tag}@example.com"
                 if await _add(session, segment_id, email, person) and _may_receive(person, channel):
                     expected.add(email)
-        got = [
-            r
-            for batch in [b async for b in audience(db, segment_id, channel, page=page)]
-            for r in batch
-        ]
+        pages = [b async for b in audience(db, segment_id, channel, page=page, streams=streams)]
+        got = [r for batch in pages for r in batch]
         emails = [r.email for r in got]
         assert len(emails) == len(set(emails)), "each recipient once"
         assert set(emails) == expected
-        assert [r.contact_id for r in got] == sorted(r.contact_id for r in got)
+        for batch in pages:
+            assert 0 < len(batch) <= page
+            assert [r.contact_id for r in batch] == sorted(r.contact_id for r in batch)
     finally:
         await db.close()
 
