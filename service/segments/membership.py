@@ -328,12 +328,12 @@ async def refresh_relative(session: AsyncSession, now: datetime) -> int:
     on what it read before the change; so each contact the round moves is
     also marked pending, and a drain after the round's commit judges it again
     on what is current then (contacts the round leaves alone are the drains'
-    to judge, as always)."""
+    to judge, as always). That drain also brings their places in provider
+    lists along, for them alone: the round does not compare whole lists."""
     segments = _changed_by(await _dynamic(session), lambda s: s.relative)
     for segment in segments:
         await _evaluate_row(session, segment, now, None, recheck=True)
         segment.evaluated_at = now
-    await lists.sync(session, now, segment_ids=[s.id for s in segments])
     return len(segments)
 
 

@@ -15,14 +15,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from service.contacts.rules import ContactFields, upsert_contact
 from service.segments import filters as f
 from service.segments import membership
 from service.segments.rules import NewSegment, create_segment
 from service.storage.database import Database
-from service.storage.models import Contact, SegmentKind, SegmentMembership, SegmentPending
+from service.storage.models import (
+    Contact,
+    SegmentKind,
+    SegmentListMember,
+    SegmentMembership,
+    SegmentPending,
+)
 from service.workers.segment_refresher import RefresherSettings, SegmentRefresher, backoff_s
 from tests.harness import eventually, own_database
 
@@ -202,3 +208,42 @@ def test_a_failing_refresher_step_waits_longer_each_time_up_to_half_a_minute() -
     waits = [backoff_s(n) for n in range(10)]
     assert waits[:4] == [0.0, 0.5, 1.0, 2.0]
     assert waits == sorted(waits) and waits[-1] == 30.0
+
+
+def test_a_person_a_round_moves_leaves_the_provider_list_at_the_next_drain(drain_db: str) -> None:
+    async def scenario() -> None:
+        db = Database(drain_db)
+        tag = uuid.uuid4().hex[:6]
+        email, segment_id = f"listed-{tag}@example.com", f"listed-{tag}"
+        try:
+            bought = ContactFields(email=email, first_name="Ada", last_purchase_time=T0)
+            contact, _ = await upsert_contact(db, bought, now=T0, skew=SKEW)
+            async with db.transaction() as session:  # emailable: the list's audience
+                await session.execute(
+                    update(Contact).where(Contact.id == contact.id).values(email_opt_in=True)
+                )
+            new = NewSegment(
+                segment_id, segment_id, "", SegmentKind.DYNAMIC, _recent_buyer(30), f"L-{tag}"
+            )
+            await create_segment(db, new, now=T0)
+            await SegmentRefresher(db, lambda: T0).drain_all()
+            assert await _in_list(db, segment_id) == [True]
+            month_later = T0 + timedelta(days=31)
+            async with db.transaction() as session:
+                await membership.refresh_relative(session, month_later)
+            assert email not in await _members(db, segment_id)
+            assert await _in_list(db, segment_id) == [True], "no whole list compared by a round"
+            await SegmentRefresher(db, lambda: month_later).drain_all()
+            assert await _in_list(db, segment_id) == [False]
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+async def _in_list(db: Database, segment_id: str) -> list[bool]:
+    async with db.transaction() as session:
+        rows = await session.scalars(
+            select(SegmentListMember.in_list).where(SegmentListMember.segment_id == segment_id)
+        )
+        return list(rows)
