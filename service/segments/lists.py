@@ -10,8 +10,9 @@ without consent is ever put in one.
 it (`marketing_segment_list_member`) and queues a `ListMembershipChanged` for
 each difference, in the transaction that changed membership or consent. It
 runs where those change: the segment refresher's drain (a contact's upsert,
-consent, unsubscribe, events), a whole evaluation, a manual segment's adds
-and removes, and linking itself. A consent change's own outbox row is written
+consent, unsubscribe, events, and the people a relative round moved), a
+whole evaluation of a new or changed filter, a manual segment's adds and
+removes, and linking itself. A consent change's own outbox row is written
 before its contact is drained, so a withdrawal reaches the provider before the
 list leave it causes, and a grant before the join. An erased person's rows go
 with the contact; the provider's erasure takes them out of every list.

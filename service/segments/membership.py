@@ -100,26 +100,36 @@ async def _evaluate(
     # it into the leave's NOT EXISTS and, once contacts have statistics, re-run
     # the grouped event subquery per member (minutes at a million contacts).
     matching_cte = matching.cte("matching").prefix_with("MATERIALIZED")
+    # Joins and leaves take their rows in contact id order, whoever evaluates
+    # (a drain, a relative round, a new filter): two evaluations of one
+    # segment touching the same people never wait on each other in a cycle.
     joined = (
         pg_insert(SegmentMembership)
         .from_select(
             ["contact_id", "segment", "added_at"],
-            select(matching_cte.c.id, literal(segment_id), literal(now)),
+            select(matching_cte.c.id, literal(segment_id), literal(now)).order_by(
+                matching_cte.c.id
+            ),
         )
         .on_conflict_do_nothing()
         .returning(SegmentMembership.contact_id)
         .cte("joined")
     )
-    gone = delete(SegmentMembership).where(
+    leaving = select(SegmentMembership.contact_id).where(
         SegmentMembership.segment == segment_id,
         # NOT EXISTS, an anti-join: NOT IN over half a million ids outgrows
         # work_mem and is then checked row by row.
         ~exists().where(matching_cte.c.id == SegmentMembership.contact_id),
     )
     if contact_ids is not None:
-        gone = gone.where(
+        leaving = leaving.where(
             SegmentMembership.contact_id == any_(bindparam(None, list(contact_ids), _IDS))
         )
+    locked = leaving.order_by(SegmentMembership.contact_id).with_for_update().cte("locked")
+    gone = delete(SegmentMembership).where(
+        SegmentMembership.segment == segment_id,
+        SegmentMembership.contact_id.in_(select(locked.c.contact_id)),
+    )
     left = gone.returning(SegmentMembership.contact_id).cte("left")
     joins = await _record(session, segment_id, joined.c.contact_id, True, now, recheck)
     leaves = await _record(session, segment_id, left.c.contact_id, False, now, recheck)
@@ -220,7 +230,7 @@ def in_dependency_order(segments: Sequence[Segment]) -> list[Segment]:
 # new or changed filter holds the first exclusively and every drain shares it:
 # a change drained meanwhile would otherwise meet neither (the evaluation's
 # snapshot predates it, the drain cannot see the new filter). Relative rounds
-# do without it (see `refresh_relative`).
+# share it with the drains (see `refresh_relative`).
 # Event writers share the second, which creating or changing a segment with
 # event conditions holds exclusively: they decide whether events need a
 # re-evaluation by whether such a segment exists, and must not decide it just
@@ -269,6 +279,13 @@ async def mark_people(
     await session.execute(statement)
 
 
+async def hold_beside_drains(session: AsyncSession) -> None:
+    """Taken by a drain or a relative round, until it ends: they go on side
+    by side (they share it), a new or changed filter waits (see the locks
+    above)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": _DRAIN_LOCK})
+
+
 async def hold_for_whole_evaluation(session: AsyncSession, counts_events: bool) -> None:
     """Taken by a transaction about to evaluate segments as a whole (see the
     locks above), until it ends."""
@@ -284,7 +301,7 @@ async def drain(session: AsyncSession, now: datetime, limit: int) -> int:
     evaluate every dynamic segment for them at once; how many were taken.
     The membership lag (first change to membership recorded) is observed
     per contact once the transaction commits."""
-    await session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": _DRAIN_LOCK})
+    await hold_beside_drains(session)
     waiting = (
         select(SegmentPending.id)
         .order_by(SegmentPending.id)  # oldest first: no contact starves
@@ -322,15 +339,20 @@ async def refresh_relative(session: AsyncSession, now: datetime) -> int:
     (a window measured from now), and those referring to them; how many.
 
     Drains go on meanwhile: a round of a million contacts takes seconds, and
-    holding the drain lock that long would hold up every change's membership
-    (the lock is for new filters, which drains cannot see yet; these segments
-    they can). A contact changed during the round may be judged by the round
-    on what it read before the change; so each contact the round moves is
-    also marked pending, and a drain after the round's commit judges it again
-    on what is current then (contacts the round leaves alone are the drains'
-    to judge, as always). That drain also brings their places in provider
-    lists along, for them alone: the round does not compare whole lists."""
+    holding the drain lock exclusively that long would hold up every change's
+    membership. The round shares it, as drains do: what it keeps out is a new
+    or changed filter, which must not be evaluated beside it. A drain waits
+    only for the people the round moves, until the round commits (both take
+    those rows in id order). A contact changed during the round may be judged
+    by the round on what it read before the change; so each contact the
+    round moves is also marked pending, and a drain after the round's commit
+    judges it again on what is current then (contacts the round leaves alone
+    are the drains' to judge, as always). That drain also brings their places
+    in provider lists along, for them alone: the round does not compare whole
+    lists."""
     segments = _changed_by(await _dynamic(session), lambda s: s.relative)
+    if segments:
+        await hold_beside_drains(session)
     for segment in segments:
         await _evaluate_row(session, segment, now, None, recheck=True)
         segment.evaluated_at = now

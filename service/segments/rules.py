@@ -255,8 +255,9 @@ async def update_segment(
         row = await _find(session, v, segment_id, name)
         evaluates = "filter" in changes.paths and changes.filter is not None
         if evaluates or "provider_list" in changes.paths:
-            # Before the row lock: a drain or round holding the evaluation lock
-            # needs the row's key share, and would otherwise wait on us. A link
+            # Before the row lock: a drain or relative round sharing the
+            # evaluation lock needs the row's key share (a round also writes
+            # the row), and would otherwise wait on us. A link
             # holds it too: a drain meanwhile would meet neither its snapshot
             # nor the link.
             node = changes.filter if evaluates else None

@@ -203,9 +203,7 @@ class SegmentMembership(Base):
 
     # Audiences page through a segment's members in contact id order (0008).
     __table_args__ = (
-        Index(
-            "ix_marketing_segment_membership_segment_contact", "segment", "contact_id", unique=True
-        ),
+        Index("ix_marketing_segment_membership_segment_contact", "segment", "contact_id"),
     )
 
 

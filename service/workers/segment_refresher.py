@@ -44,6 +44,7 @@ DEFAULT_REFRESHER_SETTINGS = RefresherSettings()
 
 _FIRST_BACKOFF_S = 0.5
 _MAX_BACKOFF_S = 30.0
+_MAX_DOUBLINGS = 16
 
 
 def backoff_s(failures: int) -> float:
@@ -52,7 +53,8 @@ def backoff_s(failures: int) -> float:
     log filled) five times a second."""
     if failures == 0:
         return 0.0
-    return float(min(_MAX_BACKOFF_S, _FIRST_BACKOFF_S * 2 ** (failures - 1)))
+    doublings = min(failures - 1, _MAX_DOUBLINGS)  # no float overflow after days of failures
+    return float(min(_MAX_BACKOFF_S, _FIRST_BACKOFF_S * 2**doublings))
 
 
 class SegmentRefresher:

@@ -92,12 +92,20 @@ def _api(sandbox: ActiveCampaignSandbox, method: str, path: str, body: Any = Non
             response = http.request(method, path, json=body, headers={"Api-Token": AC_KEY})
             if response.status_code != 429:
                 break
-            time.sleep(float(response.headers.get("Retry-After", "1")))
+            time.sleep(_retry_after_s(response))
         response.raise_for_status()
         return response.json()
 
 
 _THROTTLED_TRIES = 10
+
+
+def _retry_after_s(response: httpx.Response) -> float:
+    """The sandbox's Retry-After in seconds; a second when it is missing or a date."""
+    try:
+        return float(response.headers.get("Retry-After", "1"))
+    except ValueError:
+        return 1.0
 
 
 def new_list(sandbox: ActiveCampaignSandbox, name: str) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text, update
 from service.contacts.rules import ContactFields, upsert_contact
 from service.segments import filters as f
 from service.segments import membership
-from service.segments.rules import NewSegment, create_segment
+from service.segments.rules import NewSegment, SegmentChanges, create_segment, update_segment
 from service.storage.database import Database
 from service.storage.models import (
     Contact,
@@ -247,3 +247,39 @@ async def _in_list(db: Database, segment_id: str) -> list[bool]:
             select(SegmentListMember.in_list).where(SegmentListMember.segment_id == segment_id)
         )
         return list(rows)
+
+
+def test_the_wait_stays_half_a_minute_however_long_the_failures_go_on() -> None:
+    assert backoff_s(100_000) == 30.0
+
+
+def test_a_filter_change_waits_for_a_relative_round_and_then_succeeds(drain_db: str) -> None:
+    async def scenario() -> None:
+        db = Database(drain_db)
+        tag = uuid.uuid4().hex[:6]
+        email, segment_id = f"changing-{tag}@example.com", f"changing-{tag}"
+        try:
+            bought = ContactFields(email=email, first_name="Ada", last_purchase_time=T0)
+            await upsert_contact(db, bought, now=T0, skew=SKEW)
+            new = NewSegment(segment_id, segment_id, "", SegmentKind.DYNAMIC, _recent_buyer(30))
+            await create_segment(db, new, now=T0)
+            await SegmentRefresher(db, lambda: T0).drain_all()
+            month_later = T0 + timedelta(days=31)
+            changes = SegmentChanges(("filter",), "", "", _recent_buyer(60))
+            async with db.transaction() as session:
+                # The round moves the person out and holds that row ...
+                await membership.refresh_relative(session, month_later)
+                changing = asyncio.create_task(
+                    update_segment(
+                        db, segment_id=segment_id, name="", changes=changes, now=month_later
+                    )
+                )
+                await eventually(lambda: _waits_for_advisory_lock(db))
+                assert not changing.done(), "a new filter was evaluated beside a round"
+            # ... and the change goes ahead once it commits (no deadlock, no abort).
+            await asyncio.wait_for(changing, 30)
+            assert email in await _members(db, segment_id), "bought 31 days ago: in 60 days"
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
