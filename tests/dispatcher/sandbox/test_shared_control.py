@@ -12,21 +12,13 @@ import pytest
 from dispatcher.sandbox import start_sandbox
 from dispatcher.sandbox.activecampaign import start_activecampaign_sandbox
 from dispatcher.sandbox.common.running import RunningServer
-from tests.dispatcher.helpers import headers
+from tests.dispatcher.helpers import EpochClock, headers
 
 START = 1_800_000_000.25  # a quarter into an epoch second
 ERASE = "/api/data-privacy-deletion-jobs"  # Klaviyo: 3 a second
 AUTOMATIONS = "/api/3/automations"  # ActiveCampaign: 5 a second over every /api/3 call
 REQUEST_KEYS = {"seq", "method", "path", "query", "endpoint", "received_at", "received_s"}
 ANSWER_KEYS = {"method", "path", "endpoint", "bucket", "window_s", "status", "retry_after"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _erasure() -> bytes:
@@ -46,7 +38,7 @@ def _activecampaign_call(http: httpx.Client) -> httpx.Response:
 @pytest.fixture(params=["klaviyo", "activecampaign"])
 def provider(request: pytest.FixtureRequest) -> Iterator[tuple[httpx.Client, str, int]]:
     """A client of one sandbox, the path it calls and how many calls one second admits."""
-    clock = Clock()
+    clock = EpochClock(START)
     running: RunningServer
     if request.param == "klaviyo":
         running, path, limit = start_sandbox(clock=clock), ERASE, 3

@@ -17,6 +17,7 @@ from dispatcher.sandbox.activecampaign import (
     ActiveCampaignSandbox,
     start_activecampaign_sandbox,
 )
+from tests.dispatcher.helpers import EpochClock
 from tests.dispatcher.providers.activecampaign.conftest import (
     ACTID,
     API_KEY,
@@ -34,21 +35,13 @@ def people(*emails: str) -> list[ImportContact]:
     ]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> EpochClock:
+    return EpochClock(1_800_000_000.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def slow_imports(clock: Clock) -> Iterator[ActiveCampaignSandbox]:
+def slow_imports(clock: EpochClock) -> Iterator[ActiveCampaignSandbox]:
     """Imports complete 10 s after they are queued, on a clock the test moves."""
     with start_activecampaign_sandbox(
         api_key=API_KEY,
@@ -62,7 +55,7 @@ def slow_imports(clock: Clock) -> Iterator[ActiveCampaignSandbox]:
 
 
 def test_an_import_is_queued_then_completed_with_its_failures(
-    slow_imports: ActiveCampaignSandbox, clock: Clock
+    slow_imports: ActiveCampaignSandbox, clock: EpochClock
 ) -> None:
     async def run() -> tuple[ImportStatus, ImportStatus]:
         async with client_on(slow_imports) as client:
@@ -92,7 +85,7 @@ def test_an_import_is_queued_then_completed_with_its_failures(
 
 
 def test_people_the_import_skips_are_named_refused_one_by_one(
-    slow_imports: ActiveCampaignSandbox, clock: Clock
+    slow_imports: ActiveCampaignSandbox, clock: EpochClock
 ) -> None:
     """An address on the exclusion list is named neither a success nor a failure: the
     client reads the successes' emails and reports the rest skipped, so that a sync
@@ -121,7 +114,7 @@ def test_people_the_import_skips_are_named_refused_one_by_one(
 
 
 def test_a_complete_import_reads_nothing_more(
-    slow_imports: ActiveCampaignSandbox, clock: Clock
+    slow_imports: ActiveCampaignSandbox, clock: EpochClock
 ) -> None:
     async def run() -> ImportStatus:
         async with client_on(slow_imports) as client:

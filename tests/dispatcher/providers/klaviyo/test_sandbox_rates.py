@@ -19,7 +19,7 @@ from dispatcher.providers.klaviyo.limits import RATES
 from dispatcher.sandbox import Sandbox, start_sandbox
 from dispatcher.sandbox.common.windows import RateWindow, Refusal
 from dispatcher.sandbox.klaviyo.rates import DAY, RATE_LIMITS, Admitted, RateLimiter
-from tests.dispatcher.helpers import API_KEY, headers
+from tests.dispatcher.helpers import API_KEY, EpochClock, headers
 
 ERASE = "/api/data-privacy-deletion-jobs"  # 3/s, 60/min: the smallest windows served
 ERASE_ENDPOINT = f"POST {ERASE}"
@@ -28,21 +28,13 @@ ROOT = Path(__file__).resolve().parents[4]
 START = 1_800_000_000.0  # a whole minute (and second) of epoch time
 
 
-class Clock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> EpochClock:
+    return EpochClock(START)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def limited(clock: Clock) -> Iterator[Sandbox]:
+def limited(clock: EpochClock) -> Iterator[Sandbox]:
     with start_sandbox(clock=clock) as running:
         yield running
 
@@ -73,7 +65,7 @@ def statuses(responses: list[httpx.Response]) -> list[int]:
 
 
 def test_the_burst_window_admits_its_limit_then_answers_klaviyos_429(
-    limited: Sandbox, client: httpx.Client, clock: Clock
+    limited: Sandbox, client: httpx.Client, clock: EpochClock
 ) -> None:
     clock.now = START + 0.25
     answers = [erase(client, f"p{i}@example.com") for i in range(4)]
@@ -103,7 +95,7 @@ def test_the_burst_window_admits_its_limit_then_answers_klaviyos_429(
 
 
 def test_successes_carry_the_steady_window_in_ratelimit_headers(
-    client: httpx.Client, clock: Clock
+    client: httpx.Client, clock: EpochClock
 ) -> None:
     clock.now = START + 42.5
     first, second = erase(client), erase(client)
@@ -114,7 +106,7 @@ def test_successes_carry_the_steady_window_in_ratelimit_headers(
 
 
 def test_windows_are_aligned_to_epoch_time_not_to_the_first_call(
-    client: httpx.Client, clock: Clock
+    client: httpx.Client, clock: EpochClock
 ) -> None:
     clock.now = START + 0.9
     assert statuses([erase(client) for _ in range(4)]) == [202, 202, 202, 429]
@@ -123,7 +115,7 @@ def test_windows_are_aligned_to_epoch_time_not_to_the_first_call(
 
 
 def test_the_steady_window_refuses_until_the_minute_ends_and_refusals_are_not_counted(
-    limited: Sandbox, client: httpx.Client, clock: Clock
+    limited: Sandbox, client: httpx.Client, clock: EpochClock
 ) -> None:
     for second in range(20):  # 3 a second: 60 in the first 20 seconds of the minute
         clock.now = START + second
@@ -144,7 +136,7 @@ def test_the_steady_window_refuses_until_the_minute_ends_and_refusals_are_not_co
     }
 
 
-def test_windows_are_per_endpoint_and_per_api_key(client: httpx.Client, clock: Clock) -> None:
+def test_windows_are_per_endpoint_and_per_api_key(client: httpx.Client, clock: EpochClock) -> None:
     assert statuses([erase(client) for _ in range(4)]) == [202, 202, 202, 429]
 
     other_key = [erase(client, key="pk_other_account") for _ in range(4)]
@@ -173,7 +165,7 @@ def test_a_path_template_is_one_endpoint_whatever_the_id(
     )
 
 
-def test_without_rate_limits_nothing_is_refused_but_peaks_are_reported(clock: Clock) -> None:
+def test_without_rate_limits_nothing_is_refused_but_peaks_are_reported(clock: EpochClock) -> None:
     with (
         start_sandbox(clock=clock, rate_limits=False) as unlimited,
         httpx.Client(base_url=unlimited.base_url) as http,
@@ -202,7 +194,7 @@ def test_a_queued_429_fault_keeps_its_retry_after_even_zero(
 
 
 def test_the_throttled_report_over_http_lists_every_served_endpoint(
-    client: httpx.Client, clock: Clock
+    client: httpx.Client, clock: EpochClock
 ) -> None:
     [erase(client) for _ in range(5)]
 
@@ -221,7 +213,7 @@ def test_the_throttled_report_over_http_lists_every_served_endpoint(
 
 
 def test_recorded_requests_carry_method_path_and_arrival_time(
-    limited: Sandbox, client: httpx.Client, clock: Clock
+    limited: Sandbox, client: httpx.Client, clock: EpochClock
 ) -> None:
     clock.now = START + 7.25
     erase(client)
@@ -237,7 +229,7 @@ def test_recorded_requests_carry_method_path_and_arrival_time(
 
 
 def test_a_daily_window_refuses_until_the_utc_day_ends() -> None:
-    clock = Clock(DAY * 20_000 + DAY - 100.5)  # 100.5 s before midnight UTC
+    clock = EpochClock(DAY * 20_000 + DAY - 100.5)  # 100.5 s before midnight UTC
     daily = RateWindow("POST /x", 4, DAY)
     table = {"POST /x": (RateWindow("POST /x", 2, 1), RateWindow("POST /x", 100, 60), daily)}
     limiter = RateLimiter(clock, table=table)
@@ -256,7 +248,7 @@ def test_a_daily_window_refuses_until_the_utc_day_ends() -> None:
 
 
 def test_retry_after_is_the_longest_of_the_exceeded_windows() -> None:
-    clock = Clock(START + 59.5)
+    clock = EpochClock(START + 59.5)
     second, minute = RateWindow("POST /x", 1, 1), RateWindow("POST /x", 1, 60)
     limiter = RateLimiter(clock, table={"POST /x": (second, minute)})
 
@@ -270,7 +262,7 @@ def test_retry_after_is_the_longest_of_the_exceeded_windows() -> None:
 
 
 def test_an_endpoint_without_limits_is_not_counted() -> None:
-    assert RateLimiter(Clock()).admit("k", "GET /api/unknown") is None
+    assert RateLimiter(EpochClock(START)).admit("k", "GET /api/unknown") is None
 
 
 # The client's table (dispatcher/providers/klaviyo/limits.py) names each bucket after the

@@ -11,28 +11,20 @@ import httpx
 import pytest
 
 from dispatcher.sandbox import Sandbox, start_sandbox
-from tests.dispatcher.helpers import API_KEY, headers
+from tests.dispatcher.helpers import API_KEY, EpochClock, headers
 
 JOBS = "/api/profile-bulk-import-jobs"
 START = 1_800_000_000.0
 PROCESSING_S = 2.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> EpochClock:
+    return EpochClock(START)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def sandbox(clock: Clock) -> Iterator[Sandbox]:
+def sandbox(clock: EpochClock) -> Iterator[Sandbox]:
     with start_sandbox(api_key=API_KEY, clock=clock, import_processing_s=PROCESSING_S) as running:
         yield running
 
@@ -85,7 +77,7 @@ ADA = {
 
 
 def test_an_import_job_is_queued_then_processing_then_complete(
-    http: httpx.Client, clock: Clock
+    http: httpx.Client, clock: EpochClock
 ) -> None:
     accepted = start(http, import_job([ADA, {"email": "bob@example.com"}]))
 
@@ -124,7 +116,7 @@ def test_an_import_job_is_queued_then_processing_then_complete(
 
 
 def test_imported_profiles_are_stored_and_join_the_jobs_lists(
-    http: httpx.Client, clock: Clock
+    http: httpx.Client, clock: EpochClock
 ) -> None:
     start(http, import_job([ADA], lists=["NEWS"]))
     clock.now += PROCESSING_S
@@ -144,7 +136,7 @@ def test_imported_profiles_are_stored_and_join_the_jobs_lists(
     assert [(item["type"], item["id"]) for item in lists.json()["data"]] == [("list", "NEWS")]
 
 
-def test_a_later_import_merges_properties(http: httpx.Client, clock: Clock) -> None:
+def test_a_later_import_merges_properties(http: httpx.Client, clock: EpochClock) -> None:
     start(http, import_job([ADA]))
     clock.now += PROCESSING_S
     start(http, import_job([{"email": "ada@example.com", "properties": {"city": "Paris"}}]))
@@ -156,7 +148,7 @@ def test_a_later_import_merges_properties(http: httpx.Client, clock: Clock) -> N
 
 
 def test_invalid_profiles_become_import_errors_paged_by_cursor(
-    http: httpx.Client, clock: Clock
+    http: httpx.Client, clock: EpochClock
 ) -> None:
     bad = [{"email": f"not-an-email-{i}"} for i in range(25)]
     job = start(http, import_job([ADA, *bad, {"first_name": "nobody"}])).json()["data"]
@@ -250,7 +242,7 @@ def subscribe(email: str, list_id: str) -> dict[str, Any]:
 
 
 def test_a_profile_shows_its_consent_and_lists_with_subscriptions(
-    http: httpx.Client, clock: Clock
+    http: httpx.Client, clock: EpochClock
 ) -> None:
     subscribed = http.post(
         "/api/profile-subscription-bulk-create-jobs",
@@ -279,7 +271,7 @@ def test_an_unknown_email_is_an_empty_data_array(http: httpx.Client) -> None:
     assert response.json()["data"] == []
 
 
-def test_a_profile_is_found_by_its_other_identifiers(http: httpx.Client, clock: Clock) -> None:
+def test_a_profile_is_found_by_its_other_identifiers(http: httpx.Client, clock: EpochClock) -> None:
     start(http, import_job([ADA | {"phone_number": "+447700900123"}]))
     clock.now += PROCESSING_S
 
@@ -370,7 +362,7 @@ def test_a_get_is_recorded_and_a_post_to_a_read_endpoint_is_405(
 
 
 def test_a_planted_profile_shows_as_klaviyo_would_and_is_neither_counted_nor_recorded(
-    sandbox: Sandbox, http: httpx.Client, clock: Clock
+    sandbox: Sandbox, http: httpx.Client, clock: EpochClock
 ) -> None:
     start(http, import_job([ADA], lists=["NEWS"]))
     clock.now += PROCESSING_S

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox, start_activecampaign_sandbox
+from tests.dispatcher.helpers import EpochClock
 
 API_KEY = "ac-test-key"
 ACTID = "223344"
@@ -20,20 +21,9 @@ START = 1_800_000_000.0  # an epoch second: windows start here
 IMPORT_DELAY_S = 4.0
 
 
-class EpochClock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> EpochClock:
-    return EpochClock()
+    return EpochClock(START)
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import httpx
 import pytest
 
 from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox, start_activecampaign_sandbox
+from tests.dispatcher.helpers import EpochClock
 from tests.dispatcher.sandbox.activecampaign.conftest import (
     ACTID,
     API_KEY,
     TRACKING_KEY,
-    EpochClock,
     answer,
 )
 

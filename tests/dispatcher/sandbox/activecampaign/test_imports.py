@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 
 from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox, start_activecampaign_sandbox
+from tests.dispatcher.helpers import EpochClock
 from tests.dispatcher.sandbox.activecampaign.conftest import (
     API_KEY,
     IMPORT_DELAY_S,
-    EpochClock,
     answer,
     create_field,
     create_list,

@@ -9,21 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatcher.sandbox.common.windows import RateWindow, WindowCounter
+from tests.dispatcher.helpers import EpochClock
 
 PER_SECOND = RateWindow("api", 5, 1)
 PER_MINUTE = RateWindow("bulk", 12, 60)
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_the_sixth_call_in_a_second_is_refused_until_the_next_epoch_second() -> None:
-    clock = Clock(1000.25)
+    clock = EpochClock(1000.25)
     counter = WindowCounter(clock)
 
     admitted = [counter.admit([PER_SECOND]) for _ in range(5)]
@@ -41,7 +34,7 @@ def test_the_sixth_call_in_a_second_is_refused_until_the_next_epoch_second() -> 
 
 
 def test_retry_after_is_the_whole_seconds_left_in_a_minute_window() -> None:
-    clock = Clock(6000.0 + 17.5)
+    clock = EpochClock(6000.0 + 17.5)
     counter = WindowCounter(clock)
     for _ in range(12):
         assert counter.admit([PER_MINUTE]) is None
@@ -52,7 +45,7 @@ def test_retry_after_is_the_whole_seconds_left_in_a_minute_window() -> None:
 
 
 def test_a_refused_call_counts_in_no_window() -> None:
-    clock = Clock(0.0)
+    clock = EpochClock(0.0)
     counter = WindowCounter(clock)
     tight = RateWindow("tight", 1, 60)
     assert counter.admit([PER_SECOND, tight]) is None
@@ -66,7 +59,7 @@ def test_a_refused_call_counts_in_no_window() -> None:
 
 
 def test_without_enforcing_every_call_is_admitted_and_counted() -> None:
-    counter = WindowCounter(Clock(0.0))
+    counter = WindowCounter(EpochClock(0.0))
 
     assert all(counter.admit([PER_SECOND], enforce=False) is None for _ in range(9))
     assert counter.peaks() == {"api": {"1": {"limit": 5, "peak": 9}}}
@@ -75,7 +68,7 @@ def test_without_enforcing_every_call_is_admitted_and_counted() -> None:
 @settings(max_examples=200, deadline=None)
 @given(steps=st.lists(st.floats(min_value=0.0, max_value=1.5), min_size=1, max_size=120))
 def test_no_window_ever_admits_more_than_its_limit(steps: list[float]) -> None:
-    clock = Clock(1_000_000.0)
+    clock = EpochClock(1_000_000.0)
     counter = WindowCounter(clock)
     admitted: dict[tuple[str, int], int] = {}
     for step in steps:
