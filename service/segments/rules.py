@@ -494,6 +494,8 @@ async def _view(session: AsyncSession, row: Segment) -> SegmentView:
 async def _views(session: AsyncSession, rows: Sequence[Segment]) -> list[SegmentView]:
     """The segments as the API shows them: every count in one query for all
     of them (a page of segments costs no query per segment)."""
+    if not rows:
+        return []
     counted = await session.execute(
         select(SegmentMembership.segment, func.count())
         .where(SegmentMembership.segment.in_([row.id for row in rows]))

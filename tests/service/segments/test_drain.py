@@ -170,6 +170,21 @@ def _recent_buyer(days: int) -> f.Node:
     )
 
 
+async def _bought_at_t0(db: Database, email: str) -> uuid.UUID:
+    """A contact whose last purchase was at T0; its id."""
+    bought = ContactFields(email=email, first_name="Ada", last_purchase_time=T0)
+    contact, _ = await upsert_contact(db, bought, now=T0, skew=SKEW)
+    return contact.id
+
+
+async def _recent_buyers_drained(db: Database, segment_id: str, list_id: str | None = None) -> None:
+    """The segment of people who bought in the 30 days before now (optionally
+    linked to `list_id`), created at T0, with every pending change drained."""
+    new = NewSegment(segment_id, segment_id, "", SegmentKind.DYNAMIC, _recent_buyer(30), list_id)
+    await create_segment(db, new, now=T0)
+    await SegmentRefresher(db, lambda: T0).drain_all()
+
+
 def test_drains_go_on_during_a_relative_round_which_marks_what_it_moved(drain_db: str) -> None:
     async def scenario() -> None:
         db = Database(drain_db)
@@ -216,17 +231,12 @@ def test_a_person_a_round_moves_leaves_the_provider_list_at_the_next_drain(drain
         tag = uuid.uuid4().hex[:6]
         email, segment_id = f"listed-{tag}@example.com", f"listed-{tag}"
         try:
-            bought = ContactFields(email=email, first_name="Ada", last_purchase_time=T0)
-            contact, _ = await upsert_contact(db, bought, now=T0, skew=SKEW)
+            contact = await _bought_at_t0(db, email)
             async with db.transaction() as session:  # emailable: the list's audience
                 await session.execute(
-                    update(Contact).where(Contact.id == contact.id).values(email_opt_in=True)
+                    update(Contact).where(Contact.id == contact).values(email_opt_in=True)
                 )
-            new = NewSegment(
-                segment_id, segment_id, "", SegmentKind.DYNAMIC, _recent_buyer(30), f"L-{tag}"
-            )
-            await create_segment(db, new, now=T0)
-            await SegmentRefresher(db, lambda: T0).drain_all()
+            await _recent_buyers_drained(db, segment_id, f"L-{tag}")
             assert await _in_list(db, segment_id) == [True]
             month_later = T0 + timedelta(days=31)
             async with db.transaction() as session:
@@ -259,11 +269,8 @@ def test_a_filter_change_waits_for_a_relative_round_and_then_succeeds(drain_db: 
         tag = uuid.uuid4().hex[:6]
         email, segment_id = f"changing-{tag}@example.com", f"changing-{tag}"
         try:
-            bought = ContactFields(email=email, first_name="Ada", last_purchase_time=T0)
-            await upsert_contact(db, bought, now=T0, skew=SKEW)
-            new = NewSegment(segment_id, segment_id, "", SegmentKind.DYNAMIC, _recent_buyer(30))
-            await create_segment(db, new, now=T0)
-            await SegmentRefresher(db, lambda: T0).drain_all()
+            await _bought_at_t0(db, email)
+            await _recent_buyers_drained(db, segment_id)
             month_later = T0 + timedelta(days=31)
             changes = SegmentChanges(("filter",), "", "", _recent_buyer(60))
             async with db.transaction() as session:
