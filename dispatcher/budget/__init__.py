@@ -2,10 +2,10 @@
 
 The provider keeps its limits per account and per rate bucket (`Limits.rates`: an
 endpoint for Klaviyo, the whole account and bulk import for ActiveCampaign), as
-fixed windows (1 s, 1 min, a day) whose alignment we do not know, and counts
-HTTP requests. Every request reserves one call in each bucket it draws from
-before it goes, in NATS KV, so the replicas together stay within every window of
-every bucket:
+fixed windows (1 s, 1 min, a day) whose alignment we do not know until its
+answers tell it (below), and counts HTTP requests. Every request reserves one
+call in each bucket it draws from before it goes, in NATS KV, so the replicas
+together stay within every window of every bucket:
 - an operation whose every call is one request has each call reserved by the
   gate in the buckets `Limits.rates` names for it (`acquire`): Klaviyo's
   upsert_profile, create_events, the four consent calls, request_erasure and
@@ -60,6 +60,28 @@ Stamps of reservations not used, and calls the provider refused, only make the
 log count more than the provider does: safe. The price is r per window: a second
 of 5 calls runs at 5 per 1 + r seconds, r about the skew (10 ms) and the answer's
 time once answered; a minute of 150 at 150 per 60 + r.
+
+The provider's own windows, once its answers say where they begin. A window of
+unknown alignment must be counted as a sliding one, and that costs most where
+calls are scarcest: a sync that spends a minute's 750 unsubscribe calls early can
+make the 751st only 60 s after the first, the 752nd 60 s after the second, and so
+on, though the provider's next minute may have begun long before. Klaviyo says on
+every answer but a 429 when the endpoint's steady window ends (`RateLimit-Reset`,
+whole seconds; the provider client reports it, `providers.base.report_window`).
+From an answer to a request stamped s and answered at a, with reset n: the
+provider's minute ends at some instant in [s + n - 1, a + n + 1] (rounded either
+way, "approximate"), widened by the tie and the skew: the bucket's `Edge`, kept
+in its entry for every replica, narrowed by each later answer. With an edge the
+window of its length is counted as the provider counts it (`log._fits_fixed`): a
+call may be stamped t when, in each window it may fall in (arriving in
+[t - tie, t + m], the edge anywhere in its range), fewer than `calls` calls may fall.
+Proof: a window of the provider's holds only calls that may fall in it by the
+edge (it contains the true edge), and the last of them stamped was admitted only
+with fewer than `calls` others counted there (they were in the log: stamps of one
+window are less than W + m apart, within the horizon). This holds as long as the
+edge does: a 429 drops it (the windows are then counted sliding until an answer
+tells the edge again), and so do two answers that disagree. The other windows
+(the burst second) stay sliding.
 An answer costs no round trip: it is written with the replica's next write of the
 bucket, and meanwhile only its own view has it, so replicas see each other's
 answers a call late (counting longer than needed: safe).

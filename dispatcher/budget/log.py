@@ -3,7 +3,8 @@
 Pure: no I/O and no clock of its own (`now` is passed in), so the rules can be
 tested and reasoned about apart from NATS. `BucketLog` is the value of one KV
 entry: the stamps (epoch seconds) of the calls reserved recently, oldest first
-and never decreasing, and the time until which a 429 paused the bucket.
+and never decreasing, the time until which a 429 paused the bucket, and, once
+the provider's answers have told it, where its fixed windows begin (`Edge`).
 """
 
 from __future__ import annotations
@@ -28,12 +29,66 @@ _TIE_S = 1e-5
 
 
 @dataclass(frozen=True)
+class Edge:
+    """Where the provider's fixed windows of `seconds` begin, as its answers said
+    (see `observed_edge`): one begins at some instant in [lo, hi] (epoch seconds on
+    the replicas' clocks), and another every `seconds` before and after it."""
+
+    lo: float
+    hi: float
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if not (self.seconds > 0 and 0 <= self.hi - self.lo < self.seconds / 2):
+            raise ValueError(f"not a usable window edge: {self}")
+
+    def narrowed(self, other: Edge) -> Edge | None:
+        """The instants both edges allow (`other` moved by whole windows next to this
+        one); None when they allow none: the provider's windows are not fixed as
+        both said, and neither is to be trusted."""
+        if other.seconds != self.seconds:
+            return other
+        shift = round((self.lo - other.lo) / self.seconds) * self.seconds
+        lo, hi = max(self.lo, other.lo + shift), min(self.hi, other.hi + shift)
+        return Edge(lo, hi, self.seconds) if lo <= hi else None
+
+    def windows(self, first: float, last: float) -> range:
+        """The windows (numbered from the edge) a call reaching the provider at some
+        instant in [first, last] may fall in. Window k begins at o + k * seconds for
+        the edge's true instant o in [lo, hi]: an arrival t is in it when
+        t - (k + 1) * seconds < o <= t - k * seconds."""
+        return range(
+            math.floor((first - self.hi) / self.seconds),
+            math.floor((last - self.lo) / self.seconds) + 1,
+        )
+
+
+def observed_edge(
+    sent: float, answered: float, reset_s: float, seconds: float, skew_s: float
+) -> Edge | None:
+    """The edge an answer's `RateLimit-Reset` tells: the provider said, at some instant
+    between the request leaving (`sent`, a stamp, less the tie) and its answer coming
+    back (`answered`), that its current window of `seconds` ends in `reset_s` whole
+    seconds, give or take one either way (rounded up or down, and "approximate"),
+    every replica's clock within `skew_s` of this one. None when that leaves too wide
+    a range to be of use."""
+    if not (math.isfinite(reset_s) and 0 <= reset_s <= seconds):
+        return None
+    lo = sent - _TIE_S + reset_s - 1.0 - skew_s
+    hi = answered + reset_s + 1.0 + skew_s
+    return Edge(lo, hi, seconds) if hi - lo < seconds / 2 else None
+
+
+@dataclass(frozen=True)
 class BucketLog:
     stamps: tuple[float, ...] = ()
     # Per stamp, how long after it the call reached the provider at the latest: None while
     # it is in flight (the margin, then), less once its answer came (`answered`).
     reached: tuple[float | None, ...] | None = None
     paused_until: float = 0.0
+    # Where the provider's fixed windows of one length begin, once an answer said so:
+    # the window of that length is then counted as the provider counts it (`_fits_fixed`).
+    edge: Edge | None = None
 
     def __post_init__(self) -> None:
         if self.reached is None:
@@ -53,12 +108,15 @@ class BucketLog:
         data = json.loads(raw)
         stamps = tuple(data.get("t", ()))
         reached = data.get("r")
-        return cls(stamps, tuple(reached) if reached else None, float(data.get("p", 0.0)))
+        edge = Edge(*data["e"]) if data.get("e") else None
+        return cls(stamps, tuple(reached) if reached else None, float(data.get("p", 0.0)), edge)
 
     def encode(self) -> bytes:
         entry: dict[str, object] = {"t": self.stamps, "p": self.paused_until}
         if any(r is not None for r in self._reached):
             entry["r"] = self._reached
+        if self.edge is not None:
+            entry["e"] = (self.edge.lo, self.edge.hi, self.edge.seconds)
         return json.dumps(entry, separators=(",", ":")).encode()
 
     @property
@@ -79,9 +137,17 @@ class BucketLog:
         return max(0.0, fits - now)
 
     def _fits_from(self, stamp: float, capacity: Capacity, margin_s: float) -> float:
-        """From when a call stamped `stamp` (or later) fits this window: once fewer than
-        `capacity.calls` calls may have reached the provider after its stamp - W. A call
-        stamped s counts until s + its `reached` (the margin while it is unanswered)."""
+        """From when a call stamped `stamp` (or later) fits this window: as the provider
+        counts it when its edge is known (`_fits_fixed`), else whatever its alignment."""
+        edge = self.edge
+        if edge is not None and edge.seconds == capacity.window.seconds:
+            return self._fits_fixed(stamp, capacity, margin_s, edge)
+        return self._fits_sliding(stamp, capacity, margin_s)
+
+    def _fits_sliding(self, stamp: float, capacity: Capacity, margin_s: float) -> float:
+        """Once fewer than `capacity.calls` calls may have reached the provider after
+        the stamp - W. A call stamped s counts until s + its `reached` (the margin while
+        it is unanswered)."""
         # A request may leave up to _TIE_S before its stamp: so much longer a window.
         window = capacity.window.seconds + _TIE_S
         first = bisect.bisect_right(self.stamps, stamp - window - margin_s)
@@ -95,6 +161,30 @@ class BucketLog:
         if excess <= 0:
             return -math.inf  # room now
         return counted[excess - 1] + window + _ROUNDING_S
+
+    def _fits_fixed(self, stamp: float, capacity: Capacity, margin_s: float, edge: Edge) -> float:
+        """From when a call stamped `stamp` (or later) fits the provider's fixed windows:
+        each window it may fall in (`Edge.windows` of its arrival, from the tie before
+        the stamp to the margin after) holds fewer than `capacity.calls` calls that may
+        fall in it too; else it waits until it can no longer fall in the last full one.
+        A call on the window's edge counts in both windows it may fall in."""
+        arrivals = [
+            (s - _TIE_S, s + (margin_s if r is None else min(r, margin_s)))
+            for s, r in zip(self.stamps, self._reached, strict=True)
+        ]
+        at = stamp
+        # Each turn moves past a full window; the log holds at most a window of calls
+        # beyond it, so two turns end it (one more for safety's sake).
+        for _ in range(len(arrivals) + 2):
+            full = [
+                k
+                for k in edge.windows(at - _TIE_S, at + margin_s)
+                if _may_fall_in(arrivals, edge, k) >= capacity.calls
+            ]
+            if not full:
+                return -math.inf if at == stamp else at
+            at = edge.hi + (max(full) + 1) * edge.seconds + _TIE_S + _ROUNDING_S
+        return at
 
     def call_wait(
         self, now: float, limits: Sequence[Capacity], margin_s: float, *, paced: bool
@@ -114,7 +204,10 @@ class BucketLog:
         """This log with a call in flight at `stamp`, forgetting stamps no window can see."""
         keep = bisect.bisect_right(self.stamps, stamp - horizon_s)
         return BucketLog(
-            (*self.stamps[keep:], stamp), (*self._reached[keep:], None), self.paused_until
+            (*self.stamps[keep:], stamp),
+            (*self._reached[keep:], None),
+            self.paused_until,
+            self.edge,
         )
 
     def without(self, stamp: float) -> BucketLog:
@@ -126,6 +219,7 @@ class BucketLog:
             (*self.stamps[:at], *self.stamps[at + 1 :]),
             (*self._reached[:at], *self._reached[at + 1 :]),
             self.paused_until,
+            self.edge,
         )
 
     def answered(self, answers: Mapping[float, float]) -> BucketLog:
@@ -139,7 +233,7 @@ class BucketLog:
                 changed[at] = reached
         if changed == list(self._reached):
             return self
-        return BucketLog(self.stamps, tuple(changed), self.paused_until)
+        return BucketLog(self.stamps, tuple(changed), self.paused_until, self.edge)
 
     def holds(self, stamp: float) -> bool:
         return self._index(stamp) is not None
@@ -150,11 +244,32 @@ class BucketLog:
         return None if at is None else self._reached[at]
 
     def paused(self, until: float) -> BucketLog:
+        """Paused until `until` by a 429. The edge is forgotten: the provider refused a
+        call its windows as we knew them allowed (other clients of the account may have
+        spent them), so the windows are counted whatever their alignment until an
+        answer tells the edge again."""
         return BucketLog(self.stamps, self.reached, max(self.paused_until, until))
+
+    def with_edge(self, seen: Edge) -> BucketLog:
+        """This log with the edge an answer told (`observed_edge`), narrowed by the one
+        it holds; with none when the two disagree (the sliding count is safe whatever
+        the alignment)."""
+        edge = seen if self.edge is None else self.edge.narrowed(seen)
+        if edge == self.edge:
+            return self
+        return BucketLog(self.stamps, self.reached, self.paused_until, edge)
 
     def _index(self, stamp: float) -> int | None:
         at = bisect.bisect_left(self.stamps, stamp)
         return at if at < len(self.stamps) and self.stamps[at] == stamp else None
+
+
+def _may_fall_in(arrivals: Sequence[tuple[float, float]], edge: Edge, k: int) -> int:
+    """How many of the calls, each reaching the provider at some instant in its
+    (first, last), may fall in window k of `edge`."""
+    begins_lo = edge.lo + k * edge.seconds
+    ends_hi = edge.hi + (k + 1) * edge.seconds
+    return sum(1 for first, last in arrivals if last >= begins_lo and first < ends_hi)
 
 
 @dataclass(frozen=True)

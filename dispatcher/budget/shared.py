@@ -27,8 +27,8 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from dispatcher import metrics
-from dispatcher.budget.log import BucketLog, Capacity, capacities, horizon_s
-from dispatcher.providers.base import Limits, RateBucket
+from dispatcher.budget.log import BucketLog, Capacity, Edge, capacities, horizon_s, observed_edge
+from dispatcher.providers.base import Limits, RateBucket, WindowReport
 
 log = logging.getLogger(__name__)
 # How far a call's arrival at the provider may lag behind its stamp, at most,
@@ -96,6 +96,9 @@ class SharedBudget:
         # Per bucket, the answers of this replica's calls (stamp -> reached) that the
         # entry may not hold yet: they go into every write (see `answered`).
         self._answers: defaultdict[str, dict[float, float]] = defaultdict(dict)
+        # Per bucket, the window edge this replica's answers told that the entry may not
+        # hold yet: it goes into every write until one holds it (see `told`).
+        self._edges: dict[str, Edge] = {}
         self._deciding: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def covers(self, operation: str) -> bool:
@@ -205,6 +208,22 @@ class SharedBudget:
             state, revision = self._cached_entry(key)
             self._seen[key] = (state.answered({stamp: reached}), revision)
 
+    def told(self, reservation: Reservation, report: WindowReport) -> None:
+        """The answer to the request of `reservation` said where the provider's current
+        window ends (`WindowReport`): from now on, and for every replica once this one
+        next writes the bucket, that window is counted as the provider counts it
+        (`log.Edge`). Only for a request of one bucket: the answer speaks of its own."""
+        if len(reservation.stamps) != 1:
+            return
+        ((key, stamp),) = reservation.stamps
+        edge = observed_edge(stamp, self._epoch(), report.reset_s, report.seconds, self._skew_s)
+        if edge is None:
+            return
+        pending = self._edges.get(key)
+        self._edges[key] = edge if pending is None else (pending.narrowed(edge) or edge)
+        state, revision = self._cached_entry(key)
+        self._seen[key] = (state.with_edge(edge), revision)
+
     async def throttled(
         self, operation: str, retry_after_s: float, buckets: Sequence[RateBucket] = ()
     ) -> None:
@@ -284,9 +303,13 @@ class SharedBudget:
         return self._seen[key][0]
 
     def _with_answers(self, key: str, state: BucketLog) -> BucketLog:
-        """`state` with this replica's answers that it does not hold yet."""
+        """`state` with this replica's answers (and the edge they told) that it does not
+        hold yet."""
         answers = self._answers.get(key)
-        return state.answered(answers) if answers else state
+        if answers:
+            state = state.answered(answers)
+        edge = self._edges.get(key)
+        return state if edge is None else state.with_edge(edge)
 
     async def _write(self, key: str, state: BucketLog, revision: int | None) -> bool:
         """Compare-and-set: False when another replica wrote the entry since `revision`
@@ -306,16 +329,21 @@ class SharedBudget:
     def _after_write(self, key: str, written: BucketLog) -> BucketLog:
         """The answers `written` holds are shared now (any later write builds on it);
         those that came while it was on its way go into the next one."""
+        edge = self._edges.get(key)
+        if edge is not None and written.with_edge(edge) is written:  # held, or narrower
+            del self._edges[key]
+            edge = None
         answers = self._answers.get(key)
-        if not answers:
-            return written
-        # Held as answered, or gone from the log (out of every window, or given back).
-        settled = [
-            s for s, r in answers.items() if written.reached_of(s) == r or not written.holds(s)
-        ]
-        for stamp in settled:
-            del answers[stamp]
-        return written.answered(answers) if answers else written
+        if answers:
+            # Held as answered, or gone from the log (out of every window, or given back).
+            settled = [
+                s for s, r in answers.items() if written.reached_of(s) == r or not written.holds(s)
+            ]
+            for stamp in settled:
+                del answers[stamp]
+        if answers:
+            written = written.answered(answers)
+        return written if edge is None else written.with_edge(edge)
 
 
 def _plans(account: str, limits: Limits, *, bulk: bool) -> dict[str, tuple[_Plan, ...]]:

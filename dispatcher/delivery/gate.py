@@ -32,7 +32,7 @@ from marketing_runtime.clock import Sleep
 
 from dispatcher import metrics
 from dispatcher.budget import Reservation, SharedBudget
-from dispatcher.providers.base import RateBucket
+from dispatcher.providers.base import RateBucket, WindowReport, window_reports
 from dispatcher.providers.errors import RATE_LIMITED, ProviderError, RetryableProviderError
 
 T = TypeVar("T")
@@ -226,15 +226,24 @@ def _answered(reserved: Reserved | None) -> Iterator[None]:
     """Once the provider has answered the request (any HTTP status), it reached the
     provider by then: the budget counts it in its windows until then, not for the
     whole margin. A request with no answer (a timeout, a lost connection) may still
-    be read by the provider later, and keeps counting for the margin."""
-    try:
-        yield
-    except ProviderError as exc:
-        if reserved is not None and exc.status is not None:
-            reserved[0].answered(reserved[1])
-        raise
-    if reserved is not None:
-        reserved[0].answered(reserved[1])
+    be read by the provider later, and keeps counting for the margin. What the answer
+    said of the provider's window (`report_window`) goes to the budget too."""
+    with window_reports() as reports:
+        try:
+            yield
+        except ProviderError as exc:
+            if reserved is not None and exc.status is not None:
+                _note_answer(reserved, reports)
+            raise
+        if reserved is not None:
+            _note_answer(reserved, reports)
+
+
+def _note_answer(reserved: Reserved, reports: Sequence[WindowReport]) -> None:
+    budget, reservation = reserved
+    budget.answered(reservation)
+    if reports:
+        budget.told(reservation, reports[-1])
 
 
 async def _guarded(call: Callable[[], Awaitable[T]], guard: Callable[[], None], bulk: bool) -> T:

@@ -12,8 +12,9 @@ plans, and so know nothing of any one provider.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -44,6 +45,40 @@ class Profile:
     last_name: str | None = None
     location: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    """What an answer said of the provider's current fixed window of `seconds` (Klaviyo's
+    `RateLimit-Reset` on every answer but a 429: the steady, 1-minute window): it ends
+    in about `reset_s` whole seconds. The shared budget learns where the provider's
+    windows begin from it (`dispatcher.budget.log.Edge`)."""
+
+    reset_s: float
+    seconds: float
+
+
+# The reports of the request being answered, collected by the gate around it.
+_WINDOW_REPORTS: ContextVar[list[WindowReport] | None] = ContextVar("window_reports", default=None)
+
+
+def report_window(report: WindowReport) -> None:
+    """Called by a provider client on an answer that says where the window stands;
+    heard by the gate when the request is one it reserved (else nobody listens)."""
+    reports = _WINDOW_REPORTS.get()
+    if reports is not None:
+        reports.append(report)
+
+
+@contextmanager
+def window_reports() -> Iterator[list[WindowReport]]:
+    """The window reports of the requests made inside (in this task)."""
+    reports: list[WindowReport] = []
+    token = _WINDOW_REPORTS.set(reports)
+    try:
+        yield reports
+    finally:
+        _WINDOW_REPORTS.reset(token)
 
 
 @dataclass(frozen=True)

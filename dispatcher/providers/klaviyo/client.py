@@ -43,6 +43,8 @@ from dispatcher.providers.base import (
     RateBucket,
     RequestPacer,
     TrackedEvent,
+    WindowReport,
+    report_window,
     unpaced,
 )
 from dispatcher.providers.errors import (
@@ -75,6 +77,9 @@ UNSUPPRESS = "/api/profile-suppression-bulk-delete-jobs"
 ERASE = "/api/data-privacy-deletion-jobs"
 
 _USER_AGENT = "marketing-automation-dispatcher/0.1"
+# What Klaviyo's RateLimit-Reset counts down: the steady window (shared/PROVIDERS.md;
+# developers.klaviyo.com/en/docs/rate_limits_and_error_handling).
+STEADY_WINDOW_S = 60.0
 _MAX_DETAIL = 300
 OwnerT = TypeVar("OwnerT")
 
@@ -110,6 +115,7 @@ class KlaviyoClient:
             },
             timeout=httpx.Timeout(timeout_s),
             transport=transport,
+            event_hooks={"response": [_report_steady_window]},
         )
 
     async def __aenter__(self) -> Self:
@@ -421,6 +427,18 @@ class KlaviyoClient:
         except httpx.HTTPStatusError as exc:
             raise _status_error(exc.response, url, None, "GET") from exc
         return response
+
+
+async def _report_steady_window(response: httpx.Response) -> None:
+    """Every answer but a 429 says in `RateLimit-Reset` when the endpoint's steady
+    window ends: the shared budget learns the window's edge from it."""
+    if response.status_code == 429:
+        return
+    try:
+        reset_s = float(response.headers.get("RateLimit-Reset", ""))
+    except ValueError:  # absent, or not a number: nothing learnt
+        return
+    report_window(WindowReport(reset_s, STEADY_WINDOW_S))
 
 
 def _check_batch(items: Sequence[object], limit: int, what: str) -> None:

@@ -1,15 +1,18 @@
 """The budget's rule on its own (no NATS): calls admitted by the sliding log and
 reaching the provider up to the margin late never exceed a window of the provider,
-however its windows are aligned; compliance work keeps its share."""
+however its windows are aligned, nor, once an answer told where its fixed windows
+begin, a window of the provider so aligned; compliance work keeps its share."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatcher.budget.log import _TIE_S as TIE_S
-from dispatcher.budget.log import BucketLog, capacities, horizon_s
+from dispatcher.budget.log import BucketLog, Capacity, Edge, capacities, horizon_s, observed_edge
 from dispatcher.providers.base import RateBucket, RateWindow
 from tests.dispatcher.budget.helpers import most_in_any_window
 
@@ -19,17 +22,15 @@ BUCKETS = [
     RateBucket("data-privacy-deletion-jobs", (RateWindow(3, 1.0), RateWindow(60, 60.0))),
     RateBucket("account", (RateWindow(5, 1.0),)),
 ]
-requests = st.lists(
-    st.tuples(
-        st.floats(0, 0.5),  # time since the previous request
-        st.booleans(),  # compliance work
-        # how late it reaches the provider after its stamp (a hair early: stamps of one
-        # instant run up to the tie ahead of the clock)
-        st.floats(-TIE_S, MARGIN_S),
-        st.none() | st.floats(0, 0.3),  # when its answer comes after that (None: never)
-    ),
-    max_size=400,
+request = st.tuples(
+    st.floats(0, 0.5),  # time since the previous request
+    st.booleans(),  # compliance work
+    # how late it reaches the provider after its stamp (a hair early: stamps of one
+    # instant run up to the tie ahead of the clock)
+    st.floats(-TIE_S, MARGIN_S),
+    st.none() | st.floats(0, 0.3),  # when its answer comes after that (None: never)
 )
+requests = st.lists(request, max_size=400)
 
 
 @settings(deadline=None)
@@ -98,3 +99,113 @@ def test_a_log_survives_its_encoding() -> None:
     answered = log.answered({2.25: 0.003})
     assert BucketLog.decode(answered.encode()) == answered
     assert BucketLog.decode(None) == BucketLog()
+
+
+# The provider's fixed windows once an answer told where they begin (`Edge`).
+STEADY = BUCKETS[0]  # 10 a second, 150 a minute
+
+
+# Enough calls, close enough together, to fill minutes: 150 to 500 calls 0 to 0.6 s apart.
+busy_requests = st.lists(request, min_size=150, max_size=500)
+
+
+def _in_fixed_windows(times: list[float], seconds: float, offset: float) -> int:
+    """The most of `times` in one window of the provider's, its windows beginning at
+    `offset` and every `seconds` from it."""
+    counts: dict[int, int] = {}
+    for t in times:
+        window = math.floor((t - offset) / seconds)
+        counts[window] = counts.get(window, 0) + 1
+    return max(counts.values(), default=0)
+
+
+@settings(deadline=None)
+@given(
+    offset=st.floats(0, 60),  # where the provider's minutes begin
+    before=st.floats(0, 2),  # how far the edge's range starts before it
+    after=st.floats(0, 2),  # and ends after it
+    shared=st.booleans(),
+    work=busy_requests,
+)
+def test_with_a_known_edge_admitted_calls_never_exceed_a_window_of_the_provider(
+    offset: float,
+    before: float,
+    after: float,
+    shared: bool,
+    work: list[tuple[float, bool, float, float | None]],
+) -> None:
+    """The steady window is counted as the provider's fixed windows, the edge's range
+    holding where they truly begin; the burst window still whatever its alignment."""
+    bucket = STEADY
+    log = BucketLog(edge=Edge(offset - before, offset + after, 60.0))
+    now, arrivals = 0.0, []
+    answers: list[tuple[float, float]] = []
+    for gap, compliance, late, answer_after in work:
+        now += gap
+        for answered_at, stamp in [a for a in answers if a[0] <= now]:
+            log = log.answered({stamp: answered_at - stamp})
+        answers = [a for a in answers if a[0] > now]
+        limits = capacities(bucket, compliance=compliance and shared, shared=shared)
+        stamp = log.next_stamp(now + log.wait(now, limits, MARGIN_S))
+        assert log.wait(stamp, limits, MARGIN_S) == 0, "woken before the call fits"
+        log = log.with_call(stamp, horizon_s(bucket, MARGIN_S))
+        arrivals.append(stamp + late)
+        if answer_after is not None:
+            answers.append((stamp + late + answer_after, stamp))
+        now = stamp
+    burst, steady = bucket.windows
+    assert most_in_any_window(arrivals, burst.seconds) <= burst.calls
+    assert _in_fixed_windows(arrivals, steady.seconds, offset) <= steady.calls
+
+
+def _full_minute(log: BucketLog, limits: tuple[Capacity, ...]) -> tuple[BucketLog, float]:
+    """`log` after a minute's worth of calls as early as they may go from 0."""
+    now = 0.0
+    for _ in range(150):
+        now = log.next_stamp(now + log.wait(now, limits, MARGIN_S))
+        log = log.with_call(now, horizon_s(STEADY, MARGIN_S)).answered({now: 0.01})
+    return log, now
+
+
+def test_a_known_edge_lets_the_next_minute_begin_when_the_providers_does() -> None:
+    """150 calls go in the first 15 s (10 a second); without an edge the 151st waits until
+    the first has left a sliding minute, with one it goes as the provider's next minute
+    begins (here at 30 s, known within 0.5 s) and the next minute's calls follow at the
+    burst rate."""
+    limits = capacities(STEADY, compliance=True, shared=False)
+    sliding, last = _full_minute(BucketLog(), limits)
+    assert last < 15.0
+    assert sliding.wait(last, limits, MARGIN_S) == pytest.approx(60.0 + 0.01 - last, abs=0.01)
+    known, last = _full_minute(BucketLog(edge=Edge(-30.25, -29.75, 60.0)), limits)
+    assert known.wait(last, limits, MARGIN_S) == pytest.approx(30.25 - last, abs=0.01)
+
+
+def test_an_edge_is_narrowed_by_each_answer_and_dropped_when_they_disagree() -> None:
+    edge = Edge(10.0, 12.0, 60.0)
+    assert edge.narrowed(Edge(71.5, 72.5, 60.0)) == Edge(11.5, 12.0, 60.0)
+    assert edge.narrowed(Edge(-49.0, -47.5, 60.0)) == Edge(11.0, 12.0, 60.0)
+    assert edge.narrowed(Edge(30.0, 31.0, 60.0)) is None
+    log = BucketLog(edge=edge).with_edge(Edge(30.0, 31.0, 60.0))
+    assert log.edge is None  # counted whatever the alignment again
+    assert log.with_edge(Edge(30.0, 31.0, 60.0)).edge == Edge(30.0, 31.0, 60.0)
+
+
+def test_an_answer_tells_an_edge_within_a_second_either_way_of_its_reset() -> None:
+    # Sent at 100.0, answered at 100.2, "RateLimit-Reset: 17": the window ends near 117.
+    edge = observed_edge(100.0, 100.2, 17.0, 60.0, skew_s=0.01)
+    assert edge is not None
+    assert edge.lo == pytest.approx(100.0 - TIE_S + 16.0 - 0.01)
+    assert edge.hi == pytest.approx(100.2 + 18.0 + 0.01)
+    assert observed_edge(100.0, 140.0, 17.0, 60.0, skew_s=0.01) is None  # too slow to say
+    assert observed_edge(100.0, 100.2, float("nan"), 60.0, skew_s=0.01) is None
+    assert observed_edge(100.0, 100.2, 61.0, 60.0, skew_s=0.01) is None
+
+
+def test_a_429_makes_the_log_forget_its_edge() -> None:
+    log = BucketLog(edge=Edge(1.0, 2.0, 60.0)).paused(30.0)
+    assert log.edge is None and log.paused_until == 30.0
+
+
+def test_an_edge_survives_the_encoding() -> None:
+    log = BucketLog((1.5,), paused_until=2.0, edge=Edge(0.5, 1.25, 60.0))
+    assert BucketLog.decode(log.encode()) == log

@@ -1,7 +1,7 @@
 """The shared budget against a real nats-server, its replicas on one virtual clock:
 together they never exceed a window however it is aligned, compliance work keeps
-its share, a 429 pauses the bucket for every replica, and a call costs few KV
-round trips."""
+its share, a 429 pauses the bucket for every replica, a call costs few KV round
+trips, and a window edge one replica's answer told serves them all."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from dispatcher.budget import SharedBudget
+from dispatcher.providers.base import WindowReport
 from tests.dispatcher.budget.helpers import (
     EPOCH0,
     bucket,
@@ -207,3 +208,30 @@ async def _until_waiting(clock: VirtualClock) -> None:
         return clock.sleepers() > 0
 
     await eventually(waiting)
+
+
+def test_an_edge_one_replica_was_told_lets_every_replica_begin_the_next_minute(
+    own_nats: NatsServer,
+) -> None:
+    """One replica's first answer says the provider's minute ends in 20 s: once it
+    has written the bucket, the other replica (reading it afresh) spends the next
+    minute from the edge, instead of a minute after the first call."""
+    clock = VirtualClock()
+
+    async def main() -> list[float]:
+        async with budget_kv(own_nats.url) as kv:
+            told, other = replicas(kv, BULK, clock, 2)
+            first = await told.acquire("events")
+            told.answered(first)
+            told.told(first, WindowReport(reset_s=20.0, seconds=60.0))
+            task = asyncio.create_task(_stamps(told, "events", 149))
+            await run_on_clock(clock, [task])
+            later = asyncio.create_task(_stamps(other, "events", 10))
+            await run_on_clock(clock, [later])
+            return later.result()
+
+    stamps = asyncio.run(main())
+    # The edge lies within [19, 21] s (a second either way of the reset) and the skew:
+    # the next minute's calls may go from 21 s on, at the burst rate of 10 a second.
+    assert stamps[0] - EPOCH0 == pytest.approx(21.0, abs=0.05)
+    assert most_in_any_window(stamps, 1.0 + MARGIN_S) <= 10

@@ -159,12 +159,13 @@ def read_within(email: str, seconds: float) -> bytes:
 def test_a_read_the_budget_would_hold_past_its_caller_is_answered_at_once_unsent(
     sandbox: Sandbox, own_nats: NatsServer
 ) -> None:
-    """Reads share a bucket of one call a minute here (Klaviyo's lists: 3/s, 60/min): the
-    second read would wait a minute, its caller five seconds. It is answered at once,
-    retryable, with the wait, and the provider is not called; one whose caller waits
-    longer than the budget does is read once there is room."""
+    """Reads share a bucket of one call in 90 s here: the second read would wait 90 s, its
+    caller five seconds. It is answered at once, retryable, with the wait, and the
+    provider is not called; one whose caller waits longer than the budget does is read
+    once there is room. (Not a minute: the sandbox's answers tell the budget where its
+    minutes begin, on the wall clock, which this budget's virtual clock is not.)"""
     clock = VirtualClock()
-    one_a_minute = limits({READ_PERSON: bucket("profiles", (1, 60.0))})
+    one_in_90_s = limits({READ_PERSON: bucket("profiles", (1, 90.0))})
 
     async def run() -> tuple[list[bus_pb2.ReadPersonReply], float]:
         async with (
@@ -175,7 +176,7 @@ def test_a_read_the_budget_would_hold_past_its_caller_is_answered_at_once_unsent
             budget = SharedBudget(
                 kv,
                 f"test-{uuid.uuid4().hex[:12]}",
-                one_a_minute,
+                one_in_90_s,
                 epoch=lambda: EPOCH0 + clock.now,
                 sleep=clock.sleep,
             )
@@ -184,8 +185,8 @@ def test_a_read_the_budget_would_hold_past_its_caller_is_answered_at_once_unsent
             first = await reader.answer(read_within("ada@example.com", 5))
             refused = await reader.answer(read_within("ada@example.com", 5))
             refused_at = clock.now
-            patient = asyncio.create_task(reader.answer(read_within("ada@example.com", 90)))
-            await clock.advance_until(patient.done, settle, limit_s=120)
+            patient = asyncio.create_task(reader.answer(read_within("ada@example.com", 120)))
+            await clock.advance_until(patient.done, settle, limit_s=150)
             return [first, refused, await patient], refused_at
 
     async def settle() -> None:
@@ -195,10 +196,10 @@ def test_a_read_the_budget_would_hold_past_its_caller_is_answered_at_once_unsent
     (first, refused, patient), refused_at = asyncio.run(run())
     assert first.WhichOneof("result") == "not_found"
     assert refused.error.retryable and refused_at == 0, "answered at once"
-    assert 60 <= refused.error.retry_after.ToTimedelta().total_seconds() <= 60.5
-    assert "try again in 60 s" in refused.error.message
+    assert 90 <= refused.error.retry_after.ToTimedelta().total_seconds() <= 90.5
+    assert "try again in 90 s" in refused.error.message
     assert patient.WhichOneof("result") == "not_found"
-    assert clock.now >= 60, "the patient read waited for room"
+    assert clock.now >= 90, "the patient read waited for room"
     assert len(sandbox.requests("/api/profiles")) == 2, "the refused read spent no call"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -10,7 +11,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from dispatcher.providers.base import Profile
+from dispatcher.providers.base import Profile, WindowReport, window_reports
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 
@@ -115,3 +116,20 @@ def test_requests_carry_klaviyo_headers() -> None:
     assert request.headers["revision"] == "2026-07-15"
     assert request.headers["content-type"] == "application/vnd.api+json"
     assert request.headers["accept"] == "application/vnd.api+json"
+
+
+def _reports_of(reply: httpx.Response) -> list[WindowReport]:
+    with window_reports() as reports, contextlib.suppress(RetryableProviderError):
+        upsert_with(lambda request: reply)
+    return reports
+
+
+def test_every_answer_but_a_429_reports_where_the_steady_window_stands() -> None:
+    created = {"data": {"type": "profile", "id": "01ABC"}}
+    answer = httpx.Response(201, json=created, headers={"RateLimit-Reset": "17"})
+    assert _reports_of(answer) == [WindowReport(reset_s=17.0, seconds=60.0)]
+    throttled = httpx.Response(429, headers={"RateLimit-Reset": "17", "Retry-After": "3"})
+    assert _reports_of(throttled) == []
+    assert _reports_of(httpx.Response(201, json=created)) == []  # no header, nothing learnt
+    unreadable = httpx.Response(201, json=created, headers={"RateLimit-Reset": "soon"})
+    assert _reports_of(unreadable) == []
