@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 DELIVERIES = Counter(
     "marketing_dispatcher_deliveries",
@@ -45,6 +45,13 @@ BUDGET_KV_OPS = Counter(
     "marketing_dispatcher_budget_kv_operations",
     "NATS KV operations of the shared provider budget: get, update, conflict (a refused update)",
     ["operation"],
+)
+BUDGET_EDGE = Gauge(
+    "marketing_dispatcher_budget_window_edge_seconds",
+    "How closely the shared budget knows where the provider's fixed windows of a bucket begin "
+    "(the width of the range, from the provider's RateLimit-Reset); -1 while unknown: the "
+    "bucket's windows are then counted as sliding ones",
+    ["bucket"],
 )
 BUDGET_STALE = Counter(
     "marketing_dispatcher_budget_stale_reservations",

@@ -222,7 +222,7 @@ class SharedBudget:
         pending = self._edges.get(key)
         self._edges[key] = edge if pending is None else (pending.narrowed(edge) or edge)
         state, revision = self._cached_entry(key)
-        self._seen[key] = (state.with_edge(edge), revision)
+        self._remember(key, state.with_edge(edge), revision)
 
     async def throttled(
         self, operation: str, retry_after_s: float, buckets: Sequence[RateBucket] = ()
@@ -283,6 +283,13 @@ class SharedBudget:
                 return
             await self._read(key)
 
+    def _remember(self, key: str, state: BucketLog, revision: int | None) -> None:
+        """The entry as last seen (with this replica's answers), and whether its edge is known."""
+        self._seen[key] = (state, revision)
+        edge = state.edge
+        width = -1.0 if edge is None else edge.hi - edge.lo
+        metrics.BUDGET_EDGE.labels(key.partition(".")[2]).set(width)
+
     def _cached(self, key: str) -> BucketLog:
         return self._seen.get(key, (BucketLog(), None))[0]
 
@@ -294,11 +301,10 @@ class SharedBudget:
         try:
             entry = await self._kv.get(key)
         except KeyNotFoundError:
-            self._seen[key] = (BucketLog(), None)
+            self._remember(key, BucketLog(), None)
         else:
-            self._seen[key] = (
-                self._with_answers(key, BucketLog.decode(entry.value)),
-                entry.revision,
+            self._remember(
+                key, self._with_answers(key, BucketLog.decode(entry.value)), entry.revision
             )
         return self._seen[key][0]
 
@@ -323,7 +329,7 @@ class SharedBudget:
         except KeyWrongLastSequenceError:
             metrics.BUDGET_KV_OPS.labels("conflict").inc()
             return False
-        self._seen[key] = (self._after_write(key, state), written)
+        self._remember(key, self._after_write(key, state), written)
         return True
 
     def _after_write(self, key: str, written: BucketLog) -> BucketLog:

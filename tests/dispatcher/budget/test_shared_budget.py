@@ -235,3 +235,7 @@ def test_an_edge_one_replica_was_told_lets_every_replica_begin_the_next_minute(
     # the next minute's calls may go from 21 s on, at the burst rate of 10 a second.
     assert stamps[0] - EPOCH0 == pytest.approx(21.0, abs=0.05)
     assert most_in_any_window(stamps, 1.0 + MARGIN_S) <= 10
+    width = REGISTRY.get_sample_value(
+        "marketing_dispatcher_budget_window_edge_seconds", {"bucket": "event-bulk-create-jobs"}
+    )
+    assert width == pytest.approx(2.02, abs=0.01)  # a second either way, and the skew
