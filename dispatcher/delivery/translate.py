@@ -122,28 +122,36 @@ def profile(delivery: bus_pb2.Delivery) -> Profile:
 
 
 def contact_profile(c: bus_pb2.ContactUpserted) -> Profile:
-    """A contact's profile, as ordered work and the full sync carry it."""
-    value = c.lifetime_value if c.HasField("lifetime_value") else None
-    properties = {
-        "registration_time": _iso(c, "registration_time"),
-        "loyalty_tier": _optional(c, "loyalty_tier"),
-        "lifetime_value": None if value is None else float(amount(value)),
-        "lifetime_value_currency": None if value is None else value.currency_code or None,
-        "order_count": _optional(c, "order_count"),
-        "last_purchase_time": _iso(c, "last_purchase_time"),
-        "language": _optional(c, "language"),
-        "timezone": _optional(c, "timezone"),
-    }
-    properties = {key: v for key, v in properties.items() if v is not None}
+    """A contact's profile, as ordered work and the full sync carry it. (Each field is
+    looked at once: a full sync reads a million of these.)"""
+    has = c.HasField
+    properties: dict[str, Any] = {}
+    if has("registration_time"):
+        properties["registration_time"] = _iso(c.registration_time)
+    if has("loyalty_tier"):
+        properties["loyalty_tier"] = c.loyalty_tier
+    if has("lifetime_value"):
+        value = c.lifetime_value
+        properties["lifetime_value"] = float(amount(value))
+        if value.currency_code:
+            properties["lifetime_value_currency"] = value.currency_code
+    if has("order_count"):
+        properties["order_count"] = c.order_count
+    if has("last_purchase_time"):
+        properties["last_purchase_time"] = _iso(c.last_purchase_time)
+    if has("language"):
+        properties["language"] = c.language
+    if has("timezone"):
+        properties["timezone"] = c.timezone
     if c.custom_properties_json:
         properties.update(orjson.loads(c.custom_properties_json))
     return Profile(
         email=c.email,
-        external_id=_optional(c, "user_id"),
-        phone=_optional(c, "phone"),
-        first_name=_optional(c, "first_name"),
-        last_name=_optional(c, "last_name"),
-        location=_optional(c, "location"),
+        external_id=c.user_id if has("user_id") else None,
+        phone=c.phone if has("phone") else None,
+        first_name=c.first_name if has("first_name") else None,
+        last_name=c.last_name if has("last_name") else None,
+        location=c.location if has("location") else None,
         properties=properties,
     )
 
@@ -233,12 +241,8 @@ _TYPED_PROPERTIES: dict[str, Callable[[bus_pb2.ContactUpserted, Any, dict[str, A
 }
 
 
-def _optional(message: Message, field: str) -> Any:
-    return getattr(message, field) if message.HasField(field) else None
-
-
-def _iso(message: Message, field: str) -> str | None:
-    return to_datetime(getattr(message, field)).isoformat() if message.HasField(field) else None
+def _iso(time: timestamp_pb2.Timestamp) -> str:
+    return to_datetime(time).isoformat()
 
 
 def erasure_email(delivery: bus_pb2.Delivery) -> str:
