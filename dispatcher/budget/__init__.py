@@ -81,7 +81,12 @@ with fewer than `calls` others counted there (they were in the log: stamps of on
 window are less than W + m apart, within the horizon). This holds as long as the
 edge does: a 429 drops it (the windows are then counted sliding until an answer
 tells the edge again), and so do two answers that disagree. The other windows
-(the burst second) stay sliding.
+(the burst second) stay sliding. What this assumes of the provider: its windows of
+one length begin at a fixed phase (one every W seconds, as Klaviyo's "fixed-window"
+limits and the sandbox's epoch-aligned ones do). Were they to begin at the first
+request after one ends instead, the edge would drift and narrowing could settle on
+a range without it: the provider's 429s would then show it (and drop the edge), no
+silent overrun of what we were told.
 An answer costs no round trip: it is written with the replica's next write of the
 bucket, and meanwhile only its own view has it, so replicas see each other's
 answers a call late (counting longer than needed: safe).

@@ -13,7 +13,7 @@ import bisect
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dispatcher.providers.base import RateBucket, RateWindow
 
@@ -45,7 +45,8 @@ class Edge:
     def narrowed(self, other: Edge) -> Edge | None:
         """The instants both edges allow (`other` moved by whole windows next to this
         one); None when they allow none: the provider's windows are not fixed as
-        both said, and neither is to be trusted."""
+        both said, and neither is to be trusted. An edge of windows of another length
+        says nothing of these: `other` as it is."""
         if other.seconds != self.seconds:
             return other
         shift = round((self.lo - other.lo) / self.seconds) * self.seconds
@@ -168,14 +169,12 @@ class BucketLog:
         the stamp to the margin after) holds fewer than `capacity.calls` calls that may
         fall in it too; else it waits until it can no longer fall in the last full one.
         A call on the window's edge counts in both windows it may fall in."""
-        arrivals = [
-            (s - _TIE_S, s + (margin_s if r is None else min(r, margin_s)))
-            for s, r in zip(self.stamps, self._reached, strict=True)
-        ]
+        arrivals = [(s - _TIE_S, latest) for s, latest in self._latest_arrivals(margin_s)]
         at = stamp
-        # Each turn moves past a full window; the log holds at most a window of calls
-        # beyond it, so two turns end it (one more for safety's sake).
-        for _ in range(len(arrivals) + 2):
+        # Every call of the log may arrive by `stamp` + the margin at the latest, so every
+        # full window is among those of the first turn; once past the last of them, a
+        # second turn finds none full (a later stamp only leaves windows behind).
+        while True:
             full = [
                 k
                 for k in edge.windows(at - _TIE_S, at + margin_s)
@@ -184,7 +183,14 @@ class BucketLog:
             if not full:
                 return -math.inf if at == stamp else at
             at = edge.hi + (max(full) + 1) * edge.seconds + _TIE_S + _ROUNDING_S
-        return at
+
+    def _latest_arrivals(self, margin_s: float) -> list[tuple[float, float]]:
+        """(stamp, the latest its call may reach the provider) of every call in the log:
+        the stamp plus what `reached` says, or the margin while it is unanswered."""
+        return [
+            (s, s + (margin_s if r is None else min(r, margin_s)))
+            for s, r in zip(self.stamps, self._reached, strict=True)
+        ]
 
     def call_wait(
         self, now: float, limits: Sequence[Capacity], margin_s: float, *, paced: bool
@@ -250,6 +256,9 @@ class BucketLog:
         answer tells the edge again."""
         return BucketLog(self.stamps, self.reached, max(self.paused_until, until))
 
+    def without_edge(self) -> BucketLog:
+        return self if self.edge is None else replace(self, edge=None)
+
     def with_edge(self, seen: Edge) -> BucketLog:
         """This log with the edge an answer told (`observed_edge`), narrowed by the one
         it holds; with none when the two disagree (the sliding count is safe whatever
@@ -265,8 +274,8 @@ class BucketLog:
 
 
 def _may_fall_in(arrivals: Sequence[tuple[float, float]], edge: Edge, k: int) -> int:
-    """How many of the calls, each reaching the provider at some instant in its
-    (first, last), may fall in window k of `edge`."""
+    """How many of the calls, each reaching the provider at some instant from its first
+    to its last (both included), may fall in window k of `edge`."""
     begins_lo = edge.lo + k * edge.seconds
     ends_hi = edge.hi + (k + 1) * edge.seconds
     return sum(1 for first, last in arrivals if last >= begins_lo and first < ends_hi)

@@ -212,17 +212,26 @@ class SharedBudget:
         """The answer to the request of `reservation` said where the provider's current
         window ends (`WindowReport`): from now on, and for every replica once this one
         next writes the bucket, that window is counted as the provider counts it
-        (`log.Edge`). Only for a request of one bucket: the answer speaks of its own."""
+        (`log.Edge`). Only for a request of one bucket: the answer speaks of its own.
+        Nothing is learnt while a 429 pauses the bucket (the pause dropped its edge), and
+        an answer that disagrees with the edge this replica holds drops both: the
+        windows are counted sliding until the next answer tells the edge anew."""
         if len(reservation.stamps) != 1:
             return
         ((key, stamp),) = reservation.stamps
-        edge = observed_edge(stamp, self._epoch(), report.reset_s, report.seconds, self._skew_s)
-        if edge is None:
-            return
-        pending = self._edges.get(key)
-        self._edges[key] = edge if pending is None else (pending.narrowed(edge) or edge)
+        now = self._epoch()
         state, revision = self._cached_entry(key)
-        self._remember(key, state.with_edge(edge), revision)
+        seen = observed_edge(stamp, now, report.reset_s, report.seconds, self._skew_s)
+        if seen is None or state.paused_until > now:
+            return
+        pending = self._edges.pop(key, None)
+        held = pending if pending is not None else state.edge
+        edge = seen if held is None else held.narrowed(seen)
+        if edge is None:
+            self._remember(key, state.without_edge(), revision)
+            return
+        self._edges[key] = edge
+        self._remember(key, self._with_pending_edge(key, state), revision)
 
     async def throttled(
         self, operation: str, retry_after_s: float, buckets: Sequence[RateBucket] = ()
@@ -233,6 +242,7 @@ class SharedBudget:
         keys = [self._request_plan(operation, bucket, False).key for bucket in buckets]
         keys = keys or [plan.key for plan in _throttled_buckets(operation, self._plans)]
         for key in keys:
+            self._edges.pop(key, None)  # not to be written back over the pause
             await self._change(key, lambda state: state.paused(until))
 
     def pause_left(self, operation: str, buckets: Sequence[RateBucket] = ()) -> float:
@@ -314,8 +324,22 @@ class SharedBudget:
         answers = self._answers.get(key)
         if answers:
             state = state.answered(answers)
+        return self._with_pending_edge(key, state)
+
+    def _with_pending_edge(self, key: str, state: BucketLog) -> BucketLog:
+        """`state` with the edge this replica's answers told (`told`) narrowing its own.
+        The pending edge is done with once `state` holds it (or a narrower one), once the
+        two disagree (then `state` keeps none), or while a 429 pauses the bucket."""
         edge = self._edges.get(key)
-        return state if edge is None else state.with_edge(edge)
+        if edge is None:
+            return state
+        if state.paused_until > self._epoch():
+            del self._edges[key]
+            return state
+        merged = state.with_edge(edge)
+        if merged is state or merged.edge is None:
+            del self._edges[key]
+        return merged
 
     async def _write(self, key: str, state: BucketLog, revision: int | None) -> bool:
         """Compare-and-set: False when another replica wrote the entry since `revision`
@@ -333,12 +357,8 @@ class SharedBudget:
         return True
 
     def _after_write(self, key: str, written: BucketLog) -> BucketLog:
-        """The answers `written` holds are shared now (any later write builds on it);
-        those that came while it was on its way go into the next one."""
-        edge = self._edges.get(key)
-        if edge is not None and written.with_edge(edge) is written:  # held, or narrower
-            del self._edges[key]
-            edge = None
+        """The answers (and the edge) `written` holds are shared now (any later write
+        builds on it); those that came while it was on its way go into the next one."""
         answers = self._answers.get(key)
         if answers:
             # Held as answered, or gone from the log (out of every window, or given back).
@@ -349,7 +369,7 @@ class SharedBudget:
                 del answers[stamp]
         if answers:
             written = written.answered(answers)
-        return written if edge is None else written.with_edge(edge)
+        return self._with_pending_edge(key, written)
 
 
 def _plans(account: str, limits: Limits, *, bulk: bool) -> dict[str, tuple[_Plan, ...]]:

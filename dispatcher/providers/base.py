@@ -49,10 +49,9 @@ class Profile:
 
 @dataclass(frozen=True)
 class WindowReport:
-    """What an answer said of the provider's current fixed window of `seconds` (Klaviyo's
-    `RateLimit-Reset` on every answer but a 429: the steady, 1-minute window): it ends
-    in about `reset_s` whole seconds. The shared budget learns where the provider's
-    windows begin from it (`dispatcher.budget.log.Edge`)."""
+    """What an answer said of the provider's current fixed window of `seconds` for the
+    request's endpoint: it ends in about `reset_s` whole seconds. The shared budget
+    learns where the provider's windows begin from it (`dispatcher.budget.log.Edge`)."""
 
     reset_s: float
     seconds: float

@@ -63,6 +63,7 @@ from dispatcher.providers.klaviyo.limits import (
     LIST_REMOVE,
     PROFILE_LISTS,
     PROFILES,
+    STEADY_WINDOW_S,
 )
 from dispatcher.providers.retry_after import parse_retry_after
 
@@ -77,9 +78,6 @@ UNSUPPRESS = "/api/profile-suppression-bulk-delete-jobs"
 ERASE = "/api/data-privacy-deletion-jobs"
 
 _USER_AGENT = "marketing-automation-dispatcher/0.1"
-# What Klaviyo's RateLimit-Reset counts down: the steady window (shared/PROVIDERS.md;
-# developers.klaviyo.com/en/docs/rate_limits_and_error_handling).
-STEADY_WINDOW_S = 60.0
 _MAX_DETAIL = 300
 OwnerT = TypeVar("OwnerT")
 
@@ -431,7 +429,8 @@ class KlaviyoClient:
 
 async def _report_steady_window(response: httpx.Response) -> None:
     """Every answer but a 429 says in `RateLimit-Reset` when the endpoint's steady
-    window ends: the shared budget learns the window's edge from it."""
+    (1-minute) window ends (shared/PROVIDERS.md; developers.klaviyo.com/en/docs/
+    rate_limits_and_error_handling): the shared budget learns the window's edge from it."""
     if response.status_code == 429:
         return
     try:

@@ -42,9 +42,15 @@ MAX_PROFILES_PER_IMPORT_JOB = 10_000
 IMPORT_JOB_BYTES = 5 * MB
 
 
+# Klaviyo's steady window, the one its RateLimit-Reset counts down.
+STEADY_WINDOW_S = 60.0
+
+
 def _per_endpoint(name: str, per_second: int, per_minute: int) -> tuple[RateBucket, ...]:
     """Klaviyo keeps a budget per endpoint: fixed 1-second and 1-minute windows."""
-    return (RateBucket(name, (RateWindow(per_second, 1.0), RateWindow(per_minute, 60.0))),)
+    return (
+        RateBucket(name, (RateWindow(per_second, 1.0), RateWindow(per_minute, STEADY_WINDOW_S))),
+    )
 
 
 # The buckets of the GET requests the multi-request calls make (each request names its own).

@@ -89,10 +89,11 @@ def most_in_any_window(times: Sequence[float], seconds: float) -> int:
     )
 
 
-def most_in_fixed_windows(times: Sequence[float], seconds: float) -> int:
-    """The most of `times` in one window aligned to epoch time (floor(t / seconds))."""
+def most_in_fixed_windows(times: Sequence[float], seconds: float, *, offset: float = 0.0) -> int:
+    """The most of `times` in one window aligned to epoch time (floor(t / seconds)), or
+    beginning at `offset` and every `seconds` from it."""
     counts: dict[int, int] = {}
     for t in times:
-        window = math.floor(round(t, 6) / seconds)
+        window = math.floor(round(t - offset, 6) / seconds)
         counts[window] = counts.get(window, 0) + 1
     return max(counts.values(), default=0)

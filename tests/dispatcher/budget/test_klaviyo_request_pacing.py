@@ -150,9 +150,11 @@ def test_every_page_of_import_errors_is_stamped_in_its_own_bucket_within_its_win
     assert {status for replica in replicas for _, status, _ in replica.noted.sent} == {200}
     pages = sorted(t for replica in replicas for t in replica.noted.times("/import-errors"))
     assert len(pages) == 2 * errors_per_job // imports.ERRORS_PAGE_SIZE
-    for seconds, calls in ((1.0, 10), (60.0, 150)):
-        assert most_in_any_window(pages, seconds) <= calls
-        assert most_in_fixed_windows(pages, seconds) <= calls
+    # The second as however aligned, the minute as the sandbox counts it: its answers
+    # tell the budget where its minutes begin (epoch-aligned here).
+    assert most_in_any_window(pages, 1.0) <= 10
+    assert most_in_fixed_windows(pages, 1.0) <= 10
+    assert most_in_fixed_windows(pages, 60.0) <= 150
     assert pages[-1] - pages[0] > 60, "the minute's window held the last pages back"
     # One stamp per page, at the time it left (the log keeps what its windows can see).
     seen = [t for t in pages if t > pages[-1] - horizon_s(IMPORT_ERRORS[0], MARGIN_S)]

@@ -5,8 +5,6 @@ begin, a window of the provider so aligned; compliance work keeps its share."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,7 +12,7 @@ from hypothesis import strategies as st
 from dispatcher.budget.log import _TIE_S as TIE_S
 from dispatcher.budget.log import BucketLog, Capacity, Edge, capacities, horizon_s, observed_edge
 from dispatcher.providers.base import RateBucket, RateWindow
-from tests.dispatcher.budget.helpers import most_in_any_window
+from tests.dispatcher.budget.helpers import most_in_any_window, most_in_fixed_windows
 
 MARGIN_S = 0.1
 BUCKETS = [
@@ -105,25 +103,25 @@ def test_a_log_survives_its_encoding() -> None:
 STEADY = BUCKETS[0]  # 10 a second, 150 a minute
 
 
-# Enough calls, close enough together, to fill minutes: 150 to 500 calls 0 to 0.6 s apart.
-busy_requests = st.lists(request, min_size=150, max_size=500)
-
-
-def _in_fixed_windows(times: list[float], seconds: float, offset: float) -> int:
-    """The most of `times` in one window of the provider's, its windows beginning at
-    `offset` and every `seconds` from it."""
-    counts: dict[int, int] = {}
-    for t in times:
-        window = math.floor((t - offset) / seconds)
-        counts[window] = counts.get(window, 0) + 1
-    return max(counts.values(), default=0)
+# Enough calls, close enough together, to fill minutes: 150 to 500 calls at about the
+# minute's pace (150 a minute: 0.4 s apart), so that full minutes end near an edge, and
+# calls that reach the provider at either end of what the log allows.
+busy_request = st.tuples(
+    st.sampled_from([0.4, 0.41]) | st.floats(0.3, 0.5),
+    st.booleans(),
+    st.sampled_from([-TIE_S, MARGIN_S]) | st.floats(-TIE_S, MARGIN_S),
+    st.none() | st.floats(0, 0.3),
+)
+busy_requests = st.lists(busy_request, min_size=150, max_size=500)
+# How far the edge's range reaches before and after the provider's true edge.
+edge_slack = st.sampled_from([0.0, 2.0]) | st.floats(0, 2)
 
 
 @settings(deadline=None)
 @given(
     offset=st.floats(0, 60),  # where the provider's minutes begin
-    before=st.floats(0, 2),  # how far the edge's range starts before it
-    after=st.floats(0, 2),  # and ends after it
+    before=edge_slack,  # how far the edge's range starts before it
+    after=edge_slack,  # and ends after it
     shared=st.booleans(),
     work=busy_requests,
 )
@@ -138,7 +136,7 @@ def test_with_a_known_edge_admitted_calls_never_exceed_a_window_of_the_provider(
     holding where they truly begin; the burst window still whatever its alignment."""
     bucket = STEADY
     log = BucketLog(edge=Edge(offset - before, offset + after, 60.0))
-    now, arrivals = 0.0, []
+    now, arrivals, bulk = 0.0, [], []
     answers: list[tuple[float, float]] = []
     for gap, compliance, late, answer_after in work:
         now += gap
@@ -150,12 +148,17 @@ def test_with_a_known_edge_admitted_calls_never_exceed_a_window_of_the_provider(
         assert log.wait(stamp, limits, MARGIN_S) == 0, "woken before the call fits"
         log = log.with_call(stamp, horizon_s(bucket, MARGIN_S))
         arrivals.append(stamp + late)
+        if not (compliance and shared):
+            bulk.append(stamp + late)
         if answer_after is not None:
             answers.append((stamp + late + answer_after, stamp))
         now = stamp
     burst, steady = bucket.windows
     assert most_in_any_window(arrivals, burst.seconds) <= burst.calls
-    assert _in_fixed_windows(arrivals, steady.seconds, offset) <= steady.calls
+    assert most_in_fixed_windows(arrivals, steady.seconds, offset=offset) <= steady.calls
+    if shared:
+        (open_steady,) = [c.calls for c in capacities(bucket, compliance=False, shared=True)][1:]
+        assert most_in_fixed_windows(bulk, steady.seconds, offset=offset) <= open_steady
 
 
 def _full_minute(log: BucketLog, limits: tuple[Capacity, ...]) -> tuple[BucketLog, float]:
@@ -209,3 +212,33 @@ def test_a_429_makes_the_log_forget_its_edge() -> None:
 def test_an_edge_survives_the_encoding() -> None:
     log = BucketLog((1.5,), paused_until=2.0, edge=Edge(0.5, 1.25, 60.0))
     assert BucketLog.decode(log.encode()) == log
+
+
+def test_a_call_in_flight_counts_in_every_window_it_may_still_reach() -> None:
+    """One call a minute, the provider's minutes beginning at 60 s exactly: a call stamped
+    at 59.95 s and not yet answered may reach the provider after 60 s, so it holds the
+    minute that begins there; answered at once, it is known to be in the one before."""
+    limits = capacities(RateBucket("one", (RateWindow(1, 60.0),)), compliance=True, shared=False)
+    in_flight = BucketLog(edge=Edge(60.0, 60.0, 60.0)).with_call(59.95, 61.0)
+    assert in_flight.wait(60.5, limits, MARGIN_S) == pytest.approx(120 - 60.5, abs=1e-3)
+    answered = in_flight.answered({59.95: 0.01})
+    assert answered.wait(60.5, limits, MARGIN_S) == 0
+
+
+def test_a_call_waits_out_the_whole_range_of_an_edge_after_a_full_window() -> None:
+    """One call a minute, the provider's minute beginning somewhere from 58 to 62 s: the
+    minute before holds a call, so a call at 59 s may fall in it and waits until 62 s."""
+    limits = capacities(RateBucket("one", (RateWindow(1, 60.0),)), compliance=True, shared=False)
+    log = BucketLog(edge=Edge(58.0, 62.0, 60.0)).with_call(10.0, 61.0).answered({10.0: 0.01})
+    assert log.wait(59.0, limits, MARGIN_S) == pytest.approx(62.0 - 59.0, abs=1e-3)
+    assert log.wait(62.5, limits, MARGIN_S) == 0
+
+
+def test_a_call_near_an_edge_counts_in_both_windows_it_may_fall_in() -> None:
+    """Two calls a minute, the minute beginning somewhere from 58 to 62 s: a call at 10 s
+    and one at 59 s may both be in the minute before, so a third at 60 s waits for 62 s."""
+    limits = capacities(RateBucket("two", (RateWindow(2, 60.0),)), compliance=True, shared=False)
+    log = BucketLog(edge=Edge(58.0, 62.0, 60.0))
+    for stamp in (10.0, 59.0):
+        log = log.with_call(stamp, 61.0).answered({stamp: 0.01})
+    assert log.wait(60.0, limits, MARGIN_S) == pytest.approx(2.0, abs=1e-3)

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from nats.js.kv import KeyValue
 from prometheus_client import REGISTRY
 
 from dispatcher.budget import SharedBudget
+from dispatcher.budget.log import BucketLog, Edge
 from dispatcher.providers.base import WindowReport
 from tests.dispatcher.budget.helpers import (
     EPOCH0,
@@ -239,3 +241,38 @@ def test_an_edge_one_replica_was_told_lets_every_replica_begin_the_next_minute(
         "marketing_dispatcher_budget_window_edge_seconds", {"bucket": "event-bulk-create-jobs"}
     )
     assert width == pytest.approx(2.02, abs=0.01)  # a second either way, and the skew
+
+
+def test_a_429_or_a_disagreeing_answer_leaves_no_edge_in_the_entry(own_nats: NatsServer) -> None:
+    """An edge told, then a 429: the entry is paused without it, and this replica's next
+    reservation does not write it back. Told again, then an answer that cannot be the
+    same windows: dropped too."""
+    clock = VirtualClock()
+
+    async def main() -> tuple[Edge | None, Edge | None, Edge | None]:
+        async with budget_kv(own_nats.url) as kv:
+            (budget,) = replicas(kv, BULK, clock, 1)
+            first = await budget.acquire("events")
+            ((key, _),) = first.stamps
+            budget.told(first, WindowReport(reset_s=20.0, seconds=60.0))
+            await budget.throttled("events", 1.0)
+            clock.now = 2.0
+            budget.answered(await budget.acquire("events"))
+            after_429 = await _edge_in_kv(kv, key)
+            told = await budget.acquire("events")
+            budget.told(told, WindowReport(reset_s=20.0, seconds=60.0))
+            budget.answered(await budget.acquire("events"))
+            learnt = await _edge_in_kv(kv, key)
+            disagreeing = await budget.acquire("events")
+            budget.told(disagreeing, WindowReport(reset_s=50.0, seconds=60.0))
+            budget.answered(await budget.acquire("events"))
+            return after_429, learnt, await _edge_in_kv(kv, key)
+
+    after_429, learnt, after_disagreeing = asyncio.run(main())
+    assert after_429 is None
+    assert learnt is not None and learnt.lo <= EPOCH0 + 22.0 <= learnt.hi
+    assert after_disagreeing is None
+
+
+async def _edge_in_kv(kv: KeyValue, key: str) -> Edge | None:
+    return BucketLog.decode((await kv.get(key)).value).edge

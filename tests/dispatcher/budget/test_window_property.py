@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from marketing_runtime import topology
 from prometheus_client import REGISTRY
 
+from dispatcher import metrics
 from tests.dispatcher.budget.helpers import EPOCH0
 from tests.dispatcher.budget.provider_site import (
     EVENT_CALLS,
@@ -112,6 +113,7 @@ def test_a_backlog_of_events_goes_in_full_calls_within_the_minute(nats_url: str)
     site = Site(nats_url, speed=SPEED, margin_s=MARGIN_S)
     tag = uuid.uuid4().hex[:8]
     kv_before = {op: _kv_ops(op) for op in ("get", "update", "conflict")}
+    metrics.BUDGET_EDGE.labels("event-bulk-create-jobs").set(-1)  # not known yet
 
     _deliver(nats_url, site, [f"bl-{tag}-{i}" for i in range(1600)], [], 2)
 
@@ -123,6 +125,11 @@ def test_a_backlog_of_events_goes_in_full_calls_within_the_minute(nats_url: str)
     first_minute, next_minute = (math.floor(calls[i] / 60) for i in (0, 150))
     assert next_minute > first_minute, "the 151st call inside the first one's minute"
     late = calls[150] - next_minute * 60
+    # The replicas knew where the minute began (from the answers' RateLimit-Reset).
+    width = REGISTRY.get_sample_value(
+        "marketing_dispatcher_budget_window_edge_seconds", {"bucket": "event-bulk-create-jobs"}
+    )
+    assert width is not None and 0 <= width < 3
     kv = {op: (_kv_ops(op) - kv_before[op]) / len(calls) for op in kv_before}
     print(f"backlog: call 151 {late:.3f} s after the provider's next minute began")
     print("KV operations per call: " + ", ".join(f"{op} {n:.2f}" for op, n in kv.items()))
