@@ -38,9 +38,24 @@ def test_admitted_calls_never_exceed_a_window_of_any_alignment(
 ) -> None:
     """Answers shorten how long a call counts: to when it was answered, which is after
     it reached the provider."""
-    log, now = BucketLog(), 0.0
-    arrivals: list[float] = []
-    bulk_arrivals: list[float] = []
+    arrivals, bulk_arrivals = _admitted(BucketLog(), bucket, shared, work)
+    for window in bucket.windows:
+        assert most_in_any_window(arrivals, window.seconds) <= window.calls
+        open_calls = capacities(bucket, compliance=False, shared=shared)
+        (mine,) = [c.calls for c in open_calls if c.window == window]
+        assert most_in_any_window(bulk_arrivals, window.seconds) <= mine
+
+
+Work = list[tuple[float, bool, float, float | None]]
+
+
+def _admitted(
+    log: BucketLog, bucket: RateBucket, shared: bool, work: Work
+) -> tuple[list[float], list[float]]:
+    """Each call of `work` admitted by the log as soon as it may go, in turn (the next
+    one comes its gap after the previous one was admitted); when every call and when
+    the bulk ones reached the provider. Answers shorten how long a call counts."""
+    now, arrivals, bulk = 0.0, [], []
     answers: list[tuple[float, float]] = []  # (answered at, stamp)
     for gap, compliance, late, answer_after in work:
         now += gap
@@ -52,15 +67,12 @@ def test_admitted_calls_never_exceed_a_window_of_any_alignment(
         assert log.wait(stamp, limits, MARGIN_S) == 0, "woken before the call fits"
         log = log.with_call(stamp, horizon_s(bucket, MARGIN_S))
         arrivals.append(stamp + late)
+        if not (compliance and shared):
+            bulk.append(stamp + late)
         if answer_after is not None:
             answers.append((stamp + late + answer_after, stamp))
-        if not (compliance and shared):
-            bulk_arrivals.append(stamp + late)
-    for window in bucket.windows:
-        assert most_in_any_window(arrivals, window.seconds) <= window.calls
-        open_calls = capacities(bucket, compliance=False, shared=shared)
-        (mine,) = [c.calls for c in open_calls if c.window == window]
-        assert most_in_any_window(bulk_arrivals, window.seconds) <= mine
+        now = stamp
+    return arrivals, bulk
 
 
 def test_answered_calls_leave_room_sooner_than_the_margin() -> None:
@@ -136,23 +148,7 @@ def test_with_a_known_edge_admitted_calls_never_exceed_a_window_of_the_provider(
     holding where they truly begin; the burst window still whatever its alignment."""
     bucket = STEADY
     log = BucketLog(edge=Edge(offset - before, offset + after, 60.0))
-    now, arrivals, bulk = 0.0, [], []
-    answers: list[tuple[float, float]] = []
-    for gap, compliance, late, answer_after in work:
-        now += gap
-        for answered_at, stamp in [a for a in answers if a[0] <= now]:
-            log = log.answered({stamp: answered_at - stamp})
-        answers = [a for a in answers if a[0] > now]
-        limits = capacities(bucket, compliance=compliance and shared, shared=shared)
-        stamp = log.next_stamp(now + log.wait(now, limits, MARGIN_S))
-        assert log.wait(stamp, limits, MARGIN_S) == 0, "woken before the call fits"
-        log = log.with_call(stamp, horizon_s(bucket, MARGIN_S))
-        arrivals.append(stamp + late)
-        if not (compliance and shared):
-            bulk.append(stamp + late)
-        if answer_after is not None:
-            answers.append((stamp + late + answer_after, stamp))
-        now = stamp
+    arrivals, bulk = _admitted(log, bucket, shared, work)
     burst, steady = bucket.windows
     assert most_in_any_window(arrivals, burst.seconds) <= burst.calls
     assert most_in_fixed_windows(arrivals, steady.seconds, offset=offset) <= steady.calls
