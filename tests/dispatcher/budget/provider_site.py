@@ -48,8 +48,14 @@ class Site:
     `margin_s`: the budget's, wide enough for this machine's event-loop lag at
     the clock's speed (a reservation older than half of it is taken again)."""
 
-    def __init__(self, nats_url: str, *, speed: float, margin_s: float) -> None:
+    def __init__(
+        self, nats_url: str, *, speed: float, margin_s: float, sandbox_ahead_s: float = 0.0
+    ) -> None:
+        """`sandbox_ahead_s`: how far the sandbox's clock runs ahead of the replicas', so
+        that its windows (epoch-aligned on its own clock) begin where the replicas' do
+        not: they learn where from its answers."""
         self.nats_url, self.margin_s = nats_url, margin_s
+        self.sandbox_ahead_s = sandbox_ahead_s
         self.clock = ScaledClock(speed)
         self.sandbox: Any = self._start_sandbox()
         self.account = f"test-{uuid.uuid4().hex[:12]}"  # a budget of its own
@@ -58,7 +64,9 @@ class Site:
         self.serving: list[asyncio.Task[int]] = []
 
     def _start_sandbox(self) -> Any:
-        return start_sandbox(api_key=API_KEY, clock=self.clock.epoch)
+        return start_sandbox(
+            api_key=API_KEY, clock=lambda: self.clock.epoch() + self.sandbox_ahead_s
+        )
 
     def _client(self, transport: httpx.AsyncBaseTransport) -> Provider:
         return KlaviyoClient(API_KEY, base_url=self.sandbox.base_url, transport=transport)
@@ -106,6 +114,10 @@ class Site:
     def times(self, path: str) -> list[float]:
         return [when for when, called, _ in self.calls if called == path]
 
+    def sandbox_times(self, path: str) -> list[float]:
+        """The times of the calls to `path` on the sandbox's clock (epoch seconds)."""
+        return [EPOCH0 + self.sandbox_ahead_s + t for t in self.times(path)]
+
     def throttled(self) -> list[tuple[float, str]]:
         return [(when, path) for when, path, status in self.calls if status == 429]
 
@@ -119,14 +131,14 @@ class Site:
         }
 
     def windows_exceeded(self) -> dict[str, tuple[int, int]]:
-        """Per endpoint called: the most calls seen in one second (aligned to epoch time,
-        and however aligned) and in one minute of the provider's (aligned to epoch time,
-        as the sandbox counts them), where that exceeds its limit. A minute however
-        aligned may hold more: once the answers told the budget where the provider's
-        minutes begin, it spends the next one as it begins (`dispatcher.budget.log`)."""
+        """Per endpoint called: the most calls seen in one second (aligned to epoch time on
+        the sandbox's clock, and however aligned) and in one minute of the provider's (as
+        the sandbox counts them: epoch-aligned on its clock), where that exceeds its limit.
+        A minute however aligned may hold more: once the answers told the budget where the
+        provider's minutes begin, it spends the next one as it begins (`dispatcher.budget.log`)."""
         exceeded = {}
         for path, (per_second, per_minute) in KLAVIYO_WINDOWS.items():
-            times = [EPOCH0 + t for t in self.times(path)]
+            times = self.sandbox_times(path)
             seen = (
                 max(most_in_fixed_windows(times, 1.0), most_in_any_window(times, 1.0)),
                 most_in_fixed_windows(times, 60.0),

@@ -23,7 +23,6 @@ from marketing_runtime import topology
 from prometheus_client import REGISTRY
 
 from dispatcher import metrics
-from tests.dispatcher.budget.helpers import EPOCH0
 from tests.dispatcher.budget.provider_site import (
     EVENT_CALLS,
     Site,
@@ -80,11 +79,12 @@ work_mixes = st.fixed_dictionaries(
 
 # Property (issue 13 §2): all replicas together never exceed a window of any endpoint.
 @settings(max_examples=EXAMPLES)
-@given(mix=work_mixes, replicas=st.integers(1, 4))
+@given(mix=work_mixes, replicas=st.integers(1, 4), sandbox_ahead_s=st.floats(0, 60))
 def test_replicas_never_exceed_a_window_of_the_provider(
-    nats_url: str, mix: dict[str, int], replicas: int
+    nats_url: str, mix: dict[str, int], replicas: int, sandbox_ahead_s: float
 ) -> None:
-    site = Site(nats_url, speed=SPEED, margin_s=MARGIN_S)
+    """The sandbox's minutes begin anywhere on the replicas' clock."""
+    site = Site(nats_url, speed=SPEED, margin_s=MARGIN_S, sandbox_ahead_s=sandbox_ahead_s)
     tag = uuid.uuid4().hex[:8]
     event_ids = [f"ev-{tag}-{i}" for i in range(mix["events"])]
     contacts = [
@@ -110,7 +110,8 @@ def test_a_backlog_of_events_goes_in_full_calls_within_the_minute(nats_url: str)
     close to the bound that comes depends on the machine's load on this sped-up clock,
     so it is printed here and measured by `make bench` (provider_efficiency), not
     asserted."""
-    site = Site(nats_url, speed=SPEED, margin_s=MARGIN_S)
+    # The sandbox's minutes begin 23.7 s into the replicas' ones: they learn that from it.
+    site = Site(nats_url, speed=SPEED, margin_s=MARGIN_S, sandbox_ahead_s=23.7)
     tag = uuid.uuid4().hex[:8]
     kv_before = {op: _kv_ops(op) for op in ("get", "update", "conflict")}
     metrics.BUDGET_EDGE.labels("event-bulk-create-jobs").set(-1)  # not known yet
@@ -119,9 +120,11 @@ def test_a_backlog_of_events_goes_in_full_calls_within_the_minute(nats_url: str)
 
     assert site.throttled() == [] and site.sandbox_saw_too_many() == {}
     assert site.windows_exceeded() == {}
-    calls = sorted(EPOCH0 + t for path in EVENT_CALLS for t in site.times(path))
-    assert len(calls) == 160
-    # The sandbox's minutes are aligned to epoch time: the 151st call opens the next one.
+    calls = sorted(t for path in EVENT_CALLS for t in site.sandbox_times(path))
+    # Full calls of 10, but for one a loaded machine may send before its batch filled.
+    assert 160 <= len(calls) <= 165
+    # The sandbox's minutes are aligned to epoch time on its clock: the 151st call opens
+    # the next one.
     first_minute, next_minute = (math.floor(calls[i] / 60) for i in (0, 150))
     assert next_minute > first_minute, "the 151st call inside the first one's minute"
     late = calls[150] - next_minute * 60
