@@ -173,8 +173,10 @@ class BucketLog:
         at = stamp
         # Every call of the log may arrive by `stamp` + the margin at the latest, so every
         # full window is among those of the first turn; once past the last of them, a
-        # second turn finds none full (a later stamp only leaves windows behind).
-        while True:
+        # second turn finds none full (a later stamp only leaves windows behind). A third
+        # is for floating-point rounding's sake; past it, a whole window later is surely
+        # late enough to look again (the caller checks again once that wait is over).
+        for _ in range(3):
             full = [
                 k
                 for k in edge.windows(at - _TIE_S, at + margin_s)
@@ -182,7 +184,8 @@ class BucketLog:
             ]
             if not full:
                 return -math.inf if at == stamp else at
-            at = edge.hi + (max(full) + 1) * edge.seconds + _TIE_S + _ROUNDING_S
+            at = max(at, edge.hi + (max(full) + 1) * edge.seconds + _TIE_S + _ROUNDING_S)
+        return at + edge.seconds
 
     def _latest_arrivals(self, margin_s: float) -> list[tuple[float, float]]:
         """(stamp, the latest its call may reach the provider) of every call in the log:
@@ -256,8 +259,9 @@ class BucketLog:
         answer tells the edge again."""
         return BucketLog(self.stamps, self.reached, max(self.paused_until, until))
 
-    def without_edge(self) -> BucketLog:
-        return self if self.edge is None else replace(self, edge=None)
+    def with_edge_as(self, edge: Edge | None) -> BucketLog:
+        """This log with exactly `edge` (None: counted sliding)."""
+        return self if self.edge == edge else replace(self, edge=edge)
 
     def with_edge(self, seen: Edge) -> BucketLog:
         """This log with the edge an answer told (`observed_edge`), narrowed by the one

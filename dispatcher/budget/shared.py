@@ -62,6 +62,14 @@ class _Plan:
 
 
 @dataclass(frozen=True)
+class _PendingEdge:
+    """What this replica's answers said of a bucket's edge (None: drop it), and when."""
+
+    edge: Edge | None
+    learnt_at: float
+
+
+@dataclass(frozen=True)
 class Stamp:
     at: float
 
@@ -96,9 +104,9 @@ class SharedBudget:
         # Per bucket, the answers of this replica's calls (stamp -> reached) that the
         # entry may not hold yet: they go into every write (see `answered`).
         self._answers: defaultdict[str, dict[float, float]] = defaultdict(dict)
-        # Per bucket, the window edge this replica's answers told that the entry may not
-        # hold yet: it goes into every write until one holds it (see `told`).
-        self._edges: dict[str, Edge] = {}
+        # Per bucket, what this replica's answers (or a 429) said of the window edge that
+        # the entry may not hold yet: it goes into every write until one holds it (`told`).
+        self._edges: dict[str, _PendingEdge] = {}
         self._deciding: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def covers(self, operation: str) -> bool:
@@ -213,9 +221,10 @@ class SharedBudget:
         window ends (`WindowReport`): from now on, and for every replica once this one
         next writes the bucket, that window is counted as the provider counts it
         (`log.Edge`). Only for a request of one bucket: the answer speaks of its own.
-        Nothing is learnt while a 429 pauses the bucket (the pause dropped its edge), and
-        an answer that disagrees with the edge this replica holds drops both: the
-        windows are counted sliding until the next answer tells the edge anew."""
+        Nothing is learnt while a 429 pauses the bucket, and an answer that disagrees
+        with the edge this replica sees drops it: the windows are counted sliding until
+        a later answer tells the edge anew. (Best effort, for another replica may write
+        an edge meanwhile: under the provider's fixed windows, answers never disagree.)"""
         if len(reservation.stamps) != 1:
             return
         ((key, stamp),) = reservation.stamps
@@ -224,25 +233,24 @@ class SharedBudget:
         seen = observed_edge(stamp, now, report.reset_s, report.seconds, self._skew_s)
         if seen is None or state.paused_until > now:
             return
-        pending = self._edges.pop(key, None)
-        held = pending if pending is not None else state.edge
-        edge = seen if held is None else held.narrowed(seen)
-        if edge is None:
-            self._remember(key, state.without_edge(), revision)
-            return
-        self._edges[key] = edge
-        self._remember(key, self._with_pending_edge(key, state), revision)
+        edge = seen if state.edge is None else state.edge.narrowed(seen)
+        self._edges[key] = _PendingEdge(edge, learnt_at=now)
+        self._remember(key, state.with_edge_as(edge), revision)
 
     async def throttled(
         self, operation: str, retry_after_s: float, buckets: Sequence[RateBucket] = ()
     ) -> None:
         """The provider refused a request with 429: pause the buckets it stands for, for
-        every replica: `buckets` when the request named them, else `_throttled_buckets`."""
+        every replica: `buckets` when the request named them, else `_throttled_buckets`.
+        The pause drops the bucket's edge (`BucketLog.paused`); should writing it fail,
+        the drop stays pending for this replica's next write."""
         until = self._epoch() + retry_after_s
         keys = [self._request_plan(operation, bucket, False).key for bucket in buckets]
         keys = keys or [plan.key for plan in _throttled_buckets(operation, self._plans)]
         for key in keys:
-            self._edges.pop(key, None)  # not to be written back over the pause
+            self._edges[key] = _PendingEdge(None, learnt_at=self._epoch())
+            state, revision = self._cached_entry(key)
+            self._remember(key, state.with_edge_as(None), revision)
             await self._change(key, lambda state: state.paused(until))
 
     def pause_left(self, operation: str, buckets: Sequence[RateBucket] = ()) -> float:
@@ -327,18 +335,22 @@ class SharedBudget:
         return self._with_pending_edge(key, state)
 
     def _with_pending_edge(self, key: str, state: BucketLog) -> BucketLog:
-        """`state` with the edge this replica's answers told (`told`) narrowing its own.
-        The pending edge is done with once `state` holds it (or a narrower one), once the
-        two disagree (then `state` keeps none), or while a 429 pauses the bucket."""
-        edge = self._edges.get(key)
-        if edge is None:
+        """`state`, as the entry holds it (read, or just written), with what this
+        replica's answers said of its edge (`told`) and it does not hold yet. Done with
+        once `state` holds it: the same edge or a narrower one, or none for a drop. An
+        edge learnt before a 429 that paused the bucket since is dropped instead (its
+        `paused_until` is later than when the edge was learnt)."""
+        pending = self._edges.get(key)
+        if pending is None:
             return state
-        if state.paused_until > self._epoch():
+        edge = pending.edge
+        if edge is not None and state.paused_until > pending.learnt_at:
+            edge = None
+        merged = state.with_edge_as(None) if edge is None else state.with_edge(edge)
+        if merged.edge == state.edge:
             del self._edges[key]
-            return state
-        merged = state.with_edge(edge)
-        if merged is state or merged.edge is None:
-            del self._edges[key]
+        elif merged.edge is None:  # the entry's edge and ours disagree: the drop is pending
+            self._edges[key] = _PendingEdge(None, pending.learnt_at)
         return merged
 
     async def _write(self, key: str, state: BucketLog, revision: int | None) -> bool:

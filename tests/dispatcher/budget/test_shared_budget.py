@@ -266,7 +266,10 @@ def test_a_429_or_a_disagreeing_answer_leaves_no_edge_in_the_entry(own_nats: Nat
             disagreeing = await budget.acquire("events")
             budget.told(disagreeing, WindowReport(reset_s=50.0, seconds=60.0))
             budget.answered(await budget.acquire("events"))
-            return after_429, learnt, await _edge_in_kv(kv, key)
+            dropped = await _edge_in_kv(kv, key)
+            budget.answered(await budget.acquire("events"))  # and not written back later
+            assert await _edge_in_kv(kv, key) is None
+            return after_429, learnt, dropped
 
     after_429, learnt, after_disagreeing = asyncio.run(main())
     assert after_429 is None
