@@ -79,9 +79,13 @@ Proof: a window of the provider's holds only calls that may fall in it by the
 edge (it contains the true edge), and the last of them stamped was admitted only
 with fewer than `calls` others counted there (they were in the log: stamps of one
 window are less than W + m apart, within the horizon). This holds as long as the
-edge does: a 429 drops it (the windows are then counted sliding until an answer
-tells the edge again), and so do two answers that disagree. The other windows
-(the burst second) stay sliding. What this assumes of the provider: its windows of
+edge does. Under the assumption below every answer's range holds the true edge,
+so answers never disagree; as a safeguard for when it fails, a 429 drops the edge
+(the windows are then counted sliding until a later answer tells it again), and so
+does an answer that disagrees with it. The drops are best effort: a replica keeps
+one pending until the entry holds it, but another replica's answer may bring an
+edge back (an edge learnt before the 429 is not). The other windows (the burst
+second) stay sliding. What this assumes of the provider: its windows of
 one length begin at a fixed phase (one every W seconds, as Klaviyo's "fixed-window"
 limits and the sandbox's epoch-aligned ones do). Were they to begin at the first
 request after one ends instead, the edge would drift and narrowing could settle on
