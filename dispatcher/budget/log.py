@@ -267,10 +267,7 @@ class BucketLog:
         """This log with the edge an answer told (`observed_edge`), narrowed by the one
         it holds; with none when the two disagree (the sliding count is safe whatever
         the alignment)."""
-        edge = seen if self.edge is None else self.edge.narrowed(seen)
-        if edge == self.edge:
-            return self
-        return BucketLog(self.stamps, self.reached, self.paused_until, edge)
+        return self.with_edge_as(seen if self.edge is None else self.edge.narrowed(seen))
 
     def _index(self, stamp: float) -> int | None:
         at = bisect.bisect_left(self.stamps, stamp)
