@@ -54,3 +54,15 @@ def test_cycles_are_still_collected_without_asking(restored_gc: None) -> None:
 
     assert gone() is None
     assert len(allocated) == 30_000
+
+
+def test_full_passes_can_be_turned_off_for_a_growing_store(restored_gc: None) -> None:
+    gc_tuning.tune_after_startup(20_000, full_passes=False)
+    gc.collect()  # counts start from zero
+    full_passes_before = gc.get_stats()[2]["collections"]
+
+    store = [[i] for i in range(3_000_000)]  # far past 25 % growth of the old generation
+
+    assert gc.get_threshold()[0] == 20_000
+    assert gc.get_stats()[2]["collections"] == full_passes_before
+    assert len(store) == 3_000_000

@@ -160,7 +160,9 @@ class ConsentBook:
     def _profile(self, attributes: dict[str, Any]) -> ProfileConsent:
         email, phone = attributes.get("email"), attributes.get("phone_number")
         key = email.lower() if email else f"phone:{phone}"
-        profile = self._profiles.setdefault(key, ProfileConsent(email))
+        profile = self._profiles.get(key)
+        if profile is None:  # (not setdefault: it would build a record for each known one)
+            profile = self._profiles[key] = ProfileConsent(email)
         if phone:
             profile.phone_number = phone
         return profile
@@ -178,11 +180,14 @@ class ConsentBook:
             profile = self._profiles.get(key)
             return None if profile is None else deepcopy(profile)
 
-    def join_lists(self, attributes: dict[str, Any], list_ids: list[str]) -> None:
-        """An imported profile joins lists (consent unchanged)."""
-        if list_ids and (attributes.get("email") or attributes.get("phone_number")):
-            with self._lock:
-                self._profile(attributes).lists.update(list_ids)
+    def join_lists(self, profiles: list[dict[str, Any]], list_ids: list[str]) -> None:
+        """Imported profiles join lists (consent unchanged)."""
+        if not list_ids:
+            return
+        with self._lock:
+            for attributes in profiles:
+                if attributes.get("email") or attributes.get("phone_number"):
+                    self._profile(attributes).lists.update(list_ids)
 
     def change_lists(self, identities: list[dict[str, Any]], list_id: str, member: bool) -> None:
         """Profiles (by email or phone) join the list, or leave it; consent is unchanged."""

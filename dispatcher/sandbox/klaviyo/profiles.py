@@ -67,19 +67,29 @@ class ProfileStore:
         """Merge validated profile attributes in; (profile id, created)."""
         keys = identity_keys(attributes)
         with self._lock:
-            profile, created = self._find_or_create(keys, at)
-            fields = profile.fields
-            for name in FIELDS:
-                value = attributes.get(name)
-                if value is not None:
-                    fields[name] = value
-            if location := attributes.get("location"):
-                profile.location.update(location)
-            if properties := attributes.get("properties"):
-                profile.properties.update(properties)
-            profile.updated = at
-            self._index(profile, keys)
-            return profile.id, created
+            return self._merge(attributes, keys, at)
+
+    def upsert_many(self, profiles: list[dict[str, Any]], at: str) -> None:
+        """`upsert` each (a job's profiles: the lock is taken once, not per profile)."""
+        keyed = [(attributes, identity_keys(attributes)) for attributes in profiles]
+        with self._lock:
+            for attributes, keys in keyed:
+                self._merge(attributes, keys, at)
+
+    def _merge(self, attributes: dict[str, Any], keys: list[str], at: str) -> tuple[str, bool]:
+        profile, created = self._find_or_create(keys, at)
+        fields = profile.fields
+        for name in FIELDS:
+            value = attributes.get(name)
+            if value is not None:
+                fields[name] = value
+        if location := attributes.get("location"):
+            profile.location.update(location)
+        if properties := attributes.get("properties"):
+            profile.properties.update(properties)
+        profile.updated = at
+        self._index(profile, keys)
+        return profile.id, created
 
     def plant(self, attributes: dict[str, Any], at: str) -> dict[str, Any]:
         """Set fields, location and properties as given (replacing, not merging): drift a

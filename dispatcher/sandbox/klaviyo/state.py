@@ -156,8 +156,8 @@ class SandboxState:
             return
         self.consent.apply(path, document, at)
         attributes = document.get("data", {}).get("attributes", {})
-        for item in (attributes.get("profiles") or {}).get("data", ()):
-            self.profiles.upsert(_identity(item["attributes"]), at)
+        items = (attributes.get("profiles") or {}).get("data", ())
+        self.profiles.upsert_many([_identity(item["attributes"]) for item in items], at)
 
     def erase(self, document: dict[str, Any]) -> None:
         """A data privacy deletion job: Klaviyo deletes the profile (it runs later there;
@@ -194,9 +194,8 @@ class SandboxState:
         now = self.clock()
         for job in self.imports.take_completed(now):
             at = iso(job.created_s + job.processing_s)
-            for attributes in job.profiles:
-                self.profiles.upsert(attributes, at)
-                self.consent.join_lists(attributes, job.list_ids)
+            self.profiles.upsert_many(job.profiles, at)
+            self.consent.join_lists(job.profiles, job.list_ids)
 
     def clear_log(self) -> None:
         """Forget recorded requests, rejections, refusals, peaks and the unique_id index (not
