@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from marketing_runtime import event_loop, gc_tuning, topology
 from marketing_runtime.clock import Clock, Sleep, pause, utc_now
@@ -30,6 +31,8 @@ from dispatcher.delivery.keepalive import AckWait, set_ack_wait
 from dispatcher.delivery.outcomes import Reporter
 from dispatcher.delivery.read_person import PersonReader
 from dispatcher.delivery.sync import SyncWorker
+from dispatcher.delivery.sync_consent import SyncConsentWorker
+from dispatcher.delivery.sync_stage import StageSettings
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.ordering.fences import Fences
 from dispatcher.ordering.lease import Lease
@@ -115,6 +118,7 @@ class Dispatcher:
             AckWait(topology.WORK_STREAM, topology.DISPATCH_EVENTS, settings.event_ack_wait_s),
             AckWait(topology.WORK_STREAM, topology.DISPATCH_CONTACTS, CONSUMER_ACK_WAIT_S),
             AckWait(topology.SYNC_STREAM, topology.DISPATCH_SYNC, CONSUMER_ACK_WAIT_S),
+            AckWait(topology.SYNC_STREAM, topology.DISPATCH_SYNC_CONSENT, CONSUMER_ACK_WAIT_S),
         )
 
     async def run(self) -> None:
@@ -151,11 +155,11 @@ class Dispatcher:
 
     async def _workers_on(
         self, js: JetStreamContext
-    ) -> tuple[tuple[EventsWorker, ContactsWorker, SyncWorker], ErasureMarks]:
+    ) -> tuple[tuple[EventsWorker, ContactsWorker, SyncStages], ErasureMarks]:
         """The workers, with the KV handles of this connection."""
         s = self.settings
         await set_ack_wait(js, topology.WORK_STREAM, topology.DISPATCH_EVENTS, s.event_ack_wait_s)
-        events_ack_wait, contacts_ack_wait, sync_ack_wait = self._ack_waits
+        events_ack_wait, contacts_ack_wait, sync_ack_wait, consent_ack_wait = self._ack_waits
         for ack_wait in self._ack_waits:
             await ack_wait.read(js)
         fences_kv = await js.key_value(topology.FENCES_BUCKET)
@@ -206,18 +210,27 @@ class Dispatcher:
             newsletter_list_id=s.newsletter_list_id,
             sleep=self._sleep,
         )
-        sync = SyncWorker(
-            self.provider,
-            self.bus,
-            gate,
-            fences,
-            connection_ended=self.bus.connection_ended,
-            max_attempts=s.max_attempts,
-            backoff_base_s=s.backoff_base_s,
-            keepalive_s=sync_ack_wait.keepalive_s,
-            newsletter_list_id=s.newsletter_list_id,
-            clock=self._clock,
-            sleep=self._sleep,
+
+        def stage(ack_wait: AckWait) -> StageSettings:
+            return StageSettings(
+                connection_ended=self.bus.connection_ended,
+                max_attempts=s.max_attempts,
+                backoff_base_s=s.backoff_base_s,
+                keepalive_s=ack_wait.keepalive_s,
+                clock=self._clock,
+                sleep=self._sleep,
+            )
+
+        sync = SyncStages(
+            SyncWorker(self.provider, self.bus, gate, fences, stage(sync_ack_wait)),
+            SyncConsentWorker(
+                self.provider,
+                self.bus,
+                gate,
+                fences,
+                stage(consent_ack_wait),
+                newsletter_list_id=s.newsletter_list_id,
+            ),
         )
         return (events, contacts, sync), erasures
 
@@ -226,7 +239,7 @@ class Dispatcher:
         js: JetStreamContext,
         events: EventsWorker,
         contacts: ContactsWorker,
-        sync: SyncWorker,
+        sync: SyncStages,
         erasures: ErasureMarks,
         ended: asyncio.Event,
     ) -> None:
@@ -256,7 +269,7 @@ class Dispatcher:
         self,
         events: EventsWorker,
         contacts: ContactsWorker,
-        sync: SyncWorker,
+        sync: SyncStages,
         stop: asyncio.Event,
     ) -> None:
         """The worker loops, until `stop`; if one of them dies the others are
@@ -301,16 +314,34 @@ class Dispatcher:
                 self.bus,
                 stream=topology.SYNC_STREAM,
                 durable=topology.DISPATCH_SYNC,
-                handle=sync.handle,
+                handle=sync.imports.handle,
                 stopping=stop,
-                batch=sync.chunks_per_batch(s.sync_chunks_per_batch),
+                batch=sync.imports.chunks_per_batch(s.sync_chunks_per_batch),
                 wait_s=SYNC_FIRST_CHUNK_WAIT_S + s.sync_fill_s,
                 linger_s=s.sync_fill_s,
-                hold_off=sync.pause_left,
+                hold_off=sync.imports.pause_left,
                 keepalive_s=self._ack_waits[2].keepalive_s,
                 sleep=self._sleep,
             )
             for _ in range(s.sync_concurrency)
+        ]
+        # Their consent, once imported: big batches, so that the consent calls
+        # (the scarce ones) are full.
+        sync_loops += [
+            consume(
+                self.bus,
+                stream=topology.SYNC_STREAM,
+                durable=topology.DISPATCH_SYNC_CONSENT,
+                handle=sync.consent.handle,
+                stopping=stop,
+                batch=s.sync_consent_chunks_per_batch,
+                wait_s=SYNC_FIRST_CHUNK_WAIT_S + s.sync_fill_s,
+                linger_s=s.sync_fill_s,
+                hold_off=sync.consent.pause_left,
+                keepalive_s=self._ack_waits[3].keepalive_s,
+                sleep=self._sleep,
+            )
+            for _ in range(s.sync_consent_concurrency)
         ]
         async with asyncio.TaskGroup() as group:
             for loop in (*events_loops, contacts_loop, *sync_loops, self._keep_lease(stop)):
@@ -355,6 +386,14 @@ class Dispatcher:
                 await self._lease.release()
         await self.provider.aclose()
         await self.bus.close()
+
+
+@dataclass(frozen=True)
+class SyncStages:
+    """A full sync's two stages (dispatcher/delivery/sync.py)."""
+
+    imports: SyncWorker
+    consent: SyncConsentWorker
 
 
 def event_batch(settings: DispatcherSettings, provider: Provider) -> int:

@@ -72,6 +72,14 @@ class DispatcherSettings(ProcessSettings):
     # `sync_concurrency` loops holds one such batch: memory stays flat.
     sync_chunks_per_batch: int = Field(10, ge=1, le=50)
     sync_concurrency: int = Field(4, ge=1, le=8)
+    # The sync's second stage, a chunk's consent once imported: loops, each
+    # with a batch of up to `sync_consent_chunks_per_batch` chunks (about 0.3 KB
+    # a person in hand; the people waiting for consent calls wait in the
+    # stream). Big batches make full calls, the scarce resource: each
+    # operation's last call of a batch is part-full. Within
+    # topology.SYNC_CONSENT_MAX_ACK_PENDING (200) for every replica together.
+    sync_consent_chunks_per_batch: int = Field(20, ge=1, le=50)
+    sync_consent_concurrency: int = Field(8, ge=1, le=16)
     # How long a sync batch waits to fill up to a whole job's worth of chunks:
     # the driver publishes them one at a time, and a job of one chunk would
     # spend a call of the import endpoint's (and its status endpoint's) 150 a

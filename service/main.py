@@ -40,6 +40,7 @@ def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus | None) -> Bu
     sync = DriverSettings(
         chunk_contacts=settings.sync_chunk_contacts,
         max_in_flight=settings.sync_max_in_flight,
+        max_importing=settings.sync_max_importing,
         chunk_deadline_s=settings.sync_chunk_deadline_s,
     )
     return BusWorkers(

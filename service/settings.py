@@ -13,7 +13,8 @@ from pydantic import Field, SecretStr, model_validator
 # one Klaviyo import job of 10,000): four in the dispatchers' hands (the
 # consumer's max ack pending, 40), two waiting in the stream, so a batch fills
 # up with a whole job's worth as soon as one is handed back.
-DEFAULT_SYNC_MAX_IN_FLIGHT = 60
+DEFAULT_SYNC_MAX_IN_FLIGHT = 1000
+DEFAULT_SYNC_MAX_IMPORTING = 60
 
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:50051"
 DEFAULT_SHUTDOWN_GRACE_S = 10.0
@@ -108,9 +109,17 @@ class ServiceSettings(ProcessSettings):
         DEFAULT_SYNC_MAX_IN_FLIGHT,
         gt=0,
         description="chunks of a full contact sync published and not yet reported, at most: "
-        "bounds what the sync holds on the bus; the dispatchers hold 40 of them at most (the "
-        "consumer's max ack pending), the rest wait in the stream so that a dispatcher's next "
-        "batch fills up at once",
+        "bounds what the sync holds on the bus, mostly chunks whose people are imported and "
+        "wait for their consent calls (about 80 KB a chunk, on disk), which may wait for the "
+        "next minute of the provider's consent endpoints",
+    )
+    sync_max_importing: int = Field(
+        DEFAULT_SYNC_MAX_IMPORTING,
+        gt=0,
+        description="chunks of a full contact sync published and not yet imported (waiting "
+        "in the stream or in a dispatcher's import job), at most: the dispatchers hold 40 of "
+        "them (the consumer's max ack pending), the rest wait in the stream so that a "
+        "dispatcher's next batch fills up with a whole job's worth at once",
     )
     sync_chunk_deadline_s: float = Field(
         7200.0,

@@ -7,8 +7,13 @@ contact id it covers), then published with Nats-Msg-Id `<sync_id>:<sequence>`,
 then the checkpoint moves past it. A driver killed in between rebuilds the
 same chunk from the same range and publishes it again under the same id,
 which JetStream drops as a duplicate: nothing is skipped, nothing counted
-twice. At most `max_in_flight` chunks are published and not yet reported, so
-memory stays flat and the bus holds a few chunks, not every contact.
+twice. Two bounds keep memory flat and the bus from holding every contact:
+at most `max_importing` chunks are published and not yet imported (waiting
+for or in a dispatcher's import; the dispatchers' consumer says how many),
+and at most `max_in_flight` are published and not yet reported (the rest
+are imported and wait for their consent calls, small, in the stream: the
+provider's consent endpoints may have spent their minute, and imports go on
+meanwhile).
 One driver runs among the service replicas (a PostgreSQL advisory lock
 elects it, as for the outbox relay); the guarded writes keep even two safe.
 """
@@ -31,7 +36,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from service.contact_sync import chunks, progress, rules
-from service.settings import DEFAULT_SYNC_MAX_IN_FLIGHT
+from service.settings import DEFAULT_SYNC_MAX_IMPORTING, DEFAULT_SYNC_MAX_IN_FLIGHT
 from service.storage.database import Database
 from service.storage.models import ContactSync
 
@@ -39,6 +44,8 @@ log = logging.getLogger(__name__)
 DRIVER_LOCK_KEY = 0x73796E64  # "synd": the advisory lock that elects the driver
 DEFAULT_CHUNK_CONTACTS = 1000
 IDLE_POLL_S = 1.0
+# While the dispatchers import what is published: they take a batch a second or so.
+IMPORTING_POLL_S = 0.1
 # Far beyond a chunk's import (a job is polled for up to an hour by default).
 DEFAULT_CHUNK_DEADLINE_S = 2 * 3600.0
 RETRY_S = 1.0
@@ -52,12 +59,14 @@ class Step(enum.Enum):
 
     WORKED = "worked"
     WAITING = "waiting"  # nothing to do until a result, a start or a cancel
+    IMPORTING = "importing"  # nothing to do until the dispatchers import more
 
 
 @dataclass(frozen=True)
 class DriverSettings:
     chunk_contacts: int = DEFAULT_CHUNK_CONTACTS
     max_in_flight: int = DEFAULT_SYNC_MAX_IN_FLIGHT
+    max_importing: int = DEFAULT_SYNC_MAX_IMPORTING
     idle_poll_s: float = IDLE_POLL_S
     # A chunk with no result this long after it was published is given up.
     chunk_deadline_s: float = DEFAULT_CHUNK_DEADLINE_S
@@ -107,8 +116,11 @@ class SyncDriver:
         try:
             await conn.commit()  # the lock is the session's; no transaction stays open
             while not self._stopping.is_set():
-                if await self.step() is Step.WAITING:
+                step = await self.step()
+                if step is Step.WAITING:
                     await self._pause(self._settings.idle_poll_s)
+                elif step is Step.IMPORTING:
+                    await self._pause(min(IMPORTING_POLL_S, self._settings.idle_poll_s))
         except BaseException:
             await conn.invalidate()  # the lock goes with the connection
             raise
@@ -126,9 +138,22 @@ class SyncDriver:
             return await self._publish_pending(sync)
         if sync.reached_end or sync.cancel_requested_at is not None:
             return await self._settle(sync)
-        if sync.published_chunks - sync.reported_chunks >= self._settings.max_in_flight:
+        in_flight = sync.published_chunks - sync.reported_chunks
+        if in_flight >= self._settings.max_in_flight:
             return Step.WAITING
+        if in_flight >= self._settings.max_importing and not await self._may_import_more():
+            return Step.IMPORTING
         return await self._publish_next(sync)
+
+    async def _may_import_more(self) -> bool:
+        """Whether fewer than `max_importing` chunks wait for or are in the
+        dispatchers' import (those past it wait for their consent calls)."""
+        js = self._bus.js
+        if js is None:
+            return False
+        info = await js.consumer_info(topology.SYNC_STREAM, topology.DISPATCH_SYNC)
+        importing = (info.num_pending or 0) + (info.num_ack_pending or 0)
+        return importing < self._settings.max_importing
 
     async def _give_up_overdue(self, sync: ContactSync) -> bool:
         deadline = timedelta(seconds=self._settings.chunk_deadline_s)

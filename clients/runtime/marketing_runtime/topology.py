@@ -5,6 +5,7 @@
     MARKETING_RESULTS   marketing.results.batch   outcomes, one message per provider batch
                         marketing.results.sync    a full contact sync's chunk results
     MARKETING_SYNC      marketing.sync.chunks     a full contact sync's pages of contacts
+                        marketing.sync.consent    a page's consent, once its people are imported
     MARKETING_DEAD      marketing.dead.<kind>     dead letters for manual review
     KV marketing_fences    newest applied outbox sequence per person and aspect
     KV marketing_leases    which dispatcher replica owns the ordered work
@@ -46,6 +47,7 @@ RESULTS_SUBJECT = f"{RESULTS_SUBJECT_PREFIX}.batch"
 SYNC_RESULTS_SUBJECT = f"{RESULTS_SUBJECT_PREFIX}.sync"
 SYNC_STREAM = "MARKETING_SYNC"
 SYNC_CHUNKS_SUBJECT = "marketing.sync.chunks"
+SYNC_CONSENT_SUBJECT = "marketing.sync.consent"
 DEAD_STREAM = "MARKETING_DEAD"
 DEAD_SUBJECT_PREFIX = "marketing.dead"
 
@@ -54,6 +56,7 @@ DISPATCH_CONTACTS = "dispatcher-contacts"
 SERVICE_EVENT_LOG = "service-event-log"
 SERVICE_RESULTS = "service-results"
 DISPATCH_SYNC = "dispatcher-sync"
+DISPATCH_SYNC_CONSENT = "dispatcher-sync-consent"
 SERVICE_SYNC_RESULTS = "service-sync-results"
 
 # Core NATS request/reply (no stream): the service asks, one dispatcher
@@ -81,6 +84,12 @@ ACK_WAIT_S = 30.0
 # (MARKETING_SYNC_MAX_IN_FLIGHT, 60 by default: the rest wait in the stream,
 # so a dispatcher's next batch fills up at once).
 SYNC_MAX_ACK_PENDING = 40
+# A sync's second stage (ContactSyncConsent, a chunk's consent once imported):
+# MARKETING_SYNC_CONSENT_CONCURRENCY (8) loops of
+# MARKETING_SYNC_CONSENT_CHUNKS_PER_BATCH (20), so that each consent endpoint
+# has full calls of several batches to send at once; the rest wait in the
+# stream (they are small: about 80 bytes a person).
+SYNC_CONSENT_MAX_ACK_PENDING = 200
 
 
 def _streams(replicas: int) -> list[StreamConfig]:
@@ -103,10 +112,11 @@ def _streams(replicas: int) -> list[StreamConfig]:
             num_replicas=replicas,
             storage=StorageType.FILE,
         ),
-        # A chunk goes once the dispatcher acknowledged it (its import finished).
+        # A chunk goes once the dispatcher acknowledged it (its import finished),
+        # its consent stage once that is done.
         StreamConfig(
             name=SYNC_STREAM,
-            subjects=[SYNC_CHUNKS_SUBJECT],
+            subjects=[SYNC_CHUNKS_SUBJECT, SYNC_CONSENT_SUBJECT],
             retention=RetentionPolicy.INTEREST,
             duplicate_window=DUPLICATE_WINDOW_S,
             num_replicas=replicas,
@@ -141,6 +151,10 @@ def _consumers() -> list[tuple[str, ConsumerConfig]]:
         (RESULTS_STREAM, durable(SERVICE_RESULTS, RESULTS_SUBJECT, 20_000)),
         (RESULTS_STREAM, durable(SERVICE_SYNC_RESULTS, SYNC_RESULTS_SUBJECT, 1_000)),
         (SYNC_STREAM, durable(DISPATCH_SYNC, SYNC_CHUNKS_SUBJECT, SYNC_MAX_ACK_PENDING)),
+        (
+            SYNC_STREAM,
+            durable(DISPATCH_SYNC_CONSENT, SYNC_CONSENT_SUBJECT, SYNC_CONSENT_MAX_ACK_PENDING),
+        ),
     ]
 
 

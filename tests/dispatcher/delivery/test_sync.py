@@ -26,6 +26,9 @@ from nats.js import JetStreamContext
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import keepalive_every, set_ack_wait
 from dispatcher.delivery.sync import Polling, SyncWorker
+from dispatcher.delivery.sync_consent import SyncConsentWorker
+from dispatcher.delivery.sync_stage import StageSettings
+from dispatcher.main import SyncStages
 from dispatcher.ordering.fences import Fences
 from dispatcher.providers.base import OperationLimits, Provider
 from dispatcher.providers.klaviyo.client import KlaviyoClient
@@ -120,47 +123,62 @@ async def scene(own_nats: NatsServer) -> AsyncIterator[Scene]:
 
 def _worker(
     current: Scene, provider: Provider, *, bus: Bus | None = None, **options: Any
-) -> SyncWorker:
-    """A sync worker on the scene's bus (or `bus`) and fences."""
+) -> SyncStages:
+    """Both stages of a sync on the scene's bus (or `bus`) and fences."""
     bus = bus or current.bus
-    return SyncWorker(
-        provider,
-        bus,
-        options.pop("gate", ProviderGate()),
-        current.fences,
+    gate = options.pop("gate", ProviderGate())
+    settings = StageSettings(
         connection_ended=bus.connection_ended,
         max_attempts=options.pop("max_attempts", 3),
         backoff_base_s=0.05,
         keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
-        newsletter_list_id=None,
         clock=utc_now,
-        polling=Polling(first_s=0.05, max_s=0.2, give_up_s=60),
-        **options,
+    )
+    polling = Polling(first_s=0.05, max_s=0.2, give_up_s=60)
+    return SyncStages(
+        SyncWorker(provider, bus, gate, current.fences, settings, polling=polling),
+        SyncConsentWorker(provider, bus, gate, current.fences, settings, newsletter_list_id=None),
     )
 
 
 @contextlib.asynccontextmanager
-async def delivering(bus: Bus, worker: SyncWorker) -> AsyncIterator[None]:
-    """The loop main() runs for the sync consumer, until the block ends."""
+async def delivering(bus: Bus, worker: SyncStages) -> AsyncIterator[None]:
+    """The loops main() runs for the sync's two consumers, until the block ends."""
     stop = asyncio.Event()
-    loop = asyncio.create_task(
-        consume(
-            bus,
-            stream=topology.SYNC_STREAM,
-            durable=topology.DISPATCH_SYNC,
-            handle=worker.handle,
-            stopping=stop,
-            batch=worker.chunks_per_batch(10),
-            linger_s=0.2,
-            hold_off=worker.pause_left,
-            keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
-        )
-    )
+    keepalive = lambda: keepalive_every(ACK_WAIT_S)  # noqa: E731
+    loops = [
+        asyncio.create_task(
+            consume(
+                bus,
+                stream=topology.SYNC_STREAM,
+                durable=topology.DISPATCH_SYNC,
+                handle=worker.imports.handle,
+                stopping=stop,
+                batch=worker.imports.chunks_per_batch(10),
+                linger_s=0.2,
+                hold_off=worker.imports.pause_left,
+                keepalive_s=keepalive,
+            )
+        ),
+        asyncio.create_task(
+            consume(
+                bus,
+                stream=topology.SYNC_STREAM,
+                durable=topology.DISPATCH_SYNC_CONSENT,
+                handle=worker.consent.handle,
+                stopping=stop,
+                batch=10,
+                linger_s=0.2,
+                hold_off=worker.consent.pause_left,
+                keepalive_s=keepalive,
+            )
+        ),
+    ]
     try:
         yield
     finally:
         stop.set()
-        await asyncio.wait_for(loop, 30)
+        await asyncio.wait_for(asyncio.gather(*loops), 30)
 
 
 def _run(
@@ -228,7 +246,7 @@ def test_chunks_of_a_thousand_are_packed_into_jobs_of_ten_thousand(
             chunk_emails = _emails(current.sync_id, seq, 1000)
             await current.publish(seq, [_contact(e, None) for e in chunk_emails])
         worker = _worker(current, provider)
-        assert worker.chunks_per_batch(10) == 10
+        assert worker.imports.chunks_per_batch(10) == 10
         async with delivering(current.bus, worker):
             await eventually(lambda: _async(sandbox.requests(JOBS)))
             in_hand = (await current.consumer()).num_ack_pending
@@ -256,7 +274,7 @@ def test_a_chunk_goes_in_several_jobs_when_a_job_takes_fewer_people(
         await current.publish(1, [_contact(e, None) for e in emails])
         async with SmallJobsClient(API_KEY, base_url=sandbox.base_url) as provider:
             worker = _worker(current, provider)
-            assert worker.chunks_per_batch(10) == 1
+            assert worker.imports.chunks_per_batch(10) == 1
             async with delivering(current.bus, worker):
                 (result,) = await current.results_for(1)
 
@@ -363,7 +381,7 @@ def test_a_chunk_whose_replica_died_mid_job_is_imported_again_by_another(
         assert await dying.wait_ready(30) and dying.nc is not None
         puller = PullConsumer(dying.nc, stream=topology.SYNC_STREAM, durable=topology.DISPATCH_SYNC)
         chunks = await puller.fetch(1, wait_s=5, linger_s=0)
-        handling = asyncio.create_task(_worker(current, provider, bus=dying).handle(chunks))
+        handling = asyncio.create_task(_worker(current, provider, bus=dying).imports.handle(chunks))
         await eventually(lambda: _async(sandbox.requests(JOBS)))
         handling.cancel()  # killed while its job runs: nothing acked, nothing reported
         with contextlib.suppress(asyncio.CancelledError):

@@ -24,7 +24,7 @@ from prometheus_client import REGISTRY
 from dispatcher.budget import SharedBudget
 from dispatcher.delivery.contacts import ContactsWorker
 from dispatcher.delivery.gate import ProviderGate
-from dispatcher.delivery.sync import SyncWorker
+from dispatcher.main import SyncStages
 from dispatcher.ordering.fences import person_key
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
@@ -104,7 +104,7 @@ class Stage:
 
     scene: Scene
     contacts: ContactsWorker
-    sync: SyncWorker
+    sync: SyncStages
     chunks: int = 0
     pullers: dict[str, PullConsumer] = field(default_factory=dict)
 
@@ -122,15 +122,25 @@ class Stage:
         contacts = [_synced(email, state) for email, state in people.items()]
         await self.scene.publish(self.chunks, contacts, outbox_sequence)
         batch = await self._fetch(topology.SYNC_STREAM, topology.DISPATCH_SYNC, 1)
-        await self.sync.handle(batch)
+        await self.sync.imports.handle(batch)
+        # Its consent stage, if any of its people was imported with consent to send.
+        stage = await self._fetch_up_to(topology.SYNC_STREAM, topology.DISPATCH_SYNC_CONSENT, 1)
+        if stage:
+            await self.sync.consent.handle(stage)
         await self.scene.results_for(self.chunks)
 
     async def _fetch(self, stream: str, durable: str, count: int) -> list[Msg]:
+        batch = await self._fetch_up_to(stream, durable, count, wait_s=5)
+        assert len(batch) == count, "a message another test left on the consumer"
+        return batch
+
+    async def _fetch_up_to(
+        self, stream: str, durable: str, count: int, wait_s: float = 1.0
+    ) -> list[Msg]:
         if durable not in self.pullers:
             assert self.scene.bus.nc is not None
             self.pullers[durable] = PullConsumer(self.scene.bus.nc, stream=stream, durable=durable)
-        batch: list[Msg] = await self.pullers[durable].fetch(count, wait_s=5, linger_s=0.2)
-        assert len(batch) == count, "a message another test left on the consumer"
+        batch: list[Msg] = await self.pullers[durable].fetch(count, wait_s=wait_s, linger_s=0.2)
         return batch
 
 

@@ -1,17 +1,19 @@
 """A chunk the sync worker cannot finish is reported given up, then acked, so
 that its sync can end: one that fails in each of its deliveries, and one
-that cannot be read but names its sync and sequence in its Msg-Id."""
+that cannot be read but names its sync and sequence in its Msg-Id; in the
+import stage and in the consent stage alike."""
 
 from __future__ import annotations
 
 from marketing_runtime import topology
 from marketing_runtime.envelope import MSG_ID_HEADER
 
-from dispatcher.ordering.fences import PROFILE, person_key
+from dispatcher.ordering.fences import CONSENT, PROFILE, person_key
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from tests.dispatcher.delivery.test_sync import (
     JOBS,
+    SUBSCRIBE,
     Scene,
     _contact,
     _emails,
@@ -74,5 +76,43 @@ def test_an_unreadable_chunk_is_reported_given_up_when_its_msg_id_names_it(
         assert given_up.error == "the chunk could not be read"
         assert (imported.sequence, imported.imported, imported.error) == (8, 2, "")
         assert len(current.results) == 2
+
+    _run(own_nats, sandbox, body)
+
+
+def test_a_consent_stage_failing_in_every_delivery_fails_its_people_after_their_import(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    async def body(current: Scene, provider: KlaviyoClient) -> None:
+        # The consent fence is not a number: the import goes, the consent fails.
+        emails = _emails(current.sync_id, 1, 3)
+        kv = await current.js.key_value(topology.FENCES_BUCKET)
+        await kv.put(f"{CONSENT}.{person_key(emails[0])}", b"not a sequence")
+        await current.publish(1, [_contact(e, True) for e in emails], outbox_sequence=5)
+        async with delivering(current.bus, _worker(current, provider, max_attempts=2)):
+            (result,) = await current.results_for(1)
+        assert len(sandbox.requests(JOBS)) == 1, "imported once"
+        assert not sandbox.requests(SUBSCRIBE), "no consent sent"
+        assert (result.imported, result.error, len(result.job_ids)) == (0, "", 1)
+        assert sorted(f.email for f in result.failures) == sorted(emails)
+        assert all(
+            f.reason.startswith("consent: failed in each of 2 deliveries, last: ")
+            for f in result.failures
+        )
+        assert len(current.results) == 1
+
+    _run(own_nats, sandbox, body)
+
+
+def test_an_unreadable_consent_stage_is_reported_given_up_when_its_msg_id_names_it(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    async def body(current: Scene, provider: KlaviyoClient) -> None:
+        named = {MSG_ID_HEADER: f"{current.sync_id}:4:consent"}
+        await current.js.publish(topology.SYNC_CONSENT_SUBJECT, b"\xff\xff\xff", headers=named)
+        async with delivering(current.bus, _worker(current, provider)):
+            (result,) = await current.results_for(1)
+        assert (result.sequence, result.imported) == (4, 0)
+        assert result.error == "the chunk could not be read"
 
     _run(own_nats, sandbox, body)

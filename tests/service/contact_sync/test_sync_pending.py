@@ -136,3 +136,23 @@ def test_a_cancelled_sync_with_a_chunk_never_reported_ends_past_the_deadline(
             assert row.ended_at == now[0]
 
     asyncio.run(scenario())
+
+
+def test_chunks_imported_and_unreported_leave_room_for_more_up_to_max_in_flight(
+    sync_db: str, sync_nats: NatsServer
+) -> None:
+    """Chunks past their import wait for their consent calls in the stream:
+    they count against max_in_flight, not against max_importing."""
+
+    async def scenario() -> None:
+        async with sync_bus(sync_db, sync_nats.url) as bus:
+            await bus.add_contacts(50)
+            await bus.start()
+            settings = DriverSettings(chunk_contacts=10, max_in_flight=4, max_importing=2)
+            driver = SyncDriver(bus.db, bus.bus, settings=settings)
+            assert [await driver.step() for _ in range(3)] == [Step.WORKED] * 2 + [Step.IMPORTING]
+            await bus.take_chunks(2)  # imported (acked), their results not yet in
+            steps = [await driver.step() for _ in range(3)]
+            assert steps == [Step.WORKED, Step.WORKED, Step.WAITING], "4 in flight at most"
+
+    asyncio.run(scenario())

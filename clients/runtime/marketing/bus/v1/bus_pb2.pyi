@@ -402,6 +402,16 @@ class ContactSyncChunk(_message.Message):
     outbox_sequence: int
     def __init__(self, sync_id: _Optional[str] = ..., sequence: _Optional[int] = ..., contacts: _Optional[_Iterable[_Union[SyncedContact, _Mapping]]] = ..., outbox_sequence: _Optional[int] = ...) -> None: ...
 
+class ContactSyncConsent(_message.Message):
+    __slots__ = ("imported", "outbox_sequence", "people")
+    IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    OUTBOX_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PEOPLE_FIELD_NUMBER: _ClassVar[int]
+    imported: ContactSyncChunkResult
+    outbox_sequence: int
+    people: _containers.RepeatedCompositeFieldContainer[ConsentState]
+    def __init__(self, imported: _Optional[_Union[ContactSyncChunkResult, _Mapping]] = ..., outbox_sequence: _Optional[int] = ..., people: _Optional[_Iterable[_Union[ConsentState, _Mapping]]] = ...) -> None: ...
+
 class ContactSyncFailure(_message.Message):
     __slots__ = ("email", "reason")
     EMAIL_FIELD_NUMBER: _ClassVar[int]
