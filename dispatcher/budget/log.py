@@ -10,10 +10,11 @@ the provider's answers have told it, where its fixed windows begin (`Edge`).
 from __future__ import annotations
 
 import bisect
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+
+import orjson
 
 from dispatcher.providers.base import RateBucket, RateWindow
 
@@ -106,7 +107,7 @@ class BucketLog:
     def decode(cls, raw: bytes | None) -> BucketLog:
         if not raw:
             return cls()
-        data = json.loads(raw)
+        data = orjson.loads(raw)
         stamps = tuple(data.get("t", ()))
         reached = data.get("r")
         edge = Edge(*data["e"]) if data.get("e") else None
@@ -118,7 +119,10 @@ class BucketLog:
             entry["r"] = self._reached
         if self.edge is not None:
             entry["e"] = (self.edge.lo, self.edge.hi, self.edge.seconds)
-        return json.dumps(entry, separators=(",", ":")).encode()
+        # orjson: a bucket's entry holds a minute's stamps (750 for a consent
+        # endpoint), written on every reservation; the standard json took a
+        # few percent of the dispatcher's CPU during a full sync.
+        return orjson.dumps(entry)
 
     @property
     def last(self) -> float:
