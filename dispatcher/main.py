@@ -278,6 +278,7 @@ class Dispatcher:
         it could only wait in memory."""
         s = self.settings
         assert self._lease is not None
+        events_ack_wait, contacts_ack_wait, sync_ack_wait, consent_ack_wait = self._ack_waits
         events_loops = [
             consume(
                 self.bus,
@@ -288,7 +289,7 @@ class Dispatcher:
                 batch=event_batch(s, self.provider),
                 linger_s=s.linger_s,
                 hold_off=events.pause_left,
-                keepalive_s=self._ack_waits[0].keepalive_s,
+                keepalive_s=events_ack_wait.keepalive_s,
                 fill_wait=events.fill_wait,
                 sleep=self._sleep,
             )
@@ -304,7 +305,7 @@ class Dispatcher:
             linger_s=s.linger_s,
             may_fetch=self._lease.held,
             hold_off=contacts.pause_left,
-            keepalive_s=self._ack_waits[1].keepalive_s,
+            keepalive_s=contacts_ack_wait.keepalive_s,
             sleep=self._sleep,
         )
         # A full sync's chunks: each loop holds one batch (about a job's worth)
@@ -320,7 +321,7 @@ class Dispatcher:
                 wait_s=SYNC_FIRST_CHUNK_WAIT_S + s.sync_fill_s,
                 linger_s=s.sync_fill_s,
                 hold_off=sync.imports.pause_left,
-                keepalive_s=self._ack_waits[2].keepalive_s,
+                keepalive_s=sync_ack_wait.keepalive_s,
                 sleep=self._sleep,
             )
             for _ in range(s.sync_concurrency)
@@ -338,7 +339,7 @@ class Dispatcher:
                 wait_s=SYNC_FIRST_CHUNK_WAIT_S + s.sync_fill_s,
                 linger_s=s.sync_fill_s,
                 hold_off=sync.consent.pause_left,
-                keepalive_s=self._ack_waits[3].keepalive_s,
+                keepalive_s=consent_ack_wait.keepalive_s,
                 sleep=self._sleep,
             )
             for _ in range(s.sync_consent_concurrency)

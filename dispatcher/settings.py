@@ -79,7 +79,7 @@ class DispatcherSettings(ProcessSettings):
     # operation's last call of a batch is part-full. Within
     # topology.SYNC_CONSENT_MAX_ACK_PENDING (200) for every replica together.
     sync_consent_chunks_per_batch: int = Field(20, ge=1, le=50)
-    sync_consent_concurrency: int = Field(8, ge=1, le=16)
+    sync_consent_concurrency: int = Field(6, ge=1, le=16)
     # How long a sync batch waits to fill up to a whole job's worth of chunks:
     # the driver publishes them one at a time, and a job of one chunk would
     # spend a call of the import endpoint's (and its status endpoint's) 150 a

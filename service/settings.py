@@ -9,11 +9,13 @@ from typing import Literal
 from marketing_runtime.settings import ProcessSettings
 from pydantic import Field, SecretStr, model_validator
 
+# A million people's worth: most are imported and wait in the stream for their
+# consent calls (about 40 KB a chunk), which may wait for the provider's next minute.
+DEFAULT_SYNC_MAX_IN_FLIGHT = 1000
 # Six of the dispatcher's batches (MARKETING_SYNC_CHUNKS_PER_BATCH, 10 chunks:
 # one Klaviyo import job of 10,000): four in the dispatchers' hands (the
 # consumer's max ack pending, 40), two waiting in the stream, so a batch fills
 # up with a whole job's worth as soon as one is handed back.
-DEFAULT_SYNC_MAX_IN_FLIGHT = 1000
 DEFAULT_SYNC_MAX_IMPORTING = 60
 
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:50051"
@@ -110,7 +112,7 @@ class ServiceSettings(ProcessSettings):
         gt=0,
         description="chunks of a full contact sync published and not yet reported, at most: "
         "bounds what the sync holds on the bus, mostly chunks whose people are imported and "
-        "wait for their consent calls (about 80 KB a chunk, on disk), which may wait for the "
+        "wait for their consent calls (about 40 KB a chunk, on disk), which may wait for the "
         "next minute of the provider's consent endpoints",
     )
     sync_max_importing: int = Field(

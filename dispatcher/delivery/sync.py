@@ -78,6 +78,7 @@ from dispatcher.delivery.keepalive import Holding
 from dispatcher.delivery.packing import estimated_size, pack
 from dispatcher.delivery.retry import exhausted, retry_delay
 from dispatcher.delivery.sync_stage import (
+    CONSENT_MSG_ID_SUFFIX,
     MAX_REASON,
     Chunk,
     ChunkStage,
@@ -102,7 +103,6 @@ from dispatcher.providers.errors import PermanentProviderError, RetryableProvide
 log = logging.getLogger(__name__)
 # Contacts the service puts in one chunk; sizes the batch of chunks fetched.
 EXPECTED_CHUNK_CONTACTS = 1000
-CONSENT_MSG_ID_SUFFIX = ":consent"
 
 
 @dataclass(frozen=True)
@@ -197,6 +197,8 @@ class SyncWorker(ChunkStage):
             stage = bus_pb2.ContactSyncConsent(
                 imported=result_of(chunk), outbox_sequence=chunk.outbox_sequence, people=states
             )
+            for state in stage.people:  # (copies) the calls need no contact id: half the bytes
+                state.ClearField("contact_id")
             msg_id = f"{chunk.sync_id}:{chunk.sequence}{CONSENT_MSG_ID_SUFFIX}"
             consent.append((msg_id, stage.SerializeToString()))
         if consent:

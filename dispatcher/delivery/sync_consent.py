@@ -32,8 +32,8 @@ from dispatcher.delivery import translate
 from dispatcher.delivery.calls import split_by_limits
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import Holding
-from dispatcher.delivery.sync import CONSENT_MSG_ID_SUFFIX
 from dispatcher.delivery.sync_stage import (
+    CONSENT_MSG_ID_SUFFIX,
     MAX_REASON,
     Chunk,
     ChunkStage,
@@ -87,11 +87,11 @@ class SyncConsentWorker(ChunkStage):
         return chunk
 
     def _give_up_chunk(self, chunk: Chunk, reason: str) -> None:
-        """Imported, their consent unknown at the provider: each fails."""
+        """Imported, their consent unknown at the provider: each fails, and the
+        chunk is given up (its sync ends FAILED, naming it)."""
         for p in chunk.people:
             p.failure = (_PREFIX + reason)[:MAX_REASON]
-        if chunk.imported is None:  # unreadable: what the import did is unknown
-            chunk.error = reason[:MAX_REASON]
+        chunk.error = (_PREFIX + reason)[:MAX_REASON]
 
     async def _work(self, chunks: list[Chunk], held: Holding) -> None:
         people = [p for chunk in chunks for p in chunk.people]

@@ -6,7 +6,15 @@ then acked; the people of a chunk and how each ended; and giving up.
 A message is reported given up (its `error` saying why), then acked, when it
 fails in each of `max_attempts` deliveries (the consumer counts no attempts
 itself: max_deliver is -1), or cannot be read but names its sync and sequence
-in its Msg-Id: its sync then ends instead of waiting.
+in its Msg-Id: its sync then ends (FAILED) instead of waiting. Given up in
+the import stage, no one in the chunk counts as imported; in the consent
+stage, its people were imported and each fails ("consent: ...").
+
+One case counts people wrongly: a chunk whose consent stage was handed on,
+then failed to be acked in each of its deliveries (the import stage's own
+results or acks failing), is reported given up by the import stage, and the
+service keeps the first result of a chunk it gets. Its people are then
+counted lost, though they were imported and their consent is sent.
 
 In a result, every person of the chunk is counted once: imported, or listed
 in `failures` (refused by the import or by a consent call), or, when a job or
@@ -30,6 +38,8 @@ from marketing_runtime.connection import Bus
 from marketing_runtime.envelope import MSG_ID_HEADER
 from marketing_runtime.timestamps import to_timestamp
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.errors import NoStreamResponseError
 
 from dispatcher import metrics
 from dispatcher.delivery.calls import CallRunner
@@ -41,6 +51,8 @@ from dispatcher.providers.base import ConsentState, ImportContact, Provider
 
 log = logging.getLogger(__name__)
 MAX_REASON = 300
+# The consent stage's Msg-Id: its chunk's `<sync_id>:<sequence>` and this.
+CONSENT_MSG_ID_SUFFIX = ":consent"
 
 
 @dataclass(eq=False)
@@ -249,10 +261,23 @@ class ChunkStage(abc.ABC):
         await self.publish(topology.SYNC_RESULTS_SUBJECT, messages)
 
     async def publish(self, subject: str, messages: Sequence[tuple[str, bytes]]) -> None:
-        """(Msg-Id, bytes) to `subject`, each acknowledged by JetStream."""
+        """(Msg-Id, bytes) to `subject`, each acknowledged by JetStream. A stream
+        without the subject (a process of the release before it declared the
+        stream again, mid-upgrade) is declared again, then the messages go."""
         js = self._bus.js
         if js is None:  # the chunks stay unacked and come back after the ack wait
             raise ConnectionError("NATS is not connected: cannot hand on a sync's chunks")
+        try:
+            await self._publish_all(js, subject, messages)
+        except NoStreamResponseError:
+            log.warning("no stream takes %s: declaring the topology again", subject)
+            await topology.declare(js)
+            await self._publish_all(js, subject, messages)
+
+    @staticmethod
+    async def _publish_all(
+        js: JetStreamContext, subject: str, messages: Sequence[tuple[str, bytes]]
+    ) -> None:
         futures = [
             await js.publish_async(subject, data, headers={MSG_ID_HEADER: msg_id})
             for msg_id, data in messages
@@ -274,7 +299,7 @@ def result_of(chunk: Chunk) -> bus_pb2.ContactSyncChunkResult:
     else:  # the people here are counted in it as imported
         imported = base.imported - sum(1 for p in chunk.people if not p.pending)
         failures = [*base.failures, *failures]
-        error, job_ids = base.error or chunk.error, list(base.job_ids)
+        error, job_ids = chunk.error or base.error, list(base.job_ids)
     return bus_pb2.ContactSyncChunkResult(
         sync_id=chunk.sync_id,
         sequence=chunk.sequence,

@@ -256,11 +256,10 @@ class BulkCall(Generic[OwnerT]):
 
 @dataclass(frozen=True, slots=True)  # slots: a full sync holds 100,000s at once
 class ImportContact:
-    """One person of a full contact sync: the profile and, when known, the whole
-    consent state (the provider sets consent by its own calls after the import)."""
+    """One person of a full contact sync, as the import takes them: the profile
+    (consent is set afterwards, by the provider's consent calls: `plan_consent`)."""
 
     profile: Profile
-    consent: ConsentState | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from marketing_runtime import topology
 from marketing_runtime.clock import Clock, utc_now
 from marketing_runtime.connection import Bus
 from marketing_runtime.envelope import MSG_ID_HEADER
+from nats.errors import Error as NatsError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -151,7 +152,11 @@ class SyncDriver:
         js = self._bus.js
         if js is None:
             return False
-        info = await js.consumer_info(topology.SYNC_STREAM, topology.DISPATCH_SYNC)
+        try:
+            info = await js.consumer_info(topology.SYNC_STREAM, topology.DISPATCH_SYNC)
+        except (NatsError, TimeoutError) as exc:  # asked again at the next step
+            log.warning("contact sync driver: the dispatchers' consumer is unknown: %r", exc)
+            return False
         importing = (info.num_pending or 0) + (info.num_ack_pending or 0)
         return importing < self._settings.max_importing
 

@@ -57,12 +57,13 @@ def test_cycles_are_still_collected_without_asking(restored_gc: None) -> None:
 
 
 def test_full_passes_can_be_turned_off_for_a_growing_store(restored_gc: None) -> None:
-    gc_tuning.tune_after_startup(20_000, full_passes=False)
+    # CPython's default young threshold, so that the old generation's turn comes soon.
+    gc_tuning.tune_after_startup(700, full_passes=False)
     gc.collect()  # counts start from zero
     full_passes_before = gc.get_stats()[2]["collections"]
 
-    store = [[i] for i in range(3_000_000)]  # far past 25 % growth of the old generation
+    store = [[i] for i in range(1_000_000)]  # far past 25 % growth of the old generation
 
-    assert gc.get_threshold()[0] == 20_000
+    assert gc.get_threshold()[0] == 700
     assert gc.get_stats()[2]["collections"] == full_passes_before
-    assert len(store) == 3_000_000
+    assert len(store) == 1_000_000

@@ -91,3 +91,26 @@ def test_the_fences_bucket_allows_direct_reads_also_when_it_existed_without(
         return allowed
 
     assert asyncio.run(scenario()) == {topology.FENCES_BUCKET: True, topology.LEASES_BUCKET: False}
+
+
+def test_declaring_again_keeps_subjects_a_newer_release_added(fresh_nats: NatsServer) -> None:
+    """Upgrades go one process at a time, and each declares on every
+    reconnect: a subject the stream has beyond this release's is kept."""
+
+    async def scenario() -> list[str]:
+        nc = await nats.connect(fresh_nats.url)
+        js = nc.jetstream()
+        await topology.declare(js)
+        newer = (await js.stream_info(topology.SYNC_STREAM)).config
+        newer.subjects = [*(newer.subjects or []), "marketing.sync.later"]
+        await js.update_stream(newer)  # as a newer release would declare it
+        await topology.declare(js)
+        subjects = (await js.stream_info(topology.SYNC_STREAM)).config.subjects or []
+        await nc.close()
+        return subjects
+
+    assert sorted(asyncio.run(scenario())) == [
+        topology.SYNC_CHUNKS_SUBJECT,
+        topology.SYNC_CONSENT_SUBJECT,
+        "marketing.sync.later",
+    ]

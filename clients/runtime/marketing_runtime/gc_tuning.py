@@ -50,7 +50,8 @@ def tune_after_startup(gen0_threshold: int, *, full_passes: bool = True) -> None
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(gen0_threshold, gen1, gen2 if full_passes else _NEVER)
     log.info(
-        "gc: %d start-up objects frozen, young generation threshold %d",
+        "gc: %d start-up objects frozen, young generation threshold %d%s",
         gc.get_freeze_count(),
         gen0_threshold,
+        "" if full_passes else ", no full passes",
     )

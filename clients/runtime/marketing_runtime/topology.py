@@ -76,19 +76,19 @@ DEAD_LETTER_MAX_AGE_S = 30 * 24 * 3600.0
 # A message not acknowledged within this time is delivered again; workers
 # holding one longer (in-place retries) send in_progress() before it passes.
 ACK_WAIT_S = 30.0
-# Chunks of a full sync the dispatchers may hold at once, all replicas together:
-# four batches of MARKETING_SYNC_CHUNKS_PER_BATCH (10), one per sync loop
-# (MARKETING_SYNC_CONCURRENCY): a batch waits on its job and its consent calls
-# for seconds, and with two in hand the provider's budget went unused. The
-# service's sync driver bounds the chunks in flight too
-# (MARKETING_SYNC_MAX_IN_FLIGHT, 60 by default: the rest wait in the stream,
+# Chunks of a full sync the dispatchers may hold at once in their import stage,
+# all replicas together: four batches of MARKETING_SYNC_CHUNKS_PER_BATCH (10),
+# one per sync loop (MARKETING_SYNC_CONCURRENCY): a batch waits on its job for
+# a second or more, and with two in hand the provider's budget went unused.
+# The service's sync driver bounds the chunks not yet imported too
+# (MARKETING_SYNC_MAX_IMPORTING, 60 by default: the rest wait in the stream,
 # so a dispatcher's next batch fills up at once).
 SYNC_MAX_ACK_PENDING = 40
-# A sync's second stage (ContactSyncConsent, a chunk's consent once imported):
-# MARKETING_SYNC_CONSENT_CONCURRENCY (8) loops of
-# MARKETING_SYNC_CONSENT_CHUNKS_PER_BATCH (20), so that each consent endpoint
-# has full calls of several batches to send at once; the rest wait in the
-# stream (they are small: about 80 bytes a person).
+# A sync's second stage (ContactSyncConsent, a chunk's consent once imported),
+# all replicas together: MARKETING_SYNC_CONSENT_CONCURRENCY (6) loops of
+# MARKETING_SYNC_CONSENT_CHUNKS_PER_BATCH (20) take 120, so that each consent
+# endpoint has full calls of several batches to send at once; loops beyond
+# this wait. The rest wait in the stream (about 40 bytes a person).
 SYNC_CONSENT_MAX_ACK_PENDING = 200
 
 
@@ -163,8 +163,8 @@ async def declare(js: JetStreamContext, *, replicas: int = 1) -> None:
     for config in _streams(replicas):
         try:
             await js.add_stream(config)
-        except BadRequestError:
-            await js.update_stream(config)  # exists with an older configuration
+        except BadRequestError:  # exists with an older (or newer) configuration
+            await js.update_stream(await _with_existing_subjects(js, config))
     for stream, consumer in _consumers():
         await _declare_consumer(js, stream, consumer)
     for bucket in (FENCES_BUCKET, LEASES_BUCKET, BUDGET_BUCKET):
@@ -177,6 +177,16 @@ async def declare(js: JetStreamContext, *, replicas: int = 1) -> None:
         SYNC_STREAM,
         DEAD_STREAM,
     )
+
+
+async def _with_existing_subjects(js: JetStreamContext, config: StreamConfig) -> StreamConfig:
+    """`config` with the subjects the stream has already: a process of an older
+    release, declaring on each reconnect, must not take away a subject a newer
+    one publishes on (a subject is only ever added)."""
+    existing = (await js.stream_info(config.name or "")).config.subjects or []
+    wanted = list(config.subjects or [])
+    config.subjects = wanted + [s for s in existing if s not in wanted]
+    return config
 
 
 async def _declare_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 # In the order a profile's id is derived from (the first one it has).
 IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id", "id")
 FIELDS = (*IDENTIFIERS[:-1], "first_name", "last_name", "organization", "locale", "title", "image")
+_FIELD_NAMES = frozenset(FIELDS)
 
 
 def fake_profile_id(key: str) -> str:
@@ -79,9 +80,10 @@ class ProfileStore:
     def _merge(self, attributes: dict[str, Any], keys: list[str], at: str) -> tuple[str, bool]:
         profile, created = self._find_or_create(keys, at)
         fields = profile.fields
-        for name in FIELDS:
-            value = attributes.get(name)
-            if value is not None:
+        # The attributes' own names, not every field's: a consent job's
+        # profile is an email alone, and a sync sends a million of them.
+        for name, value in attributes.items():
+            if value is not None and name in _FIELD_NAMES:
                 fields[name] = value
         if location := attributes.get("location"):
             profile.location.update(location)
