@@ -52,8 +52,9 @@ What this does not cover: an ordered change above W whose call reaches the
 provider while the sync's call for the same person is in flight, its fence
 written only after the sync read it (the ordered worker writes fences once
 its batch is done). The sync's older state may then land last. The window is
-the sync's consent calls of one batch (or, for the profile, its import job);
-a ReconcileContact, or the person's next change, repairs it. (The fences are
+a consent batch's calls (read once for the batch, its operations may wait for
+the provider's next minute: up to a minute or so), or, for the profile, its
+import job; a ReconcileContact, or the person's next change, repairs it. (The fences are
 read by direct gets, a thousand keys a request, which a replica of the bucket
 may answer a moment behind its leader: that widens the window by the lag.)
 
