@@ -310,39 +310,30 @@ class Dispatcher:
         )
         # A full sync's chunks: each loop holds one batch (about a job's worth)
         # at a time, so a job is polled while the next one is being started.
+        # Their consent, once imported: big batches, so that the consent calls
+        # (the scarce ones) are full.
+        stages = (
+            (sync.imports, topology.DISPATCH_SYNC, sync_ack_wait, s.sync_concurrency,
+             sync.imports.chunks_per_batch(s.sync_chunks_per_batch)),
+            (sync.consent, topology.DISPATCH_SYNC_CONSENT, consent_ack_wait,
+             s.sync_consent_concurrency, s.sync_consent_chunks_per_batch),
+        )  # fmt: skip
         sync_loops = [
             consume(
                 self.bus,
                 stream=topology.SYNC_STREAM,
-                durable=topology.DISPATCH_SYNC,
-                handle=sync.imports.handle,
+                durable=durable,
+                handle=stage.handle,
                 stopping=stop,
-                batch=sync.imports.chunks_per_batch(s.sync_chunks_per_batch),
+                batch=batch,
                 wait_s=SYNC_FIRST_CHUNK_WAIT_S + s.sync_fill_s,
                 linger_s=s.sync_fill_s,
-                hold_off=sync.imports.pause_left,
-                keepalive_s=sync_ack_wait.keepalive_s,
+                hold_off=stage.pause_left,
+                keepalive_s=ack_wait.keepalive_s,
                 sleep=self._sleep,
             )
-            for _ in range(s.sync_concurrency)
-        ]
-        # Their consent, once imported: big batches, so that the consent calls
-        # (the scarce ones) are full.
-        sync_loops += [
-            consume(
-                self.bus,
-                stream=topology.SYNC_STREAM,
-                durable=topology.DISPATCH_SYNC_CONSENT,
-                handle=sync.consent.handle,
-                stopping=stop,
-                batch=s.sync_consent_chunks_per_batch,
-                wait_s=SYNC_FIRST_CHUNK_WAIT_S + s.sync_fill_s,
-                linger_s=s.sync_fill_s,
-                hold_off=sync.consent.pause_left,
-                keepalive_s=consent_ack_wait.keepalive_s,
-                sleep=self._sleep,
-            )
-            for _ in range(s.sync_consent_concurrency)
+            for stage, durable, ack_wait, loops, batch in stages
+            for _ in range(loops)
         ]
         async with asyncio.TaskGroup() as group:
             for loop in (*events_loops, contacts_loop, *sync_loops, self._keep_lease(stop)):

@@ -123,6 +123,10 @@ class ChunkStage(abc.ABC):
         self._sleep = settings.sleep
 
     @abc.abstractmethod
+    def pause_left(self) -> float:
+        """Seconds the stage's endpoints are throttled for: fetching more would not help."""
+
+    @abc.abstractmethod
     def _read(self, msg: Msg) -> Chunk | None:
         """The chunk of a message; None for one that cannot be read at all."""
 

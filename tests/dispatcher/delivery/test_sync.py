@@ -145,34 +145,25 @@ def _worker(
 async def delivering(bus: Bus, worker: SyncStages) -> AsyncIterator[None]:
     """The loops main() runs for the sync's two consumers, until the block ends."""
     stop = asyncio.Event()
-    keepalive = lambda: keepalive_every(ACK_WAIT_S)  # noqa: E731
+    stages = (
+        (worker.imports, topology.DISPATCH_SYNC, worker.imports.chunks_per_batch(10)),
+        (worker.consent, topology.DISPATCH_SYNC_CONSENT, 10),
+    )
     loops = [
         asyncio.create_task(
             consume(
                 bus,
                 stream=topology.SYNC_STREAM,
-                durable=topology.DISPATCH_SYNC,
-                handle=worker.imports.handle,
+                durable=durable,
+                handle=stage.handle,
                 stopping=stop,
-                batch=worker.imports.chunks_per_batch(10),
+                batch=batch,
                 linger_s=0.2,
-                hold_off=worker.imports.pause_left,
-                keepalive_s=keepalive,
+                hold_off=stage.pause_left,
+                keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
             )
-        ),
-        asyncio.create_task(
-            consume(
-                bus,
-                stream=topology.SYNC_STREAM,
-                durable=topology.DISPATCH_SYNC_CONSENT,
-                handle=worker.consent.handle,
-                stopping=stop,
-                batch=10,
-                linger_s=0.2,
-                hold_off=worker.consent.pause_left,
-                keepalive_s=keepalive,
-            )
-        ),
+        )
+        for stage, durable, batch in stages
     ]
     try:
         yield
