@@ -26,6 +26,7 @@ from service.storage.database import Database
 from service.workers.runner import BusWorkers
 from service.workers.segment_refresher import RefresherSettings
 from service.workers.sync_driver import DriverSettings
+from service.workers.flow_worker import TimerSettings
 
 log = logging.getLogger("marketing.service")
 
@@ -52,6 +53,9 @@ def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus | None) -> Bu
             interval_s=settings.segment_refresh_s,
             drain_batch=settings.segment_drain_batch,
             drain_poll_s=settings.segment_drain_poll_s,
+        ),
+        timer_settings=TimerSettings(
+            batch=settings.timer_batch, max_sleep_s=settings.timer_max_sleep_s
         ),
     )
 

@@ -65,3 +65,18 @@ SEGMENT_MEMBERS = Gauge(
     "Members of each segment, counted every segment refresher round",
     ["segment"],
 )
+FLOW_DECISIONS = Counter(
+    "marketing_flow_decisions",
+    "Flow enrolment decisions, by flow and outcome (enrolled, or the rejection reason)",
+    ["flow", "outcome"],
+)
+FLOW_EXITS = Counter(
+    "marketing_flow_exits", "Enrolments ended early, by flow and kind of reason", ["flow", "reason"]
+)
+TIMERS_FIRED = Counter("marketing_timers_fired", "Durable timers fired, by kind", ["kind"])
+TIMER_LATENESS = Histogram(
+    "marketing_timer_lateness_seconds",
+    "From a timer's due time to its firing, by kind",
+    ["kind"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)

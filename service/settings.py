@@ -107,6 +107,20 @@ class ServiceSettings(ProcessSettings):
         description="how long the segment refresher waits for changed contacts when it has "
         "none left (the least membership lag, on top of the evaluation itself)",
     )
+    timer_batch: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="due timers (abandoned carts, win-back, enrolment ends) taken and acted on "
+        "in one transaction",
+    )
+    timer_max_sleep_s: float = Field(
+        0.25,
+        gt=0,
+        le=10.0,
+        description="the longest the timer loop sleeps between looks at the earliest due timer: "
+        "how late a timer armed meanwhile for sooner can fire",
+    )
     sync_max_in_flight: int = Field(
         DEFAULT_SYNC_MAX_IN_FLIGHT,
         gt=0,

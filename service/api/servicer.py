@@ -24,6 +24,7 @@ from service.contacts.handlers import ContactHandlers
 from service.deliveries.handlers import DeliveryHandlers
 from service.events.handlers import EventHandlers
 from service.events.rules import EventSink
+from service.flows.handlers import FlowHandlers
 from service.reconcile.handlers import ReconcileHandlers
 from service.reconcile.provider import PersonReader
 from service.segments.handlers import SegmentHandlers
@@ -52,6 +53,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self._syncs = ContactSyncHandlers(db, page_tokens, clock=clock)
         self._reconcile = ReconcileHandlers(db, person_reader, clock=clock)
         self._segments = SegmentHandlers(db, page_tokens, clock=clock)
+        self._flows = FlowHandlers(db, page_tokens, clock=clock)
 
     @rpc_method
     async def UpsertContact(
@@ -220,3 +222,31 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.PreviewSegmentRequest, context: Context
     ) -> pb.PreviewSegmentResponse:
         return await self._segments.preview(request)
+
+    @rpc_method
+    async def GetFlow(self, request: pb.GetFlowRequest, context: Context) -> pb.GetFlowResponse:
+        return await self._flows.get(request)
+
+    @rpc_method
+    async def ListFlows(
+        self, request: pb.ListFlowsRequest, context: Context
+    ) -> pb.ListFlowsResponse:
+        return await self._flows.list_flows(request)
+
+    @rpc_method
+    async def UpdateFlow(
+        self, request: pb.UpdateFlowRequest, context: Context
+    ) -> pb.UpdateFlowResponse:
+        return await self._flows.update(request)
+
+    @rpc_method
+    async def ListEnrolments(
+        self, request: pb.ListEnrolmentsRequest, context: Context
+    ) -> pb.ListEnrolmentsResponse:
+        return await self._flows.list_enrolments(request)
+
+    @rpc_method
+    async def ExitEnrolment(
+        self, request: pb.ExitEnrolmentRequest, context: Context
+    ) -> pb.ExitEnrolmentResponse:
+        return await self._flows.exit(request)

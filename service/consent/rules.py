@@ -37,6 +37,7 @@ from service.contacts.rules import (
 )
 from service.deliveries import outbox
 from service.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError, Violations
+from service.flows import triggers as flow_triggers
 from service.metrics import CONSENT_RECORDS, UNSUBSCRIBES
 from service.segments import membership
 from service.storage.database import Database, after_commit
@@ -147,6 +148,8 @@ async def record_consent(
             payload=bus_pb2.ConsentChanged(state=await _consent_state(session, contact, [row])),
             now=now,
         )
+        if consent.type is ConsentType.EMAIL and not contact.email_opt_in:
+            await flow_triggers.on_unsubscribed(session, contact.id, now)
         return _view(row)
 
 
@@ -427,6 +430,8 @@ async def unsubscribe(db: Database, *, email: str, reason: str, clock: Clock) ->
             payload=payload,
             now=now,
         )
+        if contact is not None:
+            await flow_triggers.on_unsubscribed(session, contact.id, now)
         return True
 
 

@@ -46,6 +46,7 @@ from service.errors import (
     NotFoundError,
     Violations,
 )
+from service.flows import triggers as flow_triggers
 from service.segments import membership
 from service.storage.database import Database
 from service.storage.models import Contact, ErasureLog, EventLog, SegmentMembership, Suppression
@@ -238,6 +239,8 @@ async def upsert_contact(
         # ago by a concurrent call for the same email counts as ours).
         await _ensure_user_id_free(session, f.user_id, row.id)
         changes = {} if created else _changes(row, f, amount)
+        # A registration: a new contact, or a registration time set at last.
+        registered = created or ("registration_time" in changes and row.registration_time is None)
         if created or changes:
             for column, value in changes.items():
                 setattr(row, column, value)
@@ -253,10 +256,21 @@ async def upsert_contact(
             )
             await membership.mark_changed(session, [row.id], now)
         if locked is None:  # created: what is kept beside it is read now
-            return (await contact_views(session, [row]))[0], created
-        # An upsert changes neither suppression nor newsletter membership: as
-        # read with the lock.
-        return _view(row, locked.suppressed, locked.newsletter_member), created
+            view = (await contact_views(session, [row]))[0]
+        else:
+            # An upsert changes neither suppression nor newsletter membership:
+            # as read with the lock.
+            view = _view(row, locked.suppressed, locked.newsletter_member)
+        await flow_triggers.on_contact_saved(
+            session,
+            row,
+            registered=registered,
+            purchase_time_changed="last_purchase_time" in changes
+            or (created and row.last_purchase_time is not None),
+            suppressed=view.suppressed,
+            now=now,
+        )
+        return view, created
 
 
 def _check_profile_size(row: Contact) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.deliveries import outbox
+from service.flows import triggers as flow_triggers
 from service.segments import membership
 from service.storage.database import Database
 
@@ -99,8 +100,14 @@ _INSERT_LOG_ROWS_SQL = """
     )
     ON CONFLICT (id) DO NOTHING
 """
-_INSERT_LOG_ROWS = text(_INSERT_LOG_ROWS_SQL)
-_INSERT_LOG_ROWS_RETURNING = text(_INSERT_LOG_ROWS_SQL + "RETURNING id")
+# The ids of the rows inserted whose type is one of :wanted (every type when
+# NULL): the events new to the log that flows or timers care about. Reading
+# back only those keeps the event-log writer's batches cheap (reading back
+# every id of a thousand-event batch costs it).
+_INSERT_LOG_ROWS = text(
+    "WITH inserted AS (" + _INSERT_LOG_ROWS_SQL + "RETURNING id, type) SELECT id FROM inserted"
+    " WHERE CAST(:wanted AS text[]) IS NULL OR type = ANY(CAST(:wanted AS text[]))"
+)
 
 
 class LogEvent(NamedTuple):
@@ -122,9 +129,14 @@ async def insert_log_rows(
 ) -> set[str]:
     """Event-log rows linked to known contacts; returns the ids that were new
     (a known id is left as it is), or nothing when not `report_new` (the
-    event-log writer needs no answer: reading back a thousand ids costs it)."""
+    event-log writer needs no answer). The events new to the log set off the
+    flow decisions they concern (service.flows.triggers), in this transaction:
+    an event seen again (redelivered, or published after the PostgreSQL
+    fallback logged it) decides nothing again."""
     if not events:
         return set()
+    flows = await flow_triggers.load_flows(session)
+    wanted = flow_triggers.types_wanted(flows)
     params = {
         "ids": [e.event_id for e in events],
         "keys": [e.contact_key for e in events],
@@ -135,19 +147,18 @@ async def insert_log_rows(
         "accepted": [e.accepted_us for e in events],
         "max_retries": MAX_RETRIES,
         "now": now,
+        "wanted": None if report_new else sorted(wanted),
     }
-    if not report_new:
-        await session.execute(_INSERT_LOG_ROWS, params)
-        inserted: set[str] = set()
-    else:
-        inserted = set(await session.scalars(_INSERT_LOG_ROWS_RETURNING, params))
+    inserted = set(await session.scalars(_INSERT_LOG_ROWS, params))
     # Segments with event conditions follow within a moment (a repeated event
     # changes nothing: evaluating it again finds the same). Their lag counts
     # from when the oldest event was accepted.
     accepted = [e.accepted_us for e in events if e.accepted_us is not None]
     oldest = EPOCH + timedelta(microseconds=min(accepted)) if accepted else now
     await membership.mark_people(session, [(e.email, e.metric) for e in events], oldest)
-    return inserted
+    fresh = {e.event_id: e for e in events if e.event_id in inserted and e.metric in wanted}
+    await flow_triggers.on_events(session, list(fresh.values()), flows, now)
+    return inserted if report_new else set()
 
 
 class PostgresEventSink:

@@ -271,6 +271,127 @@ class SegmentChange(Base):
     changed_at: Mapped[datetime]
 
 
+class Flow(Base):
+    """A flow we decide enrolments for (migration 0009); see flow.proto. The
+    trigger and exits are columns, so the decisions find the flows an event
+    type, a segment or a timer concerns with a plain WHERE."""
+
+    __tablename__ = "marketing_flow"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # EVENT, SEGMENT_ENTERED, NO_PURCHASE or REGISTRATION (service/flows/definitions.py).
+    trigger_kind: Mapped[str] = mapped_column(String(20))
+    trigger_event: Mapped[str | None] = mapped_column(String(128))
+    trigger_filter: Mapped[dict[str, Any] | None]  # the segment filter tree (to_json)
+    trigger_segment: Mapped[str | None] = mapped_column(String(63))
+    no_purchase_for_s: Mapped[int | None] = mapped_column(BigInteger)
+    # ONCE_PER_CONTACT, ONCE_PER_KEY, REENTER_AFTER_EXIT or REENTER_AFTER_COOLDOWN.
+    entry_rule: Mapped[str] = mapped_column(String(24))
+    entry_key_property: Mapped[str | None] = mapped_column(String(900))
+    cooldown_s: Mapped[int | None] = mapped_column(BigInteger)
+    exit_events: Mapped[list[str]] = mapped_column(ARRAY(String(128)), default=list)
+    exit_segments: Mapped[list[str]] = mapped_column(ARRAY(String(63)), default=list)
+    exit_on_unsubscribe: Mapped[bool] = mapped_column(Boolean, default=True)
+    live: Mapped[bool] = mapped_column(Boolean, default=False)
+    klaviyo_start_metric: Mapped[str] = mapped_column(String(128), default="")
+    klaviyo_exit_metric: Mapped[str] = mapped_column(String(128), default="")
+    klaviyo_property: Mapped[str] = mapped_column(String(128), default="")
+    activecampaign_automation_id: Mapped[str] = mapped_column(String(64), default="")
+    completes_after_s: Mapped[int] = mapped_column(BigInteger)
+    built_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Enrolment(Base):
+    """One decision about a contact and a flow (migration 0009): an enrolment
+    (ACTIVE, COMPLETED, EXITED) or a refused attempt (REJECTED). `trigger_ref`
+    names what set it off (`event:<id>`, `segment:<change id>`, ...): one
+    decision per flow and trigger, so a trigger seen twice (an event
+    redelivered) decides nothing twice. At most one ACTIVE per flow, contact
+    and key: the database refuses a second, whoever races."""
+
+    __tablename__ = "marketing_enrolment"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    flow_id: Mapped[str] = mapped_column(
+        String(63), ForeignKey("marketing_flow.id", ondelete="CASCADE")
+    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("marketing_contact.id", ondelete="CASCADE")
+    )
+    state: Mapped[str] = mapped_column(String(12))
+    entry_key: Mapped[str] = mapped_column(String(256), default="")
+    trigger_ref: Mapped[str] = mapped_column(String(200))
+    # EVENT, SEGMENT_ENTERED, NO_PURCHASE or REGISTRATION, with its reference
+    # (event id, segment id) or time (last purchase, registration).
+    cause_kind: Mapped[str] = mapped_column(String(20))
+    cause_ref: Mapped[str] = mapped_column(String(128), default="")
+    cause_time: Mapped[datetime | None]
+    # What the provider's message needs (the trigger event's body).
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    exit_reason: Mapped[str | None] = mapped_column(String(300))
+    rejection_reason: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index("uq_marketing_enrolment_trigger", "flow_id", "trigger_ref", unique=True),
+        Index(
+            "uq_marketing_enrolment_active",
+            "flow_id",
+            "contact_id",
+            "entry_key",
+            unique=True,
+            postgresql_where=text("state = 'ACTIVE'"),
+        ),
+        Index("ix_marketing_enrolment_contact", "contact_id", "flow_id"),
+        Index("ix_marketing_enrolment_flow_created", "flow_id", "created_at", "id"),
+        Index("ix_marketing_enrolment_created", "created_at", "id"),
+    )
+
+
+class Timer(Base):
+    """A durable timer (migration 0009): due at `due_at`, taken once by the
+    service's timer loop (deleted in the transaction that acts on it, rows
+    locked SKIP LOCKED, oldest due first). One per (kind, key): arming again
+    moves it. `base_at` is the fact it counts from (the cart's last activity,
+    the last purchase), so a changed delay moves pending timers."""
+
+    __tablename__ = "marketing_timer"
+
+    kind: Mapped[str] = mapped_column(String(24), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("marketing_contact.id", ondelete="CASCADE")
+    )
+    due_at: Mapped[datetime]
+    base_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (
+        Index("ix_marketing_timer_due", "due_at"),
+        Index("ix_marketing_timer_contact", "contact_id", "kind"),
+    )
+
+
+class FlowSignal(Base):
+    """A join or leave of a segment some flow names, for the flow worker
+    (migration 0009: written by a trigger on marketing_segment_change)."""
+
+    __tablename__ = "marketing_flow_signal"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    segment_id: Mapped[str] = mapped_column(String(63))
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("marketing_contact.id", ondelete="CASCADE")
+    )
+    joined: Mapped[bool]
+    changed_at: Mapped[datetime]
+
+
 class Suppression(Base):
     """Addresses that must receive no marketing. Keyed by SHA-256 of the email so
     the entry can outlive an erasure without keeping the address itself."""

@@ -1,7 +1,7 @@
 """The service's background work: on the bus, the outbox relay, the event-log
 writer, the result recorder, the contact sync driver and its results
-recorder; on PostgreSQL alone, the segment refresher. Started and stopped
-together."""
+recorder; on PostgreSQL alone, the segment refresher and the flow worker.
+Started and stopped together."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from service.workers.segment_refresher import (
 )
 from service.workers.sync_driver import DEFAULT_DRIVER_SETTINGS, DriverSettings, SyncDriver
 from service.workers.sync_result_recorder import SyncResultRecorder
+from service.workers.flow_worker import DEFAULT_TIMER_SETTINGS, FlowWorker, TimerSettings
 
 # Fuller batches, fewer transactions: the event log and results need no
 # sub-second freshness.
@@ -33,7 +34,7 @@ BATCH_LINGER_S = 0.2
 
 class BusWorkers:
     """The background work. Without a bus (no MARKETING_NATS_URL) only the
-    segment refresher runs: it needs PostgreSQL alone."""
+    segment refresher and the flow worker run: they need PostgreSQL alone."""
 
     def __init__(
         self,
@@ -44,6 +45,7 @@ class BusWorkers:
         outbox_retention: timedelta = DEFAULT_RETENTION,
         sync: DriverSettings = DEFAULT_DRIVER_SETTINGS,
         segments: RefresherSettings = DEFAULT_REFRESHER_SETTINGS,
+        timer_settings: TimerSettings = DEFAULT_TIMER_SETTINGS,
     ) -> None:
         self._db = db
         self._bus = bus
@@ -51,11 +53,15 @@ class BusWorkers:
         self._relay = OutboxRelay(db, bus, clock=clock, retention=outbox_retention) if bus else None
         self._sync_driver = SyncDriver(db, bus, clock=clock, settings=sync) if bus else None
         self._segments = SegmentRefresher(db, clock, segments)
+        self.flows = FlowWorker(db, clock, timer_settings)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._segments.run(), name="segment-refresher")]
+        self._tasks = [
+            asyncio.create_task(self._segments.run(), name="segment-refresher"),
+            asyncio.create_task(self.flows.run(), name="flow-worker"),
+        ]
         if self._bus is not None:
             self._tasks += self._bus_tasks(self._bus)
 
@@ -114,6 +120,7 @@ class BusWorkers:
         if self._sync_driver is not None:
             self._sync_driver.stop()
         self._segments.stop()
+        self.flows.stop()
         _, late = await asyncio.wait(self._tasks, timeout=grace_s)
         for task in late:
             task.cancel()

@@ -279,7 +279,11 @@ def test_every_state_change_has_exactly_one_outbox_row(
     for n, op in enumerate(ops):
         changed = _apply(stub, op, email, parent, event, f"tier-{tier}-{n}")
         expected += changed
-        assert len(harness.outbox_rows(email)) == expected, op
+        # Flow decisions a change sets off (the welcome enrolment of a new
+        # contact, its exit on unsubscribing) are rows of their own, of their
+        # own kind: tests/service/flows counts those.
+        rows = [r for r in harness.outbox_rows(email) if r.kind != "enrolment.changed"]
+        assert len(rows) == expected, op
 
 
 def _apply(stub, op: str, email: str, parent: str, event, tier: str) -> int:

@@ -8,6 +8,7 @@ from marketing.v1 import consent_pb2 as _consent_pb2
 from marketing.v1 import contact_pb2 as _contact_pb2
 from marketing.v1 import contact_sync_pb2 as _contact_sync_pb2
 from marketing.v1 import event_pb2 as _event_pb2
+from marketing.v1 import flow_pb2 as _flow_pb2
 from marketing.v1 import segment_pb2 as _segment_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -462,3 +463,81 @@ class PreviewSegmentResponse(_message.Message):
     contact_count: int
     sample: _containers.RepeatedCompositeFieldContainer[_contact_pb2.Contact]
     def __init__(self, contact_count: _Optional[int] = ..., sample: _Optional[_Iterable[_Union[_contact_pb2.Contact, _Mapping]]] = ...) -> None: ...
+
+class GetFlowRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetFlowResponse(_message.Message):
+    __slots__ = ("flow",)
+    FLOW_FIELD_NUMBER: _ClassVar[int]
+    flow: _flow_pb2.Flow
+    def __init__(self, flow: _Optional[_Union[_flow_pb2.Flow, _Mapping]] = ...) -> None: ...
+
+class ListFlowsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListFlowsResponse(_message.Message):
+    __slots__ = ("flows", "next_page_token")
+    FLOWS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    flows: _containers.RepeatedCompositeFieldContainer[_flow_pb2.Flow]
+    next_page_token: str
+    def __init__(self, flows: _Optional[_Iterable[_Union[_flow_pb2.Flow, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateFlowRequest(_message.Message):
+    __slots__ = ("flow", "update_mask")
+    FLOW_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    flow: _flow_pb2.Flow
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, flow: _Optional[_Union[_flow_pb2.Flow, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateFlowResponse(_message.Message):
+    __slots__ = ("flow",)
+    FLOW_FIELD_NUMBER: _ClassVar[int]
+    flow: _flow_pb2.Flow
+    def __init__(self, flow: _Optional[_Union[_flow_pb2.Flow, _Mapping]] = ...) -> None: ...
+
+class ListEnrolmentsRequest(_message.Message):
+    __slots__ = ("parent", "contact", "states", "page_size", "page_token")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    contact: str
+    states: _containers.RepeatedScalarFieldContainer[_flow_pb2.Enrolment.State]
+    page_size: int
+    page_token: str
+    def __init__(self, parent: _Optional[str] = ..., contact: _Optional[str] = ..., states: _Optional[_Iterable[_Union[_flow_pb2.Enrolment.State, str]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListEnrolmentsResponse(_message.Message):
+    __slots__ = ("enrolments", "next_page_token")
+    ENROLMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    enrolments: _containers.RepeatedCompositeFieldContainer[_flow_pb2.Enrolment]
+    next_page_token: str
+    def __init__(self, enrolments: _Optional[_Iterable[_Union[_flow_pb2.Enrolment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ExitEnrolmentRequest(_message.Message):
+    __slots__ = ("name", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ExitEnrolmentResponse(_message.Message):
+    __slots__ = ("enrolment",)
+    ENROLMENT_FIELD_NUMBER: _ClassVar[int]
+    enrolment: _flow_pb2.Enrolment
+    def __init__(self, enrolment: _Optional[_Union[_flow_pb2.Enrolment, _Mapping]] = ...) -> None: ...

@@ -180,6 +180,31 @@ class MarketingServiceStub:
                 request_serializer=marketing_dot_v1_dot_service__pb2.PreviewSegmentRequest.SerializeToString,
                 response_deserializer=marketing_dot_v1_dot_service__pb2.PreviewSegmentResponse.FromString,
                 _registered_method=True)
+        self.GetFlow = channel.unary_unary(
+                '/marketing.v1.MarketingService/GetFlow',
+                request_serializer=marketing_dot_v1_dot_service__pb2.GetFlowRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.GetFlowResponse.FromString,
+                _registered_method=True)
+        self.ListFlows = channel.unary_unary(
+                '/marketing.v1.MarketingService/ListFlows',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ListFlowsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ListFlowsResponse.FromString,
+                _registered_method=True)
+        self.UpdateFlow = channel.unary_unary(
+                '/marketing.v1.MarketingService/UpdateFlow',
+                request_serializer=marketing_dot_v1_dot_service__pb2.UpdateFlowRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.UpdateFlowResponse.FromString,
+                _registered_method=True)
+        self.ListEnrolments = channel.unary_unary(
+                '/marketing.v1.MarketingService/ListEnrolments',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ListEnrolmentsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ListEnrolmentsResponse.FromString,
+                _registered_method=True)
+        self.ExitEnrolment = channel.unary_unary(
+                '/marketing.v1.MarketingService/ExitEnrolment',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ExitEnrolmentRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ExitEnrolmentResponse.FromString,
+                _registered_method=True)
 
 
 class MarketingServiceServicer:
@@ -407,6 +432,45 @@ class MarketingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetFlow(self, request, context):
+        """Reads one flow, with its running enrolments.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFlows(self, request, context):
+        """Lists the flows in id order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateFlow(self, request, context):
+        """Changes a flow (field mask). A new trigger, entry rule or exit conditions
+        apply to what happens from then on; running enrolments stay, except that
+        a win-back flow's new `no_purchase_for` moves its pending timers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEnrolments(self, request, context):
+        """Lists enrolment decisions, newest first: of one flow, or of every flow
+        (`flows/-`), optionally of one contact.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExitEnrolment(self, request, context):
+        """Removes a contact from a flow now (the provider is told).
+        FAILED_PRECONDITION when the enrolment is not running.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -549,6 +613,31 @@ def add_MarketingServiceServicer_to_server(servicer, server):
                     servicer.PreviewSegment,
                     request_deserializer=marketing_dot_v1_dot_service__pb2.PreviewSegmentRequest.FromString,
                     response_serializer=marketing_dot_v1_dot_service__pb2.PreviewSegmentResponse.SerializeToString,
+            ),
+            'GetFlow': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFlow,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.GetFlowRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.GetFlowResponse.SerializeToString,
+            ),
+            'ListFlows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFlows,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ListFlowsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ListFlowsResponse.SerializeToString,
+            ),
+            'UpdateFlow': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateFlow,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.UpdateFlowRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.UpdateFlowResponse.SerializeToString,
+            ),
+            'ListEnrolments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEnrolments,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ListEnrolmentsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ListEnrolmentsResponse.SerializeToString,
+            ),
+            'ExitEnrolment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExitEnrolment,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ExitEnrolmentRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ExitEnrolmentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1313,6 +1402,141 @@ class MarketingService:
             '/marketing.v1.MarketingService/PreviewSegment',
             marketing_dot_v1_dot_service__pb2.PreviewSegmentRequest.SerializeToString,
             marketing_dot_v1_dot_service__pb2.PreviewSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFlow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/GetFlow',
+            marketing_dot_v1_dot_service__pb2.GetFlowRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.GetFlowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFlows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ListFlows',
+            marketing_dot_v1_dot_service__pb2.ListFlowsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ListFlowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateFlow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/UpdateFlow',
+            marketing_dot_v1_dot_service__pb2.UpdateFlowRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.UpdateFlowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEnrolments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ListEnrolments',
+            marketing_dot_v1_dot_service__pb2.ListEnrolmentsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ListEnrolmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExitEnrolment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ExitEnrolment',
+            marketing_dot_v1_dot_service__pb2.ExitEnrolmentRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ExitEnrolmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -21,6 +21,7 @@ class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     KIND_CONTACT_UNSUBSCRIBED: _ClassVar[Kind]
     KIND_CONTACT_ERASED: _ClassVar[Kind]
     KIND_LIST_MEMBERSHIP_CHANGED: _ClassVar[Kind]
+    KIND_ENROLMENT_CHANGED: _ClassVar[Kind]
 
 class ConsentType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -45,6 +46,7 @@ KIND_NEWSLETTER_SUBSCRIBED: Kind
 KIND_CONTACT_UNSUBSCRIBED: Kind
 KIND_CONTACT_ERASED: Kind
 KIND_LIST_MEMBERSHIP_CHANGED: Kind
+KIND_ENROLMENT_CHANGED: Kind
 CONSENT_TYPE_UNSPECIFIED: ConsentType
 CONSENT_TYPE_EMAIL: ConsentType
 CONSENT_TYPE_SMS: ConsentType
@@ -57,7 +59,7 @@ OUTCOME_FAILED: Outcome
 OUTCOME_SUPERSEDED: Outcome
 
 class Delivery(_message.Message):
-    __slots__ = ("id", "kind", "contact_key", "sequence", "payload_json", "create_time", "type", "event_tracked", "contact_upserted", "consent_changed", "newsletter_subscribed", "contact_unsubscribed", "contact_erased", "list_membership_changed")
+    __slots__ = ("id", "kind", "contact_key", "sequence", "payload_json", "create_time", "type", "event_tracked", "contact_upserted", "consent_changed", "newsletter_subscribed", "contact_unsubscribed", "contact_erased", "list_membership_changed", "enrolment_changed")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     CONTACT_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +74,7 @@ class Delivery(_message.Message):
     CONTACT_UNSUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
     CONTACT_ERASED_FIELD_NUMBER: _ClassVar[int]
     LIST_MEMBERSHIP_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    ENROLMENT_CHANGED_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: str
     contact_key: str
@@ -86,7 +89,8 @@ class Delivery(_message.Message):
     contact_unsubscribed: ContactUnsubscribed
     contact_erased: ContactErased
     list_membership_changed: ListMembershipChanged
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., contact_key: _Optional[str] = ..., sequence: _Optional[int] = ..., payload_json: _Optional[bytes] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[Kind, str]] = ..., event_tracked: _Optional[_Union[EventTracked, _Mapping]] = ..., contact_upserted: _Optional[_Union[ContactUpserted, _Mapping]] = ..., consent_changed: _Optional[_Union[ConsentChanged, _Mapping]] = ..., newsletter_subscribed: _Optional[_Union[NewsletterSubscribed, _Mapping]] = ..., contact_unsubscribed: _Optional[_Union[ContactUnsubscribed, _Mapping]] = ..., contact_erased: _Optional[_Union[ContactErased, _Mapping]] = ..., list_membership_changed: _Optional[_Union[ListMembershipChanged, _Mapping]] = ...) -> None: ...
+    enrolment_changed: EnrolmentChanged
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., contact_key: _Optional[str] = ..., sequence: _Optional[int] = ..., payload_json: _Optional[bytes] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[Kind, str]] = ..., event_tracked: _Optional[_Union[EventTracked, _Mapping]] = ..., contact_upserted: _Optional[_Union[ContactUpserted, _Mapping]] = ..., consent_changed: _Optional[_Union[ConsentChanged, _Mapping]] = ..., newsletter_subscribed: _Optional[_Union[NewsletterSubscribed, _Mapping]] = ..., contact_unsubscribed: _Optional[_Union[ContactUnsubscribed, _Mapping]] = ..., contact_erased: _Optional[_Union[ContactErased, _Mapping]] = ..., list_membership_changed: _Optional[_Union[ListMembershipChanged, _Mapping]] = ..., enrolment_changed: _Optional[_Union[EnrolmentChanged, _Mapping]] = ...) -> None: ...
 
 class Money(_message.Message):
     __slots__ = ("currency_code", "units", "nanos")
@@ -341,6 +345,34 @@ class ListMembershipChanged(_message.Message):
     member: bool
     link_id: str
     def __init__(self, segment_id: _Optional[str] = ..., list_id: _Optional[str] = ..., list_name: _Optional[str] = ..., email: _Optional[str] = ..., member: _Optional[bool] = ..., link_id: _Optional[str] = ...) -> None: ...
+
+class EnrolmentChanged(_message.Message):
+    __slots__ = ("flow_id", "enrolment_id", "email", "active", "exit_reason", "start_metric", "exit_metric", "property", "automation_id", "context_json", "entry_key", "change_time")
+    FLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    ENROLMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_REASON_FIELD_NUMBER: _ClassVar[int]
+    START_METRIC_FIELD_NUMBER: _ClassVar[int]
+    EXIT_METRIC_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_FIELD_NUMBER: _ClassVar[int]
+    AUTOMATION_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_JSON_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_KEY_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_TIME_FIELD_NUMBER: _ClassVar[int]
+    flow_id: str
+    enrolment_id: str
+    email: str
+    active: bool
+    exit_reason: str
+    start_metric: str
+    exit_metric: str
+    property: str
+    automation_id: str
+    context_json: bytes
+    entry_key: str
+    change_time: _timestamp_pb2.Timestamp
+    def __init__(self, flow_id: _Optional[str] = ..., enrolment_id: _Optional[str] = ..., email: _Optional[str] = ..., active: _Optional[bool] = ..., exit_reason: _Optional[str] = ..., start_metric: _Optional[str] = ..., exit_metric: _Optional[str] = ..., property: _Optional[str] = ..., automation_id: _Optional[str] = ..., context_json: _Optional[bytes] = ..., entry_key: _Optional[str] = ..., change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeliveryResult(_message.Message):
     __slots__ = ("delivery_id", "kind", "contact_key", "outcome", "provider_id", "error", "attempts", "finish_time", "type")

@@ -14,6 +14,8 @@ import type { ContactSync, ContactSyncError } from "./contact_sync_pb.js";
 import { file_marketing_v1_contact_sync } from "./contact_sync_pb.js";
 import type { Event } from "./event_pb.js";
 import { file_marketing_v1_event } from "./event_pb.js";
+import type { Enrolment, Enrolment_State, Flow } from "./flow_pb.js";
+import { file_marketing_v1_flow } from "./flow_pb.js";
 import type { Segment, SegmentFilter } from "./segment_pb.js";
 import { file_marketing_v1_segment } from "./segment_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -22,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file marketing/v1/service.proto.
  */
 export const file_marketing_v1_service: GenFile = /*@__PURE__*/
-  fileDesc("ChptYXJrZXRpbmcvdjEvc2VydmljZS5wcm90bxIMbWFya2V0aW5nLnYxIj4KFFVwc2VydENvbnRhY3RSZXF1ZXN0EiYKB2NvbnRhY3QYASABKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdCJQChVVcHNlcnRDb250YWN0UmVzcG9uc2USJgoHY29udGFjdBgBIAEoCzIVLm1hcmtldGluZy52MS5Db250YWN0Eg8KB2NyZWF0ZWQYAiABKAgiPgoRR2V0Q29udGFjdFJlcXVlc3QSDgoEbmFtZRgBIAEoCUgAEg8KBWVtYWlsGAIgASgJSABCCAoGbG9va3VwIjwKEkdldENvbnRhY3RSZXNwb25zZRImCgdjb250YWN0GAEgASgLMhUubWFya2V0aW5nLnYxLkNvbnRhY3QiPAoTTGlzdENvbnRhY3RzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJYChRMaXN0Q29udGFjdHNSZXNwb25zZRInCghjb250YWN0cxgBIAMoCzIVLm1hcmtldGluZy52MS5Db250YWN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIkChREZWxldGVDb250YWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJIhcKFURlbGV0ZUNvbnRhY3RSZXNwb25zZSJEChdSZWNvbmNpbGVDb250YWN0UmVxdWVzdBIOCgRuYW1lGAEgASgJSAASDwoFZW1haWwYAiABKAlIAEIICgZsb29rdXAilwEKEUNvbnRhY3REaWZmZXJlbmNlEg0KBWZpZWxkGAEgASgJEiQKBG91cnMYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSKAoIcHJvdmlkZXIYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSFQoNcmVwYWlyX3F1ZXVlZBgEIAEoCBIMCgRub3RlGAUgASgJIooBChhSZWNvbmNpbGVDb250YWN0UmVzcG9uc2USDAoEbmFtZRgBIAEoCRITCgtwcm92aWRlcl9pZBgCIAEoCRI0CgtkaWZmZXJlbmNlcxgDIAMoCzIfLm1hcmtldGluZy52MS5Db250YWN0RGlmZmVyZW5jZRIVCg1yZXBhaXJfcXVldWVkGAQgASgIImIKFFJlY29yZENvbnNlbnRSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRImCgdjb25zZW50GAIgASgLMhUubWFya2V0aW5nLnYxLkNvbnNlbnQSEgoKcmVxdWVzdF9pZBgDIAEoCSI/ChVSZWNvcmRDb25zZW50UmVzcG9uc2USJgoHY29uc2VudBgBIAEoCzIVLm1hcmtldGluZy52MS5Db25zZW50IkwKE0xpc3RDb25zZW50c1JlcXVlc3QSDgoGcGFyZW50GAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlgKFExpc3RDb25zZW50c1Jlc3BvbnNlEicKCGNvbnNlbnRzGAEgAygLMhUubWFya2V0aW5nLnYxLkNvbnNlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIncKGlN1YnNjcmliZU5ld3NsZXR0ZXJSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEg4KBnNvdXJjZRgCIAEoCRISCgppcF9hZGRyZXNzGAMgASgJEhIKCnVzZXJfYWdlbnQYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJtChtTdWJzY3JpYmVOZXdzbGV0dGVyUmVzcG9uc2USJgoHY29udGFjdBgBIAEoCzIVLm1hcmtldGluZy52MS5Db250YWN0EiYKB2NvbnNlbnQYAiABKAsyFS5tYXJrZXRpbmcudjEuQ29uc2VudCIzChJVbnN1YnNjcmliZVJlcXVlc3QSDQoFZW1haWwYASABKAkSDgoGcmVhc29uGAIgASgJIiYKE1Vuc3Vic2NyaWJlUmVzcG9uc2USDwoHY2hhbmdlZBgBIAEoCCI3ChFUcmFja0V2ZW50UmVxdWVzdBIiCgVldmVudBgBIAEoCzITLm1hcmtldGluZy52MS5FdmVudCI5ChJUcmFja0V2ZW50UmVzcG9uc2USEAoIZXZlbnRfaWQYASABKAkSEQoJZHVwbGljYXRlGAIgASgIIjkKElRyYWNrRXZlbnRzUmVxdWVzdBIjCgZldmVudHMYASADKAsyEy5tYXJrZXRpbmcudjEuRXZlbnQiSAoTVHJhY2tFdmVudHNSZXNwb25zZRIxCgdyZXN1bHRzGAEgAygLMiAubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRSZXNwb25zZSIWChRHZXRRdWV1ZVN0YXRzUmVxdWVzdCKCAQoVR2V0UXVldWVTdGF0c1Jlc3BvbnNlEg8KB3BlbmRpbmcYASABKAMSEQoJaW5fZmxpZ2h0GAIgASgDEg4KBmZhaWxlZBgDIAEoAxI1ChJvbGRlc3RfcGVuZGluZ19hZ2UYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i1AEKDkZhaWxlZERlbGl2ZXJ5EgwKBG5hbWUYASABKAkSDAoEa2luZBgCIAEoCRIQCghldmVudF9pZBgDIAEoCRINCgVlcnJvchgEIAEoCRIQCghhdHRlbXB0cxgFIAEoBRITCgtyZXRyeV9jb3VudBgGIAEoBRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJZmFpbF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJEChtMaXN0RmFpbGVkRGVsaXZlcmllc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkicAocTGlzdEZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRI3ChFmYWlsZWRfZGVsaXZlcmllcxgBIAMoCzIcLm1hcmtldGluZy52MS5GYWlsZWREZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLQocUmV0cnlGYWlsZWREZWxpdmVyaWVzUmVxdWVzdBINCgVuYW1lcxgBIAMoCSIwCh1SZXRyeUZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRIPCgdyZXRyaWVkGAEgASgDIi0KF1N0YXJ0Q29udGFjdFN5bmNSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkiSwoYU3RhcnRDb250YWN0U3luY1Jlc3BvbnNlEi8KDGNvbnRhY3Rfc3luYxgBIAEoCzIZLm1hcmtldGluZy52MS5Db250YWN0U3luYyIlChVHZXRDb250YWN0U3luY1JlcXVlc3QSDAoEbmFtZRgBIAEoCSJJChZHZXRDb250YWN0U3luY1Jlc3BvbnNlEi8KDGNvbnRhY3Rfc3luYxgBIAEoCzIZLm1hcmtldGluZy52MS5Db250YWN0U3luYyJAChdMaXN0Q29udGFjdFN5bmNzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJlChhMaXN0Q29udGFjdFN5bmNzUmVzcG9uc2USMAoNY29udGFjdF9zeW5jcxgBIAMoCzIZLm1hcmtldGluZy52MS5Db250YWN0U3luYxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKAoYQ2FuY2VsQ29udGFjdFN5bmNSZXF1ZXN0EgwKBG5hbWUYASABKAkiTAoZQ2FuY2VsQ29udGFjdFN5bmNSZXNwb25zZRIvCgxjb250YWN0X3N5bmMYASABKAsyGS5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMiVQocTGlzdENvbnRhY3RTeW5jRXJyb3JzUmVxdWVzdBIOCgZwYXJlbnQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiaAodTGlzdENvbnRhY3RTeW5jRXJyb3JzUmVzcG9uc2USLgoGZXJyb3JzGAEgAygLMh4ubWFya2V0aW5nLnYxLkNvbnRhY3RTeW5jRXJyb3ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlIKFENyZWF0ZVNlZ21lbnRSZXF1ZXN0EiYKB3NlZ21lbnQYASABKAsyFS5tYXJrZXRpbmcudjEuU2VnbWVudBISCgpzZWdtZW50X2lkGAIgASgJIj8KFUNyZWF0ZVNlZ21lbnRSZXNwb25zZRImCgdzZWdtZW50GAEgASgLMhUubWFya2V0aW5nLnYxLlNlZ21lbnQiIQoRR2V0U2VnbWVudFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI8ChJHZXRTZWdtZW50UmVzcG9uc2USJgoHc2VnbWVudBgBIAEoCzIVLm1hcmtldGluZy52MS5TZWdtZW50IjwKE0xpc3RTZWdtZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiWAoUTGlzdFNlZ21lbnRzUmVzcG9uc2USJwoIc2VnbWVudHMYASADKAsyFS5tYXJrZXRpbmcudjEuU2VnbWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkibwoUVXBkYXRlU2VnbWVudFJlcXVlc3QSJgoHc2VnbWVudBgBIAEoCzIVLm1hcmtldGluZy52MS5TZWdtZW50Ei8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI/ChVVcGRhdGVTZWdtZW50UmVzcG9uc2USJgoHc2VnbWVudBgBIAEoCzIVLm1hcmtldGluZy52MS5TZWdtZW50IiQKFERlbGV0ZVNlZ21lbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkiFwoVRGVsZXRlU2VnbWVudFJlc3BvbnNlIlMKGkxpc3RTZWdtZW50Q29udGFjdHNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJfChtMaXN0U2VnbWVudENvbnRhY3RzUmVzcG9uc2USJwoIY29udGFjdHMYASADKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOAoTQWRkVG9TZWdtZW50UmVxdWVzdBIPCgdzZWdtZW50GAEgASgJEhAKCGNvbnRhY3RzGAIgAygJIiUKFEFkZFRvU2VnbWVudFJlc3BvbnNlEg0KBWFkZGVkGAEgASgFIj0KGFJlbW92ZUZyb21TZWdtZW50UmVxdWVzdBIPCgdzZWdtZW50GAEgASgJEhAKCGNvbnRhY3RzGAIgAygJIiwKGVJlbW92ZUZyb21TZWdtZW50UmVzcG9uc2USDwoHcmVtb3ZlZBgBIAEoBSJZChVQcmV2aWV3U2VnbWVudFJlcXVlc3QSKwoGZmlsdGVyGAEgASgLMhsubWFya2V0aW5nLnYxLlNlZ21lbnRGaWx0ZXISEwoLc2FtcGxlX3NpemUYAiABKAUiVgoWUHJldmlld1NlZ21lbnRSZXNwb25zZRIVCg1jb250YWN0X2NvdW50GAEgASgDEiUKBnNhbXBsZRgCIAMoCzIVLm1hcmtldGluZy52MS5Db250YWN0MtkUChBNYXJrZXRpbmdTZXJ2aWNlElgKDVVwc2VydENvbnRhY3QSIi5tYXJrZXRpbmcudjEuVXBzZXJ0Q29udGFjdFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuVXBzZXJ0Q29udGFjdFJlc3BvbnNlEk8KCkdldENvbnRhY3QSHy5tYXJrZXRpbmcudjEuR2V0Q29udGFjdFJlcXVlc3QaIC5tYXJrZXRpbmcudjEuR2V0Q29udGFjdFJlc3BvbnNlElUKDExpc3RDb250YWN0cxIhLm1hcmtldGluZy52MS5MaXN0Q29udGFjdHNSZXF1ZXN0GiIubWFya2V0aW5nLnYxLkxpc3RDb250YWN0c1Jlc3BvbnNlElgKDURlbGV0ZUNvbnRhY3QSIi5tYXJrZXRpbmcudjEuRGVsZXRlQ29udGFjdFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuRGVsZXRlQ29udGFjdFJlc3BvbnNlEmEKEFJlY29uY2lsZUNvbnRhY3QSJS5tYXJrZXRpbmcudjEuUmVjb25jaWxlQ29udGFjdFJlcXVlc3QaJi5tYXJrZXRpbmcudjEuUmVjb25jaWxlQ29udGFjdFJlc3BvbnNlElgKDVJlY29yZENvbnNlbnQSIi5tYXJrZXRpbmcudjEuUmVjb3JkQ29uc2VudFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuUmVjb3JkQ29uc2VudFJlc3BvbnNlElUKDExpc3RDb25zZW50cxIhLm1hcmtldGluZy52MS5MaXN0Q29uc2VudHNSZXF1ZXN0GiIubWFya2V0aW5nLnYxLkxpc3RDb25zZW50c1Jlc3BvbnNlEmoKE1N1YnNjcmliZU5ld3NsZXR0ZXISKC5tYXJrZXRpbmcudjEuU3Vic2NyaWJlTmV3c2xldHRlclJlcXVlc3QaKS5tYXJrZXRpbmcudjEuU3Vic2NyaWJlTmV3c2xldHRlclJlc3BvbnNlElIKC1Vuc3Vic2NyaWJlEiAubWFya2V0aW5nLnYxLlVuc3Vic2NyaWJlUmVxdWVzdBohLm1hcmtldGluZy52MS5VbnN1YnNjcmliZVJlc3BvbnNlEk8KClRyYWNrRXZlbnQSHy5tYXJrZXRpbmcudjEuVHJhY2tFdmVudFJlcXVlc3QaIC5tYXJrZXRpbmcudjEuVHJhY2tFdmVudFJlc3BvbnNlElIKC1RyYWNrRXZlbnRzEiAubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRzUmVxdWVzdBohLm1hcmtldGluZy52MS5UcmFja0V2ZW50c1Jlc3BvbnNlElgKDUdldFF1ZXVlU3RhdHMSIi5tYXJrZXRpbmcudjEuR2V0UXVldWVTdGF0c1JlcXVlc3QaIy5tYXJrZXRpbmcudjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlEm0KFExpc3RGYWlsZWREZWxpdmVyaWVzEikubWFya2V0aW5nLnYxLkxpc3RGYWlsZWREZWxpdmVyaWVzUmVxdWVzdBoqLm1hcmtldGluZy52MS5MaXN0RmFpbGVkRGVsaXZlcmllc1Jlc3BvbnNlEnAKFVJldHJ5RmFpbGVkRGVsaXZlcmllcxIqLm1hcmtldGluZy52MS5SZXRyeUZhaWxlZERlbGl2ZXJpZXNSZXF1ZXN0GisubWFya2V0aW5nLnYxLlJldHJ5RmFpbGVkRGVsaXZlcmllc1Jlc3BvbnNlEmEKEFN0YXJ0Q29udGFjdFN5bmMSJS5tYXJrZXRpbmcudjEuU3RhcnRDb250YWN0U3luY1JlcXVlc3QaJi5tYXJrZXRpbmcudjEuU3RhcnRDb250YWN0U3luY1Jlc3BvbnNlElsKDkdldENvbnRhY3RTeW5jEiMubWFya2V0aW5nLnYxLkdldENvbnRhY3RTeW5jUmVxdWVzdBokLm1hcmtldGluZy52MS5HZXRDb250YWN0U3luY1Jlc3BvbnNlEmEKEExpc3RDb250YWN0U3luY3MSJS5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RTeW5jc1JlcXVlc3QaJi5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RTeW5jc1Jlc3BvbnNlEmQKEUNhbmNlbENvbnRhY3RTeW5jEiYubWFya2V0aW5nLnYxLkNhbmNlbENvbnRhY3RTeW5jUmVxdWVzdBonLm1hcmtldGluZy52MS5DYW5jZWxDb250YWN0U3luY1Jlc3BvbnNlEnAKFUxpc3RDb250YWN0U3luY0Vycm9ycxIqLm1hcmtldGluZy52MS5MaXN0Q29udGFjdFN5bmNFcnJvcnNSZXF1ZXN0GisubWFya2V0aW5nLnYxLkxpc3RDb250YWN0U3luY0Vycm9yc1Jlc3BvbnNlElgKDUNyZWF0ZVNlZ21lbnQSIi5tYXJrZXRpbmcudjEuQ3JlYXRlU2VnbWVudFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuQ3JlYXRlU2VnbWVudFJlc3BvbnNlEk8KCkdldFNlZ21lbnQSHy5tYXJrZXRpbmcudjEuR2V0U2VnbWVudFJlcXVlc3QaIC5tYXJrZXRpbmcudjEuR2V0U2VnbWVudFJlc3BvbnNlElUKDExpc3RTZWdtZW50cxIhLm1hcmtldGluZy52MS5MaXN0U2VnbWVudHNSZXF1ZXN0GiIubWFya2V0aW5nLnYxLkxpc3RTZWdtZW50c1Jlc3BvbnNlElgKDVVwZGF0ZVNlZ21lbnQSIi5tYXJrZXRpbmcudjEuVXBkYXRlU2VnbWVudFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuVXBkYXRlU2VnbWVudFJlc3BvbnNlElgKDURlbGV0ZVNlZ21lbnQSIi5tYXJrZXRpbmcudjEuRGVsZXRlU2VnbWVudFJlcXVlc3QaIy5tYXJrZXRpbmcudjEuRGVsZXRlU2VnbWVudFJlc3BvbnNlEmoKE0xpc3RTZWdtZW50Q29udGFjdHMSKC5tYXJrZXRpbmcudjEuTGlzdFNlZ21lbnRDb250YWN0c1JlcXVlc3QaKS5tYXJrZXRpbmcudjEuTGlzdFNlZ21lbnRDb250YWN0c1Jlc3BvbnNlElUKDEFkZFRvU2VnbWVudBIhLm1hcmtldGluZy52MS5BZGRUb1NlZ21lbnRSZXF1ZXN0GiIubWFya2V0aW5nLnYxLkFkZFRvU2VnbWVudFJlc3BvbnNlEmQKEVJlbW92ZUZyb21TZWdtZW50EiYubWFya2V0aW5nLnYxLlJlbW92ZUZyb21TZWdtZW50UmVxdWVzdBonLm1hcmtldGluZy52MS5SZW1vdmVGcm9tU2VnbWVudFJlc3BvbnNlElsKDlByZXZpZXdTZWdtZW50EiMubWFya2V0aW5nLnYxLlByZXZpZXdTZWdtZW50UmVxdWVzdBokLm1hcmtldGluZy52MS5QcmV2aWV3U2VnbWVudFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_marketing_v1_consent, file_marketing_v1_contact, file_marketing_v1_contact_sync, file_marketing_v1_event, file_marketing_v1_segment]);
+  fileDesc("ChptYXJrZXRpbmcvdjEvc2VydmljZS5wcm90bxIMbWFya2V0aW5nLnYxIj4KFFVwc2VydENvbnRhY3RSZXF1ZXN0EiYKB2NvbnRhY3QYASABKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdCJQChVVcHNlcnRDb250YWN0UmVzcG9uc2USJgoHY29udGFjdBgBIAEoCzIVLm1hcmtldGluZy52MS5Db250YWN0Eg8KB2NyZWF0ZWQYAiABKAgiPgoRR2V0Q29udGFjdFJlcXVlc3QSDgoEbmFtZRgBIAEoCUgAEg8KBWVtYWlsGAIgASgJSABCCAoGbG9va3VwIjwKEkdldENvbnRhY3RSZXNwb25zZRImCgdjb250YWN0GAEgASgLMhUubWFya2V0aW5nLnYxLkNvbnRhY3QiPAoTTGlzdENvbnRhY3RzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJYChRMaXN0Q29udGFjdHNSZXNwb25zZRInCghjb250YWN0cxgBIAMoCzIVLm1hcmtldGluZy52MS5Db250YWN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIkChREZWxldGVDb250YWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJIhcKFURlbGV0ZUNvbnRhY3RSZXNwb25zZSJEChdSZWNvbmNpbGVDb250YWN0UmVxdWVzdBIOCgRuYW1lGAEgASgJSAASDwoFZW1haWwYAiABKAlIAEIICgZsb29rdXAilwEKEUNvbnRhY3REaWZmZXJlbmNlEg0KBWZpZWxkGAEgASgJEiQKBG91cnMYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSKAoIcHJvdmlkZXIYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSFQoNcmVwYWlyX3F1ZXVlZBgEIAEoCBIMCgRub3RlGAUgASgJIooBChhSZWNvbmNpbGVDb250YWN0UmVzcG9uc2USDAoEbmFtZRgBIAEoCRITCgtwcm92aWRlcl9pZBgCIAEoCRI0CgtkaWZmZXJlbmNlcxgDIAMoCzIfLm1hcmtldGluZy52MS5Db250YWN0RGlmZmVyZW5jZRIVCg1yZXBhaXJfcXVldWVkGAQgASgIImIKFFJlY29yZENvbnNlbnRSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRImCgdjb25zZW50GAIgASgLMhUubWFya2V0aW5nLnYxLkNvbnNlbnQSEgoKcmVxdWVzdF9pZBgDIAEoCSI/ChVSZWNvcmRDb25zZW50UmVzcG9uc2USJgoHY29uc2VudBgBIAEoCzIVLm1hcmtldGluZy52MS5Db25zZW50IkwKE0xpc3RDb25zZW50c1JlcXVlc3QSDgoGcGFyZW50GAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlgKFExpc3RDb25zZW50c1Jlc3BvbnNlEicKCGNvbnNlbnRzGAEgAygLMhUubWFya2V0aW5nLnYxLkNvbnNlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIncKGlN1YnNjcmliZU5ld3NsZXR0ZXJSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEg4KBnNvdXJjZRgCIAEoCRISCgppcF9hZGRyZXNzGAMgASgJEhIKCnVzZXJfYWdlbnQYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJtChtTdWJzY3JpYmVOZXdzbGV0dGVyUmVzcG9uc2USJgoHY29udGFjdBgBIAEoCzIVLm1hcmtldGluZy52MS5Db250YWN0EiYKB2NvbnNlbnQYAiABKAsyFS5tYXJrZXRpbmcudjEuQ29uc2VudCIzChJVbnN1YnNjcmliZVJlcXVlc3QSDQoFZW1haWwYASABKAkSDgoGcmVhc29uGAIgASgJIiYKE1Vuc3Vic2NyaWJlUmVzcG9uc2USDwoHY2hhbmdlZBgBIAEoCCI3ChFUcmFja0V2ZW50UmVxdWVzdBIiCgVldmVudBgBIAEoCzITLm1hcmtldGluZy52MS5FdmVudCI5ChJUcmFja0V2ZW50UmVzcG9uc2USEAoIZXZlbnRfaWQYASABKAkSEQoJZHVwbGljYXRlGAIgASgIIjkKElRyYWNrRXZlbnRzUmVxdWVzdBIjCgZldmVudHMYASADKAsyEy5tYXJrZXRpbmcudjEuRXZlbnQiSAoTVHJhY2tFdmVudHNSZXNwb25zZRIxCgdyZXN1bHRzGAEgAygLMiAubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRSZXNwb25zZSIWChRHZXRRdWV1ZVN0YXRzUmVxdWVzdCKCAQoVR2V0UXVldWVTdGF0c1Jlc3BvbnNlEg8KB3BlbmRpbmcYASABKAMSEQoJaW5fZmxpZ2h0GAIgASgDEg4KBmZhaWxlZBgDIAEoAxI1ChJvbGRlc3RfcGVuZGluZ19hZ2UYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i1AEKDkZhaWxlZERlbGl2ZXJ5EgwKBG5hbWUYASABKAkSDAoEa2luZBgCIAEoCRIQCghldmVudF9pZBgDIAEoCRINCgVlcnJvchgEIAEoCRIQCghhdHRlbXB0cxgFIAEoBRITCgtyZXRyeV9jb3VudBgGIAEoBRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJZmFpbF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJEChtMaXN0RmFpbGVkRGVsaXZlcmllc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkicAocTGlzdEZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRI3ChFmYWlsZWRfZGVsaXZlcmllcxgBIAMoCzIcLm1hcmtldGluZy52MS5GYWlsZWREZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLQocUmV0cnlGYWlsZWREZWxpdmVyaWVzUmVxdWVzdBINCgVuYW1lcxgBIAMoCSIwCh1SZXRyeUZhaWxlZERlbGl2ZXJpZXNSZXNwb25zZRIPCgdyZXRyaWVkGAEgASgDIi0KF1N0YXJ0Q29udGFjdFN5bmNSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkiSwoYU3RhcnRDb250YWN0U3luY1Jlc3BvbnNlEi8KDGNvbnRhY3Rfc3luYxgBIAEoCzIZLm1hcmtldGluZy52MS5Db250YWN0U3luYyIlChVHZXRDb250YWN0U3luY1JlcXVlc3QSDAoEbmFtZRgBIAEoCSJJChZHZXRDb250YWN0U3luY1Jlc3BvbnNlEi8KDGNvbnRhY3Rfc3luYxgBIAEoCzIZLm1hcmtldGluZy52MS5Db250YWN0U3luYyJAChdMaXN0Q29udGFjdFN5bmNzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJlChhMaXN0Q29udGFjdFN5bmNzUmVzcG9uc2USMAoNY29udGFjdF9zeW5jcxgBIAMoCzIZLm1hcmtldGluZy52MS5Db250YWN0U3luYxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKAoYQ2FuY2VsQ29udGFjdFN5bmNSZXF1ZXN0EgwKBG5hbWUYASABKAkiTAoZQ2FuY2VsQ29udGFjdFN5bmNSZXNwb25zZRIvCgxjb250YWN0X3N5bmMYASABKAsyGS5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMiVQocTGlzdENvbnRhY3RTeW5jRXJyb3JzUmVxdWVzdBIOCgZwYXJlbnQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiaAodTGlzdENvbnRhY3RTeW5jRXJyb3JzUmVzcG9uc2USLgoGZXJyb3JzGAEgAygLMh4ubWFya2V0aW5nLnYxLkNvbnRhY3RTeW5jRXJyb3ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlIKFENyZWF0ZVNlZ21lbnRSZXF1ZXN0EiYKB3NlZ21lbnQYASABKAsyFS5tYXJrZXRpbmcudjEuU2VnbWVudBISCgpzZWdtZW50X2lkGAIgASgJIj8KFUNyZWF0ZVNlZ21lbnRSZXNwb25zZRImCgdzZWdtZW50GAEgASgLMhUubWFya2V0aW5nLnYxLlNlZ21lbnQiIQoRR2V0U2VnbWVudFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI8ChJHZXRTZWdtZW50UmVzcG9uc2USJgoHc2VnbWVudBgBIAEoCzIVLm1hcmtldGluZy52MS5TZWdtZW50IjwKE0xpc3RTZWdtZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiWAoUTGlzdFNlZ21lbnRzUmVzcG9uc2USJwoIc2VnbWVudHMYASADKAsyFS5tYXJrZXRpbmcudjEuU2VnbWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkibwoUVXBkYXRlU2VnbWVudFJlcXVlc3QSJgoHc2VnbWVudBgBIAEoCzIVLm1hcmtldGluZy52MS5TZWdtZW50Ei8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI/ChVVcGRhdGVTZWdtZW50UmVzcG9uc2USJgoHc2VnbWVudBgBIAEoCzIVLm1hcmtldGluZy52MS5TZWdtZW50IiQKFERlbGV0ZVNlZ21lbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkiFwoVRGVsZXRlU2VnbWVudFJlc3BvbnNlIlMKGkxpc3RTZWdtZW50Q29udGFjdHNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJfChtMaXN0U2VnbWVudENvbnRhY3RzUmVzcG9uc2USJwoIY29udGFjdHMYASADKAsyFS5tYXJrZXRpbmcudjEuQ29udGFjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOAoTQWRkVG9TZWdtZW50UmVxdWVzdBIPCgdzZWdtZW50GAEgASgJEhAKCGNvbnRhY3RzGAIgAygJIiUKFEFkZFRvU2VnbWVudFJlc3BvbnNlEg0KBWFkZGVkGAEgASgFIj0KGFJlbW92ZUZyb21TZWdtZW50UmVxdWVzdBIPCgdzZWdtZW50GAEgASgJEhAKCGNvbnRhY3RzGAIgAygJIiwKGVJlbW92ZUZyb21TZWdtZW50UmVzcG9uc2USDwoHcmVtb3ZlZBgBIAEoBSJZChVQcmV2aWV3U2VnbWVudFJlcXVlc3QSKwoGZmlsdGVyGAEgASgLMhsubWFya2V0aW5nLnYxLlNlZ21lbnRGaWx0ZXISEwoLc2FtcGxlX3NpemUYAiABKAUiVgoWUHJldmlld1NlZ21lbnRSZXNwb25zZRIVCg1jb250YWN0X2NvdW50GAEgASgDEiUKBnNhbXBsZRgCIAMoCzIVLm1hcmtldGluZy52MS5Db250YWN0Ih4KDkdldEZsb3dSZXF1ZXN0EgwKBG5hbWUYASABKAkiMwoPR2V0Rmxvd1Jlc3BvbnNlEiAKBGZsb3cYASABKAsyEi5tYXJrZXRpbmcudjEuRmxvdyI5ChBMaXN0Rmxvd3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIk8KEUxpc3RGbG93c1Jlc3BvbnNlEiEKBWZsb3dzGAEgAygLMhIubWFya2V0aW5nLnYxLkZsb3cSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImYKEVVwZGF0ZUZsb3dSZXF1ZXN0EiAKBGZsb3cYASABKAsyEi5tYXJrZXRpbmcudjEuRmxvdxIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siNgoSVXBkYXRlRmxvd1Jlc3BvbnNlEiAKBGZsb3cYASABKAsyEi5tYXJrZXRpbmcudjEuRmxvdyKOAQoVTGlzdEVucm9sbWVudHNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIPCgdjb250YWN0GAIgASgJEi0KBnN0YXRlcxgDIAMoDjIdLm1hcmtldGluZy52MS5FbnJvbG1lbnQuU3RhdGUSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiXgoWTGlzdEVucm9sbWVudHNSZXNwb25zZRIrCgplbnJvbG1lbnRzGAEgAygLMhcubWFya2V0aW5nLnYxLkVucm9sbWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiNAoURXhpdEVucm9sbWVudFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZyZWFzb24YAiABKAkiQwoVRXhpdEVucm9sbWVudFJlc3BvbnNlEioKCWVucm9sbWVudBgBIAEoCzIXLm1hcmtldGluZy52MS5FbnJvbG1lbnQy9xcKEE1hcmtldGluZ1NlcnZpY2USWAoNVXBzZXJ0Q29udGFjdBIiLm1hcmtldGluZy52MS5VcHNlcnRDb250YWN0UmVxdWVzdBojLm1hcmtldGluZy52MS5VcHNlcnRDb250YWN0UmVzcG9uc2USTwoKR2V0Q29udGFjdBIfLm1hcmtldGluZy52MS5HZXRDb250YWN0UmVxdWVzdBogLm1hcmtldGluZy52MS5HZXRDb250YWN0UmVzcG9uc2USVQoMTGlzdENvbnRhY3RzEiEubWFya2V0aW5nLnYxLkxpc3RDb250YWN0c1JlcXVlc3QaIi5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RzUmVzcG9uc2USWAoNRGVsZXRlQ29udGFjdBIiLm1hcmtldGluZy52MS5EZWxldGVDb250YWN0UmVxdWVzdBojLm1hcmtldGluZy52MS5EZWxldGVDb250YWN0UmVzcG9uc2USYQoQUmVjb25jaWxlQ29udGFjdBIlLm1hcmtldGluZy52MS5SZWNvbmNpbGVDb250YWN0UmVxdWVzdBomLm1hcmtldGluZy52MS5SZWNvbmNpbGVDb250YWN0UmVzcG9uc2USWAoNUmVjb3JkQ29uc2VudBIiLm1hcmtldGluZy52MS5SZWNvcmRDb25zZW50UmVxdWVzdBojLm1hcmtldGluZy52MS5SZWNvcmRDb25zZW50UmVzcG9uc2USVQoMTGlzdENvbnNlbnRzEiEubWFya2V0aW5nLnYxLkxpc3RDb25zZW50c1JlcXVlc3QaIi5tYXJrZXRpbmcudjEuTGlzdENvbnNlbnRzUmVzcG9uc2USagoTU3Vic2NyaWJlTmV3c2xldHRlchIoLm1hcmtldGluZy52MS5TdWJzY3JpYmVOZXdzbGV0dGVyUmVxdWVzdBopLm1hcmtldGluZy52MS5TdWJzY3JpYmVOZXdzbGV0dGVyUmVzcG9uc2USUgoLVW5zdWJzY3JpYmUSIC5tYXJrZXRpbmcudjEuVW5zdWJzY3JpYmVSZXF1ZXN0GiEubWFya2V0aW5nLnYxLlVuc3Vic2NyaWJlUmVzcG9uc2USTwoKVHJhY2tFdmVudBIfLm1hcmtldGluZy52MS5UcmFja0V2ZW50UmVxdWVzdBogLm1hcmtldGluZy52MS5UcmFja0V2ZW50UmVzcG9uc2USUgoLVHJhY2tFdmVudHMSIC5tYXJrZXRpbmcudjEuVHJhY2tFdmVudHNSZXF1ZXN0GiEubWFya2V0aW5nLnYxLlRyYWNrRXZlbnRzUmVzcG9uc2USWAoNR2V0UXVldWVTdGF0cxIiLm1hcmtldGluZy52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBojLm1hcmtldGluZy52MS5HZXRRdWV1ZVN0YXRzUmVzcG9uc2USbQoUTGlzdEZhaWxlZERlbGl2ZXJpZXMSKS5tYXJrZXRpbmcudjEuTGlzdEZhaWxlZERlbGl2ZXJpZXNSZXF1ZXN0GioubWFya2V0aW5nLnYxLkxpc3RGYWlsZWREZWxpdmVyaWVzUmVzcG9uc2UScAoVUmV0cnlGYWlsZWREZWxpdmVyaWVzEioubWFya2V0aW5nLnYxLlJldHJ5RmFpbGVkRGVsaXZlcmllc1JlcXVlc3QaKy5tYXJrZXRpbmcudjEuUmV0cnlGYWlsZWREZWxpdmVyaWVzUmVzcG9uc2USYQoQU3RhcnRDb250YWN0U3luYxIlLm1hcmtldGluZy52MS5TdGFydENvbnRhY3RTeW5jUmVxdWVzdBomLm1hcmtldGluZy52MS5TdGFydENvbnRhY3RTeW5jUmVzcG9uc2USWwoOR2V0Q29udGFjdFN5bmMSIy5tYXJrZXRpbmcudjEuR2V0Q29udGFjdFN5bmNSZXF1ZXN0GiQubWFya2V0aW5nLnYxLkdldENvbnRhY3RTeW5jUmVzcG9uc2USYQoQTGlzdENvbnRhY3RTeW5jcxIlLm1hcmtldGluZy52MS5MaXN0Q29udGFjdFN5bmNzUmVxdWVzdBomLm1hcmtldGluZy52MS5MaXN0Q29udGFjdFN5bmNzUmVzcG9uc2USZAoRQ2FuY2VsQ29udGFjdFN5bmMSJi5tYXJrZXRpbmcudjEuQ2FuY2VsQ29udGFjdFN5bmNSZXF1ZXN0GicubWFya2V0aW5nLnYxLkNhbmNlbENvbnRhY3RTeW5jUmVzcG9uc2UScAoVTGlzdENvbnRhY3RTeW5jRXJyb3JzEioubWFya2V0aW5nLnYxLkxpc3RDb250YWN0U3luY0Vycm9yc1JlcXVlc3QaKy5tYXJrZXRpbmcudjEuTGlzdENvbnRhY3RTeW5jRXJyb3JzUmVzcG9uc2USWAoNQ3JlYXRlU2VnbWVudBIiLm1hcmtldGluZy52MS5DcmVhdGVTZWdtZW50UmVxdWVzdBojLm1hcmtldGluZy52MS5DcmVhdGVTZWdtZW50UmVzcG9uc2USTwoKR2V0U2VnbWVudBIfLm1hcmtldGluZy52MS5HZXRTZWdtZW50UmVxdWVzdBogLm1hcmtldGluZy52MS5HZXRTZWdtZW50UmVzcG9uc2USVQoMTGlzdFNlZ21lbnRzEiEubWFya2V0aW5nLnYxLkxpc3RTZWdtZW50c1JlcXVlc3QaIi5tYXJrZXRpbmcudjEuTGlzdFNlZ21lbnRzUmVzcG9uc2USWAoNVXBkYXRlU2VnbWVudBIiLm1hcmtldGluZy52MS5VcGRhdGVTZWdtZW50UmVxdWVzdBojLm1hcmtldGluZy52MS5VcGRhdGVTZWdtZW50UmVzcG9uc2USWAoNRGVsZXRlU2VnbWVudBIiLm1hcmtldGluZy52MS5EZWxldGVTZWdtZW50UmVxdWVzdBojLm1hcmtldGluZy52MS5EZWxldGVTZWdtZW50UmVzcG9uc2USagoTTGlzdFNlZ21lbnRDb250YWN0cxIoLm1hcmtldGluZy52MS5MaXN0U2VnbWVudENvbnRhY3RzUmVxdWVzdBopLm1hcmtldGluZy52MS5MaXN0U2VnbWVudENvbnRhY3RzUmVzcG9uc2USVQoMQWRkVG9TZWdtZW50EiEubWFya2V0aW5nLnYxLkFkZFRvU2VnbWVudFJlcXVlc3QaIi5tYXJrZXRpbmcudjEuQWRkVG9TZWdtZW50UmVzcG9uc2USZAoRUmVtb3ZlRnJvbVNlZ21lbnQSJi5tYXJrZXRpbmcudjEuUmVtb3ZlRnJvbVNlZ21lbnRSZXF1ZXN0GicubWFya2V0aW5nLnYxLlJlbW92ZUZyb21TZWdtZW50UmVzcG9uc2USWwoOUHJldmlld1NlZ21lbnQSIy5tYXJrZXRpbmcudjEuUHJldmlld1NlZ21lbnRSZXF1ZXN0GiQubWFya2V0aW5nLnYxLlByZXZpZXdTZWdtZW50UmVzcG9uc2USRgoHR2V0RmxvdxIcLm1hcmtldGluZy52MS5HZXRGbG93UmVxdWVzdBodLm1hcmtldGluZy52MS5HZXRGbG93UmVzcG9uc2USTAoJTGlzdEZsb3dzEh4ubWFya2V0aW5nLnYxLkxpc3RGbG93c1JlcXVlc3QaHy5tYXJrZXRpbmcudjEuTGlzdEZsb3dzUmVzcG9uc2USTwoKVXBkYXRlRmxvdxIfLm1hcmtldGluZy52MS5VcGRhdGVGbG93UmVxdWVzdBogLm1hcmtldGluZy52MS5VcGRhdGVGbG93UmVzcG9uc2USWwoOTGlzdEVucm9sbWVudHMSIy5tYXJrZXRpbmcudjEuTGlzdEVucm9sbWVudHNSZXF1ZXN0GiQubWFya2V0aW5nLnYxLkxpc3RFbnJvbG1lbnRzUmVzcG9uc2USWAoNRXhpdEVucm9sbWVudBIiLm1hcmtldGluZy52MS5FeGl0RW5yb2xtZW50UmVxdWVzdBojLm1hcmtldGluZy52MS5FeGl0RW5yb2xtZW50UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_marketing_v1_consent, file_marketing_v1_contact, file_marketing_v1_contact_sync, file_marketing_v1_event, file_marketing_v1_flow, file_marketing_v1_segment]);
 
 /**
  * @generated from message marketing.v1.UpsertContactRequest
@@ -1443,6 +1445,251 @@ export const PreviewSegmentResponseSchema: GenMessage<PreviewSegmentResponse> = 
   messageDesc(file_marketing_v1_service, 57);
 
 /**
+ * @generated from message marketing.v1.GetFlowRequest
+ */
+export type GetFlowRequest = Message<"marketing.v1.GetFlowRequest"> & {
+  /**
+   * Required. `flows/{flow_id}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message marketing.v1.GetFlowRequest.
+ * Use `create(GetFlowRequestSchema)` to create a new message.
+ */
+export const GetFlowRequestSchema: GenMessage<GetFlowRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 58);
+
+/**
+ * @generated from message marketing.v1.GetFlowResponse
+ */
+export type GetFlowResponse = Message<"marketing.v1.GetFlowResponse"> & {
+  /**
+   * @generated from field: marketing.v1.Flow flow = 1;
+   */
+  flow?: Flow | undefined;
+};
+
+/**
+ * Describes the message marketing.v1.GetFlowResponse.
+ * Use `create(GetFlowResponseSchema)` to create a new message.
+ */
+export const GetFlowResponseSchema: GenMessage<GetFlowResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 59);
+
+/**
+ * @generated from message marketing.v1.ListFlowsRequest
+ */
+export type ListFlowsRequest = Message<"marketing.v1.ListFlowsRequest"> & {
+  /**
+   * At most this many flows (default 50, at most 1,000).
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * `next_page_token` of the previous page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message marketing.v1.ListFlowsRequest.
+ * Use `create(ListFlowsRequestSchema)` to create a new message.
+ */
+export const ListFlowsRequestSchema: GenMessage<ListFlowsRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 60);
+
+/**
+ * @generated from message marketing.v1.ListFlowsResponse
+ */
+export type ListFlowsResponse = Message<"marketing.v1.ListFlowsResponse"> & {
+  /**
+   * @generated from field: repeated marketing.v1.Flow flows = 1;
+   */
+  flows: Flow[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message marketing.v1.ListFlowsResponse.
+ * Use `create(ListFlowsResponseSchema)` to create a new message.
+ */
+export const ListFlowsResponseSchema: GenMessage<ListFlowsResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 61);
+
+/**
+ * @generated from message marketing.v1.UpdateFlowRequest
+ */
+export type UpdateFlowRequest = Message<"marketing.v1.UpdateFlowRequest"> & {
+  /**
+   * Required. `flow.name` names the flow.
+   *
+   * @generated from field: marketing.v1.Flow flow = 1;
+   */
+  flow?: Flow | undefined;
+
+  /**
+   * Required: which of `display_name`, `description`, `trigger`,
+   * `entry_rule`, `exit_conditions`, `live`, `provider` and
+   * `completes_after` to change.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message marketing.v1.UpdateFlowRequest.
+ * Use `create(UpdateFlowRequestSchema)` to create a new message.
+ */
+export const UpdateFlowRequestSchema: GenMessage<UpdateFlowRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 62);
+
+/**
+ * @generated from message marketing.v1.UpdateFlowResponse
+ */
+export type UpdateFlowResponse = Message<"marketing.v1.UpdateFlowResponse"> & {
+  /**
+   * @generated from field: marketing.v1.Flow flow = 1;
+   */
+  flow?: Flow | undefined;
+};
+
+/**
+ * Describes the message marketing.v1.UpdateFlowResponse.
+ * Use `create(UpdateFlowResponseSchema)` to create a new message.
+ */
+export const UpdateFlowResponseSchema: GenMessage<UpdateFlowResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 63);
+
+/**
+ * @generated from message marketing.v1.ListEnrolmentsRequest
+ */
+export type ListEnrolmentsRequest = Message<"marketing.v1.ListEnrolmentsRequest"> & {
+  /**
+   * Required. `flows/{flow_id}`, or `flows/-` for every flow.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * Only this contact's, `contacts/{contact_id}`.
+   *
+   * @generated from field: string contact = 2;
+   */
+  contact: string;
+
+  /**
+   * Only these states (any when empty).
+   *
+   * @generated from field: repeated marketing.v1.Enrolment.State states = 3;
+   */
+  states: Enrolment_State[];
+
+  /**
+   * At most this many (default 50, at most 1,000).
+   *
+   * @generated from field: int32 page_size = 4;
+   */
+  pageSize: number;
+
+  /**
+   * `next_page_token` of the previous page.
+   *
+   * @generated from field: string page_token = 5;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message marketing.v1.ListEnrolmentsRequest.
+ * Use `create(ListEnrolmentsRequestSchema)` to create a new message.
+ */
+export const ListEnrolmentsRequestSchema: GenMessage<ListEnrolmentsRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 64);
+
+/**
+ * @generated from message marketing.v1.ListEnrolmentsResponse
+ */
+export type ListEnrolmentsResponse = Message<"marketing.v1.ListEnrolmentsResponse"> & {
+  /**
+   * @generated from field: repeated marketing.v1.Enrolment enrolments = 1;
+   */
+  enrolments: Enrolment[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message marketing.v1.ListEnrolmentsResponse.
+ * Use `create(ListEnrolmentsResponseSchema)` to create a new message.
+ */
+export const ListEnrolmentsResponseSchema: GenMessage<ListEnrolmentsResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 65);
+
+/**
+ * @generated from message marketing.v1.ExitEnrolmentRequest
+ */
+export type ExitEnrolmentRequest = Message<"marketing.v1.ExitEnrolmentRequest"> & {
+  /**
+   * Required. `flows/{flow_id}/enrolments/{enrolment_id}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Why, recorded as `manual: <reason>`; at most 200 characters.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message marketing.v1.ExitEnrolmentRequest.
+ * Use `create(ExitEnrolmentRequestSchema)` to create a new message.
+ */
+export const ExitEnrolmentRequestSchema: GenMessage<ExitEnrolmentRequest> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 66);
+
+/**
+ * @generated from message marketing.v1.ExitEnrolmentResponse
+ */
+export type ExitEnrolmentResponse = Message<"marketing.v1.ExitEnrolmentResponse"> & {
+  /**
+   * @generated from field: marketing.v1.Enrolment enrolment = 1;
+   */
+  enrolment?: Enrolment | undefined;
+};
+
+/**
+ * Describes the message marketing.v1.ExitEnrolmentResponse.
+ * Use `create(ExitEnrolmentResponseSchema)` to create a new message.
+ */
+export const ExitEnrolmentResponseSchema: GenMessage<ExitEnrolmentResponse> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_service, 67);
+
+/**
  * Keeps contacts and consent in sync with the marketing provider, tracks
  * shopping events and reports on the delivery queue.
  *
@@ -1752,6 +1999,60 @@ export const MarketingService: GenService<{
     methodKind: "unary";
     input: typeof PreviewSegmentRequestSchema;
     output: typeof PreviewSegmentResponseSchema;
+  },
+  /**
+   * Reads one flow, with its running enrolments.
+   *
+   * @generated from rpc marketing.v1.MarketingService.GetFlow
+   */
+  getFlow: {
+    methodKind: "unary";
+    input: typeof GetFlowRequestSchema;
+    output: typeof GetFlowResponseSchema;
+  },
+  /**
+   * Lists the flows in id order.
+   *
+   * @generated from rpc marketing.v1.MarketingService.ListFlows
+   */
+  listFlows: {
+    methodKind: "unary";
+    input: typeof ListFlowsRequestSchema;
+    output: typeof ListFlowsResponseSchema;
+  },
+  /**
+   * Changes a flow (field mask). A new trigger, entry rule or exit conditions
+   * apply to what happens from then on; running enrolments stay, except that
+   * a win-back flow's new `no_purchase_for` moves its pending timers.
+   *
+   * @generated from rpc marketing.v1.MarketingService.UpdateFlow
+   */
+  updateFlow: {
+    methodKind: "unary";
+    input: typeof UpdateFlowRequestSchema;
+    output: typeof UpdateFlowResponseSchema;
+  },
+  /**
+   * Lists enrolment decisions, newest first: of one flow, or of every flow
+   * (`flows/-`), optionally of one contact.
+   *
+   * @generated from rpc marketing.v1.MarketingService.ListEnrolments
+   */
+  listEnrolments: {
+    methodKind: "unary";
+    input: typeof ListEnrolmentsRequestSchema;
+    output: typeof ListEnrolmentsResponseSchema;
+  },
+  /**
+   * Removes a contact from a flow now (the provider is told).
+   * FAILED_PRECONDITION when the enrolment is not running.
+   *
+   * @generated from rpc marketing.v1.MarketingService.ExitEnrolment
+   */
+  exitEnrolment: {
+    methodKind: "unary";
+    input: typeof ExitEnrolmentRequestSchema;
+    output: typeof ExitEnrolmentResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_marketing_v1_service, 0);

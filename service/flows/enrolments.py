@@ -1,0 +1,301 @@
+"""Enrolling contacts in a flow and taking them out, in the transaction of
+what caused it. Every attempt is recorded (refused ones as REJECTED, with
+why); every enrolment that begins or ends tells the provider through the
+outbox (KIND_ENROLMENT_CHANGED), in order with the person's other changes."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from marketing.bus.v1 import bus_pb2
+from marketing_runtime.kinds import Kind
+from marketing_runtime.timestamps import to_timestamp
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.common.validation import email_key
+from service.deliveries import outbox
+from service.flows import timers
+from service.flows.definitions import FlowDefinition, State, TriggerKind
+from service.flows.entry import ALREADY_ENROLLED, Prior, entry_key, refusal
+from service.metrics import FLOW_DECISIONS, FLOW_EXITS
+from service.storage.database import after_commit
+from service.storage.models import Contact, Enrolment, Flow
+
+ENROLLED = "enrolled"
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """What set a decision off: its kind, reference (event id, segment id)
+    and time (the event's, the last purchase's, the registration's)."""
+
+    kind: TriggerKind
+    ref: str = ""
+    time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A contact a trigger fired for."""
+
+    contact_id: uuid.UUID
+    email: str
+    suppressed: bool
+    trigger_ref: str  # one decision per flow and trigger_ref
+    cause: Cause
+    body: dict[str, Any] | None = None  # the trigger event's body: key and context
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    enrolment_id: uuid.UUID
+    contact_id: uuid.UUID
+    enrolled: bool
+    reason: str | None  # why refused
+
+
+async def enrol(
+    session: AsyncSession, flow: FlowDefinition, candidates: Sequence[Candidate], now: datetime
+) -> list[Decision]:
+    """Decide each candidate's entry into `flow` and record it. A trigger
+    already decided for this flow (an event seen again) decides nothing."""
+    fresh = await _undecided(session, flow.id, candidates)
+    if not fresh:
+        return []
+    priors = await _priors(session, flow.id, {c.contact_id for c in fresh})
+    rows = [_decide(flow, c, priors[c.contact_id], now) for c in fresh]
+    emails = {row["id"]: c.email for row, c in zip(rows, fresh, strict=True)}
+    accepted = [r for r in rows if r["state"] == State.ACTIVE]
+    if accepted:
+        inserted = set(
+            await session.scalars(
+                pg_insert(Enrolment)
+                .values(accepted)
+                .on_conflict_do_nothing()
+                .returning(Enrolment.id)
+            )
+        )
+        for row in accepted:
+            if row["id"] not in inserted:  # a concurrent decision enrolled them first
+                row.update(state=State.REJECTED, rejection_reason=ALREADY_ENROLLED)
+    refused = [r for r in rows if r["state"] == State.REJECTED]
+    if refused:
+        await session.execute(pg_insert(Enrolment).values(refused).on_conflict_do_nothing())
+    begun = [r for r in rows if r["state"] == State.ACTIVE]
+    await _tell_provider_begun(session, flow, begun, emails, now)
+    await timers.arm(
+        session,
+        [
+            timers.Armed(
+                timers.ENROLMENT_END,
+                str(r["id"]),
+                r["contact_id"],
+                now + flow.completes_after,
+                now,
+                {"flow_id": flow.id},
+            )
+            for r in begun
+        ],
+        latest_wins=False,
+    )
+    decisions = [
+        Decision(r["id"], r["contact_id"], r["state"] == State.ACTIVE, r["rejection_reason"])
+        for r in rows
+    ]
+    after_commit(session, lambda: _count(flow.id, decisions))
+    return decisions
+
+
+async def _undecided(
+    session: AsyncSession, flow_id: str, candidates: Sequence[Candidate]
+) -> list[Candidate]:
+    refs = list({c.trigger_ref for c in candidates})
+    decided = set(
+        await session.scalars(
+            select(Enrolment.trigger_ref).where(
+                Enrolment.flow_id == flow_id, Enrolment.trigger_ref.in_(refs)
+            )
+        )
+    )
+    fresh: dict[str, Candidate] = {}
+    for c in candidates:
+        if c.trigger_ref not in decided:
+            fresh.setdefault(c.trigger_ref, c)
+    # In contact order: two transactions enrolling the same people take their
+    # index entries in the same order, and never wait on each other in a cycle.
+    return sorted(fresh.values(), key=lambda c: (c.contact_id, c.trigger_ref))
+
+
+async def _priors(
+    session: AsyncSession, flow_id: str, contact_ids: set[uuid.UUID]
+) -> defaultdict[uuid.UUID, list[Prior]]:
+    rows = await session.execute(
+        select(Enrolment.contact_id, Enrolment.entry_key, Enrolment.state, Enrolment.created_at)
+        .where(
+            Enrolment.flow_id == flow_id,
+            Enrolment.contact_id.in_(contact_ids),
+            Enrolment.state != State.REJECTED,
+        )
+        .with_for_update()
+    )
+    priors: defaultdict[uuid.UUID, list[Prior]] = defaultdict(list)
+    for contact_id, key, state, created_at in rows:
+        priors[contact_id].append(Prior(key, State(state), created_at))
+    return priors
+
+
+def _decide(
+    flow: FlowDefinition, c: Candidate, priors: list[Prior], now: datetime
+) -> dict[str, Any]:
+    key = entry_key(flow.entry, c.body)
+    reason = refusal(flow.entry, key, priors, now, live=flow.live, suppressed=c.suppressed)
+    if reason is None:  # the next candidate of this contact in the batch sees it
+        priors.append(Prior(key, State.ACTIVE, now))
+    return {
+        "id": uuid.uuid4(),
+        "flow_id": flow.id,
+        "contact_id": c.contact_id,
+        "state": State.ACTIVE if reason is None else State.REJECTED,
+        "entry_key": key,
+        "trigger_ref": c.trigger_ref,
+        "cause_kind": c.cause.kind.value,
+        "cause_ref": c.cause.ref,
+        "cause_time": c.cause.time,
+        "context": c.body or {},
+        "created_at": now,
+        "rejection_reason": reason,
+    }
+
+
+async def _tell_provider_begun(
+    session: AsyncSession,
+    flow: FlowDefinition,
+    begun: list[dict[str, Any]],
+    emails: dict[uuid.UUID, str],
+    now: datetime,
+) -> None:
+    provider = flow_provider(flow)
+    changes = [
+        _change(flow.id, r["id"], emails[r["id"]], r["entry_key"], r["context"], provider, now)
+        for r in begun
+    ]
+    await outbox.enqueue_many(session, changes, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class _Provider:
+    start_metric: str
+    exit_metric: str
+    property: str
+    automation_id: str
+
+
+def flow_provider(flow: FlowDefinition) -> _Provider:
+    p = flow.provider
+    return _Provider(
+        p.klaviyo_start_metric,
+        p.klaviyo_exit_metric,
+        p.klaviyo_property,
+        p.activecampaign_automation_id,
+    )
+
+
+def _change(
+    flow_id: str,
+    enrolment_id: uuid.UUID,
+    email: str,
+    key: str,
+    context: dict[str, Any] | None,
+    provider: _Provider,
+    now: datetime,
+    *,
+    exit_reason: str = "",
+) -> tuple[str, Kind, bytes]:
+    message = bus_pb2.EnrolmentChanged(
+        flow_id=flow_id,
+        enrolment_id=str(enrolment_id),
+        email=email,
+        active=not exit_reason,
+        exit_reason=exit_reason,
+        start_metric=provider.start_metric,
+        exit_metric=provider.exit_metric,
+        property=provider.property,
+        automation_id=provider.automation_id,
+        context_json=orjson.dumps(context or {}),
+        entry_key=key,
+        change_time=to_timestamp(now),
+    )
+    return email_key(email), bus_pb2.KIND_ENROLMENT_CHANGED, message.SerializeToString()
+
+
+def _count(flow_id: str, decisions: list[Decision]) -> None:
+    for d in decisions:
+        FLOW_DECISIONS.labels(flow_id, ENROLLED if d.enrolled else d.reason or "").inc()
+
+
+async def exit_where(
+    session: AsyncSession, condition: ColumnElement[bool], reason: str, now: datetime
+) -> list[uuid.UUID]:
+    """End every running enrolment `condition` (over Enrolment) picks, for
+    `reason`; tell the provider, and cancel their completion timers. Returns
+    the enrolments ended."""
+    ended = (
+        update(Enrolment)
+        .where(
+            Enrolment.state == State.ACTIVE,
+            Enrolment.flow_id == Flow.id,
+            Enrolment.contact_id == Contact.id,
+            condition,
+        )
+        .values(state=State.EXITED, ended_at=now, exit_reason=reason)
+        .returning(
+            Enrolment.id,
+            Enrolment.flow_id,
+            Enrolment.entry_key,
+            Contact.email,
+            Flow.klaviyo_start_metric,
+            Flow.klaviyo_exit_metric,
+            Flow.klaviyo_property,
+            Flow.activecampaign_automation_id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(ended)).all()
+    if not rows:
+        return []
+    changes = [
+        _change(flow_id, id_, email, key, None, _Provider(*provider), now, exit_reason=reason)
+        for id_, flow_id, key, email, *provider in sorted(rows, key=lambda r: (r[3], r[0]))
+    ]
+    await outbox.enqueue_many(session, changes, now=now)
+    await timers.cancel(session, timers.ENROLMENT_END, [str(r[0]) for r in rows])
+    kind = reason.split(":", 1)[0]
+    flows = [r[1] for r in rows]
+    after_commit(session, lambda: _count_exits(flows, kind))
+    return [r[0] for r in rows]
+
+
+def _count_exits(flows: list[str], kind: str) -> None:
+    for flow_id in flows:
+        FLOW_EXITS.labels(flow_id, kind).inc()
+
+
+async def complete(session: AsyncSession, enrolment_ids: Sequence[uuid.UUID], now: datetime) -> int:
+    """Mark these enrolments COMPLETED, those still running; how many. The
+    provider's flow runs its own course: nothing is sent."""
+    if not enrolment_ids:
+        return 0
+    result = await session.execute(
+        update(Enrolment)
+        .where(Enrolment.id.in_(enrolment_ids), Enrolment.state == State.ACTIVE)
+        .values(state=State.COMPLETED, ended_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

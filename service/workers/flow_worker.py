@@ -1,0 +1,103 @@
+"""The flow worker: takes the durable timers that fell due (service.flows.timers)
+and acts on them (service.flows.firing), and the segment joins and leaves
+flows wait for (service.flows.segment_signals), a batch per transaction.
+Between batches it sleeps until the earliest timer is due, but never longer
+than `max_sleep_s`, so a timer armed meanwhile for sooner, or a signal, waits
+at most that (no LISTEN/NOTIFY: timers are armed by many transactions, most
+for an hour or more ahead). Replicas take disjoint rows (SKIP LOCKED); after
+an outage the backlog is worked off oldest first, at full speed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from marketing_runtime.clock import Clock
+
+from service.errors import MarketingError
+from service.flows import firing, segment_signals, timers
+from service.storage.database import Database
+from service.workers.segment_refresher import backoff_s
+
+log = logging.getLogger(__name__)
+_LOCKED_ELSEWHERE_S = 0.02
+
+
+@dataclass(frozen=True)
+class TimerSettings:
+    batch: int = 500  # MARKETING_TIMER_BATCH
+    max_sleep_s: float = 0.25  # MARKETING_TIMER_MAX_SLEEP_S
+
+
+DEFAULT_TIMER_SETTINGS = TimerSettings()
+
+
+class FlowWorker:
+    def __init__(
+        self, db: Database, clock: Clock, settings: TimerSettings = DEFAULT_TIMER_SETTINGS
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._settings = settings
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                taken = max(await self.fire_due_once(), await self.drain_signals_once())
+                failures = 0
+                wait_s = 0.0 if taken >= self._settings.batch else await self._until_next_due()
+            except MarketingError as exc:  # PostgreSQL unreachable: later
+                failures += 1
+                log.warning("flow worker: %s", exc)
+                wait_s = backoff_s(failures)
+            except Exception:  # a bug must not end the loop for good
+                failures += 1
+                log.exception("flow worker: a batch failed")
+                wait_s = backoff_s(failures)
+            if wait_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), wait_s)
+
+    async def fire_due_once(self) -> int:
+        """One batch of due timers fired; how many."""
+        async with self._db.transaction() as session:
+            now = self._clock()
+            fired = await timers.take_due(session, now, self._settings.batch)
+            await firing.fire(session, fired, now)
+            return len(fired)
+
+    async def drain_signals_once(self) -> int:
+        """One batch of segment joins and leaves acted on; how many."""
+        async with self._db.transaction() as session:
+            signals = await segment_signals.take(session, self._settings.batch)
+            await segment_signals.act(session, signals, self._clock())
+            return len(signals)
+
+    async def drain_all_signals(self) -> int:
+        total = 0
+        while taken := await self.drain_signals_once():
+            total += taken
+        return total
+
+    async def fire_all_due(self) -> int:
+        """Every timer due by the clock fired (tests, tools); how many."""
+        total = 0
+        while taken := await self.fire_due_once():
+            total += taken
+        return total
+
+    async def _until_next_due(self) -> float:
+        async with self._db.transaction() as session:
+            due = await timers.next_due(session)
+        if due is None:
+            return self._settings.max_sleep_s
+        # A timer due already was locked by another replica's batch: a moment.
+        wait_s = (due - self._clock()).total_seconds()
+        return min(max(wait_s, _LOCKED_ELSEWHERE_S), self._settings.max_sleep_s)
+
+    def stop(self) -> None:
+        self._stopping.set()

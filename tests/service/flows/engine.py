@@ -1,0 +1,82 @@
+"""Helpers of the flow tests: a database of the module's own, events logged
+as the event-log writer logs them, and what the decisions left behind."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import orjson
+from marketing_runtime.timestamps import epoch_micros
+from sqlalchemy import select
+
+from service.common.validation import email_key
+from service.contacts.rules import ContactFields, upsert_contact
+from service.events.event_log import LogEvent, insert_log_rows
+from service.storage.database import Database
+from service.storage.models import Enrolment, Outbox, Timer
+
+
+async def log_event(
+    db: Database,
+    email: str,
+    metric: str,
+    body: dict[str, Any],
+    at: datetime,
+    *,
+    event_id: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """An event taken in over the bus (the event-log writer's path); its id."""
+    event_id = event_id or f"ev-{uuid.uuid4().hex}"
+    event = LogEvent(
+        event_id, email_key(email), email, metric, epoch_micros(at), orjson.dumps(body), None
+    )
+    async with db.transaction() as session:
+        await insert_log_rows(session, [event], now or at, report_new=False)
+    return event_id
+
+
+async def register(db: Database, email: str, at: datetime, **fields: Any) -> uuid.UUID:
+    from datetime import timedelta
+
+    view, _ = await upsert_contact(
+        db,
+        ContactFields(email=email, first_name="Ada", **fields),
+        now=at,
+        skew=timedelta(minutes=5),
+    )
+    return view.id
+
+
+async def enrolments(db: Database, email: str, flow_id: str | None = None) -> list[Enrolment]:
+    from service.storage.models import Contact
+
+    async with db.transaction() as session:
+        query = (
+            select(Enrolment)
+            .join(Contact, Contact.id == Enrolment.contact_id)
+            .where(Contact.email == email)
+            .order_by(Enrolment.created_at, Enrolment.id)
+        )
+        if flow_id is not None:
+            query = query.where(Enrolment.flow_id == flow_id)
+        return list(await session.scalars(query))
+
+
+async def timers_of(db: Database, contact_id: uuid.UUID, kind: str) -> list[Timer]:
+    async with db.transaction() as session:
+        return list(
+            await session.scalars(
+                select(Timer).where(Timer.contact_id == contact_id, Timer.kind == kind)
+            )
+        )
+
+
+async def outbox_kinds(db: Database, email: str) -> list[str]:
+    async with db.transaction() as session:
+        rows = await session.scalars(
+            select(Outbox.kind).where(Outbox.contact_key == email_key(email)).order_by(Outbox.seq)
+        )
+        return list(rows)
