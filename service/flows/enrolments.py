@@ -16,7 +16,7 @@ import orjson
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.kinds import Kind
 from marketing_runtime.timestamps import to_timestamp
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -218,6 +218,7 @@ def _change(
     now: datetime,
     *,
     exit_reason: str = "",
+    others_active: bool = False,
 ) -> tuple[str, Kind, bytes]:
     message = bus_pb2.EnrolmentChanged(
         flow_id=flow_id,
@@ -232,6 +233,7 @@ def _change(
         context_json=orjson.dumps(context or {}),
         entry_key=key,
         change_time=to_timestamp(now),
+        others_active=others_active,
     )
     return email_key(email), bus_pb2.KIND_ENROLMENT_CHANGED, message.SerializeToString()
 
@@ -259,6 +261,7 @@ async def exit_where(
         .returning(
             Enrolment.id,
             Enrolment.flow_id,
+            Enrolment.contact_id,
             Enrolment.entry_key,
             Contact.email,
             Flow.klaviyo_start_metric,
@@ -271,9 +274,22 @@ async def exit_where(
     rows = (await session.execute(ended)).all()
     if not rows:
         return []
+    still_running = await _running(session, {(r[1], r[2]) for r in rows})
     changes = [
-        _change(flow_id, id_, email, key, None, _Provider(*provider), now, exit_reason=reason)
-        for id_, flow_id, key, email, *provider in sorted(rows, key=lambda r: (r[3], r[0]))
+        _change(
+            flow_id,
+            id_,
+            email,
+            key,
+            None,
+            _Provider(*provider),
+            now,
+            exit_reason=reason,
+            others_active=(flow_id, contact_id) in still_running,
+        )
+        for id_, flow_id, contact_id, key, email, *provider in sorted(
+            rows, key=lambda r: (r[4], r[0])
+        )
     ]
     await outbox.enqueue_many(session, changes, now=now)
     await timers.cancel(session, timers.ENROLMENT_END, [str(r[0]) for r in rows])
@@ -281,6 +297,21 @@ async def exit_where(
     flows = [r[1] for r in rows]
     after_commit(session, lambda: _count_exits(flows, kind))
     return [r[0] for r in rows]
+
+
+async def _running(
+    session: AsyncSession, pairs: set[tuple[str, uuid.UUID]]
+) -> set[tuple[str, uuid.UUID]]:
+    """Which of these (flow, contact) pairs still have a running enrolment
+    (another cart's recovery): the provider's per-person state of the flow
+    must then stay."""
+    rows = await session.execute(
+        select(Enrolment.flow_id, Enrolment.contact_id).where(
+            Enrolment.state == State.ACTIVE,
+            tuple_(Enrolment.flow_id, Enrolment.contact_id).in_(sorted(pairs)),
+        )
+    )
+    return {(flow_id, contact_id) for flow_id, contact_id in rows}
 
 
 def _count_exits(flows: list[str], kind: str) -> None:

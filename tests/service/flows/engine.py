@@ -80,3 +80,22 @@ async def outbox_kinds(db: Database, email: str) -> list[str]:
             select(Outbox.kind).where(Outbox.contact_key == email_key(email)).order_by(Outbox.seq)
         )
         return list(rows)
+
+
+async def outbox_rows(db: Database, email: str, kind: str) -> list[Any]:
+    """The person's outbox rows of `kind`, in order, with their payload messages."""
+    from service.deliveries import outbox
+
+    async with db.transaction() as session:
+        rows = await session.execute(
+            select(Outbox.kind, Outbox.payload)
+            .where(Outbox.contact_key == email_key(email), Outbox.kind == kind)
+            .order_by(Outbox.seq)
+        )
+        return [_Row(k, outbox.payload(k, p)) for k, p in rows]
+
+
+class _Row:
+    def __init__(self, kind: str, payload: Any) -> None:
+        self.kind = kind
+        self.payload = payload

@@ -14,12 +14,20 @@ from sqlalchemy import insert
 
 from service.consent.rules import unsubscribe
 from service.flows import timers
+from service.flows.enrolments import exit_where
 from service.segments.rules import NewSegment, change_members, create_segment
 from service.storage.database import Database
-from service.storage.models import Flow, SegmentKind
+from service.storage.models import Enrolment, Flow, SegmentKind
 from service.workers.flow_worker import FlowWorker
 from tests.harness import own_database
-from tests.service.flows.engine import enrolments, log_event, outbox_kinds, register, timers_of
+from tests.service.flows.engine import (
+    enrolments,
+    log_event,
+    outbox_kinds,
+    outbox_rows,
+    register,
+    timers_of,
+)
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 ENROLMENT = "enrolment.changed"
@@ -201,5 +209,26 @@ def test_joining_a_segment_enrols_and_leaving_it_exits(flows_db: str) -> None:
         await worker.drain_all_signals()
         (vip,) = await enrolments(db, email, flow_id)
         assert vip.state == "EXITED" and vip.exit_reason == f"segment_left:{segment_id}"
+
+    run(flows_db, scenario)
+
+
+def test_an_exit_says_whether_another_enrolment_of_the_flow_runs_on(flows_db: str) -> None:
+    async def scenario(db: Database) -> None:
+        email = _email("two-carts")
+        await register(db, email, T0)
+        await log_event(db, email, "cart_abandoned", _cart("c-a"), T0)
+        await log_event(db, email, "cart_abandoned", _cart("c-b"), T0)
+        first, second = await enrolments(db, email, "cart-recovery")
+        async with db.transaction() as session:
+            await exit_where(session, Enrolment.id == first.id, "manual", T0)
+        async with db.transaction() as session:
+            await exit_where(session, Enrolment.id == second.id, "manual", T0)
+        exits = [
+            row.payload
+            for row in await outbox_rows(db, email, "enrolment.changed")
+            if not row.payload.active
+        ]
+        assert [e.others_active for e in exits] == [True, False]
 
     run(flows_db, scenario)

@@ -179,7 +179,9 @@ def test_a_flow_that_is_not_live_records_why_it_enrolled_no_one(stub) -> None:
 def test_listing_enrolments_checks_its_arguments(stub) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         stub.ListEnrolments(
-            pb.ListEnrolmentsRequest(parent="flows/welcome", contact="people/1", states=[fp.Enrolment.STATE_UNSPECIFIED])
+            pb.ListEnrolmentsRequest(
+                parent="flows/welcome", contact="people/1", states=[fp.Enrolment.STATE_UNSPECIFIED]
+            )
         )
     assert set(field_violations(caught.value)) == {"contact", "states[0]"}
     with pytest.raises(grpc.RpcError) as missing:

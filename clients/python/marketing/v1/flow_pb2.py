@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from marketing.v1 import segment_pb2 as marketing_dot_v1_dot_segment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17marketing/v1/flow.proto\x12\x0cmarketing.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1amarketing/v1/segment.proto\"\xcd\x03\n\x04\x46low\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12*\n\x07trigger\x18\x04 \x01(\x0b\x32\x19.marketing.v1.FlowTrigger\x12+\n\nentry_rule\x18\x05 \x01(\x0b\x32\x17.marketing.v1.EntryRule\x12\x34\n\x0f\x65xit_conditions\x18\x06 \x03(\x0b\x32\x1b.marketing.v1.ExitCondition\x12\x0c\n\x04live\x18\x07 \x01(\x08\x12,\n\x08provider\x18\x08 \x01(\x0b\x32\x1a.marketing.v1.ProviderFlow\x12\x32\n\x0f\x63ompletes_after\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08\x62uilt_in\x18\n \x01(\x08\x12\x19\n\x11\x61\x63tive_enrolments\x18\x0b \x01(\x03\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xab\x01\n\x0b\x46lowTrigger\x12+\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1a.marketing.v1.EventTriggerH\x00\x12\x19\n\x0fsegment_entered\x18\x02 \x01(\tH\x00\x12\x34\n\x0fno_purchase_for\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x16\n\x0cregistration\x18\x04 \x01(\x08H\x00\x42\x06\n\x04kind\"W\n\x0c\x45ventTrigger\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12\x33\n\x0e\x63ontact_filter\x18\x02 \x01(\x0b\x32\x1b.marketing.v1.SegmentFilter\"\x89\x02\n\tEntryRule\x12*\n\x04kind\x18\x01 \x01(\x0e\x32\x1c.marketing.v1.EntryRule.Kind\x12\x14\n\x0ckey_property\x18\x02 \x01(\t\x12+\n\x08\x63ooldown\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x8c\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15KIND_ONCE_PER_CONTACT\x10\x01\x12\x15\n\x11KIND_ONCE_PER_KEY\x10\x02\x12\x1b\n\x17KIND_REENTER_AFTER_EXIT\x10\x03\x12\x1f\n\x1bKIND_REENTER_AFTER_COOLDOWN\x10\x04\"]\n\rExitCondition\x12\x14\n\nevent_type\x18\x01 \x01(\tH\x00\x12\x16\n\x0csegment_left\x18\x02 \x01(\tH\x00\x12\x16\n\x0cunsubscribed\x18\x03 \x01(\x08H\x00\x42\x06\n\x04kind\"\x89\x01\n\x0cProviderFlow\x12\x1c\n\x14klaviyo_start_metric\x18\x01 \x01(\t\x12\x1b\n\x13klaviyo_exit_metric\x18\x02 \x01(\t\x12\x18\n\x10klaviyo_property\x18\x03 \x01(\t\x12$\n\x1c\x61\x63tivecampaign_automation_id\x18\x04 \x01(\t\"\xa2\x03\n\tEnrolment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.marketing.v1.Enrolment.State\x12+\n\x05\x63\x61use\x18\x05 \x01(\x0b\x32\x1c.marketing.v1.EnrolmentCause\x12\x11\n\tentry_key\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65xit_reason\x18\t \x01(\t\x12\x18\n\x10rejection_reason\x18\n \x01(\t\"k\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_ACTIVE\x10\x01\x12\x13\n\x0fSTATE_COMPLETED\x10\x02\x12\x10\n\x0cSTATE_EXITED\x10\x03\x12\x12\n\x0eSTATE_REJECTED\x10\x04\"\xba\x01\n\x0e\x45nrolmentCause\x12\x12\n\x08\x65vent_id\x18\x01 \x01(\tH\x00\x12\x19\n\x0fsegment_entered\x18\x02 \x01(\tH\x00\x12\x38\n\x12last_purchase_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x37\n\x11registration_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x06\n\x04kindb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17marketing/v1/flow.proto\x12\x0cmarketing.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1amarketing/v1/segment.proto\"\xcd\x03\n\x04\x46low\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12*\n\x07trigger\x18\x04 \x01(\x0b\x32\x19.marketing.v1.FlowTrigger\x12+\n\nentry_rule\x18\x05 \x01(\x0b\x32\x17.marketing.v1.EntryRule\x12\x34\n\x0f\x65xit_conditions\x18\x06 \x03(\x0b\x32\x1b.marketing.v1.ExitCondition\x12\x0c\n\x04live\x18\x07 \x01(\x08\x12,\n\x08provider\x18\x08 \x01(\x0b\x32\x1a.marketing.v1.ProviderFlow\x12\x32\n\x0f\x63ompletes_after\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08\x62uilt_in\x18\n \x01(\x08\x12\x19\n\x11\x61\x63tive_enrolments\x18\x0b \x01(\x03\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc4\x01\n\x0b\x46lowTrigger\x12+\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1a.marketing.v1.EventTriggerH\x00\x12\x19\n\x0fsegment_entered\x18\x02 \x01(\tH\x00\x12\x34\n\x0fno_purchase_for\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x16\n\x0cregistration\x18\x04 \x01(\x08H\x00\x12\x17\n\rback_in_stock\x18\x05 \x01(\x08H\x00\x42\x06\n\x04kind\"W\n\x0c\x45ventTrigger\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12\x33\n\x0e\x63ontact_filter\x18\x02 \x01(\x0b\x32\x1b.marketing.v1.SegmentFilter\"\x89\x02\n\tEntryRule\x12*\n\x04kind\x18\x01 \x01(\x0e\x32\x1c.marketing.v1.EntryRule.Kind\x12\x14\n\x0ckey_property\x18\x02 \x01(\t\x12+\n\x08\x63ooldown\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x8c\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15KIND_ONCE_PER_CONTACT\x10\x01\x12\x15\n\x11KIND_ONCE_PER_KEY\x10\x02\x12\x1b\n\x17KIND_REENTER_AFTER_EXIT\x10\x03\x12\x1f\n\x1bKIND_REENTER_AFTER_COOLDOWN\x10\x04\"]\n\rExitCondition\x12\x14\n\nevent_type\x18\x01 \x01(\tH\x00\x12\x16\n\x0csegment_left\x18\x02 \x01(\tH\x00\x12\x16\n\x0cunsubscribed\x18\x03 \x01(\x08H\x00\x42\x06\n\x04kind\"\x89\x01\n\x0cProviderFlow\x12\x1c\n\x14klaviyo_start_metric\x18\x01 \x01(\t\x12\x1b\n\x13klaviyo_exit_metric\x18\x02 \x01(\t\x12\x18\n\x10klaviyo_property\x18\x03 \x01(\t\x12$\n\x1c\x61\x63tivecampaign_automation_id\x18\x04 \x01(\t\"\xa2\x03\n\tEnrolment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.marketing.v1.Enrolment.State\x12+\n\x05\x63\x61use\x18\x05 \x01(\x0b\x32\x1c.marketing.v1.EnrolmentCause\x12\x11\n\tentry_key\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65xit_reason\x18\t \x01(\t\x12\x18\n\x10rejection_reason\x18\n \x01(\t\"k\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_ACTIVE\x10\x01\x12\x13\n\x0fSTATE_COMPLETED\x10\x02\x12\x10\n\x0cSTATE_EXITED\x10\x03\x12\x12\n\x0eSTATE_REJECTED\x10\x04\"\xe0\x01\n\x0e\x45nrolmentCause\x12\x12\n\x08\x65vent_id\x18\x01 \x01(\tH\x00\x12\x19\n\x0fsegment_entered\x18\x02 \x01(\tH\x00\x12\x38\n\x12last_purchase_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x37\n\x11registration_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12$\n\x1a\x62\x61\x63k_in_stock_subscription\x18\x05 \x01(\tH\x00\x42\x06\n\x04kindb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,21 +37,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FLOW']._serialized_start=135
   _globals['_FLOW']._serialized_end=596
   _globals['_FLOWTRIGGER']._serialized_start=599
-  _globals['_FLOWTRIGGER']._serialized_end=770
-  _globals['_EVENTTRIGGER']._serialized_start=772
-  _globals['_EVENTTRIGGER']._serialized_end=859
-  _globals['_ENTRYRULE']._serialized_start=862
-  _globals['_ENTRYRULE']._serialized_end=1127
-  _globals['_ENTRYRULE_KIND']._serialized_start=987
-  _globals['_ENTRYRULE_KIND']._serialized_end=1127
-  _globals['_EXITCONDITION']._serialized_start=1129
-  _globals['_EXITCONDITION']._serialized_end=1222
-  _globals['_PROVIDERFLOW']._serialized_start=1225
-  _globals['_PROVIDERFLOW']._serialized_end=1362
-  _globals['_ENROLMENT']._serialized_start=1365
-  _globals['_ENROLMENT']._serialized_end=1783
-  _globals['_ENROLMENT_STATE']._serialized_start=1676
-  _globals['_ENROLMENT_STATE']._serialized_end=1783
-  _globals['_ENROLMENTCAUSE']._serialized_start=1786
-  _globals['_ENROLMENTCAUSE']._serialized_end=1972
+  _globals['_FLOWTRIGGER']._serialized_end=795
+  _globals['_EVENTTRIGGER']._serialized_start=797
+  _globals['_EVENTTRIGGER']._serialized_end=884
+  _globals['_ENTRYRULE']._serialized_start=887
+  _globals['_ENTRYRULE']._serialized_end=1152
+  _globals['_ENTRYRULE_KIND']._serialized_start=1012
+  _globals['_ENTRYRULE_KIND']._serialized_end=1152
+  _globals['_EXITCONDITION']._serialized_start=1154
+  _globals['_EXITCONDITION']._serialized_end=1247
+  _globals['_PROVIDERFLOW']._serialized_start=1250
+  _globals['_PROVIDERFLOW']._serialized_end=1387
+  _globals['_ENROLMENT']._serialized_start=1390
+  _globals['_ENROLMENT']._serialized_end=1808
+  _globals['_ENROLMENT_STATE']._serialized_start=1701
+  _globals['_ENROLMENT_STATE']._serialized_end=1808
+  _globals['_ENROLMENTCAUSE']._serialized_start=1811
+  _globals['_ENROLMENTCAUSE']._serialized_end=2035
 # @@protoc_insertion_point(module_scope)

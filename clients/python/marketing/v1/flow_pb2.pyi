@@ -43,16 +43,18 @@ class Flow(_message.Message):
     def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., trigger: _Optional[_Union[FlowTrigger, _Mapping]] = ..., entry_rule: _Optional[_Union[EntryRule, _Mapping]] = ..., exit_conditions: _Optional[_Iterable[_Union[ExitCondition, _Mapping]]] = ..., live: _Optional[bool] = ..., provider: _Optional[_Union[ProviderFlow, _Mapping]] = ..., completes_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., built_in: _Optional[bool] = ..., active_enrolments: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class FlowTrigger(_message.Message):
-    __slots__ = ("event", "segment_entered", "no_purchase_for", "registration")
+    __slots__ = ("event", "segment_entered", "no_purchase_for", "registration", "back_in_stock")
     EVENT_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_ENTERED_FIELD_NUMBER: _ClassVar[int]
     NO_PURCHASE_FOR_FIELD_NUMBER: _ClassVar[int]
     REGISTRATION_FIELD_NUMBER: _ClassVar[int]
+    BACK_IN_STOCK_FIELD_NUMBER: _ClassVar[int]
     event: EventTrigger
     segment_entered: str
     no_purchase_for: _duration_pb2.Duration
     registration: bool
-    def __init__(self, event: _Optional[_Union[EventTrigger, _Mapping]] = ..., segment_entered: _Optional[str] = ..., no_purchase_for: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., registration: _Optional[bool] = ...) -> None: ...
+    back_in_stock: bool
+    def __init__(self, event: _Optional[_Union[EventTrigger, _Mapping]] = ..., segment_entered: _Optional[str] = ..., no_purchase_for: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., registration: _Optional[bool] = ..., back_in_stock: _Optional[bool] = ...) -> None: ...
 
 class EventTrigger(_message.Message):
     __slots__ = ("event_type", "contact_filter")
@@ -143,13 +145,15 @@ class Enrolment(_message.Message):
     def __init__(self, name: _Optional[str] = ..., contact: _Optional[str] = ..., email: _Optional[str] = ..., state: _Optional[_Union[Enrolment.State, str]] = ..., cause: _Optional[_Union[EnrolmentCause, _Mapping]] = ..., entry_key: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., exit_reason: _Optional[str] = ..., rejection_reason: _Optional[str] = ...) -> None: ...
 
 class EnrolmentCause(_message.Message):
-    __slots__ = ("event_id", "segment_entered", "last_purchase_time", "registration_time")
+    __slots__ = ("event_id", "segment_entered", "last_purchase_time", "registration_time", "back_in_stock_subscription")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_ENTERED_FIELD_NUMBER: _ClassVar[int]
     LAST_PURCHASE_TIME_FIELD_NUMBER: _ClassVar[int]
     REGISTRATION_TIME_FIELD_NUMBER: _ClassVar[int]
+    BACK_IN_STOCK_SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     segment_entered: str
     last_purchase_time: _timestamp_pb2.Timestamp
     registration_time: _timestamp_pb2.Timestamp
-    def __init__(self, event_id: _Optional[str] = ..., segment_entered: _Optional[str] = ..., last_purchase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., registration_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    back_in_stock_subscription: str
+    def __init__(self, event_id: _Optional[str] = ..., segment_entered: _Optional[str] = ..., last_purchase_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., registration_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., back_in_stock_subscription: _Optional[str] = ...) -> None: ...

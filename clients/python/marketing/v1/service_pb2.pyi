@@ -4,6 +4,7 @@ from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from marketing.v1 import back_in_stock_pb2 as _back_in_stock_pb2
 from marketing.v1 import consent_pb2 as _consent_pb2
 from marketing.v1 import contact_pb2 as _contact_pb2
 from marketing.v1 import contact_sync_pb2 as _contact_sync_pb2
@@ -541,3 +542,81 @@ class ExitEnrolmentResponse(_message.Message):
     ENROLMENT_FIELD_NUMBER: _ClassVar[int]
     enrolment: _flow_pb2.Enrolment
     def __init__(self, enrolment: _Optional[_Union[_flow_pb2.Enrolment, _Mapping]] = ...) -> None: ...
+
+class SubscribeBackInStockRequest(_message.Message):
+    __slots__ = ("email", "product_id", "variant_id", "source")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    product_id: str
+    variant_id: str
+    source: str
+    def __init__(self, email: _Optional[str] = ..., product_id: _Optional[str] = ..., variant_id: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+
+class SubscribeBackInStockResponse(_message.Message):
+    __slots__ = ("subscription", "created")
+    SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    subscription: _back_in_stock_pb2.BackInStockSubscription
+    created: bool
+    def __init__(self, subscription: _Optional[_Union[_back_in_stock_pb2.BackInStockSubscription, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class UnsubscribeBackInStockRequest(_message.Message):
+    __slots__ = ("email", "product_id", "variant_id")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    product_id: str
+    variant_id: str
+    def __init__(self, email: _Optional[str] = ..., product_id: _Optional[str] = ..., variant_id: _Optional[str] = ...) -> None: ...
+
+class UnsubscribeBackInStockResponse(_message.Message):
+    __slots__ = ("subscription",)
+    SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    subscription: _back_in_stock_pb2.BackInStockSubscription
+    def __init__(self, subscription: _Optional[_Union[_back_in_stock_pb2.BackInStockSubscription, _Mapping]] = ...) -> None: ...
+
+class ListBackInStockSubscriptionsRequest(_message.Message):
+    __slots__ = ("product_id", "variant_id", "contact", "states", "page_size", "page_token")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    variant_id: str
+    contact: str
+    states: _containers.RepeatedScalarFieldContainer[_back_in_stock_pb2.BackInStockSubscription.State]
+    page_size: int
+    page_token: str
+    def __init__(self, product_id: _Optional[str] = ..., variant_id: _Optional[str] = ..., contact: _Optional[str] = ..., states: _Optional[_Iterable[_Union[_back_in_stock_pb2.BackInStockSubscription.State, str]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListBackInStockSubscriptionsResponse(_message.Message):
+    __slots__ = ("subscriptions", "next_page_token")
+    SUBSCRIPTIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    subscriptions: _containers.RepeatedCompositeFieldContainer[_back_in_stock_pb2.BackInStockSubscription]
+    next_page_token: str
+    def __init__(self, subscriptions: _Optional[_Iterable[_Union[_back_in_stock_pb2.BackInStockSubscription, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class NotifyBackInStockRequest(_message.Message):
+    __slots__ = ("product_id", "variant_id", "quantity", "product")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    variant_id: str
+    quantity: int
+    product: _event_pb2.Product
+    def __init__(self, product_id: _Optional[str] = ..., variant_id: _Optional[str] = ..., quantity: _Optional[int] = ..., product: _Optional[_Union[_event_pb2.Product, _Mapping]] = ...) -> None: ...
+
+class NotifyBackInStockResponse(_message.Message):
+    __slots__ = ("restock",)
+    RESTOCK_FIELD_NUMBER: _ClassVar[int]
+    restock: _back_in_stock_pb2.Restock
+    def __init__(self, restock: _Optional[_Union[_back_in_stock_pb2.Restock, _Mapping]] = ...) -> None: ...

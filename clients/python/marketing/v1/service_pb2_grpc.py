@@ -205,6 +205,26 @@ class MarketingServiceStub:
                 request_serializer=marketing_dot_v1_dot_service__pb2.ExitEnrolmentRequest.SerializeToString,
                 response_deserializer=marketing_dot_v1_dot_service__pb2.ExitEnrolmentResponse.FromString,
                 _registered_method=True)
+        self.SubscribeBackInStock = channel.unary_unary(
+                '/marketing.v1.MarketingService/SubscribeBackInStock',
+                request_serializer=marketing_dot_v1_dot_service__pb2.SubscribeBackInStockRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.SubscribeBackInStockResponse.FromString,
+                _registered_method=True)
+        self.UnsubscribeBackInStock = channel.unary_unary(
+                '/marketing.v1.MarketingService/UnsubscribeBackInStock',
+                request_serializer=marketing_dot_v1_dot_service__pb2.UnsubscribeBackInStockRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.UnsubscribeBackInStockResponse.FromString,
+                _registered_method=True)
+        self.ListBackInStockSubscriptions = channel.unary_unary(
+                '/marketing.v1.MarketingService/ListBackInStockSubscriptions',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ListBackInStockSubscriptionsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ListBackInStockSubscriptionsResponse.FromString,
+                _registered_method=True)
+        self.NotifyBackInStock = channel.unary_unary(
+                '/marketing.v1.MarketingService/NotifyBackInStock',
+                request_serializer=marketing_dot_v1_dot_service__pb2.NotifyBackInStockRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.NotifyBackInStockResponse.FromString,
+                _registered_method=True)
 
 
 class MarketingServiceServicer:
@@ -471,6 +491,42 @@ class MarketingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubscribeBackInStock(self, request, context):
+        """Puts a person on a product's waitlist (creating the contact when none
+        exists). Already waiting for it: the existing subscription, `created`
+        false.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnsubscribeBackInStock(self, request, context):
+        """Takes a person off a product's waitlist. NOT_FOUND when not waiting.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBackInStockSubscriptions(self, request, context):
+        """Lists waitlist subscriptions, oldest first: of a product (optionally one
+        variant) or of a contact, optionally in some states.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NotifyBackInStock(self, request, context):
+        """Called by the catalog when a product (or a variant) is back: every
+        waiting subscription it answers (at most `quantity`, oldest first, when
+        given) is notified within the hour, once: a second call with nothing
+        new waiting notifies no one again. A subscription to a product without
+        a variant is answered by a restock of any variant; a restock without a
+        variant answers every subscription to the product.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -638,6 +694,26 @@ def add_MarketingServiceServicer_to_server(servicer, server):
                     servicer.ExitEnrolment,
                     request_deserializer=marketing_dot_v1_dot_service__pb2.ExitEnrolmentRequest.FromString,
                     response_serializer=marketing_dot_v1_dot_service__pb2.ExitEnrolmentResponse.SerializeToString,
+            ),
+            'SubscribeBackInStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubscribeBackInStock,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.SubscribeBackInStockRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.SubscribeBackInStockResponse.SerializeToString,
+            ),
+            'UnsubscribeBackInStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnsubscribeBackInStock,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.UnsubscribeBackInStockRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.UnsubscribeBackInStockResponse.SerializeToString,
+            ),
+            'ListBackInStockSubscriptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBackInStockSubscriptions,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ListBackInStockSubscriptionsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ListBackInStockSubscriptionsResponse.SerializeToString,
+            ),
+            'NotifyBackInStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.NotifyBackInStock,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.NotifyBackInStockRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.NotifyBackInStockResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1537,6 +1613,114 @@ class MarketingService:
             '/marketing.v1.MarketingService/ExitEnrolment',
             marketing_dot_v1_dot_service__pb2.ExitEnrolmentRequest.SerializeToString,
             marketing_dot_v1_dot_service__pb2.ExitEnrolmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeBackInStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/SubscribeBackInStock',
+            marketing_dot_v1_dot_service__pb2.SubscribeBackInStockRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.SubscribeBackInStockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnsubscribeBackInStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/UnsubscribeBackInStock',
+            marketing_dot_v1_dot_service__pb2.UnsubscribeBackInStockRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.UnsubscribeBackInStockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBackInStockSubscriptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ListBackInStockSubscriptions',
+            marketing_dot_v1_dot_service__pb2.ListBackInStockSubscriptionsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ListBackInStockSubscriptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NotifyBackInStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/NotifyBackInStock',
+            marketing_dot_v1_dot_service__pb2.NotifyBackInStockRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.NotifyBackInStockResponse.FromString,
             options,
             channel_credentials,
             insecure,

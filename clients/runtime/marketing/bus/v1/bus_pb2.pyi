@@ -347,7 +347,7 @@ class ListMembershipChanged(_message.Message):
     def __init__(self, segment_id: _Optional[str] = ..., list_id: _Optional[str] = ..., list_name: _Optional[str] = ..., email: _Optional[str] = ..., member: _Optional[bool] = ..., link_id: _Optional[str] = ...) -> None: ...
 
 class EnrolmentChanged(_message.Message):
-    __slots__ = ("flow_id", "enrolment_id", "email", "active", "exit_reason", "start_metric", "exit_metric", "property", "automation_id", "context_json", "entry_key", "change_time")
+    __slots__ = ("flow_id", "enrolment_id", "email", "active", "exit_reason", "start_metric", "exit_metric", "property", "automation_id", "context_json", "entry_key", "change_time", "others_active")
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
     ENROLMENT_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
@@ -360,6 +360,7 @@ class EnrolmentChanged(_message.Message):
     CONTEXT_JSON_FIELD_NUMBER: _ClassVar[int]
     ENTRY_KEY_FIELD_NUMBER: _ClassVar[int]
     CHANGE_TIME_FIELD_NUMBER: _ClassVar[int]
+    OTHERS_ACTIVE_FIELD_NUMBER: _ClassVar[int]
     flow_id: str
     enrolment_id: str
     email: str
@@ -372,7 +373,8 @@ class EnrolmentChanged(_message.Message):
     context_json: bytes
     entry_key: str
     change_time: _timestamp_pb2.Timestamp
-    def __init__(self, flow_id: _Optional[str] = ..., enrolment_id: _Optional[str] = ..., email: _Optional[str] = ..., active: _Optional[bool] = ..., exit_reason: _Optional[str] = ..., start_metric: _Optional[str] = ..., exit_metric: _Optional[str] = ..., property: _Optional[str] = ..., automation_id: _Optional[str] = ..., context_json: _Optional[bytes] = ..., entry_key: _Optional[str] = ..., change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    others_active: bool
+    def __init__(self, flow_id: _Optional[str] = ..., enrolment_id: _Optional[str] = ..., email: _Optional[str] = ..., active: _Optional[bool] = ..., exit_reason: _Optional[str] = ..., start_metric: _Optional[str] = ..., exit_metric: _Optional[str] = ..., property: _Optional[str] = ..., automation_id: _Optional[str] = ..., context_json: _Optional[bytes] = ..., entry_key: _Optional[str] = ..., change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., others_active: _Optional[bool] = ...) -> None: ...
 
 class DeliveryResult(_message.Message):
     __slots__ = ("delivery_id", "kind", "contact_key", "outcome", "provider_id", "error", "attempts", "finish_time", "type")
