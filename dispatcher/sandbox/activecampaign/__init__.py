@@ -35,13 +35,42 @@ call whatever its key, 429 + Retry-After; /event has its own 5/s); `Api-Token` (
 wrong: 403 {"message":"Forbidden"}); the route (404, 405); the call's own checks. Windows are
 fixed and aligned to epoch seconds (bulk import's 100 and 20 a minute to epoch minutes).
 
+It also simulates ActiveCampaign's sending (DESIGN.md, "Who decides, who sends"): an
+automation given messages through the control endpoints sends them to each contact enrolled,
+when due by the sandbox's clock, recorded rendered, or skipped or cancelled with why (rules:
+dispatcher/sandbox/activecampaign/automation_flows.py; scheduling:
+dispatcher/sandbox/common/flows.py). An automation may start on a tracked event.
+
 Control endpoints: the shared ones (dispatcher/sandbox/common/control.py: requests, rejections
 with the error's body, faults whose `detail` is answered as {"message"}, throttled with the
 buckets api, event, bulk_import and bulk_import_single_contact, counting bulk import's rate-limit
-400s, health; /event's form recorded as a JSON object), and its own:
+400s, health; /event's form recorded as a JSON object; DELETE /_sandbox/requests also forgets
+the messages already sent, skipped or cancelled), the simulated sending's
+(dispatcher/sandbox/common/flow_control.py), and its own:
 
-    POST   /_sandbox/reset                         a new account (seeded), no log, no faults
-    POST   /_sandbox/automations                   {"name": ...}: add an automation
+    POST   /_sandbox/reset                         a new account (seeded; no flows, no
+                                                   messages), no log, no faults; the clock
+                                                   stays
+    GET    /_sandbox/clock                         {"now", "now_s", "offset_s"}
+    POST   /_sandbox/clock                         {"advance_s": 3600}: the clock moves on
+                                                   (never back); due messages go out; 200 +
+                                                   the clock
+    POST   /_sandbox/flows                         {"automation": "<id>", "messages":
+                                                    [{"delay_s", "channel": "email"|"sms",
+                                                    "subject", "body"}], "trigger_event"?,
+                                                    "list"?} (or a list): 201 + the flows;
+                                                   templates say {{ contact.firstName }},
+                                                   {{ contact.fields.<PERSTAG> }},
+                                                   {{ event.data.<key> }}
+    GET    /_sandbox/flows;  DELETE /_sandbox/flows (flows, runs and messages: 204)
+    GET    /_sandbox/messages[?email=&flow=&status=]   each message: id, flow (the automation
+                                                   id), flow_name, run, step, channel, email,
+                                                   to, status (scheduled, sent, skipped,
+                                                   cancelled), reason, subject, body,
+                                                   unique_id, scheduled_at, due_at, decided_at
+    POST   /_sandbox/automations                   {"name": ..., "messages"?, "trigger_event"?,
+                                                    "list"?}: add an automation (201
+                                                   {"automation", "flow"?})
     POST   /_sandbox/exclusions                    {"emails": [...]}: on the exclusion list
     GET    /_sandbox/contacts[?email=] | events[?event=] | orders | automations | imports | lists
     GET    /_sandbox/members?list=<id>             the list's contacts: contact, email, status,

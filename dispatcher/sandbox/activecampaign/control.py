@@ -1,14 +1,17 @@
-"""The /_sandbox/ endpoints of the ActiveCampaign sandbox: the shared ones (common/control.py)
-and its own views, reset, automations and the exclusion list."""
+"""The /_sandbox/ endpoints of the ActiveCampaign sandbox: the shared ones (common/control.py),
+the simulated sending's (common/flow_control.py: clock, flows, messages) and its own views,
+reset, automations and the exclusion list."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
-from dispatcher.sandbox.activecampaign import imports, views
+from dispatcher.sandbox.activecampaign import automation_flows, imports, views
 from dispatcher.sandbox.activecampaign.state import ActiveCampaignState
+from dispatcher.sandbox.activecampaign.store import Account
 from dispatcher.sandbox.common.control import PREFIX, answer_shared
+from dispatcher.sandbox.common.flow_control import answer_flows
 
 if TYPE_CHECKING:
     from dispatcher.sandbox.common.http import SandboxHandler
@@ -25,6 +28,8 @@ def answer(
 ) -> None:
     if answer_shared(handler, state, path, query.get("path"), body):
         return
+    if answer_flows(handler, state.flows, path, query, body):
+        return
     match handler.command, path.rstrip("/"):
         case "POST", "/_sandbox/reset":
             state.reset()
@@ -35,6 +40,7 @@ def answer(
             _exclude(handler, state, body)
         case "GET", view_path if view_path.removeprefix(PREFIX) in views.VIEWS:
             with state.account() as account:
+                automation_flows.send_due(account, state.clock())
                 imports.settle(account, state.clock())
                 view = views.VIEWS[view_path.removeprefix(PREFIX)](account, query)
             handler.send_json(200, view)
@@ -49,19 +55,35 @@ def _exclude(handler: SandboxHandler, state: ActiveCampaignState, body: bytes) -
         handler.send_json(400, {"message": 'Send {"emails": ["<address>", ...]}.'})
         return
     with state.account() as account:
+        automation_flows.send_due(account, state.clock())  # judged before the change
         account.excluded.update(e.strip().lower() for e in emails)
     handler.send(204)
 
 
 def _add_automation(handler: SandboxHandler, state: ActiveCampaignState, body: bytes) -> None:
-    """{"name": "..."}: a new automation contacts can be enrolled in."""
+    """{"name": "...", "messages"?, "trigger_event"?, "list"?}: a new automation contacts can
+    be enrolled in, with its messages when given (as POST /_sandbox/flows gives them)."""
     name = _member(body, "name")
     if not isinstance(name, str) or not name.strip():
         handler.send_json(400, {"message": 'Send {"name": "<automation name>"}.'})
         return
+    flow = {k: v for k, v in json.loads(body).items() if k != "name"}
     with state.account() as account:
         row = account.add_automation(name.strip(), state.clock())
-    handler.send_json(201, {"automation": dict(row)})
+        answer: dict[str, Any] = {"automation": dict(row)}
+        try:
+            if flow:
+                answer["flow"] = _configure(account, flow | {"automation": row["id"]})
+        except ValueError as exc:
+            account.automations.delete(row["id"])  # all or nothing
+            answer = {"message": f"Invalid flow: {exc}"}
+    handler.send_json(400 if "message" in answer else 201, answer)
+
+
+def _configure(account: Account, document: dict[str, Any]) -> dict[str, Any]:
+    flow = automation_flows.flow_from_json(account, document)
+    account.flows.add([flow])
+    return flow.to_json()
 
 
 def _member(body: bytes, name: str) -> Any:

@@ -9,7 +9,8 @@ an unknown contactTag 404; fieldValues 200.
 Beyond the page (the model decides): an unknown contact or list in contactLists, and an unknown
 contact or field in fieldValues, are 422 related_missing; tagging a contact again with the same
 tag answers the existing contactTag; every enrolment POST enrols again (a new enrolment id,
-`entered` counted), as nothing makes it idempotent."""
+`entered` counted), as nothing makes it idempotent. An enrolment in an automation with messages
+starts sending them, and its DELETE cancels those still pending (automation_flows.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 
 from dispatcher.sandbox.activecampaign.body import Call, ref, required_ref
 from dispatcher.sandbox.activecampaign.contacts import contact_json, set_field_value
+from dispatcher.sandbox.activecampaign.enrolments import add_enrolment
 from dispatcher.sandbox.activecampaign.errors import (
     ApiError,
     invalid,
@@ -98,13 +100,7 @@ def enrol(account: Account, call: Call) -> Answer:
     given = call.resource("contactAutomation", failed)
     contact = account.contacts.need(ref(given.get("contact")) or "", failed)
     automation = account.automations.need(ref(given.get("automation")) or "", failed)
-    stamp = timestamp(call.now)
-    row = account.contact_automations.insert(
-        {"contact": contact["id"], "seriesid": automation["id"], "automation": automation["id"]}
-        | {"status": "1", "adddate": stamp, "remdate": None, "lastblock": "1", "lastdate": stamp}
-        | {"completed": 0, "completeValue": 0, "completedElements": 0, "totalElements": 1}
-    )
-    automation["entered"] = str(int(automation["entered"]) + 1)
+    row = add_enrolment(account, contact, automation, call.now)
     return 201, {"contacts": [contact_json(account, contact)], "contactAutomation": public(row)}
 
 
@@ -114,6 +110,7 @@ def unenrol(account: Account, call: Call) -> Answer:
         enrolment_id, no_result("SubscriberSeries", enrolment_id, 403)
     )
     account.contact_automations.delete(row["id"])
+    account.flows.cancel("enrolment removed", call.now, run_key=row["id"])
     automation = account.automations.get(row["automation"])
     if automation is not None:
         automation["exited"] = str(int(automation["exited"]) + 1)

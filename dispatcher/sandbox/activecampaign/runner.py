@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from dispatcher.sandbox.activecampaign import imports, views
+from dispatcher.sandbox.activecampaign import automation_flows, imports, views
 from dispatcher.sandbox.activecampaign.server import ActiveCampaignServer
 from dispatcher.sandbox.activecampaign.state import (
     DEFAULT_IMPORT_DELAY_S,
@@ -32,6 +32,7 @@ class ActiveCampaignSandbox(RunningServer):
         """A /_sandbox/<name> view: contacts, events, orders, automations, imports, lists,
         members (of `list=`)."""
         with self.state.account() as account:
+            automation_flows.send_due(account, self.state.clock())
             imports.settle(account, self.state.clock())
             return views.VIEWS[name](account, query)
 
@@ -47,14 +48,33 @@ class ActiveCampaignSandbox(RunningServer):
         with self.state.account() as account:
             return str(account.add_automation(name, self.state.clock())["id"])
 
+    def add_flow(self, **fields: Any) -> dict[str, Any]:
+        """Give an automation messages, as POST /_sandbox/flows does (automation_flows.py):
+        automation, messages, trigger_event, list."""
+        (flow,) = self.state.flows.add_flows([fields])
+        return flow
+
+    def messages(
+        self, email: str | None = None, flow: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The automations' messages, as GET /_sandbox/messages returns them."""
+        return self.state.flows.messages(email, flow, status)
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the sandbox's clock on, as POST /_sandbox/clock does; the new time."""
+        now = self.state.clock.advance(seconds)
+        self.state.flows.send_due()
+        return now
+
     def exclude(self, *emails: str) -> None:
         """Put addresses on the account's exclusion list (a bulk import skips them), as
         POST /_sandbox/exclusions does."""
         with self.state.account() as account:
+            automation_flows.send_due(account, self.state.clock())
             account.excluded.update(e.strip().lower() for e in emails)
 
     def reset(self) -> None:
-        """A new account, an empty log, no faults."""
+        """A new account (no flows, no messages), an empty log, no faults."""
         self.state.reset()
 
 
@@ -73,7 +93,8 @@ def start_activecampaign_sandbox(
     """Serve the ActiveCampaign subset on host:port (0 = a free port). With `api_key`, only
     that `Api-Token` is the account's (others get 403); likewise `tracking_actid` and
     `tracking_key` for POST /event. `rate_limits=False` lifts every limit (for measuring
-    ceilings). `clock` gives epoch seconds: rate windows, import progress and timestamps.
+    ceilings). `clock` gives epoch seconds (plus what POST /_sandbox/clock moved it on): rate
+    windows, import progress, timestamps and the automations' messages.
     Contact ids count from `first_contact_id`."""
     settings = Settings(
         api_key, tracking_actid, tracking_key, rate_limits, import_delay_s, first_contact_id

@@ -7,7 +7,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from dispatcher.sandbox.activecampaign import control, imports, tracking
+from dispatcher.sandbox.activecampaign import automation_flows, control, imports, tracking
 from dispatcher.sandbox.activecampaign.body import Call
 from dispatcher.sandbox.activecampaign.errors import ApiError, Throttled, bare, forbidden
 from dispatcher.sandbox.activecampaign.limits import API_PER_SECOND, EVENTS_PER_SECOND
@@ -112,6 +112,7 @@ class _Handler(SandboxHandler):
             size=len(body),
         )
         with state.account() as account:
+            automation_flows.send_due(account, call.now)  # before the call changes anything
             imports.settle(account, call.now)
             return route.handle(account, call)
 

@@ -1,5 +1,6 @@
-"""What the ActiveCampaign sandbox holds: the account (under one lock, taken for each call),
-its settings, the request log, answered errors, rate-limit refusals, faults and windows."""
+"""What the ActiveCampaign sandbox holds: the account (under one lock, taken for each call;
+with the automations' messages, automation_flows.py), its settings, its clock, the request log,
+answered errors, rate-limit refusals, faults and windows."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from dispatcher.sandbox.activecampaign.automation_flows import AutomationFlows, send_due
 from dispatcher.sandbox.activecampaign.limits import WINDOWS
 from dispatcher.sandbox.activecampaign.store import Account, seeded_account
+from dispatcher.sandbox.common.clock import SandboxClock
 from dispatcher.sandbox.common.faults import FaultQueue
 from dispatcher.sandbox.common.recording import RequestLog
 from dispatcher.sandbox.common.throttled import RefusalLog
@@ -32,13 +35,14 @@ class Settings:
 class ActiveCampaignState:
     def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
         self.settings = settings
-        self.clock = clock
+        self.clock = SandboxClock(clock)  # moved on by POST /_sandbox/clock
         self.faults = FaultQueue()
-        self.windows = WindowCounter(clock, WINDOWS)
+        self.windows = WindowCounter(self.clock, WINDOWS)
         self._account_lock = threading.Lock()
-        self._account = seeded_account(clock(), settings.first_contact_id)
+        self._account = seeded_account(self.clock(), settings.first_contact_id)
         self.log = RequestLog()
         self.refusals = RefusalLog()
+        self.flows = AutomationFlows(self)
 
     @contextmanager
     def account(self) -> Iterator[Account]:
@@ -53,16 +57,21 @@ class ActiveCampaignState:
         return self.refusals.report(self.windows)
 
     def clear_log(self) -> None:
-        """Forget recorded requests, rejections, refusals and peaks (not the account)."""
+        """Forget recorded requests, rejections, refusals, peaks and the messages already
+        decided (not the account: its automations' messages and runs stay)."""
         self.log.clear()
         self.refusals.clear()
         self.windows.forget_peaks()
+        with self._account_lock:
+            send_due(self._account, self.clock())  # what is due was sent before the clearing
+            self._account.flows.forget_decided()
 
     def clear_faults(self) -> None:
         self.faults.clear()
 
     def reset(self) -> None:
-        """A new account (seeded), an empty log, no faults, fresh windows."""
+        """A new account (seeded: no flows, no messages), an empty log, no faults, fresh
+        windows. The clock stays where it is."""
         self.clear_log()
         self.clear_faults()
         self.windows.clear()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dispatcher.sandbox.activecampaign.errors import ApiError, no_result
+from dispatcher.sandbox.common.flows import FlowBook
 
 Row = dict[str, Any]
 
@@ -128,6 +129,8 @@ class Account:
     # The account's exclusion list (email keys): a bulk import skips these addresses,
     # naming them neither a success nor a failure.
     excluded: set[str] = field(default_factory=set)
+    # The automations' messages, their runs and what they sent (automation_flows.py).
+    flows: FlowBook = field(default_factory=FlowBook)
 
     def contact_by_email(self, email: str) -> Row | None:
         return self.contacts.first(email_key=email.strip().lower())

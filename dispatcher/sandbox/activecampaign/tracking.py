@@ -9,7 +9,8 @@ Beyond the page (the sandbox ASSUMES, a real account could differ): a refused ev
 actid or key, tracking off, no or too long an event name, a `visit` that is not a JSON object)
 is answered 200 `{"success":0,"message":...}` (the failure shape trackcmp clients test for);
 event tracking starts switched off, as in a new account; an event's name is registered the
-first time it is tracked; creating a registered name again is 422 duplicate."""
+first time it is tracked; creating a registered name again is 422 duplicate. An event may
+start an automation configured to start on it (automation_flows.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from dispatcher.sandbox.activecampaign import automation_flows
 from dispatcher.sandbox.activecampaign.body import Call, required_text
 from dispatcher.sandbox.activecampaign.errors import ApiError, duplicate, invalid, message
 from dispatcher.sandbox.activecampaign.routing import Answer, route
@@ -73,20 +75,22 @@ def track(state: ActiveCampaignState, method: str, body: bytes) -> tuple[int, An
     recorded = json.dumps(form).encode()
     settings = state.settings
     with state.account() as account:
+        now = state.clock()
+        automation_flows.send_due(account, now)  # before the event changes anything
         refused = _refusal(account, form, settings.tracking_actid, settings.tracking_key)
         if refused is not None:
             return 200, {"success": 0, "message": refused}, recorded
-        account.tracked_events.append(
-            TrackedEvent(
-                form["event"],
-                form.get("eventdata", ""),
-                _visit_email(form.get("visit")),
-                form.get("visit"),
-                iso(state.clock()),
-            )
+        event = TrackedEvent(
+            form["event"],
+            form.get("eventdata", ""),
+            _visit_email(form.get("visit")),
+            form.get("visit"),
+            iso(now),
         )
+        account.tracked_events.append(event)
         if form["event"] not in account.tracking_event_names:
             account.tracking_event_names.append(form["event"])
+        automation_flows.tracked(account, event.event, event.email, event.eventdata, now)
     return 200, {"success": 1, "message": "Event spawned"}, recorded
 
 

@@ -33,9 +33,34 @@ unless turned off); `revision` header 400; for POST and DELETE, Content-Type
 `invalid` with source.pointer; for GET, query parameters 400 with source.parameter, unknown ids
 404; the list endpoints' own checks are in list_routes.py.
 
+It also simulates Klaviyo's sending (DESIGN.md, "Who decides, who sends"): flows configured
+through the control endpoints start on events of their trigger metric and "send" their
+messages when due by the sandbox's clock, recorded rendered, or skipped or cancelled with why
+(rules: dispatcher/sandbox/klaviyo/flows.py; scheduling: dispatcher/sandbox/common/flows.py).
+
 Control endpoints: the shared ones (dispatcher/sandbox/common/control.py: requests, rejections
 with the error's `code`, faults, throttled with a bucket per endpoint and per opt-in throttle,
-health; DELETE /_sandbox/requests also forgets the event index), and its own:
+health; DELETE /_sandbox/requests also forgets the event index, the flows and their messages:
+it is this sandbox's reset between tests), the simulated sending's
+(dispatcher/sandbox/common/flow_control.py), and its own:
+
+    GET    /_sandbox/clock                         {"now", "now_s", "offset_s"}
+    POST   /_sandbox/clock                         {"advance_s": 3600}: the clock moves on
+                                                   (never back); due messages go out; 200 +
+                                                   the clock
+    POST   /_sandbox/flows                         {"name", "trigger_metric", "exit_metric"?,
+                                                    "filter_property"?, "messages": [{"delay_s",
+                                                    "channel": "email"|"sms", "subject",
+                                                    "body"}]} (or a list): 201 + the flows;
+                                                   templates say {{ event.product_url }},
+                                                   {{ event.lines.0.title }}, {{ person.
+                                                   first_name }}
+    GET    /_sandbox/flows;  DELETE /_sandbox/flows (flows, runs and messages: 204)
+    GET    /_sandbox/messages[?email=&flow=&status=]   each message: id, flow, flow_name, run,
+                                                   step, channel, email, to, status (scheduled,
+                                                   sent, skipped, cancelled), reason, subject,
+                                                   body, unique_id, scheduled_at, due_at,
+                                                   decided_at
 
     GET    /_sandbox/events                        {unique_id: accepted submissions}
     GET    /_sandbox/profiles[?email=a@b.c]        consent per profile, as the jobs above left

@@ -1,5 +1,6 @@
-"""The Klaviyo sandbox's /_sandbox/ control endpoints: the shared ones (common/control.py) and
-its own (events, profiles, lists, throttles). See the package docstring for the list."""
+"""The Klaviyo sandbox's /_sandbox/ control endpoints: the shared ones (common/control.py),
+the simulated sending's (common/flow_control.py: clock, flows, messages) and its own (events,
+profiles, lists, throttles). See the package docstring for the list."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from dispatcher.sandbox.common.control import answer_shared, parsed_or_refused
+from dispatcher.sandbox.common.flow_control import answer_flows
 from dispatcher.sandbox.klaviyo import list_routes
 from dispatcher.sandbox.klaviyo.consent import Planted
 from dispatcher.sandbox.klaviyo.jsonapi import error_document
@@ -23,6 +25,8 @@ _PLANTABLE = frozenset({*FIELDS, "location", "properties", "consent", "suppressi
 def control(handler: _Handler, path: str, query: dict[str, list[str]], body: bytes) -> None:
     state = handler.server.state
     if answer_shared(handler, state, path, _first(query, "path"), body):
+        return
+    if answer_flows(handler, state.flows, path, {k: v[0] for k, v in query.items()}, body):
         return
     match handler.command, path.rstrip("/"):
         case "GET", "/_sandbox/events":

@@ -41,15 +41,34 @@ class Sandbox(RunningServer):
     def plant_profile(self, **fields: Any) -> dict[str, Any]:
         """Set a stored profile's fields, properties, consent, suppression and lists, as
         POST /_sandbox/profiles does; the profile as Klaviyo would show it."""
+        self.state.flows.send_due()
         return plant_profile(self.state, fields, self.base_url)
+
+    def add_flow(self, **fields: Any) -> dict[str, Any]:
+        """Configure a flow as POST /_sandbox/flows does (klaviyo/flows.py): name,
+        trigger_metric, exit_metric, filter_property, messages."""
+        (flow,) = self.state.flows.add_flows([fields])
+        return flow
+
+    def messages(
+        self, email: str | None = None, flow: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The flows' messages, as GET /_sandbox/messages returns them."""
+        return self.state.flows.messages(email, flow, status)
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the sandbox's clock on, as POST /_sandbox/clock does; the new time."""
+        now = self.state.clock.advance(seconds)
+        self.state.flows.send_due()
+        return now
 
     def add_throttle(self, **fields: Any) -> None:
         """Rate-limit matching requests: path, limit (requests), window_s (seconds)."""
         self.state.add_throttle(Throttle(**fields))
 
     def reset(self) -> None:
-        """Forget requests, rejections, refusals, peaks and events (as DELETE
-        /_sandbox/requests)."""
+        """Forget requests, rejections, refusals, peaks, events, flows and their messages (as
+        DELETE /_sandbox/requests)."""
         self.state.clear_log()
 
 
@@ -67,8 +86,9 @@ def start_sandbox(
 
     Klaviyo's rate limits apply per key unless `rate_limits=False`, which is only for
     measuring ceilings (the limits are still counted: the peaks in `Sandbox.throttled()`). `clock`
-    (epoch seconds) drives the rate windows, arrival times and import jobs, which complete
-    `import_processing_s` after they were accepted."""
+    (epoch seconds, plus what POST /_sandbox/clock moved it on) drives the rate windows, arrival
+    times, the flows' messages and import jobs, which complete `import_processing_s` after they
+    were accepted."""
     state = SandboxState(
         clock=clock, rate_limits=rate_limits, import_processing_s=import_processing_s
     )

@@ -80,10 +80,11 @@ class _Handler(SandboxHandler):
         body = self.read_body(route.max_bytes if route else CONTROL_MAX_BYTES)
         if body is None:
             return
+        state = self.server.state
+        state.flows.send_due()  # what fell due goes out before anything changes
         if url.path.startswith(CONTROL_PREFIX):
             control(self, url.path, parse_qs(url.query), body)
             return
-        state = self.server.state
         state.settle()
         try:
             resolved: tuple[Endpoint, dict[str, str]] | NoEndpoint = resolve(self.command, url.path)
@@ -213,6 +214,7 @@ class _Handler(SandboxHandler):
         elif route.path == ERASURE_JOBS:
             state.erase(document)
         state.apply_consent(route.path, document, arrival.received_at)
+        state.flows.events_accepted(route.path, document, arrival.received_s)
         self._record(arrival, body, unique_ids)
         self.send(status, reply)
 

@@ -1,6 +1,7 @@
 """What the sandbox remembers: accepted requests, the unique_id index, rejections, queued
-faults, rate-limit windows and the fake account's profiles, consent, lists and import jobs.
-One lock per part; every operation under one is O(1) or a copy."""
+faults, rate-limit windows, the fake account's profiles, consent, lists and import jobs, and
+its flows with the messages they sent (flows.py). One lock per part; every operation under one
+is O(1) or a copy."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from dispatcher.sandbox.common.clock import SandboxClock
 from dispatcher.sandbox.common.faults import FaultQueue, object_fields
 from dispatcher.sandbox.common.recording import Arrival, RequestLog, iso
 from dispatcher.sandbox.common.throttled import RefusalLog
 from dispatcher.sandbox.common.windows import RateWindow, Refusal
 from dispatcher.sandbox.klaviyo.consent import ConsentBook
+from dispatcher.sandbox.klaviyo.flows import KlaviyoFlows
 from dispatcher.sandbox.klaviyo.imports import (
     DEFAULT_PROCESSING_S,
     ImportErrorItem,
@@ -67,8 +70,9 @@ class _Window:
 
 
 class SandboxState:
-    """`clock` (epoch seconds) times arrivals, Klaviyo's rate windows and import jobs;
-    `monotonic` times the opt-in throttles. Both are injectable for virtual-clock tests."""
+    """`clock` (epoch seconds) times arrivals, Klaviyo's rate windows, import jobs and the
+    flows' messages, moved on by POST /_sandbox/clock (common/clock.py); `monotonic` times the
+    opt-in throttles. Both are injectable for virtual-clock tests."""
 
     def __init__(
         self,
@@ -79,8 +83,8 @@ class SandboxState:
         import_processing_s: float = DEFAULT_PROCESSING_S,
     ) -> None:
         self._monotonic = monotonic
-        self.clock = clock
-        self.limiter = RateLimiter(clock, enforce=rate_limits)
+        self.clock = SandboxClock(clock)
+        self.limiter = RateLimiter(self.clock, enforce=rate_limits)
         self.profiles = ProfileStore()
         self.imports = ImportJobs(import_processing_s)
         self.faults = FaultQueue()
@@ -91,6 +95,7 @@ class SandboxState:
         self._events: dict[str, int] = {}
         self.consent = ConsentBook()  # account state: kept by clear_log(), like profiles
         self.lists = ListStore()  # the lists' records; who is in each is in `consent`
+        self.flows = KlaviyoFlows(self.clock, self.profiles, self.consent)
 
     def now_iso(self) -> str:
         return iso(self.clock())
@@ -174,6 +179,7 @@ class SandboxState:
             email = value
         phone = value if identifier == "phone_number" else None
         self.consent.forget(email, phone)
+        self.flows.profile_deleted(email, phone, self.clock())
 
     def start_import(self, document: dict[str, Any], now: float) -> ImportJob:
         """A validated bulk import job: profiles that cannot be imported become its errors."""
@@ -198,8 +204,10 @@ class SandboxState:
             self.consent.join_lists(job.profiles, job.list_ids)
 
     def clear_log(self) -> None:
-        """Forget recorded requests, rejections, refusals, peaks and the unique_id index (not
-        faults, profiles or live windows: those are the account's state)."""
+        """Forget recorded requests, rejections, refusals, peaks, the unique_id index and the
+        flows with their messages (not faults, profiles or live windows: those are the
+        account's state)."""
+        self.flows.clear_flows()
         self.log.clear()
         self.refusals.clear()
         self.limiter.windows.forget_peaks()
