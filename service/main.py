@@ -23,10 +23,10 @@ from service.api.tls import TlsSetupError
 from service.settings import ServiceSettings, async_database_url
 from service.storage import migrate
 from service.storage.database import Database
+from service.workers.flow_worker import TimerSettings
 from service.workers.runner import BusWorkers
 from service.workers.segment_refresher import RefresherSettings
 from service.workers.sync_driver import DriverSettings
-from service.workers.flow_worker import TimerSettings
 
 log = logging.getLogger("marketing.service")
 

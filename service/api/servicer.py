@@ -29,6 +29,7 @@ from service.reconcile.handlers import ReconcileHandlers
 from service.reconcile.provider import PersonReader
 from service.segments.handlers import SegmentHandlers
 from service.storage.database import Database
+from service.waitlists.handlers import WaitlistHandlers
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -54,6 +55,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self._reconcile = ReconcileHandlers(db, person_reader, clock=clock)
         self._segments = SegmentHandlers(db, page_tokens, clock=clock)
         self._flows = FlowHandlers(db, page_tokens, clock=clock)
+        self._waitlists = WaitlistHandlers(db, page_tokens, clock=clock)
 
     @rpc_method
     async def UpsertContact(
@@ -250,3 +252,27 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.ExitEnrolmentRequest, context: Context
     ) -> pb.ExitEnrolmentResponse:
         return await self._flows.exit(request)
+
+    @rpc_method
+    async def SubscribeBackInStock(
+        self, request: pb.SubscribeBackInStockRequest, context: Context
+    ) -> pb.SubscribeBackInStockResponse:
+        return await self._waitlists.subscribe(request)
+
+    @rpc_method
+    async def UnsubscribeBackInStock(
+        self, request: pb.UnsubscribeBackInStockRequest, context: Context
+    ) -> pb.UnsubscribeBackInStockResponse:
+        return await self._waitlists.unsubscribe(request)
+
+    @rpc_method
+    async def ListBackInStockSubscriptions(
+        self, request: pb.ListBackInStockSubscriptionsRequest, context: Context
+    ) -> pb.ListBackInStockSubscriptionsResponse:
+        return await self._waitlists.list_subscriptions(request)
+
+    @rpc_method
+    async def NotifyBackInStock(
+        self, request: pb.NotifyBackInStockRequest, context: Context
+    ) -> pb.NotifyBackInStockResponse:
+        return await self._waitlists.notify(request)

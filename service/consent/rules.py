@@ -33,6 +33,7 @@ from service.contacts.rules import (
     ContactView,
     contact_name,
     contact_views,
+    get_or_create_by_email,
     parse_contact_name,
 )
 from service.deliveries import outbox
@@ -292,7 +293,7 @@ async def subscribe_newsletter(
     async with db.transaction() as session:
         await _lock_address(session, key)
         now = clock()
-        contact = await _get_or_create_by_email(session, email, now)
+        contact, _ = await get_or_create_by_email(session, email, now)
         if rid is not None and (earlier := await _by_request_id(session, rid, contact.id)):
             return (await contact_views(session, [contact]))[0], _view(earlier)
         consent = replace(consent, consent_time=await _decision_time(session, contact, now))
@@ -368,17 +369,6 @@ async def _add_to_newsletter(session: AsyncSession, contact_id: uuid.UUID, now: 
         .returning(SegmentMembership.contact_id)
     )
     return added.first() is not None
-
-
-async def _get_or_create_by_email(session: AsyncSession, email: str, now: datetime) -> Contact:
-    await session.execute(
-        pg_insert(Contact)
-        .values(id=uuid.uuid4(), email=email, created_at=now, updated_at=now, custom_properties={})
-        .on_conflict_do_nothing(index_elements=[Contact.email])
-    )
-    contact = await session.scalar(select(Contact).where(Contact.email == email).with_for_update())
-    assert contact is not None
-    return contact
 
 
 async def unsubscribe(db: Database, *, email: str, reason: str, clock: Clock) -> bool:

@@ -297,6 +297,23 @@ class _Locked:
     newsletter_member: bool
 
 
+async def get_or_create_by_email(
+    session: AsyncSession, email: str, now: datetime
+) -> tuple[Contact, bool]:
+    """The contact with this (normalised) email, locked, created bare (no
+    name) when there is none, for calls that take an address alone
+    (SubscribeNewsletter, SubscribeBackInStock); and whether it was created."""
+    created = await session.scalar(
+        pg_insert(Contact)
+        .values(id=uuid.uuid4(), email=email, created_at=now, updated_at=now, custom_properties={})
+        .on_conflict_do_nothing(index_elements=[Contact.email])
+        .returning(Contact.id)
+    )
+    contact = await session.scalar(select(Contact).where(Contact.email == email).with_for_update())
+    assert contact is not None
+    return contact, created is not None
+
+
 async def _lock_by_email(session: AsyncSession, email: str) -> _Locked | None:
     """The contact's row, locked, with what is kept beside it: one statement
     where the row and `contact_views` took three."""

@@ -18,6 +18,7 @@ class TriggerKind(enum.StrEnum):
     SEGMENT_ENTERED = "SEGMENT_ENTERED"
     NO_PURCHASE = "NO_PURCHASE"
     REGISTRATION = "REGISTRATION"
+    BACK_IN_STOCK = "BACK_IN_STOCK"
 
 
 class EntryRule(enum.StrEnum):

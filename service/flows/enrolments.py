@@ -58,6 +58,7 @@ class Candidate:
 class Decision:
     enrolment_id: uuid.UUID
     contact_id: uuid.UUID
+    trigger_ref: str
     enrolled: bool
     reason: str | None  # why refused
 
@@ -107,7 +108,13 @@ async def enrol(
         latest_wins=False,
     )
     decisions = [
-        Decision(r["id"], r["contact_id"], r["state"] == State.ACTIVE, r["rejection_reason"])
+        Decision(
+            r["id"],
+            r["contact_id"],
+            r["trigger_ref"],
+            r["state"] == State.ACTIVE,
+            r["rejection_reason"],
+        )
         for r in rows
     ]
     after_commit(session, lambda: _count(flow.id, decisions))

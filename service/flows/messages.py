@@ -114,7 +114,13 @@ def read_trigger(v: Violations, path: str, message: flow_pb2.FlowTrigger) -> Tri
         return Trigger(TriggerKind.NO_PURCHASE, no_purchase_for=idle)
     if kind == "registration" and message.registration:
         return Trigger(TriggerKind.REGISTRATION)
-    v.add(path, "REQUIRED", "one of event, segment_entered, no_purchase_for, registration=true")
+    if kind == "back_in_stock" and message.back_in_stock:
+        return Trigger(TriggerKind.BACK_IN_STOCK)
+    v.add(
+        path,
+        "REQUIRED",
+        "one of event, segment_entered, no_purchase_for, registration=true, back_in_stock=true",
+    )
     return Trigger(TriggerKind.REGISTRATION)
 
 
@@ -244,6 +250,8 @@ def _write_trigger(message: flow_pb2.FlowTrigger, trigger: Trigger) -> None:
         message.segment_entered = segment_name(trigger.segment_id or "")
     elif trigger.kind is TriggerKind.NO_PURCHASE:
         message.no_purchase_for.FromTimedelta(trigger.no_purchase_for or timedelta())
+    elif trigger.kind is TriggerKind.BACK_IN_STOCK:
+        message.back_in_stock = True
     else:
         message.registration = True
 
@@ -278,4 +286,6 @@ def enrolment_message(view: EnrolmentView) -> flow_pb2.Enrolment:
         cause.last_purchase_time.CopyFrom(to_timestamp(view.cause_time))
     elif view.cause_kind is TriggerKind.REGISTRATION and view.cause_time is not None:
         cause.registration_time.CopyFrom(to_timestamp(view.cause_time))
+    elif view.cause_kind is TriggerKind.BACK_IN_STOCK:
+        cause.back_in_stock_subscription = f"backInStockSubscriptions/{view.cause_ref}"
     return message

@@ -23,6 +23,7 @@ from service.flows.definitions import FlowDefinition, TriggerKind, from_row
 from service.flows.enrolments import Candidate, Cause, enrol, exit_where
 from service.segments.sql import compile_filter
 from service.storage.models import Contact, Enrolment, Flow, Suppression
+from service.waitlists import states as waitlist_states
 
 ADDED_TO_CART = "added_to_cart"
 PLACED_ORDER = "placed_order"
@@ -81,10 +82,23 @@ async def on_events(
         session, timers.CART, [(e.contact_id, e.occurred_at) for e in purchases]
     )
     await _arm_win_backs(session, flows, [(e.contact_id, e.occurred_at) for e in purchases])
+    await waitlist_states.remove_purchased(session, _bought(purchases), now)
     for flow in flows:  # triggers before exits: an exit after the trigger ends it
         if flow.trigger.kind is TriggerKind.EVENT:
             await _enrol_on_events(session, flow, happened, now)
     await _exit_on_events(session, flows, happened, now)
+
+
+def _bought(purchases: Sequence[_Event]) -> list[tuple[uuid.UUID, str]]:
+    """(buyer, product) of every order line."""
+    bought = []
+    for e in purchases:
+        order = e.body.get("order")
+        lines = order.get("lines") if isinstance(order, dict) else None
+        for line in lines if isinstance(lines, list) else []:
+            if isinstance(line, dict) and line.get("product_id"):
+                bought.append((e.contact_id, str(line["product_id"])))
+    return bought
 
 
 def types_wanted(flows: Iterable[FlowDefinition]) -> set[str]:

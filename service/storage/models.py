@@ -456,6 +456,10 @@ class EventLog(Base):
 
 
 class BackInStockSubscription(Base):
+    """A person waiting for a product, or one variant (migration 0010). One
+    WAITING (or NOTIFYING) per person, product and variant; once notified,
+    skipped or removed it stays as the record of what happened."""
+
     __tablename__ = "marketing_back_in_stock_subscription"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -463,14 +467,48 @@ class BackInStockSubscription(Base):
         ForeignKey("marketing_contact.id", ondelete="CASCADE")
     )
     product_id: Mapped[str] = mapped_column(String(128))
-    notified: Mapped[bool] = mapped_column(Boolean, default=False)
-    notified_at: Mapped[datetime | None]
+    variant_id: Mapped[str] = mapped_column(String(128), default="")
+    # WAITING, NOTIFYING (picked by a restock), NOTIFIED, SKIPPED, REMOVED.
+    state: Mapped[str] = mapped_column(String(12), default="WAITING")
+    reason: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(100), default="")
+    restock_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    enrolment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    ended_at: Mapped[datetime | None]
 
     __table_args__ = (
-        Index("uq_back_in_stock_contact_product", "contact_id", "product_id", unique=True),
-        Index("ix_back_in_stock_product_notified", "product_id", "notified"),
+        Index(
+            "uq_back_in_stock_waiting",
+            "contact_id",
+            "product_id",
+            "variant_id",
+            unique=True,
+            postgresql_where=text("state IN ('WAITING', 'NOTIFYING')"),
+        ),
+        Index("ix_back_in_stock_product", "product_id", "variant_id", "created_at", "id"),
+        Index("ix_back_in_stock_contact", "contact_id", "created_at", "id"),
+        Index(
+            "ix_back_in_stock_notifying",
+            "created_at",
+            "id",
+            postgresql_where=text("state = 'NOTIFYING'"),
+        ),
     )
+
+
+class Restock(Base):
+    """A NotifyBackInStock call (migration 0010): the product as notified."""
+
+    __tablename__ = "marketing_restock"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    product_id: Mapped[str] = mapped_column(String(128))
+    variant_id: Mapped[str] = mapped_column(String(128), default="")
+    quantity: Mapped[int | None] = mapped_column(BigInteger)
+    product: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    picked: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
 
 
 class CampaignCache(Base):

@@ -19,6 +19,7 @@ from marketing_runtime.clock import Clock
 from service.errors import MarketingError
 from service.flows import firing, segment_signals, timers
 from service.storage.database import Database
+from service.waitlists import notifying
 from service.workers.segment_refresher import backoff_s
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,11 @@ class FlowWorker:
         failures = 0
         while not self._stopping.is_set():
             try:
-                taken = max(await self.fire_due_once(), await self.drain_signals_once())
+                taken = max(
+                    await self.fire_due_once(),
+                    await self.drain_signals_once(),
+                    await self.notify_once(),
+                )
                 failures = 0
                 wait_s = 0.0 if taken >= self._settings.batch else await self._until_next_due()
             except MarketingError as exc:  # PostgreSQL unreachable: later
@@ -76,6 +81,17 @@ class FlowWorker:
             signals = await segment_signals.take(session, self._settings.batch)
             await segment_signals.act(session, signals, self._clock())
             return len(signals)
+
+    async def notify_once(self) -> int:
+        """One batch of waitlist subscriptions a restock picked, notified."""
+        async with self._db.transaction() as session:
+            return await notifying.notify_once(session, self._clock(), self._settings.batch)
+
+    async def notify_all(self) -> int:
+        total = 0
+        while taken := await self.notify_once():
+            total += taken
+        return total
 
     async def drain_all_signals(self) -> int:
         total = 0

@@ -16,6 +16,7 @@ from marketing_runtime.consumer_loop import BatchHandler, consume
 
 from service.storage.database import Database
 from service.workers.event_log_writer import EventLogWriter
+from service.workers.flow_worker import DEFAULT_TIMER_SETTINGS, FlowWorker, TimerSettings
 from service.workers.relay import DEFAULT_RETENTION, OutboxRelay
 from service.workers.result_recorder import ResultRecorder
 from service.workers.segment_refresher import (
@@ -25,7 +26,6 @@ from service.workers.segment_refresher import (
 )
 from service.workers.sync_driver import DEFAULT_DRIVER_SETTINGS, DriverSettings, SyncDriver
 from service.workers.sync_result_recorder import SyncResultRecorder
-from service.workers.flow_worker import DEFAULT_TIMER_SETTINGS, FlowWorker, TimerSettings
 
 # Fuller batches, fewer transactions: the event log and results need no
 # sub-second freshness.

@@ -1,0 +1,285 @@
+"""Back-in-stock waitlists: joining and leaving one, listing them, and a
+restock picking the waiting subscriptions it answers. The notifications
+themselves are decided by the flow worker (service.waitlists.notifying), a
+batch per transaction, so a restock of 100,000 waiting people answers at once
+and never holds a transaction for the whole list."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from marketing.bus.v1 import bus_pb2
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.common import validation as check
+from service.common.pagination import KeyKind, PageTokens, Paging, read_page
+from service.contacts.rules import contact_payload, get_or_create_by_email
+from service.deliveries import outbox
+from service.errors import NotFoundError, Violations
+from service.segments import membership
+from service.storage.database import Database
+from service.storage.models import BackInStockSubscription, Contact, Restock
+from service.waitlists.states import NOTIFYING, REMOVED, WAITING
+
+UNSUBSCRIBED = "unsubscribed"
+MAX_ID = 128
+MAX_SOURCE = 100
+_ID = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces: safe in URLs and logs
+
+
+@dataclass(frozen=True)
+class SubscriptionView:
+    id: uuid.UUID
+    contact_id: uuid.UUID
+    email: str
+    product_id: str
+    variant_id: str
+    state: str
+    reason: str | None
+    source: str
+    created_at: datetime
+    ended_at: datetime | None
+    enrolment_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class SubscriptionPage:
+    subscriptions: list[SubscriptionView]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class RestockView:
+    id: uuid.UUID
+    product_id: str
+    variant_id: str
+    product: dict[str, Any]
+    picked: int
+    created_at: datetime
+
+
+def check_product(v: Violations, product_id: str, variant_id: str, prefix: str = "") -> None:
+    if not _ID.fullmatch(product_id):
+        v.add(f"{prefix}product_id", "INVALID_ID", "1 to 128 printable ASCII characters, no spaces")
+    if variant_id and not _ID.fullmatch(variant_id):
+        v.add(f"{prefix}variant_id", "INVALID_ID", "1 to 128 printable ASCII characters, no spaces")
+
+
+async def subscribe(
+    db: Database, *, email: str, product_id: str, variant_id: str, source: str, now: datetime
+) -> tuple[SubscriptionView, bool]:
+    """Put the person on the waitlist (the contact is created when missing);
+    the subscription, and whether it is new."""
+    v = Violations()
+    check.check_email(v, "email", email)
+    check_product(v, product_id, variant_id)
+    if len(source) > MAX_SOURCE:
+        v.add("source", "TOO_LONG", f"at most {MAX_SOURCE} characters")
+    v.raise_if_any()
+    email = check.normalize_email(email)
+    async with db.transaction() as session:
+        contact, created_contact = await get_or_create_by_email(session, email, now)
+        if created_contact:
+            await outbox.enqueue(
+                session,
+                contact_key=check.email_key(email),
+                kind=bus_pb2.KIND_CONTACT_UPSERTED,
+                payload=contact_payload(contact),
+                now=now,
+            )
+            await membership.mark_changed(session, [contact.id], now)
+        existing = await _waiting(session, contact.id, product_id, variant_id)
+        if existing is not None:
+            return _view(existing, email), False
+        row = BackInStockSubscription(
+            id=uuid.uuid4(),
+            contact_id=contact.id,
+            product_id=product_id,
+            variant_id=variant_id,
+            state=WAITING,
+            source=source.strip(),
+            created_at=now,
+        )
+        session.add(row)
+        await session.flush()
+        return _view(row, email), True
+
+
+async def unsubscribe(
+    db: Database, *, email: str, product_id: str, variant_id: str, now: datetime
+) -> SubscriptionView:
+    v = Violations()
+    check.check_email(v, "email", email)
+    check_product(v, product_id, variant_id)
+    v.raise_if_any()
+    email = check.normalize_email(email)
+    async with db.transaction() as session:
+        contact_id = await session.scalar(
+            select(Contact.id).where(Contact.email == email).with_for_update()
+        )
+        row = None
+        if contact_id is not None:
+            row = await _waiting(session, contact_id, product_id, variant_id, states=(WAITING,))
+        if row is None:
+            raise NotFoundError(
+                resource_type="backInStockSubscription",
+                resource_name=f"{email} waiting for {product_id}/{variant_id or '*'}",
+            )
+        row.state, row.reason, row.ended_at = REMOVED, UNSUBSCRIBED, now
+        await session.flush()
+        return _view(row, email)
+
+
+async def _waiting(
+    session: AsyncSession,
+    contact_id: uuid.UUID,
+    product_id: str,
+    variant_id: str,
+    *,
+    states: tuple[str, ...] = (WAITING, NOTIFYING),
+) -> BackInStockSubscription | None:
+    return await session.scalar(
+        select(BackInStockSubscription)
+        .where(
+            BackInStockSubscription.contact_id == contact_id,
+            BackInStockSubscription.product_id == product_id,
+            BackInStockSubscription.variant_id == variant_id,
+            BackInStockSubscription.state.in_(states),
+        )
+        .with_for_update()
+    )
+
+
+async def list_subscriptions(
+    db: Database,
+    tokens: PageTokens,
+    *,
+    product_id: str,
+    variant_id: str,
+    contact_id: uuid.UUID | None,
+    states: Sequence[str],
+    page_size: int,
+    page_token: str,
+    violations: Violations,
+) -> SubscriptionPage:
+    """Oldest first, of a product (and variant) or of a contact."""
+    scope = (
+        f"backInStockSubscriptions?product={product_id}&variant={variant_id}"
+        f"&contact={contact_id or ''}&states={','.join(sorted(states))}"
+    )
+    paging = Paging(scope=scope, key=(KeyKind.TIME, KeyKind.UUID))
+    request = tokens.request(violations, paging, page_size=page_size, page_token=page_token)
+    violations.raise_if_any()
+    query = select(BackInStockSubscription)
+    if contact_id is not None:
+        query = query.where(BackInStockSubscription.contact_id == contact_id)
+    else:
+        query = query.where(BackInStockSubscription.product_id == product_id)
+        if variant_id:
+            query = query.where(BackInStockSubscription.variant_id == variant_id)
+    if states:
+        query = query.where(BackInStockSubscription.state.in_(states))
+    async with db.transaction() as session:
+        rows, token = await read_page(
+            session,
+            tokens,
+            paging,
+            request,
+            query,
+            (BackInStockSubscription.created_at, BackInStockSubscription.id),
+        )
+        return SubscriptionPage(await views(session, rows), token)
+
+
+async def notify(
+    db: Database,
+    *,
+    product_id: str,
+    variant_id: str,
+    quantity: int | None,
+    product: dict[str, Any],
+    now: datetime,
+) -> RestockView:
+    """Record the restock and pick the waiting subscriptions it answers
+    (oldest first, at most `quantity`): the flow worker notifies them."""
+    async with db.transaction() as session:
+        restock = Restock(
+            id=uuid.uuid4(),
+            product_id=product_id,
+            variant_id=variant_id,
+            quantity=quantity,
+            product=product,
+            picked=0,
+            created_at=now,
+        )
+        session.add(restock)
+        await session.flush()
+        restock.picked = await _pick(session, restock)
+        await session.flush()
+        return RestockView(
+            restock.id, product_id, variant_id, product, restock.picked, restock.created_at
+        )
+
+
+async def _pick(session: AsyncSession, restock: Restock) -> int:
+    """Mark the waiting subscriptions this restock answers NOTIFYING; how many.
+    Without a variant a restock answers every subscription to the product; a
+    subscription without a variant is answered by a restock of any."""
+    result = await session.execute(
+        text(
+            """
+            UPDATE marketing_back_in_stock_subscription s
+            SET state = 'NOTIFYING', restock_id = :restock
+            WHERE s.id IN (
+                SELECT id FROM marketing_back_in_stock_subscription
+                WHERE product_id = :product AND state = 'WAITING'
+                  AND (:variant = '' OR variant_id IN ('', :variant))
+                ORDER BY created_at, id
+                LIMIT :most
+                FOR UPDATE
+            )
+            """
+        ),
+        {
+            "restock": restock.id,
+            "product": restock.product_id,
+            "variant": restock.variant_id,
+            "most": restock.quantity,
+        },
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def views(
+    session: AsyncSession, rows: Sequence[BackInStockSubscription]
+) -> list[SubscriptionView]:
+    contact_ids = {r.contact_id for r in rows}
+    emails = {
+        contact_id: email
+        for contact_id, email in await session.execute(
+            select(Contact.id, Contact.email).where(Contact.id.in_(contact_ids))
+        )
+    }
+    return [_view(r, emails.get(r.contact_id, "")) for r in rows]
+
+
+def _view(row: BackInStockSubscription, email: str) -> SubscriptionView:
+    return SubscriptionView(
+        id=row.id,
+        contact_id=row.contact_id,
+        email=email,
+        product_id=row.product_id,
+        variant_id=row.variant_id,
+        state=row.state,
+        reason=row.reason,
+        source=row.source,
+        created_at=row.created_at,
+        ended_at=row.ended_at,
+        enrolment_id=row.enrolment_id,
+    )

@@ -1,0 +1,262 @@
+"""Back-in-stock waitlists against PostgreSQL with an injected clock: joining
+(the contact created when missing), leaving, restocks picking whom they
+answer, each subscription notified once through the back-in-stock flow, a
+suppressed address skipped with why, and buyers taken off (Properties 33,
+34)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from service.consent.rules import unsubscribe
+from service.errors import InvalidArgumentError, NotFoundError, Violations
+from service.storage.database import Database
+from service.storage.models import Enrolment
+from service.waitlists import rules
+from service.workers.flow_worker import FlowWorker
+from tests.harness import own_database
+from tests.service.flows.engine import enrolments, log_event
+
+T0 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+PRODUCT = {"product_id": "mug", "title": "Stoneware mug", "url": "https://shop.example/mug"}
+
+
+@pytest.fixture(scope="module")
+def waitlist_db(database_url: str) -> Iterator[str]:
+    with own_database(database_url, "waitlists") as url:
+        yield url
+
+
+@pytest.fixture
+def on_db(waitlist_db: str) -> Iterator[Callable[[Callable[[Database], Awaitable[None]]], None]]:
+    loop = asyncio.new_event_loop()
+    db = Database(waitlist_db)
+
+    def run(scenario: Callable[[Database], Awaitable[None]]) -> None:
+        loop.run_until_complete(scenario(db))
+
+    try:
+        yield run
+    finally:
+        loop.run_until_complete(db.close())
+        loop.close()
+
+
+def _email(label: str = "w") -> str:
+    return f"{label}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def _product() -> str:
+    return f"prod-{uuid.uuid4().hex[:8]}"
+
+
+async def _join(db: Database, email: str, product: str, variant: str = "", at: datetime = T0):
+    return await rules.subscribe(
+        db, email=email, product_id=product, variant_id=variant, source="product_page", now=at
+    )
+
+
+async def _notify(db: Database, product: str, variant: str = "", quantity: int | None = None):
+    return await rules.notify(
+        db,
+        product_id=product,
+        variant_id=variant,
+        quantity=quantity,
+        product=PRODUCT | {"product_id": product},
+        now=T0 + timedelta(days=1),
+    )
+
+
+async def _states(db: Database, product: str) -> dict[str, str]:
+    page = await rules.list_subscriptions(
+        db,
+        _tokens(),
+        product_id=product,
+        variant_id="",
+        contact_id=None,
+        states=[],
+        page_size=1000,
+        page_token="",
+        violations=Violations(),
+    )
+    return {s.email: s.state for s in page.subscriptions}
+
+
+def _tokens():
+    from service.common.pagination import PageTokens
+
+    return PageTokens(b"waitlist-test-key")
+
+
+def _worker(db: Database) -> FlowWorker:
+    return FlowWorker(db, lambda: T0 + timedelta(days=1, minutes=1))
+
+
+def test_joining_creates_the_contact_and_a_second_join_is_the_same(on_db) -> None:
+    async def scenario(db: Database) -> None:
+        email, product = _email(), _product()
+        first, created = await _join(db, email, product)
+        again, created_again = await _join(db, email.upper(), product)
+        assert created and not created_again and again.id == first.id
+        assert first.state == "WAITING" and first.email == email
+
+    on_db(scenario)
+
+
+def test_a_restock_notifies_each_waiting_person_once(on_db) -> None:
+    async def scenario(db: Database) -> None:
+        product = _product()
+        emails = [_email() for _ in range(3)]
+        for n, email in enumerate(emails):
+            await _join(db, email, product, at=T0 + timedelta(seconds=n))
+        restock = await _notify(db, product)
+        assert restock.picked == 3
+        assert await _worker(db).notify_all() == 3
+        assert set((await _states(db, product)).values()) == {"NOTIFIED"}
+        for email in emails:
+            (enrolment,) = await enrolments(db, email, "back-in-stock")
+            assert enrolment.context["purchase_url"] == PRODUCT["url"]
+            assert enrolment.context["product"]["title"] == "Stoneware mug"
+        assert (await _notify(db, product)).picked == 0, "a second restock notifies no one again"
+
+    on_db(scenario)
+
+
+def test_quantity_and_variants_decide_whom_a_restock_answers(on_db) -> None:
+    async def scenario(db: Database) -> None:
+        product = _product()
+        red, blue, any_ = _email("red"), _email("blue"), _email("any")
+        await _join(db, red, product, "red", T0)
+        await _join(db, blue, product, "blue", T0 + timedelta(seconds=1))
+        await _join(db, any_, product, "", T0 + timedelta(seconds=2))
+        assert (await _notify(db, product, "red")).picked == 2  # red and any variant
+        await _worker(db).notify_all()
+        states = await _states(db, product)
+        assert states == {red: "NOTIFIED", blue: "WAITING", any_: "NOTIFIED"}
+        other = _product()
+        for n in range(3):
+            await _join(db, _email(), other, at=T0 + timedelta(seconds=n))
+        assert (await _notify(db, other, quantity=2)).picked == 2
+        assert (await _notify(db, other)).picked == 1
+
+    on_db(scenario)
+
+
+def test_a_suppressed_address_is_skipped_with_why(on_db) -> None:
+    async def scenario(db: Database) -> None:
+        email, product = _email("gone"), _product()
+        await _join(db, email, product)
+        await unsubscribe(db, email=email, reason="", clock=lambda: T0)
+        await _notify(db, product)
+        await _worker(db).notify_all()
+        page = await rules.list_subscriptions(
+            db,
+            _tokens(),
+            product_id=product,
+            variant_id="",
+            contact_id=None,
+            states=["SKIPPED"],
+            page_size=10,
+            page_token="",
+            violations=Violations(),
+        )
+        assert [(s.email, s.reason) for s in page.subscriptions] == [(email, "suppressed")]
+
+    on_db(scenario)
+
+
+def test_leaving_and_bad_input(on_db) -> None:
+    async def scenario(db: Database) -> None:
+        email, product = _email(), _product()
+        await _join(db, email, product)
+        left = await rules.unsubscribe(db, email=email, product_id=product, variant_id="", now=T0)
+        assert (left.state, left.reason) == ("REMOVED", "unsubscribed")
+        with pytest.raises(NotFoundError):
+            await rules.unsubscribe(db, email=email, product_id=product, variant_id="", now=T0)
+        with pytest.raises(InvalidArgumentError):
+            await _join(db, "not an email", "has space")
+
+    on_db(scenario)
+
+
+# **Feature: marketing-automation, Property 33: Back-in-stock notification timing**
+@settings(max_examples=100, deadline=None)
+@given(waiting=st.integers(1, 12), quantity=st.one_of(st.none(), st.integers(1, 15)))
+def test_property_33_every_picked_person_is_notified_within_the_hour_once(
+    on_db, waiting, quantity
+) -> None:
+    async def scenario(db: Database) -> None:
+        product = _product()
+        for n in range(waiting):
+            await _join(db, _email(), product, at=T0 + timedelta(seconds=n))
+        restocked = T0 + timedelta(days=1)
+        picked = (await _notify(db, product, quantity=quantity)).picked
+        assert picked == min(waiting, quantity or waiting)
+        await FlowWorker(db, lambda: restocked + timedelta(seconds=1)).notify_all()
+        states = await _states(db, product)
+        assert list(states.values()).count("NOTIFIED") == picked
+        assert list(states.values()).count("WAITING") == waiting - picked
+        async with db.transaction() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(Enrolment)
+                .where(
+                    Enrolment.flow_id == "back-in-stock",
+                    Enrolment.cause_ref.in_([str(s.id) for s in await _subscriptions(db, product)]),
+                )
+            )
+        assert count == picked, "one enrolment per notified subscription"
+        assert (await _notify(db, product, quantity=quantity)).picked == min(
+            waiting - picked, quantity or waiting
+        )
+
+    on_db(scenario)
+
+
+async def _subscriptions(db: Database, product: str):
+    page = await rules.list_subscriptions(
+        db,
+        _tokens(),
+        product_id=product,
+        variant_id="",
+        contact_id=None,
+        states=[],
+        page_size=1000,
+        page_token="",
+        violations=Violations(),
+    )
+    return page.subscriptions
+
+
+# **Feature: marketing-automation, Property 34: Waitlist removal on purchase**
+@settings(max_examples=100, deadline=None)
+@given(
+    waits_for=st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3, unique=True),
+    buys=st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=3),
+)
+def test_property_34_a_purchase_takes_the_buyer_off_its_waitlist(on_db, waits_for, buys) -> None:
+    async def scenario(db: Database) -> None:
+        email = _email("buyer")
+        prefix = uuid.uuid4().hex[:6]
+        for product in waits_for:
+            await _join(db, email, f"{prefix}-{product}")
+        from tests.service.flows.engine import register
+
+        await register(db, email, T0)
+        lines = [{"product_id": f"{prefix}-{p}", "quantity": 1} for p in buys]
+        await log_event(db, email, "placed_order", {"order": {"order_id": "o", "lines": lines}}, T0)
+        for product in waits_for:
+            (subscription,) = await _subscriptions(db, f"{prefix}-{product}")
+            bought = product in buys
+            assert subscription.state == ("REMOVED" if bought else "WAITING")
+            assert subscription.reason == ("purchased" if bought else None)
+
+    on_db(scenario)
