@@ -76,12 +76,11 @@ async def enrol(
     emails = {row["id"]: c.email for row, c in zip(rows, fresh, strict=True)}
     accepted = [r for r in rows if r["state"] == State.ACTIVE]
     if accepted:
+        # Rows as parameters of one cached statement (executemany), not a
+        # VALUES list compiled anew for every batch size.
         inserted = set(
             await session.scalars(
-                pg_insert(Enrolment)
-                .values(accepted)
-                .on_conflict_do_nothing()
-                .returning(Enrolment.id)
+                pg_insert(Enrolment).on_conflict_do_nothing().returning(Enrolment.id), accepted
             )
         )
         for row in accepted:
@@ -89,7 +88,7 @@ async def enrol(
                 row.update(state=State.REJECTED, rejection_reason=ALREADY_ENROLLED)
     refused = [r for r in rows if r["state"] == State.REJECTED]
     if refused:
-        await session.execute(pg_insert(Enrolment).values(refused).on_conflict_do_nothing())
+        await session.execute(pg_insert(Enrolment).on_conflict_do_nothing(), refused)
     begun = [r for r in rows if r["state"] == State.ACTIVE]
     await _tell_provider_begun(session, flow, begun, emails, now)
     await timers.arm(

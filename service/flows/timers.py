@@ -68,14 +68,14 @@ async def arm(session: AsyncSession, timers: Sequence[Armed], *, latest_wins: bo
         }
         for t in sorted(unique.values(), key=lambda t: (t.kind, t.key))
     ]
-    statement = pg_insert(Timer).values(rows)
+    statement = pg_insert(Timer)
     new = statement.excluded
     update = statement.on_conflict_do_update(
         index_elements=[Timer.kind, Timer.key],
         set_={"due_at": new.due_at, "base_at": new.base_at, "payload": new.payload},
         where=(new.base_at >= Timer.base_at) if latest_wins else None,
     )
-    await session.execute(update)
+    await session.execute(update, rows)  # executemany: one statement compiled once
 
 
 async def cancel(session: AsyncSession, kind: str, keys: Sequence[str]) -> None:

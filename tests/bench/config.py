@@ -42,6 +42,10 @@ class BenchConfig:
     ac_unsubscribe_every_s: float
     sync_contacts: int  # the full sync's contacts
     segment_events: int  # the segments phase's events (its contacts are the sync's)
+    flow_contacts: int  # the flows phase's contacts (carts and waitlist subscribers)
+    timer_seconds: int  # how long 1,000 timers a second fall due
+    cart_backlog: int  # overdue carts worked off at once
+    waitlist: int  # people waiting for one product
     phases: frozenset[str]  # BENCH_PHASES: the phases to run (default all)
 
     @classmethod
@@ -69,6 +73,10 @@ class BenchConfig:
             ac_unsubscribe_every_s=_float("BENCH_AC_UNSUBSCRIBE_EVERY_S", 1.0),
             sync_contacts=_int("BENCH_SYNC_CONTACTS", 1_000_000, scale, 10_000),
             segment_events=_int("BENCH_SEGMENT_EVENTS", 10_000_000, scale, 100_000),
+            flow_contacts=_int("BENCH_FLOW_CONTACTS", 100_000, scale, 5_000),
+            timer_seconds=_int("BENCH_TIMER_SECONDS", 30, 1.0, 5),
+            cart_backlog=_int("BENCH_CART_BACKLOG", 20_000, scale, 2_000),
+            waitlist=_int("BENCH_WAITLIST", 100_000, scale, 5_000),
             phases=_phases(os.environ.get("BENCH_PHASES", "")),
         )
 
@@ -87,6 +95,7 @@ PHASES = (
     "sync",
     "activecampaign",
     "segments",
+    "flows",
 )
 
 

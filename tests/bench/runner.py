@@ -16,6 +16,7 @@ from dispatcher.providers.klaviyo.limits import LIMITS as KLAVIYO_LIMITS
 from tests.bench import (
     bench_dispatch,
     bench_e2e,
+    bench_flows,
     bench_ingest,
     bench_provider,
     bench_queue,
@@ -137,6 +138,12 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
             await bench_segments.run(b, b.cfg.sync_contacts, b.cfg.segment_events)
 
         await _phase(b, "segments", "9. segments over 1M contacts and 10M events", segments)
+
+        async def flows() -> None:
+            b.stack.stop_dispatcher()
+            await bench_flows.run(b, b.cfg.flow_contacts, b.cfg.timer_seconds, b.cfg.cart_backlog)
+
+        await _phase(b, "flows", "10. timers, abandoned carts and a waitlist", flows)
     finally:
         for api in b.provider_sandboxes.values():
             await api.aclose()
