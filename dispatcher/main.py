@@ -164,6 +164,7 @@ class Dispatcher:
             await ack_wait.read(js)
         fences_kv = await js.key_value(topology.FENCES_BUCKET)
         fences = Fences(fences_kv, nc=self.bus.nc, bucket=topology.FENCES_BUCKET)
+        enrolment_fences = Fences(await js.key_value(topology.ENROLMENT_FENCES_BUCKET))
         erasures = ErasureMarks(fences_kv)
         self._lease = Lease(
             await js.key_value(topology.LEASES_BUCKET),
@@ -203,6 +204,7 @@ class Dispatcher:
             fences,
             self._lease,
             erasures,
+            enrolment_fences=enrolment_fences,
             connection_ended=self.bus.connection_ended,
             max_attempts=s.max_attempts,
             backoff_base_s=s.backoff_base_s,

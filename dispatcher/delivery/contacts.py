@@ -1,4 +1,4 @@
-"""Delivers profile, consent and provider-list changes in order.
+"""Delivers profile, consent, provider-list and flow-enrolment changes in order.
 
 Ordering, per person, across retries and replicas:
 1. One replica at a time processes ordered work: it holds a lease in NATS KV
@@ -11,6 +11,12 @@ Ordering, per person, across retries and replicas:
    are reported SUPERSEDED.
 4. A fence per person and aspect (in NATS KV) records the newest sequence
    applied; a redelivered older change (after a failover) is never sent.
+   An enrolment's fences are kept in a bucket of their own, for a while only
+   (topology.ENROLMENT_FENCE_MAX_AGE_S says why that is long enough).
+
+Enrolment changes of all people in a batch are planned together by the provider
+(`plan_enrolments`: Klaviyo sends up to 1,000 in one bulk call); a call waits
+only for the earlier calls of the people it carries.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from dataclasses import dataclass
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import kinds
 from marketing_runtime.clock import Sleep
-from marketing_runtime.envelope import parse_delivery
+from marketing_runtime.envelope import MSG_ID_HEADER, parse_delivery
 from marketing_runtime.timestamps import epoch_seconds
 from nats.aio.msg import Msg
+from nats.errors import NotJSMessageError
 
 from dispatcher.delivery import translate
 from dispatcher.delivery.calls import CallRunner, split_by_limits
@@ -42,6 +49,7 @@ from dispatcher.providers.base import (
     REQUEST_ERASURE,
     UPSERT_PROFILE,
     BulkCall,
+    EnrolmentChange,
     Provider,
 )
 
@@ -50,6 +58,10 @@ ERASE = "erase"
 # A person's place in one segment's provider list: fenced per list, as
 # `LIST.<segment id>` (a newer join or leave of one list says nothing of another).
 LIST = "list"
+# A person's enrolment in one of our flows: fenced per enrolment, as
+# `FLOW.<enrolment id>` (a newer change of one enrolment supersedes only that
+# enrolment's older ones: two carts of one person in one flow are two enrolments).
+FLOW = "flow"
 UNREADABLE = "unreadable"  # failed as it arrived: no kind or no payload of its kind
 ASPECT_OF_KIND = {
     bus_pb2.KIND_CONTACT_UPSERTED: PROFILE,
@@ -58,8 +70,11 @@ ASPECT_OF_KIND = {
     bus_pb2.KIND_CONTACT_UNSUBSCRIBED: CONSENT,
     bus_pb2.KIND_CONTACT_ERASED: ERASE,
     bus_pb2.KIND_LIST_MEMBERSHIP_CHANGED: LIST,
+    bus_pb2.KIND_ENROLMENT_CHANGED: FLOW,
 }
 PROFILE_CONCURRENCY = 8
+# Fence reads and writes in flight at once: a batch of enrolment changes has a fence each.
+FENCES_IN_FLIGHT = 64
 
 
 @dataclass
@@ -72,6 +87,10 @@ class Work:
     provider_id: str = ""
     failed: bool = False
     list_id: str = ""  # a list change's list, once known
+    enrolment: EnrolmentChange | None = None  # an enrolment change, as read on arrival
+    # An enrolment's end with nothing to stop at the provider (its beginning, in this
+    # batch, was never sent): delivered without a call.
+    unsent: bool = False
 
 
 class LeaseLost(Exception):
@@ -88,6 +107,7 @@ class ContactsWorker:
         lease: Lease,
         erasures: ErasureMarks,
         *,
+        enrolment_fences: Fences,
         connection_ended: Callable[[], asyncio.Event],
         max_attempts: int,
         backoff_base_s: float,
@@ -101,6 +121,7 @@ class ContactsWorker:
         self._reporter = reporter
         self._gate = gate
         self._fences = fences
+        self._enrolment_fences = enrolment_fences
         self._lease = lease
         self._erasures = erasures
         self._max_attempts = max_attempts
@@ -116,7 +137,14 @@ class ContactsWorker:
         say on erasures, must not stop unsubscribes; a fetched change for a paused
         endpoint waits at the gate for its own call alone."""
         limits = self._provider.limits
-        operations = (UPSERT_PROFILE, REQUEST_ERASURE, FIND_LIST, *limits.consent, *limits.lists)
+        operations = (
+            UPSERT_PROFILE,
+            REQUEST_ERASURE,
+            FIND_LIST,
+            *limits.consent,
+            *limits.lists,
+            *limits.enrolments,
+        )
         return min(self._gate.pause_left(operation) for operation in operations)
 
     async def handle(self, messages: list[Msg]) -> None:
@@ -147,23 +175,46 @@ class ContactsWorker:
                 key = (w.delivery.contact_key, w.aspect)
                 if key not in newest or newest[key].delivery.sequence < w.delivery.sequence:
                     newest[key] = w
-        superseded = [
-            w
-            for w in work
-            if w.aspect != ERASE and newest[(w.delivery.contact_key, w.aspect)] is not w
-        ]
-        for w in [*newest.values(), *(w for w in work if w.aspect == ERASE)]:
+        older: defaultdict[tuple[str, str], list[Work]] = defaultdict(list)
+        for w in work:
+            if w.aspect != ERASE and newest[(w.delivery.contact_key, w.aspect)] is not w:
+                older[(w.delivery.contact_key, w.aspect)].append(w)
+        superseded = [w for ws in older.values() for w in ws]
+        checked = [*newest.values(), *(w for w in work if w.aspect == ERASE)]
+        for w, applied in zip(checked, await self._applied(checked), strict=True):
+            if applied >= w.delivery.sequence or self._erased_since(w):
+                superseded.append(w)
+            elif _is_flow(w.aspect):
+                w.unsent = _never_begun(w, older[(w.delivery.contact_key, w.aspect)], applied)
+        return superseded
+
+    async def _applied(self, work: list[Work]) -> list[int]:
+        """Each change's fence (an erasure's: the profile's), read side by side."""
+        limit = asyncio.Semaphore(FENCES_IN_FLIGHT)
+
+        async def applied(w: Work) -> int:
             # An erasure counts as applied once the profile fence reached it: a
             # re-driven old erasure must not wipe a person who came back since.
             aspect = PROFILE if w.aspect == ERASE else w.aspect
-            if await self._fences.applied(aspect, w.delivery.contact_key) >= w.delivery.sequence:
-                superseded.append(w)
-        return superseded
+            async with limit:
+                return await self._fences_of(aspect).applied(aspect, w.delivery.contact_key)
+
+        return list(await asyncio.gather(*(applied(w) for w in work)))
+
+    def _fences_of(self, aspect: str) -> Fences:
+        return self._enrolment_fences if _is_flow(aspect) else self._fences
+
+    def _erased_since(self, w: Work) -> bool:
+        """An enrolment change made before its person's erasure (redelivered after it):
+        sending it would make the person again at the provider (an event, an enrolment)."""
+        created = epoch_seconds(w.delivery.create_time)
+        return _is_flow(w.aspect) and self._erasures.erased_since(w.delivery.contact_key, created)
 
     async def _apply(self, segment: list[Work], held: Holding) -> None:
         profiles = [w for w in segment if w.aspect == PROFILE]
         consents = [w for w in segment if w.aspect == CONSENT]
         list_changes = [w for w in segment if _is_list(w.aspect)]
+        enrolments = [w for w in segment if _is_flow(w.aspect)]
         erasures = [w for w in segment if w.aspect == ERASE]
         limit = asyncio.Semaphore(PROFILE_CONCURRENCY)
 
@@ -181,6 +232,9 @@ class ContactsWorker:
         await self._find_lists(list_changes, held)
         for call in self._list_calls([w for w in list_changes if not w.failed]):
             await self._run(call, held)
+        # After the profile (a flow's messages read it) and consent (an exit an
+        # unsubscribe caused follows the withdrawal).
+        await self._change_enrolments(enrolments, held)
         for w in erasures:
             await self._run(BulkCall(REQUEST_ERASURE, [w], self._erase), held)
 
@@ -231,6 +285,32 @@ class ContactsWorker:
         )
         return split_by_limits(planned, self._provider.limits.lists)
 
+    async def _change_enrolments(self, changes: list[Work], held: Holding) -> None:
+        """Everyone's changes in one plan of the provider's (one call may carry many
+        people's), run in its order per person (their enrolments in one flow share its
+        provider state: a Klaviyo property, an ActiveCampaign automation)."""
+        pairs = [(w, w.enrolment) for w in changes if w.enrolment is not None and not w.unsent]
+        planned = self._provider.plan_enrolments(pairs, _accepted)
+        await self._run_per_person(split_by_limits(planned, self._provider.limits.enrolments), held)
+
+    async def _run_per_person(self, calls: list[BulkCall[Work]], held: Holding) -> None:
+        """Each call once the calls before it of every person it carries are done; calls
+        of other people side by side (a few at once), so nobody waits for another."""
+        limit = asyncio.Semaphore(PROFILE_CONCURRENCY)
+        last: dict[str, asyncio.Task[None]] = {}
+
+        async def run(call: BulkCall[Work], before: set[asyncio.Task[None]]) -> None:
+            if before:
+                await asyncio.wait(before)
+            async with limit:
+                await self._run(call, held)
+
+        async with asyncio.TaskGroup() as group:  # a LeaseLost cancels the others
+            for call in calls:
+                people = {w.delivery.contact_key for w in call.owners}
+                task = group.create_task(run(call, {last[p] for p in people if p in last}))
+                last.update(dict.fromkeys(people, task))
+
     async def _run(self, call: BulkCall[Work], held: Holding) -> None:
         """One call with in-place retries; a refused call is narrowed down to the
         items the provider refused (`CallRunner`)."""
@@ -254,11 +334,7 @@ class ContactsWorker:
             raise LeaseLost()
 
     async def _finish(self, live: list[Work], superseded: list[Work], held: Holding) -> None:
-        for w in live:
-            if not w.failed:
-                aspects = (PROFILE, CONSENT) if w.aspect == ERASE else (w.aspect,)
-                for aspect in aspects:
-                    await self._fences.advance(aspect, w.delivery.contact_key, w.delivery.sequence)
+        await self._advance_fences([w for w in live if not w.failed])
         outcomes = [
             Outcome(
                 w.delivery,
@@ -275,6 +351,21 @@ class ContactsWorker:
         for msg in messages:
             await msg.ack()
 
+    async def _advance_fences(self, applied: list[Work]) -> None:
+        """Each fence to the newest sequence applied to it, fences side by side."""
+        newest: dict[tuple[str, str], int] = {}
+        for w in applied:
+            for aspect in (PROFILE, CONSENT) if w.aspect == ERASE else (w.aspect,):
+                key = (aspect, w.delivery.contact_key)
+                newest[key] = max(newest.get(key, 0), w.delivery.sequence)
+        limit = asyncio.Semaphore(FENCES_IN_FLIGHT)
+
+        async def advance(aspect: str, contact_key: str, sequence: int) -> None:
+            async with limit:
+                await self._fences_of(aspect).advance(aspect, contact_key, sequence)
+
+        await asyncio.gather(*(advance(*key, sequence) for key, sequence in newest.items()))
+
 
 def _work(msg: Msg) -> Work:
     delivery = parse_delivery(msg.data)
@@ -289,11 +380,55 @@ def _work(msg: Msg) -> Work:
             error = f"unreadable delivery: a list change of segment {segment_id!r}"
             return Work(msg, delivery, UNREADABLE, failed=True, error=error)
         aspect = f"{LIST}.{segment_id}"
+    if aspect == FLOW:
+        return _enrolment_work(msg, delivery)
     return Work(msg, delivery, aspect)
+
+
+def _enrolment_work(msg: Msg, delivery: bus_pb2.Delivery) -> Work:
+    """An enrolment change, read now: one no provider could be sent fails at once."""
+    try:
+        change = translate.enrolment_change(delivery)
+    except ValueError as exc:
+        return Work(msg, delivery, UNREADABLE, failed=True, error=f"unreadable delivery: {exc}")
+    if not _ENROLMENT_ID.fullmatch(change.enrolment_id):
+        error = f"unreadable delivery: an enrolment change of enrolment {change.enrolment_id!r}"
+        return Work(msg, delivery, UNREADABLE, failed=True, error=error)
+    return Work(msg, delivery, f"{FLOW}.{change.enrolment_id}", enrolment=change)
 
 
 # What the service's segment ids are: also safe as a fence key's token.
 _SEGMENT_ID = re.compile(r"[a-z][a-z0-9-]{0,62}")
+# What an enrolment id (a UUID) may be to serve as a fence key's token.
+_ENROLMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def _never_begun(end: Work, older: list[Work], applied: int) -> bool:
+    """Whether `end` ends an enrolment that never reached the provider: its beginning is in
+    this batch (superseded by it), the fence shows no change of the enrolment applied up
+    to it, and it was never sent before (its first delivery, not a re-drive: a replica
+    that sent it may have died before the fence moved)."""
+    assert end.enrolment is not None
+    starts = [w for w in older if w.enrolment is not None and w.enrolment.active]
+    if end.enrolment.active or not starts:
+        return False
+    first = min(w.delivery.sequence for w in starts)
+    return applied < first and all(_first_delivery(w) for w in starts)
+
+
+def _first_delivery(w: Work) -> bool:
+    """Delivered for the first time, and published for the first time (a manual re-drive
+    has a Nats-Msg-Id of its own, see marketing_runtime.envelope.message_id)."""
+    try:
+        delivered = w.msg.metadata.num_delivered
+    except NotJSMessageError:  # no delivery count: it may have been sent
+        return False
+    msg_id = (w.msg.headers or {}).get(MSG_ID_HEADER)
+    return delivered == 1 and msg_id in (None, w.delivery.id)
+
+
+def _accepted(w: Work, provider_id: str) -> None:
+    w.provider_id = provider_id
 
 
 def _link(change: bus_pb2.ListMembershipChanged) -> str:
@@ -303,6 +438,10 @@ def _link(change: bus_pb2.ListMembershipChanged) -> str:
 
 def _is_list(aspect: str) -> bool:
     return aspect.startswith(LIST + ".")
+
+
+def _is_flow(aspect: str) -> bool:
+    return aspect.startswith(FLOW + ".")
 
 
 def _unreadable(delivery: bus_pb2.Delivery) -> str:

@@ -21,6 +21,7 @@ from marketing_runtime.timestamps import to_datetime, to_timestamp
 from dispatcher.providers.base import (
     ConsentChange,
     ConsentState,
+    EnrolmentChange,
     ListChange,
     Profile,
     TrackedEvent,
@@ -287,3 +288,32 @@ def list_change(delivery: bus_pb2.Delivery, list_id: str) -> ListChange:
     kinds.require(delivery, bus_pb2.KIND_LIST_MEMBERSHIP_CHANGED)
     change = delivery.list_membership_changed
     return ListChange(email=change.email, list_id=list_id, member=change.member)
+
+
+def enrolment_change(delivery: bus_pb2.Delivery) -> EnrolmentChange:
+    """An enrolment's beginning or end. ValueError also for one that names no person,
+    or whose context is not a JSON object (no provider could ever be sent it)."""
+    kinds.require(delivery, bus_pb2.KIND_ENROLMENT_CHANGED)
+    change = delivery.enrolment_changed
+    if not change.email:
+        raise ValueError(f"enrolment {change.enrolment_id!r} names no email")
+    context = orjson.loads(change.context_json) if change.context_json else {}
+    if not isinstance(context, dict):
+        raise ValueError(f"enrolment {change.enrolment_id!r}: its context is not a JSON object")
+    # A change the service did not time is timed by its delivery's creation.
+    decided = change.change_time if change.HasField("change_time") else delivery.create_time
+    return EnrolmentChange(
+        flow_id=change.flow_id,
+        enrolment_id=change.enrolment_id,
+        email=change.email,
+        active=change.active,
+        time=to_datetime(decided),
+        exit_reason=change.exit_reason,
+        start_metric=change.start_metric,
+        exit_metric=change.exit_metric,
+        profile_property=change.property,
+        automation_id=change.automation_id,
+        context=context,
+        entry_key=change.entry_key,
+        others_active=not change.active and change.others_active,
+    )

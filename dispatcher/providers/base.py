@@ -132,6 +132,30 @@ class ListChange:
 
 
 @dataclass(frozen=True)
+class EnrolmentChange:
+    """One enrolment of a person in one of our flows began (`active`) or ended, with what
+    each provider needs to start or stop its own flow (bus.proto's EnrolmentChanged).
+    Empty texts ask for nothing: no metric, no property, no automation. `others_active`
+    (an end only): another enrolment of the person in this flow is still running, so the
+    provider's per-person state of the flow (Klaviyo's property, the ActiveCampaign
+    automation enrolment) is left as it is."""
+
+    flow_id: str
+    enrolment_id: str  # our enrolment's id: the provider's dedupe key for its events
+    email: str
+    active: bool
+    time: datetime  # when we decided the change
+    exit_reason: str = ""
+    start_metric: str = ""  # Klaviyo: the metric its flow starts on
+    exit_metric: str = ""  # Klaviyo: the metric sent when the enrolment ends
+    profile_property: str = ""  # Klaviyo: the profile property its flow filters on
+    automation_id: str = ""  # ActiveCampaign: the automation to enrol in, or remove from
+    context: dict[str, Any] = field(default_factory=dict)  # what the provider's message needs
+    entry_key: str = ""  # what the enrolment is per (a cart id, say); empty: once per person
+    others_active: bool = False  # an end: another of the person's enrolments in it runs on
+
+
+@dataclass(frozen=True)
 class OperationLimits:
     """What one call of a bulk operation may carry. `max_bytes` (None: no limit) is
     the provider's limit on a call's request body: `wrapping_bytes` of the call's
@@ -148,6 +172,30 @@ class OperationLimits:
             raise ValueError("an operation takes at least one item per call")
         if self.max_bytes is not None and self.max_bytes <= self.wrapping_bytes:
             raise ValueError("a call's body must leave room for items")
+
+
+def pack(
+    items: Sequence[ItemT], sizes: Sequence[int], limits: OperationLimits
+) -> list[list[ItemT]]:
+    """`items` in order, in calls (jobs) of at most `limits.max_items` and (counting
+    `limits.wrapping_bytes` once per call) `limits.max_bytes`. A call is closed
+    only when the next item would not fit; an item too large for any call goes
+    alone (the provider refuses it, and it fails alone)."""
+    jobs: list[list[ItemT]] = []
+    job: list[ItemT] = []
+    used = limits.wrapping_bytes
+    for item, size in zip(items, sizes, strict=True):
+        full = len(job) >= limits.max_items or (
+            limits.max_bytes is not None and used + size > limits.max_bytes
+        )
+        if job and full:
+            jobs.append(job)
+            job, used = [], limits.wrapping_bytes
+        job.append(item)
+        used += size
+    if job:
+        jobs.append(job)
+    return jobs
 
 
 @dataclass(frozen=True)
@@ -201,6 +249,9 @@ class Limits:
     paces_requests: frozenset[str] = frozenset()
     # Every call `plan_lists` may plan, like `consent` for `plan_consent`.
     lists: Mapping[str, OperationLimits] = field(default_factory=dict)
+    # Every call `plan_enrolments` may plan. Unlike consent and list calls these may state
+    # bytes: the plan itself keeps each call within them (it alone knows its items' sizes).
+    enrolments: Mapping[str, OperationLimits] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         calls = [*self.consent.values(), *self.lists.values()]
@@ -339,6 +390,21 @@ class Provider(Protocol):
         PermanentProviderError naming their item): list calls never create
         people, so a late change cannot bring back someone erased. A call may
         hold any number of items: the caller splits it by `limits.lists[call.operation]`."""
+        ...
+
+    def plan_enrolments(
+        self,
+        changes: Sequence[tuple[OwnerT, EnrolmentChange]],
+        accepted: Callable[[OwnerT, str], None],
+    ) -> list[BulkCall[OwnerT]]:
+        """The calls, to run in this order, that start the provider's flow for each owner's
+        person (`active`) or stop it; `changes` in the order they were made. Each call is
+        within `limits.enrolments[call.operation]` (items and bytes). A call that succeeds
+        tells `accepted(owner, provider_id)` of each owner it sent: the provider's id of the
+        enrolment, "" when it keeps none. An owner in no call needs nothing sent (no
+        automation, say). A person's calls follow one another in the plan's order; calls
+        of other people are independent. Safe to repeat: a change sent again (its answer
+        lost, say) starts or sends nothing twice."""
         ...
 
     async def start_import(self, contacts: Sequence[ImportContact]) -> str:

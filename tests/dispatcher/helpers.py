@@ -22,7 +22,7 @@ from dispatcher.delivery.outcomes import Reporter
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.ordering.fences import Fences
 from dispatcher.ordering.lease import Lease
-from dispatcher.providers.base import Provider, TrackedEvent
+from dispatcher.providers.base import BulkCall, EnrolmentChange, Provider, TrackedEvent
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from tests.dispatcher.virtual_clock import VirtualClock
@@ -43,6 +43,18 @@ def with_client(
             return await operation(client)
 
     return asyncio.run(run())
+
+
+async def run_enrolments(
+    provider: Provider, changes: Sequence[EnrolmentChange]
+) -> tuple[list[BulkCall[int]], dict[int, str]]:
+    """The provider's plan for `changes` (each owned by its index), each call sent whole in
+    order as planned: the calls, and the provider id each accepted owner was given."""
+    accepted: dict[int, str] = {}
+    calls = provider.plan_enrolments(list(enumerate(changes)), accepted.__setitem__)
+    for call in calls:
+        await call.send(call.owners)
+    return calls, accepted
 
 
 async def create_events(client: KlaviyoClient, events: Sequence[TrackedEvent]) -> None:
@@ -129,6 +141,7 @@ async def contacts_worker(
     `bus`; on `clock` (its sleep, and its monotonic for a gate made here) when given."""
     assert bus.js is not None
     kv = await bus.js.key_value(topology.FENCES_BUCKET)
+    enrolment_kv = await bus.js.key_value(topology.ENROLMENT_FENCES_BUCKET)
     if clock is not None and gate is None:
         gate = ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep)
     return ContactsWorker(
@@ -138,6 +151,7 @@ async def contacts_worker(
         Fences(kv),
         lease,
         ErasureMarks(kv),
+        enrolment_fences=Fences(enrolment_kv),
         connection_ended=bus.connection_ended,
         max_attempts=max_attempts,
         backoff_base_s=backoff_base_s,

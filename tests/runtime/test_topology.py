@@ -114,3 +114,29 @@ def test_declaring_again_keeps_subjects_a_newer_release_added(fresh_nats: NatsSe
         topology.SYNC_CONSENT_SUBJECT,
         "marketing.sync.later",
     ]
+
+
+def test_enrolment_fences_go_a_while_after_their_last_write_also_when_the_bucket_existed(
+    fresh_nats: NatsServer,
+) -> None:
+    """A fence per enrolment would pile up for good (one per cart): its bucket keeps each
+    key ENROLMENT_FENCE_MAX_AGE_S after its last write, also when a process found it made
+    without; the person's fences are kept."""
+
+    async def scenario() -> dict[str, float | None]:
+        nc = await nats.connect(fresh_nats.url)
+        js = nc.jetstream()
+        await js.create_key_value(KeyValueConfig(bucket=topology.ENROLMENT_FENCES_BUCKET))
+        await topology.declare(js)
+        await topology.declare(js)  # again, as on a reconnect
+        ages = {
+            bucket: (await js.stream_info(f"KV_{bucket}")).config.max_age
+            for bucket in (topology.ENROLMENT_FENCES_BUCKET, topology.FENCES_BUCKET)
+        }
+        await nc.close()
+        return ages
+
+    ages = asyncio.run(scenario())
+    assert ages[topology.ENROLMENT_FENCES_BUCKET] == topology.ENROLMENT_FENCE_MAX_AGE_S
+    assert topology.ENROLMENT_FENCE_MAX_AGE_S >= topology.DEAD_LETTER_MAX_AGE_S
+    assert not ages[topology.FENCES_BUCKET]

@@ -8,6 +8,8 @@
                         marketing.sync.consent    a page's consent, once its people are imported
     MARKETING_DEAD      marketing.dead.<kind>     dead letters for manual review
     KV marketing_fences    newest applied outbox sequence per person and aspect
+    KV marketing_enrolment_fences  the same per enrolment in one of our flows, each kept
+                           ENROLMENT_FENCE_MAX_AGE_S after its last write
     KV marketing_leases    which dispatcher replica owns the ordered work
     KV marketing_budget    the provider budget: recent calls per account and rate bucket
 
@@ -65,6 +67,7 @@ READ_PERSON_SUBJECT = "marketing.provider.read_person"
 READ_PERSON_QUEUE = "dispatchers"
 
 FENCES_BUCKET = "marketing_fences"
+ENROLMENT_FENCES_BUCKET = "marketing_enrolment_fences"
 LEASES_BUCKET = "marketing_leases"
 BUDGET_BUCKET = "marketing_budget"
 
@@ -73,6 +76,15 @@ BUDGET_BUCKET = "marketing_budget"
 DUPLICATE_WINDOW_S = 3600.0
 # Dead letters wait this long for manual review (they are also in PostgreSQL).
 DEAD_LETTER_MAX_AGE_S = 30 * 24 * 3600.0
+# A fence per enrolment (a key each) would grow without end, unlike a person's
+# fences: every cart of every person is one. A fence only stops an older change of
+# its enrolment coming back after a newer one was applied: redelivered after a
+# replica died mid-batch (within minutes), or failed and re-driven by hand. Such an
+# older change failed before the newer one was applied (in one batch it would have
+# been superseded instead), so the fence, kept this long after its last write,
+# outlives the older change's dead letter (kept as long for review). A re-drive
+# later than that of the older change (the service keeps failed rows) would be sent.
+ENROLMENT_FENCE_MAX_AGE_S = DEAD_LETTER_MAX_AGE_S
 # A message not acknowledged within this time is delivered again; workers
 # holding one longer (in-place retries) send in_progress() before it passes.
 ACK_WAIT_S = 30.0
@@ -170,6 +182,9 @@ async def declare(js: JetStreamContext, *, replicas: int = 1) -> None:
     for bucket in (FENCES_BUCKET, LEASES_BUCKET, BUDGET_BUCKET):
         # Fences are read in bulk by the full sync (direct gets of many keys).
         await _declare_bucket(js, bucket, replicas, direct=bucket == FENCES_BUCKET)
+    await _declare_bucket(
+        js, ENROLMENT_FENCES_BUCKET, replicas, max_age_s=ENROLMENT_FENCE_MAX_AGE_S
+    )
     log.info(
         "bus declared: streams %s, %s, %s, %s",
         WORK_STREAM,
@@ -200,14 +215,23 @@ async def _declare_consumer(js: JetStreamContext, stream: str, config: ConsumerC
 
 
 async def _declare_bucket(
-    js: JetStreamContext, bucket: str, replicas: int, *, direct: bool = False
+    js: JetStreamContext,
+    bucket: str,
+    replicas: int,
+    *,
+    direct: bool = False,
+    max_age_s: float | None = None,
 ) -> None:
+    """`max_age_s`: each key goes that long after its last write (None: kept)."""
+    config = KeyValueConfig(bucket=bucket, replicas=replicas, direct=direct, ttl=max_age_s)
     try:
-        await js.create_key_value(KeyValueConfig(bucket=bucket, replicas=replicas, direct=direct))
+        await js.create_key_value(config)
     except BadRequestError:  # exists with other settings (say, a new replica count)
         info = await js.stream_info(f"KV_{bucket}")
         info.config.num_replicas = replicas
         info.config.allow_direct = bool(info.config.allow_direct) or direct
+        if max_age_s is not None:
+            info.config.max_age = max_age_s
         await js.update_stream(info.config)
 
 

@@ -1,6 +1,6 @@
-"""Enrolling contacts in automations and removing them (AC-only; used by the automation
-feature). An enrolment is looked for before one is made, so a repeat enrols nobody twice;
-removing a contact that is not enrolled, or is gone, is done (ActiveCampaign answers 403
+"""Enrolling contacts in automations and removing them (AC-only: our flows' enrolments,
+`plan_enrolments`). An enrolment is looked for before one is made, so a repeat enrols nobody
+twice; removing a contact that is not enrolled, or is gone, is done (ActiveCampaign answers 403
 "No Result found" for an unknown enrolment, which counts as gone)."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -45,8 +45,10 @@ from dispatcher.providers.activecampaign.http import (
 from dispatcher.providers.activecampaign.imports import Imports
 from dispatcher.providers.activecampaign.limits import (
     CONSENT_RECORD,
+    ENROL_AUTOMATION,
     LIMITS,
     LIST_STATUS,
+    REMOVE_AUTOMATION,
     SUPPRESS,
     TRACKING_BUCKETS,
     UNSUPPRESS,
@@ -60,6 +62,7 @@ from dispatcher.providers.base import (
     UPSERT_PROFILE,
     BulkCall,
     ConsentState,
+    EnrolmentChange,
     ImportContact,
     ImportStatus,
     Limits,
@@ -371,6 +374,42 @@ class ActiveCampaignClient:
     async def remove_from_automation(self, email: str, automation_id: str) -> int:
         """Ends the contact's enrolments in the automation; how many there were."""
         return await self._automations.remove(email, automation_id)
+
+    def plan_enrolments(
+        self,
+        changes: Sequence[tuple[OwnerT, EnrolmentChange]],
+        accepted: Callable[[OwnerT, str], None],
+    ) -> list[BulkCall[OwnerT]]:
+        """A call per change, in order (ActiveCampaign has no bulk call for automations):
+        begun, the contact enrolled in its automation (made when missing), `accepted` with
+        the enrolment's id; ended, removed from it (nobody is made), `accepted` with "".
+        Without an automation, or at an end while another of the person's enrolments in the
+        flow runs on (`others_active`), there is nothing to send. ActiveCampaign keeps one
+        running enrolment per contact and automation: two of ours in one flow (two carts)
+        share it, so it is removed only when the last of them ends."""
+        return [
+            BulkCall(
+                ENROL_AUTOMATION if change.active else REMOVE_AUTOMATION,
+                [owner],
+                functools.partial(self._change_enrolment, change, accepted),
+            )
+            for owner, change in changes
+            if change.automation_id and not change.others_active
+        ]
+
+    async def _change_enrolment(
+        self,
+        change: EnrolmentChange,
+        accepted: Callable[[OwnerT, str], None],
+        owners: Sequence[OwnerT],
+    ) -> None:
+        if change.active:
+            enrolment = await self.enrol_in_automation(change.email, change.automation_id)
+        else:
+            await self.remove_from_automation(change.email, change.automation_id)
+            enrolment = ""
+        for owner in owners:  # the change's own (its call's only)
+            accepted(owner, enrolment)
 
     def pace_requests(self, pacer: RequestPacer) -> None:
         """Every request, to /api/3 and to event tracking, is sent inside `pacer`: an

@@ -16,7 +16,8 @@ write (requests per call, steady state):
     create_events 1 (a tracked event) or 2 (an order or cart: look, write)
     unsuppress 1-2, suppress 1-2 (look at the contact's tags, then change them if needed)
     request_erasure 1-2     read_person 2           start_import 1, import_status 1
-    enrol_automation 2      remove_automation 1 + one per enrolment removed
+    enrol_automation 1-2 (the contact's enrolments, then an enrolment unless one runs)
+    remove_automation 1 + one per enrolment removed
     list_join 1-2, list_leave 1-2 (the contact's look-up unless remembered, its status)
     find_list 0 once remembered; else 1 look (a page of 100 lists so named), + 1 create
 
@@ -44,7 +45,8 @@ from dispatcher.providers.base import (
     RateWindow,
 )
 
-# The consent operations (see consent_calls.py), and the AC-only automation operations.
+# The consent operations (see consent_calls.py), and the automation operations: one of our
+# enrolments' beginning and end (`plan_enrolments`), a call each (no bulk call exists).
 CONSENT_RECORD = "consent_record"
 LIST_STATUS = "list_status"
 UNSUPPRESS = "unsuppress"
@@ -100,8 +102,8 @@ RATES = MappingProxyType(
     }
 )
 
-# Every consent and list operation changes one contact per HTTP request, so a call carries
-# one person.
+# Every consent, list and automation operation changes one contact per HTTP request, so a
+# call carries one person.
 _ONE_PERSON = OperationLimits(max_items=1)
 
 LIMITS = Limits(
@@ -126,4 +128,5 @@ LIMITS = Limits(
     ),
     paces_requests=frozenset(RATES),  # every operation: a call may make several requests
     lists=MappingProxyType({LIST_JOIN: _ONE_PERSON, LIST_LEAVE: _ONE_PERSON}),
+    enrolments=MappingProxyType({ENROL_AUTOMATION: _ONE_PERSON, REMOVE_AUTOMATION: _ONE_PERSON}),
 )

@@ -20,7 +20,7 @@ Every builder of a bulk body also returns a `Blame` that maps Klaviyo's
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -136,9 +136,15 @@ def _email_profile(email: str) -> JsonObject:
     return {"data": {"type": "profile", "attributes": {"email": email}}}
 
 
-def event_create(event: TrackedEvent) -> tuple[JsonObject, Blame]:
-    """POST /api/events: one event; any pointer into the body blames it."""
-    attributes = _event_attributes(event) | {"profile": _email_profile(event.email)}
+def event_create(
+    event: TrackedEvent, profile_properties: Mapping[str, Any] | None = None
+) -> tuple[JsonObject, Blame]:
+    """POST /api/events: one event, with properties for its profile when given (Klaviyo
+    sets them on the profile); any pointer into the body blames it."""
+    profile = _email_profile(event.email)
+    if profile_properties:
+        profile["data"]["attributes"]["properties"] = dict(profile_properties)
+    attributes = _event_attributes(event) | {"profile": profile}
     body = {"data": {"type": "event", "attributes": attributes}}
     return body, Blame(prefix="/data", items=((0,),), whole=True)
 
@@ -167,6 +173,8 @@ _ENTRY_OPEN, _, _ENTRY_REST = _ENTRY.partition(b'""')  # the first "" is the ema
 _ENTRY_EVENTS, _, _ENTRY_CLOSE = _ENTRY_REST.rpartition(b"[]")  # the last [] the events
 # A job's body besides its profile entries and the commas between them.
 EVENTS_BULK_WRAPPING_BYTES = len(_JOB_OPEN) + len(b"[]") + len(_JOB_CLOSE)
+# Profile properties go right after the entry's email: `"email":"…","properties":{…}`.
+_PROPERTIES_KEY = b',"properties":'
 
 
 def bulk_event(event: TrackedEvent) -> tuple[bytes, int]:
@@ -177,10 +185,20 @@ def bulk_event(event: TrackedEvent) -> tuple[bytes, int]:
     return resource, len(resource) + len(_ENTRY) + len(encode(event.email))
 
 
-def events_bulk(events: Sequence[PreparedEvent]) -> tuple[bytes, Blame]:
+def profile_properties_size(properties: Mapping[str, Any]) -> int:
+    """The most bytes profile properties add to an event's entry in a bulk job (0: none)."""
+    return len(_PROPERTIES_KEY) + len(encode(properties)) if properties else 0
+
+
+def events_bulk(
+    events: Sequence[PreparedEvent],
+    profile_properties: Sequence[Mapping[str, Any]] | None = None,
+) -> tuple[bytes, Blame]:
     """POST /api/event-bulk-create-jobs, encoded: one `event-bulk-create` entry per profile (by
     email, case-insensitively, in order of first appearance), each with that profile's events
-    (`PreparedEvent.content`, from `bulk_event`)."""
+    (`PreparedEvent.content`, from `bulk_event`). `profile_properties[i]`, when given, are
+    properties for the profile of event i: an entry's profile carries those of its events,
+    a later event's value of a name winning (Klaviyo sets them on the profile)."""
     groups: dict[str, list[int]] = {}
     for index, prepared in enumerate(events):
         groups.setdefault(prepared.event.email.strip().lower(), []).append(index)
@@ -189,6 +207,7 @@ def events_bulk(events: Sequence[PreparedEvent]) -> tuple[bytes, Blame]:
             (
                 _ENTRY_OPEN,
                 encode(events[indexes[0]].event.email),
+                _entry_properties(indexes, profile_properties),
                 _ENTRY_EVENTS,
                 b"[",
                 b",".join([events[i].content for i in indexes]),
@@ -201,6 +220,16 @@ def events_bulk(events: Sequence[PreparedEvent]) -> tuple[bytes, Blame]:
     content = b"".join((_JOB_OPEN, b"[", b",".join(entries), b"]", _JOB_CLOSE))
     items = tuple(tuple(indexes) for indexes in groups.values())
     return content, Blame(prefix=EVENTS_BULK_PREFIX, items=items, nested="/attributes/events/data")
+
+
+def _entry_properties(
+    indexes: list[int], profile_properties: Sequence[Mapping[str, Any]] | None
+) -> bytes:
+    merged: dict[str, Any] = {}
+    if profile_properties is not None:
+        for index in indexes:
+            merged.update(profile_properties[index])
+    return _PROPERTIES_KEY + encode(merged) if merged else b""
 
 
 def _channels(change: ConsentChange, wanted: bool) -> JsonObject:

@@ -8,6 +8,9 @@ Errors are translated at this boundary, nowhere else:
     a list join of an email Klaviyo         -> PermanentProviderError (code profile_not_found,
     holds no profile for (not sent)            item_indexes: those changes)
 
+Enrolment changes go as bulk event jobs, the flow's profile property sent with each event
+(enrolments.py).
+
 Batches larger than `limits` allow (in items, or in the bytes of prepared events) are a caller
 bug and raise ValueError before anything is sent; empty batches send nothing.
 """
@@ -31,6 +34,7 @@ from dispatcher.providers.base import (
     BulkCall,
     ConsentChange,
     ConsentState,
+    EnrolmentChange,
     ImportContact,
     ImportFailure,
     ImportStatus,
@@ -52,7 +56,14 @@ from dispatcher.providers.errors import (
     ProviderError,
     RetryableProviderError,
 )
-from dispatcher.providers.klaviyo import bodies, consent_calls, imports, lists_calls, reading
+from dispatcher.providers.klaviyo import (
+    bodies,
+    consent_calls,
+    enrolments,
+    imports,
+    lists_calls,
+    reading,
+)
 from dispatcher.providers.klaviyo.limits import (
     CREATE_LIST,
     GET_LISTS,
@@ -268,6 +279,47 @@ class KlaviyoClient:
             ids.update(lists_calls.profile_ids(page))
         return ids
 
+    def plan_enrolments(
+        self,
+        changes: Sequence[tuple[OwnerT, EnrolmentChange]],
+        accepted: Callable[[OwnerT, str], None],
+    ) -> list[BulkCall[OwnerT]]:
+        """Bulk event jobs of up to 1,000 events (a plan's only event: POST /api/events), each
+        event with its flow's property for the profile; then a profile-import per change with
+        only a property to set (enrolments.py). Klaviyo keeps no enrolment of its own: each
+        owner sent is `accepted` with ""."""
+        planned = enrolments.plan(changes, self.limits.enrolments[enrolments.ENROLMENT_EVENTS])
+        calls = [
+            BulkCall.of(enrolments.ENROLMENT_EVENTS, job, self._enrolment_events)
+            if len(job) > 1
+            else BulkCall.of(enrolments.ENROLMENT_EVENT, job, self._enrolment_event)
+            for job in planned.jobs
+        ]
+        calls += [
+            BulkCall.of(enrolments.ENROLMENT_PROPERTY, [pair], self._enrolment_property)
+            for pair in planned.properties
+        ]
+        return [_accepting(call, accepted) for call in calls]
+
+    async def _enrolment_events(self, items: Sequence[enrolments.EnrolmentEvent]) -> None:
+        """One bulk job; more events or bytes than a job takes is a caller bug."""
+        limits = self.limits.enrolments[enrolments.ENROLMENT_EVENTS]
+        prepared = [item.prepared for item in items]
+        _check_batch(prepared, limits.max_items, "enrolment events")
+        _check_bytes(prepared, limits)
+        if prepared:
+            content, blame = bodies.events_bulk(prepared, [item.properties for item in items])
+            await self._send(EVENTS_BULK, content, blame)
+
+    async def _enrolment_event(self, items: Sequence[enrolments.EnrolmentEvent]) -> None:
+        for item in items:  # one (its call's limit)
+            body, blame = bodies.event_create(item.prepared.event, item.properties)
+            await self._post(EVENTS, body, blame)
+
+    async def _enrolment_property(self, profiles: Sequence[Profile]) -> None:
+        for profile in profiles:  # one (its call's limit)
+            await self._post(PROFILE_IMPORT, bodies.profile_import(profile))
+
     async def start_import(self, contacts: Sequence[ImportContact]) -> str:
         """POST /api/profile-bulk-import-jobs with the contacts' profiles; the job id.
         A body over the job's byte limit is refused before it is sent, naming no
@@ -438,6 +490,17 @@ async def _report_steady_window(response: httpx.Response) -> None:
     except ValueError:  # absent, or not a number: nothing learnt
         return
     report_window(WindowReport(reset_s, STEADY_WINDOW_S))
+
+
+def _accepting(call: BulkCall[OwnerT], accepted: Callable[[OwnerT, str], None]) -> BulkCall[OwnerT]:
+    """`call`, telling `accepted` of each owner it sent once Klaviyo took them."""
+
+    async def send(owners: Sequence[OwnerT]) -> None:
+        await call.send(owners)
+        for owner in owners:
+            accepted(owner, "")
+
+    return BulkCall(call.operation, call.owners, send)
 
 
 def _check_batch(items: Sequence[object], limit: int, what: str) -> None:

@@ -20,6 +20,11 @@ from dispatcher.providers.base import (
 )
 from dispatcher.providers.klaviyo.bodies import EVENTS_BULK_WRAPPING_BYTES
 from dispatcher.providers.klaviyo.consent_calls import SUBSCRIBE, SUPPRESS, UNSUBSCRIBE, UNSUPPRESS
+from dispatcher.providers.klaviyo.enrolments import (
+    ENROLMENT_EVENT,
+    ENROLMENT_EVENTS,
+    ENROLMENT_PROPERTY,
+)
 from dispatcher.providers.klaviyo.lists_calls import (
     ADD_TO_LIST,
     MAX_PROFILES_PER_CALL,
@@ -69,12 +74,20 @@ CREATE_LIST = (
 )
 LIST_ADD = _per_endpoint("lists/{id}/relationships/profiles (add)", 10, 150)
 LIST_REMOVE = _per_endpoint("lists/{id}/relationships/profiles (remove)", 10, 150)
+# A profile upsert's endpoint, which an enrolment's property-only change also goes to.
+PROFILE_IMPORTS = _per_endpoint("profile-import", 75, 750)
+# The events worker's jobs and the enrolments' share one budget.
+EVENTS_BULK = _per_endpoint("event-bulk-create-jobs", 10, 150)
+# create_event, one event a request: an enrolment plan's only event. (The events worker's
+# calls reserve event-bulk-create-jobs even when they carry one event and so go here: at
+# most 150 a minute of this endpoint's 3,500 are not counted in this bucket.)
+SINGLE_EVENTS = _per_endpoint("events", 350, 3500)
 
 # Each operation's endpoint and its burst / steady limits (shared/PROVIDERS.md).
 RATES = MappingProxyType(
     {
-        UPSERT_PROFILE: _per_endpoint("profile-import", 75, 750),
-        CREATE_EVENTS: _per_endpoint("event-bulk-create-jobs", 10, 150),
+        UPSERT_PROFILE: PROFILE_IMPORTS,
+        CREATE_EVENTS: EVENTS_BULK,
         SUBSCRIBE: _per_endpoint("profile-subscription-bulk-create-jobs", 75, 750),
         UNSUBSCRIBE: _per_endpoint("profile-subscription-bulk-delete-jobs", 75, 750),
         SUPPRESS: _per_endpoint("profile-suppression-bulk-create-jobs", 75, 750),
@@ -91,6 +104,10 @@ RATES = MappingProxyType(
         # Paced per request: get_profiles per 100 emails, then the list's change.
         ADD_TO_LIST: (*PROFILES, *LIST_ADD),
         REMOVE_FROM_LIST: (*PROFILES, *LIST_REMOVE),
+        # An enrolment plan's calls (enrolments.py), each one request.
+        ENROLMENT_EVENTS: EVENTS_BULK,
+        ENROLMENT_EVENT: SINGLE_EVENTS,
+        ENROLMENT_PROPERTY: PROFILE_IMPORTS,
     }
 )
 # The calls that may make several requests: each of their requests is sent inside the
@@ -121,6 +138,18 @@ LIMITS = Limits(
         {
             ADD_TO_LIST: OperationLimits(max_items=MAX_PROFILES_PER_CALL),
             REMOVE_FROM_LIST: OperationLimits(max_items=MAX_PROFILES_PER_CALL),
+        }
+    ),
+    enrolments=MappingProxyType(
+        {
+            # An event's size counts the profile properties sent with it (enrolments.py).
+            ENROLMENT_EVENTS: OperationLimits(
+                max_items=MAX_EVENTS_PER_JOB,
+                max_bytes=EVENTS_JOB_BYTES,
+                wrapping_bytes=EVENTS_BULK_WRAPPING_BYTES,
+            ),
+            ENROLMENT_EVENT: OperationLimits(max_items=1),
+            ENROLMENT_PROPERTY: OperationLimits(max_items=1),
         }
     ),
 )

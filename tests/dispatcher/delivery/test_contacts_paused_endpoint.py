@@ -111,6 +111,7 @@ def test_fetching_is_held_off_only_while_every_endpoint_is_paused(
         # The others the worker calls.
         limits = provider.limits
         operations = [UPSERT_PROFILE, FIND_LIST, *limits.consent, *limits.lists]
+        operations += [*limits.enrolments]
         try:
             await throttle(gate, REQUEST_ERASURE, RETRY_AFTER_S)
             one_paused = worker.pause_left()

@@ -168,6 +168,7 @@ def test_the_contacts_worker_brings_the_providers_consent_to_ours(
 async def _contacts_worker(bus: Bus, client: Provider, newsletter: str | None) -> ContactsWorker:
     assert bus.js is not None
     kv = await bus.js.key_value(topology.FENCES_BUCKET)
+    enrolment_kv = await bus.js.key_value(topology.ENROLMENT_FENCES_BUCKET)
     return ContactsWorker(
         client,
         Reporter(bus, utc_now),
@@ -175,6 +176,7 @@ async def _contacts_worker(bus: Bus, client: Provider, newsletter: str | None) -
         Fences(kv),
         await held_lease(bus),
         ErasureMarks(kv),
+        enrolment_fences=Fences(enrolment_kv),
         connection_ended=bus.connection_ended,
         max_attempts=1,
         backoff_base_s=1.0,

@@ -58,8 +58,9 @@ def run(under_test: ProviderUnderTest, operation: Callable[[Provider], Awaitable
 def test_the_limits_give_every_operation_its_budget(provider: ProviderUnderTest) -> None:
     limits = run(provider, _limits)
     operations = {UPSERT_PROFILE, CREATE_EVENTS, REQUEST_ERASURE, START_IMPORT, IMPORT_STATUS}
-    operations |= {READ_PERSON, *limits.consent}
+    operations |= {READ_PERSON, *limits.consent, *limits.lists, *limits.enrolments}
 
+    assert limits.enrolments, "every provider plans enrolment changes"
     assert operations <= set(limits.rates)
     assert set(limits.consent) | {REQUEST_ERASURE} <= limits.compliance <= set(limits.rates)
     assert limits.import_profiles is not None
