@@ -49,6 +49,7 @@ from dispatcher.sandbox.klaviyo.profiles import ProfileStore
 
 ACTIVE = "active"
 EVENTS_PATH = "/api/events"
+_IDENTITY = {"email", "phone_number", "external_id", "id", "anonymous_id"}
 BULK_EVENTS_PATH = "/api/event-bulk-create-jobs"
 _FIELDS = frozenset({"name", "trigger_metric", "exit_metric", "filter_property", "messages"})
 
@@ -179,6 +180,17 @@ def flow_from_json(document: Any) -> Flow:
     shown |= {"exit_metric": exit_metric, "filter_property": gate}
     steps = steps_from_json(document.get("messages"))
     return Flow(str(name), str(name), steps, shown, trigger=trigger, exit=exit_metric, gate=gate)
+
+
+def event_profiles(path: str, document: Any) -> list[dict[str, Any]]:
+    """The profile attributes an accepted event POST carries that set something
+    beyond who the person is (properties, location or fields): Klaviyo applies them
+    to the profile as it records the event. Events that name the person alone add
+    nothing here, so a bench's million events do not fill the sandbox with profiles."""
+    if path not in (EVENTS_PATH, BULK_EVENTS_PATH):
+        return []
+    found = {id(profile): profile for profile, _ in _events(path, document)}
+    return [p for p in found.values() if set(p) - _IDENTITY]
 
 
 def _events(path: str, document: Any) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:

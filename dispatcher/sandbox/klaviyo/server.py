@@ -21,6 +21,7 @@ from dispatcher.sandbox.klaviyo.endpoints import (
     NoEndpoint,
     resolve,
 )
+from dispatcher.sandbox.klaviyo.flows import event_profiles
 from dispatcher.sandbox.klaviyo.jsonapi import (
     JSON_API,
     error_document,
@@ -213,6 +214,8 @@ class _Handler(SandboxHandler):
             reply = json.dumps({"data": resource, "links": resource["links"]}).encode()
         elif route.path == ERASURE_JOBS:
             state.erase(document)
+        elif profiles := event_profiles(route.path, document):
+            state.profiles.upsert_many(profiles, arrival.received_at)  # before any flow judges
         state.apply_consent(route.path, document, arrival.received_at)
         state.flows.events_accepted(route.path, document, arrival.received_s)
         self._record(arrival, body, unique_ids)

@@ -122,6 +122,9 @@ def _event_profile(attributes: dict[str, Any], pointer: str) -> None:
     profile = _obj(attributes.get("profile"), pointer)
     profile_attributes = _resource(profile.get("data"), f"{pointer}/data", "profile")
     _profile_attributes(profile_attributes, f"{pointer}/data/attributes")
+    for key in ("location", "properties"):  # applied to the profile, as profile-import's
+        if profile_attributes.get(key) is not None:
+            _obj(profile_attributes[key], f"{pointer}/data/attributes/{key}")
 
 
 def profile_import(document: Any) -> list[str]:

@@ -267,11 +267,6 @@ def test_each_call_draws_from_its_endpoints_budget_in_one_request() -> None:
     assert not set(LIMITS.enrolments) & LIMITS.paces_requests
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Klaviyo sandbox does not yet apply the profile attributes sent with an event "
-    "(POST /api/events, /api/event-bulk-create-jobs) to its profiles, as Klaviyo does",
-)
 def test_the_property_sent_with_an_event_is_on_the_profile(sandbox: Sandbox) -> None:
     plan([begun(0), begun(1)], sandbox)
     plan([replace(ENDED, email="p0@example.com", enrolment_id="e-00000")], sandbox)
