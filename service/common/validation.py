@@ -9,10 +9,11 @@ import json
 import re
 import uuid
 import zoneinfo
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from marketing_runtime.money import decimal_amount
 from marketing_runtime.person_keys import person_key
@@ -50,6 +51,23 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 # can store: 11 integer digits. (Providers take amounts as JSON numbers.)
 _AMOUNT_COLUMN: Any = Contact.__table__.c.lifetime_value.type
 MAX_MONEY_UNITS: int = 10 ** (_AMOUNT_COLUMN.precision - _AMOUNT_COLUMN.scale) - 1
+
+
+T = TypeVar("T")
+
+
+def enum_values(
+    v: Violations, field: str, numbers: Iterable[int], known: Mapping[Any, T]
+) -> list[T]:
+    """The values a repeated enum field names (a list filter's states), each
+    unknown or UNSPECIFIED one a violation at its index."""
+    found = []
+    for index, number in enumerate(numbers):
+        if number in known:
+            found.append(known[number])
+        else:
+            v.add(f"{field}[{index}]", "INVALID_VALUE", "a value other than UNSPECIFIED")
+    return found
 
 
 def normalize_email(email: str) -> str:

@@ -6,6 +6,7 @@ from marketing.v1 import service_pb2 as pb
 from marketing_runtime.clock import Clock
 
 from service.common.pagination import PageTokens
+from service.common.validation import enum_values
 from service.contacts.rules import parse_contact_name
 from service.errors import Violations
 from service.flows import rules
@@ -55,13 +56,7 @@ class FlowHandlers:
         contact_id = None
         if request.contact:
             contact_id = parse_contact_name(v, "contact", request.contact)
-        states = []
-        for index, number in enumerate(request.states):
-            state = STATES.get(number)
-            if state is None:
-                v.add(f"states[{index}]", "INVALID_STATE", "a state other than UNSPECIFIED")
-            else:
-                states.append(state)
+        states = enum_values(v, "states", request.states, STATES)
         page = await rules.list_enrolments(
             self._db,
             self._tokens,

@@ -7,7 +7,6 @@ triggers, a leave ends the enrolments of the flows it exits. Taking deletes
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,10 +15,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.flows.definitions import FlowDefinition, TriggerKind
-from service.flows.enrolments import Candidate, Cause, enrol, exit_where
+from service.flows.enrolments import Candidate, Cause, enrol
 from service.flows.people import people
-from service.flows.triggers import after_cause, load_flows
-from service.storage.models import Enrolment, FlowSignal
+from service.flows.triggers import exit_after, load_flows
+from service.storage.models import FlowSignal
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +83,11 @@ async def _enrol_joiners(
 async def _exit_leavers(
     session: AsyncSession, flows: Sequence[FlowDefinition], leaves: Sequence[Signal], now: datetime
 ) -> None:
-    by_segment: defaultdict[str, list[Signal]] = defaultdict(list)
-    for s in leaves:
-        by_segment[s.segment_id].append(s)
-    for segment_id, left in sorted(by_segment.items()):
-        flow_ids = [f.id for f in flows if segment_id in f.exits.segments]
-        if flow_ids:
-            after = after_cause([(s.contact_id, s.changed_at) for s in left])
-            await exit_where(
-                session, Enrolment.flow_id.in_(flow_ids) & after, f"segment_left:{segment_id}", now
-            )
+    happened = [(s.segment_id, s.contact_id, s.changed_at) for s in leaves]
+    await exit_after(
+        session,
+        happened,
+        lambda segment_id: [f.id for f in flows if segment_id in f.exits.segments],
+        "segment_left",
+        now,
+    )

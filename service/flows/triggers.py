@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -228,15 +228,33 @@ async def _exit_on_events(
     session: AsyncSession, flows: Sequence[FlowDefinition], events: Sequence[_Event], now: datetime
 ) -> None:
     """End the enrolments an exit event of their flow happened after."""
-    by_metric: defaultdict[str, list[_Event]] = defaultdict(list)
-    for e in events:
-        by_metric[e.metric].append(e)
-    for metric, happened in sorted(by_metric.items()):
-        flow_ids = [f.id for f in flows if metric in f.exits.events]
+    happened = [(e.metric, e.contact_id, e.occurred_at) for e in events]
+    await exit_after(session, happened, lambda metric: _exiting(flows, metric), "event", now)
+
+
+def _exiting(flows: Sequence[FlowDefinition], metric: str) -> list[str]:
+    return [f.id for f in flows if metric in f.exits.events]
+
+
+async def exit_after(
+    session: AsyncSession,
+    happened: Sequence[tuple[str, uuid.UUID, datetime]],
+    exiting: Callable[[str], list[str]],
+    kind: str,
+    now: datetime,
+) -> None:
+    """For each (what, contact, when) that happened — an exit event, a
+    segment left — end the contact's enrolments in the flows `exiting(what)`
+    names that were set off no later than `when`, for `<kind>:<what>`."""
+    by_what: defaultdict[str, list[tuple[uuid.UUID, datetime]]] = defaultdict(list)
+    for what, contact_id, at in happened:
+        by_what[what].append((contact_id, at))
+    for what, pairs in sorted(by_what.items()):
+        flow_ids = exiting(what)
         if flow_ids:
-            after = after_cause([(e.contact_id, e.occurred_at) for e in happened])
+            after = after_cause(pairs)
             await exit_where(
-                session, Enrolment.flow_id.in_(flow_ids) & after, f"event:{metric}", now
+                session, Enrolment.flow_id.in_(flow_ids) & after, f"{kind}:{what}", now
             )
 
 

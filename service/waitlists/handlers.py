@@ -10,6 +10,7 @@ from marketing_runtime.clock import Clock
 
 from service.common.conversions import timestamp
 from service.common.pagination import PageTokens
+from service.common.validation import enum_values
 from service.contacts.rules import contact_name, parse_contact_name
 from service.errors import Violations
 from service.events.payload_json import payload_dict
@@ -70,12 +71,7 @@ class WaitlistHandlers:
             contact_id = parse_contact_name(v, "contact", request.contact)
         else:
             rules.check_product(v, request.product_id, request.variant_id)
-        states = []
-        for index, number in enumerate(request.states):
-            if number in _STATES:
-                states.append(_STATES[number])
-            else:
-                v.add(f"states[{index}]", "INVALID_STATE", "a state other than UNSPECIFIED")
+        states = enum_values(v, "states", request.states, _STATES)
         page = await rules.list_subscriptions(
             self._db,
             self._tokens,

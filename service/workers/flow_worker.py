@@ -1,6 +1,7 @@
 """The flow worker: takes the durable timers that fell due (service.flows.timers)
-and acts on them (service.flows.firing), and the segment joins and leaves
-flows wait for (service.flows.segment_signals), a batch per transaction.
+and acts on them (service.flows.firing), the segment joins and leaves flows
+wait for (service.flows.segment_signals), and the waitlist subscriptions a
+restock picked (service.waitlists.notifying), a batch per transaction.
 Between batches it sleeps until the earliest timer is due, but never longer
 than `max_sleep_s`, so a timer armed meanwhile for sooner, or a signal, waits
 at most that (no LISTEN/NOTIFY: timers are armed by many transactions, most
@@ -10,19 +11,15 @@ an outage the backlog is worked off oldest first, at full speed."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from dataclasses import dataclass
 
 from marketing_runtime.clock import Clock
 
-from service.errors import MarketingError
 from service.flows import firing, segment_signals, timers
 from service.storage.database import Database
 from service.waitlists import notifying
-from service.workers.segment_refresher import backoff_s
+from service.workers.repeat import repeat
 
-log = logging.getLogger(__name__)
 _LOCKED_ELSEWHERE_S = 0.02
 
 
@@ -45,27 +42,19 @@ class FlowWorker:
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                taken = max(
-                    await self.fire_due_once(),
-                    await self.drain_signals_once(),
-                    await self.notify_once(),
-                )
-                failures = 0
-                wait_s = 0.0 if taken >= self._settings.batch else await self._until_next_due()
-            except MarketingError as exc:  # PostgreSQL unreachable: later
-                failures += 1
-                log.warning("flow worker: %s", exc)
-                wait_s = backoff_s(failures)
-            except Exception:  # a bug must not end the loop for good
-                failures += 1
-                log.exception("flow worker: a batch failed")
-                wait_s = backoff_s(failures)
-            if wait_s > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), wait_s)
+        await repeat("flow worker", self.step, self._pause, self._stopping)
+
+    async def step(self) -> int:
+        """A batch of each kind of work; the largest of them."""
+        return max(
+            await self.fire_due_once(),
+            await self.drain_signals_once(),
+            await self.notify_once(),
+        )
+
+    async def _pause(self, taken: int) -> float:
+        """None while a batch came back full: a backlog is worked off at full speed."""
+        return 0.0 if taken >= self._settings.batch else await self._until_next_due()
 
     async def fire_due_once(self) -> int:
         """One batch of due timers fired; how many."""

@@ -3,8 +3,10 @@ order, with Nats-Msg-Id = the row's id, then marks them published.
 
 Only one relay publishes at a time (a PostgreSQL advisory lock elects it among
 service replicas), so one person's changes reach the stream in the order they
-were committed. A crash between publishing and marking re-publishes the same
-ids, which JetStream drops as duplicates.
+were committed: all rows go out in one sequence, whatever subject each kind
+has (`topology.work_subject`), so each subject keeps that order too. A crash
+between publishing and marking re-publishes the same ids, which JetStream drops
+as duplicates.
 """
 
 from __future__ import annotations
@@ -215,6 +217,6 @@ def _message(row: Any, now: datetime) -> tuple[str | None, _Message]:
     # fallback path deduplicate each other on the bus.
     event_id = message.event_tracked.event_id if is_event else None
     message.id = base_id = event_id if event_id is not None else str(row["id"])
-    subject = topology.EVENTS_SUBJECT if is_event else topology.CONTACTS_SUBJECT
+    subject = topology.work_subject(kind)
     headers = {MSG_ID_HEADER: message_id(base_id, str(row["id"]), row["retry_count"])}
     return event_id, (subject, message.SerializeToString(), None, None, headers)

@@ -16,17 +16,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from marketing_runtime.clock import Clock
 from sqlalchemy import text
 
-from service.errors import MarketingError
 from service.segments import membership
 from service.storage.database import Database
+from service.workers.repeat import repeat
 
 log = logging.getLogger(__name__)
 _ROUND_LOCK = text("SELECT pg_try_advisory_xact_lock(0x73656772)")  # "segr"
@@ -42,21 +40,6 @@ class RefresherSettings:
 DEFAULT_REFRESHER_SETTINGS = RefresherSettings()
 
 
-_FIRST_BACKOFF_S = 0.5
-_MAX_BACKOFF_S = 30.0
-_MAX_DOUBLINGS = 16
-
-
-def backoff_s(failures: int) -> float:
-    """The wait after `failures` failed steps in a row: doubling from half a
-    second up to 30 s, so an unreachable database is not hammered (nor the
-    log filled) five times a second."""
-    if failures == 0:
-        return 0.0
-    doublings = min(failures - 1, _MAX_DOUBLINGS)  # no float overflow after days of failures
-    return float(min(_MAX_BACKOFF_S, _FIRST_BACKOFF_S * 2**doublings))
-
-
 class SegmentRefresher:
     def __init__(
         self, db: Database, clock: Clock, settings: RefresherSettings = DEFAULT_REFRESHER_SETTINGS
@@ -68,33 +51,20 @@ class SegmentRefresher:
 
     async def run(self) -> None:
         await asyncio.gather(
-            self._loop("a round", self.refresh_once, lambda _: self._settings.interval_s),
-            self._loop("a drain", self.drain_once, self._drain_pause),
+            repeat(
+                "segment refresher: a round", self.refresh_once, self._round_pause, self._stopping
+            ),
+            repeat(
+                "segment refresher: a drain", self.drain_once, self._drain_pause, self._stopping
+            ),
         )
 
-    def _drain_pause(self, taken: int) -> float:
+    async def _round_pause(self, _: int) -> float:
+        return self._settings.interval_s
+
+    async def _drain_pause(self, taken: int) -> float:
         """None between full batches: a backlog is worked off at full speed."""
         return 0.0 if taken >= self._settings.drain_batch else self._settings.drain_poll_s
-
-    async def _loop(
-        self, what: str, step: Callable[[], Awaitable[int]], pause: Callable[[int], float]
-    ) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            done = 0
-            try:
-                done = await step()
-                failures = 0
-            except MarketingError as exc:  # PostgreSQL unreachable: the next time
-                failures += 1
-                log.warning("segment refresher: %s: %s", what, exc)
-            except Exception:  # a bug must not end the loop for good
-                failures += 1
-                log.exception("segment refresher: %s failed", what)
-            wait_s = max(pause(done), backoff_s(failures))
-            if wait_s > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), wait_s)
 
     async def refresh_once(self) -> int:
         """One round; how many segments it re-evaluated (0 when another replica

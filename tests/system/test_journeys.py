@@ -173,7 +173,7 @@ def test_after_unsubscribing_no_further_email(journeys, system, provider) -> Non
         ),
         timeout_s=30,
     )
-    sandbox: Any = provider.sandbox  # type: ignore[attr-defined]
+    sandbox: Any = provider.sandbox
     sandbox.advance_clock(4 * 86_400)
     assert len(_messages(provider, email, "welcome")) == 1, "the three-day email never went"
     assert _messages(provider, email, "post-purchase") == []

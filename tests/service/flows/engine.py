@@ -3,7 +3,10 @@ as the event-log writer logs them, and what the decisions left behind."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -99,3 +102,23 @@ class _Row:
     def __init__(self, kind: str, payload: Any) -> None:
         self.kind = kind
         self.payload = payload
+
+
+Scenario = Callable[[Database], Awaitable[None]]
+
+
+@contextmanager
+def scenarios_on(url: str) -> Iterator[Callable[[Scenario], None]]:
+    """Runs scenarios against one database, on one event loop and one
+    connection pool for every example of a Hypothesis test."""
+    loop = asyncio.new_event_loop()
+    db = Database(url)
+
+    def run(scenario: Scenario) -> None:
+        loop.run_until_complete(scenario(db))
+
+    try:
+        yield run
+    finally:
+        loop.run_until_complete(db.close())
+        loop.close()

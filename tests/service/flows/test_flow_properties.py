@@ -3,9 +3,8 @@ against PostgreSQL, with the clock injected: every time is the test's own."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +19,7 @@ from service.storage.database import Database
 from service.storage.models import EventLog
 from service.workers.flow_worker import FlowWorker
 from tests.harness import own_database
-from tests.service.flows.engine import enrolments, log_event, register
+from tests.service.flows.engine import Scenario, enrolments, log_event, register, scenarios_on
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -34,20 +33,9 @@ def props_db(database_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def on_db(props_db: str) -> Iterator[Callable[[Callable[[Database], Awaitable[None]]], None]]:
-    """Runs a scenario against the module's database, on one event loop and
-    one connection pool for every example of a test."""
-    loop = asyncio.new_event_loop()
-    db = Database(props_db)
-
-    def run(scenario: Callable[[Database], Awaitable[None]]) -> None:
-        loop.run_until_complete(scenario(db))
-
-    try:
+def on_db(props_db: str) -> Iterator[Callable[[Scenario], None]]:
+    with scenarios_on(props_db) as run:
         yield run
-    finally:
-        loop.run_until_complete(db.close())
-        loop.close()
 
 
 def _email() -> str:

@@ -29,7 +29,8 @@ from service.storage.models import (
     SegmentMembership,
     SegmentPending,
 )
-from service.workers.segment_refresher import RefresherSettings, SegmentRefresher, backoff_s
+from service.workers.repeat import backoff_s
+from service.workers.segment_refresher import RefresherSettings, SegmentRefresher
 from tests.harness import eventually, own_database
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)

@@ -6,9 +6,8 @@ suppressed address skipped with why, and buyers taken off (Properties 33,
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,7 +22,7 @@ from service.storage.models import Enrolment
 from service.waitlists import rules
 from service.workers.flow_worker import FlowWorker
 from tests.harness import own_database
-from tests.service.flows.engine import enrolments, log_event
+from tests.service.flows.engine import Scenario, enrolments, log_event, scenarios_on
 
 T0 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
 PRODUCT = {"product_id": "mug", "title": "Stoneware mug", "url": "https://shop.example/mug"}
@@ -36,18 +35,9 @@ def waitlist_db(database_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def on_db(waitlist_db: str) -> Iterator[Callable[[Callable[[Database], Awaitable[None]]], None]]:
-    loop = asyncio.new_event_loop()
-    db = Database(waitlist_db)
-
-    def run(scenario: Callable[[Database], Awaitable[None]]) -> None:
-        loop.run_until_complete(scenario(db))
-
-    try:
+def on_db(waitlist_db: str) -> Iterator[Callable[[Scenario], None]]:
+    with scenarios_on(waitlist_db) as run:
         yield run
-    finally:
-        loop.run_until_complete(db.close())
-        loop.close()
 
 
 def _email(label: str = "w") -> str:

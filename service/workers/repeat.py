@@ -1,0 +1,55 @@
+"""The loop every PostgreSQL-only background worker runs: a step, then a
+pause the step's outcome decides; a failed step waits a doubling back-off
+instead, so an unreachable database is not hammered (nor the log filled),
+and a bug in one step never ends the loop for good."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from service.errors import MarketingError
+
+log = logging.getLogger(__name__)
+
+_FIRST_BACKOFF_S = 0.5
+_MAX_BACKOFF_S = 30.0
+_MAX_DOUBLINGS = 16
+
+
+def backoff_s(failures: int) -> float:
+    """The wait after `failures` failed steps in a row: doubling from half a
+    second up to 30 s."""
+    if failures == 0:
+        return 0.0
+    doublings = min(failures - 1, _MAX_DOUBLINGS)  # no float overflow after days of failures
+    return float(min(_MAX_BACKOFF_S, _FIRST_BACKOFF_S * 2**doublings))
+
+
+async def repeat(
+    what: str,
+    step: Callable[[], Awaitable[int]],
+    pause: Callable[[int], Awaitable[float]],
+    stopping: asyncio.Event,
+) -> None:
+    """Run `step` until `stopping` is set, waiting `pause(what step returned)`
+    seconds between steps (or the back-off after a failure)."""
+    failures = 0
+    while not stopping.is_set():
+        try:
+            done = await step()
+            failures = 0
+            wait_s = await pause(done)
+        except MarketingError as exc:  # PostgreSQL unreachable: the next time
+            failures += 1
+            log.warning("%s: %s", what, exc)
+            wait_s = backoff_s(failures)
+        except Exception:  # a bug must not end the loop for good
+            failures += 1
+            log.exception("%s failed", what)
+            wait_s = backoff_s(failures)
+        if wait_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), wait_s)
