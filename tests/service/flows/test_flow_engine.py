@@ -5,6 +5,7 @@ at their time, and the provider is told through the outbox."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,12 +14,12 @@ import pytest
 from sqlalchemy import insert
 
 from service.consent.rules import unsubscribe
-from service.flows import timers
+from service.flows import firing, timers
 from service.flows.enrolments import exit_where
 from service.segments.rules import NewSegment, change_members, create_segment
 from service.storage.database import Database
 from service.storage.models import Enrolment, Flow, SegmentKind
-from service.workers.flow_worker import FlowWorker
+from service.workers.flow_worker import FlowWorker, TimerSettings
 from tests.harness import own_database
 from tests.service.flows.engine import (
     enrolments,
@@ -230,5 +231,56 @@ def test_an_exit_says_whether_another_enrolment_of_the_flow_runs_on(flows_db: st
             if not row.payload.active
         ]
         assert [e.others_active for e in exits] == [True, False]
+
+    run(flows_db, scenario)
+
+
+def test_overdue_timers_fire_oldest_first(flows_db: str) -> None:
+    async def scenario(db: Database) -> None:
+        emails = [_email(f"late{n}") for n in range(3)]
+        for n, email in enumerate(emails):
+            await register(db, email, T0)
+            # Activity later for the earlier addresses: due times in reverse order.
+            at = T0 + timedelta(minutes=10 * (len(emails) - n))
+            await log_event(db, email, "added_to_cart", _cart(f"c-late-{n}"), at)
+        ticks = itertools.count()  # each batch a second after the last
+
+        def clock() -> datetime:
+            return T0 + timedelta(hours=5, seconds=next(ticks))
+
+        one_at_a_time = FlowWorker(db, clock, TimerSettings(batch=1))
+        await one_at_a_time.fire_all_due()
+        firing_order = []
+        for email in emails:
+            (recovery,) = await enrolments(db, email, "cart-recovery")
+            firing_order.append((recovery.created_at, recovery.cause_time, email))
+        by_due = sorted(firing_order, key=lambda f: f[1])
+        assert [f[2] for f in by_due] == list(reversed(emails))
+        fired_at = [f[0] for f in by_due]
+        assert fired_at == sorted(fired_at) and len(set(fired_at)) == 3
+
+    run(flows_db, scenario)
+
+
+def test_a_firing_that_fails_leaves_its_timer_to_fire_once_later(
+    flows_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario(db: Database) -> None:
+        email = _email("crash")
+        contact = await register(db, email, T0)
+        await log_event(db, email, "added_to_cart", _cart("c-crash"), T0)
+        due = T0 + timedelta(hours=1)
+
+        async def crash(*_: object) -> None:
+            raise RuntimeError("the process died mid-batch")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(firing, "fire", crash)
+            with pytest.raises(RuntimeError):
+                await FlowWorker(db, lambda: due).fire_due_once()
+        assert len(await timers_of(db, contact, timers.CART)) == 1, "rolled back with it"
+        await FlowWorker(db, lambda: due).fire_all_due()
+        await FlowWorker(db, lambda: due + timedelta(hours=1)).fire_all_due()
+        assert len(await enrolments(db, email, "cart-recovery")) == 1
 
     run(flows_db, scenario)
