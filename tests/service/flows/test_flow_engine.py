@@ -250,9 +250,10 @@ def test_overdue_timers_fire_oldest_first(flows_db: str) -> None:
 
         one_at_a_time = FlowWorker(db, clock, TimerSettings(batch=1))
         await one_at_a_time.fire_all_due()
-        firing_order = []
+        firing_order: list[tuple[datetime, datetime, str]] = []
         for email in emails:
             (recovery,) = await enrolments(db, email, "cart-recovery")
+            assert recovery.cause_time is not None
             firing_order.append((recovery.created_at, recovery.cause_time, email))
         by_due = sorted(firing_order, key=lambda f: f[1])
         assert [f[2] for f in by_due] == list(reversed(emails))
