@@ -1,7 +1,8 @@
 """`marketing-dispatcher`: delivers work from NATS JetStream to the provider.
 
 Run any number of replicas: events are shared among all of them; ordered
-profile and consent work is processed by whichever replica holds the lease.
+profile and consent work is processed by whichever replica holds its lease,
+flow enrolment changes by whichever holds theirs (often the same one).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from marketing_runtime import event_loop, gc_tuning, topology
@@ -25,6 +26,7 @@ from nats.js import JetStreamContext
 
 from dispatcher.budget import SharedBudget, account_id
 from dispatcher.delivery.contacts import ContactsWorker
+from dispatcher.delivery.enrolments import EnrolmentsWorker
 from dispatcher.delivery.events import EventsWorker
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import AckWait, set_ack_wait
@@ -42,7 +44,6 @@ from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.settings import CONSUMER_ACK_WAIT_S, DispatcherSettings
 
 log = logging.getLogger("marketing.dispatcher")
-LEASE_KEY = "ordered-work"
 # A sync loop waits this long for a first chunk, then up to `sync_fill_s` for the
 # rest of its batch (a fetch waits for the first and the rest within one wait).
 SYNC_FIRST_CHUNK_WAIT_S = 0.5
@@ -104,7 +105,7 @@ class Dispatcher:
         )
         self.replica = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._stopping = asyncio.Event()
-        self._lease: Lease | None = None
+        self._leases: tuple[Lease, ...] = ()
         # Per provider account, not per connection: a Retry-After outlives a reconnect.
         self._gate = ProviderGate(monotonic=monotonic, sleep=sleep)
         if provider.limits.paces_requests:  # the budget counts its requests, not its calls
@@ -112,14 +113,7 @@ class Dispatcher:
         self._reader = PersonReader(
             provider, self._gate, settings.newsletter_list_id, monotonic=monotonic
         )
-        # What the consumers' ack waits are on the server: held messages are
-        # kept alive at a third of these.
-        self._ack_waits = (
-            AckWait(topology.WORK_STREAM, topology.DISPATCH_EVENTS, settings.event_ack_wait_s),
-            AckWait(topology.WORK_STREAM, topology.DISPATCH_CONTACTS, CONSUMER_ACK_WAIT_S),
-            AckWait(topology.SYNC_STREAM, topology.DISPATCH_SYNC, CONSUMER_ACK_WAIT_S),
-            AckWait(topology.SYNC_STREAM, topology.DISPATCH_SYNC_CONSENT, CONSUMER_ACK_WAIT_S),
-        )
+        self._ack_waits = AckWaits.of(settings)
 
     async def run(self) -> None:
         """Deliver until `shutdown()`. What is built on a NATS connection (KV
@@ -137,12 +131,12 @@ class Dispatcher:
                 await pause(self._stopping, 1.0, self._sleep)
                 continue
             try:
-                (events, contacts, sync), erasures = await self._workers_on(js)
+                workers, erasures = await self._workers_on(js)
             except Exception as exc:  # the connection broke meanwhile
                 log.warning("cannot set up on NATS (%r); trying again", exc)
                 await pause(self._stopping, 1.0, self._sleep)
                 continue
-            await self._run_on(js, events, contacts, sync, erasures, ended)
+            await self._run_on(js, workers, erasures, ended)
             if not self._stopping.is_set():
                 log.warning("resuming on the new NATS connection")
 
@@ -153,26 +147,23 @@ class Dispatcher:
                 return False
         return True
 
-    async def _workers_on(
-        self, js: JetStreamContext
-    ) -> tuple[tuple[EventsWorker, ContactsWorker, SyncStages], ErasureMarks]:
+    async def _workers_on(self, js: JetStreamContext) -> tuple[Workers, ErasureMarks]:
         """The workers, with the KV handles of this connection."""
         s = self.settings
         await set_ack_wait(js, topology.WORK_STREAM, topology.DISPATCH_EVENTS, s.event_ack_wait_s)
-        events_ack_wait, contacts_ack_wait, sync_ack_wait, consent_ack_wait = self._ack_waits
+        ack_waits = self._ack_waits
         for ack_wait in self._ack_waits:
             await ack_wait.read(js)
         fences_kv = await js.key_value(topology.FENCES_BUCKET)
         fences = Fences(fences_kv, nc=self.bus.nc, bucket=topology.FENCES_BUCKET)
         enrolment_fences = Fences(await js.key_value(topology.ENROLMENT_FENCES_BUCKET))
         erasures = ErasureMarks(fences_kv)
-        self._lease = Lease(
-            await js.key_value(topology.LEASES_BUCKET),
-            LEASE_KEY,
-            self.replica,
-            s.lease_ttl_s,
-            clock=lambda: self._clock().timestamp(),
+        leases_kv = await js.key_value(topology.LEASES_BUCKET)
+        contacts_lease, enrolments_lease = (
+            Lease(leases_kv, key, self.replica, s.lease_ttl_s, clock=self._epoch)
+            for key in (topology.CONTACTS_LEASE, topology.ENROLMENTS_LEASE)
         )
+        self._leases = (contacts_lease, enrolments_lease)
         self._gate.share(
             SharedBudget(
                 await js.key_value(topology.BUDGET_BUCKET),
@@ -180,7 +171,7 @@ class Dispatcher:
                 self.provider.limits,
                 margin_s=s.budget_margin_s,
                 skew_s=min(s.budget_skew_s, s.budget_margin_s),
-                epoch=lambda: self._clock().timestamp(),
+                epoch=self._epoch,
                 sleep=self._sleep,
             )
         )
@@ -193,7 +184,7 @@ class Dispatcher:
             connection_ended=self.bus.connection_ended,
             max_attempts=s.max_attempts,
             backoff_base_s=s.backoff_base_s,
-            keepalive_s=events_ack_wait.keepalive_s,
+            keepalive_s=ack_waits.events.keepalive_s,
             full_batch=event_batch(s, self.provider),
             sleep=self._sleep,
         )
@@ -202,14 +193,27 @@ class Dispatcher:
             reporter,
             gate,
             fences,
-            self._lease,
+            contacts_lease,
             erasures,
             enrolment_fences=enrolment_fences,
             connection_ended=self.bus.connection_ended,
             max_attempts=s.max_attempts,
             backoff_base_s=s.backoff_base_s,
-            keepalive_s=contacts_ack_wait.keepalive_s,
+            keepalive_s=ack_waits.contacts.keepalive_s,
             newsletter_list_id=s.newsletter_list_id,
+            sleep=self._sleep,
+        )
+        enrolments = EnrolmentsWorker(
+            self.provider,
+            reporter,
+            gate,
+            enrolments_lease,
+            erasures,
+            enrolment_fences=enrolment_fences,
+            connection_ended=self.bus.connection_ended,
+            max_attempts=s.max_attempts,
+            backoff_base_s=s.backoff_base_s,
+            keepalive_s=ack_waits.enrolments.keepalive_s,
             sleep=self._sleep,
         )
 
@@ -224,26 +228,20 @@ class Dispatcher:
             )
 
         sync = SyncStages(
-            SyncWorker(self.provider, self.bus, gate, fences, stage(sync_ack_wait)),
+            SyncWorker(self.provider, self.bus, gate, fences, stage(ack_waits.sync)),
             SyncConsentWorker(
                 self.provider,
                 self.bus,
                 gate,
                 fences,
-                stage(consent_ack_wait),
+                stage(ack_waits.sync_consent),
                 newsletter_list_id=s.newsletter_list_id,
             ),
         )
-        return (events, contacts, sync), erasures
+        return Workers(events, contacts, enrolments, sync), erasures
 
     async def _run_on(
-        self,
-        js: JetStreamContext,
-        events: EventsWorker,
-        contacts: ContactsWorker,
-        sync: SyncStages,
-        erasures: ErasureMarks,
-        ended: asyncio.Event,
+        self, js: JetStreamContext, workers: Workers, erasures: ErasureMarks, ended: asyncio.Event
     ) -> None:
         """Work until shutdown or until the connection has ended."""
         log.info("dispatcher %s delivering to %s", self.replica, self.settings.provider_name)
@@ -260,27 +258,20 @@ class Dispatcher:
         if nc is not None:  # else lost meanwhile: the next connection answers reads
             background.append(asyncio.create_task(self._reader.serve(nc), name="read-person"))
         try:
-            await self._work(events, contacts, sync, stop)
+            await self._work(workers, stop)
         finally:
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def _work(
-        self,
-        events: EventsWorker,
-        contacts: ContactsWorker,
-        sync: SyncStages,
-        stop: asyncio.Event,
-    ) -> None:
+    async def _work(self, workers: Workers, stop: asyncio.Event) -> None:
         """The worker loops, until `stop`; if one of them dies the others are
-        cancelled and the replica exits (its lease lapses and its messages are
+        cancelled and the replica exits (its leases lapse and its messages are
         redelivered). While the provider is throttling us nothing is fetched:
         it could only wait in memory."""
         s = self.settings
-        assert self._lease is not None
-        events_ack_wait, contacts_ack_wait, sync_ack_wait, consent_ack_wait = self._ack_waits
+        events, sync, ack_waits = workers.events, workers.sync, self._ack_waits
         events_loops = [
             consume(
                 self.bus,
@@ -291,33 +282,42 @@ class Dispatcher:
                 batch=event_batch(s, self.provider),
                 linger_s=s.linger_s,
                 hold_off=events.pause_left,
-                keepalive_s=events_ack_wait.keepalive_s,
+                keepalive_s=ack_waits.events.keepalive_s,
                 fill_wait=events.fill_wait,
                 sleep=self._sleep,
             )
             for _ in range(s.event_concurrency)
         ]
-        contacts_loop = consume(
-            self.bus,
-            stream=topology.WORK_STREAM,
-            durable=topology.DISPATCH_CONTACTS,
-            handle=contacts.handle,
-            stopping=stop,
-            batch=s.contact_batch_size,
-            linger_s=s.linger_s,
-            may_fetch=self._lease.held,
-            hold_off=contacts.pause_left,
-            keepalive_s=contacts_ack_wait.keepalive_s,
-            sleep=self._sleep,
-        )
+        # The ordered work: each consumer fetched only by its lease's holder.
+        ordered_loops = [
+            consume(
+                self.bus,
+                stream=topology.WORK_STREAM,
+                durable=durable,
+                handle=worker.handle,
+                stopping=stop,
+                batch=batch,
+                linger_s=s.linger_s,
+                may_fetch=worker.holds_lease,
+                hold_off=worker.pause_left,
+                keepalive_s=ack_wait.keepalive_s,
+                sleep=self._sleep,
+            )
+            for worker, durable, ack_wait, batch in (
+                (workers.contacts, topology.DISPATCH_CONTACTS, ack_waits.contacts,
+                 s.contact_batch_size),
+                (workers.enrolments, topology.DISPATCH_ENROLMENTS, ack_waits.enrolments,
+                 s.enrolment_batch_size),
+            )
+        ]  # fmt: skip
         # A full sync's chunks: each loop holds one batch (about a job's worth)
         # at a time, so a job is polled while the next one is being started.
         # Their consent, once imported: big batches, so that the consent calls
         # (the scarce ones) are full.
         stages = (
-            (sync.imports, topology.DISPATCH_SYNC, sync_ack_wait, s.sync_concurrency,
+            (sync.imports, topology.DISPATCH_SYNC, ack_waits.sync, s.sync_concurrency,
              sync.imports.chunks_per_batch(s.sync_chunks_per_batch)),
-            (sync.consent, topology.DISPATCH_SYNC_CONSENT, consent_ack_wait,
+            (sync.consent, topology.DISPATCH_SYNC_CONSENT, ack_waits.sync_consent,
              s.sync_consent_concurrency, s.sync_consent_chunks_per_batch),
         )  # fmt: skip
         sync_loops = [
@@ -337,16 +337,19 @@ class Dispatcher:
             for stage, durable, ack_wait, loops, batch in stages
             for _ in range(loops)
         ]
+        keepers = [self._keep_lease(lease, stop) for lease in self._leases]
         async with asyncio.TaskGroup() as group:
-            for loop in (*events_loops, contacts_loop, *sync_loops, self._keep_lease(stop)):
+            for loop in (*events_loops, *ordered_loops, *sync_loops, *keepers):
                 group.create_task(loop)
 
-    async def _keep_lease(self, stop: asyncio.Event) -> None:
-        assert self._lease is not None
+    async def _keep_lease(self, lease: Lease, stop: asyncio.Event) -> None:
         while not stop.is_set():
             with contextlib.suppress(Exception):
-                await self._lease.acquire_or_renew()
+                await lease.acquire_or_renew()
             await pause(stop, self.settings.lease_ttl_s / 5, self._sleep)
+
+    def _epoch(self) -> float:
+        return self._clock().timestamp()
 
     async def stopping(self) -> None:
         await self._stopping.wait()
@@ -375,11 +378,49 @@ class Dispatcher:
         self._stopping.set()
 
     async def close(self) -> None:
-        if self._lease is not None:
+        for lease in self._leases:
             with contextlib.suppress(Exception):
-                await self._lease.release()
+                await lease.release()
         await self.provider.aclose()
         await self.bus.close()
+
+
+@dataclass(frozen=True)
+class AckWaits:
+    """What the consumers' ack waits are on the server: held messages are kept
+    alive at a third of these."""
+
+    events: AckWait
+    contacts: AckWait
+    enrolments: AckWait
+    sync: AckWait
+    sync_consent: AckWait
+
+    @classmethod
+    def of(cls, settings: DispatcherSettings) -> AckWaits:
+        def created(stream: str, durable: str) -> AckWait:
+            return AckWait(stream, durable, CONSUMER_ACK_WAIT_S)
+
+        return cls(
+            AckWait(topology.WORK_STREAM, topology.DISPATCH_EVENTS, settings.event_ack_wait_s),
+            created(topology.WORK_STREAM, topology.DISPATCH_CONTACTS),
+            created(topology.WORK_STREAM, topology.DISPATCH_ENROLMENTS),
+            created(topology.SYNC_STREAM, topology.DISPATCH_SYNC),
+            created(topology.SYNC_STREAM, topology.DISPATCH_SYNC_CONSENT),
+        )
+
+    def __iter__(self) -> Iterator[AckWait]:
+        return iter((self.events, self.contacts, self.enrolments, self.sync, self.sync_consent))
+
+
+@dataclass(frozen=True)
+class Workers:
+    """The workers of one NATS connection."""
+
+    events: EventsWorker
+    contacts: ContactsWorker
+    enrolments: EnrolmentsWorker
+    sync: SyncStages
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,10 @@ class DispatcherSettings(ProcessSettings):
     # How long a partly filled batch waits for more events before it is sent.
     linger_s: float = Field(0.2, ge=0, le=1.0)
     contact_batch_size: int = Field(500, ge=1, le=1000)
+    # Flow enrolment changes fetched at once: with Klaviyo a batch's beginnings and ends
+    # go in one bulk event job (up to 1,000 events), on a budget of 150 jobs a minute
+    # shared with the events worker; with ActiveCampaign, a call each.
+    enrolment_batch_size: int = Field(1000, ge=1, le=1000)
     # A full contact sync: chunks (of about 1,000 people) fetched at once, at
     # most; fewer when the provider's import job takes fewer (Klaviyo 10,000
     # people a job: 10 chunks; ActiveCampaign 250: 1). Each of the

@@ -9,9 +9,10 @@ from nats.js.kv import KeyValue
 class ErasureMarks:
     """When each erased person's erasure was accepted, shared by all replicas.
 
-    The ordered worker marks an erasure once the provider accepted it; event
-    workers watch the marks and drop events accepted before it, so an event
-    still on the bus cannot re-create an erased profile."""
+    The contacts worker marks an erasure once the provider accepted it; event
+    workers and the enrolments worker watch the marks and drop events and
+    enrolment changes accepted before it, so work still on the bus cannot
+    re-create an erased profile."""
 
     PREFIX = "erased"
 

@@ -1,5 +1,7 @@
-"""The lease, kept in NATS KV, that elects the one replica processing ordered
-(profile and consent) work; the others stand by until it lapses."""
+"""A lease, kept in NATS KV, that elects the one replica processing an ordered
+consumer's work (profile and consent work has one, flow enrolment changes
+another: topology.CONTACTS_LEASE, ENROLMENTS_LEASE); the others stand by until
+it lapses."""
 
 from __future__ import annotations
 

@@ -100,7 +100,11 @@ SERVICE_CONSUMERS = (
     (topology.WORK_STREAM, topology.SERVICE_EVENT_LOG),
     (topology.RESULTS_STREAM, topology.SERVICE_RESULTS),
 )
-DISPATCH_CONSUMERS = ((topology.WORK_STREAM, topology.DISPATCH_EVENTS),)
+DISPATCH_CONSUMERS = (
+    (topology.WORK_STREAM, topology.DISPATCH_EVENTS),
+    (topology.WORK_STREAM, topology.DISPATCH_CONTACTS),
+    (topology.WORK_STREAM, topology.DISPATCH_ENROLMENTS),
+)
 
 
 async def settle(

@@ -39,6 +39,7 @@ _CALLED = (
     "UpsertContact",
     "CreateSegment",
     "PreviewSegment",
+    "NotifyBackInStock",
 )
 
 

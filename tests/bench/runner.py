@@ -141,7 +141,14 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
 
         async def flows() -> None:
             b.stack.stop_dispatcher()
-            await bench_flows.run(b, b.cfg.flow_contacts, b.cfg.timer_seconds, b.cfg.cart_backlog)
+            await bench_flows.run(
+                b,
+                KLAVIYO_LIMITS,
+                b.cfg.flow_contacts,
+                b.cfg.timer_seconds,
+                b.cfg.cart_backlog,
+                b.cfg.waitlist,
+            )
 
         await _phase(b, "flows", "10. timers, abandoned carts and a waitlist", flows)
     finally:

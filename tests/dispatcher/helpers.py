@@ -1,5 +1,5 @@
 """Helpers for the dispatcher's tests: a client on the sandbox, events, request
-headers, and a contacts worker on a bus."""
+headers, and a contacts or enrolments worker on a bus."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from marketing_runtime.clock import utc_now
 from marketing_runtime.connection import Bus
 
 from dispatcher.delivery.contacts import ContactsWorker
+from dispatcher.delivery.enrolments import EnrolmentsWorker
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import keepalive_every
 from dispatcher.delivery.outcomes import Reporter
@@ -29,7 +30,7 @@ from tests.dispatcher.virtual_clock import VirtualClock
 
 T = TypeVar("T")
 API_KEY = "pk_test_0123456789abcdef"
-ACK_WAIT_S = 30.0  # the contacts consumer's
+ACK_WAIT_S = 30.0  # the contacts and enrolments consumers'
 WHEN = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 
@@ -157,6 +158,39 @@ async def contacts_worker(
         backoff_base_s=backoff_base_s,
         keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
         newsletter_list_id=None,
+        sleep=asyncio.sleep if clock is None else clock.sleep,
+    )
+
+
+async def enrolments_worker(
+    bus: Bus,
+    provider: Provider,
+    lease: Lease,
+    *,
+    clock: VirtualClock | None = None,
+    gate: ProviderGate | None = None,
+    reporter: Reporter | None = None,
+    max_attempts: int = 1,
+    backoff_base_s: float = 1.0,
+) -> EnrolmentsWorker:
+    """An enrolments worker as main() builds one, with enrolment fences and erasure marks
+    on `bus`; on `clock` (its sleep, and its monotonic for a gate made here) when given."""
+    assert bus.js is not None
+    kv = await bus.js.key_value(topology.FENCES_BUCKET)
+    enrolment_kv = await bus.js.key_value(topology.ENROLMENT_FENCES_BUCKET)
+    if clock is not None and gate is None:
+        gate = ProviderGate(monotonic=clock.monotonic, sleep=clock.sleep)
+    return EnrolmentsWorker(
+        provider,
+        reporter or Reporter(bus, utc_now),
+        gate or ProviderGate(),
+        lease,
+        ErasureMarks(kv),
+        enrolment_fences=Fences(enrolment_kv),
+        connection_ended=bus.connection_ended,
+        max_attempts=max_attempts,
+        backoff_base_s=backoff_base_s,
+        keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
         sleep=asyncio.sleep if clock is None else clock.sleep,
     )
 

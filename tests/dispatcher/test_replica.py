@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from dispatcher.main import LEASE_KEY, Dispatcher
+from dispatcher.main import Dispatcher
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from dispatcher.settings import DispatcherSettings
@@ -44,6 +44,7 @@ GRACE_S = 30.0
 # from taking them again and again (tests/dispatcher/budget/ check the budget).
 BUDGET_MARGIN_S = 8.0
 PROFILES = "/api/profile-import"
+LEASE_KEY = topology.CONTACTS_LEASE  # the lease of contact work
 EVENTS = "/api/event"  # one event or a bulk job
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import nats
 import pytest
-from marketing_runtime import topology
-from nats.js.api import KeyValueConfig
+from marketing.bus.v1 import bus_pb2
+from marketing_runtime import kinds, topology
+from nats.js.api import KeyValueConfig, RetentionPolicy
 
 from tests.processes import NatsServer
 
@@ -140,3 +141,41 @@ def test_enrolment_fences_go_a_while_after_their_last_write_also_when_the_bucket
     assert ages[topology.ENROLMENT_FENCES_BUCKET] == topology.ENROLMENT_FENCE_MAX_AGE_S
     assert topology.ENROLMENT_FENCE_MAX_AGE_S >= topology.DEAD_LETTER_MAX_AGE_S
     assert not ages[topology.FENCES_BUCKET]
+
+
+def test_enrolment_changes_get_their_subject_and_consumer_also_on_an_older_work_stream(
+    fresh_nats: NatsServer,
+) -> None:
+    """A work stream a release before the enrolments subject made (events and contacts
+    only) is given the subject when declared again, and the dispatcher its consumer; each
+    kind the relay publishes goes to the subject of the consumer that delivers it."""
+
+    async def scenario() -> tuple[list[str], dict[str, str | None]]:
+        nc = await nats.connect(fresh_nats.url)
+        js = nc.jetstream()
+        await js.add_stream(
+            name=topology.WORK_STREAM,
+            subjects=[topology.EVENTS_SUBJECT, topology.CONTACTS_SUBJECT],
+            retention=RetentionPolicy.INTEREST,
+        )
+        await topology.declare(js)
+        subjects = (await js.stream_info(topology.WORK_STREAM)).config.subjects or []
+        filters = {
+            name: (await js.consumer_info(topology.WORK_STREAM, name)).config.filter_subject
+            for name in (topology.DISPATCH_CONTACTS, topology.DISPATCH_ENROLMENTS)
+        }
+        await nc.close()
+        return subjects, filters
+
+    subjects, filters = asyncio.run(scenario())
+    assert sorted(subjects) == sorted(
+        [topology.EVENTS_SUBJECT, topology.CONTACTS_SUBJECT, "marketing.work.enrolments"]
+    )
+    assert filters == {
+        topology.DISPATCH_CONTACTS: topology.CONTACTS_SUBJECT,
+        topology.DISPATCH_ENROLMENTS: "marketing.work.enrolments",
+    }
+    assert topology.work_subject(bus_pb2.KIND_ENROLMENT_CHANGED) == topology.ENROLMENTS_SUBJECT
+    assert topology.work_subject(bus_pb2.KIND_EVENT_TRACKED) == topology.EVENTS_SUBJECT
+    ordered = set(kinds.ALL) - {bus_pb2.KIND_ENROLMENT_CHANGED, bus_pb2.KIND_EVENT_TRACKED}
+    assert {topology.work_subject(kind) for kind in ordered} == {topology.CONTACTS_SUBJECT}

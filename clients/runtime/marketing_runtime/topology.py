@@ -2,6 +2,8 @@
 
     MARKETING_WORK      marketing.work.events     behavioural events (any order)
                         marketing.work.contacts   profile and consent changes (ordered)
+                        marketing.work.enrolments flow enrolments begun and ended (ordered
+                                                  on their own: never behind consent work)
     MARKETING_RESULTS   marketing.results.batch   outcomes, one message per provider batch
                         marketing.results.sync    a full contact sync's chunk results
     MARKETING_SYNC      marketing.sync.chunks     a full contact sync's pages of contacts
@@ -10,7 +12,9 @@
     KV marketing_fences    newest applied outbox sequence per person and aspect
     KV marketing_enrolment_fences  the same per enrolment in one of our flows, each kept
                            ENROLMENT_FENCE_MAX_AGE_S after its last write
-    KV marketing_leases    which dispatcher replica owns the ordered work
+    KV marketing_leases    which dispatcher replica owns the ordered work: one lease
+                           for contact work (CONTACTS_LEASE), one for enrolments
+                           (ENROLMENTS_LEASE)
     KV marketing_budget    the provider budget: recent calls per account and rate bucket
 
     core NATS           marketing.provider.read_person   request/reply: a dispatcher
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import logging
 
+from marketing.bus.v1 import bus_pb2
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -43,6 +48,7 @@ log = logging.getLogger(__name__)
 WORK_STREAM = "MARKETING_WORK"
 EVENTS_SUBJECT = "marketing.work.events"
 CONTACTS_SUBJECT = "marketing.work.contacts"
+ENROLMENTS_SUBJECT = "marketing.work.enrolments"
 RESULTS_STREAM = "MARKETING_RESULTS"
 RESULTS_SUBJECT_PREFIX = "marketing.results"
 RESULTS_SUBJECT = f"{RESULTS_SUBJECT_PREFIX}.batch"
@@ -55,6 +61,7 @@ DEAD_SUBJECT_PREFIX = "marketing.dead"
 
 DISPATCH_EVENTS = "dispatcher-events"
 DISPATCH_CONTACTS = "dispatcher-contacts"
+DISPATCH_ENROLMENTS = "dispatcher-enrolments"
 SERVICE_EVENT_LOG = "service-event-log"
 SERVICE_RESULTS = "service-results"
 DISPATCH_SYNC = "dispatcher-sync"
@@ -70,6 +77,11 @@ FENCES_BUCKET = "marketing_fences"
 ENROLMENT_FENCES_BUCKET = "marketing_enrolment_fences"
 LEASES_BUCKET = "marketing_leases"
 BUDGET_BUCKET = "marketing_budget"
+# The keys in LEASES_BUCKET: each ordered consumer is worked by the one replica
+# holding its lease (a replica may hold both). Enrolments have their own, so that
+# a batch of them waiting for the events' budget holds up no consent change.
+CONTACTS_LEASE = "ordered-work"  # the name of releases before enrolments had their own
+ENROLMENTS_LEASE = "enrolment-work"
 
 # A retried publish with the same Nats-Msg-Id inside this window is dropped
 # by JetStream; beyond it the provider's dedupe key (unique_id) still holds.
@@ -102,6 +114,10 @@ SYNC_MAX_ACK_PENDING = 40
 # endpoint has full calls of several batches to send at once; loops beyond
 # this wait. The rest wait in the stream (about 40 bytes a person).
 SYNC_CONSENT_MAX_ACK_PENDING = 200
+# Enrolment changes one replica holds at once: a batch being applied
+# (MARKETING_ENROLMENT_BATCH_SIZE, at most 1,000: one Klaviyo bulk job) and the
+# next ones its pull brought. A restock's 100,000 wait in the stream.
+ENROLMENTS_MAX_ACK_PENDING = 5_000
 
 
 def _streams(replicas: int) -> list[StreamConfig]:
@@ -110,7 +126,7 @@ def _streams(replicas: int) -> list[StreamConfig]:
         # (dispatcher and service event-log writer) has acknowledged it.
         StreamConfig(
             name=WORK_STREAM,
-            subjects=[f"{EVENTS_SUBJECT}", f"{CONTACTS_SUBJECT}"],
+            subjects=[EVENTS_SUBJECT, CONTACTS_SUBJECT, ENROLMENTS_SUBJECT],
             retention=RetentionPolicy.INTEREST,
             duplicate_window=DUPLICATE_WINDOW_S,
             num_replicas=replicas,
@@ -159,6 +175,7 @@ def _consumers() -> list[tuple[str, ConsumerConfig]]:
     return [
         (WORK_STREAM, durable(DISPATCH_EVENTS, EVENTS_SUBJECT, 20_000)),
         (WORK_STREAM, durable(DISPATCH_CONTACTS, CONTACTS_SUBJECT, 5_000)),
+        (WORK_STREAM, durable(DISPATCH_ENROLMENTS, ENROLMENTS_SUBJECT, ENROLMENTS_MAX_ACK_PENDING)),
         (WORK_STREAM, durable(SERVICE_EVENT_LOG, EVENTS_SUBJECT, 20_000)),
         (RESULTS_STREAM, durable(SERVICE_RESULTS, RESULTS_SUBJECT, 20_000)),
         (RESULTS_STREAM, durable(SERVICE_SYNC_RESULTS, SYNC_RESULTS_SUBJECT, 1_000)),
@@ -233,6 +250,20 @@ async def _declare_bucket(
         if max_age_s is not None:
             info.config.max_age = max_age_s
         await js.update_stream(info.config)
+
+
+# The work subject of each kind the outbox relay publishes, where it is not
+# CONTACTS_SUBJECT (the ordered profile, consent and list work, and any kind
+# added later unless it is given a subject here).
+_WORK_SUBJECTS: dict[int, str] = {
+    bus_pb2.KIND_EVENT_TRACKED: EVENTS_SUBJECT,
+    bus_pb2.KIND_ENROLMENT_CHANGED: ENROLMENTS_SUBJECT,
+}
+
+
+def work_subject(kind: int) -> str:
+    """The subject work of `kind` is published on (the consumer that delivers it)."""
+    return _WORK_SUBJECTS.get(kind, CONTACTS_SUBJECT)
 
 
 def dead_subject(kind: str) -> str:

@@ -1,5 +1,6 @@
-"""The contacts worker delivers enrolment changes (KIND_ENROLMENT_CHANGED) in order, fenced per
-enrolment, run in-process on a real nats-server against each provider's sandbox over HTTP.
+"""The enrolments worker delivers enrolment changes (KIND_ENROLMENT_CHANGED, on their own
+subject) in order, fenced per enrolment, run in-process on a real nats-server against each
+provider's sandbox over HTTP.
 
 Klaviyo gets the start and exit events (by unique_id), many people's in one bulk job, each
 with the flow's profile property for its profile; ActiveCampaign the contact's enrolment in
@@ -8,7 +9,8 @@ is never sent) and nobody else's, and sends nothing either when that beginning n
 the provider (unless it may have: delivered or published before, or fenced); an end while
 another enrolment of the person in the flow runs on leaves the flow's provider state; a change
 redelivered after it was applied sends nothing; one made before its person's erasure is not
-sent after it; an enrolment change no provider could be sent fails at once."""
+sent after it; an enrolment change no provider could be sent, or other work on its subject,
+fails at once."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from marketing_runtime.timestamps import epoch_seconds
 from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError
 
-from dispatcher.delivery.contacts import ContactsWorker
+from dispatcher.delivery.enrolments import EnrolmentsWorker
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import keepalive_every
 from dispatcher.delivery.outcomes import Outcome, Reporter
@@ -131,20 +133,20 @@ async def _on_bus(nats: NatsServer) -> Bus:
 async def _publish(
     bus: Bus, batch: Sequence[bus_pb2.Delivery], msg_ids: dict[str, str] | None = None
 ) -> None:
-    """On the ordered subject; with the Nats-Msg-Id `msg_ids` gives a delivery's id."""
+    """On the enrolments subject; with the Nats-Msg-Id `msg_ids` gives a delivery's id."""
     assert bus.js is not None
     for message in batch:
         msg_id = (msg_ids or {}).get(message.id)
         headers = {MSG_ID_HEADER: msg_id} if msg_id else None
         await bus.js.publish(
-            topology.CONTACTS_SUBJECT, message.SerializeToString(), headers=headers
+            topology.ENROLMENTS_SUBJECT, message.SerializeToString(), headers=headers
         )
 
 
 async def _pull(bus: Bus, count: int) -> list[Msg]:
     """The worker's next batch of `count` messages."""
     assert bus.nc is not None
-    puller = PullConsumer(bus.nc, stream=topology.WORK_STREAM, durable=topology.DISPATCH_CONTACTS)
+    puller = PullConsumer(bus.nc, stream=topology.WORK_STREAM, durable=topology.DISPATCH_ENROLMENTS)
     fetched: list[Msg] = await puller.fetch(count, wait_s=5, linger_s=1)
     await puller.close()
     assert len(fetched) == count
@@ -152,22 +154,21 @@ async def _pull(bus: Bus, count: int) -> list[Msg]:
 
 
 async def _fetch(bus: Bus, batch: Sequence[bus_pb2.Delivery]) -> list[Msg]:
-    """The batch, published on the ordered subject and fetched as the worker's next batch."""
+    """The batch, published on the enrolments subject and fetched as the worker's next batch."""
     await _publish(bus, batch)
     return await _pull(bus, len(batch))
 
 
 async def _worker(
     bus: Bus, provider: Provider, reporter: Reporter, erasures: ErasureMarks | None = None
-) -> ContactsWorker:
-    """A contacts worker as main() builds one (which follows its erasure marks)."""
+) -> EnrolmentsWorker:
+    """An enrolments worker as main() builds one (which follows its erasure marks)."""
     assert bus.js is not None
     kv = await bus.js.key_value(topology.FENCES_BUCKET)
-    return ContactsWorker(
+    return EnrolmentsWorker(
         provider,
         reporter,
         ProviderGate(),
-        Fences(kv),
         await held_lease(bus),
         ErasureMarks(kv) if erasures is None else erasures,  # (falsy while it marks nobody)
         enrolment_fences=Fences(await bus.js.key_value(topology.ENROLMENT_FENCES_BUCKET)),
@@ -175,7 +176,6 @@ async def _worker(
         max_attempts=1,
         backoff_base_s=1.0,
         keepalive_s=lambda: keepalive_every(ACK_WAIT_S),
-        newsletter_list_id=None,
     )
 
 
@@ -482,8 +482,17 @@ def test_an_enrolment_change_no_provider_could_be_sent_fails_at_once(
     not_json = change(email, str(uuid.uuid4()), 2, active=True, context_json=b"{cart")
     no_email = change(email, str(uuid.uuid4()), 3, active=True, email="")
     bad_id = change(email, "a.b", 4, active=True)
-    good = change(email, str(uuid.uuid4()), 5, active=True)
-    unreadable = (not_an_object, not_json, no_email, bad_id)
+    # Other work on the enrolments subject: this worker makes no consent call.
+    not_enrolment_work = delivery(
+        id=str(uuid.uuid4()),
+        kind=bus_pb2.KIND_CONTACT_UNSUBSCRIBED,
+        contact_key=key_of(email),
+        sequence=5,
+        payload=bus_pb2.ContactUnsubscribed(state=bus_pb2.ConsentState(email=email)),
+        created=datetime.now(UTC),
+    )
+    good = change(email, str(uuid.uuid4()), 6, active=True)
+    unreadable = (not_an_object, not_json, no_email, bad_id, not_enrolment_work)
 
     outcomes, _ = deliver(own_nats, klaviyo(sandbox), [[*unreadable, good]])
 
@@ -491,8 +500,12 @@ def test_an_enrolment_change_no_provider_could_be_sent_fails_at_once(
         assert outcomes[failed.id].outcome == FAILED
         assert outcomes[failed.id].error.startswith("unreadable delivery"), outcomes[failed.id]
     assert "'a.b'" in outcomes[bad_id.id].error
+    assert "contact.unsubscribed (type 5) is not enrolment work" in (
+        outcomes[not_enrolment_work.id].error
+    )
     assert outcomes[good.id].outcome == DELIVERED
     assert list(sandbox.event_counts()) == [good.enrolment_changed.enrolment_id]
+    assert [r["path"] for r in sandbox.requests()] == ["/api/events"]
 
 
 def test_a_change_made_before_its_persons_erasure_is_not_sent_after_it(

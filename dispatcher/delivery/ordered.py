@@ -1,0 +1,300 @@
+"""What the two ordered workers share (contacts.py: profile, consent, list and erasure work;
+enrolments.py: flow enrolments): a fetched batch handled in order under a lease of its own.
+
+Ordering, per person, across retries and replicas:
+1. One replica at a time processes each ordered consumer: it holds that consumer's lease in
+   NATS KV (others stand by and take over when it lapses).
+2. It handles a fetched batch in stream order and retries failures in place
+   (holding the messages with in_progress) rather than nak'ing them, so no
+   later change of the same person can overtake a failed one.
+3. Every consent payload carries the person's whole consent state, so within
+   a batch only the newest change per person and aspect is sent; older ones
+   are reported SUPERSEDED. An enrolment's end supersedes its own enrolment's
+   beginning, never another enrolment's.
+4. A fence per person and aspect (in NATS KV) records the newest sequence
+   applied; a redelivered older change (after a failover) is never sent.
+   An enrolment's fences are kept in a bucket of their own, for a while only
+   (topology.ENROLMENT_FENCE_MAX_AGE_S says why that is long enough).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+from marketing.bus.v1 import bus_pb2
+from marketing_runtime import kinds
+from marketing_runtime.clock import Sleep
+from marketing_runtime.envelope import MSG_ID_HEADER
+from marketing_runtime.timestamps import epoch_seconds
+from nats.aio.msg import Msg
+from nats.errors import NotJSMessageError
+
+from dispatcher.delivery.calls import CallRunner
+from dispatcher.delivery.gate import ProviderGate
+from dispatcher.delivery.keepalive import ConnectionEnded, Holding, Interval, holding
+from dispatcher.delivery.outcomes import Outcome, Reporter
+from dispatcher.ordering.erasure import ErasureMarks
+from dispatcher.ordering.fences import CONSENT, PROFILE, Fences
+from dispatcher.ordering.lease import Lease
+from dispatcher.providers.base import BulkCall, EnrolmentChange, Provider
+
+log = logging.getLogger(__name__)
+ERASE = "erase"
+# A person's enrolment in one of our flows: fenced per enrolment, as
+# `FLOW.<enrolment id>` (a newer change of one enrolment supersedes only that
+# enrolment's older ones: two carts of one person in one flow are two enrolments).
+FLOW = "flow"
+UNREADABLE = "unreadable"  # failed as it arrived: no kind or no payload of its kind
+# Fence reads and writes in flight at once: a batch of enrolment changes has a fence each.
+FENCES_IN_FLIGHT = 64
+
+
+@dataclass
+class Work:
+    msg: Msg
+    delivery: bus_pb2.Delivery
+    aspect: str
+    attempts: int = 0
+    error: str = ""
+    provider_id: str = ""
+    failed: bool = False
+    list_id: str = ""  # a list change's list, once known
+    enrolment: EnrolmentChange | None = None  # an enrolment change, as read on arrival
+    # An enrolment's end with nothing to stop at the provider (its beginning, in this
+    # batch, was never sent): delivered without a call.
+    unsent: bool = False
+
+
+class LeaseLost(Exception):
+    """Another replica owns this ordered work now: stop before the next call."""
+
+
+class OrderedWorker(abc.ABC):
+    """Handles a fetched batch: reads it (`_read`), drops what is superseded, applies the
+    rest segment by segment (`_segments`, `_apply`), moves the fences, reports and acks.
+    Each provider call is retried in place, and goes only while the lease is held."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        reporter: Reporter,
+        gate: ProviderGate,
+        lease: Lease,
+        erasures: ErasureMarks,
+        *,
+        connection_ended: Callable[[], asyncio.Event],
+        max_attempts: int,
+        backoff_base_s: float,
+        keepalive_s: Interval,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._provider = provider
+        self._reporter = reporter
+        self._gate = gate
+        self._lease = lease
+        self._erasures = erasures
+        self._connection_ended = connection_ended
+        self._max_attempts = max_attempts
+        self._base_s = backoff_base_s
+        self._keepalive_s = keepalive_s
+        self._sleep = sleep
+
+    @abc.abstractmethod
+    def _operations(self) -> Iterable[str]:
+        """Every operation this worker may call."""
+
+    @abc.abstractmethod
+    def _read(self, msg: Msg) -> Work:
+        """The message as work of this worker (failed at once when it cannot be)."""
+
+    @abc.abstractmethod
+    def _fences_of(self, aspect: str) -> Fences:
+        """The fences of an aspect."""
+
+    @abc.abstractmethod
+    async def _apply(self, segment: list[Work], held: Holding) -> None:
+        """Send a segment's live work (failing what cannot be sent)."""
+
+    def _segments(self, live: list[Work]) -> list[list[Work]]:
+        """The batch's live work in the parts applied one after another."""
+        return [live] if live else []
+
+    def holds_lease(self) -> bool:
+        """Whether this replica may fetch and send this work now."""
+        return self._lease.held()
+
+    def pause_left(self) -> float:
+        """Seconds until any endpoint this worker calls takes calls again (0: one
+        does now). Fetching is held off only while every one is paused: one 429,
+        say on erasures, must not stop unsubscribes; a fetched change for a paused
+        endpoint waits at the gate for its own call alone."""
+        return min((self._gate.pause_left(op) for op in self._operations()), default=0.0)
+
+    async def handle(self, messages: list[Msg]) -> None:
+        work = [self._read(msg) for msg in messages]
+        ended = self._connection_ended()  # of the connection these came on
+        async with holding(
+            messages, every_s=self._keepalive_s, sleep=self._sleep, ended=ended
+        ) as held:
+            try:
+                # Failed already (unreadable): reported with the rest, never sent.
+                unreadable = [w for w in work if w.failed]
+                readable = [w for w in work if not w.failed]
+                superseded = await self._drop_superseded(readable)
+                live = [w for w in readable if w not in superseded]
+                for segment in self._segments(live):
+                    await self._apply(segment, held)
+                await self._finish([*live, *unreadable], superseded, held)
+            except* (LeaseLost, ConnectionEnded) as lost:
+                reason = "lease lost" if lost.subgroup(LeaseLost) else "NATS connection ended"
+                count = await held.hand_back()
+                log.warning("%s mid-batch: %d messages handed back", reason, count)
+
+    async def _drop_superseded(self, work: list[Work]) -> list[Work]:
+        """Older changes of the same person and aspect, in this batch or already applied."""
+        newest: dict[tuple[str, str], Work] = {}
+        for w in work:
+            if w.aspect != ERASE:
+                key = (w.delivery.contact_key, w.aspect)
+                if key not in newest or newest[key].delivery.sequence < w.delivery.sequence:
+                    newest[key] = w
+        older: defaultdict[tuple[str, str], list[Work]] = defaultdict(list)
+        for w in work:
+            if w.aspect != ERASE and newest[(w.delivery.contact_key, w.aspect)] is not w:
+                older[(w.delivery.contact_key, w.aspect)].append(w)
+        superseded = [w for ws in older.values() for w in ws]
+        checked = [*newest.values(), *(w for w in work if w.aspect == ERASE)]
+        for w, applied in zip(checked, await self._applied(checked), strict=True):
+            if applied >= w.delivery.sequence or self._erased_since(w):
+                superseded.append(w)
+            elif is_flow(w.aspect):
+                w.unsent = _never_begun(w, older[(w.delivery.contact_key, w.aspect)], applied)
+        return superseded
+
+    async def _applied(self, work: list[Work]) -> list[int]:
+        """Each change's fence (an erasure's: the profile's), read side by side."""
+        limit = asyncio.Semaphore(FENCES_IN_FLIGHT)
+
+        async def applied(w: Work) -> int:
+            # An erasure counts as applied once the profile fence reached it: a
+            # re-driven old erasure must not wipe a person who came back since.
+            aspect = PROFILE if w.aspect == ERASE else w.aspect
+            async with limit:
+                return await self._fences_of(aspect).applied(aspect, w.delivery.contact_key)
+
+        return list(await asyncio.gather(*(applied(w) for w in work)))
+
+    def _erased_since(self, w: Work) -> bool:
+        """An enrolment change made before its person's erasure (redelivered after it):
+        sending it would make the person again at the provider (an event, an enrolment)."""
+        created = epoch_seconds(w.delivery.create_time)
+        return is_flow(w.aspect) and self._erasures.erased_since(w.delivery.contact_key, created)
+
+    async def _run(self, call: BulkCall[Work], held: Holding) -> None:
+        """One call with in-place retries; a refused call is narrowed down to the
+        items the provider refused (`CallRunner`)."""
+        runner = CallRunner(
+            gate=self._gate,
+            guard=lambda: self._ensure_ours(held),
+            refused=fail,
+            gave_up=fail,
+            max_attempts=self._max_attempts,
+            backoff_base_s=self._base_s,
+            sleep=self._sleep,
+            attempted=_attempted,
+        )
+        await runner.run(call)
+
+    def _ensure_ours(self, held: Holding) -> None:
+        """Lease.held() goes by time alone: a lease on a connection that closed
+        meanwhile still looks held, so the connection is checked as well."""
+        held.ensure_connected()
+        if not self._lease.held():
+            raise LeaseLost()
+
+    async def _finish(self, live: list[Work], superseded: list[Work], held: Holding) -> None:
+        await self._advance_fences([w for w in live if not w.failed])
+        outcomes = [
+            Outcome(
+                w.delivery,
+                bus_pb2.OUTCOME_FAILED if w.failed else bus_pb2.OUTCOME_DELIVERED,
+                max(w.attempts, 1),
+                provider_id=w.provider_id,
+                error=w.error,
+            )
+            for w in live
+        ] + [Outcome(w.delivery, bus_pb2.OUTCOME_SUPERSEDED, 0) for w in superseded]
+        await self._reporter.report(outcomes)
+        messages = [w.msg for w in [*live, *superseded]]
+        held.settled(messages)
+        for msg in messages:
+            await msg.ack()
+
+    async def _advance_fences(self, applied: list[Work]) -> None:
+        """Each fence to the newest sequence applied to it, fences side by side."""
+        newest: dict[tuple[str, str], int] = {}
+        for w in applied:
+            for aspect in (PROFILE, CONSENT) if w.aspect == ERASE else (w.aspect,):
+                key = (aspect, w.delivery.contact_key)
+                newest[key] = max(newest.get(key, 0), w.delivery.sequence)
+        limit = asyncio.Semaphore(FENCES_IN_FLIGHT)
+
+        async def advance(aspect: str, contact_key: str, sequence: int) -> None:
+            async with limit:
+                await self._fences_of(aspect).advance(aspect, contact_key, sequence)
+
+        await asyncio.gather(*(advance(*key, sequence) for key, sequence in newest.items()))
+
+
+def is_flow(aspect: str) -> bool:
+    return aspect.startswith(FLOW + ".")
+
+
+def unreadable(delivery: bus_pb2.Delivery, here: Collection[int], work: str) -> str:
+    """Why a delivery cannot be sent by a worker taking the kinds `here` (`work` names them)."""
+    if delivery.type == bus_pb2.KIND_UNSPECIFIED:
+        old = f" (an old release's {delivery.kind!r})" if delivery.kind else ""
+        return f"unreadable delivery: no kind this release knows{old}"
+    if delivery.type not in here:
+        what = kinds.label(delivery.type)
+        return f"unreadable delivery: {what} (type {delivery.type}) is not {work}"
+    return f"unreadable delivery: a {kinds.name(delivery.type)} without its payload"
+
+
+def _never_begun(end: Work, older: list[Work], applied: int) -> bool:
+    """Whether `end` ends an enrolment that never reached the provider: its beginning is in
+    this batch (superseded by it), the fence shows no change of the enrolment applied up
+    to it, and it was never sent before (its first delivery, not a re-drive: a replica
+    that sent it may have died before the fence moved)."""
+    assert end.enrolment is not None
+    starts = [w for w in older if w.enrolment is not None and w.enrolment.active]
+    if end.enrolment.active or not starts:
+        return False
+    first = min(w.delivery.sequence for w in starts)
+    return applied < first and all(_first_delivery(w) for w in starts)
+
+
+def _first_delivery(w: Work) -> bool:
+    """Delivered for the first time, and published for the first time (a manual re-drive
+    has a Nats-Msg-Id of its own, see marketing_runtime.envelope.message_id)."""
+    try:
+        delivered = w.msg.metadata.num_delivered
+    except NotJSMessageError:  # no delivery count: it may have been sent
+        return False
+    msg_id = (w.msg.headers or {}).get(MSG_ID_HEADER)
+    return delivered == 1 and msg_id in (None, w.delivery.id)
+
+
+def _attempted(owners: Sequence[Work], attempt: int) -> None:
+    for w in owners:
+        w.attempts = max(w.attempts, attempt)
+
+
+def fail(owners: Sequence[Work], error: str) -> None:
+    for w in owners:
+        w.failed, w.error = True, error
