@@ -151,6 +151,8 @@ async def record_consent(
         )
         if consent.type is ConsentType.EMAIL and not contact.email_opt_in:
             await flow_triggers.on_unsubscribed(session, contact.id, now)
+        elif consent.type is ConsentType.EMAIL:
+            await flow_triggers.on_email_consent(session, contact, now)
         return _view(row)
 
 
@@ -315,6 +317,7 @@ async def subscribe_newsletter(
             payload=bus_pb2.NewsletterSubscribed(state=state),
             now=now,
         )
+        await flow_triggers.on_email_consent(session, contact, now)
         return (await contact_views(session, [contact]))[0], _view(row)
 
 

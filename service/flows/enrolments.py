@@ -1,7 +1,8 @@
 """Enrolling contacts in a flow and taking them out, in the transaction of
 what caused it. Every attempt is recorded (refused ones as REJECTED, with
 why); every enrolment that begins or ends tells the provider through the
-outbox (KIND_ENROLMENT_CHANGED), in order with the person's other changes."""
+outbox (KIND_ENROLMENT_CHANGED, on a subject of its own: in order per
+enrolment, never behind the person's consent changes)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from service.flows.definitions import FlowDefinition, State, TriggerKind
 from service.flows.entry import ALREADY_ENROLLED, Prior, entry_key, refusal
 from service.metrics import FLOW_DECISIONS, FLOW_EXITS
 from service.storage.database import after_commit
-from service.storage.models import Contact, Enrolment, Flow
+from service.storage.models import Contact, Enrolment, EventLog, Flow
 
 ENROLLED = "enrolled"
 # A batch's triggers already decided, and its people's earlier enrolments:
@@ -75,6 +76,7 @@ class Candidate:
     contact_id: uuid.UUID
     email: str
     suppressed: bool
+    consented: bool  # email marketing granted
     trigger_ref: str  # one decision per flow and trigger_ref
     cause: Cause
     body: dict[str, Any] | None = None  # the trigger event's body: key and context
@@ -132,6 +134,8 @@ async def enrol(
         ],
         latest_wins=False,
     )
+    if flow.exits.events and begun:
+        await _exit_if_left_already(session, flow, [r["id"] for r in begun], now)
     decisions = [
         Decision(
             r["id"],
@@ -144,6 +148,26 @@ async def enrol(
     ]
     after_commit(session, lambda: _count(flow.id, decisions))
     return decisions
+
+
+async def _exit_if_left_already(
+    session: AsyncSession, flow: FlowDefinition, enrolment_ids: list[uuid.UUID], now: datetime
+) -> None:
+    """End at once the enrolments whose person already did what ends them
+    after what set them off: a purchase logged before a late trigger (the
+    abandonment of a cart bought from meanwhile, taken in by another batch)."""
+    for metric in flow.exits.events:
+        done_since = (
+            select(EventLog.id)
+            .where(
+                EventLog.contact_id == Enrolment.contact_id,
+                EventLog.type == metric,
+                EventLog.occurred_at > Enrolment.cause_time,
+            )
+            .exists()
+        )
+        condition = Enrolment.id.in_(enrolment_ids) & done_since
+        await exit_where(session, condition, f"event:{metric}", now)
 
 
 async def _undecided(
@@ -174,7 +198,17 @@ def _decide(
     flow: FlowDefinition, c: Candidate, priors: list[Prior], now: datetime
 ) -> dict[str, Any]:
     key = entry_key(flow.entry, c.body)
-    reason = refusal(flow.entry, key, priors, now, live=flow.live, suppressed=c.suppressed)
+    reason = refusal(
+        flow.entry,
+        key,
+        priors,
+        now,
+        live=flow.live,
+        suppressed=c.suppressed,
+        # A back-in-stock notice is a message the person asked for; every
+        # other flow is marketing.
+        consented=c.consented or flow.trigger.kind is TriggerKind.BACK_IN_STOCK,
+    )
     if reason is None:  # the next candidate of this contact in the batch sees it
         priors.append(Prior(key, State.ACTIVE, now))
     return {

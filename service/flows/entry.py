@@ -15,6 +15,7 @@ from service.flows.definitions import Entry, EntryRule, State
 # Why an attempt was refused (Enrolment.rejection_reason).
 NOT_LIVE = "flow_not_live"
 SUPPRESSED = "suppressed"
+NO_CONSENT = "no_consent"
 ALREADY_ENROLLED = "already_enrolled"
 ENTERED_BEFORE = "entered_before"
 COOLING_DOWN = "cooling_down"
@@ -38,6 +39,7 @@ def refusal(
     *,
     live: bool,
     suppressed: bool,
+    consented: bool = True,
 ) -> str | None:
     """Why the contact may not enter now with `key`, or None when they may.
 
@@ -48,6 +50,8 @@ def refusal(
         return NOT_LIVE
     if suppressed:
         return SUPPRESSED
+    if not consented:  # consent is never assumed: no email marketing without it
+        return NO_CONSENT
     per_key = entry.rule is EntryRule.ONCE_PER_KEY
     relevant: Sequence[Prior] = [p for p in priors if not per_key or p.entry_key == key]
     if any(p.state is State.ACTIVE for p in relevant):

@@ -25,16 +25,15 @@ from service.events.event_log import LogEvent, insert_log_rows
 from service.flows import timers
 from service.flows.definitions import TriggerKind
 from service.flows.enrolments import Candidate, Cause, complete, enrol
-from service.flows.people import contact_emails, people
-from service.flows.triggers import load_flows
+from service.flows.people import contact_emails, lock_people, people
+from service.flows.triggers import CART_ABANDONED, load_flows
 from service.metrics import EVENTS_ACCEPTED, TIMER_LATENESS, TIMERS_FIRED
 from service.storage.database import after_commit
-
-CART_ABANDONED = "cart_abandoned"
 
 
 async def fire(session: AsyncSession, fired: Sequence[timers.Fired], now: datetime) -> None:
     """Act on timers just taken (oldest due first)."""
+    await lock_people(session, {f.contact_id for f in fired})
     carts = [f for f in fired if f.kind == timers.CART]
     win_backs = [f for f in fired if f.kind == timers.NO_PURCHASE]
     ends = [f for f in fired if f.kind == timers.ENROLMENT_END]
@@ -93,7 +92,7 @@ def _abandoned(f: timers.Fired, email: str) -> bus_pb2.EventTracked:
     if not cart.HasField("last_activity_time"):
         cart.last_activity_time.CopyFrom(to_timestamp(f.base_at))
     event = bus_pb2.EventTracked(
-        event_id=f"{CART_ABANDONED}:{f.key}:{epoch_micros(f.base_at)}"[:128],
+        event_id=f"{CART_ABANDONED}:{f.key}:{epoch_micros(f.base_at)}",  # at most 101 characters
         email=email,
         metric=CART_ABANDONED,
         occur_time=to_timestamp(f.due_at),
@@ -115,12 +114,12 @@ async def _win_back(session: AsyncSession, due: Sequence[timers.Fired], now: dat
         person = found.get(f.contact_id)
         if flow is None or flow.trigger.kind is not TriggerKind.NO_PURCHASE or person is None:
             continue  # the flow changed its trigger, or the contact is gone
-        email, suppressed = person
         by_flow.setdefault(flow_id, []).append(
             Candidate(
                 f.contact_id,
-                email,
-                suppressed,
+                person.email,
+                person.suppressed,
+                person.consented,
                 f"no_purchase:{f.contact_id}:{epoch_micros(f.base_at)}",
                 Cause(TriggerKind.NO_PURCHASE, "", f.base_at),
             )

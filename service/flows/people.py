@@ -1,15 +1,23 @@
-"""Who the contacts a decision concerns are: their emails, and whether each
-address is suppressed (a suppressed address enters no flow)."""
+"""Who the contacts a decision concerns are: their emails, whether each
+address is suppressed (a suppressed address enters no flow) and whether the
+person granted email marketing (consent is never assumed)."""
 
 from __future__ import annotations
 
 import uuid
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.validation import email_key
 from service.storage.models import Contact, Suppression
+
+
+class Person(NamedTuple):
+    email: str
+    suppressed: bool
+    consented: bool  # email marketing granted (the newest record's decision)
 
 
 async def contact_emails(
@@ -21,15 +29,40 @@ async def contact_emails(
     return {contact_id: email for contact_id, email in rows}
 
 
-async def people(
-    session: AsyncSession, contact_ids: set[uuid.UUID]
-) -> dict[uuid.UUID, tuple[str, bool]]:
-    """Each contact's email and whether it is suppressed."""
-    emails = await contact_emails(session, contact_ids)
-    keys = {email_key(e): c for c, e in emails.items()}
+async def people(session: AsyncSession, contact_ids: set[uuid.UUID]) -> dict[uuid.UUID, Person]:
+    """Each contact as decisions need them."""
+    rows = (
+        await session.execute(
+            select(Contact.id, Contact.email, Contact.email_opt_in).where(
+                Contact.id.in_(contact_ids)
+            )
+        )
+    ).all()
+    keys = [email_key(email) for _, email, _ in rows]
     suppressed = set(
         await session.scalars(
             select(Suppression.email_sha256).where(Suppression.email_sha256.in_(keys))
         )
     )
-    return {c: (e, email_key(e) in suppressed) for c, e in emails.items()}
+    return {
+        contact_id: Person(email, email_key(email) in suppressed, opted_in)
+        for contact_id, email, opted_in in rows
+    }
+
+
+# Advisory lock space of flow decisions ("flow"): a person's decisions are
+# taken one transaction at a time, so an exit never misses an enrolment
+# committed a moment later by another batch (a join and a leave, an abandoned
+# cart and a purchase, taken by two workers at once).
+_DECISIONS = 0x666C6F77
+_LOCK_PEOPLE = text(
+    "SELECT pg_advisory_xact_lock(:space, hashtext(CAST(p.id AS text)))"
+    " FROM (SELECT id FROM unnest(CAST(:ids AS uuid[])) AS u(id) ORDER BY id) AS p"
+)
+
+
+async def lock_people(session: AsyncSession, contact_ids: set[uuid.UUID]) -> None:
+    """Hold these people's decisions until commit, in id order (two batches
+    sharing people never wait on each other in a cycle)."""
+    if contact_ids:
+        await session.execute(_LOCK_PEOPLE, {"space": _DECISIONS, "ids": sorted(contact_ids)})

@@ -24,6 +24,7 @@ from service.flows.definitions import (
 )
 from service.flows.enrolments import exit_where
 from service.flows.messages import UPDATABLE, apply_update
+from service.flows.people import lock_people
 from service.flows.views import EnrolmentView
 from service.storage.database import Database
 from service.storage.models import Contact, Enrolment, Flow, Segment, Timer
@@ -192,9 +193,13 @@ async def exit_enrolment(
         v.add("reason", "TOO_LONG", f"at most {MAX_REASON} characters")
     v.raise_if_any()
     async with db.transaction() as session:
-        row = await session.get(Enrolment, enrolment_id, with_for_update=True)
+        row = await session.get(Enrolment, enrolment_id)
         if row is None or row.flow_id != flow_id:
             raise NotFoundError(resource_type="enrolment", resource_name=name)
+        # The person's decisions first, then the row (the order every decision
+        # takes them in), and its state as it is under both.
+        await lock_people(session, {row.contact_id})
+        await session.refresh(row, with_for_update=True)
         if row.state != State.ACTIVE:
             raise FailedPreconditionError(
                 reason="ENROLMENT_NOT_ACTIVE",

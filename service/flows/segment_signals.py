@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.flows.definitions import FlowDefinition, TriggerKind
 from service.flows.enrolments import Candidate, Cause, enrol
-from service.flows.people import people
+from service.flows.people import lock_people, people
 from service.flows.triggers import exit_after, load_flows
 from service.storage.models import FlowSignal
 
@@ -54,6 +54,7 @@ async def act(session: AsyncSession, signals: Sequence[Signal], now: datetime) -
     is enrolled, then exited, as it happened."""
     if not signals:
         return
+    await lock_people(session, {s.contact_id for s in signals})
     flows = await load_flows(session)
     await _enrol_joiners(session, flows, [s for s in signals if s.joined], now)
     await _exit_leavers(session, flows, [s for s in signals if not s.joined], now)
@@ -69,8 +70,9 @@ async def _enrol_joiners(
         candidates = [
             Candidate(
                 s.contact_id,
-                found[s.contact_id][0],
-                found[s.contact_id][1],
+                found[s.contact_id].email,
+                found[s.contact_id].suppressed,
+                found[s.contact_id].consented,
                 f"segment:{s.id}",
                 Cause(TriggerKind.SEGMENT_ENTERED, s.segment_id, s.changed_at),
             )

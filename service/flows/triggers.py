@@ -6,6 +6,7 @@ batch without a type any flow or timer cares about costs one small query."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -21,12 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.flows import timers
 from service.flows.definitions import FlowDefinition, TriggerKind, from_row
 from service.flows.enrolments import Candidate, Cause, enrol, exit_where
+from service.flows.people import lock_people, people
 from service.segments.sql import compile_filter
 from service.storage.models import Contact, Enrolment, Flow, Suppression
 from service.waitlists import states as waitlist_states
 
 ADDED_TO_CART = "added_to_cart"
 PLACED_ORDER = "placed_order"
+CART_ABANDONED = "cart_abandoned"
 # A cart without activity for this long is abandoned (the seed's hour: P9, P17).
 CART_INACTIVITY = timedelta(hours=1)
 UNSUBSCRIBED = "unsubscribed"
@@ -58,6 +61,7 @@ class _Event:
     contact_id: uuid.UUID
     email: str
     suppressed: bool
+    consented: bool
 
 
 async def load_flows(session: AsyncSession) -> list[FlowDefinition]:
@@ -75,6 +79,7 @@ async def on_events(
     if not events:
         return
     known = await _people(session, events)
+    await lock_people(session, {e.contact_id for e in known})
     happened = sorted(known, key=lambda e: e.occurred_at)
     await _arm_carts(session, [e for e in happened if e.metric == ADDED_TO_CART])
     purchases = [e for e in happened if e.metric == PLACED_ORDER]
@@ -115,13 +120,12 @@ async def _people(session: AsyncSession, events: Sequence[LoggedEvent]) -> list[
     """The events of known contacts, with each contact's id and suppression
     (an event of an address we hold no contact for enrols no one)."""
     emails = {e.email for e in events}
-    contacts = dict(
-        (
-            await session.execute(
-                select(Contact.email, Contact.id).where(Contact.email.in_(emails))
-            )
-        ).all()
-    )
+    contacts = {
+        email: (contact_id, opted_in)
+        for email, contact_id, opted_in in await session.execute(
+            select(Contact.email, Contact.id, Contact.email_opt_in).where(Contact.email.in_(emails))
+        )
+    }
     keys = {e.contact_key for e in events if e.email in contacts}
     suppressed = set(
         await session.scalars(
@@ -134,9 +138,10 @@ async def _people(session: AsyncSession, events: Sequence[LoggedEvent]) -> list[
             e.metric,
             EPOCH + timedelta(microseconds=e.occurred_us),
             _body(e.payload_json),
-            contacts[e.email],
+            contacts[e.email][0],
             e.email,
             e.contact_key in suppressed,
+            contacts[e.email][1],
         )
         for e in events
         if e.email in contacts
@@ -154,7 +159,10 @@ async def _arm_carts(session: AsyncSession, added: Sequence[_Event]) -> None:
     for e in added:
         found = e.body.get("cart")
         cart: dict[str, Any] = found if isinstance(found, dict) else {}
-        cart_id = str(cart.get("cart_id") or "")
+        # The cart's own id may be as long as the caller likes: the key holds
+        # a digest of it, so it always fits (and so does the event id made
+        # from it when the cart is abandoned).
+        cart_id = hashlib.sha256(str(cart.get("cart_id") or "").encode()).hexdigest()[:32]
         armed.append(
             timers.Armed(
                 timers.CART,
@@ -202,13 +210,29 @@ async def _enrol_on_events(
             e.contact_id,
             e.email,
             e.suppressed,
+            e.consented,
             f"event:{e.event_id}",
-            Cause(TriggerKind.EVENT, e.event_id, e.occurred_at),
+            Cause(TriggerKind.EVENT, e.event_id, _set_off_at(e)),
             e.body,
         )
         for e in mine
     ]
     await enrol(session, flow, candidates, now)
+
+
+def _set_off_at(e: _Event) -> datetime:
+    """When an event sets its enrolment off: when it happened, except that an
+    abandoned cart's recovery counts from the cart's last activity. A purchase
+    made after that activity then ends the recovery even when it is logged
+    after the hour was up (the purchase's event may lag behind the timer)."""
+    cart = e.body.get("cart")
+    last = cart.get("last_activity_time") if isinstance(cart, dict) else None
+    if e.metric == CART_ABANDONED and isinstance(last, str):
+        try:
+            return min(datetime.fromisoformat(last.replace("Z", "+00:00")), e.occurred_at)
+        except ValueError:
+            pass
+    return e.occurred_at
 
 
 async def _matching(
@@ -294,26 +318,68 @@ async def on_contact_saved(
     if not (registered or purchase_time_changed):
         return
     flows = await load_flows(session)
+    await lock_people(session, {contact.id})
     if purchase_time_changed and contact.last_purchase_time is not None:
         await _arm_win_backs(session, flows, [(contact.id, contact.last_purchase_time)])
-    if not registered:
-        return
-    registered_at = contact.registration_time or now
+    if registered:
+        await _registered(session, flows, contact, suppressed, now)
+
+
+async def _registered(
+    session: AsyncSession,
+    flows: Sequence[FlowDefinition],
+    contact: Contact,
+    suppressed: bool,
+    now: datetime,
+) -> None:
+    """Enrol a registration in the registration flows. Without email consent
+    yet (a sign-up records it a moment later) the refusal is recorded under a
+    trigger of its own, so the consent, when it comes, still decides the
+    registration (on_email_consent)."""
+    consented = contact.email_opt_in
+    ref = f"registration:{contact.id}" if consented else f"registration:{contact.id}:no-consent"
     candidate = Candidate(
         contact.id,
         contact.email,
         suppressed,
-        f"registration:{contact.id}",
-        Cause(TriggerKind.REGISTRATION, "", registered_at),
+        consented,
+        ref,
+        Cause(TriggerKind.REGISTRATION, "", contact.registration_time or now),
     )
     for flow in flows:
         if flow.trigger.kind is TriggerKind.REGISTRATION:
             await enrol(session, flow, [candidate], now)
 
 
+async def on_email_consent(session: AsyncSession, contact: Contact, now: datetime) -> None:
+    """Email marketing granted: a registration still within a registration
+    flow's run (its `completes_after`) that could not enter for want of
+    consent enters now; one that entered already decides nothing again."""
+    registered_at = contact.registration_time
+    if registered_at is None or not contact.email_opt_in:
+        return
+    await lock_people(session, {contact.id})
+    suppressed = (await people(session, {contact.id}))[contact.id].suppressed
+    for flow in await load_flows(session):
+        if (
+            flow.trigger.kind is TriggerKind.REGISTRATION
+            and now - registered_at <= flow.completes_after
+        ):
+            candidate = Candidate(
+                contact.id,
+                contact.email,
+                suppressed,
+                True,
+                f"registration:{contact.id}",
+                Cause(TriggerKind.REGISTRATION, "", registered_at),
+            )
+            await enrol(session, flow, [candidate], now)
+
+
 async def on_unsubscribed(session: AsyncSession, contact_id: uuid.UUID, now: datetime) -> None:
     """The contact withdrew email consent or unsubscribed: they leave every
     flow that exits on it."""
+    await lock_people(session, {contact_id})
     leaving = select(Flow.id).where(Flow.exit_on_unsubscribe)
     await exit_where(
         session,

@@ -281,7 +281,8 @@ class Flow(Base):
     id: Mapped[str] = mapped_column(String(63), primary_key=True)
     display_name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
-    # EVENT, SEGMENT_ENTERED, NO_PURCHASE or REGISTRATION (service/flows/definitions.py).
+    # EVENT, SEGMENT_ENTERED, NO_PURCHASE, REGISTRATION or BACK_IN_STOCK
+    # (service/flows/definitions.py).
     trigger_kind: Mapped[str] = mapped_column(String(20))
     trigger_event: Mapped[str | None] = mapped_column(String(128))
     trigger_filter: Mapped[dict[str, Any] | None]  # the segment filter tree (to_json)
@@ -308,7 +309,7 @@ class Flow(Base):
 class Enrolment(Base):
     """One decision about a contact and a flow (migration 0009): an enrolment
     (ACTIVE, COMPLETED, EXITED) or a refused attempt (REJECTED). `trigger_ref`
-    names what set it off (`event:<id>`, `segment:<change id>`, ...): one
+    names what set it off (`event:<id>`, `segment:<signal id>`, `waitlist:<id>`, ...): one
     decision per flow and trigger, so a trigger seen twice (an event
     redelivered) decides nothing twice. At most one ACTIVE per flow, contact
     and key: the database refuses a second, whoever races."""
@@ -325,8 +326,9 @@ class Enrolment(Base):
     state: Mapped[str] = mapped_column(String(12))
     entry_key: Mapped[str] = mapped_column(String(256), default="")
     trigger_ref: Mapped[str] = mapped_column(String(200))
-    # EVENT, SEGMENT_ENTERED, NO_PURCHASE or REGISTRATION, with its reference
-    # (event id, segment id) or time (last purchase, registration).
+    # The trigger's kind (as Flow.trigger_kind), with its reference (event
+    # id, segment id, subscription id) and time (the event's or the cart's
+    # last activity, the last purchase, the registration).
     cause_kind: Mapped[str] = mapped_column(String(20))
     cause_ref: Mapped[str] = mapped_column(String(128), default="")
     cause_time: Mapped[datetime | None]

@@ -22,6 +22,9 @@ from service.waitlists.states import STATES
 
 BACK_IN_STOCK_FLOW = "back-in-stock"
 MAX_QUANTITY = 10**9
+MAX_URL = 2000
+MAX_TEXT = 500
+MAX_CATEGORIES = 20
 _STATE_ENUMS = {state: number for number, state in enumerate(STATES, start=1)}
 _STATES = {number: state for state, number in _STATE_ENUMS.items()}
 NAME_PREFIX = "backInStockSubscriptions/"
@@ -94,9 +97,7 @@ class WaitlistHandlers:
         quantity = request.quantity if request.HasField("quantity") else None
         if quantity is not None and not 1 <= quantity <= MAX_QUANTITY:
             v.add("quantity", "OUT_OF_RANGE", f"1 to {MAX_QUANTITY:,}, or unset for everyone")
-        url = urlsplit(request.product.url)
-        if url.scheme != "https" or not url.netloc or len(request.product.url) > 2000:
-            v.add("product.url", "INVALID_URL", "the purchase link: an https URL, at most 2,000")
+        _check_product(v, request)
         v.raise_if_any()
         product = payload_dict(request.product, [])
         product.setdefault("product_id", request.product_id)
@@ -109,6 +110,33 @@ class WaitlistHandlers:
             now=self._clock(),
         )
         return pb.NotifyBackInStockResponse(restock=_restock_message(restock, request))
+
+
+def _check_product(v: Violations, request: pb.NotifyBackInStockRequest) -> None:
+    """The product as every notification carries it: its purchase link an
+    https URL, and small enough for any provider's event (it goes into each
+    of the waitlist's enrolments)."""
+    product = request.product
+    url = urlsplit(product.url)
+    if url.scheme != "https" or not url.netloc or len(product.url) > MAX_URL:
+        v.add("product.url", "INVALID_URL", f"the purchase link: an https URL, at most {MAX_URL}")
+    if product.image_url and (
+        len(product.image_url) > MAX_URL or not product.image_url.startswith("https://")
+    ):
+        v.add("product.image_url", "INVALID_URL", f"an https URL, at most {MAX_URL}")
+    if product.product_id and product.product_id != request.product_id:
+        v.add("product.product_id", "MISMATCH", "empty, or the request's product_id")
+    for name in ("title", "sku"):
+        if len(getattr(product, name)) > MAX_TEXT:
+            v.add(f"product.{name}", "TOO_LONG", f"at most {MAX_TEXT} characters")
+    if len(product.categories) > MAX_CATEGORIES or any(
+        len(c) > MAX_TEXT for c in product.categories
+    ):
+        v.add(
+            "product.categories",
+            "TOO_LONG",
+            f"at most {MAX_CATEGORIES} of at most {MAX_TEXT} characters",
+        )
 
 
 def subscription_message(view: SubscriptionView) -> bp.BackInStockSubscription:

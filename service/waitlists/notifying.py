@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.flows.definitions import TriggerKind
 from service.flows.enrolments import Candidate, Cause, Decision, enrol
-from service.flows.people import people
+from service.flows.people import lock_people, people
 from service.flows.triggers import load_flows
 from service.storage.models import BackInStockSubscription, Restock
 from service.waitlists.states import NOTIFIED, NOTIFYING, SKIPPED
@@ -37,12 +37,14 @@ async def notify_once(session: AsyncSession, now: datetime, limit: int) -> int:
     ).all()
     if not picked:
         return 0
+    await lock_people(session, {s.contact_id for s, _ in picked})
     found = await people(session, {s.contact_id for s, _ in picked})
     candidates = [
         Candidate(
             s.contact_id,
-            found[s.contact_id][0],
-            found[s.contact_id][1],
+            found[s.contact_id].email,
+            found[s.contact_id].suppressed,
+            found[s.contact_id].consented,
             f"waitlist:{s.id}",
             Cause(TriggerKind.BACK_IN_STOCK, str(s.id), now),
             _context(s, product),
@@ -53,7 +55,9 @@ async def notify_once(session: AsyncSession, now: datetime, limit: int) -> int:
     decided: dict[str, Decision] = {}
     for flow in flows:
         for decision in await enrol(session, flow, candidates, now):
-            decided.setdefault(decision.trigger_ref, decision)
+            earlier = decided.get(decision.trigger_ref)
+            if earlier is None or (decision.enrolled and not earlier.enrolled):
+                decided[decision.trigger_ref] = decision  # an enrolment in any such flow wins
     for subscription, _ in picked:
         outcome = decided.get(f"waitlist:{subscription.id}")
         subscription.ended_at = now

@@ -11,6 +11,7 @@ an outage the backlog is worked off oldest first, at full speed."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from marketing_runtime.clock import Clock
@@ -42,19 +43,21 @@ class FlowWorker:
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        await repeat("flow worker", self.step, self._pause, self._stopping)
-
-    async def step(self) -> int:
-        """A batch of each kind of work; the largest of them."""
-        return max(
-            await self.fire_due_once(),
-            await self.drain_signals_once(),
-            await self.notify_once(),
+        """Three loops, so that a batch that keeps failing holds up only its own
+        kind of work."""
+        await asyncio.gather(
+            repeat("flow worker: timers", self.fire_due_once, self._timer_pause, self._stopping),
+            repeat("flow worker: segments", self.drain_signals_once, self._pause, self._stopping),
+            repeat("flow worker: waitlists", self.notify_once, self._pause, self._stopping),
         )
 
-    async def _pause(self, taken: int) -> float:
-        """None while a batch came back full: a backlog is worked off at full speed."""
+    async def _timer_pause(self, taken: int) -> float:
+        """None while batches come back full: a backlog is worked off at full
+        speed; else until the earliest timer is due, at most `max_sleep_s`."""
         return 0.0 if taken >= self._settings.batch else await self._until_next_due()
+
+    async def _pause(self, taken: int) -> float:
+        return 0.0 if taken >= self._settings.batch else self._settings.max_sleep_s
 
     async def fire_due_once(self) -> int:
         """One batch of due timers fired; how many."""
@@ -77,23 +80,14 @@ class FlowWorker:
             return await notifying.notify_once(session, self._clock(), self._settings.batch)
 
     async def notify_all(self) -> int:
-        total = 0
-        while taken := await self.notify_once():
-            total += taken
-        return total
+        return await _until_none_left(self.notify_once)
 
     async def drain_all_signals(self) -> int:
-        total = 0
-        while taken := await self.drain_signals_once():
-            total += taken
-        return total
+        return await _until_none_left(self.drain_signals_once)
 
     async def fire_all_due(self) -> int:
         """Every timer due by the clock fired (tests, tools); how many."""
-        total = 0
-        while taken := await self.fire_due_once():
-            total += taken
-        return total
+        return await _until_none_left(self.fire_due_once)
 
     async def _until_next_due(self) -> float:
         async with self._db.transaction() as session:
@@ -106,3 +100,11 @@ class FlowWorker:
 
     def stop(self) -> None:
         self._stopping.set()
+
+
+async def _until_none_left(step: Callable[[], Awaitable[int]]) -> int:
+    """`step` until it finds nothing (tests, tools); how many it took in all."""
+    total = 0
+    while taken := await step():
+        total += taken
+    return total

@@ -21,7 +21,7 @@ from marketing.v1 import service_pb2 as pb
 from marketing_runtime.clock import utc_now
 
 from service.workers.flow_worker import FlowWorker
-from tests.builders import line, placed_order, upsert
+from tests.builders import consent, line, placed_order, upsert
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.system.provider_state import SystemProvider
 
@@ -115,9 +115,15 @@ def _received(provider: SystemProvider, email: str, flow: str) -> list[Any]:
     return found
 
 
+def _sign_up(system: ServiceHarness, email: str) -> None:
+    """A storefront's sign-up: the contact, then their email consent."""
+    contact = system.stub.UpsertContact(upsert(email, first_name="Ada")).contact
+    system.stub.RecordConsent(pb.RecordConsentRequest(parent=contact.name, consent=consent()))
+
+
 def test_a_registration_gets_the_welcome_email(journeys, system, provider) -> None:
     email = unique_email("welcome")
-    system.stub.UpsertContact(upsert(email, first_name="Ada"))
+    _sign_up(system, email)
     (message,) = _received(provider, email, "welcome")
     assert message["subject"] == "Welcome to the shop"
 
@@ -126,7 +132,7 @@ def test_an_abandoned_cart_gets_the_recovery_email_an_hour_later(
     journeys, system, provider
 ) -> None:
     email = unique_email("cart")
-    system.stub.UpsertContact(upsert(email, first_name="Ada"))
+    _sign_up(system, email)
     item = line("mug-350")
     item.title = "Stoneware mug, 350 ml"
     cart = event_pb2.Cart(cart_id=f"cart-{uuid.uuid4().hex[:6]}", items=[item])
@@ -153,7 +159,7 @@ def _cart_timer_set(system: ServiceHarness, email: str) -> bool:
 
 def test_a_purchase_gets_the_review_request(journeys, system, provider) -> None:
     email = unique_email("buyer")
-    system.stub.UpsertContact(upsert(email, first_name="Ada"))
+    _sign_up(system, email)
     system.stub.TrackEvent(pb.TrackEventRequest(event=placed_order(email, "o-journey")))
     (message,) = _received(provider, email, "post-purchase")
     assert message["subject"] == "How was your order?"
@@ -161,7 +167,7 @@ def test_a_purchase_gets_the_review_request(journeys, system, provider) -> None:
 
 def test_after_unsubscribing_no_further_email(journeys, system, provider) -> None:
     email = unique_email("leaving")
-    system.stub.UpsertContact(upsert(email, first_name="Ada"))
+    _sign_up(system, email)
     _received(provider, email, "welcome")  # the first welcome email; the second waits 3 days
     system.stub.Unsubscribe(pb.UnsubscribeRequest(email=email))
     system.stub.TrackEvent(pb.TrackEventRequest(event=placed_order(email, "o-after")))

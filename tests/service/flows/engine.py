@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -15,10 +15,11 @@ from marketing_runtime.timestamps import epoch_micros
 from sqlalchemy import select
 
 from service.common.validation import email_key
+from service.consent.rules import ConsentInput, record_consent
 from service.contacts.rules import ContactFields, upsert_contact
 from service.events.event_log import LogEvent, insert_log_rows
 from service.storage.database import Database
-from service.storage.models import Enrolment, Outbox, Timer
+from service.storage.models import ConsentType, Enrolment, Outbox, Timer
 
 
 async def log_event(
@@ -41,16 +42,37 @@ async def log_event(
     return event_id
 
 
-async def register(db: Database, email: str, at: datetime, **fields: Any) -> uuid.UUID:
-    from datetime import timedelta
-
+async def register(
+    db: Database, email: str, at: datetime, *, consent: bool = True, **fields: Any
+) -> uuid.UUID:
+    """A sign-up: the contact, then (with `consent`) its email marketing
+    consent a moment later, as a storefront records them."""
     view, _ = await upsert_contact(
         db,
         ContactFields(email=email, first_name="Ada", **fields),
         now=at,
         skew=timedelta(minutes=5),
     )
+    if consent:
+        await grant_email(db, view.id, at)
     return view.id
+
+
+async def grant_email(db: Database, contact_id: uuid.UUID, at: datetime) -> None:
+    await record_consent(
+        db,
+        parent=f"contacts/{contact_id}",
+        consent=ConsentInput(ConsentType.EMAIL, True, "signup_form"),
+        request_id="",
+        clock=lambda: at,
+        skew=timedelta(minutes=5),
+    )
+
+
+async def welcomes(db: Database, email: str) -> list[Enrolment]:
+    """The person's welcome decisions but the refusal a sign-up records before
+    its consent lands (`no_consent`, under a trigger of its own)."""
+    return [e for e in await enrolments(db, email, "welcome") if e.rejection_reason != "no_consent"]
 
 
 async def enrolments(db: Database, email: str, flow_id: str | None = None) -> list[Enrolment]:

@@ -28,6 +28,7 @@ from tests.service.flows.engine import (
     outbox_rows,
     register,
     timers_of,
+    welcomes,
 )
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -68,10 +69,10 @@ def test_a_registration_enrols_in_welcome_and_a_purchase_exits_it(flows_db: str)
     async def scenario(db: Database) -> None:
         email = _email("welcome")
         await register(db, email, T0)
-        (welcome,) = await enrolments(db, email, "welcome")
+        (welcome,) = await welcomes(db, email)
         assert welcome.state == "ACTIVE" and welcome.cause_kind == "REGISTRATION"
         await log_event(db, email, "placed_order", _order("o-1"), T0 + timedelta(hours=2))
-        (welcome,) = await enrolments(db, email, "welcome")
+        (welcome,) = await welcomes(db, email)
         assert welcome.state == "EXITED" and welcome.exit_reason == "event:placed_order"
         (post,) = await enrolments(db, email, "post-purchase")
         assert post.state == "ACTIVE" and post.entry_key == "o-1"
@@ -164,7 +165,7 @@ def test_unsubscribing_exits_every_flow(flows_db: str) -> None:
         email = _email("leaving")
         await register(db, email, T0)
         await unsubscribe(db, email=email, reason="", clock=lambda: T0 + timedelta(minutes=5))
-        (welcome,) = await enrolments(db, email, "welcome")
+        (welcome,) = await welcomes(db, email)
         assert welcome.state == "EXITED" and welcome.exit_reason == "unsubscribed"
 
     run(flows_db, scenario)

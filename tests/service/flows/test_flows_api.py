@@ -12,7 +12,7 @@ from google.protobuf import duration_pb2, field_mask_pb2
 from marketing.v1 import flow_pb2 as fp
 from marketing.v1 import service_pb2 as pb
 
-from tests.builders import upsert
+from tests.builders import consent, upsert
 from tests.harness import ServiceHarness, error_reason, field_violations, own_database, unique_email
 
 BUILT_IN = [
@@ -138,15 +138,22 @@ def test_bad_changes_name_each_field_and_change_nothing(stub) -> None:
 def test_a_registration_is_listed_and_exited_by_hand(stub) -> None:
     email = unique_email("welcome")
     contact = stub.UpsertContact(upsert(email, first_name="Ada")).contact
-    listed = stub.ListEnrolments(
+    (waiting,) = stub.ListEnrolments(
         pb.ListEnrolmentsRequest(parent="flows/welcome", contact=contact.name)
+    ).enrolments
+    assert (waiting.state, waiting.rejection_reason) == (fp.Enrolment.STATE_REJECTED, "no_consent")
+    stub.RecordConsent(pb.RecordConsentRequest(parent=contact.name, consent=consent("EMAIL")))
+    listed = stub.ListEnrolments(
+        pb.ListEnrolmentsRequest(
+            parent="flows/welcome", contact=contact.name, states=[fp.Enrolment.STATE_ACTIVE]
+        )
     ).enrolments
     assert [(e.email, e.state) for e in listed] == [(email, fp.Enrolment.STATE_ACTIVE)]
     assert listed[0].cause.HasField("registration_time")
     everywhere = stub.ListEnrolments(
         pb.ListEnrolmentsRequest(parent="flows/-", contact=contact.name)
     )
-    assert [e.name for e in everywhere.enrolments] == [listed[0].name]
+    assert [e.name for e in everywhere.enrolments] == [listed[0].name, waiting.name]
     exited = stub.ExitEnrolment(
         pb.ExitEnrolmentRequest(name=listed[0].name, reason="asked us to stop")
     ).enrolment

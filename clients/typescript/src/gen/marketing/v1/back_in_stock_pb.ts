@@ -136,7 +136,7 @@ export enum BackInStockSubscription_State {
   NOTIFYING = 2,
 
   /**
-   * Notified (`notify_time`, `enrolment`).
+   * Notified (`end_time`, `enrolment`).
    *
    * @generated from enum value: STATE_NOTIFIED = 3;
    */

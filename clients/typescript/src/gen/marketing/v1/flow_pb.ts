@@ -165,8 +165,11 @@ export type FlowTrigger = Message<"marketing.v1.FlowTrigger"> & {
     case: "noPurchaseFor";
   } | {
     /**
-     * A contact's registration: UpsertContact setting `registration_time`
-     * for the first time (or creating a contact with one). Always true.
+     * A contact's registration: UpsertContact creating a contact (its
+     * `registration_time` defaults to now) or setting `registration_time`
+     * for the first time. A person without email consent yet enters when
+     * the consent is recorded, within the flow's `completes_after`. Always
+     * true.
      *
      * @generated from field: bool registration = 4;
      */
@@ -273,8 +276,9 @@ export enum EntryRule_Kind {
 
   /**
    * Once per value of `key_property` of the trigger event (e.g. per cart:
-   * a second cart starts a second recovery). Triggers other than events
-   * have no key: once per contact.
+   * a second cart starts a second recovery). A trigger without the
+   * property (and every trigger other than an event) has no key: it may
+   * enter again once no keyless enrolment of the person is running.
    *
    * @generated from enum value: KIND_ONCE_PER_KEY = 2;
    */
@@ -462,7 +466,9 @@ export type Enrolment = Message<"marketing.v1.Enrolment"> & {
   /**
    * REJECTED: `already_enrolled` (an enrolment of the same key is running),
    * `entered_before` (ONCE_PER_CONTACT / ONCE_PER_KEY), `cooling_down`,
-   * `suppressed` (the address is suppressed), `flow_not_live`.
+   * `suppressed` (the address is suppressed), `no_consent` (no email
+   * marketing consent: every flow but back-in-stock needs it),
+   * `flow_not_live`.
    *
    * @generated from field: string rejection_reason = 10;
    */
