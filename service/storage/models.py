@@ -510,6 +510,9 @@ class Restock(Base):
     quantity: Mapped[int | None] = mapped_column(BigInteger)
     product: Mapped[dict[str, Any]] = mapped_column(default=dict)
     picked: Mapped[int] = mapped_column(BigInteger, default=0)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, unique=True
+    )  # the caller's retry key
     created_at: Mapped[datetime]
 
 

@@ -10,7 +10,7 @@ from marketing_runtime.clock import Clock
 
 from service.common.conversions import timestamp
 from service.common.pagination import PageTokens
-from service.common.validation import enum_values
+from service.common.validation import check_request_id, enum_values
 from service.contacts.rules import contact_name, parse_contact_name
 from service.errors import Violations
 from service.events.payload_json import payload_dict
@@ -98,6 +98,7 @@ class WaitlistHandlers:
         if quantity is not None and not 1 <= quantity <= MAX_QUANTITY:
             v.add("quantity", "OUT_OF_RANGE", f"1 to {MAX_QUANTITY:,}, or unset for everyone")
         _check_product(v, request)
+        rid = check_request_id(v, "request_id", request.request_id)
         v.raise_if_any()
         product = payload_dict(request.product, [])
         product.setdefault("product_id", request.product_id)
@@ -107,6 +108,7 @@ class WaitlistHandlers:
             variant_id=request.variant_id,
             quantity=quantity,
             product=product,
+            request_id=rid,
             now=self._clock(),
         )
         return pb.NotifyBackInStockResponse(restock=_restock_message(restock, request))

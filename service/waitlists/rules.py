@@ -204,11 +204,21 @@ async def notify(
     variant_id: str,
     quantity: int | None,
     product: dict[str, Any],
+    request_id: uuid.UUID | None,
     now: datetime,
 ) -> RestockView:
     """Record the restock and pick the waiting subscriptions it answers
-    (oldest first, at most `quantity`): the flow worker notifies them."""
+    (oldest first, at most `quantity`): the flow worker notifies them. A
+    `request_id` already used returns that restock and picks no one."""
     async with db.transaction() as session:
+        if request_id is not None:
+            # The request's own lock: a retry racing its original waits for it.
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:rid))"), {"rid": str(request_id)}
+            )
+            earlier = await session.scalar(select(Restock).where(Restock.request_id == request_id))
+            if earlier is not None:
+                return _restock_view(earlier)
         restock = Restock(
             id=uuid.uuid4(),
             product_id=product_id,
@@ -216,15 +226,25 @@ async def notify(
             quantity=quantity,
             product=product,
             picked=0,
+            request_id=request_id,
             created_at=now,
         )
         session.add(restock)
         await session.flush()
         restock.picked = await _pick(session, restock)
         await session.flush()
-        return RestockView(
-            restock.id, product_id, variant_id, product, restock.picked, restock.created_at
-        )
+        return _restock_view(restock)
+
+
+def _restock_view(restock: Restock) -> RestockView:
+    return RestockView(
+        restock.id,
+        restock.product_id,
+        restock.variant_id,
+        restock.product,
+        restock.picked,
+        restock.created_at,
+    )
 
 
 async def _pick(session: AsyncSession, restock: Restock) -> int:

@@ -54,13 +54,20 @@ async def _join(db: Database, email: str, product: str, variant: str = "", at: d
     )
 
 
-async def _notify(db: Database, product: str, variant: str = "", quantity: int | None = None):
+async def _notify(
+    db: Database,
+    product: str,
+    variant: str = "",
+    quantity: int | None = None,
+    request_id: uuid.UUID | None = None,
+):
     return await rules.notify(
         db,
         product_id=product,
         variant_id=variant,
         quantity=quantity,
         product=PRODUCT | {"product_id": product},
+        request_id=request_id,
         now=T0 + timedelta(days=1),
     )
 
@@ -136,6 +143,19 @@ def test_quantity_and_variants_decide_whom_a_restock_answers(on_db) -> None:
             await _join(db, _email(), other, at=T0 + timedelta(seconds=n))
         assert (await _notify(db, other, quantity=2)).picked == 2
         assert (await _notify(db, other)).picked == 1
+
+    on_db(scenario)
+
+
+def test_a_retried_restock_picks_no_one_else(on_db) -> None:
+    async def scenario(db: Database) -> None:
+        product, request_id = _product(), uuid.uuid4()
+        for n in range(4):
+            await _join(db, _email(), product, at=T0 + timedelta(seconds=n))
+        first = await _notify(db, product, quantity=2, request_id=request_id)
+        again = await _notify(db, product, quantity=2, request_id=request_id)
+        assert again.id == first.id and again.picked == first.picked == 2
+        assert list((await _states(db, product)).values()).count("WAITING") == 2
 
     on_db(scenario)
 

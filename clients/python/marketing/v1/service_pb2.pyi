@@ -604,16 +604,18 @@ class ListBackInStockSubscriptionsResponse(_message.Message):
     def __init__(self, subscriptions: _Optional[_Iterable[_Union[_back_in_stock_pb2.BackInStockSubscription, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class NotifyBackInStockRequest(_message.Message):
-    __slots__ = ("product_id", "variant_id", "quantity", "product")
+    __slots__ = ("product_id", "variant_id", "quantity", "product", "request_id")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     variant_id: str
     quantity: int
     product: _event_pb2.Product
-    def __init__(self, product_id: _Optional[str] = ..., variant_id: _Optional[str] = ..., quantity: _Optional[int] = ..., product: _Optional[_Union[_event_pb2.Product, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, product_id: _Optional[str] = ..., variant_id: _Optional[str] = ..., quantity: _Optional[int] = ..., product: _Optional[_Union[_event_pb2.Product, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class NotifyBackInStockResponse(_message.Message):
     __slots__ = ("restock",)

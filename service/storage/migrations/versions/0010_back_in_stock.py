@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("quantity", sa.BigInteger()),
         sa.Column("product", JSONB(), nullable=False, server_default="{}"),
         sa.Column("picked", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("request_id", sa.Uuid(), unique=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
 
