@@ -286,3 +286,25 @@ def test_a_firing_that_fails_leaves_its_timer_to_fire_once_later(
         assert len(await enrolments(db, email, "cart-recovery")) == 1
 
     run(flows_db, scenario)
+
+
+def test_an_abandonment_and_a_purchase_taken_at_once_end_in_an_exit(flows_db: str) -> None:
+    """Two batches deciding for one person at the same moment (two event-log
+    writers): whichever commits first, the purchase ends the recovery."""
+
+    async def scenario(db: Database) -> None:
+        for n in range(10):
+            email = _email(f"race{n}")
+            await register(db, email, T0)
+            cart = _cart(f"c-race-{n}")
+            cart["cart"]["last_activity_time"] = "2026-06-01T09:00:00Z"  # T0
+            await asyncio.gather(
+                log_event(db, email, "cart_abandoned", cart, T0 + timedelta(hours=1)),
+                log_event(
+                    db, email, "placed_order", _order(f"o-race-{n}"), T0 + timedelta(minutes=30)
+                ),
+            )
+            (recovery,) = await enrolments(db, email, "cart-recovery")
+            assert recovery.state == "EXITED", f"round {n}"
+
+    run(flows_db, scenario)
