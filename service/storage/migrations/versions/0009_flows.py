@@ -8,9 +8,11 @@ recorded them: every path that changes membership (evaluations, manual
 members, the newsletter) is covered, none is missed on a crash, and a
 segment no flow names costs one EXISTS per statement.
 
-Every contact who has bought before gets the win-back timer of the built-in
-win-back flow (90 days after their last purchase), so no one already lapsed
-is missed; those whose 90 days are over fire at once, oldest first.
+Every contact whose last purchase is less than 90 days old gets the win-back
+timer of the built-in win-back flow (90 days after that purchase). Those
+lapsed already are not enrolled by the upgrade: a release must not send a
+win-back to every past customer at once. (UpdateFlow can arm them on purpose:
+a flow made a win-back flow arms every buyer's timer.)
 
 Revision ID: 0009
 Revises: 0008
@@ -105,7 +107,7 @@ def upgrade() -> None:
         INSERT INTO marketing_timer (kind, key, contact_id, due_at, base_at, payload)
         SELECT 'no_purchase', 'win-back:' || id, id,
                last_purchase_time + INTERVAL '90 days', last_purchase_time, '{}'
-        FROM marketing_contact WHERE last_purchase_time IS NOT NULL
+        FROM marketing_contact WHERE last_purchase_time > now() - INTERVAL '90 days'
         """
     )
 
