@@ -296,8 +296,15 @@ def test_an_abandonment_and_a_purchase_taken_at_once_end_in_an_exit(flows_db: st
         for n in range(10):
             email = _email(f"race{n}")
             await register(db, email, T0)
-            cart = _cart(f"c-race-{n}")
-            cart["cart"]["last_activity_time"] = "2026-06-01T09:00:00Z"  # T0
+            item = {"product_id": "mug", "quantity": 1}
+            cart = {
+                "item": item,
+                "cart": {
+                    "cart_id": f"c-race-{n}",
+                    "items": [item],
+                    "last_activity_time": "2026-06-01T09:00:00Z",  # T0
+                },
+            }
             await asyncio.gather(
                 log_event(db, email, "cart_abandoned", cart, T0 + timedelta(hours=1)),
                 log_event(
