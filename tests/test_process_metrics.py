@@ -31,6 +31,8 @@ SERVICE_PREFIXES = (
     "marketing_unsubscribes",
     "marketing_reconcile",
     "marketing_segment_",
+    "marketing_flow_",
+    "marketing_timer",
 )
 DISPATCHER_PREFIXES = ("marketing_dispatcher_",)
 

@@ -21,7 +21,7 @@ from marketing.v1 import service_pb2 as pb
 from marketing_runtime.clock import utc_now
 
 from service.workers.flow_worker import FlowWorker
-from tests.builders import consent, line, placed_order, upsert
+from tests.builders import line, placed_order, upsert
 from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.system.provider_state import SystemProvider
 
@@ -111,14 +111,20 @@ def _received(provider: SystemProvider, email: str, flow: str) -> list[Any]:
         found[:] = _messages(provider, email, flow)
         return bool(found)
 
-    assert_eventually(arrived, timeout_s=30)
+    try:
+        assert_eventually(arrived, timeout_s=30)
+    except AssertionError as missing:  # say what the provider made of the person
+        sandbox: Any = provider.sandbox  # type: ignore[attr-defined]
+        raise AssertionError(f"{missing}; messages: {sandbox.messages(email=email)}") from None
     return found
 
 
 def _sign_up(system: ServiceHarness, email: str) -> None:
-    """A storefront's sign-up: the contact, then their email consent."""
-    contact = system.stub.UpsertContact(upsert(email, first_name="Ada")).contact
-    system.stub.RecordConsent(pb.RecordConsentRequest(parent=contact.name, consent=consent()))
+    """A storefront's sign-up: the contact, then the newsletter box ticked
+    (email consent, and at ActiveCampaign an active list subscription: a
+    contact subscribed to no list gets no automation email there)."""
+    system.stub.UpsertContact(upsert(email, first_name="Ada"))
+    system.stub.SubscribeNewsletter(pb.SubscribeNewsletterRequest(email=email, source="signup"))
 
 
 def test_a_registration_gets_the_welcome_email(journeys, system, provider) -> None:
