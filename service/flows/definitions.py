@@ -12,6 +12,18 @@ from typing import Any
 from service.segments import filters
 from service.storage.models import Flow
 
+# The fields UpdateFlow may change (its mask's paths).
+UPDATABLE = (
+    "display_name",
+    "description",
+    "trigger",
+    "entry_rule",
+    "exit_conditions",
+    "live",
+    "provider",
+    "completes_after",
+)
+
 
 class TriggerKind(enum.StrEnum):
     EVENT = "EVENT"

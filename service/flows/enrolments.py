@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.common.validation import email_key
 from service.deliveries import outbox
 from service.flows import timers
-from service.flows.definitions import FlowDefinition, State, TriggerKind
+from service.flows.definitions import FlowDefinition, ProviderFlow, State, TriggerKind
 from service.flows.entry import ALREADY_ENROLLED, Prior, entry_key, refusal
 from service.metrics import FLOW_DECISIONS, FLOW_EXITS
 from service.storage.database import after_commit
@@ -234,30 +234,11 @@ async def _tell_provider_begun(
     emails: dict[uuid.UUID, str],
     now: datetime,
 ) -> None:
-    provider = flow_provider(flow)
     changes = [
-        _change(flow.id, r["id"], emails[r["id"]], r["entry_key"], r["context"], provider, now)
+        _change(flow.id, r["id"], emails[r["id"]], r["entry_key"], r["context"], flow.provider, now)
         for r in begun
     ]
     await outbox.enqueue_many(session, changes, now=now)
-
-
-@dataclass(frozen=True, slots=True)
-class _Provider:
-    start_metric: str
-    exit_metric: str
-    property: str
-    automation_id: str
-
-
-def flow_provider(flow: FlowDefinition) -> _Provider:
-    p = flow.provider
-    return _Provider(
-        p.klaviyo_start_metric,
-        p.klaviyo_exit_metric,
-        p.klaviyo_property,
-        p.activecampaign_automation_id,
-    )
 
 
 def _change(
@@ -266,7 +247,7 @@ def _change(
     email: str,
     key: str,
     context: dict[str, Any] | None,
-    provider: _Provider,
+    provider: ProviderFlow,
     now: datetime,
     *,
     exit_reason: str = "",
@@ -278,10 +259,10 @@ def _change(
         email=email,
         active=not exit_reason,
         exit_reason=exit_reason,
-        start_metric=provider.start_metric,
-        exit_metric=provider.exit_metric,
-        property=provider.property,
-        automation_id=provider.automation_id,
+        start_metric=provider.klaviyo_start_metric,
+        exit_metric=provider.klaviyo_exit_metric,
+        property=provider.klaviyo_property,
+        automation_id=provider.activecampaign_automation_id,
         context_json=orjson.dumps(context or {}),
         entry_key=key,
         change_time=to_timestamp(now),
@@ -334,7 +315,7 @@ async def exit_where(
             email,
             key,
             None,
-            _Provider(*provider),
+            ProviderFlow(*provider),
             now,
             exit_reason=reason,
             others_active=(flow_id, contact_id) in still_running,

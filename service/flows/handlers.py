@@ -10,7 +10,7 @@ from service.common.validation import enum_values
 from service.contacts.rules import parse_contact_name
 from service.errors import Violations
 from service.flows import rules
-from service.flows.messages import STATES, enrolment_message, flow_message
+from service.flows.messages import STATES, apply_update, enrolment_message, flow_message
 from service.flows.names import parse_enrolment_name, parse_flow_name
 from service.storage.database import Database
 
@@ -40,12 +40,13 @@ class FlowHandlers:
         v = Violations()
         flow_id = parse_flow_name(v, "flow.name", request.flow.name)
         v.raise_if_any()
+        paths = tuple(request.update_mask.paths)
         flow = await rules.update_flow(
             self._db,
             flow_id=flow_id,
             name=request.flow.name,
-            message=request.flow,
-            paths=tuple(request.update_mask.paths),
+            change=lambda v, current: apply_update(v, current, request.flow, paths),
+            paths=paths,
             now=self._clock(),
         )
         return pb.UpdateFlowResponse(flow=flow_message(flow))

@@ -32,16 +32,6 @@ from service.segments import filters
 from service.segments.messages import MAX_EVENT_TYPE, filter_message, read_filter
 from service.segments.names import parse_segment_name, segment_name
 
-UPDATABLE = (
-    "display_name",
-    "description",
-    "trigger",
-    "entry_rule",
-    "exit_conditions",
-    "live",
-    "provider",
-    "completes_after",
-)
 MAX_DISPLAY_NAME = 200
 MAX_DESCRIPTION = 2000
 MAX_EXITS = 20

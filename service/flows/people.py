@@ -5,13 +5,28 @@ person granted email marketing (consent is never assumed)."""
 from __future__ import annotations
 
 import uuid
-from typing import NamedTuple
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import select, text
+from sqlalchemy import ARRAY, DateTime, Uuid, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.validation import email_key
 from service.storage.models import Contact, Suppression
+
+
+def at_times(pairs: list[tuple[uuid.UUID, datetime]], name: str) -> Any:
+    """(contact, time) pairs as a derived table `name(contact_id, at)`, bound
+    as two arrays: what a purchase cancels or an exit ends is matched against
+    each person's own time in one statement."""
+    return (
+        func.unnest(
+            bindparam(None, [c for c, _ in pairs], ARRAY(Uuid)),
+            bindparam(None, [t for _, t in pairs], ARRAY(DateTime(timezone=True))),
+        )
+        .table_valued("contact_id", "at")
+        .render_derived(name)
+    )
 
 
 class Person(NamedTuple):

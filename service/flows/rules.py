@@ -4,11 +4,10 @@ decisions made about contacts, and exiting an enrolment by hand."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from marketing.v1 import flow_pb2
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +15,7 @@ from service.common.pagination import KeyKind, PageTokens, Paging, read_page
 from service.errors import FailedPreconditionError, NotFoundError, Violations
 from service.flows import timers
 from service.flows.definitions import (
+    UPDATABLE,
     FlowDefinition,
     State,
     TriggerKind,
@@ -23,12 +23,14 @@ from service.flows.definitions import (
     row_values,
 )
 from service.flows.enrolments import exit_where
-from service.flows.messages import UPDATABLE, apply_update
-from service.flows.people import lock_people
+from service.flows.people import contact_emails, lock_people
 from service.flows.views import EnrolmentView
 from service.storage.database import Database
-from service.storage.models import Contact, Enrolment, Flow, Segment, Timer
+from service.storage.models import Enrolment, Flow, Segment, Timer
 
+# What UpdateFlow makes of a flow: the request's fields (those the mask names)
+# read onto it, each bad one added to the violations (service.flows.messages).
+FlowChange = Callable[[Violations, FlowDefinition], FlowDefinition]
 FLOW_PAGES = Paging(scope="flows", key=(KeyKind.NAME,))
 MAX_REASON = 200
 
@@ -67,7 +69,7 @@ async def update_flow(
     *,
     flow_id: str,
     name: str,
-    message: flow_pb2.Flow,
+    change: FlowChange,
     paths: tuple[str, ...],
     now: datetime,
 ) -> FlowDefinition:
@@ -81,7 +83,7 @@ async def update_flow(
     async with db.transaction() as session:
         row = await _find(session, flow_id, name, lock=True)
         before = from_row(row)
-        after = apply_update(v, before, message, paths)
+        after = change(v, before)
         await _check_segments_exist(session, v, after)
         v.raise_if_any()
         for column, value in row_values(after).items():
@@ -236,14 +238,7 @@ async def _definitions(session: AsyncSession, rows: Sequence[Flow]) -> list[Flow
 
 
 async def _enrolment_views(session: AsyncSession, rows: Sequence[Enrolment]) -> list[EnrolmentView]:
-    contact_ids = {r.contact_id for r in rows}
-    emails = dict(
-        (
-            await session.execute(
-                select(Contact.id, Contact.email).where(Contact.id.in_(contact_ids))
-            )
-        ).all()
-    )
+    emails = await contact_emails(session, {r.contact_id for r in rows})
     return [
         EnrolmentView(
             id=r.id,

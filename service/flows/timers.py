@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, DateTime, Uuid, bindparam, delete, func, select, text, tuple_
+from sqlalchemy import delete, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.flows.people import at_times
 from service.storage.models import Timer
 
 # Kinds of timer.
@@ -92,14 +93,7 @@ async def cancel_for_contacts(
     if not contacts:
         return 0
     pairs = sorted(set(contacts))
-    rows = (
-        func.unnest(
-            bindparam(None, [c for c, _ in pairs], ARRAY(Uuid)),
-            bindparam(None, [t for _, t in pairs], ARRAY(DateTime(timezone=True))),
-        )
-        .table_valued("contact_id", "at")
-        .render_derived("x")
-    )
+    rows = at_times(pairs, "x")
     gone = delete(Timer).where(
         Timer.kind == kind,
         select(1)

@@ -16,13 +16,13 @@ from typing import Any, Protocol
 
 import orjson
 from marketing_runtime.timestamps import EPOCH
-from sqlalchemy import ARRAY, DateTime, Uuid, bindparam, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.flows import timers
 from service.flows.definitions import FlowDefinition, TriggerKind, from_row
 from service.flows.enrolments import Candidate, Cause, enrol, exit_where
-from service.flows.people import lock_people, people
+from service.flows.people import at_times, lock_people, people
 from service.segments.sql import compile_filter
 from service.storage.models import Contact, Enrolment, Flow, Suppression
 from service.waitlists import states as waitlist_states
@@ -284,14 +284,7 @@ async def exit_after(
 
 def after_cause(pairs: Sequence[tuple[uuid.UUID, datetime]]) -> Any:
     """Enrolments of these contacts set off no later than each one's time."""
-    rows = (
-        func.unnest(
-            bindparam(None, [c for c, _ in pairs], ARRAY(Uuid)),
-            bindparam(None, [t for _, t in pairs], ARRAY(DateTime(timezone=True))),
-        )
-        .table_valued("contact_id", "at")
-        .render_derived("exits")
-    )
+    rows = at_times(sorted(set(pairs)), "exits")
     return (
         select(1)
         .select_from(rows)

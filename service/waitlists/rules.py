@@ -22,6 +22,7 @@ from service.common.pagination import KeyKind, PageTokens, Paging, read_page
 from service.contacts.rules import contact_payload, get_or_create_by_email
 from service.deliveries import outbox
 from service.errors import NotFoundError, Violations
+from service.flows.people import contact_emails
 from service.segments import membership
 from service.storage.database import Database
 from service.storage.models import BackInStockSubscription, Contact, Restock
@@ -279,13 +280,7 @@ async def _pick(session: AsyncSession, restock: Restock) -> int:
 async def views(
     session: AsyncSession, rows: Sequence[BackInStockSubscription]
 ) -> list[SubscriptionView]:
-    contact_ids = {r.contact_id for r in rows}
-    emails = {
-        contact_id: email
-        for contact_id, email in await session.execute(
-            select(Contact.id, Contact.email).where(Contact.id.in_(contact_ids))
-        )
-    }
+    emails = await contact_emails(session, {r.contact_id for r in rows})
     return [_view(r, emails.get(r.contact_id, "")) for r in rows]
 
 

@@ -13,10 +13,11 @@ from dispatcher.sandbox.activecampaign.state import (
     ActiveCampaignState,
     Settings,
 )
+from dispatcher.sandbox.common.flow_control import FlowsInProcess
 from dispatcher.sandbox.common.running import RunningServer
 
 
-class ActiveCampaignSandbox(RunningServer):
+class ActiveCampaignSandbox(FlowsInProcess, RunningServer):
     """A running ActiveCampaign sandbox. `base_url` is the account URL (calls go to
     `base_url + "/api/3/..."`) and the event tracking URL (`base_url + "/event"`)."""
 
@@ -47,24 +48,6 @@ class ActiveCampaignSandbox(RunningServer):
         """A new automation; its id."""
         with self.state.account() as account:
             return str(account.add_automation(name, self.state.clock())["id"])
-
-    def add_flow(self, **fields: Any) -> dict[str, Any]:
-        """Give an automation messages, as POST /_sandbox/flows does (automation_flows.py):
-        automation, messages, trigger_event, list."""
-        (flow,) = self.state.flows.add_flows([fields])
-        return flow
-
-    def messages(
-        self, email: str | None = None, flow: str | None = None, status: str | None = None
-    ) -> list[dict[str, Any]]:
-        """The automations' messages, as GET /_sandbox/messages returns them."""
-        return self.state.flows.messages(email, flow, status)
-
-    def advance_clock(self, seconds: float) -> float:
-        """Move the sandbox's clock on, as POST /_sandbox/clock does; the new time."""
-        now = self.state.clock.advance(seconds)
-        self.state.flows.send_due()
-        return now
 
     def exclude(self, *emails: str) -> None:
         """Put addresses on the account's exclusion list (a bulk import skips them), as

@@ -49,6 +49,32 @@ class Simulated(Protocol):
         ...
 
 
+class FlowsInProcess:
+    """What tests in the sandbox's own process call on either sandbox's flows,
+    as the control endpoints below do over HTTP. Its `state` has `flows` (a
+    Simulated) and `clock`."""
+
+    state: Any
+
+    def add_flow(self, **fields: Any) -> dict[str, Any]:
+        """Configure one flow as POST /_sandbox/flows does (the sandbox's manual
+        names its fields)."""
+        (flow,) = self.state.flows.add_flows([fields])
+        return flow  # type: ignore[no-any-return]
+
+    def messages(
+        self, email: str | None = None, flow: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The flows' messages, as GET /_sandbox/messages returns them."""
+        return self.state.flows.messages(email, flow, status)  # type: ignore[no-any-return]
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the sandbox's clock on, as POST /_sandbox/clock does; the new time."""
+        now: float = self.state.clock.advance(seconds)
+        self.state.flows.send_due()
+        return now
+
+
 def answer_flows(
     handler: SandboxHandler, sim: Simulated, path: str, query: Mapping[str, str], body: bytes
 ) -> bool:

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from dispatcher.sandbox.common.flow_control import FlowsInProcess
 from dispatcher.sandbox.common.running import RunningServer
 from dispatcher.sandbox.klaviyo import list_routes
 from dispatcher.sandbox.klaviyo.control import plant_profile
@@ -14,7 +15,7 @@ from dispatcher.sandbox.klaviyo.server import SandboxServer
 from dispatcher.sandbox.klaviyo.state import SandboxState, Throttle
 
 
-class Sandbox(RunningServer):
+class Sandbox(FlowsInProcess, RunningServer):
     """A running Klaviyo sandbox (background thread). Close it, or use it as a context manager."""
 
     def __init__(self, server: SandboxServer) -> None:
@@ -43,24 +44,6 @@ class Sandbox(RunningServer):
         POST /_sandbox/profiles does; the profile as Klaviyo would show it."""
         self.state.flows.send_due()
         return plant_profile(self.state, fields, self.base_url)
-
-    def add_flow(self, **fields: Any) -> dict[str, Any]:
-        """Configure a flow as POST /_sandbox/flows does (klaviyo/flows.py): name,
-        trigger_metric, exit_metric, filter_property, messages."""
-        (flow,) = self.state.flows.add_flows([fields])
-        return flow
-
-    def messages(
-        self, email: str | None = None, flow: str | None = None, status: str | None = None
-    ) -> list[dict[str, Any]]:
-        """The flows' messages, as GET /_sandbox/messages returns them."""
-        return self.state.flows.messages(email, flow, status)
-
-    def advance_clock(self, seconds: float) -> float:
-        """Move the sandbox's clock on, as POST /_sandbox/clock does; the new time."""
-        now = self.state.clock.advance(seconds)
-        self.state.flows.send_due()
-        return now
 
     def add_throttle(self, **fields: Any) -> None:
         """Rate-limit matching requests: path, limit (requests), window_s (seconds)."""
