@@ -14,9 +14,10 @@ from google.protobuf.message import DecodeError, Message
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import kinds
 from marketing_runtime.kinds import Kind
-from sqlalchemy import delete, insert, text, update
+from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from service.storage.bulk import insert_rows
 from service.storage.database import after_commit
 from service.storage.models import Outbox, OutboxStatus
 
@@ -75,13 +76,21 @@ async def enqueue_many(
     if ids is not None and len(ids) != len(rows):
         raise ValueError("one id per row")
     after_commit(session, _notify)
+    row_ids = ids if ids is not None else [uuid.uuid4() for _ in rows]
     await session.execute(
-        insert(Outbox),
-        [
-            {"contact_key": key, "kind": kinds.name(kind), "payload": payload, "created_at": now}
-            | ({} if ids is None else {"id": ids[n]})
-            for n, (key, kind, payload) in enumerate(rows)
-        ],
+        insert_rows(
+            Outbox,
+            [
+                {
+                    "id": row_ids[n],
+                    "contact_key": key,
+                    "kind": kinds.name(kind),
+                    "payload": payload,
+                    "created_at": now,
+                }
+                for n, (key, kind, payload) in enumerate(rows)
+            ],
+        )
     )
 
 

@@ -18,7 +18,6 @@ from marketing.bus.v1 import bus_pb2
 from marketing_runtime.kinds import Kind
 from marketing_runtime.timestamps import to_timestamp
 from sqlalchemy import ColumnElement, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.validation import email_key
@@ -27,6 +26,7 @@ from service.flows import timers
 from service.flows.definitions import FlowDefinition, ProviderFlow, State, TriggerKind
 from service.flows.entry import ALREADY_ENROLLED, Prior, entry_key, refusal
 from service.metrics import FLOW_DECISIONS, FLOW_EXITS
+from service.storage.bulk import insert_rows
 from service.storage.database import after_commit
 from service.storage.models import Contact, Enrolment, EventLog, Flow
 
@@ -104,11 +104,9 @@ async def enrol(
     emails = {row["id"]: c.email for row, c in zip(rows, fresh, strict=True)}
     accepted = [r for r in rows if r["state"] == State.ACTIVE]
     if accepted:
-        # Rows as parameters of one cached statement (executemany), not a
-        # VALUES list compiled anew for every batch size.
         inserted = set(
             await session.scalars(
-                pg_insert(Enrolment).on_conflict_do_nothing().returning(Enrolment.id), accepted
+                insert_rows(Enrolment, accepted).on_conflict_do_nothing().returning(Enrolment.id)
             )
         )
         for row in accepted:
@@ -116,7 +114,7 @@ async def enrol(
                 row.update(state=State.REJECTED, rejection_reason=ALREADY_ENROLLED)
     refused = [r for r in rows if r["state"] == State.REJECTED]
     if refused:
-        await session.execute(pg_insert(Enrolment).on_conflict_do_nothing(), refused)
+        await session.execute(insert_rows(Enrolment, refused).on_conflict_do_nothing())
     begun = [r for r in rows if r["state"] == State.ACTIVE]
     await _tell_provider_begun(session, flow, begun, emails, now)
     await timers.arm(

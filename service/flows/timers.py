@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, text, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.flows.people import at_times
+from service.storage.bulk import insert_rows
 from service.storage.models import Timer
 
 # Kinds of timer.
@@ -69,14 +69,14 @@ async def arm(session: AsyncSession, timers: Sequence[Armed], *, latest_wins: bo
         }
         for t in sorted(unique.values(), key=lambda t: (t.kind, t.key))
     ]
-    statement = pg_insert(Timer)
+    statement = insert_rows(Timer, rows)
     new = statement.excluded
     update = statement.on_conflict_do_update(
         index_elements=[Timer.kind, Timer.key],
         set_={"due_at": new.due_at, "base_at": new.base_at, "payload": new.payload},
         where=(new.base_at >= Timer.base_at) if latest_wins else None,
     )
-    await session.execute(update, rows)  # executemany: one statement compiled once
+    await session.execute(update)
 
 
 async def cancel(session: AsyncSession, kind: str, keys: Sequence[str]) -> None:

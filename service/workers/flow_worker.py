@@ -27,6 +27,7 @@ _LOCKED_ELSEWHERE_S = 0.02
 @dataclass(frozen=True)
 class TimerSettings:
     batch: int = 500  # MARKETING_TIMER_BATCH
+    waitlist_batch: int = 2_000  # MARKETING_WAITLIST_BATCH
     max_sleep_s: float = 0.25  # MARKETING_TIMER_MAX_SLEEP_S
 
 
@@ -48,7 +49,9 @@ class FlowWorker:
         await asyncio.gather(
             repeat("flow worker: timers", self.fire_due_once, self._timer_pause, self._stopping),
             repeat("flow worker: segments", self.drain_signals_once, self._pause, self._stopping),
-            repeat("flow worker: waitlists", self.notify_once, self._pause, self._stopping),
+            repeat(
+                "flow worker: waitlists", self.notify_once, self._waitlist_pause, self._stopping
+            ),
         )
 
     async def _timer_pause(self, taken: int) -> float:
@@ -58,6 +61,9 @@ class FlowWorker:
 
     async def _pause(self, taken: int) -> float:
         return 0.0 if taken >= self._settings.batch else self._settings.max_sleep_s
+
+    async def _waitlist_pause(self, taken: int) -> float:
+        return 0.0 if taken >= self._settings.waitlist_batch else self._settings.max_sleep_s
 
     async def fire_due_once(self) -> int:
         """One batch of due timers fired; how many."""
@@ -77,7 +83,9 @@ class FlowWorker:
     async def notify_once(self) -> int:
         """One batch of waitlist subscriptions a restock picked, notified."""
         async with self._db.transaction() as session:
-            return await notifying.notify_once(session, self._clock(), self._settings.batch)
+            return await notifying.notify_once(
+                session, self._clock(), self._settings.waitlist_batch
+            )
 
     async def notify_all(self) -> int:
         return await _until_none_left(self.notify_once)
