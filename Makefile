@@ -7,6 +7,11 @@ GENERATED := clients/python/marketing clients/runtime/marketing
 TS := clients/typescript
 TS_STAMP := $(TS)/node_modules/.installed-stamp
 TS_GENERATED := $(TS)/src/gen
+# promtool checks and unit-tests the alert rules (service/monitoring/alerts.yml);
+# Debian's `prometheus` package ships it. Installed once, quietly (its output only
+# on failure); as root, else through sudo.
+PROMTOOL := /usr/bin/promtool
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: up test fuzz lint generate check-generated check-dispatcher-install format clean bench
 
@@ -15,6 +20,13 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml clients/runtime/pyproject
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ./clients/runtime -e ./clients/python -e '.[dev]'
 	touch $(STAMP)
+
+$(PROMTOOL):
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing promtool (Debian package prometheus)"; \
+	  out=$$( { $(SUDO) apt-get update -qq && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } 2>&1 ) || \
+	  { echo "$$out"; exit 1; }; }
 
 # The TypeScript client's packages, exactly as package-lock.json pins them.
 $(TS_STAMP): $(TS)/package.json $(TS)/package-lock.json
@@ -26,7 +38,7 @@ up: $(STAMP)
 	$(BIN)/python -m service.devstack
 
 ## test: run the test suite against real servers started by the harness
-test: $(STAMP) $(TS_STAMP)
+test: $(STAMP) $(TS_STAMP) $(PROMTOOL)
 	$(BIN)/python -m pytest
 
 ## fuzz: the API fuzz test of `make test`, long and randomized (MARKETING_FUZZ_EXAMPLES per method and kind)
@@ -43,10 +55,10 @@ generate: $(STAMP) $(TS_STAMP)
 	$(BIN)/python clients/python/generate.py clients
 	$(BIN)/python $(TS)/generate_typescript.py $(TS_GENERATED)
 
-## lint: buf lint and breaking changes, stale generated code, ruff, mypy, import contracts, tsc
+## lint: buf lint and breaking changes, stale generated code, ruff, mypy, import contracts, tsc, alert rules
 # The contract is compared with main: the local branch, else origin/main (a
 # clone made on another branch); BUF_AGAINST=<buf input> overrides both.
-lint: $(STAMP) $(TS_STAMP) check-generated
+lint: $(STAMP) $(TS_STAMP) $(PROMTOOL) check-generated
 	$(BIN)/buf lint
 	@against='$(BUF_AGAINST)'; \
 	if [ -z "$$against" ] && git rev-parse -q --verify refs/heads/main >/dev/null; then against='.git#branch=main'; fi; \
@@ -58,6 +70,7 @@ lint: $(STAMP) $(TS_STAMP) check-generated
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
 	cd $(TS) && npx tsc -p . --noEmit
+	promtool check rules service/monitoring/alerts.yml
 
 ## check-dispatcher-install: a dispatcher-only install (throw-away venv) has no gRPC or database drivers and runs
 check-dispatcher-install: $(STAMP)

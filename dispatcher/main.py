@@ -2,7 +2,8 @@
 
 Run any number of replicas: events are shared among all of them; ordered
 profile and consent work is processed by whichever replica holds its lease,
-flow enrolment changes by whichever holds theirs (often the same one).
+flow enrolment changes by whichever holds theirs (often the same one), and the
+provider's campaigns and flows are read by whichever holds the catalogue lease.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import logging
 import signal
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,8 +25,10 @@ from marketing_runtime.connection import Bus
 from marketing_runtime.consumer_loop import consume
 from marketing_runtime.metrics_endpoint import serve_metrics
 from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
 
 from dispatcher.budget import SharedBudget, account_id
+from dispatcher.catalogue import CatalogueRefresher
 from dispatcher.delivery.contacts import ContactsWorker
 from dispatcher.delivery.enrolments import EnrolmentsWorker
 from dispatcher.delivery.events import EventsWorker
@@ -40,8 +44,10 @@ from dispatcher.ordering.fences import Fences
 from dispatcher.ordering.lease import Lease
 from dispatcher.providers.activecampaign import ActiveCampaignClient, ListSender, TrackingAccount
 from dispatcher.providers.base import Provider
+from dispatcher.providers.catalogue import CatalogueSource
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.settings import CONSUMER_ACK_WAIT_S, DispatcherSettings
+from dispatcher.webhooks import ReceiverConfig, WebhookServer, create_app
 
 log = logging.getLogger("marketing.dispatcher")
 # A sync loop waits this long for a first chunk, then up to `sync_fill_s` for the
@@ -96,6 +102,7 @@ class Dispatcher:
         sleep: Sleep = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Clock = utc_now,
+        webhooks: WebhookServer | None = None,
     ) -> None:
         self.settings = settings
         self.provider = provider
@@ -114,12 +121,18 @@ class Dispatcher:
             provider, self._gate, settings.newsletter_list_id, monotonic=monotonic
         )
         self._ack_waits = AckWaits.of(settings)
+        # The webhook receiver needs only the bus: it serves while NATS is away
+        # (answering 503) and whatever the workers do.
+        self._webhooks = webhooks
 
     async def run(self) -> None:
         """Deliver until `shutdown()`. What is built on a NATS connection (KV
         handles, the erasure watch) is built again when the Bus replaces a
         connection that closed for good."""
         self.bus.start()
+        if self._webhooks is not None:
+            config = ReceiverConfig.of(self.settings)
+            self._webhooks.start(create_app(config, lambda: self.bus.js, clock=self._clock))
         if not await self._until_connected():
             return
         gc_tuning.tune_after_startup(self.settings.gc_gen0_threshold)
@@ -164,6 +177,7 @@ class Dispatcher:
             for key in (topology.CONTACTS_LEASE, topology.ENROLMENTS_LEASE)
         )
         self._leases = (contacts_lease, enrolments_lease)
+        catalogue = self._catalogue_refresher(leases_kv)
         self._gate.share(
             SharedBudget(
                 await js.key_value(topology.BUDGET_BUCKET),
@@ -238,7 +252,29 @@ class Dispatcher:
                 newsletter_list_id=s.newsletter_list_id,
             ),
         )
-        return Workers(events, contacts, enrolments, sync), erasures
+        return Workers(events, contacts, enrolments, sync, catalogue), erasures
+
+    def _catalogue_refresher(self, leases_kv: KeyValue) -> CatalogueRefresher | None:
+        """The refresher of the provider's campaigns and flows, with a lease of its own
+        (the provider's budget is shared already); None for a provider that has none."""
+        if not isinstance(self.provider, CatalogueSource):
+            return None
+        s = self.settings
+        lease = Lease(
+            leases_kv, topology.CATALOGUE_LEASE, self.replica, s.lease_ttl_s, clock=self._epoch
+        )
+        self._leases = (*self._leases, lease)
+        return CatalogueRefresher(
+            self.provider,
+            self._gate,
+            lease,
+            self.bus,
+            leases_kv,
+            provider=s.provider_name,
+            interval_s=s.catalogue_refresh_s,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
 
     async def _run_on(
         self, js: JetStreamContext, workers: Workers, erasures: ErasureMarks, ended: asyncio.Event
@@ -338,6 +374,8 @@ class Dispatcher:
             for _ in range(loops)
         ]
         keepers = [self._keep_lease(lease, stop) for lease in self._leases]
+        if workers.catalogue is not None:
+            keepers.append(workers.catalogue.run(stop))
         async with asyncio.TaskGroup() as group:
             for loop in (*events_loops, *ordered_loops, *sync_loops, *keepers):
                 group.create_task(loop)
@@ -374,10 +412,15 @@ class Dispatcher:
         return code
 
     def shutdown(self) -> None:
-        """Stop fetching; batches in hand are finished (or handed back)."""
+        """Stop fetching; batches in hand are finished (or handed back). Stop taking
+        webhooks; those in hand are finished before the bus closes."""
         self._stopping.set()
+        if self._webhooks is not None:
+            self._webhooks.request_stop()
 
     async def close(self) -> None:
+        if self._webhooks is not None:
+            await self._webhooks.stop()
         for lease in self._leases:
             with contextlib.suppress(Exception):
                 await lease.release()
@@ -421,6 +464,7 @@ class Workers:
     contacts: ContactsWorker
     enrolments: EnrolmentsWorker
     sync: SyncStages
+    catalogue: CatalogueRefresher | None = None
 
 
 @dataclass(frozen=True)
@@ -470,7 +514,10 @@ async def _finished_within(task: asyncio.Task[None], seconds: float, sleep: Slee
 
 async def serve(settings: DispatcherSettings) -> int:
     """Run until SIGTERM/SIGINT (exit 0) or until a worker loop dies (exit 1)."""
-    dispatcher = Dispatcher(settings, build_provider(settings))
+    # Bound first: an address another program holds fails the start.
+    address = settings.webhook_address
+    webhooks = WebhookServer.listen(address) if address else None
+    dispatcher = Dispatcher(settings, build_provider(settings), webhooks=webhooks)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, dispatcher.shutdown)
@@ -482,6 +529,10 @@ async def serve(settings: DispatcherSettings) -> int:
 
 
 def main() -> None:
+    if sys.argv[1:3] == ["webhooks", "register"]:  # a one-off command, not a replica
+        from dispatcher.webhook_registration import main as register_webhook
+
+        raise SystemExit(register_webhook(sys.argv[3:]))
     settings = DispatcherSettings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

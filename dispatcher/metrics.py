@@ -64,3 +64,31 @@ SYNC_NEWER_AT_PROVIDER = Counter(
     " chunk had reached the provider through the ordered path, by aspect",
     ["aspect"],
 )
+WEBHOOKS = Counter(
+    "marketing_dispatcher_webhooks",
+    "Webhook requests answered, by provider and outcome (accepted, refused, malformed, ignored,"
+    " unavailable)",
+    ["provider", "outcome"],
+)
+WEBHOOK_ENGAGEMENTS = Counter(
+    "marketing_dispatcher_webhook_engagements",
+    "Engagements the webhook receiver published, by provider and type",
+    ["provider", "type"],
+)
+WEBHOOK_SECONDS = Histogram(
+    "marketing_dispatcher_webhook_seconds",
+    "Time to answer a webhook request, by provider",
+    ["provider"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+CATALOGUE_REFRESHES = Counter(
+    "marketing_dispatcher_catalogue_refreshes",
+    "Catalogue refreshes (the provider's campaigns and flows) by outcome: published, failed",
+    ["outcome"],
+)
+CATALOGUE_FIGURES_SKIPPED = Counter(
+    "marketing_dispatcher_catalogue_figures_skipped",
+    "Figures a catalogue refresh went without (the endpoint's limit far off, or a failure), by"
+    " operation",
+    ["operation"],
+)

@@ -8,6 +8,7 @@ from marketing_runtime.settings import ProcessSettings
 from pydantic import Field, SecretStr, model_validator
 
 from dispatcher.budget.shared import DEFAULT_MARGIN_S, DEFAULT_SKEW_S
+from dispatcher.catalogue.refresher import DEFAULT_INTERVAL_S as DEFAULT_CATALOGUE_REFRESH_S
 from dispatcher.providers.activecampaign.lists import DEFAULT_SENDER_REMINDER, DEFAULT_SENDER_URL
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
@@ -20,6 +21,10 @@ SANDBOX_EVENT_KEY = "sandbox-event-key"
 # The ack wait the bus topology gives every consumer when it creates it
 # (marketing_runtime.topology.ACK_WAIT_S; a test keeps the two equal).
 CONSUMER_ACK_WAIT_S = 30.0
+# The webhook receiver: where it listens unless told, and how far a Klaviyo delivery's
+# timestamp may lie from our clock (Klaviyo signs it; older or newer is a replay).
+DEFAULT_WEBHOOK_ADDRESS = "127.0.0.1:8091"
+DEFAULT_REPLAY_WINDOW_S = 300.0
 
 
 class DispatcherSettings(ProcessSettings):
@@ -108,6 +113,22 @@ class DispatcherSettings(ProcessSettings):
     # Once a call is answered it counts until then plus this: how far the replicas'
     # clocks may differ (dispatcher.budget). At most the margin.
     budget_skew_s: float = Field(DEFAULT_SKEW_S, ge=0, le=10.0)
+    # How often the provider's campaigns and flows are read for the service's cache, by the
+    # replica holding the catalogue lease (dispatcher/catalogue). Klaviyo's reports allow 225
+    # calls a day: below 384 s the daily limit, not this, sets how often figures come.
+    catalogue_refresh_s: float = Field(DEFAULT_CATALOGUE_REFRESH_S, ge=1.0)
+    # The webhook receiver (dispatcher/webhooks): where it listens ("" turns it off;
+    # behind an HTTPS reverse proxy in production), the secrets that authenticate each
+    # provider's deliveries (unset: that provider's are refused), and how far a Klaviyo
+    # delivery's timestamp may lie from our clock, either way.
+    webhook_address: str = DEFAULT_WEBHOOK_ADDRESS
+    klaviyo_webhook_secret: SecretStr = Field(
+        SecretStr(""), validation_alias="KLAVIYO_WEBHOOK_SECRET"
+    )
+    activecampaign_webhook_secret: SecretStr = Field(
+        SecretStr(""), validation_alias="ACTIVECAMPAIGN_WEBHOOK_SECRET"
+    )
+    webhook_replay_window_s: float = Field(DEFAULT_REPLAY_WINDOW_S, gt=0, le=3600.0)
 
     @property
     def provider_name(self) -> Literal["klaviyo", "activecampaign"]:

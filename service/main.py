@@ -24,6 +24,7 @@ from service.settings import ServiceSettings, async_database_url
 from service.storage import migrate
 from service.storage.database import Database
 from service.workers.flow_worker import TimerSettings
+from service.workers.queue_gauges import QueueGaugeSettings
 from service.workers.runner import BusWorkers
 from service.workers.segment_refresher import RefresherSettings
 from service.workers.sync_driver import DriverSettings
@@ -55,8 +56,11 @@ def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus | None) -> Bu
             drain_poll_s=settings.segment_drain_poll_s,
         ),
         timer_settings=TimerSettings(
-            batch=settings.timer_batch, max_sleep_s=settings.timer_max_sleep_s
+            batch=settings.timer_batch,
+            waitlist_batch=settings.waitlist_batch,
+            max_sleep_s=settings.timer_max_sleep_s,
         ),
+        queue_gauges=QueueGaugeSettings(interval_s=settings.queue_gauges_s),
     )
 
 

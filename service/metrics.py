@@ -80,3 +80,24 @@ TIMER_LATENESS = Histogram(
     ["kind"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
 )
+ENGAGEMENT = Counter(
+    "marketing_engagement",
+    "Engagement the providers' webhooks reported, each counted once when recorded, by provider"
+    " and type (delivered, opened, clicked, bounced, spam_complaint, unsubscribed,"
+    " sms_unsubscribed, sent)",
+    ["provider", "type"],
+)
+# The delivery queue as GetQueueStats reads it from PostgreSQL, refreshed every
+# MARKETING_QUEUE_GAUGES_S by each process running the workers (every such
+# process shows the same database-wide values: the alert rules take the max).
+QUEUE_ITEMS = Gauge(
+    "marketing_queue_items",
+    "Delivery queue items, by state (pending, in_flight, failed), read from PostgreSQL",
+    ["state"],
+)
+QUEUE_OLDEST_AGE = Gauge(
+    "marketing_queue_oldest_age_seconds",
+    "Age of the oldest pending outbox row (the processing lag), and of the oldest failed one "
+    "(since it failed), by state; 0 when there is none",
+    ["state"],
+)

@@ -45,6 +45,18 @@ class ServiceSettings(ProcessSettings):
     shutdown_grace_s: float = Field(DEFAULT_SHUTDOWN_GRACE_S, gt=0)
     max_clock_skew_s: float = Field(DEFAULT_MAX_CLOCK_SKEW_S, ge=0)
     max_message_bytes: int = Field(DEFAULT_MAX_MESSAGE_BYTES, gt=0)
+    attribution_window_s: int = Field(
+        5 * 24 * 3600,
+        ge=3600,
+        le=90 * 24 * 3600,
+        description="how long after a person clicked (or opened) a message an order of theirs "
+        "counts as that message's conversion (GetCampaignMetrics, GetFlowMetrics)",
+    )
+    cost_per_message: str = Field(
+        "",
+        pattern=r"^(|[0-9]{1,9}(\.[0-9]{1,9})? [A-Z]{3})$",
+        description='what one message costs, e.g. "0.002 EUR", for ROI; empty: ROI is 0',
+    )
     db_pool_size: int = Field(DEFAULT_DB_POOL_SIZE, gt=0)
     # Past this many RPCs in progress, new ones get RESOURCE_EXHAUSTED at once
     # (retry with backoff) instead of queueing until they time out.
@@ -114,12 +126,27 @@ class ServiceSettings(ProcessSettings):
         description="due timers (abandoned carts, win-back, enrolment ends) taken and acted on "
         "in one transaction",
     )
+    waitlist_batch: int = Field(
+        2_000,
+        ge=1,
+        le=10_000,
+        description="waitlist subscriptions a restock picked, notified in one transaction (a "
+        "restock of a large waitlist is worked off at this many per statement)",
+    )
     timer_max_sleep_s: float = Field(
         0.25,
         gt=0,
         le=10.0,
         description="the longest the timer loop sleeps between looks at the earliest due timer: "
         "how late a timer armed meanwhile for sooner can fire",
+    )
+    queue_gauges_s: float = Field(
+        15.0,
+        ge=1.0,
+        le=600.0,
+        description="how often the workers read the delivery queue (pending, in flight, failed, "
+        "the oldest pending and failed rows' ages) from PostgreSQL into the "
+        "marketing_queue_items and marketing_queue_oldest_age_seconds gauges",
     )
     sync_max_in_flight: int = Field(
         DEFAULT_SYNC_MAX_IN_FLIGHT,

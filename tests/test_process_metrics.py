@@ -33,6 +33,8 @@ SERVICE_PREFIXES = (
     "marketing_segment_",
     "marketing_flow_",
     "marketing_timer",
+    "marketing_engagement",
+    "marketing_queue_",
 )
 DISPATCHER_PREFIXES = ("marketing_dispatcher_",)
 
@@ -84,7 +86,10 @@ def test_each_process_shows_its_own_series_only(
     dispatcher_port, service_port = free_port(), free_port()
     sandbox_url = f"http://127.0.0.1:{free_port()}"  # nothing is delivered here
     replica = DispatcherProcess(
-        nats_server.url, sandbox_url, metrics_address=f"127.0.0.1:{dispatcher_port}"
+        nats_server.url,
+        sandbox_url,
+        metrics_address=f"127.0.0.1:{dispatcher_port}",
+        webhook_address=f"127.0.0.1:{free_port()}",  # its webhook receiver's series too
     )
     with _service(database_url, f"127.0.0.1:{service_port}", tmp_path / "service.log"):
         replica.start()
@@ -101,4 +106,10 @@ def test_each_process_shows_its_own_series_only(
     assert all(name.startswith(DISPATCHER_PREFIXES) for name in dispatcher_page)
     assert all(name.startswith(SERVICE_PREFIXES) for name in service_page)
     assert "marketing_dispatcher_deliveries" in dispatcher_page
+    assert {
+        "marketing_dispatcher_webhooks",
+        "marketing_dispatcher_webhook_engagements",
+        "marketing_dispatcher_webhook_seconds",
+    } <= dispatcher_page
     assert "marketing_rpc_requests" in service_page
+    assert "marketing_queue_items" in service_page  # for the alert rules (service/monitoring)

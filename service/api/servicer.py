@@ -25,8 +25,11 @@ from service.deliveries.handlers import DeliveryHandlers
 from service.events.handlers import EventHandlers
 from service.events.rules import EventSink
 from service.flows.handlers import FlowHandlers
+from service.provider_catalogue.handlers import ProviderCatalogueHandlers
 from service.reconcile.handlers import ReconcileHandlers
 from service.reconcile.provider import PersonReader
+from service.reports.handlers import ReportHandlers
+from service.reports.rules import DEFAULT_REPORT_SETTINGS, ReportSettings
 from service.segments.handlers import SegmentHandlers
 from service.storage.database import Database
 from service.waitlists.handlers import WaitlistHandlers
@@ -44,6 +47,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         clock: Clock,
         max_clock_skew: timedelta,
         person_reader: PersonReader,
+        reports: ReportSettings = DEFAULT_REPORT_SETTINGS,
     ) -> None:
         self._contacts = ContactHandlers(
             db, page_tokens, clock=clock, max_clock_skew=max_clock_skew
@@ -55,7 +59,9 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self._reconcile = ReconcileHandlers(db, person_reader, clock=clock)
         self._segments = SegmentHandlers(db, page_tokens, clock=clock)
         self._flows = FlowHandlers(db, page_tokens, clock=clock)
+        self._catalogue = ProviderCatalogueHandlers(db, page_tokens)
         self._waitlists = WaitlistHandlers(db, page_tokens, clock=clock)
+        self._reports = ReportHandlers(db, reports, clock=clock)
 
     @rpc_method
     async def UpsertContact(
@@ -122,6 +128,24 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.TrackEventsRequest, context: Context
     ) -> pb.TrackEventsResponse:
         return await self._events.track_events(request)
+
+    @rpc_method
+    async def ListProviderCampaigns(
+        self, request: pb.ListProviderCampaignsRequest, context: Context
+    ) -> pb.ListProviderCampaignsResponse:
+        return await self._catalogue.list_campaigns(request)
+
+    @rpc_method
+    async def GetProviderCampaign(
+        self, request: pb.GetProviderCampaignRequest, context: Context
+    ) -> pb.GetProviderCampaignResponse:
+        return await self._catalogue.get_campaign(request)
+
+    @rpc_method
+    async def ListProviderFlows(
+        self, request: pb.ListProviderFlowsRequest, context: Context
+    ) -> pb.ListProviderFlowsResponse:
+        return await self._catalogue.list_flows(request)
 
     @rpc_method
     async def GetQueueStats(
@@ -276,3 +300,27 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.NotifyBackInStockRequest, context: Context
     ) -> pb.NotifyBackInStockResponse:
         return await self._waitlists.notify(request)
+
+    @rpc_method
+    async def GetCampaignMetrics(
+        self, request: pb.GetCampaignMetricsRequest, context: Context
+    ) -> pb.GetCampaignMetricsResponse:
+        return await self._reports.campaign(request)
+
+    @rpc_method
+    async def GetFlowMetrics(
+        self, request: pb.GetFlowMetricsRequest, context: Context
+    ) -> pb.GetFlowMetricsResponse:
+        return await self._reports.flow(request)
+
+    @rpc_method
+    async def GetDashboardMetrics(
+        self, request: pb.GetDashboardMetricsRequest, context: Context
+    ) -> pb.GetDashboardMetricsResponse:
+        return await self._reports.dashboard(request)
+
+    @rpc_method
+    async def CompareCampaigns(
+        self, request: pb.CompareCampaignsRequest, context: Context
+    ) -> pb.CompareCampaignsResponse:
+        return await self._reports.compare(request)

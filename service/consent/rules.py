@@ -395,15 +395,7 @@ async def unsubscribe(db: Database, *, email: str, reason: str, clock: Clock) ->
         if contact is not None:
             decided = await _decision_time(session, contact, now)
             revoked = await _revoke_granted(session, contact, decided, now)
-            left = await session.execute(
-                delete(SegmentMembership).where(
-                    SegmentMembership.contact_id == contact.id,
-                    SegmentMembership.segment == NEWSLETTER_SEGMENT,
-                )
-            )
-            was_member = bool(getattr(left, "rowcount", 0))
-            if was_member:
-                membership.record_changes(session, NEWSLETTER_SEGMENT, [contact.id], False, now)
+            was_member = await _leave_newsletter(session, contact.id, now)
             revoked_any = bool(revoked) or was_member
         else:
             revoked_any = False
@@ -428,15 +420,16 @@ async def unsubscribe(db: Database, *, email: str, reason: str, clock: Clock) ->
         return True
 
 
-async def _suppress(session: AsyncSession, key: str, reason: str, now: datetime) -> bool:
+async def _suppress(
+    session: AsyncSession,
+    key: str,
+    detail: str,
+    now: datetime,
+    reason: str = SUPPRESSION_REASON_UNSUBSCRIBED,
+) -> bool:
     inserted = await session.scalar(
         pg_insert(Suppression)
-        .values(
-            email_sha256=key,
-            reason=SUPPRESSION_REASON_UNSUBSCRIBED,
-            detail=reason or None,
-            created_at=now,
-        )
+        .values(email_sha256=key, reason=reason, detail=detail or None, created_at=now)
         .on_conflict_do_nothing()
         .returning(Suppression.email_sha256)
     )
@@ -444,16 +437,101 @@ async def _suppress(session: AsyncSession, key: str, reason: str, now: datetime)
 
 
 async def _revoke_granted(
-    session: AsyncSession, contact: Contact, decided: datetime, now: datetime
+    session: AsyncSession,
+    contact: Contact,
+    decided: datetime,
+    now: datetime,
+    types: Sequence[ConsentType] = COMMUNICATION_TYPES,
+    source: str = UNSUBSCRIBE_SOURCE,
 ) -> list[Consent]:
-    """Append a withdrawal for each communication type that is currently granted."""
+    """Append a withdrawal for each of `types` that is currently granted."""
     state = await effective_consent(session, contact.id)
     revoked = []
-    for type_ in COMMUNICATION_TYPES:
+    for type_ in types:
         if state[type_.value]:
-            withdrawal = ConsentInput(type_, False, UNSUBSCRIBE_SOURCE, consent_time=decided)
+            withdrawal = ConsentInput(type_, False, source, consent_time=decided)
             revoked.append(await _append(session, contact, withdrawal, None, now))
     return revoked
+
+
+@dataclass(frozen=True)
+class ReportedWithdrawal:
+    """A withdrawal a provider reported (its webhook): an unsubscribe, a spam
+    complaint, an SMS STOP, or a hard bounce (`types` empty: suppression only)."""
+
+    types: tuple[ConsentType, ...]
+    source: str  # the provider: the consent records' source
+    suppression: str | None  # the suppression list's reason, or None
+    detail: str
+    reported_at: datetime  # when the person did it, by the provider's clock
+
+
+async def apply_reported(
+    session: AsyncSession, contact: Contact | None, email: str, w: ReportedWithdrawal, now: datetime
+) -> str:
+    """Apply what a provider reported, under the address lock; what changed:
+    "withdrawn", "suppressed", "withdrawn+suppressed", "" (nothing: already so),
+    or "stale" (the person decided otherwise with us after it: a newer record
+    of each type stands, and the address is not suppressed). The provider is
+    sent the resulting state, so every channel agrees."""
+    key = check.email_key(email)
+    await _lock_address(session, key)
+    if contact is not None and w.types and await _decided_since(session, contact, w):
+        return "stale"
+    suppressed = False
+    if w.suppression is not None:
+        suppressed = await _suppress(session, key, w.detail, now, reason=w.suppression)
+    revoked: list[Consent] = []
+    if contact is not None:
+        decided = min(w.reported_at, now)
+        revoked = await _revoke_granted(session, contact, decided, now, w.types, w.source)
+        if ConsentType.EMAIL in w.types or suppressed:
+            await _leave_newsletter(session, contact.id, now)
+    if not (revoked or suppressed):
+        return ""
+    if contact is not None:
+        await membership.mark_changed(session, [contact.id], now)
+        state = await _consent_state(session, contact, revoked)
+    else:
+        state = bus_pb2.ConsentState(email=email, opt_in=bus_pb2.OptIn(), suppressed=True)
+    await outbox.enqueue(
+        session,
+        contact_key=key,
+        kind=bus_pb2.KIND_CONSENT_CHANGED,
+        payload=bus_pb2.ConsentChanged(state=state),
+        now=now,
+    )
+    if contact is not None and (suppressed or not contact.email_opt_in):
+        await flow_triggers.on_unsubscribed(session, contact.id, now)
+    return "+".join(p for p, done in (("withdrawn", revoked), ("suppressed", suppressed)) if done)
+
+
+async def _decided_since(session: AsyncSession, contact: Contact, w: ReportedWithdrawal) -> bool:
+    """Whether every type reported has a record newer than the report (a
+    re-subscription with us after the person unsubscribed at the provider)."""
+    newer = await session.scalars(
+        select(Consent.type)
+        .where(
+            Consent.contact_id == contact.id,
+            Consent.type.in_(w.types),
+            Consent.consent_time > w.reported_at,
+        )
+        .distinct()
+    )
+    return set(newer) >= set(w.types)
+
+
+async def _leave_newsletter(session: AsyncSession, contact_id: uuid.UUID, now: datetime) -> bool:
+    left = await session.execute(
+        delete(SegmentMembership).where(
+            SegmentMembership.contact_id == contact_id,
+            SegmentMembership.segment == NEWSLETTER_SEGMENT,
+        )
+    )
+    was_member = bool(getattr(left, "rowcount", 0))
+    if was_member:
+        membership.record_changes(session, NEWSLETTER_SEGMENT, [contact_id], False, now)
+    return was_member
 
 
 async def _consent_state(

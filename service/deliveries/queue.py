@@ -6,6 +6,10 @@ in_flight  on the bus, not yet acknowledged by the provider: outbox rows
            in the event log once on the bus), less those events whose
            outbox row is itself still pending (already counted there)
 failed     outbox rows FAILED, waiting for manual review
+
+The oldest pending row's age is the processing lag; the oldest failed row's
+(since it failed: its completed_at, else its created_at) tells how long a
+dead letter has waited for review.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ _STATS = text(
       (SELECT count(*) FROM marketing_outbox WHERE status = 'PENDING' AND kind = :event)
         AS events_unpublished,
       (SELECT count(*) FROM marketing_outbox WHERE status = 'FAILED') AS failed,
-      (SELECT min(created_at) FROM marketing_outbox WHERE status = 'PENDING') AS oldest
+      (SELECT min(created_at) FROM marketing_outbox WHERE status = 'PENDING') AS oldest,
+      (SELECT min(coalesce(completed_at, created_at)) FROM marketing_outbox
+        WHERE status = 'FAILED') AS oldest_failed
     """
 )
 
@@ -39,13 +45,21 @@ class QueueStats:
     in_flight: int
     failed: int
     oldest_pending_age: timedelta
+    oldest_failed_age: timedelta
+
+
+def _age(since: datetime | None, now: datetime) -> timedelta:
+    return max(now - since, timedelta(0)) if since is not None else timedelta(0)
 
 
 async def queue_stats(db: Database, *, now: datetime) -> QueueStats:
     async with db.transaction() as session:
         row = (await session.execute(_STATS, {"event": EVENT_TRACKED})).one()
-    age = max(now - row.oldest, timedelta(0)) if row.oldest is not None else timedelta(0)
     in_flight = row.outbox_in_flight + max(row.events_open - row.events_unpublished, 0)
     return QueueStats(
-        pending=row.pending, in_flight=in_flight, failed=row.failed, oldest_pending_age=age
+        pending=row.pending,
+        in_flight=in_flight,
+        failed=row.failed,
+        oldest_pending_age=_age(row.oldest, now),
+        oldest_failed_age=_age(row.oldest_failed, now),
     )

@@ -76,6 +76,7 @@ class ProviderFlow:
     klaviyo_exit_metric: str = ""
     klaviyo_property: str = ""
     activecampaign_automation_id: str = ""
+    klaviyo_flow_id: str = ""  # for metrics: the Klaviyo flow's own id
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ def from_row(row: Flow, active_enrolments: int = 0) -> FlowDefinition:
             klaviyo_exit_metric=row.klaviyo_exit_metric,
             klaviyo_property=row.klaviyo_property,
             activecampaign_automation_id=row.activecampaign_automation_id,
+            klaviyo_flow_id=row.klaviyo_flow_id,
         ),
         completes_after=timedelta(seconds=row.completes_after_s),
         built_in=row.built_in,
@@ -156,6 +158,7 @@ def row_values(flow: FlowDefinition) -> dict[str, Any]:
         "klaviyo_exit_metric": p.klaviyo_exit_metric,
         "klaviyo_property": p.klaviyo_property,
         "activecampaign_automation_id": p.activecampaign_automation_id,
+        "klaviyo_flow_id": p.klaviyo_flow_id,
         "completes_after_s": _whole_seconds(flow.completes_after),
     }
 

@@ -163,7 +163,12 @@ def read_exits(v: Violations, message: flow_pb2.Flow) -> Exits:
 
 
 def read_provider(v: Violations, message: flow_pb2.ProviderFlow) -> ProviderFlow:
-    for field in ("klaviyo_start_metric", "klaviyo_exit_metric", "klaviyo_property"):
+    for field in (
+        "klaviyo_start_metric",
+        "klaviyo_exit_metric",
+        "klaviyo_property",
+        "klaviyo_flow_id",
+    ):
         if not _PROVIDER_TEXT.fullmatch(getattr(message, field)):
             v.add(
                 f"flow.provider.{field}", "INVALID_TEXT", "at most 128 printable ASCII characters"
@@ -179,6 +184,7 @@ def read_provider(v: Violations, message: flow_pb2.ProviderFlow) -> ProviderFlow
         message.klaviyo_exit_metric,
         message.klaviyo_property,
         message.activecampaign_automation_id,
+        message.klaviyo_flow_id,
     )
 
 
@@ -215,6 +221,7 @@ def flow_message(flow: FlowDefinition) -> flow_pb2.Flow:
             klaviyo_exit_metric=flow.provider.klaviyo_exit_metric,
             klaviyo_property=flow.provider.klaviyo_property,
             activecampaign_automation_id=flow.provider.activecampaign_automation_id,
+            klaviyo_flow_id=flow.provider.klaviyo_flow_id,
         ),
         built_in=flow.built_in,
         active_enrolments=flow.active_enrolments,

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     func,
     text,
@@ -119,7 +120,10 @@ class Contact(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
-    __table_args__ = (Index("ix_marketing_contact_created", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_marketing_contact_created", "created_at", "id"),
+        Index("ix_marketing_contact_phone", "phone", postgresql_where=text("phone IS NOT NULL")),
+    )
 
 
 class Consent(Base):
@@ -300,6 +304,7 @@ class Flow(Base):
     klaviyo_exit_metric: Mapped[str] = mapped_column(String(128), default="")
     klaviyo_property: Mapped[str] = mapped_column(String(128), default="")
     activecampaign_automation_id: Mapped[str] = mapped_column(String(64), default="")
+    klaviyo_flow_id: Mapped[str] = mapped_column(String(128), default="")  # migration 0011
     completes_after_s: Mapped[int] = mapped_column(BigInteger)
     built_in: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
@@ -516,11 +521,50 @@ class Restock(Base):
     created_at: Mapped[datetime]
 
 
+class Engagement(Base):
+    """What a person did with a provider's message, as its webhook reported it
+    (migration 0011): one row per (provider, external_id), so a delivery
+    repeated by the provider is applied once."""
+
+    __tablename__ = "marketing_engagement"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(24))
+    provider_type: Mapped[str] = mapped_column(String(128), default="")
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    email_sha256: Mapped[str | None] = mapped_column(String(64))
+    campaign_id: Mapped[str] = mapped_column(String(128), default="")
+    flow_id: Mapped[str] = mapped_column(String(128), default="")
+    message_id: Mapped[str] = mapped_column(String(128), default="")
+    url: Mapped[str] = mapped_column(Text, default="")
+    bounce_type: Mapped[str] = mapped_column(String(16), default="")
+    detail: Mapped[str] = mapped_column(String(255), default="")
+    effect: Mapped[str] = mapped_column(String(32), default="")
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("provider", "external_id", name="uq_engagement_provider_id"),
+        Index("ix_engagement_campaign", "campaign_id", "type", "occurred_at"),
+        Index("ix_engagement_flow", "flow_id", "type", "occurred_at"),
+        Index("ix_engagement_contact", "contact_id", "occurred_at"),
+        Index("ix_engagement_occurred", "occurred_at"),
+        Index("ix_engagement_person", "email_sha256", "occurred_at"),
+    )
+
+
 class CampaignCache(Base):
+    """The provider's campaigns and flows (type FLOW) as the dispatcher last read them
+    (migration 0012; service/provider_catalogue). `metrics` holds the provider's figures:
+    {"source", "timeframe", "statistics": {name: number}, "fetch_time"}, {} for none."""
+
     __tablename__ = "marketing_campaign_cache"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    external_id: Mapped[str] = mapped_column(String(128))
     name: Mapped[str] = mapped_column(String(255))
     type: Mapped[CampaignType] = mapped_column(_pg_enum(CampaignType, "campaign_type"))
     status: Mapped[CampaignStatus] = mapped_column(_pg_enum(CampaignStatus, "campaign_status"))
@@ -528,8 +572,16 @@ class CampaignCache(Base):
     last_fetched_at: Mapped[datetime] = mapped_column(server_default=func.now())
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    provider: Mapped[str] = mapped_column(String(32), default="")
+    provider_status: Mapped[str] = mapped_column(String(64), default="")
+    send_time: Mapped[datetime | None]
+    trigger_type: Mapped[str] = mapped_column(String(64), default="")
 
-    __table_args__ = (Index("ix_marketing_campaign_cache_type_status", "type", "status"),)
+    __table_args__ = (
+        Index("ix_marketing_campaign_cache_type_status", "type", "status"),
+        Index("ix_campaign_cache_created", "created_at", "id"),
+        UniqueConstraint("type", "external_id", name="uq_campaign_cache_type_external_id"),
+    )
 
 
 class Outbox(Base):

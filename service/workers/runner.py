@@ -1,7 +1,8 @@
 """The service's background work: on the bus, the outbox relay, the event-log
-writer, the result recorder, the contact sync driver and its results
-recorder; on PostgreSQL alone, the segment refresher and the flow worker.
-Started and stopped together."""
+writer, the result recorder, the engagement recorder (provider webhooks), the
+catalogue recorder (the provider's campaigns and flows), the contact sync
+driver and its results recorder; on PostgreSQL alone, the segment refresher,
+the flow worker and the queue gauges. Started and stopped together."""
 
 from __future__ import annotations
 
@@ -15,8 +16,15 @@ from marketing_runtime.connection import Bus
 from marketing_runtime.consumer_loop import BatchHandler, consume
 
 from service.storage.database import Database
+from service.workers.catalogue_recorder import CatalogueRecorder
+from service.workers.engagement_recorder import EngagementRecorder
 from service.workers.event_log_writer import EventLogWriter
 from service.workers.flow_worker import DEFAULT_TIMER_SETTINGS, FlowWorker, TimerSettings
+from service.workers.queue_gauges import (
+    DEFAULT_QUEUE_GAUGE_SETTINGS,
+    QueueGauges,
+    QueueGaugeSettings,
+)
 from service.workers.relay import DEFAULT_RETENTION, OutboxRelay
 from service.workers.result_recorder import ResultRecorder
 from service.workers.segment_refresher import (
@@ -34,7 +42,8 @@ BATCH_LINGER_S = 0.2
 
 class BusWorkers:
     """The background work. Without a bus (no MARKETING_NATS_URL) only the
-    segment refresher and the flow worker run: they need PostgreSQL alone."""
+    segment refresher, the flow worker and the queue gauges run: they need
+    PostgreSQL alone."""
 
     def __init__(
         self,
@@ -46,6 +55,7 @@ class BusWorkers:
         sync: DriverSettings = DEFAULT_DRIVER_SETTINGS,
         segments: RefresherSettings = DEFAULT_REFRESHER_SETTINGS,
         timer_settings: TimerSettings = DEFAULT_TIMER_SETTINGS,
+        queue_gauges: QueueGaugeSettings = DEFAULT_QUEUE_GAUGE_SETTINGS,
     ) -> None:
         self._db = db
         self._bus = bus
@@ -54,6 +64,7 @@ class BusWorkers:
         self._sync_driver = SyncDriver(db, bus, clock=clock, settings=sync) if bus else None
         self._segments = SegmentRefresher(db, clock, segments)
         self.flows = FlowWorker(db, clock, timer_settings)
+        self._queue_gauges = QueueGauges(db, clock, queue_gauges)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -61,6 +72,7 @@ class BusWorkers:
         self._tasks = [
             asyncio.create_task(self._segments.run(), name="segment-refresher"),
             asyncio.create_task(self.flows.run(), name="flow-worker"),
+            asyncio.create_task(self._queue_gauges.run(), name="queue-gauges"),
         ]
         if self._bus is not None:
             self._tasks += self._bus_tasks(self._bus)
@@ -82,6 +94,20 @@ class BusWorkers:
                 ResultRecorder(self._db, self._clock).handle,
                 BATCH_LINGER_S,
                 "result-recorder",
+            ),
+            self._consumer(
+                topology.WEBHOOKS_STREAM,
+                topology.SERVICE_ENGAGEMENT,
+                EngagementRecorder(self._db, self._clock).handle,
+                BATCH_LINGER_S,
+                "engagement-recorder",
+            ),
+            self._consumer(
+                topology.RESULTS_STREAM,
+                topology.SERVICE_CATALOGUE,
+                CatalogueRecorder(self._db).handle,
+                BATCH_LINGER_S,
+                "catalogue-recorder",
             ),
             asyncio.create_task(self._sync_driver.run(), name="contact-sync-driver"),
             self._consumer(
@@ -121,6 +147,7 @@ class BusWorkers:
             self._sync_driver.stop()
         self._segments.stop()
         self.flows.stop()
+        self._queue_gauges.stop()
         _, late = await asyncio.wait(self._tasks, timeout=grace_s)
         for task in late:
             task.cancel()

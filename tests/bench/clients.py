@@ -40,6 +40,7 @@ _CALLED = (
     "CreateSegment",
     "PreviewSegment",
     "NotifyBackInStock",
+    "GetDashboardMetrics",
 )
 
 

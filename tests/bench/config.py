@@ -46,6 +46,7 @@ class BenchConfig:
     timer_seconds: int  # how long 1,000 timers a second fall due
     cart_backlog: int  # overdue carts worked off at once
     waitlist: int  # people waiting for one product
+    webhook_events: int  # engagements the providers' webhooks report
     phases: frozenset[str]  # BENCH_PHASES: the phases to run (default all)
 
     @classmethod
@@ -77,6 +78,7 @@ class BenchConfig:
             timer_seconds=_int("BENCH_TIMER_SECONDS", 30, 1.0, 5),
             cart_backlog=_int("BENCH_CART_BACKLOG", 20_000, scale, 2_000),
             waitlist=_int("BENCH_WAITLIST", 100_000, scale, 5_000),
+            webhook_events=_int("BENCH_WEBHOOK_EVENTS", 200_000, scale, 10_000),
             phases=_phases(os.environ.get("BENCH_PHASES", "")),
         )
 
@@ -96,6 +98,7 @@ PHASES = (
     "activecampaign",
     "segments",
     "flows",
+    "webhooks",
 )
 
 

@@ -23,6 +23,7 @@ from tests.bench import (
     bench_segments,
     bench_sync,
     bench_unary,
+    bench_webhooks,
     bus,
 )
 from tests.bench import clients as grpc_clients
@@ -151,6 +152,14 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
             )
 
         await _phase(b, "flows", "10. timers, abandoned carts and a waitlist", flows)
+
+        async def webhooks() -> None:
+            b.stack.stop_dispatcher()
+            await bench_webhooks.run(
+                b, b.cfg.webhook_events, b.cfg.sync_contacts, b.cfg.segment_events
+            )
+
+        await _phase(b, "webhooks", "11. provider webhooks in, and the dashboard", webhooks)
     finally:
         for api in b.provider_sandboxes.values():
             await api.aclose()

@@ -39,6 +39,9 @@ class Stack:
     workers: Child
     base_env: dict[str, str]
     _exits: contextlib.ExitStack
+    # Where a dispatcher replica takes the providers' webhooks, and their secret.
+    webhook_address: str = ""
+    webhook_secret: str = ""
     # Each provider's sandbox with its rate limits on, by provider name.
     limited_sandboxes: dict[str, str] = field(default_factory=dict)
     helpers: list[Child] = field(default_factory=list)  # nats-server, sandboxes, echo server
@@ -76,6 +79,9 @@ class Stack:
             "MARKETING_PROVIDER": provider,
             "MARKETING_SANDBOX_URL": sandbox_url,
             "MARKETING_METRICS_ADDRESS": "",
+            "MARKETING_WEBHOOK_ADDRESS": self.webhook_address,
+            "KLAVIYO_WEBHOOK_SECRET": self.webhook_secret,
+            "ACTIVECAMPAIGN_WEBHOOK_SECRET": self.webhook_secret,
         }
         name = f"dispatcher-{self._dispatchers_started}"
         child = Child(name, [sys.executable, "-m", "dispatcher.main"], env, self.root)
@@ -196,4 +202,6 @@ def running_stack() -> Iterator[Stack]:
             _exits=exits,
             limited_sandboxes=limited,
             helpers=helpers,
+            webhook_address=f"127.0.0.1:{free_port()}",
+            webhook_secret=secrets.token_urlsafe(24),
         )

@@ -6,15 +6,22 @@
                                                   on their own: never behind consent work)
     MARKETING_RESULTS   marketing.results.batch   outcomes, one message per provider batch
                         marketing.results.sync    a full contact sync's chunk results
+                        marketing.results.catalogue  the provider's campaigns and flows,
+                                                  read by the dispatcher (ProviderCatalogue)
     MARKETING_SYNC      marketing.sync.chunks     a full contact sync's pages of contacts
                         marketing.sync.consent    a page's consent, once its people are imported
     MARKETING_DEAD      marketing.dead.<kind>     dead letters for manual review
+    MARKETING_WEBHOOKS  marketing.webhooks.engagement  engagement the providers' webhooks
+                                                  reported, accepted by the dispatcher's
+                                                  receiver, applied by the service
     KV marketing_fences    newest applied outbox sequence per person and aspect
     KV marketing_enrolment_fences  the same per enrolment in one of our flows, each kept
                            ENROLMENT_FENCE_MAX_AGE_S after its last write
     KV marketing_leases    which dispatcher replica owns the ordered work: one lease
                            for contact work (CONTACTS_LEASE), one for enrolments
-                           (ENROLMENTS_LEASE)
+                           (ENROLMENTS_LEASE), one for the catalogue refresh
+                           (CATALOGUE_LEASE), and when that refresh last ran
+                           (CATALOGUE_REFRESHED_KEY)
     KV marketing_budget    the provider budget: recent calls per account and rate bucket
 
     core NATS           marketing.provider.read_person   request/reply: a dispatcher
@@ -53,11 +60,14 @@ RESULTS_STREAM = "MARKETING_RESULTS"
 RESULTS_SUBJECT_PREFIX = "marketing.results"
 RESULTS_SUBJECT = f"{RESULTS_SUBJECT_PREFIX}.batch"
 SYNC_RESULTS_SUBJECT = f"{RESULTS_SUBJECT_PREFIX}.sync"
+CATALOGUE_SUBJECT = f"{RESULTS_SUBJECT_PREFIX}.catalogue"
 SYNC_STREAM = "MARKETING_SYNC"
 SYNC_CHUNKS_SUBJECT = "marketing.sync.chunks"
 SYNC_CONSENT_SUBJECT = "marketing.sync.consent"
 DEAD_STREAM = "MARKETING_DEAD"
 DEAD_SUBJECT_PREFIX = "marketing.dead"
+WEBHOOKS_STREAM = "MARKETING_WEBHOOKS"
+ENGAGEMENT_SUBJECT = "marketing.webhooks.engagement"
 
 DISPATCH_EVENTS = "dispatcher-events"
 DISPATCH_CONTACTS = "dispatcher-contacts"
@@ -67,6 +77,8 @@ SERVICE_RESULTS = "service-results"
 DISPATCH_SYNC = "dispatcher-sync"
 DISPATCH_SYNC_CONSENT = "dispatcher-sync-consent"
 SERVICE_SYNC_RESULTS = "service-sync-results"
+SERVICE_CATALOGUE = "service-catalogue"
+SERVICE_ENGAGEMENT = "service-engagement"
 
 # Core NATS request/reply (no stream): the service asks, one dispatcher
 # replica of the queue group answers (ReadPersonRequest / ReadPersonReply).
@@ -82,6 +94,11 @@ BUDGET_BUCKET = "marketing_budget"
 # a batch of them waiting for the events' budget holds up no consent change.
 CONTACTS_LEASE = "ordered-work"  # the name of releases before enrolments had their own
 ENROLMENTS_LEASE = "enrolment-work"
+# The replica holding this one reads the provider's campaigns and flows (the
+# catalogue refresh); the other key says when a refresh last published, so a
+# replica taking the lease over does not read again before it is due.
+CATALOGUE_LEASE = "catalogue-refresh"
+CATALOGUE_REFRESHED_KEY = "catalogue-refreshed"
 
 # A retried publish with the same Nats-Msg-Id inside this window is dropped
 # by JetStream; beyond it the provider's dedupe key (unique_id) still holds.
@@ -150,6 +167,15 @@ def _streams(replicas: int) -> list[StreamConfig]:
             num_replicas=replicas,
             storage=StorageType.FILE,
         ),
+        # A delivery the receiver answered 200 is here; it goes once applied.
+        StreamConfig(
+            name=WEBHOOKS_STREAM,
+            subjects=[ENGAGEMENT_SUBJECT],
+            retention=RetentionPolicy.INTEREST,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            num_replicas=replicas,
+            storage=StorageType.FILE,
+        ),
         StreamConfig(
             name=DEAD_STREAM,
             subjects=[f"{DEAD_SUBJECT_PREFIX}.>"],
@@ -179,6 +205,8 @@ def _consumers() -> list[tuple[str, ConsumerConfig]]:
         (WORK_STREAM, durable(SERVICE_EVENT_LOG, EVENTS_SUBJECT, 20_000)),
         (RESULTS_STREAM, durable(SERVICE_RESULTS, RESULTS_SUBJECT, 20_000)),
         (RESULTS_STREAM, durable(SERVICE_SYNC_RESULTS, SYNC_RESULTS_SUBJECT, 1_000)),
+        (RESULTS_STREAM, durable(SERVICE_CATALOGUE, CATALOGUE_SUBJECT, 100)),
+        (WEBHOOKS_STREAM, durable(SERVICE_ENGAGEMENT, ENGAGEMENT_SUBJECT, 5_000)),
         (SYNC_STREAM, durable(DISPATCH_SYNC, SYNC_CHUNKS_SUBJECT, SYNC_MAX_ACK_PENDING)),
         (
             SYNC_STREAM,
@@ -203,10 +231,11 @@ async def declare(js: JetStreamContext, *, replicas: int = 1) -> None:
         js, ENROLMENT_FENCES_BUCKET, replicas, max_age_s=ENROLMENT_FENCE_MAX_AGE_S
     )
     log.info(
-        "bus declared: streams %s, %s, %s, %s",
+        "bus declared: streams %s, %s, %s, %s, %s",
         WORK_STREAM,
         RESULTS_STREAM,
         SYNC_STREAM,
+        WEBHOOKS_STREAM,
         DEAD_STREAM,
     )
 

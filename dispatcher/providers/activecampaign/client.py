@@ -24,8 +24,9 @@ from typing import Any, Self, TypeVar
 import httpx
 import orjson
 
-from dispatcher.providers.activecampaign import bodies, consent_calls
+from dispatcher.providers.activecampaign import bodies, consent_calls, webhooks
 from dispatcher.providers.activecampaign.automations import Automations
+from dispatcher.providers.activecampaign.catalogue import ActiveCampaignCatalogue
 from dispatcher.providers.activecampaign.consent_calls import (
     SUBSCRIBED,
     UNSUBSCRIBED,
@@ -39,6 +40,7 @@ from dispatcher.providers.activecampaign.http import (
     USER_AGENT,
     ApiHttp,
     json_object,
+    record_id,
     send,
     status_error,
 )
@@ -73,7 +75,8 @@ from dispatcher.providers.base import (
     RequestPacer,
     TrackedEvent,
 )
-from dispatcher.providers.errors import PermanentProviderError
+from dispatcher.providers.catalogue import CatalogueStep
+from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 
 log = logging.getLogger(__name__)
 TRACKING_URL = "https://trackcmp.net/event"
@@ -132,6 +135,7 @@ class ActiveCampaignClient:
         self._imports = Imports(self._api, self._fields)
         self._automations = Automations(self._api, self._contacts)
         self._lists = ListIds(self._api, list_sender)
+        self._catalogue = ActiveCampaignCatalogue(self._api)
         self._accepted: Recent[str, bool] = Recent(ACCEPTED_EVENTS)
         self._tracking_on = False
         self._tracking_lock = asyncio.Lock()
@@ -410,6 +414,32 @@ class ActiveCampaignClient:
             enrolment = ""
         for owner in owners:  # the change's own (its call's only)
             accepted(owner, enrolment)
+
+    async def create_webhook(
+        self,
+        name: str,
+        url: str,
+        events: Sequence[str] = webhooks.EVENTS,
+        sources: Sequence[str] = webhooks.SOURCES,
+    ) -> str:
+        """POST /webhooks (webhooks.py): ActiveCampaign posts `events` from `sources` to
+        `url`; the new webhook's id. A one-off (`marketing-dispatcher webhooks register`)."""
+        body = webhooks.create_body(name, url, events, sources)
+        reply = await self._api.call(
+            "POST", webhooks.PATH, operation=webhooks.CREATE_WEBHOOK, body=body
+        )
+        webhook_id = record_id(reply, "webhook")
+        if not webhook_id:
+            raise RetryableProviderError(
+                "ActiveCampaign POST /webhooks: no webhook id in the reply",
+                code="invalid_response",
+            )
+        return webhook_id
+
+    def catalogue_steps(self) -> list[CatalogueStep]:
+        """One catalogue refresh: campaigns, then automations, with their counters
+        (catalogue.py)."""
+        return self._catalogue.steps()
 
     def pace_requests(self, pacer: RequestPacer) -> None:
         """Every request, to /api/3 and to event tracking, is sent inside `pacer`: an

@@ -58,6 +58,9 @@ REMOVE_AUTOMATION = "remove_automation"
 # email audience (withdrew consent, was suppressed); a join is not.
 LIST_JOIN = "list_join"
 LIST_LEAVE = "list_leave"
+# The catalogue refresh (catalogue.py): a page of campaigns, of automations, a request each.
+LIST_CAMPAIGNS = "list_campaigns"
+LIST_AUTOMATIONS = "list_automations"
 
 MAX_CONTACTS_PER_IMPORT = 250
 # "at most 399,999 bytes" for the whole request body of a bulk import.
@@ -99,6 +102,8 @@ RATES = MappingProxyType(
         FIND_LIST: API_BUCKETS,
         LIST_JOIN: API_BUCKETS,
         LIST_LEAVE: API_BUCKETS,
+        LIST_CAMPAIGNS: API_BUCKETS,
+        LIST_AUTOMATIONS: API_BUCKETS,
     }
 )
 

@@ -51,6 +51,7 @@ from dispatcher.providers.base import (
     report_window,
     unpaced,
 )
+from dispatcher.providers.catalogue import CatalogueStep
 from dispatcher.providers.errors import (
     PermanentProviderError,
     ProviderError,
@@ -63,7 +64,9 @@ from dispatcher.providers.klaviyo import (
     imports,
     lists_calls,
     reading,
+    webhooks,
 )
+from dispatcher.providers.klaviyo.catalogue_steps import KlaviyoCatalogue
 from dispatcher.providers.klaviyo.limits import (
     CREATE_LIST,
     GET_LISTS,
@@ -113,6 +116,7 @@ class KlaviyoClient:
             raise ValueError("a Klaviyo private API key is required")
         self._sleep = sleep
         self._pacer: RequestPacer = unpaced
+        self._catalogue = KlaviyoCatalogue(self._get_json, self._post)
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={
@@ -429,6 +433,29 @@ class KlaviyoClient:
         except ValueError as exc:
             raise _unreadable(path, response) from exc
         return document
+
+    async def create_webhook(
+        self,
+        name: str,
+        endpoint_url: str,
+        secret: str,
+        topics: Sequence[str] = webhooks.TOPICS,
+        description: str = "",
+    ) -> str:
+        """POST /api/webhooks (webhooks.py): Klaviyo sends `topics` to `endpoint_url`, signed
+        with `secret`; the new webhook's id. A one-off (`marketing-dispatcher webhooks
+        register`): it draws from no budget."""
+        body = webhooks.create_body(name, endpoint_url, secret, topics, description)
+        response = await self._post(webhooks.PATH, body)
+        try:
+            return webhooks.created_id(response.json())
+        except ValueError as exc:
+            raise _invalid_response("POST", webhooks.PATH, response, exc) from exc
+
+    def catalogue_steps(self) -> list[CatalogueStep]:
+        """One catalogue refresh: email and SMS campaigns, flows, then their figures from the
+        reporting endpoints (catalogue_steps.py)."""
+        return self._catalogue.steps()
 
     def pace_requests(self, pacer: RequestPacer) -> None:
         """Send each request of the calls that may make several inside `pacer`

@@ -19,6 +19,13 @@ from dispatcher.providers.base import (
     RateWindow,
 )
 from dispatcher.providers.klaviyo.bodies import EVENTS_BULK_WRAPPING_BYTES
+from dispatcher.providers.klaviyo.catalogue import (
+    CAMPAIGN_VALUES,
+    FIND_CONVERSION_METRIC,
+    FLOW_VALUES,
+    LIST_CAMPAIGNS,
+    LIST_FLOWS,
+)
 from dispatcher.providers.klaviyo.consent_calls import SUBSCRIBE, SUPPRESS, UNSUBSCRIBE, UNSUPPRESS
 from dispatcher.providers.klaviyo.enrolments import (
     ENROLMENT_EVENT,
@@ -82,6 +89,20 @@ EVENTS_BULK = _per_endpoint("event-bulk-create-jobs", 10, 150)
 # calls reserve event-bulk-create-jobs even when they carry one event and so go here: at
 # most 150 a minute of this endpoint's 3,500 are not counted in this bucket.)
 SINGLE_EVENTS = _per_endpoint("events", 350, 3500)
+# The catalogue refresh's (catalogue.py): list pages, and the reporting endpoints, each with
+# a daily window besides (PROVIDERS-API.md, "Reporting": 1/s, 2/m, 225/day).
+CAMPAIGNS = _per_endpoint("campaigns", 10, 150)
+FLOWS = _per_endpoint("flows", 3, 60)
+METRICS = _per_endpoint("metrics", 10, 150)
+
+
+def _reporting(name: str) -> tuple[RateBucket, ...]:
+    windows = (RateWindow(1, 1.0), RateWindow(2, STEADY_WINDOW_S), RateWindow(225, 86_400.0))
+    return (RateBucket(name, windows),)
+
+
+CAMPAIGN_VALUES_REPORTS = _reporting("campaign-values-reports")
+FLOW_VALUES_REPORTS = _reporting("flow-values-reports")
 
 # Each operation's endpoint and its burst / steady limits (shared/PROVIDERS.md).
 RATES = MappingProxyType(
@@ -108,11 +129,28 @@ RATES = MappingProxyType(
         ENROLMENT_EVENTS: EVENTS_BULK,
         ENROLMENT_EVENT: SINGLE_EVENTS,
         ENROLMENT_PROPERTY: PROFILE_IMPORTS,
+        # The catalogue refresh: list calls paced per page (PACED), a report one request.
+        LIST_CAMPAIGNS: CAMPAIGNS,
+        LIST_FLOWS: FLOWS,
+        FIND_CONVERSION_METRIC: METRICS,
+        CAMPAIGN_VALUES: CAMPAIGN_VALUES_REPORTS,
+        FLOW_VALUES: FLOW_VALUES_REPORTS,
     }
 )
 # The calls that may make several requests: each of their requests is sent inside the
 # pacer, with its own bucket. Every other call is one request, reserved by the gate as a whole.
-PACED = frozenset({IMPORT_STATUS, READ_PERSON, FIND_LIST, ADD_TO_LIST, REMOVE_FROM_LIST})
+PACED = frozenset(
+    {
+        IMPORT_STATUS,
+        READ_PERSON,
+        FIND_LIST,
+        ADD_TO_LIST,
+        REMOVE_FROM_LIST,
+        LIST_CAMPAIGNS,
+        LIST_FLOWS,
+        FIND_CONVERSION_METRIC,
+    }
+)
 
 LIMITS = Limits(
     create_events=OperationLimits(

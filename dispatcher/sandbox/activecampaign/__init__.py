@@ -19,6 +19,7 @@ ActiveCampaign sections; what a module decides beyond them is said in its docstr
     GET    /api/3/tags[?search=];  POST /api/3/tags 201;  POST /api/3/contactTags 201
     DELETE /api/3/contactTags/{id}                  200 {}, 404 when unknown
     GET    /api/3/automations;  POST /api/3/contactAutomations 201 (403 on failure)
+    GET    /api/3/campaigns[?limit=&offset=]        the planted campaigns, every counter a string
     DELETE /api/3/contactAutomations/{id}           200 {}, 403 {"message"} when unknown
     POST   /api/3/import/bulk_import                200 queued; 400 validation or rate limit
     GET    /api/3/import/info?batchId=              queued -> processing -> completed
@@ -29,6 +30,12 @@ ActiveCampaign sections; what a module decides beyond them is said in its docstr
     GET|PUT /api/3/eventTracking;  GET|POST /api/3/eventTrackingEvents;  DELETE .../{name}
     POST   /event                                   trackcmp: form-encoded actid, key, event,
                                                     eventdata, visit
+    POST   /api/3/webhooks                          201 {"webhook": {..., "id"}} of {"webhook":
+                                                    {name, url, events[], sources[], listid?}};
+                                                    422 field_missing / field_invalid /
+                                                    related_missing (webhooks.py)
+    GET    /api/3/webhooks[/{id}];  DELETE /api/3/webhooks/{id}   200 {}; 404 when unknown
+    GET    /api/3/webhook/events                    the 25 event names, meta.total 25
 
 Checks, in order: a queued fault; the rate limit (5 requests/s per account over every /api/3
 call whatever its key, 429 + Retry-After; /event has its own 5/s); `Api-Token` (missing or
@@ -39,18 +46,23 @@ It also simulates ActiveCampaign's sending (DESIGN.md, "Who decides, who sends")
 automation given messages through the control endpoints sends them to each contact enrolled,
 when due by the sandbox's clock, recorded rendered, or skipped or cancelled with why (rules:
 dispatcher/sandbox/activecampaign/automation_flows.py; scheduling:
-dispatcher/sandbox/common/flows.py). An automation may start on a tracked event.
+dispatcher/sandbox/common/flows.py). An automation may start on a tracked event. And it sends
+ActiveCampaign's webhooks (dispatcher/sandbox/activecampaign/webhook_events.py): `sent`
+(`sms_sent`) for each automation message sent, and the engagements POST /_sandbox/engagement
+tells it, one form-encoded POST per event to the webhooks subscribed to its type and source,
+from a background thread; never retried; a 410 deactivates the webhook.
 
 Control endpoints: the shared ones (dispatcher/sandbox/common/control.py: requests, rejections
 with the error's body, faults whose `detail` is answered as {"message"}, throttled with the
 buckets api, event, bulk_import and bulk_import_single_contact, counting bulk import's rate-limit
 400s, health; /event's form recorded as a JSON object; DELETE /_sandbox/requests also forgets
-the messages already sent, skipped or cancelled), the simulated sending's
+the messages already sent, skipped or cancelled, and the webhook delivery attempts), the
+simulated sending's
 (dispatcher/sandbox/common/flow_control.py), and its own:
 
     POST   /_sandbox/reset                         a new account (seeded; no flows, no
-                                                   messages), no log, no faults; the clock
-                                                   stays
+                                                   messages, no webhooks), no log, no faults;
+                                                   the clock stays
     GET    /_sandbox/clock                         {"now", "now_s", "offset_s"}
     POST   /_sandbox/clock                         {"advance_s": 3600}: the clock moves on
                                                    (never back); due messages go out; 200 +
@@ -72,7 +84,29 @@ the messages already sent, skipped or cancelled), the simulated sending's
                                                     "list"?}: add an automation (201
                                                    {"automation", "flow"?})
     POST   /_sandbox/exclusions                    {"emails": [...]}: on the exclusion list
+    POST   /_sandbox/campaigns                     {"name", "status"?, "sdate"?, "counters"?}
+                                                   (or a list): 201 {"campaigns"}
+                                                   (campaigns.py); GET /_sandbox/campaigns
+    POST   /_sandbox/engagement                    {"email", "type": "delivered" | "opened" |
+                                                    "clicked" | "bounced" | "spam" |
+                                                    "unsubscribed" | "sms_unsubscribed",
+                                                    "message_id"?, "url"? (clicked),
+                                                    "bounce_type"?: "hard" | "soft",
+                                                    "phone"?, "campaign_id"?, "reason"?}: what
+                                                   a contact did (404 for an unknown one); its
+                                                   effect (unsubscribed: status 2 on its email
+                                                   lists; spam: also the exclusion list; hard
+                                                   bounce: status 3 and the exclusion list;
+                                                   sms_unsubscribed: status 2 on SMS lists),
+                                                   then reported: 202 {"external_ids" (the
+                                                   body's SHA-256), "webhooks"}
+    GET    /_sandbox/webhook-deliveries[?webhook=]  every delivery attempt: seq, webhook, url,
+                                                   attempt, status (null: no answer), error,
+                                                   external_ids, headers, body, answer,
+                                                   sent_at
     GET    /_sandbox/contacts[?email=] | events[?event=] | orders | automations | imports | lists
+                                                   | webhooks (each with `active`: false once
+                                                   answered 410)
     GET    /_sandbox/members?list=<id>             the list's contacts: contact, email, status,
                                                    sdate, udate
 

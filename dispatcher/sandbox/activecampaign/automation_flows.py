@@ -26,6 +26,7 @@ An automation's messages, as POST /_sandbox/flows takes them:
 - When every message of a run was sent or skipped, its enrolment completes: status "2",
   `completed` 1 (the sandbox ASSUMES these values; the provider client reuses only an
   enrolment that has not completed).
+- A message sent is reported to the webhooks (webhook_events.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from dispatcher.sandbox.activecampaign import webhook_events
 from dispatcher.sandbox.activecampaign.body import ref
 from dispatcher.sandbox.activecampaign.enrolments import add_enrolment, complete, in_automation
 from dispatcher.sandbox.activecampaign.memberships import SUBSCRIBED, UNSUBSCRIBED
@@ -159,6 +161,8 @@ def _judge(account: Account, message: Message) -> Verdict:
     channel = message.step.channel
     to = contact["email"] if channel == "email" else contact.get("phone") or None
     reason = _unreachable(account, contact, run.flow.gate, channel)
+    if reason is None:
+        webhook_events.message_sent(account, message, contact)
     return Verdict(SENT if reason is None else SKIPPED, reason, to, context)
 
 

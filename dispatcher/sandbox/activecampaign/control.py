@@ -1,16 +1,23 @@
 """The /_sandbox/ endpoints of the ActiveCampaign sandbox: the shared ones (common/control.py),
 the simulated sending's (common/flow_control.py: clock, flows, messages) and its own views,
-reset, automations and the exclusion list."""
+reset, automations, the exclusion list, engagement and webhook deliveries."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
-from dispatcher.sandbox.activecampaign import automation_flows, imports, views
+from dispatcher.sandbox.activecampaign import (
+    automation_flows,
+    campaigns,
+    imports,
+    views,
+    webhook_events,
+)
 from dispatcher.sandbox.activecampaign.state import ActiveCampaignState
 from dispatcher.sandbox.activecampaign.store import Account
 from dispatcher.sandbox.common.control import PREFIX, answer_shared
+from dispatcher.sandbox.common.engagement import Engagement
 from dispatcher.sandbox.common.flow_control import answer_flows
 
 if TYPE_CHECKING:
@@ -36,8 +43,14 @@ def answer(
             handler.send(204)
         case "POST", "/_sandbox/automations":
             _add_automation(handler, state, body)
+        case "POST", "/_sandbox/campaigns":
+            _plant_campaigns(handler, state, body)
         case "POST", "/_sandbox/exclusions":
             _exclude(handler, state, body)
+        case "POST", "/_sandbox/engagement":
+            _engage(handler, state, body)
+        case "GET", "/_sandbox/webhook-deliveries":
+            handler.send_json(200, state.webhooks.log.entries(query.get("webhook")))
         case "GET", view_path if view_path.removeprefix(PREFIX) in views.VIEWS:
             with state.account() as account:
                 automation_flows.send_due(account, state.clock())
@@ -46,6 +59,26 @@ def answer(
             handler.send_json(200, view)
         case _:
             handler.send_json(404, {"message": f"No such control endpoint: {path}"})
+
+
+def engage(state: ActiveCampaignState, document: Any) -> dict[str, Any]:
+    """POST /_sandbox/engagement (webhook_events.py): its effect, and the external ids it
+    will deliver. ValueError says what is wrong; webhook_events.UnknownContact."""
+    engagement = Engagement.from_json(document)
+    with state.account() as account:
+        automation_flows.send_due(account, state.clock())  # judged before the change
+        return webhook_events.engaged(account, engagement, state.clock())
+
+
+def _engage(handler: SandboxHandler, state: ActiveCampaignState, body: bytes) -> None:
+    try:
+        answer = engage(state, json.loads(body or b"null"))
+    except webhook_events.UnknownContact as exc:
+        handler.send_json(404, {"message": str(exc)})
+    except (ValueError, TypeError) as exc:
+        handler.send_json(400, {"message": f"Invalid engagement: {exc}"})
+    else:
+        handler.send_json(202, answer)
 
 
 def _exclude(handler: SandboxHandler, state: ActiveCampaignState, body: bytes) -> None:
@@ -93,3 +126,16 @@ def _member(body: bytes, name: str) -> Any:
     except ValueError:
         return None
     return document.get(name) if isinstance(document, dict) else None
+
+
+def _plant_campaigns(handler: SandboxHandler, state: ActiveCampaignState, body: bytes) -> None:
+    """One campaign or a list, with its counters (campaigns.py): 201 {"campaigns"}."""
+    try:
+        document = json.loads(body or b"null")
+        documents = document if isinstance(document, list) else [document]
+        with state.account() as account:
+            planted = campaigns.plant(account, documents, state.clock())
+    except (ValueError, TypeError) as exc:
+        handler.send_json(400, {"message": f"Invalid campaign: {exc}"})
+    else:
+        handler.send_json(201, {"campaigns": planted})

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dispatcher.sandbox.activecampaign import (
+    campaigns,
     catalog,
     contacts,
     ecommerce,
     imports,
     memberships,
     tracking,
+    webhooks,
 )
 from dispatcher.sandbox.activecampaign.routing import Route
 
@@ -19,4 +21,6 @@ ROUTES: tuple[Route, ...] = (
     *imports.ROUTES,
     *ecommerce.ROUTES,
     *tracking.ROUTES,
+    *campaigns.ROUTES,
+    *webhooks.ROUTES,
 )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dispatcher.sandbox.activecampaign import automation_flows, imports, views
+from dispatcher.sandbox.activecampaign.control import engage
 from dispatcher.sandbox.activecampaign.server import ActiveCampaignServer
 from dispatcher.sandbox.activecampaign.state import (
     DEFAULT_IMPORT_DELAY_S,
@@ -31,7 +32,7 @@ class ActiveCampaignSandbox(FlowsInProcess, RunningServer):
 
     def view(self, name: str, **query: str) -> Any:
         """A /_sandbox/<name> view: contacts, events, orders, automations, imports, lists,
-        members (of `list=`)."""
+        members (of `list=`), webhooks."""
         with self.state.account() as account:
             automation_flows.send_due(account, self.state.clock())
             imports.settle(account, self.state.clock())
@@ -56,9 +57,30 @@ class ActiveCampaignSandbox(FlowsInProcess, RunningServer):
             automation_flows.send_due(account, self.state.clock())
             account.excluded.update(e.strip().lower() for e in emails)
 
+    def engage(self, **fields: Any) -> dict[str, Any]:
+        """What a person did with a message, as POST /_sandbox/engagement takes it (email,
+        type, message_id, url, bounce_type, phone, campaign_id, reason): its effect, and
+        {"external_ids", "webhooks"} it will be delivered to."""
+        return engage(self.state, fields)
+
+    def webhook_deliveries(self, webhook: str | None = None) -> list[dict[str, Any]]:
+        """Every webhook delivery attempt, as GET /_sandbox/webhook-deliveries returns them."""
+        return self.state.webhooks.log.entries(webhook)
+
+    def webhooks_idle(self, timeout_s: float = 10.0) -> bool:
+        """Decide the messages due, then wait until no webhook delivery is pending or in
+        flight."""
+        self.state.flows.send_due()
+        return self.state.webhooks.wait_idle(timeout_s)
+
     def reset(self) -> None:
-        """A new account (no flows, no messages), an empty log, no faults."""
+        """A new account (no flows, no messages, no webhooks), an empty log, no faults."""
         self.state.reset()
+
+    def close(self) -> None:
+        super().close()
+        self.state.ticker.close()
+        self.state.webhooks.close()
 
 
 def start_activecampaign_sandbox(

@@ -1,6 +1,7 @@
 """What the ActiveCampaign sandbox holds: the account (under one lock, taken for each call;
-with the automations' messages, automation_flows.py), its settings, its clock, the request log,
-answered errors, rate-limit refusals, faults and windows."""
+with the automations' messages, automation_flows.py, and its webhooks, webhooks.py), its
+settings, its clock, the request log, answered errors, rate-limit refusals, faults, windows
+and the webhook sender with its deliveries (webhook_events.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from dispatcher.sandbox.activecampaign import webhook_events
 from dispatcher.sandbox.activecampaign.automation_flows import AutomationFlows, send_due
 from dispatcher.sandbox.activecampaign.limits import WINDOWS
 from dispatcher.sandbox.activecampaign.store import Account, seeded_account
@@ -17,6 +19,7 @@ from dispatcher.sandbox.common.clock import SandboxClock
 from dispatcher.sandbox.common.faults import FaultQueue
 from dispatcher.sandbox.common.recording import RequestLog
 from dispatcher.sandbox.common.throttled import RefusalLog
+from dispatcher.sandbox.common.webhooks import Target, Ticker, WebhookSender
 from dispatcher.sandbox.common.windows import WindowCounter
 
 DEFAULT_IMPORT_DELAY_S = 2.0
@@ -43,12 +46,37 @@ class ActiveCampaignState:
         self.log = RequestLog()
         self.refusals = RefusalLog()
         self.flows = AutomationFlows(self)
+        self.webhooks = WebhookSender(
+            webhook_events.POLICY,
+            webhook_events.encode,
+            self._webhook_target,
+            clock=self.clock,
+            answered=self._webhook_answered,
+            name="activecampaign-sandbox-webhooks",
+        )
+        # Once the account has a webhook, due messages are decided without a request.
+        self.ticker = Ticker(self.flows.send_due, name="activecampaign-sandbox-flows")
 
     @contextmanager
     def account(self) -> Iterator[Account]:
-        """The account, held for one call (calls to one account apply one at a time)."""
+        """The account, held for one call (calls to one account apply one at a time). What
+        the call queued for webhooks goes to the sender as it lets go."""
         with self._account_lock:
-            yield self._account
+            try:
+                yield self._account
+            finally:
+                for webhook_id, item in self._account.take_webhook_outbox():
+                    self.webhooks.submit(webhook_id, [item])
+                if len(self._account.webhooks):
+                    self.ticker.start()
+
+    def _webhook_target(self, webhook_id: str) -> Target | None:
+        with self._account_lock:
+            return webhook_events.target(self._account, webhook_id)
+
+    def _webhook_answered(self, webhook_id: str, status: int | None) -> None:
+        with self._account_lock:
+            webhook_events.answered(self._account, webhook_id, status)
 
     # the log
 
@@ -57,23 +85,27 @@ class ActiveCampaignState:
         return self.refusals.report(self.windows)
 
     def clear_log(self) -> None:
-        """Forget recorded requests, rejections, refusals, peaks and the messages already
-        decided (not the account: its automations' messages and runs stay)."""
+        """Forget recorded requests, rejections, refusals, peaks, webhook delivery attempts and
+        the messages already decided (not the account: its automations' messages and runs,
+        and its webhooks, stay)."""
+        with self.account() as account:
+            send_due(account, self.clock())  # what is due was sent before the clearing
+            account.flows.forget_decided()
         self.log.clear()
+        self.webhooks.log.clear()
         self.refusals.clear()
         self.windows.forget_peaks()
-        with self._account_lock:
-            send_due(self._account, self.clock())  # what is due was sent before the clearing
-            self._account.flows.forget_decided()
 
     def clear_faults(self) -> None:
         self.faults.clear()
 
     def reset(self) -> None:
-        """A new account (seeded: no flows, no messages), an empty log, no faults, fresh
-        windows. The clock stays where it is."""
+        """A new account (seeded: no flows, no messages, no webhooks), an empty log, no
+        faults, fresh windows, nothing waiting to go to a webhook. The clock stays where it
+        is."""
         self.clear_log()
         self.clear_faults()
         self.windows.clear()
         with self._account_lock:
             self._account = seeded_account(self.clock(), self.settings.first_contact_id)
+            self.webhooks.drop_pending()

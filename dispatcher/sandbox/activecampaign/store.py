@@ -10,6 +10,7 @@ from typing import Any
 
 from dispatcher.sandbox.activecampaign.errors import ApiError, no_result
 from dispatcher.sandbox.common.flows import FlowBook
+from dispatcher.sandbox.common.webhooks import Outgoing
 
 Row = dict[str, Any]
 
@@ -113,6 +114,7 @@ class Account:
     tags: Table = field(default_factory=lambda: Table("Tag", ("tag_key",)))
     contact_tags: Table = field(default_factory=lambda: Table("ContactTag", ("contact",)))
     automations: Table = field(default_factory=lambda: Table("Automation"))
+    campaigns: Table = field(default_factory=lambda: Table("Campaign"))
     contact_automations: Table = field(
         default_factory=lambda: Table("SubscriberSeries", ("contact",))
     )
@@ -131,9 +133,18 @@ class Account:
     excluded: set[str] = field(default_factory=set)
     # The automations' messages, their runs and what they sent (automation_flows.py).
     flows: FlowBook = field(default_factory=FlowBook)
+    # Webhooks (webhooks.py); those deactivated by a 410; the events to send to them
+    # that a call produced, handed to the sender when the call lets go of the account.
+    webhooks: Table = field(default_factory=lambda: Table("Webhook"))
+    inactive_webhooks: set[str] = field(default_factory=set)
+    webhook_outbox: list[tuple[str, Outgoing]] = field(default_factory=list)
 
     def contact_by_email(self, email: str) -> Row | None:
         return self.contacts.first(email_key=email.strip().lower())
+
+    def take_webhook_outbox(self) -> list[tuple[str, Outgoing]]:
+        taken, self.webhook_outbox = self.webhook_outbox, []
+        return taken
 
     def add_automation(self, name: str, now: float) -> Row:
         stamp = timestamp(now)

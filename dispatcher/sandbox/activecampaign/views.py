@@ -1,5 +1,6 @@
-"""What tests look at: the account's contacts (with their field values, list status, tags and
-enrolments), tracked events, orders, imports, lists and one list's members; served under
+"""What tests look at: the account's contacts (with their field values, list status, tags,
+enrolments and whether they are on the exclusion list), tracked events, orders, imports, lists,
+one list's members and the webhooks (with whether each is active); served under
 /_sandbox/<name>."""
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from dispatcher.sandbox.activecampaign.store import Account, Row, public
 
 
 def contacts(account: Account, query: dict[str, str]) -> list[dict[str, Any]]:
-    """Each contact (?email= for one), with fields by id, lists {id: status}, tag names and
-    automation enrolments."""
+    """Each contact (?email= for one), with fields by id, lists {id: status}, tag names,
+    automation enrolments and `excluded` (on the account's exclusion list)."""
     email = query.get("email")
     rows = [account.contact_by_email(email)] if email else list(account.contacts)
     return [_contact(account, row) for row in rows if row is not None]
@@ -30,6 +31,7 @@ def _contact(account: Account, row: Row) -> dict[str, Any]:
             {"id": e["id"], "automation": e["automation"], "status": e["status"]}
             for e in account.contact_automations.where(contact=contact_id)
         ],
+        "excluded": row["email_key"] in account.excluded,
     }
 
 
@@ -76,6 +78,20 @@ def members(account: Account, query: dict[str, str]) -> list[dict[str, Any]]:
     return found
 
 
+def webhooks(account: Account, query: dict[str, str]) -> list[dict[str, Any]]:
+    """Each webhook as GET /api/3/webhooks shows it, and `active`: false once a delivery was
+    answered 410 (webhook_events.py)."""
+    return [
+        public(row) | {"active": row["id"] not in account.inactive_webhooks}
+        for row in account.webhooks
+    ]
+
+
+def campaigns(account: Account, query: dict[str, str]) -> list[dict[str, Any]]:
+    """Each campaign as GET /api/3/campaigns shows it (campaigns.py)."""
+    return [public(row) for row in account.campaigns]
+
+
 VIEWS: dict[str, Callable[[Account, dict[str, str]], Any]] = {
     "contacts": contacts,
     "events": events,
@@ -84,4 +100,6 @@ VIEWS: dict[str, Callable[[Account, dict[str, str]], Any]] = {
     "imports": imports,
     "lists": lists,
     "members": members,
+    "campaigns": campaigns,
+    "webhooks": webhooks,
 }

@@ -25,6 +25,29 @@ Same paths, status codes, headers checks and JSON:API error bodies as Klaviyo (r
     POST   /api/lists/{id}/relationships/profiles 204: profiles (by id, <= 1,000) join the list
     DELETE /api/lists/{id}/relationships/profiles 204: they leave it; consent is unchanged
     GET  /api/lists/{id}/profiles                 the list's members (list_routes.py)
+    GET  /api/campaigns?filter=equals(messages.channel,"email")   the planted campaigns (the
+                                                  channel filter required); GET /api/flows
+                                                  (the simulated flows), GET /api/metrics
+                                                  (the metrics events named); POST
+                                                  /api/campaign-values-reports and
+                                                  /api/flow-values-reports (1/s, 2/min,
+                                                  225/day each): catalogue_routes.py
+    POST   /api/webhooks                          201 + the webhook: {"data": {"type":
+                                                  "webhook", "attributes": {name,
+                                                  description?, endpoint_url, secret_key},
+                                                  "relationships": {"webhook-topics": {"data":
+                                                  [{"type": "webhook-topic", "id"}]}}}};
+                                                  endpoint_url https only, EXCEPT loopback
+                                                  hosts (127.0.0.1, localhost, ::1), also
+                                                  taken over http so tests can receive
+                                                  (webhook_book.py)
+    GET    /api/webhooks;  GET /api/webhooks/{id} the webhooks (never their secret)
+    DELETE /api/webhooks/{id}                     204; 404 when unknown
+    GET    /api/webhook-topics                    the 8 topics it sends: event:klaviyo.
+                                                  received_email, opened_email, clicked_email,
+                                                  bounced_email, marked_email_as_spam,
+                                                  unsubscribed_from_email_marketing,
+                                                  unsubscribed_from_sms_marketing, sent_sms
 
 Checks, in order: queued fault or opt-in throttle; unknown path 404; method 405; Authorization
 `Klaviyo-API-Key <key>` 401; Klaviyo's rate limit for the key and endpoint 429 (rates.py; on
@@ -37,11 +60,16 @@ It also simulates Klaviyo's sending (DESIGN.md, "Who decides, who sends"): flows
 through the control endpoints start on events of their trigger metric and "send" their
 messages when due by the sandbox's clock, recorded rendered, or skipped or cancelled with why
 (rules: dispatcher/sandbox/klaviyo/flows.py; scheduling: dispatcher/sandbox/common/flows.py).
+And it sends Klaviyo's webhooks (dispatcher/sandbox/klaviyo/webhook_events.py): received_email
+(sent_sms) for each flow message sent, and the engagements POST /_sandbox/engagement tells it,
+to the webhooks subscribed to the topic, signed with their secret_key, batched, retried with
+the same external ids, from a background thread.
 
 Control endpoints: the shared ones (dispatcher/sandbox/common/control.py: requests, rejections
 with the error's `code`, faults, throttled with a bucket per endpoint and per opt-in throttle,
-health; DELETE /_sandbox/requests also forgets the event index, the flows and their messages:
-it is this sandbox's reset between tests), the simulated sending's
+health; DELETE /_sandbox/requests also forgets the event index, the flows and their messages,
+the webhooks and their deliveries: it is this sandbox's reset between tests), the simulated
+sending's
 (dispatcher/sandbox/common/flow_control.py), and its own:
 
     GET    /_sandbox/clock                         {"now", "now_s", "offset_s"}
@@ -62,6 +90,22 @@ it is this sandbox's reset between tests), the simulated sending's
                                                    body, unique_id, scheduled_at, due_at,
                                                    decided_at
 
+    POST   /_sandbox/engagement                    {"email", "type": "delivered" | "opened" |
+                                                    "clicked" | "bounced" | "spam" |
+                                                    "unsubscribed" | "sms_unsubscribed",
+                                                    "message_id"?, "url"? (clicked),
+                                                    "bounce_type"?: "hard" | "soft",
+                                                    "phone"?, "campaign_id"?, "reason"?}: what
+                                                   the person did (common/engagement.py); its
+                                                   effect on consent (unsubscribed: email
+                                                   UNSUBSCRIBED; spam: also SPAM_COMPLAINT;
+                                                   hard bounce: HARD_BOUNCE; sms_unsubscribed:
+                                                   SMS UNSUBSCRIBED), then reported: 202
+                                                   {"external_ids", "webhooks"}
+    GET    /_sandbox/webhook-deliveries[?webhook=]  every delivery attempt: seq, webhook, url,
+                                                   attempt, status (null: no answer), error,
+                                                   external_ids, headers, body, answer,
+                                                   sent_at
     GET    /_sandbox/events                        {unique_id: accepted submissions}
     GET    /_sandbox/profiles[?email=a@b.c]        consent per profile, as the jobs above left
                                                    it: subscriptions.email.marketing{consent,
@@ -72,6 +116,10 @@ it is this sandbox's reset between tests), the simulated sending's
                                                     "consent": {"email": "UNSUBSCRIBED"},
                                                     "suppression": [...], "lists": [...]}: set a
                                                    profile directly (drift for reconcile tests)
+    POST   /_sandbox/campaigns                     {"name", "channel"?, "status"?, "archived"?,
+                                                    "send_time"?, "statistics"?: {counts}} (or a
+                                                   list): 201 {"data": campaigns} (catalogue.py);
+                                                   GET /_sandbox/campaigns
     GET    /_sandbox/lists                         each list: id, name, opt_in_process,
                                                    created, members (emails, else phones)
     DELETE /_sandbox/faults                        also lifts throttles

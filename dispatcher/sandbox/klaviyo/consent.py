@@ -41,11 +41,12 @@ from typing import Any
 
 NEVER_SUBSCRIBED, SUBSCRIBED, UNSUBSCRIBED = "NEVER_SUBSCRIBED", "SUBSCRIBED", "UNSUBSCRIBED"
 USER_SUPPRESSED, UNSUBSCRIBE = "USER_SUPPRESSED", "UNSUBSCRIBE"
+HARD_BOUNCE, SPAM_COMPLAINT = "HARD_BOUNCE", "SPAM_COMPLAINT"
 LIFTED_BY_SUBSCRIBE = frozenset({UNSUBSCRIBE, "SPAM_REPORT", USER_SUPPRESSED})
 CHANNELS = ("email", "sms")
 CONSENTS = (NEVER_SUBSCRIBED, SUBSCRIBED, UNSUBSCRIBED)
 SUPPRESSION_REASONS = frozenset(
-    {"HARD_BOUNCE", "INVALID_EMAIL", "SPAM_COMPLAINT", UNSUBSCRIBE, USER_SUPPRESSED}
+    {HARD_BOUNCE, "INVALID_EMAIL", SPAM_COMPLAINT, UNSUBSCRIBE, USER_SUPPRESSED}
 )
 
 SUBSCRIBE_PATH = "/api/profile-subscription-bulk-create-jobs"
@@ -205,6 +206,19 @@ class ConsentBook:
         with self._lock:
             profiles = self._profiles.values()
             return [(p.email, p.phone_number) for p in profiles if list_id in p.lists]
+
+    def engaged(
+        self, attributes: dict[str, Any], channel: str | None, suppression: str | None, at: str
+    ) -> None:
+        """What a person did with a message (webhook_events.py): `channel`'s marketing
+        consent withdrawn, `suppression` added (either may be None)."""
+        with self._lock:
+            profile = self._profile(attributes)
+            if channel is not None:
+                profile.consent[channel] = UNSUBSCRIBED
+                profile.consented_at[channel] = at
+            if suppression is not None:
+                profile.suppressions.setdefault(suppression, at)
 
     def plant(self, attributes: dict[str, Any], planted: Planted) -> ProfileConsent:
         """Set consent, suppressions and lists as given: drift for reconcile tests."""

@@ -1,6 +1,7 @@
 """The Klaviyo sandbox's /_sandbox/ control endpoints: the shared ones (common/control.py),
 the simulated sending's (common/flow_control.py: clock, flows, messages) and its own (events,
-profiles, lists, throttles). See the package docstring for the list."""
+profiles, lists, throttles, engagement, webhook deliveries). See the package docstring for the
+list."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from dispatcher.sandbox.common.control import answer_shared, parsed_or_refused
+from dispatcher.sandbox.common.engagement import Engagement
 from dispatcher.sandbox.common.flow_control import answer_flows
-from dispatcher.sandbox.klaviyo import list_routes
+from dispatcher.sandbox.klaviyo import catalogue_routes, list_routes
 from dispatcher.sandbox.klaviyo.consent import Planted
 from dispatcher.sandbox.klaviyo.jsonapi import error_document
 from dispatcher.sandbox.klaviyo.profiles import FIELDS
@@ -39,6 +41,14 @@ def control(handler: _Handler, path: str, query: dict[str, list[str]], body: byt
         case "GET", "/_sandbox/lists":
             state.settle()
             handler.send_json(200, list_routes.view(state))
+        case "GET", "/_sandbox/campaigns":
+            handler.send_json(200, [c.to_json() for c in state.catalogue.campaigns()])
+        case "POST", "/_sandbox/campaigns":
+            _plant_campaigns(handler, body)
+        case "POST", "/_sandbox/engagement":
+            _engage(handler, body)
+        case "GET", "/_sandbox/webhook-deliveries":
+            handler.send_json(200, state.webhooks.deliveries.entries(_first(query, "webhook")))
         case "GET", "/_sandbox/throttles":
             handler.send_json(200, state.throttles())
         case "POST", "/_sandbox/throttles":
@@ -104,3 +114,33 @@ def _plant_profile(handler: _Handler, body: bytes) -> None:
         handler.send(400, error_document(400, detail=f"Invalid profile: {exc}"))
     else:
         handler.send_json(200, {"data": resource})
+
+
+def engage(state: SandboxState, document: Any) -> dict[str, Any]:
+    """POST /_sandbox/engagement (webhook_events.py): its effect, and the external ids it
+    will deliver. ValueError says what is wrong with it."""
+    engagement = Engagement.from_json(document)
+    return state.webhooks.engaged(engagement, state.flows.messages(status="sent"))
+
+
+def _engage(handler: _Handler, body: bytes) -> None:
+    try:
+        answer = engage(handler.server.state, json.loads(body or b"null"))
+    except (ValueError, TypeError) as exc:
+        handler.send(400, error_document(400, detail=f"Invalid engagement: {exc}"))
+    else:
+        handler.send_json(202, answer)
+
+
+def _plant_campaigns(handler: _Handler, body: bytes) -> None:
+    """POST /_sandbox/campaigns (catalogue.py): one campaign or a list, all or none."""
+    try:
+        document = json.loads(body or b"null")
+        documents = document if isinstance(document, list) else [document]
+        planted = catalogue_routes.plant_campaigns(
+            handler.server.state, documents, handler.base_url
+        )
+    except (ValueError, TypeError) as exc:
+        handler.send(400, error_document(400, detail=f"Invalid campaign: {exc}"))
+    else:
+        handler.send_json(201, {"data": planted})

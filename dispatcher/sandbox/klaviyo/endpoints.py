@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from dispatcher.sandbox.klaviyo.validation import ROUTES
+from dispatcher.sandbox.klaviyo.webhook_book import WEBHOOK_TOPICS, WEBHOOKS
 
 _SEGMENT = re.compile(r"\{[a-z_]+\}")
 
@@ -49,6 +50,16 @@ ENDPOINTS = (
     Endpoint("POST", LIST_PROFILES),
     Endpoint("DELETE", LIST_PROFILES),
     Endpoint("GET", LISTS + "/{id}/profiles"),
+    Endpoint("GET", WEBHOOKS),
+    Endpoint("POST", WEBHOOKS),
+    Endpoint("GET", WEBHOOKS + "/{id}"),
+    Endpoint("DELETE", WEBHOOKS + "/{id}"),
+    Endpoint("GET", WEBHOOK_TOPICS),
+    Endpoint("GET", "/api/campaigns"),
+    Endpoint("GET", "/api/flows"),
+    Endpoint("GET", "/api/metrics"),
+    Endpoint("POST", "/api/campaign-values-reports"),
+    Endpoint("POST", "/api/flow-values-reports"),
 )
 
 

@@ -7,7 +7,8 @@ common/flows.py's). A flow, as POST /_sandbox/flows takes it:
                    "body": "See {{ event.product_url }}"}]}
 
 `name` is the flow's key (a flow posted again under it replaces it); `exit_metric` and
-`filter_property` are optional; `channel` is email (default) or sms.
+`filter_property` are optional; `channel` is email (default) or sms. The flow's Klaviyo id
+(GET /api/flows, the flows' `id`) is made from its name (catalogue.py `flow_id`).
 
 - An event of `trigger_metric` accepted by POST /api/events or /api/event-bulk-create-jobs
   starts a run for its profile: each message is due `delay_s` after the event arrived, with the
@@ -24,11 +25,12 @@ common/flows.py's). A flow, as POST /_sandbox/flows takes it:
   subscribed to SMS marketing or has no phone number. A never-subscribed profile gets flow
   emails, as Klaviyo sends metric-triggered flows to anyone not suppressed.
 - Deleting a profile (a data privacy deletion job) cancels its runs.
+- A message sent is reported to the webhooks (webhook_events.py): `sent` hears of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +46,7 @@ from dispatcher.sandbox.common.flows import (
     Verdict,
     steps_from_json,
 )
+from dispatcher.sandbox.klaviyo.catalogue import flow_id
 from dispatcher.sandbox.klaviyo.consent import SUBSCRIBED, UNSUBSCRIBED, ConsentBook
 from dispatcher.sandbox.klaviyo.profiles import ProfileStore
 
@@ -57,10 +60,18 @@ _FIELDS = frozenset({"name", "trigger_metric", "exit_metric", "filter_property",
 class KlaviyoFlows:
     """The flows of one Klaviyo sandbox, over its profiles and consent."""
 
-    def __init__(self, clock: SandboxClock, profiles: ProfileStore, consent: ConsentBook) -> None:
+    def __init__(
+        self,
+        clock: SandboxClock,
+        profiles: ProfileStore,
+        consent: ConsentBook,
+        *,
+        sent: Callable[[Message], None] | None = None,
+    ) -> None:
         self._clock = clock
         self._profiles = profiles
         self._consent = consent
+        self._sent = sent  # told of each message sent (with the book held)
         self.book = FlowBook()
 
     @property
@@ -133,6 +144,8 @@ class KlaviyoFlows:
         channel = message.step.channel
         reason = self._unreachable(reachable, channel)
         to = reachable.email if channel == "email" else reachable.phone
+        if reason is None and self._sent is not None:
+            self._sent(message)
         return Verdict(SENT if reason is None else SKIPPED, reason, to, context)
 
     def _stored(self, person: Person) -> dict[str, Any] | None:
@@ -176,7 +189,7 @@ def flow_from_json(document: Any) -> Flow:
     ):
         if (required or value is not None) and (not isinstance(value, str) or not value):
             raise ValueError(f"{field} must be a non-empty string")
-    shown = {"name": name, "trigger_metric": trigger}
+    shown = {"id": flow_id(str(name)), "name": name, "trigger_metric": trigger}
     shown |= {"exit_metric": exit_metric, "filter_property": gate}
     steps = steps_from_json(document.get("messages"))
     return Flow(str(name), str(name), steps, shown, trigger=trigger, exit=exit_metric, gate=gate)

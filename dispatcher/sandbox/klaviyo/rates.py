@@ -30,7 +30,7 @@ def _windows(
     return windows if per_day is None else (*windows, RateWindow(endpoint, per_day, DAY))
 
 
-# Per second, per minute and (create_list only) per day, for every endpoint ("METHOD
+# Per second, per minute and (create_list, the reports) per day, for every endpoint ("METHOD
 # /path/template") the sandbox serves.
 _PER_ENDPOINT = {
     "POST /api/profile-import": (75, 750),
@@ -51,6 +51,16 @@ _PER_ENDPOINT = {
     "POST /api/lists/{id}/relationships/profiles": (10, 150),
     "DELETE /api/lists/{id}/relationships/profiles": (10, 150),
     "GET /api/lists/{id}/profiles": (75, 750),
+    "GET /api/webhooks": (1, 15),
+    "POST /api/webhooks": (1, 15),
+    "GET /api/webhooks/{id}": (1, 15),
+    "DELETE /api/webhooks/{id}": (1, 15),
+    "GET /api/webhook-topics": (1, 15),
+    "GET /api/campaigns": (10, 150),
+    "GET /api/flows": (3, 60),
+    "GET /api/metrics": (10, 150),
+    "POST /api/campaign-values-reports": (1, 2, 225),
+    "POST /api/flow-values-reports": (1, 2, 225),
 }
 RATE_LIMITS: Mapping[str, tuple[RateWindow, ...]] = MappingProxyType(
     {endpoint: _windows(endpoint, *limits) for endpoint, limits in _PER_ENDPOINT.items()}

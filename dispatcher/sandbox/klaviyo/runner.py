@@ -9,10 +9,11 @@ from typing import Any
 from dispatcher.sandbox.common.flow_control import FlowsInProcess
 from dispatcher.sandbox.common.running import RunningServer
 from dispatcher.sandbox.klaviyo import list_routes
-from dispatcher.sandbox.klaviyo.control import plant_profile
+from dispatcher.sandbox.klaviyo.control import engage, plant_profile
 from dispatcher.sandbox.klaviyo.imports import DEFAULT_PROCESSING_S
 from dispatcher.sandbox.klaviyo.server import SandboxServer
 from dispatcher.sandbox.klaviyo.state import SandboxState, Throttle
+from dispatcher.sandbox.klaviyo.webhook_events import DEFAULT_BACKOFF_S
 
 
 class Sandbox(FlowsInProcess, RunningServer):
@@ -49,10 +50,31 @@ class Sandbox(FlowsInProcess, RunningServer):
         """Rate-limit matching requests: path, limit (requests), window_s (seconds)."""
         self.state.add_throttle(Throttle(**fields))
 
+    def engage(self, **fields: Any) -> dict[str, Any]:
+        """What a person did with a message, as POST /_sandbox/engagement takes it (email,
+        type, message_id, url, bounce_type, phone, campaign_id, reason): its effect, and
+        {"external_ids", "webhooks"} it will be delivered to."""
+        self.state.flows.send_due()
+        return engage(self.state, fields)
+
+    def webhook_deliveries(self, webhook: str | None = None) -> list[dict[str, Any]]:
+        """Every webhook delivery attempt, as GET /_sandbox/webhook-deliveries returns them."""
+        return self.state.webhooks.deliveries.entries(webhook)
+
+    def webhooks_idle(self, timeout_s: float = 10.0) -> bool:
+        """Decide the messages due, then wait until no webhook delivery is pending, in flight
+        or waiting for a retry."""
+        self.state.flows.send_due()
+        return self.state.webhooks.sender.wait_idle(timeout_s)
+
     def reset(self) -> None:
-        """Forget requests, rejections, refusals, peaks, events, flows and their messages (as
-        DELETE /_sandbox/requests)."""
+        """Forget requests, rejections, refusals, peaks, events, flows and their messages,
+        webhooks and their deliveries (as DELETE /_sandbox/requests)."""
         self.state.clear_log()
+
+    def close(self) -> None:
+        super().close()
+        self.state.webhooks.close()
 
 
 def start_sandbox(
@@ -63,6 +85,7 @@ def start_sandbox(
     rate_limits: bool = True,
     clock: Callable[[], float] = time.time,
     import_processing_s: float = DEFAULT_PROCESSING_S,
+    webhook_backoff_s: float = DEFAULT_BACKOFF_S,
 ) -> Sandbox:
     """Serve the Klaviyo subset on host:port (0 = a free port). With `api_key`, only
     `Authorization: Klaviyo-API-Key <api_key>` is accepted; otherwise any well-formed key.
@@ -71,8 +94,12 @@ def start_sandbox(
     measuring ceilings (the limits are still counted: the peaks in `Sandbox.throttled()`). `clock`
     (epoch seconds, plus what POST /_sandbox/clock moved it on) drives the rate windows, arrival
     times, the flows' messages and import jobs, which complete `import_processing_s` after they
-    were accepted."""
+    were accepted. A webhook delivery not answered 2xx is retried `webhook_backoff_s` later,
+    then twice as long after each further attempt (webhook_events.py)."""
     state = SandboxState(
-        clock=clock, rate_limits=rate_limits, import_processing_s=import_processing_s
+        clock=clock,
+        rate_limits=rate_limits,
+        import_processing_s=import_processing_s,
+        webhook_backoff_s=webhook_backoff_s,
     )
     return Sandbox(SandboxServer(host, port, state, api_key))

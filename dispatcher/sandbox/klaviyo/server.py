@@ -13,6 +13,7 @@ from dispatcher.sandbox.common.faults import Fault
 from dispatcher.sandbox.common.http import SandboxHandler, SandboxHTTPServer
 from dispatcher.sandbox.common.recording import Arrival
 from dispatcher.sandbox.common.windows import Refusal
+from dispatcher.sandbox.klaviyo import catalogue_routes, webhook_routes
 from dispatcher.sandbox.klaviyo.control import control
 from dispatcher.sandbox.klaviyo.endpoints import (
     ERASURE_JOBS,
@@ -29,7 +30,7 @@ from dispatcher.sandbox.klaviyo.jsonapi import (
     throttled_document,
 )
 from dispatcher.sandbox.klaviyo.list_routes import READERS as LIST_READERS
-from dispatcher.sandbox.klaviyo.list_routes import WRITERS
+from dispatcher.sandbox.klaviyo.list_routes import WRITERS as LIST_WRITERS
 from dispatcher.sandbox.klaviyo.reads import READERS, ReadError
 from dispatcher.sandbox.klaviyo.state import RECORDED_HEADERS, SandboxState
 from dispatcher.sandbox.klaviyo.validation import ROUTES, Invalid, Route
@@ -39,7 +40,8 @@ CONTROL_PREFIX = "/_sandbox/"
 CONTROL_MAX_BYTES = 1024 * 1024
 _REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z0-9]+)?$")
 _GATEWAY_STATUSES = (502, 504, 524)
-_READERS = {**READERS, **LIST_READERS}
+_READERS = {**READERS, **LIST_READERS, **webhook_routes.READERS, **catalogue_routes.READERS}
+WRITERS = {**LIST_WRITERS, **webhook_routes.WRITERS, **catalogue_routes.WRITERS}
 
 
 class _Reject(Exception):
@@ -115,10 +117,16 @@ class _Handler(SandboxHandler):
             if endpoint.method == "GET":
                 self._read(arrival, endpoint, params)
                 return
+            remover = webhook_routes.REMOVERS.get(endpoint.name)
+            if remover is not None:  # a DELETE of one resource: no body
+                remover(state, params)
+                self._record(arrival, b"", [])
+                self.send(204)
+                return
             self._check_content_type()
             document = _parse(body)
             writer = WRITERS.get(endpoint.name)
-            if writer is not None:  # the list endpoints: checked, applied and answered there
+            if writer is not None:  # lists, webhooks: checked, applied and answered there
                 status, reply = writer(state, params, document, arrival.received_at, self.base_url)
                 self._record(arrival, body, [])
                 self.send(status, reply)
@@ -218,6 +226,7 @@ class _Handler(SandboxHandler):
             state.profiles.upsert_many(profiles, arrival.received_at)  # before any flow judges
         state.apply_consent(route.path, document, arrival.received_at)
         state.flows.events_accepted(route.path, document, arrival.received_s)
+        state.catalogue.events_accepted(route.path, document, arrival.received_s)
         self._record(arrival, body, unique_ids)
         self.send(status, reply)
 

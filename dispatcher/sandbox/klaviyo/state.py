@@ -1,7 +1,7 @@
 """What the sandbox remembers: accepted requests, the unique_id index, rejections, queued
 faults, rate-limit windows, the fake account's profiles, consent, lists and import jobs, and
-its flows with the messages they sent (flows.py). One lock per part; every operation under one
-is O(1) or a copy."""
+its flows with the messages they sent (flows.py), its webhooks with what was sent to them
+(webhook_events.py). One lock per part; every operation under one is O(1) or a copy."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from dispatcher.sandbox.common.faults import FaultQueue, object_fields
 from dispatcher.sandbox.common.recording import Arrival, RequestLog, iso
 from dispatcher.sandbox.common.throttled import RefusalLog
 from dispatcher.sandbox.common.windows import RateWindow, Refusal
+from dispatcher.sandbox.klaviyo.catalogue import CatalogueBook
 from dispatcher.sandbox.klaviyo.consent import ConsentBook
 from dispatcher.sandbox.klaviyo.flows import KlaviyoFlows
 from dispatcher.sandbox.klaviyo.imports import (
@@ -29,6 +30,7 @@ from dispatcher.sandbox.klaviyo.lists import ListStore
 from dispatcher.sandbox.klaviyo.profiles import ProfileStore
 from dispatcher.sandbox.klaviyo.rates import RateLimiter
 from dispatcher.sandbox.klaviyo.validation import import_list_ids, import_profile_errors
+from dispatcher.sandbox.klaviyo.webhook_events import DEFAULT_BACKOFF_S, KlaviyoWebhooks
 
 RECORDED_HEADERS = ("revision", "content-type", "accept", "user-agent")
 
@@ -72,7 +74,8 @@ class _Window:
 class SandboxState:
     """`clock` (epoch seconds) times arrivals, Klaviyo's rate windows, import jobs and the
     flows' messages, moved on by POST /_sandbox/clock (common/clock.py); `monotonic` times the
-    opt-in throttles. Both are injectable for virtual-clock tests."""
+    opt-in throttles. Both are injectable for virtual-clock tests. `webhook_backoff_s` is the
+    wait before a failed webhook delivery's first retry (webhook_events.py)."""
 
     def __init__(
         self,
@@ -81,6 +84,7 @@ class SandboxState:
         clock: Callable[[], float] = time.time,
         rate_limits: bool = True,
         import_processing_s: float = DEFAULT_PROCESSING_S,
+        webhook_backoff_s: float = DEFAULT_BACKOFF_S,
     ) -> None:
         self._monotonic = monotonic
         self.clock = SandboxClock(clock)
@@ -95,7 +99,14 @@ class SandboxState:
         self._events: dict[str, int] = {}
         self.consent = ConsentBook()  # account state: kept by clear_log(), like profiles
         self.lists = ListStore()  # the lists' records; who is in each is in `consent`
-        self.flows = KlaviyoFlows(self.clock, self.profiles, self.consent)
+        self.catalogue = CatalogueBook()  # campaigns and metrics: account state, kept too
+        self.webhooks = KlaviyoWebhooks(
+            self.clock, self.profiles, self.consent, backoff_s=webhook_backoff_s
+        )
+        self.flows = KlaviyoFlows(
+            self.clock, self.profiles, self.consent, sent=self.webhooks.message_sent
+        )
+        self.webhooks.ticking(self.flows.send_due)
 
     def now_iso(self) -> str:
         return iso(self.clock())
@@ -204,10 +215,11 @@ class SandboxState:
             self.consent.join_lists(job.profiles, job.list_ids)
 
     def clear_log(self) -> None:
-        """Forget recorded requests, rejections, refusals, peaks, the unique_id index and the
-        flows with their messages (not faults, profiles or live windows: those are the
-        account's state)."""
+        """Forget recorded requests, rejections, refusals, peaks, the unique_id index, the
+        flows with their messages, and the webhooks with their deliveries (not faults,
+        profiles or live windows: those are the account's state)."""
         self.flows.clear_flows()
+        self.webhooks.clear()
         self.log.clear()
         self.refusals.clear()
         self.limiter.windows.forget_peaks()

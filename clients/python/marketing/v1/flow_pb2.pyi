@@ -97,16 +97,18 @@ class ExitCondition(_message.Message):
     def __init__(self, event_type: _Optional[str] = ..., segment_left: _Optional[str] = ..., unsubscribed: _Optional[bool] = ...) -> None: ...
 
 class ProviderFlow(_message.Message):
-    __slots__ = ("klaviyo_start_metric", "klaviyo_exit_metric", "klaviyo_property", "activecampaign_automation_id")
+    __slots__ = ("klaviyo_start_metric", "klaviyo_exit_metric", "klaviyo_property", "activecampaign_automation_id", "klaviyo_flow_id")
     KLAVIYO_START_METRIC_FIELD_NUMBER: _ClassVar[int]
     KLAVIYO_EXIT_METRIC_FIELD_NUMBER: _ClassVar[int]
     KLAVIYO_PROPERTY_FIELD_NUMBER: _ClassVar[int]
     ACTIVECAMPAIGN_AUTOMATION_ID_FIELD_NUMBER: _ClassVar[int]
+    KLAVIYO_FLOW_ID_FIELD_NUMBER: _ClassVar[int]
     klaviyo_start_metric: str
     klaviyo_exit_metric: str
     klaviyo_property: str
     activecampaign_automation_id: str
-    def __init__(self, klaviyo_start_metric: _Optional[str] = ..., klaviyo_exit_metric: _Optional[str] = ..., klaviyo_property: _Optional[str] = ..., activecampaign_automation_id: _Optional[str] = ...) -> None: ...
+    klaviyo_flow_id: str
+    def __init__(self, klaviyo_start_metric: _Optional[str] = ..., klaviyo_exit_metric: _Optional[str] = ..., klaviyo_property: _Optional[str] = ..., activecampaign_automation_id: _Optional[str] = ..., klaviyo_flow_id: _Optional[str] = ...) -> None: ...
 
 class Enrolment(_message.Message):
     __slots__ = ("name", "contact", "email", "state", "cause", "entry_key", "create_time", "end_time", "exit_reason", "rejection_reason")

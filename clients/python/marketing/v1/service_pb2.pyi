@@ -10,6 +10,8 @@ from marketing.v1 import contact_pb2 as _contact_pb2
 from marketing.v1 import contact_sync_pb2 as _contact_sync_pb2
 from marketing.v1 import event_pb2 as _event_pb2
 from marketing.v1 import flow_pb2 as _flow_pb2
+from marketing.v1 import metrics_pb2 as _metrics_pb2
+from marketing.v1 import provider_catalogue_pb2 as _provider_catalogue_pb2
 from marketing.v1 import segment_pb2 as _segment_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -622,3 +624,109 @@ class NotifyBackInStockResponse(_message.Message):
     RESTOCK_FIELD_NUMBER: _ClassVar[int]
     restock: _back_in_stock_pb2.Restock
     def __init__(self, restock: _Optional[_Union[_back_in_stock_pb2.Restock, _Mapping]] = ...) -> None: ...
+
+class GetCampaignMetricsRequest(_message.Message):
+    __slots__ = ("campaign_id",)
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    def __init__(self, campaign_id: _Optional[str] = ...) -> None: ...
+
+class GetCampaignMetricsResponse(_message.Message):
+    __slots__ = ("metrics",)
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    metrics: _metrics_pb2.CampaignMetrics
+    def __init__(self, metrics: _Optional[_Union[_metrics_pb2.CampaignMetrics, _Mapping]] = ...) -> None: ...
+
+class GetFlowMetricsRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetFlowMetricsResponse(_message.Message):
+    __slots__ = ("metrics",)
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    metrics: _metrics_pb2.FlowMetrics
+    def __init__(self, metrics: _Optional[_Union[_metrics_pb2.FlowMetrics, _Mapping]] = ...) -> None: ...
+
+class GetDashboardMetricsRequest(_message.Message):
+    __slots__ = ("start_time", "end_time")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetDashboardMetricsResponse(_message.Message):
+    __slots__ = ("metrics",)
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    metrics: _metrics_pb2.DashboardMetrics
+    def __init__(self, metrics: _Optional[_Union[_metrics_pb2.DashboardMetrics, _Mapping]] = ...) -> None: ...
+
+class CompareCampaignsRequest(_message.Message):
+    __slots__ = ("campaign_ids",)
+    CAMPAIGN_IDS_FIELD_NUMBER: _ClassVar[int]
+    campaign_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, campaign_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CompareCampaignsResponse(_message.Message):
+    __slots__ = ("campaigns", "differences")
+    CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCES_FIELD_NUMBER: _ClassVar[int]
+    campaigns: _containers.RepeatedCompositeFieldContainer[_metrics_pb2.CampaignMetrics]
+    differences: _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricDifference]
+    def __init__(self, campaigns: _Optional[_Iterable[_Union[_metrics_pb2.CampaignMetrics, _Mapping]]] = ..., differences: _Optional[_Iterable[_Union[_metrics_pb2.MetricDifference, _Mapping]]] = ...) -> None: ...
+
+class ListProviderCampaignsRequest(_message.Message):
+    __slots__ = ("types", "statuses", "page_size", "page_token")
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    types: _containers.RepeatedScalarFieldContainer[_provider_catalogue_pb2.ProviderCampaign.Type]
+    statuses: _containers.RepeatedScalarFieldContainer[_provider_catalogue_pb2.ProviderCampaign.Status]
+    page_size: int
+    page_token: str
+    def __init__(self, types: _Optional[_Iterable[_Union[_provider_catalogue_pb2.ProviderCampaign.Type, str]]] = ..., statuses: _Optional[_Iterable[_Union[_provider_catalogue_pb2.ProviderCampaign.Status, str]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListProviderCampaignsResponse(_message.Message):
+    __slots__ = ("campaigns", "next_page_token", "fetch_time")
+    CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FETCH_TIME_FIELD_NUMBER: _ClassVar[int]
+    campaigns: _containers.RepeatedCompositeFieldContainer[_provider_catalogue_pb2.ProviderCampaign]
+    next_page_token: str
+    fetch_time: _timestamp_pb2.Timestamp
+    def __init__(self, campaigns: _Optional[_Iterable[_Union[_provider_catalogue_pb2.ProviderCampaign, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., fetch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetProviderCampaignRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetProviderCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: _provider_catalogue_pb2.ProviderCampaign
+    def __init__(self, campaign: _Optional[_Union[_provider_catalogue_pb2.ProviderCampaign, _Mapping]] = ...) -> None: ...
+
+class ListProviderFlowsRequest(_message.Message):
+    __slots__ = ("statuses", "page_size", "page_token")
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    statuses: _containers.RepeatedScalarFieldContainer[_provider_catalogue_pb2.ProviderFlowInfo.Status]
+    page_size: int
+    page_token: str
+    def __init__(self, statuses: _Optional[_Iterable[_Union[_provider_catalogue_pb2.ProviderFlowInfo.Status, str]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListProviderFlowsResponse(_message.Message):
+    __slots__ = ("flows", "next_page_token", "fetch_time")
+    FLOWS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FETCH_TIME_FIELD_NUMBER: _ClassVar[int]
+    flows: _containers.RepeatedCompositeFieldContainer[_provider_catalogue_pb2.ProviderFlowInfo]
+    next_page_token: str
+    fetch_time: _timestamp_pb2.Timestamp
+    def __init__(self, flows: _Optional[_Iterable[_Union[_provider_catalogue_pb2.ProviderFlowInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., fetch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -95,6 +95,41 @@ class MarketingServiceStub:
                 request_serializer=marketing_dot_v1_dot_service__pb2.TrackEventsRequest.SerializeToString,
                 response_deserializer=marketing_dot_v1_dot_service__pb2.TrackEventsResponse.FromString,
                 _registered_method=True)
+        self.GetCampaignMetrics = channel.unary_unary(
+                '/marketing.v1.MarketingService/GetCampaignMetrics',
+                request_serializer=marketing_dot_v1_dot_service__pb2.GetCampaignMetricsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.GetCampaignMetricsResponse.FromString,
+                _registered_method=True)
+        self.GetFlowMetrics = channel.unary_unary(
+                '/marketing.v1.MarketingService/GetFlowMetrics',
+                request_serializer=marketing_dot_v1_dot_service__pb2.GetFlowMetricsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.GetFlowMetricsResponse.FromString,
+                _registered_method=True)
+        self.GetDashboardMetrics = channel.unary_unary(
+                '/marketing.v1.MarketingService/GetDashboardMetrics',
+                request_serializer=marketing_dot_v1_dot_service__pb2.GetDashboardMetricsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.GetDashboardMetricsResponse.FromString,
+                _registered_method=True)
+        self.CompareCampaigns = channel.unary_unary(
+                '/marketing.v1.MarketingService/CompareCampaigns',
+                request_serializer=marketing_dot_v1_dot_service__pb2.CompareCampaignsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.CompareCampaignsResponse.FromString,
+                _registered_method=True)
+        self.ListProviderCampaigns = channel.unary_unary(
+                '/marketing.v1.MarketingService/ListProviderCampaigns',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ListProviderCampaignsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ListProviderCampaignsResponse.FromString,
+                _registered_method=True)
+        self.GetProviderCampaign = channel.unary_unary(
+                '/marketing.v1.MarketingService/GetProviderCampaign',
+                request_serializer=marketing_dot_v1_dot_service__pb2.GetProviderCampaignRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.GetProviderCampaignResponse.FromString,
+                _registered_method=True)
+        self.ListProviderFlows = channel.unary_unary(
+                '/marketing.v1.MarketingService/ListProviderFlows',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ListProviderFlowsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ListProviderFlowsResponse.FromString,
+                _registered_method=True)
         self.GetQueueStats = channel.unary_unary(
                 '/marketing.v1.MarketingService/GetQueueStats',
                 request_serializer=marketing_dot_v1_dot_service__pb2.GetQueueStatsRequest.SerializeToString,
@@ -316,6 +351,58 @@ class MarketingServiceServicer:
 
     def TrackEvents(self, request, context):
         """Tracks up to 1,000 events at once, all or nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCampaignMetrics(self, request, context):
+        """A provider campaign's engagement, conversions and revenue (how each
+        figure is counted: EngagementFigures, and README "Metrics").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFlowMetrics(self, request, context):
+        """A flow's enrolments (ours) with its messages' engagement at the provider.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDashboardMetrics(self, request, context):
+        """Contacts, flows, campaigns and revenue over a date range.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompareCampaigns(self, request, context):
+        """Campaigns' figures side by side, with the best and worst of each.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProviderCampaigns(self, request, context):
+        """Lists the provider's campaigns as last read from it (cached; each says
+        when: `fetch_time`), optionally of some types and statuses.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProviderCampaign(self, request, context):
+        """Reads one provider campaign from the cache, `providerCampaigns/{external_id}`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProviderFlows(self, request, context):
+        """Lists the provider's flows as last read from it (cached), each with our
+        flows linked to it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -584,6 +671,41 @@ def add_MarketingServiceServicer_to_server(servicer, server):
                     servicer.TrackEvents,
                     request_deserializer=marketing_dot_v1_dot_service__pb2.TrackEventsRequest.FromString,
                     response_serializer=marketing_dot_v1_dot_service__pb2.TrackEventsResponse.SerializeToString,
+            ),
+            'GetCampaignMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaignMetrics,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.GetCampaignMetricsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.GetCampaignMetricsResponse.SerializeToString,
+            ),
+            'GetFlowMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFlowMetrics,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.GetFlowMetricsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.GetFlowMetricsResponse.SerializeToString,
+            ),
+            'GetDashboardMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDashboardMetrics,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.GetDashboardMetricsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.GetDashboardMetricsResponse.SerializeToString,
+            ),
+            'CompareCampaigns': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompareCampaigns,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.CompareCampaignsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.CompareCampaignsResponse.SerializeToString,
+            ),
+            'ListProviderCampaigns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProviderCampaigns,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ListProviderCampaignsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ListProviderCampaignsResponse.SerializeToString,
+            ),
+            'GetProviderCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProviderCampaign,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.GetProviderCampaignRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.GetProviderCampaignResponse.SerializeToString,
+            ),
+            'ListProviderFlows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProviderFlows,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ListProviderFlowsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ListProviderFlowsResponse.SerializeToString,
             ),
             'GetQueueStats': grpc.unary_unary_rpc_method_handler(
                     servicer.GetQueueStats,
@@ -1019,6 +1141,195 @@ class MarketingService:
             '/marketing.v1.MarketingService/TrackEvents',
             marketing_dot_v1_dot_service__pb2.TrackEventsRequest.SerializeToString,
             marketing_dot_v1_dot_service__pb2.TrackEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaignMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/GetCampaignMetrics',
+            marketing_dot_v1_dot_service__pb2.GetCampaignMetricsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.GetCampaignMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFlowMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/GetFlowMetrics',
+            marketing_dot_v1_dot_service__pb2.GetFlowMetricsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.GetFlowMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDashboardMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/GetDashboardMetrics',
+            marketing_dot_v1_dot_service__pb2.GetDashboardMetricsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.GetDashboardMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompareCampaigns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/CompareCampaigns',
+            marketing_dot_v1_dot_service__pb2.CompareCampaignsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.CompareCampaignsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProviderCampaigns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ListProviderCampaigns',
+            marketing_dot_v1_dot_service__pb2.ListProviderCampaignsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ListProviderCampaignsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProviderCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/GetProviderCampaign',
+            marketing_dot_v1_dot_service__pb2.GetProviderCampaignRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.GetProviderCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProviderFlows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ListProviderFlows',
+            marketing_dot_v1_dot_service__pb2.ListProviderFlowsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ListProviderFlowsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -287,6 +287,11 @@ CLIENT_BUCKET_ENDPOINTS = {
     "lists (create)": "POST /api/lists",
     "lists/{id}/relationships/profiles (add)": "POST /api/lists/{id}/relationships/profiles",
     "lists/{id}/relationships/profiles (remove)": "DELETE /api/lists/{id}/relationships/profiles",
+    "campaigns": "GET /api/campaigns",
+    "flows": "GET /api/flows",
+    "metrics": "GET /api/metrics",
+    "campaign-values-reports": "POST /api/campaign-values-reports",
+    "flow-values-reports": "POST /api/flow-values-reports",
 }
 
 

@@ -27,6 +27,7 @@ NAMES = [
     *("externalCreatedDate", "orderProducts", "abandoned_date", "price", "quantity", "id"),
     *("subscribe", "unsubscribe", "listid", "tags", "first_name", "eventTracking", "enabled"),
     *("eventTrackingEvent", "service", "logoUrl", "linkUrl"),
+    *("webhook", "url", "events", "sources"),
 ]
 SCALARS = st.one_of(
     st.none(),
@@ -85,7 +86,7 @@ def _route(name: str) -> Route:
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.template}")
-@settings(max_examples=50, deadline=None)  # x 36 routes
+@settings(max_examples=50, deadline=None)  # x 42 routes
 @given(document=DOCUMENTS, query=QUERIES, param=PARAMS)
 def test_any_body_gets_an_answer_or_an_api_error(
     route: Route, document: Any, query: dict[str, str], param: str

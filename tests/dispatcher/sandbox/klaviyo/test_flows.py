@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from dispatcher.sandbox import Sandbox, start_sandbox
+from dispatcher.sandbox.klaviyo.catalogue import flow_id
 from tests.dispatcher.helpers import EpochClock, headers
 
 START = 1_800_000_000.0
@@ -260,7 +261,8 @@ def test_flows_are_listed_as_configured_and_replaced_by_name(http: httpx.Client)
     send_event(http)
 
     step = {"delay_s": 0.0, "channel": "email", "subject": "Hi", "body": ""}
-    assert answered == ok(http.get("/_sandbox/flows")) == [replaced | {"messages": [step]}]
+    shown = {"id": flow_id("Welcome")} | replaced | {"messages": [step]}
+    assert answered == ok(http.get("/_sandbox/flows")) == [shown]
     assert [m["subject"] for m in messages(http)] == ["Hi"]
 
 

@@ -38,6 +38,35 @@ class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OUTCOME_DELIVERED: _ClassVar[Outcome]
     OUTCOME_FAILED: _ClassVar[Outcome]
     OUTCOME_SUPERSEDED: _ClassVar[Outcome]
+
+class EngagementType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENGAGEMENT_TYPE_UNSPECIFIED: _ClassVar[EngagementType]
+    ENGAGEMENT_TYPE_DELIVERED: _ClassVar[EngagementType]
+    ENGAGEMENT_TYPE_OPENED: _ClassVar[EngagementType]
+    ENGAGEMENT_TYPE_CLICKED: _ClassVar[EngagementType]
+    ENGAGEMENT_TYPE_BOUNCED: _ClassVar[EngagementType]
+    ENGAGEMENT_TYPE_SPAM_COMPLAINT: _ClassVar[EngagementType]
+    ENGAGEMENT_TYPE_UNSUBSCRIBED: _ClassVar[EngagementType]
+    ENGAGEMENT_TYPE_SMS_UNSUBSCRIBED: _ClassVar[EngagementType]
+    ENGAGEMENT_TYPE_SENT: _ClassVar[EngagementType]
+
+class CatalogueStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CATALOGUE_STATUS_UNSPECIFIED: _ClassVar[CatalogueStatus]
+    CATALOGUE_STATUS_DRAFT: _ClassVar[CatalogueStatus]
+    CATALOGUE_STATUS_SCHEDULED: _ClassVar[CatalogueStatus]
+    CATALOGUE_STATUS_SENDING: _ClassVar[CatalogueStatus]
+    CATALOGUE_STATUS_SENT: _ClassVar[CatalogueStatus]
+    CATALOGUE_STATUS_PAUSED: _ClassVar[CatalogueStatus]
+    CATALOGUE_STATUS_ARCHIVED: _ClassVar[CatalogueStatus]
+
+class CatalogueChannel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CATALOGUE_CHANNEL_UNSPECIFIED: _ClassVar[CatalogueChannel]
+    CATALOGUE_CHANNEL_EMAIL: _ClassVar[CatalogueChannel]
+    CATALOGUE_CHANNEL_SMS: _ClassVar[CatalogueChannel]
+    CATALOGUE_CHANNEL_PUSH: _ClassVar[CatalogueChannel]
 KIND_UNSPECIFIED: Kind
 KIND_EVENT_TRACKED: Kind
 KIND_CONTACT_UPSERTED: Kind
@@ -57,6 +86,26 @@ OUTCOME_UNSPECIFIED: Outcome
 OUTCOME_DELIVERED: Outcome
 OUTCOME_FAILED: Outcome
 OUTCOME_SUPERSEDED: Outcome
+ENGAGEMENT_TYPE_UNSPECIFIED: EngagementType
+ENGAGEMENT_TYPE_DELIVERED: EngagementType
+ENGAGEMENT_TYPE_OPENED: EngagementType
+ENGAGEMENT_TYPE_CLICKED: EngagementType
+ENGAGEMENT_TYPE_BOUNCED: EngagementType
+ENGAGEMENT_TYPE_SPAM_COMPLAINT: EngagementType
+ENGAGEMENT_TYPE_UNSUBSCRIBED: EngagementType
+ENGAGEMENT_TYPE_SMS_UNSUBSCRIBED: EngagementType
+ENGAGEMENT_TYPE_SENT: EngagementType
+CATALOGUE_STATUS_UNSPECIFIED: CatalogueStatus
+CATALOGUE_STATUS_DRAFT: CatalogueStatus
+CATALOGUE_STATUS_SCHEDULED: CatalogueStatus
+CATALOGUE_STATUS_SENDING: CatalogueStatus
+CATALOGUE_STATUS_SENT: CatalogueStatus
+CATALOGUE_STATUS_PAUSED: CatalogueStatus
+CATALOGUE_STATUS_ARCHIVED: CatalogueStatus
+CATALOGUE_CHANNEL_UNSPECIFIED: CatalogueChannel
+CATALOGUE_CHANNEL_EMAIL: CatalogueChannel
+CATALOGUE_CHANNEL_SMS: CatalogueChannel
+CATALOGUE_CHANNEL_PUSH: CatalogueChannel
 
 class Delivery(_message.Message):
     __slots__ = ("id", "kind", "contact_key", "sequence", "payload_json", "create_time", "type", "event_tracked", "contact_upserted", "consent_changed", "newsletter_subscribed", "contact_unsubscribed", "contact_erased", "list_membership_changed", "enrolment_changed")
@@ -517,3 +566,110 @@ class ReadPersonReply(_message.Message):
     not_found: bool
     error: ReadPersonError
     def __init__(self, person: _Optional[_Union[ProviderPersonRead, _Mapping]] = ..., not_found: _Optional[bool] = ..., error: _Optional[_Union[ReadPersonError, _Mapping]] = ...) -> None: ...
+
+class Engagement(_message.Message):
+    __slots__ = ("provider", "external_id", "type", "email", "phone", "occur_time", "campaign_id", "flow_id", "message_id", "url", "bounce_type", "detail", "provider_type")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    OCCUR_TIME_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    FLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    BOUNCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    external_id: str
+    type: EngagementType
+    email: str
+    phone: str
+    occur_time: _timestamp_pb2.Timestamp
+    campaign_id: str
+    flow_id: str
+    message_id: str
+    url: str
+    bounce_type: str
+    detail: str
+    provider_type: str
+    def __init__(self, provider: _Optional[str] = ..., external_id: _Optional[str] = ..., type: _Optional[_Union[EngagementType, str]] = ..., email: _Optional[str] = ..., phone: _Optional[str] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., campaign_id: _Optional[str] = ..., flow_id: _Optional[str] = ..., message_id: _Optional[str] = ..., url: _Optional[str] = ..., bounce_type: _Optional[str] = ..., detail: _Optional[str] = ..., provider_type: _Optional[str] = ...) -> None: ...
+
+class EngagementReceived(_message.Message):
+    __slots__ = ("id", "engagements", "receive_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ENGAGEMENTS_FIELD_NUMBER: _ClassVar[int]
+    RECEIVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    engagements: _containers.RepeatedCompositeFieldContainer[Engagement]
+    receive_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., engagements: _Optional[_Iterable[_Union[Engagement, _Mapping]]] = ..., receive_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ProviderCatalogue(_message.Message):
+    __slots__ = ("provider", "fetch_time", "campaigns", "flows", "part", "parts")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    FETCH_TIME_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
+    FLOWS_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    fetch_time: _timestamp_pb2.Timestamp
+    campaigns: _containers.RepeatedCompositeFieldContainer[ProviderCampaign]
+    flows: _containers.RepeatedCompositeFieldContainer[ProviderFlowInfo]
+    part: int
+    parts: int
+    def __init__(self, provider: _Optional[str] = ..., fetch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., campaigns: _Optional[_Iterable[_Union[ProviderCampaign, _Mapping]]] = ..., flows: _Optional[_Iterable[_Union[ProviderFlowInfo, _Mapping]]] = ..., part: _Optional[int] = ..., parts: _Optional[int] = ...) -> None: ...
+
+class ProviderFigures(_message.Message):
+    __slots__ = ("source", "timeframe", "statistics")
+    class StatisticsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TIMEFRAME_FIELD_NUMBER: _ClassVar[int]
+    STATISTICS_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    timeframe: str
+    statistics: _containers.ScalarMap[str, float]
+    def __init__(self, source: _Optional[str] = ..., timeframe: _Optional[str] = ..., statistics: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class ProviderCampaign(_message.Message):
+    __slots__ = ("id", "name", "channel", "status", "provider_status", "send_time", "figures")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_STATUS_FIELD_NUMBER: _ClassVar[int]
+    SEND_TIME_FIELD_NUMBER: _ClassVar[int]
+    FIGURES_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    channel: CatalogueChannel
+    status: CatalogueStatus
+    provider_status: str
+    send_time: _timestamp_pb2.Timestamp
+    figures: ProviderFigures
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., channel: _Optional[_Union[CatalogueChannel, str]] = ..., status: _Optional[_Union[CatalogueStatus, str]] = ..., provider_status: _Optional[str] = ..., send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., figures: _Optional[_Union[ProviderFigures, _Mapping]] = ...) -> None: ...
+
+class ProviderFlowInfo(_message.Message):
+    __slots__ = ("id", "name", "status", "provider_status", "trigger_type", "figures")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_STATUS_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FIGURES_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    status: CatalogueStatus
+    provider_status: str
+    trigger_type: str
+    figures: ProviderFigures
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[CatalogueStatus, str]] = ..., provider_status: _Optional[str] = ..., trigger_type: _Optional[str] = ..., figures: _Optional[_Union[ProviderFigures, _Mapping]] = ...) -> None: ...

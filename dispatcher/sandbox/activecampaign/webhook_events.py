@@ -1,0 +1,206 @@
+"""ActiveCampaign's webhooks, sent by the sandbox (the webhooks themselves: webhooks.py).
+
+What is reported, to every webhook subscribed to the event and its source (and, when it has
+a `listid`, about that list; the sms_* events whatever the list, as ActiveCampaign ignores
+listid for them) that has not been deactivated:
+
+- an automation's message sent (automation_flows.py): `sent` for an email, `sms_sent` for an
+  SMS, initiated_from "system";
+- an engagement told through POST /_sandbox/engagement (common/engagement.py), of a contact
+  the account holds (404 otherwise): delivered (`sent`: ActiveCampaign reports no delivery),
+  opened (`open`), clicked (`click`, link[url]), bounced (`bounce`, bounce[type|code|
+  description]), unsubscribed (`unsubscribe`, unsubscribe[reason]), spam (`unsubscribe`,
+  reason "spam complaint": ActiveCampaign has no complaint event) and sms_unsubscribed
+  (`sms_unsub`, sms[phone]). The person's own actions are initiated_from "public", sent and
+  bounce "system". Its effect on the account comes first: an unsubscribe sets status 2 (with
+  the reason) on every email list the contact is subscribed to; a spam complaint does too and
+  puts the address on the exclusion list; a hard bounce sets status 3 (bounced) there and
+  puts the address on the exclusion list; an SMS unsubscribe sets status 2 on the SMS lists.
+  BEYOND (the sandbox's choice): which lists, and the exclusion list standing for "no longer
+  sent to".
+
+A delivery is one form-encoded POST per event (application/x-www-form-urlencoded): type,
+date_time (ISO 8601 with offset), initiated_from, initiated_by, list, contact[id|email|
+first_name|last_name|phone], campaign[id|name] (the automation, or the engagement's
+campaign_id) and campaign[message][id] (the message's id in GET /_sandbox/messages) when
+known, and the event's own fields above. It is not signed and never retried; an answer of 410
+deactivates the webhook (nothing more is sent to it, until it is deleted and made again), as
+ActiveCampaign does. Its external id, as the receiver computes it (dispatcher/webhooks), is
+the SHA-256 of the body: a body sent to several webhooks has one."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+from dispatcher.sandbox.activecampaign.memberships import SUBSCRIBED, UNSUBSCRIBED
+from dispatcher.sandbox.activecampaign.store import Account, Row, timestamp
+from dispatcher.sandbox.common import engagement as kinds
+from dispatcher.sandbox.common.engagement import Engagement, chosen_message
+from dispatcher.sandbox.common.flows import Message
+from dispatcher.sandbox.common.webhooks import Outgoing, Policy, Request, Target
+
+POLICY = Policy()  # one event a request, one attempt
+FORM = "application/x-www-form-urlencoded"
+BOUNCED = "3"  # a list status
+GONE = 410
+TYPE_OF = {
+    kinds.DELIVERED: "sent",
+    kinds.OPENED: "open",
+    kinds.CLICKED: "click",
+    kinds.BOUNCED: "bounce",
+    kinds.SPAM: "unsubscribe",
+    kinds.UNSUBSCRIBED: "unsubscribe",
+    kinds.SMS_UNSUBSCRIBED: "sms_unsub",
+}
+_SYSTEM = frozenset({"sent", "sms_sent", "bounce"})
+_BOUNCES = {
+    kinds.HARD: ("5.1.1", "Mailbox does not exist"),
+    kinds.SOFT: ("4.2.2", "Mailbox full"),
+}
+
+
+class UnknownContact(LookupError):
+    """An engagement of an address the account holds no contact for."""
+
+
+def message_sent(account: Account, message: Message, contact: Row) -> None:
+    """An automation's message went out (the account held)."""
+    if not len(account.webhooks):  # the common case: nothing to build
+        return
+    flow = message.run.flow
+    kind = "sent" if message.step.channel == "email" else "sms_sent"
+    form = _common(kind, message.due_s, flow.gate or "0", contact)
+    form |= {"campaign[id]": flow.key, "campaign[name]": flow.name}
+    form["campaign[message][id]"] = str(message.id)
+    emit(account, form)
+
+
+def engaged(account: Account, engagement: Engagement, now: float) -> dict[str, Any]:
+    """Apply an engagement to the account and report it; what POST /_sandbox/engagement
+    answers: {"external_ids", "webhooks"}. UnknownContact; ValueError for a message_id
+    naming no message sent, an SMS unsubscribe without a phone number."""
+    contact = account.contact_by_email(engagement.email)
+    if contact is None:
+        raise UnknownContact(f"No contact with the email {engagement.email}")
+    message = chosen_message(engagement, account.flows.messages(status="sent"))
+    phone = engagement.phone or contact.get("phone") or ""
+    if engagement.type == kinds.SMS_UNSUBSCRIBED and not phone:
+        raise ValueError("an SMS unsubscribe needs a phone: the contact has none")
+    changed = _apply(account, engagement, contact, now)
+    kind = TYPE_OF[engagement.type]
+    flow = account.flows.get(str(message["flow"])) if message else None
+    gate = flow.gate if flow else None
+    form = _common(kind, now, gate or (changed[0] if changed else "0"), contact)
+    form |= _campaign(engagement, message) | _own_fields(engagement, kind, phone)
+    return emit(account, form)
+
+
+def _apply(account: Account, engagement: Engagement, contact: Row, now: float) -> list[str]:
+    """The engagement's effect; the lists whose status it changed."""
+    if engagement.type in (kinds.UNSUBSCRIBED, kinds.SPAM):
+        status, channel = UNSUBSCRIBED, "email"
+    elif engagement.hard_bounce:
+        status, channel = BOUNCED, "email"
+    elif engagement.type == kinds.SMS_UNSUBSCRIBED:
+        status, channel = UNSUBSCRIBED, "sms"
+    else:
+        return []
+    if engagement.type == kinds.SPAM or engagement.hard_bounce:
+        account.excluded.add(contact["email_key"])
+    changed = []
+    for row in account.contact_lists.where(contact=contact["id"], status=SUBSCRIBED):
+        listed = account.lists.get(row["list"])
+        if listed is not None and listed.get("channel", "email") == channel:
+            row["status"], row["udate"] = status, timestamp(now)
+            if status == UNSUBSCRIBED:
+                row["unsubreason"] = _reason(engagement)
+            changed.append(str(row["list"]))
+    return changed
+
+
+def _common(kind: str, at_s: float, list_id: str, contact: Row) -> dict[str, str]:
+    source = "system" if kind in _SYSTEM else "public"
+    return {
+        "type": kind,
+        "date_time": timestamp(at_s),
+        "initiated_from": source,
+        "initiated_by": source,
+        "list": str(list_id),
+        "contact[id]": contact["id"],
+        "contact[email]": contact["email"],
+        "contact[first_name]": contact.get("firstName") or "",
+        "contact[last_name]": contact.get("lastName") or "",
+        "contact[phone]": contact.get("phone") or "",
+    }
+
+
+def _campaign(engagement: Engagement, message: dict[str, Any] | None) -> dict[str, str]:
+    fields = {}
+    if message is not None:
+        fields = {"campaign[id]": str(message["flow"]), "campaign[name]": message["flow_name"]}
+        fields["campaign[message][id]"] = str(message["id"])
+    if engagement.campaign_id:
+        fields["campaign[id]"] = engagement.campaign_id
+    return fields
+
+
+def _own_fields(engagement: Engagement, kind: str, phone: str) -> dict[str, str]:
+    if kind == "click":
+        return {"link[url]": engagement.url or ""}
+    if kind == "bounce":
+        bounce = engagement.bounce_type or kinds.HARD
+        code, description = _BOUNCES[bounce]
+        return {"bounce[type]": bounce, "bounce[code]": code, "bounce[description]": description}
+    if kind == "unsubscribe":
+        return {"unsubscribe[reason]": _reason(engagement)}
+    if kind == "sms_unsub":
+        return {"sms[phone]": phone}
+    return {}
+
+
+def _reason(engagement: Engagement) -> str:
+    return engagement.reason or ("spam complaint" if engagement.type == kinds.SPAM else "")
+
+
+def emit(account: Account, form: dict[str, str]) -> dict[str, Any]:
+    """Queue the event for every webhook it is for (handed to the sender when the call lets
+    go of the account); {"external_ids", "webhooks"}, both [] when it is for none."""
+    body = urlencode(form).encode()
+    external_id = hashlib.sha256(body).hexdigest()
+    webhooks = [row["id"] for row in account.webhooks if _subscribed(account, row, form)]
+    account.webhook_outbox.extend((w, Outgoing(external_id, body)) for w in webhooks)
+    return {"external_ids": [external_id] if webhooks else [], "webhooks": webhooks}
+
+
+def _subscribed(account: Account, webhook: Row, form: dict[str, str]) -> bool:
+    kind = form["type"]
+    on_list = webhook["listid"] in ("0", form["list"]) or kind.startswith("sms_")
+    return (
+        webhook["id"] not in account.inactive_webhooks
+        and kind in webhook["events"]
+        and form["initiated_from"] in webhook["sources"]
+        and on_list
+    )
+
+
+def encode(target: Target, items: Sequence[Outgoing], sent_at: float) -> Request:
+    """One event's form (the policy sends one a request)."""
+    (item,) = items
+    return Request(item.content, {"Content-Type": FORM})
+
+
+def target(account: Account, webhook_id: str) -> Target | None:
+    """Where the webhook's deliveries go now; None once deleted or deactivated."""
+    row = account.webhooks.get(webhook_id)
+    if row is None or webhook_id in account.inactive_webhooks:
+        return None
+    return Target(webhook_id, row["url"])
+
+
+def answered(account: Account, webhook_id: str, status: int | None) -> None:
+    """A 410 deactivates the webhook."""
+    if status == GONE and account.webhooks.get(webhook_id) is not None:
+        account.inactive_webhooks.add(webhook_id)

@@ -1,0 +1,75 @@
+"""Tolerant reading of the values a provider's webhook carries: whatever is
+missing or of an unexpected type reads as empty, never as an error."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from marketing_runtime.timestamps import MAX_SECONDS, MIN_SECONDS, to_timestamp
+
+
+def text(value: object) -> str:
+    """A string as it is, a number as its digits; anything else is empty."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def first(values: Mapping[str, Any], *keys: str) -> str:
+    """The first of `keys` with a non-empty text value in `values`."""
+    for key in keys:
+        found = text(values.get(key))
+        if found:
+            return found
+    return ""
+
+
+def mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def parse_time(value: str) -> datetime | None:
+    """An ISO-8601 time, with or without an offset, or "YYYY-MM-DD HH:MM:SS";
+    a time without an offset is taken as UTC. None when it is neither."""
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def epoch_time(value: object) -> datetime | None:
+    """Seconds since the epoch (a number, or a string of digits), or None."""
+    if isinstance(value, str):
+        digits = value.strip()
+        value = int(digits) if digits.isascii() and digits.isdigit() and len(digits) < 20 else None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):  # beyond what a datetime holds (or NaN)
+        return None
+
+
+def bounce_type(value: str) -> str:
+    """ "hard" or "soft", however the provider spells it ("Hard Bounce", "hard_bounce");
+    anything else lowercased."""
+    lowered = value.strip().lower()
+    for kind in ("hard", "soft"):
+        if lowered.startswith(kind):
+            return kind
+    return lowered
+
+
+def timestamp(when: datetime | None) -> Timestamp | None:
+    """`when` as a Timestamp; None for no time or one beyond the Timestamp's range
+    (years 1 to 9999 in UTC: an offset can push a time just past either end)."""
+    if when is None:
+        return None
+    ts = to_timestamp(when)
+    return ts if MIN_SECONDS <= ts.seconds <= MAX_SECONDS else None

@@ -1,0 +1,268 @@
+"""Campaign, flow and dashboard metrics (the seed's CampaignManager analytics),
+read from our own records: engagement from the providers' webhooks, orders
+from the event log (service.reports.figures), enrolments from our flows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Date, and_, cast, func, literal_column, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.errors import NotFoundError, Violations
+from service.flows.definitions import FlowDefinition, State
+from service.flows.rules import get_flow
+from service.reports.figures import (
+    NANOS,
+    Cost,
+    Figures,
+    OrderRange,
+    campaign_filter,
+    figures_by,
+    figures_of,
+    flow_filter,
+)
+from service.storage.database import Database
+from service.storage.models import Contact, Engagement, Enrolment, Flow
+
+MAX_ID = 128
+MIN_COMPARED, MAX_COMPARED = 2, 10
+MAX_RANGE = timedelta(days=366)
+DEFAULT_RANGE = timedelta(days=30)
+REVENUE_PERIOD = timedelta(days=30)
+TOP = 5
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    attribution_window: timedelta = timedelta(days=5)  # MARKETING_ATTRIBUTION_WINDOW_S
+    cost: Cost | None = None  # MARKETING_COST_PER_MESSAGE
+
+
+DEFAULT_REPORT_SETTINGS = ReportSettings()
+
+
+def report_settings(attribution_window_s: int, cost_per_message: str) -> ReportSettings:
+    """From the settings: a window in seconds, a cost such as "0.002 EUR"."""
+    cost = None
+    if cost_per_message:
+        amount, currency = cost_per_message.split(" ")
+        cost = Cost(int(Decimal(amount) * NANOS), currency)
+    return ReportSettings(timedelta(seconds=attribution_window_s), cost)
+
+
+@dataclass
+class FlowReport:
+    flow: FlowDefinition
+    figures: Figures
+    enrolled: int
+    completed: int
+    exited: int
+    average_to_complete: timedelta
+    messages: dict[str, Figures]
+
+    @property
+    def completion_rate(self) -> float:
+        return self.completed / self.enrolled * 100 if self.enrolled else 0.0
+
+
+@dataclass
+class FlowSummary:
+    flow_id: str
+    enrolled: int
+    figures: Figures
+
+
+@dataclass
+class Dashboard:
+    start: datetime
+    end: datetime
+    total_contacts: int
+    new_contacts: int
+    contacts_before: int
+    active_flows: int
+    recent_campaigns: int
+    revenue_30_days: dict[str, int]
+    top_campaigns: list[tuple[str, Figures]]
+    top_flows: list[FlowSummary]
+    trend: list[tuple[datetime, int]] = field(default_factory=list)
+
+    @property
+    def contact_growth(self) -> float:
+        return self.new_contacts / self.contacts_before * 100 if self.contacts_before else 0.0
+
+
+def check_campaign_id(v: Violations, path: str, campaign_id: str) -> None:
+    if not campaign_id or len(campaign_id) > MAX_ID or "\x00" in campaign_id:
+        v.add(path, "INVALID_ID", f"a provider campaign id of 1 to {MAX_ID} characters")
+
+
+async def campaign_metrics(db: Database, campaign_id: str, s: ReportSettings) -> Figures:
+    v = Violations()
+    check_campaign_id(v, "campaign_id", campaign_id)
+    v.raise_if_any()
+    async with db.transaction() as session:
+        figures = await figures_of(session, campaign_filter([campaign_id]), s.attribution_window)
+    if figures.first is None:
+        raise NotFoundError(resource_type="campaign", resource_name=campaign_id)
+    return figures
+
+
+async def compare_campaigns(
+    db: Database, campaign_ids: list[str], s: ReportSettings
+) -> list[tuple[str, Figures]]:
+    v = Violations()
+    if not MIN_COMPARED <= len(campaign_ids) <= MAX_COMPARED:
+        v.add("campaign_ids", "OUT_OF_RANGE", f"{MIN_COMPARED} to {MAX_COMPARED} campaign ids")
+    for index, campaign_id in enumerate(campaign_ids):
+        check_campaign_id(v, f"campaign_ids[{index}]", campaign_id)
+        if campaign_id in campaign_ids[:index]:
+            v.add(f"campaign_ids[{index}]", "DUPLICATE", "each campaign once")
+    v.raise_if_any()
+    async with db.transaction() as session:
+        found = await figures_by(
+            session, Engagement.campaign_id, campaign_filter(campaign_ids), s.attribution_window
+        )
+    for campaign_id in campaign_ids:
+        if campaign_id not in found:
+            raise NotFoundError(resource_type="campaign", resource_name=campaign_id)
+    return [(campaign_id, found[campaign_id]) for campaign_id in campaign_ids]
+
+
+async def flow_metrics(db: Database, *, flow_id: str, name: str, s: ReportSettings) -> FlowReport:
+    flow = await get_flow(db, flow_id=flow_id, name=name)
+    where = flow_filter(flow.provider.klaviyo_flow_id, flow.provider.activecampaign_automation_id)
+    async with db.transaction() as session:
+        enrolled, completed, exited, average = (
+            await session.execute(
+                select(
+                    func.count().filter(Enrolment.state != State.REJECTED),
+                    func.count().filter(Enrolment.state == State.COMPLETED),
+                    func.count().filter(Enrolment.state == State.EXITED),
+                    func.avg(Enrolment.ended_at - Enrolment.created_at).filter(
+                        Enrolment.state == State.COMPLETED
+                    ),
+                ).where(Enrolment.flow_id == flow.id)
+            )
+        ).one()
+        figures = await figures_of(session, where, s.attribution_window)
+        messages = await figures_by(
+            session,
+            Engagement.message_id,
+            and_(where, Engagement.message_id != ""),
+            s.attribution_window,
+        )
+    return FlowReport(flow, figures, enrolled, completed, exited, average or timedelta(0), messages)
+
+
+def dashboard_range(
+    v: Violations, start: datetime | None, end: datetime | None, now: datetime
+) -> tuple[datetime, datetime]:
+    """The range asked, or the 30 days up to now."""
+    end = end or now
+    start = start or end - DEFAULT_RANGE
+    if start >= end:
+        v.add("start_time", "OUT_OF_RANGE", "must be before end_time")
+    elif end - start > MAX_RANGE:
+        v.add("end_time", "OUT_OF_RANGE", f"a range of at most {MAX_RANGE.days} days")
+    return start, end
+
+
+async def dashboard(
+    db: Database, start: datetime | None, end: datetime | None, now: datetime, s: ReportSettings
+) -> Dashboard:
+    v = Violations()
+    start, end = dashboard_range(v, start, end, now)
+    v.raise_if_any()
+    in_range = and_(Engagement.occurred_at >= start, Engagement.occurred_at < end)
+    async with db.transaction() as session:
+        total, new, before = (
+            await session.execute(
+                select(
+                    func.count(),
+                    func.count().filter(Contact.created_at >= start, Contact.created_at < end),
+                    func.count().filter(Contact.created_at < start),
+                )
+            )
+        ).one()
+        active_flows = await session.scalar(
+            select(func.count(func.distinct(Enrolment.flow_id)))
+            .join(Flow, Flow.id == Enrolment.flow_id)
+            .where(Enrolment.state == State.ACTIVE, Flow.live)
+        )
+        campaigns = await figures_by(
+            session,
+            Engagement.campaign_id,
+            and_(in_range, Engagement.campaign_id != ""),
+            s.attribution_window,
+            OrderRange(start, end),
+        )
+        revenue = await figures_of(
+            session, true(), s.attribution_window, OrderRange(end - REVENUE_PERIOD, end)
+        )
+        top_flows = await _top_flows(session, start, end, s)
+        trend = await _trend(session, start, end)
+    top = sorted(
+        campaigns.items(), key=lambda kv: (-sum(kv[1].revenue.values()), -kv[1].delivered, kv[0])
+    )[:TOP]
+    return Dashboard(
+        start,
+        end,
+        total,
+        new,
+        before,
+        int(active_flows or 0),
+        len(campaigns),
+        revenue.revenue,
+        top,
+        top_flows,
+        trend,
+    )
+
+
+async def _top_flows(
+    session: AsyncSession, start: datetime, end: datetime, s: ReportSettings
+) -> list[FlowSummary]:
+    rows = await session.execute(
+        select(Flow, func.count(Enrolment.id).label("enrolled"))
+        .join(Enrolment, Enrolment.flow_id == Flow.id)
+        .where(
+            Enrolment.state != State.REJECTED,
+            Enrolment.created_at >= start,
+            Enrolment.created_at < end,
+        )
+        .group_by(Flow.id)
+        .order_by(literal_column("enrolled").desc(), Flow.id)
+        .limit(TOP)
+    )
+    summaries = []
+    for flow, enrolled in rows.all():
+        where = flow_filter(flow.klaviyo_flow_id, flow.activecampaign_automation_id)
+        figures = await figures_of(session, where, s.attribution_window, OrderRange(start, end))
+        summaries.append(FlowSummary(flow.id, enrolled, figures))
+    return summaries
+
+
+async def _trend(
+    session: AsyncSession, start: datetime, end: datetime
+) -> list[tuple[datetime, int]]:
+    """New contacts per UTC day of the range, days without any included."""
+    day = cast(func.timezone("UTC", Contact.created_at), Date)
+    counted = dict(
+        (
+            await session.execute(
+                select(day, func.count())
+                .where(Contact.created_at >= start, Contact.created_at < end)
+                .group_by(day)
+            )
+        ).all()
+    )
+    first = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = []
+    current = first
+    while current < end:
+        days.append((current, int(counted.get(current.date(), 0))))
+        current += timedelta(days=1)
+    return days
