@@ -6,9 +6,11 @@ at MARKETING_SANDBOX_URL when none are given (as `build_provider` chooses).
     Klaviyo          <url>/webhooks/klaviyo, subscribed to the topics the receiver takes,
                      its deliveries signed with KLAVIYO_WEBHOOK_SECRET
     ActiveCampaign   <url>/webhooks/activecampaign/<ACTIVECAMPAIGN_WEBHOOK_SECRET> (its
-                     deliveries are not signed: the secret in the URL authenticates them),
-                     events sent, open, click, bounce, unsubscribe and sms_unsub from every
-                     source (public, admin, api, system)
+                     deliveries are not signed: the secret in the URL, percent-encoded,
+                     authenticates them), events sent, open, click, bounce, unsubscribe and
+                     sms_unsub from the sources public, admin and system: not api, whose
+                     events are what our own API calls did (a list status we set would come
+                     back as the person's unsubscribe)
 
 Exit status: 0 registered (the id on stdout); 2 a usage error, settings that do not validate
 or no secret set for the provider; 1 the provider refused or could not be reached (why, on
@@ -25,6 +27,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TextIO
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -45,11 +48,14 @@ class NoSecret(Exception):
 
 
 def endpoint_url(provider: str, base_url: str, secret: str) -> str:
-    """Where the provider is to send its deliveries: the receiver's path under `base_url`."""
+    """Where the provider is to send its deliveries: the receiver's path under `base_url`.
+    ActiveCampaign's secret is one path segment, every character but letters, digits and
+    `_.-~` percent-encoded (a `/`, `%`, `?` or `#` of it would change the path): the
+    receiver compares it decoded."""
     base = base_url.rstrip("/")
     if provider == "klaviyo":
         return f"{base}/webhooks/klaviyo"
-    return f"{base}/webhooks/activecampaign/{secret}"
+    return f"{base}/webhooks/activecampaign/{quote(secret, safe='')}"
 
 
 def secret_of(settings: DispatcherSettings) -> str:

@@ -101,3 +101,12 @@ QUEUE_OLDEST_AGE = Gauge(
     "(since it failed), by state; 0 when there is none",
     ["state"],
 )
+# Engagement messages (EngagementReceived, one delivery of a provider's webhook)
+# the engagement recorder gave up on: PostgreSQL refused their values even
+# recorded alone (each logged with its id, and terminated: JetStream never
+# delivers it again).
+ENGAGEMENT_REJECTED = Counter(
+    "marketing_engagement_rejected",
+    "Engagement messages not recorded because PostgreSQL refused their values (logged with the"
+    " message id, and terminated)",
+)

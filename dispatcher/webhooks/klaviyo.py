@@ -23,6 +23,9 @@ from marketing.bus.v1 import bus_pb2
 
 from dispatcher.webhooks.errors import Malformed, Refused
 from dispatcher.webhooks.reading import (
+    DETAIL_CHARS,
+    ID_CHARS,
+    URL_CHARS,
     bounce_type,
     epoch_time,
     first,
@@ -117,7 +120,7 @@ def engagement(item: object) -> bus_pb2.Engagement | None:
     """One `data` item as an Engagement, with what it has; None without an
     external id or with a topic we do not take."""
     item = mapping(item)
-    external_id, topic = text(item.get("external_id")), text(item.get("topic"))
+    external_id, topic = text(item.get("external_id"), ID_CHARS), text(item.get("topic"))
     kind = TOPICS.get(topic)
     if not external_id or kind is None:
         return None
@@ -132,12 +135,12 @@ def engagement(item: object) -> bus_pb2.Engagement | None:
         type=kind,
         email=text(profile.get("email")) or first(props, "$email", "email"),
         phone=text(profile.get("phone_number")) or first(props, "$phone_number"),
-        campaign_id=first(props, "$campaign", "Campaign ID"),
-        flow_id=first(props, "$flow"),
-        message_id=first(props, "$message"),
-        url=first(props, "URL"),
+        campaign_id=first(props, "$campaign", "Campaign ID", limit=ID_CHARS),
+        flow_id=first(props, "$flow", limit=ID_CHARS),
+        message_id=first(props, "$message", limit=ID_CHARS),
+        url=first(props, "URL", limit=URL_CHARS),
         bounce_type=bounce_type(first(props, "Bounce Type")),
-        detail=first(props, "Reason", "$reason", "Bounce Reason"),
+        detail=first(props, "Reason", "$reason", "Bounce Reason", limit=DETAIL_CHARS),
         provider_type=topic,
     )
     occurred = timestamp(

@@ -10,20 +10,43 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 from marketing_runtime.timestamps import MAX_SECONDS, MIN_SECONDS, to_timestamp
 
+# What the service stores of an Engagement's texts (service/storage/models.py,
+# Engagement): a longer value is cut here, not refused there.
+ID_CHARS = 128  # external_id, provider_type, campaign_id, flow_id, message_id
+BOUNCE_TYPE_CHARS = 16
+DETAIL_CHARS = 255
+URL_CHARS = 2000  # stored whole (a text column): a bound of our own
+TEXT_CHARS = 2000  # any other text (an address, a phone number)
 
-def text(value: object) -> str:
-    """A string as it is, a number as its digits; anything else is empty."""
+# C0 control characters (U+0000 to U+001F): none belongs in what we store, and
+# PostgreSQL refuses a text holding NUL outright (one such engagement would fail
+# its whole batch). Tab, line feed, vertical tab, form feed and carriage return
+# read as a space (a reason written on two lines stays two words); the others
+# are dropped.
+_SPACES = "\t\n\v\f\r"
+_CONTROLS: dict[int, str | None] = {
+    code: " " if chr(code) in _SPACES else None for code in range(0x20)
+}
+
+
+def clean(value: str, limit: int = TEXT_CHARS) -> str:
+    """`value` without C0 control characters, cut to `limit` characters."""
+    return value.translate(_CONTROLS)[:limit]
+
+
+def text(value: object, limit: int = TEXT_CHARS) -> str:
+    """A string as it is, a number as its digits, `clean`ed; anything else is empty."""
     if isinstance(value, str):
-        return value
+        return clean(value, limit)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
+        return clean(str(value), limit)
     return ""
 
 
-def first(values: Mapping[str, Any], *keys: str) -> str:
-    """The first of `keys` with a non-empty text value in `values`."""
+def first(values: Mapping[str, Any], *keys: str, limit: int = TEXT_CHARS) -> str:
+    """The first of `keys` with a non-empty text value in `values` (`text`)."""
     for key in keys:
-        found = text(values.get(key))
+        found = text(values.get(key), limit)
         if found:
             return found
     return ""
@@ -58,12 +81,12 @@ def epoch_time(value: object) -> datetime | None:
 
 def bounce_type(value: str) -> str:
     """ "hard" or "soft", however the provider spells it ("Hard Bounce", "hard_bounce");
-    anything else lowercased."""
-    lowered = value.strip().lower()
+    anything else lowercased (and `clean`ed, to BOUNCE_TYPE_CHARS)."""
+    lowered = clean(value, TEXT_CHARS).strip().lower()
     for kind in ("hard", "soft"):
         if lowered.startswith(kind):
             return kind
-    return lowered
+    return lowered[:BOUNCE_TYPE_CHARS]
 
 
 def timestamp(when: datetime | None) -> Timestamp | None:

@@ -4,11 +4,13 @@ as EngagementReceived (dispatcher.webhooks.messages), for the service to apply.
 It needs nothing of the dispatcher but the bus's current JetStream context.
 
     POST /webhooks/klaviyo                  signed JSON, a batch of events
-    POST /webhooks/activecampaign/{secret}  unsigned form, one event
+    POST /webhooks/activecampaign/{secret}  unsigned form, one event (the secret
+                                            percent-encoded, compared decoded)
 
 Answers (no body):
     200  published, and JetStream acknowledged it (a duplicate included); or
-         nothing in it that we take
+         nothing in it that we take (an ActiveCampaign event our own API calls
+         caused, `initiated_from=api`, included)
     400  Klaviyo: signed, but not a delivery we can read
     401  Klaviyo: no valid signature with our secret, a timestamp outside the
          replay window, or a body naming another webhook (or no secret set)
@@ -106,7 +108,11 @@ def create_app(
     return Starlette(
         routes=[
             Route("/webhooks/klaviyo", receiver.klaviyo, methods=["POST"]),
-            Route("/webhooks/activecampaign/{secret}", receiver.activecampaign, methods=["POST"]),
+            # `path`: the secret, decoded, whatever it holds (a `/` too: it is
+            # registered percent-encoded, and the server decodes the path).
+            Route(
+                "/webhooks/activecampaign/{secret:path}", receiver.activecampaign, methods=["POST"]
+            ),
         ]
     )
 

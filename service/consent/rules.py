@@ -177,6 +177,13 @@ async def _decision_time(session: AsyncSession, contact: Contact, now: datetime)
     return now if newest is None or newest <= now else newest
 
 
+async def lock_addresses(session: AsyncSession, keys: Sequence[str]) -> None:
+    """Take several addresses' locks, in key order (two batches never wait on
+    each other in a cycle)."""
+    for key in sorted(set(keys)):
+        await _lock_address(session, key)
+
+
 async def _lock_address(session: AsyncSession, key: str) -> None:
     """Serialise subscribe and unsubscribe per address until commit, also while no
     contact row exists to lock (the suppression list outlives contacts). Two
@@ -427,12 +434,21 @@ async def _suppress(
     now: datetime,
     reason: str = SUPPRESSION_REASON_UNSUBSCRIBED,
 ) -> bool:
-    inserted = await session.scalar(
-        pg_insert(Suppression)
-        .values(email_sha256=key, reason=reason, detail=detail or None, created_at=now)
-        .on_conflict_do_nothing()
-        .returning(Suppression.email_sha256)
+    """Put the address on the suppression list; whether that changed it. A
+    stronger reason (a hard bounce, a spam complaint) replaces an unsubscribe,
+    which a new opt-in may lift: theirs it may not."""
+    statement = pg_insert(Suppression).values(
+        email_sha256=key, reason=reason, detail=detail or None, created_at=now
     )
+    if reason == SUPPRESSION_REASON_UNSUBSCRIBED:
+        statement = statement.on_conflict_do_nothing()
+    else:
+        statement = statement.on_conflict_do_update(
+            index_elements=[Suppression.email_sha256],
+            set_={"reason": reason, "detail": statement.excluded.detail},
+            where=Suppression.reason == SUPPRESSION_REASON_UNSUBSCRIBED,
+        )
+    inserted = await session.scalar(statement.returning(Suppression.email_sha256))
     return inserted is not None
 
 
@@ -475,19 +491,20 @@ async def apply_reported(
     of each type stands, and the address is not suppressed). The provider is
     sent the resulting state, so every channel agrees."""
     key = check.email_key(email)
-    await _lock_address(session, key)
+    await _lock_address(session, key)  # the caller may hold it already: it stacks
     if contact is not None and w.types and await _decided_since(session, contact, w):
         return "stale"
     suppressed = False
     if w.suppression is not None:
         suppressed = await _suppress(session, key, w.detail, now, reason=w.suppression)
     revoked: list[Consent] = []
+    left = False
     if contact is not None:
         decided = min(w.reported_at, now)
         revoked = await _revoke_granted(session, contact, decided, now, w.types, w.source)
         if ConsentType.EMAIL in w.types or suppressed:
-            await _leave_newsletter(session, contact.id, now)
-    if not (revoked or suppressed):
+            left = await _leave_newsletter(session, contact.id, now)
+    if not (revoked or suppressed or left):
         return ""
     if contact is not None:
         await membership.mark_changed(session, [contact.id], now)
@@ -501,19 +518,21 @@ async def apply_reported(
         payload=bus_pb2.ConsentChanged(state=state),
         now=now,
     )
-    if contact is not None and (suppressed or not contact.email_opt_in):
+    if contact is not None and (suppressed or ConsentType.EMAIL in w.types):
         await flow_triggers.on_unsubscribed(session, contact.id, now)
-    return "+".join(p for p, done in (("withdrawn", revoked), ("suppressed", suppressed)) if done)
+    changes = (("withdrawn", revoked or left), ("suppressed", suppressed))
+    return "+".join(name for name, done in changes if done)
 
 
 async def _decided_since(session: AsyncSession, contact: Contact, w: ReportedWithdrawal) -> bool:
-    """Whether every type reported has a record newer than the report (a
+    """Whether every type reported was granted again after the report (a
     re-subscription with us after the person unsubscribed at the provider)."""
     newer = await session.scalars(
         select(Consent.type)
         .where(
             Consent.contact_id == contact.id,
             Consent.type.in_(w.types),
+            Consent.granted.is_(True),
             Consent.consent_time > w.reported_at,
         )
         .distinct()

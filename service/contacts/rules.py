@@ -31,6 +31,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,7 +50,14 @@ from service.errors import (
 from service.flows import triggers as flow_triggers
 from service.segments import membership
 from service.storage.database import Database
-from service.storage.models import Contact, ErasureLog, EventLog, SegmentMembership, Suppression
+from service.storage.models import (
+    Contact,
+    Engagement,
+    ErasureLog,
+    EventLog,
+    SegmentMembership,
+    Suppression,
+)
 
 CONTACT_NAME_PREFIX = "contacts/"
 NEWSLETTER_SEGMENT = "newsletter"
@@ -416,6 +424,12 @@ async def delete_contact(db: Database, *, name: str, now: datetime) -> None:
             delete(EventLog).where(or_(EventLog.contact_id == row.id, EventLog.contact_key == key))
         )
         await outbox.forget_person(session, key)
+        # What they did with our messages stays counted, without who did it.
+        await session.execute(
+            update(Engagement)
+            .where(or_(Engagement.contact_id == row.id, Engagement.email_sha256 == key))
+            .values(contact_id=None, email_sha256=None, url="", detail="")
+        )
         await session.delete(row)
         await session.execute(
             insert(ErasureLog).values(email_sha256=key, contact_id=row.id, erased_at=now)

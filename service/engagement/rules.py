@@ -29,7 +29,13 @@ from sqlalchemy import ARRAY, String, any_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.validation import email_key, normalize_email
-from service.consent.rules import ConsentType, ReportedWithdrawal, apply_reported
+from service.consent.rules import (
+    ConsentType,
+    ReportedWithdrawal,
+    apply_reported,
+    lock_addresses,
+)
+from service.flows.people import lock_people
 from service.metrics import ENGAGEMENT
 from service.storage.bulk import insert_rows, rows_table
 from service.storage.database import after_commit
@@ -120,7 +126,6 @@ def _texts(values: set[str]) -> Any:
 
 def _row(r: Reported, contact: Person | None, now: datetime) -> dict[str, object]:
     e = r.engagement
-    occurred = e.occur_time.ToDatetime(tzinfo=now.tzinfo) if e.HasField("occur_time") else None
     return {
         "provider": e.provider[:32],
         "external_id": e.external_id[:128],
@@ -134,7 +139,7 @@ def _row(r: Reported, contact: Person | None, now: datetime) -> dict[str, object
         "url": e.url,
         "bounce_type": e.bounce_type[:16],
         "detail": e.detail[:255],
-        "occurred_at": occurred or r.received_at,
+        "occurred_at": _occurred(r, now),
         "received_at": r.received_at,
         "recorded_at": now,
     }
@@ -157,31 +162,46 @@ def withdrawal_of(e: bus_pb2.Engagement, at: datetime) -> ReportedWithdrawal | N
 async def _apply_effects(
     session: AsyncSession, fresh: list[Reported], people: dict[str, Person], now: datetime
 ) -> dict[tuple[str, str], str]:
-    """Each new withdrawal applied, people in address order (two batches never
-    wait on each other's address locks in a cycle), each person's oldest first."""
+    """Each new withdrawal applied, each person's oldest first. Locks are taken
+    up front in the order every consent writer takes them (the address, the
+    contact row, the person's flow decisions), each kind in key order, so that
+    this batch and an unsubscribe, a consent record or a flow batch never wait
+    on each other in a cycle."""
     asks = []
     for r in fresh:
-        at = (
-            r.engagement.occur_time.ToDatetime(tzinfo=now.tzinfo)
-            if r.engagement.HasField("occur_time")
-            else r.received_at
-        )
-        withdrawal = withdrawal_of(r.engagement, at)
+        withdrawal = withdrawal_of(r.engagement, _occurred(r, now))
         if withdrawal is not None:
             asks.append((r, withdrawal))
-    asks.sort(key=lambda a: (email_key(_address(a[0], people) or ""), a[1].reported_at))
+    if not asks:
+        return {}
+    await lock_addresses(session, [email_key(a) for r, _ in asks if (a := _address(r, people))])
+    ids = sorted({p.id for r, _ in asks if (p := people.get(_who(r.engagement)))})
+    contacts = {
+        c.id: c
+        for c in await session.scalars(
+            select(Contact).where(Contact.id.in_(ids)).order_by(Contact.id).with_for_update()
+        )
+    }
+    await lock_people(session, set(ids))
+    asks.sort(key=lambda a: a[1].reported_at)
     effects: dict[tuple[str, str], str] = {}
     for r, withdrawal in asks:
         e = r.engagement
         person = people.get(_who(e))
-        contact = None if person is None else await session.get(Contact, person.id)
         address = _address(r, people)
         if address is None:
             effects[(e.provider, e.external_id)] = NO_CONTACT
             continue
+        contact = None if person is None else contacts.get(person.id)
         effect = await apply_reported(session, contact, address, withdrawal, now)
         effects[(e.provider, e.external_id)] = effect or "none"
     return effects
+
+
+def _occurred(r: Reported, now: datetime) -> datetime:
+    """When the person did it, by the provider; else when we heard of it."""
+    e = r.engagement
+    return e.occur_time.ToDatetime(tzinfo=now.tzinfo) if e.HasField("occur_time") else r.received_at
 
 
 def _address(r: Reported, people: dict[str, Person]) -> str | None:

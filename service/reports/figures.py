@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Numeric, and_, case, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Numeric, and_, case, func, literal_column, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -121,6 +121,15 @@ async def figures_by(
     return found
 
 
+async def revenue_of(
+    session: AsyncSession, window: timedelta, orders: OrderRange
+) -> dict[str, int]:
+    """The revenue of the orders in `orders` attributed to any message."""
+    found = {1: Figures()}
+    await _attribute(session, found, literal_column("1"), true(), window, orders, everyone=True)
+    return found[1].revenue
+
+
 async def figures_of(
     session: AsyncSession,
     where: ColumnElement[bool],
@@ -139,9 +148,14 @@ async def _attribute(
     where: ColumnElement[bool],
     window: timedelta,
     orders: OrderRange | None,
+    *,
+    everyone: bool = False,
 ) -> None:
     """Add to each group the orders whose last touch is one of its engagements."""
+    # Only the orders of people who touched a message `where` picks (with
+    # `everyone`, `where` picks every message: no need to look).
     touched = select(Engagement.email_sha256).where(where, Engagement.type.in_(_TOUCHES))
+    of_touched = [] if everyone else [EventLog.contact_key.in_(touched)]
     last_touch = (
         select(Engagement.id, key.label("k"), where.label("ours"))
         .where(
@@ -173,7 +187,7 @@ async def _attribute(
             func.coalesce(total["nanos"].astext.cast(Numeric()), 0).label("nanos"),
         )
         .join(last_touch, last_touch.c.ours)
-        .where(EventLog.type == PLACED_ORDER, EventLog.contact_key.in_(touched), *in_range)
+        .where(EventLog.type == PLACED_ORDER, *in_range, *of_touched)
     )
     people: defaultdict[Any, set[str]] = defaultdict(set)
     for k, person, currency, units, nanos in placed:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from marketing.v1 import common_pb2, metrics_pb2
 from marketing.v1 import service_pb2 as pb
 from marketing_runtime.clock import Clock
 
-from service.common.conversions import timestamp
+from service.common.conversions import optional_time, timestamp
 from service.errors import Violations
 from service.flows.names import flow_name, parse_flow_name
 from service.reports import rules
@@ -81,11 +81,9 @@ class ReportHandlers:
     async def dashboard(
         self, request: pb.GetDashboardMetricsRequest
     ) -> pb.GetDashboardMetricsResponse:
-        start = request.start_time.ToDatetime() if request.HasField("start_time") else None
-        end = request.end_time.ToDatetime() if request.HasField("end_time") else None
-        board = await rules.dashboard(
-            self._db, _utc(start), _utc(end), self._clock(), self._settings
-        )
+        start = optional_time(request, "start_time", "start_time")
+        end = optional_time(request, "end_time", "end_time")
+        board = await rules.dashboard(self._db, start, end, self._clock(), self._settings)
         return pb.GetDashboardMetricsResponse(
             metrics=metrics_pb2.DashboardMetrics(
                 total_contacts=board.total_contacts,
@@ -178,8 +176,3 @@ def _money(amounts: dict[str, int]) -> list[common_pb2.Money]:
 
 def _whole_micros(value: timedelta) -> timedelta:
     return timedelta(microseconds=round(value / timedelta(microseconds=1)))
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """A request's time (protobuf gives naive UTC) as an aware one."""
-    return None if value is None else value.replace(tzinfo=UTC)

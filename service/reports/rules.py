@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Date, and_, cast, func, literal_column, select, true
+from sqlalchemy import ColumnElement, Date, and_, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.errors import NotFoundError, Violations
@@ -23,6 +23,7 @@ from service.reports.figures import (
     figures_by,
     figures_of,
     flow_filter,
+    revenue_of,
 )
 from service.storage.database import Database
 from service.storage.models import Contact, Engagement, Enrolment, Flow
@@ -162,12 +163,18 @@ def dashboard_range(
 ) -> tuple[datetime, datetime]:
     """The range asked, or the 30 days up to now."""
     end = end or now
-    start = start or end - DEFAULT_RANGE
+    start = start or _back(end, DEFAULT_RANGE)
     if start >= end:
         v.add("start_time", "OUT_OF_RANGE", "must be before end_time")
     elif end - start > MAX_RANGE:
         v.add("end_time", "OUT_OF_RANGE", f"a range of at most {MAX_RANGE.days} days")
     return start, end
+
+
+def _back(end: datetime, span: timedelta) -> datetime:
+    """`end - span`, or the earliest time there is (a range near year 1)."""
+    earliest = datetime.min.replace(tzinfo=UTC)
+    return end - span if end - earliest > span else earliest
 
 
 async def dashboard(
@@ -199,10 +206,10 @@ async def dashboard(
             s.attribution_window,
             OrderRange(start, end),
         )
-        revenue = await figures_of(
-            session, true(), s.attribution_window, OrderRange(end - REVENUE_PERIOD, end)
+        revenue = await revenue_of(
+            session, s.attribution_window, OrderRange(_back(end, REVENUE_PERIOD), end)
         )
-        top_flows = await _top_flows(session, start, end, s)
+        top_flows = await _top_flows(session, start, end, in_range, s)
         trend = await _trend(session, start, end)
     top = sorted(
         campaigns.items(), key=lambda kv: (-sum(kv[1].revenue.values()), -kv[1].delivered, kv[0])
@@ -215,7 +222,7 @@ async def dashboard(
         before,
         int(active_flows or 0),
         len(campaigns),
-        revenue.revenue,
+        revenue,
         top,
         top_flows,
         trend,
@@ -223,7 +230,11 @@ async def dashboard(
 
 
 async def _top_flows(
-    session: AsyncSession, start: datetime, end: datetime, s: ReportSettings
+    session: AsyncSession,
+    start: datetime,
+    end: datetime,
+    in_range: ColumnElement[bool],
+    s: ReportSettings,
 ) -> list[FlowSummary]:
     rows = await session.execute(
         select(Flow, func.count(Enrolment.id).label("enrolled"))
@@ -239,7 +250,7 @@ async def _top_flows(
     )
     summaries = []
     for flow, enrolled in rows.all():
-        where = flow_filter(flow.klaviyo_flow_id, flow.activecampaign_automation_id)
+        where = and_(in_range, flow_filter(flow.klaviyo_flow_id, flow.activecampaign_automation_id))
         figures = await figures_of(session, where, s.attribution_window, OrderRange(start, end))
         summaries.append(FlowSummary(flow.id, enrolled, figures))
     return summaries

@@ -121,6 +121,20 @@ def storage_error(exc: BaseException) -> MarketingError | None:
     return None
 
 
+# SQLSTATE classes of a statement refused for the values it was given: 22 data
+# exception (a NUL in a text, 22021; a string longer than its column, 22001; a
+# number out of range), 23 integrity constraint violation. The same values fail
+# the same way however often they are tried.
+VALUE_CLASSES = frozenset({"22", "23"})
+
+
+def refuses_values(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps: a service error keeps the driver's as its
+    cause) is PostgreSQL refusing the values a statement was given."""
+    sqlstate, _ = _sqlstate(exc)
+    return sqlstate[:2] in VALUE_CLASSES
+
+
 def _causes(exc: BaseException) -> Iterator[BaseException]:
     """`exc` and what it wraps: SQLAlchemy's `orig`, the dialect's `orig`, causes."""
     seen: set[int] = set()

@@ -34,12 +34,17 @@ class Table:
         self._indexes: dict[str, dict[Any, dict[str, None]]] = {name: {} for name in indexed}
 
     def insert(self, row: Row) -> Row:
-        row["id"] = str(self._next)
-        self._next += 1
+        row["id"] = self.next_id()
         self._rows[row["id"]] = row
         for name, index in self._indexes.items():
             index.setdefault(row.get(name), {})[row["id"]] = None
         return row
+
+    def next_id(self) -> str:
+        """A new id of this table's numbering (taken: no row inserted later gets it)."""
+        row_id = str(self._next)
+        self._next += 1
+        return row_id
 
     def get(self, row_id: str) -> Row | None:
         return self._rows.get(row_id)
@@ -138,6 +143,17 @@ class Account:
     webhooks: Table = field(default_factory=lambda: Table("Webhook"))
     inactive_webhooks: set[str] = field(default_factory=set)
     webhook_outbox: list[tuple[str, Outgoing]] = field(default_factory=list)
+    # The campaign id of each automation email, by (automation id, its step): numbered
+    # with the campaigns, as ActiveCampaign makes each automation email a campaign, but
+    # not listed by GET /campaigns (the sandbox's choice: those are the planted ones).
+    automation_campaigns: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    def automation_campaign(self, automation_id: str, step: int) -> str:
+        """The campaign id of the automation's email at `step` (made the first time)."""
+        key = (automation_id, step)
+        if key not in self.automation_campaigns:
+            self.automation_campaigns[key] = self.campaigns.next_id()
+        return self.automation_campaigns[key]
 
     def contact_by_email(self, email: str) -> Row | None:
         return self.contacts.first(email_key=email.strip().lower())

@@ -21,9 +21,15 @@ listid for them) that has not been deactivated:
 
 A delivery is one form-encoded POST per event (application/x-www-form-urlencoded): type,
 date_time (ISO 8601 with offset), initiated_from, initiated_by, list, contact[id|email|
-first_name|last_name|phone], campaign[id|name] (the automation, or the engagement's
-campaign_id) and campaign[message][id] (the message's id in GET /_sandbox/messages) when
-known, and the event's own fields above. It is not signed and never retried; an answer of 410
+first_name|last_name|phone], what the message was, and the event's own fields above. The
+message: for an engagement naming a campaign_id, campaign[id] (that campaign's); for an
+automation's message (one sent, or the engagement's message), campaign[type] "automation",
+campaign[id] (a campaign id of its own, numbered with the account's campaigns: one for each
+email of the automation, as ActiveCampaign makes each a campaign; GET /campaigns does not list
+them, the sandbox's choice), campaign[name] (the automation's), campaign[message][id] (the
+message's id in GET /_sandbox/messages) and automation[id] (the automation's id: ASSUMED, as
+ActiveCampaign's documented payload lists no automation field; the receiver reads the flow
+from it). It is not signed and never retried; an answer of 410
 deactivates the webhook (nothing more is sent to it, until it is deleted and made again), as
 ActiveCampaign does. Its external id, as the receiver computes it (dispatcher/webhooks), is
 the SHA-256 of the body: a body sent to several webhooks has one."""
@@ -73,8 +79,7 @@ def message_sent(account: Account, message: Message, contact: Row) -> None:
     flow = message.run.flow
     kind = "sent" if message.step.channel == "email" else "sms_sent"
     form = _common(kind, message.due_s, flow.gate or "0", contact)
-    form |= {"campaign[id]": flow.key, "campaign[name]": flow.name}
-    form["campaign[message][id]"] = str(message.id)
+    form |= _automation_message(account, flow.key, flow.name, message.step_index, message.id)
     emit(account, form)
 
 
@@ -94,7 +99,7 @@ def engaged(account: Account, engagement: Engagement, now: float) -> dict[str, A
     flow = account.flows.get(str(message["flow"])) if message else None
     gate = flow.gate if flow else None
     form = _common(kind, now, gate or (changed[0] if changed else "0"), contact)
-    form |= _campaign(engagement, message) | _own_fields(engagement, kind, phone)
+    form |= _campaign(account, engagement, message) | _own_fields(engagement, kind, phone)
     return emit(account, form)
 
 
@@ -137,14 +142,33 @@ def _common(kind: str, at_s: float, list_id: str, contact: Row) -> dict[str, str
     }
 
 
-def _campaign(engagement: Engagement, message: dict[str, Any] | None) -> dict[str, str]:
-    fields = {}
-    if message is not None:
-        fields = {"campaign[id]": str(message["flow"]), "campaign[name]": message["flow_name"]}
-        fields["campaign[message][id]"] = str(message["id"])
+def _campaign(
+    account: Account, engagement: Engagement, message: dict[str, Any] | None
+) -> dict[str, str]:
+    """The message's fields: the campaign the engagement names, else the automation's
+    message it is with, else none."""
     if engagement.campaign_id:
-        fields["campaign[id]"] = engagement.campaign_id
-    return fields
+        return {"campaign[id]": engagement.campaign_id}
+    if message is None:
+        return {}
+    automation_id = str(message["flow"])
+    return _automation_message(
+        account, automation_id, message["flow_name"], message["step"], message["id"]
+    )
+
+
+def _automation_message(
+    account: Account, automation_id: str, name: str, step: int, message_id: int
+) -> dict[str, str]:
+    """An automation's message, as its events name it: an email campaign of type
+    "automation" of its own id, and the automation."""
+    return {
+        "campaign[type]": "automation",
+        "campaign[id]": account.automation_campaign(automation_id, step),
+        "campaign[name]": name,
+        "campaign[message][id]": str(message_id),
+        "automation[id]": automation_id,
+    }
 
 
 def _own_fields(engagement: Engagement, kind: str, phone: str) -> dict[str, str]:

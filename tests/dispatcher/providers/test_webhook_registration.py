@@ -16,7 +16,7 @@ from dispatcher import main as dispatcher_main
 from dispatcher.providers.activecampaign import ActiveCampaignClient, TrackingAccount
 from dispatcher.sandbox import Sandbox, start_sandbox
 from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox, start_activecampaign_sandbox
-from dispatcher.webhook_registration import main
+from dispatcher.webhook_registration import endpoint_url, main
 from tests.dispatcher.helpers import with_client
 
 PUBLIC_URL = "https://hooks.example.com/"
@@ -31,6 +31,8 @@ KLAVIYO_TOPICS = [
     "event:klaviyo.sent_sms",
 ]
 AC_EVENTS = ["sent", "open", "click", "bounce", "unsubscribe", "sms_unsub"]
+# Not `api`: our own API calls (list status, say) would come back as events.
+AC_SOURCES = ["public", "admin", "system"]
 PROVIDER_ENV = (
     "MARKETING_PROVIDER",
     "MARKETING_SANDBOX_URL",
@@ -88,7 +90,7 @@ def test_the_klaviyo_client_creates_a_webhook_of_the_receivers_topics(sandbox: S
     assert list(created.topics) == KLAVIYO_TOPICS
 
 
-def test_the_activecampaign_client_creates_a_webhook_of_every_source(
+def test_the_activecampaign_client_creates_a_webhook_of_every_source_but_the_api(
     activecampaign: ActiveCampaignSandbox,
 ) -> None:
     url = "https://hooks.example.com/webhooks/activecampaign/s3cret"
@@ -103,7 +105,7 @@ def test_the_activecampaign_client_creates_a_webhook_of_every_source(
     (created,) = activecampaign.view("webhooks")
     assert (created["id"], created["url"]) == (webhook_id, url)
     assert created["events"] == AC_EVENTS
-    assert created["sources"] == ["public", "admin", "api", "system"]
+    assert created["sources"] == AC_SOURCES
 
 
 def test_register_at_the_klaviyo_sandbox_prints_the_webhook_id(
@@ -142,7 +144,46 @@ def test_register_at_the_activecampaign_sandbox_puts_the_secret_in_the_url(
     assert (status, out) == (0, "1\n")
     (created,) = activecampaign.view("webhooks")
     assert created["url"] == "http://127.0.0.1:8091/webhooks/activecampaign/t0ken"
-    assert created["events"] == AC_EVENTS
+    assert (created["events"], created["sources"]) == (AC_EVENTS, AC_SOURCES)
+
+
+def test_register_at_the_activecampaign_sandbox_quotes_the_secret_in_the_url(
+    monkeypatch: pytest.MonkeyPatch, activecampaign: ActiveCampaignSandbox
+) -> None:
+    environment(
+        monkeypatch,
+        MARKETING_PROVIDER="activecampaign",
+        MARKETING_SANDBOX_URL=activecampaign.base_url,
+        ACTIVECAMPAIGN_WEBHOOK_SECRET="a/b%c d?",
+    )
+
+    status, _, _ = run(["--url", "http://127.0.0.1:8091/"])
+
+    assert status == 0
+    (created,) = activecampaign.view("webhooks")
+    assert created["url"] == "http://127.0.0.1:8091/webhooks/activecampaign/a%2Fb%25c%20d%3F"
+
+
+@pytest.mark.parametrize(
+    ("secret", "path"),
+    [
+        ("t0ken", "t0ken"),
+        ("a/b", "a%2Fb"),
+        ("50%off", "50%25off"),
+        ("../x", "..%2Fx"),
+        ("q?x=1#f", "q%3Fx%3D1%23f"),
+        ("ü", "%C3%BC"),
+    ],
+)
+def test_the_activecampaign_endpoint_quotes_every_character_of_the_secret(
+    secret: str, path: str
+) -> None:
+    assert endpoint_url("activecampaign", "https://hooks.example.com/", secret) == (
+        f"https://hooks.example.com/webhooks/activecampaign/{path}"
+    )
+    assert endpoint_url("klaviyo", "https://hooks.example.com/", secret) == (
+        "https://hooks.example.com/webhooks/klaviyo"
+    )
 
 
 @pytest.mark.parametrize(

@@ -107,3 +107,28 @@ def ac_form(
         head, *rest = name.split("__")
         values["".join([head, *(f"[{part}]" for part in rest)])] = value
     return urlencode({k: v for k, v in values.items() if k not in drop}).encode()
+
+
+# What the service stores of each text field of an Engagement (service/storage/
+# models.py, Engagement), and the receiver's own bound on the others.
+STORED_CHARS = {
+    "external_id": 128,
+    "provider_type": 128,
+    "campaign_id": 128,
+    "flow_id": 128,
+    "message_id": 128,
+    "bounce_type": 16,
+    "detail": 255,
+    "url": 2000,
+    "email": 2000,
+    "phone": 2000,
+}
+
+
+def assert_storable(engagement: Any) -> None:
+    """Every text field of `engagement` free of C0 control characters (NUL among
+    them: PostgreSQL takes no NUL in a text) and within what the service stores."""
+    for name, most in STORED_CHARS.items():
+        value = getattr(engagement, name)
+        assert not any(ord(c) < 0x20 for c in value), (name, value)
+        assert len(value) <= most, (name, len(value))

@@ -12,7 +12,7 @@ from marketing.bus.v1 import bus_pb2
 from marketing_runtime.timestamps import to_datetime
 
 from dispatcher.webhooks import activecampaign
-from tests.dispatcher.webhooks.helpers import AC_SECRET, ac_form
+from tests.dispatcher.webhooks.helpers import AC_SECRET, ac_form, assert_storable
 
 MAPPED = [
     ("open", bus_pb2.ENGAGEMENT_TYPE_OPENED),
@@ -92,8 +92,50 @@ def test_an_sms_unsubscribe_is_the_phone_that_sent_stop() -> None:
     assert engagement.phone == "+15005550001"
 
 
-def test_an_automation_is_the_flow() -> None:
-    assert parse(ac_form("sent", automation__id="12")).flow_id == "12"
+def test_a_campaigns_message_is_the_campaign_and_no_flow() -> None:
+    engagement = parse(ac_form("open", campaign__type="single"))
+
+    assert (engagement.campaign_id, engagement.flow_id, engagement.message_id) == ("7", "", "9")
+
+
+def test_an_automations_message_is_the_flow_and_no_campaign() -> None:
+    body = ac_form("sent", campaign__type="automation", automation__id="12")
+
+    engagement = parse(body)
+
+    assert (engagement.flow_id, engagement.campaign_id, engagement.message_id) == ("12", "", "9")
+
+
+def test_an_automation_id_alone_makes_it_an_automations_message() -> None:
+    engagement = parse(ac_form("click", automation__id="12", drop=("campaign[message][id]",)))
+
+    assert (engagement.flow_id, engagement.campaign_id) == ("12", "")
+    assert engagement.message_id == ""
+
+
+def test_an_automations_message_without_its_automation_id_names_neither() -> None:
+    engagement = parse(ac_form("open", campaign__type="Automation"))
+
+    assert (engagement.flow_id, engagement.campaign_id) == ("", "")
+
+
+def test_the_message_id_may_come_as_message_id() -> None:
+    body = ac_form("open", message__id="11", drop=("campaign[message][id]",))
+
+    assert parse(body).message_id == "11"
+
+
+@pytest.mark.parametrize("initiated_from", ["api", "API", " api "])
+@pytest.mark.parametrize("event_type", [t for t, _ in MAPPED])
+def test_what_our_own_api_calls_did_is_ignored(event_type: str, initiated_from: str) -> None:
+    assert activecampaign.parse(ac_form(event_type, initiated_from=initiated_from)) is None
+
+
+@pytest.mark.parametrize("initiated_from", ["public", "admin", "system", ""])
+def test_what_the_person_a_user_or_activecampaign_did_is_taken(initiated_from: str) -> None:
+    assert parse(ac_form("unsubscribe", initiated_from=initiated_from)).type == (
+        bus_pb2.ENGAGEMENT_TYPE_UNSUBSCRIBED
+    )
 
 
 @pytest.mark.parametrize(
@@ -153,6 +195,79 @@ def test_any_values_are_read_as_they_are(event_type: str, values: dict[str, str]
     engagement = parse(ac_form(event_type, extra=values))
 
     if "contact__email" in values:
-        assert engagement.email == values["contact__email"]
+        assert engagement.email == _printable(values["contact__email"])
     if "link__url" in values:
-        assert engagement.url == values["link__url"]
+        assert engagement.url == _printable(values["link__url"])
+
+
+def _printable(value: str) -> str:
+    """`value` as the receiver keeps it: without C0 control characters, a tab or
+    a line break read as a space."""
+    return "".join(" " if c in "\t\n\v\f\r" else c for c in value if c >= " " or c in "\t\n\v\f\r")
+
+
+def test_nul_and_other_control_characters_are_left_out_of_every_text() -> None:
+    body = ac_form(
+        "bounce",
+        contact__email="ada\x00@example.com",
+        contact__phone="+1500\x005550006",
+        campaign__id="7\x00",
+        campaign__message__id="\x009",
+        bounce__type="ha\x00rd",
+        bounce__description="mailbox\x00unavailable\x1b[0m",
+    )
+
+    engagement = parse(body)
+
+    assert b"%00" in body
+    assert_storable(engagement)
+    assert (engagement.email, engagement.phone) == ("ada@example.com", "+15005550006")
+    assert (engagement.campaign_id, engagement.message_id) == ("7", "9")
+    assert (engagement.bounce_type, engagement.detail) == ("hard", "mailboxunavailable[0m")
+
+
+def test_a_line_break_or_tab_in_a_text_is_a_space() -> None:
+    engagement = parse(ac_form("unsubscribe", unsubscribe__reason="too\r\nmany\temails"))
+
+    assert engagement.detail == "too  many emails"
+
+
+def test_a_field_of_nothing_but_control_characters_is_empty_and_the_next_name_is_read() -> None:
+    engagement = parse(ac_form("sms_unsub", sms__phone="\x00\x00", contact__phone="+15005550001"))
+
+    assert engagement.phone == "+15005550001"
+
+
+def test_texts_are_cut_to_what_the_service_stores() -> None:
+    body = ac_form(
+        "click",
+        campaign__id="c" * 300,
+        campaign__message__id="m" * 300,
+        link__url="https://example.com/" + "p" * 5000,
+        bounce__type="x" * 40,
+        unsubscribe__reason="r" * 400,
+    )
+
+    engagement = parse(body)
+
+    assert_storable(engagement)
+    assert (engagement.campaign_id, engagement.message_id) == ("c" * 128, "m" * 128)
+    assert engagement.url == ("https://example.com/" + "p" * 5000)[:2000]
+    assert len(engagement.bounce_type) == 16 and len(engagement.detail) == 255
+
+
+@given(
+    event_type=st.sampled_from([t for t, _ in MAPPED]),
+    values=st.dictionaries(
+        st.sampled_from(
+            ["contact__email", "contact__phone", "campaign__id", "campaign__message__id",
+             "automation__id", "link__url", "bounce__type", "bounce__description",
+             "unsubscribe__reason", "sms__phone"]
+        ),
+        st.text(st.characters(exclude_categories=["Cs"]), max_size=400),
+    ),
+)  # fmt: skip
+def test_whatever_the_values_every_text_is_storable(
+    event_type: str, values: dict[str, str]
+) -> None:
+    assert_storable(parse(ac_form(event_type, extra=values)))

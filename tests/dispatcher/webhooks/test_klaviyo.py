@@ -20,6 +20,7 @@ from tests.dispatcher.webhooks.helpers import (
     NOW,
     SECRET,
     WEBHOOK_ID,
+    assert_storable,
     klaviyo_body,
     klaviyo_item,
     signed_headers,
@@ -278,6 +279,52 @@ def test_an_item_missing_parts_is_reported_with_what_it_has() -> None:
     assert not engagement.HasField("occur_time")
 
 
+def test_nul_and_other_control_characters_are_left_out_of_every_text() -> None:
+    properties = {
+        "$message": "msg\u00001",
+        "$flow": "flow-1\u0000",
+        "$campaign": "\u0000camp-1",
+        "URL": "https://example.com/\u0000offer",
+        "Bounce Type": "Ha\u0000rd",
+        "Reason": "mailbox\u0000 does not exist\u0007",
+    }
+    item = klaviyo_item("ev\u0000-1", email="ada@exa\u0000mple.com", properties=properties)
+    body = klaviyo_body(item)
+
+    (engagement,) = klaviyo.parse(body, WEBHOOK_ID)
+
+    assert b"\\u0000" in body
+    assert_storable(engagement)
+    assert (engagement.external_id, engagement.email) == ("ev-1", "ada@example.com")
+    assert (engagement.message_id, engagement.flow_id, engagement.campaign_id) == (
+        "msg1",
+        "flow-1",
+        "camp-1",
+    )
+    assert engagement.url == "https://example.com/offer"
+    assert (engagement.bounce_type, engagement.detail) == ("hard", "mailbox does not exist")
+
+
+def test_texts_are_cut_to_what_the_service_stores() -> None:
+    properties = {
+        "$message": "m" * 300,
+        "$flow": "f" * 300,
+        "$campaign": "c" * 300,
+        "URL": "https://example.com/" + "p" * 5000,
+        "Bounce Type": "b" * 40,
+        "Reason": "r" * 400,
+    }
+    item = klaviyo_item("e" * 200, properties=properties)
+
+    (engagement,) = klaviyo.parse(klaviyo_body(item), WEBHOOK_ID)
+
+    assert_storable(engagement)
+    assert engagement.external_id == "e" * 128
+    assert (engagement.message_id, engagement.flow_id) == ("m" * 128, "f" * 128)
+    assert engagement.url == ("https://example.com/" + "p" * 5000)[:2000]
+    assert (len(engagement.bounce_type), len(engagement.detail)) == (16, 255)
+
+
 def test_unknown_topics_and_items_without_an_id_are_left_out() -> None:
     body = klaviyo_body(
         klaviyo_item("ev-1", "event:klaviyo.received_push"),
@@ -340,9 +387,31 @@ def test_any_items_are_read_without_an_error(items: list[dict[str, Any]]) -> Non
     for engagement in klaviyo.parse(body, WEBHOOK_ID):
         assert engagement.external_id
         assert engagement.provider_type in klaviyo.TOPICS
+        assert_storable(engagement)
 
 
 @given(document=JSON)
 def test_any_json_is_read_or_refused_as_malformed(document: Any) -> None:
     with contextlib.suppress(Malformed, Refused):
         klaviyo.parse(orjson.dumps(document), WEBHOOK_ID)
+
+
+@given(
+    external_id=st.text(min_size=1, max_size=300).filter(lambda s: any(c >= " " for c in s)),
+    email=st.text(max_size=300),
+    properties=st.dictionaries(
+        st.sampled_from(
+            ["$message", "$flow", "$campaign", "Campaign ID", "URL", "Bounce Type", "Reason",
+             "$reason", "Bounce Reason", "$email", "$phone_number"]
+        ),
+        st.text(max_size=3000) | st.integers(-(2**63), 2**63 - 1),
+    ),
+)  # fmt: skip
+def test_whatever_the_values_every_text_is_storable(
+    external_id: str, email: str, properties: dict[str, Any]
+) -> None:
+    item = klaviyo_item(external_id, email=email, properties=properties)
+
+    (engagement,) = klaviyo.parse(klaviyo_body(item), WEBHOOK_ID)
+
+    assert_storable(engagement)

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any, cast
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from prometheus_client import REGISTRY
 
+from dispatcher.webhook_registration import endpoint_url
 from dispatcher.webhooks import ReceiverConfig, create_app
 from tests.dispatcher.webhooks.helpers import (
     AC_SECRET,
@@ -265,3 +267,22 @@ def test_a_body_over_the_limit_without_a_declared_length_is_413() -> None:
 
     assert "content-length" not in reply.request.headers
     assert reply.status_code == 413
+
+
+def test_an_activecampaign_event_our_api_calls_caused_is_200_and_ignored(site: Site) -> None:
+    before = counted("activecampaign", "ignored")
+
+    assert site.post(AC, ac_form("unsubscribe", initiated_from="api")) == 200
+
+    assert site.published == []
+    assert counted("activecampaign", "ignored") == before + 1
+
+
+@pytest.mark.parametrize("secret", ["a/b", "50%off", "a%2Fb", "sp ace/..%", "ümlaut?#&="])
+def test_a_secret_of_any_characters_matches_quoted_in_the_path(secret: str) -> None:
+    site = Site(activecampaign_secret=secret)
+    path = urlsplit(endpoint_url("activecampaign", "http://test", secret)).path
+
+    assert site.post(path, ac_form("open")) == 200
+    assert len(site.published) == 1
+    assert site.post(f"/webhooks/activecampaign/{quote(secret + 'x', safe='')}", ac_form()) == 404

@@ -243,3 +243,58 @@ def test_redelivered_engagement_leaves_the_state_of_one_delivery(
         for c in stub.ListConsents(pb.ListConsentsRequest(parent=name)).consents
     ] == trail
     assert _suppression(loop, db, email) == suppressed
+
+
+def test_a_hard_bounce_after_an_unsubscribe_is_not_lifted_by_a_new_opt_in(stub, loop, db) -> None:
+    email, _ = _subscriber(stub)
+    _apply(loop, db, _engagement(email, T.ENGAGEMENT_TYPE_UNSUBSCRIBED))
+    _apply(loop, db, _engagement(email, T.ENGAGEMENT_TYPE_BOUNCED, bounce_type="hard"))
+    assert _suppression(loop, db, email) == "hard_bounce"
+    stub.SubscribeNewsletter(pb.SubscribeNewsletterRequest(email=email, source="checkout"))
+    assert _suppression(loop, db, email) == "hard_bounce"
+
+
+def test_a_complaint_after_a_newer_withdrawal_still_suppresses(stub, loop, db) -> None:
+    email, name = _subscriber(stub)
+    complained = datetime.now(UTC)
+    stub.RecordConsent(
+        pb.RecordConsentRequest(parent=name, consent=consent("EMAIL", granted=False))
+    )
+    _apply(loop, db, _engagement(email, T.ENGAGEMENT_TYPE_SPAM_COMPLAINT, at=complained))
+    assert _suppression(loop, db, email) == "spam_complaint"
+
+
+def test_an_erasure_keeps_the_counts_without_the_person(stub, loop, db) -> None:
+    email, name = _subscriber(stub)
+    opened = _engagement(email, T.ENGAGEMENT_TYPE_OPENED, campaign_id="erased-c", url="https://s")
+    _apply(loop, db, opened)
+    stub.DeleteContact(pb.DeleteContactRequest(name=name))
+    row = loop.run_until_complete(_row_of(db, opened.external_id))
+    assert (row.contact_id, row.email_sha256, row.url, row.type) == (None, None, "", "opened")
+
+
+async def _row_of(db: Database, external_id: str) -> Engagement:
+    async with db.transaction() as session:
+        found = await session.scalar(
+            select(Engagement).where(Engagement.external_id == external_id)
+        )
+        assert found is not None
+        return found
+
+
+def test_batches_unsubscribing_the_same_people_in_opposite_orders_never_deadlock(
+    stub, loop, db
+) -> None:
+    people = [_subscriber(stub)[0] for _ in range(6)]
+
+    async def batch(order: list[str]) -> None:
+        async with db.transaction() as session:
+            now = datetime.now(UTC)
+            engagements = [_engagement(e, T.ENGAGEMENT_TYPE_UNSUBSCRIBED) for e in order]
+            await record(session, [Reported(e, now) for e in engagements], now)
+
+    async def race() -> None:
+        await asyncio.gather(*(batch(people if n % 2 else people[::-1]) for n in range(6)))
+
+    loop.run_until_complete(race())
+    assert all(_suppression(loop, db, e) == "unsubscribed" for e in people)

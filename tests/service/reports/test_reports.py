@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, timestamp_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from marketing.bus.v1 import bus_pb2
@@ -260,3 +260,14 @@ def test_open_and_click_rates_are_shares_of_deliveries(
         assert f.rate(f.clicked) == clicked / delivered * 100
     assert f.roi(None) == 0.0
     assert f.roi(Cost(0, "EUR")) == 0.0
+
+
+def test_a_dashboard_time_out_of_range_names_the_field(stub) -> None:
+    bad = timestamp_pb2.Timestamp(seconds=1, nanos=-5)
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.GetDashboardMetrics(pb.GetDashboardMetricsRequest(start_time=bad))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "start_time" in field_violations(refused.value)
+    early = timestamp_pb2.Timestamp(seconds=-62135596800 + 86400)  # 0001-01-02
+    board = stub.GetDashboardMetrics(pb.GetDashboardMetricsRequest(end_time=early)).metrics
+    assert board.new_contacts == 0

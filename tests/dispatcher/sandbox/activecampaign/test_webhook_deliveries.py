@@ -98,9 +98,13 @@ def test_an_automation_email_sent_is_one_form_post_of_type_sent(
         "contact[first_name]": "Ada",
         "contact[last_name]": "",
         "contact[phone]": "+15005550006",
-        "campaign[id]": automation_id,
+        # As ActiveCampaign has it: an automation's email is a campaign of type
+        # "automation", of an id of its own (the account's first campaign here).
+        "campaign[type]": "automation",
+        "campaign[id]": "1",
         "campaign[name]": "Welcome",
         "campaign[message][id]": str(message["id"]),
+        "automation[id]": automation_id,
     }
     assert ac.webhooks_idle()
     (attempt,) = answer(raw.get("/_sandbox/webhook-deliveries"), 200)
@@ -201,8 +205,51 @@ def test_the_dispatchers_receiver_reads_what_the_sandbox_sends(
         bus_pb2.ENGAGEMENT_TYPE_CLICKED,
         "https://shop.example/p",
     )
-    assert (clicked.campaign_id, clicked.message_id) == (automation_id, str(message["id"]))
+    assert (clicked.flow_id, clicked.campaign_id) == (automation_id, "")
+    assert clicked.message_id == str(message["id"])
     assert [clicked.external_id] == answered["external_ids"]
+
+
+def test_an_automation_message_sent_is_read_as_the_automations_flow_message(
+    api: httpx.Client, raw: httpx.Client, receiver: Receiver, ac: ActiveCampaignSandbox
+) -> None:
+    register(api, receiver)
+    planted = answer(raw.post("/_sandbox/campaigns", json={"name": "Summer sale"}), 201)[
+        "campaigns"
+    ]
+    automation_id = automation(raw)
+    first, second = sync_contact(api, EMAIL)["id"], sync_contact(api, "bo@example.com")["id"]
+
+    enrol(api, first, automation_id)
+    enrol(api, second, automation_id)
+
+    requests = receiver.wait_for(2)
+    campaign_ids = {form(r)["campaign[id]"] for r in requests}
+    assert len(campaign_ids) == 1, "one campaign for the automation's one email"
+    assert campaign_ids.isdisjoint({automation_id, *(c["id"] for c in planted)})
+    read = [receiving.parse(r.body) for r in requests]
+    assert [(e.type, e.flow_id, e.campaign_id) for e in read if e is not None] == [
+        (bus_pb2.ENGAGEMENT_TYPE_SENT, automation_id, ""),
+        (bus_pb2.ENGAGEMENT_TYPE_SENT, automation_id, ""),
+    ]
+    assert {e.message_id for e in read if e is not None} == {str(m["id"]) for m in ac.messages()}
+
+
+def test_an_engagement_with_a_campaign_names_that_campaign_and_no_automation(
+    api: httpx.Client, raw: httpx.Client, receiver: Receiver, ac: ActiveCampaignSandbox
+) -> None:
+    register(api, receiver)
+    contact = sync_contact(api, EMAIL)["id"]
+    enrol(api, contact, automation(raw))  # a message of an automation sent first
+
+    engage(raw, email=EMAIL, type="opened", campaign_id="42")
+
+    _, opened = receiver.wait_for(2)
+    fields = form(opened)
+    assert fields["campaign[id]"] == "42"
+    assert "automation[id]" not in fields and fields.get("campaign[type]") != "automation"
+    found = receiving.parse(opened.body)
+    assert found is not None and (found.campaign_id, found.flow_id) == ("42", "")
 
 
 def test_only_webhooks_subscribed_to_the_event_and_its_source_get_it(
