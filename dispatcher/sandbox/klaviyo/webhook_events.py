@@ -237,8 +237,13 @@ def _payload(
 
 
 def encode(target: Target, items: Sequence[Outgoing], sent_at: float) -> Request:
-    """A delivery of `items` to the webhook, signed with its secret."""
-    timestamp = datetime.fromtimestamp(sent_at, UTC).isoformat(timespec="seconds")
+    """A delivery of `items` to the webhook, signed with its secret. The
+    timestamp is the wall clock's, whatever the sandbox's clock says: it says
+    when the request is sent, and receivers refuse one outside their replay
+    window (a test that moved the sandbox's clock on an hour would see every
+    later delivery refused)."""
+    del sent_at  # the sandbox's clock: event times follow it, sending does not
+    timestamp = datetime.now(UTC).isoformat(timespec="seconds")
     meta = {
         "klaviyo_account_id": ACCOUNT_ID,
         "klaviyo_webhook_id": target.webhook_id,
