@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Numeric, and_, case, func, literal_column,
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from service.common.sql import ORDER_TOTAL_PATH
 from service.storage.models import Engagement, EventLog
 
 NANOS = 10**9
@@ -172,7 +173,7 @@ async def _attribute(
         .limit(1)
         .lateral("touch")
     )
-    total = EventLog.data["payload"]["order"]["total"]
+    total = EventLog.data[ORDER_TOTAL_PATH]
     in_range = (
         []
         if orders is None

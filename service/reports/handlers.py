@@ -75,7 +75,7 @@ class ReportHandlers:
                 for m, f in sorted(report.messages.items())
             ],
         )
-        message.average_time_to_complete.FromTimedelta(_whole_micros(report.average_to_complete))
+        message.average_time_to_complete.FromTimedelta(report.average_to_complete)
         return pb.GetFlowMetricsResponse(metrics=message)
 
     async def dashboard(

@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from service.common.sql import email_key_sql
+from service.common.sql import ORDER_TOTAL_PATH, email_key_sql
 from service.segments import filters as f
 from service.storage.models import Consent, Contact, EventLog, SegmentMembership, Suppression
 
@@ -51,7 +51,7 @@ _OPT_IN = {
     f.ConsentKind.PUSH: Contact.push_opt_in,
 }
 # Where an event's value is, in its log row's document ({"email", "payload"}).
-_VALUE_PATHS = {"placed_order": ("payload", "order", "total")}
+_VALUE_PATHS = {"placed_order": ORDER_TOTAL_PATH}
 _CUSTOM_VALUE_PATH = ("payload", "value")
 
 

@@ -248,7 +248,7 @@ async def updates(b: Bench, contacts: int, rate: float = 1000.0, seconds: float 
     async def upsert(n: int) -> None:
         await _until(began + n / rate)
         contact = pb.UpsertContactRequest()
-        contact.contact.email = _email(chosen[n])
+        contact.contact.email = email(chosen[n])
         contact.contact.loyalty_tier = tier
         try:
             await b.service.UpsertContact(contact, timeout=60)
@@ -260,7 +260,7 @@ async def updates(b: Bench, contacts: int, rate: float = 1000.0, seconds: float 
         await _until(began + first / rate)
         request = pb.TrackEventsRequest(
             events=[
-                event_pb2.Event(email=_email(chosen[n]), custom=event_pb2.CustomEvent(name=probe))
+                event_pb2.Event(email=email(chosen[n]), custom=event_pb2.CustomEvent(name=probe))
                 for n in range(first, last)
             ]
         )
@@ -313,7 +313,8 @@ async def updates(b: Bench, contacts: int, rate: float = 1000.0, seconds: float 
     )
 
 
-def _email(k: int) -> str:
+def email(k: int) -> str:
+    """The full sync's k-th shopper (bench_sync's formula)."""
     return f"shopper.{k}@sync.example.com"
 
 

@@ -139,7 +139,7 @@ def _delivery(
                         {
                             "type": "profile",
                             "id": "p",
-                            "attributes": {"email": bench_sync_email(shopper)},
+                            "attributes": {"email": bench_segments.email(shopper)},
                         }
                     ],
                 },
@@ -147,11 +147,6 @@ def _delivery(
         )
     meta = {"klaviyo_webhook_id": WEBHOOK_ID, "klaviyo_account_id": "bench"}
     return orjson.dumps({"data": items, "meta": meta})
-
-
-def bench_sync_email(k: int) -> str:
-    """The full sync's k-th shopper (bench_sync's formula)."""
-    return f"shopper.{k}@sync.example.com"
 
 
 async def _post(
