@@ -23,6 +23,7 @@ from service.api.tls import TlsSetupError
 from service.settings import ServiceSettings, async_database_url
 from service.storage import migrate
 from service.storage.database import Database
+from service.workers.attribution_worker import AttributionSettings
 from service.workers.flow_worker import TimerSettings
 from service.workers.queue_gauges import QueueGaugeSettings
 from service.workers.runner import BusWorkers
@@ -61,6 +62,7 @@ def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus | None) -> Bu
             max_sleep_s=settings.timer_max_sleep_s,
         ),
         queue_gauges=QueueGaugeSettings(interval_s=settings.queue_gauges_s),
+        attribution=AttributionSettings(window=timedelta(seconds=settings.attribution_window_s)),
     )
 
 

@@ -71,7 +71,7 @@ async def create_server(
         clock=clock,
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
         person_reader=BusPersonReader(bus, timeout_s=settings.provider_read_timeout_s),
-        reports=report_settings(settings.attribution_window_s, settings.cost_per_message),
+        reports=report_settings(settings.cost_per_message),
     )
     # Not the generated add_..._to_server: undecodable requests must become INVALID_ARGUMENT.
     request_decoding.register(server, servicer, SERVICE)

@@ -48,6 +48,7 @@ from service.errors import (
     Violations,
 )
 from service.flows import triggers as flow_triggers
+from service.reports import attribution
 from service.segments import membership
 from service.storage.database import Database
 from service.storage.models import (
@@ -424,6 +425,7 @@ async def delete_contact(db: Database, *, name: str, now: datetime) -> None:
             delete(EventLog).where(or_(EventLog.contact_id == row.id, EventLog.contact_key == key))
         )
         await outbox.forget_person(session, key)
+        await attribution.forget(session, key)  # their orders are gone
         # What they did with our messages stays counted, without who did it.
         await session.execute(
             update(Engagement)

@@ -1,33 +1,26 @@
 """Engagement figures and attributed revenue, computed from our own records:
 the engagement the providers' webhooks reported (service.engagement) and the
-orders in the event log.
+orders attributed to it (service.reports.attribution: last touch).
 
 Counts are of people (unique opens, unique clicks): a person is their email
-digest, or for an engagement without an email the engagement itself.
-Attribution is last touch: a `placed_order` is the conversion of the last
-message its person clicked in the attribution window before the order, or,
-without a click, the last one they opened. Each order is attributed once."""
+digest, or for an engagement without an email the engagement itself."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Numeric, and_, case, func, literal_column, or_, select, true
+from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from service.common.sql import ORDER_TOTAL_PATH
-from service.storage.models import Engagement, EventLog
+from service.storage.models import Conversion, Engagement
 
-NANOS = 10**9
-PLACED_ORDER = "placed_order"
+NANOS = 10**9  # money's smallest unit, as google.type.Money's nanos
 _PERSON = func.coalesce(Engagement.email_sha256, "x:" + Engagement.external_id)
-_TOUCHES = ("clicked", "opened")
 
 
 @dataclass(frozen=True)
@@ -107,7 +100,6 @@ async def figures_by(
     session: AsyncSession,
     key: ColumnElement[Any] | InstrumentedAttribute[Any],
     where: ColumnElement[bool],
-    window: timedelta,
     orders: OrderRange | None = None,
 ) -> dict[Any, Figures]:
     """Figures grouped by `key` (a campaign, a message) over the engagement
@@ -118,27 +110,31 @@ async def figures_by(
     )
     found = {row.k: _figures_of(row) for row in rows}
     if found:
-        await _attribute(session, found, key, where, window, orders)
+        await _attribute(session, found, key, where, orders)
     return found
 
 
-async def revenue_of(
-    session: AsyncSession, window: timedelta, orders: OrderRange
-) -> dict[str, int]:
+async def revenue_of(session: AsyncSession, orders: OrderRange) -> dict[str, int]:
     """The revenue of the orders in `orders` attributed to any message."""
-    found = {1: Figures()}
-    await _attribute(session, found, literal_column("1"), true(), window, orders, everyone=True)
-    return found[1].revenue
+    rows = await session.execute(
+        select(Conversion.currency, func.sum(Conversion.amount_nanos))
+        .where(
+            Conversion.ordered_at >= orders.start,
+            Conversion.ordered_at < orders.end,
+            Conversion.currency != "",
+        )
+        .group_by(Conversion.currency)
+    )
+    return {currency: int(amount) for currency, amount in rows}
 
 
 async def figures_of(
     session: AsyncSession,
     where: ColumnElement[bool],
-    window: timedelta,
     orders: OrderRange | None = None,
 ) -> Figures:
     """The figures of all the engagement `where` picks, as one."""
-    grouped = await figures_by(session, literal_column("1"), where, window, orders)
+    grouped = await figures_by(session, literal_column("1"), where, orders)
     return grouped.get(1, Figures())
 
 
@@ -147,59 +143,29 @@ async def _attribute(
     found: dict[Any, Figures],
     key: ColumnElement[Any] | InstrumentedAttribute[Any],
     where: ColumnElement[bool],
-    window: timedelta,
     orders: OrderRange | None,
-    *,
-    everyone: bool = False,
 ) -> None:
-    """Add to each group the orders whose last touch is one of its engagements."""
-    # Only the orders of people who touched a message `where` picks (with
-    # `everyone`, `where` picks every message: no need to look).
-    touched = select(Engagement.email_sha256).where(where, Engagement.type.in_(_TOUCHES))
-    of_touched = [] if everyone else [EventLog.contact_key.in_(touched)]
-    last_touch = (
-        select(Engagement.id, key.label("k"), where.label("ours"))
-        .where(
-            Engagement.email_sha256 == EventLog.contact_key,
-            Engagement.type.in_(_TOUCHES),
-            Engagement.occurred_at <= EventLog.occurred_at,
-            Engagement.occurred_at > EventLog.occurred_at - window,
-        )
-        .order_by(
-            case((Engagement.type == "clicked", 0), else_=1),
-            Engagement.occurred_at.desc(),
-            Engagement.id.desc(),
-        )
-        .limit(1)
-        .lateral("touch")
-    )
-    total = EventLog.data[ORDER_TOTAL_PATH]
+    """Add to each group the orders attributed to one of its engagements
+    (`marketing_conversion`, kept by service.reports.attribution)."""
     in_range = (
         []
         if orders is None
-        else [EventLog.occurred_at >= orders.start, EventLog.occurred_at < orders.end]
+        else [Conversion.ordered_at >= orders.start, Conversion.ordered_at < orders.end]
     )
     placed = await session.execute(
-        select(
-            last_touch.c.k,
-            EventLog.contact_key,
-            total["currency_code"].astext.label("currency"),
-            func.coalesce(total["units"].astext.cast(Numeric()), 0).label("units"),
-            func.coalesce(total["nanos"].astext.cast(Numeric()), 0).label("nanos"),
-        )
-        .join(last_touch, last_touch.c.ours)
-        .where(EventLog.type == PLACED_ORDER, *in_range, *of_touched)
+        select(key.label("k"), Conversion.contact_key, Conversion.currency, Conversion.amount_nanos)
+        .join(Engagement, Engagement.id == Conversion.engagement_id)
+        .where(where, *in_range)
     )
     people: defaultdict[Any, set[str]] = defaultdict(set)
-    for k, person, currency, units, nanos in placed:
+    for k, person, currency, amount in placed:
         figures = found.get(k)
         if figures is None:
             continue
         figures.conversions += 1
         people[k].add(person)
-        amount = int(Decimal(units) * NANOS + Decimal(nanos))
         if currency:
-            figures.revenue[currency] = figures.revenue.get(currency, 0) + amount
+            figures.revenue[currency] = figures.revenue.get(currency, 0) + int(amount)
     for k, who in people.items():
         found[k].converted_people = len(who)
 

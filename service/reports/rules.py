@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, Date, and_, cast, func, literal_column, select
+from sqlalchemy import ColumnElement, and_, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.errors import NotFoundError, Violations
 from service.flows.definitions import FlowDefinition, State
 from service.flows.rules import get_flow
+from service.reports.contact_days import ContactDays
 from service.reports.figures import (
     NANOS,
     Cost,
@@ -26,32 +27,32 @@ from service.reports.figures import (
     revenue_of,
 )
 from service.storage.database import Database
-from service.storage.models import Contact, Engagement, Enrolment, Flow
+from service.storage.models import Engagement, Enrolment, Flow
 
 MAX_ID = 128
 MIN_COMPARED, MAX_COMPARED = 2, 10
 MAX_RANGE = timedelta(days=366)
 DEFAULT_RANGE = timedelta(days=30)
 REVENUE_PERIOD = timedelta(days=30)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
 TOP = 5
 
 
 @dataclass(frozen=True)
 class ReportSettings:
-    attribution_window: timedelta = timedelta(days=5)  # MARKETING_ATTRIBUTION_WINDOW_S
     cost: Cost | None = None  # MARKETING_COST_PER_MESSAGE
 
 
 DEFAULT_REPORT_SETTINGS = ReportSettings()
 
 
-def report_settings(attribution_window_s: int, cost_per_message: str) -> ReportSettings:
-    """From the settings: a window in seconds, a cost such as "0.002 EUR"."""
+def report_settings(cost_per_message: str) -> ReportSettings:
+    """From the settings: a cost such as "0.002 EUR"."""
     cost = None
     if cost_per_message:
         amount, currency = cost_per_message.split(" ")
         cost = Cost(int(Decimal(amount) * NANOS), currency)
-    return ReportSettings(timedelta(seconds=attribution_window_s), cost)
+    return ReportSettings(cost)
 
 
 @dataclass
@@ -105,7 +106,7 @@ async def campaign_metrics(db: Database, campaign_id: str, s: ReportSettings) ->
     check_campaign_id(v, "campaign_id", campaign_id)
     v.raise_if_any()
     async with db.transaction() as session:
-        figures = await figures_of(session, campaign_filter([campaign_id]), s.attribution_window)
+        figures = await figures_of(session, campaign_filter([campaign_id]))
     if figures.first is None:
         raise NotFoundError(resource_type="campaign", resource_name=campaign_id)
     return figures
@@ -123,9 +124,7 @@ async def compare_campaigns(
             v.add(f"campaign_ids[{index}]", "DUPLICATE", "each campaign once")
     v.raise_if_any()
     async with db.transaction() as session:
-        found = await figures_by(
-            session, Engagement.campaign_id, campaign_filter(campaign_ids), s.attribution_window
-        )
+        found = await figures_by(session, Engagement.campaign_id, campaign_filter(campaign_ids))
     for campaign_id in campaign_ids:
         if campaign_id not in found:
             raise NotFoundError(resource_type="campaign", resource_name=campaign_id)
@@ -148,12 +147,11 @@ async def flow_metrics(db: Database, *, flow_id: str, name: str, s: ReportSettin
                 ).where(Enrolment.flow_id == flow.id)
             )
         ).one()
-        figures = await figures_of(session, where, s.attribution_window)
+        figures = await figures_of(session, where)
         messages = await figures_by(
             session,
             Engagement.message_id,
             and_(where, Engagement.message_id != ""),
-            s.attribution_window,
         )
     return FlowReport(flow, figures, enrolled, completed, exited, average or timedelta(0), messages)
 
@@ -173,8 +171,7 @@ def dashboard_range(
 
 def _back(end: datetime, span: timedelta) -> datetime:
     """`end - span`, or the earliest time there is (a range near year 1)."""
-    earliest = datetime.min.replace(tzinfo=UTC)
-    return end - span if end - earliest > span else earliest
+    return end - span if end - EARLIEST > span else EARLIEST
 
 
 async def dashboard(
@@ -185,15 +182,10 @@ async def dashboard(
     v.raise_if_any()
     in_range = and_(Engagement.occurred_at >= start, Engagement.occurred_at < end)
     async with db.transaction() as session:
-        total, new, before = (
-            await session.execute(
-                select(
-                    func.count(),
-                    func.count().filter(Contact.created_at >= start, Contact.created_at < end),
-                    func.count().filter(Contact.created_at < start),
-                )
-            )
-        ).one()
+        contacts = await ContactDays.read(session)
+        total = contacts.total()
+        new = await contacts.created(start, end)
+        before = await contacts.created(EARLIEST, start)
         active_flows = await session.scalar(
             select(func.count(func.distinct(Enrolment.flow_id)))
             .join(Flow, Flow.id == Enrolment.flow_id)
@@ -203,14 +195,11 @@ async def dashboard(
             session,
             Engagement.campaign_id,
             and_(in_range, Engagement.campaign_id != ""),
-            s.attribution_window,
             OrderRange(start, end),
         )
-        revenue = await revenue_of(
-            session, s.attribution_window, OrderRange(_back(end, REVENUE_PERIOD), end)
-        )
+        revenue = await revenue_of(session, OrderRange(_back(end, REVENUE_PERIOD), end))
         top_flows = await _top_flows(session, start, end, in_range, s)
-        trend = await _trend(session, start, end)
+        trend = await _trend(contacts, start, end)
     top = sorted(
         campaigns.items(), key=lambda kv: (-sum(kv[1].revenue.values()), -kv[1].delivered, kv[0])
     )[:TOP]
@@ -251,29 +240,19 @@ async def _top_flows(
     summaries = []
     for flow, enrolled in rows.all():
         where = and_(in_range, flow_filter(flow.klaviyo_flow_id, flow.activecampaign_automation_id))
-        figures = await figures_of(session, where, s.attribution_window, OrderRange(start, end))
+        figures = await figures_of(session, where, OrderRange(start, end))
         summaries.append(FlowSummary(flow.id, enrolled, figures))
     return summaries
 
 
 async def _trend(
-    session: AsyncSession, start: datetime, end: datetime
+    contacts: ContactDays, start: datetime, end: datetime
 ) -> list[tuple[datetime, int]]:
     """New contacts per UTC day of the range, days without any included."""
-    day = cast(func.timezone("UTC", Contact.created_at), Date)
-    counted = dict(
-        (
-            await session.execute(
-                select(day, func.count())
-                .where(Contact.created_at >= start, Contact.created_at < end)
-                .group_by(day)
-            )
-        ).all()
-    )
     first = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     days = []
     current = first
     while current < end:
-        days.append((current, int(counted.get(current.date(), 0))))
+        days.append((current, await contacts.created_on(current.date(), start, end)))
         current += timedelta(days=1)
     return days

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -17,6 +17,7 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -553,6 +555,54 @@ class Engagement(Base):
         Index("ix_engagement_contact", "contact_id", "occurred_at"),
         Index("ix_engagement_occurred", "occurred_at"),
         Index("ix_engagement_person", "email_sha256", "occurred_at"),
+    )
+
+
+class ContactDay(Base):
+    """Contacts created on a UTC day (migration 0013), kept by triggers on the
+    contact table over several shard rows a day: a day's count is the sum of
+    its rows; first/last bound the creation times of the day's contacts."""
+
+    __tablename__ = "marketing_contact_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    contacts: Mapped[int] = mapped_column(BigInteger)
+    first_created: Mapped[datetime]
+    last_created: Mapped[datetime]
+
+
+class AttributionPending(Base):
+    """A person whose orders are to be attributed again (migration 0013):
+    queued by triggers when an order is logged or a message is opened or
+    clicked, drained by the attribution worker."""
+
+    __tablename__ = "marketing_attribution_pending"
+
+    contact_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Conversion(Base):
+    """An order and the message it is attributed to (service.reports.attribution)."""
+
+    __tablename__ = "marketing_conversion"
+
+    order_event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    contact_key: Mapped[str] = mapped_column(String(64))
+    ordered_at: Mapped[datetime]
+    engagement_id: Mapped[int] = mapped_column(BigInteger)
+    provider: Mapped[str] = mapped_column(String(32))
+    campaign_id: Mapped[str] = mapped_column(String(128))
+    flow_id: Mapped[str] = mapped_column(String(128))
+    message_id: Mapped[str] = mapped_column(String(128))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_nanos: Mapped[Decimal] = mapped_column(Numeric)
+
+    __table_args__ = (
+        Index("ix_conversion_person", "contact_key"),
+        Index("ix_conversion_ordered", "ordered_at"),
+        Index("ix_conversion_campaign", "campaign_id", "ordered_at"),
+        Index("ix_conversion_flow", "provider", "flow_id", "ordered_at"),
     )
 
 

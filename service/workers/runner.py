@@ -2,7 +2,7 @@
 writer, the result recorder, the engagement recorder (provider webhooks), the
 catalogue recorder (the provider's campaigns and flows), the contact sync
 driver and its results recorder; on PostgreSQL alone, the segment refresher,
-the flow worker and the queue gauges. Started and stopped together."""
+the flow worker, the order attribution and the queue gauges. Started and stopped together."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ from marketing_runtime.connection import Bus
 from marketing_runtime.consumer_loop import BatchHandler, consume
 
 from service.storage.database import Database
+from service.workers.attribution_worker import (
+    DEFAULT_ATTRIBUTION_SETTINGS,
+    AttributionSettings,
+    AttributionWorker,
+)
 from service.workers.catalogue_recorder import CatalogueRecorder
 from service.workers.engagement_recorder import EngagementRecorder
 from service.workers.event_log_writer import EventLogWriter
@@ -42,7 +47,7 @@ BATCH_LINGER_S = 0.2
 
 class BusWorkers:
     """The background work. Without a bus (no MARKETING_NATS_URL) only the
-    segment refresher, the flow worker and the queue gauges run: they need
+    segment refresher, the flow worker, the attribution and the queue gauges run: they need
     PostgreSQL alone."""
 
     def __init__(
@@ -56,6 +61,7 @@ class BusWorkers:
         segments: RefresherSettings = DEFAULT_REFRESHER_SETTINGS,
         timer_settings: TimerSettings = DEFAULT_TIMER_SETTINGS,
         queue_gauges: QueueGaugeSettings = DEFAULT_QUEUE_GAUGE_SETTINGS,
+        attribution: AttributionSettings = DEFAULT_ATTRIBUTION_SETTINGS,
     ) -> None:
         self._db = db
         self._bus = bus
@@ -65,6 +71,7 @@ class BusWorkers:
         self._segments = SegmentRefresher(db, clock, segments)
         self.flows = FlowWorker(db, clock, timer_settings)
         self._queue_gauges = QueueGauges(db, clock, queue_gauges)
+        self.attribution = AttributionWorker(db, attribution)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -73,6 +80,7 @@ class BusWorkers:
             asyncio.create_task(self._segments.run(), name="segment-refresher"),
             asyncio.create_task(self.flows.run(), name="flow-worker"),
             asyncio.create_task(self._queue_gauges.run(), name="queue-gauges"),
+            asyncio.create_task(self.attribution.run(), name="attribution"),
         ]
         if self._bus is not None:
             self._tasks += self._bus_tasks(self._bus)
@@ -148,6 +156,7 @@ class BusWorkers:
         self._segments.stop()
         self.flows.stop()
         self._queue_gauges.stop()
+        self.attribution.stop()
         _, late = await asyncio.wait(self._tasks, timeout=grace_s)
         for task in late:
             task.cancel()

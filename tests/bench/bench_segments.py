@@ -106,6 +106,10 @@ async def prepare_events(b: Bench, contacts: int, events: int) -> None:
         cache = CACHE_DIR / f"segment-events-{contacts}-{events}-{digest}.copy"
         started = time.perf_counter()
         rebuild_indexes = await _drop_secondary_indexes(conn)
+        # History loaded before any engagement has nothing to attribute: its
+        # orders need not queue their people (the touches that come later
+        # queue them, and all their orders are attributed then).
+        await conn.execute(_ORDERS_QUEUE_TRIGGER.format("DISABLE"))
         try:
             if cache.exists() and have == 0:
                 await conn.copy_to_table("marketing_event_log", source=cache, format="binary")
@@ -119,6 +123,7 @@ async def prepare_events(b: Bench, contacts: int, events: int) -> None:
                 partial.rename(cache)
                 b.note(f"events cached in {cache}")
         finally:
+            await conn.execute(_ORDERS_QUEUE_TRIGGER.format("ENABLE"))
             indexing = time.perf_counter()
             await conn.execute("SET maintenance_work_mem = '512MB'")
             for ddl in rebuild_indexes:
@@ -131,6 +136,7 @@ async def prepare_events(b: Bench, contacts: int, events: int) -> None:
         await conn.close()
 
 
+_ORDERS_QUEUE_TRIGGER = "ALTER TABLE marketing_event_log {} TRIGGER marketing_attribution_orders"
 _HAVE_EVENTS = "SELECT count(*) FROM marketing_event_log WHERE id LIKE 'bench-event-%'"
 # The event log's columns and their types: a binary COPY is good for exactly these
 # (a migration that leaves the event log alone keeps the cache).

@@ -8,7 +8,9 @@
   last row. Next to it, the rate the receiver accepted them (its answers),
   the ceiling of the same run: applying cannot outrun accepting.
 - `webhook_p99_ms`: each request's answer time (verified, published to
-  JetStream and acknowledged).
+  JetStream and acknowledged). Beside it, `attribution_after_applied_s`: how
+  long after the last engagement was applied the attribution worker had
+  attributed the orders of everyone the opens and clicks queued.
 - `dashboard_p99_ms`: GetDashboardMetrics (the last 30 days) over the
   million contacts and ten million events of figure 9 (generated once and
   cached, `bench_segments.prepare_events`) with the engagement above.
@@ -82,15 +84,17 @@ async def _webhooks(b: Bench, engagements: int, contacts: int) -> None:
     accepted_s = time.perf_counter() - began
     applied_at = await _until_applied(b, engagements, timeout_s=b.cfg.timeout_s)
     applied_s = applied_at - began
+    attributed_s = await _until_attributed(b, timeout_s=b.cfg.timeout_s) - applied_at
     rate, accepted_rate = engagements / applied_s, engagements / accepted_s
     p99_ms = percentile(latencies, 99) * 1000
     b.note(
         f"{engagements:,} engagements in {len(bodies):,} signed requests: accepted in "
         f"{accepted_s:.1f} s ({accepted_rate:,.0f}/s), applied at {applied_s:.1f} s "
         f"({rate:,.0f}/s); answers p50 {percentile(latencies, 50) * 1000:.1f} ms, "
-        f"p99 {p99_ms:.1f} ms"
+        f"p99 {p99_ms:.1f} ms; their people's orders attributed {attributed_s:.1f} s later"
     )
     b.results.update(
+        attribution_after_applied_s=attributed_s,
         webhook_events_per_s=rate,
         webhook_accepted_per_s=accepted_rate,
         webhook_p99_ms=p99_ms,
@@ -192,6 +196,25 @@ async def _until_applied(b: Bench, wanted: int, *, timeout_s: float) -> float:
                 return time.perf_counter()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{found:,} of {wanted:,} engagements applied")
+            await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
+
+
+async def _until_attributed(b: Bench, *, timeout_s: float) -> float:
+    """When the attribution worker has taken every person the touches queued."""
+    engine = create_async_engine(b.stack.database_url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            async with engine.begin() as connection:
+                queued = await connection.scalar(
+                    text("SELECT count(*) FROM marketing_attribution_pending")
+                )
+            if not queued:
+                return time.perf_counter()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{queued:,} people still queued for attribution")
             await asyncio.sleep(0.2)
     finally:
         await engine.dispose()

@@ -24,6 +24,7 @@ from service.reports.figures import Cost, Figures
 from service.storage.database import Database
 from tests.builders import money, placed_order, ts, upsert
 from tests.harness import field_violations, unique_email
+from tests.service.reports.settle import settle_attribution
 
 T = bus_pb2.EngagementType
 
@@ -72,6 +73,11 @@ def _campaign(stub, campaign: str):
     return stub.GetCampaignMetrics(pb.GetCampaignMetricsRequest(campaign_id=campaign)).metrics
 
 
+def _attributed(loop, db: Database) -> None:
+    """Until the attribution worker has taken every person queued."""
+    loop.run_until_complete(settle_attribution(db))
+
+
 def test_campaign_figures_count_people_and_attribute_orders_to_the_last_click(
     stub, loop, db
 ) -> None:
@@ -98,6 +104,7 @@ def test_campaign_figures_count_people_and_attribute_orders_to_the_last_click(
     _order(stub, people[1], now - timedelta(minutes=30), 5, "USD")
     _order(stub, people[0], sent - timedelta(hours=1), 99)  # before the message: not its
     _order(stub, people[3], now - timedelta(hours=2), 70)
+    _attributed(loop, db)
     f = _campaign(stub, campaign).figures
     assert (f.sent, f.delivered, f.opened, f.clicked, f.unsubscribed) == (4, 4, 3, 1, 1)
     assert (f.open_rate, f.click_rate, f.unsubscribe_rate) == (75.0, 25.0, 25.0)
@@ -119,6 +126,7 @@ def test_an_order_after_the_attribution_window_is_no_conversion(stub, loop, db) 
         _touch(email, T.ENGAGEMENT_TYPE_CLICKED, clicked, campaign_id=campaign),
     )
     _order(stub, email, clicked + timedelta(days=6), 10)  # the window is 5 days
+    _attributed(loop, db)
     assert _campaign(stub, campaign).figures.conversions == 0
 
 

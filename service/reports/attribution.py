@@ -1,0 +1,119 @@
+"""Order attribution, kept as orders and touches arrive rather than worked out
+on every report: `marketing_conversion` holds each order attributed to a
+message. Triggers (migration 0013) queue a person in
+`marketing_attribution_pending` when an order of theirs is logged or they open
+or click a message; `attribute_pending` takes a batch of queued people and
+works out all their orders again.
+
+The rule is last touch: a `placed_order` is the conversion of the last message
+its person clicked in the attribution window before the order, or, without a
+click, the last one they opened. Each order is attributed once.
+
+Why this is exact whatever the order of arrival: a person is queued in the
+same transaction as the order or touch that concerns them, and taken from the
+queue only once that transaction has committed, so the pass that follows the
+later of the two sees both. A batch is claimed with SKIP LOCKED (replicas share
+the queue) and written with upserts (two passes over one person end alike)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import Numeric, case, delete, func, literal, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.common.sql import ORDER_TOTAL_PATH
+from service.reports.figures import NANOS
+from service.storage.models import AttributionPending, Conversion, Engagement, EventLog
+
+PLACED_ORDER = "placed_order"
+TOUCHES = ("clicked", "opened")  # the engagement types an order is attributed to
+
+_CLAIM = text(
+    "DELETE FROM marketing_attribution_pending WHERE contact_key IN ("
+    " SELECT contact_key FROM marketing_attribution_pending"
+    " LIMIT :limit FOR UPDATE SKIP LOCKED)"
+    " RETURNING contact_key"
+)
+
+
+async def attribute_pending(session: AsyncSession, window: timedelta, limit: int) -> int:
+    """Attribute again every order of up to `limit` queued people; how many
+    people were taken from the queue."""
+    keys = list((await session.execute(_CLAIM, {"limit": limit})).scalars())
+    if keys:
+        await attribute_people(session, keys, window)
+    return len(keys)
+
+
+async def attribute_people(session: AsyncSession, keys: list[str], window: timedelta) -> None:
+    """Replace the conversions of the people `keys` (email digests) by what
+    their orders and touches say now."""
+    await session.execute(delete(Conversion).where(Conversion.contact_key.in_(keys)))
+    touch = (
+        select(
+            Engagement.id,
+            Engagement.provider,
+            Engagement.campaign_id,
+            Engagement.flow_id,
+            Engagement.message_id,
+        )
+        .where(
+            Engagement.email_sha256 == EventLog.contact_key,
+            Engagement.type.in_(TOUCHES),
+            Engagement.occurred_at <= EventLog.occurred_at,
+            Engagement.occurred_at > EventLog.occurred_at - window,
+        )
+        .order_by(
+            case((Engagement.type == "clicked", 0), else_=1),
+            Engagement.occurred_at.desc(),
+            Engagement.id.desc(),
+        )
+        .limit(1)
+        .lateral("touch")
+    )
+    total = EventLog.data[ORDER_TOTAL_PATH]
+    units = func.coalesce(total["units"].astext.cast(Numeric()), 0)
+    nanos = func.coalesce(total["nanos"].astext.cast(Numeric()), 0)
+    orders = (
+        select(
+            EventLog.id,
+            EventLog.contact_key,
+            EventLog.occurred_at,
+            touch.c.id,
+            touch.c.provider,
+            touch.c.campaign_id,
+            touch.c.flow_id,
+            touch.c.message_id,
+            func.coalesce(total["currency_code"].astext, literal("")),
+            units * NANOS + nanos,
+        )
+        .join(touch, literal(True))
+        .where(EventLog.contact_key.in_(keys), EventLog.type == PLACED_ORDER)
+    )
+    columns = [
+        "order_event_id",
+        "contact_key",
+        "ordered_at",
+        "engagement_id",
+        "provider",
+        "campaign_id",
+        "flow_id",
+        "message_id",
+        "currency",
+        "amount_nanos",
+    ]
+    statement = insert(Conversion).from_select(columns, orders)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Conversion.order_event_id],
+            set_={name: statement.excluded[name] for name in columns[1:]},
+        )
+    )
+
+
+async def forget(session: AsyncSession, key: str) -> None:
+    """An erased person's conversions go with their orders."""
+    await session.execute(delete(Conversion).where(Conversion.contact_key == key))
+    await session.execute(delete(AttributionPending).where(AttributionPending.contact_key == key))
