@@ -48,7 +48,7 @@ from service.errors import (
     Violations,
 )
 from service.flows import triggers as flow_triggers
-from service.reports import attribution
+from service.reports import attribution, figures
 from service.segments import membership
 from service.storage.database import Database
 from service.storage.models import (
@@ -426,6 +426,7 @@ async def delete_contact(db: Database, *, name: str, now: datetime) -> None:
         )
         await outbox.forget_person(session, key)
         await attribution.forget(session, key)  # their orders are gone
+        await figures.forget_person(session, key)
         # What they did with our messages stays counted, without who did it.
         await session.execute(
             update(Engagement)

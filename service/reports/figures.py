@@ -1,9 +1,15 @@
-"""Engagement figures and attributed revenue, computed from our own records:
-the engagement the providers' webhooks reported (service.engagement) and the
-orders attributed to it (service.reports.attribution: last touch).
+"""Engagement figures and attributed revenue, from our own records: the
+engagement the providers' webhooks reported (service.engagement), counted as
+it is recorded, and the orders attributed to it (service.reports.attribution:
+last touch).
 
 Counts are of people (unique opens, unique clicks): a person is their email
-digest, or for an engagement without an email the engagement itself."""
+digest, or for an engagement without an email the engagement itself. The
+engagement table's trigger (migration 0013) records each person once per
+figure of each campaign, flow and flow message (`marketing_engagement_reach`;
+which figures a type counts in: `marketing_figures_of`) and adds the newly
+reached to the counts (`marketing_engagement_figures`, a few shard rows a
+scope), so a report sums a few rows instead of counting people."""
 
 from __future__ import annotations
 
@@ -13,14 +19,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from service.storage.models import Conversion, Engagement
+from service.storage.models import Conversion, Engagement, EngagementFigures, EngagementReach
 
 NANOS = 10**9  # money's smallest unit, as google.type.Money's nanos
-_PERSON = func.coalesce(Engagement.email_sha256, "x:" + Engagement.external_id)
+CAMPAIGN, FLOW, FLOW_MESSAGE = "campaign", "flow", "flow_message"  # the scopes counted
+FIGURE_NAMES = ("sent", "delivered", "opened", "clicked", "bounced", "unsubscribed")
 
 
 @dataclass(frozen=True)
@@ -64,19 +71,12 @@ class Figures:
         return (self.revenue.get(cost.currency, 0) - spent) / spent * 100
 
 
-def _figure_columns() -> list[Any]:
-    def people(*types: str) -> Any:
-        return func.count(func.distinct(_PERSON)).filter(Engagement.type.in_(types))
-
+def _counter_columns() -> list[Any]:
+    sums = [func.sum(getattr(EngagementFigures, name)).label(name) for name in FIGURE_NAMES]
     return [
-        people("sent", "delivered", "bounced").label("sent"),
-        people("delivered").label("delivered"),
-        people("opened").label("opened"),
-        people("clicked").label("clicked"),
-        people("bounced").label("bounced"),
-        people("unsubscribed", "spam_complaint").label("unsubscribed"),
-        func.min(Engagement.occurred_at).label("first"),
-        func.max(Engagement.occurred_at).label("last"),
+        *sums,
+        func.min(EngagementFigures.first_at).label("first"),
+        func.max(EngagementFigures.last_at).label("last"),
     ]
 
 
@@ -85,77 +85,153 @@ def _figures_of(row: Any) -> Figures:
     # message that did not bounce counted as delivered.
     delivered = row.delivered if row.delivered else max(row.sent - row.bounced, 0)
     return Figures(
-        sent=row.sent,
-        delivered=delivered,
-        opened=row.opened,
-        clicked=row.clicked,
-        bounced=row.bounced,
-        unsubscribed=row.unsubscribed,
+        sent=int(row.sent),
+        delivered=int(delivered),
+        opened=int(row.opened),
+        clicked=int(row.clicked),
+        bounced=int(row.bounced),
+        unsubscribed=int(row.unsubscribed),
         first=row.first,
         last=row.last,
     )
 
 
-async def figures_by(
-    session: AsyncSession,
-    key: ColumnElement[Any] | InstrumentedAttribute[Any],
-    where: ColumnElement[bool],
-    orders: OrderRange | None = None,
-) -> dict[Any, Figures]:
-    """Figures grouped by `key` (a campaign, a message) over the engagement
-    `where` picks, with the orders (of `orders` only, when given) attributed
-    to each."""
-    rows = await session.execute(
-        select(key.label("k"), *_figure_columns()).where(where).group_by(key)
+@dataclass(frozen=True)
+class FlowLinks:
+    """Where a flow's messages are sent: its Klaviyo flow, its ActiveCampaign
+    automation (either may be unset)."""
+
+    klaviyo_flow_id: str
+    automation_id: str
+
+    def counted(self) -> ColumnElement[bool]:
+        return self._at(EngagementFigures.provider, EngagementFigures.scope_id)
+
+    def converted(self) -> ColumnElement[bool]:
+        return self._at(Conversion.provider, Conversion.flow_id)
+
+    def _at(self, provider: Any, flow_id: Any) -> ColumnElement[bool]:
+        parts = [
+            and_(provider == name, flow_id == linked)
+            for name, linked in (
+                ("klaviyo", self.klaviyo_flow_id),
+                ("activecampaign", self.automation_id),
+            )
+            if linked
+        ]
+        return or_(*parts) if parts else false()
+
+
+async def campaign_figures(
+    session: AsyncSession, campaign_ids: Sequence[str], orders: OrderRange | None = None
+) -> dict[str, Figures]:
+    """Each campaign's figures (at any provider), and the orders (of `orders`
+    only, when given) attributed to its messages."""
+    ids = list(campaign_ids)
+    found = await _counted(
+        session,
+        EngagementFigures.scope_id,
+        and_(EngagementFigures.scope == CAMPAIGN, EngagementFigures.scope_id.in_(ids)),
     )
-    found = {row.k: _figures_of(row) for row in rows}
-    if found:
-        await _attribute(session, found, key, where, orders)
+    await _add_conversions(
+        session, found, Conversion.campaign_id, Conversion.campaign_id.in_(ids), orders
+    )
     return found
+
+
+async def flow_figures(
+    session: AsyncSession, links: FlowLinks, orders: OrderRange | None = None
+) -> Figures:
+    """The figures of all of a flow's messages together, with their orders."""
+    found = await _counted(
+        session, literal_column("1"), and_(EngagementFigures.scope == FLOW, links.counted())
+    )
+    await _add_conversions(session, found, literal_column("1"), links.converted(), orders)
+    return found.get(1, Figures())
+
+
+async def flow_message_figures(session: AsyncSession, links: FlowLinks) -> dict[str, Figures]:
+    """The figures of each of a flow's messages (by the provider's message id)."""
+    found = await _counted(
+        session,
+        EngagementFigures.message_id,
+        and_(EngagementFigures.scope == FLOW_MESSAGE, links.counted()),
+    )
+    where = and_(links.converted(), Conversion.message_id != "")
+    await _add_conversions(session, found, Conversion.message_id, where, None)
+    return found
+
+
+async def campaigns_engaged(session: AsyncSession, start: datetime, end: datetime) -> list[str]:
+    """The campaigns with engagement in [start, end): those whose span meets
+    it, each checked on its own index (a span may straddle a quiet range)."""
+    spans = (
+        select(EngagementFigures.scope_id)
+        .where(EngagementFigures.scope == CAMPAIGN)
+        .group_by(EngagementFigures.scope_id)
+        .having(
+            func.min(EngagementFigures.first_at) < end, func.max(EngagementFigures.last_at) >= start
+        )
+        .subquery()
+    )
+    engaged = exists().where(
+        Engagement.campaign_id == spans.c.scope_id,
+        Engagement.occurred_at >= start,
+        Engagement.occurred_at < end,
+    )
+    return list((await session.scalars(select(spans.c.scope_id).where(engaged))).all())
 
 
 async def revenue_of(session: AsyncSession, orders: OrderRange) -> dict[str, int]:
     """The revenue of the orders in `orders` attributed to any message."""
     rows = await session.execute(
         select(Conversion.currency, func.sum(Conversion.amount_nanos))
-        .where(
-            Conversion.ordered_at >= orders.start,
-            Conversion.ordered_at < orders.end,
-            Conversion.currency != "",
-        )
+        .where(*_in(orders), Conversion.currency != "")
         .group_by(Conversion.currency)
     )
     return {currency: int(amount) for currency, amount in rows}
 
 
-async def figures_of(
+async def forget_person(session: AsyncSession, key: str) -> None:
+    """Erasure: the person's place in the counts stays, without who they were."""
+    await session.execute(
+        update(EngagementReach)
+        .where(EngagementReach.person == key)
+        .values(person=func.concat("erased:", func.gen_random_uuid()))
+    )
+
+
+async def _counted(
     session: AsyncSession,
+    key: ColumnElement[Any] | InstrumentedAttribute[Any],
     where: ColumnElement[bool],
-    orders: OrderRange | None = None,
-) -> Figures:
-    """The figures of all the engagement `where` picks, as one."""
-    grouped = await figures_by(session, literal_column("1"), where, orders)
-    return grouped.get(1, Figures())
+) -> dict[Any, Figures]:
+    rows = await session.execute(
+        select(key.label("k"), *_counter_columns()).where(where).group_by(key)
+    )
+    return {row.k: _figures_of(row) for row in rows}
 
 
-async def _attribute(
+def _in(orders: OrderRange) -> list[ColumnElement[bool]]:
+    return [Conversion.ordered_at >= orders.start, Conversion.ordered_at < orders.end]
+
+
+async def _add_conversions(
     session: AsyncSession,
     found: dict[Any, Figures],
     key: ColumnElement[Any] | InstrumentedAttribute[Any],
     where: ColumnElement[bool],
     orders: OrderRange | None,
 ) -> None:
-    """Add to each group the orders attributed to one of its engagements
+    """Add to each group the orders attributed to one of its messages
     (`marketing_conversion`, kept by service.reports.attribution)."""
-    in_range = (
-        []
-        if orders is None
-        else [Conversion.ordered_at >= orders.start, Conversion.ordered_at < orders.end]
-    )
+    if not found:
+        return
+    in_range = [] if orders is None else _in(orders)
     placed = await session.execute(
-        select(key.label("k"), Conversion.contact_key, Conversion.currency, Conversion.amount_nanos)
-        .join(Engagement, Engagement.id == Conversion.engagement_id)
-        .where(where, *in_range)
+        select(
+            key.label("k"), Conversion.contact_key, Conversion.currency, Conversion.amount_nanos
+        ).where(where, *in_range)
     )
     people: defaultdict[Any, set[str]] = defaultdict(set)
     for k, person, currency, amount in placed:
@@ -172,22 +248,3 @@ async def _attribute(
 
 def conversions_rate(f: Figures) -> float:
     return f.rate(f.converted_people)
-
-
-def campaign_filter(campaign_ids: Sequence[str]) -> ColumnElement[bool]:
-    return Engagement.campaign_id.in_(list(campaign_ids))
-
-
-def flow_filter(klaviyo_flow_id: str, automation_id: str) -> ColumnElement[bool]:
-    """The engagement with a flow's messages: at Klaviyo, of its linked flow;
-    at ActiveCampaign, of its automation. Nothing when neither is linked."""
-    parts = []
-    if klaviyo_flow_id:
-        parts.append(and_(Engagement.provider == "klaviyo", Engagement.flow_id == klaviyo_flow_id))
-    if automation_id:
-        parts.append(
-            and_(Engagement.provider == "activecampaign", Engagement.flow_id == automation_id)
-        )
-    if not parts:
-        return Engagement.id.is_(None)  # matches no row
-    return or_(*parts)

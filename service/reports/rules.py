@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.errors import NotFoundError, Violations
@@ -19,15 +19,16 @@ from service.reports.figures import (
     NANOS,
     Cost,
     Figures,
+    FlowLinks,
     OrderRange,
-    campaign_filter,
-    figures_by,
-    figures_of,
-    flow_filter,
+    campaign_figures,
+    campaigns_engaged,
+    flow_figures,
+    flow_message_figures,
     revenue_of,
 )
 from service.storage.database import Database
-from service.storage.models import Engagement, Enrolment, Flow
+from service.storage.models import Enrolment, Flow
 
 MAX_ID = 128
 MIN_COMPARED, MAX_COMPARED = 2, 10
@@ -106,7 +107,7 @@ async def campaign_metrics(db: Database, campaign_id: str, s: ReportSettings) ->
     check_campaign_id(v, "campaign_id", campaign_id)
     v.raise_if_any()
     async with db.transaction() as session:
-        figures = await figures_of(session, campaign_filter([campaign_id]))
+        figures = (await campaign_figures(session, [campaign_id])).get(campaign_id, Figures())
     if figures.first is None:
         raise NotFoundError(resource_type="campaign", resource_name=campaign_id)
     return figures
@@ -124,7 +125,7 @@ async def compare_campaigns(
             v.add(f"campaign_ids[{index}]", "DUPLICATE", "each campaign once")
     v.raise_if_any()
     async with db.transaction() as session:
-        found = await figures_by(session, Engagement.campaign_id, campaign_filter(campaign_ids))
+        found = await campaign_figures(session, campaign_ids)
     for campaign_id in campaign_ids:
         if campaign_id not in found:
             raise NotFoundError(resource_type="campaign", resource_name=campaign_id)
@@ -133,7 +134,7 @@ async def compare_campaigns(
 
 async def flow_metrics(db: Database, *, flow_id: str, name: str, s: ReportSettings) -> FlowReport:
     flow = await get_flow(db, flow_id=flow_id, name=name)
-    where = flow_filter(flow.provider.klaviyo_flow_id, flow.provider.activecampaign_automation_id)
+    links = FlowLinks(flow.provider.klaviyo_flow_id, flow.provider.activecampaign_automation_id)
     async with db.transaction() as session:
         enrolled, completed, exited, average = (
             await session.execute(
@@ -147,12 +148,8 @@ async def flow_metrics(db: Database, *, flow_id: str, name: str, s: ReportSettin
                 ).where(Enrolment.flow_id == flow.id)
             )
         ).one()
-        figures = await figures_of(session, where)
-        messages = await figures_by(
-            session,
-            Engagement.message_id,
-            and_(where, Engagement.message_id != ""),
-        )
+        figures = await flow_figures(session, links)
+        messages = await flow_message_figures(session, links)
     return FlowReport(flow, figures, enrolled, completed, exited, average or timedelta(0), messages)
 
 
@@ -180,7 +177,6 @@ async def dashboard(
     v = Violations()
     start, end = dashboard_range(v, start, end, now)
     v.raise_if_any()
-    in_range = and_(Engagement.occurred_at >= start, Engagement.occurred_at < end)
     async with db.transaction() as session:
         contacts = await ContactDays.read(session)
         total = contacts.total()
@@ -191,14 +187,10 @@ async def dashboard(
             .join(Flow, Flow.id == Enrolment.flow_id)
             .where(Enrolment.state == State.ACTIVE, Flow.live)
         )
-        campaigns = await figures_by(
-            session,
-            Engagement.campaign_id,
-            and_(in_range, Engagement.campaign_id != ""),
-            OrderRange(start, end),
-        )
+        engaged = await campaigns_engaged(session, start, end)
+        campaigns = await campaign_figures(session, engaged, OrderRange(start, end))
         revenue = await revenue_of(session, OrderRange(_back(end, REVENUE_PERIOD), end))
-        top_flows = await _top_flows(session, start, end, in_range, s)
+        top_flows = await _top_flows(session, start, end)
         trend = await _trend(contacts, start, end)
     top = sorted(
         campaigns.items(), key=lambda kv: (-sum(kv[1].revenue.values()), -kv[1].delivered, kv[0])
@@ -218,13 +210,7 @@ async def dashboard(
     )
 
 
-async def _top_flows(
-    session: AsyncSession,
-    start: datetime,
-    end: datetime,
-    in_range: ColumnElement[bool],
-    s: ReportSettings,
-) -> list[FlowSummary]:
+async def _top_flows(session: AsyncSession, start: datetime, end: datetime) -> list[FlowSummary]:
     rows = await session.execute(
         select(Flow, func.count(Enrolment.id).label("enrolled"))
         .join(Enrolment, Enrolment.flow_id == Flow.id)
@@ -239,8 +225,8 @@ async def _top_flows(
     )
     summaries = []
     for flow, enrolled in rows.all():
-        where = and_(in_range, flow_filter(flow.klaviyo_flow_id, flow.activecampaign_automation_id))
-        figures = await figures_of(session, where, OrderRange(start, end))
+        links = FlowLinks(flow.klaviyo_flow_id, flow.activecampaign_automation_id)
+        figures = await flow_figures(session, links, OrderRange(start, end))
         summaries.append(FlowSummary(flow.id, enrolled, figures))
     return summaries
 

@@ -606,6 +606,45 @@ class Conversion(Base):
     )
 
 
+class EngagementReach(Base):
+    """A person counted in one figure of a campaign, flow or flow message
+    (migration 0013's trigger on the engagement table): once, however often
+    the provider reports them."""
+
+    __tablename__ = "marketing_engagement_reach"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    figure: Mapped[str] = mapped_column(String(16), primary_key=True)
+    person: Mapped[str] = mapped_column(String(160), primary_key=True)
+
+    __table_args__ = (Index("ix_engagement_reach_person", "person"),)
+
+
+class EngagementFigures(Base):
+    """The people counted in each figure of a campaign (scope_id), a flow or a
+    flow's message (scope_id and message_id) at a provider: the sum of a
+    scope's shard rows; first_at/last_at span its engagement."""
+
+    __tablename__ = "marketing_engagement_figures"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    sent: Mapped[int] = mapped_column(BigInteger)
+    delivered: Mapped[int] = mapped_column(BigInteger)
+    opened: Mapped[int] = mapped_column(BigInteger)
+    clicked: Mapped[int] = mapped_column(BigInteger)
+    bounced: Mapped[int] = mapped_column(BigInteger)
+    unsubscribed: Mapped[int] = mapped_column(BigInteger)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+
+
 class CampaignCache(Base):
     """The provider's campaigns and flows (type FLOW) as the dispatcher last read them
     (migration 0012; service/provider_catalogue). `metrics` holds the provider's figures:

@@ -9,6 +9,10 @@ contacts and every order on each call.
   statement triggers when an order is logged or a person opens or clicks a message; the
   attribution worker (service/reports/attribution.py) drains it.
 - marketing_conversion: each attributed order, with the message it is attributed to.
+- marketing_engagement_reach and marketing_engagement_figures: each person counted once per
+  figure (sent, delivered, opened, clicked, bounced, unsubscribed) of each campaign, flow and
+  flow message, and the counts, kept by a statement trigger on marketing_engagement (8 shard
+  rows a scope, by backend), so that a campaign's unique opens are read, not counted.
 
 Revision ID: 0013
 Revises: 0012
@@ -82,6 +86,88 @@ $$
 """,
 )
 
+# Which figures an engagement of a type counts in (people, unique per figure).
+_FIGURES_OF_TYPE = """
+CREATE FUNCTION marketing_figures_of(engagement_type text) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+SELECT CASE engagement_type
+    WHEN 'sent' THEN ARRAY['sent']
+    WHEN 'delivered' THEN ARRAY['sent', 'delivered']
+    WHEN 'bounced' THEN ARRAY['sent', 'bounced']
+    WHEN 'opened' THEN ARRAY['opened']
+    WHEN 'clicked' THEN ARRAY['clicked']
+    WHEN 'unsubscribed' THEN ARRAY['unsubscribed']
+    WHEN 'spam_complaint' THEN ARRAY['unsubscribed']
+    ELSE ARRAY[]::text[] END
+$$
+"""
+FIGURE_SHARDS = 8
+# The scopes an engagement counts in: its campaign, its flow, its flow's message.
+_SCOPED = """
+SELECT s.scope, a.provider, s.scope_id, s.message_id, a.type,
+       coalesce(a.email_sha256, 'x:' || a.external_id) AS person, a.occurred_at
+FROM {source} a
+CROSS JOIN LATERAL (VALUES ('campaign', a.campaign_id, ''), ('flow', a.flow_id, ''),
+                           ('flow_message', a.flow_id, a.message_id)) s(scope, scope_id, message_id)
+WHERE s.scope_id <> '' AND (s.scope <> 'flow_message' OR s.message_id <> '')
+"""
+_FIGURE_NAMES = ("sent", "delivered", "opened", "clicked", "bounced", "unsubscribed")
+_COUNT_EACH = ", ".join(f"count(*) FILTER (WHERE figure = '{n}') AS {n}" for n in _FIGURE_NAMES)
+_COUNT_ENGAGEMENT = f"""
+CREATE FUNCTION marketing_engagement_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    WITH scoped AS ({_SCOPED.format(source="added")}),
+    reached AS (
+        INSERT INTO marketing_engagement_reach (scope, provider, scope_id, message_id, figure,
+                                                person)
+        SELECT DISTINCT scope, provider, scope_id, message_id, f.figure, person
+        FROM scoped, unnest(marketing_figures_of(type)) f(figure)
+        ON CONFLICT DO NOTHING
+        RETURNING scope, provider, scope_id, message_id, figure
+    ),
+    counted AS (
+        SELECT scope, provider, scope_id, message_id,
+               {_COUNT_EACH}
+        FROM reached GROUP BY 1, 2, 3, 4
+    ),
+    spans AS (
+        SELECT scope, provider, scope_id, message_id,
+               min(occurred_at) AS first_at, max(occurred_at) AS last_at
+        FROM scoped GROUP BY 1, 2, 3, 4
+    )
+    INSERT INTO marketing_engagement_figures AS f (scope, provider, scope_id, message_id, shard,
+        {", ".join(_FIGURE_NAMES)}, first_at, last_at)
+    SELECT s.scope, s.provider, s.scope_id, s.message_id, pg_backend_pid() % {FIGURE_SHARDS},
+           {", ".join(f"coalesce(c.{n}, 0)" for n in _FIGURE_NAMES)}, s.first_at, s.last_at
+    FROM spans s LEFT JOIN counted c USING (scope, provider, scope_id, message_id)
+    ON CONFLICT (scope, provider, scope_id, message_id, shard) DO UPDATE SET
+        {", ".join(f"{n} = f.{n} + excluded.{n}" for n in _FIGURE_NAMES)},
+        first_at = least(f.first_at, excluded.first_at),
+        last_at = greatest(f.last_at, excluded.last_at);
+    RETURN NULL;
+END;
+$$
+"""
+_BACKFILL_REACH = f"""
+INSERT INTO marketing_engagement_reach (scope, provider, scope_id, message_id, figure, person)
+SELECT DISTINCT scope, provider, scope_id, message_id, f.figure, person
+FROM ({_SCOPED.format(source="marketing_engagement")}) scoped,
+     unnest(marketing_figures_of(type)) f(figure)
+"""
+_BACKFILL_FIGURES = f"""
+INSERT INTO marketing_engagement_figures (scope, provider, scope_id, message_id, shard,
+    {", ".join(_FIGURE_NAMES)}, first_at, last_at)
+SELECT s.scope, s.provider, s.scope_id, s.message_id, 0,
+       {", ".join(f"coalesce(c.{n}, 0)" for n in _FIGURE_NAMES)}, s.first_at, s.last_at
+FROM (SELECT scope, provider, scope_id, message_id, min(occurred_at) AS first_at,
+             max(occurred_at) AS last_at
+      FROM ({_SCOPED.format(source="marketing_engagement")}) scoped GROUP BY 1, 2, 3, 4) s
+LEFT JOIN (SELECT scope, provider, scope_id, message_id,
+                  {_COUNT_EACH}
+           FROM marketing_engagement_reach GROUP BY 1, 2, 3, 4) c
+USING (scope, provider, scope_id, message_id)
+"""
+
 _TRIGGERS = (
     (
         "marketing_contact_day_added",
@@ -103,6 +189,13 @@ _TRIGGERS = (
         "marketing_event_log",
         "NEW TABLE AS added",
         "marketing_attribution_orders",
+    ),
+    (
+        "marketing_engagement_counted",
+        "INSERT",
+        "marketing_engagement",
+        "NEW TABLE AS added",
+        "marketing_engagement_count",
     ),
     (
         "marketing_attribution_touches",
@@ -147,7 +240,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_conversion_flow", "marketing_conversion", ["provider", "flow_id", "ordered_at"]
     )
-    for function in (*_CONTACT_DAY_FUNCTIONS, *_PENDING_FUNCTIONS):
+    _engagement_tables()
+    for function in (
+        *_CONTACT_DAY_FUNCTIONS,
+        *_PENDING_FUNCTIONS,
+        _FIGURES_OF_TYPE,
+        _COUNT_ENGAGEMENT,
+    ):
         op.execute(function)  # one statement each: asyncpg prepares what it runs
     for name, action, table, transition, function in _TRIGGERS:
         op.execute(
@@ -161,6 +260,8 @@ def upgrade() -> None:
         "SELECT (created_at AT TIME ZONE 'UTC')::date, 0, count(*), min(created_at), "
         "max(created_at) FROM marketing_contact GROUP BY 1"
     )
+    op.execute(_BACKFILL_REACH)
+    op.execute(_BACKFILL_FIGURES)
     op.execute(
         "INSERT INTO marketing_attribution_pending (contact_key) "
         "SELECT DISTINCT email_sha256 FROM marketing_engagement "
@@ -168,10 +269,43 @@ def upgrade() -> None:
     )
 
 
+def _scope_columns() -> list[sa.Column[str]]:
+    return [
+        sa.Column("scope", sa.String(16), nullable=False),  # campaign, flow, flow_message
+        sa.Column("provider", sa.String(32), nullable=False),
+        sa.Column("scope_id", sa.String(128), nullable=False),  # the campaign's or flow's id
+        sa.Column("message_id", sa.String(128), nullable=False),  # '' but for flow_message
+    ]
+
+
+def _engagement_tables() -> None:
+    keys = ["scope", "provider", "scope_id", "message_id"]
+    op.create_table(
+        "marketing_engagement_reach",
+        *_scope_columns(),
+        sa.Column("figure", sa.String(16), nullable=False),
+        sa.Column("person", sa.String(160), nullable=False),
+        sa.PrimaryKeyConstraint(*keys, "figure", "person"),
+    )
+    op.create_index("ix_engagement_reach_person", "marketing_engagement_reach", ["person"])
+    op.create_table(
+        "marketing_engagement_figures",
+        *_scope_columns(),
+        sa.Column("shard", sa.SmallInteger(), nullable=False),
+        *[sa.Column(name, sa.BigInteger(), nullable=False) for name in _FIGURE_NAMES],
+        sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint(*keys, "shard"),
+    )
+
+
 def downgrade() -> None:
     for name, _, table, _, function in _TRIGGERS:
         op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
         op.execute(f"DROP FUNCTION IF EXISTS {function}()")
+    op.execute("DROP FUNCTION IF EXISTS marketing_figures_of(text)")
+    op.drop_table("marketing_engagement_figures")
+    op.drop_table("marketing_engagement_reach")
     op.drop_table("marketing_conversion")
     op.drop_table("marketing_attribution_pending")
     op.drop_table("marketing_contact_day")

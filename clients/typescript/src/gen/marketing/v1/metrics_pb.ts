@@ -400,14 +400,17 @@ export type DashboardMetrics = Message<"marketing.v1.DashboardMetrics"> & {
   revenue30Days: Money[];
 
   /**
-   * The range's campaigns by attributed revenue, then deliveries (at most 5).
+   * The range's campaigns (with engagement in it) by the revenue of the
+   * range's orders attributed to them, then deliveries (at most 5). Their
+   * engagement figures are the whole campaign's; revenue is the range's.
    *
    * @generated from field: repeated marketing.v1.CampaignSummary top_campaigns = 7;
    */
   topCampaigns: CampaignSummary[];
 
   /**
-   * Flows by enrolments in the range (at most 5).
+   * Flows by enrolments in the range (at most 5), with the range's orders
+   * attributed to their messages.
    *
    * @generated from field: repeated marketing.v1.FlowSummary top_flows = 8;
    */
