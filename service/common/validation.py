@@ -131,6 +131,18 @@ def check_phone(v: Violations, field: str, phone: str | None) -> None:
         v.add(field, "INVALID_PHONE", "must be an E.164 number such as +4915112345678")
 
 
+_PHONE_PUNCTUATION = re.compile(r"[\s().\-/]")
+
+
+def phone_as_stored(phone: str) -> str:
+    """A phone a provider reported, written as contacts' phones are stored
+    (E.164), when only its punctuation differs: "+49 151 1234-5678" and
+    "0049 (151) 12345678" are "+4915112345678". A number without its country
+    code stays as it is (it cannot be guessed)."""
+    digits = _PHONE_PUNCTUATION.sub("", phone)
+    return "+" + digits[2:] if digits.startswith("00") else digits
+
+
 def check_language(v: Violations, field: str, language: str | None) -> None:
     if language and (len(language) > 35 or not _LANGUAGE.fullmatch(language)):
         v.add(field, "INVALID_LANGUAGE", "must be a BCP 47 language tag such as de-DE")

@@ -28,7 +28,7 @@ from marketing.bus.v1 import bus_pb2
 from sqlalchemy import ARRAY, String, any_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.common.validation import email_key, normalize_email
+from service.common.validation import email_key, normalize_email, phone_as_stored
 from service.consent.rules import (
     ConsentType,
     ReportedWithdrawal,
@@ -87,7 +87,7 @@ async def record(session: AsyncSession, reported: Sequence[Reported], now: datet
 
 
 def _who(e: bus_pb2.Engagement) -> str:
-    return normalize_email(e.email) if e.email else e.phone
+    return normalize_email(e.email) if e.email else phone_as_stored(e.phone)
 
 
 class Person(NamedTuple):
@@ -99,7 +99,11 @@ async def _contacts(session: AsyncSession, reported: list[Reported]) -> dict[str
     """The contacts the engagements name, by normalised email, or by phone when
     the provider gave no email (an SMS STOP)."""
     emails = {normalize_email(r.engagement.email) for r in reported if r.engagement.email}
-    phones = {r.engagement.phone for r in reported if not r.engagement.email and r.engagement.phone}
+    phones = {
+        phone_as_stored(r.engagement.phone)
+        for r in reported
+        if not r.engagement.email and r.engagement.phone
+    }
     if not emails and not phones:
         return {}
     # Two lookups, each by its own index (one OR of both would scan every contact).
@@ -209,7 +213,7 @@ def _address(r: Reported, people: dict[str, Person]) -> str | None:
     found by phone; None when neither is known."""
     if r.engagement.email:
         return normalize_email(r.engagement.email)
-    contact = people.get(r.engagement.phone)
+    contact = people.get(phone_as_stored(r.engagement.phone))
     return contact.email if contact is not None else None
 
 

@@ -192,6 +192,20 @@ async def revenue_of(session: AsyncSession, orders: OrderRange) -> dict[str, int
     return {currency: int(amount) for currency, amount in rows}
 
 
+async def main_currency(session: AsyncSession, orders: OrderRange) -> str:
+    """The currency of most of the attributed orders in `orders` ("" for none)."""
+    return str(
+        await session.scalar(
+            select(Conversion.currency)
+            .where(*_in(orders), Conversion.currency != "")
+            .group_by(Conversion.currency)
+            .order_by(func.count().desc(), Conversion.currency)
+            .limit(1)
+        )
+        or ""
+    )
+
+
 async def forget_person(session: AsyncSession, key: str) -> None:
     """Erasure: the person's place in the counts stays, without who they were."""
     await session.execute(

@@ -25,6 +25,7 @@ from service.reports.figures import (
     campaigns_engaged,
     flow_figures,
     flow_message_figures,
+    main_currency,
     revenue_of,
 )
 from service.storage.database import Database
@@ -192,9 +193,8 @@ async def dashboard(
         revenue = await revenue_of(session, OrderRange(_back(end, REVENUE_PERIOD), end))
         top_flows = await _top_flows(session, start, end)
         trend = await _trend(contacts, start, end)
-    top = sorted(
-        campaigns.items(), key=lambda kv: (-sum(kv[1].revenue.values()), -kv[1].delivered, kv[0])
-    )[:TOP]
+        main = await main_currency(session, OrderRange(start, end))
+    top = _top_campaigns(campaigns, main)
     return Dashboard(
         start,
         end,
@@ -208,6 +208,16 @@ async def dashboard(
         top_flows,
         trend,
     )
+
+
+def _top_campaigns(campaigns: dict[str, Figures], main: str) -> list[tuple[str, Figures]]:
+    """By revenue in `main`, the currency of most orders (amounts in different
+    currencies are not added), then attributed orders, then deliveries."""
+    ranked = sorted(
+        campaigns.items(),
+        key=lambda kv: (-kv[1].revenue.get(main, 0), -kv[1].conversions, -kv[1].delivered, kv[0]),
+    )
+    return ranked[:TOP]
 
 
 async def _top_flows(session: AsyncSession, start: datetime, end: datetime) -> list[FlowSummary]:

@@ -146,7 +146,16 @@ def test_a_spam_complaint_suppresses_as_such_and_a_hard_bounce_keeps_consent(
     assert _suppression(loop, db, soft) is None
 
 
-def test_an_sms_stop_by_phone_withdraws_sms_consent_only(stub, loop, db) -> None:
+@pytest.mark.parametrize(
+    "written",
+    [
+        lambda p: p,
+        lambda p: f"{p[:3]} {p[3:6]} {p[6:9]}-{p[9:]}",  # +49 15x xxx-xxxx
+        lambda p: f"00{p[1:3]} ({p[3:6]}) {p[6:]}",  # 0049 (15x) ...
+    ],
+    ids=["e164", "spaced", "international-prefix"],
+)
+def test_an_sms_stop_by_phone_withdraws_sms_consent_only(stub, loop, db, written) -> None:
     phone = f"+4915{uuid.uuid4().int % 10**9:09d}"
     contact = stub.UpsertContact(upsert(unique_email(), phone=phone)).contact
     stub.RecordConsent(pb.RecordConsentRequest(parent=contact.name, consent=consent("SMS")))
@@ -155,7 +164,7 @@ def test_an_sms_stop_by_phone_withdraws_sms_consent_only(stub, loop, db) -> None
         provider="activecampaign",
         external_id=uuid.uuid4().hex,
         type=T.ENGAGEMENT_TYPE_SMS_UNSUBSCRIBED,
-        phone=phone,
+        phone=written(phone),  # as the provider wrote it
     )
     _apply(loop, db, stop)
     got = stub.GetContact(pb.GetContactRequest(name=contact.name)).contact

@@ -401,8 +401,10 @@ export type DashboardMetrics = Message<"marketing.v1.DashboardMetrics"> & {
 
   /**
    * The range's campaigns (with engagement in it) by the revenue of the
-   * range's orders attributed to them, then deliveries (at most 5). Their
-   * engagement figures are the whole campaign's; revenue is the range's.
+   * range's orders attributed to them (in the currency of most of those
+   * orders: amounts in different currencies are not added), then attributed orders,
+   * then deliveries (at most 5). Their engagement figures are the whole
+   * campaign's; revenue is the range's.
    *
    * @generated from field: repeated marketing.v1.CampaignSummary top_campaigns = 7;
    */
