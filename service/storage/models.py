@@ -613,14 +613,12 @@ class EngagementReach(Base):
 
     __tablename__ = "marketing_engagement_reach"
 
+    person: Mapped[str] = mapped_column(String(160), primary_key=True)  # first: erasure
     scope: Mapped[str] = mapped_column(String(16), primary_key=True)
     provider: Mapped[str] = mapped_column(String(32), primary_key=True)
     scope_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     figure: Mapped[str] = mapped_column(String(16), primary_key=True)
-    person: Mapped[str] = mapped_column(String(160), primary_key=True)
-
-    __table_args__ = (Index("ix_engagement_reach_person", "person"),)
 
 
 class EngagementFigures(Base):
