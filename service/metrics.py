@@ -95,6 +95,11 @@ QUEUE_ITEMS = Gauge(
     "Delivery queue items, by state (pending, in_flight, failed), read from PostgreSQL",
     ["state"],
 )
+ATTRIBUTION_QUEUE = Gauge(
+    "marketing_attribution_queue",
+    "People waiting for the attribution worker (marketing_attribution_pending), read from "
+    "PostgreSQL",
+)
 QUEUE_OLDEST_AGE = Gauge(
     "marketing_queue_oldest_age_seconds",
     "Age of the oldest pending outbox row (the processing lag), and of the oldest failed one "

@@ -50,7 +50,8 @@ class ServiceSettings(ProcessSettings):
         ge=3600,
         le=90 * 24 * 3600,
         description="how long after a person clicked (or opened) a message an order of theirs "
-        "counts as that message's conversion (GetCampaignMetrics, GetFlowMetrics)",
+        "counts as that message's conversion; read by the attribution worker (a change "
+        "attributes every order again)",
     )
     cost_per_message: str = Field(
         "",

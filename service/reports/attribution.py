@@ -25,7 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.sql import ORDER_TOTAL_PATH
 from service.reports.figures import NANOS
-from service.storage.models import AttributionPending, Conversion, Engagement, EventLog
+from service.storage.database import Database
+from service.storage.models import (
+    AttributionPending,
+    AttributionWindow,
+    Conversion,
+    Engagement,
+    EventLog,
+)
 
 PLACED_ORDER = "placed_order"
 TOUCHES = ("clicked", "opened")  # the engagement types an order is attributed to
@@ -111,6 +118,43 @@ async def attribute_people(session: AsyncSession, keys: list[str], window: timed
             set_={name: statement.excluded[name] for name in columns[1:]},
         )
     )
+
+
+_REQUEUE_EVERYONE_TOUCHED = text(
+    "INSERT INTO marketing_attribution_pending AS p (contact_key)"
+    " SELECT DISTINCT email_sha256 FROM marketing_engagement"
+    " WHERE type IN ('opened', 'clicked') AND email_sha256 IS NOT NULL ORDER BY 1"
+    " ON CONFLICT (contact_key) DO UPDATE SET contact_key = p.contact_key"
+)
+_WINDOW_ROW = 1
+
+
+async def adopt_window(session: AsyncSession, window: timedelta) -> bool:
+    """Record `window` as the one conversions are worked out with; when it
+    differs from the one recorded, queue everyone who ever opened or clicked,
+    so that every conversion is worked out again with it. Whether it did."""
+    seconds = int(window.total_seconds())
+    recorded = await session.scalar(
+        select(AttributionWindow.window_s)
+        .where(AttributionWindow.id == _WINDOW_ROW)
+        .with_for_update()
+    )
+    if recorded == seconds:
+        return False
+    await session.execute(
+        insert(AttributionWindow)
+        .values(id=_WINDOW_ROW, window_s=seconds)
+        .on_conflict_do_update(index_elements=[AttributionWindow.id], set_={"window_s": seconds})
+    )
+    if recorded is not None:
+        await session.execute(_REQUEUE_EVERYONE_TOUCHED)
+    return recorded is not None
+
+
+async def attribution_queue(db: Database) -> int:
+    """How many people wait for the attribution worker."""
+    async with db.transaction() as session:
+        return int(await session.scalar(select(func.count()).select_from(AttributionPending)) or 0)
 
 
 async def forget(session: AsyncSession, key: str) -> None:

@@ -13,13 +13,23 @@ scope), so a report sums a few rows instead of counting people."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, literal_column, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    exists,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -238,26 +248,32 @@ async def _add_conversions(
     orders: OrderRange | None,
 ) -> None:
     """Add to each group the orders attributed to one of its messages
-    (`marketing_conversion`, kept by service.reports.attribution)."""
+    (`marketing_conversion`, kept by service.reports.attribution), summed by
+    PostgreSQL: per group (orders, people) and per group and currency (revenue)."""
     if not found:
         return
     in_range = [] if orders is None else _in(orders)
-    placed = await session.execute(
+    k = key.label("k")
+    rows = await session.execute(
         select(
-            key.label("k"), Conversion.contact_key, Conversion.currency, Conversion.amount_nanos
-        ).where(where, *in_range)
+            k,
+            Conversion.currency,
+            func.grouping(Conversion.currency).label("whole"),
+            func.count().label("orders"),
+            func.count(func.distinct(Conversion.contact_key)).label("people"),
+            func.sum(Conversion.amount_nanos).label("amount"),
+        )
+        .where(where, *in_range)
+        .group_by(func.grouping_sets(tuple_(k, Conversion.currency), tuple_(k)))
     )
-    people: defaultdict[Any, set[str]] = defaultdict(set)
-    for k, person, currency, amount in placed:
-        figures = found.get(k)
+    for row in rows:
+        figures = found.get(row.k)
         if figures is None:
             continue
-        figures.conversions += 1
-        people[k].add(person)
-        if currency:
-            figures.revenue[currency] = figures.revenue.get(currency, 0) + int(amount)
-    for k, who in people.items():
-        found[k].converted_people = len(who)
+        if row.whole:
+            figures.conversions, figures.converted_people = int(row.orders), int(row.people)
+        elif row.currency:
+            figures.revenue[row.currency] = int(row.amount)
 
 
 def conversions_rate(f: Figures) -> float:

@@ -42,15 +42,13 @@ class ReportHandlers:
     async def campaign(
         self, request: pb.GetCampaignMetricsRequest
     ) -> pb.GetCampaignMetricsResponse:
-        figures = await rules.campaign_metrics(self._db, request.campaign_id, self._settings)
+        figures = await rules.campaign_metrics(self._db, request.campaign_id)
         return pb.GetCampaignMetricsResponse(
             metrics=self._campaign_message(request.campaign_id, figures)
         )
 
     async def compare(self, request: pb.CompareCampaignsRequest) -> pb.CompareCampaignsResponse:
-        compared = await rules.compare_campaigns(
-            self._db, list(request.campaign_ids), self._settings
-        )
+        compared = await rules.compare_campaigns(self._db, list(request.campaign_ids))
         campaigns = [self._campaign_message(c, f) for c, f in compared]
         return pb.CompareCampaignsResponse(
             campaigns=campaigns, differences=[_difference(name, campaigns) for name in COMPARED]
@@ -60,9 +58,7 @@ class ReportHandlers:
         v = Violations()
         flow_id = parse_flow_name(v, "name", request.name)
         v.raise_if_any()
-        report = await rules.flow_metrics(
-            self._db, flow_id=flow_id, name=request.name, s=self._settings
-        )
+        report = await rules.flow_metrics(self._db, flow_id=flow_id, name=request.name)
         message = metrics_pb2.FlowMetrics(
             flow=flow_name(report.flow.id),
             figures=self._figures(report.figures),
@@ -83,7 +79,7 @@ class ReportHandlers:
     ) -> pb.GetDashboardMetricsResponse:
         start = optional_time(request, "start_time", "start_time")
         end = optional_time(request, "end_time", "end_time")
-        board = await rules.dashboard(self._db, start, end, self._clock(), self._settings)
+        board = await rules.dashboard(self._db, start, end, self._clock())
         return pb.GetDashboardMetricsResponse(
             metrics=metrics_pb2.DashboardMetrics(
                 total_contacts=board.total_contacts,

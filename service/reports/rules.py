@@ -103,7 +103,7 @@ def check_campaign_id(v: Violations, path: str, campaign_id: str) -> None:
         v.add(path, "INVALID_ID", f"a provider campaign id of 1 to {MAX_ID} characters")
 
 
-async def campaign_metrics(db: Database, campaign_id: str, s: ReportSettings) -> Figures:
+async def campaign_metrics(db: Database, campaign_id: str) -> Figures:
     v = Violations()
     check_campaign_id(v, "campaign_id", campaign_id)
     v.raise_if_any()
@@ -114,9 +114,7 @@ async def campaign_metrics(db: Database, campaign_id: str, s: ReportSettings) ->
     return figures
 
 
-async def compare_campaigns(
-    db: Database, campaign_ids: list[str], s: ReportSettings
-) -> list[tuple[str, Figures]]:
+async def compare_campaigns(db: Database, campaign_ids: list[str]) -> list[tuple[str, Figures]]:
     v = Violations()
     if not MIN_COMPARED <= len(campaign_ids) <= MAX_COMPARED:
         v.add("campaign_ids", "OUT_OF_RANGE", f"{MIN_COMPARED} to {MAX_COMPARED} campaign ids")
@@ -133,7 +131,7 @@ async def compare_campaigns(
     return [(campaign_id, found[campaign_id]) for campaign_id in campaign_ids]
 
 
-async def flow_metrics(db: Database, *, flow_id: str, name: str, s: ReportSettings) -> FlowReport:
+async def flow_metrics(db: Database, *, flow_id: str, name: str) -> FlowReport:
     flow = await get_flow(db, flow_id=flow_id, name=name)
     links = FlowLinks(flow.provider.klaviyo_flow_id, flow.provider.activecampaign_automation_id)
     async with db.transaction() as session:
@@ -173,7 +171,7 @@ def _back(end: datetime, span: timedelta) -> datetime:
 
 
 async def dashboard(
-    db: Database, start: datetime | None, end: datetime | None, now: datetime, s: ReportSettings
+    db: Database, start: datetime | None, end: datetime | None, now: datetime
 ) -> Dashboard:
     v = Violations()
     start, end = dashboard_range(v, start, end, now)

@@ -550,7 +550,7 @@ class Engagement(Base):
 
     __table_args__ = (
         UniqueConstraint("provider", "external_id", name="uq_engagement_provider_id"),
-        Index("ix_engagement_campaign", "campaign_id", "type", "occurred_at"),
+        Index("ix_engagement_campaign_time", "campaign_id", "occurred_at"),  # migration 0013
         Index("ix_engagement_flow", "flow_id", "type", "occurred_at"),
         Index("ix_engagement_contact", "contact_id", "occurred_at"),
         Index("ix_engagement_occurred", "occurred_at"),
@@ -582,12 +582,23 @@ class AttributionPending(Base):
     contact_key: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
+class AttributionWindow(Base):
+    """The window the conversions were attributed with (one row, id 1)."""
+
+    __tablename__ = "marketing_attribution_window"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    window_s: Mapped[int] = mapped_column(BigInteger)
+
+
 class Conversion(Base):
     """An order and the message it is attributed to (service.reports.attribution)."""
 
     __tablename__ = "marketing_conversion"
 
-    order_event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    order_event_id: Mapped[str] = mapped_column(
+        ForeignKey("marketing_event_log.id", ondelete="CASCADE"), primary_key=True
+    )
     contact_key: Mapped[str] = mapped_column(String(64))
     ordered_at: Mapped[datetime]
     engagement_id: Mapped[int] = mapped_column(BigInteger)

@@ -2,7 +2,9 @@
 for the alert rules in service/monitoring/alerts.yml: every `interval_s`, the
 pending, in-flight and failed items and the ages of the oldest pending and the
 oldest failed outbox rows are read from PostgreSQL into
-`marketing_queue_items{state}` and `marketing_queue_oldest_age_seconds{state}`.
+`marketing_queue_items{state}` and `marketing_queue_oldest_age_seconds{state}`,
+and the people waiting for the attribution worker into
+`marketing_attribution_queue`.
 
 Every process running the workers reads and shows the same database-wide
 values (the rules take their max). A failed read is logged and tried again
@@ -18,6 +20,7 @@ from prometheus_client import Gauge
 
 from service import metrics
 from service.deliveries.queue import QueueStats, queue_stats
+from service.reports.attribution import attribution_queue
 from service.storage.database import Database
 from service.workers.repeat import repeat
 
@@ -39,12 +42,14 @@ class QueueGauges:
         *,
         items: Gauge = metrics.QUEUE_ITEMS,
         oldest_age: Gauge = metrics.QUEUE_OLDEST_AGE,
+        attribution: Gauge = metrics.ATTRIBUTION_QUEUE,
     ) -> None:
         self._db = db
         self._clock = clock
         self._settings = settings
         self._items = items  # by state; tests give gauges of their own
         self._oldest_age = oldest_age
+        self._attribution = attribution
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -54,6 +59,7 @@ class QueueGauges:
         """Read the queue and set the gauges; how many items are pending or in flight."""
         stats = await queue_stats(self._db, now=self._clock())
         self._export(stats)
+        self._attribution.set(await attribution_queue(self._db))
         return stats.pending + stats.in_flight
 
     def _export(self, stats: QueueStats) -> None:

@@ -180,3 +180,36 @@ def test_an_erased_person_leaves_no_conversion_and_nothing_queued(loop, db) -> N
             return len(conversions.all()), len(queued.all())
 
     assert loop.run_until_complete(run()) == (0, 0)
+
+
+def test_an_order_being_written_holds_its_person_back_until_it_commits(loop, db) -> None:
+    """The person is already queued (their click); an order of theirs is being
+    written: the worker may not take them before it commits (it would work
+    out their orders without it and nobody would queue them again)."""
+    email = f"{uuid.uuid4().hex}@attribution.example.com"
+
+    async def run() -> tuple[int, int, int]:
+        await _touch(db, email, Touch(True, 10, 0), 0)  # queues the person
+        async with db.transaction() as writing:
+            await writing.execute(
+                insert(EventLog).values(
+                    id=uuid.uuid4().hex,
+                    contact_key=email_key(email),
+                    type="placed_order",
+                    data={"payload": {"order": {"total": {"units": "7", "currency_code": "EUR"}}}},
+                    occurred_at=_at(20, 1),
+                )
+            )
+            async with db.transaction() as worker:  # another connection, meanwhile
+                taken_meanwhile = await attribute_pending(worker, WINDOW, 1000)
+        async with db.transaction() as worker:
+            taken_after = await attribute_pending(worker, WINDOW, 1000)
+        async with db.transaction() as session:
+            converted = await session.scalars(
+                select(Conversion).where(Conversion.contact_key == email_key(email))
+            )
+            return taken_meanwhile, taken_after, len(converted.all())
+
+    taken_meanwhile, taken_after, converted = loop.run_until_complete(run())
+    assert (taken_meanwhile, converted) == (0, 1)
+    assert taken_after >= 1

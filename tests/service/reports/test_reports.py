@@ -279,3 +279,27 @@ def test_a_dashboard_time_out_of_range_names_the_field(stub) -> None:
     early = timestamp_pb2.Timestamp(seconds=-62135596800 + 86400)  # 0001-01-02
     board = stub.GetDashboardMetrics(pb.GetDashboardMetricsRequest(end_time=early)).metrics
     assert board.new_contacts == 0
+
+
+def test_erasing_a_buyer_removes_their_orders_and_keeps_their_engagement_counted(
+    stub, loop, db
+) -> None:
+    campaign = f"c-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    email = unique_email()
+    contact = stub.UpsertContact(upsert(email)).contact
+    _report(
+        loop,
+        db,
+        _touch(email, T.ENGAGEMENT_TYPE_DELIVERED, now - timedelta(hours=3), campaign_id=campaign),
+        _touch(email, T.ENGAGEMENT_TYPE_CLICKED, now - timedelta(hours=2), campaign_id=campaign),
+    )
+    _order(stub, email, now - timedelta(hours=1), 40)
+    _attributed(loop, db)
+    before = _campaign(stub, campaign).figures
+    assert (before.delivered, before.clicked, before.conversions) == (1, 1, 1)
+    stub.DeleteContact(pb.DeleteContactRequest(name=contact.name))
+    _attributed(loop, db)
+    after = _campaign(stub, campaign).figures
+    assert (after.delivered, after.clicked) == (1, 1)  # counted, without who
+    assert (after.conversions, list(after.revenue)) == (0, [])  # the order is gone

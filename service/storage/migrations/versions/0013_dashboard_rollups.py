@@ -38,7 +38,7 @@ BEGIN
     INSERT INTO marketing_contact_day AS d (day, shard, contacts, first_created, last_created)
     SELECT (created_at AT TIME ZONE 'UTC')::date, pg_backend_pid() % {CONTACT_DAY_SHARDS},
            count(*), min(created_at), max(created_at)
-    FROM added GROUP BY 1
+    FROM added GROUP BY 1 ORDER BY 1
     ON CONFLICT (day, shard) DO UPDATE SET
         contacts = d.contacts + excluded.contacts,
         first_created = least(d.first_created, excluded.first_created),
@@ -54,7 +54,7 @@ BEGIN
     INSERT INTO marketing_contact_day AS d (day, shard, contacts, first_created, last_created)
     SELECT (created_at AT TIME ZONE 'UTC')::date, pg_backend_pid() % {CONTACT_DAY_SHARDS},
            -count(*), min(created_at), max(created_at)
-    FROM removed GROUP BY 1
+    FROM removed GROUP BY 1 ORDER BY 1
     ON CONFLICT (day, shard) DO UPDATE SET contacts = d.contacts + excluded.contacts;
     RETURN NULL;
 END;
@@ -62,13 +62,18 @@ $$
 """,
 )
 
+# A person already queued is queued again by updating their row, not left as
+# it is (DO NOTHING): the update locks the row until the order or touch
+# commits, so the worker (SKIP LOCKED) takes the person only after it, or, if
+# the worker had taken them first, the insert waits for it and queues them
+# anew. Rows are locked in key order, so that two writers cannot deadlock.
 _PENDING_FUNCTIONS = (
     """
 CREATE FUNCTION marketing_attribution_orders() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO marketing_attribution_pending (contact_key)
-    SELECT DISTINCT contact_key FROM added WHERE type = 'placed_order'
-    ON CONFLICT DO NOTHING;
+    INSERT INTO marketing_attribution_pending AS p (contact_key)
+    SELECT DISTINCT contact_key FROM added WHERE type = 'placed_order' ORDER BY 1
+    ON CONFLICT (contact_key) DO UPDATE SET contact_key = p.contact_key;
     RETURN NULL;
 END;
 $$
@@ -76,10 +81,10 @@ $$
     """
 CREATE FUNCTION marketing_attribution_touches() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO marketing_attribution_pending (contact_key)
+    INSERT INTO marketing_attribution_pending AS p (contact_key)
     SELECT DISTINCT email_sha256 FROM added
-    WHERE type IN ('opened', 'clicked') AND email_sha256 IS NOT NULL
-    ON CONFLICT DO NOTHING;
+    WHERE type IN ('opened', 'clicked') AND email_sha256 IS NOT NULL ORDER BY 1
+    ON CONFLICT (contact_key) DO UPDATE SET contact_key = p.contact_key;
     RETURN NULL;
 END;
 $$
@@ -118,10 +123,11 @@ CREATE FUNCTION marketing_engagement_count() RETURNS trigger LANGUAGE plpgsql AS
 BEGIN
     WITH scoped AS ({_SCOPED.format(source="added")}),
     reached AS (
-        INSERT INTO marketing_engagement_reach (scope, provider, scope_id, message_id, figure,
-                                                person)
-        SELECT DISTINCT scope, provider, scope_id, message_id, f.figure, person
+        INSERT INTO marketing_engagement_reach (person, scope, provider, scope_id, message_id,
+                                                figure)
+        SELECT DISTINCT person, scope, provider, scope_id, message_id, f.figure
         FROM scoped, unnest(marketing_figures_of(type)) f(figure)
+        ORDER BY 1, 2, 3, 4, 5, 6
         ON CONFLICT DO NOTHING
         RETURNING scope, provider, scope_id, message_id, figure
     ),
@@ -140,10 +146,14 @@ BEGIN
     SELECT s.scope, s.provider, s.scope_id, s.message_id, pg_backend_pid() % {FIGURE_SHARDS},
            {", ".join(f"coalesce(c.{n}, 0)" for n in _FIGURE_NAMES)}, s.first_at, s.last_at
     FROM spans s LEFT JOIN counted c USING (scope, provider, scope_id, message_id)
+    ORDER BY 1, 2, 3, 4
     ON CONFLICT (scope, provider, scope_id, message_id, shard) DO UPDATE SET
         {", ".join(f"{n} = f.{n} + excluded.{n}" for n in _FIGURE_NAMES)},
         first_at = least(f.first_at, excluded.first_at),
-        last_at = greatest(f.last_at, excluded.last_at);
+        last_at = greatest(f.last_at, excluded.last_at)
+    -- Repeats and people already counted change nothing: no new row version.
+    WHERE {" + ".join(f"excluded.{n}" for n in _FIGURE_NAMES)} > 0
+       OR excluded.first_at < f.first_at OR excluded.last_at > f.last_at;
     RETURN NULL;
 END;
 $$
@@ -166,6 +176,15 @@ LEFT JOIN (SELECT scope, provider, scope_id, message_id,
                   {_COUNT_EACH}
            FROM marketing_engagement_reach GROUP BY 1, 2, 3, 4) c
 USING (scope, provider, scope_id, message_id)
+"""
+
+_CREATED_AT_FIXED = """
+CREATE FUNCTION marketing_reject_created_at_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'marketing_contact.created_at never changes (marketing_contact_day counts it)'
+        USING ERRCODE = 'restrict_violation';
+END;
+$$
 """
 
 _TRIGGERS = (
@@ -221,9 +240,30 @@ def upgrade() -> None:
         "marketing_attribution_pending",
         sa.Column("contact_key", sa.String(64), primary_key=True),
     )
+    # The window the conversions were worked out with: a worker with another
+    # window queues everyone again (service/reports/attribution.py).
+    op.create_table(
+        "marketing_attribution_window",
+        sa.Column("id", sa.SmallInteger(), primary_key=True),
+        sa.Column("window_s", sa.BigInteger(), nullable=False),
+    )
+    # The dashboard asks which campaigns had engagement in a range: the index
+    # by campaign, type and time (read by nothing since the counts are kept)
+    # could not bound the time without the type.
+    op.drop_index("ix_engagement_campaign", table_name="marketing_engagement")
+    op.create_index(
+        "ix_engagement_campaign_time", "marketing_engagement", ["campaign_id", "occurred_at"]
+    )
     op.create_table(
         "marketing_conversion",
-        sa.Column("order_event_id", sa.String(128), primary_key=True),
+        # Erasure deletes the order; its conversion goes with it, even one a
+        # worker was writing meanwhile.
+        sa.Column(
+            "order_event_id",
+            sa.String(128),
+            sa.ForeignKey("marketing_event_log.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("contact_key", sa.String(64), nullable=False),
         sa.Column("ordered_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("engagement_id", sa.BigInteger(), nullable=False),
@@ -253,6 +293,14 @@ def upgrade() -> None:
             f"CREATE TRIGGER {name} AFTER {action} ON {table} REFERENCING {transition} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
         )
+    # The day rollup counts contacts by creation time, which never changes:
+    # the database refuses a change rather than let the rollup drift.
+    op.execute(_CREATED_AT_FIXED)
+    op.execute(
+        "CREATE TRIGGER marketing_contact_created_at_fixed BEFORE UPDATE OF created_at "
+        "ON marketing_contact FOR EACH ROW WHEN (OLD.created_at IS DISTINCT FROM NEW.created_at) "
+        "EXECUTE FUNCTION marketing_reject_created_at_change()"
+    )
     # What exists already: the contacts counted, every person with orders or
     # touches queued once.
     op.execute(
@@ -306,6 +354,13 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
         op.execute(f"DROP FUNCTION IF EXISTS {function}()")
     op.execute("DROP FUNCTION IF EXISTS marketing_figures_of(text)")
+    op.execute("DROP TRIGGER IF EXISTS marketing_contact_created_at_fixed ON marketing_contact")
+    op.execute("DROP FUNCTION IF EXISTS marketing_reject_created_at_change()")
+    op.drop_index("ix_engagement_campaign_time", table_name="marketing_engagement")
+    op.create_index(
+        "ix_engagement_campaign", "marketing_engagement", ["campaign_id", "type", "occurred_at"]
+    )
+    op.drop_table("marketing_attribution_window")
     op.drop_table("marketing_engagement_figures")
     op.drop_table("marketing_engagement_reach")
     op.drop_table("marketing_conversion")
