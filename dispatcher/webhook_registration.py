@@ -1,7 +1,8 @@
 """`marketing-dispatcher webhooks register --url <public base url>`: register the dispatcher's
-webhook receiver (dispatcher/webhooks) at the configured provider, and print the new webhook's
-id. The provider is the dispatcher's: MARKETING_PROVIDER with its credentials, or its sandbox
-at MARKETING_SANDBOX_URL when none are given (as `build_provider` chooses).
+webhook receiver (dispatcher/webhooks) at the configured provider, replacing the one registered
+before, and print the new webhook's id. The provider is the dispatcher's: MARKETING_PROVIDER with
+its credentials, or its sandbox at MARKETING_SANDBOX_URL when none are given (as `build_provider`
+chooses).
 
     Klaviyo          <url>/webhooks/klaviyo, subscribed to the topics the receiver takes,
                      its deliveries signed with KLAVIYO_WEBHOOK_SECRET
@@ -12,21 +13,29 @@ at MARKETING_SANDBOX_URL when none are given (as `build_provider` chooses).
                      events are what our own API calls did (a list status we set would come
                      back as the person's unsubscribe)
 
+Running it again (a new secret, a deploy script) leaves one webhook, not two delivering every
+engagement twice: it lists the provider's webhooks, creates the new one, then deletes ours that
+were there before (`is_ours`: named WEBHOOK_NAME, for the same receiver), naming them on
+stderr. Created first, so that deliveries never stop; a webhook of another name or base URL
+is left alone.
+
 Exit status: 0 registered (the id on stdout); 2 a usage error, settings that do not validate
 or no secret set for the provider; 1 the provider refused or could not be reached (why, on
-stderr). A throttled call (429, or 503 at ActiveCampaign's limit) is tried again after its
-Retry-After, a few times; it is one call, made directly (not through the replicas' shared
-budget). Each run registers a webhook: running it twice registers two (delete the old one at
-the provider).
+stderr), or an old webhook could not be deleted: the new one is registered (its id on stdout)
+and stderr names the old one to delete at the provider by hand. A throttled call (429, or 503
+at ActiveCampaign's limit) is tried again after its Retry-After, a few times; each is made
+directly (not through the replicas' shared budget).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TextIO
+from dataclasses import dataclass
+from typing import Protocol, TextIO, TypeVar
 from urllib.parse import quote
 
 from pydantic import ValidationError
@@ -41,10 +50,29 @@ DESCRIPTION = "Engagement for the marketing automation service (marketing-dispat
 ATTEMPTS = 5
 THROTTLED = frozenset({429, 503})
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
 
 class NoSecret(Exception):
     """The provider's webhook secret is not set."""
+
+
+class Webhooks(Protocol):
+    """What both provider clients offer to find and delete webhooks."""
+
+    async def list_webhooks(self) -> list[tuple[str, str, str]]: ...
+
+    async def delete_webhook(self, webhook_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The new webhook; ours from before that were deleted, and those that could not be
+    (id, why)."""
+
+    webhook_id: str
+    replaced: tuple[str, ...] = ()
+    not_deleted: tuple[tuple[str, str], ...] = ()
 
 
 def endpoint_url(provider: str, base_url: str, secret: str) -> str:
@@ -56,6 +84,29 @@ def endpoint_url(provider: str, base_url: str, secret: str) -> str:
     if provider == "klaviyo":
         return f"{base}/webhooks/klaviyo"
     return f"{base}/webhooks/activecampaign/{quote(secret, safe='')}"
+
+
+def is_ours(provider: str, base_url: str, secret: str, name: str, url: str) -> bool:
+    """A webhook this command registered for the same receiver: named WEBHOOK_NAME, and at
+    Klaviyo sent to the same endpoint, at ActiveCampaign to the same base URL whatever the
+    secret segment (after a rotation the old one's is the old secret). One of another name or
+    base URL (a staging receiver's, another tool's) is not ours to delete."""
+    if name != WEBHOOK_NAME:
+        return False
+    if provider == "klaviyo":
+        return _same_or_cut_short(url, endpoint_url(provider, base_url, secret))
+    return url.startswith(endpoint_url(provider, base_url, ""))  # the path up to the secret
+
+
+def _same_or_cut_short(shown: str, ours: str) -> bool:
+    """Klaviyo's answers show `endpoint_url` truncated (PROVIDERS-API.md, in a form it does
+    not document): a shown URL that ends in an ellipsis counts as ours when what is left of
+    it, the scheme and host at least, begins ours. A form cut elsewhere is not recognised,
+    and the old webhook stays (the stderr line names none replaced)."""
+    if shown == ours:
+        return True
+    kept = shown.removesuffix("…").removesuffix("...")
+    return kept != shown and kept.count("/") >= 3 and ours.startswith(kept)
 
 
 def secret_of(settings: DispatcherSettings) -> str:
@@ -72,25 +123,58 @@ def secret_of(settings: DispatcherSettings) -> str:
     return value
 
 
-async def register(settings: DispatcherSettings, base_url: str, *, sleep: Sleep) -> str:
-    """Create the webhook at the provider; its id."""
+async def register(settings: DispatcherSettings, base_url: str, *, sleep: Sleep) -> Registered:
+    """Create the webhook at the provider, replacing ours from before (`_replace`)."""
     secret = secret_of(settings)
-    url = endpoint_url(settings.provider_name, base_url, secret)
+    provider = settings.provider_name
+    url = endpoint_url(provider, base_url, secret)
+    ours = functools.partial(is_ours, provider, base_url, secret)
     api_url, key = settings.api_endpoint()
     timeout_s = settings.provider_timeout_s
-    if settings.provider_name == "klaviyo":
-        async with KlaviyoClient(key, base_url=api_url, timeout_s=timeout_s) as klaviyo:
-            return await _retrying(
-                lambda: klaviyo.create_webhook(WEBHOOK_NAME, url, secret, description=DESCRIPTION),
-                sleep,
+    if provider == "klaviyo":
+        async with KlaviyoClient(
+            key, base_url=api_url, timeout_s=timeout_s, sleep=sleep
+        ) as klaviyo:
+            create = functools.partial(
+                klaviyo.create_webhook, WEBHOOK_NAME, url, secret, description=DESCRIPTION
             )
+            return await _replace(klaviyo, create, ours, sleep)
     tracking_url, account_id, event_key = settings.event_tracking()
     tracking = TrackingAccount(account_id, event_key, tracking_url)
     async with ActiveCampaignClient(api_url, key, tracking, timeout_s=timeout_s) as client:
-        return await _retrying(lambda: client.create_webhook(WEBHOOK_NAME, url), sleep)
+        create = functools.partial(client.create_webhook, WEBHOOK_NAME, url)
+        return await _replace(client, create, ours, sleep)
 
 
-async def _retrying(call: Callable[[], Awaitable[str]], sleep: Sleep) -> str:
+async def _replace(
+    webhooks: Webhooks,
+    create: Callable[[], Awaitable[str]],
+    ours: Callable[[str, str], bool],
+    sleep: Sleep,
+) -> Registered:
+    """List ours, create the new one, then delete the old: in this order no delivery is
+    missed (some may come twice for a moment), and a failed create leaves the old one
+    working. A delete that fails is reported, not raised: the new one
+    exists, and the caller must say which to delete by hand."""
+    before = [
+        webhook_id
+        for webhook_id, name, url in await _retrying(webhooks.list_webhooks, sleep)
+        if ours(name, url)
+    ]
+    webhook_id = await _retrying(create, sleep)
+    replaced: list[str] = []
+    not_deleted: list[tuple[str, str]] = []
+    for old in before:
+        try:
+            await _retrying(functools.partial(webhooks.delete_webhook, old), sleep)
+        except ProviderError as exc:
+            not_deleted.append((old, str(exc)))
+        else:
+            replaced.append(old)
+    return Registered(webhook_id, tuple(replaced), tuple(not_deleted))
+
+
+async def _retrying(call: Callable[[], Awaitable[T]], sleep: Sleep) -> T:
     """`call`, tried again after a throttled answer (its Retry-After, else 1, 2, 4 ... s)."""
     attempt = 1
     while True:
@@ -116,7 +200,8 @@ def main(
     out, err = out or sys.stdout, err or sys.stderr
     parser = argparse.ArgumentParser(
         prog="marketing-dispatcher webhooks register",
-        description="Register the dispatcher's webhook receiver at the configured provider.",
+        description="Register the dispatcher's webhook receiver at the configured provider, "
+        "replacing the one registered before.",
     )
     parser.add_argument(
         "--url", required=True, help="the receiver's public base URL, e.g. https://hooks.example"
@@ -124,7 +209,7 @@ def main(
     args = parser.parse_args(argv)
     try:
         chosen = settings if settings is not None else DispatcherSettings()
-        webhook_id = asyncio.run(register(chosen, args.url, sleep=sleep))
+        registered = asyncio.run(register(chosen, args.url, sleep=sleep))
     except ValidationError as exc:
         print(f"marketing-dispatcher: invalid settings: {exc}", file=err)
         return 2
@@ -134,5 +219,20 @@ def main(
     except ProviderError as exc:
         print(f"marketing-dispatcher: the webhook was not registered: {exc}", file=err)
         return 1
-    print(webhook_id, file=out)
-    return 0
+    print(registered.webhook_id, file=out)
+    return _report(registered, err)
+
+
+def _report(registered: Registered, err: TextIO) -> int:
+    """What was replaced, on stderr; 1 when an old webhook is left (it delivers every
+    engagement a second time until it is deleted)."""
+    if registered.replaced:
+        print(f"marketing-dispatcher: replaced webhook {', '.join(registered.replaced)}", file=err)
+    for old, why in registered.not_deleted:
+        print(
+            f"marketing-dispatcher: webhook {registered.webhook_id} is registered, but the one "
+            f"it replaces, {old}, was not deleted ({why}): delete webhook {old} at the provider "
+            "by hand, or run this again",
+            file=err,
+        )
+    return 1 if registered.not_deleted else 0

@@ -41,6 +41,7 @@ from dispatcher.providers.activecampaign.http import (
     ApiHttp,
     json_object,
     record_id,
+    records,
     send,
     status_error,
 )
@@ -435,6 +436,30 @@ class ActiveCampaignClient:
                 code="invalid_response",
             )
         return webhook_id
+
+    async def list_webhooks(self) -> list[tuple[str, str, str]]:
+        """GET /webhooks, page by page until one is short: (id, name, url) of each webhook."""
+        found: list[tuple[str, str, str]] = []
+        offset = 0
+        while True:
+            params = {"limit": webhooks.PAGE, "offset": offset}
+            reply = await self._api.call(
+                "GET", webhooks.PATH, operation=webhooks.LIST_WEBHOOKS, params=params
+            )
+            page = records(reply, "webhooks")
+            found += webhooks.listed(page)
+            if len(page) < webhooks.PAGE:
+                return found
+            offset += len(page)
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        """DELETE /webhooks/{id}. A webhook already gone is done: what the caller wanted."""
+        await self._api.call(
+            "DELETE",
+            webhooks.webhook_path(webhook_id),
+            operation=webhooks.DELETE_WEBHOOK,
+            allow_missing=True,
+        )
 
     def catalogue_steps(self) -> list[CatalogueStep]:
         """One catalogue refresh: campaigns, then automations, with their counters

@@ -452,6 +452,33 @@ class KlaviyoClient:
         except ValueError as exc:
             raise _invalid_response("POST", webhooks.PATH, response, exc) from exc
 
+    async def list_webhooks(self) -> list[tuple[str, str, str]]:
+        """GET /api/webhooks, every page (links.next): (id, name, endpoint_url) of each
+        webhook. A one-off like create_webhook; a later page waits `PAGE_INTERVAL_S` first
+        (webhooks.py says why)."""
+        found: list[tuple[str, str, str]] = []
+        url: str | None = webhooks.PATH
+        while url is not None:
+            response = await self._get(url)
+            try:
+                document = response.json()
+                found += webhooks.listed(document)
+            except ValueError as exc:
+                raise _unreadable(webhooks.PATH, response) from exc
+            url = reading.next_page(document)
+            if url is not None:
+                await self._sleep(webhooks.PAGE_INTERVAL_S)
+        return found
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        """DELETE /api/webhooks/{id} (204). A webhook already gone (404) is done: what the
+        caller wanted."""
+        try:
+            await self._send(webhooks.webhook_path(webhook_id), b"", method="DELETE")
+        except PermanentProviderError as exc:
+            if exc.status != 404:
+                raise
+
     def catalogue_steps(self) -> list[CatalogueStep]:
         """One catalogue refresh: email and SMS campaigns, flows, then their figures from the
         reporting endpoints (catalogue_steps.py)."""
