@@ -97,8 +97,8 @@ QUEUE_ITEMS = Gauge(
 )
 ATTRIBUTION_QUEUE = Gauge(
     "marketing_attribution_queue",
-    "People waiting for the attribution worker (marketing_attribution_pending), read from "
-    "PostgreSQL",
+    "Entries waiting for the attribution worker (marketing_attribution_pending: one per order "
+    "or touch, so a person may have several), read from PostgreSQL",
 )
 QUEUE_OLDEST_AGE = Gauge(
     "marketing_queue_oldest_age_seconds",

@@ -9,10 +9,11 @@ The rule is last touch: a `placed_order` is the conversion of the last message
 its person clicked in the attribution window before the order, or, without a
 click, the last one they opened. Each order is attributed once.
 
-Why this is exact whatever the order of arrival: a person is queued in the
-same transaction as the order or touch that concerns them, and taken from the
-queue only once that transaction has committed, so the pass that follows the
-later of the two sees both. A batch is claimed with SKIP LOCKED (replicas share
+Why this is exact whatever the order of arrival: each order or touch queues
+an entry for its person in its own transaction, and the worker can take an
+entry only once that transaction has committed, so the pass an entry causes
+sees the order or touch that queued it. Writers neither lock nor wait for
+anything in the queue. A batch is claimed with SKIP LOCKED (replicas share
 the queue) and written with upserts (two passes over one person end alike)."""
 
 from __future__ import annotations
@@ -37,19 +38,29 @@ from service.storage.models import (
 PLACED_ORDER = "placed_order"
 TOUCHES = ("clicked", "opened")  # the engagement types an order is attributed to
 
+# The oldest entries; another worker's are skipped, never waited for.
 _CLAIM = text(
-    "DELETE FROM marketing_attribution_pending WHERE contact_key IN ("
-    " SELECT contact_key FROM marketing_attribution_pending"
+    "DELETE FROM marketing_attribution_pending WHERE id IN ("
+    " SELECT id FROM marketing_attribution_pending ORDER BY id"
     " LIMIT :limit FOR UPDATE SKIP LOCKED)"
     " RETURNING contact_key"
+)
+# The same people's other entries, committed by now: this pass, whose reads
+# come after this statement, sees what they were queued for. Entries not yet
+# committed stay for a later pass.
+_ALSO_QUEUED = text(
+    "DELETE FROM marketing_attribution_pending WHERE id IN ("
+    " SELECT id FROM marketing_attribution_pending WHERE contact_key = ANY(:keys)"
+    " FOR UPDATE SKIP LOCKED)"
 )
 
 
 async def attribute_pending(session: AsyncSession, window: timedelta, limit: int) -> int:
     """Attribute again every order of up to `limit` queued people; how many
     people were taken from the queue."""
-    keys = list((await session.execute(_CLAIM, {"limit": limit})).scalars())
+    keys = sorted(set((await session.execute(_CLAIM, {"limit": limit})).scalars()))
     if keys:
+        await session.execute(_ALSO_QUEUED, {"keys": keys})
         await attribute_people(session, keys, window)
     return len(keys)
 
@@ -121,10 +132,9 @@ async def attribute_people(session: AsyncSession, keys: list[str], window: timed
 
 
 _REQUEUE_EVERYONE_TOUCHED = text(
-    "INSERT INTO marketing_attribution_pending AS p (contact_key)"
+    "INSERT INTO marketing_attribution_pending (contact_key)"
     " SELECT DISTINCT email_sha256 FROM marketing_engagement"
-    " WHERE type IN ('opened', 'clicked') AND email_sha256 IS NOT NULL ORDER BY 1"
-    " ON CONFLICT (contact_key) DO UPDATE SET contact_key = p.contact_key"
+    " WHERE type IN ('opened', 'clicked') AND email_sha256 IS NOT NULL"
 )
 _WINDOW_ROW = 1
 
@@ -152,7 +162,7 @@ async def adopt_window(session: AsyncSession, window: timedelta) -> bool:
 
 
 async def attribution_queue(db: Database) -> int:
-    """How many people wait for the attribution worker."""
+    """How many entries wait for the attribution worker (a person may have several)."""
     async with db.transaction() as session:
         return int(await session.scalar(select(func.count()).select_from(AttributionPending)) or 0)
 

@@ -69,6 +69,8 @@ class Figures:
     revenue: dict[str, int] = field(default_factory=dict)  # currency -> nanos
     first: Any = None
     last: Any = None
+    # Messages sent, where a person may get several (a flow's); 0: one each (`sent`).
+    messages_sent: int = 0
 
     def rate(self, count: int) -> float:
         """`count` / delivered * 100; 0 when nothing was delivered (never NaN)."""
@@ -77,7 +79,7 @@ class Figures:
     def roi(self, cost: Cost | None) -> float:
         if cost is None or cost.nanos <= 0 or self.sent == 0:
             return 0.0
-        spent = cost.nanos * self.sent
+        spent = cost.nanos * (self.messages_sent or self.sent)
         return (self.revenue.get(cost.currency, 0) - spent) / spent * 100
 
 

@@ -149,6 +149,8 @@ async def flow_metrics(db: Database, *, flow_id: str, name: str) -> FlowReport:
         ).one()
         figures = await flow_figures(session, links)
         messages = await flow_message_figures(session, links)
+    # ROI's cost: each message to each person (the flow's `sent` counts people).
+    figures.messages_sent = sum(m.sent for m in messages.values())
     return FlowReport(flow, figures, enrolled, completed, exited, average or timedelta(0), messages)
 
 

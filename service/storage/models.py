@@ -575,11 +575,14 @@ class ContactDay(Base):
 class AttributionPending(Base):
     """A person whose orders are to be attributed again (migration 0013):
     queued by triggers when an order is logged or a message is opened or
-    clicked, drained by the attribution worker."""
+    clicked (an entry each time), drained by the attribution worker."""
 
     __tablename__ = "marketing_attribution_pending"
 
-    contact_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    contact_key: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_attribution_pending_person", "contact_key"),)
 
 
 class AttributionWindow(Base):

@@ -3,7 +3,7 @@ for the alert rules in service/monitoring/alerts.yml: every `interval_s`, the
 pending, in-flight and failed items and the ages of the oldest pending and the
 oldest failed outbox rows are read from PostgreSQL into
 `marketing_queue_items{state}` and `marketing_queue_oldest_age_seconds{state}`,
-and the people waiting for the attribution worker into
+and the entries waiting for the attribution worker into
 `marketing_attribution_queue`.
 
 Every process running the workers reads and shows the same database-wide

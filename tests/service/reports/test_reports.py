@@ -270,6 +270,15 @@ def test_open_and_click_rates_are_shares_of_deliveries(
     assert f.roi(Cost(0, "EUR")) == 0.0
 
 
+def test_roi_costs_every_message_a_flow_sent() -> None:
+    eur = 10**9
+    campaign = Figures(sent=100, revenue={"EUR": 30 * eur})
+    assert campaign.roi(Cost(eur // 10, "EUR")) == 200.0  # 10 EUR spent on 100 people
+    flow = Figures(sent=100, messages_sent=300, revenue={"EUR": 30 * eur})
+    assert flow.roi(Cost(eur // 10, "EUR")) == 0.0  # three messages each: 30 EUR spent
+    assert flow.roi(Cost(eur // 10, "USD")) == -100.0  # no revenue in the cost's currency
+
+
 def test_a_dashboard_time_out_of_range_names_the_field(stub) -> None:
     bad = timestamp_pb2.Timestamp(seconds=1, nanos=-5)
     with pytest.raises(grpc.RpcError) as refused:

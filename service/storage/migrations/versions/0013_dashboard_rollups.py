@@ -62,18 +62,19 @@ $$
 """,
 )
 
-# A person already queued is queued again by updating their row, not left as
-# it is (DO NOTHING): the update locks the row until the order or touch
-# commits, so the worker (SKIP LOCKED) takes the person only after it, or, if
-# the worker had taken them first, the insert waits for it and queues them
-# anew. Rows are locked in key order, so that two writers cannot deadlock.
+# Every order or touch adds an entry, even for a person queued already: an
+# entry is visible to the worker only once its transaction has committed, so
+# the pass it causes sees the order or touch. (One entry per person, kept with
+# ON CONFLICT DO NOTHING, let a worker take the person between an order's
+# insert and its commit, and nothing queued them again; DO UPDATE closed that
+# but made writers wait on the worker's claims and rewrite queued rows.)
+# Writers lock nothing and wait for nothing here.
 _PENDING_FUNCTIONS = (
     """
 CREATE FUNCTION marketing_attribution_orders() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO marketing_attribution_pending AS p (contact_key)
-    SELECT DISTINCT contact_key FROM added WHERE type = 'placed_order' ORDER BY 1
-    ON CONFLICT (contact_key) DO UPDATE SET contact_key = p.contact_key;
+    INSERT INTO marketing_attribution_pending (contact_key)
+    SELECT DISTINCT contact_key FROM added WHERE type = 'placed_order';
     RETURN NULL;
 END;
 $$
@@ -81,10 +82,9 @@ $$
     """
 CREATE FUNCTION marketing_attribution_touches() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO marketing_attribution_pending AS p (contact_key)
+    INSERT INTO marketing_attribution_pending (contact_key)
     SELECT DISTINCT email_sha256 FROM added
-    WHERE type IN ('opened', 'clicked') AND email_sha256 IS NOT NULL ORDER BY 1
-    ON CONFLICT (contact_key) DO UPDATE SET contact_key = p.contact_key;
+    WHERE type IN ('opened', 'clicked') AND email_sha256 IS NOT NULL;
     RETURN NULL;
 END;
 $$
@@ -238,7 +238,11 @@ def upgrade() -> None:
     )
     op.create_table(
         "marketing_attribution_pending",
-        sa.Column("contact_key", sa.String(64), primary_key=True),
+        sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
+        sa.Column("contact_key", sa.String(64), nullable=False),
+    )
+    op.create_index(
+        "ix_attribution_pending_person", "marketing_attribution_pending", ["contact_key"]
     )
     # The window the conversions were worked out with: a worker with another
     # window queues everyone again (service/reports/attribution.py).

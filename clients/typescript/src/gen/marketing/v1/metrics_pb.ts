@@ -109,7 +109,8 @@ export type EngagementFigures = Message<"marketing.v1.EngagementFigures"> & {
 
   /**
    * (revenue − cost) / cost × 100 in the cost's currency, where cost =
-   * sent × MARKETING_COST_PER_MESSAGE; 0 when no cost is configured.
+   * messages sent × MARKETING_COST_PER_MESSAGE (a campaign's sent people; a
+   * flow's people sent each message, added up); 0 when no cost is configured.
    *
    * @generated from field: double roi = 12;
    */
