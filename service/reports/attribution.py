@@ -56,13 +56,15 @@ _ALSO_QUEUED = text(
 
 
 async def attribute_pending(session: AsyncSession, window: timedelta, limit: int) -> int:
-    """Attribute again every order of up to `limit` queued people; how many
-    people were taken from the queue."""
-    keys = sorted(set((await session.execute(_CLAIM, {"limit": limit})).scalars()))
+    """Attribute again every order of the people of up to `limit` queued
+    entries; how many entries were claimed (the worker goes on at once while
+    batches come full)."""
+    claimed = list((await session.execute(_CLAIM, {"limit": limit})).scalars())
+    keys = sorted(set(claimed))
     if keys:
         await session.execute(_ALSO_QUEUED, {"keys": keys})
         await attribute_people(session, keys, window)
-    return len(keys)
+    return len(claimed)
 
 
 async def attribute_people(session: AsyncSession, keys: list[str], window: timedelta) -> None:
