@@ -48,7 +48,9 @@ from dispatcher.settings import DispatcherSettings
 WEBHOOK_NAME = "marketing-automation"
 DESCRIPTION = "Engagement for the marketing automation service (marketing-dispatcher)"
 ATTEMPTS = 5
-THROTTLED = frozenset({429, 503})
+# Answers after which the call certainly changed nothing: a 429 from either, and
+# ActiveCampaign's 503 at its limit. Klaviyo's 503 may come after the webhook was made.
+THROTTLED = {"klaviyo": frozenset({429}), "activecampaign": frozenset({429, 503})}
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
 
@@ -94,19 +96,21 @@ def is_ours(provider: str, base_url: str, secret: str, name: str, url: str) -> b
     if name != WEBHOOK_NAME:
         return False
     if provider == "klaviyo":
-        return _same_or_cut_short(url, endpoint_url(provider, base_url, secret))
+        return _same_or_cut_short(url, endpoint_url(provider, base_url, secret), base_url)
     return url.startswith(endpoint_url(provider, base_url, ""))  # the path up to the secret
 
 
-def _same_or_cut_short(shown: str, ours: str) -> bool:
+def _same_or_cut_short(shown: str, ours: str, base_url: str) -> bool:
     """Klaviyo's answers show `endpoint_url` truncated (PROVIDERS-API.md, in a form it does
     not document): a shown URL that ends in an ellipsis counts as ours when what is left of
-    it, the scheme and host at least, begins ours. A form cut elsewhere is not recognised,
-    and the old webhook stays (the stderr line names none replaced)."""
+    it reaches past our base URL and begins ours (cut shorter, it could be another
+    receiver's under the same host). A form cut elsewhere is not recognised, and the old
+    webhook stays (the stderr line names none replaced)."""
     if shown == ours:
         return True
     kept = shown.removesuffix("…").removesuffix("...")
-    return kept != shown and kept.count("/") >= 3 and ours.startswith(kept)
+    past_base = kept.startswith(base_url.rstrip("/") + "/")
+    return kept != shown and past_base and ours.startswith(kept)
 
 
 def secret_of(settings: DispatcherSettings) -> str:
@@ -138,19 +142,19 @@ async def register(settings: DispatcherSettings, base_url: str, *, sleep: Sleep)
             create = functools.partial(
                 klaviyo.create_webhook, WEBHOOK_NAME, url, secret, description=DESCRIPTION
             )
-            return await _replace(klaviyo, create, ours, sleep)
+            return await _replace(klaviyo, create, ours, _Retry(sleep, THROTTLED["klaviyo"]))
     tracking_url, account_id, event_key = settings.event_tracking()
     tracking = TrackingAccount(account_id, event_key, tracking_url)
     async with ActiveCampaignClient(api_url, key, tracking, timeout_s=timeout_s) as client:
         create = functools.partial(client.create_webhook, WEBHOOK_NAME, url)
-        return await _replace(client, create, ours, sleep)
+        return await _replace(client, create, ours, _Retry(sleep, THROTTLED["activecampaign"]))
 
 
 async def _replace(
     webhooks: Webhooks,
     create: Callable[[], Awaitable[str]],
     ours: Callable[[str, str], bool],
-    sleep: Sleep,
+    retry: _Retry,
 ) -> Registered:
     """List ours, create the new one, then delete the old: in this order no delivery is
     missed (some may come twice for a moment), and a failed create leaves the old one
@@ -158,15 +162,15 @@ async def _replace(
     exists, and the caller must say which to delete by hand."""
     before = [
         webhook_id
-        for webhook_id, name, url in await _retrying(webhooks.list_webhooks, sleep)
+        for webhook_id, name, url in await retry(webhooks.list_webhooks)
         if ours(name, url)
     ]
-    webhook_id = await _retrying(create, sleep)
+    webhook_id = await retry(create)
     replaced: list[str] = []
     not_deleted: list[tuple[str, str]] = []
     for old in before:
         try:
-            await _retrying(functools.partial(webhooks.delete_webhook, old), sleep)
+            await retry(functools.partial(webhooks.delete_webhook, old))
         except ProviderError as exc:
             not_deleted.append((old, str(exc)))
         else:
@@ -174,17 +178,24 @@ async def _replace(
     return Registered(webhook_id, tuple(replaced), tuple(not_deleted))
 
 
-async def _retrying(call: Callable[[], Awaitable[T]], sleep: Sleep) -> T:
-    """`call`, tried again after a throttled answer (its Retry-After, else 1, 2, 4 ... s)."""
-    attempt = 1
-    while True:
-        try:
-            return await call()
-        except RetryableProviderError as exc:
-            if exc.status not in THROTTLED or attempt >= ATTEMPTS:
-                raise
-            await sleep(exc.retry_after if exc.retry_after is not None else 2.0 ** (attempt - 1))
-        attempt += 1
+@dataclass(frozen=True)
+class _Retry:
+    """Calls tried again after a throttled answer (its Retry-After, else 1, 2, 4 ... s)."""
+
+    sleep: Sleep
+    throttled: frozenset[int]
+
+    async def __call__(self, call: Callable[[], Awaitable[T]]) -> T:
+        attempt = 1
+        while True:
+            try:
+                return await call()
+            except RetryableProviderError as exc:
+                if exc.status not in self.throttled or attempt >= ATTEMPTS:
+                    raise
+                wait = exc.retry_after if exc.retry_after is not None else 2.0 ** (attempt - 1)
+                await self.sleep(wait)
+            attempt += 1
 
 
 def main(

@@ -421,11 +421,14 @@ async def delete_contact(db: Database, *, name: str, now: datetime) -> None:
             raise NotFoundError(resource_type="contact", resource_name=name)
         key = check.email_key(row.email)
         payload = bus_pb2.ContactErased(email=row.email, external_id=row.external_id)
+        # Their conversions first: a worker attributing them meanwhile holds
+        # those rows, and erasure waits for it here rather than deadlock with
+        # it over the orders (the cascade then removes what it wrote).
+        await attribution.forget(session, key)
         await session.execute(
             delete(EventLog).where(or_(EventLog.contact_id == row.id, EventLog.contact_key == key))
         )
         await outbox.forget_person(session, key)
-        await attribution.forget(session, key)  # their orders are gone
         await figures.forget_person(session, key)
         # What they did with our messages stays counted, without who did it.
         await session.execute(

@@ -35,7 +35,13 @@ _FAILED_EVENT_TO_OUTBOX = text(
     "VALUES (gen_random_uuid(), :key, :kind, :payload, 'FAILED', :now, :now, "
     ":error, :attempts, 0)"
 )
-_EVENT_EXISTS = text("SELECT 1 FROM marketing_event_log WHERE id = :id")
+# Settled already: a row still open (its writer committed it between the
+# update above and this read, each with its own snapshot) is reported missing,
+# so the result is tried again and marks it FAILED; counted as found, the
+# result was acknowledged and the row stayed PENDING for good.
+_EVENT_EXISTS = text(
+    "SELECT 1 FROM marketing_event_log WHERE id = :id AND status NOT IN ('PENDING', 'PROCESSING')"
+)
 # An accepted erasure request needs the email no longer: it is forgotten here.
 # The payload comes back only where a delivered row's contact is marked synced
 # (a kind naming a contact id) or for a list change (its segment and link), not

@@ -12,8 +12,9 @@ click, the last one they opened. Each order is attributed once.
 Why this is exact whatever the order of arrival: each order or touch queues
 an entry for its person in its own transaction, and the worker can take an
 entry only once that transaction has committed, so the pass an entry causes
-sees the order or touch that queued it. Writers neither lock nor wait for
-anything in the queue. A batch is claimed with SKIP LOCKED (replicas share
+sees the order or touch that queued it; and one worker at a time works on a
+person (a transaction-scoped advisory lock, tried, never waited for). Writers
+neither lock nor wait for anything in the queue. A batch is claimed with SKIP LOCKED (replicas share
 the queue) and written with upserts (two passes over one person end alike)."""
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ _CLAIM = text(
     " LIMIT :limit FOR UPDATE SKIP LOCKED)"
     " RETURNING contact_key"
 )
+# One worker at a time per person: another worker's pass over a person may
+# have read before an order or touch committed and write after this one, so
+# a person whose lock is taken is queued again instead (never waited for).
+_LOCKED_HERE = text(
+    "SELECT k FROM unnest(CAST(:keys AS text[])) AS k"
+    " WHERE pg_try_advisory_xact_lock(hashtextextended(k, 0))"
+)
+_QUEUE_AGAIN = text(
+    "INSERT INTO marketing_attribution_pending (contact_key) SELECT unnest(CAST(:keys AS text[]))"
+)
 # The same people's other entries, committed by now: this pass, whose reads
 # come after this statement, sees what they were queued for. Entries not yet
 # committed stay for a later pass.
@@ -60,7 +71,12 @@ async def attribute_pending(session: AsyncSession, window: timedelta, limit: int
     entries; how many entries were claimed (the worker goes on at once while
     batches come full)."""
     claimed = list((await session.execute(_CLAIM, {"limit": limit})).scalars())
-    keys = sorted(set(claimed))
+    wanted = sorted(set(claimed))
+    if not wanted:
+        return 0
+    keys = sorted((await session.execute(_LOCKED_HERE, {"keys": wanted})).scalars())
+    if len(keys) < len(wanted):
+        await session.execute(_QUEUE_AGAIN, {"keys": sorted(set(wanted) - set(keys))})
     if keys:
         await session.execute(_ALSO_QUEUED, {"keys": keys})
         await attribute_people(session, keys, window)

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class AttributionSettings:
     window: timedelta = timedelta(days=5)  # MARKETING_ATTRIBUTION_WINDOW_S
-    batch: int = 1000  # people a transaction
+    batch: int = 1000  # queue entries a transaction (an entry per order or touch)
     idle_s: float = 0.5  # how stale a conversion may be, at most, after its order or touch
 
 
@@ -44,7 +44,7 @@ class AttributionWorker:
         await repeat("attribution", self.step, self._pause, self._stopping)
 
     async def step(self) -> int:
-        """One batch; how many people it attributed again. The first step
+        """One batch; how many queue entries it took. The first step
         records the configured window (a new one queues everyone again)."""
         if not self._window_adopted:
             async with self._db.transaction() as session:

@@ -534,3 +534,11 @@ def test_deleting_a_webhook_already_gone_is_done(
 )
 def test_a_klaviyo_webhook_shown_cut_short_is_still_recognised(shown: str, ours: bool) -> None:
     assert is_ours("klaviyo", "https://hooks.example", "secret", WEBHOOK_NAME, shown) is ours
+
+
+def test_a_klaviyo_url_cut_within_the_base_path_is_not_taken_for_ours() -> None:
+    """Cut before our base path ends, it could be another receiver's on the same host."""
+    base = "https://hooks.example/prod"
+    assert not is_ours("klaviyo", base, "s", WEBHOOK_NAME, "https://hooks.example/…")
+    assert not is_ours("klaviyo", base, "s", WEBHOOK_NAME, "https://hooks.example/pr…")
+    assert is_ours("klaviyo", base, "s", WEBHOOK_NAME, "https://hooks.example/prod/webho…")

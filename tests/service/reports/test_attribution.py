@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marketing.bus.v1 import bus_pb2
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, text
 
 from service.common.validation import email_key
 from service.engagement.rules import Reported, record
@@ -212,3 +212,33 @@ def test_an_order_committed_after_its_person_was_taken_is_attributed(loop, db) -
 
     taken_meanwhile, taken_after, converted = loop.run_until_complete(run())
     assert (taken_meanwhile, taken_after, converted) == (1, 1, 1)
+
+
+def test_a_person_another_worker_holds_is_queued_again_not_waited_for(loop, db) -> None:
+    email = f"{uuid.uuid4().hex}@attribution.example.com"
+    key = email_key(email)
+
+    async def run() -> tuple[int, int, int, int]:
+        await _touch(db, email, Touch(True, 10, 0), 0)
+        await _order(db, email, Order(20, 9), 1)
+        async with db.transaction() as other_worker:
+            await other_worker.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key}
+            )
+            async with db.transaction() as worker:
+                taken = await attribute_pending(worker, WINDOW, 1000)
+            async with db.transaction() as session:
+                queued = await session.scalar(
+                    select(func.count()).where(AttributionPending.contact_key == key)
+                )
+                early = await session.scalar(
+                    select(func.count()).where(Conversion.contact_key == key)
+                )
+        await _attribute(db)
+        async with db.transaction() as session:
+            late = await session.scalar(select(func.count()).where(Conversion.contact_key == key))
+        return taken, int(queued or 0), int(early or 0), int(late or 0)
+
+    taken, queued, early, late = loop.run_until_complete(run())
+    assert taken >= 1 and queued == 1  # taken, and queued again for later
+    assert (early, late) == (0, 1)
