@@ -39,10 +39,12 @@ from service.storage.models import (
 PLACED_ORDER = "placed_order"
 TOUCHES = ("clicked", "opened")  # the engagement types an order is attributed to
 
-# The oldest entries; another worker's are skipped, never waited for.
+# Entries in the table's order (roughly the oldest first); another worker's
+# are skipped, never waited for. Not ORDER BY id: the index walk passes every
+# entry deleted before that no snapshot lets it forget yet, batch after batch.
 _CLAIM = text(
     "DELETE FROM marketing_attribution_pending WHERE id IN ("
-    " SELECT id FROM marketing_attribution_pending ORDER BY id"
+    " SELECT id FROM marketing_attribution_pending"
     " LIMIT :limit FOR UPDATE SKIP LOCKED)"
     " RETURNING contact_key"
 )
