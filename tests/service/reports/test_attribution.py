@@ -5,13 +5,10 @@ says (checked against a model of the rule); erasure forgets them."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +20,6 @@ from service.engagement.rules import Reported, record
 from service.reports.attribution import attribute_pending, forget
 from service.storage.database import Database
 from service.storage.models import AttributionPending, Conversion, EventLog
-from tests.harness import own_database
 
 T = bus_pb2.EngagementType
 WINDOW = timedelta(days=5)
@@ -53,21 +49,6 @@ steps = st.lists(
     ),
     max_size=12,
 )
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
-def db(database_url: str, loop: asyncio.AbstractEventLoop) -> Iterator[Database]:
-    with own_database(database_url, "attribution") as url:
-        database = Database(url)
-        yield database
-        loop.run_until_complete(database.close())
 
 
 def _at(minute: int, index: int) -> datetime:

@@ -4,12 +4,9 @@ the ranges and the deletions."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, event, func, select
@@ -17,26 +14,10 @@ from sqlalchemy import delete, event, func, select
 from service.reports.contact_days import DAY, ContactDays
 from service.storage.database import Database
 from service.storage.models import Contact
-from tests.harness import own_database
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 # Minutes within a few days, so that days hold several contacts and ranges cut them.
 minutes = st.integers(0, 5 * 24 * 60)
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
-def db(database_url: str, loop: asyncio.AbstractEventLoop) -> Iterator[Database]:
-    with own_database(database_url, "days") as url:
-        database = Database(url)
-        yield database
-        loop.run_until_complete(database.close())
 
 
 async def _counts(db: Database, start: datetime, end: datetime) -> tuple[int, int, int]:

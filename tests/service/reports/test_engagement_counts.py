@@ -4,12 +4,9 @@ batches the webhooks bring; erasure leaves them as they were."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,9 +24,7 @@ from service.reports.figures import (
     flow_message_figures,
     forget_person,
 )
-from service.storage.database import Database
 from service.storage.models import EngagementReach
-from tests.harness import own_database
 
 T = bus_pb2.EngagementType
 BASE = datetime(2026, 5, 1, tzinfo=UTC)
@@ -60,21 +55,6 @@ engagement = st.tuples(
     st.integers(0, 1),  # which message of the flow
     st.integers(0, 3),  # repeated deliveries of it (the same external id)
 )
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
-def db(database_url: str, loop: asyncio.AbstractEventLoop) -> Iterator[Database]:
-    with own_database(database_url, "counts") as url:
-        database = Database(url)
-        yield database
-        loop.run_until_complete(database.close())
 
 
 def _expected(rows: list[tuple[str, str, str]]) -> Figures:

@@ -30,13 +30,6 @@ T = bus_pb2.EngagementType
 
 
 @pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
 def db(database_url: str, loop: asyncio.AbstractEventLoop) -> Iterator[Database]:
     database = Database(database_url)
     yield database
