@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -47,6 +48,8 @@ _TOPICS = (
     ("event:klaviyo.opened_email", 0.35),
     ("event:klaviyo.clicked_email", 0.15),
 )
+
+POLL_S = 0.2  # how often the bench looks at PostgreSQL while it waits
 
 
 async def run(b: Bench, engagements: int, contacts: int, events: int) -> None:
@@ -176,46 +179,43 @@ async def _post(
             raise RuntimeError(f"the receiver answered {answer.status_code}")
 
 
+_APPLIED = (
+    "SELECT count(*) FROM marketing_engagement WHERE provider = 'klaviyo' AND external_id LIKE :tag"
+)
+_QUEUED = "SELECT count(*) FROM marketing_attribution_pending"
+
+
 async def _until_applied(b: Bench, wanted: int, *, timeout_s: float) -> float:
-    engine = create_async_engine(b.stack.database_url)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while True:
-            async with engine.begin() as connection:
-                found = int(
-                    await connection.scalar(
-                        text(
-                            "SELECT count(*) FROM marketing_engagement"
-                            " WHERE provider = 'klaviyo' AND external_id LIKE :tag"
-                        ),
-                        {"tag": f"{b.tag}-%"},
-                    )
-                    or 0
-                )
-            if found >= wanted:
-                return time.perf_counter()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{found:,} of {wanted:,} engagements applied")
-            await asyncio.sleep(0.2)
-    finally:
-        await engine.dispose()
+    return await _until(
+        b, _APPLIED, {"tag": f"{b.tag}-%"}, lambda n: n >= wanted, "engagements applied", timeout_s
+    )
 
 
 async def _until_attributed(b: Bench, *, timeout_s: float) -> float:
-    """When the attribution worker has taken every person the touches queued."""
+    """When the attribution worker has taken every entry the touches queued."""
+    return await _until(b, _QUEUED, {}, lambda n: n == 0, "entries still queued", timeout_s)
+
+
+async def _until(
+    b: Bench,
+    query: str,
+    params: dict[str, str],
+    done: Callable[[int], bool],
+    what: str,
+    timeout_s: float,
+) -> float:
+    """When the count `query` reads first satisfied `done` (perf_counter)."""
     engine = create_async_engine(b.stack.database_url)
     deadline = time.monotonic() + timeout_s
     try:
         while True:
             async with engine.begin() as connection:
-                queued = await connection.scalar(
-                    text("SELECT count(*) FROM marketing_attribution_pending")
-                )
-            if not queued:
+                found = int(await connection.scalar(text(query), params) or 0)
+            if done(found):
                 return time.perf_counter()
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{queued:,} people still queued for attribution")
-            await asyncio.sleep(0.2)
+                raise TimeoutError(f"{found:,} {what} after {timeout_s:.0f} s")
+            await asyncio.sleep(POLL_S)
     finally:
         await engine.dispose()
 
