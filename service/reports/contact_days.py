@@ -33,6 +33,9 @@ class ContactDays:
     def __init__(self, session: AsyncSession, days: dict[date, DayCount]) -> None:
         self._session = session
         self._days = days
+        # Cut days counted in the table, by (lo, hi): the range's total and its
+        # trend ask for the same edge days.
+        self._counted: dict[tuple[datetime, datetime], int] = {}
 
     @classmethod
     async def read(cls, session: AsyncSession) -> ContactDays:
@@ -67,7 +70,9 @@ class ContactDays:
             return 0
         if found.first >= lo and found.last < hi:
             return found.contacts
-        counted = await self._session.scalar(
-            select(func.count()).where(Contact.created_at >= lo, Contact.created_at < hi)
-        )
-        return int(counted or 0)
+        if (lo, hi) not in self._counted:
+            counted = await self._session.scalar(
+                select(func.count()).where(Contact.created_at >= lo, Contact.created_at < hi)
+            )
+            self._counted[lo, hi] = int(counted or 0)
+        return self._counted[lo, hi]
