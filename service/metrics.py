@@ -96,7 +96,7 @@ QUEUE_ITEMS = Gauge(
     ["state"],
 )
 ATTRIBUTION_QUEUE = Gauge(
-    "marketing_attribution_queue",
+    "marketing_queue_attribution_entries",
     "Entries waiting for the attribution worker (marketing_attribution_pending: one per order "
     "or touch, so a person may have several), read from PostgreSQL",
 )

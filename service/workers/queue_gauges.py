@@ -4,7 +4,7 @@ pending, in-flight and failed items and the ages of the oldest pending and the
 oldest failed outbox rows are read from PostgreSQL into
 `marketing_queue_items{state}` and `marketing_queue_oldest_age_seconds{state}`,
 and the entries waiting for the attribution worker into
-`marketing_attribution_queue`.
+`marketing_queue_attribution_entries`.
 
 Every process running the workers reads and shows the same database-wide
 values (the rules take their max). A failed read is logged and tried again

@@ -207,6 +207,13 @@ def calls_within(times: list[float], seconds: float) -> int:
     )
 
 
+def calls_per_fixed_minute(times: list[float]) -> int:
+    """The most calls of `times` in one minute of the provider's, which start on the
+    epoch's minutes."""
+    minutes = [int(t // 60) for t in times]
+    return max((minutes.count(m) for m in minutes), default=0)
+
+
 def test_one_replica_refreshes_within_the_reporting_limits(
     own_nats: NatsServer, sandbox: Sandbox
 ) -> None:
@@ -261,8 +268,10 @@ def test_one_replica_refreshes_within_the_reporting_limits(
     assert any(not c.HasField("figures") for c_ in later for c in c_.campaigns)
     for path in (CAMPAIGN_VALUES_REPORTS, FLOW_VALUES_REPORTS):
         times = [r["received_s"] for r in sandbox.requests(path)]
-        assert 1 <= len(times) <= 2
-        assert calls_within(times, 1.0) == 1 and calls_within(times, 60.0) <= 2
+        # Klaviyo's minutes are fixed windows (the sandbox's start on the epoch's
+        # minutes): the six seconds may reach into a second one, with two calls more.
+        assert 1 <= len(times) <= 4
+        assert calls_within(times, 1.0) == 1 and calls_per_fixed_minute(times) <= 2
     assert sandbox.rejections() == []
     assert working[0].transport.paths["/api/metrics"] == 1  # found once, then kept
 
