@@ -1,13 +1,8 @@
-"""A full contact sync's consent stage: consent states (`ContactSyncConsent`)
-go to the provider through its consent calls (`plan_consent`), each split by
-its operation's limits; then the message's result is published and the
-message acked. The states come in two kinds of message: consent pages, which
-the service's sync driver publishes ahead of the imports (so that the
-provider's consent minutes fill as early as their budget allows), and, for a
-sync begun before pages existed, the consent of a chunk's imported people,
-handed on by the import stage (`sync.py`). Both are handled alike: a
-message's `imported` is the result it reports, with the consent calls'
-refusals added.
+"""A full contact sync's second stage: the consent of a chunk's imported
+people (`ContactSyncConsent`, handed on by the import stage, `sync.py`) goes
+to the provider through its consent calls (`plan_consent`), each split by its
+operation's limits; then the chunk's result is published and the message
+acked.
 
 A batch of many chunks (20 by default) is sent together, so that the calls
 are full: a chunk of a thousand people has some 110 to unsubscribe, which

@@ -11,6 +11,11 @@ def _float(name: str, default: float) -> float:
     return float(raw) if raw else default
 
 
+def _floats(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = os.environ.get(name, "").strip()
+    return tuple(float(part) % 60 for part in raw.split(",") if part.strip()) or default
+
+
 def _int(name: str, default: float, scale: float, minimum: int) -> int:
     raw = os.environ.get(name, "").strip()
     return int(raw) if raw else max(minimum, int(default * scale))
@@ -41,6 +46,9 @@ class BenchConfig:
     # so one a second keeps the account at 60 %, where two would ask more than it allows.
     ac_unsubscribe_every_s: float
     sync_contacts: int  # the full sync's contacts
+    # BENCH_SYNC_PHASES: seconds into a provider minute a sync begins at, one
+    # sync each (a sync near a minute's start and one late in it).
+    sync_phases_s: tuple[float, ...]
     segment_events: int  # the segments phase's events (its contacts are the sync's)
     flow_contacts: int  # the flows phase's contacts (carts and waitlist subscribers)
     timer_seconds: int  # how long 1,000 timers a second fall due
@@ -73,6 +81,7 @@ class BenchConfig:
             unsubscribe_every_s=_float("BENCH_UNSUBSCRIBE_EVERY_S", 0.5),
             ac_unsubscribe_every_s=_float("BENCH_AC_UNSUBSCRIBE_EVERY_S", 1.0),
             sync_contacts=_int("BENCH_SYNC_CONTACTS", 1_000_000, scale, 10_000),
+            sync_phases_s=_floats("BENCH_SYNC_PHASES", (5.0, 45.0)),
             segment_events=_int("BENCH_SEGMENT_EVENTS", 10_000_000, scale, 100_000),
             flow_contacts=_int("BENCH_FLOW_CONTACTS", 100_000, scale, 5_000),
             timer_seconds=_int("BENCH_TIMER_SECONDS", 30, 1.0, 5),

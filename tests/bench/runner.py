@@ -116,7 +116,7 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
 
         async def sync() -> None:
             b.stack.stop_dispatcher()
-            await bench_sync.run(b, KLAVIYO_LIMITS, b.cfg.sync_contacts)
+            await bench_sync.run(b, KLAVIYO_LIMITS, b.cfg.sync_contacts, b.cfg.sync_phases_s)
 
         await _phase(b, "sync", "7. full contact sync of a million contacts", sync)
 

@@ -1,7 +1,7 @@
 """A full contact sync through the whole system: the service's driver
-publishes the contacts and their consent pages, a dispatcher process imports
-them at the sandbox (bulk import jobs) and sends the consent, the service
-records the results and ends the sync."""
+publishes the contacts, a dispatcher process imports them at the sandbox
+(bulk import jobs) and sends their consent, the service records the results
+and ends the sync."""
 
 from __future__ import annotations
 
@@ -69,7 +69,6 @@ def test_a_consent_withdrawal_made_while_the_sync_runs_is_not_undone_by_it(
     send(system.stub, Unsubscribe(), email, parent)
     assert_eventually(lambda: _consent_at(klaviyo, email) == WITHDRAWN)
     during = _get(system, started.name)
-    # (Its consent pages may be reported already: only the import is held.)
     assert during.state == State.STATE_RUNNING and during.imported_contacts == 0, (
         "the sync finished before the withdrawal: the race was not set up"
     )
@@ -95,7 +94,7 @@ def test_the_sync_brings_consent_that_drifted_at_the_provider_back_to_ours(
     started = system.stub.StartContactSync(pb.StartContactSyncRequest()).contact_sync
     sync = assert_eventually(lambda: _ended(system, started.name), timeout_s=120)
     assert sync.state == State.STATE_SUCCEEDED, sync.error
-    assert sync.consent_failed_contacts == 0
+    assert sync.failed_contacts == 0
     assert _consent_at(klaviyo, email) == SUBSCRIBED
 
 
