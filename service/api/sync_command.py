@@ -124,11 +124,12 @@ class SyncFollower:
         state = ContactSync.State.Name(sync.state).removeprefix("STATE_")
         self._console.print(
             f"{sync.name} {state}: {sync.imported_contacts:,} imported, "
-            f"{sync.failed_contacts:,} failed of {sync.total_contacts:,}"
+            f"{sync.failed_contacts:,} failed of {sync.total_contacts:,}; "
+            f"consent refused for {sync.consent_failed_contacts:,}"
         )
         if sync.error:
             self._console.print(f"error: {sync.error}")
-        if sync.failed_contacts:
+        if _errors(sync):
             self._console.print(f"the people refused: ListContactSyncErrors parent={sync.name}")
 
     def left_running(self) -> None:
@@ -151,8 +152,13 @@ def _done(sync: ContactSync) -> int:
     return int(sync.imported_contacts + sync.failed_contacts)
 
 
+def _errors(sync: ContactSync) -> int:
+    """People refused: their import, or their consent."""
+    return int(sync.failed_contacts + sync.consent_failed_contacts)
+
+
 def _show(bar: Progress, task: TaskID, sync: ContactSync) -> None:
-    bar.update(task, total=_total(sync), completed=_done(sync), errors=sync.failed_contacts)
+    bar.update(task, total=_total(sync), completed=_done(sync), errors=_errors(sync))
 
 
 def client_for(settings: SyncCommandSettings) -> MarketingClient:
