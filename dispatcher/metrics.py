@@ -58,11 +58,6 @@ BUDGET_STALE = Counter(
     "Reservations given back unused because they aged before the call could go, by operation",
     ["operation"],
 )
-SYNC_CONSENT_HANDED_ON = Counter(
-    "marketing_dispatcher_sync_consent_handed_on",
-    "A full sync's consent remainders handed back to the stream: chunks whose next consent"
-    " operation had spent its minute, its people's calls from it on left for later",
-)
 SYNC_NEWER_AT_PROVIDER = Counter(
     "marketing_dispatcher_sync_newer_at_provider",
     "People of a full sync whose profile or consent was not sent: a change newer than their"

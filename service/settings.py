@@ -152,9 +152,9 @@ class ServiceSettings(ProcessSettings):
     sync_max_in_flight: int = Field(
         DEFAULT_SYNC_MAX_IN_FLIGHT,
         gt=0,
-        description="chunks of a full contact sync published and not yet reported, at most, "
-        "and as many consent pages: bounds what the sync holds on the bus, mostly pages "
-        "waiting for their consent calls (about 40 KB a page, on disk), which may wait for the "
+        description="chunks of a full contact sync published and not yet reported, at most: "
+        "bounds what the sync holds on the bus, mostly chunks whose people are imported and "
+        "wait for their consent calls (about 40 KB a chunk, on disk), which may wait for the "
         "next minute of the provider's consent endpoints",
     )
     sync_max_importing: int = Field(

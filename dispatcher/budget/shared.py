@@ -267,16 +267,15 @@ class SharedBudget:
         may as well take more work."""
         return await self._fresh_wait(operation, paced=True)
 
-    async def room_wait(self, operation: str, *, bulk: bool = False) -> float:
+    async def room_wait(self, operation: str) -> float:
         """Seconds, as the buckets stand now (read afresh), until a call of
-        `operation` would find room in each of them (0: now); `bulk` as in
-        `acquire`. Reserves nothing: a caller that cannot wait that long
-        answers at once instead."""
-        return await self._fresh_wait(operation, paced=False, bulk=bulk)
+        `operation` would find room in each of them (0: now). Reserves nothing:
+        a caller that cannot wait that long answers at once instead."""
+        return await self._fresh_wait(operation, paced=False)
 
-    async def _fresh_wait(self, operation: str, *, paced: bool, bulk: bool = False) -> float:
+    async def _fresh_wait(self, operation: str, *, paced: bool) -> float:
         now, wait = self._epoch(), 0.0
-        for plan in (self._bulk_plans if bulk else self._plans).get(operation, ()):
+        for plan in self._plans.get(operation, ()):
             state = await self._read(plan.key)
             wait = max(wait, state.call_wait(now, plan.limits, self._margin_s, paced=paced))
         return wait

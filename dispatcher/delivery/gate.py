@@ -203,16 +203,15 @@ class ProviderGate:
             return self.pause_left(operation)
         return max(self.pause_left(operation), await budget.fill_wait(operation))
 
-    async def room_wait(self, operation: str, *, bulk: bool = False) -> float:
+    async def room_wait(self, operation: str) -> float:
         """Seconds until a call of `operation` could go (0: now): its pauses, and the
-        shared budget's room as it stands now (`bulk` as in `call`). Reserves
-        nothing. (A provider that paces its own requests is reserved request by
-        request: its pauses only.)"""
+        shared budget's room as it stands now. Reserves nothing. (A provider that
+        paces its own requests is reserved request by request: its pauses only.)"""
         budget = self._budget
         if budget is None or not budget.covers(operation):
             return self.pause_left(operation)
         try:
-            room = await budget.room_wait(operation, bulk=bulk)
+            room = await budget.room_wait(operation)
         except Exception as exc:  # NATS away: the call itself meets the budget, or fails
             log.warning("%s: cannot read the shared budget (%r)", operation, exc)
             room = 0.0

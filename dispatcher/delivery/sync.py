@@ -1,7 +1,7 @@
-"""Delivers a full contact sync's imports: chunks of
+"""Delivers a full contact sync, in two stages. This one imports: chunks of
 contacts (`ContactSyncChunk`, about a thousand people each, published by the
 service's sync driver) go to the provider through its bulk profile import;
-`sync_consent.py` sends their consent. What both share (batches handled
+`sync_consent.py` then sends their consent. What both share (batches handled
 as a whole, results, giving up) is in `sync_stage.py`.
 
 A fetched batch of chunks is handled as a whole:
@@ -11,20 +11,18 @@ A fetched batch of chunks is handled as a whole:
 2. each job is started through the gate (START_IMPORT) and polled (IMPORT_STATUS)
    with backoff until the provider has finished it; the people it refused are
    matched back to their chunks by email;
-3. per chunk that carries consent (a sync begun before the service sent
-   consent pages of its own), the consent states of the people imported who
-   have one are handed on to the consent stage (`ContactSyncConsent` on
-   `marketing.sync.consent`, Msg-Id `<sync_id>:<sequence>:consent`); any other
-   chunk has its `ContactSyncChunkResult` published at once;
+3. per chunk, the consent states of the people imported who have one are
+   handed on to the consent stage (`ContactSyncConsent` on
+   `marketing.sync.consent`, Msg-Id `<sync_id>:<sequence>:consent`); a chunk
+   with none has its `ContactSyncChunkResult` published at once;
 4. then the chunks are acked.
 
-Why consent has a stage of its own: Klaviyo's three consent endpoints take
-750 calls a minute, and a million people need 900 to 1,100 of each, so in
-some minutes the consent calls wait for the next one. In one stage, imports
-waited with them (a sync of a million took 98 s where the provider's limits
-allow 64). Now the people waiting for consent calls wait in the stream, on
-disk, and the imports go on meanwhile. The service now sends the consent
-ahead of the imports, in pages (service/workers/sync_driver.py says why).
+Why two stages: Klaviyo's three consent endpoints take 750 calls a minute,
+and a million people need 900 to 1,100 of each, so near the end of each
+minute the consent calls wait for the next one. In one stage, imports waited
+with them (a sync of a million took 98 s where the provider's limits allow
+64). Now the people waiting for consent calls wait in the stream, on disk,
+and the next imports go out meanwhile.
 
 The chunks are kept alive (+WPI) meanwhile. A replica that dies mid-job leaves
 its chunks unacked: they are delivered again and imported again (an import is

@@ -67,13 +67,6 @@ class Chunk:
     # In the consent stage: what the import made of the chunk, whose people
     # here are the ones with consent to send (counted in it as imported).
     imported: bus_pb2.ContactSyncChunkResult | None = None
-    # In the consent stage: a remainder's first operation and how many times
-    # the chunk's consent was handed on (ContactSyncConsent); and, once
-    # worked, the people handed on again from `remainder_from` on.
-    first_operation: str = ""
-    deferrals: int = 0
-    remainder: list[Person] = field(default_factory=list)
-    remainder_from: str = ""
 
 
 @dataclass(eq=False, slots=True)
@@ -159,19 +152,10 @@ class ChunkStage(abc.ABC):
             # which the dispatcher runs seldom (gc_tuning), and memory grew.
             for chunk in chunks:
                 chunk.people.clear()
-                chunk.remainder.clear()
-
-    async def _park(self, chunks: list[Chunk]) -> list[Chunk]:
-        """The chunks to work now; the stage may hand the others back to the
-        stream for later (a nak with a delay). All of them, by default."""
-        return chunks
 
     async def _handle(self, messages: list[Msg], chunks: list[Chunk]) -> None:
         readable = {id(chunk.msg) for chunk in chunks}
         await self._drop_unreadable([msg for msg in messages if id(msg) not in readable])
-        chunks = await self._park(chunks)
-        if not chunks:
-            return
         try:
             await self._handle_readable(chunks)
         except Exception as exc:
@@ -201,8 +185,7 @@ class ChunkStage(abc.ABC):
         """A chunk with no people, its sync and sequence read from the Msg-Id
         (`<sync_id>:<sequence>` and the stage's suffix); None when the message
         has none of that shape."""
-        # (A consent remainder's `@<deferrals>` tail aside.)
-        msg_id = (msg.headers or {}).get(MSG_ID_HEADER, "").split("@", 1)[0]
+        msg_id = (msg.headers or {}).get(MSG_ID_HEADER, "")
         if not msg_id.endswith(self.msg_id_suffix):
             return None
         named = msg_id[: len(msg_id) - len(self.msg_id_suffix)]

@@ -124,12 +124,11 @@ class SyncFollower:
         state = ContactSync.State.Name(sync.state).removeprefix("STATE_")
         self._console.print(
             f"{sync.name} {state}: {sync.imported_contacts:,} imported, "
-            f"{sync.failed_contacts:,} failed of {sync.total_contacts:,}; "
-            f"consent refused for {sync.consent_failed_contacts:,}"
+            f"{sync.failed_contacts:,} failed of {sync.total_contacts:,}"
         )
         if sync.error:
             self._console.print(f"error: {sync.error}")
-        if _errors(sync):
+        if sync.failed_contacts:
             self._console.print(f"the people refused: ListContactSyncErrors parent={sync.name}")
 
     def left_running(self) -> None:
@@ -152,13 +151,8 @@ def _done(sync: ContactSync) -> int:
     return int(sync.imported_contacts + sync.failed_contacts)
 
 
-def _errors(sync: ContactSync) -> int:
-    """People refused: their import, or their consent."""
-    return int(sync.failed_contacts + sync.consent_failed_contacts)
-
-
 def _show(bar: Progress, task: TaskID, sync: ContactSync) -> None:
-    bar.update(task, total=_total(sync), completed=_done(sync), errors=_errors(sync))
+    bar.update(task, total=_total(sync), completed=_done(sync), errors=sync.failed_contacts)
 
 
 def client_for(settings: SyncCommandSettings) -> MarketingClient:

@@ -71,7 +71,6 @@ def sync_message(sync: SyncView) -> contact_sync_pb2.ContactSync:
         published_contacts=sync.published_contacts,
         imported_contacts=sync.imported_contacts,
         failed_contacts=sync.failed_contacts,
-        consent_failed_contacts=sync.consent_failed_contacts,
         published_chunks=sync.published_chunks,
         reported_chunks=sync.reported_chunks,
         provider_jobs=sync.provider_jobs,

@@ -34,29 +34,19 @@ def notify_result() -> None:
 
 _PENDING = text(
     "UPDATE marketing_contact_sync SET pending_sequence = :sequence, pending_upper = :upper, "
-    "pending_consent = :consent, updated_at = :now WHERE id = :id AND state = 'RUNNING' "
-    "AND pending_sequence IS NULL AND published_chunks = :sequence - 1"
+    "updated_at = :now WHERE id = :id AND state = 'RUNNING' AND pending_sequence IS NULL "
+    "AND published_chunks = :sequence - 1"
 )
-# Per kind: the cursor that moves past a published chunk or page.
-_PUBLISHED = {
-    False: text(
-        "UPDATE marketing_contact_sync SET checkpoint = pending_upper, "
-        "published_chunks = :sequence, published_contacts = published_contacts + :contacts, "
-        "pending_sequence = NULL, pending_upper = NULL, updated_at = :now "
-        "WHERE id = :id AND pending_sequence = :sequence AND NOT pending_consent"
-    ),
-    True: text(
-        "UPDATE marketing_contact_sync SET consent_checkpoint = pending_upper, "
-        "published_chunks = :sequence, consent_published_chunks = consent_published_chunks + 1, "
-        "pending_sequence = NULL, pending_upper = NULL, pending_consent = false, "
-        "updated_at = :now WHERE id = :id AND pending_sequence = :sequence AND pending_consent"
-    ),
-}
+_PUBLISHED = text(
+    "UPDATE marketing_contact_sync SET checkpoint = pending_upper, published_chunks = :sequence, "
+    "published_contacts = published_contacts + :contacts, pending_sequence = NULL, "
+    "pending_upper = NULL, updated_at = :now WHERE id = :id AND pending_sequence = :sequence"
+)
 # Written with the pending mark, before the chunk goes out: a result reported
 # before the checkpoint moves (a chunk given up at once) finds its count.
 _CHUNK_PENDING = text(
-    "INSERT INTO marketing_contact_sync_chunk (sync_id, sequence, consent, contacts) "
-    "VALUES (:id, :sequence, :consent, :contacts) ON CONFLICT (sync_id, sequence) DO UPDATE "
+    "INSERT INTO marketing_contact_sync_chunk (sync_id, sequence, contacts) "
+    "VALUES (:id, :sequence, :contacts) ON CONFLICT (sync_id, sequence) DO UPDATE "
     "SET contacts = EXCLUDED.contacts"
 )
 # A driver rebuilding a pending chunk after a crash cut it shorter (new
@@ -66,47 +56,37 @@ _NARROW_PENDING = text(
     "WHERE id = :id AND state = 'RUNNING' AND pending_sequence = :sequence"
 )
 _CHUNK_PUBLISHED = text(
-    "INSERT INTO marketing_contact_sync_chunk (sync_id, sequence, consent, contacts, "
-    "published_at) VALUES (:id, :sequence, :consent, :contacts, :now) "
-    "ON CONFLICT (sync_id, sequence) DO UPDATE "
+    "INSERT INTO marketing_contact_sync_chunk (sync_id, sequence, contacts, published_at) "
+    "VALUES (:id, :sequence, :contacts, :now) ON CONFLICT (sync_id, sequence) DO UPDATE "
     "SET contacts = EXCLUDED.contacts, published_at = EXCLUDED.published_at"
 )
-_REACHED_END = {
-    consent: text(
-        f"UPDATE marketing_contact_sync SET {column} = true, updated_at = :now "
-        "WHERE id = :id AND state = 'RUNNING' AND pending_sequence IS NULL"
-    )
-    for consent, column in ((False, "reached_end"), (True, "consent_reached_end"))
-}
-# A sync ends when nothing is in flight and nothing more will be sent: both
-# cursors reached the last contact, or it was cancelled. Chunks given up on
-# fail it.
-_ALL_SENT = "reached_end AND (consent_reached_end OR NOT consent_pages)"
+_REACHED_END = text(
+    "UPDATE marketing_contact_sync SET reached_end = true, updated_at = :now "
+    "WHERE id = :id AND state = 'RUNNING' AND pending_sequence IS NULL"
+)
+# A sync ends when nothing is in flight and nothing more will be sent: it
+# reached the last contact, or was cancelled. Chunks given up on fail it.
 _SETTLE = text(
     "UPDATE marketing_contact_sync SET state = CAST(CASE WHEN given_up_chunks > 0 THEN 'FAILED' "
-    f"WHEN cancel_requested_at IS NOT NULL AND NOT ({_ALL_SENT}) THEN 'CANCELLED' "
+    "WHEN cancel_requested_at IS NOT NULL AND NOT reached_end THEN 'CANCELLED' "
     "ELSE 'SUCCEEDED' END AS contact_sync_state), ended_at = :now, updated_at = :now "
     "WHERE id = :id AND state = 'RUNNING' AND pending_sequence IS NULL "
     "AND reported_chunks >= published_chunks "
-    f"AND (({_ALL_SENT}) OR cancel_requested_at IS NOT NULL)"
+    "AND (reached_end OR cancel_requested_at IS NOT NULL)"
 )
 # Chunks published before :cutoff and still unreported are given up: claimed
 # as a result would claim them (a late result then finds them claimed), all
-# their people failed (a page's: their consent), and counted in the sync.
+# their people failed, and counted in the sync.
 _GIVE_UP_OVERDUE = text(
     "WITH overdue AS (UPDATE marketing_contact_sync_chunk SET imported = 0, "
     "failed = COALESCE(contacts, 0), error = :reason, reported_at = :now "
     "WHERE sync_id = :id AND reported_at IS NULL AND published_at < :cutoff "
-    "RETURNING sequence, failed, consent) "
+    "RETURNING sequence, failed) "
     "UPDATE marketing_contact_sync SET reported_chunks = reported_chunks + o.chunks, "
-    "consent_reported_chunks = consent_reported_chunks + o.pages, "
     "given_up_chunks = given_up_chunks + o.chunks, "
     "failed_contacts = failed_contacts + o.failed, "
-    "consent_failed_contacts = consent_failed_contacts + o.consent_failed, "
     "error = COALESCE(error, 'chunk ' || o.first || ' given up: ' || CAST(:reason AS text)), "
-    "updated_at = :now FROM (SELECT count(*) AS chunks, count(*) FILTER (WHERE consent) AS pages, "
-    "COALESCE(sum(failed) FILTER (WHERE NOT consent), 0) AS failed, "
-    "COALESCE(sum(failed) FILTER (WHERE consent), 0) AS consent_failed, "
+    "updated_at = :now FROM (SELECT count(*) AS chunks, COALESCE(sum(failed), 0) AS failed, "
     "min(sequence) AS first FROM overdue) o WHERE id = :id AND o.chunks > 0 "
     "RETURNING o.chunks"
 )
@@ -118,14 +98,12 @@ _CLAIM_RESULT = text(
     "WHERE s.id = :id ON CONFLICT (sync_id, sequence) DO UPDATE SET imported = EXCLUDED.imported, "
     "failed = EXCLUDED.failed, error = EXCLUDED.error, reported_at = EXCLUDED.reported_at "
     "WHERE marketing_contact_sync_chunk.reported_at IS NULL "
-    "RETURNING marketing_contact_sync_chunk.contacts, marketing_contact_sync_chunk.consent"
+    "RETURNING marketing_contact_sync_chunk.contacts"
 )
 _COUNT_RESULT = text(
     "UPDATE marketing_contact_sync SET reported_chunks = reported_chunks + 1, "
-    "consent_reported_chunks = consent_reported_chunks + :pages, "
     "imported_contacts = imported_contacts + :imported, "
     "failed_contacts = failed_contacts + :failed, "
-    "consent_failed_contacts = consent_failed_contacts + :consent_failed, "
     "given_up_chunks = given_up_chunks + :given_up, error = COALESCE(error, :error), "
     "provider_jobs = provider_jobs + :jobs, "
     "last_provider_job = COALESCE(:last_job, last_provider_job), updated_at = :now "
@@ -147,19 +125,11 @@ async def mark_pending(
     upper: uuid.UUID,
     contacts: int,
     now: datetime,
-    *,
-    consent: bool = False,
 ) -> bool:
     """Say which contacts chunk `sequence` carries (up to `upper`, `contacts`
-    of them; with `consent`, a consent page), before it goes out; False when
-    another driver got there first (or the sync ended)."""
-    params = {
-        "id": sync_id,
-        "sequence": sequence,
-        "upper": upper,
-        "now": now,
-        "consent": consent,
-    }
+    of them), before it goes out; False when another driver got there first
+    (or the sync ended)."""
+    params = {"id": sync_id, "sequence": sequence, "upper": upper, "now": now}
     if not _changed(await session.execute(_PENDING, params)):
         return False
     await session.execute(_CHUNK_PENDING, {**params, "contacts": contacts})
@@ -176,7 +146,7 @@ async def narrow_pending(
 ) -> bool:
     """The pending chunk `sequence`, rebuilt, carries fewer contacts: up to
     `upper`. Its Msg-Id stays, so publishing it again is still harmless."""
-    params = {"id": sync_id, "sequence": sequence, "upper": upper, "now": now, "consent": False}
+    params = {"id": sync_id, "sequence": sequence, "upper": upper, "now": now}
     if not _changed(await session.execute(_NARROW_PENDING, params)):
         return False
     await session.execute(_CHUNK_PENDING, {**params, "contacts": contacts})
@@ -184,34 +154,18 @@ async def narrow_pending(
 
 
 async def mark_published(
-    session: AsyncSession,
-    sync_id: uuid.UUID,
-    sequence: int,
-    contacts: int,
-    now: datetime,
-    *,
-    consent: bool = False,
+    session: AsyncSession, sync_id: uuid.UUID, sequence: int, contacts: int, now: datetime
 ) -> bool:
-    """The chunk (with `consent`, the consent page) is on the bus: move its
-    cursor's checkpoint past it."""
-    params = {
-        "id": sync_id,
-        "sequence": sequence,
-        "contacts": contacts,
-        "now": now,
-        "consent": consent,
-    }
-    if not _changed(await session.execute(_PUBLISHED[consent], params)):
+    """The chunk is on the bus: move the checkpoint past it."""
+    params = {"id": sync_id, "sequence": sequence, "contacts": contacts, "now": now}
+    if not _changed(await session.execute(_PUBLISHED, params)):
         return False
     await session.execute(_CHUNK_PUBLISHED, params)
     return True
 
 
-async def mark_reached_end(
-    session: AsyncSession, sync_id: uuid.UUID, now: datetime, *, consent: bool = False
-) -> None:
-    """The import cursor (with `consent`, the consent cursor) passed the last contact."""
-    await session.execute(_REACHED_END[consent], {"id": sync_id, "now": now})
+async def mark_reached_end(session: AsyncSession, sync_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(_REACHED_END, {"id": sync_id, "now": now})
 
 
 async def settle(session: AsyncSession, sync_id: uuid.UUID, now: datetime) -> bool:
@@ -234,19 +188,15 @@ async def record_result(
     claimed = (await session.execute(_CLAIM_RESULT, claim)).first()
     if claimed is None:
         return False
-    contacts, page = claimed
+    contacts = claimed[0]
     if result.error and contacts is not None:
         # A chunk given up on: everyone in it the provider did not import failed.
         failed = max(failed, contacts - result.imported)
     jobs = list(result.job_ids)
     count = {
         **key,
-        # A consent page's people are counted by their import chunks; its
-        # failures are of their consent.
-        "pages": 1 if page else 0,
-        "imported": 0 if page else result.imported,
-        "failed": 0 if page else failed,
-        "consent_failed": failed if page else 0,
+        "imported": result.imported,
+        "failed": failed,
         "given_up": 1 if result.error else 0,
         "error": f"chunk {result.sequence} given up: {result.error}" if result.error else None,
         "jobs": len(jobs),

@@ -49,7 +49,6 @@ class SyncView:
     published_contacts: int
     imported_contacts: int
     failed_contacts: int
-    consent_failed_contacts: int
     published_chunks: int
     reported_chunks: int
     provider_jobs: int

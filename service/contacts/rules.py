@@ -501,17 +501,6 @@ def select_contacts_with_facts() -> Select[Any]:
     return select(*Contact.__table__.columns, *_fact_columns())
 
 
-# What a consent state is built of (`fill_consent_snapshot`), beside the facts.
-_CONSENT_COLUMNS = ("id", "email", "phone", "email_opt_in", "sms_opt_in", "push_opt_in")
-
-
-def select_consent_with_facts() -> Select[Any]:
-    """The columns a person's consent state is built of, and the two facts
-    (`select_contacts_with_facts`): a full sync's consent pages read only these."""
-    columns = Contact.__table__.columns
-    return select(*(columns[name] for name in _CONSENT_COLUMNS), *_fact_columns())
-
-
 def _fact_columns() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     """`suppressed` and `newsletter_member` of the contact row in the query."""
     suppressed = _fact(Suppression.email_sha256 == email_key_sql(Contact.email))

@@ -730,15 +730,6 @@ class ContactSync(Base):
     pending_sequence: Mapped[int | None] = mapped_column(BigInteger)
     pending_upper: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     reached_end: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Consent pages (migration 0014): the consent goes out ahead of the
-    # imports, read by a cursor of its own. False for syncs begun before.
-    consent_pages: Mapped[bool] = mapped_column(Boolean, default=True)
-    consent_checkpoint: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    consent_reached_end: Mapped[bool] = mapped_column(Boolean, default=False)
-    pending_consent: Mapped[bool] = mapped_column(Boolean, default=False)  # the pending one's kind
-    consent_published_chunks: Mapped[int] = mapped_column(BigInteger, default=0)
-    consent_reported_chunks: Mapped[int] = mapped_column(BigInteger, default=0)
-    consent_failed_contacts: Mapped[int] = mapped_column(BigInteger, default=0)
     total_contacts: Mapped[int] = mapped_column(BigInteger, default=0)
     published_contacts: Mapped[int] = mapped_column(BigInteger, default=0)
     published_chunks: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -775,7 +766,6 @@ class ContactSyncChunk(Base):
         ForeignKey("marketing_contact_sync.id", ondelete="CASCADE"), primary_key=True
     )
     sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    consent: Mapped[bool] = mapped_column(Boolean, default=False)  # a consent page
     contacts: Mapped[int | None] = mapped_column(Integer)
     published_at: Mapped[datetime | None]
     imported: Mapped[int | None] = mapped_column(Integer)

@@ -1,37 +1,19 @@
-"""The contact sync driver: while a sync runs, publishes its contacts in
-contact id order, a chunk at a time, and keeps its place in the sync's row.
+"""The contact sync driver: while a sync runs, publishes its contacts to
+`marketing.sync.chunks` a chunk at a time, in contact id order, and keeps its
+place in the sync's row.
 
-Two cursors walk the contacts. The import cursor publishes chunks of profiles
-to `marketing.sync.chunks`, for the dispatchers' bulk imports. The consent
-cursor publishes consent pages (each person's consent state, about 40 bytes)
-to `marketing.sync.consent`, straight to the dispatchers' consent stage:
-pages first while fewer than `max_importing` are unreported, then a chunk
-whenever the imports' bounds allow one, and pages again while they do not.
-
-Why the consent goes ahead: Klaviyo's consent endpoints take 750 calls a
-minute, and a million people need 900 to 1,100 calls of three of them, so a
-sync needs two of those minutes at least. Sent behind the imports, evenly
-over the minute or so the imports take, a sync beginning late in a provider
-minute put more than a minute's calls into its second minute, and the rest
-waited for a third (the sync took up to 75 s where the provider allows 64).
-Read ahead, the pages fill the first minute as soon as its budget allows,
-and what is left goes at the start of the next one, whatever the phase.
-Both providers take consent for a person they hold no profile of yet (each
-creates the profile), so the order of a person's import and consent does not
-matter. Syncs begun before the consent pages existed (`consent_pages` false)
-carry the consent in their chunks, and the import stage hands it on.
-
-Each chunk or page is first written down as pending (its sequence, its kind
-and the last contact id it covers), then published with Nats-Msg-Id
-`<sync_id>:<sequence>` (a page: `:consent` after it), then its cursor's
-checkpoint moves past it. A driver killed in between rebuilds the same chunk
-from the same range and publishes it again under the same id, which
-JetStream drops as a duplicate: nothing is skipped, nothing counted twice.
-Chunks and pages share the sequence numbers. Bounds keep memory flat and the
-bus from holding every contact: at most `max_importing` chunks are published
-and not yet imported (waiting for or in a dispatcher's import; the
-dispatchers' consumer says how many), and at most `max_in_flight` chunks, and
-as many pages, are published and not yet reported.
+Each chunk is first written down as pending (its sequence and the last
+contact id it covers), then published with Nats-Msg-Id `<sync_id>:<sequence>`,
+then the checkpoint moves past it. A driver killed in between rebuilds the
+same chunk from the same range and publishes it again under the same id,
+which JetStream drops as a duplicate: nothing is skipped, nothing counted
+twice. Two bounds keep memory flat and the bus from holding every contact:
+at most `max_importing` chunks are published and not yet imported (waiting
+for or in a dispatcher's import; the dispatchers' consumer says how many),
+and at most `max_in_flight` are published and not yet reported (the rest
+are imported and wait for their consent calls, small, in the stream: the
+provider's consent endpoints may have spent their minute, and imports go on
+meanwhile).
 One driver runs among the service replicas (a PostgreSQL advisory lock
 elects it, as for the outbox relay); the guarded writes keep even two safe.
 """
@@ -43,17 +25,15 @@ import contextlib
 import enum
 import logging
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from marketing_runtime import topology
 from marketing_runtime.clock import Clock, utc_now
 from marketing_runtime.connection import Bus
 from marketing_runtime.envelope import MSG_ID_HEADER
 from nats.errors import Error as NatsError
-from sqlalchemy import Row, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from service.contact_sync import chunks, progress, rules
@@ -157,38 +137,14 @@ class SyncDriver:
             return Step.WORKED
         if sync.pending_sequence is not None:
             return await self._publish_pending(sync)
-        if sync.cancel_requested_at is not None or _all_sent(sync):
+        if sync.reached_end or sync.cancel_requested_at is not None:
             return await self._settle(sync)
-        # Pages first while few are out, so that the consent stage always has
-        # calls at hand and the provider's first consent minute fills early;
-        # then a chunk, up to the imports' bounds; more pages while the
-        # imports are at them.
-        first_pages = min(self._settings.max_importing, self._settings.max_in_flight)
-        if self._may_page_consent(sync, first_pages):
-            return await self._publish_next(sync, consent=True)
-        step = await self._import_step(sync)
-        if step is not Step.WORKED and self._may_page_consent(sync, self._settings.max_in_flight):
-            return await self._publish_next(sync, consent=True)
-        return step
-
-    @staticmethod
-    def _may_page_consent(sync: ContactSync, most_in_flight: int) -> bool:
-        """Whether a page may go with fewer than `most_in_flight` unreported."""
-        pages_in_flight = sync.consent_published_chunks - sync.consent_reported_chunks
-        return (
-            sync.consent_pages and not sync.consent_reached_end and pages_in_flight < most_in_flight
-        )
-
-    async def _import_step(self, sync: ContactSync) -> Step:
-        if sync.reached_end:
-            return Step.WAITING
-        published = sync.published_chunks - sync.consent_published_chunks
-        in_flight = published - (sync.reported_chunks - sync.consent_reported_chunks)
+        in_flight = sync.published_chunks - sync.reported_chunks
         if in_flight >= self._settings.max_in_flight:
             return Step.WAITING
         if in_flight >= self._settings.max_importing and not await self._may_import_more():
             return Step.IMPORTING
-        return await self._publish_next(sync, consent=False)
+        return await self._publish_next(sync)
 
     async def _may_import_more(self) -> bool:
         """Whether fewer than `max_importing` chunks wait for or are in the
@@ -221,67 +177,43 @@ class SyncDriver:
                 return Step.WORKED
         return Step.WAITING  # for the results of the chunks in flight
 
-    async def _publish_next(self, sync: ContactSync, *, consent: bool) -> Step:
-        """The next chunk (with `consent`, the next consent page) after its
-        cursor's checkpoint."""
+    async def _publish_next(self, sync: ContactSync) -> Step:
         if self._bus.nc is None:
             return Step.WAITING
         budget = self._bus.nc.max_payload - PAYLOAD_HEADROOM
-        after = sync.consent_checkpoint if consent else sync.checkpoint
         async with self._db.transaction() as session:
             rows = await chunks.read_contacts(
-                session,
-                after=after,
-                upto=None,
-                limit=self._settings.chunk_contacts,
-                consent_only=consent,
+                session, after=sync.checkpoint, upto=None, limit=self._settings.chunk_contacts
             )
             if not rows:
-                await progress.mark_reached_end(session, sync.id, self._clock(), consent=consent)
+                await progress.mark_reached_end(session, sync.id, self._clock())
                 return Step.WORKED
             sequence = sync.published_chunks + 1
-            chunk = await self._build(session, sync, sequence, rows, consent, budget)
+            chunk = await chunks.build_chunk(session, sync.id, sequence, rows, budget=budget)
             assert chunk.upper is not None  # built of one row at least
             if not await progress.mark_pending(
-                session, sync.id, sequence, chunk.upper, chunk.count, self._clock(), consent=consent
+                session, sync.id, sequence, chunk.upper, chunk.count, self._clock()
             ):
                 return Step.WORKED  # the sync changed under us: look again
-        return await self._publish(sync.id, sequence, chunk, consent=consent)
+        return await self._publish(sync.id, sequence, chunk)
 
     async def _publish_pending(self, sync: ContactSync) -> Step:
-        """Rebuild the chunk or page a driver wrote down and may have published."""
+        """Rebuild the chunk a driver wrote down and may have published."""
         sequence = sync.pending_sequence
         assert sequence is not None
         if self._bus.nc is None:
             return Step.WAITING
-        consent = sync.pending_consent
         budget = self._bus.nc.max_payload - PAYLOAD_HEADROOM
         async with self._db.transaction() as session:
             rows = await chunks.read_contacts(
                 session,
-                after=sync.consent_checkpoint if consent else sync.checkpoint,
+                after=sync.checkpoint,
                 upto=sync.pending_upper,
                 limit=self._settings.chunk_contacts,
-                consent_only=consent,
             )
-            chunk = await self._build(session, sync, sequence, rows, consent, budget)
+            chunk = await chunks.build_chunk(session, sync.id, sequence, rows, budget=budget)
             await self._narrow_pending(session, sync, chunk)
-        return await self._publish(sync.id, sequence, chunk, consent=consent)
-
-    @staticmethod
-    async def _build(
-        session: AsyncSession,
-        sync: ContactSync,
-        sequence: int,
-        rows: Sequence[Row[Any]],
-        consent: bool,
-        budget: int,
-    ) -> chunks.BuiltChunk:
-        if consent:
-            return await chunks.build_consent_page(session, sync.id, sequence, rows, budget=budget)
-        return await chunks.build_chunk(
-            session, sync.id, sequence, rows, budget=budget, with_consent=not sync.consent_pages
-        )
+        return await self._publish(sync.id, sequence, chunk)
 
     async def _narrow_pending(
         self, session: AsyncSession, sync: ContactSync, chunk: chunks.BuiltChunk
@@ -297,27 +229,19 @@ class SyncDriver:
                 session, sync.id, sequence, chunk.upper, chunk.count, self._clock()
             )
 
-    async def _publish(
-        self, sync_id: uuid.UUID, sequence: int, chunk: chunks.BuiltChunk, *, consent: bool
-    ) -> Step:
+    async def _publish(self, sync_id: uuid.UUID, sequence: int, chunk: chunks.BuiltChunk) -> Step:
         js = self._bus.js
         if js is None:
             return Step.WAITING
-        headers = {MSG_ID_HEADER: chunks.message_id(sync_id, sequence, consent=consent)}
-        subject = topology.SYNC_CONSENT_SUBJECT if consent else topology.SYNC_CHUNKS_SUBJECT
-        await js.publish(subject, chunk.payload, timeout=ACK_TIMEOUT_S, headers=headers)
+        headers = {MSG_ID_HEADER: chunks.message_id(sync_id, sequence)}
+        await js.publish(
+            topology.SYNC_CHUNKS_SUBJECT, chunk.payload, timeout=ACK_TIMEOUT_S, headers=headers
+        )
         async with self._db.transaction() as session:
-            await progress.mark_published(
-                session, sync_id, sequence, chunk.count, self._clock(), consent=consent
-            )
+            await progress.mark_published(session, sync_id, sequence, chunk.count, self._clock())
         return Step.WORKED
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
         self._wake.clear()
-
-
-def _all_sent(sync: ContactSync) -> bool:
-    """Both cursors passed the last contact (a sync without consent pages has one)."""
-    return sync.reached_end and (sync.consent_reached_end or not sync.consent_pages)

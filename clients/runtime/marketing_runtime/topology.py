@@ -126,13 +126,11 @@ ACK_WAIT_S = 30.0
 # so a dispatcher's next batch fills up at once).
 SYNC_MAX_ACK_PENDING = 40
 # A sync's second stage (ContactSyncConsent, a chunk's consent once imported),
-# all replicas together. The loops hold at most MARKETING_SYNC_CONSENT_CONCURRENCY
-# (6) batches of MARKETING_SYNC_CONSENT_CHUNKS_PER_BATCH (20) at once; the
-# rest of this count is remainders handed back with a delay until their
-# operation's next minute (a nak counts as pending until redelivered), which
-# must not stop the messages behind them, whose first operations may have room.
-# Everything else waits in the stream (about 40 bytes a person).
-SYNC_CONSENT_MAX_ACK_PENDING = 2_000
+# all replicas together: MARKETING_SYNC_CONSENT_CONCURRENCY (6) loops of
+# MARKETING_SYNC_CONSENT_CHUNKS_PER_BATCH (20) take 120, so that each consent
+# endpoint has full calls of several batches to send at once; loops beyond
+# this wait. The rest wait in the stream (about 40 bytes a person).
+SYNC_CONSENT_MAX_ACK_PENDING = 200
 # Enrolment changes one replica holds at once: a batch being applied
 # (MARKETING_ENROLMENT_BATCH_SIZE, at most 1,000: one Klaviyo bulk job) and the
 # next ones its pull brought. A restock's 100,000 wait in the stream.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -32,7 +31,6 @@ from dispatcher.delivery.sync_stage import StageSettings
 from dispatcher.main import SyncStages
 from dispatcher.ordering.fences import Fences
 from dispatcher.providers.base import OperationLimits, Provider
-from dispatcher.providers.klaviyo import consent_calls
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from tests.dispatcher.helpers import API_KEY
@@ -42,7 +40,6 @@ from tests.processes import NatsServer
 
 JOBS = "/api/profile-bulk-import-jobs"
 SUBSCRIBE = "/api/profile-subscription-bulk-create-jobs"
-UNSUBSCRIBE = "/api/profile-subscription-bulk-delete-jobs"
 SUPPRESS = "/api/profile-suppression-bulk-create-jobs"
 ACK_WAIT_S = 30.0
 
@@ -252,68 +249,6 @@ def test_chunks_of_a_thousand_are_packed_into_jobs_of_ten_thousand(
         assert len({tuple(r.job_ids) for r in results}) == 2
 
     _run(own_nats, sandbox, body)
-
-
-class SpentMinuteGate(ProviderGate):
-    """A gate whose budget says `operation`'s minute is spent for `seconds`."""
-
-    def __init__(self, operation: str, seconds: float) -> None:
-        super().__init__()
-        self._operation = operation
-        self.until = time.monotonic() + seconds
-
-    async def room_wait(self, operation: str, *, bulk: bool = False) -> float:
-        if operation == self._operation:
-            return max(0.0, self.until - time.monotonic())
-        return await super().room_wait(operation, bulk=bulk)
-
-
-def test_consent_calls_whose_minute_is_spent_are_handed_on_and_the_rest_go_on(
-    own_nats: NatsServer, sandbox: Sandbox
-) -> None:
-    """Suppressions wait for their next minute in the stream, not in a loop:
-    the other people's consent is sent meanwhile, nothing is sent twice, and
-    each chunk's result comes once its remainder is done."""
-
-    async def body(current: Scene, provider: KlaviyoClient) -> None:
-        emails = {seq: _emails(current.sync_id, seq, 4) for seq in (1, 2)}
-        consent = [True, False, True, False]  # two granted, two suppressed a chunk
-        for seq, chunk_emails in emails.items():
-            await current.publish(
-                seq, [_contact(e, c) for e, c in zip(chunk_emails, consent, strict=True)]
-            )
-        gate = SpentMinuteGate(consent_calls.SUPPRESS, seconds=4.0)
-        async with delivering(current.bus, _worker(current, provider, gate=gate)):
-            results = await current.results_for(2)
-
-        assert [(r.sequence, r.imported, list(r.failures), r.error) for r in results] == [
-            (seq, 4, [], "") for seq in (1, 2)
-        ]
-        suppressed = sorted(e for chunk in emails.values() for e in chunk[1::2])
-        assert sorted(_emails_sent(sandbox, UNSUBSCRIBE)) == suppressed, "each unsubscribed once"
-        assert sorted(_emails_sent(sandbox, SUPPRESS)) == suppressed, "each suppressed once"
-        assert sorted(_emails_sent(sandbox, SUBSCRIBE)) == sorted(
-            e for chunk in emails.values() for e in chunk[0::2]
-        )
-        spent_until = gate.until - time.monotonic() + time.time()
-        assert min(r["received_s"] for r in sandbox.requests(SUPPRESS)) >= spent_until - 0.5
-        assert max(r["received_s"] for r in sandbox.requests(SUBSCRIBE)) < spent_until
-        for email in suppressed:
-            (profile,) = sandbox.profiles(email)
-            reasons = profile["subscriptions"]["email"]["marketing"]["suppression"]
-            assert "USER_SUPPRESSED" in {s["reason"] for s in reasons}
-        info = await current.js.consumer_info(topology.SYNC_STREAM, topology.DISPATCH_SYNC_CONSENT)
-        assert (info.num_pending, info.num_ack_pending) == (0, 0), "every remainder acked"
-
-    _run(own_nats, sandbox, body)
-
-
-def _emails_sent(sandbox: Sandbox, path: str) -> list[str]:
-    return [
-        p["attributes"]["email"]
-        for r in sandbox.requests(path)
-        for p in r["body"]["data"]["attributes"]["profiles"]["data"]
-    ]
 
 
 class SmallJobsClient(KlaviyoClient):

@@ -24,7 +24,7 @@ from service.api.sync_command import SyncFollower
 from tests.builders import upsert
 from tests.harness import ServiceHarness, assert_eventually, own_database, unique_email
 from tests.processes import NatsServer
-from tests.service.contact_sync.sync_bus import SyncBus, consented, imported, sync_bus
+from tests.service.contact_sync.sync_bus import SyncBus, imported, sync_bus
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -45,16 +45,13 @@ def service(database_url: str, nats: NatsServer) -> Iterator[tuple[ServiceHarnes
         yield s, url
 
 
-async def _answer_one_chunk(bus: SyncBus, refuse: int, refuse_consent: int = 0) -> None:
-    """Take the sync's one chunk and its one consent page and report them:
-    `refuse` people refused by the import, `refuse_consent` by a consent call."""
+async def _answer_one_chunk(bus: SyncBus, refuse: int) -> None:
+    """Take the sync's one chunk and report it, `refuse` people refused."""
     (chunk,) = await bus.take_chunks(1)
-    (page,) = await bus.take_pages(1)
     failures = [(c.profile.email, "Invalid email") for c in chunk.contacts[:refuse]]
-    refused = [(p.email, "Invalid phone") for p in page.people[:refuse_consent]]
     assert bus.bus.js is not None
-    for result in (imported(chunk, failures=failures), consented(page, refused=refused)):
-        await bus.bus.js.publish(topology.SYNC_RESULTS_SUBJECT, result.SerializeToString())
+    result = imported(chunk, failures=failures)
+    await bus.bus.js.publish(topology.SYNC_RESULTS_SUBJECT, result.SerializeToString())
 
 
 async def _follow(harness: ServiceHarness, console: Console) -> str:
@@ -72,8 +69,7 @@ def test_it_starts_a_sync_and_shows_its_progress_to_the_end(
     async def scenario() -> str:
         async with sync_bus(url, nats.url) as bus:
             name, _ = await asyncio.gather(
-                _follow(harness, Console(file=out, width=150)),
-                _answer_one_chunk(bus, refuse=2, refuse_consent=1),
+                _follow(harness, Console(file=out, width=150)), _answer_one_chunk(bus, refuse=2)
             )
             return name
 
@@ -81,8 +77,8 @@ def test_it_starts_a_sync_and_shows_its_progress_to_the_end(
     shown = out.getvalue()
     assert f"Started {name} of 30 contacts" in shown
     assert "28/30" in shown or "30/30" in shown  # done = imported + failed
-    assert "errors: 3" in shown  # refused by the import or by a consent call
-    assert f"{name} SUCCEEDED: 28 imported, 2 failed of 30; consent refused for 1" in shown
+    assert "errors: 2" in shown
+    assert f"{name} SUCCEEDED: 28 imported, 2 failed of 30" in shown
 
 
 def test_it_follows_the_sync_that_is_running(

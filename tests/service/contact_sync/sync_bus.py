@@ -1,7 +1,6 @@
 """The bus side of the contact-sync tests: a service database and bus for the
-driver, reading the chunks and consent pages it published (as the
-dispatcher's consumers do) and reporting their results (as the dispatcher
-publishes them)."""
+driver, reading the chunks it published (as the dispatcher's consumer does)
+and reporting chunk results (as the dispatcher publishes them)."""
 
 from __future__ import annotations
 
@@ -29,7 +28,6 @@ class SyncBus:
     db: Database
     bus: Bus
     chunks_in: PullConsumer
-    consent_in: PullConsumer
     results_in: PullConsumer
 
     async def add_contacts(self, count: int, **fields: Any) -> list[uuid.UUID]:
@@ -50,16 +48,8 @@ class SyncBus:
             session.add_all(rows)
         return sorted(row.id for row in rows)
 
-    async def start(self, *, consent_pages: bool = False) -> uuid.UUID:
-        """A sync; without `consent_pages`, one begun before migration 0014
-        (its chunks carry the consent): most tests here are of the chunks'
-        own mechanics, which are the same either way."""
-        sync_id = (await rules.start_sync(self.db, request_id="", now=utc_now())).id
-        if not consent_pages:
-            await self.sql(
-                "UPDATE marketing_contact_sync SET consent_pages = false WHERE id = :id", id=sync_id
-            )
-        return sync_id
+    async def start(self) -> uuid.UUID:
+        return (await rules.start_sync(self.db, request_id="", now=utc_now())).id
 
     async def sync(self, sync_id: uuid.UUID) -> ContactSync:
         async with self.db.transaction() as session:
@@ -84,19 +74,6 @@ class SyncBus:
             chunks.append(chunk)
         assert len(chunks) == expected, [c.sequence for c in chunks]
         return chunks
-
-    async def take_pages(self, expected: int) -> list[bus_pb2.ContactSyncConsent]:
-        """The consent pages the dispatchers' consent stage receives (acked):
-        `expected` of them, and then no more within a short wait."""
-        messages = await self.consent_in.fetch(expected + 1, wait_s=2, linger_s=0.3)
-        pages = []
-        for msg in messages:
-            await msg.ack()
-            page = bus_pb2.ContactSyncConsent()
-            page.ParseFromString(msg.data)
-            pages.append(page)
-        assert len(pages) == expected, [p.imported.sequence for p in pages]
-        return pages
 
     async def report(self, *results: bus_pb2.ContactSyncChunkResult) -> None:
         """Publish results as the dispatcher does, then let the service's
@@ -127,23 +104,6 @@ def imported(
     )
 
 
-def consented(
-    page: bus_pb2.ContactSyncConsent,
-    *,
-    refused: Sequence[tuple[str, str]] = (),
-    error: str = "",
-) -> bus_pb2.ContactSyncChunkResult:
-    """The result of a consent page whose calls went through but for `refused`
-    (as the consent stage reports it: the page's `imported`, with them)."""
-    result = bus_pb2.ContactSyncChunkResult()
-    result.CopyFrom(page.imported)
-    result.failures.extend(
-        bus_pb2.ContactSyncFailure(email=e, reason=f"consent: {r}") for e, r in refused
-    )
-    result.error = error
-    return result
-
-
 def contact_ids(chunks: Sequence[bus_pb2.ContactSyncChunk]) -> list[uuid.UUID]:
     return [uuid.UUID(c.profile.contact_id) for chunk in chunks for c in chunk.contacts]
 
@@ -156,17 +116,13 @@ async def sync_bus(database_url: str, nats_url: str) -> AsyncIterator[SyncBus]:
     assert await bus.wait_ready(30)
     assert bus.nc is not None
     chunks_in = PullConsumer(bus.nc, stream=topology.SYNC_STREAM, durable=topology.DISPATCH_SYNC)
-    consent_in = PullConsumer(
-        bus.nc, stream=topology.SYNC_STREAM, durable=topology.DISPATCH_SYNC_CONSENT
-    )
     results_in = PullConsumer(
         bus.nc, stream=topology.RESULTS_STREAM, durable=topology.SERVICE_SYNC_RESULTS
     )
     try:
-        yield SyncBus(db, bus, chunks_in, consent_in, results_in)
+        yield SyncBus(db, bus, chunks_in, results_in)
     finally:
         await chunks_in.close()
-        await consent_in.close()
         await results_in.close()
         await bus.close()
         await db.close()

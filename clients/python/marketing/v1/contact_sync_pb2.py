@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fmarketing/v1/contact_sync.proto\x12\x0cmarketing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x04\n\x0b\x43ontactSync\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x05state\x18\x02 \x01(\x0e\x32\x1f.marketing.v1.ContactSync.State\x12\x16\n\x0etotal_contacts\x18\x03 \x01(\x03\x12\x1a\n\x12published_contacts\x18\x04 \x01(\x03\x12\x19\n\x11imported_contacts\x18\x05 \x01(\x03\x12\x17\n\x0f\x66\x61iled_contacts\x18\x06 \x01(\x03\x12\x18\n\x10published_chunks\x18\x07 \x01(\x03\x12\x17\n\x0freported_chunks\x18\x08 \x01(\x03\x12\x15\n\rprovider_jobs\x18\t \x01(\x03\x12\x19\n\x11last_provider_job\x18\n \x01(\t\x12\r\n\x05\x65rror\x18\x0b \x01(\t\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63\x61ncel_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1f\n\x17\x63onsent_failed_contacts\x18\x10 \x01(\x03\"m\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_RUNNING\x10\x01\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x02\x12\x10\n\x0cSTATE_FAILED\x10\x03\x12\x13\n\x0fSTATE_CANCELLED\x10\x04\"b\n\x10\x43ontactSyncError\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fmarketing/v1/contact_sync.proto\x12\x0cmarketing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\x04\n\x0b\x43ontactSync\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x05state\x18\x02 \x01(\x0e\x32\x1f.marketing.v1.ContactSync.State\x12\x16\n\x0etotal_contacts\x18\x03 \x01(\x03\x12\x1a\n\x12published_contacts\x18\x04 \x01(\x03\x12\x19\n\x11imported_contacts\x18\x05 \x01(\x03\x12\x17\n\x0f\x66\x61iled_contacts\x18\x06 \x01(\x03\x12\x18\n\x10published_chunks\x18\x07 \x01(\x03\x12\x17\n\x0freported_chunks\x18\x08 \x01(\x03\x12\x15\n\rprovider_jobs\x18\t \x01(\x03\x12\x19\n\x11last_provider_job\x18\n \x01(\t\x12\r\n\x05\x65rror\x18\x0b \x01(\t\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63\x61ncel_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_RUNNING\x10\x01\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x02\x12\x10\n\x0cSTATE_FAILED\x10\x03\x12\x13\n\x0fSTATE_CANCELLED\x10\x04\"b\n\x10\x43ontactSyncError\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,9 +33,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketing.v1.contact_sync_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CONTACTSYNC']._serialized_start=83
-  _globals['_CONTACTSYNC']._serialized_end=715
-  _globals['_CONTACTSYNC_STATE']._serialized_start=606
-  _globals['_CONTACTSYNC_STATE']._serialized_end=715
-  _globals['_CONTACTSYNCERROR']._serialized_start=717
-  _globals['_CONTACTSYNCERROR']._serialized_end=815
+  _globals['_CONTACTSYNC']._serialized_end=682
+  _globals['_CONTACTSYNC_STATE']._serialized_start=573
+  _globals['_CONTACTSYNC_STATE']._serialized_end=682
+  _globals['_CONTACTSYNCERROR']._serialized_start=684
+  _globals['_CONTACTSYNCERROR']._serialized_end=782
 # @@protoc_insertion_point(module_scope)

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ContactSync(_message.Message):
-    __slots__ = ("name", "state", "total_contacts", "published_contacts", "imported_contacts", "failed_contacts", "published_chunks", "reported_chunks", "provider_jobs", "last_provider_job", "error", "create_time", "update_time", "end_time", "cancel_time", "consent_failed_contacts")
+    __slots__ = ("name", "state", "total_contacts", "published_contacts", "imported_contacts", "failed_contacts", "published_chunks", "reported_chunks", "provider_jobs", "last_provider_job", "error", "create_time", "update_time", "end_time", "cancel_time")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[ContactSync.State]
@@ -38,7 +38,6 @@ class ContactSync(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     CANCEL_TIME_FIELD_NUMBER: _ClassVar[int]
-    CONSENT_FAILED_CONTACTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     state: ContactSync.State
     total_contacts: int
@@ -54,8 +53,7 @@ class ContactSync(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     cancel_time: _timestamp_pb2.Timestamp
-    consent_failed_contacts: int
-    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[ContactSync.State, str]] = ..., total_contacts: _Optional[int] = ..., published_contacts: _Optional[int] = ..., imported_contacts: _Optional[int] = ..., failed_contacts: _Optional[int] = ..., published_chunks: _Optional[int] = ..., reported_chunks: _Optional[int] = ..., provider_jobs: _Optional[int] = ..., last_provider_job: _Optional[str] = ..., error: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consent_failed_contacts: _Optional[int] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[ContactSync.State, str]] = ..., total_contacts: _Optional[int] = ..., published_contacts: _Optional[int] = ..., imported_contacts: _Optional[int] = ..., failed_contacts: _Optional[int] = ..., published_chunks: _Optional[int] = ..., reported_chunks: _Optional[int] = ..., provider_jobs: _Optional[int] = ..., last_provider_job: _Optional[str] = ..., error: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ContactSyncError(_message.Message):
     __slots__ = ("email", "reason", "create_time")

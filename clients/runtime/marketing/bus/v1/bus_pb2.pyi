@@ -486,18 +486,14 @@ class ContactSyncChunk(_message.Message):
     def __init__(self, sync_id: _Optional[str] = ..., sequence: _Optional[int] = ..., contacts: _Optional[_Iterable[_Union[SyncedContact, _Mapping]]] = ..., outbox_sequence: _Optional[int] = ...) -> None: ...
 
 class ContactSyncConsent(_message.Message):
-    __slots__ = ("imported", "outbox_sequence", "people", "first_operation", "deferrals")
+    __slots__ = ("imported", "outbox_sequence", "people")
     IMPORTED_FIELD_NUMBER: _ClassVar[int]
     OUTBOX_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     PEOPLE_FIELD_NUMBER: _ClassVar[int]
-    FIRST_OPERATION_FIELD_NUMBER: _ClassVar[int]
-    DEFERRALS_FIELD_NUMBER: _ClassVar[int]
     imported: ContactSyncChunkResult
     outbox_sequence: int
     people: _containers.RepeatedCompositeFieldContainer[ConsentState]
-    first_operation: str
-    deferrals: int
-    def __init__(self, imported: _Optional[_Union[ContactSyncChunkResult, _Mapping]] = ..., outbox_sequence: _Optional[int] = ..., people: _Optional[_Iterable[_Union[ConsentState, _Mapping]]] = ..., first_operation: _Optional[str] = ..., deferrals: _Optional[int] = ...) -> None: ...
+    def __init__(self, imported: _Optional[_Union[ContactSyncChunkResult, _Mapping]] = ..., outbox_sequence: _Optional[int] = ..., people: _Optional[_Iterable[_Union[ConsentState, _Mapping]]] = ...) -> None: ...
 
 class ContactSyncFailure(_message.Message):
     __slots__ = ("email", "reason")

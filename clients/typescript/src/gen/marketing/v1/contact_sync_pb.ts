@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file marketing/v1/contact_sync.proto.
  */
 export const file_marketing_v1_contact_sync: GenFile = /*@__PURE__*/
-  fileDesc("Ch9tYXJrZXRpbmcvdjEvY29udGFjdF9zeW5jLnByb3RvEgxtYXJrZXRpbmcudjEi+AQKC0NvbnRhY3RTeW5jEgwKBG5hbWUYASABKAkSLgoFc3RhdGUYAiABKA4yHy5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMuU3RhdGUSFgoOdG90YWxfY29udGFjdHMYAyABKAMSGgoScHVibGlzaGVkX2NvbnRhY3RzGAQgASgDEhkKEWltcG9ydGVkX2NvbnRhY3RzGAUgASgDEhcKD2ZhaWxlZF9jb250YWN0cxgGIAEoAxIYChBwdWJsaXNoZWRfY2h1bmtzGAcgASgDEhcKD3JlcG9ydGVkX2NodW5rcxgIIAEoAxIVCg1wcm92aWRlcl9qb2JzGAkgASgDEhkKEWxhc3RfcHJvdmlkZXJfam9iGAogASgJEg0KBWVycm9yGAsgASgJEi8KC2NyZWF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2NhbmNlbF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIfChdjb25zZW50X2ZhaWxlZF9jb250YWN0cxgQIAEoAyJtCgVTdGF0ZRIVChFTVEFURV9VTlNQRUNJRklFRBAAEhEKDVNUQVRFX1JVTk5JTkcQARITCg9TVEFURV9TVUNDRUVERUQQAhIQCgxTVEFURV9GQUlMRUQQAxITCg9TVEFURV9DQU5DRUxMRUQQBCJiChBDb250YWN0U3luY0Vycm9yEg0KBWVtYWlsGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIvCgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch9tYXJrZXRpbmcvdjEvY29udGFjdF9zeW5jLnByb3RvEgxtYXJrZXRpbmcudjEi1wQKC0NvbnRhY3RTeW5jEgwKBG5hbWUYASABKAkSLgoFc3RhdGUYAiABKA4yHy5tYXJrZXRpbmcudjEuQ29udGFjdFN5bmMuU3RhdGUSFgoOdG90YWxfY29udGFjdHMYAyABKAMSGgoScHVibGlzaGVkX2NvbnRhY3RzGAQgASgDEhkKEWltcG9ydGVkX2NvbnRhY3RzGAUgASgDEhcKD2ZhaWxlZF9jb250YWN0cxgGIAEoAxIYChBwdWJsaXNoZWRfY2h1bmtzGAcgASgDEhcKD3JlcG9ydGVkX2NodW5rcxgIIAEoAxIVCg1wcm92aWRlcl9qb2JzGAkgASgDEhkKEWxhc3RfcHJvdmlkZXJfam9iGAogASgJEg0KBWVycm9yGAsgASgJEi8KC2NyZWF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2NhbmNlbF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJtCgVTdGF0ZRIVChFTVEFURV9VTlNQRUNJRklFRBAAEhEKDVNUQVRFX1JVTk5JTkcQARITCg9TVEFURV9TVUNDRUVERUQQAhIQCgxTVEFURV9GQUlMRUQQAxITCg9TVEFURV9DQU5DRUxMRUQQBCJiChBDb250YWN0U3luY0Vycm9yEg0KBWVtYWlsGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIvCgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * A full sync of every contact to the provider: the service reads the
@@ -68,15 +68,14 @@ export type ContactSync = Message<"marketing.v1.ContactSync"> & {
   failedContacts: bigint;
 
   /**
-   * Output only. Chunks and consent pages sent so far.
+   * Output only. Chunks sent so far.
    *
    * @generated from field: int64 published_chunks = 7;
    */
   publishedChunks: bigint;
 
   /**
-   * Output only. Chunks whose import, and consent pages whose calls, the
-   * dispatcher reported.
+   * Output only. Chunks whose import the dispatcher reported.
    *
    * @generated from field: int64 reported_chunks = 8;
    */
@@ -131,18 +130,6 @@ export type ContactSync = Message<"marketing.v1.ContactSync"> & {
    * @generated from field: google.protobuf.Timestamp cancel_time = 15;
    */
   cancelTime?: Timestamp | undefined;
-
-  /**
-   * Output only. People whose consent the provider refused, or whose consent
-   * page was given up on (ListContactSyncErrors lists them, the reason
-   * beginning "consent: "). Their profiles count in `imported_contacts` or
-   * `failed_contacts` as their imports went. (A sync sends its consent in
-   * pages of its own, ahead of the imports: `published_chunks` and
-   * `reported_chunks` count both.)
-   *
-   * @generated from field: int64 consent_failed_contacts = 16;
-   */
-  consentFailedContacts: bigint;
 };
 
 /**
