@@ -61,7 +61,7 @@ async def run(b: Bench, engagements: int, contacts: int, events: int) -> None:
         await _webhooks(b, engagements, contacts)
     finally:
         b.stack.stop_dispatcher()
-    await _dashboard(b)
+    await _dashboard(b, events)
 
 
 async def _webhooks(b: Bench, engagements: int, contacts: int) -> None:
@@ -87,14 +87,15 @@ async def _webhooks(b: Bench, engagements: int, contacts: int) -> None:
     accepted_s = time.perf_counter() - began
     applied_at = await _until_applied(b, engagements, timeout_s=b.cfg.timeout_s)
     applied_s = applied_at - began
-    attributed_s = await _until_attributed(b, timeout_s=b.cfg.timeout_s) - applied_at
+    attributed_s = await _attribution_lag(b, applied_at)
     rate, accepted_rate = engagements / applied_s, engagements / accepted_s
     p99_ms = percentile(latencies, 99) * 1000
     b.note(
         f"{engagements:,} engagements in {len(bodies):,} signed requests: accepted in "
         f"{accepted_s:.1f} s ({accepted_rate:,.0f}/s), applied at {applied_s:.1f} s "
         f"({rate:,.0f}/s); answers p50 {percentile(latencies, 50) * 1000:.1f} ms, "
-        f"p99 {p99_ms:.1f} ms; their people's orders attributed {attributed_s:.1f} s later"
+        f"p99 {p99_ms:.1f} ms; their people's orders attributed "
+        + (f"{attributed_s:.1f} s later" if attributed_s is not None else "not yet (timed out)")
     )
     b.results.update(
         attribution_after_applied_s=attributed_s,
@@ -191,6 +192,17 @@ async def _until_applied(b: Bench, wanted: int, *, timeout_s: float) -> float:
     )
 
 
+async def _attribution_lag(b: Bench, applied_at: float) -> float | None:
+    """Seconds from the last engagement applied to the attribution queue's
+    end; None when it is not empty within the phase's timeout (a loaded
+    machine): a figure of its own, not a reason to lose the phase's others."""
+    try:
+        return await _until_attributed(b, timeout_s=b.cfg.timeout_s) - applied_at
+    except TimeoutError as exc:
+        b.note(f"attribution did not catch up: {exc}")
+        return None
+
+
 async def _until_attributed(b: Bench, *, timeout_s: float) -> float:
     """When the attribution worker has taken every entry the touches queued."""
     return await _until(b, _QUEUED, {}, lambda n: n == 0, "entries still queued", timeout_s)
@@ -220,7 +232,7 @@ async def _until(
         await engine.dispose()
 
 
-async def _dashboard(b: Bench) -> None:
+async def _dashboard(b: Bench, events: int) -> None:
     request = pb.GetDashboardMetricsRequest()
     await b.service.GetDashboardMetrics(request, timeout=60)  # warm: plans, caches
     times = []
@@ -241,7 +253,7 @@ async def _dashboard(b: Bench) -> None:
             "dashboard_p99_ms",
             p99,
             "ms",
-            f"p50 {p50:.0f} ms; {board.total_contacts:,} contacts, 10M events",
+            f"p50 {p50:.0f} ms; {board.total_contacts:,} contacts, {events:,} events",
             DASHBOARD,
         )
     )
