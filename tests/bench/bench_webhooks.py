@@ -197,15 +197,13 @@ async def _attribution_lag(b: Bench, applied_at: float) -> float | None:
     end; None when it is not empty within the phase's timeout (a loaded
     machine): a figure of its own, not a reason to lose the phase's others."""
     try:
-        return await _until_attributed(b, timeout_s=b.cfg.timeout_s) - applied_at
+        emptied = await _until(
+            b, _QUEUED, {}, lambda n: n == 0, "entries still queued", b.cfg.timeout_s
+        )
     except TimeoutError as exc:
         b.note(f"attribution did not catch up: {exc}")
         return None
-
-
-async def _until_attributed(b: Bench, *, timeout_s: float) -> float:
-    """When the attribution worker has taken every entry the touches queued."""
-    return await _until(b, _QUEUED, {}, lambda n: n == 0, "entries still queued", timeout_s)
+    return emptied - applied_at
 
 
 async def _until(

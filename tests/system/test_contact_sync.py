@@ -83,7 +83,7 @@ def test_the_sync_brings_consent_that_drifted_at_the_provider_back_to_ours(
     system: ServiceHarness, klaviyo: Sandbox
 ) -> None:
     """Someone changed the person's consent at the provider behind our back:
-    the sync's consent pages send our whole state, and ours wins."""
+    the sync sends our whole consent state, and ours wins."""
     email = unique_email("drifted")
     parent = system.stub.UpsertContact(upsert(email, first_name="Ada")).contact.name
     send(system.stub, Subscribe(), email, parent)
