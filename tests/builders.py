@@ -31,6 +31,8 @@ def upsert(email: str, **fields: Any) -> pb.UpsertContactRequest:
 
 def consent(type_name: str = "EMAIL", granted: bool = True, **fields: Any) -> consent_pb2.Consent:
     fields.setdefault("source", "preferences")
+    if type_name == "SMS" and granted:  # an SMS grant names the wording shown
+        fields.setdefault("wording_version", "sms-terms-test")
     type_ = consent_pb2.ConsentType.Value(f"CONSENT_TYPE_{type_name}")
     return consent_pb2.Consent(type=type_, granted=granted, **fields)  # type: ignore[arg-type]
 

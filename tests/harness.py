@@ -256,6 +256,11 @@ def unique_email(prefix: str = "user") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
 
 
+def unique_phone() -> str:
+    """An E.164 number no other test uses (SMS consent needs one)."""
+    return f"+4915{uuid.uuid4().int % 10**9:09d}"
+
+
 def field_violations(error: grpc.RpcError) -> dict[str, str]:
     """BadRequest field -> reason, from a rich error status."""
     status = rpc_status.from_call(error)

@@ -26,11 +26,13 @@ from service.events.handlers import EventHandlers
 from service.events.rules import EventSink
 from service.flows.handlers import FlowHandlers
 from service.provider_catalogue.handlers import ProviderCatalogueHandlers
+from service.push.handlers import PushHandlers
 from service.reconcile.handlers import ReconcileHandlers
 from service.reconcile.provider import PersonReader
 from service.reports.handlers import ReportHandlers
 from service.reports.rules import DEFAULT_REPORT_SETTINGS, ReportSettings
 from service.segments.handlers import SegmentHandlers
+from service.sms.handlers import SmsHandlers
 from service.storage.database import Database
 from service.waitlists.handlers import WaitlistHandlers
 
@@ -62,6 +64,8 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self._catalogue = ProviderCatalogueHandlers(db, page_tokens)
         self._waitlists = WaitlistHandlers(db, page_tokens, clock=clock)
         self._reports = ReportHandlers(db, reports, clock=clock)
+        self._sms = SmsHandlers(db, clock=clock)
+        self._push = PushHandlers(db, clock=clock)
 
     @rpc_method
     async def UpsertContact(
@@ -116,6 +120,30 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.UnsubscribeRequest, context: Context
     ) -> pb.UnsubscribeResponse:
         return await self._consent.unsubscribe(request)
+
+    @rpc_method
+    async def OptOutSms(
+        self, request: pb.OptOutSmsRequest, context: Context
+    ) -> pb.OptOutSmsResponse:
+        return await self._sms.opt_out_sms(request)
+
+    @rpc_method
+    async def RegisterPushToken(
+        self, request: pb.RegisterPushTokenRequest, context: Context
+    ) -> pb.RegisterPushTokenResponse:
+        return await self._push.register_push_token(request)
+
+    @rpc_method
+    async def RevokePushPermission(
+        self, request: pb.RevokePushPermissionRequest, context: Context
+    ) -> pb.RevokePushPermissionResponse:
+        return await self._push.revoke_push_permission(request)
+
+    @rpc_method
+    async def ListPushTokens(
+        self, request: pb.ListPushTokensRequest, context: Context
+    ) -> pb.ListPushTokensResponse:
+        return await self._push.list_push_tokens(request)
 
     @rpc_method
     async def TrackEvent(

@@ -134,6 +134,10 @@ def check_phone(v: Violations, field: str, phone: str | None) -> None:
 _PHONE_PUNCTUATION = re.compile(r"[\s().\-/]")
 
 
+def is_e164(phone: str) -> bool:
+    return _E164.fullmatch(phone) is not None
+
+
 def phone_as_stored(phone: str) -> str:
     """A phone a provider reported, written as contacts' phones are stored
     (E.164), when only its punctuation differs: "+49 151 1234-5678" and

@@ -90,6 +90,8 @@ def consent_input(c: consent_pb2.Consent) -> ConsentInput:
         ip_address=c.ip_address,
         user_agent=c.user_agent,
         consent_time=optional_time(c, "consent_time", "consent.consent_time"),
+        phone_number=c.phone_number,
+        wording_version=c.wording_version,
     )
 
 
@@ -103,4 +105,6 @@ def consent_message(view: ConsentView) -> consent_pb2.Consent:
         user_agent=view.user_agent or "",
         consent_time=timestamp(view.consent_time),
         record_time=timestamp(view.recorded_at),
+        phone_number=view.phone or "",
+        wording_version=view.wording_version or "",
     )

@@ -40,7 +40,9 @@ from service.deliveries import outbox
 from service.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError, Violations
 from service.flows import triggers as flow_triggers
 from service.metrics import CONSENT_RECORDS, UNSUBSCRIBES
+from service.push import tokens as push_tokens
 from service.segments import membership
+from service.sms import suppression as sms_suppression
 from service.storage.database import Database, after_commit
 from service.storage.models import Consent, Contact, SegmentMembership, Suppression
 from service.storage.models import ConsentType as ConsentType  # handlers name types by it
@@ -67,6 +69,8 @@ class ConsentInput:
     ip_address: str = ""
     user_agent: str = ""
     consent_time: datetime | None = None
+    phone_number: str = ""  # SMS only: the number (defaults to the contact's)
+    wording_version: str = ""  # the consent wording shown; required for an SMS grant
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ class ConsentView:
     user_agent: str | None
     consent_time: datetime
     recorded_at: datetime
+    phone: str | None = None
+    wording_version: str | None = None
 
 
 # The columns a ConsentView copies from its row.
@@ -98,7 +104,7 @@ def consent_name(view: ConsentView) -> str:
     return f"{contact_name(view.contact_id)}/consents/{view.id}"
 
 
-def _view(row: Consent) -> ConsentView:
+def view_of(row: Consent) -> ConsentView:
     return ConsentView(**{column: getattr(row, column) for column in _VIEW_COLUMNS})
 
 
@@ -113,6 +119,38 @@ def _validate_consent(
     check.check_text(v, f"{prefix}ip_address", c.ip_address, Consent.ip_address)
     check.check_text(v, f"{prefix}user_agent", c.user_agent, Consent.user_agent)
     check.check_not_future(v, f"{prefix}consent_time", c.consent_time, now, skew)
+    check.check_text(v, f"{prefix}wording_version", c.wording_version, Consent.wording_version)
+    if c.phone_number:
+        check.check_phone(v, f"{prefix}phone_number", c.phone_number)
+        if c.type is not ConsentType.SMS:
+            v.add(f"{prefix}phone_number", "NOT_FOR_THIS_TYPE", "a phone number is for SMS consent")
+    if c.type is ConsentType.SMS and c.granted and not c.wording_version.strip():
+        v.add(
+            f"{prefix}wording_version",
+            "REQUIRED",
+            "an SMS grant needs the version of the consent wording the person was shown",
+        )
+
+
+def _check_sms_number(contact: Contact, c: ConsentInput, parent: str, prefix: str) -> None:
+    """SMS consent is for a number: the contact's. A grant needs one on file, and a
+    number given must be it (a new number is set with UpsertContact first)."""
+    if c.type is not ConsentType.SMS:
+        return
+    if contact.phone is None and (c.granted or c.phone_number):
+        raise FailedPreconditionError(
+            reason="CONTACT_HAS_NO_PHONE",
+            subject=parent,
+            description="SMS consent is for the contact's phone, and it has none: set it first",
+        )
+    if c.phone_number and c.phone_number != contact.phone:
+        v = Violations()
+        v.add(
+            f"{prefix}phone_number",
+            "PHONE_MISMATCH",
+            "SMS consent is for the contact's phone; this is another number",
+        )
+        v.raise_if_any()
 
 
 async def record_consent(
@@ -136,24 +174,37 @@ async def record_consent(
         if contact is None:
             raise NotFoundError(resource_type="contact", resource_name=parent)
         if rid is not None and (earlier := await _by_request_id(session, rid, contact_id)):
-            return _view(earlier)
-        now = clock()
-        if consent.consent_time is None:  # a decision made now, not a report of an earlier one
-            consent = replace(consent, consent_time=await _decision_time(session, contact, now))
-        row = await _append(session, contact, consent, rid, now)
-        await membership.mark_changed(session, [contact.id], now)
-        await outbox.enqueue(
-            session,
-            contact_key=check.email_key(contact.email),
-            kind=bus_pb2.KIND_CONSENT_CHANGED,
-            payload=bus_pb2.ConsentChanged(state=await _consent_state(session, contact, [row])),
-            now=now,
-        )
-        if consent.type is ConsentType.EMAIL and not contact.email_opt_in:
-            await flow_triggers.on_unsubscribed(session, contact.id, now)
-        elif consent.type is ConsentType.EMAIL:
-            await flow_triggers.on_email_consent(session, contact, now)
-        return _view(row)
+            return view_of(earlier)
+        _check_sms_number(contact, consent, parent, "consent.")
+        return view_of(await record_locked(session, contact, consent, clock(), rid))
+
+
+async def record_locked(
+    session: AsyncSession,
+    contact: Contact,
+    consent: ConsentInput,
+    now: datetime,
+    rid: uuid.UUID | None = None,
+) -> Consent:
+    """Record a validated consent of a contact whose row the caller has locked,
+    with everything it causes: the opt-in flag, segments, the provider's work,
+    the channel's lists and devices, flow exits."""
+    if consent.consent_time is None:  # a decision made now, not a report of an earlier one
+        consent = replace(consent, consent_time=await _decision_time(session, contact, now))
+    row = await _append(session, contact, consent, rid, now)
+    await membership.mark_changed(session, [contact.id], now)
+    await outbox.enqueue(
+        session,
+        contact_key=check.email_key(contact.email),
+        kind=bus_pb2.KIND_CONSENT_CHANGED,
+        payload=bus_pb2.ConsentChanged(state=await _consent_state(session, contact, [row])),
+        now=now,
+    )
+    if consent.type is ConsentType.EMAIL and not contact.email_opt_in:
+        await flow_triggers.on_unsubscribed(session, contact.id, now)
+    elif consent.type is ConsentType.EMAIL:
+        await flow_triggers.on_email_consent(session, contact, now)
+    return row
 
 
 async def _by_request_id(
@@ -213,13 +264,32 @@ async def _append(
         consent_time=c.consent_time or now,
         recorded_at=now,
         request_id=rid,
+        phone=(c.phone_number or contact.phone) if c.type is ConsentType.SMS else None,
+        wording_version=c.wording_version.strip() or None,
     )
     session.add(row)
     await session.flush()
     after_commit(session, CONSENT_RECORDS.labels(c.type.value, str(c.granted).lower()).inc)
     await _refresh_opt_in(session, contact, c.type)
     contact.updated_at = now
+    await _channel_effects(session, contact, row, now)
     return row
+
+
+async def _channel_effects(
+    session: AsyncSession, contact: Contact, row: Consent, now: datetime
+) -> None:
+    """What the newest decision for a channel does beyond its flag: an SMS opt-out
+    puts the number on the SMS suppression list and an explicit grant takes it
+    off (Property 23); push withdrawn deletes the person's devices (Property 25).
+    A late record older than the newest decision changes nothing here."""
+    if row.type is ConsentType.SMS and row.phone is not None:
+        if row.granted and contact.sms_opt_in:
+            await sms_suppression.lift(session, row.phone)
+        elif not row.granted and not contact.sms_opt_in:
+            await sms_suppression.suppress(session, row.phone, row.source, now)
+    elif row.type is ConsentType.PUSH and not row.granted and not contact.push_opt_in:
+        await push_tokens.delete_all(session, contact, now)
 
 
 async def _refresh_opt_in(session: AsyncSession, contact: Contact, type_: ConsentType) -> None:
@@ -273,7 +343,7 @@ async def list_consents(
         rows, token = await read_page(
             session, tokens, paging, page, query, _CONSENT_ORDER, descending=True
         )
-    return ConsentPage([_view(row) for row in rows], token)
+    return ConsentPage([view_of(row) for row in rows], token)
 
 
 @dataclass(frozen=True)
@@ -304,7 +374,7 @@ async def subscribe_newsletter(
         now = clock()
         contact, _ = await get_or_create_by_email(session, email, now)
         if rid is not None and (earlier := await _by_request_id(session, rid, contact.id)):
-            return (await contact_views(session, [contact]))[0], _view(earlier)
+            return (await contact_views(session, [contact]))[0], view_of(earlier)
         consent = replace(consent, consent_time=await _decision_time(session, contact, now))
         row = await _append(session, contact, consent, rid, now)
         if await _add_to_newsletter(session, contact.id, now):
@@ -325,7 +395,7 @@ async def subscribe_newsletter(
             now=now,
         )
         await flow_triggers.on_email_consent(session, contact, now)
-        return (await contact_views(session, [contact]))[0], _view(row)
+        return (await contact_views(session, [contact]))[0], view_of(row)
 
 
 async def join_newsletter(
@@ -480,6 +550,7 @@ class ReportedWithdrawal:
     suppression: str | None  # the suppression list's reason, or None
     detail: str
     reported_at: datetime  # when the person did it, by the provider's clock
+    phone: str | None = None  # an SMS STOP's number (E.164), as the provider gave it
 
 
 async def apply_reported(
@@ -504,6 +575,10 @@ async def apply_reported(
         revoked = await _revoke_granted(session, contact, decided, now, w.types, w.source)
         if ConsentType.EMAIL in w.types or suppressed:
             left = await _leave_newsletter(session, contact.id, now)
+    number = w.phone or (contact.phone if contact is not None else None)
+    if ConsentType.SMS in w.types and number is not None:
+        # A STOP stops the number even where no SMS consent was on record.
+        suppressed = await sms_suppression.suppress(session, number, w.source, now) or suppressed
     if not (revoked or suppressed or left):
         return ""
     if contact is not None:
@@ -619,7 +694,8 @@ _BUS_CONSENT_TYPES: dict[ConsentType, Any] = {
 
 async def may_send_marketing(db: Database, *, email: str, channel: ConsentType) -> bool:
     """The gate every marketing send passes: the address is not suppressed and
-    the person's newest consent for the channel is a grant."""
+    the person's newest consent for the channel is a grant; for SMS, a number
+    off the SMS suppression list; for push, a device."""
     column = _OPT_IN_COLUMNS.get(channel)
     if column is None:
         raise ValueError(f"{channel} is not a messaging channel")
@@ -628,4 +704,12 @@ async def may_send_marketing(db: Database, *, email: str, channel: ConsentType) 
         if await session.get(Suppression, check.email_key(email)) is not None:
             return False
         contact = await session.scalar(select(Contact).where(Contact.email == email))
-        return contact is not None and bool(getattr(contact, column))
+        if contact is None or not getattr(contact, column):
+            return False
+        if channel is ConsentType.SMS:
+            return contact.phone is not None and not await sms_suppression.suppressed(
+                session, contact.phone
+            )
+        if channel is ConsentType.PUSH:
+            return bool(await push_tokens.tokens_of(session, contact.id))
+        return True

@@ -9,7 +9,8 @@ to the person, in the transaction that records it:
                       newsletter left
     SPAM_COMPLAINT    the same, suppressed as "spam_complaint"
     BOUNCED, hard     the address suppressed ("hard_bounce"); consent records stay
-    SMS_UNSUBSCRIBED  SMS consent withdrawn
+    SMS_UNSUBSCRIBED  SMS consent withdrawn and the number put on the SMS
+                      suppression list (also a number no contact has)
     the others        recorded only: the campaign and flow metrics count them
 
 A withdrawal older than the person's own newer decision with us (they
@@ -28,7 +29,7 @@ from marketing.bus.v1 import bus_pb2
 from sqlalchemy import ARRAY, String, any_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.common.validation import email_key, normalize_email, phone_as_stored
+from service.common.validation import email_key, is_e164, normalize_email, phone_as_stored
 from service.consent.rules import (
     ConsentType,
     ReportedWithdrawal,
@@ -37,6 +38,7 @@ from service.consent.rules import (
 )
 from service.flows.people import lock_people
 from service.metrics import ENGAGEMENT
+from service.sms import suppression as sms_suppression
 from service.storage.bulk import insert_rows, rows_table
 from service.storage.database import after_commit
 from service.storage.models import Contact, Engagement
@@ -159,7 +161,9 @@ def withdrawal_of(e: bus_pb2.Engagement, at: datetime) -> ReportedWithdrawal | N
     if e.type == bus_pb2.ENGAGEMENT_TYPE_BOUNCED and e.bounce_type.lower() == "hard":
         return ReportedWithdrawal((), source, "hard_bounce", e.detail, at)
     if e.type == bus_pb2.ENGAGEMENT_TYPE_SMS_UNSUBSCRIBED:
-        return ReportedWithdrawal((ConsentType.SMS,), source, None, e.detail, at)
+        number = phone_as_stored(e.phone)
+        phone = number if is_e164(number) else None
+        return ReportedWithdrawal((ConsentType.SMS,), source, None, e.detail, at, phone)
     return None
 
 
@@ -194,12 +198,25 @@ async def _apply_effects(
         person = people.get(_who(e))
         address = _address(r, people)
         if address is None:
-            effects[(e.provider, e.external_id)] = NO_CONTACT
+            effects[(e.provider, e.external_id)] = await _stop_without_contact(
+                session, withdrawal, now
+            )
             continue
         contact = None if person is None else contacts.get(person.id)
         effect = await apply_reported(session, contact, address, withdrawal, now)
         effects[(e.provider, e.external_id)] = effect or "none"
     return effects
+
+
+async def _stop_without_contact(
+    session: AsyncSession, withdrawal: ReportedWithdrawal, now: datetime
+) -> str:
+    """A STOP from a number no contact has still stops the number."""
+    if ConsentType.SMS not in withdrawal.types or withdrawal.phone is None:
+        return NO_CONTACT
+    if await sms_suppression.suppress(session, withdrawal.phone, withdrawal.source, now):
+        return "sms_suppressed"
+    return NO_CONTACT
 
 
 def _occurred(r: Reported, now: datetime) -> datetime:

@@ -1,7 +1,8 @@
 """Who may receive a message on a channel from a segment now: the segment's
 members with consent for that channel (consent is never assumed: the flag is
 the newest record's) and not on the suppression list (an unsubscribe, a
-complaint or a bounce suppresses the address for every channel).
+complaint or a bounce suppresses the address for every channel); for SMS, the
+number not on the SMS suppression list; for push, a device token on file.
 
 Resolved in keyset pages of contact ids, read by two readers side by side
 over two halves of the id range, so a 500,000-person audience is streamed
@@ -21,6 +22,8 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.sql import email_key_sql
+from service.push import tokens as push_tokens
+from service.sms import suppression as sms_suppression
 from service.storage.database import Database
 from service.storage.models import ConsentType, Contact, SegmentMembership, Suppression
 
@@ -216,12 +219,17 @@ async def _fetch(session: AsyncSession, query: Select[Any, Any, Any]) -> _Arrays
 
 def may_receive(channel: ConsentType) -> list[ColumnElement[bool]]:
     """What a contact row meets when it may receive messages on `channel`:
-    consent for it on record, not suppressed, and for SMS a phone number.
-    Provider lists (segments.lists) keep the email audience by the same test."""
+    consent for it on record, the address not suppressed; for SMS a phone
+    number that is not on the SMS suppression list (Properties 21, 23), for
+    push a device to send to (Property 24). Provider lists (segments.lists)
+    keep the email audience by the same test."""
     suppressed = exists().where(Suppression.email_sha256 == email_key_sql(Contact.email))
     conditions = [_opted_in(channel), not_(suppressed)]
     if channel is ConsentType.SMS:
         conditions.append(Contact.phone.is_not(None))
+        conditions.append(not_(sms_suppression.is_suppressed_sql(Contact.phone)))
+    if channel is ConsentType.PUSH:
+        conditions.append(push_tokens.has_token_sql(Contact.id))
     return conditions
 
 

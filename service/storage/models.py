@@ -145,6 +145,10 @@ class Consent(Base):
     consent_time: Mapped[datetime]
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
     request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True)
+    # SMS consent: the number it was given for, and the consent wording shown
+    # (its version): with source, time and IP, the proof TCPA/CTIA ask for.
+    phone: Mapped[str | None] = mapped_column(String(16))
+    wording_version: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_marketing_consent_contact_type", "contact_id", "type"),
@@ -411,6 +415,35 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class SmsSuppression(Base):
+    """Numbers that must receive no marketing SMS (an SMS opt-out or STOP). Keyed by
+    SHA-256 of the E.164 number, like the email list, so it outlives an erasure."""
+
+    __tablename__ = "marketing_sms_suppression"
+
+    phone_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class PushToken(Base):
+    """A device a contact gets push notifications on: one contact at a time."""
+
+    __tablename__ = "marketing_push_token"
+
+    token: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("marketing_contact.id", ondelete="CASCADE")
+    )
+    platform: Mapped[str] = mapped_column(String(16))
+    vendor: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (Index("ix_marketing_push_token_contact", "contact_id", "created_at"),)
 
 
 class ErasureLog(Base):

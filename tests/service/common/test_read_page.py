@@ -17,7 +17,7 @@ from service.common.pagination import KeyKind, PageRequest, PageTokens, Paging, 
 from service.errors import Violations
 from service.storage.models import Consent
 from tests.builders import consent, ts, upsert
-from tests.harness import ServiceHarness, unique_email
+from tests.harness import ServiceHarness, unique_email, unique_phone
 
 TOKENS = PageTokens(b"read-page-test-key")
 TIES = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -27,7 +27,9 @@ LATER = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def contact_id(harness: ServiceHarness) -> uuid.UUID:
     """A contact with seven consent records, five of them at the same time."""
-    name = harness.stub.UpsertContact(upsert(unique_email("pages"))).contact.name
+    name = harness.stub.UpsertContact(
+        upsert(unique_email("pages"), phone=unique_phone())
+    ).contact.name
     for when in [TIES] * 5 + [LATER] * 2:
         record = consent("SMS", consent_time=ts(when))
         harness.stub.RecordConsent(pb.RecordConsentRequest(parent=name, consent=record))

@@ -12,7 +12,7 @@ from marketing.v1 import consent_pb2
 from marketing.v1 import service_pb2 as pb
 
 from tests.builders import consent, ts, upsert
-from tests.harness import ServiceHarness, field_violations, unique_email
+from tests.harness import ServiceHarness, field_violations, unique_email, unique_phone
 
 
 def _record(stub, parent: str, **kwargs) -> consent_pb2.Consent:
@@ -23,7 +23,7 @@ def _record(stub, parent: str, **kwargs) -> consent_pb2.Consent:
 
 
 def test_record_consent_sets_opt_in_from_newest_record(stub) -> None:
-    contact = stub.UpsertContact(upsert(unique_email())).contact
+    contact = stub.UpsertContact(upsert(unique_email(), phone=unique_phone())).contact
     now = datetime.now(UTC)
     _record(stub, contact.name, type_name="SMS", granted=True, consent_time=ts(now))
     # A record that arrives late but happened earlier does not override the newer one.
@@ -42,7 +42,7 @@ def test_record_consent_sets_opt_in_from_newest_record(stub) -> None:
 
 
 def test_record_consent_keeps_audit_fields(stub) -> None:
-    contact = stub.UpsertContact(upsert(unique_email())).contact
+    contact = stub.UpsertContact(upsert(unique_email(), phone=unique_phone())).contact
     record = _record(
         stub,
         contact.name,
@@ -62,7 +62,7 @@ def test_record_consent_keeps_audit_fields(stub) -> None:
 
 
 def test_record_consent_request_id_makes_retries_safe(stub, harness: ServiceHarness) -> None:
-    contact = stub.UpsertContact(upsert(unique_email())).contact
+    contact = stub.UpsertContact(upsert(unique_email(), phone=unique_phone())).contact
     request_id = str(uuid.uuid4())
     first = _record(stub, contact.name, request_id=request_id)
     before = harness.table_counts()
@@ -72,7 +72,7 @@ def test_record_consent_request_id_makes_retries_safe(stub, harness: ServiceHarn
 
 
 def test_concurrent_retries_of_one_consent_record_it_once(stub) -> None:
-    contact = stub.UpsertContact(upsert(unique_email())).contact
+    contact = stub.UpsertContact(upsert(unique_email(), phone=unique_phone())).contact
     request = pb.RecordConsentRequest(
         parent=contact.name, consent=consent(), request_id=str(uuid.uuid4())
     )
@@ -85,7 +85,7 @@ def test_concurrent_retries_of_one_consent_record_it_once(stub) -> None:
 
 
 def test_record_consent_rejects_bad_input(stub, harness: ServiceHarness) -> None:
-    contact = stub.UpsertContact(upsert(unique_email())).contact
+    contact = stub.UpsertContact(upsert(unique_email(), phone=unique_phone())).contact
     before = harness.table_counts()
     bad = consent_pb2.Consent(
         source="",
@@ -114,7 +114,7 @@ def test_record_consent_for_missing_contact(stub) -> None:
 
 
 def test_list_consents_newest_first_in_pages(stub) -> None:
-    contact = stub.UpsertContact(upsert(unique_email())).contact
+    contact = stub.UpsertContact(upsert(unique_email(), phone=unique_phone())).contact
     start = datetime(2025, 1, 1, tzinfo=UTC)
     for minutes in (5, 1, 3, 2, 4):
         _record(stub, contact.name, consent_time=ts(start + timedelta(minutes=minutes)))
@@ -132,8 +132,8 @@ def test_list_consents_newest_first_in_pages(stub) -> None:
 
 
 def test_list_consents_token_is_bound_to_its_contact(stub) -> None:
-    a = stub.UpsertContact(upsert(unique_email())).contact
-    b = stub.UpsertContact(upsert(unique_email())).contact
+    a = stub.UpsertContact(upsert(unique_email(), phone=unique_phone())).contact
+    b = stub.UpsertContact(upsert(unique_email(), phone=unique_phone())).contact
     for _ in range(3):
         _record(stub, a.name)
     token = stub.ListConsents(pb.ListConsentsRequest(parent=a.name, page_size=1)).next_page_token
@@ -143,7 +143,7 @@ def test_list_consents_token_is_bound_to_its_contact(stub) -> None:
 
 
 def test_consent_history_cannot_be_edited(harness: ServiceHarness, stub) -> None:
-    contact = stub.UpsertContact(upsert(unique_email())).contact
+    contact = stub.UpsertContact(upsert(unique_email(), phone=unique_phone())).contact
     _record(stub, contact.name)
     with pytest.raises(Exception, match="append-only"):
         harness.sql(
@@ -168,6 +168,7 @@ def test_unsubscribe_suppresses_and_revokes_everything(stub, harness: ServiceHar
     contact = stub.SubscribeNewsletter(
         pb.SubscribeNewsletterRequest(email=email, source="checkout")
     ).contact
+    stub.UpsertContact(upsert(email, phone=unique_phone()))
     _record(stub, contact.name, type_name="SMS")
     assert stub.Unsubscribe(pb.UnsubscribeRequest(email=email, reason="too many")).changed
     got = stub.GetContact(pb.GetContactRequest(email=email)).contact
@@ -202,7 +203,7 @@ def test_subscribe_rejects_bad_input(stub, harness: ServiceHarness) -> None:
 
 
 def test_consent_time_out_of_range_is_an_invalid_argument(stub, harness: ServiceHarness) -> None:
-    contact = stub.UpsertContact(upsert(unique_email())).contact
+    contact = stub.UpsertContact(upsert(unique_email(), phone=unique_phone())).contact
     before = harness.table_counts()
     with pytest.raises(grpc.RpcError) as err:
         _record(stub, contact.name, consent_time=timestamp_pb2.Timestamp(nanos=1_000_000_000))

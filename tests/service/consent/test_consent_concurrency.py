@@ -30,7 +30,7 @@ from tests.consent_model import (
     Unsubscribe,
     of_outbox,
 )
-from tests.harness import ServiceHarness, unique_email
+from tests.harness import ServiceHarness, unique_email, unique_phone
 
 CALLS_PER_ROUND = 100
 ROUNDS = 6
@@ -55,7 +55,11 @@ def test_concurrent_consent_calls_are_serializable(
     stub, harness: ServiceHarness, known_contact: bool, round_: int
 ) -> None:
     email = unique_email("race")
-    parent = stub.UpsertContact(upsert(email)).contact.name if known_contact else None
+    parent = (
+        stub.UpsertContact(upsert(email, phone=unique_phone())).contact.name
+        if known_contact
+        else None
+    )
     _fire(stub, email, parent, random.Random(round_), CALLS_PER_ROUND)
     _assert_serializable(stub, harness, email)
 

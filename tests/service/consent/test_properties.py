@@ -16,7 +16,7 @@ from marketing.v1 import service_pb2 as pb
 from service.consent.rules import may_send_marketing
 from service.storage.models import ConsentType
 from tests.builders import consent, placed_order, product_viewed, ts
-from tests.harness import ServiceHarness, unique_email
+from tests.harness import ServiceHarness, unique_email, unique_phone
 
 NOW = datetime.now(UTC)
 names = st.text(min_size=1, max_size=50).filter(lambda s: s.strip() and "\x00" not in s)
@@ -78,7 +78,9 @@ def test_property_3_subscription_joins_newsletter_segment(
     email = unique_email()
     if existing:
         stub.UpsertContact(
-            pb.UpsertContactRequest(contact=contact_pb2.Contact(email=email, first_name="Ada"))
+            pb.UpsertContactRequest(
+                contact=contact_pb2.Contact(email=email, first_name="Ada", phone=unique_phone())
+            )
         )
     if unsubscribed_before:
         stub.Unsubscribe(pb.UnsubscribeRequest(email=email))
@@ -110,7 +112,9 @@ def test_property_4_unsubscribe_stops_all_communications(
     email = unique_email()
     if known:
         name = stub.UpsertContact(
-            pb.UpsertContactRequest(contact=contact_pb2.Contact(email=email, first_name="Ada"))
+            pb.UpsertContactRequest(
+                contact=contact_pb2.Contact(email=email, first_name="Ada", phone=unique_phone())
+            )
         ).contact.name
         for type_name in granted:
             stub.RecordConsent(pb.RecordConsentRequest(parent=name, consent=consent(type_name)))
@@ -147,7 +151,9 @@ def test_property_30_consent_timestamp_and_source_recorded(
         assert record.consent_time.seconds > 0
     else:
         parent = stub.UpsertContact(
-            pb.UpsertContactRequest(contact=contact_pb2.Contact(email=email, first_name="Ada"))
+            pb.UpsertContactRequest(
+                contact=contact_pb2.Contact(email=email, first_name="Ada", phone=unique_phone())
+            )
         ).contact.name
         record = stub.RecordConsent(
             pb.RecordConsentRequest(
@@ -181,7 +187,11 @@ def test_upsert_is_idempotent(stub, harness: ServiceHarness, data) -> None:
 )
 def test_consent_history_append_only_and_ordered(stub, records) -> None:
     parent = stub.UpsertContact(
-        pb.UpsertContactRequest(contact=contact_pb2.Contact(email=unique_email(), first_name="Ada"))
+        pb.UpsertContactRequest(
+            contact=contact_pb2.Contact(
+                email=unique_email(), first_name="Ada", phone=unique_phone()
+            )
+        )
     ).contact.name
     written = []
     for count, (type_name, granted, when) in enumerate(records, start=1):
@@ -241,7 +251,9 @@ def test_rejected_call_writes_nothing(stub, harness: ServiceHarness, pick, with_
     parent = f"contacts/{uuid.uuid4()}"
     if with_contact:
         parent = stub.UpsertContact(
-            pb.UpsertContactRequest(contact=contact_pb2.Contact(email=email, first_name="Ada"))
+            pb.UpsertContactRequest(
+                contact=contact_pb2.Contact(email=email, first_name="Ada", phone=unique_phone())
+            )
         ).contact.name
     method, request = _bad_requests(email, parent)[pick]
     before = harness.table_counts()
@@ -272,7 +284,9 @@ def test_every_state_change_has_exactly_one_outbox_row(
 ) -> None:
     email = unique_email()
     parent = stub.UpsertContact(
-        pb.UpsertContactRequest(contact=contact_pb2.Contact(email=email, first_name="Ada"))
+        pb.UpsertContactRequest(
+            contact=contact_pb2.Contact(email=email, first_name="Ada", phone=unique_phone())
+        )
     ).contact.name
     expected = 1
     event = placed_order(email, event_id=f"evt-{email}")

@@ -1,5 +1,6 @@
 """Audiences: a segment's members with consent for the channel, never a
-suppressed address, streamed in pages."""
+suppressed address (nor, for SMS, a number on the SMS suppression list; nor,
+for push, someone without a device), streamed in pages."""
 
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.validation import email_key
 from service.segments.audiences import audience
+from service.sms.suppression import phone_key
 from service.storage.database import Database
 from service.storage.models import (
     ConsentType,
     Contact,
+    PushToken,
     Segment,
     SegmentKind,
     SegmentMembership,
+    SmsSuppression,
     Suppression,
 )
 from tests.harness import own_database
@@ -35,6 +39,8 @@ people = st.lists(
             "sms": st.booleans(),
             "push": st.booleans(),
             "phone": st.booleans(),
+            "sms_suppressed": st.booleans(),
+            "device": st.booleans(),
             "suppressed": st.booleans(),
             "member": st.booleans(),
         }
@@ -52,6 +58,8 @@ def audience_db(database_url: str) -> Iterator[str]:
 
 def test_no_suppressed_or_unconsented_contact_is_ever_in_an_audience(audience_db: str) -> None:
     # **Feature: marketing-automation, Property 11: Suppression list respected**
+    # **Feature: marketing-automation, Property 21: SMS opt-in validation**
+    # **Feature: marketing-automation, Property 24: Push permission required**
     @settings(max_examples=100, deadline=None)
     @given(people, CHANNELS, st.integers(1, 5), st.integers(1, 3))
     def respected(
@@ -99,19 +107,20 @@ async def _scenario(
 def _may_receive(person: dict[str, bool], channel: ConsentType) -> bool:
     consented = {
         ConsentType.EMAIL: person["email"],
-        ConsentType.SMS: person["sms"] and person["phone"],
-        ConsentType.PUSH: person["push"],
+        ConsentType.SMS: person["sms"] and person["phone"] and not person["sms_suppressed"],
+        ConsentType.PUSH: person["push"] and person["device"],
     }[channel]
     return person["member"] and consented and not person["suppressed"]
 
 
 async def _add(session: AsyncSession, segment_id: str, email: str, person: dict[str, bool]) -> bool:
     contact_id = uuid.uuid4()
+    phone = f"+4915{contact_id.int % 10**9:09d}"
     await session.execute(
         insert(Contact).values(
             id=contact_id,
             email=email,
-            phone="+4915112345678" if person["phone"] else None,
+            phone=phone if person["phone"] else None,
             email_opt_in=person["email"],
             sms_opt_in=person["sms"],
             push_opt_in=person["push"],
@@ -120,6 +129,23 @@ async def _add(session: AsyncSession, segment_id: str, email: str, person: dict[
             updated_at=NOW,
         )
     )
+    if person["sms_suppressed"]:
+        await session.execute(
+            insert(SmsSuppression).values(
+                phone_sha256=phone_key(phone), reason="opted_out", source="test", created_at=NOW
+            )
+        )
+    if person["device"]:
+        await session.execute(
+            insert(PushToken).values(
+                token=f"apns-{contact_id.hex}",
+                contact_id=contact_id,
+                platform="ios",
+                vendor="apns",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
     if person["suppressed"]:
         await session.execute(
             insert(Suppression).values(email_sha256=email_key(email), reason="test", created_at=NOW)

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amarketing/v1/consent.proto\x12\x0cmarketing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xec\x01\n\x07\x43onsent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x04type\x18\x02 \x01(\x0e\x32\x19.marketing.v1.ConsentType\x12\x0f\n\x07granted\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x12\n\nip_address\x18\x05 \x01(\t\x12\x12\n\nuser_agent\x18\x06 \x01(\t\x12\x30\n\x0c\x63onsent_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecord_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xa8\x01\n\x0b\x43onsentType\x12\x1c\n\x18\x43ONSENT_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43ONSENT_TYPE_EMAIL\x10\x01\x12\x14\n\x10\x43ONSENT_TYPE_SMS\x10\x02\x12\x15\n\x11\x43ONSENT_TYPE_PUSH\x10\x03\x12\x1a\n\x16\x43ONSENT_TYPE_MARKETING\x10\x04\x12\x1a\n\x16\x43ONSENT_TYPE_ANALYTICS\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amarketing/v1/consent.proto\x12\x0cmarketing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x02\n\x07\x43onsent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x04type\x18\x02 \x01(\x0e\x32\x19.marketing.v1.ConsentType\x12\x0f\n\x07granted\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x12\n\nip_address\x18\x05 \x01(\t\x12\x12\n\nuser_agent\x18\x06 \x01(\t\x12\x30\n\x0c\x63onsent_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecord_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cphone_number\x18\t \x01(\t\x12\x17\n\x0fwording_version\x18\n \x01(\t*\xa8\x01\n\x0b\x43onsentType\x12\x1c\n\x18\x43ONSENT_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43ONSENT_TYPE_EMAIL\x10\x01\x12\x14\n\x10\x43ONSENT_TYPE_SMS\x10\x02\x12\x15\n\x11\x43ONSENT_TYPE_PUSH\x10\x03\x12\x1a\n\x16\x43ONSENT_TYPE_MARKETING\x10\x04\x12\x1a\n\x16\x43ONSENT_TYPE_ANALYTICS\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketing.v1.consent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONSENTTYPE']._serialized_start=317
-  _globals['_CONSENTTYPE']._serialized_end=485
+  _globals['_CONSENTTYPE']._serialized_start=364
+  _globals['_CONSENTTYPE']._serialized_end=532
   _globals['_CONSENT']._serialized_start=78
-  _globals['_CONSENT']._serialized_end=314
+  _globals['_CONSENT']._serialized_end=361
 # @@protoc_insertion_point(module_scope)

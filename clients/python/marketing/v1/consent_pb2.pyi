@@ -25,7 +25,7 @@ CONSENT_TYPE_MARKETING: ConsentType
 CONSENT_TYPE_ANALYTICS: ConsentType
 
 class Consent(_message.Message):
-    __slots__ = ("name", "type", "granted", "source", "ip_address", "user_agent", "consent_time", "record_time")
+    __slots__ = ("name", "type", "granted", "source", "ip_address", "user_agent", "consent_time", "record_time", "phone_number", "wording_version")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     GRANTED_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,8 @@ class Consent(_message.Message):
     USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     CONSENT_TIME_FIELD_NUMBER: _ClassVar[int]
     RECORD_TIME_FIELD_NUMBER: _ClassVar[int]
+    PHONE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    WORDING_VERSION_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: ConsentType
     granted: bool
@@ -42,4 +44,6 @@ class Consent(_message.Message):
     user_agent: str
     consent_time: _timestamp_pb2.Timestamp
     record_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[ConsentType, str]] = ..., granted: _Optional[bool] = ..., source: _Optional[str] = ..., ip_address: _Optional[str] = ..., user_agent: _Optional[str] = ..., consent_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    phone_number: str
+    wording_version: str
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[ConsentType, str]] = ..., granted: _Optional[bool] = ..., source: _Optional[str] = ..., ip_address: _Optional[str] = ..., user_agent: _Optional[str] = ..., consent_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., phone_number: _Optional[str] = ..., wording_version: _Optional[str] = ...) -> None: ...

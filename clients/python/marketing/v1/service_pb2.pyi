@@ -5,6 +5,7 @@ from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from marketing.v1 import back_in_stock_pb2 as _back_in_stock_pb2
+from marketing.v1 import channels_pb2 as _channels_pb2
 from marketing.v1 import consent_pb2 as _consent_pb2
 from marketing.v1 import contact_pb2 as _contact_pb2
 from marketing.v1 import contact_sync_pb2 as _contact_sync_pb2
@@ -178,6 +179,72 @@ class UnsubscribeResponse(_message.Message):
     CHANGED_FIELD_NUMBER: _ClassVar[int]
     changed: bool
     def __init__(self, changed: _Optional[bool] = ...) -> None: ...
+
+class OptOutSmsRequest(_message.Message):
+    __slots__ = ("phone_number", "source")
+    PHONE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    phone_number: str
+    source: str
+    def __init__(self, phone_number: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+
+class OptOutSmsResponse(_message.Message):
+    __slots__ = ("changed", "contacts")
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    changed: bool
+    contacts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, changed: _Optional[bool] = ..., contacts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RegisterPushTokenRequest(_message.Message):
+    __slots__ = ("parent", "push_token", "source", "ip_address", "user_agent")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PUSH_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    push_token: _channels_pb2.PushToken
+    source: str
+    ip_address: str
+    user_agent: str
+    def __init__(self, parent: _Optional[str] = ..., push_token: _Optional[_Union[_channels_pb2.PushToken, _Mapping]] = ..., source: _Optional[str] = ..., ip_address: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
+
+class RegisterPushTokenResponse(_message.Message):
+    __slots__ = ("push_token", "consent")
+    PUSH_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    push_token: _channels_pb2.PushToken
+    consent: _consent_pb2.Consent
+    def __init__(self, push_token: _Optional[_Union[_channels_pb2.PushToken, _Mapping]] = ..., consent: _Optional[_Union[_consent_pb2.Consent, _Mapping]] = ...) -> None: ...
+
+class RevokePushPermissionRequest(_message.Message):
+    __slots__ = ("parent", "source")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    source: str
+    def __init__(self, parent: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+
+class RevokePushPermissionResponse(_message.Message):
+    __slots__ = ("changed", "deleted_tokens")
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    DELETED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    changed: bool
+    deleted_tokens: int
+    def __init__(self, changed: _Optional[bool] = ..., deleted_tokens: _Optional[int] = ...) -> None: ...
+
+class ListPushTokensRequest(_message.Message):
+    __slots__ = ("parent",)
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    def __init__(self, parent: _Optional[str] = ...) -> None: ...
+
+class ListPushTokensResponse(_message.Message):
+    __slots__ = ("push_tokens",)
+    PUSH_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    push_tokens: _containers.RepeatedCompositeFieldContainer[_channels_pb2.PushToken]
+    def __init__(self, push_tokens: _Optional[_Iterable[_Union[_channels_pb2.PushToken, _Mapping]]] = ...) -> None: ...
 
 class TrackEventRequest(_message.Message):
     __slots__ = ("event",)

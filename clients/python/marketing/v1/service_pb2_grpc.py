@@ -85,6 +85,26 @@ class MarketingServiceStub:
                 request_serializer=marketing_dot_v1_dot_service__pb2.UnsubscribeRequest.SerializeToString,
                 response_deserializer=marketing_dot_v1_dot_service__pb2.UnsubscribeResponse.FromString,
                 _registered_method=True)
+        self.OptOutSms = channel.unary_unary(
+                '/marketing.v1.MarketingService/OptOutSms',
+                request_serializer=marketing_dot_v1_dot_service__pb2.OptOutSmsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.OptOutSmsResponse.FromString,
+                _registered_method=True)
+        self.RegisterPushToken = channel.unary_unary(
+                '/marketing.v1.MarketingService/RegisterPushToken',
+                request_serializer=marketing_dot_v1_dot_service__pb2.RegisterPushTokenRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.RegisterPushTokenResponse.FromString,
+                _registered_method=True)
+        self.RevokePushPermission = channel.unary_unary(
+                '/marketing.v1.MarketingService/RevokePushPermission',
+                request_serializer=marketing_dot_v1_dot_service__pb2.RevokePushPermissionRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.RevokePushPermissionResponse.FromString,
+                _registered_method=True)
+        self.ListPushTokens = channel.unary_unary(
+                '/marketing.v1.MarketingService/ListPushTokens',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ListPushTokensRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ListPushTokensResponse.FromString,
+                _registered_method=True)
         self.TrackEvent = channel.unary_unary(
                 '/marketing.v1.MarketingService/TrackEvent',
                 request_serializer=marketing_dot_v1_dot_service__pb2.TrackEventRequest.SerializeToString,
@@ -337,6 +357,39 @@ class MarketingServiceServicer:
     def Unsubscribe(self, request, context):
         """Withdraws every communication consent and puts the address on the
         suppression list, whether or not a contact exists for it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OptOutSms(self, request, context):
+        """An SMS opt-out of a number (a STOP the caller received, a form): SMS
+        consent withdrawn for every contact with that number and the number put
+        on the SMS suppression list at once, whether or not a contact has it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterPushToken(self, request, context):
+        """Registers a device for push notifications (the app was granted
+        permission): the token is the contact's from now on, push consent is
+        recorded, and the provider is given the token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokePushPermission(self, request, context):
+        """Push permission revoked: push consent withdrawn and every device token of
+        the contact deleted at once, here and at the provider.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPushTokens(self, request, context):
+        """A contact's device tokens, most recently registered first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -661,6 +714,26 @@ def add_MarketingServiceServicer_to_server(servicer, server):
                     servicer.Unsubscribe,
                     request_deserializer=marketing_dot_v1_dot_service__pb2.UnsubscribeRequest.FromString,
                     response_serializer=marketing_dot_v1_dot_service__pb2.UnsubscribeResponse.SerializeToString,
+            ),
+            'OptOutSms': grpc.unary_unary_rpc_method_handler(
+                    servicer.OptOutSms,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.OptOutSmsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.OptOutSmsResponse.SerializeToString,
+            ),
+            'RegisterPushToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterPushToken,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.RegisterPushTokenRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.RegisterPushTokenResponse.SerializeToString,
+            ),
+            'RevokePushPermission': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokePushPermission,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.RevokePushPermissionRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.RevokePushPermissionResponse.SerializeToString,
+            ),
+            'ListPushTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPushTokens,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ListPushTokensRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ListPushTokensResponse.SerializeToString,
             ),
             'TrackEvent': grpc.unary_unary_rpc_method_handler(
                     servicer.TrackEvent,
@@ -1087,6 +1160,114 @@ class MarketingService:
             '/marketing.v1.MarketingService/Unsubscribe',
             marketing_dot_v1_dot_service__pb2.UnsubscribeRequest.SerializeToString,
             marketing_dot_v1_dot_service__pb2.UnsubscribeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OptOutSms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/OptOutSms',
+            marketing_dot_v1_dot_service__pb2.OptOutSmsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.OptOutSmsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterPushToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/RegisterPushToken',
+            marketing_dot_v1_dot_service__pb2.RegisterPushTokenRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.RegisterPushTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokePushPermission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/RevokePushPermission',
+            marketing_dot_v1_dot_service__pb2.RevokePushPermissionRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.RevokePushPermissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPushTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ListPushTokens',
+            marketing_dot_v1_dot_service__pb2.ListPushTokensRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ListPushTokensResponse.FromString,
             options,
             channel_credentials,
             insecure,

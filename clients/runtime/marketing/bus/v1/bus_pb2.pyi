@@ -22,6 +22,7 @@ class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     KIND_CONTACT_ERASED: _ClassVar[Kind]
     KIND_LIST_MEMBERSHIP_CHANGED: _ClassVar[Kind]
     KIND_ENROLMENT_CHANGED: _ClassVar[Kind]
+    KIND_PUSH_TOKEN_CHANGED: _ClassVar[Kind]
 
 class ConsentType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -76,6 +77,7 @@ KIND_CONTACT_UNSUBSCRIBED: Kind
 KIND_CONTACT_ERASED: Kind
 KIND_LIST_MEMBERSHIP_CHANGED: Kind
 KIND_ENROLMENT_CHANGED: Kind
+KIND_PUSH_TOKEN_CHANGED: Kind
 CONSENT_TYPE_UNSPECIFIED: ConsentType
 CONSENT_TYPE_EMAIL: ConsentType
 CONSENT_TYPE_SMS: ConsentType
@@ -108,7 +110,7 @@ CATALOGUE_CHANNEL_SMS: CatalogueChannel
 CATALOGUE_CHANNEL_PUSH: CatalogueChannel
 
 class Delivery(_message.Message):
-    __slots__ = ("id", "kind", "contact_key", "sequence", "payload_json", "create_time", "type", "event_tracked", "contact_upserted", "consent_changed", "newsletter_subscribed", "contact_unsubscribed", "contact_erased", "list_membership_changed", "enrolment_changed")
+    __slots__ = ("id", "kind", "contact_key", "sequence", "payload_json", "create_time", "type", "event_tracked", "contact_upserted", "consent_changed", "newsletter_subscribed", "contact_unsubscribed", "contact_erased", "list_membership_changed", "enrolment_changed", "push_token_changed")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     CONTACT_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +126,7 @@ class Delivery(_message.Message):
     CONTACT_ERASED_FIELD_NUMBER: _ClassVar[int]
     LIST_MEMBERSHIP_CHANGED_FIELD_NUMBER: _ClassVar[int]
     ENROLMENT_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    PUSH_TOKEN_CHANGED_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: str
     contact_key: str
@@ -139,7 +142,8 @@ class Delivery(_message.Message):
     contact_erased: ContactErased
     list_membership_changed: ListMembershipChanged
     enrolment_changed: EnrolmentChanged
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., contact_key: _Optional[str] = ..., sequence: _Optional[int] = ..., payload_json: _Optional[bytes] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[Kind, str]] = ..., event_tracked: _Optional[_Union[EventTracked, _Mapping]] = ..., contact_upserted: _Optional[_Union[ContactUpserted, _Mapping]] = ..., consent_changed: _Optional[_Union[ConsentChanged, _Mapping]] = ..., newsletter_subscribed: _Optional[_Union[NewsletterSubscribed, _Mapping]] = ..., contact_unsubscribed: _Optional[_Union[ContactUnsubscribed, _Mapping]] = ..., contact_erased: _Optional[_Union[ContactErased, _Mapping]] = ..., list_membership_changed: _Optional[_Union[ListMembershipChanged, _Mapping]] = ..., enrolment_changed: _Optional[_Union[EnrolmentChanged, _Mapping]] = ...) -> None: ...
+    push_token_changed: PushTokenChanged
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., contact_key: _Optional[str] = ..., sequence: _Optional[int] = ..., payload_json: _Optional[bytes] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[Kind, str]] = ..., event_tracked: _Optional[_Union[EventTracked, _Mapping]] = ..., contact_upserted: _Optional[_Union[ContactUpserted, _Mapping]] = ..., consent_changed: _Optional[_Union[ConsentChanged, _Mapping]] = ..., newsletter_subscribed: _Optional[_Union[NewsletterSubscribed, _Mapping]] = ..., contact_unsubscribed: _Optional[_Union[ContactUnsubscribed, _Mapping]] = ..., contact_erased: _Optional[_Union[ContactErased, _Mapping]] = ..., list_membership_changed: _Optional[_Union[ListMembershipChanged, _Mapping]] = ..., enrolment_changed: _Optional[_Union[EnrolmentChanged, _Mapping]] = ..., push_token_changed: _Optional[_Union[PushTokenChanged, _Mapping]] = ...) -> None: ...
 
 class Money(_message.Message):
     __slots__ = ("currency_code", "units", "nanos")
@@ -394,6 +398,22 @@ class ListMembershipChanged(_message.Message):
     member: bool
     link_id: str
     def __init__(self, segment_id: _Optional[str] = ..., list_id: _Optional[str] = ..., list_name: _Optional[str] = ..., email: _Optional[str] = ..., member: _Optional[bool] = ..., link_id: _Optional[str] = ...) -> None: ...
+
+class PushTokenChanged(_message.Message):
+    __slots__ = ("email", "phone", "token", "platform", "vendor", "registered")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    VENDOR_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    phone: str
+    token: str
+    platform: str
+    vendor: str
+    registered: bool
+    def __init__(self, email: _Optional[str] = ..., phone: _Optional[str] = ..., token: _Optional[str] = ..., platform: _Optional[str] = ..., vendor: _Optional[str] = ..., registered: _Optional[bool] = ...) -> None: ...
 
 class EnrolmentChanged(_message.Message):
     __slots__ = ("flow_id", "enrolment_id", "email", "active", "exit_reason", "start_metric", "exit_metric", "property", "automation_id", "context_json", "entry_key", "change_time", "others_active")

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file marketing/v1/consent.proto.
  */
 export const file_marketing_v1_consent: GenFile = /*@__PURE__*/
-  fileDesc("ChptYXJrZXRpbmcvdjEvY29uc2VudC5wcm90bxIMbWFya2V0aW5nLnYxIuwBCgdDb25zZW50EgwKBG5hbWUYASABKAkSJwoEdHlwZRgCIAEoDjIZLm1hcmtldGluZy52MS5Db25zZW50VHlwZRIPCgdncmFudGVkGAMgASgIEg4KBnNvdXJjZRgEIAEoCRISCgppcF9hZGRyZXNzGAUgASgJEhIKCnVzZXJfYWdlbnQYBiABKAkSMAoMY29uc2VudF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZWNvcmRfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqqAEKC0NvbnNlbnRUeXBlEhwKGENPTlNFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhYKEkNPTlNFTlRfVFlQRV9FTUFJTBABEhQKEENPTlNFTlRfVFlQRV9TTVMQAhIVChFDT05TRU5UX1RZUEVfUFVTSBADEhoKFkNPTlNFTlRfVFlQRV9NQVJLRVRJTkcQBBIaChZDT05TRU5UX1RZUEVfQU5BTFlUSUNTEAViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChptYXJrZXRpbmcvdjEvY29uc2VudC5wcm90bxIMbWFya2V0aW5nLnYxIpsCCgdDb25zZW50EgwKBG5hbWUYASABKAkSJwoEdHlwZRgCIAEoDjIZLm1hcmtldGluZy52MS5Db25zZW50VHlwZRIPCgdncmFudGVkGAMgASgIEg4KBnNvdXJjZRgEIAEoCRISCgppcF9hZGRyZXNzGAUgASgJEhIKCnVzZXJfYWdlbnQYBiABKAkSMAoMY29uc2VudF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZWNvcmRfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcGhvbmVfbnVtYmVyGAkgASgJEhcKD3dvcmRpbmdfdmVyc2lvbhgKIAEoCSqoAQoLQ29uc2VudFR5cGUSHAoYQ09OU0VOVF9UWVBFX1VOU1BFQ0lGSUVEEAASFgoSQ09OU0VOVF9UWVBFX0VNQUlMEAESFAoQQ09OU0VOVF9UWVBFX1NNUxACEhUKEUNPTlNFTlRfVFlQRV9QVVNIEAMSGgoWQ09OU0VOVF9UWVBFX01BUktFVElORxAEEhoKFkNPTlNFTlRfVFlQRV9BTkFMWVRJQ1MQBWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * One entry of a contact's consent audit trail. Records are append-only: a
@@ -79,6 +79,23 @@ export type Consent = Message<"marketing.v1.Consent"> & {
    * @generated from field: google.protobuf.Timestamp record_time = 8;
    */
   recordTime?: Timestamp | undefined;
+
+  /**
+   * SMS only: the E.164 number the consent is for. Defaults to the contact's
+   * phone and must equal it; an SMS grant needs the contact to have a phone.
+   *
+   * @generated from field: string phone_number = 9;
+   */
+  phoneNumber: string;
+
+  /**
+   * The version of the consent wording the person was shown, for example
+   * "sms-terms-2026-10". Required for an SMS grant (with source, time and IP
+   * it makes the opt-in provable); kept for any type when given.
+   *
+   * @generated from field: string wording_version = 10;
+   */
+  wordingVersion: string;
 };
 
 /**
