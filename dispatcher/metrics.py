@@ -9,6 +9,11 @@ DELIVERIES = Counter(
     "Deliveries finished, by kind and outcome",
     ["kind", "outcome"],
 )
+PUSH_NOT_OFFERED = Counter(
+    "marketing_dispatcher_push_not_offered",
+    "Device token changes delivered without a call: the provider has no push channel",
+    ["registered"],
+)
 RETRIES = Counter(
     "marketing_dispatcher_retries", "Retryable provider failures, by operation", ["operation"]
 )

@@ -1,4 +1,4 @@
-"""Delivers profile, consent, provider-list and erasure changes in order (the ordering
+"""Delivers profile, consent, provider-list, device token and erasure changes in order (the ordering
 rules are in ordered.py), holding the contact work's lease.
 
 Flow enrolment changes have a subject and a worker of their own (enrolments.py), so that
@@ -11,6 +11,7 @@ profile, consent and list changes in its batch, through the same code as there.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -30,19 +31,24 @@ from dispatcher.delivery.keepalive import Holding, Interval
 from dispatcher.delivery.ordered import (
     ERASE,
     FLOW,
+    PUSH,
     UNREADABLE,
     OrderedWorker,
     Work,
     fail,
     is_flow,
+    is_push,
     unreadable,
 )
 from dispatcher.delivery.outcomes import Reporter
+from dispatcher.metrics import PUSH_NOT_OFFERED
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.ordering.fences import CONSENT, PROFILE, Fences
 from dispatcher.ordering.lease import Lease
 from dispatcher.providers.base import (
+    DELETE_PUSH_TOKEN,
     FIND_LIST,
+    REGISTER_PUSH_TOKEN,
     REQUEST_ERASURE,
     UPSERT_PROFILE,
     BulkCall,
@@ -60,6 +66,7 @@ ASPECT_OF_KIND = {
     bus_pb2.KIND_CONTACT_ERASED: ERASE,
     bus_pb2.KIND_LIST_MEMBERSHIP_CHANGED: LIST,
     bus_pb2.KIND_ENROLMENT_CHANGED: FLOW,  # from a release before enrolments.py
+    bus_pb2.KIND_PUSH_TOKEN_CHANGED: PUSH,
 }
 PROFILE_CONCURRENCY = 8
 
@@ -109,6 +116,7 @@ class ContactsWorker(OrderedWorker):
             *limits.consent,
             *limits.lists,
             *limits.enrolments,  # an older release's enrolment change
+            *((REGISTER_PUSH_TOKEN, DELETE_PUSH_TOKEN) if limits.offers_push else ()),
         )
 
     def _read(self, msg: Msg) -> Work:
@@ -125,6 +133,7 @@ class ContactsWorker(OrderedWorker):
         consents = [w for w in segment if w.aspect == CONSENT]
         list_changes = [w for w in segment if _is_list(w.aspect)]
         enrolments = [w for w in segment if is_flow(w.aspect)]
+        devices = [w for w in segment if is_push(w.aspect)]
         erasures = [w for w in segment if w.aspect == ERASE]
         limit = asyncio.Semaphore(PROFILE_CONCURRENCY)
 
@@ -142,6 +151,9 @@ class ContactsWorker(OrderedWorker):
         await self._find_lists(list_changes, held)
         for call in self._list_calls([w for w in list_changes if not w.failed]):
             await self._run(call, held)
+        # After consent: push withdrawn reaches the provider before its devices go.
+        for w in devices:
+            await self._change_push_token(w, held)
         # After the profile (a flow's messages read it) and consent (an exit an
         # unsubscribe caused follows the withdrawal).
         await change_enrolments(self._provider, enrolments, self._run, held)
@@ -151,6 +163,18 @@ class ContactsWorker(OrderedWorker):
     async def _upsert(self, owners: Sequence[Work]) -> None:
         (w,) = owners
         w.provider_id = await self._provider.upsert_profile(translate.profile(w.delivery))
+
+    async def _change_push_token(self, w: Work, held: Holding) -> None:
+        change = translate.push_token_change(w.delivery)
+        if not self._provider.limits.offers_push:  # delivered: there is nothing to tell
+            PUSH_NOT_OFFERED.labels(str(change.registered).lower()).inc()
+            return
+
+        async def send(owners: Sequence[Work]) -> None:
+            await self._provider.change_push_token(change)
+
+        operation = REGISTER_PUSH_TOKEN if change.registered else DELETE_PUSH_TOKEN
+        await self._run(BulkCall(operation, [w], send), held)
 
     async def _erase(self, owners: Sequence[Work]) -> None:
         delivery = owners[0].delivery
@@ -212,6 +236,9 @@ def _work(msg: Msg) -> Work:
         aspect = f"{LIST}.{segment_id}"
     if aspect == FLOW:
         return enrolment_work(msg, delivery)
+    if aspect == PUSH:
+        token = delivery.push_token_changed.token
+        aspect = f"{PUSH}.{hashlib.sha256(token.encode()).hexdigest()[:32]}"
     return Work(msg, delivery, aspect)
 
 

@@ -49,6 +49,9 @@ ERASE = "erase"
 # `FLOW.<enrolment id>` (a newer change of one enrolment supersedes only that
 # enrolment's older ones: two carts of one person in one flow are two enrolments).
 FLOW = "flow"
+# A person's device token: fenced per token, as `PUSH.<token id>` (the newest change of
+# one token wins; another token's says nothing of it).
+PUSH = "push"
 UNREADABLE = "unreadable"  # failed as it arrived: no kind or no payload of its kind
 # Fence reads and writes in flight at once: a batch of enrolment changes has a fence each.
 FENCES_IN_FLIGHT = 64
@@ -190,10 +193,12 @@ class OrderedWorker(abc.ABC):
         return list(await asyncio.gather(*(applied(w) for w in work)))
 
     def _erased_since(self, w: Work) -> bool:
-        """An enrolment change made before its person's erasure (redelivered after it):
-        sending it would make the person again at the provider (an event, an enrolment)."""
+        """An enrolment or device token change made before its person's erasure
+        (redelivered after it): sending it would make the person again at the provider
+        (an event, an enrolment, a profile with the token)."""
         created = epoch_seconds(w.delivery.create_time)
-        return is_flow(w.aspect) and self._erasures.erased_since(w.delivery.contact_key, created)
+        recreates = is_flow(w.aspect) or is_push(w.aspect)
+        return recreates and self._erasures.erased_since(w.delivery.contact_key, created)
 
     async def _run(self, call: BulkCall[Work], held: Holding) -> None:
         """One call with in-place retries; a refused call is narrowed down to the
@@ -253,6 +258,10 @@ class OrderedWorker(abc.ABC):
 
 def is_flow(aspect: str) -> bool:
     return aspect.startswith(FLOW + ".")
+
+
+def is_push(aspect: str) -> bool:
+    return aspect.startswith(PUSH + ".")
 
 
 def unreadable(delivery: bus_pb2.Delivery, here: Collection[int], work: str) -> str:

@@ -24,6 +24,7 @@ from dispatcher.providers.base import (
     EnrolmentChange,
     ListChange,
     Profile,
+    PushTokenChange,
     TrackedEvent,
 )
 
@@ -249,6 +250,13 @@ def _iso(time: timestamp_pb2.Timestamp) -> str:
 def erasure_email(delivery: bus_pb2.Delivery) -> str:
     kinds.require(delivery, bus_pb2.KIND_CONTACT_ERASED)
     return delivery.contact_erased.email
+
+
+def push_token_change(delivery: bus_pb2.Delivery) -> PushTokenChange:
+    kinds.require(delivery, bus_pb2.KIND_PUSH_TOKEN_CHANGED)
+    c = delivery.push_token_changed
+    phone = c.phone if c.HasField("phone") else None
+    return PushTokenChange(c.email, phone, c.token, c.platform, c.vendor, c.registered)
 
 
 # The kinds whose payload carries a person's whole consent state.

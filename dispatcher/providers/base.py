@@ -32,6 +32,9 @@ IMPORT_STATUS = "import_status"
 READ_PERSON = "read_person"
 # Finding a segment's provider list by name, or creating it (`find_list`).
 FIND_LIST = "find_list"
+# A person's device token, registered with their profile or deleted (one token a call).
+REGISTER_PUSH_TOKEN = "register_push_token"
+DELETE_PUSH_TOKEN = "delete_push_token"
 
 
 @dataclass(frozen=True, slots=True)  # slots: a full sync holds 100,000s at once
@@ -119,6 +122,18 @@ class ConsentState:
     change: ConsentChange
     newsletter_member: bool
     suppressed: bool
+
+
+@dataclass(frozen=True)
+class PushTokenChange:
+    """One device token of a person: registered with their profile, or to delete."""
+
+    email: str
+    phone: str | None
+    token: str
+    platform: str  # "ios" / "android"
+    vendor: str  # "apns" / "fcm"
+    registered: bool
 
 
 @dataclass(frozen=True)
@@ -252,6 +267,9 @@ class Limits:
     # Every call `plan_enrolments` may plan. Unlike consent and list calls these may state
     # bytes: the plan itself keeps each call within them (it alone knows its items' sizes).
     enrolments: Mapping[str, OperationLimits] = field(default_factory=dict)
+    # Whether the provider has a push channel: device tokens it is given and deletes
+    # (`change_push_token`, as REGISTER_PUSH_TOKEN and DELETE_PUSH_TOKEN).
+    offers_push: bool = False
 
     def __post_init__(self) -> None:
         calls = [*self.consent.values(), *self.lists.values()]
@@ -381,6 +399,12 @@ class Provider(Protocol):
     async def find_list(self, name: str) -> str:
         """The id of the provider's list named `name`, created when it has none
         (the `FIND_LIST` operation)."""
+        ...
+
+    async def change_push_token(self, change: PushTokenChange) -> None:
+        """Give the provider the token with the person's profile (`registered`), or
+        delete it; a token it does not hold counts as deleted. Called only when
+        `limits.offers_push`."""
         ...
 
     def plan_lists(self, changes: Sequence[tuple[OwnerT, ListChange]]) -> list[BulkCall[OwnerT]]:

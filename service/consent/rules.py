@@ -571,7 +571,7 @@ async def apply_reported(
     revoked: list[Consent] = []
     left = False
     if contact is not None:
-        decided = min(w.reported_at, now)
+        decided = await _reported_decision_time(session, contact, w, now)
         revoked = await _revoke_granted(session, contact, decided, now, w.types, w.source)
         if ConsentType.EMAIL in w.types or suppressed:
             left = await _leave_newsletter(session, contact.id, now)
@@ -599,6 +599,27 @@ async def apply_reported(
     return "+".join(name for name, done in changes if done)
 
 
+# ActiveCampaign reports times to the second: a report cannot be ordered against a
+# decision with us in the same second, and then the withdrawal wins (no message is
+# sent on an order nobody can know).
+REPORTED_TIME_PRECISION = timedelta(seconds=1)
+
+
+async def _reported_decision_time(
+    session: AsyncSession, contact: Contact, w: ReportedWithdrawal, now: datetime
+) -> datetime:
+    """When a reported withdrawal counts as made: when the person made it, but never
+    before a record of its types within the report's precision (it is not stale, so
+    it wins: recorded as the newest)."""
+    reported = min(w.reported_at, now)
+    newest = await session.scalar(
+        select(func.max(Consent.consent_time)).where(
+            Consent.contact_id == contact.id, Consent.type.in_(w.types)
+        )
+    )
+    return reported if newest is None or newest <= reported else min(newest, now)
+
+
 async def _decided_since(session: AsyncSession, contact: Contact, w: ReportedWithdrawal) -> bool:
     """Whether every type reported was granted again after the report (a
     re-subscription with us after the person unsubscribed at the provider)."""
@@ -608,7 +629,7 @@ async def _decided_since(session: AsyncSession, contact: Contact, w: ReportedWit
             Consent.contact_id == contact.id,
             Consent.type.in_(w.types),
             Consent.granted.is_(True),
-            Consent.consent_time > w.reported_at,
+            Consent.consent_time >= w.reported_at + REPORTED_TIME_PRECISION,
         )
         .distinct()
     )

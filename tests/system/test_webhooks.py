@@ -19,7 +19,9 @@ import pytest
 from marketing.v1 import consent_pb2
 from marketing.v1 import service_pb2 as pb
 
-from tests.harness import ServiceHarness, assert_eventually, unique_email
+from service.sms.suppression import phone_key
+from tests.builders import consent, upsert
+from tests.harness import ServiceHarness, assert_eventually, unique_email, unique_phone
 from tests.processes import DispatcherProcess, NatsServer, free_port, wait_for_port
 from tests.system.provider_state import SystemProvider
 
@@ -99,6 +101,37 @@ def test_an_unsubscribe_at_the_provider_withdraws_consent_here(
         email=email,
     )
     assert suppressed == "unsubscribed"
+
+
+def test_a_stop_at_the_provider_suppresses_the_number_here(
+    bus_harness: ServiceHarness,
+    provider: SystemProvider,
+    receiving: tuple[DispatcherProcess, str],
+) -> None:
+    """Property 23 through a provider's webhook: an SMS STOP withdraws SMS consent (source:
+    the provider) and puts the number on the SMS suppression list."""
+    replica, base_url = receiving
+    _register(replica, base_url)
+    email, name = _subscriber(bus_harness, provider)
+    phone = unique_phone()
+    bus_harness.stub.UpsertContact(upsert(email, phone=phone))
+    bus_harness.stub.RecordConsent(pb.RecordConsentRequest(parent=name, consent=consent("SMS")))
+    _engage(provider, email=email, type="sms_unsubscribed", phone=phone)
+    assert_eventually(
+        lambda: bus_harness.scalar(
+            "SELECT count(*) FROM marketing_sms_suppression WHERE phone_sha256 = :key",
+            key=phone_key(phone),
+        ),
+        timeout_s=60,
+    )
+    contact = bus_harness.stub.GetContact(pb.GetContactRequest(name=name)).contact
+    assert not contact.sms_opt_in and contact.email_opt_in
+    newest = bus_harness.stub.ListConsents(pb.ListConsentsRequest(parent=name)).consents[0]
+    assert (newest.type, newest.granted, newest.source) == (
+        consent_pb2.CONSENT_TYPE_SMS,
+        False,
+        provider.name,
+    )
 
 
 def test_opens_reported_by_the_provider_count_in_the_campaign(

@@ -73,6 +73,7 @@ from dispatcher.providers.base import (
     PreparedEvent,
     Profile,
     ProviderPerson,
+    PushTokenChange,
     RequestPacer,
     TrackedEvent,
 )
@@ -316,6 +317,13 @@ class ActiveCampaignClient:
             if contact is not None:
                 tag = await self._contacts.tag_id(self._suppression_tag, UNSUPPRESS)
                 await self._contacts.remove_tag(contact, tag, UNSUPPRESS)
+
+    # --- push ---------------------------------------------------------------------------------
+
+    async def change_push_token(self, change: PushTokenChange) -> None:
+        """ActiveCampaign's API has no push channel (no device tokens): `limits.offers_push`
+        is False, so this is never called; a caller that does is told why."""
+        raise PermanentProviderError("ActiveCampaign has no push channel", code="unsupported")
 
     # --- segments' lists ---------------------------------------------------------------------
 

@@ -29,7 +29,13 @@ from uuid import UUID
 
 import orjson
 
-from dispatcher.providers.base import ConsentChange, PreparedEvent, Profile, TrackedEvent
+from dispatcher.providers.base import (
+    ConsentChange,
+    PreparedEvent,
+    Profile,
+    PushTokenChange,
+    TrackedEvent,
+)
 from dispatcher.providers.timefmt import iso_time
 
 JsonObject = dict[str, Any]
@@ -303,6 +309,25 @@ def suppression_job(emails: Sequence[str], *, lift: bool) -> tuple[JsonObject, B
         }
     }
     return body, Blame(prefix=PROFILES_PREFIX, items=tuple((i,) for i in range(len(emails))))
+
+
+def push_token(change: PushTokenChange) -> JsonObject:
+    """POST /api/push-tokens: the token with the person's profile (create or update)."""
+    attributes: JsonObject = {"email": change.email}
+    if change.phone:
+        attributes["phone_number"] = change.phone
+    return {
+        "data": {
+            "type": "push-token",
+            "attributes": {
+                "token": change.token,
+                "platform": change.platform,
+                "vendor": change.vendor,
+                "enablement_status": "AUTHORIZED",
+                "profile": {"data": {"type": "profile", "attributes": attributes}},
+            },
+        }
+    }
 
 
 def deletion_job(email: str) -> JsonObject:

@@ -24,6 +24,7 @@ from dataclasses import replace
 from functools import partial
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -44,6 +45,7 @@ from dispatcher.providers.base import (
     PreparedEvent,
     Profile,
     ProviderPerson,
+    PushTokenChange,
     RateBucket,
     RequestPacer,
     TrackedEvent,
@@ -90,6 +92,7 @@ UNSUBSCRIBE = "/api/profile-subscription-bulk-delete-jobs"
 SUPPRESS = "/api/profile-suppression-bulk-create-jobs"
 UNSUPPRESS = "/api/profile-suppression-bulk-delete-jobs"
 ERASE = "/api/data-privacy-deletion-jobs"
+PUSH_TOKENS = "/api/push-tokens"
 
 _USER_AGENT = "marketing-automation-dispatcher/0.1"
 _MAX_DETAIL = 300
@@ -218,6 +221,19 @@ class KlaviyoClient:
 
     async def request_erasure(self, email: str) -> None:
         await self._post(ERASE, bodies.deletion_job(email))
+
+    async def change_push_token(self, change: PushTokenChange) -> None:
+        """create_push_token (create or update), or delete_push_token, whose id is the
+        token itself; a token Klaviyo does not hold (404) is deleted already."""
+        if change.registered:
+            await self._post(PUSH_TOKENS, bodies.push_token(change))
+            return
+        path = f"{PUSH_TOKENS}/{quote(change.token, safe='')}"
+        try:
+            await self._send(path, b"", method="DELETE")
+        except PermanentProviderError as exc:
+            if exc.status != 404:
+                raise
 
     async def find_list(self, name: str) -> str:
         """The oldest list named `name`, else a list created with that name (lists_calls.py);

@@ -7,9 +7,11 @@ from types import MappingProxyType
 
 from dispatcher.providers.base import (
     CREATE_EVENTS,
+    DELETE_PUSH_TOKEN,
     FIND_LIST,
     IMPORT_STATUS,
     READ_PERSON,
+    REGISTER_PUSH_TOKEN,
     REQUEST_ERASURE,
     START_IMPORT,
     UPSERT_PROFILE,
@@ -114,6 +116,8 @@ RATES = MappingProxyType(
         SUPPRESS: _per_endpoint("profile-suppression-bulk-create-jobs", 75, 750),
         UNSUPPRESS: _per_endpoint("profile-suppression-bulk-delete-jobs", 75, 750),
         REQUEST_ERASURE: _per_endpoint("data-privacy-deletion-jobs", 3, 60),
+        REGISTER_PUSH_TOKEN: _per_endpoint("push-tokens", 75, 750),
+        DELETE_PUSH_TOKEN: _per_endpoint("push-tokens/{id} (delete)", 3, 60),
         START_IMPORT: _per_endpoint("profile-bulk-import-jobs", 10, 150),
         # Paced per request (PACED): the job, then each page of its import errors.
         IMPORT_STATUS: (*IMPORT_JOB, *IMPORT_ERRORS),
@@ -167,7 +171,10 @@ LIMITS = Limits(
         }
     ),
     rates=RATES,
-    compliance=frozenset({SUBSCRIBE, UNSUBSCRIBE, SUPPRESS, UNSUPPRESS, REQUEST_ERASURE}),
+    # A token deleted is permission revoked: compliance work, like consent.
+    compliance=frozenset(
+        {SUBSCRIBE, UNSUBSCRIBE, SUPPRESS, UNSUPPRESS, REQUEST_ERASURE, DELETE_PUSH_TOKEN}
+    ),
     import_profiles=OperationLimits(
         max_items=MAX_PROFILES_PER_IMPORT_JOB, max_bytes=IMPORT_JOB_BYTES
     ),
@@ -190,4 +197,5 @@ LIMITS = Limits(
             ENROLMENT_PROPERTY: OperationLimits(max_items=1),
         }
     ),
+    offers_push=True,
 )

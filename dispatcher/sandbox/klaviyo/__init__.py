@@ -11,7 +11,11 @@ Same paths, status codes, headers checks and JSON:API error bodies as Klaviyo (r
     POST /api/profile-suppression-bulk-create-jobs    202 (<= 100 profiles)
     POST /api/profile-suppression-bulk-delete-jobs    202 (<= 100 profiles)
     POST /api/data-privacy-deletion-jobs          202 (exactly one identifier); the profile,
-                                                  its consent and lists are deleted at once
+                                                  its consent, lists and push tokens are
+                                                  deleted at once
+    POST /api/push-tokens                         202: a device token with its profile
+    GET  /api/push-tokens/{id}; DELETE (204)      the token (its id is the token); 404 when
+                                                  unknown (push_routes.py)
     POST /api/profile-bulk-import-jobs            202 + job (<= 10,000 profiles, 5 MB); a
                                                   profile it cannot import is an import error
     GET  /api/profile-bulk-import-jobs/{id}       the job: queued, processing, complete

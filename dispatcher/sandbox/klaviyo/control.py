@@ -41,6 +41,8 @@ def control(handler: _Handler, path: str, query: dict[str, list[str]], body: byt
         case "GET", "/_sandbox/lists":
             state.settle()
             handler.send_json(200, list_routes.view(state))
+        case "GET", "/_sandbox/push-tokens":
+            handler.send_json(200, state.push_tokens.view())
         case "GET", "/_sandbox/campaigns":
             handler.send_json(200, [c.to_json() for c in state.catalogue.campaigns()])
         case "POST", "/_sandbox/campaigns":

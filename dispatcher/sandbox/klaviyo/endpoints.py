@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from dispatcher.sandbox.klaviyo.push_tokens import PUSH_TOKENS
 from dispatcher.sandbox.klaviyo.validation import ROUTES
 from dispatcher.sandbox.klaviyo.webhook_book import WEBHOOK_TOPICS, WEBHOOKS
 
@@ -60,6 +61,9 @@ ENDPOINTS = (
     Endpoint("GET", "/api/metrics"),
     Endpoint("POST", "/api/campaign-values-reports"),
     Endpoint("POST", "/api/flow-values-reports"),
+    Endpoint("POST", PUSH_TOKENS),
+    Endpoint("GET", PUSH_TOKENS + "/{id}"),
+    Endpoint("DELETE", PUSH_TOKENS + "/{id}"),
 )
 
 

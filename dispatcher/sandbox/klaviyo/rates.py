@@ -61,6 +61,9 @@ _PER_ENDPOINT = {
     "GET /api/metrics": (10, 150),
     "POST /api/campaign-values-reports": (1, 2, 225),
     "POST /api/flow-values-reports": (1, 2, 225),
+    "POST /api/push-tokens": (75, 750),
+    "GET /api/push-tokens/{id}": (10, 150),
+    "DELETE /api/push-tokens/{id}": (3, 60),
 }
 RATE_LIMITS: Mapping[str, tuple[RateWindow, ...]] = MappingProxyType(
     {endpoint: _windows(endpoint, *limits) for endpoint, limits in _PER_ENDPOINT.items()}

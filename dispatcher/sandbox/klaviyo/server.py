@@ -13,7 +13,7 @@ from dispatcher.sandbox.common.faults import Fault
 from dispatcher.sandbox.common.http import SandboxHandler, SandboxHTTPServer
 from dispatcher.sandbox.common.recording import Arrival
 from dispatcher.sandbox.common.windows import Refusal
-from dispatcher.sandbox.klaviyo import catalogue_routes, webhook_routes
+from dispatcher.sandbox.klaviyo import catalogue_routes, push_routes, webhook_routes
 from dispatcher.sandbox.klaviyo.control import control
 from dispatcher.sandbox.klaviyo.endpoints import (
     ERASURE_JOBS,
@@ -40,8 +40,20 @@ CONTROL_PREFIX = "/_sandbox/"
 CONTROL_MAX_BYTES = 1024 * 1024
 _REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z0-9]+)?$")
 _GATEWAY_STATUSES = (502, 504, 524)
-_READERS = {**READERS, **LIST_READERS, **webhook_routes.READERS, **catalogue_routes.READERS}
-WRITERS = {**LIST_WRITERS, **webhook_routes.WRITERS, **catalogue_routes.WRITERS}
+_READERS = {
+    **READERS,
+    **LIST_READERS,
+    **webhook_routes.READERS,
+    **catalogue_routes.READERS,
+    **push_routes.READERS,
+}
+WRITERS = {
+    **LIST_WRITERS,
+    **webhook_routes.WRITERS,
+    **catalogue_routes.WRITERS,
+    **push_routes.WRITERS,
+}
+REMOVERS = {**webhook_routes.REMOVERS, **push_routes.REMOVERS}
 
 
 class _Reject(Exception):
@@ -117,7 +129,7 @@ class _Handler(SandboxHandler):
             if endpoint.method == "GET":
                 self._read(arrival, endpoint, params)
                 return
-            remover = webhook_routes.REMOVERS.get(endpoint.name)
+            remover = REMOVERS.get(endpoint.name)
             if remover is not None:  # a DELETE of one resource: no body
                 remover(state, params)
                 self._record(arrival, b"", [])

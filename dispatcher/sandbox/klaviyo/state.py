@@ -28,6 +28,7 @@ from dispatcher.sandbox.klaviyo.imports import (
 )
 from dispatcher.sandbox.klaviyo.lists import ListStore
 from dispatcher.sandbox.klaviyo.profiles import ProfileStore
+from dispatcher.sandbox.klaviyo.push_tokens import PushTokenBook
 from dispatcher.sandbox.klaviyo.rates import RateLimiter
 from dispatcher.sandbox.klaviyo.validation import import_list_ids, import_profile_errors
 from dispatcher.sandbox.klaviyo.webhook_events import DEFAULT_BACKOFF_S, KlaviyoWebhooks
@@ -100,6 +101,7 @@ class SandboxState:
         self.consent = ConsentBook()  # account state: kept by clear_log(), like profiles
         self.lists = ListStore()  # the lists' records; who is in each is in `consent`
         self.catalogue = CatalogueBook()  # campaigns and metrics: account state, kept too
+        self.push_tokens = PushTokenBook()  # account state, kept too
         self.webhooks = KlaviyoWebhooks(
             self.clock, self.profiles, self.consent, backoff_s=webhook_backoff_s
         )
@@ -190,6 +192,7 @@ class SandboxState:
             email = value
         phone = value if identifier == "phone_number" else None
         self.consent.forget(email, phone)
+        self.push_tokens.forget(email, phone)
         self.flows.profile_deleted(email, phone, self.clock())
 
     def start_import(self, document: dict[str, Any], now: float) -> ImportJob:
