@@ -55,6 +55,9 @@ _OPT_IN_COLUMNS = {
     ConsentType.PUSH: "push_opt_in",
 }
 UNSUBSCRIBE_SOURCE = "unsubscribe"
+# SMS consent is for a number: a contact's new phone ends it (not an opt-out: no
+# number goes on the SMS suppression list).
+PHONE_CHANGED_SOURCE = "phone_changed"
 SUPPRESSION_REASON_UNSUBSCRIBED = "unsubscribed"
 # The first key of the two-key advisory locks that serialise consent writes per
 # address (a key space of its own: PostgreSQL keeps it apart from one-key locks).
@@ -276,6 +279,15 @@ async def _append(
     return row
 
 
+async def lapse_sms_consent(
+    session: AsyncSession, contact: Contact, old_phone: str, now: datetime
+) -> None:
+    """The contact's phone changed while it had SMS consent: that consent was for the
+    old number and ends (recorded, the provider told); neither number is suppressed."""
+    lapsed = ConsentInput(ConsentType.SMS, False, PHONE_CHANGED_SOURCE, phone_number=old_phone)
+    await record_locked(session, contact, lapsed, now)
+
+
 async def _channel_effects(
     session: AsyncSession, contact: Contact, row: Consent, now: datetime
 ) -> None:
@@ -286,7 +298,7 @@ async def _channel_effects(
     if row.type is ConsentType.SMS and row.phone is not None:
         if row.granted and contact.sms_opt_in:
             await sms_suppression.lift(session, row.phone)
-        elif not row.granted and not contact.sms_opt_in:
+        elif not row.granted and not contact.sms_opt_in and row.source != PHONE_CHANGED_SOURCE:
             await sms_suppression.suppress(session, row.phone, row.source, now)
     elif row.type is ConsentType.PUSH and not row.granted and not contact.push_opt_in:
         await push_tokens.delete_all(session, contact, now)

@@ -250,6 +250,7 @@ async def upsert_contact(
         changes = {} if created else _changes(row, f, amount)
         # A registration: a new contact, or a registration time set at last.
         registered = created or ("registration_time" in changes and row.registration_time is None)
+        old_phone = row.phone
         if created or changes:
             for column, value in changes.items():
                 setattr(row, column, value)
@@ -264,6 +265,12 @@ async def upsert_contact(
                 now=now,
             )
             await membership.mark_changed(session, [row.id], now)
+        if "phone" in changes and old_phone is not None and row.sms_opt_in:
+            # SMS consent is for a number: it lapses with it. Imported here: consent
+            # builds on contacts, not the other way round.
+            from service.consent.rules import lapse_sms_consent
+
+            await lapse_sms_consent(session, row, old_phone, now)
         if locked is None:  # created: what is kept beside it is read now
             view = (await contact_views(session, [row]))[0]
         else:

@@ -147,3 +147,17 @@ def test_property_23_an_sms_opt_out_suppresses_the_number_at_once(
         assert _suppressed(harness, phone) == suppressed, action
         may_text = harness.run(may_send_marketing(harness.db, email=email, channel=ConsentType.SMS))
         assert not (may_text and suppressed)
+
+
+def test_a_new_phone_ends_the_sms_consent_of_the_old_one(stub, harness: ServiceHarness) -> None:
+    email, old, new = unique_email(), unique_phone(), unique_phone()
+    contact = stub.UpsertContact(upsert(email, phone=old)).contact
+    _grant(stub, contact.name)
+    stub.UpsertContact(upsert(email, phone=new))
+    got = stub.GetContact(pb.GetContactRequest(name=contact.name)).contact
+    assert not got.sms_opt_in
+    newest = stub.ListConsents(pb.ListConsentsRequest(parent=contact.name)).consents[0]
+    assert (newest.granted, newest.source, newest.phone_number) == (False, "phone_changed", old)
+    assert not _suppressed(harness, old) and not _suppressed(harness, new)
+    record = _grant(stub, contact.name)  # the new number needs a consent of its own
+    assert record.phone_number == new
