@@ -1,118 +1,18 @@
-"""The webhook receiver's HTTP server: uvicorn, in the dispatcher's own event
-loop (no thread, no process of its own).
-
-The socket is bound before anything else starts, so an address another
-program holds fails the dispatcher's start. It is bound with SO_REUSEPORT
-where the system has it: several replicas on one host (or a test's) share the
-address, and the kernel spreads the requests over them.
-"""
+"""The webhook receiver's HTTP server: the runtime's embedded uvicorn server
+(marketing_runtime.http_server), shared with the service's preference pages."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import socket
-from collections.abc import Iterator
+from typing import Self
 
-import uvicorn
-from starlette.types import ASGIApp
+from marketing_runtime.http_server import EmbeddedHttpServer, split_address
 
-log = logging.getLogger(__name__)
+__all__ = ["WebhookServer", "split_address"]
 
-# In-flight requests get this long to finish once the server stops (one
-# publish waits up to PUBLISH_TIMEOUT_S).
-GRACEFUL_SHUTDOWN_S = 10
-# Requests in hand at once; more are answered 503 by uvicorn. Each may hold a
-# body of up to 5 MB.
-MAX_CONCURRENT_REQUESTS = 64
-BACKLOG = 256
+WHAT = "webhook receiver"
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the dispatcher handles SIGTERM and
-    SIGINT itself, and stops this server then."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-class WebhookServer:
-    """One listening socket and, once started, the uvicorn server on it."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._socket = sock
-        self.host: str = sock.getsockname()[0]
-        self.port: int = sock.getsockname()[1]  # the one chosen, when asked for port 0
-        self._server: _EmbeddedServer | None = None
-        self._task: asyncio.Task[None] | None = None
-
+class WebhookServer(EmbeddedHttpServer):
     @classmethod
-    def listen(cls, address: str) -> WebhookServer:
-        """Bound to `address` ("host:port"; port 0: any free one) and listening."""
-        host, port = split_address(address)
-        try:
-            family, _, _, _, sockaddr = socket.getaddrinfo(
-                host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-            )[0]
-            sock = socket.create_server(
-                sockaddr,
-                family=family,
-                backlog=BACKLOG,
-                reuse_port=hasattr(socket, "SO_REUSEPORT"),
-            )
-        except OSError as exc:
-            raise OSError(
-                exc.errno, f"webhook receiver: cannot listen on {address}: {exc.strerror}"
-            ) from exc
-        sock.setblocking(False)
-        return cls(sock)
-
-    def start(self, app: ASGIApp) -> None:
-        """Serve `app` (in a task of the running loop) until `stop()`."""
-        if self._server is not None:
-            return
-        config = uvicorn.Config(
-            app,
-            host=self.host,
-            port=self.port,
-            log_level="warning",
-            log_config=None,  # the process's logging, not uvicorn's own handlers
-            lifespan="off",
-            access_log=False,
-            server_header=False,
-            limit_concurrency=MAX_CONCURRENT_REQUESTS,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        )
-        self._server = _EmbeddedServer(config)
-        self._task = asyncio.create_task(
-            self._server.serve(sockets=[self._socket]), name="webhook-server"
-        )
-        log.info("webhook receiver listening on %s:%d", self.host, self.port)
-
-    def request_stop(self) -> None:
-        """Take no new requests; those in hand go on (`stop()` waits for them)."""
-        if self._server is not None:
-            self._server.should_exit = True
-
-    async def stop(self) -> None:
-        """Take no new requests, let those in hand finish (up to
-        GRACEFUL_SHUTDOWN_S), close. Idempotent."""
-        self.request_stop()
-        try:
-            if self._task is not None:
-                await self._task
-        except Exception:
-            log.exception("the webhook server failed")
-        finally:
-            self._task = None
-            self._socket.close()
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """ "host:port" ("[::1]:8091" for IPv6; an empty host: every interface)."""
-    host, colon, port = address.rpartition(":")
-    if not colon or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"not a host:port address: {address!r}")
-    return host.removeprefix("[").removesuffix("]"), int(port)
+    def listen(cls, address: str, what: str = WHAT) -> Self:
+        return super().listen(address, what)

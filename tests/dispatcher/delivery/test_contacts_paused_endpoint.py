@@ -16,7 +16,13 @@ from marketing_runtime.connection import Bus
 from marketing_runtime.pull import PullConsumer
 
 from dispatcher.delivery.gate import ProviderGate
-from dispatcher.providers.base import FIND_LIST, REQUEST_ERASURE, UPSERT_PROFILE
+from dispatcher.providers.base import (
+    DELETE_PUSH_TOKEN,
+    FIND_LIST,
+    REGISTER_PUSH_TOKEN,
+    REQUEST_ERASURE,
+    UPSERT_PROFILE,
+)
 from dispatcher.providers.errors import RetryableProviderError
 from dispatcher.providers.klaviyo.client import ERASE, SUPPRESS, UNSUBSCRIBE, KlaviyoClient
 from dispatcher.sandbox import Sandbox
@@ -111,7 +117,7 @@ def test_fetching_is_held_off_only_while_every_endpoint_is_paused(
         # The others the worker calls.
         limits = provider.limits
         operations = [UPSERT_PROFILE, FIND_LIST, *limits.consent, *limits.lists]
-        operations += [*limits.enrolments]
+        operations += [*limits.enrolments, REGISTER_PUSH_TOKEN, DELETE_PUSH_TOKEN]
         try:
             await throttle(gate, REQUEST_ERASURE, RETRY_AFTER_S)
             one_paused = worker.pause_left()
