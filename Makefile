@@ -11,6 +11,8 @@ TS_GENERATED := $(TS)/src/gen
 # Debian's `prometheus` package ships it. Installed once, quietly (its output only
 # on failure); as root, else through sudo.
 PROMTOOL := /usr/bin/promtool
+# The browser test drives Debian's headless Chromium through its chromedriver.
+CHROMEDRIVER := /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: up test fuzz lint generate check-generated check-dispatcher-install format clean bench
@@ -28,6 +30,14 @@ $(PROMTOOL):
 	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } 2>&1 ) || \
 	  { echo "$$out"; exit 1; }; }
 
+$(CHROMEDRIVER):
+	@command -v chromedriver >/dev/null 2>&1 || { \
+	  echo "installing Chromium (Debian packages chromium, chromium-driver)"; \
+	  out=$$( { $(SUDO) apt-get update -qq && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chromium chromium-driver; } 2>&1 ) || \
+	  { echo "$$out"; exit 1; }; }
+
 # The TypeScript client's packages, exactly as package-lock.json pins them.
 $(TS_STAMP): $(TS)/package.json $(TS)/package-lock.json
 	cd $(TS) && npm ci --no-audit --no-fund --loglevel=error
@@ -38,7 +48,7 @@ up: $(STAMP)
 	$(BIN)/python -m service.devstack
 
 ## test: run the test suite against real servers started by the harness
-test: $(STAMP) $(TS_STAMP) $(PROMTOOL)
+test: $(STAMP) $(TS_STAMP) $(PROMTOOL) $(CHROMEDRIVER)
 	$(BIN)/python -m pytest
 
 ## fuzz: the API fuzz test of `make test`, long and randomized (MARKETING_FUZZ_EXAMPLES per method and kind)

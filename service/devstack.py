@@ -31,6 +31,7 @@ DATABASE_NAME = "marketing"
 NATS_PORT = 4222
 SANDBOX_ADDRESS = "127.0.0.1:8090"
 DEV_AUTH_FILE = DATA_DIR / "auth.toml"
+DEV_PREFERENCES_KEY = DATA_DIR / "preferences.key"
 BIN = Path(sys.executable).parent
 
 
@@ -72,6 +73,17 @@ def development_auth(env: dict[str, str]) -> str | None:
     DEV_AUTH_FILE.chmod(0o600)
     env["MARKETING_AUTH_FILE"] = str(DEV_AUTH_FILE.resolve())
     return token
+
+
+def development_preferences_key(env: dict[str, str]) -> None:
+    """Unless MARKETING_PREFERENCES_KEY is set, one kept in .data across starts, so the
+    preference links in messages sent during development keep working."""
+    if env.get("MARKETING_PREFERENCES_KEY"):
+        return
+    if not DEV_PREFERENCES_KEY.exists():
+        DEV_PREFERENCES_KEY.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        DEV_PREFERENCES_KEY.chmod(0o600)
+    env["MARKETING_PREFERENCES_KEY"] = DEV_PREFERENCES_KEY.read_text(encoding="utf-8").strip()
 
 
 def sandbox_provider(env: dict[str, str]) -> str | None:
@@ -133,6 +145,7 @@ def main() -> None:
     env = dict(os.environ)
     env.setdefault("MARKETING_GRPC_ADDRESS", DEFAULT_GRPC_ADDRESS)
     token = development_auth(env)
+    development_preferences_key(env)
     if "MARKETING_DATABASE_URL" not in env:
         env["MARKETING_DATABASE_URL"] = embedded_database_url()
     migrate.upgrade(env["MARKETING_DATABASE_URL"])

@@ -20,6 +20,7 @@ from service.api.auth import AuthSetupError, CallerFile, load_callers
 from service.api.server import create_server
 from service.api.sync_command import SyncCommandSettings
 from service.api.tls import TlsSetupError
+from service.preferences.serving import start_preference_pages
 from service.settings import ServiceSettings, async_database_url
 from service.storage import migrate
 from service.storage.database import Database
@@ -117,6 +118,7 @@ async def serve(settings: ServiceSettings) -> None:
         running = await create_server(settings, db, callers=callers, bus=bus)
     except TlsSetupError as exc:
         raise SystemExit(f"marketing-service: {exc}") from None
+    pages = start_preference_pages(settings, db)
     gc_tuning.tune_after_startup(settings.gc_gen0_threshold)
     transport = "plaintext" if settings.tls_cert is None else "TLS"
     if settings.tls_client_ca is not None:
@@ -127,6 +129,8 @@ async def serve(settings: ServiceSettings) -> None:
         "shutting down: health NOT_SERVING, up to %.0f s for in-flight RPCs",
         settings.shutdown_grace_s,
     )
+    if pages is not None:
+        await pages.stop()
     await running.stop(settings.shutdown_grace_s)
     if workers is not None:
         await workers.stop()

@@ -33,6 +33,13 @@ CONSENT_RECORDS = Counter(
     "marketing_consent_records", "Consent records appended, by type and grant", ["type", "granted"]
 )
 UNSUBSCRIBES = Counter("marketing_unsubscribes", "Unsubscribes that changed state")
+PREFERENCE_REQUESTS = Histogram(
+    "marketing_preference_request_seconds",
+    "Preference page requests, by what was asked (view, save, unsubscribe_all, "
+    "subscribe_again, one_click) and the answer's status",
+    ["action", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 RECONCILES = Counter(
     "marketing_reconciles",
     "ReconcileContact calls that reached the provider, by result (in_sync, repaired)",

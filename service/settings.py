@@ -180,6 +180,39 @@ class ServiceSettings(ProcessSettings):
         "default is random per process: tokens then do not survive a restart and one replica's "
         "token is refused by another, so set it in production",
     )
+    preferences_address: str = Field(
+        "127.0.0.1:8081",
+        description='host:port the preference pages are served on (HTTP); "" serves none',
+    )
+    preferences_base_url: str = Field(
+        "http://127.0.0.1:8081",
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="where people reach the preference pages (behind your TLS proxy): the "
+        "start of every link in a message",
+    )
+    preferences_key: SecretStr = Field(
+        default_factory=_random_page_token_key,
+        min_length=MIN_PAGE_TOKEN_KEY_LENGTH,
+        description="secret that signs preference links; every replica needs the same one, "
+        "and links in sent messages stop working when it changes. The default is random per "
+        "process, for development only",
+    )
+    preferences_link_days: int = Field(
+        180, gt=0, le=3650, description="how long a preference link works after it was made"
+    )
+    sms_wording_version: str = Field(
+        "sms-terms-1",
+        min_length=1,
+        max_length=64,
+        description="the version of the SMS consent wording the preference page shows; an "
+        "SMS grant made there records it",
+    )
+    sms_wording: str = Field(
+        "I agree to receive recurring marketing text messages at the number on file. Consent "
+        "is not a condition of purchase. Msg & data rates may apply. Reply STOP to opt out.",
+        min_length=1,
+        description="the SMS consent wording the preference page shows next to the SMS box",
+    )
     auth_file: Path | None = Field(
         None,
         description="TOML file of the callers and their token digests (see README, "

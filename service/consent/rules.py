@@ -463,10 +463,13 @@ async def _add_to_newsletter(session: AsyncSession, contact_id: uuid.UUID, now: 
     return added.first() is not None
 
 
-async def unsubscribe(db: Database, *, email: str, reason: str, clock: Clock) -> bool:
+async def unsubscribe(
+    db: Database, *, email: str, reason: str, clock: Clock, source: str = UNSUBSCRIBE_SOURCE
+) -> bool:
     """Withdraw every communication consent and suppress the address at once.
     Works for addresses we hold no contact for. Returns False when the address
-    was already unsubscribed, in which case nothing is written."""
+    was already unsubscribed, in which case nothing is written. `source` is the
+    withdrawals' (the preference page names itself)."""
     v = Violations()
     check.check_email(v, "email", email)
     check.check_text(v, "reason", reason, Suppression.detail)
@@ -483,7 +486,7 @@ async def unsubscribe(db: Database, *, email: str, reason: str, clock: Clock) ->
         revoked: list[Consent] = []
         if contact is not None:
             decided = await _decision_time(session, contact, now)
-            revoked = await _revoke_granted(session, contact, decided, now)
+            revoked = await _revoke_granted(session, contact, decided, now, source=source)
             was_member = await _leave_newsletter(session, contact.id, now)
             revoked_any = bool(revoked) or was_member
         else:
@@ -630,6 +633,28 @@ async def _reported_decision_time(
         )
     )
     return reported if newest is None or newest <= reported else min(newest, now)
+
+
+async def withdraw_email(
+    db: Database, *, email: str, source: str, detail: str, clock: Clock
+) -> str:
+    """Email marketing withdrawn, the newsletter left and the address suppressed at
+    once, as a provider's unsubscribe does (one-click unsubscribe, RFC 8058); what
+    changed, as `apply_reported` says ("" when it was so already)."""
+    email = check.normalize_email(email)
+    async with db.transaction() as session:
+        await _lock_address(session, check.email_key(email))
+        contact = await session.scalar(
+            select(Contact).where(Contact.email == email).with_for_update()
+        )
+        now = clock()
+        w = ReportedWithdrawal(
+            (ConsentType.EMAIL,), source, SUPPRESSION_REASON_UNSUBSCRIBED, detail, now
+        )
+        changed = await apply_reported(session, contact, email, w, now)
+        if changed:
+            after_commit(session, UNSUBSCRIBES.inc)
+        return changed
 
 
 async def _decided_since(session: AsyncSession, contact: Contact, w: ReportedWithdrawal) -> bool:

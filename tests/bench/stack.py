@@ -169,6 +169,7 @@ def running_stack() -> Iterator[Stack]:
         auth_file = root / "callers.toml"
         auth_file.write_text(caller_table("bench", token, [ALL_METHODS]), encoding="utf-8")
         service_port = free_port()
+        preferences_port = free_port()
         service_env = {
             **base_env,
             "MARKETING_DATABASE_URL": database_url,
@@ -176,6 +177,8 @@ def running_stack() -> Iterator[Stack]:
             "MARKETING_NATS_URL": nats_url,
             "MARKETING_METRICS_ADDRESS": "",
             "MARKETING_AUTH_FILE": str(auth_file),
+            "MARKETING_PREFERENCES_ADDRESS": f"127.0.0.1:{preferences_port}",
+            "MARKETING_PREFERENCES_BASE_URL": f"http://127.0.0.1:{preferences_port}",
         }
         # The production layout for heavy ingest: the gRPC process ingests, the
         # bus workers (event log, results, relay) run in a process of their own.

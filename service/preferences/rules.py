@@ -1,0 +1,155 @@
+"""What a person may do on their preference page, and what each does.
+
+- See their channels (email, SMS, push) and whether they are unsubscribed from
+  everything; seeing changes nothing.
+- Save: each channel turned off is withdrawn; email or SMS turned on is granted
+  (SMS with the consent wording the page showed, and only with a phone on file;
+  push is granted only by the app, with a device: the page can only turn it off).
+  Every record says where (`preference_page`), the visitor's IP and user agent.
+- Unsubscribe from all: as the Unsubscribe RPC (every channel, the address
+  suppressed), from `preference_page`.
+- Subscribe again (when unsubscribed from all): as SubscribeNewsletter.
+- One-click (RFC 8058, a mail client's POST): email withdrawn, the newsletter
+  left and the address suppressed at once, from `one_click`.
+Each change reaches the provider through the outbox like any other."""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from dataclasses import dataclass
+
+from marketing_runtime.clock import Clock
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.common import validation as check
+from service.consent import rules as consent
+from service.consent.rules import ConsentInput, ConsentType, record_locked
+from service.contacts.rules import contact_views
+from service.push.tokens import tokens_of
+from service.storage.database import Database
+from service.storage.models import Consent, Contact
+
+PAGE_SOURCE = "preference_page"
+ONE_CLICK_SOURCE = "one_click"
+ONE_CLICK_DETAIL = "List-Unsubscribe=One-Click"
+
+
+@dataclass(frozen=True)
+class Preferences:
+    contact_id: uuid.UUID
+    email: str
+    first_name: str
+    has_phone: bool
+    devices: int
+    email_opt_in: bool
+    sms_opt_in: bool
+    push_opt_in: bool
+    suppressed: bool
+
+
+@dataclass(frozen=True)
+class Wanted:
+    email: bool
+    sms: bool
+    push: bool
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who is on the page, kept in the consent records a save writes."""
+
+    ip_address: str
+    user_agent: str
+
+
+async def read(db: Database, contact_id: uuid.UUID) -> Preferences | None:
+    async with db.transaction() as session:
+        contact = await session.get(Contact, contact_id)
+        if contact is None:
+            return None
+        return await _preferences(session, contact)
+
+
+async def _preferences(session: AsyncSession, contact: Contact) -> Preferences:
+    view = (await contact_views(session, [contact]))[0]
+    devices = len(await tokens_of(session, contact.id))
+    return Preferences(
+        contact.id,
+        contact.email,
+        contact.first_name or "",
+        contact.phone is not None,
+        devices,
+        contact.email_opt_in,
+        contact.sms_opt_in,
+        contact.push_opt_in,
+        view.suppressed,
+    )
+
+
+async def save(
+    db: Database,
+    contact_id: uuid.UUID,
+    wanted: Wanted,
+    visitor: Visitor,
+    *,
+    sms_wording_version: str,
+    clock: Clock,
+) -> Preferences | None:
+    """Record what changed; the page as it now stands (None: the contact is gone)."""
+    async with db.transaction() as session:
+        contact = await session.get(Contact, contact_id, with_for_update=True)
+        if contact is None:
+            return None
+        before = await _preferences(session, contact)
+        now = clock()
+        ip = visitor.ip_address if _is_ip(visitor.ip_address) else ""
+        agent = visitor.user_agent[: check.column_length(Consent.user_agent)]
+        for type_, on, was, may_grant in (
+            (ConsentType.EMAIL, wanted.email, before.email_opt_in, not before.suppressed),
+            (ConsentType.SMS, wanted.sms, before.sms_opt_in, before.has_phone),
+            (ConsentType.PUSH, wanted.push, before.push_opt_in, False),
+        ):
+            if on == was or (on and not may_grant):
+                continue
+            wording = sms_wording_version if type_ is ConsentType.SMS and on else ""
+            record = ConsentInput(type_, on, PAGE_SOURCE, ip, agent, wording_version=wording)
+            await record_locked(session, contact, record, now)
+        return await _preferences(session, contact)
+
+
+async def unsubscribe_all(db: Database, email: str, *, clock: Clock) -> bool:
+    return await consent.unsubscribe(
+        db, email=email, reason=PAGE_SOURCE, clock=clock, source=PAGE_SOURCE
+    )
+
+
+async def one_click(db: Database, email: str, *, clock: Clock) -> bool:
+    changed = await consent.withdraw_email(
+        db, email=email, source=ONE_CLICK_SOURCE, detail=ONE_CLICK_DETAIL, clock=clock
+    )
+    return bool(changed)
+
+
+async def subscribe_again(db: Database, email: str, visitor: Visitor, *, clock: Clock) -> None:
+    ip = visitor.ip_address if _is_ip(visitor.ip_address) else ""
+    agent = visitor.user_agent[: check.column_length(Consent.user_agent)]
+    subscription = consent.Subscription(email, PAGE_SOURCE, ip, agent)
+    await consent.subscribe_newsletter(db, subscription, clock=clock)
+
+
+async def email_of(db: Database, contact_id: uuid.UUID) -> str | None:
+    async with db.transaction() as session:
+        email: str | None = await session.scalar(
+            select(Contact.email).where(Contact.id == contact_id)
+        )
+        return email
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
