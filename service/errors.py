@@ -113,6 +113,9 @@ class Violations:
     def __bool__(self) -> bool:
         return bool(self._items)
 
+    def __repr__(self) -> str:
+        return f"Violations({self._items!r})"
+
     def raise_if_any(self) -> None:
         if self._items:
             raise InvalidArgumentError(self._items)

@@ -55,6 +55,8 @@ class BenchConfig:
     cart_backlog: int  # overdue carts worked off at once
     waitlist: int  # people waiting for one product
     webhook_events: int  # engagements the providers' webhooks report
+    one_click_rate: float  # one-click unsubscribes a second, open loop
+    one_click_seconds: float
     phases: frozenset[str]  # BENCH_PHASES: the phases to run (default all)
 
     @classmethod
@@ -88,6 +90,8 @@ class BenchConfig:
             cart_backlog=_int("BENCH_CART_BACKLOG", 20_000, scale, 2_000),
             waitlist=_int("BENCH_WAITLIST", 100_000, scale, 5_000),
             webhook_events=_int("BENCH_WEBHOOK_EVENTS", 200_000, scale, 10_000),
+            one_click_rate=_float("BENCH_ONE_CLICK_RATE", 200.0),
+            one_click_seconds=_float("BENCH_ONE_CLICK_SECONDS", max(5.0, 30.0 * scale)),
             phases=_phases(os.environ.get("BENCH_PHASES", "")),
         )
 
@@ -108,6 +112,7 @@ PHASES = (
     "segments",
     "flows",
     "webhooks",
+    "preferences",
 )
 
 

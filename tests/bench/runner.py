@@ -18,6 +18,7 @@ from tests.bench import (
     bench_e2e,
     bench_flows,
     bench_ingest,
+    bench_preferences,
     bench_provider,
     bench_queue,
     bench_segments,
@@ -160,6 +161,12 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
             )
 
         await _phase(b, "webhooks", "11. provider webhooks in, and the dashboard", webhooks)
+
+        async def preferences() -> None:
+            b.stack.stop_dispatcher()
+            await bench_preferences.run(b, b.cfg.one_click_rate, b.cfg.one_click_seconds)
+
+        await _phase(b, "preferences", "12. one-click unsubscribe under load", preferences)
     finally:
         for api in b.provider_sandboxes.values():
             await api.aclose()

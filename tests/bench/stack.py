@@ -44,6 +44,9 @@ class Stack:
     webhook_secret: str = ""
     # Each provider's sandbox with its rate limits on, by provider name.
     limited_sandboxes: dict[str, str] = field(default_factory=dict)
+    # The service's preference pages, and the key their links are signed with.
+    preferences_url: str = ""
+    preferences_key: str = ""
     helpers: list[Child] = field(default_factory=list)  # nats-server, sandboxes, echo server
     dispatcher: Child | None = None
     replicas: list[Child] = field(default_factory=list)
@@ -170,6 +173,7 @@ def running_stack() -> Iterator[Stack]:
         auth_file.write_text(caller_table("bench", token, [ALL_METHODS]), encoding="utf-8")
         service_port = free_port()
         preferences_port = free_port()
+        preferences_key = secrets.token_urlsafe(32)
         service_env = {
             **base_env,
             "MARKETING_DATABASE_URL": database_url,
@@ -179,6 +183,7 @@ def running_stack() -> Iterator[Stack]:
             "MARKETING_AUTH_FILE": str(auth_file),
             "MARKETING_PREFERENCES_ADDRESS": f"127.0.0.1:{preferences_port}",
             "MARKETING_PREFERENCES_BASE_URL": f"http://127.0.0.1:{preferences_port}",
+            "MARKETING_PREFERENCES_KEY": preferences_key,
         }
         # The production layout for heavy ingest: the gRPC process ingests, the
         # bus workers (event log, results, relay) run in a process of their own.
@@ -187,7 +192,7 @@ def running_stack() -> Iterator[Stack]:
         service = _child(exits, Child("service", service_argv, serve_env, root))
         work_argv = [sys.executable, "-m", "service.main", "work"]
         workers = _child(exits, Child("service-work", work_argv, service_env, root))
-        for port in (sandbox_port, echo_port, service_port):
+        for port in (sandbox_port, echo_port, service_port, preferences_port):
             wait_for_port(port, timeout_s=60)
         service.wait_for_log("connected to NATS")
         workers.wait_for_log("connected to NATS")
@@ -207,4 +212,6 @@ def running_stack() -> Iterator[Stack]:
             helpers=helpers,
             webhook_address=f"127.0.0.1:{free_port()}",
             webhook_secret=secrets.token_urlsafe(24),
+            preferences_url=f"http://127.0.0.1:{preferences_port}",
+            preferences_key=preferences_key,
         )
