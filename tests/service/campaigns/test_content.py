@@ -4,6 +4,7 @@ in every email (Property 32) and opt-out wording in every SMS (Property 22)."""
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -23,10 +24,10 @@ from service.errors import Violations
 # Text a template may hold around its variables: no Liquid delimiters (and no lone
 # carriage return, which the Liquid lexer reads as a line break).
 plain = st.text(
-    st.characters(blacklist_characters="{}%\x00\r", blacklist_categories=("Cs",)), max_size=30
+    st.characters(exclude_characters="{}%\x00\r", exclude_categories=["Cs"]), max_size=30
 )
 fallbacks = st.text(
-    st.characters(blacklist_characters="{}%\"'\\\x00\r", blacklist_categories=("Cs",)), max_size=12
+    st.characters(exclude_characters="{}%\"'\\\x00\r", exclude_categories=["Cs"]), max_size=12
 )
 fields = st.sampled_from(sorted(CONTACT_FIELDS))
 custom_keys = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(
@@ -39,7 +40,7 @@ variables = st.one_of(
 values = st.one_of(st.none(), st.just(""), plain.filter(bool))
 
 
-def _source(parts: list) -> str:
+def _source(parts: list[Any]) -> str:
     out = []
     for part in parts:
         if isinstance(part, str):
@@ -50,7 +51,7 @@ def _source(parts: list) -> str:
     return "".join(out)
 
 
-def _expected(parts: list, person: dict) -> str:
+def _expected(parts: list[Any], person: dict[str, Any]) -> str:
     out = []
     for part in parts:
         if isinstance(part, str):
