@@ -20,6 +20,7 @@ from service.common.pagination import PageTokens
 from service.events.event_log import PostgresEventSink
 from service.events.fast_path import BusEventSink
 from service.events.rules import EventSink
+from service.preferences.serving import preference_links
 from service.reconcile.provider import BusPersonReader
 from service.reports.rules import report_settings
 from service.settings import ServiceSettings
@@ -71,6 +72,7 @@ async def create_server(
         clock=clock,
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
         person_reader=BusPersonReader(bus, timeout_s=settings.provider_read_timeout_s),
+        preference_links=preference_links(settings),
         reports=report_settings(settings.cost_per_message),
     )
     # Not the generated add_..._to_server: undecodable requests must become INVALID_ARGUMENT.

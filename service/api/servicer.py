@@ -17,6 +17,7 @@ from marketing.v1 import service_pb2_grpc
 from marketing_runtime.clock import Clock
 
 from service.api.errors import rpc_method
+from service.campaigns.handlers import CampaignHandlers
 from service.common.pagination import PageTokens
 from service.consent.handlers import ConsentHandlers
 from service.contact_sync.handlers import ContactSyncHandlers
@@ -25,6 +26,7 @@ from service.deliveries.handlers import DeliveryHandlers
 from service.events.handlers import EventHandlers
 from service.events.rules import EventSink
 from service.flows.handlers import FlowHandlers
+from service.preferences.links import PreferenceLinks
 from service.provider_catalogue.handlers import ProviderCatalogueHandlers
 from service.push.handlers import PushHandlers
 from service.reconcile.handlers import ReconcileHandlers
@@ -49,6 +51,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         clock: Clock,
         max_clock_skew: timedelta,
         person_reader: PersonReader,
+        preference_links: PreferenceLinks,
         reports: ReportSettings = DEFAULT_REPORT_SETTINGS,
     ) -> None:
         self._contacts = ContactHandlers(
@@ -66,6 +69,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self._reports = ReportHandlers(db, reports, clock=clock)
         self._sms = SmsHandlers(db, clock=clock)
         self._push = PushHandlers(db, clock=clock)
+        self._campaigns = CampaignHandlers(db, page_tokens, preference_links, clock=clock)
 
     @rpc_method
     async def UpsertContact(
@@ -292,6 +296,48 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.UpdateFlowRequest, context: Context
     ) -> pb.UpdateFlowResponse:
         return await self._flows.update(request)
+
+    @rpc_method
+    async def CreateCampaign(
+        self, request: pb.CreateCampaignRequest, context: Context
+    ) -> pb.CreateCampaignResponse:
+        return await self._campaigns.create(request)
+
+    @rpc_method
+    async def GetCampaign(
+        self, request: pb.GetCampaignRequest, context: Context
+    ) -> pb.GetCampaignResponse:
+        return await self._campaigns.get(request)
+
+    @rpc_method
+    async def ListCampaigns(
+        self, request: pb.ListCampaignsRequest, context: Context
+    ) -> pb.ListCampaignsResponse:
+        return await self._campaigns.list_campaigns(request)
+
+    @rpc_method
+    async def UpdateCampaign(
+        self, request: pb.UpdateCampaignRequest, context: Context
+    ) -> pb.UpdateCampaignResponse:
+        return await self._campaigns.update(request)
+
+    @rpc_method
+    async def ScheduleCampaign(
+        self, request: pb.ScheduleCampaignRequest, context: Context
+    ) -> pb.ScheduleCampaignResponse:
+        return await self._campaigns.schedule(request)
+
+    @rpc_method
+    async def CancelCampaign(
+        self, request: pb.CancelCampaignRequest, context: Context
+    ) -> pb.CancelCampaignResponse:
+        return await self._campaigns.cancel(request)
+
+    @rpc_method
+    async def PreviewCampaignMessage(
+        self, request: pb.PreviewCampaignMessageRequest, context: Context
+    ) -> pb.PreviewCampaignMessageResponse:
+        return await self._campaigns.preview(request)
 
     @rpc_method
     async def ListEnrolments(

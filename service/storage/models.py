@@ -446,6 +446,43 @@ class PushToken(Base):
     __table_args__ = (Index("ix_marketing_push_token_contact", "contact_id", "created_at"),)
 
 
+class CampaignState(enum.StrEnum):
+    DRAFT = "DRAFT"
+    SCHEDULED = "SCHEDULED"
+    SENDING = "SENDING"
+    TESTING = "TESTING"
+    SENT = "SENT"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+
+
+class CampaignChannel(enum.StrEnum):
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    PUSH = "PUSH"
+
+
+class Campaign(Base):
+    """A campaign we orchestrate (migration 0015)."""
+
+    __tablename__ = "marketing_campaign"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[CampaignChannel] = mapped_column(_pg_enum(CampaignChannel, "campaign_channel"))
+    audience: Mapped[str] = mapped_column(String(63))  # a segment id
+    content: Mapped[dict[str, Any] | None]  # {"subject", "body"}
+    ab_test: Mapped[dict[str, Any] | None]
+    schedule: Mapped[dict[str, Any] | None]
+    state: Mapped[CampaignState] = mapped_column(_pg_enum(CampaignState, "campaign_state"))
+    failure: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    send_start_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_marketing_campaign_created", "created_at", "id"),)
+
+
 class ErasureLog(Base):
     """Proof that an erasure request was carried out (accountability)."""
 

@@ -5,6 +5,7 @@ from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from marketing.v1 import back_in_stock_pb2 as _back_in_stock_pb2
+from marketing.v1 import campaign_pb2 as _campaign_pb2
 from marketing.v1 import channels_pb2 as _channels_pb2
 from marketing.v1 import consent_pb2 as _consent_pb2
 from marketing.v1 import contact_pb2 as _contact_pb2
@@ -245,6 +246,114 @@ class ListPushTokensResponse(_message.Message):
     PUSH_TOKENS_FIELD_NUMBER: _ClassVar[int]
     push_tokens: _containers.RepeatedCompositeFieldContainer[_channels_pb2.PushToken]
     def __init__(self, push_tokens: _Optional[_Iterable[_Union[_channels_pb2.PushToken, _Mapping]]] = ...) -> None: ...
+
+class CreateCampaignRequest(_message.Message):
+    __slots__ = ("campaign", "campaign_id")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign: _campaign_pb2.Campaign
+    campaign_id: str
+    def __init__(self, campaign: _Optional[_Union[_campaign_pb2.Campaign, _Mapping]] = ..., campaign_id: _Optional[str] = ...) -> None: ...
+
+class CreateCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: _campaign_pb2.Campaign
+    def __init__(self, campaign: _Optional[_Union[_campaign_pb2.Campaign, _Mapping]] = ...) -> None: ...
+
+class GetCampaignRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: _campaign_pb2.Campaign
+    def __init__(self, campaign: _Optional[_Union[_campaign_pb2.Campaign, _Mapping]] = ...) -> None: ...
+
+class ListCampaignsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListCampaignsResponse(_message.Message):
+    __slots__ = ("campaigns", "next_page_token")
+    CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    campaigns: _containers.RepeatedCompositeFieldContainer[_campaign_pb2.Campaign]
+    next_page_token: str
+    def __init__(self, campaigns: _Optional[_Iterable[_Union[_campaign_pb2.Campaign, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateCampaignRequest(_message.Message):
+    __slots__ = ("campaign", "update_mask")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    campaign: _campaign_pb2.Campaign
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, campaign: _Optional[_Union[_campaign_pb2.Campaign, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: _campaign_pb2.Campaign
+    def __init__(self, campaign: _Optional[_Union[_campaign_pb2.Campaign, _Mapping]] = ...) -> None: ...
+
+class ScheduleCampaignRequest(_message.Message):
+    __slots__ = ("name", "schedule")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    schedule: _campaign_pb2.CampaignSchedule
+    def __init__(self, name: _Optional[str] = ..., schedule: _Optional[_Union[_campaign_pb2.CampaignSchedule, _Mapping]] = ...) -> None: ...
+
+class ScheduleCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: _campaign_pb2.Campaign
+    def __init__(self, campaign: _Optional[_Union[_campaign_pb2.Campaign, _Mapping]] = ...) -> None: ...
+
+class CancelCampaignRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class CancelCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: _campaign_pb2.Campaign
+    def __init__(self, campaign: _Optional[_Union[_campaign_pb2.Campaign, _Mapping]] = ...) -> None: ...
+
+class PreviewCampaignMessageRequest(_message.Message):
+    __slots__ = ("name", "contact", "variant")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    contact: str
+    variant: int
+    def __init__(self, name: _Optional[str] = ..., contact: _Optional[str] = ..., variant: _Optional[int] = ...) -> None: ...
+
+class PreviewCampaignMessageResponse(_message.Message):
+    __slots__ = ("subject", "body", "variant", "test_recipient", "included", "exclusion_reason")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    TEST_RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    INCLUDED_FIELD_NUMBER: _ClassVar[int]
+    EXCLUSION_REASON_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    body: str
+    variant: int
+    test_recipient: bool
+    included: bool
+    exclusion_reason: str
+    def __init__(self, subject: _Optional[str] = ..., body: _Optional[str] = ..., variant: _Optional[int] = ..., test_recipient: _Optional[bool] = ..., included: _Optional[bool] = ..., exclusion_reason: _Optional[str] = ...) -> None: ...
 
 class TrackEventRequest(_message.Message):
     __slots__ = ("event",)

@@ -250,6 +250,41 @@ class MarketingServiceStub:
                 request_serializer=marketing_dot_v1_dot_service__pb2.UpdateFlowRequest.SerializeToString,
                 response_deserializer=marketing_dot_v1_dot_service__pb2.UpdateFlowResponse.FromString,
                 _registered_method=True)
+        self.CreateCampaign = channel.unary_unary(
+                '/marketing.v1.MarketingService/CreateCampaign',
+                request_serializer=marketing_dot_v1_dot_service__pb2.CreateCampaignRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.CreateCampaignResponse.FromString,
+                _registered_method=True)
+        self.GetCampaign = channel.unary_unary(
+                '/marketing.v1.MarketingService/GetCampaign',
+                request_serializer=marketing_dot_v1_dot_service__pb2.GetCampaignRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.GetCampaignResponse.FromString,
+                _registered_method=True)
+        self.ListCampaigns = channel.unary_unary(
+                '/marketing.v1.MarketingService/ListCampaigns',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ListCampaignsRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ListCampaignsResponse.FromString,
+                _registered_method=True)
+        self.UpdateCampaign = channel.unary_unary(
+                '/marketing.v1.MarketingService/UpdateCampaign',
+                request_serializer=marketing_dot_v1_dot_service__pb2.UpdateCampaignRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.UpdateCampaignResponse.FromString,
+                _registered_method=True)
+        self.ScheduleCampaign = channel.unary_unary(
+                '/marketing.v1.MarketingService/ScheduleCampaign',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ScheduleCampaignRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ScheduleCampaignResponse.FromString,
+                _registered_method=True)
+        self.CancelCampaign = channel.unary_unary(
+                '/marketing.v1.MarketingService/CancelCampaign',
+                request_serializer=marketing_dot_v1_dot_service__pb2.CancelCampaignRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.CancelCampaignResponse.FromString,
+                _registered_method=True)
+        self.PreviewCampaignMessage = channel.unary_unary(
+                '/marketing.v1.MarketingService/PreviewCampaignMessage',
+                request_serializer=marketing_dot_v1_dot_service__pb2.PreviewCampaignMessageRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.PreviewCampaignMessageResponse.FromString,
+                _registered_method=True)
         self.ListEnrolments = channel.unary_unary(
                 '/marketing.v1.MarketingService/ListEnrolments',
                 request_serializer=marketing_dot_v1_dot_service__pb2.ListEnrolmentsRequest.SerializeToString,
@@ -615,6 +650,57 @@ class MarketingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCampaign(self, request, context):
+        """Creates a campaign, as a draft.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCampaign(self, request, context):
+        """Reads one campaign.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCampaigns(self, request, context):
+        """Lists our campaigns, newest first (the provider's own: ListProviderCampaigns).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCampaign(self, request, context):
+        """Changes a draft or scheduled campaign (field mask); FAILED_PRECONDITION
+        (CAMPAIGN_NOT_EDITABLE) once it is being sent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScheduleCampaign(self, request, context):
+        """Schedules a complete campaign (content, audience, schedule).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelCampaign(self, request, context):
+        """Cancels a campaign not yet sent; cancelling a cancelled one changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewCampaignMessage(self, request, context):
+        """Renders a campaign's message for one contact, and says whether the contact
+        would get it now, and if not, why.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListEnrolments(self, request, context):
         """Lists enrolment decisions, newest first: of one flow, or of every flow
         (`flows/-`), optionally of one contact.
@@ -879,6 +965,41 @@ def add_MarketingServiceServicer_to_server(servicer, server):
                     servicer.UpdateFlow,
                     request_deserializer=marketing_dot_v1_dot_service__pb2.UpdateFlowRequest.FromString,
                     response_serializer=marketing_dot_v1_dot_service__pb2.UpdateFlowResponse.SerializeToString,
+            ),
+            'CreateCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCampaign,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.CreateCampaignRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.CreateCampaignResponse.SerializeToString,
+            ),
+            'GetCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaign,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.GetCampaignRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.GetCampaignResponse.SerializeToString,
+            ),
+            'ListCampaigns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCampaigns,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ListCampaignsRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ListCampaignsResponse.SerializeToString,
+            ),
+            'UpdateCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCampaign,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.UpdateCampaignRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.UpdateCampaignResponse.SerializeToString,
+            ),
+            'ScheduleCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScheduleCampaign,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ScheduleCampaignRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ScheduleCampaignResponse.SerializeToString,
+            ),
+            'CancelCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelCampaign,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.CancelCampaignRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.CancelCampaignResponse.SerializeToString,
+            ),
+            'PreviewCampaignMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewCampaignMessage,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.PreviewCampaignMessageRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.PreviewCampaignMessageResponse.SerializeToString,
             ),
             'ListEnrolments': grpc.unary_unary_rpc_method_handler(
                     servicer.ListEnrolments,
@@ -2051,6 +2172,195 @@ class MarketingService:
             '/marketing.v1.MarketingService/UpdateFlow',
             marketing_dot_v1_dot_service__pb2.UpdateFlowRequest.SerializeToString,
             marketing_dot_v1_dot_service__pb2.UpdateFlowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/CreateCampaign',
+            marketing_dot_v1_dot_service__pb2.CreateCampaignRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.CreateCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/GetCampaign',
+            marketing_dot_v1_dot_service__pb2.GetCampaignRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.GetCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCampaigns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ListCampaigns',
+            marketing_dot_v1_dot_service__pb2.ListCampaignsRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ListCampaignsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/UpdateCampaign',
+            marketing_dot_v1_dot_service__pb2.UpdateCampaignRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.UpdateCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScheduleCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ScheduleCampaign',
+            marketing_dot_v1_dot_service__pb2.ScheduleCampaignRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ScheduleCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/CancelCampaign',
+            marketing_dot_v1_dot_service__pb2.CancelCampaignRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.CancelCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewCampaignMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/PreviewCampaignMessage',
+            marketing_dot_v1_dot_service__pb2.PreviewCampaignMessageRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.PreviewCampaignMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,

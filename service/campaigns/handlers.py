@@ -1,0 +1,205 @@
+"""Campaign RPCs: request messages to campaign use cases, views back to messages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import cast
+
+from google.protobuf import duration_pb2
+from marketing.v1 import campaign_pb2
+from marketing.v1 import service_pb2 as pb
+from marketing_runtime.clock import Clock
+
+from service.campaigns import rules
+from service.campaigns.content import Channel
+from service.campaigns.preview import preview
+from service.campaigns.rules import CampaignView, campaign_name
+from service.campaigns.spec import (
+    AbTestSpec,
+    CampaignSpec,
+    ContentSpec,
+    Metric,
+    ScheduleSpec,
+    When,
+)
+from service.common.conversions import optional_time, timestamp
+from service.common.pagination import PageTokens
+from service.preferences.links import PreferenceLinks
+from service.storage.database import Database
+from service.storage.models import CampaignState
+
+_CHANNELS = {
+    campaign_pb2.CAMPAIGN_CHANNEL_EMAIL: Channel.EMAIL,
+    campaign_pb2.CAMPAIGN_CHANNEL_SMS: Channel.SMS,
+    campaign_pb2.CAMPAIGN_CHANNEL_PUSH: Channel.PUSH,
+}
+_CHANNEL_ENUMS = {channel: number for number, channel in _CHANNELS.items()}
+_METRICS = {
+    campaign_pb2.AB_TEST_METRIC_OPEN_RATE: Metric.OPEN_RATE,
+    campaign_pb2.AB_TEST_METRIC_CLICK_RATE: Metric.CLICK_RATE,
+    campaign_pb2.AB_TEST_METRIC_PLACED_ORDER_RATE: Metric.PLACED_ORDER_RATE,
+}
+_METRIC_ENUMS = {metric: number for number, metric in _METRICS.items()}
+_STATES = {
+    state: cast(
+        campaign_pb2.Campaign.State, campaign_pb2.Campaign.State.Value(f"STATE_{state.value}")
+    )
+    for state in CampaignState
+}
+
+
+class CampaignHandlers:
+    def __init__(
+        self, db: Database, tokens: PageTokens, links: PreferenceLinks, *, clock: Clock
+    ) -> None:
+        self._db = db
+        self._tokens = tokens
+        self._links = links
+        self._clock = clock
+
+    async def create(self, request: pb.CreateCampaignRequest) -> pb.CreateCampaignResponse:
+        view = await rules.create_campaign(
+            self._db,
+            spec_of(request.campaign),
+            campaign_id=request.campaign_id,
+            now=self._clock(),
+        )
+        return pb.CreateCampaignResponse(campaign=campaign_message(view))
+
+    async def get(self, request: pb.GetCampaignRequest) -> pb.GetCampaignResponse:
+        view = await rules.get_campaign(self._db, request.name)
+        return pb.GetCampaignResponse(campaign=campaign_message(view))
+
+    async def list_campaigns(self, request: pb.ListCampaignsRequest) -> pb.ListCampaignsResponse:
+        page = await rules.list_campaigns(
+            self._db, self._tokens, page_size=request.page_size, page_token=request.page_token
+        )
+        return pb.ListCampaignsResponse(
+            campaigns=[campaign_message(view) for view in page.campaigns],
+            next_page_token=page.next_page_token,
+        )
+
+    async def update(self, request: pb.UpdateCampaignRequest) -> pb.UpdateCampaignResponse:
+        view = await rules.update_campaign(
+            self._db,
+            request.campaign.name,
+            spec_of(request.campaign),
+            tuple(request.update_mask.paths),
+            now=self._clock(),
+        )
+        return pb.UpdateCampaignResponse(campaign=campaign_message(view))
+
+    async def schedule(self, request: pb.ScheduleCampaignRequest) -> pb.ScheduleCampaignResponse:
+        schedule = _schedule(request.schedule, "schedule") if request.HasField("schedule") else None
+        view = await rules.schedule_campaign(self._db, request.name, schedule, now=self._clock())
+        return pb.ScheduleCampaignResponse(campaign=campaign_message(view))
+
+    async def cancel(self, request: pb.CancelCampaignRequest) -> pb.CancelCampaignResponse:
+        view = await rules.cancel_campaign(self._db, request.name, now=self._clock())
+        return pb.CancelCampaignResponse(campaign=campaign_message(view))
+
+    async def preview(
+        self, request: pb.PreviewCampaignMessageRequest
+    ) -> pb.PreviewCampaignMessageResponse:
+        shown = await preview(
+            self._db,
+            self._links,
+            name=request.name,
+            contact=request.contact,
+            variant=request.variant if request.HasField("variant") else None,
+        )
+        return pb.PreviewCampaignMessageResponse(
+            subject=shown.subject,
+            body=shown.body,
+            variant=shown.variant,
+            test_recipient=shown.test_recipient,
+            included=shown.exclusion_reason is None,
+            exclusion_reason=shown.exclusion_reason or "",
+        )
+
+
+def spec_of(c: campaign_pb2.Campaign) -> CampaignSpec:
+    return CampaignSpec(
+        display_name=c.display_name,
+        channel=_CHANNELS.get(c.channel),
+        audience=c.audience,
+        content=ContentSpec(c.content.subject, c.content.body) if c.HasField("content") else None,
+        ab_test=_ab_test(c.ab_test) if c.HasField("ab_test") else None,
+        schedule=_schedule(c.schedule, "campaign.schedule") if c.HasField("schedule") else None,
+    )
+
+
+def _ab_test(t: campaign_pb2.AbTest) -> AbTestSpec:
+    return AbTestSpec(
+        variants=tuple(ContentSpec(v.subject, v.body) for v in t.variants),
+        test_fraction=t.test_fraction or None,
+        metric=_METRICS.get(t.metric),
+        window=t.window.ToTimedelta() if t.HasField("window") else None,
+        min_sample=t.min_sample or None,
+        confidence=t.confidence or None,
+    )
+
+
+def _schedule(s: campaign_pb2.CampaignSchedule, field: str) -> ScheduleSpec:
+    which = s.WhichOneof("when")
+    if which == "send_time":
+        return ScheduleSpec(When.AT, optional_time(s, "send_time", f"{field}.send_time"))
+    if which == "local_time":
+        local = s.local_time
+        return ScheduleSpec(When.LOCAL, None, local.date, local.time, local.default_time_zone)
+    return ScheduleSpec(When.NOW)
+
+
+def campaign_message(view: CampaignView) -> campaign_pb2.Campaign:
+    spec = view.spec
+    message = campaign_pb2.Campaign(
+        name=campaign_name(view.id),
+        display_name=spec.display_name,
+        channel=(
+            _CHANNEL_ENUMS[spec.channel]
+            if spec.channel
+            else campaign_pb2.CAMPAIGN_CHANNEL_UNSPECIFIED
+        ),
+        audience=spec.audience,
+        state=_STATES[view.state],
+        failure=view.failure or "",
+        create_time=timestamp(view.created_at),
+        update_time=timestamp(view.updated_at),
+        send_start_time=timestamp(view.send_start_at),
+    )
+    if spec.content is not None:
+        message.content.CopyFrom(_content(spec.content))
+    if spec.ab_test is not None:
+        message.ab_test.CopyFrom(_ab_test_message(spec.ab_test.settled()))
+    if spec.schedule is not None:
+        message.schedule.CopyFrom(_schedule_message(spec.schedule))
+    return message
+
+
+def _content(c: ContentSpec) -> campaign_pb2.CampaignContent:
+    return campaign_pb2.CampaignContent(subject=c.subject, body=c.body)
+
+
+def _ab_test_message(t: AbTestSpec) -> campaign_pb2.AbTest:
+    message = campaign_pb2.AbTest(
+        variants=[_content(v) for v in t.variants],
+        test_fraction=t.test_fraction or 0.0,
+        metric=_METRIC_ENUMS[t.metric] if t.metric else campaign_pb2.AB_TEST_METRIC_UNSPECIFIED,
+        min_sample=t.min_sample or 0,
+        confidence=t.confidence or 0.0,
+    )
+    window = duration_pb2.Duration()
+    window.FromTimedelta(t.window or timedelta())
+    message.window.CopyFrom(window)
+    return message
+
+
+def _schedule_message(s: ScheduleSpec) -> campaign_pb2.CampaignSchedule:
+    if s.when is When.AT:
+        return campaign_pb2.CampaignSchedule(send_time=timestamp(s.send_at))
+    if s.when is When.LOCAL:
+        local = campaign_pb2.LocalSendTime(
+            date=s.local_date, time=s.local_time, default_time_zone=s.default_time_zone
+        )
+        return campaign_pb2.CampaignSchedule(local_time=local)
+    return campaign_pb2.CampaignSchedule(now=True)

@@ -1,0 +1,143 @@
+"""PreviewCampaignMessage: a campaign's message as one contact would get it, and
+whether they would get it now (the same tests the send applies to everyone)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.campaigns import ab
+from service.campaigns.content import CONTACT_FIELDS, Channel, Content, parse_content, render
+from service.campaigns.rules import parse_campaign_name
+from service.campaigns.spec import ContentSpec
+from service.common.validation import email_key
+from service.contacts.rules import parse_contact_name
+from service.errors import NotFoundError, Violations
+from service.preferences.links import PreferenceLinks
+from service.push.tokens import has_token_sql
+from service.sms.suppression import is_suppressed_sql
+from service.storage.database import Database
+from service.storage.models import Campaign, Contact, SegmentMembership, Suppression
+
+# Why a contact would not get a campaign, in the order the send checks.
+NOT_IN_AUDIENCE = "not_in_audience"
+SUPPRESSED = "suppressed"
+NO_CONSENT = "no_consent"
+NO_PHONE = "no_phone"
+NO_DEVICE = "no_device"
+_OPT_IN = {Channel.EMAIL: "email_opt_in", Channel.SMS: "sms_opt_in", Channel.PUSH: "push_opt_in"}
+
+
+@dataclass(frozen=True)
+class Preview:
+    subject: str
+    body: str
+    variant: int
+    test_recipient: bool
+    exclusion_reason: str | None  # None: the contact would get it
+
+
+async def preview(
+    db: Database,
+    links: PreferenceLinks,
+    *,
+    name: str,
+    contact: str,
+    variant: int | None,
+) -> Preview:
+    v = Violations()
+    campaign_id = parse_campaign_name(v, "name", name)
+    contact_id = parse_contact_name(v, "contact", contact)
+    v.raise_if_any()
+    assert campaign_id is not None and contact_id is not None
+    async with db.transaction() as session:
+        row = await session.get(Campaign, campaign_id)
+        if row is None:
+            raise NotFoundError(resource_type="campaign", resource_name=name)
+        person = await session.get(Contact, contact_id)
+        if person is None:
+            raise NotFoundError(resource_type="contact", resource_name=contact)
+        channel = Channel(row.channel.value)
+        contents = _contents(row, channel)
+        chosen, test_recipient = _variant(row, contact_id, len(contents), variant)
+        reason = await exclusion(session, row.audience, channel, person)
+    rendered = render(contents[chosen], _person(person), links.url_for(person.id))
+    return Preview(rendered.subject, rendered.body, chosen, test_recipient, reason)
+
+
+def _contents(row: Campaign, channel: Channel) -> list[Content]:
+    specs = (
+        [ContentSpec(c["subject"], c["body"]) for c in row.ab_test["variants"]]
+        if row.ab_test is not None
+        else []
+        if row.content is None
+        else [ContentSpec(**row.content)]
+    )
+    contents = []
+    for spec in specs:
+        v = Violations()
+        parsed = parse_content(v, "campaign.content.", channel, spec.subject, spec.body)
+        if parsed is not None:
+            contents.append(parsed)
+    if not contents:
+        v = Violations()
+        v.add("name", "NO_CONTENT", "the campaign has no content to preview yet")
+        v.raise_if_any()
+    return contents
+
+
+def _variant(
+    row: Campaign, contact_id: uuid.UUID, variants: int, asked: int | None
+) -> tuple[int, bool]:
+    """The variant to render, and whether the contact is an A/B test recipient."""
+    assigned = None
+    if row.ab_test is not None:
+        fraction = row.ab_test.get("test_fraction") or 0.2
+        assigned = ab.assign(row.id, contact_id, variants, fraction)
+    if asked is not None and not 0 <= asked < variants:
+        v = Violations()
+        v.add("variant", "OUT_OF_RANGE", f"the campaign has {variants} variant(s)")
+        v.raise_if_any()
+    chosen = asked if asked is not None else (assigned or 0)
+    return chosen, assigned is not None
+
+
+async def exclusion(
+    session: AsyncSession, segment_id: str, channel: Channel, person: Contact
+) -> str | None:
+    """Why the contact would not get a campaign to the segment on the channel now."""
+    member = await session.scalar(
+        select(
+            exists().where(
+                SegmentMembership.segment == segment_id,
+                SegmentMembership.contact_id == person.id,
+            )
+        )
+    )
+    if not member:
+        return NOT_IN_AUDIENCE
+    address = await session.scalar(
+        select(exists().where(Suppression.email_sha256 == email_key(person.email)))
+    )
+    number = person.phone is not None and bool(
+        await session.scalar(select(is_suppressed_sql(person.phone)))
+    )
+    if address or (channel is Channel.SMS and number):
+        return SUPPRESSED
+    if not getattr(person, _OPT_IN[channel]):
+        return NO_CONSENT
+    if channel is Channel.SMS and person.phone is None:
+        return NO_PHONE
+    if channel is Channel.PUSH and not await session.scalar(select(has_token_sql(person.id))):
+        return NO_DEVICE
+    return None
+
+
+def _person(c: Contact) -> dict[str, object]:
+    values: dict[str, object] = {field: getattr(c, field) for field in CONTACT_FIELDS}
+    values["email"] = c.email
+    values["custom"] = dict(c.custom_properties or {})
+    return values
