@@ -1,10 +1,11 @@
 """A/B tests: who gets which variant, and which variant wins.
 
 Assignment (Property 27) is a pure function of the campaign and the contact: the first
-64 bits of SHA-256("{campaign}:{contact}") read as a number u in [0, 1). A contact is in
-the test pool when u < the test fraction, and then gets variant floor(u / fraction x n):
-each of the n variants with equal probability, the same answer every time it is asked
-(a retry, another replica, an audit), and no state to keep.
+64 bits of SHA-256("{campaign}:{contact}") read as an unsigned number h. With the pool's
+bound T = floor(fraction x 2^64), a contact is in the test pool when h < T, and then gets
+variant floor(h x n / T): each of the n variants with equal probability, the same answer
+every time it is asked (a retry, another replica, an audit, or PostgreSQL doing the same
+integer arithmetic for a whole audience), and no state to keep.
 
 The winner (Property 28), once the test window is over: the variant with the highest
 rate of the chosen metric among its test recipients (ties: the lower variant number).
@@ -22,26 +23,29 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 MAX_VARIANTS = 7
-_SCALE = 2.0**64
+_SPAN = 2**64
 
 
-def position(campaign_id: str, contact_id: uuid.UUID) -> float:
-    """The contact's place in [0, 1) for this campaign."""
+def position(campaign_id: str, contact_id: uuid.UUID) -> int:
+    """The contact's place h in [0, 2^64) for this campaign."""
     digest = hashlib.sha256(f"{campaign_id}:{contact_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / _SCALE
+    return int.from_bytes(digest[:8], "big")
+
+
+def pool_bound(test_fraction: float) -> int:
+    """T: the positions below it are the test pool."""
+    return min(int(test_fraction * _SPAN), _SPAN)
 
 
 def assign(
     campaign_id: str, contact_id: uuid.UUID, variants: int, test_fraction: float
 ) -> int | None:
     """The variant (0-based) a test recipient gets, or None for the remainder (who get
-    the winner). One variant, or a fraction of 1: everyone is a test recipient."""
+    the winner). A fraction of 1: everyone is a test recipient."""
     if not 1 <= variants <= MAX_VARIANTS or not 0 < test_fraction <= 1:
         raise ValueError("1 to 7 variants and a test fraction in (0, 1]")
-    u = position(campaign_id, contact_id)
-    if u >= test_fraction:
-        return None
-    return min(int(u / test_fraction * variants), variants - 1)
+    h, bound = position(campaign_id, contact_id), pool_bound(test_fraction)
+    return h * variants // bound if h < bound else None
 
 
 @dataclass(frozen=True)
