@@ -33,7 +33,7 @@ from service.campaigns.spec import (
 )
 from service.common.pagination import KeyKind, PageTokens, Paging, read_page
 from service.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError, Violations
-from service.segments.names import segment_name, valid_segment_id
+from service.segments.names import parse_short_name, segment_name, valid_segment_id
 from service.storage.database import Database
 from service.storage.models import Campaign, CampaignChannel, CampaignState, Segment
 
@@ -66,14 +66,7 @@ def campaign_name(campaign_id: str) -> str:
 
 
 def parse_campaign_name(v: Violations, field: str, name: str) -> str | None:
-    if not name:
-        v.add(field, "REQUIRED", "name the campaign: campaigns/{campaign_id}")
-        return None
-    campaign_id = name.removeprefix(NAME_PREFIX)
-    if not name.startswith(NAME_PREFIX) or not valid_segment_id(campaign_id):
-        v.add(field, "INVALID_NAME", "must look like campaigns/{campaign_id}")
-        return None
-    return campaign_id
+    return parse_short_name(v, field, name, NAME_PREFIX, "campaign")
 
 
 def view_of(row: Campaign) -> CampaignView:

@@ -75,26 +75,31 @@ def create_app(
         html = page.render(title=TITLE, **context)
         return Response(html, status, media_type="text/html; charset=utf-8", headers=_HEADERS)
 
-    async def show(request: Request) -> Response:
+    def whose(request: Request) -> uuid.UUID | Response:
+        """The contact the link opens, or the page saying why it opens none."""
         resolved = links.resolve(request.path_params["token"])
-        if resolved.contact_id is None:
-            assert resolved.problem is not None
-            status, problem = _PROBLEMS[resolved.problem]
-            return render(status, problem=problem)
-        found = await rules.read(db, resolved.contact_id)
+        if resolved.contact_id is not None:
+            return resolved.contact_id
+        assert resolved.problem is not None
+        status, problem = _PROBLEMS[resolved.problem]
+        return render(status, problem=problem)
+
+    async def show(request: Request) -> Response:
+        contact_id = whose(request)
+        if isinstance(contact_id, Response):
+            return contact_id
+        found = await rules.read(db, contact_id)
         if found is None:
             return render(_GONE[0], problem=_GONE[1])
         notice = _NOTICES.get(request.query_params.get("done", ""), "")
         return render(200, notice=notice, sms_wording=settings.sms_wording, **asdict(found))
 
     async def change(request: Request) -> Response:
-        resolved = links.resolve(request.path_params["token"])
-        if resolved.contact_id is None:
-            assert resolved.problem is not None
-            status, problem = _PROBLEMS[resolved.problem]
-            return render(status, problem=problem)
+        contact_id = whose(request)
+        if isinstance(contact_id, Response):
+            return contact_id
         form = await request.form()
-        email = await rules.email_of(db, resolved.contact_id)
+        email = await rules.email_of(db, contact_id)
         if email is None:
             return render(_GONE[0], problem=_GONE[1])
         if form.get(_ONE_CLICK[0]) == _ONE_CLICK[1]:
@@ -103,7 +108,7 @@ def create_app(
             return PlainTextResponse("Unsubscribed.", headers=_HEADERS)
         action = str(form.get("action") or "")
         request.scope[_ACTION] = action if action in _ACTIONS else "unknown"
-        done = await _act(action, resolved.contact_id, email, form, request)
+        done = await _act(action, contact_id, email, form, request)
         if done is None:
             return PlainTextResponse("Unknown action.", 400, headers=_HEADERS)
         return RedirectResponse(f"{request.url.path}?done={done}", 303, headers=_HEADERS)

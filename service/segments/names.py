@@ -22,11 +22,20 @@ def valid_segment_id(segment_id: str) -> bool:
 
 def parse_segment_name(v: Violations, field_path: str, name: str) -> str | None:
     """The id in `segments/{segment_id}`; None, with a violation, otherwise."""
+    return parse_short_name(v, field_path, name, NAME_PREFIX, "segment")
+
+
+def parse_short_name(
+    v: Violations, field_path: str, name: str, prefix: str, what: str
+) -> str | None:
+    """The id in `{prefix}{id}` of a resource with a short id (SEGMENT_ID's form:
+    segments, campaigns); None, with a violation, otherwise."""
+    pattern = f"{prefix}{{{what}_id}}"
     if not name:
-        v.add(field_path, "REQUIRED", "name the segment: segments/{segment_id}")
+        v.add(field_path, "REQUIRED", f"name the {what}: {pattern}")
         return None
-    segment_id = name.removeprefix(NAME_PREFIX)
-    if not name.startswith(NAME_PREFIX) or not valid_segment_id(segment_id):
-        v.add(field_path, "INVALID_NAME", "must look like segments/{segment_id}")
+    resource_id = name.removeprefix(prefix)
+    if not name.startswith(prefix) or not valid_segment_id(resource_id):
+        v.add(field_path, "INVALID_NAME", f"must look like {pattern}")
         return None
-    return segment_id
+    return resource_id
