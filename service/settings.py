@@ -213,6 +213,16 @@ class ServiceSettings(ProcessSettings):
         min_length=1,
         description="the SMS consent wording the preference page shows next to the SMS box",
     )
+    frequency_cap_messages: int = Field(
+        3,
+        ge=0,
+        le=1000,
+        description="campaigns a person may be included in per frequency_cap_days at most; "
+        "0: no cap",
+    )
+    frequency_cap_days: float = Field(
+        7.0, gt=0, le=365, description="the period of the frequency cap, in days"
+    )
     auth_file: Path | None = Field(
         None,
         description="TOML file of the callers and their token digests (see README, "

@@ -16,6 +16,7 @@ from service.api import request_decoding
 from service.api.auth import AuthInterceptor, CallerFile
 from service.api.servicer import MarketingServicer
 from service.api.tls import server_credentials
+from service.campaigns.audience import Cap
 from service.common.pagination import PageTokens
 from service.events.event_log import PostgresEventSink
 from service.events.fast_path import BusEventSink
@@ -73,6 +74,9 @@ async def create_server(
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
         person_reader=BusPersonReader(bus, timeout_s=settings.provider_read_timeout_s),
         preference_links=preference_links(settings),
+        frequency_cap=Cap(
+            settings.frequency_cap_messages, timedelta(days=settings.frequency_cap_days)
+        ),
         reports=report_settings(settings.cost_per_message),
     )
     # Not the generated add_..._to_server: undecodable requests must become INVALID_ARGUMENT.

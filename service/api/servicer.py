@@ -17,6 +17,7 @@ from marketing.v1 import service_pb2_grpc
 from marketing_runtime.clock import Clock
 
 from service.api.errors import rpc_method
+from service.campaigns.audience import Cap
 from service.campaigns.handlers import CampaignHandlers
 from service.common.pagination import PageTokens
 from service.consent.handlers import ConsentHandlers
@@ -52,6 +53,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         max_clock_skew: timedelta,
         person_reader: PersonReader,
         preference_links: PreferenceLinks,
+        frequency_cap: Cap,
         reports: ReportSettings = DEFAULT_REPORT_SETTINGS,
     ) -> None:
         self._contacts = ContactHandlers(
@@ -69,7 +71,9 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self._reports = ReportHandlers(db, reports, clock=clock)
         self._sms = SmsHandlers(db, clock=clock)
         self._push = PushHandlers(db, clock=clock)
-        self._campaigns = CampaignHandlers(db, page_tokens, preference_links, clock=clock)
+        self._campaigns = CampaignHandlers(
+            db, page_tokens, preference_links, frequency_cap, clock=clock
+        )
 
     @rpc_method
     async def UpsertContact(

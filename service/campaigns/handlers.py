@@ -11,9 +11,10 @@ from marketing.v1 import service_pb2 as pb
 from marketing_runtime.clock import Clock
 
 from service.campaigns import rules
+from service.campaigns.audience import Cap
 from service.campaigns.content import Channel
 from service.campaigns.preview import preview
-from service.campaigns.rules import CampaignView, campaign_name
+from service.campaigns.rules import CampaignState, CampaignView, campaign_name
 from service.campaigns.spec import (
     AbTestSpec,
     CampaignSpec,
@@ -26,7 +27,6 @@ from service.common.conversions import optional_time, timestamp
 from service.common.pagination import PageTokens
 from service.preferences.links import PreferenceLinks
 from service.storage.database import Database
-from service.storage.models import CampaignState
 
 _CHANNELS = {
     campaign_pb2.CAMPAIGN_CHANNEL_EMAIL: Channel.EMAIL,
@@ -50,11 +50,18 @@ _STATES = {
 
 class CampaignHandlers:
     def __init__(
-        self, db: Database, tokens: PageTokens, links: PreferenceLinks, *, clock: Clock
+        self,
+        db: Database,
+        tokens: PageTokens,
+        links: PreferenceLinks,
+        cap: Cap,
+        *,
+        clock: Clock,
     ) -> None:
         self._db = db
         self._tokens = tokens
         self._links = links
+        self._cap = cap
         self._clock = clock
 
     async def create(self, request: pb.CreateCampaignRequest) -> pb.CreateCampaignResponse:
@@ -107,6 +114,8 @@ class CampaignHandlers:
             name=request.name,
             contact=request.contact,
             variant=request.variant if request.HasField("variant") else None,
+            cap=self._cap,
+            now=self._clock(),
         )
         return pb.PreviewCampaignMessageResponse(
             subject=shown.subject,

@@ -5,30 +5,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-
-from sqlalchemy import exists, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from datetime import datetime
 
 from service.campaigns import ab
+from service.campaigns.audience import INCLUDED, Cap, decision_for
 from service.campaigns.content import CONTACT_FIELDS, Channel, Content, parse_content, render
 from service.campaigns.rules import parse_campaign_name
 from service.campaigns.spec import ContentSpec
-from service.common.validation import email_key
 from service.contacts.rules import parse_contact_name
 from service.errors import NotFoundError, Violations
 from service.preferences.links import PreferenceLinks
-from service.push.tokens import has_token_sql
-from service.sms.suppression import is_suppressed_sql
 from service.storage.database import Database
-from service.storage.models import Campaign, Contact, SegmentMembership, Suppression
-
-# Why a contact would not get a campaign, in the order the send checks.
-NOT_IN_AUDIENCE = "not_in_audience"
-SUPPRESSED = "suppressed"
-NO_CONSENT = "no_consent"
-NO_PHONE = "no_phone"
-NO_DEVICE = "no_device"
-_OPT_IN = {Channel.EMAIL: "email_opt_in", Channel.SMS: "sms_opt_in", Channel.PUSH: "push_opt_in"}
+from service.storage.models import Campaign, Contact
 
 
 @dataclass(frozen=True)
@@ -47,6 +35,8 @@ async def preview(
     name: str,
     contact: str,
     variant: int | None,
+    cap: Cap,
+    now: datetime,
 ) -> Preview:
     v = Violations()
     campaign_id = parse_campaign_name(v, "name", name)
@@ -63,7 +53,8 @@ async def preview(
         channel = Channel(row.channel.value)
         contents = _contents(row, channel)
         chosen, test_recipient = _variant(row, contact_id, len(contents), variant)
-        reason = await exclusion(session, row.audience, channel, person)
+        decided = await decision_for(session, row.id, row.audience, channel, cap, person.id, now)
+    reason = None if decided == INCLUDED else decided
     rendered = render(contents[chosen], _person(person), links.url_for(person.id))
     return Preview(rendered.subject, rendered.body, chosen, test_recipient, reason)
 
@@ -103,37 +94,6 @@ def _variant(
         v.raise_if_any()
     chosen = asked if asked is not None else (assigned or 0)
     return chosen, assigned is not None
-
-
-async def exclusion(
-    session: AsyncSession, segment_id: str, channel: Channel, person: Contact
-) -> str | None:
-    """Why the contact would not get a campaign to the segment on the channel now."""
-    member = await session.scalar(
-        select(
-            exists().where(
-                SegmentMembership.segment == segment_id,
-                SegmentMembership.contact_id == person.id,
-            )
-        )
-    )
-    if not member:
-        return NOT_IN_AUDIENCE
-    address = await session.scalar(
-        select(exists().where(Suppression.email_sha256 == email_key(person.email)))
-    )
-    number = person.phone is not None and bool(
-        await session.scalar(select(is_suppressed_sql(person.phone)))
-    )
-    if address or (channel is Channel.SMS and number):
-        return SUPPRESSED
-    if not getattr(person, _OPT_IN[channel]):
-        return NO_CONSENT
-    if channel is Channel.SMS and person.phone is None:
-        return NO_PHONE
-    if channel is Channel.PUSH and not await session.scalar(select(has_token_sql(person.id))):
-        return NO_DEVICE
-    return None
 
 
 def _person(c: Contact) -> dict[str, object]:

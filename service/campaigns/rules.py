@@ -35,7 +35,8 @@ from service.common.pagination import KeyKind, PageTokens, Paging, read_page
 from service.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError, Violations
 from service.segments.names import parse_short_name, segment_name, valid_segment_id
 from service.storage.database import Database
-from service.storage.models import Campaign, CampaignChannel, CampaignState, Segment
+from service.storage.models import Campaign, CampaignChannel, Segment
+from service.storage.models import CampaignState as CampaignState  # handlers name states by it
 
 NAME_PREFIX = "campaigns/"
 EDITABLE = frozenset({CampaignState.DRAFT, CampaignState.SCHEDULED})

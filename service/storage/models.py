@@ -483,6 +483,32 @@ class Campaign(Base):
     __table_args__ = (Index("ix_marketing_campaign_created", "created_at", "id"),)
 
 
+class CampaignRecipient(Base):
+    """One person's decision for a campaign (migration 0015): included with their
+    A/B variant (None: the remainder, who get the winner), or why not."""
+
+    __tablename__ = "marketing_campaign_recipient"
+
+    campaign_id: Mapped[str] = mapped_column(
+        String(63), ForeignKey("marketing_campaign.id", ondelete="CASCADE"), primary_key=True
+    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("marketing_contact.id", ondelete="CASCADE"), primary_key=True
+    )
+    decision: Mapped[str] = mapped_column(String(16))
+    variant: Mapped[int | None] = mapped_column(SmallInteger)
+    decided_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index(
+            "ix_marketing_campaign_recipient_included",
+            "contact_id",
+            "decided_at",
+            postgresql_where=text("decision = 'included'"),
+        ),
+    )
+
+
 class ErasureLog(Base):
     """Proof that an erasure request was carried out (accountability)."""
 

@@ -1,5 +1,7 @@
 """campaigns we orchestrate (campaigns/{id}): what is sent (content, or an A/B test's
-variants), to whom (a segment), when (a schedule), and where it stands.
+variants), to whom (a segment), when (a schedule), and where it stands; and each
+recipient's decision (included, or why not) with their A/B variant, which the frequency
+cap counts (an index on the people included, by time).
 
 Revision ID: 0015
 Revises: 0014
@@ -42,9 +44,37 @@ def upgrade() -> None:
         sa.Column("send_start_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_marketing_campaign_created", "marketing_campaign", ["created_at", "id"])
+    op.create_table(
+        "marketing_campaign_recipient",
+        sa.Column(
+            "campaign_id",
+            sa.String(63),
+            sa.ForeignKey("marketing_campaign.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column(
+            "contact_id",
+            sa.Uuid(),
+            sa.ForeignKey("marketing_contact.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("decision", sa.String(16), nullable=False),
+        sa.Column("variant", sa.SmallInteger(), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index(
+        "ix_marketing_campaign_recipient_included",
+        "marketing_campaign_recipient",
+        ["contact_id", "decided_at"],
+        postgresql_where=sa.text("decision = 'included'"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(
+        "ix_marketing_campaign_recipient_included", table_name="marketing_campaign_recipient"
+    )
+    op.drop_table("marketing_campaign_recipient")
     op.drop_index("ix_marketing_campaign_created", table_name="marketing_campaign")
     op.drop_table("marketing_campaign")
     postgresql.ENUM(name="campaign_state").drop(op.get_bind())
