@@ -15,6 +15,9 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.builders import consent, upsert
 from tests.harness import unique_email, unique_phone
@@ -22,6 +25,7 @@ from tests.service.preferences.conftest import Pages
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+PAGE_WAIT_S = 30  # how long a page may take to come, on a loaded machine
 JAVASCRIPT_OFF = {"profile.managed_default_content_settings.javascript": 2}
 # A page whose script would retitle it: with JavaScript off, it keeps its title.
 PROBE = "data:text/html,<title>off</title><script>document.title='on'</script>"
@@ -61,7 +65,7 @@ def test_a_person_changes_a_preference_and_unsubscribes_without_javascript(
     assert sms.is_selected()
     sms.click()
     browser.find_element(By.ID, "save").click()
-    assert browser.find_element(By.ID, "notice").text == "Your preferences are saved."
+    assert _arrived(browser, "notice").text == "Your preferences are saved."
     assert not browser.find_element(By.ID, "sms").is_selected()
     got = stub.GetContact(pb.GetContactRequest(name=contact.name)).contact
     assert got.email_opt_in and not got.sms_opt_in
@@ -73,3 +77,11 @@ def test_a_person_changes_a_preference_and_unsubscribes_without_javascript(
     )
     got = stub.GetContact(pb.GetContactRequest(name=contact.name)).contact
     assert got.suppressed and not got.email_opt_in
+
+
+def _arrived(browser: WebDriver, element_id: str) -> WebElement:
+    """The element once the page a form's POST led to (through its redirect) shows it: a
+    click returns before the browser has followed the 303."""
+    wait = WebDriverWait(browser, PAGE_WAIT_S)
+    found: WebElement = wait.until(EC.presence_of_element_located((By.ID, element_id)))
+    return found
