@@ -35,6 +35,7 @@ SERVICE_PREFIXES = (
     "marketing_timer",
     "marketing_engagement",
     "marketing_queue_",
+    "marketing_preference_",
 )
 DISPATCHER_PREFIXES = ("marketing_dispatcher_",)
 

@@ -269,6 +269,8 @@ def test_an_endpoint_without_limits_is_not_counted() -> None:
 # endpoint it draws from; the sandbox states Klaviyo's limits on its own.
 CLIENT_BUCKET_ENDPOINTS = {
     "profile-import": "POST /api/profile-import",
+    "push-tokens": "POST /api/push-tokens",
+    "push-tokens/{id} (delete)": "DELETE /api/push-tokens/{id}",
     "events": "POST /api/events",
     "event-bulk-create-jobs": "POST /api/event-bulk-create-jobs",
     "profile-subscription-bulk-create-jobs": "POST /api/profile-subscription-bulk-create-jobs",
