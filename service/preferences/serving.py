@@ -11,6 +11,9 @@ from service.settings import ServiceSettings
 from service.storage.database import Database
 
 DAY_S = 86_400
+# Requests in hand at once before uvicorn answers 503: a page's request is small and
+# its database work waits for the pool, so a burst (a mailing's clicks) queues there.
+MAX_CONCURRENT = 1000
 
 
 def preference_links(settings: ServiceSettings) -> PreferenceLinks:
@@ -27,5 +30,5 @@ def start_preference_pages(settings: ServiceSettings, db: Database) -> EmbeddedH
         return None
     server = EmbeddedHttpServer.listen(settings.preferences_address, "preference pages")
     page = PageSettings(settings.sms_wording_version, settings.sms_wording)
-    server.start(create_app(db, preference_links(settings), page, clock=utc_now))
+    server.start(create_app(db, preference_links(settings), page, clock=utc_now), MAX_CONCURRENT)
     return server

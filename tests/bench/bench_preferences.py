@@ -9,7 +9,8 @@
   address. Target < 60 s.
 
 The subscribers (`oneclick.<n>.<tag>@bench.example.com`, email consent on record) are
-made by one INSERT ... SELECT per run."""
+made by one INSERT ... SELECT per run; the first WARM_UP of them unsubscribe at the same
+rate before the measured ones (connections, the database pool), and are not counted."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from tests.bench.stats import percentile
 ANSWER_P99 = Target("<", 100.0)
 PROVIDER_P99 = Target("<", 60.0)
 LINK_AGE_S = 86_400
+WARM_UP = 200  # requests before the measured ones (connections, the pool, caches)
 POLL_S = 2.0
 CONNECTIONS = 64  # the client's pool: enough that 200/s never waits for a connection
 
@@ -51,7 +53,7 @@ RETURNING contact_id
 
 
 async def run(b: Bench, rate: float, seconds: float) -> None:
-    people = int(rate * seconds)
+    people = int(rate * seconds) + WARM_UP
     tag = f"oc{b.tag}"
     ids = await _subscribers(b, tag, people)
     links = PreferenceLinks(b.stack.preferences_key, b.stack.preferences_url, LINK_AGE_S)
@@ -59,9 +61,10 @@ async def run(b: Bench, rate: float, seconds: float) -> None:
     await sandbox.reset()
     b.stack.start_replicas(1, "klaviyo")
     await asyncio.to_thread(b.stack.wait_replicas_ready)
-    answers, answered = await _open_loop(
-        [links.url_for(i) for i in ids], [_email(tag, n) for n in range(1, people + 1)], rate
-    )
+    urls = [links.url_for(i) for i in ids]
+    emails = [_email(tag, n) for n in range(1, people + 1)]
+    await _open_loop(urls[:WARM_UP], emails[:WARM_UP], rate)
+    answers, answered = await _open_loop(urls[WARM_UP:], emails[WARM_UP:], rate)
     receipts = await _receipts(b, sandbox, tag, answered)
     b.stack.stop_replicas()
     told = [receipts.get(e, float("inf")) - t for e, t in answered.items()]
@@ -140,7 +143,8 @@ async def _receipts(
             for request in await sandbox.requests(path=path):
                 at = wall(request["received_at"])
                 for email in address.findall(request.get("raw_body") or str(request["body"])):
-                    seen[email] = min(at, seen.get(email, at))
+                    if email in answered:  # not the warm-up's
+                        seen[email] = min(at, seen.get(email, at))
         if len(seen) >= len(answered) or time.monotonic() > deadline:
             return seen
         await asyncio.sleep(POLL_S)

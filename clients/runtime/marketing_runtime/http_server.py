@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 # In-flight requests get this long to finish once the server stops (a webhook's
 # publish waits up to its PUBLISH_TIMEOUT_S).
 GRACEFUL_SHUTDOWN_S = 10
-# Requests in hand at once; more are answered 503 by uvicorn. Each may hold a
-# body of up to 5 MB.
+# Requests in hand at once by default; more are answered 503 by uvicorn. A webhook
+# may hold a body of up to 5 MB.
 MAX_CONCURRENT_REQUESTS = 64
 BACKLOG = 256
 
@@ -72,8 +72,9 @@ class EmbeddedHttpServer:
         sock.setblocking(False)
         return cls(sock, what)
 
-    def start(self, app: ASGIApp) -> None:
-        """Serve `app` (in a task of the running loop) until `stop()`."""
+    def start(self, app: ASGIApp, max_concurrent: int = MAX_CONCURRENT_REQUESTS) -> None:
+        """Serve `app` (in a task of the running loop) until `stop()`, answering 503 past
+        `max_concurrent` requests in hand."""
         if self._server is not None:
             return
         config = uvicorn.Config(
@@ -85,7 +86,7 @@ class EmbeddedHttpServer:
             lifespan="off",
             access_log=False,
             server_header=False,
-            limit_concurrency=MAX_CONCURRENT_REQUESTS,
+            limit_concurrency=max_concurrent,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )
         self._server = _EmbeddedServer(config)
