@@ -122,7 +122,7 @@ def variant_sql(campaign_id: str, split: AbSplit | None) -> ColumnElement[Any]:
     signed = cast(cast(literal("x") + func.substr(digest, 1, 16), BIT(64)), BigInteger)
     h = cast(signed, Numeric) + case((signed < 0, literal(_SPAN, Numeric)), else_=literal(0))
     bound = literal(pool_bound(split.test_fraction), Numeric)
-    variant = cast(func.floor(h * split.variants / bound), SmallInteger)
+    variant = cast(func.div(h * split.variants, bound), SmallInteger)
     return case((h < bound, variant), else_=None)
 
 

@@ -47,7 +47,8 @@ ALWAYS_KNOWN = frozenset({"email", "unsubscribe_url"})  # need no fallback
 UNSUBSCRIBE_URL = "unsubscribe_url"
 CUSTOM = "custom"
 SMS_OPT_OUT = "Reply STOP to opt out."
-_STOP = re.compile(r"\b(STOP|Stop|stop)\b")
+# An opt-out instruction: "Reply STOP", "Text STOP to 12345", "txt stop" (not "non-stop").
+_STOP = re.compile(r"\b(reply|text|txt|send)\s+[\"'“]?stop\b", re.IGNORECASE)
 MAX_TEMPLATE = 100_000  # characters of one template
 MAX_SUBJECT = 255
 MAX_SMS = 1_600  # ten concatenated segments
@@ -233,9 +234,21 @@ def _fallback(default: Any) -> str | None:
     return literal if isinstance(literal, str) else None
 
 
+class RenderError(ValueError):
+    """The message cannot be made for this recipient (it would pass the output limit)."""
+
+
 def render(content: Content, person: Mapping[str, Any], unsubscribe_url: str) -> Rendered:
     """The message one recipient gets: `person` maps CONTACT_FIELDS, "email" and
-    "custom" (their custom properties) to values; missing or empty ones fall back."""
+    "custom" (their custom properties) to values; missing or empty ones fall back.
+    RenderError when it cannot be made."""
+    try:
+        return _render(content, person, unsubscribe_url)
+    except LiquidError as exc:
+        raise RenderError(str(exc)) from exc
+
+
+def _render(content: Content, person: Mapping[str, Any], unsubscribe_url: str) -> Rendered:
     context = {field: person.get(field) for field in CONTACT_FIELDS}
     context |= {
         "email": person.get("email", ""),

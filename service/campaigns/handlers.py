@@ -25,6 +25,7 @@ from service.campaigns.spec import (
 )
 from service.common.conversions import optional_time, timestamp
 from service.common.pagination import PageTokens
+from service.errors import Violations
 from service.preferences.links import PreferenceLinks
 from service.storage.database import Database
 
@@ -156,7 +157,13 @@ def _schedule(s: campaign_pb2.CampaignSchedule, field: str) -> ScheduleSpec:
     if which == "local_time":
         local = s.local_time
         return ScheduleSpec(When.LOCAL, None, local.date, local.time, local.default_time_zone)
-    return ScheduleSpec(When.NOW)
+    if which == "now" and s.now:
+        return ScheduleSpec(When.NOW)
+    # An empty schedule (or `now: false`) says nothing: never "send at once".
+    v = Violations()
+    v.add(field, "REQUIRED", "say when: now, a send_time, or a local_time")
+    v.raise_if_any()
+    raise AssertionError("unreachable")
 
 
 def campaign_message(view: CampaignView) -> campaign_pb2.Campaign:

@@ -297,7 +297,7 @@ async def _channel_effects(
     A late record older than the newest decision changes nothing here."""
     if row.type is ConsentType.SMS and row.phone is not None:
         if row.granted and contact.sms_opt_in:
-            await sms_suppression.lift(session, row.phone)
+            await sms_suppression.lift(session, row.phone, row.consent_time)
         elif not row.granted and not contact.sms_opt_in and row.source != PHONE_CHANGED_SOURCE:
             await sms_suppression.suppress(session, row.phone, row.source, now)
     elif row.type is ConsentType.PUSH and not row.granted and not contact.push_opt_in:
@@ -464,12 +464,19 @@ async def _add_to_newsletter(session: AsyncSession, contact_id: uuid.UUID, now: 
 
 
 async def unsubscribe(
-    db: Database, *, email: str, reason: str, clock: Clock, source: str = UNSUBSCRIBE_SOURCE
+    db: Database,
+    *,
+    email: str,
+    reason: str,
+    clock: Clock,
+    source: str = UNSUBSCRIBE_SOURCE,
+    types: Sequence[ConsentType] = COMMUNICATION_TYPES,
 ) -> bool:
-    """Withdraw every communication consent and suppress the address at once.
-    Works for addresses we hold no contact for. Returns False when the address
-    was already unsubscribed, in which case nothing is written. `source` is the
-    withdrawals' (the preference page names itself)."""
+    """Withdraw every communication consent (or only `types`: a one-click
+    unsubscribe withdraws email) and suppress the address at once, as a decision
+    made now. Works for addresses we hold no contact for. Returns False when the
+    address was already unsubscribed, in which case nothing is written. `source`
+    is the withdrawals' (the preference page names itself)."""
     v = Violations()
     check.check_email(v, "email", email)
     check.check_text(v, "reason", reason, Suppression.detail)
@@ -486,7 +493,7 @@ async def unsubscribe(
         revoked: list[Consent] = []
         if contact is not None:
             decided = await _decision_time(session, contact, now)
-            revoked = await _revoke_granted(session, contact, decided, now, source=source)
+            revoked = await _revoke_granted(session, contact, decided, now, types, source)
             was_member = await _leave_newsletter(session, contact.id, now)
             revoked_any = bool(revoked) or was_member
         else:
@@ -572,35 +579,56 @@ async def apply_reported(
     session: AsyncSession, contact: Contact | None, email: str, w: ReportedWithdrawal, now: datetime
 ) -> str:
     """Apply what a provider reported, under the address lock; what changed:
-    "withdrawn", "suppressed", "withdrawn+suppressed", "" (nothing: already so),
-    or "stale" (the person decided otherwise with us after it: a newer record
+    "withdrawn", "suppressed", "sms_suppressed" joined by "+", "" (nothing: already
+    so), or "stale" (the person decided otherwise with us after it: a newer record
     of each type stands, and the address is not suppressed). The provider is
-    sent the resulting state, so every channel agrees."""
+    sent the resulting state, so every channel agrees.
+
+    An SMS STOP is about its number: it goes on the SMS suppression list even where
+    no SMS consent was on record, and a STOP for a number the contact no longer has
+    leaves the contact's SMS consent (for their new number) as it is. It suppresses
+    no address and ends no flow."""
     key = check.email_key(email)
     await _lock_address(session, key)  # the caller may hold it already: it stacks
-    if contact is not None and w.types and await _decided_since(session, contact, w):
+    number = w.phone or (contact.phone if contact is not None else None)
+    another_number = contact is not None and w.phone is not None and w.phone != contact.phone
+    types = tuple(t for t in w.types if not (t is ConsentType.SMS and another_number))
+    reported = replace(w, types=types)
+    if contact is not None and types and await _decided_since(session, contact, reported):
         return "stale"
-    suppressed = False
+    suppressed = False  # the address (every channel)
     if w.suppression is not None:
         suppressed = await _suppress(session, key, w.detail, now, reason=w.suppression)
     revoked: list[Consent] = []
     left = False
-    if contact is not None:
-        decided = await _reported_decision_time(session, contact, w, now)
-        revoked = await _revoke_granted(session, contact, decided, now, w.types, w.source)
-        if ConsentType.EMAIL in w.types or suppressed:
+    if contact is not None and types:
+        decided = await _reported_decision_time(session, contact, reported, now)
+        revoked = await _revoke_granted(session, contact, decided, now, types, w.source)
+        if ConsentType.EMAIL in types or suppressed:
             left = await _leave_newsletter(session, contact.id, now)
-    number = w.phone or (contact.phone if contact is not None else None)
+    stopped = False  # the number
     if ConsentType.SMS in w.types and number is not None:
-        # A STOP stops the number even where no SMS consent was on record.
-        suppressed = await sms_suppression.suppress(session, number, w.source, now) or suppressed
-    if not (revoked or suppressed or left):
-        return ""
-    if contact is not None:
+        stopped = await sms_suppression.suppress(session, number, w.source, now)
+    if contact is not None and (revoked or suppressed or left):
         await membership.mark_changed(session, [contact.id], now)
         state = await _consent_state(session, contact, revoked)
-    else:
+        await _tell_provider(session, key, state, now)
+    elif contact is None and suppressed:
         state = bus_pb2.ConsentState(email=email, opt_in=bus_pb2.OptIn(), suppressed=True)
+        await _tell_provider(session, key, state, now)
+    if contact is not None and (suppressed or ConsentType.EMAIL in types):
+        await flow_triggers.on_unsubscribed(session, contact.id, now)
+    changes = (
+        ("withdrawn", revoked or left),
+        ("suppressed", suppressed),
+        ("sms_suppressed", stopped),
+    )
+    return "+".join(name for name, done in changes if done)
+
+
+async def _tell_provider(
+    session: AsyncSession, key: str, state: bus_pb2.ConsentState, now: datetime
+) -> None:
     await outbox.enqueue(
         session,
         contact_key=key,
@@ -608,10 +636,6 @@ async def apply_reported(
         payload=bus_pb2.ConsentChanged(state=state),
         now=now,
     )
-    if contact is not None and (suppressed or ConsentType.EMAIL in w.types):
-        await flow_triggers.on_unsubscribed(session, contact.id, now)
-    changes = (("withdrawn", revoked or left), ("suppressed", suppressed))
-    return "+".join(name for name, done in changes if done)
 
 
 # ActiveCampaign reports times to the second: a report cannot be ordered against a
@@ -633,28 +657,6 @@ async def _reported_decision_time(
         )
     )
     return reported if newest is None or newest <= reported else min(newest, now)
-
-
-async def withdraw_email(
-    db: Database, *, email: str, source: str, detail: str, clock: Clock
-) -> str:
-    """Email marketing withdrawn, the newsletter left and the address suppressed at
-    once, as a provider's unsubscribe does (one-click unsubscribe, RFC 8058); what
-    changed, as `apply_reported` says ("" when it was so already)."""
-    email = check.normalize_email(email)
-    async with db.transaction() as session:
-        await _lock_address(session, check.email_key(email))
-        contact = await session.scalar(
-            select(Contact).where(Contact.email == email).with_for_update()
-        )
-        now = clock()
-        w = ReportedWithdrawal(
-            (ConsentType.EMAIL,), source, SUPPRESSION_REASON_UNSUBSCRIBED, detail, now
-        )
-        changed = await apply_reported(session, contact, email, w, now)
-        if changed:
-            after_commit(session, UNSUBSCRIBES.inc)
-        return changed
 
 
 async def _decided_since(session: AsyncSession, contact: Contact, w: ReportedWithdrawal) -> bool:

@@ -36,6 +36,8 @@ _NOTICES = {
     "saved": "Your preferences are saved.",
     "unsubscribed": "You are unsubscribed from all our messages.",
     "subscribed": "You are subscribed to our emails again.",
+    "undeliverable": "Your choice is saved, but we cannot email this address: mail to it "
+    "bounced, or it was reported as spam.",
 }
 _PROBLEMS = {
     LinkProblem.FORGED: (404, "This link is not valid. Use the link in our latest message."),
@@ -119,8 +121,8 @@ def create_app(
         visitor = rules.Visitor(
             request.client.host if request.client else "", request.headers.get("user-agent", "")
         )
-        if action == "save":  # a ticked box is in the form, an unticked one is not
-            wanted = rules.Wanted(*(name in form for name in ("email", "sms", "push")))
+        if action == "save":
+            wanted = rules.Wanted(*(_changed(form, name) for name in ("email", "sms", "push")))
             await rules.save(
                 db,
                 contact_id,
@@ -134,8 +136,8 @@ def create_app(
             await rules.unsubscribe_all(db, email, clock=clock)
             return "unsubscribed"
         if action == "subscribe_again":
-            await rules.subscribe_again(db, email, visitor, clock=clock)
-            return "subscribed"
+            mailable = await rules.subscribe_again(db, email, visitor, clock=clock)
+            return "subscribed" if mailable else "undeliverable"
         return None
 
     def timed(
@@ -156,6 +158,18 @@ def create_app(
         Route("/preferences/{token}", timed(change, _posted_action), methods=["POST"]),
     ]
     return Starlette(routes=routes)
+
+
+def _changed(form: FormData, channel: str) -> bool | None:
+    """What the person set a channel to on the page, when they changed it: None for a
+    channel the page did not show, or left as it showed it (so a page opened before
+    a change made elsewhere undoes nothing). A ticked box is in the form, an
+    unticked one is not."""
+    shown = form.get(f"shown_{channel}")
+    if shown not in ("on", "off"):
+        return None
+    ticked = channel in form
+    return None if ticked == (shown == "on") else ticked
 
 
 def _posted_action(request: Request) -> str:

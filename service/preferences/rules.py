@@ -2,9 +2,11 @@
 
 - See their channels (email, SMS, push) and whether they are unsubscribed from
   everything; seeing changes nothing.
-- Save: each channel turned off is withdrawn; email or SMS turned on is granted
-  (SMS with the consent wording the page showed, and only with a phone on file;
-  push is granted only by the app, with a device: the page can only turn it off).
+- Save: each channel the person changed on the page (from what it showed) and
+  turned off is withdrawn; email or SMS turned on is granted (SMS with the consent
+  wording the page showed, and only with a phone on file; push is granted only by
+  the app, with a device: the page can only turn it off). A channel left as shown
+  is left as it is now, whatever happened meanwhile.
   Every record says where (`preference_page`), the visitor's IP and user agent.
 - Unsubscribe from all: as the Unsubscribe RPC (every channel, the address
   suppressed), from `preference_page`.
@@ -51,9 +53,11 @@ class Preferences:
 
 @dataclass(frozen=True)
 class Wanted:
-    email: bool
-    sms: bool
-    push: bool
+    """What the person changed each channel to; None: left as the page showed it."""
+
+    email: bool | None
+    sms: bool | None
+    push: bool | None
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ async def save(
             (ConsentType.SMS, wanted.sms, before.sms_opt_in, before.has_phone),
             (ConsentType.PUSH, wanted.push, before.push_opt_in, False),
         ):
-            if on == was or (on and not may_grant):
+            if on is None or on == was or (on and not may_grant):
                 continue
             wording = sms_wording_version if type_ is ConsentType.SMS and on else ""
             record = ConsentInput(type_, on, PAGE_SOURCE, ip, agent, wording_version=wording)
@@ -126,17 +130,25 @@ async def unsubscribe_all(db: Database, email: str, *, clock: Clock) -> bool:
 
 
 async def one_click(db: Database, email: str, *, clock: Clock) -> bool:
-    changed = await consent.withdraw_email(
-        db, email=email, source=ONE_CLICK_SOURCE, detail=ONE_CLICK_DETAIL, clock=clock
+    """Email withdrawn, the newsletter left, the address suppressed: a decision made now."""
+    return await consent.unsubscribe(
+        db,
+        email=email,
+        reason=ONE_CLICK_DETAIL,
+        clock=clock,
+        source=ONE_CLICK_SOURCE,
+        types=(ConsentType.EMAIL,),
     )
-    return bool(changed)
 
 
-async def subscribe_again(db: Database, email: str, visitor: Visitor, *, clock: Clock) -> None:
+async def subscribe_again(db: Database, email: str, visitor: Visitor, *, clock: Clock) -> bool:
+    """As SubscribeNewsletter; whether the address may be mailed now (a hard bounce or a
+    spam complaint keeps it suppressed: the person opted in, but we cannot mail it)."""
     ip = visitor.ip_address if _is_ip(visitor.ip_address) else ""
     agent = visitor.user_agent[: check.column_length(Consent.user_agent)]
     subscription = consent.Subscription(email, PAGE_SOURCE, ip, agent)
-    await consent.subscribe_newsletter(db, subscription, clock=clock)
+    contact, _ = await consent.subscribe_newsletter(db, subscription, clock=clock)
+    return not contact.suppressed
 
 
 async def email_of(db: Database, contact_id: uuid.UUID) -> str | None:

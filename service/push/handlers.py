@@ -39,6 +39,7 @@ class PushHandlers:
             source=request.source,
             ip_address=request.ip_address,
             user_agent=request.user_agent,
+            permission_granted=request.permission_granted,
             clock=self._clock,
         )
         reply = pb.RegisterPushTokenResponse(push_token=push_token_message(done.token))

@@ -10,12 +10,13 @@ import uuid
 from dataclasses import dataclass
 
 from marketing_runtime.clock import Clock
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common import validation as check
 from service.consent.rules import ConsentInput, ConsentType, ConsentView, record_locked, view_of
 from service.contacts.rules import contact_name, parse_contact_name
-from service.errors import NotFoundError, Violations
+from service.errors import FailedPreconditionError, NotFoundError, Violations
 from service.push import tokens
 from service.push.tokens import PLATFORMS, VENDORS, TokenView, token_id
 from service.storage.database import Database
@@ -72,6 +73,7 @@ async def register(
     source: str,
     ip_address: str = "",
     user_agent: str = "",
+    permission_granted: bool = False,
     clock: Clock,
 ) -> Registered:
     v = Violations()
@@ -85,14 +87,32 @@ async def register(
     async with db.transaction() as session:
         contact = await _locked(session, contact_id, parent)
         now = clock()
+        grants = not contact.push_opt_in
+        if grants and not permission_granted and await _decided_before(session, contact):
+            raise FailedPreconditionError(
+                reason="PUSH_CONSENT_WITHDRAWN",
+                subject=parent,
+                description="the person withdrew push consent: register with "
+                "permission_granted once they grant it again",
+            )
         token = await tokens.register(
             session, contact, device.token, device.platform, device.vendor, now
         )
         consent = None
-        if not contact.push_opt_in:
+        if grants:
             grant = ConsentInput(ConsentType.PUSH, True, source.strip(), ip_address, user_agent)
             consent = view_of(await record_locked(session, contact, grant, now))
         return Registered(token, consent)
+
+
+async def _decided_before(session: AsyncSession, contact: Contact) -> bool:
+    """Whether any push consent decision of the person is on record."""
+    found = await session.scalar(
+        select(Consent.id)
+        .where(Consent.contact_id == contact.id, Consent.type == ConsentType.PUSH)
+        .limit(1)
+    )
+    return found is not None
 
 
 async def revoke(db: Database, *, parent: str, source: str, clock: Clock) -> Revoked:

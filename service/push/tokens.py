@@ -102,7 +102,9 @@ async def _evict_oldest(session: AsyncSession, contact: Contact, now: datetime) 
     )
     gone = (
         await session.scalars(
-            delete(PushToken).where(PushToken.token.in_(stale)).returning(PushToken)
+            delete(PushToken)
+            .where(PushToken.token.in_(stale), PushToken.contact_id == contact.id)
+            .returning(PushToken)
         )
     ).all()
     await _enqueue(session, contact, [view(row) for row in gone], registered=False, now=now)

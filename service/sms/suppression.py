@@ -48,10 +48,15 @@ async def suppress(session: AsyncSession, phone: str, source: str, now: datetime
     return inserted is not None
 
 
-async def lift(session: AsyncSession, phone: str) -> bool:
-    """Take the number off the list (an explicit new opt-in); whether it was on."""
+async def lift(session: AsyncSession, phone: str, granted_at: datetime) -> bool:
+    """Take the number off the list for an explicit new opt-in given at `granted_at`;
+    whether it was on. A grant dated before the opt-out (a late report of an older
+    decision) lifts nothing."""
     lifted = await session.execute(
-        delete(SmsSuppression).where(SmsSuppression.phone_sha256 == phone_key(phone))
+        delete(SmsSuppression).where(
+            SmsSuppression.phone_sha256 == phone_key(phone),
+            SmsSuppression.created_at <= granted_at,
+        )
     )
     return bool(getattr(lifted, "rowcount", 0))
 

@@ -123,6 +123,8 @@ def test_property_22_every_sms_says_how_to_opt_out(parts, person) -> None:
     assert "STOP" in rendered.body.upper().split() or SMS_OPT_OUT in rendered.body
     again = _parsed(Channel.SMS, "", "Sale today. Reply STOP to end.")
     assert again.body.source == "Sale today. Reply STOP to end.", "wording is not added twice"
+    loose = _parsed(Channel.SMS, "", "Non-stop deals: shop.example/stop")
+    assert loose.body.source.endswith(SMS_OPT_OUT), "a word 'stop' is no instruction"
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,9 @@ from sqlalchemy import func, select
 from service.common.validation import email_key
 from service.engagement.rules import Reported, record
 from service.metrics import ENGAGEMENT
+from service.sms.suppression import phone_key
 from service.storage.database import Database
-from service.storage.models import Engagement, Outbox, Suppression
+from service.storage.models import Engagement, Outbox, SmsSuppression, Suppression
 from tests.builders import consent, ts, upsert
 from tests.harness import unique_email
 
@@ -307,3 +308,37 @@ def test_batches_unsubscribing_the_same_people_in_opposite_orders_never_deadlock
 
     loop.run_until_complete(race())
     assert all(_suppression(loop, db, e) == "unsubscribed" for e in people)
+
+
+def _number_stopped(loop, db: Database, phone: str) -> bool:
+    key = phone_key(phone)
+    found = _scalar(
+        loop, db, select(SmsSuppression.phone_sha256).where(SmsSuppression.phone_sha256 == key)
+    )
+    return found is not None
+
+
+def test_a_stop_for_a_number_the_contact_no_longer_has_stops_that_number_only(
+    stub, loop, db, harness
+) -> None:
+    old, new = f"+4915{uuid.uuid4().int % 10**9:09d}", f"+4916{uuid.uuid4().int % 10**9:09d}"
+    email = unique_email()
+    contact = stub.UpsertContact(upsert(email, phone=old)).contact
+    stub.UpsertContact(upsert(email, phone=new))
+    stub.RecordConsent(pb.RecordConsentRequest(parent=contact.name, consent=consent("SMS")))
+    flows_before = harness.outbox_rows(email, "enrolment.changed")
+    stop = _engagement(email, T.ENGAGEMENT_TYPE_SMS_UNSUBSCRIBED, phone=old)
+    _apply(loop, db, stop)
+    assert _number_stopped(loop, db, old) and not _number_stopped(loop, db, new)
+    got = stub.GetContact(pb.GetContactRequest(name=contact.name)).contact
+    assert got.sms_opt_in, "the new number's consent stands"
+    assert _suppression(loop, db, email) is None, "a STOP suppresses no address"
+    assert harness.outbox_rows(email, "enrolment.changed") == flows_before, "and ends no flow"
+
+
+def test_a_stop_from_a_stranger_stops_the_number_and_tells_no_one(stub, loop, db) -> None:
+    phone = f"+4917{uuid.uuid4().int % 10**9:09d}"
+    email = unique_email()  # the provider names an address we hold no contact for
+    _apply(loop, db, _engagement(email, T.ENGAGEMENT_TYPE_SMS_UNSUBSCRIBED, phone=phone))
+    assert _number_stopped(loop, db, phone)
+    assert _suppression(loop, db, email) is None

@@ -72,7 +72,7 @@ def test_one_click_unsubscribes_at_once(
         "one_click",
     )
     kinds = [row.kind for row in harness.outbox_rows(email)]
-    assert kinds[-1] == "consent.changed", "the provider is told"
+    assert kinds[-1] == "contact.unsubscribed", "the provider is told"
     before = harness.table_counts()
     assert httpx.post(pages.url(name), data=ONE_CLICK).status_code == 200
     assert harness.table_counts() == before, "a second click changes nothing"
@@ -85,7 +85,8 @@ def test_saving_records_each_change_with_where_it_came_from(
     url = pages.url(name)
     answer = httpx.post(
         url,
-        data={"action": "save", "email": "on"},  # SMS unticked
+        # Both boxes shown ticked; SMS unticked.
+        data={"action": "save", "email": "on", "shown_email": "on", "shown_sms": "on"},
         headers={"User-Agent": "Browser/1.0"},
     )
     assert answer.status_code == 303 and answer.headers["location"].endswith("?done=saved")
@@ -101,9 +102,21 @@ def test_saving_records_each_change_with_where_it_came_from(
     saved = httpx.get(pages.base_url + answer.headers["location"]).text
     assert "Your preferences are saved." in saved
     # Ticked again: a grant that names the wording the page showed.
-    httpx.post(url, data={"action": "save", "email": "on", "sms": "on"})
+    shown = {"shown_email": "on", "shown_sms": "off"}
+    httpx.post(url, data={"action": "save", "email": "on", "sms": "on", **shown})
     regranted = _newest(stub, name)
     assert (regranted.granted, regranted.wording_version) == (True, WORDING_VERSION)
+
+
+def test_a_page_opened_before_a_change_elsewhere_undoes_nothing(stub, pages: Pages) -> None:
+    """The page showed SMS off; the person then granted SMS elsewhere; saving the old
+    page (SMS still unticked there) leaves SMS on."""
+    _, name = _person(stub, sms=False)
+    stub.UpsertContact(upsert(_contact(stub, name).email, phone=unique_phone()))
+    stale = {"action": "save", "email": "on", "shown_email": "on", "shown_sms": "off"}
+    stub.RecordConsent(pb.RecordConsentRequest(parent=name, consent=consent("SMS")))
+    assert httpx.post(pages.url(name), data=stale).status_code == 303
+    assert _contact(stub, name).sms_opt_in
 
 
 def test_unsubscribe_from_all_and_subscribe_again(stub, pages: Pages) -> None:

@@ -15,7 +15,7 @@ from service.consent.rules import may_send_marketing
 from service.push.tokens import MAX_TOKENS_PER_CONTACT
 from service.storage.models import ConsentType
 from tests.builders import consent, upsert
-from tests.harness import ServiceHarness, field_violations, unique_email
+from tests.harness import ServiceHarness, error_reason, field_violations, unique_email
 
 IOS = channels_pb2.PUSH_PLATFORM_IOS
 APNS = channels_pb2.PUSH_VENDOR_APNS
@@ -61,6 +61,20 @@ def test_registering_records_consent_once_and_tells_the_provider(
     assert _tokens(stub, contact.name) == [second, first]
     assert _changes(harness, email) == [(first, True), (second, True)]
     assert harness.run(may_send_marketing(harness.db, email=email, channel=ConsentType.PUSH))
+
+
+def test_a_routine_registration_does_not_undo_a_withdrawal(stub, harness: ServiceHarness) -> None:
+    contact = stub.UpsertContact(upsert(unique_email())).contact
+    _register(stub, contact.name, _token())
+    stub.RevokePushPermission(pb.RevokePushPermissionRequest(parent=contact.name, source="app"))
+    before = harness.table_counts()
+    with pytest.raises(grpc.RpcError) as caught:
+        _register(stub, contact.name, _token())  # the app's token refresh
+    assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert error_reason(caught.value) == "PUSH_CONSENT_WITHDRAWN"
+    assert harness.table_counts() == before
+    again = _register(stub, contact.name, _token(), permission_granted=True)
+    assert again.consent.granted and len(_tokens(stub, contact.name)) == 1
 
 
 def test_a_token_registered_by_someone_else_moves(stub) -> None:
@@ -124,9 +138,9 @@ def test_property_25_a_revoke_deletes_every_token_here_and_at_the_provider(
     thief = stub.UpsertContact(upsert(other)).contact.name
     held: list[str] = []
     for action in actions:
-        if action == "register":
+        if action == "register":  # the person grants permission (again)
             token = _token()
-            _register(stub, parent, token)
+            _register(stub, parent, token, permission_granted=True)
             held.insert(0, token)
         elif action == "stolen" and held:  # another person registers one of the devices
             _register(stub, thief, held.pop())

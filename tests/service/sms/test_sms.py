@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import grpc
 import pytest
 from hypothesis import given, settings
@@ -12,7 +14,7 @@ from marketing.v1 import service_pb2 as pb
 from service.consent.rules import may_send_marketing
 from service.sms.suppression import phone_key
 from service.storage.models import ConsentType
-from tests.builders import consent, upsert
+from tests.builders import consent, ts, upsert
 from tests.harness import ServiceHarness, field_violations, unique_email, unique_phone
 
 
@@ -161,3 +163,14 @@ def test_a_new_phone_ends_the_sms_consent_of_the_old_one(stub, harness: ServiceH
     assert not _suppressed(harness, old) and not _suppressed(harness, new)
     record = _grant(stub, contact.name)  # the new number needs a consent of its own
     assert record.phone_number == new
+
+
+def test_a_grant_dated_before_the_opt_out_does_not_lift_it(stub, harness: ServiceHarness) -> None:
+    phone = unique_phone()
+    contact = stub.UpsertContact(upsert(unique_email(), phone=phone)).contact
+    stub.OptOutSms(pb.OptOutSmsRequest(phone_number=phone, source="sms_stop"))
+    earlier = ts(datetime.now(UTC) - timedelta(days=1))
+    _grant(stub, contact.name, consent_time=earlier)  # a late report of an older opt-in
+    assert _suppressed(harness, phone)
+    _grant(stub, contact.name)  # an opt-in now
+    assert not _suppressed(harness, phone)

@@ -198,18 +198,20 @@ class OptOutSmsResponse(_message.Message):
     def __init__(self, changed: _Optional[bool] = ..., contacts: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RegisterPushTokenRequest(_message.Message):
-    __slots__ = ("parent", "push_token", "source", "ip_address", "user_agent")
+    __slots__ = ("parent", "push_token", "source", "ip_address", "user_agent", "permission_granted")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     PUSH_TOKEN_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_GRANTED_FIELD_NUMBER: _ClassVar[int]
     parent: str
     push_token: _channels_pb2.PushToken
     source: str
     ip_address: str
     user_agent: str
-    def __init__(self, parent: _Optional[str] = ..., push_token: _Optional[_Union[_channels_pb2.PushToken, _Mapping]] = ..., source: _Optional[str] = ..., ip_address: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
+    permission_granted: bool
+    def __init__(self, parent: _Optional[str] = ..., push_token: _Optional[_Union[_channels_pb2.PushToken, _Mapping]] = ..., source: _Optional[str] = ..., ip_address: _Optional[str] = ..., user_agent: _Optional[str] = ..., permission_granted: _Optional[bool] = ...) -> None: ...
 
 class RegisterPushTokenResponse(_message.Message):
     __slots__ = ("push_token", "consent")

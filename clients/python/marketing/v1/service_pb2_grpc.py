@@ -407,9 +407,9 @@ class MarketingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RegisterPushToken(self, request, context):
-        """Registers a device for push notifications (the app was granted
-        permission): the token is the contact's from now on, push consent is
-        recorded, and the provider is given the token.
+        """Registers a device for push notifications: the token is the contact's
+        from now on and the provider is given it; push consent is recorded when
+        the person has just granted it (see RegisterPushTokenRequest).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
