@@ -17,7 +17,6 @@ Each change reaches the provider through the outbox like any other."""
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from service.common import validation as check
 from service.consent import rules as consent
 from service.consent.rules import ConsentInput, ConsentType, record_locked
 from service.contacts.rules import contact_views
+from service.errors import Violations
 from service.push.tokens import tokens_of
 from service.storage.database import Database
 from service.storage.models import Consent, Contact
@@ -66,6 +66,14 @@ class Visitor:
 
     ip_address: str
     user_agent: str
+
+    def recorded(self) -> Visitor:
+        """As a consent record keeps it: an address only when it is one (a proxy may
+        pass anything), the user agent cut to the column."""
+        v = Violations()
+        check.check_ip(v, "ip_address", self.ip_address)
+        ip = "" if v else self.ip_address
+        return Visitor(ip, self.user_agent[: check.column_length(Consent.user_agent)])
 
 
 async def read(db: Database, contact_id: uuid.UUID) -> Preferences | None:
@@ -108,8 +116,7 @@ async def save(
             return None
         before = await _preferences(session, contact)
         now = clock()
-        ip = visitor.ip_address if _is_ip(visitor.ip_address) else ""
-        agent = visitor.user_agent[: check.column_length(Consent.user_agent)]
+        who = visitor.recorded()
         for type_, on, was, may_grant in (
             (ConsentType.EMAIL, wanted.email, before.email_opt_in, not before.suppressed),
             (ConsentType.SMS, wanted.sms, before.sms_opt_in, before.has_phone),
@@ -118,7 +125,9 @@ async def save(
             if on is None or on == was or (on and not may_grant):
                 continue
             wording = sms_wording_version if type_ is ConsentType.SMS and on else ""
-            record = ConsentInput(type_, on, PAGE_SOURCE, ip, agent, wording_version=wording)
+            record = ConsentInput(
+                type_, on, PAGE_SOURCE, who.ip_address, who.user_agent, wording_version=wording
+            )
             await record_locked(session, contact, record, now)
         return await _preferences(session, contact)
 
@@ -144,9 +153,8 @@ async def one_click(db: Database, email: str, *, clock: Clock) -> bool:
 async def subscribe_again(db: Database, email: str, visitor: Visitor, *, clock: Clock) -> bool:
     """As SubscribeNewsletter; whether the address may be mailed now (a hard bounce or a
     spam complaint keeps it suppressed: the person opted in, but we cannot mail it)."""
-    ip = visitor.ip_address if _is_ip(visitor.ip_address) else ""
-    agent = visitor.user_agent[: check.column_length(Consent.user_agent)]
-    subscription = consent.Subscription(email, PAGE_SOURCE, ip, agent)
+    who = visitor.recorded()
+    subscription = consent.Subscription(email, PAGE_SOURCE, who.ip_address, who.user_agent)
     contact, _ = await consent.subscribe_newsletter(db, subscription, clock=clock)
     return not contact.suppressed
 
@@ -157,11 +165,3 @@ async def email_of(db: Database, contact_id: uuid.UUID) -> str | None:
             select(Contact.email).where(Contact.id == contact_id)
         )
         return email
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
