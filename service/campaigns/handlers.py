@@ -16,6 +16,7 @@ from service.campaigns.content import Channel
 from service.campaigns.preview import preview
 from service.campaigns.rules import CampaignState, CampaignView, campaign_name
 from service.campaigns.spec import (
+    MAX_WINDOW,
     AbTestSpec,
     CampaignSpec,
     ContentSpec,
@@ -144,10 +145,18 @@ def _ab_test(t: campaign_pb2.AbTest) -> AbTestSpec:
         variants=tuple(ContentSpec(v.subject, v.body) for v in t.variants),
         test_fraction=t.test_fraction or None,
         metric=_METRICS.get(t.metric),
-        window=t.window.ToTimedelta() if t.HasField("window") else None,
+        window=_window(t.window) if t.HasField("window") else None,
         min_sample=t.min_sample or None,
         confidence=t.confidence or None,
     )
+
+
+def _window(d: duration_pb2.Duration) -> timedelta:
+    """The test window; one longer than any allowed (the checks then say OUT_OF_RANGE)
+    when it is too long for a timedelta at all."""
+    if abs(d.seconds) > MAX_WINDOW.total_seconds():
+        return MAX_WINDOW + timedelta(seconds=1)
+    return d.ToTimedelta()
 
 
 def _schedule(s: campaign_pb2.CampaignSchedule, field: str) -> ScheduleSpec:
