@@ -126,21 +126,38 @@ def parse_content(
         v.add(f"{prefix}body", "TOO_LONG", "the body is too long for its channel")
     else:
         body_template = parse_template(v, f"{prefix}body", body)
-    if (
-        channel is Channel.EMAIL
-        and body_template is not None
-        and (UNSUBSCRIBE_URL,) not in body_template.names()
-    ):
+    if channel is Channel.EMAIL and body_template is not None and not _links_out(body_template):
         v.add(
             f"{prefix}body",
             "UNSUBSCRIBE_LINK_MISSING",
-            "a marketing email must link to {{ unsubscribe_url }} (the recipient's own page)",
+            "a marketing email must link to its recipient's page: "
+            '<a href="{{ unsubscribe_url }}">',
         )
     if body_template is None or (channel is not Channel.SMS and subject_template is None):
         return None
     if v:
         return None
     return Content(channel, subject_template, body_template)
+
+
+# What stands just before a link's address in HTML: `href="`, `href='` or `href=`.
+_HREF = re.compile(r"href\s*=\s*[\"']?$", re.IGNORECASE)
+
+
+def _links_out(body: Template) -> bool:
+    """Whether the body links to the recipient's page: {{ unsubscribe_url }} as an
+    href's value (not only in the text, or inside a comment)."""
+    before = ""
+    for part in body.parts:
+        unsubscribe = isinstance(part, Variable) and part.path == (UNSUBSCRIBE_URL,)
+        if unsubscribe and _HREF.search(before) and not _in_comment(before):
+            return True
+        before += part.text if isinstance(part, Text) else "x"
+    return False
+
+
+def _in_comment(html: str) -> bool:
+    return html.rfind("<!--") > html.rfind("-->")
 
 
 def _has_opt_out(body: str) -> bool:

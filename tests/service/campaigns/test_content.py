@@ -139,6 +139,8 @@ def test_property_22_every_sms_says_how_to_opt_out(parts, person) -> None:
         ('{{ first_name | default: "{{" }}{{ unsubscribe_url }}', "INVALID_FALLBACK"),
         ("{{ unsubscribe_url", "INVALID_TEMPLATE"),
         ("Hello", "UNSUBSCRIBE_LINK_MISSING"),
+        ("Your page: {{ unsubscribe_url }}", "UNSUBSCRIBE_LINK_MISSING"),
+        ('<!-- <a href="{{ unsubscribe_url }}"> -->', "UNSUBSCRIBE_LINK_MISSING"),
         ("", "REQUIRED"),
     ],
 )
