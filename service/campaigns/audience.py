@@ -30,13 +30,11 @@ from sqlalchemy import (
     Numeric,
     SmallInteger,
     Text,
-    and_,
     case,
     cast,
     exists,
     func,
     literal,
-    not_,
     select,
 )
 from sqlalchemy.dialects.postgresql import BIT
@@ -45,24 +43,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.campaigns.ab import pool_bound
 from service.campaigns.content import Channel
-from service.common.sql import email_key_sql
-from service.push.tokens import has_token_sql
-from service.sms.suppression import is_suppressed_sql
-from service.storage.models import (
-    CampaignRecipient,
-    Contact,
-    SegmentMembership,
-    Suppression,
+from service.segments.audiences import (
+    NO_CONSENT as NO_CONSENT,
 )
+from service.segments.audiences import (
+    NO_DEVICE as NO_DEVICE,
+)
+from service.segments.audiences import (
+    NO_PHONE as NO_PHONE,
+)
+from service.segments.audiences import (
+    SUPPRESSED as SUPPRESSED,
+)
+from service.segments.audiences import (
+    exclusions,
+)
+from service.storage.models import CampaignRecipient, ConsentType, Contact, SegmentMembership
 
 INCLUDED = "included"
-SUPPRESSED = "suppressed"
-NO_CONSENT = "no_consent"
-NO_PHONE = "no_phone"
-NO_DEVICE = "no_device"
 CAPPED = "capped"
 NOT_IN_AUDIENCE = "not_in_audience"  # the preview's: not a member of the segment
-_OPT_IN = {Channel.EMAIL: Contact.email_opt_in, Channel.SMS: Contact.sms_opt_in}
 _SPAN = 2**64
 
 
@@ -81,20 +81,9 @@ class AbSplit:
 
 
 def decision_sql(channel: Channel, cap: Cap, now: datetime, campaign_id: str) -> ColumnElement[str]:
-    """The decision for the contact row in scope (see the module's table)."""
-    opted_in = Contact.push_opt_in if channel is Channel.PUSH else _OPT_IN[channel]
-    address = exists().where(Suppression.email_sha256 == email_key_sql(Contact.email))
-    steps: list[tuple[ColumnElement[bool], str]] = []
-    if channel is Channel.SMS:
-        number = and_(Contact.phone.is_not(None), is_suppressed_sql(Contact.phone))
-        steps.append((address | number, SUPPRESSED))
-    else:
-        steps.append((address, SUPPRESSED))
-    steps.append((not_(opted_in), NO_CONSENT))
-    if channel is Channel.SMS:
-        steps.append((Contact.phone.is_(None), NO_PHONE))
-    if channel is Channel.PUSH:
-        steps.append((not_(has_token_sql(Contact.id)), NO_DEVICE))
+    """The decision for the contact row in scope (see the module's table): the
+    audiences' exclusions, then the frequency cap."""
+    steps = exclusions(ConsentType(channel.value))
     if cap.messages > 0:
         earlier = (
             select(func.count())

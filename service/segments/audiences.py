@@ -217,20 +217,38 @@ async def _fetch(session: AsyncSession, query: Select[Any, Any, Any]) -> _Arrays
     return ids, emails, phones
 
 
-def may_receive(channel: ConsentType) -> list[ColumnElement[bool]]:
-    """What a contact row meets when it may receive messages on `channel`:
-    consent for it on record, the address not suppressed; for SMS a phone
-    number that is not on the SMS suppression list (Properties 21, 23), for
-    push a device to send to (Property 24). Provider lists (segments.lists)
-    keep the email audience by the same test."""
-    suppressed = exists().where(Suppression.email_sha256 == email_key_sql(Contact.email))
-    conditions = [_opted_in(channel), not_(suppressed)]
+# Why a contact may not receive a message on a channel, in the order they are told.
+SUPPRESSED = "suppressed"
+NO_CONSENT = "no_consent"
+NO_PHONE = "no_phone"
+NO_DEVICE = "no_device"
+
+
+def exclusions(channel: ConsentType) -> list[tuple[ColumnElement[bool], str]]:
+    """What keeps a contact row from messages on `channel`, each with its reason, in
+    order: the address suppressed (for SMS, or the number: Property 23), no consent
+    for it on record, for SMS no phone (Property 21), for push no device (Property
+    24). Audiences and provider lists take the rows none holds for (`may_receive`);
+    a campaign records the first that holds (campaigns.audience)."""
+    address: ColumnElement[bool] = exists().where(
+        Suppression.email_sha256 == email_key_sql(Contact.email)
+    )
     if channel is ConsentType.SMS:
-        conditions.append(Contact.phone.is_not(None))
-        conditions.append(not_(sms_suppression.is_suppressed_sql(Contact.phone)))
+        number = and_(Contact.phone.is_not(None), sms_suppression.is_suppressed_sql(Contact.phone))
+        address = address | number
+    found = [(address, SUPPRESSED), (not_(_opted_in(channel)), NO_CONSENT)]
+    if channel is ConsentType.SMS:
+        found.append((Contact.phone.is_(None), NO_PHONE))
     if channel is ConsentType.PUSH:
-        conditions.append(push_tokens.has_token_sql(Contact.id))
-    return conditions
+        found.append((not_(push_tokens.has_token_sql(Contact.id)), NO_DEVICE))
+    return found
+
+
+def may_receive(channel: ConsentType) -> list[ColumnElement[bool]]:
+    """What a contact row meets when it may receive messages on `channel`: none of
+    its `exclusions`. Provider lists (segments.lists) keep the email audience by
+    the same test."""
+    return [not_(excluded) for excluded, _ in exclusions(channel)]
 
 
 def _opted_in(channel: ConsentType) -> Any:
