@@ -32,22 +32,16 @@ from service.campaigns.audience import (
     record_decisions,
 )
 from service.campaigns.content import Channel
-from service.common.validation import email_key
-from service.sms.suppression import phone_key
 from service.storage.database import Database
 from service.storage.models import (
     Campaign,
     CampaignChannel,
     CampaignRecipient,
     CampaignState,
-    Contact,
-    PushToken,
     Segment,
     SegmentKind,
-    SegmentMembership,
-    SmsSuppression,
-    Suppression,
 )
+from tests.contact_rows import Facts, insert_contact
 from tests.harness import own_database
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -184,47 +178,17 @@ async def _campaigns(
 
 
 async def _person(session: Any, segment_id: str, tag: str, n: int, p: dict[str, Any]) -> uuid.UUID:
-    contact_id = uuid.uuid4()
-    email = f"p{n}-{tag}@example.com"
-    phone = f"+4915{contact_id.int % 10**9:09d}"
-    await session.execute(
-        insert(Contact).values(
-            id=contact_id,
-            email=email,
-            phone=phone if p["phone"] else None,
-            email_opt_in=p["email"],
-            sms_opt_in=p["sms"],
-            push_opt_in=p["push"],
-            custom_properties={},
-            created_at=NOW,
-            updated_at=NOW,
-        )
+    facts = Facts(
+        email_opt_in=p["email"],
+        sms_opt_in=p["sms"],
+        push_opt_in=p["push"],
+        phone=p["phone"],
+        address_suppressed=p["address_suppressed"],
+        number_suppressed=p["number_suppressed"],
+        device=p["device"],
+        member_of=segment_id if p["member"] else None,
     )
-    if p["member"]:
-        await session.execute(
-            insert(SegmentMembership).values(contact_id=contact_id, segment=segment_id)
-        )
-    if p["address_suppressed"]:
-        await session.execute(
-            insert(Suppression).values(email_sha256=email_key(email), reason="t", created_at=NOW)
-        )
-    if p["number_suppressed"]:
-        await session.execute(
-            insert(SmsSuppression).values(
-                phone_sha256=phone_key(phone), reason="opted_out", source="t", created_at=NOW
-            )
-        )
-    if p["device"]:
-        await session.execute(
-            insert(PushToken).values(
-                token=f"t-{contact_id.hex}",
-                contact_id=contact_id,
-                platform="ios",
-                vendor="apns",
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        )
+    contact_id = await insert_contact(session, f"p{n}-{tag}@example.com", facts, NOW)
     campaign_id = f"cmp-{tag}"
     earlier = [(f"{campaign_id}-{k + 1}", NOW - timedelta(days=1)) for k in range(p["earlier"])]
     if p["long_ago"]:

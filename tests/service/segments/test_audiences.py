@@ -15,20 +15,14 @@ from hypothesis import strategies as st
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.common.validation import email_key
 from service.segments.audiences import audience
-from service.sms.suppression import phone_key
 from service.storage.database import Database
 from service.storage.models import (
     ConsentType,
-    Contact,
-    PushToken,
     Segment,
     SegmentKind,
-    SegmentMembership,
-    SmsSuppression,
-    Suppression,
 )
+from tests.contact_rows import Facts, insert_contact
 from tests.harness import own_database
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -114,46 +108,15 @@ def _may_receive(person: dict[str, bool], channel: ConsentType) -> bool:
 
 
 async def _add(session: AsyncSession, segment_id: str, email: str, person: dict[str, bool]) -> bool:
-    contact_id = uuid.uuid4()
-    phone = f"+4915{contact_id.int % 10**9:09d}"
-    await session.execute(
-        insert(Contact).values(
-            id=contact_id,
-            email=email,
-            phone=phone if person["phone"] else None,
-            email_opt_in=person["email"],
-            sms_opt_in=person["sms"],
-            push_opt_in=person["push"],
-            custom_properties={},
-            created_at=NOW,
-            updated_at=NOW,
-        )
+    facts = Facts(
+        email_opt_in=person["email"],
+        sms_opt_in=person["sms"],
+        push_opt_in=person["push"],
+        phone=person["phone"],
+        address_suppressed=person["suppressed"],
+        number_suppressed=person["sms_suppressed"],
+        device=person["device"],
+        member_of=segment_id if person["member"] else None,
     )
-    if person["sms_suppressed"]:
-        await session.execute(
-            insert(SmsSuppression).values(
-                phone_sha256=phone_key(phone), reason="opted_out", source="test", created_at=NOW
-            )
-        )
-    if person["device"]:
-        await session.execute(
-            insert(PushToken).values(
-                token=f"apns-{contact_id.hex}",
-                contact_id=contact_id,
-                platform="ios",
-                vendor="apns",
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        )
-    if person["suppressed"]:
-        await session.execute(
-            insert(Suppression).values(email_sha256=email_key(email), reason="test", created_at=NOW)
-        )
-    if person["member"]:
-        await session.execute(
-            insert(SegmentMembership).values(
-                contact_id=contact_id, segment=segment_id, added_at=NOW
-            )
-        )
+    await insert_contact(session, email, facts, NOW)
     return person["member"]
