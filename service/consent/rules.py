@@ -771,5 +771,5 @@ async def may_send_marketing(db: Database, *, email: str, channel: ConsentType) 
                 session, contact.phone
             )
         if channel is ConsentType.PUSH:
-            return bool(await push_tokens.tokens_of(session, contact.id))
+            return bool(await session.scalar(select(push_tokens.has_token_sql(contact.id))))
         return True
