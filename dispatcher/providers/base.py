@@ -35,6 +35,11 @@ FIND_LIST = "find_list"
 # A person's device token, registered with their profile or deleted (one token a call).
 REGISTER_PUSH_TOKEN = "register_push_token"
 DELETE_PUSH_TOKEN = "delete_push_token"
+# Creating a campaign for a list with its content and sending it (`send_campaign`).
+SEND_CAMPAIGN = "send_campaign"
+# The profile property (ActiveCampaign: custom field title) holding a campaign recipient's
+# own signed link to their preference page, which `{{ unsubscribe_url }}` shows.
+PREFERENCES_URL_PROPERTY = "marketing_preferences_url"
 
 
 @dataclass(frozen=True, slots=True)  # slots: a full sync holds 100,000s at once
@@ -134,6 +139,36 @@ class PushTokenChange:
     platform: str  # "ios" / "android"
     vendor: str  # "apns" / "fcm"
     registered: bool
+
+
+@dataclass(frozen=True)
+class TemplateVariable:
+    """A contact's value in a campaign's message: `("first_name",)`, `("custom", "tier")`,
+    `("email",)` or `("unsubscribe_url",)`; `fallback` is shown when the contact has no
+    value (None only for email and unsubscribe_url, which every recipient has)."""
+
+    path: tuple[str, ...]
+    fallback: str | None
+
+
+# A campaign message's template, as the service checked it: text and variables in order.
+TemplatePart = str | TemplateVariable
+
+
+@dataclass(frozen=True)
+class CampaignSend:
+    """One provider campaign to create and send: `list_id` holds its recipients; `name` is
+    unique per campaign part, so the campaign is found again after a lost answer."""
+
+    name: str
+    list_id: str
+    channel: str  # "email", "sms" or "push"
+    subject: tuple[TemplatePart, ...]  # the email subject or push title; () for SMS
+    body: tuple[TemplatePart, ...]
+    send_at: datetime | None  # None: at once
+    from_email: str
+    from_label: str
+    reply_to: str
 
 
 @dataclass(frozen=True)
@@ -270,6 +305,8 @@ class Limits:
     # Whether the provider has a push channel: device tokens it is given and deletes
     # (`change_push_token`, as REGISTER_PUSH_TOKEN and DELETE_PUSH_TOKEN).
     offers_push: bool = False
+    # The channels the provider's campaigns can be sent on through its API (`send_campaign`).
+    campaign_channels: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         calls = [*self.consent.values(), *self.lists.values()]
@@ -431,10 +468,21 @@ class Provider(Protocol):
         lost, say) starts or sends nothing twice."""
         ...
 
-    async def start_import(self, contacts: Sequence[ImportContact]) -> str:
+    async def start_import(
+        self, contacts: Sequence[ImportContact], list_id: str | None = None
+    ) -> str:
         """Start one bulk import (an upsert) of up to `limits.import_profiles.max_items`
         people, of at most its `max_bytes`; returns the job id. Consent is not set by
-        the import: the caller runs `plan_consent` for the people who have a state."""
+        the import: the caller runs `plan_consent` for the people who have a state.
+        With `list_id`, each person imported also joins that list (a campaign's)."""
+        ...
+
+    async def send_campaign(self, send: CampaignSend) -> str:
+        """Create the provider campaign for `send.list_id` with the content in the
+        provider's template syntax (the same fallbacks) and send it (at `send_at`);
+        returns the provider's campaign id. Only for `limits.campaign_channels`. Safe to
+        repeat: a campaign named `send.name` that exists already is completed and sent,
+        not made again."""
         ...
 
     async def import_status(self, job_id: str) -> ImportStatus:
