@@ -20,11 +20,14 @@ from service.api.auth import AuthSetupError, CallerFile, load_callers
 from service.api.server import create_server
 from service.api.sync_command import SyncCommandSettings
 from service.api.tls import TlsSetupError
-from service.preferences.serving import start_preference_pages
+from service.campaigns.audience import Cap
+from service.campaigns.sending import Sender
+from service.preferences.serving import preference_links, start_preference_pages
 from service.settings import ServiceSettings, async_database_url
 from service.storage import migrate
 from service.storage.database import Database
 from service.workers.attribution_worker import AttributionSettings
+from service.workers.campaign_driver import CampaignDriverSettings, CampaignWork
 from service.workers.flow_worker import TimerSettings
 from service.workers.queue_gauges import QueueGaugeSettings
 from service.workers.runner import BusWorkers
@@ -64,7 +67,19 @@ def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus | None) -> Bu
         ),
         queue_gauges=QueueGaugeSettings(interval_s=settings.queue_gauges_s),
         attribution=AttributionSettings(window=timedelta(seconds=settings.attribution_window_s)),
+        campaigns=_campaign_work(settings),
     )
+
+
+def _campaign_work(settings: ServiceSettings) -> CampaignWork:
+    cap = Cap(settings.frequency_cap_messages, timedelta(days=settings.frequency_cap_days))
+    sender = Sender(
+        settings.campaign_from_email,
+        settings.campaign_from_label,
+        settings.campaign_reply_to or settings.campaign_from_email,
+    )
+    driver = CampaignDriverSettings(cap, sender, page_recipients=settings.campaign_page_recipients)
+    return CampaignWork(driver, preference_links(settings).url_for)
 
 
 def _nothing_to_reload() -> None:

@@ -223,6 +223,32 @@ class ServiceSettings(ProcessSettings):
     frequency_cap_days: float = Field(
         7.0, gt=0, le=365, description="the period of the frequency cap, in days"
     )
+    campaign_from_email: str = Field(
+        "marketing@example.com",
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="the sender address of campaign email (verified with the provider)",
+    )
+    campaign_from_label: str = Field(
+        "Our shop", min_length=1, max_length=100, description="the sender name of campaign email"
+    )
+    campaign_reply_to: str = Field(
+        "",
+        description="where replies to campaign email go; empty: campaign_from_email",
+    )
+    campaign_upload_lead_s: float = Field(
+        1800.0,
+        ge=0,
+        le=86_400,
+        description="how long before a campaign's time its audience is resolved and its lists "
+        "filled, so that the provider sends on time",
+    )
+    campaign_page_recipients: int = Field(
+        2000,
+        ge=1,
+        le=10_000,
+        description="recipients per page handed to the dispatchers (a page also stays under "
+        "the NATS server's max_payload)",
+    )
     auth_file: Path | None = Field(
         None,
         description="TOML file of the callers and their token digests (see README, "

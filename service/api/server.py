@@ -78,6 +78,7 @@ async def create_server(
             settings.frequency_cap_messages, timedelta(days=settings.frequency_cap_days)
         ),
         reports=report_settings(settings.cost_per_message),
+        campaign_lead=timedelta(seconds=settings.campaign_upload_lead_s),
     )
     # Not the generated add_..._to_server: undecodable requests must become INVALID_ARGUMENT.
     request_decoding.register(server, servicer, SERVICE)

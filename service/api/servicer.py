@@ -19,6 +19,7 @@ from marketing_runtime.clock import Clock
 from service.api.errors import rpc_method
 from service.campaigns.audience import Cap
 from service.campaigns.handlers import CampaignHandlers
+from service.campaigns.rules import DEFAULT_UPLOAD_LEAD
 from service.common.pagination import PageTokens
 from service.consent.handlers import ConsentHandlers
 from service.contact_sync.handlers import ContactSyncHandlers
@@ -55,6 +56,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         preference_links: PreferenceLinks,
         frequency_cap: Cap,
         reports: ReportSettings = DEFAULT_REPORT_SETTINGS,
+        campaign_lead: timedelta = DEFAULT_UPLOAD_LEAD,
     ) -> None:
         self._contacts = ContactHandlers(
             db, page_tokens, clock=clock, max_clock_skew=max_clock_skew
@@ -72,7 +74,7 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self._sms = SmsHandlers(db, clock=clock)
         self._push = PushHandlers(db, clock=clock)
         self._campaigns = CampaignHandlers(
-            db, page_tokens, preference_links, frequency_cap, clock=clock
+            db, page_tokens, preference_links, frequency_cap, clock=clock, lead=campaign_lead
         )
 
     @rpc_method
@@ -342,6 +344,12 @@ class MarketingServicer(service_pb2_grpc.MarketingServiceServicer):
         self, request: pb.PreviewCampaignMessageRequest, context: Context
     ) -> pb.PreviewCampaignMessageResponse:
         return await self._campaigns.preview(request)
+
+    @rpc_method
+    async def ChooseAbTestWinner(
+        self, request: pb.ChooseAbTestWinnerRequest, context: Context
+    ) -> pb.ChooseAbTestWinnerResponse:
+        return await self._campaigns.choose_winner(request)
 
     @rpc_method
     async def ListEnrolments(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import cast
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from google.protobuf import duration_pb2
 from marketing.v1 import campaign_pb2
@@ -11,7 +11,15 @@ from marketing.v1 import service_pb2 as pb
 from marketing_runtime.clock import Clock
 
 from service.campaigns import rules
-from service.campaigns.audience import Cap
+from service.campaigns.audience import (
+    CAPPED,
+    INCLUDED,
+    NO_CONSENT,
+    NO_DEVICE,
+    NO_PHONE,
+    SUPPRESSED,
+    Cap,
+)
 from service.campaigns.content import Channel
 from service.campaigns.preview import preview
 from service.campaigns.rules import CampaignState, CampaignView, campaign_name
@@ -59,12 +67,14 @@ class CampaignHandlers:
         cap: Cap,
         *,
         clock: Clock,
+        lead: timedelta = rules.DEFAULT_UPLOAD_LEAD,
     ) -> None:
         self._db = db
         self._tokens = tokens
         self._links = links
         self._cap = cap
         self._clock = clock
+        self._lead = lead
 
     async def create(self, request: pb.CreateCampaignRequest) -> pb.CreateCampaignResponse:
         view = await rules.create_campaign(
@@ -95,12 +105,15 @@ class CampaignHandlers:
             spec_of(request.campaign),
             tuple(request.update_mask.paths),
             now=self._clock(),
+            lead=self._lead,
         )
         return pb.UpdateCampaignResponse(campaign=campaign_message(view))
 
     async def schedule(self, request: pb.ScheduleCampaignRequest) -> pb.ScheduleCampaignResponse:
         schedule = _schedule(request.schedule, "schedule") if request.HasField("schedule") else None
-        view = await rules.schedule_campaign(self._db, request.name, schedule, now=self._clock())
+        view = await rules.schedule_campaign(
+            self._db, request.name, schedule, now=self._clock(), lead=self._lead
+        )
         return pb.ScheduleCampaignResponse(campaign=campaign_message(view))
 
     async def cancel(self, request: pb.CancelCampaignRequest) -> pb.CancelCampaignResponse:
@@ -127,6 +140,12 @@ class CampaignHandlers:
             included=shown.exclusion_reason is None,
             exclusion_reason=shown.exclusion_reason or "",
         )
+
+    async def choose_winner(
+        self, request: pb.ChooseAbTestWinnerRequest
+    ) -> pb.ChooseAbTestWinnerResponse:
+        view = await rules.choose_winner(self._db, request.name, request.variant, now=self._clock())
+        return pb.ChooseAbTestWinnerResponse(campaign=campaign_message(view))
 
 
 def spec_of(c: campaign_pb2.Campaign) -> CampaignSpec:
@@ -196,8 +215,54 @@ def campaign_message(view: CampaignView) -> campaign_pb2.Campaign:
         message.content.CopyFrom(_content(spec.content))
     if spec.ab_test is not None:
         message.ab_test.CopyFrom(_ab_test_message(spec.ab_test.settled()))
+        if view.ab_decision is not None:
+            message.ab_test.decision.CopyFrom(_decision_message(view.ab_decision))
     if spec.schedule is not None:
         message.schedule.CopyFrom(_schedule_message(spec.schedule))
+    if view.counts is not None:
+        message.counts.CopyFrom(_counts_message(view.counts))
+    message.parts.extend(_part_message(part) for part in view.parts)
+    return message
+
+
+def _decision_message(d: dict[str, Any]) -> campaign_pb2.AbTestDecision:
+    return campaign_pb2.AbTestDecision(
+        winner=int(d["winner"]),
+        manual=bool(d["manual"]),
+        significant=bool(d["significant"]),
+        reason=str(d["reason"]),
+        decide_time=timestamp(datetime.fromisoformat(str(d["decided_at"]))),
+    )
+
+
+def _counts_message(counts: dict[str, int]) -> campaign_pb2.CampaignAudienceCounts:
+    return campaign_pb2.CampaignAudienceCounts(
+        included=counts.get(INCLUDED, 0),
+        excluded_suppressed=counts.get(SUPPRESSED, 0),
+        excluded_no_consent=counts.get(NO_CONSENT, 0),
+        excluded_capped=counts.get(CAPPED, 0),
+        excluded_no_phone=counts.get(NO_PHONE, 0),
+        excluded_no_device=counts.get(NO_DEVICE, 0),
+    )
+
+
+def _part_message(part: Any) -> campaign_pb2.CampaignPart:
+    message = campaign_pb2.CampaignPart(
+        part=part.part,
+        remainder=part.remainder,
+        state=part.state,
+        recipients=part.recipients,
+        imported=part.imported,
+        refused=part.refused,
+        provider_list_id=part.list_id or "",
+        provider_campaign_id=part.provider_campaign_id or "",
+        error=part.error or "",
+    )
+    if part.variant is not None:
+        message.variant = part.variant
+    sent_at = timestamp(part.send_at)
+    if sent_at is not None:
+        message.send_time.CopyFrom(sent_at)
     return message
 
 

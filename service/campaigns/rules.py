@@ -13,12 +13,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.campaigns import progress
 from service.campaigns.content import Channel
+from service.campaigns.sending import due_at, parts_of
 from service.campaigns.spec import (
     CampaignSpec,
     Checked,
@@ -35,13 +38,21 @@ from service.common.pagination import KeyKind, PageTokens, Paging, read_page
 from service.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError, Violations
 from service.segments.names import parse_short_name, segment_name, valid_segment_id
 from service.storage.database import Database
-from service.storage.models import Campaign, CampaignChannel, Segment
+from service.storage.models import (
+    Campaign,
+    CampaignChannel,
+    CampaignPart,
+    CampaignRecipient,
+    Segment,
+)
 from service.storage.models import CampaignState as CampaignState  # handlers name states by it
 
 NAME_PREFIX = "campaigns/"
 EDITABLE = frozenset({CampaignState.DRAFT, CampaignState.SCHEDULED})
 CANCELLABLE = frozenset({CampaignState.DRAFT, CampaignState.SCHEDULED, CampaignState.TESTING})
 UPDATABLE = ("display_name", "audience", "content", "ab_test", "schedule")
+# How long before a campaign's time its send begins (MARKETING_CAMPAIGN_UPLOAD_LEAD_S).
+DEFAULT_UPLOAD_LEAD = timedelta(minutes=30)
 _PAGES = Paging(scope="campaigns", key=(KeyKind.TIME, KeyKind.NAME))
 
 
@@ -54,6 +65,9 @@ class CampaignView:
     created_at: datetime
     updated_at: datetime
     send_start_at: datetime | None
+    ab_decision: dict[str, Any] | None = None
+    counts: dict[str, int] | None = None  # each decision's recipients, once resolved
+    parts: tuple[CampaignPart, ...] = ()  # the provider campaigns it was sent as
 
 
 @dataclass(frozen=True)
@@ -80,7 +94,14 @@ def view_of(row: Campaign) -> CampaignView:
         schedule=schedule_of(row.schedule),
     )
     return CampaignView(
-        row.id, spec, row.state, row.failure, row.created_at, row.updated_at, row.send_start_at
+        row.id,
+        spec,
+        row.state,
+        row.failure,
+        row.created_at,
+        row.updated_at,
+        row.send_start_at,
+        row.ab_decision,
     )
 
 
@@ -114,7 +135,15 @@ async def create_campaign(
 async def get_campaign(db: Database, name: str) -> CampaignView:
     campaign_id = _parsed(name)
     async with db.transaction() as session:
-        return view_of(await _found(session, campaign_id, name))
+        view = view_of(await _found(session, campaign_id, name))
+        counted = await session.execute(
+            select(CampaignRecipient.decision, func.count())
+            .where(CampaignRecipient.campaign_id == campaign_id)
+            .group_by(CampaignRecipient.decision)
+        )
+        counts = {decision: int(n) for decision, n in counted.all()}
+        parts = tuple(await parts_of(session, campaign_id))
+        return replace(view, counts=counts or None, parts=parts)
 
 
 async def list_campaigns(
@@ -137,7 +166,13 @@ async def list_campaigns(
 
 
 async def update_campaign(
-    db: Database, name: str, changes: CampaignSpec, paths: Sequence[str], *, now: datetime
+    db: Database,
+    name: str,
+    changes: CampaignSpec,
+    paths: Sequence[str],
+    *,
+    now: datetime,
+    lead: timedelta = DEFAULT_UPLOAD_LEAD,
 ) -> CampaignView:
     v = Violations()
     campaign_id = parse_campaign_name(v, "campaign.name", name)
@@ -163,12 +198,20 @@ async def update_campaign(
         assert checked is not None
         await _check_audience(session, checked, "campaign.audience")
         _write(row, spec, checked)
+        if scheduled:
+            assert spec.schedule is not None
+            row.due_at = due_at(spec.schedule, now, lead)
         row.updated_at = now
         return view_of(row)
 
 
 async def schedule_campaign(
-    db: Database, name: str, schedule: ScheduleSpec | None, *, now: datetime
+    db: Database,
+    name: str,
+    schedule: ScheduleSpec | None,
+    *,
+    now: datetime,
+    lead: timedelta = DEFAULT_UPLOAD_LEAD,
 ) -> CampaignView:
     campaign_id = _parsed(name)
     async with db.transaction() as session:
@@ -184,6 +227,8 @@ async def schedule_campaign(
         await _check_audience(session, checked, "campaign.audience")
         _write(row, spec, checked)
         row.state = CampaignState.SCHEDULED
+        assert spec.schedule is not None
+        row.due_at = due_at(spec.schedule, now, lead)
         row.updated_at = now
         return view_of(row)
 
@@ -201,7 +246,28 @@ async def cancel_campaign(db: Database, name: str, *, now: datetime) -> Campaign
                 description=f"a campaign {row.state.value.lower()} cannot be cancelled",
             )
         row.state = CampaignState.CANCELLED
+        row.due_at = None
         row.updated_at = now
+        return view_of(row)
+
+
+async def choose_winner(db: Database, name: str, variant: int, *, now: datetime) -> CampaignView:
+    """The A/B winner by hand, while the test runs: sent to the remainder at once."""
+    campaign_id = _parsed(name)
+    async with db.transaction() as session:
+        row = await _found(session, campaign_id, name, lock=True)
+        if row.state is not CampaignState.TESTING:
+            raise FailedPreconditionError(
+                reason="CAMPAIGN_NOT_TESTING",
+                subject=name,
+                description=f"a campaign {row.state.value.lower()} has no A/B test running",
+            )
+        variants = len((row.ab_test or {}).get("variants", []))
+        if not 0 <= variant < variants:
+            v = Violations()
+            v.add("variant", "OUT_OF_RANGE", f"one of the test's variants, 0 to {variants - 1}")
+            v.raise_if_any()
+        await progress.decide(session, row, now, override=variant)
         return view_of(row)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -479,6 +480,11 @@ class Campaign(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     send_start_at: Mapped[datetime | None]
+    # migration 0016: when a scheduled campaign's send begins; when its A/B test parts
+    # went out; the A/B decision ({"winner", "manual", "significant", "reason", "decided_at"})
+    due_at: Mapped[datetime | None]
+    test_sent_at: Mapped[datetime | None]
+    ab_decision: Mapped[dict[str, Any] | None]
 
     __table_args__ = (Index("ix_marketing_campaign_created", "created_at", "id"),)
 
@@ -498,6 +504,10 @@ class CampaignRecipient(Base):
     decision: Mapped[str] = mapped_column(String(16))
     variant: Mapped[int | None] = mapped_column(SmallInteger)
     decided_at: Mapped[datetime]
+    # migration 0016: the part that carries them to the provider, and the provider's
+    # import's reason when it refused them (they got nothing)
+    part: Mapped[int | None] = mapped_column(SmallInteger)
+    failure: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index(
@@ -505,6 +515,64 @@ class CampaignRecipient(Base):
             "contact_id",
             "decided_at",
             postgresql_where=text("decision = 'included'"),
+        ),
+    )
+
+
+class CampaignPartState(enum.StrEnum):
+    FILLING = "FILLING"  # its pages are being imported into its provider list
+    SENDING = "SENDING"  # the provider campaign was asked for
+    SENT = "SENT"
+    FAILED = "FAILED"
+
+
+class CampaignPart(Base):
+    """What one provider campaign carries (migration 0016): an A/B variant (or the whole
+    audience, or the remainder with the winner) at one send instant, in its own list."""
+
+    __tablename__ = "marketing_campaign_part"
+
+    campaign_id: Mapped[str] = mapped_column(
+        String(63), ForeignKey("marketing_campaign.id", ondelete="CASCADE"), primary_key=True
+    )
+    part: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    variant: Mapped[int | None] = mapped_column(SmallInteger)
+    remainder: Mapped[bool] = mapped_column(default=False)
+    send_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(16))
+    recipients: Mapped[int]
+    published_through: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    pages: Mapped[int] = mapped_column(default=0)
+    pages_done: Mapped[int] = mapped_column(default=0)
+    all_paged: Mapped[bool] = mapped_column(default=False)
+    imported: Mapped[int] = mapped_column(default=0)
+    refused: Mapped[int] = mapped_column(default=0)
+    list_id: Mapped[str | None] = mapped_column(Text)
+    provider_campaign_id: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+
+
+class CampaignPage(Base):
+    """A page of a part's recipients handed to the provider (migration 0016): those with
+    contact ids in (after, through], written down before it is published."""
+
+    __tablename__ = "marketing_campaign_page"
+
+    campaign_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    part: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    sequence: Mapped[int] = mapped_column(primary_key=True)
+    after: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    through: Mapped[uuid.UUID] = mapped_column(Uuid)
+    recipients: Mapped[int]
+    published_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["campaign_id", "part"],
+            ["marketing_campaign_part.campaign_id", "marketing_campaign_part.part"],
+            ondelete="CASCADE",
         ),
     )
 

@@ -21,6 +21,12 @@ from service.workers.attribution_worker import (
     AttributionSettings,
     AttributionWorker,
 )
+from service.workers.campaign_driver import (
+    CampaignDriver,
+    CampaignResultRecorder,
+    CampaignWork,
+    development_campaign_work,
+)
 from service.workers.catalogue_recorder import CatalogueRecorder
 from service.workers.engagement_recorder import EngagementRecorder
 from service.workers.event_log_writer import EventLogWriter
@@ -62,12 +68,15 @@ class BusWorkers:
         timer_settings: TimerSettings = DEFAULT_TIMER_SETTINGS,
         queue_gauges: QueueGaugeSettings = DEFAULT_QUEUE_GAUGE_SETTINGS,
         attribution: AttributionSettings = DEFAULT_ATTRIBUTION_SETTINGS,
+        campaigns: CampaignWork | None = None,
     ) -> None:
         self._db = db
         self._bus = bus
         self._clock = clock
         self._relay = OutboxRelay(db, bus, clock=clock, retention=outbox_retention) if bus else None
         self._sync_driver = SyncDriver(db, bus, clock=clock, settings=sync) if bus else None
+        campaign_work = campaigns or development_campaign_work()
+        self.campaigns = CampaignDriver(db, bus, campaign_work, clock=clock) if bus else None
         self._segments = SegmentRefresher(db, clock, segments)
         self.flows = FlowWorker(db, clock, timer_settings)
         self._queue_gauges = QueueGauges(db, clock, queue_gauges)
@@ -87,6 +96,7 @@ class BusWorkers:
 
     def _bus_tasks(self, bus: Bus) -> list[asyncio.Task[None]]:
         assert self._relay is not None and self._sync_driver is not None
+        assert self.campaigns is not None
         return [
             asyncio.create_task(self._relay.run(), name="outbox-relay"),
             self._consumer(
@@ -125,6 +135,14 @@ class BusWorkers:
                 0,  # each result may free the driver to publish
                 "contact-sync-result-recorder",
             ),
+            asyncio.create_task(self.campaigns.run(), name="campaign-driver"),
+            self._consumer(
+                topology.RESULTS_STREAM,
+                topology.SERVICE_CAMPAIGN_RESULTS,
+                CampaignResultRecorder(self._db, self._clock, self.campaigns.wake).handle,
+                BATCH_LINGER_S,
+                "campaign-result-recorder",
+            ),
         ]
 
     def _consumer(
@@ -153,6 +171,8 @@ class BusWorkers:
             self._relay.stop()
         if self._sync_driver is not None:
             self._sync_driver.stop()
+        if self.campaigns is not None:
+            self.campaigns.stop()
         self._segments.stop()
         self.flows.stop()
         self._queue_gauges.stop()

@@ -8,8 +8,12 @@
                         marketing.results.sync    a full contact sync's chunk results
                         marketing.results.catalogue  the provider's campaigns and flows,
                                                   read by the dispatcher (ProviderCatalogue)
+                        marketing.results.campaigns  what became of a campaign's pages and sends
     MARKETING_SYNC      marketing.sync.chunks     a full contact sync's pages of contacts
                         marketing.sync.consent    a page's consent, once its people are imported
+    MARKETING_CAMPAIGNS marketing.campaigns.audience  pages of a campaign part's recipients,
+                                                  imported into the part's provider list
+                        marketing.campaigns.send  a part's provider campaign to create and send
     MARKETING_DEAD      marketing.dead.<kind>     dead letters for manual review
     MARKETING_WEBHOOKS  marketing.webhooks.engagement  engagement the providers' webhooks
                                                   reported, accepted by the dispatcher's
@@ -64,6 +68,10 @@ CATALOGUE_SUBJECT = f"{RESULTS_SUBJECT_PREFIX}.catalogue"
 SYNC_STREAM = "MARKETING_SYNC"
 SYNC_CHUNKS_SUBJECT = "marketing.sync.chunks"
 SYNC_CONSENT_SUBJECT = "marketing.sync.consent"
+CAMPAIGNS_STREAM = "MARKETING_CAMPAIGNS"
+CAMPAIGN_AUDIENCE_SUBJECT = "marketing.campaigns.audience"
+CAMPAIGN_SEND_SUBJECT = "marketing.campaigns.send"
+CAMPAIGN_RESULTS_SUBJECT = f"{RESULTS_SUBJECT_PREFIX}.campaigns"
 DEAD_STREAM = "MARKETING_DEAD"
 DEAD_SUBJECT_PREFIX = "marketing.dead"
 WEBHOOKS_STREAM = "MARKETING_WEBHOOKS"
@@ -79,6 +87,9 @@ DISPATCH_SYNC_CONSENT = "dispatcher-sync-consent"
 SERVICE_SYNC_RESULTS = "service-sync-results"
 SERVICE_CATALOGUE = "service-catalogue"
 SERVICE_ENGAGEMENT = "service-engagement"
+DISPATCH_CAMPAIGN_AUDIENCE = "dispatcher-campaign-audience"
+DISPATCH_CAMPAIGN_SEND = "dispatcher-campaign-send"
+SERVICE_CAMPAIGN_RESULTS = "service-campaign-results"
 
 # Core NATS request/reply (no stream): the service asks, one dispatcher
 # replica of the queue group answers (ReadPersonRequest / ReadPersonReply).
@@ -135,6 +146,11 @@ SYNC_CONSENT_MAX_ACK_PENDING = 200
 # (MARKETING_ENROLMENT_BATCH_SIZE, at most 1,000: one Klaviyo bulk job) and the
 # next ones its pull brought. A restock's 100,000 wait in the stream.
 ENROLMENTS_MAX_ACK_PENDING = 5_000
+# Pages of campaign recipients the dispatchers hold at once, all replicas together: each
+# waits on its provider jobs (a Klaviyo job takes 10,000 people; ActiveCampaign's import
+# 250 a request at 100 requests a minute). The service's campaign driver bounds the pages
+# published and not yet done too (MARKETING_CAMPAIGN_PAGES_IN_FLIGHT).
+CAMPAIGN_AUDIENCE_MAX_ACK_PENDING = 16
 
 
 def _streams(replicas: int) -> list[StreamConfig]:
@@ -162,6 +178,15 @@ def _streams(replicas: int) -> list[StreamConfig]:
         StreamConfig(
             name=SYNC_STREAM,
             subjects=[SYNC_CHUNKS_SUBJECT, SYNC_CONSENT_SUBJECT],
+            retention=RetentionPolicy.INTEREST,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            num_replicas=replicas,
+            storage=StorageType.FILE,
+        ),
+        # A page goes once its import finished, a send once the provider took it.
+        StreamConfig(
+            name=CAMPAIGNS_STREAM,
+            subjects=[CAMPAIGN_AUDIENCE_SUBJECT, CAMPAIGN_SEND_SUBJECT],
             retention=RetentionPolicy.INTEREST,
             duplicate_window=DUPLICATE_WINDOW_S,
             num_replicas=replicas,
@@ -206,6 +231,16 @@ def _consumers() -> list[tuple[str, ConsumerConfig]]:
         (RESULTS_STREAM, durable(SERVICE_RESULTS, RESULTS_SUBJECT, 20_000)),
         (RESULTS_STREAM, durable(SERVICE_SYNC_RESULTS, SYNC_RESULTS_SUBJECT, 1_000)),
         (RESULTS_STREAM, durable(SERVICE_CATALOGUE, CATALOGUE_SUBJECT, 100)),
+        (RESULTS_STREAM, durable(SERVICE_CAMPAIGN_RESULTS, CAMPAIGN_RESULTS_SUBJECT, 1_000)),
+        (
+            CAMPAIGNS_STREAM,
+            durable(
+                DISPATCH_CAMPAIGN_AUDIENCE,
+                CAMPAIGN_AUDIENCE_SUBJECT,
+                CAMPAIGN_AUDIENCE_MAX_ACK_PENDING,
+            ),
+        ),
+        (CAMPAIGNS_STREAM, durable(DISPATCH_CAMPAIGN_SEND, CAMPAIGN_SEND_SUBJECT, 100)),
         (WEBHOOKS_STREAM, durable(SERVICE_ENGAGEMENT, ENGAGEMENT_SUBJECT, 5_000)),
         (SYNC_STREAM, durable(DISPATCH_SYNC, SYNC_CHUNKS_SUBJECT, SYNC_MAX_ACK_PENDING)),
         (
@@ -231,10 +266,11 @@ async def declare(js: JetStreamContext, *, replicas: int = 1) -> None:
         js, ENROLMENT_FENCES_BUCKET, replicas, max_age_s=ENROLMENT_FENCE_MAX_AGE_S
     )
     log.info(
-        "bus declared: streams %s, %s, %s, %s, %s",
+        "bus declared: streams %s, %s, %s, %s, %s, %s",
         WORK_STREAM,
         RESULTS_STREAM,
         SYNC_STREAM,
+        CAMPAIGNS_STREAM,
         WEBHOOKS_STREAM,
         DEAD_STREAM,
     )

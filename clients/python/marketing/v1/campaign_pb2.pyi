@@ -94,7 +94,7 @@ class LocalSendTime(_message.Message):
     def __init__(self, date: _Optional[str] = ..., time: _Optional[str] = ..., default_time_zone: _Optional[str] = ...) -> None: ...
 
 class Campaign(_message.Message):
-    __slots__ = ("name", "display_name", "channel", "audience", "content", "ab_test", "schedule", "state", "failure", "create_time", "update_time", "send_start_time", "counts")
+    __slots__ = ("name", "display_name", "channel", "audience", "content", "ab_test", "schedule", "state", "failure", "create_time", "update_time", "send_start_time", "counts", "parts")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Campaign.State]
@@ -126,6 +126,7 @@ class Campaign(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     SEND_START_TIME_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     channel: CampaignChannel
@@ -139,16 +140,47 @@ class Campaign(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     send_start_time: _timestamp_pb2.Timestamp
     counts: CampaignAudienceCounts
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., channel: _Optional[_Union[CampaignChannel, str]] = ..., audience: _Optional[str] = ..., content: _Optional[_Union[CampaignContent, _Mapping]] = ..., ab_test: _Optional[_Union[AbTest, _Mapping]] = ..., schedule: _Optional[_Union[CampaignSchedule, _Mapping]] = ..., state: _Optional[_Union[Campaign.State, str]] = ..., failure: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., send_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., counts: _Optional[_Union[CampaignAudienceCounts, _Mapping]] = ...) -> None: ...
+    parts: _containers.RepeatedCompositeFieldContainer[CampaignPart]
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., channel: _Optional[_Union[CampaignChannel, str]] = ..., audience: _Optional[str] = ..., content: _Optional[_Union[CampaignContent, _Mapping]] = ..., ab_test: _Optional[_Union[AbTest, _Mapping]] = ..., schedule: _Optional[_Union[CampaignSchedule, _Mapping]] = ..., state: _Optional[_Union[Campaign.State, str]] = ..., failure: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., send_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., counts: _Optional[_Union[CampaignAudienceCounts, _Mapping]] = ..., parts: _Optional[_Iterable[_Union[CampaignPart, _Mapping]]] = ...) -> None: ...
 
 class CampaignAudienceCounts(_message.Message):
-    __slots__ = ("included", "excluded_suppressed", "excluded_no_consent", "excluded_capped")
+    __slots__ = ("included", "excluded_suppressed", "excluded_no_consent", "excluded_capped", "excluded_no_phone", "excluded_no_device")
     INCLUDED_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_NO_CONSENT_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_CAPPED_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_NO_PHONE_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_NO_DEVICE_FIELD_NUMBER: _ClassVar[int]
     included: int
     excluded_suppressed: int
     excluded_no_consent: int
     excluded_capped: int
-    def __init__(self, included: _Optional[int] = ..., excluded_suppressed: _Optional[int] = ..., excluded_no_consent: _Optional[int] = ..., excluded_capped: _Optional[int] = ...) -> None: ...
+    excluded_no_phone: int
+    excluded_no_device: int
+    def __init__(self, included: _Optional[int] = ..., excluded_suppressed: _Optional[int] = ..., excluded_no_consent: _Optional[int] = ..., excluded_capped: _Optional[int] = ..., excluded_no_phone: _Optional[int] = ..., excluded_no_device: _Optional[int] = ...) -> None: ...
+
+class CampaignPart(_message.Message):
+    __slots__ = ("part", "variant", "remainder", "send_time", "state", "recipients", "imported", "refused", "provider_list_id", "provider_campaign_id", "error")
+    PART_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    REMAINDER_FIELD_NUMBER: _ClassVar[int]
+    SEND_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
+    IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    part: int
+    variant: int
+    remainder: bool
+    send_time: _timestamp_pb2.Timestamp
+    state: str
+    recipients: int
+    imported: int
+    refused: int
+    provider_list_id: str
+    provider_campaign_id: str
+    error: str
+    def __init__(self, part: _Optional[int] = ..., variant: _Optional[int] = ..., remainder: _Optional[bool] = ..., send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[str] = ..., recipients: _Optional[int] = ..., imported: _Optional[int] = ..., refused: _Optional[int] = ..., provider_list_id: _Optional[str] = ..., provider_campaign_id: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...

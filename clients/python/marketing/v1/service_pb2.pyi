@@ -357,6 +357,20 @@ class PreviewCampaignMessageResponse(_message.Message):
     exclusion_reason: str
     def __init__(self, subject: _Optional[str] = ..., body: _Optional[str] = ..., variant: _Optional[int] = ..., test_recipient: _Optional[bool] = ..., included: _Optional[bool] = ..., exclusion_reason: _Optional[str] = ...) -> None: ...
 
+class ChooseAbTestWinnerRequest(_message.Message):
+    __slots__ = ("name", "variant")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    variant: int
+    def __init__(self, name: _Optional[str] = ..., variant: _Optional[int] = ...) -> None: ...
+
+class ChooseAbTestWinnerResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: _campaign_pb2.Campaign
+    def __init__(self, campaign: _Optional[_Union[_campaign_pb2.Campaign, _Mapping]] = ...) -> None: ...
+
 class TrackEventRequest(_message.Message):
     __slots__ = ("event",)
     EVENT_FIELD_NUMBER: _ClassVar[int]

@@ -285,6 +285,11 @@ class MarketingServiceStub:
                 request_serializer=marketing_dot_v1_dot_service__pb2.PreviewCampaignMessageRequest.SerializeToString,
                 response_deserializer=marketing_dot_v1_dot_service__pb2.PreviewCampaignMessageResponse.FromString,
                 _registered_method=True)
+        self.ChooseAbTestWinner = channel.unary_unary(
+                '/marketing.v1.MarketingService/ChooseAbTestWinner',
+                request_serializer=marketing_dot_v1_dot_service__pb2.ChooseAbTestWinnerRequest.SerializeToString,
+                response_deserializer=marketing_dot_v1_dot_service__pb2.ChooseAbTestWinnerResponse.FromString,
+                _registered_method=True)
         self.ListEnrolments = channel.unary_unary(
                 '/marketing.v1.MarketingService/ListEnrolments',
                 request_serializer=marketing_dot_v1_dot_service__pb2.ListEnrolmentsRequest.SerializeToString,
@@ -701,6 +706,15 @@ class MarketingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChooseAbTestWinner(self, request, context):
+        """Chooses an A/B test's winner by hand while the test runs (TESTING): it goes
+        to the remainder at once, and the decision says it was manual.
+        FAILED_PRECONDITION (CAMPAIGN_NOT_TESTING) otherwise.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListEnrolments(self, request, context):
         """Lists enrolment decisions, newest first: of one flow, or of every flow
         (`flows/-`), optionally of one contact.
@@ -1000,6 +1014,11 @@ def add_MarketingServiceServicer_to_server(servicer, server):
                     servicer.PreviewCampaignMessage,
                     request_deserializer=marketing_dot_v1_dot_service__pb2.PreviewCampaignMessageRequest.FromString,
                     response_serializer=marketing_dot_v1_dot_service__pb2.PreviewCampaignMessageResponse.SerializeToString,
+            ),
+            'ChooseAbTestWinner': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChooseAbTestWinner,
+                    request_deserializer=marketing_dot_v1_dot_service__pb2.ChooseAbTestWinnerRequest.FromString,
+                    response_serializer=marketing_dot_v1_dot_service__pb2.ChooseAbTestWinnerResponse.SerializeToString,
             ),
             'ListEnrolments': grpc.unary_unary_rpc_method_handler(
                     servicer.ListEnrolments,
@@ -2361,6 +2380,33 @@ class MarketingService:
             '/marketing.v1.MarketingService/PreviewCampaignMessage',
             marketing_dot_v1_dot_service__pb2.PreviewCampaignMessageRequest.SerializeToString,
             marketing_dot_v1_dot_service__pb2.PreviewCampaignMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChooseAbTestWinner(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketing.v1.MarketingService/ChooseAbTestWinner',
+            marketing_dot_v1_dot_service__pb2.ChooseAbTestWinnerRequest.SerializeToString,
+            marketing_dot_v1_dot_service__pb2.ChooseAbTestWinnerResponse.FromString,
             options,
             channel_credentials,
             insecure,

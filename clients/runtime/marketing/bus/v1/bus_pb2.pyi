@@ -693,3 +693,89 @@ class ProviderFlowInfo(_message.Message):
     trigger_type: str
     figures: ProviderFigures
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[CatalogueStatus, str]] = ..., provider_status: _Optional[str] = ..., trigger_type: _Optional[str] = ..., figures: _Optional[_Union[ProviderFigures, _Mapping]] = ...) -> None: ...
+
+class TemplatePart(_message.Message):
+    __slots__ = ("text", "variable")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    VARIABLE_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    variable: TemplateVariable
+    def __init__(self, text: _Optional[str] = ..., variable: _Optional[_Union[TemplateVariable, _Mapping]] = ...) -> None: ...
+
+class TemplateVariable(_message.Message):
+    __slots__ = ("path", "fallback")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    path: _containers.RepeatedScalarFieldContainer[str]
+    fallback: str
+    def __init__(self, path: _Optional[_Iterable[str]] = ..., fallback: _Optional[str] = ...) -> None: ...
+
+class CampaignRecipient(_message.Message):
+    __slots__ = ("profile", "preferences_url")
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCES_URL_FIELD_NUMBER: _ClassVar[int]
+    profile: ContactUpserted
+    preferences_url: str
+    def __init__(self, profile: _Optional[_Union[ContactUpserted, _Mapping]] = ..., preferences_url: _Optional[str] = ...) -> None: ...
+
+class CampaignAudiencePage(_message.Message):
+    __slots__ = ("campaign_id", "part", "sequence", "list_name", "recipients")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    LIST_NAME_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    part: int
+    sequence: int
+    list_name: str
+    recipients: _containers.RepeatedCompositeFieldContainer[CampaignRecipient]
+    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., sequence: _Optional[int] = ..., list_name: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[CampaignRecipient, _Mapping]]] = ...) -> None: ...
+
+class CampaignSendRequest(_message.Message):
+    __slots__ = ("campaign_id", "part", "name", "list_name", "channel", "subject", "body", "send_time", "from_email", "from_label", "reply_to")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LIST_NAME_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    SEND_TIME_FIELD_NUMBER: _ClassVar[int]
+    FROM_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    FROM_LABEL_FIELD_NUMBER: _ClassVar[int]
+    REPLY_TO_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    part: int
+    name: str
+    list_name: str
+    channel: str
+    subject: _containers.RepeatedCompositeFieldContainer[TemplatePart]
+    body: _containers.RepeatedCompositeFieldContainer[TemplatePart]
+    send_time: _timestamp_pb2.Timestamp
+    from_email: str
+    from_label: str
+    reply_to: str
+    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., name: _Optional[str] = ..., list_name: _Optional[str] = ..., channel: _Optional[str] = ..., subject: _Optional[_Iterable[_Union[TemplatePart, _Mapping]]] = ..., body: _Optional[_Iterable[_Union[TemplatePart, _Mapping]]] = ..., send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_email: _Optional[str] = ..., from_label: _Optional[str] = ..., reply_to: _Optional[str] = ...) -> None: ...
+
+class CampaignStepResult(_message.Message):
+    __slots__ = ("campaign_id", "part", "sequence", "imported", "failures", "list_id", "provider_campaign_id", "error", "finish_time")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    FINISH_TIME_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    part: int
+    sequence: int
+    imported: int
+    failures: _containers.RepeatedCompositeFieldContainer[ContactSyncFailure]
+    list_id: str
+    provider_campaign_id: str
+    error: str
+    finish_time: _timestamp_pb2.Timestamp
+    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., sequence: _Optional[int] = ..., imported: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[ContactSyncFailure, _Mapping]]] = ..., list_id: _Optional[str] = ..., provider_campaign_id: _Optional[str] = ..., error: _Optional[str] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file marketing/v1/campaign.proto.
  */
 export const file_marketing_v1_campaign: GenFile = /*@__PURE__*/
-  fileDesc("ChttYXJrZXRpbmcvdjEvY2FtcGFpZ24ucHJvdG8SDG1hcmtldGluZy52MSIwCg9DYW1wYWlnbkNvbnRlbnQSDwoHc3ViamVjdBgBIAEoCRIMCgRib2R5GAIgASgJIv8BCgZBYlRlc3QSLwoIdmFyaWFudHMYASADKAsyHS5tYXJrZXRpbmcudjEuQ2FtcGFpZ25Db250ZW50EhUKDXRlc3RfZnJhY3Rpb24YAiABKAESKgoGbWV0cmljGAMgASgOMhoubWFya2V0aW5nLnYxLkFiVGVzdE1ldHJpYxIpCgZ3aW5kb3cYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKbWluX3NhbXBsZRgFIAEoBRISCgpjb25maWRlbmNlGAYgASgBEi4KCGRlY2lzaW9uGAcgASgLMhwubWFya2V0aW5nLnYxLkFiVGVzdERlY2lzaW9uIoYBCg5BYlRlc3REZWNpc2lvbhIOCgZ3aW5uZXIYASABKAUSDgoGbWFudWFsGAIgASgIEhMKC3NpZ25pZmljYW50GAMgASgIEg4KBnJlYXNvbhgEIAEoCRIvCgtkZWNpZGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAijQEKEENhbXBhaWduU2NoZWR1bGUSDQoDbm93GAEgASgISAASLwoJc2VuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEjEKCmxvY2FsX3RpbWUYAyABKAsyGy5tYXJrZXRpbmcudjEuTG9jYWxTZW5kVGltZUgAQgYKBHdoZW4iRgoNTG9jYWxTZW5kVGltZRIMCgRkYXRlGAEgASgJEgwKBHRpbWUYAiABKAkSGQoRZGVmYXVsdF90aW1lX3pvbmUYAyABKAkiqAUKCENhbXBhaWduEgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEi4KB2NoYW5uZWwYAyABKA4yHS5tYXJrZXRpbmcudjEuQ2FtcGFpZ25DaGFubmVsEhAKCGF1ZGllbmNlGAQgASgJEi4KB2NvbnRlbnQYBSABKAsyHS5tYXJrZXRpbmcudjEuQ2FtcGFpZ25Db250ZW50EiUKB2FiX3Rlc3QYBiABKAsyFC5tYXJrZXRpbmcudjEuQWJUZXN0EjAKCHNjaGVkdWxlGAcgASgLMh4ubWFya2V0aW5nLnYxLkNhbXBhaWduU2NoZWR1bGUSKwoFc3RhdGUYCCABKA4yHC5tYXJrZXRpbmcudjEuQ2FtcGFpZ24uU3RhdGUSDwoHZmFpbHVyZRgJIAEoCRIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD3NlbmRfc3RhcnRfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoGY291bnRzGA0gASgLMiQubWFya2V0aW5nLnYxLkNhbXBhaWduQXVkaWVuY2VDb3VudHMioQEKBVN0YXRlEhUKEVNUQVRFX1VOU1BFQ0lGSUVEEAASDwoLU1RBVEVfRFJBRlQQARITCg9TVEFURV9TQ0hFRFVMRUQQAhIRCg1TVEFURV9TRU5ESU5HEAMSEQoNU1RBVEVfVEVTVElORxAEEg4KClNUQVRFX1NFTlQQBRITCg9TVEFURV9DQU5DRUxMRUQQBhIQCgxTVEFURV9GQUlMRUQQByJ9ChZDYW1wYWlnbkF1ZGllbmNlQ291bnRzEhAKCGluY2x1ZGVkGAEgASgDEhsKE2V4Y2x1ZGVkX3N1cHByZXNzZWQYAiABKAMSGwoTZXhjbHVkZWRfbm9fY29uc2VudBgDIAEoAxIXCg9leGNsdWRlZF9jYXBwZWQYBCABKAMqhAEKD0NhbXBhaWduQ2hhbm5lbBIgChxDQU1QQUlHTl9DSEFOTkVMX1VOU1BFQ0lGSUVEEAASGgoWQ0FNUEFJR05fQ0hBTk5FTF9FTUFJTBABEhgKFENBTVBBSUdOX0NIQU5ORUxfU01TEAISGQoVQ0FNUEFJR05fQ0hBTk5FTF9QVVNIEAMqkQEKDEFiVGVzdE1ldHJpYxIeChpBQl9URVNUX01FVFJJQ19VTlNQRUNJRklFRBAAEhwKGEFCX1RFU1RfTUVUUklDX09QRU5fUkFURRABEh0KGUFCX1RFU1RfTUVUUklDX0NMSUNLX1JBVEUQAhIkCiBBQl9URVNUX01FVFJJQ19QTEFDRURfT1JERVJfUkFURRADYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChttYXJrZXRpbmcvdjEvY2FtcGFpZ24ucHJvdG8SDG1hcmtldGluZy52MSIwCg9DYW1wYWlnbkNvbnRlbnQSDwoHc3ViamVjdBgBIAEoCRIMCgRib2R5GAIgASgJIv8BCgZBYlRlc3QSLwoIdmFyaWFudHMYASADKAsyHS5tYXJrZXRpbmcudjEuQ2FtcGFpZ25Db250ZW50EhUKDXRlc3RfZnJhY3Rpb24YAiABKAESKgoGbWV0cmljGAMgASgOMhoubWFya2V0aW5nLnYxLkFiVGVzdE1ldHJpYxIpCgZ3aW5kb3cYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKbWluX3NhbXBsZRgFIAEoBRISCgpjb25maWRlbmNlGAYgASgBEi4KCGRlY2lzaW9uGAcgASgLMhwubWFya2V0aW5nLnYxLkFiVGVzdERlY2lzaW9uIoYBCg5BYlRlc3REZWNpc2lvbhIOCgZ3aW5uZXIYASABKAUSDgoGbWFudWFsGAIgASgIEhMKC3NpZ25pZmljYW50GAMgASgIEg4KBnJlYXNvbhgEIAEoCRIvCgtkZWNpZGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAijQEKEENhbXBhaWduU2NoZWR1bGUSDQoDbm93GAEgASgISAASLwoJc2VuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEjEKCmxvY2FsX3RpbWUYAyABKAsyGy5tYXJrZXRpbmcudjEuTG9jYWxTZW5kVGltZUgAQgYKBHdoZW4iRgoNTG9jYWxTZW5kVGltZRIMCgRkYXRlGAEgASgJEgwKBHRpbWUYAiABKAkSGQoRZGVmYXVsdF90aW1lX3pvbmUYAyABKAki0wUKCENhbXBhaWduEgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEi4KB2NoYW5uZWwYAyABKA4yHS5tYXJrZXRpbmcudjEuQ2FtcGFpZ25DaGFubmVsEhAKCGF1ZGllbmNlGAQgASgJEi4KB2NvbnRlbnQYBSABKAsyHS5tYXJrZXRpbmcudjEuQ2FtcGFpZ25Db250ZW50EiUKB2FiX3Rlc3QYBiABKAsyFC5tYXJrZXRpbmcudjEuQWJUZXN0EjAKCHNjaGVkdWxlGAcgASgLMh4ubWFya2V0aW5nLnYxLkNhbXBhaWduU2NoZWR1bGUSKwoFc3RhdGUYCCABKA4yHC5tYXJrZXRpbmcudjEuQ2FtcGFpZ24uU3RhdGUSDwoHZmFpbHVyZRgJIAEoCRIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD3NlbmRfc3RhcnRfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoGY291bnRzGA0gASgLMiQubWFya2V0aW5nLnYxLkNhbXBhaWduQXVkaWVuY2VDb3VudHMSKQoFcGFydHMYDiADKAsyGi5tYXJrZXRpbmcudjEuQ2FtcGFpZ25QYXJ0IqEBCgVTdGF0ZRIVChFTVEFURV9VTlNQRUNJRklFRBAAEg8KC1NUQVRFX0RSQUZUEAESEwoPU1RBVEVfU0NIRURVTEVEEAISEQoNU1RBVEVfU0VORElORxADEhEKDVNUQVRFX1RFU1RJTkcQBBIOCgpTVEFURV9TRU5UEAUSEwoPU1RBVEVfQ0FOQ0VMTEVEEAYSEAoMU1RBVEVfRkFJTEVEEAcitAEKFkNhbXBhaWduQXVkaWVuY2VDb3VudHMSEAoIaW5jbHVkZWQYASABKAMSGwoTZXhjbHVkZWRfc3VwcHJlc3NlZBgCIAEoAxIbChNleGNsdWRlZF9ub19jb25zZW50GAMgASgDEhcKD2V4Y2x1ZGVkX2NhcHBlZBgEIAEoAxIZChFleGNsdWRlZF9ub19waG9uZRgFIAEoAxIaChJleGNsdWRlZF9ub19kZXZpY2UYBiABKAMijQIKDENhbXBhaWduUGFydBIMCgRwYXJ0GAEgASgFEhQKB3ZhcmlhbnQYAiABKAVIAIgBARIRCglyZW1haW5kZXIYAyABKAgSLQoJc2VuZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVzdGF0ZRgFIAEoCRISCgpyZWNpcGllbnRzGAYgASgDEhAKCGltcG9ydGVkGAcgASgDEg8KB3JlZnVzZWQYCCABKAMSGAoQcHJvdmlkZXJfbGlzdF9pZBgJIAEoCRIcChRwcm92aWRlcl9jYW1wYWlnbl9pZBgKIAEoCRINCgVlcnJvchgLIAEoCUIKCghfdmFyaWFudCqEAQoPQ2FtcGFpZ25DaGFubmVsEiAKHENBTVBBSUdOX0NIQU5ORUxfVU5TUEVDSUZJRUQQABIaChZDQU1QQUlHTl9DSEFOTkVMX0VNQUlMEAESGAoUQ0FNUEFJR05fQ0hBTk5FTF9TTVMQAhIZChVDQU1QQUlHTl9DSEFOTkVMX1BVU0gQAyqRAQoMQWJUZXN0TWV0cmljEh4KGkFCX1RFU1RfTUVUUklDX1VOU1BFQ0lGSUVEEAASHAoYQUJfVEVTVF9NRVRSSUNfT1BFTl9SQVRFEAESHQoZQUJfVEVTVF9NRVRSSUNfQ0xJQ0tfUkFURRACEiQKIEFCX1RFU1RfTUVUUklDX1BMQUNFRF9PUkRFUl9SQVRFEANiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * What a recipient gets. Both fields are templates in a Liquid subset: text
@@ -336,6 +336,13 @@ export type Campaign = Message<"marketing.v1.Campaign"> & {
    * @generated from field: marketing.v1.CampaignAudienceCounts counts = 13;
    */
   counts?: CampaignAudienceCounts | undefined;
+
+  /**
+   * Output only. The provider campaigns it was sent as (GetCampaign only).
+   *
+   * @generated from field: repeated marketing.v1.CampaignPart parts = 14;
+   */
+  parts: CampaignPart[];
 };
 
 /**
@@ -433,6 +440,18 @@ export type CampaignAudienceCounts = Message<"marketing.v1.CampaignAudienceCount
    * @generated from field: int64 excluded_capped = 4;
    */
   excludedCapped: bigint;
+
+  /**
+   * SMS: no phone number; push: no device.
+   *
+   * @generated from field: int64 excluded_no_phone = 5;
+   */
+  excludedNoPhone: bigint;
+
+  /**
+   * @generated from field: int64 excluded_no_device = 6;
+   */
+  excludedNoDevice: bigint;
 };
 
 /**
@@ -441,6 +460,88 @@ export type CampaignAudienceCounts = Message<"marketing.v1.CampaignAudienceCount
  */
 export const CampaignAudienceCountsSchema: GenMessage<CampaignAudienceCounts> = /*@__PURE__*/
   messageDesc(file_marketing_v1_campaign, 6);
+
+/**
+ * One provider campaign of ours: the whole audience, an A/B variant's test
+ * recipients, or the remainder with the winner, at one send time (a
+ * local-time schedule has one per time zone's moment).
+ *
+ * @generated from message marketing.v1.CampaignPart
+ */
+export type CampaignPart = Message<"marketing.v1.CampaignPart"> & {
+  /**
+   * @generated from field: int32 part = 1;
+   */
+  part: number;
+
+  /**
+   * The variant it carries; unset without an A/B test.
+   *
+   * @generated from field: optional int32 variant = 2;
+   */
+  variant?: number | undefined;
+
+  /**
+   * The remainder, who get the A/B winner.
+   *
+   * @generated from field: bool remainder = 3;
+   */
+  remainder: boolean;
+
+  /**
+   * Unset: at once.
+   *
+   * @generated from field: google.protobuf.Timestamp send_time = 4;
+   */
+  sendTime?: Timestamp | undefined;
+
+  /**
+   * FILLING (its list being filled), SENDING, SENT or FAILED.
+   *
+   * @generated from field: string state = 5;
+   */
+  state: string;
+
+  /**
+   * @generated from field: int64 recipients = 6;
+   */
+  recipients: bigint;
+
+  /**
+   * Of them, taken into the provider's list, and refused by it (each
+   * refusal's reason is on the recipient's decision).
+   *
+   * @generated from field: int64 imported = 7;
+   */
+  imported: bigint;
+
+  /**
+   * @generated from field: int64 refused = 8;
+   */
+  refused: bigint;
+
+  /**
+   * @generated from field: string provider_list_id = 9;
+   */
+  providerListId: string;
+
+  /**
+   * @generated from field: string provider_campaign_id = 10;
+   */
+  providerCampaignId: string;
+
+  /**
+   * @generated from field: string error = 11;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message marketing.v1.CampaignPart.
+ * Use `create(CampaignPartSchema)` to create a new message.
+ */
+export const CampaignPartSchema: GenMessage<CampaignPart> = /*@__PURE__*/
+  messageDesc(file_marketing_v1_campaign, 7);
 
 /**
  * The channel a campaign is sent on.

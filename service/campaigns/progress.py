@@ -1,0 +1,225 @@
+"""What the dispatcher reports of a campaign's pages and sends (CampaignStepResult), and
+where that leaves the campaign: a part is sent once the provider took its campaign; the
+campaign is SENT once every part is (TESTING first, with an A/B test, until the winner
+goes to the remainder), FAILED when a part failed. The A/B winner is chosen from the
+engagement the providers' webhooks reported for each variant's provider campaign."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from marketing.bus.v1 import bus_pb2
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.campaigns import ab
+from service.campaigns.sending import parts_of, start_remainder
+from service.campaigns.spec import Metric, ab_test_of
+from service.storage.models import (
+    Campaign,
+    CampaignPage,
+    CampaignPart,
+    CampaignPartState,
+    CampaignState,
+    Conversion,
+    EngagementFigures,
+)
+
+MAX_ERROR = 500
+_DONE = frozenset({CampaignPartState.SENT, CampaignPartState.FAILED})
+
+
+async def record(session: AsyncSession, result: bus_pb2.CampaignStepResult, now: datetime) -> bool:
+    """Apply one result (a repeat changes nothing); whether it was new."""
+    campaign = await session.get(Campaign, result.campaign_id, with_for_update=True)
+    if campaign is None:
+        return False  # deleted since
+    part = await session.get(CampaignPart, (result.campaign_id, result.part), with_for_update=True)
+    if part is None:
+        return False
+    new = (
+        await _record_page(session, part, result, now)
+        if result.sequence
+        else _record_send(part, result, now)
+    )
+    if new:
+        await settle(session, campaign, now)
+    return new
+
+
+async def _record_page(
+    session: AsyncSession, part: CampaignPart, result: bus_pb2.CampaignStepResult, now: datetime
+) -> bool:
+    marked = await session.execute(
+        update(CampaignPage)
+        .where(
+            CampaignPage.campaign_id == part.campaign_id,
+            CampaignPage.part == part.part,
+            CampaignPage.sequence == result.sequence,
+            CampaignPage.done_at.is_(None),
+        )
+        .values(done_at=now)
+    )
+    if not getattr(marked, "rowcount", 0):
+        return False
+    part.pages_done += 1
+    part.imported += result.imported
+    part.refused += len(result.failures)
+    if result.list_id:
+        part.list_id = result.list_id
+    if result.error:
+        part.state = CampaignPartState.FAILED
+        part.error = f"page {result.sequence}: {result.error}"[:MAX_ERROR]
+    await _note_refusals(session, part, result.failures)
+    return True
+
+
+async def _note_refusals(
+    session: AsyncSession, part: CampaignPart, failures: Sequence[bus_pb2.ContactSyncFailure]
+) -> None:
+    """Each person the provider's import refused: why, on their decision (they got nothing)."""
+    if not failures:
+        return
+    await session.execute(
+        text(
+            "UPDATE marketing_campaign_recipient r SET failure = f.reason "
+            "FROM marketing_contact c, unnest(CAST(:emails AS text[]), CAST(:reasons AS text[])) "
+            "AS f(email, reason) "
+            "WHERE c.id = r.contact_id AND lower(c.email) = lower(f.email) "
+            "AND r.campaign_id = :campaign AND r.part = :part"
+        ),
+        {
+            "emails": [f.email for f in failures],
+            "reasons": [f.reason[:MAX_ERROR] for f in failures],
+            "campaign": part.campaign_id,
+            "part": part.part,
+        },
+    )
+
+
+def _record_send(part: CampaignPart, result: bus_pb2.CampaignStepResult, now: datetime) -> bool:
+    if part.state in _DONE:
+        return False
+    if result.error:
+        part.state = CampaignPartState.FAILED
+        part.error = f"send: {result.error}"[:MAX_ERROR]
+    else:
+        part.state = CampaignPartState.SENT
+        part.provider_campaign_id = result.provider_campaign_id
+        part.sent_at = now
+    return True
+
+
+async def settle(session: AsyncSession, campaign: Campaign, now: datetime) -> None:
+    """The campaign's state from its parts' (only while SENDING)."""
+    if campaign.state is not CampaignState.SENDING:
+        return
+    parts = await parts_of(session, campaign.id)
+    if not all(p.state in _DONE for p in parts):
+        return
+    failed = [p for p in parts if p.state == CampaignPartState.FAILED]
+    campaign.updated_at = now
+    if failed:
+        campaign.state = CampaignState.FAILED
+        campaign.failure = "; ".join(f"part {p.part}: {p.error}" for p in failed)[:MAX_ERROR]
+    elif campaign.ab_test is not None and campaign.ab_decision is None:
+        campaign.state = CampaignState.TESTING
+        campaign.test_sent_at = now
+    else:
+        campaign.state = CampaignState.SENT
+
+
+# --- the A/B decision ------------------------------------------------------------------
+
+
+async def claim_test_due(session: AsyncSession, now: datetime) -> Campaign | None:
+    """A campaign whose test window is over, locked."""
+    rows = await session.scalars(
+        select(Campaign)
+        .where(Campaign.state == CampaignState.TESTING, Campaign.test_sent_at.is_not(None))
+        .order_by(Campaign.test_sent_at)
+        .with_for_update(skip_locked=True)
+    )
+    for campaign in rows:
+        test = ab_test_of(campaign.ab_test)
+        assert test is not None and campaign.test_sent_at is not None
+        window = test.settled().window or timedelta(hours=4)
+        if campaign.test_sent_at + window <= now:
+            return campaign
+    return None
+
+
+async def decide(
+    session: AsyncSession, campaign: Campaign, now: datetime, *, override: int | None = None
+) -> ab.Decision:
+    """The winner (by the metric, or `override`), recorded, and sent to the remainder."""
+    test = ab_test_of(campaign.ab_test)
+    assert test is not None
+    settled = test.settled()
+    results = await variant_results(session, campaign.id, settled.metric or Metric.OPEN_RATE)
+    decision = ab.choose_winner(
+        results,
+        min_sample=settled.min_sample or 1,
+        confidence=settled.confidence or 0.95,
+        override=override,
+    )
+    document: dict[str, Any] = asdict(decision) | {"decided_at": now.isoformat()}
+    await start_remainder(session, campaign, document)
+    campaign.updated_at = now
+    await settle(session, campaign, now)
+    return decision
+
+
+async def variant_results(
+    session: AsyncSession, campaign_id: str, metric: Metric
+) -> list[ab.VariantResult]:
+    """Each tested variant's delivered recipients and successes, from the engagement
+    reported for its parts' provider campaigns (every variant, with 0 when none)."""
+    parts = [p for p in await parts_of(session, campaign_id) if not p.remainder]
+    by_variant: dict[int, list[str]] = {}
+    for part in parts:
+        if part.variant is not None:
+            ids = by_variant.setdefault(part.variant, [])
+            if part.provider_campaign_id:
+                ids.append(part.provider_campaign_id)
+    return [
+        await _variant_result(session, variant, ids, metric)
+        for variant, ids in sorted(by_variant.items())
+    ]
+
+
+async def _variant_result(
+    session: AsyncSession, variant: int, provider_ids: list[str], metric: Metric
+) -> ab.VariantResult:
+    if not provider_ids:
+        return ab.VariantResult(variant, 0, 0)
+    figures = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(EngagementFigures.delivered), 0),
+                func.coalesce(func.sum(EngagementFigures.opened), 0),
+                func.coalesce(func.sum(EngagementFigures.clicked), 0),
+            ).where(
+                EngagementFigures.scope == "campaign",
+                EngagementFigures.scope_id.in_(provider_ids),
+            )
+        )
+    ).one()
+    delivered, opened, clicked = (int(x) for x in figures)
+    if metric is Metric.OPEN_RATE:
+        successes = opened
+    elif metric is Metric.CLICK_RATE:
+        successes = clicked
+    else:
+        successes = int(
+            await session.scalar(
+                select(func.count(func.distinct(Conversion.contact_key))).where(
+                    Conversion.campaign_id.in_(provider_ids)
+                )
+            )
+            or 0
+        )
+    return ab.VariantResult(variant, delivered, min(successes, delivered))

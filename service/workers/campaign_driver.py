@@ -1,0 +1,297 @@
+"""The campaign driver: starts the sends that fall due, publishes each part's pages of
+recipients to `marketing.campaigns.audience` (a bounded number in flight), asks for a
+part's provider campaign on `marketing.campaigns.send` once every page is imported, and
+decides A/B tests whose window is over (service/campaigns/sending.py and progress.py
+say how; the results recorder below applies what the dispatcher reports).
+
+One driver runs among the service replicas (a PostgreSQL advisory lock elects it, as for
+the contact sync); what it writes is guarded (a page is written down before it is
+published, under a Msg-Id JetStream deduplicates), so a driver killed anywhere, or a
+second one, sends nothing twice and skips nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from google.protobuf.message import DecodeError
+from marketing.bus.v1 import bus_pb2
+from marketing_runtime import topology
+from marketing_runtime.clock import Clock, utc_now
+from marketing_runtime.connection import Bus
+from marketing_runtime.envelope import MSG_ID_HEADER
+from nats.aio.msg import Msg
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from service.campaigns import progress, sending
+from service.campaigns.audience import Cap
+from service.errors import UnavailableError
+from service.preferences.links import PreferenceLinks
+from service.storage.database import Database
+from service.storage.models import Campaign, CampaignPart, CampaignPartState, CampaignState
+from service.workers.event_log_writer import DB_RETRY_DELAY_S
+
+log = logging.getLogger(__name__)
+DRIVER_LOCK_KEY = 0x63616D64  # "camd": the advisory lock that elects the driver
+IDLE_POLL_S = 1.0
+RETRY_S = 1.0
+ACK_TIMEOUT_S = 10.0
+PAYLOAD_HEADROOM = 4096
+
+
+class Step(enum.Enum):
+    WORKED = "worked"
+    WAITING = "waiting"
+
+
+@dataclass(frozen=True)
+class CampaignDriverSettings:
+    cap: Cap
+    sender: sending.Sender
+    page_recipients: int = 2000
+    # Pages published and not yet reported, per part: the dispatchers' import stage holds
+    # CAMPAIGN_AUDIENCE_MAX_ACK_PENDING, the rest wait in the stream.
+    pages_in_flight: int = 32
+    idle_poll_s: float = IDLE_POLL_S
+
+
+@dataclass(frozen=True)
+class CampaignWork:
+    """What the driver needs from the settings: its own, and how to make a recipient's
+    preference link."""
+
+    settings: CampaignDriverSettings
+    url_for: Callable[[uuid.UUID], str]
+
+
+def development_campaign_work() -> CampaignWork:
+    """The defaults, with links signed by a key of this process (tests, tools)."""
+    links = PreferenceLinks(secrets.token_urlsafe(32), "http://127.0.0.1:8081", 180 * 86_400)
+    sender = sending.Sender("marketing@example.com", "Our shop", "marketing@example.com")
+    return CampaignWork(CampaignDriverSettings(Cap(3, timedelta(days=7)), sender), links.url_for)
+
+
+class CampaignDriver:
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        work: CampaignWork,
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._settings = work.settings
+        self._url_for = work.url_for
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                async with self._db.engine.connect() as conn:
+                    if await conn.scalar(text(f"SELECT pg_try_advisory_lock({DRIVER_LOCK_KEY})")):
+                        log.info("campaign driver: elected")
+                        await self._drive_holding_lock(conn)
+                        continue
+            except Exception as exc:
+                log.warning("campaign driver interrupted: %s", exc)
+            await self._pause(RETRY_S)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def _drive_holding_lock(self, conn: AsyncConnection) -> None:
+        try:
+            await conn.commit()
+            await self._ask_again_for_sends()
+            while not self._stopping.is_set():
+                if await self.step() is Step.WAITING:
+                    await self._pause(self._settings.idle_poll_s)
+        except BaseException:
+            await conn.invalidate()  # the lock goes with the connection
+            raise
+        await conn.execute(text(f"SELECT pg_advisory_unlock({DRIVER_LOCK_KEY})"))
+
+    async def step(self) -> Step:
+        """Do the next thing a campaign needs, if any."""
+        now = self._clock()
+        async with self._db.transaction() as session:
+            due = await sending.claim_due(session, now)
+            if due is not None:
+                await sending.start(session, due, self._settings.cap, now)
+                log.info("campaign %s: send started (%s)", due.id, due.state.value)
+                return Step.WORKED
+            tested = await progress.claim_test_due(session, now)
+            if tested is not None:
+                decision = await progress.decide(session, tested, now)
+                log.info(
+                    "campaign %s: A/B winner %d (%s)", tested.id, decision.winner, decision.reason
+                )
+                return Step.WORKED
+            filling = await self._filling_parts(session)
+        for campaign_id, part_number in filling:
+            if await self._advance(campaign_id, part_number) is Step.WORKED:
+                return Step.WORKED
+        return Step.WAITING
+
+    async def _filling_parts(self, session: AsyncSession) -> list[tuple[str, int]]:
+        rows = await session.execute(
+            select(CampaignPart.campaign_id, CampaignPart.part)
+            .join(Campaign, Campaign.id == CampaignPart.campaign_id)
+            .where(
+                Campaign.state == CampaignState.SENDING,
+                CampaignPart.state == CampaignPartState.FILLING,
+            )
+            .order_by(CampaignPart.campaign_id, CampaignPart.part)
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    async def _advance(self, campaign_id: str, part_number: int) -> Step:
+        """One move of a filling part: a page written down and published, or its send."""
+        if self._bus.nc is None or self._bus.js is None:
+            return Step.WAITING
+        budget = self._bus.nc.max_payload - PAYLOAD_HEADROOM
+        now = self._clock()
+        async with self._db.transaction() as session:
+            campaign = await session.get(Campaign, campaign_id)
+            part = await session.get(CampaignPart, (campaign_id, part_number), with_for_update=True)
+            if campaign is None or part is None or part.state != CampaignPartState.FILLING:
+                return Step.WAITING
+            pending = await sending.unpublished_page(session, part)
+            if pending is not None:
+                page = await sending.build_page(
+                    session,
+                    campaign,
+                    part,
+                    sequence=pending.sequence,
+                    after=pending.after,
+                    through=pending.through,
+                    limit=self._settings.page_recipients,
+                    budget=budget,
+                    url_for=self._url_for,
+                )
+            elif part.all_paged:
+                if part.pages_done < part.pages:
+                    return Step.WAITING  # for the imports in flight
+                request = sending.send_request(campaign, part, self._settings.sender, now)
+                part.state = CampaignPartState.SENDING
+                await self._publish_send(request)
+                return Step.WORKED
+            elif part.pages - part.pages_done >= self._settings.pages_in_flight:
+                return Step.WAITING
+            else:
+                page = await sending.build_page(
+                    session,
+                    campaign,
+                    part,
+                    sequence=part.pages + 1,
+                    after=part.published_through,
+                    through=None,
+                    limit=self._settings.page_recipients,
+                    budget=budget,
+                    url_for=self._url_for,
+                )
+                if page.count == 0:
+                    part.all_paged = True
+                    return Step.WORKED
+                await sending.write_page_down(session, part, page, part.published_through)
+        await self._bus.js.publish(
+            topology.CAMPAIGN_AUDIENCE_SUBJECT,
+            page.payload,
+            timeout=ACK_TIMEOUT_S,
+            headers={
+                MSG_ID_HEADER: sending.page_message_id(campaign_id, part_number, page.sequence)
+            },
+        )
+        async with self._db.transaction() as session:
+            await sending.mark_published(session, campaign_id, part_number, page.sequence, now)
+        return Step.WORKED
+
+    async def _publish_send(self, request: bus_pb2.CampaignSendRequest) -> None:
+        """Published inside the part's transaction: should the commit fail, the part is still
+        FILLING and asks again under the same Msg-Id (JetStream drops the copy)."""
+        assert self._bus.js is not None
+        await self._bus.js.publish(
+            topology.CAMPAIGN_SEND_SUBJECT,
+            request.SerializeToString(),
+            timeout=ACK_TIMEOUT_S,
+            headers={MSG_ID_HEADER: sending.send_message_id(request.campaign_id, request.part)},
+        )
+
+    async def _ask_again_for_sends(self) -> None:
+        """A newly elected driver asks again for the sends that have no result yet: a
+        request lost with the bus's stream would wait for ever (one that arrived is
+        dropped as a duplicate within the window, or found by name by the dispatcher)."""
+        if self._bus.js is None:
+            return
+        now = self._clock()
+        async with self._db.transaction() as session:
+            rows = await session.execute(
+                select(Campaign, CampaignPart)
+                .join(CampaignPart, CampaignPart.campaign_id == Campaign.id)
+                .where(
+                    Campaign.state == CampaignState.SENDING,
+                    CampaignPart.state == CampaignPartState.SENDING,
+                )
+            )
+            requests = [
+                sending.send_request(campaign, part, self._settings.sender, now)
+                for campaign, part in rows.tuples()
+            ]
+        for request in requests:
+            await self._publish_send(request)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+
+class CampaignResultRecorder:
+    """Applies the dispatcher's CampaignStepResults (`marketing.results.campaigns`)."""
+
+    def __init__(self, db: Database, clock: Clock, on_result: Callable[[], None]) -> None:
+        self._db = db
+        self._clock = clock
+        self._on_result = on_result
+
+    async def handle(self, messages: list[Msg]) -> None:
+        results = [(msg, _parse(msg)) for msg in messages]
+        try:
+            async with self._db.transaction() as session:
+                for _, result in results:
+                    if result is not None:
+                        await progress.record(session, result, self._clock())
+        except UnavailableError as exc:
+            log.warning("campaign result recorder: %s", exc)
+            for msg in messages:
+                await msg.nak(delay=DB_RETRY_DELAY_S)
+            return
+        for msg, _ in results:
+            await msg.ack()
+        self._on_result()
+
+
+def _parse(msg: Msg) -> bus_pb2.CampaignStepResult | None:
+    result = bus_pb2.CampaignStepResult()
+    try:
+        result.ParseFromString(msg.data)
+    except DecodeError as exc:
+        log.warning("campaign result recorder: unreadable result dropped: %s", exc)
+        return None
+    return result
