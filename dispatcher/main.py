@@ -29,6 +29,7 @@ from nats.js.kv import KeyValue
 
 from dispatcher.budget import SharedBudget, account_id
 from dispatcher.catalogue import CatalogueRefresher
+from dispatcher.delivery.campaigns import CampaignAudienceWorker, CampaignSendWorker
 from dispatcher.delivery.contacts import ContactsWorker
 from dispatcher.delivery.enrolments import EnrolmentsWorker
 from dispatcher.delivery.events import EventsWorker
@@ -252,7 +253,13 @@ class Dispatcher:
                 newsletter_list_id=s.newsletter_list_id,
             ),
         )
-        return Workers(events, contacts, enrolments, sync, catalogue), erasures
+        campaigns = CampaignStages(
+            CampaignAudienceWorker(
+                self.provider, self.bus, gate, fences, stage(ack_waits.campaign_audience)
+            ),
+            CampaignSendWorker(self.provider, self.bus, gate, stage(ack_waits.campaign_send)),
+        )
+        return Workers(events, contacts, enrolments, sync, campaigns, catalogue), erasures
 
     def _catalogue_refresher(self, leases_kv: KeyValue) -> CatalogueRefresher | None:
         """The refresher of the provider's campaigns and flows, with a lease of its own
@@ -373,11 +380,35 @@ class Dispatcher:
             for stage, durable, ack_wait, loops, batch in stages
             for _ in range(loops)
         ]
+        campaigns = workers.campaigns
+        campaign_loops = [
+            consume(
+                self.bus,
+                stream=topology.CAMPAIGNS_STREAM,
+                durable=durable,
+                handle=handle,
+                stopping=stop,
+                batch=batch,
+                wait_s=SYNC_FIRST_CHUNK_WAIT_S + s.sync_fill_s,
+                linger_s=s.sync_fill_s,
+                hold_off=hold_off,
+                keepalive_s=ack_wait.keepalive_s,
+                sleep=self._sleep,
+            )
+            for handle, hold_off, durable, ack_wait, loops, batch in (
+                (campaigns.audience.handle, campaigns.audience.pause_left,
+                 topology.DISPATCH_CAMPAIGN_AUDIENCE, ack_waits.campaign_audience,
+                 s.sync_concurrency, campaigns.audience.chunks_per_batch(s.sync_chunks_per_batch)),
+                (campaigns.send.handle, campaigns.send.pause_left,
+                 topology.DISPATCH_CAMPAIGN_SEND, ack_waits.campaign_send, 1, 1),
+            )
+            for _ in range(loops)
+        ]  # fmt: skip
         keepers = [self._keep_lease(lease, stop) for lease in self._leases]
         if workers.catalogue is not None:
             keepers.append(workers.catalogue.run(stop))
         async with asyncio.TaskGroup() as group:
-            for loop in (*events_loops, *ordered_loops, *sync_loops, *keepers):
+            for loop in (*events_loops, *ordered_loops, *sync_loops, *campaign_loops, *keepers):
                 group.create_task(loop)
 
     async def _keep_lease(self, lease: Lease, stop: asyncio.Event) -> None:
@@ -438,6 +469,8 @@ class AckWaits:
     enrolments: AckWait
     sync: AckWait
     sync_consent: AckWait
+    campaign_audience: AckWait
+    campaign_send: AckWait
 
     @classmethod
     def of(cls, settings: DispatcherSettings) -> AckWaits:
@@ -450,10 +483,22 @@ class AckWaits:
             created(topology.WORK_STREAM, topology.DISPATCH_ENROLMENTS),
             created(topology.SYNC_STREAM, topology.DISPATCH_SYNC),
             created(topology.SYNC_STREAM, topology.DISPATCH_SYNC_CONSENT),
+            created(topology.CAMPAIGNS_STREAM, topology.DISPATCH_CAMPAIGN_AUDIENCE),
+            created(topology.CAMPAIGNS_STREAM, topology.DISPATCH_CAMPAIGN_SEND),
         )
 
     def __iter__(self) -> Iterator[AckWait]:
-        return iter((self.events, self.contacts, self.enrolments, self.sync, self.sync_consent))
+        return iter(
+            (
+                self.events,
+                self.contacts,
+                self.enrolments,
+                self.sync,
+                self.sync_consent,
+                self.campaign_audience,
+                self.campaign_send,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -464,7 +509,16 @@ class Workers:
     contacts: ContactsWorker
     enrolments: EnrolmentsWorker
     sync: SyncStages
+    campaigns: CampaignStages
     catalogue: CatalogueRefresher | None = None
+
+
+@dataclass(frozen=True)
+class CampaignStages:
+    """A campaign's pages into lists, and its provider campaigns (delivery/campaigns.py)."""
+
+    audience: CampaignAudienceWorker
+    send: CampaignSendWorker
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,305 @@
+"""Delivers a campaign's parts (service/campaigns/sending.py decides them): pages of
+recipients into each part's provider list, then the part's provider campaign.
+
+Pages (`CampaignAudiencePage` on `marketing.campaigns.audience`) are imported as a full
+sync's chunks are (sync.py: a fetched batch packed into as few provider jobs as the
+import's limits allow, each job polled until done, refusals matched back by email, the
+batch kept alive meanwhile), with two differences: each person joins the page's list
+(found by its name, or created), and carries their preference link as a profile property
+(`PREFERENCES_URL_PROPERTY`, what `{{ unsubscribe_url }}` shows). No fences: a page holds
+only people the service just decided may get the campaign, and the import sets no
+consent. A page's `CampaignStepResult` is published before it is acked, under a Msg-Id of
+its own, so a page imported twice (a replica died before the ack) is reported once.
+
+A send (`CampaignSendRequest` on `marketing.campaigns.send`) finds the list again and asks
+the provider to create and send the campaign (`Provider.send_campaign`, which finds a
+campaign of the part's name instead of making a second). A retryable failure waits for
+the next delivery (the backoff of every worker); a permanent one, a channel the provider's
+API cannot send, or the last attempt, is reported as the part's error."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC
+
+from marketing.bus.v1 import bus_pb2
+from marketing_runtime import topology
+from marketing_runtime.connection import Bus
+from marketing_runtime.envelope import MSG_ID_HEADER
+from marketing_runtime.timestamps import to_timestamp
+from nats.aio.msg import Msg
+
+from dispatcher.delivery import translate
+from dispatcher.delivery.gate import ProviderGate
+from dispatcher.delivery.keepalive import Holding
+from dispatcher.delivery.outcomes import REPORT_TIMEOUT_S
+from dispatcher.delivery.packing import estimated_size, pack
+from dispatcher.delivery.retry import exhausted, retry_delay
+from dispatcher.delivery.sync import SyncWorker
+from dispatcher.delivery.sync_stage import MAX_REASON, Chunk, Person, StageSettings, chunks_of
+from dispatcher.ordering.fences import Fences
+from dispatcher.providers.base import (
+    FIND_LIST,
+    PREFERENCES_URL_PROPERTY,
+    SEND_CAMPAIGN,
+    START_IMPORT,
+    BulkCall,
+    CampaignSend,
+    ImportContact,
+    Provider,
+    TemplatePart,
+    TemplateVariable,
+)
+from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
+
+log = logging.getLogger(__name__)
+# Recipients the service puts in one page (MARKETING_CAMPAIGN_PAGE_RECIPIENTS' default).
+EXPECTED_PAGE_RECIPIENTS = 2000
+
+
+class CampaignAudienceWorker(SyncWorker):
+    """Imports pages of campaign recipients into their parts' lists."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        bus: Bus,
+        gate: ProviderGate,
+        fences: Fences,
+        settings: StageSettings,
+    ) -> None:
+        super().__init__(provider, bus, gate, fences, settings)
+        self._list_names: dict[int, str] = {}  # id(chunk) -> its list's name
+        self._list_ids: dict[str, str] = {}  # list name -> the provider's id, once found
+
+    def chunks_per_batch(self, most: int) -> int:
+        per_job = -(-self._limits.max_items // EXPECTED_PAGE_RECIPIENTS)
+        return max(1, min(per_job, most))
+
+    def _read(self, msg: Msg) -> Chunk | None:
+        page = bus_pb2.CampaignAudiencePage()
+        try:
+            page.ParseFromString(msg.data)
+        except Exception:
+            log.error("an unreadable campaign page (%d bytes) dropped", len(msg.data))
+            return None
+        chunk = Chunk(msg, _part_key(page.campaign_id, page.part), page.sequence, 0)
+        self._list_names[id(chunk)] = page.list_name
+        for recipient in page.recipients:
+            chunk.people.append(_recipient(chunk, recipient))
+        msg.data = b""
+        return chunk
+
+    async def _work(self, chunks: list[Chunk], held: Holding) -> None:
+        """Per list: its id, then its people's jobs started and polled."""
+        jobs: list[tuple[str, list[Person]]] = []
+        starter = self.runner(held, lost=True)
+        by_list: dict[str, list[Person]] = {}
+        for chunk in chunks:
+            name = self._list_names[id(chunk)]
+            by_list.setdefault(name, []).extend(p for p in chunk.people if p.pending)
+        for name, people in by_list.items():
+            list_id = await self._list_id(name, held)
+            sizes = [estimated_size(_contact(p).profile) for p in people]
+            for job in pack(people, sizes, self._limits):
+                await starter.run(BulkCall(START_IMPORT, job, self._starting_into(list_id, jobs)))
+        async with asyncio.TaskGroup() as polls:
+            for job_id, members in jobs:
+                polls.create_task(self._await_job(job_id, members, held))
+
+    async def _list_id(self, name: str, held: Holding) -> str:
+        """The list's id, found (or created) once per replica."""
+        if name not in self._list_ids:
+            self._list_ids[name] = await self._gate.call(
+                FIND_LIST,
+                1,
+                lambda: self._provider.find_list(name),
+                guard=held.ensure_connected,
+                bulk=True,
+            )
+        return self._list_ids[name]
+
+    def _starting_into(
+        self, list_id: str, jobs: list[tuple[str, list[Person]]]
+    ) -> Callable[[Sequence[Person]], Awaitable[None]]:
+        async def start(members: Sequence[Person]) -> None:
+            contacts = [_contact(p) for p in members]
+            job_id = await self._provider.start_import(contacts, list_id)
+            jobs.append((job_id, list(members)))
+            for chunk in chunks_of(members):
+                chunk.job_ids.append(job_id)
+
+        return start
+
+    async def _hand_on(self, chunks: list[Chunk]) -> None:
+        await self.publish_results(chunks)
+
+    async def publish_results(self, chunks: Sequence[Chunk]) -> None:
+        finished = to_timestamp(self._settings.clock())
+        messages = []
+        for chunk in chunks:
+            campaign_id, part = _parse_part_key(chunk.sync_id)
+            name = self._list_names.pop(id(chunk), "")
+            result = bus_pb2.CampaignStepResult(
+                campaign_id=campaign_id,
+                part=part,
+                sequence=chunk.sequence,
+                imported=sum(1 for p in chunk.people if p.pending),
+                failures=[
+                    bus_pb2.ContactSyncFailure(email=p.email, reason=p.failure)
+                    for p in chunk.people
+                    if p.failure
+                ],
+                list_id=self._list_ids.get(name, ""),
+                error=chunk.error,
+                finish_time=finished,
+            )
+            messages.append(
+                (f"{chunk.sync_id}:{chunk.sequence}:result", result.SerializeToString())
+            )
+        await self.publish(topology.CAMPAIGN_RESULTS_SUBJECT, messages)
+
+
+def _part_key(campaign_id: str, part: int) -> str:
+    """A page's chunk key, as its Msg-Id begins: `campaign:<id>:<part>`."""
+    return f"campaign:{campaign_id}:{part}"
+
+
+def _parse_part_key(key: str) -> tuple[str, int]:
+    _, _, rest = key.partition(":")
+    campaign_id, _, part = rest.rpartition(":")
+    return campaign_id, int(part) if part.isdigit() else 0
+
+
+def _recipient(chunk: Chunk, recipient: bus_pb2.CampaignRecipient) -> Person:
+    email = recipient.profile.email
+    try:
+        profile = translate.contact_profile(recipient.profile)
+    except ValueError as exc:  # custom properties that are not JSON
+        return Person(chunk, email, failure=f"unreadable contact: {exc}"[:MAX_REASON])
+    properties = {**profile.properties, PREFERENCES_URL_PROPERTY: recipient.preferences_url}
+    return Person(chunk, email, ImportContact(dataclasses.replace(profile, properties=properties)))
+
+
+def _contact(p: Person) -> ImportContact:
+    assert p.contact is not None
+    return p.contact
+
+
+class CampaignSendWorker:
+    """Creates and sends each part's provider campaign."""
+
+    def __init__(self, provider: Provider, bus: Bus, gate: ProviderGate, settings: StageSettings):
+        self._provider = provider
+        self._bus = bus
+        self._gate = gate
+        self._settings = settings
+
+    def pause_left(self) -> float:
+        return self._gate.pause_left(SEND_CAMPAIGN)
+
+    async def handle(self, messages: list[Msg]) -> None:
+        for msg in messages:
+            await self._handle_one(msg)
+
+    async def _handle_one(self, msg: Msg) -> None:
+        request = bus_pb2.CampaignSendRequest()
+        try:
+            request.ParseFromString(msg.data)
+        except Exception:
+            log.error("an unreadable campaign send request (%d bytes) dropped", len(msg.data))
+            await msg.term()
+            return
+        try:
+            provider_id, list_id = await self._send(request)
+        except RetryableProviderError as exc:
+            deliveries = int(msg.metadata.num_delivered or 1)
+            if not exhausted(deliveries, max_attempts=self._settings.max_attempts):
+                delay = retry_delay(
+                    deliveries, retry_after=exc.retry_after, base_s=self._settings.backoff_base_s
+                )
+                log.warning("campaign %s part %d: %s; again in %.0f s", request.campaign_id,
+                            request.part, exc, delay)  # fmt: skip
+                await msg.nak(delay=delay)
+                return
+            await self._report(msg, request, error=f"gave up after {deliveries} attempts: {exc}")
+            return
+        except (PermanentProviderError, ValueError) as exc:
+            await self._report(msg, request, error=str(exc))
+            return
+        await self._report(msg, request, provider_campaign_id=provider_id, list_id=list_id)
+
+    async def _send(self, request: bus_pb2.CampaignSendRequest) -> tuple[str, str]:
+        if request.channel not in self._provider.limits.campaign_channels:
+            raise PermanentProviderError(
+                f"the provider's API sends no {request.channel} campaigns", code="unsupported"
+            )
+        list_id = await self._gate.call(
+            FIND_LIST, 1, lambda: self._provider.find_list(request.list_name), bulk=True
+        )
+        send = CampaignSend(
+            name=request.name,
+            list_id=list_id,
+            channel=request.channel,
+            subject=template_of(request.subject),
+            body=template_of(request.body),
+            send_at=request.send_time.ToDatetime(tzinfo=UTC)
+            if request.HasField("send_time")
+            else None,
+            from_email=request.from_email,
+            from_label=request.from_label,
+            reply_to=request.reply_to or request.from_email,
+        )
+        provider_id = await self._gate.call(
+            SEND_CAMPAIGN, 1, lambda: self._provider.send_campaign(send), bulk=True
+        )
+        return provider_id, list_id
+
+    async def _report(
+        self,
+        msg: Msg,
+        request: bus_pb2.CampaignSendRequest,
+        *,
+        provider_campaign_id: str = "",
+        list_id: str = "",
+        error: str = "",
+    ) -> None:
+        """The part's result, then the ack (a result lost with a crash is published again
+        after the redelivery: the send finds the campaign by name)."""
+        if error:
+            log.error("campaign %s part %d: %s", request.campaign_id, request.part, error)
+        result = bus_pb2.CampaignStepResult(
+            campaign_id=request.campaign_id,
+            part=request.part,
+            sequence=0,
+            list_id=list_id,
+            provider_campaign_id=provider_campaign_id,
+            error=error[:MAX_REASON],
+            finish_time=to_timestamp(self._settings.clock()),
+        )
+        js = self._bus.js
+        if js is None:
+            raise ConnectionError("NATS is not connected: the send's result waits")
+        msg_id = f"campaign:{request.campaign_id}:{request.part}:send:result"
+        ack = await js.publish_async(
+            topology.CAMPAIGN_RESULTS_SUBJECT,
+            result.SerializeToString(),
+            headers={MSG_ID_HEADER: msg_id},
+        )
+        await asyncio.wait_for(ack, REPORT_TIMEOUT_S)
+        await msg.ack()
+
+
+def template_of(parts: Sequence[bus_pb2.TemplatePart]) -> tuple[TemplatePart, ...]:
+    """The bus's template as the provider interface takes it."""
+    read: list[TemplatePart] = []
+    for part in parts:
+        if part.WhichOneof("part") == "variable":
+            fallback = part.variable.fallback if part.variable.HasField("fallback") else None
+            read.append(TemplateVariable(tuple(part.variable.path), fallback))
+        else:
+            read.append(part.text)
+    return tuple(read)
