@@ -141,7 +141,9 @@ def _send_at_sql(schedule: ScheduleSpec) -> tuple[str, dict[str, Any]]:
     if schedule.when is When.AT:
         return "CAST(:send_at AS timestamptz)", {"send_at": schedule.send_at}
     if schedule.when is When.LOCAL:
-        local = f"{schedule.local_date} {schedule.local_time}"
+        day, moment = local_date(schedule), local_time(schedule)
+        assert day is not None and moment is not None  # checked when scheduled
+        local = datetime.combine(day, moment)  # naive: a wall-clock time
         zone = (
             "CASE WHEN c.timezone IN (SELECT name FROM pg_timezone_names) "
             "THEN c.timezone ELSE :default_zone END"
