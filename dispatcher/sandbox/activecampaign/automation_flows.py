@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from dispatcher.sandbox.activecampaign import webhook_events
+from dispatcher.sandbox.activecampaign import campaign_sending, webhook_events
 from dispatcher.sandbox.activecampaign.body import ref
 from dispatcher.sandbox.activecampaign.enrolments import add_enrolment, complete, in_automation
 from dispatcher.sandbox.activecampaign.memberships import SUBSCRIBED, UNSUBSCRIBED
@@ -68,8 +68,12 @@ class AutomationFlows:
         return self._state.clock
 
     def send_due(self) -> None:
+        """Decide the messages due, and send the campaigns due: a move of the clock and the
+        ticker come here for both."""
         with self._state.account() as account:
-            send_due(account, self._state.clock())
+            now = self._state.clock()
+            send_due(account, now)
+            campaign_sending.send_due(account, now)
 
     def add_flows(self, documents: list[Any]) -> list[dict[str, Any]]:
         with self._state.account() as account:

@@ -1,8 +1,14 @@
 """The account's campaigns (shared/PROVIDERS-API.md, "Campaigns and messages"): planted by a
-test with their figures (POST /_sandbox/campaigns), listed as ActiveCampaign lists them.
+test with their figures (POST /_sandbox/campaigns) or made through the API
+(campaign_drafts.py, sent by campaign_sending.py), listed as ActiveCampaign lists them.
 
-    GET /api/3/campaigns[?limit=&offset=&filters[seriesid]=&orders[sdate]=ASC|DESC]
+    GET /api/3/campaigns[?limit=&offset=&filters[seriesid]=&filters[name]=
+                         &orders[sdate]=ASC|DESC]
         -> {"campaigns": [...], "meta": {"total": "N", ...}}; every counter a string
+
+`filters[name]` (ASSUMED: no source documents it) keeps the campaigns whose name is exactly
+the one given, case and all: the dispatcher finds its campaign again by name after a lost
+answer, and a campaign's name is its key there.
 
 A planted campaign, as POST /_sandbox/campaigns takes it (or a list of them):
 
@@ -43,7 +49,7 @@ COUNTERS = (
     "uniquereplies",
 )
 STATUSES = tuple(str(n) for n in range(8))
-_DRAFT = "0"
+DRAFT, SCHEDULED, SENDING, COMPLETED = "0", "1", "2", "5"
 _PLANTABLE = frozenset({"name", "status", "type", "sdate", "seriesid", "counters"})
 
 
@@ -52,6 +58,9 @@ def list_campaigns(account: Account, call: Call) -> Answer:
     series = call.query.get("filters[seriesid]")
     if series is not None:
         rows = [row for row in rows if row["seriesid"] == series]
+    name = call.query.get("filters[name]")
+    if name is not None:
+        rows = [row for row in rows if row["name"] == name]
     order = (call.query.get("orders[sdate]") or "").upper()
     if order in ("ASC", "DESC"):
         rows.sort(key=lambda row: row["sdate"] or "", reverse=order == "DESC")
@@ -61,11 +70,12 @@ def list_campaigns(account: Account, call: Call) -> Answer:
 
 def plant(account: Account, documents: list[Any], now: float) -> list[Row]:
     """The campaigns as the API lists them (all or none: ValueError says what is wrong)."""
-    rows = [_row(document, now) for document in documents]
+    rows = [campaign_row(document, now) for document in documents]
     return [public(account.campaigns.insert(row)) for row in rows]
 
 
-def _row(document: Any, now: float) -> Row:
+def campaign_row(document: Any, now: float) -> Row:
+    """A campaign as GET /campaigns lists it, from a planted campaign's fields."""
     if not isinstance(document, dict):
         raise ValueError("a campaign is a JSON object")
     unknown = set(document) - _PLANTABLE
@@ -78,13 +88,14 @@ def _row(document: Any, now: float) -> Row:
     if status not in STATUSES:
         raise ValueError(f"status must be one of {list(STATUSES)}")
     stamp = timestamp(now)
-    sdate = document.get("sdate", None if status == _DRAFT else stamp)
+    sdate = document.get("sdate", None if status == DRAFT else stamp)
     if sdate is not None and not isinstance(sdate, str):
         raise ValueError("sdate must be an ISO 8601 time")
     series = str(document.get("seriesid", 0))
     row: Row = {"type": str(document.get("type", "single")), "userid": "1", "segmentid": "0"}
     row |= {"seriesid": series, "automation": series, "name": name, "status": status}
     row |= {"cdate": stamp, "mdate": stamp, "sdate": sdate, "ldate": sdate}
+    row |= {"basemessageid": "0", "scheduleddate": None}  # set by PUT /campaigns/{id}/edit
     return row | _counters(document.get("counters"))
 
 

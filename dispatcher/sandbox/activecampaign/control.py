@@ -1,5 +1,6 @@
 """The /_sandbox/ endpoints of the ActiveCampaign sandbox: the shared ones (common/control.py),
-the simulated sending's (common/flow_control.py: clock, flows, messages) and its own views,
+the simulated sending's (common/flow_control.py: clock, flows, messages; common/
+campaign_sends.py: campaign messages and seeded engagement) and its own views,
 reset, automations, the exclusion list, engagement and webhook deliveries."""
 
 from __future__ import annotations
@@ -7,15 +8,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from dispatcher.sandbox.activecampaign import (
-    automation_flows,
-    campaigns,
-    imports,
-    views,
-    webhook_events,
-)
+from dispatcher.sandbox.activecampaign import automation_flows, campaigns, views, webhook_events
+from dispatcher.sandbox.activecampaign.due import settle_due
 from dispatcher.sandbox.activecampaign.state import ActiveCampaignState
 from dispatcher.sandbox.activecampaign.store import Account
+from dispatcher.sandbox.common.campaign_sends import answer_campaign_views
 from dispatcher.sandbox.common.control import PREFIX, answer_shared
 from dispatcher.sandbox.common.engagement import Engagement
 from dispatcher.sandbox.common.flow_control import answer_flows
@@ -37,6 +34,8 @@ def answer(
         return
     if answer_flows(handler, state.flows, path, query, body):
         return
+    if answer_campaign_views(handler, state.campaign_sends, path, query, body):
+        return
     match handler.command, path.rstrip("/"):
         case "POST", "/_sandbox/reset":
             state.reset()
@@ -53,8 +52,7 @@ def answer(
             handler.send_json(200, state.webhooks.log.entries(query.get("webhook")))
         case "GET", view_path if view_path.removeprefix(PREFIX) in views.VIEWS:
             with state.account() as account:
-                automation_flows.send_due(account, state.clock())
-                imports.settle(account, state.clock())
+                settle_due(account, state.clock())
                 view = views.VIEWS[view_path.removeprefix(PREFIX)](account, query)
             handler.send_json(200, view)
         case _:
@@ -66,7 +64,7 @@ def engage(state: ActiveCampaignState, document: Any) -> dict[str, Any]:
     will deliver. ValueError says what is wrong; webhook_events.UnknownContact."""
     engagement = Engagement.from_json(document)
     with state.account() as account:
-        automation_flows.send_due(account, state.clock())  # judged before the change
+        settle_due(account, state.clock())  # judged and sent before the change
         return webhook_events.engaged(account, engagement, state.clock())
 
 
@@ -88,7 +86,7 @@ def _exclude(handler: SandboxHandler, state: ActiveCampaignState, body: bytes) -
         handler.send_json(400, {"message": 'Send {"emails": ["<address>", ...]}.'})
         return
     with state.account() as account:
-        automation_flows.send_due(account, state.clock())  # judged before the change
+        settle_due(account, state.clock())  # judged and sent before the change
         account.excluded.update(e.strip().lower() for e in emails)
     handler.send(204)
 

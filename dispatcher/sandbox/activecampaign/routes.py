@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dispatcher.sandbox.activecampaign import (
+    campaign_drafts,
     campaigns,
     catalog,
     contacts,
     ecommerce,
+    email_messages,
     imports,
     memberships,
     tracking,
@@ -22,5 +24,7 @@ ROUTES: tuple[Route, ...] = (
     *ecommerce.ROUTES,
     *tracking.ROUTES,
     *campaigns.ROUTES,
+    *campaign_drafts.ROUTES,
+    *email_messages.ROUTES,
     *webhooks.ROUTES,
 )

@@ -6,14 +6,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from dispatcher.sandbox.activecampaign import automation_flows, imports, views
+from dispatcher.sandbox.activecampaign import views
 from dispatcher.sandbox.activecampaign.control import engage
+from dispatcher.sandbox.activecampaign.due import settle_due
 from dispatcher.sandbox.activecampaign.server import ActiveCampaignServer
 from dispatcher.sandbox.activecampaign.state import (
     DEFAULT_IMPORT_DELAY_S,
     ActiveCampaignState,
     Settings,
 )
+from dispatcher.sandbox.common.campaign_sends import DEFAULT_LIMIT, EngagementSeed, MessageFilter
 from dispatcher.sandbox.common.flow_control import FlowsInProcess
 from dispatcher.sandbox.common.running import RunningServer
 
@@ -34,8 +36,7 @@ class ActiveCampaignSandbox(FlowsInProcess, RunningServer):
         """A /_sandbox/<name> view: contacts, events, orders, automations, imports, lists,
         members (of `list=`), webhooks."""
         with self.state.account() as account:
-            automation_flows.send_due(account, self.state.clock())
-            imports.settle(account, self.state.clock())
+            settle_due(account, self.state.clock())
             return views.VIEWS[name](account, query)
 
     def members(self, list_id: str) -> dict[str, str]:
@@ -54,7 +55,7 @@ class ActiveCampaignSandbox(FlowsInProcess, RunningServer):
         """Put addresses on the account's exclusion list (a bulk import skips them), as
         POST /_sandbox/exclusions does."""
         with self.state.account() as account:
-            automation_flows.send_due(account, self.state.clock())
+            settle_due(account, self.state.clock())
             account.excluded.update(e.strip().lower() for e in emails)
 
     def engage(self, **fields: Any) -> dict[str, Any]:
@@ -62,6 +63,35 @@ class ActiveCampaignSandbox(FlowsInProcess, RunningServer):
         type, message_id, url, bounce_type, phone, campaign_id, reason): its effect, and
         {"external_ids", "webhooks"} it will be delivered to."""
         return engage(self.state, fields)
+
+    def campaign_messages(
+        self,
+        campaign_id: str | None = None,
+        email: str | None = None,
+        status: str | None = None,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """The campaigns' messages, as GET /_sandbox/campaign-messages returns them
+        ({"messages", "total"}); the campaigns due sent first."""
+        sends = self.state.campaign_sends
+        sends.send_due()
+        wanted = MessageFilter(campaign_id, email, status)
+        page, total = sends.book.messages(wanted, limit=limit, offset=offset)
+        return {"messages": page, "total": total}
+
+    def campaign_summary(self) -> dict[str, Any]:
+        """GET /_sandbox/campaign-messages/summary: {"campaigns": {id: {name, sent,
+        skipped}}}."""
+        self.state.campaign_sends.send_due()
+        return self.state.campaign_sends.book.summary()
+
+    def seed_campaign_engagement(self, **document: Any) -> None:
+        """How recipients of campaigns sent from now on engage, as POST
+        /_sandbox/campaign-engagement takes it: seed, default, by_subject."""
+        seed = EngagementSeed.from_json(document)
+        self.state.campaign_sends.engagement.configure(seed)
 
     def webhook_deliveries(self, webhook: str | None = None) -> list[dict[str, Any]]:
         """Every webhook delivery attempt, as GET /_sandbox/webhook-deliveries returns them."""

@@ -7,8 +7,9 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from dispatcher.sandbox.activecampaign import automation_flows, control, imports, tracking
+from dispatcher.sandbox.activecampaign import control, tracking
 from dispatcher.sandbox.activecampaign.body import Call
+from dispatcher.sandbox.activecampaign.due import settle_due
 from dispatcher.sandbox.activecampaign.errors import ApiError, Throttled, bare, forbidden
 from dispatcher.sandbox.activecampaign.limits import API_PER_SECOND, EVENTS_PER_SECOND
 from dispatcher.sandbox.activecampaign.routes import ROUTES
@@ -112,8 +113,7 @@ class _Handler(SandboxHandler):
             size=len(body),
         )
         with state.account() as account:
-            automation_flows.send_due(account, call.now)  # before the call changes anything
-            imports.settle(account, call.now)
+            settle_due(account, call.now)  # before the call changes anything
             return route.handle(account, call)
 
     def _answer_error(self, arrival: Arrival, error: ApiError) -> None:

@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from dispatcher.sandbox.activecampaign import webhook_events
-from dispatcher.sandbox.activecampaign.automation_flows import AutomationFlows, send_due
+from dispatcher.sandbox.activecampaign.automation_flows import AutomationFlows
+from dispatcher.sandbox.activecampaign.campaign_sending import CampaignSending
+from dispatcher.sandbox.activecampaign.due import settle_due
 from dispatcher.sandbox.activecampaign.limits import WINDOWS
 from dispatcher.sandbox.activecampaign.store import Account, seeded_account
 from dispatcher.sandbox.common.clock import SandboxClock
 from dispatcher.sandbox.common.faults import FaultQueue
 from dispatcher.sandbox.common.recording import RequestLog
 from dispatcher.sandbox.common.throttled import RefusalLog
-from dispatcher.sandbox.common.webhooks import Target, Ticker, WebhookSender
+from dispatcher.sandbox.common.webhooks import Outgoing, Target, Ticker, WebhookSender
 from dispatcher.sandbox.common.windows import WindowCounter
 
 DEFAULT_IMPORT_DELAY_S = 2.0
@@ -46,6 +48,7 @@ class ActiveCampaignState:
         self.log = RequestLog()
         self.refusals = RefusalLog()
         self.flows = AutomationFlows(self)
+        self.campaign_sends = CampaignSending(self)
         self.webhooks = WebhookSender(
             webhook_events.POLICY,
             webhook_events.encode,
@@ -65,8 +68,13 @@ class ActiveCampaignState:
             try:
                 yield self._account
             finally:
+                # Handed over a webhook at a time: a campaign's seeded engagement queues
+                # an event per message sent.
+                outbox: dict[str, list[Outgoing]] = {}
                 for webhook_id, item in self._account.take_webhook_outbox():
-                    self.webhooks.submit(webhook_id, [item])
+                    outbox.setdefault(webhook_id, []).append(item)
+                for webhook_id, items in outbox.items():
+                    self.webhooks.submit(webhook_id, items)
                 if len(self._account.webhooks):
                     self.ticker.start()
 
@@ -85,12 +93,14 @@ class ActiveCampaignState:
         return self.refusals.report(self.windows)
 
     def clear_log(self) -> None:
-        """Forget recorded requests, rejections, refusals, peaks, webhook delivery attempts and
-        the messages already decided (not the account: its automations' messages and runs,
-        and its webhooks, stay)."""
+        """Forget recorded requests, rejections, refusals, peaks, webhook delivery attempts,
+        the messages already decided and the campaign messages recorded (not the account: its
+        automations' messages and runs, its campaigns with their counters, and its webhooks,
+        stay)."""
         with self.account() as account:
-            send_due(account, self.clock())  # what is due was sent before the clearing
+            settle_due(account, self.clock())  # what is due was sent before the clearing
             account.flows.forget_decided()
+            account.campaign_book.clear()
         self.log.clear()
         self.webhooks.log.clear()
         self.refusals.clear()

@@ -9,6 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dispatcher.sandbox.activecampaign.errors import ApiError, no_result
+from dispatcher.sandbox.common.campaign_sends import (
+    CampaignMessageBook,
+    CampaignSchedule,
+    SeededEngagement,
+)
 from dispatcher.sandbox.common.flows import FlowBook
 from dispatcher.sandbox.common.webhooks import Outgoing
 
@@ -109,13 +114,34 @@ class TrackedEvent:
 
 
 @dataclass
+class CampaignPlan:
+    """What PUT /campaigns/{id}/edit set on a campaign (campaign_drafts.py): its lists, its
+    message, and when it is to go (None: at once when scheduled)."""
+
+    list_ids: tuple[str, ...] = ()
+    message_id: str | None = None
+    scheduled_s: float | None = None
+
+
+@dataclass
+class CampaignReach:
+    """Who engaged with a campaign so far, for its unique counters (campaign_reports.py):
+    contact ids that opened, that clicked, and (contact id, url) pairs clicked."""
+
+    opened: set[str] = field(default_factory=set)
+    clicked: set[str] = field(default_factory=set)
+    links: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass
 class Account:
     contacts: Table = field(default_factory=lambda: Table("contact", ("email_key",)))
     field_values: Table = field(default_factory=lambda: Table("FieldValue", ("contact",)))
     fields: Table = field(default_factory=lambda: Table("Field", ("title_key",)))
     field_rels: Table = field(default_factory=lambda: Table("FieldRel"))
     lists: Table = field(default_factory=lambda: Table("List"))
-    contact_lists: Table = field(default_factory=lambda: Table("ContactList", ("contact",)))
+    # Indexed by list too: a campaign's send reads its lists' members without a scan.
+    contact_lists: Table = field(default_factory=lambda: Table("ContactList", ("contact", "list")))
     tags: Table = field(default_factory=lambda: Table("Tag", ("tag_key",)))
     contact_tags: Table = field(default_factory=lambda: Table("ContactTag", ("contact",)))
     automations: Table = field(default_factory=lambda: Table("Automation"))
@@ -147,6 +173,16 @@ class Account:
     # with the campaigns, as ActiveCampaign makes each automation email a campaign, but
     # not listed by GET /campaigns (the sandbox's choice: those are the planted ones).
     automation_campaigns: dict[tuple[str, int], str] = field(default_factory=dict)
+    # Campaigns made through the API: their email messages (POST /messages), what each
+    # campaign sends to whom and when (campaign_drafts.py), and their sending: the schedule,
+    # every message recorded, the seeded engagement in force and who engaged
+    # (campaign_sending.py, campaign_reports.py).
+    email_messages: Table = field(default_factory=lambda: Table("Message"))
+    campaign_plans: dict[str, CampaignPlan] = field(default_factory=dict)
+    campaign_schedule: CampaignSchedule = field(default_factory=CampaignSchedule)
+    campaign_book: CampaignMessageBook = field(default_factory=CampaignMessageBook)
+    campaign_engagement: SeededEngagement = field(default_factory=SeededEngagement)
+    campaign_reach: dict[str, CampaignReach] = field(default_factory=dict)
 
     def automation_campaign(self, automation_id: str, step: int) -> str:
         """The campaign id of the automation's email at `step` (made the first time)."""

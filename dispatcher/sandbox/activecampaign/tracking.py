@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, unquote
 
 from dispatcher.sandbox.activecampaign import automation_flows
 from dispatcher.sandbox.activecampaign.body import Call, required_text
+from dispatcher.sandbox.activecampaign.due import settle_due
 from dispatcher.sandbox.activecampaign.errors import ApiError, duplicate, invalid, message
 from dispatcher.sandbox.activecampaign.routing import Answer, route
 from dispatcher.sandbox.activecampaign.state import ActiveCampaignState
@@ -76,7 +77,7 @@ def track(state: ActiveCampaignState, method: str, body: bytes) -> tuple[int, An
     settings = state.settings
     with state.account() as account:
         now = state.clock()
-        automation_flows.send_due(account, now)  # before the event changes anything
+        settle_due(account, now)  # before the event changes anything
         refused = _refusal(account, form, settings.tracking_actid, settings.tracking_key)
         if refused is not None:
             return 200, {"success": 0, "message": refused}, recorded

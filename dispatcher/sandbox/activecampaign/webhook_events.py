@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+from dispatcher.sandbox.activecampaign import campaign_reports
 from dispatcher.sandbox.activecampaign.memberships import SUBSCRIBED, UNSUBSCRIBED
 from dispatcher.sandbox.activecampaign.store import Account, Row, timestamp
 from dispatcher.sandbox.common import engagement as kinds
@@ -86,20 +87,78 @@ def message_sent(account: Account, message: Message, contact: Row) -> None:
 def engaged(account: Account, engagement: Engagement, now: float) -> dict[str, Any]:
     """Apply an engagement to the account and report it; what POST /_sandbox/engagement
     answers: {"external_ids", "webhooks"}. UnknownContact; ValueError for a message_id
-    naming no message sent, an SMS unsubscribe without a phone number."""
+    naming no message sent (or given with a campaign of the account's), an SMS unsubscribe
+    without a phone number."""
     contact = account.contact_by_email(engagement.email)
     if contact is None:
         raise UnknownContact(f"No contact with the email {engagement.email}")
+    campaign = account.campaigns.get(engagement.campaign_id or "")
+    if campaign is not None:
+        if engagement.message_id is not None:
+            raise ValueError("message_id names an automation's message, not a campaign's")
+        return campaign_engaged(account, engagement, contact, campaign, now)
     message = chosen_message(engagement, account.flows.messages(status="sent"))
-    phone = engagement.phone or contact.get("phone") or ""
+    phone = _phone(engagement, contact)
+    flow = account.flows.get(str(message["flow"])) if message else None
+    described = _campaign(account, engagement, message)
+    gate = flow.gate if flow else None
+    return _report(account, engagement, contact, now, gate, described, phone)
+
+
+def campaign_engaged(
+    account: Account,
+    engagement: Engagement,
+    contact: Row,
+    campaign: Row,
+    now: float,
+    list_id: str | None = None,
+) -> dict[str, Any]:
+    """An engagement with one of the account's campaigns (seeded, campaign_sending.py, or
+    told): its effect, reported naming the campaign (campaign_reports.py), then counted in
+    the campaign's counters. `list_id`: the campaign's list it reached the contact through
+    (by default the first of its lists the contact is on)."""
+    phone = _phone(engagement, contact)
+    gate = list_id or _campaign_list(account, campaign["id"], contact)
+    described = campaign_reports.webhook_fields(account, campaign)
+    reported = _report(account, engagement, contact, now, gate, described, phone)
+    campaign_reports.count_engagement(account, campaign, contact, engagement)
+    return reported
+
+
+def _campaign_list(account: Account, campaign_id: str, contact: Row) -> str | None:
+    plan = account.campaign_plans.get(campaign_id)
+    if plan is None:
+        return None
+    on = {row["list"] for row in account.contact_lists.where(contact=contact["id"])}
+    return next((list_id for list_id in plan.list_ids if list_id in on), None)
+
+
+def _phone(engagement: Engagement, contact: Row) -> str:
+    """The number an engagement names; ValueError for an SMS unsubscribe without one."""
+    phone: str = engagement.phone or contact.get("phone") or ""
     if engagement.type == kinds.SMS_UNSUBSCRIBED and not phone:
         raise ValueError("an SMS unsubscribe needs a phone: the contact has none")
+    return phone
+
+
+def _report(
+    account: Account,
+    engagement: Engagement,
+    contact: Row,
+    now: float,
+    gate: str | None,
+    described: dict[str, str],
+    phone: str,
+) -> dict[str, Any]:
+    """Apply the engagement, then queue its event (`described`: the message it was with)
+    for the webhooks subscribed; {"external_ids", "webhooks"}. `gate`: the list it names
+    (else the first whose status it changed, else "0")."""
     changed = _apply(account, engagement, contact, now)
+    if not len(account.webhooks):  # nothing to build: a seeded send engages many
+        return {"external_ids": [], "webhooks": []}
     kind = TYPE_OF[engagement.type]
-    flow = account.flows.get(str(message["flow"])) if message else None
-    gate = flow.gate if flow else None
     form = _common(kind, now, gate or (changed[0] if changed else "0"), contact)
-    form |= _campaign(account, engagement, message) | _own_fields(engagement, kind, phone)
+    form |= described | _own_fields(engagement, kind, phone)
     return emit(account, form)
 
 
