@@ -483,10 +483,12 @@ def _configure_engagement(handler: SandboxHandler, holder: SeededEngagement, bod
 def values_of(names: Sequence[str], source: Mapping[str, Any]) -> Values:
     """The render inputs of one recipient: `source`'s value of each name, as text (None when
     missing), in the order the compiled templates expect."""
-    return tuple(_text(source.get(name)) for name in names)
+    return tuple(as_text(source.get(name)) for name in names)
 
 
-def _text(value: Any) -> str | None:
+def as_text(value: Any) -> str | None:
+    """A stored value as a template shows it: text as is, None as None, anything else as
+    JSON writes it (a number, true/false, a list)."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool | dict | list):

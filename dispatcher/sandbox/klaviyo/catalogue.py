@@ -162,6 +162,11 @@ class CatalogueBook:
         with self._lock:
             return list(self._campaigns.values())
 
+    def new_id(self, now: float) -> str:
+        """A campaign's (or campaign message's) id: 26 characters, the time, then a counter
+        (unique in this sandbox, whichever way the campaign was made)."""
+        return self._ulid(now)
+
     def _ulid(self, now: float) -> str:
         """26 characters: the time, then a counter (unique in this sandbox)."""
         with self._lock:

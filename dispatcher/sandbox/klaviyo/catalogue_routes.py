@@ -1,6 +1,7 @@
 """The catalogue endpoints (catalogue.py keeps what they answer from):
 
-    GET  /api/campaigns?filter=equals(messages.channel,"email")   the channel clause is required
+    GET  /api/campaigns?filter=equals(messages.channel,"email")   the planted campaigns and those
+         made by POST /api/campaigns (campaign_routes.py); the channel clause is required
          (400 without it, as Klaviyo's `filter` is); and(...) may add equals(archived,false),
          equals/any(status,...), contains(name,"..."), any(id,[...]); page[size] 1-100 (100)
     GET  /api/flows          the simulated flows (POST /_sandbox/flows), all live, trigger
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dispatcher.sandbox.klaviyo.campaigns import campaign_resource as sent_campaign_resource
 from dispatcher.sandbox.klaviyo.catalogue import (
     STATISTICS,
     TIMEFRAMES,
@@ -61,6 +63,7 @@ MESSAGE_CHANNELS = ("email", "sms", "mobile_push")
 MAX_WINDOW = timedelta(days=366)
 _FILTER_ITEM = r"""(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')"""
 _CLAUSE = re.compile(r"(?P<op>[a-z-]+)\((?P<field>[a-z_.]+),(?P<value>.*)\)", re.DOTALL)
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
 _ITEM = re.compile(rf"\s*({_FILTER_ITEM})\s*(?:,|$)", re.DOTALL)
 Clause = tuple[str, str, Any]  # operator, field, value (a string, a bool or a list)
 Writer = Callable[[SandboxState, dict[str, str], Any, str, str], tuple[int, bytes]]
@@ -109,7 +112,7 @@ def _value(text: str) -> Any:
             position = found.end()
         return items
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        return text[1:-1]
+        return _ESCAPED.sub(r"\1", text[1:-1])  # a backslash escapes a quote or itself
     raise ValueError(f"{text!r} is not a quoted string, a list of them or a boolean")
 
 
@@ -174,10 +177,11 @@ def _campaigns(state: SandboxState, params: dict[str, str], query: Query, base: 
         )
         raise ReadError(400, detail, "filter")
     size, offset = page_size(query, default=100, most=100), page_offset(query)
+    listed = [(c.channel, campaign_resource(c, base)) for c in state.catalogue.campaigns()]
+    listed += [(c.channel, sent_campaign_resource(c, base)) for c in state.campaigns.all()]
     found = []
-    for campaign in state.catalogue.campaigns():
-        resource = campaign_resource(campaign, base)
-        seen = resource["attributes"] | {"id": campaign.id, "messages.channel": campaign.channel}
+    for channel, resource in listed:
+        seen = resource["attributes"] | {"id": resource["id"], "messages.channel": channel}
         if _keeps(clauses, seen):
             found.append(resource)
     links = page_links(f"{base}{CAMPAIGNS}/", query, size, offset, len(found))
@@ -383,8 +387,23 @@ def _report_filter(value: Any, report: _Report) -> list[Clause]:
 
 
 def _campaign_rows(state: SandboxState) -> list[Row]:
-    """A row per campaign sent (one message each), with its planted counts."""
-    return [
+    """A row per campaign sent (one message each): a planted one's counts, a simulated
+    one's recipients and seeded engagements (campaigns.py)."""
+    simulated = [
+        Row(
+            {
+                "campaign_id": c.id,
+                "campaign_message_id": c.message_id,
+                "send_channel": c.channel,
+                "campaign_message_name": c.definition.get("label") or c.name,
+            },
+            c.counts,
+            c.send_s,
+        )
+        for c in state.campaigns.all()
+        if c.status == "Sent" and c.send_s is not None
+    ]
+    return simulated + [
         Row(
             {
                 "campaign_id": c.id,

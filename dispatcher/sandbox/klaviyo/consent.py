@@ -35,9 +35,10 @@ naming a profile the account does not know creates it, as Klaviyo does.
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from copy import deepcopy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 NEVER_SUBSCRIBED, SUBSCRIBED, UNSUBSCRIBED = "NEVER_SUBSCRIBED", "SUBSCRIBED", "UNSUBSCRIBED"
 USER_SUPPRESSED, UNSUBSCRIBE = "USER_SUPPRESSED", "UNSUBSCRIBE"
@@ -116,6 +117,16 @@ class ProfileConsent:
             },
             "lists": sorted(self.lists),
         }
+
+
+class AudienceMember(NamedTuple):
+    """A list member's reachability as the account holds it (consent.audience)."""
+
+    email: str | None
+    phone_number: str | None
+    email_consent: str
+    sms_consent: str
+    suppressions: tuple[str, ...]  # reasons, sorted
 
 
 @dataclass(frozen=True)
@@ -206,6 +217,26 @@ class ConsentBook:
         with self._lock:
             profiles = self._profiles.values()
             return [(p.email, p.phone_number) for p in profiles if list_id in p.lists]
+
+    def audience(
+        self, included: Collection[str], excluded: Collection[str]
+    ) -> list[AudienceMember]:
+        """Each profile in any `included` list and in no `excluded` one (once, however many
+        of the lists hold it), in the order the book first knew them: a campaign's
+        recipients. One pass under the lock, no copies of the records (500,000 members)."""
+        wanted, unwanted = frozenset(included), frozenset(excluded)
+        with self._lock:
+            return [
+                AudienceMember(
+                    p.email,
+                    p.phone_number,
+                    p.consent["email"],
+                    p.consent["sms"],
+                    tuple(sorted(p.suppressions)) if p.suppressions else (),
+                )
+                for p in self._profiles.values()
+                if not wanted.isdisjoint(p.lists) and unwanted.isdisjoint(p.lists)
+            ]
 
     def engaged(
         self, attributes: dict[str, Any], channel: str | None, suppression: str | None, at: str

@@ -1,5 +1,6 @@
 """The Klaviyo sandbox's /_sandbox/ control endpoints: the shared ones (common/control.py),
-the simulated sending's (common/flow_control.py: clock, flows, messages) and its own (events,
+the simulated sending's (common/flow_control.py: clock, flows, messages;
+common/campaign_sends.py: campaign messages and seeded engagement) and its own (events,
 profiles, lists, throttles, engagement, webhook deliveries). See the package docstring for the
 list."""
 
@@ -8,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from dispatcher.sandbox.common.campaign_sends import SENT, MessageFilter, answer_campaign_views
+from dispatcher.sandbox.common.clock import SandboxClock
 from dispatcher.sandbox.common.control import answer_shared, parsed_or_refused
 from dispatcher.sandbox.common.engagement import Engagement
 from dispatcher.sandbox.common.flow_control import answer_flows
@@ -28,7 +31,10 @@ def control(handler: _Handler, path: str, query: dict[str, list[str]], body: byt
     state = handler.server.state
     if answer_shared(handler, state, path, _first(query, "path"), body):
         return
-    if answer_flows(handler, state.flows, path, {k: v[0] for k, v in query.items()}, body):
+    firsts = {k: v[0] for k, v in query.items()}
+    if answer_flows(handler, _Sending(state), path, firsts, body):
+        return
+    if answer_campaign_views(handler, state.campaigns, path, firsts, body):
         return
     match handler.command, path.rstrip("/"):
         case "GET", "/_sandbox/events":
@@ -61,6 +67,35 @@ def control(handler: _Handler, path: str, query: dict[str, list[str]], body: byt
                 handler.send_json(201, state.throttles())
         case _:
             handler.send(404, error_document(404, detail=f"No such control endpoint: {path}"))
+
+
+class _Sending:
+    """The flows as the shared flow endpoints see them, except that moving the clock sends
+    whatever fell due, the campaigns' sends as well as the flows' messages."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self._state = state
+
+    @property
+    def clock(self) -> SandboxClock:
+        return self._state.clock
+
+    def send_due(self) -> None:
+        self._state.send_due()
+
+    def add_flows(self, documents: list[Any]) -> list[dict[str, Any]]:
+        return self._state.flows.add_flows(documents)
+
+    def flow_list(self) -> list[dict[str, Any]]:
+        return self._state.flows.flow_list()
+
+    def clear_flows(self) -> None:
+        self._state.flows.clear_flows()
+
+    def messages(
+        self, email: str | None = None, flow: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        return self._state.flows.messages(email, flow, status)
 
 
 def _first(query: dict[str, list[str]], name: str) -> str | None:
@@ -120,9 +155,30 @@ def _plant_profile(handler: _Handler, body: bytes) -> None:
 
 def engage(state: SandboxState, document: Any) -> dict[str, Any]:
     """POST /_sandbox/engagement (webhook_events.py): its effect, and the external ids it
-    will deliver. ValueError says what is wrong with it."""
+    will deliver. ValueError says what is wrong with it. An engagement whose `campaign_id`
+    names a campaign the sandbox sent is with that campaign's message (the one `message_id`
+    names, else the person's); any other with a flow's message."""
     engagement = Engagement.from_json(document)
+    campaign_message = _campaign_message(state, engagement)
+    if campaign_message is not None:
+        return state.webhooks.engaged_with(engagement, {"$message": str(campaign_message["id"])})
     return state.webhooks.engaged(engagement, state.flows.messages(status="sent"))
+
+
+def _campaign_message(state: SandboxState, engagement: Engagement) -> dict[str, Any] | None:
+    """The sent campaign message an engagement is about; None when it names no campaign the
+    sandbox sent. ValueError: the campaign sent the person (or `message_id`) nothing."""
+    if engagement.campaign_id is None or state.campaigns.get(engagement.campaign_id) is None:
+        return None
+    wanted = MessageFilter(engagement.campaign_id, engagement.email, SENT)
+    messages, _ = state.campaigns.book.messages(wanted, limit=1_000_000)
+    if engagement.message_id is not None:
+        messages = [m for m in messages if str(m["id"]) == engagement.message_id]
+    if not messages:
+        raise ValueError(
+            f"campaign {engagement.campaign_id} sent {engagement.email} no such message"
+        )
+    return messages[-1]
 
 
 def _engage(handler: _Handler, body: bytes) -> None:

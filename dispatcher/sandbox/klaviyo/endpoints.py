@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from dispatcher.sandbox.klaviyo.campaigns import ASSIGN_TEMPLATE, CAMPAIGNS, SEND_JOBS
 from dispatcher.sandbox.klaviyo.push_tokens import PUSH_TOKENS
+from dispatcher.sandbox.klaviyo.templates import TEMPLATES
 from dispatcher.sandbox.klaviyo.validation import ROUTES
 from dispatcher.sandbox.klaviyo.webhook_book import WEBHOOK_TOPICS, WEBHOOKS
 
@@ -56,7 +58,14 @@ ENDPOINTS = (
     Endpoint("GET", WEBHOOKS + "/{id}"),
     Endpoint("DELETE", WEBHOOKS + "/{id}"),
     Endpoint("GET", WEBHOOK_TOPICS),
-    Endpoint("GET", "/api/campaigns"),
+    Endpoint("GET", CAMPAIGNS),
+    Endpoint("POST", CAMPAIGNS),
+    Endpoint("GET", CAMPAIGNS + "/{id}"),
+    Endpoint("POST", ASSIGN_TEMPLATE),
+    Endpoint("POST", SEND_JOBS),
+    Endpoint("GET", SEND_JOBS + "/{id}"),
+    Endpoint("POST", TEMPLATES),
+    Endpoint("DELETE", TEMPLATES + "/{id}"),
     Endpoint("GET", "/api/flows"),
     Endpoint("GET", "/api/metrics"),
     Endpoint("POST", "/api/campaign-values-reports"),

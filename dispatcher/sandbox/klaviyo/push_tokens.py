@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 PUSH_TOKENS = "/api/push-tokens"
+# A token whose app the person has not allowed to notify them (or has stopped allowing)
+# gets no push; ASSUMED for campaigns: Klaviyo sends to authorized and provisional devices.
+SENDABLE = frozenset({"AUTHORIZED", "PROVISIONAL"})
 
 
 @dataclass
@@ -49,3 +52,17 @@ class PushTokenBook:
     def view(self) -> list[dict[str, Any]]:
         with self._lock:
             return [asdict(record) for record in self._tokens.values()]
+
+    def devices(self) -> dict[str, str]:
+        """A token the account may push to, by its profile's lower-cased email and by
+        "phone:<number>" (the first one found for each): who a push campaign reaches."""
+        found: dict[str, str] = {}
+        with self._lock:
+            for record in self._tokens.values():
+                if record.enablement_status not in SENDABLE:
+                    continue
+                if record.email:
+                    found.setdefault(record.email.lower(), record.token)
+                if record.phone_number:
+                    found.setdefault(f"phone:{record.phone_number}", record.token)
+        return found

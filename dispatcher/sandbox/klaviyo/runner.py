@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from dispatcher.sandbox.common.campaign_sends import DEFAULT_LIMIT, MessageFilter
 from dispatcher.sandbox.common.flow_control import FlowsInProcess
 from dispatcher.sandbox.common.running import RunningServer
 from dispatcher.sandbox.klaviyo import list_routes
@@ -57,6 +58,23 @@ class Sandbox(FlowsInProcess, RunningServer):
         self.state.flows.send_due()
         return engage(self.state, fields)
 
+    def advance_clock(self, seconds: float) -> float:
+        """Move the sandbox's clock on, as POST /_sandbox/clock does; what fell due goes
+        out (flows' messages and campaigns); the new time."""
+        now: float = self.state.clock.advance(seconds)
+        self.state.send_due()
+        return now
+
+    def campaign_messages(self, **query: str) -> dict[str, Any]:
+        """The campaigns' messages, as GET /_sandbox/campaign-messages returns them
+        ({"messages", "total"}; campaign_id, email, status, limit, offset)."""
+        self.state.send_due()
+        limit, offset = int(query.pop("limit", DEFAULT_LIMIT)), int(query.pop("offset", 0))
+        page, total = self.state.campaigns.book.messages(
+            MessageFilter(**query), limit=limit, offset=offset
+        )
+        return {"messages": page, "total": total}
+
     def webhook_deliveries(self, webhook: str | None = None) -> list[dict[str, Any]]:
         """Every webhook delivery attempt, as GET /_sandbox/webhook-deliveries returns them."""
         return self.state.webhooks.deliveries.entries(webhook)
@@ -64,7 +82,7 @@ class Sandbox(FlowsInProcess, RunningServer):
     def webhooks_idle(self, timeout_s: float = 10.0) -> bool:
         """Decide the messages due, then wait until no webhook delivery is pending, in flight
         or waiting for a retry."""
-        self.state.flows.send_due()
+        self.state.send_due()
         return self.state.webhooks.sender.wait_idle(timeout_s)
 
     def reset(self) -> None:

@@ -13,7 +13,12 @@ from dispatcher.sandbox.common.faults import Fault
 from dispatcher.sandbox.common.http import SandboxHandler, SandboxHTTPServer
 from dispatcher.sandbox.common.recording import Arrival
 from dispatcher.sandbox.common.windows import Refusal
-from dispatcher.sandbox.klaviyo import catalogue_routes, push_routes, webhook_routes
+from dispatcher.sandbox.klaviyo import (
+    campaign_routes,
+    catalogue_routes,
+    push_routes,
+    webhook_routes,
+)
 from dispatcher.sandbox.klaviyo.control import control
 from dispatcher.sandbox.klaviyo.endpoints import (
     ERASURE_JOBS,
@@ -46,14 +51,16 @@ _READERS = {
     **webhook_routes.READERS,
     **catalogue_routes.READERS,
     **push_routes.READERS,
+    **campaign_routes.READERS,
 }
 WRITERS = {
     **LIST_WRITERS,
     **webhook_routes.WRITERS,
     **catalogue_routes.WRITERS,
     **push_routes.WRITERS,
+    **campaign_routes.WRITERS,
 }
-REMOVERS = {**webhook_routes.REMOVERS, **push_routes.REMOVERS}
+REMOVERS = {**webhook_routes.REMOVERS, **push_routes.REMOVERS, **campaign_routes.REMOVERS}
 
 
 class _Reject(Exception):
@@ -96,7 +103,7 @@ class _Handler(SandboxHandler):
         if body is None:
             return
         state = self.server.state
-        state.flows.send_due()  # what fell due goes out before anything changes
+        state.send_due()  # what fell due goes out before anything changes
         if url.path.startswith(CONTROL_PREFIX):
             control(self, url.path, parse_qs(url.query), body)
             return

@@ -1,6 +1,7 @@
 """What the sandbox remembers: accepted requests, the unique_id index, rejections, queued
 faults, rate-limit windows, the fake account's profiles, consent, lists and import jobs, and
-its flows with the messages they sent (flows.py), its webhooks with what was sent to them
+its flows with the messages they sent (flows.py), its templates and campaigns with the
+messages they sent (templates.py, campaigns.py), its webhooks with what was sent to them
 (webhook_events.py). One lock per part; every operation under one is O(1) or a copy."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dispatcher.sandbox.common.faults import FaultQueue, object_fields
 from dispatcher.sandbox.common.recording import Arrival, RequestLog, iso
 from dispatcher.sandbox.common.throttled import RefusalLog
 from dispatcher.sandbox.common.windows import RateWindow, Refusal
+from dispatcher.sandbox.klaviyo.campaigns import KlaviyoCampaigns
 from dispatcher.sandbox.klaviyo.catalogue import CatalogueBook
 from dispatcher.sandbox.klaviyo.consent import ConsentBook
 from dispatcher.sandbox.klaviyo.flows import KlaviyoFlows
@@ -30,6 +32,7 @@ from dispatcher.sandbox.klaviyo.lists import ListStore
 from dispatcher.sandbox.klaviyo.profiles import ProfileStore
 from dispatcher.sandbox.klaviyo.push_tokens import PushTokenBook
 from dispatcher.sandbox.klaviyo.rates import RateLimiter
+from dispatcher.sandbox.klaviyo.templates import TemplateBook
 from dispatcher.sandbox.klaviyo.validation import import_list_ids, import_profile_errors
 from dispatcher.sandbox.klaviyo.webhook_events import DEFAULT_BACKOFF_S, KlaviyoWebhooks
 
@@ -108,7 +111,23 @@ class SandboxState:
         self.flows = KlaviyoFlows(
             self.clock, self.profiles, self.consent, sent=self.webhooks.message_sent
         )
-        self.webhooks.ticking(self.flows.send_due)
+        self.templates = TemplateBook()  # account state, kept by clear_log()
+        self.campaigns = KlaviyoCampaigns(
+            self.clock,
+            self.profiles,
+            self.consent,
+            self.push_tokens,
+            self.webhooks,
+            self.catalogue.new_id,
+        )
+        self.webhooks.ticking(self.send_due)
+
+    def send_due(self) -> None:
+        """What fell due by the clock goes out: flows' messages, then campaigns (called
+        before every request and view, after every move of the clock, and by the ticker)."""
+        self.flows.send_due()
+        self.settle()  # a campaign goes to the lists as the finished imports left them
+        self.campaigns.send_due()
 
     def now_iso(self) -> str:
         return iso(self.clock())
@@ -219,9 +238,11 @@ class SandboxState:
 
     def clear_log(self) -> None:
         """Forget recorded requests, rejections, refusals, peaks, the unique_id index, the
-        flows with their messages, and the webhooks with their deliveries (not faults,
-        profiles or live windows: those are the account's state)."""
+        flows with their messages, the campaigns' messages and engagement configuration, and
+        the webhooks with their deliveries (not faults, profiles, templates, campaigns or live
+        windows: those are the account's state)."""
         self.flows.clear_flows()
+        self.campaigns.clear()
         self.webhooks.clear()
         self.log.clear()
         self.refusals.clear()

@@ -137,6 +137,18 @@ class KlaviyoWebhooks:
         answers: {"external_ids", "webhooks"}. ValueError: a message_id naming no message sent,
         an SMS unsubscribe without a phone number."""
         message = chosen_message(engagement, sent)
+        about = (
+            {} if message is None else {"$message": str(message["id"]), "$flow": message["flow"]}
+        )
+        return self.engaged_with(engagement, about)
+
+    def engaged_with(
+        self, engagement: Engagement, message_properties: dict[str, Any]
+    ) -> dict[str, Any]:
+        """`engaged` with the message named already: `message_properties` say which
+        (`$message` with `$flow` for a flow's; a campaign's names its campaign in the
+        engagement's `campaign_id`). The path every engagement takes, a campaign's seeded
+        ones too (campaigns.py)."""
         now, email = self._clock(), engagement.email
         stored = self._profiles.find("email", email)
         phone = engagement.phone or (stored or {}).get("phone_number")
@@ -147,7 +159,8 @@ class KlaviyoWebhooks:
             self._profiles.upsert(identity, iso(now))
         self._apply(identity, engagement, iso(now))
         topic = TOPIC_OF[engagement.type]
-        external_ids = self._report(topic, email, phone, _properties(engagement, message), now)
+        properties = message_properties | _properties(engagement)
+        external_ids = self._report(topic, email, phone, properties, now)
         webhooks = [w.id for w in self.book.subscribed(topic)] if external_ids else []
         return {"external_ids": external_ids, "webhooks": webhooks}
 
@@ -199,10 +212,9 @@ class KlaviyoWebhooks:
         self.sender.close()
 
 
-def _properties(engagement: Engagement, message: dict[str, Any] | None) -> dict[str, Any]:
+def _properties(engagement: Engagement) -> dict[str, Any]:
+    """What the engagement itself tells (the message it is about aside)."""
     properties: dict[str, Any] = {}
-    if message is not None:
-        properties |= {"$message": str(message["id"]), "$flow": message["flow"]}
     if engagement.campaign_id:
         properties["$campaign"] = engagement.campaign_id
     if engagement.url:
