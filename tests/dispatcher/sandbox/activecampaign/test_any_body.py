@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatcher.sandbox.activecampaign.body import Call
+from dispatcher.sandbox.activecampaign.due import settle_due
 from dispatcher.sandbox.activecampaign.errors import ApiError
-from dispatcher.sandbox.activecampaign.imports import settle
 from dispatcher.sandbox.activecampaign.routes import ROUTES
 from dispatcher.sandbox.activecampaign.routing import Route
 from dispatcher.sandbox.activecampaign.store import Account, seeded_account
@@ -28,6 +28,8 @@ NAMES = [
     *("subscribe", "unsubscribe", "listid", "tags", "first_name", "eventTracking", "enabled"),
     *("eventTrackingEvent", "service", "logoUrl", "linkUrl"),
     *("webhook", "url", "events", "sources"),
+    *("message", "fromname", "fromemail", "reply2", "subject", "html", "canSplitContent"),
+    *("listIds", "messageId", "scheduledDate"),
 ]
 SCALARS = st.one_of(
     st.none(),
@@ -76,6 +78,14 @@ def populated() -> Account:
             "POST /api/3/ecomCustomers",
             {"ecomCustomer": {"connectionid": "1", "externalid": "c", "email": "a@b.co"}},
         ),
+        (
+            "POST /api/3/messages",
+            {
+                "message": dict.fromkeys(("fromemail", "reply2"), "a@b.co")
+                | {"fromname": "n", "subject": "Hi %FIRSTNAME%", "html": "<p>%EMAIL%</p>"}
+            },
+        ),
+        ("POST /api/3/campaign", {"name": "c", "type": "single"}),
     ]:
         _route(route).handle(account, Call((), {}, document, NOW))
     return account
@@ -99,4 +109,4 @@ def test_any_body_gets_an_answer_or_an_api_error(
         assert 400 <= error.status < 500
     else:
         assert 200 <= status < 300 and isinstance(answer, dict)
-    settle(account, NOW + 60)  # whatever was queued applies without a crash too
+    settle_due(account, NOW + 60)  # whatever was queued applies or sends without a crash too
