@@ -90,8 +90,11 @@ def profile_sync(profile: Profile, ids: Mapping[str, str]) -> JsonObject:
     )
 
 
-def import_contact(profile: Profile, ids: Mapping[str, str]) -> JsonObject:
-    """One contact of POST /import/bulk_import (snake_case names; field ids as numbers)."""
+def import_contact(
+    profile: Profile, ids: Mapping[str, str], list_id: str | None = None
+) -> JsonObject:
+    """One contact of POST /import/bulk_import (snake_case names; field and list ids as
+    numbers), subscribed to `list_id` when given."""
     standard = _standard(profile)
     contact: JsonObject = {"email": profile.email}
     for ours, theirs in (
@@ -106,7 +109,20 @@ def import_contact(profile: Profile, ids: Mapping[str, str]) -> JsonObject:
     ]
     if fields:
         contact["fields"] = fields
+    if list_id is not None:
+        contact["subscribe"] = [{"listid": numeric_id(list_id)}]
     return contact
+
+
+def numeric_id(identifier: str) -> int | str:
+    """An id as ActiveCampaign's examples write it: a number, when it is one (and fits the
+    64 bits JSON numbers are read into), else the text as given."""
+    if identifier.isascii() and identifier.isdigit() and int(identifier) < _LARGEST_ID:
+        return int(identifier)
+    return identifier
+
+
+_LARGEST_ID = 2**63
 
 
 def import_titles(profiles: Iterable[Profile]) -> list[str]:

@@ -24,7 +24,7 @@ from typing import Any, Self, TypeVar
 import httpx
 import orjson
 
-from dispatcher.providers.activecampaign import bodies, consent_calls, webhooks
+from dispatcher.providers.activecampaign import bodies, campaigns, consent_calls, webhooks
 from dispatcher.providers.activecampaign.automations import Automations
 from dispatcher.providers.activecampaign.catalogue import ActiveCampaignCatalogue
 from dispatcher.providers.activecampaign.consent_calls import (
@@ -39,6 +39,8 @@ from dispatcher.providers.activecampaign.fields import FieldIds
 from dispatcher.providers.activecampaign.http import (
     USER_AGENT,
     ApiHttp,
+    JsonObject,
+    as_id,
     json_object,
     record_id,
     records,
@@ -62,8 +64,10 @@ from dispatcher.providers.activecampaign.people import read_person
 from dispatcher.providers.base import (
     CREATE_EVENTS,
     REQUEST_ERASURE,
+    SEND_CAMPAIGN,
     UPSERT_PROFILE,
     BulkCall,
+    CampaignSend,
     ConsentState,
     EnrolmentChange,
     ImportContact,
@@ -374,8 +378,10 @@ class ActiveCampaignClient:
 
     # --- full sync and automations -----------------------------------------------------------
 
-    async def start_import(self, contacts: Sequence[ImportContact]) -> str:
-        return await self._imports.start(contacts)
+    async def start_import(
+        self, contacts: Sequence[ImportContact], list_id: str | None = None
+    ) -> str:
+        return await self._imports.start(contacts, list_id)
 
     async def import_status(self, job_id: str) -> ImportStatus:
         return await self._imports.status(job_id)
@@ -423,6 +429,75 @@ class ActiveCampaignClient:
             enrolment = ""
         for owner in owners:  # the change's own (its call's only)
             accepted(owner, enrolment)
+
+    # --- campaigns ---------------------------------------------------------------------------
+
+    async def send_campaign(self, send: CampaignSend) -> str:
+        """The campaign named `send.name`, found or made (campaigns.py says the requests), and
+        sent to its list; its id. A draft found (an earlier try's, its answer lost) is given a
+        message and sent; a campaign past draft was sent by an earlier try and is left as it
+        is. The template is translated before anything is written: one the tags cannot
+        carry is refused (PermanentProviderError) with nothing made. A try whose message
+        was made but whose campaign was not leaves that message unused (harmless)."""
+        campaigns.check_send(send)
+        found = await self._find_campaign(send.name)
+        if found is not None and not found.draft:
+            return found.id
+        message_id = await self._campaign_message(send)
+        campaign_id = found.id if found is not None else await self._create_campaign(send.name)
+        try:
+            await self._api.call(
+                "PUT",
+                campaigns.edit_path(campaign_id),
+                operation=SEND_CAMPAIGN,
+                body=campaigns.edit_body(send, message_id),
+            )
+        except PermanentProviderError as refused:
+            # "Campaign already scheduled": another try sent it meanwhile, as was wanted.
+            again = await self._find_campaign(send.name) if refused.status == 400 else None
+            if again is None or again.draft:
+                raise
+            return again.id
+        return campaign_id
+
+    async def _find_campaign(self, name: str) -> campaigns.Campaign | None:
+        """The campaign named exactly `name`, every page of the filtered list read."""
+        found: list[campaigns.Campaign] = []
+        offset = 0
+        while True:
+            params = campaigns.find_params(name, offset)
+            reply = await self._api.call(
+                "GET", campaigns.CAMPAIGNS, operation=SEND_CAMPAIGN, params=params
+            )
+            page = records(reply, "campaigns")
+            found += campaigns.named(page, name)
+            if len(page) < campaigns.PAGE:
+                return campaigns.chosen(found)
+            offset += len(page)
+
+    async def _campaign_message(self, send: CampaignSend) -> str:
+        """POST /messages with the subject and HTML in personalization tags; its id. The
+        fields the template names are found (or made, as an import would make them) first,
+        for their tags."""
+        what = f"campaign {send.name!r}"
+        titles = campaigns.field_titles((*send.subject, *send.body), what)
+        perstags = await self._fields.perstags(titles, SEND_CAMPAIGN)
+        known = self._fields.known_perstags()
+        subject = campaigns.template(send.subject, perstags, known, f"{what} subject")
+        html = campaigns.template(send.body, perstags, known, f"{what} body")
+        body = campaigns.message_body(send, subject, html)
+        reply = await self._api.call("POST", campaigns.MESSAGES, operation=SEND_CAMPAIGN, body=body)
+        return _created_id(reply, "message", f"POST {campaigns.MESSAGES}")
+
+    async def _create_campaign(self, name: str) -> str:
+        """POST /campaign, a draft; should its answer be lost, the next try finds it by name."""
+        reply = await self._api.call(
+            "POST",
+            campaigns.CREATE_CAMPAIGN,
+            operation=SEND_CAMPAIGN,
+            body=campaigns.campaign_body(name),
+        )
+        return _created_id(reply, "", f"POST {campaigns.CREATE_CAMPAIGN}")
 
     async def create_webhook(
         self,
@@ -482,6 +557,18 @@ class ActiveCampaignClient:
     async def aclose(self) -> None:
         await self._api.aclose()
         await self._tracker.aclose()
+
+
+def _created_id(reply: JsonObject | None, key: str, what: str) -> str:
+    """The id of a create's reply: under `key` ({"message": {"id"}}), or at its top ("" key:
+    POST /campaign answers {"id": 149, ...}). None is retryable: the caller's next try looks
+    for what was made before making it again."""
+    identifier = record_id(reply, key) if key else as_id((reply or {}).get("id"))
+    if not identifier:
+        raise RetryableProviderError(
+            f"ActiveCampaign {what}: no id in the reply", code="invalid_response"
+        )
+    return identifier
 
 
 def _enabled(setting: object) -> bool:

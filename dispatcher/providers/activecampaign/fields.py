@@ -6,7 +6,10 @@ answer makes us read the fields again and take its id.
 
 Field values are text. A field made for a property whose value is not a string (a number, a
 boolean, a list or object, sent as JSON) says so in its description (`JSON_DESCRIPTION`), so
-that a read-back can give the value its type again; any other field reads back as text."""
+that a read-back can give the value its type again; any other field reads back as text.
+
+A campaign's message names a contact's field by its personalization tag (`perstag`, "%TIER%"),
+which ActiveCampaign gives each field: learnt with the fields (`perstags`)."""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ class FieldIds:
         self._api = api
         self._by_title: dict[str, str] = {}
         self._json: set[str] = set()  # ids of the fields whose values are JSON
+        self._perstags: dict[str, str] = {}  # field id -> personalization tag
         self._loaded = False
         self._lock = asyncio.Lock()
 
@@ -52,6 +56,26 @@ class FieldIds:
                 await self._load(operation)
         return {fid: (title, fid in self._json) for title, fid in self._by_title.items()}
 
+    async def perstags(self, titles: Iterable[str], operation: str) -> dict[str, str]:
+        """Each title's personalization tag, the missing fields created (as text, as a
+        contact's text value would make them); the fields read again when one made elsewhere
+        (or by a reply that named no tag) is not known yet."""
+        ids = await self.ids(titles, operation)
+        if any(field_id not in self._perstags for field_id in ids.values()):
+            async with self._lock:
+                await self._load(operation)
+        untagged = [title for title, field_id in ids.items() if field_id not in self._perstags]
+        if untagged:
+            raise PermanentProviderError(
+                f"ActiveCampaign fields {untagged[:3]} have no personalization tag",
+                code="no_perstag",
+            )
+        return {title: self._perstags[field_id] for title, field_id in ids.items()}
+
+    def known_perstags(self) -> frozenset[str]:
+        """Every personalization tag of the account's fields known so far."""
+        return frozenset(self._perstags.values())
+
     async def _ensure(
         self, wanted: list[str], operation: str, json_titles: Collection[str]
     ) -> None:
@@ -74,6 +98,7 @@ class FieldIds:
                     self._by_title.setdefault(title, field_id)
                     if field.get("descript") == JSON_DESCRIPTION:
                         self._json.add(field_id)
+                    self._learn_perstag(field_id, field)
             if len(fields) < PAGE:
                 break
             offset += PAGE
@@ -94,6 +119,7 @@ class FieldIds:
         try:
             created = await self._api.call("POST", "/fields", operation=operation, body=body)
             field_id = record_id(created, "field")
+            self._learn_perstag(field_id, (created or {}).get("field"))
         except PermanentProviderError as exc:
             if exc.code != "duplicate":
                 raise
@@ -110,3 +136,8 @@ class FieldIds:
         self._by_title[title] = field_id
         if json_values:
             self._json.add(field_id)
+
+    def _learn_perstag(self, field_id: str, field: object) -> None:
+        perstag = field.get("perstag") if isinstance(field, dict) else None
+        if field_id and isinstance(perstag, str) and perstag.strip():
+            self._perstags[field_id] = perstag.strip()

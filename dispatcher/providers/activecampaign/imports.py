@@ -7,8 +7,10 @@ request) and the people left over are reported refused as skipped, one by one, s
 sync counts them failed instead of losing the whole batch as unknown.
 
 Profiles only: consent goes by `plan_consent` afterwards (an import cannot subscribe a contact
-to a list it unsubscribed from). An import is an upsert on email, so importing a chunk again
-after a lost answer changes nothing but the contacts' update times. Automations are not run.
+to a list it unsubscribed from). A campaign's import also subscribes each contact to the
+campaign's list (`subscribe`), which is how the campaign reaches them. An import is an upsert
+on email, so importing a chunk again after a lost answer changes nothing but the contacts'
+update times. Automations are not run.
 """
 
 from __future__ import annotations
@@ -46,10 +48,12 @@ class Imports:
         self._fields = fields
         self._sent: Recent[str, tuple[str, ...]] = Recent(REMEMBERED)  # batch -> emails
 
-    async def start(self, contacts: Sequence[ImportContact]) -> str:
-        """The batch id. More contacts than `limits.import_profiles` allow is a caller bug
-        (ValueError); a body over its bytes is refused before it is sent, naming no contact
-        (PermanentProviderError `too_large`: the caller splits the batch)."""
+    async def start(self, contacts: Sequence[ImportContact], list_id: str | None = None) -> str:
+        """The batch id; with `list_id`, each contact is subscribed to that list (a
+        campaign's; one who unsubscribed from it stays so). More contacts than
+        `limits.import_profiles` allow is a caller bug (ValueError); a body over its bytes
+        is refused before it is sent, naming no contact (PermanentProviderError
+        `too_large`: the caller splits the batch)."""
         limits = LIMITS.import_profiles
         assert limits is not None
         if not contacts or len(contacts) > limits.max_items:
@@ -59,7 +63,7 @@ class Imports:
             bodies.import_titles(profiles), START_IMPORT, bodies.import_json_titles(profiles)
         )
         body = {
-            "contacts": [bodies.import_contact(profile, ids) for profile in profiles],
+            "contacts": [bodies.import_contact(profile, ids, list_id) for profile in profiles],
             "exclude_automations": True,
         }
         size = len(encode(body, "POST /import/bulk_import"))

@@ -20,6 +20,8 @@ write (requests per call, steady state):
     remove_automation 1 + one per enrolment removed
     list_join 1-2, list_leave 1-2 (the contact's look-up unless remembered, its status)
     find_list 0 once remembered; else 1 look (a page of 100 lists so named), + 1 create
+    send_campaign 4 (look for the campaign, its message, the campaign, its edit); 1 when
+        found sent already; the first use of its fields as below
 
 The first use of a custom field, the suppression tag, the store's connection or a person's
 e-commerce customer adds a look-up and a create, once per process. A list whose stringid is
@@ -37,6 +39,7 @@ from dispatcher.providers.base import (
     IMPORT_STATUS,
     READ_PERSON,
     REQUEST_ERASURE,
+    SEND_CAMPAIGN,
     START_IMPORT,
     UPSERT_PROFILE,
     Limits,
@@ -65,8 +68,17 @@ LIST_AUTOMATIONS = "list_automations"
 MAX_CONTACTS_PER_IMPORT = 250
 # "at most 399,999 bytes" for the whole request body of a bulk import.
 IMPORT_BODY_BYTES = 399_999
-# The body of a bulk import besides its contacts (imports.py sends no automations).
-IMPORT_WRAPPING_BYTES = len(b'{"contacts":[],"exclude_automations":true}')
+# The longest list id a campaign's import makes room for (ActiveCampaign's are numbers); a
+# longer one still goes, the import's real size checked before it is sent (imports.py).
+MAX_LIST_ID_DIGITS = 20
+# A campaign's import names its list on every contact (at most a call's 250).
+# (Quoted: an id too large for a number goes as text.)
+_SUBSCRIBE_BYTES = len(b',"subscribe":[{"listid":""}]') + MAX_LIST_ID_DIGITS
+# The body of a bulk import besides its contacts (imports.py sends no automations), with room
+# for a campaign's list on each contact.
+IMPORT_WRAPPING_BYTES = (
+    len(b'{"contacts":[],"exclude_automations":true}') + MAX_CONTACTS_PER_IMPORT * _SUBSCRIBE_BYTES
+)
 
 ACCOUNT = RateBucket("account", (RateWindow(5, 1.0),))
 BULK_IMPORT = RateBucket("bulk_import", (RateWindow(100, 60.0),))
@@ -104,6 +116,7 @@ RATES = MappingProxyType(
         LIST_LEAVE: API_BUCKETS,
         LIST_CAMPAIGNS: API_BUCKETS,
         LIST_AUTOMATIONS: API_BUCKETS,
+        SEND_CAMPAIGN: API_BUCKETS,
     }
 )
 
@@ -134,4 +147,6 @@ LIMITS = Limits(
     paces_requests=frozenset(RATES),  # every operation: a call may make several requests
     lists=MappingProxyType({LIST_JOIN: _ONE_PERSON, LIST_LEAVE: _ONE_PERSON}),
     enrolments=MappingProxyType({ENROL_AUTOMATION: _ONE_PERSON, REMOVE_AUTOMATION: _ONE_PERSON}),
+    # The API makes email campaigns only (campaigns.py).
+    campaign_channels=frozenset({"email"}),
 )

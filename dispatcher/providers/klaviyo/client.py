@@ -9,7 +9,8 @@ Errors are translated at this boundary, nowhere else:
     holds no profile for (not sent)            item_indexes: those changes)
 
 Enrolment changes go as bulk event jobs, the flow's profile property sent with each event
-(enrolments.py).
+(enrolments.py). A campaign send is found by name or created, given its template and sent
+(campaigns.py).
 
 Batches larger than `limits` allow (in items, or in the bytes of prepared events) are a caller
 bug and raise ValueError before anything is sent; empty batches send nothing.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
@@ -32,7 +34,9 @@ from dispatcher.providers.base import (
     FIND_LIST,
     IMPORT_STATUS,
     READ_PERSON,
+    SEND_CAMPAIGN,
     BulkCall,
+    CampaignSend,
     ConsentChange,
     ConsentState,
     EnrolmentChange,
@@ -61,6 +65,7 @@ from dispatcher.providers.errors import (
 )
 from dispatcher.providers.klaviyo import (
     bodies,
+    campaigns,
     consent_calls,
     enrolments,
     imports,
@@ -70,7 +75,12 @@ from dispatcher.providers.klaviyo import (
 )
 from dispatcher.providers.klaviyo.catalogue_steps import KlaviyoCatalogue
 from dispatcher.providers.klaviyo.limits import (
+    ASSIGN_TEMPLATE,
+    CREATE_CAMPAIGN,
     CREATE_LIST,
+    CREATE_TEMPLATE,
+    DELETE_TEMPLATE,
+    GET_CAMPAIGN,
     GET_LISTS,
     IMPORT_ERRORS,
     IMPORT_JOB,
@@ -79,8 +89,10 @@ from dispatcher.providers.klaviyo.limits import (
     LIST_REMOVE,
     PROFILE_LISTS,
     PROFILES,
+    SEND_CAMPAIGN_JOB,
     STEADY_WINDOW_S,
 )
+from dispatcher.providers.klaviyo.limits import CAMPAIGNS as GET_CAMPAIGNS
 from dispatcher.providers.retry_after import parse_retry_after
 
 JSON_API = "application/vnd.api+json"
@@ -94,6 +106,7 @@ UNSUPPRESS = "/api/profile-suppression-bulk-delete-jobs"
 ERASE = "/api/data-privacy-deletion-jobs"
 PUSH_TOKENS = "/api/push-tokens"
 
+log = logging.getLogger(__name__)
 _USER_AGENT = "marketing-automation-dispatcher/0.1"
 _MAX_DETAIL = 300
 OwnerT = TypeVar("OwnerT")
@@ -340,16 +353,19 @@ class KlaviyoClient:
         for profile in profiles:  # one (its call's limit)
             await self._post(PROFILE_IMPORT, bodies.profile_import(profile))
 
-    async def start_import(self, contacts: Sequence[ImportContact]) -> str:
-        """POST /api/profile-bulk-import-jobs with the contacts' profiles; the job id.
-        A body over the job's byte limit is refused before it is sent, naming no
-        profile (the caller splits the job); consent is left to `plan_consent`."""
+    async def start_import(
+        self, contacts: Sequence[ImportContact], list_id: str | None = None
+    ) -> str:
+        """POST /api/profile-bulk-import-jobs with the contacts' profiles (and, with
+        `list_id`, the list each joins); the job id. A body over the job's byte limit is
+        refused before it is sent, naming no profile (the caller splits the job); consent
+        is left to `plan_consent`."""
         limits = self.limits.import_profiles
         assert limits is not None
         _check_batch(contacts, limits.max_items, "profiles")
         if not contacts:
             raise ValueError("an import job takes at least one profile")
-        content, blame = imports.job_body([contact.profile for contact in contacts])
+        content, blame = imports.job_body([contact.profile for contact in contacts], list_id)
         if limits.max_bytes is not None and len(content) > limits.max_bytes:
             raise PermanentProviderError(
                 f"Klaviyo POST {imports.JOBS}: {len(content)} bytes of profiles; "
@@ -361,6 +377,112 @@ class KlaviyoClient:
             return imports.job_id(response.json())
         except ValueError as exc:
             raise _invalid_response("POST", imports.JOBS, response, exc) from exc
+
+    async def send_campaign(self, send: CampaignSend) -> str:
+        """The campaign named `send.name` for its list, found or created (campaigns.py says
+        the requests), completed from where it stands and sent; its id. A Draft gets the
+        email's template and its send job; a campaign past Draft was sent (or scheduled) by
+        an earlier try and is left as it is. Every request is paced as SEND_CAMPAIGN. The
+        template is translated before anything is made: one Klaviyo's syntax cannot carry
+        is refused (PermanentProviderError) with nothing made."""
+        texts = campaigns.content(send)
+        found = await self._find_campaign(texts.channel, send.name)
+        campaign = found or await self._create_campaign(send, texts)
+        if not campaign.draft:
+            return campaign.id
+        if texts.channel == "email":
+            await self._assign_template(send.name, campaign, texts.body)
+        await self._start_send_job(campaign.id)
+        return campaign.id
+
+    async def _find_campaign(self, channel: str, name: str) -> campaigns.Campaign | None:
+        """The campaign of the channel named exactly `name` (every page read), if any."""
+        found: list[campaigns.Campaign] = []
+        url: str | None = campaigns.CAMPAIGNS
+        query: dict[str, str] | None = campaigns.find_query(channel, name)
+        while url is not None:
+            page = await self._get_json(SEND_CAMPAIGN, url, GET_CAMPAIGNS, query)
+            try:
+                found += campaigns.named(page, name)
+            except ValueError as exc:
+                raise _invalid_document("GET", campaigns.CAMPAIGNS, exc) from exc
+            url, query = reading.next_page(page), None  # the next page's URL carries the query
+        return campaigns.chosen(found)
+
+    async def _create_campaign(
+        self, send: CampaignSend, texts: campaigns.Content
+    ) -> campaigns.Campaign:
+        """create_campaign, a Draft. Should its answer be lost, the next try finds it by name."""
+        body = campaigns.create_body(send, texts)
+        async with self._pacer(SEND_CAMPAIGN, CREATE_CAMPAIGN):
+            response = await self._post(campaigns.CAMPAIGNS, body)
+        try:
+            return campaigns.campaign_document(response.json())
+        except ValueError as exc:
+            raise _invalid_response("POST", campaigns.CAMPAIGNS, response, exc) from exc
+
+    async def _read_campaign(self, campaign_id: str) -> campaigns.Campaign:
+        path = campaigns.campaign_path(campaign_id)
+        async with self._pacer(SEND_CAMPAIGN, GET_CAMPAIGN):
+            response = await self._get(path)
+        try:
+            return campaigns.campaign_document(response.json())
+        except ValueError as exc:
+            raise _invalid_response("GET", path, response, exc) from exc
+
+    async def _assign_template(self, name: str, campaign: campaigns.Campaign, html: str) -> None:
+        """A template of the email's HTML, assigned to the campaign's message (which copies
+        it), then deleted whatever the assignment's outcome: the account holds at most 1,000
+        templates, and a try that failed must not keep one. A message assigned again (a
+        found Draft's, which may have one already) takes the same HTML again."""
+        message_id = await self._message_id(campaign)
+        body = campaigns.template_body(name, html)
+        async with self._pacer(SEND_CAMPAIGN, CREATE_TEMPLATE):
+            response = await self._post(campaigns.TEMPLATES, body)
+        try:
+            template_id = campaigns.template_id(response.json())
+        except ValueError as exc:
+            raise _invalid_response("POST", campaigns.TEMPLATES, response, exc) from exc
+        try:
+            async with self._pacer(SEND_CAMPAIGN, ASSIGN_TEMPLATE):
+                assignment = campaigns.assign_body(message_id, template_id)
+                await self._post(campaigns.TEMPLATE_ASSIGNMENTS, assignment)
+        finally:
+            await self._delete_template(template_id)
+
+    async def _message_id(self, campaign: campaigns.Campaign) -> str:
+        """The campaign's (one) message; read from the campaign itself when a page of
+        get_campaigns did not name it."""
+        ids = campaign.message_ids or (await self._read_campaign(campaign.id)).message_ids
+        if not ids:
+            raise RetryableProviderError(
+                f"Klaviyo campaign {campaign.id}: no campaign-message named",
+                code="invalid_response",
+            )
+        return ids[0]
+
+    async def _delete_template(self, template_id: str) -> None:
+        """A template gone already (404) is deleted. Any other failure is logged, not
+        raised: the message has its copy (or the assignment's own error is on its way up),
+        and a template left over costs one of the account's 1,000, not the send."""
+        path = campaigns.template_path(template_id)
+        try:
+            async with self._pacer(SEND_CAMPAIGN, DELETE_TEMPLATE):
+                await self._send(path, b"", method="DELETE")
+        except ProviderError as exc:
+            if exc.status != 404:
+                log.warning("Klaviyo template %s left over: %s", template_id, exc)
+
+    async def _start_send_job(self, campaign_id: str) -> None:
+        """create_campaign_send_job. Refused (400) for a campaign no longer a Draft, which
+        another try sent meanwhile: that is what was wanted. Any other refusal is raised."""
+        body = campaigns.send_job_body(campaign_id)
+        try:
+            async with self._pacer(SEND_CAMPAIGN, SEND_CAMPAIGN_JOB):
+                await self._post(campaigns.SEND_JOBS, body)
+        except PermanentProviderError as refused:
+            if refused.status != 400 or (await self._read_campaign(campaign_id)).draft:
+                raise
 
     async def import_status(self, job_id: str) -> ImportStatus:
         """GET the job; once it is done with failures, every page of its import errors."""
@@ -502,8 +624,9 @@ class KlaviyoClient:
 
     def pace_requests(self, pacer: RequestPacer) -> None:
         """Send each request of the calls that may make several inside `pacer`
-        (`Limits.paces_requests`: import_status, read_person, find_list, add_to_list and
-        remove_from_list), with that request's endpoint bucket. Every other call is one
+        (`Limits.paces_requests`: import_status, read_person, find_list, add_to_list,
+        remove_from_list, send_campaign and the catalogue's), with that request's endpoint
+        bucket. Every other call is one
         request, which the gate reserves as a whole before it goes."""
         self._pacer = pacer
 
@@ -612,6 +735,11 @@ def _invalid_response(
         status=response.status_code,
         code="invalid_response",
     )
+
+
+def _invalid_document(method: str, path: str, exc: ValueError) -> RetryableProviderError:
+    """An answer's document that is not what was asked for (see `_invalid_response`)."""
+    return RetryableProviderError(f"Klaviyo {method} {path}: {exc}", code="invalid_response")
 
 
 def _unreadable(path: str, response: httpx.Response) -> RetryableProviderError:

@@ -5,7 +5,8 @@ its status and import errors read back.
     GET  /api/profile-bulk-import-jobs/{id}             status, total/completed/failed counts
     GET  /api/profile-bulk-import-jobs/{id}/import-errors   paged by `links.next`
 
-A profile goes in as `POST /api/profile-import` takes it (`bodies.profile_import`).
+A profile goes in as `POST /api/profile-import` takes it (`bodies.profile_import`). A job for
+a campaign names its list (`relationships.lists`): each profile imported also joins it.
 The job has no `subscriptions` attribute: consent is set afterwards by the
 subscription and suppression jobs `plan_consent` plans. The job is an upsert:
 importing a profile again changes nothing but what changed meanwhile.
@@ -30,6 +31,9 @@ ERRORS_PAGE_SIZE = 100  # the most Klaviyo gives per page
 THROTTLED_PAGE_ATTEMPTS = 5
 MAX_PAGE_WAIT_S = 60.0
 _MAX_REASON = 300
+# The longest list id the job's counted wrapping makes room for (Klaviyo's are six
+# characters); a longer one still goes, its job's real size checked before it is sent.
+MAX_LIST_ID_CHARS = 64
 
 
 def job_path(job_id: str) -> str:
@@ -40,14 +44,23 @@ def errors_path(job_id: str) -> str:
     return f"{JOBS}/{job_id}/import-errors"
 
 
-def job_body(profiles: Sequence[Profile]) -> tuple[bytes, bodies.Blame]:
+def job_body(profiles: Sequence[Profile], list_id: str | None = None) -> tuple[bytes, bodies.Blame]:
     """The job's body, encoded, and the blame from its error pointers to `profiles`."""
     resources = [bodies.profile_import(profile)["data"] for profile in profiles]
-    body = {"data": {"type": JOB_TYPE, "attributes": {"profiles": {"data": resources}}}}
+    job: bodies.JsonObject = {"type": JOB_TYPE, "attributes": {"profiles": {"data": resources}}}
+    if list_id is not None:
+        job["relationships"] = {"lists": {"data": [{"type": "list", "id": list_id}]}}
+    body = {"data": job}
     blame = bodies.Blame(
         prefix=bodies.PROFILES_PREFIX, items=tuple((i,) for i in range(len(profiles)))
     )
     return bodies.encode(body), blame
+
+
+def wrapping_bytes() -> int:
+    """A job's body besides its profiles and the commas between them, with a list named."""
+    empty, _ = job_body([], "x" * MAX_LIST_ID_CHARS)
+    return len(empty)
 
 
 def job_id(document: Any) -> str:

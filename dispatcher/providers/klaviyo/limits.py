@@ -13,6 +13,7 @@ from dispatcher.providers.base import (
     READ_PERSON,
     REGISTER_PUSH_TOKEN,
     REQUEST_ERASURE,
+    SEND_CAMPAIGN,
     START_IMPORT,
     UPSERT_PROFILE,
     Limits,
@@ -20,7 +21,9 @@ from dispatcher.providers.base import (
     RateBucket,
     RateWindow,
 )
+from dispatcher.providers.klaviyo import imports
 from dispatcher.providers.klaviyo.bodies import EVENTS_BULK_WRAPPING_BYTES
+from dispatcher.providers.klaviyo.campaigns import CHANNELS
 from dispatcher.providers.klaviyo.catalogue import (
     CAMPAIGN_VALUES,
     FIND_CONVERSION_METRIC,
@@ -54,6 +57,8 @@ SUPPRESSION_BATCH = 100
 EVENTS_JOB_BYTES = 5 * MB
 MAX_PROFILES_PER_IMPORT_JOB = 10_000
 IMPORT_JOB_BYTES = 5 * MB
+# A job's own body besides its profiles, a campaign's list named (imports.py).
+IMPORT_JOB_WRAPPING_BYTES = imports.wrapping_bytes()
 
 
 # Klaviyo's steady window, the one its RateLimit-Reset counts down.
@@ -95,6 +100,14 @@ SINGLE_EVENTS = _per_endpoint("events", 350, 3500)
 # a daily window besides (PROVIDERS-API.md, "Reporting": 1/s, 2/m, 225/day).
 CAMPAIGNS = _per_endpoint("campaigns", 10, 150)
 FLOWS = _per_endpoint("flows", 3, 60)
+# A campaign send's requests (campaigns.py), each endpoint with its own budget; finding the
+# campaign by name draws from get_campaigns' (CAMPAIGNS), which the catalogue shares.
+GET_CAMPAIGN = _per_endpoint("campaigns/{id}", 10, 150)
+CREATE_CAMPAIGN = _per_endpoint("campaigns (create)", 10, 150)
+ASSIGN_TEMPLATE = _per_endpoint("campaign-message-assign-template", 10, 150)
+SEND_CAMPAIGN_JOB = _per_endpoint("campaign-send-jobs", 10, 150)
+CREATE_TEMPLATE = _per_endpoint("templates (create)", 75, 750)
+DELETE_TEMPLATE = _per_endpoint("templates/{id} (delete)", 75, 750)
 METRICS = _per_endpoint("metrics", 10, 150)
 
 
@@ -129,6 +142,18 @@ RATES = MappingProxyType(
         # Paced per request: get_profiles per 100 emails, then the list's change.
         ADD_TO_LIST: (*PROFILES, *LIST_ADD),
         REMOVE_FROM_LIST: (*PROFILES, *LIST_REMOVE),
+        # Paced per request: get_campaigns (each page), create_campaign when none is found,
+        # an email's template (create, assign, delete), the send job, and get_campaign when
+        # the send job is refused or a found campaign's message is not named.
+        SEND_CAMPAIGN: (
+            *CAMPAIGNS,
+            *CREATE_CAMPAIGN,
+            *CREATE_TEMPLATE,
+            *ASSIGN_TEMPLATE,
+            *DELETE_TEMPLATE,
+            *SEND_CAMPAIGN_JOB,
+            *GET_CAMPAIGN,
+        ),
         # An enrolment plan's calls (enrolments.py), each one request.
         ENROLMENT_EVENTS: EVENTS_BULK,
         ENROLMENT_EVENT: SINGLE_EVENTS,
@@ -150,6 +175,7 @@ PACED = frozenset(
         FIND_LIST,
         ADD_TO_LIST,
         REMOVE_FROM_LIST,
+        SEND_CAMPAIGN,
         LIST_CAMPAIGNS,
         LIST_FLOWS,
         FIND_CONVERSION_METRIC,
@@ -176,7 +202,9 @@ LIMITS = Limits(
         {SUBSCRIBE, UNSUBSCRIBE, SUPPRESS, UNSUPPRESS, REQUEST_ERASURE, DELETE_PUSH_TOKEN}
     ),
     import_profiles=OperationLimits(
-        max_items=MAX_PROFILES_PER_IMPORT_JOB, max_bytes=IMPORT_JOB_BYTES
+        max_items=MAX_PROFILES_PER_IMPORT_JOB,
+        max_bytes=IMPORT_JOB_BYTES,
+        wrapping_bytes=IMPORT_JOB_WRAPPING_BYTES,
     ),
     paces_requests=PACED,
     lists=MappingProxyType(
@@ -198,4 +226,5 @@ LIMITS = Limits(
         }
     ),
     offers_push=True,
+    campaign_channels=frozenset(CHANNELS),
 )
