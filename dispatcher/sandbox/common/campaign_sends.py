@@ -11,9 +11,9 @@ activecampaign's own):
   which gives its messages consecutive integer ids. The record is compact: per recipient it
   keeps the email, the address it went to, the reason it was skipped (None: sent) and the
   render inputs (a tuple of the values the templates use, as the account held them at send
-  time); subject and body are rendered by the provider's compiled templates
-  (`CampaignContent`) only when a message is viewed, so 500,000 personalised messages cost
-  about a tuple each, not a body each.
+  time). Subject, body and headers (of a message sent only) are made by the provider's
+  compiled templates (`CampaignContent`) only when a message is viewed, so 500,000
+  personalised messages cost about a tuple each, not a body each.
 - The views, `answer_campaign_views(...)`:
 
       GET  /_sandbox/campaign-messages[?campaign_id=&email=&status=&limit=&offset=]
@@ -135,7 +135,8 @@ class RecordedSend:
         values, email = send.values[index], send.emails[index]
         message_id = self.first_id + index
         reason = send.reasons[index]
-        headers = content.headers(message_id, email) if content.headers is not None else {}
+        mailed = reason is None and content.headers is not None
+        headers = content.headers(message_id, email) if mailed and content.headers else {}
         return {
             "id": message_id,
             "campaign_id": send.campaign_id,

@@ -47,6 +47,7 @@ from dispatcher.sandbox.common.campaign_sends import (
     CampaignContent,
     CampaignMessageBook,
     CampaignSchedule,
+    Drawn,
     EngagementSeed,
     RecordedSend,
     SeededEngagement,
@@ -78,6 +79,12 @@ DRAFT, SCHEDULED, SENDING, SENT = "Draft", "Scheduled", "Sending", "Sent"
 JOB_STATUS = {SCHEDULED: "queued", SENDING: "processing", SENT: "complete"}
 UNSUBSCRIBE_URL = "https://manage.kmail-lists.com/subscriptions/unsubscribe"
 UNSUBSCRIBE_MAILTO = "unsubscribe@klaviyomail.com"
+# Each seeded engagement's count in the values reports (catalogue.py COUNTS).
+_COUNTED = {
+    sends.DELIVERED: "delivered",
+    sends.OPENED: "opens_unique",
+    sends.CLICKED: "clicks_unique",
+}
 
 
 class CampaignRefused(Exception):
@@ -273,29 +280,28 @@ class KlaviyoCampaigns:
     def _engage(
         self, campaign: CampaignRecord, recorded: RecordedSend, seed: EngagementSeed
     ) -> dict[str, float]:
-        """Each sent message's seeded engagements, reported through the engagement path;
+        """Each sent message's seeded engagements, reported through the engagement path
+        when anything hears of them (webhooks.observable: nothing would change otherwise);
         how many of each there were (unique per message, as the reports count)."""
-        content, columns = recorded.columns.content, recorded.columns
-        rates = seed.rates(content.subject_template)
-        counts = dict.fromkeys(("delivered", "opens_unique", "clicks_unique"), 0.0)
-        counted = {sends.DELIVERED: "delivered", sends.OPENED: "opens_unique"}
-        counted[sends.CLICKED] = "clicks_unique"
+        columns = recorded.columns
+        rates = seed.rates(columns.content.subject_template)
+        observed = {kind: self._webhooks.observable(kind) for kind in _COUNTED}
+        counts = dict.fromkeys(_COUNTED.values(), 0.0)
         for index in recorded.sent_indexes():
             message_id = recorded.first_id + index
-            body = partial(content.body, columns.values[index])  # rendered for a click only
-            drawn = drawn_engagements(seed.seed, message_id, rates, body)
-            for engagement in drawn:
-                email = columns.emails[index] or ""
-                told = Engagement(
-                    email,
-                    engagement.kind,
-                    str(message_id),
-                    url=engagement.url,
-                    campaign_id=campaign.id,
-                )
-                self._webhooks.engaged_with(told, {"$message": str(message_id)})
-                counts[counted[engagement.kind]] += 1
+            body = partial(columns.content.body, columns.values[index])  # for a click only
+            for drawn in drawn_engagements(seed.seed, message_id, rates, body):
+                counts[_COUNTED[drawn.kind]] += 1
+                if observed[drawn.kind]:
+                    self._report(campaign.id, message_id, columns.emails[index], drawn)
         return counts
+
+    def _report(self, campaign_id: str, message_id: int, email: str | None, drawn: Drawn) -> None:
+        """One seeded engagement, as POST /_sandbox/engagement would tell it."""
+        engagement = Engagement(
+            email or "", drawn.kind, str(message_id), url=drawn.url, campaign_id=campaign_id
+        )
+        self._webhooks.engaged_with(engagement, {"$message": str(message_id)})
 
     def clear(self) -> None:
         """Forget the recorded messages and the engagement configuration (the campaigns are

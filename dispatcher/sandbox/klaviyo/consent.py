@@ -56,7 +56,7 @@ SUPPRESS_PATH = "/api/profile-suppression-bulk-create-jobs"
 UNSUPPRESS_PATH = "/api/profile-suppression-bulk-delete-jobs"
 
 
-@dataclass
+@dataclass(slots=True)  # no __dict__ per profile: an account may hold a million
 class ProfileConsent:
     email: str | None
     phone_number: str | None = None

@@ -132,6 +132,14 @@ class KlaviyoWebhooks:
         properties = {"$message": str(message.id), "$flow": message.run.flow.key}
         self._report(topic, person.email, person.phone, properties, message.due_s)
 
+    def observable(self, kind: str) -> bool:
+        """Whether an engagement of this kind (common/engagement.py) would change anything:
+        a webhook subscribed to its topic, or an effect on the account. A campaign's seeded
+        delivered/opened/clicked to nobody listening need not take the path at all."""
+        return (
+            bool(self.book.subscribed(TOPIC_OF[kind])) or kind in _EFFECTS or kind == kinds.BOUNCED
+        )
+
     def engaged(self, engagement: Engagement, sent: list[dict[str, Any]]) -> dict[str, Any]:
         """Apply an engagement to the account and report it; what POST /_sandbox/engagement
         answers: {"external_ids", "webhooks"}. ValueError: a message_id naming no message sent,
@@ -150,26 +158,26 @@ class KlaviyoWebhooks:
         engagement's `campaign_id`). The path every engagement takes, a campaign's seeded
         ones too (campaigns.py)."""
         now, email = self._clock(), engagement.email
-        stored = self._profiles.find("email", email)
+        stored = self._profiles.identity("email", email)
         phone = engagement.phone or (stored or {}).get("phone_number")
         if engagement.type == kinds.SMS_UNSUBSCRIBED and not phone:
             raise ValueError("an SMS unsubscribe needs a phone: the profile has none")
         identity = {"email": email, **({"phone_number": phone} if phone else {})}
         if stored is None or (phone and not stored.get("phone_number")):
             self._profiles.upsert(identity, iso(now))
-        self._apply(identity, engagement, iso(now))
+        self._apply(identity, engagement, now)
         topic = TOPIC_OF[engagement.type]
         properties = message_properties | _properties(engagement)
         external_ids = self._report(topic, email, phone, properties, now)
         webhooks = [w.id for w in self.book.subscribed(topic)] if external_ids else []
         return {"external_ids": external_ids, "webhooks": webhooks}
 
-    def _apply(self, identity: dict[str, Any], engagement: Engagement, at: str) -> None:
+    def _apply(self, identity: dict[str, Any], engagement: Engagement, now: float) -> None:
         channel, suppression = _EFFECTS.get(engagement.type, (None, None))
         if engagement.hard_bounce:
             suppression = HARD_BOUNCE
         if channel is not None or suppression is not None:
-            self._consent.engaged(identity, channel, suppression, at)
+            self._consent.engaged(identity, channel, suppression, iso(now))
 
     def _report(
         self,
@@ -184,7 +192,7 @@ class KlaviyoWebhooks:
         if not webhooks:
             return []
         event_id = uuid.uuid4().hex.upper()[:26]
-        stored = self._profiles.find("email", email) if email else None
+        stored = self._profiles.identity("email", email) if email else None
         profile_id = (stored or {}).get("id") or fake_profile_id(
             identity_keys({"email": email, "phone_number": phone})[0]
         )
