@@ -1,7 +1,8 @@
 """ActiveCampaign behind the `Provider` interface: contacts and custom fields, consent on lists
 and a tag, segments' lists (found by name or made, people put in and taken out: lists.py),
 events through event tracking, placed orders and abandoned carts as e-commerce orders, erasure,
-bulk import, read-back, and automation enrolment.
+bulk import (into a campaign's list too), read-back, automation enrolment, and email campaigns
+made and sent (campaigns.py).
 
 Errors are translated in http.py. ActiveCampaign has no idempotency keys: what this client does
 against repeats, and what can still repeat, is in the README ("What can repeat with

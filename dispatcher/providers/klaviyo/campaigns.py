@@ -2,7 +2,7 @@
 bodies of a send, and its answers read (the client makes the requests, `send_campaign`).
 
     find:    GET  /api/campaigns?filter=and(equals(messages.channel,'email'),contains(name,"..."))
-                  every page (links.next) until a campaign named exactly so is found
+                  every page (links.next); the exact name is matched in the answers
     create:  POST /api/campaigns  {name, audiences.included [list], send_strategy, one
                   campaign-message with the channel's definition}          -> 201, Draft
     email:   POST /api/templates  {name, editor_type CODE, html}            -> 201 template
