@@ -165,22 +165,34 @@ def _content(account: Account, campaign_id: str, message: Row) -> tuple[Campaign
 
 
 def _values_of(account: Account, names: list[str]) -> ValuesOf:
-    """How to read a contact's render inputs: its own fields, and its custom field values
-    by perstag (read only when the templates use one)."""
+    """How to read a contact's render inputs: a field of its own (EMAIL, FIRSTNAME, ...),
+    or a custom field's value by perstag."""
     field_ids = {field["perstag"]: field["id"] for field in account.fields}
-    keys = [_CONTACT_KEYS.get(name) for name in names]
-    custom = [None if key else field_ids.get(name) for name, key in zip(names, keys, strict=True)]
-    if not any(custom):
-        return lambda contact: tuple(contact.get(key) if key else None for key in keys)
+    custom = _custom_values(account, {field_ids[n] for n in names if n not in _CONTACT_KEYS})
+    readers = [
+        _own(_CONTACT_KEYS[name]) if name in _CONTACT_KEYS else _held(custom[field_ids[name]])
+        for name in names
+    ]
+    return lambda contact: tuple([read(contact) for read in readers])
 
-    def values(contact: Row) -> Values:
-        held = {v["field"]: v["value"] for v in account.field_values.where(contact=contact["id"])}
-        return tuple(
-            contact.get(key) if key else held.get(field_id or "")
-            for key, field_id in zip(keys, custom, strict=True)
-        )
 
-    return values
+def _own(key: str) -> Callable[[Row], str | None]:
+    return lambda contact: contact.get(key)
+
+
+def _held(values: dict[str, str]) -> Callable[[Row], str | None]:
+    return lambda contact: values.get(contact["id"])
+
+
+def _custom_values(account: Account, field_ids: set[str]) -> dict[str, dict[str, str]]:
+    """Field id -> contact id -> value, for the fields given: one pass over the account's
+    values for the whole send, not a lookup per recipient."""
+    found: dict[str, dict[str, str]] = {field_id: {} for field_id in field_ids}
+    if found:
+        for row in account.field_values:
+            if row["field"] in found:
+                found[row["field"]][row["contact"]] = row["value"]
+    return found
 
 
 def _list_unsubscribe(campaign_id: str) -> Headers:
@@ -205,6 +217,8 @@ def _engage(
         return
     columns = recorded.columns
     rates = seed.rates(columns.content.subject_template)
+    # The campaign as every webhook of this send names it: it stays "sending" meanwhile.
+    described = campaign_reports.webhook_fields(account, campaign)
     for index in recorded.sent_indexes():
         contact, list_id = reached[index]
 
@@ -216,5 +230,5 @@ def _engage(
                 contact["email"], drawn.kind, url=drawn.url, campaign_id=campaign["id"]
             )
             webhook_events.campaign_engaged(
-                account, engagement, contact, campaign, columns.sent_s, list_id
+                account, engagement, contact, campaign, columns.sent_s, list_id, described
             )

@@ -32,9 +32,11 @@ def contact_or_404(account: Account, contact_id: str) -> Row:
 
 def new_contact(account: Account, email: str, now: float) -> Row:
     stamp = timestamp(now)
-    row = {"email": email, "email_key": email.lower(), "firstName": "", "lastName": "", "phone": ""}
+    key = email.lower()
+    key = email if key == email else key  # one string, not two, for the usual address
+    row = {"email": email, "email_key": key, "firstName": "", "lastName": "", "phone": ""}
     row |= {"cdate": stamp, "udate": stamp, "deleted": "0"}
-    row["hash"] = hashlib.md5(email.lower().encode(), usedforsecurity=False).hexdigest()
+    row["hash"] = hashlib.md5(key.encode(), usedforsecurity=False).hexdigest()
     return account.contacts.insert(row)
 
 

@@ -113,7 +113,7 @@ def settle(account: Account, now: float) -> None:
         if not batch.done and batch.due <= now:
             for item in batch.contacts:
                 _apply(account, batch, item, now)
-            batch.done = True
+            batch.done, batch.contacts = True, []
 
 
 def _apply(account: Account, batch: Import, item: dict[str, Any], now: float) -> None:
@@ -186,7 +186,7 @@ def overview(account: Account, call: Call) -> Answer:
         groups[(batch.done, timestamp(batch.created)[:10])].append(batch)
     summary: dict[str, list[dict[str, Any]]] = {"outstanding": [], "recentlyCompleted": []}
     for (done, day), batches in sorted(groups.items()):
-        count = sum(len(b.contacts) for b in batches)
+        count = sum(b.size for b in batches)
         entry = {"forDate": day, "batches": len(batches), "contacts": count}
         summary["recentlyCompleted" if done else "outstanding"].append(entry)
     return 200, summary

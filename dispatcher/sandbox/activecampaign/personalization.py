@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from dispatcher.sandbox.common.campaign_sends import Values
 
 STANDARD_TAGS = ("EMAIL", "FIRSTNAME", "LASTNAME", "PHONE")
-_TAG = re.compile(r"%([A-Za-z0-9_]+)%")
+_TAG = re.compile(r"%([A-Za-z0-9_-]+)%")
 # The fallback ends at the first %/IF%: the dispatcher refuses a fallback containing one.
-_CONDITIONAL = re.compile(r"%IF \$([A-Za-z0-9_]+) != ''%%\1%%ELSE%(.*?)%/IF%", re.DOTALL)
+_CONDITIONAL = re.compile(r"%IF \$([A-Za-z0-9_-]+) != ''%%\1%%ELSE%(.*?)%/IF%", re.DOTALL)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@ answers ids ("id": "10"), and the account that holds them all."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,8 +25,48 @@ SEEDED_AUTOMATIONS = ("Welcome series", "Abandoned cart reminder")
 
 
 def timestamp(now: float) -> str:
-    """ActiveCampaign's dates: ISO-8601 with an offset."""
-    return datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
+    """ActiveCampaign's dates: ISO-8601 with an offset, to the second."""
+    return _second(math.floor(now))
+
+
+@functools.lru_cache(maxsize=256)
+def _second(epoch_s: int) -> str:
+    # One string per second, shared by every row stamped in it: the rows of a large import
+    # would otherwise hold a copy each (~75 bytes, several a contact).
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
+
+
+class _Index:
+    """The ids of the rows holding each value of a column, in insertion order. A value only
+    one row holds (an email, a contact's id) keeps that id as is: a dict for each would cost
+    about 200 bytes for every one of a million contacts."""
+
+    def __init__(self) -> None:
+        self._ids: dict[Any, str | dict[str, None]] = {}
+
+    def add(self, value: Any, row_id: str) -> None:
+        held = self._ids.get(value)
+        if held is None:
+            self._ids[value] = row_id
+        elif isinstance(held, str):
+            self._ids[value] = {held: None, row_id: None}
+        else:
+            held[row_id] = None
+
+    def remove(self, value: Any, row_id: str) -> None:
+        held = self._ids.get(value)
+        if held == row_id:
+            del self._ids[value]
+        elif isinstance(held, dict):
+            held.pop(row_id, None)
+            if not held:
+                del self._ids[value]
+
+    def ids(self, value: Any) -> Iterable[str]:
+        held = self._ids.get(value)
+        if held is None:
+            return ()
+        return (held,) if isinstance(held, str) else held
 
 
 class Table:
@@ -36,13 +78,13 @@ class Table:
         self.entity = entity  # as the "No Result found for <Entity>" messages name it
         self._rows: dict[str, Row] = {}
         self._next = first_id
-        self._indexes: dict[str, dict[Any, dict[str, None]]] = {name: {} for name in indexed}
+        self._indexes: dict[str, _Index] = {name: _Index() for name in indexed}
 
     def insert(self, row: Row) -> Row:
         row["id"] = self.next_id()
         self._rows[row["id"]] = row
         for name, index in self._indexes.items():
-            index.setdefault(row.get(name), {})[row["id"]] = None
+            index.add(row.get(name), row["id"])
         return row
 
     def next_id(self) -> str:
@@ -65,20 +107,25 @@ class Table:
         row = self._rows.pop(row_id, None)
         if row is not None:
             for name, index in self._indexes.items():
-                index.get(row.get(name), {}).pop(row_id, None)
+                index.remove(row.get(name), row_id)
         return row
 
     def where(self, **equal: Any) -> list[Row]:
-        return [row for row in self._candidates(equal) if _matches(row, equal)]
+        rows, rest = self._candidates(equal)
+        return [row for row in rows if _matches(row, rest)] if rest else rows
 
     def first(self, **equal: Any) -> Row | None:
-        return next((row for row in self._candidates(equal) if _matches(row, equal)), None)
+        rows, rest = self._candidates(equal)
+        return next((row for row in rows if _matches(row, rest)), None)
 
-    def _candidates(self, equal: dict[str, Any]) -> list[Row]:
+    def _candidates(self, equal: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+        """The rows an index narrows the lookup to (every row when none does), and the
+        conditions left to check on them (the indexed one holds for all)."""
         for name, index in self._indexes.items():
             if name in equal:
-                return [self._rows[row_id] for row_id in index.get(equal[name], {})]
-        return list(self._rows.values())
+                rest = {other: value for other, value in equal.items() if other != name}
+                return [self._rows[row_id] for row_id in index.ids(equal[name])], rest
+        return list(self._rows.values()), equal
 
     def __iter__(self) -> Iterator[Row]:
         return iter(list(self._rows.values()))
@@ -98,10 +145,14 @@ class Import:
     batch_id: str
     created: float
     due: float
-    contacts: list[dict[str, Any]]
+    contacts: list[dict[str, Any]]  # emptied once applied: a batch's JSON is not kept
     success: list[str] = field(default_factory=list)  # contact ids
     failure: list[str] = field(default_factory=list)  # emails
     done: bool = False
+    size: int = field(init=False)  # contacts in the batch
+
+    def __post_init__(self) -> None:
+        self.size = len(self.contacts)
 
 
 @dataclass

@@ -56,7 +56,7 @@ def automations(account: Account, query: dict[str, str]) -> list[dict[str, Any]]
 
 def imports(account: Account, query: dict[str, str]) -> list[dict[str, Any]]:
     return [
-        {"batchId": b.batch_id, "contacts": len(b.contacts), "done": b.done}
+        {"batchId": b.batch_id, "contacts": b.size, "done": b.done}
         | {"success": b.success, "failure": b.failure}
         for b in account.imports.values()
     ]

@@ -112,14 +112,16 @@ def campaign_engaged(
     campaign: Row,
     now: float,
     list_id: str | None = None,
+    described: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An engagement with one of the account's campaigns (seeded, campaign_sending.py, or
     told): its effect, reported naming the campaign (campaign_reports.py), then counted in
     the campaign's counters. `list_id`: the campaign's list it reached the contact through
-    (by default the first of its lists the contact is on)."""
+    (by default the first of its lists the contact is on); `described`: the campaign's
+    webhook fields, when the caller made them once for many engagements."""
     phone = _phone(engagement, contact)
     gate = list_id or _campaign_list(account, campaign["id"], contact)
-    described = campaign_reports.webhook_fields(account, campaign)
+    described = described or campaign_reports.webhook_fields(account, campaign)
     reported = _report(account, engagement, contact, now, gate, described, phone)
     campaign_reports.count_engagement(account, campaign, contact, engagement)
     return reported
