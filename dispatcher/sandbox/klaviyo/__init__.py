@@ -29,13 +29,47 @@ Same paths, status codes, headers checks and JSON:API error bodies as Klaviyo (r
     POST   /api/lists/{id}/relationships/profiles 204: profiles (by id, <= 1,000) join the list
     DELETE /api/lists/{id}/relationships/profiles 204: they leave it; consent is unchanged
     GET  /api/lists/{id}/profiles                 the list's members (list_routes.py)
-    GET  /api/campaigns?filter=equals(messages.channel,"email")   the planted campaigns (the
-                                                  channel filter required); GET /api/flows
+    GET  /api/campaigns?filter=equals(messages.channel,"email")   the planted campaigns and
+                                                  those made by POST /api/campaigns (the
+                                                  channel filter required; and(...) may add
+                                                  contains(name,"...")); GET /api/flows
                                                   (the simulated flows), GET /api/metrics
                                                   (the metrics events named); POST
                                                   /api/campaign-values-reports and
                                                   /api/flow-values-reports (1/s, 2/min,
                                                   225/day each): catalogue_routes.py
+    POST   /api/templates                         201 + the template: {"data": {"type":
+                                                  "template", "attributes": {name,
+                                                  editor_type (CODE | USER_DRAGGABLE |
+                                                  SYSTEM_DRAGGABLE), html (required for
+                                                  CODE), text?}}}; 400 at 1,000 templates
+                                                  in the account (templates.py)
+    DELETE /api/templates/{id}                    204; 404 when unknown (75/s, 750/m both)
+    POST   /api/campaigns                         201 + the campaign, Draft: {name,
+                                                  audiences: {included: [list ids, known],
+                                                  excluded?}, send_strategy?: immediate
+                                                  (default) | static {datetime, options:
+                                                  {is_local: false}}, campaign-messages:
+                                                  {data: [one message whose definition's
+                                                  channel is email (content: subject,
+                                                  from_email, from_label, preview_text?),
+                                                  sms (content.body) or mobile_push
+                                                  (content: title, body)]}}; 400 naming the
+                                                  pointer (campaign_routes.py)
+    GET    /api/campaigns/{id}                    the campaign: status Draft, Scheduled,
+                                                  Sending, Sent; 404 when unknown
+    POST   /api/campaign-message-assign-template  200 + the campaign message: the
+                                                  template's html and text copied into it
+                                                  (email only, its campaign a Draft: else
+                                                  400); 404 for an unknown message/template
+    POST   /api/campaign-send-jobs                202 {"data": {"type": "campaign-send-job",
+                                                  "id": <campaign id>, "attributes":
+                                                  {"status": "queued"}}}; 400 when the
+                                                  campaign is not a Draft (a second send
+                                                  job) or its email has no template
+    GET    /api/campaign-send-jobs/{id}           queued, processing, complete; 404 when
+                                                  the campaign has none (the campaign
+                                                  endpoints: 10/s, 150/m each)
     POST   /api/webhooks                          201 + the webhook: {"data": {"type":
                                                   "webhook", "attributes": {name,
                                                   description?, endpoint_url, secret_key},
@@ -64,6 +98,20 @@ It also simulates Klaviyo's sending (DESIGN.md, "Who decides, who sends"): flows
 through the control endpoints start on events of their trigger metric and "send" their
 messages when due by the sandbox's clock, recorded rendered, or skipped or cancelled with why
 (rules: dispatcher/sandbox/klaviyo/flows.py; scheduling: dispatcher/sandbox/common/flows.py).
+Campaigns made through the API are sent the same way (campaigns.py): a send job makes the
+campaign Scheduled (a static time still ahead on the sandbox's clock) or Sending, and when due
+it goes to every profile in an included list and in no excluded one, as the account holds
+them then, each message recorded (common/campaign_sends.py): an email to a profile SUBSCRIBED
+to email marketing with no suppression (else skipped: unsubscribed, never subscribed,
+suppressed), an SMS to one with a phone and SMS consent, a push to one with a device token
+(AUTHORIZED or PROVISIONAL: ASSUMED). Subjects and bodies are rendered with Klaviyo's tags as
+the dispatcher writes them (django_render.py: {{ email }}, {{ first_name|default:"FB" }},
+{{ person|lookup:"key"|default:"FB" }}, values html-escaped in an email's html); an email
+carries Klaviyo's List-Unsubscribe and List-Unsubscribe-Post headers. A message record keeps
+the values the templates read, not the rendered text: 500,000 recipients send in about 2 s
+and cost about 130 bytes each. ASSUMED beyond what the contract says: only the immediate and
+static (UTC, is_local false) send strategies; a tag the sandbox cannot read is copied as
+written; SMS and push campaigns are not engaged by the seeded engagement.
 And it sends Klaviyo's webhooks (dispatcher/sandbox/klaviyo/webhook_events.py): received_email
 (sent_sms) for each flow message sent, and the engagements POST /_sandbox/engagement tells it,
 to the webhooks subscribed to the topic, signed with their secret_key, batched, retried with
@@ -72,9 +120,10 @@ the same external ids, from a background thread.
 Control endpoints: the shared ones (dispatcher/sandbox/common/control.py: requests, rejections
 with the error's `code`, faults, throttled with a bucket per endpoint and per opt-in throttle,
 health; DELETE /_sandbox/requests also forgets the event index, the flows and their messages,
-the webhooks and their deliveries: it is this sandbox's reset between tests), the simulated
-sending's
-(dispatcher/sandbox/common/flow_control.py), and its own:
+the campaigns' messages and the seeded engagement (not the campaigns and templates: account
+state), the webhooks and their deliveries: it is this sandbox's reset between tests), the
+simulated sending's (dispatcher/sandbox/common/flow_control.py; POST /_sandbox/clock sends the
+campaigns that fell due too), and its own:
 
     GET    /_sandbox/clock                         {"now", "now_s", "offset_s"}
     POST   /_sandbox/clock                         {"advance_s": 3600}: the clock moves on
@@ -94,13 +143,38 @@ sending's
                                                    body, unique_id, scheduled_at, due_at,
                                                    decided_at
 
+    GET    /_sandbox/campaign-messages[?campaign_id=&email=&status=&limit=&offset=]
+                                                   {"messages": [{"id", "campaign_id",
+                                                   "campaign_name", "channel", "email", "to",
+                                                   "status": "sent" | "skipped", "reason",
+                                                   "subject", "body", "headers", "sent_at"}],
+                                                   "total"} (limit 1,000 unless given);
+                                                   campaigns due are sent first
+    GET    /_sandbox/campaign-messages/summary     {"campaigns": {"<id>": {"name", "sent",
+                                                   "skipped"}}}
+    GET    /_sandbox/campaign-messages/emails?campaign_id=   text/plain, the email of each
+                                                   message sent, one a line
+    POST   /_sandbox/campaign-engagement           {"seed": int, "default"?: {"delivered":
+                                                    1.0, "opened": 0.0, "clicked": 0.0},
+                                                    "by_subject"?: {"<subject template>":
+                                                    {...}}}: how recipients of email
+                                                   campaigns sent afterwards engage, drawn
+                                                   with random.Random(f"{seed}:{message id}")
+                                                   (delivered, then opened, then clicked at
+                                                   the body's first link) and reported as
+                                                   POST /_sandbox/engagement reports one:
+                                                   event_properties {"$message": <message
+                                                   id>, "$campaign": <campaign id>, "URL"?};
+                                                   GET reads it, DELETE turns it off (204)
     POST   /_sandbox/engagement                    {"email", "type": "delivered" | "opened" |
                                                     "clicked" | "bounced" | "spam" |
                                                     "unsubscribed" | "sms_unsubscribed",
                                                     "message_id"?, "url"? (clicked),
                                                     "bounce_type"?: "hard" | "soft",
                                                     "phone"?, "campaign_id"?, "reason"?}: what
-                                                   the person did (common/engagement.py); its
+                                                   the person did (common/engagement.py; a
+                                                   campaign_id the sandbox sent: with its
+                                                   message, else a flow's); its
                                                    effect on consent (unsubscribed: email
                                                    UNSUBSCRIBED; spam: also SPAM_COMPLAINT;
                                                    hard bounce: HARD_BOUNCE; sms_unsubscribed:
