@@ -19,7 +19,27 @@ ActiveCampaign sections; what a module decides beyond them is said in its docstr
     GET    /api/3/tags[?search=];  POST /api/3/tags 201;  POST /api/3/contactTags 201
     DELETE /api/3/contactTags/{id}                  200 {}, 404 when unknown
     GET    /api/3/automations;  POST /api/3/contactAutomations 201 (403 on failure)
-    GET    /api/3/campaigns[?limit=&offset=]        the planted campaigns, every counter a string
+    GET    /api/3/campaigns[?limit=&offset=&filters[seriesid]=&filters[name]=&orders[sdate]=]
+                                                    planted and API-made campaigns, every
+                                                    counter a string; filters[name] matches
+                                                    the whole name exactly (ASSUMED: not
+                                                    documented)
+    POST   /api/3/messages                          201 {"message": {fromname, fromemail,
+                                                    reply2, subject, html, ..., "id"}}; 422
+                                                    field_missing at /data/attributes/<f>
+                                                    for each required field missing
+    POST   /api/3/campaign                          200 {"id": <a number>, name, type,
+                                                    canSplitContent}: a draft (status 0);
+                                                    400 {"errors": ["Field name is
+                                                    required", ...]}
+    PUT    /api/3/campaigns/{id}/edit               ASSUMED shape (none documents it whole):
+                                                    {listIds, messageId, scheduledDate?
+                                                    "YYYY-MM-DD HH:MM:SS" UTC, status: 1?}
+                                                    -> 200 {"campaign"}; status 1 schedules
+                                                    it; 400 {"errors": [...]} when it is no
+                                                    draft ("Campaign already scheduled") or
+                                                    names an unknown list or message; 404
+                                                    {"message"} for an unknown campaign
     DELETE /api/3/contactAutomations/{id}           200 {}, 403 {"message"} when unknown
     POST   /api/3/import/bulk_import                200 queued; 400 validation or rate limit
     GET    /api/3/import/info?batchId=              queued -> processing -> completed
@@ -46,27 +66,36 @@ It also simulates ActiveCampaign's sending (DESIGN.md, "Who decides, who sends")
 automation given messages through the control endpoints sends them to each contact enrolled,
 when due by the sandbox's clock, recorded rendered, or skipped or cancelled with why (rules:
 dispatcher/sandbox/activecampaign/automation_flows.py; scheduling:
-dispatcher/sandbox/common/flows.py). An automation may start on a tracked event. And it sends
+dispatcher/sandbox/common/flows.py). An automation may start on a tracked event. A campaign
+scheduled through the API (campaign_drafts.py) is sent when due by the same clock to each
+contact on its lists: to those subscribed (status 1) and not on the exclusion list, recorded
+skipped with the reason otherwise, rendered from the contact in ActiveCampaign's
+personalization tags and conditional content (personalization.py), its status going 1 -> 2
+-> 5 and its counters kept (campaign_sending.py, campaign_reports.py). And it sends
 ActiveCampaign's webhooks (dispatcher/sandbox/activecampaign/webhook_events.py): `sent`
 (`sms_sent`) for each automation message sent, and the engagements POST /_sandbox/engagement
-tells it, one form-encoded POST per event to the webhooks subscribed to its type and source,
-from a background thread; never retried; a 410 deactivates the webhook.
+tells it or seeded engagement draws for a campaign's recipients (naming the campaign), one
+form-encoded POST per event to the webhooks subscribed to its type and source, from a
+background thread; never retried; a 410 deactivates the webhook.
 
 Control endpoints: the shared ones (dispatcher/sandbox/common/control.py: requests, rejections
 with the error's body, faults whose `detail` is answered as {"message"}, throttled with the
 buckets api, event, bulk_import and bulk_import_single_contact, counting bulk import's rate-limit
 400s, health; /event's form recorded as a JSON object; DELETE /_sandbox/requests also forgets
-the messages already sent, skipped or cancelled, and the webhook delivery attempts), the
-simulated sending's
-(dispatcher/sandbox/common/flow_control.py), and its own:
+the messages already sent, skipped or cancelled, the campaign messages recorded, and the
+webhook delivery attempts), the simulated sending's (dispatcher/sandbox/common/
+flow_control.py: clock, flows, messages; dispatcher/sandbox/common/campaign_sends.py:
+GET /_sandbox/campaign-messages[?campaign_id=&email=&status=&limit=&offset=], .../summary,
+.../emails?campaign_id=, POST|GET|DELETE /_sandbox/campaign-engagement), and its own:
 
     POST   /_sandbox/reset                         a new account (seeded; no flows, no
-                                                   messages, no webhooks), no log, no faults;
-                                                   the clock stays
+                                                   messages, no campaigns, no seeded
+                                                   engagement, no webhooks), no log, no
+                                                   faults; the clock stays
     GET    /_sandbox/clock                         {"now", "now_s", "offset_s"}
     POST   /_sandbox/clock                         {"advance_s": 3600}: the clock moves on
-                                                   (never back); due messages go out; 200 +
-                                                   the clock
+                                                   (never back); due messages and campaigns
+                                                   go out; 200 + the clock
     POST   /_sandbox/flows                         {"automation": "<id>", "messages":
                                                     [{"delay_s", "channel": "email"|"sms",
                                                     "subject", "body"}], "trigger_event"?,
@@ -99,7 +128,32 @@ simulated sending's
                                                    bounce: status 3 and the exclusion list;
                                                    sms_unsubscribed: status 2 on SMS lists),
                                                    then reported: 202 {"external_ids" (the
-                                                   body's SHA-256), "webhooks"}
+                                                   body's SHA-256), "webhooks"}; a campaign_id
+                                                   of one of the account's campaigns is named
+                                                   in full (campaign[id|name|type|status|
+                                                   recipients|message][id|subject]) and
+                                                   counted in its counters (no message_id
+                                                   then: 400)
+    GET    /_sandbox/campaign-messages[?campaign_id=&email=&status=&limit=&offset=]
+                                                   {"messages": [{id, campaign_id,
+                                                   campaign_name, channel ("email"), email,
+                                                   to, status (sent | skipped), reason,
+                                                   subject, body (rendered), headers
+                                                   (List-Unsubscribe, List-Unsubscribe-Post),
+                                                   sent_at}], "total"}; due campaigns sent
+                                                   first
+    GET    /_sandbox/campaign-messages/summary     {"campaigns": {id: {name, sent, skipped}}}
+    GET    /_sandbox/campaign-messages/emails?campaign_id=   text/plain: each recipient sent
+                                                   to, a line each
+    POST   /_sandbox/campaign-engagement           {"seed", "default"?: {"delivered",
+                                                    "opened", "clicked"}, "by_subject"?:
+                                                    {"<subject as written>": {...}}}: how the
+                                                   recipients of campaigns sent afterwards
+                                                   engage (drawn per message; each reported
+                                                   as POST /_sandbox/engagement with the
+                                                   campaign_id would be: webhooks `sent`,
+                                                   `open`, `click`); GET shows it, DELETE
+                                                   ends it; a reset ends it too
     GET    /_sandbox/webhook-deliveries[?webhook=]  every delivery attempt: seq, webhook, url,
                                                    attempt, status (null: no answer), error,
                                                    external_ids, headers, body, answer,

@@ -32,7 +32,14 @@ ActiveCampaign's documented payload lists no automation field; the receiver read
 from it). It is not signed and never retried; an answer of 410
 deactivates the webhook (nothing more is sent to it, until it is deleted and made again), as
 ActiveCampaign does. Its external id, as the receiver computes it (dispatcher/webhooks), is
-the SHA-256 of the body: a body sent to several webhooks has one."""
+the SHA-256 of the body: a body sent to several webhooks has one.
+
+An engagement with a campaign of the account's (a campaign_id it holds: one made through the
+API or planted; seeded engagement of a campaign's send, campaign_sending.py, comes this way
+too) names the campaign in full instead (campaign_reports.py: campaign[id], [name], [type],
+[status], [recipients], [message][id], [message][subject]; no automation), its `list` the
+campaign's list that reached the contact, and is counted in the campaign's counters. Such an
+engagement takes no message_id (that names an automation's message)."""
 
 from __future__ import annotations
 
