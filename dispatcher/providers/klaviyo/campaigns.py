@@ -56,6 +56,9 @@ CUSTOM = "custom"
 # What opens or closes a tag, a block or a comment in Klaviyo's (Django's) syntax. `{#`
 # besides those the spec names: Django drops `{# ... #}` from what it renders.
 _DELIMITERS = ("{{", "}}", "{%", "%}", "{#")
+# What opens one: outside a tag, Django copies `}}` and `%}` as text (minified CSS in an
+# email's HTML is full of `}}`), so only these make text unwritable.
+_OPENERS = ("{{", "{%", "{#")
 _LINE_BREAKS = ("\n", "\r")
 
 
@@ -167,9 +170,9 @@ def _before_variable(parts: Sequence[TemplatePart], index: int) -> bool:
 
 
 def _check_text(text: str, before_variable: bool, what: str) -> None:
-    """Refuses text holding a delimiter, or ending in `{` right before a variable (it would
-    open `{{{`, which reads as a tag of `{ ...`)."""
-    found = next((d for d in _DELIMITERS if d in text), None)
+    """Refuses text holding what opens a tag, or ending in `{` right before a variable (it
+    would open `{{{`, which reads as a tag of `{ ...`)."""
+    found = next((d for d in _OPENERS if d in text), None)
     if found is not None:
         raise _refused(what, f"its text holds {found!r}")
     if before_variable and text.endswith("{"):
