@@ -251,7 +251,7 @@ class CampaignDriver:
             )
             requests = [
                 sending.send_request(campaign, part, self._settings.sender, now)
-                for campaign, part in rows.tuples()
+                for campaign, part in rows.all()
             ]
         for request in requests:
             await self._publish_send(request)
