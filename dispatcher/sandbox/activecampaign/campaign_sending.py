@@ -9,7 +9,7 @@ batches completed by then are applied first. Then:
 - Its status becomes "2" (sending), and each contact with a status on one of its lists gets
   one message (one, whatever the number of its lists on which it is): sent when it is
   subscribed (status "1") to one of them and not on the account's exclusion list; else
-  recorded skipped with the reason ("on the account's exclusion list", "unsubscribed from
+  recorded skipped with the reason ("on the account's exclusion list", "unsubscribed on
   list 3", "bounced on list 3", "unconfirmed on list 3"). Messages are recorded in the order
   the contacts were put on the lists.
 - Subject and HTML are rendered per personalization.py from the contact as the account holds
@@ -61,8 +61,13 @@ EMAIL = "email"
 EXCLUDED = "on the account's exclusion list"
 UNSUBSCRIBE_URL = "https://sandbox.activehosted.com/unsubscribe"
 UNSUBSCRIBE_DOMAIN = "sandbox.activehosted.com"
-_CONTACT_KEYS = {"EMAIL": "email", "FIRSTNAME": "firstName", "LASTNAME": "lastName"}
-_CONTACT_KEYS["PHONE"] = "phone"
+# The standard tags (personalization.STANDARD_TAGS): the contact's own fields.
+_CONTACT_KEYS = {
+    "EMAIL": "email",
+    "FIRSTNAME": "firstName",
+    "LASTNAME": "lastName",
+    "PHONE": "phone",
+}
 _LIST_STATUSES = {"0": "unconfirmed", "2": "unsubscribed", "3": "bounced"}
 
 # A contact's render inputs, from the contact's row.
