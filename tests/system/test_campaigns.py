@@ -43,8 +43,7 @@ def _people(system: ServiceHarness, segment: str) -> dict[str, str]:
     emails = {kind: unique_email(kind) for kind in ("included", "silent", "unsubscribed")}
     names = []
     for kind, email in emails.items():
-        first = "Ada" if kind == "included" else ""
-        name = system.stub.UpsertContact(upsert(email, first_name=first)).contact.name
+        name = system.stub.UpsertContact(upsert(email, first_name="Ada")).contact.name
         names.append(name)
         if kind != "silent":
             system.stub.RecordConsent(pb.RecordConsentRequest(parent=name, consent=consent()))
@@ -59,7 +58,10 @@ def _campaign(system: ServiceHarness, segment: str) -> str:
         display_name=f"Winter sale {uuid.uuid4().hex[:6]}",
         channel=cp.CAMPAIGN_CHANNEL_EMAIL,
         audience=segment,
-        content=cp.CampaignContent(subject='Hi {{ first_name | default: "friend" }}', body=BODY),
+        content=cp.CampaignContent(
+            subject='Hi {{ first_name | default: "friend" }}, {{ loyalty_tier | default: "member" }}',
+            body=BODY,
+        ),
         schedule=cp.CampaignSchedule(now=True),
     )
     created = system.stub.CreateCampaign(pb.CreateCampaignRequest(campaign=campaign)).campaign
@@ -104,7 +106,7 @@ def test_only_the_included_get_the_campaign_rendered_with_their_link(
     sent = [m for m in messages if m["status"] == "sent"]
     assert [m["email"] for m in sent] == [emails["included"]]
     [message] = sent
-    assert message["subject"] == "Hi Ada"
+    assert message["subject"] == "Hi Ada, member"  # no tier: its fallback
     assert "Hello Ada, winter sale!" in message["body"]
     assert '<a href="http://127.0.0.1:8081/preferences/' in message["body"]
     assert message["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
