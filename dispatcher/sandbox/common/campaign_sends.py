@@ -135,8 +135,9 @@ class RecordedSend:
         values, email = send.values[index], send.emails[index]
         message_id = self.first_id + index
         reason = send.reasons[index]
-        mailed = reason is None and content.headers is not None
-        headers = content.headers(message_id, email) if mailed and content.headers else {}
+        headers = {}
+        if reason is None and content.headers is not None:  # a message never mailed has none
+            headers = content.headers(message_id, email)
         return {
             "id": message_id,
             "campaign_id": send.campaign_id,

@@ -126,14 +126,14 @@ def _delete_template(state: SandboxState, params: dict[str, str]) -> None:
 # campaigns
 
 
-def parse_campaign(state: SandboxState, document: Any, now: float) -> NewCampaign:
+def parse_campaign(state: SandboxState, document: Any) -> NewCampaign:
     """A POST /api/campaigns body, checked (Invalid names the pointer)."""
     attributes = _obj(_data(document, "campaign").get("attributes"), _ATTRIBUTES)
     name = _str(attributes.get("name"), f"{_ATTRIBUTES}/name", max_len=MAX_NAME)
     audiences = _obj(attributes.get("audiences"), f"{_ATTRIBUTES}/audiences")
     included = _list_ids(state, audiences.get("included"), "included", required=True)
     excluded = _list_ids(state, audiences.get("excluded"), "excluded", required=False)
-    strategy = _send_strategy(attributes.get("send_strategy"), now)
+    strategy = _send_strategy(attributes.get("send_strategy"))
     definition = _definition(attributes.get("campaign-messages"))
     return NewCampaign(name, included, excluded, strategy, definition)
 
@@ -150,7 +150,7 @@ def _list_ids(state: SandboxState, value: Any, name: str, *, required: bool) -> 
     return list(dict.fromkeys(value))
 
 
-def _send_strategy(value: Any, now: float) -> dict[str, Any]:
+def _send_strategy(value: Any) -> dict[str, Any]:
     pointer = f"{_ATTRIBUTES}/send_strategy"
     if value is None:
         return {"method": "immediate"}
@@ -212,7 +212,7 @@ def _create_campaign(
     state: SandboxState, params: dict[str, str], document: Any, at: str, base: str
 ) -> tuple[int, bytes]:
     now = state.clock()
-    record = state.campaigns.create(parse_campaign(state, document, now), now)
+    record = state.campaigns.create(parse_campaign(state, document), now)
     return _answer(201, campaign_resource(record, base))
 
 
@@ -230,8 +230,9 @@ def _assign_template(
     data = _data(document, "campaign-message")
     message_id = _str(data.get("id"), "/data/id", max_len=64)
     relationships = _obj(data.get("relationships"), "/data/relationships")
+    relationship = _obj(relationships.get("template"), "/data/relationships/template")
     pointer = "/data/relationships/template/data"
-    target = _obj(_obj(relationships.get("template"), pointer[:-5]).get("data"), pointer)
+    target = _obj(relationship.get("data"), pointer)
     if target.get("type") != "template":
         raise Invalid(f"{pointer}/type", "must be 'template'")
     template_id = _str(target.get("id"), f"{pointer}/id", max_len=64)
