@@ -57,6 +57,7 @@ class BenchConfig:
     webhook_events: int  # engagements the providers' webhooks report
     one_click_rate: float  # one-click unsubscribes a second, open loop
     one_click_seconds: float
+    campaign_contacts: int  # the campaign phase's segment
     phases: frozenset[str]  # BENCH_PHASES: the phases to run (default all)
 
     @classmethod
@@ -92,6 +93,7 @@ class BenchConfig:
             webhook_events=_int("BENCH_WEBHOOK_EVENTS", 200_000, scale, 10_000),
             one_click_rate=_float("BENCH_ONE_CLICK_RATE", 200.0),
             one_click_seconds=_float("BENCH_ONE_CLICK_SECONDS", max(5.0, 30.0 * scale)),
+            campaign_contacts=_int("BENCH_CAMPAIGN_CONTACTS", 500_000, scale, 10_000),
             phases=_phases(os.environ.get("BENCH_PHASES", "")),
         )
 
@@ -113,6 +115,7 @@ PHASES = (
     "flows",
     "webhooks",
     "preferences",
+    "campaign",
 )
 
 

@@ -14,6 +14,7 @@ from types import FrameType
 from dispatcher.providers.activecampaign.limits import LIMITS as ACTIVECAMPAIGN_LIMITS
 from dispatcher.providers.klaviyo.limits import LIMITS as KLAVIYO_LIMITS
 from tests.bench import (
+    bench_campaign,
     bench_dispatch,
     bench_e2e,
     bench_flows,
@@ -167,6 +168,12 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
             await bench_preferences.run(b, b.cfg.one_click_rate, b.cfg.one_click_seconds)
 
         await _phase(b, "preferences", "12. one-click unsubscribe under load", preferences)
+
+        async def campaign() -> None:
+            b.stack.stop_dispatcher()
+            await bench_campaign.run(b, KLAVIYO_LIMITS, b.cfg.campaign_contacts)
+
+        await _phase(b, "campaign", "13. a campaign to 500,000, A/B with three variants", campaign)
     finally:
         for api in b.provider_sandboxes.values():
             await api.aclose()
