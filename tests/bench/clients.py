@@ -41,6 +41,10 @@ _CALLED = (
     "PreviewSegment",
     "NotifyBackInStock",
     "GetDashboardMetrics",
+    "CreateCampaign",
+    "ScheduleCampaign",
+    "GetCampaign",
+    "ChooseAbTestWinner",
 )
 
 
