@@ -43,10 +43,11 @@ engagement takes no message_id (that names an automation's message)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from dispatcher.sandbox.activecampaign import campaign_reports
 from dispatcher.sandbox.activecampaign.memberships import SUBSCRIBED, UNSUBSCRIBED
@@ -260,11 +261,30 @@ def _reason(engagement: Engagement) -> str:
 def emit(account: Account, form: dict[str, str]) -> dict[str, Any]:
     """Queue the event for every webhook it is for (handed to the sender when the call lets
     go of the account); {"external_ids", "webhooks"}, both [] when it is for none."""
-    body = urlencode(form).encode()
-    external_id = hashlib.sha256(body).hexdigest()
     webhooks = [row["id"] for row in account.webhooks if _subscribed(account, row, form)]
+    if not webhooks:
+        return {"external_ids": [], "webhooks": []}
+    body = form_body(form)
+    external_id = hashlib.sha256(body).hexdigest()
     account.webhook_outbox.extend((w, Outgoing(external_id, body)) for w in webhooks)
-    return {"external_ids": [external_id] if webhooks else [], "webhooks": webhooks}
+    return {"external_ids": [external_id], "webhooks": webhooks}
+
+
+def form_body(form: dict[str, str]) -> bytes:
+    """`urlencode(form)`, byte for byte, with each name=value pair encoded once: a campaign's
+    seeded engagement repeats most pairs (the campaign's, the date, a contact's across its
+    events) hundreds of thousands of times, and urlencode quotes a character at a time."""
+    return "&".join([_pair(name, value) for name, value in form.items()]).encode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _pair(name: str, value: str) -> str:
+    return f"{_name(name)}={quote_plus(value)}"
+
+
+@functools.lru_cache(maxsize=256)
+def _name(name: str) -> str:
+    return quote_plus(name)  # a few dozen names, quoted once each
 
 
 def _subscribed(account: Account, webhook: Row, form: dict[str, str]) -> bool:
