@@ -51,8 +51,8 @@ def refused(errors: list[str]) -> ApiError:
 
 def create_campaign(account: Account, call: Call) -> Answer:
     given = call.document if isinstance(call.document, dict) else {}
-    errors = [f"Field {name} is required" for name in ("name", "type") if not _text(given, name)]
-    if _text(given, "type") and given["type"] != SINGLE:
+    errors = [f"Field {name} is required" for name in ("name", "type") if not _filled(given, name)]
+    if _filled(given, "type") and given["type"] != SINGLE:
         errors.append("The sandbox makes single campaigns only: type must be single")
     if given.get("canSplitContent", False) not in _NOT_SPLIT:
         errors.append("The sandbox sends no split content: canSplitContent must be false")
@@ -64,7 +64,7 @@ def create_campaign(account: Account, call: Call) -> Answer:
     return 200, answer | {"canSplitContent": False}
 
 
-def _text(given: dict[str, Any], name: str) -> bool:
+def _filled(given: dict[str, Any], name: str) -> bool:
     value = given.get(name)
     return isinstance(value, str) and bool(value.strip())
 
