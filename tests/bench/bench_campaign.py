@@ -177,6 +177,7 @@ async def _send(b: Bench, segment: str) -> tuple[str, float, cp.Campaign]:
     tested = time.perf_counter() - started
     await b.service.ChooseAbTestWinner(pb.ChooseAbTestWinnerRequest(name=name, variant=0))
     sent = await _until(b, name, cp.Campaign.STATE_SENT)
+    b.note(f"SENT after {time.perf_counter() - started:.1f} s")
     await _until_delivered(b, sent)
     seconds = time.perf_counter() - started
     b.note(f"test parts sent in {tested:.1f} s; everyone in {seconds:.1f} s")
@@ -203,13 +204,14 @@ async def _until_delivered(b: Bench, campaign: cp.Campaign) -> None:
     url = b.provider_sandboxes["klaviyo"].base_url
     async with httpx.AsyncClient(base_url=url, timeout=120) as http:
         deadline = time.monotonic() + b.cfg.timeout_s
+        recorded: dict[str, int] = {}
         while time.monotonic() < deadline:
             summary = (await http.get("/_sandbox/campaign-messages/summary")).json()["campaigns"]
             recorded = {k: v["sent"] + v["skipped"] for k, v in summary.items()}
             if all(recorded.get(k, 0) >= n for k, n in wanted.items()):
                 return
             await asyncio.sleep(POLL_S)
-    raise TimeoutError("the sandbox did not send every part")
+    raise TimeoutError(f"the sandbox recorded {recorded} messages of the parts' {wanted}")
 
 
 async def _sent_emails(base_url: str, campaign_ids: list[str]) -> list[str]:
