@@ -72,8 +72,8 @@ class CampaignAudienceWorker(SyncWorker):
         settings: StageSettings,
     ) -> None:
         super().__init__(provider, bus, gate, fences, settings)
-        self._list_names: dict[int, str] = {}  # id(chunk) -> its list's name
-        self._list_ids: dict[str, str] = {}  # list name -> the provider's id, once found
+        # id(chunk) -> its list: (name, id; "" until found or created)
+        self._lists: dict[int, tuple[str, str]] = {}
 
     def chunks_per_batch(self, most: int) -> int:
         per_job = -(-self._limits.max_items // EXPECTED_PAGE_RECIPIENTS)
@@ -87,7 +87,7 @@ class CampaignAudienceWorker(SyncWorker):
             log.error("an unreadable campaign page (%d bytes) dropped", len(msg.data))
             return None
         chunk = Chunk(msg, _part_key(page.campaign_id, page.part), page.sequence, 0)
-        self._list_names[id(chunk)] = page.list_name
+        self._lists[id(chunk)] = (page.list_name, page.list_id)
         for recipient in page.recipients:
             chunk.people.append(_recipient(chunk, recipient))
         msg.data = b""
@@ -99,10 +99,10 @@ class CampaignAudienceWorker(SyncWorker):
         starter = self.runner(held, lost=True)
         by_list: dict[str, list[Person]] = {}
         for chunk in chunks:
-            name = self._list_names[id(chunk)]
+            name, _ = self._lists[id(chunk)]
             by_list.setdefault(name, []).extend(p for p in chunk.people if p.pending)
         for name, people in by_list.items():
-            list_id = await self._list_id(name, held)
+            list_id = await self._list_id(name, chunks, held)
             sizes = [estimated_size(_contact(p).profile) for p in people]
             for job in pack(people, sizes, self._limits):
                 await starter.run(BulkCall(START_IMPORT, job, self._starting_into(list_id, jobs)))
@@ -110,17 +110,23 @@ class CampaignAudienceWorker(SyncWorker):
             for job_id, members in jobs:
                 polls.create_task(self._await_job(job_id, members, held))
 
-    async def _list_id(self, name: str, held: Holding) -> str:
-        """The list's id, found (or created) once per replica."""
-        if name not in self._list_ids:
-            self._list_ids[name] = await self._gate.call(
-                FIND_LIST,
-                1,
-                lambda: self._provider.find_list(name),
-                guard=held.ensure_connected,
-                bulk=True,
-            )
-        return self._list_ids[name]
+    async def _list_id(self, name: str, chunks: list[Chunk], held: Holding) -> str:
+        """The list's id as a page named it, else found or created (a part's first page
+        alone: the service publishes no other until its result names the list); every
+        chunk of the list is told it, for its result."""
+        named = [self._lists[id(c)] for c in chunks]
+        known = next((list_id for n, list_id in named if n == name and list_id), "")
+        list_id = known or await self._gate.call(
+            FIND_LIST,
+            1,
+            lambda: self._provider.find_list(name),
+            guard=held.ensure_connected,
+            bulk=True,
+        )
+        for chunk in chunks:
+            if self._lists[id(chunk)][0] == name:
+                self._lists[id(chunk)] = (name, list_id)
+        return list_id
 
     def _starting_into(
         self, list_id: str, jobs: list[tuple[str, list[Person]]]
@@ -142,7 +148,7 @@ class CampaignAudienceWorker(SyncWorker):
         messages = []
         for chunk in chunks:
             campaign_id, part = _parse_part_key(chunk.sync_id)
-            name = self._list_names.pop(id(chunk), "")
+            _, list_id = self._lists.pop(id(chunk), ("", ""))
             result = bus_pb2.CampaignStepResult(
                 campaign_id=campaign_id,
                 part=part,
@@ -153,7 +159,7 @@ class CampaignAudienceWorker(SyncWorker):
                     for p in chunk.people
                     if p.failure
                 ],
-                list_id=self._list_ids.get(name, ""),
+                list_id=list_id,
                 error=chunk.error,
                 finish_time=finished,
             )
@@ -237,7 +243,7 @@ class CampaignSendWorker:
             raise PermanentProviderError(
                 f"the provider's API sends no {request.channel} campaigns", code="unsupported"
             )
-        list_id = await self._gate.call(
+        list_id = request.list_id or await self._gate.call(
             FIND_LIST, 1, lambda: self._provider.find_list(request.list_name), bulk=True
         )
         send = CampaignSend(

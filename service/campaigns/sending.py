@@ -301,6 +301,7 @@ async def build_page(
         part=part.part,
         sequence=sequence,
         list_name=list_name(campaign, part),
+        list_id=part.list_id or "",
     )
     size = 256
     for row in rows:
@@ -392,6 +393,7 @@ def send_request(
         part=part.part,
         name=f"{campaign.display_name[:120]} · {campaign.id} part {part.part}",
         list_name=list_name(campaign, part),
+        list_id=part.list_id or "",
         channel=_BUS_CHANNEL[campaign.channel.value],
         from_email=sender.from_email,
         from_label=sender.from_label,

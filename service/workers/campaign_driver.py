@@ -192,7 +192,7 @@ class CampaignDriver:
                 part.state = CampaignPartState.SENDING
                 await self._publish_send(request)
                 return Step.WORKED
-            elif part.pages - part.pages_done >= self._settings.pages_in_flight:
+            elif part.pages - part.pages_done >= self._pages_in_flight(part):
                 return Step.WAITING
             else:
                 page = await sending.build_page(
@@ -221,6 +221,12 @@ class CampaignDriver:
         async with self._db.transaction() as session:
             await sending.mark_published(session, campaign_id, part_number, page.sequence, now)
         return Step.WORKED
+
+    def _pages_in_flight(self, part: CampaignPart) -> int:
+        """One page until the part's list is known: the dispatcher importing it finds or
+        creates the list, and the later pages name it (two replicas each creating a list
+        of one name would split the part between them)."""
+        return self._settings.pages_in_flight if part.list_id else 1
 
     async def _publish_send(self, request: bus_pb2.CampaignSendRequest) -> None:
         """Published inside the part's transaction: should the commit fail, the part is still

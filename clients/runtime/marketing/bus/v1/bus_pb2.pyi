@@ -719,21 +719,23 @@ class CampaignRecipient(_message.Message):
     def __init__(self, profile: _Optional[_Union[ContactUpserted, _Mapping]] = ..., preferences_url: _Optional[str] = ...) -> None: ...
 
 class CampaignAudiencePage(_message.Message):
-    __slots__ = ("campaign_id", "part", "sequence", "list_name", "recipients")
+    __slots__ = ("campaign_id", "part", "sequence", "list_name", "recipients", "list_id")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     PART_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     LIST_NAME_FIELD_NUMBER: _ClassVar[int]
     RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
+    LIST_ID_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     part: int
     sequence: int
     list_name: str
     recipients: _containers.RepeatedCompositeFieldContainer[CampaignRecipient]
-    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., sequence: _Optional[int] = ..., list_name: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[CampaignRecipient, _Mapping]]] = ...) -> None: ...
+    list_id: str
+    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., sequence: _Optional[int] = ..., list_name: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[CampaignRecipient, _Mapping]]] = ..., list_id: _Optional[str] = ...) -> None: ...
 
 class CampaignSendRequest(_message.Message):
-    __slots__ = ("campaign_id", "part", "name", "list_name", "channel", "subject", "body", "send_time", "from_email", "from_label", "reply_to")
+    __slots__ = ("campaign_id", "part", "name", "list_name", "channel", "subject", "body", "send_time", "from_email", "from_label", "reply_to", "list_id")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     PART_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -745,6 +747,7 @@ class CampaignSendRequest(_message.Message):
     FROM_EMAIL_FIELD_NUMBER: _ClassVar[int]
     FROM_LABEL_FIELD_NUMBER: _ClassVar[int]
     REPLY_TO_FIELD_NUMBER: _ClassVar[int]
+    LIST_ID_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     part: int
     name: str
@@ -756,7 +759,8 @@ class CampaignSendRequest(_message.Message):
     from_email: str
     from_label: str
     reply_to: str
-    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., name: _Optional[str] = ..., list_name: _Optional[str] = ..., channel: _Optional[str] = ..., subject: _Optional[_Iterable[_Union[TemplatePart, _Mapping]]] = ..., body: _Optional[_Iterable[_Union[TemplatePart, _Mapping]]] = ..., send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_email: _Optional[str] = ..., from_label: _Optional[str] = ..., reply_to: _Optional[str] = ...) -> None: ...
+    list_id: str
+    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., name: _Optional[str] = ..., list_name: _Optional[str] = ..., channel: _Optional[str] = ..., subject: _Optional[_Iterable[_Union[TemplatePart, _Mapping]]] = ..., body: _Optional[_Iterable[_Union[TemplatePart, _Mapping]]] = ..., send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_email: _Optional[str] = ..., from_label: _Optional[str] = ..., reply_to: _Optional[str] = ..., list_id: _Optional[str] = ...) -> None: ...
 
 class CampaignStepResult(_message.Message):
     __slots__ = ("campaign_id", "part", "sequence", "imported", "failures", "list_id", "provider_campaign_id", "error", "finish_time")
