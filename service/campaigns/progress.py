@@ -12,20 +12,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from marketing.bus.v1 import bus_pb2
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.campaigns import ab
 from service.campaigns.sending import parts_of, start_remainder
 from service.campaigns.spec import Metric, ab_test_of
+from service.reports import figures
 from service.storage.models import (
     Campaign,
     CampaignPage,
     CampaignPart,
     CampaignPartState,
     CampaignState,
-    Conversion,
-    EngagementFigures,
 )
 
 MAX_ERROR = 500
@@ -196,30 +195,20 @@ async def _variant_result(
 ) -> ab.VariantResult:
     if not provider_ids:
         return ab.VariantResult(variant, 0, 0)
-    figures = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(EngagementFigures.delivered), 0),
-                func.coalesce(func.sum(EngagementFigures.opened), 0),
-                func.coalesce(func.sum(EngagementFigures.clicked), 0),
-            ).where(
-                EngagementFigures.scope == "campaign",
-                EngagementFigures.scope_id.in_(provider_ids),
-            )
-        )
-    ).one()
-    delivered, opened, clicked = (int(x) for x in figures)
-    if metric is Metric.OPEN_RATE:
-        successes = opened
-    elif metric is Metric.CLICK_RATE:
-        successes = clicked
-    else:
-        successes = int(
-            await session.scalar(
-                select(func.count(func.distinct(Conversion.contact_key))).where(
-                    Conversion.campaign_id.in_(provider_ids)
-                )
-            )
-            or 0
-        )
+    # The figures GetCampaignMetrics shows, not the raw counters: a provider that reports no
+    # deliveries (ActiveCampaign) has its sent people who did not bounce counted as
+    # delivered. Read raw, every ActiveCampaign variant had 0 delivered, a rate of 0, and
+    # the tie went to variant 0 whatever the engagement.
+    found = (await figures.campaign_figures(session, provider_ids)).values()
+    delivered = sum(f.delivered for f in found)
+    successes = sum(_successes(f, metric) for f in found)
     return ab.VariantResult(variant, delivered, min(successes, delivered))
+
+
+def _successes(found: figures.Figures, metric: Metric) -> int:
+    """The people of one provider campaign who did what `metric` counts."""
+    if metric is Metric.OPEN_RATE:
+        return found.opened
+    if metric is Metric.CLICK_RATE:
+        return found.clicked
+    return found.converted_people

@@ -266,7 +266,50 @@ async def _test_the_ab_winner_goes_to_the_remainder_once_the_window_is_over(
         await db.close()
 
 
-def _figures(session: Any, provider_id: str, *, delivered: int, opened: int) -> None:
+def test_variants_at_a_provider_reporting_no_deliveries_count_the_sent(sending_db: str) -> None:
+    asyncio.run(_test_variants_at_a_provider_reporting_no_deliveries_count_the_sent(sending_db))
+
+
+async def _test_variants_at_a_provider_reporting_no_deliveries_count_the_sent(
+    sending_db: str,
+) -> None:
+    """ActiveCampaign reports sends, not deliveries: a variant's delivered are its sent people
+    who did not bounce, as GetCampaignMetrics counts them (not 0, which made every rate 0)."""
+    db = Database(sending_db)
+    try:
+        test = AbTestSpec(
+            (ContentSpec("A", BODY), ContentSpec("B", BODY)),
+            0.5,
+            Metric.OPEN_RATE,
+            timedelta(hours=1),
+            1,
+            0.95,
+        )
+        campaign_id = await _setup(db, 20, schedule=ScheduleSpec(When.NOW), ab_test=test)
+        await _start(db)
+        async with db.transaction() as session:
+            for part in await sending.parts_of(session, campaign_id):
+                part.provider_campaign_id = f"ac-{campaign_id}-{part.variant}"
+            _figures(session, f"ac-{campaign_id}-0", sent=100, bounced=10, opened=10)
+            _figures(session, f"ac-{campaign_id}-1", sent=100, opened=40)
+        async with db.transaction() as session:
+            results = await progress.variant_results(session, campaign_id, Metric.OPEN_RATE)
+        assert results == [ab.VariantResult(0, 90, 10), ab.VariantResult(1, 100, 40)]
+    finally:
+        await db.close()
+
+
+def _figures(
+    session: Any,
+    provider_id: str,
+    *,
+    opened: int,
+    delivered: int = 0,
+    sent: int | None = None,
+    bounced: int = 0,
+) -> None:
+    """A provider campaign's figures; `sent` is `delivered` unless given (ActiveCampaign
+    reports sends and no deliveries: `sent` given, `delivered` 0)."""
     session.add(
         EngagementFigures(
             scope="campaign",
@@ -274,11 +317,11 @@ def _figures(session: Any, provider_id: str, *, delivered: int, opened: int) -> 
             scope_id=provider_id,
             message_id="",
             shard=0,
-            sent=delivered,
+            sent=delivered if sent is None else sent,
             delivered=delivered,
             opened=opened,
             clicked=0,
-            bounced=0,
+            bounced=bounced,
             unsubscribed=0,
             first_at=NOW,
             last_at=NOW,
