@@ -29,8 +29,9 @@ activecampaign's own):
             "by_subject": {"<subject template>": {...}}?}: how recipients of campaigns sent
            afterwards engage (200 + the configuration); DELETE turns it off (204)
 
-- `EngagementSeed` (parsed from that body) and `drawn_engagements(seed, message_id,
-  subject_template, body)`: the deterministic draws, `random.Random(f"{seed}:{message id}")`,
+- `EngagementSeed` (parsed from that body) and `drawn_engagements(seed, message_id, rates,
+  body)` (or `engagement_mask`, the same as bits, and `engagements_of` a mask): the
+  deterministic draws, `random.Random(f"{seed}:{message id}")`,
   three numbers always drawn in this order (delivered, opened, clicked) so a message's fate
   depends on its id and the probabilities only: delivered with p(delivered), opened with
   p(opened) only if delivered, clicked with p(clicked) only if opened, the click's url the
@@ -361,21 +362,40 @@ class Drawn:
     url: str | None = None
 
 
+# A message's draws as bits, so a send's can be kept a byte each (engagement_mask).
+KIND_BITS = {DELIVERED: 1, OPENED: 2, CLICKED: 4}
+
+
+def engagement_mask(seed: int, message_id: int, rates: Rates) -> int:
+    """What the recipient of message `message_id` does, as KIND_BITS: three numbers of
+    random.Random(f"{seed}:{message_id}"), always all three, in this order."""
+    draw = random.Random(f"{seed}:{message_id}").random
+    delivered_at, opened_at, clicked_at = draw(), draw(), draw()
+    if delivered_at >= rates.delivered:
+        return 0
+    if opened_at >= rates.opened:
+        return KIND_BITS[DELIVERED]
+    if clicked_at >= rates.clicked:
+        return KIND_BITS[DELIVERED] | KIND_BITS[OPENED]
+    return KIND_BITS[DELIVERED] | KIND_BITS[OPENED] | KIND_BITS[CLICKED]
+
+
+def engagements_of(mask: int, body: Callable[[], str]) -> list[Drawn]:
+    """The engagements a mask holds, in order; `body` renders the message's body, asked only
+    for a click's url."""
+    return [
+        Drawn(kind, first_link(body()) if kind == CLICKED else None)
+        for kind, bit in KIND_BITS.items()
+        if mask & bit
+    ]
+
+
 def drawn_engagements(
     seed: int, message_id: int, rates: Rates, body: Callable[[], str]
 ) -> list[Drawn]:
-    """What the recipient of message `message_id` does, in order (delivered, opened,
-    clicked). `body` renders the message's body, asked only for a click's url."""
-    draw = random.Random(f"{seed}:{message_id}").random
-    delivered_at, opened_at, clicked_at = draw(), draw(), draw()
-    drawn: list[Drawn] = []
-    if delivered_at < rates.delivered:
-        drawn.append(Drawn(DELIVERED))
-        if opened_at < rates.opened:
-            drawn.append(Drawn(OPENED))
-            if clicked_at < rates.clicked:
-                drawn.append(Drawn(CLICKED, first_link(body())))
-    return drawn
+    """`engagement_mask`'s engagements: delivered, opened, clicked, each only if the one
+    before happened."""
+    return engagements_of(engagement_mask(seed, message_id, rates), body)
 
 
 def first_link(body: str) -> str:

@@ -29,6 +29,7 @@ import itertools
 import logging
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ ANSWER_CHARS = 1000
 DEFAULT_TIMEOUT_S = 5.0
 CLOSE_WAIT_S = 10.0
 TICK_S = 0.1
+COMPRESS_ABOVE = 8192  # characters of a logged body
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,24 @@ class _Batch:
     attempt: int = 1
 
 
+@dataclass(frozen=True)
+class _Compressed:
+    """A long body as the log keeps it: a big campaign's engagements fill thousands of
+    requests of 100 events, and their JSON compresses tenfold."""
+
+    data: bytes
+
+    @classmethod
+    def of(cls, text: str) -> _Compressed:
+        return cls(zlib.compress(text.encode(), 1))
+
+    def text(self) -> str:
+        return zlib.decompress(self.data).decode()
+
+
 class DeliveryLog:
-    """Every attempt, in the order made."""
+    """Every attempt, in the order made (a body longer than COMPRESS_ABOVE characters kept
+    compressed, and shown as sent)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -111,17 +129,27 @@ class DeliveryLog:
         self._entries: list[dict[str, Any]] = []
 
     def add(self, entry: dict[str, Any]) -> None:
+        body = entry.get("body")
+        if isinstance(body, str) and len(body) > COMPRESS_ABOVE:
+            entry = entry | {"body": _Compressed.of(body)}
         with self._lock:
             self._seq += 1
             self._entries.append({"seq": self._seq, **entry})
 
     def entries(self, webhook: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(e) for e in self._entries if webhook is None or e["webhook"] == webhook]
+            chosen = [e for e in self._entries if webhook is None or e["webhook"] == webhook]
+        return [_shown(entry) for entry in chosen]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+def _shown(entry: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a logged attempt with its body as sent."""
+    body = entry.get("body")
+    return entry | {"body": body.text()} if isinstance(body, _Compressed) else dict(entry)
 
 
 class WebhookSender:
@@ -162,15 +190,26 @@ class WebhookSender:
             if self._closed:
                 return
             self._start()
+            wake = False  # the thread only needs waking for a new due time or a full batch
             for item in items:
                 batch = self._open.get(webhook_id)
                 if batch is None:
                     due = time.monotonic() + self.policy.batch_s
                     batch = self._open[webhook_id] = _Batch(webhook_id, due=due)
+                    wake = True
                 batch.items.append(item)
                 if len(batch.items) >= self.policy.max_batch:
                     self._ready.append(self._open.pop(webhook_id))
-            self._cond.notify_all()
+                    wake = True
+            if wake:  # (waking it for every event of a big campaign costs the GIL each time)
+                self._cond.notify_all()
+
+    def backlog(self) -> int:
+        """How many events wait to be sent (not those in flight or waiting for a retry): a
+        producer of very many may wait for it to shrink."""
+        with self._cond:
+            batches = [*self._open.values(), *self._ready]
+            return sum(len(batch.items) for batch in batches)
 
     def drop_pending(self) -> None:
         """Forget every event not sent yet, and every retry to come."""

@@ -26,11 +26,12 @@ https link and a mailto, per message).
 
 Seeded engagement (POST /_sandbox/campaign-engagement), for email campaigns sent after it was
 configured (ASSUMED: SMS and push are not engaged, the sandbox has no topics for them): each
-sent message's draws (common/campaign_sends.py) are reported through the engagement path
-POST /_sandbox/engagement takes (webhook_events.py `engaged_with`): received_email, then
-opened_email, then clicked_email with the body's first link as `URL`, each event's
-properties naming `$campaign` (the campaign id) and `$message` (the message's id in
-GET /_sandbox/campaign-messages). The counts feed POST /api/campaign-values-reports.
+sent message's draws (common/campaign_sends.py) are made as the campaign is sent, their counts
+feed POST /api/campaign-values-reports, and they are reported afterwards from a background
+thread (campaign_engagement.py) through the engagement path POST /_sandbox/engagement takes
+(webhook_events.py `engaged_with`): received_email, then opened_email, then clicked_email
+with the body's first link as `URL`, each event's properties naming `$campaign` (the
+campaign id) and `$message` (the message's id in GET /_sandbox/campaign-messages).
 """
 
 from __future__ import annotations
@@ -39,25 +40,24 @@ import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Any
 
 from dispatcher.sandbox.common import campaign_sends as sends
 from dispatcher.sandbox.common.campaign_sends import (
+    KIND_BITS,
     CampaignContent,
     CampaignMessageBook,
     CampaignSchedule,
-    Drawn,
     EngagementSeed,
     RecordedSend,
     SeededEngagement,
     SendBuilder,
     Values,
-    drawn_engagements,
+    engagement_mask,
 )
 from dispatcher.sandbox.common.clock import SandboxClock
-from dispatcher.sandbox.common.engagement import Engagement
 from dispatcher.sandbox.common.recording import iso
+from dispatcher.sandbox.klaviyo.campaign_engagement import DrawnSend, EngagementReporter
 from dispatcher.sandbox.klaviyo.consent import (
     NEVER_SUBSCRIBED,
     SUBSCRIBED,
@@ -159,6 +159,7 @@ class KlaviyoCampaigns:
         self.schedule = CampaignSchedule()
         self.book = CampaignMessageBook()
         self.engagement = SeededEngagement()
+        self.reporter = EngagementReporter(webhooks)
 
     # the API
 
@@ -245,7 +246,7 @@ class KlaviyoCampaigns:
         recorded = self.book.record(self._messages(campaign, due_s))
         counts = {"recipients": float(recorded.sent_count)}
         if seed is not None and campaign.channel == EMAIL:
-            counts |= self._engage(campaign, recorded, seed)
+            counts |= self._draw(campaign, recorded, seed)
         with self._lock:
             record = self._campaigns[campaign_id]
             record.status, record.send_s, record.updated_s = SENT, due_s, due_s
@@ -277,37 +278,35 @@ class KlaviyoCampaigns:
             return lambda member: _push_verdict(member, devices)
         return _email_verdict
 
-    def _engage(
+    def _draw(
         self, campaign: CampaignRecord, recorded: RecordedSend, seed: EngagementSeed
     ) -> dict[str, float]:
-        """Each sent message's seeded engagements, reported through the engagement path
-        when anything hears of them (webhooks.observable: nothing would change otherwise);
-        how many of each there were (unique per message, as the reports count)."""
-        columns = recorded.columns
-        rates = seed.rates(columns.content.subject_template)
-        observed = {kind: self._webhooks.observable(kind) for kind in _COUNTED}
-        counts = dict.fromkeys(_COUNTED.values(), 0.0)
+        """Each sent message's seeded engagements, drawn now (a byte each) and reported from
+        the background (campaign_engagement.py); how many of each there are (unique per
+        message, as the reports count)."""
+        rates = seed.rates(recorded.columns.content.subject_template)
+        masks = bytearray(len(recorded.columns))
         for index in recorded.sent_indexes():
-            message_id = recorded.first_id + index
-            body = partial(columns.content.body, columns.values[index])  # for a click only
-            for drawn in drawn_engagements(seed.seed, message_id, rates, body):
-                counts[_COUNTED[drawn.kind]] += 1
-                if observed[drawn.kind]:
-                    self._report(campaign.id, message_id, columns.emails[index], drawn)
-        return counts
+            masks[index] = engagement_mask(seed.seed, recorded.first_id + index, rates)
+        self.reporter.submit(DrawnSend(campaign.id, recorded, masks))
+        return {
+            count: float(sum(1 for mask in masks if mask & KIND_BITS[kind]))
+            for kind, count in _COUNTED.items()
+        }
 
-    def _report(self, campaign_id: str, message_id: int, email: str | None, drawn: Drawn) -> None:
-        """One seeded engagement, as POST /_sandbox/engagement would tell it."""
-        engagement = Engagement(
-            email or "", drawn.kind, str(message_id), url=drawn.url, campaign_id=campaign_id
-        )
-        self._webhooks.engaged_with(engagement, {"$message": str(message_id)})
+    def wait_reported(self, timeout_s: float) -> bool:
+        """Wait until every seeded engagement drawn is reported; False if one still is not."""
+        return self.reporter.wait_idle(timeout_s)
 
     def clear(self) -> None:
-        """Forget the recorded messages and the engagement configuration (the campaigns are
-        the account's, and stay)."""
+        """Forget the recorded messages, the engagement configuration and what is not
+        reported yet (the campaigns are the account's, and stay)."""
+        self.reporter.drop()
         self.book.clear()
         self.engagement.configure(None)
+
+    def close(self) -> None:
+        self.reporter.close()
 
 
 def _email_verdict(member: AudienceMember) -> tuple[str | None, str | None]:

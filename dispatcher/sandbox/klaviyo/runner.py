@@ -80,10 +80,14 @@ class Sandbox(FlowsInProcess, RunningServer):
         return self.state.webhooks.deliveries.entries(webhook)
 
     def webhooks_idle(self, timeout_s: float = 10.0) -> bool:
-        """Decide the messages due, then wait until no webhook delivery is pending, in flight
-        or waiting for a retry."""
+        """Decide the messages due and send the campaigns due, then wait until their seeded
+        engagements are reported and no webhook delivery is pending, in flight or waiting for
+        a retry."""
         self.state.send_due()
-        return self.state.webhooks.sender.wait_idle(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        if not self.state.campaigns.wait_reported(timeout_s):
+            return False
+        return self.state.webhooks.sender.wait_idle(max(0.0, deadline - time.monotonic()))
 
     def reset(self) -> None:
         """Forget requests, rejections, refusals, peaks, events, flows and their messages,
@@ -92,6 +96,7 @@ class Sandbox(FlowsInProcess, RunningServer):
 
     def close(self) -> None:
         super().close()
+        self.state.campaigns.close()
         self.state.webhooks.close()
 
 

@@ -41,7 +41,7 @@ import json
 import random
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -197,8 +197,10 @@ class KlaviyoWebhooks:
         profile_id = (stored or {}).get("id") or fake_profile_id(
             identity_keys({"email": email, "phone_number": phone})[0]
         )
-        payload = _payload(event_id, at_s, properties, profile_id, email, phone)
-        item = Outgoing(event_id, {"external_id": event_id, "topic": topic, "payload": payload})
+        event = _Event(
+            event_id, str(_random_uuid()), topic, at_s, properties, profile_id, email, phone
+        )
+        item = Outgoing(event_id, event)
         for webhook in webhooks:
             self.sender.submit(webhook.id, [item])
         return [event_id]
@@ -244,26 +246,36 @@ def _properties(engagement: Engagement) -> dict[str, Any]:
     return properties
 
 
-def _payload(
-    event_id: str,
-    at_s: float,
-    properties: dict[str, Any],
-    profile_id: str,
-    email: str | None,
-    phone: str | None,
-) -> dict[str, Any]:
-    """Klaviyo's Get Event answer, with the profile included."""
-    attributes = {
-        "datetime": iso(at_s),
-        "timestamp": int(at_s),
-        "uuid": str(_random_uuid()),
-        "event_properties": properties,
-    }
-    profile = {"type": "profile", "id": profile_id}
-    event = {"type": "event", "id": event_id, "attributes": attributes}
-    event["relationships"] = {"profile": {"data": profile}}
-    included = profile | {"attributes": {"email": email, "phone_number": phone}}
-    return {"data": event, "included": [included]}
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """An event waiting to go to a webhook, as few objects as it can be: its `data` item is
+    built when a request is made of it (a campaign's seeded engagements may be half a
+    million waiting at once). Each attempt builds the same item: the same ids and uuid."""
+
+    event_id: str
+    uuid: str
+    topic: str
+    at_s: float
+    properties: dict[str, Any]
+    profile_id: str
+    email: str | None
+    phone: str | None
+
+    def item(self) -> dict[str, Any]:
+        """The delivery's `data` item: {external_id, topic, payload}, the payload Klaviyo's
+        Get Event answer with the profile included."""
+        attributes = {
+            "datetime": iso(self.at_s),
+            "timestamp": int(self.at_s),
+            "uuid": self.uuid,
+            "event_properties": self.properties,
+        }
+        profile = {"type": "profile", "id": self.profile_id}
+        event = {"type": "event", "id": self.event_id, "attributes": attributes}
+        event["relationships"] = {"profile": {"data": profile}}
+        included = profile | {"attributes": {"email": self.email, "phone_number": self.phone}}
+        payload = {"data": event, "included": [included]}
+        return {"external_id": self.event_id, "topic": self.topic, "payload": payload}
 
 
 def encode(target: Target, items: Sequence[Outgoing], sent_at: float) -> Request:
@@ -279,7 +291,7 @@ def encode(target: Target, items: Sequence[Outgoing], sent_at: float) -> Request
         "klaviyo_webhook_id": target.webhook_id,
         "timestamp": timestamp,
     }
-    body = json.dumps({"data": [item.content for item in items], "meta": meta}).encode()
+    body = json.dumps({"data": [item.content.item() for item in items], "meta": meta}).encode()
     headers = {
         "Content-Type": "application/json",
         "Klaviyo-Webhook-Id": target.webhook_id,

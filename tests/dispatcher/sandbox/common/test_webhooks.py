@@ -9,7 +9,14 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from dispatcher.sandbox.common.webhooks import Outgoing, Policy, Request, Target, WebhookSender
+from dispatcher.sandbox.common.webhooks import (
+    DeliveryLog,
+    Outgoing,
+    Policy,
+    Request,
+    Target,
+    WebhookSender,
+)
 from tests.dispatcher.sandbox.receiver import Receiver, running_receiver
 
 NOW = 1_800_000_000.0
@@ -115,3 +122,25 @@ def test_a_policy_needs_sensible_numbers() -> None:
     for bad in ({"max_batch": 0}, {"max_attempts": 0}, {"batch_s": -1.0}, {"backoff_s": -1.0}):
         with pytest.raises(ValueError):
             Policy(**bad)
+
+
+def test_a_long_body_is_logged_compressed_and_shown_as_sent() -> None:
+    log = DeliveryLog()
+    long_body = json.dumps({"items": [{"n": n} for n in range(2_000)]})
+    log.add({"webhook": "a", "body": long_body})
+    log.add({"webhook": "b", "body": "short"})
+
+    assert [e["body"] for e in log.entries()] == [long_body, "short"]
+    assert [e["seq"] for e in log.entries("b")] == [2]
+
+
+def test_the_backlog_counts_the_events_waiting_to_go(receiver: Receiver) -> None:
+    sending = sender(receiver, Policy(batch_s=30, max_batch=100))  # nothing due for 30 s
+    try:
+        sending.submit("a", items(150))  # a full batch ready, 50 waiting for more
+        sending.submit("b", items(3))
+        waiting = sending.backlog()
+    finally:
+        sending.close()
+
+    assert waiting in (153, 53)  # the full batch may have gone already
