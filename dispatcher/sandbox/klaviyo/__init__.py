@@ -110,9 +110,10 @@ the dispatcher writes them (django_render.py: {{ email }}, {{ first_name|default
 carries Klaviyo's List-Unsubscribe and List-Unsubscribe-Post headers. A message record keeps
 the values the templates read, not the rendered text: 500,000 recipients send in about 2 s
 and cost about 130 bytes each (with seeded engagement about 6 s; its 560,000 webhook events
-then follow within about 45 s, the reporting pausing while 20,000 wait to go). ASSUMED beyond what the contract says: only the immediate and
-static (UTC, is_local false) send strategies; a tag the sandbox cannot read is copied as
-written; SMS and push campaigns are not engaged by the seeded engagement.
+then follow within about 45 s, the reporting pausing while 20,000 wait to go). ASSUMED
+beyond what the contract says: only the immediate and static (UTC, is_local false) send
+strategies; a tag the sandbox cannot read is copied as written; SMS and push campaigns are
+not engaged by the seeded engagement.
 And it sends Klaviyo's webhooks (dispatcher/sandbox/klaviyo/webhook_events.py): received_email
 (sent_sms) for each flow message sent, and the engagements POST /_sandbox/engagement tells it,
 to the webhooks subscribed to the topic, signed with their secret_key, batched, retried with
