@@ -6,6 +6,7 @@ engagement the providers' webhooks reported for each variant's provider campaign
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from service.storage.models import (
     CampaignState,
 )
 
+log = logging.getLogger(__name__)
 MAX_ERROR = 500
 _DONE = frozenset({CampaignPartState.SENT, CampaignPartState.FAILED})
 
@@ -109,6 +111,14 @@ def _record_send(part: CampaignPart, result: bus_pb2.CampaignStepResult, now: da
         part.state = CampaignPartState.SENT
         part.provider_campaign_id = result.provider_campaign_id
         part.sent_at = now
+    log.info(
+        "campaign %s part %d (%d recipients, %d imported): %s",
+        part.campaign_id,
+        part.part,
+        part.recipients,
+        part.imported,
+        part.error or f"sent as {part.provider_campaign_id}",
+    )
     return True
 
 

@@ -18,6 +18,8 @@ once (its page's `done_at`)."""
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +55,7 @@ from service.storage.models import (
     Contact,
 )
 
+log = logging.getLogger(__name__)
 # The most a zone is ahead of UTC (Pacific/Kiritimati): a local-time campaign's first
 # recipients are there.
 _EARLIEST_OFFSET = timedelta(hours=14)
@@ -98,7 +101,8 @@ async def start(session: AsyncSession, campaign: Campaign, cap: Cap, now: dateti
     at once (its decisions say why)."""
     ab = _ab(campaign)
     split = None if ab is None else AbSplit(len(ab.variants), ab.test_fraction or 0.2)
-    await audience.record_decisions(
+    began = time.perf_counter()
+    counts = await audience.record_decisions(
         session,
         campaign.id,
         campaign.audience,
@@ -109,7 +113,16 @@ async def start(session: AsyncSession, campaign: Campaign, cap: Cap, now: dateti
     )
     schedule = schedule_of(campaign.schedule)
     assert schedule is not None
+    decided = time.perf_counter()
     parts = await _make_parts(session, campaign.id, schedule, tested=ab is not None)
+    log.info(
+        "campaign %s: %s decided in %.1f s, %d parts in %.1f s",
+        campaign.id,
+        dict(counts),
+        decided - began,
+        parts,
+        time.perf_counter() - decided,
+    )
     campaign.state = CampaignState.SENDING
     campaign.send_start_at = now
     campaign.updated_at = now
