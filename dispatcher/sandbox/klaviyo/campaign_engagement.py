@@ -1,15 +1,17 @@
-"""A campaign's seeded engagements (POST /_sandbox/campaign-engagement), drawn when it is sent
-and reported afterwards from a background thread, as Klaviyo reports engagement after a send.
+"""A campaign's seeded engagements (POST /_sandbox/campaign-engagement), drawn and reported
+after it is sent, from a background thread, as Klaviyo reports engagement after a send.
 
-When a campaign is sent (campaigns.py), every sent message's draws are made at once and kept a
-byte each (common/campaign_sends.py `engagement_mask`), so the campaign's counts for the values
-reports are known when it is Sent. Reporting them is the slow part: each engagement takes the
-path POST /_sandbox/engagement takes (webhook_events.py `engaged_with`: effect on the account,
-then a signed event to each webhook subscribed) and half a million of them would hold up every
-request for a minute and queue a gigabyte of events. So a thread reports them, in message
-order, waiting whenever more than `MAX_BACKLOG` events wait for the webhook sender: the send
-takes seconds, memory stays bounded, and the webhooks follow at the sender's pace.
-`wait_idle` says when all is reported (the in-process Sandbox's `webhooks_idle` waits for it).
+A send holds every request to the sandbox while it runs (campaigns.py), and its engagements
+would hold them far longer: a draw costs about 7 us (random.Random seeded with a string), and
+each engagement takes the path POST /_sandbox/engagement takes (webhook_events.py
+`engaged_with`: effect on the account, then a signed event to each webhook subscribed); half a
+million would stop the sandbox for a minute and queue a gigabyte of events. So a thread takes
+each sent campaign in turn: it draws every sent message's engagements (kept a byte each,
+common/campaign_sends.py `engagement_mask`) and hands their counts to the campaign (`counted`,
+for the values reports), then reports them in message order, waiting whenever more than
+`MAX_BACKLOG` events wait for the webhook sender: the send takes seconds, memory stays bounded,
+and the webhooks follow at the sender's pace. `wait_idle` says when all is reported (the
+in-process Sandbox's `webhooks_idle` waits for it).
 
 Kinds no webhook is subscribed to when a campaign's reporting starts are counted only: with
 nobody to tell and no effect on the account (delivered, opened and clicked have none), the
@@ -21,14 +23,20 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
 from dispatcher.sandbox.common.campaign_sends import (
+    CLICKED,
+    DELIVERED,
     ENGAGEMENT_KINDS,
+    KIND_BITS,
+    OPENED,
     Drawn,
+    EngagementSeed,
     RecordedSend,
+    engagement_mask,
     engagements_of,
 )
 from dispatcher.sandbox.common.engagement import Engagement
@@ -41,6 +49,20 @@ BACKLOG_WAIT_S = 0.05
 CLOSE_WAIT_S = 10.0
 
 
+# Each seeded engagement's count in the values reports (catalogue.py COUNTS).
+COUNTED = {DELIVERED: "delivered", OPENED: "opens_unique", CLICKED: "clicks_unique"}
+Counted = Callable[[str, dict[str, float]], None]  # (campaign id, counts)
+
+
+@dataclass(frozen=True)
+class SeededSend:
+    """A campaign sent while `seed` was configured."""
+
+    campaign_id: str
+    recorded: RecordedSend
+    seed: EngagementSeed
+
+
 @dataclass(frozen=True)
 class DrawnSend:
     """A sent campaign's draws: `masks[i]` for its i-th message (0 for one not sent)."""
@@ -49,20 +71,38 @@ class DrawnSend:
     recorded: RecordedSend
     masks: bytearray
 
+    @classmethod
+    def of(cls, sent: SeededSend) -> DrawnSend:
+        recorded = sent.recorded
+        rates = sent.seed.rates(recorded.columns.content.subject_template)
+        masks = bytearray(len(recorded.columns))
+        for index in recorded.sent_indexes():
+            masks[index] = engagement_mask(sent.seed.seed, recorded.first_id + index, rates)
+        return cls(sent.campaign_id, recorded, masks)
+
+    def counts(self) -> dict[str, float]:
+        """How many messages were delivered, opened and clicked (unique per message, as the
+        reports count)."""
+        return {
+            count: float(sum(1 for mask in self.masks if mask & KIND_BITS[kind]))
+            for kind, count in COUNTED.items()
+        }
+
 
 class EngagementReporter:
     """Reports drawn sends one after another from a daemon thread (started on first use)."""
 
-    def __init__(self, webhooks: KlaviyoWebhooks) -> None:
+    def __init__(self, webhooks: KlaviyoWebhooks, counted: Counted) -> None:
         self._webhooks = webhooks
+        self._counted = counted
         self._cond = threading.Condition()
-        self._queue: deque[DrawnSend] = deque()
+        self._queue: deque[SeededSend] = deque()
         self._busy = False
         self._generation = 0  # moved on by `drop`: a send being reported stops
         self._closed = False
         self._thread: threading.Thread | None = None
 
-    def submit(self, drawn: DrawnSend) -> None:
+    def submit(self, sent: SeededSend) -> None:
         with self._cond:
             if self._closed:
                 return
@@ -71,7 +111,7 @@ class EngagementReporter:
                     target=self._run, name="klaviyo-sandbox-campaign-engagement", daemon=True
                 )
                 self._thread.start()
-            self._queue.append(drawn)
+            self._queue.append(sent)
             self._cond.notify_all()
 
     def wait_idle(self, timeout_s: float) -> bool:
@@ -108,12 +148,14 @@ class EngagementReporter:
                     self._cond.wait()
                 if self._closed:
                     return
-                drawn, generation = self._queue.popleft(), self._generation
+                sent, generation = self._queue.popleft(), self._generation
                 self._busy = True
             try:
+                drawn = DrawnSend.of(sent)
+                self._counted(drawn.campaign_id, drawn.counts())
                 self._report_send(drawn, generation)
             except Exception:  # a bug must not stop the later campaigns' reporting
-                log.exception("sandbox: reporting campaign %s's engagement", drawn.campaign_id)
+                log.exception("sandbox: reporting campaign %s's engagement", sent.campaign_id)
             finally:
                 with self._cond:
                     self._busy = False

@@ -26,9 +26,10 @@ https link and a mailto, per message).
 
 Seeded engagement (POST /_sandbox/campaign-engagement), for email campaigns sent after it was
 configured (ASSUMED: SMS and push are not engaged, the sandbox has no topics for them): each
-sent message's draws (common/campaign_sends.py) are made as the campaign is sent, their counts
-feed POST /api/campaign-values-reports, and they are reported afterwards from a background
-thread (campaign_engagement.py) through the engagement path POST /_sandbox/engagement takes
+sent message's draws (common/campaign_sends.py) are made after the campaign is sent, from a
+background thread (campaign_engagement.py): their counts then feed POST
+/api/campaign-values-reports, and each is reported through the engagement path
+POST /_sandbox/engagement takes
 (webhook_events.py `engaged_with`): received_email, then opened_email, then clicked_email
 with the body's first link as `URL`, each event's properties naming `$campaign` (the
 campaign id) and `$message` (the message's id in GET /_sandbox/campaign-messages).
@@ -42,22 +43,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dispatcher.sandbox.common import campaign_sends as sends
 from dispatcher.sandbox.common.campaign_sends import (
-    KIND_BITS,
     CampaignContent,
     CampaignMessageBook,
     CampaignSchedule,
-    EngagementSeed,
-    RecordedSend,
     SeededEngagement,
     SendBuilder,
     Values,
-    engagement_mask,
 )
 from dispatcher.sandbox.common.clock import SandboxClock
 from dispatcher.sandbox.common.recording import iso
-from dispatcher.sandbox.klaviyo.campaign_engagement import DrawnSend, EngagementReporter
+from dispatcher.sandbox.klaviyo.campaign_engagement import EngagementReporter, SeededSend
 from dispatcher.sandbox.klaviyo.consent import (
     NEVER_SUBSCRIBED,
     SUBSCRIBED,
@@ -79,12 +75,6 @@ DRAFT, SCHEDULED, SENDING, SENT = "Draft", "Scheduled", "Sending", "Sent"
 JOB_STATUS = {SCHEDULED: "queued", SENDING: "processing", SENT: "complete"}
 UNSUBSCRIBE_URL = "https://manage.kmail-lists.com/subscriptions/unsubscribe"
 UNSUBSCRIBE_MAILTO = "unsubscribe@klaviyomail.com"
-# Each seeded engagement's count in the values reports (catalogue.py COUNTS).
-_COUNTED = {
-    sends.DELIVERED: "delivered",
-    sends.OPENED: "opens_unique",
-    sends.CLICKED: "clicks_unique",
-}
 
 
 class CampaignRefused(Exception):
@@ -159,7 +149,7 @@ class KlaviyoCampaigns:
         self.schedule = CampaignSchedule()
         self.book = CampaignMessageBook()
         self.engagement = SeededEngagement()
-        self.reporter = EngagementReporter(webhooks)
+        self.reporter = EngagementReporter(webhooks, self._counted)
 
     # the API
 
@@ -244,13 +234,12 @@ class KlaviyoCampaigns:
             return
         seed = self.engagement.current()  # the configuration in force when it goes out
         recorded = self.book.record(self._messages(campaign, due_s))
-        counts = {"recipients": float(recorded.sent_count)}
-        if seed is not None and campaign.channel == EMAIL:
-            counts |= self._draw(campaign, recorded, seed)
         with self._lock:
             record = self._campaigns[campaign_id]
             record.status, record.send_s, record.updated_s = SENT, due_s, due_s
-            record.counts = counts
+            record.counts = {"recipients": float(recorded.sent_count)}
+        if seed is not None and campaign.channel == EMAIL:
+            self.reporter.submit(SeededSend(campaign_id, recorded, seed))
 
     def _messages(self, campaign: CampaignRecord, due_s: float) -> SendBuilder:
         """Each member's message, decided and recorded with their values of now."""
@@ -278,21 +267,10 @@ class KlaviyoCampaigns:
             return lambda member: _push_verdict(member, devices)
         return _email_verdict
 
-    def _draw(
-        self, campaign: CampaignRecord, recorded: RecordedSend, seed: EngagementSeed
-    ) -> dict[str, float]:
-        """Each sent message's seeded engagements, drawn now (a byte each) and reported from
-        the background (campaign_engagement.py); how many of each there are (unique per
-        message, as the reports count)."""
-        rates = seed.rates(recorded.columns.content.subject_template)
-        masks = bytearray(len(recorded.columns))
-        for index in recorded.sent_indexes():
-            masks[index] = engagement_mask(seed.seed, recorded.first_id + index, rates)
-        self.reporter.submit(DrawnSend(campaign.id, recorded, masks))
-        return {
-            count: float(sum(1 for mask in masks if mask & KIND_BITS[kind]))
-            for kind, count in _COUNTED.items()
-        }
+    def _counted(self, campaign_id: str, counts: dict[str, float]) -> None:
+        """A campaign's seeded engagements are drawn: the values reports count them."""
+        with self._lock:
+            self._campaigns[campaign_id].counts |= counts
 
     def wait_reported(self, timeout_s: float) -> bool:
         """Wait until every seeded engagement drawn is reported; False if one still is not."""

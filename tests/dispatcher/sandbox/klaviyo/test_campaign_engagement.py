@@ -112,6 +112,14 @@ def test_seeded_engagement_is_reported_as_signed_webhooks_naming_campaign_and_me
     campaign_id = email_campaign(http, spring)
 
     assert sandbox.webhooks_idle()
+    counted = sandbox.state.campaigns.get(campaign_id)
+    assert counted is not None  # the values reports count what was drawn
+    assert counted.counts == {
+        "recipients": 2.0,
+        "delivered": 2.0,
+        "opens_unique": 2.0,
+        "clicks_unique": 2.0,
+    }
     messages = {m["email"]: str(m["id"]) for m in campaign_messages(http)}
     found = sorted(
         (e.email, KIND[e.type], e.campaign_id, e.message_id, e.url) for e in received(receiver)
