@@ -90,7 +90,8 @@ class DrawnSend:
 
 
 class EngagementReporter:
-    """Reports drawn sends one after another from a daemon thread (started on first use)."""
+    """Draws and reports seeded sends one after another, from a daemon thread (started on
+    first use)."""
 
     def __init__(self, webhooks: KlaviyoWebhooks, counted: Counted) -> None:
         self._webhooks = webhooks
