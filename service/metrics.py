@@ -40,6 +40,12 @@ PREFERENCE_REQUESTS = Histogram(
     ["action", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+ONE_CLICK_APPLIED = Histogram(
+    "marketing_preference_one_click_lag_seconds",
+    "Time from a one-click unsubscribe's answer to its application (the address "
+    "suppressed, the withdrawal recorded, the provider's work queued)",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 RECONCILES = Counter(
     "marketing_reconciles",
     "ReconcileContact calls that reached the provider, by result (in_sync, repaired)",

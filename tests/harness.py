@@ -52,6 +52,7 @@ TABLES = (
     "marketing_contact_sync",
     "marketing_contact_sync_chunk",
     "marketing_contact_sync_error",
+    "marketing_one_click",
 )
 
 

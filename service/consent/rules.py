@@ -13,7 +13,8 @@ and opt-ins, newsletter membership, suppression and the outbox payload all follo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,13 +22,15 @@ from typing import Any
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.clock import Clock
 from marketing_runtime.timestamps import to_timestamp
-from sqlalchemy import Row, delete, func, select, text
+from sqlalchemy import ARRAY, Row, Uuid, any_, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common import validation as check
 from service.common.pagination import KeyKind, PageTokens, Paging, read_page
+from service.consent import one_click
+from service.consent.addresses import lock_addresses, try_lock_addresses
 from service.contacts.rules import (
     NEWSLETTER_SEGMENT,
     ContactView,
@@ -39,10 +42,11 @@ from service.contacts.rules import (
 from service.deliveries import outbox
 from service.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError, Violations
 from service.flows import triggers as flow_triggers
-from service.metrics import CONSENT_RECORDS, UNSUBSCRIBES
+from service.metrics import CONSENT_RECORDS, ONE_CLICK_APPLIED, UNSUBSCRIBES
 from service.push import tokens as push_tokens
 from service.segments import membership
 from service.sms import suppression as sms_suppression
+from service.storage.bulk import insert_rows
 from service.storage.database import Database, after_commit
 from service.storage.models import Consent, Contact, SegmentMembership, Suppression
 from service.storage.models import ConsentType as ConsentType  # handlers name types by it
@@ -59,9 +63,10 @@ UNSUBSCRIBE_SOURCE = "unsubscribe"
 # number goes on the SMS suppression list).
 PHONE_CHANGED_SOURCE = "phone_changed"
 SUPPRESSION_REASON_UNSUBSCRIBED = "unsubscribed"
-# The first key of the two-key advisory locks that serialise consent writes per
-# address (a key space of its own: PostgreSQL keeps it apart from one-key locks).
-_ADDRESS_LOCK_SPACE = 0x636F6E73  # "cons"
+# A one-click unsubscribe (RFC 8058): the withdrawal's source, and what the
+# suppression and the provider are told.
+ONE_CLICK_SOURCE = "one_click"
+ONE_CLICK_DETAIL = "List-Unsubscribe=One-Click"
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,7 @@ async def record_locked(
         now=now,
     )
     if consent.type is ConsentType.EMAIL and not contact.email_opt_in:
-        await flow_triggers.on_unsubscribed(session, contact.id, now)
+        await flow_triggers.on_unsubscribed(session, [contact.id], now)
     elif consent.type is ConsentType.EMAIL:
         await flow_triggers.on_email_consent(session, contact, now)
     return row
@@ -222,31 +227,31 @@ async def _by_request_id(
 
 
 async def _decision_time(session: AsyncSession, contact: Contact, now: datetime) -> datetime:
-    """When a decision taken under the person's lock counts as made: now, but never
-    before the newest record on file (another replica's clock may run ahead, and a
-    caller may have given a consent time up to the allowed skew in the future)."""
-    newest = await session.scalar(
-        select(func.max(Consent.consent_time)).where(Consent.contact_id == contact.id)
+    return (await _decision_times(session, {contact.id: now}))[contact.id]
+
+
+async def _decision_times(
+    session: AsyncSession, decided: Mapping[uuid.UUID, datetime]
+) -> dict[uuid.UUID, datetime]:
+    """When each contact's decision, taken under the person's lock, counts as made:
+    when the person decided (now, for a call), but never before the newest record on
+    file (another replica's clock may run ahead, and a caller may have given a
+    consent time up to the allowed skew in the future). One query for any number."""
+    if not decided:
+        return {}
+    rows = await session.execute(
+        select(Consent.contact_id, func.max(Consent.consent_time))
+        .where(Consent.contact_id == any_(_ids(decided)))
+        .group_by(Consent.contact_id)
     )
-    return now if newest is None or newest <= now else newest
+    newest = {contact_id: time for contact_id, time in rows}
+    return {contact_id: max(at, newest.get(contact_id, at)) for contact_id, at in decided.items()}
 
 
-async def lock_addresses(session: AsyncSession, keys: Sequence[str]) -> None:
-    """Take several addresses' locks, in key order (two batches never wait on
-    each other in a cycle)."""
-    for key in sorted(set(keys)):
-        await _lock_address(session, key)
-
-
-async def _lock_address(session: AsyncSession, key: str) -> None:
-    """Serialise subscribe and unsubscribe per address until commit, also while no
-    contact row exists to lock (the suppression list outlives contacts). Two
-    addresses sharing the 32-bit key only wait for each other."""
-    objid = int(key[:8], 16) - (1 << 31)
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(:space, :objid)"),
-        {"space": _ADDRESS_LOCK_SPACE, "objid": objid},
-    )
+def _ids(contact_ids: Collection[uuid.UUID]) -> Any:
+    """Contact ids bound as one array (an IN list of many values costs more to
+    compile than the query takes to run)."""
+    return bindparam(None, list(contact_ids), ARRAY(Uuid))
 
 
 async def _append(
@@ -256,8 +261,39 @@ async def _append(
     rid: uuid.UUID | None,
     now: datetime,
 ) -> Consent:
+    return (await _append_all(session, [(contact, c)], now, rid))[0]
+
+
+async def _append_all(
+    session: AsyncSession,
+    records: Sequence[tuple[Contact, ConsentInput]],
+    now: datetime,
+    rid: uuid.UUID | None = None,
+) -> list[Consent]:
+    """Append validated records (at most one per contact and type), with what each
+    changes: the opt-in flag and the channel's lists and devices. The rows are
+    inserted by one statement and the flags read by one, however many."""
+    rows = [_consent_row(contact, c, rid, now) for contact, c in records]
+    if not rows:
+        return []
+    session.add_all(rows)
+    await session.flush()
+    for row in rows:
+        after_commit(session, CONSENT_RECORDS.labels(row.type.value, str(row.granted).lower()).inc)
+    await _refresh_opt_ins(
+        session, [(contact, row.type) for (contact, _), row in zip(records, rows, strict=True)]
+    )
+    for (contact, _), row in zip(records, rows, strict=True):
+        contact.updated_at = now
+        await _channel_effects(session, contact, row, now)
+    return rows
+
+
+def _consent_row(
+    contact: Contact, c: ConsentInput, rid: uuid.UUID | None, now: datetime
+) -> Consent:
     assert c.type is not None
-    row = Consent(
+    return Consent(
         contact_id=contact.id,
         type=c.type,
         granted=c.granted,
@@ -270,13 +306,6 @@ async def _append(
         phone=(c.phone_number or contact.phone) if c.type is ConsentType.SMS else None,
         wording_version=c.wording_version.strip() or None,
     )
-    session.add(row)
-    await session.flush()
-    after_commit(session, CONSENT_RECORDS.labels(c.type.value, str(c.granted).lower()).inc)
-    await _refresh_opt_in(session, contact, c.type)
-    contact.updated_at = now
-    await _channel_effects(session, contact, row, now)
-    return row
 
 
 async def lapse_sms_consent(
@@ -304,32 +333,41 @@ async def _channel_effects(
         await push_tokens.delete_all(session, contact, now)
 
 
-async def _refresh_opt_in(session: AsyncSession, contact: Contact, type_: ConsentType) -> None:
-    """Re-derive the denormalised flag from the newest record: a late-arriving
-    older record must not override a newer decision."""
-    column = _OPT_IN_COLUMNS.get(type_)
-    if column is None:
+async def _refresh_opt_ins(
+    session: AsyncSession, changed: Sequence[tuple[Contact, ConsentType]]
+) -> None:
+    """Re-derive the denormalised flags of these contacts and types from the newest
+    records: a late-arriving older record must not override a newer decision."""
+    flagged = [(contact, type_) for contact, type_ in changed if type_ in _OPT_IN_COLUMNS]
+    if not flagged:
         return
-    newest = await session.scalar(
-        select(Consent.granted)
-        .where(Consent.contact_id == contact.id, Consent.type == type_)
-        .order_by(Consent.consent_time.desc(), Consent.id.desc())
-        .limit(1)
-    )
-    setattr(contact, column, bool(newest))
+    newest = await _newest_decisions(session, {contact.id for contact, _ in flagged})
+    for contact, type_ in flagged:
+        setattr(contact, _OPT_IN_COLUMNS[type_], newest[contact.id][type_.value])
 
 
 async def effective_consent(session: AsyncSession, contact_id: uuid.UUID) -> dict[str, bool]:
     """Every consent type mapped to its current state (False without a record)."""
+    return (await _newest_decisions(session, {contact_id}))[contact_id]
+
+
+async def _newest_decisions(
+    session: AsyncSession, contact_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, bool]]:
+    """Each contact's consent types mapped to the `granted` of their newest record
+    (False without one), in one query."""
+    if not contact_ids:
+        return {}
     rows = await session.execute(
-        select(Consent.type, Consent.granted)
-        .where(Consent.contact_id == contact_id)
-        .order_by(Consent.type, Consent.consent_time.desc(), Consent.id.desc())
-        .ext(distinct_on(Consent.type))
+        select(Consent.contact_id, Consent.type, Consent.granted)
+        .where(Consent.contact_id == any_(_ids(contact_ids)))
+        .order_by(Consent.contact_id, Consent.type, Consent.consent_time.desc(), Consent.id.desc())
+        .ext(distinct_on(Consent.contact_id, Consent.type))
     )
-    state = {t.value: False for t in ConsentType}
-    state.update({t.value: granted for t, granted in rows.all()})
-    return state
+    states = {contact_id: {t.value: False for t in ConsentType} for contact_id in contact_ids}
+    for contact_id, type_, granted in rows:
+        states[contact_id][type_.value] = granted
+    return states
 
 
 _CONSENT_ORDER = (Consent.consent_time, Consent.id)
@@ -382,8 +420,9 @@ async def subscribe_newsletter(
     email = check.normalize_email(s.email)
     key = check.email_key(email)
     async with db.transaction() as session:
-        await _lock_address(session, key)
+        await lock_addresses(session, [key])
         now = clock()
+        await apply_queued_one_clicks(session, [key], now)
         contact, _ = await get_or_create_by_email(session, email, now)
         if rid is not None and (earlier := await _by_request_id(session, rid, contact.id)):
             return (await contact_views(session, [contact]))[0], view_of(earlier)
@@ -428,8 +467,8 @@ async def join_newsletter(
                 "records the consent and joins",
             )
     people = sorted(((check.email_key(c.email), c) for _, c in contacts), key=lambda p: p[0])
-    for key, _ in people:
-        await _lock_address(session, key)
+    await lock_addresses(session, [key for key, _ in people])
+    await apply_queued_one_clicks(session, [key for key, _ in people], now)
     joined: list[uuid.UUID] = []
     for key, contact in people:
         if await session.get(Suppression, key) is not None:
@@ -463,6 +502,30 @@ async def _add_to_newsletter(session: AsyncSession, contact_id: uuid.UUID, now: 
     return added.first() is not None
 
 
+@dataclass(frozen=True)
+class Unsubscribing:
+    """What an unsubscribe withdraws, and how it is recorded."""
+
+    types: tuple[ConsentType, ...]
+    source: str  # the withdrawals' source
+    reason: str  # the suppression's detail, and the reason the provider is told
+
+
+# RFC 8058: email withdrawn (other channels' records stay: the suppressed address
+# gets nothing on any channel), the newsletter left, the address suppressed.
+ONE_CLICK = Unsubscribing((ConsentType.EMAIL,), ONE_CLICK_SOURCE, ONE_CLICK_DETAIL)
+
+
+@dataclass(frozen=True)
+class _Address:
+    """An address to unsubscribe, whose lock the transaction holds."""
+
+    key: str  # its SHA-256
+    email: str | None  # None: only the key is known (its contact was erased since)
+    contact: Contact | None  # its contact, the row locked; None: we hold none
+    decided_at: datetime  # when the person decided: now for a call, the click for a one-click
+
+
 async def unsubscribe(
     db: Database,
     *,
@@ -472,51 +535,137 @@ async def unsubscribe(
     source: str = UNSUBSCRIBE_SOURCE,
     types: Sequence[ConsentType] = COMMUNICATION_TYPES,
 ) -> bool:
-    """Withdraw every communication consent (or only `types`: a one-click
-    unsubscribe withdraws email) and suppress the address at once, as a decision
-    made now. Works for addresses we hold no contact for. Returns False when the
-    address was already unsubscribed, in which case nothing is written. `source`
-    is the withdrawals' (the preference page names itself)."""
+    """Withdraw every communication consent (or only `types`) and suppress the
+    address at once, as a decision made now. Works for addresses we hold no
+    contact for. Returns False when the address was already unsubscribed, in which
+    case nothing is written. `source` is the withdrawals' (the preference page
+    names itself)."""
     v = Violations()
     check.check_email(v, "email", email)
     check.check_text(v, "reason", reason, Suppression.detail)
     v.raise_if_any()
     email = check.normalize_email(email)
     key = check.email_key(email)
+    how = Unsubscribing(tuple(types), source, reason)
     async with db.transaction() as session:
-        await _lock_address(session, key)
+        await lock_addresses(session, [key])
         now = clock()
+        await apply_queued_one_clicks(session, [key], now)
         contact = await session.scalar(
             select(Contact).where(Contact.email == email).with_for_update()
         )
-        newly_suppressed = await _suppress(session, key, reason, now)
-        revoked: list[Consent] = []
-        if contact is not None:
-            decided = await _decision_time(session, contact, now)
-            revoked = await _revoke_granted(session, contact, decided, now, types, source)
-            was_member = await _leave_newsletter(session, contact.id, now)
-            revoked_any = bool(revoked) or was_member
-        else:
-            revoked_any = False
-        if not (newly_suppressed or revoked_any):
-            return False
-        if contact is not None:
-            await membership.mark_changed(session, [contact.id], now)
-        after_commit(session, UNSUBSCRIBES.inc)
-        state = bus_pb2.ConsentState(email=email, opt_in=bus_pb2.OptIn(), suppressed=True)
-        if contact is not None:
-            state = await _consent_state(session, contact, revoked)
-        payload = bus_pb2.ContactUnsubscribed(state=state, reason=reason or None)
-        await outbox.enqueue(
-            session,
-            contact_key=key,
-            kind=bus_pb2.KIND_CONTACT_UNSUBSCRIBED,
-            payload=payload,
-            now=now,
+        return bool(
+            await _unsubscribe_locked(session, [_Address(key, email, contact, now)], how, now)
         )
-        if contact is not None:
-            await flow_triggers.on_unsubscribed(session, contact.id, now)
-        return True
+
+
+async def apply_queued_one_clicks(
+    session: AsyncSession, keys: Collection[str], now: datetime
+) -> int:
+    """Apply the one-clicks queued for these addresses, whose locks the transaction
+    holds. Every consent write on an address calls this first, so a click answered
+    before the write began counts before the write's decision, as it would have had
+    it been applied at once. How many clicks were applied."""
+    clicks = await one_click.take(session, list(keys))
+    if not clicks:
+        return 0
+    contacts = await _lock_contacts(session, {click.contact_id for click in clicks})
+    addresses = []
+    for click in clicks:
+        contact = contacts.get(click.contact_id)
+        email = contact.email if contact is not None else None
+        addresses.append(_Address(click.key, email, contact, click.clicked_at))
+    await _unsubscribe_locked(session, addresses, ONE_CLICK, now)
+    lags_s = [(now - click.clicked_at).total_seconds() for click in clicks]
+    after_commit(session, lambda: _observe_one_click_lags(lags_s))
+    return len(clicks)
+
+
+def _observe_one_click_lags(lags_s: Sequence[float]) -> None:
+    for lag_s in lags_s:
+        ONE_CLICK_APPLIED.observe(lag_s)
+
+
+async def apply_oldest_one_clicks(session: AsyncSession, limit: int, now: datetime) -> int:
+    """The one-click worker's batch: the clicks queued for the addresses of the oldest
+    `limit` clicks, except the addresses another transaction holds (a consent write
+    there applies them, or the next batch does). How many clicks were applied."""
+    keys = await one_click.oldest_addresses(session, limit)
+    taken = await try_lock_addresses(session, keys)
+    return await apply_queued_one_clicks(session, taken, now)
+
+
+async def _lock_contacts(
+    session: AsyncSession, contact_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, Contact]:
+    """The contacts of these ids that exist, their rows locked in id order, read
+    afresh (a caller may hold them as read before the lock)."""
+    rows = await session.scalars(
+        select(Contact)
+        .where(Contact.id == any_(_ids(contact_ids)))
+        .order_by(Contact.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {contact.id: contact for contact in rows}
+
+
+async def _unsubscribe_locked(
+    session: AsyncSession, addresses: Sequence[_Address], how: Unsubscribing, now: datetime
+) -> set[str]:
+    """Unsubscribe addresses whose locks (and contacts' rows) the transaction holds,
+    each step one statement for all of them: every address suppressed; each
+    contact's `how.types` withdrawn where granted, as decided at its `decided_at`
+    (never before its newest record), and the newsletter left; then the provider
+    told of each change, segments and flows. The keys of the addresses that
+    changed: an address already unsubscribed writes nothing."""
+    suppressed = await _suppress_all(session, [a.key for a in addresses], how.reason, now)
+    people = {a.contact.id: a.contact for a in addresses if a.contact is not None}
+    decided = await _decision_times(
+        session, {a.contact.id: a.decided_at for a in addresses if a.contact is not None}
+    )
+    revoked = await _revoke_granted_all(
+        session, list(people.values()), decided, now, how.types, how.source
+    )
+    left = await _leave_newsletter_all(session, list(people), now)
+    changed = [
+        a
+        for a in addresses
+        if a.key in suppressed
+        or (a.contact is not None and (a.contact.id in revoked or a.contact.id in left))
+    ]
+    if not changed:
+        return set()
+    changed_ids = sorted({a.contact.id for a in changed if a.contact is not None})
+    await membership.mark_changed(session, changed_ids, now)
+    await _tell_unsubscribed(session, changed, revoked, how.reason, now)
+    await flow_triggers.on_unsubscribed(session, changed_ids, now)
+    keys = {a.key for a in changed}
+    after_commit(session, lambda: UNSUBSCRIBES.inc(len(keys)))
+    return keys
+
+
+async def _tell_unsubscribed(
+    session: AsyncSession,
+    changed: Sequence[_Address],
+    revoked: Mapping[uuid.UUID, list[Consent]],
+    reason: str,
+    now: datetime,
+) -> None:
+    """The provider's work: each address's whole consent state after the change."""
+    known = [a.contact for a in changed if a.contact is not None]
+    views = {view.id: view for view in await contact_views(session, known)} if known else {}
+    rows = []
+    for a in changed:
+        if a.contact is not None:
+            state = consent_state(views[a.contact.id], revoked.get(a.contact.id, []))
+        elif a.email is not None:
+            state = bus_pb2.ConsentState(email=a.email, opt_in=bus_pb2.OptIn(), suppressed=True)
+        else:  # erased after a one-click: the provider was asked to erase the person
+            continue
+        payload = bus_pb2.ContactUnsubscribed(state=state, reason=reason or None)
+        rows.append((a.key, bus_pb2.KIND_CONTACT_UNSUBSCRIBED, payload.SerializeToString()))
+    await outbox.enqueue_many(session, rows, now=now)
 
 
 async def _suppress(
@@ -526,12 +675,27 @@ async def _suppress(
     now: datetime,
     reason: str = SUPPRESSION_REASON_UNSUBSCRIBED,
 ) -> bool:
-    """Put the address on the suppression list; whether that changed it. A
-    stronger reason (a hard bounce, a spam complaint) replaces an unsubscribe,
-    which a new opt-in may lift: theirs it may not."""
-    statement = pg_insert(Suppression).values(
-        email_sha256=key, reason=reason, detail=detail or None, created_at=now
-    )
+    """Put the address on the suppression list; whether that changed it."""
+    return key in await _suppress_all(session, [key], detail, now, reason)
+
+
+async def _suppress_all(
+    session: AsyncSession,
+    keys: Collection[str],
+    detail: str,
+    now: datetime,
+    reason: str = SUPPRESSION_REASON_UNSUBSCRIBED,
+) -> set[str]:
+    """Put the addresses on the suppression list, in one statement; those it
+    changed. A stronger reason (a hard bounce, a spam complaint) replaces an
+    unsubscribe, which a new opt-in may lift: theirs it may not."""
+    rows = [
+        {"email_sha256": key, "reason": reason, "detail": detail or None, "created_at": now}
+        for key in sorted(set(keys))
+    ]
+    if not rows:
+        return set()
+    statement = insert_rows(Suppression, rows)
     if reason == SUPPRESSION_REASON_UNSUBSCRIBED:
         statement = statement.on_conflict_do_nothing()
     else:
@@ -540,8 +704,7 @@ async def _suppress(
             set_={"reason": reason, "detail": statement.excluded.detail},
             where=Suppression.reason == SUPPRESSION_REASON_UNSUBSCRIBED,
         )
-    inserted = await session.scalar(statement.returning(Suppression.email_sha256))
-    return inserted is not None
+    return set(await session.scalars(statement.returning(Suppression.email_sha256)))
 
 
 async def _revoke_granted(
@@ -552,14 +715,35 @@ async def _revoke_granted(
     types: Sequence[ConsentType] = COMMUNICATION_TYPES,
     source: str = UNSUBSCRIBE_SOURCE,
 ) -> list[Consent]:
-    """Append a withdrawal for each of `types` that is currently granted."""
-    state = await effective_consent(session, contact.id)
-    revoked = []
-    for type_ in types:
-        if state[type_.value]:
-            withdrawal = ConsentInput(type_, False, source, consent_time=decided)
-            revoked.append(await _append(session, contact, withdrawal, None, now))
-    return revoked
+    revoked = await _revoke_granted_all(
+        session, [contact], {contact.id: decided}, now, types, source
+    )
+    return revoked.get(contact.id, [])
+
+
+async def _revoke_granted_all(
+    session: AsyncSession,
+    contacts: Sequence[Contact],
+    decided: Mapping[uuid.UUID, datetime],
+    now: datetime,
+    types: Sequence[ConsentType],
+    source: str,
+) -> dict[uuid.UUID, list[Consent]]:
+    """Append a withdrawal, at the contact's `decided` time, for each of `types`
+    each contact has granted now; the records, by contact (none: nothing to withdraw)."""
+    if not contacts:
+        return {}
+    states = await _newest_decisions(session, [contact.id for contact in contacts])
+    withdrawals = [
+        (contact, ConsentInput(type_, False, source, consent_time=decided[contact.id]))
+        for contact in contacts
+        for type_ in types
+        if states[contact.id][type_.value]
+    ]
+    revoked: dict[uuid.UUID, list[Consent]] = defaultdict(list)
+    for row in await _append_all(session, withdrawals, now):
+        revoked[row.contact_id].append(row)
+    return dict(revoked)
 
 
 @dataclass(frozen=True)
@@ -589,7 +773,8 @@ async def apply_reported(
     leaves the contact's SMS consent (for their new number) as it is. It suppresses
     no address and ends no flow."""
     key = check.email_key(email)
-    await _lock_address(session, key)  # the caller may hold it already: it stacks
+    await lock_addresses(session, [key])  # the caller may hold it already: it stacks
+    await apply_queued_one_clicks(session, [key], now)
     number = w.phone or (contact.phone if contact is not None else None)
     another_number = contact is not None and w.phone is not None and w.phone != contact.phone
     types = tuple(t for t in w.types if not (t is ConsentType.SMS and another_number))
@@ -617,7 +802,7 @@ async def apply_reported(
         state = bus_pb2.ConsentState(email=email, opt_in=bus_pb2.OptIn(), suppressed=True)
         await _tell_provider(session, key, state, now)
     if contact is not None and (suppressed or ConsentType.EMAIL in types):
-        await flow_triggers.on_unsubscribed(session, contact.id, now)
+        await flow_triggers.on_unsubscribed(session, [contact.id], now)
     changes = (
         ("withdrawn", revoked or left),
         ("suppressed", suppressed),
@@ -676,16 +861,29 @@ async def _decided_since(session: AsyncSession, contact: Contact, w: ReportedWit
 
 
 async def _leave_newsletter(session: AsyncSession, contact_id: uuid.UUID, now: datetime) -> bool:
-    left = await session.execute(
-        delete(SegmentMembership).where(
-            SegmentMembership.contact_id == contact_id,
-            SegmentMembership.segment == NEWSLETTER_SEGMENT,
+    return contact_id in await _leave_newsletter_all(session, [contact_id], now)
+
+
+async def _leave_newsletter_all(
+    session: AsyncSession, contact_ids: Collection[uuid.UUID], now: datetime
+) -> set[uuid.UUID]:
+    """Take the contacts out of the newsletter, in one statement; those who were in."""
+    if not contact_ids:
+        return set()
+    left = set(
+        await session.scalars(
+            delete(SegmentMembership)
+            .where(
+                SegmentMembership.contact_id == any_(_ids(contact_ids)),
+                SegmentMembership.segment == NEWSLETTER_SEGMENT,
+            )
+            .returning(SegmentMembership.contact_id)
+            .execution_options(synchronize_session=False)
         )
     )
-    was_member = bool(getattr(left, "rowcount", 0))
-    if was_member:
-        membership.record_changes(session, NEWSLETTER_SEGMENT, [contact_id], False, now)
-    return was_member
+    if left:
+        membership.record_changes(session, NEWSLETTER_SEGMENT, sorted(left), False, now)
+    return left
 
 
 async def _consent_state(

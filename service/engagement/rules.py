@@ -30,12 +30,8 @@ from sqlalchemy import ARRAY, String, any_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.validation import email_key, is_e164, normalize_email, phone_as_stored
-from service.consent.rules import (
-    ConsentType,
-    ReportedWithdrawal,
-    apply_reported,
-    lock_addresses,
-)
+from service.consent.addresses import lock_addresses
+from service.consent.rules import ConsentType, ReportedWithdrawal, apply_reported
 from service.flows.people import lock_people
 from service.metrics import ENGAGEMENT
 from service.sms import suppression as sms_suppression

@@ -9,14 +9,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
 from marketing_runtime.timestamps import EPOCH
-from sqlalchemy import select
+from sqlalchemy import ARRAY, Uuid, any_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.flows import timers
@@ -369,14 +369,19 @@ async def on_email_consent(session: AsyncSession, contact: Contact, now: datetim
             await enrol(session, flow, [candidate], now)
 
 
-async def on_unsubscribed(session: AsyncSession, contact_id: uuid.UUID, now: datetime) -> None:
-    """The contact withdrew email consent or unsubscribed: they leave every
-    flow that exits on it."""
-    await lock_people(session, {contact_id})
+async def on_unsubscribed(
+    session: AsyncSession, contact_ids: Collection[uuid.UUID], now: datetime
+) -> None:
+    """The contacts withdrew email consent or unsubscribed: they leave every
+    flow that exits on it (one statement for any number of them)."""
+    if not contact_ids:
+        return
+    await lock_people(session, set(contact_ids))
     leaving = select(Flow.id).where(Flow.exit_on_unsubscribe)
+    people = bindparam(None, sorted(set(contact_ids)), ARRAY(Uuid))
     await exit_where(
         session,
-        (Enrolment.contact_id == contact_id) & Enrolment.flow_id.in_(leaving),
+        (Enrolment.contact_id == any_(people)) & Enrolment.flow_id.in_(leaving),
         UNSUBSCRIBED,
         now,
     )

@@ -1,8 +1,9 @@
 """The preference pages over HTTP (Starlette, on the runtime's embedded uvicorn).
 
     GET  /preferences/{token}   the page: changes nothing
-    POST /preferences/{token}   List-Unsubscribe=One-Click (RFC 8058): unsubscribed at
-                                once, 200; a form's action=save | unsubscribe_all |
+    POST /preferences/{token}   List-Unsubscribe=One-Click (RFC 8058): recorded durably
+                                in one statement and applied within the one-click
+                                worker's bound, 200; a form's action=save | unsubscribe_all |
                                 subscribe_again: done, then 303 back to the page
                                 (post/redirect/get), which says what was done
 
@@ -101,13 +102,14 @@ def create_app(
         if isinstance(contact_id, Response):
             return contact_id
         form = await request.form()
+        if form.get(_ONE_CLICK[0]) == _ONE_CLICK[1]:
+            request.scope[_ACTION] = "one_click"
+            if not await rules.one_click(db, contact_id, clock=clock):
+                return render(_GONE[0], problem=_GONE[1])
+            return PlainTextResponse("Unsubscribed.", headers=_HEADERS)
         email = await rules.email_of(db, contact_id)
         if email is None:
             return render(_GONE[0], problem=_GONE[1])
-        if form.get(_ONE_CLICK[0]) == _ONE_CLICK[1]:
-            request.scope[_ACTION] = "one_click"
-            await rules.one_click(db, email, clock=clock)
-            return PlainTextResponse("Unsubscribed.", headers=_HEADERS)
         action = str(form.get("action") or "")
         request.scope[_ACTION] = action if action in _ACTIONS else "unknown"
         done = await _act(action, contact_id, email, form, request)

@@ -11,8 +11,10 @@
 - Unsubscribe from all: as the Unsubscribe RPC (every channel, the address
   suppressed), from `preference_page`.
 - Subscribe again (when unsubscribed from all): as SubscribeNewsletter.
-- One-click (RFC 8058, a mail client's POST): email withdrawn, the newsletter
-  left and the address suppressed at once, from `one_click`.
+- One-click (RFC 8058, a mail client's POST): recorded in one statement and
+  answered; the one-click worker (or the next consent write on the address,
+  first) then withdraws email, leaves the newsletter and suppresses the address,
+  from `one_click` (consent.one_click). Until then the page shows it as done.
 Each change reaches the provider through the outbox like any other."""
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common import validation as check
+from service.consent import one_click as one_click_queue
 from service.consent import rules as consent
 from service.consent.rules import ConsentInput, ConsentType, record_locked
 from service.contacts.rules import contact_views
@@ -34,8 +37,6 @@ from service.storage.database import Database
 from service.storage.models import Consent, Contact
 
 PAGE_SOURCE = "preference_page"
-ONE_CLICK_SOURCE = "one_click"
-ONE_CLICK_DETAIL = "List-Unsubscribe=One-Click"
 
 
 @dataclass(frozen=True)
@@ -85,18 +86,21 @@ async def read(db: Database, contact_id: uuid.UUID) -> Preferences | None:
 
 
 async def _preferences(session: AsyncSession, contact: Contact) -> Preferences:
+    """The page as it stands, a one-click not yet applied shown as done: the person
+    was told it is, and every later decision on the address comes after it."""
     view = (await contact_views(session, [contact]))[0]
     devices = len(await tokens_of(session, contact.id))
+    clicked = await one_click_queue.is_queued(session, contact.id)
     return Preferences(
         contact.id,
         contact.email,
         contact.first_name or "",
         contact.phone is not None,
         devices,
-        contact.email_opt_in,
+        contact.email_opt_in and not clicked,
         contact.sms_opt_in,
         contact.push_opt_in,
-        view.suppressed,
+        view.suppressed or clicked,
     )
 
 
@@ -138,16 +142,13 @@ async def unsubscribe_all(db: Database, email: str, *, clock: Clock) -> bool:
     )
 
 
-async def one_click(db: Database, email: str, *, clock: Clock) -> bool:
-    """Email withdrawn, the newsletter left, the address suppressed: a decision made now."""
-    return await consent.unsubscribe(
-        db,
-        email=email,
-        reason=ONE_CLICK_DETAIL,
-        clock=clock,
-        source=ONE_CLICK_SOURCE,
-        types=(ConsentType.EMAIL,),
-    )
+async def one_click(db: Database, contact_id: uuid.UUID, *, clock: Clock) -> bool:
+    """Queue the contact's one-click unsubscribe, durably, in one statement (a repeat
+    while it is queued changes nothing); whether the contact exists. Applied within
+    the one-click worker's bound (service.workers.one_click_worker), as a decision
+    made at this click."""
+    async with db.transaction() as session:
+        return await one_click_queue.queue(session, contact_id, clock())
 
 
 async def subscribe_again(db: Database, email: str, visitor: Visitor, *, clock: Clock) -> bool:

@@ -577,6 +577,20 @@ class CampaignPage(Base):
     )
 
 
+class OneClickRequest(Base):
+    """A one-click unsubscribe (RFC 8058) answered and not yet applied (migration 0017):
+    the preference page writes it in one statement, the one-click worker applies it and
+    deletes it in one transaction. One per contact: a repeated click finds it queued.
+    No foreign key: an erasure meanwhile must not take the person's objection with it,
+    so the row keeps the address's SHA-256 (as the suppression list does)."""
+
+    __tablename__ = "marketing_one_click"
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    email_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    clicked_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class ErasureLog(Base):
     """Proof that an erasure request was carried out (accountability)."""
 

@@ -2,7 +2,8 @@
 writer, the result recorder, the engagement recorder (provider webhooks), the
 catalogue recorder (the provider's campaigns and flows), the contact sync
 driver and its results recorder; on PostgreSQL alone, the segment refresher,
-the flow worker, the order attribution and the queue gauges. Started and stopped together."""
+the flow worker, the order attribution, the one-click unsubscribes and the queue
+gauges. Started and stopped together."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ from service.workers.catalogue_recorder import CatalogueRecorder
 from service.workers.engagement_recorder import EngagementRecorder
 from service.workers.event_log_writer import EventLogWriter
 from service.workers.flow_worker import DEFAULT_TIMER_SETTINGS, FlowWorker, TimerSettings
+from service.workers.one_click_worker import (
+    DEFAULT_ONE_CLICK_SETTINGS,
+    OneClickSettings,
+    OneClickWorker,
+)
 from service.workers.queue_gauges import (
     DEFAULT_QUEUE_GAUGE_SETTINGS,
     QueueGauges,
@@ -53,8 +59,8 @@ BATCH_LINGER_S = 0.2
 
 class BusWorkers:
     """The background work. Without a bus (no MARKETING_NATS_URL) only the
-    segment refresher, the flow worker, the attribution and the queue gauges run: they need
-    PostgreSQL alone."""
+    segment refresher, the flow worker, the attribution, the one-click unsubscribes and the
+    queue gauges run: they need PostgreSQL alone."""
 
     def __init__(
         self,
@@ -68,6 +74,7 @@ class BusWorkers:
         timer_settings: TimerSettings = DEFAULT_TIMER_SETTINGS,
         queue_gauges: QueueGaugeSettings = DEFAULT_QUEUE_GAUGE_SETTINGS,
         attribution: AttributionSettings = DEFAULT_ATTRIBUTION_SETTINGS,
+        one_click: OneClickSettings = DEFAULT_ONE_CLICK_SETTINGS,
         campaigns: CampaignWork | None = None,
     ) -> None:
         self._db = db
@@ -81,6 +88,7 @@ class BusWorkers:
         self.flows = FlowWorker(db, clock, timer_settings)
         self._queue_gauges = QueueGauges(db, clock, queue_gauges)
         self.attribution = AttributionWorker(db, attribution)
+        self.one_clicks = OneClickWorker(db, clock, one_click)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -90,6 +98,7 @@ class BusWorkers:
             asyncio.create_task(self.flows.run(), name="flow-worker"),
             asyncio.create_task(self._queue_gauges.run(), name="queue-gauges"),
             asyncio.create_task(self.attribution.run(), name="attribution"),
+            asyncio.create_task(self.one_clicks.run(), name="one-click-unsubscribes"),
         ]
         if self._bus is not None:
             self._tasks += self._bus_tasks(self._bus)
@@ -177,6 +186,7 @@ class BusWorkers:
         self.flows.stop()
         self._queue_gauges.stop()
         self.attribution.stop()
+        self.one_clicks.stop()
         _, late = await asyncio.wait(self._tasks, timeout=grace_s)
         for task in late:
             task.cancel()
