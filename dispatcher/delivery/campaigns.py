@@ -6,10 +6,12 @@ sync's chunks are (sync.py: a fetched batch packed into as few provider jobs as 
 import's limits allow, each job polled until done, refusals matched back by email, the
 batch kept alive meanwhile), with two differences: each person joins the page's list
 (found by its name, or created), and carries their preference link as a profile property
-(`PREFERENCES_URL_PROPERTY`, what `{{ unsubscribe_url }}` shows). No fences: a page holds
-only people the service just decided may get the campaign, and the import sets no
-consent. A page's `CampaignStepResult` is published before it is acked, under a Msg-Id of
-its own, so a page imported twice (a replica died before the ack) is reported once.
+(`PREFERENCES_URL_PROPERTY`, what `{{ unsubscribe_url }}` shows). A person whose profile
+or consent the ordered path changed at the provider after their page was built (its
+`outbox_sequence`, as a sync chunk's) is refused, not imported: an erasure or a withdrawal
+since then is not undone by a list import. A page's `CampaignStepResult` is published
+before it is acked, under a Msg-Id of its own, so a page imported twice (a replica died
+before the ack) is reported once.
 
 A send (`CampaignSendRequest` on `marketing.campaigns.send`) finds the list again and asks
 the provider to create and send the campaign (`Provider.send_campaign`, which finds a
@@ -34,13 +36,13 @@ from nats.aio.msg import Msg
 
 from dispatcher.delivery import translate
 from dispatcher.delivery.gate import ProviderGate
-from dispatcher.delivery.keepalive import Holding
+from dispatcher.delivery.keepalive import ConnectionEnded, Holding, holding
 from dispatcher.delivery.outcomes import REPORT_TIMEOUT_S
 from dispatcher.delivery.packing import estimated_size, pack
 from dispatcher.delivery.retry import exhausted, retry_delay
 from dispatcher.delivery.sync import SyncWorker
 from dispatcher.delivery.sync_stage import MAX_REASON, Chunk, Person, StageSettings, chunks_of
-from dispatcher.ordering.fences import Fences
+from dispatcher.ordering.fences import CONSENT, PROFILE, Fences
 from dispatcher.providers.base import (
     FIND_LIST,
     PREFERENCES_URL_PROPERTY,
@@ -86,7 +88,8 @@ class CampaignAudienceWorker(SyncWorker):
         except Exception:
             log.error("an unreadable campaign page (%d bytes) dropped", len(msg.data))
             return None
-        chunk = Chunk(msg, _part_key(page.campaign_id, page.part), page.sequence, 0)
+        key = _part_key(page.campaign_id, page.part)
+        chunk = Chunk(msg, key, page.sequence, page.outbox_sequence)
         self._lists[id(chunk)] = (page.list_name, page.list_id)
         for recipient in page.recipients:
             chunk.people.append(_recipient(chunk, recipient))
@@ -101,7 +104,8 @@ class CampaignAudienceWorker(SyncWorker):
         for chunk in chunks:
             name, _ = self._lists[id(chunk)]
             by_list.setdefault(name, []).extend(p for p in chunk.people if p.pending)
-        for name, people in by_list.items():
+        for name, listed in by_list.items():
+            people = await self._unchanged_since_the_page(listed)
             list_id = await self._list_id(name, chunks, held)
             sizes = [estimated_size(_contact(p).profile) for p in people]
             for job in pack(people, sizes, self._limits):
@@ -109,6 +113,19 @@ class CampaignAudienceWorker(SyncWorker):
         async with asyncio.TaskGroup() as polls:
             for job_id, members in jobs:
                 polls.create_task(self._await_job(job_id, members, held))
+
+    async def _unchanged_since_the_page(self, people: list[Person]) -> list[Person]:
+        """The people whose profile and consent the ordered path has not changed at the
+        provider since their page was built (sync.py's fences): an erasure or a
+        withdrawal since then must not be undone by an import into a list, so the others
+        are refused, not sent."""
+        unchanged = await self.not_newer_at_provider(PROFILE, people)
+        unchanged = await self.not_newer_at_provider(CONSENT, unchanged)
+        kept = {id(p) for p in unchanged}
+        for p in people:
+            if id(p) not in kept:
+                p.failure = "changed since the decision (newer at the provider): not sent"
+        return unchanged
 
     async def _list_id(self, name: str, chunks: list[Chunk], held: Holding) -> str:
         """The list's id as a page named it, else found or created (a part's first page
@@ -219,8 +236,24 @@ class CampaignSendWorker:
             log.error("an unreadable campaign send request (%d bytes) dropped", len(msg.data))
             await msg.term()
             return
+        # Kept alive the whole send (several paced calls may outlast the ack wait): another
+        # replica given the same request meanwhile would make and send a second campaign.
+        ended = self._settings.connection_ended()
+        async with holding(
+            [msg], every_s=self._settings.keepalive_s, sleep=self._settings.sleep, ended=ended
+        ) as held:
+            try:
+                await self._send_held(msg, request, held)
+            except* ConnectionEnded:
+                await held.hand_back()
+                log.warning("NATS connection ended mid-send: campaign %s part %d handed back",
+                            request.campaign_id, request.part)  # fmt: skip
+
+    async def _send_held(
+        self, msg: Msg, request: bus_pb2.CampaignSendRequest, held: Holding
+    ) -> None:
         try:
-            provider_id, list_id = await self._send(request)
+            provider_id, list_id = await self._send(request, held)
         except RetryableProviderError as exc:
             deliveries = int(msg.metadata.num_delivered or 1)
             if not exhausted(deliveries, max_attempts=self._settings.max_attempts):
@@ -229,6 +262,7 @@ class CampaignSendWorker:
                 )
                 log.warning("campaign %s part %d: %s; again in %.0f s", request.campaign_id,
                             request.part, exc, delay)  # fmt: skip
+                held.settled([msg])
                 await msg.nak(delay=delay)
                 return
             await self._report(msg, request, error=f"gave up after {deliveries} attempts: {exc}")
@@ -238,13 +272,17 @@ class CampaignSendWorker:
             return
         await self._report(msg, request, provider_campaign_id=provider_id, list_id=list_id)
 
-    async def _send(self, request: bus_pb2.CampaignSendRequest) -> tuple[str, str]:
+    async def _send(self, request: bus_pb2.CampaignSendRequest, held: Holding) -> tuple[str, str]:
         if request.channel not in self._provider.limits.campaign_channels:
             raise PermanentProviderError(
                 f"the provider's API sends no {request.channel} campaigns", code="unsupported"
             )
         list_id = request.list_id or await self._gate.call(
-            FIND_LIST, 1, lambda: self._provider.find_list(request.list_name), bulk=True
+            FIND_LIST,
+            1,
+            lambda: self._provider.find_list(request.list_name),
+            guard=held.ensure_connected,
+            bulk=True,
         )
         send = CampaignSend(
             name=request.name,
@@ -260,7 +298,11 @@ class CampaignSendWorker:
             reply_to=request.reply_to or request.from_email,
         )
         provider_id = await self._gate.call(
-            SEND_CAMPAIGN, 1, lambda: self._provider.send_campaign(send), bulk=True
+            SEND_CAMPAIGN,
+            1,
+            lambda: self._provider.send_campaign(send),
+            guard=held.ensure_connected,
+            bulk=True,
         )
         return provider_id, list_id
 

@@ -10,7 +10,7 @@ The decision, in this order (the first that holds):
     no_phone     SMS: no phone
     no_device    push: no device token
     capped       the frequency cap: included in `cap.messages` campaigns already in the
-                 last `cap.period` (0 messages: no cap)
+                 last `cap.period` and not known unsent (0 messages: no cap)
     included     with the A/B variant (ab.py's assignment, in PostgreSQL's integers),
                  or none: the remainder, who get the winner
 
@@ -91,6 +91,8 @@ def decision_sql(channel: Channel, cap: Cap, now: datetime, campaign_id: str) ->
             .where(
                 CampaignRecipient.contact_id == Contact.id,
                 CampaignRecipient.decision == INCLUDED,
+                # Included but never sent (refused, a part failed, cancelled): not counted.
+                CampaignRecipient.failure.is_(None),
                 CampaignRecipient.decided_at > now - cap.period,
                 CampaignRecipient.campaign_id != campaign_id,
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from marketing.bus.v1 import bus_pb2
@@ -44,7 +44,7 @@ async def record(session: AsyncSession, result: bus_pb2.CampaignStepResult, now:
     new = (
         await _record_page(session, part, result, now)
         if result.sequence
-        else _record_send(part, result, now)
+        else await _record_send(session, part, result, now)
     )
     if new:
         await settle(session, campaign, now)
@@ -71,10 +71,11 @@ async def _record_page(
     part.refused += len(result.failures)
     if result.list_id:
         part.list_id = result.list_id
+    await _note_refusals(session, part, result.failures)
     if result.error:
         part.state = CampaignPartState.FAILED
         part.error = f"page {result.sequence}: {result.error}"[:MAX_ERROR]
-    await _note_refusals(session, part, result.failures)
+        await note_unsent(session, part.campaign_id, part.part, part.error)
     return True
 
 
@@ -101,12 +102,30 @@ async def _note_refusals(
     )
 
 
-def _record_send(part: CampaignPart, result: bus_pb2.CampaignStepResult, now: datetime) -> bool:
+async def note_unsent(
+    session: AsyncSession, campaign_id: str, part: int | None, reason: str
+) -> None:
+    """Why the included of a part (None: those given no part yet, the A/B remainder) got
+    nothing: on their decisions, which the frequency cap then does not count."""
+    await session.execute(
+        text(
+            "UPDATE marketing_campaign_recipient SET failure = :reason "
+            "WHERE campaign_id = :campaign AND decision = 'included' AND failure IS NULL "
+            "AND part IS NOT DISTINCT FROM CAST(:part AS smallint)"
+        ),
+        {"reason": reason[:MAX_ERROR], "campaign": campaign_id, "part": part},
+    )
+
+
+async def _record_send(
+    session: AsyncSession, part: CampaignPart, result: bus_pb2.CampaignStepResult, now: datetime
+) -> bool:
     if part.state in _DONE:
         return False
     if result.error:
         part.state = CampaignPartState.FAILED
         part.error = f"send: {result.error}"[:MAX_ERROR]
+        await note_unsent(session, part.campaign_id, part.part, part.error)
     else:
         part.state = CampaignPartState.SENT
         part.provider_campaign_id = result.provider_campaign_id
@@ -136,7 +155,10 @@ async def settle(session: AsyncSession, campaign: Campaign, now: datetime) -> No
         campaign.failure = "; ".join(f"part {p.part}: {p.error}" for p in failed)[:MAX_ERROR]
     elif campaign.ab_test is not None and campaign.ab_decision is None:
         campaign.state = CampaignState.TESTING
-        campaign.test_sent_at = now
+        # The window counts from when the test messages go out: a scheduled part is taken
+        # by the provider `lead` before its time, a local-time one's last zone later still.
+        instants = [p.send_at for p in parts if p.send_at is not None]
+        campaign.test_sent_at = max([now, *instants])
     else:
         campaign.state = CampaignState.SENT
 
@@ -155,7 +177,8 @@ async def claim_test_due(session: AsyncSession, now: datetime) -> Campaign | Non
     for campaign in rows:
         test = ab_test_of(campaign.ab_test)
         assert test is not None and campaign.test_sent_at is not None
-        window = test.settled().window or timedelta(hours=4)
+        window = test.settled().window
+        assert window is not None  # settled
         if campaign.test_sent_at + window <= now:
             return campaign
     return None
@@ -168,11 +191,12 @@ async def decide(
     test = ab_test_of(campaign.ab_test)
     assert test is not None
     settled = test.settled()
-    results = await variant_results(session, campaign.id, settled.metric or Metric.OPEN_RATE)
+    assert settled.metric is not None and settled.min_sample and settled.confidence  # checked
+    results = await variant_results(session, campaign.id, len(settled.variants), settled.metric)
     decision = ab.choose_winner(
         results,
-        min_sample=settled.min_sample or 1,
-        confidence=settled.confidence or 0.95,
+        min_sample=settled.min_sample,
+        confidence=settled.confidence,
         override=override,
     )
     document: dict[str, Any] = asdict(decision) | {"decided_at": now.isoformat()}
@@ -183,12 +207,13 @@ async def decide(
 
 
 async def variant_results(
-    session: AsyncSession, campaign_id: str, metric: Metric
+    session: AsyncSession, campaign_id: str, variants: int, metric: Metric
 ) -> list[ab.VariantResult]:
-    """Each tested variant's delivered recipients and successes, from the engagement
-    reported for its parts' provider campaigns (every variant, with 0 when none)."""
+    """Each variant's delivered test recipients and successes, from the engagement
+    reported for its parts' provider campaigns (every variant: 0 of 0 when it got nobody,
+    so that a manual choice of it stands and it counts below the minimum sample)."""
     parts = [p for p in await parts_of(session, campaign_id) if not p.remainder]
-    by_variant: dict[int, list[str]] = {}
+    by_variant: dict[int, list[str]] = {variant: [] for variant in range(variants)}
     for part in parts:
         if part.variant is not None:
             ids = by_variant.setdefault(part.variant, [])

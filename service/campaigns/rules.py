@@ -245,6 +245,10 @@ async def cancel_campaign(db: Database, name: str, *, now: datetime) -> Campaign
                 subject=name,
                 description=f"a campaign {row.state.value.lower()} cannot be cancelled",
             )
+        if row.state is CampaignState.TESTING:
+            await progress.note_unsent(
+                session, campaign_id, None, "the campaign was cancelled before the winner went"
+            )
         row.state = CampaignState.CANCELLED
         row.due_at = None
         row.updated_at = now

@@ -18,16 +18,17 @@ once (its page's `done_at`)."""
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from marketing.bus.v1 import bus_pb2
-from sqlalchemy import select, text, update
+from sqlalchemy import Row, case, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.campaigns import audience
@@ -43,15 +44,17 @@ from service.campaigns.spec import (
     local_time,
     schedule_of,
 )
+from service.contact_sync.chunks import outbox_watermark
 from service.contacts.rules import fill_contact_payload
 from service.errors import Violations
+from service.segments.audiences import exclusions
 from service.storage.models import (
     Campaign,
     CampaignPage,
     CampaignPart,
-    CampaignPartState,
     CampaignRecipient,
     CampaignState,
+    ConsentType,
     Contact,
 )
 
@@ -114,7 +117,8 @@ async def start(session: AsyncSession, campaign: Campaign, cap: Cap, now: dateti
     schedule = schedule_of(campaign.schedule)
     assert schedule is not None
     decided = time.perf_counter()
-    parts = await _make_parts(session, campaign.id, schedule, tested=ab is not None)
+    pool = Pool.ALL if ab is None else Pool.TEST
+    parts = await _make_parts(session, campaign.id, schedule, pool)
     log.info(
         "campaign %s: %s decided in %.1f s, %d parts in %.1f s",
         campaign.id,
@@ -150,41 +154,64 @@ def _no_test_decision(now: datetime) -> dict[str, Any]:
 def _send_at_sql(schedule: ScheduleSpec) -> tuple[str, dict[str, Any]]:
     """Each included recipient's send instant, as SQL over the contact `c`: none (at
     once), the schedule's moment, or the local time in the contact's zone (a zone
-    PostgreSQL does not know, or none, counts as the default)."""
+    PostgreSQL does not know, or none, counts as the default; a default it does not
+    know, though Python's tzdata may, as UTC: one campaign must not stop the others)."""
     if schedule.when is When.AT:
         return "CAST(:send_at AS timestamptz)", {"send_at": schedule.send_at}
     if schedule.when is When.LOCAL:
         day, moment = local_date(schedule), local_time(schedule)
         assert day is not None and moment is not None  # checked when scheduled
         local = datetime.combine(day, moment)  # naive: a wall-clock time
+        known = "IN (SELECT name FROM pg_timezone_names)"
         zone = (
-            "CASE WHEN c.timezone IN (SELECT name FROM pg_timezone_names) "
-            "THEN c.timezone ELSE :default_zone END"
+            f"CASE WHEN c.timezone {known} THEN c.timezone "
+            f"WHEN CAST(:default_zone AS text) {known} THEN CAST(:default_zone AS text) "
+            "ELSE 'UTC' END"
         )
         expression = f"(CAST(:local AS timestamp) AT TIME ZONE ({zone}))"
         return expression, {"local": local, "default_zone": schedule.default_time_zone or "UTC"}
     return "CAST(NULL AS timestamptz)", {}
 
 
+class Pool(enum.Enum):
+    """Whom a set of parts carries: everyone included (no A/B test), the test pool (each
+    their variant), or the remainder (the winner)."""
+
+    ALL = ""
+    TEST = "AND r.variant IS NOT NULL"
+    REMAINDER = "AND r.variant IS NULL"
+
+
 async def _make_parts(
-    session: AsyncSession, campaign_id: str, schedule: ScheduleSpec, *, tested: bool
+    session: AsyncSession,
+    campaign_id: str,
+    schedule: ScheduleSpec,
+    pool: Pool,
+    *,
+    winner: int | None = None,
 ) -> int:
-    """One part per (variant, send instant) of the included (with a test: the test pool
-    only), numbered from 0; each recipient told their part. The number of parts."""
+    """One part per (variant, send instant) of `pool`, numbered on from the campaign's
+    parts; each recipient told their part. The remainder's parts carry `winner` and keep
+    the schedule's instants (one already past goes at once). The number of parts made."""
     send_at, params = _send_at_sql(schedule)
-    params |= {"campaign": campaign_id}
-    pool = "AND r.variant IS NOT NULL" if tested else ""
+    remainder = pool is Pool.REMAINDER
+    variant = "CAST(:winner AS smallint)" if remainder else "r.variant"
+    params |= {"campaign": campaign_id, "winner": winner, "remainder": remainder}
     included = (
         "FROM marketing_campaign_recipient r JOIN marketing_contact c ON c.id = r.contact_id "
-        f"WHERE r.campaign_id = :campaign AND r.decision = 'included' {pool}"
+        f"WHERE r.campaign_id = :campaign AND r.decision = 'included' {pool.value}"
+    )
+    first = (
+        "(SELECT coalesce(max(part) + 1, 0) FROM marketing_campaign_part "
+        "WHERE campaign_id = :campaign)"
     )
     inserted = await session.execute(
         text(
             "INSERT INTO marketing_campaign_part (campaign_id, part, variant, remainder, "
             "send_at, state, recipients, pages, pages_done, all_paged, imported, refused) "
-            "SELECT :campaign, (row_number() OVER (ORDER BY variant NULLS LAST, send_at) - 1), "
-            "variant, false, send_at, 'FILLING', n, 0, 0, false, 0, 0 FROM ("
-            f"SELECT r.variant AS variant, {send_at} AS send_at, count(*) AS n {included} "
+            f"SELECT :campaign, {first} + row_number() OVER (ORDER BY variant NULLS LAST, "
+            "send_at) - 1, variant, :remainder, send_at, 'FILLING', n, 0, 0, false, 0, 0 FROM ("
+            f"SELECT {variant} AS variant, {send_at} AS send_at, count(*) AS n {included} "
             "GROUP BY 1, 2) g"
         ),
         params,
@@ -194,9 +221,9 @@ async def _make_parts(
             "UPDATE marketing_campaign_recipient r SET part = p.part "
             "FROM marketing_contact c, marketing_campaign_part p "
             f"WHERE c.id = r.contact_id AND r.campaign_id = :campaign "
-            f"AND r.decision = 'included' {pool} "
-            "AND p.campaign_id = :campaign AND NOT p.remainder "
-            "AND p.variant IS NOT DISTINCT FROM r.variant "
+            f"AND r.decision = 'included' AND r.part IS NULL {pool.value} "
+            "AND p.campaign_id = :campaign AND p.remainder = :remainder "
+            f"AND p.variant IS NOT DISTINCT FROM {variant} "
             f"AND p.send_at IS NOT DISTINCT FROM {send_at}"
         ),
         params,
@@ -207,52 +234,15 @@ async def _make_parts(
 async def start_remainder(
     session: AsyncSession, campaign: Campaign, decision: dict[str, Any]
 ) -> None:
-    """The A/B decision recorded, and the winner handed to everyone outside the test pool
-    as one more part (sent at once); SENT when there is nobody."""
+    """The A/B decision recorded, and the winner handed to everyone outside the test pool,
+    at the schedule's instants (a local-time schedule: each zone's); SENT when there is
+    nobody."""
     campaign.ab_decision = decision
-    count = await session.scalar(
-        text(
-            "SELECT count(*) FROM marketing_campaign_recipient WHERE campaign_id = :c "
-            "AND decision = 'included' AND variant IS NULL"
-        ),
-        {"c": campaign.id},
-    )
-    if not count:
-        campaign.state = CampaignState.SENT
-        return
-    number = await session.scalar(
-        text(
-            "SELECT coalesce(max(part) + 1, 0) FROM marketing_campaign_part WHERE campaign_id = :c"
-        ),
-        {"c": campaign.id},
-    )
-    session.add(
-        CampaignPart(
-            campaign_id=campaign.id,
-            part=int(number or 0),
-            variant=int(decision["winner"]),
-            remainder=True,
-            send_at=None,
-            state=CampaignPartState.FILLING,
-            recipients=int(count),
-            pages=0,
-            pages_done=0,
-            all_paged=False,
-            imported=0,
-            refused=0,
-        )
-    )
-    await session.flush()
-    await session.execute(
-        update(CampaignRecipient)
-        .where(
-            CampaignRecipient.campaign_id == campaign.id,
-            CampaignRecipient.decision == audience.INCLUDED,
-            CampaignRecipient.variant.is_(None),
-        )
-        .values(part=int(number or 0))
-    )
-    campaign.state = CampaignState.SENDING
+    schedule = schedule_of(campaign.schedule)
+    assert schedule is not None
+    winner = int(decision["winner"])
+    made = await _make_parts(session, campaign.id, schedule, Pool.REMAINDER, winner=winner)
+    campaign.state = CampaignState.SENDING if made else CampaignState.SENT
 
 
 # --- pages -----------------------------------------------------------------------------
@@ -287,14 +277,17 @@ async def build_page(
     sequence: int,
     after: uuid.UUID | None,
     through: uuid.UUID | None,
-    limit: int,
-    budget: int,
+    limit: int | None,
+    budget: int | None,
     url_for: Any,
 ) -> BuiltPage:
     """The part's recipients with contact ids in (after, through] (no upper bound: the
-    next `limit`), as many as fit in `budget` bytes, each with their preference link."""
+    next `limit`), as many as fit in `budget` bytes (None: all), each with their
+    preference link."""
+    channel = ConsentType(Channel(campaign.channel.value).value)
+    excluded = case(*exclusions(channel), else_=None).label("excluded")
     query = (
-        select(*Contact.__table__.columns)
+        select(*Contact.__table__.columns, excluded)
         .join(
             CampaignRecipient,
             (CampaignRecipient.contact_id == Contact.id)
@@ -303,6 +296,9 @@ async def build_page(
         )
         .order_by(Contact.id)
         .limit(limit)
+        # As a sync's chunk: a share lock, so the watermark read after covers every
+        # change to these people committed before, and none after (chunks.py).
+        .with_for_update(read=True, of=Contact)
     )
     if after is not None:
         query = query.where(Contact.id > after)
@@ -315,19 +311,57 @@ async def build_page(
         sequence=sequence,
         list_name=list_name(campaign, part),
         list_id=part.list_id or "",
+        outbox_sequence=await outbox_watermark(session),
     )
     size = 256
+    await _note_no_longer_eligible(session, campaign.id, [r for r in rows if r.excluded])
     for row in rows:
+        if row.excluded:
+            continue
         recipient = message.recipients.add()
-        fill_contact_payload(recipient.profile, row)
+        fill_contact_payload(recipient.profile, cast(Row[Any], row))
         recipient.preferences_url = url_for(row.id)
         size += recipient.ByteSize() + 6
-        if size > budget and len(message.recipients) > 1:
+        if budget is not None and size > budget and len(message.recipients) > 1:
             del message.recipients[-1]
             break
     count = len(message.recipients)
-    last = rows[count - 1].id if count else None
-    return BuiltPage(sequence, message.SerializeToString(), count, last)
+    return BuiltPage(sequence, message.SerializeToString(), count, _covered(rows, count, through))
+
+
+def _covered(rows: Sequence[Any], count: int, through: uuid.UUID | None) -> uuid.UUID | None:
+    """The last contact id a page covers: a rebuilt page its range whole; a new one up to
+    its last recipient when the budget cut it short, else every row read (the excluded
+    among them too); None when no row was left (the part is paged)."""
+    if through is not None:
+        return through
+    eligible = [row for row in rows if not row.excluded]
+    if count < len(eligible):
+        return eligible[count - 1].id if count else None
+    return rows[-1].id if rows else None
+
+
+async def _note_no_longer_eligible(
+    session: AsyncSession, campaign_id: str, rows: Sequence[Any]
+) -> None:
+    """Recipients decided `included` who are excluded by the time their page is built (a
+    withdrawal, a suppression, a lost phone or device meanwhile): not handed over, and why
+    on their decision (the first reason kept)."""
+    if not rows:
+        return
+    await session.execute(
+        text(
+            "UPDATE marketing_campaign_recipient r SET failure = 'no longer eligible at the "
+            "send: ' || x.reason FROM unnest(CAST(:ids AS uuid[]), CAST(:reasons AS text[])) "
+            "AS x(contact_id, reason) WHERE r.campaign_id = :campaign "
+            "AND r.contact_id = x.contact_id AND r.failure IS NULL"
+        ),
+        {
+            "ids": [row.id for row in rows],
+            "reasons": [str(row.excluded) for row in rows],
+            "campaign": campaign_id,
+        },
+    )
 
 
 async def write_page_down(

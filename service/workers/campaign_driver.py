@@ -17,7 +17,7 @@ import enum
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,6 +29,7 @@ from marketing_runtime.connection import Bus
 from marketing_runtime.envelope import MSG_ID_HEADER
 from nats.aio.msg import Msg
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from service.campaigns import progress, sending
@@ -133,21 +134,44 @@ class CampaignDriver:
         async with self._db.transaction() as session:
             due = await sending.claim_due(session, now)
             if due is not None:
-                await sending.start(session, due, self._settings.cap, now)
-                log.info("campaign %s: send started (%s)", due.id, due.state.value)
+                await self._or_fail(session, due, "could not start", self._start(session, due))
                 return Step.WORKED
             tested = await progress.claim_test_due(session, now)
             if tested is not None:
-                decision = await progress.decide(session, tested, now)
-                log.info(
-                    "campaign %s: A/B winner %d (%s)", tested.id, decision.winner, decision.reason
-                )
+                decided = self._decide(session, tested)
+                await self._or_fail(session, tested, "could not choose the winner", decided)
                 return Step.WORKED
             filling = await self._filling_parts(session)
         for campaign_id, part_number in filling:
             if await self._advance(campaign_id, part_number) is Step.WORKED:
                 return Step.WORKED
         return Step.WAITING
+
+    async def _start(self, session: AsyncSession, campaign: Campaign) -> None:
+        await sending.start(session, campaign, self._settings.cap, self._clock())
+        log.info("campaign %s: send started (%s)", campaign.id, campaign.state.value)
+
+    async def _decide(self, session: AsyncSession, campaign: Campaign) -> None:
+        decision = await progress.decide(session, campaign, self._clock())
+        log.info("campaign %s: A/B winner %d (%s)", campaign.id, decision.winner, decision.reason)
+
+    async def _or_fail(
+        self, session: AsyncSession, campaign: Campaign, what: str, work: Awaitable[None]
+    ) -> None:
+        """`work` in a savepoint; a campaign it cannot be done for (a stored document or a
+        value PostgreSQL refuses) is FAILED with the reason, so that it does not stop every
+        campaign behind it. A lost connection is not its fault: that goes up, and the step
+        is tried again."""
+        try:
+            async with session.begin_nested():
+                await work
+        except (DBAPIError, ValueError, KeyError) as exc:
+            if _connection_lost(exc):
+                raise
+            log.exception("campaign %s: %s", campaign.id, what)
+            campaign.state = CampaignState.FAILED
+            campaign.failure = f"{what}: {exc}"[: progress.MAX_ERROR]
+            campaign.updated_at = self._clock()
 
     async def _filling_parts(self, session: AsyncSession) -> list[tuple[str, int]]:
         rows = await session.execute(
@@ -174,6 +198,8 @@ class CampaignDriver:
                 return Step.WAITING
             pending = await sending.unpublished_page(session, part)
             if pending is not None:
+                # The range written down, whole: a smaller page setting or budget now must
+                # not leave its last recipients out (the next page begins after it).
                 page = await sending.build_page(
                     session,
                     campaign,
@@ -181,8 +207,8 @@ class CampaignDriver:
                     sequence=pending.sequence,
                     after=pending.after,
                     through=pending.through,
-                    limit=self._settings.page_recipients,
-                    budget=budget,
+                    limit=None,
+                    budget=None,
                     url_for=self._url_for,
                 )
             elif part.all_paged:
@@ -206,7 +232,7 @@ class CampaignDriver:
                     budget=budget,
                     url_for=self._url_for,
                 )
-                if page.count == 0:
+                if page.through is None:  # no recipient left after the last page
                     part.all_paged = True
                     return Step.WORKED
                 await sending.write_page_down(session, part, page, part.published_through)
@@ -266,6 +292,13 @@ class CampaignDriver:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
         self._wake.clear()
+
+
+def _connection_lost(exc: Exception) -> bool:
+    """A database error that says nothing of the campaign (the server or connection went)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
 
 
 class CampaignResultRecorder:

@@ -293,7 +293,7 @@ async def _test_variants_at_a_provider_reporting_no_deliveries_count_the_sent(
             _figures(session, f"ac-{campaign_id}-0", sent=100, bounced=10, opened=10)
             _figures(session, f"ac-{campaign_id}-1", sent=100, opened=40)
         async with db.transaction() as session:
-            results = await progress.variant_results(session, campaign_id, Metric.OPEN_RATE)
+            results = await progress.variant_results(session, campaign_id, 2, Metric.OPEN_RATE)
         assert results == [ab.VariantResult(0, 90, 10), ab.VariantResult(1, 100, 40)]
     finally:
         await db.close()

@@ -719,20 +719,22 @@ class CampaignRecipient(_message.Message):
     def __init__(self, profile: _Optional[_Union[ContactUpserted, _Mapping]] = ..., preferences_url: _Optional[str] = ...) -> None: ...
 
 class CampaignAudiencePage(_message.Message):
-    __slots__ = ("campaign_id", "part", "sequence", "list_name", "recipients", "list_id")
+    __slots__ = ("campaign_id", "part", "sequence", "list_name", "recipients", "list_id", "outbox_sequence")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     PART_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     LIST_NAME_FIELD_NUMBER: _ClassVar[int]
     RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
     LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTBOX_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     part: int
     sequence: int
     list_name: str
     recipients: _containers.RepeatedCompositeFieldContainer[CampaignRecipient]
     list_id: str
-    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., sequence: _Optional[int] = ..., list_name: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[CampaignRecipient, _Mapping]]] = ..., list_id: _Optional[str] = ...) -> None: ...
+    outbox_sequence: int
+    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., sequence: _Optional[int] = ..., list_name: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[CampaignRecipient, _Mapping]]] = ..., list_id: _Optional[str] = ..., outbox_sequence: _Optional[int] = ...) -> None: ...
 
 class CampaignSendRequest(_message.Message):
     __slots__ = ("campaign_id", "part", "name", "list_name", "channel", "subject", "body", "send_time", "from_email", "from_label", "reply_to", "list_id")
