@@ -21,8 +21,8 @@ from service.campaigns.audience import (
     Cap,
 )
 from service.campaigns.content import Channel
-from service.campaigns.preview import preview
-from service.campaigns.rules import CampaignState, CampaignView, campaign_name
+from service.campaigns.preview import Recorded, preview
+from service.campaigns.rules import CampaignState, CampaignView, PartView, campaign_name
 from service.campaigns.spec import (
     MAX_WINDOW,
     AbTestSpec,
@@ -139,6 +139,7 @@ class CampaignHandlers:
             test_recipient=shown.test_recipient,
             included=shown.exclusion_reason is None,
             exclusion_reason=shown.exclusion_reason or "",
+            recorded=_recorded_message(shown.recorded),
         )
 
     async def choose_winner(
@@ -146,6 +147,20 @@ class CampaignHandlers:
     ) -> pb.ChooseAbTestWinnerResponse:
         view = await rules.choose_winner(self._db, request.name, request.variant, now=self._clock())
         return pb.ChooseAbTestWinnerResponse(campaign=campaign_message(view))
+
+
+def _recorded_message(recorded: Recorded | None) -> pb.RecordedCampaignDecision | None:
+    if recorded is None:
+        return None
+    message = pb.RecordedCampaignDecision(
+        decision=recorded.decision,
+        not_sent_reason=recorded.not_sent_reason,
+        provider_campaign_id=recorded.provider_campaign_id,
+        decide_time=timestamp(recorded.decided_at),
+    )
+    if recorded.variant is not None:
+        message.variant = recorded.variant
+    return message
 
 
 def spec_of(c: campaign_pb2.Campaign) -> CampaignSpec:
@@ -246,7 +261,7 @@ def _counts_message(counts: dict[str, int]) -> campaign_pb2.CampaignAudienceCoun
     )
 
 
-def _part_message(part: Any) -> campaign_pb2.CampaignPart:
+def _part_message(part: PartView) -> campaign_pb2.CampaignPart:
     message = campaign_pb2.CampaignPart(
         part=part.part,
         remainder=part.remainder,
@@ -254,15 +269,15 @@ def _part_message(part: Any) -> campaign_pb2.CampaignPart:
         recipients=part.recipients,
         imported=part.imported,
         refused=part.refused,
-        provider_list_id=part.list_id or "",
-        provider_campaign_id=part.provider_campaign_id or "",
-        error=part.error or "",
+        provider_list_id=part.list_id,
+        provider_campaign_id=part.provider_campaign_id,
+        error=part.error,
     )
     if part.variant is not None:
         message.variant = part.variant
-    sent_at = timestamp(part.send_at)
-    if sent_at is not None:
-        message.send_time.CopyFrom(sent_at)
+    send_time = timestamp(part.send_at)
+    if send_time is not None:
+        message.send_time.CopyFrom(send_time)
     return message
 
 

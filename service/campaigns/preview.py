@@ -7,6 +7,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from service.campaigns import ab
 from service.campaigns.audience import INCLUDED, Cap, decision_for
 from service.campaigns.content import CONTACT_FIELDS, Channel, Content, parse_content, render
@@ -16,7 +19,13 @@ from service.contacts.rules import parse_contact_name
 from service.errors import NotFoundError, Violations
 from service.preferences.links import PreferenceLinks
 from service.storage.database import Database
-from service.storage.models import Campaign, Contact
+from service.storage.models import (
+    Campaign,
+    CampaignPart,
+    CampaignPartState,
+    CampaignRecipient,
+    Contact,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,16 @@ class Preview:
     variant: int
     test_recipient: bool
     exclusion_reason: str | None  # None: the contact would get it
+    recorded: Recorded | None  # what the send decided, once it began
+
+
+@dataclass(frozen=True)
+class Recorded:
+    decision: str
+    variant: int | None
+    not_sent_reason: str
+    provider_campaign_id: str
+    decided_at: datetime
 
 
 async def preview(
@@ -54,9 +73,42 @@ async def preview(
         contents = _contents(row, channel)
         chosen, test_recipient = _variant(row, contact_id, len(contents), variant)
         decided = await decision_for(session, row.id, row.audience, channel, cap, person.id, now)
+        recorded = await _recorded(session, row.id, person.id)
     reason = None if decided == INCLUDED else decided
     rendered = render(contents[chosen], _person(person), links.url_for(person.id))
-    return Preview(rendered.subject, rendered.body, chosen, test_recipient, reason)
+    return Preview(rendered.subject, rendered.body, chosen, test_recipient, reason, recorded)
+
+
+async def _recorded(
+    session: AsyncSession, campaign_id: str, contact_id: uuid.UUID
+) -> Recorded | None:
+    """The contact's recorded decision, with the variant and provider campaign of the part
+    that carried them (the remainder's is the winner)."""
+    found = (
+        await session.execute(
+            select(CampaignRecipient, CampaignPart)
+            .outerjoin(
+                CampaignPart,
+                (CampaignPart.campaign_id == CampaignRecipient.campaign_id)
+                & (CampaignPart.part == CampaignRecipient.part),
+            )
+            .where(
+                CampaignRecipient.campaign_id == campaign_id,
+                CampaignRecipient.contact_id == contact_id,
+            )
+        )
+    ).first()
+    if found is None:
+        return None
+    recipient, part = found
+    sent = part is not None and part.state == CampaignPartState.SENT
+    return Recorded(
+        recipient.decision,
+        part.variant if part is not None else recipient.variant,
+        recipient.failure or "",
+        (part.provider_campaign_id or "") if sent else "",
+        recipient.decided_at,
+    )
 
 
 def _contents(row: Campaign, channel: Channel) -> list[Content]:

@@ -67,7 +67,40 @@ class CampaignView:
     send_start_at: datetime | None
     ab_decision: dict[str, Any] | None = None
     counts: dict[str, int] | None = None  # each decision's recipients, once resolved
-    parts: tuple[CampaignPart, ...] = ()  # the provider campaigns it was sent as
+    parts: tuple[PartView, ...] = ()  # the provider campaigns it was sent as
+
+
+@dataclass(frozen=True)
+class PartView:
+    """One provider campaign of ours, as callers see it."""
+
+    part: int
+    variant: int | None
+    remainder: bool
+    send_at: datetime | None
+    state: str
+    recipients: int
+    imported: int
+    refused: int
+    list_id: str
+    provider_campaign_id: str
+    error: str
+
+
+def part_view(row: CampaignPart) -> PartView:
+    return PartView(
+        row.part,
+        row.variant,
+        row.remainder,
+        row.send_at,
+        row.state,
+        row.recipients,
+        row.imported,
+        row.refused,
+        row.list_id or "",
+        row.provider_campaign_id or "",
+        row.error or "",
+    )
 
 
 @dataclass(frozen=True)
@@ -142,7 +175,7 @@ async def get_campaign(db: Database, name: str) -> CampaignView:
             .group_by(CampaignRecipient.decision)
         )
         counts = {decision: int(n) for decision, n in counted.all()}
-        parts = tuple(await parts_of(session, campaign_id))
+        parts = tuple(part_view(row) for row in await parts_of(session, campaign_id))
         return replace(view, counts=counts or None, parts=parts)
 
 

@@ -249,7 +249,8 @@ async def start_remainder(
 
 
 def list_name(campaign: Campaign, part: CampaignPart) -> str:
-    """The provider list of a part: named after the campaign, unique per part."""
+    """The provider list (and campaign) of a part: named after the campaign, unique per
+    part, so that either is found again by its name."""
     return f"{campaign.display_name[:120]} · {campaign.id} part {part.part}"
 
 
@@ -438,7 +439,7 @@ def send_request(
     request = bus_pb2.CampaignSendRequest(
         campaign_id=campaign.id,
         part=part.part,
-        name=f"{campaign.display_name[:120]} · {campaign.id} part {part.part}",
+        name=list_name(campaign, part),  # the campaign is named as its list
         list_name=list_name(campaign, part),
         list_id=part.list_id or "",
         channel=_BUS_CHANNEL[campaign.channel.value],

@@ -20,6 +20,7 @@ from tests.harness import ServiceHarness, assert_eventually, unique_email
 from tests.system.provider_state import SystemProvider
 
 TIMEOUT_S = 90
+SUBJECT = 'Hi {{ first_name | default: "friend" }}, {{ loyalty_tier | default: "member" }}'
 BODY = (
     '<p>Hello {{ first_name | default: "friend" }}, winter sale!</p>'
     '<a href="{{ unsubscribe_url }}">Preferences</a>'
@@ -38,19 +39,21 @@ def _settled(system: ServiceHarness, emails: list[str]) -> bool:
     return statuses <= {"COMPLETED"}
 
 
-def _people(system: ServiceHarness, segment: str) -> dict[str, str]:
-    """Three members: one who may be emailed, one who never agreed, one unsubscribed."""
+def _people(system: ServiceHarness, segment: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Three members: one who may be emailed, one who never agreed, one unsubscribed; their
+    emails and contact names by kind."""
     emails = {kind: unique_email(kind) for kind in ("included", "silent", "unsubscribed")}
-    names = []
+    names: dict[str, str] = {}
     for kind, email in emails.items():
         name = system.stub.UpsertContact(upsert(email, first_name="Ada")).contact.name
-        names.append(name)
+        names[kind] = name
         if kind != "silent":
             system.stub.RecordConsent(pb.RecordConsentRequest(parent=name, consent=consent()))
     system.stub.Unsubscribe(pb.UnsubscribeRequest(email=emails["unsubscribed"], reason="test"))
-    system.stub.AddToSegment(pb.AddToSegmentRequest(segment=segment, contacts=names))
+    add = pb.AddToSegmentRequest(segment=segment, contacts=list(names.values()))
+    system.stub.AddToSegment(add)
     assert_eventually(lambda: _settled(system, list(emails.values())), timeout_s=TIMEOUT_S)
-    return emails
+    return emails, names
 
 
 def _campaign(system: ServiceHarness, segment: str) -> str:
@@ -59,7 +62,7 @@ def _campaign(system: ServiceHarness, segment: str) -> str:
         channel=cp.CAMPAIGN_CHANNEL_EMAIL,
         audience=segment,
         content=cp.CampaignContent(
-            subject='Hi {{ first_name | default: "friend" }}, {{ loyalty_tier | default: "member" }}',
+            subject=SUBJECT,
             body=BODY,
         ),
         schedule=cp.CampaignSchedule(now=True),
@@ -91,7 +94,7 @@ def test_only_the_included_get_the_campaign_rendered_with_their_link(
 ) -> None:
     segment = sp.Segment(display_name=f"sale {uuid.uuid4().hex[:8]}", kind=sp.Segment.KIND_MANUAL)
     segment_name = system.stub.CreateSegment(pb.CreateSegmentRequest(segment=segment)).segment.name
-    emails = _people(system, segment_name)
+    emails, contacts = _people(system, segment_name)
     name = _campaign(system, segment_name)
 
     campaign = assert_eventually(lambda: _sent(system, name), timeout_s=TIMEOUT_S)
@@ -110,3 +113,14 @@ def test_only_the_included_get_the_campaign_rendered_with_their_link(
     assert "Hello Ada, winter sale!" in message["body"]
     assert '<a href="http://127.0.0.1:8081/preferences/' in message["body"]
     assert message["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    # Why each got it or not, as the send recorded it (PreviewCampaignMessage's `recorded`).
+    def recorded(kind: str) -> pb.RecordedCampaignDecision:
+        request = pb.PreviewCampaignMessageRequest(name=name, contact=contacts[kind])
+        return system.stub.PreviewCampaignMessage(request).recorded
+
+    included = recorded("included")
+    assert (included.decision, included.not_sent_reason) == ("included", "")
+    assert included.provider_campaign_id == part.provider_campaign_id
+    assert recorded("silent").decision == "no_consent"
+    assert recorded("unsubscribed").decision == "suppressed"

@@ -342,20 +342,36 @@ class PreviewCampaignMessageRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., contact: _Optional[str] = ..., variant: _Optional[int] = ...) -> None: ...
 
 class PreviewCampaignMessageResponse(_message.Message):
-    __slots__ = ("subject", "body", "variant", "test_recipient", "included", "exclusion_reason")
+    __slots__ = ("subject", "body", "variant", "test_recipient", "included", "exclusion_reason", "recorded")
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
     TEST_RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     INCLUDED_FIELD_NUMBER: _ClassVar[int]
     EXCLUSION_REASON_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
     subject: str
     body: str
     variant: int
     test_recipient: bool
     included: bool
     exclusion_reason: str
-    def __init__(self, subject: _Optional[str] = ..., body: _Optional[str] = ..., variant: _Optional[int] = ..., test_recipient: _Optional[bool] = ..., included: _Optional[bool] = ..., exclusion_reason: _Optional[str] = ...) -> None: ...
+    recorded: RecordedCampaignDecision
+    def __init__(self, subject: _Optional[str] = ..., body: _Optional[str] = ..., variant: _Optional[int] = ..., test_recipient: _Optional[bool] = ..., included: _Optional[bool] = ..., exclusion_reason: _Optional[str] = ..., recorded: _Optional[_Union[RecordedCampaignDecision, _Mapping]] = ...) -> None: ...
+
+class RecordedCampaignDecision(_message.Message):
+    __slots__ = ("decision", "variant", "not_sent_reason", "provider_campaign_id", "decide_time")
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    NOT_SENT_REASON_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
+    decision: str
+    variant: int
+    not_sent_reason: str
+    provider_campaign_id: str
+    decide_time: _timestamp_pb2.Timestamp
+    def __init__(self, decision: _Optional[str] = ..., variant: _Optional[int] = ..., not_sent_reason: _Optional[str] = ..., provider_campaign_id: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ChooseAbTestWinnerRequest(_message.Message):
     __slots__ = ("name", "variant")
