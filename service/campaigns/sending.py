@@ -52,6 +52,7 @@ from service.storage.models import (
     Campaign,
     CampaignPage,
     CampaignPart,
+    CampaignPartState,
     CampaignRecipient,
     CampaignState,
     ConsentType,
@@ -397,6 +398,26 @@ async def unpublished_page(session: AsyncSession, part: CampaignPart) -> Campaig
             .limit(1)
         )
     ).first()
+
+
+async def stale_pages(session: AsyncSession, published_before: datetime) -> Sequence[CampaignPage]:
+    """Pages of parts still filling, published before then and not reported, locked."""
+    return (
+        await session.scalars(
+            select(CampaignPage)
+            .join(
+                CampaignPart,
+                (CampaignPart.campaign_id == CampaignPage.campaign_id)
+                & (CampaignPart.part == CampaignPage.part),
+            )
+            .where(
+                CampaignPart.state == CampaignPartState.FILLING,
+                CampaignPage.done_at.is_(None),
+                CampaignPage.published_at < published_before,
+            )
+            .with_for_update(of=CampaignPage, skip_locked=True)
+        )
+    ).all()
 
 
 async def mark_published(

@@ -16,6 +16,7 @@ import contextlib
 import enum
 import logging
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,7 +38,13 @@ from service.campaigns.audience import Cap
 from service.errors import UnavailableError
 from service.preferences.links import PreferenceLinks
 from service.storage.database import Database
-from service.storage.models import Campaign, CampaignPart, CampaignPartState, CampaignState
+from service.storage.models import (
+    Campaign,
+    CampaignPage,
+    CampaignPart,
+    CampaignPartState,
+    CampaignState,
+)
 from service.workers.event_log_writer import DB_RETRY_DELAY_S
 
 log = logging.getLogger(__name__)
@@ -62,6 +69,8 @@ class CampaignDriverSettings:
     # CAMPAIGN_AUDIENCE_MAX_ACK_PENDING, the rest wait in the stream.
     pages_in_flight: int = 32
     idle_poll_s: float = IDLE_POLL_S
+    # How long a page or a send may go without a result before it is asked for again.
+    ask_again_s: float = 900.0
 
 
 @dataclass(frozen=True)
@@ -119,8 +128,12 @@ class CampaignDriver:
     async def _drive_holding_lock(self, conn: AsyncConnection) -> None:
         try:
             await conn.commit()
-            await self._ask_again_for_sends()
+            await self._ask_again()
+            asked_at = time.monotonic()
             while not self._stopping.is_set():
+                if time.monotonic() - asked_at >= self._settings.ask_again_s:
+                    await self._ask_again()
+                    asked_at = time.monotonic()
                 if await self.step() is Step.WAITING:
                     await self._pause(self._settings.idle_poll_s)
         except BaseException:
@@ -265,10 +278,59 @@ class CampaignDriver:
             headers={MSG_ID_HEADER: sending.send_message_id(request.campaign_id, request.part)},
         )
 
+    async def _ask_again(self) -> None:
+        """On election and every `ask_again_s`: the sends without a result asked for again,
+        and the pages published that long ago without a result published again (a message
+        lost with the bus's stream, or its result, would leave the campaign SENDING for
+        ever). A copy within JetStream's duplicate window is dropped; a later one is
+        imported again (an upsert into the same list) or finds its campaign by name, and
+        its result is counted once."""
+        await self._ask_again_for_sends()
+        await self._publish_stale_pages()
+
+    async def _publish_stale_pages(self) -> None:
+        js = self._bus.js
+        if js is None:
+            return
+        now = self._clock()
+        before = now - timedelta(seconds=self._settings.ask_again_s)
+        async with self._db.transaction() as session:
+            stale = await sending.stale_pages(session, before)
+            built = [
+                ((page.campaign_id, page.part), await self._rebuilt(session, page))
+                for page in stale
+            ]
+            for page in stale:
+                page.published_at = now
+        for (campaign_id, part_number), page_built in built:
+            if page_built is None:
+                continue
+            msg_id = sending.page_message_id(campaign_id, part_number, page_built.sequence)
+            await js.publish(
+                topology.CAMPAIGN_AUDIENCE_SUBJECT,
+                page_built.payload,
+                timeout=ACK_TIMEOUT_S,
+                headers={MSG_ID_HEADER: msg_id},
+            )
+
+    async def _rebuilt(self, session: AsyncSession, page: CampaignPage) -> sending.BuiltPage | None:
+        campaign = await session.get(Campaign, page.campaign_id)
+        part = await session.get(CampaignPart, (page.campaign_id, page.part))
+        if campaign is None or part is None:
+            return None
+        return await sending.build_page(
+            session,
+            campaign,
+            part,
+            sequence=page.sequence,
+            after=page.after,
+            through=page.through,
+            limit=None,
+            budget=None,
+            url_for=self._url_for,
+        )
+
     async def _ask_again_for_sends(self) -> None:
-        """A newly elected driver asks again for the sends that have no result yet: a
-        request lost with the bus's stream would wait for ever (one that arrived is
-        dropped as a duplicate within the window, or found by name by the dispatcher)."""
         if self._bus.js is None:
             return
         now = self._clock()

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from liquid import Environment
+from liquid.exceptions import LiquidError
 
 from service.campaigns.content import (
     CONTACT_FIELDS,
@@ -30,8 +32,22 @@ fallbacks = st.text(
     st.characters(exclude_characters="{}%\"'\\\x00\r", exclude_categories=["Cs"]), max_size=12
 )
 fields = st.sampled_from(sorted(CONTACT_FIELDS))
-custom_keys = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(
-    lambda k: k not in {"size", "first", "last"}
+
+
+def _liquid_reads_as_a_name(key: str) -> bool:
+    """Liquid takes some words for its own (`as`, `for`, `and`, `true`, `limit`, ...):
+    `custom.as` is not a valid template, so no message can show such a property."""
+    try:
+        Environment().from_string(f'{{{{ custom.{key} | default: "" }}}}')
+    except LiquidError:
+        return False
+    return True
+
+
+custom_keys = (
+    st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
+    .filter(lambda k: k not in {"size", "first", "last"})
+    .filter(_liquid_reads_as_a_name)
 )
 variables = st.one_of(
     st.tuples(fields.map(lambda f: (f,)), fallbacks),
