@@ -41,7 +41,14 @@ from dispatcher.delivery.outcomes import REPORT_TIMEOUT_S
 from dispatcher.delivery.packing import estimated_size, pack
 from dispatcher.delivery.retry import exhausted, retry_delay
 from dispatcher.delivery.sync import SyncWorker
-from dispatcher.delivery.sync_stage import MAX_REASON, Chunk, Person, StageSettings, chunks_of
+from dispatcher.delivery.sync_stage import (
+    MAX_REASON,
+    UNREADABLE_CHUNK,
+    Chunk,
+    Person,
+    StageSettings,
+    chunks_of,
+)
 from dispatcher.ordering.fences import CONSENT, PROFILE, Fences
 from dispatcher.providers.base import (
     FIND_LIST,
@@ -76,6 +83,7 @@ class CampaignAudienceWorker(SyncWorker):
         super().__init__(provider, bus, gate, fences, settings)
         # id(chunk) -> its list: (name, id; "" until found or created)
         self._lists: dict[int, tuple[str, str]] = {}
+        self._attempts: dict[int, int] = {}  # id(chunk) -> the page's attempt
 
     def chunks_per_batch(self, most: int) -> int:
         per_job = -(-self._limits.max_items // EXPECTED_PAGE_RECIPIENTS)
@@ -91,6 +99,7 @@ class CampaignAudienceWorker(SyncWorker):
         key = _part_key(page.campaign_id, page.part)
         chunk = Chunk(msg, key, page.sequence, page.outbox_sequence)
         self._lists[id(chunk)] = (page.list_name, page.list_id)
+        self._attempts[id(chunk)] = page.attempt
         for recipient in page.recipients:
             chunk.people.append(_recipient(chunk, recipient))
         msg.data = b""
@@ -166,6 +175,7 @@ class CampaignAudienceWorker(SyncWorker):
         for chunk in chunks:
             campaign_id, part = _parse_part_key(chunk.sync_id)
             _, list_id = self._lists.pop(id(chunk), ("", ""))
+            attempt = self._attempts.pop(id(chunk), 0)
             result = bus_pb2.CampaignStepResult(
                 campaign_id=campaign_id,
                 part=part,
@@ -178,12 +188,19 @@ class CampaignAudienceWorker(SyncWorker):
                 ],
                 list_id=list_id,
                 error=chunk.error,
+                # A job or call that failed as a whole may pass; a page never read will not.
+                retryable=bool(chunk.error) and chunk.error != UNREADABLE_CHUNK,
+                attempt=attempt,
                 finish_time=finished,
             )
-            messages.append(
-                (f"{chunk.sync_id}:{chunk.sequence}:result", result.SerializeToString())
-            )
+            msg_id = f"{chunk.sync_id}:{chunk.sequence}{_retry(attempt)}:result"
+            messages.append((msg_id, result.SerializeToString()))
         await self.publish(topology.CAMPAIGN_RESULTS_SUBJECT, messages)
+
+
+def _retry(attempt: int) -> str:
+    """What a retry's Msg-Ids end in (the service's `sending.page_message_id`)."""
+    return f":retry{attempt}" if attempt else ""
 
 
 def _part_key(campaign_id: str, part: int) -> str:
@@ -265,7 +282,8 @@ class CampaignSendWorker:
                 held.settled([msg])
                 await msg.nak(delay=delay)
                 return
-            await self._report(msg, request, error=f"gave up after {deliveries} attempts: {exc}")
+            error = f"gave up after {deliveries} attempts: {exc}"
+            await self._report(msg, request, error=error, retryable=True)
             return
         except (PermanentProviderError, ValueError) as exc:
             await self._report(msg, request, error=str(exc))
@@ -314,6 +332,7 @@ class CampaignSendWorker:
         provider_campaign_id: str = "",
         list_id: str = "",
         error: str = "",
+        retryable: bool = False,
     ) -> None:
         """The part's result, then the ack (a result lost with a crash is published again
         after the redelivery: the send finds the campaign by name)."""
@@ -326,12 +345,15 @@ class CampaignSendWorker:
             list_id=list_id,
             provider_campaign_id=provider_campaign_id,
             error=error[:MAX_REASON],
+            retryable=retryable,
+            attempt=request.attempt,
             finish_time=to_timestamp(self._settings.clock()),
         )
         js = self._bus.js
         if js is None:
             raise ConnectionError("NATS is not connected: the send's result waits")
-        msg_id = f"campaign:{request.campaign_id}:{request.part}:send:result"
+        part = f"campaign:{request.campaign_id}:{request.part}"
+        msg_id = f"{part}:send{_retry(request.attempt)}:result"
         ack = await js.publish_async(
             topology.CAMPAIGN_RESULTS_SUBJECT,
             result.SerializeToString(),

@@ -51,6 +51,8 @@ from dispatcher.providers.base import ConsentState, ImportContact, Provider
 
 log = logging.getLogger(__name__)
 MAX_REASON = 300
+# Why a chunk named only by its Msg-Id was given up on.
+UNREADABLE_CHUNK = "the chunk could not be read"
 # The consent stage's Msg-Id: its chunk's `<sync_id>:<sequence>` and this.
 CONSENT_MSG_ID_SUFFIX = ":consent"
 
@@ -175,7 +177,7 @@ class ChunkStage(abc.ABC):
         sync and sequence is reported given up first, so that its sync can end."""
         named = [c for msg in messages if (c := self._named_by_msg_id(msg)) is not None]
         if named:
-            await self._give_up(named, "the chunk could not be read")
+            await self._give_up(named, UNREADABLE_CHUNK)
         dropped = {id(c.msg) for c in named}
         for msg in messages:
             if id(msg) not in dropped:

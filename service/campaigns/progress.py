@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from marketing.bus.v1 import bus_pb2
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.campaigns import ab
@@ -30,6 +30,10 @@ from service.storage.models import (
 
 log = logging.getLogger(__name__)
 MAX_ERROR = 500
+# Tries of a page or a send that fails in a way that may pass (a provider down for a while),
+# each after the driver's ask_again_s: an hour's outage loses nothing, a permanent refusal
+# ends the part then.
+MAX_TRIES = 4
 _DONE = frozenset({CampaignPartState.SENT, CampaignPartState.FAILED})
 
 
@@ -54,18 +58,20 @@ async def record(session: AsyncSession, result: bus_pb2.CampaignStepResult, now:
 async def _record_page(
     session: AsyncSession, part: CampaignPart, result: bus_pb2.CampaignStepResult, now: datetime
 ) -> bool:
-    marked = await session.execute(
-        update(CampaignPage)
-        .where(
-            CampaignPage.campaign_id == part.campaign_id,
-            CampaignPage.part == part.part,
-            CampaignPage.sequence == result.sequence,
-            CampaignPage.done_at.is_(None),
-        )
-        .values(done_at=now)
+    page = await session.get(
+        CampaignPage, (part.campaign_id, part.part, result.sequence), with_for_update=True
     )
-    if not getattr(marked, "rowcount", 0):
+    if page is None or page.done_at is not None:
         return False
+    if result.error and result.attempt != page.failures:
+        return False  # an earlier attempt's failure, already counted
+    if result.error and result.retryable and page.failures + 1 < MAX_TRIES:
+        page.failures += 1
+        page.published_at = now  # published again, as a new attempt, after ask_again_s
+        part.error = f"page {result.sequence}, try {page.failures}: {result.error}"[:MAX_ERROR]
+        log.warning("campaign %s part %d: %s", part.campaign_id, part.part, part.error)
+        return True
+    page.done_at = now
     part.pages_done += 1
     part.imported += result.imported
     part.refused += len(result.failures)
@@ -120,8 +126,13 @@ async def note_unsent(
 async def _record_send(
     session: AsyncSession, part: CampaignPart, result: bus_pb2.CampaignStepResult, now: datetime
 ) -> bool:
-    if part.state in _DONE:
+    if part.state in _DONE or (result.error and result.attempt != part.send_failures):
         return False
+    if result.error and result.retryable and part.send_failures + 1 < MAX_TRIES:
+        part.send_failures += 1  # asked for again, as a new attempt, after ask_again_s
+        part.error = f"send, try {part.send_failures}: {result.error}"[:MAX_ERROR]
+        log.warning("campaign %s part %d: %s", part.campaign_id, part.part, part.error)
+        return True
     if result.error:
         part.state = CampaignPartState.FAILED
         part.error = f"send: {result.error}"[:MAX_ERROR]
@@ -130,6 +141,7 @@ async def _record_send(
         part.state = CampaignPartState.SENT
         part.provider_campaign_id = result.provider_campaign_id
         part.sent_at = now
+        part.error = None
     log.info(
         "campaign %s part %d (%d recipients, %d imported): %s",
         part.campaign_id,

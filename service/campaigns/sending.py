@@ -255,12 +255,17 @@ def list_name(campaign: Campaign, part: CampaignPart) -> str:
     return f"{campaign.display_name[:120]} · {campaign.id} part {part.part}"
 
 
-def page_message_id(campaign_id: str, part: int, sequence: int) -> str:
-    return f"campaign:{campaign_id}:{part}:{sequence}"
+def page_message_id(campaign_id: str, part: int, sequence: int, attempt: int = 0) -> str:
+    """A page's Msg-Id; a retry's is its own (JetStream would drop it as a copy)."""
+    return f"campaign:{campaign_id}:{part}:{sequence}{_retry(attempt)}"
 
 
-def send_message_id(campaign_id: str, part: int) -> str:
-    return f"campaign:{campaign_id}:{part}:send"
+def send_message_id(campaign_id: str, part: int, attempt: int = 0) -> str:
+    return f"campaign:{campaign_id}:{part}:send{_retry(attempt)}"
+
+
+def _retry(attempt: int) -> str:
+    return f":retry{attempt}" if attempt else ""
 
 
 @dataclass(frozen=True)
@@ -269,6 +274,7 @@ class BuiltPage:
     payload: bytes  # the CampaignAudiencePage
     count: int
     through: uuid.UUID | None  # the last contact id it carries
+    attempt: int = 0
 
 
 async def build_page(
@@ -282,6 +288,7 @@ async def build_page(
     limit: int | None,
     budget: int | None,
     url_for: Any,
+    attempt: int = 0,
 ) -> BuiltPage:
     """The part's recipients with contact ids in (after, through] (no upper bound: the
     next `limit`), as many as fit in `budget` bytes (None: all), each with their
@@ -314,6 +321,7 @@ async def build_page(
         list_name=list_name(campaign, part),
         list_id=part.list_id or "",
         outbox_sequence=await outbox_watermark(session),
+        attempt=attempt,
     )
     size = 256
     await _note_no_longer_eligible(session, campaign.id, [r for r in rows if r.excluded])
@@ -328,7 +336,8 @@ async def build_page(
             del message.recipients[-1]
             break
     count = len(message.recipients)
-    return BuiltPage(sequence, message.SerializeToString(), count, _covered(rows, count, through))
+    covered = _covered(rows, count, through)
+    return BuiltPage(sequence, message.SerializeToString(), count, covered, attempt)
 
 
 def _covered(rows: Sequence[Any], count: int, through: uuid.UUID | None) -> uuid.UUID | None:
@@ -463,6 +472,7 @@ def send_request(
         name=list_name(campaign, part),  # the campaign is named as its list
         list_name=list_name(campaign, part),
         list_id=part.list_id or "",
+        attempt=part.send_failures,
         channel=_BUS_CHANNEL[campaign.channel.value],
         from_email=sender.from_email,
         from_label=sender.from_label,

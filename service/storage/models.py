@@ -551,6 +551,7 @@ class CampaignPart(Base):
     provider_campaign_id: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+    send_failures: Mapped[int] = mapped_column(SmallInteger, default=0)
 
 
 class CampaignPage(Base):
@@ -567,6 +568,7 @@ class CampaignPage(Base):
     recipients: Mapped[int]
     published_at: Mapped[datetime | None]
     done_at: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(SmallInteger, default=0)
 
     __table_args__ = (
         ForeignKeyConstraint(

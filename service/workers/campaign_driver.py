@@ -223,6 +223,7 @@ class CampaignDriver:
                     limit=None,
                     budget=None,
                     url_for=self._url_for,
+                    attempt=pending.failures,
                 )
             elif part.all_paged:
                 if part.pages_done < part.pages:
@@ -254,7 +255,9 @@ class CampaignDriver:
             page.payload,
             timeout=ACK_TIMEOUT_S,
             headers={
-                MSG_ID_HEADER: sending.page_message_id(campaign_id, part_number, page.sequence)
+                MSG_ID_HEADER: sending.page_message_id(
+                    campaign_id, part_number, page.sequence, page.attempt
+                )
             },
         )
         async with self._db.transaction() as session:
@@ -275,7 +278,11 @@ class CampaignDriver:
             topology.CAMPAIGN_SEND_SUBJECT,
             request.SerializeToString(),
             timeout=ACK_TIMEOUT_S,
-            headers={MSG_ID_HEADER: sending.send_message_id(request.campaign_id, request.part)},
+            headers={
+                MSG_ID_HEADER: sending.send_message_id(
+                    request.campaign_id, request.part, request.attempt
+                )
+            },
         )
 
     async def _ask_again(self) -> None:
@@ -305,7 +312,9 @@ class CampaignDriver:
         for (campaign_id, part_number), page_built in built:
             if page_built is None:
                 continue
-            msg_id = sending.page_message_id(campaign_id, part_number, page_built.sequence)
+            msg_id = sending.page_message_id(
+                campaign_id, part_number, page_built.sequence, page_built.attempt
+            )
             await js.publish(
                 topology.CAMPAIGN_AUDIENCE_SUBJECT,
                 page_built.payload,
@@ -328,6 +337,7 @@ class CampaignDriver:
             limit=None,
             budget=None,
             url_for=self._url_for,
+            attempt=page.failures,
         )
 
     async def _ask_again_for_sends(self) -> None:

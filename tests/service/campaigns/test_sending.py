@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from marketing.bus.v1 import bus_pb2
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from service.campaigns import ab, progress, sending
 from service.campaigns.audience import INCLUDED, Cap
@@ -327,3 +327,62 @@ def _figures(
             last_at=NOW,
         )
     )
+
+
+def test_a_failure_that_may_pass_is_tried_again_and_a_lasting_one_fails_the_part(
+    sending_db: str,
+) -> None:
+    asyncio.run(_tried_again(sending_db))
+
+
+async def _tried_again(url: str) -> None:
+    db = Database(url)
+    try:
+        campaign_id = await _setup(db, 3, schedule=ScheduleSpec(When.NOW))
+        campaign = await _start(db)
+        [part] = await _parts(db, campaign_id)
+        async with db.transaction() as session:
+            row = await session.get(Campaign, campaign_id)
+            part_row = await session.get(CampaignPart, (campaign_id, part.part))
+            assert row is not None and part_row is not None
+            page = await sending.build_page(
+                session, row, part_row, sequence=1, after=None, through=None, limit=10,
+                budget=None, url_for=lambda i: f"https://p.example/{i.hex}",
+            )  # fmt: skip
+            await sending.write_page_down(session, part_row, page, None)
+            part_row.all_paged = True
+
+        def failed(attempt: int, *, retryable: bool = True, sequence: int = 1) -> Any:
+            return bus_pb2.CampaignStepResult(
+                campaign_id=campaign_id,
+                part=part.part,
+                sequence=sequence,
+                error="Klaviyo answered 503",
+                retryable=retryable,
+                attempt=attempt,
+            )
+
+        for attempt in range(progress.MAX_TRIES - 1):
+            async with db.transaction() as session:
+                assert await progress.record(session, failed(attempt), NOW)
+                assert not await progress.record(session, failed(attempt), NOW), "counted once"
+            [part] = await _parts(db, campaign_id)
+            assert part.state == "FILLING" and part.pages_done == 0, "tried again"
+            again = sending.page_message_id(campaign_id, part.part, 1, attempt + 1)
+            assert again.endswith(f":retry{attempt + 1}"), "a new Msg-Id: not dropped as a copy"
+        async with db.transaction() as session:
+            await progress.record(session, failed(progress.MAX_TRIES - 1), NOW)
+            unsent = await session.scalar(
+                select(func.count()).where(
+                    CampaignRecipient.campaign_id == campaign_id,
+                    CampaignRecipient.failure.is_not(None),
+                )
+            )
+        [part] = await _parts(db, campaign_id)
+        assert part.state == "FAILED" and unsent == 3, "the last try fails the part, and says so"
+        async with db.transaction() as session:
+            reread = await session.get(Campaign, campaign_id)
+            assert reread is not None and reread.state is CampaignState.FAILED
+        assert campaign.id == campaign_id
+    finally:
+        await db.close()

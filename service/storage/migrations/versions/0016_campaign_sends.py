@@ -76,6 +76,8 @@ def upgrade() -> None:
         sa.Column("provider_campaign_id", sa.Text(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        # sends that failed in a way that may pass: tried again a few times
+        sa.Column("send_failures", sa.SmallInteger(), nullable=False, server_default="0"),
     )
     op.create_table(
         "marketing_campaign_page",
@@ -88,6 +90,8 @@ def upgrade() -> None:
         sa.Column("recipients", sa.Integer(), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
+        # imports that failed in a way that may pass: tried again a few times
+        sa.Column("failures", sa.SmallInteger(), nullable=False, server_default="0"),
         sa.ForeignKeyConstraint(
             ["campaign_id", "part"],
             ["marketing_campaign_part.campaign_id", "marketing_campaign_part.part"],

@@ -719,7 +719,7 @@ class CampaignRecipient(_message.Message):
     def __init__(self, profile: _Optional[_Union[ContactUpserted, _Mapping]] = ..., preferences_url: _Optional[str] = ...) -> None: ...
 
 class CampaignAudiencePage(_message.Message):
-    __slots__ = ("campaign_id", "part", "sequence", "list_name", "recipients", "list_id", "outbox_sequence")
+    __slots__ = ("campaign_id", "part", "sequence", "list_name", "recipients", "list_id", "outbox_sequence", "attempt")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     PART_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -727,6 +727,7 @@ class CampaignAudiencePage(_message.Message):
     RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
     LIST_ID_FIELD_NUMBER: _ClassVar[int]
     OUTBOX_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     part: int
     sequence: int
@@ -734,10 +735,11 @@ class CampaignAudiencePage(_message.Message):
     recipients: _containers.RepeatedCompositeFieldContainer[CampaignRecipient]
     list_id: str
     outbox_sequence: int
-    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., sequence: _Optional[int] = ..., list_name: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[CampaignRecipient, _Mapping]]] = ..., list_id: _Optional[str] = ..., outbox_sequence: _Optional[int] = ...) -> None: ...
+    attempt: int
+    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., sequence: _Optional[int] = ..., list_name: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[CampaignRecipient, _Mapping]]] = ..., list_id: _Optional[str] = ..., outbox_sequence: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class CampaignSendRequest(_message.Message):
-    __slots__ = ("campaign_id", "part", "name", "list_name", "channel", "subject", "body", "send_time", "from_email", "from_label", "reply_to", "list_id")
+    __slots__ = ("campaign_id", "part", "name", "list_name", "channel", "subject", "body", "send_time", "from_email", "from_label", "reply_to", "list_id", "attempt")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     PART_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -750,6 +752,7 @@ class CampaignSendRequest(_message.Message):
     FROM_LABEL_FIELD_NUMBER: _ClassVar[int]
     REPLY_TO_FIELD_NUMBER: _ClassVar[int]
     LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     part: int
     name: str
@@ -762,10 +765,11 @@ class CampaignSendRequest(_message.Message):
     from_label: str
     reply_to: str
     list_id: str
-    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., name: _Optional[str] = ..., list_name: _Optional[str] = ..., channel: _Optional[str] = ..., subject: _Optional[_Iterable[_Union[TemplatePart, _Mapping]]] = ..., body: _Optional[_Iterable[_Union[TemplatePart, _Mapping]]] = ..., send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_email: _Optional[str] = ..., from_label: _Optional[str] = ..., reply_to: _Optional[str] = ..., list_id: _Optional[str] = ...) -> None: ...
+    attempt: int
+    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., name: _Optional[str] = ..., list_name: _Optional[str] = ..., channel: _Optional[str] = ..., subject: _Optional[_Iterable[_Union[TemplatePart, _Mapping]]] = ..., body: _Optional[_Iterable[_Union[TemplatePart, _Mapping]]] = ..., send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_email: _Optional[str] = ..., from_label: _Optional[str] = ..., reply_to: _Optional[str] = ..., list_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class CampaignStepResult(_message.Message):
-    __slots__ = ("campaign_id", "part", "sequence", "imported", "failures", "list_id", "provider_campaign_id", "error", "finish_time")
+    __slots__ = ("campaign_id", "part", "sequence", "imported", "failures", "list_id", "provider_campaign_id", "error", "finish_time", "retryable", "attempt")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     PART_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -775,6 +779,8 @@ class CampaignStepResult(_message.Message):
     PROVIDER_CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     FINISH_TIME_FIELD_NUMBER: _ClassVar[int]
+    RETRYABLE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     part: int
     sequence: int
@@ -784,4 +790,6 @@ class CampaignStepResult(_message.Message):
     provider_campaign_id: str
     error: str
     finish_time: _timestamp_pb2.Timestamp
-    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., sequence: _Optional[int] = ..., imported: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[ContactSyncFailure, _Mapping]]] = ..., list_id: _Optional[str] = ..., provider_campaign_id: _Optional[str] = ..., error: _Optional[str] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    retryable: bool
+    attempt: int
+    def __init__(self, campaign_id: _Optional[str] = ..., part: _Optional[int] = ..., sequence: _Optional[int] = ..., imported: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[ContactSyncFailure, _Mapping]]] = ..., list_id: _Optional[str] = ..., provider_campaign_id: _Optional[str] = ..., error: _Optional[str] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retryable: _Optional[bool] = ..., attempt: _Optional[int] = ...) -> None: ...
