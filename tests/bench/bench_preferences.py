@@ -13,7 +13,9 @@
 
 The subscribers (`oneclick.<n>.<tag>@bench.example.com`, email consent on record) are
 made by one INSERT ... SELECT per run; the first WARM_UP of them unsubscribe at the same
-rate before the measured ones (connections, the database pool), and are not counted."""
+rate before the measured ones (connections, the database pool), and are not counted.
+The POSTs go out on CONNECTIONS keep-alive connections (tests.bench.open_loop_http: httpx
+cost more CPU a request than the page it measured)."""
 
 from __future__ import annotations
 
@@ -23,12 +25,12 @@ import re
 import time
 import uuid
 
-import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.preferences.links import PreferenceLinks
 from tests.bench.context import Bench
+from tests.bench.open_loop_http import post_open_loop
 from tests.bench.report import Row, Target
 from tests.bench.sandbox_api import SandboxApi, wall
 from tests.bench.stats import percentile
@@ -39,7 +41,8 @@ APPLIED_P99 = Target("<", 1.0)
 LINK_AGE_S = 86_400
 WARM_UP = 200  # requests before the measured ones (connections, the pool, caches)
 POLL_S = 2.0
-CONNECTIONS = 64  # the client's pool: enough that 200/s never waits for a connection
+CONNECTIONS = 64  # the client's connections: enough that 200/s never waits for one
+ONE_CLICK_FORM = b"List-Unsubscribe=One-Click"
 
 _SUBSCRIBERS = """
 WITH made AS (
@@ -141,22 +144,8 @@ async def _open_loop(
 ) -> tuple[list[float], dict[str, float]]:
     """Each POST at its due time whatever the answers before it; (each answer's time
     from its due time, email -> wall time of its answer)."""
-    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
-    answers: list[float] = []
-    answered: dict[str, float] = {}
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        began = time.perf_counter()
-
-        async def one(n: int) -> None:
-            due = began + n / rate
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            response = await client.post(urls[n], data={"List-Unsubscribe": "One-Click"})
-            response.raise_for_status()
-            answers.append(time.perf_counter() - due)
-            answered[emails[n]] = time.time()
-
-        await asyncio.gather(*(one(n) for n in range(len(urls))))
-    return answers, answered
+    answers = await post_open_loop(urls, ONE_CLICK_FORM, rate, CONNECTIONS)
+    return [a.late_s for a in answers], {emails[a.index]: a.wall for a in answers}
 
 
 async def _receipts(
