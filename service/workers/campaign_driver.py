@@ -22,20 +22,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from google.protobuf.message import DecodeError
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
 from marketing_runtime.clock import Clock, utc_now
 from marketing_runtime.connection import Bus
 from marketing_runtime.envelope import MSG_ID_HEADER
-from nats.aio.msg import Msg
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from service.campaigns import progress, sending
 from service.campaigns.audience import Cap
-from service.errors import UnavailableError
 from service.preferences.links import PreferenceLinks
 from service.storage.database import Database
 from service.storage.models import (
@@ -45,7 +42,7 @@ from service.storage.models import (
     CampaignPartState,
     CampaignState,
 )
-from service.workers.event_log_writer import DB_RETRY_DELAY_S
+from service.workers.batch_recorder import BatchRecorder
 
 log = logging.getLogger(__name__)
 DRIVER_LOCK_KEY = 0x63616D64  # "camd": the advisory lock that elects the driver
@@ -373,36 +370,15 @@ def _connection_lost(exc: Exception) -> bool:
     return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
 
 
-class CampaignResultRecorder:
-    """Applies the dispatcher's CampaignStepResults (`marketing.results.campaigns`)."""
+def campaign_result_recorder(
+    db: Database, clock: Clock, on_result: Callable[[], None]
+) -> BatchRecorder[bus_pb2.CampaignStepResult]:
+    """Applies the dispatcher's CampaignStepResults (`marketing.results.campaigns`); each
+    batch may free the driver to publish (`on_result`)."""
 
-    def __init__(self, db: Database, clock: Clock, on_result: Callable[[], None]) -> None:
-        self._db = db
-        self._clock = clock
-        self._on_result = on_result
+    async def record(session: AsyncSession, result: bus_pb2.CampaignStepResult) -> None:
+        await progress.record(session, result, clock())
 
-    async def handle(self, messages: list[Msg]) -> None:
-        results = [(msg, _parse(msg)) for msg in messages]
-        try:
-            async with self._db.transaction() as session:
-                for _, result in results:
-                    if result is not None:
-                        await progress.record(session, result, self._clock())
-        except UnavailableError as exc:
-            log.warning("campaign result recorder: %s", exc)
-            for msg in messages:
-                await msg.nak(delay=DB_RETRY_DELAY_S)
-            return
-        for msg, _ in results:
-            await msg.ack()
-        self._on_result()
-
-
-def _parse(msg: Msg) -> bus_pb2.CampaignStepResult | None:
-    result = bus_pb2.CampaignStepResult()
-    try:
-        result.ParseFromString(msg.data)
-    except DecodeError as exc:
-        log.warning("campaign result recorder: unreadable result dropped: %s", exc)
-        return None
-    return result
+    return BatchRecorder(
+        db, "campaign result recorder", bus_pb2.CampaignStepResult, record, after=on_result
+    )

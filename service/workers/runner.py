@@ -24,8 +24,8 @@ from service.workers.attribution_worker import (
 )
 from service.workers.campaign_driver import (
     CampaignDriver,
-    CampaignResultRecorder,
     CampaignWork,
+    campaign_result_recorder,
     development_campaign_work,
 )
 from service.workers.catalogue_recorder import CatalogueRecorder
@@ -50,7 +50,7 @@ from service.workers.segment_refresher import (
     SegmentRefresher,
 )
 from service.workers.sync_driver import DEFAULT_DRIVER_SETTINGS, DriverSettings, SyncDriver
-from service.workers.sync_result_recorder import SyncResultRecorder
+from service.workers.sync_result_recorder import sync_result_recorder
 
 # Fuller batches, fewer transactions: the event log and results need no
 # sub-second freshness.
@@ -140,7 +140,7 @@ class BusWorkers:
             self._consumer(
                 topology.RESULTS_STREAM,
                 topology.SERVICE_SYNC_RESULTS,
-                SyncResultRecorder(self._db, self._clock).handle,
+                sync_result_recorder(self._db, self._clock).handle,
                 0,  # each result may free the driver to publish
                 "contact-sync-result-recorder",
             ),
@@ -148,7 +148,7 @@ class BusWorkers:
             self._consumer(
                 topology.RESULTS_STREAM,
                 topology.SERVICE_CAMPAIGN_RESULTS,
-                CampaignResultRecorder(self._db, self._clock, self.campaigns.wake).handle,
+                campaign_result_recorder(self._db, self._clock, self.campaigns.wake).handle,
                 BATCH_LINGER_S,
                 "campaign-result-recorder",
             ),

@@ -4,49 +4,25 @@ sync's end once its last chunk is reported."""
 
 from __future__ import annotations
 
-import logging
-
-from google.protobuf.message import DecodeError
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.clock import Clock
-from nats.aio.msg import Msg
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.contact_sync import progress
-from service.errors import UnavailableError
 from service.storage.database import Database, after_commit
-from service.workers.event_log_writer import DB_RETRY_DELAY_S
-
-log = logging.getLogger(__name__)
+from service.workers.batch_recorder import BatchRecorder
 
 
-class SyncResultRecorder:
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self._db = db
-        self._clock = clock
+def sync_result_recorder(
+    db: Database, clock: Clock
+) -> BatchRecorder[bus_pb2.ContactSyncChunkResult]:
+    async def record(session: AsyncSession, result: bus_pb2.ContactSyncChunkResult) -> None:
+        await progress.record_result(session, result, clock())
 
-    async def handle(self, messages: list[Msg]) -> None:
-        results = [(msg, _parse(msg)) for msg in messages]
-        try:
-            async with self._db.transaction() as session:
-                for _, result in results:
-                    if result is not None:
-                        await progress.record_result(session, result, self._clock())
-                after_commit(session, progress.notify_result)
-        except UnavailableError as exc:
-            log.warning("sync result recorder: %s", exc)
-            for msg in messages:
-                await msg.nak(delay=DB_RETRY_DELAY_S)
-            return
-        for msg, _ in results:
-            await msg.ack()
-
-
-def _parse(msg: Msg) -> bus_pb2.ContactSyncChunkResult | None:
-    """The result in `msg`; None (logged, then acked) for bytes that are not one."""
-    result = bus_pb2.ContactSyncChunkResult()
-    try:
-        result.ParseFromString(msg.data)
-    except DecodeError as exc:
-        log.warning("sync result recorder: unreadable chunk result dropped: %s", exc)
-        return None
-    return result
+    return BatchRecorder(
+        db,
+        "sync result recorder",
+        bus_pb2.ContactSyncChunkResult,
+        record,
+        in_transaction=lambda session: after_commit(session, progress.notify_result),
+    )

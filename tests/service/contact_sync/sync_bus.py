@@ -20,7 +20,7 @@ from sqlalchemy import text
 from service.contact_sync import rules
 from service.storage.database import Database
 from service.storage.models import Contact, ContactSync
-from service.workers.sync_result_recorder import SyncResultRecorder
+from service.workers.sync_result_recorder import sync_result_recorder
 
 
 @dataclass
@@ -83,7 +83,7 @@ class SyncBus:
             await self.bus.js.publish(topology.SYNC_RESULTS_SUBJECT, result.SerializeToString())
         messages = await self.results_in.fetch(len(results), wait_s=5, linger_s=0.3)
         assert len(messages) == len(results)
-        await SyncResultRecorder(self.db, utc_now).handle(messages)
+        await sync_result_recorder(self.db, utc_now).handle(messages)
 
 
 def imported(
