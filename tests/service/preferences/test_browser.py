@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 from marketing.v1 import service_pb2 as pb
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -65,23 +65,21 @@ def test_a_person_changes_a_preference_and_unsubscribes_without_javascript(
     assert sms.is_selected()
     sms.click()
     browser.find_element(By.ID, "save").click()
-    assert _arrived(browser, "notice").text == "Your preferences are saved."
+    assert _shows(browser, "notice", "Your preferences are saved.")
     assert not browser.find_element(By.ID, "sms").is_selected()
     got = stub.GetContact(pb.GetContactRequest(name=contact.name)).contact
     assert got.email_opt_in and not got.sms_opt_in
 
     browser.find_element(By.ID, "unsubscribe-all").click()
-    assert (
-        "You are unsubscribed from all our messages."
-        in browser.find_element(By.ID, "unsubscribed").text
-    )
+    assert _shows(browser, "unsubscribed", "You are unsubscribed from all our messages.")
     got = stub.GetContact(pb.GetContactRequest(name=contact.name)).contact
     assert got.suppressed and not got.email_opt_in
 
 
-def _arrived(browser: WebDriver, element_id: str) -> WebElement:
-    """The element once the page a form's POST led to (through its redirect) shows it: a
-    click returns before the browser has followed the 303."""
-    wait = WebDriverWait(browser, PAGE_WAIT_S)
-    found: WebElement = wait.until(EC.presence_of_element_located((By.ID, element_id)))
-    return found
+def _shows(browser: WebDriver, element_id: str, text: str) -> bool:
+    """Whether the page a form's POST led to (through its redirect) shows `text` in the
+    element: a click returns before the browser has followed the 303, so the element is
+    looked up afresh each time (one found on the page being left goes stale)."""
+    wait = WebDriverWait(browser, PAGE_WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
+    shown: bool = wait.until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+    return shown
