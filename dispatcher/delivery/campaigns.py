@@ -25,10 +25,11 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC
 
 from marketing.bus.v1 import bus_pb2
-from marketing_runtime import topology
+from marketing_runtime import campaign_ids, topology
 from marketing_runtime.connection import Bus
 from marketing_runtime.envelope import MSG_ID_HEADER
 from marketing_runtime.timestamps import to_timestamp
@@ -81,9 +82,7 @@ class CampaignAudienceWorker(SyncWorker):
         settings: StageSettings,
     ) -> None:
         super().__init__(provider, bus, gate, fences, settings)
-        # id(chunk) -> its list: (name, id; "" until found or created)
-        self._lists: dict[int, tuple[str, str]] = {}
-        self._attempts: dict[int, int] = {}  # id(chunk) -> the page's attempt
+        self._pages: dict[int, _PageOf] = {}  # id(chunk) -> what its page said
 
     def chunks_per_batch(self, most: int) -> int:
         per_job = -(-self._limits.max_items // EXPECTED_PAGE_RECIPIENTS)
@@ -96,10 +95,9 @@ class CampaignAudienceWorker(SyncWorker):
         except Exception:
             log.error("an unreadable campaign page (%d bytes) dropped", len(msg.data))
             return None
-        key = _part_key(page.campaign_id, page.part)
+        key = campaign_ids.part_key(page.campaign_id, page.part)
         chunk = Chunk(msg, key, page.sequence, page.outbox_sequence)
-        self._lists[id(chunk)] = (page.list_name, page.list_id)
-        self._attempts[id(chunk)] = page.attempt
+        self._pages[id(chunk)] = _PageOf(page.list_name, page.list_id, page.attempt)
         for recipient in page.recipients:
             chunk.people.append(_recipient(chunk, recipient))
         msg.data = b""
@@ -111,7 +109,7 @@ class CampaignAudienceWorker(SyncWorker):
         starter = self.runner(held, lost=True)
         by_list: dict[str, list[Person]] = {}
         for chunk in chunks:
-            name, _ = self._lists[id(chunk)]
+            name = self._pages[id(chunk)].list_name
             by_list.setdefault(name, []).extend(p for p in chunk.people if p.pending)
         for name, listed in by_list.items():
             people = await self._unchanged_since_the_page(listed)
@@ -140,8 +138,9 @@ class CampaignAudienceWorker(SyncWorker):
         """The list's id as a page named it, else found or created (a part's first page
         alone: the service publishes no other until its result names the list); every
         chunk of the list is told it, for its result."""
-        named = [self._lists[id(c)] for c in chunks]
-        known = next((list_id for n, list_id in named if n == name and list_id), "")
+        pages = [self._pages[id(c)] for c in chunks]
+        listed = [page for page in pages if page.list_name == name]
+        known = next((page.list_id for page in listed if page.list_id), "")
         list_id = known or await self._gate.call(
             FIND_LIST,
             1,
@@ -149,9 +148,8 @@ class CampaignAudienceWorker(SyncWorker):
             guard=held.ensure_connected,
             bulk=True,
         )
-        for chunk in chunks:
-            if self._lists[id(chunk)][0] == name:
-                self._lists[id(chunk)] = (name, list_id)
+        for page in listed:
+            page.list_id = list_id
         return list_id
 
     def _starting_into(
@@ -173,9 +171,8 @@ class CampaignAudienceWorker(SyncWorker):
         finished = to_timestamp(self._settings.clock())
         messages = []
         for chunk in chunks:
-            campaign_id, part = _parse_part_key(chunk.sync_id)
-            _, list_id = self._lists.pop(id(chunk), ("", ""))
-            attempt = self._attempts.pop(id(chunk), 0)
+            campaign_id, part = campaign_ids.parse_part_key(chunk.sync_id)
+            page = self._pages.pop(id(chunk), _PageOf("", "", 0))
             result = bus_pb2.CampaignStepResult(
                 campaign_id=campaign_id,
                 part=part,
@@ -186,32 +183,26 @@ class CampaignAudienceWorker(SyncWorker):
                     for p in chunk.people
                     if p.failure
                 ],
-                list_id=list_id,
+                list_id=page.list_id,
                 error=chunk.error,
                 # A job or call that failed as a whole may pass; a page never read will not.
                 retryable=bool(chunk.error) and chunk.error != UNREADABLE_CHUNK,
-                attempt=attempt,
+                attempt=page.attempt,
                 finish_time=finished,
             )
-            msg_id = f"{chunk.sync_id}:{chunk.sequence}{_retry(attempt)}:result"
+            step_id = campaign_ids.page_id(chunk.sync_id, chunk.sequence, page.attempt)
+            msg_id = campaign_ids.result_id(step_id)
             messages.append((msg_id, result.SerializeToString()))
         await self.publish(topology.CAMPAIGN_RESULTS_SUBJECT, messages)
 
 
-def _retry(attempt: int) -> str:
-    """What a retry's Msg-Ids end in (the service's `sending.page_message_id`)."""
-    return f":retry{attempt}" if attempt else ""
+@dataclass
+class _PageOf:
+    """What a chunk's page said of its list (its id filled in once found) and attempt."""
 
-
-def _part_key(campaign_id: str, part: int) -> str:
-    """A page's chunk key, as its Msg-Id begins: `campaign:<id>:<part>`."""
-    return f"campaign:{campaign_id}:{part}"
-
-
-def _parse_part_key(key: str) -> tuple[str, int]:
-    _, _, rest = key.partition(":")
-    campaign_id, _, part = rest.rpartition(":")
-    return campaign_id, int(part) if part.isdigit() else 0
+    list_name: str
+    list_id: str  # "" until found or created
+    attempt: int
 
 
 def _recipient(chunk: Chunk, recipient: bus_pb2.CampaignRecipient) -> Person:
@@ -352,8 +343,8 @@ class CampaignSendWorker:
         js = self._bus.js
         if js is None:
             raise ConnectionError("NATS is not connected: the send's result waits")
-        part = f"campaign:{request.campaign_id}:{request.part}"
-        msg_id = f"{part}:send{_retry(request.attempt)}:result"
+        key = campaign_ids.part_key(request.campaign_id, request.part)
+        msg_id = campaign_ids.result_id(campaign_ids.send_id(key, request.attempt))
         ack = await js.publish_async(
             topology.CAMPAIGN_RESULTS_SUBJECT,
             result.SerializeToString(),

@@ -147,12 +147,17 @@ async def record_decisions(
     await session.execute(
         pg_insert(CampaignRecipient).from_select(columns, chosen).on_conflict_do_nothing()
     )
+    return await decision_counts(session, campaign_id)
+
+
+async def decision_counts(session: AsyncSession, campaign_id: str) -> dict[str, int]:
+    """How many of the campaign's audience got each decision (none before its send)."""
     counted = await session.execute(
         select(CampaignRecipient.decision, func.count())
         .where(CampaignRecipient.campaign_id == campaign_id)
         .group_by(CampaignRecipient.decision)
     )
-    return {decision: count for decision, count in counted.all()}
+    return {decision: int(count) for decision, count in counted.all()}
 
 
 async def decision_for(

@@ -16,10 +16,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.campaigns import progress
+from service.campaigns.audience import decision_counts
 from service.campaigns.content import Channel
 from service.campaigns.sending import due_at, parts_of
 from service.campaigns.spec import (
@@ -42,7 +43,6 @@ from service.storage.models import (
     Campaign,
     CampaignChannel,
     CampaignPart,
-    CampaignRecipient,
     Segment,
 )
 from service.storage.models import CampaignState as CampaignState  # handlers name states by it
@@ -169,12 +169,7 @@ async def get_campaign(db: Database, name: str) -> CampaignView:
     campaign_id = _parsed(name)
     async with db.transaction() as session:
         view = view_of(await _found(session, campaign_id, name))
-        counted = await session.execute(
-            select(CampaignRecipient.decision, func.count())
-            .where(CampaignRecipient.campaign_id == campaign_id)
-            .group_by(CampaignRecipient.decision)
-        )
-        counts = {decision: int(n) for decision, n in counted.all()}
+        counts = await decision_counts(session, campaign_id)
         parts = tuple(part_view(row) for row in await parts_of(session, campaign_id))
         return replace(view, counts=counts or None, parts=parts)
 

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from marketing.bus.v1 import bus_pb2
+from marketing_runtime import campaign_ids
 from sqlalchemy import Row, case, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,7 +105,7 @@ async def start(session: AsyncSession, campaign: Campaign, cap: Cap, now: dateti
     """SCHEDULED -> SENDING: the decisions and the parts. A campaign nobody may get is SENT
     at once (its decisions say why)."""
     ab = _ab(campaign)
-    split = None if ab is None else AbSplit(len(ab.variants), ab.test_fraction or 0.2)
+    split = None if ab is None else _split(ab)
     began = time.perf_counter()
     counts = await audience.record_decisions(
         session,
@@ -140,6 +141,11 @@ async def start(session: AsyncSession, campaign: Campaign, cap: Cap, now: dateti
 def _ab(campaign: Campaign) -> AbTestSpec | None:
     ab = ab_test_of(campaign.ab_test)
     return None if ab is None else ab.settled()
+
+
+def _split(ab: AbTestSpec) -> AbSplit:
+    assert ab.test_fraction is not None  # settled: the default filled in
+    return AbSplit(len(ab.variants), ab.test_fraction)
 
 
 def _no_test_decision(now: datetime) -> dict[str, Any]:
@@ -256,16 +262,11 @@ def list_name(campaign: Campaign, part: CampaignPart) -> str:
 
 
 def page_message_id(campaign_id: str, part: int, sequence: int, attempt: int = 0) -> str:
-    """A page's Msg-Id; a retry's is its own (JetStream would drop it as a copy)."""
-    return f"campaign:{campaign_id}:{part}:{sequence}{_retry(attempt)}"
+    return campaign_ids.page_id(campaign_ids.part_key(campaign_id, part), sequence, attempt)
 
 
 def send_message_id(campaign_id: str, part: int, attempt: int = 0) -> str:
-    return f"campaign:{campaign_id}:{part}:send{_retry(attempt)}"
-
-
-def _retry(attempt: int) -> str:
-    return f":retry{attempt}" if attempt else ""
+    return campaign_ids.send_id(campaign_ids.part_key(campaign_id, part), attempt)
 
 
 @dataclass(frozen=True)
@@ -372,6 +373,30 @@ async def _note_no_longer_eligible(
             "reasons": [str(row.excluded) for row in rows],
             "campaign": campaign_id,
         },
+    )
+
+
+async def rebuild_page(
+    session: AsyncSession,
+    campaign: Campaign,
+    part: CampaignPart,
+    page: CampaignPage,
+    url_for: Any,
+) -> BuiltPage:
+    """A page written down, built again for its latest attempt: its range whole (a smaller
+    page setting or budget now must not leave its last recipients out, since the next page
+    begins after it)."""
+    return await build_page(
+        session,
+        campaign,
+        part,
+        sequence=page.sequence,
+        after=page.after,
+        through=page.through,
+        limit=None,
+        budget=None,
+        url_for=url_for,
+        attempt=page.failures,
     )
 
 

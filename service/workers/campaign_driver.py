@@ -208,20 +208,7 @@ class CampaignDriver:
                 return Step.WAITING
             pending = await sending.unpublished_page(session, part)
             if pending is not None:
-                # The range written down, whole: a smaller page setting or budget now must
-                # not leave its last recipients out (the next page begins after it).
-                page = await sending.build_page(
-                    session,
-                    campaign,
-                    part,
-                    sequence=pending.sequence,
-                    after=pending.after,
-                    through=pending.through,
-                    limit=None,
-                    budget=None,
-                    url_for=self._url_for,
-                    attempt=pending.failures,
-                )
+                page = await sending.rebuild_page(session, campaign, part, pending, self._url_for)
             elif part.all_paged:
                 if part.pages_done < part.pages:
                     return Step.WAITING  # for the imports in flight
@@ -324,18 +311,7 @@ class CampaignDriver:
         part = await session.get(CampaignPart, (page.campaign_id, page.part))
         if campaign is None or part is None:
             return None
-        return await sending.build_page(
-            session,
-            campaign,
-            part,
-            sequence=page.sequence,
-            after=page.after,
-            through=page.through,
-            limit=None,
-            budget=None,
-            url_for=self._url_for,
-            attempt=page.failures,
-        )
+        return await sending.rebuild_page(session, campaign, part, page, self._url_for)
 
     async def _ask_again_for_sends(self) -> None:
         if self._bus.js is None:

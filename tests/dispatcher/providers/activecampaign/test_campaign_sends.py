@@ -20,7 +20,6 @@ from dispatcher.providers.base import (
     CampaignSend,
     ImportContact,
     Profile,
-    TemplateVariable,
 )
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 from dispatcher.sandbox.activecampaign import (
@@ -28,42 +27,17 @@ from dispatcher.sandbox.activecampaign import (
     start_activecampaign_sandbox,
 )
 from tests.dispatcher.helpers import EpochClock
+from tests.dispatcher.providers import campaign_helpers
 from tests.dispatcher.providers.activecampaign.conftest import ACTID, API_KEY, EVENT_KEY, api
+from tests.dispatcher.providers.campaign_helpers import link, var
 
 START = 1_800_000_000.0
 ADA, BOB = "ada@example.com", "bob@example.com"
 
 
-def link(email: str) -> str:
-    return f"https://prefs.example/p/{email.split('@')[0]}?s=a&t=1"
-
-
-def var(*path: str, fallback: str | None = None) -> TemplateVariable:
-    return TemplateVariable(tuple(path), fallback)
-
-
 def email_send(list_id: str, **fields: Any) -> CampaignSend:
-    values: dict[str, Any] = {
-        "name": "cmp-1 part A",
-        "list_id": list_id,
-        "channel": "email",
-        "subject": ("Hi ", var("first_name", fallback='you "there"'), " & co"),
-        "body": (
-            "<p>Hello ",
-            var("first_name", fallback='you "there"'),
-            ", tier ",
-            var("custom", "tier", fallback="none"),
-            " 50%OFF% ",
-            '</p><a href="',
-            var("unsubscribe_url"),
-            '">Preferences</a>',
-        ),
-        "send_at": None,
-        "from_email": "news@shop.example",
-        "from_label": "Shop",
-        "reply_to": "help@shop.example",
-    }
-    return CampaignSend(**(values | fields))
+    """With a literal percent sign ActiveCampaign must copy as it is."""
+    return campaign_helpers.email_send(list_id, extra_text=" 50%OFF% ", **fields)
 
 
 def person(email: str, **fields: Any) -> Profile:

@@ -15,53 +15,21 @@ import pytest
 
 from dispatcher.providers.base import (
     PREFERENCES_URL_PROPERTY,
-    CampaignSend,
     ConsentChange,
     ConsentState,
     ImportContact,
     Profile,
     PushTokenChange,
-    TemplateVariable,
 )
 from dispatcher.providers.errors import RetryableProviderError
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox, start_sandbox
 from tests.dispatcher.helpers import API_KEY, EpochClock
+from tests.dispatcher.providers.campaign_helpers import email_send, link, var
 from tests.harness import eventually
 
 START = 1_800_000_000.0  # a whole second (and minute) of epoch time
 ADA, BOB = "ada@example.com", "bob@example.com"
-
-
-def link(email: str) -> str:
-    return f"https://prefs.example/p/{email.split('@')[0]}?s=a&t=1"
-
-
-def var(*path: str, fallback: str | None = None) -> TemplateVariable:
-    return TemplateVariable(tuple(path), fallback)
-
-
-def email_send(list_id: str, **fields: Any) -> CampaignSend:
-    values: dict[str, Any] = {
-        "name": "cmp-1 part A",
-        "list_id": list_id,
-        "channel": "email",
-        "subject": ("Hi ", var("first_name", fallback='you "there"'), " & co"),
-        "body": (
-            "<p>Hello ",
-            var("first_name", fallback='you "there"'),
-            ", tier ",
-            var("custom", "tier", fallback="none"),
-            '</p><a href="',
-            var("unsubscribe_url"),
-            '">Preferences</a>',
-        ),
-        "send_at": None,
-        "from_email": "news@shop.example",
-        "from_label": "Shop",
-        "reply_to": "help@shop.example",
-    }
-    return CampaignSend(**(values | fields))
 
 
 @pytest.fixture
