@@ -170,7 +170,11 @@ class Dispatcher:
             await ack_wait.read(js)
         fences_kv = await js.key_value(topology.FENCES_BUCKET)
         fences = Fences(fences_kv, nc=self.bus.nc, bucket=topology.FENCES_BUCKET)
-        enrolment_fences = Fences(await js.key_value(topology.ENROLMENT_FENCES_BUCKET))
+        enrolment_fences = Fences(
+            await js.key_value(topology.ENROLMENT_FENCES_BUCKET),
+            nc=self.bus.nc,
+            bucket=topology.ENROLMENT_FENCES_BUCKET,
+        )
         erasures = ErasureMarks(fences_kv)
         leases_kv = await js.key_value(topology.LEASES_BUCKET)
         contacts_lease, enrolments_lease = (

@@ -63,6 +63,7 @@ def _bus_workers(settings: ServiceSettings, db: Database, bus: Bus | None) -> Bu
         timer_settings=TimerSettings(
             batch=settings.timer_batch,
             waitlist_batch=settings.waitlist_batch,
+            waitlist_concurrency=settings.waitlist_concurrency,
             max_sleep_s=settings.timer_max_sleep_s,
         ),
         queue_gauges=QueueGaugeSettings(interval_s=settings.queue_gauges_s),

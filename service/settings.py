@@ -134,6 +134,14 @@ class ServiceSettings(ProcessSettings):
         description="waitlist subscriptions a restock picked, notified in one transaction (a "
         "restock of a large waitlist is worked off at this many per statement)",
     )
+    waitlist_concurrency: int = Field(
+        3,
+        ge=1,
+        le=16,
+        description="waitlist batches notified side by side in each service replica (each its "
+        "own transaction over rows the others skip): PostgreSQL works on one while Python "
+        "builds the next",
+    )
     timer_max_sleep_s: float = Field(
         0.25,
         gt=0,

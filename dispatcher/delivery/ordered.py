@@ -71,6 +71,9 @@ class Work:
     # An enrolment's end with nothing to stop at the provider (its beginning, in this
     # batch, was never sent): delivered without a call.
     unsent: bool = False
+    # The batch read found no fence of its aspect and person (a new enrolment's
+    # beginning, say): advancing creates it in one request.
+    unfenced: bool = False
 
 
 class LeaseLost(Exception):
@@ -173,6 +176,7 @@ class OrderedWorker(abc.ABC):
         superseded = [w for ws in older.values() for w in ws]
         checked = [*newest.values(), *(w for w in work if w.aspect == ERASE)]
         for w, applied in zip(checked, await self._applied(checked), strict=True):
+            w.unfenced = applied == 0 and w.aspect != ERASE
             if applied >= w.delivery.sequence or self._erased_since(w):
                 superseded.append(w)
             elif is_flow(w.aspect):
@@ -180,17 +184,21 @@ class OrderedWorker(abc.ABC):
         return superseded
 
     async def _applied(self, work: list[Work]) -> list[int]:
-        """Each change's fence (an erasure's: the profile's), read side by side."""
-        limit = asyncio.Semaphore(FENCES_IN_FLIGHT)
-
-        async def applied(w: Work) -> int:
-            # An erasure counts as applied once the profile fence reached it: a
-            # re-driven old erasure must not wipe a person who came back since.
-            aspect = PROFILE if w.aspect == ERASE else w.aspect
-            async with limit:
-                return await self._fences_of(aspect).applied(aspect, w.delivery.contact_key)
-
-        return list(await asyncio.gather(*(applied(w) for w in work)))
+        """Each change's fence (an erasure's: the profile's), read in bulk per
+        fences bucket."""
+        # An erasure counts as applied once the profile fence reached it: a
+        # re-driven old erasure must not wipe a person who came back since.
+        pairs = [(PROFILE if w.aspect == ERASE else w.aspect, w.delivery.contact_key) for w in work]
+        by_bucket: defaultdict[int, list[tuple[str, str]]] = defaultdict(list)
+        buckets: dict[int, Fences] = {}
+        for pair in pairs:
+            fences = self._fences_of(pair[0])
+            buckets[id(fences)] = fences
+            by_bucket[id(fences)].append(pair)
+        found: dict[tuple[str, str], int] = {}
+        for bucket, wanted in by_bucket.items():
+            found |= await buckets[bucket].applied_many(wanted)
+        return [found[pair] for pair in pairs]
 
     def _erased_since(self, w: Work) -> bool:
         """An enrolment or device token change made before its person's erasure
@@ -243,15 +251,19 @@ class OrderedWorker(abc.ABC):
     async def _advance_fences(self, applied: list[Work]) -> None:
         """Each fence to the newest sequence applied to it, fences side by side."""
         newest: dict[tuple[str, str], int] = {}
+        unfenced: set[tuple[str, str]] = set()
         for w in applied:
             for aspect in (PROFILE, CONSENT) if w.aspect == ERASE else (w.aspect,):
                 key = (aspect, w.delivery.contact_key)
                 newest[key] = max(newest.get(key, 0), w.delivery.sequence)
+                if w.unfenced:
+                    unfenced.add(key)
         limit = asyncio.Semaphore(FENCES_IN_FLIGHT)
 
         async def advance(aspect: str, contact_key: str, sequence: int) -> None:
+            absent = (aspect, contact_key) in unfenced
             async with limit:
-                await self._fences_of(aspect).advance(aspect, contact_key, sequence)
+                await self._fences_of(aspect).advance(aspect, contact_key, sequence, absent=absent)
 
         await asyncio.gather(*(advance(*key, sequence) for key, sequence in newest.items()))
 

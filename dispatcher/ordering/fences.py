@@ -39,21 +39,25 @@ class Fences:
         return int(entry.value or b"0")
 
     async def applied_to(self, aspect: str, contact_keys: Iterable[str]) -> dict[str, int]:
-        """`applied` of each person (a sync batch asks about thousands): in
-        requests of many keys each, sent side by side, or key by key when the
-        server does not answer those."""
-        keys = list(dict.fromkeys(contact_keys))
+        """`applied` of each person (a sync batch asks about thousands)."""
+        pairs = [(aspect, key) for key in contact_keys]
+        return {key: applied for (_, key), applied in (await self.applied_many(pairs)).items()}
+
+    async def applied_many(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """`applied` of each (aspect, person): in requests of many keys each, sent
+        side by side, or key by key when the server does not answer those."""
+        wanted = list(dict.fromkeys(pairs))
         if self._nc is not None and self._bucket:
             try:
-                return await self._read_directly(aspect, keys)
+                return await self._read_directly(wanted)
             except DirectReadError as exc:
                 log.warning("fences read key by key: %s", exc)
-        return await self._read_one_by_one(aspect, keys)
+        return await self._read_one_by_one(wanted)
 
-    async def _read_directly(self, aspect: str, keys: list[str]) -> dict[str, int]:
+    async def _read_directly(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
         assert self._nc is not None
-        prefix = f"$KV.{self._bucket}.{aspect}."
-        subjects = [prefix + key for key in keys]
+        prefix = f"$KV.{self._bucket}."
+        subjects = [f"{prefix}{aspect}.{key}" for aspect, key in pairs]
         parts = [
             subjects[start : start + SUBJECTS_PER_REQUEST]
             for start in range(0, len(subjects), SUBJECTS_PER_REQUEST)
@@ -64,19 +68,34 @@ class Fences:
             *(newest_values(self._nc, stream, part) for part in parts)
         ):
             found.update(values)
-        return {key: int(found.get(prefix + key) or b"0") for key in keys}
+        return {
+            pair: int(found.get(subject) or b"0")
+            for pair, subject in zip(pairs, subjects, strict=True)
+        }
 
-    async def _read_one_by_one(self, aspect: str, keys: list[str]) -> dict[str, int]:
+    async def _read_one_by_one(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
         limit = asyncio.Semaphore(READS_IN_FLIGHT)
 
-        async def read(contact_key: str) -> tuple[str, int]:
+        async def read(aspect: str, contact_key: str) -> int:
             async with limit:
-                return contact_key, await self.applied(aspect, contact_key)
+                return await self.applied(aspect, contact_key)
 
-        return dict(await asyncio.gather(*(read(key) for key in keys)))
+        values = await asyncio.gather(*(read(*pair) for pair in pairs))
+        return dict(zip(pairs, values, strict=True))
 
-    async def advance(self, aspect: str, contact_key: str, sequence: int) -> None:
+    async def advance(
+        self, aspect: str, contact_key: str, sequence: int, *, absent: bool = False
+    ) -> None:
+        """Move the fence up to `sequence` (never down). `absent`: the batch read
+        found no fence, so it is created in one request (a new enrolment's);
+        one written meanwhile falls back to compare-and-set."""
         key = f"{aspect}.{contact_key}"
+        if absent:
+            try:
+                await self._kv.create(key, str(sequence).encode())
+                return
+            except KeyWrongLastSequenceError:
+                pass
         for _ in range(5):  # compare-and-set; another writer is rare (failover only)
             try:
                 entry = await self._kv.get(key)

@@ -47,12 +47,13 @@ _EVENT_EXISTS = text(
 # (a kind naming a contact id) or for a list change (its segment and link), not
 # every payload.
 _OUTBOX_DONE = text(
-    "UPDATE marketing_outbox SET status = CAST(:status AS outbox_status), completed_at = :now, "
-    "error = :error, attempts = :attempts, payload = CASE "
-    "WHEN kind = :erased AND :status = 'COMPLETED' THEN :scrubbed "
-    "ELSE payload END WHERE id = CAST(:id AS uuid) "
-    "RETURNING kind, CASE WHEN kind = ANY(:with_contact_id) AND :status = 'COMPLETED' "
-    "THEN payload WHEN kind = :list_change THEN payload END AS payload"
+    "UPDATE marketing_outbox o SET status = CAST(r.status AS outbox_status), "
+    "completed_at = :now, error = r.error, attempts = r.attempts, payload = CASE "
+    "WHEN o.kind = :erased AND r.status = 'COMPLETED' THEN :scrubbed ELSE o.payload END "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:errors AS text[]), "
+    "CAST(:attempts AS integer[])) AS r(id, status, error, attempts) WHERE o.id = r.id "
+    "RETURNING o.id, o.kind, CASE WHEN o.kind = ANY(:with_contact_id) AND r.status = 'COMPLETED' "
+    "THEN o.payload WHEN o.kind = :list_change THEN o.payload END AS payload"
 )
 _ERASED = kinds.name(bus_pb2.KIND_CONTACT_ERASED)
 
@@ -119,30 +120,53 @@ async def _record_failed_event(
 async def record_outbox(
     session: AsyncSession, results: list[bus_pb2.DeliveryResult], now: datetime
 ) -> None:
+    """Every result's outbox row settled in one statement (a waitlist's
+    thousands of enrolments report at once); then the contacts the delivered
+    rows name are marked synced, and list changes recorded, in the results'
+    order."""
+    latest = _latest_per_row(results)
+    if not latest:
+        return
+    ids = sorted(latest)  # one lock order for every recorder
+    params = {
+        "now": now,
+        "ids": ids,
+        "statuses": ["FAILED" if latest[i].outcome == FAILED else "COMPLETED" for i in ids],
+        "errors": [latest[i].error or None for i in ids],
+        "attempts": [latest[i].attempts for i in ids],
+        "erased": _ERASED,
+        "scrubbed": outbox.ERASED_PAYLOAD,
+        "with_contact_id": list(outbox.WITH_CONTACT_ID),
+        "list_change": lists.KIND_NAME,
+    }
+    settled = {row.id: row for row in await session.execute(_OUTBOX_DONE, params)}
     list_results: list[lists.ListResult] = []
-    for r in results:
-        status = "FAILED" if r.outcome == FAILED else "COMPLETED"
-        params = {
-            "status": status,
-            "now": now,
-            "error": r.error or None,
-            "attempts": r.attempts,
-            "id": r.delivery_id,
-            "erased": _ERASED,
-            "scrubbed": outbox.ERASED_PAYLOAD,
-            "with_contact_id": list(outbox.WITH_CONTACT_ID),
-            "list_change": lists.KIND_NAME,
-        }
-        row = (await session.execute(_OUTBOX_DONE, params)).first()
-        if row is not None and row.kind == lists.KIND_NAME:
-            list_results.append(_list_result(r, row.payload))
-            continue
+    for row_id, r in latest.items():
+        row = settled.get(row_id)
         if row is None or row.payload is None:
             continue
-        contact_id = outbox.contact_id(row.kind, row.payload)
-        if contact_id:
+        if row.kind == lists.KIND_NAME:
+            list_results.append(_list_result(r, row.payload))
+        elif contact_id := outbox.contact_id(row.kind, row.payload):
             await _contact_synced(session, contact_id, r.provider_id, now)
     await lists.record_results(session, list_results, now)
+
+
+def _latest_per_row(
+    results: list[bus_pb2.DeliveryResult],
+) -> dict[uuid.UUID, bus_pb2.DeliveryResult]:
+    """Each outbox row's last result in the batch (a result delivered again
+    says the same), in the order the rows were first reported; a delivery id
+    that is no outbox row's (not a UUID) is no row to settle."""
+    latest: dict[uuid.UUID, bus_pb2.DeliveryResult] = {}
+    for r in results:
+        try:
+            row_id = uuid.UUID(r.delivery_id)
+        except ValueError:
+            log.warning("result recorder: delivery id %r names no outbox row", r.delivery_id)
+            continue
+        latest[row_id] = r
+    return latest
 
 
 def _list_result(r: bus_pb2.DeliveryResult, payload: bytes) -> lists.ListResult:

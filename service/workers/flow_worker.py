@@ -28,6 +28,7 @@ _LOCKED_ELSEWHERE_S = 0.02
 class TimerSettings:
     batch: int = 500  # MARKETING_TIMER_BATCH
     waitlist_batch: int = 2_000  # MARKETING_WAITLIST_BATCH
+    waitlist_concurrency: int = 3  # MARKETING_WAITLIST_CONCURRENCY
     max_sleep_s: float = 0.25  # MARKETING_TIMER_MAX_SLEEP_S
 
 
@@ -44,14 +45,18 @@ class FlowWorker:
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        """Three loops, so that a batch that keeps failing holds up only its own
-        kind of work."""
+        """A loop per kind of work, so that a batch that keeps failing holds up
+        only its own kind; waitlist batches several side by side (each takes
+        rows the others skip), so that a large restock keeps PostgreSQL and
+        this process busy at once."""
+        waitlists = (
+            repeat("flow worker: waitlists", self.notify_once, self._waitlist_pause, self._stopping)
+            for _ in range(self._settings.waitlist_concurrency)
+        )
         await asyncio.gather(
             repeat("flow worker: timers", self.fire_due_once, self._timer_pause, self._stopping),
             repeat("flow worker: segments", self.drain_signals_once, self._pause, self._stopping),
-            repeat(
-                "flow worker: waitlists", self.notify_once, self._waitlist_pause, self._stopping
-            ),
+            *waitlists,
         )
 
     async def _timer_pause(self, taken: int) -> float:

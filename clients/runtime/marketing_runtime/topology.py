@@ -260,10 +260,11 @@ async def declare(js: JetStreamContext, *, replicas: int = 1) -> None:
     for stream, consumer in _consumers():
         await _declare_consumer(js, stream, consumer)
     for bucket in (FENCES_BUCKET, LEASES_BUCKET, BUDGET_BUCKET):
-        # Fences are read in bulk by the full sync (direct gets of many keys).
+        # Fences are read in bulk by the full sync and every ordered batch
+        # (direct gets of many keys).
         await _declare_bucket(js, bucket, replicas, direct=bucket == FENCES_BUCKET)
     await _declare_bucket(
-        js, ENROLMENT_FENCES_BUCKET, replicas, max_age_s=ENROLMENT_FENCE_MAX_AGE_S
+        js, ENROLMENT_FENCES_BUCKET, replicas, direct=True, max_age_s=ENROLMENT_FENCE_MAX_AGE_S
     )
     log.info(
         "bus declared: streams %s, %s, %s, %s, %s, %s",

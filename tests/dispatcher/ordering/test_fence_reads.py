@@ -71,3 +71,37 @@ def test_a_bucket_without_direct_reads_is_read_key_by_key(
     with caplog.at_level(logging.WARNING, logger="dispatcher.ordering.fences"):
         assert asyncio.run(main()) == {"someone": 5, "nobody": 0}
     assert "fences read key by key" in caplog.text
+
+
+def test_enrolment_fences_of_many_aspects_are_read_in_bulk_and_created_when_absent(
+    own_nats: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ordered batch reads every change's fence at once, whatever its aspect
+    (each enrolment is one); a fence the read found absent is created in one
+    request, and one written meanwhile (another replica, after a failover) is
+    still moved only up."""
+    tag = uuid.uuid4().hex[:8]
+    pairs = [(f"flow.e{i}-{tag}", person_key(f"p{i}-{tag}@example.com")) for i in range(1_200)]
+
+    async def main() -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+        nc = await nats.connect(own_nats.url)
+        try:
+            js = nc.jetstream()
+            await topology.declare(js)
+            kv = await js.key_value(topology.ENROLMENT_FENCES_BUCKET)
+            fences = Fences(kv, nc=nc, bucket=topology.ENROLMENT_FENCES_BUCKET)
+            await fences.advance(*pairs[0], 7)
+            before = await fences.applied_many(pairs)
+            await fences.advance(*pairs[1], 20)  # written after the read
+            await fences.advance(*pairs[0], 9, absent=before[pairs[0]] == 0)
+            await fences.advance(*pairs[1], 12, absent=before[pairs[1]] == 0)  # not lowered
+            await fences.advance(*pairs[2], 12, absent=before[pairs[2]] == 0)
+            return before, await fences.applied_many(pairs[:4])
+        finally:
+            await nc.close()
+
+    with caplog.at_level(logging.WARNING, logger="dispatcher.ordering.fences"):
+        before, after = asyncio.run(main())
+    assert "key by key" not in caplog.text, "the enrolment fences allow no direct reads"
+    assert before == {pair: 7 if pair == pairs[0] else 0 for pair in pairs}
+    assert after == {pairs[0]: 9, pairs[1]: 20, pairs[2]: 12, pairs[3]: 0}

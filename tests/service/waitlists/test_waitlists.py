@@ -6,6 +6,7 @@ suppressed address skipped with why, and buyers taken off (Properties 33,
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,9 +21,9 @@ from service.errors import InvalidArgumentError, NotFoundError, Violations
 from service.storage.database import Database
 from service.storage.models import Enrolment
 from service.waitlists import rules
-from service.workers.flow_worker import FlowWorker
+from service.workers.flow_worker import FlowWorker, TimerSettings
 from tests.harness import own_database
-from tests.service.flows.engine import Scenario, enrolments, log_event, scenarios_on
+from tests.service.flows.engine import Scenario, enrolments, log_event, outbox_kinds, scenarios_on
 
 T0 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
 PRODUCT = {"product_id": "mug", "title": "Stoneware mug", "url": "https://shop.example/mug"}
@@ -123,6 +124,32 @@ def test_a_restock_notifies_each_waiting_person_once(on_db) -> None:
             assert enrolment.context["purchase_url"] == PRODUCT["url"]
             assert enrolment.context["product"]["title"] == "Stoneware mug"
         assert (await _notify(db, product)).picked == 0, "a second restock notifies no one again"
+
+    on_db(scenario)
+
+
+def test_batches_notified_side_by_side_notify_each_person_once(on_db) -> None:
+    """The flow worker's waitlist loops (MARKETING_WAITLIST_CONCURRENCY) take
+    batches of the same restock at once: each takes rows the others skip, and
+    everyone is notified once, with one enrolment and one provider message."""
+
+    async def scenario(db: Database) -> None:
+        product = _product()
+        emails = [_email("side") for _ in range(40)]
+        for n, email in enumerate(emails):
+            await _join(db, email, product, at=T0 + timedelta(seconds=n))
+        assert (await _notify(db, product)).picked == 40
+        worker = FlowWorker(
+            db,
+            lambda: T0 + timedelta(days=1, minutes=1),
+            TimerSettings(waitlist_batch=3, waitlist_concurrency=4),
+        )
+        taken = await asyncio.gather(*(worker.notify_all() for _ in range(4)))
+        assert sum(taken) == 40
+        assert set((await _states(db, product)).values()) == {"NOTIFIED"}
+        for email in emails:
+            assert len(await enrolments(db, email, "back-in-stock")) == 1
+            assert (await outbox_kinds(db, email)).count("enrolment.changed") == 1
 
     on_db(scenario)
 
