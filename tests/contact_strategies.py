@@ -91,7 +91,7 @@ def contacts(draw: st.DrawFn, email: str, phone: str = PHONE) -> bus_pb2.Contact
 
 @st.composite
 def consent_states(draw: st.DrawFn, email: str, phone: str | None) -> bus_pb2.ConsentState:
-    """A whole consent state as `service.consent.rules` writes one."""
+    """A whole consent state as `service.consent.snapshots` builds one."""
     suppressed = draw(st.booleans())
     return bus_pb2.ConsentState(
         contact_id="c",

@@ -10,7 +10,7 @@ from marketing_runtime.clock import Clock
 
 from service.common.conversions import optional_time, timestamp
 from service.common.pagination import PageTokens
-from service.consent import rules
+from service.consent import rules, unsubscribing
 from service.consent.rules import ConsentInput, ConsentType, ConsentView, consent_name
 from service.contacts.handlers import contact_message
 from service.storage.database import Database
@@ -61,14 +61,14 @@ class ConsentHandlers:
     async def subscribe_newsletter(
         self, request: pb.SubscribeNewsletterRequest
     ) -> pb.SubscribeNewsletterResponse:
-        subscription = rules.Subscription(
+        subscription = unsubscribing.Subscription(
             email=request.email,
             source=request.source,
             ip_address=request.ip_address,
             user_agent=request.user_agent,
             request_id=request.request_id,
         )
-        contact, consent = await rules.subscribe_newsletter(
+        contact, consent = await unsubscribing.subscribe_newsletter(
             self._db, subscription, clock=self._clock
         )
         return pb.SubscribeNewsletterResponse(
@@ -76,7 +76,7 @@ class ConsentHandlers:
         )
 
     async def unsubscribe(self, request: pb.UnsubscribeRequest) -> pb.UnsubscribeResponse:
-        changed = await rules.unsubscribe(
+        changed = await unsubscribing.unsubscribe(
             self._db, email=request.email, reason=request.reason, clock=self._clock
         )
         return pb.UnsubscribeResponse(changed=changed)

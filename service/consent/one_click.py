@@ -3,13 +3,13 @@ that were answered and are not yet applied.
 
 The preference page records a click in one statement and answers; the click is
 then as durable as any committed row. It is applied (email withdrawn, the
-newsletter left, the address suppressed, the provider told: consent.rules) and
-deleted in one transaction, by the one-click worker or, sooner, by the next
-consent write on the address, which applies the clicks queued for it before its
-own decision. So a click is applied exactly once, and after every decision
+newsletter left, the address suppressed, the provider told:
+consent.unsubscribing) and deleted in one transaction, by the one-click worker
+or, sooner, by the next consent write on the address, which applies the clicks
+queued for it before its own decision. So a click is applied exactly once, and after every decision
 taken on the address before it was answered and before every one taken after.
 
-This module is the table's SQL only; what a click does is consent.rules'."""
+This module is the table's SQL only; what a click does is consent.unsubscribing's."""
 
 from __future__ import annotations
 

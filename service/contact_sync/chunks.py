@@ -14,7 +14,7 @@ from marketing.bus.v1 import bus_pb2
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.consent.rules import fill_consent_snapshot
+from service.consent.snapshots import fill_consent_snapshot
 from service.contacts.rules import fill_contact_payload, select_contacts_with_facts
 from service.storage.models import Contact
 

@@ -31,7 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.validation import email_key, is_e164, normalize_email, phone_as_stored
 from service.consent.addresses import lock_addresses
-from service.consent.rules import ConsentType, ReportedWithdrawal, apply_reported
+from service.consent.reported import ReportedWithdrawal, apply_reported
+from service.consent.rules import ConsentType
 from service.flows.people import lock_people
 from service.metrics import ENGAGEMENT
 from service.sms import suppression as sms_suppression

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common import validation as check
 from service.consent import one_click as one_click_queue
-from service.consent import rules as consent
+from service.consent import unsubscribing
 from service.consent.rules import ConsentInput, ConsentType, record_locked
 from service.contacts.rules import contact_views
 from service.errors import Violations
@@ -137,7 +137,7 @@ async def save(
 
 
 async def unsubscribe_all(db: Database, email: str, *, clock: Clock) -> bool:
-    return await consent.unsubscribe(
+    return await unsubscribing.unsubscribe(
         db, email=email, reason=PAGE_SOURCE, clock=clock, source=PAGE_SOURCE
     )
 
@@ -155,8 +155,8 @@ async def subscribe_again(db: Database, email: str, visitor: Visitor, *, clock: 
     """As SubscribeNewsletter; whether the address may be mailed now (a hard bounce or a
     spam complaint keeps it suppressed: the person opted in, but we cannot mail it)."""
     who = visitor.recorded()
-    subscription = consent.Subscription(email, PAGE_SOURCE, who.ip_address, who.user_agent)
-    contact, _ = await consent.subscribe_newsletter(db, subscription, clock=clock)
+    subscription = unsubscribing.Subscription(email, PAGE_SOURCE, who.ip_address, who.user_agent)
+    contact, _ = await unsubscribing.subscribe_newsletter(db, subscription, clock=clock)
     return not contact.suppressed
 
 

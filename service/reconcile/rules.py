@@ -19,7 +19,7 @@ from marketing_runtime.kinds import Kind
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common import validation as check
-from service.consent.rules import current_consent_state
+from service.consent.snapshots import current_consent_state
 from service.contacts.rules import contact_name, contact_payload, find_contact
 from service.deliveries import outbox
 from service.errors import NotFoundError

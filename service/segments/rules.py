@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.pagination import KeyKind, PageTokens, Paging, read_page
-from service.consent import rules as consent_rules
+from service.consent import unsubscribing
 from service.contacts.rules import (
     NEWSLETTER_SEGMENT,
     ContactView,
@@ -418,11 +418,11 @@ async def _change_newsletter(
     now: datetime,
 ) -> list[uuid.UUID]:
     """The newsletter's members are its subscribers: joining needs email consent
-    on record and reaches the provider's list (consent.rules.join_newsletter);
+    on record and reaches the provider's list (consent.unsubscribing.join_newsletter);
     leaving is Unsubscribe, which withdraws the consent and the provider's list
     membership together (a provider list cannot be left alone yet)."""
     if join:
-        return await consent_rules.join_newsletter(session, contacts, now)
+        return await unsubscribing.join_newsletter(session, contacts, now)
     raise FailedPreconditionError(
         reason="NEWSLETTER_LEAVE_IS_UNSUBSCRIBE",
         subject=name,

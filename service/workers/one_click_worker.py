@@ -1,8 +1,8 @@
 """Applies the one-click unsubscribes the preference page queued
 (service.consent.one_click): a batch per transaction, each step of the
-unsubscribe one statement for the whole batch (consent.rules), so a click costs
-the worker tens of microseconds where applying it in the page's request cost
-about 17 ms of the serving process. Sleeps `idle_s` when the queue is empty, so
+unsubscribe one statement for the whole batch (consent.unsubscribing), so a
+click costs the worker tens of microseconds where applying it in the page's
+request cost about 17 ms of the serving process. Sleeps `idle_s` when the queue is empty, so
 a click is applied within about `idle_s` plus one batch's time (the README's
 bound). Replicas share the queue: each skips the addresses another holds. A
 batch rolled back (a crash, a lost connection) leaves its clicks queued."""
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from marketing_runtime.clock import Clock
 
-from service.consent.rules import apply_oldest_one_clicks
+from service.consent.unsubscribing import apply_oldest_one_clicks
 from service.storage.database import Database
 from service.workers.repeat import repeat
 

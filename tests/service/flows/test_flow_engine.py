@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert
 
-from service.consent.rules import unsubscribe
+from service.consent.unsubscribing import unsubscribe
 from service.flows import firing, timers
 from service.flows.enrolments import exit_where
 from service.segments.rules import NewSegment, change_members, create_segment

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, text
 
 from service.common.validation import email_key
-from service.consent import rules as consent
+from service.consent import unsubscribing as consent
 from service.contacts.rules import delete_contact
 from service.deliveries import outbox
 from service.flows import triggers as flow_triggers

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from service.consent.rules import unsubscribe
+from service.consent.unsubscribing import unsubscribe
 from service.errors import InvalidArgumentError, NotFoundError, Violations
 from service.storage.database import Database
 from service.storage.models import Enrolment
