@@ -33,16 +33,19 @@ from service.storage.models import Contact, Enrolment, EventLog, Flow
 ENROLLED = "enrolled"
 # A batch's triggers already decided, and its people's earlier enrolments:
 # each looked up by its own key (LATERAL: one index probe per trigger or
-# person, on the indexes that lead with both columns). As plain `= ANY(...)`
-# filters, PostgreSQL without statistics for a young table walked every
-# enrolment of the flow for each batch: a 100,000-person restock slowed
-# down as it went.
+# person), on the index that leads with it (the trigger's, the person's). The
+# flow is only a filter there, written so that no index can take it
+# (`flow_id || ''`): a flow PostgreSQL's statistics do not know yet (the first
+# large restock, a new flow) is estimated at one row, and the planner then
+# walked every enrolment of the flow by `ix_marketing_enrolment_flow_created`
+# for each trigger, so a 100,000-person restock slowed down as it went
+# (migration 0018). As plain `= ANY(...)` filters it did the same.
 _DECIDED = text(
     """
     SELECT r.ref FROM unnest(CAST(:refs AS varchar[])) AS r(ref)
     CROSS JOIN LATERAL (
         SELECT 1 FROM marketing_enrolment e
-        WHERE e.flow_id = :flow AND e.trigger_ref = r.ref LIMIT 1
+        WHERE e.trigger_ref = r.ref AND e.flow_id || '' = :flow LIMIT 1
     ) AS hit
     """
 )
@@ -52,7 +55,7 @@ _PRIORS = text(
     FROM unnest(CAST(:ids AS uuid[])) AS p(id)
     CROSS JOIN LATERAL (
         SELECT contact_id, entry_key, state, created_at FROM marketing_enrolment
-        WHERE contact_id = p.id AND flow_id = :flow AND state <> 'REJECTED'
+        WHERE contact_id = p.id AND flow_id || '' = :flow AND state <> 'REJECTED'
         OFFSET 0
     ) AS e
     """

@@ -352,7 +352,8 @@ class Enrolment(Base):
     rejection_reason: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
-        Index("uq_marketing_enrolment_trigger", "flow_id", "trigger_ref", unique=True),
+        # Trigger first: probed by trigger, the flow a filter (migration 0018).
+        Index("uq_marketing_enrolment_trigger", "trigger_ref", "flow_id", unique=True),
         Index(
             "uq_marketing_enrolment_active",
             "flow_id",
