@@ -188,6 +188,7 @@ async def run(
         }
     )
     await backlog.purge(b.nc)
+    await backlog.drop_results(b.nc)
     b.note(
         f"{prefix}provider: {len(lags)} unsubscribes under load, p50 {p50:.2f} s, "
         f"p99 {p99:.2f} s, {missing} missing"

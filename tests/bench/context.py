@@ -8,7 +8,7 @@ from typing import Any
 
 from nats.aio.client import Client
 
-from tests.bench import bus
+from tests.bench import bus, database
 from tests.bench.config import BenchConfig
 from tests.bench.report import Row
 from tests.bench.sandbox_api import SandboxApi
@@ -43,3 +43,14 @@ class Bench:
         waited = await bus.settle(self.nc, consumers, self.cfg.timeout_s)
         self.note(f"settled after {label} in {time.perf_counter() - started:.1f} s")
         return waited
+
+    async def quiet_database(self, label: str) -> None:
+        """Wait until PostgreSQL's autovacuum has finished what the phases before
+        left it (the provider phase's million events, written to the event log
+        by the service, keep it busy for minutes), so that a phase timing the
+        database's own work is not measured against another's clean-up."""
+        started = time.perf_counter()
+        tables = await database.wait_for_autovacuum(self.stack.database_url, self.cfg.timeout_s)
+        if tables:
+            waited = time.perf_counter() - started
+            self.note(f"autovacuum of {', '.join(sorted(tables))} done in {waited:.1f} s ({label})")

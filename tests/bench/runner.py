@@ -144,6 +144,7 @@ async def _phases(cfg: BenchConfig, stack: Stack) -> Bench:
 
         async def flows() -> None:
             b.stack.stop_dispatcher()
+            await b.quiet_database("before the timers")
             await bench_flows.run(
                 b,
                 KLAVIYO_LIMITS,
