@@ -33,7 +33,11 @@ from service.storage.database import Database
 
 log = logging.getLogger(__name__)
 RELAY_LOCK_KEY = 0x6D61726B  # "mark": the advisory lock that elects the relay
-BATCH_SIZE = 500
+# Rows read, published and marked per round. Each round waits for its acks
+# and its statements; while other workers of the process keep the event loop
+# busy (a waitlist's batches of 2,000), every wait comes back late, so a round
+# carries as many rows as those batches do.
+BATCH_SIZE = 2000
 IDLE_POLL_S = 0.2
 RETRY_S = 1.0
 ACK_TIMEOUT_S = 5.0
