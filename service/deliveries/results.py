@@ -127,7 +127,10 @@ async def record_outbox(
     latest = _latest_per_row(results)
     if not latest:
         return
-    ids = sorted(latest)  # one lock order for every recorder
+    # Bound in id order; PostgreSQL still locks rows in its own join's order,
+    # so two recorders' overlapping batches may deadlock: one is then refused,
+    # and its results are asked for again.
+    ids = sorted(latest)
     params = {
         "now": now,
         "ids": ids,
@@ -155,15 +158,19 @@ async def record_outbox(
 def _latest_per_row(
     results: list[bus_pb2.DeliveryResult],
 ) -> dict[uuid.UUID, bus_pb2.DeliveryResult]:
-    """Each outbox row's last result in the batch (a result delivered again
-    says the same), in the order the rows were first reported; a delivery id
-    that is no outbox row's (not a UUID) is no row to settle."""
+    """Each outbox row's last result in the batch, in the order the rows were
+    first reported, except that SUPERSEDED never replaces an earlier result: a
+    change delivered, then redelivered after a failover and found applied by
+    its fence, keeps its delivery (the provider id, the list found). A
+    delivery id that is no outbox row's (not a UUID) is no row to settle."""
     latest: dict[uuid.UUID, bus_pb2.DeliveryResult] = {}
     for r in results:
         try:
             row_id = uuid.UUID(r.delivery_id)
         except ValueError:
             log.warning("result recorder: delivery id %r names no outbox row", r.delivery_id)
+            continue
+        if r.outcome == bus_pb2.OUTCOME_SUPERSEDED and row_id in latest:
             continue
         latest[row_id] = r
     return latest

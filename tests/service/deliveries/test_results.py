@@ -143,3 +143,42 @@ def _payload(kind: bus_pb2.Kind, contact_id: str) -> bytes:
     if "email" in holder.DESCRIPTOR.fields_by_name:
         holder.email = "a@b.co"
     return bytes(message.SerializeToString())
+
+
+def test_a_redelivered_change_found_applied_keeps_its_delivery(database_url: str) -> None:
+    """A change delivered, redelivered after a failover and found applied by its
+    fence, reports DELIVERED then SUPERSEDED, often in one batch of results: the
+    row is settled once, and the contact keeps the provider id the delivery
+    gave. A delivery id that is no outbox row's is left out, not the batch."""
+    contact, row_id = uuid.uuid4(), uuid.uuid4()
+    kind = bus_pb2.KIND_CONTACT_UPSERTED
+
+    async def scenario(url: str) -> dict[uuid.UUID, tuple[Any, Any]]:
+        db = Database(url)
+        try:
+            async with db.transaction() as session:
+                await session.execute(insert(Contact).values(id=contact, email="again@b.co"))
+                payload = _payload(kind, str(contact))
+                await session.execute(
+                    _ROW, {"id": row_id, "kind": kinds.name(kind), "payload": payload}
+                )
+            results_ = [
+                bus_pb2.DeliveryResult(
+                    delivery_id=str(row_id),
+                    type=kind,
+                    outcome=bus_pb2.OUTCOME_DELIVERED,
+                    provider_id="kl-again",
+                ),
+                bus_pb2.DeliveryResult(delivery_id="not-a-row", type=kind),
+                bus_pb2.DeliveryResult(
+                    delivery_id=str(row_id), type=kind, outcome=bus_pb2.OUTCOME_SUPERSEDED
+                ),
+            ]
+            return await _recorded(db, results_)
+        finally:
+            await db.engine.dispose()
+
+    with own_database(database_url, "results_again") as url:
+        synced = asyncio.run(scenario(url))
+
+    assert synced == {contact: (NOW, "kl-again")}

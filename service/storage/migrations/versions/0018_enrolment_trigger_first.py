@@ -9,6 +9,10 @@ filtered by trigger): each batch of 2,000 walked every enrolment the flow had so
 and a 100,000-person restock slowed down as it went (a 134 s statement, measured).
 The probes now name the flow only as a filter (`service/flows/enrolments.py`).
 
+The index is rebuilt in the migration's transaction, which holds the table's lock
+meanwhile: enrolments wait for the build (seconds per million rows). Run it when flow
+decisions may pause that long.
+
 Revision ID: 0018
 Revises: 0017
 """
