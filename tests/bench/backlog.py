@@ -92,5 +92,7 @@ async def drop_results(nc: Client) -> None:
     result recorder would ask again for each of their results every second
     for an hour (MAX_RESULT_WAIT: it waits for the event-log writer) and load
     the phases after this one (figure 10's timers were 9.9 s late behind
-    them)."""
+    them). The phase's few unsubscribes may lose a result still waiting too:
+    their outbox rows then stay IN_FLIGHT in the bench's database, which no
+    later phase counts."""
     await nc.jetstream().purge_stream(topology.RESULTS_STREAM, subject=topology.RESULTS_SUBJECT)
