@@ -171,7 +171,12 @@ async def _worker(
         ProviderGate(),
         await held_lease(bus),
         ErasureMarks(kv) if erasures is None else erasures,  # (falsy while it marks nobody)
-        enrolment_fences=Fences(await bus.js.key_value(topology.ENROLMENT_FENCES_BUCKET)),
+        # As main() reads them: a batch's fences in bulk, an absent one created in one request.
+        enrolment_fences=Fences(
+            await bus.js.key_value(topology.ENROLMENT_FENCES_BUCKET),
+            nc=bus.nc,
+            bucket=topology.ENROLMENT_FENCES_BUCKET,
+        ),
         connection_ended=bus.connection_ended,
         max_attempts=1,
         backoff_base_s=1.0,
