@@ -189,15 +189,12 @@ class OrderedWorker(abc.ABC):
         # An erasure counts as applied once the profile fence reached it: a
         # re-driven old erasure must not wipe a person who came back since.
         pairs = [(PROFILE if w.aspect == ERASE else w.aspect, w.delivery.contact_key) for w in work]
-        by_bucket: defaultdict[int, list[tuple[str, str]]] = defaultdict(list)
-        buckets: dict[int, Fences] = {}
+        by_bucket: defaultdict[Fences, list[tuple[str, str]]] = defaultdict(list)
         for pair in pairs:
-            fences = self._fences_of(pair[0])
-            buckets[id(fences)] = fences
-            by_bucket[id(fences)].append(pair)
+            by_bucket[self._fences_of(pair[0])].append(pair)
         found: dict[tuple[str, str], int] = {}
-        for bucket, wanted in by_bucket.items():
-            found |= await buckets[bucket].applied_many(wanted)
+        for fences, wanted in by_bucket.items():
+            found |= await fences.applied_many(wanted)
         return [found[pair] for pair in pairs]
 
     def _erased_since(self, w: Work) -> bool:
