@@ -348,13 +348,16 @@ class Dispatcher:
                 may_fetch=worker.holds_lease,
                 hold_off=worker.pause_left,
                 keepalive_s=ack_wait.keepalive_s,
+                payloads_per_fetch=payloads,
                 sleep=self._sleep,
             )
-            for worker, durable, ack_wait, batch in (
+            # An enrolments message may hold a thousand beginnings: a batch is
+            # bounded by bytes too (two of the server's largest messages).
+            for worker, durable, ack_wait, batch, payloads in (
                 (workers.contacts, topology.DISPATCH_CONTACTS, ack_waits.contacts,
-                 s.contact_batch_size),
+                 s.contact_batch_size, 0),
                 (workers.enrolments, topology.DISPATCH_ENROLMENTS, ack_waits.enrolments,
-                 s.enrolment_batch_size),
+                 s.enrolment_batch_size, 2),
             )
         ]  # fmt: skip
         # A full sync's chunks: each loop holds one batch (about a job's worth)

@@ -119,8 +119,8 @@ class ContactsWorker(OrderedWorker):
             *((REGISTER_PUSH_TOKEN, DELETE_PUSH_TOKEN) if limits.offers_push else ()),
         )
 
-    def _read(self, msg: Msg) -> Work:
-        return _work(msg)
+    def _read(self, msg: Msg) -> list[Work]:
+        return [_work(msg)]
 
     def _fences_of(self, aspect: str) -> Fences:
         return self._enrolment_fences if is_flow(aspect) else self._fences

@@ -12,6 +12,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 from marketing.bus.v1 import bus_pb2
+from marketing_runtime.person_keys import person_key
 from nats.aio.msg import Msg
 
 from dispatcher.delivery import translate
@@ -33,10 +34,48 @@ def enrolment_work(msg: Msg, delivery: bus_pb2.Delivery) -> Work:
         change = translate.enrolment_change(delivery)
     except ValueError as exc:
         return Work(msg, delivery, UNREADABLE, failed=True, error=f"unreadable delivery: {exc}")
-    if not _ENROLMENT_ID.fullmatch(change.enrolment_id):
-        error = f"unreadable delivery: an enrolment change of enrolment {change.enrolment_id!r}"
-        return Work(msg, delivery, UNREADABLE, failed=True, error=error)
-    return Work(msg, delivery, f"{FLOW}.{change.enrolment_id}", enrolment=change)
+    return _fenced(Work(msg, delivery, UNREADABLE, enrolment=change))
+
+
+def begun_work(msg: Msg, delivery: bus_pb2.Delivery) -> list[Work]:
+    """A KIND_ENROLMENTS_BEGUN as one piece of work per beginning: each is its
+    person's (`contact_key`) and its enrolment's (aspect), as if it had come
+    alone, and `batch` names the message whose one result they make. A
+    beginning no provider could be sent fails at once, the others go on."""
+    begun = delivery.enrolments_begun.begun
+    if not begun:
+        error = "unreadable delivery: an enrolments.begun without beginnings"
+        return [Work(msg, delivery, UNREADABLE, failed=True, error=error)]
+    work = []
+    for change in begun:
+        one = bus_pb2.Delivery(
+            id=delivery.id,
+            type=delivery.type,
+            contact_key=person_key(change.email),
+            sequence=delivery.sequence,
+            create_time=delivery.create_time,
+        )
+        try:
+            read = translate.enrolment_of(change, delivery.create_time)
+        except ValueError as exc:
+            error = f"unreadable beginning: {exc}"
+            work.append(Work(msg, one, UNREADABLE, failed=True, error=error, batch=delivery))
+            continue
+        work.append(_fenced(Work(msg, one, UNREADABLE, enrolment=read, batch=delivery)))
+    return work
+
+
+def _fenced(w: Work) -> Work:
+    """The work's aspect: its enrolment's fence; failed at once for an enrolment id
+    that cannot serve as a fence key's token."""
+    assert w.enrolment is not None
+    enrolment_id = w.enrolment.enrolment_id
+    if not _ENROLMENT_ID.fullmatch(enrolment_id):
+        w.failed = True
+        w.error = f"unreadable delivery: an enrolment change of enrolment {enrolment_id!r}"
+        return w
+    w.aspect = f"{FLOW}.{enrolment_id}"
+    return w
 
 
 async def change_enrolments(

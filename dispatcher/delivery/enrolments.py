@@ -1,6 +1,7 @@
-"""Delivers flow enrolment changes (KIND_ENROLMENT_CHANGED, on `marketing.work.enrolments`)
-in order, holding a lease of their own: one replica at a time applies them, so a beginning
-and its end are never sent by two replicas at once.
+"""Delivers flow enrolment changes (KIND_ENROLMENT_CHANGED, and KIND_ENROLMENTS_BEGUN: many
+beginnings in one message; on `marketing.work.enrolments`) in order, holding a lease of
+their own: one replica at a time applies them, so a beginning and its end are never sent
+by two replicas at once.
 
 They have their own subject and worker because with Klaviyo they go in bulk event jobs,
 whose budget (10/s, 150/min) the events worker shares: while it drains a backlog, a batch
@@ -28,7 +29,7 @@ from marketing_runtime.clock import Sleep
 from marketing_runtime.envelope import parse_delivery
 from nats.aio.msg import Msg
 
-from dispatcher.delivery.enrolment_changes import change_enrolments, enrolment_work
+from dispatcher.delivery.enrolment_changes import begun_work, change_enrolments, enrolment_work
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import Holding, Interval
 from dispatcher.delivery.ordered import UNREADABLE, OrderedWorker, Work, unreadable
@@ -38,7 +39,7 @@ from dispatcher.ordering.fences import Fences
 from dispatcher.ordering.lease import Lease
 from dispatcher.providers.base import Provider
 
-KINDS = (bus_pb2.KIND_ENROLMENT_CHANGED,)
+KINDS = (bus_pb2.KIND_ENROLMENT_CHANGED, bus_pb2.KIND_ENROLMENTS_BEGUN)
 
 
 class EnrolmentsWorker(OrderedWorker):
@@ -74,14 +75,17 @@ class EnrolmentsWorker(OrderedWorker):
     def _operations(self) -> Iterable[str]:
         return self._provider.limits.enrolments
 
-    def _read(self, msg: Msg) -> Work:
+    def _read(self, msg: Msg) -> list[Work]:
         delivery = parse_delivery(msg.data)
-        field = kinds.payload_field(bus_pb2.KIND_ENROLMENT_CHANGED)
-        if delivery.type not in KINDS or delivery.WhichOneof("payload") != field:
+        if delivery.type not in KINDS or delivery.WhichOneof("payload") != kinds.payload_field(
+            delivery.type
+        ):
             # Sending cannot make it readable: fail it now, or it would hold up the batch.
             error = unreadable(delivery, KINDS, "enrolment work")
-            return Work(msg, delivery, UNREADABLE, failed=True, error=error)
-        return enrolment_work(msg, delivery)
+            return [Work(msg, delivery, UNREADABLE, failed=True, error=error)]
+        if delivery.type == bus_pb2.KIND_ENROLMENTS_BEGUN:
+            return begun_work(msg, delivery)
+        return [enrolment_work(msg, delivery)]
 
     def _fences_of(self, aspect: str) -> Fences:
         return self._enrolment_fences  # every change read is an enrolment's

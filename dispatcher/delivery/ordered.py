@@ -15,6 +15,12 @@ Ordering, per person, across retries and replicas:
    applied; a redelivered older change (after a failover) is never sent.
    An enrolment's fences are kept in a bucket of their own, for a while only
    (topology.ENROLMENT_FENCE_MAX_AGE_S says why that is long enough).
+5. A message of many enrolments' beginnings (KIND_ENROLMENTS_BEGUN) is read as
+   one piece of work per beginning, each its person's and its enrolment's, so
+   rules 3 and 4 hold for each; but it makes one result, and once all of it
+   was applied one fence of its own says so (`BEGUN`.<its id>), not one per
+   enrolment. Only when some beginnings failed are the others fenced one by
+   one, so that the message's re-drive sends only the failed ones again.
 """
 
 from __future__ import annotations
@@ -53,6 +59,10 @@ FLOW = "flow"
 # one token wins; another token's says nothing of it).
 PUSH = "push"
 UNREADABLE = "unreadable"  # failed as it arrived: no kind or no payload of its kind
+# A KIND_ENROLMENTS_BEGUN applied in full: fenced as `BEGUN.<its delivery id>`.
+BEGUN = "begun"
+# The failed beginnings a message's error names, at most (and how many more).
+NAMED_FAILURES = 10
 # Fence reads and writes in flight at once: a batch of enrolment changes has a fence each.
 FENCES_IN_FLIGHT = 64
 
@@ -74,6 +84,9 @@ class Work:
     # The batch read found no fence of its aspect and person (a new enrolment's
     # beginning, say): advancing creates it in one request.
     unfenced: bool = False
+    # One beginning of this KIND_ENROLMENTS_BEGUN delivery (`delivery` is then the
+    # beginning's own: its person, the message's id and sequence).
+    batch: bus_pb2.Delivery | None = None
 
 
 class LeaseLost(Exception):
@@ -115,8 +128,9 @@ class OrderedWorker(abc.ABC):
         """Every operation this worker may call."""
 
     @abc.abstractmethod
-    def _read(self, msg: Msg) -> Work:
-        """The message as work of this worker (failed at once when it cannot be)."""
+    def _read(self, msg: Msg) -> list[Work]:
+        """The message as work of this worker (failed at once when it cannot be):
+        one piece, or one per beginning of a KIND_ENROLMENTS_BEGUN."""
 
     @abc.abstractmethod
     def _fences_of(self, aspect: str) -> Fences:
@@ -142,7 +156,7 @@ class OrderedWorker(abc.ABC):
         return min((self._gate.pause_left(op) for op in self._operations()), default=0.0)
 
     async def handle(self, messages: list[Msg]) -> None:
-        work = [self._read(msg) for msg in messages]
+        work = [w for msg in messages for w in self._read(msg)]
         ended = self._connection_ended()  # of the connection these came on
         async with holding(
             messages, every_s=self._keepalive_s, sleep=self._sleep, ended=ended
@@ -184,18 +198,23 @@ class OrderedWorker(abc.ABC):
         return superseded
 
     async def _applied(self, work: list[Work]) -> list[int]:
-        """Each change's fence (an erasure's: the profile's), read in bulk per
+        """Each change's fence (an erasure's: the profile's; a beginning's: its
+        enrolment's, or its message's when that is further), read in bulk per
         fences bucket."""
         # An erasure counts as applied once the profile fence reached it: a
         # re-driven old erasure must not wipe a person who came back since.
         pairs = [(PROFILE if w.aspect == ERASE else w.aspect, w.delivery.contact_key) for w in work]
+        batches = [_begun_fence(w.batch) if w.batch is not None else None for w in work]
         by_bucket: defaultdict[Fences, list[tuple[str, str]]] = defaultdict(list)
-        for pair in pairs:
+        for pair in [*pairs, *(b for b in batches if b is not None)]:
             by_bucket[self._fences_of(pair[0])].append(pair)
         found: dict[tuple[str, str], int] = {}
         for fences, wanted in by_bucket.items():
             found |= await fences.applied_many(wanted)
-        return [found[pair] for pair in pairs]
+        return [
+            max(found[pair], found[batch] if batch is not None else 0)
+            for pair, batch in zip(pairs, batches, strict=True)
+        ]
 
     def _erased_since(self, w: Work) -> bool:
         """An enrolment or device token change made before its person's erasure
@@ -228,28 +247,30 @@ class OrderedWorker(abc.ABC):
             raise LeaseLost()
 
     async def _finish(self, live: list[Work], superseded: list[Work], held: Holding) -> None:
-        await self._advance_fences([w for w in live if not w.failed])
-        outcomes = [
-            Outcome(
-                w.delivery,
-                bus_pb2.OUTCOME_FAILED if w.failed else bus_pb2.OUTCOME_DELIVERED,
-                max(w.attempts, 1),
-                provider_id=w.provider_id,
-                error=w.error,
-            )
-            for w in live
-        ] + [Outcome(w.delivery, bus_pb2.OUTCOME_SUPERSEDED, 0) for w in superseded]
-        await self._reporter.report(outcomes)
-        messages = [w.msg for w in [*live, *superseded]]
+        await self._advance_fences(live)
+        await self._reporter.report(_outcomes(live, superseded))
+        # A message of many beginnings is many pieces of work: settled once.
+        messages = list({id(w.msg): w.msg for w in [*live, *superseded]}.values())
         held.settled(messages)
         for msg in messages:
             await msg.ack()
 
-    async def _advance_fences(self, applied: list[Work]) -> None:
-        """Each fence to the newest sequence applied to it, fences side by side."""
+    async def _advance_fences(self, live: list[Work]) -> None:
+        """Each fence to the newest sequence applied to it, fences side by side:
+        a KIND_ENROLMENTS_BEGUN's own when it was applied in full, else the
+        fences of its beginnings that were."""
+        partly_failed = {w.batch.id for w in live if w.batch is not None and w.failed}
         newest: dict[tuple[str, str], int] = {}
         unfenced: set[tuple[str, str]] = set()
-        for w in applied:
+        for w in live:
+            if w.failed:
+                continue
+            if w.batch is not None and w.batch.id not in partly_failed:
+                # Created in one request; one written before falls back to compare-and-set.
+                key = _begun_fence(w.batch)
+                newest[key] = max(newest.get(key, 0), w.batch.sequence)
+                unfenced.add(key)
+                continue
             for aspect in (PROFILE, CONSENT) if w.aspect == ERASE else (w.aspect,):
                 key = (aspect, w.delivery.contact_key)
                 newest[key] = max(newest.get(key, 0), w.delivery.sequence)
@@ -263,6 +284,55 @@ class OrderedWorker(abc.ABC):
                 await self._fences_of(aspect).advance(aspect, contact_key, sequence, absent=absent)
 
         await asyncio.gather(*(advance(*key, sequence) for key, sequence in newest.items()))
+
+
+def _begun_fence(batch: bus_pb2.Delivery) -> tuple[str, str]:
+    """The fence of a KIND_ENROLMENTS_BEGUN as a whole, in its beginnings' bucket."""
+    return f"{FLOW}.{BEGUN}", batch.id
+
+
+def _outcomes(live: list[Work], superseded: list[Work]) -> list[Outcome]:
+    """One outcome per delivery: a piece of work's own, and one for each
+    KIND_ENROLMENTS_BEGUN made of its beginnings' (`_begun_outcome`)."""
+    outcomes = [
+        Outcome(
+            w.delivery,
+            bus_pb2.OUTCOME_FAILED if w.failed else bus_pb2.OUTCOME_DELIVERED,
+            max(w.attempts, 1),
+            provider_id=w.provider_id,
+            error=w.error,
+        )
+        for w in live
+        if w.batch is None
+    ] + [Outcome(w.delivery, bus_pb2.OUTCOME_SUPERSEDED, 0) for w in superseded if w.batch is None]
+    batches: dict[str, tuple[bus_pb2.Delivery, list[Work], list[Work]]] = {}
+    for w, sent in [*((w, True) for w in live), *((w, False) for w in superseded)]:
+        if w.batch is not None:
+            batch = batches.setdefault(w.batch.id, (w.batch, [], []))
+            (batch[1] if sent else batch[2]).append(w)
+    return outcomes + [_begun_outcome(*batch) for batch in batches.values()]
+
+
+def _begun_outcome(batch: bus_pb2.Delivery, live: list[Work], superseded: list[Work]) -> Outcome:
+    """A KIND_ENROLMENTS_BEGUN's result: FAILED when any beginning failed (its
+    error names them), DELIVERED when any was sent, else SUPERSEDED."""
+    if not live:
+        return Outcome(batch, bus_pb2.OUTCOME_SUPERSEDED, 0)
+    attempts = max(1, *(w.attempts for w in live))
+    failed = [w for w in live if w.failed]
+    if not failed:
+        return Outcome(batch, bus_pb2.OUTCOME_DELIVERED, attempts)
+    named = "; ".join(_failure(w) for w in failed[:NAMED_FAILURES])
+    more = len(failed) - NAMED_FAILURES
+    error = f"{len(failed)} of {len(live) + len(superseded)} beginnings failed: {named}"
+    if more > 0:
+        error += f"; and {more} more"
+    return Outcome(batch, bus_pb2.OUTCOME_FAILED, attempts, error=error)
+
+
+def _failure(w: Work) -> str:
+    """A failed beginning's error, naming its enrolment (an unreadable one's names it)."""
+    return f"enrolment {w.enrolment.enrolment_id}: {w.error}" if w.enrolment else w.error
 
 
 def is_flow(aspect: str) -> bool:

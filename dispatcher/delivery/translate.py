@@ -302,14 +302,21 @@ def enrolment_change(delivery: bus_pb2.Delivery) -> EnrolmentChange:
     """An enrolment's beginning or end. ValueError also for one that names no person,
     or whose context is not a JSON object (no provider could ever be sent it)."""
     kinds.require(delivery, bus_pb2.KIND_ENROLMENT_CHANGED)
-    change = delivery.enrolment_changed
+    return enrolment_of(delivery.enrolment_changed, delivery.create_time)
+
+
+def enrolment_of(
+    change: bus_pb2.EnrolmentChanged, created: timestamp_pb2.Timestamp
+) -> EnrolmentChange:
+    """One change (alone in its delivery, or one of a KIND_ENROLMENTS_BEGUN's),
+    timed by `created` (its delivery's creation) when the service did not time it."""
     if not change.email:
         raise ValueError(f"enrolment {change.enrolment_id!r} names no email")
     context = orjson.loads(change.context_json) if change.context_json else {}
     if not isinstance(context, dict):
         raise ValueError(f"enrolment {change.enrolment_id!r}: its context is not a JSON object")
     # A change the service did not time is timed by its delivery's creation.
-    decided = change.change_time if change.HasField("change_time") else delivery.create_time
+    decided = change.change_time if change.HasField("change_time") else created
     return EnrolmentChange(
         flow_id=change.flow_id,
         enrolment_id=change.enrolment_id,

@@ -435,7 +435,7 @@ async def delete_contact(db: Database, *, name: str, now: datetime) -> None:
         await session.execute(
             delete(EventLog).where(or_(EventLog.contact_id == row.id, EventLog.contact_key == key))
         )
-        await outbox.forget_person(session, key)
+        await outbox.forget_person(session, key, row.email)
         await figures.forget_person(session, key)
         # What they did with our messages stays counted, without who did it.
         await session.execute(

@@ -48,6 +48,9 @@ def _notify() -> None:
 # What an erased person's rows keep instead of their payload: nothing (it
 # parses as an empty message of any kind).
 ERASED_PAYLOAD = b""
+# The contact_key of a row of many people's work (KIND_ENROLMENTS_BEGUN): no
+# person's key, so nothing keyed by a person finds it.
+MANY_PEOPLE = ""
 
 # The `kind` of an event's row (the name of KIND_EVENT_TRACKED).
 EVENT_TRACKED = kinds.name(bus_pb2.KIND_EVENT_TRACKED)
@@ -148,11 +151,11 @@ def _readable_payload(row_kind: str, data: bytes) -> Any | None:
         return None
 
 
-async def forget_person(session: AsyncSession, contact_key: str) -> None:
+async def forget_person(session: AsyncSession, contact_key: str, email: str) -> None:
     """For erasure: work for the person that has not left yet, or that failed,
     is dropped (so nothing re-creates the profile at the provider after the
     erasure); work already on the bus keeps its row for the result, but not
-    the person's data."""
+    the person's data. A row of many people's beginnings loses theirs."""
     await session.execute(
         delete(Outbox).where(
             Outbox.contact_key == contact_key,
@@ -162,6 +165,40 @@ async def forget_person(session: AsyncSession, contact_key: str) -> None:
     await session.execute(
         update(Outbox).where(Outbox.contact_key == contact_key).values(payload=ERASED_PAYLOAD)
     )
+    await _forget_in_begun(session, email)
+
+
+# The rows of many people's beginnings that may name the person: their
+# partial index (migration 0019) keeps this to those rows; the payload is
+# then read to be sure (an address may be part of another).
+_BEGUN_NAMING = text(
+    "SELECT id, payload FROM marketing_outbox "
+    "WHERE kind = 'enrolments.begun' AND position(:email IN payload) > 0 FOR UPDATE"
+)
+_BEGUN_REWRITTEN = text("UPDATE marketing_outbox SET payload = :payload WHERE id = :id")
+_BEGUN_EMPTIED = text(
+    "DELETE FROM marketing_outbox WHERE id = :id AND status IN ('PENDING', 'FAILED')"
+)
+assert bus_pb2.EnrolmentsBegun().SerializeToString() == ERASED_PAYLOAD
+
+
+async def _forget_in_begun(session: AsyncSession, email: str) -> None:
+    """Take the person's beginnings out of every KIND_ENROLMENTS_BEGUN row; a
+    row left with none is dropped if it has not left yet (or failed), else
+    keeps an erased payload for its result."""
+    rows = await session.execute(_BEGUN_NAMING, {"email": email.encode()})
+    for row_id, data in rows.all():
+        message = bus_pb2.EnrolmentsBegun.FromString(data)
+        kept = [b for b in message.begun if b.email != email]
+        if len(kept) == len(message.begun):
+            continue
+        del message.begun[:]
+        message.begun.extend(kept)
+        # No one left: the empty message is ERASED_PAYLOAD itself.
+        params = {"id": row_id, "payload": message.SerializeToString()}
+        await session.execute(_BEGUN_REWRITTEN, params)
+        if not kept:
+            await session.execute(_BEGUN_EMPTIED, params)
 
 
 # Work the bus cannot carry waits FAILED with the dead letters, for review and

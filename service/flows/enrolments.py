@@ -1,8 +1,10 @@
 """Enrolling contacts in a flow and taking them out, in the transaction of
 what caused it. Every attempt is recorded (refused ones as REJECTED, with
 why); every enrolment that begins or ends tells the provider through the
-outbox (KIND_ENROLMENT_CHANGED, on a subject of its own: in order per
-enrolment, never behind the person's consent changes)."""
+outbox, on a subject of its own (in order per enrolment, never behind the
+person's consent changes): the enrolments a decision began as one
+KIND_ENROLMENTS_BEGUN per thousand (a restock's waitlist is a hundred
+messages, not 100,000), each end as a KIND_ENROLMENT_CHANGED."""
 
 from __future__ import annotations
 
@@ -31,6 +33,14 @@ from service.storage.database import after_commit
 from service.storage.models import Contact, Enrolment, EventLog, Flow
 
 ENROLLED = "enrolled"
+# A KIND_ENROLMENTS_BEGUN row's beginnings: one Klaviyo bulk job's worth at
+# most, and far below any NATS server's max_payload (a cart's context may be
+# large).
+BEGUN_PER_MESSAGE = 1000
+BEGUN_MAX_BYTES = 256 * 1024
+# Such a row's contact_key: it is many people's (outbox.forget_person finds a
+# person in it by their email).
+BEGUN_KEY = outbox.MANY_PEOPLE
 # A batch's triggers already decided, and its people's earlier enrolments:
 # each looked up by its own key (LATERAL: one index probe per trigger or
 # person), on the index that leads with it (the trigger's, the person's). The
@@ -235,11 +245,25 @@ async def _tell_provider_begun(
     emails: dict[uuid.UUID, str],
     now: datetime,
 ) -> None:
-    changes = [
-        _change(flow.id, r["id"], emails[r["id"]], r["entry_key"], r["context"], flow.provider, now)
-        for r in begun
-    ]
-    await outbox.enqueue_many(session, changes, now=now)
+    """The beginnings as KIND_ENROLMENTS_BEGUN rows of up to BEGUN_PER_MESSAGE
+    (and BEGUN_MAX_BYTES) each, in the order decided."""
+    messages: list[bus_pb2.EnrolmentsBegun] = []
+    size = 0
+    for r in begun:
+        change = _message(
+            flow.id, r["id"], emails[r["id"]], r["entry_key"], r["context"], flow.provider, now
+        )
+        item_size = change.ByteSize() + 4  # its tag and length
+        full = messages and (
+            len(messages[-1].begun) >= BEGUN_PER_MESSAGE or size + item_size > BEGUN_MAX_BYTES
+        )
+        if not messages or full:
+            messages.append(bus_pb2.EnrolmentsBegun())
+            size = 0
+        messages[-1].begun.append(change)
+        size += item_size
+    rows = [(BEGUN_KEY, bus_pb2.KIND_ENROLMENTS_BEGUN, m.SerializeToString()) for m in messages]
+    await outbox.enqueue_many(session, rows, now=now)
 
 
 def _change(
@@ -254,7 +278,33 @@ def _change(
     exit_reason: str = "",
     others_active: bool = False,
 ) -> tuple[str, Kind, bytes]:
-    message = bus_pb2.EnrolmentChanged(
+    message = _message(
+        flow_id,
+        enrolment_id,
+        email,
+        key,
+        context,
+        provider,
+        now,
+        exit_reason=exit_reason,
+        others_active=others_active,
+    )
+    return email_key(email), bus_pb2.KIND_ENROLMENT_CHANGED, message.SerializeToString()
+
+
+def _message(
+    flow_id: str,
+    enrolment_id: uuid.UUID,
+    email: str,
+    key: str,
+    context: dict[str, Any] | None,
+    provider: ProviderFlow,
+    now: datetime,
+    *,
+    exit_reason: str = "",
+    others_active: bool = False,
+) -> bus_pb2.EnrolmentChanged:
+    return bus_pb2.EnrolmentChanged(
         flow_id=flow_id,
         enrolment_id=str(enrolment_id),
         email=email,
@@ -269,7 +319,6 @@ def _change(
         change_time=to_timestamp(now),
         others_active=others_active,
     )
-    return email_key(email), bus_pb2.KIND_ENROLMENT_CHANGED, message.SerializeToString()
 
 
 def _count(flow_id: str, decisions: list[Decision]) -> None:

@@ -893,6 +893,12 @@ class Outbox(Base):
     __table_args__ = (
         Index("ix_marketing_outbox_status_seq", "status", "seq"),
         Index("ix_marketing_outbox_contact_key", "contact_key", "seq"),
+        # Rows of many people's beginnings, for an erasure to find (migration 0019).
+        Index(
+            "ix_marketing_outbox_enrolments_begun",
+            "seq",
+            postgresql_where=text("kind = 'enrolments.begun'"),
+        ),
     )
 
 

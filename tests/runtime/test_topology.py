@@ -175,7 +175,9 @@ def test_enrolment_changes_get_their_subject_and_consumer_also_on_an_older_work_
         topology.DISPATCH_CONTACTS: topology.CONTACTS_SUBJECT,
         topology.DISPATCH_ENROLMENTS: "marketing.work.enrolments",
     }
-    assert topology.work_subject(bus_pb2.KIND_ENROLMENT_CHANGED) == topology.ENROLMENTS_SUBJECT
+    enrolments = {bus_pb2.KIND_ENROLMENT_CHANGED, bus_pb2.KIND_ENROLMENTS_BEGUN}
+    for kind in enrolments:
+        assert topology.work_subject(kind) == topology.ENROLMENTS_SUBJECT
     assert topology.work_subject(bus_pb2.KIND_EVENT_TRACKED) == topology.EVENTS_SUBJECT
-    ordered = set(kinds.ALL) - {bus_pb2.KIND_ENROLMENT_CHANGED, bus_pb2.KIND_EVENT_TRACKED}
+    ordered = set(kinds.ALL) - enrolments - {bus_pb2.KIND_EVENT_TRACKED}
     assert {topology.work_subject(kind) for kind in ordered} == {topology.CONTACTS_SUBJECT}

@@ -43,6 +43,7 @@ async def consume(
     hold_off: Callable[[], float] = lambda: 0.0,
     keepalive_s: Callable[[], float] | None = None,
     fill_wait: FillWait | None = None,
+    payloads_per_fetch: int = 0,
     sleep: Sleep = asyncio.sleep,
 ) -> None:
     """Fetch up to `batch` messages (waiting at most `wait_s` for the first,
@@ -55,6 +56,9 @@ async def consume(
     `handle` keeps its own. With `fill_wait`, a batch that is not full keeps
     taking messages (up to FILL_MAX_S, and half of `keepalive_s`) while it says the
     handler's next call could not go yet: calls are spent on full batches when they are scarce.
+    With `payloads_per_fetch`, a fetch takes at most that many times the
+    server's max_payload in bytes (one message may carry a thousand pieces of
+    work: this bounds what a batch holds).
     Pauses wait by `sleep` and end early on `stopping`."""
     puller: PullConsumer | None = None
     try:
@@ -72,15 +76,20 @@ async def consume(
                 if puller is not None:
                     await puller.close()  # stops its keeper; its messages are on a lost connection
                 puller = PullConsumer(nc, stream=stream, durable=durable, keepalive_s=keepalive_s)
+            max_bytes = payloads_per_fetch * nc.max_payload
             try:
-                messages = await puller.fetch(batch, wait_s=wait_s, linger_s=linger_s)
+                messages = await puller.fetch(
+                    batch, wait_s=wait_s, linger_s=linger_s, max_bytes=max_bytes
+                )
             except Exception as exc:
                 log.warning("%s: fetch failed: %r", durable, exc)
                 await pause(stopping, UNAVAILABLE_WAIT_S, sleep)
                 continue
             if messages and fill_wait is not None:
                 most_s = min(FILL_MAX_S, keepalive_s() / 2) if keepalive_s else FILL_MAX_S
-                messages = await _filled(puller, messages, batch, fill_wait, most_s, sleep)
+                messages = await _filled(
+                    puller, messages, batch, fill_wait, most_s, sleep, max_bytes
+                )
             if messages:
                 await _handle(durable, handle, messages, stopping, sleep)
     finally:
@@ -95,6 +104,7 @@ async def _filled(
     fill_wait: FillWait,
     most_s: float,
     sleep: Sleep,
+    max_bytes: int = 0,
 ) -> list[Msg]:
     """`messages` and more: while the batch is not full and its call would wait,
     wait (by `sleep`) and take what came meanwhile, for `most_s` at most (real
@@ -109,7 +119,10 @@ async def _filled(
         await sleep(min(wait, left))
         try:
             messages += await puller.fetch(
-                batch - len(messages), wait_s=FILL_FETCH_S, linger_s=FILL_FETCH_S
+                batch - len(messages),
+                wait_s=FILL_FETCH_S,
+                linger_s=FILL_FETCH_S,
+                max_bytes=max_bytes,
             )
         except Exception as exc:
             log.warning("fetch failed while filling a batch: %r", exc)

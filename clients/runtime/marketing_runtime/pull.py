@@ -67,14 +67,21 @@ class PullConsumer:
     def connection(self) -> Client:
         return self._nc
 
-    async def fetch(self, batch: int, *, wait_s: float, linger_s: float) -> list[Msg]:
+    async def fetch(
+        self, batch: int, *, wait_s: float, linger_s: float, max_bytes: int = 0
+    ) -> list[Msg]:
         """Up to `batch` messages: waits up to `wait_s` for the first, then at
-        most `linger_s` for the batch to fill. An empty list means none came."""
+        most `linger_s` for the batch to fill. An empty list means none came.
+        With `max_bytes`, a pull request asks for at most that many bytes (as
+        the server counts a message: more than its payload), so it must exceed
+        the server's max_payload: a message larger than it would never come."""
         await self._subscribe_once()
         started = time.monotonic()
         room = batch - len(self._buffer) - self._owed(started)
         if room > 0:
             request = {"batch": room, "expires": int(wait_s * 1e9)}
+            if max_bytes:
+                request["max_bytes"] = max_bytes
             self._requests.append([started + wait_s, room])
             await self._nc.publish(self._api, json.dumps(request).encode(), reply=self._inbox)
         await self._wait_for(1, wait_s)

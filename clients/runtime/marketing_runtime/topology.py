@@ -324,6 +324,7 @@ async def _declare_bucket(
 _WORK_SUBJECTS: dict[int, str] = {
     bus_pb2.KIND_EVENT_TRACKED: EVENTS_SUBJECT,
     bus_pb2.KIND_ENROLMENT_CHANGED: ENROLMENTS_SUBJECT,
+    bus_pb2.KIND_ENROLMENTS_BEGUN: ENROLMENTS_SUBJECT,
 }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,7 +44,6 @@ from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from dispatcher.sandbox.activecampaign import (
     ActiveCampaignSandbox,
-    start_activecampaign_sandbox,
 )
 from tests.bus_helpers import delivery
 from tests.dispatcher.helpers import ACK_WAIT_S, API_KEY, held_lease
@@ -56,18 +55,6 @@ DELIVERED, FAILED = bus_pb2.OUTCOME_DELIVERED, bus_pb2.OUTCOME_FAILED
 SUPERSEDED = bus_pb2.OUTCOME_SUPERSEDED
 FLOW = "abandoned-cart"
 START, EXIT, PROPERTY = "Cart Flow Started", "Cart Flow Exited", "flow_abandoned_cart"
-
-
-@pytest.fixture
-def ac() -> Iterator[ActiveCampaignSandbox]:
-    with start_activecampaign_sandbox(
-        api_key=AC_KEY,
-        tracking_actid=AC_ACTID,
-        tracking_key=AC_EVENT_KEY,
-        rate_limits=False,
-        import_delay_s=0.0,
-    ) as running:
-        yield running
 
 
 def person() -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 from marketing_runtime.timestamps import epoch_micros
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from service.common.validation import email_key
 from service.consent.rules import ConsentInput, record_consent
@@ -99,25 +99,38 @@ async def timers_of(db: Database, contact_id: uuid.UUID, kind: str) -> list[Time
         )
 
 
+# A row of many people's beginnings (KIND_ENROLMENTS_BEGUN): read as one row
+# per beginning of the person's, where it stands among their other rows.
+BEGUN = "enrolments.begun"
+
+
 async def outbox_kinds(db: Database, email: str) -> list[str]:
-    async with db.transaction() as session:
-        rows = await session.scalars(
-            select(Outbox.kind).where(Outbox.contact_key == email_key(email)).order_by(Outbox.seq)
-        )
-        return list(rows)
+    return [row.kind for row in await _person_rows(db, email)]
 
 
 async def outbox_rows(db: Database, email: str, kind: str) -> list[Any]:
-    """The person's outbox rows of `kind`, in order, with their payload messages."""
+    """The person's outbox rows of `kind`, in order, with their payload messages
+    (a beginning among many: its own EnrolmentChanged)."""
+    return [row for row in await _person_rows(db, email) if row.kind == kind]
+
+
+async def _person_rows(db: Database, email: str) -> list[_Row]:
     from service.deliveries import outbox
 
     async with db.transaction() as session:
         rows = await session.execute(
             select(Outbox.kind, Outbox.payload)
-            .where(Outbox.contact_key == email_key(email), Outbox.kind == kind)
+            .where(or_(Outbox.contact_key == email_key(email), Outbox.kind == BEGUN))
             .order_by(Outbox.seq)
         )
-        return [_Row(k, outbox.payload(k, p)) for k, p in rows]
+        found: list[_Row] = []
+        for kind, data in rows:
+            payload = outbox.payload(kind, data)
+            if kind != BEGUN:
+                found.append(_Row(kind, payload))
+            else:
+                found += [_Row(kind, b) for b in payload.begun if b.email == email]
+        return found
 
 
 class _Row:

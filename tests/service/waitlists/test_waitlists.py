@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
 
 from service.consent.unsubscribing import unsubscribe
 from service.errors import InvalidArgumentError, NotFoundError, Violations
@@ -149,7 +150,7 @@ def test_batches_notified_side_by_side_notify_each_person_once(on_db) -> None:
         assert set((await _states(db, product)).values()) == {"NOTIFIED"}
         for email in emails:
             assert len(await enrolments(db, email, "back-in-stock")) == 1
-            assert (await outbox_kinds(db, email)).count("enrolment.changed") == 1
+            assert (await outbox_kinds(db, email)).count("enrolments.begun") == 1
 
     on_db(scenario)
 
@@ -297,3 +298,43 @@ def test_property_34_a_purchase_takes_the_buyer_off_its_waitlist(on_db, waits_fo
             assert subscription.reason == ("purchased" if bought else None)
 
     on_db(scenario)
+
+
+def test_an_erasure_takes_the_person_out_of_a_message_of_many_beginnings(on_db) -> None:
+    """A restock's notifications are one KIND_ENROLMENTS_BEGUN row for many people:
+    erasing one of them before it leaves takes their beginning out and keeps the
+    others'; once nobody is left the row itself goes (it has not left yet)."""
+    from service.contacts.rules import delete_contact
+
+    async def scenario(db: Database) -> None:
+        product = _product()
+        emails = [_email("erased") for _ in range(3)]
+        for email in emails:
+            await _join(db, email, product)
+        await _notify(db, product)
+        await _worker(db).notify_all()
+        assert set((await _states(db, product)).values()) == {"NOTIFIED"}
+        assert [(await outbox_kinds(db, e)).count("enrolments.begun") for e in emails] == [1] * 3
+        assert await _begun_rows(db, emails[0]) == 1
+        for n, email in enumerate(emails):
+            (enrolment,) = await enrolments(db, email, "back-in-stock")
+            await delete_contact(db, name=f"contacts/{enrolment.contact_id}", now=T0)
+            assert "enrolments.begun" not in await outbox_kinds(db, email)
+            for other in emails[n + 1 :]:
+                assert (await outbox_kinds(db, other)).count("enrolments.begun") == 1
+        assert await _begun_rows(db, product) == 0, "the row named the product: it is gone"
+
+    on_db(scenario)
+
+
+async def _begun_rows(db: Database, needle: str) -> int:
+    """KIND_ENROLMENTS_BEGUN rows whose payload holds `needle` (an email, a product id)."""
+    async with db.transaction() as session:
+        found = await session.scalar(
+            sql(
+                "SELECT count(*) FROM marketing_outbox "
+                "WHERE kind = 'enrolments.begun' AND position(:needle IN payload) > 0"
+            ),
+            {"needle": needle.encode()},
+        )
+        return int(found or 0)

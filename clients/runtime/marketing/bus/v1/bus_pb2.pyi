@@ -23,6 +23,7 @@ class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     KIND_LIST_MEMBERSHIP_CHANGED: _ClassVar[Kind]
     KIND_ENROLMENT_CHANGED: _ClassVar[Kind]
     KIND_PUSH_TOKEN_CHANGED: _ClassVar[Kind]
+    KIND_ENROLMENTS_BEGUN: _ClassVar[Kind]
 
 class ConsentType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -78,6 +79,7 @@ KIND_CONTACT_ERASED: Kind
 KIND_LIST_MEMBERSHIP_CHANGED: Kind
 KIND_ENROLMENT_CHANGED: Kind
 KIND_PUSH_TOKEN_CHANGED: Kind
+KIND_ENROLMENTS_BEGUN: Kind
 CONSENT_TYPE_UNSPECIFIED: ConsentType
 CONSENT_TYPE_EMAIL: ConsentType
 CONSENT_TYPE_SMS: ConsentType
@@ -110,7 +112,7 @@ CATALOGUE_CHANNEL_SMS: CatalogueChannel
 CATALOGUE_CHANNEL_PUSH: CatalogueChannel
 
 class Delivery(_message.Message):
-    __slots__ = ("id", "kind", "contact_key", "sequence", "payload_json", "create_time", "type", "event_tracked", "contact_upserted", "consent_changed", "newsletter_subscribed", "contact_unsubscribed", "contact_erased", "list_membership_changed", "enrolment_changed", "push_token_changed")
+    __slots__ = ("id", "kind", "contact_key", "sequence", "payload_json", "create_time", "type", "event_tracked", "contact_upserted", "consent_changed", "newsletter_subscribed", "contact_unsubscribed", "contact_erased", "list_membership_changed", "enrolment_changed", "push_token_changed", "enrolments_begun")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     CONTACT_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +129,7 @@ class Delivery(_message.Message):
     LIST_MEMBERSHIP_CHANGED_FIELD_NUMBER: _ClassVar[int]
     ENROLMENT_CHANGED_FIELD_NUMBER: _ClassVar[int]
     PUSH_TOKEN_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    ENROLMENTS_BEGUN_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: str
     contact_key: str
@@ -143,7 +146,8 @@ class Delivery(_message.Message):
     list_membership_changed: ListMembershipChanged
     enrolment_changed: EnrolmentChanged
     push_token_changed: PushTokenChanged
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., contact_key: _Optional[str] = ..., sequence: _Optional[int] = ..., payload_json: _Optional[bytes] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[Kind, str]] = ..., event_tracked: _Optional[_Union[EventTracked, _Mapping]] = ..., contact_upserted: _Optional[_Union[ContactUpserted, _Mapping]] = ..., consent_changed: _Optional[_Union[ConsentChanged, _Mapping]] = ..., newsletter_subscribed: _Optional[_Union[NewsletterSubscribed, _Mapping]] = ..., contact_unsubscribed: _Optional[_Union[ContactUnsubscribed, _Mapping]] = ..., contact_erased: _Optional[_Union[ContactErased, _Mapping]] = ..., list_membership_changed: _Optional[_Union[ListMembershipChanged, _Mapping]] = ..., enrolment_changed: _Optional[_Union[EnrolmentChanged, _Mapping]] = ..., push_token_changed: _Optional[_Union[PushTokenChanged, _Mapping]] = ...) -> None: ...
+    enrolments_begun: EnrolmentsBegun
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., contact_key: _Optional[str] = ..., sequence: _Optional[int] = ..., payload_json: _Optional[bytes] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[Kind, str]] = ..., event_tracked: _Optional[_Union[EventTracked, _Mapping]] = ..., contact_upserted: _Optional[_Union[ContactUpserted, _Mapping]] = ..., consent_changed: _Optional[_Union[ConsentChanged, _Mapping]] = ..., newsletter_subscribed: _Optional[_Union[NewsletterSubscribed, _Mapping]] = ..., contact_unsubscribed: _Optional[_Union[ContactUnsubscribed, _Mapping]] = ..., contact_erased: _Optional[_Union[ContactErased, _Mapping]] = ..., list_membership_changed: _Optional[_Union[ListMembershipChanged, _Mapping]] = ..., enrolment_changed: _Optional[_Union[EnrolmentChanged, _Mapping]] = ..., push_token_changed: _Optional[_Union[PushTokenChanged, _Mapping]] = ..., enrolments_begun: _Optional[_Union[EnrolmentsBegun, _Mapping]] = ...) -> None: ...
 
 class Money(_message.Message):
     __slots__ = ("currency_code", "units", "nanos")
@@ -444,6 +448,12 @@ class EnrolmentChanged(_message.Message):
     change_time: _timestamp_pb2.Timestamp
     others_active: bool
     def __init__(self, flow_id: _Optional[str] = ..., enrolment_id: _Optional[str] = ..., email: _Optional[str] = ..., active: _Optional[bool] = ..., exit_reason: _Optional[str] = ..., start_metric: _Optional[str] = ..., exit_metric: _Optional[str] = ..., property: _Optional[str] = ..., automation_id: _Optional[str] = ..., context_json: _Optional[bytes] = ..., entry_key: _Optional[str] = ..., change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., others_active: _Optional[bool] = ...) -> None: ...
+
+class EnrolmentsBegun(_message.Message):
+    __slots__ = ("begun",)
+    BEGUN_FIELD_NUMBER: _ClassVar[int]
+    begun: _containers.RepeatedCompositeFieldContainer[EnrolmentChanged]
+    def __init__(self, begun: _Optional[_Iterable[_Union[EnrolmentChanged, _Mapping]]] = ...) -> None: ...
 
 class DeliveryResult(_message.Message):
     __slots__ = ("delivery_id", "kind", "contact_key", "outcome", "provider_id", "error", "attempts", "finish_time", "type")

@@ -1,0 +1,220 @@
+"""Many enrolments' beginnings in one message (KIND_ENROLMENTS_BEGUN), as the service
+publishes a decision's: the enrolments worker sends each beginning as if it had come
+alone (one bulk call for all of them with Klaviyo, an automation enrolment each with
+ActiveCampaign), reports one result for the message, and fences the message once rather
+than each enrolment. Each beginning is still fenced by its enrolment: one whose end was
+applied is not sent, and an end in the same batch supersedes only its own beginning. When
+some beginnings fail, the message fails naming them, and the others are fenced one by
+one, so that its re-drive sends only the failed ones. Real nats-server, each provider's
+sandbox over HTTP (the worker and helpers of test_enrolments.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from marketing.bus.v1 import bus_pb2
+from marketing_runtime import topology
+from marketing_runtime.person_keys import person_key
+
+from dispatcher.delivery.outcomes import Outcome
+from dispatcher.sandbox import Sandbox
+from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox
+from tests.bus_helpers import delivery
+from tests.dispatcher.delivery.test_enrolments import (
+    DELIVERED,
+    FAILED,
+    SUPERSEDED,
+    Recording,
+    _on_bus,
+    _publish,
+    _pull,
+    _worker,
+    activecampaign,
+    automation_enrolments,
+    change,
+    deliver,
+    fence,
+    klaviyo,
+    person,
+)
+from tests.processes import NatsServer
+
+
+def begun(sequence: int, *changes: bus_pb2.Delivery) -> bus_pb2.Delivery:
+    """One message of these changes' beginnings, as the outbox relay publishes a
+    KIND_ENROLMENTS_BEGUN row (no person's key of its own)."""
+    message = bus_pb2.EnrolmentsBegun(begun=[c.enrolment_changed for c in changes])
+    return delivery(
+        id=str(uuid.uuid4()),
+        kind=bus_pb2.KIND_ENROLMENTS_BEGUN,
+        contact_key="",
+        sequence=sequence,
+        payload=message,
+        created=datetime.now(UTC),
+    )
+
+
+def starting(email: str, sequence: int = 1, **fields: Any) -> bus_pb2.Delivery:
+    """A beginning of a new enrolment of `email` (as a change alone: its parts go in `begun`)."""
+    return change(email, str(uuid.uuid4()), sequence, active=True, **fields)
+
+
+def ending(start: bus_pb2.Delivery, sequence: int, **fields: Any) -> bus_pb2.Delivery:
+    """The end of `start`'s enrolment, keyed by its person as the service keys it."""
+    ended = change(
+        start.enrolment_changed.email,
+        start.enrolment_changed.enrolment_id,
+        sequence,
+        active=False,
+        **fields,
+    )
+    ended.contact_key = person_key(start.enrolment_changed.email)
+    return ended
+
+
+def enrolment_of(c: bus_pb2.Delivery) -> str:
+    return c.enrolment_changed.enrolment_id
+
+
+def begun_fence(nats: NatsServer, message: bus_pb2.Delivery) -> int | None:
+    return fence(nats, topology.ENROLMENT_FENCES_BUCKET, f"flow.begun.{message.id}")
+
+
+def enrolment_fence(nats: NatsServer, c: bus_pb2.Delivery) -> int | None:
+    key = f"flow.{enrolment_of(c)}.{person_key(c.enrolment_changed.email)}"
+    return fence(nats, topology.ENROLMENT_FENCES_BUCKET, key)
+
+
+def test_klaviyo_a_message_of_many_beginnings_is_one_call_one_result_and_one_fence(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    starts = [starting(person()) for _ in range(300)]
+    message = begun(7, *starts)
+
+    outcomes, seen = deliver(
+        own_nats, klaviyo(sandbox), [[message], [message]], lambda: len(sandbox.requests())
+    )
+
+    assert seen == [1, 1], "one bulk call; the message again sends nothing"
+    assert [r["path"] for r in sandbox.requests()] == ["/api/event-bulk-create-jobs"]
+    assert sandbox.event_counts() == {enrolment_of(s): 1 for s in starts}
+    assert list(outcomes) == [message.id]
+    assert outcomes[message.id].outcome == SUPERSEDED  # the second time, reported last
+    assert begun_fence(own_nats, message) == 7
+    assert enrolment_fence(own_nats, starts[0]) is None, "no fence per enrolment"
+
+
+def test_klaviyo_an_end_supersedes_only_its_own_beginning_of_a_message(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    """In one batch: the message of two beginnings, then the first one's end. The first
+    beginning never reached Klaviyo, so its end sends nothing either; the second goes."""
+    first, second = starting(person()), starting(person())
+    message = begun(3, first, second)
+    ended = ending(first, 4)
+
+    outcomes, _ = deliver(own_nats, klaviyo(sandbox), [[message, ended]])
+
+    assert [outcomes[d.id].outcome for d in (message, ended)] == [DELIVERED, DELIVERED]
+    assert sandbox.event_counts() == {enrolment_of(second): 1}
+    assert begun_fence(own_nats, message) == 3
+    assert enrolment_fence(own_nats, first) == 4
+
+
+def test_klaviyo_a_beginning_whose_end_was_applied_first_is_not_sent(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    """The message comes after its first enrolment's end was applied (a redelivery after
+    a failover, say): that beginning is dropped by its enrolment's fence, the other goes."""
+    first, second = starting(person()), starting(person())
+    message = begun(3, first, second)
+    ended = ending(first, 4)
+
+    outcomes, _ = deliver(own_nats, klaviyo(sandbox), [[ended], [message]])
+
+    assert outcomes[message.id].outcome == DELIVERED
+    assert sandbox.event_counts() == {
+        f"{enrolment_of(first)}:exit": 1,
+        enrolment_of(second): 1,
+    }
+
+
+def test_klaviyo_a_message_whose_beginnings_all_ended_is_superseded(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    start = starting(person())
+    message = begun(3, start)
+
+    outcomes, _ = deliver(own_nats, klaviyo(sandbox), [[message, ending(start, 4)]])
+
+    assert outcomes[message.id].outcome == SUPERSEDED
+    assert sandbox.requests() == []
+
+
+def test_a_message_with_a_failed_beginning_fails_and_its_re_drive_sends_only_that_one(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    """A beginning no provider could be sent (its context is no JSON object) fails the
+    message, whose error names it; the others are delivered and fenced one by one, so the
+    message re-driven by hand (a Nats-Msg-Id of its own) sends none of them again."""
+    good = [starting(person()) for _ in range(2)]
+    bad = starting(person(), context_json=b"[1, 2]")
+    message = begun(5, good[0], bad, good[1])
+
+    async def scenario() -> dict[str, list[Outcome]]:
+        bus = await _on_bus(own_nats)
+        client = klaviyo(sandbox)()
+        reporter = Recording(bus)
+        seen: dict[str, list[Outcome]] = {message.id: []}
+        try:
+            worker = await _worker(bus, client, reporter)
+            await _publish(bus, [message])
+            await worker.handle(await _pull(bus, 1))
+            seen[message.id].append(reporter.outcomes[message.id])
+            await _publish(bus, [message], {message.id: f"{message.id}.row.retry1"})
+            await worker.handle(await _pull(bus, 1))
+            seen[message.id].append(reporter.outcomes[message.id])
+        finally:
+            await client.aclose()
+            await bus.close()
+        return seen
+
+    first, again = asyncio.run(scenario())[message.id]
+
+    assert first.outcome == again.outcome == FAILED
+    assert first.error.startswith("1 of 3 beginnings failed: ")
+    assert enrolment_of(bad) in first.error and "not a JSON object" in first.error
+    assert sandbox.event_counts() == {enrolment_of(g): 1 for g in good}, "each good one once"
+    assert begun_fence(own_nats, message) is None
+    assert [enrolment_fence(own_nats, c) for c in (*good, bad)] == [5, 5, None]
+
+
+def test_an_enrolments_message_without_beginnings_fails_at_once(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    message = begun(1)
+
+    outcomes, _ = deliver(own_nats, klaviyo(sandbox), [[message]])
+
+    assert outcomes[message.id].outcome == FAILED
+    assert "without beginnings" in outcomes[message.id].error
+    assert sandbox.requests() == []
+
+
+def test_activecampaign_a_message_of_many_beginnings_enrols_each_with_one_result(
+    own_nats: NatsServer, ac: ActiveCampaignSandbox
+) -> None:
+    automation = ac.add_automation("Back in stock")
+    starts = [starting(person(), automation_id=automation) for _ in range(3)]
+    message = begun(2, *starts)
+
+    outcomes, _ = deliver(own_nats, activecampaign(ac), [[message]])
+
+    assert outcomes[message.id].outcome == DELIVERED
+    for s in starts:
+        enrolled = automation_enrolments(ac, s.enrolment_changed.email)
+        assert enrolled is not None and len(enrolled) == 1
+    assert begun_fence(own_nats, message) == 2
