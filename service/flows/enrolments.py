@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.kinds import Kind
-from marketing_runtime.timestamps import to_timestamp
+from marketing_runtime.timestamps import epoch_micros, to_timestamp
 from sqlalchemy import ColumnElement, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -130,21 +130,8 @@ async def enrol(
         await session.execute(insert_rows(Enrolment, refused).on_conflict_do_nothing())
     begun = [r for r in rows if r["state"] == State.ACTIVE]
     await _tell_provider_begun(session, flow, begun, emails, now)
-    await timers.arm(
-        session,
-        [
-            timers.Armed(
-                timers.ENROLMENT_END,
-                str(r["id"]),
-                r["contact_id"],
-                now + flow.completes_after,
-                now,
-                {"flow_id": flow.id},
-            )
-            for r in begun
-        ],
-        latest_wins=False,
-    )
+    if begun:
+        await timers.arm(session, [_completion(flow, now)], latest_wins=False)
     if flow.exits.events and begun:
         await _exit_if_left_already(session, flow, [r["id"] for r in begun], now)
     decisions = [
@@ -159,6 +146,19 @@ async def enrol(
     ]
     after_commit(session, lambda: _count(flow.id, decisions))
     return decisions
+
+
+def _completion(flow: FlowDefinition, begun_at: datetime) -> timers.Armed:
+    """One timer completing every enrolment of `flow` begun at `begun_at` (a
+    decision's, and any other's of the same instant) once the flow's time is up."""
+    return timers.Armed(
+        timers.ENROLMENTS_END,
+        f"{flow.id}@{epoch_micros(begun_at)}",
+        None,
+        begun_at + flow.completes_after,
+        begun_at,
+        {"flow_id": flow.id, "begun_at": epoch_micros(begun_at)},
+    )
 
 
 async def _exit_if_left_already(
@@ -407,9 +407,26 @@ async def complete(session: AsyncSession, enrolment_ids: Sequence[uuid.UUID], no
     provider's flow runs its own course: nothing is sent."""
     if not enrolment_ids:
         return 0
+    return await _complete_where(session, Enrolment.id.in_(enrolment_ids), now)
+
+
+async def complete_begun(
+    session: AsyncSession, completions: Sequence[tuple[str, datetime]], now: datetime
+) -> int:
+    """Mark COMPLETED the enrolments still running of each (flow, beginning)
+    (an ENROLMENTS_END timer's); how many."""
+    done = 0
+    for flow_id, begun_at in sorted(set(completions)):
+        began = (Enrolment.flow_id == flow_id) & (Enrolment.created_at == begun_at)
+        done += await _complete_where(session, began, now)
+    return done
+
+
+async def _complete_where(session: AsyncSession, which: ColumnElement[bool], now: datetime) -> int:
     result = await session.execute(
         update(Enrolment)
-        .where(Enrolment.id.in_(enrolment_ids), Enrolment.state == State.ACTIVE)
+        .where(which, Enrolment.state == State.ACTIVE)
         .values(state=State.COMPLETED, ended_at=now)
+        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

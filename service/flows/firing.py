@@ -15,7 +15,7 @@ from datetime import datetime
 from google.protobuf import json_format
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime.kinds import Kind
-from marketing_runtime.timestamps import epoch_micros, to_timestamp
+from marketing_runtime.timestamps import epoch_micros, from_epoch_micros, to_timestamp
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.validation import email_key
@@ -24,7 +24,7 @@ from service.events.bus_body import log_json
 from service.events.event_log import LogEvent, insert_log_rows
 from service.flows import timers
 from service.flows.definitions import TriggerKind
-from service.flows.enrolments import Candidate, Cause, complete, enrol
+from service.flows.enrolments import Candidate, Cause, complete, complete_begun, enrol
 from service.flows.people import contact_emails, lock_people, people
 from service.flows.triggers import CART_ABANDONED, load_flows
 from service.metrics import EVENTS_ACCEPTED, TIMER_LATENESS, TIMERS_FIRED
@@ -33,13 +33,19 @@ from service.storage.database import after_commit
 
 async def fire(session: AsyncSession, fired: Sequence[timers.Fired], now: datetime) -> None:
     """Act on timers just taken (oldest due first)."""
-    await lock_people(session, {f.contact_id for f in fired})
+    await lock_people(session, {f.contact_id for f in fired if f.contact_id is not None})
     carts = [f for f in fired if f.kind == timers.CART]
     win_backs = [f for f in fired if f.kind == timers.NO_PURCHASE]
     ends = [f for f in fired if f.kind == timers.ENROLMENT_END]
+    ended_together = [
+        (f.payload["flow_id"], from_epoch_micros(f.payload["begun_at"]))
+        for f in fired
+        if f.kind == timers.ENROLMENTS_END
+    ]
     await _abandon_carts(session, carts, now)
     await _win_back(session, win_backs, now)
     await complete(session, [uuid.UUID(f.key) for f in ends], now)
+    await complete_begun(session, ended_together, now)
     after_commit(session, lambda: _count(fired, now))
 
 
@@ -54,11 +60,11 @@ async def _abandon_carts(
 ) -> None:
     if not carts:
         return
-    emails = await contact_emails(session, {f.contact_id for f in carts})
+    emails = await contact_emails(session, {f.person for f in carts})
     logged: list[LogEvent] = []
     queued: list[tuple[str, Kind, bytes]] = []
     for f in carts:
-        email = emails.get(f.contact_id)
+        email = emails.get(f.person)
         if email is None:
             continue
         event = _abandoned(f, email)
@@ -106,21 +112,21 @@ async def _win_back(session: AsyncSession, due: Sequence[timers.Fired], now: dat
     if not due:
         return
     flows = {f.id: f for f in await load_flows(session)}
-    found = await people(session, {f.contact_id for f in due})
+    found = await people(session, {f.person for f in due})
     by_flow: dict[str, list[Candidate]] = {}
     for f in due:
         flow_id = f.key.split(":", 1)[0]
         flow = flows.get(flow_id)
-        person = found.get(f.contact_id)
+        person = found.get(f.person)
         if flow is None or flow.trigger.kind is not TriggerKind.NO_PURCHASE or person is None:
             continue  # the flow changed its trigger, or the contact is gone
         by_flow.setdefault(flow_id, []).append(
             Candidate(
-                f.contact_id,
+                f.person,
                 person.email,
                 person.suppressed,
                 person.consented,
-                f"no_purchase:{f.contact_id}:{epoch_micros(f.base_at)}",
+                f"no_purchase:{f.person}:{epoch_micros(f.base_at)}",
                 Cause(TriggerKind.NO_PURCHASE, "", f.base_at),
             )
         )

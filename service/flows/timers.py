@@ -24,7 +24,13 @@ from service.storage.models import Timer
 # Kinds of timer.
 CART = "cart"  # a cart's inactivity: key `<contact id>:<cart id>`
 NO_PURCHASE = "no_purchase"  # a win-back flow's: key `<flow id>:<contact id>`
-ENROLMENT_END = "enrolment_end"  # a running enrolment's completion: key its id
+# A running enrolment's completion: key its id (armed by releases before
+# ENROLMENTS_END; those still pending fire as they always did).
+ENROLMENT_END = "enrolment_end"
+# The completion of the enrolments one decision began in a flow (they share
+# their flow and beginning): key `<flow id>@<their beginning, epoch µs>`, no
+# contact. One timer for a restock's thousand enrolments, not a thousand.
+ENROLMENTS_END = "enrolments_end"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +39,7 @@ class Armed:
 
     kind: str
     key: str
-    contact_id: uuid.UUID
+    contact_id: uuid.UUID | None  # None: many people's (ENROLMENTS_END)
     due_at: datetime
     base_at: datetime
     payload: dict[str, Any]
@@ -45,10 +51,17 @@ class Fired:
 
     kind: str
     key: str
-    contact_id: uuid.UUID
+    contact_id: uuid.UUID | None
     due_at: datetime
     base_at: datetime
     payload: dict[str, Any]
+
+    @property
+    def person(self) -> uuid.UUID:
+        """The contact of a person's timer (every kind but ENROLMENTS_END)."""
+        if self.contact_id is None:
+            raise ValueError(f"a {self.kind} timer of no one: {self.key}")
+        return self.contact_id
 
 
 async def arm(session: AsyncSession, timers: Sequence[Armed], *, latest_wins: bool) -> None:

@@ -379,7 +379,8 @@ class Timer(Base):
 
     kind: Mapped[str] = mapped_column(String(24), primary_key=True)
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
-    contact_id: Mapped[uuid.UUID] = mapped_column(
+    # The person it is of; none for many people's (migration 0019).
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("marketing_contact.id", ondelete="CASCADE")
     )
     due_at: Mapped[datetime]

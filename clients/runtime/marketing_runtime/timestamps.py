@@ -61,3 +61,8 @@ def epoch_micros(when: datetime) -> int:
     if when.utcoffset() is None:
         when = when.astimezone(UTC)
     return (when - EPOCH) // _MICROSECOND
+
+
+def from_epoch_micros(micros: int) -> datetime:
+    """The UTC time `micros` microseconds after the epoch (`epoch_micros` undone)."""
+    return EPOCH + micros * _MICROSECOND

@@ -11,14 +11,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert
+from marketing_runtime.timestamps import epoch_micros
+from sqlalchemy import insert, select
 
 from service.consent.unsubscribing import unsubscribe
 from service.flows import firing, timers
 from service.flows.enrolments import exit_where
+from service.flows.triggers import load_flows
 from service.segments.rules import NewSegment, change_members, create_segment
 from service.storage.database import Database
-from service.storage.models import Enrolment, Flow, SegmentKind
+from service.storage.models import Enrolment, Flow, SegmentKind, Timer
 from service.workers.flow_worker import FlowWorker, TimerSettings
 from tests.harness import own_database
 from tests.service.flows.engine import (
@@ -316,5 +318,37 @@ def test_an_abandonment_and_a_purchase_taken_at_once_end_in_an_exit(flows_db: st
             )
             (recovery,) = await enrolments(db, email, "cart-recovery")
             assert recovery.state == "EXITED", f"round {n}"
+
+    run(flows_db, scenario)
+
+
+def test_enrolments_complete_when_their_flows_time_is_up_one_timer_per_instant(
+    flows_db: str,
+) -> None:
+    """The enrolments begun at one instant share one completion timer (of no one
+    person); when it fires, those still running are COMPLETED, an exited one stays
+    EXITED, and one begun later runs on until its own time."""
+
+    async def scenario(db: Database) -> None:
+        first, exited, later = _email("done-a"), _email("done-b"), _email("done-c")
+        await register(db, first, T0)
+        await register(db, exited, T0)
+        await register(db, later, T0 + timedelta(hours=1))
+        await log_event(db, exited, "placed_order", _order("o-done"), T0 + timedelta(hours=2))
+        async with db.transaction() as session:
+            (welcome,) = [f for f in await load_flows(session) if f.id == "welcome"]
+            pending = await session.scalars(
+                select(Timer.key).where(
+                    Timer.kind == timers.ENROLMENTS_END, Timer.key.like("welcome@%")
+                )
+            )
+            keys = set(pending)
+        assert {f"welcome@{epoch_micros(T0 + timedelta(hours=h))}" for h in (0, 1)} <= keys
+        up = T0 + welcome.completes_after
+        await FlowWorker(db, lambda: up).fire_all_due()
+        states = [(await welcomes(db, e))[0].state for e in (first, exited, later)]
+        assert states == ["COMPLETED", "EXITED", "ACTIVE"]
+        await FlowWorker(db, lambda: up + timedelta(hours=1)).fire_all_due()
+        assert (await welcomes(db, later))[0].state == "COMPLETED"
 
     run(flows_db, scenario)
