@@ -648,8 +648,8 @@ class EventLog(Base):
 
 class BackInStockSubscription(Base):
     """A person waiting for a product, or one variant (migration 0010). One
-    WAITING (or NOTIFYING) per person, product and variant; once notified,
-    skipped or removed it stays as the record of what happened."""
+    WAITING per person, product and variant; once notified, skipped or removed
+    it stays as the record of what happened (with the restock that answered it)."""
 
     __tablename__ = "marketing_back_in_stock_subscription"
 
@@ -659,7 +659,8 @@ class BackInStockSubscription(Base):
     )
     product_id: Mapped[str] = mapped_column(String(128))
     variant_id: Mapped[str] = mapped_column(String(128), default="")
-    # WAITING, NOTIFYING (picked by a restock), NOTIFIED, SKIPPED, REMOVED.
+    # WAITING, NOTIFIED, SKIPPED, REMOVED (NOTIFYING: picked by a restock,
+    # before migration 0020; none since).
     state: Mapped[str] = mapped_column(String(12), default="WAITING")
     reason: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(100), default="")
@@ -679,17 +680,23 @@ class BackInStockSubscription(Base):
         ),
         Index("ix_back_in_stock_product", "product_id", "variant_id", "created_at", "id"),
         Index("ix_back_in_stock_contact", "contact_id", "created_at", "id"),
+        # A restock's range, oldest first, of those still waiting (migration 0020).
         Index(
-            "ix_back_in_stock_notifying",
+            "ix_back_in_stock_waiting",
+            "product_id",
             "created_at",
             "id",
-            postgresql_where=text("state = 'NOTIFYING'"),
+            postgresql_where=text("state = 'WAITING'"),
         ),
     )
 
 
 class Restock(Base):
-    """A NotifyBackInStock call (migration 0010): the product as notified."""
+    """A NotifyBackInStock call (migration 0010): the product as notified, and
+    the range of subscriptions it answers (migration 0020): those waiting for
+    it (its variant, or any) up to the last one it picked, (`until_created_at`,
+    `until_id`), oldest first. The flow worker notifies them until none is left
+    (`finished_at`); none picked: finished as it was made."""
 
     __tablename__ = "marketing_restock"
 
@@ -703,6 +710,13 @@ class Restock(Base):
         Uuid, unique=True
     )  # the caller's retry key
     created_at: Mapped[datetime]
+    until_created_at: Mapped[datetime | None]
+    until_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_restock_open", "created_at", "id", postgresql_where=text("finished_at IS NULL")),
+    )
 
 
 class Engagement(Base):

@@ -183,7 +183,9 @@ def test_a_retried_restock_picks_no_one_else(on_db) -> None:
         first = await _notify(db, product, quantity=2, request_id=request_id)
         again = await _notify(db, product, quantity=2, request_id=request_id)
         assert again.id == first.id and again.picked == first.picked == 2
-        assert list((await _states(db, product)).values()).count("WAITING") == 2
+        await _worker(db).notify_all()
+        states = list((await _states(db, product)).values())
+        assert states.count("NOTIFIED") == states.count("WAITING") == 2
 
     on_db(scenario)
 
@@ -338,3 +340,46 @@ async def _begun_rows(db: Database, needle: str) -> int:
             {"needle": needle.encode()},
         )
         return int(found or 0)
+
+
+def test_a_restock_answers_those_waiting_when_it_was_made_and_finishes(on_db) -> None:
+    """Its range is the waiting it picked: one who joins after it waits on for the
+    next; one who leaves, or buys the product, before their batch is not notified;
+    once nobody in its range waits, the restock is finished."""
+
+    async def scenario(db: Database) -> None:
+        product = _product()
+        stays, leaves, buys, late = (_email(n) for n in ("stays", "leaves", "buys", "late"))
+        for n, email in enumerate((stays, leaves, buys)):
+            await _join(db, email, product, at=T0 + timedelta(seconds=n))
+        restock = await _notify(db, product)
+        assert restock.picked == 3
+        await _join(db, late, product, at=T0 + timedelta(days=1, seconds=1))
+        await rules.unsubscribe(db, email=leaves, product_id=product, variant_id="", now=T0)
+        await log_event(db, buys, "placed_order", _purchase(product), T0 + timedelta(days=1))
+        assert not await _finished(db, restock.id)
+        await _worker(db).notify_all()
+        assert await _states(db, product) == {
+            stays: "NOTIFIED",
+            leaves: "REMOVED",
+            buys: "REMOVED",
+            late: "WAITING",
+        }
+        assert await _finished(db, restock.id)
+
+    on_db(scenario)
+
+
+def _purchase(product: str) -> dict[str, object]:
+    return {
+        "order": {"order_id": f"o-{product}", "lines": [{"product_id": product, "quantity": 1}]}
+    }
+
+
+async def _finished(db: Database, restock_id: uuid.UUID) -> bool:
+    from service.storage.models import Restock
+
+    async with db.transaction() as session:
+        restock = await session.get(Restock, restock_id)
+        assert restock is not None
+        return restock.finished_at is not None

@@ -129,7 +129,8 @@ export enum BackInStockSubscription_State {
   WAITING = 1,
 
   /**
-   * Picked by a restock; the notification is being decided (moments).
+   * No longer set: a waiting subscription a restock answers stays WAITING
+   * until its notification is decided (moments; Restock.picked counts them).
    *
    * @generated from enum value: STATE_NOTIFYING = 2;
    */
@@ -196,7 +197,9 @@ export type Restock = Message<"marketing.v1.Restock"> & {
   product?: Product | undefined;
 
   /**
-   * Output only. Waiting subscriptions picked for notification.
+   * Output only. Waiting subscriptions picked for notification: the oldest
+   * waiting when the restock was made, at most `quantity`. One who leaves the
+   * waitlist or buys the product before being notified is not notified.
    *
    * @generated from field: int64 picked = 5;
    */
