@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import Counter
 import time
 from collections.abc import Awaitable, Callable
 
@@ -206,15 +207,18 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
     notified_at = await _until(
         lambda: _notified(engine, product), waiting, timeout_s=b.cfg.timeout_s * 5
     )
+    held_then = await _received(sandbox)
     held_at = await _until(lambda: _received(sandbox), waiting, timeout_s=b.cfg.timeout_s * 5)
     seconds = held_at - began
     b.stack.stop_replicas()
     ratio = bound / seconds
     b.note(
         f"{reply.restock.picked:,} waiting picked in {picked_s:.1f} s, all notified (ours) at "
-        f"{notified_at - began:.1f} s, all held by the provider at {seconds:.1f} s; "
+        f"{notified_at - began:.1f} s ({held_then:,} held by the provider then), all held by "
+        f"the provider at {seconds:.1f} s; "
         f"provider bound {bound:.1f} s for {calls} bulk calls -> ratio {ratio:.2f}"
     )
+    await _note_calls(b, sandbox, time.time() - (time.perf_counter() - began))
     b.results.update(
         waitlist_100k_notify_s=seconds,
         waitlist_100k_ratio=ratio,
@@ -226,6 +230,19 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
         Row("waitlist_100k_notify_s", seconds, "s", f"provider bound {bound:.1f} s", NOTIFY),
         Row("waitlist_100k_ratio", ratio, "", "bound / measured", RATIO),
     ]
+
+
+async def _note_calls(b: Bench, sandbox: SandboxApi, began_wall: float) -> None:
+    """When the provider's calls came (from the restock): how many in each second,
+    and its refusals."""
+    stamps = sorted(await sandbox.receipt_times())
+    refused = await sandbox.throttled_total()
+    per_second = Counter(int(at - began_wall) for at in stamps)
+    seconds = range(min(per_second, default=0), max(per_second, default=-1) + 1)
+    b.note(
+        f"provider calls: {len(stamps)}, {refused} refused (429); per second from the "
+        f"restock: {' '.join(f'{s}:{per_second[s]}' for s in seconds)}"
+    )
 
 
 async def _drain_leftovers(b: Bench) -> None:

@@ -77,9 +77,13 @@ class SandboxApi:
             return sum([len(await self.requests(path=path)) for path in self.events_paths])
         return len(await self.event_counts())
 
+    async def receipt_times(self) -> list[float]:
+        """Wall-clock received_at of each recorded request."""
+        return [wall(m.decode()) for m in _RECEIVED_AT.findall(await self.requests_raw())]
+
     async def receipt_span(self) -> tuple[float, float, int]:
         """Wall-clock (first, last) received_at of the recorded requests, and how many."""
-        stamps = [wall(m.decode()) for m in _RECEIVED_AT.findall(await self.requests_raw())]
+        stamps = await self.receipt_times()
         if not stamps:
             return float("nan"), float("nan"), 0
         return min(stamps), max(stamps), len(stamps)

@@ -109,9 +109,8 @@ def test_a_restock_still_notifying_is_carried_over_as_its_range(database_url: st
         migrate.upgrade(url)
         states = [s for _, s in asyncio.run(_rows(url, STATES))]
         assert states == ["WAITING"] * 4, "picked ones wait again, within the range"
-        restocks = dict(
-            asyncio.run(_rows(url, "SELECT id, finished_at IS NOT NULL FROM marketing_restock"))
-        )
+        rows = asyncio.run(_rows(url, "SELECT id, finished_at IS NOT NULL FROM marketing_restock"))
+        restocks = {row[0]: row[1] for row in rows}
         assert restocks == {ids["open"]: False, ids["done"]: True}
 
         migrate.downgrade(url, "0019")
