@@ -9,7 +9,7 @@ messages, not 100,000), each end as a KIND_ENROLMENT_CHANGED."""
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -322,8 +322,9 @@ def _message(
 
 
 def _count(flow_id: str, decisions: list[Decision]) -> None:
-    for d in decisions:
-        FLOW_DECISIONS.labels(flow_id, ENROLLED if d.enrolled else d.reason or "").inc()
+    outcomes = Counter(ENROLLED if d.enrolled else d.reason or "" for d in decisions)
+    for outcome, count in outcomes.items():
+        FLOW_DECISIONS.labels(flow_id, outcome).inc(count)
 
 
 async def exit_where(

@@ -53,14 +53,14 @@ async def people(session: AsyncSession, contact_ids: set[uuid.UUID]) -> dict[uui
             )
         )
     ).all()
-    keys = [email_key(email) for _, email, _ in rows]
+    keys = {contact_id: email_key(email) for contact_id, email, _ in rows}
     suppressed = set(
         await session.scalars(
-            select(Suppression.email_sha256).where(Suppression.email_sha256.in_(keys))
+            select(Suppression.email_sha256).where(Suppression.email_sha256.in_(keys.values()))
         )
     )
     return {
-        contact_id: Person(email, email_key(email) in suppressed, opted_in)
+        contact_id: Person(email, keys[contact_id] in suppressed, opted_in)
         for contact_id, email, opted_in in rows
     }
 

@@ -20,6 +20,12 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
+def _json_text(value: object) -> str:
+    """A JSONB value's text, as `json.dumps` wrote it (keys that are not strings
+    as strings), by orjson."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, connect_timeout_s: float = 5.0) -> None:
         self.engine = create_async_engine(
@@ -30,7 +36,9 @@ class Database:
             connect_args={"timeout": connect_timeout_s},
             # JSONB columns (custom properties, payloads) read back by orjson:
             # a full sync reads a million, and `json` took most of a read's time.
+            # And written by it: a restock's enrolments write a context each.
             json_deserializer=orjson.loads,
+            json_serializer=_json_text,
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
