@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import Counter
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from marketing.v1 import event_pb2
