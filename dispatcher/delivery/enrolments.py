@@ -29,7 +29,12 @@ from marketing_runtime.clock import Sleep
 from marketing_runtime.envelope import parse_delivery
 from nats.aio.msg import Msg
 
-from dispatcher.delivery.enrolment_changes import begun_work, change_enrolments, enrolment_work
+from dispatcher.delivery.enrolment_changes import (
+    CALLS_IN_FLIGHT,
+    begun_work,
+    change_enrolments,
+    enrolment_work,
+)
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import Holding, Interval
 from dispatcher.delivery.ordered import UNREADABLE, OrderedWorker, Work, unreadable
@@ -86,6 +91,15 @@ class EnrolmentsWorker(OrderedWorker):
         if delivery.type == bus_pb2.KIND_ENROLMENTS_BEGUN:
             return begun_work(msg, delivery)
         return [enrolment_work(msg, delivery)]
+
+    def _most_at_once(self) -> int | None:
+        """As many beginnings and ends as the calls in flight at once carry: a fetch
+        bounded by bytes may hold thousands of beginnings, and exits must not wait
+        behind them all (ActiveCampaign calls one person at a time)."""
+        per_call = max(
+            (lim.max_items for lim in self._provider.limits.enrolments.values()), default=1
+        )
+        return CALLS_IN_FLIGHT * per_call
 
     def _fences_of(self, aspect: str) -> Fences:
         return self._enrolment_fences  # every change read is an enrolment's

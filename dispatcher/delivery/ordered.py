@@ -67,7 +67,7 @@ NAMED_FAILURES = 10
 FENCES_IN_FLIGHT = 64
 
 
-@dataclass
+@dataclass(eq=False)  # each piece of work is itself: compared and hashed by identity
 class Work:
     msg: Msg
     delivery: bus_pb2.Delivery
@@ -94,9 +94,10 @@ class LeaseLost(Exception):
 
 
 class OrderedWorker(abc.ABC):
-    """Handles a fetched batch: reads it (`_read`), drops what is superseded, applies the
-    rest segment by segment (`_segments`, `_apply`), moves the fences, reports and acks.
-    Each provider call is retried in place, and goes only while the lease is held."""
+    """Handles a fetched batch: reads it (`_read`), and in parts of at most
+    `_most_at_once` pieces, one after another, drops what is superseded, applies the rest
+    segment by segment (`_segments`, `_apply`), moves the fences, reports and acks. Each
+    provider call is retried in place, and goes only while the lease is held."""
 
     def __init__(
         self,
@@ -155,25 +156,35 @@ class OrderedWorker(abc.ABC):
         endpoint waits at the gate for its own call alone."""
         return min((self._gate.pause_left(op) for op in self._operations()), default=0.0)
 
+    def _most_at_once(self) -> int | None:
+        """The most pieces of work handled together (a fetched batch is handled in
+        parts of at most this many, each settled before the next); None: all."""
+        return None
+
     async def handle(self, messages: list[Msg]) -> None:
-        work = [w for msg in messages for w in self._read(msg)]
+        read = [self._read(msg) for msg in messages]
         ended = self._connection_ended()  # of the connection these came on
         async with holding(
             messages, every_s=self._keepalive_s, sleep=self._sleep, ended=ended
         ) as held:
             try:
-                # Failed already (unreadable): reported with the rest, never sent.
-                unreadable = [w for w in work if w.failed]
-                readable = [w for w in work if not w.failed]
-                superseded = await self._drop_superseded(readable)
-                live = [w for w in readable if w not in superseded]
-                for segment in self._segments(live):
-                    await self._apply(segment, held)
-                await self._finish([*live, *unreadable], superseded, held)
+                for part in in_parts(read, self._most_at_once()):
+                    await self._handle_part(part, held)
             except* (LeaseLost, ConnectionEnded) as lost:
                 reason = "lease lost" if lost.subgroup(LeaseLost) else "NATS connection ended"
                 count = await held.hand_back()
                 log.warning("%s mid-batch: %d messages handed back", reason, count)
+
+    async def _handle_part(self, work: list[Work], held: Holding) -> None:
+        # Failed already (unreadable): reported with the rest, never sent.
+        unreadable = [w for w in work if w.failed]
+        readable = [w for w in work if not w.failed]
+        superseded = await self._drop_superseded(readable)
+        gone = set(superseded)
+        live = [w for w in readable if w not in gone]
+        for segment in self._segments(live):
+            await self._apply(segment, held)
+        await self._finish([*live, *unreadable], superseded, held)
 
     async def _drop_superseded(self, work: list[Work]) -> list[Work]:
         """Older changes of the same person and aspect, in this batch or already applied."""
@@ -284,6 +295,17 @@ class OrderedWorker(abc.ABC):
                 await self._fences_of(aspect).advance(aspect, contact_key, sequence, absent=absent)
 
         await asyncio.gather(*(advance(*key, sequence) for key, sequence in newest.items()))
+
+
+def in_parts(read: list[list[Work]], most: int | None) -> list[list[Work]]:
+    """Each message's work in order, in parts of at most `most` pieces (a message's
+    pieces stay together, however many)."""
+    parts: list[list[Work]] = []
+    for pieces in read:
+        if not parts or (most is not None and len(parts[-1]) + len(pieces) > most):
+            parts.append([])
+        parts[-1].extend(pieces)
+    return [part for part in parts if part]
 
 
 def _begun_fence(batch: bus_pb2.Delivery) -> tuple[str, str]:

@@ -169,11 +169,13 @@ async def forget_person(session: AsyncSession, contact_key: str, email: str) -> 
 
 
 # The rows of many people's beginnings that may name the person: their
-# partial index (migration 0019) keeps this to those rows; the payload is
-# then read to be sure (an address may be part of another).
+# partial index (migration 0019) keeps this to those rows (one per batch of
+# beginnings, kept while outbox rows are); the payload is then read to be
+# sure (an address may be part of another).
 _BEGUN_NAMING = text(
     "SELECT id, payload FROM marketing_outbox "
-    "WHERE kind = 'enrolments.begun' AND position(:email IN payload) > 0 FOR UPDATE"
+    "WHERE kind = 'enrolments.begun' AND contact_key = '' "
+    "AND position(:email IN payload) > 0 FOR UPDATE"
 )
 _BEGUN_REWRITTEN = text("UPDATE marketing_outbox SET payload = :payload WHERE id = :id")
 _BEGUN_EMPTIED = text(

@@ -38,9 +38,6 @@ ENROLLED = "enrolled"
 # large).
 BEGUN_PER_MESSAGE = 1000
 BEGUN_MAX_BYTES = 256 * 1024
-# Such a row's contact_key: it is many people's (outbox.forget_person finds a
-# person in it by their email).
-BEGUN_KEY = outbox.MANY_PEOPLE
 # A batch's triggers already decided, and its people's earlier enrolments:
 # each looked up by its own key (LATERAL: one index probe per trigger or
 # person), on the index that leads with it (the trigger's, the person's). The
@@ -262,8 +259,15 @@ async def _tell_provider_begun(
             size = 0
         messages[-1].begun.append(change)
         size += item_size
-    rows = [(BEGUN_KEY, bus_pb2.KIND_ENROLMENTS_BEGUN, m.SerializeToString()) for m in messages]
+    rows = [(_key_of(m), bus_pb2.KIND_ENROLMENTS_BEGUN, m.SerializeToString()) for m in messages]
     await outbox.enqueue_many(session, rows, now=now)
+
+
+def _key_of(message: bus_pb2.EnrolmentsBegun) -> str:
+    """A row of one person's beginnings (a registration's welcome) is theirs, as any
+    row of theirs: erasure finds it by their key. Many people's is no one's."""
+    people = {b.email for b in message.begun}
+    return email_key(people.pop()) if len(people) == 1 else outbox.MANY_PEOPLE
 
 
 def _change(

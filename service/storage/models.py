@@ -648,8 +648,9 @@ class EventLog(Base):
 
 class BackInStockSubscription(Base):
     """A person waiting for a product, or one variant (migration 0010). One
-    WAITING per person, product and variant; once notified, skipped or removed
-    it stays as the record of what happened (with the restock that answered it)."""
+    WAITING (or NOTIFYING) per person, product and variant; once notified,
+    skipped or removed it stays as the record of what happened (with the
+    restock that answered it)."""
 
     __tablename__ = "marketing_back_in_stock_subscription"
 
@@ -659,8 +660,8 @@ class BackInStockSubscription(Base):
     )
     product_id: Mapped[str] = mapped_column(String(128))
     variant_id: Mapped[str] = mapped_column(String(128), default="")
-    # WAITING, NOTIFIED, SKIPPED, REMOVED (NOTIFYING: picked by a restock,
-    # before migration 0020; none since).
+    # WAITING, NOTIFYING (picked by a restock with a quantity), NOTIFIED,
+    # SKIPPED, REMOVED.
     state: Mapped[str] = mapped_column(String(12), default="WAITING")
     reason: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(100), default="")
@@ -680,6 +681,12 @@ class BackInStockSubscription(Base):
         ),
         Index("ix_back_in_stock_product", "product_id", "variant_id", "created_at", "id"),
         Index("ix_back_in_stock_contact", "contact_id", "created_at", "id"),
+        Index(
+            "ix_back_in_stock_notifying",
+            "created_at",
+            "id",
+            postgresql_where=text("state = 'NOTIFYING'"),
+        ),
         # A restock's range, oldest first, of those still waiting (migration 0020).
         Index(
             "ix_back_in_stock_waiting",
@@ -692,11 +699,12 @@ class BackInStockSubscription(Base):
 
 
 class Restock(Base):
-    """A NotifyBackInStock call (migration 0010): the product as notified, and
-    the range of subscriptions it answers (migration 0020): those waiting for
-    it (its variant, or any) up to the last one it picked, (`until_created_at`,
-    `until_id`), oldest first. The flow worker notifies them until none is left
-    (`finished_at`); none picked: finished as it was made."""
+    """A NotifyBackInStock call (migration 0010): the product as notified.
+    Without a quantity, the range of subscriptions it answers (migration 0020):
+    those waiting for it (its variant, or any), oldest first, up to the last
+    one (`until_created_at`, `until_id`); the flow worker notifies them until
+    none waits (`finished_at`). With a quantity (or none waiting) it is
+    finished as it is made: its picked subscriptions are NOTIFYING."""
 
     __tablename__ = "marketing_restock"
 
@@ -912,7 +920,7 @@ class Outbox(Base):
         Index(
             "ix_marketing_outbox_enrolments_begun",
             "seq",
-            postgresql_where=text("kind = 'enrolments.begun'"),
+            postgresql_where=text("kind = 'enrolments.begun' AND contact_key = ''"),
         ),
     )
 

@@ -16,8 +16,9 @@ from service.errors import Violations
 from service.events.payload_json import payload_dict
 from service.flows.names import enrolment_name
 from service.storage.database import Database
-from service.waitlists import rules
-from service.waitlists.rules import RestockView, SubscriptionView
+from service.waitlists import restocks, rules
+from service.waitlists.restocks import RestockView
+from service.waitlists.rules import SubscriptionView
 from service.waitlists.states import STATES
 
 BACK_IN_STOCK_FLOW = "back-in-stock"
@@ -102,7 +103,7 @@ class WaitlistHandlers:
         v.raise_if_any()
         product = payload_dict(request.product, [])
         product.setdefault("product_id", request.product_id)
-        restock = await rules.notify(
+        restock = await restocks.notify(
             self._db,
             product_id=request.product_id,
             variant_id=request.variant_id,

@@ -1,9 +1,6 @@
-"""Back-in-stock waitlists: joining and leaving one, listing them, and a
-restock recording the range of waiting subscriptions it answers. The
-notifications themselves are decided by the flow worker
-(service.waitlists.notifying), a batch per transaction, so a restock of
-100,000 waiting people answers at once and never holds a transaction for the
-whole list."""
+"""Back-in-stock waitlists: joining and leaving one, and listing them. A
+restock (service.waitlists.restocks) says whom it answers; the flow worker
+notifies them (service.waitlists.notifying)."""
 
 from __future__ import annotations
 
@@ -12,10 +9,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from marketing.bus.v1 import bus_pb2
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common import validation as check
@@ -26,8 +22,8 @@ from service.errors import NotFoundError, Violations
 from service.flows.people import contact_emails
 from service.segments import membership
 from service.storage.database import Database
-from service.storage.models import BackInStockSubscription, Contact, Restock
-from service.waitlists.states import REMOVED, WAITING
+from service.storage.models import BackInStockSubscription, Contact
+from service.waitlists.states import NOTIFYING, REMOVED, WAITING
 
 UNSUBSCRIBED = "unsubscribed"
 MAX_ID = 128
@@ -54,16 +50,6 @@ class SubscriptionView:
 class SubscriptionPage:
     subscriptions: list[SubscriptionView]
     next_page_token: str
-
-
-@dataclass(frozen=True)
-class RestockView:
-    id: uuid.UUID
-    product_id: str
-    variant_id: str
-    product: dict[str, Any]
-    picked: int
-    created_at: datetime
 
 
 def check_product(v: Violations, product_id: str, variant_id: str, prefix: str = "") -> None:
@@ -144,7 +130,7 @@ async def _waiting(
     product_id: str,
     variant_id: str,
     *,
-    states: tuple[str, ...] = (WAITING,),
+    states: tuple[str, ...] = (WAITING, NOTIFYING),
 ) -> BackInStockSubscription | None:
     return await session.scalar(
         select(BackInStockSubscription)
@@ -197,106 +183,6 @@ async def list_subscriptions(
             (BackInStockSubscription.created_at, BackInStockSubscription.id),
         )
         return SubscriptionPage(await views(session, rows), token)
-
-
-async def notify(
-    db: Database,
-    *,
-    product_id: str,
-    variant_id: str,
-    quantity: int | None,
-    product: dict[str, Any],
-    request_id: uuid.UUID | None,
-    now: datetime,
-) -> RestockView:
-    """Record the restock with the waiting subscriptions it answers (oldest
-    first, at most `quantity`: their range, and how many): the flow worker
-    notifies them. A `request_id` already used returns that restock and picks
-    no one."""
-    async with db.transaction() as session:
-        if request_id is not None:
-            # The request's own lock: a retry racing its original waits for it.
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext(:rid))"), {"rid": str(request_id)}
-            )
-            earlier = await session.scalar(select(Restock).where(Restock.request_id == request_id))
-            if earlier is not None:
-                return _restock_view(earlier)
-        answered = await _answered(session, product_id, variant_id, quantity)
-        restock = Restock(
-            id=uuid.uuid4(),
-            product_id=product_id,
-            variant_id=variant_id,
-            quantity=quantity,
-            product=product,
-            picked=answered.count if answered else 0,
-            request_id=request_id,
-            created_at=now,
-            until_created_at=answered.last_created_at if answered else None,
-            until_id=answered.last_id if answered else None,
-            finished_at=None if answered else now,
-        )
-        session.add(restock)
-        await session.flush()
-        return _restock_view(restock)
-
-
-def _restock_view(restock: Restock) -> RestockView:
-    return RestockView(
-        restock.id,
-        restock.product_id,
-        restock.variant_id,
-        restock.product,
-        restock.picked,
-        restock.created_at,
-    )
-
-
-# The waiting subscriptions a restock answers: without a variant, every one of
-# the product's; one without a variant is answered by a restock of any; none an
-# earlier restock still notifying answers (it notifies them: the flow worker
-# takes the oldest restock first). Their count and the last of them (oldest
-# first), read once through the index of the waiting (nothing is written to
-# them: the flow worker notifies the range).
-_ANSWERED = text(
-    """
-    SELECT created_at, id, count(*) OVER () AS answered FROM (
-        SELECT s.created_at, s.id FROM marketing_back_in_stock_subscription s
-        WHERE s.product_id = :product AND s.state = 'WAITING'
-          AND (:variant = '' OR s.variant_id IN ('', :variant))
-          AND NOT EXISTS (
-              SELECT 1 FROM marketing_restock r
-              WHERE r.finished_at IS NULL AND r.product_id = s.product_id
-                AND (r.variant_id = '' OR s.variant_id IN ('', r.variant_id))
-                AND (s.created_at, s.id) <= (r.until_created_at, r.until_id)
-          )
-        ORDER BY s.created_at, s.id
-        LIMIT :most
-    ) AS picked
-    ORDER BY created_at DESC, id DESC
-    LIMIT 1
-    """
-)
-
-
-@dataclass(frozen=True)
-class _Answered:
-    count: int
-    last_created_at: datetime
-    last_id: uuid.UUID
-
-
-async def _answered(
-    session: AsyncSession, product_id: str, variant_id: str, quantity: int | None
-) -> _Answered | None:
-    """How many waiting subscriptions a restock answers, and the last of them;
-    None: none."""
-    row = (
-        await session.execute(
-            _ANSWERED, {"product": product_id, "variant": variant_id, "most": quantity}
-        )
-    ).first()
-    return None if row is None else _Answered(int(row.answered), row.created_at, row.id)
 
 
 async def views(

@@ -20,9 +20,6 @@ WAITING, NOTIFYING, NOTIFIED, SKIPPED, REMOVED = (
     "SKIPPED",
     "REMOVED",
 )
-# NOTIFYING (picked by a restock, to be notified) is no longer set: a restock
-# records the range it answers instead (migration 0020). Still a state the
-# API may be asked to list by.
 STATES = (WAITING, NOTIFYING, NOTIFIED, SKIPPED, REMOVED)
 PURCHASED = "purchased"
 

@@ -131,3 +131,30 @@ def test_messages_kept_for_the_next_fetch_are_kept_alive(nats_server: NatsServer
 
 async def _at_least(counts: dict[str, int], keys: int, each: int) -> bool:
     return len(counts) >= keys and all(n >= each for n in counts.values())
+
+
+def test_a_fetch_bounded_by_bytes_takes_what_fits_and_the_rest_comes_next(
+    nats_server: NatsServer,
+) -> None:
+    """Each pull request asks for at most `max_bytes` (the server ends it early, with a
+    status, once the next message would not fit): batches stay within the bound, in
+    order, and nothing is lost or handed out twice."""
+    payload = 50_000
+
+    async def scenario(nc: Any, js: Any, name: str) -> None:
+        for i in range(12):
+            await js.publish(f"{name}.x", str(i).encode().ljust(payload, b" "))
+        puller = PullConsumer(nc, stream=name, durable="d")
+        seen: list[int] = []
+        sizes: list[int] = []
+        while len(seen) < 12:
+            batch = await puller.fetch(10, wait_s=2.0, linger_s=0.2, max_bytes=3 * payload + 1000)
+            assert batch, "every fetch brings something"
+            sizes.append(len(batch))
+            seen += [int(m.data) for m in batch]
+            for msg in batch:
+                await msg.ack()
+        assert seen == list(range(12))
+        assert max(sizes) <= 3 < 10
+
+    _run(nats_server, scenario, 0)

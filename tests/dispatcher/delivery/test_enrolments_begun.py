@@ -19,7 +19,13 @@ from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
 from marketing_runtime.person_keys import person_key
 
+from dispatcher.delivery.enrolment_changes import CALLS_IN_FLIGHT
+from dispatcher.delivery.enrolments import EnrolmentsWorker
+from dispatcher.delivery.ordered import in_parts
 from dispatcher.delivery.outcomes import Outcome
+from dispatcher.providers.activecampaign import ActiveCampaignClient, TrackingAccount
+from dispatcher.providers.base import Provider
+from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox
 from tests.bus_helpers import delivery
@@ -40,6 +46,8 @@ from tests.dispatcher.delivery.test_enrolments import (
     klaviyo,
     person,
 )
+from tests.dispatcher.helpers import API_KEY
+from tests.dispatcher.providers.under_test import AC_ACTID, AC_EVENT_KEY, AC_KEY
 from tests.processes import NatsServer
 
 
@@ -122,6 +130,41 @@ def test_klaviyo_an_end_supersedes_only_its_own_beginning_of_a_message(
     assert sandbox.event_counts() == {enrolment_of(second): 1}
     assert begun_fence(own_nats, message) == 3
     assert enrolment_fence(own_nats, first) == 4
+
+
+def test_klaviyo_an_end_of_a_beginning_handed_out_before_sends_its_exit(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    """The message was handed out before (a replica may have sent it and died before
+    its fence moved), and comes again with its first beginning's end: that beginning
+    is superseded, but its end's exit goes; the other beginning is sent."""
+    first, second = starting(person()), starting(person())
+    message = begun(3, first, second)
+    ended = ending(first, 4)
+
+    async def scenario() -> dict[str, Outcome]:
+        bus = await _on_bus(own_nats)
+        client = klaviyo(sandbox)()
+        reporter = Recording(bus)
+        try:
+            worker = await _worker(bus, client, reporter)
+            await _publish(bus, [message])
+            (handed_out,) = await _pull(bus, 1)
+            await handed_out.nak()
+            await _publish(bus, [ended])
+            await worker.handle(await _pull(bus, 2))
+        finally:
+            await client.aclose()
+            await bus.close()
+        return reporter.outcomes
+
+    outcomes = asyncio.run(scenario())
+
+    assert [outcomes[d.id].outcome for d in (message, ended)] == [DELIVERED, DELIVERED]
+    assert sandbox.event_counts() == {
+        enrolment_of(second): 1,
+        f"{enrolment_of(first)}:exit": 1,
+    }
 
 
 def test_klaviyo_a_beginning_whose_end_was_applied_first_is_not_sent(
@@ -218,3 +261,24 @@ def test_activecampaign_a_message_of_many_beginnings_enrols_each_with_one_result
         enrolled = automation_enrolments(ac, s.enrolment_changed.email)
         assert enrolled is not None and len(enrolled) == 1
     assert begun_fence(own_nats, message) == 2
+
+
+def test_a_fetched_batch_is_handled_in_parts_of_what_the_calls_in_flight_carry() -> None:
+    """Klaviyo's calls carry 1,000 beginnings, ActiveCampaign's one person: a fetch of
+    thousands is handled (fenced, reported, acked) a part at a time, so an exit waits
+    for one part, not the whole fetch; a message's beginnings stay in one part."""
+    klaviyo_parts = CALLS_IN_FLIGHT * 1000
+    assert _most_at_once(KlaviyoClient(API_KEY, base_url="http://unused")) == klaviyo_parts
+    tracking = TrackingAccount(AC_ACTID, AC_EVENT_KEY, "http://unused")
+    assert _most_at_once(ActiveCampaignClient("http://unused", AC_KEY, tracking)) == CALLS_IN_FLIGHT
+    read: Any = [["a"] * 3, ["b"] * 5, ["c"], ["d"] * 2]  # pieces of work, as letters
+    parts: Any = in_parts(read, 6)
+    assert parts == [["a"] * 3, ["b"] * 5 + ["c"], ["d"] * 2]
+    whole: Any = in_parts(read, None)
+    assert whole == [["a"] * 3 + ["b"] * 5 + ["c"] + ["d"] * 2]
+
+
+def _most_at_once(provider: Provider) -> int | None:
+    worker = EnrolmentsWorker.__new__(EnrolmentsWorker)
+    worker._provider = provider
+    return worker._most_at_once()

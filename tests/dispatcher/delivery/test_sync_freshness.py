@@ -154,7 +154,10 @@ async def stage(own_nats: NatsServer, sandbox: Sandbox) -> AsyncIterator[Stage]:
         gate = ProviderGate()
         budgets = await current.js.key_value(topology.BUDGET_BUCKET)
         gate.share(SharedBudget(budgets, f"test-{uuid.uuid4().hex[:12]}", provider.limits))
-        lease = await held_lease(current.bus)
+        # Held for the whole example: one whose calls wait out the sandbox's minute (its
+        # windows are the test's, shared by every example) would lose a shorter lease
+        # and hand its batch back, which is not what this test is about.
+        lease = await held_lease(current.bus, ttl_s=600)
         contacts = await contacts_worker(current.bus, provider, lease, gate=gate, max_attempts=5)
         result = Stage(current, contacts, _worker(current, provider, gate=gate, max_attempts=5))
         try:

@@ -1,8 +1,8 @@
 """Migration 0020 on a real PostgreSQL: a restock still notifying when it runs (its
-subscriptions NOTIFYING, picked one by one as before) is carried over as the range of
-those subscriptions, WAITING again, and the flow worker notifies exactly them; a
-restock done before is finished. A downgrade gives an open restock's range back as
-NOTIFYING subscriptions."""
+subscriptions picked, NOTIFYING, as every restock picked before) keeps them, and the
+flow worker notifies exactly them; the restocks made before are finished as ranges. A
+downgrade gives an open range back as NOTIFYING subscriptions of its restock, which the
+worker then notifies."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.storage import migrate
 from service.storage.database import Database
+from service.waitlists import restocks
 from service.workers.flow_worker import FlowWorker
 from tests.harness import own_database
 
@@ -102,22 +103,43 @@ STATES = (
 )
 
 
-def test_a_restock_still_notifying_is_carried_over_as_its_range(database_url: str) -> None:
+def test_picked_subscriptions_are_notified_across_the_migration_and_back(
+    database_url: str,
+) -> None:
     with own_database(database_url, "restock_range_migration") as url:
         migrate.downgrade(url, "0019")
         ids = asyncio.run(_before(url))
         migrate.upgrade(url)
         states = [s for _, s in asyncio.run(_rows(url, STATES))]
-        assert states == ["WAITING"] * 4, "picked ones wait again, within the range"
-        rows = asyncio.run(_rows(url, "SELECT id, finished_at IS NOT NULL FROM marketing_restock"))
-        restocks = {row[0]: row[1] for row in rows}
-        assert restocks == {ids["open"]: False, ids["done"]: True}
-
-        migrate.downgrade(url, "0019")
-        states = [s for _, s in asyncio.run(_rows(url, STATES))]
         assert states == ["NOTIFYING", "NOTIFYING", "WAITING", "WAITING"]
-
-        migrate.upgrade(url)
+        rows = asyncio.run(_rows(url, "SELECT id, finished_at IS NOT NULL FROM marketing_restock"))
+        assert {row[0]: row[1] for row in rows} == {ids["open"]: True, ids["done"]: True}
         asyncio.run(_notify_all(url))
         states = [s for _, s in asyncio.run(_rows(url, STATES))]
         assert states == ["NOTIFIED", "NOTIFIED", "WAITING", "WAITING"]
+
+        asyncio.run(_restock(url))  # a range: the two waiting
+        migrate.downgrade(url, "0019")
+        states = [s for _, s in asyncio.run(_rows(url, STATES))]
+        assert states == ["NOTIFIED", "NOTIFIED", "NOTIFYING", "NOTIFYING"]
+        migrate.upgrade(url)
+        asyncio.run(_notify_all(url))
+        states = [s for _, s in asyncio.run(_rows(url, STATES))]
+        assert states == ["NOTIFIED"] * 4
+
+
+async def _restock(url: str) -> None:
+    db = Database(url)
+    try:
+        restock = await restocks.notify(
+            db,
+            product_id=PRODUCT,
+            variant_id="",
+            quantity=None,
+            product={"url": "https://shop.example/mug"},
+            request_id=None,
+            now=T0 + timedelta(days=2),
+        )
+        assert restock.picked == 2
+    finally:
+        await db.close()

@@ -21,7 +21,7 @@ from service.consent.unsubscribing import unsubscribe
 from service.errors import InvalidArgumentError, NotFoundError, Violations
 from service.storage.database import Database
 from service.storage.models import Enrolment
-from service.waitlists import rules
+from service.waitlists import restocks, rules
 from service.workers.flow_worker import FlowWorker, TimerSettings
 from tests.harness import own_database
 from tests.service.flows.engine import Scenario, enrolments, log_event, outbox_kinds, scenarios_on
@@ -63,7 +63,7 @@ async def _notify(
     quantity: int | None = None,
     request_id: uuid.UUID | None = None,
 ):
-    return await rules.notify(
+    return await restocks.notify(
         db,
         product_id=product,
         variant_id=variant,
@@ -302,10 +302,14 @@ def test_property_34_a_purchase_takes_the_buyer_off_its_waitlist(on_db, waits_fo
     on_db(scenario)
 
 
-def test_an_erasure_takes_the_person_out_of_a_message_of_many_beginnings(on_db) -> None:
+@pytest.mark.parametrize("status", ["PENDING", "IN_FLIGHT"])
+def test_an_erasure_takes_the_person_out_of_a_message_of_many_beginnings(
+    on_db, status: str
+) -> None:
     """A restock's notifications are one KIND_ENROLMENTS_BEGUN row for many people:
-    erasing one of them before it leaves takes their beginning out and keeps the
-    others'; once nobody is left the row itself goes (it has not left yet)."""
+    erasing one of them takes their beginning out and keeps the others'. Once nobody
+    is left, a row that has not left yet goes; one on the bus stays, for its result,
+    without anyone's data."""
     from service.contacts.rules import delete_contact
 
     async def scenario(db: Database) -> None:
@@ -317,14 +321,28 @@ def test_an_erasure_takes_the_person_out_of_a_message_of_many_beginnings(on_db) 
         await _worker(db).notify_all()
         assert set((await _states(db, product)).values()) == {"NOTIFIED"}
         assert [(await outbox_kinds(db, e)).count("enrolments.begun") for e in emails] == [1] * 3
-        assert await _begun_rows(db, emails[0]) == 1
+        assert await _begun_rows(db, product) == 1
+        async with db.transaction() as session:
+            row_id = await session.scalar(
+                sql(
+                    "UPDATE marketing_outbox SET status = CAST(:status AS outbox_status) "
+                    "WHERE kind = 'enrolments.begun' AND position(:needle IN payload) > 0 "
+                    "RETURNING id"
+                ),
+                {"status": status, "needle": product.encode()},
+            )
         for n, email in enumerate(emails):
             (enrolment,) = await enrolments(db, email, "back-in-stock")
             await delete_contact(db, name=f"contacts/{enrolment.contact_id}", now=T0)
             assert "enrolments.begun" not in await outbox_kinds(db, email)
             for other in emails[n + 1 :]:
                 assert (await outbox_kinds(db, other)).count("enrolments.begun") == 1
-        assert await _begun_rows(db, product) == 0, "the row named the product: it is gone"
+        assert await _begun_rows(db, product) == 0, "nobody's data is left in it"
+        async with db.transaction() as session:
+            left = await session.scalar(
+                sql("SELECT payload FROM marketing_outbox WHERE id = :id"), {"id": row_id}
+            )
+        assert left == (b"" if status == "IN_FLIGHT" else None)
 
     on_db(scenario)
 
@@ -383,3 +401,27 @@ async def _finished(db: Database, restock_id: uuid.UUID) -> bool:
         restock = await session.get(Restock, restock_id)
         assert restock is not None
         return restock.finished_at is not None
+
+
+def test_two_restocks_at_once_answer_each_person_once(on_db) -> None:
+    """Restocks of one product are made one at a time: of two at once, the later
+    answers nobody the earlier (still notifying) answers, with or without a
+    quantity, and everyone is notified once."""
+
+    async def scenario(db: Database) -> None:
+        product = _product()
+        emails = [_email("twice") for _ in range(6)]
+        for n, email in enumerate(emails):
+            await _join(db, email, product, at=T0 + timedelta(seconds=n))
+        ranges = await asyncio.gather(_notify(db, product), _notify(db, product))
+        assert sorted(r.picked for r in ranges) == [0, 6]
+        more = _email("more")
+        await _join(db, more, product, at=T0 + timedelta(days=1))
+        quantity = await _notify(db, product, quantity=5)
+        assert quantity.picked == 1, "the one who joined since: the others are answered"
+        await _worker(db).notify_all()
+        assert set((await _states(db, product)).values()) == {"NOTIFIED"}
+        for email in [*emails, more]:
+            assert len(await enrolments(db, email, "back-in-stock")) == 1
+
+    on_db(scenario)

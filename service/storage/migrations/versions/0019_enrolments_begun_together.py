@@ -1,13 +1,17 @@
 """enrolments begun together: the outbox and the timers keep one row for the
-enrolments one decision began (a restock's thousand), not one per person.
+enrolments one decision began (a restock's batch), not one per person.
 
-- A partial index over the outbox rows of kind `enrolments.begun`, each of which
-  holds many people's beginnings. An erasure finds the person's rows by their
-  contact key, and these rows have none; it reads them by this index and takes the
-  person's beginnings out (`service/deliveries/outbox.py`). The index holds only
-  those rows, a thousandth of the enrolments begun.
+- A partial index over the outbox rows of kind `enrolments.begun` that hold many
+  people's beginnings (`contact_key` empty; one person's row is keyed by them). An
+  erasure finds the person's rows by their contact key, and these rows have none;
+  it reads them by this index and takes the person's beginnings out
+  (`service/deliveries/outbox.py`). The index holds only those rows: one per batch
+  of up to 1,000 beginnings.
 - A timer may be no one person's (`contact_id` NULL): one `enrolments_end` timer
-  completes a decision's enrolments (`service/flows/timers.py`).
+  completes the enrolments begun in a flow at one instant (`service/flows/timers.py`).
+
+Going back refuses while `enrolments.begun` rows wait to be published or re-driven
+(PENDING, FAILED): a release before cannot read them. Let the outbox drain first.
 
 Revision ID: 0019
 Revises: 0018
@@ -32,11 +36,22 @@ def upgrade() -> None:
         _NAME,
         "marketing_outbox",
         ["seq"],
-        postgresql_where=sa.text("kind = 'enrolments.begun'"),
+        postgresql_where=sa.text("kind = 'enrolments.begun' AND contact_key = ''"),
     )
 
 
 def downgrade() -> None:
+    waiting = op.get_bind().scalar(
+        sa.text(
+            "SELECT count(*) FROM marketing_outbox "
+            "WHERE kind = 'enrolments.begun' AND status IN ('PENDING', 'FAILED')"
+        )
+    )
+    if waiting:
+        raise RuntimeError(
+            f"{waiting} outbox rows of kind enrolments.begun are PENDING or FAILED: a release "
+            "before migration 0019 cannot read them. Let them be delivered (or dropped) first."
+        )
     op.drop_index(_NAME, table_name="marketing_outbox")
     # Each decision's completion becomes its enrolments' own, as before.
     op.execute(

@@ -129,8 +129,8 @@ export enum BackInStockSubscription_State {
   WAITING = 1,
 
   /**
-   * No longer set: a waiting subscription a restock answers stays WAITING
-   * until its notification is decided (moments; Restock.picked counts them).
+   * Picked by a restock with a `quantity`; the notification is being decided
+   * (moments). One a restock without a quantity answers stays WAITING until then.
    *
    * @generated from enum value: STATE_NOTIFYING = 2;
    */
@@ -198,7 +198,8 @@ export type Restock = Message<"marketing.v1.Restock"> & {
 
   /**
    * Output only. Waiting subscriptions picked for notification: the oldest
-   * waiting when the restock was made, at most `quantity`. One who leaves the
+   * waiting when the restock was made (none an earlier restock still notifying
+   * answers), at most `quantity`. Without a quantity, one who leaves the
    * waitlist or buys the product before being notified is not notified.
    *
    * @generated from field: int64 picked = 5;
