@@ -270,30 +270,9 @@ def _key_of(message: bus_pb2.EnrolmentsBegun) -> str:
     return email_key(people.pop()) if len(people) == 1 else outbox.MANY_PEOPLE
 
 
-def _change(
-    flow_id: str,
-    enrolment_id: uuid.UUID,
-    email: str,
-    key: str,
-    context: dict[str, Any] | None,
-    provider: ProviderFlow,
-    now: datetime,
-    *,
-    exit_reason: str = "",
-    others_active: bool = False,
-) -> tuple[str, Kind, bytes]:
-    message = _message(
-        flow_id,
-        enrolment_id,
-        email,
-        key,
-        context,
-        provider,
-        now,
-        exit_reason=exit_reason,
-        others_active=others_active,
-    )
-    return email_key(email), bus_pb2.KIND_ENROLMENT_CHANGED, message.SerializeToString()
+def _ended(message: bus_pb2.EnrolmentChanged) -> tuple[str, Kind, bytes]:
+    """An end's outbox row: its person's, a KIND_ENROLMENT_CHANGED of its own."""
+    return email_key(message.email), bus_pb2.KIND_ENROLMENT_CHANGED, message.SerializeToString()
 
 
 def _message(
@@ -364,16 +343,18 @@ async def exit_where(
         return []
     still_running = await _running(session, {(r[1], r[2]) for r in rows})
     changes = [
-        _change(
-            flow_id,
-            id_,
-            email,
-            key,
-            None,
-            ProviderFlow(*provider),
-            now,
-            exit_reason=reason,
-            others_active=(flow_id, contact_id) in still_running,
+        _ended(
+            _message(
+                flow_id,
+                id_,
+                email,
+                key,
+                None,
+                ProviderFlow(*provider),
+                now,
+                exit_reason=reason,
+                others_active=(flow_id, contact_id) in still_running,
+            )
         )
         for id_, flow_id, contact_id, key, email, *provider in sorted(
             rows, key=lambda r: (r[4], r[0])

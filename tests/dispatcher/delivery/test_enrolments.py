@@ -198,6 +198,34 @@ def deliver(
     return asyncio.run(scenario()), seen
 
 
+def deliver_handed_out(
+    nats: NatsServer,
+    provider: Callable[[], Provider],
+    handed_out: bus_pb2.Delivery,
+    then: Sequence[bus_pb2.Delivery],
+) -> dict[str, Outcome]:
+    """`handed_out` fetched once and handed back (as a replica that died would, after
+    ack_wait), then handled with `then` in one batch: the outcomes by delivery id."""
+
+    async def scenario() -> dict[str, Outcome]:
+        bus = await _on_bus(nats)
+        client = provider()
+        reporter = Recording(bus)
+        try:
+            worker = await _worker(bus, client, reporter)
+            await _publish(bus, [handed_out])
+            (fetched,) = await _pull(bus, 1)
+            await fetched.nak()
+            await _publish(bus, then)
+            await worker.handle(await _pull(bus, 1 + len(then)))
+        finally:
+            await client.aclose()
+            await bus.close()
+        return reporter.outcomes
+
+    return asyncio.run(scenario())
+
+
 def outcomes_of(outcomes: dict[str, Outcome], *changes: bus_pb2.Delivery) -> list[tuple[int, str]]:
     return [(outcomes[c.id].outcome, outcomes[c.id].provider_id) for c in changes]
 
@@ -307,23 +335,7 @@ def test_klaviyo_an_end_superseding_a_beginning_delivered_before_sends_its_exit(
     begun = change(email, enrolment, 1, active=True)
     ended = change(email, enrolment, 2, active=False)
 
-    async def scenario() -> dict[str, Outcome]:
-        bus = await _on_bus(own_nats)
-        client = klaviyo(sandbox)()
-        reporter = Recording(bus)
-        try:
-            worker = await _worker(bus, client, reporter)
-            await _publish(bus, [begun])
-            (handed_out,) = await _pull(bus, 1)
-            await handed_out.nak()  # as a replica that died would, after ack_wait
-            await _publish(bus, [ended])
-            await worker.handle(await _pull(bus, 2))
-        finally:
-            await client.aclose()
-            await bus.close()
-        return reporter.outcomes
-
-    outcomes = asyncio.run(scenario())
+    outcomes = deliver_handed_out(own_nats, klaviyo(sandbox), begun, [ended])
 
     assert outcomes_of(outcomes, begun, ended) == [(SUPERSEDED, ""), (DELIVERED, "")]
     assert sandbox.event_counts() == {f"{enrolment}:exit": 1}

@@ -42,6 +42,7 @@ from tests.dispatcher.delivery.test_enrolments import (
     automation_enrolments,
     change,
     deliver,
+    deliver_handed_out,
     fence,
     klaviyo,
     person,
@@ -142,23 +143,7 @@ def test_klaviyo_an_end_of_a_beginning_handed_out_before_sends_its_exit(
     message = begun(3, first, second)
     ended = ending(first, 4)
 
-    async def scenario() -> dict[str, Outcome]:
-        bus = await _on_bus(own_nats)
-        client = klaviyo(sandbox)()
-        reporter = Recording(bus)
-        try:
-            worker = await _worker(bus, client, reporter)
-            await _publish(bus, [message])
-            (handed_out,) = await _pull(bus, 1)
-            await handed_out.nak()
-            await _publish(bus, [ended])
-            await worker.handle(await _pull(bus, 2))
-        finally:
-            await client.aclose()
-            await bus.close()
-        return reporter.outcomes
-
-    outcomes = asyncio.run(scenario())
+    outcomes = deliver_handed_out(own_nats, klaviyo(sandbox), message, [ended])
 
     assert [outcomes[d.id].outcome for d in (message, ended)] == [DELIVERED, DELIVERED]
     assert sandbox.event_counts() == {
