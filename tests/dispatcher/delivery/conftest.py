@@ -6,21 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from dispatcher.sandbox.activecampaign import (
-    ActiveCampaignSandbox,
-    start_activecampaign_sandbox,
-)
-from tests.dispatcher.providers.under_test import AC_ACTID, AC_EVENT_KEY, AC_KEY
+from dispatcher.sandbox.activecampaign import ActiveCampaignSandbox
+from tests.dispatcher.providers.under_test import activecampaign_sandbox
 
 
 @pytest.fixture
 def ac() -> Iterator[ActiveCampaignSandbox]:
-    """An ActiveCampaign sandbox without rate limits, its imports done at once."""
-    with start_activecampaign_sandbox(
-        api_key=AC_KEY,
-        tracking_actid=AC_ACTID,
-        tracking_key=AC_EVENT_KEY,
-        rate_limits=False,
-        import_delay_s=0.0,
-    ) as running:
+    """An ActiveCampaign sandbox of the test account, without rate limits."""
+    with activecampaign_sandbox() as running:
         yield running

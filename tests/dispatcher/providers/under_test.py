@@ -60,13 +60,7 @@ def provider_under_test(name: str) -> Iterator[ProviderUnderTest]:
                 lambda email: provider_consent(sandbox.profiles(email=email)),
             )
         return
-    with start_activecampaign_sandbox(
-        api_key=AC_KEY,
-        tracking_actid=AC_ACTID,
-        tracking_key=AC_EVENT_KEY,
-        rate_limits=False,
-        import_delay_s=0.0,
-    ) as ac:
+    with activecampaign_sandbox() as ac:
         newsletter = new_list(ac, "Newsletter")
         yield ProviderUnderTest(
             name,
@@ -80,6 +74,20 @@ def provider_under_test(name: str) -> Iterator[ProviderUnderTest]:
             lambda email: activecampaign_consent(ac, email, newsletter),
             newsletter,
         )
+
+
+@contextmanager
+def activecampaign_sandbox() -> Iterator[ActiveCampaignSandbox]:
+    """The test account's ActiveCampaign sandbox, without rate limits, its imports
+    done at once."""
+    with start_activecampaign_sandbox(
+        api_key=AC_KEY,
+        tracking_actid=AC_ACTID,
+        tracking_key=AC_EVENT_KEY,
+        rate_limits=False,
+        import_delay_s=0.0,
+    ) as ac:
+        yield ac
 
 
 def _api(sandbox: ActiveCampaignSandbox, method: str, path: str, body: Any = None) -> Any:
