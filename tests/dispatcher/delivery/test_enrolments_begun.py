@@ -20,7 +20,7 @@ from marketing_runtime import topology
 from marketing_runtime.person_keys import person_key
 
 from dispatcher.delivery.enrolment_changes import CALLS_IN_FLIGHT
-from dispatcher.delivery.enrolments import EnrolmentsWorker
+from dispatcher.delivery.enrolments import PART_ROUNDS, EnrolmentsWorker
 from dispatcher.delivery.ordered import in_parts
 from dispatcher.delivery.outcomes import Outcome
 from dispatcher.providers.activecampaign import ActiveCampaignClient, TrackingAccount
@@ -252,10 +252,11 @@ def test_a_fetched_batch_is_handled_in_parts_of_what_the_calls_in_flight_carry()
     """Klaviyo's calls carry 1,000 beginnings, ActiveCampaign's one person: a fetch of
     thousands is handled (fenced, reported, acked) a part at a time, so an exit waits
     for one part, not the whole fetch; a message's beginnings stay in one part."""
-    klaviyo_parts = CALLS_IN_FLIGHT * 1000
+    klaviyo_parts = PART_ROUNDS * CALLS_IN_FLIGHT * 1000
     assert _most_at_once(KlaviyoClient(API_KEY, base_url="http://unused")) == klaviyo_parts
     tracking = TrackingAccount(AC_ACTID, AC_EVENT_KEY, "http://unused")
-    assert _most_at_once(ActiveCampaignClient("http://unused", AC_KEY, tracking)) == CALLS_IN_FLIGHT
+    ac_parts = PART_ROUNDS * CALLS_IN_FLIGHT
+    assert _most_at_once(ActiveCampaignClient("http://unused", AC_KEY, tracking)) == ac_parts
     read: Any = [["a"] * 3, ["b"] * 5, ["c"], ["d"] * 2]  # pieces of work, as letters
     parts: Any = in_parts(read, 6)
     assert parts == [["a"] * 3, ["b"] * 5 + ["c"], ["d"] * 2]
