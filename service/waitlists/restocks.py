@@ -15,7 +15,7 @@ Two ways of answering, by whether the restock has a `quantity`:
 
 Restocks of one product are made one at a time (a lock per product), and none
 answers whom an earlier one still notifying answers: two at once never count the
-same people. The range conditions are written once, here (`IN_RANGE`)."""
+same people. Whom a restock answers is written once, here (`_answered_by`)."""
 
 from __future__ import annotations
 
@@ -41,25 +41,30 @@ class RestockView:
     created_at: datetime
 
 
+def _answered_by(product: str, variant: str, until: tuple[str, str] | None = None) -> str:
+    """SQL: the waiting subscription `s` is one a restock of `product` and `variant`
+    answers (SQL expressions: a restock without a variant answers every one of the
+    product's, one without a variant is answered by any), up to its last one, `until`
+    (its `created_at` and `id`) when given. The one statement of the rule."""
+    rule = (
+        f"s.product_id = {product} AND s.state = 'WAITING'"
+        f" AND ({variant} = '' OR s.variant_id IN ('', {variant}))"
+    )
+    return rule if until is None else f"{rule} AND (s.created_at, s.id) <= ({until[0]}, {until[1]})"
+
+
 # A subscription `s` a restock of :product (and :variant) answers, up to its last one
 # (:until_at, :until_id): for the flow worker's batches and the restock's end.
-IN_RANGE = (
-    "s.product_id = :product AND s.state = 'WAITING'"
-    " AND (:variant = '' OR s.variant_id IN ('', :variant))"
-    " AND (s.created_at, s.id) <= (:until_at, :until_id)"
-)
+IN_RANGE = _answered_by(":product", ":variant", (":until_at", ":until_id"))
 # Not answered by an earlier restock's range still being notified (`s` as above).
-_NOT_ANSWERED_YET = """NOT EXISTS (
+_NOT_ANSWERED_YET = f"""NOT EXISTS (
     SELECT 1 FROM marketing_restock r
-    WHERE r.finished_at IS NULL AND r.until_id IS NOT NULL AND r.product_id = s.product_id
-      AND (r.variant_id = '' OR s.variant_id IN ('', r.variant_id))
-      AND (s.created_at, s.id) <= (r.until_created_at, r.until_id))"""
+    WHERE r.finished_at IS NULL AND r.until_id IS NOT NULL
+      AND {_answered_by("r.product_id", "r.variant_id", ("r.until_created_at", "r.until_id"))})"""
 # Whom a new restock answers, oldest first (through the index of the waiting).
 _ANSWERABLE = f"""
     SELECT s.created_at, s.id FROM marketing_back_in_stock_subscription s
-    WHERE s.product_id = :product AND s.state = 'WAITING'
-      AND (:variant = '' OR s.variant_id IN ('', :variant))
-      AND {_NOT_ANSWERED_YET}
+    WHERE {_answered_by(":product", ":variant")} AND {_NOT_ANSWERED_YET}
     ORDER BY s.created_at, s.id"""
 # A range: how many, and the last of them.
 _RANGE = text(
