@@ -235,7 +235,7 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
 async def _note_calls(b: Bench, sandbox: SandboxApi, began_wall: float) -> None:
     """When the provider's calls came (from the restock): how many in each second,
     and its refusals."""
-    stamps = sorted(await sandbox.receipt_times())
+    stamps = await sandbox.receipt_times()
     refused = await sandbox.throttled_total()
     per_second = Counter(int(at - began_wall) for at in stamps)
     seconds = range(min(per_second, default=0), max(per_second, default=-1) + 1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -171,6 +171,29 @@ async def _worker(
     )
 
 
+Steps = Callable[[Bus, EnrolmentsWorker, "Recording"], Awaitable[None]]
+
+
+def with_worker(
+    nats: NatsServer, provider: Callable[[], Provider], steps: Steps
+) -> dict[str, Outcome]:
+    """`steps` run with one worker as main() builds it, on its own bus connection and
+    provider client: the outcomes it reported, by delivery id."""
+
+    async def scenario() -> dict[str, Outcome]:
+        bus = await _on_bus(nats)
+        client = provider()
+        reporter = Recording(bus)
+        try:
+            await steps(bus, await _worker(bus, client, reporter), reporter)
+        finally:
+            await client.aclose()
+            await bus.close()
+        return reporter.outcomes
+
+    return asyncio.run(scenario())
+
+
 def deliver(
     nats: NatsServer,
     provider: Callable[[], Provider],
@@ -181,21 +204,12 @@ def deliver(
     `look` saw after each batch."""
     seen: list[Any] = []
 
-    async def scenario() -> dict[str, Outcome]:
-        bus = await _on_bus(nats)
-        client = provider()
-        reporter = Recording(bus)
-        try:
-            worker = await _worker(bus, client, reporter)
-            for batch in batches:
-                await worker.handle(await _fetch(bus, batch))
-                seen.append(look())
-        finally:
-            await client.aclose()
-            await bus.close()
-        return reporter.outcomes
+    async def steps(bus: Bus, worker: EnrolmentsWorker, _: Recording) -> None:
+        for batch in batches:
+            await worker.handle(await _fetch(bus, batch))
+            seen.append(look())
 
-    return asyncio.run(scenario()), seen
+    return with_worker(nats, provider, steps), seen
 
 
 def deliver_handed_out(
@@ -207,23 +221,14 @@ def deliver_handed_out(
     """`handed_out` fetched once and handed back (as a replica that died would, after
     ack_wait), then handled with `then` in one batch: the outcomes by delivery id."""
 
-    async def scenario() -> dict[str, Outcome]:
-        bus = await _on_bus(nats)
-        client = provider()
-        reporter = Recording(bus)
-        try:
-            worker = await _worker(bus, client, reporter)
-            await _publish(bus, [handed_out])
-            (fetched,) = await _pull(bus, 1)
-            await fetched.nak()
-            await _publish(bus, then)
-            await worker.handle(await _pull(bus, 1 + len(then)))
-        finally:
-            await client.aclose()
-            await bus.close()
-        return reporter.outcomes
+    async def steps(bus: Bus, worker: EnrolmentsWorker, _: Recording) -> None:
+        await _publish(bus, [handed_out])
+        (fetched,) = await _pull(bus, 1)
+        await fetched.nak()
+        await _publish(bus, then)
+        await worker.handle(await _pull(bus, 1 + len(then)))
 
-    return asyncio.run(scenario())
+    return with_worker(nats, provider, steps)
 
 
 def outcomes_of(outcomes: dict[str, Outcome], *changes: bus_pb2.Delivery) -> list[tuple[int, str]]:
@@ -356,22 +361,13 @@ def test_klaviyo_an_end_superseding_a_beginning_fenced_or_re_driven_sends_its_ex
     re_driven_ended = change(email, re_driven, 4, active=False)
     msg_ids = {re_driven_begun.id: f"{re_driven_begun.id}.row.retry1"}
 
-    async def scenario() -> dict[str, Outcome]:
-        bus = await _on_bus(own_nats)
-        client = klaviyo(sandbox)()
-        reporter = Recording(bus)
-        try:
-            worker = await _worker(bus, client, reporter)
-            await worker.handle(await _fetch(bus, [fenced_begun]))
-            batch = [fenced_begun, fenced_ended, re_driven_begun, re_driven_ended]
-            await _publish(bus, batch, msg_ids)
-            await worker.handle(await _pull(bus, len(batch)))
-        finally:
-            await client.aclose()
-            await bus.close()
-        return reporter.outcomes
+    async def steps(bus: Bus, worker: EnrolmentsWorker, _: Recording) -> None:
+        await worker.handle(await _fetch(bus, [fenced_begun]))
+        batch = [fenced_begun, fenced_ended, re_driven_begun, re_driven_ended]
+        await _publish(bus, batch, msg_ids)
+        await worker.handle(await _pull(bus, len(batch)))
 
-    outcomes = asyncio.run(scenario())
+    outcomes = with_worker(own_nats, klaviyo(sandbox), steps)
 
     assert [outcomes[c.id].outcome for c in (fenced_ended, re_driven_ended)] == [DELIVERED] * 2
     assert sandbox.event_counts() == {fenced: 1, f"{fenced}:exit": 1, f"{re_driven}:exit": 1}

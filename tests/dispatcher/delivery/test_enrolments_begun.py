@@ -10,13 +10,13 @@ sandbox over HTTP (the worker and helpers of test_enrolments.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import topology
+from marketing_runtime.connection import Bus
 from marketing_runtime.person_keys import person_key
 
 from dispatcher.delivery.enrolment_changes import CALLS_IN_FLIGHT
@@ -34,10 +34,8 @@ from tests.dispatcher.delivery.test_enrolments import (
     FAILED,
     SUPERSEDED,
     Recording,
-    _on_bus,
     _publish,
     _pull,
-    _worker,
     activecampaign,
     automation_enrolments,
     change,
@@ -46,6 +44,7 @@ from tests.dispatcher.delivery.test_enrolments import (
     fence,
     klaviyo,
     person,
+    with_worker,
 )
 from tests.dispatcher.helpers import API_KEY
 from tests.dispatcher.providers.under_test import AC_ACTID, AC_EVENT_KEY, AC_KEY
@@ -192,25 +191,16 @@ def test_a_message_with_a_failed_beginning_fails_and_its_re_drive_sends_only_tha
     bad = starting(person(), context_json=b"[1, 2]")
     message = begun(5, good[0], bad, good[1])
 
-    async def scenario() -> dict[str, list[Outcome]]:
-        bus = await _on_bus(own_nats)
-        client = klaviyo(sandbox)()
-        reporter = Recording(bus)
-        seen: dict[str, list[Outcome]] = {message.id: []}
-        try:
-            worker = await _worker(bus, client, reporter)
-            await _publish(bus, [message])
-            await worker.handle(await _pull(bus, 1))
-            seen[message.id].append(reporter.outcomes[message.id])
-            await _publish(bus, [message], {message.id: f"{message.id}.row.retry1"})
-            await worker.handle(await _pull(bus, 1))
-            seen[message.id].append(reporter.outcomes[message.id])
-        finally:
-            await client.aclose()
-            await bus.close()
-        return seen
+    seen: list[Outcome] = []
 
-    first, again = asyncio.run(scenario())[message.id]
+    async def steps(bus: Bus, worker: EnrolmentsWorker, reporter: Recording) -> None:
+        for msg_ids in ({}, {message.id: f"{message.id}.row.retry1"}):
+            await _publish(bus, [message], msg_ids)
+            await worker.handle(await _pull(bus, 1))
+            seen.append(reporter.outcomes[message.id])
+
+    with_worker(own_nats, klaviyo(sandbox), steps)
+    first, again = seen
 
     assert first.outcome == again.outcome == FAILED
     assert first.error.startswith("1 of 3 beginnings failed: ")
