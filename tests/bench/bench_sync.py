@@ -216,8 +216,8 @@ async def _sync_once(b: Bench, phase_s: float) -> SyncRun:
     sampler = RssSampler(
         {"service_workers": b.stack.workers.pid, "dispatcher": replicas[0].pid}
     ).start()
-    cpu_groups = _cpu_groups(b, replicas[0].pid)
-    cpu_before = {name: cpu_seconds(pids) for name, pids in cpu_groups.items()}
+    groups = cpu_groups(b, replicas[0].pid)
+    cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
     await asyncio.sleep((phase_s - time.time()) % 60)
     minute_phase_s = time.time() % 60
     began = time.perf_counter()
@@ -229,15 +229,13 @@ async def _sync_once(b: Bench, phase_s: float) -> SyncRun:
         sync = reply.contact_sync
     seconds = time.perf_counter() - began
     peak = await sampler.stop()
-    cpu = {
-        name: round(cpu_seconds(pids) - cpu_before[name], 1) for name, pids in cpu_groups.items()
-    }
+    cpu = {name: round(cpu_seconds(pids) - cpu_before[name], 1) for name, pids in groups.items()}
     b.stack.stop_replicas()
     return SyncRun(minute_phase_s, seconds, sync, peak, cpu)
 
 
-def _cpu_groups(b: Bench, dispatcher_pid: int) -> dict[str, list[int]]:
-    """The processes a sync keeps busy, by part: where its CPU goes."""
+def cpu_groups(b: Bench, dispatcher_pid: int) -> dict[str, list[int]]:
+    """The processes a provider phase keeps busy, by part: where its CPU goes."""
     postgres = with_descendants(processes_mentioning(str(b.stack.root / "pg")))
     return {
         "service_workers": [b.stack.workers.pid],

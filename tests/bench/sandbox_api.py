@@ -49,6 +49,13 @@ class SandboxApi:
         counts: dict[str, int] = response.json()
         return counts
 
+    async def events_held(self) -> int:
+        """How many distinct events (Klaviyo's unique ids) the sandbox holds: a
+        number, where event_counts() answers with every id."""
+        response = await self._http.get("/_sandbox/events/total")
+        response.raise_for_status()
+        return int(response.json()["unique_ids"])
+
     async def requests_raw(self) -> bytes:
         response = await self._http.get("/_sandbox/requests")
         response.raise_for_status()

@@ -189,6 +189,8 @@ campaigns that fell due too), and its own:
                                                    external_ids, headers, body, answer,
                                                    sent_at
     GET    /_sandbox/events                        {unique_id: accepted submissions}
+    GET    /_sandbox/events/total                  {"unique_ids": how many the above holds}: a
+                                                   poll's answer whatever the events' number
     GET    /_sandbox/profiles[?email=a@b.c]        consent per profile, as the jobs above left
                                                    it: subscriptions.email.marketing{consent,
                                                    suppression[{reason}], can_receive_email_

@@ -39,6 +39,8 @@ def control(handler: _Handler, path: str, query: dict[str, list[str]], body: byt
     match handler.command, path.rstrip("/"):
         case "GET", "/_sandbox/events":
             handler.send_json(200, state.event_counts())
+        case "GET", "/_sandbox/events/total":
+            handler.send_json(200, {"unique_ids": state.events_held()})
         case "GET", "/_sandbox/profiles":
             state.settle()
             handler.send_json(200, state.consent.view(_first(query, "email")))

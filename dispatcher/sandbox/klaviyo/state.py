@@ -254,6 +254,11 @@ class SandboxState:
         with self._lock:
             return dict(self._events)
 
+    def events_held(self) -> int:
+        """How many distinct events (unique ids) were accepted."""
+        with self._lock:
+            return len(self._events)
+
 
 def _identity(attributes: dict[str, Any]) -> dict[str, Any]:
     return {k: attributes[k] for k in ("email", "phone_number") if attributes.get(k)}

@@ -246,6 +246,7 @@ def test_the_event_index_counts_submissions_and_a_reset_forgets(
     post(http, SUPPRESS, suppression("ada@example.com"))
 
     assert http.get("/_sandbox/events").json() == {"e1": 2, "e2": 1}
+    assert http.get("/_sandbox/events/total").json() == {"unique_ids": 2}
     filtered = http.get("/_sandbox/requests", params={"path": EVENTS}).json()
     assert [r["body"]["data"]["attributes"]["unique_id"] for r in filtered] == ["e1", "e2", "e1"]
     assert [r["seq"] for r in filtered] == sorted(r["seq"] for r in filtered)
@@ -253,6 +254,7 @@ def test_the_event_index_counts_submissions_and_a_reset_forgets(
     assert http.delete("/_sandbox/requests").status_code == 204
     assert http.get("/_sandbox/requests").json() == []
     assert http.get("/_sandbox/events").json() == {}
+    assert http.get("/_sandbox/events/total").json() == {"unique_ids": 0}
 
 
 # --- faults ------------------------------------------------------------------------------
