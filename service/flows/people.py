@@ -88,4 +88,5 @@ async def lock_people(session: AsyncSession, contact_ids: set[uuid.UUID]) -> Non
     """Hold these people's decisions until commit, in id order (two batches
     sharing people never wait on each other in a cycle)."""
     if contact_ids:
-        await session.execute(_LOCK_PEOPLE, {"space": _DECISIONS, "ids": sorted(contact_ids)})
+        # The statement orders them (ORDER BY id), as PostgreSQL orders uuids.
+        await session.execute(_LOCK_PEOPLE, {"space": _DECISIONS, "ids": list(contact_ids)})

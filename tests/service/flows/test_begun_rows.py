@@ -1,0 +1,119 @@
+"""A decision's beginnings as KIND_ENROLMENTS_BEGUN outbox rows: how many go in one
+message (a count and a byte cap), in what order, whose row it is, and what each
+beginning says (the flow's shared fields with its own)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from marketing.bus.v1 import bus_pb2
+
+from service.common.validation import email_key
+from service.deliveries import outbox
+from service.flows.definitions import (
+    Entry,
+    EntryRule,
+    Exits,
+    FlowDefinition,
+    ProviderFlow,
+    Trigger,
+    TriggerKind,
+)
+from service.flows.enrolments import BEGUN_MAX_BYTES, BEGUN_PER_MESSAGE, begun_rows
+
+NOW = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
+FLOW = FlowDefinition(
+    id="back-in-stock",
+    display_name="Back in stock",
+    description="",
+    trigger=Trigger(TriggerKind.BACK_IN_STOCK),
+    entry=Entry(EntryRule.ONCE_PER_KEY, "subscription_id"),
+    exits=Exits(),
+    live=True,
+    provider=ProviderFlow("Back in Stock", "Back in Stock Exit", "mkt_bis", "17"),
+    completes_after=timedelta(days=1),
+)
+
+
+def _rows(
+    count: int, *, email: str | None = None, context_bytes: int = 40
+) -> tuple[list[dict[str, Any]], dict[uuid.UUID, str]]:
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "entry_key": f"key-{n}",
+            "context": {"n": n, "padding": "x" * context_bytes},
+        }
+        for n in range(count)
+    ]
+    emails = {r["id"]: email or f"person{n}@example.com" for n, r in enumerate(rows)}
+    return rows, emails
+
+
+def _messages(out: list[tuple[str, Any, bytes]]) -> list[bus_pb2.EnrolmentsBegun]:
+    assert {kind for _, kind, _ in out} == {bus_pb2.KIND_ENROLMENTS_BEGUN}
+    return [bus_pb2.EnrolmentsBegun.FromString(payload) for _, _, payload in out]
+
+
+def test_a_thousand_beginnings_to_a_message_in_the_order_decided() -> None:
+    rows, emails = _rows(2 * BEGUN_PER_MESSAGE + 1)
+
+    messages = _messages(begun_rows(FLOW, rows, emails, NOW))
+
+    assert [len(m.begun) for m in messages] == [BEGUN_PER_MESSAGE, BEGUN_PER_MESSAGE, 1]
+    sent = [b.enrolment_id for m in messages for b in m.begun]
+    assert sent == [str(r["id"]) for r in rows]
+
+
+def test_no_message_passes_the_byte_cap_and_none_is_split_needlessly() -> None:
+    rows, emails = _rows(300, context_bytes=3000)  # about 3 KB a beginning
+
+    out = begun_rows(FLOW, rows, emails, NOW)
+    messages = _messages(out)
+
+    assert all(len(payload) <= BEGUN_MAX_BYTES for _, _, payload in out)
+    assert sum(len(m.begun) for m in messages) == 300
+    # Each message but the last was full: the next beginning would not have fitted.
+    for payload, following in zip(out, messages[1:], strict=False):
+        assert len(payload[2]) + following.begun[0].ByteSize() + 4 > BEGUN_MAX_BYTES
+    assert [b.enrolment_id for m in messages for b in m.begun] == [str(r["id"]) for r in rows]
+
+
+def test_each_beginning_carries_the_flows_fields_and_its_own() -> None:
+    rows, emails = _rows(3)
+
+    (message,) = _messages(begun_rows(FLOW, rows, emails, NOW))
+
+    for row, change in zip(rows, message.begun, strict=True):
+        assert change.flow_id == "back-in-stock"
+        assert change.active and not change.exit_reason
+        assert (change.start_metric, change.exit_metric, change.property) == (
+            "Back in Stock",
+            "Back in Stock Exit",
+            "mkt_bis",
+        )
+        assert change.automation_id == "17"
+        assert change.change_time.ToDatetime(tzinfo=UTC) == NOW
+        assert change.enrolment_id == str(row["id"])
+        assert change.email == emails[row["id"]]
+        assert change.entry_key == row["entry_key"]
+        assert orjson.loads(change.context_json) == row["context"]
+        assert not change.others_active
+
+
+def test_a_row_of_one_persons_beginnings_is_theirs_and_of_many_no_ones() -> None:
+    mine, my_emails = _rows(3, email="ada@example.com")
+    many, their_emails = _rows(3)
+
+    ((my_key, _, _),) = begun_rows(FLOW, mine, my_emails, NOW)
+    ((their_key, _, _),) = begun_rows(FLOW, many, their_emails, NOW)
+
+    assert my_key == email_key("ada@example.com")
+    assert their_key == outbox.MANY_PEOPLE
+
+
+def test_no_beginnings_no_rows() -> None:
+    assert begun_rows(FLOW, [], {}, NOW) == []
