@@ -352,12 +352,13 @@ class Dispatcher:
                 sleep=self._sleep,
             )
             # An enrolments message may hold a thousand beginnings: a batch is
-            # bounded by bytes too (two of the server's largest messages).
+            # bounded by bytes too (eight of the server's largest messages: parts
+            # enough that each is read while the one before is sent).
             for worker, durable, ack_wait, batch, payloads in (
                 (workers.contacts, topology.DISPATCH_CONTACTS, ack_waits.contacts,
                  s.contact_batch_size, 0),
                 (workers.enrolments, topology.DISPATCH_ENROLMENTS, ack_waits.enrolments,
-                 s.enrolment_batch_size, 2),
+                 s.enrolment_batch_size, 8),
             )
         ]  # fmt: skip
         # A full sync's chunks: each loop holds one batch (about a job's worth)

@@ -29,7 +29,7 @@ import abc
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from marketing.bus.v1 import bus_pb2
@@ -162,29 +162,80 @@ class OrderedWorker(abc.ABC):
         return None
 
     async def handle(self, messages: list[Msg]) -> None:
-        read = [self._read(msg) for msg in messages]
         ended = self._connection_ended()  # of the connection these came on
         async with holding(
             messages, every_s=self._keepalive_s, sleep=self._sleep, ended=ended
         ) as held:
             try:
-                for part in in_parts(read, self._most_at_once()):
-                    await self._handle_part(part, held)
+                await self._handle_parts(messages, held)
             except* (LeaseLost, ConnectionEnded) as lost:
                 reason = "lease lost" if lost.subgroup(LeaseLost) else "NATS connection ended"
                 count = await held.hand_back()
                 log.warning("%s mid-batch: %d messages handed back", reason, count)
 
-    async def _handle_part(self, work: list[Work], held: Holding) -> None:
+    async def _handle_parts(self, messages: list[Msg], held: Holding) -> None:
+        """The parts one after another, each applied and settled before the next
+        part's calls; but the next part is read, and its fences too, while this
+        part's calls are answered (no call went while a part was read, and the
+        provider's budget went unused then). It is checked again once this part
+        is settled when the two share a person: this part's fences (an erasure's:
+        the person's profile and consent), or its erasure's mark, may supersede
+        some of it."""
+        parts = self._parts(messages)
+        ready = await self._checked(await anext(parts, []))
+        while ready is not None:
+            applying = asyncio.create_task(self._apply_part(ready, held), name="apply-part")
+            reading = asyncio.create_task(self._read_ahead(parts), name="read-ahead")
+            # Neither is abandoned: calls in flight finish (or fail) before anything else.
+            await asyncio.wait([applying, reading])
+            if (failure := applying.exception()) is not None:
+                if reading.exception() is not None:  # retrieved: the apply's failure is the batch's
+                    log.debug("read-ahead failed too: %r", reading.exception())
+                raise failure  # nothing of this part settled: the batch goes back
+            # A failed read-ahead fails the batch once this part's calls are settled.
+            await self._finish(ready.settled, ready.superseded, held)
+            following, next_ready = reading.result()
+            if following and _people(ready.live) & _people(following):
+                next_ready = await self._checked(following)
+            ready = next_ready
+
+    async def _read_ahead(
+        self, parts: AsyncIterator[list[Work]]
+    ) -> tuple[list[Work], _Part | None]:
+        """The next part, as read and checked against the fences now."""
+        following = await anext(parts, [])
+        return following, (await self._checked(following) if following else None)
+
+    async def _parts(self, messages: list[Msg]) -> AsyncIterator[list[Work]]:
+        """The messages' work in parts of at most `_most_at_once` pieces (`in_parts`), read
+        a message at a time as the parts are wanted, the calls in flight answered between."""
+        most = self._most_at_once()
+        part: list[Work] = []
+        for msg in messages:
+            pieces = self._read(msg)
+            if starts_part(part, pieces, most):
+                yield part
+                part = []
+            part.extend(pieces)
+            await asyncio.sleep(0)
+        if part:
+            yield part
+
+    async def _checked(self, work: list[Work]) -> _Part | None:
+        """The part with what is superseded set aside (None: an empty part)."""
+        if not work:
+            return None
         # Failed already (unreadable): reported with the rest, never sent.
         unreadable = [w for w in work if w.failed]
         readable = [w for w in work if not w.failed]
         superseded = await self._drop_superseded(readable)
         gone = set(superseded)
         live = [w for w in readable if w not in gone]
-        for segment in self._segments(live):
+        return _Part(live, unreadable, superseded)
+
+    async def _apply_part(self, part: _Part, held: Holding) -> None:
+        for segment in self._segments(part.live):
             await self._apply(segment, held)
-        await self._finish([*live, *unreadable], superseded, held)
 
     async def _drop_superseded(self, work: list[Work]) -> list[Work]:
         """Older changes of the same person and aspect, in this batch or already applied."""
@@ -300,12 +351,36 @@ class OrderedWorker(abc.ABC):
 def in_parts(read: list[list[Work]], most: int | None) -> list[list[Work]]:
     """Each message's work in order, in parts of at most `most` pieces (a message's
     pieces stay together, however many)."""
-    parts: list[list[Work]] = []
+    parts: list[list[Work]] = [[]]
     for pieces in read:
-        if not parts or (most is not None and len(parts[-1]) + len(pieces) > most):
+        if starts_part(parts[-1], pieces, most):
             parts.append([])
         parts[-1].extend(pieces)
     return [part for part in parts if part]
+
+
+def starts_part(part: list[Work], pieces: list[Work], most: int | None) -> bool:
+    """Whether a message's `pieces` go in a new part after `part` (`in_parts`)."""
+    return bool(part) and most is not None and len(part) + len(pieces) > most
+
+
+@dataclass
+class _Part:
+    """A part as checked against the fences: what goes to the provider, what failed
+    on arrival (reported, never sent) and what is superseded."""
+
+    live: list[Work]
+    unreadable: list[Work]
+    superseded: list[Work]
+
+    @property
+    def settled(self) -> list[Work]:
+        """What the part's finish reports as applied or failed."""
+        return [*self.live, *self.unreadable]
+
+
+def _people(work: list[Work]) -> set[str]:
+    return {w.delivery.contact_key for w in work}
 
 
 def _begun_fence(batch: bus_pb2.Delivery) -> tuple[str, str]:
