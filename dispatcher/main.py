@@ -349,16 +349,19 @@ class Dispatcher:
                 hold_off=worker.pause_left,
                 keepalive_s=ack_wait.keepalive_s,
                 payloads_per_fetch=payloads,
+                read_ahead=read_ahead,
                 sleep=self._sleep,
             )
             # An enrolments message may hold a thousand beginnings: a batch is
             # bounded by bytes too (eight of the server's largest messages: parts
             # enough that each is read while the one before is sent).
-            for worker, durable, ack_wait, batch, payloads in (
+            # Enrolments ask for the next batch as they take one (a restock's
+            # waitlist is a backlog of them, sent at the provider's pace).
+            for worker, durable, ack_wait, batch, payloads, read_ahead in (
                 (workers.contacts, topology.DISPATCH_CONTACTS, ack_waits.contacts,
-                 s.contact_batch_size, 0),
+                 s.contact_batch_size, 0, False),
                 (workers.enrolments, topology.DISPATCH_ENROLMENTS, ack_waits.enrolments,
-                 s.enrolment_batch_size, 8),
+                 s.enrolment_batch_size, 8, True),
             )
         ]  # fmt: skip
         # A full sync's chunks: each loop holds one batch (about a job's worth)

@@ -217,6 +217,9 @@ class OrderedWorker(abc.ABC):
                 yield part
                 part = []
             part.extend(pieces)
+            if most is not None and len(part) >= most:  # full: nothing more goes in it
+                yield part
+                part = []
             await asyncio.sleep(0)
         if part:
             yield part

@@ -123,3 +123,56 @@ def test_a_batch_keeps_filling_while_its_call_would_wait(nats_server: NatsServer
 
     batches = asyncio.run(main())
     assert batches == [[b"%d" % i for i in range(20)]]
+
+
+def test_reading_ahead_hands_over_every_message_once_in_order(nats_server: NatsServer) -> None:
+    """With `read_ahead`, the next batch is asked for while a batch is handled (the
+    handler takes a while over each): every message is still handed over once, in
+    stream order, in batches of at most `batch`, and nothing is left pending."""
+
+    async def main() -> tuple[list[list[bytes]], int, int]:
+        bus = Bus(nats_server.url, name="test-consume-ahead")
+        bus.start()
+        assert await bus.wait_ready(30)
+        js = bus.js
+        assert js is not None
+        name = f"AHEAD_{uuid.uuid4().hex[:8]}"
+        await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.x"]))
+        await js.add_consumer(name, ConsumerConfig(durable_name="d", ack_policy=AckPolicy.EXPLICIT))
+        batches: list[list[bytes]] = []
+
+        async def handle(messages: list[Msg]) -> None:
+            batches.append([m.data for m in messages])
+            await asyncio.sleep(0.05)  # meanwhile more are published, and asked for ahead
+            for msg in messages:
+                await msg.ack()
+
+        stopping = asyncio.Event()
+        loop = asyncio.create_task(
+            consume(
+                bus,
+                stream=name,
+                durable="d",
+                handle=handle,
+                stopping=stopping,
+                batch=7,
+                linger_s=0.01,
+                read_ahead=True,
+            )
+        )
+        for i in range(60):
+            await js.publish(f"{name}.x", b"%d" % i)
+            if i % 10 == 0:
+                await asyncio.sleep(0.02)
+        await eventually(lambda: _true(sum(map(len, batches)) >= 60))
+        stopping.set()
+        await loop
+        info = await js.consumer_info(name, "d")
+        await js.delete_stream(name)
+        await bus.close()
+        return batches, info.num_pending, info.num_ack_pending
+
+    batches, pending, unacked = asyncio.run(main())
+    assert [m for b in batches for m in b] == [b"%d" % i for i in range(60)]
+    assert all(0 < len(b) <= 7 for b in batches)
+    assert (pending, unacked) == (0, 0)

@@ -158,3 +158,32 @@ def test_a_fetch_bounded_by_bytes_takes_what_fits_and_the_rest_comes_next(
         assert max(sizes) <= 3 < 10
 
     _run(nats_server, scenario, 0)
+
+
+def test_a_batch_asked_for_ahead_comes_in_the_next_fetch(nats_server: NatsServer) -> None:
+    """Asked for while the batch before is handled, the next batch comes meanwhile and
+    the next fetch takes it: in order, nothing lost or twice, and then nothing pending."""
+
+    async def scenario(nc: Any, js: Any, name: str) -> None:
+        puller = PullConsumer(nc, stream=name, durable="d")
+        first = await puller.fetch(10, wait_s=2.0, linger_s=0.05)
+        assert [int(m.data) for m in first] == [0, 1]
+        await puller.request_ahead(10, expires_s=5.0)
+        for i in range(2, 5):  # published while the first batch is handled
+            await js.publish(f"{name}.x", str(i).encode())
+        for msg in first:
+            await msg.ack()
+        seen: list[int] = []
+        while len(seen) < 3:
+            batch = await puller.fetch(10, wait_s=2.0, linger_s=0.05)
+            assert batch, "what was asked for ahead did not come"
+            seen += [int(m.data) for m in batch]
+            for msg in batch:
+                await msg.ack()
+        assert seen == [2, 3, 4]
+        assert await puller.fetch(10, wait_s=0.3, linger_s=0.05) == []
+        await puller.close()
+        info = await js.consumer_info(name, "d")
+        assert (info.num_pending, info.num_ack_pending) == (0, 0)
+
+    _run(nats_server, scenario, messages=2)

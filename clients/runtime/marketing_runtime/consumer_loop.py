@@ -27,6 +27,9 @@ UNAVAILABLE_WAIT_S = 1.0
 FILL_MAX_S = 5.0
 # What came while a batch waited to fill is in the stream already: a short fetch takes it.
 FILL_FETCH_S = 0.01
+# How long a request for the next batch, made as a batch is handed over
+# (`read_ahead`), stays open: what comes meanwhile is kept for the next fetch.
+READ_AHEAD_S = 5.0
 
 
 async def consume(
@@ -44,6 +47,7 @@ async def consume(
     keepalive_s: Callable[[], float] | None = None,
     fill_wait: FillWait | None = None,
     payloads_per_fetch: int = 0,
+    read_ahead: bool = False,
     sleep: Sleep = asyncio.sleep,
 ) -> None:
     """Fetch up to `batch` messages (waiting at most `wait_s` for the first,
@@ -58,7 +62,10 @@ async def consume(
     handler's next call could not go yet: calls are spent on full batches when they are scarce.
     With `payloads_per_fetch`, a fetch takes at most that many times the
     server's max_payload in bytes (one message may carry a thousand pieces of
-    work: this bounds what a batch holds).
+    work: this bounds what a batch holds). With `read_ahead`, the next batch is
+    asked for as a batch is handed over, so that it comes (and its linger passes)
+    while the handler works: a handler whose calls are the scarce resource has its
+    next batch at hand the moment it is done.
     Pauses wait by `sleep` and end early on `stopping`."""
     puller: PullConsumer | None = None
     try:
@@ -91,10 +98,19 @@ async def consume(
                     puller, messages, batch, fill_wait, most_s, sleep, max_bytes
                 )
             if messages:
+                if read_ahead:
+                    await _ask_ahead(puller, batch, max_bytes)
                 await _handle(durable, handle, messages, stopping, sleep)
     finally:
         if puller is not None:
             await puller.close()
+
+
+async def _ask_ahead(puller: PullConsumer, batch: int, max_bytes: int) -> None:
+    try:
+        await puller.request_ahead(batch, expires_s=READ_AHEAD_S, max_bytes=max_bytes)
+    except Exception as exc:  # the next fetch asks again
+        log.warning("asking for the next batch ahead failed: %r", exc)
 
 
 async def _filled(

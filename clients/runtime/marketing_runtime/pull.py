@@ -62,6 +62,8 @@ class PullConsumer:
         self._requests: deque[list[float]] = deque()
         self._waiter: tuple[int, asyncio.Future[None]] | None = None
         self._unanswered = False
+        # When the next batch was asked for ahead (`request_ahead`), if it was.
+        self._ahead_since: float | None = None
 
     @property
     def connection(self) -> Client:
@@ -74,24 +76,47 @@ class PullConsumer:
         most `linger_s` for the batch to fill. An empty list means none came.
         With `max_bytes`, a pull request asks for at most that many bytes (as
         the server counts a message: more than its payload), so it must exceed
-        the server's max_payload: a message larger than it would never come."""
-        await self._subscribe_once()
+        the server's max_payload: a message larger than it would never come.
+        No lingering once no request is open: nothing more can come."""
         started = time.monotonic()
-        room = batch - len(self._buffer) - self._owed(started)
-        if room > 0:
-            request = {"batch": room, "expires": int(wait_s * 1e9)}
-            if max_bytes:
-                request["max_bytes"] = max_bytes
-            self._requests.append([started + wait_s, room])
-            await self._nc.publish(self._api, json.dumps(request).encode(), reply=self._inbox)
+        await self._request(batch, started, wait_s, max_bytes)
         await self._wait_for(1, wait_s)
         if self._unanswered:
             self._unanswered = False
             raise ConsumerUnavailable(self._api)
-        if self._buffer:
-            await self._wait_for(batch, min(linger_s, wait_s - (time.monotonic() - started)))
+        if self._buffer and self._requests:  # an open request may bring more
+            waited = time.monotonic() - started
+            await self._wait_for(batch, min(self._linger_left(linger_s), wait_s - waited))
+        self._ahead_since = None
         taken, self._buffer = self._buffer[:batch], self._buffer[batch:]
         return taken
+
+    async def request_ahead(self, batch: int, *, expires_s: float, max_bytes: int = 0) -> None:
+        """Ask now for the next fetch's batch, without waiting: it comes while the
+        caller handles the batch before (kept, and kept alive, as any message that
+        comes between fetches), and the next fetch takes it at once, having
+        lingered since."""
+        now = time.monotonic()
+        await self._request(batch, now, expires_s, max_bytes)
+        self._ahead_since = now
+
+    async def _request(self, batch: int, now: float, expires_s: float, max_bytes: int) -> None:
+        """A pull request for what `batch` still lacks (none when the buffer and the
+        open requests cover it)."""
+        await self._subscribe_once()
+        room = batch - len(self._buffer) - self._owed(now)
+        if room > 0:
+            request = {"batch": room, "expires": int(expires_s * 1e9)}
+            if max_bytes:
+                request["max_bytes"] = max_bytes
+            self._requests.append([now + expires_s, room])
+            await self._nc.publish(self._api, json.dumps(request).encode(), reply=self._inbox)
+
+    def _linger_left(self, linger_s: float) -> float:
+        """A batch asked for ahead has lingered since it was asked for."""
+        if self._ahead_since is None:
+            return linger_s
+        return max(0.0, linger_s - (time.monotonic() - self._ahead_since))
 
     def _owed(self, now: float) -> int:
         """Messages the open requests may still bring. A request past its expiry

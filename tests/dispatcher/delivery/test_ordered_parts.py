@@ -1,0 +1,140 @@
+"""A fetched batch in parts (OrderedWorker._handle_parts): each part applied and settled
+before the next part's calls, the next part read and checked against the fences while a
+part's calls are answered, and checked again once the part settled when the two share a
+person. Real nats-server and Klaviyo sandbox (the worker and helpers of
+test_enrolments.py), parts of one message each."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from marketing_runtime.connection import Bus
+from marketing_runtime.person_keys import person_key
+from nats.aio.msg import Msg
+
+from dispatcher.delivery.enrolments import EnrolmentsWorker
+from dispatcher.delivery.keepalive import Holding
+from dispatcher.delivery.ordered import Work
+from dispatcher.providers.klaviyo.enrolments import EXIT_SUFFIX
+from dispatcher.sandbox import Sandbox
+from tests.dispatcher.delivery.test_enrolments import (
+    DELIVERED,
+    SUPERSEDED,
+    Recording,
+    _fetch,
+    klaviyo,
+    person,
+    with_worker,
+)
+from tests.dispatcher.delivery.test_enrolments_begun import (
+    ending,
+    enrolment_fence,
+    enrolment_of,
+    starting,
+)
+from tests.processes import NatsServer
+
+# Long enough for any loaded machine; only a worker that never reads ahead waits it out.
+READ_AHEAD_WAIT_S = 30.0
+
+
+def _one_message_a_part(worker: EnrolmentsWorker) -> None:
+    worker._most_at_once = lambda: 1  # type: ignore[method-assign]
+
+
+def test_the_next_part_is_read_while_a_parts_calls_are_answered(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    first, second = starting(person(), 1), starting(person(), 2)
+    order: list[str] = []
+
+    async def steps(bus: Bus, worker: EnrolmentsWorker, _: Recording) -> None:
+        _one_message_a_part(worker)
+        second_read = asyncio.Event()
+        read, apply = worker._read, worker._apply
+
+        def reading(msg: Msg) -> list[Work]:
+            work = read(msg)
+            if any(w.enrolment and w.enrolment.enrolment_id == enrolment_of(second) for w in work):
+                order.append("second part read")
+                second_read.set()
+            return work
+
+        async def applying(segment: list[Work], held: Holding) -> None:
+            if any(
+                w.enrolment and w.enrolment.enrolment_id == enrolment_of(first) for w in segment
+            ):
+                order.append("first part's calls begin")
+                # Its calls stay unanswered until the next part was read, or for long.
+                waiting = asyncio.create_task(second_read.wait())
+                await asyncio.wait([waiting], timeout=READ_AHEAD_WAIT_S)
+                waiting.cancel()
+                await apply(segment, held)
+                order.append("first part's calls answered")
+                return
+            await apply(segment, held)
+
+        worker._read = reading  # type: ignore[method-assign]
+        worker._apply = applying  # type: ignore[method-assign]
+        await worker.handle(await _fetch(bus, [first, second]))
+
+    outcomes = with_worker(own_nats, klaviyo(sandbox), steps)
+
+    assert order == ["first part's calls begin", "second part read", "first part's calls answered"]
+    assert [outcomes[d.id].outcome for d in (first, second)] == [DELIVERED, DELIVERED]
+    assert sandbox.event_counts() == {enrolment_of(first): 1, enrolment_of(second): 1}
+
+
+def test_a_part_is_checked_again_when_the_part_before_moved_its_persons_fence(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    """An enrolment's end, then its beginning again (redelivered behind it), in parts of
+    their own: the beginning, read while the end's calls were answered, found no fence;
+    once the end settled its fence supersedes the beginning, which is never sent (it
+    would enter the person at the provider after their exit)."""
+    email = person()
+    start = starting(email, 3)
+    start.contact_key = person_key(email)  # the person's, as the end is
+    end = ending(start, 5)
+
+    async def steps(bus: Bus, worker: EnrolmentsWorker, _: Recording) -> None:
+        _one_message_a_part(worker)
+        await worker.handle(await _fetch(bus, [end, start]))
+
+    outcomes = with_worker(own_nats, klaviyo(sandbox), steps)
+
+    assert [outcomes[d.id].outcome for d in (end, start)] == [DELIVERED, SUPERSEDED]
+    assert sandbox.event_counts() == {enrolment_of(start) + EXIT_SUFFIX: 1}
+    assert enrolment_fence(own_nats, start) == 5
+
+
+def test_parts_of_different_people_are_each_delivered_once_in_order(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    starts = [starting(person(), n) for n in range(1, 6)]
+    end = ending(starts[0], 6)
+    sent: list[Any] = []
+
+    async def steps(bus: Bus, worker: EnrolmentsWorker, _: Recording) -> None:
+        _one_message_a_part(worker)
+        await worker.handle(await _fetch(bus, [*starts, end]))
+        sent.extend(sandbox.requests())
+
+    outcomes = with_worker(own_nats, klaviyo(sandbox), steps)
+
+    assert [outcomes[d.id].outcome for d in (*starts, end)] == [DELIVERED] * 6
+    assert sandbox.event_counts() == {
+        **{enrolment_of(s): 1 for s in starts},
+        enrolment_of(starts[0]) + EXIT_SUFFIX: 1,
+    }
+    begun_at = _request_carrying(sent, enrolment_of(starts[0]))
+    ended_at = _request_carrying(sent, enrolment_of(starts[0]) + EXIT_SUFFIX)
+    assert begun_at < ended_at, "the end went after its beginning"
+
+
+def _request_carrying(requests: list[Any], unique_id: str) -> int:
+    """The index of the request whose body carries the event `unique_id`."""
+    (index,) = [i for i, r in enumerate(requests) if f'"{unique_id}"' in json.dumps(r["body"])]
+    return index
