@@ -31,6 +31,7 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import kinds
@@ -179,18 +180,19 @@ class OrderedWorker(abc.ABC):
         part's calls are answered (no call went while a part was read, and the
         provider's budget went unused then). It is checked again once this part
         is settled when the two share a person: this part's fences (an erasure's:
-        the person's profile and consent), or its erasure's mark, may supersede
-        some of it."""
+        the person's profile and consent) may supersede some of it. (Erasure marks
+        come by a watch, as ever: a moment late, whichever part reads them.)"""
         parts = self._parts(messages)
         ready = await self._checked(await anext(parts, []))
         while ready is not None:
             applying = asyncio.create_task(self._apply_part(ready, held), name="apply-part")
             reading = asyncio.create_task(self._read_ahead(parts), name="read-ahead")
-            # Neither is abandoned: calls in flight finish (or fail) before anything else.
-            await asyncio.wait([applying, reading])
+            try:
+                # Neither is abandoned: calls in flight finish (or fail) before anything else.
+                await asyncio.wait([applying, reading])
+            finally:  # cancelled (a shutdown): both stop where they are, as one task would
+                await _stopped(applying, reading)
             if (failure := applying.exception()) is not None:
-                if reading.exception() is not None:  # retrieved: the apply's failure is the batch's
-                    log.debug("read-ahead failed too: %r", reading.exception())
                 raise failure  # nothing of this part settled: the batch goes back
             # A failed read-ahead fails the batch once this part's calls are settled.
             await self._finish(ready.settled, ready.superseded, held)
@@ -217,7 +219,7 @@ class OrderedWorker(abc.ABC):
                 yield part
                 part = []
             part.extend(pieces)
-            if most is not None and len(part) >= most:  # full: nothing more goes in it
+            if is_full(part, most):  # yielded now: the next message need not be read first
                 yield part
                 part = []
             await asyncio.sleep(0)
@@ -356,7 +358,7 @@ def in_parts(read: list[list[Work]], most: int | None) -> list[list[Work]]:
     pieces stay together, however many)."""
     parts: list[list[Work]] = [[]]
     for pieces in read:
-        if starts_part(parts[-1], pieces, most):
+        if starts_part(parts[-1], pieces, most) or is_full(parts[-1], most):
             parts.append([])
         parts[-1].extend(pieces)
     return [part for part in parts if part]
@@ -365,6 +367,20 @@ def in_parts(read: list[list[Work]], most: int | None) -> list[list[Work]]:
 def starts_part(part: list[Work], pieces: list[Work], most: int | None) -> bool:
     """Whether a message's `pieces` go in a new part after `part` (`in_parts`)."""
     return bool(part) and most is not None and len(part) + len(pieces) > most
+
+
+def is_full(part: list[Work], most: int | None) -> bool:
+    """Whether nothing more goes in `part` (`in_parts`)."""
+    return most is not None and len(part) >= most
+
+
+async def _stopped(*tasks: asyncio.Task[Any]) -> None:
+    """Each task cancelled unless done, and awaited: none runs on unowned, and no
+    failure goes unretrieved (the caller reads the one that counts)."""
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @dataclass

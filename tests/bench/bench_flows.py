@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from dispatcher.providers.base import CREATE_EVENTS, Limits
 from tests.bench.bench_sync import cpu_groups, least_seconds
 from tests.bench.context import Bench
-from tests.bench.cpus import cpu_seconds
+from tests.bench.cpus import cpu_by_pid, cpu_since
 from tests.bench.report import Row, Target
 from tests.bench.sandbox_api import SandboxApi
 from tests.bench.stats import percentile
@@ -198,8 +198,7 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
     await sandbox.reset()
     replica = b.stack.start_replicas(1, "klaviyo")[0]
     await asyncio.to_thread(b.stack.wait_replicas_ready)
-    groups = cpu_groups(b, replica.pid)
-    cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    cpu_before = {name: cpu_by_pid(pids) for name, pids in cpu_groups(b, replica.pid).items()}
     began = time.perf_counter()
     product_message = event_pb2.Product(
         product_id=product, title="Stoneware mug", url=f"https://shop.example.com/p/{product}"
@@ -217,7 +216,8 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
         sandbox.events_held, waiting, timeout_s=b.cfg.timeout_s * 5, poll_s=FAST_POLL_S
     )
     seconds = held_at - began
-    cpu = {name: round(cpu_seconds(pids) - cpu_before[name], 1) for name, pids in groups.items()}
+    groups = cpu_groups(b, replica.pid)  # PostgreSQL's processes as they are now
+    cpu = {name: round(cpu_since(cpu_before[name], pids), 1) for name, pids in groups.items()}
     b.stack.stop_replicas()
     ratio = bound / seconds
     b.note(

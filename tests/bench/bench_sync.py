@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from dispatcher.providers.base import START_IMPORT, Limits, RateWindow
 from dispatcher.providers.klaviyo.consent_calls import SUBSCRIBE, SUPPRESS, UNSUBSCRIBE, UNSUPPRESS
 from tests.bench.context import Bench
-from tests.bench.cpus import cpu_seconds, processes_mentioning, with_descendants
+from tests.bench.cpus import cpu_by_pid, cpu_since, processes_mentioning, with_descendants
 from tests.bench.report import Row, Target
 from tests.bench.rss import RssSampler
 
@@ -216,8 +216,7 @@ async def _sync_once(b: Bench, phase_s: float) -> SyncRun:
     sampler = RssSampler(
         {"service_workers": b.stack.workers.pid, "dispatcher": replicas[0].pid}
     ).start()
-    groups = cpu_groups(b, replicas[0].pid)
-    cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    cpu_before = {name: cpu_by_pid(pids) for name, pids in cpu_groups(b, replicas[0].pid).items()}
     await asyncio.sleep((phase_s - time.time()) % 60)
     minute_phase_s = time.time() % 60
     began = time.perf_counter()
@@ -229,7 +228,8 @@ async def _sync_once(b: Bench, phase_s: float) -> SyncRun:
         sync = reply.contact_sync
     seconds = time.perf_counter() - began
     peak = await sampler.stop()
-    cpu = {name: round(cpu_seconds(pids) - cpu_before[name], 1) for name, pids in groups.items()}
+    groups = cpu_groups(b, replicas[0].pid)  # PostgreSQL's processes as they are now
+    cpu = {name: round(cpu_since(cpu_before[name], pids), 1) for name, pids in groups.items()}
     b.stack.stop_replicas()
     return SyncRun(minute_phase_s, seconds, sync, peak, cpu)
 

@@ -84,12 +84,20 @@ def dedicated_core(service: list[int], others: list[int]) -> Iterator[bool]:
         pin([*service, *others], everything)
 
 
-def cpu_seconds(pids: Iterable[int]) -> float:
-    """User and system CPU the processes have used so far (those gone count 0)."""
+def cpu_by_pid(pids: Iterable[int]) -> dict[int, float]:
+    """Each live process's user and system CPU so far, in seconds."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    found = {}
     for pid in pids:
         with contextlib.suppress(OSError, ValueError, IndexError):
             fields = (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+            found[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return found
+
+
+def cpu_since(before: dict[int, float], pids: Iterable[int]) -> float:
+    """The CPU `pids` used since `before` (cpu_by_pid then): a process started since
+    counts from nothing; one gone since counts nothing (PostgreSQL's autovacuum
+    workers come and go: counted as the difference of totals, one that ended made
+    the figure negative)."""
+    return sum(now - before.get(pid, 0.0) for pid, now in cpu_by_pid(pids).items())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import nats
 from marketing_runtime.connection import Bus
@@ -18,14 +19,7 @@ from tests.processes import NatsServer
 
 def test_nothing_is_fetched_while_held_off(nats_server: NatsServer) -> None:
     async def main() -> None:
-        bus = Bus(nats_server.url, name="test-consume")
-        bus.start()
-        assert await bus.wait_ready(30)
-        js = bus.js
-        assert js is not None
-        name = f"HOLD_{uuid.uuid4().hex[:8]}"
-        await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.x"]))
-        await js.add_consumer(name, ConsumerConfig(durable_name="d", ack_policy=AckPolicy.EXPLICIT))
+        bus, js, name = await _stream(nats_server, "test-consume", "HOLD")
         observer = await nats.connect(nats_server.url)
         pulls: list[bytes] = []
 
@@ -73,19 +67,31 @@ async def _true(value: bool) -> bool:
     return value
 
 
+async def _settled(js: Any, name: str) -> bool:
+    info = await js.consumer_info(name, "d")
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
+
+async def _stream(nats_server: NatsServer, client: str, prefix: str) -> tuple[Bus, Any, str]:
+    """A bus connection named `client`, and a stream of its own (`<prefix>_…`, subject
+    `<name>.x`) with a durable consumer "d" acking explicitly."""
+    bus = Bus(nats_server.url, name=client)
+    bus.start()
+    assert await bus.wait_ready(30)
+    js = bus.js
+    assert js is not None
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.x"]))
+    await js.add_consumer(name, ConsumerConfig(durable_name="d", ack_policy=AckPolicy.EXPLICIT))
+    return bus, js, name
+
+
 def test_a_batch_keeps_filling_while_its_call_would_wait(nats_server: NatsServer) -> None:
     """Events trickle in; while `fill_wait` says the handler's call is not available
     the batch keeps taking them, so one call carries them all."""
 
     async def main() -> list[list[bytes]]:
-        bus = Bus(nats_server.url, name="test-consume-fill")
-        bus.start()
-        assert await bus.wait_ready(30)
-        js = bus.js
-        assert js is not None
-        name = f"FILL_{uuid.uuid4().hex[:8]}"
-        await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.x"]))
-        await js.add_consumer(name, ConsumerConfig(durable_name="d", ack_policy=AckPolicy.EXPLICIT))
+        bus, js, name = await _stream(nats_server, "test-consume-fill", "FILL")
         batches: list[list[bytes]] = []
         available = asyncio.Event()
 
@@ -131,14 +137,7 @@ def test_reading_ahead_hands_over_every_message_once_in_order(nats_server: NatsS
     stream order, in batches of at most `batch`, and nothing is left pending."""
 
     async def main() -> tuple[list[list[bytes]], int, int]:
-        bus = Bus(nats_server.url, name="test-consume-ahead")
-        bus.start()
-        assert await bus.wait_ready(30)
-        js = bus.js
-        assert js is not None
-        name = f"AHEAD_{uuid.uuid4().hex[:8]}"
-        await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.x"]))
-        await js.add_consumer(name, ConsumerConfig(durable_name="d", ack_policy=AckPolicy.EXPLICIT))
+        bus, js, name = await _stream(nats_server, "test-consume-ahead", "AHEAD")
         batches: list[list[bytes]] = []
 
         async def handle(messages: list[Msg]) -> None:
@@ -167,6 +166,7 @@ def test_reading_ahead_hands_over_every_message_once_in_order(nats_server: NatsS
         await eventually(lambda: _true(sum(map(len, batches)) >= 60))
         stopping.set()
         await loop
+        await eventually(lambda: _settled(js, name))  # the server takes acks in its own time
         info = await js.consumer_info(name, "d")
         await js.delete_stream(name)
         await bus.close()

@@ -73,13 +73,7 @@ def test_released_leftovers_are_delivered_again(nats_server: NatsServer) -> None
             await msg.ack()
         await puller.close()  # anything it still kept is handed back
         again = PullConsumer(nc, stream=name, durable="d")
-        rest: list[int] = []
-        while len(rest) < 5:
-            batch = await again.fetch(10, wait_s=2.0, linger_s=0.05)
-            assert batch, "the released messages did not come back"
-            rest += [int(m.data) for m in batch]
-            for msg in batch:
-                await msg.ack()
+        rest = await _taken(again, 5, "the released messages did not come back")
         assert sorted(rest) == [5, 6, 7, 8, 9]
         await again.close()
 
@@ -166,20 +160,16 @@ def test_a_batch_asked_for_ahead_comes_in_the_next_fetch(nats_server: NatsServer
 
     async def scenario(nc: Any, js: Any, name: str) -> None:
         puller = PullConsumer(nc, stream=name, durable="d")
-        first = await puller.fetch(10, wait_s=2.0, linger_s=0.05)
+        first = await puller.fetch(2, wait_s=2.0, linger_s=0.05)  # its request is answered
         assert [int(m.data) for m in first] == [0, 1]
         await puller.request_ahead(10, expires_s=5.0)
         for i in range(2, 5):  # published while the first batch is handled
             await js.publish(f"{name}.x", str(i).encode())
+        # They come on the request made ahead, before any fetch asks.
+        await eventually(lambda: _unacked(js, name, 5))
         for msg in first:
             await msg.ack()
-        seen: list[int] = []
-        while len(seen) < 3:
-            batch = await puller.fetch(10, wait_s=2.0, linger_s=0.05)
-            assert batch, "what was asked for ahead did not come"
-            seen += [int(m.data) for m in batch]
-            for msg in batch:
-                await msg.ack()
+        seen = await _taken(puller, 3, "what was asked for ahead did not come")
         assert seen == [2, 3, 4]
         assert await puller.fetch(10, wait_s=0.3, linger_s=0.05) == []
         await puller.close()
@@ -187,3 +177,45 @@ def test_a_batch_asked_for_ahead_comes_in_the_next_fetch(nats_server: NatsServer
         assert (info.num_pending, info.num_ack_pending) == (0, 0)
 
     _run(nats_server, scenario, messages=2)
+
+
+def test_batches_asked_for_ahead_stay_within_their_bytes(nats_server: NatsServer) -> None:
+    """Asked for ahead after each fetch, as the consume loop does: no batch handed out
+    passes one request's bytes, however much came ahead, and all come in order."""
+    payload = 50_000
+    max_bytes = 3 * payload + 1000
+
+    async def scenario(nc: Any, js: Any, name: str) -> None:
+        for i in range(12):
+            await js.publish(f"{name}.x", str(i).encode().ljust(payload, b" "))
+        puller = PullConsumer(nc, stream=name, durable="d")
+        seen: list[int] = []
+        while len(seen) < 12:
+            batch = await puller.fetch(10, wait_s=2.0, linger_s=0.2, max_bytes=max_bytes)
+            assert 0 < sum(len(m.data) for m in batch) <= max_bytes
+            await puller.request_ahead(10, expires_s=2.0, max_bytes=max_bytes)
+            seen += [int(m.data) for m in batch]
+            for msg in batch:
+                await msg.ack()
+        assert seen == list(range(12))
+        await puller.close()
+
+    _run(nats_server, scenario, 0)
+
+
+async def _unacked(js: Any, name: str, count: int) -> bool:
+    info = await js.consumer_info(name, "d")
+    return bool(info.num_ack_pending == count)
+
+
+async def _taken(puller: PullConsumer, count: int, missing: str) -> list[int]:
+    """`count` messages fetched in batches of up to 10 and acked, as numbers; every
+    fetch must bring some (`missing` says what did not come)."""
+    seen: list[int] = []
+    while len(seen) < count:
+        batch = await puller.fetch(10, wait_s=2.0, linger_s=0.05)
+        assert batch, missing
+        seen += [int(m.data) for m in batch]
+        for msg in batch:
+            await msg.ack()
+    return seen

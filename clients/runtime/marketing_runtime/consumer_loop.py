@@ -27,9 +27,6 @@ UNAVAILABLE_WAIT_S = 1.0
 FILL_MAX_S = 5.0
 # What came while a batch waited to fill is in the stream already: a short fetch takes it.
 FILL_FETCH_S = 0.01
-# How long a request for the next batch, made as a batch is handed over
-# (`read_ahead`), stays open: what comes meanwhile is kept for the next fetch.
-READ_AHEAD_S = 5.0
 
 
 async def consume(
@@ -63,9 +60,12 @@ async def consume(
     With `payloads_per_fetch`, a fetch takes at most that many times the
     server's max_payload in bytes (one message may carry a thousand pieces of
     work: this bounds what a batch holds). With `read_ahead`, the next batch is
-    asked for as a batch is handed over, so that it comes (and its linger passes)
-    while the handler works: a handler whose calls are the scarce resource has its
-    next batch at hand the moment it is done.
+    asked for as a batch is handed over (unless held off), so that it comes (and
+    its linger passes) while the handler works: a handler whose calls are the
+    scarce resource has its next batch at hand the moment it is done. The
+    request is open as long as a fetch's (`wait_s`): it outlives a lost lease no
+    longer than a fetch did; and after a failed batch what came ahead goes back
+    with it, so it cannot overtake it.
     Pauses wait by `sleep` and end early on `stopping`."""
     puller: PullConsumer | None = None
     try:
@@ -98,17 +98,19 @@ async def consume(
                     puller, messages, batch, fill_wait, most_s, sleep, max_bytes
                 )
             if messages:
-                if read_ahead:
-                    await _ask_ahead(puller, batch, max_bytes)
-                await _handle(durable, handle, messages, stopping, sleep)
+                if read_ahead and hold_off() <= 0:
+                    await _ask_ahead(puller, batch, wait_s, max_bytes)
+                handled = await _handle(durable, handle, messages, stopping, sleep)
+                if not handled and read_ahead:  # what came ahead goes back with the batch
+                    await puller.release(delay_s=UNAVAILABLE_WAIT_S)
     finally:
         if puller is not None:
             await puller.close()
 
 
-async def _ask_ahead(puller: PullConsumer, batch: int, max_bytes: int) -> None:
+async def _ask_ahead(puller: PullConsumer, batch: int, wait_s: float, max_bytes: int) -> None:
     try:
-        await puller.request_ahead(batch, expires_s=READ_AHEAD_S, max_bytes=max_bytes)
+        await puller.request_ahead(batch, expires_s=wait_s, max_bytes=max_bytes)
     except Exception as exc:  # the next fetch asks again
         log.warning("asking for the next batch ahead failed: %r", exc)
 
@@ -148,7 +150,8 @@ async def _filled(
 
 async def _handle(
     durable: str, handle: BatchHandler, messages: list[Msg], stopping: asyncio.Event, sleep: Sleep
-) -> None:
+) -> bool:
+    """Whether the batch was handled (else it was handed back, after a pause)."""
     try:
         await handle(messages)
     except Exception:
@@ -156,6 +159,8 @@ async def _handle(
         log.exception("%s: handling a batch of %d failed", durable, len(messages))
         await _hand_back(messages)
         await pause(stopping, UNAVAILABLE_WAIT_S, sleep)
+        return False
+    return True
 
 
 async def _hand_back(messages: list[Msg]) -> None:

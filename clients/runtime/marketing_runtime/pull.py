@@ -76,8 +76,10 @@ class PullConsumer:
         most `linger_s` for the batch to fill. An empty list means none came.
         With `max_bytes`, a pull request asks for at most that many bytes (as
         the server counts a message: more than its payload), so it must exceed
-        the server's max_payload: a message larger than it would never come.
-        No lingering once no request is open: nothing more can come."""
+        the server's max_payload: a message larger than it would never come;
+        and a batch taken from what was kept holds about that many bytes at most
+        (at least one message). No lingering once no request is open: nothing
+        more can come."""
         started = time.monotonic()
         await self._request(batch, started, wait_s, max_bytes)
         await self._wait_for(1, wait_s)
@@ -88,23 +90,26 @@ class PullConsumer:
             waited = time.monotonic() - started
             await self._wait_for(batch, min(self._linger_left(linger_s), wait_s - waited))
         self._ahead_since = None
-        taken, self._buffer = self._buffer[:batch], self._buffer[batch:]
+        count = _within(self._buffer[:batch], max_bytes)
+        taken, self._buffer = self._buffer[:count], self._buffer[count:]
         return taken
 
     async def request_ahead(self, batch: int, *, expires_s: float, max_bytes: int = 0) -> None:
         """Ask now for the next fetch's batch, without waiting: it comes while the
         caller handles the batch before (kept, and kept alive, as any message that
         comes between fetches), and the next fetch takes it at once, having
-        lingered since."""
+        lingered since. Kept messages then hold less than twice `max_bytes`."""
         now = time.monotonic()
         await self._request(batch, now, expires_s, max_bytes)
         self._ahead_since = now
 
     async def _request(self, batch: int, now: float, expires_s: float, max_bytes: int) -> None:
         """A pull request for what `batch` still lacks (none when the buffer and the
-        open requests cover it)."""
+        open requests cover it, or the buffer holds `max_bytes` already)."""
         await self._subscribe_once()
         room = batch - len(self._buffer) - self._owed(now)
+        if max_bytes and sum(map(_size, self._buffer)) >= max_bytes:
+            room = 0
         if room > 0:
             request = {"batch": room, "expires": int(expires_s * 1e9)}
             if max_bytes:
@@ -126,12 +131,13 @@ class PullConsumer:
             self._requests.popleft()
         return int(sum(owed for _, owed in self._requests))
 
-    async def release(self) -> None:
-        """Hand the messages kept for the next fetch back for redelivery now."""
+    async def release(self, delay_s: float | None = None) -> None:
+        """Hand the messages kept for the next fetch back for redelivery now (or
+        after `delay_s`)."""
         kept, self._buffer = self._buffer, []
         for msg in kept:
             with contextlib.suppress(Exception):
-                await msg.nak()
+                await msg.nak(delay=delay_s)
 
     async def close(self) -> None:
         if self._keeper is not None:
@@ -189,6 +195,24 @@ class PullConsumer:
                 self._requests.popleft()
             if self._waiter is not None and not self._requests:
                 _resolve(self._waiter[1])
+
+
+def _size(msg: Msg) -> int:
+    """About as many bytes as the server counts the message (its subjects and payload;
+    headers aside)."""
+    return len(msg.data) + len(msg.subject) + len(msg.reply)
+
+
+def _within(messages: list[Msg], max_bytes: int) -> int:
+    """How many of `messages`, from the first, fit `max_bytes` (0: no bound); one at least."""
+    if not max_bytes:
+        return len(messages)
+    total = 0
+    for count, msg in enumerate(messages):
+        total += _size(msg)
+        if total > max_bytes and count > 0:
+            return count
+    return len(messages)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
