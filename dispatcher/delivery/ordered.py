@@ -183,7 +183,8 @@ class OrderedWorker(abc.ABC):
         the person's profile and consent) may supersede some of it. (Erasure marks
         come by a watch, as ever: a moment late, whichever part reads them.)"""
         parts = self._parts(messages)
-        ready = await self._checked(await anext(parts, []))
+        first: list[Work] = await anext(parts, [])
+        ready = await self._checked(first)
         while ready is not None:
             applying = asyncio.create_task(self._apply_part(ready, held), name="apply-part")
             reading = asyncio.create_task(self._read_ahead(parts), name="read-ahead")
@@ -205,7 +206,7 @@ class OrderedWorker(abc.ABC):
         self, parts: AsyncIterator[list[Work]]
     ) -> tuple[list[Work], _Part | None]:
         """The next part, as read and checked against the fences now."""
-        following = await anext(parts, [])
+        following: list[Work] = await anext(parts, [])
         return following, (await self._checked(following) if following else None)
 
     async def _parts(self, messages: list[Msg]) -> AsyncIterator[list[Work]]:

@@ -41,7 +41,7 @@ FLOW = FlowDefinition(
 def _rows(
     count: int, *, email: str | None = None, context_bytes: int = 40
 ) -> tuple[list[dict[str, Any]], dict[uuid.UUID, str]]:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": uuid.uuid4(),
             "entry_key": f"key-{n}",
