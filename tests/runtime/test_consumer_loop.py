@@ -42,12 +42,7 @@ def test_nothing_is_fetched_while_held_off(nats_server: NatsServer) -> None:
             for msg in messages:
                 await msg.ack()
 
-        stopping = asyncio.Event()
-        loop = asyncio.create_task(
-            consume(
-                bus, stream=name, durable="d", handle=handle, stopping=stopping, hold_off=hold_off
-            )
-        )
+        stopping, loop = _consuming(bus, name, handle, hold_off=hold_off)
         await eventually(lambda: _true(asked[0] >= 10))
         await observer.flush()
         assert (pulls, handled) == ([], []), "fetched while held off"
@@ -65,6 +60,17 @@ def test_nothing_is_fetched_while_held_off(nats_server: NatsServer) -> None:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def _consuming(
+    bus: Bus, name: str, handle: Any, **options: Any
+) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    """The consume loop over the stream's consumer "d", running: its stop, and its task."""
+    stopping = asyncio.Event()
+    loop = asyncio.create_task(
+        consume(bus, stream=name, durable="d", handle=handle, stopping=stopping, **options)
+    )
+    return stopping, loop
 
 
 async def _settled(js: Any, name: str) -> bool:
@@ -103,18 +109,8 @@ def test_a_batch_keeps_filling_while_its_call_would_wait(nats_server: NatsServer
             for msg in messages:
                 await msg.ack()
 
-        stopping = asyncio.Event()
-        loop = asyncio.create_task(
-            consume(
-                bus,
-                stream=name,
-                durable="d",
-                handle=handle,
-                stopping=stopping,
-                batch=100,
-                linger_s=0.01,
-                fill_wait=fill_wait,
-            )
+        stopping, loop = _consuming(
+            bus, name, handle, batch=100, linger_s=0.01, fill_wait=fill_wait
         )
         for i in range(20):
             await js.publish(f"{name}.x", b"%d" % i)
@@ -146,19 +142,7 @@ def test_reading_ahead_hands_over_every_message_once_in_order(nats_server: NatsS
             for msg in messages:
                 await msg.ack()
 
-        stopping = asyncio.Event()
-        loop = asyncio.create_task(
-            consume(
-                bus,
-                stream=name,
-                durable="d",
-                handle=handle,
-                stopping=stopping,
-                batch=7,
-                linger_s=0.01,
-                read_ahead=True,
-            )
-        )
+        stopping, loop = _consuming(bus, name, handle, batch=7, linger_s=0.01, read_ahead=True)
         for i in range(60):
             await js.publish(f"{name}.x", b"%d" % i)
             if i % 10 == 0:
