@@ -126,7 +126,7 @@ async def enrol(
     if refused:
         await session.execute(insert_rows(Enrolment, refused).on_conflict_do_nothing())
     begun = [r for r in rows if r["state"] == State.ACTIVE]
-    await _tell_provider_begun(session, flow, begun, emails, now)
+    await outbox.enqueue_many(session, begun_rows(flow, begun, emails, now), now=now)
     if begun:
         await timers.arm(session, [_completion(flow, now)], latest_wins=False)
     if flow.exits.events and begun:
@@ -234,16 +234,6 @@ def _decide(
         "created_at": now,
         "rejection_reason": reason,
     }
-
-
-async def _tell_provider_begun(
-    session: AsyncSession,
-    flow: FlowDefinition,
-    begun: list[dict[str, Any]],
-    emails: dict[uuid.UUID, str],
-    now: datetime,
-) -> None:
-    await outbox.enqueue_many(session, begun_rows(flow, begun, emails, now), now=now)
 
 
 def begun_rows(

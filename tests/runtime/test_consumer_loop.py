@@ -128,25 +128,26 @@ def test_a_batch_keeps_filling_while_its_call_would_wait(nats_server: NatsServer
 
 
 def test_reading_ahead_hands_over_every_message_once_in_order(nats_server: NatsServer) -> None:
-    """With `read_ahead`, the next batch is asked for while a batch is handled (the
-    handler takes a while over each): every message is still handed over once, in
+    """With `read_ahead`, the next batch is asked for while a batch is handled (more
+    are published while the first is): every message is still handed over once, in
     stream order, in batches of at most `batch`, and nothing is left pending."""
 
     async def main() -> tuple[list[list[bytes]], int, int]:
         bus, js, name = await _stream(nats_server, "test-consume-ahead", "AHEAD")
         batches: list[list[bytes]] = []
+        published = [0]
 
         async def handle(messages: list[Msg]) -> None:
             batches.append([m.data for m in messages])
-            await asyncio.sleep(0.05)  # meanwhile more are published, and asked for ahead
+            if len(batches) == 1:  # the rest is published, and asked for ahead, meanwhile
+                await eventually(lambda: _true(published[0] == 60))
             for msg in messages:
                 await msg.ack()
 
         stopping, loop = _consuming(bus, name, handle, batch=7, linger_s=0.01, read_ahead=True)
         for i in range(60):
             await js.publish(f"{name}.x", b"%d" % i)
-            if i % 10 == 0:
-                await asyncio.sleep(0.02)
+            published[0] += 1
         await eventually(lambda: _true(sum(map(len, batches)) >= 60))
         stopping.set()
         await loop
