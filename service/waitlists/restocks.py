@@ -28,7 +28,12 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.storage.database import Database
+from service.storage.listening import notify as notify_listeners
 from service.storage.models import Restock
+
+# The flow worker listens here: a restock's first batch starts once it commits,
+# not a polling pause later.
+RESTOCKED = "marketing_restocked"
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,8 @@ async def notify(
             picked = await session.execute(_PICK, params | {"most": quantity})
             restock.picked = int(picked.rowcount or 0)  # type: ignore[attr-defined]
             await session.flush()
+        if restock.picked:
+            await notify_listeners(session, RESTOCKED)
         return _view(restock)
 
 

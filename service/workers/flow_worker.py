@@ -5,7 +5,9 @@ restock picked (service.waitlists.notifying), a batch per transaction.
 Between batches it sleeps until the earliest timer is due, but never longer
 than `max_sleep_s`, so a timer armed meanwhile for sooner, or a signal, waits
 at most that (no LISTEN/NOTIFY: timers are armed by many transactions, most
-for an hour or more ahead). Replicas take disjoint rows (SKIP LOCKED); after
+for an hour or more ahead). A restock is one transaction, the start of a
+large batch of work: it wakes the waitlist loops at once
+(service.storage.listening). Replicas take disjoint rows (SKIP LOCKED); after
 an outage the backlog is worked off oldest first, at full speed."""
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from marketing_runtime.clock import Clock
 
 from service.flows import firing, segment_signals, timers
 from service.storage.database import Database
+from service.storage.listening import listen
 from service.waitlists import notifying
-from service.workers.repeat import repeat
+from service.waitlists.restocks import RESTOCKED
+from service.workers.repeat import Wakeup, repeat
 
 _LOCKED_ELSEWHERE_S = 0.02
 
@@ -43,6 +47,7 @@ class FlowWorker:
         self._clock = clock
         self._settings = settings
         self._stopping = asyncio.Event()
+        self._restocked = Wakeup()
 
     async def run(self) -> None:
         """A loop per kind of work, so that a batch that keeps failing holds up
@@ -50,10 +55,17 @@ class FlowWorker:
         rows the others skip), so that a large restock keeps PostgreSQL and
         this process busy at once."""
         waitlists = (
-            repeat("flow worker: waitlists", self.notify_once, self._waitlist_pause, self._stopping)
+            repeat(
+                "flow worker: waitlists",
+                self.notify_once,
+                self._waitlist_pause,
+                self._stopping,
+                wake=self._restocked,
+            )
             for _ in range(self._settings.waitlist_concurrency)
         )
         await asyncio.gather(
+            listen(self._db, RESTOCKED, self._restocked.fire, self._stopping),
             repeat("flow worker: timers", self.fire_due_once, self._timer_pause, self._stopping),
             repeat("flow worker: segments", self.drain_signals_once, self._pause, self._stopping),
             *waitlists,

@@ -28,16 +28,52 @@ def backoff_s(failures: int) -> float:
     return float(min(_MAX_BACKOFF_S, _FIRST_BACKOFF_S * 2**doublings))
 
 
+class Wakeup:
+    """Ends the pauses of loops that wait on it (`repeat(..., wake=)`): each firing
+    is a new generation, so a loop that looked before a firing and pauses after it
+    does not pause at all (no firing is missed between a step and its pause)."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._fired: asyncio.Future[None] | None = None
+
+    def fire(self) -> None:
+        self.generation += 1
+        if self._fired is not None and not self._fired.done():
+            self._fired.set_result(None)
+        self._fired = None
+
+    async def after(self, generation: int, stopping: asyncio.Event, timeout_s: float) -> None:
+        """Return once fired after `generation`, `stopping` is set, or `timeout_s` passed."""
+        if self.generation != generation or stopping.is_set():
+            return
+        if self._fired is None:
+            self._fired = asyncio.get_running_loop().create_future()
+        stop = asyncio.ensure_future(stopping.wait())
+        try:
+            await asyncio.wait(
+                (self._fired, stop),
+                timeout=timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            stop.cancel()
+
+
 async def repeat(
     what: str,
     step: Callable[[], Awaitable[int]],
     pause: Callable[[int], Awaitable[float]],
     stopping: asyncio.Event,
+    *,
+    wake: Wakeup | None = None,
 ) -> None:
     """Run `step` until `stopping` is set, waiting `pause(what step returned)`
-    seconds between steps (or the back-off after a failure)."""
+    seconds between steps (or the back-off after a failure); with `wake`, a
+    pause (not a back-off) ends when it fires."""
     failures = 0
     while not stopping.is_set():
+        generation = wake.generation if wake is not None else 0
         try:
             done = await step()
             failures = 0
@@ -50,6 +86,8 @@ async def repeat(
             failures += 1
             log.exception("%s failed", what)
             wait_s = backoff_s(failures)
-        if wait_s > 0:
+        if wait_s > 0 and wake is not None and failures == 0:
+            await wake.after(generation, stopping, wait_s)
+        elif wait_s > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), wait_s)

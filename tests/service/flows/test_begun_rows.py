@@ -68,17 +68,38 @@ def test_a_thousand_beginnings_to_a_message_in_the_order_decided() -> None:
     assert sent == [str(r["id"]) for r in rows]
 
 
-def test_no_message_passes_the_byte_cap_and_none_is_split_needlessly() -> None:
-    rows, emails = _rows(300, context_bytes=3000)  # about 3 KB a beginning
+def test_no_message_passes_the_byte_cap_and_each_cut_short_is_an_even_share() -> None:
+    rows, emails = _rows(300, context_bytes=3000)  # about 3 KB a beginning: 85 would fit
 
     out = begun_rows(FLOW, rows, emails, NOW)
     messages = _messages(out)
 
     assert all(len(payload) <= BEGUN_MAX_BYTES for _, _, payload in out)
-    assert sum(len(m.begun) for m in messages) == 300
-    # Each message but the last was full: the next beginning would not have fitted.
-    for payload, following in zip(out, messages[1:], strict=False):
-        assert len(payload[2]) + following.begun[0].ByteSize() + 4 > BEGUN_MAX_BYTES
+    # 50 divides a provider call's thousand (the next share, 100, would not fit).
+    assert [len(m.begun) for m in messages] == [50] * 6
+    assert [b.enrolment_id for m in messages for b in m.begun] == [str(r["id"]) for r in rows]
+
+
+def test_messages_cut_short_pack_a_provider_call_evenly() -> None:
+    # About 450 bytes a beginning (a restock's product and link): 560 fit the cap.
+    rows, emails = _rows(2 * BEGUN_PER_MESSAGE + 300, context_bytes=330)
+
+    out = begun_rows(FLOW, rows, emails, NOW)
+
+    assert [len(m.begun) for m in _messages(out)] == [500] * 4 + [300]
+    assert len(out[0][2]) + len(out[1][2]) > BEGUN_MAX_BYTES  # a thousand would not fit
+    assert all(len(payload) <= BEGUN_MAX_BYTES for _, _, payload in out)
+
+
+def test_beginnings_of_mixed_sizes_each_in_a_message_within_the_cap() -> None:
+    small, small_emails = _rows(100, context_bytes=100)
+    large, large_emails = _rows(3, context_bytes=BEGUN_MAX_BYTES // 2)
+    rows = small[:50] + large + small[50:]
+
+    out = begun_rows(FLOW, rows, small_emails | large_emails, NOW)
+    messages = _messages(out)
+
+    assert all(len(payload) <= BEGUN_MAX_BYTES for _, _, payload in out)
     assert [b.enrolment_id for m in messages for b in m.begun] == [str(r["id"]) for r in rows]
 
 

@@ -20,10 +20,11 @@ from sqlalchemy import text as sql
 from service.consent.unsubscribing import unsubscribe
 from service.errors import InvalidArgumentError, NotFoundError, Violations
 from service.storage.database import Database
+from service.storage.listening import listen
 from service.storage.models import Enrolment
 from service.waitlists import restocks, rules
 from service.workers.flow_worker import FlowWorker, TimerSettings
-from tests.harness import own_database
+from tests.harness import eventually, own_database
 from tests.service.flows.engine import Scenario, enrolments, log_event, outbox_kinds, scenarios_on
 
 T0 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
@@ -127,6 +128,39 @@ def test_a_restock_notifies_each_waiting_person_once(on_db) -> None:
         assert (await _notify(db, product)).picked == 0, "a second restock notifies no one again"
 
     on_db(scenario)
+
+
+def test_a_restock_that_answers_anyone_wakes_the_flow_worker(on_db) -> None:
+    """Its transaction notifies the flow worker's channel (listened on by its
+    waitlist loops): one that answers no one does not."""
+
+    async def scenario(db: Database) -> None:
+        product = _product()
+        woken: list[None] = []
+        stopping = asyncio.Event()
+        listening = asyncio.create_task(
+            listen(db, restocks.RESTOCKED, lambda: woken.append(None), stopping)
+        )
+        try:
+            await eventually(lambda: _true(len(woken) == 1))  # listening
+            assert (await _notify(db, product)).picked == 0
+            await _join(db, _email(), product)
+            assert (await _notify(db, product)).picked == 1
+            # Notifications come in commit order: the first restock's would be here.
+            await eventually(lambda: _true(len(woken) == 2), timeout_s=10)
+            await _join(db, _email(), product, at=T0 + timedelta(seconds=1))
+            assert (await _notify(db, product, quantity=1)).picked == 1
+            await eventually(lambda: _true(len(woken) == 3), timeout_s=10)
+        finally:
+            stopping.set()
+            await asyncio.wait_for(listening, 20)
+            await _worker(db).notify_all()  # nothing left for the tests after
+
+    on_db(scenario)
+
+
+async def _true(condition: bool) -> bool:
+    return condition
 
 
 def test_batches_notified_side_by_side_notify_each_person_once(on_db) -> None:

@@ -1,0 +1,102 @@
+"""Waking the workers' loops: a `Wakeup` ends a loop's pause at once, also when it
+fires while the loop is in a step (no firing is lost between a step and its pause),
+and PostgreSQL's notifications fire it on commit only (service.storage.listening)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from service.storage.database import Database
+from service.storage.listening import listen, notify
+from service.workers.repeat import Wakeup, repeat
+from tests.harness import eventually
+
+LONG_PAUSE_S = 60.0  # what a loop would wait without the wake-up: far past every timeout
+
+
+def _looping(
+    wake: Wakeup, on_step: Callable[[int], None] = lambda _: None
+) -> tuple[list[int], asyncio.Event, Callable[[], Coroutine[Any, Any, None]]]:
+    steps: list[int] = []
+    stopping = asyncio.Event()
+
+    async def step() -> int:
+        steps.append(len(steps))
+        on_step(len(steps))
+        return 0
+
+    async def pause(_: int) -> float:
+        return LONG_PAUSE_S
+
+    return steps, stopping, lambda: repeat("test", step, pause, stopping, wake=wake)
+
+
+def test_a_firing_ends_every_loops_pause() -> None:
+    async def main() -> None:
+        wake = Wakeup()
+        first, stop_first, loop_first = _looping(wake)
+        second, stop_second, loop_second = _looping(wake)
+        tasks = [asyncio.create_task(loop_first()), asyncio.create_task(loop_second())]
+        await eventually(lambda: _true(len(first) == 1 and len(second) == 1))
+        wake.fire()
+        await eventually(lambda: _true(len(first) == 2 and len(second) == 2), timeout_s=10)
+        stop_first.set()
+        stop_second.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+
+    asyncio.run(main())
+
+
+def test_a_firing_during_a_step_is_not_lost() -> None:
+    async def main() -> None:
+        wake = Wakeup()
+        # The work's notification comes while the step that missed the work runs.
+        steps, stopping, loop = _looping(wake, lambda n: wake.fire() if n == 1 else None)
+        task = asyncio.create_task(loop())
+        await eventually(lambda: _true(len(steps) == 2), timeout_s=10)
+        stopping.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(main())
+
+
+def test_notifications_fire_on_commit_only(database_url: str) -> None:
+    channel = f"test_{uuid.uuid4().hex[:12]}"
+
+    async def main() -> None:
+        db = Database(database_url)
+        fired: list[None] = []
+        stopping = asyncio.Event()
+        listening = asyncio.create_task(listen(db, channel, lambda: fired.append(None), stopping))
+        try:
+            await eventually(lambda: _true(len(fired) == 1))  # listening (fired once then)
+            try:
+                async with db.transaction() as session:
+                    await notify(session, channel)
+                    raise _Undone
+            except _Undone:
+                pass
+            async with db.transaction() as session:
+                await notify(session, channel)
+            # Delivered in commit order: the one rolled back would have come first.
+            await eventually(lambda: _true(len(fired) == 2), timeout_s=10)
+            async with db.transaction() as session:
+                await notify(session, channel)
+            await eventually(lambda: _true(len(fired) == 3), timeout_s=10)
+        finally:
+            stopping.set()
+            await asyncio.wait_for(listening, 20)
+            await db.close()
+
+    asyncio.run(main())
+
+
+class _Undone(Exception):
+    pass
+
+
+async def _true(condition: bool) -> bool:
+    return condition
