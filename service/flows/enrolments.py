@@ -34,10 +34,12 @@ from service.storage.models import Contact, Enrolment, EventLog, Flow
 
 ENROLLED = "enrolled"
 # A KIND_ENROLMENTS_BEGUN row's beginnings: one Klaviyo bulk job's worth at
-# most, and far below any NATS server's max_payload (a cart's context may be
-# large).
+# most, and half the NATS server's default max_payload (1 MiB) at most (a
+# cart's context may be large): a restock's thousand (about 450 bytes each)
+# fit one message, so each message is one full bulk job however the dispatcher
+# cuts its fetches.
 BEGUN_PER_MESSAGE = 1000
-BEGUN_MAX_BYTES = 256 * 1024
+BEGUN_MAX_BYTES = 512 * 1024
 # A batch's triggers already decided, and its people's earlier enrolments:
 # each looked up by its own key (LATERAL: one index probe per trigger or
 # person), on the index that leads with it (the trigger's, the person's). The

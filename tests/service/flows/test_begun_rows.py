@@ -69,20 +69,20 @@ def test_a_thousand_beginnings_to_a_message_in_the_order_decided() -> None:
 
 
 def test_no_message_passes_the_byte_cap_and_each_cut_short_is_an_even_share() -> None:
-    rows, emails = _rows(300, context_bytes=3000)  # about 3 KB a beginning: 85 would fit
+    rows, emails = _rows(300, context_bytes=5000)  # about 5 KB a beginning: 104 would fit
 
     out = begun_rows(FLOW, rows, emails, NOW)
     messages = _messages(out)
 
     assert all(len(payload) <= BEGUN_MAX_BYTES for _, _, payload in out)
-    # 50 divides a provider call's thousand (the next share, 100, would not fit).
-    assert [len(m.begun) for m in messages] == [50] * 6
+    # 100 divides a provider call's thousand (the next share, 125, would not fit).
+    assert [len(m.begun) for m in messages] == [100] * 3
     assert [b.enrolment_id for m in messages for b in m.begun] == [str(r["id"]) for r in rows]
 
 
 def test_messages_cut_short_pack_a_provider_call_evenly() -> None:
-    # About 450 bytes a beginning (a restock's product and link): 560 fit the cap.
-    rows, emails = _rows(2 * BEGUN_PER_MESSAGE + 300, context_bytes=330)
+    # About 900 bytes a beginning (a cart's lines): 580 fit the cap.
+    rows, emails = _rows(2 * BEGUN_PER_MESSAGE + 300, context_bytes=760)
 
     out = begun_rows(FLOW, rows, emails, NOW)
 
