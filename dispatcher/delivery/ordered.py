@@ -31,7 +31,7 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import kinds
@@ -50,6 +50,8 @@ from dispatcher.ordering.fences import CONSENT, PROFILE, Fences
 from dispatcher.ordering.lease import Lease
 from dispatcher.providers.base import BulkCall, EnrolmentChange, Provider
 
+M = TypeVar("M")
+W = TypeVar("W")
 log = logging.getLogger(__name__)
 ERASE = "erase"
 # A person's enrolment in one of our flows: fenced per enrolment, as
@@ -209,23 +211,9 @@ class OrderedWorker(abc.ABC):
         following: list[Work] = await anext(parts, [])
         return following, (await self._checked(following) if following else None)
 
-    async def _parts(self, messages: list[Msg]) -> AsyncIterator[list[Work]]:
-        """The messages' work in parts of at most `_most_at_once` pieces (`in_parts`), read
-        a message at a time as the parts are wanted, the calls in flight answered between."""
-        most = self._most_at_once()
-        part: list[Work] = []
-        for msg in messages:
-            pieces = self._read(msg)
-            if starts_part(part, pieces, most):
-                yield part
-                part = []
-            part.extend(pieces)
-            if is_full(part, most):  # yielded now: the next message need not be read first
-                yield part
-                part = []
-            await asyncio.sleep(0)
-        if part:
-            yield part
+    def _parts(self, messages: list[Msg]) -> AsyncIterator[list[Work]]:
+        """The messages' work in parts of at most `_most_at_once` pieces (`parts_of`)."""
+        return parts_of(messages, self._read, self._most_at_once())
 
     async def _checked(self, work: list[Work]) -> _Part | None:
         """The part with what is superseded set aside (None: an empty part)."""
@@ -354,25 +342,25 @@ class OrderedWorker(abc.ABC):
         await asyncio.gather(*(advance(*key, sequence) for key, sequence in newest.items()))
 
 
-def in_parts(read: list[list[Work]], most: int | None) -> list[list[Work]]:
-    """Each message's work in order, in parts of at most `most` pieces (a message's
-    pieces stay together, however many)."""
-    parts: list[list[Work]] = [[]]
-    for pieces in read:
-        if starts_part(parts[-1], pieces, most) or is_full(parts[-1], most):
-            parts.append([])
-        parts[-1].extend(pieces)
-    return [part for part in parts if part]
-
-
-def starts_part(part: list[Work], pieces: list[Work], most: int | None) -> bool:
-    """Whether a message's `pieces` go in a new part after `part` (`in_parts`)."""
-    return bool(part) and most is not None and len(part) + len(pieces) > most
-
-
-def is_full(part: list[Work], most: int | None) -> bool:
-    """Whether nothing more goes in `part` (`in_parts`)."""
-    return most is not None and len(part) >= most
+async def parts_of(
+    messages: Iterable[M], read: Callable[[M], list[W]], most: int | None
+) -> AsyncIterator[list[W]]:
+    """Each message's work (`read`, a message at a time as the parts are wanted, the
+    calls in flight answered between) in order, in parts of at most `most` pieces; a
+    message's pieces stay together, however many."""
+    part: list[W] = []
+    for msg in messages:
+        pieces = read(msg)
+        if part and most is not None and len(part) + len(pieces) > most:
+            yield part
+            part = []
+        part.extend(pieces)
+        if most is not None and len(part) >= most:  # now: the next message need not be read
+            yield part
+            part = []
+        await asyncio.sleep(0)
+    if part:
+        yield part
 
 
 async def _stopped(*tasks: asyncio.Task[Any]) -> None:

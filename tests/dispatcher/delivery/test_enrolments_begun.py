@@ -10,6 +10,7 @@ sandbox over HTTP (the worker and helpers of test_enrolments.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,7 @@ from marketing_runtime.person_keys import person_key
 
 from dispatcher.delivery.enrolment_changes import CALLS_IN_FLIGHT
 from dispatcher.delivery.enrolments import PART_ROUNDS, EnrolmentsWorker
-from dispatcher.delivery.ordered import in_parts
+from dispatcher.delivery.ordered import parts_of
 from dispatcher.delivery.outcomes import Outcome
 from dispatcher.providers.activecampaign import ActiveCampaignClient, TrackingAccount
 from dispatcher.providers.base import Provider
@@ -247,11 +248,17 @@ def test_a_fetched_batch_is_handled_in_parts_of_what_the_calls_in_flight_carry()
     tracking = TrackingAccount(AC_ACTID, AC_EVENT_KEY, "http://unused")
     ac_parts = PART_ROUNDS * CALLS_IN_FLIGHT
     assert _most_at_once(ActiveCampaignClient("http://unused", AC_KEY, tracking)) == ac_parts
-    read: Any = [["a"] * 3, ["b"] * 5, ["c"], ["d"] * 2]  # pieces of work, as letters
-    parts: Any = in_parts(read, 6)
-    assert parts == [["a"] * 3, ["b"] * 5 + ["c"], ["d"] * 2]
-    whole: Any = in_parts(read, None)
-    assert whole == [["a"] * 3 + ["b"] * 5 + ["c"] + ["d"] * 2]
+    messages = [["a"] * 3, ["b"] * 5, ["c"], ["d"] * 2]  # each message's pieces, as letters
+    assert _parts(messages, 6) == [["a"] * 3, ["b"] * 5 + ["c"], ["d"] * 2]
+    assert _parts(messages, None) == [["a"] * 3 + ["b"] * 5 + ["c"] + ["d"] * 2]
+    assert _parts([["a"] * 7, ["b"]], 6) == [["a"] * 7, ["b"]]  # a message is never cut
+
+
+def _parts(messages: list[list[str]], most: int | None) -> list[list[str]]:
+    async def collect() -> list[list[str]]:
+        return [part async for part in parts_of(messages, list, most)]
+
+    return asyncio.run(collect())
 
 
 def _most_at_once(provider: Provider) -> int | None:
