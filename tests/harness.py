@@ -301,6 +301,15 @@ def assert_eventually(
     raise AssertionError(f"condition not met within {timeout_s} s (last value: {last!r})")
 
 
+async def until_true(check: Callable[[], bool], *, timeout_s: float = 30.0) -> None:
+    """`eventually` for a plain (not a coroutine) check, inside a running event loop."""
+
+    async def checked() -> bool:
+        return check()
+
+    await eventually(checked, timeout_s=timeout_s)
+
+
 async def eventually(
     check: Callable[[], Awaitable[T | None]], *, timeout_s: float = 30.0, interval_s: float = 0.05
 ) -> T:

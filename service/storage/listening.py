@@ -1,9 +1,9 @@
 """Waking a worker at once when another process commits work for it, by
 PostgreSQL's LISTEN/NOTIFY: the transaction that makes the work calls `notify`
 (PostgreSQL delivers it on commit, and never for a rollback), and the worker
-`listen`s on a connection of its own, calling back (a `Wakeup` fired). The worker keeps
-polling as before: a notification only ends its pause early, so one lost with
-a connection costs that pause and nothing more."""
+`listen`s on a connection of its own, calling back (a `Wakeup` fired). The
+worker keeps polling as before: a notification only ends its pause early, so
+one lost with a connection costs that pause and nothing more."""
 
 from __future__ import annotations
 
@@ -18,44 +18,79 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.storage.database import Database
 
 log = logging.getLogger(__name__)
-# How often an idle listening connection is checked (a connection lost without a
-# word would otherwise go unnoticed), and the pause before listening again.
+# How often an idle listening connection is checked, and how long the check may
+# take: a connection lost without a word (a cable pulled) would otherwise go
+# unnoticed for the kernel's many minutes of retries. One the server closes is
+# noticed at once.
 CHECK_EVERY_S = 10.0
-RETRY_S = 1.0
+CHECK_TIMEOUT_S = 5.0
+# Called on listening anew (payload ""): what was committed before is looked at then.
+LISTENING = ""
 
 
-async def notify(session: AsyncSession, channel: str) -> None:
-    """Tell `channel`'s listeners once this transaction commits."""
-    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})
+async def notify(session: AsyncSession, channel: str, payload: str = "") -> None:
+    """Tell `channel`'s listeners (`payload`: what it is about) once this
+    transaction commits."""
+    await session.execute(
+        text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
+    )
 
 
 async def listen(
-    db: Database, channel: str, fire: Callable[[], None], stopping: asyncio.Event
+    db: Database,
+    channel: str,
+    fire: Callable[[str], None],
+    stopping: asyncio.Event,
+    backoff_s: Callable[[int], float],
 ) -> None:
-    """Call `fire` on each notification of `channel` (and on each listening
-    anew: what was committed before is looked at then) until `stopping` is set."""
+    """Call `fire` with each notification's payload on `channel` (and with
+    LISTENING on each listening anew) until `stopping` is set. While the database
+    is away, tries again after `backoff_s(failures in a row)`."""
+    failures = 0
     while not stopping.is_set():
+        listened = asyncio.Event()
         try:
-            await _listen_once(db, channel, fire, stopping)
+            await _listen_once(db, channel, fire, stopping, listened)
         except Exception as exc:  # the database is away: the workers poll meanwhile
-            log.warning("listening on %s: %r; again in %.0f s", channel, exc, RETRY_S)
+            failures = 1 if listened.is_set() else failures + 1
+            wait_s = backoff_s(failures)
+            log.warning("listening on %s: %r; again in %.1f s", channel, exc, wait_s)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), RETRY_S)
+                await asyncio.wait_for(stopping.wait(), wait_s)
 
 
 async def _listen_once(
-    db: Database, channel: str, fire: Callable[[], None], stopping: asyncio.Event
+    db: Database,
+    channel: str,
+    fire: Callable[[str], None],
+    stopping: asyncio.Event,
+    listened: asyncio.Event,
 ) -> None:
     async with db.engine.connect() as conn:
         try:
             driver = (await conn.get_raw_connection()).driver_connection
             assert driver is not None
-            await driver.add_listener(channel, lambda *_: fire())
-            fire()
+            lost = asyncio.Event()
+            driver.add_termination_listener(lambda *_: lost.set())
+            await driver.add_listener(channel, lambda *args: fire(args[-1]))
+            listened.set()
+            fire(LISTENING)
             while not stopping.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), CHECK_EVERY_S)
-                await driver.execute("SELECT 1")  # a lost connection raises here
+                await _first(stopping, lost, CHECK_EVERY_S)
+                if stopping.is_set():
+                    return
+                # Raises when the connection is gone (closed, or silent too long).
+                await driver.execute("SELECT 1", timeout=CHECK_TIMEOUT_S)
         finally:
             # Never back into the pool still listening: closed instead.
             await conn.invalidate()
+
+
+async def _first(stopping: asyncio.Event, lost: asyncio.Event, timeout_s: float) -> None:
+    """Until `stopping` or `lost` is set, or `timeout_s` passed."""
+    waits = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(lost.wait())]
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

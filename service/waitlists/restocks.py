@@ -135,7 +135,7 @@ async def notify(
             restock.picked = int(picked.rowcount or 0)  # type: ignore[attr-defined]
             await session.flush()
         if restock.picked:
-            await notify_listeners(session, RESTOCKED)
+            await notify_listeners(session, RESTOCKED, str(restock.id))
         return _view(restock)
 
 

@@ -23,7 +23,7 @@ from service.storage.database import Database
 from service.storage.listening import listen
 from service.waitlists import notifying
 from service.waitlists.restocks import RESTOCKED
-from service.workers.repeat import Wakeup, repeat
+from service.workers.repeat import Wakeup, backoff_s, repeat
 
 _LOCKED_ELSEWHERE_S = 0.02
 
@@ -65,7 +65,9 @@ class FlowWorker:
             for _ in range(self._settings.waitlist_concurrency)
         )
         await asyncio.gather(
-            listen(self._db, RESTOCKED, self._restocked.fire, self._stopping),
+            listen(
+                self._db, RESTOCKED, lambda _: self._restocked.fire(), self._stopping, backoff_s
+            ),
             repeat("flow worker: timers", self.fire_due_once, self._timer_pause, self._stopping),
             repeat("flow worker: segments", self.drain_signals_once, self._pause, self._stopping),
             *waitlists,

@@ -100,7 +100,30 @@ def test_beginnings_of_mixed_sizes_each_in_a_message_within_the_cap() -> None:
     messages = _messages(out)
 
     assert all(len(payload) <= BEGUN_MAX_BYTES for _, _, payload in out)
+    # The 50 small ones with the first large one fit; 50 divides the thousand.
+    assert [len(m.begun) for m in messages] == [50, 1, 1, 1 + 50]
     assert [b.enrolment_id for m in messages for b in m.begun] == [str(r["id"]) for r in rows]
+
+
+def test_one_large_beginning_does_not_break_a_message_into_ever_smaller_shares() -> None:
+    """A message is cut to an even share once; if the rest still does not fit, only
+    the newest beginning moves on (not 500, 250, 200, 40, ...)."""
+    small, small_emails = _rows(999, context_bytes=100)
+    (large,), large_emails = _rows(1, context_bytes=BEGUN_MAX_BYTES - 1000)
+
+    out = begun_rows(FLOW, [*small, large], small_emails | large_emails, NOW)
+
+    assert [len(m.begun) for m in _messages(out)] == [500, 499, 1]
+
+
+def test_a_beginning_over_the_cap_goes_alone_and_the_next_ones_after_it() -> None:
+    (large,), large_emails = _rows(1, context_bytes=BEGUN_MAX_BYTES + 1000)
+    small, small_emails = _rows(3)
+
+    out = begun_rows(FLOW, [large, *small], small_emails | large_emails, NOW)
+
+    assert [len(m.begun) for m in _messages(out)] == [1, 3]
+    assert len(out[0][2]) > BEGUN_MAX_BYTES  # the relay fails what the bus cannot carry
 
 
 def test_each_beginning_carries_the_flows_fields_and_its_own() -> None:

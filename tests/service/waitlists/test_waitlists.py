@@ -20,11 +20,11 @@ from sqlalchemy import text as sql
 from service.consent.unsubscribing import unsubscribe
 from service.errors import InvalidArgumentError, NotFoundError, Violations
 from service.storage.database import Database
-from service.storage.listening import listen
+from service.storage.listening import LISTENING, listen
 from service.storage.models import Enrolment
 from service.waitlists import restocks, rules
 from service.workers.flow_worker import FlowWorker, TimerSettings
-from tests.harness import eventually, own_database
+from tests.harness import own_database, until_true
 from tests.service.flows.engine import Scenario, enrolments, log_event, outbox_kinds, scenarios_on
 
 T0 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
@@ -121,10 +121,15 @@ def test_a_restock_notifies_each_waiting_person_once(on_db) -> None:
         assert restock.picked == 3
         assert await _worker(db).notify_all() == 3
         assert set((await _states(db, product)).values()) == {"NOTIFIED"}
+        decided = []
         for email in emails:
             (enrolment,) = await enrolments(db, email, "back-in-stock")
             assert enrolment.context["purchase_url"] == PRODUCT["url"]
             assert enrolment.context["product"]["title"] == "Stoneware mug"
+            decided.append(enrolment)
+        # Inserted in contact order (decisions are), with ids ascending in that order.
+        in_order = sorted(decided, key=lambda e: e.contact_id.int)
+        assert [e.id.int for e in in_order] == sorted(e.id.int for e in decided)
         assert (await _notify(db, product)).picked == 0, "a second restock notifies no one again"
 
     on_db(scenario)
@@ -132,35 +137,33 @@ def test_a_restock_notifies_each_waiting_person_once(on_db) -> None:
 
 def test_a_restock_that_answers_anyone_wakes_the_flow_worker(on_db) -> None:
     """Its transaction notifies the flow worker's channel (listened on by its
-    waitlist loops): one that answers no one does not."""
+    waitlist loops) with its id, as a range or picking a quantity; one that
+    answers no one does not."""
 
     async def scenario(db: Database) -> None:
         product = _product()
-        woken: list[None] = []
+        seen: list[str] = []
         stopping = asyncio.Event()
         listening = asyncio.create_task(
-            listen(db, restocks.RESTOCKED, lambda: woken.append(None), stopping)
+            listen(db, restocks.RESTOCKED, seen.append, stopping, lambda _: 0.1)
         )
         try:
-            await eventually(lambda: _true(len(woken) == 1))  # listening
+            await until_true(lambda: seen == [LISTENING])
             assert (await _notify(db, product)).picked == 0
             await _join(db, _email(), product)
-            assert (await _notify(db, product)).picked == 1
-            # Notifications come in commit order: the first restock's would be here.
-            await eventually(lambda: _true(len(woken) == 2), timeout_s=10)
+            as_range = await _notify(db, product)
             await _join(db, _email(), product, at=T0 + timedelta(seconds=1))
-            assert (await _notify(db, product, quantity=1)).picked == 1
-            await eventually(lambda: _true(len(woken) == 3), timeout_s=10)
+            picking = await _notify(db, product, quantity=1)
+            assert (as_range.picked, picking.picked) == (1, 1)
+            # In commit order: once the last is here, the first would have come before it.
+            await until_true(lambda: str(picking.id) in seen, timeout_s=10)
+            assert seen == [LISTENING, str(as_range.id), str(picking.id)]
         finally:
             stopping.set()
             await asyncio.wait_for(listening, 20)
             await _worker(db).notify_all()  # nothing left for the tests after
 
     on_db(scenario)
-
-
-async def _true(condition: bool) -> bool:
-    return condition
 
 
 def test_batches_notified_side_by_side_notify_each_person_once(on_db) -> None:

@@ -1,6 +1,7 @@
 """Waking the workers' loops: a `Wakeup` ends a loop's pause at once, also when it
 fires while the loop is in a step (no firing is lost between a step and its pause),
-and PostgreSQL's notifications fire it on commit only (service.storage.listening)."""
+and PostgreSQL's notifications fire it on commit only, in commit order, also after
+the listening connection was lost (service.storage.listening)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from sqlalchemy import text
+
 from service.storage.database import Database
-from service.storage.listening import listen, notify
+from service.storage.listening import LISTENING, listen, notify
 from service.workers.repeat import Wakeup, repeat
-from tests.harness import eventually
+from tests.harness import until_true
 
 LONG_PAUSE_S = 60.0  # what a loop would wait without the wake-up: far past every timeout
 
@@ -40,9 +43,9 @@ def test_a_firing_ends_every_loops_pause() -> None:
         first, stop_first, loop_first = _looping(wake)
         second, stop_second, loop_second = _looping(wake)
         tasks = [asyncio.create_task(loop_first()), asyncio.create_task(loop_second())]
-        await eventually(lambda: _true(len(first) == 1 and len(second) == 1))
+        await until_true(lambda: len(first) == 1 and len(second) == 1)
         wake.fire()
-        await eventually(lambda: _true(len(first) == 2 and len(second) == 2), timeout_s=10)
+        await until_true(lambda: len(first) == 2 and len(second) == 2, timeout_s=10)
         stop_first.set()
         stop_second.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 10)
@@ -56,36 +59,68 @@ def test_a_firing_during_a_step_is_not_lost() -> None:
         # The work's notification comes while the step that missed the work runs.
         steps, stopping, loop = _looping(wake, lambda n: wake.fire() if n == 1 else None)
         task = asyncio.create_task(loop())
-        await eventually(lambda: _true(len(steps) == 2), timeout_s=10)
+        await until_true(lambda: len(steps) == 2, timeout_s=10)
         stopping.set()
         await asyncio.wait_for(task, 10)
 
     asyncio.run(main())
 
 
-def test_notifications_fire_on_commit_only(database_url: str) -> None:
+def test_notifications_fire_on_commit_only_in_commit_order(database_url: str) -> None:
     channel = f"test_{uuid.uuid4().hex[:12]}"
 
     async def main() -> None:
         db = Database(database_url)
-        fired: list[None] = []
+        seen: list[str] = []
         stopping = asyncio.Event()
-        listening = asyncio.create_task(listen(db, channel, lambda: fired.append(None), stopping))
+        listening = asyncio.create_task(listen(db, channel, seen.append, stopping, lambda _: 0.1))
         try:
-            await eventually(lambda: _true(len(fired) == 1))  # listening (fired once then)
+            await until_true(lambda: seen == [LISTENING])
             try:
                 async with db.transaction() as session:
-                    await notify(session, channel)
+                    await notify(session, channel, "undone")
                     raise _Undone
             except _Undone:
                 pass
+            for payload in ("kept", "last"):
+                async with db.transaction() as session:
+                    await notify(session, channel, payload)
+            # In commit order: once the last is here, any other would have come before it.
+            await until_true(lambda: "last" in seen, timeout_s=10)
+            assert seen == [LISTENING, "kept", "last"]
+        finally:
+            stopping.set()
+            await asyncio.wait_for(listening, 20)
+            await db.close()
+
+    asyncio.run(main())
+
+
+def test_listening_outlives_a_lost_connection(database_url: str) -> None:
+    """The server ends the listening connection: the listener listens again on a new
+    one (and says so, LISTENING), and the next notification still comes."""
+    channel = f"test_{uuid.uuid4().hex[:12]}"
+
+    async def main() -> None:
+        db = Database(database_url)
+        seen: list[str] = []
+        stopping = asyncio.Event()
+        listening = asyncio.create_task(listen(db, channel, seen.append, stopping, lambda _: 0.1))
+        try:
+            await until_true(lambda: seen == [LISTENING])
             async with db.transaction() as session:
-                await notify(session, channel)
-            # Delivered in commit order: the one rolled back would have come first.
-            await eventually(lambda: _true(len(fired) == 2), timeout_s=10)
+                ended = await session.scalar(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE query = :listen"
+                    ),
+                    {"listen": f'LISTEN "{channel}"'},
+                )
+            assert ended == 1
+            await until_true(lambda: seen == [LISTENING, LISTENING], timeout_s=20)
             async with db.transaction() as session:
-                await notify(session, channel)
-            await eventually(lambda: _true(len(fired) == 3), timeout_s=10)
+                await notify(session, channel, "after")
+            await until_true(lambda: seen == [LISTENING, LISTENING, "after"], timeout_s=10)
         finally:
             stopping.set()
             await asyncio.wait_for(listening, 20)
@@ -96,7 +131,3 @@ def test_notifications_fire_on_commit_only(database_url: str) -> None:
 
 class _Undone(Exception):
     pass
-
-
-async def _true(condition: bool) -> bool:
-    return condition
