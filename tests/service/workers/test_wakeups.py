@@ -67,38 +67,51 @@ def test_a_firing_during_a_step_is_not_lost() -> None:
 
 
 def test_notifications_fire_on_commit_only_in_commit_order(database_url: str) -> None:
-    channel = f"test_{uuid.uuid4().hex[:12]}"
-
-    async def main() -> None:
-        db = Database(database_url)
-        seen: list[str] = []
-        stopping = asyncio.Event()
-        listening = asyncio.create_task(listen(db, channel, seen.append, stopping, lambda _: 0.1))
+    async def scenario(db: Database, channel: str, seen: list[str]) -> None:
         try:
-            await until_true(lambda: seen == [LISTENING])
-            try:
-                async with db.transaction() as session:
-                    await notify(session, channel, "undone")
-                    raise _Undone
-            except _Undone:
-                pass
-            for payload in ("kept", "last"):
-                async with db.transaction() as session:
-                    await notify(session, channel, payload)
-            # In commit order: once the last is here, any other would have come before it.
-            await until_true(lambda: "last" in seen, timeout_s=10)
-            assert seen == [LISTENING, "kept", "last"]
-        finally:
-            stopping.set()
-            await asyncio.wait_for(listening, 20)
-            await db.close()
+            async with db.transaction() as session:
+                await notify(session, channel, "undone")
+                raise _Undone
+        except _Undone:
+            pass
+        for payload in ("kept", "last"):
+            async with db.transaction() as session:
+                await notify(session, channel, payload)
+        # In commit order: once the last is here, any other would have come before it.
+        await until_true(lambda: "last" in seen, timeout_s=10)
+        assert seen == [LISTENING, "kept", "last"]
 
-    asyncio.run(main())
+    _listening(database_url, scenario)
 
 
 def test_listening_outlives_a_lost_connection(database_url: str) -> None:
     """The server ends the listening connection: the listener listens again on a new
     one (and says so, LISTENING), and the next notification still comes."""
+
+    async def scenario(db: Database, channel: str, seen: list[str]) -> None:
+        async with db.transaction() as session:
+            ended = await session.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE query = :listen"
+                ),
+                {"listen": f'LISTEN "{channel}"'},
+            )
+        assert ended == 1
+        await until_true(lambda: seen == [LISTENING, LISTENING], timeout_s=20)
+        async with db.transaction() as session:
+            await notify(session, channel, "after")
+        await until_true(lambda: seen == [LISTENING, LISTENING, "after"], timeout_s=10)
+
+    _listening(database_url, scenario)
+
+
+def _listening(
+    database_url: str,
+    scenario: Callable[[Database, str, list[str]], Coroutine[Any, Any, None]],
+) -> None:
+    """`scenario(db, channel, payloads seen)` once a listener listens on a channel of
+    its own; the listener stopped afterwards."""
     channel = f"test_{uuid.uuid4().hex[:12]}"
 
     async def main() -> None:
@@ -108,19 +121,7 @@ def test_listening_outlives_a_lost_connection(database_url: str) -> None:
         listening = asyncio.create_task(listen(db, channel, seen.append, stopping, lambda _: 0.1))
         try:
             await until_true(lambda: seen == [LISTENING])
-            async with db.transaction() as session:
-                ended = await session.scalar(
-                    text(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                        " WHERE query = :listen"
-                    ),
-                    {"listen": f'LISTEN "{channel}"'},
-                )
-            assert ended == 1
-            await until_true(lambda: seen == [LISTENING, LISTENING], timeout_s=20)
-            async with db.transaction() as session:
-                await notify(session, channel, "after")
-            await until_true(lambda: seen == [LISTENING, LISTENING, "after"], timeout_s=10)
+            await scenario(db, channel, seen)
         finally:
             stopping.set()
             await asyncio.wait_for(listening, 20)
