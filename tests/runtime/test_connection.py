@@ -13,7 +13,7 @@ import pytest
 from marketing_runtime.connection import Bus
 from marketing_runtime.publisher import Ack
 
-from tests.harness import eventually
+from tests.harness import until_true
 from tests.processes import SMALL_MAX_PAYLOAD, NatsServer, kill_connection
 
 
@@ -35,7 +35,7 @@ def test_a_connection_the_server_closes_is_replaced(small_nats: NatsServer) -> N
         old, ended = bus.nc, bus.connection_ended()
         assert old is not None and not ended.is_set()
         await kill_connection(old)
-        await eventually(lambda: _true(bus.nc is not None and bus.nc is not old))
+        await until_true(lambda: bus.nc is not None and bus.nc is not old)
         assert old.is_closed and ended.is_set()
         publisher = bus.publisher
         assert publisher is not None
@@ -52,9 +52,9 @@ def test_a_restart_is_logged_once_per_state_change_without_tracebacks(
         assert await bus.wait_ready(30)
         caplog.clear()
         small_nats.stop()
-        await eventually(lambda: _true(bus.log.failed_attempts >= 3))
+        await until_true(lambda: bus.log.failed_attempts >= 3)
         small_nats.start()
-        await eventually(lambda: _true(bus.js is not None))
+        await until_true(lambda: bus.js is not None)
 
     with caplog.at_level(logging.DEBUG):
         _with_bus(small_nats.url, scenario)
@@ -70,7 +70,7 @@ def test_failing_first_connects_are_one_line_then_connected(
     server = NatsServer(tmp_path / "nats")  # not started yet
 
     async def scenario(bus: Bus) -> None:
-        await eventually(lambda: _true(bus.log.failed_attempts >= 3))
+        await until_true(lambda: bus.log.failed_attempts >= 3)
         server.start()
         assert await bus.wait_ready(30)
 
@@ -115,7 +115,3 @@ def _kind(message: str) -> str:
         if kind in message:
             return kind
     return message
-
-
-async def _true(value: bool) -> bool:
-    return value

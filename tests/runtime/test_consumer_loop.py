@@ -13,7 +13,7 @@ from marketing_runtime.consumer_loop import consume
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
-from tests.harness import eventually
+from tests.harness import eventually, until_true
 from tests.processes import NatsServer
 
 
@@ -43,11 +43,11 @@ def test_nothing_is_fetched_while_held_off(nats_server: NatsServer) -> None:
                 await msg.ack()
 
         stopping, loop = _consuming(bus, name, handle, hold_off=hold_off)
-        await eventually(lambda: _true(asked[0] >= 10))
+        await until_true(lambda: asked[0] >= 10)
         await observer.flush()
         assert (pulls, handled) == ([], []), "fetched while held off"
         holding[0] = False
-        await eventually(lambda: _true(handled == [b"waiting"]))
+        await until_true(lambda: handled == [b"waiting"])
         assert pulls, "fetches once the hold is over"
         stopping.set()
         await loop
@@ -56,10 +56,6 @@ def test_nothing_is_fetched_while_held_off(nats_server: NatsServer) -> None:
         await bus.close()
 
     asyncio.run(main())
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 def _consuming(
@@ -116,7 +112,7 @@ def test_a_batch_keeps_filling_while_its_call_would_wait(nats_server: NatsServer
             await js.publish(f"{name}.x", b"%d" % i)
             await asyncio.sleep(0.02)  # far apart: each would be a batch of its own
         available.set()
-        await eventually(lambda: _true(sum(map(len, batches)) == 20))
+        await until_true(lambda: sum(map(len, batches)) == 20)
         stopping.set()
         await loop
         await js.delete_stream(name)
@@ -140,7 +136,7 @@ def test_reading_ahead_hands_over_every_message_once_in_order(nats_server: NatsS
         async def handle(messages: list[Msg]) -> None:
             batches.append([m.data for m in messages])
             if len(batches) == 1:  # the rest is published, and asked for ahead, meanwhile
-                await eventually(lambda: _true(published[0] == 60))
+                await until_true(lambda: published[0] == 60)
             for msg in messages:
                 await msg.ack()
 
@@ -148,7 +144,7 @@ def test_reading_ahead_hands_over_every_message_once_in_order(nats_server: NatsS
         for i in range(60):
             await js.publish(f"{name}.x", b"%d" % i)
             published[0] += 1
-        await eventually(lambda: _true(sum(map(len, batches)) >= 60))
+        await until_true(lambda: sum(map(len, batches)) >= 60)
         stopping.set()
         await loop
         await eventually(lambda: _settled(js, name))  # the server takes acks in its own time

@@ -23,7 +23,7 @@ from marketing_runtime.timestamps import EPOCH, to_timestamp
 from nats.js.api import StreamConfig
 
 from tests.bus_helpers import delivery
-from tests.harness import eventually
+from tests.harness import until_true
 from tests.processes import SMALL_MAX_PAYLOAD, NatsServer
 
 # Bodies of each field, serialized: those of one event follow those of
@@ -96,11 +96,7 @@ def test_wire_size_counts_what_the_server_counts(small_nats: NatsServer) -> None
         ack = await js.publish("sizes", exact, headers=headers)
         assert ack.seq == 1
         await nc.publish("sizes", exact + b"x", headers={MSG_ID_HEADER: "over!"})
-        await eventually(lambda: _true(nc.is_closed))
+        await until_true(lambda: nc.is_closed)
         assert "maximum payload" in str(nc.last_error)
 
     asyncio.run(main())
-
-
-async def _true(value: bool) -> bool:
-    return value

@@ -19,7 +19,7 @@ from service.events.event_log import EventRecord, PostgresEventSink
 from service.events.fast_path import BusEventSink
 from service.metrics import EVENTS_FALLBACK
 from service.storage.database import Database
-from tests.harness import eventually, unique_email
+from tests.harness import unique_email, until_true
 from tests.processes import NatsServer
 
 CALLS_WHILE_DOWN = 50
@@ -55,14 +55,14 @@ def test_an_outage_is_logged_when_the_fallback_starts_and_when_it_ends(
         first = record()
         assert await sink.accept([first], datetime.now(UTC)) == {first.event_id}
         server.stop()
-        await eventually(lambda: _true(bus.publisher is None))
+        await until_true(lambda: bus.publisher is None)
         counted = EVENTS_FALLBACK._value.get()
         for _ in range(CALLS_WHILE_DOWN):
             down = record()
             assert await sink.accept([down], datetime.now(UTC)) == {down.event_id}
         counted = EVENTS_FALLBACK._value.get() - counted
         server.start()
-        await eventually(lambda: _true(bus.publisher is not None))
+        await until_true(lambda: bus.publisher is not None)
         for _ in range(3):
             after = record()
             assert await sink.accept([after], datetime.now(UTC)) == {after.event_id}
@@ -99,7 +99,3 @@ async def _forget(db: Database, key: str) -> None:
             await session.execute(
                 text(f"DELETE FROM {table} WHERE contact_key = :key"), {"key": key}
             )
-
-
-async def _true(value: bool) -> bool:
-    return value
