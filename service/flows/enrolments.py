@@ -274,15 +274,19 @@ def begun_rows(
     beginning after many small ones), only the newest beginning moves on."""
     shared = _shared(flow.id, flow.provider, now)
     messages: list[bus_pb2.EnrolmentsBegun] = []
+    people: list[set[str]] = []  # each message's emails
     sizes: list[int] = []  # of the last message's beginnings (each with its tag and length)
     size = 0  # their sum
     for r in begun:
         if not messages or len(messages[-1].begun) >= BEGUN_PER_MESSAGE:
             messages.append(bus_pb2.EnrolmentsBegun())
+            people.append(set())
             sizes, size = [], 0
+        email = emails[r["id"]]
         change = messages[-1].begun.add()
         change.CopyFrom(shared)
-        _of_enrolment(change, r["id"], emails[r["id"]], r["entry_key"], r["context"])
+        _of_enrolment(change, r["id"], email, r["entry_key"], r["context"])
+        people[-1].add(email)
         sizes.append(change.ByteSize() + 4)
         size += sizes[-1]
         if len(sizes) > 1 and size > BEGUN_MAX_BYTES:
@@ -292,12 +296,14 @@ def begun_rows(
                 rest.begun.extend(messages[-1].begun[keep:])
                 del messages[-1].begun[keep:]
                 messages.append(rest)
+                # A cut is rare: both messages' people are counted again.
+                people[-1:] = [{c.email for c in m.begun} for m in messages[-2:]]
                 sizes = sizes[keep:]
                 size = sum(sizes)
                 keep = len(sizes) - 1
     return [
-        (_key_of({c.email for c in m.begun}), bus_pb2.KIND_ENROLMENTS_BEGUN, m.SerializeToString())
-        for m in messages
+        (_key_of(emails_of), bus_pb2.KIND_ENROLMENTS_BEGUN, m.SerializeToString())
+        for m, emails_of in zip(messages, people, strict=True)
     ]
 
 

@@ -8,10 +8,10 @@ one lost with a connection costs that pause and nothing more."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
+from marketing_runtime import clock
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,24 +48,31 @@ async def listen(
     is away, tries again after `backoff_s(failures in a row)`."""
     failures = 0
     while not stopping.is_set():
-        listened = asyncio.Event()
+        listened = False
+
+        def began() -> None:
+            nonlocal listened
+            listened = True
+            fire(LISTENING)
+
         try:
-            await _listen_once(db, channel, fire, stopping, listened)
+            await _listen_once(db, channel, fire, began, stopping)
         except Exception as exc:  # the database is away: the workers poll meanwhile
-            failures = 1 if listened.is_set() else failures + 1
+            failures = 1 if listened else failures + 1
             wait_s = backoff_s(failures)
             log.warning("listening on %s: %r; again in %.1f s", channel, exc, wait_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), wait_s)
+            await clock.pause(stopping, wait_s)
 
 
 async def _listen_once(
     db: Database,
     channel: str,
     fire: Callable[[str], None],
+    began: Callable[[], None],
     stopping: asyncio.Event,
-    listened: asyncio.Event,
 ) -> None:
+    """Listen until `stopping` is set (`began` once listening), or raise once
+    the connection is lost."""
     async with db.engine.connect() as conn:
         try:
             driver = (await conn.get_raw_connection()).driver_connection
@@ -73,10 +80,9 @@ async def _listen_once(
             lost = asyncio.Event()
             driver.add_termination_listener(lambda *_: lost.set())
             await driver.add_listener(channel, lambda *args: fire(args[-1]))
-            listened.set()
-            fire(LISTENING)
+            began()
             while not stopping.is_set():
-                await _first(stopping, lost, CHECK_EVERY_S)
+                await clock.pause_until((stopping, lost), CHECK_EVERY_S)
                 if stopping.is_set():
                     return
                 # Raises when the connection is gone (closed, or silent too long).
@@ -84,13 +90,3 @@ async def _listen_once(
         finally:
             # Never back into the pool still listening: closed instead.
             await conn.invalidate()
-
-
-async def _first(stopping: asyncio.Event, lost: asyncio.Event, timeout_s: float) -> None:
-    """Until `stopping` or `lost` is set, or `timeout_s` passed."""
-    waits = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(lost.wait())]
-    try:
-        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()

@@ -6,9 +6,10 @@ and a bug in one step never ends the loop for good."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+
+from marketing_runtime import clock
 
 from service.errors import MarketingError
 
@@ -35,29 +36,17 @@ class Wakeup:
 
     def __init__(self) -> None:
         self.generation = 0
-        self._fired: asyncio.Future[None] | None = None
+        self._fired = asyncio.Event()  # set when this generation ends
 
     def fire(self) -> None:
         self.generation += 1
-        if self._fired is not None and not self._fired.done():
-            self._fired.set_result(None)
-        self._fired = None
+        self._fired.set()
+        self._fired = asyncio.Event()
 
     async def after(self, generation: int, stopping: asyncio.Event, timeout_s: float) -> None:
         """Return once fired after `generation`, `stopping` is set, or `timeout_s` passed."""
-        if self.generation != generation or stopping.is_set():
-            return
-        if self._fired is None:
-            self._fired = asyncio.get_running_loop().create_future()
-        stop = asyncio.ensure_future(stopping.wait())
-        try:
-            await asyncio.wait(
-                (self._fired, stop),
-                timeout=timeout_s,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            stop.cancel()
+        if self.generation == generation:
+            await clock.pause_until((self._fired, stopping), timeout_s)
 
 
 async def repeat(
@@ -86,8 +75,9 @@ async def repeat(
             failures += 1
             log.exception("%s failed", what)
             wait_s = backoff_s(failures)
-        if wait_s > 0 and wake is not None and failures == 0:
+        if wait_s <= 0:
+            continue
+        if wake is not None and failures == 0:
             await wake.after(generation, stopping, wait_s)
-        elif wait_s > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), wait_s)
+        else:
+            await clock.pause(stopping, wait_s)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 Clock = Callable[[], datetime]
@@ -18,9 +18,19 @@ def utc_now() -> datetime:
 
 async def pause(stopping: asyncio.Event, seconds: float, sleep: Sleep = asyncio.sleep) -> None:
     """Wait `seconds` (by `sleep`), or less: a pause ends as soon as `stopping` is set."""
-    if stopping.is_set():
+    await pause_until((stopping,), seconds, sleep)
+
+
+async def pause_until(
+    events: Iterable[asyncio.Event], seconds: float, sleep: Sleep = asyncio.sleep
+) -> None:
+    """Wait `seconds` (by `sleep`), or less: until any of `events` is set."""
+    watched = tuple(events)
+    if any(event.is_set() for event in watched):
         return
-    waits = (asyncio.ensure_future(sleep(seconds)), asyncio.ensure_future(stopping.wait()))
+    waits: list[asyncio.Future[object]] = [
+        asyncio.ensure_future(wait) for wait in (sleep(seconds), *(e.wait() for e in watched))
+    ]
     try:
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
