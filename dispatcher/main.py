@@ -341,7 +341,8 @@ class Dispatcher:
                 self.bus,
                 stream=topology.WORK_STREAM,
                 durable=durable,
-                handle=worker.handle,
+                handle=None if read_ahead else worker.handle,
+                continuing=worker.handle if read_ahead else None,
                 stopping=stop,
                 batch=batch,
                 linger_s=s.linger_s,
@@ -353,10 +354,11 @@ class Dispatcher:
                 sleep=self._sleep,
             )
             # An enrolments message may hold a thousand beginnings: a batch is
-            # bounded by bytes too (eight of the server's largest messages: parts
-            # enough that each is read while the one before is sent).
+            # bounded by bytes too (eight of the server's largest messages).
             # Enrolments ask for the next batch as they take one (a restock's
-            # waitlist is a backlog of them, sent at the provider's pace).
+            # waitlist is a backlog of them, sent at the provider's pace), and
+            # go on with it as the next part of the batch in hand (`continuing`):
+            # it is read and planned while the part before is sent, not after.
             for worker, durable, ack_wait, batch, payloads, read_ahead in (
                 (workers.contacts, topology.DISPATCH_CONTACTS, ack_waits.contacts,
                  s.contact_batch_size, 0, False),

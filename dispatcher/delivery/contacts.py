@@ -71,7 +71,7 @@ ASPECT_OF_KIND = {
 PROFILE_CONCURRENCY = 8
 
 
-class ContactsWorker(OrderedWorker):
+class ContactsWorker(OrderedWorker[None]):
     def __init__(
         self,
         provider: Provider,
@@ -128,7 +128,10 @@ class ContactsWorker(OrderedWorker):
     def _segments(self, live: list[Work]) -> list[list[Work]]:
         return _segments(live)
 
-    async def _apply(self, segment: list[Work], held: Holding) -> None:
+    def _plan(self, segment: list[Work]) -> None:
+        """Nothing ahead: a segment's calls are made as it is applied."""
+
+    async def _apply(self, segment: list[Work], held: Holding, plan: None) -> None:
         profiles = [w for w in segment if w.aspect == PROFILE]
         consents = [w for w in segment if w.aspect == CONSENT]
         list_changes = [w for w in segment if _is_list(w.aspect)]

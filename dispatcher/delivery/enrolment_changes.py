@@ -81,15 +81,22 @@ def _fenced(w: Work) -> Work:
 async def change_enrolments(
     provider: Provider, changes: list[Work], run: RunCall, held: Holding
 ) -> None:
+    """Everyone's changes in one plan of the provider's, run (`planned_calls`,
+    `run_per_person`)."""
+    await run_per_person(planned_calls(provider, changes), run, held)
+
+
+def planned_calls(provider: Provider, changes: list[Work]) -> list[BulkCall[Work]]:
     """Everyone's changes in one plan of the provider's (one call may carry many
-    people's), run in its order per person (their enrolments in one flow share its
-    provider state: a Klaviyo property, an ActiveCampaign automation)."""
+    people's), in calls within the provider's limits, in its order."""
     pairs = [(w, w.enrolment) for w in changes if w.enrolment is not None and not w.unsent]
     planned = provider.plan_enrolments(pairs, _accepted)
-    await _run_per_person(split_by_limits(planned, provider.limits.enrolments), run, held)
+    return split_by_limits(planned, provider.limits.enrolments)
 
 
-async def _run_per_person(calls: list[BulkCall[Work]], run: RunCall, held: Holding) -> None:
+async def run_per_person(calls: list[BulkCall[Work]], run: RunCall, held: Holding) -> None:
+    """The calls in their order per person (their enrolments in one flow share its
+    provider state: a Klaviyo property, an ActiveCampaign automation)."""
     """Each call once the calls before it of every person it carries are done; calls
     of other people side by side (a few at once), so nobody waits for another."""
     limit = asyncio.Semaphore(CALLS_IN_FLIGHT)

@@ -32,8 +32,9 @@ from nats.aio.msg import Msg
 from dispatcher.delivery.enrolment_changes import (
     CALLS_IN_FLIGHT,
     begun_work,
-    change_enrolments,
     enrolment_work,
+    planned_calls,
+    run_per_person,
 )
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import Holding, Interval
@@ -42,7 +43,7 @@ from dispatcher.delivery.outcomes import Reporter
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.ordering.fences import Fences
 from dispatcher.ordering.lease import Lease
-from dispatcher.providers.base import Provider
+from dispatcher.providers.base import BulkCall, Provider
 
 KINDS = (bus_pb2.KIND_ENROLMENT_CHANGED, bus_pb2.KIND_ENROLMENTS_BEGUN)
 # Rounds of the calls in flight a part of a fetched batch carries, at most: with Klaviyo
@@ -51,7 +52,7 @@ KINDS = (bus_pb2.KIND_ENROLMENT_CHANGED, bus_pb2.KIND_ENROLMENTS_BEGUN)
 PART_ROUNDS = 1
 
 
-class EnrolmentsWorker(OrderedWorker):
+class EnrolmentsWorker(OrderedWorker[list[BulkCall[Work]]]):
     def __init__(
         self,
         provider: Provider,
@@ -110,5 +111,10 @@ class EnrolmentsWorker(OrderedWorker):
     def _fences_of(self, aspect: str) -> Fences:
         return self._enrolment_fences  # every change read is an enrolment's
 
-    async def _apply(self, segment: list[Work], held: Holding) -> None:
-        await change_enrolments(self._provider, segment, self._run, held)
+    def _plan(self, segment: list[Work]) -> list[BulkCall[Work]]:
+        """The segment's calls, planned ahead (a thousand beginnings' events
+        encoded) while the part before is sent."""
+        return planned_calls(self._provider, segment)
+
+    async def _apply(self, segment: list[Work], held: Holding, plan: list[BulkCall[Work]]) -> None:
+        await run_per_person(plan, self._run, held)

@@ -94,6 +94,10 @@ class Holding:
         if self._ended is not None and self._ended.is_set():
             raise ConnectionEnded()
 
+    def add(self, messages: Iterable[Msg]) -> None:
+        """Hold these too (taken as more of the batch while it is handled)."""
+        self._held.update((id(msg), msg) for msg in messages)
+
     def settled(self, messages: Iterable[Msg]) -> None:
         """Stop keeping these alive (call before acking or nak'ing them)."""
         for msg in messages:

@@ -29,13 +29,14 @@ import abc
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from marketing.bus.v1 import bus_pb2
 from marketing_runtime import kinds
 from marketing_runtime.clock import Sleep
+from marketing_runtime.consumer_loop import MoreMessages
 from marketing_runtime.envelope import MSG_ID_HEADER
 from marketing_runtime.timestamps import epoch_seconds
 from nats.aio.msg import Msg
@@ -52,6 +53,7 @@ from dispatcher.providers.base import BulkCall, EnrolmentChange, Provider
 
 M = TypeVar("M")
 W = TypeVar("W")
+PlanT = TypeVar("PlanT")  # what a worker works out ahead for a segment (`OrderedWorker._plan`)
 log = logging.getLogger(__name__)
 ERASE = "erase"
 # A person's enrolment in one of our flows: fenced per enrolment, as
@@ -96,11 +98,12 @@ class LeaseLost(Exception):
     """Another replica owns this ordered work now: stop before the next call."""
 
 
-class OrderedWorker(abc.ABC):
+class OrderedWorker(abc.ABC, Generic[PlanT]):
     """Handles a fetched batch: reads it (`_read`), and in parts of at most
     `_most_at_once` pieces, one after another, drops what is superseded, applies the rest
-    segment by segment (`_segments`, `_apply`), moves the fences, reports and acks. Each
-    provider call is retried in place, and goes only while the lease is held."""
+    segment by segment (`_segments`; `_plan` ahead, then `_apply`), moves the fences,
+    reports and acks. Each provider call is retried in place, and goes only while the
+    lease is held."""
 
     def __init__(
         self,
@@ -141,8 +144,13 @@ class OrderedWorker(abc.ABC):
         """The fences of an aspect."""
 
     @abc.abstractmethod
-    async def _apply(self, segment: list[Work], held: Holding) -> None:
-        """Send a segment's live work (failing what cannot be sent)."""
+    def _plan(self, segment: list[Work]) -> PlanT:
+        """What applying a segment needs worked out first (its calls planned, say):
+        done as its part is checked, ahead, while the part before is sent."""
+
+    @abc.abstractmethod
+    async def _apply(self, segment: list[Work], held: Holding, plan: PlanT) -> None:
+        """Send a segment's live work, as `_plan` planned it (failing what cannot be sent)."""
 
     def _segments(self, live: list[Work]) -> list[list[Work]]:
         """The batch's live work in the parts applied one after another."""
@@ -164,27 +172,33 @@ class OrderedWorker(abc.ABC):
         parts of at most this many, each settled before the next); None: all."""
         return None
 
-    async def handle(self, messages: list[Msg]) -> None:
+    async def handle(self, messages: list[Msg], more: MoreMessages | None = None) -> None:
+        """The batch, in parts; with `more` (consume(continuing=)), also what came
+        meanwhile, as its next parts, until nothing more has come."""
         ended = self._connection_ended()  # of the connection these came on
         async with holding(
             messages, every_s=self._keepalive_s, sleep=self._sleep, ended=ended
         ) as held:
             try:
-                await self._handle_parts(messages, held)
+                await self._handle_parts(messages, held, more)
             except* (LeaseLost, ConnectionEnded) as lost:
                 reason = "lease lost" if lost.subgroup(LeaseLost) else "NATS connection ended"
                 count = await held.hand_back()
                 log.warning("%s mid-batch: %d messages handed back", reason, count)
 
-    async def _handle_parts(self, messages: list[Msg], held: Holding) -> None:
+    async def _handle_parts(
+        self, messages: list[Msg], held: Holding, more: MoreMessages | None = None
+    ) -> None:
         """The parts one after another, each applied and settled before the next
-        part's calls; but the next part is read, and its fences too, while this
-        part's calls are answered (no call went while a part was read, and the
-        provider's budget went unused then). It is checked again once this part
-        is settled when the two share a person: this part's fences (an erasure's:
-        the person's profile and consent) may supersede some of it. (Erasure marks
-        come by a watch, as ever: a moment late, whichever part reads them.)"""
-        parts = self._parts(messages)
+        part's calls; but the next part is read, checked against the fences and
+        prepared (`_prepare`: its calls planned) while this part's calls are
+        answered (no call went while a part was read, and the provider's budget
+        went unused then), also from what came meanwhile (`more`). It is checked
+        again once this part is settled when the two share a person: this part's
+        fences (an erasure's: the person's profile and consent) may supersede
+        some of it. (Erasure marks come by a watch, as ever: a moment late,
+        whichever part reads them.)"""
+        parts = self._parts(messages, _held_too(more, held))
         first: list[Work] = await anext(parts, [])
         ready = await self._checked(first)
         while ready is not None:
@@ -206,16 +220,19 @@ class OrderedWorker(abc.ABC):
 
     async def _read_ahead(
         self, parts: AsyncIterator[list[Work]]
-    ) -> tuple[list[Work], _Part | None]:
+    ) -> tuple[list[Work], _Part[PlanT] | None]:
         """The next part, as read and checked against the fences now."""
         following: list[Work] = await anext(parts, [])
         return following, (await self._checked(following) if following else None)
 
-    def _parts(self, messages: list[Msg]) -> AsyncIterator[list[Work]]:
-        """The messages' work in parts of at most `_most_at_once` pieces (`parts_of`)."""
-        return parts_of(messages, self._read, self._most_at_once())
+    def _parts(
+        self, messages: list[Msg], more: MoreMessages | None = None
+    ) -> AsyncIterator[list[Work]]:
+        """The messages' work (and `more`'s) in parts of at most `_most_at_once`
+        pieces (`parts_of`)."""
+        return parts_of(messages, self._read, self._most_at_once(), more)
 
-    async def _checked(self, work: list[Work]) -> _Part | None:
+    async def _checked(self, work: list[Work]) -> _Part[PlanT] | None:
         """The part with what is superseded set aside (None: an empty part)."""
         if not work:
             return None
@@ -225,11 +242,12 @@ class OrderedWorker(abc.ABC):
         superseded = await self._drop_superseded(readable)
         gone = set(superseded)
         live = [w for w in readable if w not in gone]
-        return _Part(live, unreadable, superseded)
+        plans = [(segment, self._plan(segment)) for segment in self._segments(live)]
+        return _Part(live, unreadable, superseded, plans)
 
-    async def _apply_part(self, part: _Part, held: Holding) -> None:
-        for segment in self._segments(part.live):
-            await self._apply(segment, held)
+    async def _apply_part(self, part: _Part[PlanT], held: Holding) -> None:
+        for segment, plan in part.plans:
+            await self._apply(segment, held, plan)
 
     async def _drop_superseded(self, work: list[Work]) -> list[Work]:
         """Older changes of the same person and aspect, in this batch or already applied."""
@@ -343,22 +361,31 @@ class OrderedWorker(abc.ABC):
 
 
 async def parts_of(
-    messages: Iterable[M], read: Callable[[M], list[W]], most: int | None
+    messages: Iterable[M],
+    read: Callable[[M], list[W]],
+    most: int | None,
+    more: Callable[[], Awaitable[list[M]]] | None = None,
 ) -> AsyncIterator[list[W]]:
     """Each message's work (`read`, a message at a time as the parts are wanted, the
     calls in flight answered between) in order, in parts of at most `most` pieces; a
-    message's pieces stay together, however many."""
+    message's pieces stay together, however many. Once `messages` are read, those
+    `more()` gives (what came meanwhile), until it gives none."""
     part: list[W] = []
-    for msg in messages:
-        pieces = read(msg)
-        if part and most is not None and len(part) + len(pieces) > most:
-            yield part
-            part = []
-        part.extend(pieces)
-        if most is not None and len(part) >= most:  # now: the next message need not be read
-            yield part
-            part = []
-        await asyncio.sleep(0)
+    batch: Iterable[M] = messages
+    while True:
+        for msg in batch:
+            pieces = read(msg)
+            if part and most is not None and len(part) + len(pieces) > most:
+                yield part
+                part = []
+            part.extend(pieces)
+            if most is not None and len(part) >= most:  # now: the next message need not be read
+                yield part
+                part = []
+            await asyncio.sleep(0)
+        batch = await more() if more is not None else []
+        if not batch:
+            break
     if part:
         yield part
 
@@ -372,14 +399,29 @@ async def _stopped(*tasks: asyncio.Task[Any]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _held_too(more: MoreMessages | None, held: Holding) -> MoreMessages | None:
+    """`more`, whose messages are held (kept alive, handed back) with the batch."""
+    if more is None:
+        return None
+
+    async def taken() -> list[Msg]:
+        messages = await more()
+        held.add(messages)
+        return messages
+
+    return taken
+
+
 @dataclass
-class _Part:
+class _Part(Generic[PlanT]):
     """A part as checked against the fences: what goes to the provider, what failed
-    on arrival (reported, never sent) and what is superseded."""
+    on arrival (reported, never sent) and what is superseded; and the live work's
+    segments, each with its plan (`OrderedWorker._plan`)."""
 
     live: list[Work]
     unreadable: list[Work]
     superseded: list[Work]
+    plans: list[tuple[list[Work], PlanT]]
 
     @property
     def settled(self) -> list[Work]:

@@ -61,10 +61,12 @@ def test_nothing_is_fetched_while_held_off(nats_server: NatsServer) -> None:
 def _consuming(
     bus: Bus, name: str, handle: Any, **options: Any
 ) -> tuple[asyncio.Event, asyncio.Task[None]]:
-    """The consume loop over the stream's consumer "d", running: its stop, and its task."""
+    """The consume loop over the stream's consumer "d", running: its stop, and its task
+    (`handle` is a continuing handler when `continuing=True` is among the options)."""
     stopping = asyncio.Event()
+    handler = {"continuing" if options.pop("continuing", False) else "handle": handle}
     loop = asyncio.create_task(
-        consume(bus, stream=name, durable="d", handle=handle, stopping=stopping, **options)
+        consume(bus, stream=name, durable="d", stopping=stopping, **handler, **options)
     )
     return stopping, loop
 
@@ -157,3 +159,94 @@ def test_reading_ahead_hands_over_every_message_once_in_order(nats_server: NatsS
     assert [m for b in batches for m in b] == [b"%d" % i for i in range(60)]
     assert all(0 < len(b) <= 7 for b in batches)
     assert (pending, unacked) == (0, 0)
+
+
+def test_a_continuing_handler_takes_what_came_meanwhile_as_more_of_its_batch(
+    nats_server: NatsServer,
+) -> None:
+    """A continuing handler's `more()` takes what came while it handled its batch
+    (asked for ahead), in stream order; once none has come it gives nothing, and
+    the next batch is fetched as ever. Every message is handled once."""
+
+    async def main() -> tuple[list[list[bytes]], list[int]]:
+        bus, js, name = await _stream(nats_server, "test-consume-more", "MORE")
+        handled: list[list[bytes]] = []  # per call of the handler: its batch, then each more
+        published = [0]
+
+        async def handle(messages: list[Msg], more: Any) -> None:
+            taken = [list(messages)]
+            if not handled:  # the rest is published, and asked for ahead, meanwhile
+                await until_true(lambda: published[0] == 30)
+                await asyncio.sleep(0.2)  # and has come
+            while batch := await more():
+                taken.append(batch)
+            handled.append([m.data for batch in taken for m in batch])
+            for batch in taken:
+                for msg in batch:
+                    await msg.ack()
+
+        stopping, loop = _consuming(
+            bus, name, handle, continuing=True, batch=4, linger_s=0.01, read_ahead=True
+        )
+        await js.publish(f"{name}.x", b"0")
+        published[0] += 1
+        await until_true(lambda: published[0] == 1)
+        for i in range(1, 30):
+            await js.publish(f"{name}.x", b"%d" % i)
+            published[0] += 1
+        await until_true(lambda: sum(map(len, handled)) >= 30)
+        stopping.set()
+        await loop
+        await eventually(lambda: _settled(js, name))
+        await js.delete_stream(name)
+        await bus.close()
+        return handled, [len(h) for h in handled]
+
+    handled, sizes = asyncio.run(main())
+    assert [m for h in handled for m in h] == [b"%d" % i for i in range(30)]
+    assert sizes[0] > 4, "the first call took more than its batch of 4"
+
+
+def test_what_a_failed_continuing_handler_took_goes_back_with_its_batch(
+    nats_server: NatsServer,
+) -> None:
+    """Handed back at once (nak'ed, redelivered a second later), not left for the
+    consumer's ack wait (30 s, three times what the test waits)."""
+
+    async def main() -> tuple[list[bytes], int]:
+        bus, js, name = await _stream(nats_server, "test-consume-more-fails", "MOREFAIL")
+        for i in range(6):
+            await js.publish(f"{name}.x", b"%d" % i)
+        calls = [0]
+        took_first = [0]
+        delivered: list[bytes] = []
+
+        async def handle(messages: list[Msg], more: Any) -> None:
+            calls[0] += 1
+            if calls[0] == 1:
+                await asyncio.sleep(0.2)  # what was asked for ahead comes
+                took_first[0] = len(messages) + sum([len(b) async for b in _all(more)])
+                raise RuntimeError("the provider fell over")
+            for batch in [messages, *[b async for b in _all(more)]]:
+                for msg in batch:
+                    delivered.append(msg.data)
+                    await msg.ack()
+
+        stopping, loop = _consuming(
+            bus, name, handle, continuing=True, batch=2, linger_s=0.01, read_ahead=True
+        )
+        await until_true(lambda: len(delivered) >= 6, timeout_s=10)
+        stopping.set()
+        await loop
+        await js.delete_stream(name)
+        await bus.close()
+        return delivered, took_first[0]
+
+    delivered, took_first = asyncio.run(main())
+    assert took_first > 2, "the failed call took more than its batch of 2"
+    assert sorted(delivered) == [b"%d" % i for i in range(6)]
+
+
+async def _all(more: Any) -> Any:
+    while batch := await more():
+        yield batch

@@ -17,6 +17,10 @@ from marketing_runtime.pull import PullConsumer
 
 log = logging.getLogger(__name__)
 BatchHandler = Callable[[list[Msg]], Awaitable[None]]
+# What came for the next batch while one is handled, taken at once (nothing: none came).
+MoreMessages = Callable[[], Awaitable[list[Msg]]]
+# A handler that may take what comes meanwhile as more of its batch (`consume(continuing=)`).
+ContinuingHandler = Callable[[list[Msg], MoreMessages], Awaitable[None]]
 # Seconds the handler's next call is still unavailable, given the batch so far.
 FillWait = Callable[[list[Msg]], Awaitable[float]]
 UNAVAILABLE_WAIT_S = 1.0
@@ -34,7 +38,8 @@ async def consume(
     *,
     stream: str,
     durable: str,
-    handle: BatchHandler,
+    handle: BatchHandler | None = None,
+    continuing: ContinuingHandler | None = None,
     stopping: asyncio.Event,
     batch: int = 1000,
     wait_s: float = 0.5,
@@ -66,8 +71,38 @@ async def consume(
     request is open as long as a fetch's (`wait_s`): it outlives a lost lease no
     longer than a fetch did; and after a failed batch what came ahead goes back
     with it, so it cannot overtake it.
+    A `continuing` handler (given in place of `handle`) is passed, with its
+    batch, a `more()` that takes what came meanwhile (as the next fetch would,
+    and asks ahead again): it may go on with those as more of its batch, so
+    that the next batch is read while this one's calls are answered, not after.
+    What it took is handed back with the batch should the batch fail; `more()`
+    takes nothing once stopping, not to fetch, held off, or reconnected.
     Pauses wait by `sleep` and end early on `stopping`."""
+    if (handle is None) == (continuing is None):
+        raise TypeError("consume takes a handle or a continuing handler, one of them")
     puller: PullConsumer | None = None
+
+    def run(puller: PullConsumer, messages: list[Msg]) -> Callable[[], Awaitable[None]]:
+        if continuing is None:
+            assert handle is not None
+            return lambda: handle(messages)
+
+        async def more() -> list[Msg]:
+            if stopping.is_set() or not may_fetch() or hold_off() > 0:
+                return []
+            if puller.connection is not bus.nc:  # kept on a lost connection
+                return []
+            taken = puller.take_kept(batch, payloads_per_fetch * puller.connection.max_payload)
+            if taken:
+                messages.extend(taken)  # handed back with the batch, should it fail
+                if read_ahead:
+                    await _ask_ahead(
+                        puller, batch, wait_s, payloads_per_fetch * puller.connection.max_payload
+                    )
+            return taken
+
+        return lambda: continuing(messages, more)
+
     try:
         while not stopping.is_set():
             nc = bus.nc
@@ -100,7 +135,7 @@ async def consume(
             if messages:
                 if read_ahead and hold_off() <= 0:
                     await _ask_ahead(puller, batch, wait_s, max_bytes)
-                handled = await _handle(durable, handle, messages, stopping, sleep)
+                handled = await _handle(durable, run(puller, messages), messages, stopping, sleep)
                 if not handled and read_ahead:  # what came ahead goes back with the batch
                     await puller.release(delay_s=UNAVAILABLE_WAIT_S)
     finally:
@@ -149,11 +184,16 @@ async def _filled(
 
 
 async def _handle(
-    durable: str, handle: BatchHandler, messages: list[Msg], stopping: asyncio.Event, sleep: Sleep
+    durable: str,
+    run: Callable[[], Awaitable[None]],
+    messages: list[Msg],
+    stopping: asyncio.Event,
+    sleep: Sleep,
 ) -> bool:
-    """Whether the batch was handled (else it was handed back, after a pause)."""
+    """Whether the batch (`run` handles it) was handled (else it was handed
+    back, after a pause)."""
     try:
-        await handle(messages)
+        await run()
     except Exception:
         # The loop must outlive any one batch: hand it back for redelivery.
         log.exception("%s: handling a batch of %d failed", durable, len(messages))

@@ -90,6 +90,11 @@ class PullConsumer:
             waited = time.monotonic() - started
             await self._wait_for(batch, min(self._linger_left(linger_s), wait_s - waited))
         self._ahead_since = None
+        return self.take_kept(batch, max_bytes)
+
+    def take_kept(self, batch: int, max_bytes: int = 0) -> list[Msg]:
+        """What came and was kept for the next fetch, at once: up to `batch`
+        messages and about `max_bytes` (one at least); nothing when none came."""
         count = _within(self._buffer[:batch], max_bytes)
         taken, self._buffer = self._buffer[:count], self._buffer[count:]
         return taken

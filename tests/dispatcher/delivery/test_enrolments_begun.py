@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -254,9 +255,29 @@ def test_a_fetched_batch_is_handled_in_parts_of_what_the_calls_in_flight_carry()
     assert _parts([["a"] * 7, ["b"]], 6) == [["a"] * 7, ["b"]]  # a message is never cut
 
 
-def _parts(messages: list[list[str]], most: int | None) -> list[list[str]]:
+def test_what_came_meanwhile_goes_on_in_the_same_parts_until_nothing_more_came() -> None:
+    """`more()` is asked once the messages in hand are read (and again after each
+    batch it gave), so a part left short by the batch fills from what came since."""
+    later = [[["e"] * 2], [["c"], ["d"] * 4]]  # two batches came meanwhile (popped from the end)
+    asked: list[int] = []
+
+    async def more() -> list[list[str]]:
+        asked.append(len(later))
+        return later.pop() if later else []
+
+    parts = _parts([["a"] * 3, ["b"] * 2], 6, more)
+
+    assert parts == [["a"] * 3 + ["b"] * 2 + ["c"], ["d"] * 4 + ["e"] * 2]
+    assert asked == [2, 1, 0], "asked again until it gave nothing"
+
+
+def _parts(
+    messages: list[list[str]],
+    most: int | None,
+    more: Callable[[], Awaitable[list[list[str]]]] | None = None,
+) -> list[list[str]]:
     async def collect() -> list[list[str]]:
-        return [part async for part in parts_of(messages, list, most)]
+        return [part async for part in parts_of(messages, list, most, more)]
 
     return asyncio.run(collect())
 

@@ -1,8 +1,8 @@
 """A fetched batch in parts (OrderedWorker._handle_parts): each part applied and settled
-before the next part's calls, the next part read and checked against the fences while a
-part's calls are answered, and checked again once the part settled when the two share a
-person. Real nats-server and Klaviyo sandbox (the worker and helpers of
-test_enrolments.py), parts of one message each."""
+before the next part's calls, the next part (of the batch, or of what came meanwhile) read,
+checked against the fences and planned while a part's calls are answered, and checked again
+once the part settled when the two share a person. Real nats-server and Klaviyo sandbox
+(the worker and helpers of test_enrolments.py), parts of one message each."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_the_next_part_is_read_while_a_parts_calls_are_answered(
                 second_read.set()
             return work
 
-        async def applying(segment: list[Work], held: Holding) -> None:
+        async def applying(segment: list[Work], held: Holding, plan: Any) -> None:
             if any(
                 w.enrolment and w.enrolment.enrolment_id == enrolment_of(first) for w in segment
             ):
@@ -71,10 +71,10 @@ def test_the_next_part_is_read_while_a_parts_calls_are_answered(
                 waiting = asyncio.create_task(second_read.wait())
                 await asyncio.wait([waiting], timeout=READ_AHEAD_WAIT_S)
                 waiting.cancel()
-                await apply(segment, held)
+                await apply(segment, held, plan)
                 order.append("first part's calls answered")
                 return
-            await apply(segment, held)
+            await apply(segment, held, plan)
 
         worker._read = reading  # type: ignore[method-assign]
         worker._apply = applying  # type: ignore[method-assign]
@@ -85,6 +85,64 @@ def test_the_next_part_is_read_while_a_parts_calls_are_answered(
     assert order == ["first part's calls begin", "second part read", "first part's calls answered"]
     assert [outcomes[d.id].outcome for d in (first, second)] == [DELIVERED, DELIVERED]
     assert sandbox.event_counts() == {enrolment_of(first): 1, enrolment_of(second): 1}
+
+
+def test_what_came_meanwhile_is_read_and_planned_while_a_parts_calls_are_answered(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    """The consume loop's `more()` (what came for the next batch while this one
+    was handled) goes on as the batch's next part: read, checked and its calls
+    planned while the part before is sent, not after it settled; then sent, and
+    each message settled once."""
+    first, second = starting(person(), 1), starting(person(), 2)
+    order: list[str] = []
+
+    async def steps(bus: Bus, worker: EnrolmentsWorker, _: Recording) -> None:
+        _one_message_a_part(worker)
+        second_planned = asyncio.Event()
+        plan, apply = worker._plan, worker._apply
+
+        def planning(segment: list[Work]) -> Any:
+            planned = plan(segment)
+            if _carries(segment, second):
+                order.append("second batch planned")
+                second_planned.set()
+            return planned
+
+        async def applying(segment: list[Work], held: Holding, plan: Any) -> None:
+            if _carries(segment, first):
+                order.append("first batch's calls begin")
+                waiting = asyncio.create_task(second_planned.wait())
+                await asyncio.wait([waiting], timeout=READ_AHEAD_WAIT_S)
+                waiting.cancel()
+                await apply(segment, held, plan)
+                order.append("first batch's calls answered")
+                return
+            await apply(segment, held, plan)
+
+        worker._plan = planning  # type: ignore[method-assign]
+        worker._apply = applying  # type: ignore[method-assign]
+        fetched = await _fetch(bus, [first, second])
+        later = [fetched[1:]]
+
+        async def more() -> list[Msg]:
+            return later.pop() if later else []
+
+        await worker.handle(fetched[:1], more)
+
+    outcomes = with_worker(own_nats, klaviyo(sandbox), steps)
+
+    assert order == [
+        "first batch's calls begin",
+        "second batch planned",
+        "first batch's calls answered",
+    ]
+    assert [outcomes[d.id].outcome for d in (first, second)] == [DELIVERED, DELIVERED]
+    assert sandbox.event_counts() == {enrolment_of(first): 1, enrolment_of(second): 1}
+
+
+def _carries(segment: list[Work], delivery: Any) -> bool:
+    return any(w.enrolment and w.enrolment.enrolment_id == enrolment_of(delivery) for w in segment)
 
 
 def test_a_part_is_checked_again_when_the_part_before_moved_its_persons_fence(
