@@ -189,34 +189,62 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
     async def _handle_parts(
         self, messages: list[Msg], held: Holding, more: MoreMessages | None = None
     ) -> None:
-        """The parts one after another, each applied and settled before the next
-        part's calls; but the next part is read, checked against the fences and
-        prepared (`_prepare`: its calls planned) while this part's calls are
-        answered (no call went while a part was read, and the provider's budget
-        went unused then), also from what came meanwhile (`more`). It is checked
-        again once this part is settled when the two share a person: this part's
-        fences (an erasure's: the person's profile and consent) may supersede
-        some of it. (Erasure marks come by a watch, as ever: a moment late,
-        whichever part reads them.)"""
+        """The parts in order. The next part is read, checked against the fences
+        and planned (`_plan`) while this part's calls are answered, also from
+        what came meanwhile (`more`); then:
+        - when the two share no person, its calls begin at once, and this part
+          settles (fences, results, acks) beside them once its own calls are
+          done: at a part's end the provider's budget is not left unused while
+          its last calls are answered and settled. At most two parts have calls
+          in flight: the part before this one settles before the next begins.
+        - when they share a person, this part settles first and the next is
+          checked again: this part's fences (an erasure's: the person's profile
+          and consent) may supersede some of it, and a person's changes go in
+          order. (Erasure marks come by a watch, as ever: a moment late,
+          whichever part reads them.)
+        Nothing is abandoned: on a failure the calls in flight finish (or fail)
+        first, and nothing of the failed part is settled (the batch goes back)."""
         parts = self._parts(messages, _held_too(more, held))
         first: list[Work] = await anext(parts, [])
         ready = await self._checked(first)
+        settling: asyncio.Task[None] | None = None  # the part before's, beside this one's calls
         while ready is not None:
             applying = asyncio.create_task(self._apply_part(ready, held), name="apply-part")
             reading = asyncio.create_task(self._read_ahead(parts), name="read-ahead")
+            before = settling
             try:
-                # Neither is abandoned: calls in flight finish (or fail) before anything else.
-                await asyncio.wait([applying, reading])
-            finally:  # cancelled (a shutdown): both stop where they are, as one task would
-                await _stopped(applying, reading)
-            if (failure := applying.exception()) is not None:
-                raise failure  # nothing of this part settled: the batch goes back
-            # A failed read-ahead fails the batch once this part's calls are settled.
-            await self._finish(ready.settled, ready.superseded, held)
-            following, next_ready = reading.result()
-            if following and _people(ready.live) & _people(following):
-                next_ready = await self._checked(following)
+                await _all_done(reading, *([before] if before else []))
+                if before is not None:
+                    before.result()  # the part before failed: nothing more begins
+                following, next_ready = (
+                    reading.result() if reading.exception() is None else ([], None)
+                )
+                if next_ready is not None and not _people(ready.live) & _people(following):
+                    settling = asyncio.create_task(
+                        self._settle(applying, ready, held), name="settle-part"
+                    )
+                else:
+                    settling = None
+                    await self._settle(applying, ready, held)
+                    reading.result()  # a failed read-ahead fails the batch, this part settled
+                    if following:
+                        next_ready = await self._checked(following)
+            except asyncio.CancelledError:  # a shutdown: all stop where they are
+                await _stopped(applying, reading, *([before] if before else []))
+                raise
+            except Exception:  # calls in flight finish (or fail) first
+                await _finished(applying, reading, *([before] if before else []))
+                raise
             ready = next_ready
+
+    async def _settle(
+        self, applying: asyncio.Task[None], part: _Part[PlanT], held: Holding
+    ) -> None:
+        """The part's fences, results and acks, once its calls are done."""
+        await _all_done(applying)
+        if (failure := applying.exception()) is not None:
+            raise failure  # nothing of this part settled: the batch goes back
+        await self._finish(part.settled, part.superseded, held)
 
     async def _read_ahead(
         self, parts: AsyncIterator[list[Work]]
@@ -242,7 +270,13 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
         superseded = await self._drop_superseded(readable)
         gone = set(superseded)
         live = [w for w in readable if w not in gone]
-        plans = [(segment, self._plan(segment)) for segment in self._segments(live)]
+        # In a thread: a part's plan may take a tenth of a second of CPU (8,000
+        # beginnings' events encoded), and the calls of the part before, in
+        # flight meanwhile, must not wait that long for the event loop.
+        plans = [
+            (segment, await asyncio.to_thread(self._plan, segment))
+            for segment in self._segments(live)
+        ]
         return _Part(live, unreadable, superseded, plans)
 
     async def _apply_part(self, part: _Part[PlanT], held: Holding) -> None:
@@ -388,6 +422,22 @@ async def parts_of(
             break
     if part:
         yield part
+
+
+async def _all_done(*tasks: asyncio.Task[Any]) -> None:
+    """Until every task is done (a failure stays in its task), each running on
+    should the wait be cancelled."""
+    await asyncio.wait(tasks)
+
+
+async def _finished(*tasks: asyncio.Task[Any]) -> None:
+    """Until every task is done, no failure unretrieved (the caller raises the one
+    that counts); cancelled meanwhile (a shutdown), they stop (`_stopped`)."""
+    try:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    except asyncio.CancelledError:
+        await _stopped(*tasks)
+        raise
 
 
 async def _stopped(*tasks: asyncio.Task[Any]) -> None:

@@ -1,7 +1,7 @@
-"""A fetched batch in parts (OrderedWorker._handle_parts): each part applied and settled
-before the next part's calls, the next part (of the batch, or of what came meanwhile) read,
-checked against the fences and planned while a part's calls are answered, and checked again
-once the part settled when the two share a person. Real nats-server and Klaviyo sandbox
+"""A fetched batch in parts (OrderedWorker._handle_parts): the next part (of the batch, or
+of what came meanwhile) read, checked against the fences and planned while a part's calls
+are answered; sent before the part settles when the two share no person, else after it,
+and checked again. Real nats-server and Klaviyo sandbox
 (the worker and helpers of test_enrolments.py), parts of one message each."""
 
 from __future__ import annotations
@@ -143,6 +143,53 @@ def test_what_came_meanwhile_is_read_and_planned_while_a_parts_calls_are_answere
 
 def _carries(segment: list[Work], delivery: Any) -> bool:
     return any(w.enrolment and w.enrolment.enrolment_id == enrolment_of(delivery) for w in segment)
+
+
+def test_a_part_of_other_people_is_sent_before_the_part_before_settles(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    """Parts of different people: the second part's calls begin while the first
+    part's are still in flight (not once it settled); the first settles beside
+    them, and a third part begins only once the first has settled (two parts in
+    flight at most). Each message settles once, delivered."""
+    starts = [starting(person(), n) for n in (1, 2, 3)]
+    order: list[str] = []
+
+    async def steps(bus: Bus, worker: EnrolmentsWorker, _: Recording) -> None:
+        _one_message_a_part(worker)
+        second_began = asyncio.Event()
+        apply, finish = worker._apply, worker._finish
+
+        async def applying(segment: list[Work], held: Holding, plan: Any) -> None:
+            (n,) = [n for n, s in enumerate(starts, 1) if _carries(segment, s)]
+            order.append(f"part {n}'s calls begin")
+            if n == 2:
+                second_began.set()
+            if n == 1:  # its calls stay unanswered until the second part's began, or for long
+                waiting = asyncio.create_task(second_began.wait())
+                await asyncio.wait([waiting], timeout=READ_AHEAD_WAIT_S)
+                waiting.cancel()
+            await apply(segment, held, plan)
+
+        async def finishing(live: list[Work], superseded: list[Work], held: Holding) -> None:
+            (n,) = [n for n, s in enumerate(starts, 1) if _carries(live, s)]
+            order.append(f"part {n} settled")
+            await finish(live, superseded, held)
+
+        worker._apply = applying  # type: ignore[method-assign]
+        worker._finish = finishing  # type: ignore[method-assign]
+        await worker.handle(await _fetch(bus, starts))
+
+    outcomes = with_worker(own_nats, klaviyo(sandbox), steps)
+
+    at = order.index
+    assert at("part 1's calls begin") < at("part 2's calls begin") < at("part 1 settled")
+    assert at("part 1 settled") < at("part 3's calls begin")
+    assert sorted(order) == sorted(
+        [f"part {n}'s calls begin" for n in (1, 2, 3)] + [f"part {n} settled" for n in (1, 2, 3)]
+    )
+    assert [outcomes[d.id].outcome for d in starts] == [DELIVERED] * 3
+    assert sandbox.event_counts() == {enrolment_of(s): 1 for s in starts}
 
 
 def test_a_part_is_checked_again_when_the_part_before_moved_its_persons_fence(
