@@ -306,10 +306,13 @@ def enrolment_change(delivery: bus_pb2.Delivery) -> EnrolmentChange:
 
 
 def enrolment_of(
-    change: bus_pb2.EnrolmentChanged, created: timestamp_pb2.Timestamp
+    change: bus_pb2.EnrolmentChanged,
+    created: timestamp_pb2.Timestamp,
+    moment: Callable[[timestamp_pb2.Timestamp], datetime] = to_datetime,
 ) -> EnrolmentChange:
     """One change (alone in its delivery, or one of a KIND_ENROLMENTS_BEGUN's),
-    timed by `created` (its delivery's creation) when the service did not time it."""
+    timed by `created` (its delivery's creation) when the service did not time it;
+    `moment` converts the time (a message's beginnings share one, converted once)."""
     if not change.email:
         raise ValueError(f"enrolment {change.enrolment_id!r} names no email")
     context = orjson.loads(change.context_json) if change.context_json else {}
@@ -322,7 +325,7 @@ def enrolment_of(
         enrolment_id=change.enrolment_id,
         email=change.email,
         active=change.active,
-        time=to_datetime(decided),
+        time=moment(decided),
         exit_reason=change.exit_reason,
         start_metric=change.start_metric,
         exit_metric=change.exit_metric,
