@@ -7,7 +7,9 @@ and checked again. Real nats-server and Klaviyo sandbox
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from marketing_runtime.connection import Bus
@@ -57,27 +59,13 @@ def test_the_next_part_is_read_while_a_parts_calls_are_answered(
 
         def reading(msg: Msg) -> list[Work]:
             work = read(msg)
-            if any(w.enrolment and w.enrolment.enrolment_id == enrolment_of(second) for w in work):
+            if _carries(work, second):
                 order.append("second part read")
                 second_read.set()
             return work
 
-        async def applying(segment: list[Work], held: Holding, plan: Any) -> None:
-            if any(
-                w.enrolment and w.enrolment.enrolment_id == enrolment_of(first) for w in segment
-            ):
-                order.append("first part's calls begin")
-                # Its calls stay unanswered until the next part was read, or for long.
-                waiting = asyncio.create_task(second_read.wait())
-                await asyncio.wait([waiting], timeout=READ_AHEAD_WAIT_S)
-                waiting.cancel()
-                await apply(segment, held, plan)
-                order.append("first part's calls answered")
-                return
-            await apply(segment, held, plan)
-
         worker._read = reading  # type: ignore[method-assign]
-        worker._apply = applying  # type: ignore[method-assign]
+        worker._apply = _first_held(apply, first, second_read, order, "part")  # type: ignore[method-assign]
         await worker.handle(await _fetch(bus, [first, second]))
 
     outcomes = with_worker(own_nats, klaviyo(sandbox), steps)
@@ -101,27 +89,17 @@ def test_what_came_meanwhile_is_read_and_planned_while_a_parts_calls_are_answere
         _one_message_a_part(worker)
         second_planned = asyncio.Event()
         plan, apply = worker._plan, worker._apply
+        loop = asyncio.get_running_loop()
 
-        def planning(segment: list[Work]) -> Any:
+        def planning(segment: list[Work]) -> Any:  # in a thread of its own
             planned = plan(segment)
             if _carries(segment, second):
                 order.append("second batch planned")
-                second_planned.set()
+                loop.call_soon_threadsafe(second_planned.set)
             return planned
 
-        async def applying(segment: list[Work], held: Holding, plan: Any) -> None:
-            if _carries(segment, first):
-                order.append("first batch's calls begin")
-                waiting = asyncio.create_task(second_planned.wait())
-                await asyncio.wait([waiting], timeout=READ_AHEAD_WAIT_S)
-                waiting.cancel()
-                await apply(segment, held, plan)
-                order.append("first batch's calls answered")
-                return
-            await apply(segment, held, plan)
-
         worker._plan = planning  # type: ignore[method-assign]
-        worker._apply = applying  # type: ignore[method-assign]
+        worker._apply = _first_held(apply, first, second_planned, order, "batch")  # type: ignore[method-assign]
         fetched = await _fetch(bus, [first, second])
         later = [fetched[1:]]
 
@@ -145,6 +123,30 @@ def _carries(segment: list[Work], delivery: Any) -> bool:
     return any(w.enrolment and w.enrolment.enrolment_id == enrolment_of(delivery) for w in segment)
 
 
+def _first_held(
+    apply: Any, first: Any, until: asyncio.Event, order: list[str], unit: str
+) -> Callable[[list[Work], Holding, Any], Coroutine[Any, Any, None]]:
+    """`apply`, but the calls of the segment carrying `first` stay unanswered until
+    `until` is set (or for long), noted in `order` as they begin and are answered."""
+
+    async def applying(segment: list[Work], held: Holding, plan: Any) -> None:
+        if not _carries(segment, first):
+            await apply(segment, held, plan)
+            return
+        order.append(f"first {unit}'s calls begin")
+        await _until_set(until)
+        await apply(segment, held, plan)
+        order.append(f"first {unit}'s calls answered")
+
+    return applying
+
+
+async def _until_set(event: asyncio.Event) -> None:
+    """Until `event` is set, or READ_AHEAD_WAIT_S passed."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), READ_AHEAD_WAIT_S)
+
+
 def test_a_part_of_other_people_is_sent_before_the_part_before_settles(
     own_nats: NatsServer, sandbox: Sandbox
 ) -> None:
@@ -166,9 +168,7 @@ def test_a_part_of_other_people_is_sent_before_the_part_before_settles(
             if n == 2:
                 second_began.set()
             if n == 1:  # its calls stay unanswered until the second part's began, or for long
-                waiting = asyncio.create_task(second_began.wait())
-                await asyncio.wait([waiting], timeout=READ_AHEAD_WAIT_S)
-                waiting.cancel()
+                await _until_set(second_began)
             await apply(segment, held, plan)
 
         async def finishing(live: list[Work], superseded: list[Work], held: Holding) -> None:
