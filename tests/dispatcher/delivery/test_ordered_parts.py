@@ -65,7 +65,7 @@ def test_the_next_part_is_read_while_a_parts_calls_are_answered(
             return work
 
         worker._read = reading  # type: ignore[method-assign]
-        worker._apply = _first_held(apply, first, second_read, order, "part")  # type: ignore[method-assign]
+        worker._apply = _first_held(apply, first, second_read, order, "part")  # type: ignore[method-assign, assignment]
         await worker.handle(await _fetch(bus, [first, second]))
 
     outcomes = with_worker(own_nats, klaviyo(sandbox), steps)
@@ -99,7 +99,7 @@ def test_what_came_meanwhile_is_read_and_planned_while_a_parts_calls_are_answere
             return planned
 
         worker._plan = planning  # type: ignore[method-assign]
-        worker._apply = _first_held(apply, first, second_planned, order, "batch")  # type: ignore[method-assign]
+        worker._apply = _first_held(apply, first, second_planned, order, "batch")  # type: ignore[method-assign, assignment]
         fetched = await _fetch(bus, [first, second])
         later = [fetched[1:]]
 
