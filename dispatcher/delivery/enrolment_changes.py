@@ -25,7 +25,7 @@ from dispatcher.delivery.ordered import FLOW, UNREADABLE, Work
 from dispatcher.providers.base import BulkCall, Provider
 
 RunCall = Callable[[BulkCall[Work], Holding], Awaitable[None]]
-# Calls of different people in flight at once.
+# Calls of different people in flight at once, per part (two parts may be: sixteen).
 CALLS_IN_FLIGHT = 8
 # What an enrolment id (a UUID) may be to serve as a fence key's token.
 _ENROLMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -117,9 +117,9 @@ def planned_calls(provider: Provider, changes: list[Work]) -> list[BulkCall[Work
 
 async def run_per_person(calls: list[BulkCall[Work]], run: RunCall, held: Holding) -> None:
     """The calls in their order per person (their enrolments in one flow share its
-    provider state: a Klaviyo property, an ActiveCampaign automation)."""
-    """Each call once the calls before it of every person it carries are done; calls
-    of other people side by side (a few at once), so nobody waits for another."""
+    provider state: a Klaviyo property, an ActiveCampaign automation): each call
+    once the calls before it of every person it carries are done; calls of other
+    people side by side (a few at once), so nobody waits for another."""
     limit = asyncio.Semaphore(CALLS_IN_FLIGHT)
     last: dict[str, asyncio.Task[None]] = {}
 

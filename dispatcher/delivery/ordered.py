@@ -105,6 +105,10 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
     reports and acks. Each provider call is retried in place, and goes only while the
     lease is held."""
 
+    # Whether `_plan` does work enough to go to a thread (it must then touch no
+    # state shared with the event loop).
+    PLANS_IN_THREAD = False
+
     def __init__(
         self,
         provider: Provider,
@@ -196,7 +200,10 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
           settles (fences, results, acks) beside them once its own calls are
           done: at a part's end the provider's budget is not left unused while
           its last calls are answered and settled. At most two parts have calls
-          in flight: the part before this one settles before the next begins.
+          in flight: the part before this one settles before the next begins
+          (and the next is checked again if it shares a person with it: it was
+          read while those fences moved). A part that failed lets none after it
+          begin.
         - when they share a person, this part settles first and the next is
           checked again: this part's fences (an erasure's: the person's profile
           and consent) may supersede some of it, and a person's changes go in
@@ -208,23 +215,28 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
         first: list[Work] = await anext(parts, [])
         ready = await self._checked(first)
         settling: asyncio.Task[None] | None = None  # the part before's, beside this one's calls
+        settling_people: set[str] = set()  # whose fences it moves
         while ready is not None:
             applying = asyncio.create_task(self._apply_part(ready, held), name="apply-part")
             reading = asyncio.create_task(self._read_ahead(parts), name="read-ahead")
-            before = settling
+            before, before_people = settling, settling_people
             try:
                 await _all_done(reading, *([before] if before else []))
                 if before is not None:
-                    before.result()  # the part before failed: nothing more begins
+                    before.result()  # the part before failed: no later part begins
                 following, next_ready = (
                     reading.result() if reading.exception() is None else ([], None)
                 )
-                if next_ready is not None and not _people(ready.live) & _people(following):
+                people = _people(following)
+                if next_ready is not None and not _people(ready.live) & people and _ok(applying):
+                    if before_people & people:  # read while the part before still settled
+                        next_ready = await self._checked(following)
                     settling = asyncio.create_task(
                         self._settle(applying, ready, held), name="settle-part"
                     )
+                    settling_people = _people(ready.live)
                 else:
-                    settling = None
+                    settling, settling_people = None, set()
                     await self._settle(applying, ready, held)
                     reading.result()  # a failed read-ahead fails the batch, this part settled
                     if following:
@@ -240,8 +252,13 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
     async def _settle(
         self, applying: asyncio.Task[None], part: _Part[PlanT], held: Holding
     ) -> None:
-        """The part's fences, results and acks, once its calls are done."""
-        await _all_done(applying)
+        """The part's fences, results and acks, once its calls are done; cancelled
+        (a shutdown), its calls stop too."""
+        try:
+            await _all_done(applying)
+        except asyncio.CancelledError:
+            await _stopped(applying)
+            raise
         if (failure := applying.exception()) is not None:
             raise failure  # nothing of this part settled: the batch goes back
         await self._finish(part.settled, part.superseded, held)
@@ -270,14 +287,17 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
         superseded = await self._drop_superseded(readable)
         gone = set(superseded)
         live = [w for w in readable if w not in gone]
-        # In a thread: a part's plan may take a tenth of a second of CPU (8,000
-        # beginnings' events encoded), and the calls of the part before, in
-        # flight meanwhile, must not wait that long for the event loop.
-        plans = [
-            (segment, await asyncio.to_thread(self._plan, segment))
-            for segment in self._segments(live)
-        ]
+        plans = [(segment, await self._planned(segment)) for segment in self._segments(live)]
         return _Part(live, unreadable, superseded, plans)
+
+    async def _planned(self, segment: list[Work]) -> PlanT:
+        """`_plan`, in a thread for a worker that plans (PLANS_IN_THREAD): a part's
+        plan may take a tenth of a second of CPU (8,000 beginnings' events
+        encoded), and the calls of the part before, in flight meanwhile, must not
+        wait that long for the event loop."""
+        if self.PLANS_IN_THREAD:
+            return await asyncio.to_thread(self._plan, segment)
+        return self._plan(segment)
 
     async def _apply_part(self, part: _Part[PlanT], held: Holding) -> None:
         for segment, plan in part.plans:
@@ -422,6 +442,11 @@ async def parts_of(
             break
     if part:
         yield part
+
+
+def _ok(task: asyncio.Task[Any]) -> bool:
+    """Not (yet) failed."""
+    return not task.done() or (not task.cancelled() and task.exception() is None)
 
 
 async def _all_done(*tasks: asyncio.Task[Any]) -> None:

@@ -465,7 +465,9 @@ class Provider(Protocol):
         enrolment, "" when it keeps none. An owner in no call needs nothing sent (no
         automation, say). A person's calls follow one another in the plan's order; calls
         of other people are independent. Safe to repeat: a change sent again (its answer
-        lost, say) starts or sends nothing twice."""
+        lost, say) starts or sends nothing twice. Planning runs in a thread of its own
+        (the enrolments worker plans a part while the part before is sent): it reads
+        and writes no state shared with the event loop."""
         ...
 
     async def start_import(

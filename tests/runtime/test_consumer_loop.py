@@ -165,8 +165,9 @@ def test_a_continuing_handler_takes_what_came_meanwhile_as_more_of_its_batch(
     nats_server: NatsServer,
 ) -> None:
     """A continuing handler's `more()` takes what came while it handled its batch
-    (asked for ahead), in stream order; once none has come it gives nothing, and
-    the next batch is fetched as ever. Every message is handled once."""
+    (asked for ahead), in stream order, and lets go of what the handler settled;
+    once none has come it gives nothing, and the next batch is fetched as ever.
+    Every message is handled once."""
 
     async def main() -> tuple[list[list[bytes]], list[int]]:
         bus, js, name = await _stream(nats_server, "test-consume-more", "MORE")
@@ -178,19 +179,20 @@ def test_a_continuing_handler_takes_what_came_meanwhile_as_more_of_its_batch(
             if not handled:  # the rest is published, and asked for ahead, meanwhile
                 await until_true(lambda: published[0] == 30)
                 await asyncio.sleep(0.2)  # and has come
+            for msg in messages:
+                await msg.ack()
             while batch := await more():
+                assert not any(m.is_acked for m in messages), "what was settled is let go"
                 taken.append(batch)
-            handled.append([m.data for batch in taken for m in batch])
-            for batch in taken:
                 for msg in batch:
                     await msg.ack()
+            handled.append([m.data for batch in taken for m in batch])
 
         stopping, loop = _consuming(
             bus, name, handle, continuing=True, batch=4, linger_s=0.01, read_ahead=True
         )
         await js.publish(f"{name}.x", b"0")
         published[0] += 1
-        await until_true(lambda: published[0] == 1)
         for i in range(1, 30):
             await js.publish(f"{name}.x", b"%d" % i)
             published[0] += 1

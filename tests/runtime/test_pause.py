@@ -18,7 +18,6 @@ def test_a_pause_ends_when_any_of_its_events_is_set() -> None:
         assert not paused.done()
         second.set()
         await asyncio.wait_for(paused, 10)
-        assert not first.is_set()
 
     asyncio.run(main())
 

@@ -94,7 +94,12 @@ async def consume(
                 return []
             taken = puller.take_kept(batch, payloads_per_fetch * puller.connection.max_payload)
             if taken:
-                messages.extend(taken)  # handed back with the batch, should it fail
+                # Handed back with the batch, should it fail; what was settled
+                # (acked or nak'ed) is let go, or a backlog handled as one batch
+                # would keep every message. (The handler has read `messages`
+                # through before it asks for more.)
+                messages[:] = [msg for msg in messages if not msg.is_acked]
+                messages.extend(taken)
                 if read_ahead:
                     await _ask_ahead(
                         puller, batch, wait_s, payloads_per_fetch * puller.connection.max_payload

@@ -192,6 +192,67 @@ def test_a_part_of_other_people_is_sent_before_the_part_before_settles(
     assert sandbox.event_counts() == {enrolment_of(s): 1 for s in starts}
 
 
+def test_no_part_begins_after_a_part_that_failed(own_nats: NatsServer, sandbox: Sandbox) -> None:
+    """Parts of different people, the second failing at once (a bug, say): the
+    third never begins, the first settles, and the batch goes back (raised)."""
+    starts = [starting(person(), n) for n in (1, 2, 3)]
+    began: list[int] = []
+    raised: list[BaseException] = []
+
+    async def steps(bus: Bus, worker: EnrolmentsWorker, _: Recording) -> None:
+        _one_message_a_part(worker)
+        apply = worker._apply
+
+        async def applying(segment: list[Work], held: Holding, plan: Any) -> None:
+            (n,) = [n for n, s in enumerate(starts, 1) if _carries(segment, s)]
+            began.append(n)
+            if n == 2:
+                raise RuntimeError("part 2 fell over")
+            await apply(segment, held, plan)
+
+        worker._apply = applying  # type: ignore[method-assign]
+        try:
+            await worker.handle(await _fetch(bus, starts))
+        except RuntimeError as exc:
+            raised.append(exc)
+
+    outcomes = with_worker(own_nats, klaviyo(sandbox), steps)
+
+    assert began == [1, 2]
+    assert [str(e) for e in raised] == ["part 2 fell over"]
+    assert outcomes[starts[0].id].outcome == DELIVERED
+    assert starts[2].id not in outcomes and starts[1].id not in outcomes
+
+
+def test_a_shutdown_leaves_no_parts_calls_running(own_nats: NatsServer, sandbox: Sandbox) -> None:
+    """Cancelled while two parts of other people have calls in flight (the first's
+    unanswered), the handling stops them both: no part's calls run on unowned."""
+    starts = [starting(person(), n) for n in (1, 2)]
+    left: list[asyncio.Task[Any]] = []
+
+    async def steps(bus: Bus, worker: EnrolmentsWorker, _: Recording) -> None:
+        _one_message_a_part(worker)
+        second_began, never = asyncio.Event(), asyncio.Event()
+
+        async def applying(segment: list[Work], held: Holding, plan: Any) -> None:
+            if _carries(segment, starts[1]):
+                second_began.set()
+            await never.wait()  # calls that are never answered
+
+        worker._apply = applying  # type: ignore[method-assign]
+        handling = asyncio.create_task(worker.handle(await _fetch(bus, starts)))
+        await _until_set(second_began)
+        handling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await handling
+        await asyncio.sleep(0)
+        left.extend(t for t in asyncio.all_tasks() if t.get_name() == "apply-part" and not t.done())
+
+    with_worker(own_nats, klaviyo(sandbox), steps)
+
+    assert left == []
+
+
 def test_a_part_is_checked_again_when_the_part_before_moved_its_persons_fence(
     own_nats: NatsServer, sandbox: Sandbox
 ) -> None:
@@ -213,6 +274,51 @@ def test_a_part_is_checked_again_when_the_part_before_moved_its_persons_fence(
     assert [outcomes[d.id].outcome for d in (end, start)] == [DELIVERED, SUPERSEDED]
     assert sandbox.event_counts() == {enrolment_of(start) + EXIT_SUFFIX: 1}
     assert enrolment_fence(own_nats, start) == 5
+
+
+def test_a_part_read_while_the_part_two_before_settled_is_checked_again(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    """An end, another person's beginning, then the end's own beginning again
+    (redelivered behind it), a part each: the third is read while the first still
+    settles (its fence not yet moved); once it has, the third is checked again and
+    superseded, never sent."""
+    email = person()
+    start = starting(email, 3)
+    start.contact_key = person_key(email)  # the person's, as the end is
+    end, other = ending(start, 5), starting(person(), 6)
+
+    async def steps(bus: Bus, worker: EnrolmentsWorker, _: Recording) -> None:
+        _one_message_a_part(worker)
+        third_read = asyncio.Event()
+        read, finish = worker._read, worker._finish
+
+        def reading(msg: Msg) -> list[Work]:
+            work = read(msg)
+            if _carries(work, start) and any(w.enrolment and w.enrolment.active for w in work):
+                third_read.set()
+            return work
+
+        async def finishing(live: list[Work], superseded: list[Work], held: Holding) -> None:
+            if any(w.enrolment and not w.enrolment.active for w in live):  # the end's part
+                await _until_set(third_read)
+            await finish(live, superseded, held)
+
+        worker._read = reading  # type: ignore[method-assign]
+        worker._finish = finishing  # type: ignore[method-assign]
+        await worker.handle(await _fetch(bus, [end, other, start]))
+
+    outcomes = with_worker(own_nats, klaviyo(sandbox), steps)
+
+    assert [outcomes[d.id].outcome for d in (end, other, start)] == [
+        DELIVERED,
+        DELIVERED,
+        SUPERSEDED,
+    ]
+    assert sandbox.event_counts() == {
+        enrolment_of(start) + EXIT_SUFFIX: 1,
+        enrolment_of(other): 1,
+    }
 
 
 def test_parts_of_different_people_are_each_delivered_once_in_order(
