@@ -202,8 +202,8 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
           its last calls are answered and settled. At most two parts have calls
           in flight: the part before this one settles before the next begins
           (and the next is checked again if it shares a person with it: it was
-          read while those fences moved). A part that failed lets none after it
-          begin.
+          read while those fences moved). Once a part is seen to have failed, no
+          part after it begins (one begun already finishes).
         - when they share a person, this part settles first and the next is
           checked again: this part's fences (an erasure's: the person's profile
           and consent) may supersede some of it, and a person's changes go in
@@ -214,38 +214,40 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
         parts = self._parts(messages, _held_too(more, held))
         first: list[Work] = await anext(parts, [])
         ready = await self._checked(first)
-        settling: asyncio.Task[None] | None = None  # the part before's, beside this one's calls
-        settling_people: set[str] = set()  # whose fences it moves
+        # The part before, settling beside this one's calls: its settle, its calls
+        # (stopped with it on a shutdown), and whose fences it moves.
+        settling: list[asyncio.Task[None]] = []
+        settling_people: set[str] = set()
         while ready is not None:
             applying = asyncio.create_task(self._apply_part(ready, held), name="apply-part")
             reading = asyncio.create_task(self._read_ahead(parts), name="read-ahead")
             before, before_people = settling, settling_people
             try:
-                await _all_done(reading, *([before] if before else []))
-                if before is not None:
-                    before.result()  # the part before failed: no later part begins
+                await _all_done(reading, *before)
+                for task in before:
+                    task.result()  # the part before failed: no later part begins
                 following, next_ready = (
                     reading.result() if reading.exception() is None else ([], None)
                 )
                 people = _people(following)
-                if next_ready is not None and not _people(ready.live) & people and _ok(applying):
-                    if before_people & people:  # read while the part before still settled
-                        next_ready = await self._checked(following)
-                    settling = asyncio.create_task(
-                        self._settle(applying, ready, held), name="settle-part"
-                    )
+                apart = next_ready is not None and not _people(ready.live) & people
+                if apart and before_people & people:  # read while the part before settled
+                    next_ready = await self._checked(following)
+                if apart and _ok(applying):
+                    settle = self._settle(applying, ready, held)
+                    settling = [asyncio.create_task(settle, name="settle-part"), applying]
                     settling_people = _people(ready.live)
                 else:
-                    settling, settling_people = None, set()
+                    settling, settling_people = [], set()
                     await self._settle(applying, ready, held)
                     reading.result()  # a failed read-ahead fails the batch, this part settled
                     if following:
                         next_ready = await self._checked(following)
             except asyncio.CancelledError:  # a shutdown: all stop where they are
-                await _stopped(applying, reading, *([before] if before else []))
+                await _stopped(applying, reading, *before)
                 raise
             except Exception:  # calls in flight finish (or fail) first
-                await _finished(applying, reading, *([before] if before else []))
+                await _finished(applying, reading, *before)
                 raise
             ready = next_ready
 

@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 BatchHandler = Callable[[list[Msg]], Awaitable[None]]
 # What came for the next batch while one is handled, taken at once (nothing: none came).
 MoreMessages = Callable[[], Awaitable[list[Msg]]]
-# A handler that may take what comes meanwhile as more of its batch (`consume(continuing=)`).
+# A handler that may take what comes meanwhile as more of its batch (`consume(continuing=)`);
+# `more()` lets go of the batch's settled messages (the list shrinks): the handler reads
+# the batch through before it asks for more.
 ContinuingHandler = Callable[[list[Msg], MoreMessages], Awaitable[None]]
 # Seconds the handler's next call is still unavailable, given the batch so far.
 FillWait = Callable[[list[Msg]], Awaitable[float]]

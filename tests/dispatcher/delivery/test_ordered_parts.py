@@ -242,6 +242,7 @@ def test_a_shutdown_leaves_no_parts_calls_running(own_nats: NatsServer, sandbox:
         worker._apply = applying  # type: ignore[method-assign]
         handling = asyncio.create_task(worker.handle(await _fetch(bus, starts)))
         await _until_set(second_began)
+        assert second_began.is_set(), "the two parts were in flight together"
         handling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await handling
@@ -280,9 +281,9 @@ def test_a_part_read_while_the_part_two_before_settled_is_checked_again(
     own_nats: NatsServer, sandbox: Sandbox
 ) -> None:
     """An end, another person's beginning, then the end's own beginning again
-    (redelivered behind it), a part each: the third is read while the first still
-    settles (its fence not yet moved); once it has, the third is checked again and
-    superseded, never sent."""
+    (redelivered behind it), a part each: the third's fences are read while the
+    first still settles (its fence not yet moved); once it has, the third is
+    checked again and superseded, never sent."""
     email = person()
     start = starting(email, 3)
     start.contact_key = person_key(email)  # the person's, as the end is
@@ -290,21 +291,21 @@ def test_a_part_read_while_the_part_two_before_settled_is_checked_again(
 
     async def steps(bus: Bus, worker: EnrolmentsWorker, _: Recording) -> None:
         _one_message_a_part(worker)
-        third_read = asyncio.Event()
-        read, finish = worker._read, worker._finish
+        third_checked = asyncio.Event()
+        applied, finish = worker._applied, worker._finish
 
-        def reading(msg: Msg) -> list[Work]:
-            work = read(msg)
-            if _carries(work, start) and any(w.enrolment and w.enrolment.active for w in work):
-                third_read.set()
-            return work
+        async def fences(work: list[Work]) -> list[int]:
+            found = await applied(work)
+            if any(w.enrolment and w.enrolment.active and _carries([w], start) for w in work):
+                third_checked.set()  # the beginning's fence read (before the end's moved)
+            return found
 
         async def finishing(live: list[Work], superseded: list[Work], held: Holding) -> None:
             if any(w.enrolment and not w.enrolment.active for w in live):  # the end's part
-                await _until_set(third_read)
+                await _until_set(third_checked)
             await finish(live, superseded, held)
 
-        worker._read = reading  # type: ignore[method-assign]
+        worker._applied = fences  # type: ignore[method-assign]
         worker._finish = finishing  # type: ignore[method-assign]
         await worker.handle(await _fetch(bus, [end, other, start]))
 
