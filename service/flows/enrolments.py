@@ -26,7 +26,7 @@ from service.common.validation import email_key
 from service.deliveries import outbox
 from service.flows import timers
 from service.flows.definitions import FlowDefinition, ProviderFlow, State, TriggerKind
-from service.flows.entry import Prior, entry_key, refusal
+from service.flows.entry import ALREADY_ENROLLED, Prior, entry_key, refusal
 from service.metrics import FLOW_DECISIONS, FLOW_EXITS
 from service.storage.bulk import insert_rows
 from service.storage.database import after_commit
@@ -107,15 +107,7 @@ async def enrol(
     session: AsyncSession, flow: FlowDefinition, candidates: Sequence[Candidate], now: datetime
 ) -> list[Decision]:
     """Decide each candidate's entry into `flow` and record it. A trigger
-    already decided for this flow (an event seen again) decides nothing.
-
-    The caller holds its candidates' decision locks (`people.lock_people`), so
-    no other transaction decides for them until this one commits: what
-    `_undecided` and `_priors` read stands, and the rows go in by a plain
-    INSERT. (`ON CONFLICT DO NOTHING` made each row a speculative insertion:
-    11 of an enrolment's 47 µs of PostgreSQL, README figure 10.) Should a
-    caller not hold them, a unique index still refuses the second running
-    enrolment or decision: the batch rolls back, to be decided again."""
+    already decided for this flow (an event seen again) decides nothing."""
     fresh = await _undecided(session, flow.id, candidates)
     if not fresh:
         return []
@@ -124,9 +116,21 @@ async def enrol(
     rows = [
         _decide(flow, c, priors[c.contact_id], id_, now) for c, id_ in zip(fresh, ids, strict=True)
     ]
-    await session.execute(insert_rows(Enrolment, rows))
+    emails = {row["id"]: c.email for row, c in zip(rows, fresh, strict=True)}
+    accepted = [r for r in rows if r["state"] == State.ACTIVE]
+    if accepted:
+        inserted = set(
+            await session.scalars(
+                insert_rows(Enrolment, accepted).on_conflict_do_nothing().returning(Enrolment.id)
+            )
+        )
+        for row in accepted:
+            if row["id"] not in inserted:  # a concurrent decision enrolled them first
+                row.update(state=State.REJECTED, rejection_reason=ALREADY_ENROLLED)
+    refused = [r for r in rows if r["state"] == State.REJECTED]
+    if refused:
+        await session.execute(insert_rows(Enrolment, refused).on_conflict_do_nothing())
     begun = [r for r in rows if r["state"] == State.ACTIVE]
-    emails = {c.contact_id: c.email for c in fresh}
     await outbox.enqueue_many(session, begun_rows(flow, begun, emails, now), now=now)
     if begun:
         await timers.arm(session, [_completion(flow, now)], latest_wins=False)
@@ -255,7 +259,7 @@ def begun_rows(
     emails: dict[uuid.UUID, str],
     now: datetime,
 ) -> list[tuple[str, Kind, bytes]]:
-    """The beginnings (enrolment rows, with their people's emails by contact
+    """The beginnings (enrolment rows, with their people's emails by enrolment
     id) as KIND_ENROLMENTS_BEGUN outbox rows of up to BEGUN_PER_MESSAGE (and
     BEGUN_MAX_BYTES) each, in the order decided. Each beginning is made in its
     message from the fields they all share (a thousand times over, the per-item
@@ -278,7 +282,7 @@ def begun_rows(
             messages.append(bus_pb2.EnrolmentsBegun())
             people.append(set())
             sizes, size = [], 0
-        email = emails[r["contact_id"]]
+        email = emails[r["id"]]
         change = messages[-1].begun.add()
         change.CopyFrom(shared)
         _of_enrolment(change, r["id"], email, r["entry_key"], r["context"])

@@ -41,17 +41,15 @@ FLOW = FlowDefinition(
 def _rows(
     count: int, *, email: str | None = None, context_bytes: int = 40
 ) -> tuple[list[dict[str, Any]], dict[uuid.UUID, str]]:
-    person = uuid.uuid4()  # everyone's, when `email` is given
     rows: list[dict[str, Any]] = [
         {
             "id": uuid.uuid4(),
-            "contact_id": person if email else uuid.uuid4(),
             "entry_key": f"key-{n}",
             "context": {"n": n, "padding": "x" * context_bytes},
         }
         for n in range(count)
     ]
-    emails = {r["contact_id"]: email or f"person{n}@example.com" for n, r in enumerate(rows)}
+    emails = {r["id"]: email or f"person{n}@example.com" for n, r in enumerate(rows)}
     return rows, emails
 
 
@@ -144,7 +142,7 @@ def test_each_beginning_carries_the_flows_fields_and_its_own() -> None:
         assert change.automation_id == "17"
         assert change.change_time.ToDatetime(tzinfo=UTC) == NOW
         assert change.enrolment_id == str(row["id"])
-        assert change.email == emails[row["contact_id"]]
+        assert change.email == emails[row["id"]]
         assert change.entry_key == row["entry_key"]
         assert orjson.loads(change.context_json) == row["context"]
         assert not change.others_active
