@@ -229,14 +229,14 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
                 following, next_ready = (
                     reading.result() if reading.exception() is None else ([], None)
                 )
-                people = _people(following)
-                apart = next_ready is not None and not _people(ready.live) & people
+                people, live_people = _people(following), _people(ready.live)
+                apart = next_ready is not None and not live_people & people
                 if apart and before_people & people:  # read while the part before settled
                     next_ready = await self._checked(following)
                 if apart and _ok(applying):
                     settle = self._settle(applying, ready, held)
                     settling = [asyncio.create_task(settle, name="settle-part"), applying]
-                    settling_people = _people(ready.live)
+                    settling_people = live_people
                 else:
                     settling, settling_people = [], set()
                     await self._settle(applying, ready, held)

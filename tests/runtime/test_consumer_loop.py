@@ -177,16 +177,18 @@ def test_a_continuing_handler_takes_what_came_meanwhile_as_more_of_its_batch(
 
         async def handle(messages: list[Msg], more: Any) -> None:
             taken = [list(messages)]
-            if not handled:  # the rest is published, and asked for ahead, meanwhile
+            first = not handled
+            if first:  # the rest is published, and asked for ahead, meanwhile
                 await until_true(lambda: published[0] == 30)
-                await asyncio.sleep(0.2)  # and has come
             for msg in messages:
                 await msg.ack()
-            while batch := await more():
+            batch = await _once_come(more) if first else await more()
+            while batch:
                 kept_settled.append(sum(m.is_acked for m in messages))
                 taken.append(batch)
                 for msg in batch:
                     await msg.ack()
+                batch = await more()
             handled.append([m.data for batch in taken for m in batch])
 
         stopping, loop = _consuming(
@@ -228,8 +230,8 @@ def test_what_a_failed_continuing_handler_took_goes_back_with_its_batch(
         async def handle(messages: list[Msg], more: Any) -> None:
             calls[0] += 1
             if calls[0] == 1:
-                await asyncio.sleep(0.2)  # what was asked for ahead comes
-                took_first[0] = len(messages) + sum([len(b) async for b in _all(more)])
+                came = await _once_come(more)  # what was asked for ahead
+                took_first[0] = len(messages) + len(came) + sum([len(b) async for b in _all(more)])
                 raise RuntimeError("the provider fell over")
             for batch in [messages, *[b async for b in _all(more)]]:
                 for msg in batch:
@@ -249,6 +251,18 @@ def test_what_a_failed_continuing_handler_took_goes_back_with_its_batch(
     delivered, took_first = asyncio.run(main())
     assert took_first > 2, "the failed call took more than its batch of 2"
     assert sorted(delivered) == [b"%d" % i for i in range(6)]
+
+
+async def _once_come(more: Any) -> list[Msg]:
+    """`more()`, asked until what was asked for ahead has come."""
+    came: list[list[Msg]] = []
+
+    async def has_come() -> bool:
+        came.append(await more())
+        return bool(came[-1])
+
+    await eventually(has_come)
+    return came[-1]
 
 
 async def _all(more: Any) -> Any:

@@ -94,7 +94,8 @@ async def consume(
                 return []
             if puller.connection is not bus.nc:  # kept on a lost connection
                 return []
-            taken = puller.take_kept(batch, payloads_per_fetch * puller.connection.max_payload)
+            max_bytes = payloads_per_fetch * puller.connection.max_payload  # as a fetch's
+            taken = puller.take_kept(batch, max_bytes)
             if taken:
                 # Handed back with the batch, should it fail; what was settled
                 # (acked or nak'ed) is let go, or a backlog handled as one batch
@@ -103,9 +104,7 @@ async def consume(
                 messages[:] = [msg for msg in messages if not msg.is_acked]
                 messages.extend(taken)
                 if read_ahead:
-                    await _ask_ahead(
-                        puller, batch, wait_s, payloads_per_fetch * puller.connection.max_payload
-                    )
+                    await _ask_ahead(puller, batch, wait_s, max_bytes)
             return taken
 
         return lambda: continuing(messages, more)
