@@ -70,6 +70,9 @@ BEGUN = "begun"
 NAMED_FAILURES = 10
 # Fence reads and writes in flight at once: a batch of enrolment changes has a fence each.
 FENCES_IN_FLIGHT = 64
+# How often the read-ahead asks again for what came, while a part's calls are in flight
+# and nothing has (a message waits this long at most to be read).
+AHEAD_POLL_S = 0.05
 
 
 @dataclass(eq=False)  # each piece of work is itself: compared and hashed by identity
@@ -195,7 +198,9 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
     ) -> None:
         """The parts in order. The next part is read, checked against the fences
         and planned (`_plan`) while this part's calls are answered, also from
-        what came meanwhile (`more`); then:
+        what came meanwhile (`more`), and when nothing has, from what comes
+        before those calls are done (so the next part's calls can follow them
+        without a fetch, read and check between); then:
         - when the two share no person, its calls begin at once, and this part
           settles (fences, results, acks) beside them once its own calls are
           done: at a part's end the provider's budget is not left unused while
@@ -211,7 +216,9 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
           whichever part reads them.)
         Nothing is abandoned: on a failure the calls in flight finish (or fail)
         first, and nothing of the failed part is settled (the batch goes back)."""
-        parts = self._parts(messages, _held_too(more, held))
+        taken = _held_too(more, held)
+        in_flight = _InFlight()
+        parts = self._parts(messages, taken, _while_in_flight(taken, in_flight))
         first: list[Work] = await anext(parts, [])
         ready = await self._checked(first)
         # The part before, settling beside this one's calls: its settle, its calls
@@ -220,6 +227,7 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
         settling_people: set[str] = set()
         while ready is not None:
             applying = asyncio.create_task(self._apply_part(ready, held), name="apply-part")
+            in_flight.task = applying
             reading = asyncio.create_task(self._read_ahead(parts), name="read-ahead")
             before, before_people = settling, settling_people
             try:
@@ -273,11 +281,14 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
         return following, (await self._checked(following) if following else None)
 
     def _parts(
-        self, messages: list[Msg], more: MoreMessages | None = None
+        self,
+        messages: list[Msg],
+        more: MoreMessages | None = None,
+        awaited: MoreMessages | None = None,
     ) -> AsyncIterator[list[Work]]:
-        """The messages' work (and `more`'s) in parts of at most `_most_at_once`
-        pieces (`parts_of`)."""
-        return parts_of(messages, self._read, self._most_at_once(), more)
+        """The messages' work (and `more`'s, `awaited`'s) in parts of at most
+        `_most_at_once` pieces (`parts_of`)."""
+        return parts_of(messages, self._read, self._most_at_once(), more, awaited)
 
     async def _checked(self, work: list[Work]) -> _Part[PlanT] | None:
         """The part with what is superseded set aside (None: an empty part)."""
@@ -421,11 +432,14 @@ async def parts_of(
     read: Callable[[M], list[W]],
     most: int | None,
     more: Callable[[], Awaitable[list[M]]] | None = None,
+    awaited: Callable[[], Awaitable[list[M]]] | None = None,
 ) -> AsyncIterator[list[W]]:
     """Each message's work (`read`, a message at a time as the parts are wanted, the
     calls in flight answered between) in order, in parts of at most `most` pieces; a
     message's pieces stay together, however many. Once `messages` are read, those
-    `more()` gives (what came meanwhile), until it gives none."""
+    `more()` gives (what came meanwhile), until it gives none: the part in hand is
+    then given as it is, and, asked for the next, `awaited()` may wait for more to
+    come (while the part before is sent, say); until that gives none either."""
     part: list[W] = []
     batch: Iterable[M] = messages
     while True:
@@ -440,10 +454,14 @@ async def parts_of(
                 part = []
             await asyncio.sleep(0)
         batch = await more() if more is not None else []
+        if batch:
+            continue
+        if part:  # none came meanwhile: what is in hand goes now
+            yield part
+            part = []
+        batch = await awaited() if awaited is not None else []
         if not batch:
-            break
-    if part:
-        yield part
+            return
 
 
 def _ok(task: asyncio.Task[Any]) -> bool:
@@ -487,6 +505,30 @@ def _held_too(more: MoreMessages | None, held: Holding) -> MoreMessages | None:
         return messages
 
     return taken
+
+
+class _InFlight:
+    """The part whose calls are in flight now (its `_apply_part` task), if any."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None] | None = None
+
+
+def _while_in_flight(more: MoreMessages | None, in_flight: _InFlight) -> MoreMessages | None:
+    """`more`, asked again every AHEAD_POLL_S while nothing has come and a part's
+    calls are in flight (none once they are done)."""
+    if more is None:
+        return None
+
+    async def awaited() -> list[Msg]:
+        while True:
+            messages = await more()
+            task = in_flight.task
+            if messages or task is None or task.done():
+                return messages
+            await asyncio.wait({task}, timeout=AHEAD_POLL_S)
+
+    return awaited
 
 
 @dataclass

@@ -16,6 +16,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from tests.harness import eventually, until_true
 from tests.processes import NatsServer
 
+# How long a test's pull requests stay open (consume's `wait_s`), where they must expire.
+EXPIRY_S = 0.05
+
 
 def test_nothing_is_fetched_while_held_off(nats_server: NatsServer) -> None:
     async def main() -> None:
@@ -251,6 +254,46 @@ def test_what_a_failed_continuing_handler_took_goes_back_with_its_batch(
     delivered, took_first = asyncio.run(main())
     assert took_first > 2, "the failed call took more than its batch of 2"
     assert sorted(delivered) == [b"%d" % i for i in range(6)]
+
+
+def test_a_continuing_handlers_more_keeps_a_request_open_when_nothing_came(
+    nats_server: NatsServer,
+) -> None:
+    """`more()` that took nothing asks ahead again: what is published after the
+    request asked for ahead has expired still comes to a later `more()` of the
+    same batch, not only to the next fetch."""
+
+    async def main() -> list[bytes]:
+        bus, js, name = await _stream(nats_server, "test-consume-more-open", "MOREOPEN")
+        await js.publish(f"{name}.x", b"0")
+        taken: list[bytes] = []
+
+        async def handle(messages: list[Msg], more: Any) -> None:
+            for msg in messages:
+                await msg.ack()
+            taken.extend(m.data for m in messages)
+            if len(taken) > 1:
+                return
+            assert await more() == []
+            # Ten times the request's expiry: the request asked for ahead is over.
+            await asyncio.sleep(EXPIRY_S * 10)
+            assert await more() == []
+            await js.publish(f"{name}.x", b"1")
+            for msg in await _once_come(more):
+                await msg.ack()
+                taken.append(msg.data + b" by more")
+
+        stopping, loop = _consuming(
+            bus, name, handle, continuing=True, batch=4, wait_s=EXPIRY_S, read_ahead=True
+        )
+        await until_true(lambda: len(taken) >= 2)
+        stopping.set()
+        await loop
+        await js.delete_stream(name)
+        await bus.close()
+        return taken
+
+    assert asyncio.run(main()) == [b"0", b"1 by more"]
 
 
 async def _once_come(more: Any) -> list[Msg]:

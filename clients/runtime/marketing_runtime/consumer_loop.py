@@ -75,7 +75,8 @@ async def consume(
     with it, so it cannot overtake it.
     A `continuing` handler (given in place of `handle`) is passed, with its
     batch, a `more()` that takes what came meanwhile (as the next fetch would,
-    and asks ahead again): it may go on with those as more of its batch, so
+    and asks ahead again, whether any came or not: it may be asked again for
+    what comes): it may go on with those as more of its batch, so
     that the next batch is read while this one's calls are answered, not after.
     What it took is handed back with the batch should the batch fail; `more()`
     takes nothing once stopping, not to fetch, held off, or reconnected.
@@ -103,8 +104,8 @@ async def consume(
                 # through before it asks for more.)
                 messages[:] = [msg for msg in messages if not msg.is_acked]
                 messages.extend(taken)
-                if read_ahead:
-                    await _ask_ahead(puller, batch, wait_s, max_bytes)
+            if read_ahead:  # and when none came, a request stays open for what comes
+                await _ask_ahead(puller, batch, wait_s, max_bytes)
             return taken
 
         return lambda: continuing(messages, more)

@@ -105,12 +105,13 @@ class PullConsumer:
         comes between fetches), and the next fetch takes it at once, having
         lingered since. Kept messages then hold less than twice `max_bytes`."""
         now = time.monotonic()
-        await self._request(batch, now, expires_s, max_bytes)
-        self._ahead_since = now
+        if await self._request(batch, now, expires_s, max_bytes) or self._ahead_since is None:
+            self._ahead_since = now
 
-    async def _request(self, batch: int, now: float, expires_s: float, max_bytes: int) -> None:
+    async def _request(self, batch: int, now: float, expires_s: float, max_bytes: int) -> bool:
         """A pull request for what `batch` still lacks (none when the buffer and the
-        open requests cover it, or the buffer holds `max_bytes` already)."""
+        open requests cover it, or the buffer holds `max_bytes` already); whether
+        one was made."""
         await self._subscribe_once()
         room = batch - len(self._buffer) - self._owed(now)
         if max_bytes and sum(map(_size, self._buffer)) >= max_bytes:
@@ -121,6 +122,8 @@ class PullConsumer:
                 request["max_bytes"] = max_bytes
             self._requests.append([now + expires_s, room])
             await self._nc.publish(self._api, json.dumps(request).encode(), reply=self._inbox)
+            return True
+        return False
 
     def _linger_left(self, linger_s: float) -> float:
         """A batch asked for ahead has lingered since it was asked for."""

@@ -271,6 +271,28 @@ def test_what_came_meanwhile_goes_on_in_the_same_parts_until_nothing_more_came()
     assert asked == [2, 1, 0], "asked again until it gave nothing"
 
 
+def test_once_nothing_more_came_the_part_in_hand_goes_before_what_comes_is_awaited() -> None:
+    """With nothing come meanwhile, the part in hand is given at once (its calls
+    need not wait for what may come); asked for the next part, `awaited()` waits
+    for more, until it gives nothing."""
+    coming = [[["d"]], [["c"] * 2]]  # what comes while the part before is sent
+    order: list[str] = []
+
+    async def more() -> list[list[str]]:
+        return []
+
+    async def awaited() -> list[list[str]]:
+        order.append("awaited")
+        return coming.pop() if coming else []
+
+    async def collect() -> None:
+        async for part in parts_of([["a"], ["b"]], list, 6, more, awaited):
+            order.append("".join(part))
+
+    asyncio.run(collect())
+    assert order == ["ab", "awaited", "cc", "awaited", "d", "awaited"]
+
+
 def _parts(
     messages: list[list[str]],
     most: int | None,

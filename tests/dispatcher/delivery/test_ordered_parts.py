@@ -119,6 +119,46 @@ def test_what_came_meanwhile_is_read_and_planned_while_a_parts_calls_are_answere
     assert sandbox.event_counts() == {enrolment_of(first): 1, enrolment_of(second): 1}
 
 
+def test_what_comes_while_a_parts_calls_are_in_flight_is_the_next_part(
+    own_nats: NatsServer, sandbox: Sandbox
+) -> None:
+    """Nothing had come when the first part was read: `more()` is asked again
+    while its calls are in flight, and what comes then is the batch's next part
+    (sent in the same handling, not left to the next fetch)."""
+    first, second = starting(person(), 1), starting(person(), 2)
+    asked_in_flight: list[int] = []
+
+    async def steps(bus: Bus, worker: EnrolmentsWorker, _: Recording) -> None:
+        _one_message_a_part(worker)
+        fetched = await _fetch(bus, [first, second])
+        calls_began, second_came = asyncio.Event(), asyncio.Event()
+        apply = worker._apply
+
+        async def applying(segment: list[Work], held: Holding, plan: Any) -> None:
+            if _carries(segment, first):  # unanswered until the second came, or for long
+                calls_began.set()
+                await _until_set(second_came)
+            await apply(segment, held, plan)
+
+        async def more() -> list[Msg]:
+            if not calls_began.is_set() or second_came.is_set():
+                return []
+            asked_in_flight.append(1)
+            if len(asked_in_flight) < 3:  # comes only at the third asking
+                return []
+            second_came.set()
+            return fetched[1:]
+
+        worker._apply = applying  # type: ignore[method-assign]
+        await worker.handle(fetched[:1], more)
+
+    outcomes = with_worker(own_nats, klaviyo(sandbox), steps)
+
+    assert len(asked_in_flight) == 3
+    assert [outcomes[d.id].outcome for d in (first, second)] == [DELIVERED, DELIVERED]
+    assert sandbox.event_counts() == {enrolment_of(first): 1, enrolment_of(second): 1}
+
+
 def _carries(segment: list[Work], delivery: Any) -> bool:
     return any(w.enrolment and w.enrolment.enrolment_id == enrolment_of(delivery) for w in segment)
 
