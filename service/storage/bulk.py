@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, bindparam, func, select
+from sqlalchemy import ARRAY, bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -39,9 +39,33 @@ def rows_table(model: type[Base], columns: Sequence[str], rows: Sequence[Mapping
 def insert_rows(model: type[Base], rows: Sequence[Mapping[str, Any]]) -> Insert:
     """One INSERT of `rows` (each with the same keys), in their order. Columns
     not given take their scalar defaults (SQLAlchemy adds them to the SELECT);
-    give every column whose default is a callable (ids). The result takes
+    give every column whose default is a callable (ids). A column whose rows
+    all hold the same object (a batch's flow, state and time, say) is bound
+    once, not as an array: the driver checks each element of an array on its
+    way, and the server unnests one array fewer. The result takes
     `on_conflict_*` and `returning` like any PostgreSQL insert."""
     columns = list(rows[0])
-    source = rows_table(model, columns, rows)
-    chosen = select(*(source.c[name] for name in columns)).order_by(source.c[_ORDINAL])
+    varying = [name for name in columns if not _shared(rows, name)]
+    if not varying:  # rows all alike (or one row): an array still makes each a row
+        varying = columns
+    source = rows_table(model, varying, rows)
+    table = model.__table__
+    chosen = select(
+        *(
+            source.c[name] if name in varying else _bound_once(table.c[name], rows[0][name])
+            for name in columns
+        )
+    ).order_by(source.c[_ORDINAL])
     return pg_insert(model).from_select(columns, chosen)
+
+
+def _shared(rows: Sequence[Mapping[str, Any]], name: str) -> bool:
+    """Whether every row holds the very same object under `name` (identity, not
+    equality: cheap, and never wrong)."""
+    first = rows[0][name]
+    return all(row[name] is first for row in rows)
+
+
+def _bound_once(column: Any, value: Any) -> Any:
+    """`value` as one parameter of `column`'s type, named as the column."""
+    return cast(bindparam(None, value, column.type), column.type).label(column.name)

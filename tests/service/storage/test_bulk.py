@@ -1,0 +1,73 @@
+"""Many rows by one statement (service.storage.bulk): inserted in the order given, each
+with its own values, whether a column is bound as an array (values that differ) or
+once (the very same object in every row). Real PostgreSQL, the timers' table."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
+
+from service.storage.bulk import insert_rows
+from service.storage.database import Database
+from service.storage.models import Timer
+
+DUE = datetime(2026, 12, 5, 18, 0, tzinfo=UTC)
+
+
+def _written(database_url: str, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """`rows` inserted (their keys as the INSERT returned them), then read back in key order."""
+
+    async def go() -> list[tuple[Any, ...]]:
+        db = Database(database_url)
+        try:
+            async with db.transaction() as session:
+                returned = list(await session.scalars(insert_rows(Timer, rows).returning(Timer.key)))
+                assert returned == [row["key"] for row in rows], "inserted in the order given"
+            async with db.transaction() as session:
+                found = await session.execute(
+                    select(Timer.key, Timer.contact_id, Timer.due_at, Timer.base_at, Timer.payload)
+                    .where(Timer.kind == rows[0]["kind"])
+                    .order_by(Timer.key)
+                )
+                return [tuple(row) for row in found]
+        finally:
+            await db.close()
+
+    return asyncio.run(go())
+
+
+def test_columns_shared_by_every_row_are_bound_once_and_each_row_keeps_its_values(
+    database_url: str,
+) -> None:
+    kind = f"bulk-{uuid.uuid4().hex[:12]}"
+    payload = {"flow_id": "welcome", "lines": [1, 2]}  # one object, in every row
+    rows = [
+        {
+            "kind": kind,
+            "key": f"k{n}",
+            "contact_id": None,
+            "due_at": DUE,
+            "base_at": DUE - timedelta(minutes=n),  # equal values need not be one object
+            "payload": payload,
+        }
+        for n in (3, 1, 2)
+    ]
+
+    sql = str(insert_rows(Timer, rows).compile(dialect=postgresql.asyncpg.dialect()))
+    unnested = sql[sql.index("unnest(") : sql.index("WITH ORDINALITY")]
+    assert unnested.count("[]") == 2, f"only key and base_at go as arrays: {unnested}"
+    assert _written(database_url, rows) == [
+        (f"k{n}", None, DUE, DUE - timedelta(minutes=n), payload) for n in (1, 2, 3)
+    ]
+
+
+def test_a_single_row_is_written_whole(database_url: str) -> None:
+    kind = f"bulk-{uuid.uuid4().hex[:12]}"
+    row = {"kind": kind, "key": "only", "due_at": DUE, "base_at": DUE, "payload": {"a": 1}}
+
+    assert _written(database_url, [row]) == [("only", None, DUE, DUE, {"a": 1})]
