@@ -26,7 +26,9 @@ def _written(database_url: str, rows: list[dict[str, Any]]) -> list[tuple[Any, .
         db = Database(database_url)
         try:
             async with db.transaction() as session:
-                returned = list(await session.scalars(insert_rows(Timer, rows).returning(Timer.key)))
+                returned = list(
+                    await session.scalars(insert_rows(Timer, rows).returning(Timer.key))
+                )
                 assert returned == [row["key"] for row in rows], "inserted in the order given"
             async with db.transaction() as session:
                 found = await session.execute(
