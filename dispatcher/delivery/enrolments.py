@@ -100,16 +100,21 @@ class EnrolmentsWorker(OrderedWorker[list[BulkCall[Work]]]):
             return begun_work(msg, delivery)
         return [enrolment_work(msg, delivery)]
 
+    def _least_at_once(self) -> int:
+        """A call's worth: a part of single changes waits for a whole bulk job (while
+        the part before is sent); a message of a thousand beginnings is one."""
+        return self._per_call()
+
+    def _per_call(self) -> int:
+        return max((lim.max_items for lim in self._provider.limits.enrolments.values()), default=1)
+
     def _most_at_once(self) -> int | None:
         """As many beginnings and ends as PART_ROUNDS rounds of the calls in flight
         carry: a fetch bounded by bytes may hold tens of thousands of beginnings, and
         exits must not wait behind them all (ActiveCampaign calls one person at a
         time), but a part whose people the next shares settles (fences, results,
         acks) before the next part's calls, so parts are not small."""
-        per_call = max(
-            (lim.max_items for lim in self._provider.limits.enrolments.values()), default=1
-        )
-        return PART_ROUNDS * CALLS_IN_FLIGHT * per_call
+        return PART_ROUNDS * CALLS_IN_FLIGHT * self._per_call()
 
     def _fences_of(self, aspect: str) -> Fences:
         return self._enrolment_fences  # every change read is an enrolment's

@@ -174,6 +174,11 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
         endpoint waits at the gate for its own call alone."""
         return min((self._gate.pause_left(op) for op in self._operations()), default=0.0)
 
+    def _least_at_once(self) -> int:
+        """The pieces a part waited for holds before it goes (while the part before
+        is sent): with calls scarce, no call is spent on a few while more are coming."""
+        return 1
+
     def _most_at_once(self) -> int | None:
         """The most pieces of work handled together (a fetched batch is handled in
         parts of at most this many, each settled before the next); None: all."""
@@ -287,8 +292,10 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
         awaited: MoreMessages | None = None,
     ) -> AsyncIterator[list[Work]]:
         """The messages' work (and `more`'s, `awaited`'s) in parts of at most
-        `_most_at_once` pieces (`parts_of`)."""
-        return parts_of(messages, self._read, self._most_at_once(), more, awaited)
+        `_most_at_once` pieces, and of `_least_at_once` once waited for (`parts_of`)."""
+        return parts_of(
+            messages, self._read, self._most_at_once(), more, awaited, self._least_at_once()
+        )
 
     async def _checked(self, work: list[Work]) -> _Part[PlanT] | None:
         """The part with what is superseded set aside (None: an empty part)."""
@@ -433,15 +440,19 @@ async def parts_of(
     most: int | None,
     more: Callable[[], Awaitable[list[M]]] | None = None,
     awaited: Callable[[], Awaitable[list[M]]] | None = None,
+    least: int = 1,
 ) -> AsyncIterator[list[W]]:
     """Each message's work (`read`, a message at a time as the parts are wanted, the
     calls in flight answered between) in order, in parts of at most `most` pieces; a
     message's pieces stay together, however many. Once `messages` are read, those
     `more()` gives (what came meanwhile), until it gives none: the part in hand is
-    then given as it is, and, asked for the next, `awaited()` may wait for more to
-    come (while the part before is sent, say); until that gives none either."""
+    then given as it is. After it, `awaited()` may wait for more to come (while the
+    part before is sent, say), and a part is given once it holds `least` pieces (a
+    call's worth), or when `awaited()` gives none (what is in hand goes then); until
+    nothing is in hand and nothing more comes."""
     part: list[W] = []
     batch: Iterable[M] = messages
+    in_hand = True  # the part of the messages handed over (and what came meanwhile)
     while True:
         for msg in batch:
             pieces = read(msg)
@@ -456,12 +467,17 @@ async def parts_of(
         batch = await more() if more is not None else []
         if batch:
             continue
-        if part:  # none came meanwhile: what is in hand goes now
+        if part and (in_hand or len(part) >= least):  # none came meanwhile: it goes now
             yield part
             part = []
+        in_hand = False
         batch = await awaited() if awaited is not None else []
-        if not batch:
+        if batch:
+            continue
+        if not part:
             return
+        yield part  # short of `least`, but nothing more came while the part before was sent
+        part = []
 
 
 def _ok(task: asyncio.Task[Any]) -> bool:
@@ -522,8 +538,10 @@ def _while_in_flight(more: MoreMessages | None, in_flight: _InFlight) -> MoreMes
 
     async def awaited() -> list[Msg]:
         while True:
-            messages = await more()
             task = in_flight.task
+            if task is not None and not _ok(task):
+                return []  # no part begins after it: what came would only go back
+            messages = await more()
             if messages or task is None or task.done():
                 return messages
             await asyncio.wait({task}, timeout=AHEAD_POLL_S)

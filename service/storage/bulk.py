@@ -20,6 +20,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from service.storage.models import Base
 
 _ORDINAL = "ordinal"
+# Rows from which a column shared by all is bound once (`insert_rows`): below, a
+# column may be shared by chance (a few rows' None or ""), and each pattern of
+# shared columns is a statement of its own for the driver to prepare.
+BOUND_ONCE_FROM = 64
 
 
 def rows_table(model: type[Base], columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> Any:
@@ -40,14 +44,15 @@ def insert_rows(model: type[Base], rows: Sequence[Mapping[str, Any]]) -> Insert:
     """One INSERT of `rows` (each with the same keys), in their order. Columns
     not given take their scalar defaults (SQLAlchemy adds them to the SELECT);
     give every column whose default is a callable (ids). A column whose rows
-    all hold the same object (a batch's flow, state and time, say) is bound
-    once, not as an array: the driver checks each element of an array on its
-    way, and the server unnests one array fewer. The result takes
-    `on_conflict_*` and `returning` like any PostgreSQL insert."""
+    all hold the same object (a batch's flow, state and time, say; from
+    BOUND_ONCE_FROM rows) is bound once, not as an array: the driver checks
+    each element of an array on its way, and the server unnests one array
+    fewer. The result takes `on_conflict_*` and `returning` like any
+    PostgreSQL insert."""
     columns = list(rows[0])
-    varying = [name for name in columns if not _shared(rows, name)]
-    if not varying:  # rows all alike (or one row): an array still makes each a row
-        varying = columns
+    varying = columns
+    if len(rows) >= BOUND_ONCE_FROM:
+        varying = [name for name in columns if not _shared(rows, name)] or columns
     source = rows_table(model, varying, rows)
     table = model.__table__
     chosen = select(

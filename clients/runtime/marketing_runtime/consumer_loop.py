@@ -90,7 +90,10 @@ async def consume(
             assert handle is not None
             return lambda: handle(messages)
 
+        asked_at = time.monotonic()  # the loop asks ahead as it hands the batch over
+
         async def more() -> list[Msg]:
+            nonlocal asked_at
             if stopping.is_set() or not may_fetch() or hold_off() > 0:
                 return []
             if puller.connection is not bus.nc:  # kept on a lost connection
@@ -104,7 +107,11 @@ async def consume(
                 # through before it asks for more.)
                 messages[:] = [msg for msg in messages if not msg.is_acked]
                 messages.extend(taken)
-            if read_ahead:  # and when none came, a request stays open for what comes
+            # When none came, a request is kept open for what comes, asked for again
+            # at most once a request's life (`wait_s`): one the server ends at once
+            # (an error status) is not repeated at every call.
+            if read_ahead and (taken or time.monotonic() - asked_at >= wait_s):
+                asked_at = time.monotonic()
                 await _ask_ahead(puller, batch, wait_s, max_bytes)
             return taken
 

@@ -293,6 +293,27 @@ def test_once_nothing_more_came_the_part_in_hand_goes_before_what_comes_is_await
     assert order == ["ab", "awaited", "cc", "awaited", "d", "awaited"]
 
 
+def test_a_part_waited_for_goes_once_it_holds_a_calls_worth() -> None:
+    """After the part in hand, what comes is gathered until it holds `least` pieces
+    (a call's worth); short of it, it goes only once `awaited()` gives nothing."""
+    coming = [[["e"]], [["d"] * 2], [["c"]]]  # popped from the end
+    order: list[str] = []
+
+    async def more() -> list[list[str]]:
+        return []
+
+    async def awaited() -> list[list[str]]:
+        order.append("awaited")
+        return coming.pop() if coming else []
+
+    async def collect() -> None:
+        async for part in parts_of([["a"]], list, 6, more, awaited, least=3):
+            order.append("".join(part))
+
+    asyncio.run(collect())
+    assert order == ["a", "awaited", "awaited", "cdd", "awaited", "awaited", "e", "awaited"]
+
+
 def _parts(
     messages: list[list[str]],
     most: int | None,

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 
-from service.storage.bulk import insert_rows
+from service.storage.bulk import BOUND_ONCE_FROM, insert_rows
 from service.storage.database import Database
 from service.storage.models import Timer
 
@@ -43,28 +43,47 @@ def _written(database_url: str, rows: list[dict[str, Any]]) -> list[tuple[Any, .
     return asyncio.run(go())
 
 
+def _rows(kind: str, count: int, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Timers of `kind` out of key order: the same due time and payload objects in
+    every row, base times equal in value only (one object each)."""
+    return [
+        {
+            "kind": kind,
+            "key": f"k{n:03}",
+            "contact_id": None,
+            "due_at": DUE,
+            "base_at": DUE - timedelta(minutes=n) + timedelta(minutes=n),
+            "payload": payload,
+        }
+        for n in [3, 1, 2, *range(4, count + 1)]
+    ]
+
+
+def _arrays(rows: list[dict[str, Any]]) -> int:
+    """How many arrays the INSERT of `rows` unnests."""
+    sql = str(insert_rows(Timer, rows).compile(dialect=postgresql.asyncpg.dialect()))
+    return sql[sql.index("unnest(") : sql.index("WITH ORDINALITY")].count("[]")
+
+
 def test_columns_shared_by_every_row_are_bound_once_and_each_row_keeps_its_values(
     database_url: str,
 ) -> None:
-    kind = f"bulk-{uuid.uuid4().hex[:12]}"
     payload = {"flow_id": "welcome", "lines": [1, 2]}  # one object, in every row
-    rows = [
-        {
-            "kind": kind,
-            "key": f"k{n}",
-            "contact_id": None,
-            "due_at": DUE,
-            "base_at": DUE - timedelta(minutes=n),  # equal values need not be one object
-            "payload": payload,
-        }
-        for n in (3, 1, 2)
+    rows = _rows(f"bulk-{uuid.uuid4().hex[:12]}", BOUND_ONCE_FROM, payload)
+
+    assert _arrays(rows) == 2, "only key and base_at go as arrays"
+    assert _written(database_url, rows) == [
+        (f"k{n:03}", None, DUE, DUE, payload) for n in range(1, BOUND_ONCE_FROM + 1)
     ]
 
-    sql = str(insert_rows(Timer, rows).compile(dialect=postgresql.asyncpg.dialect()))
-    unnested = sql[sql.index("unnest(") : sql.index("WITH ORDINALITY")]
-    assert unnested.count("[]") == 2, f"only key and base_at go as arrays: {unnested}"
-    assert _written(database_url, rows) == [
-        (f"k{n}", None, DUE, DUE - timedelta(minutes=n), payload) for n in (1, 2, 3)
+
+def test_fewer_rows_go_as_arrays_whatever_they_share(database_url: str) -> None:
+    """Below BOUND_ONCE_FROM rows, sharing may be chance: no statement of its own."""
+    rows = _rows(f"bulk-{uuid.uuid4().hex[:12]}", BOUND_ONCE_FROM - 1, {"a": 1})
+
+    assert _arrays(rows) == 6
+    assert [key for key, *_ in _written(database_url, rows)] == [
+        f"k{n:03}" for n in range(1, BOUND_ONCE_FROM)
     ]
 
 
