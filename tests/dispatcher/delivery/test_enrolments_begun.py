@@ -275,43 +275,38 @@ def test_once_nothing_more_came_the_part_in_hand_goes_before_what_comes_is_await
     """With nothing come meanwhile, the part in hand is given at once (its calls
     need not wait for what may come); asked for the next part, `awaited()` waits
     for more, until it gives nothing."""
-    coming = [[["d"]], [["c"] * 2]]  # what comes while the part before is sent
-    order: list[str] = []
+    order = _awaited_parts([["a"], ["b"]], [["c"] * 2, ["d"]], least=1)
 
-    async def more() -> list[list[str]]:
-        return []
-
-    async def awaited() -> list[list[str]]:
-        order.append("awaited")
-        return coming.pop() if coming else []
-
-    async def collect() -> None:
-        async for part in parts_of([["a"], ["b"]], list, 6, more, awaited):
-            order.append("".join(part))
-
-    asyncio.run(collect())
     assert order == ["ab", "awaited", "cc", "awaited", "d", "awaited"]
 
 
 def test_a_part_waited_for_goes_once_it_holds_a_calls_worth() -> None:
     """After the part in hand, what comes is gathered until it holds `least` pieces
     (a call's worth); short of it, it goes only once `awaited()` gives nothing."""
-    coming = [[["e"]], [["d"] * 2], [["c"]]]  # popped from the end
+    order = _awaited_parts([["a"]], [["c"], ["d"] * 2, ["e"]], least=3)
+
+    assert order == ["a", "awaited", "awaited", "cdd", "awaited", "awaited", "e", "awaited"]
+
+
+def _awaited_parts(in_hand: list[list[str]], coming: list[list[str]], least: int) -> list[str]:
+    """The parts of `in_hand` and of what comes, a message at each `awaited()` (none
+    comes meanwhile), in the order given and asked for."""
     order: list[str] = []
+    still = list(reversed(coming))
 
     async def more() -> list[list[str]]:
         return []
 
     async def awaited() -> list[list[str]]:
         order.append("awaited")
-        return coming.pop() if coming else []
+        return [still.pop()] if still else []
 
     async def collect() -> None:
-        async for part in parts_of([["a"]], list, 6, more, awaited, least=3):
+        async for part in parts_of(in_hand, list, 6, more, awaited, least):
             order.append("".join(part))
 
     asyncio.run(collect())
-    assert order == ["a", "awaited", "awaited", "cdd", "awaited", "awaited", "e", "awaited"]
+    return order
 
 
 def _parts(
