@@ -28,6 +28,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ M = TypeVar("M")
 W = TypeVar("W")
 PlanT = TypeVar("PlanT")  # what a worker works out ahead for a segment (`OrderedWorker._plan`)
 log = logging.getLogger(__name__)
+# What comes for the next part, waited for until a monotonic time (None: as long as
+# the part before is sent): `parts_of`'s `awaited`.
+Awaited = Callable[[float | None], Awaitable[list[M]]]
 ERASE = "erase"
 # A person's enrolment in one of our flows: fenced per enrolment, as
 # `FLOW.<enrolment id>` (a newer change of one enrolment supersedes only that
@@ -73,6 +77,10 @@ FENCES_IN_FLIGHT = 64
 # How often the read-ahead asks again for what came, while a part's calls are in flight
 # and nothing has (a message waits this long at most to be read).
 AHEAD_POLL_S = 0.05
+# The longest a part gathered while the part before is sent waits to hold a call's
+# worth (`_least_at_once`): as long as a fetch lingers to fill a batch, so an exit
+# waits no longer than it did for a fetch.
+GATHER_MAX_S = 0.2
 
 
 @dataclass(eq=False)  # each piece of work is itself: compared and hashed by identity
@@ -289,12 +297,19 @@ class OrderedWorker(abc.ABC, Generic[PlanT]):
         self,
         messages: list[Msg],
         more: MoreMessages | None = None,
-        awaited: MoreMessages | None = None,
+        awaited: Awaited[Msg] | None = None,
     ) -> AsyncIterator[list[Work]]:
         """The messages' work (and `more`'s, `awaited`'s) in parts of at most
-        `_most_at_once` pieces, and of `_least_at_once` once waited for (`parts_of`)."""
+        `_most_at_once` pieces, gathered up to `_least_at_once` (for GATHER_MAX_S at
+        most) once waited for (`parts_of`)."""
         return parts_of(
-            messages, self._read, self._most_at_once(), more, awaited, self._least_at_once()
+            messages,
+            self._read,
+            self._most_at_once(),
+            more,
+            awaited,
+            self._least_at_once(),
+            GATHER_MAX_S,
         )
 
     async def _checked(self, work: list[Work]) -> _Part[PlanT] | None:
@@ -439,45 +454,53 @@ async def parts_of(
     read: Callable[[M], list[W]],
     most: int | None,
     more: Callable[[], Awaitable[list[M]]] | None = None,
-    awaited: Callable[[], Awaitable[list[M]]] | None = None,
+    awaited: Awaited[M] | None = None,
     least: int = 1,
+    gather_s: float = 0.0,
 ) -> AsyncIterator[list[W]]:
     """Each message's work (`read`, a message at a time as the parts are wanted, the
     calls in flight answered between) in order, in parts of at most `most` pieces; a
     message's pieces stay together, however many. Once `messages` are read, those
-    `more()` gives (what came meanwhile), until it gives none: the part in hand is
-    then given as it is. After it, `awaited()` may wait for more to come (while the
-    part before is sent, say), and a part is given once it holds `least` pieces (a
-    call's worth), or when `awaited()` gives none (what is in hand goes then); until
-    nothing is in hand and nothing more comes."""
+    `more()` gives (what came meanwhile), until it gives none: the first part goes
+    then as it is. After it, `awaited(until)` may wait for more to come (while the
+    part before is sent, say), and a part so gathered goes once it holds `least`
+    pieces (a call's worth), once `gather_s` passed since its first piece was read,
+    or once `awaited` gives none; until nothing is in hand and nothing more comes."""
+    if most is not None:
+        least = min(least, most)
     part: list[W] = []
     batch: Iterable[M] = messages
-    in_hand = True  # the part of the messages handed over (and what came meanwhile)
+    first = True  # the first part goes as it is: the batch handed over, and what came
+    since: float | None = None  # when the part being gathered got its first piece
     while True:
         for msg in batch:
             pieces = read(msg)
             if part and most is not None and len(part) + len(pieces) > most:
                 yield part
-                part = []
+                part, first, since = [], False, None
+            if since is None and not first:
+                since = time.monotonic()
             part.extend(pieces)
             if most is not None and len(part) >= most:  # now: the next message need not be read
                 yield part
-                part = []
+                part, first, since = [], False, None
             await asyncio.sleep(0)
         batch = await more() if more is not None else []
         if batch:
             continue
-        if part and (in_hand or len(part) >= least):  # none came meanwhile: it goes now
+        due = since is not None and time.monotonic() - since >= gather_s
+        if part and (first or len(part) >= least or due):  # none came meanwhile: it goes now
             yield part
-            part = []
-        in_hand = False
-        batch = await awaited() if awaited is not None else []
+            part, since = [], None
+        first = False
+        until = since + gather_s if since is not None else None
+        batch = await awaited(until) if awaited is not None else []
         if batch:
             continue
         if not part:
             return
-        yield part  # short of `least`, but nothing more came while the part before was sent
-        part = []
+        yield part  # short of `least`: its time is up, or the part before was sent
+        part, since = [], None
 
 
 def _ok(task: asyncio.Task[Any]) -> bool:
@@ -530,13 +553,14 @@ class _InFlight:
         self.task: asyncio.Task[None] | None = None
 
 
-def _while_in_flight(more: MoreMessages | None, in_flight: _InFlight) -> MoreMessages | None:
+def _while_in_flight(more: MoreMessages | None, in_flight: _InFlight) -> Awaited[Msg] | None:
     """`more`, asked again every AHEAD_POLL_S while nothing has come and a part's
-    calls are in flight (none once they are done)."""
+    calls are in flight, until `until` (monotonic seconds) if given; none once the
+    calls are done (or failed), or `until` passed."""
     if more is None:
         return None
 
-    async def awaited() -> list[Msg]:
+    async def awaited(until: float | None) -> list[Msg]:
         while True:
             task = in_flight.task
             if task is not None and not _ok(task):
@@ -544,7 +568,10 @@ def _while_in_flight(more: MoreMessages | None, in_flight: _InFlight) -> MoreMes
             messages = await more()
             if messages or task is None or task.done():
                 return messages
-            await asyncio.wait({task}, timeout=AHEAD_POLL_S)
+            left = AHEAD_POLL_S if until is None else min(AHEAD_POLL_S, until - time.monotonic())
+            if left <= 0:
+                return []
+            await asyncio.wait({task}, timeout=left)
 
     return awaited
 

@@ -162,7 +162,8 @@ def test_a_batch_asked_for_ahead_comes_in_the_next_fetch(nats_server: NatsServer
         puller = PullConsumer(nc, stream=name, durable="d")
         first = await puller.fetch(2, wait_s=2.0, linger_s=0.05)  # its request is answered
         assert [int(m.data) for m in first] == [0, 1]
-        await puller.request_ahead(10, expires_s=5.0)
+        assert await puller.request_ahead(10, expires_s=5.0), "a request went out"
+        assert not await puller.request_ahead(10, expires_s=5.0), "the open one covers it"
         for i in range(2, 5):  # published while the first batch is handled
             await js.publish(f"{name}.x", str(i).encode())
         # They come on the request made ahead, before any fetch asks.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -85,12 +86,12 @@ async def consume(
         raise TypeError("consume takes a handle or a continuing handler, one of them")
     puller: PullConsumer | None = None
 
-    def run(puller: PullConsumer, messages: list[Msg]) -> Callable[[], Awaitable[None]]:
+    def run(
+        puller: PullConsumer, messages: list[Msg], asked_at: float
+    ) -> Callable[[], Awaitable[None]]:
         if continuing is None:
             assert handle is not None
             return lambda: handle(messages)
-
-        asked_at = time.monotonic()  # the loop asks ahead as it hands the batch over
 
         async def more() -> list[Msg]:
             nonlocal asked_at
@@ -107,12 +108,12 @@ async def consume(
                 # through before it asks for more.)
                 messages[:] = [msg for msg in messages if not msg.is_acked]
                 messages.extend(taken)
-            # When none came, a request is kept open for what comes, asked for again
-            # at most once a request's life (`wait_s`): one the server ends at once
-            # (an error status) is not repeated at every call.
-            if read_ahead and (taken or time.monotonic() - asked_at >= wait_s):
+            # When none came, a request is kept open for what comes: one is made
+            # at most once a request's life (`wait_s`), so that one the server ends
+            # at once (an error status) is not repeated at every call.
+            due = read_ahead and (taken or time.monotonic() - asked_at >= wait_s)
+            if due and await _ask_ahead(puller, batch, wait_s, max_bytes):
                 asked_at = time.monotonic()
-                await _ask_ahead(puller, batch, wait_s, max_bytes)
             return taken
 
         return lambda: continuing(messages, more)
@@ -147,9 +148,14 @@ async def consume(
                     puller, messages, batch, fill_wait, most_s, sleep, max_bytes
                 )
             if messages:
-                if read_ahead and hold_off() <= 0:
-                    await _ask_ahead(puller, batch, wait_s, max_bytes)
-                handled = await _handle(durable, run(puller, messages), messages, stopping, sleep)
+                asked = read_ahead and hold_off() <= 0
+                if asked:
+                    asked = await _ask_ahead(puller, batch, wait_s, max_bytes)
+                # (-inf: no request is open for what comes; `more()` makes one)
+                asked_at = time.monotonic() if asked else -math.inf
+                handled = await _handle(
+                    durable, run(puller, messages, asked_at), messages, stopping, sleep
+                )
                 if not handled and read_ahead:  # what came ahead goes back with the batch
                     await puller.release(delay_s=UNAVAILABLE_WAIT_S)
     finally:
@@ -157,11 +163,14 @@ async def consume(
             await puller.close()
 
 
-async def _ask_ahead(puller: PullConsumer, batch: int, wait_s: float, max_bytes: int) -> None:
+async def _ask_ahead(puller: PullConsumer, batch: int, wait_s: float, max_bytes: int) -> bool:
+    """Ask for the next batch ahead; whether a request went out (or failed to: it
+    counts as asked, not to be tried again at once)."""
     try:
-        await puller.request_ahead(batch, expires_s=wait_s, max_bytes=max_bytes)
+        return await puller.request_ahead(batch, expires_s=wait_s, max_bytes=max_bytes)
     except Exception as exc:  # the next fetch asks again
         log.warning("asking for the next batch ahead failed: %r", exc)
+        return True
 
 
 async def _filled(

@@ -99,14 +99,17 @@ class PullConsumer:
         taken, self._buffer = self._buffer[:count], self._buffer[count:]
         return taken
 
-    async def request_ahead(self, batch: int, *, expires_s: float, max_bytes: int = 0) -> None:
+    async def request_ahead(self, batch: int, *, expires_s: float, max_bytes: int = 0) -> bool:
         """Ask now for the next fetch's batch, without waiting: it comes while the
         caller handles the batch before (kept, and kept alive, as any message that
         comes between fetches), and the next fetch takes it at once, having
-        lingered since. Kept messages then hold less than twice `max_bytes`."""
+        lingered since. Kept messages then hold less than twice `max_bytes`. Whether
+        a request was made (none when the kept messages and open requests cover it)."""
         now = time.monotonic()
-        if await self._request(batch, now, expires_s, max_bytes) or self._ahead_since is None:
+        asked = await self._request(batch, now, expires_s, max_bytes)
+        if asked or self._ahead_since is None:
             self._ahead_since = now
+        return asked
 
     async def _request(self, batch: int, now: float, expires_s: float, max_bytes: int) -> bool:
         """A pull request for what `batch` still lacks (none when the buffer and the

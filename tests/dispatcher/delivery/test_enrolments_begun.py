@@ -11,6 +11,7 @@ sandbox over HTTP (the worker and helpers of test_enrolments.py)."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -273,7 +274,7 @@ def test_what_came_meanwhile_goes_on_in_the_same_parts_until_nothing_more_came()
 
 def test_once_nothing_more_came_the_part_in_hand_goes_before_what_comes_is_awaited() -> None:
     """With nothing come meanwhile, the part in hand is given at once (its calls
-    need not wait for what may come); asked for the next part, `awaited()` waits
+    need not wait for what may come); asked for the next part, `awaited` waits
     for more, until it gives nothing."""
     order = _awaited_parts([["a"], ["b"]], [["c"] * 2, ["d"]], least=1)
 
@@ -282,27 +283,50 @@ def test_once_nothing_more_came_the_part_in_hand_goes_before_what_comes_is_await
 
 def test_a_part_waited_for_goes_once_it_holds_a_calls_worth() -> None:
     """After the part in hand, what comes is gathered until it holds `least` pieces
-    (a call's worth); short of it, it goes only once `awaited()` gives nothing."""
+    (a call's worth); short of it, it goes once `awaited` gives nothing."""
     order = _awaited_parts([["a"]], [["c"], ["d"] * 2, ["e"]], least=3)
 
-    assert order == ["a", "awaited", "awaited", "cdd", "awaited", "awaited", "e", "awaited"]
+    assert order == [
+        *("a", "awaited", "awaited until", "cdd"),
+        *("awaited", "awaited until", "e", "awaited"),
+    ]
 
 
-def _awaited_parts(in_hand: list[list[str]], coming: list[list[str]], least: int) -> list[str]:
-    """The parts of `in_hand` and of what comes, a message at each `awaited()` (none
-    comes meanwhile), in the order given and asked for."""
+def test_a_part_waited_for_goes_short_once_its_time_is_up() -> None:
+    """While the part before is still sent, a part short of `least` waits no longer
+    than `gather_s` from its first piece (an exit waits no longer than a fetch's linger)."""
+    order = _awaited_parts([["a"]], [["c"]], least=3, gather_s=0.05, calls_done=False)
+
+    assert order == ["a", "awaited", "awaited until", "c", "awaited"]
+
+
+def _awaited_parts(
+    in_hand: list[list[str]],
+    coming: list[list[str]],
+    least: int,
+    gather_s: float = 60.0,
+    calls_done: bool = True,
+) -> list[str]:
+    """The parts of `in_hand` and of what comes, a message at each call of `awaited`
+    (none comes meanwhile), in the order given and asked for ("awaited until": with
+    a time to give up at). With nothing more to come, `awaited` gives none at once
+    (the part before was sent) or, while `calls_done` is false, once its time is up."""
     order: list[str] = []
     still = list(reversed(coming))
 
     async def more() -> list[list[str]]:
         return []
 
-    async def awaited() -> list[list[str]]:
-        order.append("awaited")
-        return [still.pop()] if still else []
+    async def awaited(until: float | None) -> list[list[str]]:
+        order.append("awaited" if until is None else "awaited until")
+        if still:
+            return [still.pop()]
+        if until is not None and not calls_done:
+            await asyncio.sleep(max(0.0, until - time.monotonic()))
+        return []
 
     async def collect() -> None:
-        async for part in parts_of(in_hand, list, 6, more, awaited, least):
+        async for part in parts_of(in_hand, list, 6, more, awaited, least, gather_s):
             order.append("".join(part))
 
     asyncio.run(collect())
