@@ -148,9 +148,11 @@ async def consume(
                     puller, messages, batch, fill_wait, most_s, sleep, max_bytes
                 )
             if messages:
-                asked = read_ahead and hold_off() <= 0
-                if asked:
-                    asked = await _ask_ahead(puller, batch, wait_s, max_bytes)
+                asked = (
+                    read_ahead
+                    and hold_off() <= 0
+                    and await _ask_ahead(puller, batch, wait_s, max_bytes)
+                )
                 # (-inf: no request is open for what comes; `more()` makes one)
                 asked_at = time.monotonic() if asked else -math.inf
                 handled = await _handle(
