@@ -1,0 +1,80 @@
+"""Migration 0021 on a real PostgreSQL: the outbox's payloads are stored uncompressed
+(out of line when large), a large payload reads back whole, and a downgrade restores
+PostgreSQL's default (compressed) storage."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from service.storage import migrate
+from tests.harness import own_database
+
+_STORAGE = text(
+    "SELECT CAST(attstorage AS text) FROM pg_attribute"
+    " WHERE attrelid = 'marketing_outbox'::regclass AND attname = 'payload'"
+)
+# Compressible and well past the TOAST threshold (about 2 KB): a restock's message of
+# beginnings is about 400 KB of much the same fields.
+LARGE = b"".join(
+    os.urandom(2).hex().encode() + b";enrolment-began:back-in-stock:flowbench@bench.example.com;"
+    for _ in range(4000)
+)
+
+
+async def _storage(url: str) -> str:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return str(await conn.scalar(_STORAGE))
+    finally:
+        await engine.dispose()
+
+
+async def _round_trip(url: str) -> tuple[bytes, int, int]:
+    """A large payload written and read back, with its stored and its raw size."""
+    engine = create_async_engine(url)
+    row = uuid.uuid4()
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO marketing_outbox (id, contact_key, kind, payload, created_at,"
+                    " status, attempts) VALUES (:id, 'k', 'enrolments.begun', :payload, now(),"
+                    " 'PENDING', 0)"
+                ),
+                {"id": row, "payload": LARGE},
+            )
+            read = await conn.scalar(
+                text("SELECT payload FROM marketing_outbox WHERE id = :id"), {"id": row}
+            )
+            stored = await conn.scalar(
+                text("SELECT pg_column_size(payload) FROM marketing_outbox WHERE id = :id"),
+                {"id": row},
+            )
+        return bytes(read), int(stored), len(LARGE)
+    finally:
+        await engine.dispose()
+
+
+def test_outbox_payloads_are_stored_uncompressed_and_the_downgrade_compresses_again(
+    database_url: str,
+) -> None:
+    with own_database(database_url, "outbox_storage_migration") as url:
+        assert asyncio.run(_storage(url)) == "e"  # EXTERNAL: out of line, uncompressed
+        read, stored, raw = asyncio.run(_round_trip(url))
+        assert read == LARGE
+        assert stored >= raw  # kept whole
+
+        migrate.downgrade(url, "0020")
+        assert asyncio.run(_storage(url)) == "x"  # EXTENDED: PostgreSQL's default
+        read, stored, raw = asyncio.run(_round_trip(url))
+        assert read == LARGE
+        assert stored < raw // 2  # compressed again
+
+        migrate.upgrade(url)
+        assert asyncio.run(_storage(url)) == "e"
