@@ -35,10 +35,9 @@ async def _storage(url: str) -> str:
         await engine.dispose()
 
 
-async def _round_trip(url: str) -> tuple[bytes, int, int]:
-    """A large payload written and read back, with its stored and its raw size."""
+async def _round_trip(url: str, row: uuid.UUID) -> tuple[bytes, int, int]:
+    """A large payload written as `row` and read back, with its stored and its raw size."""
     engine = create_async_engine(url)
-    row = uuid.uuid4()
     try:
         async with engine.begin() as conn:
             await conn.execute(
@@ -52,11 +51,20 @@ async def _round_trip(url: str) -> tuple[bytes, int, int]:
             read = await conn.scalar(
                 text("SELECT payload FROM marketing_outbox WHERE id = :id"), {"id": row}
             )
-            stored = await conn.scalar(
+        return bytes(read), await _stored_size(url, row), len(LARGE)
+    finally:
+        await engine.dispose()
+
+
+async def _stored_size(url: str, row: uuid.UUID) -> int:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            size = await conn.scalar(
                 text("SELECT pg_column_size(payload) FROM marketing_outbox WHERE id = :id"),
                 {"id": row},
             )
-        return bytes(read), int(stored), len(LARGE)
+            return int(size)
     finally:
         await engine.dispose()
 
@@ -66,15 +74,17 @@ def test_outbox_payloads_are_stored_uncompressed_and_the_downgrade_compresses_ag
 ) -> None:
     with own_database(database_url, "outbox_storage_migration") as url:
         assert asyncio.run(_storage(url)) == "e"  # EXTERNAL: out of line, uncompressed
-        read, stored, raw = asyncio.run(_round_trip(url))
+        whole = uuid.uuid4()
+        read, stored, raw = asyncio.run(_round_trip(url, whole))
         assert read == LARGE
         assert stored >= raw  # kept whole
 
         migrate.downgrade(url, "0020")
         assert asyncio.run(_storage(url)) == "x"  # EXTENDED: PostgreSQL's default
-        read, stored, raw = asyncio.run(_round_trip(url))
+        read, stored, raw = asyncio.run(_round_trip(url, uuid.uuid4()))
         assert read == LARGE
         assert stored < raw // 2  # compressed again
+        assert asyncio.run(_stored_size(url, whole)) >= raw  # a row written before keeps its form
 
         migrate.upgrade(url)
         assert asyncio.run(_storage(url)) == "e"
