@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -14,9 +15,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from service.storage import migrate
 from tests.harness import own_database
 
-_STORAGE = text(
+_STORAGE = (
     "SELECT CAST(attstorage AS text) FROM pg_attribute"
     " WHERE attrelid = 'marketing_outbox'::regclass AND attname = 'payload'"
+)
+_SIZE = "SELECT pg_column_size(payload) FROM marketing_outbox WHERE id = :id"
+_INSERT = (
+    "INSERT INTO marketing_outbox (id, contact_key, kind, payload, created_at, status, attempts)"
+    " VALUES (:id, 'k', 'enrolments.begun', :payload, now(), 'PENDING', 0)"
 )
 # Compressible and well past the TOAST threshold (about 2 KB): a restock's message of
 # beginnings is about 400 KB of much the same fields.
@@ -26,65 +32,55 @@ LARGE = b"".join(
 )
 
 
-async def _storage(url: str) -> str:
+async def _scalar(url: str, statement: str, **params: object) -> Any:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as conn:
-            return str(await conn.scalar(_STORAGE))
+            return await conn.scalar(text(statement), params)
     finally:
         await engine.dispose()
 
 
-async def _round_trip(url: str, row: uuid.UUID) -> tuple[bytes, int, int]:
-    """A large payload written as `row` and read back, with its stored and its raw size."""
+def _storage(url: str) -> str:
+    return str(asyncio.run(_scalar(url, _STORAGE)))
+
+
+def _stored_size(url: str, row: uuid.UUID) -> int:
+    return int(asyncio.run(_scalar(url, _SIZE, id=row)))
+
+
+async def _write(url: str, row: uuid.UUID) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO marketing_outbox (id, contact_key, kind, payload, created_at,"
-                    " status, attempts) VALUES (:id, 'k', 'enrolments.begun', :payload, now(),"
-                    " 'PENDING', 0)"
-                ),
-                {"id": row, "payload": LARGE},
-            )
-            read = await conn.scalar(
-                text("SELECT payload FROM marketing_outbox WHERE id = :id"), {"id": row}
-            )
-        return bytes(read), await _stored_size(url, row), len(LARGE)
+            await conn.execute(text(_INSERT), {"id": row, "payload": LARGE})
     finally:
         await engine.dispose()
 
 
-async def _stored_size(url: str, row: uuid.UUID) -> int:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            size = await conn.scalar(
-                text("SELECT pg_column_size(payload) FROM marketing_outbox WHERE id = :id"),
-                {"id": row},
-            )
-            return int(size)
-    finally:
-        await engine.dispose()
+def _round_trip(url: str, row: uuid.UUID) -> tuple[bytes, int, int]:
+    """A large payload written as `row` and read back, with its stored and its raw size."""
+    asyncio.run(_write(url, row))
+    read = asyncio.run(_scalar(url, "SELECT payload FROM marketing_outbox WHERE id = :id", id=row))
+    return bytes(read), _stored_size(url, row), len(LARGE)
 
 
 def test_outbox_payloads_are_stored_uncompressed_and_the_downgrade_compresses_again(
     database_url: str,
 ) -> None:
     with own_database(database_url, "outbox_storage_migration") as url:
-        assert asyncio.run(_storage(url)) == "e"  # EXTERNAL: out of line, uncompressed
+        assert _storage(url) == "e"  # EXTERNAL: out of line, uncompressed
         whole = uuid.uuid4()
-        read, stored, raw = asyncio.run(_round_trip(url, whole))
+        read, stored, raw = _round_trip(url, whole)
         assert read == LARGE
         assert stored >= raw  # kept whole
 
         migrate.downgrade(url, "0020")
-        assert asyncio.run(_storage(url)) == "x"  # EXTENDED: PostgreSQL's default
-        read, stored, raw = asyncio.run(_round_trip(url, uuid.uuid4()))
+        assert _storage(url) == "x"  # EXTENDED: PostgreSQL's default
+        read, stored, raw = _round_trip(url, uuid.uuid4())
         assert read == LARGE
         assert stored < raw // 2  # compressed again
-        assert asyncio.run(_stored_size(url, whole)) >= raw  # a row written before keeps its form
+        assert _stored_size(url, whole) >= raw  # a row written before keeps its form
 
         migrate.upgrade(url)
-        assert asyncio.run(_storage(url)) == "e"
+        assert _storage(url) == "e"
