@@ -142,9 +142,11 @@ async def take_due(session: AsyncSession, now: datetime, limit: int) -> list[Fir
     return fired
 
 
-async def next_due(session: AsyncSession) -> datetime | None:
-    """When the earliest timer falls due (None: no timer is set)."""
-    return await session.scalar(select(func.min(Timer.due_at)))
+async def next_due(session: AsyncSession, *, before: datetime) -> datetime | None:
+    """When the earliest timer due before `before` falls due (None: none is).
+    The bound also gives the statement a parameter, so that it can be planned
+    afresh (`Database.transaction(fresh_plans=True)`)."""
+    return await session.scalar(select(func.min(Timer.due_at)).where(Timer.due_at < before))
 
 
 async def move_by_base(session: AsyncSession, kind: str, key_prefix: str, seconds: int) -> int:

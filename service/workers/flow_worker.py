@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from marketing_runtime.clock import Clock
 
@@ -86,7 +87,7 @@ class FlowWorker:
 
     async def fire_due_once(self) -> int:
         """One batch of due timers fired; how many."""
-        async with self._db.transaction() as session:
+        async with self._db.transaction(fresh_plans=True) as session:
             now = self._clock()
             fired = await timers.take_due(session, now, self._settings.batch)
             await firing.fire(session, fired, now)
@@ -94,14 +95,14 @@ class FlowWorker:
 
     async def drain_signals_once(self) -> int:
         """One batch of segment joins and leaves acted on; how many."""
-        async with self._db.transaction() as session:
+        async with self._db.transaction(fresh_plans=True) as session:
             signals = await segment_signals.take(session, self._settings.batch)
             await segment_signals.act(session, signals, self._clock())
             return len(signals)
 
     async def notify_once(self) -> int:
         """One batch of waitlist subscriptions a restock picked, notified."""
-        async with self._db.transaction() as session:
+        async with self._db.transaction(fresh_plans=True) as session:
             return await notifying.notify_once(
                 session, self._clock(), self._settings.waitlist_batch
             )
@@ -117,12 +118,14 @@ class FlowWorker:
         return await _until_none_left(self.fire_due_once)
 
     async def _until_next_due(self) -> float:
-        async with self._db.transaction() as session:
-            due = await timers.next_due(session)
+        now = self._clock()
+        sleep = timedelta(seconds=self._settings.max_sleep_s)
+        async with self._db.transaction(fresh_plans=True) as session:
+            due = await timers.next_due(session, before=now + sleep)
         if due is None:
             return self._settings.max_sleep_s
         # A timer due already was locked by another replica's batch: a moment.
-        wait_s = (due - self._clock()).total_seconds()
+        wait_s = (due - now).total_seconds()
         return min(max(wait_s, _LOCKED_ELSEWHERE_S), self._settings.max_sleep_s)
 
     def stop(self) -> None:
