@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -14,8 +15,8 @@ from service.storage.errors import storage_error
 
 _AFTER_COMMIT = "marketing_after_commit"
 # Every statement of the transaction planned for its own parameters and the
-# tables' sizes now, never from a plan the connection cached (see `transaction`).
-_FRESH_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+# tables' sizes now, never on a plan the connection cached (`planning_afresh`).
+FRESH_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -45,27 +46,36 @@ class Database:
             json_serializer=_json_text,
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._fresh_plans = False
+
+    def planning_afresh(self) -> Database:
+        """This pool, its transactions planning every statement for its own
+        parameters and the tables' sizes at the time, never on a plan the
+        connection cached: for background loops (`BusWorkers`).
+
+        Why: they poll queue tables (due timers, signals, the outbox) several
+        times a second on connections that live for days, and PostgreSQL
+        switches a prepared statement to a cached generic plan after five
+        runs. One made while an analysed table was empty scans it whole, and
+        a take-and-delete joins it with itself: in the bench, once a million
+        timers had been set, one batch of 500 ran 88 s, until autovacuum
+        analysed the table. The price is a statement more per transaction and
+        a statement's planning (well under a millisecond) per batch.
+        Statements without parameters always run on a cached plan: a loop
+        that polls with one gives it a parameter."""
+        twin = copy.copy(self)
+        twin._fresh_plans = True
+        return twin
 
     @asynccontextmanager
-    async def transaction(self, *, fresh_plans: bool = False) -> AsyncIterator[AsyncSession]:
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back
-        on any error, so a rejected call leaves nothing half-written.
-
-        `fresh_plans`: for loops that poll a queue table (due timers, signals,
-        picked subscriptions) from a connection that lives for days. PostgreSQL
-        caches a prepared statement's generic plan after five runs; one made
-        while the table was empty (after an ANALYZE saw it so) scans it whole,
-        and, for a take-and-delete, joins it with itself: once a million rows
-        had come, one batch of 500 timers ran 88 s, until autovacuum analysed
-        the table. Planned for each run, it reads the index. The price is a
-        statement's planning (well under a millisecond) per batch. Statements
-        without parameters are always run on a cached plan: such loops give
-        theirs a parameter."""
+        on any error, so a rejected call leaves nothing half-written."""
         try:
             async with self._sessions() as session:
                 async with session.begin():
-                    if fresh_plans:
-                        await session.execute(_FRESH_PLANS)
+                    if self._fresh_plans:
+                        await session.execute(FRESH_PLANS)
                     yield session
                 for callback in session.info.pop(_AFTER_COMMIT, []):
                     callback()

@@ -87,7 +87,7 @@ class FlowWorker:
 
     async def fire_due_once(self) -> int:
         """One batch of due timers fired; how many."""
-        async with self._db.transaction(fresh_plans=True) as session:
+        async with self._db.transaction() as session:
             now = self._clock()
             fired = await timers.take_due(session, now, self._settings.batch)
             await firing.fire(session, fired, now)
@@ -95,14 +95,14 @@ class FlowWorker:
 
     async def drain_signals_once(self) -> int:
         """One batch of segment joins and leaves acted on; how many."""
-        async with self._db.transaction(fresh_plans=True) as session:
+        async with self._db.transaction() as session:
             signals = await segment_signals.take(session, self._settings.batch)
             await segment_signals.act(session, signals, self._clock())
             return len(signals)
 
     async def notify_once(self) -> int:
         """One batch of waitlist subscriptions a restock picked, notified."""
-        async with self._db.transaction(fresh_plans=True) as session:
+        async with self._db.transaction() as session:
             return await notifying.notify_once(
                 session, self._clock(), self._settings.waitlist_batch
             )
@@ -120,7 +120,7 @@ class FlowWorker:
     async def _until_next_due(self) -> float:
         now = self._clock()
         sleep = timedelta(seconds=self._settings.max_sleep_s)
-        async with self._db.transaction(fresh_plans=True) as session:
+        async with self._db.transaction() as session:
             due = await timers.next_due(session, before=now + sleep)
         if due is None:
             return self._settings.max_sleep_s

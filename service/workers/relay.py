@@ -48,6 +48,12 @@ _PENDING = text(
     "SELECT id, seq, kind, contact_key, payload, created_at, retry_count FROM marketing_outbox "
     "WHERE status = 'PENDING' ORDER BY seq LIMIT :limit"
 )
+# The elected connection plans every statement afresh while it relays, as the
+# other loops' transactions do (`Database.planning_afresh`): a generic plan
+# cached while the outbox was empty would scan it whole for each batch, and
+# match each row against the 2,000 ids of a batch marked.
+_PLANS_AFRESH = text("SET plan_cache_mode = force_custom_plan")
+_PLANS_AS_USUAL = text("RESET plan_cache_mode")
 # Events need nothing more from the outbox once on the bus: the event log
 # tracks them from there. Everything else waits IN_FLIGHT for its result.
 _MARK = text(
@@ -98,10 +104,14 @@ class OutboxRelay:
         """The lock is the connection's: on any error the connection is thrown
         away (not pooled) so the lock goes with it and a standby can take over."""
         try:
+            await conn.execute(_PLANS_AFRESH)
+            await conn.commit()
             await self._relay(conn)
         except BaseException:
             await conn.invalidate()
             raise
+        await conn.execute(_PLANS_AS_USUAL)  # the connection goes back to the pool
+        await conn.commit()  # (a RESET rolled back is undone)
         await conn.execute(text(f"SELECT pg_advisory_unlock({RELAY_LOCK_KEY})"))
 
     async def _relay(self, conn: AsyncConnection) -> None:
