@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.deliveries import outbox
 from service.segments import lists
+from service.storage.fresh_plans import execute_afresh
 
 log = logging.getLogger(__name__)
 FAILED = bus_pb2.OUTCOME_FAILED
@@ -142,7 +143,7 @@ async def record_outbox(
         "with_contact_id": list(outbox.WITH_CONTACT_ID),
         "list_change": lists.KIND_NAME,
     }
-    settled = {row.id: row for row in await session.execute(_OUTBOX_DONE, params)}
+    settled = {row.id: row for row in await execute_afresh(session, _OUTBOX_DONE, params)}
     list_results: list[lists.ListResult] = []
     for row_id, r in latest.items():
         row = settled.get(row_id)

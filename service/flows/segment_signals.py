@@ -18,6 +18,7 @@ from service.flows.definitions import FlowDefinition, TriggerKind
 from service.flows.enrolments import Candidate, Cause, enrol
 from service.flows.people import lock_people, people
 from service.flows.triggers import exit_after, load_flows
+from service.storage.fresh_plans import execute_afresh
 from service.storage.models import FlowSignal
 
 
@@ -35,7 +36,8 @@ async def take(session: AsyncSession, limit: int) -> list[Signal]:
     oldest = (
         select(FlowSignal.id).order_by(FlowSignal.id).limit(limit).with_for_update(skip_locked=True)
     )
-    rows = await session.execute(
+    rows = await execute_afresh(
+        session,
         delete(FlowSignal)
         .where(FlowSignal.id.in_(oldest.scalar_subquery()))
         .returning(
@@ -44,7 +46,7 @@ async def take(session: AsyncSession, limit: int) -> list[Signal]:
             FlowSignal.contact_id,
             FlowSignal.joined,
             FlowSignal.changed_at,
-        )
+        ),
     )
     return sorted((Signal(*row) for row in rows), key=lambda s: s.id)
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.flows.people import at_times
 from service.storage.bulk import insert_rows
+from service.storage.fresh_plans import execute_afresh
 from service.storage.models import Timer
 
 # Kinds of timer.
@@ -136,7 +137,7 @@ async def take_due(session: AsyncSession, now: datetime, limit: int) -> list[Fir
             Timer.kind, Timer.key, Timer.contact_id, Timer.due_at, Timer.base_at, Timer.payload
         )
     )
-    rows = (await session.execute(taken)).all()
+    rows = (await execute_afresh(session, taken)).all()
     fired = [Fired(*row) for row in rows]
     fired.sort(key=lambda f: f.due_at)
     return fired
@@ -144,9 +145,9 @@ async def take_due(session: AsyncSession, now: datetime, limit: int) -> list[Fir
 
 async def next_due(session: AsyncSession, *, before: datetime) -> datetime | None:
     """When the earliest timer due before `before` falls due (None: none is).
-    The bound also gives the statement a parameter, so that it can be planned
-    afresh (`Database.transaction(fresh_plans=True)`)."""
-    return await session.scalar(select(func.min(Timer.due_at)).where(Timer.due_at < before))
+    The bound also gives the poll a parameter to be planned for (`execute_afresh`)."""
+    earliest = select(func.min(Timer.due_at)).where(Timer.due_at < before)
+    return (await execute_afresh(session, earliest)).scalar()
 
 
 async def move_by_base(session: AsyncSession, kind: str, key_prefix: str, seconds: int) -> int:

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from service.errors import MarketingError
 from service.storage.errors import storage_error
 
 _AFTER_COMMIT = "marketing_after_commit"
-# Every statement of the transaction planned for its own parameters and the
-# tables' sizes now, never on a plan the connection cached (`planning_afresh`).
-FRESH_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -46,26 +41,6 @@ class Database:
             json_serializer=_json_text,
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._fresh_plans = False
-
-    def planning_afresh(self) -> Database:
-        """This pool, its transactions planning every statement for its own
-        parameters and the tables' sizes at the time, never on a plan the
-        connection cached: for background loops (`BusWorkers`).
-
-        Why: they poll queue tables (due timers, signals, the outbox) several
-        times a second on connections that live for days, and PostgreSQL
-        switches a prepared statement to a cached generic plan after five
-        runs. One made while an analysed table was empty scans it whole, and
-        a take-and-delete joins it with itself: in the bench, once a million
-        timers had been set, one batch of 500 ran 88 s, until autovacuum
-        analysed the table. The price is a statement more per transaction and
-        a statement's planning (well under a millisecond) per batch.
-        Statements without parameters always run on a cached plan: a loop
-        that polls with one gives it a parameter."""
-        twin = copy.copy(self)
-        twin._fresh_plans = True
-        return twin
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -74,8 +49,6 @@ class Database:
         try:
             async with self._sessions() as session:
                 async with session.begin():
-                    if self._fresh_plans:
-                        await session.execute(FRESH_PLANS)
                     yield session
                 for callback in session.info.pop(_AFTER_COMMIT, []):
                     callback()

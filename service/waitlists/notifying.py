@@ -25,6 +25,7 @@ from service.flows.enrolments import Candidate, Cause, Decision, enrol
 from service.flows.people import lock_people, people
 from service.flows.triggers import load_flows
 from service.storage.bulk import rows_table
+from service.storage.fresh_plans import execute_afresh
 from service.storage.models import BackInStockSubscription
 from service.waitlists.restocks import IN_RANGE
 from service.waitlists.states import NOTIFIED, SKIPPED
@@ -75,7 +76,9 @@ class _Taken(NamedTuple):
 async def notify_once(session: AsyncSession, now: datetime, limit: int) -> int:
     """Notify up to `limit` subscriptions: picked ones, else those of the
     oldest open range that has any free; how many (0: none to take now)."""
-    taken = [_Taken(*row) for row in (await session.execute(_PICKED, {"most": limit})).all()]
+    taken = [
+        _Taken(*row) for row in (await execute_afresh(session, _PICKED, {"most": limit})).all()
+    ]
     if not taken:
         taken = await _take_from_ranges(session, now, limit)
     if taken:
@@ -85,7 +88,7 @@ async def notify_once(session: AsyncSession, now: datetime, limit: int) -> int:
 
 async def _take_from_ranges(session: AsyncSession, now: datetime, limit: int) -> list[_Taken]:
     for restock_id, product_id, variant_id, product, until_at, until_id in (
-        await session.execute(_OPEN, {"most": _OPEN_AT_ONCE})
+        await execute_afresh(session, _OPEN, {"most": _OPEN_AT_ONCE})
     ).all():
         params = {
             "product": product_id,
@@ -93,7 +96,7 @@ async def _take_from_ranges(session: AsyncSession, now: datetime, limit: int) ->
             "until_at": until_at,
             "until_id": until_id,
         }
-        rows = (await session.execute(_TAKE, params | {"most": limit})).all()
+        rows = (await execute_afresh(session, _TAKE, params | {"most": limit})).all()
         if rows:
             return [
                 _Taken(id_, contact, prod, variant, restock_id, product)

@@ -8,7 +8,9 @@ at most that (no LISTEN/NOTIFY: timers are armed by many transactions, most
 for an hour or more ahead). A restock is one transaction, the start of a
 large batch of work: it wakes the waitlist loops at once
 (service.storage.listening). Replicas take disjoint rows (SKIP LOCKED); after
-an outage the backlog is worked off oldest first, at full speed."""
+an outage the backlog is worked off oldest first, at full speed. The polls run
+on plans made for each run (service.storage.fresh_plans): the tables they read
+go from empty to a million rows and back."""
 
 from __future__ import annotations
 
@@ -118,14 +120,13 @@ class FlowWorker:
         return await _until_none_left(self.fire_due_once)
 
     async def _until_next_due(self) -> float:
-        now = self._clock()
-        sleep = timedelta(seconds=self._settings.max_sleep_s)
+        horizon = self._clock() + timedelta(seconds=self._settings.max_sleep_s)
         async with self._db.transaction() as session:
-            due = await timers.next_due(session, before=now + sleep)
+            due = await timers.next_due(session, before=horizon)
         if due is None:
             return self._settings.max_sleep_s
         # A timer due already was locked by another replica's batch: a moment.
-        wait_s = (due - now).total_seconds()
+        wait_s = (due - self._clock()).total_seconds()
         return min(max(wait_s, _LOCKED_ELSEWHERE_S), self._settings.max_sleep_s)
 
     def stop(self) -> None:

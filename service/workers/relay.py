@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.deliveries import outbox
 from service.storage.database import Database
+from service.storage.fresh_plans import execute_afresh
 
 log = logging.getLogger(__name__)
 RELAY_LOCK_KEY = 0x6D61726B  # "mark": the advisory lock that elects the relay
@@ -44,16 +45,12 @@ ACK_TIMEOUT_S = 5.0
 PRUNE_EVERY_S = 60.0
 DEFAULT_RETENTION = timedelta(days=1)
 
+# The relay's two statements run on plans made for each run
+# (service.storage.fresh_plans): the outbox goes from empty to millions of rows.
 _PENDING = text(
     "SELECT id, seq, kind, contact_key, payload, created_at, retry_count FROM marketing_outbox "
     "WHERE status = 'PENDING' ORDER BY seq LIMIT :limit"
 )
-# The elected connection plans every statement afresh while it relays, as the
-# other loops' transactions do (`Database.planning_afresh`): a generic plan
-# cached while the outbox was empty would scan it whole for each batch, and
-# match each row against the 2,000 ids of a batch marked.
-_PLANS_AFRESH = text("SET plan_cache_mode = force_custom_plan")
-_PLANS_AS_USUAL = text("RESET plan_cache_mode")
 # Events need nothing more from the outbox once on the bus: the event log
 # tracks them from there. Everything else waits IN_FLIGHT for its result.
 _MARK = text(
@@ -104,21 +101,17 @@ class OutboxRelay:
         """The lock is the connection's: on any error the connection is thrown
         away (not pooled) so the lock goes with it and a standby can take over."""
         try:
-            await conn.execute(_PLANS_AFRESH)
-            await conn.commit()
             await self._relay(conn)
         except BaseException:
             await conn.invalidate()
             raise
-        await conn.execute(_PLANS_AS_USUAL)  # the connection goes back to the pool
-        await conn.commit()  # (a RESET rolled back is undone)
         await conn.execute(text(f"SELECT pg_advisory_unlock({RELAY_LOCK_KEY})"))
 
     async def _relay(self, conn: AsyncConnection) -> None:
         while not self._stopping.is_set():
             await self._prune_now_and_then()
             nc, js = self._bus.nc, self._bus.js
-            rows = (await conn.execute(_PENDING, {"limit": BATCH_SIZE})).mappings().all()
+            rows = (await execute_afresh(conn, _PENDING, {"limit": BATCH_SIZE})).mappings().all()
             await conn.commit()
             if not rows or nc is None or js is None:
                 await self._pause(IDLE_POLL_S if js else RETRY_S)
@@ -128,7 +121,8 @@ class OutboxRelay:
                 await self._fail(conn, unpublishable)
             published = await _publish(js, messages)
             if published:
-                await conn.execute(
+                await execute_afresh(
+                    conn,
                     _MARK,
                     {"now": self._clock(), "ids": published, "event": outbox.EVENT_TRACKED},
                 )

@@ -77,7 +77,6 @@ class BusWorkers:
         one_click: OneClickSettings = DEFAULT_ONE_CLICK_SETTINGS,
         campaigns: CampaignWork | None = None,
     ) -> None:
-        db = db.planning_afresh()  # every loop polls tables whose size swings
         self._db = db
         self._bus = bus
         self._clock = clock

@@ -1,6 +1,5 @@
-"""The background loops plan their statements afresh on every run
-(`Database.planning_afresh`, which `BusWorkers` gives every worker, and the
-relay's elected connection), on a real PostgreSQL and nats-server.
+"""The background loops' polls of their queue tables run on plans made for
+each run (`service.storage.fresh_plans`), on a real PostgreSQL and nats-server.
 
 Why it matters: the loops poll their queue tables (due timers, segment
 signals, picked waitlist subscriptions, the outbox) several times a second
@@ -27,8 +26,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.storage.database import Database
+from service.storage.fresh_plans import execute_afresh
+from service.workers.flow_worker import FlowWorker
 from service.workers.relay import OutboxRelay
-from service.workers.runner import BusWorkers
 from tests.harness import eventually, own_database
 from tests.processes import NatsServer
 
@@ -97,7 +97,7 @@ def test_the_flow_loops_never_run_a_cached_plan(plans_db: str) -> None:
     async def scenario() -> tuple[Plans, Plans]:
         db = await _analysed_empty(plans_db, connections=1)
         try:
-            worker = BusWorkers(db, None).flows  # as the workers are wired
+            worker = FlowWorker(db, lambda: NOW)
             for _ in range(RUNS):
                 assert await worker.fire_due_once() == 0
                 assert await worker.drain_signals_once() == 0
@@ -115,7 +115,9 @@ def test_the_flow_loops_never_run_a_cached_plan(plans_db: str) -> None:
     assert {t for t in FLOW_TABLES if any(t in s for s, _, _ in polled)} == set(FLOW_TABLES)
     for statement, _, custom in polled:
         assert custom >= RUNS, f"planned for each run: {statement}"
-    for statement, generic, _ in after_rows_came:
+    taken = [p for p in after_rows_came if "FOR UPDATE SKIP LOCKED" in p[0]]
+    assert taken, after_rows_came
+    for statement, generic, _ in taken:
         assert generic == 0, f"a cached plan ran: {statement}"
 
 
@@ -163,16 +165,18 @@ def test_the_relay_never_runs_a_cached_plan(plans_db: str, tmp_path: Path) -> No
         assert custom >= RUNS, statement
 
 
-def test_a_pool_planning_afresh_is_the_same_pool(plans_db: str) -> None:
-    async def scenario() -> None:
+def test_only_the_statement_run_afresh_is_planned_afresh(plans_db: str) -> None:
+    async def scenario() -> tuple[str, str]:
         db = Database(plans_db, pool_size=1)
         try:
-            async with db.planning_afresh().transaction() as session:
-                assert await session.scalar(_SHOW) == "force_custom_plan"
             async with db.transaction() as session:
-                assert await session.scalar(_SHOW) == "auto", "for its transactions only"
-            assert db.planning_afresh().engine is db.engine
+                during = await execute_afresh(
+                    session, text("SELECT :x || current_setting('plan_cache_mode')"), {"x": ""}
+                )
+                return during.scalar_one(), await session.scalar(_SHOW)
         finally:
             await db.close()
 
-    asyncio.run(scenario())
+    during, after = asyncio.run(scenario())
+    assert during == "force_custom_plan"
+    assert after == "auto", "the transaction's later statements are planned as configured"
