@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.common.sql import ORDER_TOTAL_PATH
 from service.reports.figures import NANOS
 from service.storage.database import Database
+from service.storage.fresh_plans import execute_afresh
 from service.storage.models import (
     AttributionPending,
     AttributionWindow,
@@ -72,7 +73,7 @@ async def attribute_pending(session: AsyncSession, window: timedelta, limit: int
     """Attribute again every order of the people of up to `limit` queued
     entries; how many entries were claimed (the worker goes on at once while
     batches come full)."""
-    claimed = list((await session.execute(_CLAIM, {"limit": limit})).scalars())
+    claimed = list((await execute_afresh(session, _CLAIM, {"limit": limit})).scalars())
     wanted = sorted(set(claimed))
     if not wanted:
         return 0

@@ -47,6 +47,7 @@ from service.metrics import (
 from service.segments import filters, lists
 from service.segments.sql import compile_filter
 from service.storage.database import after_commit
+from service.storage.fresh_plans import execute_afresh
 from service.storage.models import (
     Contact,
     Segment,
@@ -309,10 +310,11 @@ async def drain(session: AsyncSession, now: datetime, limit: int) -> int:
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    taken = await session.execute(
+    taken = await execute_afresh(
+        session,
         delete(SegmentPending)
         .where(SegmentPending.id.in_(waiting))
-        .returning(SegmentPending.contact_id, SegmentPending.since)
+        .returning(SegmentPending.contact_id, SegmentPending.since),
     )
     first_change: dict[uuid.UUID, datetime] = {}
     for contact_id, since in taken.all():

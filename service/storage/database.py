@@ -27,11 +27,18 @@ def _json_text(value: object) -> str:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int | None = None,  # None: as many again as the pool
+        connect_timeout_s: float = 5.0,
+    ) -> None:
         self.engine = create_async_engine(
             url,
             pool_size=pool_size,
-            max_overflow=pool_size,
+            max_overflow=pool_size if max_overflow is None else max_overflow,
             pool_pre_ping=True,
             connect_args={"timeout": connect_timeout_s},
             # JSONB columns (custom properties, payloads) read back by orjson:

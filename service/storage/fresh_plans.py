@@ -1,14 +1,15 @@
 """Statements that poll a queue table, each run on a plan made for it now.
 
 The background loops poll their queue tables (due timers, segment signals,
-the waitlist subscriptions a restock picked, the outbox) several times a
-second, on connections that live for days. PostgreSQL runs a prepared
-statement on a cached generic plan after its fifth run. One made while an
-analysed table was empty scans the table whole, and a take-and-delete, or a
-match against a batch's ids, joins it with itself: in the bench, once a
-million timers had been set, one batch of 500 ran for 88 s, until autovacuum
-analysed the table. `execute_afresh` plans the statement for its parameters
-and the tables' sizes at the time, and reads the index.
+the waitlist subscriptions a restock picked, the outbox, the contacts waiting
+for segment evaluation or attribution) several times a second, on
+connections that live for days. PostgreSQL may run a prepared statement on a
+cached generic plan from its sixth run on. One made while an analysed table
+was empty scans the table whole, and a take-and-delete, or a match against a
+batch's ids, joins it with itself: in the bench, once a million timers had
+been set, one batch of 500 ran for 88 s, until autovacuum analysed the table.
+`execute_afresh` plans the statement for its parameters and the tables'
+sizes at the time, and reads the index.
 
 Only the polls pay for it (one statement's planning and two SETs a batch):
 planning every statement of a waitlist batch afresh cost PostgreSQL about a

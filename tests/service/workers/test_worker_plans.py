@@ -25,16 +25,28 @@ from marketing_runtime.connection import Bus
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from service.deliveries import results
 from service.storage.database import Database
 from service.storage.fresh_plans import execute_afresh
+from service.workers.attribution_worker import AttributionWorker
 from service.workers.flow_worker import FlowWorker
 from service.workers.relay import OutboxRelay
+from service.workers.segment_refresher import SegmentRefresher
 from tests.harness import eventually, own_database
 from tests.processes import NatsServer
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 RUNS = 8  # more than the five custom plans PostgreSQL makes before it may cache one
-FLOW_TABLES = ("marketing_timer", "marketing_flow_signal", "marketing_back_in_stock")
+# The queue tables the loops poll (marketing_back_in_stock: the subscriptions).
+QUEUE_TABLES = (
+    "marketing_timer",
+    "marketing_flow_signal",
+    "marketing_back_in_stock",
+    "marketing_restock",
+    "marketing_segment_pending",
+    "marketing_attribution_pending",
+    "marketing_outbox o SET",  # the result recorder's settling of the rows results name
+)
 _PLANS = text(
     "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
     " WHERE statement ~ :tables"
@@ -55,6 +67,13 @@ _OUTBOX_LEFT = text("SELECT count(*) FROM marketing_outbox WHERE status = 'PENDI
 Plans = list[tuple[str, int, int]]
 
 
+def _result() -> bus_pb2.DeliveryResult:
+    """A result for an outbox row that is not there (settles nothing)."""
+    return bus_pb2.DeliveryResult(
+        delivery_id=str(uuid.uuid4()), outcome=bus_pb2.OUTCOME_DELIVERED, attempts=1
+    )
+
+
 @pytest.fixture(scope="module")
 def plans_db(database_url: str) -> Iterator[str]:
     with own_database(database_url, "plans") as url:
@@ -72,9 +91,7 @@ async def _analysed_empty(url: str, *, connections: int) -> Database:
             await conn.execute(text("ANALYZE"))
     finally:
         await setup.dispose()
-    db = Database(url, pool_size=connections)
-    db.engine.pool._max_overflow = 0  # type: ignore[attr-defined]
-    return db
+    return Database(url, pool_size=connections, max_overflow=0)
 
 
 async def _plans(db: Database, tables: tuple[str, ...], connections: int) -> Plans:
@@ -93,26 +110,32 @@ async def _plans(db: Database, tables: tuple[str, ...], connections: int) -> Pla
             await conn.close()
 
 
-def test_the_flow_loops_never_run_a_cached_plan(plans_db: str) -> None:
+def test_the_queue_polls_never_run_a_cached_plan(plans_db: str) -> None:
     async def scenario() -> tuple[Plans, Plans]:
         db = await _analysed_empty(plans_db, connections=1)
         try:
             worker = FlowWorker(db, lambda: NOW)
+            segments = SegmentRefresher(db, lambda: NOW)
+            attribution = AttributionWorker(db)
             for _ in range(RUNS):
                 assert await worker.fire_due_once() == 0
                 assert await worker.drain_signals_once() == 0
                 assert await worker.notify_once() == 0
                 await worker._until_next_due()  # the timer loop's pause between batches
-            polled = await _plans(db, FLOW_TABLES, 1)
+                assert await segments.drain_once() == 0
+                assert await attribution.step() == 0
+                async with db.transaction() as session:  # the result recorder's batch
+                    await results.record_outbox(session, [_result()], NOW)
+            polled = await _plans(db, QUEUE_TABLES, 1)
             async with db.transaction() as session:
                 await session.execute(_TIMERS, {"due": NOW - timedelta(seconds=1), "count": 2_000})
             assert await worker.fire_due_once() == 500, "a batch, through the index"
-            return polled, await _plans(db, FLOW_TABLES, 1)
+            return polled, await _plans(db, QUEUE_TABLES, 1)
         finally:
             await db.close()
 
     polled, after_rows_came = asyncio.run(scenario())
-    assert {t for t in FLOW_TABLES if any(t in s for s, _, _ in polled)} == set(FLOW_TABLES)
+    assert {t for t in QUEUE_TABLES if any(t in s for s, _, _ in polled)} == set(QUEUE_TABLES)
     for statement, _, custom in polled:
         assert custom >= RUNS, f"planned for each run: {statement}"
     taken = [p for p in after_rows_came if "FOR UPDATE SKIP LOCKED" in p[0]]
