@@ -3,8 +3,8 @@ each run (`service.storage.fresh_plans`), on a real PostgreSQL and nats-server.
 
 Why it matters: the loops poll their queue tables (due timers, segment
 signals, picked waitlist subscriptions, the outbox) several times a second
-from connections that live for days. PostgreSQL switches a prepared statement
-to a cached generic plan after five runs; one made while an analysed table was
+from connections that live for days. PostgreSQL may switch a prepared
+statement to a cached generic plan after five runs; one made while an analysed table was
 empty scans it whole, and the timers' take-and-delete joined it with itself:
 in the bench, after a million timers were set, one batch ran for 88 s. The
 plan counters PostgreSQL keeps per prepared statement show which plan each
