@@ -84,8 +84,9 @@ so answers never disagree; as a safeguard for when it fails, a 429 drops the edg
 (the windows are then counted sliding until a later answer tells it again), and so
 does an answer that disagrees with it. The drops are best effort: a replica keeps
 one pending until the entry holds it, but another replica's answer may bring an
-edge back (an edge learnt before the 429 is not). The other windows (the burst
-second) stay sliding. What this assumes of the provider: its windows of
+edge back (an edge learnt before the 429 is not). No answer tells the burst
+second's edge (Klaviyo's `RateLimit-*` are its steady window's): see the next
+paragraph. What this assumes of the provider: its windows of
 one length begin at a fixed phase (one every W seconds, as Klaviyo's "fixed-window"
 limits and the sandbox's epoch-aligned ones do). Were they to begin at the first
 request after one ends instead, the edge would drift and narrowing could settle on
@@ -94,6 +95,27 @@ silent overrun of what we were told.
 An answer costs no round trip: it is written with the replica's next write of the
 bucket, and meanwhile only its own view has it, so replicas see each other's
 answers a call late (counting longer than needed: safe).
+
+Klaviyo's 1-second windows, counted on the clock (`RateWindow.clock_aligned`).
+Counted sliding, a second costs each of its calls r: a call goes 1 + r after the
+call ten before it, r its answer's time (30 to 110 ms against the sandbox for a
+job of 1,000 events, a round trip and more against Klaviyo), so a backlog's 100
+calls need t10 + 9 (1 + r) seconds where Klaviyo's windows take them in 10 (README,
+figure 10: the ratio stayed near 0.76 whatever the decisions' speed). Klaviyo
+calls its windows fixed ones, and a fixed window is counted by the clock: its
+seconds begin at whole seconds of epoch time on its servers' clock, as the
+sandbox's do, and both its clock and ours are kept by NTP. So a window so marked
+is counted as the provider's fixed windows (`_fits_fixed`, the proof above) with
+the edge at our whole seconds, give or take `log.CLOCK_SKEW_S` (50 ms;
+`log.clock_edge`). What this assumes, and cannot check: the provider's seconds
+begin within 50 ms of ours. Should they not, a call may be refused: the 429
+pauses the bucket as any does, and the entry then counts that window sliding,
+for every replica, until `log.REALIGN_AFTER_S` (an hour) after the pause
+(`BucketLog.aligned_from`). A wrong assumption thus costs the calls already on
+their way when the first 429 came back (within one second), once an hour, each
+retried as any refused call is: nothing is lost or sent twice. It trades the
+guarantee for any alignment for 0.9 of the provider's bound (issue 15). The
+ActiveCampaign account's second, which no document calls fixed, stays sliding.
 
 Work that is not compliance work stops short of the compliance share of each
 window of a bucket it shares with compliance work (`log.COMPLIANCE_SHARE`), so

@@ -27,6 +27,12 @@ _ROUNDING_S = 1e-6
 # Calls reserved at one instant get stamps of their own a hair apart (see `next_stamp`),
 # which may put a stamp up to this far ahead of the clock without a wait for it.
 _TIE_S = 1e-5
+# How far the provider's clock may be from the replicas' where its windows are taken to
+# begin at whole multiples of their length (`RateWindow.clock_aligned`): both kept by NTP.
+CLOCK_SKEW_S = 0.05
+# How long such windows are counted whatever their alignment after a 429 (which a count
+# by the clock should never meet): the assumption is tried again after this.
+REALIGN_AFTER_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,12 @@ class Edge:
         )
 
 
+def clock_edge(seconds: float) -> Edge:
+    """The edge of windows of `seconds` that begin at whole multiples of it on the
+    provider's clock, within CLOCK_SKEW_S of ours."""
+    return Edge(-CLOCK_SKEW_S, CLOCK_SKEW_S, seconds)
+
+
 def observed_edge(
     sent: float, answered: float, reset_s: float, seconds: float, skew_s: float
 ) -> Edge | None:
@@ -91,6 +103,9 @@ class BucketLog:
     # Where the provider's fixed windows of one length begin, once an answer said so:
     # the window of that length is then counted as the provider counts it (`_fits_fixed`).
     edge: Edge | None = None
+    # From when its clock-aligned windows (`RateWindow.clock_aligned`) are counted so
+    # (`clock_edge`): a 429 puts it REALIGN_AFTER_S after its pause (`paused`).
+    aligned_from: float = 0.0
 
     def __post_init__(self) -> None:
         if self.reached is None:
@@ -111,7 +126,8 @@ class BucketLog:
         stamps = tuple(data.get("t", ()))
         reached = data.get("r")
         edge = Edge(*data["e"]) if data.get("e") else None
-        return cls(stamps, tuple(reached) if reached else None, float(data.get("p", 0.0)), edge)
+        paused_until, aligned_from = float(data.get("p", 0.0)), float(data.get("a", 0.0))
+        return cls(stamps, tuple(reached) if reached else None, paused_until, edge, aligned_from)
 
     def encode(self) -> bytes:
         entry: dict[str, object] = {"t": self.stamps, "p": self.paused_until}
@@ -119,6 +135,8 @@ class BucketLog:
             entry["r"] = self._reached
         if self.edge is not None:
             entry["e"] = (self.edge.lo, self.edge.hi, self.edge.seconds)
+        if self.aligned_from:
+            entry["a"] = self.aligned_from
         # orjson: a bucket's entry holds a minute's stamps (750 for a consent
         # endpoint), written on every reservation; the standard json took a
         # few percent of the dispatcher's CPU during a full sync.
@@ -143,9 +161,14 @@ class BucketLog:
 
     def _fits_from(self, stamp: float, capacity: Capacity, margin_s: float) -> float:
         """From when a call stamped `stamp` (or later) fits this window: as the provider
-        counts it when its edge is known (`_fits_fixed`), else whatever its alignment."""
+        counts it when its edge is known (`_fits_fixed`: told by its answers, or by the
+        clock for a clock-aligned window no 429 has refuted lately), else whatever its
+        alignment."""
+        window = capacity.window
+        if window.clock_aligned and stamp >= self.aligned_from:
+            return self._fits_fixed(stamp, capacity, margin_s, clock_edge(window.seconds))
         edge = self.edge
-        if edge is not None and edge.seconds == capacity.window.seconds:
+        if edge is not None and edge.seconds == window.seconds:
             return self._fits_fixed(stamp, capacity, margin_s, edge)
         return self._fits_sliding(stamp, capacity, margin_s)
 
@@ -216,11 +239,8 @@ class BucketLog:
     def with_call(self, stamp: float, horizon_s: float) -> BucketLog:
         """This log with a call in flight at `stamp`, forgetting stamps no window can see."""
         keep = bisect.bisect_right(self.stamps, stamp - horizon_s)
-        return BucketLog(
-            (*self.stamps[keep:], stamp),
-            (*self._reached[keep:], None),
-            self.paused_until,
-            self.edge,
+        return replace(
+            self, stamps=(*self.stamps[keep:], stamp), reached=(*self._reached[keep:], None)
         )
 
     def without(self, stamp: float) -> BucketLog:
@@ -228,11 +248,10 @@ class BucketLog:
         at = self._index(stamp)
         if at is None:
             return self
-        return BucketLog(
-            (*self.stamps[:at], *self.stamps[at + 1 :]),
-            (*self._reached[:at], *self._reached[at + 1 :]),
-            self.paused_until,
-            self.edge,
+        return replace(
+            self,
+            stamps=(*self.stamps[:at], *self.stamps[at + 1 :]),
+            reached=(*self._reached[:at], *self._reached[at + 1 :]),
         )
 
     def answered(self, answers: Mapping[float, float]) -> BucketLog:
@@ -246,7 +265,7 @@ class BucketLog:
                 changed[at] = reached
         if changed == list(self._reached):
             return self
-        return BucketLog(self.stamps, tuple(changed), self.paused_until, self.edge)
+        return replace(self, reached=tuple(changed))
 
     def holds(self, stamp: float) -> bool:
         return self._index(stamp) is not None
@@ -257,11 +276,18 @@ class BucketLog:
         return None if at is None else self._reached[at]
 
     def paused(self, until: float) -> BucketLog:
-        """Paused until `until` by a 429. The edge is forgotten: the provider refused a
-        call its windows as we knew them allowed (other clients of the account may have
-        spent them), so the windows are counted whatever their alignment until an
-        answer tells the edge again."""
-        return BucketLog(self.stamps, self.reached, max(self.paused_until, until))
+        """Paused until `until` by a 429. The edge is forgotten, and the clock's edges
+        are not trusted for REALIGN_AFTER_S more: the provider refused a call its windows
+        as we knew them allowed (other clients of the account may have spent them, or
+        its windows are not where we took them to be), so the windows are counted
+        whatever their alignment until an answer tells the edge again (the clock's:
+        until that time is over)."""
+        return replace(
+            self,
+            paused_until=max(self.paused_until, until),
+            edge=None,
+            aligned_from=max(self.aligned_from, until + REALIGN_AFTER_S),
+        )
 
     def with_edge_as(self, edge: Edge | None) -> BucketLog:
         """This log with exactly `edge` (None: counted sliding)."""

@@ -250,10 +250,14 @@ def pack(
 
 @dataclass(frozen=True)
 class RateWindow:
-    """At most `calls` calls in one fixed window of `seconds` (1, 60, 86,400)."""
+    """At most `calls` calls in one fixed window of `seconds` (1, 60, 86,400).
+    `clock_aligned`: the provider's windows of this length begin at whole multiples
+    of `seconds` on its clock (epoch time), which the budget takes to be within
+    `budget.log.CLOCK_SKEW_S` of ours until a 429 says otherwise (dispatcher.budget)."""
 
     calls: int
     seconds: float
+    clock_aligned: bool = False
 
     def __post_init__(self) -> None:
         if self.calls < 1 or self.seconds <= 0:

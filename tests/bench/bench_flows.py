@@ -27,8 +27,10 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from marketing.bus.v1 import bus_pb2
 from marketing.v1 import event_pb2
 from marketing.v1 import service_pb2 as pb
+from marketing_runtime import kinds
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -231,7 +233,9 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
         f"provider bound {bound:.1f} s for {calls} bulk calls -> ratio {ratio:.2f}"
     )
     b.note(f"CPU seconds by process: {cpu}")
-    await _note_calls(b, sandbox, time.time() - (time.perf_counter() - began))
+    began_wall = time.time() - (time.perf_counter() - began)
+    await _note_first_message(b, engine, began_wall)
+    await _note_calls(b, sandbox, began_wall)
     b.results.update(
         waitlist_100k_notify_s=seconds,
         waitlist_100k_ratio=ratio,
@@ -246,6 +250,27 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
     ]
 
 
+async def _note_first_message(b: Bench, engine: AsyncEngine, began_wall: float) -> None:
+    """When the restock's first message of beginnings was decided (its batch's time)
+    and published by the relay: the start of the pipeline before the first call."""
+    async with engine.connect() as connection:
+        decided, published = (
+            await connection.execute(
+                text(
+                    "SELECT extract(epoch FROM min(created_at)), extract(epoch FROM"
+                    " min(published_at)) FROM marketing_outbox WHERE kind = :kind"
+                    " AND created_at >= to_timestamp(:began)"
+                ),
+                {"kind": kinds.name(bus_pb2.KIND_ENROLMENTS_BEGUN), "began": began_wall},
+            )
+        ).one()
+    if decided is not None and published is not None:
+        b.note(
+            f"first message of beginnings: its batch began at {float(decided) - began_wall:.2f} s,"
+            f" published at {float(published) - began_wall:.2f} s"
+        )
+
+
 async def _note_calls(b: Bench, sandbox: SandboxApi, began_wall: float) -> None:
     """When the provider's calls came (from the restock): how many in each second,
     and its refusals."""
@@ -253,9 +278,11 @@ async def _note_calls(b: Bench, sandbox: SandboxApi, began_wall: float) -> None:
     refused = await sandbox.throttled_total()
     per_second = Counter(int(at - began_wall) for at in stamps)
     seconds = range(min(per_second, default=0), max(per_second, default=-1) + 1)
+    first = ", ".join(f"{at - began_wall:.2f}" for at in sorted(stamps)[:12])
     b.note(
         f"provider calls: {len(stamps)}, {refused} refused (429); per second from the "
-        f"restock: {' '.join(f'{s}:{per_second[s]}' for s in seconds)}"
+        f"restock: {' '.join(f'{s}:{per_second[s]}' for s in seconds)}; the first 12 "
+        f"at (s): {first}"
     )
 
 

@@ -1,7 +1,8 @@
 """The budget's rule on its own (no NATS): calls admitted by the sliding log and
 reaching the provider up to the margin late never exceed a window of the provider,
 however its windows are aligned, nor, once an answer told where its fixed windows
-begin, a window of the provider so aligned; compliance work keeps its share."""
+begin (or, for a clock-aligned window, the clock within its skew), a window of the
+provider so aligned; compliance work keeps its share."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatcher.budget.log import _TIE_S as TIE_S
-from dispatcher.budget.log import BucketLog, Capacity, Edge, capacities, horizon_s, observed_edge
+from dispatcher.budget.log import (
+    CLOCK_SKEW_S,
+    REALIGN_AFTER_S,
+    BucketLog,
+    Capacity,
+    Edge,
+    capacities,
+    horizon_s,
+    observed_edge,
+)
 from dispatcher.providers.base import RateBucket, RateWindow
 from tests.dispatcher.budget.helpers import most_in_any_window, most_in_fixed_windows
 
@@ -106,6 +116,9 @@ def test_bulk_work_leaves_the_compliance_share_of_a_shared_bucket() -> None:
 def test_a_log_survives_its_encoding() -> None:
     log = BucketLog((1.5, 2.25), paused_until=9.0)
     assert BucketLog.decode(log.encode()) == log
+    refuted = log.paused(12.0)
+    assert BucketLog.decode(refuted.encode()) == refuted
+    assert refuted.aligned_from == 12.0 + REALIGN_AFTER_S
     answered = log.answered({2.25: 0.003})
     assert BucketLog.decode(answered.encode()) == answered
     assert BucketLog.decode(None) == BucketLog()
@@ -238,3 +251,74 @@ def test_a_call_near_an_edge_counts_in_both_windows_it_may_fall_in() -> None:
     for stamp in (10.0, 59.0):
         log = log.with_call(stamp, 61.0).answered({stamp: 0.01})
     assert log.wait(60.0, limits, MARGIN_S) == pytest.approx(2.0, abs=1e-3)
+
+
+# Klaviyo's burst window, counted as beginning at whole seconds of the clock.
+CLOCK_ALIGNED = RateBucket(
+    "event-bulk-create-jobs", (RateWindow(10, 1.0, clock_aligned=True), RateWindow(150, 60.0))
+)
+
+
+# Calls in bursts (a second's ten as soon as it opens, or a little into it) reaching the
+# provider at either end of what the log allows, so that seconds fill near their edges.
+bursty_request = st.tuples(
+    st.sampled_from([0.0, 0.06, 0.3]) | st.floats(0, 0.5),
+    st.booleans(),
+    st.sampled_from([-TIE_S, MARGIN_S]) | st.floats(-TIE_S, MARGIN_S),
+    st.none() | st.just(0.0) | st.floats(0, 0.3),
+)
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    skew=st.sampled_from([-CLOCK_SKEW_S, CLOCK_SKEW_S]) | st.floats(-CLOCK_SKEW_S, CLOCK_SKEW_S),
+    shared=st.booleans(),
+    work=st.lists(bursty_request, min_size=20, max_size=200),
+)
+def test_a_clock_aligned_window_is_never_exceeded_where_the_clock_within_its_skew_puts_it(
+    skew: float, shared: bool, work: Work
+) -> None:
+    """The provider's seconds begin `skew` after ours (or before); its minutes are still counted
+    whatever their alignment (no answer told their edge here)."""
+    arrivals, bulk = _admitted(BucketLog(), CLOCK_ALIGNED, shared, work)
+    burst, steady = CLOCK_ALIGNED.windows
+    assert most_in_fixed_windows(arrivals, burst.seconds, offset=skew) <= burst.calls
+    assert most_in_any_window(arrivals, steady.seconds) <= steady.calls
+    if shared:
+        open_burst, _ = (c.calls for c in capacities(CLOCK_ALIGNED, compliance=False, shared=True))
+        assert most_in_fixed_windows(bulk, burst.seconds, offset=skew) <= open_burst
+
+
+@settings(deadline=None)
+@given(shared=st.booleans(), work=requests)
+def test_after_a_429_a_clock_aligned_window_is_counted_whatever_its_alignment(
+    shared: bool, work: Work
+) -> None:
+    """A 429 refutes where the clock puts the provider's seconds: until REALIGN_AFTER_S
+    after its pause they are counted as a sliding window (the work here is shorter)."""
+    arrivals, _ = _admitted(BucketLog().paused(0.0), CLOCK_ALIGNED, shared, work)
+    assert max(arrivals, default=0.0) < REALIGN_AFTER_S
+    assert most_in_any_window(arrivals, 1.0) <= 10
+
+
+def _second_spent(log: BucketLog, at: float) -> BucketLog:
+    """`log` with 10 calls stamped 10 ms apart from `at`, each answered in 10 ms."""
+    for i in range(10):
+        stamp = at + i * 0.01
+        log = log.with_call(stamp, horizon_s(CLOCK_ALIGNED, MARGIN_S)).answered({stamp: 0.01})
+    return log
+
+
+def test_the_clocks_next_second_opens_at_once_unless_a_429_refuted_it_lately() -> None:
+    """Ten calls spent a second from 5.5 s. On the clock the next second's first call
+    may go at 6.06 s (it can no longer fall in the full one, skew and margin allowed);
+    counted sliding it waits until the first of the ten has left a second after its
+    answer. A 429 at 0 s makes the log count sliding until REALIGN_AFTER_S after it."""
+    limits = capacities(CLOCK_ALIGNED, compliance=True, shared=False)
+    aligned = _second_spent(BucketLog(), 5.5)
+    assert aligned.wait(6.06, limits, MARGIN_S) == 0
+    assert aligned.wait(6.0, limits, MARGIN_S) > 0  # it might still fall in the full one
+    refuted = _second_spent(BucketLog().paused(0.0), 5.5)
+    assert refuted.wait(6.06, limits, MARGIN_S) == pytest.approx(0.45, abs=0.01)
+    later = REALIGN_AFTER_S + 5.5
+    assert _second_spent(BucketLog().paused(0.0), later).wait(later + 0.56, limits, MARGIN_S) == 0
