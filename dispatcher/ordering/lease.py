@@ -30,6 +30,10 @@ class Lease:
         self._clock = clock
         self._held_until = 0.0
 
+    @property
+    def key(self) -> str:
+        return self._key
+
     def held(self) -> bool:
         """Ours with margin to spare (no round trip): checked before each provider call."""
         return self._clock() < self._held_until - self._ttl / 3

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -244,8 +245,9 @@ async def _all_acked(js: JetStreamContext, durable: str) -> bool:
 
 
 def test_only_the_lease_holder_applies_contact_work_and_a_standby_takes_over_after_the_ttl(
-    nats_url: str, sandbox: Sandbox
+    nats_url: str, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="marketing.dispatcher")
     site = Site(nats_url, sandbox)
     first = [f"first-{uuid.uuid4().hex[:8]}@example.com" for _ in range(3)]
     later = [f"later-{uuid.uuid4().hex[:8]}@example.com" for _ in range(3)]
@@ -299,6 +301,10 @@ def test_only_the_lease_holder_applies_contact_work_and_a_standby_takes_over_aft
         assert _imported(sandbox) == Counter(first + later), "lost or applied twice"
         assert await standby.stop() == 0
         await observer.close()
+        # Who holds the lease is logged as it changes hands.
+        said = [r.getMessage() for r in caplog.records if LEASE_KEY in r.getMessage()]
+        assert said[0] == f"dispatcher {holder.name} holds the lease {LEASE_KEY}"
+        assert f"dispatcher {standby.name} holds the lease {LEASE_KEY}" in said
 
     _run(nats_url, scenario)
 
