@@ -425,12 +425,13 @@ class Dispatcher:
                 group.create_task(loop)
 
     async def _keep_lease(self, lease: Lease, stop: asyncio.Event) -> None:
+        said_held = False  # as last logged: which replica does a kind of work, for operators
         while not stop.is_set():
-            held = lease.held()
             with contextlib.suppress(Exception):
                 await lease.acquire_or_renew()
-            if lease.held() != held:  # which replica does a kind of work, for operators
-                taken = "holds" if lease.held() else "no longer holds"
+            if lease.held() != said_held:
+                said_held = lease.held()
+                taken = "holds" if said_held else "no longer holds"
                 log.info("dispatcher %s %s the lease %s", self.replica, taken, lease.key)
             await pause(stop, self.settings.lease_ttl_s / 5, self._sleep)
 

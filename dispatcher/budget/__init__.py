@@ -3,7 +3,8 @@
 The provider keeps its limits per account and per rate bucket (`Limits.rates`: an
 endpoint for Klaviyo, the whole account and bulk import for ActiveCampaign), as
 fixed windows (1 s, 1 min, a day) whose alignment we do not know until its
-answers tell it (below), and counts HTTP requests. Every request reserves one
+answers tell it (below; Klaviyo's seconds are taken to be the clock's, further
+below), and counts HTTP requests. Every request reserves one
 call in each bucket it draws from before it goes, in NATS KV, so the replicas
 together stay within every window of every bucket:
 - an operation whose every call is one request has each call reserved by the
@@ -100,22 +101,25 @@ Klaviyo's 1-second windows, counted on the clock (`RateWindow.clock_aligned`).
 Counted sliding, a second costs each of its calls r: a call goes 1 + r after the
 call ten before it, r its answer's time (30 to 110 ms against the sandbox for a
 job of 1,000 events, a round trip and more against Klaviyo), so a backlog's 100
-calls need t10 + 9 (1 + r) seconds where Klaviyo's windows take them in 10 (README,
-figure 10: the ratio stayed near 0.76 whatever the decisions' speed). Klaviyo
+calls need t10 + 9 (1 + r) seconds where Klaviyo's windows take them in 9 from
+the first (README, figure 10: the ratio stayed near 0.76 whatever the decisions'
+speed). Klaviyo
 calls its windows fixed ones, and a fixed window is counted by the clock: its
 seconds begin at whole seconds of epoch time on its servers' clock, as the
 sandbox's do, and both its clock and ours are kept by NTP. So a window so marked
 is counted as the provider's fixed windows (`_fits_fixed`, the proof above) with
 the edge at our whole seconds, give or take `log.CLOCK_SKEW_S` (50 ms;
 `log.clock_edge`). What this assumes, and cannot check: the provider's seconds
-begin within 50 ms of ours. Should they not, a call may be refused: the 429
+begin within 50 ms of every replica's whole seconds (each call's stamp is on its
+own replica's clock). Should they not, a call may be refused: the 429
 pauses the bucket as any does, and the entry then counts that window sliding,
 for every replica, until `log.REALIGN_AFTER_S` (an hour) after the pause
 (`BucketLog.aligned_from`). A wrong assumption thus costs the calls already on
 their way when the first 429 came back (within one second), once an hour, each
-retried as any refused call is: nothing is lost or sent twice. It trades the
-guarantee for any alignment for 0.9 of the provider's bound (issue 15). The
-ActiveCampaign account's second, which no document calls fixed, stays sliding.
+retried as any refused call is: nothing is lost or sent twice. It gives up the
+guarantee for any alignment so that a backlog can reach the provider's bound
+(issue 15 asks 0.9 of it). The ActiveCampaign account's second, which no
+document calls fixed, stays sliding.
 
 Work that is not compliance work stops short of the compliance share of each
 window of a bucket it shares with compliance work (`log.COMPLIANCE_SHARE`), so

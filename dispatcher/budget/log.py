@@ -10,6 +10,7 @@ the provider's answers have told it, where its fixed windows begin (`Edge`).
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -71,6 +72,7 @@ class Edge:
         )
 
 
+@functools.cache
 def clock_edge(seconds: float) -> Edge:
     """The edge of windows of `seconds` that begin at whole multiples of it on the
     provider's clock, within CLOCK_SKEW_S of ours."""

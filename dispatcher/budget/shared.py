@@ -27,7 +27,15 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from dispatcher import metrics
-from dispatcher.budget.log import BucketLog, Capacity, Edge, capacities, horizon_s, observed_edge
+from dispatcher.budget.log import (
+    REALIGN_AFTER_S,
+    BucketLog,
+    Capacity,
+    Edge,
+    capacities,
+    horizon_s,
+    observed_edge,
+)
 from dispatcher.providers.base import Limits, RateBucket, WindowReport
 
 log = logging.getLogger(__name__)
@@ -245,9 +253,17 @@ class SharedBudget:
         The pause drops the bucket's edge (`BucketLog.paused`); should writing it fail,
         the drop stays pending for this replica's next write."""
         until = self._epoch() + retry_after_s
-        keys = [self._request_plan(operation, bucket, False).key for bucket in buckets]
-        keys = keys or [plan.key for plan in _throttled_buckets(operation, self._plans)]
-        for key in keys:
+        plans = [self._request_plan(operation, bucket, False) for bucket in buckets]
+        plans = plans or list(_throttled_buckets(operation, self._plans))
+        for plan in plans:
+            if any(window.clock_aligned for window in plan.bucket.windows):
+                log.warning(
+                    "429 from %s: its seconds are counted whatever their alignment for %.0f s"
+                    " (not as the clock's)",
+                    plan.bucket.name,
+                    retry_after_s + REALIGN_AFTER_S,
+                )
+        for key in (plan.key for plan in plans):
             self._edges[key] = _PendingEdge(None, learnt_at=self._epoch())
             state, revision = self._cached_entry(key)
             self._remember(key, state.with_edge_as(None), revision)

@@ -31,6 +31,7 @@ from marketing.bus.v1 import bus_pb2
 from marketing.v1 import event_pb2
 from marketing.v1 import service_pb2 as pb
 from marketing_runtime import kinds, topology
+from marketing_runtime.consumer_loop import FETCH_WAIT_S
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -49,7 +50,6 @@ PENDING_TIMERS = 1_000_000
 DUE_PER_S = 1_000
 LEAD_S = 5.0  # the first due timer, after the set-up committed
 POLL_S = 0.5
-FETCH_WAIT_S = 0.5  # consume()'s wait_s: how often a dispatcher loop looks for its lease
 FAST_POLL_S = 0.1  # cheap counts (a restock's end, the provider's, timers by index): often
 
 _CONTACTS = """
@@ -207,7 +207,7 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
     await asyncio.to_thread(b.stack.wait_replicas_ready)
     # Measured as a dispatcher that has run a while delivers: holding the enrolments'
     # lease, which a new replica takes a moment after it starts, and fetching (a loop
-    # that found no lease looks again FETCH_WAIT_S later).
+    # that found no lease looks again FETCH_WAIT_S later: ordered loops keep the default).
     await asyncio.to_thread(replica.wait_for_log, f"holds the lease {topology.ENROLMENTS_LEASE}")
     await asyncio.sleep(FETCH_WAIT_S)
     cpu_before = {name: cpu_by_pid(pids) for name, pids in cpu_groups(b, replica.pid).items()}

@@ -27,6 +27,9 @@ ContinuingHandler = Callable[[list[Msg], MoreMessages], Awaitable[None]]
 # Seconds the handler's next call is still unavailable, given the batch so far.
 FillWait = Callable[[list[Msg]], Awaitable[float]]
 UNAVAILABLE_WAIT_S = 1.0
+# How long a fetch waits for a first message, and a loop that may not fetch (its
+# replica holds no lease) before it looks again.
+FETCH_WAIT_S = 0.5
 # The longest a batch keeps filling while its call is unavailable, and never
 # longer than half the keep-alive interval: its messages are not kept alive
 # meanwhile (the handler keeps them alive once it has them, its first +WPI a
@@ -45,7 +48,7 @@ async def consume(
     continuing: ContinuingHandler | None = None,
     stopping: asyncio.Event,
     batch: int = 1000,
-    wait_s: float = 0.5,
+    wait_s: float = FETCH_WAIT_S,
     linger_s: float = 0.0,
     may_fetch: Callable[[], bool] = lambda: True,
     hold_off: Callable[[], float] = lambda: 0.0,

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from dispatcher.budget import SharedBudget
 from dispatcher.budget.log import BucketLog, Edge
-from dispatcher.providers.base import WindowReport
+from dispatcher.providers.base import RateBucket, RateWindow, WindowReport
 from tests.dispatcher.budget.helpers import (
     EPOCH0,
     bucket,
@@ -279,3 +279,41 @@ def test_a_429_or_a_disagreeing_answer_leaves_no_edge_in_the_entry(own_nats: Nat
 
 async def _edge_in_kv(kv: KeyValue, key: str) -> Edge | None:
     return BucketLog.decode((await kv.get(key)).value).edge
+
+
+# Klaviyo's burst window, counted as beginning at whole seconds of the clock.
+CLOCKED = limits(
+    {
+        "events": (
+            RateBucket(
+                "event-bulk-create-jobs",
+                (RateWindow(10, 1.0, clock_aligned=True), RateWindow(150, 60.0)),
+            ),
+        )
+    }
+)
+
+
+def test_a_429_has_every_replica_count_the_clocks_seconds_sliding(own_nats: NatsServer) -> None:
+    """Ten calls half a second into a second: on the clock the 11th goes as the next
+    second begins (its skew and the margin after), counted sliding a second after the
+    first (and the margin). After one replica's 429 (a 1.5 s pause), the other counts
+    the second sliding."""
+
+    async def eleventh(throttle: bool) -> float:
+        clock = VirtualClock()  # at a whole second
+        async with budget_kv(own_nats.url) as kv:
+            refused, other = replicas(kv, CLOCKED, clock, 2, margin_s=MARGIN_S)
+            if throttle:
+                await refused.throttled("events", 1.5)
+
+            async def calls() -> list[float]:
+                await clock.sleep(1.5)
+                return await _stamps(other, "events", 11)
+
+            task = asyncio.create_task(calls())
+            await run_on_clock(clock, [task])
+            return task.result()[-1] - EPOCH0
+
+    assert asyncio.run(eleventh(throttle=False)) == pytest.approx(2.05, abs=0.01)
+    assert asyncio.run(eleventh(throttle=True)) == pytest.approx(2.6, abs=0.01)

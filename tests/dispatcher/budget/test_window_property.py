@@ -4,8 +4,8 @@ sees a window exceeded: no 429, and no window of an endpoint above its limit (as
 the sandbox counts, aligned to epoch time on its clock, from the times the calls
 left). Its minutes begin anywhere on the replicas' clock, its seconds within the
 budget's clock skew of theirs (Klaviyo's 1-second windows are counted on the clock:
-dispatcher.budget); where they are not, its 429s turn the budget to counting them
-however aligned. The replicas run in-process with a real
+dispatcher.budget; after a 429 they are counted however aligned, test_shared_budget.py).
+The replicas run in-process with a real
 nats-server and the sandbox on one clock sped up SPEED times
 (tests/dispatcher/budget/provider_site.py); calls are made scarce by small event
 batches (10 events) rather than by smaller limits."""
@@ -27,7 +27,6 @@ from prometheus_client import REGISTRY
 
 from dispatcher import metrics
 from dispatcher.budget.log import CLOCK_SKEW_S
-from tests.dispatcher.budget.helpers import most_in_any_window
 from tests.dispatcher.budget.provider_site import (
     EVENT_CALLS,
     Site,
@@ -154,30 +153,3 @@ def test_a_backlog_of_events_goes_in_full_calls_within_the_minute(nats_url: str)
 def _kv_ops(operation: str) -> float:
     name = "marketing_dispatcher_budget_kv_operations_total"
     return REGISTRY.get_sample_value(name, {"operation": operation}) or 0.0
-
-
-def test_seconds_not_where_the_clock_says_are_counted_however_aligned_after_a_429(
-    nats_url: str,
-) -> None:
-    """Should Klaviyo's seconds begin elsewhere than on our clock (here half a second
-    later), a call counted in the second the clock says may be refused: its 429
-    pauses the endpoint and turns the budget to counting the second however aligned
-    (for `REALIGN_AFTER_S`): calls on their way may be refused with it, none made
-    after it, and every event goes once."""
-    site = Site(nats_url, speed=SPEED, margin_s=MARGIN_S, sandbox_ahead_s=0.5)
-    tag = uuid.uuid4().hex[:8]
-    event_ids = [f"mis-{tag}-{i}" for i in range(600)]
-
-    _deliver(nats_url, site, event_ids, [], 2)
-
-    refused = sorted(when for when, _ in site.throttled())
-    calls = site.times(EVENT_CALLS[0])
-    print(f"misaligned seconds: {len(refused)} refused of {len(calls)} calls")
-    counts = site.sandbox.event_counts()
-    assert all(counts.get(i) == 1 for i in event_ids), "an event lost or sent twice"
-    if refused:
-        # Only calls already on their way when the first 429 came back: within one
-        # of the provider's seconds (and the margin) of the first refused call.
-        assert refused[-1] - refused[0] <= 1.0 + MARGIN_S, refused
-        after = [t for t in calls if t > refused[-1]]
-        assert most_in_any_window(after, 1.0) <= 10
