@@ -54,6 +54,10 @@ log = logging.getLogger("marketing.dispatcher")
 # A sync loop waits this long for a first chunk, then up to `sync_fill_s` for the
 # rest of its batch (a fetch waits for the first and the rest within one wait).
 SYNC_FIRST_CHUNK_WAIT_S = 0.5
+# An enrolments batch holding this many bytes goes without its linger: a message of a
+# restock's thousand beginnings (about 400 KB) is a bulk job's worth by itself, where
+# single beginnings and ends (a few hundred bytes each) are gathered for a while.
+ENOUGH_ENROLMENT_BYTES = 256 * 1024
 
 
 def build_provider(settings: DispatcherSettings) -> Provider:
@@ -350,20 +354,23 @@ class Dispatcher:
                 hold_off=worker.pause_left,
                 keepalive_s=ack_wait.keepalive_s,
                 payloads_per_fetch=payloads,
+                enough_bytes=enough,
                 read_ahead=read_ahead,
                 sleep=self._sleep,
             )
             # An enrolments message may hold a thousand beginnings: a batch is
-            # bounded by bytes too (eight of the server's largest messages).
+            # bounded by bytes too (eight of the server's largest messages), and
+            # one that holds such a message goes without lingering for more
+            # (ENOUGH_ENROLMENT_BYTES: a restock's first call goes sooner).
             # Enrolments ask for the next batch as they take one (a restock's
             # waitlist is a backlog of them, sent at the provider's pace), and
             # go on with it as the next part of the batch in hand (`continuing`):
             # it is read and planned while the part before is sent, not after.
-            for worker, durable, ack_wait, batch, payloads, read_ahead in (
+            for worker, durable, ack_wait, batch, payloads, enough, read_ahead in (
                 (workers.contacts, topology.DISPATCH_CONTACTS, ack_waits.contacts,
-                 s.contact_batch_size, 0, False),
+                 s.contact_batch_size, 0, 0, False),
                 (workers.enrolments, topology.DISPATCH_ENROLMENTS, ack_waits.enrolments,
-                 s.enrolment_batch_size, 8, True),
+                 s.enrolment_batch_size, 8, ENOUGH_ENROLMENT_BYTES, True),
             )
         ]  # fmt: skip
         # A full sync's chunks: each loop holds one batch (about a job's worth)

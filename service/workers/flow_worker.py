@@ -22,6 +22,7 @@ from datetime import timedelta
 from marketing_runtime.clock import Clock
 
 from service.flows import firing, segment_signals, timers
+from service.flows.enrolments import BEGUN_PER_MESSAGE
 from service.storage.database import Database
 from service.storage.listening import listen
 from service.waitlists import notifying
@@ -57,16 +58,7 @@ class FlowWorker:
         only its own kind; waitlist batches several side by side (each takes
         rows the others skip), so that a large restock keeps PostgreSQL and
         this process busy at once."""
-        waitlists = (
-            repeat(
-                "flow worker: waitlists",
-                self.notify_once,
-                self._waitlist_pause,
-                self._stopping,
-                wake=self._restocked,
-            )
-            for _ in range(self._settings.waitlist_concurrency)
-        )
+        waitlists = (self._waitlist_loop() for _ in range(self._settings.waitlist_concurrency))
         await asyncio.gather(
             listen(
                 self._db, RESTOCKED, lambda _: self._restocked.fire(), self._stopping, backoff_s
@@ -84,8 +76,28 @@ class FlowWorker:
     async def _pause(self, taken: int) -> float:
         return 0.0 if taken >= self._settings.batch else self._settings.max_sleep_s
 
-    async def _waitlist_pause(self, taken: int) -> float:
-        return 0.0 if taken >= self._settings.waitlist_batch else self._settings.max_sleep_s
+    def _waitlist_loop(self) -> Awaitable[None]:
+        """One of the loops notifying waitlists. Its first batch after a pause holds a
+        message's worth of beginnings (a bulk job), and each batch after a full one
+        `waitlist_batch`: a restock's first notifications commit, and go on to the
+        provider, in about half the time a full batch takes (a large waitlist's pace is
+        the provider's from its first call), and the rest go in the batches that work
+        it off fastest."""
+        first = min(self._settings.waitlist_batch, BEGUN_PER_MESSAGE)
+        asked = first
+        full = False  # whether the last batch took all it asked for
+
+        async def step() -> int:
+            nonlocal asked, full
+            taken = await self.notify_once(asked)
+            full = taken >= asked
+            asked = self._settings.waitlist_batch if full else first
+            return taken
+
+        async def pause(_: int) -> float:
+            return 0.0 if full else self._settings.max_sleep_s
+
+        return repeat("flow worker: waitlists", step, pause, self._stopping, wake=self._restocked)
 
     async def fire_due_once(self) -> int:
         """One batch of due timers fired; how many."""
@@ -102,12 +114,12 @@ class FlowWorker:
             await segment_signals.act(session, signals, self._clock())
             return len(signals)
 
-    async def notify_once(self) -> int:
-        """One batch of waitlist subscriptions a restock picked, notified."""
+    async def notify_once(self, most: int | None = None) -> int:
+        """One batch of waitlist subscriptions a restock picked, notified (at most
+        `most`, by default `waitlist_batch`)."""
         async with self._db.transaction() as session:
-            return await notifying.notify_once(
-                session, self._clock(), self._settings.waitlist_batch
-            )
+            limit = self._settings.waitlist_batch if most is None else most
+            return await notifying.notify_once(session, self._clock(), limit)
 
     async def notify_all(self) -> int:
         return await _until_none_left(self.notify_once)

@@ -220,3 +220,21 @@ async def _taken(puller: PullConsumer, count: int, missing: str) -> list[int]:
         for msg in batch:
             await msg.ack()
     return seen
+
+
+def test_a_batch_holding_enough_bytes_goes_without_its_linger(nats_server: NatsServer) -> None:
+    """A message of many pieces of work (a restock's thousand beginnings) is enough for
+    a call: the fetch hands it over at once, not after its linger (30 s here, so a
+    fetch that lingered would outlast the test's 10 s)."""
+
+    async def scenario(nc: Any, js: Any, name: str) -> None:
+        await js.publish(f"{name}.x", b"0".ljust(60_000, b" "))
+        puller = PullConsumer(nc, stream=name, durable="d")
+        batch = await asyncio.wait_for(
+            puller.fetch(10, wait_s=5.0, linger_s=30.0, enough_bytes=50_000), 10
+        )
+        assert [int(m.data) for m in batch] == [0]
+        await batch[0].ack()
+        await puller.close()
+
+    _run(nats_server, scenario, 0)

@@ -55,6 +55,7 @@ async def consume(
     keepalive_s: Callable[[], float] | None = None,
     fill_wait: FillWait | None = None,
     payloads_per_fetch: int = 0,
+    enough_bytes: int = 0,
     read_ahead: bool = False,
     sleep: Sleep = asyncio.sleep,
 ) -> None:
@@ -70,7 +71,9 @@ async def consume(
     handler's next call could not go yet: calls are spent on full batches when they are scarce.
     With `payloads_per_fetch`, a fetch takes at most that many times the
     server's max_payload in bytes (one message may carry a thousand pieces of
-    work: this bounds what a batch holds). With `read_ahead`, the next batch is
+    work: this bounds what a batch holds). With `enough_bytes`, a batch holding
+    that many bytes goes without its linger (a message of a thousand pieces is a
+    call's worth already). With `read_ahead`, the next batch is
     asked for as a batch is handed over (unless held off), so that it comes (and
     its linger passes) while the handler works: a handler whose calls are the
     scarce resource has its next batch at hand the moment it is done. The
@@ -139,7 +142,11 @@ async def consume(
             max_bytes = payloads_per_fetch * nc.max_payload
             try:
                 messages = await puller.fetch(
-                    batch, wait_s=wait_s, linger_s=linger_s, max_bytes=max_bytes
+                    batch,
+                    wait_s=wait_s,
+                    linger_s=linger_s,
+                    max_bytes=max_bytes,
+                    enough_bytes=enough_bytes,
                 )
             except Exception as exc:
                 log.warning("%s: fetch failed: %r", durable, exc)

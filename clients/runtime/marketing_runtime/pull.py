@@ -70,10 +70,17 @@ class PullConsumer:
         return self._nc
 
     async def fetch(
-        self, batch: int, *, wait_s: float, linger_s: float, max_bytes: int = 0
+        self,
+        batch: int,
+        *,
+        wait_s: float,
+        linger_s: float,
+        max_bytes: int = 0,
+        enough_bytes: int = 0,
     ) -> list[Msg]:
         """Up to `batch` messages: waits up to `wait_s` for the first, then at
-        most `linger_s` for the batch to fill. An empty list means none came.
+        most `linger_s` for the batch to fill, unless what came holds
+        `enough_bytes` already (0: no such bound). An empty list means none came.
         With `max_bytes`, a pull request asks for at most that many bytes (as
         the server counts a message: more than its payload), so it must exceed
         the server's max_payload: a message larger than it would never come;
@@ -86,7 +93,8 @@ class PullConsumer:
         if self._unanswered:
             self._unanswered = False
             raise ConsumerUnavailable(self._api)
-        if self._buffer and self._requests:  # an open request may bring more
+        enough = enough_bytes and sum(map(_size, self._buffer)) >= enough_bytes
+        if self._buffer and self._requests and not enough:  # an open request may bring more
             waited = time.monotonic() - started
             await self._wait_for(batch, min(self._linger_left(linger_s), wait_s - waited))
         self._ahead_since = None
