@@ -15,9 +15,10 @@ go from empty to a million rows and back."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from marketing_runtime.clock import Clock
 
@@ -76,7 +77,7 @@ class FlowWorker:
     async def _pause(self, taken: int) -> float:
         return 0.0 if taken >= self._settings.batch else self._settings.max_sleep_s
 
-    def _waitlist_loop(self) -> Awaitable[None]:
+    def _waitlist_loop(self) -> Coroutine[Any, Any, None]:
         """One of the loops notifying waitlists. Its first batch after a pause holds a
         message's worth of beginnings (a bulk job), and each batch after a full one
         `waitlist_batch`: a restock's first notifications commit, and go on to the

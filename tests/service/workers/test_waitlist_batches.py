@@ -42,7 +42,7 @@ def _batches(
         *_: object,
         **__: object,
     ) -> None:
-        for _ in taken:  # the loop's steps and pauses, without the waits
+        for _batch in taken:  # the loop's steps and pauses, without the waits
             done = await step()
             seen.append((asked[-1], await pause(done)))
 
