@@ -55,9 +55,9 @@ log = logging.getLogger("marketing.dispatcher")
 # rest of its batch (a fetch waits for the first and the rest within one wait).
 SYNC_FIRST_CHUNK_WAIT_S = 0.5
 # An enrolments batch holding this many bytes goes without its linger: a message of a
-# restock's thousand beginnings (about 400 KB) is a bulk job's worth by itself, where
+# restock's thousand beginnings (about 450 KB) is a bulk job's worth by itself, where
 # single beginnings and ends (a few hundred bytes each) are gathered for a while.
-ENOUGH_ENROLMENT_BYTES = 256 * 1024
+ENOUGH_ENROLMENT_BYTES = 64 * 1024
 
 
 def build_provider(settings: DispatcherSettings) -> Provider:
@@ -436,9 +436,10 @@ class Dispatcher:
         while not stop.is_set():
             with contextlib.suppress(Exception):
                 await lease.acquire_or_renew()
-            if lease.held() != said_held:
-                said_held = lease.held()
-                taken = "holds" if said_held else "no longer holds"
+            held = lease.held()  # once: it goes by the clock
+            if held != said_held:
+                said_held = held
+                taken = "holds" if held else "no longer holds"
                 log.info("dispatcher %s %s the lease %s", self.replica, taken, lease.key)
             await pause(stop, self.settings.lease_ttl_s / 5, self._sleep)
 

@@ -55,7 +55,8 @@ BUDGET_EDGE = Gauge(
     "marketing_dispatcher_budget_window_edge_seconds",
     "How closely the shared budget knows where the provider's fixed windows of a bucket begin "
     "(the width of the range, from the provider's RateLimit-Reset); -1 while unknown: the "
-    "bucket's windows are then counted as sliding ones",
+    "bucket's minute is then counted as a sliding one (Klaviyo's seconds are counted on the "
+    "clock, but for an hour after a 429)",
     ["bucket"],
 )
 BUDGET_STALE = Counter(

@@ -15,10 +15,9 @@ go from empty to a million rows and back."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from marketing_runtime.clock import Clock
 
@@ -77,7 +76,7 @@ class FlowWorker:
     async def _pause(self, taken: int) -> float:
         return 0.0 if taken >= self._settings.batch else self._settings.max_sleep_s
 
-    def _waitlist_loop(self) -> Coroutine[Any, Any, None]:
+    async def _waitlist_loop(self) -> None:
         """One of the loops notifying waitlists. Its first batch after a pause holds a
         message's worth of beginnings (a bulk job), and each batch after a full one
         `waitlist_batch`: a restock's first notifications commit, and go on to the
@@ -98,7 +97,7 @@ class FlowWorker:
         async def pause(_: int) -> float:
             return 0.0 if full else self._settings.max_sleep_s
 
-        return repeat("flow worker: waitlists", step, pause, self._stopping, wake=self._restocked)
+        await repeat("flow worker: waitlists", step, pause, self._stopping, wake=self._restocked)
 
     async def fire_due_once(self) -> int:
         """One batch of due timers fired; how many."""
@@ -118,8 +117,8 @@ class FlowWorker:
     async def notify_once(self, most: int | None = None) -> int:
         """One batch of waitlist subscriptions a restock picked, notified (at most
         `most`, by default `waitlist_batch`)."""
+        limit = self._settings.waitlist_batch if most is None else most
         async with self._db.transaction() as session:
-            limit = self._settings.waitlist_batch if most is None else most
             return await notifying.notify_once(session, self._clock(), limit)
 
     async def notify_all(self) -> int:

@@ -224,17 +224,28 @@ async def _taken(puller: PullConsumer, count: int, missing: str) -> list[int]:
 
 def test_a_batch_holding_enough_bytes_goes_without_its_linger(nats_server: NatsServer) -> None:
     """A message of many pieces of work (a restock's thousand beginnings) is enough for
-    a call: the fetch hands it over at once, not after its linger (30 s here, so a
-    fetch that lingered would outlast the test's 10 s)."""
+    a call: the fetch hands it over once it came, first or while the batch lingered,
+    not after the linger (30 s here, with as long a wait: a fetch that lingered would
+    outlast the test's 10 s). What comes after is the next fetch's."""
+    big = 60_000
 
     async def scenario(nc: Any, js: Any, name: str) -> None:
-        await js.publish(f"{name}.x", b"0".ljust(60_000, b" "))
         puller = PullConsumer(nc, stream=name, durable="d")
-        batch = await asyncio.wait_for(
-            puller.fetch(10, wait_s=5.0, linger_s=30.0, enough_bytes=50_000), 10
-        )
-        assert [int(m.data) for m in batch] == [0]
-        await batch[0].ack()
+
+        async def fetch() -> list[Any]:
+            batch = puller.fetch(10, wait_s=30.0, linger_s=30.0, enough_bytes=50_000)
+            return await asyncio.wait_for(batch, 10)
+
+        await js.publish(f"{name}.x", b"0".ljust(big, b" "))
+        assert [int(m.data) for m in await fetch()] == [0]
+        await js.publish(f"{name}.x", b"1")  # small: the batch lingers...
+        lingering = asyncio.create_task(fetch())
+        await asyncio.sleep(0.2)
+        await js.publish(f"{name}.x", b"2".ljust(big, b" "))  # ...until this one comes
+        assert [int(m.data) for m in await lingering] == [1, 2]
+        await js.publish(f"{name}.x", b"3")
+        later = await puller.fetch(10, wait_s=5.0, linger_s=0.0)
+        assert [int(m.data) for m in later] == [3]
         await puller.close()
 
     _run(nats_server, scenario, 0)

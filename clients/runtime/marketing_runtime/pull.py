@@ -60,7 +60,8 @@ class PullConsumer:
         self._buffer: list[Msg] = []
         # Open pull requests, oldest first: [expiry (monotonic), messages still owed].
         self._requests: deque[list[float]] = deque()
-        self._waiter: tuple[int, asyncio.Future[None]] | None = None
+        # (messages, bytes, future) a fetch waits for: see `_wait_for`.
+        self._waiter: tuple[int, int, asyncio.Future[None]] | None = None
         self._unanswered = False
         # When the next batch was asked for ahead (`request_ahead`), if it was.
         self._ahead_since: float | None = None
@@ -93,10 +94,10 @@ class PullConsumer:
         if self._unanswered:
             self._unanswered = False
             raise ConsumerUnavailable(self._api)
-        enough = enough_bytes and sum(map(_size, self._buffer)) >= enough_bytes
-        if self._buffer and self._requests and not enough:  # an open request may bring more
+        if self._buffer and self._requests:  # an open request may bring more
             waited = time.monotonic() - started
-            await self._wait_for(batch, min(self._linger_left(linger_s), wait_s - waited))
+            linger = min(self._linger_left(linger_s), wait_s - waited)
+            await self._wait_for(batch, linger, enough_bytes)
         self._ahead_since = None
         return self.take_kept(batch, max_bytes)
 
@@ -184,18 +185,25 @@ class PullConsumer:
                 with contextlib.suppress(Exception):  # a lost connection: redelivered anyway
                     await msg.in_progress()
 
-    async def _wait_for(self, count: int, timeout_s: float) -> None:
-        if len(self._buffer) >= count or timeout_s <= 0:
+    async def _wait_for(self, count: int, timeout_s: float, enough_bytes: int = 0) -> None:
+        """Until the buffer holds `count` messages, or `enough_bytes` (0: no such
+        bound), or `timeout_s` passed."""
+        if self._holds(count, enough_bytes) or timeout_s <= 0:
             return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._waiter = (count, future)
+        self._waiter = (count, enough_bytes, future)
         timer = loop.call_later(timeout_s, _resolve, future)
         try:
             await future
         finally:
             timer.cancel()
             self._waiter = None
+
+    def _holds(self, count: int, enough_bytes: int) -> bool:
+        if len(self._buffer) >= count:
+            return True
+        return enough_bytes > 0 and sum(map(_size, self._buffer)) >= enough_bytes
 
     async def _on_message(self, msg: Msg) -> None:
         status = msg.headers.get(_STATUS) if msg.headers else None
@@ -205,15 +213,15 @@ class PullConsumer:
                 self._requests[0][1] -= 1
                 if self._requests[0][1] <= 0:
                     self._requests.popleft()
-            if self._waiter is not None and len(self._buffer) >= self._waiter[0]:
-                _resolve(self._waiter[1])
+            if self._waiter is not None and self._holds(*self._waiter[:2]):
+                _resolve(self._waiter[2])
         elif status != _HEARTBEAT:
             self._unanswered = status == _NO_RESPONDERS
             # The oldest request ended (expired, or refused): the rest of it will not come.
             if self._requests:
                 self._requests.popleft()
             if self._waiter is not None and not self._requests:
-                _resolve(self._waiter[1])
+                _resolve(self._waiter[2])
 
 
 def _size(msg: Msg) -> int:

@@ -40,8 +40,9 @@ def _batches(
         step: Callable[[], Awaitable[int]],
         pause: Callable[[int], Awaitable[float]],
         *_: object,
-        **__: object,
+        wake: object = None,
     ) -> None:
+        assert wake is worker._restocked, "a restock must end the loop's pause"
         for _batch in taken:  # the loop's steps and pauses, without the waits
             done = await step()
             seen.append((asked[-1], await pause(done)))
