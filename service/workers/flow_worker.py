@@ -84,14 +84,13 @@ class FlowWorker:
         the provider's from its first call), and the rest go in the batches that work
         it off fastest."""
         first = min(self._settings.waitlist_batch, BEGUN_PER_MESSAGE)
-        asked = first
         full = False  # whether the last batch took all it asked for
 
         async def step() -> int:
-            nonlocal asked, full
+            nonlocal full
+            asked = self._settings.waitlist_batch if full else first
             taken = await self.notify_once(asked)
             full = taken >= asked
-            asked = self._settings.waitlist_batch if full else first
             return taken
 
         async def pause(_: int) -> float:

@@ -240,7 +240,11 @@ def test_a_batch_holding_enough_bytes_goes_without_its_linger(nats_server: NatsS
         assert [int(m.data) for m in await fetch()] == [0]
         await js.publish(f"{name}.x", b"1")  # small: the batch lingers...
         lingering = asyncio.create_task(fetch())
-        await asyncio.sleep(0.2)
+
+        async def small_one_kept() -> bool:
+            return bool(puller._buffer)  # the fetch has it, and lingers for more
+
+        await eventually(small_one_kept)
         await js.publish(f"{name}.x", b"2".ljust(big, b" "))  # ...until this one comes
         assert [int(m.data) for m in await lingering] == [1, 2]
         await js.publish(f"{name}.x", b"3")
