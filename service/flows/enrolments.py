@@ -28,7 +28,7 @@ from service.flows import timers
 from service.flows.definitions import FlowDefinition, ProviderFlow, State, TriggerKind
 from service.flows.entry import ALREADY_ENROLLED, Prior, entry_key, refusal
 from service.metrics import FLOW_DECISIONS, FLOW_EXITS
-from service.storage.bulk import insert_rows
+from service.storage.bulk import copy_new_rows, insert_rows
 from service.storage.database import after_commit
 from service.storage.models import Contact, Enrolment, EventLog, Flow
 
@@ -119,14 +119,7 @@ async def enrol(
     emails = {row["id"]: c.email for row, c in zip(rows, fresh, strict=True)}
     accepted = [r for r in rows if r["state"] == State.ACTIVE]
     if accepted:
-        inserted = set(
-            await session.scalars(
-                insert_rows(Enrolment, accepted).on_conflict_do_nothing().returning(Enrolment.id)
-            )
-        )
-        for row in accepted:
-            if row["id"] not in inserted:  # a concurrent decision enrolled them first
-                row.update(state=State.REJECTED, rejection_reason=ALREADY_ENROLLED)
+        await _insert_accepted(session, accepted)
     refused = [r for r in rows if r["state"] == State.REJECTED]
     if refused:
         await session.execute(insert_rows(Enrolment, refused).on_conflict_do_nothing())
@@ -148,6 +141,23 @@ async def enrol(
     ]
     after_commit(session, lambda: _count(flow.id, decisions))
     return decisions
+
+
+async def _insert_accepted(session: AsyncSession, accepted: list[dict[str, Any]]) -> None:
+    """The enrolments begun, by COPY (README, figure 10). Should any of them
+    conflict (a concurrent decision enrolled that person under that key, or
+    decided that trigger, first), none is copied, and each is inserted unless it
+    conflicts: those are refused as already enrolled."""
+    if await copy_new_rows(session, Enrolment, accepted):
+        return
+    inserted = set(
+        await session.scalars(
+            insert_rows(Enrolment, accepted).on_conflict_do_nothing().returning(Enrolment.id)
+        )
+    )
+    for row in accepted:
+        if row["id"] not in inserted:
+            row.update(state=State.REJECTED, rejection_reason=ALREADY_ENROLLED)
 
 
 def _completion(flow: FlowDefinition, begun_at: datetime) -> timers.Armed:

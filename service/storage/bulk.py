@@ -13,10 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg
 from sqlalchemy import ARRAY, bindparam, cast, func, select
-from sqlalchemy.dialects.postgresql import Insert
+from sqlalchemy.dialects.postgresql import JSONB, Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.storage.database import json_text
 from service.storage.models import Base
 
 _ORDINAL = "ordinal"
@@ -74,3 +77,39 @@ def _shared(rows: Sequence[Mapping[str, Any]], name: str) -> bool:
 def _bound_once(column: Any, value: Any) -> Any:
     """`value` as one parameter of `column`'s type, named as the column."""
     return cast(bindparam(None, value, column.type), column.type).label(column.name)
+
+
+async def copy_new_rows(
+    session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
+) -> bool:
+    """`rows` (each with the same keys, every column without a server default
+    given) written by one binary COPY, in a savepoint of the session's
+    transaction: True once they are. False, with none of them written, when
+    any breaks a constraint (a unique key a concurrent transaction took, a
+    contact erased meanwhile): the caller then writes them by `insert_rows`,
+    which says which and why as SQLAlchemy does.
+
+    For the many rows of one decision: PostgreSQL spends about a fifth less on
+    a row it is sent by COPY than on one an INSERT unnests from arrays, and the
+    driver encodes each value by its column's type without checking, for every
+    element of an array, whether it is itself one (README, figure 10)."""
+    table = model.__table__
+    columns = list(rows[0])
+    as_json = {name for name in columns if isinstance(table.c[name].type, JSONB)}
+    records = [
+        tuple(json_text(row[name]) if name in as_json else row[name] for name in columns)
+        for row in rows
+    ]
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    try:
+        # The driver's own savepoint (within the transaction it was told to begin):
+        # SQLAlchemy's begin_nested would not emit one until it ran a statement.
+        async with driver.transaction():
+            await driver.copy_records_to_table(
+                model.__tablename__, columns=columns, records=records
+            )
+    except asyncpg.IntegrityConstraintViolationError:
+        return False
+    return True

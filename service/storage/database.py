@@ -20,7 +20,7 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
-def _json_text(value: object) -> str:
+def json_text(value: object) -> str:
     """A JSONB value's text, as `json.dumps` wrote it (keys that are not strings
     as strings), by orjson."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
@@ -45,7 +45,7 @@ class Database:
             # a full sync reads a million, and `json` took most of a read's time.
             # And written by it: a restock's enrolments write a context each.
             json_deserializer=orjson.loads,
-            json_serializer=_json_text,
+            json_serializer=json_text,
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 

@@ -1,6 +1,7 @@
 """Many rows by one statement (service.storage.bulk): inserted in the order given, each
 with its own values, whether a column is bound as an array (values that differ) or
-once (the very same object in every row). Real PostgreSQL, the timers' table."""
+once (the very same object in every row); or copied, all or none. Real PostgreSQL,
+the timers' table."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 
-from service.storage.bulk import BOUND_ONCE_FROM, insert_rows
+from service.storage.bulk import BOUND_ONCE_FROM, copy_new_rows, insert_rows
 from service.storage.database import Database
 from service.storage.models import Timer
 
@@ -92,3 +93,64 @@ def test_a_single_row_is_written_whole(database_url: str) -> None:
     row = {"kind": kind, "key": "only", "due_at": DUE, "base_at": DUE, "payload": {"a": 1}}
 
     assert _written(database_url, [row]) == [("only", None, DUE, DUE, {"a": 1})]
+
+
+def _copied(database_url: str, kind: str, taken: list[str], rows: list[dict[str, Any]]) -> Any:
+    """In one transaction: a timer of `kind` under each of the `taken` keys, then
+    `rows` copied, then one more timer (the transaction goes on either way); what
+    the copy answered and the keys then stored."""
+
+    async def go() -> tuple[bool, list[str]]:
+        db = Database(database_url)
+        try:
+            async with db.transaction() as session:
+                before = [_timer(kind, key) for key in taken]
+                if before:
+                    await session.execute(insert_rows(Timer, before))
+                copied = await copy_new_rows(session, Timer, rows)
+                await session.execute(insert_rows(Timer, [_timer(kind, "after")]))
+            async with db.transaction() as session:
+                keys = await session.scalars(
+                    select(Timer.key).where(Timer.kind == kind).order_by(Timer.key)
+                )
+                return copied, list(keys)
+        finally:
+            await db.close()
+
+    return asyncio.run(go())
+
+
+def _timer(kind: str, key: str) -> dict[str, Any]:
+    return {"kind": kind, "key": key, "due_at": DUE, "base_at": DUE, "payload": {}}
+
+
+def test_copied_rows_keep_their_values_json_included(database_url: str) -> None:
+    kind = f"copy-{uuid.uuid4().hex[:12]}"
+    rows = _rows(kind, 3, {"cart": {"items": [1, 2]}, "id": None})
+
+    assert _copied(database_url, kind, [], rows) == (True, ["after", "k001", "k002", "k003"])
+
+    async def payloads() -> list[Any]:
+        db = Database(database_url)
+        try:
+            async with db.transaction() as session:
+                found = await session.scalars(
+                    select(Timer.payload).where(Timer.kind == kind, Timer.key != "after")
+                )
+                return list(found)
+        finally:
+            await db.close()
+
+    assert asyncio.run(payloads()) == [{"cart": {"items": [1, 2]}, "id": None}] * 3
+
+
+def test_a_copy_with_a_conflicting_row_writes_none_and_the_transaction_goes_on(
+    database_url: str,
+) -> None:
+    kind = f"copy-{uuid.uuid4().hex[:12]}"
+    rows = _rows(kind, 3, {})
+
+    copied, keys = _copied(database_url, kind, ["k002"], rows)
+
+    assert not copied
+    assert keys == ["after", "k002"], "none of the copy's rows, and what came before and after"
