@@ -40,6 +40,11 @@ ENROLLED = "enrolled"
 # cuts its fetches.
 BEGUN_PER_MESSAGE = 1000
 BEGUN_MAX_BYTES = 512 * 1024
+# Enrolments begun together from which they are copied rather than inserted: a
+# COPY goes in a savepoint of its own and takes three round trips, and a
+# transaction of more than 64 subtransactions (an event batch enrolling its
+# people one at a time) would slow every snapshot PostgreSQL takes meanwhile.
+COPIED_FROM = 100
 # A batch's triggers already decided, and its people's earlier enrolments:
 # each looked up by its own key (LATERAL: one index probe per trigger or
 # person), on the index that leads with it (the trigger's, the person's). The
@@ -144,11 +149,11 @@ async def enrol(
 
 
 async def _insert_accepted(session: AsyncSession, accepted: list[dict[str, Any]]) -> None:
-    """The enrolments begun, by COPY (README, figure 10). Should any of them
+    """The enrolments begun: many by COPY (README, figure 10). Should any of them
     conflict (a concurrent decision enrolled that person under that key, or
     decided that trigger, first), none is copied, and each is inserted unless it
     conflicts: those are refused as already enrolled."""
-    if await copy_new_rows(session, Enrolment, accepted):
+    if len(accepted) >= COPIED_FROM and await copy_new_rows(session, Enrolment, accepted):
         return
     inserted = set(
         await session.scalars(

@@ -1,7 +1,9 @@
 """Two decisions enrolling one person at once, each before the other commits
 (callers serialise a person's decisions; `enrol` itself must still hold): the
 database admits one running enrolment, and the decision that loses records
-its attempt as refused (already enrolled) and tells the provider nothing."""
+that person's attempt as refused (already enrolled) and tells the provider
+nothing of it, whether its enrolments are inserted (a few) or copied (many:
+the copy then conflicts as a whole, and the others are still enrolled)."""
 
 from __future__ import annotations
 
@@ -14,14 +16,14 @@ import pytest
 from sqlalchemy import text
 
 from service.flows.definitions import TriggerKind
-from service.flows.enrolments import Candidate, Cause, Decision, enrol
+from service.flows.enrolments import COPIED_FROM, Candidate, Cause, Decision, enrol
 from service.flows.triggers import load_flows
 from service.storage.database import Database
 from tests.harness import own_database
 from tests.service.flows.engine import BEGUN, enrolments, outbox_rows, register
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
-_WAITING_ON_A_ROW = text(
+_WAITING_ON_A_LOCK = text(
     "SELECT count(*) FROM pg_stat_activity"
     " WHERE datname = current_database() AND wait_event_type = 'Lock'"
 )
@@ -33,43 +35,51 @@ def race_db(database_url: str) -> Iterator[str]:
         yield url
 
 
-def test_the_decision_that_loses_a_race_records_a_refusal_and_sends_nothing(
-    race_db: str,
+async def _person(db: Database, label: str) -> tuple[uuid.UUID, str]:
+    email = f"{label}-{uuid.uuid4().hex[:8]}@example.com"
+    return await register(db, email, T0, consent=False), email  # no welcome of its own
+
+
+def _candidate(person: tuple[uuid.UUID, str], ref: str) -> Candidate:
+    contact_id, email = person
+    return Candidate(contact_id, email, False, True, ref, Cause(TriggerKind.EVENT, ref, T0))
+
+
+@pytest.mark.parametrize("others", [0, COPIED_FROM - 1], ids=["inserted", "copied"])
+def test_the_decision_that_loses_a_race_refuses_that_person_and_sends_nothing_of_it(
+    race_db: str, others: int
 ) -> None:
-    async def go() -> tuple[Decision, Decision]:
+    async def go() -> tuple[Decision, list[Decision]]:
         db = Database(race_db)
         try:
-            email = f"race-{uuid.uuid4().hex[:8]}@example.com"
-            contact_id = await register(db, email, T0, consent=False)  # no welcome of its own
+            tag = uuid.uuid4().hex[:8]  # the triggers of this run's decisions
+            shared = await _person(db, "race")
+            rest = [await _person(db, "other") for _ in range(others)]
             async with db.transaction() as session:
                 welcome = next(f for f in await load_flows(session) if f.id == "welcome")
-
-            def candidate(ref: str) -> Candidate:
-                cause = Cause(TriggerKind.EVENT, ref, T0)
-                return Candidate(contact_id, email, False, True, f"race:{ref}", cause)
-
-            first_decided = asyncio.Event()
-            release = asyncio.Event()
+            first_decided, release = asyncio.Event(), asyncio.Event()
 
             async def first() -> Decision:
                 async with db.transaction() as session:
-                    [decision] = await enrol(session, welcome, [candidate("a")], T0)
+                    [decision] = await enrol(
+                        session, welcome, [_candidate(shared, f"race:a:{tag}")], T0
+                    )
                     first_decided.set()
                     await release.wait()
                 return decision
 
-            async def second() -> Decision:
+            async def second() -> list[Decision]:
                 await first_decided.wait()
+                batch = [_candidate(p, f"race:b:{p[1]}") for p in [shared, *rest]]
                 async with db.transaction() as session:
-                    [decision] = await enrol(session, welcome, [candidate("b")], T0)
-                return decision
+                    return await enrol(session, welcome, batch, T0)
 
             async def commit_first_once_second_waits() -> None:
                 await first_decided.wait()
                 async with asyncio.timeout(30):
                     while True:
                         async with db.transaction() as session:
-                            if await session.scalar(_WAITING_ON_A_ROW):
+                            if await session.scalar(_WAITING_ON_A_LOCK):
                                 break
                         await asyncio.sleep(0.02)
                 release.set()
@@ -77,15 +87,22 @@ def test_the_decision_that_loses_a_race_records_a_refusal_and_sends_nothing(
             a, b, _ = await asyncio.gather(first(), second(), commit_first_once_second_waits())
             stored = [
                 (e.trigger_ref, e.state, e.rejection_reason)
-                for e in await enrolments(db, email, "welcome")
+                for e in await enrolments(db, shared[1], "welcome")
                 if e.trigger_ref.startswith("race:")
             ]
             assert sorted(stored) == [
-                ("race:a", "ACTIVE", None),
-                ("race:b", "REJECTED", "already_enrolled"),
+                (f"race:a:{tag}", "ACTIVE", None),
+                (f"race:b:{shared[1]}", "REJECTED", "already_enrolled"),
             ]
-            begun = await outbox_rows(db, email, BEGUN)
+            begun = await outbox_rows(db, shared[1], BEGUN)
             assert [row.payload.enrolment_id for row in begun] == [str(a.enrolment_id)]
+            for _, email in rest:
+                [other] = [
+                    e
+                    for e in await enrolments(db, email, "welcome")
+                    if e.trigger_ref.startswith("race:")
+                ]
+                assert (other.state, len(await outbox_rows(db, email, BEGUN))) == ("ACTIVE", 1)
             return a, b
         finally:
             await db.close()
@@ -93,4 +110,6 @@ def test_the_decision_that_loses_a_race_records_a_refusal_and_sends_nothing(
     a, b = asyncio.run(go())
 
     assert a.enrolled and a.reason is None
-    assert not b.enrolled and b.reason == "already_enrolled"
+    refused = [d for d in b if not d.enrolled]
+    assert [(d.contact_id, d.reason) for d in refused] == [(a.contact_id, "already_enrolled")]
+    assert len(b) == others + 1
