@@ -269,47 +269,52 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
 
 
 async def _note_first_message(b: Bench, engine: AsyncEngine, began_wall: float) -> None:
-    """When the restock's first message of beginnings was decided (its batch's time)
-    and published by the relay: the start of the pipeline before the first call."""
+    """When the restock's first message of beginnings was decided (its batch's time),
+    and when the relay published the first twelve: the start of the pipeline, before
+    the first calls."""
     async with engine.connect() as connection:
-        decided, published = (
+        rows = (
             await connection.execute(
                 text(
-                    "SELECT extract(epoch FROM min(created_at)), extract(epoch FROM"
-                    " min(published_at)) FROM marketing_outbox WHERE kind = :kind"
-                    " AND created_at >= to_timestamp(:began)"
+                    "SELECT extract(epoch FROM created_at), extract(epoch FROM published_at)"
+                    " FROM marketing_outbox WHERE kind = :kind"
+                    " AND created_at >= to_timestamp(:began) ORDER BY published_at"
                 ),
                 {"kind": kinds.name(bus_pb2.KIND_ENROLMENTS_BEGUN), "began": began_wall},
             )
-        ).one()
-    if decided is not None and published is not None:
+        ).all()
+    decided = [float(d) for d, _ in rows]
+    published = [float(p) - began_wall for _, p in rows if p is not None]
+    if decided and published:
         b.note(
-            f"first message of beginnings: its batch began at {float(decided) - began_wall:.2f} s,"
-            f" published at {float(published) - began_wall:.2f} s"
+            f"first message of beginnings: its batch began at {min(decided) - began_wall:.2f} s;"
+            f" the first 12 published at (s): {', '.join(f'{p:.2f}' for p in published[:12])}"
         )
 
 
 async def _note_calls(b: Bench, sandbox: SandboxApi, began_wall: float, per_call: int) -> None:
-    """When the provider's calls came (from the restock): how many in each second,
-    and its refusals."""
+    """When the provider's bulk calls came: how many in each second of the clock (the
+    provider's windows; the restock's second is 0) and how far into its second the
+    restock came; the first ones, any not full, any other calls, and refusals."""
     recorded = await sandbox.requests()
-    stamps = [r["received_s"] for r in recorded]
-    refused = await sandbox.throttled_total()
     jobs = [r for r in recorded if r["endpoint"] == EVENTS_JOBS]
+    stamps = sorted(r["received_s"] for r in jobs)
     others = Counter(r["endpoint"] for r in recorded if r["endpoint"] != EVENTS_JOBS)
+    refused = await sandbox.throttled_total()
     part_full = [
         (round(r["received_s"] - began_wall, 2), len(_entries(r["body"])))
         for r in jobs
         if len(_entries(r["body"])) != per_call
     ]
-    per_second = Counter(int(at - began_wall) for at in stamps)
+    per_second = Counter(int(at) - int(began_wall) for at in stamps)
     seconds = range(min(per_second, default=0), max(per_second, default=-1) + 1)
-    first = ", ".join(f"{at - began_wall:.2f}" for at in sorted(stamps)[:12])
+    first = ", ".join(f"{at - began_wall:.2f}" for at in stamps[:12])
     b.note(
-        f"provider calls: {len(stamps)}, {refused} refused (429); per second from the "
-        f"restock: {' '.join(f'{s}:{per_second[s]}' for s in seconds)}; the first 12 "
-        f"at (s): {first}; calls of other than {per_call:,} profiles (at s, profiles): "
-        f"{part_full}; other calls: {dict(others)}"
+        f"bulk calls: {len(stamps)}, {refused} refused (429); the restock came "
+        f"{began_wall % 1:.2f} s into a second of the clock; calls per second of the clock "
+        f"from the restock's: {' '.join(f'{s}:{per_second[s]}' for s in seconds)}; the first "
+        f"12 at (s from the restock): {first}; calls of other than {per_call:,} profiles "
+        f"(at s, profiles): {part_full}; other calls: {dict(others)}"
     )
 
 
