@@ -41,7 +41,8 @@ ENROLLED = "enrolled"
 BEGUN_PER_MESSAGE = 1000
 BEGUN_MAX_BYTES = 512 * 1024
 # Enrolments begun together from which they are copied rather than inserted: a
-# COPY goes in a savepoint of its own and takes three round trips, and a
+# COPY goes in a savepoint of its own and takes four round trips (the savepoint,
+# the copy's start and its data, the release) where an INSERT takes one, and a
 # transaction of more than 64 subtransactions (an event batch enrolling its
 # people one at a time) would slow every snapshot PostgreSQL takes meanwhile.
 COPIED_FROM = 100

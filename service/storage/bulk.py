@@ -1,5 +1,6 @@
 """Many rows written by one statement whose parameters are one array per column
-(`INSERT ... SELECT ... FROM unnest(...)`, `UPDATE ... FROM unnest(...)`).
+(`INSERT ... SELECT ... FROM unnest(...)`, `UPDATE ... FROM unnest(...)`), or
+copied (`copy_new_rows`: a binary COPY, for the largest batches of new rows).
 
 As an executemany, a batch of 2,000 rows is 2,000 parameter sets that SQLAlchemy
 processes and PostgreSQL executes one by one; measured on the waitlist's
@@ -82,12 +83,14 @@ def _bound_once(column: Any, value: Any) -> Any:
 async def copy_new_rows(
     session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
 ) -> bool:
-    """`rows` (each with the same keys, every column without a server default
-    given) written by one binary COPY, in a savepoint of the session's
-    transaction: True once they are. False, with none of them written, when
-    any breaks a constraint (a unique key a concurrent transaction took, a
-    contact erased meanwhile): the caller then writes them by `insert_rows`,
-    which says which and why as SQLAlchemy does.
+    """`rows` (each with the same keys, and every column whose default is
+    SQLAlchemy's, not the server's, given: ids) written by one binary COPY, in a
+    savepoint of the session's transaction: True once they are. False, with none
+    of them written and the transaction going on, when any breaks a constraint (a
+    unique key a concurrent transaction took, a contact erased meanwhile): the
+    caller then writes them by `insert_rows`, which says which and why as
+    SQLAlchemy does. Values go as they are: no SQLAlchemy type processing but
+    JSONB's (the engine's own serializer).
 
     For the many rows of one decision: PostgreSQL spends about a fifth less on
     a row it is sent by COPY than on one an INSERT unnests from arrays, and the
@@ -104,9 +107,10 @@ async def copy_new_rows(
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
     try:
-        # The driver's own savepoint (within the transaction it was told to begin):
-        # SQLAlchemy's begin_nested would not emit one until it ran a statement.
-        async with driver.transaction():
+        # The connection's savepoint, emitted at once (it also begins the
+        # transaction when the COPY is its first statement); the session's
+        # begin_nested would emit nothing until the session ran a statement.
+        async with connection.begin_nested():
             await driver.copy_records_to_table(
                 model.__tablename__, columns=columns, records=records
             )

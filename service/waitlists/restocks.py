@@ -78,7 +78,8 @@ def _range_of(rule: str) -> TextClause:
     there are: the last by a backward scan of their index, the count by a scan of
     them alone. (A count over a window of them all, sorted for the last one, built
     a store of 100,000 rows on disk: 60 ms of the restock's reply, where the flow
-    worker begins notifying once the restock commits.)"""
+    worker begins notifying once the restock commits.) The count's `s` is its own
+    scan's, as `rule` names it."""
     return text(
         f"""
         SELECT s.created_at, s.id,
@@ -92,8 +93,10 @@ def _range_of(rule: str) -> TextClause:
 
 # A range: the last of it and how many.
 _RANGE = _range_of(f"{_answered_by(':product', ':variant')} AND {_NOT_ANSWERED_YET}")
-# The same when no range of the product is open (and none can open meanwhile: the
-# product's lock): nobody to pass over, so no look at the open ranges for each one.
+# The same when no range of the product is open: nobody to pass over, so no look at
+# the open ranges for each one. None can open meanwhile (only a restock opens one,
+# under the product's lock), and each statement reads what was committed before it
+# began (READ COMMITTED), so the range a restock before this one opened is seen.
 _RANGE_NONE_OPEN = _range_of(_answered_by(":product", ":variant"))
 _ANY_OPEN = text(
     "SELECT EXISTS (SELECT 1 FROM marketing_restock WHERE product_id = :product"

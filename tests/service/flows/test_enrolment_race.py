@@ -1,9 +1,11 @@
-"""Two decisions enrolling one person at once, each before the other commits
-(callers serialise a person's decisions; `enrol` itself must still hold): the
-database admits one running enrolment, and the decision that loses records
-that person's attempt as refused (already enrolled) and tells the provider
-nothing of it, whether its enrolments are inserted (a few) or copied (many:
-the copy then conflicts as a whole, and the others are still enrolled)."""
+"""How a decision writes its enrolments: a few inserted, many copied, each with
+every field it was decided with. And two decisions enrolling one person at once,
+each before the other commits (callers serialise a person's decisions; `enrol`
+itself must still hold): the database admits one running enrolment, and the
+decision that loses records that person's attempt as refused (already
+enrolled) and tells the provider nothing of it, whether its enrolments are
+inserted or copied (the copy then conflicts as a whole, and the others are
+still enrolled)."""
 
 from __future__ import annotations
 
@@ -11,13 +13,16 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from service.flows import enrolments as enrolments_module
 from service.flows.definitions import TriggerKind
 from service.flows.enrolments import COPIED_FROM, Candidate, Cause, Decision, enrol
 from service.flows.triggers import load_flows
+from service.storage.bulk import copy_new_rows
 from service.storage.database import Database
 from tests.harness import own_database
 from tests.service.flows.engine import BEGUN, enrolments, outbox_rows, register
@@ -35,6 +40,19 @@ def race_db(database_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def copies(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """What each COPY of enrolments answered (True: copied), in order."""
+    answered: list[bool] = []
+
+    async def recorded(*args: Any) -> bool:
+        answered.append(await copy_new_rows(*args))
+        return answered[-1]
+
+    monkeypatch.setattr(enrolments_module, "copy_new_rows", recorded)
+    return answered
+
+
 async def _person(db: Database, label: str) -> tuple[uuid.UUID, str]:
     email = f"{label}-{uuid.uuid4().hex[:8]}@example.com"
     return await register(db, email, T0, consent=False), email  # no welcome of its own
@@ -47,7 +65,7 @@ def _candidate(person: tuple[uuid.UUID, str], ref: str) -> Candidate:
 
 @pytest.mark.parametrize("others", [0, COPIED_FROM - 1], ids=["inserted", "copied"])
 def test_the_decision_that_loses_a_race_refuses_that_person_and_sends_nothing_of_it(
-    race_db: str, others: int
+    race_db: str, copies: list[bool], others: int
 ) -> None:
     async def go() -> tuple[Decision, list[Decision]]:
         db = Database(race_db)
@@ -113,3 +131,48 @@ def test_the_decision_that_loses_a_race_refuses_that_person_and_sends_nothing_of
     refused = [d for d in b if not d.enrolled]
     assert [(d.contact_id, d.reason) for d in refused] == [(a.contact_id, "already_enrolled")]
     assert len(b) == others + 1
+    assert copies == ([] if others == 0 else [False]), "copied, refused as a whole"
+
+
+def test_copied_enrolments_keep_every_field_they_were_decided_with(
+    race_db: str, copies: list[bool]
+) -> None:
+    async def go() -> list[tuple[Any, ...]]:
+        db = Database(race_db)
+        try:
+            people = [await _person(db, "copied") for _ in range(COPIED_FROM)]
+            async with db.transaction() as session:
+                flow = next(f for f in await load_flows(session) if f.id == "post-purchase")
+                order = {"order": {"order_id": "o-1", "lines": [{"sku": "mug", "price": 9.5}]}}
+                batch = [
+                    Candidate(contact_id, email, False, True, f"copied:{email}", cause, order)
+                    for contact_id, email in people
+                    for cause in [Cause(TriggerKind.EVENT, f"ev-{email}", T0)]
+                ]
+                decided = await enrol(session, flow, batch, T0)
+            assert all(d.enrolled for d in decided)
+            found = []
+            for contact_id, email in people:
+                [e] = await enrolments(db, email, "post-purchase")
+                assert len(await outbox_rows(db, email, BEGUN)) == 1
+                found.append(
+                    (
+                        e.contact_id == contact_id,
+                        e.trigger_ref == f"copied:{email}",
+                        *(e.state, e.entry_key, e.cause_kind, e.cause_time, e.context),
+                        *(e.created_at, e.ended_at, e.exit_reason, e.rejection_reason),
+                    )
+                )
+            return found
+        finally:
+            await db.close()
+
+    found = asyncio.run(go())
+
+    assert copies == [True]
+    order = {"order": {"order_id": "o-1", "lines": [{"sku": "mug", "price": 9.5}]}}
+    assert (
+        found
+        == [(True, True, "ACTIVE", "o-1", TriggerKind.EVENT.value, T0, order, T0, None, None, None)]
+        * COPIED_FROM
+    )

@@ -6,6 +6,7 @@ the timers' table."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -154,3 +155,27 @@ def test_a_copy_with_a_conflicting_row_writes_none_and_the_transaction_goes_on(
 
     assert not copied
     assert keys == ["after", "k002"], "none of the copy's rows, and what came before and after"
+
+
+def test_a_copy_goes_with_its_transaction_when_that_rolls_back(database_url: str) -> None:
+    """Also when the COPY is the transaction's first statement: it is the
+    transaction's savepoint, never a transaction of its own."""
+    kind = f"copy-{uuid.uuid4().hex[:12]}"
+
+    async def go() -> list[str]:
+        db = Database(database_url)
+        try:
+            with contextlib.suppress(_Undone):
+                async with db.transaction() as session:
+                    assert await copy_new_rows(session, Timer, _rows(kind, 3, {}))
+                    raise _Undone
+            async with db.transaction() as session:
+                return list(await session.scalars(select(Timer.key).where(Timer.kind == kind)))
+        finally:
+            await db.close()
+
+    assert asyncio.run(go()) == []
+
+
+class _Undone(Exception):
+    """What makes a test's transaction roll back."""
