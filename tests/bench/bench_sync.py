@@ -64,6 +64,11 @@ FROM marketing_contact
 WHERE email LIKE 'shopper.%@sync.example.com' AND NOT email_opt_in
   AND abs(hashtext(email)) % 11 = 0
 """
+_OUTBOX_USED = """
+SELECT setval(pg_get_serial_sequence('marketing_outbox', 'seq'),
+              greatest(coalesce(pg_sequence_last_value(
+                  pg_get_serial_sequence('marketing_outbox', 'seq')), 0), 1))
+"""
 _COUNTS = """
 SELECT count(*) AS total,
        count(*) FILTER (WHERE s.email_sha256 IS NOT NULL) AS suppressed,
@@ -92,6 +97,13 @@ async def generate(database_url: str, contacts: int) -> Mapping[str, int]:
                 await connection.execute(text(_GENERATE), {"contacts": contacts})
                 await connection.execute(text(_NEWSLETTER))
                 await connection.execute(text(_SUPPRESS))
+            # A deployed service has handed out outbox sequences, and a chunk then
+            # carries the newest (`outbox_watermark`): the dispatcher reads every
+            # person's fences before sending (sync_stage.not_newer_at_provider). A
+            # database that never wrote an outbox row skips that, and a sync begun 45 s
+            # into a minute measured so used 32 to 33 CPU-seconds of the dispatcher and
+            # 220 to 230 MB at most, against 37.6 and 249 MB with the fences read.
+            await connection.execute(text(_OUTBOX_USED))
         # Committed (begin, not connect): statistics an ANALYZE gathers in a
         # transaction rolled back are lost, and the planner would guess.
         async with engine.begin() as connection:
