@@ -24,7 +24,7 @@ from service.flows.enrolments import COPIED_FROM, Candidate, Cause, Decision, en
 from service.flows.triggers import load_flows
 from service.storage.bulk import copy_new_rows
 from service.storage.database import Database
-from tests.harness import own_database
+from tests.harness import eventually, own_database
 from tests.service.flows.engine import BEGUN, enrolments, outbox_rows, register
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -92,14 +92,13 @@ def test_the_decision_that_loses_a_race_refuses_that_person_and_sends_nothing_of
                 async with db.transaction() as session:
                     return await enrol(session, welcome, batch, T0)
 
+            async def waiting_on_a_lock() -> int:
+                async with db.transaction() as session:
+                    return int(await session.scalar(_WAITING_ON_A_LOCK) or 0)
+
             async def commit_first_once_second_waits() -> None:
                 await first_decided.wait()
-                async with asyncio.timeout(30):
-                    while True:
-                        async with db.transaction() as session:
-                            if await session.scalar(_WAITING_ON_A_LOCK):
-                                break
-                        await asyncio.sleep(0.02)
+                await eventually(waiting_on_a_lock)
                 release.set()
 
             a, b, _ = await asyncio.gather(first(), second(), commit_first_once_second_waits())
