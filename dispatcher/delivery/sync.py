@@ -187,19 +187,16 @@ class SyncWorker(ChunkStage):
         consent: list[tuple[str, bytes]] = []
         done: list[Chunk] = []
         for chunk in chunks:
-            states = [
-                p.consent_message
-                for p in chunk.people
-                if p.pending and p.consent_message is not None
-            ]
+            states = [p.consent_bytes for p in chunk.people if p.pending and p.consent_bytes]
             if not states:
                 done.append(chunk)
                 continue
             stage = bus_pb2.ContactSyncConsent(
-                imported=result_of(chunk), outbox_sequence=chunk.outbox_sequence, people=states
+                imported=result_of(chunk), outbox_sequence=chunk.outbox_sequence
             )
-            for state in stage.people:  # (copies) the calls need no contact id: half the bytes
-                state.ClearField("contact_id")
+            people = stage.people
+            for state in states:
+                people.add().MergeFromString(state)
             msg_id = f"{chunk.sync_id}:{chunk.sequence}{CONSENT_MSG_ID_SUFFIX}"
             consent.append((msg_id, stage.SerializeToString()))
         if consent:
@@ -266,8 +263,19 @@ def _person(chunk: Chunk, synced: bus_pb2.SyncedContact) -> Person:
         contact = ImportContact(translate.contact_profile(synced.profile))
     except ValueError as exc:  # custom properties that are not JSON
         return Person(chunk, email, failure=f"unreadable contact: {exc}"[:MAX_REASON])
-    consent = synced.consent if synced.HasField("consent") else None
-    return Person(chunk, email, contact, consent_message=consent)
+    return Person(chunk, email, contact, consent_bytes=_consent_bytes(synced))
+
+
+def _consent_bytes(synced: bus_pb2.SyncedContact) -> bytes | None:
+    """The person's consent state as the consent stage takes it, encoded. (Bytes,
+    not the message: a part of a parsed message keeps all of it alive, upb
+    allocating it in one arena, and a chunk's people wait seconds for their
+    job. Held so, the import stage's 40 chunks took some 25 MB less.)"""
+    if not synced.HasField("consent"):
+        return None
+    state = synced.consent
+    state.ClearField("contact_id")  # the calls need none: half the bytes
+    return state.SerializeToString()
 
 
 def _finished(status: ImportStatus, members: list[Person]) -> None:

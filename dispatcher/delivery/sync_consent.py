@@ -75,7 +75,11 @@ class SyncConsentWorker(ChunkStage):
         except Exception:
             log.error("an unreadable sync consent stage (%d bytes) dropped", len(msg.data))
             return None
-        imported = message.imported
+        # A copy: a part of a parsed message keeps the whole message alive (upb
+        # allocates it in one arena), and the chunk is held until its calls are
+        # done. 0.6 MB a chunk of a thousand people became 0.27 MB.
+        imported = bus_pb2.ContactSyncChunkResult()
+        imported.CopyFrom(message.imported)
         chunk = Chunk(
             msg, imported.sync_id, imported.sequence, message.outbox_sequence, imported=imported
         )

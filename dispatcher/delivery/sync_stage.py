@@ -77,8 +77,9 @@ class Person:
     email: str  # as the service normalised it
     # The import stage's: None when unreadable (failed as it arrived).
     contact: ImportContact | None = None
-    # The import stage's: the consent state as the chunk carried it, handed on.
-    consent_message: bus_pb2.ConsentState | None = None
+    # The import stage's: the consent state as the chunk carried it (encoded,
+    # without the contact id), handed on.
+    consent_bytes: bytes | None = None
     # The consent stage's.
     consent: ConsentState | None = None
     failure: str = ""  # refused, by the import or a consent call

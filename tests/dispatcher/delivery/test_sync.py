@@ -25,7 +25,7 @@ from nats.js import JetStreamContext
 
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.delivery.keepalive import keepalive_every, set_ack_wait
-from dispatcher.delivery.sync import Polling, SyncWorker
+from dispatcher.delivery.sync import Polling, SyncWorker, _consent_bytes
 from dispatcher.delivery.sync_consent import SyncConsentWorker
 from dispatcher.delivery.sync_stage import StageSettings
 from dispatcher.main import SyncStages
@@ -222,6 +222,21 @@ def test_chunks_are_imported_their_consent_sent_and_reported_then_acked(
         assert (info.num_pending, info.num_ack_pending) == (0, 0), "every chunk acked"
 
     _run(own_nats, sandbox, body)
+
+
+def test_a_persons_consent_is_handed_on_as_the_chunk_carried_it_without_the_contact_id() -> None:
+    synced = _contact("ada@example.com", consent=True)
+    synced.consent.contact_id = synced.profile.contact_id
+    synced.consent.newsletter_member = True
+
+    handed_on = bus_pb2.ConsentState.FromString(_consent_bytes(synced) or b"")
+
+    expected = bus_pb2.ConsentState()
+    expected.CopyFrom(synced.consent)
+    expected.ClearField("contact_id")
+    assert handed_on == expected
+    assert handed_on.email == "ada@example.com" and handed_on.newsletter_member
+    assert _consent_bytes(_contact("bob@example.com", consent=None)) is None
 
 
 def test_chunks_of_a_thousand_are_packed_into_jobs_of_ten_thousand(
