@@ -187,7 +187,9 @@ class SyncWorker(ChunkStage):
         consent: list[tuple[str, bytes]] = []
         done: list[Chunk] = []
         for chunk in chunks:
-            states = [p.consent_bytes for p in chunk.people if p.pending and p.consent_bytes]
+            states = [
+                p.consent_bytes for p in chunk.people if p.pending and p.consent_bytes is not None
+            ]
             if not states:
                 done.append(chunk)
                 continue
