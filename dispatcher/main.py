@@ -194,6 +194,7 @@ class Dispatcher:
                 self.provider.limits,
                 margin_s=s.budget_margin_s,
                 skew_s=min(s.budget_skew_s, s.budget_margin_s),
+                provider_skew_s=s.budget_provider_skew_s,
                 epoch=self._epoch,
                 sleep=self._sleep,
             )

@@ -30,6 +30,10 @@ DATA_DIR = Path(".data")
 DATABASE_NAME = "marketing"
 NATS_PORT = 4222
 SANDBOX_ADDRESS = "127.0.0.1:8090"
+# How far the dispatcher takes the provider's clock to be from its own where the provider
+# counts its windows by the clock (MARKETING_BUDGET_PROVIDER_SKEW_S; 50 ms for Klaviyo
+# itself): a sandbox on this machine reads the dispatcher's own clock, so a rounding's.
+LOCAL_SANDBOX_SKEW_S = 0.005
 DEV_AUTH_FILE = DATA_DIR / "auth.toml"
 DEV_PREFERENCES_KEY = DATA_DIR / "preferences.key"
 BIN = Path(sys.executable).parent
@@ -96,6 +100,17 @@ def sandbox_provider(env: dict[str, str]) -> str | None:
     return None if provider == "klaviyo" and env.get("KLAVIYO_API_KEY") else "klaviyo"
 
 
+def use_local_sandbox(env: dict[str, str], sandbox: str) -> str:
+    """`env` set for the processes to use `sandbox` on this machine (unless told
+    otherwise); where it listens."""
+    if sandbox == "klaviyo":
+        env["MARKETING_PROVIDER"] = "sandbox"
+    address = env.setdefault("MARKETING_SANDBOX_ADDRESS", SANDBOX_ADDRESS)
+    env.setdefault("MARKETING_SANDBOX_URL", f"http://{address}")
+    env.setdefault("MARKETING_BUDGET_PROVIDER_SKEW_S", str(LOCAL_SANDBOX_SKEW_S))
+    return address
+
+
 def first_call(env: dict[str, str], token: str | None) -> str:
     address = env["MARKETING_GRPC_ADDRESS"]
     names = {"klaviyo": "Klaviyo", "activecampaign": "ActiveCampaign"}
@@ -156,10 +171,7 @@ def main() -> None:
         env["MARKETING_NATS_URL"] = f"nats://127.0.0.1:{NATS_PORT}"
     sandbox = sandbox_provider(env)
     if sandbox is not None:
-        if sandbox == "klaviyo":
-            env["MARKETING_PROVIDER"] = "sandbox"
-        address = env.setdefault("MARKETING_SANDBOX_ADDRESS", SANDBOX_ADDRESS)
-        env.setdefault("MARKETING_SANDBOX_URL", f"http://{address}")
+        address = use_local_sandbox(env, sandbox)
         command = [sys.executable, "-m", "dispatcher.sandbox", "--provider", sandbox]
         dependencies.append(subprocess.Popen(command, env=env))
         host, _, port = address.rpartition(":")

@@ -28,8 +28,9 @@ _ROUNDING_S = 1e-6
 # Calls reserved at one instant get stamps of their own a hair apart (see `next_stamp`),
 # which may put a stamp up to this far ahead of the clock without a wait for it.
 _TIE_S = 1e-5
-# How far the provider's clock may be from the replicas' where its windows are taken to
-# begin at whole multiples of their length (`RateWindow.clock_aligned`): both kept by NTP.
+# By default, how far the provider's clock may be from the replicas' where its windows are
+# taken to begin at whole multiples of their length (`RateWindow.clock_aligned`): both kept
+# by NTP. A deployment states its own (`DispatcherSettings.budget_provider_skew_s`).
 CLOCK_SKEW_S = 0.05
 # How long such windows are counted whatever their alignment after a 429 (which a count
 # by the clock should never meet): the assumption is tried again after this.
@@ -73,10 +74,10 @@ class Edge:
 
 
 @functools.cache
-def clock_edge(seconds: float) -> Edge:
+def clock_edge(seconds: float, skew_s: float = CLOCK_SKEW_S) -> Edge:
     """The edge of windows of `seconds` that begin at whole multiples of it on the
-    provider's clock, within CLOCK_SKEW_S of ours."""
-    return Edge(-CLOCK_SKEW_S, CLOCK_SKEW_S, seconds)
+    provider's clock, within `skew_s` of ours."""
+    return Edge(-skew_s, skew_s, seconds)
 
 
 def observed_edge(
@@ -153,22 +154,32 @@ class BucketLog:
         each is another's by a hair at least, so that an answer names its own call."""
         return max(now, math.nextafter(self.last, math.inf)) if self.stamps else now
 
-    def wait(self, now: float, limits: Sequence[Capacity], margin_s: float) -> float:
-        """Seconds until one more call fits every window (0: now) and no pause holds."""
+    def wait(
+        self,
+        now: float,
+        limits: Sequence[Capacity],
+        margin_s: float,
+        provider_skew_s: float = CLOCK_SKEW_S,
+    ) -> float:
+        """Seconds until one more call fits every window (0: now) and no pause holds.
+        `provider_skew_s`: how far the provider's clock may be from ours (`clock_edge`)."""
         stamp = self.next_stamp(now)
         fits = max(self.paused_until, self.last - _TIE_S)
         for capacity in limits:
-            fits = max(fits, self._fits_from(stamp, capacity, margin_s))
+            fits = max(fits, self._fits_from(stamp, capacity, margin_s, provider_skew_s))
         return max(0.0, fits - now)
 
-    def _fits_from(self, stamp: float, capacity: Capacity, margin_s: float) -> float:
+    def _fits_from(
+        self, stamp: float, capacity: Capacity, margin_s: float, provider_skew_s: float
+    ) -> float:
         """From when a call stamped `stamp` (or later) fits this window: as the provider
         counts it when its edge is known (`_fits_fixed`: told by its answers, or by the
         clock for a clock-aligned window no 429 has refuted lately), else whatever its
         alignment."""
         window = capacity.window
         if window.clock_aligned and stamp >= self.aligned_from:
-            return self._fits_fixed(stamp, capacity, margin_s, clock_edge(window.seconds))
+            on_the_clock = clock_edge(window.seconds, provider_skew_s)
+            return self._fits_fixed(stamp, capacity, margin_s, on_the_clock)
         edge = self.edge
         if edge is not None and edge.seconds == window.seconds:
             return self._fits_fixed(stamp, capacity, margin_s, edge)
@@ -225,11 +236,17 @@ class BucketLog:
         ]
 
     def call_wait(
-        self, now: float, limits: Sequence[Capacity], margin_s: float, *, paced: bool
+        self,
+        now: float,
+        limits: Sequence[Capacity],
+        margin_s: float,
+        *,
+        paced: bool,
+        provider_skew_s: float = CLOCK_SKEW_S,
     ) -> float:
         """`wait`, and with `paced` (a call carrying less than it could) the steady
         pace too."""
-        wait = self.wait(now, limits, margin_s)
+        wait = self.wait(now, limits, margin_s, provider_skew_s)
         return max(wait, self.paced_wait(now, limits)) if paced else wait
 
     def paced_wait(self, now: float, limits: Sequence[Capacity]) -> float:

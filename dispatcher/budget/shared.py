@@ -28,6 +28,7 @@ from nats.js.kv import KeyValue
 
 from dispatcher import metrics
 from dispatcher.budget.log import (
+    CLOCK_SKEW_S,
     REALIGN_AFTER_S,
     BucketLog,
     Capacity,
@@ -99,10 +100,15 @@ class SharedBudget:
         *,
         margin_s: float = DEFAULT_MARGIN_S,
         skew_s: float = DEFAULT_SKEW_S,
+        provider_skew_s: float = CLOCK_SKEW_S,
         epoch: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """`skew_s`: how far the replicas' clocks may differ; `provider_skew_s`: how far
+        the provider's may be from theirs, where its windows are counted by the clock
+        (`log.clock_edge`)."""
         self._kv, self._margin_s, self._skew_s = kv, margin_s, skew_s
+        self._provider_skew_s = provider_skew_s
         self._epoch, self._sleep = epoch, sleep
         self._account, self._limits = _key_safe(account), limits
         self._plans = _plans(self._account, limits, bulk=False)
@@ -160,8 +166,11 @@ class SharedBudget:
 
     def _wait(self, plan: _Plan, paced: bool) -> float:
         """Seconds until `plan`'s bucket has room, by the entry as last seen."""
-        return self._cached(plan.key).call_wait(
-            self._epoch(), plan.limits, self._margin_s, paced=paced
+        return self._call_wait(self._cached(plan.key), self._epoch(), plan, paced)
+
+    def _call_wait(self, state: BucketLog, now: float, plan: _Plan, paced: bool) -> float:
+        return state.call_wait(
+            now, plan.limits, self._margin_s, paced=paced, provider_skew_s=self._provider_skew_s
         )
 
     async def _reserve_all(
@@ -293,7 +302,7 @@ class SharedBudget:
         now, wait = self._epoch(), 0.0
         for plan in self._plans.get(operation, ()):
             state = await self._read(plan.key)
-            wait = max(wait, state.call_wait(now, plan.limits, self._margin_s, paced=paced))
+            wait = max(wait, self._call_wait(state, now, plan, paced))
         return wait
 
     async def _try_reserve(self, plan: _Plan, paced: bool) -> Stamp | float:
@@ -301,7 +310,7 @@ class SharedBudget:
         while True:
             state, revision = self._cached_entry(plan.key)
             now = self._epoch()
-            wait = state.call_wait(now, plan.limits, self._margin_s, paced=paced)
+            wait = self._call_wait(state, now, plan, paced)
             if wait > 0:
                 return wait
             stamp = state.next_stamp(now)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from service.devstack import LOCAL_SANDBOX_SKEW_S
+
 
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
@@ -39,6 +41,10 @@ class BenchConfig:
     timeout_s: float  # longest wait for any one phase to drain
     provider_seconds: float  # each drain at the provider's limits (whole minutes)
     provider_backlog_events: int  # Klaviyo: the backlog the replicas drain
+    # BENCH_PROVIDER_SKEW_S: the rate-limited replicas' MARKETING_BUDGET_PROVIDER_SKEW_S.
+    # Their sandboxes read the replicas' clock (devstack.LOCAL_SANDBOX_SKEW_S); 0.05 measures
+    # as the product's default for Klaviyo itself would count the sandbox's seconds.
+    provider_skew_s: float
     ac_backlog_events: int  # ActiveCampaign: one event per call, 5 calls/s
     unsubscribe_every_s: float  # unsubscribes while the backlog drains
     # ActiveCampaign: its whole account takes 5 requests/s and an unsubscribe makes three
@@ -80,6 +86,7 @@ class BenchConfig:
             timeout_s=_float("BENCH_TIMEOUT_S", 180.0),
             provider_seconds=_float("BENCH_PROVIDER_SECONDS", 120.0),
             provider_backlog_events=_int("BENCH_PROVIDER_BACKLOG", 1_000_000, scale, 10_000),
+            provider_skew_s=_float("BENCH_PROVIDER_SKEW_S", LOCAL_SANDBOX_SKEW_S),
             ac_backlog_events=_int("BENCH_AC_BACKLOG", 5_000, scale, 1_000),
             unsubscribe_every_s=_float("BENCH_UNSUBSCRIBE_EVERY_S", 0.5),
             ac_unsubscribe_every_s=_float("BENCH_AC_UNSUBSCRIBE_EVERY_S", 1.0),

@@ -195,7 +195,7 @@ def main() -> int:
     cfg = BenchConfig.from_env()
     started = time.perf_counter()
     print(f"marketing bench: {cfg}", flush=True)
-    with running_stack() as stack:
+    with running_stack(cfg.provider_skew_s) as stack:
         print(f"  stack up in {time.perf_counter() - started:.1f} s", flush=True)
         b = asyncio.run(_phases(cfg, stack))
     b.results["total_seconds"] = round(time.perf_counter() - started, 1)

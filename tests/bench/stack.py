@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.access.callers import ALL_METHODS, caller_table
-from service.devstack import nats_server_command
+from service.devstack import LOCAL_SANDBOX_SKEW_S, nats_server_command
 from service.storage import migrate
 from tests.bench.cpus import processes_mentioning, with_descendants
 from tests.bench.procs import Child
@@ -50,6 +50,8 @@ class Stack:
     helpers: list[Child] = field(default_factory=list)  # nats-server, sandboxes, echo server
     dispatcher: Child | None = None
     replicas: list[Child] = field(default_factory=list)
+    # The rate-limited replicas' MARKETING_BUDGET_PROVIDER_SKEW_S (BenchConfig.provider_skew_s).
+    provider_skew_s: float = LOCAL_SANDBOX_SKEW_S
     _dispatchers_started: int = field(default=0)
 
     def start_dispatcher(self) -> Child:
@@ -60,9 +62,11 @@ class Stack:
         return self.dispatcher
 
     def start_replicas(self, count: int, provider: str) -> list[Child]:
-        """`count` replicas delivering to `provider`'s sandbox with limits on."""
+        """`count` replicas delivering to `provider`'s sandbox with limits on (which
+        reads their clock: `provider_skew_s`)."""
         url = self.limited_sandboxes[provider]
-        self.replicas = [self._dispatcher(provider, url) for _ in range(count)]
+        skew = {"MARKETING_BUDGET_PROVIDER_SKEW_S": str(self.provider_skew_s)}
+        self.replicas = [self._dispatcher(provider, url, skew) for _ in range(count)]
         return self.replicas
 
     def wait_replicas_ready(self, timeout_s: float = 60.0) -> None:
@@ -74,9 +78,12 @@ class Stack:
             child.stop()
         self.replicas = []
 
-    def _dispatcher(self, provider: str, sandbox_url: str) -> Child:
+    def _dispatcher(
+        self, provider: str, sandbox_url: str, settings: dict[str, str] | None = None
+    ) -> Child:
         self._dispatchers_started += 1
         env = {
+            **(settings or {}),
             **self.base_env,
             "MARKETING_NATS_URL": self.nats_url,
             "MARKETING_PROVIDER": provider,
@@ -120,7 +127,7 @@ def _child(exits: contextlib.ExitStack, child: Child) -> Child:
 
 
 @contextlib.contextmanager
-def running_stack() -> Iterator[Stack]:
+def running_stack(provider_skew_s: float = LOCAL_SANDBOX_SKEW_S) -> Iterator[Stack]:
     with (
         tempfile.TemporaryDirectory(prefix="marketing-bench-") as tmp,
         contextlib.ExitStack() as exits,
@@ -210,6 +217,7 @@ def running_stack() -> Iterator[Stack]:
             _exits=exits,
             limited_sandboxes=limited,
             helpers=helpers,
+            provider_skew_s=provider_skew_s,
             webhook_address=f"127.0.0.1:{free_port()}",
             webhook_secret=secrets.token_urlsafe(24),
             preferences_url=f"http://127.0.0.1:{preferences_port}",

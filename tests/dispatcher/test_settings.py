@@ -10,6 +10,7 @@ import pytest
 from marketing_runtime import topology
 from pydantic import ValidationError
 
+from dispatcher.budget.log import CLOCK_SKEW_S
 from dispatcher.main import build_provider
 from dispatcher.providers.activecampaign import ActiveCampaignClient
 from dispatcher.providers.base import Provider
@@ -104,3 +105,25 @@ def test_the_endpoint_is_the_accounts_or_the_sandboxes(monkeypatch: pytest.Monke
     assert real.event_tracking() == ("https://trackcmp.net/event", "1234", "event-key")
     assert sandbox.api_endpoint() == ("http://127.0.0.1:9", "sandbox-key")
     assert sandbox.event_tracking()[0] == "http://127.0.0.1:9/event"
+
+
+# --- the provider's clock -------------------------------------------------------------------
+
+
+def test_the_providers_clock_skew_is_klaviyos_unless_stated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MARKETING_BUDGET_PROVIDER_SKEW_S", raising=False)
+    assert DispatcherSettings().budget_provider_skew_s == CLOCK_SKEW_S
+    monkeypatch.setenv("MARKETING_BUDGET_PROVIDER_SKEW_S", "0.005")
+    assert DispatcherSettings().budget_provider_skew_s == 0.005
+
+
+@pytest.mark.parametrize("skew", ["-0.01", "0.25", "1"])
+def test_a_skew_no_edge_of_a_second_can_hold_is_refused(
+    monkeypatch: pytest.MonkeyPatch, skew: str
+) -> None:
+    """An edge known within a skew either way must be narrower than half a window."""
+    monkeypatch.setenv("MARKETING_BUDGET_PROVIDER_SKEW_S", skew)
+    with pytest.raises(ValidationError, match="budget_provider_skew_s"):
+        DispatcherSettings()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.devstack import first_call, sandbox_provider
+from service.devstack import LOCAL_SANDBOX_SKEW_S, first_call, sandbox_provider, use_local_sandbox
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,20 @@ def test_the_first_call_names_the_sandbox_in_use() -> None:
     assert "the ActiveCampaign sandbox at http://127.0.0.1:8090" in on_ac
     assert "the Klaviyo sandbox at http://127.0.0.1:8090" in on_klaviyo
     assert "delivering to Klaviyo." in real
+
+
+def test_a_local_sandbox_is_counted_on_the_dispatchers_own_clock() -> None:
+    """The sandbox on this machine reads the dispatcher's clock: its seconds are taken
+    to begin within a rounding of the dispatcher's (not Klaviyo's 50 ms), unless stated."""
+    env = {"MARKETING_PROVIDER": "klaviyo"}
+    assert use_local_sandbox(env, "klaviyo") == "127.0.0.1:8090"
+    assert env == {
+        "MARKETING_PROVIDER": "sandbox",
+        "MARKETING_SANDBOX_ADDRESS": "127.0.0.1:8090",
+        "MARKETING_SANDBOX_URL": "http://127.0.0.1:8090",
+        "MARKETING_BUDGET_PROVIDER_SKEW_S": str(LOCAL_SANDBOX_SKEW_S),
+    }
+    stated = {"MARKETING_BUDGET_PROVIDER_SKEW_S": "0.05", "MARKETING_SANDBOX_ADDRESS": "h:1"}
+    assert use_local_sandbox(stated, "activecampaign") == "h:1"
+    assert stated["MARKETING_BUDGET_PROVIDER_SKEW_S"] == "0.05"
+    assert "MARKETING_PROVIDER" not in stated

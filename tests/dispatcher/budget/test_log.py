@@ -25,6 +25,8 @@ from dispatcher.providers.base import RateBucket, RateWindow
 from tests.dispatcher.budget.helpers import most_in_any_window, most_in_fixed_windows
 
 MARGIN_S = 0.1
+# A sandbox on the replicas' host reads their clock (the local stack's skew, 5 ms).
+LOCAL_SANDBOX_SKEW_S = 0.005
 BUCKETS = [
     RateBucket("event-bulk-create-jobs", (RateWindow(10, 1.0), RateWindow(150, 60.0))),
     RateBucket("data-privacy-deletion-jobs", (RateWindow(3, 1.0), RateWindow(60, 60.0))),
@@ -60,11 +62,16 @@ Work = list[tuple[float, bool, float, float | None]]
 
 
 def _admitted(
-    log: BucketLog, bucket: RateBucket, shared: bool, work: Work
+    log: BucketLog,
+    bucket: RateBucket,
+    shared: bool,
+    work: Work,
+    provider_skew_s: float = CLOCK_SKEW_S,
 ) -> tuple[list[float], list[float]]:
     """Each call of `work` admitted by the log as soon as it may go, in turn (the next
     one comes its gap after the previous one was admitted); when every call and when
-    the bulk ones reached the provider. Answers shorten how long a call counts."""
+    the bulk ones reached the provider. Answers shorten how long a call counts.
+    `provider_skew_s`: the budget's, where the provider's windows are counted by the clock."""
     now, arrivals, bulk = 0.0, [], []
     answers: list[tuple[float, float]] = []  # (answered at, stamp)
     for gap, compliance, late, answer_after in work:
@@ -73,8 +80,8 @@ def _admitted(
             log = log.answered({stamp: answered_at - stamp})
         answers = [a for a in answers if a[0] > now]
         limits = capacities(bucket, compliance=compliance and shared, shared=shared)
-        stamp = log.next_stamp(now + log.wait(now, limits, MARGIN_S))
-        assert log.wait(stamp, limits, MARGIN_S) == 0, "woken before the call fits"
+        stamp = log.next_stamp(now + log.wait(now, limits, MARGIN_S, provider_skew_s))
+        assert log.wait(stamp, limits, MARGIN_S, provider_skew_s) == 0, "woken before it fits"
         log = log.with_call(stamp, horizon_s(bucket, MARGIN_S))
         arrivals.append(stamp + late)
         if not (compliance and shared):
@@ -269,24 +276,52 @@ bursty_request = st.tuples(
 )
 
 
+# The skews a deployment may state (MARKETING_BUDGET_PROVIDER_SKEW_S): the default, the
+# local sandbox's, any other up to the setting's bound.
+configured_skews = st.sampled_from([CLOCK_SKEW_S, LOCAL_SANDBOX_SKEW_S]) | st.floats(0, 0.2)
+
+
 @settings(deadline=None, max_examples=300)
 @given(
-    skew=st.sampled_from([-CLOCK_SKEW_S, CLOCK_SKEW_S]) | st.floats(-CLOCK_SKEW_S, CLOCK_SKEW_S),
+    configured=configured_skews,
+    within=st.sampled_from([-1.0, 1.0]) | st.floats(-1.0, 1.0),
     shared=st.booleans(),
     work=st.lists(bursty_request, min_size=20, max_size=200),
 )
 def test_a_clock_aligned_window_is_never_exceeded_where_the_clock_within_its_skew_puts_it(
-    skew: float, shared: bool, work: Work
+    configured: float, within: float, shared: bool, work: Work
 ) -> None:
-    """The provider's seconds begin `skew` after ours (or before); its minutes are still counted
-    whatever their alignment (no answer told their edge here)."""
-    arrivals, bulk = _admitted(BucketLog(), CLOCK_ALIGNED, shared, work)
+    """The provider's seconds begin up to the configured skew after ours (or before): at
+    `within` of it; its minutes are still counted whatever their alignment (no answer
+    told their edge here)."""
+    skew = configured * within
+    arrivals, bulk = _admitted(BucketLog(), CLOCK_ALIGNED, shared, work, configured)
     burst, steady = CLOCK_ALIGNED.windows
     assert most_in_fixed_windows(arrivals, burst.seconds, offset=skew) <= burst.calls
     assert most_in_any_window(arrivals, steady.seconds) <= steady.calls
     if shared:
         open_burst, _ = (c.calls for c in capacities(CLOCK_ALIGNED, compliance=False, shared=True))
         assert most_in_fixed_windows(bulk, burst.seconds, offset=skew) <= open_burst
+
+
+def test_a_narrower_skew_lets_a_call_near_an_edge_count_in_its_second_alone() -> None:
+    """Nine calls at 5.0 s, a tenth stamped 40 ms before 6 s and answered 10 ms later. With
+    the default skew (50 ms) it may have reached the provider after its second turned, so
+    the next second has room for nine more only; with the local sandbox's (5 ms) it is
+    known to be in its own second, and the next one takes ten."""
+    limits = capacities(CLOCK_ALIGNED, compliance=True, shared=False)
+    log = BucketLog()
+    for stamp in [5.0 + i * 0.01 for i in range(9)] + [5.96]:
+        log = log.with_call(stamp, horizon_s(CLOCK_ALIGNED, MARGIN_S)).answered({stamp: 0.01})
+    for skew, room in ((CLOCK_SKEW_S, 9), (LOCAL_SANDBOX_SKEW_S, 10)):
+        taken, now = log, 6.0 + skew + 0.001
+        for _ in range(room):
+            now += taken.wait(now, limits, MARGIN_S, skew)
+            stamp = taken.next_stamp(now)
+            taken = taken.with_call(stamp, horizon_s(CLOCK_ALIGNED, MARGIN_S))
+            taken = taken.answered({stamp: 0.001})
+        assert now < 7.0, f"{room} calls fit the second from 6 s (skew {skew})"
+        assert taken.wait(now, limits, MARGIN_S, skew) > 6.9 - now, "and no more"
 
 
 @settings(deadline=None)

@@ -52,7 +52,14 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-def _deliver(nats_url: str, site: Site, events: list[str], contacts: list[bytes], replicas: int):
+def _deliver(
+    nats_url: str,
+    site: Site,
+    events: list[str],
+    contacts: list[bytes],
+    replicas: int,
+    provider_skew_s: float = CLOCK_SKEW_S,
+):
     async def scenario() -> None:
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
@@ -61,7 +68,12 @@ def _deliver(nats_url: str, site: Site, events: list[str], contacts: list[bytes]
         await publish(js, topology.CONTACTS_SUBJECT, contacts)
         try:
             for _ in range(replicas):
-                site.start_replica(event_batch_size=EVENT_BATCH, linger_s=0.01, lease_ttl_s=15.0)
+                site.start_replica(
+                    event_batch_size=EVENT_BATCH,
+                    linger_s=0.01,
+                    lease_ttl_s=15.0,
+                    budget_provider_skew_s=provider_skew_s,
+                )
             await site.run_until_acked(js, timeout_s=90)
         finally:
             await site.stop()
@@ -87,14 +99,21 @@ work_mixes = st.fixed_dictionaries(
     mix=work_mixes,
     replicas=st.integers(1, 4),
     minute_phase_s=st.integers(0, 59),
-    skew_s=st.floats(-CLOCK_SKEW_S, CLOCK_SKEW_S),
+    # The replicas' MARKETING_BUDGET_PROVIDER_SKEW_S: the default, or the local stack's.
+    configured_skew_s=st.sampled_from([CLOCK_SKEW_S, 0.005]),
+    within=st.floats(-1.0, 1.0),
 )
 def test_replicas_never_exceed_a_window_of_the_provider(
-    nats_url: str, mix: dict[str, int], replicas: int, minute_phase_s: int, skew_s: float
+    nats_url: str,
+    mix: dict[str, int],
+    replicas: int,
+    minute_phase_s: int,
+    configured_skew_s: float,
+    within: float,
 ) -> None:
     """The sandbox's minutes begin anywhere on the replicas' clock (whole seconds
-    apart), and its seconds up to the clock skew allowed from theirs."""
-    ahead = minute_phase_s + skew_s
+    apart), and its seconds up to the clock skew the replicas allow from theirs."""
+    ahead = minute_phase_s + configured_skew_s * within
     site = Site(nats_url, speed=SPEED, margin_s=MARGIN_S, sandbox_ahead_s=ahead)
     tag = uuid.uuid4().hex[:8]
     event_ids = [f"ev-{tag}-{i}" for i in range(mix["events"])]
@@ -104,7 +123,7 @@ def test_replicas_never_exceed_a_window_of_the_provider(
         for i in range(mix[kind])
     ]
 
-    _deliver(nats_url, site, event_ids, contacts, replicas)
+    _deliver(nats_url, site, event_ids, contacts, replicas, configured_skew_s)
 
     assert site.throttled() == []
     assert site.sandbox_saw_too_many() == {}
