@@ -15,25 +15,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import text, update
+from sqlalchemy import CursorResult, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.flows.definitions import TriggerKind
 from service.flows.enrolments import Candidate, Cause, Decision, enrol
 from service.flows.people import lock_people, people
 from service.flows.triggers import load_flows
-from service.storage.bulk import rows_table
 from service.storage.fresh_plans import execute_afresh
-from service.storage.models import BackInStockSubscription
 from service.waitlists.restocks import IN_RANGE
 from service.waitlists.states import NOTIFIED, SKIPPED
 
 NO_FLOW = "no_back_in_stock_flow"
 # Picked by a restock (with a quantity), oldest first, with the restock's product.
 _PICKED = text(
-    "SELECT s.id, s.contact_id, s.product_id, s.variant_id, r.id, r.product"
+    "SELECT s.id, s.ctid, s.contact_id, s.product_id, s.variant_id, r.id, r.product"
     " FROM marketing_back_in_stock_subscription s JOIN marketing_restock r ON r.id = s.restock_id"
     " WHERE s.state = 'NOTIFYING' ORDER BY s.created_at, s.id LIMIT :most"
     " FOR UPDATE OF s SKIP LOCKED"
@@ -47,7 +45,7 @@ _OPEN = text(
     " ORDER BY created_at, id LIMIT :most"
 )
 _TAKE = text(
-    "SELECT s.id, s.contact_id, s.product_id, s.variant_id"
+    "SELECT s.id, s.ctid, s.contact_id, s.product_id, s.variant_id"
     f" FROM marketing_back_in_stock_subscription s WHERE {IN_RANGE}"
     " ORDER BY s.created_at, s.id LIMIT :most FOR UPDATE OF s SKIP LOCKED"
 )
@@ -61,11 +59,24 @@ _FINISH = text(
     f" AND NOT EXISTS (SELECT 1 FROM marketing_back_in_stock_subscription s WHERE {IN_RANGE})"
 )
 
+# Outcomes by row position, the id checked as well.
+_RECORD_OUTCOMES = text(
+    "UPDATE marketing_back_in_stock_subscription AS s"
+    " SET state = r.state, reason = r.reason, enrolment_id = r.enrolment_id,"
+    " restock_id = r.restock_id, ended_at = :now"
+    " FROM unnest(CAST(:tids AS tid[]), CAST(:ids AS uuid[]), CAST(:states AS varchar[]),"
+    " CAST(:reasons AS varchar[]), CAST(:enrolments AS uuid[]), CAST(:restocks AS uuid[]))"
+    " AS r(tid, id, state, reason, enrolment_id, restock_id)"
+    " WHERE s.ctid = r.tid AND s.id = r.id"
+)
+
 
 class _Taken(NamedTuple):
-    """A subscription a batch notifies, with the restock that answers it."""
+    """A subscription a batch notifies, with the restock that answers it, and where its
+    row lies (`tid`: locked by the batch, it stays there until the batch ends)."""
 
     id: uuid.UUID
+    tid: tuple[int, int]  # (block, offset), as asyncpg reads a tid
     contact_id: uuid.UUID
     product_id: str
     variant_id: str
@@ -99,8 +110,8 @@ async def _take_from_ranges(session: AsyncSession, now: datetime, limit: int) ->
         rows = (await execute_afresh(session, _TAKE, params | {"most": limit})).all()
         if rows:
             return [
-                _Taken(id_, contact, prod, variant, restock_id, product)
-                for id_, contact, prod, variant in rows
+                _Taken(id_, tid, contact, prod, variant, restock_id, product)
+                for id_, tid, contact, prod, variant in rows
             ]
         await session.execute(_FINISH, params | {"restock": restock_id, "now": now})
     return []
@@ -138,42 +149,27 @@ async def _record_outcomes(
     session: AsyncSession, outcomes: list[tuple[_Taken, Decision | None]], now: datetime
 ) -> None:
     """Each subscription NOTIFIED with its enrolment, or SKIPPED with why, by
-    its restock, in one statement."""
-    S = BackInStockSubscription
-    rows = rows_table(
-        S,
-        ["id", "state", "reason", "enrolment_id", "restock_id"],
-        [
-            {
-                "id": s.id,
-                "state": NOTIFIED,
-                "reason": None,
-                "enrolment_id": d.enrolment_id,
-                "restock_id": s.restock_id,
-            }
-            if d is not None and d.enrolled
-            else {
-                "id": s.id,
-                "state": SKIPPED,
-                "reason": NO_FLOW if d is None else d.reason,
-                "enrolment_id": None,
-                "restock_id": s.restock_id,
-            }
-            for s, d in outcomes
+    its restock, in one statement: each row updated where the batch found and
+    locked it (a TID scan). Found again by key, PostgreSQL planned a batch of
+    2,000 as a hash of the whole table whenever it planned for the batch's size
+    (65 against 27 ms a batch at 200,000 rows)."""
+    enrolled = [d if d is not None and d.enrolled else None for _, d in outcomes]
+    params = {
+        "tids": [s.tid for s, _ in outcomes],
+        "ids": [s.id for s, _ in outcomes],
+        "states": [SKIPPED if e is None else NOTIFIED for e in enrolled],
+        "reasons": [
+            None if e is not None else NO_FLOW if d is None else d.reason
+            for (_, d), e in zip(outcomes, enrolled, strict=True)
         ],
-    )
-    await session.execute(
-        update(S)
-        .where(S.id == rows.c.id)
-        .values(
-            state=rows.c.state,
-            reason=rows.c.reason,
-            enrolment_id=rows.c.enrolment_id,
-            restock_id=rows.c.restock_id,
-            ended_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
+        "enrolments": [None if e is None else e.enrolment_id for e in enrolled],
+        "restocks": [s.restock_id for s, _ in outcomes],
+        "now": now,
+    }
+    result = cast(CursorResult[Any], await session.execute(_RECORD_OUTCOMES, params))
+    updated = result.rowcount
+    if updated != len(outcomes):  # a row not where its batch locked it: nothing is kept
+        raise RuntimeError(f"{updated} of {len(outcomes)} waitlist subscriptions recorded")
 
 
 def _context(s: _Taken) -> dict[str, Any]:
