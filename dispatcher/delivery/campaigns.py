@@ -25,7 +25,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 
 from marketing.bus.v1 import bus_pb2
@@ -82,7 +82,6 @@ class CampaignAudienceWorker(SyncWorker):
         settings: StageSettings,
     ) -> None:
         super().__init__(provider, bus, gate, fences, settings)
-        self._pages: dict[int, _PageOf] = {}  # id(chunk) -> what its page said
 
     def chunks_per_batch(self, most: int) -> int:
         per_job = -(-self._limits.max_items // EXPECTED_PAGE_RECIPIENTS)
@@ -96,8 +95,8 @@ class CampaignAudienceWorker(SyncWorker):
             log.error("an unreadable campaign page (%d bytes) dropped", len(msg.data))
             return None
         key = campaign_ids.part_key(page.campaign_id, page.part)
-        chunk = Chunk(msg, key, page.sequence, page.outbox_sequence)
-        self._pages[id(chunk)] = _PageOf(page.list_name, page.list_id, page.attempt)
+        said = _PageOf(page.list_name, page.list_id, page.attempt)
+        chunk = _PageChunk(msg, key, page.sequence, page.outbox_sequence, page=said)
         for recipient in page.recipients:
             chunk.people.append(_recipient(chunk, recipient))
         msg.data = b""
@@ -109,7 +108,7 @@ class CampaignAudienceWorker(SyncWorker):
         starter = self.runner(held, lost=True)
         by_list: dict[str, list[Person]] = {}
         for chunk in chunks:
-            name = self._pages[id(chunk)].list_name
+            name = _page_of(chunk).list_name
             by_list.setdefault(name, []).extend(p for p in chunk.people if p.pending)
         for name, listed in by_list.items():
             people = await self._unchanged_since_the_page(listed)
@@ -138,7 +137,7 @@ class CampaignAudienceWorker(SyncWorker):
         """The list's id as a page named it, else found or created (a part's first page
         alone: the service publishes no other until its result names the list); every
         chunk of the list is told it, for its result."""
-        pages = [self._pages[id(c)] for c in chunks]
+        pages = [_page_of(c) for c in chunks]
         listed = [page for page in pages if page.list_name == name]
         known = next((page.list_id for page in listed if page.list_id), "")
         list_id = known or await self._gate.call(
@@ -172,7 +171,7 @@ class CampaignAudienceWorker(SyncWorker):
         messages = []
         for chunk in chunks:
             campaign_id, part = campaign_ids.parse_part_key(chunk.sync_id)
-            page = self._pages.pop(id(chunk), _PageOf("", "", 0))
+            page = _page_of(chunk)
             result = bus_pb2.CampaignStepResult(
                 campaign_id=campaign_id,
                 part=part,
@@ -203,6 +202,20 @@ class _PageOf:
     list_name: str
     list_id: str  # "" until found or created
     attempt: int
+
+
+@dataclass(eq=False)
+class _PageChunk(Chunk):
+    """A page's chunk, with what the page said: it goes wherever the chunk goes (handed
+    back, given up, reported), and nothing outlives it."""
+
+    page: _PageOf = field(default_factory=lambda: _PageOf("", "", 0))
+
+
+def _page_of(chunk: Chunk) -> _PageOf:
+    """What the chunk's page said; nothing for a chunk named only by its message's id
+    (an unreadable page), whose result names no list."""
+    return chunk.page if isinstance(chunk, _PageChunk) else _PageOf("", "", 0)
 
 
 def _recipient(chunk: Chunk, recipient: bus_pb2.CampaignRecipient) -> Person:

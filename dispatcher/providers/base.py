@@ -252,8 +252,9 @@ def pack(
 class RateWindow:
     """At most `calls` calls in one fixed window of `seconds` (1, 60, 86,400).
     `clock_aligned`: the provider's windows of this length begin at whole multiples
-    of `seconds` on its clock (epoch time), which the budget takes to be within
-    `budget.log.CLOCK_SKEW_S` of ours until a 429 says otherwise (dispatcher.budget)."""
+    of `seconds` on its clock (epoch time), which the budget takes to be within the
+    provider's skew of ours (`MARKETING_BUDGET_PROVIDER_SKEW_S`) until a 429 says
+    otherwise (dispatcher.budget)."""
 
     calls: int
     seconds: float
