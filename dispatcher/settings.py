@@ -7,7 +7,7 @@ from typing import Literal, Self
 from marketing_runtime.settings import ProcessSettings
 from pydantic import Field, SecretStr, model_validator
 
-from dispatcher.budget.log import CLOCK_SKEW_S
+from dispatcher.budget.log import DEFAULT_PROVIDER_SKEW_S, MAX_PROVIDER_SKEW_S
 from dispatcher.budget.shared import DEFAULT_MARGIN_S, DEFAULT_SKEW_S
 from dispatcher.catalogue.refresher import DEFAULT_INTERVAL_S as DEFAULT_CATALOGUE_REFRESH_S
 from dispatcher.providers.activecampaign.lists import DEFAULT_SENDER_REMINDER, DEFAULT_SENDER_URL
@@ -115,14 +115,14 @@ class DispatcherSettings(ProcessSettings):
     # clocks may differ (dispatcher.budget). At most the margin.
     budget_skew_s: float = Field(DEFAULT_SKEW_S, ge=0, le=10.0)
     # How far the provider's clock may be from the replicas', where its windows are
-    # counted by the clock (Klaviyo's seconds: dispatcher.budget). A call stamped within
-    # this of a second's edge counts in both seconds it may fall in, so a wider skew costs
-    # calls near each edge; a narrower one than the truth costs a 429 now and then (each
-    # turns counting by the clock off for an hour). 50 ms: Klaviyo's clock and ours, both
-    # kept by NTP. A sandbox on the replicas' own host reads their clock: the local stack
-    # and the bench set 5 ms. Below a fifth of a second (an edge must be narrower than
-    # half a window).
-    budget_provider_skew_s: float = Field(CLOCK_SKEW_S, ge=0, le=0.2)
+    # counted by the clock (Klaviyo's seconds: dispatcher.budget). A call that may reach
+    # the provider within this of a second's edge (from its stamp to its answer) counts in
+    # both seconds, so a wider skew costs calls near each edge; a narrower one than the
+    # truth costs a 429 now and then (each turns counting by the clock off for an hour).
+    # 50 ms: Klaviyo's clock and ours, both kept by NTP. A sandbox on the replicas' own
+    # host reads their clock: the local stack and the bench's rate-limited replicas set
+    # 5 ms. At most 0.2 s (budget.log.MAX_PROVIDER_SKEW_S).
+    budget_provider_skew_s: float = Field(DEFAULT_PROVIDER_SKEW_S, ge=0, le=MAX_PROVIDER_SKEW_S)
     # How often the provider's campaigns and flows are read for the service's cache, by the
     # replica holding the catalogue lease (dispatcher/catalogue). Klaviyo's reports allow 225
     # calls a day: below 384 s the daily limit, not this, sets how often figures come.

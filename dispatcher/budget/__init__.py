@@ -109,13 +109,13 @@ seconds begin at whole seconds of epoch time on its servers' clock, as the
 sandbox's do, and both its clock and ours are kept by NTP. So a window so marked
 is counted as the provider's fixed windows (`_fits_fixed`, the proof above) with
 the edge at our whole seconds, give or take the provider's skew
-(`MARKETING_BUDGET_PROVIDER_SKEW_S`: `log.CLOCK_SKEW_S`, 50 ms, unless stated;
-`log.clock_edge`). A call that may reach the provider within it of an edge counts
-in both seconds, so the skew costs calls near each edge: a sandbox on the
-replicas' host reads their own clock, and the local stack and the bench state 5
-ms. What this assumes, and cannot check: the provider's seconds begin within the
-skew of every replica's whole seconds (each call's stamp is on its own
-replica's clock). Should they not, a call may be refused: the 429
+(`MARKETING_BUDGET_PROVIDER_SKEW_S`: `log.DEFAULT_PROVIDER_SKEW_S`, 50 ms,
+unless stated; `log.clock_edge`). A call that may reach the provider within it of
+an edge counts in both seconds, so the skew costs calls near each edge: a
+sandbox on the replicas' host reads their own clock, and the local stack and the
+bench's rate-limited replicas state 5 ms. What this assumes, and cannot check:
+the provider's seconds begin within the skew of every replica's whole seconds
+(each call's stamp is on its own replica's clock). Should they not, a call may be refused: the 429
 pauses the bucket as any does, and the entry then counts that window sliding,
 for every replica, until `log.REALIGN_AFTER_S` (an hour) after the pause
 (`BucketLog.aligned_from`). A wrong assumption thus costs the calls already on

@@ -30,8 +30,11 @@ _ROUNDING_S = 1e-6
 _TIE_S = 1e-5
 # By default, how far the provider's clock may be from the replicas' where its windows are
 # taken to begin at whole multiples of their length (`RateWindow.clock_aligned`): both kept
-# by NTP. A deployment states its own (`DispatcherSettings.budget_provider_skew_s`).
-CLOCK_SKEW_S = 0.05
+# by NTP. A deployment states its own (`DispatcherSettings.budget_provider_skew_s`), at most
+# MAX_PROVIDER_SKEW_S: an edge known within the skew either way must be narrower than half
+# a 1-second window (2 x 0.2 < 0.5).
+DEFAULT_PROVIDER_SKEW_S = 0.05
+MAX_PROVIDER_SKEW_S = 0.2
 # How long such windows are counted whatever their alignment after a 429 (which a count
 # by the clock should never meet): the assumption is tried again after this.
 REALIGN_AFTER_S = 3600.0
@@ -74,10 +77,10 @@ class Edge:
 
 
 @functools.cache
-def clock_edge(seconds: float, skew_s: float = CLOCK_SKEW_S) -> Edge:
+def clock_edge(seconds: float, provider_skew_s: float = DEFAULT_PROVIDER_SKEW_S) -> Edge:
     """The edge of windows of `seconds` that begin at whole multiples of it on the
-    provider's clock, within `skew_s` of ours."""
-    return Edge(-skew_s, skew_s, seconds)
+    provider's clock, within `provider_skew_s` of ours."""
+    return Edge(-provider_skew_s, provider_skew_s, seconds)
 
 
 def observed_edge(
@@ -159,7 +162,7 @@ class BucketLog:
         now: float,
         limits: Sequence[Capacity],
         margin_s: float,
-        provider_skew_s: float = CLOCK_SKEW_S,
+        provider_skew_s: float = DEFAULT_PROVIDER_SKEW_S,
     ) -> float:
         """Seconds until one more call fits every window (0: now) and no pause holds.
         `provider_skew_s`: how far the provider's clock may be from ours (`clock_edge`)."""
@@ -242,7 +245,7 @@ class BucketLog:
         margin_s: float,
         *,
         paced: bool,
-        provider_skew_s: float = CLOCK_SKEW_S,
+        provider_skew_s: float = DEFAULT_PROVIDER_SKEW_S,
     ) -> float:
         """`wait`, and with `paced` (a call carrying less than it could) the steady
         pace too."""

@@ -28,7 +28,7 @@ from nats.js.kv import KeyValue
 
 from dispatcher import metrics
 from dispatcher.budget.log import (
-    CLOCK_SKEW_S,
+    DEFAULT_PROVIDER_SKEW_S,
     REALIGN_AFTER_S,
     BucketLog,
     Capacity,
@@ -100,7 +100,7 @@ class SharedBudget:
         *,
         margin_s: float = DEFAULT_MARGIN_S,
         skew_s: float = DEFAULT_SKEW_S,
-        provider_skew_s: float = CLOCK_SKEW_S,
+        provider_skew_s: float = DEFAULT_PROVIDER_SKEW_S,
         epoch: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
     ) -> None:

@@ -50,7 +50,7 @@ from dispatcher.delivery.sync_stage import (
     StageSettings,
     chunks_of,
 )
-from dispatcher.ordering.fences import CONSENT, PROFILE, Fences
+from dispatcher.ordering.fences import CONSENT, PROFILE
 from dispatcher.providers.base import (
     FIND_LIST,
     PREFERENCES_URL_PROPERTY,
@@ -72,16 +72,6 @@ EXPECTED_PAGE_RECIPIENTS = 2000
 
 class CampaignAudienceWorker(SyncWorker):
     """Imports pages of campaign recipients into their parts' lists."""
-
-    def __init__(
-        self,
-        provider: Provider,
-        bus: Bus,
-        gate: ProviderGate,
-        fences: Fences,
-        settings: StageSettings,
-    ) -> None:
-        super().__init__(provider, bus, gate, fences, settings)
 
     def chunks_per_batch(self, most: int) -> int:
         per_job = -(-self._limits.max_items // EXPECTED_PAGE_RECIPIENTS)
@@ -209,7 +199,7 @@ class _PageChunk(Chunk):
     """A page's chunk, with what the page said: it goes wherever the chunk goes (handed
     back, given up, reported), and nothing outlives it."""
 
-    page: _PageOf = field(default_factory=lambda: _PageOf("", "", 0))
+    page: _PageOf = field(kw_only=True)
 
 
 def _page_of(chunk: Chunk) -> _PageOf:

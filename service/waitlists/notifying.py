@@ -150,9 +150,10 @@ async def _record_outcomes(
 ) -> None:
     """Each subscription NOTIFIED with its enrolment, or SKIPPED with why, by
     its restock, in one statement: each row updated where the batch found and
-    locked it (a TID scan). Found again by key, PostgreSQL planned a batch of
-    2,000 as a hash of the whole table whenever it planned for the batch's size
-    (65 against 27 ms a batch at 200,000 rows)."""
+    locked it (a TID scan)."""
+    # Found again by key, PostgreSQL planned a batch of 2,000 as a hash of the whole
+    # table whenever it planned for the batch's size (65 against 27 ms a batch at
+    # 200,000 rows; README, figure 10).
     enrolled = [d if d is not None and d.enrolled else None for _, d in outcomes]
     params = {
         "tids": [s.tid for s, _ in outcomes],

@@ -83,7 +83,6 @@ class Stack:
     ) -> Child:
         self._dispatchers_started += 1
         env = {
-            **(settings or {}),
             **self.base_env,
             "MARKETING_NATS_URL": self.nats_url,
             "MARKETING_PROVIDER": provider,
@@ -92,6 +91,7 @@ class Stack:
             "MARKETING_WEBHOOK_ADDRESS": self.webhook_address,
             "KLAVIYO_WEBHOOK_SECRET": self.webhook_secret,
             "ACTIVECAMPAIGN_WEBHOOK_SECRET": self.webhook_secret,
+            **(settings or {}),
         }
         name = f"dispatcher-{self._dispatchers_started}"
         child = Child(name, [sys.executable, "-m", "dispatcher.main"], env, self.root)

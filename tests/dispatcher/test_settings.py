@@ -10,7 +10,7 @@ import pytest
 from marketing_runtime import topology
 from pydantic import ValidationError
 
-from dispatcher.budget.log import CLOCK_SKEW_S
+from dispatcher.budget.log import DEFAULT_PROVIDER_SKEW_S
 from dispatcher.main import build_provider
 from dispatcher.providers.activecampaign import ActiveCampaignClient
 from dispatcher.providers.base import Provider
@@ -114,7 +114,7 @@ def test_the_providers_clock_skew_is_klaviyos_unless_stated(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("MARKETING_BUDGET_PROVIDER_SKEW_S", raising=False)
-    assert DispatcherSettings().budget_provider_skew_s == CLOCK_SKEW_S
+    assert DispatcherSettings().budget_provider_skew_s == DEFAULT_PROVIDER_SKEW_S
     monkeypatch.setenv("MARKETING_BUDGET_PROVIDER_SKEW_S", "0.005")
     assert DispatcherSettings().budget_provider_skew_s == 0.005
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from dispatcher.budget.log import _TIE_S as TIE_S
 from dispatcher.budget.log import (
-    CLOCK_SKEW_S,
+    DEFAULT_PROVIDER_SKEW_S,
+    MAX_PROVIDER_SKEW_S,
     REALIGN_AFTER_S,
     BucketLog,
     Capacity,
@@ -22,11 +23,10 @@ from dispatcher.budget.log import (
     observed_edge,
 )
 from dispatcher.providers.base import RateBucket, RateWindow
+from service.devstack import LOCAL_SANDBOX_SKEW_S
 from tests.dispatcher.budget.helpers import most_in_any_window, most_in_fixed_windows
 
 MARGIN_S = 0.1
-# A sandbox on the replicas' host reads their clock (the local stack's skew, 5 ms).
-LOCAL_SANDBOX_SKEW_S = 0.005
 BUCKETS = [
     RateBucket("event-bulk-create-jobs", (RateWindow(10, 1.0), RateWindow(150, 60.0))),
     RateBucket("data-privacy-deletion-jobs", (RateWindow(3, 1.0), RateWindow(60, 60.0))),
@@ -66,7 +66,7 @@ def _admitted(
     bucket: RateBucket,
     shared: bool,
     work: Work,
-    provider_skew_s: float = CLOCK_SKEW_S,
+    provider_skew_s: float = DEFAULT_PROVIDER_SKEW_S,
 ) -> tuple[list[float], list[float]]:
     """Each call of `work` admitted by the log as soon as it may go, in turn (the next
     one comes its gap after the previous one was admitted); when every call and when
@@ -278,7 +278,9 @@ bursty_request = st.tuples(
 
 # The skews a deployment may state (MARKETING_BUDGET_PROVIDER_SKEW_S): the default, the
 # local sandbox's, any other up to the setting's bound.
-configured_skews = st.sampled_from([CLOCK_SKEW_S, LOCAL_SANDBOX_SKEW_S]) | st.floats(0, 0.2)
+configured_skews = st.sampled_from([DEFAULT_PROVIDER_SKEW_S, LOCAL_SANDBOX_SKEW_S]) | st.floats(
+    0, MAX_PROVIDER_SKEW_S
+)
 
 
 @settings(deadline=None, max_examples=300)
@@ -313,7 +315,7 @@ def test_a_narrower_skew_lets_a_call_near_an_edge_count_in_its_second_alone() ->
     log = BucketLog()
     for stamp in [5.0 + i * 0.01 for i in range(9)] + [5.96]:
         log = log.with_call(stamp, horizon_s(CLOCK_ALIGNED, MARGIN_S)).answered({stamp: 0.01})
-    for skew, room in ((CLOCK_SKEW_S, 9), (LOCAL_SANDBOX_SKEW_S, 10)):
+    for skew, room in ((DEFAULT_PROVIDER_SKEW_S, 9), (LOCAL_SANDBOX_SKEW_S, 10)):
         taken, now = log, 6.0 + skew + 0.001
         for _ in range(room):
             now += taken.wait(now, limits, MARGIN_S, skew)

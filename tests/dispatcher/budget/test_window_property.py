@@ -26,7 +26,8 @@ from marketing_runtime import topology
 from prometheus_client import REGISTRY
 
 from dispatcher import metrics
-from dispatcher.budget.log import CLOCK_SKEW_S
+from dispatcher.budget.log import DEFAULT_PROVIDER_SKEW_S
+from service.devstack import LOCAL_SANDBOX_SKEW_S
 from tests.dispatcher.budget.provider_site import (
     EVENT_CALLS,
     Site,
@@ -58,7 +59,7 @@ def _deliver(
     events: list[str],
     contacts: list[bytes],
     replicas: int,
-    provider_skew_s: float = CLOCK_SKEW_S,
+    provider_skew_s: float = DEFAULT_PROVIDER_SKEW_S,
 ):
     async def scenario() -> None:
         nc = await nats.connect(nats_url)
@@ -100,7 +101,7 @@ work_mixes = st.fixed_dictionaries(
     replicas=st.integers(1, 4),
     minute_phase_s=st.integers(0, 59),
     # The replicas' MARKETING_BUDGET_PROVIDER_SKEW_S: the default, or the local stack's.
-    configured_skew_s=st.sampled_from([CLOCK_SKEW_S, 0.005]),
+    configured_skew_s=st.sampled_from([DEFAULT_PROVIDER_SKEW_S, LOCAL_SANDBOX_SKEW_S]),
     within=st.floats(-1.0, 1.0),
 )
 def test_replicas_never_exceed_a_window_of_the_provider(

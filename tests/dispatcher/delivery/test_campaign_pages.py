@@ -82,3 +82,19 @@ def test_a_page_named_only_by_its_message_reports_no_list() -> None:
 
     (result,) = _results(worker)
     assert (result.list_id, result.attempt, result.retryable) == ("", 0, False)
+
+
+def test_a_page_handed_back_leaves_nothing_in_the_worker() -> None:
+    """A batch handed back (the provider down, the lease lost) is never reported: the
+    worker must hold nothing of its chunks, which would pile up for as long as it runs."""
+    worker = _worker()
+    before = _held(worker)
+    for attempt in range(5):
+        assert worker._read(_page("Spring A", "", attempt)) is not None  # dropped unreported
+
+    assert _held(worker) == before
+
+
+def _held(worker: _Reporting) -> int:
+    """How many items the worker's containers hold."""
+    return sum(len(v) for v in vars(worker).values() if isinstance(v, dict | list | set))
