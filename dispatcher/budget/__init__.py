@@ -115,10 +115,10 @@ an edge counts in both seconds, so the skew costs calls near each edge: a
 sandbox on the replicas' host reads their own clock, and the local stack and the
 bench's rate-limited replicas state 5 ms. What this assumes, and cannot check:
 the provider's seconds begin within the skew of every replica's whole seconds
-(each call's stamp is on its own replica's clock). Should they not, a call may be refused: the 429
-pauses the bucket as any does, and the entry then counts that window sliding,
-for every replica, until `log.REALIGN_AFTER_S` (an hour) after the pause
-(`BucketLog.aligned_from`). A wrong assumption thus costs the calls already on
+(each call's stamp is on its own replica's clock). Should they not, a call may be
+refused: the 429 pauses the bucket as any does, and the entry then counts that
+window sliding, for every replica, until `log.REALIGN_AFTER_S` (an hour) after
+the pause (`BucketLog.aligned_from`). A wrong assumption thus costs the calls already on
 their way when the first 429 came back (within one second), once an hour, each
 retried as any refused call is: nothing is lost or sent twice. It gives up the
 guarantee for any alignment so that a backlog can reach the provider's bound
