@@ -168,6 +168,7 @@ class SyncRun:
     sync: contact_sync_pb2.ContactSync
     peak_rss_mb: dict[str, float]
     cpu_s: dict[str, float]
+    refused: int  # the sandbox's rate-limit refusals (429s) during the sync
 
 
 async def run(b: Bench, limits: Limits, contacts: int, phases_s: Sequence[float]) -> None:
@@ -190,7 +191,7 @@ async def run(b: Bench, limits: Limits, contacts: int, phases_s: Sequence[float]
             f"{one.sync.imported_contacts:,}, failed {one.sync.failed_contacts:,}; "
             f"provider bound {bound:.0f} s for "
             f"calls {calls} -> ratio {bound / one.seconds:.2f}; peak RSS {one.peak_rss_mb}; "
-            f"CPU seconds {one.cpu_s}"
+            f"CPU seconds {one.cpu_s}; refused (429) {one.refused}"
         )
         runs.append(one)
     slowest = max(runs, key=lambda r: r.seconds)
@@ -242,8 +243,9 @@ async def _sync_once(b: Bench, phase_s: float) -> SyncRun:
     peak = await sampler.stop()
     groups = cpu_groups(b, replicas[0].pid)  # PostgreSQL's processes as they are now
     cpu = {name: round(cpu_since(cpu_before[name], pids), 1) for name, pids in groups.items()}
+    refused = await sandbox.throttled_total()  # since the reset before the sync
     b.stack.stop_replicas()
-    return SyncRun(minute_phase_s, seconds, sync, peak, cpu)
+    return SyncRun(minute_phase_s, seconds, sync, peak, cpu, refused)
 
 
 def cpu_groups(b: Bench, dispatcher_pid: int) -> dict[str, list[int]]:
