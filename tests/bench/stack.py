@@ -127,7 +127,7 @@ def _child(exits: contextlib.ExitStack, child: Child) -> Child:
 
 
 @contextlib.contextmanager
-def running_stack(provider_skew_s: float = LOCAL_SANDBOX_SKEW_S) -> Iterator[Stack]:
+def running_stack(provider_skew_s: float) -> Iterator[Stack]:
     with (
         tempfile.TemporaryDirectory(prefix="marketing-bench-") as tmp,
         contextlib.ExitStack() as exits,
