@@ -212,7 +212,7 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
     windows = tuple(w for bucket in limits.rates[CREATE_EVENTS] for w in bucket.windows)
     bound = least_seconds(calls, windows)
     sandbox = b.provider_sandboxes["klaviyo"]
-    await sandbox.reset()
+    await asyncio.to_thread(b.stack.fresh_limited_sandbox, "klaviyo")
     replica = b.stack.start_replicas(1, "klaviyo")[0]
     await asyncio.to_thread(b.stack.wait_replicas_ready)
     # Measured as a dispatcher that has run a while delivers: holding the enrolments'

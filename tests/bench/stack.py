@@ -105,6 +105,17 @@ class Stack:
     def helper(self, name: str) -> Child:
         return next(child for child in self.helpers if child.name == name)
 
+    def fresh_limited_sandbox(self, provider: str) -> None:
+        """`provider`'s rate-limited sandbox started again at its address: a new
+        account, holding nothing the phases before left it (a million profiles or
+        more, which a reset keeps as the account's: they made its process's work
+        per call dearer on the cores the measured pipeline shares)."""
+        sandbox = self.helper(f"{provider}-sandbox")
+        sandbox.stop()
+        sandbox.start()
+        port = int(self.limited_sandboxes[provider].rsplit(":", 1)[1])
+        wait_for_port(port, timeout_s=60)
+
     def all_pids(self) -> list[int]:
         """Every process of the stack, and this one (the load generator);
         PostgreSQL's by its data directory."""
