@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from marketing.v1 import contact_sync_pb2
 from marketing.v1 import service_pb2 as pb
@@ -31,6 +32,7 @@ from tests.bench.context import Bench
 from tests.bench.cpus import cpu_by_pid, cpu_since, processes_mentioning, with_descendants
 from tests.bench.report import Row, Target
 from tests.bench.rss import RssSampler
+from tests.bench.sandbox_api import wall
 
 RUNNING = contact_sync_pb2.ContactSync.State.STATE_RUNNING
 RATIO = Target(">=", 0.9)
@@ -170,7 +172,9 @@ class SyncRun:
     sync: contact_sync_pb2.ContactSync
     peak_rss_mb: dict[str, float]
     cpu_s: dict[str, float]
-    refused: int  # the sandbox's rate-limit refusals (429s) during the sync
+    # The sandbox's rate-limit refusals (429s) during the sync, with where and when.
+    refused: int
+    refusals: list[str]
     vacuumed_s: float  # the database's VACUUM (ANALYZE) before it
     autovacuumed: list[str]  # tables autovacuum worked on during it
 
@@ -195,8 +199,8 @@ async def run(b: Bench, limits: Limits, contacts: int, phases_s: Sequence[float]
             f"{one.sync.imported_contacts:,}, failed {one.sync.failed_contacts:,}; "
             f"provider bound {bound:.0f} s for "
             f"calls {calls} -> ratio {bound / one.seconds:.2f}; peak RSS {one.peak_rss_mb}; "
-            f"CPU seconds {one.cpu_s}; refused (429) {one.refused}; database vacuumed "
-            f"before it in {one.vacuumed_s:.1f} s, autovacuum during it: "
+            f"CPU seconds {one.cpu_s}; refused (429) {one.refused} {one.refusals}; "
+            f"database vacuumed before it in {one.vacuumed_s:.1f} s, autovacuum during it: "
             f"{', '.join(one.autovacuumed) or 'none'}"
         )
         runs.append(one)
@@ -217,6 +221,7 @@ async def run(b: Bench, limits: Limits, contacts: int, phases_s: Sequence[float]
         sync_1m_peak_rss_by_process_mb=slowest.peak_rss_mb,
         sync_1m_cpu_s_by_process=slowest.cpu_s,
         sync_1m_autovacuumed={f"{r.phase_s:.0f}": r.autovacuumed for r in runs},
+        sync_1m_refusals={f"{r.phase_s:.0f}": r.refusals for r in runs},
     )
     phases = ", ".join(f"{r.seconds:.0f} s at {r.phase_s:.0f} s" for r in runs)
     bound_note = f"provider bound {bound:.0f} s; slowest of {phases}"
@@ -256,10 +261,21 @@ async def _sync_once(b: Bench, phase_s: float) -> SyncRun:
     peak = await sampler.stop()
     groups = cpu_groups(b, replicas[0].pid)  # PostgreSQL's processes as they are now
     cpu = {name: round(cpu_since(cpu_before[name], pids), 1) for name, pids in groups.items()}
-    refused = await sandbox.throttled_total()  # since the reset before the sync
+    refused = _refusals(await sandbox.throttled(), began_at.timestamp())  # since the reset
     autovacuumed = await database.autovacuumed_since(b.stack.database_url, began_at)
     b.stack.stop_replicas()
-    return SyncRun(minute_phase_s, seconds, sync, peak, cpu, refused, vacuumed_s, autovacuumed)
+    return SyncRun(
+        minute_phase_s, seconds, sync, peak, cpu, len(refused), refused, vacuumed_s, autovacuumed
+    )
+
+
+def _refusals(report: dict[str, Any], began_wall: float) -> list[str]:
+    """Each refusal the sandbox answered: its bucket, window and when (s into the sync)."""
+    return [
+        f"{answer['bucket']} ({answer['window_s']} s window) at "
+        f"{wall(answer['received_at']) - began_wall:.3f} s"
+        for answer in report["answers"]
+    ]
 
 
 def cpu_groups(b: Bench, dispatcher_pid: int) -> dict[str, list[int]]:

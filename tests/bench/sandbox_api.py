@@ -73,9 +73,15 @@ class SandboxApi:
 
     async def throttled_total(self) -> int:
         """429s (and other rate-limit refusals) the sandbox has answered."""
+        return int((await self.throttled())["total"])
+
+    async def throttled(self) -> dict[str, Any]:
+        """GET /_sandbox/throttled: the refusals' total, buckets and answers (each with its
+        bucket, window and receipt time)."""
         response = await self._http.get("/_sandbox/throttled")
         response.raise_for_status()
-        return int(response.json()["total"])
+        report: dict[str, Any] = response.json()
+        return report
 
     async def delivered_events(self) -> int:
         """Events the provider holds: Klaviyo counts them by unique id; ActiveCampaign
