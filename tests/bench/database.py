@@ -1,4 +1,5 @@
-"""The bench's view of PostgreSQL's own background work."""
+"""PostgreSQL's own background work, as the bench waits for it, does it ahead
+(a vacuum before a measurement) and notes where it overlapped one."""
 
 from __future__ import annotations
 
@@ -7,17 +8,22 @@ import time
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 POLL_S = 1.0
 QUIET_POLLS = 2  # autovacuum starts table by table: quiet twice in a row
 # By backend type alone: without pg_read_all_stats a worker's query reads
-# "<insufficient privilege>", but it is still listed.
-_RUNNING = text("SELECT query FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")
-# Tables autovacuum finished (a vacuum or an analyze) since a moment.
-_AUTOVACUUMED_SINCE = text(
-    "SELECT relname FROM pg_stat_user_tables"
-    " WHERE greatest(last_autovacuum, last_autoanalyze) >= :since ORDER BY relname"
+# "<insufficient privilege>", but it is still listed. This database's only (the
+# statistics below are too), with when its work began.
+_RUNNING = text(
+    "SELECT query, xact_start FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+    " AND datname = current_database()"
+)
+# Tables (TOAST tables too) autovacuum finished a vacuum or an analyze of in a span.
+_AUTOVACUUMED_BETWEEN = text(
+    "SELECT relname FROM pg_stat_all_tables"
+    " WHERE greatest(last_autovacuum, last_autoanalyze) BETWEEN :since AND :until"
+    " ORDER BY relname"
 )
 
 
@@ -31,8 +37,8 @@ async def wait_for_autovacuum(database_url: str, timeout_s: float) -> set[str]:
     try:
         while quiet < QUIET_POLLS and time.monotonic() < deadline:
             async with engine.connect() as connection:
-                running = list(await connection.scalars(_RUNNING))
-            seen |= {query.removeprefix("autovacuum: ") for query in running}
+                running = [table for table, _ in await _autovacuum_running(connection)]
+            seen |= set(running)
             quiet = 0 if running else quiet + 1
             if quiet < QUIET_POLLS:
                 await asyncio.sleep(POLL_S)
@@ -41,6 +47,12 @@ async def wait_for_autovacuum(database_url: str, timeout_s: float) -> set[str]:
     if quiet < QUIET_POLLS:
         seen.add(f"(still busy after {timeout_s:.0f} s)")
     return seen
+
+
+async def _autovacuum_running(connection: AsyncConnection) -> list[tuple[str, datetime | None]]:
+    """What autovacuum works on now ("VACUUM ANALYZE public.<table>", say), and since when."""
+    rows = (await connection.execute(_RUNNING)).all()
+    return [(query.removeprefix("autovacuum: "), began) for query, began in rows]
 
 
 async def vacuum_database(database_url: str) -> float:
@@ -58,15 +70,18 @@ async def vacuum_database(database_url: str) -> float:
     return time.perf_counter() - started
 
 
-async def autovacuumed_since(database_url: str, since: datetime) -> list[str]:
-    """The tables autovacuum vacuumed or analysed since `since` (aware), and
-    those it is working on now: work of PostgreSQL's own that shared the cores
-    with what was measured then."""
+async def autovacuumed_between(database_url: str, since: datetime, until: datetime) -> list[str]:
+    """What autovacuum worked on from `since` to `until` (both aware): the tables
+    it finished with then, and what it began by `until` and works on still. Work
+    of PostgreSQL's own that shared the cores with what was measured then."""
+    assert since.tzinfo is not None and until.tzinfo is not None, "aware datetimes"
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as connection:
-            done = list(await connection.scalars(_AUTOVACUUMED_SINCE, {"since": since}))
-            running = list(await connection.scalars(_RUNNING))
+            span = {"since": since, "until": until}
+            done = list(await connection.scalars(_AUTOVACUUMED_BETWEEN, span))
+            running = await _autovacuum_running(connection)
     finally:
         await engine.dispose()
-    return done + [f"{query.removeprefix('autovacuum: ')} (running)" for query in running]
+    still = [f"{work} (still running)" for work, began in running if began and began <= until]
+    return done + still

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from service.access.callers import ALL_METHODS, caller_table
 from service.devstack import LOCAL_SANDBOX_SKEW_S, nats_server_command
 from service.storage import migrate
@@ -113,8 +115,12 @@ class Stack:
         sandbox = self.helper(f"{provider}-sandbox")
         sandbox.stop()
         sandbox.start()
-        port = int(self.limited_sandboxes[provider].rsplit(":", 1)[1])
-        wait_for_port(port, timeout_s=60)
+        port = httpx.URL(self.limited_sandboxes[provider]).port
+        assert port is not None
+        try:
+            wait_for_port(port, timeout_s=60)
+        except AssertionError as error:  # nothing listening: its log says why
+            raise RuntimeError(f"{sandbox.name} did not start again:\n{sandbox.tail()}") from error
 
     def all_pids(self) -> list[int]:
         """Every process of the stack, and this one (the load generator);
