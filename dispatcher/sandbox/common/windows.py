@@ -56,8 +56,11 @@ class WindowCounter:
         """Count one call of `account` in every window, or refuse it (counted nowhere) when
         one is full. Admitted: each window's count with this call, in the order given.
         Without `enforce` every call is admitted and counted (peaks show the rate reached)."""
-        now = self._clock()
+        # The clock is read under the lock: the server's threads draw side by side, and a
+        # call that read it before an edge but drew after a call of the next window would
+        # set that window's count back to its own (the next window then admitting anew).
         with self._lock:
+            now = self._clock()
             counts = [self._count(account, window, now) for window in windows]
             full = [w for w, (_, n) in zip(windows, counts, strict=True) if n >= w.limit]
             if enforce and full:

@@ -4,6 +4,7 @@ Retry-After to the window's end."""
 from __future__ import annotations
 
 import math
+import threading
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -85,3 +86,32 @@ def test_no_window_ever_admits_more_than_its_limit(steps: list[float]) -> None:
             assert refusal.retry_after == max(1, math.ceil(ends - clock.now))
     assert all(count <= 5 for (name, _), count in admitted.items() if name == "api")
     assert all(count <= 12 for (name, _), count in admitted.items() if name == "bulk")
+
+
+def test_a_call_that_read_the_clock_before_an_edge_cannot_set_the_next_window_back() -> None:
+    """The server's threads draw side by side. Had a call read the clock just before
+    an edge and drawn after a call of the next second, it would have set that
+    second's count back to its own, and the next second would admit anew."""
+    reading, drawn_after_edge = threading.Event(), threading.Event()
+    after_edge = 11.001
+
+    def clock() -> float:
+        if threading.current_thread().name == "before-edge":
+            reading.set()
+            drawn_after_edge.wait(timeout=0.5)  # the other call draws meanwhile, if it may
+            return 10.999
+        return after_edge
+
+    counter = WindowCounter(clock)
+    before_edge = threading.Thread(
+        target=counter.draw, args=([PER_SECOND],), name="before-edge", daemon=True
+    )
+    before_edge.start()
+    reading.wait(timeout=5)
+    first_after = counter.draw([PER_SECOND])
+    drawn_after_edge.set()
+    before_edge.join(timeout=5)
+    second_after = counter.draw([PER_SECOND])
+
+    assert first_after == (1,)
+    assert second_after == (2,)  # the second's count went on; it did not start again
