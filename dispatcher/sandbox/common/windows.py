@@ -72,10 +72,13 @@ class WindowCounter:
         return tuple(admitted + 1 for _, admitted in counts)
 
     def _count(self, account: str, window: RateWindow, now: float) -> tuple[int, int]:
+        """The window a call at `now` counts in, and how many it has admitted. A window
+        is never set back: should the clock go back (a step of the system's), the call
+        counts in the newest window seen, as a full one refuses it."""
         index = math.floor(now / window.seconds)
         key = (account, window.name, window.seconds)
         current, admitted = self._current.get(key, (index, 0))
-        return index, admitted if current == index else 0
+        return (current, admitted) if index <= current else (index, 0)
 
     def peaks(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Per bucket, per window length in seconds ("1", "60"): its limit and the most calls

@@ -147,8 +147,8 @@ class SandboxState:
     def throttle_refusal(self, path: str) -> Refusal | None:
         """The refusal when an opt-in throttle refuses this request (its bucket is
         "throttle <path>"); None admits it (counted in every matching throttle's window)."""
-        now = self._monotonic()
-        with self._lock:
+        with self._lock:  # the clock read under it: in the order the windows change
+            now = self._monotonic()
             windows = [w for w in self._throttles if w.throttle.matches(path)]
             for window in windows:
                 if now - window.started >= window.throttle.window_s:

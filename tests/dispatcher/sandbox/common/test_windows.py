@@ -115,3 +115,18 @@ def test_a_call_that_read_the_clock_before_an_edge_cannot_set_the_next_window_ba
 
     assert first_after == (1,)
     assert second_after == (2,)  # the second's count went on; it did not start again
+
+
+def test_a_clock_stepped_back_counts_in_the_newest_window_seen() -> None:
+    clock = EpochClock(11.1)
+    counter = WindowCounter(clock)
+    counter.draw([PER_SECOND])
+    counter.draw([PER_SECOND])
+    clock.now = 10.9  # the system's clock stepped back
+
+    counted = [counter.admit([PER_SECOND]) for _ in range(4)]
+    clock.now = 11.2
+    after = counter.admit([PER_SECOND])
+
+    assert counted[:3] == [None] * 3 and counted[3] is not None  # 5 in second 11, no more
+    assert after is not None
