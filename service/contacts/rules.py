@@ -41,6 +41,7 @@ from service.common.pagination import KeyKind, PageTokens, Paging, read_page
 from service.common.sql import email_key_sql
 from service.deliveries import outbox
 from service.errors import (
+    AbortedError,
     AlreadyExistsError,
     FieldViolation,
     InvalidArgumentError,
@@ -422,34 +423,61 @@ async def delete_contact(db: Database, *, name: str, now: datetime) -> None:
     v = Violations()
     contact_id = parse_contact_name(v, "name", name)
     v.raise_if_any()
-    async with db.transaction() as session:
+    assert contact_id is not None  # None only with a violation, raised above
+
+    async def erase(session: AsyncSession) -> None:
+        email = await session.scalar(select(Contact.email).where(Contact.id == contact_id))
+        if email is None:
+            raise NotFoundError(resource_type="contact", resource_name=name)
+        key = check.email_key(email)
+        # The person's work first, then their contact row: the order the
+        # result recorder takes them in (event log, outbox, then the contact
+        # it marks synced). Locking the contact first deadlocked with a
+        # recorder settling their delivery at that moment.
+        await _forget_person(session, contact_id, key, email)
         row = await session.get(Contact, contact_id, with_for_update=True)
         if row is None:
             raise NotFoundError(resource_type="contact", resource_name=name)
-        key = check.email_key(row.email)
-        payload = bus_pb2.ContactErased(email=row.email, external_id=row.external_id)
-        # Their conversions first: a worker attributing them meanwhile holds
-        # those rows, and erasure waits for it here rather than deadlock with
-        # it over the orders (the cascade then removes what it wrote).
-        await attribution.forget(session, key)
-        await session.execute(
-            delete(EventLog).where(or_(EventLog.contact_id == row.id, EventLog.contact_key == key))
-        )
-        await outbox.forget_person(session, key, row.email)
-        await figures.forget_person(session, key)
-        # What they did with our messages stays counted, without who did it.
-        await session.execute(
-            update(Engagement)
-            .where(or_(Engagement.contact_id == row.id, Engagement.email_sha256 == key))
-            .values(contact_id=None, email_sha256=None, url="", detail="")
-        )
+        if row.email != email:
+            raise AbortedError(
+                reason="CONCURRENT_UPDATE",
+                description="the contact's email changed during its erasure; retry the call",
+            )
+        # Again under the lock: what was written for them between the first
+        # pass and the lock (an event logged, a change queued) goes too.
+        await _forget_person(session, contact_id, key, email)
         await session.delete(row)
         await session.execute(
             insert(ErasureLog).values(email_sha256=key, contact_id=row.id, erased_at=now)
         )
+        payload = bus_pb2.ContactErased(email=row.email, external_id=row.external_id)
         await outbox.enqueue(
             session, contact_key=key, kind=bus_pb2.KIND_CONTACT_ERASED, payload=payload, now=now
         )
+
+    await db.retried(erase)
+
+
+async def _forget_person(
+    session: AsyncSession, contact_id: uuid.UUID, key: str, email: str
+) -> None:
+    """Everything kept about a person but their contact row (and what cascades
+    from it) goes, or is kept without who they were."""
+    # Their conversions first: a worker attributing them meanwhile holds
+    # those rows, and erasure waits for it here rather than deadlock with
+    # it over the orders (the cascade then removes what it wrote).
+    await attribution.forget(session, key)
+    await session.execute(
+        delete(EventLog).where(or_(EventLog.contact_id == contact_id, EventLog.contact_key == key))
+    )
+    await outbox.forget_person(session, key, email)
+    await figures.forget_person(session, key)
+    # What they did with our messages stays counted, without who did it.
+    await session.execute(
+        update(Engagement)
+        .where(or_(Engagement.contact_id == contact_id, Engagement.email_sha256 == key))
+        .values(contact_id=None, email_sha256=None, url="", detail="")
+    )
 
 
 _KEYS = ARRAY(String)

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from service.errors import MarketingError
+from service.errors import AbortedError, MarketingError
 from service.storage.errors import storage_error
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 _AFTER_COMMIT = "marketing_after_commit"
+# A transaction that lost a race (a deadlock, a serialization failure) is run
+# again this often before its caller is told ABORTED; between tries a short,
+# random pause, so two that collided do not collide again in step.
+RACE_ATTEMPTS = 3
+RACE_PAUSE_S = (0.01, 0.05)
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -68,6 +79,25 @@ class Database:
             if meaning is None:
                 raise
             raise meaning from exc
+
+    async def retried(
+        self, work: Callable[[AsyncSession], Awaitable[T]], *, attempts: int = RACE_ATTEMPTS
+    ) -> T:
+        """`work` in one transaction, run again from the start when PostgreSQL
+        aborts it for a race (AbortedError: a deadlock with a background
+        worker, a serialization failure): a rolled-back try left nothing, so
+        the caller need not see a race it had no part in. `work` must do
+        nothing but through the session (after-commit callbacks run once, on
+        the commit that succeeds)."""
+        for attempt in range(1, attempts):
+            try:
+                async with self.transaction() as session:
+                    return await work(session)
+            except AbortedError as exc:
+                log.info("transaction lost a race (%s): try %d of %d", exc, attempt + 1, attempts)
+                await asyncio.sleep(random.uniform(*RACE_PAUSE_S))
+        async with self.transaction() as session:  # the last try: its race is the caller's
+            return await work(session)
 
     async def close(self) -> None:
         await self.engine.dispose()
