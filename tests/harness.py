@@ -113,16 +113,17 @@ def own_database(server_url: str, label: str) -> Iterator[str]:
     """A fresh, migrated database on the server of `server_url`, dropped afterwards:
     what is written there (by background workers too) reaches no other test."""
     name = f"marketing_{label}_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(server_url, f"CREATE DATABASE {name}"))
+    asyncio.run(admin_statement(server_url, f"CREATE DATABASE {name}"))
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     try:
         migrate.upgrade(url)
         yield url
     finally:
-        asyncio.run(_admin(server_url, f"DROP DATABASE {name} WITH (FORCE)"))
+        asyncio.run(admin_statement(server_url, f"DROP DATABASE {name} WITH (FORCE)"))
 
 
-async def _admin(url: str, statement: str) -> None:
+async def admin_statement(url: str, statement: str) -> None:
+    """One statement outside a transaction (CREATE DATABASE, VACUUM)."""
     engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:

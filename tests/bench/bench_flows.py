@@ -223,6 +223,8 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
     await asyncio.to_thread(replica.wait_for_log, f"holds the lease {topology.ENROLMENTS_LEASE}")
     await asyncio.sleep(FETCH_WAIT_S)
     cpu_before = {name: cpu_by_pid(pids) for name, pids in cpu_groups(b, replica.pid).items()}
+    # Two readings of one moment: the monotonic one times the figure (as `_until`
+    # does), the wall one places it among PostgreSQL's and the sandbox's stamps.
     began = time.perf_counter()
     began_at = datetime.now(UTC)
     product_message = event_pb2.Product(
@@ -264,9 +266,8 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
     held_until = began_at + timedelta(seconds=seconds)
     autovacuumed = await database.autovacuumed_between(b.stack.database_url, began_at, held_until)
     b.note(f"autovacuum meanwhile: {', '.join(autovacuumed) or 'none'}")
-    began_wall = began_at.timestamp()
-    await _note_first_message(b, engine, began_wall)
-    await _note_calls(b, sandbox, began_wall, limits.create_events.max_items)
+    await _note_first_message(b, engine, began_at.timestamp())
+    await _note_calls(b, sandbox, began_at.timestamp(), limits.create_events.max_items)
     b.results.update(
         waitlist_100k_notify_s=seconds,
         waitlist_100k_ratio=ratio,

@@ -10,6 +10,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from tests.harness import admin_statement
+
 POLL_S = 1.0
 QUIET_POLLS = 2  # autovacuum starts table by table: quiet twice in a row
 # By backend type alone: without pg_read_all_stats a worker's query reads
@@ -60,13 +62,8 @@ async def vacuum_database(database_url: str) -> float:
     them, so that what the parts before wrote is not vacuumed in the middle of
     the next measurement (its launcher wakes once a minute, at no moment
     related to the bench's); the seconds it took."""
-    engine = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
     started = time.perf_counter()
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text("VACUUM (ANALYZE)"))
-    finally:
-        await engine.dispose()
+    await admin_statement(database_url, "VACUUM (ANALYZE)")
     return time.perf_counter() - started
 
 

@@ -26,6 +26,12 @@ class Refusal:
     retry_after: int  # whole seconds until that window ends (at least 1)
 
 
+@dataclass(frozen=True)
+class Drawn:
+    counts: tuple[int, ...]  # each window's count with this call, in the order given
+    at: float  # the clock it was counted at (read under the counter's lock)
+
+
 def seconds_left(now: float, seconds: int) -> int:
     """Whole seconds until the `seconds`-long epoch window holding `now` ends (at least 1)."""
     ends = (math.floor(now / seconds) + 1) * seconds
@@ -52,9 +58,9 @@ class WindowCounter:
 
     def draw(
         self, windows: Sequence[RateWindow], *, account: str = "", enforce: bool = True
-    ) -> Refusal | tuple[int, ...]:
+    ) -> Refusal | Drawn:
         """Count one call of `account` in every window, or refuse it (counted nowhere) when
-        one is full. Admitted: each window's count with this call, in the order given.
+        one is full. Admitted: each window's count with this call, and when.
         Without `enforce` every call is admitted and counted (peaks show the rate reached)."""
         # The clock is read under the lock: the server's threads draw side by side, and a
         # call that read it before an edge but drew after a call of the next window would
@@ -69,7 +75,7 @@ class WindowCounter:
             for window, (index, admitted) in zip(windows, counts, strict=True):
                 self._current[(account, window.name, window.seconds)] = (index, admitted + 1)
                 self._peaks[window] = max(self._peaks.get(window, 0), admitted + 1)
-        return tuple(admitted + 1 for _, admitted in counts)
+        return Drawn(tuple(admitted + 1 for _, admitted in counts), now)
 
     def _count(self, account: str, window: RateWindow, now: float) -> tuple[int, int]:
         """The window a call at `now` counts in, and how many it has admitted. A window

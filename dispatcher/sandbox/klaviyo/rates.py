@@ -107,7 +107,6 @@ class RateLimiter:
         enforce: bool = True,
         table: Mapping[str, tuple[RateWindow, ...]] = RATE_LIMITS,
     ) -> None:
-        self._clock = clock
         self._enforce = enforce
         self._table = table
         self.windows = WindowCounter(clock, [w for ws in table.values() for w in ws])
@@ -125,6 +124,6 @@ class RateLimiter:
         if isinstance(drawn, Refusal):
             return drawn
         steady = next((w for w in windows if w.seconds == MINUTE), windows[-1])
-        counted = drawn[windows.index(steady)]
-        ends = seconds_left(self._clock(), steady.seconds)
+        counted = drawn.counts[windows.index(steady)]
+        ends = seconds_left(drawn.at, steady.seconds)  # the clock the call counted at
         return Admitted(steady.limit, max(0, steady.limit - counted), ends)
