@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 import uuid
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -41,7 +43,6 @@ from service.common.pagination import KeyKind, PageTokens, Paging, read_page
 from service.common.sql import email_key_sql
 from service.deliveries import outbox
 from service.errors import (
-    AbortedError,
     AlreadyExistsError,
     FieldViolation,
     InvalidArgumentError,
@@ -424,48 +425,51 @@ async def delete_contact(db: Database, *, name: str, now: datetime) -> None:
     contact_id = parse_contact_name(v, "name", name)
     v.raise_if_any()
     assert contact_id is not None  # None only with a violation, raised above
-
-    async def erase(session: AsyncSession) -> None:
-        email = await session.scalar(select(Contact.email).where(Contact.id == contact_id))
-        if email is None:
-            raise NotFoundError(resource_type="contact", resource_name=name)
-        key = check.email_key(email)
-        # The person's work first, then their contact row: the order the
-        # result recorder takes them in (event log, outbox, then the contact
-        # it marks synced). Locking the contact first deadlocked with a
-        # recorder settling their delivery at that moment.
-        await _forget_person(session, contact_id, key, email)
-        row = await session.get(Contact, contact_id, with_for_update=True)
-        if row is None:
-            raise NotFoundError(resource_type="contact", resource_name=name)
-        if row.email != email:
-            raise AbortedError(
-                reason="CONCURRENT_UPDATE",
-                description="the contact's email changed during its erasure; retry the call",
-            )
-        # Again under the lock: what was written for them between the first
-        # pass and the lock (an event logged, a change queued) goes too.
-        await _forget_person(session, contact_id, key, email)
-        await session.delete(row)
-        await session.execute(
-            insert(ErasureLog).values(email_sha256=key, contact_id=row.id, erased_at=now)
-        )
-        payload = bus_pb2.ContactErased(email=row.email, external_id=row.external_id)
-        await outbox.enqueue(
-            session, contact_key=key, kind=bus_pb2.KIND_CONTACT_ERASED, payload=payload, now=now
-        )
-
-    await db.retried(erase)
+    await db.retried(functools.partial(_erase, contact_id=contact_id, name=name, now=now))
 
 
-async def _forget_person(
-    session: AsyncSession, contact_id: uuid.UUID, key: str, email: str
-) -> None:
+# How long erasure waits for its contact row's lock while it holds the person's
+# other rows (which the relay and the result recorder may be waiting for); past
+# it the try is aborted and run again (Database.retried).
+CONTACT_LOCK_WAIT = "2s"
+_CONTACT_LOCK_WAIT = text(f"SET LOCAL lock_timeout = '{CONTACT_LOCK_WAIT}'")
+_ANY_LOCK_WAIT = text("SET LOCAL lock_timeout = DEFAULT")
+
+
+async def _erase(session: AsyncSession, *, contact_id: uuid.UUID, name: str, now: datetime) -> None:
+    email = await session.scalar(select(Contact.email).where(Contact.id == contact_id))
+    if email is None:
+        raise NotFoundError(resource_type="contact", resource_name=name)
+    # A person's rows before their contact row: the order the result recorder
+    # takes them in (event log, outbox, then the contact it marks synced).
+    # Locking the contact first deadlocked with a recorder settling their
+    # delivery at that moment.
+    await _forget_person(session, contact_id, email)
+    await session.execute(_CONTACT_LOCK_WAIT)
+    row = await session.get(Contact, contact_id, with_for_update=True)
+    await session.execute(_ANY_LOCK_WAIT)
+    if row is None:
+        # Erased meanwhile by another call: rolled back, this try's first pass
+        # gives back what it took of theirs (their erasure request).
+        raise NotFoundError(resource_type="contact", resource_name=name)
+    # Again under the lock: what the contact's writers committed for them
+    # between the first pass and the lock (an event logged, a change queued).
+    await _forget_person(session, contact_id, email)
+    await session.delete(row)
+    key = check.email_key(email)
+    await session.execute(
+        insert(ErasureLog).values(email_sha256=key, contact_id=row.id, erased_at=now)
+    )
+    payload = bus_pb2.ContactErased(email=email, external_id=row.external_id)
+    await outbox.enqueue(
+        session, contact_key=key, kind=bus_pb2.KIND_CONTACT_ERASED, payload=payload, now=now
+    )
+
+
+async def _forget_person(session: AsyncSession, contact_id: uuid.UUID, email: str) -> None:
     """Everything kept about a person but their contact row (and what cascades
     from it) goes, or is kept without who they were."""
-    # Their conversions first: a worker attributing them meanwhile holds
-    # those rows, and erasure waits for it here rather than deadlock with
-    # it over the orders (the cascade then removes what it wrote).
+    key = check.email_key(email)
     await attribution.forget(session, key)
     await session.execute(
         delete(EventLog).where(or_(EventLog.contact_id == contact_id, EventLog.contact_key == key))

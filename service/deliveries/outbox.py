@@ -163,7 +163,9 @@ async def forget_person(session: AsyncSession, contact_key: str, email: str) -> 
         )
     )
     await session.execute(
-        update(Outbox).where(Outbox.contact_key == contact_key).values(payload=ERASED_PAYLOAD)
+        update(Outbox)
+        .where(Outbox.contact_key == contact_key, Outbox.payload != ERASED_PAYLOAD)
+        .values(payload=ERASED_PAYLOAD)
     )
     await _forget_in_begun(session, email)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.pagination import KeyKind, PageTokens, Paging, read_page
 from service.deliveries import outbox
@@ -90,6 +92,12 @@ async def retry_failed(db: Database, *, names: list[str]) -> int:
     """Queue failed deliveries again (all of them when `names` is empty); the
     relay republishes them under a new message id. Returns how many."""
     ids = _parse_names(names)
+    # Run again should it deadlock with an erasure of one of their people
+    # (this takes the outbox rows, then the event log's; erasure the reverse).
+    return await db.retried(functools.partial(_requeue, ids=ids))
+
+
+async def _requeue(session: AsyncSession, *, ids: list[uuid.UUID]) -> int:
     statement = (
         update(Outbox)
         .where(Outbox.status == OutboxStatus.FAILED)
@@ -104,19 +112,16 @@ async def retry_failed(db: Database, *, names: list[str]) -> int:
     )
     if ids:
         statement = statement.where(Outbox.id.in_(ids))
-    async with db.transaction() as session:
-        rows = (await session.execute(statement)).all()
-        missing = set(ids) - {row.id for row in rows}
-        if missing:
-            first = sorted(str(m) for m in missing)[0]
-            raise NotFoundError(resource_type="failed delivery", resource_name=NAME_PREFIX + first)
-        # An event row whose payload does not parse names no event (the relay
-        # fails it again; its log row, if any, cannot be found from it).
-        event_ids = [
-            event_id for row in rows if (event_id := outbox.event_id(row.kind, row.payload))
-        ]
-        if event_ids:
-            await session.execute(_EVENTS_BACK_TO_PENDING, {"ids": event_ids})
-        if rows:
-            outbox.notify_after_commit(session)
+    rows = (await session.execute(statement)).all()
+    missing = set(ids) - {row.id for row in rows}
+    if missing:
+        first = sorted(str(m) for m in missing)[0]
+        raise NotFoundError(resource_type="failed delivery", resource_name=NAME_PREFIX + first)
+    # An event row whose payload does not parse names no event (the relay
+    # fails it again; its log row, if any, cannot be found from it).
+    event_ids = [event_id for row in rows if (event_id := outbox.event_id(row.kind, row.payload))]
+    if event_ids:
+        await session.execute(_EVENTS_BACK_TO_PENDING, {"ids": event_ids})
+    if rows:
+        outbox.notify_after_commit(session)
     return len(rows)

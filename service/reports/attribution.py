@@ -189,6 +189,8 @@ async def attribution_queue(db: Database) -> int:
 
 
 async def forget(session: AsyncSession, key: str) -> None:
-    """An erased person's conversions go with their orders."""
-    await session.execute(delete(Conversion).where(Conversion.contact_key == key))
+    """An erased person's conversions go with their orders. Their queue entries
+    first, in the worker's order (it claims entries, then replaces the person's
+    conversions): erasure waits for a pass over them rather than deadlock with it."""
     await session.execute(delete(AttributionPending).where(AttributionPending.contact_key == key))
+    await session.execute(delete(Conversion).where(Conversion.contact_key == key))

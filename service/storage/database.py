@@ -13,14 +13,15 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from service.errors import AbortedError, MarketingError
-from service.storage.errors import storage_error
+from service.storage.errors import sqlstate, storage_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _AFTER_COMMIT = "marketing_after_commit"
-# A transaction that lost a race (a deadlock, a serialization failure) is run
-# again this often before its caller is told ABORTED; between tries a short,
-# random pause, so two that collided do not collide again in step.
+# A transaction aborted for a race (a deadlock, a lock wait timed out, a
+# serialization failure) is tried this many times in all before its caller is
+# told ABORTED; between tries a short, random pause, so two that collided do
+# not collide again in step.
 RACE_ATTEMPTS = 3
 RACE_PAUSE_S = (0.01, 0.05)
 
@@ -35,6 +36,11 @@ def json_text(value: object) -> str:
     """A JSONB value's text, as `json.dumps` wrote it (keys that are not strings
     as strings), by orjson."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _name(work: Callable[..., object]) -> str:
+    target = getattr(work, "func", work)  # a functools.partial's function
+    return str(getattr(target, "__qualname__", target))
 
 
 class Database:
@@ -83,21 +89,31 @@ class Database:
     async def retried(
         self, work: Callable[[AsyncSession], Awaitable[T]], *, attempts: int = RACE_ATTEMPTS
     ) -> T:
-        """`work` in one transaction, run again from the start when PostgreSQL
-        aborts it for a race (AbortedError: a deadlock with a background
-        worker, a serialization failure): a rolled-back try left nothing, so
-        the caller need not see a race it had no part in. `work` must do
-        nothing but through the session (after-commit callbacks run once, on
-        the commit that succeeds)."""
-        for attempt in range(1, attempts):
+        """`work` in one transaction, run again from the start (up to `attempts`
+        tries in all) when it is aborted for a race: PostgreSQL's (a deadlock
+        with a background worker, a lock wait timed out, a serialization
+        failure) or the work's own AbortedError. A rolled-back try left nothing,
+        so the caller need not see a race it had no part in. `work` must act
+        through the session alone (after-commit callbacks run only for the try
+        that commits)."""
+        attempt = 1
+        while True:
             try:
                 async with self.transaction() as session:
                     return await work(session)
             except AbortedError as exc:
-                log.info("transaction lost a race (%s): try %d of %d", exc, attempt + 1, attempts)
+                if attempt >= attempts:
+                    raise
+                log.warning(
+                    "%s lost a race (SQLSTATE %s: %s); running it again, try %d of %d",
+                    _name(work),
+                    sqlstate(exc) or "none",
+                    exc,
+                    attempt + 1,
+                    attempts,
+                )
+                attempt += 1
                 await asyncio.sleep(random.uniform(*RACE_PAUSE_S))
-        async with self.transaction() as session:  # the last try: its race is the caller's
-            return await work(session)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -135,6 +135,11 @@ def refuses_values(exc: BaseException) -> bool:
     return sqlstate[:2] in VALUE_CLASSES
 
 
+def sqlstate(exc: BaseException) -> str:
+    """PostgreSQL's SQLSTATE for `exc` or what it wraps ("" for none): for logs."""
+    return _sqlstate(exc)[0]
+
+
 def _causes(exc: BaseException) -> Iterator[BaseException]:
     """`exc` and what it wraps: SQLAlchemy's `orig`, the dialect's `orig`, causes."""
     seen: set[int] = set()

@@ -1,16 +1,19 @@
-"""Erasure beside the result recorder, and a transaction that loses a race run
-again (Database.retried), against the real PostgreSQL.
+"""Erasure beside the service's other writers, and a transaction that loses a
+race run again (Database.retried), against the real PostgreSQL.
 
-The recorder settles a person's outbox row and then marks their contact synced,
-in one transaction. Erasure once locked the contact first and their outbox rows
-after: a result settled at that moment deadlocked with it, and DeleteContact
-reached its caller as ABORTED."""
+The result recorder settles a person's outbox row and then marks their contact
+synced, in one transaction. Erasure once locked the contact first and their
+outbox rows after: a result settled at that moment deadlocked with it, and
+DeleteContact reached its caller as ABORTED."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -20,112 +23,250 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from service.common.validation import email_key
 from service.contacts import rules
 from service.errors import AbortedError, NotFoundError
+from service.storage.database import after_commit
 from tests.builders import upsert
 from tests.harness import ServiceHarness, unique_email
 
 NOW = datetime(2026, 12, 6, tzinfo=UTC)
-LOCK_WAIT_S = 30  # how long the test waits for erasure to queue behind the recorder
+WAIT_S = 30  # the most any step here waits for another (none takes long)
 
 
-async def _waiting_on_a_lock(conn: AsyncConnection, pid: int) -> bool:
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> :pid AND wait_event_type = 'Lock'"
-    )
-    return bool(await conn.scalar(query, {"pid": pid}))
+class Person:
+    def __init__(self, harness: ServiceHarness) -> None:
+        self.email = unique_email("erased")
+        self.name = harness.stub.UpsertContact(upsert(self.email)).contact.name  # queues its upsert
+        self.contact_id = self.name.removeprefix("contacts/")
+        self.key = email_key(self.email)
 
 
-async def _erase_beside_the_recorder(harness: ServiceHarness, email: str, name: str) -> None:
-    contact_id = name.removeprefix("contacts/")
-    async with harness.db.engine.connect() as recorder, harness.db.engine.connect() as watcher:
-        # The recorder's first statement: the person's outbox row settled.
-        await recorder.execute(
-            text("UPDATE marketing_outbox SET attempts = attempts + 1 WHERE contact_key = :key"),
-            {"key": email_key(email)},
-        )
-        pid = await recorder.scalar(text("SELECT pg_backend_pid()"))
-        erasure = asyncio.create_task(rules.delete_contact(harness.db, name=name, now=NOW))
-        for _ in range(LOCK_WAIT_S * 20):
-            if erasure.done() or await _waiting_on_a_lock(watcher, pid):
-                break
-            await asyncio.sleep(0.05)
-        assert not erasure.done(), "erasure did not wait for the outbox row the recorder holds"
-        # Its second: the contact marked synced. Erasure, waiting for the
-        # outbox row, must not hold the contact meanwhile.
-        try:
-            await recorder.execute(
-                text("SELECT 1 FROM marketing_contact WHERE id = :id FOR UPDATE NOWAIT"),
-                {"id": contact_id},
-            )
-        except DBAPIError as exc:
-            await recorder.rollback()
+@pytest.fixture
+def person(harness: ServiceHarness) -> Person:
+    queued = Person(harness)
+    assert harness.outbox_rows(queued.email), "the upsert queued no outbox row"
+    return queued
+
+
+async def _blocked_by(watcher: AsyncConnection, pid: int) -> bool:
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
+    return bool(await watcher.scalar(query, {"pid": pid}))
+
+
+@asynccontextmanager
+async def _erasure_blocked_by(
+    harness: ServiceHarness, person: Person, holder: AsyncConnection
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Erasure started, and waiting for a lock `holder` holds; cancelled (and
+    its connection given back) should the test fail meanwhile."""
+    pid = await holder.scalar(text("SELECT pg_backend_pid()"))
+    erasure = asyncio.create_task(rules.delete_contact(harness.db, name=person.name, now=NOW))
+    try:
+        async with harness.db.engine.connect() as watcher:
+            for _ in range(WAIT_S * 20):
+                if erasure.done() or await _blocked_by(watcher, pid):
+                    break
+                await asyncio.sleep(0.05)
+        assert not erasure.done(), "erasure did not wait for the lock held"
+        yield erasure
+    finally:
+        if not erasure.done():
             erasure.cancel()
-            pytest.fail(f"erasure held the contact while it waited for the outbox: {exc}")
-        await recorder.execute(
-            text("UPDATE marketing_contact SET last_sync_at = :now WHERE id = :id"),
-            {"now": NOW, "id": contact_id},
+        await asyncio.gather(erasure, return_exceptions=True)
+
+
+async def _finished(erasure: asyncio.Task[None]) -> None:
+    await asyncio.wait_for(asyncio.shield(erasure), WAIT_S)
+
+
+_SETTLE_ROW = text("UPDATE marketing_outbox SET attempts = attempts + 1 WHERE contact_key = :key")
+_MARK_SYNCED = text("UPDATE marketing_contact SET last_sync_at = :now WHERE id = :id")
+_TAKE_CONTACT = text("SELECT 1 FROM marketing_contact WHERE id = :id FOR NO KEY UPDATE")
+_TAKE_CONTACT_NOWAIT = text(
+    "SELECT 1 FROM marketing_contact WHERE id = :id FOR NO KEY UPDATE NOWAIT"
+)
+
+
+async def _beside_the_recorder(harness: ServiceHarness, person: Person) -> None:
+    async with harness.db.engine.connect() as recorder:
+        # The recorder's first statement: the person's outbox row settled.
+        await recorder.execute(_SETTLE_ROW, {"key": person.key})
+        async with _erasure_blocked_by(harness, person, recorder) as erasure:
+            # Its second: the contact marked synced. Erasure, waiting for the
+            # outbox row, must not hold the contact meanwhile.
+            try:
+                await recorder.execute(_TAKE_CONTACT_NOWAIT, {"id": person.contact_id})
+            except DBAPIError as exc:
+                pytest.fail(f"erasure held the contact while it waited for the outbox: {exc}")
+            await recorder.execute(_MARK_SYNCED, {"now": NOW, "id": person.contact_id})
+            await recorder.commit()
+            await _finished(erasure)
+
+
+def test_erasure_takes_the_persons_rows_before_their_contact(
+    harness: ServiceHarness, person: Person
+) -> None:
+    harness.run(_beside_the_recorder(harness, person))
+
+    assert (
+        harness.scalar(
+            "SELECT count(*) FROM marketing_contact WHERE id = :id", id=person.contact_id
         )
-        await recorder.commit()
-        await erasure
+        == 0
+    )
+    assert [row.kind for row in harness.outbox_rows(person.email)] == ["contact.erased"]
 
 
-def test_erasure_takes_the_persons_work_before_their_contact(stub, harness: ServiceHarness) -> None:
-    email = unique_email("erased-beside-recorder")
-    name = stub.UpsertContact(upsert(email)).contact.name  # queues the contact's upsert
-    assert harness.outbox_rows(email), "the upsert queued no outbox row to hold"
+async def _erased_meanwhile(harness: ServiceHarness, person: Person) -> None:
+    async with harness.db.engine.connect() as recorder:
+        await recorder.execute(_SETTLE_ROW, {"key": person.key})
+        async with _erasure_blocked_by(harness, person, recorder) as erasure:
+            async with harness.db.engine.begin() as other:
+                other_delete = text("DELETE FROM marketing_contact WHERE id = :id")
+                await asyncio.wait_for(
+                    other.execute(other_delete, {"id": person.contact_id}), WAIT_S
+                )
+            await recorder.commit()
+            await _finished(erasure)
 
-    harness.run(_erase_beside_the_recorder(harness, email, name))
 
-    assert harness.scalar("SELECT count(*) FROM marketing_contact WHERE email = :e", e=email) == 0
-    assert [row.kind for row in harness.outbox_rows(email)] == ["contact.erased"]
-
-
-def test_erasing_a_contact_erased_meanwhile_is_not_found(harness: ServiceHarness) -> None:
-    missing = f"contacts/{uuid.uuid4()}"
+def test_a_contact_erased_meanwhile_is_not_found(harness: ServiceHarness, person: Person) -> None:
     with pytest.raises(NotFoundError):
-        harness.run(rules.delete_contact(harness.db, name=missing, now=NOW))
+        harness.run(_erased_meanwhile(harness, person))
+
+
+_QUEUE_AGAIN = text(
+    "INSERT INTO marketing_outbox (id, contact_key, kind, payload, status, attempts, retry_count)"
+    " SELECT gen_random_uuid(), contact_key, kind, payload, 'PENDING', 0, 0"
+    " FROM marketing_outbox WHERE contact_key = :key LIMIT 1"
+)
+
+
+async def _written_while_waiting(harness: ServiceHarness, person: Person) -> None:
+    async with harness.db.engine.connect() as writer:
+        # A writer of the person's changes (an upsert, a consent call) holds
+        # their contact, and queues a change while erasure waits for it.
+        await writer.execute(_TAKE_CONTACT, {"id": person.contact_id})
+        async with _erasure_blocked_by(harness, person, writer) as erasure:
+            await writer.execute(_QUEUE_AGAIN, {"key": person.key})
+            await writer.commit()
+            await _finished(erasure)
+
+
+def test_what_was_queued_while_erasure_waited_goes_too(
+    harness: ServiceHarness, person: Person
+) -> None:
+    harness.run(_written_while_waiting(harness, person))
+
+    assert [row.kind for row in harness.outbox_rows(person.email)] == ["contact.erased"]
+
+
+async def _held_throughout(harness: ServiceHarness, person: Person) -> None:
+    async with harness.db.engine.connect() as writer:
+        await writer.execute(_TAKE_CONTACT, {"id": person.contact_id})
+        erasure = rules.delete_contact(harness.db, name=person.name, now=NOW)
+        try:
+            await asyncio.wait_for(erasure, WAIT_S)
+        finally:
+            await writer.rollback()
+
+
+def test_erasure_gives_up_a_contact_held_for_long(harness: ServiceHarness, person: Person) -> None:
+    """Each try waits CONTACT_LOCK_WAIT for the contact (holding the person's
+    other rows, which the relay may want), then is run again; the last try's
+    abort reaches the caller, and nothing was erased."""
+    with pytest.raises(AbortedError):
+        harness.run(_held_throughout(harness, person))
+
+    assert (
+        harness.scalar(
+            "SELECT count(*) FROM marketing_contact WHERE id = :id", id=person.contact_id
+        )
+        == 1
+    )
+    assert [row.kind for row in harness.outbox_rows(person.email)] == ["contact.upserted"]
+
+
+@pytest.fixture
+def scratch(harness: ServiceHarness) -> Iterator[str]:
+    table = f"retried_scratch_{uuid.uuid4().hex[:8]}"
+    harness.sql(f"CREATE TABLE {table} (try integer)")
+    yield table
+    harness.sql(f"DROP TABLE {table}")
 
 
 class _Races:
-    """Work that loses its race `losses` times, then writes a row."""
+    """Work that writes a row and asks for a callback after commit on every try,
+    then loses its race on the first `losses` tries."""
 
-    def __init__(self, losses: int, marker: str) -> None:
+    def __init__(self, table: str, losses: int, lose: Callable[[AsyncSession], Awaitable[Any]]):
+        self.table = table
         self.losses = losses
-        self.marker = marker
+        self.lose = lose
         self.tries = 0
+        self.committed: list[int] = []
 
     async def __call__(self, session: AsyncSession) -> int:
         self.tries += 1
-        # Written on every try: a try rolled back must leave nothing.
-        await session.execute(
-            text(
-                "INSERT INTO marketing_erasure_log (email_sha256, contact_id, erased_at) "
-                "VALUES (:key, gen_random_uuid(), :now)"
-            ),
-            {"key": self.marker, "now": NOW},
-        )
-        if self.tries <= self.losses:
-            raise AbortedError(reason="CONCURRENT_UPDATE", description="lost a race")
-        return self.tries
+        attempt = self.tries
+        await session.execute(text(f"INSERT INTO {self.table} VALUES (:n)"), {"n": attempt})
+        after_commit(session, lambda: self.committed.append(attempt))
+        if attempt <= self.losses:
+            await self.lose(session)
+        return attempt
 
 
-def _written(harness: ServiceHarness, marker: str) -> int:
-    query = "SELECT count(*) FROM marketing_erasure_log WHERE email_sha256 = :k"
-    return int(harness.scalar(query, k=marker))
+async def _abort(session: AsyncSession) -> None:
+    raise AbortedError(reason="CONCURRENT_UPDATE", description="lost a race")
 
 
-def test_a_transaction_that_lost_a_race_is_run_again(harness: ServiceHarness) -> None:
-    work = _Races(losses=2, marker=f"race-{uuid.uuid4().hex}")
+def _rows(harness: ServiceHarness, table: str) -> list[int]:
+    return [row[0] for row in harness.sql(f"SELECT try FROM {table} ORDER BY try")]
+
+
+def test_a_transaction_that_lost_a_race_is_run_again(harness: ServiceHarness, scratch: str) -> None:
+    work = _Races(scratch, losses=2, lose=_abort)
     assert harness.run(harness.db.retried(work, attempts=3)) == 3
-    assert _written(harness, work.marker) == 1, "the lost tries were rolled back"
+    assert _rows(harness, scratch) == [3], "the lost tries were rolled back"
+    assert work.committed == [3], "a lost try's after-commit callbacks never run"
 
 
-def test_the_last_lost_race_reaches_the_caller(harness: ServiceHarness) -> None:
-    work = _Races(losses=3, marker=f"race-{uuid.uuid4().hex}")
+def test_the_last_lost_race_reaches_the_caller(harness: ServiceHarness, scratch: str) -> None:
+    work = _Races(scratch, losses=3, lose=_abort)
     with pytest.raises(AbortedError):
         harness.run(harness.db.retried(work, attempts=3))
     assert work.tries == 3
-    assert _written(harness, work.marker) == 0
+    assert _rows(harness, scratch) == []
+    assert work.committed == []
+
+
+async def _lock_refused_once(harness: ServiceHarness, table: str) -> _Races:
+    """PostgreSQL's own abort: a row another connection holds, asked for with
+    NOWAIT (lock_not_available), let go after the first try lost."""
+    async with harness.db.engine.connect() as holder:
+        await holder.execute(text(f"INSERT INTO {table} VALUES (0)"))
+        await holder.commit()
+        await holder.execute(text(f"SELECT 1 FROM {table} WHERE try = 0 FOR UPDATE"))
+
+        async def refused(session: AsyncSession) -> None:
+            await session.execute(text(f"SELECT 1 FROM {table} WHERE try = 0 FOR UPDATE NOWAIT"))
+            raise AssertionError("the row was held: NOWAIT should have refused it")
+
+        async def let_go_then_lose(session: AsyncSession) -> None:
+            try:
+                await refused(session)
+            finally:
+                await holder.rollback()
+
+        work = _Races(table, losses=1, lose=let_go_then_lose)
+        await harness.db.retried(work, attempts=2)
+        return work
+
+
+def test_a_lock_postgresql_refused_is_asked_for_again(
+    harness: ServiceHarness, scratch: str
+) -> None:
+    work = harness.run(_lock_refused_once(harness, scratch))
+    assert work.tries == 2
+    assert _rows(harness, scratch) == [0, 2]
 
 
 def test_other_errors_are_not_run_again(harness: ServiceHarness) -> None:
