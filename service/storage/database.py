@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from service.errors import AbortedError, MarketingError
-from service.storage.errors import sqlstate, storage_error
+from service.storage.errors import sqlstate_of, storage_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,7 +107,7 @@ class Database:
                 log.warning(
                     "%s lost a race (SQLSTATE %s: %s); running it again, try %d of %d",
                     _name(work),
-                    sqlstate(exc) or "none",
+                    sqlstate_of(exc) or "none",
                     exc,
                     attempt + 1,
                     attempts,

@@ -135,7 +135,7 @@ def refuses_values(exc: BaseException) -> bool:
     return sqlstate[:2] in VALUE_CLASSES
 
 
-def sqlstate(exc: BaseException) -> str:
+def sqlstate_of(exc: BaseException) -> str:
     """PostgreSQL's SQLSTATE for `exc` or what it wraps ("" for none): for logs."""
     return _sqlstate(exc)[0]
 
