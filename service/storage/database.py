@@ -39,8 +39,9 @@ def json_text(value: object) -> str:
 
 
 def _name(work: Callable[..., object]) -> str:
-    target = getattr(work, "func", work)  # a functools.partial's function
-    return str(getattr(target, "__qualname__", target))
+    """A function's qualified name (a partial's function's), or a callable's class's."""
+    target = getattr(work, "func", work)
+    return str(getattr(target, "__qualname__", None) or type(target).__qualname__)
 
 
 class Database:

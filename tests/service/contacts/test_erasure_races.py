@@ -9,6 +9,7 @@ DeleteContact reached its caller as ABORTED."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -257,11 +258,13 @@ async def _lock_refused_once(harness: ServiceHarness, table: str) -> _Races:
 
 
 def test_a_lock_postgresql_refused_is_asked_for_again(
-    harness: ServiceHarness, scratch: str
+    harness: ServiceHarness, scratch: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    work = harness.run(_lock_refused_once(harness, scratch))
+    with caplog.at_level(logging.WARNING, logger="service.storage.database"):
+        work = harness.run(_lock_refused_once(harness, scratch))
     assert work.tries == 2
     assert _rows(harness, scratch) == [0, 2]
+    assert "_Races lost a race (SQLSTATE 55P03" in caplog.text, "the retry names work and cause"
 
 
 def test_other_errors_are_not_run_again(harness: ServiceHarness) -> None:
