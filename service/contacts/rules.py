@@ -428,11 +428,10 @@ async def delete_contact(db: Database, *, name: str, now: datetime) -> None:
     await db.retried(functools.partial(_erase, contact_id=contact_id, name=name, now=now))
 
 
-# How long erasure waits for its contact row's lock while it holds the person's
-# other rows (which the relay and the result recorder may be waiting for); past
-# it the try is aborted and run again (Database.retried).
+# How long a try of erasure waits for its contact row's lock while it holds the
+# person's other rows (which the relay and the result recorder may be waiting
+# for); past it the try is aborted and run again (Database.retried).
 CONTACT_LOCK_WAIT = "2s"
-_CONTACT_LOCK_WAIT = text(f"SET LOCAL lock_timeout = '{CONTACT_LOCK_WAIT}'")
 _ANY_LOCK_WAIT = text("SET LOCAL lock_timeout = DEFAULT")
 
 
@@ -445,9 +444,7 @@ async def _erase(session: AsyncSession, *, contact_id: uuid.UUID, name: str, now
     # Locking the contact first deadlocked with a recorder settling their
     # delivery at that moment.
     await _forget_person(session, contact_id, email)
-    await session.execute(_CONTACT_LOCK_WAIT)
-    row = await session.get(Contact, contact_id, with_for_update=True)
-    await session.execute(_ANY_LOCK_WAIT)
+    row = await _lock_contact(session, contact_id)
     if row is None:
         # Erased meanwhile by another call: rolled back, this try's first pass
         # gives back what it took of theirs (their erasure request).
@@ -464,6 +461,14 @@ async def _erase(session: AsyncSession, *, contact_id: uuid.UUID, name: str, now
     await outbox.enqueue(
         session, contact_key=key, kind=bus_pb2.KIND_CONTACT_ERASED, payload=payload, now=now
     )
+
+
+async def _lock_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact | None:
+    """The contact row, locked; waiting for it at most CONTACT_LOCK_WAIT."""
+    await session.execute(text(f"SET LOCAL lock_timeout = '{CONTACT_LOCK_WAIT}'"))
+    row = await session.get(Contact, contact_id, with_for_update=True)
+    await session.execute(_ANY_LOCK_WAIT)  # the session's own again (none is set)
+    return row
 
 
 async def _forget_person(session: AsyncSession, contact_id: uuid.UUID, email: str) -> None:

@@ -261,6 +261,20 @@ def test_retry_after_is_the_longest_of_the_exceeded_windows() -> None:
     assert limiter.admit("k", "POST /x") == Refusal(minute, retry_after=59)
 
 
+def test_the_reset_is_counted_from_the_moment_the_call_was() -> None:
+    """A call counted in a minute's last instant says that minute ends in 1 s, however
+    late its answer is made (a clock read again after the count said 60)."""
+    readings = iter([START + 59.9995])
+
+    def clock() -> float:
+        return next(readings, START + 60.0005)
+
+    limiter = RateLimiter(clock, table={"POST /x": (RateWindow("POST /x", 5, 60),)})
+    admitted = limiter.admit("k", "POST /x")
+
+    assert admitted == Admitted(limit=5, remaining=4, reset_s=1)
+
+
 def test_an_endpoint_without_limits_is_not_counted() -> None:
     assert RateLimiter(EpochClock(START)).admit("k", "GET /api/unknown") is None
 
