@@ -224,8 +224,23 @@ class ServiceHarness:
         return rows[0][0] if rows else None
 
     def table_counts(self) -> dict[str, int]:
-        self.segments_settled()
+        self.workers_settled()
         return {table: self.scalar(f"SELECT count(*) FROM {table}") for table in TABLES}
+
+    def workers_settled(self) -> None:
+        """Wait until the service's workers have nothing due: no timer due now
+        (a firing holds the timers it took until it commits, with what it
+        wrote), no flow signal, no segment change pending. An accepted call
+        with a past date arms a timer due at once, whose firing writes events
+        and outbox rows a moment later, behind the calls that follow."""
+        assert_eventually(
+            lambda: self.scalar(
+                "SELECT NOT EXISTS (SELECT 1 FROM marketing_timer WHERE due_at <= now())"
+                " AND NOT EXISTS (SELECT 1 FROM marketing_flow_signal)"
+            ),
+            timeout_s=60,
+        )
+        self.segments_settled()
 
     def segments_settled(self) -> None:
         """Wait until the segment refresher has drained every changed contact

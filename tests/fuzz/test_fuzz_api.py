@@ -71,7 +71,7 @@ _FINGERPRINT_SQL = " UNION ALL ".join(
 
 
 def table_fingerprints(harness: ServiceHarness) -> dict[str, tuple[int, int]]:
-    harness.segments_settled()
+    harness.workers_settled()
     return {row[0]: (row[1], int(row[2])) for row in harness.sql(_FINGERPRINT_SQL)}
 
 

@@ -218,6 +218,7 @@ def _wait_until_blocked(harness: ServiceHarness, email: str) -> None:
     for _ in range(600):
         waiting = harness.scalar(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database() AND query ILIKE '%marketing_contact%'"
         )
         if waiting:
             return
