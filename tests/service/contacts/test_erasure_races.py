@@ -26,7 +26,7 @@ from service.contacts import rules
 from service.errors import AbortedError, NotFoundError
 from service.storage.database import after_commit
 from tests.builders import upsert
-from tests.harness import ServiceHarness, unique_email
+from tests.harness import ServiceHarness, eventually, unique_email
 
 NOW = datetime(2026, 12, 6, tzinfo=UTC)
 WAIT_S = 30  # the most any step here waits for another (none takes long)
@@ -69,12 +69,11 @@ async def _erasure_blocked_by(
     erasure = asyncio.create_task(rules.delete_contact(harness.db, name=person.name, now=NOW))
     try:
         async with harness.db.engine.connect() as watcher:
-            for _ in range(WAIT_S * 20):
-                if erasure.done() or await _blocked_by(watcher, pid):
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                pytest.fail(f"nothing waited for the lock held in {WAIT_S} s")
+
+            async def waiting_or_done() -> bool:
+                return erasure.done() or await _blocked_by(watcher, pid)
+
+            await eventually(waiting_or_done, timeout_s=WAIT_S)
         assert not erasure.done(), "erasure did not wait for the lock held"
         yield erasure
     finally:
