@@ -28,13 +28,17 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.drop_constraint("marketing_enrolment_flow_id_fkey", "marketing_enrolment", type_="foreignkey")
+    op.drop_constraint(
+        "marketing_enrolment_flow_id_fkey", "marketing_enrolment", type_="foreignkey"
+    )
     op.execute(
         """
         CREATE FUNCTION marketing_flow_kept() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
-            RAISE EXCEPTION 'flow % is referred to by its enrolments: flows are never deleted or renamed', OLD.id
+            RAISE EXCEPTION
+                'flow % is referred to by its enrolments: flows are never deleted or renamed',
+                OLD.id
                 USING ERRCODE = 'foreign_key_violation';
         END;
         $$
