@@ -1,0 +1,104 @@
+"""RetryFailedDeliveries beside a writer that takes the same rows the other way
+round, against the real PostgreSQL. The re-drive takes a failed event's outbox
+row, then its event-log row; erasure takes a person's event-log rows before their
+outbox rows. When the two cross, PostgreSQL aborts one of them (a deadlock): the
+re-drive is then run again (Database.retried) rather than answering ABORTED."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import pytest
+from marketing.bus.v1 import bus_pb2
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.deliveries import outbox, rules
+from service.storage.database import Database
+from tests.harness import eventually, own_database
+
+WAIT_S = 30  # the most a step waits for another
+
+_FAILED_EVENT = text(
+    "INSERT INTO marketing_event_log"
+    " (id, contact_key, type, data, occurred_at, status, retry_count, max_retries, error)"
+    " VALUES (:id, 'k', 'viewed_product', '{}', now(), 'FAILED', 6, 6, 'gone')"
+)
+_FAILED_ROW = text(
+    "INSERT INTO marketing_outbox (id, contact_key, kind, payload, status, error)"
+    " VALUES (:id, 'k', :kind, :payload, 'FAILED', 'gone')"
+)
+_TAKE_EVENT = text("SELECT 1 FROM marketing_event_log WHERE id = :id FOR UPDATE")
+_TAKE_ROW = text("UPDATE marketing_outbox SET error = error WHERE id = :id")
+_STATES = text(
+    "SELECT o.status::text, o.retry_count, e.status::text"
+    " FROM marketing_outbox o, marketing_event_log e WHERE o.id = :row AND e.id = :event"
+)
+
+
+async def _waits_for(watcher: AsyncConnection, pid: int) -> bool:
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
+    return bool(await watcher.scalar(query, {"pid": pid}))
+
+
+async def _crossed(db: Database, row: uuid.UUID, event: str) -> int:
+    """The re-drive of `row` started while another transaction holds its event's
+    log row, and that transaction then wanting the outbox row the re-drive holds."""
+    async with db.engine.connect() as other:
+        # The re-drive, waiting first, is the one that finds the deadlock (after
+        # PostgreSQL's deadlock_timeout, 1 s) and is aborted; this one waits on.
+        await other.execute(text("SET LOCAL deadlock_timeout = '60s'"))
+        await other.execute(_TAKE_EVENT, {"id": event})
+        pid = await other.scalar(text("SELECT pg_backend_pid()"))
+        redrive = asyncio.create_task(rules.retry_failed(db, names=[f"{rules.NAME_PREFIX}{row}"]))
+        try:
+            async with db.engine.connect() as watcher:
+
+                async def waiting_or_done() -> bool:
+                    return redrive.done() or await _waits_for(watcher, pid)
+
+                await eventually(waiting_or_done, timeout_s=WAIT_S)
+            assert not redrive.done(), "the re-drive did not wait for the event-log row"
+            await other.execute(_TAKE_ROW, {"id": row})  # the cycle: one of the two is aborted
+            await other.commit()
+            return await asyncio.wait_for(redrive, WAIT_S)
+        finally:
+            if not redrive.done():
+                await other.rollback()
+                redrive.cancel()
+            await asyncio.gather(redrive, return_exceptions=True)
+
+
+def test_a_redrive_that_deadlocks_is_run_again(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    row, event = uuid.uuid4(), f"ev-{uuid.uuid4().hex}"
+    payload = bus_pb2.EventTracked(event_id=event, email="a@b.co", metric="m").SerializeToString()
+
+    async def scenario(url: str) -> tuple[int, tuple[str, int, str]]:
+        db = Database(url)
+        try:
+            async with db.transaction() as session:
+                await session.execute(_FAILED_EVENT, {"id": event})
+                await session.execute(
+                    _FAILED_ROW, {"id": row, "kind": outbox.EVENT_TRACKED, "payload": payload}
+                )
+            retried = await _crossed(db, row, event)
+            async with db.engine.connect() as conn:
+                states = (await conn.execute(_STATES, {"row": row, "event": event})).one()
+            return retried, tuple(states)
+        finally:
+            await db.engine.dispose()
+
+    with (
+        caplog.at_level(logging.WARNING, logger="service.storage.database"),
+        own_database(database_url, "retry_races") as url,
+    ):
+        retried, states = asyncio.run(scenario(url))
+
+    assert retried == 1
+    assert states == ("PENDING", 1, "PENDING")  # queued once, its event with it
+    races = [r.getMessage() for r in caplog.records if "lost a race" in r.getMessage()]
+    assert len(races) == 1 and "40P01" in races[0] and "_requeue" in races[0], races
