@@ -22,6 +22,7 @@ failures Hypothesis keeps in .hypothesis/ and replays first next time.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -42,7 +43,7 @@ from service.settings import DEFAULT_MAX_MESSAGE_BYTES
 from tests.fuzz import known_values
 from tests.fuzz.mutations import Mutator
 from tests.fuzz.strategies import MessageStrategies
-from tests.harness import TABLES, ServiceHarness
+from tests.harness import TABLES, ServiceHarness, own_database
 
 SERVICE = service_pb2.DESCRIPTOR.services_by_name["MarketingService"]
 METHODS = list(SERVICE.methods)
@@ -129,6 +130,15 @@ class Caller:
         after = table_fingerprints(self.harness)
         changed = sorted(t for t in TABLES if after[t] != before[t])
         assert not changed, f"{said}; yet it changed {changed}"
+
+
+@pytest.fixture(scope="module")
+def harness(database_url: str) -> Iterator[ServiceHarness]:
+    """The service on a database of its own: what the fuzzed calls leave (dynamic
+    segments, cart timers an hour ahead, contacts) and what the workers then do
+    with it reach no other test."""
+    with own_database(database_url, "fuzz") as url, ServiceHarness.start(url) as running:
+        yield running
 
 
 @pytest.fixture
