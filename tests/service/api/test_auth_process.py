@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from marketing.v1 import service_pb2 as pb
 from marketing.v1 import service_pb2_grpc
 
-from tests.harness import assert_eventually, bearer_channel, write_auth_file
+from tests.harness import assert_eventually, bearer_channel, own_database, write_auth_file
 from tests.processes import NatsServer, free_port
 
 
@@ -144,26 +144,37 @@ def test_sighup_does_not_end_a_service_without_an_auth_file(
         _stops_gracefully(process, log)
 
 
-def test_sighup_does_not_end_the_bus_workers(
-    database_url: str, nats_server: NatsServer, tmp_path: Path
-) -> None:
-    log = tmp_path / "work.log"
-    env = _env(database_url, nats_url=nats_server.url)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service.main", "work"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+@contextmanager
+def _bus_of_its_own(database_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A database and a nats-server of its own: the workers started here take no
+    message from the shared bus's consumers and write to no other test's tables."""
+    nats = NatsServer(tmp_path / "nats")
+    nats.start()
     try:
-        assert_eventually(lambda: "bus workers running" in log.read_text())
-        _survives_sighup(process, log)
-        _stops_gracefully(process, log)
+        with own_database(database_url, "auth_work") as url:
+            yield _env(url, nats_url=nats.url)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
+        nats.stop()
+
+
+def test_sighup_does_not_end_the_bus_workers(database_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "work.log"
+    with _bus_of_its_own(database_url, tmp_path) as env:
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "service.main", "work"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            assert_eventually(lambda: "bus workers running" in log.read_text())
+            _survives_sighup(process, log)
+            _stops_gracefully(process, log)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
 
 
 @pytest.mark.parametrize("missing", ["tls_cert", "tls_key"])
