@@ -179,6 +179,9 @@ class SyncRun:
     # The sandbox's rate-limit refusals (429s) since the reset before the sync:
     # bucket, window_s and at_s (seconds into the sync; below 0, before it began).
     refusals: list[dict[str, Any]]
+    # Per consent endpoint of a hundred people a call: its calls in each provider
+    # minute the sync touched (0: the one it began in) and its last call (s into it).
+    consent_calls: dict[str, dict[str, Any]]
     vacuumed_s: float  # the database's VACUUM (ANALYZE) before it
     autovacuumed: list[str]  # what autovacuum worked on during it
 
@@ -202,7 +205,8 @@ async def run(b: Bench, limits: Limits, contacts: int, phases_s: Sequence[float]
             f"{contact_sync_pb2.ContactSync.State.Name(one.sync.state)}, imported "
             f"{one.sync.imported_contacts:,}, failed {one.sync.failed_contacts:,}; "
             f"provider bound {bound:.0f} s for "
-            f"calls {calls} -> ratio {bound / one.seconds:.2f}; peak RSS {one.peak_rss_mb}; "
+            f"calls {calls} -> ratio {bound / one.seconds:.2f}; consent calls by provider "
+            f"minute, and the last (s): {one.consent_calls}; peak RSS {one.peak_rss_mb}; "
             f"CPU seconds {one.cpu_s}; refused (429) {_summary(one.refusals)}; "
             f"database vacuumed before it in {one.vacuumed_s:.1f} s, autovacuum during it: "
             f"{', '.join(one.autovacuumed) or 'none'}"
@@ -227,6 +231,7 @@ async def run(b: Bench, limits: Limits, contacts: int, phases_s: Sequence[float]
         sync_1m_autovacuumed={f"{r.phase_s:.0f}": r.autovacuumed for r in runs},
         sync_1m_vacuum_s={f"{r.phase_s:.0f}": round(r.vacuumed_s, 1) for r in runs},
         sync_1m_refusals={f"{r.phase_s:.0f}": r.refusals for r in runs},
+        sync_1m_consent_calls={f"{r.phase_s:.0f}": r.consent_calls for r in runs},
     )
     phases = ", ".join(f"{r.seconds:.0f} s at {r.phase_s:.0f} s" for r in runs)
     bound_note = f"provider bound {bound:.0f} s; slowest of {phases}"
@@ -269,9 +274,42 @@ async def _sync_once(b: Bench, phase_s: float) -> SyncRun:
     groups = cpu_groups(b, replicas[0].pid)  # PostgreSQL's processes as they are now
     cpu = {name: round(cpu_since(cpu_before[name], pids), 1) for name, pids in groups.items()}
     refusals = _refusals(await sandbox.throttled(), began_at.timestamp())
+    consent_calls = await _consent_calls(sandbox, began_at.timestamp())
     autovacuumed = await database.autovacuumed_between(b.stack.database_url, began_at, ended_at)
     b.stack.stop_replicas()
-    return SyncRun(minute_phase_s, seconds, sync, peak, cpu, refusals, vacuumed_s, autovacuumed)
+    return SyncRun(
+        minute_phase_s,
+        seconds,
+        sync,
+        peak,
+        cpu,
+        refusals,
+        consent_calls,
+        vacuumed_s,
+        autovacuumed,
+    )
+
+
+# The consent endpoints whose calls carry a hundred people (their request log is
+# small; the subscriptions' thousand a call would be some 200 MB to read).
+_HUNDRED_A_CALL = {
+    UNSUBSCRIBE: "/api/profile-subscription-bulk-delete-jobs",
+    SUPPRESS: "/api/profile-suppression-bulk-create-jobs",
+    UNSUPPRESS: "/api/profile-suppression-bulk-delete-jobs",
+}
+
+
+async def _consent_calls(sandbox: Any, began_wall: float) -> dict[str, dict[str, Any]]:
+    """Where a sync's consent calls fell: by provider minute, and the last one."""
+    found = {}
+    for operation, path in _HUNDRED_A_CALL.items():
+        times = [wall(r["received_at"]) for r in await sandbox.requests(path)]
+        minutes = Counter(math.floor(t / 60) - math.floor(began_wall / 60) for t in times)
+        found[operation] = {
+            "by_minute": [minutes[k] for k in range(max(minutes, default=-1) + 1)],
+            "last_s": round(max(times, default=began_wall) - began_wall, 1),
+        }
+    return found
 
 
 def _refusals(report: dict[str, Any], began_wall: float) -> list[dict[str, Any]]:
