@@ -20,7 +20,7 @@ from grpc_status import rpc_status
 from marketing.v1 import service_pb2_grpc
 from marketing_runtime.connection import Bus
 from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from service.access.callers import caller_table
 from service.api.auth import CallerFile, load_callers
@@ -338,3 +338,20 @@ async def eventually(
             return last
         await asyncio.sleep(interval_s)
     raise AssertionError(f"condition not met within {timeout_s} s (last value: {last!r})")
+
+
+_WAITING_FOR = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
+
+
+async def until_waiting_for(
+    engine: AsyncEngine, holder_pid: int, task: asyncio.Task[Any], *, timeout_s: float = 30.0
+) -> None:
+    """Until some session waits for a lock the backend `holder_pid` holds (the
+    one `task` runs, in a race test), or `task` is done: the caller then checks
+    which (a task done already did not wait)."""
+    async with engine.connect() as watcher:
+
+        async def waiting_or_done() -> bool:
+            return task.done() or bool(await watcher.scalar(_WAITING_FOR, {"pid": holder_pid}))
+
+        await eventually(waiting_or_done, timeout_s=timeout_s)

@@ -26,7 +26,7 @@ from service.contacts import rules
 from service.errors import AbortedError, NotFoundError
 from service.storage.database import after_commit
 from tests.builders import upsert
-from tests.harness import ServiceHarness, eventually, unique_email
+from tests.harness import ServiceHarness, unique_email, until_waiting_for
 
 NOW = datetime(2026, 12, 6, tzinfo=UTC)
 WAIT_S = 30  # the most any step here waits for another (none takes long)
@@ -54,11 +54,6 @@ def _left_of(harness: ServiceHarness, person: Person) -> tuple[int, list[str]]:
     return contacts, [row.kind for row in harness.outbox_rows(person.email)]
 
 
-async def _blocked_by(watcher: AsyncConnection, pid: int) -> bool:
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
-    return bool(await watcher.scalar(query, {"pid": pid}))
-
-
 @asynccontextmanager
 async def _erasure_blocked_by(
     harness: ServiceHarness, person: Person, holder: AsyncConnection
@@ -68,12 +63,7 @@ async def _erasure_blocked_by(
     pid = await holder.scalar(text("SELECT pg_backend_pid()"))
     erasure = asyncio.create_task(rules.delete_contact(harness.db, name=person.name, now=NOW))
     try:
-        async with harness.db.engine.connect() as watcher:
-
-            async def waiting_or_done() -> bool:
-                return erasure.done() or await _blocked_by(watcher, pid)
-
-            await eventually(waiting_or_done, timeout_s=WAIT_S)
+        await until_waiting_for(harness.db.engine, pid, erasure, timeout_s=WAIT_S)
         assert not erasure.done(), "erasure did not wait for the lock held"
         yield erasure
     finally:

@@ -13,11 +13,10 @@ import uuid
 import pytest
 from marketing.bus.v1 import bus_pb2
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.deliveries import outbox, rules
 from service.storage.database import Database
-from tests.harness import eventually, own_database
+from tests.harness import own_database, until_waiting_for
 
 WAIT_S = 30  # the most a step waits for another
 
@@ -38,11 +37,6 @@ _STATES = text(
 )
 
 
-async def _waits_for(watcher: AsyncConnection, pid: int) -> bool:
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
-    return bool(await watcher.scalar(query, {"pid": pid}))
-
-
 async def _crossed(db: Database, row: uuid.UUID, event: str) -> int:
     """The re-drive of `row` started while another transaction holds its event's
     log row, and that transaction then wanting the outbox row the re-drive holds."""
@@ -54,12 +48,7 @@ async def _crossed(db: Database, row: uuid.UUID, event: str) -> int:
         pid = await other.scalar(text("SELECT pg_backend_pid()"))
         redrive = asyncio.create_task(rules.retry_failed(db, names=[f"{rules.NAME_PREFIX}{row}"]))
         try:
-            async with db.engine.connect() as watcher:
-
-                async def waiting_or_done() -> bool:
-                    return redrive.done() or await _waits_for(watcher, pid)
-
-                await eventually(waiting_or_done, timeout_s=WAIT_S)
+            await until_waiting_for(db.engine, pid, redrive, timeout_s=WAIT_S)
             assert not redrive.done(), "the re-drive did not wait for the event-log row"
             await other.execute(_TAKE_ROW, {"id": row})  # the cycle: one of the two is aborted
             await other.commit()

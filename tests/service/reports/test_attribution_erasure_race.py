@@ -12,11 +12,10 @@ import uuid
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.reports import attribution
 from service.storage.database import Database
-from tests.harness import eventually, own_database
+from tests.harness import own_database, until_waiting_for
 
 WAIT_S = 30
 
@@ -45,11 +44,6 @@ _LEFT = text(
 )
 
 
-async def _waits_for(watcher: AsyncConnection, pid: int) -> bool:
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
-    return bool(await watcher.scalar(query, {"pid": pid}))
-
-
 async def _forget(db: Database, key: str) -> None:
     async with db.transaction() as session:
         await attribution.forget(session, key)
@@ -61,12 +55,7 @@ async def _beside_a_pass(db: Database, key: str) -> tuple[int, int]:
         pid = await attribution_pass.scalar(text("SELECT pg_backend_pid()"))
         erasure = asyncio.create_task(_forget(db, key))
         try:
-            async with db.engine.connect() as watcher:
-
-                async def waiting_or_done() -> bool:
-                    return erasure.done() or await _waits_for(watcher, pid)
-
-                await eventually(waiting_or_done, timeout_s=WAIT_S)
+            await until_waiting_for(db.engine, pid, erasure, timeout_s=WAIT_S)
             assert not erasure.done(), "erasure did not wait for the pass's queue entry"
             try:
                 await attribution_pass.execute(_TAKE_CONVERSIONS_NOWAIT, {"key": key})
