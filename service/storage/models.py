@@ -329,8 +329,8 @@ class Enrolment(Base):
     __tablename__ = "marketing_enrolment"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    # A flow, with no foreign key: flows are never deleted nor their ids changed (a
-    # trigger refuses both), and the key's per-row lookup was about a quarter of
+    # A flow, with no foreign key: flows are never deleted nor their ids changed
+    # (triggers refuse that), and the key's per-row lookup was about a quarter of
     # what PostgreSQL spent copying a restock's enrolments (migration 0022).
     flow_id: Mapped[str] = mapped_column(String(63))
     contact_id: Mapped[uuid.UUID] = mapped_column(

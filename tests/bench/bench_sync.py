@@ -33,7 +33,7 @@ from tests.bench.context import Bench
 from tests.bench.cpus import cpu_by_pid, cpu_since, processes_mentioning, with_descendants
 from tests.bench.report import Row, Target
 from tests.bench.rss import RssSampler
-from tests.bench.sandbox_api import wall
+from tests.bench.sandbox_api import SandboxApi, wall
 
 RUNNING = contact_sync_pb2.ContactSync.State.STATE_RUNNING
 RATIO = Target(">=", 0.9)
@@ -299,7 +299,7 @@ _HUNDRED_A_CALL = {
 }
 
 
-async def _consent_calls(sandbox: Any, began_wall: float) -> dict[str, dict[str, Any]]:
+async def _consent_calls(sandbox: SandboxApi, began_wall: float) -> dict[str, dict[str, Any]]:
     """Where a sync's consent calls fell: by provider minute, and the last one."""
     found = {}
     for operation, path in _HUNDRED_A_CALL.items():

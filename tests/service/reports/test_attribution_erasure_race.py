@@ -85,7 +85,7 @@ def test_erasure_forgets_conversions_after_a_pass_over_the_person_ends(
                 await session.execute(_CONVERSION, {"id": order, "key": key})
             return await _beside_a_pass(db, key)
         finally:
-            await db.engine.dispose()
+            await db.close()
 
     with own_database(database_url, "attribution_erasure") as url:
         assert asyncio.run(scenario(url)) == (0, 0)

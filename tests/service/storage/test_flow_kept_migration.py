@@ -1,41 +1,59 @@
 """Migration 0022 on a real PostgreSQL: an enrolment's flow is no longer a foreign key,
-and a trigger keeps what the key guarded: a flow cannot be deleted nor its id changed,
-while editing a flow's other fields goes on as before. A downgrade brings the key back."""
+and triggers keep what the key guarded: a flow cannot be deleted, the table emptied nor
+a flow's id changed, while editing a flow's other fields goes on as before. A downgrade
+brings the key back (and the enrolments of a flow gone meanwhile go, as the key's
+cascade would have taken them)."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.storage import migrate
+from service.storage.errors import sqlstate_of
 from tests.harness import own_database
 
+RESTRICT_VIOLATION = "23001"
 _KEYS = (
     "SELECT count(*) FROM pg_constraint"
     " WHERE conrelid = 'marketing_enrolment'::regclass AND contype = 'f'"
     " AND confrelid = 'marketing_flow'::regclass"
 )
+_ENROLMENT = (
+    "INSERT INTO marketing_enrolment (id, flow_id, contact_id, state, entry_key, trigger_ref,"
+    " cause_kind, cause_ref, context, created_at)"
+    " SELECT :id, :flow, c.id, 'ACTIVE', '', :ref, 'event', '', '{}', now()"
+    " FROM marketing_contact c LIMIT 1"
+)
+_CONTACT = (
+    "INSERT INTO marketing_contact"
+    " (id, email, custom_properties, email_opt_in, sms_opt_in, push_opt_in)"
+    " VALUES (gen_random_uuid(), 'kept@example.com', '{}', false, false, false)"
+)
 
 
-async def _run(url: str, statement: str) -> object:
+async def _run(url: str, *statements: str, **params: object) -> object:
+    """The statements in one transaction; the last one's single value, if it has one."""
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            result = await conn.execute(text(statement))
+            for statement in statements:
+                result = await conn.execute(text(statement), params)
             return result.scalar_one_or_none() if result.returns_rows else None
     finally:
         await engine.dispose()
 
 
-def _do(url: str, statement: str) -> object:
-    return asyncio.run(_run(url, statement))
+def _do(url: str, *statements: str, **params: object) -> object:
+    return asyncio.run(_run(url, *statements, **params))
 
 
-def test_a_flow_can_be_edited_but_never_deleted_nor_renamed(database_url: str) -> None:
+def test_a_flow_can_be_edited_but_never_deleted_emptied_nor_renamed(database_url: str) -> None:
     with own_database(database_url, "flow_kept_migration") as url:
         assert _do(url, _KEYS) == 0
         _do(
@@ -47,14 +65,36 @@ def test_a_flow_can_be_edited_but_never_deleted_nor_renamed(database_url: str) -
         for refused in (
             "DELETE FROM marketing_flow WHERE id = 'welcome'",
             "UPDATE marketing_flow SET id = 'welcome-2' WHERE id = 'welcome'",
+            "TRUNCATE marketing_flow CASCADE",
         ):
-            with pytest.raises((IntegrityError, DBAPIError), match="never deleted or renamed"):
+            with pytest.raises(IntegrityError, match="flows are kept") as refusal:
                 _do(url, refused)
+            assert sqlstate_of(refusal.value) == RESTRICT_VIOLATION, refused
         assert _do(url, "SELECT display_name FROM marketing_flow WHERE id = 'welcome'") == (
             "Welcome!"
         )
 
+
+def test_the_downgrade_brings_the_key_back_without_the_enrolments_of_a_flow_gone(
+    database_url: str,
+) -> None:
+    with own_database(database_url, "flow_kept_downgrade") as url:
+        _do(url, _CONTACT)
+        kept, orphan = uuid.uuid4(), uuid.uuid4()
+        _do(url, _ENROLMENT, id=kept, flow="welcome", ref="event:kept")
+        # A flow gone by other means than the service's: its triggers set aside.
+        _do(
+            url,
+            "ALTER TABLE marketing_flow DISABLE TRIGGER USER",
+            "DELETE FROM marketing_flow WHERE id = 'win-back'",
+            "ALTER TABLE marketing_flow ENABLE TRIGGER USER",
+        )
+        _do(url, _ENROLMENT, id=orphan, flow="win-back", ref="event:orphan")
+
         migrate.downgrade(url, "0021")
+
         assert _do(url, _KEYS) == 1
+        assert _do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=kept) == 1
+        assert _do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=orphan) == 0
         _do(url, "DELETE FROM marketing_flow WHERE id = 'welcome'")  # the key alone: allowed
-        assert _do(url, "SELECT count(*) FROM marketing_flow WHERE id = 'welcome'") == 0
+        assert _do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=kept) == 0
