@@ -35,13 +35,14 @@ class ActiveCampaignServer(SandboxHTTPServer):
 class _Handler(SandboxHandler):
     server_version = "ActiveCampaignSandbox/1.0"
     server: ActiveCampaignServer
+    _received_s = 0.0  # when the request being served arrived (set as it is read)
 
     def error_body(self, status: int, detail: str) -> bytes:
         return json.dumps({"message": detail}).encode()
 
     def handle_request(self) -> None:
         state = self.server.state
-        received = state.clock()
+        received = self._received_s = state.clock()
         url = urlsplit(self.path)
         body = self.read_body(MAX_BODY_BYTES)
         if body is None:
@@ -93,9 +94,12 @@ class _Handler(SandboxHandler):
             raise Throttled(refusal)
 
     def _draw(self, window: RateWindow) -> Refusal | None:
-        """Count a call in `window`; the refusal when it is full and limits are on."""
+        """Count a call in `window` at its arrival, as the provider counts it; the refusal
+        when that window is full and limits are on."""
         state = self.server.state
-        return state.windows.admit([window], enforce=state.settings.rate_limits)
+        return state.windows.admit(
+            [window], enforce=state.settings.rate_limits, at=self._received_s
+        )
 
     def _api_call(self, arrival: Arrival, query: dict[str, str], body: bytes) -> tuple[int, Any]:
         state = self.server.state

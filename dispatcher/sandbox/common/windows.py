@@ -10,6 +10,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+# Windows of a bucket whose counts are kept: a call is drawn at most a moment after it
+# arrived (seconds, when the server is busiest), so the window it arrived in is among
+# the newest few.
+KEPT_WINDOWS = 4
+
 
 @dataclass(frozen=True)
 class RateWindow:
@@ -29,7 +34,7 @@ class Refusal:
 @dataclass(frozen=True)
 class Drawn:
     counts: tuple[int, ...]  # each window's count with this call, in the order given
-    at: float  # the clock it was counted at (read under the counter's lock)
+    at: float  # the instant it was counted at: when it arrived
 
 
 def seconds_left(now: float, seconds: int) -> int:
@@ -45,46 +50,71 @@ class WindowCounter:
         self._clock = clock
         self._known = tuple(windows)
         self._lock = threading.Lock()
-        # (account, bucket, seconds) -> (window index, admitted in it)
-        self._current: dict[tuple[str, str, int], tuple[int, int]] = {}
+        # (account, bucket, seconds) -> {window index: admitted in it}, the newest
+        # KEPT_WINDOWS windows: a call is counted in the window it arrived in, which may
+        # be an earlier one than a call drawn before it arrived in (see `draw`).
+        self._counts: dict[tuple[str, str, int], dict[int, int]] = {}
         self._peaks: dict[RateWindow, int] = {}
 
     def admit(
-        self, windows: Sequence[RateWindow], *, account: str = "", enforce: bool = True
+        self,
+        windows: Sequence[RateWindow],
+        *,
+        account: str = "",
+        enforce: bool = True,
+        at: float | None = None,
     ) -> Refusal | None:
         """None admits the call (counted in every window); else the refusal."""
-        drawn = self.draw(windows, account=account, enforce=enforce)
+        drawn = self.draw(windows, account=account, enforce=enforce, at=at)
         return drawn if isinstance(drawn, Refusal) else None
 
     def draw(
-        self, windows: Sequence[RateWindow], *, account: str = "", enforce: bool = True
+        self,
+        windows: Sequence[RateWindow],
+        *,
+        account: str = "",
+        enforce: bool = True,
+        at: float | None = None,
     ) -> Refusal | Drawn:
         """Count one call of `account` in every window, or refuse it (counted nowhere) when
         one is full. Admitted: each window's count with this call, and when.
-        Without `enforce` every call is admitted and counted (peaks show the rate reached)."""
-        # The clock is read under the lock: the server's threads draw side by side, and a
-        # call that read it before an edge but drew after a call of the next window would
-        # set that window's count back to its own (the next window then admitting anew).
+        Without `enforce` every call is admitted and counted (peaks show the rate reached).
+
+        `at` is when the call arrived (by default now): a provider counts a request when
+        it comes in, and the server may draw it later, after work of its own (applying
+        finished import jobs) or behind other threads. Counted at the drawing instead, a
+        call that arrived in one second and was drawn in the next took a place of that
+        next second, which the dispatcher's budget had given to others: a 429 the
+        provider would not answer (README, figure 7)."""
         with self._lock:
-            now = self._clock()
+            now = self._clock() if at is None else at
             counts = [self._count(account, window, now) for window in windows]
             full = [w for w, (_, n) in zip(windows, counts, strict=True) if n >= w.limit]
             if enforce and full:
                 longest = max(full, key=lambda w: seconds_left(now, w.seconds))
                 return Refusal(longest, seconds_left(now, longest.seconds))
             for window, (index, admitted) in zip(windows, counts, strict=True):
-                self._current[(account, window.name, window.seconds)] = (index, admitted + 1)
+                self._counted(account, window, index, admitted + 1)
                 self._peaks[window] = max(self._peaks.get(window, 0), admitted + 1)
         return Drawn(tuple(admitted + 1 for _, admitted in counts), now)
 
     def _count(self, account: str, window: RateWindow, now: float) -> tuple[int, int]:
-        """The window a call at `now` counts in, and how many it has admitted. A window
-        is never set back: should the clock go back (a step of the system's), the call
-        counts in the newest window seen, as a full one refuses it."""
+        """The window a call at `now` counts in, and how many it has admitted: its own,
+        if it is one of the KEPT_WINDOWS newest. One older is never counted in again
+        (its count is gone): a call at such an instant (a clock stepped far back by the
+        system, a call held for longer than the kept windows last) counts in the newest
+        window seen, as a full one refuses it."""
         index = math.floor(now / window.seconds)
-        key = (account, window.name, window.seconds)
-        current, admitted = self._current.get(key, (index, 0))
-        return (current, admitted) if index <= current else (index, 0)
+        counted = self._counts.get((account, window.name, window.seconds), {})
+        if counted and index <= max(counted) - KEPT_WINDOWS:
+            index = max(counted)
+        return index, counted.get(index, 0)
+
+    def _counted(self, account: str, window: RateWindow, index: int, admitted: int) -> None:
+        counted = self._counts.setdefault((account, window.name, window.seconds), {})
+        counted[index] = admitted
+        for old in sorted(counted)[:-KEPT_WINDOWS]:
+            del counted[old]
 
     def peaks(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Per bucket, per window length in seconds ("1", "60"): its limit and the most calls
@@ -106,5 +136,5 @@ class WindowCounter:
 
     def clear(self) -> None:
         with self._lock:
-            self._current.clear()
+            self._counts.clear()
             self._peaks.clear()

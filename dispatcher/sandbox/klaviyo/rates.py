@@ -115,15 +115,18 @@ class RateLimiter:
     def enforced(self) -> bool:
         return self._enforce
 
-    def admit(self, account: str, endpoint: str) -> Admitted | Refusal | None:
-        """Count one call, or refuse it; None for an endpoint without limits."""
+    def admit(
+        self, account: str, endpoint: str, at: float | None = None
+    ) -> Admitted | Refusal | None:
+        """Count one call that arrived `at` (by default now), or refuse it; None for an
+        endpoint without limits."""
         windows = self._table.get(endpoint)
         if not windows:
             return None
-        drawn = self.windows.draw(windows, account=account, enforce=self._enforce)
+        drawn = self.windows.draw(windows, account=account, enforce=self._enforce, at=at)
         if isinstance(drawn, Refusal):
             return drawn
         steady = next((w for w in windows if w.seconds == MINUTE), windows[-1])
         counted = drawn.counts[windows.index(steady)]
-        ends = seconds_left(drawn.at, steady.seconds)  # the clock the call counted at
+        ends = seconds_left(drawn.at, steady.seconds)  # from the instant the call counted at
         return Admitted(steady.limit, max(0, steady.limit - counted), ends)

@@ -9,7 +9,7 @@ import threading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.sandbox.common.windows import RateWindow, Refusal, WindowCounter
+from dispatcher.sandbox.common.windows import KEPT_WINDOWS, RateWindow, Refusal, WindowCounter
 from tests.dispatcher.helpers import EpochClock
 
 PER_SECOND = RateWindow("api", 5, 1)
@@ -118,16 +118,75 @@ def test_a_call_that_read_the_clock_before_an_edge_cannot_set_the_next_window_ba
     assert not isinstance(second_after, Refusal) and second_after.counts == (2,)
 
 
-def test_a_clock_stepped_back_counts_in_the_newest_window_seen() -> None:
+def test_a_clock_stepped_back_counts_in_the_window_it_reads_while_that_one_is_kept() -> None:
     clock = EpochClock(11.1)
     counter = WindowCounter(clock)
     counter.draw([PER_SECOND])
     counter.draw([PER_SECOND])
-    clock.now = 10.9  # the system's clock stepped back
+    clock.now = 10.9  # the system's clock stepped back a little: second 10's own count
+
+    in_ten = [counter.admit([PER_SECOND]) for _ in range(6)]
+    clock.now = 11.2
+    in_eleven = [counter.admit([PER_SECOND]) for _ in range(4)]
+
+    assert in_ten[:5] == [None] * 5 and in_ten[5] is not None
+    assert in_eleven[:3] == [None] * 3 and in_eleven[3] is not None  # 5 in second 11
+
+
+def test_a_clock_stepped_back_past_the_kept_windows_counts_in_the_newest_window_seen() -> None:
+    clock = EpochClock(11.1)
+    counter = WindowCounter(clock)
+    counter.draw([PER_SECOND])
+    counter.draw([PER_SECOND])
+    clock.now = 11.1 - KEPT_WINDOWS  # that second's count is gone: it cannot start again
 
     counted = [counter.admit([PER_SECOND]) for _ in range(4)]
-    clock.now = 11.2
-    after = counter.admit([PER_SECOND])
 
     assert counted[:3] == [None] * 3 and counted[3] is not None  # 5 in second 11, no more
-    assert after is not None
+
+
+def test_a_call_drawn_late_counts_in_the_window_it_arrived_in() -> None:
+    """A server busy with work of its own draws a call after calls that arrived after
+    it: it takes a place of its own second, not of the one the others filled."""
+    counter = WindowCounter(EpochClock(12.2))
+    next_second = [counter.draw([PER_SECOND], at=12.1) for _ in range(5)]
+
+    late = [counter.draw([PER_SECOND], at=11.95) for _ in range(6)]
+
+    assert [d.counts for d in next_second if not isinstance(d, Refusal)] == [
+        (n,) for n in range(1, 6)
+    ]
+    assert [d.counts for d in late[:5] if not isinstance(d, Refusal)] == [(n,) for n in range(1, 6)]
+    assert isinstance(late[5], Refusal) and late[5].retry_after == 1
+    assert not isinstance(late[0], Refusal) and late[0].at == 11.95
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrivals=st.lists(
+        st.tuples(st.floats(min_value=0.0, max_value=1.5), st.floats(min_value=0.0, max_value=2.0)),
+        min_size=1,
+        max_size=120,
+    )
+)
+def test_calls_drawn_late_never_overfill_the_window_they_arrived_in(
+    arrivals: list[tuple[float, float]],
+) -> None:
+    """Calls arrive in order and are drawn up to 2 s later, in any order: counted by
+    arrival, no window of arrivals ever admits more than its limit."""
+    now = 1_000_000.0
+    stamped = []
+    for step, delay in arrivals:
+        now += step
+        stamped.append((now, now + delay))
+    clock = EpochClock(now)
+    counter = WindowCounter(clock)
+    admitted: dict[tuple[str, int], int] = {}
+    for arrived, drawn in sorted(stamped, key=lambda a: a[1]):
+        clock.now = drawn
+        if counter.admit([PER_SECOND, PER_MINUTE], at=arrived) is None:
+            for window in (PER_SECOND, PER_MINUTE):
+                key = (window.name, math.floor(arrived / window.seconds))
+                admitted[key] = admitted.get(key, 0) + 1
+    assert all(count <= 5 for (name, _), count in admitted.items() if name == "api")
+    assert all(count <= 12 for (name, _), count in admitted.items() if name == "bulk")
