@@ -112,17 +112,6 @@ _MAX_DETAIL = 300
 OwnerT = TypeVar("OwnerT")
 
 
-# Connections to Klaviyo, more than the dispatcher ever has calls in flight (a full
-# sync's consent loops send a batch's calls of one operation side by side: six loops
-# of some twenty-two unsubscribe calls, say, beside imports and polls). A call waiting
-# in httpx's pool for a connection would leave after its budget stamp had aged past
-# the margin the shared budget counts it by (dispatcher.budget: a request leaves within
-# half the margin of its stamp) and could reach Klaviyo in a later second than counted:
-# with httpx's default of 100, a sync's third minute met 5 to 9 refusals (429) in
-# bursts, none with this (README, figure 7).
-_POOL = httpx.Limits(max_connections=512, max_keepalive_connections=128)
-
-
 class KlaviyoClient:
     """One Klaviyo account. Safe to share between tasks of one event loop; close with aclose()."""
 
@@ -154,7 +143,6 @@ class KlaviyoClient:
                 "User-Agent": _USER_AGENT,
             },
             timeout=httpx.Timeout(timeout_s),
-            limits=_POOL,
             transport=transport,
             event_hooks={"response": [_report_steady_window]},
         )

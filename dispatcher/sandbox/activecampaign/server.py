@@ -3,6 +3,7 @@ them (queued fault, the account's 5/s, Api-Token, route), then the call under th
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -35,14 +36,13 @@ class ActiveCampaignServer(SandboxHTTPServer):
 class _Handler(SandboxHandler):
     server_version = "ActiveCampaignSandbox/1.0"
     server: ActiveCampaignServer
-    _received_s = 0.0  # when the request being served arrived (set as it is read)
 
     def error_body(self, status: int, detail: str) -> bytes:
         return json.dumps({"message": detail}).encode()
 
     def handle_request(self) -> None:
         state = self.server.state
-        received = self._received_s = state.clock()
+        received = state.clock()
         url = urlsplit(self.path)
         body = self.read_body(MAX_BODY_BYTES)
         if body is None:
@@ -64,10 +64,10 @@ class _Handler(SandboxHandler):
             return
         state = self.server.state
         if arrival.path == EVENT_PATH:
-            self._admit(EVENTS_PER_SECOND)
+            self._admit(EVENTS_PER_SECOND, arrival.received_s)
             status, answer, recorded = tracking.track(state, self.command, body)
         else:
-            self._admit(API_PER_SECOND)
+            self._admit(API_PER_SECOND, arrival.received_s)
             status, answer = self._api_call(arrival, query, body)
             recorded = body
         if arrival.path == EVENT_PATH and answer.get("success") == 0:
@@ -88,18 +88,16 @@ class _Handler(SandboxHandler):
             raise _fault_error(fault)
         return True
 
-    def _admit(self, window: RateWindow) -> None:
-        refusal = self._draw(window)
+    def _admit(self, window: RateWindow, at: float) -> None:
+        refusal = self._draw(window, at)
         if refusal is not None:
             raise Throttled(refusal)
 
-    def _draw(self, window: RateWindow) -> Refusal | None:
-        """Count a call in `window` at its arrival, as the provider counts it; the refusal
-        when that window is full and limits are on."""
+    def _draw(self, window: RateWindow, at: float) -> Refusal | None:
+        """Count a call in `window` at its arrival `at`, as the provider counts it; the
+        refusal when that window is full and limits are on."""
         state = self.server.state
-        return state.windows.admit(
-            [window], enforce=state.settings.rate_limits, at=self._received_s
-        )
+        return state.windows.admit([window], enforce=state.settings.rate_limits, at=at)
 
     def _api_call(self, arrival: Arrival, query: dict[str, str], body: bytes) -> tuple[int, Any]:
         state = self.server.state
@@ -112,7 +110,7 @@ class _Handler(SandboxHandler):
             query,
             _json(body),
             arrival.received_s,
-            admit=self._draw,
+            admit=functools.partial(self._draw, at=arrival.received_s),
             import_delay_s=state.settings.import_delay_s,
             size=len(body),
         )

@@ -20,7 +20,11 @@ log = logging.getLogger("marketing.sandbox")
 class SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = True  # server_close() joins handler threads (after close() woke them)
-    request_queue_size = 128  # listen backlog: the default 5 drops bursts of connections
+    # Listen backlog. The default 5 drops bursts of connections, and a dropped one is
+    # retried by the client's TCP a second later: a request then arrives, and is counted
+    # against the rate windows, a second after it was sent. A dispatcher's httpx pool
+    # opens up to 100 at once, and each replica has its own.
+    request_queue_size = 1024
 
     def __init__(self, host: str, port: int, handler: type[SandboxHandler]) -> None:
         self.closing = threading.Event()

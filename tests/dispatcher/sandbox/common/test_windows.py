@@ -173,7 +173,8 @@ def test_calls_drawn_late_never_overfill_the_window_they_arrived_in(
     arrivals: list[tuple[float, float]],
 ) -> None:
     """Calls arrive in order and are drawn up to 2 s later, in any order: counted by
-    arrival, no window of arrivals ever admits more than its limit."""
+    arrival, no window of arrivals ever admits more than its limit, and a call is
+    refused only when a window it arrived in is full."""
     now = 1_000_000.0
     stamped = []
     for step, delay in arrivals:
@@ -184,9 +185,13 @@ def test_calls_drawn_late_never_overfill_the_window_they_arrived_in(
     admitted: dict[tuple[str, int], int] = {}
     for arrived, drawn in sorted(stamped, key=lambda a: a[1]):
         clock.now = drawn
-        if counter.admit([PER_SECOND, PER_MINUTE], at=arrived) is None:
-            for window in (PER_SECOND, PER_MINUTE):
-                key = (window.name, math.floor(arrived / window.seconds))
+        keys = [(w.name, math.floor(arrived / w.seconds)) for w in (PER_SECOND, PER_MINUTE)]
+        refusal = counter.admit([PER_SECOND, PER_MINUTE], at=arrived)
+        if refusal is None:
+            for key in keys:
                 admitted[key] = admitted.get(key, 0) + 1
+        else:
+            full = (refusal.window.name, math.floor(arrived / refusal.window.seconds))
+            assert admitted.get(full, 0) == refusal.window.limit, "refused only when full"
     assert all(count <= 5 for (name, _), count in admitted.items() if name == "api")
     assert all(count <= 12 for (name, _), count in admitted.items() if name == "bulk")
