@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from dispatcher.providers.base import START_IMPORT, Limits, RateWindow
+from dispatcher.providers.klaviyo import client as klaviyo_paths
 from dispatcher.providers.klaviyo.consent_calls import SUBSCRIBE, SUPPRESS, UNSUBSCRIBE, UNSUPPRESS
 from tests.bench import database
 from tests.bench.context import Bench
@@ -293,9 +294,9 @@ async def _sync_once(b: Bench, phase_s: float) -> SyncRun:
 # The consent endpoints whose calls carry a hundred people (their request log is
 # small; the subscriptions' thousand a call would be some 200 MB to read).
 _HUNDRED_A_CALL = {
-    UNSUBSCRIBE: "/api/profile-subscription-bulk-delete-jobs",
-    SUPPRESS: "/api/profile-suppression-bulk-create-jobs",
-    UNSUPPRESS: "/api/profile-suppression-bulk-delete-jobs",
+    UNSUBSCRIBE: klaviyo_paths.UNSUBSCRIBE,
+    SUPPRESS: klaviyo_paths.SUPPRESS,
+    UNSUPPRESS: klaviyo_paths.UNSUPPRESS,
 }
 
 
