@@ -16,7 +16,15 @@ every ActiveCampaign operation; Klaviyo's import_status, read_person and list ca
 `pace` as its `RequestPacer`: then for those operations each request, not each
 call, is reserved, in the buckets that request draws from, right before it
 goes, and the call's `guard` runs before each request; a 429 pauses the buckets
-of the request it answered."""
+of the request it answered.
+
+A stamped request holds one of the provider client's HTTP connections
+(`providers.http_pool`) from before its stamp is checked until its answer: no
+more go at once than the pool has connections, so none waits in the pool after
+its stamp (the budget's proof needs it to leave within half the margin). The
+place is taken after the reservation, not before, so that calls waiting for
+room in a spent window hold no connection that compliance calls could use; a
+reservation that aged while its call waited for a connection is given back."""
 
 from __future__ import annotations
 
@@ -32,6 +40,7 @@ from marketing_runtime.clock import Sleep
 
 from dispatcher import metrics
 from dispatcher.budget import Reservation, SharedBudget
+from dispatcher.providers import http_pool
 from dispatcher.providers.base import RateBucket, WindowReport, window_reports
 from dispatcher.providers.errors import RATE_LIMITED, ProviderError, RetryableProviderError
 
@@ -59,8 +68,12 @@ class ProviderGate:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         wall: Callable[[], float] = time.time,
+        connections: int = http_pool.CONNECTIONS,
     ) -> None:
+        """`connections`: of the provider client's HTTP pool (stamped requests in flight
+        at most)."""
         self._monotonic = monotonic
+        self._connections = asyncio.Semaphore(connections)
         self._wall = wall
         self._sleep = sleep
         self._not_before: dict[str, float] = {}
@@ -90,11 +103,11 @@ class ProviderGate:
         reserved = await self._wait_for_room(
             operation, (), self._call_reservation(operation, paced, bulk)
         )
-        guard()
+        self._checked(guard, reserved)
         started = self._monotonic()
         metrics.BATCH_SIZE.labels(operation).observe(size)
         try:
-            with _answered(reserved):
+            with self._answered(reserved):
                 result = await _guarded(call, guard, bulk)
         except RetryableProviderError as exc:
             throttled = is_throttled(exc)
@@ -124,8 +137,8 @@ class ProviderGate:
             return budget.acquire_request(operation, drawn, bulk=_BULK.get(False))
 
         reserved = await self._wait_for_room(operation, drawn, reserve)
-        _GUARD.get(lambda: None)()
-        with _answered(reserved):
+        self._checked(_GUARD.get(lambda: None), reserved)
+        with self._answered(reserved):
             yield
 
     def _call_reservation(self, operation: str, paced: bool, bulk: bool) -> Reserve | None:
@@ -140,10 +153,11 @@ class ProviderGate:
         self, operation: str, buckets: tuple[RateBucket, ...], reserve: Reserve | None
     ) -> Reserved | None:
         """Wait out any pause, then reserve in the shared budget (the reservation, and
-        the budget it is of; None without one). Another call may be throttled while
-        this one waits: wait again. A reservation that took too long to get (slow KV
-        round trips, say) is given back and taken again: the provider would see the
-        request later than the budget counted it."""
+        the budget it is of; None without one), holding a connection of the pool when
+        reserved (`_answered` lets it go). Another call may be throttled while this one
+        waits: wait again. A reservation that took too long to get (slow KV round
+        trips, say), or aged while every connection was busy, is given back and taken
+        again: the provider would see the request later than the budget counted it."""
         while True:
             while (wait := self._pause_left(operation, buckets)) > 0:
                 await self._sleep(wait)
@@ -151,8 +165,10 @@ class ProviderGate:
             if budget is None or reserve is None:
                 return None
             reservation = await reserve(budget)
+            await self._connections.acquire()
             if budget.fresh(reservation) and self._pause_left(operation, buckets) <= 0:
                 return budget, reservation
+            self._connections.release()
             metrics.BUDGET_STALE.labels(operation).inc()
             await budget.release(reservation)
 
@@ -217,26 +233,41 @@ class ProviderGate:
             room = 0.0
         return max(self.pause_left(operation), room)
 
+    def _checked(self, guard: Callable[[], None], reserved: Reserved | None) -> None:
+        """The caller's guard; when it calls the request off, the connection goes."""
+        try:
+            guard()
+        except BaseException:
+            self._let_go(reserved)
+            raise
+
+    @contextlib.contextmanager
+    def _answered(self, reserved: Reserved | None) -> Iterator[None]:
+        """Once the provider has answered the request (any HTTP status), it reached the
+        provider by then: the budget counts it in its windows until then, not for the
+        whole margin. A request with no answer (a timeout, a lost connection) may still
+        be read by the provider later, and keeps counting for the margin. What the
+        answer said of the provider's window (`report_window`) goes to the budget too.
+        Either way its connection is free again."""
+        try:
+            with window_reports() as reports:
+                try:
+                    yield
+                except ProviderError as exc:
+                    if reserved is not None and exc.status is not None:
+                        _note_answer(reserved, reports)
+                    raise
+                if reserved is not None:
+                    _note_answer(reserved, reports)
+        finally:
+            self._let_go(reserved)
+
+    def _let_go(self, reserved: Reserved | None) -> None:
+        if reserved is not None:  # only a reserved request holds a connection
+            self._connections.release()
+
     def _observe(self, operation: str, result: str, started: float) -> None:
         metrics.PROVIDER_CALLS.labels(operation, result).observe(self._monotonic() - started)
-
-
-@contextlib.contextmanager
-def _answered(reserved: Reserved | None) -> Iterator[None]:
-    """Once the provider has answered the request (any HTTP status), it reached the
-    provider by then: the budget counts it in its windows until then, not for the
-    whole margin. A request with no answer (a timeout, a lost connection) may still
-    be read by the provider later, and keeps counting for the margin. What the answer
-    said of the provider's window (`report_window`) goes to the budget too."""
-    with window_reports() as reports:
-        try:
-            yield
-        except ProviderError as exc:
-            if reserved is not None and exc.status is not None:
-                _note_answer(reserved, reports)
-            raise
-        if reserved is not None:
-            _note_answer(reserved, reports)
 
 
 def _note_answer(reserved: Reserved, reports: Sequence[WindowReport]) -> None:

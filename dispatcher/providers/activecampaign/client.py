@@ -25,6 +25,7 @@ from typing import Any, Self, TypeVar
 import httpx
 import orjson
 
+from dispatcher.providers import http_pool
 from dispatcher.providers.activecampaign import bodies, campaigns, consent_calls, webhooks
 from dispatcher.providers.activecampaign.automations import Automations
 from dispatcher.providers.activecampaign.catalogue import ActiveCampaignCatalogue
@@ -132,6 +133,7 @@ class ActiveCampaignClient:
         self._tracker = httpx.AsyncClient(
             headers={"User-Agent": USER_AGENT},
             timeout=httpx.Timeout(timeout_s),
+            limits=http_pool.limits(),
             transport=transport,
         )
         self._sms_list = sms_list_id or None

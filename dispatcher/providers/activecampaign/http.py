@@ -24,6 +24,7 @@ import httpx
 import orjson
 
 from dispatcher import metrics
+from dispatcher.providers import http_pool
 from dispatcher.providers.activecampaign.limits import API_BUCKETS
 from dispatcher.providers.base import RateBucket, RequestPacer, unpaced
 from dispatcher.providers.errors import (
@@ -68,6 +69,7 @@ class ApiHttp:
                 "User-Agent": USER_AGENT,
             },
             timeout=httpx.Timeout(timeout_s),
+            limits=http_pool.limits(),
             transport=transport,
         )
         self.pacer: RequestPacer = unpaced

@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 import httpx
 
+from dispatcher.providers import http_pool
 from dispatcher.providers.base import (
     FIND_LIST,
     IMPORT_STATUS,
@@ -143,6 +144,7 @@ class KlaviyoClient:
                 "User-Agent": _USER_AGENT,
             },
             timeout=httpx.Timeout(timeout_s),
+            limits=http_pool.limits(),
             transport=transport,
             event_hooks={"response": [_report_steady_window]},
         )

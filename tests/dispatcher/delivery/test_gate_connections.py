@@ -1,0 +1,167 @@
+"""The gate and the provider client's HTTP pool (real nats-server, virtual clock):
+no more stamped requests are in flight than the pool has connections, so a request
+never waits in the pool after its stamp; a call waiting for room in a spent window
+holds no connection; a connection is let go whatever ends the request."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+
+import pytest
+from nats.js.kv import KeyValue
+from prometheus_client import REGISTRY
+
+from dispatcher.budget import SharedBudget
+from dispatcher.budget.log import BucketLog
+from dispatcher.delivery.gate import ProviderGate
+from dispatcher.providers.errors import RetryableProviderError
+from tests.dispatcher.budget.helpers import EPOCH0, bucket, budget_kv, limits, run_on_clock
+from tests.dispatcher.virtual_clock import VirtualClock
+from tests.processes import NatsServer
+
+MARGIN_S = 0.1
+TIE_S = 1e-5  # calls of one instant are stamped a hair apart (`budget.log`)
+CONNECTIONS = 2
+RATES = limits(
+    {
+        "unsubscribe": bucket("unsubscribe", (75, 1.0)),
+        "create_events": bucket("create_events", (1, 1.0)),
+    }
+)
+
+
+class Pooled:
+    """A gate with a budget of its own, in front of a pool of `CONNECTIONS` connections
+    as httpx keeps one: a request that finds every connection busy waits for one."""
+
+    def __init__(self, kv: KeyValue, clock: VirtualClock) -> None:
+        self.clock, self.kv = clock, kv
+        self.account = f"test-{uuid.uuid4().hex[:8]}"
+        self.gate = ProviderGate(
+            monotonic=clock.monotonic,
+            sleep=clock.sleep,
+            wall=lambda: EPOCH0 + clock.now,
+            connections=CONNECTIONS,
+        )
+        self.gate.share(
+            SharedBudget(
+                kv,
+                self.account,
+                RATES,
+                margin_s=MARGIN_S,
+                epoch=lambda: EPOCH0 + clock.now,
+                sleep=clock.sleep,
+            )
+        )
+        self.pool = asyncio.Semaphore(CONNECTIONS)
+        self.answer = asyncio.Event()  # every request in flight is answered when set
+        self.sent: list[float] = []  # when each request had its connection (virtual s)
+
+    async def call(self, operation: str = "unsubscribe") -> None:
+        await self.gate.call(operation, 1, self._request)
+
+    async def _request(self) -> None:
+        async with self.pool:
+            self.sent.append(self.clock.now)
+            await self.answer.wait()
+
+    async def stamps(self, bucket_name: str) -> list[float]:
+        """The stamps the shared log kept (those given back are gone), virtual s."""
+        entry = await self.kv.get(f"{self.account}.{bucket_name}")
+        assert entry.value is not None
+        return sorted(s - EPOCH0 for s in BucketLog.decode(entry.value).stamps)
+
+
+async def _until(condition: Callable[[], bool | Awaitable[bool]]) -> None:
+    """Until the tasks, whose KV round trips are real I/O, bring `condition` about."""
+    for _ in range(5000):
+        met = condition()
+        if met if isinstance(met, bool) else await met:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the calls never got there")
+
+
+def test_a_request_waits_for_a_connection_before_its_stamp(own_nats: NatsServer) -> None:
+    """Three calls, two connections, the first two answered a second later: the third
+    goes then, on a stamp of then (its first, aged while it waited, is given back)."""
+    clock = VirtualClock()
+    stale_before = _stale("unsubscribe")
+
+    async def main() -> tuple[list[float], list[float]]:
+        async with budget_kv(own_nats.url) as kv:
+            pooled = Pooled(kv, clock)
+            calls = [asyncio.create_task(pooled.call()) for _ in range(3)]
+            await _until(lambda: len(pooled.sent) == 2)
+
+            async def all_stamped() -> bool:
+                return len(await pooled.stamps("unsubscribe")) == 3
+
+            await _until(all_stamped)  # the third is reserved, and finds no connection
+            clock.now = 1.0
+            pooled.answer.set()
+            await asyncio.gather(*calls)
+            return pooled.sent, await pooled.stamps("unsubscribe")
+
+    sent, stamps = asyncio.run(main())
+    assert sent == [0.0, 0.0, 1.0]
+    assert len(stamps) == len(sent)
+    for went, stamped in zip(sent, stamps, strict=True):
+        assert -TIE_S <= went - stamped <= MARGIN_S / 2, (sent, stamps)
+    assert _stale("unsubscribe") == stale_before + 1
+
+
+def test_a_call_waiting_for_room_holds_no_connection(own_nats: NatsServer) -> None:
+    """One connection; a call of an endpoint whose second is spent waits for the next
+    one without it, and a call of another endpoint goes meanwhile."""
+    clock = VirtualClock()
+
+    async def main() -> list[float]:
+        async with budget_kv(own_nats.url) as kv:
+            pooled = Pooled(kv, clock)
+            pooled.answer.set()
+            await pooled.call("create_events")  # its second's one call
+            waiting = asyncio.create_task(pooled.call("create_events"))
+            await _until(lambda: clock.sleepers() == 1)  # waiting for room, not a connection
+            other = asyncio.create_task(pooled.call("unsubscribe"))
+            await _until(other.done)  # at once: the clock has not moved
+            assert not waiting.done()
+            assert pooled.sent == [0.0, 0.0]
+            await run_on_clock(clock, [waiting])
+            return pooled.sent
+
+    assert asyncio.run(main()) == [0.0, 0.0, pytest.approx(1.0, abs=0.02)]
+
+
+@pytest.mark.parametrize("ending", ["refused", "called off", "failed"])
+def test_a_connection_is_let_go_however_the_request_ends(own_nats: NatsServer, ending: str) -> None:
+    """Two connections, and three requests ended in this way: a fourth still goes."""
+    clock = VirtualClock()
+
+    def guard() -> None:
+        if ending == "called off":
+            raise LookupError("the lease was lost")
+
+    async def request() -> None:
+        if ending == "refused":
+            raise RetryableProviderError("503", status=503)
+        raise ValueError("the answer could not be read")
+
+    async def main() -> list[float]:
+        async with budget_kv(own_nats.url) as kv:
+            pooled = Pooled(kv, clock)
+            pooled.answer.set()
+            for _ in range(CONNECTIONS + 1):
+                with pytest.raises((RetryableProviderError, LookupError, ValueError)):
+                    await pooled.gate.call("unsubscribe", 1, request, guard=guard)
+            await pooled.call()
+            return pooled.sent
+
+    assert asyncio.run(main()) == [0.0]
+
+
+def _stale(operation: str) -> float:
+    name = "marketing_dispatcher_budget_stale_reservations_total"
+    return REGISTRY.get_sample_value(name, {"operation": operation}) or 0.0
