@@ -42,7 +42,7 @@ class _Handler(SandboxHandler):
 
     def handle_request(self) -> None:
         state = self.server.state
-        received = state.clock()
+        received = self.arrived(state.clock)
         url = urlsplit(self.path)
         body = self.read_body(MAX_BODY_BYTES)
         if body is None:

@@ -25,6 +25,16 @@ class SandboxClock:
     def __call__(self) -> float:
         return self._source() + self._offset
 
+    def at_wall(self, wall_s: float | None) -> float:
+        """The sandbox's time at the wall-clock instant `wall_s` (when the kernel received
+        a request, say): that instant plus the offset when the sandbox runs on the wall
+        clock. On a test's virtual clock, which wall time does not move, and for an
+        instant not known (None): now."""
+        now = self()
+        if wall_s is None or self._source is not time.time:
+            return now
+        return min(wall_s + self._offset, now)
+
     @property
     def offset_s(self) -> float:
         return self._offset

@@ -4,6 +4,7 @@ its handlers when it closes, and a handler base with body reading and answering.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import socket
@@ -13,6 +14,9 @@ import threading
 from abc import ABCMeta, abstractmethod
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from dispatcher.sandbox.common.arrivals import StampedReader, stamp_arrivals
+from dispatcher.sandbox.common.clock import SandboxClock
 
 log = logging.getLogger("marketing.sandbox")
 
@@ -37,6 +41,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks up the host's FQDN, which can stall on DNS.
         socketserver.TCPServer.server_bind(self)
+        stamp_arrivals(self.socket)
         self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
 
     def track(self, connection: socket.socket) -> None:
@@ -79,7 +84,20 @@ class SandboxHandler(BaseHTTPRequestHandler, metaclass=ABCMeta):
 
     def setup(self) -> None:
         super().setup()
+        self.rfile.close()  # read through `StampedReader` instead
+        self._reader = StampedReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader)
         self.server.track(self.connection)
+
+    def handle_one_request(self) -> None:
+        self._reader.mark()
+        super().handle_one_request()
+
+    def arrived(self, clock: SandboxClock) -> float:
+        """When the request being handled came in, on the sandbox's clock: a provider
+        counts it against its rate windows then, not when a thread of this busy
+        sandbox got round to it (`arrivals`)."""
+        return clock.at_wall(self._reader.first_received)
 
     def finish(self) -> None:
         try:

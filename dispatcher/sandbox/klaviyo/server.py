@@ -101,7 +101,7 @@ class _Handler(SandboxHandler):
         # Its arrival, before the body is read and before the sandbox's own work below
         # (applying a finished import job of 10,000 profiles takes a busy machine a good
         # part of a second): Klaviyo counts a request against its limits when it comes.
-        received_s = state.clock()
+        received_s = self.arrived(state.clock)
         url = urlsplit(self.path)
         route = ROUTES.get(url.path.rstrip("/")) if self.command == "POST" else None
         body = self.read_body(route.max_bytes if route else CONTROL_MAX_BYTES)
