@@ -88,6 +88,33 @@ def window_reports() -> Iterator[list[WindowReport]]:
         _WINDOW_REPORTS.reset(token)
 
 
+# Set by the gate around a call it reserved as a whole (`still_fresh`).
+_STILL_FRESH: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
+    "still_fresh", default=None
+)
+
+
+async def still_fresh() -> None:
+    """Awaited by a provider client once a request's body is built, right before it
+    sends it. The gate's reservation was checked before the call began, and building a
+    large body (a job of 10,000 profiles: tens of milliseconds) can age it past what
+    the shared budget allows: then the gate gives it back and reserves again, waiting
+    for room if need be. Outside a reserved call, nothing."""
+    check = _STILL_FRESH.get()
+    if check is not None:
+        await check()
+
+
+@contextmanager
+def checking_freshness(check: Callable[[], Awaitable[None]]) -> Iterator[None]:
+    """`check` is what `still_fresh` awaits inside (in this task)."""
+    token = _STILL_FRESH.set(check)
+    try:
+        yield
+    finally:
+        _STILL_FRESH.reset(token)
+
+
 @dataclass(frozen=True)
 class TrackedEvent:
     event_id: str  # the provider's dedupe key (Klaviyo unique_id)

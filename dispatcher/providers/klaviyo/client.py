@@ -56,6 +56,7 @@ from dispatcher.providers.base import (
     TrackedEvent,
     WindowReport,
     report_window,
+    still_fresh,
     unpaced,
 )
 from dispatcher.providers.catalogue import CatalogueStep
@@ -647,6 +648,7 @@ class KlaviyoClient:
         blame: bodies.Blame | None = None,
         method: str = "POST",
     ) -> httpx.Response:
+        await still_fresh()
         try:
             response = await self._http.request(method, path, content=content)
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:

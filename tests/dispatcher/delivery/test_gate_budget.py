@@ -16,6 +16,7 @@ from dispatcher.budget import SharedBudget
 from dispatcher.budget.log import BucketLog
 from dispatcher.budget.shared import DEFAULT_SKEW_S
 from dispatcher.delivery.gate import ProviderGate
+from dispatcher.providers.base import still_fresh
 from dispatcher.providers.errors import RATE_LIMITED, RetryableProviderError
 from tests.dispatcher.budget.helpers import EPOCH0, bucket, budget_kv, limits, run_on_clock
 from tests.dispatcher.virtual_clock import VirtualClock
@@ -168,3 +169,31 @@ def test_a_call_waiting_for_one_bucket_holds_no_stamp_in_another(own_nats: NatsS
 def _stale(operation: str) -> float:
     name = "marketing_dispatcher_budget_stale_reservations_total"
     return REGISTRY.get_sample_value(name, {"operation": operation}) or 0.0
+
+
+def test_a_reservation_aged_while_the_body_was_built_is_taken_again(own_nats: NatsServer) -> None:
+    """The provider client builds a large body (a job of 10,000 profiles) after the
+    gate reserved the call: right before the request goes, a reservation that aged
+    meanwhile is given back and taken again, so the request leaves on a fresh stamp."""
+    clock = VirtualClock()
+    account = f"test-{uuid.uuid4().hex[:8]}"
+    stale_before = _stale("unsubscribe")
+
+    async def main() -> tuple[Replica, BucketLog]:
+        async with budget_kv(own_nats.url) as kv:
+            replica = Replica(kv, account, clock)
+
+            async def large_body() -> None:
+                clock.now += 0.2  # building it took that long
+                await still_fresh()
+                await replica._made("unsubscribe")
+
+            await replica.gate.call("unsubscribe", 1, large_body)
+            entry = await kv.get(f"{account}.profile-subscription-bulk-delete-jobs")
+            return replica, BucketLog.decode(entry.value)
+
+    replica, log = asyncio.run(main())
+    assert replica.made == [("unsubscribe", 0.2)]
+    [stamp] = log.stamps
+    assert 0.2 - (stamp - EPOCH0) == pytest.approx(0.0, abs=1e-5)
+    assert _stale("unsubscribe") == stale_before + 1
