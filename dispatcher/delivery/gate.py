@@ -28,7 +28,7 @@ reservation that aged while its call waited for a connection is given back. A
 provider client checks again once it has built the request's body, right before it
 sends it (`providers.base.still_fresh`; a Klaviyo import job of 10,000 profiles
 takes 20 to 50 ms to build, more on a busy machine): a reservation that aged
-meanwhile is given back and taken again, keeping the connection."""
+meanwhile is given back with its connection, and both are taken again."""
 
 from __future__ import annotations
 
@@ -72,11 +72,12 @@ Reserve = Callable[[SharedBudget], Awaitable[Reservation]]
 
 @dataclass
 class Reserved:
-    """A request's reservation, and the budget it is of; taken again (`refresh`) when
-    it aged before the request could go."""
+    """A request's reservation, the budget it is of, and whether it holds one of the
+    pool's connections; taken again (`_refresh`) when it aged before the request went."""
 
     budget: SharedBudget
     reservation: Reservation
+    holds_connection: bool = True
 
 
 class ProviderGate:
@@ -91,7 +92,7 @@ class ProviderGate:
         """`connections`: of the provider client's HTTP pool (stamped requests in flight
         at most)."""
         self._monotonic = monotonic
-        self._connections = asyncio.Semaphore(connections)
+        self._connections = asyncio.BoundedSemaphore(connections)
         self._wall = wall
         self._sleep = sleep
         self._not_before: dict[str, float] = {}
@@ -124,9 +125,13 @@ class ProviderGate:
         started = self._monotonic()
         metrics.BATCH_SIZE.labels(operation).observe(size)
 
+        checked = False
+
         async def still_fresh() -> None:  # the provider's body is built: it goes now
-            if reserved is None or reserve is None:
-                return
+            nonlocal checked
+            if checked or reserved is None or reserve is None:
+                return  # once: a call of a reserved operation is one request
+            checked = True
             if await self._refresh(operation, reserved, reserve):
                 guard()  # it waited: the caller may have lost its lease meanwhile
 
@@ -174,12 +179,7 @@ class ProviderGate:
         return lambda b: b.acquire(operation, paced=paced, bulk=bulk)
 
     async def _wait_for_room(
-        self,
-        operation: str,
-        buckets: tuple[RateBucket, ...],
-        reserve: Reserve | None,
-        *,
-        connection_held: bool = False,
+        self, operation: str, buckets: tuple[RateBucket, ...], reserve: Reserve | None
     ) -> Reserved | None:
         """Wait out any pause, then reserve in the shared budget (the reservation, and
         the budget it is of; None without one), holding a connection of the pool when
@@ -194,26 +194,27 @@ class ProviderGate:
             if budget is None or reserve is None:
                 return None
             reservation = await reserve(budget)
-            if not connection_held:
-                await self._connections.acquire()
+            await self._connections.acquire()
             if budget.fresh(reservation) and self._pause_left(operation, buckets) <= 0:
                 return Reserved(budget, reservation)
-            if not connection_held:
-                self._connections.release()
+            self._connections.release()
             metrics.BUDGET_STALE.labels(operation).inc()
             await budget.release(reservation)
 
     async def _refresh(self, operation: str, reserved: Reserved, reserve: Reserve) -> bool:
         """Right before the request goes (`providers.base.still_fresh`): a reservation
-        that aged while the provider built its body is given back and taken again,
-        keeping the connection. Whether it was."""
+        that aged while the provider built its body is given back, with its connection
+        (it may wait for room, and then it must hold none), and both are taken again.
+        Whether it was."""
         if reserved.budget.fresh(reserved.reservation):
             return False
         metrics.BUDGET_STALE.labels(operation).inc()
+        self._let_go(reserved)
         await reserved.budget.release(reserved.reservation)
-        again = await self._wait_for_room(operation, (), reserve, connection_held=True)
-        if again is not None:  # None: the budget is gone meanwhile (NATS away)
-            reserved.budget, reserved.reservation = again.budget, again.reservation
+        again = await self._wait_for_room(operation, (), reserve)
+        assert again is not None  # a budget, once shared, is only ever replaced
+        reserved.budget, reserved.reservation = again.budget, again.reservation
+        reserved.holds_connection = True
         return True
 
     async def _pause(
@@ -307,7 +308,8 @@ class ProviderGate:
             self._let_go(reserved)
 
     def _let_go(self, reserved: Reserved | None) -> None:
-        if reserved is not None:  # only a reserved request holds a connection
+        if reserved is not None and reserved.holds_connection:  # once, however it ends
+            reserved.holds_connection = False
             self._connections.release()
 
     def _observe(self, operation: str, result: str, started: float) -> None:

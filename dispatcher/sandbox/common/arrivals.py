@@ -16,12 +16,17 @@ import contextlib
 import io
 import socket
 import struct
+import sys
 
-# <asm-generic/socket.h>: SO_TIMESTAMPNS (the 64-bit timespec form) and its message.
+# <asm-generic/socket.h>: SO_TIMESTAMPNS_OLD, whose message is a timespec of the
+# platform's longs (two 64-bit numbers on the 64-bit Linux this runs on; elsewhere a
+# message of another size is not read, and the request counts when read).
 SO_TIMESTAMPNS = 35
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 _TIMESPEC = struct.Struct("qq")
-_ANCILLARY_BYTES = socket.CMSG_SPACE(_TIMESPEC.size)
+# The option's number is Linux's: elsewhere connections are read as before, unstamped.
+_CAN_STAMP = sys.platform.startswith("linux")
+_ANCILLARY_BYTES = socket.CMSG_SPACE(_TIMESPEC.size) if _CAN_STAMP else 0
 
 
 def stamp_arrivals(listening: socket.socket) -> None:
@@ -29,6 +34,8 @@ def stamp_arrivals(listening: socket.socket) -> None:
     inherit the option). Set on each connection only once accepted, it would come too
     late for the first request, which a client sends right after connecting. Where the
     platform has no such option, requests go unstamped: they count when read."""
+    if not _CAN_STAMP:
+        return
     with contextlib.suppress(OSError):
         listening.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 
@@ -41,26 +48,29 @@ class StampedReader(io.RawIOBase):
         super().__init__()
         self._connection = connection
         self.first_received: float | None = None
+        self._marked = False
         # Not every platform or socket stamps: then reads work as before, unstamped.
-        try:
-            connection.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            self._stamped = True
-        except OSError:
-            self._stamped = False
+        self._stamped = _CAN_STAMP
+        if self._stamped:
+            try:
+                connection.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            except OSError:
+                self._stamped = False
 
     def readable(self) -> bool:
         return True
 
     def mark(self) -> None:
-        """A new request begins: the next read's time is its arrival."""
-        self.first_received = None
+        """A new request begins: the next read's time is its arrival (None when that
+        read carries none, or when the request was read before, with the last)."""
+        self.first_received, self._marked = None, True
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         if not self._stamped:
             return self._connection.recv_into(buffer)
         count, ancillary, _, _ = self._connection.recvmsg_into([buffer], _ANCILLARY_BYTES)
-        if self.first_received is None:
-            self.first_received = _received(ancillary)
+        if self._marked:
+            self.first_received, self._marked = _received(ancillary), False
         return count
 
 
