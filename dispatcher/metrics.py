@@ -64,6 +64,13 @@ BUDGET_STALE = Counter(
     "Reservations given back unused because they aged before the call could go, by operation",
     ["operation"],
 )
+BUDGET_STAMP_AGE = Histogram(
+    "marketing_dispatcher_budget_stamp_age_seconds",
+    "How long after its stamp in the shared provider budget a request's first bytes were "
+    "written, by operation (the budget counts on each leaving within half its margin)",
+    ["operation"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
 SYNC_NEWER_AT_PROVIDER = Counter(
     "marketing_dispatcher_sync_newer_at_provider",
     "People of a full sync whose profile or consent was not sent: a change newer than their"

@@ -206,8 +206,12 @@ class SharedBudget:
     def fresh(self, reservation: Reservation) -> bool:
         """Whether the request may still go on this reservation: a stamp much older
         than the request would let the provider see it later than we counted it."""
+        return self.stamp_age(reservation) <= self._margin_s / 2
+
+    def stamp_age(self, reservation: Reservation) -> float:
+        """Seconds since the oldest stamp of `reservation` (0 for one of no bucket)."""
         now = self._epoch()
-        return all(now - stamp <= self._margin_s / 2 for _, stamp in reservation.stamps)
+        return now - min((stamp for _, stamp in reservation.stamps), default=now)
 
     async def release(self, reservation: Reservation) -> None:
         """Give back the calls of a reservation that was not used."""

@@ -50,6 +50,7 @@ from dispatcher.providers.base import (
     RateBucket,
     WindowReport,
     checking_freshness,
+    stamped,
     window_reports,
 )
 from dispatcher.providers.errors import RATE_LIMITED, ProviderError, RetryableProviderError
@@ -136,7 +137,11 @@ class ProviderGate:
                 guard()  # it waited: the caller may have lost its lease meanwhile
 
         try:
-            with self._answered(reserved), checking_freshness(still_fresh):
+            with (
+                self._answered(reserved),
+                checking_freshness(still_fresh),
+                _stamped(operation, reserved),
+            ):
                 result = await _guarded(call, guard, bulk)
         except RetryableProviderError as exc:
             throttled = is_throttled(exc)
@@ -167,7 +172,7 @@ class ProviderGate:
 
         reserved = await self._wait_for_room(operation, drawn, reserve)
         self._checked(_GUARD.get(lambda: None), reserved)
-        with self._answered(reserved):
+        with self._answered(reserved), _stamped(operation, reserved):
             yield
 
     def _call_reservation(self, operation: str, paced: bool, bulk: bool) -> Reserve | None:
@@ -332,6 +337,14 @@ async def _guarded(call: Callable[[], Awaitable[T]], guard: Callable[[], None], 
     finally:
         _GUARD.reset(token)
         _BULK.reset(bulk_token)
+
+
+def _stamped(operation: str, reserved: Reserved | None) -> contextlib.AbstractContextManager[None]:
+    """The request made inside carries its stamp, whose age its client notes as it
+    leaves (`http_pool.note_leaving`); the stamp taken again, if `_refresh` did."""
+    if reserved is None:
+        return contextlib.nullcontext()
+    return stamped(operation, lambda: reserved.budget.stamp_age(reserved.reservation))
 
 
 def is_throttled(exc: RetryableProviderError) -> bool:

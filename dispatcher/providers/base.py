@@ -115,6 +115,28 @@ def checking_freshness(check: Callable[[], Awaitable[None]]) -> Iterator[None]:
         _STILL_FRESH.reset(token)
 
 
+# Set by the gate around a request it stamped in the shared budget: the request's
+# operation, and how long ago its stamp was (seconds), asked when the request's first
+# bytes are written (`http_pool.note_leaving`).
+_STAMPED: ContextVar[tuple[str, Callable[[], float]] | None] = ContextVar("stamped", default=None)
+
+
+@contextmanager
+def stamped(operation: str, age: Callable[[], float]) -> Iterator[None]:
+    """The requests made inside (in this task) carry a stamp of `operation` whose age
+    `age` tells (the gate may take the stamp again before the request goes)."""
+    token = _STAMPED.set((operation, age))
+    try:
+        yield
+    finally:
+        _STAMPED.reset(token)
+
+
+def current_stamp() -> tuple[str, Callable[[], float]] | None:
+    """The operation and stamp age of the request being made, if the gate stamped it."""
+    return _STAMPED.get()
+
+
 @dataclass(frozen=True)
 class TrackedEvent:
     event_id: str  # the provider's dedupe key (Klaviyo unique_id)

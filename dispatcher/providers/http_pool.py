@@ -5,16 +5,42 @@ of its stamp (`dispatcher.budget`). httpx makes a request wait, after it was
 handed over, while all of its pool's connections are busy; so the gate keeps no
 more stamped requests in flight than the pool has connections
 (`ProviderGate(connections=...)`), and any wait for one comes before the stamp.
+Whether requests do leave in time is measured where they leave: `note_leaving`, a
+request hook of every provider client, notes the stamp's age when the request's
+first bytes are written (`marketing_dispatcher_budget_stamp_age_seconds`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+
+from dispatcher import metrics
+from dispatcher.providers.base import current_stamp
 
 # httpx's own defaults, stated so that the gate and the pool agree on them.
 CONNECTIONS = 100
 KEPT_ALIVE = 20  # idle connections kept open
+# httpcore's trace event of an HTTP/1.1 request's first bytes going out.
+_HEADERS_WRITTEN = "http11.send_request_headers.started"
 
 
 def limits() -> httpx.Limits:
     return httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=KEPT_ALIVE)
+
+
+async def note_leaving(request: httpx.Request) -> None:
+    """httpx's request hook: a request the gate stamped notes, as its headers are
+    written (httpcore's `trace` extension), how old its stamp is then. The transport
+    runs the trace in the request's own task, so the stamp is the one the gate set."""
+    stamp = current_stamp()
+    if stamp is None:
+        return
+    operation, age = stamp
+
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        if event == _HEADERS_WRITTEN:
+            metrics.BUDGET_STAMP_AGE.labels(operation).observe(max(0.0, age()))
+
+    request.extensions["trace"] = trace

@@ -35,6 +35,7 @@ from tests.bench.cpus import cpu_by_pid, cpu_since, processes_mentioning, with_d
 from tests.bench.report import Row, Target
 from tests.bench.rss import RssSampler
 from tests.bench.sandbox_api import SandboxApi, wall
+from tests.bench.stamp_ages import stamp_ages
 
 RUNNING = contact_sync_pb2.ContactSync.State.STATE_RUNNING
 RATIO = Target(">=", 0.9)
@@ -185,6 +186,9 @@ class SyncRun:
     consent_calls: dict[str, dict[str, Any]]
     vacuumed_s: float  # the database's VACUUM (ANALYZE) before it
     autovacuumed: list[str]  # what autovacuum worked on during it
+    # The replica's requests, and how many left more than 25, 50 and 100 ms after their
+    # budget stamp (tests/bench/stamp_ages.py).
+    stamp_ages: dict[str, int]
 
 
 async def run(b: Bench, limits: Limits, contacts: int, phases_s: Sequence[float]) -> None:
@@ -209,6 +213,7 @@ async def run(b: Bench, limits: Limits, contacts: int, phases_s: Sequence[float]
             f"calls {calls} -> ratio {bound / one.seconds:.2f}; consent calls by provider "
             f"minute, and the last (s): {one.consent_calls}; peak RSS {one.peak_rss_mb}; "
             f"CPU seconds {one.cpu_s}; refused (429) {_summary(one.refusals)}; "
+            f"requests after their budget stamp: {one.stamp_ages}; "
             f"database vacuumed before it in {one.vacuumed_s:.1f} s, autovacuum during it: "
             f"{', '.join(one.autovacuumed) or 'none'}"
         )
@@ -233,6 +238,7 @@ async def run(b: Bench, limits: Limits, contacts: int, phases_s: Sequence[float]
         sync_1m_vacuum_s={f"{r.phase_s:.0f}": round(r.vacuumed_s, 1) for r in runs},
         sync_1m_refusals={f"{r.phase_s:.0f}": r.refusals for r in runs},
         sync_1m_consent_calls={f"{r.phase_s:.0f}": r.consent_calls for r in runs},
+        sync_1m_stamp_ages={f"{r.phase_s:.0f}": r.stamp_ages for r in runs},
     )
     phases = ", ".join(f"{r.seconds:.0f} s at {r.phase_s:.0f} s" for r in runs)
     bound_note = f"provider bound {bound:.0f} s; slowest of {phases}"
@@ -253,7 +259,7 @@ async def _sync_once(b: Bench, phase_s: float) -> SyncRun:
     vacuumed_s = await database.vacuum_database(b.stack.database_url)
     sandbox = b.provider_sandboxes["klaviyo"]
     await sandbox.reset()
-    replicas = b.stack.start_replicas(1, "klaviyo")
+    replicas = b.stack.start_replicas(1, "klaviyo", metrics=True)
     await asyncio.to_thread(b.stack.wait_replicas_ready)
     sampler = RssSampler(
         {"service_workers": b.stack.workers.pid, "dispatcher": replicas[0].pid}
@@ -277,6 +283,7 @@ async def _sync_once(b: Bench, phase_s: float) -> SyncRun:
     refusals = _refusals(await sandbox.throttled(), began_at.timestamp())
     consent_calls = await _consent_calls(sandbox, began_at.timestamp())
     autovacuumed = await database.autovacuumed_between(b.stack.database_url, began_at, ended_at)
+    ages = await stamp_ages(b.stack.replica_metrics[0])
     b.stack.stop_replicas()
     return SyncRun(
         minute_phase_s,
@@ -288,6 +295,7 @@ async def _sync_once(b: Bench, phase_s: float) -> SyncRun:
         consent_calls,
         vacuumed_s,
         autovacuumed,
+        ages,
     )
 
 

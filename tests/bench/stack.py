@@ -52,6 +52,7 @@ class Stack:
     helpers: list[Child] = field(default_factory=list)  # nats-server, sandboxes, echo server
     dispatcher: Child | None = None
     replicas: list[Child] = field(default_factory=list)
+    replica_metrics: list[str] = field(default_factory=list)  # "" for a replica without
     # The rate-limited replicas' MARKETING_BUDGET_PROVIDER_SKEW_S (BenchConfig.provider_skew_s).
     provider_skew_s: float = LOCAL_SANDBOX_SKEW_S
     _dispatchers_started: int = field(default=0)
@@ -63,12 +64,17 @@ class Stack:
         self.dispatcher = self._dispatcher("sandbox", self.sandbox_url)
         return self.dispatcher
 
-    def start_replicas(self, count: int, provider: str) -> list[Child]:
+    def start_replicas(self, count: int, provider: str, *, metrics: bool = False) -> list[Child]:
         """`count` replicas delivering to `provider`'s sandbox with limits on (which
-        reads their clock: `provider_skew_s`)."""
+        reads their clock: `provider_skew_s`). With `metrics`, each serves its own
+        (`replica_metrics`: their addresses, in the replicas' order)."""
         url = self.limited_sandboxes[provider]
         skew = {"MARKETING_BUDGET_PROVIDER_SKEW_S": str(self.provider_skew_s)}
-        self.replicas = [self._dispatcher(provider, url, skew) for _ in range(count)]
+        self.replica_metrics = [f"127.0.0.1:{free_port()}" if metrics else "" for _ in range(count)]
+        self.replicas = [
+            self._dispatcher(provider, url, skew | {"MARKETING_METRICS_ADDRESS": address})
+            for address in self.replica_metrics
+        ]
         return self.replicas
 
     def wait_replicas_ready(self, timeout_s: float = 60.0) -> None:

@@ -135,6 +135,7 @@ class ActiveCampaignClient:
             timeout=httpx.Timeout(timeout_s),
             limits=http_pool.limits(),
             transport=transport,
+            event_hooks={"request": [http_pool.note_leaving]},
         )
         self._sms_list = sms_list_id or None
         self._suppression_tag = suppression_tag

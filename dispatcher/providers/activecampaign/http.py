@@ -71,6 +71,7 @@ class ApiHttp:
             timeout=httpx.Timeout(timeout_s),
             limits=http_pool.limits(),
             transport=transport,
+            event_hooks={"request": [http_pool.note_leaving]},
         )
         self.pacer: RequestPacer = unpaced
 

@@ -147,7 +147,10 @@ class KlaviyoClient:
             timeout=httpx.Timeout(timeout_s),
             limits=http_pool.limits(),
             transport=transport,
-            event_hooks={"response": [_report_steady_window]},
+            event_hooks={
+                "request": [http_pool.note_leaving],
+                "response": [_report_steady_window],
+            },
         )
 
     async def __aenter__(self) -> Self:

@@ -1,7 +1,8 @@
 """The gate and the provider client's HTTP pool (real nats-server, virtual clock):
 no more stamped requests are in flight than the pool has connections, so a request
 never waits in the pool after its stamp; a call waiting for room in a spent window
-holds no connection; a connection is let go whatever ends the request."""
+holds no connection; a connection is let go whatever ends the request; a request
+carries its stamp, whose age its client notes as it leaves."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from prometheus_client import REGISTRY
 from dispatcher.budget import SharedBudget
 from dispatcher.budget.log import BucketLog
 from dispatcher.delivery.gate import ProviderGate
+from dispatcher.providers.base import current_stamp
 from dispatcher.providers.errors import RetryableProviderError
 from tests.dispatcher.budget.helpers import EPOCH0, bucket, budget_kv, limits, run_on_clock
 from tests.dispatcher.virtual_clock import VirtualClock
@@ -165,3 +167,34 @@ def test_a_connection_is_let_go_however_the_request_ends(own_nats: NatsServer, e
 def _stale(operation: str) -> float:
     name = "marketing_dispatcher_budget_stale_reservations_total"
     return REGISTRY.get_sample_value(name, {"operation": operation}) or 0.0
+
+
+def test_a_request_carries_its_stamp_whose_age_its_client_notes(own_nats: NatsServer) -> None:
+    """Inside a call the gate reserved (and inside a request it paced) the request's
+    operation and the age of its stamp are at hand for the client's `note_leaving`;
+    outside, nothing."""
+    clock = VirtualClock()
+    seen: list[tuple[str, float]] = []
+
+    def note() -> None:
+        stamp = current_stamp()
+        assert stamp is not None
+        operation, age = stamp
+        seen.append((operation, age()))
+
+    async def request() -> None:
+        note()
+        clock.now += 0.02  # the body took a while: the stamp is older as it leaves
+        note()
+
+    async def main() -> None:
+        async with budget_kv(own_nats.url) as kv:
+            pooled = Pooled(kv, clock)
+            await pooled.gate.call("unsubscribe", 1, request)
+            async with pooled.gate.pace("create_events", RATES.rates["create_events"]):
+                note()
+        assert current_stamp() is None
+
+    asyncio.run(main())
+    assert [operation for operation, _ in seen] == ["unsubscribe", "unsubscribe", "create_events"]
+    assert [age for _, age in seen] == pytest.approx([0.0, 0.02, 0.0], abs=TIE_S)

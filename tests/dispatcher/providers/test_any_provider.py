@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import pytest
+from prometheus_client import REGISTRY
 
 from dispatcher.providers.base import (
     CREATE_EVENTS,
@@ -24,6 +25,7 @@ from dispatcher.providers.base import (
     Profile,
     Provider,
     TrackedEvent,
+    stamped,
 )
 from dispatcher.providers.errors import RetryableProviderError
 from tests.dispatcher.helpers import expected_consent
@@ -162,3 +164,48 @@ def test_a_server_error_on_events_is_retryable_and_the_retry_delivers_once(
     run(provider, twice)
 
     assert provider.delivered() == {"ev-503": 1}
+
+
+def test_a_stamped_request_notes_the_age_of_its_stamp_as_it_leaves(
+    provider: ProviderUnderTest,
+) -> None:
+    """Every request a client makes inside a stamp of the gate (its API's, and
+    ActiveCampaign's event tracking too) is noted as its headers are written, with the
+    age the stamp has then; one made outside none is."""
+    upsert, track = f"test-upsert-{provider.name}", f"test-track-{provider.name}"
+    event = TrackedEvent("ev-stamped", EMAIL, "product_viewed", WHEN, {})
+    made: dict[str, int] = {}
+
+    async def stamped_then_not(client: Provider) -> dict[str, tuple[float, float]]:
+        for operation, age, request in (
+            (upsert, 0.03, client.upsert_profile(Profile(EMAIL))),
+            (track, 0.02, client.create_events([client.prepare_event(event)])),
+        ):
+            before = len(provider.requests())
+            with stamped(operation, _aged(age)):
+                await request
+            made[operation] = len(provider.requests()) - before
+        noted = {op: _stamp_ages(op) for op in (upsert, track)}
+        await client.upsert_profile(Profile("bob@example.com"))
+        return noted
+
+    noted = run(provider, stamped_then_not)
+
+    for operation, age in ((upsert, 0.03), (track, 0.02)):
+        count, ages = noted[operation]
+        assert count == made[operation]
+        assert ages == pytest.approx(age * count)
+    assert min(made.values()) >= 1
+    assert {op: _stamp_ages(op) for op in (upsert, track)} == noted  # bob's: not stamped
+
+
+def _aged(seconds: float) -> Callable[[], float]:
+    return lambda: seconds
+
+
+def _stamp_ages(operation: str) -> tuple[float, float]:
+    """How many requests of `operation` were noted, and their ages' sum."""
+    name = "marketing_dispatcher_budget_stamp_age_seconds"
+    labels = {"operation": operation}
+    count = REGISTRY.get_sample_value(f"{name}_count", labels) or 0.0
+    return count, REGISTRY.get_sample_value(f"{name}_sum", labels) or 0.0

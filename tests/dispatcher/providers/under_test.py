@@ -43,6 +43,7 @@ class ProviderUnderTest:
     add_fault: Callable[..., None]
     delivered: Callable[[], dict[str, int]]
     consent: Callable[[str], dict[str, bool]]
+    requests: Callable[[], list[dict[str, Any]]]  # every request it recorded, in order
     newsletter_list_id: str | None = None
 
 
@@ -58,6 +59,7 @@ def provider_under_test(name: str) -> Iterator[ProviderUnderTest]:
                 sandbox.add_fault,
                 sandbox.event_counts,
                 lambda email: provider_consent(sandbox.profiles(email=email)),
+                sandbox.requests,
             )
         return
     with activecampaign_sandbox() as ac:
@@ -72,6 +74,7 @@ def provider_under_test(name: str) -> Iterator[ProviderUnderTest]:
             ac.add_fault,
             lambda: tracked_event_counts(ac),
             lambda email: activecampaign_consent(ac, email, newsletter),
+            ac.requests,
             newsletter,
         )
 

@@ -1,0 +1,30 @@
+"""The bench's reading of a replica's stamp ages (tests/bench/stamp_ages.py) from the
+dispatcher's own metric: each lateness it reports is one of the histogram's bounds, and
+requests noted later than it are counted over every operation."""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, generate_latest
+
+from dispatcher import metrics
+from tests.bench.stamp_ages import LATE_S, late_counts
+
+
+def _now() -> dict[str, int]:
+    return late_counts(generate_latest(REGISTRY).decode())
+
+
+def test_each_lateness_reported_is_a_bound_of_the_histogram() -> None:
+    bounds = metrics.BUDGET_STAMP_AGE._upper_bounds  # prometheus_client keeps them so
+    assert set(LATE_S) <= set(bounds)
+
+
+def test_requests_later_than_each_bound_are_counted_over_every_operation() -> None:
+    before = _now()
+    noted = (("test-report-a", 0.004), ("test-report-a", 0.03), ("test-report-b", 0.07))
+    for operation, age in (*noted, ("test-report-b", 0.2)):
+        metrics.BUDGET_STAMP_AGE.labels(operation).observe(age)
+
+    after = _now()
+    added = {key: after[key] - before[key] for key in after}
+    assert added == {"requests": 4, "over_25ms": 3, "over_50ms": 2, "over_100ms": 1}
