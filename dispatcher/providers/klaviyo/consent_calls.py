@@ -14,7 +14,14 @@ change superseded within a batch), every person's whole state is sent every time
                      unsubscribe the withdrawn channels
 
 The calls run in the order of OPERATIONS (the client's `plan_consent` keeps it); a person
-has at most one item in each, so that order is also the order of that person's calls.
+has at most one item in each, so that order is also the order of that person's calls. But
+a person's calls leave the same state in any order, as they must: Klaviyo runs the jobs
+they start in an order of its own. Each touches what the others of the person leave
+alone: a subscribe and an unsubscribe name different channels; an unsuppress lifts only
+our own suppression, which only a suppress adds, never planned with it; an email
+unsubscribe's suppression is lifted only by an email subscribe, never planned with it
+(`Limits.consent_calls_commute`; tests/dispatcher/providers/klaviyo/test_consent_calls.py
+sends them shuffled).
 """
 
 from __future__ import annotations
