@@ -341,8 +341,9 @@ async def _guarded(call: Callable[[], Awaitable[T]], guard: Callable[[], None], 
 
 def _stamped(operation: str, reserved: Reserved | None) -> contextlib.AbstractContextManager[None]:
     """The request made inside carries its stamp, whose age its client notes as it
-    leaves (`http_pool.note_leaving`); the stamp taken again, if `_refresh` did."""
-    if reserved is None:
+    leaves (`http_pool.note_leaving`); the stamp taken again, if `_refresh` did. A
+    reservation of no bucket has no stamp to note."""
+    if reserved is None or not reserved.reservation.stamps:
         return contextlib.nullcontext()
     return stamped(operation, lambda: reserved.budget.stamp_age(reserved.reservation))
 

@@ -10,10 +10,6 @@ twenty chunks together send in 22 calls of 100, apart in 40. The operations
 go one after another in the provider's order, which is each person's order
 (a person has at most one item in each); the calls of one operation, about
 different people, go side by side, each endpoint having a budget of its own.
-Where a person's calls leave the same state in any order
-(`Limits.consent_calls_commute`: Klaviyo, whose consent calls start jobs it
-runs in an order of its own), every call of the batch goes side by side, so
-that an endpoint whose minute is spent holds up none of the others.
 They are bulk work: live consent changes keep the compliance share of each
 endpoint.
 
@@ -110,11 +106,7 @@ class SyncConsentWorker(ChunkStage):
         # the event loop for tens of milliseconds, and stamped requests wait to leave.
         planned = await asyncio.to_thread(self._provider.plan_consent, states, self._list_id)
         parts = split_by_limits(planned, self._provider.limits.consent)
-        if self._provider.limits.consent_calls_commute:
-            stages = [parts]  # all side by side: a spent endpoint holds up no other
-        else:
-            stages = [list(s) for _, s in itertools.groupby(parts, key=lambda c: c.operation)]
-        for stage in stages:
+        for _, stage in itertools.groupby(parts, key=lambda call: call.operation):
             async with asyncio.TaskGroup() as calls:
                 for call in stage:
                     calls.create_task(runner.run(call))

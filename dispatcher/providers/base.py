@@ -361,10 +361,6 @@ class Limits:
     offers_push: bool = False
     # The channels the provider's campaigns can be sent on through its API (`send_campaign`).
     campaign_channels: frozenset[str] = frozenset()
-    # Whether a person's consent calls of one plan (`plan_consent`) leave the same state in
-    # any order: then a full sync sends a batch's calls of every operation side by side, and
-    # calls of an endpoint whose window is spent hold up no other endpoint's.
-    consent_calls_commute: bool = False
 
     def __post_init__(self) -> None:
         calls = [*self.consent.values(), *self.lists.values()]

@@ -22,8 +22,9 @@ from dispatcher.providers.base import current_stamp
 # httpx's own defaults, stated so that the gate and the pool agree on them.
 CONNECTIONS = 100
 KEPT_ALIVE = 20  # idle connections kept open
-# httpcore's trace event of an HTTP/1.1 request's first bytes going out.
-_HEADERS_WRITTEN = "http11.send_request_headers.started"
+# httpcore's trace event as a request's first bytes are about to be written (its name
+# begins with the protocol: "http11", or "http2").
+_HEADERS_GOING = ".send_request_headers.started"
 
 
 def limits() -> httpx.Limits:
@@ -31,16 +32,22 @@ def limits() -> httpx.Limits:
 
 
 async def note_leaving(request: httpx.Request) -> None:
-    """httpx's request hook: a request the gate stamped notes, as its headers are
-    written (httpcore's `trace` extension), how old its stamp is then. The transport
-    runs the trace in the request's own task, so the stamp is the one the gate set."""
+    """httpx's request hook: a request the gate stamped notes how old its stamp is as
+    its first bytes go (httpcore's `trace` extension, after any wait for a connection or
+    its opening). The stamp is read here, in the request's task, where the gate set it; a
+    trace the caller set still gets every event."""
     stamp = current_stamp()
     if stamp is None:
         return
     operation, age = stamp
+    ages = metrics.BUDGET_STAMP_AGE.labels(operation)
+    earlier = request.extensions.get("trace")
 
     async def trace(event: str, info: dict[str, Any]) -> None:
-        if event == _HEADERS_WRITTEN:
-            metrics.BUDGET_STAMP_AGE.labels(operation).observe(max(0.0, age()))
+        if event.endswith(_HEADERS_GOING):
+            # A stamp ahead of our clock (another replica's, a little ahead) counts as 0.
+            ages.observe(max(0.0, age()))
+        if earlier is not None:
+            await earlier(event, info)
 
     request.extensions["trace"] = trace

@@ -20,8 +20,7 @@ they start in an order of its own. Each touches what the others of the person le
 alone: a subscribe and an unsubscribe name different channels; an unsuppress lifts only
 our own suppression, which only a suppress adds, never planned with it; an email
 unsubscribe's suppression is lifted only by an email subscribe, never planned with it
-(`Limits.consent_calls_commute`; tests/dispatcher/providers/klaviyo/test_consent_calls.py
-sends them shuffled).
+(tests/dispatcher/providers/klaviyo/test_consent_calls.py sends them shuffled).
 """
 
 from __future__ import annotations

@@ -231,7 +231,4 @@ LIMITS = Limits(
     ),
     offers_push=True,
     campaign_channels=frozenset(CHANNELS),
-    # Klaviyo's consent calls start jobs that it runs in an order of its own, so a plan
-    # must not depend on their order; consent_calls.plan's do not (its docstring).
-    consent_calls_commute=True,
 )

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from dispatcher.budget import SharedBudget
 from dispatcher.budget.log import BucketLog
 from dispatcher.delivery.gate import ProviderGate
-from dispatcher.providers.base import current_stamp
+from dispatcher.providers.base import current_stamp, still_fresh
 from dispatcher.providers.errors import RetryableProviderError
 from tests.dispatcher.budget.helpers import EPOCH0, bucket, budget_kv, limits, run_on_clock
 from tests.dispatcher.virtual_clock import VirtualClock
@@ -198,3 +198,33 @@ def test_a_request_carries_its_stamp_whose_age_its_client_notes(own_nats: NatsSe
     asyncio.run(main())
     assert [operation for operation, _ in seen] == ["unsubscribe", "unsubscribe", "create_events"]
     assert [age for _, age in seen] == pytest.approx([0.0, 0.02, 0.0], abs=TIE_S)
+
+
+def test_a_stamp_taken_again_before_the_request_goes_is_the_one_noted(
+    own_nats: NatsServer,
+) -> None:
+    """The body took longer than half the margin: the reservation is taken again when
+    the client asks whether it is still fresh, and the age the request notes is the
+    new stamp's."""
+    clock = VirtualClock()
+    ages: list[float] = []
+    stale_before = _stale("unsubscribe")
+
+    def note() -> None:
+        stamp = current_stamp()
+        assert stamp is not None
+        ages.append(stamp[1]())
+
+    async def request() -> None:
+        clock.now += MARGIN_S  # built slowly
+        note()
+        await still_fresh()
+        note()
+
+    async def main() -> None:
+        async with budget_kv(own_nats.url) as kv:
+            await Pooled(kv, clock).gate.call("unsubscribe", 1, request)
+
+    asyncio.run(main())
+    assert ages == pytest.approx([MARGIN_S, 0.0], abs=TIE_S)
+    assert _stale("unsubscribe") == stale_before + 1

@@ -65,8 +65,7 @@ async def _history(client: KlaviyoClient, email: str, steps: list[Any]) -> None:
 
 async def _send(client: KlaviyoClient, ours: ConsentState, order: random.Random) -> None:
     """Every call the client plans, in any order: Klaviyo runs the jobs they start in
-    an order of its own, and a full sync sends them side by side
-    (`Limits.consent_calls_commute`)."""
+    an order of its own."""
     calls = client.plan_consent([(0, ours)], LIST_ID)
     order.shuffle(calls)
     for call in calls:
