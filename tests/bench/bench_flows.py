@@ -46,6 +46,7 @@ from tests.bench.context import Bench
 from tests.bench.cpus import cpu_by_pid, cpu_since
 from tests.bench.report import Row, Target
 from tests.bench.sandbox_api import SandboxApi
+from tests.bench.stamp_ages import stamp_ages
 from tests.bench.stats import percentile
 
 LATENESS = Target("<", 1.0)
@@ -215,7 +216,7 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
     bound = least_seconds(calls, windows)
     sandbox = b.provider_sandboxes["klaviyo"]
     await asyncio.to_thread(b.stack.fresh_limited_sandbox, "klaviyo")
-    replica = b.stack.start_replicas(1, "klaviyo")[0]
+    replica = b.stack.start_replicas(1, "klaviyo", metrics=True)[0]
     await asyncio.to_thread(b.stack.wait_replicas_ready)
     # Measured as a dispatcher that has run a while delivers: holding the enrolments'
     # lease, which a new replica takes a moment after it starts, and fetching (a loop
@@ -254,6 +255,7 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
     seconds = held_at - began
     groups = cpu_groups(b, replica.pid)  # PostgreSQL's processes as they are now
     cpu = {name: round(cpu_since(cpu_before[name], pids), 1) for name, pids in groups.items()}
+    ages = await stamp_ages(b.stack.replica_metrics[0])
     b.stack.stop_replicas()
     ratio = bound / seconds
     b.note(
@@ -263,6 +265,7 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
         f"provider bound {bound:.1f} s for {calls} bulk calls -> ratio {ratio:.2f}"
     )
     b.note(f"CPU seconds by process: {cpu}")
+    b.note(f"requests after their budget stamp: {ages}")
     held_until = began_at + timedelta(seconds=seconds)
     autovacuumed = await database.autovacuumed_between(b.stack.database_url, began_at, held_until)
     b.note(f"autovacuum meanwhile: {', '.join(autovacuumed) or 'none'}")
@@ -275,6 +278,7 @@ async def _waitlist(b: Bench, engine: AsyncEngine, limits: Limits, waiting: int)
         waitlist_100k_decided_s=notified_at - began,
         waitlist_picked=reply.restock.picked,
         waitlist_cpu_s_by_process=cpu,
+        waitlist_stamp_ages=ages,
         waitlist_autovacuumed=autovacuumed,
         waitlist_vacuum_s=vacuumed_s,
     )
