@@ -24,13 +24,11 @@ more go at once than the pool has connections, so none waits in the pool after
 its stamp (the budget's proof needs it to leave within half the margin). The
 place is taken after the reservation, not before, so that calls waiting for
 room in a spent window hold no connection that compliance calls could use; a
-reservation that aged while its call waited for a connection is given back. It is
-checked again as the request's first bytes are about to go
-(`providers.base.still_fresh`, from the provider client's request hook
-`http_pool.note_leaving`): a Klaviyo import job of 10,000 profiles takes 20 to 50 ms
-to build, and on a busy machine a request waited up to tens of milliseconds more in
-httpx's own steps. A reservation that aged meanwhile is given back with its
-connection, and both are taken again."""
+reservation that aged while its call waited for a connection is given back. A
+provider client checks again once it has built the request's body, right before it
+sends it (`providers.base.still_fresh`; a Klaviyo import job of 10,000 profiles
+takes 20 to 50 ms to build, more on a busy machine): a reservation that aged
+meanwhile is given back with its connection, and both are taken again."""
 
 from __future__ import annotations
 
@@ -128,7 +126,16 @@ class ProviderGate:
         started = self._monotonic()
         metrics.BATCH_SIZE.labels(operation).observe(size)
 
-        still_fresh = self._freshness(operation, (), reserved, reserve, guard)
+        checked = False
+
+        async def still_fresh() -> None:  # the provider's body is built: it goes now
+            nonlocal checked
+            if checked or reserved is None or reserve is None:
+                return  # once: a call of a reserved operation is one request
+            checked = True
+            if await self._refresh(operation, reserved, reserve):
+                guard()  # it waited: the caller may have lost its lease meanwhile
+
         try:
             with (
                 self._answered(reserved),
@@ -164,14 +171,8 @@ class ProviderGate:
             return budget.acquire_request(operation, drawn, bulk=_BULK.get(False))
 
         reserved = await self._wait_for_room(operation, drawn, reserve)
-        guard = _GUARD.get(lambda: None)
-        self._checked(guard, reserved)
-        still_fresh = self._freshness(operation, drawn, reserved, reserve, guard)
-        with (
-            self._answered(reserved),
-            checking_freshness(still_fresh),
-            _stamped(operation, reserved),
-        ):
+        self._checked(_GUARD.get(lambda: None), reserved)
+        with self._answered(reserved), _stamped(operation, reserved):
             yield
 
     def _call_reservation(self, operation: str, paced: bool, bulk: bool) -> Reserve | None:
@@ -205,47 +206,17 @@ class ProviderGate:
             metrics.BUDGET_STALE.labels(operation).inc()
             await budget.release(reservation)
 
-    def _freshness(
-        self,
-        operation: str,
-        buckets: tuple[RateBucket, ...],
-        reserved: Reserved | None,
-        reserve: Reserve | None,
-        guard: Callable[[], None],
-    ) -> Callable[[], Awaitable[None]]:
-        """The request's `providers.base.still_fresh`, awaited as its first bytes are
-        about to go (`http_pool.note_leaving`): its reservation, taken again if it aged
-        meanwhile, and then the guard run again (the caller may have lost its lease while
-        it waited for room). Once: a reservation is for one request."""
-        checked = False
-
-        async def still_fresh() -> None:
-            nonlocal checked
-            if checked or reserved is None or reserve is None:
-                return
-            checked = True
-            if await self._refresh(operation, buckets, reserved, reserve):
-                guard()
-
-        return still_fresh
-
-    async def _refresh(
-        self,
-        operation: str,
-        buckets: tuple[RateBucket, ...],
-        reserved: Reserved,
-        reserve: Reserve,
-    ) -> bool:
+    async def _refresh(self, operation: str, reserved: Reserved, reserve: Reserve) -> bool:
         """Right before the request goes (`providers.base.still_fresh`): a reservation
-        that aged since (its body built, httpx's own steps, a connection opened) is given
-        back, with its place among the connections (it may wait for room, and then it must
-        hold none), and both are taken again. Whether it was."""
+        that aged while the provider built its body is given back, with its connection
+        (it may wait for room, and then it must hold none), and both are taken again.
+        Whether it was."""
         if reserved.budget.fresh(reserved.reservation):
             return False
         metrics.BUDGET_STALE.labels(operation).inc()
         self._let_go(reserved)
         await reserved.budget.release(reserved.reservation)
-        again = await self._wait_for_room(operation, buckets, reserve)
+        again = await self._wait_for_room(operation, (), reserve)
         assert again is not None  # a budget, once shared, is only ever replaced
         reserved.budget, reserved.reservation = again.budget, again.reservation
         reserved.holds_connection = True

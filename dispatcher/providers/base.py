@@ -88,28 +88,21 @@ def window_reports() -> Iterator[list[WindowReport]]:
         _WINDOW_REPORTS.reset(token)
 
 
-# Set by the gate around a request it reserved: a call as a whole, or one request it paced
-# (`still_fresh`).
+# Set by the gate around a call it reserved as a whole (`still_fresh`).
 _STILL_FRESH: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
     "still_fresh", default=None
 )
 
 
 async def still_fresh() -> None:
-    """Awaited as a request's first bytes are about to go (`http_pool.note_leaving`).
-    The gate's reservation was checked before the call began, and building a large
-    body (a job of 10,000 profiles: tens of milliseconds), httpx's own steps and a
-    busy event loop can age it past what the shared budget allows: then the gate gives
-    it back and reserves again, waiting for room if need be. Outside a reserved call,
-    nothing."""
+    """Awaited by a provider client once a request's body is built, right before it
+    sends it. The gate's reservation was checked before the call began, and building a
+    large body (a job of 10,000 profiles: tens of milliseconds) can age it past what
+    the shared budget allows: then the gate gives it back and reserves again, waiting
+    for room if need be. Outside a reserved call, nothing."""
     check = _STILL_FRESH.get()
     if check is not None:
         await check()
-
-
-def freshness_check() -> Callable[[], Awaitable[None]] | None:
-    """What `still_fresh` awaits in this task, if the gate set it."""
-    return _STILL_FRESH.get()
 
 
 @contextmanager

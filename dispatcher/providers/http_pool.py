@@ -5,11 +5,9 @@ of its stamp (`dispatcher.budget`). httpx makes a request wait, after it was
 handed over, while all of its pool's connections are busy; so the gate keeps no
 more stamped requests in flight than the pool has connections
 (`ProviderGate(connections=...)`), and any wait for one comes before the stamp.
-Whether a request leaves in time is checked, and measured, where it leaves:
-`note_leaving`, a request hook of every provider client, asks the gate whether the
-reservation is still fresh as the request's first bytes are about to be written (after
-httpx's own steps and any connection opened), and notes the stamp's age then
-(`marketing_dispatcher_budget_stamp_age_seconds`).
+Whether requests do leave in time is measured where they leave: `note_leaving`, a
+request hook of every provider client, notes the stamp's age when the request's
+first bytes are written (`marketing_dispatcher_budget_stamp_age_seconds`).
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from typing import Any
 import httpx
 
 from dispatcher import metrics
-from dispatcher.providers.base import current_stamp, freshness_check
+from dispatcher.providers.base import current_stamp
 
 # httpx's own defaults, stated so that the gate and the pool agree on them.
 CONNECTIONS = 100
@@ -34,25 +32,21 @@ def limits() -> httpx.Limits:
 
 
 async def note_leaving(request: httpx.Request) -> None:
-    """httpx's request hook. As the request's first bytes are about to go (httpcore's
-    `trace` extension, after any wait for a connection or its opening), the gate's
-    reservation of it is checked (`still_fresh`: taken again if it aged, waiting for
-    room if need be), then the stamp's age is noted. The gate's hooks are read here, in
-    the request's task, where it set them; a trace the caller set still gets every
-    event."""
-    check, stamp = freshness_check(), current_stamp()
-    if check is None and stamp is None:
+    """httpx's request hook: a request the gate stamped notes how old its stamp is as
+    its first bytes go (httpcore's `trace` extension, after any wait for a connection or
+    its opening). The stamp is read here, in the request's task, where the gate set it; a
+    trace the caller set still gets every event."""
+    stamp = current_stamp()
+    if stamp is None:
         return
-    ages = None if stamp is None else metrics.BUDGET_STAMP_AGE.labels(stamp[0])
+    operation, age = stamp
+    ages = metrics.BUDGET_STAMP_AGE.labels(operation)
     earlier = request.extensions.get("trace")
 
     async def trace(event: str, info: dict[str, Any]) -> None:
         if event.endswith(_HEADERS_GOING):
-            if check is not None:
-                await check()
-            if ages is not None and stamp is not None:
-                # A stamp ahead of our clock (another replica's, a little ahead) counts as 0.
-                ages.observe(max(0.0, stamp[1]()))
+            # A stamp ahead of our clock (another replica's, a little ahead) counts as 0.
+            ages.observe(max(0.0, age()))
         if earlier is not None:
             await earlier(event, info)
 

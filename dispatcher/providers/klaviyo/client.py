@@ -56,6 +56,7 @@ from dispatcher.providers.base import (
     TrackedEvent,
     WindowReport,
     report_window,
+    still_fresh,
     unpaced,
 )
 from dispatcher.providers.catalogue import CatalogueStep
@@ -650,7 +651,8 @@ class KlaviyoClient:
         blame: bodies.Blame | None = None,
         method: str = "POST",
     ) -> httpx.Response:
-        try:  # (the gate's reservation is checked as it goes: http_pool.note_leaving)
+        await still_fresh()
+        try:
             response = await self._http.request(method, path, content=content)
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             # our own request is malformed (base_url scheme, header value): retrying cannot help

@@ -10,7 +10,7 @@ import httpx
 from prometheus_client import REGISTRY
 
 from dispatcher.providers import http_pool
-from dispatcher.providers.base import checking_freshness, stamped
+from dispatcher.providers.base import stamped
 from dispatcher.sandbox import Sandbox
 
 OPERATION = "test-http-pool"
@@ -60,24 +60,3 @@ def test_a_trace_the_caller_set_still_gets_every_event(sandbox: Sandbox) -> None
     assert "http11.send_request_headers.started" in events
     assert "http11.receive_response_headers.complete" in events
     assert _noted()[0] == before[0] + 1
-
-
-def test_the_reservation_is_checked_as_the_request_goes(sandbox: Sandbox) -> None:
-    """After httpx's own steps (here a later hook), once a request, as it goes."""
-    steps: list[str] = []
-
-    async def later_hook(request: httpx.Request) -> None:
-        steps.append("hooks done")
-
-    async def check() -> None:
-        steps.append("checked")
-
-    async def main() -> None:
-        hooks = {"request": [http_pool.note_leaving, later_hook]}
-        async with httpx.AsyncClient(base_url=sandbox.base_url, event_hooks=hooks) as client:
-            with checking_freshness(check):
-                await client.get("/_sandbox/requests")
-            await client.get("/_sandbox/requests")  # outside: nothing checked
-
-    asyncio.run(main())
-    assert steps == ["hooks done", "checked", "hooks done"]

@@ -11,7 +11,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from dispatcher.providers.base import Profile, WindowReport, window_reports
+from dispatcher.providers.base import Profile, WindowReport, checking_freshness, window_reports
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 
@@ -133,3 +133,25 @@ def test_every_answer_but_a_429_reports_where_the_steady_window_stands() -> None
     assert _reports_of(httpx.Response(201, json=created)) == []  # no header, nothing learnt
     unreadable = httpx.Response(201, json=created, headers={"RateLimit-Reset": "soon"})
     assert _reports_of(unreadable) == []
+
+
+def test_a_request_asks_whether_its_reservation_is_still_fresh_once_its_body_is_built() -> None:
+    """The gate's hook (`still_fresh`) is awaited after the body is made and before the
+    request goes, once per request."""
+    steps: list[str] = []
+
+    async def still_fresh() -> None:
+        steps.append("checked")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        steps.append("sent")
+        return httpx.Response(201, json={"data": {"type": "profile", "id": "01ABC"}})
+
+    async def run() -> None:
+        transport = httpx.MockTransport(handler)
+        async with KlaviyoClient("pk_x", transport=transport) as client:
+            with checking_freshness(still_fresh):
+                await client.upsert_profile(Profile(email="ada@example.com"))
+
+    asyncio.run(run())
+    assert steps == ["checked", "sent"]
