@@ -43,8 +43,13 @@ async def note_leaving(request: httpx.Request) -> None:
     ages = metrics.BUDGET_STAMP_AGE.labels(operation)
     earlier = request.extensions.get("trace")
 
+    noted = False
+
     async def trace(event: str, info: dict[str, Any]) -> None:
-        if event.endswith(_HEADERS_GOING):
+        nonlocal noted
+        if event.endswith(_HEADERS_GOING) and not noted:
+            # Once: httpcore may try a request again on another connection.
+            noted = True
             # A stamp ahead of our clock (another replica's, a little ahead) counts as 0.
             ages.observe(max(0.0, age()))
         if earlier is not None:
