@@ -314,13 +314,14 @@ async def _consent_calls(sandbox: SandboxApi, began_wall: float) -> dict[str, di
     for operation, path in _HUNDRED_A_CALL.items():
         times = [wall(r["received_at"]) for r in await sandbox.requests(path)]
         minutes = Counter(math.floor(t / 60) - math.floor(began_wall / 60) for t in times)
-        last_minute = math.floor(max(times, default=began_wall) / 60)
+        last = max(times, default=began_wall)
         # How fast the last minute's calls went: a drain at the burst rate (75 a second)
         # ends the sync soonest.
-        seconds = Counter(math.floor(t - last_minute * 60) for t in times if t >= last_minute * 60)
+        last_minute_s = math.floor(last / 60) * 60
+        seconds = Counter(math.floor(t - last_minute_s) for t in times if t >= last_minute_s)
         found[operation] = {
             "by_minute": [minutes[k] for k in range(max(minutes, default=-1) + 1)],
-            "last_s": round(max(times, default=began_wall) - began_wall, 1),
+            "last_s": round(last - began_wall, 1),
             "last_minute_by_s": [seconds[k] for k in range(max(seconds, default=-1) + 1)],
         }
     return found

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from marketing_runtime import topology
 from marketing_runtime.clock import utc_now
 from marketing_runtime.connection import Bus
+from prometheus_client import REGISTRY
 
 from dispatcher.delivery.contacts import ContactsWorker
 from dispatcher.delivery.enrolments import EnrolmentsWorker
@@ -206,3 +207,12 @@ class EpochClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def stamp_ages_noted(operation: str) -> tuple[float, float]:
+    """How many requests of `operation` noted their stamp's age as they left
+    (`marketing_dispatcher_budget_stamp_age_seconds`), and the ages' sum."""
+    name = "marketing_dispatcher_budget_stamp_age_seconds"
+    labels = {"operation": operation}
+    count = REGISTRY.get_sample_value(f"{name}_count", labels) or 0.0
+    return count, REGISTRY.get_sample_value(f"{name}_sum", labels) or 0.0

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import pytest
-from prometheus_client import REGISTRY
 
 from dispatcher.providers.base import (
     CREATE_EVENTS,
@@ -28,7 +27,7 @@ from dispatcher.providers.base import (
     stamped,
 )
 from dispatcher.providers.errors import RetryableProviderError
-from tests.dispatcher.helpers import expected_consent
+from tests.dispatcher.helpers import expected_consent, stamp_ages_noted
 from tests.dispatcher.providers.under_test import (
     PROVIDERS,
     ProviderUnderTest,
@@ -185,7 +184,7 @@ def test_a_stamped_request_notes_the_age_of_its_stamp_as_it_leaves(
             with stamped(operation, _aged(age)):
                 await request
             made[operation] = len(provider.requests()) - before
-        noted = {op: _stamp_ages(op) for op in (upsert, track)}
+        noted = {op: stamp_ages_noted(op) for op in (upsert, track)}
         await client.upsert_profile(Profile("bob@example.com"))
         return noted
 
@@ -196,16 +195,8 @@ def test_a_stamped_request_notes_the_age_of_its_stamp_as_it_leaves(
         assert count == made[operation]
         assert ages == pytest.approx(age * count)
     assert min(made.values()) >= 1
-    assert {op: _stamp_ages(op) for op in (upsert, track)} == noted  # bob's: not stamped
+    assert {op: stamp_ages_noted(op) for op in (upsert, track)} == noted  # bob's: not stamped
 
 
 def _aged(seconds: float) -> Callable[[], float]:
     return lambda: seconds
-
-
-def _stamp_ages(operation: str) -> tuple[float, float]:
-    """How many requests of `operation` were noted, and their ages' sum."""
-    name = "marketing_dispatcher_budget_stamp_age_seconds"
-    labels = {"operation": operation}
-    count = REGISTRY.get_sample_value(f"{name}_count", labels) or 0.0
-    return count, REGISTRY.get_sample_value(f"{name}_sum", labels) or 0.0

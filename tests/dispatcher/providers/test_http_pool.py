@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from prometheus_client import REGISTRY
 
 from dispatcher.providers import http_pool
 from dispatcher.providers.base import stamped
 from dispatcher.sandbox import Sandbox
+from tests.dispatcher.helpers import stamp_ages_noted
 
 OPERATION = "test-http-pool"
 
@@ -29,18 +29,11 @@ def test_the_age_is_read_as_the_request_goes(sandbox: Sandbox) -> None:
             with stamped(OPERATION, lambda: age[0]):
                 await client.get("/_sandbox/requests")
 
-    before = _noted()
+    before = stamp_ages_noted(OPERATION)
     asyncio.run(main())
-    count, total = _noted()
+    count, total = stamp_ages_noted(OPERATION)
     assert count - before[0] == 1
     assert abs(total - before[1] - 0.04) < 1e-9
-
-
-def _noted() -> tuple[float, float]:
-    name = "marketing_dispatcher_budget_stamp_age_seconds"
-    labels = {"operation": OPERATION}
-    count = REGISTRY.get_sample_value(f"{name}_count", labels) or 0.0
-    return count, REGISTRY.get_sample_value(f"{name}_sum", labels) or 0.0
 
 
 def test_a_trace_the_caller_set_still_gets_every_event(sandbox: Sandbox) -> None:
@@ -55,8 +48,8 @@ def test_a_trace_the_caller_set_still_gets_every_event(sandbox: Sandbox) -> None
             with stamped(OPERATION, lambda: 0.0):
                 await client.get("/_sandbox/requests", extensions={"trace": own_trace})
 
-    before = _noted()
+    before = stamp_ages_noted(OPERATION)
     asyncio.run(main())
     assert "http11.send_request_headers.started" in events
     assert "http11.receive_response_headers.complete" in events
-    assert _noted()[0] == before[0] + 1
+    assert stamp_ages_noted(OPERATION)[0] == before[0] + 1
