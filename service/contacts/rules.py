@@ -370,7 +370,7 @@ async def _ensure_user_id_free(
 async def get_contact(
     db: Database, *, name: str | None = None, email: str | None = None
 ) -> ContactView:
-    async with db.transaction() as session:
+    async with db.snapshot() as session:
         row = await find_contact(session, name=name, email=email)
         return (await contact_views(session, [row]))[0]
 
@@ -411,7 +411,7 @@ async def list_contacts(
     v = Violations()
     page = tokens.request(v, CONTACT_PAGES, page_size=page_size, page_token=page_token)
     v.raise_if_any()
-    async with db.transaction() as session:
+    async with db.snapshot() as session:
         rows, token = await read_page(
             session, tokens, CONTACT_PAGES, page, select(Contact), CONTACT_ORDER
         )

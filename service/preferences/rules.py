@@ -78,7 +78,7 @@ class Visitor:
 
 
 async def read(db: Database, contact_id: uuid.UUID) -> Preferences | None:
-    async with db.transaction() as session:
+    async with db.snapshot() as session:
         contact = await session.get(Contact, contact_id)
         if contact is None:
             return None

@@ -356,7 +356,7 @@ async def list_members(
     v = violations or Violations()
     paging = _member_pages(parent)
     page = tokens.request(v, paging, page_size=page_size, page_token=page_token)
-    async with db.transaction() as session:
+    async with db.snapshot() as session:
         row = await _find(session, v, segment_id, parent)
         query = (
             select(Contact)
@@ -461,7 +461,7 @@ async def preview(db: Database, node: filters.Node, *, sample_size: int, now: da
         v.add("sample_size", "OUT_OF_RANGE", f"0 to {MAX_SAMPLE}")
     v.raise_if_any()
     size = sample_size or DEFAULT_SAMPLE
-    async with db.transaction() as session:
+    async with db.snapshot() as session:
         await _check_references(session, "", filters.referenced_segments(node), "filter")
         found = (await session.execute(_preview_query(node, size, now))).all()
         count = found[0][0]  # the one row of counts, with no sample when none matched

@@ -87,6 +87,19 @@ class Database:
                 raise
             raise meaning from exc
 
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session whose statements all see one snapshot (REPEATABLE
+        READ): for reads that take several statements, such as a contact and the
+        facts kept beside it. Under READ COMMITTED each statement sees its own
+        moment, so a write committed between two of them (a one-click applied by
+        the worker) would show half done."""
+        async with self.transaction() as session:
+            await session.connection(
+                execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+            )
+            yield session
+
     async def retried(
         self, work: Callable[[AsyncSession], Awaitable[T]], *, attempts: int = RACE_ATTEMPTS
     ) -> T:
