@@ -95,9 +95,8 @@ class Database:
         moment, so a write committed between two of them (a one-click applied by
         the worker) would show half done."""
         async with self.transaction() as session:
-            await session.connection(
-                execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
-            )
+            one_moment = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+            await session.connection(execution_options=one_moment)
             yield session
 
     async def retried(
