@@ -24,11 +24,14 @@ more go at once than the pool has connections, so none waits in the pool after
 its stamp (the budget's proof needs it to leave within half the margin). The
 place is taken after the reservation, not before, so that calls waiting for
 room in a spent window hold no connection that compliance calls could use; a
-reservation that aged while its call waited for a connection is given back. A
-provider client checks again once it has built the request's body, right before it
-sends it (`providers.base.still_fresh`; a Klaviyo import job of 10,000 profiles
-takes 20 to 50 ms to build, more on a busy machine): a reservation that aged
-meanwhile is given back with its connection, and both are taken again."""
+reservation that aged while its call waited for a connection is given back. The
+request then goes on the reservation's stamp (`providers.base.RequestStamp`), which
+its client looks at twice more: once it has built the request's body
+(`providers.base.still_fresh`; a Klaviyo import job of 10,000 profiles takes 20 to
+50 ms to build, more on a busy machine), and where the request leaves, as its first
+bytes are about to be written (`providers.http_pool`). A stamp that aged by then is
+renewed: the reservation is given back with its connection, and both are taken
+again, outside httpx."""
 
 from __future__ import annotations
 
@@ -48,8 +51,8 @@ from dispatcher.budget import Reservation, SharedBudget
 from dispatcher.providers import http_pool
 from dispatcher.providers.base import (
     RateBucket,
+    RequestStamp,
     WindowReport,
-    checking_freshness,
     stamped,
     window_reports,
 )
@@ -74,7 +77,7 @@ Reserve = Callable[[SharedBudget], Awaitable[Reservation]]
 @dataclass
 class Reserved:
     """A request's reservation, the budget it is of, and whether it holds one of the
-    pool's connections; taken again (`_refresh`) when it aged before the request went."""
+    pool's connections; taken again (`_renew`) when it aged before the request went."""
 
     budget: SharedBudget
     reservation: Reservation
@@ -125,22 +128,10 @@ class ProviderGate:
         self._checked(guard, reserved)
         started = self._monotonic()
         metrics.BATCH_SIZE.labels(operation).observe(size)
-
-        checked = False
-
-        async def still_fresh() -> None:  # the provider's body is built: it goes now
-            nonlocal checked
-            if checked or reserved is None or reserve is None:
-                return  # once: a call of a reserved operation is one request
-            checked = True
-            if await self._refresh(operation, reserved, reserve):
-                guard()  # it waited: the caller may have lost its lease meanwhile
-
         try:
             with (
                 self._answered(reserved),
-                checking_freshness(still_fresh),
-                _stamped(operation, reserved),
+                self._stamped(operation, reserved, (), reserve, guard),
             ):
                 result = await _guarded(call, guard, bulk)
         except RetryableProviderError as exc:
@@ -170,9 +161,10 @@ class ProviderGate:
         def reserve(budget: SharedBudget) -> Awaitable[Reservation]:
             return budget.acquire_request(operation, drawn, bulk=_BULK.get(False))
 
+        guard = _GUARD.get(lambda: None)
         reserved = await self._wait_for_room(operation, drawn, reserve)
-        self._checked(_GUARD.get(lambda: None), reserved)
-        with self._answered(reserved), _stamped(operation, reserved):
+        self._checked(guard, reserved)
+        with self._answered(reserved), self._stamped(operation, reserved, drawn, reserve, guard):
             yield
 
     def _call_reservation(self, operation: str, paced: bool, bulk: bool) -> Reserve | None:
@@ -206,21 +198,51 @@ class ProviderGate:
             metrics.BUDGET_STALE.labels(operation).inc()
             await budget.release(reservation)
 
-    async def _refresh(self, operation: str, reserved: Reserved, reserve: Reserve) -> bool:
-        """Right before the request goes (`providers.base.still_fresh`): a reservation
-        that aged while the provider built its body is given back, with its connection
-        (it may wait for room, and then it must hold none), and both are taken again.
-        Whether it was."""
-        if reserved.budget.fresh(reserved.reservation):
-            return False
+    def _stamped(
+        self,
+        operation: str,
+        reserved: Reserved | None,
+        buckets: tuple[RateBucket, ...],
+        reserve: Reserve | None,
+        guard: Callable[[], None],
+    ) -> contextlib.AbstractContextManager[None]:
+        """The request made inside goes on this reservation's stamp
+        (`providers.base.RequestStamp`): its client renews a stamp that aged before the
+        request could leave, and notes the stamp's age as it leaves
+        (`http_pool.note_leaving`). A reservation of no bucket has no stamp."""
+        if reserved is None or reserve is None or not reserved.reservation.stamps:
+            return contextlib.nullcontext()
+
+        async def renew() -> None:
+            await self._renew(operation, reserved, buckets, reserve)
+            guard()  # it may have waited: the caller may have lost its lease meanwhile
+
+        return stamped(
+            RequestStamp(
+                operation,
+                age=lambda: reserved.budget.stamp_age(reserved.reservation),
+                fresh=lambda: reserved.budget.fresh(reserved.reservation),
+                renew=renew,
+            )
+        )
+
+    async def _renew(
+        self,
+        operation: str,
+        reserved: Reserved,
+        buckets: tuple[RateBucket, ...],
+        reserve: Reserve,
+    ) -> None:
+        """A reservation that aged before its request could go (while the provider built
+        its body, or where the request left) is given back with its connection (it may
+        wait for room, and then it must hold none), and both are taken again."""
         metrics.BUDGET_STALE.labels(operation).inc()
         self._let_go(reserved)
         await reserved.budget.release(reserved.reservation)
-        again = await self._wait_for_room(operation, (), reserve)
+        again = await self._wait_for_room(operation, buckets, reserve)
         assert again is not None  # a budget, once shared, is only ever replaced
         reserved.budget, reserved.reservation = again.budget, again.reservation
         reserved.holds_connection = True
-        return True
 
     async def _pause(
         self,
@@ -337,15 +359,6 @@ async def _guarded(call: Callable[[], Awaitable[T]], guard: Callable[[], None], 
     finally:
         _GUARD.reset(token)
         _BULK.reset(bulk_token)
-
-
-def _stamped(operation: str, reserved: Reserved | None) -> contextlib.AbstractContextManager[None]:
-    """The request made inside carries its stamp, whose age its client notes as it
-    leaves (`http_pool.note_leaving`); the stamp taken again, if `_refresh` did. A
-    reservation of no bucket has no stamp to note."""
-    if reserved is None or not reserved.reservation.stamps:
-        return contextlib.nullcontext()
-    return stamped(operation, lambda: reserved.budget.stamp_age(reserved.reservation))
 
 
 def is_throttled(exc: RetryableProviderError) -> bool:

@@ -88,53 +88,44 @@ def window_reports() -> Iterator[list[WindowReport]]:
         _WINDOW_REPORTS.reset(token)
 
 
-# Set by the gate around a call it reserved as a whole (`still_fresh`).
-_STILL_FRESH: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
-    "still_fresh", default=None
-)
+@dataclass(frozen=True)
+class RequestStamp:
+    """The shared budget's stamp on the request being made, set by the gate around
+    it (`stamped`). The budget counts on each request leaving within half its margin
+    of its stamp; a request whose stamp aged past that (its body took long to build,
+    or the event loop was busy) must not go on it, but on a stamp taken again."""
+
+    operation: str
+    age: Callable[[], float]  # seconds since the stamp
+    fresh: Callable[[], bool]  # young enough for the request to go now
+    # Give the reservation back and take a new one (waiting for room if need be).
+    renew: Callable[[], Awaitable[None]]
+
+
+_STAMP: ContextVar[RequestStamp | None] = ContextVar("request_stamp", default=None)
+
+
+@contextmanager
+def stamped(stamp: RequestStamp) -> Iterator[None]:
+    """The requests made inside (in this task) go on `stamp`."""
+    token = _STAMP.set(stamp)
+    try:
+        yield
+    finally:
+        _STAMP.reset(token)
+
+
+def current_stamp() -> RequestStamp | None:
+    """The stamp of the request being made, if the gate stamped it."""
+    return _STAMP.get()
 
 
 async def still_fresh() -> None:
-    """Awaited by a provider client once a request's body is built, right before it
-    sends it. The gate's reservation was checked before the call began, and building a
-    large body (a job of 10,000 profiles: tens of milliseconds) can age it past what
-    the shared budget allows: then the gate gives it back and reserves again, waiting
-    for room if need be. Outside a reserved call, nothing."""
-    check = _STILL_FRESH.get()
-    if check is not None:
-        await check()
-
-
-@contextmanager
-def checking_freshness(check: Callable[[], Awaitable[None]]) -> Iterator[None]:
-    """`check` is what `still_fresh` awaits inside (in this task)."""
-    token = _STILL_FRESH.set(check)
-    try:
-        yield
-    finally:
-        _STILL_FRESH.reset(token)
-
-
-# Set by the gate around a request it stamped in the shared budget: the request's
-# operation, and how long ago its stamp was (seconds), asked when the request's first
-# bytes are written (`http_pool.note_leaving`).
-_STAMPED: ContextVar[tuple[str, Callable[[], float]] | None] = ContextVar("stamped", default=None)
-
-
-@contextmanager
-def stamped(operation: str, age: Callable[[], float]) -> Iterator[None]:
-    """The requests made inside (in this task) carry a stamp of `operation` whose age
-    `age` tells (the gate may take the stamp again before the request goes)."""
-    token = _STAMPED.set((operation, age))
-    try:
-        yield
-    finally:
-        _STAMPED.reset(token)
-
-
-def current_stamp() -> tuple[str, Callable[[], float]] | None:
-    """The operation and stamp age of the request being made, if the gate stamped it."""
-    return _STAMPED.get()
+    """Right before a request goes (its body built): a stamp that aged past what the
+    budget allows is taken again. Outside a stamped request, nothing."""
+    stamp = _STAMP.get()
+    if stamp is not None and not stamp.fresh():
+        await stamp.renew()
 
 
 @dataclass(frozen=True)

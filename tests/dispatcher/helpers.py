@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -24,7 +25,13 @@ from dispatcher.delivery.outcomes import Reporter
 from dispatcher.ordering.erasure import ErasureMarks
 from dispatcher.ordering.fences import Fences
 from dispatcher.ordering.lease import Lease
-from dispatcher.providers.base import BulkCall, EnrolmentChange, Provider, TrackedEvent
+from dispatcher.providers.base import (
+    BulkCall,
+    EnrolmentChange,
+    Provider,
+    RequestStamp,
+    TrackedEvent,
+)
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 from dispatcher.sandbox import Sandbox
 from tests.dispatcher.virtual_clock import VirtualClock
@@ -216,3 +223,30 @@ def stamp_ages_noted(operation: str) -> tuple[float, float]:
     labels = {"operation": operation}
     count = REGISTRY.get_sample_value(f"{name}_count", labels) or 0.0
     return count, REGISTRY.get_sample_value(f"{name}_sum", labels) or 0.0
+
+
+@dataclass
+class ScriptedStamp:
+    """A `RequestStamp` for client tests, of a fixed age. With `stale_where_leaving`, it
+    reads fresh at the client's first look (its body built) and stale at the next
+    (where the request leaves) until it is renewed: as a request that waited on a busy
+    event loop between the two."""
+
+    operation: str
+    aged_s: float = 0.0
+    stale_where_leaving: bool = False
+    looks: int = 0
+    renewals: int = 0
+
+    def stamp(self) -> RequestStamp:
+        return RequestStamp(self.operation, self._age, self._fresh, self._renew)
+
+    def _age(self) -> float:
+        return self.aged_s
+
+    def _fresh(self) -> bool:
+        self.looks += 1
+        return not self.stale_where_leaving or self.looks == 1 or self.renewals > 0
+
+    async def _renew(self) -> None:
+        self.renewals += 1

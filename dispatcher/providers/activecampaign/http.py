@@ -113,7 +113,7 @@ async def send(
 ) -> httpx.Response:
     """One request; transport failures as provider errors, an unknown outcome counted."""
     try:
-        return await http.request(method, url, **request)
+        return await http_pool.sent_in_time(lambda: http.request(method, url, **request))
     except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
         # our own request is malformed (base_url scheme, header value): retrying cannot help
         raise PermanentProviderError(_transport_message(method, url, exc)) from exc

@@ -56,7 +56,6 @@ from dispatcher.providers.base import (
     TrackedEvent,
     WindowReport,
     report_window,
-    still_fresh,
     unpaced,
 )
 from dispatcher.providers.catalogue import CatalogueStep
@@ -651,9 +650,10 @@ class KlaviyoClient:
         blame: bodies.Blame | None = None,
         method: str = "POST",
     ) -> httpx.Response:
-        await still_fresh()
         try:
-            response = await self._http.request(method, path, content=content)
+            response = await http_pool.sent_in_time(
+                lambda: self._http.request(method, path, content=content)
+            )
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             # our own request is malformed (base_url scheme, header value): retrying cannot help
             raise PermanentProviderError(_transport_message(path, exc, method)) from exc
@@ -667,7 +667,7 @@ class KlaviyoClient:
 
     async def _get(self, url: str, params: Mapping[str, str | int] | None = None) -> httpx.Response:
         try:
-            response = await self._http.get(url, params=params)
+            response = await http_pool.sent_in_time(lambda: self._http.get(url, params=params))
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             raise PermanentProviderError(_transport_message(url, exc, "GET")) from exc
         except httpx.RequestError as exc:

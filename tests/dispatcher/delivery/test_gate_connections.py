@@ -179,8 +179,7 @@ def test_a_request_carries_its_stamp_whose_age_its_client_notes(own_nats: NatsSe
     def note() -> None:
         stamp = current_stamp()
         assert stamp is not None
-        operation, age = stamp
-        seen.append((operation, age()))
+        seen.append((stamp.operation, stamp.age()))
 
     async def request() -> None:
         note()
@@ -213,7 +212,7 @@ def test_a_stamp_taken_again_before_the_request_goes_is_the_one_noted(
     def note() -> None:
         stamp = current_stamp()
         assert stamp is not None
-        ages.append(stamp[1]())
+        ages.append(stamp.age())
 
     async def request() -> None:
         clock.now += MARGIN_S  # built slowly
@@ -228,3 +227,28 @@ def test_a_stamp_taken_again_before_the_request_goes_is_the_one_noted(
     asyncio.run(main())
     assert ages == pytest.approx([MARGIN_S, 0.0], abs=TIE_S)
     assert _stale("unsubscribe") == stale_before + 1
+
+
+def test_a_paced_request_whose_stamp_aged_is_reserved_again_in_its_buckets(
+    own_nats: NatsServer,
+) -> None:
+    """A request the gate paced looks at its stamp before it goes, as a call's does:
+    one that aged (the event loop was busy, say) is given back and taken again."""
+    clock = VirtualClock()
+    ages: list[float] = []
+    stale_before = _stale("create_events")
+
+    async def main() -> None:
+        async with budget_kv(own_nats.url) as kv:
+            pooled = Pooled(kv, clock)
+            async with pooled.gate.pace("create_events", RATES.rates["create_events"]):
+                clock.now += MARGIN_S
+                stamp = current_stamp()
+                assert stamp is not None and not stamp.fresh()
+                await still_fresh()
+                ages.append(stamp.age())
+                assert stamp.fresh()
+
+    asyncio.run(main())
+    assert ages == pytest.approx([0.0], abs=TIE_S)
+    assert _stale("create_events") == stale_before + 1

@@ -27,7 +27,7 @@ from dispatcher.providers.base import (
     stamped,
 )
 from dispatcher.providers.errors import RetryableProviderError
-from tests.dispatcher.helpers import expected_consent, stamp_ages_noted
+from tests.dispatcher.helpers import ScriptedStamp, expected_consent, stamp_ages_noted
 from tests.dispatcher.providers.under_test import (
     PROVIDERS,
     ProviderUnderTest,
@@ -181,7 +181,7 @@ def test_a_stamped_request_notes_the_age_of_its_stamp_as_it_leaves(
             (track, 0.02, client.create_events([client.prepare_event(event)])),
         ):
             before = len(provider.requests())
-            with stamped(operation, _aged(age)):
+            with stamped(ScriptedStamp(operation, age).stamp()):
                 await request
             made[operation] = len(provider.requests()) - before
         noted = {op: stamp_ages_noted(op) for op in (upsert, track)}
@@ -198,5 +198,32 @@ def test_a_stamped_request_notes_the_age_of_its_stamp_as_it_leaves(
     assert {op: stamp_ages_noted(op) for op in (upsert, track)} == noted  # bob's: not stamped
 
 
-def _aged(seconds: float) -> Callable[[], float]:
-    return lambda: seconds
+def test_a_request_that_comes_to_leave_on_a_stale_stamp_goes_once_on_a_new_one(
+    provider: ProviderUnderTest,
+) -> None:
+    """Each client sends every request through `http_pool.sent_in_time`: the first
+    request of a call finds its stamp stale where it leaves (after the client's look
+    once its body was built). It is called off before any byte goes, the stamp is
+    renewed, and the request goes once: the provider sees each request once."""
+    event = TrackedEvent("ev-late", EMAIL, "product_viewed", WHEN, {})
+    _sent_late_once(provider, "upsert", lambda client: client.upsert_profile(Profile(EMAIL)))
+    _sent_late_once(
+        provider, "track", lambda client: client.create_events([client.prepare_event(event)])
+    )
+    assert provider.delivered().get("ev-late") == 1
+
+
+def _sent_late_once(
+    provider: ProviderUnderTest, name: str, call: Callable[[Provider], Awaitable[object]]
+) -> None:
+    scripted = ScriptedStamp(f"test-late-{name}-{provider.name}", stale_where_leaving=True)
+
+    async def stamped_call(client: Provider) -> None:
+        with stamped(scripted.stamp()):
+            await call(client)
+
+    before = len(provider.requests())
+    run(provider, stamped_call)
+    made = len(provider.requests()) - before
+    assert scripted.renewals == 1, name
+    assert made >= 1 and stamp_ages_noted(scripted.operation)[0] == made, name

@@ -11,7 +11,13 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from dispatcher.providers.base import Profile, WindowReport, checking_freshness, window_reports
+from dispatcher.providers.base import (
+    Profile,
+    RequestStamp,
+    WindowReport,
+    stamped,
+    window_reports,
+)
 from dispatcher.providers.errors import PermanentProviderError, RetryableProviderError
 from dispatcher.providers.klaviyo.client import KlaviyoClient
 
@@ -136,12 +142,16 @@ def test_every_answer_but_a_429_reports_where_the_steady_window_stands() -> None
 
 
 def test_a_request_asks_whether_its_reservation_is_still_fresh_once_its_body_is_built() -> None:
-    """The gate's hook (`still_fresh`) is awaited after the body is made and before the
-    request goes, once per request."""
+    """The request's stamp is looked at after the body is made and before the request
+    goes: a stale one is renewed first."""
     steps: list[str] = []
 
-    async def still_fresh() -> None:
-        steps.append("checked")
+    def fresh() -> bool:
+        steps.append("looked")
+        return "renewed" in steps
+
+    async def renew() -> None:
+        steps.append("renewed")
 
     def handler(request: httpx.Request) -> httpx.Response:
         steps.append("sent")
@@ -150,8 +160,8 @@ def test_a_request_asks_whether_its_reservation_is_still_fresh_once_its_body_is_
     async def run() -> None:
         transport = httpx.MockTransport(handler)
         async with KlaviyoClient("pk_x", transport=transport) as client:
-            with checking_freshness(still_fresh):
+            with stamped(RequestStamp("upsert_profile", lambda: 0.0, fresh, renew)):
                 await client.upsert_profile(Profile(email="ada@example.com"))
 
     asyncio.run(run())
-    assert steps == ["checked", "sent"]
+    assert steps == ["looked", "renewed", "sent"]
