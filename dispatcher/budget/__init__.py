@@ -46,9 +46,10 @@ window of `calls` in `W` seconds, fewer than `calls` calls still count after t -
 Proof that the provider never sees more than `calls` in one of its windows.
 1. A request leaves after its stamp, or at most 10 µs before it (calls of one instant
    get stamps a hair apart, `log._TIE_S`, which the rule adds to every window) and
-   within m/2 of it (`SharedBudget.fresh`:
-   the gate sends only on a reservation at most m/2 old, else it gives it back and
-   reserves again); it reaches the provider within m/2 more (the network, and clock
+   within m/2 of it (`SharedBudget.fresh`: the gate lets a request go only on a
+   reservation at most m/2 old, else it gives it back and reserves again; its client
+   looks again once the body is built, and where the request leaves, as its first
+   bytes are about to be written, `providers.http_pool`); it reaches the provider within m/2 more (the network, and clock
    differences between replicas), or, when answered, before its answer: so by
    s + r, whichever r the log held for it.
 2. Suppose a window [a, a + W) of the provider held calls + 1 arrivals, and take the

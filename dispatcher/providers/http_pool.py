@@ -13,7 +13,10 @@ request leaves, as its first bytes are about to be written: a stale one calls th
 request off before any byte goes (`LeftLate`, httpcore then closes that
 connection), and `sent_in_time` sends it again on a stamp taken outside httpx,
 where waiting for room holds no connection. The stamp's age as a request does go
-is measured there too (`marketing_dispatcher_budget_stamp_age_seconds`).
+is measured there too (`marketing_dispatcher_budget_stamp_age_seconds`). Between that
+look and the write nothing yields to the event loop: anyio hands the bytes to the
+transport at once, unless the socket's send buffer is full, which it is not as a
+request begins on a connection.
 """
 
 from __future__ import annotations
