@@ -49,9 +49,9 @@ Proof that the provider never sees more than `calls` in one of its windows.
    within m/2 of it (`SharedBudget.fresh`: the gate lets a request go only on a
    reservation at most m/2 old, else it gives it back and reserves again; its client
    looks again once the body is built, and where the request leaves, as its first
-   bytes are about to be written, `providers.http_pool`); it reaches the provider within m/2 more (the network, and clock
-   differences between replicas), or, when answered, before its answer: so by
-   s + r, whichever r the log held for it.
+   bytes are about to be written, `providers.http_pool`); it reaches the provider
+   within m/2 more (the network, and clock differences between replicas), or, when
+   answered, before its answer: so by s + r, whichever r the log held for it.
 2. Suppose a window [a, a + W) of the provider held calls + 1 arrivals, and take the
    one of them stamped last, t. Every other was stamped before it, so was in the
    log when t was admitted (compare-and-set on one entry serialises writers), with
