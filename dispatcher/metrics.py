@@ -71,6 +71,13 @@ BUDGET_STAMP_AGE = Histogram(
     ["operation"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )
+BUDGET_LATE_REQUESTS = Counter(
+    "marketing_dispatcher_budget_late_requests",
+    "Requests whose budget stamp had aged past half the budget's margin as their first bytes "
+    "were about to be written, by operation and what was done: called_off (nothing sent; sent "
+    "again on a new stamp) or let_go (it had opened its own connection, whose setup aged it)",
+    ["operation", "outcome"],
+)
 SYNC_NEWER_AT_PROVIDER = Counter(
     "marketing_dispatcher_sync_newer_at_provider",
     "People of a full sync whose profile or consent was not sent: a change newer than their"

@@ -82,6 +82,7 @@ class Reserved:
     budget: SharedBudget
     reservation: Reservation
     holds_connection: bool = True
+    went: bool = False  # its request has left: it is never given back
 
 
 class ProviderGate:
@@ -217,12 +218,16 @@ class ProviderGate:
             await self._renew(operation, reserved, buckets, reserve)
             guard()  # it may have waited: the caller may have lost its lease meanwhile
 
+        def went() -> None:
+            reserved.went = True
+
         return stamped(
             RequestStamp(
                 operation,
                 age=lambda: reserved.budget.stamp_age(reserved.reservation),
-                fresh=lambda: reserved.budget.fresh(reserved.reservation),
+                fresh=lambda: reserved.went or reserved.budget.fresh(reserved.reservation),
                 renew=renew,
+                went=went,
             )
         )
 
@@ -235,7 +240,10 @@ class ProviderGate:
     ) -> None:
         """A reservation that aged before its request could go (while the provider built
         its body, or where the request left) is given back with its connection (it may
-        wait for room, and then it must hold none), and both are taken again."""
+        wait for room, and then it must hold none), and both are taken again. Never one
+        whose request went: a reserved call is one request, and its stamp then reads
+        fresh to any later look."""
+        assert not reserved.went, "a reservation whose request went is never given back"
         metrics.BUDGET_STALE.labels(operation).inc()
         self._let_go(reserved)
         await reserved.budget.release(reserved.reservation)

@@ -97,9 +97,12 @@ class RequestStamp:
 
     operation: str
     age: Callable[[], float]  # seconds since the stamp
-    fresh: Callable[[], bool]  # young enough for the request to go now
+    # Young enough for the request to go now; True once a request went on it (it was
+    # used: never given back).
+    fresh: Callable[[], bool]
     # Give the reservation back and take a new one (waiting for room if need be).
     renew: Callable[[], Awaitable[None]]
+    went: Callable[[], None]  # a request's first bytes are going on it
 
 
 _STAMP: ContextVar[RequestStamp | None] = ContextVar("request_stamp", default=None)

@@ -10,13 +10,20 @@ httpx's own awaits on a busy event loop can still make a request late (about 1 i
 11 was more than 50 ms late in a full sync, README figure 7). So every provider
 client's request hook, `note_leaving`, looks at the stamp once more where the
 request leaves, as its first bytes are about to be written: a stale one calls the
-request off before any byte goes (`LeftLate`, httpcore then closes that
+request off before any byte goes (`LeftLate`; httpcore then closes that
 connection), and `sent_in_time` sends it again on a stamp taken outside httpx,
-where waiting for room holds no connection. The stamp's age as a request does go
-is measured there too (`marketing_dispatcher_budget_stamp_age_seconds`). Between that
-look and the write nothing yields to the event loop: anyio hands the bytes to the
-transport at once, unless the socket's send buffer is full, which it is not as a
-request begins on a connection.
+where waiting for room holds no connection. Between that look and the write
+nothing yields to the event loop: anyio hands the bytes to the transport at once,
+unless the socket's send buffer is full, which it is not as a request begins on a
+connection.
+
+A request that had to open its connection is let go however late: the setup (TCP,
+and TLS to a provider far away: a round trip or two) aged its stamp, and calling it
+off would close that connection, so that the request sent again would open another
+and be late again. A provider whose connections take longer than the margin to set
+up needs a larger margin (`MARKETING_BUDGET_MARGIN_S`). Both kinds of late request
+are counted (`marketing_dispatcher_budget_late_requests_total`), and the stamp's age
+as a request does go is measured (`marketing_dispatcher_budget_stamp_age_seconds`).
 """
 
 from __future__ import annotations
@@ -37,8 +44,10 @@ KEPT_ALIVE = 20  # idle connections kept open
 # httpcore's trace event as a request's first bytes are about to be written (its name
 # begins with the protocol: "http11", or "http2").
 _HEADERS_GOING = ".send_request_headers.started"
+# httpcore's trace events as the request opens a connection of its own.
+_CONNECTING = "connection.connect_"
 # How many times a request is sent on a new stamp after it came to leave on a stale
-# one, before its call fails as retryable (nothing of it went).
+# one, before it fails as retryable (nothing of that request went).
 LATE_SENDS = 5
 
 
@@ -54,28 +63,32 @@ def limits() -> httpx.Limits:
 async def note_leaving(request: httpx.Request) -> None:
     """httpx's request hook: a request the gate stamped is looked at as its first bytes
     are about to go (httpcore's `trace` extension, after any wait for a connection or
-    its opening): on a stale stamp it is called off (`LeftLate`), else the stamp's age
-    is noted. The stamp is read here, in the request's task, where the gate set it; a
-    trace the caller set still gets every event."""
+    its opening): on a stale stamp it is called off (`LeftLate`) unless it opened its
+    own connection; the age of the stamp it goes on is noted. The stamp is read here,
+    in the request's task, where the gate set it; a trace the caller set still gets
+    every event, before the look."""
     stamp = current_stamp()
     if stamp is None:
         return
     ages = metrics.BUDGET_STAMP_AGE.labels(stamp.operation)
     earlier = request.extensions.get("trace")
-
-    looked = False
+    opened_connection = False
 
     async def trace(event: str, info: dict[str, Any]) -> None:
-        nonlocal looked
-        if event.endswith(_HEADERS_GOING) and not looked:
-            # Once: httpcore may try a request again on another connection.
-            looked = True
-            if not stamp.fresh():
-                raise LeftLate(stamp.operation)
-            # A stamp ahead of our clock (another replica's, a little ahead) counts as 0.
-            ages.observe(max(0.0, stamp.age()))
+        nonlocal opened_connection
         if earlier is not None:
             await earlier(event, info)
+        if event.startswith(_CONNECTING):
+            opened_connection = True
+        elif event.endswith(_HEADERS_GOING):
+            if not stamp.fresh():
+                outcome = "let_go" if opened_connection else "called_off"
+                metrics.BUDGET_LATE_REQUESTS.labels(stamp.operation, outcome).inc()
+                if not opened_connection:
+                    raise LeftLate(stamp.operation)
+            stamp.went()
+            # A stamp ahead of our clock (another replica's, a little ahead) counts as 0.
+            ages.observe(max(0.0, stamp.age()))
 
     request.extensions["trace"] = trace
 

@@ -55,7 +55,7 @@ async def reconcile_contact(
     email: str | None = None,
     now: datetime,
 ) -> Reconciliation:
-    async with db.transaction() as session:
+    async with db.snapshot() as session:
         contact = await find_contact(session, name=name, email=email)
         contact_id, address = contact.id, contact.email
         ours = contact_payload(contact)

@@ -66,13 +66,38 @@ class Database:
             json_serializer=json_text,
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool; each transaction of these sessions sees one snapshot and
+        # writes nothing (`snapshot`). The options last only while the session holds
+        # the connection: SQLAlchemy resets them as it goes back to the pool.
+        one_moment = self.engine.execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+        self._snapshots = async_sessionmaker(one_moment, expire_on_commit=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back
         on any error, so a rejected call leaves nothing half-written."""
+        async with self._in_transaction(self._sessions) as session:
+            yield session
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session whose statements all see one snapshot (REPEATABLE
+        READ): for reads that take several statements, such as a contact and the
+        facts kept beside it. Under READ COMMITTED each statement sees its own
+        moment, so a write committed between two of them (a one-click applied by
+        the worker) would show half done. Like `transaction`, it takes a
+        connection only at its first statement."""
+        async with self._in_transaction(self._snapshots) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _in_transaction(
+        self, sessions: async_sessionmaker[AsyncSession]
+    ) -> AsyncIterator[AsyncSession]:
         try:
-            async with self._sessions() as session:
+            async with sessions() as session:
                 async with session.begin():
                     yield session
                 for callback in session.info.pop(_AFTER_COMMIT, []):
@@ -86,18 +111,6 @@ class Database:
             if meaning is None:
                 raise
             raise meaning from exc
-
-    @asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[AsyncSession]:
-        """A read-only session whose statements all see one snapshot (REPEATABLE
-        READ): for reads that take several statements, such as a contact and the
-        facts kept beside it. Under READ COMMITTED each statement sees its own
-        moment, so a write committed between two of them (a one-click applied by
-        the worker) would show half done."""
-        async with self.transaction() as session:
-            one_moment = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
-            await session.connection(execution_options=one_moment)
-            yield session
 
     async def retried(
         self, work: Callable[[AsyncSession], Awaitable[T]], *, attempts: int = RACE_ATTEMPTS

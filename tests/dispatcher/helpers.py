@@ -238,8 +238,13 @@ class ScriptedStamp:
     looks: int = 0
     renewals: int = 0
 
+    went: int = 0
+
     def stamp(self) -> RequestStamp:
-        return RequestStamp(self.operation, self._age, self._fresh, self._renew)
+        return RequestStamp(self.operation, self._age, self._fresh, self._renew, self._went)
+
+    def _went(self) -> None:
+        self.went += 1
 
     def _age(self) -> float:
         return self.aged_s

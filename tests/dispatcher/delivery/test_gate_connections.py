@@ -252,3 +252,28 @@ def test_a_paced_request_whose_stamp_aged_is_reserved_again_in_its_buckets(
     asyncio.run(main())
     assert ages == pytest.approx([0.0], abs=TIE_S)
     assert _stale("create_events") == stale_before + 1
+
+
+def test_a_reservation_whose_request_went_is_never_given_back(own_nats: NatsServer) -> None:
+    """Once a request has left on the call's stamp, a later look (a second request,
+    which a reserved call does not make, or a task that inherited the stamp) finds it
+    fresh however old: the budget keeps counting the request that went."""
+    clock = VirtualClock()
+    stale_before = _stale("unsubscribe")
+    looks: list[bool] = []
+
+    async def request() -> None:
+        stamp = current_stamp()
+        assert stamp is not None
+        stamp.went()  # its first bytes are going (`http_pool.note_leaving`)
+        clock.now += MARGIN_S
+        looks.append(stamp.fresh())
+        await still_fresh()
+
+    async def main() -> None:
+        async with budget_kv(own_nats.url) as kv:
+            await Pooled(kv, clock).gate.call("unsubscribe", 1, request)
+
+    asyncio.run(main())
+    assert looks == [True]
+    assert _stale("unsubscribe") == stale_before

@@ -71,3 +71,23 @@ def test_a_snapshot_writes_nothing(database_url: str) -> None:
     # A write there is a bug, not a caller's mistake: no meaning is given to it.
     with pytest.raises(DBAPIError, match="read-only transaction"):
         asyncio.run(write())
+
+
+def test_a_snapshot_leaves_its_connection_as_it_found_it(database_url: str) -> None:
+    """One connection in the pool: after a snapshot, the next transaction on it is
+    READ COMMITTED and may write."""
+    key = uuid.uuid4().hex
+
+    async def after_a_snapshot() -> str:
+        db = Database(database_url, pool_size=1, max_overflow=0)
+        try:
+            async with db.snapshot() as session:
+                assert await session.scalar(text("SHOW transaction_isolation")) == "repeatable read"
+            async with db.transaction() as session:
+                await session.execute(_ADD, {"key": key})
+                await session.execute(_REMOVE, {"key": key})
+                return str(await session.scalar(text("SHOW transaction_isolation")))
+        finally:
+            await db.close()
+
+    assert asyncio.run(after_a_snapshot()) == "read committed"
