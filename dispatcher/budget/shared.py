@@ -203,10 +203,11 @@ class SharedBudget:
             self._request_plans[operation, bucket.name, bulk] = cached
         return cached
 
-    def fresh(self, reservation: Reservation) -> bool:
+    def fresh(self, reservation: Reservation, allowance_s: float = 0.0) -> bool:
         """Whether the request may still go on this reservation: a stamp much older
-        than the request would let the provider see it later than we counted it."""
-        return self.stamp_age(reservation) <= self._margin_s / 2
+        than the request would let the provider see it later than we counted it.
+        `allowance_s`: of its age, what not to count (a connection's setup)."""
+        return self.stamp_age(reservation) - allowance_s <= self._margin_s / 2
 
     def stamp_age(self, reservation: Reservation) -> float:
         """Seconds since the oldest stamp of `reservation` (0 for one of no bucket)."""

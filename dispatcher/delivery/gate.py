@@ -225,7 +225,9 @@ class ProviderGate:
             RequestStamp(
                 operation,
                 age=lambda: reserved.budget.stamp_age(reserved.reservation),
-                fresh=lambda: reserved.went or reserved.budget.fresh(reserved.reservation),
+                fresh=lambda allowance_s: (
+                    reserved.went or reserved.budget.fresh(reserved.reservation, allowance_s)
+                ),
                 renew=renew,
                 went=went,
             )

@@ -97,9 +97,9 @@ class RequestStamp:
 
     operation: str
     age: Callable[[], float]  # seconds since the stamp
-    # Young enough for the request to go now; True once a request went on it (it was
-    # used: never given back).
-    fresh: Callable[[], bool]
+    # Young enough for the request to go now, its age less the allowance given (a
+    # connection's setup); True once a request went on it (it was used: never given back).
+    fresh: Callable[[float], bool]
     # Give the reservation back and take a new one (waiting for room if need be).
     renew: Callable[[], Awaitable[None]]
     went: Callable[[], None]  # a request's first bytes are going on it
@@ -127,7 +127,7 @@ async def still_fresh() -> None:
     """Right before a request goes (its body built): a stamp that aged past what the
     budget allows is taken again. Outside a stamped request, nothing."""
     stamp = _STAMP.get()
-    if stamp is not None and not stamp.fresh():
+    if stamp is not None and not stamp.fresh(0.0):
         await stamp.renew()
 
 

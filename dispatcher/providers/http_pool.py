@@ -17,13 +17,14 @@ nothing yields to the event loop: anyio hands the bytes to the transport at once
 unless the socket's send buffer is full, which it is not as a request begins on a
 connection.
 
-A request that had to open its connection is let go however late: the setup (TCP,
-and TLS to a provider far away: a round trip or two) aged its stamp, and calling it
-off would close that connection, so that the request sent again would open another
-and be late again. A provider whose connections take longer than the margin to set
-up needs a larger margin (`MARKETING_BUDGET_MARGIN_S`). Both kinds of late request
-are counted (`marketing_dispatcher_budget_late_requests_total`), and the stamp's age
-as a request does go is measured (`marketing_dispatcher_budget_stamp_age_seconds`).
+A request that had to open its connection is let go when its connection's setup
+(TCP, and TLS to a provider far away: a round trip or two) is what made it late:
+called off, that connection would close, and the request sent again would open
+another and be late again. Late on its own account, it is called off like any
+other. A provider whose connections take longer than the margin to set up needs a
+larger margin (`MARKETING_BUDGET_MARGIN_S`). Both kinds of late request are counted
+(`marketing_dispatcher_budget_late_requests_total`), and the stamp's age as a
+request does go is measured (`marketing_dispatcher_budget_stamp_age_seconds`).
 """
 
 from __future__ import annotations
@@ -44,8 +45,11 @@ KEPT_ALIVE = 20  # idle connections kept open
 # httpcore's trace event as a request's first bytes are about to be written (its name
 # begins with the protocol: "http11", or "http2").
 _HEADERS_GOING = ".send_request_headers.started"
-# httpcore's trace events as the request opens a connection of its own.
+# httpcore's trace events as the request opens a connection of its own (TCP or a Unix
+# socket), and as each step of its setup (connecting, TLS) ends.
 _CONNECTING = "connection.connect_"
+_SETTING_UP = "connection."
+_ENDED = ".complete"
 # How many times a request is sent on a new stamp after it came to leave on a stale
 # one, before it fails as retryable (nothing of that request went).
 LATE_SENDS = 5
@@ -63,28 +67,33 @@ def limits() -> httpx.Limits:
 async def note_leaving(request: httpx.Request) -> None:
     """httpx's request hook: a request the gate stamped is looked at as its first bytes
     are about to go (httpcore's `trace` extension, after any wait for a connection or
-    its opening): on a stale stamp it is called off (`LeftLate`) unless it opened its
-    own connection; the age of the stamp it goes on is noted. The stamp is read here,
-    in the request's task, where the gate set it; a trace the caller set still gets
-    every event, before the look."""
+    its opening): on a stale stamp it is called off (`LeftLate`) unless its own
+    connection's setup made it so; the age of the stamp it goes on is noted. The stamp
+    is read here, in the request's task, where the gate set it; a trace the caller set
+    still gets every event, before the look."""
     stamp = current_stamp()
     if stamp is None:
         return
     ages = metrics.BUDGET_STAMP_AGE.labels(stamp.operation)
     earlier = request.extensions.get("trace")
-    opened_connection = False
+    # The stamp's age as this request began opening a connection, and the setup's time.
+    setup_from: float | None = None
+    setup_s = 0.0
 
     async def trace(event: str, info: dict[str, Any]) -> None:
-        nonlocal opened_connection
+        nonlocal setup_from, setup_s
         if earlier is not None:
             await earlier(event, info)
-        if event.startswith(_CONNECTING):
-            opened_connection = True
+        if event.startswith(_CONNECTING) and event.endswith(".started"):
+            setup_from = stamp.age()
+        elif setup_from is not None and event.startswith(_SETTING_UP) and event.endswith(_ENDED):
+            setup_s = stamp.age() - setup_from  # at each step's end: the last one's counts
         elif event.endswith(_HEADERS_GOING):
-            if not stamp.fresh():
-                outcome = "let_go" if opened_connection else "called_off"
+            if not stamp.fresh(0.0):
+                let_go = setup_s > 0 and stamp.fresh(setup_s)
+                outcome = "let_go" if let_go else "called_off"
                 metrics.BUDGET_LATE_REQUESTS.labels(stamp.operation, outcome).inc()
-                if not opened_connection:
+                if not let_go:
                     raise LeftLate(stamp.operation)
             stamp.went()
             # A stamp ahead of our clock (another replica's, a little ahead) counts as 0.

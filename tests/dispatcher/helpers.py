@@ -249,7 +249,7 @@ class ScriptedStamp:
     def _age(self) -> float:
         return self.aged_s
 
-    def _fresh(self) -> bool:
+    def _fresh(self, allowance_s: float) -> bool:
         self.looks += 1
         return not self.stale_where_leaving or self.looks == 1 or self.renewals > 0
 

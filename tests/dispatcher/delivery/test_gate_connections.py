@@ -244,10 +244,10 @@ def test_a_paced_request_whose_stamp_aged_is_reserved_again_in_its_buckets(
             async with pooled.gate.pace("create_events", RATES.rates["create_events"]):
                 clock.now += MARGIN_S
                 stamp = current_stamp()
-                assert stamp is not None and not stamp.fresh()
+                assert stamp is not None and not stamp.fresh(0.0)
                 await still_fresh()
                 ages.append(stamp.age())
-                assert stamp.fresh()
+                assert stamp.fresh(0.0)
 
     asyncio.run(main())
     assert ages == pytest.approx([0.0], abs=TIE_S)
@@ -267,7 +267,7 @@ def test_a_reservation_whose_request_went_is_never_given_back(own_nats: NatsServ
         assert stamp is not None
         stamp.went()  # its first bytes are going (`http_pool.note_leaving`)
         clock.now += MARGIN_S
-        looks.append(stamp.fresh())
+        looks.append(stamp.fresh(0.0))
         await still_fresh()
 
     async def main() -> None:

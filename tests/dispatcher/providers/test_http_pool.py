@@ -61,25 +61,33 @@ def test_a_trace_the_caller_set_still_gets_every_event(sandbox: Sandbox) -> None
     assert stamp_ages_noted(OPERATION)[0] == before[0] + 1
 
 
-class _AgesBetweenHooks:
-    """A stamp that goes stale while httpx runs its request hooks (`later_hook`, after
-    `note_leaving`), as on a busy event loop, until it is renewed."""
+LIMIT_S = 0.05  # the most a stamp may age before its request leaves, in these tests
 
-    def __init__(self) -> None:
+
+class _Aging:
+    """A stamp whose age moves only when the test says: `late_at` names the httpcore
+    trace event at which it ages by `by_s`, the first time only, as a busy event loop
+    or a slow connection's setup would age it. Renewed, it is new again."""
+
+    def __init__(self, late_at: str, by_s: float = 0.08) -> None:
+        self.age_s = 0.0
         self.renewals = 0
-        self.stale = False
-        self.stamp = RequestStamp(OPERATION, lambda: 0.0, self._fresh, self._renew, _went)
+        self.late_at, self.by_s = late_at, by_s
+        self.stamp = RequestStamp(OPERATION, self._age, self._fresh, self._renew, _went)
 
-    async def later_hook(self, request: httpx.Request) -> None:
-        if current_stamp() is self.stamp:
-            self.stale = self.renewals == 0
+    async def trace(self, event: str, info: dict[str, object]) -> None:
+        if event == self.late_at and current_stamp() is self.stamp:
+            self.age_s, self.late_at = self.age_s + self.by_s, ""
 
-    def _fresh(self) -> bool:
-        return not self.stale
+    def _age(self) -> float:
+        return self.age_s
+
+    def _fresh(self, allowance_s: float) -> bool:
+        return self.age_s - allowance_s <= LIMIT_S
 
     async def _renew(self) -> None:
         self.renewals += 1
-        self.stale = False
+        self.age_s = 0.0
 
 
 def _late(outcome: str) -> float:
@@ -92,44 +100,57 @@ def _lists_seen(sandbox: Sandbox) -> int:
     return len([r for r in sandbox.requests() if r["path"] == "/api/lists"])
 
 
+def _stamped_get(sandbox: Sandbox, aging: _Aging, *, warm: bool) -> int:
+    """GET /api/lists on `aging`'s stamp (after an unstamped one that opens the
+    connection, if `warm`); the answer's status."""
+
+    async def main() -> int:
+        hooks = {"request": [http_pool.note_leaving]}
+        async with _api_client(sandbox, hooks) as client:
+            if warm:
+                await client.get("/api/lists")
+            with stamped(aging.stamp):
+                response = await http_pool.sent_in_time(
+                    lambda: client.get("/api/lists", extensions={"trace": aging.trace})
+                )
+        return response.status_code
+
+    return asyncio.run(main())
+
+
 def test_a_request_leaving_on_a_stale_stamp_is_called_off_and_sent_once_renewed(
     sandbox: Sandbox,
 ) -> None:
-    """On a connection kept from an earlier request, the stamp goes stale after the
-    hooks: no byte of the request reaches the server then; `sent_in_time` renews the
-    stamp and the request goes once."""
-    aging = _AgesBetweenHooks()
-
-    async def main() -> int:
-        hooks = {"request": [http_pool.note_leaving, aging.later_hook]}
-        async with _api_client(sandbox, hooks) as client:
-            await client.get("/api/lists")  # unstamped: it opens the connection
-            with stamped(aging.stamp):
-                response = await http_pool.sent_in_time(lambda: client.get("/api/lists"))
-        return response.status_code
-
+    """On a connection kept from an earlier request, the stamp ages as the request's
+    headers are about to go: no byte of it reaches the server then; `sent_in_time`
+    renews the stamp and the request goes once."""
+    aging = _Aging("http11.send_request_headers.started")
     ages_before, called_off = stamp_ages_noted(OPERATION)[0], _late("called_off")
-    assert asyncio.run(main()) == 200
+    assert _stamped_get(sandbox, aging, warm=True) == 200
     assert aging.renewals == 1
     assert _late("called_off") == called_off + 1
     assert stamp_ages_noted(OPERATION)[0] == ages_before + 1  # only the request that went
     assert _lists_seen(sandbox) == 2, "the stamped request reached it once"
 
 
-def test_a_request_that_opened_its_own_connection_goes_however_late(sandbox: Sandbox) -> None:
-    """Its connection's setup aged the stamp: called off, the connection would close and
-    the request sent again would open another. It goes, counted as let go."""
-    aging = _AgesBetweenHooks()
+def test_a_request_late_on_its_own_account_is_called_off_on_a_new_connection_too(
+    sandbox: Sandbox,
+) -> None:
+    """The request opened its connection quickly, then waited: called off as well."""
+    aging = _Aging("http11.send_request_headers.started")
+    called_off = _late("called_off")
+    assert _stamped_get(sandbox, aging, warm=False) == 200
+    assert (aging.renewals, _late("called_off")) == (1, called_off + 1)
+    assert _lists_seen(sandbox) == 1
 
-    async def main() -> int:
-        hooks = {"request": [http_pool.note_leaving, aging.later_hook]}
-        async with _api_client(sandbox, hooks) as client:
-            with stamped(aging.stamp):
-                response = await http_pool.sent_in_time(lambda: client.get("/api/lists"))
-        return response.status_code
 
+def test_a_request_made_late_by_its_connections_setup_goes(sandbox: Sandbox) -> None:
+    """Its connection took long to open (as TLS far away does): called off, the
+    connection would close and the request sent again would open another. It goes,
+    counted as let go."""
+    aging = _Aging("connection.connect_tcp.complete")
     let_go, called_off = _late("let_go"), _late("called_off")
-    assert asyncio.run(main()) == 200
+    assert _stamped_get(sandbox, aging, warm=False) == 200
     assert aging.renewals == 0
     assert (_late("let_go"), _late("called_off")) == (let_go + 1, called_off)
     assert _lists_seen(sandbox) == 1
@@ -149,7 +170,7 @@ def test_a_request_late_on_every_try_fails_as_retryable() -> None:
         raise http_pool.LeftLate(OPERATION)
 
     async def main() -> None:
-        with stamped(RequestStamp(OPERATION, lambda: 1.0, lambda: False, renew, _went)):
+        with stamped(RequestStamp(OPERATION, lambda: 1.0, lambda _: False, renew, _went)):
             await http_pool.sent_in_time(send)
 
     with pytest.raises(RetryableProviderError, match="none of it was sent"):
@@ -163,7 +184,7 @@ def _api_client(sandbox: Sandbox, hooks: dict[str, list[Any]]) -> httpx.AsyncCli
     return httpx.AsyncClient(base_url=sandbox.base_url, headers=headers, event_hooks=hooks)
 
 
-def _always() -> bool:
+def _always(allowance_s: float) -> bool:
     return True
 
 

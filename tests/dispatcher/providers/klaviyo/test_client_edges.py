@@ -146,7 +146,7 @@ def test_a_request_asks_whether_its_reservation_is_still_fresh_once_its_body_is_
     goes: a stale one is renewed first."""
     steps: list[str] = []
 
-    def fresh() -> bool:
+    def fresh(allowance_s: float) -> bool:
         steps.append("looked")
         return "renewed" in steps
 
