@@ -62,7 +62,7 @@ async def preview(
     contact_id = parse_contact_name(v, "contact", contact)
     v.raise_if_any()
     assert campaign_id is not None and contact_id is not None
-    async with db.transaction() as session:
+    async with db.snapshot() as session:  # several reads, one moment
         row = await session.get(Campaign, campaign_id)
         if row is None:
             raise NotFoundError(resource_type="campaign", resource_name=name)
