@@ -31,7 +31,8 @@ its client looks at twice more: once it has built the request's body
 50 ms to build, more on a busy machine), and where the request leaves, as its first
 bytes are about to be written (`providers.http_pool`). A stamp that aged by then is
 renewed: the reservation is given back with its connection, and both are taken
-again, outside httpx."""
+again, outside httpx (but for a request made late by its own connection's setup,
+which goes: see there)."""
 
 from __future__ import annotations
 

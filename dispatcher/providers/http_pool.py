@@ -21,8 +21,10 @@ A request that had to open its connection is let go when its connection's setup
 (TCP, and TLS to a provider far away: a round trip or two) is what made it late:
 called off, that connection would close, and the request sent again would open
 another and be late again. Late on its own account, it is called off like any
-other. A provider whose connections take longer than the margin to set up needs a
-larger margin (`MARKETING_BUDGET_MARGIN_S`). Both kinds of late request are counted
+other. Such a request may leave later than the budget's proof allows, by as long
+as its connection took to open: a provider whose connections take longer than half
+the margin to set up needs a larger margin (`MARKETING_BUDGET_MARGIN_S`, at least
+twice the setup). Both kinds of late request are counted
 (`marketing_dispatcher_budget_late_requests_total`), and the stamp's age as a
 request does go is measured (`marketing_dispatcher_budget_stamp_age_seconds`).
 """

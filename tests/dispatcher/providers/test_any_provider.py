@@ -242,3 +242,4 @@ def _sent_late_once(provider: ProviderUnderTest, name: str, *, warm: Call, call:
     made = len(provider.requests()) - before[0]
     assert scripted.renewals == 1, name
     assert made >= 1 and stamp_ages_noted(scripted.operation)[0] - noted_before == made, name
+    assert scripted.went == made, name  # each request that left marked the stamp used

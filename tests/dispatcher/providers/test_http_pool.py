@@ -62,22 +62,28 @@ def test_a_trace_the_caller_set_still_gets_every_event(sandbox: Sandbox) -> None
 
 
 LIMIT_S = 0.05  # the most a stamp may age before its request leaves, in these tests
+HEADERS_GOING = "http11.send_request_headers.started"  # the request's first bytes go next
+CONNECTED = "connection.connect_tcp.complete"  # its own connection opened
 
 
 class _Aging:
-    """A stamp whose age moves only when the test says: `late_at` names the httpcore
-    trace event at which it ages by `by_s`, the first time only, as a busy event loop
-    or a slow connection's setup would age it. Renewed, it is new again."""
+    """A stamp whose age moves only when the test says: at each httpcore trace event
+    named in `late_at` it ages by the seconds given, the first time only, as a busy
+    event loop or a slow connection's setup would age it. Renewed, it is new again."""
 
-    def __init__(self, late_at: str, by_s: float = 0.08) -> None:
+    def __init__(self, late_at: dict[str, float]) -> None:
         self.age_s = 0.0
         self.renewals = 0
-        self.late_at, self.by_s = late_at, by_s
-        self.stamp = RequestStamp(OPERATION, self._age, self._fresh, self._renew, _went)
+        self.went = 0  # requests that left on it
+        self.late_at = dict(late_at)
+        self.stamp = RequestStamp(OPERATION, self._age, self._fresh, self._renew, self._went)
 
     async def trace(self, event: str, info: dict[str, object]) -> None:
-        if event == self.late_at and current_stamp() is self.stamp:
-            self.age_s, self.late_at = self.age_s + self.by_s, ""
+        if event in self.late_at and current_stamp() is self.stamp:
+            self.age_s += self.late_at.pop(event)
+
+    def _went(self) -> None:
+        self.went += 1
 
     def _age(self) -> float:
         return self.age_s
@@ -124,10 +130,10 @@ def test_a_request_leaving_on_a_stale_stamp_is_called_off_and_sent_once_renewed(
     """On a connection kept from an earlier request, the stamp ages as the request's
     headers are about to go: no byte of it reaches the server then; `sent_in_time`
     renews the stamp and the request goes once."""
-    aging = _Aging("http11.send_request_headers.started")
+    aging = _Aging({HEADERS_GOING: 0.08})
     ages_before, called_off = stamp_ages_noted(OPERATION)[0], _late("called_off")
     assert _stamped_get(sandbox, aging, warm=True) == 200
-    assert aging.renewals == 1
+    assert (aging.renewals, aging.went) == (1, 1)
     assert _late("called_off") == called_off + 1
     assert stamp_ages_noted(OPERATION)[0] == ages_before + 1  # only the request that went
     assert _lists_seen(sandbox) == 2, "the stamped request reached it once"
@@ -137,7 +143,7 @@ def test_a_request_late_on_its_own_account_is_called_off_on_a_new_connection_too
     sandbox: Sandbox,
 ) -> None:
     """The request opened its connection quickly, then waited: called off as well."""
-    aging = _Aging("http11.send_request_headers.started")
+    aging = _Aging({HEADERS_GOING: 0.08})
     called_off = _late("called_off")
     assert _stamped_get(sandbox, aging, warm=False) == 200
     assert (aging.renewals, _late("called_off")) == (1, called_off + 1)
@@ -148,12 +154,32 @@ def test_a_request_made_late_by_its_connections_setup_goes(sandbox: Sandbox) -> 
     """Its connection took long to open (as TLS far away does): called off, the
     connection would close and the request sent again would open another. It goes,
     counted as let go."""
-    aging = _Aging("connection.connect_tcp.complete")
+    aging = _Aging({CONNECTED: 0.08})
     let_go, called_off = _late("let_go"), _late("called_off")
     assert _stamped_get(sandbox, aging, warm=False) == 200
-    assert aging.renewals == 0
+    assert (aging.renewals, aging.went) == (0, 1)
     assert (_late("let_go"), _late("called_off")) == (let_go + 1, called_off)
     assert _lists_seen(sandbox) == 1
+
+
+def test_a_request_late_beyond_its_connections_setup_is_called_off(sandbox: Sandbox) -> None:
+    """Its connection took 30 ms to open, then the request waited 80 ms more: the setup
+    explains 30 of the 110 ms, so it is called off and sent again on a new stamp."""
+    aging = _Aging({CONNECTED: 0.03, HEADERS_GOING: 0.08})
+    let_go, called_off = _late("let_go"), _late("called_off")
+    assert _stamped_get(sandbox, aging, warm=False) == 200
+    assert (aging.renewals, aging.went) == (1, 1)
+    assert (_late("let_go"), _late("called_off")) == (let_go, called_off + 1)
+    assert _lists_seen(sandbox) == 1
+
+
+def test_a_request_late_by_its_setup_and_a_little_more_goes(sandbox: Sandbox) -> None:
+    """60 ms to open its connection and 30 ms more: 30 ms on its own account, within
+    the 50 ms a fresh stamp may age. It goes, counted as let go."""
+    aging = _Aging({CONNECTED: 0.06, HEADERS_GOING: 0.03})
+    let_go = _late("let_go")
+    assert _stamped_get(sandbox, aging, warm=False) == 200
+    assert (aging.renewals, aging.went, _late("let_go")) == (0, 1, let_go + 1)
 
 
 def test_a_request_late_on_every_try_fails_as_retryable() -> None:
