@@ -17,21 +17,23 @@ nothing yields to the event loop: anyio hands the bytes to the transport at once
 unless the socket's send buffer is full, which it is not as a request begins on a
 connection.
 
-A request that had to open its connection is let go when its connection's setup
-(TCP, and TLS to a provider far away: a round trip or two) is what made it late:
-called off, that connection would close, and the request sent again would open
-another and be late again. Late on its own account, it is called off like any
-other. Such a request may leave later than the budget's proof allows, by as long
-as its connection took to open: a provider whose connections take longer than half
-the margin to set up needs a larger margin (`MARKETING_BUDGET_MARGIN_S`, at least
-twice the setup). Both kinds of late request are counted
-(`marketing_dispatcher_budget_late_requests_total`), and the stamp's age as a
-request does go is measured (`marketing_dispatcher_budget_stamp_age_seconds`).
+A request sent again after it was called off, which had to open its connection, is
+let go when its connection's setup (TCP, and TLS to a provider far away: a round
+trip or two) is what made it late: called off again, that connection would close,
+and the request sent once more would open another and be late again. The first
+time it is called off like any other: on a busy event loop the setup's await takes
+the loop's delays too, and would excuse them. A request let go may leave later than
+the budget's proof allows, by as long as its connection took to open: a provider
+whose connections take longer than half the margin to set up needs a larger margin
+(`MARKETING_BUDGET_MARGIN_S`, at least twice the setup). Both kinds of late request
+are counted (`marketing_dispatcher_budget_late_requests_total`), and the stamp's age
+as a request does go is measured (`marketing_dispatcher_budget_stamp_age_seconds`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import httpx
@@ -57,6 +59,10 @@ _ENDED = ".complete"
 LATE_SENDS = 5
 
 
+# Set by `sent_in_time` while it sends a request again after it was called off.
+_SENT_AGAIN: ContextVar[bool] = ContextVar("sent_again", default=False)
+
+
 class LeftLate(Exception):
     """A stamped request came to leave after its stamp went stale: called off before
     any of its bytes were written."""
@@ -78,6 +84,7 @@ async def note_leaving(request: httpx.Request) -> None:
         return
     ages = metrics.BUDGET_STAMP_AGE.labels(stamp.operation)
     earlier = request.extensions.get("trace")
+    sent_again = _SENT_AGAIN.get()
     # The stamp's age as this request began opening a connection, and the setup's time.
     setup_from: float | None = None
     setup_s = 0.0
@@ -92,7 +99,7 @@ async def note_leaving(request: httpx.Request) -> None:
             setup_s = stamp.age() - setup_from  # at each step's end: the last one's counts
         elif event.endswith(_HEADERS_GOING):
             if not stamp.fresh(0.0):
-                let_go = setup_s > 0 and stamp.fresh(setup_s)
+                let_go = sent_again and setup_s > 0 and stamp.fresh(setup_s)
                 outcome = "let_go" if let_go else "called_off"
                 metrics.BUDGET_LATE_REQUESTS.labels(stamp.operation, outcome).inc()
                 if not let_go:
@@ -109,12 +116,15 @@ async def sent_in_time(send: Callable[[], Awaitable[T]]) -> T:
     fresh stamp: taken again first if it aged, and again each time the request came
     to leave late. Nothing was written of a request called off, so sending it again
     repeats nothing. Unstamped requests go as they are."""
-    for _ in range(LATE_SENDS):
+    for attempt in range(LATE_SENDS):
         await still_fresh()
+        token = _SENT_AGAIN.set(attempt > 0)
         try:
             return await send()
         except LeftLate:
             continue
+        finally:
+            _SENT_AGAIN.reset(token)
     stamp = current_stamp()
     operation = stamp.operation if stamp is not None else "request"
     raise RetryableProviderError(

@@ -68,19 +68,21 @@ CONNECTED = "connection.connect_tcp.complete"  # its own connection opened
 
 class _Aging:
     """A stamp whose age moves only when the test says: at each httpcore trace event
-    named in `late_at` it ages by the seconds given, the first time only, as a busy
-    event loop or a slow connection's setup would age it. Renewed, it is new again."""
+    named in `late_at` it ages by the seconds given, as a busy event loop or a slow
+    connection's setup would age it; the first time only, or every time for the
+    events named in `always`. Renewed, it is new again."""
 
-    def __init__(self, late_at: dict[str, float]) -> None:
+    def __init__(self, late_at: dict[str, float], always: tuple[str, ...] = ()) -> None:
         self.age_s = 0.0
         self.renewals = 0
         self.went = 0  # requests that left on it
-        self.late_at = dict(late_at)
+        self.late_at, self.always = dict(late_at), always
         self.stamp = RequestStamp(OPERATION, self._age, self._fresh, self._renew, self._went)
 
     async def trace(self, event: str, info: dict[str, object]) -> None:
         if event in self.late_at and current_stamp() is self.stamp:
-            self.age_s += self.late_at.pop(event)
+            by_s = self.late_at[event] if event in self.always else self.late_at.pop(event)
+            self.age_s += by_s
 
     def _went(self) -> None:
         self.went += 1
@@ -150,36 +152,44 @@ def test_a_request_late_on_its_own_account_is_called_off_on_a_new_connection_too
     assert _lists_seen(sandbox) == 1
 
 
-def test_a_request_made_late_by_its_connections_setup_goes(sandbox: Sandbox) -> None:
-    """Its connection took long to open (as TLS far away does): called off, the
-    connection would close and the request sent again would open another. It goes,
-    counted as let go."""
-    aging = _Aging({CONNECTED: 0.08})
-    let_go, called_off = _late("let_go"), _late("called_off")
-    assert _stamped_get(sandbox, aging, warm=False) == 200
-    assert (aging.renewals, aging.went) == (0, 1)
-    assert (_late("let_go"), _late("called_off")) == (let_go + 1, called_off)
-    assert _lists_seen(sandbox) == 1
-
-
-def test_a_request_late_beyond_its_connections_setup_is_called_off(sandbox: Sandbox) -> None:
-    """Its connection took 30 ms to open, then the request waited 80 ms more: the setup
-    explains 30 of the 110 ms, so it is called off and sent again on a new stamp."""
-    aging = _Aging({CONNECTED: 0.03, HEADERS_GOING: 0.08})
+def test_a_request_made_late_again_by_its_connections_setup_goes(sandbox: Sandbox) -> None:
+    """Every connection takes long to open (as TLS far away does): the request is called
+    off once; sent again, it opens another and is late again, by the setup alone, and
+    goes, counted as let go (called off again, it would never get through)."""
+    aging = _Aging({CONNECTED: 0.08}, always=(CONNECTED,))
     let_go, called_off = _late("let_go"), _late("called_off")
     assert _stamped_get(sandbox, aging, warm=False) == 200
     assert (aging.renewals, aging.went) == (1, 1)
-    assert (_late("let_go"), _late("called_off")) == (let_go, called_off + 1)
+    assert (_late("let_go"), _late("called_off")) == (let_go + 1, called_off + 1)
     assert _lists_seen(sandbox) == 1
 
 
-def test_a_request_late_by_its_setup_and_a_little_more_goes(sandbox: Sandbox) -> None:
-    """60 ms to open its connection and 30 ms more: 30 ms on its own account, within
-    the 50 ms a fresh stamp may age. It goes, counted as let go."""
-    aging = _Aging({CONNECTED: 0.06, HEADERS_GOING: 0.03})
-    let_go = _late("let_go")
+def test_a_request_late_beyond_its_connections_setup_is_called_off_each_time(
+    sandbox: Sandbox,
+) -> None:
+    """Each connection takes 30 ms to open, then each try waits 80 ms more: the setup
+    explains 30 of the 110 ms, so every try is called off, and the request fails as
+    retryable with nothing of it sent."""
+    aging = _Aging({CONNECTED: 0.03, HEADERS_GOING: 0.08}, always=(CONNECTED, HEADERS_GOING))
+    let_go, called_off = _late("let_go"), _late("called_off")
+    with pytest.raises(RetryableProviderError, match="none of it was sent"):
+        _stamped_get(sandbox, aging, warm=False)
+    assert (aging.renewals, aging.went) == (http_pool.LATE_SENDS - 1, 0)  # before each resend
+    assert (_late("let_go"), _late("called_off")) == (let_go, called_off + http_pool.LATE_SENDS)
+    assert _lists_seen(sandbox) == 0
+
+
+def test_a_request_late_by_its_setup_and_a_little_more_goes_when_sent_again(
+    sandbox: Sandbox,
+) -> None:
+    """60 ms to open each connection and 30 ms more: sent again, 30 ms are on its own
+    account, within the 50 ms a fresh stamp may age. It goes, counted as let go."""
+    aging = _Aging({CONNECTED: 0.06, HEADERS_GOING: 0.03}, always=(CONNECTED, HEADERS_GOING))
+    let_go, called_off = _late("let_go"), _late("called_off")
     assert _stamped_get(sandbox, aging, warm=False) == 200
-    assert (aging.renewals, aging.went, _late("let_go")) == (0, 1, let_go + 1)
+    assert (aging.renewals, aging.went) == (1, 1)
+    assert (_late("let_go"), _late("called_off")) == (let_go + 1, called_off + 1)
+    assert _lists_seen(sandbox) == 1
 
 
 def test_a_request_late_on_every_try_fails_as_retryable() -> None:
