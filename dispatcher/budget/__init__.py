@@ -55,7 +55,8 @@ Proof that the provider never sees more than `calls` in one of its windows.
    exception, counted and alerted on (`marketing_dispatcher_budget_late_requests_total`
    with outcome `let_go`): a request sent again after it was called off, made late by
    the setup of the connection it had to open, goes, since calling it off again would
-   close that connection and the request sent once more would open another. The margin must cover that: at least twice the setup.
+   close that connection and the request sent once more would open another. The
+   margin must cover that: at least twice the setup.
 2. Suppose a window [a, a + W) of the provider held calls + 1 arrivals, and take the
    one of them stamped last, t. Every other was stamped before it, so was in the
    log when t was admitted (compare-and-set on one entry serialises writers), with
