@@ -216,6 +216,22 @@ class EpochClock:
         self.now += seconds
 
 
+def stale_reservations(operation: str) -> float:
+    """Reservations of `operation` given back because they aged before their request
+    went (`marketing_dispatcher_budget_stale_reservations_total`)."""
+    name = "marketing_dispatcher_budget_stale_reservations_total"
+    return REGISTRY.get_sample_value(name, {"operation": operation}) or 0.0
+
+
+def late_requests(operation: str, outcome: str) -> float:
+    """Requests of `operation` found late where they leave, by what was done
+    (`marketing_dispatcher_budget_late_requests_total`: called_off, let_go)."""
+    labels = {"operation": operation, "outcome": outcome}
+    return (
+        REGISTRY.get_sample_value("marketing_dispatcher_budget_late_requests_total", labels) or 0.0
+    )
+
+
 def stamp_ages_noted(operation: str) -> tuple[float, float]:
     """How many requests of `operation` noted their stamp's age as they left
     (`marketing_dispatcher_budget_stamp_age_seconds`), and the ages' sum."""

@@ -10,7 +10,6 @@ import uuid
 
 import pytest
 from nats.js.kv import KeyValue
-from prometheus_client import REGISTRY
 
 from dispatcher.budget import SharedBudget
 from dispatcher.budget.log import BucketLog
@@ -19,6 +18,7 @@ from dispatcher.delivery.gate import ProviderGate
 from dispatcher.providers.base import still_fresh
 from dispatcher.providers.errors import RATE_LIMITED, RetryableProviderError
 from tests.dispatcher.budget.helpers import EPOCH0, bucket, budget_kv, limits, run_on_clock
+from tests.dispatcher.helpers import stale_reservations
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.processes import NatsServer
 
@@ -145,7 +145,7 @@ def test_a_call_waiting_for_one_bucket_holds_no_stamp_in_another(own_nats: NatsS
     clock = VirtualClock()
     account = f"test-{uuid.uuid4().hex[:8]}"
 
-    stale_before = _stale("import")
+    stale_before = stale_reservations("import")
 
     async def main() -> tuple[Replica, BucketLog]:
         async with budget_kv(own_nats.url) as kv:
@@ -161,14 +161,9 @@ def test_a_call_waiting_for_one_bucket_holds_no_stamp_in_another(own_nats: NatsS
     # (a stamp held that long would have gone stale, given back), then both at once.
     resumed = pytest.approx(60 + DEFAULT_SKEW_S)
     assert replica.made == [("import", 0.0), ("import", resumed)]
-    assert _stale("import") == stale_before
+    assert stale_reservations("import") == stale_before
     # (the first stamp has left the account's window: the log keeps no older one)
     assert [s - EPOCH0 for s in account_log.stamps] == [resumed]
-
-
-def _stale(operation: str) -> float:
-    name = "marketing_dispatcher_budget_stale_reservations_total"
-    return REGISTRY.get_sample_value(name, {"operation": operation}) or 0.0
 
 
 def test_a_reservation_aged_while_the_body_was_built_is_taken_again(own_nats: NatsServer) -> None:
@@ -177,7 +172,7 @@ def test_a_reservation_aged_while_the_body_was_built_is_taken_again(own_nats: Na
     meanwhile is given back and taken again, so the request leaves on a fresh stamp."""
     clock = VirtualClock()
     account = f"test-{uuid.uuid4().hex[:8]}"
-    stale_before = _stale("unsubscribe")
+    stale_before = stale_reservations("unsubscribe")
 
     async def main() -> tuple[Replica, BucketLog]:
         async with budget_kv(own_nats.url) as kv:
@@ -196,4 +191,4 @@ def test_a_reservation_aged_while_the_body_was_built_is_taken_again(own_nats: Na
     assert replica.made == [("unsubscribe", 0.2)]
     [stamp] = log.stamps
     assert 0.2 - (stamp - EPOCH0) == pytest.approx(0.0, abs=1e-5)
-    assert _stale("unsubscribe") == stale_before + 1
+    assert stale_reservations("unsubscribe") == stale_before + 1

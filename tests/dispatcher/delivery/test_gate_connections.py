@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from nats.js.kv import KeyValue
-from prometheus_client import REGISTRY
 
 from dispatcher.budget import SharedBudget
 from dispatcher.budget.log import BucketLog
@@ -20,6 +19,7 @@ from dispatcher.delivery.gate import ProviderGate
 from dispatcher.providers.base import current_stamp, still_fresh
 from dispatcher.providers.errors import RetryableProviderError
 from tests.dispatcher.budget.helpers import EPOCH0, bucket, budget_kv, limits, run_on_clock
+from tests.dispatcher.helpers import stale_reservations
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.processes import NatsServer
 
@@ -90,7 +90,7 @@ def test_a_request_waits_for_a_connection_before_its_stamp(own_nats: NatsServer)
     """Three calls, two connections, the first two answered a second later: the third
     goes then, on a stamp of then (its first, aged while it waited, is given back)."""
     clock = VirtualClock()
-    stale_before = _stale("unsubscribe")
+    stale_before = stale_reservations("unsubscribe")
 
     async def main() -> tuple[list[float], list[float]]:
         async with budget_kv(own_nats.url) as kv:
@@ -112,7 +112,7 @@ def test_a_request_waits_for_a_connection_before_its_stamp(own_nats: NatsServer)
     assert len(stamps) == len(sent)
     for went, stamped in zip(sent, stamps, strict=True):
         assert -TIE_S <= went - stamped <= MARGIN_S / 2, (sent, stamps)
-    assert _stale("unsubscribe") == stale_before + 1
+    assert stale_reservations("unsubscribe") == stale_before + 1
 
 
 def test_a_call_waiting_for_room_holds_no_connection(own_nats: NatsServer) -> None:
@@ -164,11 +164,6 @@ def test_a_connection_is_let_go_however_the_request_ends(own_nats: NatsServer, e
     assert asyncio.run(main()) == [0.0]
 
 
-def _stale(operation: str) -> float:
-    name = "marketing_dispatcher_budget_stale_reservations_total"
-    return REGISTRY.get_sample_value(name, {"operation": operation}) or 0.0
-
-
 def test_a_request_carries_its_stamp_whose_age_its_client_notes(own_nats: NatsServer) -> None:
     """Inside a call the gate reserved (and inside a request it paced) the request's
     operation and the age of its stamp are at hand for the client's `note_leaving`;
@@ -207,7 +202,7 @@ def test_a_stamp_taken_again_before_the_request_goes_is_the_one_noted(
     new stamp's."""
     clock = VirtualClock()
     ages: list[float] = []
-    stale_before = _stale("unsubscribe")
+    stale_before = stale_reservations("unsubscribe")
 
     def note() -> None:
         stamp = current_stamp()
@@ -226,7 +221,7 @@ def test_a_stamp_taken_again_before_the_request_goes_is_the_one_noted(
 
     asyncio.run(main())
     assert ages == pytest.approx([MARGIN_S, 0.0], abs=TIE_S)
-    assert _stale("unsubscribe") == stale_before + 1
+    assert stale_reservations("unsubscribe") == stale_before + 1
 
 
 def test_a_paced_request_whose_stamp_aged_is_reserved_again_in_its_buckets(
@@ -236,7 +231,7 @@ def test_a_paced_request_whose_stamp_aged_is_reserved_again_in_its_buckets(
     one that aged (the event loop was busy, say) is given back and taken again."""
     clock = VirtualClock()
     ages: list[float] = []
-    stale_before = _stale("create_events")
+    stale_before = stale_reservations("create_events")
 
     async def main() -> None:
         async with budget_kv(own_nats.url) as kv:
@@ -251,7 +246,7 @@ def test_a_paced_request_whose_stamp_aged_is_reserved_again_in_its_buckets(
 
     asyncio.run(main())
     assert ages == pytest.approx([0.0], abs=TIE_S)
-    assert _stale("create_events") == stale_before + 1
+    assert stale_reservations("create_events") == stale_before + 1
 
 
 def test_a_reservation_whose_request_went_is_never_given_back(own_nats: NatsServer) -> None:
@@ -259,7 +254,7 @@ def test_a_reservation_whose_request_went_is_never_given_back(own_nats: NatsServ
     which a reserved call does not make, or a task that inherited the stamp) finds it
     fresh however old: the budget keeps counting the request that went."""
     clock = VirtualClock()
-    stale_before = _stale("unsubscribe")
+    stale_before = stale_reservations("unsubscribe")
     looks: list[bool] = []
 
     async def request() -> None:
@@ -276,4 +271,4 @@ def test_a_reservation_whose_request_went_is_never_given_back(own_nats: NatsServ
 
     asyncio.run(main())
     assert looks == [True]
-    assert _stale("unsubscribe") == stale_before
+    assert stale_reservations("unsubscribe") == stale_before

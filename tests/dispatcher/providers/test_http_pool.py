@@ -10,13 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY
 
 from dispatcher.providers import http_pool
 from dispatcher.providers.base import RequestStamp, current_stamp, stamped
 from dispatcher.providers.errors import RetryableProviderError
 from dispatcher.sandbox import Sandbox
-from tests.dispatcher.helpers import API_KEY, ScriptedStamp, stamp_ages_noted
+from tests.dispatcher.helpers import API_KEY, ScriptedStamp, late_requests, stamp_ages_noted
 
 OPERATION = "test-http-pool"
 REVISION = "2026-07-15"  # the Klaviyo client's
@@ -99,9 +98,7 @@ class _Aging:
 
 
 def _late(outcome: str) -> float:
-    labels = {"operation": OPERATION, "outcome": outcome}
-    name = "marketing_dispatcher_budget_late_requests_total"
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+    return late_requests(OPERATION, outcome)
 
 
 def _lists_seen(sandbox: Sandbox) -> int:
