@@ -64,7 +64,10 @@ Proof that the provider never sees more than `calls` in one of its windows.
    `calls` of them counted after t - W, and t was not admissible. This holds
    whatever the window's alignment, and for every window of the bucket.
 Stamps of reservations not used, and calls the provider refused, only make the
-log count more than the provider does: safe. The price is r per window: a second
+log count more than the provider does: safe. A stamp taken out of the log (a
+reservation given back, `release`) must be of a request the provider never saw: the
+gate gives one back only while its request has not begun to leave, which the
+client's hook marks as its first bytes are about to be written. The price is r per window: a second
 of 5 calls runs at 5 per 1 + r seconds, r about the skew (10 ms) and the answer's
 time once answered; a minute of 150 at 150 per 60 + r.
 

@@ -41,7 +41,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -84,6 +84,7 @@ class Reserved:
     reservation: Reservation
     holds_connection: bool = True
     went: bool = False  # its request has left: it is never given back
+    given_back: bool = False  # to the budget, by `_renew` (until it holds a new one)
 
 
 class ProviderGate:
@@ -127,15 +128,13 @@ class ProviderGate:
         compliance share of the operation's buckets to live compliance work."""
         reserve = self._call_reservation(operation, paced, bulk)
         reserved = await self._wait_for_room(operation, (), reserve)
-        self._checked(guard, reserved)
+        await self._checked(guard, reserved)
         started = self._monotonic()
         metrics.BATCH_SIZE.labels(operation).observe(size)
         try:
-            with (
-                self._answered(reserved),
-                self._stamped(operation, reserved, (), reserve, guard),
-            ):
-                result = await _guarded(call, guard, bulk)
+            async with self._answered(reserved):
+                with self._stamped(operation, reserved, (), reserve, guard):
+                    result = await _guarded(call, guard, bulk)
         except RetryableProviderError as exc:
             throttled = is_throttled(exc)
             if exc.code == RATE_LIMITED and exc.retry_after is None:
@@ -165,9 +164,10 @@ class ProviderGate:
 
         guard = _GUARD.get(lambda: None)
         reserved = await self._wait_for_room(operation, drawn, reserve)
-        self._checked(guard, reserved)
-        with self._answered(reserved), self._stamped(operation, reserved, drawn, reserve, guard):
-            yield
+        await self._checked(guard, reserved)
+        async with self._answered(reserved):
+            with self._stamped(operation, reserved, drawn, reserve, guard):
+                yield
 
     def _call_reservation(self, operation: str, paced: bool, bulk: bool) -> Reserve | None:
         """How a call of `operation` is reserved as a whole: None when the budget does
@@ -185,7 +185,8 @@ class ProviderGate:
         reserved (`_answered` lets it go). Another call may be throttled while this one
         waits: wait again. A reservation that took too long to get (slow KV round
         trips, say), or aged while every connection was busy, is given back and taken
-        again: the provider would see the request later than the budget counted it."""
+        again: the provider would see the request later than the budget counted it. One
+        whose wait for a connection is cancelled is given back too."""
         while True:
             while (wait := self._pause_left(operation, buckets)) > 0:
                 await self._sleep(wait)
@@ -193,7 +194,11 @@ class ProviderGate:
             if budget is None or reserve is None:
                 return None
             reservation = await reserve(budget)
-            await self._connections.acquire()
+            try:
+                await self._connections.acquire()
+            except BaseException:
+                await _given_back(budget, reservation)
+                raise
             if budget.fresh(reservation) and self._pause_left(operation, buckets) <= 0:
                 return Reserved(budget, reservation)
             self._connections.release()
@@ -249,11 +254,12 @@ class ProviderGate:
         assert not reserved.went, "a reservation whose request went is never given back"
         metrics.BUDGET_STALE.labels(operation).inc()
         self._let_go(reserved)
+        reserved.given_back = True  # from here, however the wait below ends
         await reserved.budget.release(reserved.reservation)
         again = await self._wait_for_room(operation, buckets, reserve)
         assert again is not None  # a budget, once shared, is only ever replaced
         reserved.budget, reserved.reservation = again.budget, again.reservation
-        reserved.holds_connection = True
+        reserved.holds_connection, reserved.given_back = True, False
 
     async def _pause(
         self,
@@ -316,34 +322,45 @@ class ProviderGate:
             room = 0.0
         return max(self.pause_left(operation), room)
 
-    def _checked(self, guard: Callable[[], None], reserved: Reserved | None) -> None:
-        """The caller's guard; when it calls the request off, the connection goes."""
+    async def _checked(self, guard: Callable[[], None], reserved: Reserved | None) -> None:
+        """The caller's guard; when it calls the request off, the connection goes, and
+        the reservation back to the budget."""
         try:
             guard()
         except BaseException:
             self._let_go(reserved)
+            await _unsent_given_back(reserved)
             raise
 
-    @contextlib.contextmanager
-    def _answered(self, reserved: Reserved | None) -> Iterator[None]:
+    @contextlib.asynccontextmanager
+    async def _answered(self, reserved: Reserved | None) -> AsyncIterator[None]:
         """Once the provider has answered the request (any HTTP status), it reached the
         provider by then: the budget counts it in its windows until then, not for the
         whole margin. A request with no answer (a timeout, a lost connection) may still
-        be read by the provider later, and keeps counting for the margin. What the
-        answer said of the provider's window (`report_window`) goes to the budget too.
-        Either way its connection is free again."""
+        be read by the provider later, and keeps counting for the margin, if it began
+        to leave; one that failed or was cancelled before its first byte (no connection
+        to be had, called off where it left, the call's own error) is given back. What
+        the answer said of the provider's window (`report_window`) goes to the budget
+        too. Either way its connection is free again."""
+        unanswered = False
         try:
             with window_reports() as reports:
                 try:
                     yield
                 except ProviderError as exc:
-                    if reserved is not None and exc.status is not None:
+                    unanswered = exc.status is None
+                    if reserved is not None and not unanswered:
                         _note_answer(reserved, reports)
+                    raise
+                except BaseException:
+                    unanswered = True
                     raise
                 if reserved is not None:
                     _note_answer(reserved, reports)
         finally:
             self._let_go(reserved)
+            if unanswered:
+                await _unsent_given_back(reserved)
 
     def _let_go(self, reserved: Reserved | None) -> None:
         if reserved is not None and reserved.holds_connection:  # once, however it ends
@@ -352,6 +369,26 @@ class ProviderGate:
 
     def _observe(self, operation: str, result: str, started: float) -> None:
         metrics.PROVIDER_CALLS.labels(operation, result).observe(self._monotonic() - started)
+
+
+async def _unsent_given_back(reserved: Reserved | None) -> None:
+    """The reservation back to the budget if its request never began to leave: its
+    places go to other requests now, not when its windows end. Only a stamped one
+    (its client notes where its request leaves), and never one `_renew` gave back."""
+    if reserved is None or reserved.went or reserved.given_back:
+        return
+    if reserved.reservation.stamps:
+        await _given_back(reserved.budget, reserved.reservation)
+
+
+async def _given_back(budget: SharedBudget, reservation: Reservation) -> None:
+    """A reservation not used, given back even as its task is cancelled (a moment's
+    KV round trip). Should the budget be out of reach, it counts until its windows
+    end, which is safe."""
+    try:
+        await asyncio.shield(budget.release(reservation))
+    except Exception as exc:
+        log.warning("%s: cannot give back a reservation not used (%r)", reservation.operation, exc)
 
 
 def _note_answer(reserved: Reserved, reports: Sequence[WindowReport]) -> None:

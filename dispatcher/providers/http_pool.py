@@ -25,9 +25,12 @@ time it is called off like any other: on a busy event loop the setup's await tak
 the loop's delays too, and would excuse them. A request let go may leave later than
 the budget's proof allows, by as long as its connection took to open: a provider
 whose connections take longer than half the margin to set up needs a larger margin
-(`MARKETING_BUDGET_MARGIN_S`, at least twice the setup). Both kinds of late request
-are counted (`marketing_dispatcher_budget_late_requests_total`), and the stamp's age
-as a request does go is measured (`marketing_dispatcher_budget_stamp_age_seconds`).
+(`MARKETING_BUDGET_MARGIN_S`, at least twice the setup). Through an HTTP proxy, the
+tunnel's CONNECT goes first on the request's own trace: it is passed over, and the
+request looked at as its own headers go; the tunnel is part of the setup. Both kinds
+of late request are counted (`marketing_dispatcher_budget_late_requests_total`), and
+the stamp's age as a request does go is measured
+(`marketing_dispatcher_budget_stamp_age_seconds`).
 """
 
 from __future__ import annotations
@@ -50,9 +53,10 @@ KEPT_ALIVE = 20  # idle connections kept open
 # begins with the protocol: "http11", or "http2").
 _HEADERS_GOING = ".send_request_headers.started"
 # httpcore's trace events as the request opens a connection of its own (TCP or a Unix
-# socket), and as each step of its setup (connecting, TLS) ends.
+# socket), and as each step of its setup (connecting, TLS, through an HTTP proxy's
+# tunnel too) ends.
 _CONNECTING = "connection.connect_"
-_SETTING_UP = "connection."
+_SETTING_UP = ("connection.", "proxy.")
 _ENDED = ".complete"
 # How many times a request is sent on a new stamp after it came to leave on a stale
 # one, before it fails as retryable (nothing of that request went).
@@ -97,7 +101,7 @@ async def note_leaving(request: httpx.Request) -> None:
             setup_from = stamp.age()
         elif setup_from is not None and event.startswith(_SETTING_UP) and event.endswith(_ENDED):
             setup_s = stamp.age() - setup_from  # at each step's end: the last one's counts
-        elif event.endswith(_HEADERS_GOING):
+        elif event.endswith(_HEADERS_GOING) and not _tunnelling(info):
             if not stamp.fresh(0.0):
                 let_go = sent_again and setup_s > 0 and stamp.fresh(setup_s)
                 outcome = "let_go" if let_go else "called_off"
@@ -109,6 +113,14 @@ async def note_leaving(request: httpx.Request) -> None:
             ages.observe(max(0.0, stamp.age()))
 
     request.extensions["trace"] = trace
+
+
+def _tunnelling(info: dict[str, Any]) -> bool:
+    """Whether the headers going are an HTTP proxy's CONNECT, which httpcore sends on
+    the request's own trace before the request itself: the provider sees nothing of it,
+    and the request is looked at when its own headers go through the tunnel."""
+    request = info.get("request")
+    return request is not None and request.method == b"CONNECT"
 
 
 async def sent_in_time(send: Callable[[], Awaitable[T]]) -> T:

@@ -272,3 +272,62 @@ def test_a_reservation_whose_request_went_is_never_given_back(own_nats: NatsServ
     asyncio.run(main())
     assert looks == [True]
     assert stale_reservations("unsubscribe") == stale_before
+
+
+@pytest.mark.parametrize("ending", ["failed", "called off", "left, then failed"])
+def test_a_reservation_whose_request_never_left_is_given_back(
+    own_nats: NatsServer, ending: str
+) -> None:
+    """A call that ends before its request's first byte (its own error, or its guard
+    calling it off) gives its places back to the budget at once; one whose request
+    began to leave (then timed out, say) keeps counting."""
+    clock = VirtualClock()
+
+    def guard() -> None:
+        if ending == "called off":
+            raise LookupError("the lease was lost")
+
+    async def request() -> None:
+        if ending == "left, then failed":
+            stamp = current_stamp()
+            assert stamp is not None
+            stamp.went()  # its first bytes are going (`http_pool.note_leaving`)
+        raise ValueError("no answer")
+
+    async def main() -> list[float]:
+        async with budget_kv(own_nats.url) as kv:
+            pooled = Pooled(kv, clock)
+            with pytest.raises((LookupError, ValueError)):
+                await pooled.gate.call("unsubscribe", 1, request, guard=guard)
+            return await pooled.stamps("unsubscribe")
+
+    kept = asyncio.run(main())
+    assert kept == ([pytest.approx(0.0, abs=TIE_S)] if ending == "left, then failed" else [])
+
+
+def test_a_call_cancelled_while_waiting_for_a_connection_gives_its_places_back(
+    own_nats: NatsServer,
+) -> None:
+    """One connection, busy: a second call reserves, waits for it and is cancelled
+    (its caller stopped): only the first call's request still counts."""
+    clock = VirtualClock()
+
+    async def main() -> list[float]:
+        async with budget_kv(own_nats.url) as kv:
+            pooled = Pooled(kv, clock, connections=1)
+            first = asyncio.create_task(pooled.call())
+            await _until(lambda: len(pooled.sent) == 1)
+            second = asyncio.create_task(pooled.call())
+
+            async def both_stamped() -> bool:
+                return len(await pooled.stamps("unsubscribe")) == 2
+
+            await _until(both_stamped)
+            second.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await second
+            pooled.answer.set()
+            await first
+            return await pooled.stamps("unsubscribe")
+
+    assert asyncio.run(main()) == [pytest.approx(0.0, abs=TIE_S)]

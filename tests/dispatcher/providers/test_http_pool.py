@@ -6,8 +6,10 @@ before any byte goes and sent again on a renewed stamp."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 
@@ -227,3 +229,48 @@ async def _never() -> None:
 
 def _went() -> None:
     pass
+
+
+def test_a_proxy_tunnels_connect_is_passed_over_and_the_request_looked_at() -> None:
+    """Through an HTTP proxy httpcore sends CONNECT first, on the request's own trace:
+    the stamp is not looked at then (the provider sees nothing of it), nor marked as
+    gone; it is as the request's own headers go, stale by then here: called off."""
+    stamp = ScriptedStamp(OPERATION, aged_s=1.0, stale_where_leaving=True)
+    request = httpx.Request("GET", "https://provider.example/api/events")
+    tunnel = httpcore.Request(b"CONNECT", "http://proxy.example:3128")
+    own = httpcore.Request(b"GET", "https://provider.example/api/events")
+    headers_going = "http11.send_request_headers.started"
+
+    async def main() -> None:
+        with stamped(stamp.stamp()):
+            await http_pool.note_leaving(request)
+        trace = request.extensions["trace"]
+        await trace("connection.connect_tcp.started", {})
+        await trace("connection.connect_tcp.complete", {})
+        await trace(headers_going, {"request": tunnel})
+        await trace("proxy.start_tls.complete", {})
+        assert (stamp.looks, stamp.went) == (0, 0)
+        stamp.looks = 1  # its body was built: the next look is where it leaves
+        with pytest.raises(http_pool.LeftLate):
+            await trace(headers_going, {"request": own})
+
+    asyncio.run(main())
+    assert (stamp.looks, stamp.went) == (2, 0)
+
+
+def test_a_request_that_found_no_connection_never_went() -> None:
+    """Nobody listens where the request is sent: it fails before any byte goes, and
+    its stamp is not marked as gone (the gate gives such a reservation back)."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    stamp = ScriptedStamp(OPERATION)
+
+    async def main() -> None:
+        hooks = {"request": [http_pool.note_leaving]}
+        async with httpx.AsyncClient(event_hooks=hooks) as client:
+            with stamped(stamp.stamp()), pytest.raises(httpx.ConnectError):
+                await client.get(f"http://127.0.0.1:{port}/api/events")
+
+    asyncio.run(main())
+    assert stamp.went == 0
