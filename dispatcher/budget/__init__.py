@@ -66,8 +66,10 @@ Proof that the provider never sees more than `calls` in one of its windows.
 Stamps of reservations not used, and calls the provider refused, only make the
 log count more than the provider does: safe. A stamp taken out of the log (a
 reservation given back, `release`) must be of a request the provider never saw: the
-gate gives one back only while its request has not begun to leave, which the
-client's hook marks as its first bytes are about to be written. The price is r per window: a second
+gate gives one back only when no request was made on it, or httpcore's trace of the
+request reported its steps but not its headers going (`providers.base.Leaving`, noted
+by the clients' hook `providers.http_pool.note_leaving`). A request over a transport
+that traces nothing is never known unsent, and keeps counting. The price is r per window: a second
 of 5 calls runs at 5 per 1 + r seconds, r about the skew (10 ms) and the answer's
 time once answered; a minute of 150 at 150 per 60 + r.
 

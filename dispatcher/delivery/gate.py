@@ -43,6 +43,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from marketing_runtime.clock import Sleep
@@ -51,9 +52,11 @@ from dispatcher import metrics
 from dispatcher.budget import Reservation, SharedBudget
 from dispatcher.providers import http_pool
 from dispatcher.providers.base import (
+    Leaving,
     RateBucket,
     RequestStamp,
     WindowReport,
+    current_stamp,
     stamped,
     window_reports,
 )
@@ -83,8 +86,18 @@ class Reserved:
     budget: SharedBudget
     reservation: Reservation
     holds_connection: bool = True
-    went: bool = False  # its request has left: it is never given back
+    leaving: Leaving | None = None  # how far its request got (None: no request yet)
     given_back: bool = False  # to the budget, by `_renew` (until it holds a new one)
+
+    @property
+    def went(self) -> bool:
+        """Its request has begun to leave: it is never given back."""
+        return self.leaving is Leaving.GONE
+
+    @property
+    def unsent(self) -> bool:
+        """Its request is known not to have sent a byte, or none was made."""
+        return self.leaving is None or self.leaving is Leaving.NOT_SENT
 
 
 class ProviderGate:
@@ -156,6 +169,9 @@ class ProviderGate:
         """The `RequestPacer` of a provider that paces its own requests: wait out any
         pause of the operation or of these buckets, reserve this one request in each
         of them, run the call's guard, then let the request go; its answer is noted."""
+        # A request paced inside a call reserved as a whole would hide that call's
+        # stamp: its request would be the call's, which the budget counted already.
+        assert current_stamp() is None, f"{operation}: a paced request in a reserved call"
         drawn = tuple(buckets)
         _REQUEST_BUCKETS.set(drawn)
 
@@ -224,8 +240,9 @@ class ProviderGate:
             await self._renew(operation, reserved, buckets, reserve)
             guard()  # it may have waited: the caller may have lost its lease meanwhile
 
-        def went() -> None:
-            reserved.went = True
+        def left(how: Leaving) -> None:
+            if not reserved.went:  # once gone, gone
+                reserved.leaving = how
 
         return stamped(
             RequestStamp(
@@ -235,7 +252,7 @@ class ProviderGate:
                     reserved.went or reserved.budget.fresh(reserved.reservation, allowance_s)
                 ),
                 renew=renew,
-                went=went,
+                left=left,
             )
         )
 
@@ -260,6 +277,7 @@ class ProviderGate:
         assert again is not None  # a budget, once shared, is only ever replaced
         reserved.budget, reserved.reservation = again.budget, again.reservation
         reserved.holds_connection, reserved.given_back = True, False
+        reserved.leaving = None  # the new one's request is yet to be made
 
     async def _pause(
         self,
@@ -372,23 +390,36 @@ class ProviderGate:
 
 
 async def _unsent_given_back(reserved: Reserved | None) -> None:
-    """The reservation back to the budget if its request never began to leave: its
-    places go to other requests now, not when its windows end. Only a stamped one
-    (its client notes where its request leaves), and never one `_renew` gave back."""
-    if reserved is None or reserved.went or reserved.given_back:
+    """The reservation back to the budget if its request is known never to have
+    begun to leave (`Reserved.unsent`): its places go to other requests now, not when
+    its windows end. Only a stamped one (its client notes how far its request got),
+    and never one `_renew` gave back."""
+    if reserved is None or not reserved.unsent or reserved.given_back:
         return
     if reserved.reservation.stamps:
         await _given_back(reserved.budget, reserved.reservation)
 
 
 async def _given_back(budget: SharedBudget, reservation: Reservation) -> None:
-    """A reservation not used, given back even as its task is cancelled (a moment's
-    KV round trip). Should the budget be out of reach, it counts until its windows
-    end, which is safe."""
-    try:
-        await asyncio.shield(budget.release(reservation))
-    except Exception as exc:
-        log.warning("%s: cannot give back a reservation not used (%r)", reservation.operation, exc)
+    """A reservation not used, given back even as its task is cancelled (a KV round
+    trip a bucket), in a task of its own that is waited for. Should the budget be out
+    of reach, it counts until its windows end, which is safe."""
+    release = asyncio.ensure_future(budget.release(reservation))
+    _GIVING_BACK.add(release)
+    release.add_done_callback(partial(_given_back_done, reservation.operation))
+    with contextlib.suppress(Exception):  # logged as it ends; the caller's error stands
+        await asyncio.shield(release)
+
+
+# The give-backs under way (a task the event loop holds only weakly), each logged
+# should it fail, whether or not its caller is still there to see it.
+_GIVING_BACK: set[asyncio.Future[None]] = set()
+
+
+def _given_back_done(operation: str, release: asyncio.Future[None]) -> None:
+    _GIVING_BACK.discard(release)
+    if not release.cancelled() and (exc := release.exception()) is not None:
+        log.warning("%s: cannot give back a reservation not used (%r)", operation, exc)
 
 
 def _note_answer(reserved: Reserved, reports: Sequence[WindowReport]) -> None:

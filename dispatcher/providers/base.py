@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
 OwnerT = TypeVar("OwnerT")
@@ -88,6 +89,20 @@ def window_reports() -> Iterator[list[WindowReport]]:
         _WINDOW_REPORTS.reset(token)
 
 
+class Leaving(Enum):
+    """How far the request on a stamp got, as its client saw it leave. Whether a
+    reservation may be given back hangs on it: only one of a request never handed
+    over, or seen by its trace not to have sent a byte, may."""
+
+    # Handed to httpx: whether any byte went is unknown until its trace says (a
+    # transport that traces nothing never does).
+    HANDED_OVER = "handed_over"
+    # Its trace reported the connection's steps, or its headers about to go and it
+    # was called off there, but no byte of it went.
+    NOT_SENT = "not_sent"
+    GONE = "gone"  # its first bytes are going
+
+
 @dataclass(frozen=True)
 class RequestStamp:
     """The shared budget's stamp on the request being made, set by the gate around
@@ -102,7 +117,7 @@ class RequestStamp:
     fresh: Callable[[float], bool]
     # Give the reservation back and take a new one (waiting for room if need be).
     renew: Callable[[], Awaitable[None]]
-    went: Callable[[], None]  # a request's first bytes are going on it
+    left: Callable[[Leaving], None]  # how far the request on it got; once GONE, gone
 
 
 _STAMP: ContextVar[RequestStamp | None] = ContextVar("request_stamp", default=None)

@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 import httpx
 
 from dispatcher import metrics
-from dispatcher.providers.base import current_stamp, still_fresh
+from dispatcher.providers.base import Leaving, current_stamp, still_fresh
 from dispatcher.providers.errors import RetryableProviderError
 
 T = TypeVar("T")
@@ -80,23 +80,30 @@ async def note_leaving(request: httpx.Request) -> None:
     """httpx's request hook: a request the gate stamped is looked at as its first bytes
     are about to go (httpcore's `trace` extension, after any wait for a connection or
     its opening): on a stale stamp it is called off (`LeftLate`) unless its own
-    connection's setup made it so; the age of the stamp it goes on is noted. The stamp
-    is read here, in the request's task, where the gate set it; a trace the caller set
-    still gets every event, before the look."""
+    connection's setup made it so; the age of the stamp it goes on is noted. How far
+    the request got goes to the stamp (`Leaving`): handed over here, not sent once its
+    trace reports anything, gone as its headers go. The stamp is read here, in the
+    request's task, where the gate set it; a trace the caller set still gets every
+    event, before the look."""
     stamp = current_stamp()
     if stamp is None:
         return
+    stamp.left(Leaving.HANDED_OVER)
     ages = metrics.BUDGET_STAMP_AGE.labels(stamp.operation)
     earlier = request.extensions.get("trace")
     sent_again = _SENT_AGAIN.get()
     # The stamp's age as this request began opening a connection, and the setup's time.
     setup_from: float | None = None
     setup_s = 0.0
+    traced = False
 
     async def trace(event: str, info: dict[str, Any]) -> None:
-        nonlocal setup_from, setup_s
+        nonlocal setup_from, setup_s, traced
         if earlier is not None:
             await earlier(event, info)
+        if not traced:  # the first event comes before any byte of the request
+            traced = True
+            stamp.left(Leaving.NOT_SENT)
         if event.startswith(_CONNECTING) and event.endswith(".started"):
             setup_from = stamp.age()
         elif setup_from is not None and event.startswith(_SETTING_UP) and event.endswith(_ENDED):
@@ -108,7 +115,7 @@ async def note_leaving(request: httpx.Request) -> None:
                 metrics.BUDGET_LATE_REQUESTS.labels(stamp.operation, outcome).inc()
                 if not let_go:
                     raise LeftLate(stamp.operation)
-            stamp.went()
+            stamp.left(Leaving.GONE)
             # A stamp ahead of our clock (another replica's, a little ahead) counts as 0.
             ages.observe(max(0.0, stamp.age()))
 

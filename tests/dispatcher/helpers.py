@@ -7,7 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from dispatcher.ordering.lease import Lease
 from dispatcher.providers.base import (
     BulkCall,
     EnrolmentChange,
+    Leaving,
     Provider,
     RequestStamp,
     TrackedEvent,
@@ -254,13 +255,15 @@ class ScriptedStamp:
     looks: int = 0
     renewals: int = 0
 
-    went: int = 0
+    went: int = 0  # requests that left on it
+    leavings: list[Leaving] = field(default_factory=list)  # how far each request got, in turn
 
     def stamp(self) -> RequestStamp:
-        return RequestStamp(self.operation, self._age, self._fresh, self._renew, self._went)
+        return RequestStamp(self.operation, self._age, self._fresh, self._renew, self._left)
 
-    def _went(self) -> None:
-        self.went += 1
+    def _left(self, how: Leaving) -> None:
+        self.leavings.append(how)
+        self.went += how is Leaving.GONE
 
     def _age(self) -> float:
         return self.aged_s

@@ -16,7 +16,7 @@ from nats.js.kv import KeyValue
 from dispatcher.budget import SharedBudget
 from dispatcher.budget.log import BucketLog
 from dispatcher.delivery.gate import ProviderGate
-from dispatcher.providers.base import current_stamp, still_fresh
+from dispatcher.providers.base import Leaving, current_stamp, still_fresh
 from dispatcher.providers.errors import RetryableProviderError
 from tests.dispatcher.budget.helpers import EPOCH0, bucket, budget_kv, limits, run_on_clock
 from tests.dispatcher.helpers import stale_reservations
@@ -260,7 +260,7 @@ def test_a_reservation_whose_request_went_is_never_given_back(own_nats: NatsServ
     async def request() -> None:
         stamp = current_stamp()
         assert stamp is not None
-        stamp.went()  # its first bytes are going (`http_pool.note_leaving`)
+        stamp.left(Leaving.GONE)  # its first bytes are going (`http_pool.note_leaving`)
         clock.now += MARGIN_S
         looks.append(stamp.fresh(0.0))
         await still_fresh()
@@ -274,35 +274,61 @@ def test_a_reservation_whose_request_went_is_never_given_back(own_nats: NatsServ
     assert stale_reservations("unsubscribe") == stale_before
 
 
-@pytest.mark.parametrize("ending", ["failed", "called off", "left, then failed"])
+# How a call ends: how far its request got (as its client's hook tells the stamp),
+# the error it ends with (None: its guard calls it off), and whether its reservation
+# still counts afterwards.
+_ENDINGS: dict[str, tuple[tuple[Leaving, ...], Exception | None, bool]] = {
+    "failed before any request": ((), ValueError("no body"), False),
+    "called off by its guard": ((), None, False),
+    "found no connection": (
+        (Leaving.HANDED_OVER, Leaving.NOT_SENT),
+        RetryableProviderError("connection refused"),
+        False,
+    ),
+    "over a transport that traces nothing": (
+        (Leaving.HANDED_OVER,),
+        RetryableProviderError("no answer"),
+        True,
+    ),
+    "left, then no answer": (
+        (Leaving.HANDED_OVER, Leaving.NOT_SENT, Leaving.GONE),
+        RetryableProviderError("no answer"),
+        True,
+    ),
+    "answered with an error": ((), RetryableProviderError("503", status=503), True),
+}
+
+
+@pytest.mark.parametrize("ending", list(_ENDINGS))
 def test_a_reservation_whose_request_never_left_is_given_back(
     own_nats: NatsServer, ending: str
 ) -> None:
-    """A call that ends before its request's first byte (its own error, or its guard
-    calling it off) gives its places back to the budget at once; one whose request
-    began to leave (then timed out, say) keeps counting."""
+    """A call that ends before its request's first byte (its own error, its guard
+    calling it off, no connection to be had) gives its places back to the budget at
+    once; one whose request began to leave, may have, or was answered keeps
+    counting."""
     clock = VirtualClock()
+    leavings, error, kept = _ENDINGS[ending]
 
     def guard() -> None:
-        if ending == "called off":
+        if error is None:
             raise LookupError("the lease was lost")
 
     async def request() -> None:
-        if ending == "left, then failed":
-            stamp = current_stamp()
-            assert stamp is not None
-            stamp.went()  # its first bytes are going (`http_pool.note_leaving`)
-        raise ValueError("no answer")
+        stamp = current_stamp()
+        assert stamp is not None and error is not None
+        for how in leavings:
+            stamp.left(how)
+        raise error
 
     async def main() -> list[float]:
         async with budget_kv(own_nats.url) as kv:
             pooled = Pooled(kv, clock)
-            with pytest.raises((LookupError, ValueError)):
+            with pytest.raises((LookupError, ValueError, RetryableProviderError)):
                 await pooled.gate.call("unsubscribe", 1, request, guard=guard)
             return await pooled.stamps("unsubscribe")
 
-    kept = asyncio.run(main())
-    assert kept == ([pytest.approx(0.0, abs=TIE_S)] if ending == "left, then failed" else [])
+    assert asyncio.run(main()) == ([pytest.approx(0.0, abs=TIE_S)] if kept else [])
 
 
 def test_a_call_cancelled_while_waiting_for_a_connection_gives_its_places_back(
@@ -318,11 +344,9 @@ def test_a_call_cancelled_while_waiting_for_a_connection_gives_its_places_back(
             first = asyncio.create_task(pooled.call())
             await _until(lambda: len(pooled.sent) == 1)
             second = asyncio.create_task(pooled.call())
-
-            async def both_stamped() -> bool:
-                return len(await pooled.stamps("unsubscribe")) == 2
-
-            await _until(both_stamped)
+            # Reserved, and waiting for the connection.
+            await _until(lambda: bool(pooled.gate._connections._waiters))
+            assert len(await pooled.stamps("unsubscribe")) == 2
             second.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await second

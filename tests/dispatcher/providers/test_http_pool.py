@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from dispatcher.providers import http_pool
-from dispatcher.providers.base import RequestStamp, current_stamp, stamped
+from dispatcher.providers.base import Leaving, RequestStamp, current_stamp, stamped
 from dispatcher.providers.errors import RetryableProviderError
 from dispatcher.sandbox import Sandbox
 from tests.dispatcher.helpers import API_KEY, ScriptedStamp, late_requests, stamp_ages_noted
@@ -33,7 +33,7 @@ def test_the_age_is_read_as_the_request_goes(sandbox: Sandbox) -> None:
     async def main() -> None:
         hooks = {"request": [http_pool.note_leaving, later_hook]}
         async with httpx.AsyncClient(base_url=sandbox.base_url, event_hooks=hooks) as client:
-            with stamped(RequestStamp(OPERATION, lambda: age[0], _always, _never, _went)):
+            with stamped(RequestStamp(OPERATION, lambda: age[0], _always, _never, _left)):
                 await client.get("/_sandbox/requests")
 
     before = stamp_ages_noted(OPERATION)
@@ -78,15 +78,15 @@ class _Aging:
         self.renewals = 0
         self.went = 0  # requests that left on it
         self.late_at, self.always = dict(late_at), always
-        self.stamp = RequestStamp(OPERATION, self._age, self._fresh, self._renew, self._went)
+        self.stamp = RequestStamp(OPERATION, self._age, self._fresh, self._renew, self._left)
 
     async def trace(self, event: str, info: dict[str, object]) -> None:
         if event in self.late_at and current_stamp() is self.stamp:
             by_s = self.late_at[event] if event in self.always else self.late_at.pop(event)
             self.age_s += by_s
 
-    def _went(self) -> None:
-        self.went += 1
+    def _left(self, how: Leaving) -> None:
+        self.went += how is Leaving.GONE
 
     def _age(self) -> float:
         return self.age_s
@@ -205,7 +205,7 @@ def test_a_request_late_on_every_try_fails_as_retryable() -> None:
         raise http_pool.LeftLate(OPERATION)
 
     async def main() -> None:
-        with stamped(RequestStamp(OPERATION, lambda: 1.0, lambda _: False, renew, _went)):
+        with stamped(RequestStamp(OPERATION, lambda: 1.0, lambda _: False, renew, _left)):
             await http_pool.sent_in_time(send)
 
     with pytest.raises(RetryableProviderError, match="none of it was sent"):
@@ -227,7 +227,7 @@ async def _never() -> None:
     raise AssertionError("a fresh stamp is not renewed")
 
 
-def _went() -> None:
+def _left(how: Leaving) -> None:
     pass
 
 
@@ -258,9 +258,9 @@ def test_a_proxy_tunnels_connect_is_passed_over_and_the_request_looked_at() -> N
     assert (stamp.looks, stamp.went) == (2, 0)
 
 
-def test_a_request_that_found_no_connection_never_went() -> None:
-    """Nobody listens where the request is sent: it fails before any byte goes, and
-    its stamp is not marked as gone (the gate gives such a reservation back)."""
+def test_a_request_that_found_no_connection_is_known_not_sent() -> None:
+    """Nobody listens where the request is sent: it fails before any byte goes, which
+    its trace tells (the gate gives such a reservation back)."""
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
@@ -273,4 +273,64 @@ def test_a_request_that_found_no_connection_never_went() -> None:
                 await client.get(f"http://127.0.0.1:{port}/api/events")
 
     asyncio.run(main())
-    assert stamp.went == 0
+    assert stamp.leavings == [Leaving.HANDED_OVER, Leaving.NOT_SENT]
+
+
+def test_a_request_over_a_transport_that_traces_nothing_stays_handed_over() -> None:
+    """A transport other than httpcore's (one a test mounts, say) reports nothing of
+    the request: whether a byte went is unknown, and the stamp stays handed over (the
+    gate keeps such a reservation counted)."""
+    stamp = ScriptedStamp(OPERATION)
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    async def main() -> None:
+        hooks = {"request": [http_pool.note_leaving]}
+        transport = httpx.MockTransport(unreachable)
+        async with httpx.AsyncClient(transport=transport, event_hooks=hooks) as client:
+            with stamped(stamp.stamp()), pytest.raises(httpx.ReadTimeout):
+                await client.get("http://provider.example/api/events")
+
+    asyncio.run(main())
+    assert stamp.leavings == [Leaving.HANDED_OVER]
+
+
+def test_a_proxy_tunnel_is_part_of_the_connections_setup() -> None:
+    """A request sent again after it was called off opens its connection through an
+    HTTP proxy: TCP to the proxy, CONNECT, then TLS through the tunnel took 0.2 s. That
+    setup is what made it late, so it goes (as over a direct connection)."""
+    age = [0.0]
+    leavings: list[Leaving] = []
+    request = httpx.Request("GET", "https://provider.example/api/events")
+
+    async def at(event: str, age_s: float, sent: httpcore.Request | None = None) -> None:
+        age[0] = age_s
+        await request.extensions["trace"](event, {} if sent is None else {"request": sent})
+
+    async def main() -> None:
+        stamp = RequestStamp(
+            OPERATION,
+            lambda: age[0],
+            lambda allowance: age[0] - allowance <= LIMIT_S,
+            _never,
+            leavings.append,
+        )
+        token = http_pool._SENT_AGAIN.set(True)
+        try:
+            with stamped(stamp):
+                await http_pool.note_leaving(request)
+        finally:
+            http_pool._SENT_AGAIN.reset(token)
+        await at("connection.connect_tcp.started", 0.0)
+        await at("connection.connect_tcp.complete", 0.01)
+        tunnel = httpcore.Request(b"CONNECT", "http://proxy.example:3128")
+        await at("http11.send_request_headers.started", 0.02, tunnel)
+        await at("proxy.start_tls.complete", 0.2)
+        own = httpcore.Request(b"GET", "https://provider.example/api/events")
+        await at("http11.send_request_headers.started", 0.21, own)
+
+    late_before = late_requests(OPERATION, "let_go")
+    asyncio.run(main())
+    assert leavings[-1] is Leaving.GONE
+    assert late_requests(OPERATION, "let_go") == late_before + 1

@@ -160,7 +160,7 @@ def test_a_request_asks_whether_its_reservation_is_still_fresh_once_its_body_is_
     async def run() -> None:
         transport = httpx.MockTransport(handler)
         async with KlaviyoClient("pk_x", transport=transport) as client:
-            stamp = RequestStamp("upsert_profile", lambda: 0.0, fresh, renew, lambda: None)
+            stamp = RequestStamp("upsert_profile", lambda: 0.0, fresh, renew, lambda _: None)
             with stamped(stamp):
                 await client.upsert_profile(Profile(email="ada@example.com"))
 
