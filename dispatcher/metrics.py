@@ -71,6 +71,12 @@ BUDGET_STAMP_AGE = Histogram(
     ["operation"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )
+BUDGET_GIVEN_BACK = Counter(
+    "marketing_dispatcher_budget_given_back",
+    "Reservations given back because their call failed, was called off or was cancelled "
+    "before its request sent a byte (no connection to be had, say), by operation",
+    ["operation"],
+)
 BUDGET_LATE_REQUESTS = Counter(
     "marketing_dispatcher_budget_late_requests",
     "Requests whose budget stamp had aged past half the budget's margin as their first bytes "

@@ -272,7 +272,8 @@ class ProviderGate:
         metrics.BUDGET_STALE.labels(operation).inc()
         self._let_go(reserved)
         reserved.given_back = True  # from here, however the wait below ends
-        await reserved.budget.release(reserved.reservation)
+        if reserved.unsent:  # else its request may have gone (traced by nothing): it counts
+            await reserved.budget.release(reserved.reservation)
         again = await self._wait_for_room(operation, buckets, reserve)
         assert again is not None  # a budget, once shared, is only ever replaced
         reserved.budget, reserved.reservation = again.budget, again.reservation
@@ -397,6 +398,7 @@ async def _unsent_given_back(reserved: Reserved | None) -> None:
     if reserved is None or not reserved.unsent or reserved.given_back:
         return
     if reserved.reservation.stamps:
+        metrics.BUDGET_GIVEN_BACK.labels(reserved.reservation.operation).inc()
         await _given_back(reserved.budget, reserved.reservation)
 
 
@@ -407,8 +409,9 @@ async def _given_back(budget: SharedBudget, reservation: Reservation) -> None:
     release = asyncio.ensure_future(budget.release(reservation))
     _GIVING_BACK.add(release)
     release.add_done_callback(partial(_given_back_done, reservation.operation))
-    with contextlib.suppress(Exception):  # logged as it ends; the caller's error stands
-        await asyncio.shield(release)
+    # Waited for, not awaited: however it ends (logged), the caller's own error stands;
+    # a cancel of the caller leaves it running.
+    await asyncio.wait({release})
 
 
 # The give-backs under way (a task the event loop holds only weakly), each logged

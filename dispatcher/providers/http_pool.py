@@ -95,10 +95,10 @@ async def note_leaving(request: httpx.Request) -> None:
     # The stamp's age as this request began opening a connection, and the setup's time.
     setup_from: float | None = None
     setup_s = 0.0
-    traced = False
+    traced = gone = False
 
     async def trace(event: str, info: dict[str, Any]) -> None:
-        nonlocal setup_from, setup_s, traced
+        nonlocal setup_from, setup_s, traced, gone
         if earlier is not None:
             await earlier(event, info)
         if not traced:  # the first event comes before any byte of the request
@@ -108,13 +108,21 @@ async def note_leaving(request: httpx.Request) -> None:
             setup_from = stamp.age()
         elif setup_from is not None and event.startswith(_SETTING_UP) and event.endswith(_ENDED):
             setup_s = stamp.age() - setup_from  # at each step's end: the last one's counts
-        elif event.endswith(_HEADERS_GOING) and not _tunnelling(info):
+        elif gone or not _own_exchange(info):
+            return
+        elif not event.endswith(_HEADERS_GOING):
+            # Any later step of its exchange (its body, the answer): its headers went,
+            # whatever httpcore called their event.
+            gone = True
+            stamp.left(Leaving.GONE)
+        else:
             if not stamp.fresh(0.0):
                 let_go = sent_again and setup_s > 0 and stamp.fresh(setup_s)
                 outcome = "let_go" if let_go else "called_off"
                 metrics.BUDGET_LATE_REQUESTS.labels(stamp.operation, outcome).inc()
                 if not let_go:
                     raise LeftLate(stamp.operation)
+            gone = True
             stamp.left(Leaving.GONE)
             # A stamp ahead of our clock (another replica's, a little ahead) counts as 0.
             ages.observe(max(0.0, stamp.age()))
@@ -122,12 +130,13 @@ async def note_leaving(request: httpx.Request) -> None:
     request.extensions["trace"] = trace
 
 
-def _tunnelling(info: dict[str, Any]) -> bool:
-    """Whether the headers going are an HTTP proxy's CONNECT, which httpcore sends on
-    the request's own trace before the request itself: the provider sees nothing of it,
+def _own_exchange(info: dict[str, Any]) -> bool:
+    """Whether a trace event is of the request's own HTTP exchange, not of its
+    connection's setup, nor of an HTTP proxy's CONNECT, which httpcore sends on the
+    request's own trace before the request itself: the provider sees nothing of it,
     and the request is looked at when its own headers go through the tunnel."""
     request = info.get("request")
-    return request is not None and request.method == b"CONNECT"
+    return request is not None and request.method != b"CONNECT"
 
 
 async def sent_in_time(send: Callable[[], Awaitable[T]]) -> T:

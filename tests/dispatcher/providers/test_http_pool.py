@@ -334,3 +334,21 @@ def test_a_proxy_tunnel_is_part_of_the_connections_setup() -> None:
     asyncio.run(main())
     assert leavings[-1] is Leaving.GONE
     assert late_requests(OPERATION, "let_go") == late_before + 1
+
+
+def test_any_later_step_of_its_exchange_tells_that_the_request_went() -> None:
+    """Were httpcore to name its headers' event otherwise, the request's body or its
+    answer going would still tell that its headers went (once)."""
+    stamp = ScriptedStamp(OPERATION)
+    request = httpx.Request("POST", "https://provider.example/api/events")
+    own = httpcore.Request(b"POST", "https://provider.example/api/events")
+
+    async def main() -> None:
+        with stamped(stamp.stamp()):
+            await http_pool.note_leaving(request)
+        trace = request.extensions["trace"]
+        await trace("http11.send_request_body.started", {"request": own})
+        await trace("http11.receive_response_headers.started", {"request": own})
+
+    asyncio.run(main())
+    assert stamp.leavings == [Leaving.HANDED_OVER, Leaving.NOT_SENT, Leaving.GONE]
