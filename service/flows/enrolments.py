@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from marketing.bus.v1 import bus_pb2
@@ -100,6 +100,15 @@ class Candidate:
     body: dict[str, Any] | None = None  # the trigger event's body: key and context
 
 
+class Addressed(NamedTuple):
+    """A beginning's message: whom it goes to, and the context the provider's message
+    needs (the trigger event's body). Not kept with the enrolment: its cause holds
+    it (the event in the event log, the subscription's restock; migration 0023)."""
+
+    email: str
+    context: dict[str, Any] | None
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     enrolment_id: uuid.UUID
@@ -122,7 +131,7 @@ async def enrol(
     rows = [
         _decide(flow, c, priors[c.contact_id], id_, now) for c, id_ in zip(fresh, ids, strict=True)
     ]
-    emails = {row["id"]: c.email for row, c in zip(rows, fresh, strict=True)}
+    addressed = {row["id"]: Addressed(c.email, c.body) for row, c in zip(rows, fresh, strict=True)}
     accepted = [r for r in rows if r["state"] == State.ACTIVE]
     if accepted:
         await _insert_accepted(session, accepted)
@@ -130,7 +139,7 @@ async def enrol(
     if refused:
         await session.execute(insert_rows(Enrolment, refused).on_conflict_do_nothing())
     begun = [r for r in rows if r["state"] == State.ACTIVE]
-    await outbox.enqueue_many(session, begun_rows(flow, begun, emails, now), now=now)
+    await outbox.enqueue_many(session, begun_rows(flow, begun, addressed, now), now=now)
     if begun:
         await timers.arm(session, [_completion(flow, now)], latest_wins=False)
     if flow.exits.events and begun:
@@ -263,7 +272,6 @@ def _decide(
         "cause_kind": c.cause.kind.value,
         "cause_ref": c.cause.ref,
         "cause_time": c.cause.time,
-        "context": c.body or {},
         "created_at": now,
         "rejection_reason": reason,
     }
@@ -272,11 +280,11 @@ def _decide(
 def begun_rows(
     flow: FlowDefinition,
     begun: list[dict[str, Any]],
-    emails: dict[uuid.UUID, str],
+    addressed: dict[uuid.UUID, Addressed],
     now: datetime,
 ) -> list[tuple[str, Kind, bytes]]:
-    """The beginnings (enrolment rows, with their people's emails by enrolment
-    id) as KIND_ENROLMENTS_BEGUN outbox rows of up to BEGUN_PER_MESSAGE (and
+    """The beginnings (enrolment rows, with what each one's message says by
+    enrolment id) as KIND_ENROLMENTS_BEGUN outbox rows of up to BEGUN_PER_MESSAGE (and
     BEGUN_MAX_BYTES) each, in the order decided. Each beginning is made in its
     message from the fields they all share (a thousand times over, the per-item
     constructor was a large part of a restock's decisions).
@@ -298,10 +306,10 @@ def begun_rows(
             messages.append(bus_pb2.EnrolmentsBegun())
             people.append(set())
             sizes, size = [], 0
-        email = emails[r["id"]]
+        email, context = addressed[r["id"]]
         change = messages[-1].begun.add()
         change.CopyFrom(shared)
-        _of_enrolment(change, r["id"], email, r["entry_key"], r["context"])
+        _of_enrolment(change, r["id"], email, r["entry_key"], context)
         people[-1].add(email)
         sizes.append(change.ByteSize() + 4)
         size += sizes[-1]

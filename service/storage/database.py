@@ -61,7 +61,7 @@ class Database:
             connect_args={"timeout": connect_timeout_s},
             # JSONB columns (custom properties, payloads) read back by orjson:
             # a full sync reads a million, and `json` took most of a read's time.
-            # And written by it: a restock's enrolments write a context each.
+            # And written by it (events' bodies, outbox rows' JSON columns).
             json_deserializer=orjson.loads,
             json_serializer=json_text,
         )

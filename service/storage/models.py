@@ -345,8 +345,8 @@ class Enrolment(Base):
     cause_kind: Mapped[str] = mapped_column(String(20))
     cause_ref: Mapped[str] = mapped_column(String(128), default="")
     cause_time: Mapped[datetime | None]
-    # What the provider's message needs (the trigger event's body).
-    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What the provider's message needed is not kept here: the cause holds it (the
+    # event's body in the event log, the restock's product; migration 0023).
     created_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     exit_reason: Mapped[str | None] = mapped_column(String(300))

@@ -22,7 +22,12 @@ from service.flows.definitions import (
     Trigger,
     TriggerKind,
 )
-from service.flows.enrolments import BEGUN_MAX_BYTES, BEGUN_PER_MESSAGE, begun_rows
+from service.flows.enrolments import (
+    BEGUN_MAX_BYTES,
+    BEGUN_PER_MESSAGE,
+    Addressed,
+    begun_rows,
+)
 
 NOW = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
 FLOW = FlowDefinition(
@@ -40,17 +45,17 @@ FLOW = FlowDefinition(
 
 def _rows(
     count: int, *, email: str | None = None, context_bytes: int = 40
-) -> tuple[list[dict[str, Any]], dict[uuid.UUID, str]]:
+) -> tuple[list[dict[str, Any]], dict[uuid.UUID, Addressed]]:
     rows: list[dict[str, Any]] = [
-        {
-            "id": uuid.uuid4(),
-            "entry_key": f"key-{n}",
-            "context": {"n": n, "padding": "x" * context_bytes},
-        }
-        for n in range(count)
+        {"id": uuid.uuid4(), "entry_key": f"key-{n}"} for n in range(count)
     ]
-    emails = {r["id"]: email or f"person{n}@example.com" for n, r in enumerate(rows)}
-    return rows, emails
+    addressed = {
+        r["id"]: Addressed(
+            email or f"person{n}@example.com", {"n": n, "padding": "x" * context_bytes}
+        )
+        for n, r in enumerate(rows)
+    }
+    return rows, addressed
 
 
 def _messages(out: list[tuple[str, Any, bytes]]) -> list[bus_pb2.EnrolmentsBegun]:
@@ -59,9 +64,9 @@ def _messages(out: list[tuple[str, Any, bytes]]) -> list[bus_pb2.EnrolmentsBegun
 
 
 def test_a_thousand_beginnings_to_a_message_in_the_order_decided() -> None:
-    rows, emails = _rows(2 * BEGUN_PER_MESSAGE + 1)
+    rows, addressed = _rows(2 * BEGUN_PER_MESSAGE + 1)
 
-    messages = _messages(begun_rows(FLOW, rows, emails, NOW))
+    messages = _messages(begun_rows(FLOW, rows, addressed, NOW))
 
     assert [len(m.begun) for m in messages] == [BEGUN_PER_MESSAGE, BEGUN_PER_MESSAGE, 1]
     sent = [b.enrolment_id for m in messages for b in m.begun]
@@ -69,9 +74,9 @@ def test_a_thousand_beginnings_to_a_message_in_the_order_decided() -> None:
 
 
 def test_no_message_passes_the_byte_cap_and_each_cut_short_is_an_even_share() -> None:
-    rows, emails = _rows(300, context_bytes=5000)  # about 5 KB a beginning: 104 would fit
+    rows, addressed = _rows(300, context_bytes=5000)  # about 5 KB a beginning: 104 would fit
 
-    out = begun_rows(FLOW, rows, emails, NOW)
+    out = begun_rows(FLOW, rows, addressed, NOW)
     messages = _messages(out)
 
     assert all(len(payload) <= BEGUN_MAX_BYTES for _, _, payload in out)
@@ -82,9 +87,9 @@ def test_no_message_passes_the_byte_cap_and_each_cut_short_is_an_even_share() ->
 
 def test_messages_cut_short_pack_a_provider_call_evenly() -> None:
     # About 900 bytes a beginning (a cart's lines): 580 fit the cap.
-    rows, emails = _rows(2 * BEGUN_PER_MESSAGE + 300, context_bytes=760)
+    rows, addressed = _rows(2 * BEGUN_PER_MESSAGE + 300, context_bytes=760)
 
-    out = begun_rows(FLOW, rows, emails, NOW)
+    out = begun_rows(FLOW, rows, addressed, NOW)
 
     assert [len(m.begun) for m in _messages(out)] == [500] * 4 + [300]
     assert len(out[0][2]) + len(out[1][2]) > BEGUN_MAX_BYTES  # a thousand would not fit
@@ -92,11 +97,11 @@ def test_messages_cut_short_pack_a_provider_call_evenly() -> None:
 
 
 def test_beginnings_of_mixed_sizes_each_in_a_message_within_the_cap() -> None:
-    small, small_emails = _rows(100, context_bytes=100)
-    large, large_emails = _rows(3, context_bytes=BEGUN_MAX_BYTES // 2)
+    small, small_addressed = _rows(100, context_bytes=100)
+    large, large_addressed = _rows(3, context_bytes=BEGUN_MAX_BYTES // 2)
     rows = small[:50] + large + small[50:]
 
-    out = begun_rows(FLOW, rows, small_emails | large_emails, NOW)
+    out = begun_rows(FLOW, rows, small_addressed | large_addressed, NOW)
     messages = _messages(out)
 
     assert all(len(payload) <= BEGUN_MAX_BYTES for _, _, payload in out)
@@ -108,28 +113,28 @@ def test_beginnings_of_mixed_sizes_each_in_a_message_within_the_cap() -> None:
 def test_one_large_beginning_does_not_break_a_message_into_ever_smaller_shares() -> None:
     """A message is cut to an even share once; if the rest still does not fit, only
     the newest beginning moves on (not 500, 250, 200, 40, ...)."""
-    small, small_emails = _rows(999, context_bytes=100)
-    (large,), large_emails = _rows(1, context_bytes=BEGUN_MAX_BYTES - 1000)
+    small, small_addressed = _rows(999, context_bytes=100)
+    (large,), large_addressed = _rows(1, context_bytes=BEGUN_MAX_BYTES - 1000)
 
-    out = begun_rows(FLOW, [*small, large], small_emails | large_emails, NOW)
+    out = begun_rows(FLOW, [*small, large], small_addressed | large_addressed, NOW)
 
     assert [len(m.begun) for m in _messages(out)] == [500, 499, 1]
 
 
 def test_a_beginning_over_the_cap_goes_alone_and_the_next_ones_after_it() -> None:
-    (large,), large_emails = _rows(1, context_bytes=BEGUN_MAX_BYTES + 1000)
-    small, small_emails = _rows(3)
+    (large,), large_addressed = _rows(1, context_bytes=BEGUN_MAX_BYTES + 1000)
+    small, small_addressed = _rows(3)
 
-    out = begun_rows(FLOW, [large, *small], small_emails | large_emails, NOW)
+    out = begun_rows(FLOW, [large, *small], small_addressed | large_addressed, NOW)
 
     assert [len(m.begun) for m in _messages(out)] == [1, 3]
     assert len(out[0][2]) > BEGUN_MAX_BYTES  # the relay fails what the bus cannot carry
 
 
 def test_each_beginning_carries_the_flows_fields_and_its_own() -> None:
-    rows, emails = _rows(3)
+    rows, addressed = _rows(3)
 
-    (message,) = _messages(begun_rows(FLOW, rows, emails, NOW))
+    (message,) = _messages(begun_rows(FLOW, rows, addressed, NOW))
 
     for row, change in zip(rows, message.begun, strict=True):
         assert change.flow_id == "back-in-stock"
@@ -142,18 +147,18 @@ def test_each_beginning_carries_the_flows_fields_and_its_own() -> None:
         assert change.automation_id == "17"
         assert change.change_time.ToDatetime(tzinfo=UTC) == NOW
         assert change.enrolment_id == str(row["id"])
-        assert change.email == emails[row["id"]]
+        assert change.email == addressed[row["id"]].email
         assert change.entry_key == row["entry_key"]
-        assert orjson.loads(change.context_json) == row["context"]
+        assert orjson.loads(change.context_json) == addressed[row["id"]].context
         assert not change.others_active
 
 
 def test_a_row_of_one_persons_beginnings_is_theirs_and_of_many_no_ones() -> None:
-    mine, my_emails = _rows(3, email="ada@example.com")
-    many, their_emails = _rows(3)
+    mine, my_addressed = _rows(3, email="ada@example.com")
+    many, their_addressed = _rows(3)
 
-    ((my_key, _, _),) = begun_rows(FLOW, mine, my_emails, NOW)
-    ((their_key, _, _),) = begun_rows(FLOW, many, their_emails, NOW)
+    ((my_key, _, _),) = begun_rows(FLOW, mine, my_addressed, NOW)
+    ((their_key, _, _),) = begun_rows(FLOW, many, their_addressed, NOW)
 
     assert my_key == email_key("ada@example.com")
     assert their_key == outbox.MANY_PEOPLE

@@ -23,9 +23,9 @@ FROM generate_series(1, :n) AS n
 """
 _ENROLMENTS = """
 INSERT INTO marketing_enrolment (id, flow_id, contact_id, state, entry_key, trigger_ref,
-    cause_kind, cause_ref, context, created_at)
+    cause_kind, cause_ref, created_at)
 SELECT gen_random_uuid(), CAST(:flow AS text), md5('probe-' || n)::uuid, 'ACTIVE', '',
-       CAST(:flow AS text) || ':' || n, 'event', '', '{}', now()
+       CAST(:flow AS text) || ':' || n, 'event', '', now()
 FROM generate_series(1, :n) AS n
 """
 

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from marketing_runtime.timestamps import epoch_micros
 from sqlalchemy import insert, select
@@ -131,7 +132,13 @@ def test_a_cart_left_an_hour_is_abandoned_and_recovered(flows_db: str) -> None:
         assert await on_time.fire_all_due() >= 1
         (recovery,) = await enrolments(db, email, "cart-recovery")
         assert recovery.state == "ACTIVE" and recovery.entry_key == "c-1"
-        assert recovery.context["cart"]["cart_id"] == "c-1"
+        (begun,) = [
+            r.payload
+            for r in await outbox_rows(db, email, BEGUN)
+            if r.payload.flow_id == "cart-recovery"
+        ]
+        assert begun.enrolment_id == str(recovery.id)
+        assert orjson.loads(begun.context_json)["cart"]["cart_id"] == "c-1"
         assert await timers_of(db, contact, timers.CART) == []
         await log_event(db, email, "placed_order", _order("o-5"), T0 + timedelta(hours=3))
         (recovery,) = await enrolments(db, email, "cart-recovery")

@@ -26,8 +26,8 @@ _KEYS = (
 )
 _ENROLMENT = (
     "INSERT INTO marketing_enrolment (id, flow_id, contact_id, state, entry_key, trigger_ref,"
-    " cause_kind, cause_ref, context, created_at)"
-    " SELECT :id, :flow, c.id, 'ACTIVE', '', :ref, 'event', '', '{}', now()"
+    " cause_kind, cause_ref, created_at)"
+    " SELECT :id, :flow, c.id, 'ACTIVE', '', :ref, 'event', '', now()"
     " FROM marketing_contact c LIMIT 1"
 )
 _CONTACT = (

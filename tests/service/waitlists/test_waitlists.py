@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +26,15 @@ from service.storage.models import Enrolment
 from service.waitlists import restocks, rules
 from service.workers.flow_worker import FlowWorker, TimerSettings
 from tests.harness import own_database, until_true
-from tests.service.flows.engine import Scenario, enrolments, log_event, outbox_kinds, scenarios_on
+from tests.service.flows.engine import (
+    BEGUN,
+    Scenario,
+    enrolments,
+    log_event,
+    outbox_kinds,
+    outbox_rows,
+    scenarios_on,
+)
 
 T0 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
 PRODUCT = {"product_id": "mug", "title": "Stoneware mug", "url": "https://shop.example/mug"}
@@ -124,8 +133,11 @@ def test_a_restock_notifies_each_waiting_person_once(on_db) -> None:
         decided = []
         for email in emails:
             (enrolment,) = await enrolments(db, email, "back-in-stock")
-            assert enrolment.context["purchase_url"] == PRODUCT["url"]
-            assert enrolment.context["product"]["title"] == "Stoneware mug"
+            (begun,) = await outbox_rows(db, email, BEGUN)
+            assert begun.payload.enrolment_id == str(enrolment.id)
+            context = orjson.loads(begun.payload.context_json)
+            assert context["purchase_url"] == PRODUCT["url"]
+            assert context["product"]["title"] == "Stoneware mug"
             decided.append(enrolment)
         # Inserted in contact order (decisions are), with ids ascending in that order.
         in_order = sorted(decided, key=lambda e: e.contact_id.int)
