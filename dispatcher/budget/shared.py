@@ -156,7 +156,7 @@ class SharedBudget:
         while True:
             wait = max((self._wait(plan, paced) for plan in ordered), default=0.0)
             if wait <= 0:
-                taken = await self._reserve_all(ordered, paced)
+                taken = await self._reserved_whole(operation, ordered, paced)
                 if isinstance(taken, tuple):
                     _count(operation, ordered, waited)
                     return Reservation(operation, taken)
@@ -172,6 +172,30 @@ class SharedBudget:
         return state.call_wait(
             now, plan.limits, self._margin_s, paced=paced, provider_skew_s=self._provider_skew_s
         )
+
+    async def _reserved_whole(
+        self, operation: str, plans: Sequence[_Plan], paced: bool
+    ) -> tuple[tuple[str, float], ...] | float:
+        """`_reserve_all`, whose round trips a cancel does not cut short: a stamp
+        written (or a write the server applied but whose answer had not come) would
+        otherwise stay in its bucket, counted, with no one to use it or give it back.
+        Cancelled meanwhile, the caller goes at once; the round trips go on in their
+        own task, and what they reserved is given back."""
+        reserving = asyncio.ensure_future(self._reserve_all(plans, paced))
+        try:
+            return await asyncio.shield(reserving)
+        except asyncio.CancelledError:
+            reserving.add_done_callback(partial(self._give_back_when_reserved, operation))
+            raise
+
+    def _give_back_when_reserved(
+        self, operation: str, reserving: asyncio.Future[tuple[tuple[str, float], ...] | float]
+    ) -> None:
+        if reserving.cancelled() or reserving.exception() is not None:
+            return  # nothing reserved, or given back by `_reserve_all` already
+        taken = reserving.result()
+        if isinstance(taken, tuple):
+            self.give_back(Reservation(operation, taken))
 
     async def _reserve_all(
         self, plans: Sequence[_Plan], paced: bool
@@ -218,6 +242,15 @@ class SharedBudget:
         """Give back the calls of a reservation that was not used."""
         for key, stamp in reservation.stamps:
             await self._change(key, partial(BucketLog.without, stamp=stamp))
+
+    def give_back(self, reservation: Reservation) -> asyncio.Future[None]:
+        """`release`, in a task of its own that a cancel of its caller does not stop
+        (a KV round trip a bucket), logged should it fail: the reservation then counts
+        until its windows end, which is safe. The caller may wait for it."""
+        releasing = asyncio.ensure_future(self.release(reservation))
+        _GIVING_BACK.add(releasing)
+        releasing.add_done_callback(partial(_given_back, reservation.operation))
+        return releasing
 
     def answered(self, reservation: Reservation) -> None:
         """The request of `reservation` has its answer: it reached the provider by now,
@@ -485,3 +518,14 @@ def _count(operation: str, plans: Sequence[_Plan], waited: float) -> None:
 def _key_safe(name: str) -> str:
     """A KV key part from a bucket name such as `profile-bulk-import-jobs/{id}`."""
     return _KEY_UNSAFE.sub("_", name)
+
+
+# The give-backs under way (a task the event loop holds only weakly), each logged
+# should it fail, whether or not its caller is still there to see it.
+_GIVING_BACK: set[asyncio.Future[None]] = set()
+
+
+def _given_back(operation: str, releasing: asyncio.Future[None]) -> None:
+    _GIVING_BACK.discard(releasing)
+    if not releasing.cancelled() and (exc := releasing.exception()) is not None:
+        log.warning("%s: cannot give back a reservation not used (%r)", operation, exc)

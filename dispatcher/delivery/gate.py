@@ -43,7 +43,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import TypeVar
 
 from marketing_runtime.clock import Sleep
@@ -87,7 +86,9 @@ class Reserved:
     reservation: Reservation
     holds_connection: bool = True
     leaving: Leaving | None = None  # how far its request got (None: no request yet)
-    given_back: bool = False  # to the budget, by `_renew` (until it holds a new one)
+    # `_renew` let it go (given back, or left counting if its request may have gone)
+    # and is taking a new one: never given back again, however that ends.
+    renewing: bool = False
 
     @property
     def went(self) -> bool:
@@ -219,7 +220,7 @@ class ProviderGate:
                 return Reserved(budget, reservation)
             self._connections.release()
             metrics.BUDGET_STALE.labels(operation).inc()
-            await budget.release(reservation)
+            await _given_back(budget, reservation)
 
     def _stamped(
         self,
@@ -271,13 +272,13 @@ class ProviderGate:
         assert not reserved.went, "a reservation whose request went is never given back"
         metrics.BUDGET_STALE.labels(operation).inc()
         self._let_go(reserved)
-        reserved.given_back = True  # from here, however the wait below ends
+        reserved.renewing = True  # from here, however the wait below ends
         if reserved.unsent:  # else its request may have gone (traced by nothing): it counts
-            await reserved.budget.release(reserved.reservation)
+            await _given_back(reserved.budget, reserved.reservation)
         again = await self._wait_for_room(operation, buckets, reserve)
         assert again is not None  # a budget, once shared, is only ever replaced
         reserved.budget, reserved.reservation = again.budget, again.reservation
-        reserved.holds_connection, reserved.given_back = True, False
+        reserved.holds_connection, reserved.renewing = True, False
         reserved.leaving = None  # the new one's request is yet to be made
 
     async def _pause(
@@ -394,8 +395,8 @@ async def _unsent_given_back(reserved: Reserved | None) -> None:
     """The reservation back to the budget if its request is known never to have
     begun to leave (`Reserved.unsent`): its places go to other requests now, not when
     its windows end. Only a stamped one (its client notes how far its request got),
-    and never one `_renew` gave back."""
-    if reserved is None or not reserved.unsent or reserved.given_back:
+    and never one `_renew` let go."""
+    if reserved is None or not reserved.unsent or reserved.renewing:
         return
     if reserved.reservation.stamps:
         metrics.BUDGET_GIVEN_BACK.labels(reserved.reservation.operation).inc()
@@ -403,26 +404,10 @@ async def _unsent_given_back(reserved: Reserved | None) -> None:
 
 
 async def _given_back(budget: SharedBudget, reservation: Reservation) -> None:
-    """A reservation not used, given back even as its task is cancelled (a KV round
-    trip a bucket), in a task of its own that is waited for. Should the budget be out
-    of reach, it counts until its windows end, which is safe."""
-    release = asyncio.ensure_future(budget.release(reservation))
-    _GIVING_BACK.add(release)
-    release.add_done_callback(partial(_given_back_done, reservation.operation))
-    # Waited for, not awaited: however it ends (logged), the caller's own error stands;
-    # a cancel of the caller leaves it running.
-    await asyncio.wait({release})
-
-
-# The give-backs under way (a task the event loop holds only weakly), each logged
-# should it fail, whether or not its caller is still there to see it.
-_GIVING_BACK: set[asyncio.Future[None]] = set()
-
-
-def _given_back_done(operation: str, release: asyncio.Future[None]) -> None:
-    _GIVING_BACK.discard(release)
-    if not release.cancelled() and (exc := release.exception()) is not None:
-        log.warning("%s: cannot give back a reservation not used (%r)", operation, exc)
+    """A reservation not used, given back (`SharedBudget.give_back`: even as its task
+    is cancelled, logged should it fail). Waited for, not awaited: however it ends,
+    the caller's own error stands, and a cancel of the caller leaves it running."""
+    await asyncio.wait({budget.give_back(reservation)})
 
 
 def _note_answer(reserved: Reserved, reports: Sequence[WindowReport]) -> None:

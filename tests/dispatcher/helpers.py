@@ -255,15 +255,17 @@ class ScriptedStamp:
     looks: int = 0
     renewals: int = 0
 
-    went: int = 0  # requests that left on it
     leavings: list[Leaving] = field(default_factory=list)  # how far each request got, in turn
 
-    def stamp(self) -> RequestStamp:
-        return RequestStamp(self.operation, self._age, self._fresh, self._renew, self._left)
+    @property
+    def went(self) -> int:
+        """Requests that left on it."""
+        return self.leavings.count(Leaving.GONE)
 
-    def _left(self, how: Leaving) -> None:
-        self.leavings.append(how)
-        self.went += how is Leaving.GONE
+    def stamp(self) -> RequestStamp:
+        return RequestStamp(
+            self.operation, self._age, self._fresh, self._renew, self.leavings.append
+        )
 
     def _age(self) -> float:
         return self.aged_s

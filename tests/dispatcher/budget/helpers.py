@@ -47,10 +47,16 @@ def bucket(name: str, *windows: tuple[int, float]) -> tuple[RateBucket, ...]:
 
 
 def replicas(
-    kv: KeyValue, rates: Limits, clock: VirtualClock, count: int, *, margin_s: float = 0.1
+    kv: KeyValue,
+    rates: Limits,
+    clock: VirtualClock,
+    count: int,
+    *,
+    margin_s: float = 0.1,
+    account: str | None = None,
 ) -> list[SharedBudget]:
-    """`count` replicas' budgets of one new account, on `clock`."""
-    account = f"test-{uuid.uuid4().hex[:12]}"
+    """`count` replicas' budgets of one account (a new one unless named), on `clock`."""
+    account = account or new_account()
     return [
         SharedBudget(
             kv,
@@ -62,6 +68,10 @@ def replicas(
         )
         for _ in range(count)
     ]
+
+
+def new_account() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
 
 
 async def run_on_clock(clock: VirtualClock, tasks: Sequence[asyncio.Task[Any]]) -> None:

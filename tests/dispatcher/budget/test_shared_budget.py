@@ -6,6 +6,8 @@ trips, and a window edge one replica's answer told serves them all."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import pytest
 from nats.js.kv import KeyValue
@@ -21,6 +23,7 @@ from tests.dispatcher.budget.helpers import (
     limits,
     most_in_any_window,
     most_in_fixed_windows,
+    new_account,
     replicas,
     run_on_clock,
 )
@@ -174,6 +177,65 @@ def test_a_reservation_given_back_frees_its_call(own_nats: NatsServer) -> None:
             return task.result()
 
     assert [s - EPOCH0 for s in asyncio.run(main())] == pytest.approx([0.0, 60 + MARGIN_S])
+
+
+class _AnswerHeld:
+    """A replica's KV whose writes reach the server at once and whose answers wait
+    for `answer`: a write in flight as its caller is cancelled."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+        self.written = asyncio.Event()
+        self.answer = asyncio.Event()
+        self.keys: list[str] = []
+
+    async def get(self, key: str) -> Any:
+        return await self._kv.get(key)
+
+    async def create(self, key: str, value: bytes) -> int:
+        return await self._held(key, self._kv.create(key, value))
+
+    async def update(self, key: str, value: bytes, last: int | None = None) -> int:
+        return await self._held(key, self._kv.update(key, value, last=last))
+
+    async def _held(self, key: str, write: Awaitable[int]) -> int:
+        revision = await write
+        self.keys.append(key)
+        self.written.set()
+        await self.answer.wait()
+        return revision
+
+
+def test_a_call_reserved_as_its_caller_is_cancelled_is_given_back(own_nats: NatsServer) -> None:
+    """The write that takes the call reaches the KV and its caller is cancelled before
+    the answer comes: the call is given back once the answer does, and another
+    replica takes it at once (else it would wait out the minute)."""
+    clock = VirtualClock()
+    one = limits({"erase": bucket("data-privacy-deletion-jobs", (1, 60.0))})
+
+    async def main() -> list[float]:
+        async with budget_kv(own_nats.url) as kv:
+            held, account = _AnswerHeld(kv), new_account()
+            (cancelled,) = replicas(cast(KeyValue, held), one, clock, 1, account=account)
+            (other,) = replicas(kv, one, clock, 1, account=account)
+            acquiring = asyncio.create_task(cancelled.acquire("erase"))
+            await held.written.wait()
+            (key,) = held.keys
+            assert BucketLog.decode((await kv.get(key)).value).stamps  # taken
+            acquiring.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await acquiring
+            held.answer.set()
+
+            async def given_back() -> bool:
+                return not BucketLog.decode((await kv.get(key)).value).stamps
+
+            await eventually(given_back)
+            task = asyncio.create_task(_stamps(other, "erase", 1))
+            await run_on_clock(clock, [task])
+            return task.result()
+
+    assert [s - EPOCH0 for s in asyncio.run(main())] == pytest.approx([0.0])
 
 
 def test_a_call_of_two_buckets_holds_no_stamp_while_it_waits_for_the_other(

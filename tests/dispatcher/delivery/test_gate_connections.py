@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
+import nats.errors
 import pytest
 from nats.js.kv import KeyValue
 
@@ -407,3 +409,68 @@ def test_a_paced_request_inside_a_reserved_call_is_refused(own_nats: NatsServer)
                 await pooled.gate.call("unsubscribe", 1, request)
 
     asyncio.run(main())
+
+
+class _GiveBacksFail:
+    """A KV that refuses every write taking a stamp out of an entry (a give-back), as
+    one out of reach would be; reservations go through."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+        self._stamps: dict[str, int] = {}  # per key, in the last write let through
+        self.refused = 0
+
+    async def get(self, key: str) -> Any:
+        return await self._kv.get(key)
+
+    async def create(self, key: str, value: bytes) -> int:
+        self._stamps[key] = len(BucketLog.decode(value).stamps)
+        return await self._kv.create(key, value)
+
+    async def update(self, key: str, value: bytes, last: int | None = None) -> int:
+        stamps = len(BucketLog.decode(value).stamps)
+        if stamps < self._stamps.get(key, 0):
+            self.refused += 1
+            raise nats.errors.TimeoutError
+        self._stamps[key] = stamps
+        return await self._kv.update(key, value, last=last)
+
+
+@pytest.mark.parametrize("aged", ["waiting for a connection", "building its body"])
+def test_a_give_back_the_budget_refuses_leaves_the_call_to_go_on(
+    own_nats: NatsServer, aged: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reservation that aged before its request went is given back and taken again;
+    should the budget be out of reach for the give-back, that is logged, the old one
+    counts until its windows end (safe), and the call goes on the new one: the KV's
+    error is not the call's."""
+    clock = VirtualClock()
+
+    async def request() -> str:
+        if aged == "building its body":
+            clock.now += MARGIN_S
+            await still_fresh()
+        return "sent"
+
+    async def main() -> tuple[list[str], list[float], int]:
+        async with budget_kv(own_nats.url) as kv:
+            refusing = _GiveBacksFail(kv)
+            pooled = Pooled(cast(KeyValue, refusing), clock, connections=1)
+            if aged == "waiting for a connection":
+                first = asyncio.create_task(pooled.call())
+                await _until(lambda: len(pooled.sent) == 1)
+                second = asyncio.create_task(pooled.gate.call("unsubscribe", 1, request))
+                await _until(lambda: bool(pooled.gate._connections._waiters))
+                clock.now += MARGIN_S  # the first request's answer is slow
+                pooled.answer.set()
+                await first
+                result = await second
+            else:
+                result = await pooled.gate.call("unsubscribe", 1, request)
+            return [result], await pooled.stamps("unsubscribe"), refusing.refused
+
+    results, stamps, refused = asyncio.run(main())
+    assert results == ["sent"]
+    assert refused == 1
+    assert len(stamps) == (3 if aged == "waiting for a connection" else 2)  # none given back
+    assert "cannot give back a reservation not used" in caplog.text

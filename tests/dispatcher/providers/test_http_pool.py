@@ -76,17 +76,21 @@ class _Aging:
     def __init__(self, late_at: dict[str, float], always: tuple[str, ...] = ()) -> None:
         self.age_s = 0.0
         self.renewals = 0
-        self.went = 0  # requests that left on it
+        self.leavings: list[Leaving] = []  # how far each request got, in turn
         self.late_at, self.always = dict(late_at), always
-        self.stamp = RequestStamp(OPERATION, self._age, self._fresh, self._renew, self._left)
+        self.stamp = RequestStamp(
+            OPERATION, self._age, self._fresh, self._renew, self.leavings.append
+        )
 
     async def trace(self, event: str, info: dict[str, object]) -> None:
         if event in self.late_at and current_stamp() is self.stamp:
             by_s = self.late_at[event] if event in self.always else self.late_at.pop(event)
             self.age_s += by_s
 
-    def _left(self, how: Leaving) -> None:
-        self.went += how is Leaving.GONE
+    @property
+    def went(self) -> int:
+        """Requests that left on it."""
+        return self.leavings.count(Leaving.GONE)
 
     def _age(self) -> float:
         return self.age_s
