@@ -27,7 +27,7 @@ from marketing_runtime.metrics_endpoint import serve_metrics
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
-from dispatcher.budget import SharedBudget, account_id
+from dispatcher.budget import SharedBudget, account_id, give_backs_settled
 from dispatcher.catalogue import CatalogueRefresher
 from dispatcher.delivery.campaigns import CampaignAudienceWorker, CampaignSendWorker
 from dispatcher.delivery.contacts import ContactsWorker
@@ -58,6 +58,9 @@ SYNC_FIRST_CHUNK_WAIT_S = 0.5
 # restock's thousand beginnings (about 450 KB) is a bulk job's worth by itself, where
 # single beginnings and ends (a few hundred bytes each) are gathered for a while.
 ENOUGH_ENROLMENT_BYTES = 64 * 1024
+# On close, how long the budget's give-backs under way may take to reach NATS (a KV
+# round trip a bucket) before the connection goes.
+GIVE_BACKS_SETTLE_S = 2.0
 
 
 def build_provider(settings: DispatcherSettings) -> Provider:
@@ -483,6 +486,7 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await lease.release()
         await self.provider.aclose()
+        await give_backs_settled(GIVE_BACKS_SETTLE_S)
         await self.bus.close()
 
 

@@ -73,8 +73,9 @@ BUDGET_STAMP_AGE = Histogram(
 )
 BUDGET_GIVEN_BACK = Counter(
     "marketing_dispatcher_budget_given_back",
-    "Reservations given back because their call failed, was called off or was cancelled "
-    "before its request sent a byte (no connection to be had, say), by operation",
+    "Reservations given back unused because their call failed, was called off or was "
+    "cancelled before its request sent a byte (no connection to be had, say; a cancel "
+    "while reserving or waiting for a connection too), by operation",
     ["operation"],
 )
 BUDGET_LATE_REQUESTS = Counter(

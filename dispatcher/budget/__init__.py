@@ -159,6 +159,12 @@ spread their calls over the window instead of spending it on small batches at
 its start.
 """
 
-from dispatcher.budget.shared import DEFAULT_MARGIN_S, Reservation, SharedBudget, account_id
+from dispatcher.budget.shared import (
+    DEFAULT_MARGIN_S,
+    Reservation,
+    SharedBudget,
+    account_id,
+    give_backs_settled,
+)
 
-__all__ = ["DEFAULT_MARGIN_S", "Reservation", "SharedBudget", "account_id"]
+__all__ = ["DEFAULT_MARGIN_S", "Reservation", "SharedBudget", "account_id", "give_backs_settled"]

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from marketing_runtime.clock import Sleep
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
@@ -181,40 +182,56 @@ class SharedBudget:
         otherwise stay in its bucket, counted, with no one to use it or give it back.
         Cancelled meanwhile, the caller goes at once; the round trips go on in their
         own task, and what they reserved is given back."""
-        reserving = asyncio.ensure_future(self._reserve_all(plans, paced))
+        reserving = asyncio.ensure_future(self._reserve_all(operation, plans, paced))
         try:
             return await asyncio.shield(reserving)
         except asyncio.CancelledError:
+            _UNDER_WAY.add(reserving)
             reserving.add_done_callback(partial(self._give_back_when_reserved, operation))
             raise
 
     def _give_back_when_reserved(
         self, operation: str, reserving: asyncio.Future[tuple[tuple[str, float], ...] | float]
     ) -> None:
-        if reserving.cancelled() or reserving.exception() is not None:
-            return  # nothing reserved, or given back by `_reserve_all` already
+        _UNDER_WAY.discard(reserving)
+        if reserving.cancelled():
+            return
+        if (exc := reserving.exception()) is not None:  # what it took, it gave back
+            log.warning("%s: a reservation called off failed (%r)", operation, exc)
+            return
         taken = reserving.result()
-        if isinstance(taken, tuple):
+        if isinstance(taken, tuple) and taken:
+            metrics.BUDGET_GIVEN_BACK.labels(operation).inc()
             self.give_back(Reservation(operation, taken))
 
     async def _reserve_all(
-        self, plans: Sequence[_Plan], paced: bool
+        self, operation: str, plans: Sequence[_Plan], paced: bool
     ) -> tuple[tuple[str, float], ...] | float:
         """A stamp in each bucket; or, when a round trip shows one full after all
         (another replica took its room), the stamps taken are given back and the
-        seconds to wait are returned."""
+        seconds to wait are returned. A round trip that fails gives back the stamps
+        taken before it, then raises."""
         stamps: list[tuple[str, float]] = []
-        for plan in plans:
-            # One task of this replica at a time decides on a bucket, on the entry
-            # as the last of them left it: tasks woken for one free call do not
-            # all try to take it. Held for a round trip, never during a wait.
-            async with self._deciding[plan.key]:
-                got = await self._try_reserve(plan, paced)
-            if not isinstance(got, Stamp):
-                await self.release(Reservation("", tuple(stamps)))
-                return got
-            stamps.append((plan.key, got.at))
+        try:
+            for plan in plans:
+                # One task of this replica at a time decides on a bucket, on the entry
+                # as the last of them left it: tasks woken for one free call do not
+                # all try to take it. Held for a round trip, never during a wait.
+                async with self._deciding[plan.key]:
+                    got = await self._try_reserve(plan, paced)
+                if not isinstance(got, Stamp):
+                    await self._give_back_waited(Reservation(operation, tuple(stamps)))
+                    return got
+                stamps.append((plan.key, got.at))
+        except Exception:
+            await self._give_back_waited(Reservation(operation, tuple(stamps)))
+            raise
         return tuple(stamps)
+
+    async def _give_back_waited(self, reservation: Reservation) -> None:
+        """`give_back`, waited for: its failure is logged, not raised."""
+        if reservation.stamps:
+            await asyncio.wait({self.give_back(reservation)})
 
     def _request_plan(self, operation: str, bucket: RateBucket, bulk: bool) -> _Plan:
         """The bucket as a request of `operation` draws from it: the capacities are those
@@ -248,8 +265,8 @@ class SharedBudget:
         (a KV round trip a bucket), logged should it fail: the reservation then counts
         until its windows end, which is safe. The caller may wait for it."""
         releasing = asyncio.ensure_future(self.release(reservation))
-        _GIVING_BACK.add(releasing)
-        releasing.add_done_callback(partial(_given_back, reservation.operation))
+        _UNDER_WAY.add(releasing)
+        releasing.add_done_callback(partial(_logged_if_failed, reservation.operation))
         return releasing
 
     def answered(self, reservation: Reservation) -> None:
@@ -520,12 +537,21 @@ def _key_safe(name: str) -> str:
     return _KEY_UNSAFE.sub("_", name)
 
 
-# The give-backs under way (a task the event loop holds only weakly), each logged
-# should it fail, whether or not its caller is still there to see it.
-_GIVING_BACK: set[asyncio.Future[None]] = set()
+# Give-backs, and reservations called off, under way in tasks of their own (which the
+# event loop holds only weakly): each logged should it fail, whether or not its
+# caller is still there to see it.
+_UNDER_WAY: set[asyncio.Future[Any]] = set()
 
 
-def _given_back(operation: str, releasing: asyncio.Future[None]) -> None:
-    _GIVING_BACK.discard(releasing)
+def _logged_if_failed(operation: str, releasing: asyncio.Future[None]) -> None:
+    _UNDER_WAY.discard(releasing)
     if not releasing.cancelled() and (exc := releasing.exception()) is not None:
         log.warning("%s: cannot give back a reservation not used (%r)", operation, exc)
+
+
+async def give_backs_settled(timeout_s: float) -> None:
+    """Wait, up to `timeout_s`, for the give-backs under way: a process about to close
+    its NATS connection lets them reach the budget first (else their calls count
+    until their windows end, which is safe)."""
+    if _UNDER_WAY:
+        await asyncio.wait(set(_UNDER_WAY), timeout=timeout_s)

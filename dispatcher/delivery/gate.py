@@ -213,7 +213,9 @@ class ProviderGate:
             reservation = await reserve(budget)
             try:
                 await self._connections.acquire()
-            except BaseException:
+            except BaseException:  # cancelled while waiting for a connection
+                if reservation.stamps:
+                    metrics.BUDGET_GIVEN_BACK.labels(operation).inc()
                 await _given_back(budget, reservation)
                 raise
             if budget.fresh(reservation) and self._pause_left(operation, buckets) <= 0:

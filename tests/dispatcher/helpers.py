@@ -224,6 +224,13 @@ def stale_reservations(operation: str) -> float:
     return REGISTRY.get_sample_value(name, {"operation": operation}) or 0.0
 
 
+def given_back(operation: str) -> float:
+    """Reservations of `operation` given back unused
+    (`marketing_dispatcher_budget_given_back_total`)."""
+    name = "marketing_dispatcher_budget_given_back_total"
+    return REGISTRY.get_sample_value(name, {"operation": operation}) or 0.0
+
+
 def late_requests(operation: str, outcome: str) -> float:
     """Requests of `operation` found late where they leave, by what was done
     (`marketing_dispatcher_budget_late_requests_total`: called_off, let_go)."""

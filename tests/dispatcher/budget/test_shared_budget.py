@@ -9,11 +9,12 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any, cast
 
+import nats.errors
 import pytest
 from nats.js.kv import KeyValue
 from prometheus_client import REGISTRY
 
-from dispatcher.budget import SharedBudget
+from dispatcher.budget import SharedBudget, give_backs_settled
 from dispatcher.budget.log import BucketLog, Edge
 from dispatcher.providers.base import RateBucket, RateWindow, WindowReport
 from tests.dispatcher.budget.helpers import (
@@ -27,6 +28,7 @@ from tests.dispatcher.budget.helpers import (
     replicas,
     run_on_clock,
 )
+from tests.dispatcher.helpers import given_back
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.harness import eventually
 from tests.processes import NatsServer
@@ -212,6 +214,7 @@ def test_a_call_reserved_as_its_caller_is_cancelled_is_given_back(own_nats: Nats
     replica takes it at once (else it would wait out the minute)."""
     clock = VirtualClock()
     one = limits({"erase": bucket("data-privacy-deletion-jobs", (1, 60.0))})
+    given_back_before = given_back("erase")
 
     async def main() -> list[float]:
         async with budget_kv(own_nats.url) as kv:
@@ -236,6 +239,76 @@ def test_a_call_reserved_as_its_caller_is_cancelled_is_given_back(own_nats: Nats
             return task.result()
 
     assert [s - EPOCH0 for s in asyncio.run(main())] == pytest.approx([0.0])
+    assert given_back("erase") == given_back_before + 1
+
+
+def test_a_closing_process_waits_for_the_give_backs_under_way(own_nats: NatsServer) -> None:
+    """`give_backs_settled` waits for a give-back under way, up to its timeout: then
+    the process may close its NATS connection."""
+    clock = VirtualClock()
+    one = limits({"erase": bucket("data-privacy-deletion-jobs", (1, 60.0))})
+
+    async def main() -> tuple[bool, bool, list[float]]:
+        async with budget_kv(own_nats.url) as kv:
+            held = _AnswerHeld(kv)
+            (budget,) = replicas(cast(KeyValue, held), one, clock, 1)
+            held.answer.set()
+            reservation = await budget.acquire("erase")
+            held.answer.clear()
+            giving_back = budget.give_back(reservation)
+            await give_backs_settled(0.05)
+            done_by_timeout = giving_back.done()
+            held.answer.set()
+            await give_backs_settled(30)
+            entry = await kv.get(reservation.stamps[0][0])
+            return done_by_timeout, giving_back.done(), list(BucketLog.decode(entry.value).stamps)
+
+    assert asyncio.run(main()) == (False, True, [])
+
+
+class _SecondBucketFails:
+    """A replica's KV on which every write to the second bucket a call writes fails."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+        self.keys: list[str] = []  # in the order first written
+
+    async def get(self, key: str) -> Any:
+        return await self._kv.get(key)
+
+    async def create(self, key: str, value: bytes) -> int:
+        self._written(key)
+        return await self._kv.create(key, value)
+
+    async def update(self, key: str, value: bytes, last: int | None = None) -> int:
+        self._written(key)
+        return await self._kv.update(key, value, last=last)
+
+    def _written(self, key: str) -> None:
+        if key not in self.keys:
+            self.keys.append(key)
+        if len(self.keys) > 1 and key == self.keys[1]:
+            raise nats.errors.TimeoutError
+
+
+def test_a_call_whose_second_bucket_cannot_be_written_gives_the_first_back(
+    own_nats: NatsServer,
+) -> None:
+    """The KV fails a round trip midway through a call of two buckets: the call fails,
+    and the stamp already taken in the first bucket is given back, not left counted."""
+    clock = VirtualClock()
+    rates = limits({"import": (*bucket("account", (1, 1.0)), *bucket("bulk_import", (1, 60.0)))})
+
+    async def main() -> list[int]:
+        async with budget_kv(own_nats.url) as kv:
+            failing = _SecondBucketFails(kv)
+            (budget,) = replicas(cast(KeyValue, failing), rates, clock, 1)
+            with pytest.raises(nats.errors.TimeoutError):
+                await budget.acquire("import")
+            first, _ = failing.keys
+            return [len(BucketLog.decode((await kv.get(first)).value).stamps)]
+
+    assert asyncio.run(main()) == [0]
 
 
 def test_a_call_of_two_buckets_holds_no_stamp_while_it_waits_for_the_other(

@@ -21,7 +21,7 @@ from dispatcher.delivery.gate import ProviderGate
 from dispatcher.providers.base import Leaving, current_stamp, still_fresh
 from dispatcher.providers.errors import RetryableProviderError
 from tests.dispatcher.budget.helpers import EPOCH0, bucket, budget_kv, limits, run_on_clock
-from tests.dispatcher.helpers import stale_reservations
+from tests.dispatcher.helpers import given_back, stale_reservations
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.processes import NatsServer
 
@@ -344,6 +344,7 @@ def test_a_call_cancelled_while_waiting_for_a_connection_gives_its_places_back(
     """One connection, busy: a second call reserves, waits for it and is cancelled
     (its caller stopped): only the first call's request still counts."""
     clock = VirtualClock()
+    given_back_before = given_back("unsubscribe")
 
     async def main() -> list[float]:
         async with budget_kv(own_nats.url) as kv:
@@ -362,6 +363,7 @@ def test_a_call_cancelled_while_waiting_for_a_connection_gives_its_places_back(
             return await pooled.stamps("unsubscribe")
 
     assert asyncio.run(main()) == [pytest.approx(0.0, abs=TIE_S)]
+    assert given_back("unsubscribe") == given_back_before + 1
 
 
 @pytest.mark.parametrize("handed_over", [False, True])

@@ -159,6 +159,7 @@ def test_copied_enrolments_keep_every_field_they_were_decided_with(
                     (
                         e.contact_id == contact_id,
                         e.trigger_ref == f"copied:{email}",
+                        e.cause_ref == f"ev-{email}",  # where the context is kept
                         *(e.state, e.entry_key, e.cause_kind, e.cause_time),
                         orjson.loads(begun.payload.context_json),  # the message's, not kept
                         *(e.created_at, e.ended_at, e.exit_reason, e.rejection_reason),
@@ -174,6 +175,21 @@ def test_copied_enrolments_keep_every_field_they_were_decided_with(
     order = {"order": {"order_id": "o-1", "lines": [{"sku": "mug", "price": 9.5}]}}
     assert (
         found
-        == [(True, True, "ACTIVE", "o-1", TriggerKind.EVENT.value, T0, order, T0, None, None, None)]
+        == [
+            (
+                True,
+                True,
+                True,
+                "ACTIVE",
+                "o-1",
+                TriggerKind.EVENT.value,
+                T0,
+                order,
+                T0,
+                None,
+                None,
+                None,
+            )
+        ]
         * COPIED_FROM
     )
