@@ -212,6 +212,7 @@ class SharedBudget:
         seconds to wait are returned. A round trip that fails gives back the stamps
         taken before it, then raises."""
         stamps: list[tuple[str, float]] = []
+        got: Stamp | float = 0.0
         try:
             for plan in plans:
                 # One task of this replica at a time decides on a bucket, on the entry
@@ -220,13 +221,15 @@ class SharedBudget:
                 async with self._deciding[plan.key]:
                     got = await self._try_reserve(plan, paced)
                 if not isinstance(got, Stamp):
-                    await self._give_back_waited(Reservation(operation, tuple(stamps)))
-                    return got
+                    break
                 stamps.append((plan.key, got.at))
         except Exception:
             await self._give_back_waited(Reservation(operation, tuple(stamps)))
             raise
-        return tuple(stamps)
+        if isinstance(got, Stamp) or not plans:
+            return tuple(stamps)
+        await self._give_back_waited(Reservation(operation, tuple(stamps)))
+        return got
 
     async def _give_back_waited(self, reservation: Reservation) -> None:
         """`give_back`, waited for: its failure is logged, not raised."""
@@ -550,8 +553,12 @@ def _logged_if_failed(operation: str, releasing: asyncio.Future[None]) -> None:
 
 
 async def give_backs_settled(timeout_s: float) -> None:
-    """Wait, up to `timeout_s`, for the give-backs under way: a process about to close
-    its NATS connection lets them reach the budget first (else their calls count
-    until their windows end, which is safe)."""
-    if _UNDER_WAY:
-        await asyncio.wait(set(_UNDER_WAY), timeout=timeout_s)
+    """Wait, up to `timeout_s`, until no give-back is under way: a process about to
+    close its NATS connection lets them reach the budget first (else their calls count
+    until their windows end, which is safe). Those that begin meanwhile are waited for
+    too: a reservation called off by the shutdown's cancel gives back once its round
+    trips end."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while _UNDER_WAY and (left := deadline - loop.time()) > 0:
+        await asyncio.wait(set(_UNDER_WAY), timeout=left)

@@ -210,8 +210,9 @@ class _AnswerHeld:
 
 def test_a_call_reserved_as_its_caller_is_cancelled_is_given_back(own_nats: NatsServer) -> None:
     """The write that takes the call reaches the KV and its caller is cancelled before
-    the answer comes: the call is given back once the answer does, and another
-    replica takes it at once (else it would wait out the minute)."""
+    the answer comes: the call is given back once the answer does (`give_backs_settled`
+    waits for it), and another replica takes it at once (else it would wait out the
+    minute)."""
     clock = VirtualClock()
     one = limits({"erase": bucket("data-privacy-deletion-jobs", (1, 60.0))})
     given_back_before = given_back("erase")
@@ -229,11 +230,10 @@ def test_a_call_reserved_as_its_caller_is_cancelled_is_given_back(own_nats: Nats
             with pytest.raises(asyncio.CancelledError):
                 await acquiring
             held.answer.set()
-
-            async def given_back() -> bool:
-                return not BucketLog.decode((await kv.get(key)).value).stamps
-
-            await eventually(given_back)
+            # As a closing dispatcher does: the round trips end, then the give-back
+            # they set off, begun after this wait began.
+            await give_backs_settled(30)
+            assert not BucketLog.decode((await kv.get(key)).value).stamps  # given back
             task = asyncio.create_task(_stamps(other, "erase", 1))
             await run_on_clock(clock, [task])
             return task.result()
