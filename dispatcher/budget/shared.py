@@ -212,7 +212,6 @@ class SharedBudget:
         seconds to wait are returned. A round trip that fails gives back the stamps
         taken before it, then raises."""
         stamps: list[tuple[str, float]] = []
-        got: Stamp | float = 0.0
         try:
             for plan in plans:
                 # One task of this replica at a time decides on a bucket, on the entry
@@ -221,15 +220,16 @@ class SharedBudget:
                 async with self._deciding[plan.key]:
                     got = await self._try_reserve(plan, paced)
                 if not isinstance(got, Stamp):
+                    wait = got
                     break
                 stamps.append((plan.key, got.at))
+            else:
+                return tuple(stamps)
         except Exception:
             await self._give_back_waited(Reservation(operation, tuple(stamps)))
             raise
-        if isinstance(got, Stamp) or not plans:
-            return tuple(stamps)
         await self._give_back_waited(Reservation(operation, tuple(stamps)))
-        return got
+        return wait
 
     async def _give_back_waited(self, reservation: Reservation) -> None:
         """`give_back`, waited for: its failure is logged, not raised."""

@@ -214,9 +214,7 @@ class ProviderGate:
             try:
                 await self._connections.acquire()
             except BaseException:  # cancelled while waiting for a connection
-                if reservation.stamps:
-                    metrics.BUDGET_GIVEN_BACK.labels(operation).inc()
-                await _given_back(budget, reservation)
+                await _unused_given_back(budget, reservation)
                 raise
             if budget.fresh(reservation) and self._pause_left(operation, buckets) <= 0:
                 return Reserved(budget, reservation)
@@ -400,9 +398,15 @@ async def _unsent_given_back(reserved: Reserved | None) -> None:
     and never one `_renew` let go."""
     if reserved is None or not reserved.unsent or reserved.renewing:
         return
-    if reserved.reservation.stamps:
-        metrics.BUDGET_GIVEN_BACK.labels(reserved.reservation.operation).inc()
-        await _given_back(reserved.budget, reserved.reservation)
+    await _unused_given_back(reserved.budget, reserved.reservation)
+
+
+async def _unused_given_back(budget: SharedBudget, reservation: Reservation) -> None:
+    """A reservation whose request never left, given back and counted (one of no
+    bucket has nothing to give back)."""
+    if reservation.stamps:
+        metrics.BUDGET_GIVEN_BACK.labels(reservation.operation).inc()
+        await _given_back(budget, reservation)
 
 
 async def _given_back(budget: SharedBudget, reservation: Reservation) -> None:

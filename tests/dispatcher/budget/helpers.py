@@ -70,6 +70,35 @@ def replicas(
     ]
 
 
+class WatchedKV:
+    """A replica's KV whose writes a test watches: `before_write` may refuse one (by
+    raising, as a KV out of reach would), `after_write` may hold its answer back."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+
+    async def get(self, key: str) -> Any:
+        return await self._kv.get(key)
+
+    async def create(self, key: str, value: bytes) -> int:
+        self.before_write(key, value)
+        revision = await self._kv.create(key, value)
+        await self.after_write(key)
+        return revision
+
+    async def update(self, key: str, value: bytes, last: int | None = None) -> int:
+        self.before_write(key, value)
+        revision = await self._kv.update(key, value, last=last)
+        await self.after_write(key)
+        return revision
+
+    def before_write(self, key: str, value: bytes) -> None:
+        """Called before each write."""
+
+    async def after_write(self, key: str) -> None:
+        """Called once each write reached the server, before its answer is returned."""
+
+
 def new_account() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
 

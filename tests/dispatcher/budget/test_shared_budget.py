@@ -6,8 +6,7 @@ trips, and a window edge one replica's answer told serves them all."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Any, cast
+from typing import cast
 
 import nats.errors
 import pytest
@@ -19,6 +18,7 @@ from dispatcher.budget.log import BucketLog, Edge
 from dispatcher.providers.base import RateBucket, RateWindow, WindowReport
 from tests.dispatcher.budget.helpers import (
     EPOCH0,
+    WatchedKV,
     bucket,
     budget_kv,
     limits,
@@ -181,31 +181,20 @@ def test_a_reservation_given_back_frees_its_call(own_nats: NatsServer) -> None:
     assert [s - EPOCH0 for s in asyncio.run(main())] == pytest.approx([0.0, 60 + MARGIN_S])
 
 
-class _AnswerHeld:
+class _AnswerHeld(WatchedKV):
     """A replica's KV whose writes reach the server at once and whose answers wait
     for `answer`: a write in flight as its caller is cancelled."""
 
     def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
+        super().__init__(kv)
         self.written = asyncio.Event()
         self.answer = asyncio.Event()
         self.keys: list[str] = []
 
-    async def get(self, key: str) -> Any:
-        return await self._kv.get(key)
-
-    async def create(self, key: str, value: bytes) -> int:
-        return await self._held(key, self._kv.create(key, value))
-
-    async def update(self, key: str, value: bytes, last: int | None = None) -> int:
-        return await self._held(key, self._kv.update(key, value, last=last))
-
-    async def _held(self, key: str, write: Awaitable[int]) -> int:
-        revision = await write
+    async def after_write(self, key: str) -> None:
         self.keys.append(key)
         self.written.set()
         await self.answer.wait()
-        return revision
 
 
 def test_a_call_reserved_as_its_caller_is_cancelled_is_given_back(own_nats: NatsServer) -> None:
@@ -266,25 +255,14 @@ def test_a_closing_process_waits_for_the_give_backs_under_way(own_nats: NatsServ
     assert asyncio.run(main()) == (False, True, [])
 
 
-class _SecondBucketFails:
+class _SecondBucketFails(WatchedKV):
     """A replica's KV on which every write to the second bucket a call writes fails."""
 
     def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
+        super().__init__(kv)
         self.keys: list[str] = []  # in the order first written
 
-    async def get(self, key: str) -> Any:
-        return await self._kv.get(key)
-
-    async def create(self, key: str, value: bytes) -> int:
-        self._written(key)
-        return await self._kv.create(key, value)
-
-    async def update(self, key: str, value: bytes, last: int | None = None) -> int:
-        self._written(key)
-        return await self._kv.update(key, value, last=last)
-
-    def _written(self, key: str) -> None:
+    def before_write(self, key: str, value: bytes) -> None:
         if key not in self.keys:
             self.keys.append(key)
         if len(self.keys) > 1 and key == self.keys[1]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import cast
 
 import nats.errors
 import pytest
@@ -20,7 +20,14 @@ from dispatcher.budget.log import BucketLog
 from dispatcher.delivery.gate import ProviderGate
 from dispatcher.providers.base import Leaving, current_stamp, still_fresh
 from dispatcher.providers.errors import RetryableProviderError
-from tests.dispatcher.budget.helpers import EPOCH0, bucket, budget_kv, limits, run_on_clock
+from tests.dispatcher.budget.helpers import (
+    EPOCH0,
+    WatchedKV,
+    bucket,
+    budget_kv,
+    limits,
+    run_on_clock,
+)
 from tests.dispatcher.helpers import given_back, stale_reservations
 from tests.dispatcher.virtual_clock import VirtualClock
 from tests.processes import NatsServer
@@ -413,29 +420,21 @@ def test_a_paced_request_inside_a_reserved_call_is_refused(own_nats: NatsServer)
     asyncio.run(main())
 
 
-class _GiveBacksFail:
+class _GiveBacksFail(WatchedKV):
     """A KV that refuses every write taking a stamp out of an entry (a give-back), as
     one out of reach would be; reservations go through."""
 
     def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
+        super().__init__(kv)
         self._stamps: dict[str, int] = {}  # per key, in the last write let through
         self.refused = 0
 
-    async def get(self, key: str) -> Any:
-        return await self._kv.get(key)
-
-    async def create(self, key: str, value: bytes) -> int:
-        self._stamps[key] = len(BucketLog.decode(value).stamps)
-        return await self._kv.create(key, value)
-
-    async def update(self, key: str, value: bytes, last: int | None = None) -> int:
+    def before_write(self, key: str, value: bytes) -> None:
         stamps = len(BucketLog.decode(value).stamps)
         if stamps < self._stamps.get(key, 0):
             self.refused += 1
             raise nats.errors.TimeoutError
         self._stamps[key] = stamps
-        return await self._kv.update(key, value, last=last)
 
 
 @pytest.mark.parametrize("aged", ["waiting for a connection", "building its body"])
