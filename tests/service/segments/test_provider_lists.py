@@ -155,7 +155,10 @@ def test_the_newsletter_cannot_be_linked(seg, segments_harness) -> None:
 
 
 def _answer(harness, payload, outcome: bus_pb2.Outcome, provider_id: str = "") -> None:
-    """The list change with this payload comes back from the dispatcher with `outcome`."""
+    """The list change with this payload comes back from the dispatcher with `outcome`,
+    once the refresher has drained the people's changes: a drain after a failed
+    result would decide the join again, before the test's next change does."""
+    harness.segments_settled()
     row_id = harness.scalar(
         "SELECT id FROM marketing_outbox WHERE kind = :kind AND payload = :payload",
         kind=LIST_KIND,
