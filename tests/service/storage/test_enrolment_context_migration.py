@@ -4,14 +4,11 @@ without it, and the upgrade drops it again."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.storage import migrate
 from tests.harness import own_database
+from tests.service.storage.statements import do
 
 _COLUMNS = (
     "SELECT count(*) FROM information_schema.columns"
@@ -30,36 +27,22 @@ _ENROLMENT = (
 )
 
 
-async def _run(url: str, statement: str, **params: object) -> object:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            result = await conn.execute(text(statement), params)
-            return result.scalar_one_or_none() if result.returns_rows else None
-    finally:
-        await engine.dispose()
-
-
-def _do(url: str, statement: str, **params: object) -> object:
-    return asyncio.run(_run(url, statement, **params))
-
-
 def test_an_enrolment_keeps_no_context_and_a_downgrade_gives_it_an_empty_one(
     database_url: str,
 ) -> None:
     with own_database(database_url, "enrolment_context_migration") as url:
-        assert _do(url, _COLUMNS) == 0
-        _do(url, _CONTACT)
+        assert do(url, _COLUMNS) == 0
+        do(url, _CONTACT)
         made = uuid.uuid4()
-        _do(url, _ENROLMENT, id=made)
+        do(url, _ENROLMENT, id=made)
 
         migrate.downgrade(url, "0022")
 
-        assert _do(url, _COLUMNS) == 1
+        assert do(url, _COLUMNS) == 1
         context = "SELECT context FROM marketing_enrolment WHERE id = :id"
-        assert _do(url, context, id=made) == {}
+        assert do(url, context, id=made) == {}
 
         migrate.upgrade(url)
 
-        assert _do(url, _COLUMNS) == 0
-        assert _do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=made) == 1
+        assert do(url, _COLUMNS) == 0
+        assert do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=made) == 1

@@ -6,17 +6,15 @@ cascade would have taken them)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.storage import migrate
 from service.storage.errors import sqlstate_of
 from tests.harness import own_database
+from tests.service.storage.statements import do
 
 RESTRICT_VIOLATION = "23001"
 _KEYS = (
@@ -37,40 +35,24 @@ _CONTACT = (
 )
 
 
-async def _run(url: str, *statements: str, **params: object) -> object:
-    """The statements in one transaction; the last one's single value, if it has one."""
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            for statement in statements:
-                result = await conn.execute(text(statement), params)
-            return result.scalar_one_or_none() if result.returns_rows else None
-    finally:
-        await engine.dispose()
-
-
-def _do(url: str, *statements: str, **params: object) -> object:
-    return asyncio.run(_run(url, *statements, **params))
-
-
 def test_a_flow_can_be_edited_but_never_deleted_emptied_nor_renamed(database_url: str) -> None:
     with own_database(database_url, "flow_kept_migration") as url:
-        assert _do(url, _KEYS) == 0
-        _do(
+        assert do(url, _KEYS) == 0
+        do(
             url,
             "UPDATE marketing_flow SET live = NOT live, display_name = 'Welcome!'"
             " WHERE id = 'welcome'",
         )
-        _do(url, "UPDATE marketing_flow SET id = id WHERE id = 'welcome'")  # the same id: fine
+        do(url, "UPDATE marketing_flow SET id = id WHERE id = 'welcome'")  # the same id: fine
         for refused in (
             "DELETE FROM marketing_flow WHERE id = 'welcome'",
             "UPDATE marketing_flow SET id = 'welcome-2' WHERE id = 'welcome'",
             "TRUNCATE marketing_flow CASCADE",
         ):
             with pytest.raises(IntegrityError, match="flows are kept") as refusal:
-                _do(url, refused)
+                do(url, refused)
             assert sqlstate_of(refusal.value) == RESTRICT_VIOLATION, refused
-        assert _do(url, "SELECT display_name FROM marketing_flow WHERE id = 'welcome'") == (
+        assert do(url, "SELECT display_name FROM marketing_flow WHERE id = 'welcome'") == (
             "Welcome!"
         )
 
@@ -79,22 +61,22 @@ def test_the_downgrade_brings_the_key_back_without_the_enrolments_of_a_flow_gone
     database_url: str,
 ) -> None:
     with own_database(database_url, "flow_kept_downgrade") as url:
-        _do(url, _CONTACT)
+        do(url, _CONTACT)
         kept, orphan = uuid.uuid4(), uuid.uuid4()
-        _do(url, _ENROLMENT, id=kept, flow="welcome", ref="event:kept")
+        do(url, _ENROLMENT, id=kept, flow="welcome", ref="event:kept")
         # A flow gone by other means than the service's: its triggers set aside.
-        _do(
+        do(
             url,
             "ALTER TABLE marketing_flow DISABLE TRIGGER USER",
             "DELETE FROM marketing_flow WHERE id = 'win-back'",
             "ALTER TABLE marketing_flow ENABLE TRIGGER USER",
         )
-        _do(url, _ENROLMENT, id=orphan, flow="win-back", ref="event:orphan")
+        do(url, _ENROLMENT, id=orphan, flow="win-back", ref="event:orphan")
 
         migrate.downgrade(url, "0021")
 
-        assert _do(url, _KEYS) == 1
-        assert _do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=kept) == 1
-        assert _do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=orphan) == 0
-        _do(url, "DELETE FROM marketing_flow WHERE id = 'welcome'")  # the key alone: allowed
-        assert _do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=kept) == 0
+        assert do(url, _KEYS) == 1
+        assert do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=kept) == 1
+        assert do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=orphan) == 0
+        do(url, "DELETE FROM marketing_flow WHERE id = 'welcome'")  # the key alone: allowed
+        assert do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=kept) == 0

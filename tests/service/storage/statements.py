@@ -1,0 +1,25 @@
+"""Plain SQL against a migration test's own database, one transaction a call."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+async def run_statements(url: str, *statements: str, **params: object) -> object:
+    """The statements in one transaction; the last one's single value, if it has one."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for statement in statements:
+                result = await conn.execute(text(statement), params)
+            return result.scalar_one_or_none() if result.returns_rows else None
+    finally:
+        await engine.dispose()
+
+
+def do(url: str, *statements: str, **params: object) -> object:
+    """`run_statements` from synchronous code."""
+    return asyncio.run(run_statements(url, *statements, **params))
