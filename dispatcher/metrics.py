@@ -81,8 +81,9 @@ BUDGET_GIVEN_BACK = Counter(
 BUDGET_LATE_REQUESTS = Counter(
     "marketing_dispatcher_budget_late_requests",
     "Requests whose budget stamp had aged past half the budget's margin as their first bytes "
-    "were about to be written, by operation and what was done: called_off (nothing sent; sent "
-    "again on a new stamp) or let_go (it had opened its own connection, whose setup aged it)",
+    "were about to be written, by operation and what was done: restamped (it went on a stamp "
+    "taken there, the budget having room at once) or called_off (nothing sent; sent again on a "
+    "stamp taken outside httpx)",
     ["operation", "outcome"],
 )
 SYNC_NEWER_AT_PROVIDER = Counter(

@@ -49,14 +49,11 @@ Proof that the provider never sees more than `calls` in one of its windows.
    within m/2 of it (`SharedBudget.fresh`: the gate lets a request go only on a
    reservation at most m/2 old, else it gives it back and reserves again; its client
    looks again once the body is built, and where the request leaves, as its first
-   bytes are about to be written, `providers.http_pool`); it reaches the provider
-   within m/2 more (the network, and clock differences between replicas), or, when
-   answered, before its answer: so by s + r, whichever r the log held for it. One
-   exception, counted and alerted on (`marketing_dispatcher_budget_late_requests_total`
-   with outcome `let_go`): a request sent again after it was called off, made late by
-   the setup of the connection it had to open, goes, since calling it off again would
-   close that connection and the request sent once more would open another. The
-   margin must cover that: at least twice the setup.
+   bytes are about to be written, `providers.http_pool`, which there exchanges a
+   stale stamp for one of now, admitted by this same rule, or calls the request
+   off); it reaches the provider within m/2 more (the network, and clock differences
+   between replicas), or, when answered, before its answer: so by s + r, whichever r
+   the log held for it.
 2. Suppose a window [a, a + W) of the provider held calls + 1 arrivals, and take the
    one of them stamped last, t. Every other was stamped before it, so was in the
    log when t was admitted (compare-and-set on one entry serialises writers), with
@@ -65,7 +62,8 @@ Proof that the provider never sees more than `calls` in one of its windows.
    whatever the window's alignment, and for every window of the bucket.
 Stamps of reservations not used, and calls the provider refused, only make the
 log count more than the provider does: safe. A stamp taken out of the log (a
-reservation given back, `release`) must be of a request the provider never saw: the
+reservation given back, `release`, or exchanged, `restamped`) must be of a request
+the provider never saw: the
 gate gives one back only when no request was made on it, or httpcore's trace of the
 request reported its steps but not its headers going (`providers.base.Leaving`, noted
 by the clients' hook `providers.http_pool.note_leaving`). A request over a transport

@@ -19,7 +19,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -86,10 +86,12 @@ class Stamp:
 
 @dataclass(frozen=True)
 class Reservation:
-    """Calls reserved for one request: (KV key, stamp) per bucket."""
+    """Calls reserved for one request: (KV key, stamp) per bucket, and how each of
+    those buckets was drawn from (for `restamped`)."""
 
     operation: str
     stamps: tuple[tuple[str, float], ...]
+    plans: tuple[_Plan, ...] = field(default=(), compare=False, repr=False)
 
 
 class SharedBudget:
@@ -160,7 +162,7 @@ class SharedBudget:
                 taken = await self._reserved_whole(operation, ordered, paced)
                 if isinstance(taken, tuple):
                     _count(operation, ordered, waited)
-                    return Reservation(operation, taken)
+                    return Reservation(operation, taken, tuple(ordered))
                 wait = taken
             waited += wait
             await self._sleep(wait)
@@ -247,16 +249,55 @@ class SharedBudget:
             self._request_plans[operation, bucket.name, bulk] = cached
         return cached
 
-    def fresh(self, reservation: Reservation, allowance_s: float = 0.0) -> bool:
+    def fresh(self, reservation: Reservation) -> bool:
         """Whether the request may still go on this reservation: a stamp much older
-        than the request would let the provider see it later than we counted it.
-        `allowance_s`: of its age, what not to count (a connection's setup)."""
-        return self.stamp_age(reservation) - allowance_s <= self._margin_s / 2
+        than the request would let the provider see it later than we counted it."""
+        return self.stamp_age(reservation) <= self._margin_s / 2
 
     def stamp_age(self, reservation: Reservation) -> float:
         """Seconds since the oldest stamp of `reservation` (0 for one of no bucket)."""
         now = self._epoch()
         return now - min((stamp for _, stamp in reservation.stamps), default=now)
+
+    async def restamped(self, reservation: Reservation) -> tuple[Reservation, bool]:
+        """The stamps of a reservation whose request has sent no byte, exchanged where
+        it is about to leave for stamps of now, bucket by bucket: each bucket without
+        the old stamp must have room for the new one at once (never waited for: the
+        request holds a connection meanwhile). Returns what is held then, and whether
+        it is a whole new reservation. When a bucket has no room, the new stamps taken
+        are given back and the old ones of the other buckets are still held: the
+        request is called off, and reserved again outside httpx. A round trip that
+        fails ends it the same way, logged."""
+        held = dict(reservation.stamps)
+        taken: list[tuple[str, float]] = []
+        try:
+            for plan in reservation.plans:
+                async with self._deciding[plan.key]:
+                    new = await self._exchanged(plan, held[plan.key])
+                if new is None:
+                    break
+                del held[plan.key]
+                taken.append((plan.key, new.at))
+            else:
+                return replace(reservation, stamps=tuple(taken)), True
+        except Exception as exc:
+            log.warning("%s: cannot take a new stamp (%r)", reservation.operation, exc)
+        await self._give_back_waited(Reservation(reservation.operation, tuple(taken)))
+        return replace(reservation, stamps=tuple(held.items())), False
+
+    async def _exchanged(self, plan: _Plan, old: float) -> Stamp | None:
+        """`old` taken out of the bucket and a stamp of now put in, in one write, if
+        the bucket has room for it then; None (nothing written) if not."""
+        while True:
+            state, revision = self._cached_entry(plan.key)
+            freed, now = state.without(old), self._epoch()
+            if self._call_wait(freed, now, plan, paced=False) > 0:
+                return None
+            stamp = freed.next_stamp(now)
+            after = freed.with_call(stamp, horizon_s(plan.bucket, self._margin_s))
+            if await self._write(plan.key, after, revision):
+                return Stamp(stamp)
+            await self._read(plan.key)
 
     async def release(self, reservation: Reservation) -> None:
         """Give back the calls of a reservation that was not used."""

@@ -29,10 +29,11 @@ request then goes on the reservation's stamp (`providers.base.RequestStamp`), wh
 its client looks at twice more: once it has built the request's body
 (`providers.base.still_fresh`; a Klaviyo import job of 10,000 profiles takes 20 to
 50 ms to build, more on a busy machine), and where the request leaves, as its first
-bytes are about to be written (`providers.http_pool`). A stamp that aged by then is
-renewed: the reservation is given back with its connection, and both are taken
-again, outside httpx (but for a request made late by its own connection's setup,
-which goes: see there)."""
+bytes are about to be written (`providers.http_pool`). A stamp that aged by the
+first look is renewed: the reservation is given back with its connection, and both
+are taken again. One that aged by the second is exchanged there for a stamp of now
+if the budget has room at once (the request keeps its connection); else the request
+is called off and renewed so, outside httpx (see there)."""
 
 from __future__ import annotations
 
@@ -249,13 +250,27 @@ class ProviderGate:
             RequestStamp(
                 operation,
                 age=lambda: reserved.budget.stamp_age(reserved.reservation),
-                fresh=lambda allowance_s: (
-                    reserved.went or reserved.budget.fresh(reserved.reservation, allowance_s)
-                ),
+                fresh=lambda: reserved.went or reserved.budget.fresh(reserved.reservation),
                 renew=renew,
+                restamp=lambda: self._restamped(operation, reserved, buckets),
                 left=left,
             )
         )
+
+    async def _restamped(
+        self, operation: str, reserved: Reserved, buckets: tuple[RateBucket, ...]
+    ) -> bool:
+        """A request whose stamp aged before its first byte could go, where it is about
+        to leave (`http_pool.note_leaving`): its reservation exchanged for one of now, if
+        no pause holds and every bucket has room at once (`SharedBudget.restamped`). It
+        then goes on its open connection. Else it is called off, and `_renew` gives back
+        what is still held and reserves again, waiting. (Cancelled midway, the new stamps
+        taken count until their windows end: safe.)"""
+        assert reserved.unsent, "only a request that sent no byte is restamped"
+        if self._pause_left(operation, buckets) > 0:
+            return False
+        reserved.reservation, whole = await reserved.budget.restamped(reserved.reservation)
+        return whole
 
     async def _renew(
         self,

@@ -112,11 +112,15 @@ class RequestStamp:
 
     operation: str
     age: Callable[[], float]  # seconds since the stamp
-    # Young enough for the request to go now, its age less the allowance given (a
-    # connection's setup); True once a request went on it (it was used: never given back).
-    fresh: Callable[[float], bool]
+    # Young enough for the request to go now; True once a request went on it (it was
+    # used: never given back).
+    fresh: Callable[[], bool]
     # Give the reservation back and take a new one (waiting for room if need be).
     renew: Callable[[], Awaitable[None]]
+    # Where a request that sent no byte is about to leave: exchange the reservation for
+    # one of now if the budget has room at once (True), never waiting, for the request
+    # holds its connection meanwhile; False when it has none (see `SharedBudget.restamped`).
+    restamp: Callable[[], Awaitable[bool]]
     left: Callable[[Leaving], None]  # how far the request on it got; once GONE, gone
 
 
@@ -142,7 +146,7 @@ async def still_fresh() -> None:
     """Right before a request goes (its body built): a stamp that aged past what the
     budget allows is taken again. Outside a stamped request, nothing."""
     stamp = _STAMP.get()
-    if stamp is not None and not stamp.fresh(0.0):
+    if stamp is not None and not stamp.fresh():
         await stamp.renew()
 
 

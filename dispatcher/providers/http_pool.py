@@ -7,36 +7,29 @@ handed over, while all of its pool's connections are busy; so the gate keeps no
 more stamped requests in flight than the pool has connections
 (`ProviderGate(connections=...)`), and any wait for one comes before the stamp.
 httpx's own awaits on a busy event loop can still make a request late (about 1 in
-11 was more than 50 ms late in a full sync, README figure 7). So every provider
-client's request hook, `note_leaving`, looks at the stamp once more where the
-request leaves, as its first bytes are about to be written: a stale one calls the
-request off before any byte goes (`LeftLate`; httpcore then closes that
-connection), and `sent_in_time` sends it again on a stamp taken outside httpx,
-where waiting for room holds no connection. Between that look and the write
-nothing yields to the event loop: anyio hands the bytes to the transport at once,
-unless the socket's send buffer is full, which it is not as a request begins on a
-connection.
-
-A request sent again after it was called off, which had to open its connection, is
-let go when its connection's setup (TCP, and TLS to a provider far away: a round
-trip or two) is what made it late: called off again, that connection would close,
-and the request sent once more would open another and be late again. The first
-time it is called off like any other: on a busy event loop the setup's await takes
-the loop's delays too, and would excuse them. A request let go may leave later than
-the budget's proof allows, by as long as its connection took to open: a provider
-whose connections take longer than half the margin to set up needs a larger margin
-(`MARKETING_BUDGET_MARGIN_S`, at least twice the setup). Through an HTTP proxy, the
-tunnel's CONNECT goes first on the request's own trace: it is passed over, and the
-request looked at as its own headers go; the tunnel is part of the setup. Both kinds
-of late request are counted (`marketing_dispatcher_budget_late_requests_total`), and
-the stamp's age as a request does go is measured
+11 was more than 50 ms late in a full sync, README figure 7), and so can the setup of
+the connection it opens (TCP, and TLS to a provider far away: a round trip or two).
+So every provider client's request hook, `note_leaving`, looks at the stamp once more
+where the request leaves, as its first bytes are about to be written. A stale stamp is
+exchanged there for one of now if the budget has room at once
+(`RequestStamp.restamp`; never waited for, as the request holds its connection), and
+the request goes on it; else the request is called off before any byte goes
+(`LeftLate`; httpcore then closes that connection), and `sent_in_time` sends it again
+on a stamp taken outside httpx, where waiting for room holds no connection. Between the
+last look and the write nothing yields to the event loop: anyio hands the bytes to the
+transport at once, unless the socket's send buffer is full, which it is not as a
+request begins on a connection. So no request leaves later than the budget's proof
+allows. Through an HTTP proxy, the tunnel's CONNECT goes first on the request's own
+trace: it is passed over, and the request looked at as its own headers go. Late
+requests are counted by what became of them
+(`marketing_dispatcher_budget_late_requests_total`: restamped, called_off), and the
+stamp's age as a request does go is measured
 (`marketing_dispatcher_budget_stamp_age_seconds`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import httpx
@@ -52,19 +45,9 @@ KEPT_ALIVE = 20  # idle connections kept open
 # httpcore's trace event as a request's first bytes are about to be written (its name
 # begins with the protocol: "http11", or "http2").
 _HEADERS_GOING = ".send_request_headers.started"
-# httpcore's trace events as the request opens a connection of its own (TCP or a Unix
-# socket), and as each step of its setup (connecting, TLS, through an HTTP proxy's
-# tunnel too) ends.
-_CONNECTING = "connection.connect_"
-_SETTING_UP = ("connection.", "proxy.")
-_ENDED = ".complete"
 # How many times a request is sent on a new stamp after it came to leave on a stale
 # one, before it fails as retryable (nothing of that request went).
 LATE_SENDS = 5
-
-
-# Set by `sent_in_time` while it sends a request again after it was called off.
-_SENT_AGAIN: ContextVar[bool] = ContextVar("sent_again", default=False)
 
 
 class LeftLate(Exception):
@@ -79,53 +62,42 @@ def limits() -> httpx.Limits:
 async def note_leaving(request: httpx.Request) -> None:
     """httpx's request hook: a request the gate stamped is looked at as its first bytes
     are about to go (httpcore's `trace` extension, after any wait for a connection or
-    its opening): on a stale stamp it is called off (`LeftLate`) unless its own
-    connection's setup made it so; the age of the stamp it goes on is noted. How far
-    the request got goes to the stamp (`Leaving`): handed over here, not sent once its
-    trace reports anything, gone as its headers go. The stamp is read here, in the
-    request's task, where the gate set it; a trace the caller set still gets every
-    event, before the look."""
+    its opening): on a stale stamp it goes on one taken there at once, or is called off
+    (`LeftLate`) when the budget has no room now; the age of the stamp it goes on is
+    noted. How far the request got goes to the stamp (`Leaving`): handed over here, not
+    sent once its trace reports anything, gone as its headers go. The stamp is read
+    here, in the request's task, where the gate set it; a trace the caller set still
+    gets every event, before the look."""
     stamp = current_stamp()
     if stamp is None:
         return
     stamp.left(Leaving.HANDED_OVER)
     ages = metrics.BUDGET_STAMP_AGE.labels(stamp.operation)
     earlier = request.extensions.get("trace")
-    sent_again = _SENT_AGAIN.get()
-    # The stamp's age as this request began opening a connection, and the setup's time.
-    setup_from: float | None = None
-    setup_s = 0.0
     traced = gone = False
 
     async def trace(event: str, info: dict[str, Any]) -> None:
-        nonlocal setup_from, setup_s, traced, gone
+        nonlocal traced, gone
         if earlier is not None:
             await earlier(event, info)
         if not traced:  # the first event comes before any byte of the request
             traced = True
             stamp.left(Leaving.NOT_SENT)
-        if event.startswith(_CONNECTING) and event.endswith(".started"):
-            setup_from = stamp.age()
-        elif setup_from is not None and event.startswith(_SETTING_UP) and event.endswith(_ENDED):
-            setup_s = stamp.age() - setup_from  # at each step's end: the last one's counts
-        elif gone or not _own_exchange(info):
+        if gone or not _own_exchange(info):
             return
-        elif not event.endswith(_HEADERS_GOING):
-            # Any later step of its exchange (its body, the answer): its headers went,
-            # whatever httpcore called their event.
-            gone = True
-            stamp.left(Leaving.GONE)
-        else:
-            if not stamp.fresh(0.0):
-                let_go = sent_again and setup_s > 0 and stamp.fresh(setup_s)
-                outcome = "let_go" if let_go else "called_off"
-                metrics.BUDGET_LATE_REQUESTS.labels(stamp.operation, outcome).inc()
-                if not let_go:
-                    raise LeftLate(stamp.operation)
-            gone = True
-            stamp.left(Leaving.GONE)
-            # A stamp ahead of our clock (another replica's, a little ahead) counts as 0.
-            ages.observe(max(0.0, stamp.age()))
+        if event.endswith(_HEADERS_GOING) and not stamp.fresh():
+            # Its round trips are awaited: the stamp is looked at again after them.
+            restamped = await stamp.restamp() and stamp.fresh()
+            outcome = "restamped" if restamped else "called_off"
+            metrics.BUDGET_LATE_REQUESTS.labels(stamp.operation, outcome).inc()
+            if not restamped:
+                raise LeftLate(stamp.operation)
+        # Its headers go now; or, were httpcore to name their event otherwise, a later
+        # step of its exchange (its body, the answer) tells that they went.
+        gone = True
+        stamp.left(Leaving.GONE)
+        # A stamp ahead of our clock (another replica's, a little ahead) counts as 0.
+        ages.observe(max(0.0, stamp.age()))
 
     request.extensions["trace"] = trace
 
@@ -144,15 +116,12 @@ async def sent_in_time(send: Callable[[], Awaitable[T]]) -> T:
     fresh stamp: taken again first if it aged, and again each time the request came
     to leave late. Nothing was written of a request called off, so sending it again
     repeats nothing. Unstamped requests go as they are."""
-    for attempt in range(LATE_SENDS):
+    for _ in range(LATE_SENDS):
         await still_fresh()
-        token = _SENT_AGAIN.set(attempt > 0)
         try:
             return await send()
         except LeftLate:
             continue
-        finally:
-            _SENT_AGAIN.reset(token)
     stamp = current_stamp()
     operation = stamp.operation if stamp is not None else "request"
     raise RetryableProviderError(

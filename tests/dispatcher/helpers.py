@@ -233,7 +233,7 @@ def given_back(operation: str) -> float:
 
 def late_requests(operation: str, outcome: str) -> float:
     """Requests of `operation` found late where they leave, by what was done
-    (`marketing_dispatcher_budget_late_requests_total`: called_off, let_go)."""
+    (`marketing_dispatcher_budget_late_requests_total`: restamped, called_off)."""
     labels = {"operation": operation, "outcome": outcome}
     return (
         REGISTRY.get_sample_value("marketing_dispatcher_budget_late_requests_total", labels) or 0.0
@@ -254,13 +254,16 @@ class ScriptedStamp:
     """A `RequestStamp` for client tests, of a fixed age. With `stale_where_leaving`, it
     reads fresh at the client's first look (its body built) and stale at the next
     (where the request leaves) until it is renewed: as a request that waited on a busy
-    event loop between the two."""
+    event loop between the two. With `room_where_leaving`, the budget has room for a
+    stamp of now where the request leaves (`restamp`); else it has none."""
 
     operation: str
     aged_s: float = 0.0
     stale_where_leaving: bool = False
+    room_where_leaving: bool = False
     looks: int = 0
     renewals: int = 0
+    restamps: int = 0
 
     leavings: list[Leaving] = field(default_factory=list)  # how far each request got, in turn
 
@@ -271,15 +274,25 @@ class ScriptedStamp:
 
     def stamp(self) -> RequestStamp:
         return RequestStamp(
-            self.operation, self._age, self._fresh, self._renew, self.leavings.append
+            self.operation,
+            self._age,
+            self._fresh,
+            self._renew,
+            self._restamp,
+            self.leavings.append,
         )
 
     def _age(self) -> float:
         return self.aged_s
 
-    def _fresh(self, allowance_s: float) -> bool:
+    def _fresh(self) -> bool:
         self.looks += 1
-        return not self.stale_where_leaving or self.looks == 1 or self.renewals > 0
+        renewed = self.renewals + self.restamps > 0
+        return not self.stale_where_leaving or self.looks == 1 or renewed
+
+    async def _restamp(self) -> bool:
+        self.restamps += int(self.room_where_leaving)
+        return self.room_where_leaving
 
     async def _renew(self) -> None:
         self.renewals += 1

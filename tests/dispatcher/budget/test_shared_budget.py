@@ -6,6 +6,7 @@ trips, and a window edge one replica's answer told serves them all."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import cast
 
 import nats.errors
@@ -179,6 +180,94 @@ def test_a_reservation_given_back_frees_its_call(own_nats: NatsServer) -> None:
             return task.result()
 
     assert [s - EPOCH0 for s in asyncio.run(main())] == pytest.approx([0.0, 60 + MARGIN_S])
+
+
+async def _entry_stamps(kv: KeyValue, key: str) -> list[float]:
+    return [s - EPOCH0 for s in BucketLog.decode((await kv.get(key)).value).stamps]
+
+
+def test_a_stale_stamp_is_exchanged_for_one_of_now_when_its_bucket_has_room(
+    own_nats: NatsServer,
+) -> None:
+    """Where a request made late leaves (`restamped`): its stamp is taken out and one of
+    now put in, and the request goes on that."""
+    clock = VirtualClock()
+    one = limits({"erase": bucket("data-privacy-deletion-jobs", (1, 60.0))})
+
+    async def main() -> tuple[list[float], bool, list[float]]:
+        async with budget_kv(own_nats.url) as kv:
+            (budget,) = replicas(kv, one, clock, 1)
+            reservation = await budget.acquire("erase")
+            clock.now = 0.2  # stale: older than half the margin
+            assert not budget.fresh(reservation)
+            again, whole = await budget.restamped(reservation)
+            assert budget.fresh(again)
+            (key, _), (again_key, stamp) = reservation.stamps[0], again.stamps[0]
+            assert again_key == key
+            return [stamp - EPOCH0], whole, await _entry_stamps(kv, key)
+
+    new, whole, held = asyncio.run(main())
+    assert whole and new == pytest.approx([0.2]) and held == new
+
+
+# One call in each second of the clock: a stamp's own second can be full when it is
+# taken again in the next. (Counted sliding, a bucket still holding the stamp always
+# has room for it: each call admitted since counted it.)
+_A_SECOND = (RateBucket("per-second", (RateWindow(1, 1.0, clock_aligned=True),)),)
+
+
+def test_a_stale_stamp_is_kept_when_its_bucket_has_no_room_now(own_nats: NatsServer) -> None:
+    """The request's stamp (at 0) aged into the next second, which another replica
+    took at 1.06: no room at once, so nothing changes (the request is called off, and
+    reserved again waiting)."""
+    clock = VirtualClock()
+    one = limits({"erase": _A_SECOND})
+
+    async def main() -> tuple[bool, list[float], list[float]]:
+        async with budget_kv(own_nats.url) as kv:
+            late, other = replicas(kv, one, clock, 2)
+            reservation = await late.acquire("erase")
+            clock.now = 1.06  # past the second's edge and the provider's skew
+            await other.acquire("erase")
+            again, whole = await late.restamped(reservation)
+            assert again == reservation
+            (key, _), *_ = reservation.stamps
+            return whole, [s - EPOCH0 for _, s in again.stamps], await _entry_stamps(kv, key)
+
+    whole, held, entry = asyncio.run(main())
+    assert not whole
+    assert held == pytest.approx([0.0]) and entry == pytest.approx([0.0, 1.06])
+
+
+def test_an_exchange_stopped_by_a_full_bucket_gives_back_the_new_stamps_it_took(
+    own_nats: NatsServer,
+) -> None:
+    """`import` draws from the account (room) and bulk import (its next second taken): its
+    account stamp was exchanged before bulk import was found full; the new one is given
+    back, and only bulk import's old stamp is still held (the renewal gives it back)."""
+    clock = VirtualClock()
+    account = bucket("account", (5, 1.0))
+    bulk_import = (RateBucket("bulk_import", _A_SECOND[0].windows),)
+    rates = limits({"import": (*account, *bulk_import), "bulk": bulk_import})
+
+    async def main() -> tuple[bool, list[str], dict[str, list[float]]]:
+        async with budget_kv(own_nats.url) as kv:
+            late, other = replicas(kv, rates, clock, 2)
+            reservation = await late.acquire("import")
+            order = [key for key, _ in reservation.stamps]
+            assert order[0].endswith(".bulk_import")  # the tightest first
+            reservation = replace(reservation, plans=reservation.plans[::-1])
+            clock.now = 1.06
+            await other.acquire("bulk")
+            again, whole = await late.restamped(reservation)
+            await give_backs_settled(30)
+            entries = {key.rpartition(".")[2]: await _entry_stamps(kv, key) for key in order}
+            return whole, [key.rpartition(".")[2] for key, _ in again.stamps], entries
+
+    whole, held, entries = asyncio.run(main())
+    assert not whole and held == ["bulk_import"]
+    assert entries["account"] == []
+    assert entries["bulk_import"] == pytest.approx([0.0, 1.06])
 
 
 class _AnswerHeld(WatchedKV):

@@ -85,6 +85,10 @@ class Pooled:
         return sorted(s - EPOCH0 for s in BucketLog.decode(entry.value).stamps)
 
 
+async def _answered_at_once() -> None:
+    pass
+
+
 async def _until(condition: Callable[[], bool | Awaitable[bool]]) -> None:
     """Until the tasks, whose KV round trips are real I/O, bring `condition` about."""
     for _ in range(5000):
@@ -233,6 +237,41 @@ def test_a_stamp_taken_again_before_the_request_goes_is_the_one_noted(
     assert stale_reservations("unsubscribe") == stale_before + 1
 
 
+def test_a_request_stale_where_it_leaves_goes_on_a_stamp_taken_there(
+    own_nats: NatsServer,
+) -> None:
+    """Where the request leaves (`http_pool.note_leaving`) its stamp had aged: with room
+    at once, the gate exchanges it for one of now, keeping its connection. The budget
+    then holds the new stamp alone, and the answer is noted on it."""
+    clock = VirtualClock()
+    stale_before = stale_reservations("unsubscribe")
+
+    async def request() -> tuple[bool, float]:
+        stamp = current_stamp()
+        assert stamp is not None
+        stamp.left(Leaving.NOT_SENT)  # its trace began: no byte of it went yet
+        clock.now += MARGIN_S  # its connection took long to open
+        assert not stamp.fresh()
+        restamped = await stamp.restamp()
+        stamp.left(Leaving.GONE)
+        return restamped, stamp.age()
+
+    async def main() -> tuple[tuple[bool, float], BucketLog]:
+        async with budget_kv(own_nats.url) as kv:
+            pooled = Pooled(kv, clock)
+            went = await pooled.gate.call("unsubscribe", 1, request)
+            await pooled.gate.call("unsubscribe", 1, _answered_at_once)  # its write
+            # carries the first one's answer
+            entry = await kv.get(f"{pooled.account}.unsubscribe")
+            return went, BucketLog.decode(entry.value)
+
+    (restamped, age), entry = asyncio.run(main())
+    assert restamped and age == pytest.approx(0.0, abs=TIE_S)
+    assert [s - EPOCH0 for s in entry.stamps] == pytest.approx([MARGIN_S] * 2, abs=TIE_S)
+    assert entry.reached is not None and entry.reached[0] is not None  # answered
+    assert stale_reservations("unsubscribe") == stale_before  # nothing renewed
+
+
 def test_a_paced_request_whose_stamp_aged_is_reserved_again_in_its_buckets(
     own_nats: NatsServer,
 ) -> None:
@@ -248,10 +287,10 @@ def test_a_paced_request_whose_stamp_aged_is_reserved_again_in_its_buckets(
             async with pooled.gate.pace("create_events", RATES.rates["create_events"]):
                 clock.now += MARGIN_S
                 stamp = current_stamp()
-                assert stamp is not None and not stamp.fresh(0.0)
+                assert stamp is not None and not stamp.fresh()
                 await still_fresh()
                 ages.append(stamp.age())
-                assert stamp.fresh(0.0)
+                assert stamp.fresh()
 
     asyncio.run(main())
     assert ages == pytest.approx([0.0], abs=TIE_S)
@@ -271,7 +310,7 @@ def test_a_reservation_whose_request_went_is_never_given_back(own_nats: NatsServ
         assert stamp is not None
         stamp.left(Leaving.GONE)  # its first bytes are going (`http_pool.note_leaving`)
         clock.now += MARGIN_S
-        looks.append(stamp.fresh(0.0))
+        looks.append(stamp.fresh())
         await still_fresh()
 
     async def main() -> None:

@@ -1,7 +1,8 @@
 """The provider clients' request hook (`http_pool.note_leaving`) and `sent_in_time`, on a
 real server: a request stamped by the gate notes its stamp's age when its first bytes
-go, not when httpx runs its hooks; one whose stamp went stale by then is called off
-before any byte goes and sent again on a renewed stamp."""
+go, not when httpx runs its hooks; one whose stamp went stale by then goes on a stamp
+taken there when the budget has room at once, else is called off before any byte goes
+and sent again on a renewed stamp."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def test_the_age_is_read_as_the_request_goes(sandbox: Sandbox) -> None:
     async def main() -> None:
         hooks = {"request": [http_pool.note_leaving, later_hook]}
         async with httpx.AsyncClient(base_url=sandbox.base_url, event_hooks=hooks) as client:
-            with stamped(RequestStamp(OPERATION, lambda: age[0], _always, _never, _left)):
+            with stamped(RequestStamp(OPERATION, lambda: age[0], _always, _never, _no_room, _left)):
                 await client.get("/_sandbox/requests")
 
     before = stamp_ages_noted(OPERATION)
@@ -71,15 +72,25 @@ class _Aging:
     """A stamp whose age moves only when the test says: at each httpcore trace event
     named in `late_at` it ages by the seconds given, as a busy event loop or a slow
     connection's setup would age it; the first time only, or every time for the
-    events named in `always`. Renewed, it is new again."""
+    events named in `always`. Renewed, it is new again; so is it taken again where
+    the request leaves when the budget has `room` then (its round trips aging it by
+    `restamp_s`)."""
 
-    def __init__(self, late_at: dict[str, float], always: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        late_at: dict[str, float],
+        always: tuple[str, ...] = (),
+        *,
+        room: bool = False,
+        restamp_s: float = 0.0,
+    ) -> None:
         self.age_s = 0.0
-        self.renewals = 0
+        self.renewals = self.restamps = 0
         self.leavings: list[Leaving] = []  # how far each request got, in turn
         self.late_at, self.always = dict(late_at), always
+        self.room, self.restamp_s = room, restamp_s
         self.stamp = RequestStamp(
-            OPERATION, self._age, self._fresh, self._renew, self.leavings.append
+            OPERATION, self._age, self._fresh, self._renew, self._restamp, self.leavings.append
         )
 
     async def trace(self, event: str, info: dict[str, object]) -> None:
@@ -95,12 +106,18 @@ class _Aging:
     def _age(self) -> float:
         return self.age_s
 
-    def _fresh(self, allowance_s: float) -> bool:
-        return self.age_s - allowance_s <= LIMIT_S
+    def _fresh(self) -> bool:
+        return self.age_s <= LIMIT_S
 
     async def _renew(self) -> None:
         self.renewals += 1
         self.age_s = 0.0
+
+    async def _restamp(self) -> bool:
+        if self.room:
+            self.restamps += 1
+            self.age_s = self.restamp_s
+        return self.room
 
 
 def _late(outcome: str) -> float:
@@ -133,15 +150,32 @@ def test_a_request_leaving_on_a_stale_stamp_is_called_off_and_sent_once_renewed(
     sandbox: Sandbox,
 ) -> None:
     """On a connection kept from an earlier request, the stamp ages as the request's
-    headers are about to go: no byte of it reaches the server then; `sent_in_time`
-    renews the stamp and the request goes once."""
+    headers are about to go, and the budget has no room at once: no byte of it reaches
+    the server then; `sent_in_time` renews the stamp and the request goes once."""
     aging = _Aging({HEADERS_GOING: 0.08})
     ages_before, called_off = stamp_ages_noted(OPERATION)[0], _late("called_off")
     assert _stamped_get(sandbox, aging, warm=True) == 200
-    assert (aging.renewals, aging.went) == (1, 1)
+    assert (aging.renewals, aging.restamps, aging.went) == (1, 0, 1)
     assert _late("called_off") == called_off + 1
     assert stamp_ages_noted(OPERATION)[0] == ages_before + 1  # only the request that went
     assert _lists_seen(sandbox) == 2, "the stamped request reached it once"
+
+
+def test_a_request_leaving_on_a_stale_stamp_goes_on_one_taken_there_when_there_is_room(
+    sandbox: Sandbox,
+) -> None:
+    """The budget has room at once where the request leaves: its stamp is taken again
+    there and the request goes on its connection, neither called off nor renewed."""
+    aging = _Aging({HEADERS_GOING: 0.08}, room=True, restamp_s=0.002)
+    restamped, called_off = _late("restamped"), _late("called_off")
+    ages_before = stamp_ages_noted(OPERATION)
+    assert _stamped_get(sandbox, aging, warm=True) == 200
+    assert (aging.renewals, aging.restamps, aging.went) == (0, 1, 1)
+    assert (_late("restamped"), _late("called_off")) == (restamped + 1, called_off)
+    count, total = stamp_ages_noted(OPERATION)
+    assert count == ages_before[0] + 1
+    assert total == pytest.approx(ages_before[1] + 0.002)  # the age of the stamp it went on
+    assert _lists_seen(sandbox) == 2
 
 
 def test_a_request_late_on_its_own_account_is_called_off_on_a_new_connection_too(
@@ -155,44 +189,48 @@ def test_a_request_late_on_its_own_account_is_called_off_on_a_new_connection_too
     assert _lists_seen(sandbox) == 1
 
 
-def test_a_request_made_late_again_by_its_connections_setup_goes(sandbox: Sandbox) -> None:
-    """Every connection takes long to open (as TLS far away does): the request is called
-    off once; sent again, it opens another and is late again, by the setup alone, and
-    goes, counted as let go (called off again, it would never get through)."""
-    aging = _Aging({CONNECTED: 0.08}, always=(CONNECTED,))
-    let_go, called_off = _late("let_go"), _late("called_off")
+def test_a_request_made_late_by_its_connections_setup_goes_on_a_stamp_taken_there(
+    sandbox: Sandbox,
+) -> None:
+    """Every connection takes long to open (as TLS far away does): the request's stamp
+    is taken again as its headers are about to go on the connection it opened, and it
+    goes at once (called off, it would close that connection and open another, as
+    slow)."""
+    aging = _Aging({CONNECTED: 0.08}, always=(CONNECTED,), room=True)
+    restamped, called_off = _late("restamped"), _late("called_off")
     assert _stamped_get(sandbox, aging, warm=False) == 200
-    assert (aging.renewals, aging.went) == (1, 1)
-    assert (_late("let_go"), _late("called_off")) == (let_go + 1, called_off + 1)
+    assert (aging.renewals, aging.restamps, aging.went) == (0, 1, 1)
+    assert (_late("restamped"), _late("called_off")) == (restamped + 1, called_off)
     assert _lists_seen(sandbox) == 1
 
 
-def test_a_request_late_beyond_its_connections_setup_is_called_off_each_time(
+def test_a_request_made_late_by_its_connections_setup_each_time_with_no_room_fails(
     sandbox: Sandbox,
 ) -> None:
-    """Each connection takes 30 ms to open, then each try waits 80 ms more: the setup
-    explains 30 of the 110 ms, so every try is called off, and the request fails as
-    retryable with nothing of it sent."""
-    aging = _Aging({CONNECTED: 0.03, HEADERS_GOING: 0.08}, always=(CONNECTED, HEADERS_GOING))
-    let_go, called_off = _late("let_go"), _late("called_off")
+    """Every connection takes 80 ms to open and the budget never has room at once where
+    the request leaves: every try is called off, and the request fails as retryable
+    with nothing of it sent. None goes later than its stamp allows."""
+    aging = _Aging({CONNECTED: 0.08}, always=(CONNECTED,))
+    restamped, called_off = _late("restamped"), _late("called_off")
     with pytest.raises(RetryableProviderError, match="none of it was sent"):
         _stamped_get(sandbox, aging, warm=False)
     assert (aging.renewals, aging.went) == (http_pool.LATE_SENDS - 1, 0)  # before each resend
-    assert (_late("let_go"), _late("called_off")) == (let_go, called_off + http_pool.LATE_SENDS)
+    assert _late("called_off") == called_off + http_pool.LATE_SENDS
+    assert _late("restamped") == restamped
     assert _lists_seen(sandbox) == 0
 
 
-def test_a_request_late_by_its_setup_and_a_little_more_goes_when_sent_again(
+def test_a_stamp_taken_where_the_request_leaves_is_looked_at_once_more(
     sandbox: Sandbox,
 ) -> None:
-    """60 ms to open each connection and 30 ms more: sent again, 30 ms are on its own
-    account, within the 50 ms a fresh stamp may age. It goes, counted as let go."""
-    aging = _Aging({CONNECTED: 0.06, HEADERS_GOING: 0.03}, always=(CONNECTED, HEADERS_GOING))
-    let_go, called_off = _late("let_go"), _late("called_off")
-    assert _stamped_get(sandbox, aging, warm=False) == 200
-    assert (aging.renewals, aging.went) == (1, 1)
-    assert (_late("let_go"), _late("called_off")) == (let_go + 1, called_off + 1)
-    assert _lists_seen(sandbox) == 1
+    """The round trips that took the stamp again were slow (a busy KV): the new stamp
+    is stale in its turn, and the request is called off, then renewed and sent."""
+    aging = _Aging({HEADERS_GOING: 0.08}, room=True, restamp_s=0.06)
+    restamped, called_off = _late("restamped"), _late("called_off")
+    assert _stamped_get(sandbox, aging, warm=True) == 200
+    assert (aging.restamps, aging.renewals, aging.went) == (1, 1, 1)
+    assert (_late("restamped"), _late("called_off")) == (restamped, called_off + 1)
+    assert _lists_seen(sandbox) == 2
 
 
 def test_a_request_late_on_every_try_fails_as_retryable() -> None:
@@ -209,7 +247,7 @@ def test_a_request_late_on_every_try_fails_as_retryable() -> None:
         raise http_pool.LeftLate(OPERATION)
 
     async def main() -> None:
-        with stamped(RequestStamp(OPERATION, lambda: 1.0, lambda _: False, renew, _left)):
+        with stamped(RequestStamp(OPERATION, lambda: 1.0, lambda: False, renew, _no_room, _left)):
             await http_pool.sent_in_time(send)
 
     with pytest.raises(RetryableProviderError, match="none of it was sent"):
@@ -223,12 +261,16 @@ def _api_client(sandbox: Sandbox, hooks: dict[str, list[Any]]) -> httpx.AsyncCli
     return httpx.AsyncClient(base_url=sandbox.base_url, headers=headers, event_hooks=hooks)
 
 
-def _always(allowance_s: float) -> bool:
+def _always() -> bool:
     return True
 
 
 async def _never() -> None:
     raise AssertionError("a fresh stamp is not renewed")
+
+
+async def _no_room() -> bool:
+    return False
 
 
 def _left(how: Leaving) -> None:
@@ -300,44 +342,30 @@ def test_a_request_over_a_transport_that_traces_nothing_stays_handed_over() -> N
     assert stamp.leavings == [Leaving.HANDED_OVER]
 
 
-def test_a_proxy_tunnel_is_part_of_the_connections_setup() -> None:
-    """A request sent again after it was called off opens its connection through an
-    HTTP proxy: TCP to the proxy, CONNECT, then TLS through the tunnel took 0.2 s. That
-    setup is what made it late, so it goes (as over a direct connection)."""
-    age = [0.0]
-    leavings: list[Leaving] = []
+def test_a_request_made_late_by_a_proxy_tunnel_goes_on_a_stamp_taken_as_its_headers_go() -> None:
+    """Through an HTTP proxy: TCP to the proxy, CONNECT, then TLS through the tunnel
+    aged the stamp. It is taken again as the request's own headers go (not the
+    tunnel's), and the request goes on it."""
+    stamp = ScriptedStamp(OPERATION, aged_s=1.0, stale_where_leaving=True, room_where_leaving=True)
     request = httpx.Request("GET", "https://provider.example/api/events")
-
-    async def at(event: str, age_s: float, sent: httpcore.Request | None = None) -> None:
-        age[0] = age_s
-        await request.extensions["trace"](event, {} if sent is None else {"request": sent})
+    tunnel = httpcore.Request(b"CONNECT", "http://proxy.example:3128")
+    own = httpcore.Request(b"GET", "https://provider.example/api/events")
+    headers_going = "http11.send_request_headers.started"
 
     async def main() -> None:
-        stamp = RequestStamp(
-            OPERATION,
-            lambda: age[0],
-            lambda allowance: age[0] - allowance <= LIMIT_S,
-            _never,
-            leavings.append,
-        )
-        token = http_pool._SENT_AGAIN.set(True)
-        try:
-            with stamped(stamp):
-                await http_pool.note_leaving(request)
-        finally:
-            http_pool._SENT_AGAIN.reset(token)
-        await at("connection.connect_tcp.started", 0.0)
-        await at("connection.connect_tcp.complete", 0.01)
-        tunnel = httpcore.Request(b"CONNECT", "http://proxy.example:3128")
-        await at("http11.send_request_headers.started", 0.02, tunnel)
-        await at("proxy.start_tls.complete", 0.2)
-        own = httpcore.Request(b"GET", "https://provider.example/api/events")
-        await at("http11.send_request_headers.started", 0.21, own)
+        with stamped(stamp.stamp()):
+            await http_pool.note_leaving(request)
+        trace = request.extensions["trace"]
+        await trace("connection.connect_tcp.complete", {})
+        await trace(headers_going, {"request": tunnel})
+        await trace("proxy.start_tls.complete", {})
+        stamp.looks = 1  # its body was built: the next look is where it leaves
+        await trace(headers_going, {"request": own})
 
-    late_before = late_requests(OPERATION, "let_go")
+    restamped = late_requests(OPERATION, "restamped")
     asyncio.run(main())
-    assert leavings[-1] is Leaving.GONE
-    assert late_requests(OPERATION, "let_go") == late_before + 1
+    assert (stamp.restamps, stamp.renewals, stamp.leavings[-1]) == (1, 0, Leaving.GONE)
+    assert late_requests(OPERATION, "restamped") == restamped + 1
 
 
 def test_any_later_step_of_its_exchange_tells_that_the_request_went() -> None:

@@ -146,12 +146,16 @@ def test_a_request_asks_whether_its_reservation_is_still_fresh_once_its_body_is_
     goes: a stale one is renewed first."""
     steps: list[str] = []
 
-    def fresh(allowance_s: float) -> bool:
+    def fresh() -> bool:
         steps.append("looked")
         return "renewed" in steps
 
     async def renew() -> None:
         steps.append("renewed")
+
+    async def no_room() -> bool:
+        steps.append("no room where it leaves")
+        return False
 
     def handler(request: httpx.Request) -> httpx.Response:
         steps.append("sent")
@@ -160,7 +164,9 @@ def test_a_request_asks_whether_its_reservation_is_still_fresh_once_its_body_is_
     async def run() -> None:
         transport = httpx.MockTransport(handler)
         async with KlaviyoClient("pk_x", transport=transport) as client:
-            stamp = RequestStamp("upsert_profile", lambda: 0.0, fresh, renew, lambda _: None)
+            stamp = RequestStamp(
+                "upsert_profile", lambda: 0.0, fresh, renew, no_room, lambda _: None
+            )
             with stamped(stamp):
                 await client.upsert_profile(Profile(email="ada@example.com"))
 
