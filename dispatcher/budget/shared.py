@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
+import nats.errors
 from marketing_runtime.clock import Sleep
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
@@ -86,12 +87,20 @@ class Stamp:
 
 @dataclass(frozen=True)
 class Reservation:
-    """Calls reserved for one request: (KV key, stamp) per bucket, and how each of
-    those buckets was drawn from (for `restamped`)."""
+    """Calls reserved for one request: (KV key, stamp) per bucket, and how they were
+    taken (for `restamped`): each bucket's plan, and whether at the steady pace. Once
+    an exchange stopped midway it holds stamps of some of its buckets only: never
+    fresh then (see `SharedBudget.fresh`)."""
 
     operation: str
     stamps: tuple[tuple[str, float], ...]
     plans: tuple[_Plan, ...] = field(default=(), compare=False, repr=False)
+    paced: bool = field(default=False, compare=False, repr=False)
+
+    @property
+    def whole(self) -> bool:
+        """Whether it holds a stamp in each bucket it was taken in."""
+        return len(self.stamps) >= len(self.plans)
 
 
 class SharedBudget:
@@ -162,7 +171,7 @@ class SharedBudget:
                 taken = await self._reserved_whole(operation, ordered, paced)
                 if isinstance(taken, tuple):
                     _count(operation, ordered, waited)
-                    return Reservation(operation, taken, tuple(ordered))
+                    return Reservation(operation, taken, tuple(ordered), paced)
                 wait = taken
             waited += wait
             await self._sleep(wait)
@@ -251,8 +260,9 @@ class SharedBudget:
 
     def fresh(self, reservation: Reservation) -> bool:
         """Whether the request may still go on this reservation: a stamp much older
-        than the request would let the provider see it later than we counted it."""
-        return self.stamp_age(reservation) <= self._margin_s / 2
+        than the request would let the provider see it later than we counted it, and
+        a reservation missing a bucket's stamp would let it go uncounted there."""
+        return reservation.whole and self.stamp_age(reservation) <= self._margin_s / 2
 
     def stamp_age(self, reservation: Reservation) -> float:
         """Seconds since the oldest stamp of `reservation` (0 for one of no bucket)."""
@@ -262,36 +272,41 @@ class SharedBudget:
     async def restamped(self, reservation: Reservation) -> tuple[Reservation, bool]:
         """The stamps of a reservation whose request has sent no byte, exchanged where
         it is about to leave for stamps of now, bucket by bucket: each bucket without
-        the old stamp must have room for the new one at once (never waited for: the
-        request holds a connection meanwhile). Returns what is held then, and whether
-        it is a whole new reservation. When a bucket has no room, the new stamps taken
-        are given back and the old ones of the other buckets are still held: the
-        request is called off, and reserved again outside httpx. A round trip that
-        fails ends it the same way, logged."""
+        the old stamp must have room for the new one at once, at the steady pace if it
+        was taken so (room is never waited for, as the request holds a connection
+        meanwhile; a round trip of another task of this replica on the bucket may be).
+        Returns what is held then, and whether it is a whole new reservation. When a
+        bucket has no room, the new stamps taken are given back and the old ones of
+        the other buckets are still held, a reservation no longer whole: the request
+        is called off, and reserved again outside httpx. A round trip that fails ends
+        it the same way, logged. (Cancelled midway, the new stamps written count until
+        their windows end: safe.)"""
         held = dict(reservation.stamps)
         taken: list[tuple[str, float]] = []
         try:
             for plan in reservation.plans:
+                old = held.get(plan.key)
                 async with self._deciding[plan.key]:
-                    new = await self._exchanged(plan, held[plan.key])
+                    new = None if old is None else await self._exchanged(plan, old, reservation)
                 if new is None:
                     break
                 del held[plan.key]
                 taken.append((plan.key, new.at))
             else:
                 return replace(reservation, stamps=tuple(taken)), True
-        except Exception as exc:
+        except (nats.errors.Error, OSError) as exc:
             log.warning("%s: cannot take a new stamp (%r)", reservation.operation, exc)
         await self._give_back_waited(Reservation(reservation.operation, tuple(taken)))
         return replace(reservation, stamps=tuple(held.items())), False
 
-    async def _exchanged(self, plan: _Plan, old: float) -> Stamp | None:
+    async def _exchanged(self, plan: _Plan, old: float, taken: Reservation) -> Stamp | None:
         """`old` taken out of the bucket and a stamp of now put in, in one write, if
-        the bucket has room for it then; None (nothing written) if not."""
+        the bucket has room for it then (as `taken` was taken); None (nothing written)
+        if not."""
         while True:
             state, revision = self._cached_entry(plan.key)
             freed, now = state.without(old), self._epoch()
-            if self._call_wait(freed, now, plan, paced=False) > 0:
+            if self._call_wait(freed, now, plan, taken.paced) > 0:
                 return None
             stamp = freed.next_stamp(now)
             after = freed.with_call(stamp, horizon_s(plan.bucket, self._margin_s))
@@ -300,9 +315,12 @@ class SharedBudget:
             await self._read(plan.key)
 
     async def release(self, reservation: Reservation) -> None:
-        """Give back the calls of a reservation that was not used."""
+        """Give back the calls of a reservation that was not used (no round trip for a
+        stamp the bucket no longer holds, as last seen: exchanged, or out of every
+        window; this replica sees its own writes)."""
         for key, stamp in reservation.stamps:
-            await self._change(key, partial(BucketLog.without, stamp=stamp))
+            if self._cached(key).holds(stamp):
+                await self._change(key, partial(BucketLog.without, stamp=stamp))
 
     def give_back(self, reservation: Reservation) -> asyncio.Future[None]:
         """`release`, in a task of its own that a cancel of its caller does not stop

@@ -45,6 +45,9 @@ KEPT_ALIVE = 20  # idle connections kept open
 # httpcore's trace event as a request's first bytes are about to be written (its name
 # begins with the protocol: "http11", or "http2").
 _HEADERS_GOING = ".send_request_headers.started"
+# HTTP/2's connection preface, on the first request's own trace: the connection's
+# setup, before that request's headers.
+_CONNECTION_INIT = ".send_connection_init."
 # How many times a request is sent on a new stamp after it came to leave on a stale
 # one, before it fails as retryable (nothing of that request went).
 LATE_SENDS = 5
@@ -83,7 +86,7 @@ async def note_leaving(request: httpx.Request) -> None:
         if not traced:  # the first event comes before any byte of the request
             traced = True
             stamp.left(Leaving.NOT_SENT)
-        if gone or not _own_exchange(info):
+        if gone or not _own_exchange(info) or _CONNECTION_INIT in event:
             return
         if event.endswith(_HEADERS_GOING) and not stamp.fresh():
             # Its round trips are awaited: the stamp is looked at again after them.

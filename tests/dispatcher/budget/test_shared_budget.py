@@ -254,12 +254,16 @@ def test_an_exchange_stopped_by_a_full_bucket_gives_back_the_new_stamps_it_took(
         async with budget_kv(own_nats.url) as kv:
             late, other = replicas(kv, rates, clock, 2)
             reservation = await late.acquire("import")
+            # Young, but without a bucket's stamp: the request must not go on it.
+            assert late.fresh(reservation)
+            assert not late.fresh(replace(reservation, stamps=reservation.stamps[1:]))
             order = [key for key, _ in reservation.stamps]
             assert order[0].endswith(".bulk_import")  # the tightest first
             reservation = replace(reservation, plans=reservation.plans[::-1])
             clock.now = 1.06
             await other.acquire("bulk")
             again, whole = await late.restamped(reservation)
+            assert not late.fresh(again)
             await give_backs_settled(30)
             entries = {key.rpartition(".")[2]: await _entry_stamps(kv, key) for key in order}
             return whole, [key.rpartition(".")[2] for key, _ in again.stamps], entries

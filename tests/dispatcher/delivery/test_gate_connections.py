@@ -18,7 +18,7 @@ from nats.js.kv import KeyValue
 from dispatcher.budget import SharedBudget
 from dispatcher.budget.log import BucketLog
 from dispatcher.delivery.gate import ProviderGate
-from dispatcher.providers.base import Leaving, current_stamp, still_fresh
+from dispatcher.providers.base import Leaving, RateBucket, RateWindow, current_stamp, still_fresh
 from dispatcher.providers.errors import RetryableProviderError
 from tests.dispatcher.budget.helpers import (
     EPOCH0,
@@ -39,6 +39,9 @@ RATES = limits(
     {
         "unsubscribe": bucket("unsubscribe", (75, 1.0)),
         "create_events": bucket("create_events", (1, 1.0)),
+        # One call in each second of the clock: a stamp taken in one second may find
+        # the next one taken.
+        "erase": (RateBucket("erase", (RateWindow(1, 1.0, clock_aligned=True),)),),
     }
 )
 
@@ -270,6 +273,44 @@ def test_a_request_stale_where_it_leaves_goes_on_a_stamp_taken_there(
     assert [s - EPOCH0 for s in entry.stamps] == pytest.approx([MARGIN_S] * 2, abs=TIE_S)
     assert entry.reached is not None and entry.reached[0] is not None  # answered
     assert stale_reservations("unsubscribe") == stale_before  # nothing renewed
+
+
+def test_a_request_stale_where_it_leaves_with_no_room_then_is_reserved_again(
+    own_nats: NatsServer,
+) -> None:
+    """Its stamp (at 0) aged into the next second, which another replica took: no room
+    at once where it leaves, so nothing is exchanged; called off, its client's next look
+    renews it: the old stamp is given back and a new one taken once a second has room."""
+    clock = VirtualClock()
+    stale_before = stale_reservations("erase")
+
+    async def main() -> tuple[bool, list[float]]:
+        async with budget_kv(own_nats.url) as kv:
+            pooled = Pooled(kv, clock)
+            other = SharedBudget(
+                kv, pooled.account, RATES, margin_s=MARGIN_S, epoch=lambda: EPOCH0 + clock.now
+            )
+            outcome: list[bool] = []
+
+            async def request() -> None:
+                stamp = current_stamp()
+                assert stamp is not None
+                stamp.left(Leaving.NOT_SENT)
+                clock.now = 1.06  # past the next second's edge and the provider's skew
+                await other.acquire("erase")
+                outcome.append(await stamp.restamp())
+                await still_fresh()  # as `http_pool.sent_in_time` does after a call-off
+                stamp.left(Leaving.GONE)
+
+            task = asyncio.create_task(pooled.gate.call("erase", 1, request))
+            await run_on_clock(clock, [task])
+            return outcome[0], await pooled.stamps("erase")
+
+    restamped, stamps = asyncio.run(main())
+    assert not restamped
+    # The other replica's, and the renewed one in the second after (its edge and skew).
+    assert stamps == pytest.approx([1.06, 2.05], abs=1e-3)
+    assert stale_reservations("erase") == stale_before + 1
 
 
 def test_a_paced_request_whose_stamp_aged_is_reserved_again_in_its_buckets(

@@ -153,9 +153,8 @@ def test_a_request_asks_whether_its_reservation_is_still_fresh_once_its_body_is_
     async def renew() -> None:
         steps.append("renewed")
 
-    async def no_room() -> bool:
-        steps.append("no room where it leaves")
-        return False
+    async def no_room() -> bool:  # a transport that traces nothing never asks
+        raise AssertionError("looked at where it leaves")
 
     def handler(request: httpx.Request) -> httpx.Response:
         steps.append("sent")
