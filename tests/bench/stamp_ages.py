@@ -2,7 +2,8 @@
 from its own metrics (`marketing_dispatcher_budget_stamp_age_seconds`, noted as each
 request's headers are written). The budget's proof counts on each leaving within half
 its margin (50 ms by default): the phases that deliver at the provider's limits say
-how many did not."""
+how many did not, and how many were found late where they leave
+(`marketing_dispatcher_budget_late_requests_total`: restamped there, or called off)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 HISTOGRAM = "marketing_dispatcher_budget_stamp_age_seconds"
+LATE_REQUESTS = "marketing_dispatcher_budget_late_requests"
 # Later than these (seconds): a count of requests each.
 LATE_S = (0.025, 0.05, 0.1)
 
@@ -23,19 +25,22 @@ async def stamp_ages(metrics_address: str) -> dict[str, int]:
 
 
 def late_counts(exposition: str) -> dict[str, int]:
-    """From Prometheus's text format: the histogram's buckets summed over operations."""
+    """From Prometheus's text format: the histogram's buckets, and the late requests by
+    outcome, summed over operations."""
     within: dict[float, float] = {}
     total = 0.0
+    outcomes = {"restamped": 0.0, "called_off": 0.0}
     for family in text_string_to_metric_families(exposition):
-        if family.name != HISTOGRAM:
-            continue
-        for sample in family.samples:
+        for sample in family.samples if family.name in (HISTOGRAM, LATE_REQUESTS) else ():
             if sample.name == f"{HISTOGRAM}_count":
                 total += sample.value
             elif sample.name == f"{HISTOGRAM}_bucket":
                 bound = float(sample.labels["le"])
                 within[bound] = within.get(bound, 0.0) + sample.value
+            elif sample.name == f"{LATE_REQUESTS}_total":
+                outcome = sample.labels["outcome"]
+                outcomes[outcome] = outcomes.get(outcome, 0.0) + sample.value
     counts = {"requests": int(total)}
     for late in LATE_S:
         counts[f"over_{late * 1000:.0f}ms"] = int(total - within.get(late, total))
-    return counts
+    return counts | {name: int(count) for name, count in outcomes.items()}
