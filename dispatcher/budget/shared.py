@@ -99,8 +99,9 @@ class Reservation:
 
     @property
     def whole(self) -> bool:
-        """Whether it holds a stamp in each bucket it was taken in."""
-        return len(self.stamps) >= len(self.plans)
+        """Whether it holds a stamp in each bucket it was taken in (one taken otherwise
+        than by `acquire`, with no plans, as it is)."""
+        return not self.plans or {key for key, _ in self.stamps} == {p.key for p in self.plans}
 
 
 class SharedBudget:
@@ -273,54 +274,44 @@ class SharedBudget:
         """The stamps of a reservation whose request has sent no byte, exchanged where
         it is about to leave for stamps of now, bucket by bucket: each bucket without
         the old stamp must have room for the new one at once, at the steady pace if it
-        was taken so (room is never waited for, as the request holds a connection
-        meanwhile; a round trip of another task of this replica on the bucket may be).
-        Returns what is held then, and whether it is a whole new reservation. When a
-        bucket has no room, the new stamps taken are given back and the old ones of
-        the other buckets are still held, a reservation no longer whole: the request
-        is called off, and reserved again outside httpx. A round trip that fails ends
-        it the same way, logged. (Cancelled midway, the new stamps written count until
+        was taken so. Room is never waited for, as the request holds a connection
+        meanwhile, and the exchange gives up once half the margin has gone by (its own
+        round trips, or a turn on a bucket behind this replica's other tasks): its
+        first new stamp would be stale by then. Returns what is held then, and whether
+        it is a whole new reservation. When a bucket has no room, the new stamps taken
+        are given back (counted as unused; not waited for) and the old ones of the
+        other buckets are still held, a reservation no longer whole: the request is
+        called off, and reserved again outside httpx. A round trip that fails ends it
+        the same way, logged. (Cancelled midway, the new stamps written count until
         their windows end: safe.)"""
+        if not reservation.plans or not reservation.whole:
+            return reservation, False
         held = dict(reservation.stamps)
         taken: list[tuple[str, float]] = []
+        give_up_at = self._epoch() + self._margin_s / 2
         try:
             for plan in reservation.plans:
-                old = held.get(plan.key)
                 async with self._deciding[plan.key]:
-                    new = None if old is None else await self._exchanged(plan, old, reservation)
-                if new is None:
+                    got = await self._try_reserve(
+                        plan, reservation.paced, instead_of=held[plan.key], until=give_up_at
+                    )
+                if not isinstance(got, Stamp):
                     break
                 del held[plan.key]
-                taken.append((plan.key, new.at))
+                taken.append((plan.key, got.at))
             else:
                 return replace(reservation, stamps=tuple(taken)), True
         except (nats.errors.Error, OSError) as exc:
             log.warning("%s: cannot take a new stamp (%r)", reservation.operation, exc)
-        await self._give_back_waited(Reservation(reservation.operation, tuple(taken)))
+        if taken:  # in a task of its own: the request, holding its connection, goes on
+            metrics.BUDGET_GIVEN_BACK.labels(reservation.operation).inc()
+            self.give_back(Reservation(reservation.operation, tuple(taken)))
         return replace(reservation, stamps=tuple(held.items())), False
 
-    async def _exchanged(self, plan: _Plan, old: float, taken: Reservation) -> Stamp | None:
-        """`old` taken out of the bucket and a stamp of now put in, in one write, if
-        the bucket has room for it then (as `taken` was taken); None (nothing written)
-        if not."""
-        while True:
-            state, revision = self._cached_entry(plan.key)
-            freed, now = state.without(old), self._epoch()
-            if self._call_wait(freed, now, plan, taken.paced) > 0:
-                return None
-            stamp = freed.next_stamp(now)
-            after = freed.with_call(stamp, horizon_s(plan.bucket, self._margin_s))
-            if await self._write(plan.key, after, revision):
-                return Stamp(stamp)
-            await self._read(plan.key)
-
     async def release(self, reservation: Reservation) -> None:
-        """Give back the calls of a reservation that was not used (no round trip for a
-        stamp the bucket no longer holds, as last seen: exchanged, or out of every
-        window; this replica sees its own writes)."""
+        """Give back the calls of a reservation that was not used."""
         for key, stamp in reservation.stamps:
-            if self._cached(key).holds(stamp):
-                await self._change(key, partial(BucketLog.without, stamp=stamp))
+            await self._change(key, partial(BucketLog.without, stamp=stamp))
 
     def give_back(self, reservation: Reservation) -> asyncio.Future[None]:
         """`release`, in a task of its own that a cancel of its caller does not stop
@@ -422,11 +413,26 @@ class SharedBudget:
             wait = max(wait, self._call_wait(state, now, plan, paced))
         return wait
 
-    async def _try_reserve(self, plan: _Plan, paced: bool) -> Stamp | float:
-        """The call reserved (its stamp), or the seconds to wait before trying again."""
+    async def _try_reserve(
+        self,
+        plan: _Plan,
+        paced: bool,
+        *,
+        instead_of: float | None = None,
+        until: float = math.inf,
+    ) -> Stamp | float:
+        """The call reserved (its stamp), or the seconds to wait before trying again.
+        `instead_of`: a stamp of this replica's taken out in the same write, the room
+        looked for in the bucket without it (`restamped`). `until`: when to stop trying
+        (another replica's writes make each try a round trip more): the wait then is
+        infinite."""
         while True:
             state, revision = self._cached_entry(plan.key)
+            if instead_of is not None:
+                state = state.without(instead_of)
             now = self._epoch()
+            if now > until:
+                return math.inf
             wait = self._call_wait(state, now, plan, paced)
             if wait > 0:
                 return wait
@@ -437,9 +443,18 @@ class SharedBudget:
             await self._read(plan.key)
 
     async def _change(self, key: str, change: Callable[[BucketLog], BucketLog]) -> None:
+        """`change` written to the entry, by compare-and-set. A change that changes
+        nothing in the entry as it is now (a stamp given back that it no longer holds)
+        is not written: each write makes the other replicas' next one a conflict."""
+        unchanged_then: int | None = None
         while True:
             state, revision = self._cached_entry(key)
-            if await self._write(key, change(state), revision):
+            after = change(state)
+            if after is state and revision is not None:
+                if revision == unchanged_then:  # as read after this replica's own writes
+                    return
+                unchanged_then = revision
+            elif await self._write(key, after, revision):
                 return
             await self._read(key)
 

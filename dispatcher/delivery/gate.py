@@ -260,12 +260,10 @@ class ProviderGate:
     async def _restamped(
         self, operation: str, reserved: Reserved, buckets: tuple[RateBucket, ...]
     ) -> bool:
-        """A request whose stamp aged before its first byte could go, where it is about
-        to leave (`http_pool.note_leaving`): its reservation exchanged for one of now, if
-        no pause holds and every bucket has room at once (`SharedBudget.restamped`). It
-        then goes on its open connection. Else it is called off, and `_renew` gives back
-        what is still held and reserves again, waiting. (Cancelled midway, the new stamps
-        taken count until their windows end: safe.)"""
+        """Where a request whose stamp aged is about to leave (`http_pool.note_leaving`):
+        `SharedBudget.restamped`, unless a pause holds. Whether it may go now, on its
+        open connection; else it is called off, and `_renew` gives back what is still
+        held and reserves again, waiting."""
         assert reserved.unsent, "only a request that sent no byte is restamped"
         if self._pause_left(operation, buckets) > 0:
             return False

@@ -19,9 +19,11 @@ on a stamp taken outside httpx, where waiting for room holds no connection. Betw
 last look and the write nothing yields to the event loop: anyio hands the bytes to the
 transport at once, unless the socket's send buffer is full, which it is not as a
 request begins on a connection. So no request leaves later than the budget's proof
-allows. Through an HTTP proxy, the tunnel's CONNECT goes first on the request's own
-trace: it is passed over, and the request looked at as its own headers go. Late
-requests are counted by what became of them
+allows. (All of this is HTTP/1.1's, which the provider clients speak: over HTTP/2 the
+headers could wait for another stream's, and a call-off would close only the stream.)
+Through an HTTP proxy, the tunnel's CONNECT goes first on the request's own trace: it
+is passed over, and the request looked at as its own headers go. Late requests are
+counted by what became of them
 (`marketing_dispatcher_budget_late_requests_total`: restamped, called_off), and the
 stamp's age as a request does go is measured
 (`marketing_dispatcher_budget_stamp_age_seconds`).
@@ -43,11 +45,8 @@ T = TypeVar("T")
 CONNECTIONS = 100
 KEPT_ALIVE = 20  # idle connections kept open
 # httpcore's trace event as a request's first bytes are about to be written (its name
-# begins with the protocol: "http11", or "http2").
+# begins with the protocol: "http11" for the HTTP/1.1 the clients speak).
 _HEADERS_GOING = ".send_request_headers.started"
-# HTTP/2's connection preface, on the first request's own trace: the connection's
-# setup, before that request's headers.
-_CONNECTION_INIT = ".send_connection_init."
 # How many times a request is sent on a new stamp after it came to leave on a stale
 # one, before it fails as retryable (nothing of that request went).
 LATE_SENDS = 5
@@ -86,7 +85,7 @@ async def note_leaving(request: httpx.Request) -> None:
         if not traced:  # the first event comes before any byte of the request
             traced = True
             stamp.left(Leaving.NOT_SENT)
-        if gone or not _own_exchange(info) or _CONNECTION_INIT in event:
+        if gone or not _own_exchange(info):
             return
         if event.endswith(_HEADERS_GOING) and not stamp.fresh():
             # Its round trips are awaited: the stamp is looked at again after them.

@@ -31,7 +31,9 @@ def late_counts(exposition: str) -> dict[str, int]:
     total = 0.0
     outcomes = {"restamped": 0.0, "called_off": 0.0}
     for family in text_string_to_metric_families(exposition):
-        for sample in family.samples if family.name in (HISTOGRAM, LATE_REQUESTS) else ():
+        if family.name not in (HISTOGRAM, LATE_REQUESTS):
+            continue
+        for sample in family.samples:
             if sample.name == f"{HISTOGRAM}_count":
                 total += sample.value
             elif sample.name == f"{HISTOGRAM}_bucket":

@@ -1,6 +1,7 @@
 """The bench's reading of a replica's stamp ages (tests/bench/stamp_ages.py) from the
-dispatcher's own metric: each lateness it reports is one of the histogram's bounds, and
-requests noted later than it are counted over every operation."""
+dispatcher's own metrics: each lateness it reports is one of the histogram's bounds, and
+requests noted later than it are counted over every operation, as are the requests found
+late where they leave, by outcome."""
 
 from __future__ import annotations
 
@@ -35,4 +36,30 @@ def test_requests_later_than_each_bound_are_counted_over_every_operation() -> No
 
     after = _now()
     added = {key: after[key] - before[key] for key in after}
-    assert added == {"requests": 4, "over_25ms": 3, "over_50ms": 2, "over_100ms": 1}
+    assert added == {
+        "requests": 4,
+        "over_25ms": 3,
+        "over_50ms": 2,
+        "over_100ms": 1,
+        "restamped": 0,
+        "called_off": 0,
+    }
+
+
+def test_requests_late_where_they_leave_are_counted_by_outcome_over_every_operation() -> None:
+    before = _now()
+    for operation, outcome, times in (
+        ("test-report-a", "restamped", 2),
+        ("test-report-b", "restamped", 1),
+        ("test-report-b", "called_off", 3),
+    ):
+        metrics.BUDGET_LATE_REQUESTS.labels(operation, outcome).inc(times)
+
+    after = _now()
+    assert (
+        after["restamped"] - before["restamped"],
+        after["called_off"] - before["called_off"],
+    ) == (
+        3,
+        3,
+    )

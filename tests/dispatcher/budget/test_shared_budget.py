@@ -274,6 +274,85 @@ def test_an_exchange_stopped_by_a_full_bucket_gives_back_the_new_stamps_it_took(
     assert entries["bulk_import"] == pytest.approx([0.0, 1.06])
 
 
+def test_a_stamp_taken_at_the_steady_pace_is_exchanged_only_at_that_pace(
+    own_nats: NatsServer,
+) -> None:
+    """A batch that was not full was reserved at the steady pace (a call every 0.4 s at
+    150 a minute); another replica's call came after it: where the batch's request
+    leaves, 0.1 s later, the pace has no room for it yet. Unpaced, it has."""
+    clock = VirtualClock()
+
+    async def main() -> tuple[bool, bool]:
+        async with budget_kv(own_nats.url) as kv:
+            late, other = replicas(kv, BULK, clock, 2)
+            paced = await late.acquire("events", paced=True)
+            unpaced = await late.acquire("events")
+            clock.now = 0.05
+            await other.acquire("events")
+            clock.now = 0.1
+            _, paced_went = await late.restamped(paced)
+            _, unpaced_went = await late.restamped(unpaced)
+            return paced_went, unpaced_went
+
+    assert asyncio.run(main()) == (False, True)
+
+
+class _SlowWrites(WatchedKV):
+    """A replica's KV each of whose writes takes `seconds` of the virtual clock."""
+
+    def __init__(self, kv: KeyValue, clock: VirtualClock, seconds: float) -> None:
+        super().__init__(kv)
+        self.clock, self.seconds = clock, seconds
+
+    def before_write(self, key: str, value: bytes) -> None:
+        self.clock.now += self.seconds
+
+
+def test_an_exchange_gives_up_once_half_the_margin_has_gone_by(own_nats: NatsServer) -> None:
+    """Each write takes 60 ms: after the first bucket's exchange, the second bucket is
+    not tried (the first new stamp would be stale by then); the new stamp is given back
+    and the request called off."""
+    clock = VirtualClock()
+    rates = limits({"import": (*bucket("account", (5, 1.0)), *bucket("bulk_import", (2, 1.0)))})
+    given_back_before = given_back("import")
+
+    async def main() -> tuple[bool, int]:
+        async with budget_kv(own_nats.url) as kv:
+            slow = _SlowWrites(kv, clock, 0.0)
+            (budget,) = replicas(cast(KeyValue, slow), rates, clock, 1)
+            reservation = await budget.acquire("import")
+            clock.now, slow.seconds = 0.2, 0.06
+            again, whole = await budget.restamped(reservation)
+            await give_backs_settled(30)
+            return whole, len(again.stamps)
+
+    assert asyncio.run(main()) == (False, 1)
+    assert given_back("import") == given_back_before + 1
+
+
+def test_giving_back_a_stamp_the_bucket_no_longer_holds_writes_nothing(
+    own_nats: NatsServer,
+) -> None:
+    """A give-back of a stamp already gone (given back, exchanged) looks once at the
+    entry and writes nothing: a write would make the other replicas' next one a
+    conflict. Another replica's write meanwhile does not change that."""
+    clock = VirtualClock()
+    one = limits({"erase": bucket("data-privacy-deletion-jobs", (5, 60.0))})
+
+    async def main() -> dict[str, float]:
+        async with budget_kv(own_nats.url) as kv:
+            first, second = replicas(kv, one, clock, 2)
+            reservation = await first.acquire("erase")
+            await first.release(reservation)
+            clock.now = 1.0  # (a stamp of the same instant would be the same number)
+            await second.acquire("erase")
+            before = {op: _kv_ops(op) for op in ("get", "update")}
+            await first.release(reservation)
+            return {op: _kv_ops(op) - before[op] for op in before}
+
+    assert asyncio.run(main()) == {"get": 2, "update": 0}
+
+
 class _AnswerHeld(WatchedKV):
     """A replica's KV whose writes reach the server at once and whose answers wait
     for `answer`: a write in flight as its caller is cancelled."""

@@ -313,6 +313,43 @@ def test_a_request_stale_where_it_leaves_with_no_room_then_is_reserved_again(
     assert stale_reservations("erase") == stale_before + 1
 
 
+def test_a_request_stale_where_it_leaves_is_not_restamped_while_its_endpoint_is_paused(
+    own_nats: NatsServer,
+) -> None:
+    """Its call was reserved; meanwhile another call of the endpoint was answered 503
+    with a Retry-After, which pauses this replica's calls of it (a 429's pause is in the
+    shared budget too). Where the request leaves, stale, its stamp is not taken again,
+    though the budget has room: the pause holds."""
+    clock = VirtualClock()
+
+    async def main() -> list[bool]:
+        async with budget_kv(own_nats.url) as kv:
+            pooled = Pooled(kv, clock)
+            inside, throttled, outcome = asyncio.Event(), asyncio.Event(), []
+
+            async def held() -> None:
+                stamp = current_stamp()
+                assert stamp is not None
+                stamp.left(Leaving.NOT_SENT)
+                inside.set()
+                await throttled.wait()
+                clock.now += MARGIN_S
+                outcome.append(await stamp.restamp())
+
+            async def refused() -> None:
+                raise RetryableProviderError("unavailable", retry_after=5.0, status=503)
+
+            holding = asyncio.create_task(pooled.gate.call("unsubscribe", 1, held))
+            await inside.wait()  # reserved, its request under way
+            with pytest.raises(RetryableProviderError):
+                await pooled.gate.call("unsubscribe", 1, refused)
+            throttled.set()
+            await holding
+            return outcome
+
+    assert asyncio.run(main()) == [False]
+
+
 def test_a_paced_request_whose_stamp_aged_is_reserved_again_in_its_buckets(
     own_nats: NatsServer,
 ) -> None:

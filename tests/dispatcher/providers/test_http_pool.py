@@ -304,28 +304,6 @@ def test_a_proxy_tunnels_connect_is_passed_over_and_the_request_looked_at() -> N
     assert (stamp.looks, stamp.went) == (2, 0)
 
 
-def test_an_http2_connection_preface_is_passed_over_and_the_request_looked_at() -> None:
-    """Over HTTP/2 the connection's preface goes first on the first request's own trace:
-    part of the setup. The stamp is looked at as the request's headers go."""
-    stamp = ScriptedStamp(OPERATION, aged_s=1.0, stale_where_leaving=True)
-    request = httpx.Request("GET", "https://provider.example/api/events")
-    own = httpcore.Request(b"GET", "https://provider.example/api/events")
-
-    async def main() -> None:
-        with stamped(stamp.stamp()):
-            await http_pool.note_leaving(request)
-        trace = request.extensions["trace"]
-        await trace("http2.send_connection_init.started", {"request": own})
-        await trace("http2.send_connection_init.complete", {"request": own})
-        assert (stamp.looks, stamp.went) == (0, 0)
-        stamp.looks = 1  # its body was built: the next look is where it leaves
-        with pytest.raises(http_pool.LeftLate):
-            await trace("http2.send_request_headers.started", {"request": own})
-
-    asyncio.run(main())
-    assert (stamp.looks, stamp.went) == (2, 0)
-
-
 def test_a_request_that_found_no_connection_is_known_not_sent() -> None:
     """Nobody listens where the request is sent: it fails before any byte goes, which
     its trace tells (the gate gives such a reservation back)."""

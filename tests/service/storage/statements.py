@@ -8,18 +8,18 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 
-async def run_statements(url: str, *statements: str, **params: object) -> object:
+async def run_sql_async(url: str, first: str, *more: str, **params: object) -> object:
     """The statements in one transaction; the last one's single value, if it has one."""
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            for statement in statements:
+            for statement in (first, *more):
                 result = await conn.execute(text(statement), params)
             return result.scalar_one_or_none() if result.returns_rows else None
     finally:
         await engine.dispose()
 
 
-def do(url: str, *statements: str, **params: object) -> object:
-    """`run_statements` from synchronous code."""
-    return asyncio.run(run_statements(url, *statements, **params))
+def run_sql(url: str, first: str, *more: str, **params: object) -> object:
+    """`run_sql_async` from synchronous code."""
+    return asyncio.run(run_sql_async(url, first, *more, **params))

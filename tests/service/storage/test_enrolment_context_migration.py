@@ -8,7 +8,7 @@ import uuid
 
 from service.storage import migrate
 from tests.harness import own_database
-from tests.service.storage.statements import do
+from tests.service.storage.statements import run_sql
 
 _COLUMNS = (
     "SELECT count(*) FROM information_schema.columns"
@@ -31,18 +31,18 @@ def test_an_enrolment_keeps_no_context_and_a_downgrade_gives_it_an_empty_one(
     database_url: str,
 ) -> None:
     with own_database(database_url, "enrolment_context_migration") as url:
-        assert do(url, _COLUMNS) == 0
-        do(url, _CONTACT)
+        assert run_sql(url, _COLUMNS) == 0
+        run_sql(url, _CONTACT)
         made = uuid.uuid4()
-        do(url, _ENROLMENT, id=made)
+        run_sql(url, _ENROLMENT, id=made)
 
         migrate.downgrade(url, "0022")
 
-        assert do(url, _COLUMNS) == 1
+        assert run_sql(url, _COLUMNS) == 1
         context = "SELECT context FROM marketing_enrolment WHERE id = :id"
-        assert do(url, context, id=made) == {}
+        assert run_sql(url, context, id=made) == {}
 
         migrate.upgrade(url)
 
-        assert do(url, _COLUMNS) == 0
-        assert do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=made) == 1
+        assert run_sql(url, _COLUMNS) == 0
+        assert run_sql(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=made) == 1

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from service.storage import migrate
 from service.storage.errors import sqlstate_of
 from tests.harness import own_database
-from tests.service.storage.statements import do
+from tests.service.storage.statements import run_sql
 
 RESTRICT_VIOLATION = "23001"
 _KEYS = (
@@ -28,6 +28,7 @@ _ENROLMENT = (
     " SELECT :id, :flow, c.id, 'ACTIVE', '', :ref, 'event', '', now()"
     " FROM marketing_contact c LIMIT 1"
 )
+_COUNT_ENROLMENT = "SELECT count(*) FROM marketing_enrolment WHERE id = :id"
 _CONTACT = (
     "INSERT INTO marketing_contact"
     " (id, email, custom_properties, email_opt_in, sms_opt_in, push_opt_in)"
@@ -37,22 +38,22 @@ _CONTACT = (
 
 def test_a_flow_can_be_edited_but_never_deleted_emptied_nor_renamed(database_url: str) -> None:
     with own_database(database_url, "flow_kept_migration") as url:
-        assert do(url, _KEYS) == 0
-        do(
+        assert run_sql(url, _KEYS) == 0
+        run_sql(
             url,
             "UPDATE marketing_flow SET live = NOT live, display_name = 'Welcome!'"
             " WHERE id = 'welcome'",
         )
-        do(url, "UPDATE marketing_flow SET id = id WHERE id = 'welcome'")  # the same id: fine
+        run_sql(url, "UPDATE marketing_flow SET id = id WHERE id = 'welcome'")  # the same id: fine
         for refused in (
             "DELETE FROM marketing_flow WHERE id = 'welcome'",
             "UPDATE marketing_flow SET id = 'welcome-2' WHERE id = 'welcome'",
             "TRUNCATE marketing_flow CASCADE",
         ):
             with pytest.raises(IntegrityError, match="flows are kept") as refusal:
-                do(url, refused)
+                run_sql(url, refused)
             assert sqlstate_of(refusal.value) == RESTRICT_VIOLATION, refused
-        assert do(url, "SELECT display_name FROM marketing_flow WHERE id = 'welcome'") == (
+        assert run_sql(url, "SELECT display_name FROM marketing_flow WHERE id = 'welcome'") == (
             "Welcome!"
         )
 
@@ -61,22 +62,22 @@ def test_the_downgrade_brings_the_key_back_without_the_enrolments_of_a_flow_gone
     database_url: str,
 ) -> None:
     with own_database(database_url, "flow_kept_downgrade") as url:
-        do(url, _CONTACT)
+        run_sql(url, _CONTACT)
         kept, orphan = uuid.uuid4(), uuid.uuid4()
-        do(url, _ENROLMENT, id=kept, flow="welcome", ref="event:kept")
+        run_sql(url, _ENROLMENT, id=kept, flow="welcome", ref="event:kept")
         # A flow gone by other means than the service's: its triggers set aside.
-        do(
+        run_sql(
             url,
             "ALTER TABLE marketing_flow DISABLE TRIGGER USER",
             "DELETE FROM marketing_flow WHERE id = 'win-back'",
             "ALTER TABLE marketing_flow ENABLE TRIGGER USER",
         )
-        do(url, _ENROLMENT, id=orphan, flow="win-back", ref="event:orphan")
+        run_sql(url, _ENROLMENT, id=orphan, flow="win-back", ref="event:orphan")
 
         migrate.downgrade(url, "0021")
 
-        assert do(url, _KEYS) == 1
-        assert do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=kept) == 1
-        assert do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=orphan) == 0
-        do(url, "DELETE FROM marketing_flow WHERE id = 'welcome'")  # the key alone: allowed
-        assert do(url, "SELECT count(*) FROM marketing_enrolment WHERE id = :id", id=kept) == 0
+        assert run_sql(url, _KEYS) == 1
+        assert run_sql(url, _COUNT_ENROLMENT, id=kept) == 1
+        assert run_sql(url, _COUNT_ENROLMENT, id=orphan) == 0
+        run_sql(url, "DELETE FROM marketing_flow WHERE id = 'welcome'")  # the key alone: allowed
+        assert run_sql(url, _COUNT_ENROLMENT, id=kept) == 0
