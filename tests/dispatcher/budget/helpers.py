@@ -16,6 +16,7 @@ from marketing_runtime import topology
 from nats.js.kv import KeyValue
 
 from dispatcher.budget import SharedBudget
+from dispatcher.budget.log import BucketLog
 from dispatcher.providers.base import Limits, OperationLimits, RateBucket, RateWindow
 from tests.dispatcher.virtual_clock import VirtualClock
 
@@ -42,8 +43,21 @@ def limits(rates: dict[str, tuple[RateBucket, ...]], compliance: Iterable[str] =
     )
 
 
-def bucket(name: str, *windows: tuple[int, float]) -> tuple[RateBucket, ...]:
-    return (RateBucket(name, tuple(RateWindow(calls, seconds) for calls, seconds in windows)),)
+def bucket(
+    name: str, *windows: tuple[int, float], clock_aligned: bool = False
+) -> tuple[RateBucket, ...]:
+    """One bucket of these windows; `clock_aligned`: each begins at whole multiples of
+    its length on the clock (a call's own second can then be full when it is taken
+    again in the next)."""
+    made = tuple(RateWindow(calls, seconds, clock_aligned) for calls, seconds in windows)
+    return (RateBucket(name, made),)
+
+
+async def entry_stamps(kv: KeyValue, key: str) -> list[float]:
+    """The stamps a bucket's entry holds (those given back are gone), virtual s."""
+    entry = await kv.get(key)
+    assert entry.value is not None
+    return [s - EPOCH0 for s in BucketLog.decode(entry.value).stamps]
 
 
 def replicas(

@@ -22,6 +22,7 @@ from tests.dispatcher.budget.helpers import (
     WatchedKV,
     bucket,
     budget_kv,
+    entry_stamps,
     limits,
     most_in_any_window,
     most_in_fixed_windows,
@@ -182,10 +183,6 @@ def test_a_reservation_given_back_frees_its_call(own_nats: NatsServer) -> None:
     assert [s - EPOCH0 for s in asyncio.run(main())] == pytest.approx([0.0, 60 + MARGIN_S])
 
 
-async def _entry_stamps(kv: KeyValue, key: str) -> list[float]:
-    return [s - EPOCH0 for s in BucketLog.decode((await kv.get(key)).value).stamps]
-
-
 def test_a_stale_stamp_is_exchanged_for_one_of_now_when_its_bucket_has_room(
     own_nats: NatsServer,
 ) -> None:
@@ -204,16 +201,14 @@ def test_a_stale_stamp_is_exchanged_for_one_of_now_when_its_bucket_has_room(
             assert budget.fresh(again)
             (key, _), (again_key, stamp) = reservation.stamps[0], again.stamps[0]
             assert again_key == key
-            return [stamp - EPOCH0], whole, await _entry_stamps(kv, key)
+            return [stamp - EPOCH0], whole, await entry_stamps(kv, key)
 
     new, whole, held = asyncio.run(main())
     assert whole and new == pytest.approx([0.2]) and held == new
 
 
-# One call in each second of the clock: a stamp's own second can be full when it is
-# taken again in the next. (Counted sliding, a bucket still holding the stamp always
-# has room for it: each call admitted since counted it.)
-_A_SECOND = (RateBucket("per-second", (RateWindow(1, 1.0, clock_aligned=True),)),)
+# Counted sliding, a bucket still holding a stamp always has room for it again: each
+# call admitted since counted it. So these tests take windows of the clock's seconds.
 
 
 def test_a_stale_stamp_is_kept_when_its_bucket_has_no_room_now(own_nats: NatsServer) -> None:
@@ -221,7 +216,7 @@ def test_a_stale_stamp_is_kept_when_its_bucket_has_no_room_now(own_nats: NatsSer
     took at 1.06: no room at once, so nothing changes (the request is called off, and
     reserved again waiting)."""
     clock = VirtualClock()
-    one = limits({"erase": _A_SECOND})
+    one = limits({"erase": bucket("per-second", (1, 1.0), clock_aligned=True)})
 
     async def main() -> tuple[bool, list[float], list[float]]:
         async with budget_kv(own_nats.url) as kv:
@@ -232,7 +227,7 @@ def test_a_stale_stamp_is_kept_when_its_bucket_has_no_room_now(own_nats: NatsSer
             again, whole = await late.restamped(reservation)
             assert again == reservation
             (key, _), *_ = reservation.stamps
-            return whole, [s - EPOCH0 for _, s in again.stamps], await _entry_stamps(kv, key)
+            return whole, [s - EPOCH0 for _, s in again.stamps], await entry_stamps(kv, key)
 
     whole, held, entry = asyncio.run(main())
     assert not whole
@@ -247,7 +242,7 @@ def test_an_exchange_stopped_by_a_full_bucket_gives_back_the_new_stamps_it_took(
     back, and only bulk import's old stamp is still held (the renewal gives it back)."""
     clock = VirtualClock()
     account = bucket("account", (5, 1.0))
-    bulk_import = (RateBucket("bulk_import", _A_SECOND[0].windows),)
+    bulk_import = bucket("bulk_import", (1, 1.0), clock_aligned=True)
     rates = limits({"import": (*account, *bulk_import), "bulk": bulk_import})
 
     async def main() -> tuple[bool, list[str], dict[str, list[float]]]:
@@ -265,7 +260,7 @@ def test_an_exchange_stopped_by_a_full_bucket_gives_back_the_new_stamps_it_took(
             again, whole = await late.restamped(reservation)
             assert not late.fresh(again)
             await give_backs_settled(30)
-            entries = {key.rpartition(".")[2]: await _entry_stamps(kv, key) for key in order}
+            entries = {key.rpartition(".")[2]: await entry_stamps(kv, key) for key in order}
             return whole, [key.rpartition(".")[2] for key, _ in again.stamps], entries
 
     whole, held, entries = asyncio.run(main())

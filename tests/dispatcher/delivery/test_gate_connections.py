@@ -18,13 +18,14 @@ from nats.js.kv import KeyValue
 from dispatcher.budget import SharedBudget
 from dispatcher.budget.log import BucketLog
 from dispatcher.delivery.gate import ProviderGate
-from dispatcher.providers.base import Leaving, RateBucket, RateWindow, current_stamp, still_fresh
+from dispatcher.providers.base import Leaving, current_stamp, still_fresh
 from dispatcher.providers.errors import RetryableProviderError
 from tests.dispatcher.budget.helpers import (
     EPOCH0,
     WatchedKV,
     bucket,
     budget_kv,
+    entry_stamps,
     limits,
     run_on_clock,
 )
@@ -41,7 +42,7 @@ RATES = limits(
         "create_events": bucket("create_events", (1, 1.0)),
         # One call in each second of the clock: a stamp taken in one second may find
         # the next one taken.
-        "erase": (RateBucket("erase", (RateWindow(1, 1.0, clock_aligned=True),)),),
+        "erase": bucket("erase", (1, 1.0), clock_aligned=True),
     }
 )
 
@@ -83,9 +84,7 @@ class Pooled:
 
     async def stamps(self, bucket_name: str) -> list[float]:
         """The stamps the shared log kept (those given back are gone), virtual s."""
-        entry = await self.kv.get(f"{self.account}.{bucket_name}")
-        assert entry.value is not None
-        return sorted(s - EPOCH0 for s in BucketLog.decode(entry.value).stamps)
+        return sorted(await entry_stamps(self.kv, f"{self.account}.{bucket_name}"))
 
 
 async def _answered_at_once() -> None:
